@@ -1,0 +1,39 @@
+# stockade: `make demo` and `make test` do all the set-up on a fresh Debian or Ubuntu machine.
+PYTHON ?= /usr/bin/python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test lint bench system-deps clean
+
+# Debian's python3 (not a per-user pyenv build) so that tests can run stockade as `nobody`.
+$(BIN)/python:
+	scripts/install-system-deps.sh base
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.demo-installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test-installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.demo-installed
+	scripts/demo.sh
+
+system-deps:
+	scripts/install-system-deps.sh test
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check src tests benchmarks
+
+test: system-deps $(VENV)/.test-installed
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/pytest -q
+
+bench: $(VENV)/.test-installed
+	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache .hypothesis

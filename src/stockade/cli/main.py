@@ -1,0 +1,84 @@
+"""The `stockade` entry point: finds the command modules and runs one.
+
+Every module in `stockade.cli` that defines `COMMAND`, `HELP`, `add_arguments(parser)` and
+`run(args) -> int` is a sub-command; adding a command is adding a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+from types import ModuleType
+
+import stockade
+import stockade.cli
+from stockade.errors import StockadeError
+
+INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE
+
+
+def _command_modules() -> list[ModuleType]:
+    found = []
+    for info in sorted(pkgutil.iter_modules(stockade.cli.__path__), key=lambda i: i.name):
+        if info.name.startswith("_") or info.name in {"main", "output"}:
+            continue
+        module = importlib.import_module(f"stockade.cli.{info.name}")
+        if hasattr(module, "COMMAND") and hasattr(module, "run"):
+            found.append(module)
+    return found
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"stockade {self.prog.split()[-1]}: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one sub-parser per command module."""
+    parser = _Parser(prog="stockade", description=stockade.__doc__)
+    parser.add_argument("--version", action="version", version=f"stockade {stockade.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module in _command_modules():
+        cmd = sub.add_parser(module.COMMAND, help=module.HELP, description=module.HELP)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; user errors become one line on stderr and a non-zero status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args._run(args))
+    except StockadeError as err:
+        sys.stderr.write(f"stockade {args.command}: {err}\n")
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # A closed pipe (`stockade ... | head`) is not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except Exception as err:  # noqa: BLE001 - last line of defence: no traceback for users
+        if os.environ.get("STOCKADE_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"stockade {args.command}: internal error: {type(err).__name__}: {err} "
+            "(set STOCKADE_DEBUG=1 for a traceback)\n"
+        )
+        return INTERNAL_ERROR_EXIT
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Kernel bindings (Landlock, seccomp, capabilities, prctl), the plan compiler, launcher, supervisor."""

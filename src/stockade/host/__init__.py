@@ -1,0 +1,1 @@
+"""Posture probes of the running host, for `stockade status`."""

@@ -1,0 +1,1 @@
+"""Observations to profile proposals (genprof) and denials to profile updates (logprof)."""

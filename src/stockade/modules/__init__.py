@@ -1,0 +1,1 @@
+"""Security modules, one per file, named as the kernel names them."""

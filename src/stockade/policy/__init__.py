@@ -1,0 +1,1 @@
+"""The AppArmor-compatible profile language: parser, includes, variables, globs, matcher, lint."""
