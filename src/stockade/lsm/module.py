@@ -1,0 +1,98 @@
+"""`SecurityModule`, the base of every stacked module, and `Verdict`, what a hook returns."""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import ClassVar
+
+from stockade.lsm.types import Request
+
+
+class Mode(Enum):
+    """A module's mode: enforce denials, complain (allow and record), or stay out."""
+
+    ENFORCE = "enforce"
+    COMPLAIN = "complain"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One module's answer to one request.
+
+    `errno` is 0 to allow, otherwise the positive errno the syscall would fail with.
+    `audit` asks for an AUDIT record even though allowed (AppArmor's `audit` qualifier,
+    SELinux's auditallow); `quiet` keeps a denial's record out of notifications (AppArmor's
+    plain `deny` rules, SELinux's dontaudit); `hard` denies even in complain mode (explicit
+    deny rules); `cacheable` says the answer depends only on the request's key.
+    `fields` are the module's own audit fields (profile, requested_mask, scontext, ...).
+    """
+
+    module: str
+    errno: int = 0
+    reason: str = ""
+    rule: str = ""
+    audit: bool = False
+    quiet: bool = False
+    hard: bool = False
+    cacheable: bool = True
+    fields: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        """True when this verdict allows."""
+        return self.errno == 0
+
+    @property
+    def errno_name(self) -> str:
+        """`EACCES` for 13; empty when allowed."""
+        return errno.errorcode.get(self.errno, str(self.errno)) if self.errno else ""
+
+
+# A module's handler for one hook: a Verdict, or None for the hook's default return
+# ("no opinion"), which costs nothing on the hot path.
+HookFn = Callable[[Request], "Verdict | None"]
+
+# How a module asks "does the subject have capability N?": provided by the Stack, so that the
+# question goes through every module's `capable` hook, as the kernel's `ns_capable()` goes
+# through `security_capable()`.
+CapableFn = Callable[[Request, int], bool]
+
+
+@dataclass
+class SecurityModule:
+    """Base class of every module. Subclasses implement `hook_<name>` methods.
+
+    `exclusive` marks a major module (AppArmor, SELinux, Smack): at most one per stack.
+    `capable` is set by the stack so that modules can make the kernel's nested capability
+    checks. `policy_seqno` increments on every reload; the stack's AVC watches it.
+    """
+
+    name: ClassVar[str] = ""
+    exclusive: ClassVar[bool] = False
+    mode: Mode = Mode.ENFORCE
+    policy_seqno: int = field(default=0, init=False)
+    capable: CapableFn | None = field(default=None, init=False, repr=False)
+
+    def hooks(self) -> dict[str, HookFn]:
+        """The hooks this module implements: every `hook_<name>` method."""
+        found: dict[str, HookFn] = {}
+        for attr in dir(type(self)):
+            if attr.startswith("hook_"):
+                found[attr.removeprefix("hook_")] = getattr(self, attr)
+        return found
+
+    def allow(self, reason: str = "", rule: str = "", *, audit: bool = False) -> Verdict:
+        """An allowing verdict from this module."""
+        return Verdict(self.name, 0, reason, rule, audit=audit)
+
+    def deny(self, err: int, reason: str, rule: str = "", **kw: object) -> Verdict:
+        """A denying verdict from this module with positive errno `err`."""
+        return Verdict(self.name, err, reason, rule, **kw)  # type: ignore[arg-type]
+
+    def reload(self) -> None:
+        """Mark the module's policy as changed so that cached decisions are dropped."""
+        self.policy_seqno += 1
