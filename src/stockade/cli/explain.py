@@ -1,0 +1,214 @@
+"""`stockade explain`: ask the reference monitor about one operation and show every layer."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal as signals
+import sys
+from typing import Any
+
+from stockade.audit.formats import kernel_line
+from stockade.audit.record import record_from_event
+from stockade.cli.output import paint, print_json, table
+from stockade.errors import UsageError
+from stockade.lsm import operations as ops
+from stockade.lsm.caps import caps_mask
+from stockade.lsm.probe import (
+    file_object,
+    lookup_gid,
+    lookup_uid,
+    subject_for_user,
+    subject_from_pid,
+    task_object,
+)
+from stockade.lsm.stack import Decision, Stack
+from stockade.lsm.types import Request, Subject
+from stockade.modules.lockdown import host_lockdown_level
+from stockade.modules.registry import DEFAULT_LSM, build_stack
+from stockade.modules.yama import host_ptrace_scope
+
+COMMAND = "explain"
+HELP = "show how each security layer decides one operation, and the audit line of a denial"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `stockade explain`."""
+    parser.add_argument("operation", metavar="OPERATION", choices=ops.OPERATIONS,
+                        help=", ".join(ops.OPERATIONS))
+    parser.add_argument("target", metavar="TARGET", help="a path, HOST:PORT or a pid")
+    parser.add_argument("--lsm", default=DEFAULT_LSM, help=f"module order (default {DEFAULT_LSM})")
+    parser.add_argument("--as", dest="as_user", metavar="USER|UID",
+                        help="the subject's user (default: this process's credentials)")
+    parser.add_argument("--groups", help="supplementary groups, comma-separated")
+    parser.add_argument("--caps", help="effective capabilities: names, 'all' or 'none'")
+    subject = parser.add_argument_group("hypothetical object")
+    subject.add_argument("--owner", help="owner of the target (or of a file to create)")
+    subject.add_argument("--group", help="group of the target")
+    subject.add_argument("--mode", help="mode bits of the target, octal")
+    extra = parser.add_argument_group("operation arguments")
+    extra.add_argument("--to", metavar="DEST", help="destination of rename")
+    extra.add_argument("--new-mode", help="chmod: the new mode, octal")
+    extra.add_argument("--new-owner", metavar="USER[:GROUP]", help="chown: the new owner")
+    extra.add_argument("--signal", default="TERM", help="kill: the signal (default TERM)")
+    extra.add_argument("--fstype", default="", help="mount: the filesystem type")
+    mods = parser.add_argument_group("module settings")
+    mods.add_argument("--yama-scope", type=int, choices=range(4), metavar="0-3",
+                      help="Yama ptrace_scope (default: this host's, else 1)")
+    mods.add_argument("--lockdown", choices=("none", "integrity", "confidentiality"),
+                      help="Lockdown level (default: this host's, else none)")
+    mods.add_argument("--loadpin-root", metavar="PATH", default=None,
+                      help="LoadPin's pinned filesystem: the one holding PATH "
+                           "(default /lib/modules, else /)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _octal(text: str | None, what: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text, 8)
+    except ValueError:
+        raise UsageError(f"{what} must be octal, not {text!r}") from None
+
+
+def _subject(args: argparse.Namespace) -> Subject:
+    caps = caps_mask(args.caps.split(",")) if args.caps is not None else None
+    groups = args.groups.split(",") if args.groups else None
+    if args.as_user is None:
+        me = subject_from_pid(os.getpid())
+        if caps is None and groups is None:
+            return me
+        return subject_for_user(me.uid, groups=groups,
+                                caps=me.cap_effective if caps is None else caps)
+    return subject_for_user(args.as_user, groups=groups, caps=caps)
+
+
+def _requests(args: argparse.Namespace, subject: Subject) -> list[Request]:
+    op = args.operation
+    if op in ops.NET_OPERATIONS:
+        return ops.net_requests(op, subject, ops.parse_peer(args.target))
+    if op in ops.TASK_OPERATIONS:
+        if not args.target.isdigit():
+            raise UsageError(f"{op} needs a pid, not {args.target!r}")
+        sig = _signal_number(args.signal)
+        return ops.task_requests(op, subject, task_object(int(args.target)), sig)
+    owner = lookup_uid(args.owner)[0] if args.owner else None
+    group = lookup_gid(args.group) if args.group else None
+    follow = op not in ("unlink", "rmdir", "rename")
+    obj = file_object(args.target, follow=follow, owner=owner, group=group,
+                      mode=_octal(args.mode, "--mode"))
+    target = file_object(args.to, follow=False) if args.to else None
+    new_owner = None
+    if args.new_owner:
+        user, _, grp_name = args.new_owner.partition(":")
+        uid = lookup_uid(user)[0] if user else obj.uid
+        new_owner = (uid, lookup_gid(grp_name) if grp_name else obj.gid)
+    return ops.file_requests(op, subject, obj, target=target,
+                             new_mode=_octal(args.new_mode, "--new-mode"),
+                             new_owner=new_owner, fstype=args.fstype)
+
+
+def _signal_number(text: str) -> int:
+    if text.isdigit():
+        return int(text)
+    name = text.upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    try:
+        return int(getattr(signals, name))
+    except AttributeError:
+        raise UsageError(f"unknown signal {text!r}") from None
+
+
+def _stack(args: argparse.Namespace) -> Stack:
+    scope = args.yama_scope if args.yama_scope is not None else host_ptrace_scope()
+    level = args.lockdown or host_lockdown_level() or "none"
+    pin_path = args.loadpin_root or ("/lib/modules" if os.path.isdir("/lib/modules") else "/")
+    try:
+        pinned = os.stat(pin_path).st_dev
+    except OSError:
+        raise UsageError(f"--loadpin-root: no such path {pin_path}") from None
+    settings: dict[str, dict[str, Any]] = {
+        "yama": {"scope": 1 if scope is None else scope},
+        "lockdown": {"level": level},
+        "loadpin": {"pinned_dev": pinned},
+    }
+    return build_stack(args.lsm, settings=settings)
+
+
+def _verdict_text(verdict: Any, module_mode: str) -> str:
+    if verdict is None:
+        return "allow (no opinion)"
+    if verdict.errno:
+        suffix = " (complain: allowed)" if module_mode == "complain" and not verdict.hard else ""
+        return f"deny {verdict.errno_name}{suffix}"
+    return "allow+audit" if verdict.audit else "allow"
+
+
+def _describe(req: Request) -> str:
+    if req.hook == "capable":
+        from stockade.lsm.caps import cap_name
+        return f"capable(CAP_{cap_name(req.cap).upper()})"
+    if req.hook == "locked_down":
+        return f"locked_down({req.what})"
+    obj = req.obj
+    if obj is None:
+        return req.hook
+    if obj.kind == "socket":
+        return f"{req.hook} {obj.address}:{obj.port}" if obj.port or obj.address else req.hook
+    if obj.kind == "task" and obj.task is not None:
+        return f"{req.hook} pid {obj.task.pid} ({obj.task.comm})"
+    return f"{req.hook} {obj.path}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Explain one operation; exit 0 when allowed, 1 when denied."""
+    subject = _subject(args)
+    stack = _stack(args)
+    requests = _requests(args, subject)
+    modes = {m.name: m.mode.value for m in stack.modules}
+    steps: list[tuple[Request, Decision]] = []
+    final: Decision | None = None
+    for req in requests:
+        decision = stack.explain(req)
+        steps.append((req, decision))
+        if not decision.allowed:
+            final = decision
+            break
+    records = [record_from_event(e) for _, d in steps for e in d.events]
+    audit_lines = [kernel_line(r) for r in records]
+    if args.json:
+        print_json({
+            "decision": "allow" if final is None else "deny",
+            "errno": final.decider.errno_name if final is not None and final.decider else None,
+            "layers": [
+                {"hook": req.hook, "request": _describe(req), "module": name,
+                 "verdict": "none" if v is None else ("deny" if v.errno else "allow"),
+                 "errno": v.errno_name if v is not None and v.errno else None,
+                 "reason": v.reason if v is not None else "", "rule": v.rule if v else ""}
+                for req, d in steps for name, v in zip(d.modules, d.layers, strict=True)
+            ],
+            "audit": audit_lines,
+            "records": [r.to_dict() for r in records],
+        })
+        return 0 if final is None else 1
+    out = sys.stdout
+    for req, d in steps:
+        out.write(paint(_describe(req), "bold") + "\n")
+        rows = [(name, _verdict_text(v, modes.get(name, "enforce")), v.reason if v else "")
+                for name, v in zip(d.modules, d.layers, strict=True)]
+        if rows:
+            table(("  module", "verdict", "reason"), [("  " + r[0], r[1], r[2]) for r in rows])
+        else:
+            out.write("  (no module implements this hook)\n")
+    if len(steps) < len(requests):
+        out.write(paint(f"({len(requests) - len(steps)} later check(s) not reached)", "dim") + "\n")
+    if final is None:
+        out.write(paint("decision: allow", "green") + "\n")
+    else:
+        assert final.decider is not None
+        out.write(paint(f"decision: deny ({final.decider.errno_name}) by {final.decider.module}",
+                        "red") + "\n")
+    for line in audit_lines:
+        out.write(paint("audit: ", "dim") + line + "\n")
+    return 0 if final is None else 1

@@ -1,0 +1,63 @@
+"""Every module by the name the kernel gives it, and stacks built from an `lsm=` list."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from stockade.errors import StockadeError
+from stockade.lsm.module import Mode, SecurityModule
+from stockade.lsm.stack import AuditSink, Stack
+from stockade.modules.capability import Capability
+from stockade.modules.lockdown import Lockdown
+from stockade.modules.loadpin import LoadPin
+from stockade.modules.yama import Yama
+
+FACTORIES: dict[str, Callable[..., SecurityModule]] = {
+    "capability": Capability,
+    "yama": Yama,
+    "lockdown": Lockdown,
+    "loadpin": LoadPin,
+}
+
+DEFAULT_LSM = "capability,yama,loadpin,lockdown"
+
+
+def build_stack(lsm: str = DEFAULT_LSM, *, settings: Mapping[str, Mapping[str, Any]] | None = None,
+                modes: Mapping[str, Mode] | None = None, dac: bool = True,
+                audit_sink: AuditSink | None = None, avc_threshold: int = 512,
+                extra: Mapping[str, SecurityModule] | None = None) -> Stack:
+    """A stack from a kernel-style `lsm=` list.
+
+    `settings[name]` are keyword arguments for that module's constructor, `modes[name]` its
+    mode, `extra` ready-made modules (e.g. an AppArmor module with its profiles loaded).
+    """
+    settings = settings or {}
+    modes = modes or {}
+    extra = extra or {}
+
+    def factory(name: str) -> Callable[[], SecurityModule]:
+        def make() -> SecurityModule:
+            module = extra[name] if name in extra else FACTORIES[name](**settings.get(name, {}))
+            if name in modes:
+                module.mode = modes[name]
+            return module
+        return make
+
+    known = {name: factory(name) for name in {*FACTORIES, *extra}}
+    dac_module = None
+    if dac:
+        dac_factory = FACTORIES.get("dac") or _load_dac()
+        dac_module = dac_factory(**settings.get("dac", {}))
+        if "dac" in modes:
+            dac_module.mode = modes["dac"]
+    return Stack.from_lsm(lsm, known, dac=dac_module, audit_sink=audit_sink,
+                          avc_threshold=avc_threshold)
+
+
+def _load_dac() -> Callable[..., SecurityModule]:
+    try:
+        from stockade.modules.dac import Dac
+    except ImportError as err:  # pragma: no cover - the module ships with stockade
+        raise StockadeError(f"the dac module is missing: {err}") from None
+    return Dac
