@@ -2,8 +2,8 @@
 
 `capable()` checks the effective set; ptrace needs the tracer's capabilities to cover the
 target's permitted set unless the tracer has CAP_SYS_PTRACE; security.* xattrs other than
-security.capability need CAP_SYS_ADMIN (trusted.* is the VFS's rule, in `dac`). User namespaces are not modelled: every
-check is against the initial namespace.
+security.capability need CAP_SYS_ADMIN (trusted.* is the VFS's rule, in `dac`). User
+namespaces are not modelled: every check is against the initial namespace.
 """
 
 from __future__ import annotations

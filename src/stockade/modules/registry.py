@@ -9,8 +9,8 @@ from stockade.errors import StockadeError
 from stockade.lsm.module import Mode, SecurityModule
 from stockade.lsm.stack import AuditSink, Stack
 from stockade.modules.capability import Capability
-from stockade.modules.lockdown import Lockdown
 from stockade.modules.loadpin import LoadPin
+from stockade.modules.lockdown import Lockdown
 from stockade.modules.yama import Yama
 
 FACTORIES: dict[str, Callable[..., SecurityModule]] = {
