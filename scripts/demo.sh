@@ -1,11 +1,29 @@
 #!/usr/bin/env bash
-# The main demo: the stockade reference monitor deciding real requests.
+# The main demo: stockade's reference monitor deciding real requests, layer by layer.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-S=.venv/bin/stockade
-say() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "$2"; }
-run() { say "$1" "stockade ${*:2}"; $S "${@:2}"; echo "(exit $?)"; }
+S="$PWD/.venv/bin/stockade"
+say() { printf '\n\033[1m== %s\033[0m\n$ stockade %s\n' "$1" "${*:2}"; }
+run() { say "$@"; "$S" "${@:2}"; echo "(exit $?)"; }
 
-run "DAC: nobody may not read /etc/shadow" explain --as nobody read /etc/shadow
-run "DAC: an allowed read" explain --as nobody read /etc/hostname
+run "DAC: nobody may not read /etc/shadow (mode 0640 root:shadow)" \
+    explain --as nobody read /etc/shadow
+run "An allowed access: nobody reads /etc/hostname" \
+    explain --as nobody read /etc/hostname
+
+# A process of nobody's that is not our descendant: Yama's restricted scope refuses the attach
+# although DAC (same uid) and commoncap (no capabilities either side) allow it.
+if command -v setpriv >/dev/null && [ "$(id -u)" -eq 0 ]; then
+  setpriv --reuid=nobody --regid=nogroup --clear-groups sleep 60 &
+  target=$!
+  sleep 0.2
+  run "Yama (ptrace_scope=1): nobody may not attach to a non-descendant" \
+      explain --lsm capability,yama --yama-scope 1 --as nobody ptrace "$target"
+  kill "$target" 2>/dev/null
+fi
+
+run "Lockdown (confidentiality): even root may not read kernel memory" \
+    explain --lsm capability,lockdown --lockdown confidentiality --as root read /proc/kcore
+run "The same question as JSON, for programs" \
+    explain --json --as nobody write /etc/passwd
 exit 0

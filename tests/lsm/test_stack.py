@@ -151,3 +151,11 @@ def test_avc_ignores_decisions_from_an_older_policy() -> None:
     stack.avc.reset(5)
     stack.avc.insert(("k",), object(), seqno=4)
     assert len(stack.avc) == 0
+
+
+def test_avc_threshold_zero_disables_caching() -> None:
+    calls: list[str] = []
+    stack = Stack([Recorder("a", calls)], avc_threshold=0)
+    stack.decide(req())
+    stack.decide(req())
+    assert calls == ["a", "a"] and len(stack.avc) == 0

@@ -32,9 +32,9 @@ class AccessVectorCache:
     """A bounded map from request keys to decisions."""
 
     def __init__(self, threshold: int = DEFAULT_THRESHOLD, reclaim: int = RECLAIM_BATCH) -> None:
-        if threshold < 1:
-            raise ValueError("AVC threshold must be at least 1")
-        self.threshold = threshold
+        if threshold < 0:
+            raise ValueError("AVC threshold must not be negative")
+        self.threshold = threshold  # 0 disables caching
         self.reclaim_batch = max(1, min(reclaim, threshold))
         self.seqno = 0
         self._entries: dict[tuple, Any] = {}
@@ -58,7 +58,7 @@ class AccessVectorCache:
 
     def insert(self, key: tuple, decision: Any, seqno: int) -> None:
         """Remember `decision`, unless it was computed against an older policy."""
-        if seqno < self.seqno:
+        if seqno < self.seqno or not self.threshold:
             return
         entries = self._entries
         if len(entries) >= self.threshold:
