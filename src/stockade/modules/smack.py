@@ -235,7 +235,8 @@ class Smack(SecurityModule):
     # -- policy -------------------------------------------------------------------------------
 
     def load(self, text: str, source: str = "<rules>") -> None:
-        """Add rules (as writing to /sys/fs/smackfs/load2 does) and drop cached decisions."""
+        """Add rules (as writing to /sys/fs/smackfs/load2 does); a stack holding this module
+        must then be `reload()`ed to drop its cached decisions."""
         parse_rules(text, source, self.rules)
         self.reload()
 
