@@ -76,27 +76,29 @@ def _now() -> datetime:
 
 def to_cel(value: Any) -> Any:
     """A Python value as a CEL value."""
-    if isinstance(value, bool):
-        return celtypes.BoolType(value)
-    if isinstance(value, int):
-        return celtypes.IntType(value)
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         return celtypes.StringType(value)
-    if isinstance(value, float):
-        return celtypes.DoubleType(value)
+    if kind is bool:
+        return celtypes.BoolType(value)
+    if kind is int:
+        return celtypes.IntType(value)
+    if kind is dict:
+        return celtypes.MapType({celtypes.StringType(k): to_cel(v) for k, v in value.items()})
+    if kind in (list, tuple, set, frozenset):
+        return celtypes.ListType([to_cel(v) for v in value])
     if isinstance(value, datetime):
         return celtypes.TimestampType(value)
-    if isinstance(value, dict):
-        return celtypes.MapType({celtypes.StringType(k): to_cel(v) for k, v in value.items()})
-    if isinstance(value, list | tuple | frozenset | set):
-        return celtypes.ListType([to_cel(v) for v in value])
-    raise TypeError(f"no CEL type for {type(value).__name__}")
+    if kind is float:
+        return celtypes.DoubleType(value)
+    raise TypeError(f"no CEL type for {kind.__name__}")
 
 
 def _error_text(err: BaseException) -> str:
     """The innermost message of a cel-python error."""
     args = err.args
-    while len(args) >= 3 and isinstance(args[2], tuple) and args[2]:
+    while (len(args) >= 3 and isinstance(args[1], type) and isinstance(args[2], tuple)
+           and len(args[2]) >= 2 and isinstance(args[2][0], str)):
         args = args[2]
     return str(args[0]).strip() if args else type(err).__name__
 
@@ -164,6 +166,7 @@ class Rule:
     condition: str
     line: int
     uses: frozenset[str]  # the top-level variables it reads
+    attrs: tuple[tuple[str, frozenset[str] | None], ...]  # per variable; None: all of them
     program: Any = field(repr=False, compare=False)
     audit: bool = False
     errno: int = errno.EACCES
@@ -180,6 +183,38 @@ def _idents(tree: Any) -> set[str]:
         if node.data == "ident" and node.children:
             found.add(str(node.children[0]))
     return found
+
+
+def _member_root(node: Any) -> str | None:
+    """`subject` for the node of `subject.uid`; None when the base is not a plain name."""
+    inner = node.children[0]
+    if getattr(inner, "data", None) != "member" or not inner.children:
+        return None
+    primary = inner.children[0]
+    if getattr(primary, "data", None) != "primary" or not primary.children:
+        return None
+    ident = primary.children[0]
+    if getattr(ident, "data", None) != "ident" or not ident.children:
+        return None
+    return str(ident.children[0])
+
+
+def _references(tree: Any) -> tuple[dict[str, set[str]], set[str]]:
+    """The attributes read per variable (`subject.uid` → subject: {uid}), and the variables
+    used other than through a plain attribute (these need every attribute)."""
+    attrs: dict[str, set[str]] = {}
+    direct: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for node in tree.iter_subtrees():
+        if node.data == "ident" and node.children:
+            name = str(node.children[0])
+            counts[name] = counts.get(name, 0) + 1
+        elif node.data == "member_dot" and len(node.children) >= 2:
+            root = _member_root(node)
+            if root is not None:
+                attrs.setdefault(root, set()).add(str(node.children[1]))
+                direct[root] = direct.get(root, 0) + 1
+    return attrs, {name for name, n in counts.items() if n > direct.get(name, 0)}
 
 
 def _errno(value: Any, where: str) -> int:
@@ -221,6 +256,8 @@ def compile_rule(env: celpy.Environment, data: dict[str, Any], source: str, line
             raise StockadeError(f"{where}: rule {rule_id}: unknown hook(s) {', '.join(map(str, bad))}")
         hooks = frozenset(names)
     condition = data.get("condition")
+    if isinstance(condition, bool):  # YAML reads a bare true/false as a boolean
+        condition = "true" if condition else "false"
     if not isinstance(condition, str) or not condition.strip():
         raise StockadeError(f"{where}: rule {rule_id}: a CEL condition is required")
     try:
@@ -231,18 +268,24 @@ def compile_rule(env: celpy.Environment, data: dict[str, Any], source: str, line
                             f"{err.column}: {condition.splitlines()[(err.line or 1) - 1].strip()!r}"
                             ) from None
     uses = frozenset(_idents(tree) & set(VARIABLES))
+    schema = {name: {str(k) for k in value} for name, value in sample.items()}
+    referenced, whole = _references(tree)
+    unknown_attrs = [f"{var}.{attr}" for var, names in referenced.items() if var in schema
+                     for attr in sorted(names - schema[var])]
+    if unknown_attrs:
+        raise StockadeError(f"{source}:{cond_line}: rule {rule_id}: unknown attribute(s) "
+                            f"{', '.join(unknown_attrs)}")
     program = env.program(tree)
     try:
         result = program.evaluate(sample)
-    except Exception as err:  # cel-python raises its own and Python errors
-        message = _error_text(err)
-        if "no such member" in message or "undeclared" in message.lower() or "unknown" in message:
-            raise StockadeError(f"{source}:{cond_line}: rule {rule_id}: {message}") from None
+    except Exception:  # e.g. a label lookup on the sample's empty maps: decided at run time
         result = celtypes.BoolType(False)
     if not isinstance(result, celtypes.BoolType):
         raise StockadeError(f"{source}:{cond_line}: rule {rule_id}: the condition must be a "
                             f"boolean, not {type(result).__name__}")
-    return Rule(rule_id, effect, hooks, condition, line, uses, program,
+    attrs = tuple((var, None if var in whole else frozenset(referenced.get(var, ())))
+                  for var in sorted(uses))
+    return Rule(rule_id, effect, hooks, condition, line, uses, attrs, program,
                 bool(data.get("audit", False)), _errno(data.get("errno", "EACCES"), where))
 
 
@@ -318,6 +361,16 @@ class Abac(SecurityModule):
         self._by_hook: dict[str, tuple[Rule, ...]] = {
             hook: tuple(r for r in self.rules if hook in r.hooks) for hook in HOOKS}
         self._env_hooks = {h for h, rs in self._by_hook.items() if any(r.reads_env for r in rs)}
+        self._needs: dict[str, dict[str, set[str] | None]] = {}
+        for hook, rules in self._by_hook.items():
+            needs: dict[str, set[str] | None] = {}
+            for rule in rules:
+                for var, keys in rule.attrs:
+                    if keys is None or needs.get(var, set()) is None:
+                        needs[var] = None
+                    else:
+                        needs[var] = needs.get(var, set()) | keys  # type: ignore[operator]
+            self._needs[hook] = needs
         self.reload()
 
     def hooks(self) -> dict[str, HookFn]:
@@ -326,14 +379,21 @@ class Abac(SecurityModule):
             return {hook: self.decide for hook in HOOKS}
         return {hook: self.decide for hook, rules in self._by_hook.items() if rules}
 
-    def _activation(self, req: Request, uses: set[str]) -> dict[str, Any]:
+    def _activation(self, req: Request, needs: dict[str, set[str] | None]) -> dict[str, Any]:
+        """CEL values for the variables (and of those, the attributes) the rules read."""
         build: dict[str, Callable[[], dict[str, Any]]] = {
             "subject": lambda: subject_attrs(req),
             "object": lambda: object_attrs(req.obj),
             "request": lambda: request_attrs(req),
             "env": lambda: env_attrs(self._clock(), self._hostname),
         }
-        return {name: to_cel(build[name]()) for name in uses}
+        activation: dict[str, Any] = {}
+        for name, keys in needs.items():
+            values = build[name]()
+            if keys is not None:
+                values = {k: v for k, v in values.items() if k in keys}
+            activation[name] = to_cel(values)
+        return activation
 
     def decide(self, req: Request) -> Verdict | None:
         """The first matching rule's verdict for `req`."""
@@ -341,7 +401,7 @@ class Abac(SecurityModule):
         cacheable = req.hook not in self._env_hooks
         if not rules:
             return self._default(req, cacheable)
-        activation = self._activation(req, set().union(*(r.uses for r in rules)))
+        activation = self._activation(req, self._needs[req.hook])
         for rule in rules:
             self.evaluations += 1
             try:
