@@ -171,6 +171,8 @@ def test_lwm_record_format() -> None:
     stack = stack_of(Biba(model="lwm", max_tracked=1), sink=sink)
     stack.decide(open_req(subj(pid=1, biba="high"), f("low"), MAY_READ))
     stack.decide(open_req(subj(pid=2, biba="high"), f("low"), MAY_READ))
+    demotion = record_from_event(sink.events[0])
+    assert demotion.result == "AUDIT" and "lowered to low" in demotion.reason
     record = record_from_event(sink.events[-1])
-    assert record.fields["model"] == "lwm"
+    assert record.result == "DENIED" and record.fields["model"] == "lwm"
     assert 'model="lwm" subject_level="high" object_level="low"' in kernel_line(record)

@@ -32,6 +32,7 @@ import errno
 import logging
 import socket
 import stat
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,7 +67,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TYPES = ((stat.S_IFDIR, "dir"), (stat.S_IFLNK, "symlink"), (stat.S_IFCHR, "char"),
           (stat.S_IFBLK, "block"), (stat.S_IFIFO, "fifo"), (stat.S_IFSOCK, "socket"),
           (stat.S_IFREG, "file"))
-_FAMILIES = {socket.AF_INET: "inet", socket.AF_INET6: "inet6", socket.AF_UNIX: "unix"}
+_FAMILIES: dict[int, str] = {socket.AF_INET: "inet", socket.AF_INET6: "inet6", socket.AF_UNIX: "unix"}
 Clock = Callable[[], datetime]
 
 
@@ -330,6 +331,26 @@ def parse_policy(text: str, source: str = "<policy>") -> tuple[list[Rule], str]:
     return rules, default
 
 
+def _freeze(value: Any) -> Any:
+    """A hashable form of an attribute value."""
+    if isinstance(value, list | tuple | set | frozenset):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    return value
+
+
+def _memo_key_of(rule: Rule) -> tuple[tuple[str, str], ...] | None:
+    """The attributes a rule's result depends on, or None when it cannot be memoised (a
+    variable used whole, or the timestamp, which never repeats)."""
+    names: list[tuple[str, str]] = []
+    for var, keys in rule.attrs:
+        if keys is None or (var == "env" and "time" in keys):
+            return None
+        names += [(var, key) for key in sorted(keys)]
+    return tuple(names)
+
+
 @dataclass
 class Abac(SecurityModule):
     """CEL rules over subject, object, request and environment attributes."""
@@ -341,7 +362,9 @@ class Abac(SecurityModule):
     hostname: str | None = None
     rules: list[Rule] = field(default_factory=list, init=False)
     default: str = field(default="allow", init=False)
+    memo_size: int = 1024
     evaluations: int = field(default=0, init=False)
+    memo_hits: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         if self.policy_file:
@@ -353,6 +376,7 @@ class Abac(SecurityModule):
         elif self.policy_text:
             self.load(self.policy_text)
         self._clock = self.clock or _now
+        self._eval_lock = threading.Lock()
         self._hostname = self.hostname if self.hostname is not None else socket.gethostname()
 
     def load(self, text: str, source: str = "<policy>") -> None:
@@ -371,6 +395,8 @@ class Abac(SecurityModule):
                     else:
                         needs[var] = needs.get(var, set()) | keys  # type: ignore[operator]
             self._needs[hook] = needs
+        self._memo: dict[str, dict[tuple, tuple[bool, str]]] = {r.id: {} for r in self.rules}
+        self._memo_keys = {r.id: _memo_key_of(r) for r in self.rules}
         self.reload()
 
     def hooks(self) -> dict[str, HookFn]:
@@ -379,21 +405,51 @@ class Abac(SecurityModule):
             return {hook: self.decide for hook in HOOKS}
         return {hook: self.decide for hook, rules in self._by_hook.items() if rules}
 
-    def _activation(self, req: Request, needs: dict[str, set[str] | None]) -> dict[str, Any]:
-        """CEL values for the variables (and of those, the attributes) the rules read."""
+    def _attrs(self, req: Request, needs: dict[str, set[str] | None]) -> dict[str, dict[str, Any]]:
+        """The variables (and of those, the attributes) the rules read, as Python values."""
         build: dict[str, Callable[[], dict[str, Any]]] = {
             "subject": lambda: subject_attrs(req),
             "object": lambda: object_attrs(req.obj),
             "request": lambda: request_attrs(req),
             "env": lambda: env_attrs(self._clock(), self._hostname),
         }
-        activation: dict[str, Any] = {}
+        found: dict[str, dict[str, Any]] = {}
         for name, keys in needs.items():
             values = build[name]()
-            if keys is not None:
-                values = {k: v for k, v in values.items() if k in keys}
-            activation[name] = to_cel(values)
-        return activation
+            found[name] = values if keys is None else {k: v for k, v in values.items() if k in keys}
+        return found
+
+    def _activation(self, req: Request, needs: dict[str, set[str] | None]) -> dict[str, Any]:
+        """CEL values for what the rules read."""
+        return {name: to_cel(values) for name, values in self._attrs(req, needs).items()}
+
+    def _evaluate(self, rule: Rule, attrs: dict[str, dict[str, Any]],
+                  activation: dict[str, Any]) -> tuple[bool, str]:
+        """(matched, failure) for one rule, memoised on the attribute values it reads: a CEL
+        condition is a pure function of them."""
+        names = self._memo_keys[rule.id]
+        key = None
+        if names is not None:
+            key = tuple(_freeze(attrs[var].get(attr)) for var, attr in names)
+            found = self._memo[rule.id].get(key)
+            if found is not None:
+                self.memo_hits += 1
+                return found
+        self.evaluations += 1
+        if not activation:  # converted once per request, on the first evaluation
+            activation.update({name: to_cel(values) for name, values in attrs.items()})
+        try:
+            # cel-python's transpiled programs share module globals: one evaluation at a time
+            with self._eval_lock:
+                outcome = (bool(rule.program.evaluate(activation)), "")
+        except Exception as err:  # a runtime error in a condition
+            outcome = (rule.effect == "deny", _error_text(err))
+        if key is not None:
+            memo = self._memo[rule.id]
+            if len(memo) >= self.memo_size:
+                del memo[next(iter(memo))]
+            memo[key] = outcome
+        return outcome
 
     def decide(self, req: Request) -> Verdict | None:
         """The first matching rule's verdict for `req`."""
@@ -401,14 +457,10 @@ class Abac(SecurityModule):
         cacheable = req.hook not in self._env_hooks
         if not rules:
             return self._default(req, cacheable)
-        activation = self._activation(req, self._needs[req.hook])
+        attrs = self._attrs(req, self._needs[req.hook])
+        activation: dict[str, Any] = {}
         for rule in rules:
-            self.evaluations += 1
-            try:
-                matched = bool(rule.program.evaluate(activation))
-                failure = ""
-            except Exception as err:  # a runtime error in a condition
-                matched, failure = rule.effect == "deny", _error_text(err)
+            matched, failure = self._evaluate(rule, attrs, activation)
             if not matched:
                 continue
             fields = (("rule", rule.id), ("effect", rule.effect))

@@ -206,8 +206,9 @@ class Biba(SecurityModule):
         if full:
             return self._deny(subj, obj, access, f"no read down: {obj.text} is below {subj.text} "
                               f"(low-water-mark table full: {self.max_tracked} subjects)")
+        # a demotion is recorded (an AUDIT event), as LOMAC logs demotions
         return Verdict(self.name, 0, f"low-water-mark: {subj.text} lowered to {lowered.text}",
-                       audit=False, cacheable=False, fields=self._fields(subj, obj, access))
+                       audit=True, cacheable=False, fields=self._fields(subj, obj, access))
 
     def _write(self, req: Request, obj: Integrity, access: str, what: str = "") -> Verdict | None:
         subj = self.current(req.subject)

@@ -114,16 +114,16 @@ class ProgrammableModule(SecurityModule):
         if isinstance(result, Verdict):
             return result
         if isinstance(result, bool):
-            err = 0 if result else errno.EPERM
+            code = 0 if result else errno.EPERM
         elif isinstance(result, int):
-            err = abs(result)
+            code = abs(result)
         else:
             self.errors += 1
             return Verdict(self.name, errno.EPERM, f"{program.label} returned a "
                            f"{type(result).__name__}, not None/bool/errno; denied", program.label,
                            cacheable=False, fields=fields)
-        reason = f"{program.label}: " + (errno.errorcode.get(err, str(err)) if err else "allow")
-        return Verdict(self.name, err, reason, program.label, cacheable=program.cacheable,
+        reason = f"{program.label}: " + (errno.errorcode.get(code, str(code)) if code else "allow")
+        return Verdict(self.name, code, reason, program.label, cacheable=program.cacheable,
                        fields=fields)
 
 
