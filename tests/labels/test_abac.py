@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from helpers import Sink, fobj, stack_of, subj
+from label_helpers import Sink, fobj, stack_of, subj
 
 from stockade.errors import StockadeError
 from stockade.lsm.types import MAY_OPEN, MAY_READ, MAY_WRITE, Request

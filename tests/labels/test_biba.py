@@ -3,7 +3,7 @@
 import errno
 
 import pytest
-from helpers import Sink, fobj, stack_of, subj, task
+from label_helpers import Sink, fobj, stack_of, subj, task
 
 from stockade.audit.formats import kernel_line
 from stockade.audit.record import record_from_event

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import stack_of, subj
+from label_helpers import stack_of, subj
 
 from stockade.errors import StockadeError, UsageError
 from stockade.lsm.probe import file_object

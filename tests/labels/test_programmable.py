@@ -4,7 +4,7 @@ import errno
 import textwrap
 
 import pytest
-from helpers import fobj, subj
+from label_helpers import fobj, subj
 
 from stockade.errors import StockadeError
 from stockade.lsm.types import MAY_EXEC, MAY_OPEN, MAY_READ, Request

@@ -4,7 +4,7 @@ import errno
 import socket
 
 import pytest
-from helpers import Sink, fobj, stack_of, subj, task
+from label_helpers import Sink, fobj, stack_of, subj, task
 
 from stockade.errors import StockadeError
 from stockade.lsm.caps import CAP_MAC_OVERRIDE, CAP_SYS_PTRACE, cap_number
