@@ -96,6 +96,53 @@ def loadpin_line(record: AuditRecord) -> str:
     )
 
 
+def smack_line(record: AuditRecord) -> str:
+    """Smack's record: `lsm=SMACK fn=smack_inode_permission action=denied subject="a"
+    object="b" requested=r pid=1 comm="cat" name="/x" dev="..." ino=2`."""
+    f = record.fields
+    action = "granted" if record.result == "AUDIT" else "denied"
+    requested = record.requested if record.requested else ""
+    parts = [f"lsm=SMACK fn={f.get('fn', 'unknown')} action={action}",
+             f"subject={_q(f.get('subject', record.subject))}",
+             f"object={_q(f.get('object', ''))}",
+             f"requested={requested}" if requested else "labels_differ",
+             f"pid={record.pid} comm={_q(record.comm)}"]
+    if record.object:
+        key = "name" if record.object.startswith("/") else "opid" if record.object.isdigit() else "daddr"
+        parts.append(f"{key}={_q(record.object)}")
+    if f.get("dev"):
+        parts.append(f"dev={_q(f['dev'])} ino={f.get('ino', '')}")
+    return f"type=AVC msg={_stamp(record)}: " + " ".join(parts)
+
+
+def _label_model_line(record: AuditRecord, keys: tuple[str, ...]) -> str:
+    """stockade's generic line with the model's decisive fields first."""
+    f = record.fields
+    parts = [f'stockade="{record.result}"', f'module="{record.module}"',
+             f'operation="{record.operation}"']
+    parts += [f"{key}={_q(f[key])}" for key in keys if f.get(key)]
+    parts.append(f"name={_q(record.object)}")
+    parts.append(f"pid={record.pid} comm={_q(record.comm)}")
+    if record.uid is not None:
+        parts.append(f"uid={record.uid}")
+    if record.requested:
+        parts.append(f'requested="{record.requested}"')
+    if record.reason:
+        parts.append(f"reason={_q(record.reason)}")
+    return f"type=USER_AVC msg={_stamp(record)}: " + " ".join(parts)
+
+
+def biba_line(record: AuditRecord) -> str:
+    """`stockade="DENIED" module="biba" operation="file_open" model="strict"
+    subject_level="high" object_level="low" name="/x" ... reason="no read down: ..."`."""
+    return _label_model_line(record, ("model", "subject_level", "object_level"))
+
+
+def abac_line(record: AuditRecord) -> str:
+    """`stockade="DENIED" module="abac" operation="file_open" rule="office-hours" ...`."""
+    return _label_model_line(record, ("rule", "effect"))
+
+
 def stockade_line(record: AuditRecord) -> str:
     """The generic key=value line for layers the kernel does not log (DAC, commoncap)."""
     parts = [f'stockade="{record.result}"', f'module="{record.module}"',
@@ -121,6 +168,9 @@ FORMATTERS: dict[str, Callable[[AuditRecord], str]] = {
     "yama": yama_line,
     "lockdown": lockdown_line,
     "loadpin": loadpin_line,
+    "smack": smack_line,
+    "biba": biba_line,
+    "abac": abac_line,
 }
 
 

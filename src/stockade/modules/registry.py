@@ -8,16 +8,29 @@ from typing import Any
 from stockade.errors import StockadeError
 from stockade.lsm.module import Mode, SecurityModule
 from stockade.lsm.stack import AuditSink, Stack
+from stockade.modules.biba import Biba
 from stockade.modules.capability import Capability
 from stockade.modules.loadpin import LoadPin
 from stockade.modules.lockdown import Lockdown
+from stockade.modules.smack import Smack
 from stockade.modules.yama import Yama
+
+
+def _abac(**kw: Any) -> SecurityModule:
+    """abac, imported on first use: cel-python takes ~0.1 s to import."""
+    from stockade.modules.abac import Abac
+
+    return Abac(**kw)
+
 
 FACTORIES: dict[str, Callable[..., SecurityModule]] = {
     "capability": Capability,
     "yama": Yama,
     "lockdown": Lockdown,
     "loadpin": LoadPin,
+    "smack": Smack,
+    "biba": Biba,
+    "abac": _abac,
 }
 
 DEFAULT_LSM = "capability,yama,loadpin,lockdown"
@@ -30,7 +43,8 @@ def build_stack(lsm: str = DEFAULT_LSM, *, settings: Mapping[str, Mapping[str, A
     """A stack from a kernel-style `lsm=` list.
 
     `settings[name]` are keyword arguments for that module's constructor, `modes[name]` its
-    mode, `extra` ready-made modules (e.g. an AppArmor module with its profiles loaded).
+    mode, `extra` ready-made modules (e.g. an AppArmor module with its profiles loaded, or
+    programmable modules from `programmable.load_module_files`, named in `lsm` as `prog:NAME`).
     """
     settings = settings or {}
     modes = modes or {}
