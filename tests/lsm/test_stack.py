@@ -159,3 +159,13 @@ def test_avc_threshold_zero_disables_caching() -> None:
     stack.decide(req())
     stack.decide(req())
     assert calls == ["a", "a"] and len(stack.avc) == 0
+
+
+def test_a_module_reload_flushes_its_stacks_avc() -> None:
+    calls: list[str] = []
+    module = Recorder("a", calls)
+    stack = Stack([module])
+    stack.decide(req())
+    module.reload()
+    stack.decide(req())
+    assert calls == ["a", "a"]

@@ -68,7 +68,9 @@ class SecurityModule:
 
     `exclusive` marks a major module (AppArmor, SELinux, Smack): at most one per stack.
     `capable` is set by the stack so that modules can make the kernel's nested capability
-    checks. `policy_seqno` increments on every reload; the stack's AVC watches it.
+    checks. A module whose policy changes calls `reload()`: its `policy_seqno` increments and
+    the stack it sits in (through `on_reload`) flushes its AVC, as a policy load resets
+    SELinux's.
     """
 
     name: ClassVar[str] = ""
@@ -76,6 +78,7 @@ class SecurityModule:
     mode: Mode = Mode.ENFORCE
     policy_seqno: int = field(default=0, init=False)
     capable: CapableFn | None = field(default=None, init=False, repr=False)
+    on_reload: Callable[[], None] | None = field(default=None, init=False, repr=False)
 
     def hooks(self) -> dict[str, HookFn]:
         """The hooks this module implements: every `hook_<name>` method."""
@@ -96,3 +99,5 @@ class SecurityModule:
     def reload(self) -> None:
         """Mark the module's policy as changed so that cached decisions are dropped."""
         self.policy_seqno += 1
+        if self.on_reload is not None:
+            self.on_reload()

@@ -87,6 +87,7 @@ class Stack:
             )
         for module in modules:
             module.capable = self.capable
+            module.on_reload = self._policy_changed
         unknown = {h for m in modules for h in m.hooks()} - HOOKS.keys()
         if unknown:
             raise StockadeError(f"modules implement unknown hooks: {', '.join(sorted(unknown))}")
@@ -112,9 +113,11 @@ class Stack:
         raise StockadeError(f"no module {name!r} in this stack")
 
     def reload(self) -> None:
-        """A policy changed: bump the sequence number and flush the AVC."""
+        """Every module's policy changed: bump the sequence number and flush the AVC."""
         for m in self.modules:
             m.reload()
+
+    def _policy_changed(self) -> None:
         self.policy_seqno += 1
         self.avc.reset(self.policy_seqno)
 

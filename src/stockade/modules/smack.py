@@ -235,8 +235,7 @@ class Smack(SecurityModule):
     # -- policy -------------------------------------------------------------------------------
 
     def load(self, text: str, source: str = "<rules>") -> None:
-        """Add rules (as writing to /sys/fs/smackfs/load2 does); a stack holding this module
-        must then be `reload()`ed to drop its cached decisions."""
+        """Add rules (as writing to /sys/fs/smackfs/load2 does); the stack's AVC is flushed."""
         parse_rules(text, source, self.rules)
         self.reload()
 
