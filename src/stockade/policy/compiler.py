@@ -217,7 +217,9 @@ class _Compiler:
                 except ValueError as err:
                     raise self.error(str(err), node) from None
             elif isinstance(node, ast.Alias):
-                self.aliases.append((node.source, node.target))
+                src = self.expand(node.source, node) or node.source
+                dst = self.expand(node.target, node) or node.target
+                self.aliases.append((src, dst))
             elif isinstance(node, ast.Include):
                 for inc in node.files:
                     self.preamble(inc.statements, inc, profiles)
@@ -296,13 +298,7 @@ class _Compiler:
                                    for k, vs in val.items()}
         if q is not node.qualifiers:
             changes["qualifiers"] = q
-        rule = dataclasses.replace(node, **changes) if changes else node
-        out = [rule]
-        if isinstance(rule, ast.FileRule) and self.aliases:
-            for src, dst in self.aliases:
-                if rule.path.startswith(src):
-                    out.append(dataclasses.replace(rule, path=dst + rule.path[len(src):]))
-        return out
+        return [dataclasses.replace(node, **changes) if changes else node]
 
     # -- per-profile compilation ---------------------------------------------------------
     def pattern(self, text: str, rule: ast.Rule, col: int = 0) -> Pattern:
@@ -342,7 +338,7 @@ class _Compiler:
                     cap_quiet.update(names)
         check_exec_conflicts(entries, self)
         prof.file_entries = entries
-        prof.matcher = FileMatcher(entries)
+        prof.matcher = FileMatcher(entries, aliases=self.aliases)
         prof.capabilities = CapabilitySets(frozenset(cap_allow), frozenset(cap_deny),
                                            frozenset(cap_audit), frozenset(cap_quiet))
 

@@ -18,6 +18,7 @@ ones. Results are cached per profile in a bounded LRU (`cache_size`).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import re2
@@ -123,8 +124,10 @@ def merge(entries: list[FileEntry], owner: bool) -> FilePerms:
 class FileMatcher:
     """All file rules of a profile in one RE2 Set, with a bounded path -> result cache."""
 
-    def __init__(self, entries: list[FileEntry], cache_size: int = 8192) -> None:
+    def __init__(self, entries: list[FileEntry], cache_size: int = 8192,
+                 aliases: Sequence[tuple[str, str]] = ()) -> None:
         self.entries = entries
+        self.aliases = tuple(aliases)
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, bool, bool], FilePerms] = OrderedDict()
         self._set: re2.Set | None = None
@@ -154,7 +157,14 @@ class FileMatcher:
         if hit is not None:
             cache.move_to_end(key)
             return hit
-        result = merge(self.matching(path, is_dir=is_dir), owner)
+        found = self.matching(path, is_dir=is_dir)
+        for src, dst in self.aliases:
+            # `alias SRC -> DST,`: rules written for SRC/... also apply to DST/...
+            if path.startswith(dst):
+                extra = self.matching(src + path[len(dst):], is_dir=is_dir)
+                found = sorted({id(e): e for e in found + extra}.values(),
+                               key=self.entries.index)
+        result = merge(found, owner)
         cache[key] = result
         if len(cache) > self.cache_size:
             cache.popitem(last=False)

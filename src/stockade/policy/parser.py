@@ -566,6 +566,8 @@ class Parser:
                 raise self.fail(f"unknown rule '{a.value}'", a)
             raise self.fail(f"expected a path, found {b.describe()}", b)
         if mode_tok.kind is not T.WORD or not looks_like_mode(mode_tok.value):
+            if mode_tok is a and mode_tok.kind is T.WORD and not keyword:
+                raise self.fail(f"unknown rule '{a.value}'", a)
             raise self.fail(f"expected a file mode, found {mode_tok.describe()}", mode_tok)
         try:
             perms, exec_mode = parse_mode(mode_tok.value, deny=quals.deny)
