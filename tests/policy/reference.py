@@ -7,7 +7,7 @@ matching is a memoized recursion over (pattern index, path index).
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 
 def _tokens(text: str) -> list[tuple]:
@@ -91,7 +91,7 @@ def _fold(alt: list[tuple]) -> tuple[tuple, ...]:
 
 
 def _match_one(pat: tuple[tuple, ...], path: str) -> bool:
-    @lru_cache(maxsize=None)
+    @cache
     def m(pi: int, si: int) -> bool:
         if pi == len(pat):
             return si == len(path)

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stockade.policy.aare import AareError, parse, query_bytes
-from stockade.policy.matcher import FileEntry, FileMatcher
 from stockade.policy.ast import FileRule, SourcePos
+from stockade.policy.matcher import FileEntry, FileMatcher
 from stockade.policy.modes import Perm
 
 from .reference import ref_match

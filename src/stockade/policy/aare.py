@@ -10,16 +10,17 @@ match `/foo/`. Runs of `/` fold to one, also across alternation boundaries
 ending in `/` matches directories only.
 
 Patterns are translated to RE2 syntax over bytes (Latin-1 mode, as the kernel matches
-bytes). A pattern whose alternations expand to at most `MAX_EXPANSIONS` strings is emitted
-as the alternation of its folded expansions, which makes folding exact; larger ones keep
-their structure and fold only inside literals.
+bytes). A pattern whose alternations expand to at most `MAX_EXPANSIONS` distinct strings
+is emitted as the alternation of its folded expansions, which makes folding exact; larger
+ones keep their structure and fold only inside literals (a known limit: `//` produced at an
+alternation boundary of such a pattern does not fold).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-MAX_EXPANSIONS = 256
+MAX_EXPANSIONS = 1024
 
 # Nodes are tuples: ("lit", text) ("star", whole) ("dstar", whole) ("any",)
 # ("class", negated, ranges) ("alt", branches); a sequence is a tuple of nodes.
@@ -185,13 +186,14 @@ def _expand(seq: Seq, limit: int) -> list[list[Node]] | None:
     results: list[list[Node]] = [[]]
     for node in seq:
         if node[0] == "alt":
-            options: list[list[Node]] = []
+            options: dict[tuple[Node, ...], list[Node]] = {}
             for branch in node[1]:
                 sub = _expand(branch, limit)
                 if sub is None:
                     return None
-                options.extend(sub)
-            results = [r + o for r in results for o in options]
+                for alt in sub:
+                    options.setdefault(tuple(_fold_flat(alt)), alt)
+            results = [r + o for r in results for o in options.values()]
         else:
             results = [[*r, node] for r in results]
         if len(results) > limit:
