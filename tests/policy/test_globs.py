@@ -8,7 +8,7 @@ import re2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stockade.policy.aare import AareError, parse, query_bytes
+from stockade.policy.aare import AareError, _build, _folding_re, _tokenize, parse, query_bytes
 from stockade.policy.ast import FileRule, SourcePos
 from stockade.policy.matcher import FileEntry, FileMatcher
 from stockade.policy.modes import Perm
@@ -128,7 +128,7 @@ def _entry(i: int, pattern: str) -> FileEntry:
                      exec_mode=None, exec_target=None)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pats=st.lists(patterns, min_size=1, max_size=12), probe=st.lists(paths, max_size=10))
 def test_one_pass_set_returns_every_matching_rule(pats: list[str], probe: list[str]) -> None:
     matcher = FileMatcher([_entry(i, p) for i, p in enumerate(pats)])
@@ -136,3 +136,23 @@ def test_one_pass_set_returns_every_matching_rule(pats: list[str], probe: list[s
         got = {e.rule.pos.line - 1 for e in matcher.matching(path)}
         want = {i for i, p in enumerate(pats) if ref_match(p, path)}
         assert got == want
+
+
+def folding_match(pattern: str, path: str, is_dir: bool = False) -> bool:
+    """Match with the structural folding regex (used for patterns too big to expand)."""
+    seq, _ = _build(_tokenize(pattern))
+    opts = re2.Options()
+    opts.encoding = re2.Options.Encoding.LATIN1
+    rx = re2.compile(_folding_re(seq).encode("latin-1"), opts)
+    return rx.fullmatch(query_bytes(path, is_dir)) is not None
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pattern=patterns, path=paths, is_dir=st.booleans())
+def test_structural_folding_matches_reference(pattern: str, path: str, is_dir: bool) -> None:
+    assert folding_match(pattern, path, is_dir) == ref_match(pattern, path, is_dir)
+
+
+@pytest.mark.parametrize(("pattern", "path", "is_dir", "expected"), CASES)
+def test_glob_table_structural(pattern: str, path: str, is_dir: bool, expected: bool) -> None:
+    assert folding_match(pattern, path, is_dir) is expected

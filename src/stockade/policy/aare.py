@@ -11,9 +11,10 @@ ending in `/` matches directories only.
 
 Patterns are translated to RE2 syntax over bytes (Latin-1 mode, as the kernel matches
 bytes). A pattern whose alternations expand to at most `MAX_EXPANSIONS` distinct strings
-is emitted as the alternation of its folded expansions, which makes folding exact; larger
-ones keep their structure and fold only inside literals (a known limit: `//` produced at an
-alternation boundary of such a pattern does not fold).
+is emitted as the alternation of its folded expansions; a larger one is emitted structurally,
+once per "previous literal was /" state, which folds the same way without expanding (only a
+regex over `_MAX_FOLD_RE` characters falls back to folding inside literals alone). Folding is
+lexical, as apparmor_parser's: a literal `/` after a literal `/` is dropped.
 """
 
 from __future__ import annotations
@@ -250,6 +251,61 @@ def _utf8_bytes_as_latin1(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("latin-1")
 
 
+# ---- exact slash folding for patterns too large to expand ---------------------------------
+# Folding is lexical, as in apparmor_parser (on the text after expansion): a literal '/' that
+# follows a literal '/' is dropped, also across alternation boundaries. Each node is emitted
+# once per "previous literal was /" state (0: no, 1: yes), giving a regex per state after it.
+_MAX_FOLD_RE = 50_000
+
+
+def _add(out: dict[int, list[str]], state: int, rx: str) -> None:
+    out.setdefault(state, []).append(rx)
+
+
+def _join(parts: list[str]) -> str:
+    uniq = list(dict.fromkeys(parts))
+    return uniq[0] if len(uniq) == 1 else "(?:" + "|".join(uniq) + ")"
+
+
+def _fold_node(node: Node, s_in: int) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    if node[0] == "lit":
+        text = node[1][1:] if s_in and node[1].startswith("/") else node[1]
+        _add(out, (1 if text.endswith("/") else 0) if text else s_in, _esc(text))
+    elif node[0] == "alt":
+        for branch in node[1]:
+            sub = _fold_seq(branch, s_in)
+            if sub is None:
+                return {2: []}
+            for st, rx in sub.items():
+                _add(out, st, rx)
+    else:
+        _add(out, 0, _node_re(node))
+    return out
+
+
+def _fold_seq(seq: Seq, s_in: int) -> dict[int, str] | None:
+    cur: dict[int, str] = {s_in: ""}
+    for node in seq:
+        nxt: dict[int, list[str]] = {}
+        for st, prefix in cur.items():
+            res = _fold_node(node, st)
+            if 2 in res:
+                return None
+            for st2, parts in res.items():
+                _add(nxt, st2, prefix + _join(parts))
+        cur = {st: _join(parts) for st, parts in nxt.items()}
+        if sum(len(v) for v in cur.values()) > _MAX_FOLD_RE:
+            return None
+    return cur
+
+
+def _folding_re(seq: Seq) -> str | None:
+    """A regex for the pattern with every `//` folded, or None when it grows too large."""
+    res = _fold_seq(seq, 0)
+    return None if res is None else _join(list(res.values()))
+
+
 def _is_exact(seq: Seq) -> bool:
     """No wildcard anywhere (alternations of plain text still count as exact, as in
     apparmor's DFA, where only star, any-char and character-set nodes make a glob)."""
@@ -269,7 +325,8 @@ def parse(text: str) -> Pattern:
     exact = _is_exact(seq)
     expansions = _expand(seq, MAX_EXPANSIONS)
     if expansions is None:
-        regex = _seq_re(seq)
+        folded = _folding_re(seq)
+        regex = folded if folded is not None else _seq_re(seq)
     else:
         alts = sorted({_seq_re(_fold_flat(f)) for f in expansions})
         regex = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
