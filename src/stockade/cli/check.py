@@ -1,0 +1,65 @@
+"""`stockade check`: parse, resolve includes, compile and lint AppArmor profiles."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from stockade.cli.output import paint, print_json, table
+from stockade.errors import UsageError
+from stockade.policy import check
+
+COMMAND = "check"
+HELP = "parse, compile and lint AppArmor profiles (files or directories)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `stockade check`."""
+    parser.add_argument("-I", "--include", dest="include_dirs", action="append", default=[],
+                        metavar="DIR", help="add DIR to the include search path (repeatable)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--no-lint", action="store_true", help="skip lint warnings")
+    parser.add_argument("paths", nargs="+", metavar="PROFILE_OR_DIR")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the profiles; exit 0 without errors, 1 with errors, 2 for bad usage."""
+    for p in [*args.paths, *args.include_dirs]:
+        if not os.path.exists(p):
+            raise UsageError(f"{p}: no such file or directory")
+    for d in args.include_dirs:
+        if not os.path.isdir(d):
+            raise UsageError(f"-I {d}: not a directory")
+    report = check(args.paths, args.include_dirs, run_lint=not args.no_lint)
+    if args.json:
+        print_json({
+            "ok": report.ok,
+            "profiles": [{"name": p.name, "file": f, "rules": len(p.rules)}
+                         for f, p in report.profiles],
+            "errors": [e.to_dict() for e in report.errors],
+            "warnings": [w.to_dict() for w in report.warnings],
+        })
+        return 0 if report.ok else 1
+    out = sys.stdout
+    if report.profiles:
+        rows = []
+        for f, p in report.profiles:
+            counts = p.rule_counts()
+            kinds = ", ".join(f"{k} {n}" for k, n in sorted(counts.items(), key=lambda x: -x[1]))
+            rows.append([p.name, p.mode, len(p.rules), kinds or "-", f])
+        table(["PROFILE", "MODE", "RULES", "BY KIND", "FILE"], rows, out)
+    for w in report.warnings:
+        out.write(f"{w.file}:{w.line}:{w.col}: {paint('warning', 'yellow', out)}: "
+                  f"{w.message} [{w.code}]\n")
+    err_stream = sys.stderr
+    for e in report.errors:
+        err_stream.write(f"{e.file}:{e.line}:{e.col}: {paint('error', 'red', err_stream)}: "
+                         f"{e.message}\n")
+        caret = e.caret()
+        if caret:
+            err_stream.write(caret + "\n")
+    summary = (f"{len(report.files)} file(s), {len(report.profiles)} profile(s), "
+               f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+    out.write(paint(summary, "green" if report.ok else "red", out) + "\n")
+    return 0 if report.ok else 1

@@ -1,0 +1,205 @@
+"""Tokens of the profile language with 1-based line and column.
+
+Paths are words: inside `{...}` a comma belongs to the word (`/usr/{bin,sbin}/x`), outside
+it ends the rule. `#` starts a comment at the start of a token, except in `#include`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from stockade.policy.errors import PolicySyntaxError
+
+
+class T(Enum):
+    """Token kinds."""
+
+    WORD = "word"
+    STRING = "string"  # "quoted", value without quotes
+    ANGLE = "angle"  # <magic/path>, value without brackets
+    LBRACE = "{"
+    RBRACE = "}"
+    LPAREN = "("
+    RPAREN = ")"
+    COMMA = ","
+    EQUALS = "="
+    PLUSEQ = "+="
+    ARROW = "->"
+    LE = "<="
+    EOF = "end of file"
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One token; `start`/`end` are offsets into the text."""
+
+    kind: T
+    value: str
+    line: int
+    col: int
+    start: int
+    end: int
+
+    def describe(self) -> str:
+        """How an error message names this token."""
+        if self.kind in (T.WORD, T.STRING):
+            return repr(self.value)
+        if self.kind is T.ANGLE:
+            return f"<{self.value}>"
+        return self.kind.value if self.kind is T.EOF else repr(self.kind.value)
+
+
+_SINGLE = {"(": T.LPAREN, ")": T.RPAREN, ",": T.COMMA, "=": T.EQUALS}
+_SPACE = " \t\r\n\f\v"
+
+
+class Lexer:
+    """Turns profile text into tokens."""
+
+    def __init__(self, text: str, filename: str = "<text>") -> None:
+        self.text = text
+        self.filename = filename
+        self.lines = text.split("\n")
+        self._line_starts = [0]
+        for i, ch in enumerate(text):
+            if ch == "\n":
+                self._line_starts.append(i + 1)
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """(line, col) of a text offset, both 1-based."""
+        lo, hi = 0, len(self._line_starts) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self._line_starts[mid] <= offset:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo + 1, offset - self._line_starts[lo] + 1
+
+    def error(self, message: str, offset: int) -> PolicySyntaxError:
+        """A syntax error at `offset`."""
+        line, col = self.position(offset)
+        src = self.lines[line - 1] if line - 1 < len(self.lines) else None
+        return PolicySyntaxError(message, self.filename, line, col, src)
+
+    def _tok(self, kind: T, value: str, start: int, end: int) -> Token:
+        line, col = self.position(start)
+        return Token(kind, value, line, col, start, end)
+
+    def tokens(self) -> list[Token]:
+        """All tokens, ending with one EOF token."""
+        text, n, i = self.text, len(self.text), 0
+        out: list[Token] = []
+        while True:
+            while i < n and text[i] in _SPACE:
+                i += 1
+            if i >= n:
+                out.append(self._tok(T.EOF, "", n, n))
+                return out
+            ch = text[i]
+            nxt = text[i + 1] if i + 1 < n else ""
+            if ch == "#":
+                if text.startswith("#include", i) and (i + 8 >= n or text[i + 8] in _SPACE):
+                    out.append(self._tok(T.WORD, "#include", i, i + 8))
+                    i += 8
+                    continue
+                while i < n and text[i] != "\n":
+                    i += 1
+                continue
+            if ch == '"':
+                i = self._string(i, out)
+                continue
+            if ch == "<":
+                if nxt == "=":
+                    out.append(self._tok(T.LE, "<=", i, i + 2))
+                    i += 2
+                    continue
+                end = text.find(">", i)
+                nl = text.find("\n", i)
+                if end < 0 or (0 <= nl < end):
+                    raise self.error("unterminated '<' (expected '>')", i)
+                out.append(self._tok(T.ANGLE, text[i + 1 : end].strip(), i, end + 1))
+                i = end + 1
+                continue
+            if ch == "{" and (nxt == "" or nxt in _SPACE or nxt in "}#"):
+                out.append(self._tok(T.LBRACE, "{", i, i + 1))
+                i += 1
+                continue
+            if ch == "}":
+                out.append(self._tok(T.RBRACE, "}", i, i + 1))
+                i += 1
+                continue
+            if ch == "+" and nxt == "=":
+                out.append(self._tok(T.PLUSEQ, "+=", i, i + 2))
+                i += 2
+                continue
+            if ch == "-" and nxt == ">":
+                out.append(self._tok(T.ARROW, "->", i, i + 2))
+                i += 2
+                continue
+            if ch in _SINGLE:
+                out.append(self._tok(_SINGLE[ch], ch, i, i + 1))
+                i += 1
+                continue
+            i = self._word(i, out)
+
+    def _string(self, i: int, out: list[Token]) -> int:
+        text, n = self.text, len(self.text)
+        j = i + 1
+        buf: list[str] = []
+        while j < n and text[j] != '"':
+            if text[j] == "\\" and j + 1 < n:
+                if text[j + 1] == '"':
+                    buf.append('"')
+                else:
+                    buf.append(text[j : j + 2])
+                j += 2
+                continue
+            if text[j] == "\n":
+                break
+            buf.append(text[j])
+            j += 1
+        if j >= n or text[j] != '"':
+            raise self.error("unterminated quoted string", i)
+        out.append(self._tok(T.STRING, "".join(buf), i, j + 1))
+        return j + 1
+
+    def _word(self, i: int, out: list[Token]) -> int:
+        text, n = self.text, len(self.text)
+        start, depth, j = i, 0, i
+        while j < n:
+            ch = text[j]
+            nxt = text[j + 1] if j + 1 < n else ""
+            if ch == "\\" and j + 1 < n:
+                j += 2
+                continue
+            if ch in _SPACE or ch == '"':
+                break
+            if ch == "{":
+                if depth == 0 and (nxt == "" or nxt in _SPACE):
+                    break
+                depth += 1
+            elif ch == "}":
+                if depth == 0:
+                    break
+                depth -= 1
+            elif (depth == 0 and (
+                ch in "(),="
+                or (ch == "+" and nxt == "=")
+                or (ch == "-" and nxt == ">")
+                or (ch == "<" and nxt == "=")
+            )) or (depth > 0 and ch == "\n"):
+                break
+            j += 1
+        if depth > 0:
+            raise self.error("unbalanced '{' in word (expected '}')", start)
+        if j == start:
+            raise self.error(f"unexpected character {text[start]!r}", start)
+        out.append(self._tok(T.WORD, text[start:j], start, j))
+        return j
+
+
+def tokenize(text: str, filename: str = "<text>") -> list[Token]:
+    """Tokens of `text` (convenience wrapper around `Lexer`)."""
+    return Lexer(text, filename).tokens()

@@ -1,0 +1,121 @@
+"""File access modes: the `r w a l k m` letters, exec modes (`ix`, `Px`, `CUx`...) and parsing."""
+
+from __future__ import annotations
+
+import re
+from enum import IntFlag
+
+
+class Perm(IntFlag):
+    """File permissions of apparmor.d(5): read, write, append, link, lock, mmap-exec, exec."""
+
+    NONE = 0
+    READ = 1  # r
+    WRITE = 2  # w
+    APPEND = 4  # a
+    LINK = 8  # l
+    LOCK = 16  # k
+    MMAP = 32  # m
+    EXEC = 64  # x
+
+    def letters(self) -> str:
+        """The mode as apparmor letters in canonical order, e.g. 'rwk'."""
+        return "".join(ch for ch, bit in _LETTERS.items() if self & bit)
+
+    @classmethod
+    def from_letters(cls, letters: str) -> Perm:
+        """Parse plain letters (no exec modifiers): 'rw' -> READ|WRITE."""
+        out = cls.NONE
+        for ch in letters:
+            out |= _LETTERS[ch]
+        return out
+
+
+_LETTERS: dict[str, Perm] = {
+    "r": Perm.READ, "w": Perm.WRITE, "a": Perm.APPEND, "l": Perm.LINK,
+    "k": Perm.LOCK, "m": Perm.MMAP, "x": Perm.EXEC,
+}
+
+ALL_FILE_PERMS = Perm.READ | Perm.WRITE | Perm.APPEND | Perm.LINK | Perm.LOCK | Perm.MMAP
+
+#: Every exec mode of apparmor.d(5) (the letters before `x`, with `x`).
+EXEC_MODES: frozenset[str] = frozenset({
+    "ix", "px", "Px", "cx", "Cx", "ux", "Ux",
+    "pix", "Pix", "cix", "Cix", "pux", "PUx", "cux", "CUx",
+})
+#: Modes that may name a target with `-> NAME`.
+TARGET_EXEC_MODES: frozenset[str] = frozenset(
+    m for m in EXEC_MODES if m[0] in "pPcC"
+)
+#: Modes that may run the program unconfined.
+UNCONFINED_EXEC_MODES: frozenset[str] = frozenset({"ux", "Ux", "pux", "PUx", "cux", "CUx"})
+
+_PLAIN = {
+    "r": Perm.READ, "w": Perm.WRITE, "a": Perm.APPEND, "l": Perm.LINK,
+    "k": Perm.LOCK, "m": Perm.MMAP,
+}
+# One mode unit: a plain letter, or an exec unit [pc]?[iu]?x (letters in either case).
+_UNIT_RE = re.compile(r"[rwalkm]|[pc]?[iu]?x", re.IGNORECASE)
+_MODE_RE = re.compile(r"(?:[rwalkm]|[pc]?[iu]?x)+", re.IGNORECASE)
+
+
+def looks_like_mode(word: str) -> bool:
+    """Whether a word lexes as a mode string (apparmor's TOK_MODE), as opposed to a name."""
+    return bool(_MODE_RE.fullmatch(word))
+
+
+def canonical_exec_mode(unit: str) -> str:
+    """Canonical spelling of an exec unit: 'PIX' -> 'Pix', 'Pux' -> 'PUx', 'pUx' -> 'PUx'."""
+    mods = unit[:-1]
+    scrub = any(c.isupper() for c in mods)
+    low = mods.lower()
+    if low in ("i", ""):
+        return low + "x"
+    if low == "u":
+        return "Ux" if scrub else "ux"
+    if len(low) == 1:
+        return (low.upper() if scrub else low) + "x"
+    if low[1] == "i":
+        return (low[0].upper() if scrub else low[0]) + "ix"
+    return (low[0].upper() + "U" if scrub else low) + "x"
+
+
+def parse_mode(word: str, *, deny: bool) -> tuple[Perm, str | None]:
+    """Parse a file mode into (perms, canonical exec mode); ValueError with apparmor's reason.
+
+    `w` also grants append (writing covers appending); `w` and `a` together are an error,
+    as are two exec modes, a bare `x` in an allow rule and a modified `x` in a deny rule.
+    """
+    if not looks_like_mode(word):
+        raise ValueError(f"Invalid mode '{word}'")
+    perms = Perm.NONE
+    exec_mode: str | None = None
+    seen_exec = False
+    for m in _UNIT_RE.finditer(word):
+        unit = m.group(0)
+        if len(unit) == 1 and unit.lower() != "x":
+            perms |= _PLAIN[unit.lower()]
+            continue
+        if seen_exec:
+            raise ValueError(
+                f"Exec qualifier '{unit[0]}' invalid, conflicting qualifier already specified"
+            )
+        seen_exec = True
+        perms |= Perm.EXEC
+        if deny:
+            if len(unit) > 1:
+                raise ValueError(
+                    "Invalid mode, in deny rules 'x' must not be preceded by exec "
+                    "qualifier 'i', 'p', or 'u'"
+                )
+        else:
+            if len(unit) == 1:
+                raise ValueError(
+                    "Invalid mode, 'x' must be preceded by exec qualifier 'i', 'p', 'c', or 'u'"
+                )
+            exec_mode = canonical_exec_mode(unit)
+    if perms & Perm.WRITE and perms & Perm.APPEND:
+        raise ValueError("Conflict 'a' and 'w' perms are mutually exclusive.")
+    if perms & Perm.WRITE:
+        perms |= Perm.APPEND
+    return perms, exec_mode
