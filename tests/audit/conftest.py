@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (audit records are long lines; kept verbatim as the kernel writes them)
 from __future__ import annotations
 
 import subprocess

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (audit records are long lines; kept verbatim as the kernel writes them)
 """Parser and interpreter tests, each input written from the kernel's documented formats."""
 
 from __future__ import annotations

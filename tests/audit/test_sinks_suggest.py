@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (audit records are long lines; kept verbatim as the kernel writes them)
 """The syslog sink, and the rules notify suggests."""
 
 from __future__ import annotations

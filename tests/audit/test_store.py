@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (audit records are long lines; kept verbatim as the kernel writes them)
 """The SQLite store: WAL, batches, dedupe, filters, stats, migration."""
 
 from __future__ import annotations
