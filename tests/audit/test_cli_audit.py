@@ -54,3 +54,29 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
         out = run_cli(*args)
         assert out.returncode == code, (args, out.stderr)
         assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+
+
+def test_import_from_stdin_and_rotated_logs(tmp_path: Path, sample_log: Path) -> None:
+    import gzip
+    import subprocess
+    import sys
+
+    from stockade.audit.readers import audit_log_files, read_audit_logs
+
+    store = str(tmp_path / "s.sqlite")
+    out = subprocess.run([sys.executable, "-m", "stockade", "audit", "import", "-", "--store", store],
+                         input="[  1.0] noise\n" + sample_log.read_text(), capture_output=True,
+                         text=True)
+    assert out.returncode == 0 and "imported 5 new" in out.stdout and "1 lines were not" in out.stdout
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    lines = sample_log.read_text().splitlines(keepends=True)
+    (logs / "audit.log.2").write_text(lines[0] + lines[1])
+    with gzip.open(logs / "audit.log.1.gz", "wt") as f:
+        f.write(lines[3])
+    (logs / "audit.log").write_text(lines[4])
+    (logs / "audit.log.bak").write_text("not a rotation")
+    assert [p.name for p in audit_log_files(logs / "audit.log")] == ["audit.log.2", "audit.log.1.gz",
+                                                                      "audit.log"]
+    assert [r.object for r in read_audit_logs(logs / "audit.log")] == ["/etc/shadow", "/tmp/out",
+                                                                        "/etc/shadow"]

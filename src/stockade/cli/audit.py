@@ -6,7 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from stockade.audit.readers.sources import read_records
+from stockade.audit.readers.correlate import records_from_lines
+from stockade.audit.readers.sources import (
+    AUDIT_LOG,
+    audit_log_files,
+    kmsg_lines,
+    read_records,
+    records_from_stream,
+)
 from stockade.audit.store import AuditStore, default_store_path
 from stockade.audit.when import iso, parse_since
 from stockade.cli.output import paint, print_json, table
@@ -37,8 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _store_option(parser)
     sub = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=type(parser))
     imp = sub.add_parser("import", help="read audit logs or stockade JSONL into the store")
-    imp.add_argument("files", nargs="+", metavar="FILE",
-                     help="audit.log (and rotations), dmesg/journal text, or stockade JSONL")
+    imp.add_argument("files", nargs="*", metavar="FILE",
+                     help="audit.log, dmesg/journal text or stockade JSONL; '-' reads stdin; "
+                          "none: /var/log/audit/audit.log and its rotations")
+    imp.add_argument("--kmsg", action="store_true",
+                     help="also read the kernel ring buffer (/dev/kmsg) as it is now")
     _store_option(imp)
     query = sub.add_parser("query", help="records matching filters, oldest first")
     _filters(query)
@@ -72,21 +82,31 @@ def _query_args(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _import(args: argparse.Namespace) -> int:
-    for name in args.files:
-        if not Path(name).is_file():
+    files = [str(p) for p in audit_log_files()] if not args.files and not args.kmsg else args.files
+    if not files and not args.kmsg:
+        raise StockadeError(f"no audit log at {AUDIT_LOG}; name the files to import")
+    for name in files:
+        if name != "-" and not Path(name).is_file():
             raise StockadeError(f"no such file: {name}")
+    kmsg = kmsg_lines() if args.kmsg else []
     store = _open(args)
     stats: dict[str, int] = {}
     try:
         with store.writer() as writer:
-            for name in args.files:
-                writer.extend(read_records(name, stats))
+            for name in files:
+                if name == "-":
+                    writer.extend(records_from_stream(sys.stdin, stats))
+                else:
+                    writer.extend(read_records(name, stats))
+            if kmsg:
+                writer.extend(records_from_lines(kmsg, stats=stats))
         seen, new = writer.seen, writer.inserted
     finally:
         store.close()
     skipped = stats.get("skipped", 0)
+    sources = len(files) + (1 if args.kmsg else 0)
     print(f"imported {new} new records ({seen - new} already in the store) from "
-          f"{len(args.files)} file(s) into {store.path}"
+          f"{sources} source(s) into {store.path}"
           + (f"; {skipped} lines were not audit records" if skipped else ""))
     return 0
 

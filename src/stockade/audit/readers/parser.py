@@ -19,7 +19,7 @@ _HEX = re.compile(r"(?:[0-9A-F]{2})+")
 _AVC_PERMS = re.compile(r"avc:\s+(denied|granted)\s+\{\s*([^}]*?)\s*\}")
 # the head of an audit.log line: node, type token, stamp; the body follows
 _STAMP = re.compile(r"\d+(?:\.\d+)?:\d+")
-_HEAD = re.compile(r"(?:node=(\S+) )?type=(\S+) msg=audit\((\d+(?:\.\d+)?:\d+)\): ?")
+HEAD = re.compile(r"(?:node=(\S+) )?type=(\S+) msg=audit\((\d+(?:\.\d+)?:\d+)\): ?")
 
 # Fields the kernel writes with audit_log_untrustedstring()/audit_log_n_untrustedstring():
 # quoted when clean, hex when they hold a space, a quote or a control character.
@@ -140,7 +140,7 @@ def parse_line(line: str) -> RawRecord | None:
     """
     enriched = line.find("\x1d")
     line = line[:enriched] if enriched >= 0 else line.rstrip("\n")
-    head = _HEAD.match(line)
+    head = HEAD.match(line)
     if head is not None:
         node, token, stamp = head.groups()
         return RawRecord(type_number(token), stamp, line[head.end():], line, node or "")

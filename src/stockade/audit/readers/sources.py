@@ -9,6 +9,7 @@ no audit record are skipped and counted.
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import os
 import re
@@ -97,6 +98,18 @@ def read_records(path: str | os.PathLike[str], stats: dict[str, int] | None = No
             yield from records_from_jsonl(handle, stats)
         else:
             yield from records_from_lines(handle, correlator, stats)
+
+
+def records_from_stream(handle: IO[str], stats: dict[str, int] | None = None) -> Iterator[AuditRecord]:
+    """Records from an open text stream (stdin): JSONL when its first line is JSON."""
+    first = _first_content(handle)
+    if not first:
+        return
+    rest = itertools.chain([first], handle)
+    if first.lstrip().startswith("{"):
+        yield from records_from_jsonl(rest, stats)
+    else:
+        yield from records_from_lines(rest, None, stats)
 
 
 def read_audit_logs(log: str | os.PathLike[str] = AUDIT_LOG,
