@@ -66,7 +66,8 @@ def generate(path: str, lines: int, seed: int = 7) -> int:
                 recs.append(_syscall(stamp, rng, 257, 3, comm, exe, 2).replace(
                     f'comm="{comm}" exe="{exe}"', f"comm={qcomm} exe={qexe}"))
                 recs.append(f'type=CWD msg=audit({stamp}): cwd="/home/alice"')
-                recs.append(f"type=PATH msg=audit({stamp}): item=0 name={quoted} inode={rng.randint(1, 10**6)} "
+                inode = rng.randint(1, 10**6)
+                recs.append(f"type=PATH msg=audit({stamp}): item=0 name={quoted} inode={inode} "
                             "dev=fd:01 mode=0100644 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL "
                             "cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0")
                 recs.append(f'type=PATH msg=audit({stamp}): item=1 name=(null) inode=2 dev=fd:01 '
