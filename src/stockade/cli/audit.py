@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -84,6 +85,9 @@ def _query_args(args: argparse.Namespace) -> dict[str, object]:
 def _import(args: argparse.Namespace) -> int:
     files = [str(p) for p in audit_log_files()] if not args.files and not args.kmsg else args.files
     if not files and not args.kmsg:
+        if not os.access(AUDIT_LOG.parent, os.R_OK | os.X_OK):
+            raise StockadeError(f"cannot read {AUDIT_LOG.parent} (root or the adm group can); "
+                                "name the files to import")
         raise StockadeError(f"no audit log at {AUDIT_LOG}; name the files to import")
     for name in files:
         if name != "-" and not Path(name).is_file():

@@ -47,12 +47,15 @@ def _sources(args: argparse.Namespace, from_start: bool, since: float | None) ->
     notes: list[str] = []
     if args.audit_log:
         log = Path(args.audit_log)
-        if log.exists() and os.access(log, os.R_OK):
+        exists = os.path.exists(log)  # False, not an exception, behind a directory we cannot search
+        if exists and os.access(log, os.R_OK):
             sources.append(LogFileSource(log, from_start=from_start))
-        elif log.exists() or args.audit_log != str(AUDIT_LOG):
+        elif exists or args.audit_log != str(AUDIT_LOG):
             notes.append(f"cannot read {log}")
-        elif log.parent.is_dir() and os.access(log.parent, os.R_OK | os.X_OK):
+        elif os.path.isdir(log.parent) and os.access(log.parent, os.R_OK | os.X_OK):
             sources.append(LogFileSource(log, from_start=from_start))  # auditd may start later
+        else:
+            notes.append(f"cannot read {log.parent} (root or the adm group can)")
     for name in args.log:
         if not Path(name).is_file():
             raise StockadeError(f"no such file: {name}")

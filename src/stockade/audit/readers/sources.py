@@ -40,7 +40,7 @@ def audit_log_files(log: str | os.PathLike[str] = AUDIT_LOG) -> list[Path]:
             if match:
                 rotated.append((int(match.group(1)), entry))
     files = [path for _, path in sorted(rotated, reverse=True)]
-    if base.exists():
+    if os.path.exists(base):
         files.append(base)
     return files
 
