@@ -1,9 +1,12 @@
-"""Where audit records go: JSON lines files and the SQLite store, behind one `Auditor`."""
+"""Where audit records go: JSON lines files, the SQLite store and syslog, behind one `Auditor`."""
 
 from __future__ import annotations
 
 import os
+import socket
+import syslog
 import threading
+import time
 from collections.abc import Iterable
 from typing import IO, Protocol
 
@@ -55,6 +58,61 @@ class StoreSink:
     def close(self) -> None:
         """Close the store."""
         self.store.close()
+
+
+class SyslogSink:
+    """Sends each record as one JSON message to the local syslog socket (/dev/log).
+
+    The message is RFC 3164 as glibc's syslog(3) writes it (`<PRI>Mmm dd hh:mm:ss
+    stockade[pid]: {...}`), so journald, rsyslog and syslog-ng take it as they take any other;
+    denials go at LOG_WARNING, the rest at LOG_INFO, in the LOG_AUTHPRIV facility by default.
+    A record that cannot be sent raises OSError (the Auditor counts it): none is lost silently.
+    """
+
+    def __init__(self, address: str = "/dev/log", *, ident: str = "stockade",
+                 facility: int = syslog.LOG_AUTHPRIV) -> None:
+        self.address = address
+        self.ident = ident
+        self.facility = facility
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self.sent = 0
+
+    def _connect(self) -> socket.socket:
+        if self._sock is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            try:
+                sock.connect(self.address)
+            except OSError:
+                sock.close()
+                raise
+            self._sock = sock
+        return self._sock
+
+    def message(self, record: AuditRecord) -> bytes:
+        """The datagram for one record."""
+        level = syslog.LOG_WARNING if record.result == "DENIED" else syslog.LOG_INFO
+        stamp = time.strftime("%b %d %H:%M:%S", time.localtime(record.time or time.time()))
+        return (f"<{self.facility | level}>{stamp} {self.ident}[{os.getpid()}]: "
+                f"{record.to_json()}").encode("utf-8", "replace")
+
+    def write(self, records: Iterable[AuditRecord]) -> None:
+        """Send `records`, one datagram each; reconnects once if syslog restarted."""
+        with self._lock:
+            for record in records:
+                data = self.message(record)
+                try:
+                    self._connect().send(data)
+                except OSError:
+                    self.close()
+                    self._connect().send(data)
+                self.sent += 1
+
+    def close(self) -> None:
+        """Close the socket."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
 
 
 class Auditor:

@@ -1,14 +1,23 @@
-"""The SQLite audit store: WAL, batched commits, indexed by time, profile, module and result."""
+"""The SQLite audit store: WAL, batched commits, indexed by time, profile, module and result.
+
+A record is identified by (time, serial, record_type, record_index): the kernel's event stamp,
+the audit record type (0 for stockade's own records) and the record's position in its event
+(two LANDLOCK_ACCESS records of one event share the first three). Inserting a record already
+there does nothing, so re-importing a log is harmless.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import sqlite3
+import time as _time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from stockade.audit.record import AuditRecord
+from stockade.errors import StockadeError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -21,13 +30,19 @@ CREATE TABLE IF NOT EXISTS records (
     profile TEXT NOT NULL DEFAULT '',
     pid INTEGER NOT NULL DEFAULT 0,
     object TEXT NOT NULL DEFAULT '',
-    record TEXT NOT NULL
+    record TEXT NOT NULL,
+    record_type INTEGER NOT NULL DEFAULT 0,
+    record_index INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS records_time ON records(time);
 CREATE INDEX IF NOT EXISTS records_profile ON records(profile, time);
 CREATE INDEX IF NOT EXISTS records_module ON records(module, time);
 CREATE INDEX IF NOT EXISTS records_result ON records(result, time);
 """
+_UNIQUE = ("CREATE UNIQUE INDEX IF NOT EXISTS records_identity "
+           "ON records(time, serial, record_type, record_index)")
+_INSERT = ("INSERT OR IGNORE INTO records (time, serial, operation, module, result, profile, pid,"
+           " object, record, record_type, record_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 def default_store_path() -> Path:
@@ -38,36 +53,82 @@ def default_store_path() -> Path:
     return Path(state) / "stockade" / "audit.sqlite"
 
 
+def _row(r: AuditRecord) -> tuple[Any, ...]:
+    try:
+        index = int(r.fields.get("record_index", 0))
+    except ValueError:
+        index = 0
+    return (r.time, r.serial, r.operation, r.module, r.result, r.profile, r.pid, r.object,
+            r.to_json(), r.record_type or 0, index)
+
+
 class AuditStore:
     """An embedded store of `AuditRecord`s."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL under WAL survives a process crash; a committed batch is never lost.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL under WAL survives a process crash; a committed batch is never lost.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._migrate()
+        except (OSError, sqlite3.Error) as err:
+            raise StockadeError(f"cannot open the audit store {self.path}: {err}") from None
+
+    def _migrate(self) -> None:
+        """Bring a store made by an older stockade up to this schema."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(records)")}
+        with self._db:
+            for column in ("record_type", "record_index"):
+                if column not in columns:
+                    self._db.execute(
+                        f"ALTER TABLE records ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+            if "record_type" not in columns:
+                self._db.execute(
+                    "UPDATE records SET record_type = coalesce(json_extract(record,"
+                    " '$.record_type'), 0), record_index = coalesce(CAST(json_extract(record,"
+                    " '$.fields.record_index') AS INTEGER), 0)")
+                self._db.execute(
+                    "DELETE FROM records WHERE id NOT IN (SELECT min(id) FROM records"
+                    " GROUP BY time, serial, record_type, record_index)")
+            self._db.execute(_UNIQUE)
+
+    @property
+    def journal_mode(self) -> str:
+        """The SQLite journal mode (`wal`)."""
+        return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
 
     def insert(self, records: Iterable[AuditRecord]) -> int:
-        """Insert `records` in one transaction; returns how many."""
-        rows = [
-            (r.time, r.serial, r.operation, r.module, r.result, r.profile, r.pid, r.object,
-             r.to_json())
-            for r in records
-        ]
+        """Insert `records` in one transaction; returns how many were new."""
+        rows = [_row(r) for r in records]
+        before = self._db.total_changes
         with self._db:
-            self._db.executemany(
-                "INSERT INTO records (time, serial, operation, module, result, profile, pid,"
-                " object, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        return len(rows)
+            self._db.executemany(_INSERT, rows)
+        return self._db.total_changes - before
 
-    def query(self, *, since: float | None = None, profile: str | None = None,
-              module: str | None = None, result: str | None = None,
-              limit: int | None = None) -> Iterator[AuditRecord]:
+    def writer(self, batch: int = 2000, max_delay: float = 1.0) -> BatchWriter:
+        """A writer that commits every `batch` records or `max_delay` seconds."""
+        return BatchWriter(self, batch, max_delay)
+
+    def query(self, *, since: float | None = None, until: float | None = None,
+              profile: str | None = None, module: str | None = None,
+              result: str | None = None, limit: int | None = None) -> Iterator[AuditRecord]:
         """Records matching every given filter, oldest first."""
-        where, args = [], []
+        where, args = self._where(since, until, profile, module, result)
+        sql = "SELECT record FROM records" + where + " ORDER BY time, serial, record_index"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        for (text,) in self._db.execute(sql, args):
+            yield AuditRecord.from_dict(json.loads(text))
+
+    @staticmethod
+    def _where(since: float | None, until: float | None, profile: str | None,
+               module: str | None, result: str | None) -> tuple[str, list[Any]]:
+        where: list[str] = []
+        args: list[Any] = []
         for column, value in (("profile", profile), ("module", module), ("result", result)):
             if value is not None:
                 where.append(f"{column} = ?")
@@ -75,14 +136,27 @@ class AuditStore:
         if since is not None:
             where.append("time >= ?")
             args.append(since)
-        sql = "SELECT record FROM records"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY time, serial"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        for (text,) in self._db.execute(sql, args):
-            yield AuditRecord.from_dict(json.loads(text))
+        if until is not None:
+            where.append("time < ?")
+            args.append(until)
+        return (" WHERE " + " AND ".join(where) if where else ""), args
+
+    def denial_stats(self, *, since: float | None = None, profile: str | None = None,
+                     module: str | None = None, top: int = 50) -> dict[str, Any]:
+        """Counts of denials by profile, by operation, by path and by all three."""
+        where, args = self._where(since, None, profile, module, "DENIED")
+        out: dict[str, Any] = {}
+        total = self._db.execute("SELECT count(*) FROM records" + where, args).fetchone()[0]
+        out["denials"] = total
+        for key, columns in (("by_profile", ("module", "profile")), ("by_operation", ("operation",)),
+                             ("by_path", ("object",)),
+                             ("by_rule", ("module", "profile", "operation", "object"))):
+            cols = ", ".join(columns)
+            sql = (f"SELECT {cols}, count(*) AS n FROM records{where} GROUP BY {cols}"
+                   f" ORDER BY n DESC, {cols} LIMIT {int(top)}")
+            out[key] = [dict(zip((*columns, "count"), row, strict=True))
+                        for row in self._db.execute(sql, args)]
+        return out
 
     def count(self) -> int:
         """How many records the store holds."""
@@ -91,3 +165,48 @@ class AuditStore:
     def close(self) -> None:
         """Close the database."""
         self._db.close()
+
+
+class BatchWriter:
+    """Collects records and commits them in batches; `flush()` returns once they are durable.
+
+    A record counts as acknowledged when the `flush()` (or the automatic commit of a full
+    batch) that wrote it has returned; a crash after that loses nothing acknowledged.
+    """
+
+    def __init__(self, store: AuditStore, batch: int = 2000, max_delay: float = 1.0) -> None:
+        self.store = store
+        self.batch = max(1, batch)
+        self.max_delay = max_delay
+        self._buffer: list[AuditRecord] = []
+        self._since = _time.monotonic()
+        self.seen = 0
+        self.inserted = 0  # new rows committed
+        self.committed = 0  # records whose batch has been committed
+
+    def add(self, record: AuditRecord) -> None:
+        """Queue one record; commits when the batch is full or old enough."""
+        self._buffer.append(record)
+        self.seen += 1
+        if len(self._buffer) >= self.batch or _time.monotonic() - self._since >= self.max_delay:
+            self.flush()
+
+    def extend(self, records: Iterable[AuditRecord]) -> None:
+        """Queue many records."""
+        for record in records:
+            self.add(record)
+
+    def flush(self) -> int:
+        """Commit what is queued; returns how many new rows that added."""
+        added = self.store.insert(self._buffer) if self._buffer else 0
+        self.inserted += added
+        self.committed += len(self._buffer)
+        self._buffer.clear()
+        self._since = _time.monotonic()
+        return added
+
+    def __enter__(self) -> BatchWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()

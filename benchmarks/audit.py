@@ -1,0 +1,182 @@
+"""Parsing speed of the kernel audit reader, beside `ausearch -if FILE --raw` on the same file.
+
+Generates a large audit.log of mixed, realistic records (syscall-rule events with PATH, CWD and
+PROCTITLE, user-space login records, AppArmor, SELinux, Landlock and seccomp denials, some in
+auditd's ENRICHED format), then times stockade's reader (parse + correlate + interpret into
+AuditRecords) and ausearch in the same run, and prints lines/s and the ratio.
+
+    .venv/bin/python benchmarks/audit.py [--lines 500000] [--keep FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from stockade.audit.readers.correlate import records_from_lines
+
+ENRICH = '\x1dARCH=x86_64 SYSCALL=openat AUID="alice" UID="alice" GID="alice"'
+
+
+def _hex(text: str) -> str:
+    return text.encode().hex().upper()
+
+
+def _syscall(stamp: str, rng: random.Random, nr: int, exit_: int, comm: str, exe: str,
+             items: int) -> str:
+    pid = rng.randint(300, 60000)
+    return (
+        f"type=SYSCALL msg=audit({stamp}): arch=c000003e syscall={nr} "
+        f"success={'yes' if exit_ >= 0 else 'no'} exit={exit_} a0=ffffff9c a1=7ffd{pid:x} "
+        f"a2=80000 a3=0 items={items} ppid={pid - 1} pid={pid} auid=1000 uid=1000 gid=1000 "
+        f"euid=1000 suid=1000 fsuid=1000 egid=1000 sgid=1000 fsgid=1000 tty=pts0 ses=3 "
+        f'comm="{comm}" exe="{exe}" subj=unconfined key="watch"'
+    )
+
+
+def generate(path: str, lines: int, seed: int = 7) -> int:
+    """Write about `lines` lines of mixed audit records to `path`; returns the count."""
+    rng = random.Random(seed)
+    t = 1_700_000_000.0
+    serial = 1000
+    written = 0
+    comms = [("cat", "/usr/bin/cat"), ("nginx", "/usr/sbin/nginx"), ("python3", "/usr/bin/python3.11"),
+             ("bash", "/usr/bin/bash"), ("my app", "/opt/my app/bin/app")]
+    files = ["/etc/shadow", "/etc/passwd", "/var/log/syslog", "/home/alice/.ssh/id_ed25519",
+             "/tmp/a file with spaces", "/proc/1/environ", "/srv/www/index.html"]
+    with open(path, "w", encoding="utf-8") as out:
+        while written < lines:
+            serial += 1
+            t += rng.random() / 50
+            stamp = f"{t:.3f}:{serial}"
+            comm, exe = rng.choice(comms)
+            target = rng.choice(files)
+            quoted = (f'"{target}"' if " " not in target else _hex(target))
+            qcomm = f'"{comm}"' if " " not in comm else _hex(comm)
+            qexe = f'"{exe}"' if " " not in exe else _hex(exe)
+            kind = rng.random()
+            recs: list[str] = []
+            if kind < 0.40:  # a watch rule: SYSCALL + CWD + 2 PATH + PROCTITLE
+                recs.append(_syscall(stamp, rng, 257, 3, comm, exe, 2).replace(
+                    f'comm="{comm}" exe="{exe}"', f"comm={qcomm} exe={qexe}"))
+                recs.append(f'type=CWD msg=audit({stamp}): cwd="/home/alice"')
+                inode = rng.randint(1, 10**6)
+                recs.append(f"type=PATH msg=audit({stamp}): item=0 name={quoted} inode={inode} "
+                            "dev=fd:01 mode=0100644 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL "
+                            "cap_fp=0 cap_fi=0 cap_fe=0 cap_fver=0 cap_frootid=0")
+                recs.append(f'type=PATH msg=audit({stamp}): item=1 name=(null) inode=2 dev=fd:01 '
+                            'mode=040755 ouid=0 ogid=0 rdev=00:00 nametype=PARENT cap_fp=0 cap_fi=0 '
+                            'cap_fe=0 cap_fver=0 cap_frootid=0')
+                recs.append(f"type=PROCTITLE msg=audit({stamp}): proctitle={_hex(comm + chr(0) + target)}")
+            elif kind < 0.60:  # user-space records, ENRICHED
+                rtype = rng.choice(["USER_START", "CRED_ACQ", "USER_END", "USER_LOGIN", "CRED_DISP"])
+                recs.append(f"type={rtype} msg=audit({stamp}): pid={rng.randint(300, 9999)} uid=0 "
+                            "auid=1000 ses=3 subj=unconfined msg='op=PAM:session_open "
+                            'grantors=pam_unix acct="alice" exe="/usr/sbin/sshd" hostname=10.0.0.5 '
+                            "addr=10.0.0.5 terminal=ssh res=success'" + '\x1dUID="root" AUID="alice"')
+            elif kind < 0.75:  # AppArmor file/capability denial
+                if rng.random() < 0.8:
+                    body = (f'apparmor="DENIED" operation="open" class="file" profile="{exe}" '
+                            f'name={quoted} pid={rng.randint(300, 60000)} comm={qcomm} '
+                            'requested_mask="r" denied_mask="r" fsuid=1000 ouid=0')
+                else:
+                    body = (f'apparmor="DENIED" operation="capable" class="cap" profile="{exe}" '
+                            f'pid={rng.randint(300, 60000)} comm={qcomm} capability=21  '
+                            'capname="sys_admin"')
+                recs.append(f"type=AVC msg=audit({stamp}): {body}")
+                recs.append(_syscall(stamp, rng, 257, -13, comm, exe, 0) + ENRICH)
+                recs.append(f"type=PROCTITLE msg=audit({stamp}): proctitle={_hex(comm)}")
+            elif kind < 0.85:  # SELinux
+                name = target.rsplit("/", 1)[-1]
+                qname = f'"{name}"' if " " not in name else _hex(name)
+                recs.append(f"type=AVC msg=audit({stamp}): avc:  denied  {{ read open }} for  "
+                            f"pid={rng.randint(300, 60000)} comm={qcomm} name={qname} dev=\"dm-0\" "
+                            f"ino={rng.randint(1, 10**6)} scontext=system_u:system_r:httpd_t:s0 "
+                            "tcontext=system_u:object_r:shadow_t:s0 tclass=file permissive=0")
+                recs.append(_syscall(stamp, rng, 257, -13, comm, exe, 1))
+                recs.append(f"type=PATH msg=audit({stamp}): item=0 name={quoted} inode=5 dev=fd:01 "
+                            "mode=0100640 ouid=0 ogid=42 rdev=00:00 nametype=NORMAL")
+                recs.append(f"type=PROCTITLE msg=audit({stamp}): proctitle={_hex(comm)}")
+            elif kind < 0.95:  # Landlock
+                dom = f"{rng.randint(0x100000000, 0x1ffffffff):x}"
+                recs.append(f"type=UNKNOWN[1423] msg=audit({stamp}): domain={dom} "
+                            f'blockers=fs.read_file path={quoted} dev="vda2" ino={rng.randint(1, 10**6)}')
+                if rng.random() < 0.5:
+                    recs.append(f"type=UNKNOWN[1424] msg=audit({stamp}): domain={dom} status=allocated "
+                                f"mode=enforcing pid={rng.randint(300, 60000)} uid=1000 exe={qexe} "
+                                f"comm={qcomm}")
+                recs.append(_syscall(stamp, rng, 257, -13, comm, exe, 0))
+                recs.append(f"type=PROCTITLE msg=audit({stamp}): proctitle={_hex(comm)}")
+            else:  # seccomp
+                recs.append(f"type=SECCOMP msg=audit({stamp}): auid=1000 uid=1000 gid=1000 ses=3 "
+                            f"subj=unconfined pid={rng.randint(300, 60000)} comm={qcomm} exe={qexe} "
+                            "sig=0 arch=c000003e syscall=101 compat=0 ip=0x7f0c1a2b3c4d code=0x50001")
+            for rec in recs:
+                out.write(rec + "\n")
+            written += len(recs)
+    return written
+
+
+def bench_stockade(path: str) -> tuple[float, int, int]:
+    """(seconds, lines, records) for stockade's reader over `path`."""
+    start = time.perf_counter()
+    with open(path, encoding="utf-8", errors="replace", buffering=1 << 20) as handle:
+        count = 0
+        stats: dict[str, int] = {}
+        for _ in records_from_lines(handle, stats=stats):
+            count += 1
+    elapsed = time.perf_counter() - start
+    with open(path, "rb") as handle:
+        lines = sum(1 for _ in handle)
+    return elapsed, lines, count
+
+
+def bench_ausearch(path: str) -> float | None:
+    """Seconds for `ausearch -if FILE --raw` (None when ausearch is not installed)."""
+    ausearch = shutil.which("ausearch") or ("/usr/sbin/ausearch" if os.path.exists("/usr/sbin/ausearch")
+                                            else None)
+    if ausearch is None:
+        return None
+    start = time.perf_counter()
+    subprocess.run([ausearch, "-if", path, "--raw"], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=500_000)
+    parser.add_argument("--keep", help="write the generated log here and keep it")
+    args = parser.parse_args()
+    workdir = tempfile.mkdtemp(prefix="stockade-bench-")
+    path = args.keep or os.path.join(workdir, "audit.log")
+    try:
+        lines = generate(path, args.lines)
+        size = os.path.getsize(path) / 1e6
+        print(f"generated {lines} lines ({size:.0f} MB) in {path}")
+        ours, counted, records = bench_stockade(path)
+        rate = counted / ours
+        print(f"stockade: {counted} lines -> {records} records in {ours:.2f}s = {rate:,.0f} lines/s")
+        theirs = bench_ausearch(path)
+        if theirs is None:
+            print("ausearch: not installed, no comparison")
+        else:
+            print(f"ausearch -if FILE --raw: {theirs:.2f}s = {counted / theirs:,.0f} lines/s")
+            print(f"ratio stockade/ausearch: {theirs / ours:.2f}x "
+                  f"({'faster' if ours <= theirs else 'slower'})")
+        ok = rate >= 100_000 and (theirs is None or ours <= theirs)
+        print("target (>= 100,000 lines/s and not slower than ausearch):", "met" if ok else "NOT met")
+        return 0 if ok else 1
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""What a denial means in one line, and the rule that would have allowed it.
+
+The rules are written in the language of the layer that denied: AppArmor profile rules for
+AppArmor and for stockade's own file, capability and network denials; for Landlock, the
+profile rule and the launcher flag (`--ro PATH` / `--rw PATH`); SELinux gets the
+audit2allow-style `allow` rule.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from stockade.audit.record import AuditRecord
+
+# AppArmor's denied_mask letters → the permission a profile grants (apparmor.d(5)):
+# create/delete/setattr/chown ... are all granted by 'w'; exec wants an exec mode.
+_AA_PERMS = {"r": "r", "w": "w", "a": "a", "c": "w", "d": "w", "x": "ix", "m": "m",
+             "k": "k", "l": "l", "t": "w", "o": "w", "N": "w", "A": "w"}
+_ACCESS_WORDS = {"read": "r", "write": "w", "append": "a", "exec": "ix", "open": "",
+                 "access": "", "chdir": "r", "mmap": "m", "lock": "k", "link": "l",
+                 "create": "w", "unlink": "w", "rename": "w", "setattr": "w"}
+_LANDLOCK_FS = {
+    "fs.execute": ("ix", "--ro"), "fs.read_file": ("r", "--ro"), "fs.read_dir": ("r", "--ro"),
+    "fs.write_file": ("w", "--rw"), "fs.truncate": ("w", "--rw"), "fs.ioctl_dev": ("w", "--rw"),
+    "fs.remove_dir": ("w", "--rw"), "fs.remove_file": ("w", "--rw"),
+    "fs.make_char": ("w", "--rw"), "fs.make_dir": ("w", "--rw"), "fs.make_reg": ("w", "--rw"),
+    "fs.make_sock": ("w", "--rw"), "fs.make_fifo": ("w", "--rw"), "fs.make_block": ("w", "--rw"),
+    "fs.make_sym": ("w", "--rw"), "fs.refer": ("l", "--rw"),
+}  # fmt: skip
+# Landlock reports the directory for these: the rule covers what is made or removed in it.
+_IN_DIRECTORY = {"fs.remove_dir", "fs.remove_file", "fs.make_char", "fs.make_dir",
+                 "fs.make_reg", "fs.make_sock", "fs.make_fifo", "fs.make_block", "fs.make_sym",
+                 "fs.refer", "fs.read_dir"}
+
+
+def _perm_letters(mask: str) -> str:
+    """`r`, `rw`, `rix` ... from a denied mask (`r`, `wc`) or access words (`read,write`)."""
+    words = [w for w in mask.replace(" ", ",").split(",") if w]
+    if words and all(w in _ACCESS_WORDS for w in words):
+        grants = [_ACCESS_WORDS[w] for w in words]
+    else:
+        grants = [_AA_PERMS.get(c, "") for c in mask]
+    letters = {g for g in grants if g and g != "ix"}
+    return "".join(c for c in "rwamkl" if c in letters) + ("ix" if "ix" in grants else "")
+
+
+def aa_path(path: str) -> str:
+    """A path as a profile writes it: quoted when it holds a space or a quote."""
+    if any(c.isspace() or c == '"' for c in path):
+        return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return path
+
+
+def _path_rule(path: str, mask: str, owner: bool = False) -> str:
+    perms = _perm_letters(mask) or "r"
+    return f"  {'owner ' if owner else ''}{aa_path(path)} {perms},"
+
+
+def _apparmor_rule(r: AuditRecord) -> str:
+    f = r.fields
+    op = r.operation
+    mask = r.denied or r.requested
+    if op == "capable" or f.get("class") == "cap" or r.module == "capability":
+        return f"  capability {r.object},"
+    if op == "signal" or f.get("class") == "signal":
+        return f"  signal ({mask or 'send'}) set=({f.get('signal', '')}) peer={r.object},"
+    if op == "ptrace" or f.get("class") == "ptrace":
+        return f"  ptrace ({mask or 'read'}) peer={r.object},"
+    if op.startswith("dbus"):
+        member = " ".join(f"{k}={f[k]}" for k in ("path", "interface", "member") if f.get(k))
+        peer = f.get("peer_label") or f.get("name", "")
+        return f"  dbus {mask or 'send'} bus={f.get('bus', 'session')} {member} peer=(label={peer}),"
+    if "family" in f and (op in ("create", "connect", "bind", "listen", "accept", "sendmsg",
+                                 "recvmsg", "getsockopt", "setsockopt") or f.get("class") == "net"):
+        if f.get("family") == "unix":
+            return f"  unix ({mask or 'connect'}) type={f.get('sock_type', 'stream')},"
+        return f"  network {f['family']} {f.get('sock_type', '')},".replace(" ,", ",")
+    if op in ("mount", "umount", "remount", "pivotroot"):
+        fstype = f" fstype={f['fstype']}" if f.get("fstype") else ""
+        return f"  {op}{fstype} -> {r.object},"
+    if r.object.startswith("/"):
+        owner = bool(f.get("fsuid")) and f.get("fsuid") == f.get("ouid") and f.get("fsuid") != "0"
+        return _path_rule(r.object, mask, owner)
+    return ""
+
+
+def _landlock_rule(r: AuditRecord) -> str:
+    blockers = [b for b in r.denied.split(",") if b]
+    fs = [b for b in blockers if b in _LANDLOCK_FS]
+    if fs and r.object.startswith("/"):
+        letters = _perm_letters("".join(_LANDLOCK_FS[b][0] if _LANDLOCK_FS[b][0] != "ix" else "x"
+                                        for b in fs))
+        flag = "--rw" if any(_LANDLOCK_FS[b][1] == "--rw" for b in fs) else "--ro"
+        target = r.object.rstrip("/") + "/*" if all(b in _IN_DIRECTORY for b in fs) else r.object
+        if "fs.read_dir" in fs and len(fs) == 1:
+            target = r.object.rstrip("/") + "/"
+        return f"  {aa_path(target)} {letters},   (or {flag} {shlex.quote(r.object)})"
+    if any(b.startswith("net.") for b in blockers):
+        port = r.object.rsplit(":", 1)[-1] if ":" in r.object else ""
+        verb = "bind" if any("bind" in b for b in blockers) else "connect"
+        family = "udp" if any("udp" in b for b in blockers) else "tcp"
+        return f"  network inet {'stream' if family == 'tcp' else 'dgram'},   ({verb} {family} port {port})"
+    if "scope.signal" in blockers:
+        return f"  signal (send) peer={r.object},"
+    if "scope.abstract_unix_socket" in blockers:
+        return f"  unix (connect) type=stream peer=(addr={r.object or '@*'}),"
+    return ""
+
+
+def suggest_rule(r: AuditRecord) -> str:
+    """The profile rule (indented, as in a profile) that would allow this denial, or ''."""
+    if r.module in ("apparmor", "capability", "dac", "stockade"):
+        return _apparmor_rule(r)
+    if r.module == "landlock":
+        return _landlock_rule(r)
+    if r.module == "selinux":
+        target = r.fields.get("tcontext", "").split(":")
+        ttype = target[2] if len(target) > 2 else "?"
+        perms = r.fields.get("perms") or r.denied.replace(",", " ")
+        return f"  allow {r.profile} {ttype}:{r.operation} {{ {perms} }};"
+    if r.module == "seccomp":
+        return f"  # allow the {r.object} syscall in the profile's seccomp filter"
+    return ""
+
+
+def describe(r: AuditRecord) -> str:
+    """One readable line: who, what operation, on what, what was denied."""
+    who = r.profile or r.subject or r.comm or "?"
+    proc = f"{r.comm}[{r.pid}]" if r.pid else r.comm
+    what = r.denied or r.requested
+    target = r.object or "-"
+    verdict = r.result if r.result != "DENIED" else "denied"
+    mode = f" ({r.mode})" if r.mode not in ("enforce", "") else ""
+    return f"{r.module}: {who}: {verdict}{mode} {r.operation} {target} [{what}] by {proc}".rstrip()

@@ -1,0 +1,194 @@
+"""`stockade audit`: import kernel audit logs and stockade records, query, count, export."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from stockade.audit.readers.correlate import records_from_lines
+from stockade.audit.readers.sources import (
+    AUDIT_LOG,
+    audit_log_files,
+    kmsg_lines,
+    read_records,
+    records_from_stream,
+)
+from stockade.audit.store import AuditStore, default_store_path
+from stockade.audit.when import iso, parse_since
+from stockade.cli.output import paint, print_json, table
+from stockade.errors import StockadeError, UsageError
+
+COMMAND = "audit"
+HELP = "import, query, count and export audit records (kernel audit logs and stockade's own)"
+
+_RESULTS = {"denied": "DENIED", "allowed": "ALLOWED", "audit": "AUDIT"}
+
+
+def _store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", metavar="PATH", default=argparse.SUPPRESS,
+                        help=f"the audit store (default {default_store_path()})")
+
+
+def _filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", metavar="WHEN", help="30m, 1h, 2d, an ISO time or epoch seconds")
+    parser.add_argument("--profile", metavar="P", help="only records of this profile")
+    parser.add_argument("--module", metavar="M",
+                        help="only this layer: apparmor, selinux, landlock, seccomp, kernel, ...")
+    parser.add_argument("--result", choices=sorted(_RESULTS), type=str.lower,
+                        help="only denied, allowed (complain/permissive) or audit records")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`import`, `query`, `stats`, `export`; `--store PATH` on each."""
+    _store_option(parser)
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=type(parser))
+    imp = sub.add_parser("import", help="read audit logs or stockade JSONL into the store")
+    imp.add_argument("files", nargs="*", metavar="FILE",
+                     help="audit.log, dmesg/journal text or stockade JSONL; '-' reads stdin; "
+                          "none: /var/log/audit/audit.log and its rotations")
+    imp.add_argument("--kmsg", action="store_true",
+                     help="also read the kernel ring buffer (/dev/kmsg) as it is now")
+    _store_option(imp)
+    query = sub.add_parser("query", help="records matching filters, oldest first")
+    _filters(query)
+    query.add_argument("--limit", type=int, metavar="N", help="at most N records")
+    query.add_argument("--json", action="store_true", help="JSON output")
+    _store_option(query)
+    stats = sub.add_parser("stats", help="denials counted by profile, operation and path")
+    _filters(stats)
+    stats.add_argument("--top", type=int, default=20, metavar="N", help="rows per table")
+    stats.add_argument("--json", action="store_true", help="JSON output")
+    _store_option(stats)
+    export = sub.add_parser("export", help="write records as JSON lines")
+    export.add_argument("--jsonl", action="store_true", required=True,
+                        help="one JSON record per line (the only format)")
+    export.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    _filters(export)
+    _store_option(export)
+
+
+def _open(args: argparse.Namespace) -> AuditStore:
+    return AuditStore(getattr(args, "store", None) or default_store_path())
+
+
+def _since(args: argparse.Namespace) -> float | None:
+    return parse_since(args.since) if getattr(args, "since", None) else None
+
+
+def _query_args(args: argparse.Namespace) -> dict[str, object]:
+    return {"since": _since(args), "profile": args.profile, "module": args.module,
+            "result": _RESULTS[args.result] if args.result else None}
+
+
+def _import(args: argparse.Namespace) -> int:
+    files = [str(p) for p in audit_log_files()] if not args.files and not args.kmsg else args.files
+    if not files and not args.kmsg:
+        if not os.access(AUDIT_LOG.parent, os.R_OK | os.X_OK):
+            raise StockadeError(f"cannot read {AUDIT_LOG.parent} (root or the adm group can); "
+                                "name the files to import")
+        raise StockadeError(f"no audit log at {AUDIT_LOG}; name the files to import")
+    for name in files:
+        if name != "-" and not Path(name).is_file():
+            raise StockadeError(f"no such file: {name}")
+    kmsg = kmsg_lines() if args.kmsg else []
+    store = _open(args)
+    stats: dict[str, int] = {}
+    try:
+        with store.writer() as writer:
+            for name in files:
+                if name == "-":
+                    writer.extend(records_from_stream(sys.stdin, stats))
+                else:
+                    writer.extend(read_records(name, stats))
+            if kmsg:
+                writer.extend(records_from_lines(kmsg, stats=stats))
+        seen, new = writer.seen, writer.inserted
+    finally:
+        store.close()
+    skipped = stats.get("skipped", 0)
+    sources = len(files) + (1 if args.kmsg else 0)
+    print(f"imported {new} new records ({seen - new} already in the store) from "
+          f"{sources} source(s) into {store.path}"
+          + (f"; {skipped} lines were not audit records" if skipped else ""))
+    return 0
+
+
+def _result(text: str) -> str:
+    colour = {"DENIED": "red", "ALLOWED": "yellow", "AUDIT": "dim"}.get(text)
+    return paint(text, colour) if colour else text
+
+
+def _query(args: argparse.Namespace) -> int:
+    store = _open(args)
+    try:
+        records = list(store.query(**_query_args(args), limit=args.limit))  # type: ignore[arg-type]
+    finally:
+        store.close()
+    if args.json:
+        print_json([r.to_dict() for r in records])
+        return 0
+    rows = [(iso(r.time), r.module, _result(r.result), r.profile or r.subject, r.operation,
+             r.object, f"{r.comm}[{r.pid}]" if r.pid else r.comm, r.denied or r.requested)
+            for r in records]
+    if not rows:
+        print("no matching records")
+        return 0
+    table(("time", "module", "result", "profile", "operation", "object", "process", "denied"),
+          rows)
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    store = _open(args)
+    try:
+        q = _query_args(args)
+        if q["result"] not in (None, "DENIED"):
+            raise UsageError("stats counts denials; --result can only be 'denied'")
+        data = store.denial_stats(since=q["since"], profile=q["profile"],  # type: ignore[arg-type]
+                                  module=q["module"], top=args.top)  # type: ignore[arg-type]
+    finally:
+        store.close()
+    if args.json:
+        print_json(data)
+        return 0
+    print(paint(f"{data['denials']} denials", "bold"))
+    for key, title, columns in (
+            ("by_profile", "by profile", ("module", "profile")),
+            ("by_operation", "by operation", ("operation",)),
+            ("by_path", "by path or peer", ("object",)),
+            ("by_rule", "by profile, operation and path", ("module", "profile", "operation",
+                                                            "object"))):
+        if not data[key]:
+            continue
+        print(f"\n{title}:")
+        table(("count", *columns), [(row["count"], *(row[c] or "-" for c in columns))
+                                    for row in data[key]])
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    store = _open(args)
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        for record in store.query(**_query_args(args)):  # type: ignore[arg-type]
+            out.write(record.to_json() + "\n")
+    except BrokenPipeError:
+        raise
+    except OSError as err:
+        raise StockadeError(f"cannot write {args.output or 'stdout'}: {err.strerror}") from None
+    finally:
+        store.close()
+        if out is not sys.stdout:
+            out.close()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch to the sub-command."""
+    actions = {"import": _import, "query": _query, "stats": _stats, "export": _export}
+    action = actions.get(getattr(args, "action", None) or "")
+    if action is None:
+        raise UsageError("say what to do: import, query, stats or export")
+    return action(args)

@@ -1,0 +1,150 @@
+"""`stockade notify`: each denial as it happens, one line with the rule that would allow it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from stockade.audit.follow import Follower, LogFileSource, NetlinkSource, Source, StoreSource
+from stockade.audit.readers.sources import AUDIT_LOG
+from stockade.audit.record import AuditRecord
+from stockade.audit.suggest import suggest_rule
+from stockade.audit.when import iso, parse_since
+from stockade.cli.output import paint
+from stockade.errors import StockadeError
+
+COMMAND = "notify"
+HELP = "follow the audit trail and print each denial with the rule that would allow it"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Sources, time window and mode."""
+    parser.add_argument("--since", metavar="WHEN",
+                        help="also show earlier denials: 30m, 1h, 2d, an ISO time or epoch seconds")
+    parser.add_argument("--summary", action="store_true",
+                        help="count denials per profile and exit (as aa-notify -s)")
+    parser.add_argument("--store", metavar="PATH", action="append", default=[],
+                        help="also follow records written to this audit store")
+    parser.add_argument("--log", metavar="FILE", action="append", default=[],
+                        help="also follow this file (stockade JSONL or audit text)")
+    parser.add_argument("--audit-log", metavar="FILE", default=str(AUDIT_LOG),
+                        help=f"the kernel audit log to follow (default {AUDIT_LOG}; '' for none)")
+    parser.add_argument("--no-netlink", action="store_true",
+                        help="do not read the live audit netlink group (read as root by default)")
+    parser.add_argument("--once", action="store_true",
+                        help="process what is there now and exit")
+    parser.add_argument("--no-desktop", action="store_true", help="no desktop notifications")
+
+
+def _sources(args: argparse.Namespace, from_start: bool, since: float | None) -> list[Source]:
+    sources: list[Source] = []
+    notes: list[str] = []
+    if args.audit_log:
+        log = Path(args.audit_log)
+        exists = os.path.exists(log)  # False, not an exception, behind a directory we cannot search
+        if exists and os.access(log, os.R_OK):
+            sources.append(LogFileSource(log, from_start=from_start))
+        elif exists or args.audit_log != str(AUDIT_LOG):
+            notes.append(f"cannot read {log}")
+        elif os.path.isdir(log.parent) and os.access(log.parent, os.R_OK | os.X_OK):
+            sources.append(LogFileSource(log, from_start=from_start))  # auditd may start later
+        else:
+            notes.append(f"cannot read {log.parent} (root or the adm group can)")
+    for name in args.log:
+        if not Path(name).is_file():
+            raise StockadeError(f"no such file: {name}")
+        sources.append(LogFileSource(name, from_start=from_start))
+    for name in args.store:
+        if not Path(name).is_file():
+            raise StockadeError(f"no such audit store: {name}")
+        sources.append(StoreSource(name, since, from_start=from_start))
+    if os.geteuid() == 0 and not args.no_netlink and not args.once and not args.summary:
+        try:
+            sources.append(NetlinkSource())
+        except StockadeError as err:
+            notes.append(str(err))
+    for note in notes:
+        sys.stderr.write(f"stockade notify: {note}\n")
+    if not sources:
+        raise StockadeError("nothing to follow: no readable audit log, no --log or --store "
+                            "(run as root, or pass --log FILE)")
+    return sources
+
+
+def line_for(record: AuditRecord) -> str:
+    """The one line printed for a denial."""
+    who = record.profile or record.subject or "-"
+    proc = f"{record.comm}[{record.pid}]" if record.pid else (record.comm or "?")
+    what = record.denied or record.requested or "-"
+    rule = suggest_rule(record).strip()
+    stamp = time.strftime("%H:%M:%S", time.localtime(record.time))
+    text = (f"{stamp} {paint('DENIED', 'red')} {record.module} {who}: {record.operation} "
+            f"{record.object or '-'} [{what}] by {proc}")
+    if rule:
+        text += f"  {paint('allow with:', 'dim')} {rule}"
+    return text
+
+
+class _Desktop:
+    """notify-send when a session bus is there; at most one bubble per second."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.command = shutil.which("notify-send") if enabled else None
+        if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+            self.command = None
+        self._last = 0.0
+
+    def show(self, record: AuditRecord) -> None:
+        if self.command is None or time.monotonic() - self._last < 1.0:
+            return
+        self._last = time.monotonic()
+        title = f"stockade: {record.module} denied {record.operation}"
+        body = f"{record.profile or record.subject}: {record.object} [{record.denied}]"
+        try:
+            subprocess.Popen([self.command, "-a", "stockade", title, body],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            self.command = None
+
+
+def _summary(records: list[AuditRecord], since: float | None) -> int:
+    denials = [r for r in records if r.result == "DENIED" and not r.quiet]
+    first = since if since is not None else min((r.time for r in records), default=time.time())
+    print(f"Denials: {len(denials)} (since {time.ctime(first)})")
+    by_profile = Counter((r.module, r.profile or r.subject or "-") for r in denials)
+    for (module, profile), count in sorted(by_profile.items(), key=lambda kv: (-kv[1], kv[0])):
+        print(f"  {count:6d}  {module}  {profile}")
+    by_rule = Counter(suggest_rule(r).strip() for r in denials)
+    by_rule.pop("", None)
+    if by_rule:
+        print("Rules that would allow them:")
+        for rule, count in by_rule.most_common(20):
+            print(f"  {count:6d}  {rule}")
+    if denials:
+        print(f"Last denial: {iso(max(r.time for r in denials))}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Follow the sources and print denials (or a summary)."""
+    since = parse_since(args.since) if args.since else None
+    from_start = since is not None or args.once or args.summary
+    follower = Follower(_sources(args, from_start, since), since=since)
+    try:
+        if args.summary:
+            return _summary(list(follower.follow(once=True)), since)
+        desktop = _Desktop(not args.no_desktop)
+        for record in follower.follow(once=args.once):
+            if record.result != "DENIED" or record.quiet:
+                continue
+            print(line_for(record), flush=True)
+            desktop.show(record)
+    finally:
+        follower.close()
+    return 0

@@ -1,0 +1,114 @@
+"""Is a process confined by stockade, and by which profile? (The launcher's convention.)
+
+When the launcher confines a process it
+  1. sets `STOCKADE_PROFILE=<profile name>` in the confined program's environment, and
+  2. writes `<pid>.json` into `/run/stockade/` (root) or `$XDG_RUNTIME_DIR/stockade/`
+     (everyone else; `/run/user/<uid>/stockade/`), removing it when the process exits.
+The record (docs/status.md) holds at least {"pid", "profile", "start_time"}; `start_time` is
+field 22 of /proc/<pid>/stat, so a record left behind by a dead process never describes a new
+process that reused its pid. Confinement is inherited: a child of a confined process is
+confined by the same record (found by walking up the parents).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from stockade.host._sys import read_text
+
+RUN_DIR = Path("/run/stockade")
+ENV_VAR = "STOCKADE_PROFILE"
+
+
+def start_time(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat (clock ticks after boot), or None."""
+    text = read_text(f"/proc/{pid}/stat")
+    if text is None:
+        return None
+    try:
+        return int(text[text.rindex(")") + 2:].split()[19])
+    except (ValueError, IndexError):
+        return None
+
+
+def parent_of(pid: int) -> int | None:
+    """The parent pid from /proc/<pid>/stat."""
+    text = read_text(f"/proc/{pid}/stat")
+    if text is None:
+        return None
+    try:
+        return int(text[text.rindex(")") + 2:].split()[1])
+    except (ValueError, IndexError):
+        return None
+
+
+def record_dirs(uid: int) -> list[Path]:
+    """Where the launcher writes records for a process of `uid`."""
+    dirs = [RUN_DIR]
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        dirs.append(Path(runtime) / "stockade")
+    dirs.append(Path(f"/run/user/{uid}/stockade"))
+    seen: list[Path] = []
+    for d in dirs:
+        if d not in seen:
+            seen.append(d)
+    return seen
+
+
+def _environ_profile(pid: int) -> str | None:
+    try:
+        data = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return None
+    prefix = ENV_VAR.encode() + b"="
+    for item in data.split(b"\0"):
+        if item.startswith(prefix):
+            return item[len(prefix):].decode("utf-8", "replace")
+    return None
+
+
+def _record(pid: int, uid: int, dirs: list[Path] | None) -> tuple[dict[str, Any], Path] | None:
+    for directory in dirs or record_dirs(uid):
+        path = directory / f"{pid}.json"
+        text = read_text(path)
+        if text is None:
+            continue
+        try:
+            data = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(data, dict):
+            return data, path
+    return None
+
+
+def confinement(pid: int, uid: int, dirs: list[Path] | None = None) -> dict[str, Any]:
+    """{"confined": bool, "profile": ..., "source": ..., ...} for `pid` and its ancestors."""
+    env_profile = _environ_profile(pid)
+    current: int | None = pid
+    hops = 0
+    while current and current > 0 and hops < 64:
+        found = _record(current, uid, dirs)
+        if found is not None:
+            data, path = found
+            recorded = data.get("start_time")
+            if recorded is None or recorded == start_time(current):
+                out = {"confined": True, "profile": data.get("profile"),
+                       "mode": data.get("mode", "enforce"), "record": str(path),
+                       "confined_pid": current, "inherited": current != pid}
+                for key in ("layers", "landlock_abi", "started"):
+                    if key in data:
+                        out[key] = data[key]
+                if env_profile is not None and env_profile != data.get("profile"):
+                    out["env_profile"] = env_profile
+                return out
+        current = parent_of(current)
+        hops += 1
+    if env_profile is not None:
+        return {"confined": None, "profile": env_profile, "source": f"{ENV_VAR} only",
+                "note": "no launcher record: the variable alone does not prove confinement"}
+    return {"confined": False, "profile": None}
