@@ -48,6 +48,7 @@ from stockade.lsm.caps import (
     CAP_DAC_OVERRIDE,
     CAP_DAC_READ_SEARCH,
     CAP_FOWNER,
+    CAP_FSETID,
     CAP_SYS_ADMIN,
     cap_number,
 )
@@ -406,10 +407,19 @@ class Dac(DacSystem):
             fields=(("path", obj.path), ("ouid", str(obj.uid))))
 
     def _chown(self, req: Request, obj: Object) -> Verdict | None:
-        """setattr_prepare(): chown_ok() then chgrp_ok()."""
+        """chown_common() and setattr_prepare(): chown_ok(), chgrp_ok(), then set-id clearing.
+
+        On a non-directory, chown also clears S_ISUID, and S_ISGID when it is group-executable
+        or the caller is neither in the file's group nor holds CAP_FSETID; clearing a bit is a
+        mode change, which needs ownership or CAP_FOWNER (EPERM otherwise).
+        """
         uid, gid = chown_ids(req.flags)
         subject = req.subject
         owner = subject.fsuid == obj.uid
+        mode = obj.mode
+        kill_sgid = bool(not obj.is_dir and mode & stat.S_ISGID and (
+            mode & stat.S_IXGRP or not (subject.in_group(obj.gid) or self._cap(req, CAP_FSETID))))
+        kill_suid = bool(not obj.is_dir and mode & stat.S_ISUID)
         if uid != -1 and not (owner and uid == obj.uid) and not self._cap(req, CAP_CHOWN):
             return self.deny(errno.EPERM, (
                 f"chown {obj.path} to {user_name(uid)}: only CAP_CHOWN may change the owner "
@@ -422,6 +432,12 @@ class Dac(DacSystem):
             return self.deny(errno.EPERM, (
                 f"chgrp {obj.path} to {group_name(gid)}: {why}; CAP_CHOWN not effective"),
                 fields=(("path", obj.path), ("ogid", str(obj.gid))))
+        if (kill_suid or kill_sgid) and not self._owner_or_capable(req, obj):
+            bit = "setuid" if kill_suid else "setgid"
+            return self.deny(errno.EPERM, (
+                f"chown {obj.path}: it is {bit} (mode {mode & 0o7777:04o}); chown clears the bit, "
+                f"a mode change that needs the owner ({user_name(obj.uid)}) or CAP_FOWNER, "
+                "not effective"), fields=(("path", obj.path), ("rule", "kill_suid")))
         return None
 
     def hook_inode_setxattr(self, req: Request) -> Verdict | None:
