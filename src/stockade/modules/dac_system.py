@@ -75,7 +75,11 @@ class DacSystem(SecurityModule):
     # -- tasks -----------------------------------------------------------------------------
 
     def hook_ptrace_access_check(self, req: Request) -> Verdict | None:
-        """__ptrace_may_access(): same uids and gids or CAP_SYS_PTRACE, then dumpability."""
+        """__ptrace_may_access(): same uids and gids or CAP_SYS_PTRACE, then dumpability.
+
+        A task may always inspect itself; the subject's pid is not in the request key, so
+        verdicts that could depend on it (that allow, and every denial) are not cacheable.
+        """
         target = req.obj.task if req.obj is not None else None
         if target is None:
             return None
@@ -85,7 +89,7 @@ class DacSystem(SecurityModule):
                              "and PTRACE_MODE_REALCREDS (the kernel warns and denies)")
         s = req.subject
         if s.pid and s.pid == target.pid:
-            return None
+            return Verdict(self.name, 0, "a task may inspect itself", cacheable=False)
         uid, gid = (s.fsuid, s.fsgid) if mode & PTRACE_MODE_FSCREDS else (s.uid, s.gid)
         same = (uid == target.uid == target.euid == target.suid
                 and gid == target.gid == target.egid == target.sgid)
@@ -94,10 +98,10 @@ class DacSystem(SecurityModule):
             return self.deny(errno.EPERM, (
                 f"pid {target.pid} has uids {target.uid}/{target.euid}/{target.suid} gids "
                 f"{target.gid}/{target.egid}/{target.sgid}, not all the caller's {kind} "
-                f"uid {uid} and gid {gid}; CAP_SYS_PTRACE not effective"))
+                f"uid {uid} and gid {gid}; CAP_SYS_PTRACE not effective"), cacheable=False)
         if not target.dumpable and not self._cap(req, CAP_SYS_PTRACE):
             return self.deny(errno.EPERM, f"pid {target.pid} is not dumpable; CAP_SYS_PTRACE "
-                             "not effective")
+                             "not effective", cacheable=False)
         return None
 
     def hook_task_kill(self, req: Request) -> Verdict | None:
