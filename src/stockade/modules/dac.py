@@ -171,7 +171,7 @@ class Dac(DacSystem):
         if parent is None:
             return None
         return self._rofs(parent) or self._permission(req, parent, MAY_WRITE | MAY_EXEC,
-                                                      f"create {obj.path} in")
+                                                      "create in")
 
     def _may_delete(self, req: Request, victim: Object, isdir: bool) -> Verdict | None:
         """may_delete(): write+search on the directory, the sticky bit, then the type."""
@@ -180,7 +180,7 @@ class Dac(DacSystem):
         parent = victim.parent
         if parent is not None:
             verdict = self._permission(req, parent, MAY_WRITE | MAY_EXEC,
-                                       f"remove {victim.path} from")
+                                       "remove from")
             if verdict is not None:
                 return verdict
             if parent.mode & stat.S_ISVTX:
@@ -397,7 +397,7 @@ class Dac(DacSystem):
                 return None
             if req.flags & UTIMES_SET:
                 return self._not_owner(req, obj, "set explicit times on")
-            return self._permission(req, obj, MAY_WRITE, "set the times of")
+            return self._permission(req, obj, MAY_WRITE, "utimes")
         return self._chown(req, obj)
 
     def _not_owner(self, req: Request, obj: Object, op: str) -> Verdict:
@@ -454,7 +454,7 @@ class Dac(DacSystem):
                 return self.deny(errno.EACCES, f"{obj.path}: only directories have a default ACL")
             if self._owner_or_capable(req, obj):
                 return None
-            return self._not_owner(req, obj, f"set {name} on")
+            return self._not_owner(req, obj, "setxattr")
         if name.startswith(("security.", "system.")):
             return None
         if name.startswith("trusted."):
@@ -469,4 +469,4 @@ class Dac(DacSystem):
                 return self.deny(errno.EPERM, (
                     f"{name} on sticky directory {obj.path}: only its owner "
                     f"({user_name(obj.uid)}) or CAP_FOWNER may set user.* attributes"))
-        return self._permission(req, obj, MAY_WRITE, f"set {name} on")
+        return self._permission(req, obj, MAY_WRITE, "setxattr")
