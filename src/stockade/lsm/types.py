@@ -79,7 +79,7 @@ class Subject:
         object.__setattr__(self, "key", (
             self.uid, self.euid, self.suid, self.fsuid, self.gid, self.egid, self.sgid,
             self.fsgid, self.groups, self.cap_effective, self.cap_permitted, self.no_new_privs,
-            self.contexts,
+            self.contexts, self.dumpable,
         ))
 
     def context(self, module: str, default: str = "") -> str:
@@ -140,7 +140,7 @@ class Object:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", (
-            self.kind, self.path, self.exists, self.uid, self.gid, self.mode, self.dev,
+            self.kind, self.path, self.exists, self.uid, self.gid, self.mode, self.ino, self.dev,
             self.readonly, self.noexec, self.acl, self.xattrs,
             self.parent.key if self.parent is not None else None,
             tuple(a.key for a in self.ancestors),

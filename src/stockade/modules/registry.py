@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from stockade.errors import StockadeError
 from stockade.lsm.module import Mode, SecurityModule
 from stockade.lsm.stack import AuditSink, Stack
 from stockade.modules.biba import Biba
 from stockade.modules.capability import Capability
+from stockade.modules.dac import Dac
 from stockade.modules.loadpin import LoadPin
 from stockade.modules.lockdown import Lockdown
 from stockade.modules.smack import Smack
@@ -61,17 +61,9 @@ def build_stack(lsm: str = DEFAULT_LSM, *, settings: Mapping[str, Mapping[str, A
     known = {name: factory(name) for name in {*FACTORIES, *extra}}
     dac_module = None
     if dac:
-        dac_factory = FACTORIES.get("dac") or _load_dac()
-        dac_module = dac_factory(**settings.get("dac", {}))
+        dac_module = Dac(**settings.get("dac", {}))
         if "dac" in modes:
             dac_module.mode = modes["dac"]
     return Stack.from_lsm(lsm, known, dac=dac_module, audit_sink=audit_sink,
                           avc_threshold=avc_threshold)
 
-
-def _load_dac() -> Callable[..., SecurityModule]:
-    try:
-        from stockade.modules.dac import Dac
-    except ImportError as err:  # pragma: no cover - the module ships with stockade
-        raise StockadeError(f"the dac module is missing: {err}") from None
-    return Dac
