@@ -191,8 +191,11 @@ class Stack:
         Used by DAC's overrides and other built-in checks. As in the kernel, commoncap's
         verdict is never audited; other modules (AppArmor, SELinux) audit their denials.
         """
+        hooks = self._table["capable"]
+        if not hooks:  # no capability module in this stack: the effective set decides
+            return bool(req.subject.cap_effective >> cap & 1)
         nested = Request("capable", req.subject, cap=cap)
-        for module, fn in self._table["capable"]:
+        for module, fn in hooks:
             verdict = fn(nested)
             if verdict is None or not verdict.errno:
                 continue
