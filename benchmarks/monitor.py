@@ -62,7 +62,6 @@ e = some(where (p.eft == allow))
 m = r.sub == p.sub && r.obj == p.obj && r.act == p.act
 """)
     enforcer = casbin.Enforcer(model)
-    enforcer.enable_log(False)
     for req, ok in zip(requests, allowed, strict=True):
         if ok:
             enforcer.add_policy(*casbin_args(req))
@@ -84,14 +83,18 @@ def main() -> int:
     for r in requests:
         cached.decide(r)
     hits = rate(cached.decide, requests, ROUNDS * 10)
+    allowed_requests = [r for r, ok in zip(requests, allowed, strict=True) if ok]
+    allowed_hits = rate(cached.decide, allowed_requests, ROUNDS * 30)
     uncached = rate(full.decide, requests, ROUNDS)
     pycasbin = rate(lambda a: enforcer.enforce(*a), args, 2)
     print(f"requests: {len(requests)} ({N_USERS} users x {N_FILES} files x read/write), "
           f"{sum(allowed)} allowed; PyCasbin agrees on {agree}/{len(requests)}")
-    print(f"{'path':<28}{'decisions/s':>14}{'x PyCasbin':>12}")
-    for name, value in (("stockade AVC hits", hits), ("stockade full stack", uncached),
+    print("(mix: 69% denials, each one replayed with its own audit record)")
+    print(f"{'path':<30}{'decisions/s':>14}{'x PyCasbin':>12}")
+    for name, value in (("stockade AVC hits (allowed)", allowed_hits),
+                        ("stockade AVC hits (mix)", hits), ("stockade full stack", uncached),
                         ("PyCasbin enforce()", pycasbin)):
-        print(f"{name:<28}{value:>14,.0f}{value / pycasbin:>12.1f}")
+        print(f"{name:<30}{value:>14,.0f}{value / pycasbin:>12.1f}")
     stats = cached.avc.stats()
     print(f"AVC: lookups={stats.lookups} hits={stats.hits} misses={stats.misses}")
     return 0 if agree == len(requests) else 1

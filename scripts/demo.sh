@@ -22,8 +22,20 @@ if command -v setpriv >/dev/null && [ "$(id -u)" -eq 0 ]; then
   kill "$target" 2>/dev/null
 fi
 
-run "Lockdown (confidentiality): even root may not read kernel memory" \
-    explain --lsm capability,lockdown --lockdown confidentiality --as root read /proc/kcore
+# A kernel module file that carries no signature (the magic string signed modules end with).
+workdir=$(mktemp -d /var/tmp/stockade-demo.XXXXXX)
+trap 'rm -rf "$workdir"' EXIT
+printf '\177ELF not a real module' > "$workdir/unsigned.ko"
+run "Lockdown (integrity): even root may not load an unsigned kernel module" \
+    explain --lsm capability,loadpin,lockdown --lockdown integrity --loadpin-root / \
+    --as root load-module "$workdir/unsigned.ko"
+if [ -d /dev/shm ] && [ "$(stat -c %d /dev/shm)" != "$(stat -c %d /)" ]; then
+  cp "$workdir/unsigned.ko" /dev/shm/stockade-demo.ko
+  run "LoadPin: kernel files only from the pinned filesystem (here /, not tmpfs)" \
+      explain --lsm capability,loadpin,lockdown --loadpin-root / --as root \
+      load-module /dev/shm/stockade-demo.ko
+  rm -f /dev/shm/stockade-demo.ko
+fi
 run "The same question as JSON, for programs" \
     explain --json --as nobody write /etc/passwd
 exit 0

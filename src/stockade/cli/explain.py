@@ -11,7 +11,7 @@ from typing import Any
 from stockade.audit.formats import kernel_line
 from stockade.audit.record import record_from_event
 from stockade.cli.output import paint, print_json, table
-from stockade.errors import UsageError
+from stockade.errors import StockadeError, UsageError
 from stockade.lsm import operations as ops
 from stockade.lsm.caps import caps_mask
 from stockade.lsm.probe import (
@@ -162,10 +162,14 @@ def _describe(req: Request) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Explain one operation; exit 0 when allowed, 1 when denied."""
-    subject = _subject(args)
-    stack = _stack(args)
-    requests = _requests(args, subject)
+    """Explain one operation; exit 0 when allowed, 1 when denied, 2 for bad input."""
+    try:
+        subject = _subject(args)
+        stack = _stack(args)
+        requests = _requests(args, subject)
+    except StockadeError as err:
+        # 1 means "denied": a bad user, pid or path must not look like a denial
+        raise UsageError(str(err)) from None
     modes = {m.name: m.mode.value for m in stack.modules}
     steps: list[tuple[Request, Decision]] = []
     final: Decision | None = None

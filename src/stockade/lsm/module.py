@@ -75,6 +75,9 @@ class SecurityModule:
 
     name: ClassVar[str] = ""
     exclusive: ClassVar[bool] = False
+    # True for commoncap: capable() is exactly "in the effective set" and never audited, so
+    # the stack may answer nested capability checks from the set without calling the hook.
+    effective_set_only: ClassVar[bool] = False
     mode: Mode = Mode.ENFORCE
     policy_seqno: int = field(default=0, init=False)
     capable: CapableFn | None = field(default=None, init=False, repr=False)

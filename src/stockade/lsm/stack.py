@@ -85,6 +85,12 @@ class Stack:
                 (m, fn) for m in modules if m.mode is not Mode.DISABLED
                 for hook_name, fn in m.hooks().items() if hook_name == name
             )
+        capable_hooks = self._table["capable"]
+        # commoncap's answer is a pure function of the effective set and is never audited,
+        # so nested capability checks can ask it without building a Request.
+        self._commoncap_first = bool(capable_hooks) and capable_hooks[0][0].effective_set_only \
+            and capable_hooks[0][0].mode is Mode.ENFORCE
+        self._capable_hooks = capable_hooks[1:] if self._commoncap_first else capable_hooks
         for module in modules:
             module.capable = self.capable
             module.on_reload = self._policy_changed
@@ -182,8 +188,8 @@ class Stack:
         return event
 
     def _replay(self, cached: Decision, req: Request) -> Decision:
-        events = tuple(self._event(req, e.verdict, e.result, e.mode) for e in cached.events)
-        return replace(cached, events=events, cached=True)
+        events = tuple([self._event(req, e.verdict, e.result, e.mode) for e in cached.events])
+        return Decision(cached.errno, cached.layers, cached.modules, cached.decider, events, True)
 
     def capable(self, req: Request, cap: int) -> bool:
         """The kernel's `ns_capable()`: ask every module's `capable` hook about `cap`.
@@ -191,8 +197,10 @@ class Stack:
         Used by DAC's overrides and other built-in checks. As in the kernel, commoncap's
         verdict is never audited; other modules (AppArmor, SELinux) audit their denials.
         """
-        hooks = self._table["capable"]
-        if not hooks:  # no capability module in this stack: the effective set decides
+        hooks = self._capable_hooks
+        if not req.subject.cap_effective >> cap & 1 and self._commoncap_first:
+            return False  # commoncap, first in every stack, refuses silently: no Request needed
+        if not hooks:
             return bool(req.subject.cap_effective >> cap & 1)
         nested = Request("capable", req.subject, cap=cap)
         for module, fn in hooks:

@@ -19,6 +19,7 @@ class Capability(SecurityModule):
     """POSIX capabilities as commoncap implements them."""
 
     name = "capability"
+    effective_set_only = True
 
     def hook_capable(self, req: Request) -> Verdict | None:
         """cap_capable(): the capability must be in the effective set."""
