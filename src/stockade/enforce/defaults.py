@@ -20,6 +20,8 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 TIOCSTI = 0x5412
 TIOCLINUX = 0x541C
+S_ISUID = 0o4000
+S_ISGID = 0o2000
 
 AF_UNIX = 1
 AF_INET = 2
@@ -104,6 +106,29 @@ def baseline_seccomp_rules() -> list[SeccompRule]:
                              "TIOCLINUX can inject input on a virtual console", "baseline"))
     rules += _deny(["open_by_handle_at"], EPERM,
                    "opens files by handle, bypassing path-based checks")
+    rules += setid_mode_rules()
+    return rules
+
+
+#: System calls that set a file mode, and the index of their mode argument.
+MODE_ARGUMENT: dict[str, int] = {
+    "chmod": 1, "fchmod": 1, "fchmodat": 2, "fchmodat2": 2,
+    "open": 2, "openat": 3, "creat": 1, "mknod": 1, "mknodat": 2,
+}
+
+
+def setid_mode_rules() -> list[SeccompRule]:
+    """Refuse setting S_ISUID / S_ISGID: a sandbox run as root must not plant a setuid-root
+    file in a writable tree (Landlock does not restrict chmod). openat2 carries its mode in
+    memory seccomp cannot read, so it gets ENOSYS and callers fall back to openat."""
+    rules = []
+    for syscall, arg in MODE_ARGUMENT.items():
+        for bit, name in ((S_ISUID, "S_ISUID"), (S_ISGID, "S_ISGID")):
+            rules.append(SeccompRule(syscall, EPERM, _masked(arg, bit),
+                                     f"creating a {name} file", "baseline"))
+    rules += _deny(["openat2"], ENOSYS,
+                   "openat2's mode is in memory seccomp cannot read: ENOSYS makes libc use "
+                   "openat")
     return rules
 
 

@@ -92,19 +92,14 @@ NO_NET = AccessNet(0)
 NO_SCOPE = Scope(0)
 NO_RESTRICT_FLAGS = RestrictFlag(0)
 
-#: The oldest ABI that knows each right or flag.
-_MIN_ABI: dict[enum.IntFlag, int] = {
-    **{right: 1 for right in AccessFs},
-    AccessFs.REFER: 2,
-    AccessFs.TRUNCATE: 3,
-    AccessFs.IOCTL_DEV: 5,
-    AccessNet.BIND_TCP: 4,
-    AccessNet.CONNECT_TCP: 4,
-    Scope.ABSTRACT_UNIX_SOCKET: 6,
-    Scope.SIGNAL: 6,
-    RestrictFlag.LOG_SAME_EXEC_OFF: 7,
-    RestrictFlag.LOG_NEW_EXEC_ON: 7,
-    RestrictFlag.LOG_SUBDOMAINS_OFF: 7,
+#: The oldest ABI that knows each right or flag, per kind (IntFlag members of different kinds
+#: compare equal by value, so one dict for all kinds would mix them up).
+_MIN_ABI: dict[type[enum.IntFlag], dict[int, int]] = {
+    AccessFs: {**{int(r): 1 for r in AccessFs}, AccessFs.REFER: 2, AccessFs.TRUNCATE: 3,
+               AccessFs.IOCTL_DEV: 5},
+    AccessNet: {AccessNet.BIND_TCP: 4, AccessNet.CONNECT_TCP: 4},
+    Scope: {Scope.ABSTRACT_UNIX_SOCKET: 6, Scope.SIGNAL: 6},
+    RestrictFlag: {int(f): 7 for f in RestrictFlag},
 }
 
 #: Rights that make sense on a non-directory; directory-only rights on a file are EINVAL.
@@ -126,7 +121,7 @@ ERRATA: dict[int, str] = {
 
 def min_abi(flag: enum.IntFlag) -> int:
     """The oldest Landlock ABI that supports the single right or flag `flag`."""
-    return _MIN_ABI[flag]
+    return _MIN_ABI[type(flag)][int(flag)]
 
 
 def needs(feature: str, abi: int) -> str:
@@ -146,7 +141,7 @@ def rights_for_abi(kind: type[_F], abi: int) -> _F:
     """All rights of type `kind` (AccessFs, AccessNet, Scope, RestrictFlag) known to `abi`."""
     mask = kind(0)
     for flag in kind:
-        if _MIN_ABI[flag] <= abi:
+        if _MIN_ABI[kind][int(flag)] <= abi:
             mask |= flag
     return mask
 
