@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         raise StockadeError(f"-p {args.profile}: profiles are not supported by run yet; "
                             "use the ad-hoc flags (--ro, --rw, --rx, --connect-tcp, ...)")
 
-    from stockade.enforce import caps, defaults, launcher, prctl, prepare, report
+    from stockade.enforce import caps, defaults, launcher, prctl, prepare
 
     try:
         keep = [caps.cap_number(c) for c in args.keep_cap]
@@ -89,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     plan = defaults.adhoc_plan(args.ro, args.rw, args.rx, args.connect_tcp, args.bind_tcp,
                                keep_caps=keep, clear_env=args.clear_env)
     audit = _open_audit(args.audit)
+    if audit:
+        from stockade.enforce import report
     # The launcher stays unconfined while the program runs: make it non-dumpable so that no
     # same-user process (the program included) can read its memory or ptrace it.
     prctl.set_dumpable(False)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import platform
 
 from stockade.errors import UnsupportedError
 
@@ -19,7 +18,7 @@ LIBC.syscall.restype = ctypes.c_long
 LIBC.prctl.restype = ctypes.c_int
 LIBC.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 
-MACHINE = platform.machine()
+MACHINE = os.uname().machine  # not platform.machine(): importing platform costs 1.5 ms
 
 # System call numbers that differ between architectures (the Landlock ones, 444-446, come from
 # the generic table and are the same everywhere).

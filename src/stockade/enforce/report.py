@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -51,5 +50,6 @@ def applied_records(prep: Prepared, argv: Sequence[str], *, strict: bool) -> lis
 
 def write_record(stream: IO[str], record: dict[str, Any]) -> None:
     """Append one JSON line with a timestamp and flush it."""
+    import json  # only `--audit` pays for it
     stream.write(json.dumps({"time": round(time.time(), 3), **record}, sort_keys=True) + "\n")
     stream.flush()
