@@ -148,3 +148,55 @@ def test_best_effort_prints_one_line_per_weakened_rule(monkeypatch, capsys):
 
 def test_baseline_rules_have_reasons():
     assert all(r.reason for r in defaults.baseline_seccomp_rules())
+
+
+def test_no_descriptor_leaks_into_the_child(tmp_path):
+    audit = tmp_path / "a.jsonl"
+    out = cli(*BASE, "--ro", "/proc", "--audit", str(audit), "--", "/usr/bin/ls", "/proc/self/fd")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "1", "2", "3"]  # 3 is ls's own directory fd
+
+
+def test_terminal_signal_reaches_the_child_once():
+    """^C on the terminal goes to the whole foreground group: not forwarded a second time."""
+    import fcntl
+    import pty
+    import termios
+
+    master, slave = pty.openpty()
+
+    def take_terminal() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        [*STOCKADE, *BASE, "--", "/bin/sh", "-c",
+         'n=0; trap \'n=$((n+1)); echo "INT$n"\' INT; echo ready; '
+         "while :; do /usr/bin/sleep 0.05; done"],
+        stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+        preexec_fn=take_terminal)
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 10
+    while b"ready" not in seen and time.monotonic() < deadline:
+        seen += os.read(master, 1024)
+    os.write(master, b"\x03")  # the terminal's intr character: SIGINT to the foreground group
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)  # from a process: forwarded
+    status = proc.wait(timeout=10)
+    try:
+        while True:
+            seen += os.read(master, 1024)
+    except OSError:
+        pass
+    os.close(master)
+    assert b"INT1" in seen and b"INT2" not in seen, seen
+    assert status == 143
+
+
+def test_forwarding_rule():
+    own = os.getpgrp()
+    assert launcher.should_forward(signal.SIGTERM, 0, own)  # SI_USER: kill(1)
+    assert launcher.should_forward(signal.SIGUSR1, -1, own)  # SI_QUEUE
+    assert not launcher.should_forward(signal.SIGINT, launcher.SI_KERNEL, own)  # ^C
+    assert launcher.should_forward(signal.SIGINT, launcher.SI_KERNEL, own + 1)  # own group
+    assert not launcher.should_forward(signal.SIGCHLD, 0, own)

@@ -11,8 +11,8 @@ pipe as `stage, errno`, and becomes one line and exit status 127 (command not fo
 Parent: blocks the forwarded signals and SIGCHLD before fork and takes them with
 sigwaitinfo, so none is lost between fork and exec. A signal sent by a process (kill(1),
 systemd, a supervisor) is forwarded to the child; a signal from the terminal (si_code
-SI_KERNEL: ^C, ^\\, window resize, hangup) already reached the child, which shares our
-foreground process group, and is not sent twice. Stdin, stdout, stderr and the terminal are
+SI_KERNEL: ^C, ^\\, window resize, hangup) already reached the child if it is still in our
+(foreground) process group, and is not sent twice. Stdin, stdout, stderr and the terminal are
 inherited untouched.
 """
 
@@ -176,6 +176,18 @@ def launch(prep: Prepared, argv: Sequence[str], *,
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
 
+def should_forward(si_signo: int, si_code: int, child_pgid: int | None) -> bool:
+    """Whether a signal the launcher received goes on to the child.
+
+    SIGCHLD is ours. A signal the terminal sent (si_code SI_KERNEL) went to the whole
+    foreground process group, so a child still in our group already has it: sending it again
+    would deliver ^C twice. Anything sent by a process is forwarded.
+    """
+    if si_signo == signal.SIGCHLD:
+        return False
+    return not (si_code == SI_KERNEL and child_pgid == os.getpgrp())
+
+
 def _supervise(pid: int, watched: set[signal.Signals]) -> int:
     """Forward signals to `pid` until it exits; return its shell-style status."""
     while True:
@@ -183,7 +195,12 @@ def _supervise(pid: int, watched: set[signal.Signals]) -> int:
         if done == pid:
             return exit_status(status)
         info = signal.sigwaitinfo(watched)
-        if info.si_signo == signal.SIGCHLD or info.si_code == SI_KERNEL:
+        if info.si_signo == signal.SIGCHLD:
             continue
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, info.si_signo)
+        try:
+            pgid: int | None = os.getpgid(pid)
+        except ProcessLookupError:
+            continue
+        if should_forward(info.si_signo, info.si_code, pgid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, info.si_signo)

@@ -188,6 +188,7 @@ def _seccomp(plan: EnforcementPlan, out: Prepared) -> None:
 def _capabilities(plan: EnforcementPlan, out: Prepared) -> None:
     cov = out.coverage
     now = capmod.capget()
+    capmod.last_cap()  # read /proc now, not in the child
     keep = capmod.mask_of(plan.keep_caps)
     out.keep_caps = keep
     out.trim_bounding = now.has_effective(capmod.CAP_SETPCAP)
