@@ -116,6 +116,7 @@ def test_audit_file(tmp_path):
     assert records[1]["landlock"]["fs_rules"][0]["path"] == "/usr"
     if ll.abi_version() >= 7:
         assert "1423" in records[0]["kernel_audit"] and "1424" in records[0]["kernel_audit"]
+    assert "1326" in records[0]["seccomp_audit"]
 
 
 def test_profile_not_supported_yet():

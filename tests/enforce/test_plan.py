@@ -126,3 +126,30 @@ def test_coverage_report_json():
     assert rep.to_json() == [{"rule": "r", "source": "s", "status": "supervisor",
                               "detail": "d", "enforced_by": "e"}]
     assert not rep.exact
+
+
+def test_allow_list_without_execve_is_refused():
+    plan = EnforcementPlan(seccomp_default=errno_action(errno.EPERM),
+                           seccomp_rules=[SeccompRule("read", ALLOW)])
+    with pytest.raises(StockadeError, match="does not allow execve"):
+        prepare.prepare(plan)
+
+
+def test_allow_list_plan_runs_a_real_program():
+    """An allow-list (default EPERM) that a compiler could emit: /bin/true still runs."""
+    import os
+
+    from confine_helpers import confined
+
+    needed = ["execve", "brk", "mmap", "munmap", "mprotect", "arch_prctl", "access", "openat",
+              "newfstatat", "fstat", "read", "pread64", "close", "exit_group", "set_tid_address",
+              "set_robust_list", "rseq", "prlimit64", "getrandom", "write"]
+    plan = EnforcementPlan(seccomp_default=errno_action(errno.EPERM),
+                           fs_rules=[FsRule("/usr", defaults.READ_EXEC)],
+                           seccomp_rules=[SeccompRule(s, ALLOW) for s in needed])
+    if os.uname().machine != "x86_64":
+        pytest.skip("x86_64 system call names")
+    assert confined(plan, ["/bin/true"]).status == 0
+    assert confined(plan, ["/bin/sh", "-c", "exit 5"]).status == 5
+    forks = confined(plan, ["/bin/sh", "-c", "/bin/true; exit 5"])  # clone not allowed
+    assert forks.status == 2 and "Cannot fork" in forks.err

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 
 from stockade.enforce.landlock import AccessFs, AccessNet, RestrictFlag
 from stockade.enforce.plan_types import EnforcementPlan, FsRule, NetRule, SeccompRule
-from stockade.enforce.seccomp import Action, ActionKind, ArgCmp, Cmp, errno_action
+from stockade.enforce.seccomp import Action, ArgCmp, Cmp, errno_action
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -170,7 +170,3 @@ def adhoc_plan(
     plan.__post_init__()
     return plan
 
-
-def is_allow(action: Action) -> bool:
-    """Whether `action` lets the call through."""
-    return action.kind in (ActionKind.ALLOW, ActionKind.LOG)

@@ -74,7 +74,8 @@ class EnforcementPlan:
     Landlock: everything in `handled_fs` / `handled_net` is denied except what `fs_rules` /
     `net_rules` grant; `scopes` cut abstract unix sockets and signals off from outside the
     domain; `landlock_log` holds LANDLOCK_RESTRICT_SELF_LOG_* flags. seccomp: `seccomp_rules`
-    over `seccomp_default`; other architectures and the x32 ABI take `seccomp_bad_arch`.
+    over `seccomp_default`; other architectures and the x32 ABI take `seccomp_bad_arch`;
+    `seccomp_log` asks the kernel to audit every non-allow action (SECCOMP_FILTER_FLAG_LOG).
     Capabilities: only `keep_caps` (numbers) survive. `no_new_privs` is always True.
     Environment: with `clear_env`, only `env_keep` names pass, then `env_set` is applied.
     """
@@ -89,6 +90,7 @@ class EnforcementPlan:
     seccomp_default: Action = ALLOW
     seccomp_bad_arch: Action = field(default_factory=lambda: errno_action(errno.ENOSYS))
     seccomp_rules: list[SeccompRule] = field(default_factory=list)
+    seccomp_log: bool = True
     keep_caps: frozenset[int] = frozenset()
     no_new_privs: bool = True
     clear_env: bool = False
@@ -127,6 +129,7 @@ class EnforcementPlan:
             landlock_log=self.landlock_log | extra.landlock_log,
             seccomp_default=default,
             seccomp_rules=rules,
+            seccomp_log=self.seccomp_log or extra.seccomp_log,
             keep_caps=self.keep_caps | extra.keep_caps,
             clear_env=self.clear_env or extra.clear_env,
             env_keep=tuple(dict.fromkeys(self.env_keep + extra.env_keep)),
@@ -150,6 +153,7 @@ class EnforcementPlan:
             "seccomp": {
                 "default": str(self.seccomp_default),
                 "bad_arch": str(self.seccomp_bad_arch),
+                "log": self.seccomp_log,
                 "rules": [{"rule": str(r), "reason": r.reason, "source": r.source}
                           for r in self.seccomp_rules],
             },

@@ -150,6 +150,12 @@ def _seccomp(plan: EnforcementPlan, out: Prepared) -> None:
     cov = out.coverage
     if not plan.seccomp_rules and plan.seccomp_default.kind is sc.ActionKind.ALLOW:
         return
+    allows = (sc.ActionKind.ALLOW, sc.ActionKind.LOG)
+    if plan.seccomp_default.kind not in allows and not any(
+            r.syscall == "execve" and r.action.kind in allows and not r.conditions
+            for r in plan.seccomp_rules):
+        raise StockadeError("the seccomp allow-list does not allow execve, so the command could "
+                            "never start (the filter is loaded just before exec)")
     try:
         filt = sc.SeccompFilter(plan.seccomp_default, plan.seccomp_bad_arch)
     except UnsupportedError as err:
@@ -183,6 +189,8 @@ def _seccomp(plan: EnforcementPlan, out: Prepared) -> None:
         cov.add("refuse other architectures and the x32 ABI", EXACT,
                 f"-> {plan.seccomp_bad_arch}", enforced_by="seccomp-bpf")
         out.bpf = sc.BpfProgram(sc.guard_arch(filt.export_bpf(), plan.seccomp_bad_arch))
+        if plan.seccomp_log:  # Linux 4.14: audit every action but allow (type 1326)
+            out.seccomp_flags |= sc.SECCOMP_FILTER_FLAG_LOG
 
 
 def _capabilities(plan: EnforcementPlan, out: Prepared) -> None:

@@ -9,10 +9,12 @@ from typing import IO, Any
 
 from stockade.enforce import landlock as ll
 from stockade.enforce.prepare import Prepared
+from stockade.enforce.seccomp import SECCOMP_FILTER_FLAG_LOG
 
 #: Kernel audit record types of Landlock (include/uapi/linux/audit.h, Linux 6.15).
 AUDIT_LANDLOCK_ACCESS = 1423
 AUDIT_LANDLOCK_DOMAIN = 1424
+AUDIT_SECCOMP = 1326
 
 
 def kernel_record(prep: Prepared) -> dict[str, Any]:
@@ -27,6 +29,9 @@ def kernel_record(prep: Prepared) -> dict[str, Any]:
         "seccomp": prep.bpf is not None,
         "notes": list(prep.notes),
     }
+    if prep.seccomp_flags & SECCOMP_FILTER_FLAG_LOG:
+        rec["seccomp_audit"] = (f"seccomp denials are logged by the kernel audit subsystem as "
+                                f"type {AUDIT_SECCOMP} (SECCOMP) records when audit is enabled")
     if prep.landlock_abi >= 7 and prep.landlock_active:
         logging = "on" if prep.restrict_flags & ll.RestrictFlag.LOG_NEW_EXEC_ON else "off"
         rec["kernel_audit"] = (
