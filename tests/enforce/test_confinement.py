@@ -102,3 +102,11 @@ def test_ptrace_of_another_process_fails(user):
     finally:
         target.kill()
         target.wait()
+
+
+def test_file_rule(user):
+    """A rule on a single file grants that file only (file rights; directory rights dropped)."""
+    res = confined(plan_with(ro=["/etc/hostname"]),
+                   probe("open('/etc/hostname').read()", "open('/etc/passwd').read()",
+                         "os.listdir('/etc')"), user=user)
+    assert res.lines == ["OK", "EACCES", "EACCES"], res

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from stockade.errors import StockadeError, UsageError
+
+if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
+    from stockade.enforce.plan_types import EnforcementPlan
 
 COMMAND = "run"
 HELP = "run a command confined (Landlock, seccomp, capabilities, no_new_privs)"
@@ -69,6 +72,12 @@ def _open_audit(path: str | None) -> IO[str] | None:
         raise StockadeError(f"cannot open audit file {path}: {err.strerror}") from None
 
 
+def _profile_plan(name: str) -> EnforcementPlan:
+    """The plan of profile `name` (the profile -> plan compiler is not wired in yet)."""
+    raise StockadeError(f"-p {name}: profiles are not supported by run yet; "
+                        "use the ad-hoc flags (--ro, --rw, --rx, --connect-tcp, ...)")
+
+
 def run(args: argparse.Namespace) -> int:
     """Build the plan, prepare it for this kernel, report weakened rules, launch."""
     command = list(args.argv)
@@ -76,10 +85,6 @@ def run(args: argparse.Namespace) -> int:
         command = command[1:]
     if not command:
         raise UsageError("no command given (usage: stockade run [FLAGS] -- CMD ARGS...)")
-    if args.profile:
-        raise StockadeError(f"-p {args.profile}: profiles are not supported by run yet; "
-                            "use the ad-hoc flags (--ro, --rw, --rx, --connect-tcp, ...)")
-
     from stockade.enforce import caps, defaults, launcher, prctl, prepare
 
     try:
@@ -88,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     plan = defaults.adhoc_plan(args.ro, args.rw, args.rx, args.connect_tcp, args.bind_tcp,
                                keep_caps=keep, clear_env=args.clear_env)
+    if args.profile:  # the ad-hoc flags add to the profile's plan
+        plan = _profile_plan(args.profile).merged(plan)
     audit = _open_audit(args.audit)
     if audit:
         from stockade.enforce import report

@@ -42,7 +42,7 @@ def syscall_number(name: str) -> int:
         ) from None
 
 
-def raw_syscall(number: int, *args: int | ctypes._CData | None) -> int:
+def raw_syscall(number: int, *args: object) -> int:
     """Call system call `number`; raise OSError with the kernel's errno on failure."""
     result = LIBC.syscall(ctypes.c_long(number), *args)
     if result == -1:

@@ -161,10 +161,10 @@ def adhoc_plan(
                                 ("--rx", rx, READ_EXEC)):
         for path in paths:
             plan.fs_rules.append(FsRule(os.path.abspath(path), access, f"{flag} {path}"))
-    for flag, ports, access in (("--connect-tcp", connect_tcp, AccessNet.CONNECT_TCP),
-                                ("--bind-tcp", bind_tcp, AccessNet.BIND_TCP)):
+    for flag, ports, net_access in (("--connect-tcp", connect_tcp, AccessNet.CONNECT_TCP),
+                                    ("--bind-tcp", bind_tcp, AccessNet.BIND_TCP)):
         for port in ports:
-            plan.net_rules.append(NetRule(port, access, f"{flag} {port}"))
+            plan.net_rules.append(NetRule(port, net_access, f"{flag} {port}"))
     plan.keep_caps = frozenset(keep_caps)
     plan.clear_env = clear_env
     plan.__post_init__()

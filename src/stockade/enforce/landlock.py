@@ -146,9 +146,14 @@ def rights_for_abi(kind: type[_F], abi: int) -> _F:
     return mask
 
 
+def flag_name(flag: enum.IntFlag) -> str:
+    """The lower-case name of one right or flag (as the kernel's audit records spell it)."""
+    return (flag.name or hex(int(flag))).lower()
+
+
 def flag_names(flags: enum.IntFlag) -> list[str]:
-    """The lower-case names of the bits in `flags` (as the kernel's audit records spell them)."""
-    return [f.name.lower() for f in type(flags) if f in flags and f.name]
+    """The lower-case names of the bits in `flags`."""
+    return [flag_name(f) for f in type(flags) if f in flags]
 
 
 @dataclass(frozen=True)
@@ -243,7 +248,7 @@ class Ruleset:
             extra = wanted & ~rights_for_abi(kind, self.abi)
             if extra:
                 first = min((f for f in kind if f in extra), key=min_abi)
-                raise UnsupportedError(needs(f"Landlock {first.name.lower()}", min_abi(first)))
+                raise UnsupportedError(needs(f"Landlock {flag_name(first)}", min_abi(first)))
         self.handled_fs = handled_fs
         self.handled_net = handled_net
         self.scoped = scoped

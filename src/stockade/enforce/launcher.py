@@ -22,7 +22,7 @@ import contextlib
 import errno
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from stockade.enforce import caps, landlock, prctl
 from stockade.enforce.prepare import SETUP_FAILED_EXIT, Prepared
@@ -52,7 +52,7 @@ def _candidates(command: str, env: dict[str, str]) -> list[str]:
 
 
 def _child(prep: Prepared, argv: Sequence[str], paths: list[str], err_w: int,
-           parent: int, old_mask: set[signal.Signals]) -> None:
+           parent: int, old_mask: Iterable[int]) -> None:
     """Runs in the forked child; never returns."""
     stage = "setup"
     try:
@@ -132,7 +132,7 @@ def exit_status(wait_status: int) -> int:
 
 
 def _read_all(fd: int) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         try:
             chunk = os.read(fd, 4096)

@@ -91,7 +91,7 @@ def _landlock(plan: EnforcementPlan, out: Prepared) -> None:
                         "ABI 1 denies every cross-directory rename and link (stricter)",
                         enforced_by=_by(2))
             else:
-                cov.add(f"deny fs.{right.name.lower()} not granted", NOT_ENFORCED,
+                cov.add(f"deny fs.{ll.flag_name(right)} not granted", NOT_ENFORCED,
                         f"this kernel has Landlock ABI {st.abi}",
                         enforced_by=_by(ll.min_abi(right)))
     if plan.handled_net:
@@ -103,7 +103,7 @@ def _landlock(plan: EnforcementPlan, out: Prepared) -> None:
                     ll.needs("Landlock TCP rules", 4), enforced_by=_by(4))
     for scope in ll.Scope:
         if scope in plan.scopes:
-            label = f"scope {scope.name.lower()} to the sandbox"
+            label = f"scope {ll.flag_name(scope)} to the sandbox"
             if scope in scopes:
                 cov.add(label, EXACT, enforced_by=_by(st.abi))
             else:
@@ -134,9 +134,9 @@ def _landlock(plan: EnforcementPlan, out: Prepared) -> None:
                 os.close(fd)
             cov.add(f"allow {rule}", EXACT, source=rule.source, enforced_by=_by(st.abi))
         for net in plan.net_rules:
-            rights = net.access & handled_net
-            if rights:
-                ruleset.add_port(net.port, rights)
+            net_rights = net.access & handled_net
+            if net_rights:
+                ruleset.add_port(net.port, net_rights)
                 cov.add(f"allow {net}", EXACT, source=net.source, enforced_by=_by(st.abi))
     except BaseException:
         ruleset.close()

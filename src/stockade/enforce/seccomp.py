@@ -24,7 +24,7 @@ import ctypes
 import enum
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from stockade.enforce._libc import MACHINE, raw_syscall, syscall_number
@@ -319,7 +319,7 @@ class SeccompFilter:
         """The filter as libseccomp's human-readable pseudo filter code."""
         return self._export(_bind().seccomp_export_pfc, "seccomp_export_pfc").decode()
 
-    def _export(self, fn: ctypes._CFuncPtr, what: str) -> bytes:
+    def _export(self, fn: Callable[[int, int], int], what: str) -> bytes:
         fd = os.memfd_create("stockade-seccomp", os.MFD_CLOEXEC)
         try:
             _check(fn(self.ctx, fd), what)
