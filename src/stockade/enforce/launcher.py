@@ -158,7 +158,13 @@ def launch(prep: Prepared, argv: Sequence[str], *,
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
     try:
         parent = os.getpid()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as err:
+            os.close(err_r)
+            os.close(err_w)
+            raise LaunchError(f"cannot start {argv[0]}: fork failed: {err.strerror}",
+                              SETUP_FAILED_EXIT) from None
         if pid == 0:
             os.close(err_r)
             _child(prep, argv, paths, err_w, parent, old_mask)
@@ -170,7 +176,12 @@ def launch(prep: Prepared, argv: Sequence[str], *,
             os.waitpid(pid, 0)
             raise _error(message, argv[0], pid)
         if on_started is not None:
-            on_started(pid)
+            try:
+                on_started(pid)
+            except BaseException:  # e.g. the audit record cannot be written: stop, fail closed
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise
         return _supervise(pid, watched)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
