@@ -139,9 +139,9 @@ def test_best_effort_prints_one_line_per_weakened_rule(monkeypatch, capsys):
     err = capsys.readouterr().err.splitlines()
     assert err == [
         "stockade run: not-enforced: scope abstract_unix_socket to the sandbox: "
-        "Landlock scopes need ABI 6 (Linux 6.12) [Landlock ABI 6 (Linux 6.12)]",
+        "this kernel has Landlock ABI 5; needs Landlock ABI 6 (Linux 6.12)",
         "stockade run: not-enforced: scope signal to the sandbox: "
-        "Landlock scopes need ABI 6 (Linux 6.12) [Landlock ABI 6 (Linux 6.12)]",
+        "this kernel has Landlock ABI 5; needs Landlock ABI 6 (Linux 6.12)",
     ]
     assert cli_main.main([*BASE, "--strict", "--", "/bin/true"]) == 3
     assert "--strict: not-enforced: scope" in capsys.readouterr().err

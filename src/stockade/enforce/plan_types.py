@@ -186,7 +186,10 @@ class CoverageEntry:
         """One line for people (best-effort mode prints these for weakened rules)."""
         where = f" ({self.source})" if self.source else ""
         more = f": {self.detail}" if self.detail else ""
-        need = f" [{self.enforced_by}]" if self.enforced_by else ""
+        if self.status is CoverageStatus.EXACT:
+            by = f" [{self.enforced_by}]" if self.enforced_by else ""
+            return f"exact: {self.rule}{where}{more}{by}"
+        need = f"; needs {self.enforced_by}" if self.enforced_by else ""
         return f"{self.status.value}: {self.rule}{where}{more}{need}"
 
 
