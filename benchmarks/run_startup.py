@@ -55,6 +55,15 @@ def in_process(n: int) -> tuple[float, float]:
     return statistics.median(prep_ms), statistics.median(launch_ms)
 
 
+# `stockade run` without the dispatcher's command discovery: what a lazy dispatcher would cost.
+DIRECT = """
+import argparse, sys
+from stockade.cli import run
+parser = argparse.ArgumentParser(prog="stockade run")
+run.add_arguments(parser)
+sys.exit(run.run(parser.parse_args(sys.argv[1:])))
+"""
+
 PHASES = """
 import json, time
 t0 = time.perf_counter()
@@ -89,6 +98,7 @@ def main() -> int:
         "python -c pass (floor)": [PY, "-c", "pass"],
         "stockade --version (CLI floor)": [PY, "-m", "stockade", "--version"],
         "stockade run ... -- /bin/true": [PY, "-m", "stockade", "run", *RULES, "--", "/bin/true"],
+        "cli.run direct (no discovery)": [PY, "-c", DIRECT, *RULES, "--", "/bin/true"],
     }
     samples = timed(cases, n)
     med = {k: statistics.median(v) for k, v in samples.items()}
