@@ -36,6 +36,7 @@ STATUS = script("""
 fields = dict(l.split(":", 1) for l in open("/proc/self/status") if ":" in l)
 for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp"):
     print(k, fields[k].strip())
+print("SecureBits", libc.prctl(27, 0, 0, 0, 0))  # PR_GET_SECUREBITS
 """)
 
 
@@ -47,8 +48,11 @@ def test_confined_child_holds_no_capability(user):
     res = confined(plan_with(ro=["/proc"]), STATUS, user=user)
     st = _status(res)
     assert st["CapEff"] == st["CapPrm"] == st["CapAmb"] == st["CapInh"] == "0000000000000000"
-    if user == "root":  # only a CAP_SETPCAP holder can trim the bounding set
+    if user == "root":  # only a CAP_SETPCAP holder can trim the bounding set and lock bits
         assert st["CapBnd"] == "0000000000000000"
+        assert int(st["SecureBits"]) == caps.LOCKED_NOROOT
+    else:
+        assert st["SecureBits"] == "0"
     assert st["NoNewPrivs"] == "1"
     assert st["Seccomp"] == "2"
 
@@ -58,6 +62,7 @@ def test_kept_capability_survives_exec_as_root():
     res = confined(plan_with(ro=["/proc"], keep_caps=[bind_service]), STATUS)
     st = _status(res)
     assert st["CapEff"] == st["CapPrm"] == st["CapBnd"] == f"{1 << bind_service:016x}"
+    assert st["SecureBits"] == "0"  # NOROOT would cost root the kept capability at exec
 
 
 def test_chown_fails_after_capability_drop(tmp_path):

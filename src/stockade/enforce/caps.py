@@ -23,7 +23,9 @@ from stockade.enforce.prctl import (
     PR_CAP_AMBIENT_RAISE,
     PR_CAPBSET_DROP,
     PR_CAPBSET_READ,
+    SecureBits,
     prctl,
+    set_securebits,
 )
 
 #: include/uapi/linux/capability.h, in number order (CAP_CHOWN = 0 ...).
@@ -186,13 +188,24 @@ def can_trim_bounding() -> bool:
     return capget().has_effective(CAP_SETPCAP)
 
 
-def restrict_to(keep: int, trim_bounding: bool, raise_ambient: bool) -> None:
+#: Root is nobody special any more, for good: no capabilities from uid 0 at exec, no ambient
+#: raise, and the bits locked (SECBIT_KEEP_CAPS_LOCKED too) so no descendant can undo them.
+LOCKED_NOROOT = (
+    SecureBits.NOROOT | SecureBits.NOROOT_LOCKED | SecureBits.NO_CAP_AMBIENT_RAISE
+    | SecureBits.NO_CAP_AMBIENT_RAISE_LOCKED | SecureBits.KEEP_CAPS_LOCKED
+)
+
+
+def restrict_to(keep: int, trim_bounding: bool, raise_ambient: bool,
+                lock_securebits: bool = False) -> None:
     """Cut every capability set to the mask `keep` (child side of the launcher).
 
-    Raises OSError; the caller reports the stage. `trim_bounding` needs CAP_SETPCAP, so it is
-    decided before fork (`can_trim_bounding`).
+    Raises OSError; the caller reports the stage. `trim_bounding` and `lock_securebits` need
+    CAP_SETPCAP, so they are decided before fork (`can_trim_bounding`).
     """
     ambient_clear()
+    if lock_securebits:
+        set_securebits(LOCKED_NOROOT)
     if trim_bounding:
         for cap in range(last_cap() + 1):
             if not keep >> cap & 1 and bounding_has(cap):

@@ -64,7 +64,8 @@ def _child(prep: Prepared, argv: Sequence[str], paths: list[str], err_w: int,
         stage = "prctl(PR_SET_NO_NEW_PRIVS)"
         prctl.set_no_new_privs()
         stage = "capabilities"
-        caps.restrict_to(prep.keep_caps, prep.trim_bounding, prep.raise_ambient)
+        caps.restrict_to(prep.keep_caps, prep.trim_bounding, prep.raise_ambient,
+                         prep.lock_securebits)
         if prep.ruleset_fd >= 0:
             stage = "landlock_restrict_self"
             landlock.restrict_self(prep.ruleset_fd, landlock.RestrictFlag(prep.restrict_flags))

@@ -44,6 +44,7 @@ class Prepared:
     seccomp_flags: int = 0
     keep_caps: int = 0
     trim_bounding: bool = False
+    lock_securebits: bool = False
     raise_ambient: bool = False
     env: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -202,9 +203,12 @@ def _capabilities(plan: EnforcementPlan, out: Prepared) -> None:
     out.keep_caps = keep
     out.trim_bounding = now.has_effective(capmod.CAP_SETPCAP)
     out.raise_ambient = os.getuid() != 0 and bool(keep & now.permitted)
+    out.lock_securebits = out.trim_bounding and not keep
     kept = capmod.names_of(keep) or ["none"]
     detail = "" if out.trim_bounding else \
         "bounding set left as is (no CAP_SETPCAP); no_new_privs keeps it unreachable"
+    if out.lock_securebits:
+        detail = "securebits NOROOT, NO_CAP_AMBIENT_RAISE locked"
     cov.add("keep capabilities: " + ",".join(kept), EXACT, detail,
             enforced_by="capset + PR_CAPBSET_DROP")
     missing = keep & ~now.permitted
