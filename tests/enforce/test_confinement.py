@@ -54,15 +54,21 @@ def listeners():
         s.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(n: int) -> list[int]:
+    """`n` distinct ports that were free a moment ago (all held at once while choosing)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def test_tcp_ports(user, listeners):
     ok_port, other_port = listeners
-    bind_ok, bind_other = _free_port(), _free_port()
+    bind_ok, bind_other = _free_ports(2)
     connect = "socket.create_connection(('127.0.0.1', {}), timeout=5).close()"
     bind = "socket.socket().bind(('127.0.0.1', {}))"
     res = confined(
