@@ -129,8 +129,11 @@ def confined(plan: EnforcementPlan | None, argv: Sequence[str], *, user: str = "
 @functools.cache
 def nobody_can_run_stockade() -> bool:
     """Whether `nobody` can reach this checkout's venv (a clone under /root cannot)."""
-    probe_run = subprocess.run([*STOCKADE, "--version"], capture_output=True, cwd="/",
-                               user=NOBODY, group=NOBODY, extra_groups=[])
+    try:
+        probe_run = subprocess.run([*STOCKADE, "--version"], capture_output=True, cwd="/",
+                                   user=NOBODY, group=NOBODY, extra_groups=[])
+    except OSError:  # the interpreter itself is out of reach
+        return False
     return probe_run.returncode == 0
 
 
