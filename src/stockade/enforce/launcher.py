@@ -111,7 +111,7 @@ def _report(fd: int, stage: str, err: int) -> None:
         os._exit(code)
 
 
-def _error(message: bytes, command: str, pid: int) -> LaunchError:
+def _error(message: bytes, command: str) -> LaunchError:
     stage, _, num = message.decode(errors="replace").partition("\0")
     err = int(num) if num.isdigit() else 0
     why = os.strerror(err) if err else "unexpected error"
@@ -175,7 +175,7 @@ def launch(prep: Prepared, argv: Sequence[str], *,
         os.close(err_r)
         if message:
             os.waitpid(pid, 0)
-            raise _error(message, argv[0], pid)
+            raise _error(message, argv[0])
         if on_started is not None:
             try:
                 on_started(pid)
