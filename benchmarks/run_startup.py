@@ -1,0 +1,127 @@
+"""Start-up cost of `stockade run` with a few rules against the unconfined command.
+
+Prints the median of N runs (default 30) for:
+  unconfined      /bin/true
+  python -c pass  the interpreter alone (the floor for any Python launcher)
+  stockade run    --rx /usr --ro /etc --rw /tmp --connect-tcp 443 -- /bin/true
+and the overheads in ms. Target: stockade run <= 30 ms over the unconfined launch.
+In-process, it also times `prepare` (Landlock ruleset + seccomp compile) and `launch`.
+Usage: .venv/bin/python benchmarks/run_startup.py [N]
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PY = str(REPO / ".venv/bin/python")
+RULES = ["--rx", "/usr", "--ro", "/etc", "--rw", "/tmp", "--connect-tcp", "443"]
+
+
+def timed(cases: dict[str, list[str]], n: int) -> dict[str, list[float]]:
+    """Wall times in ms of each case, `n` rounds, interleaved so that load hits all alike."""
+    for argv in cases.values():  # warm-up (page cache, .pyc files)
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(n):
+        for name, argv in cases.items():
+            start = time.perf_counter()
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+            samples[name].append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def in_process(n: int) -> tuple[float, float]:
+    """Median ms of prepare() and of launch() of /bin/true, inside one Python process."""
+    sys.path.insert(0, str(REPO / "src"))
+    from stockade.enforce import defaults, launcher, prepare
+
+    prep_ms, launch_ms = [], []
+    for _ in range(n):
+        plan = defaults.adhoc_plan(["/etc"], ["/tmp"], ["/usr"], [443])
+        t0 = time.perf_counter()
+        prep = prepare.prepare(plan)
+        t1 = time.perf_counter()
+        status = launcher.launch(prep, ["/bin/true"])
+        t2 = time.perf_counter()
+        assert status == 0
+        prep_ms.append((t1 - t0) * 1000)
+        launch_ms.append((t2 - t1) * 1000)
+    return statistics.median(prep_ms), statistics.median(launch_ms)
+
+
+# `stockade run` without the dispatcher's command discovery: what a lazy dispatcher would cost.
+DIRECT = """
+import argparse, sys
+from stockade.cli import run
+parser = argparse.ArgumentParser(prog="stockade run")
+run.add_arguments(parser)
+sys.exit(run.run(parser.parse_args(sys.argv[1:])))
+"""
+
+PHASES = """
+import json, time
+t0 = time.perf_counter()
+import stockade.cli.main as m
+t1 = time.perf_counter()
+parser = m.build_parser()
+t2 = time.perf_counter()
+from stockade.enforce import caps, defaults, launcher, prctl, prepare
+t3 = time.perf_counter()
+print(json.dumps({"import cli.main": t1 - t0, "build_parser (command discovery)": t2 - t1,
+                  "import stockade.enforce": t3 - t2}))
+"""
+
+
+def phases(n: int) -> dict[str, float]:
+    """Median ms of the import phases of `stockade run`, each in a fresh interpreter."""
+    import json
+
+    runs = [json.loads(subprocess.run([PY, "-c", PHASES], check=True, capture_output=True,
+                                      text=True).stdout) for _ in range(n)]
+    return {k: statistics.median(r[k] for r in runs) * 1000 for k in runs[0]}
+
+
+def main() -> int:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+    # Measure what users get: compiled .pyc files (PYTHONDONTWRITEBYTECODE would make every run
+    # recompile stockade from source, about 15 ms).
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run([PY, "-m", "compileall", "-q", str(REPO / "src" / "stockade")], check=True)
+    cases = {
+        "unconfined /bin/true": ["/bin/true"],
+        "python -c pass (floor)": [PY, "-c", "pass"],
+        "stockade --version (CLI floor)": [PY, "-m", "stockade", "--version"],
+        "stockade run ... -- /bin/true": [PY, "-m", "stockade", "run", *RULES, "--", "/bin/true"],
+        "cli.run direct (no discovery)": [PY, "-c", DIRECT, *RULES, "--", "/bin/true"],
+    }
+    samples = timed(cases, n)
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    low = {k: min(v) for k, v in samples.items()}
+    prep_ms, launch_ms = in_process(n)
+    print(f"{n} interleaved runs per case, {os.cpu_count()} cpus; rules: {' '.join(RULES)}")
+    print(f"{'case':34} {'median':>8} {'min':>8}")
+    for name in cases:
+        print(f"{name:34} {med[name]:8.2f} {low[name]:8.2f} ms")
+    bare, run = "unconfined /bin/true", "stockade run ... -- /bin/true"
+    over = med[run] - med[bare]
+    print(f"overhead vs unconfined (median)    {over:8.2f} ms  (x{med[run] / med[bare]:.0f})")
+    print(f"overhead vs unconfined (min)       {low[run] - low[bare]:8.2f} ms")
+    print(f"of which CLI floor (python+argparse+dispatch) "
+          f"{med['stockade --version (CLI floor)'] - med[bare]:.2f} ms")
+    for name, ms in phases(min(n, 15)).items():
+        print(f"  {name:45} {ms:6.2f} ms")
+    print(f"in-process prepare() (ruleset + seccomp compile) {prep_ms:.2f} ms")
+    print(f"in-process launch() of /bin/true (fork, confine, exec, wait) {launch_ms:.2f} ms")
+    target = 30.0
+    print(f"target <= {target:.0f} ms over unconfined: {'met' if over <= target else 'missed'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

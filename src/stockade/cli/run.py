@@ -1,0 +1,128 @@
+"""`stockade run`: run a command confined by Landlock, seccomp and capability sets."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import IO, TYPE_CHECKING
+
+from stockade.errors import StockadeError, UsageError
+
+if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
+    from stockade.enforce.plan_types import EnforcementPlan
+
+COMMAND = "run"
+HELP = "run a command confined (Landlock, seccomp, capabilities, no_new_privs)"
+
+_EPILOG = """\
+Without a profile, everything Landlock handles is denied except what --ro/--rw/--rx and
+--connect-tcp/--bind-tcp grant; abstract unix sockets and signals cannot leave the sandbox;
+seccomp refuses kernel-modifying calls, io_uring, mount, new user/mount namespaces, ptrace,
+TIOCSTI and the x32 ABI; no capability is kept; no_new_privs is set.
+UDP is not restricted by Landlock up to ABI 7. Exit status: the command's, 128+N if it died
+of signal N, 125 if it could not be confined, 126 if it could not be executed, 127 if not found.
+example: stockade run --rx /usr --ro /etc --rw /tmp -- /bin/sh -c 'ls /tmp'"""
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"TCP port out of range (0-65535): {port}")
+    return port
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `stockade run`."""
+    parser.epilog = _EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("-p", "--profile", metavar="PROFILE",
+                        help="confine with this profile (ad-hoc flags add to it)")
+    for flag, what in (("--ro", "read"), ("--rw", "read, write, create and remove"),
+                       ("--rx", "read and execute")):
+        parser.add_argument(flag, action="append", default=[], metavar="PATH",
+                            help=f"allow {what} beneath PATH (repeatable)")
+    parser.add_argument("--connect-tcp", action="append", default=[], type=_port,
+                        metavar="PORT", help="allow TCP connect to PORT (repeatable)")
+    parser.add_argument("--bind-tcp", action="append", default=[], type=_port,
+                        metavar="PORT", help="allow TCP bind on PORT (repeatable)")
+    parser.add_argument("--keep-cap", action="append", default=[], metavar="CAP",
+                        help="keep this capability, e.g. CAP_NET_BIND_SERVICE (repeatable)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--strict", action="store_true",
+                      help="refuse to start unless every rule is enforced exactly")
+    mode.add_argument("--best-effort", dest="strict", action="store_false",
+                      help="enforce what this kernel can, one line per weakened rule (default)")
+    parser.add_argument("--audit", metavar="FILE",
+                        help="append JSON lines of what was applied, the start and the exit")
+    parser.add_argument("--clear-env", action="store_true",
+                        help="pass only PATH, TERM, LANG, LC_ALL, HOME, USER, LOGNAME, TZ")
+    parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
+                        help="the command to run")
+
+
+def _open_audit(path: str | None) -> IO[str] | None:
+    if not path:
+        return None
+    try:
+        return open(path, "a", encoding="utf-8")
+    except OSError as err:
+        raise StockadeError(f"cannot open audit file {path}: {err.strerror}") from None
+
+
+def _profile_plan(name: str) -> EnforcementPlan:
+    """The plan of profile `name` (the profile -> plan compiler is not wired in yet)."""
+    raise StockadeError(f"-p {name}: profiles are not supported by run yet; "
+                        "use the ad-hoc flags (--ro, --rw, --rx, --connect-tcp, ...)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the plan, prepare it for this kernel, report weakened rules, launch."""
+    command = list(args.argv)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise UsageError("no command given (usage: stockade run [FLAGS] -- CMD ARGS...)")
+    from stockade.enforce import caps, defaults, launcher, prctl, prepare
+
+    try:
+        keep = [caps.cap_number(c) for c in args.keep_cap]
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    plan = defaults.adhoc_plan(args.ro, args.rw, args.rx, args.connect_tcp, args.bind_tcp,
+                               keep_caps=keep, clear_env=args.clear_env)
+    if args.profile:  # the ad-hoc flags add to the profile's plan
+        plan = _profile_plan(args.profile).merged(plan)
+    audit = _open_audit(args.audit)
+    if audit:
+        from stockade.enforce import report
+    # The launcher stays unconfined while the program runs: make it non-dumpable so that no
+    # same-user process (the program included) can read its memory or ptrace it.
+    prctl.set_dumpable(False)
+    try:
+        prep = prepare.prepare(plan, strict=args.strict)
+        for entry in prep.coverage.weakened():
+            sys.stderr.write(f"stockade run: {entry.line()}\n")
+        if audit:
+            for rec in report.applied_records(prep, command, strict=args.strict):
+                report.write_record(audit, rec)
+
+        def started(pid: int) -> None:
+            if audit:
+                report.write_record(audit, {"event": "start", "pid": pid, "argv": command})
+
+        try:
+            status = launcher.launch(prep, command, on_started=started)
+        except launcher.LaunchError as err:
+            if audit:
+                report.write_record(audit, {"event": "error", "error": str(err),
+                                            "exit": err.exit_code})
+            raise
+        if audit:
+            report.write_record(audit, {"event": "exit", "status": status})
+        return status
+    finally:
+        if audit:
+            audit.close()

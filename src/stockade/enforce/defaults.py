@@ -1,0 +1,172 @@
+"""The baseline every confined process gets, and the plan that `stockade run`'s ad-hoc flags
+build (`--ro/--rw/--rx PATH`, `--connect-tcp/--bind-tcp PORT`), in the manner of `landrun`.
+
+Without a profile: Landlock handles every filesystem and TCP right the kernel knows and
+grants only what the flags name; abstract unix sockets and signals are scoped to the domain;
+seccomp refuses the calls that modify the kernel, open attack surface or escape the sandbox
+(see `baseline_seccomp_rules`); no capability survives; no_new_privs is set.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterable, Sequence
+
+from stockade.enforce.landlock import AccessFs, AccessNet, RestrictFlag
+from stockade.enforce.plan_types import EnforcementPlan, FsRule, NetRule, SeccompRule
+from stockade.enforce.seccomp import Action, ArgCmp, Cmp, errno_action
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+TIOCSTI = 0x5412
+TIOCLINUX = 0x541C
+S_ISUID = 0o4000
+S_ISGID = 0o2000
+
+AF_UNIX = 1
+AF_INET = 2
+AF_INET6 = 10
+AF_NETLINK = 16
+SOCKET_FAMILIES: dict[str, int] = {
+    "unix": AF_UNIX, "inet": AF_INET, "ax25": 3, "ipx": 4, "appletalk": 5, "netrom": 6,
+    "bridge": 7, "atmpvc": 8, "x25": 9, "inet6": AF_INET6, "rose": 11, "decnet": 12,
+    "netbeui": 13, "security": 14, "key": 15, "netlink": AF_NETLINK, "packet": 17,
+    "vsock": 40, "alg": 38, "bluetooth": 31, "can": 29, "tipc": 30, "xdp": 44, "mctp": 45,
+}
+#: Families a confined program may open by default: TCP is governed by Landlock rules.
+DEFAULT_SOCKET_FAMILIES = frozenset({AF_UNIX, AF_INET, AF_INET6, AF_NETLINK})
+
+READ = AccessFs.READ_FILE | AccessFs.READ_DIR
+READ_EXEC = READ | AccessFs.EXECUTE
+READ_WRITE = (
+    READ | AccessFs.WRITE_FILE | AccessFs.TRUNCATE | AccessFs.REMOVE_DIR
+    | AccessFs.REMOVE_FILE | AccessFs.MAKE_DIR | AccessFs.MAKE_REG | AccessFs.MAKE_SYM
+    | AccessFs.MAKE_FIFO | AccessFs.MAKE_SOCK | AccessFs.REFER | AccessFs.IOCTL_DEV
+)
+
+EPERM = errno_action(errno.EPERM)
+ENOSYS = errno_action(errno.ENOSYS)
+
+
+def _deny(syscalls: Iterable[str], action: Action, reason: str) -> list[SeccompRule]:
+    return [SeccompRule(name, action, (), reason, "baseline") for name in syscalls]
+
+
+def _masked(arg: int, bits: int) -> tuple[ArgCmp, ...]:
+    return (ArgCmp(arg, Cmp.MASKED_EQ, bits, bits),)
+
+
+def _low32_eq(arg: int, value: int) -> tuple[ArgCmp, ...]:
+    # The kernel truncates `unsigned int cmd` / `int family` to 32 bits: compare only those,
+    # so a value with high bits set cannot slip past the rule.
+    return (ArgCmp(arg, Cmp.MASKED_EQ, 0xFFFFFFFF, value),)
+
+
+def socket_family_rules(allowed: Iterable[int], source: str = "baseline") -> list[SeccompRule]:
+    """Rules failing socket(2) with EAFNOSUPPORT for every family not in `allowed`.
+
+    libseccomp cannot AND two comparisons of one argument, so the complement is spelled as
+    "family >= max+1" plus one equality per gap. A 64-bit value with high bits set is caught
+    by the ">=" rule (it is larger than any family), so int truncation cannot bypass it.
+    """
+    allowed_set = set(allowed)
+    top = max(allowed_set, default=-1)
+    action = errno_action(errno.EAFNOSUPPORT)
+    names = {v: k for k, v in SOCKET_FAMILIES.items()}
+    reason = "socket family not allowed (allowed: " + \
+        ", ".join(names.get(f, str(f)) for f in sorted(allowed_set)) + ")"
+    rules = [SeccompRule("socket", action, (ArgCmp(0, Cmp.GE, top + 1),), reason, source)]
+    rules += [SeccompRule("socket", action, (ArgCmp(0, Cmp.EQ, fam),), reason, source)
+              for fam in range(top) if fam not in allowed_set]
+    return rules
+
+
+def baseline_seccomp_rules() -> list[SeccompRule]:
+    """The system calls a confined process is always refused, each with its reason."""
+    rules = _deny(
+        ["init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load",
+         "bpf", "perf_event_open", "iopl", "ioperm", "reboot", "swapon", "swapoff"],
+        EPERM, "modifies or inspects the running kernel")
+    rules += _deny(["io_uring_setup", "io_uring_enter", "io_uring_register"], EPERM,
+                   "io_uring bypasses seccomp and has a history of kernel bugs")
+    rules += _deny(["mount", "umount2", "pivot_root", "fsopen", "fsmount", "fsconfig",
+                    "move_mount", "open_tree", "mount_setattr"], EPERM,
+                   "changes the mount table (Landlock rules are path-based)")
+    for syscall in ("unshare", "clone"):
+        for flag, name in ((CLONE_NEWUSER, "CLONE_NEWUSER"), (CLONE_NEWNS, "CLONE_NEWNS")):
+            rules.append(SeccompRule(syscall, EPERM, _masked(0, flag),
+                                     f"{name}: a new user or mount namespace", "baseline"))
+    rules += _deny(["clone3"], ENOSYS,
+                   "clone3 flags are in memory seccomp cannot read: ENOSYS makes libc use clone")
+    rules += _deny(["ptrace", "process_vm_readv", "process_vm_writev"], EPERM,
+                   "reads or writes another process's memory")
+    rules.append(SeccompRule("ioctl", EPERM, _low32_eq(1, TIOCSTI),
+                             "TIOCSTI injects input into the controlling terminal", "baseline"))
+    rules.append(SeccompRule("ioctl", EPERM, _low32_eq(1, TIOCLINUX),
+                             "TIOCLINUX can inject input on a virtual console", "baseline"))
+    rules += _deny(["open_by_handle_at"], EPERM,
+                   "opens files by handle, bypassing path-based checks")
+    rules += setid_mode_rules()
+    return rules
+
+
+#: System calls that set a file mode, and the index of their mode argument.
+MODE_ARGUMENT: dict[str, int] = {
+    "chmod": 1, "fchmod": 1, "fchmodat": 2, "fchmodat2": 2,
+    "open": 2, "openat": 3, "creat": 1, "mknod": 1, "mknodat": 2,
+}
+
+
+def setid_mode_rules() -> list[SeccompRule]:
+    """Refuse setting S_ISUID / S_ISGID: a sandbox run as root must not plant a setuid-root
+    file in a writable tree (Landlock does not restrict chmod). openat2 carries its mode in
+    memory seccomp cannot read, so it gets ENOSYS and callers fall back to openat."""
+    rules = []
+    for syscall, arg in MODE_ARGUMENT.items():
+        for bit, name in ((S_ISUID, "S_ISUID"), (S_ISGID, "S_ISGID")):
+            rules.append(SeccompRule(syscall, EPERM, _masked(arg, bit),
+                                     f"creating a {name} file", "baseline"))
+    rules += _deny(["openat2"], ENOSYS,
+                   "openat2's mode is in memory seccomp cannot read: ENOSYS makes libc use "
+                   "openat")
+    return rules
+
+
+def baseline_plan(socket_families: Iterable[int] = DEFAULT_SOCKET_FAMILIES) -> EnforcementPlan:
+    """Deny everything Landlock handles, scope IPC, refuse the baseline system calls."""
+    return EnforcementPlan(
+        name="adhoc",
+        # Restricting happens before execve: without this flag the kernel would log only the
+        # launcher's own denials, not the program's.
+        landlock_log=RestrictFlag.LOG_NEW_EXEC_ON,
+        seccomp_rules=baseline_seccomp_rules() + socket_family_rules(socket_families),
+    )
+
+
+def adhoc_plan(
+    ro: Sequence[str] = (),
+    rw: Sequence[str] = (),
+    rx: Sequence[str] = (),
+    connect_tcp: Sequence[int] = (),
+    bind_tcp: Sequence[int] = (),
+    *,
+    keep_caps: Iterable[int] = (),
+    clear_env: bool = False,
+) -> EnforcementPlan:
+    """The baseline plus the grants of `stockade run`'s flags (paths are made absolute)."""
+    import os
+
+    plan = baseline_plan()
+    for flag, paths, access in (("--ro", ro, READ), ("--rw", rw, READ_WRITE),
+                                ("--rx", rx, READ_EXEC)):
+        for path in paths:
+            plan.fs_rules.append(FsRule(os.path.abspath(path), access, f"{flag} {path}"))
+    for flag, ports, net_access in (("--connect-tcp", connect_tcp, AccessNet.CONNECT_TCP),
+                                    ("--bind-tcp", bind_tcp, AccessNet.BIND_TCP)):
+        for port in ports:
+            plan.net_rules.append(NetRule(port, net_access, f"{flag} {port}"))
+    plan.keep_caps = frozenset(keep_caps)
+    plan.clear_env = clear_env
+    plan.__post_init__()
+    return plan
+

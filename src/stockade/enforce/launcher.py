@@ -1,0 +1,218 @@
+"""fork -> confine the child -> execve; the parent forwards signals and returns the status.
+
+Child, in this order: parent-death signal, no_new_privs, capabilities, Landlock
+restrict_self, default signal dispositions and mask, seccomp last (it may refuse the calls
+before it), then execve. Every step is a system call on objects `prepare` built before fork,
+so the child of this single-threaded Python process never allocates kernel objects, opens
+paths, or runs libseccomp. A failure before exec travels to the parent over a close-on-exec
+pipe as `stage, errno`, and becomes one line and exit status 127 (command not found), 126
+(cannot execute) or 125 (confinement failed); the command never runs unconfined.
+
+Parent: blocks the forwarded signals and SIGCHLD before fork and takes them with
+sigwaitinfo, so none is lost between fork and exec. A signal sent by a process (kill(1),
+systemd, a supervisor) is forwarded to the child; a signal from the terminal (si_code
+SI_KERNEL: ^C, ^\\, window resize, hangup) already reached the child if it is still in our
+(foreground) process group, and is not sent twice. Stdin, stdout, stderr and the terminal are
+inherited untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+from collections.abc import Callable, Iterable, Sequence
+
+from stockade.enforce import caps, landlock, prctl
+from stockade.enforce.prepare import SETUP_FAILED_EXIT, Prepared
+from stockade.errors import StockadeError
+
+FORWARDED_SIGNALS: tuple[signal.Signals, ...] = (
+    signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+    signal.SIGUSR2, signal.SIGWINCH,
+)
+#: Python ignores these at start-up; a program expects the default.
+_RESET_TO_DEFAULT = (signal.SIGPIPE, signal.SIGXFSZ)
+SI_KERNEL = 0x80
+COMMAND_NOT_FOUND_EXIT = 127
+CANNOT_EXECUTE_EXIT = 126
+
+
+class LaunchError(StockadeError):
+    """The child could not be confined or could not execute the command."""
+
+
+def _candidates(command: str, env: dict[str, str]) -> list[str]:
+    """Paths to try, in the order execvp(3) would (done in the parent, before fork)."""
+    if "/" in command:
+        return [command]
+    path = env.get("PATH") or os.environ.get("PATH") or os.defpath
+    return [os.path.join(d or ".", command) for d in path.split(os.pathsep)]
+
+
+def _child(prep: Prepared, argv: Sequence[str], paths: list[str], err_w: int,
+           parent: int, old_mask: Iterable[int]) -> None:
+    """Runs in the forked child; never returns."""
+    stage = "setup"
+    try:
+        if prep.plan.die_with_parent:
+            stage = "prctl(PR_SET_PDEATHSIG)"
+            prctl.set_pdeathsig(signal.SIGKILL)
+            if os.getppid() != parent:  # the parent died before the prctl
+                os._exit(SETUP_FAILED_EXIT)
+        stage = "prctl(PR_SET_NO_NEW_PRIVS)"
+        prctl.set_no_new_privs()
+        stage = "capabilities"
+        caps.restrict_to(prep.keep_caps, prep.trim_bounding, prep.raise_ambient,
+                         prep.lock_securebits)
+        if prep.ruleset_fd >= 0:
+            stage = "landlock_restrict_self"
+            landlock.restrict_self(prep.ruleset_fd, landlock.RestrictFlag(prep.restrict_flags))
+            os.close(prep.ruleset_fd)
+        stage = "signals"
+        for sig in FORWARDED_SIGNALS:
+            if signal.getsignal(sig) is not signal.SIG_IGN:
+                signal.signal(sig, signal.SIG_DFL)
+        for sig in _RESET_TO_DEFAULT:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        if prep.bpf is not None:
+            stage = "seccomp"
+            prep.bpf.load(prep.seccomp_flags)
+        stage = "exec"
+        saved: OSError | None = None  # as execvp(3): EACCES wins if nothing else ran
+        last: OSError | None = None
+        for path in paths:
+            try:
+                os.execve(path, list(argv), prep.env)
+            except OSError as err:
+                last = err
+                if err.errno == errno.EACCES:
+                    saved = err
+                elif err.errno not in (errno.ENOENT, errno.ENOTDIR):
+                    raise
+        raise saved or last or OSError(errno.ENOENT, os.strerror(errno.ENOENT))
+    except OSError as err:
+        _report(err_w, stage, err.errno or 0)
+    except BaseException:
+        _report(err_w, stage, 0)
+    finally:
+        os._exit(SETUP_FAILED_EXIT)
+
+
+def _report(fd: int, stage: str, err: int) -> None:
+    try:
+        os.write(fd, f"{stage}\0{err}".encode())
+    finally:
+        code = SETUP_FAILED_EXIT
+        if stage == "exec":
+            code = COMMAND_NOT_FOUND_EXIT if err == errno.ENOENT else CANNOT_EXECUTE_EXIT
+        os._exit(code)
+
+
+def _error(message: bytes, command: str) -> LaunchError:
+    stage, _, num = message.decode(errors="replace").partition("\0")
+    err = int(num) if num.isdigit() else 0
+    why = os.strerror(err) if err else "unexpected error"
+    if stage == "exec":
+        if err == errno.ENOENT:
+            text = f"{command}: command not found" if "/" not in command else \
+                f"{command}: No such file or directory"
+            return LaunchError(text, COMMAND_NOT_FOUND_EXIT)
+        hint = " (no Landlock execute right on it?)" if err == errno.EACCES else ""
+        return LaunchError(f"cannot execute {command}: {why}{hint}", CANNOT_EXECUTE_EXIT)
+    return LaunchError(f"cannot confine {command}: {stage} failed: {why}", SETUP_FAILED_EXIT)
+
+
+def exit_status(wait_status: int) -> int:
+    """Shell-style status: the exit code, or 128+N for death by signal N."""
+    if os.WIFSIGNALED(wait_status):
+        return 128 + os.WTERMSIG(wait_status)
+    return os.waitstatus_to_exitcode(wait_status)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except InterruptedError:
+            continue
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def launch(prep: Prepared, argv: Sequence[str], *,
+           on_started: Callable[[int], None] | None = None) -> int:
+    """Run `argv` confined by `prep`; return its exit status (128+N after signal N).
+
+    Raises LaunchError (exit_code 127, 126 or 125) when the child fails before exec.
+    `on_started(pid)` is called once the command is running.
+    """
+    if not argv:
+        raise StockadeError("no command given", 2)
+    paths = _candidates(argv[0], prep.env)
+    watched = {*FORWARDED_SIGNALS, signal.SIGCHLD}
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
+    try:
+        parent = os.getpid()
+        try:
+            pid = os.fork()
+        except OSError as err:
+            os.close(err_r)
+            os.close(err_w)
+            raise LaunchError(f"cannot start {argv[0]}: fork failed: {err.strerror}",
+                              SETUP_FAILED_EXIT) from None
+        if pid == 0:
+            os.close(err_r)
+            _child(prep, argv, paths, err_w, parent, old_mask)
+        os.close(err_w)
+        prep.close()
+        message = _read_all(err_r)
+        os.close(err_r)
+        if message:
+            os.waitpid(pid, 0)
+            raise _error(message, argv[0])
+        if on_started is not None:
+            try:
+                on_started(pid)
+            except BaseException:  # e.g. the audit record cannot be written: stop, fail closed
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise
+        return _supervise(pid, watched)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+
+def should_forward(si_signo: int, si_code: int, child_pgid: int | None) -> bool:
+    """Whether a signal the launcher received goes on to the child.
+
+    SIGCHLD is ours. A signal the terminal sent (si_code SI_KERNEL) went to the whole
+    foreground process group, so a child still in our group already has it: sending it again
+    would deliver ^C twice. Anything sent by a process is forwarded.
+    """
+    if si_signo == signal.SIGCHLD:
+        return False
+    return not (si_code == SI_KERNEL and child_pgid == os.getpgrp())
+
+
+def _supervise(pid: int, watched: set[signal.Signals]) -> int:
+    """Forward signals to `pid` until it exits; return its shell-style status."""
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return exit_status(status)
+        info = signal.sigwaitinfo(watched)
+        if info.si_signo == signal.SIGCHLD:
+            continue
+        try:
+            pgid: int | None = os.getpgid(pid)
+        except ProcessLookupError:
+            continue
+        if should_forward(info.si_signo, info.si_code, pgid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, info.si_signo)

@@ -1,0 +1,223 @@
+"""What to enforce on a process (`EnforcementPlan`) and how well this kernel can (`CoverageReport`).
+
+The profile compiler (profile -> plan) and the ad-hoc flags of `stockade run` both produce an
+`EnforcementPlan`; `enforce.prepare` turns it into kernel objects for the running kernel and
+fills a `CoverageReport` saying, rule by rule, whether it is enforced exactly, approximated,
+left to the supervisor, or not enforced at all, and what kernel would enforce it.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from stockade.enforce.caps import cap_name
+from stockade.enforce.landlock import (
+    ALL_FS,
+    ALL_NET,
+    ALL_SCOPES,
+    NO_RESTRICT_FLAGS,
+    AccessFs,
+    AccessNet,
+    RestrictFlag,
+    Scope,
+    flag_names,
+)
+from stockade.enforce.seccomp import ALLOW, Action, ActionKind, ArgCmp, errno_action
+
+
+@dataclass(frozen=True)
+class FsRule:
+    """Grant Landlock filesystem `access` beneath `path` (a file or a directory tree)."""
+
+    path: str
+    access: AccessFs
+    source: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.path} {'|'.join(flag_names(self.access)) or 'none'}"
+
+
+@dataclass(frozen=True)
+class NetRule:
+    """Grant Landlock TCP `access` (bind and/or connect) on `port`."""
+
+    port: int
+    access: AccessNet
+    source: str = ""
+
+    def __str__(self) -> str:
+        return f"tcp port {self.port} {'|'.join(flag_names(self.access))}"
+
+
+@dataclass(frozen=True)
+class SeccompRule:
+    """`action` for `syscall` when all `conditions` hold; `reason` is for people."""
+
+    syscall: str
+    action: Action
+    conditions: tuple[ArgCmp, ...] = ()
+    reason: str = ""
+    source: str = ""
+
+    def __str__(self) -> str:
+        cond = f" if {' && '.join(map(str, self.conditions))}" if self.conditions else ""
+        return f"{self.syscall}{cond} -> {self.action}"
+
+
+@dataclass
+class EnforcementPlan:
+    """Everything the launcher applies to a child between fork and exec.
+
+    Landlock: everything in `handled_fs` / `handled_net` is denied except what `fs_rules` /
+    `net_rules` grant; `scopes` cut abstract unix sockets and signals off from outside the
+    domain; `landlock_log` holds LANDLOCK_RESTRICT_SELF_LOG_* flags. seccomp: `seccomp_rules`
+    over `seccomp_default`; other architectures and the x32 ABI take `seccomp_bad_arch`;
+    `seccomp_log` asks the kernel to audit every non-allow action (SECCOMP_FILTER_FLAG_LOG).
+    Capabilities: only `keep_caps` (numbers) survive. `no_new_privs` is always True.
+    Environment: with `clear_env`, only `env_keep` names pass, then `env_set` is applied.
+    """
+
+    name: str = "adhoc"
+    fs_rules: list[FsRule] = field(default_factory=list)
+    handled_fs: AccessFs = ALL_FS
+    net_rules: list[NetRule] = field(default_factory=list)
+    handled_net: AccessNet = ALL_NET
+    scopes: Scope = ALL_SCOPES
+    landlock_log: RestrictFlag = NO_RESTRICT_FLAGS
+    seccomp_default: Action = ALLOW
+    seccomp_bad_arch: Action = field(default_factory=lambda: errno_action(errno.ENOSYS))
+    seccomp_rules: list[SeccompRule] = field(default_factory=list)
+    seccomp_log: bool = True
+    keep_caps: frozenset[int] = frozenset()
+    no_new_privs: bool = True
+    clear_env: bool = False
+    env_keep: tuple[str, ...] = ("PATH", "TERM", "LANG", "LC_ALL", "HOME", "USER", "LOGNAME",
+                                 "TZ")
+    env_set: dict[str, str] = field(default_factory=dict)
+    die_with_parent: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.no_new_privs:
+            raise ValueError("an EnforcementPlan always sets no_new_privs")
+        for rule in self.net_rules:
+            if not 0 <= rule.port <= 65535:
+                raise ValueError(f"TCP port out of range: {rule.port}")
+
+    def merged(self, extra: EnforcementPlan) -> EnforcementPlan:
+        """This plan plus `extra` (e.g. a profile's plan plus ad-hoc flags).
+
+        Grants add up (fs and net rules, kept capabilities, env), restrictions add up (handled
+        rights, scopes, seccomp rules, clear_env). A non-allow seccomp default wins over
+        allow, so an allow-list profile stays an allow-list.
+        """
+        default = self.seccomp_default
+        if default.kind is ActionKind.ALLOW:
+            default = extra.seccomp_default
+        rules = list(self.seccomp_rules)
+        rules += [r for r in extra.seccomp_rules if r not in rules]
+        return replace(
+            self,
+            name=self.name if extra.name in ("", "adhoc") else f"{self.name}+{extra.name}",
+            fs_rules=self.fs_rules + [r for r in extra.fs_rules if r not in self.fs_rules],
+            handled_fs=self.handled_fs | extra.handled_fs,
+            net_rules=self.net_rules + [r for r in extra.net_rules if r not in self.net_rules],
+            handled_net=self.handled_net | extra.handled_net,
+            scopes=self.scopes | extra.scopes,
+            landlock_log=self.landlock_log | extra.landlock_log,
+            seccomp_default=default,
+            seccomp_rules=rules,
+            seccomp_log=self.seccomp_log or extra.seccomp_log,
+            keep_caps=self.keep_caps | extra.keep_caps,
+            clear_env=self.clear_env or extra.clear_env,
+            env_keep=tuple(dict.fromkeys(self.env_keep + extra.env_keep)),
+            env_set={**self.env_set, **extra.env_set},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready description (for `--audit` and `compile --json`)."""
+        return {
+            "name": self.name,
+            "landlock": {
+                "handled_fs": flag_names(self.handled_fs),
+                "handled_net": flag_names(self.handled_net),
+                "scopes": flag_names(self.scopes),
+                "log_flags": flag_names(self.landlock_log),
+                "fs_rules": [{"path": r.path, "access": flag_names(r.access),
+                              "source": r.source} for r in self.fs_rules],
+                "net_rules": [{"port": r.port, "access": flag_names(r.access),
+                               "source": r.source} for r in self.net_rules],
+            },
+            "seccomp": {
+                "default": str(self.seccomp_default),
+                "bad_arch": str(self.seccomp_bad_arch),
+                "log": self.seccomp_log,
+                "rules": [{"rule": str(r), "reason": r.reason, "source": r.source}
+                          for r in self.seccomp_rules],
+            },
+            "keep_caps": sorted(cap_name(c) for c in self.keep_caps),
+            "no_new_privs": self.no_new_privs,
+            "clear_env": self.clear_env,
+        }
+
+
+class CoverageStatus(enum.Enum):
+    """How a rule is enforced on this kernel."""
+
+    EXACT = "exact"
+    APPROXIMATED = "approximated"
+    SUPERVISOR = "supervisor"
+    NOT_ENFORCED = "not-enforced"
+
+
+@dataclass(frozen=True)
+class CoverageEntry:
+    """One rule: its text and origin, its status, why, and what would enforce it exactly."""
+
+    rule: str
+    source: str
+    status: CoverageStatus
+    detail: str = ""
+    enforced_by: str = ""
+
+    def line(self) -> str:
+        """One line for people (best-effort mode prints these for weakened rules)."""
+        where = f" ({self.source})" if self.source else ""
+        more = f": {self.detail}" if self.detail else ""
+        if self.status is CoverageStatus.EXACT:
+            by = f" [{self.enforced_by}]" if self.enforced_by else ""
+            return f"exact: {self.rule}{where}{more}{by}"
+        need = f"; needs {self.enforced_by}" if self.enforced_by else ""
+        return f"{self.status.value}: {self.rule}{where}{more}{need}"
+
+
+@dataclass
+class CoverageReport:
+    """The per-rule verdict of one plan on one kernel."""
+
+    entries: list[CoverageEntry] = field(default_factory=list)
+
+    def add(self, rule: str, status: CoverageStatus, detail: str = "", *, source: str = "",
+            enforced_by: str = "") -> None:
+        """Record one rule."""
+        self.entries.append(CoverageEntry(rule, source, status, detail, enforced_by))
+
+    def weakened(self) -> list[CoverageEntry]:
+        """Entries that are not enforced exactly by the kernel."""
+        return [e for e in self.entries if e.status is not CoverageStatus.EXACT]
+
+    @property
+    def exact(self) -> bool:
+        """True when every rule is enforced exactly."""
+        return not self.weakened()
+
+    def extend(self, other: CoverageReport) -> None:
+        """Append another report's entries (e.g. the compiler's and the kernel's)."""
+        self.entries.extend(other.entries)
+
+    def to_json(self) -> list[dict[str, str]]:
+        """JSON-ready entries."""
+        return [{"rule": e.rule, "source": e.source, "status": e.status.value,
+                 "detail": e.detail, "enforced_by": e.enforced_by} for e in self.entries]

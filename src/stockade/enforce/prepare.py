@@ -1,0 +1,252 @@
+"""Turn an `EnforcementPlan` into kernel objects for the running kernel, before fork.
+
+`prepare` negotiates the Landlock ABI (rights the kernel lacks are dropped and reported),
+builds the Landlock ruleset fd with every path opened O_PATH now, compiles the seccomp filter
+to BPF, works out the capability masks and the environment, and returns a `Prepared` whose
+child side (`launcher`) is a handful of system calls. The `CoverageReport` says rule by rule
+what this kernel enforces; in strict mode anything short of exact refuses the launch.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass, field
+
+from stockade.enforce import caps as capmod
+from stockade.enforce import landlock as ll
+from stockade.enforce import seccomp as sc
+from stockade.enforce._libc import MACHINE
+from stockade.enforce.plan_types import CoverageReport, CoverageStatus, EnforcementPlan
+from stockade.errors import StockadeError, UnsupportedError
+
+EXACT = CoverageStatus.EXACT
+APPROX = CoverageStatus.APPROXIMATED
+NOT_ENFORCED = CoverageStatus.NOT_ENFORCED
+
+#: Exit status of `stockade run` when confinement itself fails (as `env`/`chroot` use 125).
+SETUP_FAILED_EXIT = 125
+
+
+@dataclass
+class Prepared:
+    """A plan made concrete for this kernel; `close()` releases the ruleset fd."""
+
+    plan: EnforcementPlan
+    coverage: CoverageReport
+    landlock_abi: int = 0
+    landlock_errata: int = 0
+    ruleset_fd: int = -1
+    landlock_active: bool = False
+    restrict_flags: int = 0
+    bpf: sc.BpfProgram | None = None
+    seccomp_flags: int = 0
+    keep_caps: int = 0
+    trim_bounding: bool = False
+    lock_securebits: bool = False
+    raise_ambient: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Close the Landlock ruleset fd held for the child."""
+        if self.ruleset_fd >= 0:
+            os.close(self.ruleset_fd)
+            self.ruleset_fd = -1
+
+    def __enter__(self) -> Prepared:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _by(abi: int) -> str:
+    return f"Landlock ABI {abi} (Linux {ll.ABI_KERNEL[abi]})"
+
+
+def _landlock(plan: EnforcementPlan, out: Prepared) -> None:
+    cov = out.coverage
+    st = ll.status()
+    out.landlock_abi, out.landlock_errata = st.abi, st.errata
+    wants_landlock = plan.handled_fs or plan.handled_net or plan.scopes
+    if not wants_landlock:
+        return
+    if st.abi < 1:
+        cov.add("Landlock sandbox (filesystem, TCP, scopes)", NOT_ENFORCED, st.reason,
+                enforced_by=_by(1))
+        return
+    handled_fs = plan.handled_fs & ll.rights_for_abi(ll.AccessFs, st.abi)
+    handled_net = plan.handled_net & ll.rights_for_abi(ll.AccessNet, st.abi)
+    scopes = plan.scopes & ll.rights_for_abi(ll.Scope, st.abi)
+    log_flags = plan.landlock_log & ll.rights_for_abi(ll.RestrictFlag, st.abi)
+
+    if handled_fs:
+        cov.add("deny filesystem access not granted: " + ",".join(ll.flag_names(handled_fs)),
+                EXACT, enforced_by=_by(st.abi))
+    for right in ll.AccessFs:
+        if right in plan.handled_fs and right not in handled_fs:
+            if right is ll.AccessFs.REFER:
+                cov.add("restrict reparenting (fs.refer)", APPROX,
+                        "ABI 1 denies every cross-directory rename and link (stricter)",
+                        enforced_by=_by(2))
+            else:
+                cov.add(f"deny fs.{ll.flag_name(right)} not granted", NOT_ENFORCED,
+                        f"this kernel has Landlock ABI {st.abi}",
+                        enforced_by=_by(ll.min_abi(right)))
+    if plan.handled_net:
+        if handled_net:
+            cov.add("deny TCP " + ",".join(ll.flag_names(handled_net)) + " on ports not granted",
+                    EXACT, enforced_by=_by(st.abi))
+        else:
+            cov.add("deny TCP bind/connect on ports not granted", NOT_ENFORCED,
+                    f"this kernel has Landlock ABI {st.abi}", enforced_by=_by(4))
+    for scope in ll.Scope:
+        if scope in plan.scopes:
+            label = f"scope {ll.flag_name(scope)} to the sandbox"
+            if scope in scopes:
+                cov.add(label, EXACT, enforced_by=_by(st.abi))
+            else:
+                cov.add(label, NOT_ENFORCED, f"this kernel has Landlock ABI {st.abi}",
+                        enforced_by=_by(6))
+    dropped_log = plan.landlock_log & ~log_flags
+    if dropped_log:  # logging is not an access rule: a note, not a coverage entry
+        out.notes.append(f"Landlock log flags {','.join(ll.flag_names(dropped_log))} dropped "
+                         f"(they need {_by(7)})")
+
+    if not (handled_fs or handled_net or scopes):
+        return
+    ruleset = ll.Ruleset(handled_fs, handled_net, scopes, abi=st.abi)
+    try:
+        for rule in plan.fs_rules:
+            rights = rule.access & handled_fs
+            if not rights:
+                continue
+            try:
+                fd = os.open(rule.path, os.O_PATH | os.O_CLOEXEC)
+            except OSError as err:
+                raise StockadeError(f"{rule.source or rule.path}: {err.strerror}") from None
+            try:
+                if not stat.S_ISDIR(os.fstat(fd).st_mode):
+                    rights &= ll.FILE_RIGHTS
+                if rights:
+                    ruleset.add_path_fd(fd, rights)
+            finally:
+                os.close(fd)
+            cov.add(f"allow {rule}", EXACT, source=rule.source, enforced_by=_by(st.abi))
+        for net in plan.net_rules:
+            net_rights = net.access & handled_net
+            if net_rights:
+                ruleset.add_port(net.port, net_rights)
+                cov.add(f"allow {net}", EXACT, source=net.source, enforced_by=_by(st.abi))
+    except BaseException:
+        ruleset.close()
+        raise
+    out.ruleset_fd = ruleset.fd
+    out.landlock_active = True
+    out.restrict_flags = int(log_flags)
+
+
+def _seccomp(plan: EnforcementPlan, out: Prepared) -> None:
+    cov = out.coverage
+    if not plan.seccomp_rules and plan.seccomp_default.kind is sc.ActionKind.ALLOW:
+        return
+    allows = (sc.ActionKind.ALLOW, sc.ActionKind.LOG)
+    if plan.seccomp_default.kind not in allows and not any(
+            r.syscall == "execve" and r.action.kind in allows and not r.conditions
+            for r in plan.seccomp_rules):
+        raise StockadeError("the seccomp allow-list does not allow execve, so the command could "
+                            "never start (the filter is loaded just before exec)")
+    try:
+        filt = sc.SeccompFilter(plan.seccomp_default, plan.seccomp_bad_arch)
+    except UnsupportedError as err:
+        for rule in plan.seccomp_rules:
+            cov.add(str(rule), NOT_ENFORCED, str(err), source=rule.source,
+                    enforced_by="libseccomp 2.5")
+        return
+    with filt:
+        for rule in plan.seccomp_rules:
+            action, status, detail = rule.action, EXACT, rule.reason
+            if action.kind is sc.ActionKind.NOTIFY:
+                action, status = sc.errno_action(errno.EACCES), APPROX
+                detail = "denied with EACCES: no supervisor yet to decide case by case"
+            if action == plan.seccomp_default:
+                cov.add(str(rule), EXACT, "same as the default action", source=rule.source)
+                continue
+            try:
+                nr = sc.resolve_syscall(rule.syscall)
+            except KeyError:
+                raise StockadeError(f"unknown system call {rule.syscall!r}"
+                                    f"{' in ' + rule.source if rule.source else ''}") from None
+            if nr < 0:
+                cov.add(str(rule), EXACT, f"no such system call on {MACHINE}",
+                        source=rule.source)
+                continue
+            try:
+                filt.add_rule(action, nr, rule.conditions)
+            except OSError as err:
+                raise StockadeError(f"seccomp rule {rule}: {err.strerror}") from None
+            cov.add(str(rule), status, detail, source=rule.source, enforced_by="seccomp-bpf")
+        cov.add("refuse other architectures and the x32 ABI", EXACT,
+                f"-> {plan.seccomp_bad_arch}", enforced_by="seccomp-bpf")
+        out.bpf = sc.BpfProgram(sc.guard_arch(filt.export_bpf(), plan.seccomp_bad_arch))
+        if plan.seccomp_log:  # Linux 4.14: audit every action but allow (type 1326)
+            out.seccomp_flags |= sc.SECCOMP_FILTER_FLAG_LOG
+
+
+def _capabilities(plan: EnforcementPlan, out: Prepared) -> None:
+    cov = out.coverage
+    now = capmod.capget()
+    capmod.last_cap()  # read /proc now, not in the child
+    keep = capmod.mask_of(plan.keep_caps)
+    out.keep_caps = keep
+    out.trim_bounding = now.has_effective(capmod.CAP_SETPCAP)
+    out.raise_ambient = os.getuid() != 0 and bool(keep & now.permitted)
+    out.lock_securebits = out.trim_bounding and not keep
+    kept = capmod.names_of(keep) or ["none"]
+    detail = "" if out.trim_bounding else \
+        "bounding set left as is (no CAP_SETPCAP); no_new_privs keeps it unreachable"
+    if out.lock_securebits:
+        detail = "securebits NOROOT, NO_CAP_AMBIENT_RAISE locked"
+    cov.add("keep capabilities: " + ",".join(kept), EXACT, detail,
+            enforced_by="capset + PR_CAPBSET_DROP")
+    missing = keep & ~now.permitted
+    if missing:
+        cov.add("keep " + ",".join(capmod.names_of(missing)), APPROX,
+                "not held by stockade, so the program cannot have it either (stricter)")
+    cov.add("no_new_privs", EXACT, enforced_by="prctl(PR_SET_NO_NEW_PRIVS), Linux 3.5")
+
+
+def _environment(plan: EnforcementPlan, base: dict[str, str]) -> dict[str, str]:
+    if plan.clear_env:
+        env = {k: v for k, v in base.items()
+               if k in plan.env_keep or any(p.endswith("*") and k.startswith(p[:-1])
+                                            for p in plan.env_keep)}
+    else:
+        env = dict(base)
+    env.update(plan.env_set)
+    return env
+
+
+def prepare(plan: EnforcementPlan, *, strict: bool = False,
+            environ: dict[str, str] | None = None,
+            coverage: CoverageReport | None = None) -> Prepared:
+    """Build the kernel objects for `plan`; `coverage` may carry the compiler's entries.
+
+    Strict mode raises UnsupportedError naming the first rule not enforced exactly.
+    """
+    out = Prepared(plan=plan, coverage=coverage or CoverageReport())
+    try:
+        _landlock(plan, out)
+        _seccomp(plan, out)
+        _capabilities(plan, out)
+        out.env = _environment(plan, dict(os.environ if environ is None else environ))
+        if strict and not out.coverage.exact:
+            weak = out.coverage.weakened()
+            more = f" (and {len(weak) - 1} more)" if len(weak) > 1 else ""
+            raise UnsupportedError(f"--strict: {weak[0].line()}{more}")
+    except BaseException:
+        out.close()
+        raise
+    return out

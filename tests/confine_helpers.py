@@ -1,0 +1,188 @@
+"""Helpers for tests that run REAL confined children and look at what the kernel did.
+
+`confined(plan, argv, user=...)` forks a helper from the test process; the helper drops to
+`nobody` when asked (setgroups([]), setresgid, setresuid), then prepares the plan and launches
+the command through the real launcher, exactly as `stockade run` does. Payloads are
+`/usr/bin/python3 -c` programs that print the errno name of each attempt (`probe(...)`).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from stockade.enforce import defaults, launcher, prepare
+from stockade.enforce.plan_types import EnforcementPlan
+
+NOBODY = 65534
+PY = "/usr/bin/python3"  # Debian's python: reachable by nobody (pyenv's under /root is not)
+REPO = Path(__file__).resolve().parent.parent
+STOCKADE = [str(REPO / ".venv/bin/python"), "-m", "stockade"]
+
+PRELUDE = """
+import ctypes, errno, os, socket, sys
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+libc.syscall.restype = ctypes.c_long
+def attempt(fn):
+    try:
+        r = fn()
+    except OSError as e:
+        print(errno.errorcode.get(e.errno, e.errno), flush=True)
+    else:
+        print("OK" if r is None or r is True or not isinstance(r, int) or r >= 0 else
+              errno.errorcode.get(ctypes.get_errno(), ctypes.get_errno()), flush=True)
+def sys_(nr, *args):
+    r = libc.syscall(ctypes.c_long(nr), *args)
+    if r == -1:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+"""
+
+
+def probe(*statements: str) -> list[str]:
+    """argv running each statement inside `attempt(lambda: ...)`, one result line each."""
+    body = "\n".join(f"attempt(lambda: {s})" for s in statements)
+    return [PY, "-c", PRELUDE + body]
+
+
+def script(code: str) -> list[str]:
+    """argv running `code` after the prelude (it calls attempt(...) itself)."""
+    return [PY, "-c", PRELUDE + code]
+
+
+@dataclass
+class Result:
+    status: int
+    out: str
+    err: str
+
+    @property
+    def lines(self) -> list[str]:
+        return self.out.split()
+
+
+def drop_to_nobody() -> None:
+    """setgroups([]), setresgid, setresuid to nobody (in a forked child)."""
+    os.setgroups([])
+    os.setresgid(NOBODY, NOBODY, NOBODY)
+    os.setresuid(NOBODY, NOBODY, NOBODY)
+
+
+def confined(plan: EnforcementPlan | None, argv: Sequence[str], *, user: str = "root",
+             timeout: float = 30, stdin: int | None = None,
+             before: Callable[[], None] | None = None) -> Result:
+    """Run `argv` confined by `plan` (None: unconfined, the control) as `user`."""
+    out_fd, out_path = tempfile.mkstemp(prefix="stockade-out-")
+    err_fd, err_path = tempfile.mkstemp(prefix="stockade-err-")
+    pid = os.fork()
+    if pid == 0:  # helper: becomes the launcher
+        code = 120
+        try:
+            os.dup2(out_fd, 1)
+            os.dup2(err_fd, 2)
+            if stdin is not None:
+                os.dup2(stdin, 0)
+            if user == "nobody":
+                drop_to_nobody()
+            if before is not None:
+                before()
+            if plan is None:
+                os.execve(argv[0], list(argv), dict(os.environ))
+            with prepare.prepare(plan) as prep:
+                code = launcher.launch(prep, argv)
+        except launcher.LaunchError as err:
+            os.write(2, f"LaunchError: {err}\n".encode())
+            code = err.exit_code
+        except BaseException as err:
+            os.write(2, f"helper: {type(err).__name__}: {err}\n".encode())
+        finally:
+            os._exit(code)
+    os.close(out_fd)
+    os.close(err_fd)
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise TimeoutError(f"confined child {argv} did not finish in {timeout}s")
+        select.select([], [], [], 0.01)
+    out, err = Path(out_path).read_text(), Path(err_path).read_text()
+    os.unlink(out_path)
+    os.unlink(err_path)
+    return Result(launcher.exit_status(status), out, err)
+
+
+@functools.cache
+def nobody_can_run_stockade() -> bool:
+    """Whether `nobody` can reach this checkout's venv (a clone under /root cannot)."""
+    try:
+        probe_run = subprocess.run([*STOCKADE, "--version"], capture_output=True, cwd="/",
+                                   user=NOBODY, group=NOBODY, extra_groups=[])
+    except OSError:  # the interpreter itself is out of reach
+        return False
+    return probe_run.returncode == 0
+
+
+def cli(*args: str, user: str = "root", timeout: float = 30,
+        **kw: object) -> subprocess.CompletedProcess[str]:
+    """Run `stockade ARGS` as a real command line (as nobody when asked)."""
+    extra: dict[str, object] = {}
+    if user == "nobody":
+        if not nobody_can_run_stockade():
+            import pytest
+
+            pytest.skip(f"user nobody cannot run {STOCKADE[0]} (checkout not world-readable)")
+        extra = {"user": NOBODY, "group": NOBODY, "extra_groups": []}
+    return subprocess.run([*STOCKADE, *args], capture_output=True, text=True, timeout=timeout,
+                          cwd="/", env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+                          **extra, **kw)  # type: ignore[arg-type]
+
+
+class Area:
+    """A world-reachable scratch tree: allowed/ (granted) and forbidden/ (not granted)."""
+
+    def __init__(self, owner: int = 0) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="stockade-t-", dir="/tmp"))
+        os.chmod(self.root, 0o755)
+        self.allowed = self.root / "allowed"
+        self.forbidden = self.root / "forbidden"
+        for d in (self.allowed, self.forbidden):
+            d.mkdir()
+            (d / "file.txt").write_text(f"{d.name} data\n")
+            (d / "sub").mkdir()
+        self.secret = self.forbidden / "file.txt"
+        for p in [self.root, *self.root.rglob("*")]:
+            os.chown(p, owner, owner)
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def plan_with(*, ro: Sequence[str] = (), rw: Sequence[str] = (), rx: Sequence[str] = (PY, "/usr"),
+              connect: Sequence[int] = (), bind: Sequence[int] = (),
+              keep_caps: Sequence[int] = ()) -> EnforcementPlan:
+    """The ad-hoc plan `stockade run` builds (python's own files granted by default)."""
+    return defaults.adhoc_plan(ro, rw, rx, connect, bind, keep_caps=keep_caps)
+
+
+def uid_of(user: str) -> int:
+    return NOBODY if user == "nobody" else 0
+
+
+USERS = ["root", "nobody"]
+IS_X86_64 = os.uname().machine == "x86_64"
+PYTHON_VERSION_OK = sys.version_info >= (3, 11)

@@ -1,0 +1,203 @@
+"""The launcher and `stockade run`: statuses, signals, errors before exec, pass-through."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from confine_helpers import STOCKADE, cli, confined, plan_with
+
+from stockade.cli import main as cli_main
+from stockade.enforce import defaults, launcher, prepare
+from stockade.enforce import landlock as ll
+
+BASE = ["run", "--rx", "/usr"]
+
+
+def test_exit_status_propagates(user):
+    assert confined(plan_with(), ["/bin/sh", "-c", "exit 7"], user=user).status == 7
+
+
+def test_death_by_signal_is_128_plus_n(user):
+    res = confined(plan_with(), ["/bin/sh", "-c", "kill -TERM $$"], user=user)
+    assert res.status == 128 + signal.SIGTERM == 143
+
+
+def test_cli_status_and_output(user):
+    out = cli(*BASE, "--ro", "/etc", "--", "/bin/cat", "/etc/hostname", user=user)
+    assert out.returncode == 0 and out.stdout == Path("/etc/hostname").read_text()
+    denied = cli(*BASE, "--", "/bin/cat", "/etc/hostname", user=user)
+    assert denied.returncode == 1 and "Permission denied" in denied.stderr
+
+
+def test_command_not_found_is_127_one_line():
+    out = cli(*BASE, "--", "no-such-command-xyz")
+    assert out.returncode == 127
+    assert out.stderr == "stockade run: no-such-command-xyz: command not found\n"
+
+
+def test_not_executable_is_126_one_line():
+    out = cli("run", "--ro", "/usr", "--", "/bin/true")
+    assert out.returncode == 126
+    assert out.stderr.startswith("stockade run: cannot execute /bin/true: Permission denied")
+    assert "Traceback" not in out.stderr and out.stderr.count("\n") == 1
+
+
+def test_confinement_failure_in_child_never_runs_the_command(tmp_path):
+    """A Landlock failure between fork and exec: one line, exit 125, command not run."""
+    marker = tmp_path / "ran"
+    prep = prepare.prepare(plan_with(rw=[str(tmp_path)]))
+    os.close(prep.ruleset_fd)
+    prep.ruleset_fd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)  # not a ruleset
+    with pytest.raises(launcher.LaunchError) as exc:
+        launcher.launch(prep, ["/bin/touch", str(marker)])
+    assert exc.value.exit_code == 125
+    assert "landlock_restrict_self failed: File descriptor in bad state" in str(exc.value)  # EBADFD
+    assert not marker.exists()
+
+
+def test_stdin_passes_through():
+    out = cli(*BASE, "--", "/bin/cat", input="through the wall\n")
+    assert out.stdout == "through the wall\n"
+
+
+def test_clear_env():
+    env = {**os.environ, "SECRET_TOKEN": "s3cret"}
+    kept = subprocess.run([*STOCKADE, *BASE, "--", "/usr/bin/env"], capture_output=True,
+                          text=True, env=env)
+    assert "SECRET_TOKEN=s3cret" in kept.stdout
+    cleared = subprocess.run([*STOCKADE, *BASE, "--clear-env", "--", "/usr/bin/env"],
+                             capture_output=True, text=True, env=env)
+    assert cleared.returncode == 0
+    assert "SECRET_TOKEN" not in cleared.stdout and "PATH=" in cleared.stdout
+
+
+def _start_waiting(*extra: str) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [*STOCKADE, *BASE, *extra, "--", "/bin/sh", "-c",
+         'trap "exit 42" USR1; trap "exit 43" HUP; echo ready; '
+         "while :; do /usr/bin/sleep 0.02; done"],
+        stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    return proc
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGUSR1, 42), (signal.SIGHUP, 43),
+                                             (signal.SIGTERM, 143)])
+def test_signals_are_forwarded(sig, status):
+    proc = _start_waiting()
+    proc.send_signal(sig)
+    assert proc.wait(timeout=10) == status
+
+
+def test_signal_before_exec_is_not_lost():
+    """Signals to the launcher while the child is still being confined are queued."""
+    proc = subprocess.Popen([*STOCKADE, *BASE, "--", "/usr/bin/sleep", "5"])
+    time.sleep(0.05)  # most likely still importing or confining
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    status = proc.wait(timeout=10)
+    assert time.monotonic() - start < 4
+    assert status in (143, -signal.SIGTERM)  # forwarded, or arrived before the handler setup
+
+
+def test_audit_file(tmp_path):
+    audit = tmp_path / "audit.jsonl"
+    out = cli(*BASE, "--audit", str(audit), "--", "/bin/sh", "-c", "exit 3")
+    assert out.returncode == 3
+    records = [json.loads(line) for line in audit.read_text().splitlines()]
+    events = [r["event"] for r in records]
+    assert events == ["kernel", "plan", "coverage", "start", "exit"]
+    assert records[-1]["status"] == 3
+    assert records[2]["exact"] is (ll.abi_version() >= 7)
+    assert records[1]["landlock"]["fs_rules"][0]["path"] == "/usr"
+    if ll.abi_version() >= 7:
+        assert "1423" in records[0]["kernel_audit"] and "1424" in records[0]["kernel_audit"]
+    assert "1326" in records[0]["seccomp_audit"]
+
+
+def test_profile_not_supported_yet():
+    out = cli("run", "-p", "myprofile", "--", "/bin/true")
+    assert out.returncode == 1
+    assert "profiles are not supported by run yet" in out.stderr
+
+
+def test_usage_errors():
+    assert cli("run").returncode == 2
+    bad_port = cli("run", "--connect-tcp", "99999", "--", "/bin/true")
+    assert bad_port.returncode == 2 and "out of range" in bad_port.stderr
+    bad_cap = cli("run", "--keep-cap", "CAP_NOPE", "--", "/bin/true")
+    assert bad_cap.returncode == 2 and "unknown capability" in bad_cap.stderr
+
+
+def test_best_effort_prints_one_line_per_weakened_rule(monkeypatch, capsys):
+    monkeypatch.setattr(ll, "_status_cache", ll.LandlockStatus(5, 0))
+    assert cli_main.main([*BASE, "--", "/bin/true"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "stockade run: not-enforced: scope abstract_unix_socket to the sandbox: "
+        "this kernel has Landlock ABI 5; needs Landlock ABI 6 (Linux 6.12)",
+        "stockade run: not-enforced: scope signal to the sandbox: "
+        "this kernel has Landlock ABI 5; needs Landlock ABI 6 (Linux 6.12)",
+    ]
+    assert cli_main.main([*BASE, "--strict", "--", "/bin/true"]) == 3
+    assert "--strict: not-enforced: scope" in capsys.readouterr().err
+
+
+def test_baseline_rules_have_reasons():
+    assert all(r.reason for r in defaults.baseline_seccomp_rules())
+
+
+def test_no_descriptor_leaks_into_the_child(tmp_path):
+    audit = tmp_path / "a.jsonl"
+    out = cli(*BASE, "--ro", "/proc", "--audit", str(audit), "--", "/usr/bin/ls", "/proc/self/fd")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "1", "2", "3"]  # 3 is ls's own directory fd
+
+
+def test_terminal_signal_reaches_the_child_once():
+    """^C on the terminal goes to the whole foreground group: not forwarded a second time."""
+    import fcntl
+    import pty
+    import termios
+
+    master, slave = pty.openpty()
+
+    def take_terminal() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        [*STOCKADE, *BASE, "--", "/bin/sh", "-c",
+         'n=0; trap \'n=$((n+1)); echo "INT$n"\' INT; echo ready; '
+         "while :; do /usr/bin/sleep 0.05; done"],
+        stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+        preexec_fn=take_terminal)
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 10
+    while b"ready" not in seen and time.monotonic() < deadline:
+        seen += os.read(master, 1024)
+    os.write(master, b"\x03")  # the terminal's intr character: SIGINT to the foreground group
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)  # from a process: forwarded
+    status = proc.wait(timeout=10)
+    try:
+        while True:
+            seen += os.read(master, 1024)
+    except OSError:
+        pass
+    os.close(master)
+    assert b"INT1" in seen and b"INT2" not in seen, seen
+    assert status == 143
+
+
+def test_forwarding_rule():
+    own = os.getpgrp()
+    assert launcher.should_forward(signal.SIGTERM, 0, own)  # SI_USER: kill(1)
+    assert launcher.should_forward(signal.SIGUSR1, -1, own)  # SI_QUEUE
+    assert not launcher.should_forward(signal.SIGINT, launcher.SI_KERNEL, own)  # ^C
+    assert launcher.should_forward(signal.SIGINT, launcher.SI_KERNEL, own + 1)  # own group
+    assert not launcher.should_forward(signal.SIGCHLD, 0, own)
