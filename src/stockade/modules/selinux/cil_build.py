@@ -87,6 +87,8 @@ class Builder(RuleCompiler):
             if stmt.kw in self.RULE_HANDLERS:
                 self.rule(stmt)
         self.policy.sources = sources
+        for stmt in by_kw.get("handleunknown", ()):
+            self.policy.handle_unknown = atom(args(stmt.node, 1, "allow|deny|reject")[0], "an action")
         try:
             self.policy.finish()
         except PolicyError as err:

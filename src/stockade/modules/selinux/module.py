@@ -89,7 +89,7 @@ class SELinux(SecurityModule):
     xattr: str = DEFAULT_XATTR
     enforcing: bool = True
     default_context: str = ""
-    handle_unknown: str = "deny"
+    handle_unknown: str = ""
     booleans: dict[str, bool] | None = None
     avc_size: int = 1024
     _avc: dict[tuple[Context, Context, str], AvDecision] = field(default_factory=dict, repr=False)
@@ -101,6 +101,9 @@ class SELinux(SecurityModule):
             if not paths:
                 raise StockadeError("the selinux module needs a policy (policy_paths=...)")
             self.policy = load_policy(paths)
+        self.handle_unknown = self.handle_unknown or self.policy.handle_unknown
+        if self.handle_unknown == "reject":
+            self.handle_unknown = "deny"
         if self.handle_unknown not in ("allow", "deny"):
             raise StockadeError("handle_unknown must be 'allow' or 'deny'")
         for name, value in (self.booleans or {}).items():

@@ -159,6 +159,7 @@ class Policy:
         self.sid_contexts: dict[str, Context] = {}
         self.fs_contexts: dict[str, Context] = {}
         self.sources: list[str] = []
+        self.handle_unknown = "deny"
         self._attr_map: list[frozenset[int]] = []
         self._av: dict[tuple[int, str], dict[int, list[int]]] = {}
         self._self_av: dict[tuple[int, str], list[int]] = {}
