@@ -11,6 +11,7 @@ from stockade.lsm.stack import AuditSink, Stack
 from stockade.modules.capability import Capability
 from stockade.modules.loadpin import LoadPin
 from stockade.modules.lockdown import Lockdown
+from stockade.modules.selinux.module import SELinux
 from stockade.modules.yama import Yama
 
 FACTORIES: dict[str, Callable[..., SecurityModule]] = {
@@ -18,6 +19,7 @@ FACTORIES: dict[str, Callable[..., SecurityModule]] = {
     "yama": Yama,
     "lockdown": Lockdown,
     "loadpin": LoadPin,
+    "selinux": SELinux,
 }
 
 DEFAULT_LSM = "capability,yama,loadpin,lockdown"

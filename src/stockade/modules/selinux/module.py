@@ -232,10 +232,10 @@ class SELinux(SecurityModule):
         names = " ".join(self.policy.classes[tclass].names(denied))
         why = "no allow rule"
         te = self.policy.te_av(self.policy.type_id(scon.type), self.policy.type_id(tcon.type), tclass)
-        if te[0] & denied == 0:
+        if te[0] & denied == denied:
             failing = self.policy.failing_constraints(scon, tcon, tclass, denied)
             why = f"constraint at {failing[0].origin}" if failing else "role change not allowed"
-        elif te[0] & denied != denied:
+        elif te[0] & denied:
             why = "partly allowed; no allow rule for the rest"
         rule = f"allow {scon.type} {tcon.type}:{tclass} {{ {names} }};"
         fields = (("perms", names), ("scontext", str(scon)), ("tcontext", str(tcon)),
