@@ -26,7 +26,8 @@ def main():
     policy_path, queries_path, out_path = sys.argv[1:4]
     p = setools.SELinuxPolicy(policy_path)
     defaults = {b.name: b.state for b in p.bools()}
-    data = json.load(open(queries_path))
+    with open(queries_path) as f:
+        data = json.load(f)
     answers = {}
     for source, group in data["groups"].items():
         rules = [r for r in setools.TERuleQuery(p, ruletype=["allow"], source=source).results()
@@ -40,7 +41,8 @@ def main():
         q = setools.TERuleQuery(p, ruletype=["allow"], source=source, target=target,
                                 tclass=[tclass], perms=[perm])
         exact[qid] = any(active(r, defaults) for r in q.results())
-    json.dump({"answers": answers, "exact": exact}, open(out_path, "w"))
+    with open(out_path, "w") as f:
+        json.dump({"answers": answers, "exact": exact}, f)
 
 
 main()

@@ -61,14 +61,15 @@ def test_syntax_errors_have_positions(text, where, what):
 
 
 @pytest.mark.parametrize("extra, needle, what", [
-    ("\n(allow t nope_t (file (read)))", "(allow t nope_t (file (read)))", "unknown type or attribute 'nope_t'"),
+    ("\n(allow t nope_t (file (read)))", "(allow t nope_t (file (read)))",
+     "unknown type or attribute 'nope_t'"),
     ("\n(allow t f_t (file (fly)))", "(allow t f_t (file (fly)))", "has no permission 'fly'"),
     ("\n(allow t f_t (nofile (read)))", "(allow t f_t (nofile (read)))", "unknown class or classmap"),
     ("\n(frobnicate t)", "(frobnicate t)", "unknown statement 'frobnicate'"),
     ("\n(allow t f_t)", "(allow t f_t)", "wrong number of arguments"),
     ("\n(type t)", "(type t)", "already declared"),
-    ("\n(booleanif (nob) (true (allow t f_t (file (read)))))", "(booleanif (nob) (true (allow t f_t (file (read)))))",
-     "unknown boolean"),
+    ("\n(booleanif (nob) (true (allow t f_t (file (read)))))",
+     "(booleanif (nob) (true (allow t f_t (file (read)))))", "unknown boolean"),
     ("\n(typetransition t f_t file t)\n(typetransition t f_t file f_t)", "(typetransition t f_t file f_t)",
      "conflicting typetransition"),
 ])

@@ -134,7 +134,8 @@ def test_boolean_expressions(fresh_mini):
 
 def test_neverallow_violation_is_a_load_error():
     from stockade.modules.selinux.cil_build import load_cil
-    text = open(MINI).read() + "\n(allow user_t shadow_t (file (write)))\n"
+    with open(MINI) as f:
+        text = f.read() + "\n(allow user_t shadow_t (file (write)))\n"
     with pytest.raises(StockadeError) as err:
         load_cil(texts=[("bad.cil", text)])
     msg = str(err.value)

@@ -41,8 +41,8 @@ def make_queries(policy, seed=20240601):
             sources.append(name)
     by_source = {s: [r for r in allows if policy.type_id(s) in policy.expand(r.source)] for s in sources}
     groups = {s: [] for s in sources}
-    qid = 0
-    for i in range(N_QUERIES):
+    for qid in range(N_QUERIES):
+        i = qid
         source = sources[i % N_SOURCES]
         rules = by_source[source]
         if rules and rng.random() < 0.6:
@@ -60,7 +60,6 @@ def make_queries(policy, seed=20240601):
             target = rng.choice(types)
             perm = rng.choice(list(policy.classes[tclass].perms))
         groups[source].append((str(qid), target, tclass, perm))
-        qid += 1
     flat = [(q[0], s, *q[1:]) for s, qs in groups.items() for q in qs]
     exact = rng.sample(flat, N_EXACT)
     return groups, exact

@@ -107,7 +107,8 @@ def _query(args: argparse.Namespace, an: Analyzer) -> tuple[dict[str, Any], Flow
     if args.query == "who-can":
         rows = an.who_can(args.verb, args.type, args.tclass)
         for dom, tclass, perms in rows:
-            graph.add(Flow(f"selinux:{dom}", f"selinux:{args.type}", 5, (f"{tclass} {{ {' '.join(perms)} }}",)))
+            evidence = (f"{tclass} {{ {' '.join(perms)} }}",)
+            graph.add(Flow(f"selinux:{dom}", f"selinux:{args.type}", 5, evidence))
         return {"query": "who-can", "verb": args.verb, "type": args.type,
                 "domains": [{"domain": d, "class": c, "perms": p} for d, c, p in rows]}, graph
     if args.query == "infoflow":
@@ -158,33 +159,36 @@ def _print(args: argparse.Namespace, result: dict[str, Any]) -> None:
         rows = [(d["domain"], d["class"], " ".join(d["perms"])) for d in result["domains"]]
         out.write(f"{len(rows)} domain/class pair(s) may {args.verb} {args.type}\n")
         if rows:
-            table(("domain", "class", "permissions"), rows)
+            table(("domain", "class", "permissions"), rows, stream=out)
     elif q == "infoflow" and "paths" in result:
         out.write(f"{len(result['paths'])} flow path(s) {args.source} -> {args.target}\n")
         for i, path in enumerate(result["paths"], 1):
-            out.write(paint(f"path {i}:", "bold") + "\n")
+            out.write(paint(f"path {i}:", "bold", out) + "\n")
             for step in path:
-                out.write(f"  {step['from']} -> {step['to']}  [{step['weight']}] {'; '.join(step['evidence'])}\n")
+                evidence = "; ".join(step["evidence"])
+                out.write(f"  {step['from']} -> {step['to']}  [{step['weight']}] {evidence}\n")
     elif q == "infoflow":
         out.write(f"{len(result['flows'])} direct flow(s) out of {args.source}\n")
         table(("to", "weight", "evidence"), [(f["to"], f["weight"], "; ".join(f["evidence"]))
-                                             for f in result["flows"]])
+                                             for f in result["flows"]], stream=out)
     elif q == "dta" and "paths" in result:
         out.write(f"{len(result['paths'])} transition path(s) {args.source} -> {args.target}\n")
         for i, path in enumerate(result["paths"], 1):
-            out.write(paint(f"path {i}:", "bold") + " " + " ".join(
+            out.write(paint(f"path {i}:", "bold", out) + " " + " ".join(
                 f"{s['from']} -[{s['entrypoint']}]-> {s['to']}" for s in path) + "\n")
     elif q == "dta":
         out.write(f"{len(result['transitions'])} transition(s) out of {args.source}\n")
         if result["transitions"]:
             table(("domain", "entrypoint", "automatic"),
-                  [(t["to"], t["entrypoint"], "yes" if t["automatic"] else "no") for t in result["transitions"]])
+                  [(t["to"], t["entrypoint"], "yes" if t["automatic"] else "no")
+                   for t in result["transitions"]], stream=out)
     else:
         if not result["mls"]:
             out.write("the policy has no MLS\n")
         out.write(f"{len(result['rules'])} rule(s) allow writing down\n")
         if result["rules"]:
             table(("source", "target", "class", "permissions"),
-                  [(r["source"], r["target"], r["class"], " ".join(r["perms"])) for r in result["rules"]])
+                  [(r["source"], r["target"], r["class"], " ".join(r["perms"]))
+                   for r in result["rules"]], stream=out)
     if result.get("dot"):
         out.write(f"graph: {result['dot']}" + (f" ({result['svg']})" if result.get("svg") else "") + "\n")

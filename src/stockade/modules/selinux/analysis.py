@@ -31,7 +31,7 @@ PERM_MAP: dict[str, tuple[str, int]] = {
     "signal": ("w", 3), "sigkill": ("w", 3), "sigstop": ("w", 3), "sigchld": ("w", 1),
     "transition": ("w", 5), "dyntransition": ("w", 5), "setexec": ("w", 3), "connect": ("w", 3),
     "ptrace": ("b", 10), "ioctl": ("b", 5), "lock": ("b", 1), "connectto": ("b", 8),
-    "use": ("b", 7), "acquire_svc": ("b", 5),
+    "use": ("b", 7), "acquire_svc": ("b", 5), "name_connect": ("w", 3), "name_bind": ("b", 1),
 }
 READ_VERBS = {"read": {"read"}, "write": {"write", "append"}}
 
@@ -146,7 +146,7 @@ class Analyzer:
         rules = [r for a in self.p.attrs_of(target) for r in self.by_target.get(a, ())]
         rules += [r for r in self.by_target.get(SELF, ()) if target in self.p.expand(r.source)]
         for rule in rules:
-            if tclass and rule.tclass != tclass or not self._active(rule):
+            if (tclass and rule.tclass != tclass) or not self._active(rule):
                 continue
             cls = self.p.classes[rule.tclass]
             wanted = cls.mask(p for p in perms if p in cls.perms)

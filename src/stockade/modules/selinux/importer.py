@@ -70,7 +70,8 @@ def dump_policy(path: str, *, use_cache: bool = True) -> dict[str, Any]:
             proc = subprocess.run([SYSTEM_PYTHON, setools_dump.__file__, path, out],
                                   capture_output=True, text=True, timeout=600, check=False)
         except (OSError, subprocess.TimeoutExpired) as err:
-            raise StockadeError(f"cannot run {SYSTEM_PYTHON} to read the policy with setools: {err}") from None
+            raise StockadeError(f"cannot run {SYSTEM_PYTHON} to read the policy with setools: {err}"
+                                ) from None
         if proc.returncode != 0:
             raise StockadeError(proc.stderr.strip() or f"setools dump failed ({proc.returncode})")
         with open(out, encoding="utf-8") as f:
