@@ -11,20 +11,22 @@ from typing import Any, TextIO
 _COLOURS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "bold": "1", "dim": "2"}
 
 
-def use_colour(stream: TextIO = sys.stdout) -> bool:
+def use_colour(stream: TextIO | None = None) -> bool:
     """Colour only on a terminal, and never when NO_COLOR is set."""
+    stream = stream or sys.stdout
     return stream.isatty() and "NO_COLOR" not in os.environ
 
 
-def paint(text: str, colour: str, stream: TextIO = sys.stdout) -> str:
+def paint(text: str, colour: str, stream: TextIO | None = None) -> str:
     """`text` in `colour` when writing to a terminal, unchanged otherwise."""
     if not use_colour(stream):
         return text
     return f"\033[{_COLOURS[colour]}m{text}\033[0m"
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], stream: TextIO = sys.stdout) -> None:
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], stream: TextIO | None = None) -> None:
     """Print an aligned table; on a terminal the header is bold."""
+    stream = stream or sys.stdout
     cells = [[str(c) for c in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
@@ -36,7 +38,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], stream: TextIO 
         stream.write("  ".join(c.ljust(widths[i]) for i, c in enumerate(row)).rstrip() + "\n")
 
 
-def print_json(data: Any, stream: TextIO = sys.stdout) -> None:
+def print_json(data: Any, stream: TextIO | None = None) -> None:
     """Stable, sorted JSON on one document."""
+    stream = stream or sys.stdout
     json.dump(data, stream, indent=2, sort_keys=True, default=str)
     stream.write("\n")

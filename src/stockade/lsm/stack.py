@@ -168,7 +168,7 @@ class Stack:
                 continue
             cacheable = cacheable and verdict.cacheable
             if verdict.errno:
-                if module.mode is Mode.COMPLAIN and not verdict.hard:
+                if (module.mode is Mode.COMPLAIN or verdict.permissive) and not verdict.hard:
                     events.append(self._event(req, verdict, ALLOWED, module.mode))
                     continue
                 events.append(self._event(req, verdict, DENIED, module.mode))
@@ -209,7 +209,8 @@ class Stack:
                 continue
             if module.name == "capability":
                 return False
-            result = ALLOWED if module.mode is Mode.COMPLAIN and not verdict.hard else DENIED
+            lenient = module.mode is Mode.COMPLAIN or verdict.permissive
+            result = ALLOWED if lenient and not verdict.hard else DENIED
             event = self._event(nested, verdict, result, module.mode)
             sink = getattr(self._local, "events", None)
             if sink is not None:

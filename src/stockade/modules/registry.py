@@ -12,6 +12,7 @@ from stockade.modules.capability import Capability
 from stockade.modules.dac import Dac
 from stockade.modules.loadpin import LoadPin
 from stockade.modules.lockdown import Lockdown
+from stockade.modules.selinux.module import SELinux
 from stockade.modules.smack import Smack
 from stockade.modules.yama import Yama
 
@@ -28,6 +29,7 @@ FACTORIES: dict[str, Callable[..., SecurityModule]] = {
     "yama": Yama,
     "lockdown": Lockdown,
     "loadpin": LoadPin,
+    "selinux": SELinux,
     "smack": Smack,
     "biba": Biba,
     "abac": _abac,

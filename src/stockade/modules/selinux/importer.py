@@ -1,0 +1,226 @@
+"""Import a kernel binary policy (e.g. Debian's policy.33) into a compiled `Policy`.
+
+SETools reads the binary format; it belongs to the system Python, so `setools_dump.py` runs
+there as a subprocess and writes JSON, which is cached (gzip) under the user's cache directory,
+keyed by the SHA-256 of the policy file and the dump format. Everything else is built here, into
+the same structures the CIL compiler produces.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from stockade.errors import StockadeError
+from stockade.modules.selinux import setools_dump
+from stockade.modules.selinux.mls import MlsError
+from stockade.modules.selinux.policy import (
+    AvRule,
+    ClassDef,
+    CondExpr,
+    Constraint,
+    ConstraintExpr,
+    Policy,
+    PolicyError,
+    UserDef,
+    eval_cond,
+)
+
+SYSTEM_PYTHON = os.environ.get("STOCKADE_SETOOLS_PYTHON", "/usr/bin/python3")
+_COND_OPS = {"!": "not", "&&": "and", "||": "or", "^": "xor", "==": "eq", "!=": "neq"}
+_CONSTRAINT_OPS = {"==": "eq", "!=": "neq", "dom": "dom", "domby": "domby", "incomp": "incomp"}
+
+
+def cache_dir() -> Path:
+    """$XDG_CACHE_HOME/stockade/selinux (or ~/.cache/...)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "stockade" / "selinux"
+
+
+def policy_hash(path: str) -> str:
+    """SHA-256 of the policy file."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as err:
+        raise StockadeError(f"cannot read policy {path}: {err.strerror}") from None
+    return digest.hexdigest()
+
+
+def dump_policy(path: str, *, use_cache: bool = True) -> dict[str, Any]:
+    """The SETools dump of a binary policy, from the cache when it is there."""
+    cached = cache_dir() / f"{policy_hash(path)[:32]}-v{setools_dump.FORMAT}.json.gz"
+    if use_cache and cached.exists():
+        try:
+            with gzip.open(cached, "rt", encoding="utf-8") as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            cached.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="stockade-sepol-") as tmp:
+        out = os.path.join(tmp, "dump.json")
+        try:
+            proc = subprocess.run([SYSTEM_PYTHON, setools_dump.__file__, path, out],
+                                  capture_output=True, text=True, timeout=600, check=False)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise StockadeError(f"cannot run {SYSTEM_PYTHON} to read the policy with setools: {err}"
+                                ) from None
+        if proc.returncode != 0:
+            raise StockadeError(proc.stderr.strip() or f"setools dump failed ({proc.returncode})")
+        with open(out, encoding="utf-8") as f:
+            data = json.load(f)
+    if use_cache:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_suffix(".tmp")
+            with gzip.open(partial, "wt", encoding="utf-8", compresslevel=3) as f:
+                json.dump(data, f, separators=(",", ":"))
+            os.replace(partial, cached)
+        except OSError:
+            pass  # a read-only home only costs the next run time
+    return data
+
+
+def _cond(tokens: list[str], booleans: dict[str, bool]) -> CondExpr:
+    stack: list[CondExpr] = []
+    for tok in tokens:
+        if tok in _COND_OPS:
+            if tok == "!":
+                stack.append(("not", stack.pop()))
+            else:
+                b, a = stack.pop(), stack.pop()
+                stack.append((_COND_OPS[tok], a, b))
+        elif tok in booleans:
+            stack.append(("bool", tok))
+        else:
+            raise PolicyError(f"unknown token {tok!r} in a conditional expression")
+    if len(stack) != 1:
+        raise PolicyError(f"malformed conditional expression {tokens}")
+    return stack[0]
+
+
+def _constraint(tokens: list[Any], policy: Policy) -> ConstraintExpr:
+    stack: list[Any] = []
+    for tok in tokens:
+        if isinstance(tok, list):
+            stack.append(tok)
+        elif tok in ("and", "or"):
+            b, a = stack.pop(), stack.pop()
+            stack.append((tok, a, b))
+        elif tok == "not":
+            stack.append(("not", stack.pop()))
+        elif tok in _CONSTRAINT_OPS:
+            right, left = stack.pop(), stack.pop()
+            if isinstance(right, list):
+                if left[0] == "t":
+                    ids: set[int] = set()
+                    for name in right:
+                        ids |= policy.expand(policy.type_id(name))
+                    right = frozenset(ids)
+                else:
+                    right = frozenset(right)
+            stack.append(("op", _CONSTRAINT_OPS[tok], left, right))
+        else:
+            stack.append(tok)
+    if len(stack) != 1:
+        raise PolicyError(f"malformed constraint expression {tokens}")
+    return stack[0]
+
+
+def build_policy(data: dict[str, Any], source: str = "") -> Policy:
+    """A compiled policy from a SETools dump."""
+    p = Policy()
+    p.sources = [source] if source else []
+    p.handle_unknown = data.get("handle_unknown", "deny")
+    if data["mls"]:
+        p.mls.sensitivities = list(data["sensitivities"])
+        p.mls.categories = list(data["categories"])
+        p.mls.finish()
+        for sens, cats in data["sens_cats"].items():
+            mask = 0
+            for c in cats:
+                mask |= 1 << p.mls.cat(c)
+            p.mls.sens_cats[p.mls.sens(sens)] = mask
+    for name, aliases, permissive in data["types"]:
+        tid = p.add_type(name)
+        for alias in aliases:
+            p.aliases[alias] = name
+        if permissive:
+            p.permissive.add(tid)
+    for name, members in data["attributes"].items():
+        aid = p.add_type(name, attribute=True)
+        p.members[aid] = frozenset(p.type_ids[m] for m in members)
+    for name, (common, common_perms, perms) in data["classes"].items():
+        cdef = ClassDef(name, common=common)
+        for perm in [*common_perms, *perms]:
+            cdef.add(perm)
+        p.classes[name] = cdef
+    p.booleans = dict(data["booleans"])
+    p.bool_defaults = dict(data["booleans"])
+    for role, types in data["roles"].items():
+        p.roles[role] = {p.type_ids[t] for t in types}
+    for user, (roles, level, rng) in data["users"].items():
+        udef = UserDef(set(roles))
+        if level:
+            udef.level = p.mls.parse_level(level.replace(" ", ""))
+            udef.range = p.mls.parse_range(rng.replace(" ", ""))
+        p.users[user] = udef
+    p.role_allow = {(a, b) for a, b in data["role_allow"]}
+    for role, target, tclass, new in data["role_trans"]:
+        for t in p.expand(p.type_id(target)):
+            p.role_trans[(role, t, tclass)] = new
+    conds = [_cond(tokens, p.booleans) for tokens in data["conditions"]]
+    for i, (kind, src, tgt, tclass, payload, cond_index, branch, name) in enumerate(data["rules"]):
+        origin = f"{source or 'policy'}#terule{i}"
+        s, t = p.type_id(src), p.type_id(tgt)
+        cond = conds[cond_index] if cond_index >= 0 else None
+        if isinstance(payload, list):
+            mask = p.classes[tclass].mask(payload)
+            p.add_rule(AvRule(kind, s, t, tclass, mask, origin, cond, branch))
+        elif kind == "type_transition":
+            if cond is not None and eval_cond(cond, p.booleans) != branch:
+                continue
+            new = p.type_id(payload)
+            for ss in p.expand(s):
+                for tt in p.expand(t):
+                    if name:
+                        p.name_trans[(ss, tt, tclass, name)] = new
+                    else:
+                        p.type_trans[(ss, tt, tclass)] = new
+    for i, (kind, tclass, perms, expr) in enumerate(data["constraints"]):
+        mask = p.classes[tclass].mask(perms)
+        p.constraints.setdefault(tclass, []).append(
+            Constraint(tclass, mask, _constraint(expr, p), kind == "mlsconstrain",
+                       f"{source or 'policy'}#constraint{i}"))
+    if data["mls"]:
+        for src, tgt, tclass, rng in data["range_trans"]:
+            value = p.mls.parse_range(rng.replace(" ", ""))
+            for ss in p.expand(p.type_id(src)):
+                for tt in p.expand(p.type_id(tgt)):
+                    p.range_trans[(ss, tt, tclass)] = value
+    for proto, low, high, ctx in data["portcons"]:
+        p.portcons.append((proto, low, high, p.parse_context(ctx)))
+    for sid, ctx in data["sids"].items():
+        try:
+            p.sid_contexts[sid] = p.parse_context(ctx)
+        except PolicyError:
+            continue  # unused initial SIDs carry placeholder contexts
+    for fs, ctx in data["fs"].items():
+        p.fs_contexts[fs] = p.parse_context(ctx)
+    p.finish()
+    return p
+
+
+def import_policy(path: str, *, use_cache: bool = True) -> Policy:
+    """Import a binary policy file (through SETools, cached)."""
+    try:
+        return build_policy(dump_policy(path, use_cache=use_cache), path)
+    except (PolicyError, MlsError, KeyError) as err:
+        raise StockadeError(f"cannot import {path}: {err}") from None
