@@ -1,7 +1,8 @@
 """The `stockade` entry point: finds the command modules and runs one.
 
-Every module in `stockade.cli` that defines `COMMAND`, `HELP`, `add_arguments(parser)` and
-`run(args) -> int` is a sub-command; adding a command is adding a file.
+Every module in `stockade.cli` that defines `COMMAND` (its own module name), `HELP`,
+`add_arguments(parser)` and `run(args) -> int` is a sub-command; adding a command is adding a
+file. Only the module of the command being run is imported.
 """
 
 from __future__ import annotations
@@ -20,12 +21,21 @@ from stockade.errors import StockadeError
 INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE
 
 
-def _command_modules() -> list[ModuleType]:
+def _command_names() -> list[str]:
+    """Command module names, found without importing them."""
+    return sorted(info.name for info in pkgutil.iter_modules(stockade.cli.__path__)
+                  if not info.name.startswith("_") and info.name not in {"main", "output"})
+
+
+def _command_modules(argv: list[str]) -> list[ModuleType]:
+    """The command named in `argv` alone (start-up cost matters for `run`), else all of them."""
+    names = _command_names()
+    wanted = next((a for a in argv if not a.startswith("-")), None)
+    if wanted in names:
+        names = [wanted]
     found = []
-    for info in sorted(pkgutil.iter_modules(stockade.cli.__path__), key=lambda i: i.name):
-        if info.name.startswith("_") or info.name in {"main", "output"}:
-            continue
-        module = importlib.import_module(f"stockade.cli.{info.name}")
+    for name in names:
+        module = importlib.import_module(f"stockade.cli.{name}")
         if hasattr(module, "COMMAND") and hasattr(module, "run"):
             found.append(module)
     return found
@@ -39,12 +49,12 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with one sub-parser per command module."""
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The top-level parser; a sub-parser per command module (only the one `argv` names)."""
     parser = _Parser(prog="stockade", description=stockade.__doc__)
     parser.add_argument("--version", action="version", version=f"stockade {stockade.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in _command_modules():
+    for module in _command_modules(sys.argv[1:] if argv is None else argv):
         cmd = sub.add_parser(module.COMMAND, help=module.HELP, description=module.HELP)
         module.add_arguments(cmd)
         cmd.set_defaults(_run=module.run)
@@ -53,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors become one line on stderr and a non-zero status."""
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)
