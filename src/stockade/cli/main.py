@@ -63,15 +63,17 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors become one line on stderr and a non-zero status."""
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    if not getattr(args, "_run", None):
-        parser.print_help(sys.stderr)
-        return 2
+    command = "stockade"
     try:
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+        if not getattr(args, "_run", None):
+            parser.print_help(sys.stderr)
+            return 2
+        command = args.command
         return int(args._run(args))
     except StockadeError as err:
-        sys.stderr.write(f"stockade {args.command}: {err}\n")
+        sys.stderr.write(f"stockade {command}: {err}\n")
         return err.exit_code
     except KeyboardInterrupt:
         return 130
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("STOCKADE_DEBUG"):
             raise
         sys.stderr.write(
-            f"stockade {args.command}: internal error: {type(err).__name__}: {err} "
+            f"stockade {command}: internal error: {type(err).__name__}: {err} "
             "(set STOCKADE_DEBUG=1 for a traceback)\n"
         )
         return INTERNAL_ERROR_EXIT

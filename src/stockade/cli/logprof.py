@@ -1,0 +1,62 @@
+"""`stockade logprof`: propose profile changes from recorded denials (aa-logprof)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from stockade.audit.readers.sources import AUDIT_LOG
+from stockade.audit.store import default_store_path
+from stockade.cli.output import print_json
+from stockade.learn.logprof import gather, logprof, write_atomically
+
+COMMAND = "logprof"
+HELP = "propose additions to a profile from recorded denials, as a diff (--apply writes them)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `stockade logprof`."""
+    parser.add_argument("-p", "--profile", required=True, metavar="FILE", help="the profile file")
+    parser.add_argument("--profile-name", help="which profile of the file (default: the first)")
+    parser.add_argument("-I", dest="include_dirs", action="append", default=[], metavar="DIR",
+                        help="include search directory (repeatable)")
+    parser.add_argument("--log", action="append", default=[], metavar="FILE",
+                        help="audit.log, kernel log text or stockade JSON lines (repeatable); "
+                             f"default: {AUDIT_LOG} and the audit store")
+    parser.add_argument("--store", help="read the audit store at this path too")
+    parser.add_argument("--any-profile", action="store_true",
+                        help="also use Landlock/AppArmor records not attributed to a profile")
+    parser.add_argument("--exec-mode", default="ix", choices=("ix", "px", "Px", "cx", "Cx", "ux"),
+                        help="exec mode for programs the profile could not run (default ix)")
+    parser.add_argument("--apply", action="store_true", help="write the changes to the profile")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the proposed diff; with --apply, write it."""
+    logs = list(args.log)
+    store = args.store
+    if not logs and store is None:
+        logs = [str(AUDIT_LOG)] if AUDIT_LOG.exists() else []
+        default = default_store_path()
+        store = str(default) if default.exists() else None
+    records = gather(logs, store)
+    result = logprof(args.profile, records, include_dirs=args.include_dirs,
+                     profile_name=args.profile_name, any_profile=args.any_profile,
+                     exec_mode=args.exec_mode)
+    if args.apply and result.proposals:
+        write_atomically(args.profile, result.new_text)
+    if args.json:
+        print_json({"profile": result.profile, "records": result.records,
+                    "relevant": result.relevant, "applied": bool(args.apply and result.proposals),
+                    "rules": [p.render() for p in result.proposals], "diff": result.diff})
+        return 0
+    if not result.proposals:
+        print(f"{result.profile}: no changes proposed ({result.relevant} relevant of "
+              f"{result.records} records)")
+        return 0
+    sys.stdout.write(result.diff)
+    verb = "applied to" if args.apply else "proposed for"
+    print(f"# {len(result.proposals)} rule(s) {verb} {args.profile} from {result.relevant} "
+          "record(s)", file=sys.stderr)
+    return 0

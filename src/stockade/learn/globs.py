@@ -1,0 +1,110 @@
+"""Turning observed paths into profile paths: escaping, and collapsing into safe globs.
+
+What aa-genprof and aa-logprof propose by hand, done where it is safe: a process's own
+/proc entries become `@{PROC}/@{pid}/`, a home directory `@{HOME}/`, the multiarch library
+directory `@{multiarch}`, version numbers in library directories and sonames a `[0-9]*`, and
+the random part of a temporary file's name a `*` (only under the temporary directories).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+
+_SPECIAL = set('*?[]{}^,"\\ @$#')
+_PROC_TASK = re.compile(r"^/proc/(?:\d+|self|thread-self)/task/\d+(?=/|$)")
+_PROC_PID = re.compile(r"^/proc/(?:\d+|self|thread-self)(?=/|$)")
+_MULTIARCH = re.compile(r"/(x86_64|aarch64|arm|i386|powerpc64le|s390x|riscv64)-linux-gnu[a-z]*(?=/|$)")
+_SONAME = re.compile(r"^(lib[^/]*?\.so)\.\d+(?:\.\d+)*$")
+_VERSION_DIR = re.compile(r"^(\D+?)(\d+)\.(\d+)$")  # python3.11, perl5.36
+_NUMBER_DIR = re.compile(r"^\d+(?:\.\d+)*$")  # gcc/.../12, perl/5.36.0
+_TEMP_DIRS = ("/tmp/", "/var/tmp/", "/dev/shm/", "/run/user/")
+_RANDOM_STEM = re.compile(r"^(tmp|\.?[A-Za-z]{0,12}[._-])?([A-Za-z0-9_]{6,})$")
+_LIB_ROOTS = ("/usr/lib/", "/lib/", "/usr/lib64/", "/lib64/", "/usr/local/lib/", "/usr/libexec/",
+              "/usr/share/")
+
+
+def escape(text: str) -> str:
+    """A literal path fragment as AARE: glob characters and spaces escaped."""
+    return "".join("\\" + c if c in _SPECIAL else c for c in text)
+
+
+def home_dirs() -> list[str]:
+    """Home directories of this machine's users (with a trailing slash), longest first."""
+    homes = {"/root/"}
+    try:
+        for entry in pwd.getpwall():
+            if entry.pw_dir.startswith("/home/") and entry.pw_dir.count("/") == 2:
+                homes.add(entry.pw_dir.rstrip("/") + "/")
+    except OSError:
+        pass
+    return sorted(homes, key=len, reverse=True)
+
+
+def _looks_random(stem: str) -> bool:
+    letters = sum(c.isalpha() for c in stem)
+    digits = sum(c.isdigit() for c in stem)
+    return len(stem) >= 6 and (digits >= 1 or stem != stem.lower()) and letters >= 1
+
+
+def _temp_component(name: str) -> str | None:
+    stem, dot, ext = name.partition(".") if not name.startswith(".") else (name, "", "")
+    match = _RANDOM_STEM.match(stem)
+    if match and _looks_random(match.group(2)):
+        return escape(match.group(1) or "") + "*" + (escape(dot + ext) if dot else "")
+    return None
+
+
+def collapse(path: str, homes: list[str] | None = None) -> str:
+    """`path` as a profile path (escaped), with the safe collapses above applied."""
+    homes = home_dirs() if homes is None else homes
+    prefix = ""
+    rest = path
+    for pattern, variable in ((_PROC_TASK, "@{PROC}/@{pid}/task/@{tid}"),
+                              (_PROC_PID, "@{PROC}/@{pid}")):
+        match = pattern.match(rest)
+        if match:
+            return variable + escape(rest[match.end():])
+    for home in homes:
+        if rest.startswith(home) or rest == home.rstrip("/"):
+            prefix, rest = "@{HOME}/", rest[len(home):]
+            break
+    parts = rest.split("/")
+    temp = prefix == "" and rest.startswith(_TEMP_DIRS)
+    library = prefix == "" and rest.startswith(_LIB_ROOTS)
+    out = []
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if temp and i >= 2 and part and (replaced := _temp_component(part)) is not None:
+            out.append(replaced)
+        elif library and (m := _MULTIARCH.fullmatch("/" + part)) and m:
+            out.append("@{multiarch}")
+        elif library and last and (m := _SONAME.match(part)):
+            out.append(escape(m.group(1)) + "*")
+        elif library and not last and (m := _VERSION_DIR.match(part)):
+            out.append(escape(m.group(1) + m.group(2)) + ".[0-9]*")
+        elif library and not last and i >= 3 and _NUMBER_DIR.match(part):
+            out.append("[0-9]*")
+        else:
+            out.append(escape(part))
+    return prefix + "/".join(out)
+
+
+def glob_directory(path: str) -> str:
+    """aa-logprof's "Glob": the last component replaced by `*` (`/a/b/c` → `/a/b/*`)."""
+    head = path.rstrip("/").rsplit("/", 1)[0]
+    return (head or "") + "/*"
+
+
+def glob_with_extension(path: str) -> str:
+    """aa-logprof's "Glob with extension": `/a/b/c.txt` → `/a/b/*.txt`."""
+    head, _, name = path.rpartition("/")
+    _, dot, ext = name.rpartition(".")
+    return f"{head}/*.{ext}" if dot and ext else glob_directory(path)
+
+
+def is_under(path: str, directory: str) -> bool:
+    """True when `path` is `directory` or inside it."""
+    directory = os.path.normpath(directory)
+    return path == directory or path.startswith(directory.rstrip("/") + "/")

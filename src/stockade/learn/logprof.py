@@ -1,0 +1,114 @@
+"""logprof: denials in audit logs → proposed additions to a profile, as a diff.
+
+Like aa-logprof, non-interactively: read the denials (and complain-mode allowances) recorded
+for a profile — stockade's own records (JSON lines or the audit store) and the kernel's
+AppArmor and Landlock records from audit logs — turn each into the rule that would allow it,
+drop what the profile already allows, and add the rest at the end of the profile's body.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stockade.audit.readers.sources import read_records
+from stockade.audit.record import AuditRecord
+from stockade.audit.store import AuditStore
+from stockade.errors import StockadeError
+from stockade.learn.edit import insert_rules, unified_diff
+from stockade.learn.proposals import Proposal, accesses_from_record, propose
+from stockade.policy import CompiledProfile, compile_profiles
+
+
+@dataclass
+class LogprofResult:
+    """What logprof found and proposes."""
+
+    profile: str
+    records: int = 0
+    relevant: int = 0
+    proposals: list[Proposal] = field(default_factory=list)
+    old_text: str = ""
+    new_text: str = ""
+    diff: str = ""
+
+
+def choose_profile(profiles: list[CompiledProfile], name: str | None, path: str) -> CompiledProfile:
+    """The profile called `name` (by name or attachment), or the file's first."""
+    if not profiles:
+        raise StockadeError(f"{path}: no profile in this file")
+    if name is None:
+        return profiles[0]
+    for p in profiles:
+        if name in (p.name, p.attachment):
+            return p
+    raise StockadeError(f"{path}: no profile {name!r} (has: {', '.join(p.name for p in profiles)})")
+
+
+def records_for(profile: CompiledProfile, records: Iterable[AuditRecord], *,
+                any_profile: bool = False) -> list[AuditRecord]:
+    """Denials and complain-mode allowances that belong to `profile`."""
+    names = {profile.name, profile.attachment or profile.name}
+    out = []
+    for r in records:
+        if r.result not in ("DENIED", "ALLOWED"):
+            continue
+        owner = r.profile or r.subject
+        if owner in names or (any_profile and r.module in ("landlock", "apparmor")):
+            out.append(r)
+    return out
+
+
+def gather(logs: Iterable[str], store: str | None) -> list[AuditRecord]:
+    """Every record from the log files (audit text or JSON lines) and the store."""
+    found: list[AuditRecord] = []
+    for log in logs:
+        if not os.path.exists(log):
+            raise StockadeError(f"no such log: {log}")
+        found.extend(read_records(log))
+    if store is not None:
+        if not os.path.exists(store):
+            raise StockadeError(f"no audit store at {store}")
+        db = AuditStore(store)
+        try:
+            found.extend(db.query())
+        finally:
+            db.close()
+    return found
+
+
+def logprof(profile_path: str, records: list[AuditRecord], *, include_dirs: Iterable[str] = (),
+            profile_name: str | None = None, any_profile: bool = False,
+            exec_mode: str = "ix") -> LogprofResult:
+    """Propose the rules `records` call for, as a new text and a diff of the profile file."""
+    try:
+        text = Path(profile_path).read_text()
+    except OSError as err:
+        raise StockadeError(f"cannot read {profile_path}: {err.strerror}") from None
+    profile = choose_profile(compile_profiles(profile_path, list(include_dirs)), profile_name,
+                             profile_path)
+    relevant = records_for(profile, records, any_profile=any_profile)
+    accesses = [a for r in relevant for a in accesses_from_record(r)]
+    proposals = propose(accesses, profile, exec_mode=exec_mode)
+    new_text = insert_rules(text, profile_path, [p.render() for p in proposals],
+                            profile.name if "//" not in profile.name else None)
+    return LogprofResult(profile.name, len(records), len(relevant), proposals, text, new_text,
+                         unified_diff(text, new_text, profile_path))
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Replace `path` with `text` (same mode), never leaving a half-written profile."""
+    target = Path(path)
+    mode = target.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

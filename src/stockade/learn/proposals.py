@@ -1,0 +1,178 @@
+"""Profile rules proposed from what a program did or was denied.
+
+An `Access` is one thing a program needed (read a path, execute a program, a capability, a
+socket family); `accesses_from_record` reads it from an audit record (AppArmor's own, the
+stack's, or the kernel's Landlock records). `propose` merges accesses into `Proposal`s, leaving
+out what a profile already allows, and renders them as profile rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from stockade.audit.record import AuditRecord
+from stockade.learn.globs import collapse, escape
+from stockade.policy import CompiledProfile, Perm
+
+FILE_LETTERS = "rwamkl"
+_AA_LETTERS = {"r": "r", "w": "w", "a": "a", "c": "w", "d": "w", "m": "m", "k": "k", "l": "l",
+               "x": "x", "t": "w", "o": "w", "N": "w", "A": "w"}
+_ACCESS_WORDS = {"read": "r", "write": "w", "append": "a", "exec": "x", "mmap": "m", "lock": "k",
+                 "link": "l", "create": "w", "unlink": "w", "rename": "w", "setattr": "w",
+                 "chdir": "r"}
+_LANDLOCK = {"fs.execute": "x", "fs.read_file": "r", "fs.read_dir": "r", "fs.write_file": "w",
+             "fs.truncate": "w", "fs.ioctl_dev": "w", "fs.remove_dir": "w", "fs.remove_file": "w",
+             "fs.make_char": "w", "fs.make_dir": "w", "fs.make_reg": "w", "fs.make_sock": "w",
+             "fs.make_fifo": "w", "fs.make_block": "w", "fs.make_sym": "w", "fs.refer": "l"}
+# Landlock names the directory for these: the access is to what is made or removed inside.
+_IN_DIRECTORY = {"fs.remove_dir", "fs.remove_file", "fs.make_char", "fs.make_dir", "fs.make_reg",
+                 "fs.make_sock", "fs.make_fifo", "fs.make_block", "fs.make_sym"}
+_PERM_BITS = {"r": Perm.READ, "w": Perm.WRITE, "a": Perm.APPEND, "m": Perm.MMAP, "k": Perm.LOCK,
+              "l": Perm.LINK}
+
+
+@dataclass(frozen=True)
+class Access:
+    """One observed need: a file access, an exec, a capability, a network socket, a signal."""
+
+    kind: str  # file | exec | capability | network | signal | ptrace | unix
+    path: str = ""
+    letters: str = ""  # file letters from FILE_LETTERS
+    name: str = ""  # capability name, network family, signal name, peer
+    detail: str = ""  # socket type
+    is_dir: bool = False
+
+
+@dataclass
+class Proposal:
+    """A rule to add: file rules merge their permission letters per path."""
+
+    kind: str
+    path: str = ""
+    letters: set[str] = field(default_factory=set)
+    exec_mode: str = ""
+    name: str = ""
+    detail: str = ""
+    count: int = 0
+
+    def render(self) -> str:
+        """The rule as a profile line (without indentation)."""
+        if self.kind == "file":
+            perms = "".join(c for c in FILE_LETTERS if c in self.letters) + self.exec_mode
+            return f"{self.path} {perms},"
+        if self.kind == "capability":
+            return f"capability {self.name},"
+        if self.kind == "network":
+            return f"network {self.name} {self.detail},".replace(" ,", ",")
+        if self.kind == "signal":
+            return f"signal (send) set=({self.name}),"
+        if self.kind == "ptrace":
+            return f"ptrace (read, trace) peer={self.name},"
+        if self.kind == "unix":
+            return f"unix ({self.detail or 'connect'}),"
+        raise ValueError(f"unknown proposal kind {self.kind}")
+
+
+def _letters(mask: str) -> str:
+    words = [w for w in mask.replace(" ", ",").split(",") if w]
+    if words and all(w in _ACCESS_WORDS or w in ("open", "access") for w in words):
+        found = {_ACCESS_WORDS.get(w, "") for w in words}
+    else:
+        found = {_AA_LETTERS.get(c, "") for c in mask}
+    return "".join(c for c in FILE_LETTERS + "x" if c in found)
+
+
+def accesses_from_record(record: AuditRecord) -> list[Access]:
+    """What a denial (or a complain-mode allowance) says the program needed."""
+    if record.result not in ("DENIED", "ALLOWED"):
+        return []
+    f = record.fields
+    if record.module == "landlock":
+        return _landlock(record)
+    if record.module not in ("apparmor", "stockade"):
+        return []
+    op = f.get("operation", record.operation)
+    if op == "capable" or f.get("class") == "cap":
+        return [Access("capability", name=record.object)] if record.object else []
+    if f.get("class") == "net" or op in ("create", "connect", "bind", "listen", "socket_create",
+                                         "socket_connect", "socket_bind"):
+        family = f.get("family", "")
+        return [Access("network", name=family, detail=f.get("sock_type", ""))] if family else []
+    if f.get("class") == "signal" or op in ("signal", "task_kill"):
+        return [Access("signal", name=f.get("signal", ""))]
+    if f.get("class") == "ptrace" or op.startswith("ptrace"):
+        return [Access("ptrace", name=f.get("peer", record.object))]
+    if not record.object.startswith("/"):
+        return []
+    letters = _letters(record.denied or record.requested)
+    if "x" in letters:
+        return [Access("exec", path=record.object)] + (
+            [Access("file", path=record.object, letters=letters.replace("x", ""))]
+            if letters.replace("x", "") else [])
+    return [Access("file", path=record.object, letters=letters or "r")]
+
+
+def _landlock(record: AuditRecord) -> list[Access]:
+    blockers = [b for b in record.denied.split(",") if b]
+    out: list[Access] = []
+    fs = [b for b in blockers if b in _LANDLOCK]
+    if fs and record.object.startswith("/"):
+        if "fs.execute" in fs:
+            out.append(Access("exec", path=record.object))
+        letters = "".join(sorted({_LANDLOCK[b] for b in fs} - {"x"}))
+        if letters:
+            in_dir = all(b in _IN_DIRECTORY for b in fs if _LANDLOCK[b] != "x")
+            path = record.object.rstrip("/") + "/*" if in_dir else record.object
+            out.append(Access("file", path=path, letters=letters,
+                              is_dir="fs.read_dir" in fs and not in_dir))
+    for b in blockers:
+        if b.startswith("net."):
+            out.append(Access("network", name="inet", detail="stream"))
+        elif b == "scope.signal":
+            out.append(Access("signal", name=""))
+    return out
+
+
+def _allowed(profile: CompiledProfile | None, access: Access) -> bool:
+    if profile is None:
+        return False
+    if access.kind == "capability":
+        return access.name in profile.capabilities.effective
+    if access.kind not in ("file", "exec") or "*" in access.path:
+        return False
+    perms = profile.file_perms(access.path, is_dir=access.is_dir)
+    if access.kind == "exec":
+        return perms.allows(Perm.EXEC)
+    need = Perm(0)
+    for c in access.letters:
+        need |= _PERM_BITS[c]
+    return perms.allows(need)
+
+
+def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, *,
+            exec_mode: str = "ix", homes: list[str] | None = None) -> list[Proposal]:
+    """Merge `accesses` into proposals, dropping what `profile` already allows."""
+    merged: dict[tuple[str, str, str], Proposal] = {}
+    for access in accesses:
+        if _allowed(profile, access):
+            continue
+        if access.kind in ("file", "exec"):
+            glob = access.path if "*" in access.path else collapse(access.path, homes)
+            if access.is_dir and not glob.endswith("/"):
+                glob += "/"
+            key = ("file", glob, "")
+            prop = merged.setdefault(key, Proposal("file", path=glob))
+            prop.letters.update(access.letters)
+            if access.kind == "exec":
+                prop.exec_mode = exec_mode
+            prop.count += 1
+            continue
+        key = (access.kind, access.name, access.detail)
+        prop = merged.setdefault(key, Proposal(access.kind, name=access.name, detail=access.detail))
+        prop.count += 1
+    order = {"capability": 0, "network": 1, "signal": 2, "ptrace": 3, "unix": 4, "file": 5}
+    return sorted(merged.values(), key=lambda p: (order.get(p.kind, 9), p.path, p.name))
+
+
+__all__ = ["Access", "Proposal", "accesses_from_record", "escape", "propose"]

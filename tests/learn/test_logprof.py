@@ -1,0 +1,117 @@
+"""logprof: denials from stockade's records and the kernel's audit text → profile additions."""
+
+import json
+import subprocess
+import sys
+
+from stockade.audit.record import AuditRecord
+from stockade.learn.globs import collapse, glob_directory, glob_with_extension
+from stockade.policy import compile_profiles
+
+PROFILE = """# my profile
+include <tunables/global>
+
+profile demo /usr/bin/demo {
+  # comments and layout survive
+  /etc/hostname r,
+  /usr/bin/demo mr,
+
+  ^helper {
+    /tmp/x r,
+  }
+}
+"""
+
+KERNEL_LOG = """\
+type=AVC msg=audit(1700000000.100:10): apparmor="DENIED" operation="open" class="file" \
+profile="demo" name="/etc/shadow" pid=42 comm="demo" requested_mask="r" denied_mask="r" fsuid=0 ouid=0
+type=SYSCALL msg=audit(1700000000.100:10): arch=c000003e syscall=257 success=no exit=-13 a0=ffffff9c \
+a1=55 a2=0 a3=0 items=1 ppid=1 pid=42 auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 \
+tty=pts0 ses=1 comm="demo" exe="/usr/bin/demo" subj=demo key=(null)
+type=AVC msg=audit(1700000000.200:11): apparmor="DENIED" operation="capable" class="cap" \
+profile="demo" pid=42 comm="demo" capability=12  capname="net_admin"
+type=AVC msg=audit(1700000000.300:12): apparmor="DENIED" operation="open" class="file" \
+profile="other" name="/etc/passwd" pid=43 comm="x" requested_mask="r" denied_mask="r" fsuid=0 ouid=0
+"""
+
+
+def stockade_records() -> list[AuditRecord]:
+    def rec(serial: int, obj: str, denied: str, result: str = "DENIED", **fields: str):
+        return AuditRecord(time=1.0 + serial, serial=serial, operation="file_open",
+                           module="apparmor", result=result, object=obj, denied=denied,
+                           profile="demo", subject="demo", fields=dict(fields))
+    return [rec(1, "/proc/4242/status", "r"), rec(2, "/var/log/demo.log", "w"),
+            rec(3, "/var/log/demo.log", "a", result="ALLOWED"),
+            rec(4, "/etc/hostname", "r"),  # already allowed: not proposed
+            rec(5, "/usr/bin/helper-tool", "x")]
+
+
+def logprof(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "stockade", "logprof", *args],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+
+
+def test_logprof_from_kernel_text_and_jsonl(tmp_path) -> None:
+    profile = tmp_path / "demo"
+    profile.write_text(PROFILE)
+    (tmp_path / "audit.log").write_text(KERNEL_LOG)
+    with open(tmp_path / "records.jsonl", "w") as f:
+        for r in stockade_records():
+            f.write(r.to_json() + "\n")
+    out = logprof(tmp_path, "-p", str(profile), "--log", "audit.log", "--log", "records.jsonl",
+                  "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    rules = data["rules"]
+    assert "capability net_admin," in rules
+    assert "/etc/shadow r," in rules
+    assert "@{PROC}/@{pid}/status r," in rules
+    assert "/var/log/demo.log wa," in rules
+    assert "/usr/bin/helper-tool ix," in rules
+    assert not any("hostname" in r for r in rules)  # already allowed
+    assert not any("passwd" in r for r in rules)  # another profile's denial
+    assert profile.read_text() == PROFILE  # nothing written without --apply
+
+
+def test_logprof_apply_keeps_layout_and_result_compiles(tmp_path) -> None:
+    profile = tmp_path / "demo"
+    profile.write_text(PROFILE)
+    (tmp_path / "audit.log").write_text(KERNEL_LOG)
+    out = logprof(tmp_path, "-p", str(profile), "--log", "audit.log", "--apply")
+    assert out.returncode == 0, out.stderr
+    assert "+  /etc/shadow r," in out.stdout
+    text = profile.read_text()
+    assert "# comments and layout survive" in text and text.startswith("# my profile\n")
+    assert text.index("/etc/shadow r,") > text.index("^helper")  # end of the profile's body
+    compiled = compile_profiles(str(profile))[0]
+    assert compiled.file_perms("/etc/shadow").allow
+    assert "net_admin" in compiled.capabilities.effective
+    again = logprof(tmp_path, "-p", str(profile), "--log", "audit.log")
+    assert "no changes proposed" in again.stdout
+
+
+def test_logprof_errors_are_one_line(tmp_path) -> None:
+    profile = tmp_path / "demo"
+    profile.write_text(PROFILE)
+    out = logprof(tmp_path, "-p", str(profile), "--log", "missing.log")
+    assert out.returncode == 1 and "no such log" in out.stderr and "Traceback" not in out.stderr
+    (tmp_path / "bad").write_text("profile x {\n  /etc/hostname r\n")
+    out = logprof(tmp_path, "-p", str(tmp_path / "bad"), "--log", str(profile))
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+
+
+def test_collapse_is_safe() -> None:
+    homes = ["/home/alice/", "/root/"]
+    assert collapse("/proc/1234/status", homes) == "@{PROC}/@{pid}/status"
+    assert collapse("/proc/12/task/13/stat", homes) == "@{PROC}/@{pid}/task/@{tid}/stat"
+    assert collapse("/home/alice/.config/app.ini", homes) == "@{HOME}/.config/app.ini"
+    assert collapse("/usr/lib/x86_64-linux-gnu/libssl.so.3", homes) == \
+        "/usr/lib/@{multiarch}/libssl.so*"
+    assert collapse("/usr/lib/python3.11/json/__init__.py", homes) == \
+        "/usr/lib/python3.[0-9]*/json/__init__.py"
+    assert collapse("/tmp/tmpa1b2c3d4/data.db", homes) == "/tmp/tmp*/data.db"
+    assert collapse("/tmp/report.txt", homes) == "/tmp/report.txt"  # not random: kept
+    assert collapse("/etc/my file", homes) == "/etc/my\\ file"
+    assert collapse("/etc/a{b}", homes) == "/etc/a\\{b\\}"
+    assert glob_directory("/a/b/c") == "/a/b/*"
+    assert glob_with_extension("/a/b/c.txt") == "/a/b/*.txt"
