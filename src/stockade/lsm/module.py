@@ -27,7 +27,9 @@ class Verdict:
     `audit` asks for an AUDIT record even though allowed (AppArmor's `audit` qualifier,
     SELinux's auditallow); `quiet` keeps a denial's record out of notifications (AppArmor's
     plain `deny` rules, SELinux's dontaudit); `hard` denies even in complain mode (explicit
-    deny rules); `cacheable` says the answer depends only on the request's key.
+    deny rules); `complain` puts this one answer in complain mode although the module is
+    enforcing (AppArmor's per-profile `flags=(complain)`): a denial becomes an ALLOWED record
+    unless `hard`; `cacheable` says the answer depends only on the request's key.
     `fields` are the module's own audit fields (profile, requested_mask, scontext, ...).
     """
 
@@ -38,6 +40,7 @@ class Verdict:
     audit: bool = False
     quiet: bool = False
     hard: bool = False
+    complain: bool = False
     cacheable: bool = True
     fields: tuple[tuple[str, str], ...] = ()
 
