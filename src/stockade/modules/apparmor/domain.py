@@ -20,11 +20,13 @@
 from __future__ import annotations
 
 import errno
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stockade.modules.apparmor.perms import Check, X, file_check, letters, rule_text
-from stockade.modules.apparmor.profiles import NULL_MARK, UNCONFINED, ProfileSet
+from stockade.modules.apparmor.profiles import NULL_MARK, UNCONFINED, Aare, ProfileSet
 from stockade.policy import CompiledProfile
+from stockade.policy.ast import FileRule, Rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +60,10 @@ def transition(profiles: ProfileSet, prof: CompiledProfile | None, exe: str, *,
         return Transition(learning, False, "", _with(base, target=learning))
     if mode is None:  # `all,` grants exec as ix
         mode = "ix"
-    rule = rule_text(base.allow_rules[0]) if base.allow_rules else ""
+    deciding = _exec_rules(base.allow_rules, perms.exec_mode, perms.exec_target)
+    base = Check(base.op, base.cls, base.request, base.allow, base.deny, base.audit, base.quiet,
+                 base.names, deciding, base.deny_rules)
+    rule = rule_text(deciding[0]) if deciding else ""
     new, info = _target(profiles, prof, exe, mode, perms.exec_target)
     scrub = mode[0].isupper()
     if new is None:
@@ -74,6 +79,18 @@ def transition(profiles: ProfileSet, prof: CompiledProfile | None, exe: str, *,
                        (("target", new),))
         return Transition(prof.name, False, rule, denied, mode, "no new privs")
     return Transition(new, scrub, rule, _with(base, target=new, info=info), mode, info)
+
+
+def _exec_rules(rules: Sequence[Rule], mode: str | None, target: str | None) -> list[Rule]:
+    """The allow rules in order of how they decided the exec mode: the rules that carry the
+    chosen mode first, exact paths before globs (the merge's precedence), then the rest."""
+    def rank(rule: Rule) -> tuple[int, int]:
+        carries = isinstance(rule, FileRule) and (rule.exec_mode, rule.exec_target) == (mode, target)
+        compiled = Aare.compiled(rule.path) if isinstance(rule, FileRule) else None
+        exact = compiled is not None and compiled[0].exact
+        return (0 if carries else 1, 0 if exact else 1)
+
+    return sorted(rules, key=rank)
 
 
 def _with(check: Check, *, target: str, info: str = "") -> Check:
