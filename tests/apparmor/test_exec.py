@@ -147,5 +147,6 @@ def test_hats_never_attach(aa) -> None:
 
 def test_exec_conflict_exact_beats_glob() -> None:
     aa = module("profile p { /usr/bin/* ix, /usr/bin/special Ux, }")
-    assert aa.exec_transition("p", "/usr/bin/special") == ("unconfined", True, "<text>:1: /usr/bin/special Ux,")
+    special = aa.exec_transition("p", "/usr/bin/special")
+    assert special == ("unconfined", True, "<text>:1: /usr/bin/special Ux,")
     assert aa.exec_transition("p", "/usr/bin/other").profile == "p"

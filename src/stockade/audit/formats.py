@@ -40,7 +40,7 @@ def apparmor_line(record: AuditRecord) -> str:
         parts.append(f'requested_mask="{record.requested}"')
     if record.denied:
         parts.append(f'denied_mask="{record.denied}"')
-    for key in ("fsuid", "ouid", "target", "peer", "signal", "family", "sock_type", "protocol",
+    for key in ("fsuid", "ouid", "target", "signal", "peer", "family", "sock_type", "protocol",
                 "info", "kill"):
         if key in f:
             parts.append(f"{key}={_q(f[key]) if key in _AA_QUOTED else f[key]}")
