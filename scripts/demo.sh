@@ -24,6 +24,10 @@ fi
 
 run "Lockdown (confidentiality): even root may not read kernel memory" \
     explain --lsm capability,lockdown --lockdown confidentiality --as root read /proc/kcore
+run "AppArmor: the demo-reader profile denies /etc/shadow by an explicit (audited) deny rule" \
+    explain --lsm capability --profile examples/profiles/demo-reader read /etc/shadow
+run "AppArmor: the same profile allows shared data under /usr/share" \
+    explain --lsm capability --profile examples/profiles/demo-reader read /usr/share/common-licenses/GPL-3
 run "The same question as JSON, for programs" \
     explain --json --as nobody write /etc/passwd
 exit 0
