@@ -111,3 +111,17 @@ def test_load_and_remove_profiles() -> None:
     assert {"a", "b", "b//kid"} <= set(aa.policy.names())
     aa.remove_profile("b")
     assert "b//kid" not in aa.policy
+
+
+def test_registry_builds_apparmor_by_name(tmp_path) -> None:
+    from stockade.modules.registry import build_stack
+
+    prof = tmp_path / "p"
+    prof.write_text("profile p { /ok r, }\n")
+    st = build_stack("capability,apparmor", dac=False,
+                     settings={"apparmor": {"profiles": [str(prof)], "system_includes": False,
+                                            "profile_modes": {"p": "complain"}}})
+    aa = st.module("apparmor")
+    assert aa.exclusive and aa.profile("p").name == "p"
+    d = st.decide(read("p", "/elsewhere"))
+    assert d.allowed and d.events[0].result == ALLOWED
