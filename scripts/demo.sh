@@ -36,6 +36,10 @@ if [ -d /dev/shm ] && [ "$(stat -c %d /dev/shm)" != "$(stat -c %d /)" ]; then
       load-module /dev/shm/stockade-demo.ko
   rm -f /dev/shm/stockade-demo.ko
 fi
+run "AppArmor: the demo-reader profile denies /etc/shadow by an explicit (audited) deny rule" \
+    explain --lsm capability --profile examples/profiles/demo-reader read /etc/shadow
+run "AppArmor: the same profile allows shared data under /usr/share" \
+    explain --lsm capability --profile examples/profiles/demo-reader read /usr/share/common-licenses/GPL-3
 run "The same question as JSON, for programs" \
     explain --json --as nobody write /etc/passwd
 exit 0

@@ -21,6 +21,9 @@ def _stamp(record: AuditRecord) -> str:
     return f"audit({record.time:.3f}:{record.serial})"
 
 
+_AA_QUOTED = frozenset({"target", "peer", "family", "sock_type", "info"})  # as the kernel prints
+
+
 def apparmor_line(record: AuditRecord) -> str:
     """`apparmor="DENIED" operation="open" profile="p" name="/x" ... requested_mask="r"`."""
     f = record.fields
@@ -37,9 +40,10 @@ def apparmor_line(record: AuditRecord) -> str:
         parts.append(f'requested_mask="{record.requested}"')
     if record.denied:
         parts.append(f'denied_mask="{record.denied}"')
-    for key in ("fsuid", "ouid", "target", "peer", "signal", "family", "sock_type", "protocol"):
+    for key in ("fsuid", "ouid", "target", "signal", "peer", "family", "sock_type", "protocol",
+                "info", "kill"):
         if key in f:
-            parts.append(f"{key}={f[key]}")
+            parts.append(f"{key}={_q(f[key]) if key in _AA_QUOTED else f[key]}")
     return f"type=AVC msg={_stamp(record)}: " + " ".join(parts)
 
 

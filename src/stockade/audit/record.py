@@ -80,7 +80,8 @@ def describe_object(event: AuditEvent) -> str:
 
 
 def record_from_event(event: AuditEvent) -> AuditRecord:
-    """The AuditRecord of one stack event."""
+    """The AuditRecord of one stack event (a verdict's `name` field overrides the object, as
+    AppArmor's rename_dest and link name the second path)."""
     req, verdict = event.request, event.verdict
     fields = dict(verdict.fields)
     requested = fields.pop("requested", "") or ",".join(access_names(req.access))
@@ -90,7 +91,8 @@ def record_from_event(event: AuditEvent) -> AuditRecord:
     return AuditRecord(
         time=event.timestamp, serial=event.serial, operation=req.hook, module=verdict.module,
         result=event.result, pid=subject.pid, comm=subject.comm, exe=subject.exe,
-        uid=subject.uid, subject=label, object=describe_object(event), requested=requested,
+        uid=subject.uid, subject=label, object=fields.pop("name", "") or describe_object(event),
+        requested=requested,
         denied=denied if event.result != "AUDIT" else "", reason=verdict.reason,
         mode=event.mode.value, errno=verdict.errno, quiet=verdict.quiet,
         profile=fields.get("profile", ""), fields=fields,

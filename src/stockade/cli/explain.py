@@ -6,6 +6,7 @@ import argparse
 import os
 import signal as signals
 import sys
+from dataclasses import replace
 from typing import Any
 
 from stockade.audit.formats import kernel_line
@@ -60,6 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mods.add_argument("--loadpin-root", metavar="PATH", default=None,
                       help="LoadPin's pinned filesystem: the one holding PATH "
                            "(default /lib/modules, else /)")
+    aa = parser.add_argument_group("apparmor")
+    aa.add_argument("--profile", metavar="FILE",
+                    help="confine the subject by an AppArmor profile file (adds apparmor to --lsm)")
+    aa.add_argument("-I", "--include", dest="include_dirs", action="append", default=[],
+                    metavar="DIR", help="include search directory for --profile (repeatable)")
+    aa.add_argument("--profile-name", metavar="NAME",
+                    help="the profile of FILE to use (default: the first one)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -133,16 +141,57 @@ def _stack(args: argparse.Namespace) -> Stack:
         "lockdown": {"level": level},
         "loadpin": {"pinned_dev": pinned},
     }
-    return build_stack(args.lsm, settings=settings)
+    lsm, extra = args.lsm, {}
+    if args.profile:
+        module = _apparmor(args)
+        extra["apparmor"] = module
+        if "apparmor" not in [n.strip() for n in lsm.split(",")]:
+            lsm = f"{lsm},apparmor"
+    return build_stack(lsm, settings=settings, extra=extra)
+
+
+def _apparmor(args: argparse.Namespace) -> Any:
+    """The AppArmor module loaded from --profile, and the profile the subject runs under."""
+    from stockade.modules.apparmor import AppArmor
+
+    if not os.path.exists(args.profile):
+        raise UsageError(f"--profile: no such file {args.profile}")
+    module = AppArmor(profiles=[args.profile], include_dirs=args.include_dirs)
+    if not module.policy.top:
+        raise UsageError(f"--profile: {args.profile} defines no profile")
+    name = args.profile_name or module.policy.top[0].name
+    if name not in module.policy:
+        known = ", ".join(module.policy.names())
+        raise UsageError(f"--profile-name: {args.profile} has no profile {name!r} (has: {known})")
+    args.apparmor_label = name
+    return module
+
+
+def _confine(args: argparse.Namespace, subject: Subject) -> Subject:
+    label = getattr(args, "apparmor_label", None)
+    if label is None:
+        return subject
+    contexts = (*(c for c in subject.contexts if c[0] != "apparmor"), ("apparmor", label))
+    return replace(subject, contexts=contexts)
 
 
 def _verdict_text(verdict: Any, module_mode: str) -> str:
     if verdict is None:
         return "allow (no opinion)"
     if verdict.errno:
-        suffix = " (complain: allowed)" if module_mode == "complain" and not verdict.hard else ""
+        complain = (module_mode == "complain" or verdict.complain) and not verdict.hard
+        suffix = " (complain: allowed)" if complain else ""
         return f"deny {verdict.errno_name}{suffix}"
     return "allow+audit" if verdict.audit else "allow"
+
+
+def _reason(verdict: Any) -> str:
+    """The reason, with the deciding rule when the reason does not already quote it."""
+    if verdict is None:
+        return ""
+    if verdict.rule and verdict.rule not in verdict.reason:
+        return f"{verdict.reason} [{verdict.rule}]"
+    return verdict.reason
 
 
 def _describe(req: Request) -> str:
@@ -164,8 +213,8 @@ def _describe(req: Request) -> str:
 def run(args: argparse.Namespace) -> int:
     """Explain one operation; exit 0 when allowed, 1 when denied, 2 for bad input."""
     try:
-        subject = _subject(args)
         stack = _stack(args)
+        subject = _confine(args, _subject(args))
         requests = _requests(args, subject)
     except StockadeError as err:
         # 1 means "denied": a bad user, pid or path must not look like a denial
@@ -189,7 +238,8 @@ def run(args: argparse.Namespace) -> int:
                 {"hook": req.hook, "request": _describe(req), "module": name,
                  "verdict": "none" if v is None else ("deny" if v.errno else "allow"),
                  "errno": v.errno_name if v is not None and v.errno else None,
-                 "reason": v.reason if v is not None else "", "rule": v.rule if v else ""}
+                 "reason": v.reason if v is not None else "", "rule": v.rule if v else "",
+                 "profile": dict(v.fields).get("profile", "") if v is not None else ""}
                 for req, d in steps for name, v in zip(d.modules, d.layers, strict=True)
             ],
             "audit": audit_lines,
@@ -199,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     for req, d in steps:
         out.write(paint(_describe(req), "bold") + "\n")
-        rows = [(name, _verdict_text(v, modes.get(name, "enforce")), v.reason if v else "")
+        rows = [(name, _verdict_text(v, modes.get(name, "enforce")), _reason(v))
                 for name, v in zip(d.modules, d.layers, strict=True)]
         if rows:
             table(("  module", "verdict", "reason"), [("  " + r[0], r[1], r[2]) for r in rows])

@@ -27,9 +27,10 @@ class Verdict:
     `audit` asks for an AUDIT record even though allowed (AppArmor's `audit` qualifier,
     SELinux's auditallow); `quiet` keeps a denial's record out of notifications (AppArmor's
     plain `deny` rules, SELinux's dontaudit); `hard` denies even in complain mode (explicit
-    deny rules); `permissive` lets a denial through as complain mode would, for one request
-    (SELinux's permissive domains: recorded as ALLOWED with permissive=1);
-    `cacheable` says the answer depends only on the request's key.
+    deny rules); `complain` lets this one denial through as complain mode would although the
+    module is enforcing (AppArmor's per-profile `flags=(complain)`, SELinux's permissive
+    domains): it becomes an ALLOWED record unless `hard`; `cacheable` says the answer depends
+    only on the request's key.
     `fields` are the module's own audit fields (profile, requested_mask, scontext, ...).
     """
 
@@ -40,7 +41,7 @@ class Verdict:
     audit: bool = False
     quiet: bool = False
     hard: bool = False
-    permissive: bool = False
+    complain: bool = False
     cacheable: bool = True
     fields: tuple[tuple[str, str], ...] = ()
 

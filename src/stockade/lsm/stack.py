@@ -168,8 +168,8 @@ class Stack:
                 continue
             cacheable = cacheable and verdict.cacheable
             if verdict.errno:
-                if (module.mode is Mode.COMPLAIN or verdict.permissive) and not verdict.hard:
-                    events.append(self._event(req, verdict, ALLOWED, module.mode))
+                if (module.mode is Mode.COMPLAIN or verdict.complain) and not verdict.hard:
+                    events.append(self._event(req, verdict, ALLOWED, Mode.COMPLAIN))
                     continue
                 events.append(self._event(req, verdict, DENIED, module.mode))
                 return Decision(verdict.errno, tuple(layers), tuple(names), verdict,
@@ -209,9 +209,9 @@ class Stack:
                 continue
             if module.name == "capability":
                 return False
-            lenient = module.mode is Mode.COMPLAIN or verdict.permissive
-            result = ALLOWED if lenient and not verdict.hard else DENIED
-            event = self._event(nested, verdict, result, module.mode)
+            complain = (module.mode is Mode.COMPLAIN or verdict.complain) and not verdict.hard
+            result = ALLOWED if complain else DENIED
+            event = self._event(nested, verdict, result, Mode.COMPLAIN if complain else module.mode)
             sink = getattr(self._local, "events", None)
             if sink is not None:
                 sink.append(event)

@@ -24,6 +24,13 @@ def _abac(**kw: Any) -> SecurityModule:
     return Abac(**kw)
 
 
+def _apparmor(**kw: Any) -> SecurityModule:
+    """apparmor (options: `profiles` files/dirs/text, `include_dirs`, `profile_modes`)."""
+    from stockade.modules.apparmor import AppArmor
+
+    return AppArmor(**kw)
+
+
 FACTORIES: dict[str, Callable[..., SecurityModule]] = {
     "capability": Capability,
     "yama": Yama,
@@ -33,6 +40,7 @@ FACTORIES: dict[str, Callable[..., SecurityModule]] = {
     "smack": Smack,
     "biba": Biba,
     "abac": _abac,
+    "apparmor": _apparmor,
 }
 
 DEFAULT_LSM = "capability,yama,loadpin,lockdown"

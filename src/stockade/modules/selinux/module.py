@@ -242,7 +242,7 @@ class SELinux(SecurityModule):
                   ("tclass", tclass), ("requested", names), ("denied", names))
         return Verdict(self.name, errno.EACCES, f"{why}: {scon.type} -> {tcon.type}:{tclass} "
                        f"{{ {names} }}", rule, quiet=not denied & avd.auditdeny,
-                       permissive=avd.permissive, fields=fields)
+                       complain=avd.permissive, fields=fields)
 
     def _invalid(self, why: str) -> Verdict:
         return self.deny(errno.EACCES, why, fields=(("reason", why),))
