@@ -65,5 +65,5 @@ def test_explain_exec_under_a_profile(tmp_path: Path) -> None:
                        "exec", "/usr/bin/env")
     data = json.loads(out)
     assert code == 0
-    bprm = [r for r in data["layers"] if r["hook"] == "bprm_check_security"]
+    bprm = [r for r in data["layers"] if r["hook"] == "bprm_check_security" and r["module"] == "apparmor"]
     assert bprm[0]["rule"].endswith(":1: /usr/bin/env Px -> q,")
