@@ -19,6 +19,7 @@ continue as docs/supervisor.md lists per system call.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import select
@@ -46,8 +47,15 @@ _WALKERS = frozenset({"selinux", "smack", "apparmor"})
 class Stats:
     """Counters: what the supervisor did, for tests, benchmarks and the exit report."""
 
-    __slots__ = ("notifications", "denied", "emulated", "continued", "vanished", "errors",
-                 "would_deny")
+    __slots__ = (
+        "continued",
+        "denied",
+        "emulated",
+        "errors",
+        "notifications",
+        "vanished",
+        "would_deny",
+    )
 
     def __init__(self) -> None:
         self.notifications = self.denied = self.emulated = self.continued = 0
@@ -254,10 +262,8 @@ class Supervisor:
 
     def stop(self) -> None:
         """Ask the loop to end (from another thread)."""
-        try:
+        with contextlib.suppress(OSError):
             os.write(self._stop_w, b"x")
-        except OSError:
-            pass
 
     def close(self) -> None:
         """Release the listener, the task cache and the helper."""
@@ -266,10 +272,8 @@ class Supervisor:
         self.tasks.clear()
         self.helper.stop()
         for fd in (self._stop_r, self._stop_w):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
 
 def run_in_thread(target: Callable[[], None], name: str) -> threading.Thread:

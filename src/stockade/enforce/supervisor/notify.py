@@ -38,7 +38,7 @@ _ZERO = bytes(_NOTIF.size)
 class Listener:
     """A listener fd: receive notifications, check them, answer them."""
 
-    __slots__ = ("fd", "_buf", "sync_wakeup")
+    __slots__ = ("_buf", "fd", "sync_wakeup")
 
     def __init__(self, fd: int) -> None:
         self.fd = fd

@@ -30,7 +30,7 @@ HOOK_SYSCALLS: dict[str, tuple[str, ...]] = {
     "mmap_file": EXEC,
     "locked_down": OPEN,  # /dev/mem, /proc/kcore, tracefs, debugfs are asked at open
     "bprm_check_security": EXEC,
-    "inode_create": OPEN + ("mknod", "mknodat"),
+    "inode_create": (*OPEN, "mknod", "mknodat"),
     "inode_mkdir": ("mkdir", "mkdirat"),
     "inode_mknod": ("mknod", "mknodat"),
     "inode_unlink": ("unlink", "unlinkat"),
