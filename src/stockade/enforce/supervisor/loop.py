@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from stockade.enforce.seccomp import resolve_syscall
+from stockade.enforce.supervisor import resolve
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.notify import Listener
 from stockade.enforce.supervisor.observe import Observation, Observer
@@ -42,6 +43,20 @@ from stockade.lsm.types import Object, ObjectKind, Request, access_names
 Handler = Callable[["Supervisor", int, int, tuple[int, ...]], None]
 _LABEL_FREE = frozenset({"dac", "capability", "yama", "loadpin", "lockdown"})
 _WALKERS = frozenset({"selinux", "smack", "apparmor"})
+
+
+def label_attributes(stack: Stack) -> tuple[str, ...] | None:
+    """The xattrs the label modules of `stack` read (None: unknown, read them all)."""
+    found: set[str] = set()
+    for module in stack.modules:
+        if module.name in _LABEL_FREE:
+            continue
+        attrs = [v for k, v in vars(module).items()
+                 if "xattr" in k and isinstance(v, str) and v.startswith(("security.", "user."))]
+        if not attrs:
+            return None
+        found.update(attrs)
+    return tuple(sorted(found))
 
 
 class Stats:
@@ -88,6 +103,7 @@ class Supervisor:
         names = {m.name for m in stack.modules}
         self.labels = bool(names - _LABEL_FREE)
         self.walk = bool(names & _WALKERS)
+        resolve.LABEL_NAMES = label_attributes(stack)
         self.hooks = {h for m in stack.modules if m.name not in ("dac", "capability")
                       for h in m.hooks()}
         self.table: dict[int, Handler] = {}

@@ -107,11 +107,23 @@ class MemReader:
         raise OSError(36, "File name too long")
 
 
+_HOW = _OpenHow()
+_HOW_REF = ctypes.byref(_HOW)
+_HOW_SIZE = _L(ctypes.sizeof(_OpenHow))
+_OPENAT2 = _L(NR["openat2"])
+
+
 def openat2(dirfd: int, path: bytes, flags: int, mode: int = 0, resolve: int = 0) -> int:
-    """openat2(2); returns the new fd."""
-    how = _OpenHow(flags, mode, resolve)
-    return _check(_syscall(NR["openat2"], dirfd, ctypes.c_char_p(path), ctypes.byref(how),
-                           ctypes.c_size_t(ctypes.sizeof(how))))
+    """openat2(2); returns the new fd. Uses one shared open_how: call from one thread only
+    (the supervisor thread)."""
+    _HOW.flags = flags
+    _HOW.mode = mode
+    _HOW.resolve = resolve
+    fd = _libc_syscall(_OPENAT2, _L(dirfd), path, _HOW_REF, _HOW_SIZE)
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return fd
 
 
 def pidfd_open(pid: int, flags: int = 0) -> int:

@@ -222,12 +222,16 @@ class CredSwitch:
         self._own = (os.getuid(), os.getgid(), tuple(sorted(os.getgroups())), state.effective)
         self._current = self._own
         self.can_setgroups = bool(state.effective >> caps.cap_number("setgid") & 1)
+        self._last: Subject | None = None
 
     def become(self, subject: Subject) -> None:
         """Switch to `subject`'s fs credentials (no-op when already there)."""
+        if subject is self._last:
+            return
         want = (subject.fsuid, subject.fsgid, tuple(sorted(subject.groups)),
                 subject.cap_effective & self.permitted)
         if want == self._current:
+            self._last = subject
             return
         # regain our effective set first: changing ids and groups may need CAP_SETUID/SETGID
         if self._current[3] != self.permitted:
@@ -237,3 +241,4 @@ class CredSwitch:
         ksys.set_fs_ids(want[0], want[1])
         caps.capset(caps.CapState(want[3], self.permitted, self.inheritable))
         self._current = want
+        self._last = subject
