@@ -10,6 +10,7 @@ from stockade.errors import StockadeError, UsageError
 
 if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
     from stockade.enforce.plan_types import EnforcementPlan
+    from stockade.enforce.supervisor.setup import SupervisorSetup
 
 COMMAND = "run"
 HELP = "run a command confined (Landlock, seccomp, capabilities, no_new_privs)"
@@ -59,6 +60,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="append JSON lines of what was applied, the start and the exit")
     parser.add_argument("--clear-env", action="store_true",
                         help="pass only PATH, TERM, LANG, LC_ALL, HOME, USER, LOGNAME, TZ")
+    sup = parser.add_argument_group("reference monitor (seccomp user notification)")
+    sup.add_argument("--mode", choices=("enforce", "complain", "learn"),
+                     help="put the module stack on the program's system calls: enforce its "
+                          "verdicts, complain (allow and record would-be denials), or learn "
+                          "(also record every access to --learn FILE)")
+    sup.add_argument("--lsm", metavar="LIST",
+                     help="modules for --mode, kernel lsm= style (default: "
+                          "capability,yama,loadpin,lockdown)")
+    sup.add_argument("--context", action="append", default=[], metavar="MODULE=LABEL",
+                     help="the program's label for a module, e.g. biba=medium (repeatable)")
+    sup.add_argument("--module-option", action="append", default=[], metavar="MODULE.KEY=VALUE",
+                     help="a module setting, VALUE as JSON or text, e.g. "
+                          "'selinux.policy_paths=[\"p.cil\"]' (repeatable)")
+    sup.add_argument("--learn", metavar="FILE",
+                     help="append observations (JSON lines) here; implied format: "
+                          "enforce/supervisor/observe.py")
     parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
                         help="the command to run")
 
@@ -95,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
                                keep_caps=keep, clear_env=args.clear_env)
     if args.profile:  # the ad-hoc flags add to the profile's plan
         plan = _profile_plan(args.profile).merged(plan)
+    supervision = _supervision(args, plan)
     audit = _open_audit(args.audit)
     if audit:
         from stockade.enforce import report
@@ -102,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     # same-user process (the program included) can read its memory or ptrace it.
     prctl.set_dumpable(False)
     try:
-        prep = prepare.prepare(plan, strict=args.strict)
+        prep = prepare.prepare(plan, strict=args.strict, supervised=supervision is not None)
         for entry in prep.coverage.weakened():
             sys.stderr.write(f"stockade run: {entry.line()}\n")
         if audit:
@@ -114,7 +132,13 @@ def run(args: argparse.Namespace) -> int:
                 report.write_record(audit, {"event": "start", "pid": pid, "argv": command})
 
         try:
-            status = launcher.launch(prep, command, on_started=started)
+            if supervision is not None:
+                from stockade.enforce.supervisor.session import supervised_launch
+
+                status = supervised_launch(prep, supervision.supervisor, supervision.routed,
+                                           command, on_started=started)
+            else:
+                status = launcher.launch(prep, command, on_started=started)
         except launcher.LaunchError as err:
             if audit:
                 report.write_record(audit, {"event": "error", "error": str(err),
@@ -126,3 +150,19 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if audit:
             audit.close()
+        if supervision is not None:
+            supervision.close()
+
+
+def _supervision(args: argparse.Namespace, plan: EnforcementPlan) -> SupervisorSetup | None:
+    """The supervisor for --mode, or for a plan with user-notif rules (enforce mode)."""
+    mode = getattr(args, "mode", None)
+    if mode is None:
+        from stockade.enforce.supervisor.session import notify_rules
+
+        if not notify_rules(plan):
+            return None
+        mode = "enforce"
+    from stockade.enforce.supervisor.setup import build
+
+    return build(mode, args.lsm, args.context, args.module_option, args.audit, args.learn)

@@ -23,6 +23,7 @@ import errno
 import os
 import signal
 from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
 
 from stockade.enforce import caps, landlock, prctl
 from stockade.enforce.prepare import SETUP_FAILED_EXIT, Prepared
@@ -43,6 +44,23 @@ class LaunchError(StockadeError):
     """The child could not be confined or could not execute the command."""
 
 
+class ChildHook(Protocol):
+    """How a supervisor takes part in a launch (enforce/supervisor/session.py).
+
+    `fork(child)` forks (in whatever thread the supervisor needs) and runs `child()` in the
+    child, returning the pid in the parent; `in_child()` runs in the child after the plan's
+    seccomp filter and before exec (it installs the notification filter).
+    """
+
+    def fork(self, child: Callable[[], None]) -> int:
+        """Fork; `child()` never returns."""
+        ...
+
+    def in_child(self) -> None:
+        """The child's last step before exec."""
+        ...
+
+
 def _candidates(command: str, env: dict[str, str]) -> list[str]:
     """Paths to try, in the order execvp(3) would (done in the parent, before fork)."""
     if "/" in command:
@@ -52,7 +70,8 @@ def _candidates(command: str, env: dict[str, str]) -> list[str]:
 
 
 def _child(prep: Prepared, argv: Sequence[str], paths: list[str], err_w: int,
-           parent: int, old_mask: Iterable[int]) -> None:
+           parent: int, old_mask: Iterable[int], pre_exec: Callable[[], None] | None = None
+           ) -> None:
     """Runs in the forked child; never returns."""
     stage = "setup"
     try:
@@ -80,6 +99,9 @@ def _child(prep: Prepared, argv: Sequence[str], paths: list[str], err_w: int,
         if prep.bpf is not None:
             stage = "seccomp"
             prep.bpf.load(prep.seccomp_flags)
+        if pre_exec is not None:
+            stage = "seccomp user notification"
+            pre_exec()
         stage = "exec"
         saved: OSError | None = None  # as execvp(3): EACCES wins if nothing else ran
         last: OSError | None = None
@@ -145,11 +167,13 @@ def _read_all(fd: int) -> bytes:
 
 
 def launch(prep: Prepared, argv: Sequence[str], *,
-           on_started: Callable[[int], None] | None = None) -> int:
+           on_started: Callable[[int], None] | None = None,
+           hook: ChildHook | None = None) -> int:
     """Run `argv` confined by `prep`; return its exit status (128+N after signal N).
 
     Raises LaunchError (exit_code 127, 126 or 125) when the child fails before exec.
-    `on_started(pid)` is called once the command is running.
+    `on_started(pid)` is called once the command is running. `hook` lets a supervisor fork
+    the child and add its notification filter.
     """
     if not argv:
         raise StockadeError("no command given", 2)
@@ -160,7 +184,12 @@ def launch(prep: Prepared, argv: Sequence[str], *,
     try:
         parent = os.getpid()
         try:
-            pid = os.fork()
+            if hook is not None:
+                pre_exec = hook.in_child
+                pid = hook.fork(lambda: _child(prep, argv, paths, err_w, parent, old_mask,
+                                               pre_exec))
+            else:
+                pid = os.fork()
         except OSError as err:
             os.close(err_r)
             os.close(err_w)

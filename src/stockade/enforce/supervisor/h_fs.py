@@ -1,0 +1,346 @@
+"""Handlers for the calls that change names (unlink, mkdir, rename, link, symlink, mknod) and
+attributes (chmod, chown families): resolved to a pinned parent directory or inode, decided on
+what the descriptors show, then performed by the supervisor with the target's credentials."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from stockade.enforce.supervisor import sys as ksys
+from stockade.enforce.supervisor.resolve import object_at, object_from_fd, open_as_target, open_parent
+from stockade.lsm.types import MAY_WRITE, Object, Request
+from stockade.modules.dac import chmod_request, chown_request
+
+if TYPE_CHECKING:
+    from stockade.enforce.supervisor.loop import Handler, Supervisor
+    from stockade.enforce.supervisor.target import TaskInfo
+
+AT_FDCWD = -100
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_REMOVEDIR = 0x200
+AT_SYMLINK_FOLLOW = 0x400
+AT_EMPTY_PATH = 0x1000
+
+
+def s32(value: int) -> int:
+    """The low 32 bits of a register, signed."""
+    value &= 0xFFFFFFFF
+    return value - 0x100000000 if value & 0x80000000 else value
+
+
+def _dot_errno(name: bytes, op: str) -> int:
+    """What the kernel answers for "." or ".." as the last component."""
+    if op == "mkdir":
+        return errno.EEXIST
+    if op == "rmdir":
+        return errno.EINVAL if name == b"." else errno.ENOTEMPTY
+    if op == "unlink":
+        return errno.EISDIR
+    return errno.EBUSY
+
+
+class _Parent:
+    """A resolved parent directory (closed on exit) and the victim Object inside it."""
+
+    def __init__(self, sup: Supervisor, task: TaskInfo, dirfd: int, path: bytes) -> None:
+        self.fd, self.name = open_parent(task, dirfd, path)
+        self.obj: Object | None = None
+        try:
+            if self.name not in (b".", b"..", b""):
+                self.obj = object_at(self.fd, self.name, labels=sup.labels, walk=sup.walk)
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    def __enter__(self) -> _Parent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
+def _name_op(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, op: str, syscall: str,
+             mode: int = 0, dev: int = 0) -> None:
+    task = sup.task(tid)
+    path = sup.mem.cstring(tid, addr)
+    if not sup.valid(nid):
+        return
+    sup.act_as(task, umask=op in ("mkdir", "mknod"))
+    with _Parent(sup, task, dirfd, path) as par:
+        if par.obj is None:
+            sup.deny(nid, _dot_errno(par.name, op) if par.name else errno.ENOENT)
+            return
+        obj = par.obj
+        if op in ("mkdir", "mknod"):
+            if obj.exists:
+                sup.deny(nid, errno.EEXIST)
+                return
+            kind = stat.S_IFDIR if op == "mkdir" else (stat.S_IFMT(mode) or stat.S_IFREG)
+            obj = replace(obj, mode=kind | (mode & 0o7777 & ~task.umask), uid=task.subject.fsuid,
+                          gid=task.subject.fsgid)
+        elif not obj.exists:
+            sup.deny(nid, errno.ENOENT)
+            return
+        hook = {"unlink": "inode_unlink", "rmdir": "inode_rmdir", "mkdir": "inode_mkdir",
+                "mknod": "inode_mknod" if stat.S_IFMT(mode) not in (0, stat.S_IFREG)
+                else "inode_create"}[op]
+        err = sup.decide(task, [Request(hook, task.subject, obj, MAY_WRITE)], syscall, op)
+        if err:
+            sup.deny(nid, err)
+            return
+        if op == "unlink":
+            os.unlink(par.name, dir_fd=par.fd)
+        elif op == "rmdir":
+            os.rmdir(par.name, dir_fd=par.fd)
+        elif op == "mkdir":
+            os.mkdir(par.name, mode & 0o7777, dir_fd=par.fd)
+        else:
+            os.mknod(par.name, mode, dev, dir_fd=par.fd)
+    sup.ok(nid)
+
+
+def h_unlink(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """unlink(path)."""
+    _name_op(sup, nid, tid, AT_FDCWD, a[0], "unlink", "unlink")
+
+
+def h_unlinkat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """unlinkat(dirfd, path, flags): AT_REMOVEDIR makes it rmdir."""
+    op = "rmdir" if a[2] & AT_REMOVEDIR else "unlink"
+    _name_op(sup, nid, tid, s32(a[0]), a[1], op, "unlinkat")
+
+
+def h_rmdir(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """rmdir(path)."""
+    _name_op(sup, nid, tid, AT_FDCWD, a[0], "rmdir", "rmdir")
+
+
+def h_mkdir(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """mkdir(path, mode)."""
+    _name_op(sup, nid, tid, AT_FDCWD, a[0], "mkdir", "mkdir", a[1] & 0o7777)
+
+
+def h_mkdirat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """mkdirat(dirfd, path, mode)."""
+    _name_op(sup, nid, tid, s32(a[0]), a[1], "mkdir", "mkdirat", a[2] & 0o7777)
+
+
+def h_mknod(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """mknod(path, mode, dev)."""
+    _name_op(sup, nid, tid, AT_FDCWD, a[0], "mknod", "mknod", a[1] & 0o177777, a[2])
+
+
+def h_mknodat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """mknodat(dirfd, path, mode, dev)."""
+    _name_op(sup, nid, tid, s32(a[0]), a[1], "mknod", "mknodat", a[2] & 0o177777, a[3])
+
+
+def _two(sup: Supervisor, nid: int, tid: int, olddir: int, oldaddr: int, newdir: int,
+         newaddr: int, op: str, syscall: str, flags: int = 0) -> None:
+    """rename and link: two resolved names."""
+    task = sup.task(tid)
+    old = sup.mem.cstring(tid, oldaddr)
+    new = sup.mem.cstring(tid, newaddr)
+    if not sup.valid(nid):
+        return
+    sup.act_as(task)
+    with _Parent(sup, task, olddir, old) as src, _Parent(sup, task, newdir, new) as dst:
+        if src.obj is None or dst.obj is None:
+            sup.deny(nid, errno.EBUSY if op == "rename" else errno.EEXIST)
+            return
+        source = src.obj
+        if op == "link" and flags & AT_SYMLINK_FOLLOW and source.exists:
+            fd = open_as_target(task, olddir, old, os.O_PATH)
+            try:
+                source = replace(object_from_fd(fd, labels=sup.labels, walk=False, path_fd=True),
+                                 parent=source.parent, ancestors=source.ancestors)
+            finally:
+                os.close(fd)
+        if not source.exists:
+            sup.deny(nid, errno.ENOENT)
+            return
+        hook = "inode_rename" if op == "rename" else "inode_link"
+        err = sup.decide(task, [Request(hook, task.subject, source, MAY_WRITE, target=dst.obj,
+                                        flags=flags if op == "rename" else 0)],
+                         syscall, op, target=dst.obj.path)
+        if err:
+            sup.deny(nid, err)
+            return
+        if op == "rename":
+            ksys.renameat2(src.fd, src.name, dst.fd, dst.name, flags)
+        else:
+            os.link(src.name, dst.name, src_dir_fd=src.fd, dst_dir_fd=dst.fd,
+                    follow_symlinks=bool(flags & AT_SYMLINK_FOLLOW))
+    sup.ok(nid)
+
+
+def h_rename(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """rename(old, new)."""
+    _two(sup, nid, tid, AT_FDCWD, a[0], AT_FDCWD, a[1], "rename", "rename")
+
+
+def h_renameat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """renameat(olddir, old, newdir, new)."""
+    _two(sup, nid, tid, s32(a[0]), a[1], s32(a[2]), a[3], "rename", "renameat")
+
+
+def h_renameat2(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """renameat2(olddir, old, newdir, new, flags)."""
+    _two(sup, nid, tid, s32(a[0]), a[1], s32(a[2]), a[3], "rename", "renameat2",
+         a[4] & 0xFFFFFFFF)
+
+
+def h_link(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """link(old, new)."""
+    _two(sup, nid, tid, AT_FDCWD, a[0], AT_FDCWD, a[1], "link", "link")
+
+
+def h_linkat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """linkat(olddir, old, newdir, new, flags); AT_EMPTY_PATH is refused (needs
+    CAP_DAC_READ_SEARCH in the kernel, and the supervisor would link its own descriptor)."""
+    if a[4] & AT_EMPTY_PATH:
+        sup.deny(nid, errno.ENOENT)
+        return
+    _two(sup, nid, tid, s32(a[0]), a[1], s32(a[2]), a[3], "link", "linkat", a[4] & 0xFFFFFFFF)
+
+
+def _symlink(sup: Supervisor, nid: int, tid: int, textaddr: int, newdir: int, newaddr: int,
+             syscall: str) -> None:
+    task = sup.task(tid)
+    text = sup.mem.cstring(tid, textaddr)
+    new = sup.mem.cstring(tid, newaddr)
+    if not sup.valid(nid):
+        return
+    sup.act_as(task)
+    with _Parent(sup, task, newdir, new) as dst:
+        if dst.obj is None or dst.obj.exists:
+            sup.deny(nid, errno.EEXIST)
+            return
+        obj = replace(dst.obj, mode=stat.S_IFLNK | 0o777, uid=task.subject.fsuid,
+                      gid=task.subject.fsgid)
+        err = sup.decide(task, [Request("inode_symlink", task.subject, obj, MAY_WRITE)],
+                         syscall, "symlink", target=os.fsdecode(text))
+        if err:
+            sup.deny(nid, err)
+            return
+        os.symlink(text, dst.name, dir_fd=dst.fd)
+    sup.ok(nid)
+
+
+def h_symlink(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """symlink(target, new)."""
+    _symlink(sup, nid, tid, a[0], AT_FDCWD, a[1], "symlink")
+
+
+def h_symlinkat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """symlinkat(target, newdir, new)."""
+    _symlink(sup, nid, tid, a[0], s32(a[1]), a[2], "symlinkat")
+
+
+# -- attributes -------------------------------------------------------------------------------
+
+def _attr(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int | None, follow: bool,
+          syscall: str, mode: int | None = None, owner: tuple[int, int] | None = None) -> None:
+    task = sup.task(tid)
+    if addr is None:  # fchmod/fchown: the target's descriptor, pinned now
+        fd = os.open(f"/proc/{tid}/fd/{dirfd}", os.O_PATH | os.O_CLOEXEC)
+    else:
+        path = sup.mem.cstring(tid, addr)
+        if not sup.valid(nid):
+            return
+        sup.act_as(task)
+        fd = open_as_target(task, dirfd, path, os.O_PATH | (0 if follow else os.O_NOFOLLOW))
+    try:
+        if addr is None and not sup.valid(nid):
+            return
+        sup.act_as(task)
+        obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, path_fd=True)
+        if mode is not None:
+            req = chmod_request(task.subject, obj, mode)
+            op = "chmod"
+        else:
+            assert owner is not None
+            req = chown_request(task.subject, obj, *owner)
+            op = "chown"
+        err = sup.decide(task, [replace(req, access=MAY_WRITE)], syscall, op)
+        if err:
+            sup.deny(nid, err)
+            return
+        if mode is not None:
+            ksys.fchmod_path_fd(fd, mode)
+        else:
+            assert owner is not None
+            ksys.fchownat_empty(fd, *owner)
+    finally:
+        os.close(fd)
+    sup.ok(nid)
+
+
+def _id(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return -1 if value == 0xFFFFFFFF else value
+
+
+def h_chmod(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """chmod(path, mode)."""
+    _attr(sup, nid, tid, AT_FDCWD, a[0], True, "chmod", mode=a[1] & 0o7777)
+
+
+def h_fchmod(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """fchmod(fd, mode)."""
+    _attr(sup, nid, tid, s32(a[0]), None, True, "fchmod", mode=a[1] & 0o7777)
+
+
+def h_fchmodat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """fchmodat(dirfd, path, mode) (the system call has no flags)."""
+    _attr(sup, nid, tid, s32(a[0]), a[1], True, "fchmodat", mode=a[2] & 0o7777)
+
+
+def h_fchmodat2(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """fchmodat2(dirfd, path, mode, flags)."""
+    flags = a[3] & 0xFFFFFFFF
+    if flags & AT_EMPTY_PATH and not a[1]:
+        _attr(sup, nid, tid, s32(a[0]), None, True, "fchmodat2", mode=a[2] & 0o7777)
+        return
+    _attr(sup, nid, tid, s32(a[0]), a[1], not flags & AT_SYMLINK_NOFOLLOW, "fchmodat2",
+          mode=a[2] & 0o7777)
+
+
+def h_chown(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """chown(path, uid, gid)."""
+    _attr(sup, nid, tid, AT_FDCWD, a[0], True, "chown", owner=(_id(a[1]), _id(a[2])))
+
+
+def h_lchown(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """lchown(path, uid, gid)."""
+    _attr(sup, nid, tid, AT_FDCWD, a[0], False, "lchown", owner=(_id(a[1]), _id(a[2])))
+
+
+def h_fchown(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """fchown(fd, uid, gid)."""
+    _attr(sup, nid, tid, s32(a[0]), None, True, "fchown", owner=(_id(a[1]), _id(a[2])))
+
+
+def h_fchownat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """fchownat(dirfd, path, uid, gid, flags)."""
+    flags = a[4] & 0xFFFFFFFF
+    owner = (_id(a[2]), _id(a[3]))
+    if flags & AT_EMPTY_PATH:
+        _attr(sup, nid, tid, s32(a[0]), None, True, "fchownat", owner=owner)
+        return
+    _attr(sup, nid, tid, s32(a[0]), a[1], not flags & AT_SYMLINK_NOFOLLOW, "fchownat",
+          owner=owner)
+
+
+HANDLERS: dict[str, Handler] = {
+    "unlink": h_unlink, "unlinkat": h_unlinkat, "rmdir": h_rmdir, "mkdir": h_mkdir,
+    "mkdirat": h_mkdirat, "mknod": h_mknod, "mknodat": h_mknodat, "rename": h_rename,
+    "renameat": h_renameat, "renameat2": h_renameat2, "link": h_link, "linkat": h_linkat,
+    "symlink": h_symlink, "symlinkat": h_symlinkat, "chmod": h_chmod, "fchmod": h_fchmod,
+    "fchmodat": h_fchmodat, "fchmodat2": h_fchmodat2, "chown": h_chown, "lchown": h_lchown,
+    "fchown": h_fchown, "fchownat": h_fchownat,
+}

@@ -1,0 +1,317 @@
+"""Handlers for sockets, signals, ptrace, mount and the cache-invalidating credential calls."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import ipaddress
+import os
+import select
+import socket
+import struct
+import threading
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from stockade.enforce.supervisor import sys as ksys
+from stockade.enforce.supervisor.resolve import object_from_fd, open_as_target
+from stockade.errors import StockadeError
+from stockade.lsm.probe import subject_from_pid
+from stockade.lsm.types import (
+    PTRACE_MODE_ATTACH,
+    PTRACE_MODE_REALCREDS,
+    Object,
+    ObjectKind,
+    Request,
+)
+
+if TYPE_CHECKING:
+    from stockade.enforce.supervisor.loop import Handler, Supervisor
+    from stockade.enforce.supervisor.target import TaskInfo
+
+FAMILY_NAMES = {socket.AF_UNIX: "unix", socket.AF_INET: "inet", socket.AF_INET6: "inet6",
+                socket.AF_NETLINK: "netlink"}
+_MAX_WAITERS = 64
+_waiters = threading.BoundedSemaphore(_MAX_WAITERS)
+AT_FDCWD = -100
+
+
+def s32(value: int) -> int:
+    """The low 32 bits of a register, signed."""
+    value &= 0xFFFFFFFF
+    return value - 0x100000000 if value & 0x80000000 else value
+
+
+# -- sockets ----------------------------------------------------------------------------------
+
+def h_socket(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """socket(family, type, protocol): integer arguments, decided then continued."""
+    task = sup.task(tid)
+    family, sock_type, proto = a[0] & 0xFFFFFFFF, a[1] & 0xF, a[2] & 0xFFFFFFFF
+    obj = Object(kind=ObjectKind.SOCKET, family=family, sock_type=sock_type, protocol=proto)
+    peer = {"family": FAMILY_NAMES.get(family, str(family)), "type": sock_type, "protocol": proto}
+    err = sup.decide(task, [Request("socket_create", task.subject, obj)], "socket", "socket",
+                     peer=peer)
+    if err:
+        sup.deny(nid, err)
+    else:
+        sup.cont(nid)
+
+
+def parse_sockaddr(raw: bytes) -> tuple[int, str, int]:
+    """(family, address text, port) of a sockaddr; unix paths as text, abstract as @name."""
+    if len(raw) < 2:
+        raise OSError(errno.EINVAL, "short sockaddr")
+    family = struct.unpack_from("=H", raw)[0]
+    if family == socket.AF_INET and len(raw) >= 8:
+        return family, str(ipaddress.IPv4Address(raw[4:8])), struct.unpack_from("!H", raw, 2)[0]
+    if family == socket.AF_INET6 and len(raw) >= 24:
+        return family, str(ipaddress.IPv6Address(raw[8:24])), struct.unpack_from("!H", raw, 2)[0]
+    if family == socket.AF_UNIX:
+        path = raw[2:]
+        if path[:1] == b"\0":
+            return family, "@" + path[1:].decode("utf-8", "replace"), 0
+        return family, path.split(b"\0", 1)[0].decode("utf-8", "replace"), 0
+    return family, "", 0
+
+
+def _sock_call(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...], op: str) -> None:
+    """connect/bind: decide on the copied address, then perform it on our duplicate of the
+    target's socket (pidfd_getfd: the same open file description) with exactly those bytes."""
+    task = sup.task(tid)
+    fd, addr, length = s32(a[0]), a[1], a[2] & 0xFFFFFFFF
+    if length > 128 or length < 2:
+        sup.deny(nid, errno.EINVAL)
+        return
+    raw = sup.mem.read(tid, addr, length)
+    if len(raw) != length:
+        sup.deny(nid, errno.EFAULT)
+        return
+    if not sup.valid(nid):
+        return
+    pidfd = ksys.pidfd_open(task.tgid)
+    try:
+        dup = ksys.pidfd_getfd(pidfd, fd)
+    except OSError as err:
+        sup.deny(nid, errno.EBADF if err.errno == errno.EBADF else err.errno or errno.EBADF)
+        return
+    finally:
+        os.close(pidfd)
+    try:
+        sock = socket.socket(fileno=dup)
+    except OSError:
+        os.close(dup)
+        sup.deny(nid, errno.ENOTSOCK)
+        return
+    handed_off = False
+    try:
+        family, address, port = parse_sockaddr(raw)
+        obj = Object(kind=ObjectKind.SOCKET, path=address if family == socket.AF_UNIX else "",
+                     family=family, sock_type=sock.type & 0xF, protocol=sock.proto,
+                     address=address, port=port)
+        peer = {"family": FAMILY_NAMES.get(family, str(family)), "address": address, "port": port}
+        err = sup.decide(task, [Request(f"socket_{op}", task.subject, obj)], op, op, peer=peer)
+        if err:
+            sup.deny(nid, err)
+            return
+        sup.act_as(task, umask=op == "bind")
+        if family == socket.AF_UNIX and raw[2:3] not in (b"/", b"\0", b""):
+            cwd = os.open(f"/proc/{tid}/cwd", os.O_PATH | os.O_CLOEXEC)
+            try:
+                os.fchdir(cwd)  # this thread's own cwd (unshare(CLONE_FS))
+            finally:
+                os.close(cwd)
+        if op == "bind":
+            res = ksys.raw_bind(sock.fileno(), raw)
+            sup.ok(nid) if res == 0 else sup.deny(nid, res)
+            return
+        handed_off = _connect(sup, nid, sock, raw)
+    finally:
+        if not handed_off:
+            sock.close()
+
+
+def _connect(sup: Supervisor, nid: int, sock: socket.socket, raw: bytes) -> bool:
+    """Connect; a blocking connect in progress is finished by a waiter thread (True)."""
+    fd = sock.fileno()
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    if flags & os.O_NONBLOCK:
+        res = ksys.raw_connect(fd, raw)
+        sup.ok(nid) if res == 0 else sup.deny(nid, res)
+        return False
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)  # never block the supervisor
+    res = ksys.raw_connect(fd, raw)
+    if res != errno.EINPROGRESS or not _waiters.acquire(blocking=False):
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+        sup.ok(nid) if res == 0 else sup.deny(nid, res if res != errno.EINPROGRESS else errno.EAGAIN)
+        return False
+
+    def wait() -> None:
+        try:
+            poller = select.poll()
+            poller.register(fd, select.POLLOUT)
+            while sup.listener is not None and sup.listener.id_valid(nid):
+                if poller.poll(200):
+                    break
+            res = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+            if sup.listener is not None:
+                sup.listener.respond(nid, 0, res)
+        except OSError:
+            pass
+        finally:
+            sock.close()
+            _waiters.release()
+
+    threading.Thread(target=wait, name="stockade-connect", daemon=True).start()
+    return True
+
+
+def h_connect(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """connect(fd, addr, addrlen)."""
+    _sock_call(sup, nid, tid, a, "connect")
+
+
+def h_bind(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """bind(fd, addr, addrlen)."""
+    _sock_call(sup, nid, tid, a, "bind")
+
+
+# -- signals and ptrace -----------------------------------------------------------------------
+
+def _task_object(sup: Supervisor, pid: int) -> Object | None:
+    """A task as the object of a signal or ptrace; supervised tasks carry their labels."""
+    if pid <= 0:
+        return None
+    try:
+        subject = sup.helper.call(subject_from_pid, pid)
+    except StockadeError:
+        return None
+    labels = sup.tasks.contexts.get(pid)
+    if labels is None and sup.tasks.knows(pid):
+        labels = sup.tasks.initial
+    if labels:
+        merged = {**dict(subject.contexts), **dict(labels)}
+        subject = replace(subject, contexts=tuple(sorted(merged.items())))
+    return Object(kind=ObjectKind.TASK, path=f"/proc/{pid}", task=subject)
+
+
+def _signal(sup: Supervisor, nid: int, task: TaskInfo, pid: int, sig: int, syscall: str) -> None:
+    obj = _task_object(sup, pid)
+    req = Request("task_kill", task.subject, obj, signal=sig)
+    err = sup.decide(task, [req], syscall, "signal", peer={"pid": pid})
+    if err:
+        sup.deny(nid, err)
+    else:
+        sup.cont(nid)  # integer arguments: the kernel sends exactly what was decided
+
+
+def h_kill(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """kill(pid, sig)."""
+    _signal(sup, nid, sup.task(tid), s32(a[0]), a[1] & 0xFFFFFFFF, "kill")
+
+
+def h_tkill(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """tkill(tid, sig)."""
+    _signal(sup, nid, sup.task(tid), s32(a[0]), a[1] & 0xFFFFFFFF, "tkill")
+
+
+def h_tgkill(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """tgkill(tgid, tid, sig)."""
+    _signal(sup, nid, sup.task(tid), s32(a[0]), a[2] & 0xFFFFFFFF, "tgkill")
+
+
+def _pidfd_pid(tid: int, fd: int) -> int:
+    with open(f"/proc/{tid}/fdinfo/{fd}", encoding="ascii", errors="replace") as f:
+        for line in f:
+            if line.startswith("Pid:"):
+                return int(line.split()[1])
+    return -1
+
+
+def h_pidfd_send_signal(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """pidfd_send_signal(pidfd, sig, info, flags): the pidfd's process from fdinfo."""
+    task = sup.task(tid)
+    try:
+        pid = sup.helper.call(_pidfd_pid, tid, s32(a[0]))
+    except OSError:
+        sup.deny(nid, errno.EBADF)
+        return
+    _signal(sup, nid, task, pid, a[1] & 0xFFFFFFFF, "pidfd_send_signal")
+
+
+PTRACE_TRACEME = 0
+PTRACE_ATTACH = 16
+PTRACE_SEIZE = 0x4206
+
+
+def h_ptrace(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """ptrace(request, pid, ...): attach and traceme are decided; other requests act on
+    tracees already attached (the kernel checks that), so they continue."""
+    task = sup.task(tid)
+    request, pid = a[0] & 0xFFFFFFFF, s32(a[1])
+    if request in (PTRACE_ATTACH, PTRACE_SEIZE):
+        req = Request("ptrace_access_check", task.subject, _task_object(sup, pid),
+                      flags=PTRACE_MODE_ATTACH | PTRACE_MODE_REALCREDS)
+    elif request == PTRACE_TRACEME:
+        req = Request("ptrace_traceme", task.subject, _task_object(sup, task.subject.ancestors[0]
+                                                                   if task.subject.ancestors else 0))
+    else:
+        sup.cont(nid)
+        return
+    err = sup.decide(task, [req], "ptrace", "ptrace", peer={"pid": pid})
+    if err:
+        sup.deny(nid, err)
+    else:
+        sup.cont(nid)
+
+
+def h_mount(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """mount(source, target, fstype, flags, data): decided for the record, then always EPERM:
+    it cannot be emulated (it would mount in the supervisor's namespace with its privileges)
+    and continuing would let the target change the strings after the check."""
+    task = sup.task(tid)
+    target = sup.mem.cstring(tid, a[1])
+    fstype = sup.mem.cstring(tid, a[2], 256) if a[2] else b""
+    if not sup.valid(nid):
+        return
+    sup.act_as(task)
+    obj: Object | None
+    try:
+        fd = open_as_target(task, AT_FDCWD, target, os.O_PATH)
+    except OSError:
+        obj = None
+    else:
+        try:
+            obj = object_from_fd(fd, labels=sup.labels, walk=False, path_fd=True)
+        finally:
+            os.close(fd)
+    err = sup.decide(task, [Request("sb_mount", task.subject, obj, what=os.fsdecode(fstype) or
+                                    "none", flags=a[3])], "mount", "mount")
+    if err:
+        sup.deny(nid, err)
+        return
+    sup.refuse(nid, task, "sb_mount", obj, errno.EPERM, "mount cannot be emulated safely")
+
+
+
+def h_invalidate(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """set*id, setgroups, capset: forget this thread's cached credentials, then continue."""
+    sup.tasks.drop(tid)
+    sup.cont(nid)
+
+
+def h_invalidate_group(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """umask, chroot: per process (shared fs_struct): forget every thread of the group."""
+    sup.tasks.drop_group_of(tid)
+    sup.cont(nid)
+
+
+HANDLERS: dict[str, Handler] = {
+    "socket": h_socket, "connect": h_connect, "bind": h_bind, "kill": h_kill, "tkill": h_tkill,
+    "tgkill": h_tgkill, "pidfd_send_signal": h_pidfd_send_signal, "ptrace": h_ptrace,
+    "mount": h_mount,
+    **{name: h_invalidate for name in ("setuid", "setgid", "setreuid", "setregid", "setresuid",
+                                       "setresgid", "setfsuid", "setfsgid", "setgroups", "capset")},
+    "umask": h_invalidate_group, "chroot": h_invalidate_group,
+}

@@ -1,0 +1,237 @@
+"""Handlers for the open and exec families, and the table of every handler by system call.
+
+Each handler answers its notification exactly once (or not at all when the target vanished):
+deny with an errno, emulate and inject/return the result, or continue. docs/supervisor.md says
+which, per system call, and why.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from stockade.enforce.supervisor import h_fs, h_other
+from stockade.enforce.supervisor import sys as ksys
+from stockade.enforce.supervisor.resolve import (
+    object_at,
+    object_from_fd,
+    open_as_target,
+    open_in,
+    open_parent,
+)
+from stockade.lsm.operations import _driver_checks
+from stockade.lsm.types import MAY_APPEND, MAY_EXEC, MAY_OPEN, MAY_READ, MAY_WRITE, Request
+from stockade.modules.labels import transition_subject
+
+if TYPE_CHECKING:
+    from stockade.enforce.supervisor.loop import Handler, Supervisor
+    from stockade.enforce.supervisor.target import TaskInfo
+
+AT_FDCWD = -100
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_EMPTY_PATH = 0x1000
+_ACCESS = (MAY_READ, MAY_WRITE, MAY_READ | MAY_WRITE, MAY_READ | MAY_WRITE)
+EXEC_HOOKS = frozenset({"file_open", "bprm_check_security", "inode_permission", "mmap_file"})
+
+
+def s32(value: int) -> int:
+    """A register holding a C int (dirfd, pid): the low 32 bits, signed."""
+    value &= 0xFFFFFFFF
+    return value - 0x100000000 if value & 0x80000000 else value
+
+
+class Denied(Exception):
+    """The stack denied an intermediate step (e.g. the creation of an O_CREAT open)."""
+
+    def __init__(self, err: int) -> None:
+        super().__init__(err)
+        self.errno = err
+
+
+# -- open family ------------------------------------------------------------------------------
+
+def _create(sup: Supervisor, task: TaskInfo, dirfd: int, path: bytes, flags: int, mode: int,
+            resolve: int, syscall: str) -> tuple[int, bool]:
+    """O_CREAT: open an existing file, or decide inode_create first and then create it."""
+    plain = flags & ~(os.O_CREAT | os.O_EXCL)
+    if not flags & os.O_EXCL:
+        try:
+            return open_as_target(task, dirfd, path, plain, 0, resolve), False
+        except FileNotFoundError:
+            pass
+    pfd, name = open_parent(task, dirfd, path)
+    try:
+        new = object_at(pfd, name, labels=sup.labels, walk=sup.walk)
+        if not new.exists:
+            new = replace(new, mode=stat.S_IFREG | (mode & 0o7777 & ~task.umask),
+                          uid=task.subject.fsuid, gid=task.subject.fsgid)
+            err = sup.decide(task, [Request("inode_create", task.subject, new, MAY_WRITE)],
+                             syscall, "create")
+            if err:
+                raise Denied(err)
+            try:
+                return os.open(name, plain | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode,
+                               dir_fd=pfd), True
+            except FileExistsError:
+                if flags & os.O_EXCL:
+                    raise
+        elif flags & os.O_EXCL:
+            raise FileExistsError(errno.EEXIST, "File exists")
+        # it exists after all (a race, or a dangling symlink): the target's own flags
+        return open_in(pfd, name, flags, mode), False
+    finally:
+        os.close(pfd)
+
+
+def _open(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int, mode: int,
+          resolve: int, syscall: str) -> None:
+    if flags & os.O_PATH:
+        sup.cont(nid)  # the kernel calls no LSM hook for O_PATH either: nothing to decide
+        return
+    task = sup.task(tid)
+    path = sup.mem.cstring(tid, addr)
+    if not sup.valid(nid):
+        return
+    access = MAY_OPEN | _ACCESS[flags & os.O_ACCMODE]
+    if flags & os.O_TRUNC:
+        access |= MAY_WRITE
+    if flags & os.O_APPEND:
+        access |= MAY_APPEND
+    creating = bool(flags & os.O_CREAT) or flags & os.O_TMPFILE == os.O_TMPFILE
+    sup.act_as(task, umask=creating)
+    # O_TRUNC is applied after the decision; no controlling terminal for the supervisor
+    flags_now = (flags | os.O_NOCTTY) & ~os.O_TRUNC
+    created = False
+    try:
+        if flags & os.O_TMPFILE == os.O_TMPFILE:
+            dfd = open_as_target(task, dirfd, path, os.O_PATH | os.O_DIRECTORY, 0, resolve)
+            try:
+                parent = object_from_fd(dfd, labels=sup.labels, walk=sup.walk, path_fd=True)
+                new = replace(parent, path=parent.path + "/#tmpfile", exists=False, parent=parent,
+                              mode=stat.S_IFREG | (mode & 0o7777 & ~task.umask), xattrs=())
+                err = sup.decide(task, [Request("inode_create", task.subject, new, MAY_WRITE)],
+                                 syscall, "create")
+                if err:
+                    raise Denied(err)
+                fd = ksys.openat2(dfd, b".", flags_now | os.O_CLOEXEC, mode)
+                created = True
+            finally:
+                os.close(dfd)
+        elif flags & os.O_CREAT:
+            fd, created = _create(sup, task, dirfd, path, flags_now, mode, resolve, syscall)
+        else:
+            fd = open_as_target(task, dirfd, path, flags_now, mode, resolve)
+    except Denied as den:
+        sup.deny(nid, den.errno)
+        return
+    try:
+        st = os.fstat(fd)
+        obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, st=st)
+        requests = [Request("file_open", task.subject, obj, access)]
+        if obj.path.startswith(("/dev/", "/proc/kcore", "/sys/kernel/")):
+            requests += _driver_checks(task.subject, obj, bool(access & MAY_WRITE))
+        err = sup.decide(task, requests, syscall, "create" if created else "open")
+        if not err and flags & os.O_TRUNC and stat.S_ISREG(st.st_mode) and not created:
+            os.ftruncate(fd, 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    if err:
+        os.close(fd)
+        sup.deny(nid, err)
+        return
+    sup.inject(nid, fd, bool(flags & os.O_CLOEXEC))
+
+
+def h_open(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """open(path, flags, mode)."""
+    _open(sup, nid, tid, AT_FDCWD, a[0], a[1] & 0xFFFFFFFF, a[2] & 0o7777, 0, "open")
+
+
+def h_creat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """creat(path, mode) = open(path, O_CREAT|O_WRONLY|O_TRUNC, mode)."""
+    _open(sup, nid, tid, AT_FDCWD, a[0], os.O_CREAT | os.O_WRONLY | os.O_TRUNC, a[1] & 0o7777, 0,
+          "creat")
+
+
+def h_openat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """openat(dirfd, path, flags, mode)."""
+    _open(sup, nid, tid, s32(a[0]), a[1], a[2] & 0xFFFFFFFF, a[3] & 0o7777, 0, "openat")
+
+
+def h_openat2(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """openat2(dirfd, path, how, size): struct open_how is read from the target."""
+    if a[3] < ksys.OPEN_HOW.size:
+        sup.deny(nid, errno.EINVAL)
+        return
+    try:
+        raw = sup.mem.read(tid, a[2], ksys.OPEN_HOW.size)
+    except OSError:
+        raw = b""
+    if len(raw) < ksys.OPEN_HOW.size:
+        sup.deny(nid, errno.EFAULT)
+        return
+    flags, mode, resolve = ksys.OPEN_HOW.unpack(raw)
+    _open(sup, nid, tid, s32(a[0]), a[1], flags, mode & 0o7777, resolve, "openat2")
+
+
+# -- exec -------------------------------------------------------------------------------------
+
+def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int,
+          syscall: str) -> None:
+    task = sup.task(tid)
+    if not sup.hooks & EXEC_HOOKS and sup.observer is None:
+        sup.tasks.drop_group(task.tgid)  # routed only so that the cache forgets the old image
+        sup.cont(nid)
+        return
+    path = sup.mem.cstring(tid, addr)
+    if not sup.valid(nid):
+        return
+    sup.act_as(task)
+    if not path and flags & AT_EMPTY_PATH:
+        fd = os.open(f"/proc/{tid}/fd/{dirfd}", os.O_PATH | os.O_CLOEXEC)
+    else:
+        nofollow = os.O_NOFOLLOW if flags & AT_SYMLINK_NOFOLLOW else 0
+        fd = open_as_target(task, dirfd, path, os.O_PATH | nofollow)
+    try:
+        obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, path_fd=True)
+        noexec = bool(os.fstatvfs(fd).f_flag & os.ST_NOEXEC)
+    finally:
+        os.close(fd)
+    obj = replace(obj, noexec=noexec)
+    subject = task.subject
+    err = sup.decide(task, [Request("file_open", subject, obj, MAY_EXEC | MAY_OPEN),
+                            Request("bprm_check_security", subject, obj, MAY_EXEC)],
+                     syscall, "exec")
+    if err:
+        sup.deny(nid, err)
+        return
+    if not sup.exec_enforced:
+        sup.refuse(nid, task, "bprm_check_security", obj, errno.EACCES,
+                   "exec cannot be emulated and Landlock does not handle execute here")
+        return
+    after = transition_subject(subject, obj, sup.stack.modules)
+    if after.contexts != subject.contexts:
+        sup.tasks.set_contexts(task.tgid, after.contexts)
+    sup.tasks.drop_group(task.tgid)
+    sup.cont(nid)
+
+
+def h_execve(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """execve(path, argv, envp)."""
+    _exec(sup, nid, tid, AT_FDCWD, a[0], 0, "execve")
+
+
+def h_execveat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """execveat(dirfd, path, argv, envp, flags)."""
+    _exec(sup, nid, tid, s32(a[0]), a[1], a[4] & 0xFFFFFFFF, "execveat")
+
+
+HANDLERS: dict[str, Handler] = {
+    "open": h_open, "creat": h_creat, "openat": h_openat, "openat2": h_openat2,
+    "execve": h_execve, "execveat": h_execveat,
+    **h_fs.HANDLERS, **h_other.HANDLERS,
+}

@@ -1,0 +1,299 @@
+"""The supervisor: notifications in, the Stack's verdicts out, one thread, bounded state.
+
+The loop runs in a dedicated thread that has made itself look like the target as far as the
+kernel is concerned: its own fs_struct (unshare(CLONE_FS): cwd and umask per request), the
+plan's Landlock ruleset applied to itself (landlock_restrict_self is per thread), and the
+target's fsuid/fsgid/groups/effective capabilities switched per request (CredSwitch). So an
+open it performs for the target is subject to the same Landlock rules and the same kernel DAC
+as the target's own would be; the Stack then decides on the descriptor it got.
+
+That thread also forks the target: the child inherits the thread's Landlock domain and adds the
+plan's own layer, so the supervisor's domain is an ancestor of the target's and
+process_vm_readv/pidfd_getfd (ptrace-mode access) are allowed by Landlock. PR_SET_PDEATHSIG
+follows the thread that forked: if the supervisor thread ends, the child is killed.
+
+Per notification: receive, look the task up (cache), read pointer arguments with
+process_vm_readv, check SECCOMP_IOCTL_NOTIF_ID_VALID, decide, then deny / emulate + inject /
+continue as docs/supervisor.md lists per system call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import select
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from stockade.enforce.seccomp import resolve_syscall
+from stockade.enforce.supervisor import resolve
+from stockade.enforce.supervisor import sys as ksys
+from stockade.enforce.supervisor.notify import Listener
+from stockade.enforce.supervisor.observe import Observation, Observer
+from stockade.enforce.supervisor.resolve import Refused
+from stockade.enforce.supervisor.target import CredSwitch, ProcHelper, TaskCache, TaskInfo
+from stockade.errors import StockadeError
+from stockade.lsm.module import Mode, Verdict
+from stockade.lsm.stack import DENIED, AuditEvent, AuditSink, Stack
+from stockade.lsm.types import Object, ObjectKind, Request, access_names
+
+Handler = Callable[["Supervisor", int, int, tuple[int, ...]], None]
+_LABEL_FREE = frozenset({"dac", "capability", "yama", "loadpin", "lockdown"})
+_WALKERS = frozenset({"selinux", "smack", "apparmor"})
+
+
+def label_attributes(stack: Stack) -> tuple[str, ...] | None:
+    """The xattrs the label modules of `stack` read (None: unknown, read them all)."""
+    found: set[str] = set()
+    for module in stack.modules:
+        if module.name in _LABEL_FREE:
+            continue
+        attrs = [v for k, v in vars(module).items()
+                 if "xattr" in k and isinstance(v, str) and v.startswith(("security.", "user."))]
+        if not attrs:
+            return None
+        found.update(attrs)
+    return tuple(sorted(found))
+
+
+class Stats:
+    """Counters: what the supervisor did, for tests, benchmarks and the exit report."""
+
+    __slots__ = (
+        "continued",
+        "denied",
+        "emulated",
+        "errors",
+        "notifications",
+        "vanished",
+        "would_deny",
+    )
+
+    def __init__(self) -> None:
+        self.notifications = self.denied = self.emulated = self.continued = 0
+        self.vanished = self.errors = self.would_deny = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters by name."""
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+class Supervisor:
+    """Decides the notified system calls of one supervised process tree."""
+
+    def __init__(self, stack: Stack, *, mode: str = "enforce", observer: Observer | None = None,
+                 audit_sink: AuditSink | None = None, exec_enforced: bool = False,
+                 helper: ProcHelper | None = None, contexts: tuple[tuple[str, str], ...] = (),
+                 task_limit: int = 1024) -> None:
+        from stockade.enforce.supervisor import handlers  # the table of handlers
+
+        self.stack = stack
+        self.mode = mode
+        self.observer = observer
+        self.audit_sink = audit_sink if audit_sink is not None else stack.audit_sink
+        self.exec_enforced = exec_enforced
+        self.helper = helper or ProcHelper()
+        self.tasks = TaskCache(self.helper, contexts, task_limit)
+        self.creds: CredSwitch | None = None
+        self.mem = ksys.MemReader()
+        self.stats = Stats()
+        names = {m.name for m in stack.modules}
+        self.labels = bool(names - _LABEL_FREE)
+        self.walk = bool(names & _WALKERS)
+        resolve.LABEL_NAMES = label_attributes(stack)
+        self.hooks = {h for m in stack.modules if m.name not in ("dac", "capability")
+                      for h in m.hooks()}
+        self.table: dict[int, Handler] = {}
+        self.names: dict[int, str] = {}
+        for name, fn in handlers.HANDLERS.items():
+            try:
+                nr = resolve_syscall(name)
+            except KeyError:
+                continue
+            if nr >= 0:
+                self.table[nr] = fn
+                self.names[nr] = name
+        self.listener: Listener | None = None
+        self._umask = -1
+        self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
+        self.fatal: BaseException | None = None
+
+    # -- answers ----------------------------------------------------------------------------
+
+    def deny(self, nid: int, err: int) -> None:
+        """Fail the call with `err`."""
+        assert self.listener is not None
+        self.stats.denied += 1
+        self.listener.respond(nid, 0, err)
+
+    def ok(self, nid: int, val: int = 0) -> None:
+        """The call returns `val` (we performed it)."""
+        assert self.listener is not None
+        self.stats.emulated += 1
+        self.listener.respond(nid, val)
+
+    def cont(self, nid: int) -> None:
+        """Let the kernel perform the call."""
+        assert self.listener is not None
+        self.stats.continued += 1
+        self.listener.continue_(nid)
+
+    def inject(self, nid: int, fd: int, cloexec: bool) -> None:
+        """Install our `fd` in the target as the call's result (then we close ours)."""
+        assert self.listener is not None
+        try:
+            got = self.listener.inject(nid, fd, cloexec)
+        finally:
+            os.close(fd)
+        if got >= 0:
+            self.stats.emulated += 1
+        elif got != -errno.ENOENT:
+            self.deny(nid, -got)  # e.g. EMFILE: the target's table is full
+        else:
+            self.stats.vanished += 1
+
+    def valid(self, nid: int) -> bool:
+        """ID_VALID after reading the target's memory: False if it died or moved on."""
+        assert self.listener is not None
+        if self.listener.id_valid(nid):
+            return True
+        self.stats.vanished += 1
+        return False
+
+    # -- decisions ---------------------------------------------------------------------------
+
+    def task(self, tid: int) -> TaskInfo:
+        """The calling task (cached)."""
+        return self.tasks.get(tid)
+
+    def act_as(self, task: TaskInfo, umask: bool = False) -> None:
+        """Switch this thread to the target's fs credentials (and umask for creations)."""
+        if self.creds is not None:
+            self.creds.become(task.subject)
+        if umask and task.umask != self._umask:
+            os.umask(task.umask)
+            self._umask = task.umask
+
+    def decide(self, task: TaskInfo, requests: list[Request], syscall: str, op: str, *,
+               target: str = "", peer: dict[str, Any] | None = None) -> int:
+        """Ask the stack each request in turn; the first denial's errno (0: allowed).
+
+        Also records the observation in learn mode.
+        """
+        err = 0
+        would: list[str] = []
+        caps: list[str] = []
+        for req in requests:
+            decision = self.stack.decide(req)
+            if self.observer is not None:
+                for ev in decision.events:
+                    if ev.request.hook == "capable":
+                        caps.append(str(ev.request.cap))
+                    elif ev.result != DENIED:
+                        would.append(ev.verdict.module)
+            if decision.errno:
+                err = decision.errno
+                if self.observer is not None and decision.decider is not None:
+                    would.append(decision.decider.module)
+                break
+        if not err and would:
+            self.stats.would_deny += 1
+        if self.observer is not None and requests:
+            first = requests[0]
+            obj = first.obj
+            self.observer(Observation(
+                time=time.time(), pid=task.tgid, tid=task.tid, comm=task.subject.comm,
+                exe=task.subject.exe, syscall=syscall, hook=first.hook, op=op,
+                path=obj.path if obj is not None and obj.kind == ObjectKind.FILE else "",
+                access=access_names(first.access), target=target, peer=peer,
+                signal=first.signal, capability=caps,
+                result="denied" if err else ("would-deny" if would else "allowed"),
+                errno=err, modules=would))
+        return err
+
+    def refuse(self, nid: int, task: TaskInfo, hook: str, obj: Object | None, err: int,
+               reason: str) -> None:
+        """A denial by the supervisor itself (not a module): audited as module=supervisor."""
+        if self.audit_sink is not None:
+            req = Request(hook, task.subject, obj)
+            self.audit_sink(AuditEvent(req, Verdict("supervisor", err, reason), DENIED,
+                                       Mode.ENFORCE, time.time(), 0))
+        self.deny(nid, err)
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def handle(self, note: tuple[int, ...]) -> None:
+        """One notification: dispatch; any unexpected failure denies (fail closed)."""
+        nid, tid, nr = note[0], note[1], note[2]
+        self.stats.notifications += 1
+        fn = self.table.get(nr)
+        try:
+            if fn is None:  # a plan routed something we have no handler for
+                self.deny(nid, errno.EACCES)
+                return
+            fn(self, nid, tid, note[4:10])
+        except Refused as ref:
+            try:
+                task = self.tasks.get(tid)
+                self.refuse(nid, task, "file_open", None, ref.errno, ref.reason)
+            except StockadeError:
+                self.deny(nid, ref.errno)
+        except StockadeError:  # the task is gone
+            self.stats.vanished += 1
+            assert self.listener is not None
+            self.listener.respond(nid, 0, errno.ESRCH)
+        except OSError as err:  # a kernel answer for the target (ENOENT, EACCES, ...)
+            self.deny(nid, err.errno or errno.EIO)
+        except Exception:
+            self.stats.errors += 1
+            self.deny(nid, errno.EACCES)
+
+    def run(self, listener: Listener) -> None:
+        """Serve `listener` until no task uses the filter any more, or `stop()`."""
+        self.listener = listener
+        listener.enable_sync_wakeup()
+        poller = select.poll()
+        poller.register(listener.fd, select.POLLIN)
+        poller.register(self._stop_r, select.POLLIN)
+        receive = listener.receive
+        handle = self.handle
+        lfd = listener.fd
+        while True:
+            try:
+                events = poller.poll()
+            except InterruptedError:
+                continue
+            for fd, ev in events:
+                if fd != lfd:
+                    return
+                if ev & select.POLLIN:
+                    note = receive()
+                    if note is not None:
+                        handle(note)
+                elif ev & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
+                    return
+
+    def stop(self) -> None:
+        """Ask the loop to end (from another thread)."""
+        with contextlib.suppress(OSError):
+            os.write(self._stop_w, b"x")
+
+    def close(self) -> None:
+        """Release the listener, the task cache and the helper."""
+        if self.listener is not None:
+            self.listener.close()
+        self.tasks.clear()
+        self.helper.stop()
+        for fd in (self._stop_r, self._stop_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def run_in_thread(target: Callable[[], None], name: str) -> threading.Thread:
+    """Start a daemon thread (it inherits the caller's signal mask)."""
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return thread

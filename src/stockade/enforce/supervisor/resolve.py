@@ -1,0 +1,225 @@
+"""Resolve a target's path as the target would, open it in the supervisor, describe what opened.
+
+Relative paths start at the target's cwd (/proc/TID/cwd) or dirfd (/proc/TID/fd/N), absolute ones
+at its root (/proc/TID/root with RESOLVE_IN_ROOT when it is not ours). Every lookup uses
+openat2 with RESOLVE_NO_MAGICLINKS: /proc/self and /dev/fd would otherwise name the
+*supervisor's* process. The spellings a program uses for its own descriptors (/proc/self/fd/N,
+/proc/thread-self/fd/N, /dev/fd/N, /dev/stdin...) are rewritten to the target's own
+/proc/TGID/fd/N, which is then followed on purpose. Anything that still lands in the supervisor's
+own /proc directory (a symlink to /proc/self/mem, say) is refused with EACCES.
+
+Decisions are made on what was opened: `object_from_fd` reads the inode's metadata and labels
+from the descriptor (fstat, fgetxattr), never from the path again.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import stat
+
+from stockade.enforce.supervisor import sys as ksys
+from stockade.enforce.supervisor.target import TaskInfo
+from stockade.lsm.probe import _directory_chain
+from stockade.lsm.types import Object, ObjectKind
+
+AT_FDCWD = -100
+_LABEL_PREFIXES = ("security.", "user.")
+_FD_LINK = re.compile(rb"^/proc/(\d+)(?:/task/(\d+))?/fd/(\d+)$")
+_STD = {b"/dev/stdin": b"0", b"/dev/stdout": b"1", b"/dev/stderr": b"2"}
+_PROC_DEV = os.stat("/proc").st_dev
+_OWN_PID = os.getpid()
+
+
+class Refused(Exception):
+    """The supervisor refuses a lookup: `errno` is what the target gets, `reason` why."""
+
+    def __init__(self, err: int, reason: str) -> None:
+        super().__init__(reason)
+        self.errno = err
+        self.reason = reason
+
+
+def _rewrite_self(task: TaskInfo, path: bytes) -> bytes:
+    """The target's spellings of its own /proc entries, made explicit."""
+    if path.startswith(b"/proc/self") and path[10:11] in (b"", b"/"):
+        return b"/proc/%d" % task.tgid + path[10:]
+    if path.startswith(b"/proc/thread-self") and path[17:18] in (b"", b"/"):
+        return b"/proc/%d/task/%d" % (task.tgid, task.tid) + path[17:]
+    if path.startswith(b"/dev/fd/"):
+        return b"/proc/%d/fd/" % task.tgid + path[8:]
+    std = _STD.get(path)
+    if std is not None:
+        return b"/proc/%d/fd/" % task.tgid + std
+    return path
+
+
+def _own_fd_link(task: TaskInfo, path: bytes) -> bool:
+    m = _FD_LINK.match(path)
+    return bool(m) and int(m.group(1)) == task.tgid and m.group(2) in (None, b"%d" % task.tid)
+
+
+def start(task: TaskInfo, dirfd: int, path: bytes) -> tuple[int, bytes, int, int]:
+    """Where a lookup of `path` by the target begins: (dirfd, path, resolve flags, fd to close).
+
+    Raises Refused with the errno the kernel would give (EBADF for a bad dirfd).
+    """
+    if path.startswith(b"/"):
+        if task.root_is_ours:
+            return AT_FDCWD, path, 0, -1
+        try:
+            root = os.open(f"/proc/{task.tid}/root", os.O_PATH | os.O_CLOEXEC)
+        except OSError as err:
+            raise Refused(errno.ESRCH, f"task root unavailable: {err.strerror}") from None
+        return root, path, ksys.RESOLVE_IN_ROOT, root
+    if not task.root_is_ours:
+        raise Refused(errno.EACCES, "relative lookups in a chrooted target are not supported")
+    where = f"/proc/{task.tid}/cwd" if dirfd == AT_FDCWD else f"/proc/{task.tid}/fd/{dirfd}"
+    try:
+        fd = os.open(where, os.O_PATH | os.O_CLOEXEC)
+    except OSError as err:
+        if dirfd != AT_FDCWD and err.errno == errno.ENOENT:
+            raise Refused(errno.EBADF, f"bad dirfd {dirfd}") from None
+        raise Refused(err.errno or errno.EACCES, f"{where}: {err.strerror}") from None
+    return fd, path or b".", 0, fd
+
+
+def open_as_target(task: TaskInfo, dirfd: int, path: bytes, flags: int, mode: int = 0,
+                   resolve: int = 0) -> int:
+    """Open `path` as the target would (the caller has switched to its credentials).
+
+    Returns our fd (always O_CLOEXEC); raises OSError with the kernel's errno, or Refused.
+    """
+    if not path:
+        raise OSError(errno.ENOENT, "empty path")
+    path = _rewrite_self(task, path)
+    if _own_fd_link(task, path):  # the target reopening its own descriptor: follow the link
+        fd = os.open(path, flags | os.O_CLOEXEC, mode)
+        _guard_proc(fd)
+        return fd
+    base, rel, extra, close = start(task, dirfd, path)
+    try:
+        fd = ksys.openat2(base, rel, flags | os.O_CLOEXEC, mode,
+                          resolve | extra | ksys.RESOLVE_NO_MAGICLINKS)
+    finally:
+        if close >= 0:
+            os.close(close)
+    try:
+        _guard_proc(fd)
+    except Refused:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _guard_proc(fd: int) -> None:
+    st = os.fstat(fd)
+    if st.st_dev != _PROC_DEV:
+        return
+    try:
+        where = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return
+    m = re.match(r"^/proc/(\d+)(?:/|$)", where)
+    if m is None:
+        return
+    n = int(m.group(1))
+    if n == _OWN_PID or os.path.exists(f"/proc/{_OWN_PID}/task/{n}"):
+        raise Refused(errno.EACCES, f"{where} belongs to the supervisor")
+
+
+def split_parent(path: bytes) -> tuple[bytes, bytes]:
+    """(directory part, last component) as the kernel's last-component lookup sees them."""
+    stripped = path.rstrip(b"/") or (b"/" if path.startswith(b"/") else b"")
+    head, _, name = stripped.rpartition(b"/")
+    if not _:
+        return b".", stripped
+    return head or b"/", name
+
+
+def open_parent(task: TaskInfo, dirfd: int, path: bytes) -> tuple[int, bytes]:
+    """(O_PATH fd of the directory that holds the last component, that component's name)."""
+    if not path:
+        raise OSError(errno.ENOENT, "empty path")
+    directory, name = split_parent(_rewrite_self(task, path))
+    fd = open_as_target(task, dirfd, directory, os.O_PATH | os.O_DIRECTORY)
+    return fd, name
+
+
+def fd_path(fd: int) -> str:
+    """The path the kernel gives an open file (readlink of /proc/self/fd/N)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return ""
+
+
+#: when set (by the supervisor, from its modules), only these attributes are read: no listxattr
+LABEL_NAMES: tuple[str, ...] | None = None
+
+
+def _labels(fd: int, is_path_fd: bool) -> tuple[tuple[str, bytes], ...]:
+    target: int | str = f"/proc/self/fd/{fd}" if is_path_fd else fd
+    if LABEL_NAMES is not None:
+        names = LABEL_NAMES
+    else:
+        try:
+            names = sorted(os.listxattr(target))
+        except OSError:
+            return ()
+    found = []
+    for name in names:
+        if name.startswith(_LABEL_PREFIXES):
+            try:
+                found.append((name, os.getxattr(target, name)))
+            except OSError:
+                continue
+    return tuple(found)
+
+
+def object_from_fd(fd: int, *, labels: bool, walk: bool, path_fd: bool = False,
+                   st: os.stat_result | None = None) -> Object:
+    """The Object for the inode open at `fd`: metadata and labels read from the descriptor."""
+    st = st if st is not None else os.fstat(fd)
+    path = fd_path(fd)
+    parent: Object | None = None
+    ancestors: tuple[Object, ...] = ()
+    if walk and path.startswith("/"):
+        chain = _directory_chain(os.path.dirname(path) or "/")
+        if chain:
+            parent, ancestors = chain[-1], chain[:-1]
+    xattrs = _labels(fd, path_fd or stat.S_ISLNK(st.st_mode)) if labels else ()
+    return Object(kind=ObjectKind.FILE, path=path, uid=st.st_uid, gid=st.st_gid, mode=st.st_mode,
+                  ino=st.st_ino, dev=st.st_dev, xattrs=xattrs, parent=parent, ancestors=ancestors)
+
+
+def object_at(dirfd: int, name: bytes, *, labels: bool, walk: bool) -> Object:
+    """The Object for `name` inside directory `dirfd` (not following a final symlink), or a
+    hypothetical one (exists=False) whose parent is that directory."""
+    parent = object_from_fd(dirfd, labels=labels, walk=walk, path_fd=True)
+    try:
+        fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
+    except OSError:
+        path = os.path.join(parent.path, os.fsdecode(name))
+        return Object(kind=ObjectKind.FILE, path=path, exists=False, mode=stat.S_IFREG | 0o644,
+                      uid=0, gid=0, parent=parent, ancestors=(*parent.ancestors, *(
+                          (parent.parent,) if parent.parent is not None else ())))
+    try:
+        obj = object_from_fd(fd, labels=labels, walk=False, path_fd=True)
+    finally:
+        os.close(fd)
+    return Object(kind=ObjectKind.FILE, path=obj.path, uid=obj.uid, gid=obj.gid, mode=obj.mode,
+                  ino=obj.ino, dev=obj.dev, xattrs=obj.xattrs, parent=parent,
+                  ancestors=(*parent.ancestors, *((parent.parent,) if parent.parent else ())))
+
+
+def open_in(dirfd: int, name: bytes, flags: int, mode: int = 0) -> int:
+    """Open `name` inside our directory fd `dirfd` (same rules as `open_as_target`)."""
+    fd = ksys.openat2(dirfd, name, flags | os.O_CLOEXEC, mode, ksys.RESOLVE_NO_MAGICLINKS)
+    try:
+        _guard_proc(fd)
+    except Refused:
+        os.close(fd)
+        raise
+    return fd

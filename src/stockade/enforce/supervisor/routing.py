@@ -1,0 +1,78 @@
+"""Which system calls go to the supervisor: only those whose hooks the stack's modules implement.
+
+`routed_syscalls(stack)` maps every hook a module in the stack implements (other than the ones
+the kernel enforces itself: DAC and commoncap) to the system calls that reach that hook, as the
+kernel's syscall paths do. Everything else stays in the kernel. A few credential-changing calls
+are routed whenever anything is, only so that the supervisor drops its cached view of the task
+(it lets them continue untouched).
+"""
+
+from __future__ import annotations
+
+from stockade.lsm.stack import Stack
+
+OPEN = ("open", "openat", "openat2", "creat")
+EXEC = ("execve", "execveat")
+NAMESPACE = ("unlink", "unlinkat", "rename", "renameat", "renameat2", "mkdir", "mkdirat", "rmdir",
+             "link", "linkat", "symlink", "symlinkat", "mknod", "mknodat")
+CHMOD = ("chmod", "fchmod", "fchmodat", "fchmodat2")
+CHOWN = ("chown", "fchown", "lchown", "fchownat")
+SIGNALS = ("kill", "tkill", "tgkill", "pidfd_send_signal")
+#: routed only to invalidate the supervisor's per-task cache; always continued
+INVALIDATE = ("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid",
+              "setfsgid", "setgroups", "capset", "umask", "chroot")
+
+#: hook -> the system calls through which a program reaches it
+HOOK_SYSCALLS: dict[str, tuple[str, ...]] = {
+    "file_open": OPEN + EXEC,
+    "inode_permission": OPEN + EXEC,
+    "file_permission": OPEN,
+    "mmap_file": EXEC,
+    "locked_down": OPEN,  # /dev/mem, /proc/kcore, tracefs, debugfs are asked at open
+    "bprm_check_security": EXEC,
+    "inode_create": (*OPEN, "mknod", "mknodat"),
+    "inode_mkdir": ("mkdir", "mkdirat"),
+    "inode_mknod": ("mknod", "mknodat"),
+    "inode_unlink": ("unlink", "unlinkat"),
+    "inode_rmdir": ("rmdir", "unlinkat"),
+    "inode_rename": ("rename", "renameat", "renameat2"),
+    "inode_link": ("link", "linkat"),
+    "inode_symlink": ("symlink", "symlinkat"),
+    "inode_setattr": CHMOD + CHOWN,
+    "socket_create": ("socket",),
+    "socket_connect": ("connect",),
+    "unix_stream_connect": ("connect",),
+    "socket_bind": ("bind",),
+    "task_kill": SIGNALS,
+    "ptrace_access_check": ("ptrace",),
+    "ptrace_traceme": ("ptrace",),
+    "sb_mount": ("mount",),
+}
+
+#: layers whose rules the kernel applies to the target by itself (DAC, commoncap)
+KERNEL_ENFORCED = frozenset({"dac", "capability"})
+
+
+def hooks_needing_supervisor(stack: Stack) -> set[str]:
+    """Hooks implemented by a module of `stack` that the kernel does not enforce by itself."""
+    found: set[str] = set()
+    for module in stack.modules:
+        if module.name in KERNEL_ENFORCED:
+            continue
+        found.update(h for h in module.hooks() if h in HOOK_SYSCALLS)
+    return found
+
+
+def routed_syscalls(stack: Stack, *, observe_all: bool = False) -> set[str]:
+    """The system calls to send to the supervisor for `stack` (empty: no supervisor needed).
+
+    `observe_all` (learn mode) routes every family the supervisor understands.
+    """
+    names: set[str] = set()
+    hooks = set(HOOK_SYSCALLS) if observe_all else hooks_needing_supervisor(stack)
+    for hook in hooks:
+        names.update(HOOK_SYSCALLS[hook])
+    if names:
+        names.update(INVALIDATE)
+        names.update(EXEC)  # an exec changes credentials and labels: the cache must know
+    return names

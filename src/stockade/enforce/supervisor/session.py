@@ -1,0 +1,175 @@
+"""One supervised launch: the notification filter, the supervisor thread, the fd hand-over.
+
+Order of events:
+  parent (before fork): build the stack, compile the notification filter (NOTIFY for the routed
+    system calls and for the plan's own user-notif rules, ALLOW otherwise);
+  supervisor thread: unshare(CLONE_FS), Landlock-restrict itself with the plan's ruleset,
+    fork the child;
+  child: the launcher's confinement steps, then PR_SET_DUMPABLE 1 (so that a supervisor
+    without CAP_SYS_PTRACE may read its memory before exec), load the notification filter with
+    SECCOMP_FILTER_FLAG_NEW_LISTENER (and WAIT_KILLABLE_RECV where the kernel has it), send the
+    listener fd to the supervisor over a socketpair with SCM_RIGHTS, close its own copy
+    (the target must never hold its own listener), exec. The exec is itself notified, so it
+    blocks until the supervisor serves the listener: no system call escapes.
+
+If the supervisor dies, the kernel fails every notified call with ENOSYS for the tasks left,
+and the direct child gets SIGKILL (PR_SET_PDEATHSIG, set by the launcher, follows the thread
+that forked it, which is the supervisor thread).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from stockade.enforce import landlock, prctl
+from stockade.enforce import seccomp as sc
+from stockade.enforce.plan_types import EnforcementPlan, SeccompRule
+from stockade.enforce.prepare import Prepared
+from stockade.enforce.supervisor import sys as ksys
+from stockade.enforce.supervisor.loop import Supervisor
+from stockade.enforce.supervisor.notify import (
+    SECCOMP_FILTER_FLAG_NEW_LISTENER,
+    SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+    Listener,
+)
+from stockade.enforce.supervisor.target import CredSwitch
+from stockade.errors import StockadeError
+
+
+def notify_program(names: Iterable[str], rules: Iterable[SeccompRule] = ()) -> sc.BpfProgram:
+    """The notification filter: NOTIFY for `names` and for `rules` (with their conditions)."""
+    with sc.SeccompFilter(sc.ALLOW, sc.errno_action(38)) as filt:
+        for name in sorted(set(names)):
+            try:
+                nr = sc.resolve_syscall(name)
+            except KeyError:
+                continue
+            if nr >= 0:
+                filt.add_rule(sc.NOTIFY, nr)
+        for rule in rules:
+            try:
+                nr = sc.resolve_syscall(rule.syscall)
+            except KeyError:
+                raise StockadeError(f"unknown system call {rule.syscall!r} in a user-notif rule") \
+                    from None
+            if nr >= 0 and rule.syscall not in names:
+                filt.add_rule(sc.NOTIFY, nr, rule.conditions)
+        return sc.BpfProgram(sc.guard_arch(filt.export_bpf(), sc.errno_action(38)))
+
+
+def notify_rules(plan: EnforcementPlan) -> list[SeccompRule]:
+    """The plan's own user-notif rules (a profile compiled to "ask the supervisor")."""
+    return [r for r in plan.seccomp_rules if r.action.kind is sc.ActionKind.NOTIFY]
+
+
+@dataclass
+class SupervisedLaunch:
+    """The launcher's ChildHook: forks from the supervisor thread and serves the listener."""
+
+    supervisor: Supervisor
+    program: sc.BpfProgram
+    ruleset_fd: int = -1
+    thread: threading.Thread | None = None
+    error: BaseException | None = None
+    _child_sock: socket.socket | None = field(default=None, repr=False)
+    _ready: threading.Event = field(default_factory=threading.Event, repr=False)
+    _pid: int = 0
+
+    # -- child side ------------------------------------------------------------------------
+
+    def in_child(self) -> None:
+        """Dumpable for the supervisor, notification filter, listener fd to the parent."""
+        prctl.prctl(prctl.PR_SET_DUMPABLE, 1)
+        flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+        try:
+            fd = self.program.load(flags)
+        except OSError:  # before 5.19: no WAIT_KILLABLE_RECV
+            fd = self.program.load(SECCOMP_FILTER_FLAG_NEW_LISTENER)
+        sock = self._child_sock
+        assert sock is not None
+        socket.send_fds(sock, [b"L"], [fd])
+        os.close(fd)
+        sock.close()
+
+    # -- supervisor thread ----------------------------------------------------------------
+
+    def fork(self, child: Callable[[], None]) -> int:
+        """Start the supervisor thread, which forks; return the child's pid."""
+        self.thread = threading.Thread(target=self._main, args=(child,), name="stockade-supervisor",
+                                       daemon=True)
+        self.thread.start()
+        self._ready.wait()
+        if not self._pid:
+            err = self.error
+            if isinstance(err, OSError):
+                raise err
+            raise OSError(0, f"supervisor failed to start: {err}")
+        return self._pid
+
+    def _main(self, child: Callable[[], None]) -> None:
+        sup = self.supervisor
+        try:
+            ksys.unshare_fs()
+            if self.ruleset_fd >= 0:
+                prctl.set_no_new_privs()
+                landlock.restrict_self(self.ruleset_fd)
+            sup.creds = CredSwitch()
+            parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            pid = os.fork()
+            if pid == 0:
+                parent_sock.close()
+                self._child_sock = child_sock
+                child()
+                os._exit(125)  # pragma: no cover - child() never returns
+            child_sock.close()
+        except BaseException as err:
+            self.error = err
+            self._ready.set()
+            return
+        self._pid = pid
+        self._ready.set()
+        try:
+            _, fds, _, _ = socket.recv_fds(parent_sock, 16, 1)
+            parent_sock.close()
+            if not fds:  # the child failed before exec: the launcher reports why
+                return
+            sup.run(Listener(fds[0]))
+        except BaseException as err:
+            self.error = err
+            sup.fatal = err
+        finally:
+            sup.close()  # closing the listener: ENOSYS for whatever is left
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the supervisor thread (it ends when no task uses the filter)."""
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+
+def exec_enforced_by_landlock(prep: Prepared) -> bool:
+    """Whether the kernel (Landlock) enforces execute rules on the target."""
+    return prep.ruleset_fd >= 0 and bool(prep.plan.handled_fs & landlock.AccessFs.EXECUTE)
+
+
+def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[str],
+                      argv: list[str], *, on_started: Callable[[int], None] | None = None) -> int:
+    """Launch `argv` under `prep` with `supervisor` deciding the routed system calls."""
+    from stockade.enforce import launcher
+
+    supervisor.exec_enforced = exec_enforced_by_landlock(prep)
+    program = notify_program(routed, notify_rules(prep.plan))
+    # the supervisor thread restricts itself with the ruleset: keep our own copy of the fd
+    ruleset = os.dup(prep.ruleset_fd) if prep.ruleset_fd >= 0 else -1
+    hook = SupervisedLaunch(supervisor, program, ruleset)
+    try:
+        return launcher.launch(prep, argv, on_started=on_started, hook=hook)
+    finally:
+        hook.join(2.0)  # tasks left behind (daemons) lose the supervisor: ENOSYS from now on
+        supervisor.stop()
+        hook.join(5.0)
+        if ruleset >= 0:
+            os.close(ruleset)

@@ -1,0 +1,96 @@
+"""Build a Supervisor for `stockade run --mode enforce|complain|learn` from command-line values."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from stockade.audit.sinks import Auditor, JsonlSink
+from stockade.enforce.supervisor.loop import Supervisor
+from stockade.enforce.supervisor.observe import JsonlObserver
+from stockade.enforce.supervisor.routing import routed_syscalls
+from stockade.errors import StockadeError, UsageError
+from stockade.lsm.module import Mode
+from stockade.modules.labels import parse_contexts
+from stockade.modules.registry import DEFAULT_LSM, build_stack
+
+MODES = ("enforce", "complain", "learn")
+
+
+def parse_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """`["selinux.policy_paths=[\\"a.cil\\"]", "biba.default_level=high"]` -> settings per module
+    (the value is JSON when it parses as JSON, else a string)."""
+    settings: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        module, dot, name = key.partition(".")
+        if not sep or not dot or not module or not name:
+            raise UsageError(f"--module-option expects MODULE.KEY=VALUE, not {item!r}")
+        try:
+            value: Any = json.loads(text)
+        except ValueError:
+            value = text
+        settings.setdefault(module, {})[name] = value
+    return settings
+
+
+@dataclass
+class SupervisorSetup:
+    """A supervisor, what it routes, and the files it writes."""
+
+    supervisor: Supervisor
+    routed: set[str]
+    auditor: Auditor | None = None
+    learn_file: IO[str] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Flush and close the audit and learn files."""
+        if self.auditor is not None:
+            self.auditor.close()
+        if self.learn_file is not None:
+            self.learn_file.close()
+
+
+def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
+          options: Sequence[str] = (), audit_path: str | None = None,
+          learn_path: str | None = None) -> SupervisorSetup:
+    """The stack for `lsm` in `mode`, its supervisor, and the system calls to route to it."""
+    if mode not in MODES:
+        raise UsageError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if mode == "learn" and not learn_path:
+        raise UsageError("--mode learn needs --learn FILE (where observations go)")
+    lsm = lsm or DEFAULT_LSM
+    names = ["capability", *[n.strip() for n in lsm.split(",") if n.strip()]]
+    modes = {n: Mode.COMPLAIN for n in names} if mode != "enforce" else {}
+    auditor: Auditor | None = None
+    learn_file: IO[str] | None = None
+    try:
+        if audit_path:
+            try:
+                auditor = Auditor([JsonlSink(audit_path)])
+            except OSError as err:
+                raise StockadeError(f"cannot open audit file {audit_path}: {err.strerror}") from None
+        # the kernel applies DAC to the target itself, and to the supervisor's emulated calls
+        # (made with the target's credentials): the stack models only the LSM layers
+        stack = build_stack(lsm, settings=parse_options(options), modes=modes, dac=False,
+                            audit_sink=auditor)
+        observer = None
+        if learn_path:
+            try:
+                learn_file = open(learn_path, "a", encoding="utf-8")  # noqa: SIM115
+            except OSError as err:
+                raise StockadeError(f"cannot open {learn_path}: {err.strerror}") from None
+            observer = JsonlObserver(learn_file)
+        supervisor = Supervisor(stack, mode=mode, observer=observer, audit_sink=auditor,
+                                contexts=parse_contexts(contexts))
+    except BaseException:
+        if auditor is not None:
+            auditor.close()
+        if learn_file is not None:
+            learn_file.close()
+        raise
+    routed = routed_syscalls(stack, observe_all=mode == "learn")
+    return SupervisorSetup(supervisor, routed, auditor, learn_file)

@@ -1,0 +1,192 @@
+"""Raw system calls the supervisor makes that Python's `os` module does not wrap.
+
+Numbers come from libseccomp's table (`resolve_syscall`), so the same code runs on x86_64 and
+aarch64. Every wrapper raises OSError with the kernel's errno.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+
+from stockade.enforce._libc import LIBC
+from stockade.enforce.seccomp import resolve_syscall
+
+_libc_syscall = LIBC.syscall
+_libc_syscall.restype = ctypes.c_long
+_L = ctypes.c_long
+
+
+def _syscall(nr: int, *args: object) -> int:
+    """syscall(2) with every integer passed as a full `long` (a variadic C int would leave the
+    register's upper half undefined)."""
+    return int(_libc_syscall(_L(nr), *[_L(a) if isinstance(a, int) else a for a in args]))
+
+NR: dict[str, int] = {}
+for _name in ("process_vm_readv", "openat2", "pidfd_open", "pidfd_getfd", "setfsuid", "setfsgid",
+              "setgroups", "unshare", "fchownat", "fchmodat2", "renameat2", "capget", "capset"):
+    try:
+        NR[_name] = resolve_syscall(_name)
+    except KeyError:  # pragma: no cover - every supported architecture has them
+        NR[_name] = -1
+
+CLONE_FS = 0x00000200
+PIDFD_THREAD = os.O_EXCL  # Linux 6.9: a pidfd for a thread, not only a thread-group leader
+AT_EMPTY_PATH = 0x1000
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+
+class _Iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+OPEN_HOW = struct.Struct("=QQQ")
+
+
+def _check(result: int) -> int:
+    if result == -1:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return result
+
+
+class MemReader:
+    """process_vm_readv into one reusable buffer (one copy, no /proc file to open)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._buf = ctypes.create_string_buffer(size)
+        self._local = _Iovec(ctypes.addressof(self._buf), size)
+        self._remote = _Iovec(0, 0)
+        self._nr = _L(NR["process_vm_readv"])
+        self._one = _L(1)
+        self._zero = _L(0)
+        self._lp = ctypes.byref(self._local)
+        self._rp = ctypes.byref(self._remote)
+
+    def read(self, pid: int, addr: int, n: int) -> bytes:
+        """Up to `n` (<= size) bytes at `addr` in `pid`; fewer if a page is unmapped."""
+        self._local.len = n
+        self._remote.base = addr
+        self._remote.len = n
+        got = _libc_syscall(self._nr, _L(pid), self._lp, self._one, self._rp, self._one,
+                            self._zero)
+        if got < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+        return self._buf.raw[:got]
+
+    def cstring(self, pid: int, addr: int, limit: int = 4096) -> bytes:
+        """The NUL-terminated string at `addr` (ENAMETOOLONG past `limit`, EFAULT if unmapped)."""
+        if not addr:
+            raise OSError(14, "Bad address")
+        out = b""
+        while len(out) < limit:
+            # read to the end of the page first: the next page may be unmapped
+            chunk = min(4096 - (addr & 4095), limit - len(out), self.size)
+            try:
+                data = self.read(pid, addr, chunk)
+            except OSError as err:
+                raise OSError(14, "Bad address") from err
+            if not data:
+                raise OSError(14, "Bad address")
+            nul = data.find(b"\0")
+            if nul >= 0:
+                return out + data[:nul]
+            out += data
+            addr += len(data)
+        raise OSError(36, "File name too long")
+
+
+_HOW = _OpenHow()
+_HOW_REF = ctypes.byref(_HOW)
+_HOW_SIZE = _L(ctypes.sizeof(_OpenHow))
+_OPENAT2 = _L(NR["openat2"])
+
+
+def openat2(dirfd: int, path: bytes, flags: int, mode: int = 0, resolve: int = 0) -> int:
+    """openat2(2); returns the new fd. Uses one shared open_how: call from one thread only
+    (the supervisor thread)."""
+    _HOW.flags = flags
+    _HOW.mode = mode
+    _HOW.resolve = resolve
+    fd = _libc_syscall(_OPENAT2, _L(dirfd), path, _HOW_REF, _HOW_SIZE)
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return fd
+
+
+def pidfd_open(pid: int, flags: int = 0) -> int:
+    """A pidfd for `pid` (PIDFD_THREAD for a thread)."""
+    return _check(_syscall(NR["pidfd_open"], pid, flags))
+
+
+def pidfd_getfd(pidfd: int, targetfd: int) -> int:
+    """A duplicate of the target's fd `targetfd` (same open file description), O_CLOEXEC."""
+    return _check(_syscall(NR["pidfd_getfd"], pidfd, targetfd, 0))
+
+
+def set_fs_ids(fsuid: int, fsgid: int) -> None:
+    """setfsgid then setfsuid for the calling thread only (the raw calls are per-thread)."""
+    _syscall(NR["setfsgid"], fsgid)
+    _syscall(NR["setfsuid"], fsuid)
+    # setfs*id return the old value and never fail loudly: read back to check
+    if _syscall(NR["setfsuid"], -1) != fsuid or _syscall(NR["setfsgid"], -1) != fsgid:
+        raise OSError(1, "setfsuid/setfsgid refused")
+
+
+def set_thread_groups(groups: tuple[int, ...]) -> None:
+    """setgroups for the calling thread only (glibc's wrapper would change every thread)."""
+    arr = (ctypes.c_uint32 * max(1, len(groups)))(*groups)
+    _check(_syscall(NR["setgroups"], len(groups), arr))
+
+
+def unshare_fs() -> None:
+    """Give the calling thread its own cwd, root and umask (unshare(CLONE_FS))."""
+    _check(_syscall(NR["unshare"], CLONE_FS))
+
+
+def fchownat_empty(fd: int, uid: int, gid: int) -> None:
+    """fchownat(fd, "", uid, gid, AT_EMPTY_PATH): works on O_PATH descriptors."""
+    _check(_syscall(NR["fchownat"], fd, ctypes.c_char_p(b""), uid, gid, AT_EMPTY_PATH))
+
+
+def fchmod_path_fd(fd: int, mode: int) -> None:
+    """chmod the inode behind O_PATH `fd` (fchmodat2 AT_EMPTY_PATH, else /proc/self/fd)."""
+    if NR["fchmodat2"] > 0:
+        r = _syscall(NR["fchmodat2"], fd, ctypes.c_char_p(b""), mode, AT_EMPTY_PATH)
+        if r == 0:
+            return
+        if ctypes.get_errno() not in (38, 22):  # ENOSYS, EINVAL: older kernel
+            _check(r)
+    os.chmod(f"/proc/self/fd/{fd}", mode)
+
+
+def renameat2(olddir: int, old: bytes, newdir: int, new: bytes, flags: int) -> None:
+    """renameat2(2)."""
+    _check(_syscall(NR["renameat2"], olddir, ctypes.c_char_p(old), newdir, ctypes.c_char_p(new),
+                    ctypes.c_uint(flags)))
+
+
+LIBC.connect.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+LIBC.bind.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+
+
+def raw_connect(fd: int, addr: bytes) -> int:
+    """connect(2) with the exact sockaddr bytes; returns 0 or a positive errno."""
+    return 0 if LIBC.connect(fd, addr, len(addr)) == 0 else ctypes.get_errno()
+
+
+def raw_bind(fd: int, addr: bytes) -> int:
+    """bind(2) with the exact sockaddr bytes; returns 0 or a positive errno."""
+    return 0 if LIBC.bind(fd, addr, len(addr)) == 0 else ctypes.get_errno()
