@@ -55,9 +55,13 @@ class Proposal:
     name: str = ""
     detail: str = ""
     count: int = 0
+    deny: bool = False
 
     def render(self) -> str:
         """The rule as a profile line (without indentation)."""
+        return ("deny " if self.deny else "") + self._rule()
+
+    def _rule(self) -> str:
         if self.kind == "file":
             perms = "".join(c for c in FILE_LETTERS if c in self.letters) + self.exec_mode
             return f"{self.path} {perms},"
@@ -66,7 +70,7 @@ class Proposal:
         if self.kind == "network":
             return f"network {self.name} {self.detail},".replace(" ,", ",")
         if self.kind == "signal":
-            return f"signal (send) set=({self.name}),"
+            return f"signal (send) set=({self.name})," if self.name else "signal (send),"
         if self.kind == "ptrace":
             return f"ptrace (read, trace) peer={self.name},"
         if self.kind == "unix":

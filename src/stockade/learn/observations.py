@@ -1,0 +1,66 @@
+"""Supervisor observations (enforce/supervisor/observe.py) → the accesses genprof works from."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable
+
+from stockade.learn.proposals import Access
+
+_OPEN_LETTERS = {"read": "r", "write": "w", "append": "a"}
+_WRITES = {"create", "unlink", "rmdir", "mkdir", "rename", "symlink", "mknod", "chmod", "chown"}
+_TYPES = {socket.SOCK_STREAM: "stream", socket.SOCK_DGRAM: "dgram", socket.SOCK_RAW: "raw",
+          socket.SOCK_SEQPACKET: "seqpacket"}
+_FAMILIES = {socket.AF_INET: "inet", socket.AF_INET6: "inet6", socket.AF_UNIX: "unix",
+             socket.AF_NETLINK: "netlink", socket.AF_PACKET: "packet"}
+
+
+def _open(path: str, access: list[str]) -> Access:
+    letters = {_OPEN_LETTERS[a] for a in access if a in _OPEN_LETTERS}
+    if "a" in letters:
+        letters.discard("w")  # O_APPEND|O_WRONLY needs only 'a'
+    is_dir = os.path.isdir(path)
+    return Access("file", path=path, letters="".join(sorted(letters)) or "r", is_dir=is_dir)
+
+
+def accesses_from_observation(obs: dict) -> list[Access]:
+    """What one observation (a dict from the JSON line) says the program needed."""
+    op, path = obs.get("op", ""), obs.get("path", "")
+    peer = obs.get("peer") or {}
+    if op == "open" and path:
+        return [_open(path, obs.get("access", []))]
+    if op == "exec" and path:
+        return [Access("exec", path=path)]
+    if op in _WRITES and path:
+        found = [Access("file", path=path + ("/" if op in ("mkdir", "rmdir") else ""),
+                        letters="w")]
+        if op == "rename":
+            found[0] = Access("file", path=path, letters="rw")
+            if obs.get("target"):
+                found.append(Access("file", path=obs["target"], letters="w"))
+        return found
+    if op == "link" and obs.get("target"):
+        return [Access("file", path=obs["target"], letters="l")]
+    if op == "socket":
+        family = peer.get("family")
+        name = family if isinstance(family, str) else _FAMILIES.get(int(family or 0), "")
+        kind = _TYPES.get(int(peer.get("type", 0)) & 0xF, "")
+        return [Access("network", name=name, detail=kind)] if name and name != "unix" else []
+    if op in ("connect", "bind"):
+        if peer.get("family") == "unix":
+            address = str(peer.get("address", ""))
+            if address.startswith("/"):
+                return [Access("file", path=address, letters="w")]
+            return [Access("unix", detail=op)]
+        return []  # covered by the socket() observation's network rule
+    if op == "signal":
+        return [Access("signal", name=str(obs.get("signal", "")))]
+    if op == "ptrace":
+        return [Access("ptrace", name=str(peer.get("pid", "")))]
+    return []
+
+
+def accesses(observations: Iterable[dict]) -> list[Access]:
+    """Every access in `observations`, in order."""
+    return [a for obs in observations for a in accesses_from_observation(obs)]
