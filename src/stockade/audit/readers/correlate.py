@@ -10,11 +10,14 @@ stamp), so neither the pending table nor one event can grow without bound.
 
 from __future__ import annotations
 
+import io
+import re
 import time as _time
 from collections.abc import Iterable, Iterator
+from typing import IO
 
 from stockade.audit.readers.interpret import interpret
-from stockade.audit.readers.parser import HEAD, RawRecord, parse_line
+from stockade.audit.readers.parser import _STAMP, RawRecord, parse_line
 from stockade.audit.readers.types import AUDIT_EOE, is_user_message, type_number
 from stockade.audit.record import AuditRecord
 
@@ -94,29 +97,115 @@ class Correlator:
         return out
 
 
+_BLOCK = 1 << 20  # characters read at a time from a file
+
+
+def _blocks(handle: IO[str]) -> Iterator[list[str]]:
+    """A text file's lines (without their newline), a block of about 1 MiB at a time."""
+    read = handle.read
+    carry = ""
+    while True:
+        chunk = read(_BLOCK)
+        if not chunk:
+            break
+        text = carry + chunk if carry else chunk
+        cut = text.rfind("\n")
+        if cut < 0:
+            carry = text
+            continue
+        carry = text[cut + 1:]
+        yield text[:cut].split("\n")
+    if carry:
+        yield [carry]
+
+
+def _line_batches(lines: Iterable[str]) -> Iterable[Iterable[str]]:
+    """Blocks of a seekable text file (lines split in C); any other iterable as it is."""
+    if isinstance(lines, io.TextIOBase):
+        try:
+            seekable = lines.seekable()
+        except (OSError, ValueError):
+            seekable = False
+        if seekable:  # a regular file: read in blocks; a pipe or a tty: line by line
+            return _blocks(lines)
+    return (lines,)
+
+
+# type token (`AVC`, `1400`, `UNKNOWN[1423]`) → (type number, 0 | _USER | _EOE); bounded
+_USER, _EOE = 1, 2
+_tokens: dict[str, tuple[int, int]] = {}
+_TOKEN = re.compile(r"\S+")
+
+
+def _token(token: str) -> tuple[int, int] | None:
+    r"""The type of a token HEAD would accept (`\S+`), remembered; None for any other token."""
+    if _TOKEN.fullmatch(token) is None:
+        return None
+    number = type_number(token)
+    info = (number, _USER if is_user_message(number) else _EOE if number == AUDIT_EOE else 0)
+    if len(_tokens) < 4096:
+        _tokens[token] = info
+    return info
+
+
 def records_from_lines(lines: Iterable[str], correlator: Correlator | None = None,
                        stats: dict[str, int] | None = None) -> Iterator[AuditRecord]:
-    """AuditRecords from lines of audit.log, dmesg or journal text, in log order."""
+    """AuditRecords from lines of audit.log, dmesg or journal text, in log order.
+
+    The loop below is `parse_line()` and `Correlator.add()` inlined for auditd's usual line,
+    `type=T msg=audit(TIME:SERIAL): body`: the head is cut with str.find (the type token is
+    checked once per distinct token, the stamp once per event), and a record with the stamp of
+    the line before joins its pending event directly. Anything else (node=, dmesg or journal
+    prefixes, an odd head) takes the general path; the result is the same either way.
+    """
     corr = correlator or Correlator()
     skipped = 0
     add = corr.add
-    head = HEAD.match
-    for line in lines:
-        # the audit.log fast path of parse_line(), inlined: this loop is the hot one
-        match = head(line)
-        if match is not None and "\x1d" not in line:
-            node, token, stamp = match.groups()
-            text = line.rstrip("\n")
-            rec: RawRecord | None = RawRecord(type_number(token), stamp, text[match.end():], text,
-                                              node or "")
-        else:
-            rec = parse_line(line)
+    pending = corr._pending
+    max_records = corr.max_records
+    tokens = _tokens
+    stamp_ok = _STAMP.fullmatch
+    last = ""  # the stamp of the pending event the previous line joined, or ""
+    event: list[RawRecord] = []
+    for batch in _line_batches(lines):
+        for line in batch:
+            cut = line.find("\x1d")  # auditd's ENRICHED suffix is not the kernel's record
+            text = line[:cut] if cut >= 0 else line.rstrip("\n")
+            rec: RawRecord | None = None
+            kind = -1
+            if text.startswith("type="):
+                space = text.find(" ", 5)
+                info = tokens.get(text[5:space]) if space > 5 else None
+                if info is None and space > 5:
+                    info = _token(text[5:space])
+                if info is not None and text.startswith(" msg=audit(", space):
+                    close = text.find("):", space + 11)
+                    stamp = text[space + 11:close]
+                    if close > 0 and (stamp == last or stamp_ok(stamp)):
+                        close += 3 if text[close + 2:close + 3] == " " else 2
+                        rec = RawRecord(info[0], stamp, text[close:], text, "")
+                        kind = info[1]
+                        if kind == 0 and stamp == last:
+                            event.append(rec)
+                            if len(event) < max_records:
+                                continue
+                            corr.evicted += 1
+                            last = ""
+                            yield from corr._complete(stamp)
+                            continue
             if rec is None:
-                skipped += 1
-                continue
-        out = add(rec)
-        if out:
-            yield from out
+                rec = parse_line(line)
+                if rec is None:
+                    skipped += 1
+                    continue
+            out = add(rec)
+            if out:
+                yield from out
+            found = pending.get(rec.stamp)
+            if found is None:
+                last = ""
+            else:
+                last, event = rec.stamp, found
     yield from corr.flush()
     if stats is not None:
         stats["skipped"] = stats.get("skipped", 0) + skipped
