@@ -147,12 +147,16 @@ class _Context:
             self.time, self.serial = stamp_time(stamp)
         return self.time, self.serial
 
-    def get(self, key: str) -> str | None:
-        """One field of the SYSCALL record."""
+    def syscall(self) -> dict[str, str | None]:
+        """The SYSCALL record's fields (empty without one), parsed once."""
         syscall = self._syscall
         if syscall is None:
             syscall = self._syscall = syscall_fields(self.syscall_body) if self.syscall_body else {}
-        return syscall.get(key)
+        return syscall
+
+    def get(self, key: str) -> str | None:
+        """One field of the SYSCALL record."""
+        return self.syscall().get(key)
 
     @property
     def cwd(self) -> str:
@@ -174,7 +178,7 @@ class _Context:
             return out
         out = {}
         if self.syscall_body:
-            get = self.get
+            get = self.syscall().get
             out["syscall"] = syscall_name(get("arch") or "", get("syscall") or "")
             for key in ("success", "exit", "ppid", "auid", "ses", "key"):
                 value = get(key)
@@ -228,7 +232,7 @@ class _Context:
 
 def _base(rec: RawRecord, index: int, module: str, ctx: _Context) -> AuditRecord:
     time, serial = ctx.when(rec)
-    get = ctx.get
+    get = ctx.syscall().get
     uid = get("uid")
     # positional, in AuditRecord's field order (checked at import below): this is a hot path
     return AuditRecord(
@@ -398,7 +402,7 @@ def kernel(rec: RawRecord, index: int, ctx: _Context, raw: str) -> AuditRecord:
     """Any other record: kept whole, module `kernel`, result AUDIT (the fast path of a log)."""
     time, serial = ctx.when(rec)
     if ctx.syscall_body:
-        get = ctx.get
+        get = ctx.syscall().get
         pid, uid, comm, exe = get("pid"), get("uid"), get("comm"), get("exe")
     else:
         body = rec.body
@@ -487,17 +491,28 @@ def interpret(event: Sequence[RawRecord], first: int = 0) -> list[AuditRecord]:
     each security record becomes its module's record and each other record a `kernel` one.
     """
     ctx = _Context()
-    note = ctx.note
     auxiliary = AUXILIARY
     rest: list[tuple[int, RawRecord]] = []
+    primary = -1  # the first SYSCALL record
+    paths = ctx.path_bodies
     for index, rec in enumerate(event, first):
-        if rec.type in auxiliary:
-            note(rec)
+        t = rec.type
+        if t in auxiliary:  # _Context.note(), inlined
+            if t == AUDIT_SYSCALL:
+                ctx.syscall_body = rec.body
+                if primary < 0:
+                    primary = index - first
+            elif t == AUDIT_PATH:
+                paths.append(rec.body)
+            elif t == AUDIT_PROCTITLE:
+                ctx.proctitle_body = rec.body
+            elif t == AUDIT_CWD:
+                ctx.cwd_body = rec.body
         else:
             rest.append((index, rec))
     if not rest:
         # an event of auxiliary records only (a syscall rule): one record, the whole text
-        primary = next((i for i, r in enumerate(event) if r.type == AUDIT_SYSCALL), 0)
+        primary = max(primary, 0)
         raw = event[0].line if len(event) == 1 else "\n".join([r.line for r in event])
         return [kernel(event[primary], first + primary, ctx, raw)]
     if len(rest) == 1:
