@@ -60,24 +60,29 @@ _SECCOMP_RESULT = {"kill_process": "DENIED", "kill_thread": "DENIED", "trap": "D
 
 # kernel/auditsc.c audit_log_exit(): "arch=%x syscall=%d success=%s exit=%ld a0=... items=%d
 # ppid=%d pid=%d auid=%u uid=%u gid=%u ... ses=%u comm= exe= [subj=] key="
+# The head is atomic: giving any of it back cannot move where ` ppid=` may start (it is a space
+# and the head's spaces are followed by `syscall=`, `success=` and `exit=`), so backtracking
+# into it would only repeat the failed search; without (?>) a failing body costs ~10x more.
 _SYSCALL = re.compile(
-    r"arch=(?P<arch>\w+) syscall=(?P<syscall>\d+)(?: success=(?P<success>\w+) exit=(?P<exit>-?\d+))?"
+    r"(?>arch=(?P<arch>\w+) syscall=(?P<syscall>\d+)(?: success=(?P<success>\w+) exit=(?P<exit>-?\d+))?)"
     r".*? ppid=(?P<ppid>\d+) pid=(?P<pid>\d+) auid=(?P<auid>\d+) uid=(?P<uid>\d+) "
     r".*? ses=(?P<ses>\d+) comm=(?P<comm>\S+) exe=(?P<exe>\S+)(?:.* key=(?P<key>\S+))?")
 
 
-def syscall_fields(body: str) -> dict[str, str]:
+def _unquote(key: str, value: str | None) -> str | None:
+    if value is not None and value[:1] != '"':
+        return field_value(key, value)
+    return value[1:-1] if value is not None else None
+
+
+def syscall_fields(body: str) -> dict[str, str | None]:
     """The fields of a SYSCALL record that matter here: one regex match, else a full parse."""
     match = _SYSCALL.search(body)
     if match is None:
-        return parse_fields(body)
+        return parse_fields(body)  # type: ignore[return-value]
     out = match.groupdict()
     for key in ("comm", "exe", "key"):
-        value = out[key]
-        if value is not None and value[:1] != '"':
-            out[key] = field_value(key, value)
-        elif value is not None:
-            out[key] = value[1:-1]
+        out[key] = _unquote(key, out[key])
     return out
 
 
@@ -88,40 +93,77 @@ def _int(value: str | None, default: int = 0) -> int:
         return default
 
 
+_INDEX = tuple(str(i) for i in range(512))  # record_index values, shared
+
+
+def _index(index: int) -> str:
+    return _INDEX[index] if 0 <= index < 512 else str(index)
+
+
 class _Context:
-    """The syscall side of an event: SYSCALL, PROCTITLE, CWD and PATH records, read on demand."""
+    """The syscall side of an event: SYSCALL, PROCTITLE, CWD and PATH records, read on demand.
 
-    __slots__ = ("_paths", "_syscall", "cwd_body", "path_bodies", "proctitle_body",
-                 "syscall_body")
+    Everything is computed once per event and shared by the event's records: the stamp's time
+    and serial, the SYSCALL fields, the context fields, the errno, the cwd and the first path.
+    """
 
-    def __init__(self, event: Sequence[RawRecord]) -> None:
+    __slots__ = ("_cwd", "_errno", "_fields", "_first_path", "_paths", "_syscall", "cwd_body",
+                 "path_bodies", "proctitle_body", "serial", "stamp", "syscall_body", "time")
+
+    def __init__(self, event: Sequence[RawRecord] = ()) -> None:
         self.syscall_body = ""
         self.proctitle_body = ""
         self.cwd_body = ""
         self.path_bodies: list[str] = []
+        self.stamp = ""
+        self.time = 0.0
+        self.serial = 0
         self._paths: list[dict[str, str]] | None = None
         self._syscall: dict[str, str | None] | None = None
+        self._fields: dict[str, str] | None = None
+        self._cwd: str | None = None
+        self._first_path: str | None = None
+        self._errno: int | None = None
         for rec in event:
-            t = rec.type
-            if t == AUDIT_SYSCALL:
-                self.syscall_body = rec.body
-            elif t == AUDIT_PATH:
-                self.path_bodies.append(rec.body)
-            elif t == AUDIT_PROCTITLE:
-                self.proctitle_body = rec.body
-            elif t == AUDIT_CWD:
-                self.cwd_body = rec.body
+            self.note(rec)
 
-    def get(self, key: str) -> str | None:
-        """One field of the SYSCALL record."""
+    def note(self, rec: RawRecord) -> None:
+        """Take in one auxiliary record (the last SYSCALL, PROCTITLE and CWD count)."""
+        t = rec.type
+        if t == AUDIT_SYSCALL:
+            self.syscall_body = rec.body
+        elif t == AUDIT_PATH:
+            self.path_bodies.append(rec.body)
+        elif t == AUDIT_PROCTITLE:
+            self.proctitle_body = rec.body
+        elif t == AUDIT_CWD:
+            self.cwd_body = rec.body
+
+    def when(self, rec: RawRecord) -> tuple[float, int]:
+        """(time, serial) of a record's stamp, parsed once for the event."""
+        stamp = rec.stamp
+        if stamp != self.stamp:
+            self.stamp = stamp
+            self.time, self.serial = stamp_time(stamp)
+        return self.time, self.serial
+
+    def syscall(self) -> dict[str, str | None]:
+        """The SYSCALL record's fields (empty without one), parsed once."""
         syscall = self._syscall
         if syscall is None:
             syscall = self._syscall = syscall_fields(self.syscall_body) if self.syscall_body else {}
-        return syscall.get(key)
+        return syscall
+
+    def get(self, key: str) -> str | None:
+        """One field of the SYSCALL record."""
+        return self.syscall().get(key)
 
     @property
     def cwd(self) -> str:
-        return (get_field(self.cwd_body, "cwd") or "") if self.cwd_body else ""
+        cwd = self._cwd
+        if cwd is None:
+            cwd = self._cwd = (get_field(self.cwd_body, "cwd") or "") if self.cwd_body else ""
+        return cwd
 
     @property
     def paths(self) -> list[dict[str, str]]:
@@ -130,10 +172,13 @@ class _Context:
         return self._paths
 
     def fields(self) -> dict[str, str]:
-        """The context worth keeping beside a decision."""
-        out: dict[str, str] = {}
+        """The context worth keeping beside a decision (shared: copy before changing it)."""
+        out = self._fields
+        if out is not None:
+            return out
+        out = {}
         if self.syscall_body:
-            get = self.get
+            get = self.syscall().get
             out["syscall"] = syscall_name(get("arch") or "", get("syscall") or "")
             for key in ("success", "exit", "ppid", "auid", "ses", "key"):
                 value = get(key)
@@ -144,15 +189,21 @@ class _Context:
         cwd = self.cwd
         if cwd:
             out["cwd"] = cwd
+        self._fields = out
         return out
 
     def first_path(self) -> str:
         """The first PATH record's name, absolute when a CWD record says where it was."""
-        for body in self.path_bodies:
-            name = get_field(body, "name")
-            if name and name != "(null)":
-                return self._absolute(name)
-        return ""
+        first = self._first_path
+        if first is None:
+            first = ""
+            for body in self.path_bodies:
+                name = get_field(body, "name")
+                if name and name != "(null)":
+                    first = self._absolute(name)
+                    break
+            self._first_path = first
+        return first
 
     def _absolute(self, name: str) -> str:
         if not name.startswith("/"):
@@ -172,18 +223,22 @@ class _Context:
         return name
 
     def errno(self) -> int:
-        exit_code = _int(self.get("exit"))
-        return -exit_code if exit_code < 0 else 0
+        errno = self._errno
+        if errno is None:
+            exit_code = _int(self.get("exit"))
+            errno = self._errno = -exit_code if exit_code < 0 else 0
+        return errno
 
 
 def _base(rec: RawRecord, index: int, module: str, ctx: _Context) -> AuditRecord:
-    time, serial = stamp_time(rec.stamp)
-    uid = ctx.get("uid")
+    time, serial = ctx.when(rec)
+    get = ctx.syscall().get
+    uid = get("uid")
+    # positional, in AuditRecord's field order (checked at import below): this is a hot path
     return AuditRecord(
-        time=time, serial=serial, operation="", module=module, result="AUDIT",
-        pid=_int(ctx.get("pid")), comm=ctx.get("comm") or "", exe=ctx.get("exe") or "",
-        uid=_int(uid) if uid is not None else None, errno=ctx.errno(), record_type=rec.type,
-        raw=rec.line, fields={"record_index": str(index), **ctx.fields()},
+        time, serial, "", module, "AUDIT", _int(get("pid")), get("comm") or "", get("exe") or "",
+        _int(uid) if uid is not None else None, "", "", "", "", "", "enforce", ctx.errno(), False,
+        "", rec.type, {"record_index": _index(index), **ctx.fields()}, rec.line,
     )
 
 
@@ -345,26 +400,31 @@ def seccomp(rec: RawRecord, index: int, ctx: _Context) -> AuditRecord:
 
 def kernel(rec: RawRecord, index: int, ctx: _Context, raw: str) -> AuditRecord:
     """Any other record: kept whole, module `kernel`, result AUDIT (the fast path of a log)."""
-    time, serial = stamp_time(rec.stamp)
+    time, serial = ctx.when(rec)
     if ctx.syscall_body:
-        get = ctx.get
+        get = ctx.syscall().get
         pid, uid, comm, exe = get("pid"), get("uid"), get("comm"), get("exe")
     else:
         body = rec.body
         pid, uid = get_field(body, "pid"), get_field(body, "uid")
         comm, exe = get_field(body, "comm"), get_field(body, "exe")
-    name = _KERNEL_OPS.get(rec.type)
-    if name is None:
-        name = _KERNEL_OPS[rec.type] = type_name(rec.type)
+    names = _KERNEL_OPS.get(rec.type)
+    if names is None:
+        name = type_name(rec.type)
+        names = _KERNEL_OPS[rec.type] = (name, name.lower())
     return AuditRecord(
-        time, serial, name.lower(), "kernel", "AUDIT", _int(pid), comm or "", exe or "",
-        _int(uid) if uid is not None else None,
-        object=ctx.first_path(), record_type=rec.type, raw=raw,
-        fields={"record_index": str(index), "type": name},
+        time, serial, names[1], "kernel", "AUDIT", _int(pid), comm or "", exe or "",
+        _int(uid) if uid is not None else None, "", ctx.first_path(), "", "", "", "enforce", 0,
+        False, "", rec.type, {"record_index": _index(index), "type": names[0]}, raw,
     )
 
 
-_KERNEL_OPS: dict[int, str] = {}
+_KERNEL_OPS: dict[int, tuple[str, str]] = {}
+_ORDER = ("time", "serial", "operation", "module", "result", "pid", "comm", "exe", "uid", "subject",
+          "object", "requested", "denied", "reason", "mode", "errno", "quiet", "profile",
+          "record_type", "fields", "raw")
+if tuple(AuditRecord.__dataclass_fields__) != _ORDER:  # pragma: no cover - a guard for _base/kernel
+    raise ImportError("AuditRecord's fields changed order: update interpret._base and kernel()")
 
 
 def _user_avc_inner(body: str) -> str:
@@ -375,54 +435,93 @@ def _user_avc_inner(body: str) -> str:
     return body[start + 5:end] if end > start + 5 else body[start + 5:]
 
 
+def _decision(rec: RawRecord, index: int, ctx: _Context,
+              event: Sequence[RawRecord]) -> AuditRecord | None:
+    """The AuditRecord of a security module's record; None for any other record."""
+    t = rec.type
+    if t in (AUDIT_AVC, AUDIT_USER_AVC):
+        body = _user_avc_inner(rec.body) if t == AUDIT_USER_AVC else rec.body
+        if "apparmor=" in body:
+            inner = rec.fields if t == AUDIT_AVC else parse_fields(body)
+            if t == AUDIT_USER_AVC:
+                inner = {**{k: v for k, v in rec.fields.items() if k != "msg"}, **inner}
+            return apparmor(rec, index, ctx, inner)
+        if "avc:" in body:
+            inner = rec.fields if t == AUDIT_AVC else parse_fields(body)
+            return selinux(rec, index, ctx, body, inner)
+        return None
+    if AUDIT_APPARMOR_FIRST <= t <= AUDIT_APPARMOR_LAST:
+        return apparmor(rec, index, ctx, rec.fields)
+    if t == AUDIT_LANDLOCK_ACCESS:
+        domains = {r.fields.get("domain", ""): r.fields for r in event
+                   if r.type == AUDIT_LANDLOCK_DOMAIN and r.fields.get("status") == "allocated"}
+        return landlock_access(rec, index, ctx, domains)
+    if t == AUDIT_LANDLOCK_DOMAIN:
+        return landlock_domain(rec, index, ctx)
+    if t == AUDIT_SECCOMP:
+        return seccomp(rec, index, ctx)
+    return None
+
+
+def _may_decide(rec: RawRecord) -> bool:
+    """Whether `_decision` gives this record a module of its own (cheap: no field is parsed)."""
+    t = rec.type
+    if t == AUDIT_AVC:
+        body = rec.body
+        return "apparmor=" in body or "avc:" in body
+    if t == AUDIT_USER_AVC:
+        body = _user_avc_inner(rec.body)
+        return "apparmor=" in body or "avc:" in body
+    return t in _DECIDING
+
+
+_DECIDING = frozenset({AUDIT_LANDLOCK_ACCESS, AUDIT_LANDLOCK_DOMAIN, AUDIT_SECCOMP,
+                       *range(AUDIT_APPARMOR_FIRST, AUDIT_APPARMOR_LAST + 1)})
+
+
 def interpret(event: Sequence[RawRecord], first: int = 0) -> list[AuditRecord]:
     """The AuditRecords of one event, in the order of its records.
 
     `first` is the position of the first record in its event (non-zero for the later part of
     an event cut in two); `fields["record_index"]` is each record's position.
+
+    One pass sorts the event's records into the syscall context (SYSCALL, PATH, CWD, PROCTITLE,
+    read lazily and once) and the rest. An event of context records only (a syscall rule) or of
+    one other record becomes a single `kernel` record holding the whole event's text; otherwise
+    each security record becomes its module's record and each other record a `kernel` one.
     """
-    ctx = _Context(event)
-    domains = {r.fields.get("domain", ""): r.fields for r in event
-               if r.type == AUDIT_LANDLOCK_DOMAIN and r.fields.get("status") == "allocated"}
-    decisions: list[AuditRecord] = []
-    others: list[tuple[int, RawRecord]] = []
+    ctx = _Context()
+    auxiliary = AUXILIARY
+    rest: list[tuple[int, RawRecord]] = []
+    primary = -1  # the first SYSCALL record
+    paths = ctx.path_bodies
     for index, rec in enumerate(event, first):
         t = rec.type
-        if t in AUXILIARY:
-            continue
-        if t in (AUDIT_AVC, AUDIT_USER_AVC):
-            body = _user_avc_inner(rec.body) if t == AUDIT_USER_AVC else rec.body
-            if "apparmor=" in body:
-                inner = rec.fields if t == AUDIT_AVC else parse_fields(body)
-                if t == AUDIT_USER_AVC:
-                    inner = {**{k: v for k, v in rec.fields.items() if k != "msg"}, **inner}
-                decisions.append(apparmor(rec, index, ctx, inner))
-                continue
-            if "avc:" in body:
-                inner = rec.fields if t == AUDIT_AVC else parse_fields(body)
-                decisions.append(selinux(rec, index, ctx, body, inner))
-                continue
-        elif AUDIT_APPARMOR_FIRST <= t <= AUDIT_APPARMOR_LAST:
-            decisions.append(apparmor(rec, index, ctx, rec.fields))
-            continue
-        elif t == AUDIT_LANDLOCK_ACCESS:
-            decisions.append(landlock_access(rec, index, ctx, domains))
-            continue
-        elif t == AUDIT_LANDLOCK_DOMAIN:
-            decisions.append(landlock_domain(rec, index, ctx))
-            continue
-        elif t == AUDIT_SECCOMP:
-            decisions.append(seccomp(rec, index, ctx))
-            continue
-        others.append((index, rec))
-    if not decisions and not others:
+        if t in auxiliary:  # _Context.note(), inlined
+            if t == AUDIT_SYSCALL:
+                ctx.syscall_body = rec.body
+                if primary < 0:
+                    primary = index - first
+            elif t == AUDIT_PATH:
+                paths.append(rec.body)
+            elif t == AUDIT_PROCTITLE:
+                ctx.proctitle_body = rec.body
+            elif t == AUDIT_CWD:
+                ctx.cwd_body = rec.body
+        else:
+            rest.append((index, rec))
+    if not rest:
         # an event of auxiliary records only (a syscall rule): one record, the whole text
-        primary = next((i for i, r in enumerate(event) if r.type == AUDIT_SYSCALL), 0)
-        return [kernel(event[primary], first + primary, ctx, "\n".join(r.line for r in event))]
-    if not decisions and len(others) == 1:
-        index, rec = others[0]
-        return [kernel(rec, index, ctx, "\n".join(r.line for r in event))]
-    decisions.extend(kernel(rec, index, ctx, rec.line) for index, rec in others)
-    decisions.sort(key=lambda r: int(r.fields["record_index"]))
-    return decisions
-
+        primary = max(primary, 0)
+        raw = event[0].line if len(event) == 1 else "\n".join([r.line for r in event])
+        return [kernel(event[primary], first + primary, ctx, raw)]
+    if len(rest) == 1:
+        index, rec = rest[0]
+        if not _may_decide(rec):
+            raw = rec.line if len(event) == 1 else "\n".join([r.line for r in event])
+            return [kernel(rec, index, ctx, raw)]
+    out: list[AuditRecord] = []
+    for index, rec in rest:
+        record = _decision(rec, index, ctx, event)
+        out.append(record if record is not None else kernel(rec, index, ctx, rec.line))
+    return out

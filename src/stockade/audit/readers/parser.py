@@ -13,8 +13,8 @@ import re
 
 from stockade.audit.readers.types import type_name, type_number
 
-# key=value, key="quoted", key='quoted (USER_* msg=)', key= (empty)
-_FIELD = re.compile(r"""([A-Za-z_][\w-]*)=(?:"([^"]*)"|'([^']*)'|([^\s]*))""")
+# key=value, key="quoted", key='quoted (USER_* msg=)', key= (empty): the value as written
+_PAIR = re.compile(r"""([A-Za-z_][\w-]*)=("[^"]*"|'[^']*'|\S*)""")
 _HEX = re.compile(r"(?:[0-9A-F]{2})+")
 _AVC_PERMS = re.compile(r"avc:\s+(denied|granted)\s+\{\s*([^}]*?)\s*\}")
 # the head of an audit.log line: node, type token, stamp; the body follows
@@ -38,10 +38,26 @@ def decode_hex(value: str, *, nul_as_space: bool = False) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
+# The same comm, exe, path and proctitle come back again and again in a log: decoded hex is
+# remembered, up to _MEMO_MAX values per table (the table is emptied when it is full).
+_MEMO_MAX = 4096
+_hex_memo: dict[str, str] = {}
+_title_memo: dict[str, str] = {}
+
+
 def _bare(key: str, value: str) -> str:
-    if key in UNTRUSTED and value != "(null)" and _HEX.fullmatch(value):
-        return decode_hex(value, nul_as_space=key == "proctitle")
-    return value
+    if key not in UNTRUSTED or value == "(null)":
+        return value
+    memo = _title_memo if key == "proctitle" else _hex_memo
+    decoded = memo.get(value)
+    if decoded is None:
+        if not _HEX.fullmatch(value):
+            return value
+        decoded = decode_hex(value, nul_as_space=key == "proctitle")
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        memo[value] = decoded
+    return decoded
 
 
 def field_value(key: str, value: str) -> str:
@@ -55,15 +71,28 @@ def field_value(key: str, value: str) -> str:
 
 
 def parse_fields(body: str) -> dict[str, str]:
-    """Every `key=value` of a record body, decoded; a repeated key keeps its first value."""
-    fields: dict[str, str] = {}
-    for key, double, single, bare in _FIELD.findall(body):
-        if key in fields:
-            continue
-        if bare:
-            fields[key] = _bare(key, bare) if key in UNTRUSTED else bare
-        else:
-            fields[key] = double or single
+    """Every `key=value` of a record body, decoded; a repeated key keeps its first value.
+
+    One `findall` gives (key, value-as-written) pairs and `dict()` builds the table in C; then
+    quoted values lose their quotes and bare untrusted values are hex decoded. A value that
+    starts with a quote and ends with the same quote was matched by a quoted alternative (a bare
+    value can only start with a quote when no closing quote follows it anywhere).
+    """
+    pairs = _PAIR.findall(body)
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        fields = {}
+        for key, value in pairs:
+            if key not in fields:
+                fields[key] = value
+    untrusted = UNTRUSTED
+    for key, value in fields.items():
+        first = value[:1]
+        if first == '"' or first == "'":
+            if len(value) > 1 and value[-1] == first:
+                fields[key] = value[1:-1]
+        elif key in untrusted and value:
+            fields[key] = _bare(key, value)
     return fields
 
 
