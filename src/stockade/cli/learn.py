@@ -1,0 +1,111 @@
+"""`stockade learn`: run a program under the supervisor in learn mode and write its profile."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+
+from stockade.errors import StockadeError, UsageError
+from stockade.learn.abstractions import choose
+from stockade.learn.genprof import render
+from stockade.learn.globs import glob_directory, glob_with_extension
+from stockade.learn.observations import accesses
+from stockade.learn.proposals import Proposal, propose
+
+COMMAND = "learn"
+HELP = "run a program, watch what it does, and write an AppArmor-syntax profile for it (genprof)"
+
+REVIEW_HELP = "(A)llow  (D)eny  (G)lob  Glob with (E)xtension  (I)gnore  (F)inish"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `stockade learn`."""
+    parser.add_argument("-o", "--output", required=True, metavar="PROFILE",
+                        help="where to write the profile")
+    parser.add_argument("--name", help="the profile's name (default: the program's name)")
+    parser.add_argument("--review", action="store_true",
+                        help="ask about each rule, as aa-genprof does: " + REVIEW_HELP)
+    parser.add_argument("-I", dest="include_dirs", action="append", default=[], metavar="DIR",
+                        help="include search directory for abstractions (repeatable)")
+    parser.add_argument("--exec-mode", default="ix", choices=("ix", "px", "Px", "cx", "Cx"),
+                        help="exec mode for programs it runs (default ix)")
+    parser.add_argument("--keep-observations", metavar="FILE",
+                        help="also keep the raw observations (JSON lines) here")
+    parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
+                        help="the command to learn")
+
+
+def _observe(command: list[str], observations: str) -> int:
+    """Run `command` under `stockade run --mode learn`; the program's exit status."""
+    # Learning must not change what the program can do: Landlock grants the whole tree and
+    # the supervisor, in learn mode, lets everything through while it records.
+    argv = [sys.executable, "-m", "stockade", "run", "--mode", "learn", "--lsm", "capability",
+            "--learn", observations, "--rw", "/", "--rx", "/", "--", *command]
+    return subprocess.run(argv, check=False).returncode
+
+
+def review(proposals: list[Proposal], ask: Callable[[str], str]) -> list[Proposal]:
+    """aa-genprof's per-rule questions; `ask(prompt)` returns the answer's first letter."""
+    kept: list[Proposal] = []
+    for i, prop in enumerate(proposals):
+        while True:
+            answer = ask(f"[{i + 1}/{len(proposals)}] {prop.render()}\n{REVIEW_HELP}? ").strip()
+            choice = (answer[:1] or "a").lower()
+            if choice == "a":
+                kept.append(prop)
+            elif choice == "d":
+                prop.deny = True
+                kept.append(prop)
+            elif choice in ("g", "e") and prop.kind == "file":
+                prop.path = (glob_directory if choice == "g" else glob_with_extension)(prop.path)
+                continue  # show the globbed rule and ask again
+            elif choice == "i":
+                pass
+            elif choice == "f":
+                return kept + proposals[i:]  # finish: accept what has not been reviewed
+            else:
+                continue
+            break
+    return kept
+
+
+def run(args: argparse.Namespace) -> int:
+    """Learn the command's profile and write it."""
+    command = list(args.argv)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise UsageError("no command given (usage: stockade learn -o PROFILE -- CMD ARGS...)")
+    program = shutil.which(command[0])
+    if program is None:
+        raise StockadeError(f"command not found: {command[0]}", exit_code=127)
+    program = os.path.realpath(program)
+    name = args.name or os.path.basename(program)
+    with tempfile.TemporaryDirectory(prefix="stockade-learn-") as tmp:
+        observations = os.path.join(tmp, "observations.jsonl")
+        status = _observe(command, observations)
+        try:
+            with open(observations, encoding="utf-8") as f:
+                lines = [json.loads(line) for line in f if line.strip()]
+        except OSError:
+            raise StockadeError("the supervisor recorded nothing (did the program start?)") from None
+        if args.keep_observations:
+            shutil.copyfile(observations, args.keep_observations)
+    seen = accesses(lines)
+    abstractions, rest = choose(seen, args.include_dirs)
+    proposals = propose(rest, None, exec_mode=args.exec_mode)
+    if args.review:
+        proposals = review(proposals, input)
+    text = render(name, program, abstractions, proposals, command=command)
+    with open(args.output, "w", encoding="utf-8") as f:
+        f.write(text)
+    print(f"stockade learn: {len(lines)} accesses seen, {len(proposals)} rules and "
+          f"{len(abstractions)} abstractions written to {args.output} (program exit {status})",
+          file=sys.stderr)
+    return 0
