@@ -207,7 +207,9 @@ class FileCompiler:
                 if not own.allows(Perm.READ):
                     listed.append(target.path)
             if target.kind == DIR and rights & F.READ_DIR:
-                dirs.append(target.path)
+                probe = os.path.join(target.path, "\x01probe")  # does r cover subdirectories?
+                if not self.ctx.profile.file_perms(probe, is_dir=True).allows(Perm.READ):
+                    dirs.append(target.path)
             if rights:
                 self.grants.append(Grant(target.path, rights, target.kind, src))
         if listed:

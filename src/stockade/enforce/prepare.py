@@ -276,7 +276,8 @@ def prepare(plan: EnforcementPlan, *, strict: bool = False,
         _capabilities(plan, out)
         out.env = _environment(plan, dict(os.environ if environ is None else environ))
         if strict and not out.coverage.exact:
-            weak = out.coverage.weakened()
+            order = [NOT_ENFORCED, CoverageStatus.SUPERVISOR, APPROX]  # the worst first
+            weak = sorted(out.coverage.weakened(), key=lambda e: order.index(e.status))
             more = f" (and {len(weak) - 1} more)" if len(weak) > 1 else ""
             raise UnsupportedError(f"--strict: {weak[0].line()}{more}")
     except BaseException:
