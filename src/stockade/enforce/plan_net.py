@@ -97,7 +97,8 @@ def _network_rule(rule: NetworkRule, net: _Net, ctx: Context) -> Verdict:
         v.part(EXACT, "every socket family allowed")
     elif fam is None and typ is not None:
         net.any_family_types.add(typ)
-        v.part(EXACT, "this socket type allowed in every family")
+        v.part(APPROX, "wider: a type-only rule lets every socket family through the family "
+               "filter (other types of families without rules are not refused)")
     elif fam is not None:
         if typ is None:
             net.families[fam] = None
@@ -164,10 +165,9 @@ def _deny_network(rule: NetworkRule, net: _Net, fam: int | None, typ: int | None
 def _socket_rules(net: _Net) -> list[SeccompRule]:
     src = "profile network rules"
     fams = {defaults.AF_UNIX, *net.families} - net.denied_families
-    if net.any_family_types:  # a type in every family: the family filter must let them pass
-        net.all_families = True
     rules: list[SeccompRule] = []
-    if net.all_families:
+    # a type allowed in every family: the family filter must let every family pass
+    if net.all_families or net.any_family_types:
         act = errno_action(errno.EAFNOSUPPORT)
         rules += [SeccompRule("socket", act, (ArgCmp(0, Cmp.MASKED_EQ, 0xFFFFFFFF, f),),
                               "socket family denied by the profile", src)
@@ -176,7 +176,7 @@ def _socket_rules(net: _Net) -> list[SeccompRule]:
         rules += defaults.socket_family_rules(fams, src)
     eacces = errno_action(errno.EACCES)
     for fam, types in sorted(net.families.items()):
-        if types is None or fam in net.denied_families:
+        if net.all_families or types is None or fam in net.denied_families:
             continue
         allowed = types | net.any_family_types
         for t in sorted(set(SOCK_TYPES.values()) - allowed):  # others fail with EINVAL
