@@ -195,6 +195,10 @@ def _seccomp(plan: EnforcementPlan, out: Prepared) -> None:
                     enforced_by="libseccomp 2.5")
         return
     with filt:
+        try:  # libseccomp 2.5: a binary tree of system calls instead of a linear list
+            filt.set_attr(sc.FilterAttr.CTL_OPTIMIZE, 2)
+        except OSError:
+            out.notes.append("libseccomp cannot build a binary-tree filter: linear filter")
         for rule in plan.seccomp_rules:
             action, status, detail = rule.action, EXACT, rule.reason
             if action.kind is sc.ActionKind.NOTIFY:
