@@ -119,10 +119,10 @@ def test_audit_file(tmp_path):
     assert "1326" in records[0]["seccomp_audit"]
 
 
-def test_profile_not_supported_yet():
-    out = cli("run", "-p", "myprofile", "--", "/bin/true")
-    assert out.returncode == 1
-    assert "profiles are not supported by run yet" in out.stderr
+def test_missing_profile_is_a_usage_error():
+    out = cli("run", "-p", "/nonexistent/myprofile", "--", "/bin/true")
+    assert out.returncode == 2
+    assert out.stderr == "stockade run: /nonexistent/myprofile: no such file\n"
 
 
 def test_usage_errors():

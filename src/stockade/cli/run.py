@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from typing import IO, TYPE_CHECKING
 
 from stockade.errors import StockadeError, UsageError
 
 if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
-    from stockade.enforce.plan_types import EnforcementPlan
+    from stockade.audit.record import AuditRecord
+    from stockade.enforce.denials import DenialCollector
+    from stockade.enforce.plan_types import CoverageReport, EnforcementPlan
     from stockade.enforce.supervisor.setup import SupervisorSetup
 
 COMMAND = "run"
@@ -18,8 +21,10 @@ HELP = "run a command confined (Landlock, seccomp, capabilities, no_new_privs)"
 _EPILOG = """\
 Without a profile, everything Landlock handles is denied except what --ro/--rw/--rx and
 --connect-tcp/--bind-tcp grant; abstract unix sockets and signals cannot leave the sandbox;
-seccomp refuses kernel-modifying calls, io_uring, mount, new user/mount namespaces, ptrace,
-TIOCSTI and the x32 ABI; no capability is kept; no_new_privs is set.
+with -p PROFILE the profile's plan applies and the flags add grants to it. --strict refuses
+(exit 3) a profile with a rule that is not enforced exactly. seccomp refuses
+kernel-modifying calls, io_uring, mount, new user/mount namespaces, ptrace, TIOCSTI and
+the x32 ABI; no capability is kept; no_new_privs is set.
 UDP is not restricted by Landlock up to ABI 7. Exit status: the command's, 128+N if it died
 of signal N, 125 if it could not be confined, 126 if it could not be executed, 127 if not found.
 example: stockade run --rx /usr --ro /etc --rw /tmp -- /bin/sh -c 'ls /tmp'"""
@@ -40,7 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = _EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("-p", "--profile", metavar="PROFILE",
-                        help="confine with this profile (ad-hoc flags add to it)")
+                        help="confine with this AppArmor-syntax profile file (ad-hoc flags add "
+                        "to it)")
+    parser.add_argument("-I", "--include", dest="include_dirs", action="append", default=[],
+                        metavar="DIR", help="add DIR to the profile include path (repeatable)")
+    parser.add_argument("--profile-name", metavar="NAME",
+                        help="the profile to use when the file has several")
     for flag, what in (("--ro", "read"), ("--rw", "read, write, create and remove"),
                        ("--rx", "read and execute")):
         parser.add_argument(flag, action="append", default=[], metavar="PATH",
@@ -57,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode.add_argument("--best-effort", dest="strict", action="store_false",
                       help="enforce what this kernel can, one line per weakened rule (default)")
     parser.add_argument("--audit", metavar="FILE",
-                        help="append JSON lines of what was applied, the start and the exit")
+                        help="append JSON lines of what was applied, the start, the exit and "
+                        "(as root) the kernel's denial records of the program")
     parser.add_argument("--clear-env", action="store_true",
                         help="pass only PATH, TERM, LANG, LC_ALL, HOME, USER, LOGNAME, TZ")
     sup = parser.add_argument_group("reference monitor (seccomp user notification)")
@@ -89,10 +100,70 @@ def _open_audit(path: str | None) -> IO[str] | None:
         raise StockadeError(f"cannot open audit file {path}: {err.strerror}") from None
 
 
-def _profile_plan(name: str) -> EnforcementPlan:
-    """The plan of profile `name` (the profile -> plan compiler is not wired in yet)."""
-    raise StockadeError(f"-p {name}: profiles are not supported by run yet; "
-                        "use the ad-hoc flags (--ro, --rw, --rx, --connect-tcp, ...)")
+def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan
+                  ) -> tuple[EnforcementPlan, CoverageReport, list[str]]:
+    """The profile's plan plus the grants of the ad-hoc flags, the compiler's coverage, notes.
+
+    The ad-hoc flags only add grants (paths, ports, capabilities, clear-env): the profile's
+    plan already carries the baseline, and what it unlocks (userns, all TCP ports, ...) stays
+    unlocked.
+    """
+    from stockade.cli.compile import check_inputs
+    from stockade.enforce import landlock as ll
+    from stockade.enforce import plan as planmod
+    from stockade.enforce.plan_types import EnforcementPlan as Plan
+
+    check_inputs(args.profile, args.include_dirs)
+    pp = planmod.compile_file(args.profile, args.include_dirs, args.profile_name)
+    grants = Plan(name="adhoc", fs_rules=adhoc.fs_rules, handled_fs=ll.NO_FS,
+                  net_rules=adhoc.net_rules, handled_net=ll.NO_NET, scopes=ll.NO_SCOPE,
+                  keep_caps=adhoc.keep_caps, clear_env=adhoc.clear_env)
+    return pp.plan.merged(grants), pp.coverage, pp.notes
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(f"stockade run: {text}\n")
+
+
+def _audit_enabled() -> bool | None:
+    """Whether the kernel's audit is enabled (AUDIT_GET, root); None when unknown."""
+    from stockade.host.audit import audit_get
+
+    try:
+        return bool(audit_get().get("enabled"))
+    except (OSError, TimeoutError):
+        return None
+
+
+def _collector(name: str, audit: IO[str] | None) -> DenialCollector | None:
+    """A reader of the kernel's denial records for `--audit` (root only), or None with a note."""
+    import os
+
+    if audit is None:
+        return None
+    if os.geteuid() != 0:
+        _say("kernel denials of the program are not recorded: reading them needs root "
+             "(see docs/enforce.md: complain mode through the supervisor)")
+        return None
+    enabled = _audit_enabled()
+    if enabled is False:
+        _say("denials are not being logged by the kernel: audit is disabled "
+             "(enable it with auditctl -e 1)")
+        return None
+    from stockade.enforce.denials import DenialCollector
+
+    lock = threading.Lock()
+
+    def sink(rec: AuditRecord) -> None:
+        with lock:
+            audit.write(rec.to_json() + "\n")
+            audit.flush()
+
+    try:
+        return DenialCollector(name, sink)
+    except StockadeError as err:
+        _say(f"kernel denials of the program are not recorded: {err}")
+        return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -102,7 +173,8 @@ def run(args: argparse.Namespace) -> int:
         command = command[1:]
     if not command:
         raise UsageError("no command given (usage: stockade run [FLAGS] -- CMD ARGS...)")
-    from stockade.enforce import caps, defaults, launcher, prctl, prepare
+    from stockade.enforce import caps, defaults, launcher, prctl, prepare, status_record
+    from stockade.enforce.plan_types import CoverageReport
 
     try:
         keep = [caps.cap_number(c) for c in args.keep_cap]
@@ -110,8 +182,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     plan = defaults.adhoc_plan(args.ro, args.rw, args.rx, args.connect_tcp, args.bind_tcp,
                                keep_caps=keep, clear_env=args.clear_env)
+    coverage = CoverageReport()
+    notes: list[str] = []
     if args.profile:  # the ad-hoc flags add to the profile's plan
-        plan = _profile_plan(args.profile).merged(plan)
+        plan, coverage, notes = _profile_plan(args, plan)
+    plan.env_set.setdefault("STOCKADE_PROFILE", plan.name)
     supervision = _supervision(args, plan)
     audit = _open_audit(args.audit)
     if audit:
@@ -119,17 +194,35 @@ def run(args: argparse.Namespace) -> int:
     # The launcher stays unconfined while the program runs: make it non-dumpable so that no
     # same-user process (the program included) can read its memory or ptrace it.
     prctl.set_dumpable(False)
+    collector: DenialCollector | None = None
+    record_path: str | None = None
     try:
-        prep = prepare.prepare(plan, strict=args.strict, supervised=supervision is not None)
+        prep = prepare.prepare(plan, strict=args.strict, coverage=coverage,
+                               supervised=supervision is not None)
         for entry in prep.coverage.weakened():
-            sys.stderr.write(f"stockade run: {entry.line()}\n")
+            _say(entry.line())
+        for note in notes:
+            _say(f"note: {note}")
         if audit:
             for rec in report.applied_records(prep, command, strict=args.strict):
                 report.write_record(audit, rec)
+        collector = _collector(plan.name, audit)
+        layers = [name for name, on in (("landlock", prep.landlock_active),
+                                        ("seccomp", prep.bpf is not None),
+                                        ("capabilities", True), ("no_new_privs", True)) if on]
 
         def started(pid: int) -> None:
+            nonlocal record_path
+            try:
+                record_path = status_record.write(pid, plan.name, landlock_abi=prep.landlock_abi,
+                                                  layers=layers)
+            except OSError as err:
+                _say(f"cannot write the status record of pid {pid}: {err}")
+            if collector is not None:
+                collector.start(pid)
             if audit:
-                report.write_record(audit, {"event": "start", "pid": pid, "argv": command})
+                report.write_record(audit, {"event": "start", "pid": pid, "argv": command,
+                                            "profile": plan.name})
 
         try:
             if supervision is not None:
@@ -144,10 +237,18 @@ def run(args: argparse.Namespace) -> int:
                 report.write_record(audit, {"event": "error", "error": str(err),
                                             "exit": err.exit_code})
             raise
+        if collector is not None:
+            collector.stop()
+            if collector.lost:
+                _say(f"{collector.lost} kernel audit messages were lost (reader too slow)")
+            collector = None
         if audit:
             report.write_record(audit, {"event": "exit", "status": status})
         return status
     finally:
+        status_record.remove(record_path)
+        if collector is not None:
+            collector.stop()
         if audit:
             audit.close()
         if supervision is not None:

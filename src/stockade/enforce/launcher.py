@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import resource
 import signal
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
@@ -89,6 +90,9 @@ def _child(prep: Prepared, argv: Sequence[str], paths: list[str], err_w: int,
             stage = "landlock_restrict_self"
             landlock.restrict_self(prep.ruleset_fd, landlock.RestrictFlag(prep.restrict_flags))
             os.close(prep.ruleset_fd)
+        if prep.plan.rlimits:
+            stage = "setrlimit"
+            _lower_rlimits(prep.plan.rlimits)
         stage = "signals"
         for sig in FORWARDED_SIGNALS:
             if signal.getsignal(sig) is not signal.SIG_IGN:
@@ -121,6 +125,18 @@ def _child(prep: Prepared, argv: Sequence[str], paths: list[str], err_w: int,
         _report(err_w, stage, 0)
     finally:
         os._exit(SETUP_FAILED_EXIT)
+
+
+def _lower_rlimits(limits: dict[int, int]) -> None:
+    """Lower each hard limit to the plan's (never raise it) and the soft limit to match."""
+    inf = resource.RLIM_INFINITY
+    for res, limit in limits.items():
+        soft, hard = resource.getrlimit(res)
+        if limit != inf and (hard == inf or limit < hard):
+            hard = limit
+        if hard != inf and (soft == inf or soft > hard):
+            soft = hard
+        resource.setrlimit(res, (soft, hard))
 
 
 def _report(fd: int, stage: str, err: int) -> None:

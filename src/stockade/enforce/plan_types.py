@@ -35,6 +35,9 @@ class FsRule:
     path: str
     access: AccessFs
     source: str = ""
+    #: Found by expanding a profile's glob: if it is gone at launch, skip it (reported)
+    #: instead of refusing to start.
+    optional: bool = False
 
     def __str__(self) -> str:
         return f"{self.path} {'|'.join(flag_names(self.access)) or 'none'}"
@@ -98,6 +101,8 @@ class EnforcementPlan:
                                  "TZ")
     env_set: dict[str, str] = field(default_factory=dict)
     die_with_parent: bool = True
+    #: RLIMIT_* number -> hard limit set in the child (the soft limit is lowered to it).
+    rlimits: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.no_new_privs:
@@ -118,6 +123,9 @@ class EnforcementPlan:
             default = extra.seccomp_default
         rules = list(self.seccomp_rules)
         rules += [r for r in extra.seccomp_rules if r not in rules]
+        rlimits = dict(self.rlimits)
+        for res, limit in extra.rlimits.items():
+            rlimits[res] = min(rlimits.get(res, limit), limit, key=_limit_key)
         return replace(
             self,
             name=self.name if extra.name in ("", "adhoc") else f"{self.name}+{extra.name}",
@@ -134,6 +142,7 @@ class EnforcementPlan:
             clear_env=self.clear_env or extra.clear_env,
             env_keep=tuple(dict.fromkeys(self.env_keep + extra.env_keep)),
             env_set={**self.env_set, **extra.env_set},
+            rlimits=rlimits,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -158,9 +167,15 @@ class EnforcementPlan:
                           for r in self.seccomp_rules],
             },
             "keep_caps": sorted(cap_name(c) for c in self.keep_caps),
+            "rlimits": {str(k): v for k, v in sorted(self.rlimits.items())},
             "no_new_privs": self.no_new_privs,
             "clear_env": self.clear_env,
         }
+
+
+def _limit_key(limit: int) -> float:
+    """Order rlimit values with RLIM_INFINITY (-1) as the largest."""
+    return float("inf") if limit < 0 else float(limit)
 
 
 class CoverageStatus(enum.Enum):

@@ -48,6 +48,8 @@ class Prepared:
     raise_ambient: bool = False
     env: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    abi_override: int | None = None  # compile for this Landlock ABI, not the running one
+    dry_run: bool = False  # report only: no Landlock ruleset is created
 
     def close(self) -> None:
         """Close the Landlock ruleset fd held for the child."""
@@ -69,6 +71,9 @@ def _by(abi: int) -> str:
 def _landlock(plan: EnforcementPlan, out: Prepared) -> None:
     cov = out.coverage
     st = ll.status()
+    if out.abi_override is not None:
+        st = ll.LandlockStatus(out.abi_override, 0, "" if out.abi_override else
+                               "--abi 0: as a kernel without Landlock")
     out.landlock_abi, out.landlock_errata = st.abi, st.errata
     wants_landlock = plan.handled_fs or plan.handled_net or plan.scopes
     if not wants_landlock:
@@ -117,6 +122,9 @@ def _landlock(plan: EnforcementPlan, out: Prepared) -> None:
 
     if not (handled_fs or handled_net or scopes):
         return
+    if out.dry_run:
+        _report_rules(plan, out, handled_fs, handled_net, st.abi)
+        return
     ruleset = ll.Ruleset(handled_fs, handled_net, scopes, abi=st.abi)
     try:
         for rule in plan.fs_rules:
@@ -126,6 +134,10 @@ def _landlock(plan: EnforcementPlan, out: Prepared) -> None:
             try:
                 fd = os.open(rule.path, os.O_PATH | os.O_CLOEXEC)
             except OSError as err:
+                if rule.optional and err.errno in (errno.ENOENT, errno.ENOTDIR):
+                    cov.add(f"allow {rule}", APPROX, "gone before launch: not granted",
+                            source=rule.source)
+                    continue
                 raise StockadeError(f"{rule.source or rule.path}: {err.strerror}") from None
             try:
                 if not stat.S_ISDIR(os.fstat(fd).st_mode):
@@ -148,6 +160,23 @@ def _landlock(plan: EnforcementPlan, out: Prepared) -> None:
     out.restrict_flags = int(log_flags)
 
 
+def _report_rules(plan: EnforcementPlan, out: Prepared, handled_fs: ll.AccessFs,
+                  handled_net: ll.AccessNet, abi: int) -> None:
+    """The coverage of the grants without building a ruleset (`dry_run`)."""
+    for rule in plan.fs_rules:
+        if rule.access & handled_fs:
+            if not os.path.lexists(rule.path):
+                if rule.optional:
+                    out.coverage.add(f"allow {rule}", APPROX, "gone before launch: not granted",
+                                     source=rule.source)
+                    continue
+                raise StockadeError(f"{rule.source or rule.path}: No such file or directory")
+            out.coverage.add(f"allow {rule}", EXACT, source=rule.source, enforced_by=_by(abi))
+    for net in plan.net_rules:
+        if net.access & handled_net:
+            out.coverage.add(f"allow {net}", EXACT, source=net.source, enforced_by=_by(abi))
+
+
 def _seccomp(plan: EnforcementPlan, out: Prepared, supervised: bool = False) -> None:
     cov = out.coverage
     if not plan.seccomp_rules and plan.seccomp_default.kind is sc.ActionKind.ALLOW:
@@ -166,6 +195,10 @@ def _seccomp(plan: EnforcementPlan, out: Prepared, supervised: bool = False) -> 
                     enforced_by="libseccomp 2.5")
         return
     with filt:
+        try:  # libseccomp 2.5: a binary tree of system calls instead of a linear list
+            filt.set_attr(sc.FilterAttr.CTL_OPTIMIZE, 2)
+        except OSError:
+            out.notes.append("libseccomp cannot build a binary-tree filter: linear filter")
         for rule in plan.seccomp_rules:
             action, status, detail = rule.action, EXACT, rule.reason
             if action.kind is sc.ActionKind.NOTIFY and supervised:
@@ -236,20 +269,27 @@ def _environment(plan: EnforcementPlan, base: dict[str, str]) -> dict[str, str]:
 
 def prepare(plan: EnforcementPlan, *, strict: bool = False,
             environ: dict[str, str] | None = None,
-            coverage: CoverageReport | None = None, supervised: bool = False) -> Prepared:
+            coverage: CoverageReport | None = None, abi: int | None = None,
+            dry_run: bool = False, supervised: bool = False) -> Prepared:
     """Build the kernel objects for `plan`; `coverage` may carry the compiler's entries.
 
-    Strict mode raises UnsupportedError naming the first rule not enforced exactly.
-    `supervised`: user-notif rules are left to the supervisor's filter instead of EACCES.
+    Strict mode raises UnsupportedError naming the first rule not enforced exactly. `abi`
+    reports as for a kernel with that Landlock ABI; `dry_run` builds no Landlock ruleset
+    (both for `stockade compile`). `supervised`: user-notif rules are left to the
+    supervisor's filter instead of EACCES, and count as enforced.
     """
-    out = Prepared(plan=plan, coverage=coverage or CoverageReport())
+    out = Prepared(plan=plan, coverage=coverage if coverage is not None else CoverageReport(),
+                   abi_override=abi, dry_run=dry_run or abi is not None)
     try:
         _landlock(plan, out)
         _seccomp(plan, out, supervised)
         _capabilities(plan, out)
         out.env = _environment(plan, dict(os.environ if environ is None else environ))
-        weak = [e for e in out.coverage.weakened() if e.status is not CoverageStatus.SUPERVISOR]
+        weak = [e for e in out.coverage.weakened()
+                if not (supervised and e.status is CoverageStatus.SUPERVISOR)]
         if strict and weak:
+            order = [NOT_ENFORCED, CoverageStatus.SUPERVISOR, APPROX]  # the worst first
+            weak.sort(key=lambda e: order.index(e.status))
             more = f" (and {len(weak) - 1} more)" if len(weak) > 1 else ""
             raise UnsupportedError(f"--strict: {weak[0].line()}{more}")
     except BaseException:

@@ -1,0 +1,133 @@
+"""The kernel's denial records of a confined program, attributed to its profile.
+
+Why live netlink and not audit.log: stockade must not depend on auditd (it does not run on
+most hosts that use Landlock), and reading the log afterwards would need its rotation, its
+format options and a time window. The audit multicast group (AUDIT_NLGRP_READLOG, root or
+CAP_AUDIT_READ) receives every record the kernel emits whether or not auditd runs. The socket
+is bound before the program starts, so nothing it does is missed; a thread reads it while the
+launcher waits, and drains it for a moment after the program exits.
+
+Attribution: a Landlock domain is inherited by every descendant of the process that created
+it, and the kernel names the domain in each LANDLOCK_ACCESS (1423) record and its creator's
+pid in the LANDLOCK_DOMAIN (1424) record of the first denial. So a 1423 record is ours when
+its domain was created by the confined child. SECCOMP (1326) records carry the pid of the
+task: ours when it is the child or one of its descendants (parent chain in /proc, pids seen
+once are remembered so that exited descendants still count).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from stockade.audit.readers.correlate import Correlator
+from stockade.audit.readers.netlink import AuditMulticast
+from stockade.audit.record import AuditRecord
+
+DRAIN_SECONDS = 0.25
+
+
+def _parent(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        return int(data[data.rindex(b")") + 2:].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class DenialCollector:
+    """Reads kernel audit records during a run and hands over those of the confined tree."""
+
+    def __init__(self, profile: str, sink: Callable[[AuditRecord], None]) -> None:
+        self.profile = profile
+        self.sink = sink
+        self.reader = AuditMulticast()  # raises StockadeError without CAP_AUDIT_READ
+        self.correlator = Correlator(max_age=0.2)
+        self.pids: set[int] = set()
+        self.not_ours: set[int] = set()
+        self.domains: set[str] = set()
+        self.count = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- attribution --------------------------------------------------------------------
+    def ours_pid(self, pid: int) -> bool:
+        """Whether `pid` is the confined child or a descendant of it."""
+        if not pid:
+            return False
+        if pid in self.pids:
+            return True
+        if pid in self.not_ours:
+            return False
+        chain = []
+        cur = pid
+        for _ in range(64):
+            chain.append(cur)
+            cur = _parent(cur)
+            if cur in self.pids:
+                self.pids.update(chain)
+                return True
+            if cur <= 1:
+                break
+        self.not_ours.add(pid)
+        return False
+
+    def ours(self, rec: AuditRecord) -> bool:
+        """Whether a record belongs to the confined process tree."""
+        if rec.module == "landlock":
+            domain = rec.fields.get("domain", "")
+            creator = int(rec.fields.get("domain_pid", "0") or 0)
+            if rec.operation == "domain_allocated":
+                creator = rec.pid
+            if domain and creator and self.ours_pid(creator):
+                self.domains.add(domain)
+            return bool(domain) and domain in self.domains
+        if rec.module == "seccomp":
+            return self.ours_pid(rec.pid)
+        return False
+
+    def handle(self, records: list[AuditRecord]) -> None:
+        """Attribute and pass on the denials (domain bookkeeping records are kept too)."""
+        for rec in records:
+            if not self.ours(rec):
+                continue
+            rec.profile = self.profile
+            rec.fields["stockade_profile"] = self.profile
+            self.count += 1
+            self.sink(rec)
+
+    # -- the reading thread -------------------------------------------------------------
+    def start(self, pid: int) -> None:
+        """Begin attributing to `pid` (the confined child) and read in a thread."""
+        self.pids.add(pid)
+        self._thread = threading.Thread(target=self._loop, name="stockade-audit", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._read(0.1)
+
+    def _read(self, timeout: float) -> None:
+        now = time.monotonic()
+        for raw in self.reader.read(timeout):
+            self.handle(self.correlator.add(raw, now))
+        self.handle(self.correlator.expire(time.monotonic()))
+
+    def stop(self) -> None:
+        """Drain what the kernel still sends for a moment, flush, close."""
+        deadline = time.monotonic() + DRAIN_SECONDS
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        while time.monotonic() < deadline:
+            self._read(max(0.0, deadline - time.monotonic()))
+        self.handle(self.correlator.flush())
+        self.reader.close()
+
+    @property
+    def lost(self) -> int:
+        """Datagrams the kernel dropped because the reader was too slow."""
+        return self.reader.lost
+

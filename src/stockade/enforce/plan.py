@@ -1,0 +1,217 @@
+"""The plan compiler: a `CompiledProfile` -> `EnforcementPlan` + `CoverageReport`.
+
+Every rule of the profile gets exactly one coverage entry (exact, approximated, supervisor or
+not-enforced, with why and what would enforce it); `prepare` then adds what the running
+kernel (or the ABI given with `--abi`) makes of the plan. The mechanisms:
+
+| rule | mechanism | module |
+|---|---|---|
+| file, link | Landlock path-beneath rules; deny by splitting directories | plan_files |
+| network | seccomp on socket(2) family/type; Landlock TCP ports | plan_net |
+| signal, unix (abstract) | Landlock scopes (ABI 6) | plan_net |
+| ptrace | seccomp (ptrace, process_vm_*, pidfd_getfd) + Landlock's ptrace rule | plan_net |
+| capability | capability sets; unlocks the kernel-modifying calls they are for | plan_syscalls |
+| mount, pivot_root, userns, io_uring | seccomp (baseline refuses them) | plan_syscalls |
+| set rlimit | setrlimit(2) in the child | plan_syscalls |
+| dbus, mqueue, change_profile | not enforceable by the kernel alone | plan_syscalls |
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from stockade.enforce import defaults
+from stockade.enforce import landlock as ll
+from stockade.enforce.plan_common import (
+    APPROX,
+    EXACT,
+    NOT_ENFORCED,
+    SUPERVISOR,
+    Context,
+    Verdict,
+)
+from stockade.enforce.plan_files import FileCompiler
+from stockade.enforce.plan_glob import TREE
+from stockade.enforce.plan_net import (
+    PTRACE_SYSCALLS,
+    compile_network,
+    compile_ptrace,
+    compile_signals,
+    compile_unix,
+)
+from stockade.enforce.plan_syscalls import (
+    compile_capabilities,
+    compile_misc,
+    compile_mount,
+    compile_rlimits,
+    kept_capabilities,
+)
+from stockade.enforce.plan_types import CoverageReport, EnforcementPlan, SeccompRule
+from stockade.enforce.seccomp import errno_action
+from stockade.errors import StockadeError
+from stockade.policy import CompiledProfile
+
+#: Profile flags that change how paths are resolved by AppArmor: Landlock works on inodes.
+PATH_FLAGS = frozenset({"attach_disconnected", "no_attach_disconnected", "mediate_deleted",
+                        "delegate_deleted", "chroot_relative", "namespace_relative",
+                        "chroot_attach", "chroot_no_attach"})
+
+
+@dataclass
+class ProfilePlan:
+    """The compiler's output: the plan, one coverage entry per rule, notes for people."""
+
+    profile: str
+    abi: int
+    plan: EnforcementPlan
+    coverage: CoverageReport
+    notes: list[str] = field(default_factory=list)
+    mode: str = "enforce"
+
+
+def select_profile(profiles: Sequence[CompiledProfile], name: str | None,
+                   source: str = "") -> CompiledProfile:
+    """The profile called `name` (name, local name or attachment); the only one if no name."""
+    where = f" in {source}" if source else ""
+    if not profiles:
+        raise StockadeError(f"no profile{where}")
+    if name is None:
+        if len(profiles) == 1:
+            return profiles[0]
+        names = ", ".join(p.name for p in profiles)
+        raise StockadeError(f"{len(profiles)} profiles{where} ({names}): choose one with "
+                            "--profile-name")
+    for prof in profiles:
+        for p in prof.walk():
+            if name in (p.name, p.attachment):
+                return p
+    names = ", ".join(p.name for prof in profiles for p in prof.walk())
+    raise StockadeError(f"no profile named {name!r}{where} (profiles: {names})")
+
+
+def _flags(ctx: Context) -> str:
+    """Coverage entries for the profile's flags; returns the mode the plan runs in."""
+    prof = ctx.profile
+    src = f"{prof.pos.file}:{prof.pos.line}"
+    mode = "enforce"
+    for flag in prof.flags:
+        word = flag.split("=", 1)[0]
+        text = f"flags=({flag})"
+        if word == "enforce":
+            ctx.coverage.add(text, EXACT, source=src)
+        elif word in ("complain", "prompt"):
+            ctx.coverage.add(text, SUPERVISOR, f"{word} mode (the kernel cannot allow-and-log "
+                             "or ask) needs the supervisor: enforcing instead", source=src,
+                             enforced_by="supervisor (stockade run --mode complain)")
+            ctx.notes.append(f"profile is in {word} mode: enforced here (the kernel alone "
+                             "cannot allow and log)")
+        elif word == "kill":
+            ctx.coverage.add(text, APPROX, "denials fail with EACCES/EPERM; the process is not "
+                             "killed", source=src, enforced_by="supervisor")
+        elif word == "default_allow":
+            ctx.coverage.add(text, APPROX, "narrower: compiled as enforce (what is not allowed "
+                             "is denied)", source=src)
+        elif word == "audit":
+            ctx.coverage.add(text, APPROX, "allowed accesses are not logged (the kernel logs "
+                             "denials only)", source=src)
+        elif word in PATH_FLAGS or word.startswith("attach_disconnected"):
+            ctx.coverage.add(text, EXACT, "path-resolution flag: no effect (Landlock works on "
+                             "inodes, not path names)", source=src)
+        elif word != "unconfined":
+            ctx.coverage.add(text, EXACT, "no effect on enforcement", source=src)
+    return mode
+
+
+def _unconfined(ctx: Context) -> ProfilePlan:
+    prof = ctx.profile
+    plan = EnforcementPlan(name=prof.name, handled_fs=ll.NO_FS, handled_net=ll.NO_NET,
+                           scopes=ll.NO_SCOPE, keep_caps=frozenset(range(41)),
+                           env_set={"STOCKADE_PROFILE": prof.name})
+    cov = CoverageReport()
+    cov.add("flags=(unconfined)", EXACT, "the profile is unconfined: nothing is restricted "
+            "(no_new_privs is still set)", source=f"{prof.pos.file}:{prof.pos.line}")
+    ctx.coverage = cov
+    for rule in prof.rules:
+        v = Verdict()
+        v.part(NOT_ENFORCED, "the profile is unconfined: its rules are not enforced")
+        ctx.record(rule, v)
+    ctx.sort_report()
+    return ProfilePlan(prof.name, ctx.abi, plan, cov,
+                       [f"profile {prof.name} is unconfined: the program runs unrestricted"],
+                       "unconfined")
+
+
+def _baseline(unlock: set[str]) -> list[SeccompRule]:
+    rules = []
+    for rule in defaults.baseline_seccomp_rules():
+        if rule.syscall in unlock:
+            continue
+        if ("userns" in unlock and rule.syscall in ("unshare", "clone")
+                and "CLONE_NEWUSER" in rule.reason):
+            continue
+        rules.append(rule)
+    if "pidfd_getfd" not in unlock:
+        rules.append(SeccompRule("pidfd_getfd", errno_action(errno.EPERM), (),
+                                 "takes a file descriptor of another process (no ptrace "
+                                 "rule)", "profile: no ptrace trace rule"))
+    return rules
+
+
+def _all_rules(ctx: Context, files: FileCompiler) -> set[str]:
+    unlock: set[str] = set()
+    for rule in ctx.profile.all_rules:
+        ctx.allow_all = True
+        files.grant("/", ll.ALL_FS, TREE, f"{rule.pos.file}:{rule.pos.line}")
+        ctx.plan.scopes = ll.NO_SCOPE
+        unlock.update(PTRACE_SYSCALLS)
+        unlock.update({"userns", "io_uring_setup", "io_uring_enter", "io_uring_register"})
+        v = Verdict()
+        v.part(EXACT, "every file right, socket family, TCP port, signal and ptrace allowed; "
+               "capabilities and deny rules still apply")
+        ctx.record(rule, v)
+    return unlock
+
+
+def compile_plan(profile: CompiledProfile, *, abi: int | None = None) -> ProfilePlan:
+    """Compile `profile` for Landlock ABI `abi` (default: the running kernel's)."""
+    abi = ll.abi_version() if abi is None else abi
+    plan = EnforcementPlan(name=profile.name, landlock_log=ll.RestrictFlag.LOG_NEW_EXEC_ON,
+                           env_set={"STOCKADE_PROFILE": profile.name})
+    ctx = Context(profile, abi, plan)
+    if "unconfined" in profile.flags:
+        return _unconfined(ctx)
+    mode = _flags(ctx)
+    ctx.kept_caps = kept_capabilities(ctx)
+    files = FileCompiler(ctx)
+    unlock = _all_rules(ctx, files)
+    for rule in profile.file_rules + profile.link_rules:
+        files.add(rule)
+    plan.fs_rules = files.finish()
+    compile_network(ctx)
+    compile_signals(ctx)
+    compile_unix(ctx)
+    unlock |= compile_ptrace(ctx)
+    unlock |= compile_capabilities(ctx)
+    unlock |= compile_mount(ctx)
+    unlock |= compile_misc(ctx)
+    compile_rlimits(ctx)
+    plan.seccomp_rules = _baseline(unlock) + plan.seccomp_rules
+    ctx.sort_report()
+    for child in profile.children:
+        kind = "hat" if child.is_hat else "child profile"
+        ctx.notes.append(f"{kind} {child.name} is not compiled: without AppArmor there is no "
+                         "transition into it (exec stays in this sandbox)")
+    if abi < 1:
+        ctx.notes.append("no Landlock: file rules, TCP ports and scopes are not enforced")
+    return ProfilePlan(profile.name, abi, plan, ctx.coverage, ctx.notes, mode)
+
+
+def compile_file(path: str, include_dirs: Sequence[str] = (), name: str | None = None, *,
+                 abi: int | None = None) -> ProfilePlan:
+    """Parse, compile and plan one profile of the file at `path`."""
+    from stockade.policy import compile_profiles
+
+    profiles = compile_profiles(path, include_dirs)
+    return compile_plan(select_profile(profiles, name, path), abi=abi)

@@ -1,0 +1,86 @@
+"""Shared pieces of the plan compiler: the per-rule verdict and the compilation context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from stockade.enforce import landlock as ll
+from stockade.enforce.plan_types import CoverageReport, CoverageStatus, EnforcementPlan
+from stockade.policy import CompiledProfile, Rule
+
+EXACT = CoverageStatus.EXACT
+APPROX = CoverageStatus.APPROXIMATED
+SUPERVISOR = CoverageStatus.SUPERVISOR
+NOT_ENFORCED = CoverageStatus.NOT_ENFORCED
+
+#: Worse statuses win when one rule has several parts.
+_RANK = {EXACT: 0, APPROX: 1, SUPERVISOR: 2, NOT_ENFORCED: 3}
+
+
+def by_abi(abi: int) -> str:
+    """'Landlock ABI 6 (Linux 6.12)'."""
+    return f"Landlock ABI {abi} (Linux {ll.ABI_KERNEL[abi]})"
+
+
+def source_of(rule: Rule) -> str:
+    """`file:line` of a rule."""
+    return f"{rule.pos.file}:{rule.pos.line}"
+
+
+def rule_text(rule: Rule) -> str:
+    """The rule as written, on one line."""
+    return " ".join(rule.text.split()) or rule.kind
+
+
+@dataclass
+class Verdict:
+    """The status of one rule, built from its parts: the worst part decides."""
+
+    status: CoverageStatus = EXACT
+    details: list[str] = field(default_factory=list)
+    enforced_by: str = ""
+
+    def part(self, status: CoverageStatus, detail: str = "", by: str = "") -> None:
+        """Add one finding; the worst status wins, details accumulate."""
+        if _RANK[status] > _RANK[self.status]:
+            self.status = status
+        if detail and detail not in self.details:
+            self.details.append(detail)
+        if by and (status is not EXACT or not self.enforced_by):
+            self.enforced_by = by
+
+    def add_to(self, report: CoverageReport, rule: Rule) -> None:
+        """Record this verdict for `rule`."""
+        report.add(rule_text(rule), self.status, "; ".join(self.details),
+                   source=source_of(rule), enforced_by=self.enforced_by)
+
+
+@dataclass
+class Context:
+    """What one compilation shares: the profile, the target ABI, the plan being built."""
+
+    profile: CompiledProfile
+    abi: int
+    plan: EnforcementPlan
+    coverage: CoverageReport = field(default_factory=CoverageReport)
+    notes: list[str] = field(default_factory=list)
+    kept_caps: frozenset[str] = frozenset()  # lower-case AppArmor names
+    allow_all: bool = False  # an `all,` rule
+    _order: dict[int, int] = field(default_factory=dict)  # id(entry) -> rule index
+    _index: dict[int, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._index = {id(r): i for i, r in enumerate(self.profile.rules)}
+
+    def has_cap(self, *names: str) -> bool:
+        """Whether the plan keeps any of these capabilities (AppArmor names)."""
+        return any(n in self.kept_caps for n in names)
+
+    def record(self, rule: Rule, verdict: Verdict) -> None:
+        """Add the verdict of `rule` to the report."""
+        verdict.add_to(self.coverage, rule)
+        self._order[id(self.coverage.entries[-1])] = self._index.get(id(rule), len(self._index))
+
+    def sort_report(self) -> None:
+        """Put the rule entries in source order (entries of no rule, e.g. flags, first)."""
+        self.coverage.entries.sort(key=lambda e: self._order.get(id(e), -1))

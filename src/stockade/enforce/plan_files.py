@@ -1,0 +1,309 @@
+"""File rules -> Landlock path-beneath rules, with `deny` compiled by splitting directories.
+
+Mapping (AppArmor mode -> Landlock rights; a tree is `PREFIX/**`, a file a non-directory):
+
+* r: tree read_file, read_dir (+ ioctl_dev); file read_file. Exact.
+* w: tree write_file, truncate, make_{reg,dir,sym,fifo,sock}, remove_{file,dir}; file
+  write_file, truncate. Exact on trees; narrower on files (creating and deleting are rights
+  of the parent directory).
+* a: write_file (+ make_reg on trees). Approximated: Landlock cannot force O_APPEND.
+* ix, Px, Cx, Ux, ...: execute. ix exact; transitions approximated (no change on exec).
+* m: nothing (mmap is not mediated: any readable file can be mapped executable).
+* l: refer on trees, approximated. k: nothing (locks are not mediated).
+
+A `deny` inside a granted tree G is compiled by granting G only the rights the deny leaves,
+then each entry of G that is not on the way to the denied path with all of G's rights,
+recursing into the one that is. Entries created later in such a split directory get only
+the reduced rights (fail closed), and the report says which directories were split.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from stockade.enforce.landlock import AccessFs
+from stockade.enforce.plan_common import APPROX, EXACT, NOT_ENFORCED, Context, Verdict
+from stockade.enforce.plan_glob import DIR, FILE, TREE, Expansion, Target, expand
+from stockade.enforce.plan_types import FsRule
+from stockade.policy import FileRule, LinkRule, Perm
+from stockade.policy.aare import AareError
+
+F = AccessFs
+NO_FS = AccessFs(0)
+READ_TREE = F.READ_FILE | F.READ_DIR
+MAKE = F.MAKE_REG | F.MAKE_DIR | F.MAKE_SYM | F.MAKE_FIFO | F.MAKE_SOCK
+WRITE_TREE = F.WRITE_FILE | F.TRUNCATE | MAKE | F.REMOVE_FILE | F.REMOVE_DIR
+WRITE_FILE = F.WRITE_FILE | F.TRUNCATE
+DEVICES = F.MAKE_CHAR | F.MAKE_BLOCK
+
+_TRANSITION = {"p": "profile", "c": "child profile"}
+
+
+@dataclass
+class Grant:
+    """Rights on an existing path (a tree covers everything beneath it)."""
+
+    path: str
+    rights: AccessFs
+    kind: str
+    source: str
+
+
+def _beneath(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def allow_rights(perms: Perm, kind: str, ctx: Context, v: Verdict,
+                 exec_mode: str | None, exec_target: str | None) -> AccessFs:
+    """Landlock rights for an allow rule's perms on one kind of target; findings go to `v`."""
+    rights = NO_FS
+    if perms & Perm.READ:
+        rights |= {TREE: READ_TREE, FILE: F.READ_FILE, DIR: F.READ_DIR}[kind] | F.IOCTL_DEV
+    if perms & Perm.WRITE:
+        if kind == TREE:
+            rights |= WRITE_TREE | F.IOCTL_DEV
+            if ctx.has_cap("mknod"):
+                rights |= DEVICES
+        elif kind == FILE:
+            rights |= WRITE_FILE | F.IOCTL_DEV
+            v.part(APPROX, "w on a single file: narrower, creating, deleting or renaming it is "
+                   "refused (Landlock grants those per directory)")
+        else:
+            v.part(APPROX, "w on a directory: narrower, mkdir/rmdir of it is a right of its "
+                   "parent (not granted)")
+    elif perms & Perm.APPEND:
+        rights |= F.WRITE_FILE | (F.MAKE_REG if kind == TREE else NO_FS)
+        v.part(APPROX, "a: wider, Landlock cannot force O_APPEND (writes at any offset)")
+    if perms & Perm.EXEC and kind != DIR:
+        rights |= F.EXECUTE
+        _exec_mode(exec_mode, exec_target, v)
+    if perms & Perm.LINK:
+        if kind == TREE:
+            rights |= F.REFER
+            v.part(APPROX, "l: refer granted on the tree (links and renames within granted "
+                   "trees); AppArmor's link-target subset check is not made")
+        else:
+            v.part(APPROX, "l on a single path: narrower, Landlock grants linking per directory")
+    if perms & Perm.LOCK:
+        v.part(NOT_ENFORCED if perms == Perm.LOCK else APPROX,
+               "k: file locks are not mediated by Landlock (any opened file can be locked)")
+    if perms & Perm.MMAP:
+        v.part(NOT_ENFORCED if perms == Perm.MMAP else APPROX,
+               "m: mmap(PROT_EXEC) is not mediated by Landlock (any readable file can be "
+               "mapped executable)")
+    return rights
+
+
+def _exec_mode(mode: str | None, target: str | None, v: Verdict) -> None:
+    if mode in (None, "ix"):
+        v.part(EXACT, "ix: the program inherits this sandbox")
+        return
+    low = mode.lower()
+    if low[0] in "pc":
+        what = _TRANSITION[low[0]] + (f" {target}" if target else "")
+        fallback = " (or ix)" if "i" in low else " (or unconfined)" if "u" in low else ""
+        v.part(APPROX, f"{mode}: runs under this profile's sandbox, not the {what}{fallback}: "
+               "Landlock domains are inherited, there is no transition on exec", "AppArmor")
+    else:
+        v.part(APPROX, f"{mode}: narrower, the program stays confined by this sandbox")
+    if any(c.isupper() for c in mode):
+        v.part(APPROX, f"{mode}: the environment is not scrubbed (no AT_SECURE)")
+
+
+def deny_rights(perms: Perm) -> AccessFs:
+    """Landlock rights a deny rule removes."""
+    rights = NO_FS
+    if perms & Perm.READ:
+        rights |= READ_TREE
+    if perms & Perm.WRITE:
+        rights |= WRITE_TREE | DEVICES
+    elif perms & Perm.APPEND:
+        rights |= F.WRITE_FILE
+    if perms & Perm.EXEC:
+        rights |= F.EXECUTE
+    if perms & Perm.LINK:
+        rights |= F.REFER
+    return rights
+
+
+def _expand(rule: FileRule | LinkRule, v: Verdict) -> Expansion:
+    try:
+        return expand(rule.path)
+    except (AareError, ValueError) as err:
+        v.part(NOT_ENFORCED, f"pattern not expanded: {err}")
+        return Expansion()
+
+
+def _target_notes(exp: Expansion, v: Verdict, *, deny: bool) -> None:
+    if exp.missing and not deny:
+        names = _some([t.path for t in exp.missing])
+        v.part(APPROX, f"not present at launch: {names} (not granted; created later: refused)")
+    if exp.glob and exp.pattern.startswith("/proc/"):
+        v.part(APPROX, "/proc entries of processes started later (the program itself "
+               "included) are not covered: Landlock rules name existing inodes")
+    if exp.glob:
+        what = "denied" if deny else "granted"
+        v.part(APPROX, f"glob expanded at launch to {len(exp.targets)} path(s) {what}; paths "
+               f"created later are not covered by this rule")
+    for note in exp.notes:
+        v.part(APPROX if exp.truncated else EXACT, note)
+
+
+class FileCompiler:
+    """Collects grants and denials of one profile, then writes the plan's fs rules."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.grants: list[Grant] = []
+        self.denials: list[tuple[FileRule | LinkRule, Verdict, list[Target], AccessFs]] = []
+        self.verdicts: list[tuple[FileRule | LinkRule, Verdict]] = []
+
+    def grant(self, path: str, rights: AccessFs, kind: str, source: str) -> None:
+        """Add a grant that does not come from a file rule (e.g. `all,`)."""
+        self.grants.append(Grant(path, rights, kind, source))
+
+    def add(self, rule: FileRule | LinkRule) -> None:
+        """One file or link rule."""
+        v = Verdict(enforced_by="Landlock")
+        self.verdicts.append((rule, v))
+        q = rule.qualifiers
+        perms = rule.perms if isinstance(rule, FileRule) else Perm.LINK
+        exp = _expand(rule, v)
+        _target_notes(exp, v, deny=q.deny)
+        if q.audit:
+            v.part(EXACT, "audit: allowed accesses are not logged (Landlock logs denials)"
+                   if not q.deny else "audit: denials are logged by the kernel when audit is on")
+        if q.priority:
+            v.part(APPROX, f"priority={q.priority} ignored: deny always beats allow")
+        src = f"{rule.pos.file}:{rule.pos.line}"
+        if q.deny:
+            rights = deny_rights(perms)
+            if q.owner or q.other:
+                v.part(APPROX, f"{'owner' if q.owner else 'other'} deny applied to every file "
+                       "(narrower: Landlock cannot check ownership)", "supervisor")
+            if not rights:
+                v.part(NOT_ENFORCED, "deny of k/m only: not mediated by Landlock")
+            targets = exp.targets + exp.missing
+            self.denials.append((rule, v, targets, rights))
+            return
+        if q.owner or q.other:
+            v.part(APPROX, f"{'owner' if q.owner else 'other'}: wider, Landlock cannot check "
+                   "file ownership, granted for every owner", "supervisor")
+        if isinstance(rule, LinkRule):
+            v.part(APPROX, "link rule: narrower, Landlock grants linking per directory "
+                   "(make_reg on the destination, refer across directories)")
+            return
+        listed: list[str] = []
+        dirs: list[str] = []
+        trees = {t.path for t in exp.targets if t.kind == TREE}
+        for target in exp.targets:
+            if target.kind == DIR and target.path in trees:
+                continue  # `/x/{,**}`: the tree rule covers the directory itself
+            rights = allow_rights(perms, target.kind, self.ctx, v, rule.exec_mode,
+                                  rule.exec_target)
+            if target.kind == TREE and rights & F.READ_DIR:
+                own = self.ctx.profile.file_perms(target.path, is_dir=True)
+                if not own.allows(Perm.READ):
+                    listed.append(target.path)
+            if target.kind == DIR and rights & F.READ_DIR:
+                probe = os.path.join(target.path, "\x01probe")  # does r cover subdirectories?
+                if not self.ctx.profile.file_perms(probe, is_dir=True).allows(Perm.READ):
+                    dirs.append(target.path)
+            if rights:
+                self.grants.append(Grant(target.path, rights, target.kind, src))
+        if listed:
+            v.part(APPROX, f"wider: {_some(listed)} itself can be listed too (a Landlock rule "
+                   "covers the directory it is on)")
+        if dirs:
+            v.part(APPROX, f"wider: read_dir on {_some(dirs)} also lists subdirectories "
+                   "(Landlock rules cover everything beneath)")
+        if not exp.targets and not exp.missing:
+            allow_rights(perms, FILE, self.ctx, Verdict(), rule.exec_mode, rule.exec_target)
+
+    # -- deny ---------------------------------------------------------------------------
+    def _apply_deny(self, target: Target, deny: AccessFs, split: set[str]) -> int:
+        """Take `deny` away from `target`; returns how many grants it touched."""
+        touched = 0
+        out: list[Grant] = []
+        for g in self.grants:
+            inside = g.path == target.path or (target.kind in (TREE,) and _beneath(g.path,
+                                                                               target.path))
+            if not g.rights & deny:
+                out.append(g)
+            elif inside and not (g.kind == TREE and target.kind == DIR):
+                touched += 1
+                if g.rights & ~deny:
+                    out.append(Grant(g.path, g.rights & ~deny, g.kind, g.source))
+            elif g.kind == TREE and _beneath(target.path, g.path):
+                touched += 1
+                if g.rights & ~deny:
+                    out.append(Grant(g.path, g.rights & ~deny, TREE, g.source))
+                self._descend(g, g.path, target, out, split)
+            else:
+                out.append(g)
+        self.grants = out
+        return touched
+
+    def _descend(self, g: Grant, directory: str, target: Target, out: list[Grant],
+                 split: set[str]) -> None:
+        split.add(directory)
+        if directory == target.path:  # only the directory itself is denied (`/x/`)
+            for entry in _entries(directory):
+                out.append(Grant(entry[0], g.rights, entry[1], g.source))
+            return
+        first = os.path.relpath(target.path, directory).split("/")[0]
+        for path, kind in _entries(directory):
+            if os.path.basename(path) != first:
+                out.append(Grant(path, g.rights, kind, g.source))
+            elif kind == TREE and (path != target.path or target.kind == DIR):
+                self._descend(g, path, target, out, split)
+
+    def finish(self) -> list[FsRule]:
+        """Apply the denials, record every verdict, return the merged fs rules."""
+        for _rule, v, targets, rights in self.denials:
+            if not rights:
+                continue
+            split: set[str] = set()
+            touched = sum(self._apply_deny(t, rights, split) for t in targets)
+            if split:
+                shown = _some(sorted(split))
+                v.part(APPROX, f"split {len(split)} granted directory(ies) ({shown}): other "
+                       "entries are granted one by one, entries created there later are refused "
+                       "(fail closed)")
+            elif not touched:
+                v.part(EXACT, "nothing is granted there (Landlock denies by default)")
+        for rule, v in self.verdicts:
+            self.ctx.record(rule, v)
+        merged: dict[str, AccessFs] = {}
+        sources: dict[str, str] = {}
+        for g in self.grants:
+            merged[g.path] = merged.get(g.path, NO_FS) | g.rights
+            sources.setdefault(g.path, g.source)
+        return [FsRule(path, rights, sources[path], optional=True)
+                for path, rights in merged.items()]
+
+
+def _some(paths: list[str], n: int = 3) -> str:
+    """The first `n` paths, and how many more."""
+    more = f" and {len(paths) - n} more" if len(paths) > n else ""
+    return ", ".join(paths[:n]) + more
+
+
+def _entries(directory: str) -> list[tuple[str, str]]:
+    """(path, TREE or FILE) of a directory's entries; symbolic links are left out (AppArmor
+    mediates their targets)."""
+    out: list[tuple[str, str]] = []
+    try:
+        with os.scandir(directory) as it:
+            for entry in it:
+                try:
+                    if entry.is_symlink():
+                        continue
+                    out.append((entry.path, TREE if entry.is_dir(follow_symlinks=False)
+                                else FILE))
+                except OSError:
+                    continue
+    except OSError:
+        pass
+    return out

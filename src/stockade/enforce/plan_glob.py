@@ -1,0 +1,257 @@
+"""AppArmor path patterns -> the filesystem objects they name now (for Landlock rules).
+
+Landlock grants rights on existing inodes (a rule on a directory covers everything beneath
+it), so a pattern is expanded at launch against the filesystem as it is then:
+
+* a plain path names itself (`/etc/passwd`; `/var/log/` names the directory only);
+* `PREFIX/**` names the whole tree beneath the literal directory PREFIX (one rule);
+* anything else (`*`, `?`, `[...]`, `{a,b}` with globs, `**` before the end) is walked from
+  its deepest literal directory, component by component, bounded by `max_visits` entries;
+  each match becomes its own target, so files created later are not covered (fail closed).
+
+AppArmor matches the resolved path of an object, so symbolic links are never followed during
+a walk, and a literal prefix that resolves elsewhere (`/lib` on a merged-/usr system) matches
+nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+
+from stockade.policy import aare
+
+TREE = "tree"  # everything beneath the path (and, in Landlock, the directory itself)
+FILE = "file"  # a non-directory
+DIR = "dir"  # the directory itself (AppArmor's trailing `/`)
+
+MAX_ALTERNATIVES = 256
+MAX_VISITS = 20_000
+MAX_TARGETS = 4_096
+
+
+@dataclass(frozen=True)
+class Target:
+    """One filesystem object a pattern names: `path` (real, absolute) and `kind`."""
+
+    path: str
+    kind: str
+
+
+@dataclass
+class Expansion:
+    """What a pattern names now; `missing` lists plain paths that do not exist; `notes` says
+    what was left out (bounds, symlinks) and `glob` whether a walk was needed."""
+
+    targets: list[Target] = field(default_factory=list)
+    missing: list[Target] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    glob: bool = False
+    truncated: bool = False
+    pattern: str = ""
+
+
+def _to_fs(text: str) -> str:
+    """Pattern text (latin-1 view of UTF-8 bytes) -> a file name."""
+    return text.encode("latin-1").decode("utf-8", "surrogateescape")
+
+
+def _to_pattern(name: str) -> str:
+    return name.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
+def _node_re(node: tuple) -> str:
+    kind = node[0]
+    if kind == "lit":
+        return re.escape(node[1])
+    if kind == "star":
+        return "[^/]+" if node[1] else "[^/]*"
+    if kind == "dstar":
+        return "[^/].*" if node[1] else ".*"
+    if kind == "any":
+        return "[^/]"
+    if kind == "class":
+        body = "".join(re.escape(lo) if lo == hi else f"{re.escape(lo)}-{re.escape(hi)}"
+                       for lo, hi in node[2])
+        return f"[{'^/' if node[1] else ''}{body}]"
+    raise ValueError(f"unexpected pattern node {kind}")
+
+
+def _components(flat: list[tuple]) -> list[list[tuple]]:
+    """Split a flat (alternation-free) node list at every literal `/`."""
+    comps: list[list[tuple]] = [[]]
+    for node in flat:
+        if node[0] != "lit":
+            comps[-1].append(node)
+            continue
+        parts = node[1].split("/")
+        for i, part in enumerate(parts):
+            if i:
+                comps.append([])
+            if part:
+                comps[-1].append(("lit", part))
+    return comps
+
+
+def _literal(comp: list[tuple]) -> bool:
+    return all(n[0] == "lit" for n in comp)
+
+
+def _has_dstar(comp: list[tuple]) -> bool:
+    return any(n[0] == "dstar" for n in comp)
+
+
+class _Walker:
+    def __init__(self, exp: Expansion, max_visits: int, max_targets: int) -> None:
+        self.exp = exp
+        self.visits = 0
+        self.max_visits = max_visits
+        self.max_targets = max_targets
+
+    def budget(self) -> bool:
+        if self.visits > self.max_visits or len(self.exp.targets) >= self.max_targets:
+            if not self.exp.truncated:
+                self.exp.truncated = True
+                self.exp.notes.append(
+                    f"expansion stopped after {self.visits} entries / {len(self.exp.targets)} "
+                    f"matches (bounds {self.max_visits} / {self.max_targets}): the rest is "
+                    "not granted")
+            return False
+        return True
+
+    def add(self, path: str, kind: str) -> None:
+        if self.budget():
+            self.exp.targets.append(Target(path, kind))
+
+    def entries(self, directory: str) -> list[os.DirEntry[str]]:
+        try:
+            with os.scandir(directory) as it:
+                found = list(it)
+        except OSError:
+            return []
+        self.visits += len(found)
+        return found
+
+    def walk(self, base: str, comps: list[list[tuple]]) -> None:
+        """Match `comps` (components after `base`, a real directory) against the tree."""
+        if not self.budget():
+            return
+        if not comps:
+            self.add(base, DIR)
+            return
+        comp, rest = comps[0], comps[1:]
+        if comp == [] and not rest:  # trailing `/`: the directory itself
+            self.add(base, DIR)
+            return
+        if _has_dstar(comp):
+            if all(n[0] == "dstar" for n in comp) and not rest:
+                self.add(base, TREE)
+                return
+            self.deep(base, comps)
+            return
+        if _literal(comp):
+            path = os.path.join(base, _to_fs("".join(n[1] for n in comp)))
+            self.step(path, rest)
+            return
+        rx = re.compile("".join(_node_re(n) for n in comp), re.S)
+        for entry in self.entries(base):
+            if rx.fullmatch(_to_pattern(entry.name)):
+                self.step(entry.path, rest)
+
+    def step(self, path: str, rest: list[list[tuple]]) -> None:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return
+        if stat.S_ISLNK(st.st_mode):
+            return  # AppArmor mediates the link's target under its own path
+        if stat.S_ISDIR(st.st_mode):
+            if rest:
+                self.walk(path, rest)
+        elif not rest:
+            self.add(path, FILE)
+
+    def deep(self, base: str, comps: list[list[tuple]]) -> None:
+        """A `**` that is not the last whole component: walk the subtree, match whole paths."""
+        text = "/".join("".join(_node_re(n) for n in c) for c in comps)
+        rx = re.compile(text, re.S)
+        stack = [base]
+        cut = len(base.rstrip("/")) + 1
+        while stack and self.budget():
+            directory = stack.pop()
+            for entry in self.entries(directory):
+                rel = _to_pattern(entry.path[cut:])
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                    if entry.is_symlink():
+                        continue
+                except OSError:
+                    continue
+                if is_dir:
+                    stack.append(entry.path)
+                    if rx.fullmatch(rel + "/"):
+                        self.add(entry.path, DIR)
+                elif rx.fullmatch(rel):
+                    self.add(entry.path, FILE)
+
+
+def _resolves_to_itself(path: str) -> str | None:
+    """None when `path` is its own real path, else the real path it resolves to."""
+    real = os.path.realpath(path)
+    return None if real == os.path.normpath(path) else real
+
+
+def expand(text: str, *, max_visits: int = MAX_VISITS,
+           max_targets: int = MAX_TARGETS) -> Expansion:
+    """The targets of the (variable-expanded) pattern `text` on the filesystem now."""
+    exp = Expansion(pattern=text)
+    pattern = aare.parse(text)
+    flats = aare._expand(pattern.seq, MAX_ALTERNATIVES)
+    if flats is None:
+        exp.notes.append(f"more than {MAX_ALTERNATIVES} alternatives: not expanded, nothing "
+                         "granted")
+        exp.truncated = True
+        return exp
+    walker = _Walker(exp, max_visits, max_targets)
+    seen: set[tuple[str, ...]] = set()
+    for flat in flats:
+        comps = _components(aare._fold_flat(flat))
+        key = tuple(repr(c) for c in comps)
+        if key in seen:
+            continue
+        seen.add(key)
+        if not comps or comps[0] != []:
+            exp.notes.append(f"'{text}' is not an absolute path: nothing granted")
+            continue
+        comps = comps[1:]
+        # the literal prefix: components before the first glob
+        n = 0
+        while n < len(comps) and comps[n] and _literal(comps[n]):
+            n += 1
+        prefix = "/" + "/".join(_to_fs("".join(x[1] for x in c)) for c in comps[:n])
+        rest = comps[n:]
+        whole_tree = len(rest) == 1 and bool(rest[0]) and all(x[0] == "dstar" for x in rest[0])
+        if rest and not (rest == [[]] or whole_tree):
+            exp.glob = True
+        if not os.path.lexists(prefix):
+            kind = FILE if not rest else (DIR if rest == [[]] else TREE)
+            exp.missing.append(Target(prefix, kind))
+            continue
+        elsewhere = _resolves_to_itself(prefix)
+        if elsewhere is not None:
+            exp.notes.append(f"{prefix} resolves to {elsewhere}: AppArmor mediates the "
+                             "resolved path, so this alternative grants nothing")
+            continue
+        if not rest:
+            if os.path.isdir(prefix):
+                exp.notes.append(f"{prefix} is a directory and the pattern has no trailing "
+                                 "'/': it matches only non-directories, nothing granted")
+                continue
+            walker.add(prefix, FILE)
+        elif not os.path.isdir(prefix):
+            exp.missing.append(Target(prefix, TREE))
+        else:
+            walker.walk(prefix, rest)
+    return exp
