@@ -97,12 +97,16 @@ def test_file_rights_and_statuses(tmp_path: Path, tree: Path):
 
 
 def test_exec_modes(tmp_path: Path):
-    pp = plan_of(tmp_path, "/usr/bin/true ix,\n/usr/bin/env Px -> other,\n/usr/bin/id ux,")
-    assert entry(pp, "/usr/bin/true ix").status is CoverageStatus.EXACT
+    pp = plan_of(tmp_path, "/usr/bin/true rix,\n/usr/bin/env Px -> other,\n/usr/bin/id ux,")
+    assert entry(pp, "/usr/bin/true rix").status is CoverageStatus.EXACT
     px = entry(pp, "/usr/bin/env Px")
     assert px.status is CoverageStatus.APPROXIMATED and "profile other" in px.detail
     assert "stays confined" in entry(pp, "/usr/bin/id ux").detail
-    assert rules(pp)["/usr/bin/true"] == A.EXECUTE
+    assert rules(pp)["/usr/bin/true"] == A.EXECUTE | A.READ_FILE | A.IOCTL_DEV
+    # execve opens the program for reading: x alone grants read_file too, and says so
+    bare = plan_of(tmp_path, "/usr/bin/true ix,")
+    assert rules(bare)["/usr/bin/true"] == A.EXECUTE | A.READ_FILE
+    assert "can also be read" in entry(bare, "/usr/bin/true ix").detail
 
 
 def test_deny_splits_the_tree(tmp_path: Path, tree: Path):

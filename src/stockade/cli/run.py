@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
+from collections import Counter
 from typing import IO, TYPE_CHECKING
 
 from stockade.errors import StockadeError, UsageError
@@ -12,7 +14,7 @@ from stockade.errors import StockadeError, UsageError
 if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
     from stockade.audit.record import AuditRecord
     from stockade.enforce.denials import DenialCollector
-    from stockade.enforce.plan_types import CoverageReport, EnforcementPlan
+    from stockade.enforce.plan_types import CoverageEntry, CoverageReport, EnforcementPlan
     from stockade.enforce.supervisor.setup import SupervisorSetup
 
 COMMAND = "run"
@@ -69,6 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audit", metavar="FILE",
                         help="append JSON lines of what was applied, the start, the exit and "
                         "(as root) the kernel's denial records of the program")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="one line per weakened rule of included files too (abstractions)")
     parser.add_argument("--clear-env", action="store_true",
                         help="pass only PATH, TERM, LANG, LC_ALL, HOME, USER, LOGNAME, TZ")
     sup = parser.add_argument_group("reference monitor (seccomp user notification)")
@@ -199,8 +203,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         prep = prepare.prepare(plan, strict=args.strict, coverage=coverage,
                                supervised=supervision is not None)
-        for entry in prep.coverage.weakened():
-            _say(entry.line())
+        _report_weakened(prep.coverage.weakened(), args.profile, args.verbose)
         for note in notes:
             _say(f"note: {note}")
         if audit:
@@ -253,6 +256,23 @@ def run(args: argparse.Namespace) -> int:
             audit.close()
         if supervision is not None:
             supervision.close()
+
+
+def _report_weakened(entries: list[CoverageEntry], profile: str | None, verbose: bool) -> None:
+    """One line per weakened rule of the profile's own file (and of flags); rules that come
+    from included files (abstractions) are counted per file unless `verbose`."""
+    own = os.path.realpath(profile) if profile else None
+    per_file: dict[str, Counter[str]] = {}
+    for entry in entries:
+        source = entry.source.rsplit(":", 1)[0] if entry.source else ""
+        if verbose or not source or own is None or os.path.realpath(source) == own:
+            _say(entry.line())
+        else:
+            per_file.setdefault(source, Counter())[entry.status.value] += 1
+    for source, counts in per_file.items():
+        what = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        _say(f"{sum(counts.values())} rules from {source} are weakened ({what}); "
+             "`stockade compile` or `run -v` lists them")
 
 
 def _supervision(args: argparse.Namespace, plan: EnforcementPlan) -> SupervisorSetup | None:

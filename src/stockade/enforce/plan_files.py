@@ -7,8 +7,10 @@ Mapping (AppArmor mode -> Landlock rights; a tree is `PREFIX/**`, a file a non-d
   write_file, truncate. Exact on trees; narrower on files (creating and deleting are rights
   of the parent directory).
 * a: write_file (+ make_reg on trees). Approximated: Landlock cannot force O_APPEND.
-* ix, Px, Cx, Ux, ...: execute. ix exact; transitions approximated (no change on exec).
-* m: nothing (mmap is not mediated: any readable file can be mapped executable).
+* ix, Px, Cx, Ux, ...: execute and read_file (execve opens the program for reading, which
+  Landlock checks). ix exact; transitions approximated (no change on exec).
+* m: execute, approximated: the kernel opens an ELF interpreter for execute, which Landlock
+  checks; mmap(PROT_EXEC) itself is not mediated.
 * l: refer on trees, approximated. k: nothing (locks are not mediated).
 
 A `deny` inside a granted tree G is compiled by granting G only the rights the deny leaves,
@@ -55,7 +57,8 @@ def _beneath(path: str, top: str) -> bool:
 
 
 def allow_rights(perms: Perm, kind: str, ctx: Context, v: Verdict,
-                 exec_mode: str | None, exec_target: str | None) -> AccessFs:
+                 exec_mode: str | None, exec_target: str | None,
+                 readable: bool = False) -> AccessFs:
     """Landlock rights for an allow rule's perms on one kind of target; findings go to `v`."""
     rights = NO_FS
     if perms & Perm.READ:
@@ -76,7 +79,11 @@ def allow_rights(perms: Perm, kind: str, ctx: Context, v: Verdict,
         rights |= F.WRITE_FILE | (F.MAKE_REG if kind == TREE else NO_FS)
         v.part(APPROX, "a: wider, Landlock cannot force O_APPEND (writes at any offset)")
     if perms & Perm.EXEC and kind != DIR:
-        rights |= F.EXECUTE
+        # execve opens the program O_RDONLY|__FMODE_EXEC: Landlock checks read_file too
+        rights |= F.EXECUTE | F.READ_FILE
+        if not perms & Perm.READ and not readable:  # (another rule may grant r anyway)
+            v.part(APPROX, "x without r: wider, the program can also be read (Landlock checks "
+                   "read_file when execve opens it)")
         _exec_mode(exec_mode, exec_target, v)
     if perms & Perm.LINK:
         if kind == TREE:
@@ -88,10 +95,13 @@ def allow_rights(perms: Perm, kind: str, ctx: Context, v: Verdict,
     if perms & Perm.LOCK:
         v.part(NOT_ENFORCED if perms == Perm.LOCK else APPROX,
                "k: file locks are not mediated by Landlock (any opened file can be locked)")
-    if perms & Perm.MMAP:
-        v.part(NOT_ENFORCED if perms == Perm.MMAP else APPROX,
-               "m: mmap(PROT_EXEC) is not mediated by Landlock (any readable file can be "
-               "mapped executable)")
+    if perms & Perm.MMAP and kind != DIR:
+        # The kernel opens an ELF interpreter (ld.so) for execute, and Landlock checks that
+        # open against EXECUTE, while AppArmor profiles grant the loader only `mr`.
+        rights |= F.EXECUTE
+        v.part(APPROX, "m: mapped to execute (so the dynamic loader can be opened as an ELF "
+               "interpreter): wider, the file may also be run with execve; mmap(PROT_EXEC) "
+               "itself is not mediated by Landlock (any readable file can be mapped executable)")
     return rights
 
 
@@ -201,7 +211,7 @@ class FileCompiler:
             if target.kind == DIR and target.path in trees:
                 continue  # `/x/{,**}`: the tree rule covers the directory itself
             rights = allow_rights(perms, target.kind, self.ctx, v, rule.exec_mode,
-                                  rule.exec_target)
+                                  rule.exec_target, self._readable(target, perms))
             if target.kind == TREE and rights & F.READ_DIR:
                 own = self.ctx.profile.file_perms(target.path, is_dir=True)
                 if not own.allows(Perm.READ):
@@ -220,6 +230,13 @@ class FileCompiler:
                    "(Landlock rules cover everything beneath)")
         if not exp.targets and not exp.missing:
             allow_rights(perms, FILE, self.ctx, Verdict(), rule.exec_mode, rule.exec_target)
+
+    def _readable(self, target: Target, perms: Perm) -> bool:
+        """Whether the profile lets `target` (a file, or everything in a tree) be read."""
+        if not perms & Perm.EXEC or perms & Perm.READ:
+            return False
+        path = os.path.join(target.path, "\x01probe") if target.kind == TREE else target.path
+        return self.ctx.profile.file_perms(path).allows(Perm.READ)
 
     # -- deny ---------------------------------------------------------------------------
     def _apply_deny(self, target: Target, deny: AccessFs, split: set[str]) -> int:
