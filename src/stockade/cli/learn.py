@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from stockade.errors import StockadeError, UsageError
 from stockade.learn.abstractions import choose
-from stockade.learn.genprof import render
+from stockade.learn.genprof import fold_created, render
 from stockade.learn.globs import glob_directory, glob_with_extension
 from stockade.learn.observations import accesses
 from stockade.learn.proposals import Proposal, propose
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             shutil.copyfile(observations, args.keep_observations)
     seen = accesses(lines)
     abstractions, rest = choose(seen, args.include_dirs)
-    proposals = propose(rest, None, exec_mode=args.exec_mode)
+    proposals = propose(fold_created(rest), None, exec_mode=args.exec_mode)
     if args.review:
         proposals = review(proposals, input)
     text = render(name, program, abstractions, proposals, command=command)

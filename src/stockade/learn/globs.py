@@ -43,9 +43,10 @@ def home_dirs() -> list[str]:
 
 
 def _looks_random(stem: str) -> bool:
+    """mkstemp's XXXXXX and tempfile's 8 characters: short, letters mixed with digits or case."""
     letters = sum(c.isalpha() for c in stem)
     digits = sum(c.isdigit() for c in stem)
-    return len(stem) >= 6 and (digits >= 1 or stem != stem.lower()) and letters >= 1
+    return 6 <= len(stem) <= 12 and (digits >= 1 or stem != stem.lower()) and letters >= 1
 
 
 def _temp_component(name: str) -> str | None:

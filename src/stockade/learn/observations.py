@@ -33,15 +33,20 @@ def accesses_from_observation(obs: dict) -> list[Access]:
     if op == "exec" and path:
         return [Access("exec", path=path)]
     if op in _WRITES and path:
+        names = op not in ("chmod", "chown")  # these change an inode, not a directory
+        letters = "w"
+        if op == "create":  # open(O_CREAT): also what the descriptor was opened for
+            letters = "".join(sorted({"w"} | {_OPEN_LETTERS[a] for a in obs.get("access", [])
+                                              if a in _OPEN_LETTERS}))
         found = [Access("file", path=path + ("/" if op in ("mkdir", "rmdir") else ""),
-                        letters="w")]
+                        letters=letters, created=names)]
         if op == "rename":
-            found[0] = Access("file", path=path, letters="rw")
+            found[0] = Access("file", path=path, letters="rw", created=True)
             if obs.get("target"):
-                found.append(Access("file", path=obs["target"], letters="w"))
+                found.append(Access("file", path=obs["target"], letters="w", created=True))
         return found
     if op == "link" and obs.get("target"):
-        return [Access("file", path=obs["target"], letters="l")]
+        return [Access("file", path=obs["target"], letters="l", created=True)]
     if op == "socket":
         family = peer.get("family")
         name = family if isinstance(family, str) else _FAMILIES.get(int(family or 0), "")

@@ -42,6 +42,7 @@ class Access:
     name: str = ""  # capability name, network family, signal name, peer
     detail: str = ""  # socket type
     is_dir: bool = False
+    created: bool = False  # the program made or removed this name in its directory
 
 
 @dataclass
@@ -63,7 +64,8 @@ class Proposal:
 
     def _rule(self) -> str:
         if self.kind == "file":
-            perms = "".join(c for c in FILE_LETTERS if c in self.letters) + self.exec_mode
+            letters = self.letters - {"a"} if "w" in self.letters else self.letters  # w covers a
+            perms = "".join(c for c in FILE_LETTERS if c in letters) + self.exec_mode
             return f"{self.path} {perms},"
         if self.kind == "capability":
             return f"capability {self.name},"
