@@ -35,7 +35,7 @@ def _audit_state() -> int | None:
     from stockade.host.audit import audit_get
     try:
         return audit_get()["enabled"]
-    except Exception:  # noqa: BLE001 - any failure means: cannot read it here
+    except Exception:
         return None
 
 
