@@ -362,7 +362,7 @@ class Abac(SecurityModule):
     name = "abac"
     policy_file: str | None = None
     policy_text: str = ""
-    clock: Clock | None = None
+    clock: Clock | str | None = None  # a callable, or an ISO time the clock stands still at
     hostname: str | None = None
     rules: list[Rule] = field(default_factory=list, init=False)
     default: str = field(default="allow", init=False)
@@ -379,7 +379,15 @@ class Abac(SecurityModule):
                 raise StockadeError(f"{self.policy_file}: {err.strerror}") from None
         elif self.policy_text:
             self.load(self.policy_text)
-        self._clock = self.clock or _now
+        if isinstance(self.clock, str):  # `--module-option abac.clock=2026-01-05T22:00+00:00`
+            try:
+                fixed = datetime.fromisoformat(self.clock)
+            except ValueError:
+                raise StockadeError(f"abac: clock must be an ISO 8601 time, not {self.clock!r}") from None
+            fixed = fixed if fixed.tzinfo else fixed.astimezone()
+            self._clock: Clock = lambda: fixed
+        else:
+            self._clock = self.clock or _now
         self._eval_lock = threading.Lock()
         self._hostname = self.hostname if self.hostname is not None else socket.gethostname()
 
