@@ -41,5 +41,32 @@ run "AppArmor: the demo-reader profile denies /etc/shadow by an explicit (audite
 run "AppArmor: the same profile allows shared data under /usr/share" \
     explain --lsm capability --profile examples/profiles/demo-reader read /usr/share/common-licenses/GPL-3
 run "The same question as JSON, for programs" \
-    explain --json --as nobody write /etc/passwd
+    explain --json --lsm capability --as nobody write /etc/passwd
+
+say "The host's layers at a glance" "status | head -16"
+"$S" status | head -16
+
+run "Profiles in AppArmor's own language: parse, resolve includes, compile, lint" \
+    check examples/profiles/demo-reader
+
+# Real processes, confined by the kernel (Landlock, seccomp, capabilities, no_new_privs).
+run "Confined: cat may read /etc, so it reads /etc/hostname" \
+    run --ro /etc --rx /usr -- cat /etc/hostname
+run "Confined: without /etc, Landlock refuses the same read" \
+    run --rx /usr -- cat /etc/hostname
+
+# Learn a profile from what a program does, enforce it, and see something new refused.
+mkdir -p "$workdir/in" "$workdir/out"
+printf 'pear\napple\npear\n' > "$workdir/in/fruit.txt"
+printf 'not for the pipeline\n' > "$workdir/in/private.txt"
+cd "$workdir"
+run "Learn: watch a pipeline through the seccomp supervisor and write its profile" \
+    learn -o pipeline.profile --name pipeline -- sh -c 'sort in/fruit.txt | uniq -c > out/counts.txt'
+sed -n '/^profile/,$p' pipeline.profile
+run "Enforce the learned profile: the same pipeline works" \
+    run -p pipeline.profile -- sh -c 'sort in/fruit.txt | uniq -c > out/counts.txt'
+cat out/counts.txt
+run "...and what it never did is refused" \
+    run -p pipeline.profile -- sh -c 'sort in/private.txt'
+cd - >/dev/null
 exit 0
