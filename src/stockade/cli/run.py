@@ -279,9 +279,7 @@ def _supervision(args: argparse.Namespace, plan: EnforcementPlan) -> SupervisorS
     """The supervisor for --mode, or for a plan with user-notif rules (enforce mode)."""
     mode = getattr(args, "mode", None)
     if mode is None:
-        from stockade.enforce.supervisor.session import notify_rules
-
-        if not notify_rules(plan):
+        if not plan.notify_rules():
             return None
         mode = "enforce"
     from stockade.enforce.supervisor.setup import build

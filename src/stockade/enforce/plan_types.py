@@ -111,6 +111,10 @@ class EnforcementPlan:
             if not 0 <= rule.port <= 65535:
                 raise ValueError(f"TCP port out of range: {rule.port}")
 
+    def notify_rules(self) -> list[SeccompRule]:
+        """The user-notif rules: system calls a profile leaves to the supervisor."""
+        return [r for r in self.seccomp_rules if r.action.kind is ActionKind.NOTIFY]
+
     def merged(self, extra: EnforcementPlan) -> EnforcementPlan:
         """This plan plus `extra` (e.g. a profile's plan plus ad-hoc flags).
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from stockade.enforce import landlock, prctl
 from stockade.enforce import seccomp as sc
-from stockade.enforce.plan_types import EnforcementPlan, SeccompRule
+from stockade.enforce.plan_types import SeccompRule
 from stockade.enforce.prepare import Prepared
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.loop import Supervisor
@@ -59,11 +59,6 @@ def notify_program(names: Iterable[str], rules: Iterable[SeccompRule] = ()) -> s
             if nr >= 0 and rule.syscall not in names:
                 filt.add_rule(sc.NOTIFY, nr, rule.conditions)
         return sc.BpfProgram(sc.guard_arch(filt.export_bpf(), sc.errno_action(38)))
-
-
-def notify_rules(plan: EnforcementPlan) -> list[SeccompRule]:
-    """The plan's own user-notif rules (a profile compiled to "ask the supervisor")."""
-    return [r for r in plan.seccomp_rules if r.action.kind is sc.ActionKind.NOTIFY]
 
 
 @dataclass
@@ -161,7 +156,7 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
     from stockade.enforce import launcher
 
     supervisor.exec_enforced = exec_enforced_by_landlock(prep)
-    program = notify_program(routed, notify_rules(prep.plan))
+    program = notify_program(routed, prep.plan.notify_rules())
     # the supervisor thread restricts itself with the ruleset: keep our own copy of the fd
     ruleset = os.dup(prep.ruleset_fd) if prep.ruleset_fd >= 0 else -1
     hook = SupervisedLaunch(supervisor, program, ruleset)
