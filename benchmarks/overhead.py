@@ -15,6 +15,7 @@ Run as root: python3 benchmarks/overhead.py [--reps N]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import statistics
@@ -22,6 +23,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from stockade.enforce import defaults, launcher, prepare
+from stockade.enforce import landlock as ll
+from stockade.enforce.plan_types import EnforcementPlan
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = Path("/tmp/stockade-bench")
@@ -159,9 +164,52 @@ def main() -> int:
                   f"{mo / base_o:7.3f}")
         si, bi = statistics.median(inside["stockade"]), statistics.median(inside["bwrap"])
         print(f"{name:8} stockade/bwrap inside: {si / bi:.3f}")
+    decompose(args.reps)
     print(f"total {time.perf_counter() - t0:.0f} s")
     shutil.rmtree(BENCH, ignore_errors=True)
     return 0
+
+
+def _inside(plan: EnforcementPlan | None, argv: list[str]) -> float:
+    """Seconds measured inside one run of `argv` under `plan` (None: unconfined)."""
+    inner = [str(BENCH / "bin/timeit"), *argv]
+    if plan is None:
+        out = subprocess.run(inner, capture_output=True, text=True, check=True).stdout
+    else:
+        r, w = os.pipe()
+        with prepare.prepare(plan) as prep:
+            pid = os.fork()
+            if pid == 0:
+                os.dup2(w, 1)
+                os._exit(launcher.launch(prep, inner))
+        os.close(w)
+        with os.fdopen(r) as f:
+            out = f.read()
+        os.waitpid(pid, 0)
+    return int([x for x in out.splitlines() if x.startswith("TIME ")][-1].split()[1]) / 1e9
+
+
+def decompose(reps: int) -> None:
+    """Which kernel mechanism costs what on the syscall-heavy workload: the same whole-tree
+    grant enforced by seccomp alone, Landlock alone, and both."""
+    both = defaults.adhoc_plan([], ["/"], ["/"], [], [], keep_caps=[], clear_env=False)
+    plans: dict[str, EnforcementPlan | None] = {
+        "unconfined": None,
+        "seccomp only": dataclasses.replace(both, handled_fs=ll.AccessFs(0), fs_rules=[],
+                                            handled_net=ll.AccessNet(0), net_rules=[],
+                                            scopes=ll.Scope(0)),
+        "landlock only": dataclasses.replace(both, seccomp_rules=[], seccomp_log=False),
+        "both": both,
+    }
+    times: dict[str, list[float]] = {name: [] for name in plans}
+    for _ in range(reps):
+        for name, plan in plans.items():
+            times[name].append(_inside(plan, WORKLOADS["files"]))
+    base = statistics.median(times["unconfined"])
+    print("files workload, whole-tree grant (`--rx / --rw /`), by mechanism:")
+    for name, values in times.items():
+        print(f"  {name:14} {statistics.median(values) * 1000:8.1f} ms "
+              f"{statistics.median(values) / base:7.3f}")
 
 
 if __name__ == "__main__":
