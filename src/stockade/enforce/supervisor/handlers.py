@@ -16,19 +16,34 @@ from typing import TYPE_CHECKING
 from stockade.enforce.supervisor import h_fs, h_other
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.resolve import (
+    fd_path,
+    labels_of,
     object_at,
     object_from_fd,
     open_as_target,
+    open_file,
     open_in,
     open_parent,
 )
 from stockade.lsm.operations import _driver_checks
-from stockade.lsm.types import MAY_APPEND, MAY_EXEC, MAY_OPEN, MAY_READ, MAY_WRITE, Request
+from stockade.lsm.types import (
+    MAY_APPEND,
+    MAY_EXEC,
+    MAY_OPEN,
+    MAY_READ,
+    MAY_WRITE,
+    Object,
+    ObjectKind,
+    Request,
+    file_object_key,
+    request_key,
+)
 from stockade.modules.labels import transition_subject
 
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
     from stockade.enforce.supervisor.target import TaskInfo
+    from stockade.lsm.types import Subject
 
 AT_FDCWD = -100
 AT_SYMLINK_NOFOLLOW = 0x100
@@ -105,6 +120,7 @@ def _open(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
     # O_TRUNC is applied after the decision; no controlling terminal for the supervisor
     flags_now = (flags | os.O_NOCTTY) & ~os.O_TRUNC
     created = False
+    st: os.stat_result | None = None
     try:
         if flags & os.O_TMPFILE == os.O_TMPFILE:
             dfd = open_as_target(task, dirfd, path, os.O_PATH | os.O_DIRECTORY, 0, resolve)
@@ -123,17 +139,14 @@ def _open(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
         elif flags & os.O_CREAT:
             fd, created = _create(sup, task, dirfd, path, flags_now, mode, resolve, syscall)
         else:
-            fd = open_as_target(task, dirfd, path, flags_now, mode, resolve)
+            fd, st = open_file(task, dirfd, path, flags_now, mode, resolve)
     except Denied as den:
         sup.deny(nid, den.errno)
         return
     try:
-        st = os.fstat(fd)
-        obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, st=st)
-        requests = [Request("file_open", task.subject, obj, access)]
-        if obj.path.startswith(("/dev/", "/proc/kcore", "/sys/kernel/")):
-            requests += _driver_checks(task.subject, obj, bool(access & MAY_WRITE))
-        err = sup.decide(task, requests, syscall, "create" if created else "open")
+        if st is None:
+            st = os.fstat(fd)
+        err = _decide_open(sup, task, fd, st, access, syscall, "create" if created else "open")
         if not err and flags & os.O_TRUNC and stat.S_ISREG(st.st_mode) and not created:
             os.ftruncate(fd, 0)
     except BaseException:
@@ -144,6 +157,41 @@ def _open(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
         sup.deny(nid, err)
         return
     sup.inject(nid, fd, bool(flags & os.O_CLOEXEC))
+
+
+_DRIVER_PATHS = ("/dev/", "/proc/kcore", "/sys/kernel/")
+
+
+def _open_request(subject: Subject, path: str, st: os.stat_result,
+                  xattrs: tuple[tuple[str, bytes], ...], access: int) -> Request:
+    return Request("file_open", subject, Object(
+        kind=ObjectKind.FILE, path=path, uid=st.st_uid, gid=st.st_gid, mode=st.st_mode,
+        ino=st.st_ino, dev=st.st_dev, xattrs=xattrs), access)
+
+
+def _decide_open(sup: Supervisor, task: TaskInfo, fd: int, st: os.stat_result, access: int,
+                 syscall: str, op: str) -> int:
+    """The stack's errno for opening the file at `fd` (0: allowed), decided on its metadata and
+    labels as read from the descriptor.
+
+    Fast path (no directory walk, no observer, no driver checks): the AVC is asked with the key
+    the Request would have, and the Object and Request are built only when the AVC misses or
+    replays audit events; `file_object_key`/`request_key` are tested equal to theirs.
+    """
+    if sup.observer is None and not sup.walk:
+        path = fd_path(fd)
+        if not path.startswith(_DRIVER_PATHS):
+            xattrs = labels_of(fd, stat.S_ISLNK(st.st_mode)) if sup.labels else ()
+            subject = task.subject
+            key = request_key("file_open", subject, file_object_key(
+                path, st.st_uid, st.st_gid, st.st_mode, st.st_ino, st.st_dev, xattrs), access)
+            return sup.stack.decide_key(key, _open_request, subject, path, st, xattrs,
+                                        access).errno
+    obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, st=st)
+    requests = [Request("file_open", task.subject, obj, access)]
+    if obj.path.startswith(_DRIVER_PATHS):
+        requests += _driver_checks(task.subject, obj, bool(access & MAY_WRITE))
+    return sup.decide(task, requests, syscall, op)
 
 
 def h_open(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:

@@ -28,6 +28,7 @@ AT_FDCWD = -100
 _LABEL_PREFIXES = ("security.", "user.")
 _FD_LINK = re.compile(rb"^/proc/(\d+)(?:/task/(\d+))?/fd/(\d+)$")
 _STD = {b"/dev/stdin": b"0", b"/dev/stdout": b"1", b"/dev/stderr": b"2"}
+_SPECIAL = (b"/proc/", b"/dev/")  # where _rewrite_self and _own_fd_link can apply
 _PROC_DEV = os.stat("/proc").st_dev
 _OWN_PID = os.getpid()
 
@@ -91,13 +92,24 @@ def open_as_target(task: TaskInfo, dirfd: int, path: bytes, flags: int, mode: in
 
     Returns our fd (always O_CLOEXEC); raises OSError with the kernel's errno, or Refused.
     """
+    return open_file(task, dirfd, path, flags, mode, resolve)[0]
+
+
+def open_file(task: TaskInfo, dirfd: int, path: bytes, flags: int, mode: int = 0,
+              resolve: int = 0) -> tuple[int, os.stat_result]:
+    """`open_as_target`, also returning the fstat of what was opened (the /proc guard reads it
+    anyway, and the caller decides on it)."""
     if not path:
         raise OSError(errno.ENOENT, "empty path")
-    path = _rewrite_self(task, path)
-    if _own_fd_link(task, path):  # the target reopening its own descriptor: follow the link
-        fd = os.open(path, flags | os.O_CLOEXEC, mode)
-        _guard_proc(fd)
-        return fd
+    if path.startswith(_SPECIAL):
+        path = _rewrite_self(task, path)
+        if _own_fd_link(task, path):  # the target reopening its own descriptor: follow the link
+            fd = os.open(path, flags | os.O_CLOEXEC, mode)
+            return fd, _guarded(fd)
+    if path[0] == 0x2F and task.root_is_ours:  # absolute, same root: no starting point to pin
+        fd = ksys.openat2(AT_FDCWD, path, flags | os.O_CLOEXEC, mode,
+                          resolve | ksys.RESOLVE_NO_MAGICLINKS)
+        return fd, _guarded(fd)
     base, rel, extra, close = start(task, dirfd, path)
     try:
         fd = ksys.openat2(base, rel, flags | os.O_CLOEXEC, mode,
@@ -105,12 +117,19 @@ def open_as_target(task: TaskInfo, dirfd: int, path: bytes, flags: int, mode: in
     finally:
         if close >= 0:
             os.close(close)
+    return fd, _guarded(fd)
+
+
+def _guarded(fd: int) -> os.stat_result:
+    """fstat `fd`, refusing (and closing) what lands in the supervisor's own /proc directory."""
     try:
-        _guard_proc(fd)
-    except Refused:
+        st = os.fstat(fd)
+        if st.st_dev == _PROC_DEV:
+            _guard_proc(fd)
+    except BaseException:
         os.close(fd)
         raise
-    return fd
+    return st
 
 
 def _guard_proc(fd: int) -> None:
@@ -159,7 +178,8 @@ def fd_path(fd: int) -> str:
 LABEL_NAMES: tuple[str, ...] | None = None
 
 
-def _labels(fd: int, is_path_fd: bool) -> tuple[tuple[str, bytes], ...]:
+def labels_of(fd: int, is_path_fd: bool) -> tuple[tuple[str, bytes], ...]:
+    """The label xattrs (security.*, user.*) of the inode at `fd`, sorted by name."""
     target: int | str = f"/proc/self/fd/{fd}" if is_path_fd else fd
     if LABEL_NAMES is not None:
         names = LABEL_NAMES
@@ -189,7 +209,7 @@ def object_from_fd(fd: int, *, labels: bool, walk: bool, path_fd: bool = False,
         chain = _directory_chain(os.path.dirname(path) or "/")
         if chain:
             parent, ancestors = chain[-1], chain[:-1]
-    xattrs = _labels(fd, path_fd or stat.S_ISLNK(st.st_mode)) if labels else ()
+    xattrs = labels_of(fd, path_fd or stat.S_ISLNK(st.st_mode)) if labels else ()
     return Object(kind=ObjectKind.FILE, path=path, uid=st.st_uid, gid=st.st_gid, mode=st.st_mode,
                   ino=st.st_ino, dev=st.st_dev, xattrs=xattrs, parent=parent, ancestors=ancestors)
 
@@ -217,9 +237,5 @@ def object_at(dirfd: int, name: bytes, *, labels: bool, walk: bool) -> Object:
 def open_in(dirfd: int, name: bytes, flags: int, mode: int = 0) -> int:
     """Open `name` inside our directory fd `dirfd` (same rules as `open_as_target`)."""
     fd = ksys.openat2(dirfd, name, flags | os.O_CLOEXEC, mode, ksys.RESOLVE_NO_MAGICLINKS)
-    try:
-        _guard_proc(fd)
-    except Refused:
-        os.close(fd)
-        raise
+    _guarded(fd)
     return fd

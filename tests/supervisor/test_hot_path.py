@@ -1,0 +1,74 @@
+"""The supervisor's hot-path shortcuts agree with the general code they stand in for."""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import stat
+
+import pytest
+
+from stockade.enforce.supervisor import sys as ksys
+from stockade.lsm.types import Object, ObjectKind, Request, Subject, file_object_key, request_key
+
+
+@pytest.mark.parametrize("xattrs", [(), (("user.stockade.biba", b"high"),)])
+def test_fast_keys_equal_request_keys(xattrs: tuple[tuple[str, bytes], ...]) -> None:
+    subject = Subject(pid=7, uid=1000, fsuid=1000, groups=frozenset({4, 27}), cap_effective=5,
+                      contexts=(("biba", "medium"),))
+    obj = Object(kind=ObjectKind.FILE, path="/etc/hosts", uid=0, gid=0, mode=stat.S_IFREG | 0o644,
+                 ino=42, dev=2049, xattrs=xattrs)
+    okey = file_object_key("/etc/hosts", 0, 0, stat.S_IFREG | 0o644, 42, 2049, xattrs)
+    assert okey == obj.key
+    assert request_key("file_open", subject, okey, 0x24) == Request("file_open", subject, obj,
+                                                                    0x24).key
+
+
+def _buffer(data: bytes) -> tuple[ctypes.Array[ctypes.c_char], int]:
+    buf = ctypes.create_string_buffer(data)
+    return buf, ctypes.addressof(buf)
+
+
+def test_cstring_reads_short_long_and_page_crossing_strings() -> None:
+    mem = ksys.MemReader()
+    pid = os.getpid()
+    _keep, addr = _buffer(b"/etc/hosts")
+    assert mem.cstring(pid, addr) == b"/etc/hosts"
+    long = b"/" + b"a" * 3000
+    _keep2, addr2 = _buffer(long)
+    assert mem.cstring(pid, addr2) == long
+    _keep3, addr3 = _buffer(b"b" * 5000)
+    with pytest.raises(OSError) as err:
+        mem.cstring(pid, addr3)
+    assert err.value.errno == 36  # ENAMETOOLONG: no NUL within PATH_MAX
+    with pytest.raises(OSError) as err:
+        mem.cstring(pid, addr, limit=4)
+    assert err.value.errno == 36
+
+
+def test_cstring_stops_at_an_unmapped_or_unreadable_page() -> None:
+    mem = ksys.MemReader()
+    pid = os.getpid()
+    area = mmap.mmap(-1, 2 * mmap.PAGESIZE)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(area))
+    text = b"/tmp/x"
+    start = base + mmap.PAGESIZE - len(text)
+    area[mmap.PAGESIZE - len(text):mmap.PAGESIZE] = text
+    area[mmap.PAGESIZE] = ord("y")  # the string continues on the next page
+    assert mem.cstring(pid, start) == text + b"y"
+    area[mmap.PAGESIZE] = 0
+    assert mem.cstring(pid, start) == text
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.mprotect(ctypes.c_void_p(base + mmap.PAGESIZE), mmap.PAGESIZE, 0) == 0
+    try:  # the string runs into a PROT_NONE page: EFAULT, as the kernel's own copy would give
+        with pytest.raises(OSError) as err:
+            mem.cstring(pid, start)
+        assert err.value.errno == 14
+        with pytest.raises(OSError) as err:
+            mem.cstring(pid, base + mmap.PAGESIZE)
+        assert err.value.errno == 14
+    finally:
+        libc.mprotect(ctypes.c_void_p(base + mmap.PAGESIZE), mmap.PAGESIZE, 3)
+    with pytest.raises(OSError):
+        mem.cstring(pid, 0)
