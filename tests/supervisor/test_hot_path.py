@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
+from stockade.enforce.supervisor import resolve
 from stockade.enforce.supervisor import sys as ksys
+from stockade.enforce.supervisor.target import TaskInfo
 from stockade.lsm.types import Object, ObjectKind, Request, Subject, file_object_key, request_key
 
 
@@ -72,3 +76,37 @@ def test_cstring_stops_at_an_unmapped_or_unreadable_page() -> None:
         libc.mprotect(ctypes.c_void_p(base + mmap.PAGESIZE), mmap.PAGESIZE, 3)
     with pytest.raises(OSError):
         mem.cstring(pid, 0)
+
+
+AT_FDCWD = -100
+
+
+def _self_task() -> TaskInfo:
+    pid = os.getpid()
+    return TaskInfo(pid, pid, os.getppid(), Subject(pid=pid), 0o022, True, -1)
+
+
+def test_open_described_proves_the_path_only_without_symlinks(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "f").write_text("x")
+    (tmp_path / "link").symlink_to(real)
+    (tmp_path / "flink").symlink_to(real / "f")
+    task = _self_task()
+    for path, proven in ((str(real / "f"), True), (str(tmp_path / "link" / "f"), False),
+                         (str(tmp_path / "flink"), False), (f"{real}/./f", False),
+                         (f"{real}//f", False), (f"{real}/../real/f", False)):
+        fd, st, known = resolve.open_described(task, AT_FDCWD, path.encode(), os.O_RDONLY)
+        try:
+            assert (st.st_ino, st.st_dev) == (os.stat(real / "f").st_ino, os.stat(real / "f").st_dev)
+            assert known == (str(real / "f") if proven else None)
+            assert resolve.fd_path(fd) == str(real / "f")
+        finally:
+            os.close(fd)
+    with pytest.raises(OSError) as err:  # O_NOFOLLOW on a symlink: the kernel's ELOOP, after the retry
+        resolve.open_described(task, AT_FDCWD, os.fsencode(tmp_path / "flink"),
+                               os.O_RDONLY | os.O_NOFOLLOW)
+    assert err.value.errno == errno.ELOOP
+    with pytest.raises(OSError) as err:
+        resolve.open_described(task, AT_FDCWD, os.fsencode(tmp_path / "missing"), os.O_RDONLY)
+    assert err.value.errno == errno.ENOENT

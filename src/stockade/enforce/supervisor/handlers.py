@@ -21,7 +21,7 @@ from stockade.enforce.supervisor.resolve import (
     object_at,
     object_from_fd,
     open_as_target,
-    open_file,
+    open_described,
     open_in,
     open_parent,
 )
@@ -121,6 +121,7 @@ def _open(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
     flags_now = (flags | os.O_NOCTTY) & ~os.O_TRUNC
     created = False
     st: os.stat_result | None = None
+    known: str | None = None  # the opened file's path, when the lookup proved it
     try:
         if flags & os.O_TMPFILE == os.O_TMPFILE:
             dfd = open_as_target(task, dirfd, path, os.O_PATH | os.O_DIRECTORY, 0, resolve)
@@ -139,14 +140,15 @@ def _open(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
         elif flags & os.O_CREAT:
             fd, created = _create(sup, task, dirfd, path, flags_now, mode, resolve, syscall)
         else:
-            fd, st = open_file(task, dirfd, path, flags_now, mode, resolve)
+            fd, st, known = open_described(task, dirfd, path, flags_now, mode, resolve)
     except Denied as den:
         sup.deny(nid, den.errno)
         return
     try:
         if st is None:
             st = os.fstat(fd)
-        err = _decide_open(sup, task, fd, st, access, syscall, "create" if created else "open")
+        err = _decide_open(sup, task, fd, st, known, access, syscall,
+                           "create" if created else "open")
         if not err and flags & os.O_TRUNC and stat.S_ISREG(st.st_mode) and not created:
             os.ftruncate(fd, 0)
     except BaseException:
@@ -169,8 +171,8 @@ def _open_request(subject: Subject, path: str, st: os.stat_result,
         ino=st.st_ino, dev=st.st_dev, xattrs=xattrs), access)
 
 
-def _decide_open(sup: Supervisor, task: TaskInfo, fd: int, st: os.stat_result, access: int,
-                 syscall: str, op: str) -> int:
+def _decide_open(sup: Supervisor, task: TaskInfo, fd: int, st: os.stat_result, known: str | None,
+                 access: int, syscall: str, op: str) -> int:
     """The stack's errno for opening the file at `fd` (0: allowed), decided on its metadata and
     labels as read from the descriptor.
 
@@ -179,7 +181,7 @@ def _decide_open(sup: Supervisor, task: TaskInfo, fd: int, st: os.stat_result, a
     replays audit events; `file_object_key`/`request_key` are tested equal to theirs.
     """
     if sup.observer is None and not sup.walk:
-        path = fd_path(fd)
+        path = known if known is not None else fd_path(fd)
         if not path.startswith(_DRIVER_PATHS):
             xattrs = labels_of(fd, stat.S_ISLNK(st.st_mode)) if sup.labels else ()
             subject = task.subject
@@ -187,7 +189,7 @@ def _decide_open(sup: Supervisor, task: TaskInfo, fd: int, st: os.stat_result, a
                 path, st.st_uid, st.st_gid, st.st_mode, st.st_ino, st.st_dev, xattrs), access)
             return sup.stack.decide_key(key, _open_request, subject, path, st, xattrs,
                                         access).errno
-    obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, st=st)
+    obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, st=st, path=known)
     requests = [Request("file_open", task.subject, obj, access)]
     if obj.path.startswith(_DRIVER_PATHS):
         requests += _driver_checks(task.subject, obj, bool(access & MAY_WRITE))

@@ -99,17 +99,43 @@ def open_file(task: TaskInfo, dirfd: int, path: bytes, flags: int, mode: int = 0
               resolve: int = 0) -> tuple[int, os.stat_result]:
     """`open_as_target`, also returning the fstat of what was opened (the /proc guard reads it
     anyway, and the caller decides on it)."""
+    fd, st, _ = open_described(task, dirfd, path, flags, mode, resolve)
+    return fd, st
+
+
+def open_described(task: TaskInfo, dirfd: int, path: bytes, flags: int, mode: int = 0,
+                   resolve: int = 0) -> tuple[int, os.stat_result, str | None]:
+    """`open_file`, also returning the opened file's path when the lookup itself proves it
+    (else None: ask `fd_path`).
+
+    A canonical absolute path (no ".", "..", "//", trailing "/") in the supervisor's own root is
+    first opened with RESOLVE_NO_SYMLINKS: if that succeeds, the walk followed exactly the
+    components written, so the path the kernel would report for the descriptor (d_path, what
+    readlink of /proc/self/fd/N gives) is that string, and one readlink is saved. A symlink
+    anywhere makes it fail with ELOOP (nothing opened, nothing created), and the lookup is
+    made again without the restriction.
+    """
     if not path:
         raise OSError(errno.ENOENT, "empty path")
     if path.startswith(_SPECIAL):
         path = _rewrite_self(task, path)
         if _own_fd_link(task, path):  # the target reopening its own descriptor: follow the link
             fd = os.open(path, flags | os.O_CLOEXEC, mode)
-            return fd, _guarded(fd)
+            return fd, _guarded(fd), None
+    elif path[0] == 0x2F and task.root_is_ours and path[-1] != 0x2F and b"/." not in path \
+            and b"//" not in path:
+        try:
+            fd = ksys.openat2(AT_FDCWD, path, flags | os.O_CLOEXEC, mode,
+                              resolve | ksys.RESOLVE_NO_MAGICLINKS | ksys.RESOLVE_NO_SYMLINKS)
+        except OSError as err:
+            if err.errno != errno.ELOOP:
+                raise
+        else:
+            return fd, _guarded(fd), os.fsdecode(path)
     if path[0] == 0x2F and task.root_is_ours:  # absolute, same root: no starting point to pin
         fd = ksys.openat2(AT_FDCWD, path, flags | os.O_CLOEXEC, mode,
                           resolve | ksys.RESOLVE_NO_MAGICLINKS)
-        return fd, _guarded(fd)
+        return fd, _guarded(fd), None
     base, rel, extra, close = start(task, dirfd, path)
     try:
         fd = ksys.openat2(base, rel, flags | os.O_CLOEXEC, mode,
@@ -117,7 +143,7 @@ def open_file(task: TaskInfo, dirfd: int, path: bytes, flags: int, mode: int = 0
     finally:
         if close >= 0:
             os.close(close)
-    return fd, _guarded(fd)
+    return fd, _guarded(fd), None
 
 
 def _guarded(fd: int) -> os.stat_result:
@@ -199,10 +225,11 @@ def labels_of(fd: int, is_path_fd: bool) -> tuple[tuple[str, bytes], ...]:
 
 
 def object_from_fd(fd: int, *, labels: bool, walk: bool, path_fd: bool = False,
-                   st: os.stat_result | None = None) -> Object:
-    """The Object for the inode open at `fd`: metadata and labels read from the descriptor."""
+                   st: os.stat_result | None = None, path: str | None = None) -> Object:
+    """The Object for the inode open at `fd`: metadata and labels read from the descriptor
+    (`st` and `path` when the caller already has them: fstat and `fd_path` of that fd)."""
     st = st if st is not None else os.fstat(fd)
-    path = fd_path(fd)
+    path = path if path is not None else fd_path(fd)
     parent: Object | None = None
     ancestors: tuple[Object, ...] = ()
     if walk and path.startswith("/"):
