@@ -206,12 +206,20 @@ LABEL_NAMES: tuple[str, ...] | None = None
 
 def labels_of(fd: int, is_path_fd: bool) -> tuple[tuple[str, bytes], ...]:
     """The label xattrs (security.*, user.*) of the inode at `fd`, sorted by name."""
+    names = LABEL_NAMES
+    if names is not None and not is_path_fd:  # the hot path: known names, a real descriptor
+        found = []
+        for name in names:
+            if name.startswith(_LABEL_PREFIXES):
+                try:
+                    found.append((name, os.getxattr(fd, name)))
+                except OSError:
+                    continue
+        return tuple(found)
     target: int | str = f"/proc/self/fd/{fd}" if is_path_fd else fd
-    if LABEL_NAMES is not None:
-        names = LABEL_NAMES
-    else:
+    if names is None:
         try:
-            names = sorted(os.listxattr(target))
+            names = tuple(sorted(os.listxattr(target)))
         except OSError:
             return ()
     found = []
