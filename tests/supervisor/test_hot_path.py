@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from stockade.enforce.prctl import set_no_new_privs
 from stockade.enforce.supervisor import resolve
 from stockade.enforce.supervisor import sys as ksys
+from stockade.enforce.supervisor.notify import SECCOMP_FILTER_FLAG_NEW_LISTENER, Listener
+from stockade.enforce.supervisor.session import notify_program
 from stockade.enforce.supervisor.target import TaskInfo
 from stockade.lsm.types import Object, ObjectKind, Request, Subject, file_object_key, request_key
 
@@ -110,3 +113,21 @@ def test_open_described_proves_the_path_only_without_symlinks(tmp_path: Path) ->
     with pytest.raises(OSError) as err:
         resolve.open_described(task, AT_FDCWD, os.fsencode(tmp_path / "missing"), os.O_RDONLY)
     assert err.value.errno == errno.ENOENT
+
+
+@pytest.mark.skipif(tuple(int(x) for x in os.uname().release.split(".")[:2]
+                          if x.isdigit()) < (6, 6), reason="SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: 6.6")
+def test_sync_wakeup_is_enabled_on_a_listener() -> None:
+    """SET_FLAGS takes the flags by value: passing a pointer made it fail (EINVAL) silently."""
+    program = notify_program(["uname"])
+    pid = os.fork()
+    if pid == 0:  # a throw-away child loads the filter: seccomp cannot be undone
+        code = 3
+        try:
+            set_no_new_privs()
+            listener = Listener(program.load(SECCOMP_FILTER_FLAG_NEW_LISTENER))
+            code = 0 if listener.enable_sync_wakeup() and listener.sync_wakeup else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -49,8 +49,8 @@ class Listener:
 
     def enable_sync_wakeup(self) -> bool:
         """SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (6.6+): wake the target on our CPU; False if absent."""
-        try:
-            fcntl.ioctl(self.fd, IOCTL_SET_FLAGS, _U64.pack(SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP))
+        try:  # the flags are the ioctl's argument itself, not a pointer to them
+            fcntl.ioctl(self.fd, IOCTL_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
         except OSError:
             return False
         self.sync_wakeup = True
