@@ -10,6 +10,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from sv_helpers import Tree, script, supervised
 
 from stockade.enforce.prctl import set_no_new_privs
 from stockade.enforce.supervisor import resolve
@@ -131,3 +132,35 @@ def test_sync_wakeup_is_enabled_on_a_listener() -> None:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_open_flag_paths_under_the_supervisor() -> None:
+    """The fast path (plain opens) and the creating path are told apart exactly: O_DIRECTORY
+    alone never creates, O_TMPFILE (which includes O_DIRECTORY's bit) and O_CREAT do; symlinked,
+    relative and "/./" spellings decide on what was opened."""
+    tree = Tree()
+    tree.file("medium", "MEDIUM\n", biba="medium")
+    tree.file("low", "LOW\n", biba="low")
+    os.symlink(tree.root / "low", tree.root / "to-low")
+    os.symlink(tree.root / "medium", tree.root / "to-medium")
+    os.setxattr(tree.root, "user.stockade.biba", b"medium")
+    d = str(tree.root)
+    try:
+        run = supervised(script(f"""
+attempt(lambda: os.open({d + '/missing'!r}, os.O_RDONLY | os.O_DIRECTORY))
+print(os.path.exists({d + '/missing'!r}))
+attempt(lambda: os.open({d + '/medium'!r}, os.O_RDONLY | os.O_DIRECTORY))
+attempt(lambda: os.open({d!r}, os.O_RDWR | os.O_TMPFILE, 0o600))
+attempt(lambda: os.open({d + '/made'!r}, os.O_WRONLY | os.O_CREAT, 0o600))
+attempt(lambda: print(open({d + '/to-medium'!r}).read().strip()))
+attempt(lambda: open({d + '/to-low'!r}))
+attempt(lambda: open({d + '/./low'!r}))
+os.chdir({d!r})
+attempt(lambda: open('to-low'))
+"""), rw=[d])
+    finally:
+        tree.cleanup()
+    # creations are denied: a new inode has no label, so it is biba.default_level (high)
+    assert run.lines == ["ENOENT", "False", "ENOTDIR", "EACCES", "EACCES", "MEDIUM", "OK", "EACCES",
+                         "EACCES", "EACCES"], run
+    assert run.stats["errors"] == 0

@@ -106,44 +106,32 @@ def _open(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
     if flags & os.O_PATH:
         sup.cont(nid)  # the kernel calls no LSM hook for O_PATH either: nothing to decide
         return
-    task = sup.task(tid)
+    task = sup.tasks.get(tid)
     path = sup.mem.cstring(tid, addr)
     if not sup.valid(nid):
         return
     access = MAY_OPEN | _ACCESS[flags & os.O_ACCMODE]
-    if flags & os.O_TRUNC:
-        access |= MAY_WRITE
-    if flags & os.O_APPEND:
-        access |= MAY_APPEND
-    creating = bool(flags & os.O_CREAT) or flags & os.O_TMPFILE == os.O_TMPFILE
-    sup.act_as(task, umask=creating)
+    if flags & (os.O_TRUNC | os.O_APPEND):
+        if flags & os.O_TRUNC:
+            access |= MAY_WRITE
+        if flags & os.O_APPEND:
+            access |= MAY_APPEND
     # O_TRUNC is applied after the decision; no controlling terminal for the supervisor
     flags_now = (flags | os.O_NOCTTY) & ~os.O_TRUNC
-    created = False
-    st: os.stat_result | None = None
     known: str | None = None  # the opened file's path, when the lookup proved it
-    try:
-        if flags & os.O_TMPFILE == os.O_TMPFILE:
-            dfd = open_as_target(task, dirfd, path, os.O_PATH | os.O_DIRECTORY, 0, resolve)
-            try:
-                parent = object_from_fd(dfd, labels=sup.labels, walk=sup.walk, path_fd=True)
-                new = replace(parent, path=parent.path + "/#tmpfile", exists=False, parent=parent,
-                              mode=stat.S_IFREG | (mode & 0o7777 & ~task.umask), xattrs=())
-                err = sup.decide(task, [Request("inode_create", task.subject, new, MAY_WRITE)],
-                                 syscall, "create")
-                if err:
-                    raise Denied(err)
-                fd = ksys.openat2(dfd, b".", flags_now | os.O_CLOEXEC, mode)
-                created = True
-            finally:
-                os.close(dfd)
-        elif flags & os.O_CREAT:
-            fd, created = _create(sup, task, dirfd, path, flags_now, mode, resolve, syscall)
-        else:
-            fd, st, known = open_described(task, dirfd, path, flags_now, mode, resolve)
-    except Denied as den:
-        sup.deny(nid, den.errno)
-        return
+    if flags & os.O_CREAT or flags & os.O_TMPFILE == os.O_TMPFILE:  # O_TMPFILE has O_DIRECTORY
+        sup.act_as(task, umask=True)
+        try:
+            fd, created = _open_creating(sup, task, dirfd, path, flags, flags_now, mode, resolve,
+                                         syscall)
+        except Denied as den:
+            sup.deny(nid, den.errno)
+            return
+        st: os.stat_result | None = None
+    else:
+        sup.act_as(task)
+        created = False
+        fd, st, known = open_described(task, dirfd, path, flags_now, mode, resolve)
     try:
         if st is None:
             st = os.fstat(fd)
@@ -159,6 +147,26 @@ def _open(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
         sup.deny(nid, err)
         return
     sup.inject(nid, fd, bool(flags & os.O_CLOEXEC))
+
+
+def _open_creating(sup: Supervisor, task: TaskInfo, dirfd: int, path: bytes, flags: int,
+                   flags_now: int, mode: int, resolve: int, syscall: str) -> tuple[int, bool]:
+    """O_CREAT and O_TMPFILE opens: (our fd, whether a file was created); Denied when the
+    creation itself is denied."""
+    if flags & os.O_TMPFILE == os.O_TMPFILE:
+        dfd = open_as_target(task, dirfd, path, os.O_PATH | os.O_DIRECTORY, 0, resolve)
+        try:
+            parent = object_from_fd(dfd, labels=sup.labels, walk=sup.walk, path_fd=True)
+            new = replace(parent, path=parent.path + "/#tmpfile", exists=False, parent=parent,
+                          mode=stat.S_IFREG | (mode & 0o7777 & ~task.umask), xattrs=())
+            err = sup.decide(task, [Request("inode_create", task.subject, new, MAY_WRITE)],
+                             syscall, "create")
+            if err:
+                raise Denied(err)
+            return ksys.openat2(dfd, b".", flags_now | os.O_CLOEXEC, mode), True
+        finally:
+            os.close(dfd)
+    return _create(sup, task, dirfd, path, flags_now, mode, resolve, syscall)
 
 
 _DRIVER_PATHS = ("/dev/", "/proc/kcore", "/sys/kernel/")
@@ -209,7 +217,10 @@ def h_creat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
 
 def h_openat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
     """openat(dirfd, path, flags, mode)."""
-    _open(sup, nid, tid, s32(a[0]), a[1], a[2] & 0xFFFFFFFF, a[3] & 0o7777, 0, "openat")
+    dirfd = a[0] & 0xFFFFFFFF  # s32, inlined: the hottest handler
+    if dirfd & 0x80000000:
+        dirfd -= 0x100000000
+    _open(sup, nid, tid, dirfd, a[1], a[2] & 0xFFFFFFFF, a[3] & 0o7777, 0, "openat")
 
 
 def h_openat2(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
