@@ -49,6 +49,9 @@ AT_FDCWD = -100
 AT_SYMLINK_NOFOLLOW = 0x100
 AT_EMPTY_PATH = 0x1000
 _ACCESS = (MAY_READ, MAY_WRITE, MAY_READ | MAY_WRITE, MAY_READ | MAY_WRITE)
+# flag values as module constants: the open path reads them per notification
+_O_PATH, _O_ACCMODE, _O_TRUNC, _O_APPEND = os.O_PATH, os.O_ACCMODE, os.O_TRUNC, os.O_APPEND
+_O_NOCTTY, _O_CREAT, _O_TMPFILE, _O_CLOEXEC = os.O_NOCTTY, os.O_CREAT, os.O_TMPFILE, os.O_CLOEXEC
 EXEC_HOOKS = frozenset({"file_open", "bprm_check_security", "inode_permission", "mmap_file"})
 
 
@@ -103,23 +106,23 @@ def _create(sup: Supervisor, task: TaskInfo, dirfd: int, path: bytes, flags: int
 
 def _open(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int, mode: int,
           resolve: int, syscall: str) -> None:
-    if flags & os.O_PATH:
+    if flags & _O_PATH:
         sup.cont(nid)  # the kernel calls no LSM hook for O_PATH either: nothing to decide
         return
     task = sup.tasks.get(tid)
     path = sup.mem.cstring(tid, addr)
     if not sup.valid(nid):
         return
-    access = MAY_OPEN | _ACCESS[flags & os.O_ACCMODE]
-    if flags & (os.O_TRUNC | os.O_APPEND):
-        if flags & os.O_TRUNC:
+    access = MAY_OPEN | _ACCESS[flags & _O_ACCMODE]
+    if flags & (_O_TRUNC | _O_APPEND):
+        if flags & _O_TRUNC:
             access |= MAY_WRITE
-        if flags & os.O_APPEND:
+        if flags & _O_APPEND:
             access |= MAY_APPEND
     # O_TRUNC is applied after the decision; no controlling terminal for the supervisor
-    flags_now = (flags | os.O_NOCTTY) & ~os.O_TRUNC
+    flags_now = (flags | _O_NOCTTY) & ~_O_TRUNC
     known: str | None = None  # the opened file's path, when the lookup proved it
-    if flags & os.O_CREAT or flags & os.O_TMPFILE == os.O_TMPFILE:  # O_TMPFILE has O_DIRECTORY
+    if flags & _O_CREAT or flags & _O_TMPFILE == _O_TMPFILE:  # O_TMPFILE has O_DIRECTORY
         sup.act_as(task, umask=True)
         try:
             fd, created = _open_creating(sup, task, dirfd, path, flags, flags_now, mode, resolve,
@@ -137,7 +140,7 @@ def _open(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
             st = os.fstat(fd)
         err = _decide_open(sup, task, fd, st, known, access, syscall,
                            "create" if created else "open")
-        if not err and flags & os.O_TRUNC and stat.S_ISREG(st.st_mode) and not created:
+        if not err and flags & _O_TRUNC and stat.S_ISREG(st.st_mode) and not created:
             os.ftruncate(fd, 0)
     except BaseException:
         os.close(fd)
@@ -146,7 +149,7 @@ def _open(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
         os.close(fd)
         sup.deny(nid, err)
         return
-    sup.inject(nid, fd, bool(flags & os.O_CLOEXEC))
+    sup.inject(nid, fd, bool(flags & _O_CLOEXEC))
 
 
 def _open_creating(sup: Supervisor, task: TaskInfo, dirfd: int, path: bytes, flags: int,

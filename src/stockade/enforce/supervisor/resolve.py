@@ -18,6 +18,7 @@ import errno
 import os
 import re
 import stat
+import sys
 
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.target import TaskInfo
@@ -28,7 +29,11 @@ AT_FDCWD = -100
 _LABEL_PREFIXES = ("security.", "user.")
 _FD_LINK = re.compile(rb"^/proc/(\d+)(?:/task/(\d+))?/fd/(\d+)$")
 _STD = {b"/dev/stdin": b"0", b"/dev/stdout": b"1", b"/dev/stderr": b"2"}
-_SPECIAL = (b"/proc/", b"/dev/")  # where _rewrite_self and _own_fd_link can apply
+_SPECIAL = (b"/proc/", b"/dev/")
+_NO_LINKS = ksys.RESOLVE_NO_MAGICLINKS | ksys.RESOLVE_NO_SYMLINKS
+_O_CLOEXEC = os.O_CLOEXEC
+_FS_ENCODING = sys.getfilesystemencoding()
+_FS_ERRORS = sys.getfilesystemencodeerrors()  # where _rewrite_self and _own_fd_link can apply
 _PROC_DEV = os.stat("/proc").st_dev
 _OWN_PID = os.getpid()
 
@@ -125,13 +130,12 @@ def open_described(task: TaskInfo, dirfd: int, path: bytes, flags: int, mode: in
     elif path[0] == 0x2F and task.root_is_ours and path[-1] != 0x2F and b"/." not in path \
             and b"//" not in path:
         try:
-            fd = ksys.openat2(AT_FDCWD, path, flags | os.O_CLOEXEC, mode,
-                              resolve | ksys.RESOLVE_NO_MAGICLINKS | ksys.RESOLVE_NO_SYMLINKS)
+            fd = ksys.openat2(AT_FDCWD, path, flags | _O_CLOEXEC, mode, resolve | _NO_LINKS)
         except OSError as err:
             if err.errno != errno.ELOOP:
                 raise
         else:
-            return fd, _guarded(fd), os.fsdecode(path)
+            return fd, _guarded(fd), path.decode(_FS_ENCODING, _FS_ERRORS)  # os.fsdecode
     if path[0] == 0x2F and task.root_is_ours:  # absolute, same root: no starting point to pin
         fd = ksys.openat2(AT_FDCWD, path, flags | os.O_CLOEXEC, mode,
                           resolve | ksys.RESOLVE_NO_MAGICLINKS)
