@@ -1,17 +1,29 @@
 """Microseconds the supervisor adds per mediated system call, against an unconfined run and
-against `strace -f -e trace=openat` of the same workload (20,000 opens of a few files).
+against `strace -f -e trace=openat` of the same workload (20,000 opens of 4 files).
 
-Run as root or any user: `.venv/bin/python benchmarks/supervisor.py [N]`.
+Run as root or any user:
+`.venv/bin/python benchmarks/supervisor.py [N] [--rounds R] [--pin CPU] [--compare NAME=SRC ...]`.
+`--compare before=/tmp/old/src` adds the supervisor of another source tree (e.g. a `git archive`
+of an older commit), measured in the same interleaved rounds.
+
+The machine is shared and noisy, so the three variants are interleaved, R rounds of each, and
+the medians are reported. Each round measures a variant with 0 and with N opens and subtracts
+the start-up; "added per open" is then the variant's loop minus the unconfined loop, per open.
+`--pin CPU` runs everything (supervisor, target, strace) on one CPU: no cross-CPU wake-ups, so
+what is left is the work itself (system calls, Python, the notification round trip).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 from stockade.enforce import defaults, prepare
 from stockade.enforce.supervisor.session import supervised_launch
@@ -26,18 +38,41 @@ def workload(directory: str, n: int) -> list[str]:
     return [PY, "-c", code]
 
 
-def timed(fn) -> float:  # type: ignore[no-untyped-def]
+def timed(fn: Callable[[], None]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
 
 
-def best(fn, runs: int = 3) -> float:  # type: ignore[no-untyped-def]
-    return min(timed(fn) for _ in range(runs))
+def run_supervised(d: str, argv: list[str], stats: dict[str, object]) -> None:
+    """One supervised run of `argv` (Biba: a medium subject reading high files)."""
+    setup = build("enforce", "capability,biba", ["biba=medium"], ["biba.default_level=high"])
+    plan = defaults.adhoc_plan([d], (), (PY, "/usr", "/etc"))
+    with prepare.prepare(plan, supervised=True) as prep:
+        code = supervised_launch(prep, setup.supervisor, setup.routed, argv)
+    assert code == 0, code
+    stats.clear()
+    stats.update(setup.supervisor.stats.as_dict())
+    stats["avc_hits"] = setup.supervisor.stack.avc.stats().hits
+    listener = setup.supervisor.listener
+    stats["sync_wakeup"] = getattr(listener, "sync_wakeup", None)
+    setup.close()
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
+    if sys.argv[1:2] == ["--measure-supervised"]:  # a --compare tree, in its own interpreter
+        d, n = sys.argv[2], int(sys.argv[3])
+        print(timed(lambda: run_supervised(d, workload(d, n), {})))
+        return
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("n", nargs="?", type=int, default=20000)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--pin", type=int, default=None, metavar="CPU")
+    ap.add_argument("--compare", action="append", default=[], metavar="NAME=SRC")
+    args = ap.parse_args()
+    n = args.n
+    if args.pin is not None:
+        os.sched_setaffinity(0, {args.pin})  # inherited by the supervisor thread and children
     d = tempfile.mkdtemp(prefix="stockade-bench-")
     os.chmod(d, 0o755)
     for i in range(4):
@@ -45,51 +80,62 @@ def main() -> None:
         with open(path, "w") as f:
             f.write("data\n")
         os.setxattr(path, "user.stockade.biba", b"high")
-    argv = workload(d, n)
-    base_argv = workload(d, 0)
     devnull = subprocess.DEVNULL
 
-    def plain(args: list[str]) -> None:
-        subprocess.run(args, check=True, stdout=devnull)
+    def plain(argv: list[str]) -> None:
+        subprocess.run(argv, check=True, stdout=devnull)
 
-    def strace(args: list[str]) -> None:
-        subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=openat", *args],
+    def strace(argv: list[str]) -> None:
+        subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=openat", *argv],
                        check=True, stdout=devnull)
 
-    stats: dict[str, int] = {}
+    stats: dict[str, object] = {}
 
-    def supervised(args: list[str]) -> None:
-        setup = build("enforce", "capability,biba", ["biba=medium"], ["biba.default_level=high"])
-        plan = defaults.adhoc_plan([d], (), (PY, "/usr", "/etc"))
-        with prepare.prepare(plan, supervised=True) as prep:
-            code = supervised_launch(prep, setup.supervisor, setup.routed, args)
-        assert code == 0, code
-        stats.clear()
-        stats.update(setup.supervisor.stats.as_dict())
-        stats["avc_hits"] = setup.supervisor.stack.avc.stats().hits
-        setup.close()
+    def supervised(argv: list[str]) -> None:
+        run_supervised(d, argv, stats)
 
-    rows = []
-    for name, fn in (("unconfined", plain), ("supervised", supervised), ("strace", strace)):
-        if name == "strace" and shutil.which("strace") is None:
-            continue
-        start_cost = best(lambda fn=fn: fn(base_argv))
-        total = best(lambda fn=fn: fn(argv))
-        rows.append((name, total, start_cost))
-    base = rows[0][1] - rows[0][2]
-    print(f"{n} opens of 4 files (best of 3; start-up measured with 0 opens and subtracted)")
+    variants: list[tuple[str, Callable[[list[str]], None]]] = [
+        ("unconfined", plain), ("supervised", supervised)]
+    if shutil.which("strace") is not None:
+        variants.append(("strace", strace))
+    compare: dict[str, str] = dict(item.partition("=")[::2] for item in args.compare)
+    loops: dict[str, list[float]] = {name: [] for name, _ in variants}
+    loops.update({f"supervised@{name}": [] for name in compare})
+
+    def other(src: str, count: int) -> float:
+        env = {**os.environ, "PYTHONPATH": src}
+        out = subprocess.run([sys.executable, __file__, "--measure-supervised", d, str(count)],
+                             check=True, capture_output=True, text=True, env=env).stdout
+        return float(out.split()[-1])
+
+    for _ in range(args.rounds):
+        for name, fn in variants:
+            start_cost = timed(lambda fn=fn: fn(workload(d, 0)))  # type: ignore[misc]
+            total = timed(lambda fn=fn: fn(workload(d, n)))  # type: ignore[misc]
+            loops[name].append(total - start_cost)
+        for name, src in compare.items():
+            loops[f"supervised@{name}"].append(other(src, n) - other(src, 0))
+    shutil.rmtree(d, ignore_errors=True)
+    pin = f", pinned to CPU {args.pin}" if args.pin is not None else ""
+    print(f"{n} opens of 4 files ({args.rounds} interleaved rounds, medians{pin}; start-up "
+          "measured with 0 opens and subtracted)")
+    base = statistics.median(loops["unconfined"])
     per: dict[str, float] = {}
-    for name, total, start_cost in rows:
-        work = total - start_cost
-        per[name] = (work - base) / n * 1e6
-        print(f"  {name:11s} total {total * 1e3:8.1f} ms  loop {work * 1e3:8.1f} ms  "
-              f"added per open {per[name]:6.2f} us")
+    for name, values in loops.items():
+        work = statistics.median(values)
+        rounds = [(v - b) / n * 1e6 for v, b in zip(values, loops["unconfined"], strict=True)]
+        per[name] = statistics.median(rounds)
+        spread = " ".join(f"{x:.1f}" for x in sorted(rounds))
+        print(f"  {name:17s} loop {work * 1e3:8.1f} ms  added per open {per[name]:6.2f} us"
+              + (f"  (rounds: {spread})" if name != "unconfined" else ""))
     print(f"  supervisor stats (last run): {stats}")
     if "strace" in per and per["supervised"] > 0:
         print(f"  strace / supervisor overhead ratio: {per['strace'] / per['supervised']:.2f}x")
     print(f"  supervised / unconfined loop ratio: "
-          f"{(rows[1][1] - rows[1][2]) / max(base, 1e-9):.1f}x")
-    shutil.rmtree(d, ignore_errors=True)
+          f"{statistics.median(loops['supervised']) / max(base, 1e-9):.1f}x")
+    print(f"  targets: supervisor <= 20 us per mediated call "
+          f"({'met' if per['supervised'] <= 20 else 'not met'}); below strace "
+          f"({'met' if 'strace' in per and per['supervised'] < per['strace'] else 'not met'})")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from stockade.errors import StockadeError
 from stockade.lsm.avc import DEFAULT_THRESHOLD, AccessVectorCache
@@ -136,6 +137,19 @@ class Stack:
             if cached.events:
                 return self._replay(cached, req)
             return cached
+        return self._decide_uncached(req)
+
+    def decide_key(self, key: tuple, build: Callable[..., Request], *args: Any) -> Decision:
+        """`decide(build(*args))` where `key` is that request's key: on an AVC hit without
+        audit events to replay, the Request is never built."""
+        cached = self.avc.lookup(key)
+        if cached is not None:
+            if cached.events:
+                return self._replay(cached, build(*args))
+            return cached
+        return self._decide_uncached(build(*args))
+
+    def _decide_uncached(self, req: Request) -> Decision:
         seqno = self.policy_seqno
         nested: list[AuditEvent] = []
         outer = getattr(self._local, "events", None)

@@ -189,3 +189,16 @@ class Request:
             self.access, self.target.key if self.target is not None else None,
             self.cap, self.signal, self.what, self.flags,
         ))
+
+
+def file_object_key(path: str, uid: int, gid: int, mode: int, ino: int, dev: int,
+                    xattrs: tuple[tuple[str, bytes], ...]) -> tuple:
+    """`Object(kind=FILE, path=..., uid=..., gid=..., mode=..., ino=..., dev=..., xattrs=...).key`
+    without building the Object (hot paths ask the AVC with it first; tests keep them equal)."""
+    return (ObjectKind.FILE, path, True, uid, gid, mode, ino, dev, False, False, None, xattrs,
+            None, (), 0, 0, 0, "", 0, None)
+
+
+def request_key(hook: str, subject: Subject, obj_key: tuple | None, access: int) -> tuple:
+    """`Request(hook, subject, obj, access).key` for an object whose key is `obj_key`."""
+    return (hook, subject.key, obj_key, access, None, -1, 0, "", 0)

@@ -16,24 +16,42 @@ from typing import TYPE_CHECKING
 from stockade.enforce.supervisor import h_fs, h_other
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.resolve import (
+    fd_path,
+    labels_of,
     object_at,
     object_from_fd,
     open_as_target,
+    open_described,
     open_in,
     open_parent,
 )
 from stockade.lsm.operations import _driver_checks
-from stockade.lsm.types import MAY_APPEND, MAY_EXEC, MAY_OPEN, MAY_READ, MAY_WRITE, Request
+from stockade.lsm.types import (
+    MAY_APPEND,
+    MAY_EXEC,
+    MAY_OPEN,
+    MAY_READ,
+    MAY_WRITE,
+    Object,
+    ObjectKind,
+    Request,
+    file_object_key,
+    request_key,
+)
 from stockade.modules.labels import transition_subject
 
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
     from stockade.enforce.supervisor.target import TaskInfo
+    from stockade.lsm.types import Subject
 
 AT_FDCWD = -100
 AT_SYMLINK_NOFOLLOW = 0x100
 AT_EMPTY_PATH = 0x1000
 _ACCESS = (MAY_READ, MAY_WRITE, MAY_READ | MAY_WRITE, MAY_READ | MAY_WRITE)
+# flag values as module constants: the open path reads them per notification
+_O_PATH, _O_ACCMODE, _O_TRUNC, _O_APPEND = os.O_PATH, os.O_ACCMODE, os.O_TRUNC, os.O_APPEND
+_O_NOCTTY, _O_CREAT, _O_TMPFILE, _O_CLOEXEC = os.O_NOCTTY, os.O_CREAT, os.O_TMPFILE, os.O_CLOEXEC
 EXEC_HOOKS = frozenset({"file_open", "bprm_check_security", "inode_permission", "mmap_file"})
 
 
@@ -88,53 +106,41 @@ def _create(sup: Supervisor, task: TaskInfo, dirfd: int, path: bytes, flags: int
 
 def _open(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int, mode: int,
           resolve: int, syscall: str) -> None:
-    if flags & os.O_PATH:
+    if flags & _O_PATH:
         sup.cont(nid)  # the kernel calls no LSM hook for O_PATH either: nothing to decide
         return
-    task = sup.task(tid)
+    task = sup.tasks.get(tid)
     path = sup.mem.cstring(tid, addr)
     if not sup.valid(nid):
         return
-    access = MAY_OPEN | _ACCESS[flags & os.O_ACCMODE]
-    if flags & os.O_TRUNC:
-        access |= MAY_WRITE
-    if flags & os.O_APPEND:
-        access |= MAY_APPEND
-    creating = bool(flags & os.O_CREAT) or flags & os.O_TMPFILE == os.O_TMPFILE
-    sup.act_as(task, umask=creating)
+    access = MAY_OPEN | _ACCESS[flags & _O_ACCMODE]
+    if flags & (_O_TRUNC | _O_APPEND):
+        if flags & _O_TRUNC:
+            access |= MAY_WRITE
+        if flags & _O_APPEND:
+            access |= MAY_APPEND
     # O_TRUNC is applied after the decision; no controlling terminal for the supervisor
-    flags_now = (flags | os.O_NOCTTY) & ~os.O_TRUNC
-    created = False
+    flags_now = (flags | _O_NOCTTY) & ~_O_TRUNC
+    known: str | None = None  # the opened file's path, when the lookup proved it
+    if flags & _O_CREAT or flags & _O_TMPFILE == _O_TMPFILE:  # O_TMPFILE has O_DIRECTORY
+        sup.act_as(task, umask=True)
+        try:
+            fd, created = _open_creating(sup, task, dirfd, path, flags, flags_now, mode, resolve,
+                                         syscall)
+        except Denied as den:
+            sup.deny(nid, den.errno)
+            return
+        st: os.stat_result | None = None
+    else:
+        sup.act_as(task)
+        created = False
+        fd, st, known = open_described(task, dirfd, path, flags_now, mode, resolve)
     try:
-        if flags & os.O_TMPFILE == os.O_TMPFILE:
-            dfd = open_as_target(task, dirfd, path, os.O_PATH | os.O_DIRECTORY, 0, resolve)
-            try:
-                parent = object_from_fd(dfd, labels=sup.labels, walk=sup.walk, path_fd=True)
-                new = replace(parent, path=parent.path + "/#tmpfile", exists=False, parent=parent,
-                              mode=stat.S_IFREG | (mode & 0o7777 & ~task.umask), xattrs=())
-                err = sup.decide(task, [Request("inode_create", task.subject, new, MAY_WRITE)],
-                                 syscall, "create")
-                if err:
-                    raise Denied(err)
-                fd = ksys.openat2(dfd, b".", flags_now | os.O_CLOEXEC, mode)
-                created = True
-            finally:
-                os.close(dfd)
-        elif flags & os.O_CREAT:
-            fd, created = _create(sup, task, dirfd, path, flags_now, mode, resolve, syscall)
-        else:
-            fd = open_as_target(task, dirfd, path, flags_now, mode, resolve)
-    except Denied as den:
-        sup.deny(nid, den.errno)
-        return
-    try:
-        st = os.fstat(fd)
-        obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, st=st)
-        requests = [Request("file_open", task.subject, obj, access)]
-        if obj.path.startswith(("/dev/", "/proc/kcore", "/sys/kernel/")):
-            requests += _driver_checks(task.subject, obj, bool(access & MAY_WRITE))
-        err = sup.decide(task, requests, syscall, "create" if created else "open")
-        if not err and flags & os.O_TRUNC and stat.S_ISREG(st.st_mode) and not created:
+        if st is None:
+            st = os.fstat(fd)
+        err = _decide_open(sup, task, fd, st, known, access, syscall,
+                           "create" if created else "open")
+        if not err and flags & _O_TRUNC and stat.S_ISREG(st.st_mode) and not created:
             os.ftruncate(fd, 0)
     except BaseException:
         os.close(fd)
@@ -143,7 +149,62 @@ def _open(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
         os.close(fd)
         sup.deny(nid, err)
         return
-    sup.inject(nid, fd, bool(flags & os.O_CLOEXEC))
+    sup.inject(nid, fd, bool(flags & _O_CLOEXEC))
+
+
+def _open_creating(sup: Supervisor, task: TaskInfo, dirfd: int, path: bytes, flags: int,
+                   flags_now: int, mode: int, resolve: int, syscall: str) -> tuple[int, bool]:
+    """O_CREAT and O_TMPFILE opens: (our fd, whether a file was created); Denied when the
+    creation itself is denied."""
+    if flags & os.O_TMPFILE == os.O_TMPFILE:
+        dfd = open_as_target(task, dirfd, path, os.O_PATH | os.O_DIRECTORY, 0, resolve)
+        try:
+            parent = object_from_fd(dfd, labels=sup.labels, walk=sup.walk, path_fd=True)
+            new = replace(parent, path=parent.path + "/#tmpfile", exists=False, parent=parent,
+                          mode=stat.S_IFREG | (mode & 0o7777 & ~task.umask), xattrs=())
+            err = sup.decide(task, [Request("inode_create", task.subject, new, MAY_WRITE)],
+                             syscall, "create")
+            if err:
+                raise Denied(err)
+            return ksys.openat2(dfd, b".", flags_now | os.O_CLOEXEC, mode), True
+        finally:
+            os.close(dfd)
+    return _create(sup, task, dirfd, path, flags_now, mode, resolve, syscall)
+
+
+_DRIVER_PATHS = ("/dev/", "/proc/kcore", "/sys/kernel/")
+
+
+def _open_request(subject: Subject, path: str, st: os.stat_result,
+                  xattrs: tuple[tuple[str, bytes], ...], access: int) -> Request:
+    return Request("file_open", subject, Object(
+        kind=ObjectKind.FILE, path=path, uid=st.st_uid, gid=st.st_gid, mode=st.st_mode,
+        ino=st.st_ino, dev=st.st_dev, xattrs=xattrs), access)
+
+
+def _decide_open(sup: Supervisor, task: TaskInfo, fd: int, st: os.stat_result, known: str | None,
+                 access: int, syscall: str, op: str) -> int:
+    """The stack's errno for opening the file at `fd` (0: allowed), decided on its metadata and
+    labels as read from the descriptor.
+
+    Fast path (no directory walk, no observer, no driver checks): the AVC is asked with the key
+    the Request would have, and the Object and Request are built only when the AVC misses or
+    replays audit events; `file_object_key`/`request_key` are tested equal to theirs.
+    """
+    if sup.observer is None and not sup.walk:
+        path = known if known is not None else fd_path(fd)
+        if not path.startswith(_DRIVER_PATHS):
+            xattrs = labels_of(fd, stat.S_ISLNK(st.st_mode)) if sup.labels else ()
+            subject = task.subject
+            key = request_key("file_open", subject, file_object_key(
+                path, st.st_uid, st.st_gid, st.st_mode, st.st_ino, st.st_dev, xattrs), access)
+            return sup.stack.decide_key(key, _open_request, subject, path, st, xattrs,
+                                        access).errno
+    obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, st=st, path=known)
+    requests = [Request("file_open", task.subject, obj, access)]
+    if obj.path.startswith(_DRIVER_PATHS):
+        requests += _driver_checks(task.subject, obj, bool(access & MAY_WRITE))
+    return sup.decide(task, requests, syscall, op)
 
 
 def h_open(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
@@ -159,7 +220,10 @@ def h_creat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
 
 def h_openat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
     """openat(dirfd, path, flags, mode)."""
-    _open(sup, nid, tid, s32(a[0]), a[1], a[2] & 0xFFFFFFFF, a[3] & 0o7777, 0, "openat")
+    dirfd = a[0] & 0xFFFFFFFF  # s32, inlined: the hottest handler
+    if dirfd & 0x80000000:
+        dirfd -= 0x100000000
+    _open(sup, nid, tid, dirfd, a[1], a[2] & 0xFFFFFFFF, a[3] & 0o7777, 0, "openat")
 
 
 def h_openat2(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:

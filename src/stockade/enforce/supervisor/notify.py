@@ -38,17 +38,19 @@ _ZERO = bytes(_NOTIF.size)
 class Listener:
     """A listener fd: receive notifications, check them, answer them."""
 
-    __slots__ = ("_buf", "fd", "sync_wakeup")
+    __slots__ = ("_addfd", "_buf", "_resp", "fd", "sync_wakeup")
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self._buf = bytearray(_NOTIF.size)
+        self._resp = bytearray(_RESP.size)
+        self._addfd = bytearray(_ADDFD.size)
         self.sync_wakeup = False
 
     def enable_sync_wakeup(self) -> bool:
         """SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (6.6+): wake the target on our CPU; False if absent."""
-        try:
-            fcntl.ioctl(self.fd, IOCTL_SET_FLAGS, _U64.pack(SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP))
+        try:  # the flags are the ioctl's argument itself, not a pointer to them
+            fcntl.ioctl(self.fd, IOCTL_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
         except OSError:
             return False
         self.sync_wakeup = True
@@ -80,7 +82,8 @@ class Listener:
 
     def respond(self, nid: int, val: int = 0, error: int = 0, flags: int = 0) -> bool:
         """Answer `nid`: `error` is a positive errno (0: return `val`). False if it vanished."""
-        buf = bytearray(_RESP.pack(nid, val, -error if error else 0, flags))
+        buf = self._resp
+        _RESP.pack_into(buf, 0, nid, val, -error if error else 0, flags)
         try:
             fcntl.ioctl(self.fd, IOCTL_SEND, buf, True)
         except OSError as err:
@@ -97,8 +100,9 @@ class Listener:
         """ADDFD with SECCOMP_ADDFD_FLAG_SEND: install `srcfd` in the target and answer with its
         number, atomically. Returns the target's fd number, or -errno (e.g. -ENOENT: gone,
         -EMFILE: the target's fd table is full)."""
-        arg = bytearray(_ADDFD.pack(nid, SECCOMP_ADDFD_FLAG_SEND, srcfd, 0,
-                                    os.O_CLOEXEC if cloexec else 0))
+        arg = self._addfd
+        _ADDFD.pack_into(arg, 0, nid, SECCOMP_ADDFD_FLAG_SEND, srcfd, 0,
+                         os.O_CLOEXEC if cloexec else 0)
         try:
             return fcntl.ioctl(self.fd, IOCTL_ADDFD, arg, True)
         except OSError as err:

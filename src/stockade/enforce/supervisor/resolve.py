@@ -18,6 +18,7 @@ import errno
 import os
 import re
 import stat
+import sys
 
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.target import TaskInfo
@@ -28,6 +29,11 @@ AT_FDCWD = -100
 _LABEL_PREFIXES = ("security.", "user.")
 _FD_LINK = re.compile(rb"^/proc/(\d+)(?:/task/(\d+))?/fd/(\d+)$")
 _STD = {b"/dev/stdin": b"0", b"/dev/stdout": b"1", b"/dev/stderr": b"2"}
+_SPECIAL = (b"/proc/", b"/dev/")
+_NO_LINKS = ksys.RESOLVE_NO_MAGICLINKS | ksys.RESOLVE_NO_SYMLINKS
+_O_CLOEXEC = os.O_CLOEXEC
+_FS_ENCODING = sys.getfilesystemencoding()
+_FS_ERRORS = sys.getfilesystemencodeerrors()  # where _rewrite_self and _own_fd_link can apply
 _PROC_DEV = os.stat("/proc").st_dev
 _OWN_PID = os.getpid()
 
@@ -91,13 +97,49 @@ def open_as_target(task: TaskInfo, dirfd: int, path: bytes, flags: int, mode: in
 
     Returns our fd (always O_CLOEXEC); raises OSError with the kernel's errno, or Refused.
     """
+    return open_file(task, dirfd, path, flags, mode, resolve)[0]
+
+
+def open_file(task: TaskInfo, dirfd: int, path: bytes, flags: int, mode: int = 0,
+              resolve: int = 0) -> tuple[int, os.stat_result]:
+    """`open_as_target`, also returning the fstat of what was opened (the /proc guard reads it
+    anyway, and the caller decides on it)."""
+    fd, st, _ = open_described(task, dirfd, path, flags, mode, resolve)
+    return fd, st
+
+
+def open_described(task: TaskInfo, dirfd: int, path: bytes, flags: int, mode: int = 0,
+                   resolve: int = 0) -> tuple[int, os.stat_result, str | None]:
+    """`open_file`, also returning the opened file's path when the lookup itself proves it
+    (else None: ask `fd_path`).
+
+    A canonical absolute path (no ".", "..", "//", trailing "/") in the supervisor's own root is
+    first opened with RESOLVE_NO_SYMLINKS: if that succeeds, the walk followed exactly the
+    components written, so the path the kernel would report for the descriptor (d_path, what
+    readlink of /proc/self/fd/N gives) is that string, and one readlink is saved. A symlink
+    anywhere makes it fail with ELOOP (nothing opened, nothing created), and the lookup is
+    made again without the restriction.
+    """
     if not path:
         raise OSError(errno.ENOENT, "empty path")
-    path = _rewrite_self(task, path)
-    if _own_fd_link(task, path):  # the target reopening its own descriptor: follow the link
-        fd = os.open(path, flags | os.O_CLOEXEC, mode)
-        _guard_proc(fd)
-        return fd
+    if path.startswith(_SPECIAL):
+        path = _rewrite_self(task, path)
+        if _own_fd_link(task, path):  # the target reopening its own descriptor: follow the link
+            fd = os.open(path, flags | os.O_CLOEXEC, mode)
+            return fd, _guarded(fd), None
+    elif path[0] == 0x2F and task.root_is_ours and path[-1] != 0x2F and b"/." not in path \
+            and b"//" not in path:
+        try:
+            fd = ksys.openat2(AT_FDCWD, path, flags | _O_CLOEXEC, mode, resolve | _NO_LINKS)
+        except OSError as err:
+            if err.errno != errno.ELOOP:
+                raise
+        else:
+            return fd, _guarded(fd), path.decode(_FS_ENCODING, _FS_ERRORS)  # os.fsdecode
+    if path[0] == 0x2F and task.root_is_ours:  # absolute, same root: no starting point to pin
+        fd = ksys.openat2(AT_FDCWD, path, flags | os.O_CLOEXEC, mode,
+                          resolve | ksys.RESOLVE_NO_MAGICLINKS)
+        return fd, _guarded(fd), None
     base, rel, extra, close = start(task, dirfd, path)
     try:
         fd = ksys.openat2(base, rel, flags | os.O_CLOEXEC, mode,
@@ -105,12 +147,19 @@ def open_as_target(task: TaskInfo, dirfd: int, path: bytes, flags: int, mode: in
     finally:
         if close >= 0:
             os.close(close)
+    return fd, _guarded(fd), None
+
+
+def _guarded(fd: int) -> os.stat_result:
+    """fstat `fd`, refusing (and closing) what lands in the supervisor's own /proc directory."""
     try:
-        _guard_proc(fd)
-    except Refused:
+        st = os.fstat(fd)
+        if st.st_dev == _PROC_DEV:
+            _guard_proc(fd)
+    except BaseException:
         os.close(fd)
         raise
-    return fd
+    return st
 
 
 def _guard_proc(fd: int) -> None:
@@ -159,13 +208,22 @@ def fd_path(fd: int) -> str:
 LABEL_NAMES: tuple[str, ...] | None = None
 
 
-def _labels(fd: int, is_path_fd: bool) -> tuple[tuple[str, bytes], ...]:
+def labels_of(fd: int, is_path_fd: bool) -> tuple[tuple[str, bytes], ...]:
+    """The label xattrs (security.*, user.*) of the inode at `fd`, sorted by name."""
+    names = LABEL_NAMES
+    if names is not None and not is_path_fd:  # the hot path: known names, a real descriptor
+        found = []
+        for name in names:
+            if name.startswith(_LABEL_PREFIXES):
+                try:
+                    found.append((name, os.getxattr(fd, name)))
+                except OSError:
+                    continue
+        return tuple(found)
     target: int | str = f"/proc/self/fd/{fd}" if is_path_fd else fd
-    if LABEL_NAMES is not None:
-        names = LABEL_NAMES
-    else:
+    if names is None:
         try:
-            names = sorted(os.listxattr(target))
+            names = tuple(sorted(os.listxattr(target)))
         except OSError:
             return ()
     found = []
@@ -179,17 +237,18 @@ def _labels(fd: int, is_path_fd: bool) -> tuple[tuple[str, bytes], ...]:
 
 
 def object_from_fd(fd: int, *, labels: bool, walk: bool, path_fd: bool = False,
-                   st: os.stat_result | None = None) -> Object:
-    """The Object for the inode open at `fd`: metadata and labels read from the descriptor."""
+                   st: os.stat_result | None = None, path: str | None = None) -> Object:
+    """The Object for the inode open at `fd`: metadata and labels read from the descriptor
+    (`st` and `path` when the caller already has them: fstat and `fd_path` of that fd)."""
     st = st if st is not None else os.fstat(fd)
-    path = fd_path(fd)
+    path = path if path is not None else fd_path(fd)
     parent: Object | None = None
     ancestors: tuple[Object, ...] = ()
     if walk and path.startswith("/"):
         chain = _directory_chain(os.path.dirname(path) or "/")
         if chain:
             parent, ancestors = chain[-1], chain[:-1]
-    xattrs = _labels(fd, path_fd or stat.S_ISLNK(st.st_mode)) if labels else ()
+    xattrs = labels_of(fd, path_fd or stat.S_ISLNK(st.st_mode)) if labels else ()
     return Object(kind=ObjectKind.FILE, path=path, uid=st.st_uid, gid=st.st_gid, mode=st.st_mode,
                   ino=st.st_ino, dev=st.st_dev, xattrs=xattrs, parent=parent, ancestors=ancestors)
 
@@ -217,9 +276,5 @@ def object_at(dirfd: int, name: bytes, *, labels: bool, walk: bool) -> Object:
 def open_in(dirfd: int, name: bytes, flags: int, mode: int = 0) -> int:
     """Open `name` inside our directory fd `dirfd` (same rules as `open_as_target`)."""
     fd = ksys.openat2(dirfd, name, flags | os.O_CLOEXEC, mode, ksys.RESOLVE_NO_MAGICLINKS)
-    try:
-        _guard_proc(fd)
-    except Refused:
-        os.close(fd)
-        raise
+    _guarded(fd)
     return fd

@@ -59,51 +59,83 @@ def _check(result: int) -> int:
     return result
 
 
+# process_vm_readv through glibc's wrapper with a typed prototype: integers go straight into
+# registers (no per-call c_long objects) and errno is captured for ctypes.get_errno()
+_PVR = ctypes.CFUNCTYPE(ctypes.c_ssize_t, ctypes.c_int, ctypes.c_void_p, ctypes.c_ulong,
+                        ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong,
+                        use_errno=True)(("process_vm_readv", LIBC))
+_FIRST_READ = 256  # most paths fit: read the rest of the page only when they do not
+
+
 class MemReader:
-    """process_vm_readv into one reusable buffer (one copy, no /proc file to open)."""
+    """process_vm_readv into one reusable buffer (one copy, no /proc file to open).
+
+    Not /proc/PID/mem: with CONFIG_PROC_MEM_ALWAYS_FORCE (the default) its reads use FOLL_FORCE
+    and succeed on PROT_NONE pages where the kernel gives the target EFAULT, and a mem fd stays
+    bound to the mm it was opened on (stale after exec).
+    """
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        self._buf = ctypes.create_string_buffer(size)
-        self._local = _Iovec(ctypes.addressof(self._buf), size)
+        self._buf = bytearray(size)
+        self._view = memoryview(self._buf)
+        self._cbuf = (ctypes.c_char * size).from_buffer(self._buf)
+        self._local = _Iovec(ctypes.addressof(self._cbuf), size)
         self._remote = _Iovec(0, 0)
-        self._nr = _L(NR["process_vm_readv"])
-        self._one = _L(1)
-        self._zero = _L(0)
-        self._lp = ctypes.byref(self._local)
-        self._rp = ctypes.byref(self._remote)
+        self._lp = ctypes.addressof(self._local)
+        self._rp = ctypes.addressof(self._remote)
 
-    def read(self, pid: int, addr: int, n: int) -> bytes:
-        """Up to `n` (<= size) bytes at `addr` in `pid`; fewer if a page is unmapped."""
+    def _readv(self, pid: int, addr: int, n: int) -> int:
         self._local.len = n
         self._remote.base = addr
         self._remote.len = n
-        got = _libc_syscall(self._nr, _L(pid), self._lp, self._one, self._rp, self._one,
-                            self._zero)
+        got: int = _PVR(pid, self._lp, 1, self._rp, 1, 0)
         if got < 0:
             err = ctypes.get_errno()
             raise OSError(err, os.strerror(err))
-        return self._buf.raw[:got]
+        return got
+
+    def read(self, pid: int, addr: int, n: int) -> bytes:
+        """Up to `n` (<= size) bytes at `addr` in `pid`; fewer if a page is unmapped."""
+        return self._view[:self._readv(pid, addr, n)].tobytes()
 
     def cstring(self, pid: int, addr: int, limit: int = 4096) -> bytes:
         """The NUL-terminated string at `addr` (ENAMETOOLONG past `limit`, EFAULT if unmapped)."""
         if not addr:
             raise OSError(14, "Bad address")
+        # the common case: the string ends within _FIRST_READ bytes of the same page
+        chunk = 4096 - (addr & 4095)
+        if chunk > _FIRST_READ:
+            chunk = _FIRST_READ
+        if chunk > limit:
+            chunk = limit
+        local, remote = self._local, self._remote
+        local.len = remote.len = chunk
+        remote.base = addr
+        got = _PVR(pid, self._lp, 1, self._rp, 1, 0)
+        if got > 0:
+            nul = self._buf.find(0, 0, got)
+            if nul >= 0:
+                return self._view[:nul].tobytes()
+        return self._cstring_slow(pid, addr, limit)
+
+    def _cstring_slow(self, pid: int, addr: int, limit: int) -> bytes:
+        buf = self._buf
         out = b""
         while len(out) < limit:
-            # read to the end of the page first: the next page may be unmapped
+            # never cross a page boundary in one read: the next page may be unmapped
             chunk = min(4096 - (addr & 4095), limit - len(out), self.size)
             try:
-                data = self.read(pid, addr, chunk)
+                got = self._readv(pid, addr, chunk)
             except OSError as err:
                 raise OSError(14, "Bad address") from err
-            if not data:
+            if not got:
                 raise OSError(14, "Bad address")
-            nul = data.find(b"\0")
+            nul = buf.find(0, 0, got)
             if nul >= 0:
-                return out + data[:nul]
-            out += data
-            addr += len(data)
+                return out + self._view[:nul].tobytes()
+            out += self._view[:got].tobytes()
+            addr += got
         raise OSError(36, "File name too long")
 
 
