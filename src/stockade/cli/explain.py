@@ -68,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     metavar="DIR", help="include search directory for --profile (repeatable)")
     aa.add_argument("--profile-name", metavar="NAME",
                     help="the profile of FILE to use (default: the first one)")
+    mods.add_argument("--module-file", action="append", default=[], metavar="FILE",
+                      help="a programmable module: a Python file whose @hook functions join "
+                           "the stack as a minor module (repeatable; runs with your privileges)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -142,6 +145,11 @@ def _stack(args: argparse.Namespace) -> Stack:
         "loadpin": {"pinned_dev": pinned},
     }
     lsm, extra = args.lsm, {}
+    if args.module_file:
+        from stockade.modules.programmable import load_module_files, lsm_with
+
+        extra.update(load_module_files(args.module_file))
+        lsm = lsm_with(lsm, extra)
     if args.profile:
         module = _apparmor(args)
         extra["apparmor"] = module

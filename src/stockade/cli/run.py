@@ -88,6 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sup.add_argument("--module-option", action="append", default=[], metavar="MODULE.KEY=VALUE",
                      help="a module setting, VALUE as JSON or text, e.g. "
                           "'selinux.policy_paths=[\"p.cil\"]' (repeatable)")
+    sup.add_argument("--module-file", action="append", default=[], metavar="FILE",
+                     help="a programmable module (Python @hook functions) added to the stack "
+                          "for --mode (repeatable; it runs in the supervisor, unsandboxed)")
     sup.add_argument("--learn", metavar="FILE",
                      help="append observations (JSON lines) here; implied format: "
                           "enforce/supervisor/observe.py")
@@ -278,10 +281,13 @@ def _report_weakened(entries: list[CoverageEntry], profile: str | None, verbose:
 def _supervision(args: argparse.Namespace, plan: EnforcementPlan) -> SupervisorSetup | None:
     """The supervisor for --mode, or for a plan with user-notif rules (enforce mode)."""
     mode = getattr(args, "mode", None)
+    if mode is None and args.module_file:
+        mode = "enforce"
     if mode is None:
         if not plan.notify_rules():
             return None
         mode = "enforce"
     from stockade.enforce.supervisor.setup import build
 
-    return build(mode, args.lsm, args.context, args.module_option, args.audit, args.learn)
+    return build(mode, args.lsm, args.context, args.module_option, args.audit, args.learn,
+                 args.module_file)

@@ -14,6 +14,7 @@ from stockade.enforce.supervisor.routing import routed_syscalls
 from stockade.errors import StockadeError, UsageError
 from stockade.lsm.module import Mode
 from stockade.modules.labels import parse_contexts
+from stockade.modules.programmable import load_module_files, lsm_with
 from stockade.modules.registry import DEFAULT_LSM, build_stack
 
 MODES = ("enforce", "complain", "learn")
@@ -56,13 +57,15 @@ class SupervisorSetup:
 
 def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
           options: Sequence[str] = (), audit_path: str | None = None,
-          learn_path: str | None = None) -> SupervisorSetup:
+          learn_path: str | None = None, module_files: Sequence[str] = ()) -> SupervisorSetup:
     """The stack for `lsm` in `mode`, its supervisor, and the system calls to route to it."""
     if mode not in MODES:
         raise UsageError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
     if mode == "learn" and not learn_path:
         raise UsageError("--mode learn needs --learn FILE (where observations go)")
     lsm = lsm or DEFAULT_LSM
+    extra = load_module_files(module_files) if module_files else {}
+    lsm = lsm_with(lsm, extra)
     names = ["capability", *[n.strip() for n in lsm.split(",") if n.strip()]]
     modes = {n: Mode.COMPLAIN for n in names} if mode != "enforce" else {}
     auditor: Auditor | None = None
@@ -76,7 +79,7 @@ def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
         # the kernel applies DAC to the target itself, and to the supervisor's emulated calls
         # (made with the target's credentials): the stack models only the LSM layers
         stack = build_stack(lsm, settings=parse_options(options), modes=modes, dac=False,
-                            audit_sink=auditor)
+                            audit_sink=auditor, extra=extra)
         observer = None
         if learn_path:
             try:

@@ -1,0 +1,71 @@
+"""Programmable modules (`--module-file`) in `explain` and on a live process under `run`."""
+
+import errno
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sv_helpers import NOBODY, Tree
+
+MODULE = '''
+import errno
+from stockade.modules.programmable import hook
+
+NAME = "no-secrets"
+
+
+@hook("file_open", cacheable=True)
+def no_secrets(req):
+    """Nothing named *.secret may be opened, whatever DAC says."""
+    if req.obj is not None and req.obj.path.endswith(".secret"):
+        return errno.EACCES
+    return None
+'''
+
+
+def stockade(*args: str, user: str = "root") -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "stockade", *args]
+    if user == "nobody":
+        argv = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *argv]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+
+def test_explain_with_a_module_file(tmp_path: Path) -> None:
+    module = tmp_path / "no_secrets.py"
+    module.write_text(MODULE)
+    target = tmp_path / "a.secret"
+    target.write_text("x")
+    out = stockade("explain", "--lsm", "capability", "--module-file", str(module), "read",
+                   str(target))
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "no-secrets" in out.stdout and "deny EACCES" in out.stdout
+    plain = tmp_path / "a.txt"
+    plain.write_text("x")
+    assert stockade("explain", "--lsm", "capability", "--module-file", str(module), "read",
+                    str(plain)).returncode == 0
+    broken = tmp_path / "broken.py"
+    broken.write_text("from stockade.modules.programmable import hook\n\ndef f(:\n")
+    out = stockade("explain", "--module-file", str(broken), "read", str(plain))
+    assert out.returncode == 2 and f"{broken}:3" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_run_enforces_a_module_file_on_a_live_process(user) -> None:
+    tree = Tree(owner=NOBODY if user == "nobody" else 0)
+    try:
+        module = tree.root / "no_secrets.py"
+        module.write_text(MODULE)
+        os.chmod(module, 0o644)
+        (tree.file("keys.secret", "KEY\n"))
+        (tree.file("notes.txt", "NOTES\n"))
+        d = str(tree.root)
+        code = (f"import errno\nprint(open({d + '/notes.txt'!r}).read().strip())\n"
+                f"try:\n    open({d + '/keys.secret'!r})\nexcept OSError as e:\n"
+                "    print(errno.errorcode[e.errno])\n")
+        out = stockade("run", "--module-file", str(module), "--lsm", "capability",
+                       "--ro", d, "--rx", "/usr", "--ro", "/etc", "--", "/usr/bin/python3", "-c",
+                       code, user=user)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == ["NOTES", errno.errorcode[errno.EACCES]]
+    finally:
+        tree.cleanup()
