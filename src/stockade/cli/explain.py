@@ -32,9 +32,17 @@ from stockade.modules.yama import host_ptrace_scope
 COMMAND = "explain"
 HELP = "show how each security layer decides one operation, and the audit line of a denial"
 
+_EPILOG = """\
+With --profile, the rows marked plan:landlock, plan:seccomp and plan:capabilities show what
+`stockade run -p FILE` would enforce in the kernel for each check (Landlock rights and ports,
+the seccomp rules of the system calls that carry it, the kept capabilities). They are
+informational: the decision and the exit status stay the stack's."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `stockade explain`."""
+    parser.epilog = _EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("operation", metavar="OPERATION", choices=ops.OPERATIONS,
                         help=", ".join(ops.OPERATIONS))
     parser.add_argument("target", metavar="TARGET", help="a path, HOST:PORT or a pid")
@@ -63,7 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            "(default /lib/modules, else /)")
     aa = parser.add_argument_group("apparmor")
     aa.add_argument("--profile", metavar="FILE",
-                    help="confine the subject by an AppArmor profile file (adds apparmor to --lsm)")
+                    help="confine the subject by an AppArmor profile file (adds apparmor to --lsm) "
+                         "and show what `stockade run -p FILE` would enforce in the kernel")
     aa.add_argument("-I", "--include", dest="include_dirs", action="append", default=[],
                     metavar="DIR", help="include search directory for --profile (repeatable)")
     aa.add_argument("--profile-name", metavar="NAME",
@@ -175,6 +184,30 @@ def _apparmor(args: argparse.Namespace) -> Any:
     return module
 
 
+def _plan(args: argparse.Namespace) -> Any:
+    """The enforcement plan of --profile (same include dirs and profile), or None with a note."""
+    from stockade.enforce.plan import compile_file
+
+    try:
+        return compile_file(args.profile, args.include_dirs,
+                            getattr(args, "apparmor_label", None)).plan
+    except (StockadeError, OSError) as err:
+        print(f"stockade explain: no plan rows: cannot compile the plan: {err}", file=sys.stderr)
+        return None
+
+
+def _plan_rows(plan: Any, req: Request) -> list[Any]:
+    if plan is None:
+        return []
+    from stockade.enforce.plan_explain import explain_plan
+
+    return explain_plan(plan, req)
+
+
+def _plan_verdict_text(row: Any) -> str:
+    return f"deny {row.errno}" if row.verdict == "deny" and row.errno else row.verdict
+
+
 def _confine(args: argparse.Namespace, subject: Subject) -> Subject:
     label = getattr(args, "apparmor_label", None)
     if label is None:
@@ -227,6 +260,7 @@ def run(args: argparse.Namespace) -> int:
     except StockadeError as err:
         # 1 means "denied": a bad user, pid or path must not look like a denial
         raise UsageError(str(err)) from None
+    plan = _plan(args) if args.profile else None
     modes = {m.name: m.mode.value for m in stack.modules}
     steps: list[tuple[Request, Decision]] = []
     final: Decision | None = None
@@ -238,27 +272,37 @@ def run(args: argparse.Namespace) -> int:
             break
     records = [record_from_event(e) for _, d in steps for e in d.events]
     audit_lines = [kernel_line(r) for r in records]
+    plan_rows = [_plan_rows(plan, req) for req, _ in steps]
     if args.json:
-        print_json({
-            "decision": "allow" if final is None else "deny",
-            "errno": final.decider.errno_name if final is not None and final.decider else None,
-            "layers": [
+        layers: list[dict[str, Any]] = []
+        for (req, d), extra in zip(steps, plan_rows, strict=True):
+            layers += [
                 {"hook": req.hook, "request": _describe(req), "module": name,
                  "verdict": "none" if v is None else ("deny" if v.errno else "allow"),
                  "errno": v.errno_name if v is not None and v.errno else None,
                  "reason": v.reason if v is not None else "", "rule": v.rule if v else "",
                  "profile": dict(v.fields).get("profile", "") if v is not None else ""}
-                for req, d in steps for name, v in zip(d.modules, d.layers, strict=True)
-            ],
+                for name, v in zip(d.modules, d.layers, strict=True)]
+            layers += [
+                {"hook": req.hook, "request": _describe(req), "module": f"plan:{r.layer}",
+                 "verdict": r.verdict, "errno": r.errno, "reason": r.reason, "rule": r.rule,
+                 "profile": plan.name, "plan": True} for r in extra]
+        print_json({
+            "decision": "allow" if final is None else "deny",
+            "errno": final.decider.errno_name if final is not None and final.decider else None,
+            "layers": layers,
             "audit": audit_lines,
             "records": [r.to_dict() for r in records],
         })
         return 0 if final is None else 1
     out = sys.stdout
-    for req, d in steps:
+    for (req, d), extra in zip(steps, plan_rows, strict=True):
         out.write(paint(_describe(req), "bold") + "\n")
         rows = [(name, _verdict_text(v, modes.get(name, "enforce")), _reason(v))
                 for name, v in zip(d.modules, d.layers, strict=True)]
+        rows += [(f"plan:{r.layer}", _plan_verdict_text(r),
+                  f"{r.reason} [{r.rule}]" if r.rule and r.rule not in r.reason else r.reason)
+                 for r in extra]
         if rows:
             table(("  module", "verdict", "reason"), [("  " + r[0], r[1], r[2]) for r in rows])
         else:
