@@ -92,6 +92,19 @@ def skip_unless_confinable() -> None:
         pytest.skip("these tests switch to nobody: run them as root", allow_module_level=True)
 
 
+def in_child(fn) -> int:
+    """Run fn() in a forked child; return its exit code (fn returns an int; 99 if it raised)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 99
+        try:
+            code = fn()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
 def fork_helper(body: Callable[[], int]) -> int:
     """Fork a helper that runs `body` and exits with what it returns; returns the helper's pid.
 
