@@ -30,7 +30,6 @@ from stockade.enforce.plan_common import (
     NOT_ENFORCED,
     SUPERVISOR,
     Context,
-    Verdict,
 )
 from stockade.enforce.plan_files import FileCompiler
 from stockade.enforce.plan_glob import TREE
@@ -134,9 +133,7 @@ def _unconfined(ctx: Context) -> ProfilePlan:
             "(no_new_privs is still set)", source=f"{prof.pos.file}:{prof.pos.line}")
     ctx.coverage = cov
     for rule in prof.rules:
-        v = Verdict()
-        v.part(NOT_ENFORCED, "the profile is unconfined: its rules are not enforced")
-        ctx.record(rule, v)
+        ctx.record_part(rule, NOT_ENFORCED, "the profile is unconfined: its rules are not enforced")
     ctx.sort_report()
     return ProfilePlan(prof.name, ctx.abi, plan, cov,
                        [f"profile {prof.name} is unconfined: the program runs unrestricted"],
@@ -167,10 +164,8 @@ def _all_rules(ctx: Context, files: FileCompiler) -> set[str]:
         ctx.plan.scopes = ll.NO_SCOPE
         unlock.update(PTRACE_SYSCALLS)
         unlock.update({"userns", "io_uring_setup", "io_uring_enter", "io_uring_register"})
-        v = Verdict()
-        v.part(EXACT, "every file right, socket family, TCP port, signal and ptrace allowed; "
-               "capabilities and deny rules still apply")
-        ctx.record(rule, v)
+        ctx.record_part(rule, EXACT, "every file right, socket family, TCP port, signal and ptrace "
+                        "allowed; capabilities and deny rules still apply")
     return unlock
 
 
