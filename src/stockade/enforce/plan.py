@@ -50,6 +50,7 @@ from stockade.enforce.plan_syscalls import (
 from stockade.enforce.plan_types import CoverageReport, EnforcementPlan, SeccompRule
 from stockade.enforce.seccomp import errno_action
 from stockade.errors import StockadeError
+from stockade.lsm.caps import CAP_LAST_CAP
 from stockade.policy import CompiledProfile
 
 #: Profile flags that change how paths are resolved by AppArmor: Landlock works on inodes.
@@ -126,7 +127,7 @@ def _flags(ctx: Context) -> str:
 def _unconfined(ctx: Context) -> ProfilePlan:
     prof = ctx.profile
     plan = EnforcementPlan(name=prof.name, handled_fs=ll.NO_FS, handled_net=ll.NO_NET,
-                           scopes=ll.NO_SCOPE, keep_caps=frozenset(range(41)),
+                           scopes=ll.NO_SCOPE, keep_caps=frozenset(range(CAP_LAST_CAP + 1)),
                            env_set={"STOCKADE_PROFILE": prof.name})
     cov = CoverageReport()
     cov.add("flags=(unconfined)", EXACT, "the profile is unconfined: nothing is restricted "
