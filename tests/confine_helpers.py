@@ -79,28 +79,43 @@ def drop_to_nobody() -> None:
     os.setresuid(NOBODY, NOBODY, NOBODY)
 
 
-def confined(plan: EnforcementPlan | None, argv: Sequence[str], *, user: str = "root",
-             timeout: float = 30, stdin: int | None = None,
-             before: Callable[[], None] | None = None) -> Result:
-    """Run `argv` confined by `plan` (None: unconfined, the control) as `user`."""
-    out_fd, out_path = tempfile.mkstemp(prefix="stockade-out-")
-    err_fd, err_path = tempfile.mkstemp(prefix="stockade-err-")
+def skip_unless_confinable() -> None:
+    """Skip the calling conftest's directory without Landlock or without root (the tests switch
+    to nobody)."""
+    import pytest
+
+    from stockade.enforce import landlock
+
+    if sys.platform != "linux" or landlock.abi_version() < 1:
+        pytest.skip("needs Linux with Landlock", allow_module_level=True)
+    if os.geteuid() != 0:
+        pytest.skip("these tests switch to nobody: run them as root", allow_module_level=True)
+
+
+def in_child(fn) -> int:
+    """Run fn() in a forked child; return its exit code (fn returns an int; 99 if it raised)."""
     pid = os.fork()
-    if pid == 0:  # helper: becomes the launcher
+    if pid == 0:
+        code = 99
+        try:
+            code = fn()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def fork_helper(body: Callable[[], int]) -> int:
+    """Fork a helper that runs `body` and exits with what it returns; returns the helper's pid.
+
+    A LaunchError exits with its own status, any other exception with 120; both are written
+    to the helper's stderr (which `body` may have redirected first).
+    """
+    pid = os.fork()
+    if pid == 0:
         code = 120
         try:
-            os.dup2(out_fd, 1)
-            os.dup2(err_fd, 2)
-            if stdin is not None:
-                os.dup2(stdin, 0)
-            if user == "nobody":
-                drop_to_nobody()
-            if before is not None:
-                before()
-            if plan is None:
-                os.execve(argv[0], list(argv), dict(os.environ))
-            with prepare.prepare(plan) as prep:
-                code = launcher.launch(prep, argv)
+            code = body()
         except launcher.LaunchError as err:
             os.write(2, f"LaunchError: {err}\n".encode())
             code = err.exit_code
@@ -108,18 +123,49 @@ def confined(plan: EnforcementPlan | None, argv: Sequence[str], *, user: str = "
             os.write(2, f"helper: {type(err).__name__}: {err}\n".encode())
         finally:
             os._exit(code)
-    os.close(out_fd)
-    os.close(err_fd)
+    return pid
+
+
+def wait_helper(pid: int, timeout: float, what: str, poll: float) -> int:
+    """The wait status of the helper `pid`, polled every `poll` seconds; past `timeout` it is
+    killed and TimeoutError says that `what` did not finish."""
     deadline = time.monotonic() + timeout
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            break
+            return status
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-            raise TimeoutError(f"confined child {argv} did not finish in {timeout}s")
-        select.select([], [], [], 0.01)
+            raise TimeoutError(f"{what} did not finish in {timeout}s")
+        select.select([], [], [], poll)
+
+
+def confined(plan: EnforcementPlan | None, argv: Sequence[str], *, user: str = "root",
+             timeout: float = 30, stdin: int | None = None,
+             before: Callable[[], None] | None = None) -> Result:
+    """Run `argv` confined by `plan` (None: unconfined, the control) as `user`."""
+    out_fd, out_path = tempfile.mkstemp(prefix="stockade-out-")
+    err_fd, err_path = tempfile.mkstemp(prefix="stockade-err-")
+
+    def helper() -> int:  # becomes the launcher
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
+        if stdin is not None:
+            os.dup2(stdin, 0)
+        if user == "nobody":
+            drop_to_nobody()
+        if before is not None:
+            before()
+        if plan is None:
+            os.execve(argv[0], list(argv), dict(os.environ))
+        with prepare.prepare(plan) as prep:
+            return launcher.launch(prep, argv)
+
+    pid = fork_helper(helper)
+    os.close(out_fd)
+    os.close(err_fd)
+    status = wait_helper(pid, timeout, f"confined child {argv}", poll=0.01)
     out, err = Path(out_path).read_text(), Path(err_path).read_text()
     os.unlink(out_path)
     os.unlink(err_path)

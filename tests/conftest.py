@@ -1,9 +1,12 @@
-"""Shared fixtures: a stack with DAC and a minimal capability module."""
+"""Shared fixtures: a stack with DAC and a minimal capability module; the user and the
+scratch area of the tests that run real confined children (enforce/, escapes/, supervisor/)."""
 
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +15,9 @@ from stockade.lsm.module import SecurityModule, Verdict
 from stockade.lsm.stack import Stack
 from stockade.lsm.types import Request
 from stockade.modules.dac import Dac
+
+# `from confine_helpers import ...` in the test directories that are not packages.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 class EffectiveCaps(SecurityModule):
@@ -33,3 +39,19 @@ def make_stack() -> Callable[..., Stack]:
         return Stack([dac if dac is not None else Dac(), EffectiveCaps()])
 
     return build
+
+
+@pytest.fixture(params=["root", "nobody"])
+def user(request: pytest.FixtureRequest) -> str:
+    """Each test twice: as root and as nobody."""
+    return request.param
+
+
+@pytest.fixture
+def area(user: str) -> Iterator[object]:
+    """A confine_helpers.Area owned by `user`, removed afterwards."""
+    from confine_helpers import Area
+
+    a = Area(owner=65534 if user == "nobody" else 0)
+    yield a
+    a.cleanup()

@@ -41,19 +41,6 @@ def test_filesystem(area, user):
     assert (area.allowed / "file.txt").read_text() == "allowed data\n"
 
 
-@pytest.fixture
-def listeners():
-    socks = []
-    for _ in range(2):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        s.listen(8)
-        socks.append(s)
-    yield [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-
-
 def _free_ports(n: int) -> list[int]:
     """`n` distinct ports that were free a moment ago (all held at once while choosing)."""
     socks = [socket.socket() for _ in range(n)]

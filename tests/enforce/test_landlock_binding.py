@@ -4,23 +4,11 @@ import errno
 import os
 
 import pytest
+from confine_helpers import in_child
 
 from stockade.enforce import landlock as ll
 from stockade.enforce import prctl
 from stockade.errors import UnsupportedError
-
-
-def in_child(fn) -> int:
-    """Run fn() in a forked child; return its exit code (fn returns an int)."""
-    pid = os.fork()
-    if pid == 0:
-        code = 99
-        try:
-            code = fn()
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
 
 
 def test_abi_and_errata_probe():

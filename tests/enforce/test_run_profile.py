@@ -78,19 +78,6 @@ attempt(lambda: os.chown("{a}/allowed/sub/other.txt", 1, 1))
     assert (area.forbidden / "file.txt").exists()
 
 
-@pytest.fixture
-def listeners():
-    socks = []
-    for _ in range(2):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        s.listen(8)
-        socks.append(s)
-    yield [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-
-
 def test_network(area, user, listeners):
     if landlock.abi_version() < 4:
         pytest.skip("TCP port rules need Landlock ABI 4")

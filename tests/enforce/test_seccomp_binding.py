@@ -6,7 +6,7 @@ import socket
 import struct
 
 import pytest
-from confine_helpers import IS_X86_64
+from confine_helpers import IS_X86_64, in_child
 
 from stockade.enforce import prctl
 from stockade.enforce import seccomp as sc
@@ -57,18 +57,6 @@ def test_arch_guard_prefix():
         sc.BpfProgram(b"\0" * 7)
 
 
-def _fork(fn) -> int:
-    pid = os.fork()
-    if pid == 0:
-        code = 99
-        try:
-            code = fn()
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
-
-
 def test_argument_filter_enforced_by_kernel():
     def child() -> int:
         with sc.SeccompFilter(sc.ALLOW) as f:
@@ -84,7 +72,7 @@ def test_argument_filter_enforced_by_kernel():
             return 0 if err.errno == errno.EPROTONOSUPPORT else 2
         return 1
 
-    assert _fork(child) == 0
+    assert in_child(child) == 0
 
 
 def test_user_notification_round_trip():

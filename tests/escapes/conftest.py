@@ -1,28 +1,5 @@
-import os
-import sys
-from pathlib import Path
+"""Real confined children: needs Landlock, and root (the tests switch to nobody)."""
 
-import pytest
+from confine_helpers import skip_unless_confinable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from confine_helpers import Area
-
-from stockade.enforce import landlock
-
-if sys.platform != "linux" or landlock.abi_version() < 1:
-    pytest.skip("needs Linux with Landlock", allow_module_level=True)
-if os.geteuid() != 0:
-    pytest.skip("these tests switch to nobody: run them as root", allow_module_level=True)
-
-
-@pytest.fixture(params=["root", "nobody"])
-def user(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def area(user: str):
-    a = Area(owner=65534 if user == "nobody" else 0)
-    yield a
-    a.cleanup()
+skip_unless_confinable()

@@ -1,20 +1,10 @@
-import os
+"""Real supervised children: needs Landlock, and root (the tests switch to nobody)."""
+
 import sys
 from pathlib import Path
 
-import pytest
+from confine_helpers import skip_unless_confinable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `from sv_helpers import ...`
 
-from stockade.enforce import landlock
-
-if sys.platform != "linux" or landlock.abi_version() < 1:
-    pytest.skip("needs Linux with Landlock", allow_module_level=True)
-if os.geteuid() != 0:
-    pytest.skip("these tests switch to nobody: run them as root", allow_module_level=True)
-
-
-@pytest.fixture(params=["root", "nobody"])
-def user(request: pytest.FixtureRequest) -> str:
-    return request.param
+skip_unless_confinable()

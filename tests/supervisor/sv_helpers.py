@@ -6,14 +6,13 @@ import json
 import os
 import select
 import shutil
-import signal
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confine_helpers import NOBODY, PRELUDE, PY, drop_to_nobody
+from confine_helpers import NOBODY, PY, Result, drop_to_nobody, fork_helper, script, wait_helper
 
 from stockade.enforce import defaults, launcher, prepare
 from stockade.enforce.supervisor.session import supervised_launch
@@ -21,17 +20,10 @@ from stockade.enforce.supervisor.setup import build
 
 
 @dataclass
-class Run:
-    status: int
-    out: str
-    err: str
+class Run(Result):
     stats: dict[str, int] = field(default_factory=dict)
     audit: list[dict] = field(default_factory=list)
     learn: list[dict] = field(default_factory=list)
-
-    @property
-    def lines(self) -> list[str]:
-        return self.out.split()
 
 
 class Tree:
@@ -56,10 +48,6 @@ class Tree:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def script(code: str) -> list[str]:
-    return [PY, "-c", PRELUDE + code]
-
-
 def supervised(argv: Sequence[str], *, user: str = "root", lsm: str = "capability,biba",
                mode: str = "enforce", contexts: Sequence[str] = ("biba=medium",),
                options: Sequence[str] = ("biba.default_level=high",), ro: Sequence[str] = (),
@@ -74,43 +62,28 @@ def supervised(argv: Sequence[str], *, user: str = "root", lsm: str = "capabilit
     for p in (out, err, audit, learn):
         p.touch()
         os.chmod(p, 0o666)
-    pid = os.fork()
-    if pid == 0:
-        code = 120
-        try:
-            fd_out = os.open(out, os.O_WRONLY | os.O_APPEND)
-            fd_err = os.open(err, os.O_WRONLY | os.O_APPEND)
-            os.dup2(fd_out, 1)
-            os.dup2(fd_err, 2)
-            if user == "nobody":
-                drop_to_nobody()
-            setup = build(mode, lsm, contexts, options, str(audit),
-                          str(learn) if mode == "learn" else None)
-            plan = defaults.adhoc_plan(ro, rw, (PY, "/usr", "/etc"))
-            with prepare.prepare(plan, supervised=True) as prep:
-                code = supervised_launch(prep, setup.supervisor, setup.routed, list(argv))
-            stats.write_text(json.dumps({**setup.supervisor.stats.as_dict(),
-                                         "fatal": repr(setup.supervisor.fatal)}))
-            setup.close()
-        except launcher.LaunchError as e:
-            os.write(2, f"LaunchError: {e}\n".encode())
-            code = e.exit_code
-        except BaseException as e:
-            os.write(2, f"helper: {type(e).__name__}: {e}\n".encode())
-        finally:
-            os._exit(code)
+
+    def helper() -> int:
+        fd_out = os.open(out, os.O_WRONLY | os.O_APPEND)
+        fd_err = os.open(err, os.O_WRONLY | os.O_APPEND)
+        os.dup2(fd_out, 1)
+        os.dup2(fd_err, 2)
+        if user == "nobody":
+            drop_to_nobody()
+        setup = build(mode, lsm, contexts, options, str(audit),
+                      str(learn) if mode == "learn" else None)
+        plan = defaults.adhoc_plan(ro, rw, (PY, "/usr", "/etc"))
+        with prepare.prepare(plan, supervised=True) as prep:
+            code = supervised_launch(prep, setup.supervisor, setup.routed, list(argv))
+        stats.write_text(json.dumps({**setup.supervisor.stats.as_dict(),
+                                     "fatal": repr(setup.supervisor.fatal)}))
+        setup.close()
+        return code
+
+    pid = fork_helper(helper)
     if while_running is not None:
         while_running(pid, str(out))
-    deadline = time.monotonic() + timeout
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            raise TimeoutError(f"supervised {argv} did not finish in {timeout}s")
-        select.select([], [], [], 0.02)
+    status = wait_helper(pid, timeout, f"supervised {argv}", poll=0.02)
     run = Run(launcher.exit_status(status), out.read_text(), err.read_text())
     if stats.exists():
         run.stats = json.loads(stats.read_text())

@@ -27,19 +27,10 @@ from stockade.enforce.prctl import (
     prctl,
     set_securebits,
 )
+from stockade.lsm import caps as lsm_caps
 
-#: include/uapi/linux/capability.h, in number order (CAP_CHOWN = 0 ...).
-CAP_NAMES: tuple[str, ...] = (
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-)
+#: The kernel's spelling (CAP_CHOWN = 0 ...) of the one capability table, `stockade.lsm.caps`.
+CAP_NAMES: tuple[str, ...] = tuple(f"CAP_{name.upper()}" for name in lsm_caps.CAP_NAMES)
 CAP_BY_NAME: dict[str, int] = {name: i for i, name in enumerate(CAP_NAMES)}
 CAP_SETPCAP = CAP_BY_NAME["CAP_SETPCAP"]
 
@@ -92,7 +83,7 @@ def last_cap() -> int:
             with open("/proc/sys/kernel/cap_last_cap") as f:
                 _last_cap = int(f.read())
         except (OSError, ValueError):
-            _last_cap = len(CAP_NAMES) - 1
+            _last_cap = lsm_caps.CAP_LAST_CAP
     return _last_cap
 
 

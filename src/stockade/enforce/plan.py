@@ -30,7 +30,6 @@ from stockade.enforce.plan_common import (
     NOT_ENFORCED,
     SUPERVISOR,
     Context,
-    Verdict,
 )
 from stockade.enforce.plan_files import FileCompiler
 from stockade.enforce.plan_glob import TREE
@@ -51,6 +50,7 @@ from stockade.enforce.plan_syscalls import (
 from stockade.enforce.plan_types import CoverageReport, EnforcementPlan, SeccompRule
 from stockade.enforce.seccomp import errno_action
 from stockade.errors import StockadeError
+from stockade.lsm.caps import CAP_LAST_CAP
 from stockade.policy import CompiledProfile
 
 #: Profile flags that change how paths are resolved by AppArmor: Landlock works on inodes.
@@ -127,16 +127,14 @@ def _flags(ctx: Context) -> str:
 def _unconfined(ctx: Context) -> ProfilePlan:
     prof = ctx.profile
     plan = EnforcementPlan(name=prof.name, handled_fs=ll.NO_FS, handled_net=ll.NO_NET,
-                           scopes=ll.NO_SCOPE, keep_caps=frozenset(range(41)),
+                           scopes=ll.NO_SCOPE, keep_caps=frozenset(range(CAP_LAST_CAP + 1)),
                            env_set={"STOCKADE_PROFILE": prof.name})
     cov = CoverageReport()
     cov.add("flags=(unconfined)", EXACT, "the profile is unconfined: nothing is restricted "
             "(no_new_privs is still set)", source=f"{prof.pos.file}:{prof.pos.line}")
     ctx.coverage = cov
     for rule in prof.rules:
-        v = Verdict()
-        v.part(NOT_ENFORCED, "the profile is unconfined: its rules are not enforced")
-        ctx.record(rule, v)
+        ctx.record_part(rule, NOT_ENFORCED, "the profile is unconfined: its rules are not enforced")
     ctx.sort_report()
     return ProfilePlan(prof.name, ctx.abi, plan, cov,
                        [f"profile {prof.name} is unconfined: the program runs unrestricted"],
@@ -167,10 +165,8 @@ def _all_rules(ctx: Context, files: FileCompiler) -> set[str]:
         ctx.plan.scopes = ll.NO_SCOPE
         unlock.update(PTRACE_SYSCALLS)
         unlock.update({"userns", "io_uring_setup", "io_uring_enter", "io_uring_register"})
-        v = Verdict()
-        v.part(EXACT, "every file right, socket family, TCP port, signal and ptrace allowed; "
-               "capabilities and deny rules still apply")
-        ctx.record(rule, v)
+        ctx.record_part(rule, EXACT, "every file right, socket family, TCP port, signal and ptrace "
+                        "allowed; capabilities and deny rules still apply")
     return unlock
 
 

@@ -81,6 +81,12 @@ class Context:
         verdict.add_to(self.coverage, rule)
         self._order[id(self.coverage.entries[-1])] = self._index.get(id(rule), len(self._index))
 
+    def record_part(self, rule: Rule, status: CoverageStatus, detail: str, by: str = "") -> None:
+        """Add `rule` to the report with a verdict of this one finding."""
+        verdict = Verdict()
+        verdict.part(status, detail, by)
+        self.record(rule, verdict)
+
     def sort_report(self) -> None:
         """Put the rule entries in source order (entries of no rule, e.g. flags, first)."""
         self.coverage.entries.sort(key=lambda e: self._order.get(id(e), -1))

@@ -158,20 +158,15 @@ def compile_misc(ctx: Context) -> set[str]:
                 v.part(APPROX, "sqpoll/override_creds/label are not distinguished (wider)")
         ctx.record(rule, v)
     for rule in ctx.profile.mqueue:
-        v = Verdict()
-        v.part(NOT_ENFORCED, "message queues are not mediated (no Landlock right; seccomp "
-               "cannot read queue names)", "AppArmor mqueue mediation")
-        ctx.record(rule, v)
+        ctx.record_part(rule, NOT_ENFORCED, "message queues are not mediated (no Landlock right; "
+                        "seccomp cannot read queue names)", "AppArmor mqueue mediation")
     for rule in ctx.profile.dbus:
-        v = Verdict()
-        v.part(NOT_ENFORCED, "D-Bus messages are mediated by an AppArmor-aware bus daemon; "
-               "the kernel has no other mechanism", "AppArmor + dbus-daemon")
-        ctx.record(rule, v)
+        ctx.record_part(rule, NOT_ENFORCED, "D-Bus messages are mediated by an AppArmor-aware bus "
+                        "daemon; the kernel has no other mechanism", "AppArmor + dbus-daemon")
     for rule in ctx.profile.change_profile:
-        v = Verdict()
-        v.part(APPROX, "narrower: no profile transitions without AppArmor; the program "
-               "stays in this sandbox (Landlock domains only add restrictions)", "AppArmor")
-        ctx.record(rule, v)
+        ctx.record_part(rule, APPROX, "narrower: no profile transitions without AppArmor; the "
+                        "program stays in this sandbox (Landlock domains only add restrictions)",
+                        "AppArmor")
     return unlock
 
 

@@ -9,7 +9,7 @@ a leading `.` is global, otherwise the innermost enclosing namespace that declar
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 
 from stockade.modules.selinux.cil_parser import Atom, CilError, Node, SList
@@ -48,6 +48,19 @@ class Stmt:
 def join(ns: str, name: str) -> str:
     """`ns.name`, or `name` at the top."""
     return f"{ns}.{name}" if ns else name
+
+
+def resolve(table: Container[str], name: str, stmt: Stmt, what: str) -> str:
+    """The full name of `name` in `table` as seen from `stmt` (see `Stmt.scopes`); `.name` is
+    global."""
+    if name.startswith("."):
+        if name[1:] in table:
+            return name[1:]
+    else:
+        for scope in stmt.scopes():
+            if join(scope, name) in table:
+                return join(scope, name)
+    raise CilError(str(stmt.node.pos), f"unknown {what} {name!r}")
 
 
 def atom(node: Node, what: str) -> str:
@@ -138,20 +151,10 @@ class Expander:
             params.append((atom(p.items[0], "a parameter type"), atom(p.items[1], "a parameter name")))
         self.macros[join(ns, atom(node.items[1], "a macro name"))] = (ns, params, node.items[3:])
 
-    def _find(self, table: dict[str, object], name: str, stmt: Stmt, what: str) -> str:
-        if name.startswith("."):
-            if name[1:] in table:
-                return name[1:]
-        else:
-            for scope in stmt.scopes():
-                if join(scope, name) in table:
-                    return join(scope, name)
-        raise CilError(str(stmt.node.pos), f"unknown {what} {name!r}")
-
     def finish(self) -> list[Stmt]:
         """Apply `in`, `blockinherit` and `call`; drop abstract blocks' own statements."""
         for stmt, name, body in self._ins:
-            target = self._find(self.blocks, name, stmt, "block")  # type: ignore[arg-type]
+            target = resolve(self.blocks, name, stmt, "block")
             self.blocks[target].extend(body)  # type: ignore[arg-type]
             self.collect(body, target, stmt.fallback, stmt.opts)
         rounds = 0
@@ -162,7 +165,7 @@ class Expander:
             inherits, self._inherits = self._inherits, []
             for stmt in inherits:
                 name = atom(stmt.node.items[1], "a block name")
-                target = self._find(self.blocks, name, stmt, "block")  # type: ignore[arg-type]
+                target = resolve(self.blocks, name, stmt, "block")
                 if stmt.ns == target or stmt.ns.startswith(target + "."):
                     raise CilError(str(stmt.node.pos), f"block {target} cannot inherit itself")
                 self.collect(self.blocks[target], stmt.ns, stmt.fallback, stmt.opts, inherited=True)
@@ -178,7 +181,7 @@ class Expander:
         node = stmt.node
         if len(node.items) not in (2, 3):
             raise CilError(str(node.pos), "expected (call MACRO (ARG...))")
-        name = self._find(self.macros, atom(node.items[1], "a macro name"), stmt, "macro")  # type: ignore[arg-type]
+        name = resolve(self.macros, atom(node.items[1], "a macro name"), stmt, "macro")
         macro_ns, params, body = self.macros[name]
         given: tuple[Node, ...] = ()
         if len(node.items) == 3:

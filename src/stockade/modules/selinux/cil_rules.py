@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from stockade.modules.selinux.cil_expand import Stmt, args, atom, join
+from stockade.modules.selinux.cil_expand import resolve as resolve_name
 from stockade.modules.selinux.cil_parser import Atom, CilError, Node, SList
 from stockade.modules.selinux.mls import Level, MlsError, Range
 from stockade.modules.selinux.policy import (
@@ -73,18 +74,7 @@ class RuleCompiler:
 
     # -- names -----------------------------------------------------------------------------
 
-    @staticmethod
-    def resolve(table: dict | set, name: str, stmt: Stmt, what: str) -> str:
-        """The full name of `name` as seen from `stmt` (see `Stmt.scopes`)."""
-        if name.startswith("."):
-            if name[1:] in table:
-                return name[1:]
-        else:
-            for scope in stmt.scopes():
-                if join(scope, name) in table:
-                    return join(scope, name)
-        raise CilError(str(stmt.node.pos), f"unknown {what} {name!r}")
-
+    resolve = staticmethod(resolve_name)  # `.name` global, else innermost scope first
     resolve_set = resolve
 
     def type_id(self, node: Node, stmt: Stmt) -> int:
