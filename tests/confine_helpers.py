@@ -79,17 +79,28 @@ def drop_to_nobody() -> None:
     os.setresuid(NOBODY, NOBODY, NOBODY)
 
 
-def skip_unless_confinable() -> None:
-    """Skip the calling conftest's directory without Landlock or without root (the tests switch
-    to nobody)."""
-    import pytest
-
+def unconfinable_reason() -> str | None:
+    """Why real confinement tests cannot run here (no Landlock, or not root), or None."""
     from stockade.enforce import landlock
 
     if sys.platform != "linux" or landlock.abi_version() < 1:
-        pytest.skip("needs Linux with Landlock", allow_module_level=True)
+        return "needs Linux with Landlock"
     if os.geteuid() != 0:
-        pytest.skip("these tests switch to nobody: run them as root", allow_module_level=True)
+        return "these tests switch to nobody: run them as root"
+    return None
+
+
+def skip_unless_confinable(items: list, directory: Path) -> None:
+    """From a conftest's pytest_collection_modifyitems: mark the tests below `directory`
+    skipped when they cannot run here (a module-level skip in a conftest is an error)."""
+    import pytest
+
+    reason = unconfinable_reason()
+    if reason is None:
+        return
+    for item in items:
+        if directory in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def in_child(fn) -> int:

@@ -7,4 +7,6 @@ from confine_helpers import skip_unless_confinable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `from sv_helpers import ...`
 
-skip_unless_confinable()
+
+def pytest_collection_modifyitems(config, items) -> None:
+    skip_unless_confinable(items, Path(__file__).resolve().parent)

@@ -5,7 +5,7 @@ most hosts that use Landlock), and reading the log afterwards would need its rot
 format options and a time window. The audit multicast group (AUDIT_NLGRP_READLOG, root or
 CAP_AUDIT_READ) receives every record the kernel emits whether or not auditd runs. The socket
 is bound before the program starts, so nothing it does is missed; a thread reads it while the
-launcher waits, and drains it for a moment after the program exits.
+launcher waits, and drains it after the program exits until the kernel goes quiet.
 
 Attribution: a Landlock domain is inherited by every descendant of the process that created
 it, and the kernel names the domain in each LANDLOCK_ACCESS (1423) record and its creator's
@@ -25,7 +25,10 @@ from stockade.audit.readers.correlate import Correlator
 from stockade.audit.readers.netlink import AuditMulticast
 from stockade.audit.record import AuditRecord
 
-DRAIN_SECONDS = 0.25
+# After the program exits, records it caused may still sit in kauditd's queue (a loaded machine
+# delays them): read until the socket has been quiet this long, but never longer than the cap.
+DRAIN_QUIET_SECONDS = 0.4
+DRAIN_MAX_SECONDS = 3.0
 
 
 def _parent(pid: int) -> int:
@@ -109,20 +112,25 @@ class DenialCollector:
         while not self._stop.is_set():
             self._read(0.1)
 
-    def _read(self, timeout: float) -> None:
+    def _read(self, timeout: float) -> int:
         now = time.monotonic()
+        got = 0
         for raw in self.reader.read(timeout):
+            got += 1
             self.handle(self.correlator.add(raw, now))
         self.handle(self.correlator.expire(time.monotonic()))
+        return got
 
     def stop(self) -> None:
-        """Drain what the kernel still sends for a moment, flush, close."""
-        deadline = time.monotonic() + DRAIN_SECONDS
+        """Drain what the kernel still sends until it goes quiet, flush, close."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        while time.monotonic() < deadline:
-            self._read(max(0.0, deadline - time.monotonic()))
+        start = time.monotonic()
+        quiet_until = start + DRAIN_QUIET_SECONDS
+        while (now := time.monotonic()) < min(quiet_until, start + DRAIN_MAX_SECONDS):
+            if self._read(max(0.0, min(quiet_until, start + DRAIN_MAX_SECONDS) - now)):
+                quiet_until = time.monotonic() + DRAIN_QUIET_SECONDS
         self.handle(self.correlator.flush())
         self.reader.close()
 
