@@ -208,7 +208,7 @@ def expand(text: str, *, max_visits: int = MAX_VISITS,
     """The targets of the (variable-expanded) pattern `text` on the filesystem now."""
     exp = Expansion(pattern=text)
     pattern = aare.parse(text)
-    flats = aare._expand(pattern.seq, MAX_ALTERNATIVES)
+    flats = aare.expand_alternations(pattern.seq, MAX_ALTERNATIVES)
     if flats is None:
         exp.notes.append(f"more than {MAX_ALTERNATIVES} alternatives: not expanded, nothing "
                          "granted")
@@ -217,7 +217,7 @@ def expand(text: str, *, max_visits: int = MAX_VISITS,
     walker = _Walker(exp, max_visits, max_targets)
     seen: set[tuple[str, ...]] = set()
     for flat in flats:
-        comps = _components(aare._fold_flat(flat))
+        comps = _components(aare.fold_flat(flat))
         key = tuple(repr(c) for c in comps)
         if key in seen:
             continue

@@ -95,7 +95,8 @@ def module_is_signed(path: str) -> bool:
         return False
 
 
-def _driver_checks(subject: Subject, obj: Object, writing: bool) -> list[Request]:
+def driver_checks(subject: Subject, obj: Object, writing: bool) -> list[Request]:
+    """What a device's or pseudo-file's open asks after DAC: capable() and locked_down()."""
     extra: list[Request] = []
     if obj.path.startswith(_RAWIO_PATHS):
         extra.append(Request("capable", subject, cap=CAP_SYS_RAWIO))
@@ -112,13 +113,13 @@ def file_requests(op: str, subject: Subject, obj: Object, *, target: Object | No
     """The hook requests for a file operation on `obj` (`target` for rename)."""
     if op == "read":
         return [Request("file_open", subject, obj, MAY_READ | MAY_OPEN),
-                *_driver_checks(subject, obj, False)]
+                *driver_checks(subject, obj, False)]
     if op == "write":
         return [Request("file_open", subject, obj, MAY_WRITE | MAY_OPEN),
-                *_driver_checks(subject, obj, True)]
+                *driver_checks(subject, obj, True)]
     if op == "append":
         return [Request("file_open", subject, obj, MAY_WRITE | MAY_APPEND | MAY_OPEN),
-                *_driver_checks(subject, obj, True)]
+                *driver_checks(subject, obj, True)]
     if op == "exec":
         return [Request("file_open", subject, obj, MAY_EXEC | MAY_OPEN),
                 Request("bprm_check_security", subject, obj, MAY_EXEC)]

@@ -151,7 +151,7 @@ def _inode(path: str, st: os.stat_result) -> Object:
     )
 
 
-def _directory_chain(directory: str) -> tuple[Object, ...]:
+def directory_chain(directory: str) -> tuple[Object, ...]:
     """Objects for "/" and every directory down to `directory` (inclusive)."""
     chain = []
     current = "/"
@@ -178,7 +178,7 @@ def file_object(path: str, *, follow: bool = True, owner: int | None = None,
     parent_dir = os.path.realpath(os.path.dirname(absolute))
     name = os.path.basename(absolute) or "/"
     resolved = os.path.join(parent_dir, name) if name != "/" else "/"
-    chain = _directory_chain(parent_dir)
+    chain = directory_chain(parent_dir)
     parent = chain[-1] if chain and chain[-1].path == parent_dir else None
     ancestors = chain[:-1] if parent is not None else chain
     try:

@@ -183,17 +183,18 @@ def _merge(seq: list[Node]) -> Seq:
     return tuple(("lit", fold_slashes(n[1])) if n[0] == "lit" else n for n in out)
 
 
-def _expand(seq: Seq, limit: int) -> list[list[Node]] | None:
+def expand_alternations(seq: Seq, limit: int) -> list[list[Node]] | None:
+    """Every alternation-free node list `seq` stands for, or None past `limit` of them."""
     results: list[list[Node]] = [[]]
     for node in seq:
         if node[0] == "alt":
             options: dict[tuple[Node, ...], list[Node]] = {}
             for branch in node[1]:
-                sub = _expand(branch, limit)
+                sub = expand_alternations(branch, limit)
                 if sub is None:
                     return None
                 for alt in sub:
-                    options.setdefault(tuple(_fold_flat(alt)), alt)
+                    options.setdefault(tuple(fold_flat(alt)), alt)
             results = [r + o for r in results for o in options.values()]
         else:
             results = [[*r, node] for r in results]
@@ -202,7 +203,8 @@ def _expand(seq: Seq, limit: int) -> list[list[Node]] | None:
     return results
 
 
-def _fold_flat(flat: list[Node]) -> list[Node]:
+def fold_flat(flat: list[Node]) -> list[Node]:
+    """`flat` with `//` folded to `/` where literal slashes meet, as apparmor_parser does."""
     out: list[Node] = []
     for node in flat:
         if node[0] == "lit":
@@ -323,12 +325,12 @@ def parse(text: str) -> Pattern:
     raw = _utf8_bytes_as_latin1(text)
     seq, _ = _build(_tokenize(raw))
     exact = _is_exact(seq)
-    expansions = _expand(seq, MAX_EXPANSIONS)
+    expansions = expand_alternations(seq, MAX_EXPANSIONS)
     if expansions is None:
         folded = _folding_re(seq)
         regex = folded if folded is not None else _seq_re(seq)
     else:
-        alts = sorted({_seq_re(_fold_flat(f)) for f in expansions})
+        alts = sorted({_seq_re(fold_flat(f)) for f in expansions})
         regex = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
     return Pattern(text=text, seq=seq, exact=exact, regex=regex)
 

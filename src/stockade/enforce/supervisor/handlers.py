@@ -25,7 +25,7 @@ from stockade.enforce.supervisor.resolve import (
     open_in,
     open_parent,
 )
-from stockade.lsm.operations import _driver_checks
+from stockade.lsm.operations import driver_checks
 from stockade.lsm.types import (
     MAY_APPEND,
     MAY_EXEC,
@@ -203,7 +203,7 @@ def _decide_open(sup: Supervisor, task: TaskInfo, fd: int, st: os.stat_result, k
     obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, st=st, path=known)
     requests = [Request("file_open", task.subject, obj, access)]
     if obj.path.startswith(_DRIVER_PATHS):
-        requests += _driver_checks(task.subject, obj, bool(access & MAY_WRITE))
+        requests += driver_checks(task.subject, obj, bool(access & MAY_WRITE))
     return sup.decide(task, requests, syscall, op)
 
 

@@ -22,7 +22,7 @@ import sys
 
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.target import TaskInfo
-from stockade.lsm.probe import _directory_chain
+from stockade.lsm.probe import directory_chain
 from stockade.lsm.types import Object, ObjectKind
 
 AT_FDCWD = -100
@@ -245,7 +245,7 @@ def object_from_fd(fd: int, *, labels: bool, walk: bool, path_fd: bool = False,
     parent: Object | None = None
     ancestors: tuple[Object, ...] = ()
     if walk and path.startswith("/"):
-        chain = _directory_chain(os.path.dirname(path) or "/")
+        chain = directory_chain(os.path.dirname(path) or "/")
         if chain:
             parent, ancestors = chain[-1], chain[:-1]
     xattrs = labels_of(fd, path_fd or stat.S_ISLNK(st.st_mode)) if labels else ()
