@@ -51,7 +51,7 @@ class Tree:
 def supervised(argv: Sequence[str], *, user: str = "root", lsm: str = "capability,biba",
                mode: str = "enforce", contexts: Sequence[str] = ("biba=medium",),
                options: Sequence[str] = ("biba.default_level=high",), ro: Sequence[str] = (),
-               rw: Sequence[str] = (), timeout: float = 60,
+               rw: Sequence[str] = (), rx: Sequence[str] = (), timeout: float = 60,
                while_running: Callable[[int, str], None] | None = None) -> Run:
     """Run `argv` under the supervisor as `user`; `while_running(helper_pid, out_path)` runs
     in the test while the helper is alive (e.g. to kill it)."""
@@ -72,7 +72,7 @@ def supervised(argv: Sequence[str], *, user: str = "root", lsm: str = "capabilit
             drop_to_nobody()
         setup = build(mode, lsm, contexts, options, str(audit),
                       str(learn) if mode == "learn" else None)
-        plan = defaults.adhoc_plan(ro, rw, (PY, "/usr", "/etc"))
+        plan = defaults.adhoc_plan(ro, rw, (PY, "/usr", "/etc", *rx))
         with prepare.prepare(plan, supervised=True) as prep:
             code = supervised_launch(prep, setup.supervisor, setup.routed, list(argv))
         stats.write_text(json.dumps({**setup.supervisor.stats.as_dict(),

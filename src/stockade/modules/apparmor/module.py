@@ -152,6 +152,26 @@ class AppArmor(SecurityModule):
                 raise ExecDenied(verdict.errno, verdict.reason)
         return ExecTransition(t.new, t.scrub_env, t.rule)
 
+    # -- the label-module protocol (modules.labels): the supervisor moves a task to the
+    # -- profile an exec it allowed transitions to (px, cx, ux, ...)
+    def subject_label(self, subject: Subject) -> str:
+        """The subject's profile, `unconfined` when it has none."""
+        return subject.context("apparmor") or UNCONFINED
+
+    def exec_label(self, exe: Object) -> str | None:
+        """AppArmor transitions by the program's path."""
+        return exe.path or None
+
+    def transition(self, subject_label: str, exe_label: str | None) -> str:
+        """The profile after exec of `exe_label` (the same one when the exec is refused: the
+        hook has already denied it)."""
+        if not exe_label:
+            return subject_label
+        try:
+            return self.exec_transition(subject_label, exe_label).profile
+        except (ExecDenied, StockadeError):
+            return subject_label
+
     def _lookup(self, label: str) -> CompiledProfile | None:
         if not label or label == UNCONFINED:
             return None

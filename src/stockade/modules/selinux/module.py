@@ -29,6 +29,7 @@ from stockade.lsm.types import (
     Object,
     ObjectKind,
     Request,
+    Subject,
 )
 from stockade.modules.selinux.policy import AvDecision, Context, Policy, PolicyError
 
@@ -404,6 +405,26 @@ class SELinux(SecurityModule):
         else:
             checks.append((scon, self.object_context(old), cls, perms))
         return self.check(checks, req.hook)
+
+    # -- the label-module protocol (modules.labels): the supervisor moves a task to its new
+    # -- domain after an exec the stack allowed, as the kernel's bprm_creds_for_exec does
+    def subject_label(self, subject: Subject) -> str:
+        """The subject's context text (the default context when it has none)."""
+        return subject.context("selinux") or self.default_context
+
+    def exec_label(self, exe: Object) -> str | None:
+        """The executable's file context."""
+        return str(self.object_context(exe))
+
+    def transition(self, subject_label: str, exe_label: str | None) -> str:
+        """The domain after exec: type_transition/role_transition/range_transition on
+        `process`, or the same context when none applies (or a label is invalid)."""
+        scon = self.context(subject_label)
+        tcon = self.context(exe_label) if exe_label else None
+        if not isinstance(scon, Context) or not isinstance(tcon, Context):
+            return subject_label
+        assert self.policy is not None
+        return str(self.policy.compute_create(scon, tcon, "process"))
 
     def exec_context(self, req: Request) -> Context | str:
         """The context after exec of req.obj: typetransition/roletransition on `process`."""
