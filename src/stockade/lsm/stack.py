@@ -12,8 +12,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from stockade.errors import StockadeError
 from stockade.lsm.avc import DEFAULT_THRESHOLD, AccessVectorCache
@@ -28,8 +27,10 @@ AUDIT = "AUDIT"  # an allowed access that policy asked to record
 _serials = itertools.count(1)
 
 
-@dataclass(frozen=True, slots=True)
-class AuditEvent:
+# AuditEvent and Decision are NamedTuples, not frozen dataclasses: they are built on the hot
+# path (every decision, every replayed denial) and a tuple builds about three times faster,
+# while staying immutable (cached decisions are shared).
+class AuditEvent(NamedTuple):
     """What the stack reports for one record-worthy verdict; `stockade.audit` formats it."""
 
     request: Request
@@ -40,8 +41,7 @@ class AuditEvent:
     serial: int
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """The stack's answer: 0 or an errno, every layer consulted, and the audit events."""
 
     errno: int
@@ -160,7 +160,7 @@ class Stack:
             self._local.events = outer
         if nested:
             # nested capable() checks were audited: a replay could not reproduce them
-            decision = replace(decision, events=tuple(nested) + decision.events)
+            decision = decision._replace(events=tuple(nested) + decision.events)
             cacheable = False
         if cacheable:
             self.avc.insert(req.key, decision, seqno)
