@@ -12,36 +12,45 @@ import shlex
 
 from stockade.audit.record import AuditRecord
 
-# AppArmor's denied_mask letters → the permission a profile grants (apparmor.d(5)):
-# create/delete/setattr/chown ... are all granted by 'w'; exec wants an exec mode.
-_AA_PERMS = {"r": "r", "w": "w", "a": "a", "c": "w", "d": "w", "x": "ix", "m": "m",
-             "k": "k", "l": "l", "t": "w", "o": "w", "N": "w", "A": "w"}
-_ACCESS_WORDS = {"read": "r", "write": "w", "append": "a", "exec": "ix", "open": "",
-                 "access": "", "chdir": "r", "mmap": "m", "lock": "k", "link": "l",
-                 "create": "w", "unlink": "w", "rename": "w", "setattr": "w"}
-_LANDLOCK_FS = {
-    "fs.execute": ("ix", "--ro"), "fs.read_file": ("r", "--ro"), "fs.read_dir": ("r", "--ro"),
+# AppArmor's denied_mask letters → the permission letter a profile grants (apparmor.d(5)):
+# create/delete/setattr/chown ... are all granted by 'w'; 'x' wants an exec mode.
+MASK_LETTERS = {"r": "r", "w": "w", "a": "a", "c": "w", "d": "w", "x": "x", "m": "m",
+                "k": "k", "l": "l", "t": "w", "o": "w", "N": "w", "A": "w"}
+# stockade's own records name the access in words (`read,open`).
+ACCESS_WORD_LETTERS = {"read": "r", "write": "w", "append": "a", "exec": "x", "open": "",
+                       "access": "", "chdir": "r", "mmap": "m", "lock": "k", "link": "l",
+                       "create": "w", "unlink": "w", "rename": "w", "setattr": "w"}
+# Landlock blockers → (the permission letter, the `stockade run` flag that grants it).
+LANDLOCK_FS = {
+    "fs.execute": ("x", "--ro"), "fs.read_file": ("r", "--ro"), "fs.read_dir": ("r", "--ro"),
     "fs.write_file": ("w", "--rw"), "fs.truncate": ("w", "--rw"), "fs.ioctl_dev": ("w", "--rw"),
     "fs.remove_dir": ("w", "--rw"), "fs.remove_file": ("w", "--rw"),
     "fs.make_char": ("w", "--rw"), "fs.make_dir": ("w", "--rw"), "fs.make_reg": ("w", "--rw"),
     "fs.make_sock": ("w", "--rw"), "fs.make_fifo": ("w", "--rw"), "fs.make_block": ("w", "--rw"),
     "fs.make_sym": ("w", "--rw"), "fs.refer": ("l", "--rw"),
 }  # fmt: skip
-# Landlock reports the directory for these: the rule covers what is made or removed in it.
-_IN_DIRECTORY = {"fs.remove_dir", "fs.remove_file", "fs.make_char", "fs.make_dir",
-                 "fs.make_reg", "fs.make_sock", "fs.make_fifo", "fs.make_block", "fs.make_sym",
-                 "fs.refer", "fs.read_dir"}
+# Landlock reports the directory for these: the access is to what is made or removed in it.
+LANDLOCK_MAKE_REMOVE = frozenset({"fs.remove_dir", "fs.remove_file", "fs.make_char",
+                                  "fs.make_dir", "fs.make_reg", "fs.make_sock", "fs.make_fifo",
+                                  "fs.make_block", "fs.make_sym"})
+_IN_DIRECTORY = LANDLOCK_MAKE_REMOVE | {"fs.refer", "fs.read_dir"}
+
+
+def mask_letters(mask: str) -> str:
+    """`r`, `rw`, `rx` ... (in `rwamkl` order, then `x`) from a denied mask (`r`, `wc`) or
+    access words (`read,write`)."""
+    words = [w for w in mask.replace(" ", ",").split(",") if w]
+    if words and all(w in ACCESS_WORD_LETTERS for w in words):
+        found = {ACCESS_WORD_LETTERS[w] for w in words}
+    else:
+        found = {MASK_LETTERS.get(c, "") for c in mask}
+    return "".join(c for c in "rwamklx" if c in found)
 
 
 def _perm_letters(mask: str) -> str:
-    """`r`, `rw`, `rix` ... from a denied mask (`r`, `wc`) or access words (`read,write`)."""
-    words = [w for w in mask.replace(" ", ",").split(",") if w]
-    if words and all(w in _ACCESS_WORDS for w in words):
-        grants = [_ACCESS_WORDS[w] for w in words]
-    else:
-        grants = [_AA_PERMS.get(c, "") for c in mask]
-    letters = {g for g in grants if g and g != "ix"}
-    return "".join(c for c in "rwamkl" if c in letters) + ("ix" if "ix" in grants else "")
+    """The permissions of a rule for `mask`: exec becomes `ix`."""
+    letters = mask_letters(mask)
+    return letters.replace("x", "") + ("ix" if "x" in letters else "")
 
 
 def aa_path(path: str) -> str:
@@ -86,11 +95,10 @@ def _apparmor_rule(r: AuditRecord) -> str:
 
 def _landlock_rule(r: AuditRecord) -> str:
     blockers = [b for b in r.denied.split(",") if b]
-    fs = [b for b in blockers if b in _LANDLOCK_FS]
+    fs = [b for b in blockers if b in LANDLOCK_FS]
     if fs and r.object.startswith("/"):
-        letters = _perm_letters("".join(_LANDLOCK_FS[b][0] if _LANDLOCK_FS[b][0] != "ix" else "x"
-                                        for b in fs))
-        flag = "--rw" if any(_LANDLOCK_FS[b][1] == "--rw" for b in fs) else "--ro"
+        letters = _perm_letters("".join(LANDLOCK_FS[b][0] for b in fs))
+        flag = "--rw" if any(LANDLOCK_FS[b][1] == "--rw" for b in fs) else "--ro"
         target = r.object.rstrip("/") + "/*" if all(b in _IN_DIRECTORY for b in fs) else r.object
         if "fs.read_dir" in fs and len(fs) == 1:
             target = r.object.rstrip("/") + "/"

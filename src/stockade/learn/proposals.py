@@ -12,22 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from stockade.audit.record import AuditRecord
+from stockade.audit.suggest import LANDLOCK_FS, LANDLOCK_MAKE_REMOVE, mask_letters
 from stockade.learn.globs import collapse, escape
 from stockade.policy import CompiledProfile, Perm
 
 FILE_LETTERS = "rwamkl"
-_AA_LETTERS = {"r": "r", "w": "w", "a": "a", "c": "w", "d": "w", "m": "m", "k": "k", "l": "l",
-               "x": "x", "t": "w", "o": "w", "N": "w", "A": "w"}
-_ACCESS_WORDS = {"read": "r", "write": "w", "append": "a", "exec": "x", "mmap": "m", "lock": "k",
-                 "link": "l", "create": "w", "unlink": "w", "rename": "w", "setattr": "w",
-                 "chdir": "r"}
-_LANDLOCK = {"fs.execute": "x", "fs.read_file": "r", "fs.read_dir": "r", "fs.write_file": "w",
-             "fs.truncate": "w", "fs.ioctl_dev": "w", "fs.remove_dir": "w", "fs.remove_file": "w",
-             "fs.make_char": "w", "fs.make_dir": "w", "fs.make_reg": "w", "fs.make_sock": "w",
-             "fs.make_fifo": "w", "fs.make_block": "w", "fs.make_sym": "w", "fs.refer": "l"}
-# Landlock names the directory for these: the access is to what is made or removed inside.
-_IN_DIRECTORY = {"fs.remove_dir", "fs.remove_file", "fs.make_char", "fs.make_dir", "fs.make_reg",
-                 "fs.make_sock", "fs.make_fifo", "fs.make_block", "fs.make_sym"}
 _PERM_BITS = {"r": Perm.READ, "w": Perm.WRITE, "a": Perm.APPEND, "m": Perm.MMAP, "k": Perm.LOCK,
               "l": Perm.LINK}
 
@@ -80,15 +69,6 @@ class Proposal:
         raise ValueError(f"unknown proposal kind {self.kind}")
 
 
-def _letters(mask: str) -> str:
-    words = [w for w in mask.replace(" ", ",").split(",") if w]
-    if words and all(w in _ACCESS_WORDS or w in ("open", "access") for w in words):
-        found = {_ACCESS_WORDS.get(w, "") for w in words}
-    else:
-        found = {_AA_LETTERS.get(c, "") for c in mask}
-    return "".join(c for c in FILE_LETTERS + "x" if c in found)
-
-
 def accesses_from_record(record: AuditRecord) -> list[Access]:
     """What a denial (or a complain-mode allowance) says the program needed."""
     if record.result not in ("DENIED", "ALLOWED"):
@@ -111,7 +91,7 @@ def accesses_from_record(record: AuditRecord) -> list[Access]:
         return [Access("ptrace", name=f.get("peer", record.object))]
     if not record.object.startswith("/"):
         return []
-    letters = _letters(record.denied or record.requested)
+    letters = mask_letters(record.denied or record.requested)
     if "x" in letters:
         return [Access("exec", path=record.object)] + (
             [Access("file", path=record.object, letters=letters.replace("x", ""))]
@@ -122,13 +102,13 @@ def accesses_from_record(record: AuditRecord) -> list[Access]:
 def _landlock(record: AuditRecord) -> list[Access]:
     blockers = [b for b in record.denied.split(",") if b]
     out: list[Access] = []
-    fs = [b for b in blockers if b in _LANDLOCK]
+    fs = [b for b in blockers if b in LANDLOCK_FS]
     if fs and record.object.startswith("/"):
         if "fs.execute" in fs:
             out.append(Access("exec", path=record.object))
-        letters = "".join(sorted({_LANDLOCK[b] for b in fs} - {"x"}))
+        letters = "".join(sorted({LANDLOCK_FS[b][0] for b in fs} - {"x"}))
         if letters:
-            in_dir = all(b in _IN_DIRECTORY for b in fs if _LANDLOCK[b] != "x")
+            in_dir = all(b in LANDLOCK_MAKE_REMOVE for b in fs if LANDLOCK_FS[b][0] != "x")
             path = record.object.rstrip("/") + "/*" if in_dir else record.object
             out.append(Access("file", path=path, letters=letters,
                               is_dir="fs.read_dir" in fs and not in_dir))
