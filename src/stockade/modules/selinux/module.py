@@ -313,22 +313,23 @@ class SELinux(SecurityModule):
         scon = self.subject_context(req)
         if isinstance(scon, str):
             raise StockadeError(scon)
-        assert self.policy is not None and req.obj is not None
-        parent = self.object_context(req.obj.parent)
-        tclass = tclass or file_class(req.obj.mode)
-        return self.policy.compute_create(scon, parent, tclass, os.path.basename(req.obj.path))
+        assert req.obj is not None
+        return self._created(scon, req.obj, tclass or file_class(req.obj.mode))[1]
+
+    def _created(self, scon: Context, obj: Object, tclass: str) -> tuple[Context, Context]:
+        """(the parent directory's context, the new object's context: security_compute_sid)."""
+        assert self.policy is not None
+        dcon = self.object_context(obj.parent)
+        return dcon, self.policy.compute_create(scon, dcon, tclass, os.path.basename(obj.path))
 
     def _create(self, req: Request, tclass: str) -> Verdict | None:
         """may_create(): dir search + add_name, then create on the new context."""
         scon = self.subject_context(req)
         if isinstance(scon, str):
             return self._invalid(scon)
-        obj = req.obj
-        if obj is None:
+        if req.obj is None:
             return None
-        assert self.policy is not None
-        dcon = self.object_context(obj.parent)
-        new = self.policy.compute_create(scon, dcon, tclass, os.path.basename(obj.path))
+        dcon, new = self._created(scon, req.obj, tclass)
         return self.check([(scon, dcon, "dir", ["search", "add_name"]), (scon, new, tclass, ["create"])],
                           req.hook)
 
@@ -423,16 +424,19 @@ class SELinux(SecurityModule):
         tcon = self.context(exe_label) if exe_label else None
         if not isinstance(scon, Context) or not isinstance(tcon, Context):
             return subject_label
+        return str(self._process_transition(scon, tcon))
+
+    def _process_transition(self, scon: Context, exe: Context) -> Context:
+        """The context after exec: type/role/range transition on `process`."""
         assert self.policy is not None
-        return str(self.policy.compute_create(scon, tcon, "process"))
+        return self.policy.compute_create(scon, exe, "process")
 
     def exec_context(self, req: Request) -> Context | str:
         """The context after exec of req.obj: typetransition/roletransition on `process`."""
         scon = self.subject_context(req)
         if isinstance(scon, str):
             return scon
-        assert self.policy is not None
-        return self.policy.compute_create(scon, self.object_context(req.obj), "process")
+        return self._process_transition(scon, self.object_context(req.obj))
 
     def hook_bprm_check_security(self, req: Request) -> Verdict | None:
         """selinux_bprm_creds_for_exec: execute_no_trans, or transition + entrypoint."""
