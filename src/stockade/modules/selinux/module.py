@@ -447,7 +447,7 @@ class SELinux(SecurityModule):
             return None
         assert self.policy is not None
         fcon = self.object_context(req.obj)
-        new = self.policy.compute_create(scon, fcon, "process")
+        new = self._process_transition(scon, fcon)
         if new == scon:
             return self.check([(scon, fcon, "file", ["execute", "execute_no_trans"])], req.hook)
         problem = self.policy.context_problem(new)
@@ -457,8 +457,7 @@ class SELinux(SecurityModule):
                                (new, fcon, "file", ["entrypoint"])]
         if req.subject.no_new_privs and "process2" in self.policy.classes:
             checks.append((scon, new, "process2", ["nnp_transition"]))
-        verdict = self.check(checks, req.hook)
-        return verdict
+        return self.check(checks, req.hook)
 
     # -- sockets ---------------------------------------------------------------------------
 
