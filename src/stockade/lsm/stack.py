@@ -80,12 +80,15 @@ class Stack:
         self.avc = AccessVectorCache(avc_threshold)
         self.policy_seqno = 0
         self._local = threading.local()
-        self._table: dict[str, tuple[tuple[SecurityModule, HookFn], ...]] = {}
-        for name in HOOKS:
-            self._table[name] = tuple(
-                (m, fn) for m in modules if m.mode is not Mode.DISABLED
-                for hook_name, fn in m.hooks().items() if hook_name == name
-            )
+        implemented = {id(m): m.hooks() for m in modules}
+        unknown = {h for hooks in implemented.values() for h in hooks} - HOOKS.keys()
+        if unknown:
+            raise StockadeError(f"modules implement unknown hooks: {', '.join(sorted(unknown))}")
+        self._table: dict[str, tuple[tuple[SecurityModule, HookFn], ...]] = {
+            name: tuple((m, implemented[id(m)][name]) for m in modules
+                        if m.mode is not Mode.DISABLED and name in implemented[id(m)])
+            for name in HOOKS
+        }
         capable_hooks = self._table["capable"]
         # commoncap's answer is a pure function of the effective set and is never audited,
         # so nested capability checks can ask it without building a Request.
@@ -95,9 +98,6 @@ class Stack:
         for module in modules:
             module.capable = self.capable
             module.on_reload = self._policy_changed
-        unknown = {h for m in modules for h in m.hooks()} - HOOKS.keys()
-        if unknown:
-            raise StockadeError(f"modules implement unknown hooks: {', '.join(sorted(unknown))}")
 
     @classmethod
     def from_lsm(cls, lsm: str, factories: Mapping[str, Callable[[], SecurityModule]],
