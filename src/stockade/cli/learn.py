@@ -11,7 +11,8 @@ import sys
 import tempfile
 from collections.abc import Callable
 
-from stockade.errors import StockadeError, UsageError
+from stockade.cli._args import trailing_command
+from stockade.errors import StockadeError
 from stockade.learn.abstractions import choose
 from stockade.learn.genprof import fold_created, render
 from stockade.learn.globs import glob_directory, glob_with_extension
@@ -77,11 +78,7 @@ def review(proposals: list[Proposal], ask: Callable[[str], str]) -> list[Proposa
 
 def run(args: argparse.Namespace) -> int:
     """Learn the command's profile and write it."""
-    command = list(args.argv)
-    if command and command[0] == "--":
-        command = command[1:]
-    if not command:
-        raise UsageError("no command given (usage: stockade learn -o PROFILE -- CMD ARGS...)")
+    command = trailing_command(args.argv, "stockade learn -o PROFILE -- CMD ARGS...")
     program = shutil.which(command[0])
     if program is None:
         raise StockadeError(f"command not found: {command[0]}", exit_code=127)

@@ -9,6 +9,7 @@ import threading
 from collections import Counter
 from typing import IO, TYPE_CHECKING
 
+from stockade.cli._args import trailing_command
 from stockade.errors import StockadeError, UsageError
 
 if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
@@ -175,11 +176,7 @@ def _collector(name: str, audit: IO[str] | None) -> DenialCollector | None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the plan, prepare it for this kernel, report weakened rules, launch."""
-    command = list(args.argv)
-    if command and command[0] == "--":
-        command = command[1:]
-    if not command:
-        raise UsageError("no command given (usage: stockade run [FLAGS] -- CMD ARGS...)")
+    command = trailing_command(args.argv, "stockade run [FLAGS] -- CMD ARGS...")
     from stockade.enforce import caps, defaults, launcher, prctl, prepare, status_record
     from stockade.enforce.plan_types import CoverageReport
 
