@@ -16,3 +16,16 @@ def test_unknown_command_is_usage_error() -> None:
     out = run_cli("no-such-command")
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
+
+
+def test_version_and_one_command_import_only_what_they_need() -> None:
+    probe = (
+        "import sys; from stockade.cli import main; main.build_parser({argv!r}); "
+        "print(sorted(m for m in sys.modules if m.startswith('stockade.cli.') and m != 'stockade.cli.main'))"
+    )
+    version = subprocess.run([sys.executable, "-c", probe.format(argv=["--version"])],
+                             capture_output=True, text=True, check=True)
+    assert version.stdout.strip() == "[]"
+    status = subprocess.run([sys.executable, "-c", probe.format(argv=["status", "--json"])],
+                            capture_output=True, text=True, check=True)
+    assert status.stdout.strip() == "['stockade.cli.status']"
