@@ -21,7 +21,8 @@ def test_unknown_command_is_usage_error() -> None:
 def test_version_and_one_command_import_only_what_they_need() -> None:
     probe = (
         "import sys; from stockade.cli import main; main.build_parser({argv!r}); "
-        "print(sorted(m for m in sys.modules if m.startswith('stockade.cli.') and m != 'stockade.cli.main'))"
+        "names = {{'stockade.cli.' + n for n in main._command_names()}}; "
+        "print(sorted(m for m in sys.modules if m in names))"
     )
     version = subprocess.run([sys.executable, "-c", probe.format(argv=["--version"])],
                              capture_output=True, text=True, check=True)
