@@ -3,7 +3,7 @@ PYTHON ?= /usr/bin/python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench system-deps clean
+.PHONY: demo test lint bench system-deps man clean
 
 # Debian's python3 (not a per-user pyenv build) so that tests can run stockade as `nobody`.
 $(BIN)/python:
@@ -19,7 +19,13 @@ $(VENV)/.test-installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-demo: $(VENV)/.demo-installed
+# Man pages from the argparse tree, under the venv's share/man (`man stockade-run` once the venv
+# is on PATH).
+man: $(BIN)/python
+	$(BIN)/pip install --quiet 'argparse-manpage>=4.5'
+	$(BIN)/python -m stockade.cli._manpages $(VENV)/share/man/man1 >/dev/null
+
+demo: $(VENV)/.demo-installed man
 	scripts/demo.sh
 
 system-deps:
@@ -28,7 +34,7 @@ system-deps:
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check src tests benchmarks
 
-test: system-deps $(VENV)/.test-installed
+test: system-deps $(VENV)/.test-installed man
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest -q
 

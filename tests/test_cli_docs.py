@@ -1,0 +1,50 @@
+"""Man pages and shell completion, generated from the argparse tree."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from stockade.cli._manpages import write_pages
+from stockade.cli.main import _command_names
+
+
+def test_a_man_page_per_command_renders_without_warnings(tmp_path) -> None:
+    pages = write_pages(str(tmp_path / "man1"))
+    names = {os.path.basename(p) for p in pages}
+    assert "stockade.1" in names
+    assert {f"stockade-{c}.1" for c in _command_names()} <= names
+    if not shutil.which("man"):
+        pytest.skip("man-db not installed")
+    env = {**os.environ, "MANWIDTH": "80", "LC_ALL": "C.UTF-8"}
+    out = subprocess.run(["man", "--warnings", "-l", str(tmp_path / "man1" / "stockade-run.1")],
+                         capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.startswith("STOCKADE-RUN(1)")
+    assert "--connect-tcp" in out.stdout
+    assert "warning" not in out.stderr
+
+
+def _complete(script: str, words: list[str]) -> list[str]:
+    line = " ".join(words)
+    probe = (f"source {script}; COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; "
+             f"_shtab_stockade; printf '%s\\n' \"${{COMPREPLY[@]}}\"")
+    out = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+def test_bash_completion_completes_commands_and_their_flags(tmp_path) -> None:
+    script = tmp_path / "stockade.bash"
+    out = subprocess.run([sys.executable, "-m", "stockade", "completion", "bash"],
+                         capture_output=True, text=True, check=True)
+    script.write_text(out.stdout)
+    assert _complete(str(script), ["stockade", "ru"]) == ["run"]
+    assert set(_complete(str(script), ["stockade", "run", "--co"])) == {"--connect-tcp", "--context"}
+
+
+def test_completion_refuses_an_unknown_shell() -> None:
+    out = subprocess.run([sys.executable, "-m", "stockade", "completion", "fish"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
