@@ -1,0 +1,90 @@
+"""`stockade export`: the registry, the command's exit statuses and the oci-seccomp object."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stockade import export
+from stockade.enforce import seccomp as sc
+from stockade.export.oci_seccomp import effective_action, oci_seccomp
+
+PROFILE = """\
+profile exp {
+  /usr/** r,
+  /tmp/ rw,
+  network inet stream,
+  capability chown,
+  set rlimit nofile <= 64,
+}
+"""
+
+
+def _stockade(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "stockade", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture
+def profile(tmp_path: Path) -> Path:
+    p = tmp_path / "exp"
+    p.write_text(PROFILE)
+    return p
+
+
+def test_registry_knows_oci_seccomp() -> None:
+    assert "oci-seccomp" in export.format_names()
+    assert export.exporter("oci-seccomp").name == "oci-seccomp"
+
+
+def test_unknown_format_is_a_usage_error(profile: Path) -> None:
+    res = _stockade("export", "--format", "nosuch", str(profile))
+    assert res.returncode == 2
+    assert res.stderr.count("\n") == 1 and "unknown format" in res.stderr
+
+
+def test_missing_profile_is_a_usage_error(tmp_path: Path) -> None:
+    res = _stockade("export", "--format", "oci-seccomp", str(tmp_path / "none"))
+    assert res.returncode == 2 and "no such file" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_every_plan_rule_is_in_the_object(profile: Path) -> None:
+    inp = export.load(str(profile))
+    plan = inp.planned.plan
+    obj = oci_seccomp(plan)
+    assert obj["defaultAction"] == "SCMP_ACT_ALLOW"
+    assert obj["architectures"] == ["SCMP_ARCH_X86_64"]
+    flat = {(n, e["action"], e.get("errnoRet"), json.dumps(e.get("args", [])))
+            for e in obj["syscalls"] for n in e["names"]}
+    for rule in plan.seccomp_rules:
+        if sc.resolve_syscall(rule.syscall) < 0:
+            continue
+        action = effective_action(rule)
+        args = [{"index": c.arg, "value": c.datum_a, "valueTwo": c.datum_b,
+                 "op": "SCMP_CMP_" + c.op.name} for c in rule.conditions]
+        want = (rule.syscall, "SCMP_ACT_" + action.kind.name, action.value or None,
+                json.dumps(args))
+        if action.kind is sc.ActionKind.ERRNO:
+            assert want in flat, rule
+
+
+def test_cli_writes_file_and_reports_losses(profile: Path, tmp_path: Path) -> None:
+    out = tmp_path / "seccomp.json"
+    res = _stockade("export", "--format", "oci-seccomp", "-o", str(out), str(profile))
+    assert res.returncode == 0, res.stderr
+    assert json.loads(out.read_text())["syscalls"]
+    assert "deny filesystem access not granted" in res.stderr
+    assert "rlimit" in res.stderr
+
+
+def test_strict_writes_nothing_and_exits_3(profile: Path, tmp_path: Path) -> None:
+    out = tmp_path / "seccomp.json"
+    res = _stockade("export", "--format", "oci-seccomp", "--strict", "-o", str(out),
+                    str(profile))
+    assert res.returncode == 3
+    assert not out.exists()
