@@ -23,19 +23,14 @@ from typing import Any
 
 from stockade.enforce import landlock as ll
 from stockade.enforce.caps import cap_name
-from stockade.enforce.plan_types import CoverageStatus, EnforcementPlan, FsRule
+from stockade.enforce.plan_types import EnforcementPlan, FsRule
 from stockade.export import ExportInput, ExportResult, Losses, register
+from stockade.export._files import WRITE_RIGHTS, denied_literals, under
 from stockade.export.oci_seccomp import landlock_losses, oci_seccomp
 from stockade.policy import CompiledProfile
-from stockade.policy.modes import Perm
 
 TARGET = "oci"
 OCI_VERSION = "1.0.2"
-#: Landlock rights that change a file or a directory.
-WRITE_RIGHTS = (ll.AccessFs.WRITE_FILE | ll.AccessFs.REMOVE_DIR | ll.AccessFs.REMOVE_FILE
-                | ll.AccessFs.MAKE_CHAR | ll.AccessFs.MAKE_DIR | ll.AccessFs.MAKE_REG
-                | ll.AccessFs.MAKE_SOCK | ll.AccessFs.MAKE_FIFO | ll.AccessFs.MAKE_BLOCK
-                | ll.AccessFs.MAKE_SYM | ll.AccessFs.REFER | ll.AccessFs.TRUNCATE)
 #: Directories an image provides: granted trees here become readonlyPaths, never bind mounts.
 SYSTEM_TREES = ("/usr", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin",
                 "/proc", "/sys", "/dev", "/run", "/boot", "/var/lib/dpkg", "/opt")
@@ -47,11 +42,6 @@ RLIMIT_NAMES = dict(enumerate(
     ("RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS",
      "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS",
      "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME")))
-_GLOB = set("*?[]{}@")
-
-
-def _under(path: str, tree: str) -> bool:
-    return path == tree or path.startswith(tree.rstrip("/") + "/")
 
 
 def capabilities(plan: EnforcementPlan) -> dict[str, list[str]]:
@@ -77,37 +67,20 @@ def _tree_rules(plan: EnforcementPlan) -> list[FsRule]:
 
 
 def _writes_beneath(plan: EnforcementPlan, tree: str) -> bool:
-    return any(r.access & WRITE_RIGHTS and _under(r.path, tree) for r in plan.fs_rules)
+    return any(r.access & WRITE_RIGHTS and under(r.path, tree) for r in plan.fs_rules)
 
 
 def file_paths(profile: CompiledProfile, plan: EnforcementPlan,
                losses: Losses) -> tuple[list[str], list[str], list[dict[str, Any]]]:
     """(maskedPaths, readonlyPaths, mounts) for what a container can express."""
-    masked: list[str] = []
-    readonly: list[str] = []
-    for rule in profile.file_rules:
-        if not rule.qualifiers.deny:
-            continue
-        where = f"{rule.pos.file}:{rule.pos.line}"
-        if _GLOB & set(rule.path) or rule.qualifiers.owner or rule.qualifiers.other:
-            losses.add(" ".join(rule.text.split()), CoverageStatus.NOT_ENFORCED,
-                       "a pattern or owner-conditional deny cannot be a masked or read-only "
-                       "path", source=where, enforced_by="stockade run (Landlock)")
-            continue
-        denied = profile.file_perms(rule.path).deny
-        if denied & Perm.READ:
-            masked.append(rule.path)
-        elif denied & (Perm.WRITE | Perm.APPEND):
-            readonly.append(rule.path)
-            losses.add(" ".join(rule.text.split()), CoverageStatus.APPROXIMATED,
-                       "a read-only path: writes fail with EROFS, not EACCES", source=where)
+    masked, readonly = denied_literals(profile, losses)
     mounts: list[dict[str, Any]] = []
     bound: list[str] = []
     for rule in _tree_rules(plan):
         path = rule.path
-        if any(_under(path, t) for t in readonly + bound):
+        if any(under(path, t) for t in readonly + bound):
             continue
-        system = any(_under(path, t) for t in SYSTEM_TREES)
+        system = any(under(path, t) for t in SYSTEM_TREES)
         writes = _writes_beneath(plan, path)
         if system or path in NO_BIND:
             if not writes and path != "/":
