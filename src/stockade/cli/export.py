@@ -62,8 +62,9 @@ def report(fmt: str, lost: list[CoverageEntry], planned: list[CoverageEntry],
               + "\n")
     for entry in lost:
         err.write("  " + _escape(entry.line()) + "\n")
-    if verbose:
-        for entry in planned:
+    for entry in planned:
+        # what only `stockade run --mode ...`'s supervisor enforces is lost in every target
+        if verbose or entry.status.value == "supervisor" or "supervisor" in entry.enforced_by:
             err.write("  plan " + _escape(entry.line()) + "\n")
 
 
