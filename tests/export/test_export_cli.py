@@ -99,3 +99,14 @@ def test_supervisor_rules_are_reported_as_lost(tmp_path: Path) -> None:
     assert res.returncode == 0
     assert "plan approximated: owner /tmp/** rw," in res.stderr
     assert "needs supervisor" in res.stderr
+
+
+def test_profile_errors_are_one_line_with_status_2(tmp_path: Path) -> None:
+    prof = tmp_path / "bad"
+    prof.write_text("profile bad {\n  /foo rq,\n}\n")
+    res = _stockade("export", "--format", "oci-seccomp", str(prof))
+    assert res.returncode == 2
+    assert res.stderr.count("\n") == 1 and f"{prof}:2:" in res.stderr
+    prof.write_text("profile bad {\n  deny syscall nosuchcall,\n}\n")
+    res = _stockade("export", "--format", "oci-seccomp", str(prof))
+    assert res.returncode == 2 and "unknown system call 'nosuchcall'" in res.stderr

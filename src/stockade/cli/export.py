@@ -90,8 +90,14 @@ def run(args: argparse.Namespace) -> int:
 
     fmt = export.exporter(args.format)
     check_inputs(args.profile, args.include_dirs)
-    inp = export.load(args.profile, args.include_dirs, args.profile_name)
-    result = fmt.run(inp)
+    try:
+        inp = export.load(args.profile, args.include_dirs, args.profile_name)
+        result = fmt.run(inp)
+    except StockadeError as err:
+        if err.exit_code != 1:
+            raise
+        # a profile error or a rule the format refuses: bad input, one line, status 2
+        raise UsageError(str(err)) from None
     planned = inp.planned.coverage.weakened()
     report(fmt.name, result.lost, planned, args.verbose)
     if args.strict and (result.lost or planned):
