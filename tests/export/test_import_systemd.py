@@ -28,6 +28,9 @@ InaccessiblePaths=-/etc/shadow
 NoExecPaths=/
 ExecPaths=/usr/bin /usr/lib
 RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+SocketBindDeny=tcp
+SocketBindAllow=tcp:8080
+SocketBindAllow=tcp:9000-9002
 CapabilityBoundingSet=CAP_NET_BIND_SERVICE
 NoNewPrivileges=yes
 LimitNOFILE=1024
@@ -78,7 +81,7 @@ def test_round_trip_keeps_the_directives(tmp_path: Path) -> None:
     for key in ("ProtectSystem", "ProtectHome", "InaccessiblePaths", "NoExecPaths",
                 "ExecPaths", "RestrictAddressFamilies", "CapabilityBoundingSet",
                 "NoNewPrivileges", "LimitNOFILE", "SystemCallErrorNumber",
-                "SystemCallArchitectures"):
+                "SystemCallArchitectures", "SocketBindDeny", "SocketBindAllow"):
         assert back[key] == x[key], key
     # strict leaves the API file systems writable: the profile says so explicitly
     assert back["ReadWritePaths"] == x["ReadWritePaths"] | {"/dev", "/proc", "/sys"}

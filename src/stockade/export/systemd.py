@@ -199,9 +199,8 @@ def _network(plan: EnforcementPlan, losses: Losses) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if plan.handled_net & ll.AccessNet.BIND_TCP:
         out.append(("SocketBindDeny", "tcp"))
-        for rule in plan.net_rules:
-            if rule.access & ll.AccessNet.BIND_TCP:
-                out.append(("SocketBindAllow", f"tcp:{rule.port}"))
+        ports = sorted({r.port for r in plan.net_rules if r.access & ll.AccessNet.BIND_TCP})
+        out += [("SocketBindAllow", f"tcp:{span}") for span in port_spans(ports)]
     if plan.handled_net & ll.AccessNet.CONNECT_TCP:
         losses.add("deny TCP connect on ports not granted", CoverageStatus.NOT_ENFORCED,
                    "systemd filters connections by address (IPAddressDeny=), not by port",
@@ -211,6 +210,17 @@ def _network(plan: EnforcementPlan, losses: Losses) -> list[tuple[str, str]]:
                    CoverageStatus.NOT_ENFORCED, "no directive scopes abstract unix sockets "
                    "or signals", enforced_by="stockade run (Landlock ABI 6)")
     return out
+
+
+def port_spans(ports: list[int]) -> list[str]:
+    """`8080`, `9000-9002` for sorted ports [8080, 9000, 9001, 9002]."""
+    spans: list[list[int]] = []
+    for port in ports:
+        if spans and port == spans[-1][1] + 1:
+            spans[-1][1] = port
+        else:
+            spans.append([port, port])
+    return [str(a) if a == b else f"{a}-{b}" for a, b in spans]
 
 
 def _process(plan: EnforcementPlan) -> list[tuple[str, str]]:

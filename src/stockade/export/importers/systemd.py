@@ -28,7 +28,10 @@ from stockade.export.importers import (
 from stockade.export.systemd import SYSTEMD_IMPLICIT
 
 LISTS = ("ReadWritePaths", "ReadOnlyPaths", "InaccessiblePaths", "ExecPaths", "NoExecPaths",
-         "SystemCallFilter", "RestrictAddressFamilies", "CapabilityBoundingSet")
+         "SystemCallFilter", "RestrictAddressFamilies", "CapabilityBoundingSet",
+         "SocketBindAllow", "SocketBindDeny")
+#: A network rule's access words without `bind` (its binds stay with the port rules).
+NO_BIND = "(create, connect, listen, accept, send, receive)"
 SCALARS = ("ProtectSystem", "ProtectHome", "SystemCallErrorNumber", "NoNewPrivileges",
            "SystemCallArchitectures", "AmbientCapabilities", "RestrictNamespaces",
            "RestrictSUIDSGID", "Environment")
@@ -159,7 +162,43 @@ def _file_rules(unit: Unit, notes: list[str]) -> list[str]:
     return lines
 
 
+def _bind_ports(unit: Unit, notes: list[str]) -> list[str] | None:
+    """TCP ports of SocketBindAllow= when SocketBindDeny= refuses TCP binds, else None."""
+    deny = unit.lists.get("SocketBindDeny", [])
+    if not any(d in ("any", "tcp") for d in deny):
+        if deny or unit.lists.get("SocketBindAllow"):
+            notes.append("SocketBindAllow/Deny= not imported: only 'SocketBindDeny=tcp|any' "
+                         "with 'tcp:PORT' allows is (Landlock mediates TCP ports)")
+        return None
+    if "any" in deny:
+        notes.append("SocketBindDeny=any: UDP binds are not restricted (Landlock mediates "
+                     "TCP ports only)")
+    ports = []
+    for rule in unit.lists.get("SocketBindAllow", []):
+        m = re.fullmatch(r"(?:ipv[46]:)?(?:tcp:)?(\d+(?:-\d+)?)", rule)
+        if m is None or rule.startswith(("udp", "ipv4:udp", "ipv6:udp")):
+            notes.append(f"SocketBindAllow={rule}: not imported (narrower: not granted)")
+            continue
+        ports.append(m.group(1))
+    return ports
+
+
 def _network(unit: Unit, notes: list[str]) -> list[str]:
+    lines = _network_families(unit, notes)
+    ports = _bind_ports(unit, notes)
+    if ports is None:
+        return lines
+    out = []
+    for line in lines:  # family rules keep every right but bind
+        m = re.fullmatch(r"network( inet6?)?,", line)
+        out.append(f"network {NO_BIND}{m.group(1) or ''}," if m else line)
+    families = [f for f in ("inet", "inet6") if any(
+        re.fullmatch(rf"network( {f})?,", line) for line in lines)]
+    out += [f"network bind {f} stream port={p}," for f in families for p in ports]
+    return out
+
+
+def _network_families(unit: Unit, notes: list[str]) -> list[str]:
     families = unit.lists.get("RestrictAddressFamilies")
     if families is None:
         return ["network,"]
