@@ -28,7 +28,7 @@ from stockade.enforce.plan_types import CoverageStatus, EnforcementPlan, Seccomp
 from stockade.export import ExportInput, ExportResult, Losses, register
 from stockade.export._files import WRITE_RIGHTS, denied_literals, granted, under
 from stockade.export.oci import RLIMIT_NAMES
-from stockade.export.oci_seccomp import effective_action
+from stockade.export.oci_seccomp import effective_rules
 
 TARGET = "systemd"
 HOMES = ("/home", "/root", "/run/user")
@@ -93,16 +93,7 @@ def _seccomp(plan: EnforcementPlan, losses: Losses) -> list[tuple[str, str]]:
     family_allows: list[int] = []
     namespaces: set[str] = set()
     setid = False
-    for rule in plan.seccomp_rules:
-        action = effective_action(rule)
-        if rule.action.kind is sc.ActionKind.NOTIFY:
-            losses.add(str(rule), CoverageStatus.SUPERVISOR, "no seccomp supervisor under "
-                       "systemd: refused with EACCES", source=rule.source,
-                       enforced_by="stockade run (seccomp user notification + supervisor)")
-        if not _native(rule.syscall):
-            continue
-        if action == plan.seccomp_default:
-            continue
+    for rule, action in effective_rules(plan, losses, "systemd"):
         if rule.conditions:
             if _is_family_rule(rule):
                 family_rules.append(rule)
