@@ -23,6 +23,7 @@ from typing import Any
 
 from stockade.enforce import landlock as ll
 from stockade.enforce.caps import cap_name
+from stockade.enforce.plan_syscalls import RLIMIT_NUMBERS
 from stockade.enforce.plan_types import EnforcementPlan, FsRule
 from stockade.export import ExportInput, ExportResult, Losses, register
 from stockade.export._files import WRITE_RIGHTS, denied_literals, under
@@ -37,12 +38,9 @@ SYSTEM_TREES = ("/usr", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "
 #: Too broad to bind as a whole (their subdirectories may be bound).
 NO_BIND = frozenset({"/", "/tmp", "/var", "/var/tmp", "/home", "/root", "/srv", "/mnt",
                      "/media"})
-#: RLIMIT_* number -> name (include/uapi/asm-generic/resource.h).
-RLIMIT_NAMES = dict(enumerate(
-    ("RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS",
-     "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS",
-     "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME")))
-
+#: RLIMIT_* number -> name, from the plan compiler's table (`ofile` is nofile's old name).
+RLIMIT_NAMES = {number: f"RLIMIT_{name.upper()}" for name, number in RLIMIT_NUMBERS.items()
+                if name != "ofile"}
 
 def capabilities(plan: EnforcementPlan) -> dict[str, list[str]]:
     """process.capabilities: the kept capabilities in every set but inheritable."""
