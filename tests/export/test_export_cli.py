@@ -110,3 +110,24 @@ def test_profile_errors_are_one_line_with_status_2(tmp_path: Path) -> None:
     prof.write_text("profile bad {\n  deny syscall nosuchcall,\n}\n")
     res = _stockade("export", "--format", "oci-seccomp", str(prof))
     assert res.returncode == 2 and "unknown system call 'nosuchcall'" in res.stderr
+
+
+@pytest.mark.parametrize("fmt", ["oci-seccomp", "oci", "systemd"])
+def test_export_works_unprivileged(fmt: str) -> None:
+    """Exporting needs no privilege: nobody gets the same output as root."""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("dropping to nobody needs root")
+    repo = Path(__file__).resolve().parents[2]
+    prof = str(repo / "examples" / "profiles" / "demo-reader")
+    as_root = _stockade("export", "--format", fmt, prof)
+    as_nobody = subprocess.run(["runuser", "-u", "nobody", "--", sys.executable, "-m",
+                                "stockade", "export", "--format", fmt, prof],
+                               capture_output=True, text=True, timeout=120, cwd="/")
+    assert as_nobody.returncode == 0, as_nobody.stderr
+
+    def stable(text: str) -> list[str]:  # globs under /proc expand to the pids of the moment
+        return [line for line in text.splitlines() if "/proc/" not in line]
+
+    assert stable(as_nobody.stdout) == stable(as_root.stdout)
