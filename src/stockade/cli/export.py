@@ -1,0 +1,110 @@
+"""`stockade export`: a profile's plan in the format of an engine fleets already run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from stockade.errors import StockadeError, UsageError
+
+if TYPE_CHECKING:
+    from stockade.enforce.plan_types import CoverageEntry
+
+COMMAND = "export"
+HELP = "export a profile for OCI runtimes, systemd, Kubernetes or AppArmor hosts"
+
+_EPILOG = """\
+formats: oci-seccomp (linux.seccomp of an OCI config), oci (process+linux fragment of
+config.json), systemd (a [Service] drop-in), k8s (Security Profiles Operator resources),
+apparmor (one self-contained AppArmor profile).
+The coverage report on stderr lists, rule by rule, what the target cannot express (and what
+stockade run itself only approximates). Exit status: 0 written; 3 with --strict when
+something is lost (nothing is written); 2 bad input.
+example: stockade export --format oci-seccomp -o seccomp.json examples/profiles/demo-reader"""
+
+#: Exit status of --strict when the target loses something (as `run --strict`).
+LOST_EXIT = 3
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `stockade export`."""
+    parser.epilog = _EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--format", "-f", dest="format", required=True, metavar="FORMAT",
+                        help="oci-seccomp, oci, systemd, k8s or apparmor")
+    parser.add_argument("-I", "--include", dest="include_dirs", action="append", default=[],
+                        metavar="DIR", help="add DIR to the include search path (repeatable)")
+    parser.add_argument("--profile-name", metavar="NAME",
+                        help="the profile to export when the file has several")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
+    parser.add_argument("--strict", action="store_true",
+                        help="write nothing and exit 3 if the target loses any rule")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also list the rules stockade run only approximates")
+    parser.add_argument("profile", metavar="PROFILE")
+
+
+def _escape(text: str) -> str:
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
+def report(fmt: str, lost: list[CoverageEntry], planned: list[CoverageEntry],
+           verbose: bool) -> None:
+    """The coverage report on stderr: what the target loses, per rule."""
+    err = sys.stderr
+    if not lost and not planned:
+        err.write(f"export {fmt}: every rule is expressed\n")
+        return
+    err.write(f"export {fmt}: {len(lost)} rule(s) not expressed exactly by the target"
+              + (f", {len(planned)} already approximated by the plan" if planned else "")
+              + "\n")
+    for entry in lost:
+        err.write("  " + _escape(entry.line()) + "\n")
+    for entry in planned:
+        # what only `stockade run --mode ...`'s supervisor enforces is lost in every target
+        if verbose or entry.status.value == "supervisor" or "supervisor" in entry.enforced_by:
+            err.write("  plan " + _escape(entry.line()) + "\n")
+
+
+def _write(path: str, text: str) -> None:
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        raise UsageError(f"-o {path}: no such directory {directory}")
+    tmp = f"{path}.tmp.{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as err:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise StockadeError(f"-o {path}: {err.strerror}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export the profile; report losses on stderr."""
+    from stockade import export
+    from stockade.cli.compile import check_inputs
+
+    fmt = export.exporter(args.format)
+    check_inputs(args.profile, args.include_dirs)
+    try:
+        inp = export.load(args.profile, args.include_dirs, args.profile_name)
+        result = fmt.run(inp)
+    except StockadeError as err:
+        if err.exit_code != 1:
+            raise
+        # a profile error or a rule the format refuses: bad input, one line, status 2
+        raise UsageError(str(err)) from None
+    planned = inp.planned.coverage.weakened()
+    report(fmt.name, result.lost, planned, args.verbose)
+    if args.strict and (result.lost or planned):
+        sys.stderr.write(f"export {fmt.name}: --strict: not written\n")
+        return LOST_EXIT
+    if args.output and args.output != "-":
+        _write(args.output, result.text)
+    else:
+        sys.stdout.write(result.text)
+    return 0

@@ -1,0 +1,140 @@
+"""Translations of a profile's enforcement plan for the engines fleets already run.
+
+One registry maps a format name to an exporter. An exporter takes an `ExportInput` (the
+compiled profile, its `ProfilePlan` — the very plan `stockade run` enforces — and where the
+profile came from) and returns an `ExportResult`: the text to write and `lost`, one
+`CoverageEntry` per plan rule the target cannot express exactly (status approximated,
+supervisor or not-enforced; `enforced_by` names what would enforce it). Formats register
+themselves with `@register(name, help)`; `exporter(name)` imports the built-in ones lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from stockade.enforce.plan import ProfilePlan
+from stockade.enforce.plan_types import CoverageEntry, CoverageReport, CoverageStatus
+from stockade.errors import UsageError
+from stockade.policy import CompiledProfile
+
+#: Built-in format -> module that registers it (imported on first use).
+BUILTIN_FORMATS: dict[str, str] = {
+    "oci-seccomp": "stockade.export.oci_seccomp",
+    "oci": "stockade.export.oci",
+    "systemd": "stockade.export.systemd",
+    "k8s": "stockade.export.k8s",
+    "apparmor": "stockade.export.apparmor",
+}
+
+
+@dataclass(frozen=True)
+class ExportInput:
+    """What an exporter works from: one compiled profile and its enforcement plan."""
+
+    profile: CompiledProfile
+    planned: ProfilePlan
+    path: str = ""
+    include_dirs: tuple[str, ...] = ()
+
+
+@dataclass
+class ExportResult:
+    """The exported text and what the target loses, per rule."""
+
+    text: str
+    lost: list[CoverageEntry] = field(default_factory=list)
+
+
+Exporter = Callable[[ExportInput], ExportResult]
+
+
+@dataclass(frozen=True)
+class Format:
+    """A registered export format."""
+
+    name: str
+    help: str
+    run: Exporter
+
+
+_FORMATS: dict[str, Format] = {}
+
+
+def register(name: str, help: str) -> Callable[[Exporter], Exporter]:
+    """Decorator: make `fn` the exporter of format `name`."""
+
+    def deco(fn: Exporter) -> Exporter:
+        _FORMATS[name] = Format(name, help, fn)
+        return fn
+
+    return deco
+
+
+def format_names() -> list[str]:
+    """Every format name `stockade export --format` accepts."""
+    return sorted(set(BUILTIN_FORMATS) | set(_FORMATS))
+
+
+def exporter(name: str) -> Format:
+    """The format called `name` (a usage error naming the known ones if there is none)."""
+    if name not in _FORMATS and name in BUILTIN_FORMATS:
+        try:
+            importlib.import_module(BUILTIN_FORMATS[name])
+        except ModuleNotFoundError as err:
+            if err.name != BUILTIN_FORMATS[name]:
+                raise
+    if name not in _FORMATS:
+        known = ", ".join(n for n in format_names()
+                          if n in _FORMATS or _module_exists(BUILTIN_FORMATS.get(n, "")))
+        raise UsageError(f"--format {name}: unknown format (formats: {known})")
+    return _FORMATS[name]
+
+
+def _module_exists(module: str) -> bool:
+    import importlib.util
+
+    return bool(module) and importlib.util.find_spec(module) is not None
+
+
+def load(path: str, include_dirs: Sequence[str] = (), name: str | None = None) -> ExportInput:
+    """Parse, compile and plan one profile of the file at `path` for export.
+
+    The plan is compiled for the newest Landlock ABI stockade knows, so an export does not
+    depend on the kernel of the machine that runs `stockade export`.
+    """
+    from stockade.enforce import landlock as ll
+    from stockade.enforce.plan import compile_plan, select_profile
+    from stockade.policy import compile_profiles
+
+    profiles = compile_profiles(path, include_dirs)
+    profile = select_profile(profiles, name, path)
+    planned = compile_plan(profile, abi=ll.LATEST_KNOWN_ABI)
+    return ExportInput(profile, planned, path, tuple(include_dirs))
+
+
+def export(fmt: str, inp: ExportInput) -> ExportResult:
+    """Run format `fmt` on `inp`."""
+    return exporter(fmt).run(inp)
+
+
+class Losses:
+    """Collects what a target cannot express, one entry per rule (for exporters)."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.report = CoverageReport()
+
+    def add(self, rule: str, status: CoverageStatus, detail: str, *, source: str = "",
+            enforced_by: str = "") -> None:
+        """Record one rule the target weakens; `status` must not be EXACT."""
+        if status is CoverageStatus.EXACT:
+            raise ValueError("a loss cannot be exact")
+        self.report.add(rule, status, f"{self.target}: {detail}", source=source,
+                        enforced_by=enforced_by)
+
+    @property
+    def entries(self) -> list[CoverageEntry]:
+        """The entries recorded so far."""
+        return self.report.entries

@@ -1,0 +1,191 @@
+"""`oci-seccomp`: the `linux.seccomp` object of the OCI runtime spec (config-linux.md).
+
+Built from the same `EnforcementPlan` that `stockade run` loads, rule for rule, with the same
+choices as `enforce.prepare._seccomp`: user-notification rules become EACCES (there is no
+supervisor in a container), rules whose action is the default are left out (libseccomp
+refuses them), names that do not exist on this machine's architecture are left out. Runtimes
+(runc, crun) hand the object to libseccomp, so the filter they build is the one `run` builds.
+
+Architectures: only the native one is listed; runtimes give every other architecture, and
+the x32 ABI on x86_64 (libseccomp adds the x32 check when SCMP_ARCH_X32 is not listed), the
+filter's bad-architecture action, so i386 and x32 calls do not reach the rules. The OCI spec has
+no field for that action: runc kills the caller with SIGSYS where `run` answers ENOSYS
+(measured with runc 1.1.5; recorded as a loss, stricter).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from stockade.enforce import seccomp as sc
+from stockade.enforce._libc import MACHINE
+from stockade.enforce.landlock import flag_names
+from stockade.enforce.plan_types import CoverageStatus, EnforcementPlan, FsRule, SeccompRule
+from stockade.errors import StockadeError
+from stockade.export import ExportInput, ExportResult, Losses, register
+
+TARGET = "oci-seccomp"
+ARCHITECTURES = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64"}
+OPS = {sc.Cmp.NE: "SCMP_CMP_NE", sc.Cmp.LT: "SCMP_CMP_LT", sc.Cmp.LE: "SCMP_CMP_LE",
+       sc.Cmp.EQ: "SCMP_CMP_EQ", sc.Cmp.GE: "SCMP_CMP_GE", sc.Cmp.GT: "SCMP_CMP_GT",
+       sc.Cmp.MASKED_EQ: "SCMP_CMP_MASKED_EQ"}
+ACTIONS = {sc.ActionKind.ALLOW: "SCMP_ACT_ALLOW", sc.ActionKind.ERRNO: "SCMP_ACT_ERRNO",
+           sc.ActionKind.KILL_PROCESS: "SCMP_ACT_KILL_PROCESS",
+           sc.ActionKind.KILL_THREAD: "SCMP_ACT_KILL_THREAD", sc.ActionKind.TRAP: "SCMP_ACT_TRAP",
+           sc.ActionKind.LOG: "SCMP_ACT_LOG", sc.ActionKind.TRACE: "SCMP_ACT_TRACE",
+           sc.ActionKind.NOTIFY: "SCMP_ACT_NOTIFY"}
+#: What a user-notification rule becomes without a supervisor (as `run` without one).
+NOTIFY_FALLBACK = sc.errno_action(errno.EACCES)
+
+
+def native_architectures() -> list[str]:
+    """The SCMP_ARCH_* list for this machine (only the native ABI)."""
+    arch = ARCHITECTURES.get(MACHINE)
+    if arch is None:
+        raise StockadeError(f"no OCI seccomp architecture for machine {MACHINE}")
+    return [arch]
+
+
+def action_fields(action: sc.Action) -> dict[str, Any]:
+    """{"action": ..., "errnoRet": ...} for one action."""
+    out: dict[str, Any] = {"action": ACTIONS[action.kind]}
+    if action.kind in (sc.ActionKind.ERRNO, sc.ActionKind.TRACE):
+        out["errnoRet"] = action.value
+    return out
+
+
+def arg_fields(cond: sc.ArgCmp) -> dict[str, Any]:
+    """One OCI `args` entry (MASKED_EQ: value is the mask, valueTwo the expected bits)."""
+    return {"index": cond.arg, "value": cond.datum_a, "valueTwo": cond.datum_b,
+            "op": OPS[cond.op]}
+
+
+def effective_action(rule: SeccompRule) -> sc.Action:
+    """The action a container gets for `rule` (user notification has no supervisor there)."""
+    return NOTIFY_FALLBACK if rule.action.kind is sc.ActionKind.NOTIFY else rule.action
+
+
+def _exists_here(rule: SeccompRule) -> bool:
+    try:
+        return sc.resolve_syscall(rule.syscall) >= 0
+    except KeyError:
+        where = f" in {rule.source}" if rule.source else ""
+        raise StockadeError(f"unknown system call {rule.syscall!r}{where}") from None
+
+
+def effective_rules(plan: EnforcementPlan, losses: Losses | None,
+                    where: str) -> list[tuple[SeccompRule, sc.Action]]:
+    """The rules of `plan` that decide something, with their actions, as `run` loads them.
+
+    As `enforce.prepare`: user notification becomes EACCES (no supervisor in `where`), rules
+    equal to the default and names absent on this architecture are not loaded. As libseccomp
+    then builds the filter (measured): the first unconditional rule for a call decides, and it
+    wins over every conditional rule of that call, whatever the order.
+    """
+    loaded: list[tuple[SeccompRule, sc.Action]] = []
+    for rule in plan.seccomp_rules:
+        action = effective_action(rule)
+        if rule.action.kind is sc.ActionKind.NOTIFY and losses is not None:
+            losses.add(str(rule), CoverageStatus.SUPERVISOR,
+                       f"no seccomp supervisor in {where}: denied with EACCES instead of "
+                       "decided call by call", source=rule.source,
+                       enforced_by="stockade run (seccomp user notification + supervisor)")
+        if action != plan.seccomp_default and _exists_here(rule):
+            loaded.append((rule, action))
+    unconditional: dict[str, sc.Action] = {}
+    for rule, action in loaded:
+        if not rule.conditions:
+            unconditional.setdefault(rule.syscall, action)
+    out = []
+    for rule, action in loaded:
+        decided = unconditional.get(rule.syscall)
+        if decided is None or (not rule.conditions and action == decided):
+            out.append((rule, action))
+    return out
+
+
+def oci_seccomp(plan: EnforcementPlan, losses: Losses | None = None) -> dict[str, Any]:
+    """The OCI `linux.seccomp` object of `plan`; what it cannot express goes to `losses`."""
+    obj: dict[str, Any] = {}
+    default = action_fields(plan.seccomp_default)
+    obj["defaultAction"] = default["action"]
+    if "errnoRet" in default:
+        obj["defaultErrnoRet"] = default["errnoRet"]
+    obj["architectures"] = native_architectures()
+    if plan.seccomp_log and losses is not None:
+        # runc 1.1 (Debian 12) refuses any `flags` ("seccomp flags are not yet supported")
+        losses.add("audit every refused system call (SECCOMP_FILTER_FLAG_LOG)",
+                   CoverageStatus.APPROXIMATED, "the flag is not written (runc before 1.2 "
+                   "refuses the whole config for it): errno denials are not logged",
+                   enforced_by="stockade run, or flags [\"SECCOMP_FILTER_FLAG_LOG\"] on "
+                   "runc 1.2+/crun")
+    if losses is not None and plan.seccomp_bad_arch.kind is not sc.ActionKind.KILL_PROCESS:
+        losses.add(f"refuse other architectures and the x32 ABI -> {plan.seccomp_bad_arch}",
+                   CoverageStatus.APPROXIMATED, "stricter: runtimes have no bad-architecture "
+                   "action, libseccomp's default kills the process (SIGSYS)")
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for rule, action in effective_rules(plan, losses, "the container"):
+        key = (action, rule.conditions)
+        entry = groups.get(key)
+        if entry is None:
+            entry = {"names": [], **action_fields(action)}
+            if rule.conditions:
+                entry["args"] = [arg_fields(c) for c in rule.conditions]
+            groups[key] = entry
+        if rule.syscall not in entry["names"]:
+            entry["names"].append(rule.syscall)
+    obj["syscalls"] = list(groups.values())
+    return obj
+
+
+def landlock_losses(plan: EnforcementPlan, losses: Losses, *, files: bool = True,
+                    network: bool = True, scopes: bool = True) -> None:
+    """Record the Landlock part of `plan` (file and TCP rules, scopes) as not expressed."""
+    by = "stockade run (Landlock)"
+    if files and plan.handled_fs:
+        losses.add("deny filesystem access not granted: " + ",".join(flag_names(plan.handled_fs)),
+                   CoverageStatus.NOT_ENFORCED, "no Landlock in the target: the program gets "
+                   "the file permissions of its environment", enforced_by=by)
+        for source, rules in group_by_source(plan.fs_rules).items():
+            more = f" (and {len(rules) - 1} more paths)" if len(rules) > 1 else ""
+            losses.add(f"allow {rules[0]}{more}", CoverageStatus.APPROXIMATED,
+                       "wider: not limited to these rights", source=source, enforced_by=by)
+    if network and plan.handled_net:
+        losses.add("deny TCP " + ",".join(flag_names(plan.handled_net)) + " on ports not granted",
+                   CoverageStatus.NOT_ENFORCED, "no per-port TCP rules in the target",
+                   enforced_by=by)
+        for net in plan.net_rules:
+            losses.add(f"allow {net}", CoverageStatus.APPROXIMATED, "wider: every port",
+                       source=net.source, enforced_by=by)
+    if scopes and plan.scopes:
+        losses.add("scope " + ",".join(flag_names(plan.scopes)) + " to the sandbox",
+                   CoverageStatus.APPROXIMATED, "not scoped by Landlock: a container's own "
+                   "IPC and PID namespaces limit the reach instead", enforced_by=by)
+
+
+def group_by_source(rules: Sequence[FsRule]) -> dict[str, list[FsRule]]:
+    """Plan file rules by the profile rule they come from (a glob expands to many)."""
+    out: dict[str, list[FsRule]] = {}
+    for rule in rules:
+        out.setdefault(rule.source, []).append(rule)
+    return out
+
+
+@register(TARGET, "the linux.seccomp object of an OCI runtime config (runc, crun, Podman, "
+          "Docker --security-opt seccomp=FILE)")
+def export_oci_seccomp(inp: ExportInput) -> ExportResult:
+    """Format `oci-seccomp`: JSON of `linux.seccomp`; everything outside seccomp is lost."""
+    plan = inp.planned.plan
+    losses = Losses(TARGET)
+    obj = oci_seccomp(plan, losses)
+    landlock_losses(plan, losses)
+    losses.add("keep capabilities only as the profile allows", CoverageStatus.NOT_ENFORCED,
+               "capabilities are not part of linux.seccomp", enforced_by="the `oci` format "
+               "(process.capabilities)")
+    if plan.rlimits:
+        losses.add("set rlimit", CoverageStatus.NOT_ENFORCED, "rlimits are not part of "
+                   "linux.seccomp", enforced_by="the `oci` format (process.rlimits)")
+    return ExportResult(json.dumps(obj, indent=2) + "\n", losses.entries)

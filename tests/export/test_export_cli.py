@@ -1,0 +1,133 @@
+"""`stockade export`: the registry, the command's exit statuses and the oci-seccomp object."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stockade import export
+from stockade.enforce import seccomp as sc
+from stockade.export.oci_seccomp import effective_action, oci_seccomp
+
+PROFILE = """\
+profile exp {
+  /usr/** r,
+  /tmp/ rw,
+  network inet stream,
+  capability chown,
+  set rlimit nofile <= 64,
+}
+"""
+
+
+def _stockade(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "stockade", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture
+def profile(tmp_path: Path) -> Path:
+    p = tmp_path / "exp"
+    p.write_text(PROFILE)
+    return p
+
+
+def test_registry_knows_oci_seccomp() -> None:
+    assert "oci-seccomp" in export.format_names()
+    assert export.exporter("oci-seccomp").name == "oci-seccomp"
+
+
+def test_unknown_format_is_a_usage_error(profile: Path) -> None:
+    res = _stockade("export", "--format", "nosuch", str(profile))
+    assert res.returncode == 2
+    assert res.stderr.count("\n") == 1 and "unknown format" in res.stderr
+
+
+def test_missing_profile_is_a_usage_error(tmp_path: Path) -> None:
+    res = _stockade("export", "--format", "oci-seccomp", str(tmp_path / "none"))
+    assert res.returncode == 2 and "no such file" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_every_plan_rule_is_in_the_object(profile: Path) -> None:
+    inp = export.load(str(profile))
+    plan = inp.planned.plan
+    obj = oci_seccomp(plan)
+    assert obj["defaultAction"] == "SCMP_ACT_ALLOW"
+    assert obj["architectures"] == ["SCMP_ARCH_X86_64"]
+    flat = {(n, e["action"], e.get("errnoRet"), json.dumps(e.get("args", [])))
+            for e in obj["syscalls"] for n in e["names"]}
+    for rule in plan.seccomp_rules:
+        if sc.resolve_syscall(rule.syscall) < 0:
+            continue
+        action = effective_action(rule)
+        args = [{"index": c.arg, "value": c.datum_a, "valueTwo": c.datum_b,
+                 "op": "SCMP_CMP_" + c.op.name} for c in rule.conditions]
+        want = (rule.syscall, "SCMP_ACT_" + action.kind.name, action.value or None,
+                json.dumps(args))
+        if action.kind is sc.ActionKind.ERRNO:
+            assert want in flat, rule
+
+
+def test_cli_writes_file_and_reports_losses(profile: Path, tmp_path: Path) -> None:
+    out = tmp_path / "seccomp.json"
+    res = _stockade("export", "--format", "oci-seccomp", "-o", str(out), str(profile))
+    assert res.returncode == 0, res.stderr
+    assert json.loads(out.read_text())["syscalls"]
+    assert "deny filesystem access not granted" in res.stderr
+    assert "rlimit" in res.stderr
+
+
+def test_strict_writes_nothing_and_exits_3(profile: Path, tmp_path: Path) -> None:
+    out = tmp_path / "seccomp.json"
+    res = _stockade("export", "--format", "oci-seccomp", "--strict", "-o", str(out),
+                    str(profile))
+    assert res.returncode == 3
+    assert not out.exists()
+
+
+def test_supervisor_rules_are_reported_as_lost(tmp_path: Path) -> None:
+    """The plan leaves owner checks to the supervisor: no target has one, so the export
+    says so without -v."""
+    prof = tmp_path / "own"
+    prof.write_text("profile own {\n  owner /tmp/** rw,\n}\n")
+    res = _stockade("export", "--format", "oci-seccomp", str(prof))
+    assert res.returncode == 0
+    assert "plan approximated: owner /tmp/** rw," in res.stderr
+    assert "needs supervisor" in res.stderr
+
+
+def test_profile_errors_are_one_line_with_status_2(tmp_path: Path) -> None:
+    prof = tmp_path / "bad"
+    prof.write_text("profile bad {\n  /foo rq,\n}\n")
+    res = _stockade("export", "--format", "oci-seccomp", str(prof))
+    assert res.returncode == 2
+    assert res.stderr.count("\n") == 1 and f"{prof}:2:" in res.stderr
+    prof.write_text("profile bad {\n  deny syscall nosuchcall,\n}\n")
+    res = _stockade("export", "--format", "oci-seccomp", str(prof))
+    assert res.returncode == 2 and "unknown system call 'nosuchcall'" in res.stderr
+
+
+@pytest.mark.parametrize("fmt", ["oci-seccomp", "oci", "systemd"])
+def test_export_works_unprivileged(fmt: str) -> None:
+    """Exporting needs no privilege: nobody gets the same output as root."""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("dropping to nobody needs root")
+    repo = Path(__file__).resolve().parents[2]
+    prof = str(repo / "examples" / "profiles" / "demo-reader")
+    as_root = _stockade("export", "--format", fmt, prof)
+    as_nobody = subprocess.run(["runuser", "-u", "nobody", "--", sys.executable, "-m",
+                                "stockade", "export", "--format", fmt, prof],
+                               capture_output=True, text=True, timeout=120, cwd="/")
+    assert as_nobody.returncode == 0, as_nobody.stderr
+
+    def stable(text: str) -> list[str]:  # globs under /proc expand to the pids of the moment
+        return [line for line in text.splitlines() if "/proc/" not in line]
+
+    assert stable(as_nobody.stdout) == stable(as_root.stdout)
