@@ -8,14 +8,14 @@ import sys
 import pytest
 
 from stockade.cli._manpages import write_pages
-from stockade.cli.main import _command_names
+from stockade.cli.main import _command_modules
 
 
 def test_a_man_page_per_command_renders_without_warnings(tmp_path) -> None:
     pages = write_pages(str(tmp_path / "man1"))
     names = {os.path.basename(p) for p in pages}
     assert "stockade.1" in names
-    assert {f"stockade-{c}.1" for c in _command_names()} <= names
+    assert {f"stockade-{m.COMMAND}.1" for m in _command_modules([])} <= names
     if not shutil.which("man"):
         pytest.skip("man-db not installed")
     env = {**os.environ, "MANWIDTH": "80", "LC_ALL": "C.UTF-8"}
