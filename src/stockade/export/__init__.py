@@ -25,7 +25,7 @@ BUILTIN_FORMATS: dict[str, str] = {
     "oci": "stockade.export.oci",
     "systemd": "stockade.export.systemd",
     "k8s": "stockade.export.k8s",
-    "apparmor": "stockade.export.apparmor",
+    "apparmor": "stockade.export.apparmor_text",
 }
 
 
