@@ -29,6 +29,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also show earlier denials: 30m, 1h, 2d, an ISO time or epoch seconds")
     parser.add_argument("--summary", action="store_true",
                         help="count denials per profile and exit (as aa-notify -s)")
+    add_source_arguments(parser)
+    parser.add_argument("--once", action="store_true",
+                        help="process what is there now and exit")
+    parser.add_argument("--no-desktop", action="store_true", help="no desktop notifications")
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where records are followed from (`notify` and `audit follow`): see `open_sources`."""
     parser.add_argument("--store", metavar="PATH", action="append", default=[],
                         help="also follow records written to this audit store")
     parser.add_argument("--log", metavar="FILE", action="append", default=[],
@@ -37,12 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"the kernel audit log to follow (default {AUDIT_LOG}; '' for none)")
     parser.add_argument("--no-netlink", action="store_true",
                         help="do not read the live audit netlink group (read as root by default)")
-    parser.add_argument("--once", action="store_true",
-                        help="process what is there now and exit")
-    parser.add_argument("--no-desktop", action="store_true", help="no desktop notifications")
 
 
-def _sources(args: argparse.Namespace, from_start: bool, since: float | None) -> list[Source]:
+def open_sources(args: argparse.Namespace, from_start: bool, since: float | None) -> list[Source]:
+    """The sources `add_source_arguments` named (netlink as root unless --once/--summary)."""
     sources: list[Source] = []
     notes: list[str] = []
     if args.audit_log:
@@ -135,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     """Follow the sources and print denials (or a summary)."""
     since = parse_since(args.since) if args.since else None
     from_start = since is not None or args.once or args.summary
-    follower = Follower(_sources(args, from_start, since), since=since)
+    follower = Follower(open_sources(args, from_start, since), since=since)
     try:
         if args.summary:
             return _summary(list(follower.follow(once=True)), since)
