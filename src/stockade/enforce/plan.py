@@ -14,6 +14,7 @@ kernel (or the ABI given with `--abi`) makes of the plan. The mechanisms:
 | mount, pivot_root, userns, io_uring | seccomp (baseline refuses them) | plan_syscalls |
 | set rlimit | setrlimit(2) in the child | plan_syscalls |
 | dbus, mqueue, change_profile | not enforceable by the kernel alone | plan_syscalls |
+| syscall (stockade extension) | seccomp rules; default action | plan_syscall_rules |
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from stockade.enforce.plan_net import (
     compile_signals,
     compile_unix,
 )
+from stockade.enforce.plan_syscall_rules import compile_syscall_rules
 from stockade.enforce.plan_syscalls import (
     compile_capabilities,
     compile_misc,
@@ -193,6 +195,7 @@ def compile_plan(profile: CompiledProfile, *, abi: int | None = None) -> Profile
     unlock |= compile_mount(ctx)
     unlock |= compile_misc(ctx)
     compile_rlimits(ctx)
+    unlock |= compile_syscall_rules(ctx)
     plan.seccomp_rules = _baseline(unlock) + plan.seccomp_rules
     ctx.sort_report()
     for child in profile.children:

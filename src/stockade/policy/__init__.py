@@ -39,6 +39,7 @@ from stockade.policy.ast import (
     Rule,
     SignalRule,
     SourcePos,
+    SyscallRule,
     UnixRule,
     UsernsRule,
 )
@@ -62,6 +63,6 @@ __all__ = [
     "CompiledProfile", "DbusRule", "FilePerms", "FileRule", "IncludeError", "IoUringRule",
     "LinkRule", "LintWarning", "Loader", "MountRule", "MqueueRule", "NetworkRule", "Perm",
     "PivotRootRule", "PolicyError", "PolicyFile", "PolicySemanticError", "PolicySyntaxError",
-    "PtraceRule", "Qualifiers", "RlimitRule", "Rule", "SignalRule", "SourcePos", "UnixRule",
-    "UsernsRule", "Warning", "check", "compile_profiles", "lint", "load",
+    "PtraceRule", "Qualifiers", "RlimitRule", "Rule", "SignalRule", "SourcePos",
+    "SyscallRule", "UnixRule", "UsernsRule", "Warning", "check", "compile_profiles", "lint", "load",
 ]

@@ -228,6 +228,21 @@ class MqueueRule(Rule):
 
 
 @dataclass(kw_only=True)
+class SyscallRule(Rule):
+    """stockade extension (AppArmor has no such rule; `stockade export --format apparmor`
+    leaves it out): `[deny] syscall [default] [action=ACTION] [errno=ERRNO]
+    [argN=OP:VALUE[:VALUE2]]... [NAME | (NAME, ...)],`. `deny` means action errno."""
+
+    kind: ClassVar[str] = "syscall"
+    names: tuple[str, ...] = ()
+    default: bool = False
+    action: str = "allow"
+    errno: str | None = None
+    #: (argument index, op, value, value2), op in constants.SYSCALL_ARG_OPS.
+    args: tuple[tuple[int, str, int, int], ...] = ()
+
+
+@dataclass(kw_only=True)
 class AllRule(Rule):
     """`all,`: every access of every class."""
 

@@ -86,5 +86,9 @@ QUALIFIERS: frozenset[str] = frozenset({"audit", "deny", "allow", "owner", "othe
 RULE_KEYWORDS: frozenset[str] = frozenset({
     "capability", "network", "signal", "ptrace", "unix", "dbus", "mount", "remount",
     "umount", "pivot_root", "change_profile", "set", "rlimit", "userns", "io_uring",
-    "mqueue", "all", "file", "link",
+    "mqueue", "all", "file", "link", "syscall",
 })
+#: stockade's `syscall` rule (an extension): actions and argument comparisons.
+SYSCALL_ACTIONS: frozenset[str] = frozenset({"allow", "errno", "kill", "kill_process",
+                                             "kill_thread", "trap", "log"})
+SYSCALL_ARG_OPS: frozenset[str] = frozenset({"eq", "ne", "lt", "le", "gt", "ge", "masked_eq"})

@@ -338,6 +338,67 @@ def link(terms: list[Term], ctx: RuleContext) -> ast.Rule:
                         path=terms[0].value, target=terms[2].value, subset=subset)
 
 
+def _number(text: str) -> int:
+    value = int(text, 0)
+    if not 0 <= value < 1 << 64:
+        raise ValueError(text)
+    return value
+
+
+def _syscall_arg(t: Term, ctx: RuleContext) -> tuple[int, str, int, int]:
+    """`argN=OP:VALUE[:VALUE2]` (masked_eq: VALUE is the mask, VALUE2 the expected bits)."""
+    index = int(t.value[3:])
+    parts = t.values[0].split(":") if len(t.values) == 1 else []
+    try:
+        op = parts[0]
+        if op not in c.SYSCALL_ARG_OPS or len(parts) != (3 if op == "masked_eq" else 2):
+            raise ValueError(op)
+        return index, op, _number(parts[1]), _number(parts[2]) if op == "masked_eq" else 0
+    except (ValueError, IndexError):
+        raise ctx.fail(f"expected '{t.value}=OP:VALUE' (OP: "
+                       + ", ".join(sorted(c.SYSCALL_ARG_OPS)) + "; masked_eq:MASK:VALUE)",
+                       t.tok) from None
+
+
+def syscall(terms: list[Term], ctx: RuleContext) -> ast.Rule:
+    """`syscall [default] [action=A] [errno=E] [argN=OP:V[:V2]]... [NAME | (NAMES)],`."""
+    default = False
+    names: list[str] = []
+    action = "errno" if ctx.qualifiers.deny else "allow"
+    err: str | None = None
+    args: list[tuple[int, str, int, int]] = []
+    for t in terms:
+        if t.kind == "cond" and t.value == "action" and len(t.values) == 1:
+            action = t.values[0]
+            if action not in c.SYSCALL_ACTIONS:
+                raise ctx.fail(f"invalid syscall action '{action}'", t.tok)
+        elif t.kind == "cond" and t.value == "errno" and len(t.values) == 1:
+            err = t.values[0]
+        elif t.kind == "cond" and re.fullmatch(r"arg[0-5]", t.value) and not t.nested:
+            args.append(_syscall_arg(t, ctx))
+        elif t.kind == "word" and t.value == "default" and not t.quoted and not names:
+            default = True
+        elif t.kind == "word" and re.fullmatch(r"[a-z_][a-z0-9_]*", t.value):
+            names.append(t.value)
+        elif t.kind == "list" and all(re.fullmatch(r"[a-z_][a-z0-9_]*", v) for v in t.values):
+            names.extend(t.values)
+        else:
+            raise ctx.fail(f"unexpected '{t.value or t.tok.value}' in syscall rule", t.tok)
+    if default == bool(names):
+        raise ctx.fail("a syscall rule names system calls or says 'default'",
+                       terms[0].tok if terms else ctx_dummy(ctx))
+    if len({a[0] for a in args}) != len(args):
+        raise ctx.fail("each argument may be compared once per syscall rule",
+                       terms[0].tok)
+    if default and args:
+        raise ctx.fail("the default action takes no argument comparisons", terms[0].tok)
+    if err is not None and action == "allow":
+        action = "errno"
+    return ast.SyscallRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
+                           names=tuple(names), default=default, action=action, errno=err,
+                           args=tuple(args))
+
+
 #: Keyword -> parser of the terms after it.
 PARSERS: dict[str, Callable[[list[Term], RuleContext], ast.Rule]] = {
     "capability": capability,
@@ -357,4 +418,5 @@ PARSERS: dict[str, Callable[[list[Term], RuleContext], ast.Rule]] = {
     "mqueue": mqueue,
     "all": all_rule,
     "link": link,
+    "syscall": syscall,
 }

@@ -1,0 +1,74 @@
+"""stockade's `syscall` rules (a profile-language extension) -> seccomp rules of the plan.
+
+`[deny] syscall [default] [action=A] [errno=E] [argN=OP:V[:V2]]... NAMES,`: each name becomes
+one `SeccompRule` with the rule's conditions (all must hold); `syscall default ...` sets the
+filter's default action, which makes the plan an allow list. An unconditional rule for a
+system call replaces the baseline's rules for that call (the profile says exactly what
+happens to it), as capability rules unlock the calls they are for.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from stockade.enforce import seccomp as sc
+from stockade.enforce.plan_common import EXACT, Context, source_of
+from stockade.enforce.plan_types import SeccompRule
+from stockade.errors import StockadeError
+from stockade.policy import SyscallRule
+
+_ACTIONS = {"allow": sc.ActionKind.ALLOW, "errno": sc.ActionKind.ERRNO,
+            "kill": sc.ActionKind.KILL_PROCESS, "kill_process": sc.ActionKind.KILL_PROCESS,
+            "kill_thread": sc.ActionKind.KILL_THREAD, "trap": sc.ActionKind.TRAP,
+            "log": sc.ActionKind.LOG}
+_OPS = {"eq": sc.Cmp.EQ, "ne": sc.Cmp.NE, "lt": sc.Cmp.LT, "le": sc.Cmp.LE, "gt": sc.Cmp.GT,
+        "ge": sc.Cmp.GE, "masked_eq": sc.Cmp.MASKED_EQ}
+_ERRNO_BY_NAME = {name: number for number, name in errno.errorcode.items()}
+
+
+def rule_action(rule: SyscallRule) -> sc.Action:
+    """The seccomp action of a syscall rule (errno defaults to EPERM)."""
+    kind = _ACTIONS[rule.action]
+    if kind is not sc.ActionKind.ERRNO:
+        return sc.Action(kind)
+    text = rule.errno or "EPERM"
+    value = _ERRNO_BY_NAME.get(text.upper())
+    if value is None:
+        try:
+            value = int(text, 0)
+        except ValueError:
+            value = -1
+    if not 1 <= value <= 4095:
+        raise StockadeError(f"{source_of(rule)}: errno={text}: not an errno name or a "
+                            "number from 1 to 4095")
+    return sc.errno_action(value)
+
+
+def compile_syscall_rules(ctx: Context) -> set[str]:
+    """Add the profile's syscall rules to the plan; returns the calls whose baseline rules
+    they replace."""
+    replaced: set[str] = set()
+    rules: list[SeccompRule] = []
+    for rule in ctx.profile.rules_of("syscall"):
+        action = rule_action(rule)
+        src = source_of(rule)
+        if rule.default:
+            ctx.plan.seccomp_default = action
+            ctx.record_part(rule, EXACT, f"every system call no rule names -> {action}",
+                            "seccomp-bpf")
+            continue
+        conds = tuple(arg_cmp(a) for a in rule.args)
+        for name in rule.names:
+            rules.append(SeccompRule(name, action, conds, "profile syscall rule", src))
+            if not conds:
+                replaced.add(name)
+        ctx.record_part(rule, EXACT, "replaces the baseline's rules for "
+                        + ", ".join(rule.names) if not conds else "", "seccomp-bpf")
+    ctx.plan.seccomp_rules += rules
+    return replaced
+
+
+def arg_cmp(arg: tuple[int, str, int, int]) -> sc.ArgCmp:
+    """The seccomp comparison of one parsed `argN=OP:...` condition."""
+    index, op, value, value2 = arg
+    return sc.ArgCmp(index, _OPS[op], value, value2)
