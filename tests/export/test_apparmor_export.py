@@ -140,3 +140,20 @@ def test_cli_writes_a_profile_apparmor_parser_accepts(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert compiled_binary(out) == compiled_binary(EXAMPLES / "demo-reader")
+
+
+def test_stockade_only_rules_are_left_out_and_reported(tmp_path: Path) -> None:
+    src = tmp_path / "s.prof"
+    src.write_text("profile s {\n  /etc/hostname r,\n  deny syscall errno=EXDEV getppid,\n}\n")
+    proc = subprocess.run([sys.executable, "-m", "stockade", "export", "--format", "apparmor",
+                           str(src)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "syscall" not in proc.stdout and "/etc/hostname r," in proc.stdout
+    assert "AppArmor has no syscall rule" in proc.stderr and "s.prof:3:3" in proc.stderr
+    strict = subprocess.run([sys.executable, "-m", "stockade", "export", "--format", "apparmor",
+                             "--strict", str(src)], capture_output=True, text=True, timeout=60)
+    assert strict.returncode == 3 and strict.stdout == ""
+    whole = subprocess.run([sys.executable, "-m", "stockade", "export", "--format", "apparmor",
+                            "--strict", str(EXAMPLES / "demo-reader")],
+                           capture_output=True, text=True, timeout=60)
+    assert whole.returncode == 0 and "every rule is expressed" in whole.stderr

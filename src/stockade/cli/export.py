@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     check_inputs(args.profile, args.include_dirs)
     inp = export.load(args.profile, args.include_dirs, args.profile_name)
     result = fmt.run(inp)
-    planned = inp.planned.coverage.weakened()
+    planned = inp.planned.coverage.weakened() if result.from_plan else []
     report(fmt.name, result.lost, planned, args.verbose)
     if args.strict and (result.lost or planned):
         sys.stderr.write(f"export {fmt.name}: --strict: not written\n")

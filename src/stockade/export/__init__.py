@@ -45,6 +45,9 @@ class ExportResult:
 
     text: str
     lost: list[CoverageEntry] = field(default_factory=list)
+    #: False when the target enforces the profile itself (apparmor), not stockade's plan:
+    #: the plan's own approximations are then no loss.
+    from_plan: bool = True
 
 
 Exporter = Callable[[ExportInput], ExportResult]

@@ -18,8 +18,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from stockade.enforce.plan_types import CoverageStatus
 from stockade.errors import StockadeError
-from stockade.export import ExportInput, ExportResult, register
+from stockade.export import ExportInput, ExportResult, Losses, register
 from stockade.policy import CompiledProfile, Perm, PolicyFile, ast, load
 
 #: What `file,` parses to (the parser's spelling of "every file access, ix").
@@ -28,12 +29,17 @@ _ALL_FILE = Perm.READ | Perm.WRITE | Perm.APPEND | Perm.LINK | Perm.LOCK | Perm.
 _NEEDS_QUOTES = re.compile(r'[\s"()=#]|^$')
 
 
+#: stockade's own rule kinds, which AppArmor has no spelling for (left out, reported lost).
+NOT_APPARMOR = frozenset({"syscall"})
+
+
 @dataclass(frozen=True)
 class AppArmorText:
-    """The exported text and the names of the profiles in it (top level, in order)."""
+    """The exported text, the names of its top-level profiles, the rules left out."""
 
     text: str
     profiles: tuple[str, ...]
+    omitted: tuple[ast.Rule, ...] = ()
 
 
 def _bare_comma(value: str) -> bool:
@@ -292,14 +298,20 @@ def _header(prof: CompiledProfile, parent: CompiledProfile | None) -> str:
 
 
 def render_profile(prof: CompiledProfile, parent: CompiledProfile | None = None,
-                   indent: str = "") -> list[str]:
-    """A profile with its rules, child profiles and hats, as lines."""
+                   indent: str = "", omitted: list[ast.Rule] | None = None) -> list[str]:
+    """A profile with its rules, child profiles and hats, as lines; stockade-only rules
+    are left out (appended to `omitted`)."""
     inner = indent + "  "
     lines = [indent + _header(prof, parent)]
-    lines += [inner + render_rule(r) for r in prof.rules]
+    for rule in prof.rules:
+        if rule.kind in NOT_APPARMOR:
+            if omitted is not None:
+                omitted.append(rule)
+            continue
+        lines.append(inner + render_rule(rule))
     for child in prof.children:
         lines.append("")
-        lines += render_profile(child, prof, inner)
+        lines += render_profile(child, prof, inner, omitted)
     lines.append(indent + "}")
     return lines
 
@@ -327,10 +339,12 @@ def flatten(pf: PolicyFile, profiles: Sequence[CompiledProfile]) -> AppArmorText
                      f'abi "{abi.path}",')
     aliases = profiles[0].matcher.aliases if profiles else ()
     lines += [f"alias {_path(src)} -> {_path(dst)}," for src, dst in aliases]
+    omitted: list[ast.Rule] = []
     for prof in profiles:
         lines.append("")
-        lines += render_profile(prof)
-    return AppArmorText("\n".join(lines) + "\n", tuple(p.name for p in profiles))
+        lines += render_profile(prof, omitted=omitted)
+    return AppArmorText("\n".join(lines) + "\n", tuple(p.name for p in profiles),
+                        tuple(omitted))
 
 
 def export_text(inp: ExportInput) -> AppArmorText:
@@ -346,5 +360,12 @@ def export_text(inp: ExportInput) -> AppArmorText:
 @register("apparmor", "one self-contained AppArmor profile (includes, variables and "
           "conditionals resolved) for hosts where AppArmor is the LSM")
 def export_apparmor(inp: ExportInput) -> ExportResult:
-    """Format `apparmor`: nothing is lost, AppArmor enforces the profile as written."""
-    return ExportResult(export_text(inp).text)
+    """Format `apparmor`: AppArmor enforces the profile as written, except stockade's own
+    rules (`syscall`), which are left out and reported."""
+    out = export_text(inp)
+    losses = Losses("apparmor")
+    for rule in out.omitted:
+        losses.add(rule.text.strip() or render_rule(rule), CoverageStatus.NOT_ENFORCED,
+                   f"AppArmor has no {rule.kind} rule (a stockade extension): left out",
+                   source=str(rule.pos), enforced_by="stockade run, or the oci-seccomp format")
+    return ExportResult(out.text, losses.entries, from_plan=False)
