@@ -37,6 +37,8 @@ class ExportInput:
     planned: ProfilePlan
     path: str = ""
     include_dirs: tuple[str, ...] = ()
+    #: SELinux CIL policy files to carry along (`--cil`, format k8s).
+    cil: tuple[str, ...] = ()
 
 
 @dataclass

@@ -148,8 +148,13 @@ def rooted(path: str) -> str:
     return path  # not an absolute path pattern: left for apparmor_parser to judge
 
 
-def _path(path: str) -> str:
+def path_text(path: str) -> str:
+    """A path pattern as apparmor_parser lexes it back: starts with `/`, doubled `/` folded,
+    quoted when needed."""
     return quote(rooted(fold_slashes(path)))
+
+
+_path = path_text
 
 
 def _listed(value: str) -> str:
