@@ -96,6 +96,7 @@ def oci_seccomp(plan: EnforcementPlan, losses: Losses | None = None) -> dict[str
                    CoverageStatus.APPROXIMATED, "stricter: runtimes have no bad-architecture "
                    "action, libseccomp's default kills the process (SIGSYS)")
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    decided: set[str] = set()
     for rule in plan.seccomp_rules:
         action = effective_action(rule)
         if rule.action.kind is sc.ActionKind.NOTIFY and losses is not None:
@@ -103,6 +104,10 @@ def oci_seccomp(plan: EnforcementPlan, losses: Losses | None = None) -> dict[str
                        "no seccomp supervisor in the container: denied with EACCES instead of "
                        "decided call by call", source=rule.source,
                        enforced_by="stockade run (seccomp user notification + supervisor)")
+        if not rule.conditions:
+            if rule.syscall in decided:
+                continue  # libseccomp keeps the first unconditional action for a call
+            decided.add(rule.syscall)
         if action == plan.seccomp_default or not _exists_here(rule):
             continue
         key = (action, rule.conditions)
