@@ -56,7 +56,8 @@ def follow(args: argparse.Namespace) -> int:
     since = parse_since(args.since) if args.since else None
     output = _output(args, fmt)
     args.summary = False
-    follower = Follower(open_sources(args, since is not None or args.once, since), since=since)
+    follower = Follower(open_sources(args, since is not None or args.once, since, "audit follow"),
+                        since=since)
     want = _RESULTS.get(args.result or "")
     try:
         batches = iter([follower.drain()]) if args.once else iter(

@@ -47,8 +47,10 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not read the live audit netlink group (read as root by default)")
 
 
-def open_sources(args: argparse.Namespace, from_start: bool, since: float | None) -> list[Source]:
-    """The sources `add_source_arguments` named (netlink as root unless --once/--summary)."""
+def open_sources(args: argparse.Namespace, from_start: bool, since: float | None,
+                 command: str = "notify") -> list[Source]:
+    """The sources `add_source_arguments` named (netlink as root unless --once/--summary);
+    notes about unreadable sources go to stderr under `command`'s name."""
     sources: list[Source] = []
     notes: list[str] = []
     if args.audit_log:
@@ -76,7 +78,7 @@ def open_sources(args: argparse.Namespace, from_start: bool, since: float | None
         except StockadeError as err:
             notes.append(str(err))
     for note in notes:
-        sys.stderr.write(f"stockade notify: {note}\n")
+        sys.stderr.write(f"stockade {command}: {note}\n")
     if not sources:
         raise StockadeError("nothing to follow: no readable audit log, no --log or --store "
                             "(run as root, or pass --log FILE)")
