@@ -179,7 +179,7 @@ def apparmor_abstract(profile: CompiledProfile, losses: Losses,
     for rule in denies:
         if not _deny_still_holds(rule, profile, listed, template):
             _lost(losses, rule, "the abstract has no deny rules, and a listed path or the "
-                  "template grants some of what this denies")
+                  "template matches paths this denies (whatever the rights)")
     for child in profile.children:
         losses.add(f"{'hat' if child.is_hat else 'profile'} {child.local_name}",
                    CoverageStatus.NOT_ENFORCED, "AppArmorProfile: no child profiles or hats",
