@@ -88,3 +88,25 @@ def test_strict_writes_nothing_and_exits_3(profile: Path, tmp_path: Path) -> Non
                     str(profile))
     assert res.returncode == 3
     assert not out.exists()
+
+
+def test_supervisor_rules_are_reported_as_lost(tmp_path: Path) -> None:
+    """The plan leaves owner checks to the supervisor: no target has one, so the export
+    says so without -v."""
+    prof = tmp_path / "own"
+    prof.write_text("profile own {\n  owner /tmp/** rw,\n}\n")
+    res = _stockade("export", "--format", "oci-seccomp", str(prof))
+    assert res.returncode == 0
+    assert "plan approximated: owner /tmp/** rw," in res.stderr
+    assert "needs supervisor" in res.stderr
+
+
+def test_profile_errors_are_one_line_with_status_2(tmp_path: Path) -> None:
+    prof = tmp_path / "bad"
+    prof.write_text("profile bad {\n  /foo rq,\n}\n")
+    res = _stockade("export", "--format", "oci-seccomp", str(prof))
+    assert res.returncode == 2
+    assert res.stderr.count("\n") == 1 and f"{prof}:2:" in res.stderr
+    prof.write_text("profile bad {\n  deny syscall nosuchcall,\n}\n")
+    res = _stockade("export", "--format", "oci-seccomp", str(prof))
+    assert res.returncode == 2 and "unknown system call 'nosuchcall'" in res.stderr

@@ -66,8 +66,9 @@ def report(fmt: str, lost: list[CoverageEntry], planned: list[CoverageEntry],
               + "\n")
     for entry in lost:
         err.write("  " + _escape(entry.line()) + "\n")
-    if verbose:
-        for entry in planned:
+    for entry in planned:
+        # what only `stockade run --mode ...`'s supervisor enforces is lost in every target
+        if verbose or entry.status.value == "supervisor" or "supervisor" in entry.enforced_by:
             err.write("  plan " + _escape(entry.line()) + "\n")
 
 
@@ -93,12 +94,18 @@ def run(args: argparse.Namespace) -> int:
 
     fmt = export.exporter(args.format)
     check_inputs(args.profile, args.include_dirs)
-    inp = export.load(args.profile, args.include_dirs, args.profile_name)
-    if args.cil:
-        if fmt.name != "k8s":
-            raise UsageError("--cil goes with --format k8s")
-        inp = dataclasses.replace(inp, cil=tuple(args.cil))
-    result = fmt.run(inp)
+    try:
+        inp = export.load(args.profile, args.include_dirs, args.profile_name)
+        if args.cil:
+            if fmt.name != "k8s":
+                raise UsageError("--cil goes with --format k8s")
+            inp = dataclasses.replace(inp, cil=tuple(args.cil))
+        result = fmt.run(inp)
+    except StockadeError as err:
+        if err.exit_code != 1:
+            raise
+        # a profile error or a rule the format refuses: bad input, one line, status 2
+        raise UsageError(str(err)) from None
     planned = inp.planned.coverage.weakened() if result.from_plan else []
     report(fmt.name, result.lost, planned, args.verbose)
     if args.strict and (result.lost or planned):

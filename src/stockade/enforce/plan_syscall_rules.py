@@ -64,8 +64,41 @@ def compile_syscall_rules(ctx: Context) -> set[str]:
                 replaced.add(name)
         ctx.record_part(rule, EXACT, "replaces the baseline's rules for "
                         + ", ".join(rule.names) if not conds else "", "seccomp-bpf")
+    if ctx.plan.seccomp_default.kind is not sc.ActionKind.ALLOW:
+        rules = [r for rule in rules for r in _unshadow(rule, ctx)]
     ctx.plan.seccomp_rules += rules
     return replaced
+
+
+def _unshadow(rule: SeccompRule, ctx: Context) -> list[SeccompRule]:
+    """An unconditional allow next to other rules' argument refusals for the same call.
+
+    libseccomp lets an unconditional rule win over every conditional rule of its call,
+    whatever the order (measured), so `syscall socket,` in an allow list would void the
+    socket-family refusals of the profile's network rules. Where those refusals test one
+    small argument (socket's family), the allow becomes one rule per value they leave
+    allowed; otherwise the allow is dropped (narrower) and a note says so.
+    """
+    if rule.conditions or rule.action.kind is not sc.ActionKind.ALLOW:
+        return [rule]
+    others = [r for r in ctx.plan.seccomp_rules if r.syscall == rule.syscall
+              and r.conditions and r.action.kind is not sc.ActionKind.ALLOW]
+    if not others:
+        return [rule]
+    args = {c.arg for r in others for c in r.conditions}
+    if rule.syscall == "socket" and args == {0} and all(len(r.conditions) == 1 for r in others):
+        return [SeccompRule(rule.syscall, rule.action, (sc.ArgCmp(0, sc.Cmp.EQ, value),),
+                            rule.reason, rule.source)
+                for value in range(_SMALL_DOMAIN)
+                if not any(r.conditions[0].holds(value) for r in others)]
+    ctx.notes.append(f"{rule.source}: syscall {rule.syscall} is not allowed: it would void "
+                     "the argument refusals of other rules for it (libseccomp lets an "
+                     "unconditional rule win)")
+    return []
+
+
+_SMALL_DOMAIN = 64  # socket families (AF_MAX is 46)
+
 
 
 def arg_cmp(arg: tuple[int, str, int, int]) -> sc.ArgCmp:

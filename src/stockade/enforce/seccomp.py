@@ -141,6 +141,14 @@ class ArgCmp:
     datum_a: int
     datum_b: int = 0
 
+    def holds(self, value: int) -> bool:
+        """Whether argument value `value` satisfies the comparison (as the filter tests)."""
+        a = self.datum_a
+        if self.op is Cmp.MASKED_EQ:
+            return value & a == self.datum_b
+        return {Cmp.NE: value != a, Cmp.LT: value < a, Cmp.LE: value <= a, Cmp.EQ: value == a,
+                Cmp.GE: value >= a, Cmp.GT: value > a}[self.op]
+
     def __str__(self) -> str:
         if self.op is Cmp.MASKED_EQ:
             return f"arg{self.arg} & {self.datum_a:#x} == {self.datum_b:#x}"

@@ -40,19 +40,29 @@ def denied_literals(profile: CompiledProfile, losses: Losses) -> tuple[list[str]
             continue
         where = f"{rule.pos.file}:{rule.pos.line}"
         text = " ".join(rule.text.split())
-        if _GLOB & set(rule.path) or rule.qualifiers.owner or rule.qualifiers.other:
+        path = tree_of(rule.path)
+        if _GLOB & set(path) or rule.qualifiers.owner or rule.qualifiers.other:
             losses.add(text, CoverageStatus.NOT_ENFORCED, "a pattern or owner-conditional "
                        "deny cannot become a path list", source=where,
                        enforced_by="stockade run (Landlock)")
             continue
-        denied = profile.file_perms(rule.path).deny
+        denied = profile.file_perms(path).deny
         if denied & Perm.READ:
-            read.append(rule.path)
+            read.append(path)
         elif denied & (Perm.WRITE | Perm.APPEND):
-            write.append(rule.path)
+            write.append(path)
             losses.add(text, CoverageStatus.APPROXIMATED, "a read-only path: writes fail "
                        "with EROFS, not EACCES", source=where)
     return sorted(set(read)), sorted(set(write))
+
+
+def tree_of(pattern: str) -> str:
+    """`/a/b` for `/a/b`, `/a/b/**` and `/a/b{,/**}` (a path and everything beneath it: a
+    mount-based target hides or protects the whole tree); other patterns unchanged."""
+    for suffix in ("{,/**}", "/**"):
+        if pattern.endswith(suffix) and len(pattern) > len(suffix):
+            return pattern[: -len(suffix)]
+    return pattern
 
 
 def granted(plan: EnforcementPlan, rights: ll.AccessFs, what: str, losses: Losses) -> list[str]:

@@ -76,6 +76,37 @@ def _exists_here(rule: SeccompRule) -> bool:
         raise StockadeError(f"unknown system call {rule.syscall!r}{where}") from None
 
 
+def effective_rules(plan: EnforcementPlan, losses: Losses | None,
+                    where: str) -> list[tuple[SeccompRule, sc.Action]]:
+    """The rules of `plan` that decide something, with their actions, as `run` loads them.
+
+    As `enforce.prepare`: user notification becomes EACCES (no supervisor in `where`), rules
+    equal to the default and names absent on this architecture are not loaded. As libseccomp
+    then builds the filter (measured): the first unconditional rule for a call decides, and it
+    wins over every conditional rule of that call, whatever the order.
+    """
+    loaded: list[tuple[SeccompRule, sc.Action]] = []
+    for rule in plan.seccomp_rules:
+        action = effective_action(rule)
+        if rule.action.kind is sc.ActionKind.NOTIFY and losses is not None:
+            losses.add(str(rule), CoverageStatus.SUPERVISOR,
+                       f"no seccomp supervisor in {where}: denied with EACCES instead of "
+                       "decided call by call", source=rule.source,
+                       enforced_by="stockade run (seccomp user notification + supervisor)")
+        if action != plan.seccomp_default and _exists_here(rule):
+            loaded.append((rule, action))
+    unconditional: dict[str, sc.Action] = {}
+    for rule, action in loaded:
+        if not rule.conditions:
+            unconditional.setdefault(rule.syscall, action)
+    out = []
+    for rule, action in loaded:
+        decided = unconditional.get(rule.syscall)
+        if decided is None or (not rule.conditions and action == decided):
+            out.append((rule, action))
+    return out
+
+
 def oci_seccomp(plan: EnforcementPlan, losses: Losses | None = None) -> dict[str, Any]:
     """The OCI `linux.seccomp` object of `plan`; what it cannot express goes to `losses`."""
     obj: dict[str, Any] = {}
@@ -96,20 +127,7 @@ def oci_seccomp(plan: EnforcementPlan, losses: Losses | None = None) -> dict[str
                    CoverageStatus.APPROXIMATED, "stricter: runtimes have no bad-architecture "
                    "action, libseccomp's default kills the process (SIGSYS)")
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
-    decided: set[str] = set()
-    for rule in plan.seccomp_rules:
-        action = effective_action(rule)
-        if rule.action.kind is sc.ActionKind.NOTIFY and losses is not None:
-            losses.add(str(rule), CoverageStatus.SUPERVISOR,
-                       "no seccomp supervisor in the container: denied with EACCES instead of "
-                       "decided call by call", source=rule.source,
-                       enforced_by="stockade run (seccomp user notification + supervisor)")
-        if not rule.conditions:
-            if rule.syscall in decided:
-                continue  # libseccomp keeps the first unconditional action for a call
-            decided.add(rule.syscall)
-        if action == plan.seccomp_default or not _exists_here(rule):
-            continue
+    for rule, action in effective_rules(plan, losses, "the container"):
         key = (action, rule.conditions)
         entry = groups.get(key)
         if entry is None:

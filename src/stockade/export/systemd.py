@@ -28,7 +28,7 @@ from stockade.enforce.plan_types import CoverageStatus, EnforcementPlan, Seccomp
 from stockade.export import ExportInput, ExportResult, Losses, register
 from stockade.export._files import WRITE_RIGHTS, denied_literals, granted, under
 from stockade.export.oci import RLIMIT_NAMES
-from stockade.export.oci_seccomp import effective_action
+from stockade.export.oci_seccomp import effective_rules
 
 TARGET = "systemd"
 HOMES = ("/home", "/root", "/run/user")
@@ -46,18 +46,23 @@ def _errno_name(value: int) -> str:
     return errno.errorcode.get(value, str(value))
 
 
-def matches(cond: sc.ArgCmp, value: int) -> bool:
-    """Whether argument value `value` satisfies `cond` (libseccomp's comparison)."""
-    a = cond.datum_a
-    if cond.op is sc.Cmp.MASKED_EQ:
-        return value & a == cond.datum_b
-    return {sc.Cmp.NE: value != a, sc.Cmp.LT: value < a, sc.Cmp.LE: value <= a,
-            sc.Cmp.EQ: value == a, sc.Cmp.GE: value >= a, sc.Cmp.GT: value > a}[cond.op]
+def _native(name: str) -> bool:
+    try:
+        return sc.resolve_syscall(name) >= 0
+    except KeyError:
+        return False
 
 
 def _is_family_rule(rule: SeccompRule) -> bool:
     return rule.syscall == "socket" and len(rule.conditions) == 1 \
         and rule.conditions[0].arg == 0 and rule.action.value == errno.EAFNOSUPPORT
+
+
+def _is_family_allow(rule: SeccompRule) -> bool:
+    """`socket if arg0 == FAMILY -> allow` (an allow list's per-family socket rule)."""
+    cond = rule.conditions[0]
+    return rule.syscall == "socket" and len(rule.conditions) == 1 and cond.arg == 0 \
+        and cond.op is sc.Cmp.EQ and rule.action.kind is sc.ActionKind.ALLOW
 
 
 def _namespace_flag(rule: SeccompRule) -> str:
@@ -85,24 +90,15 @@ def _seccomp(plan: EnforcementPlan, losses: Losses) -> list[tuple[str, str]]:
     allowed: list[str] = []
     denied: list[str] = []
     family_rules: list[SeccompRule] = []
+    family_allows: list[int] = []
     namespaces: set[str] = set()
     setid = False
-    for rule in plan.seccomp_rules:
-        action = effective_action(rule)
-        if rule.action.kind is sc.ActionKind.NOTIFY:
-            losses.add(str(rule), CoverageStatus.SUPERVISOR, "no seccomp supervisor under "
-                       "systemd: refused with EACCES", source=rule.source,
-                       enforced_by="stockade run (seccomp user notification + supervisor)")
-        try:
-            if sc.resolve_syscall(rule.syscall) < 0:
-                continue
-        except KeyError:
-            continue
-        if action == plan.seccomp_default:
-            continue
+    for rule, action in effective_rules(plan, losses, "systemd"):
         if rule.conditions:
-            if not allow_list and _is_family_rule(rule):
+            if _is_family_rule(rule):
                 family_rules.append(rule)
+            elif allow_list and _is_family_allow(rule):
+                family_allows.append(rule.conditions[0].datum_a)
             elif not allow_list and _namespace_flag(rule) and action.value == errno.EPERM:
                 namespaces.add(_namespace_flag(rule))
             elif not allow_list and _is_setid_rule(rule) and action.value == errno.EPERM:
@@ -123,12 +119,14 @@ def _seccomp(plan: EnforcementPlan, losses: Losses) -> list[tuple[str, str]]:
             if action.kind is not sc.ActionKind.KILL_PROCESS:
                 losses.add(str(rule), CoverageStatus.APPROXIMATED, f"{action} becomes kill",
                            source=rule.source)
+    if family_allows:
+        allowed.append("socket")
     if allow_list:
         out.append(("SystemCallFilter", " ".join(dict.fromkeys(allowed))))
         default = plan.seccomp_default
         if default.kind is sc.ActionKind.ERRNO:
             out.append(("SystemCallErrorNumber", _errno_name(default.value)))
-        implicit = [n for n in SYSTEMD_IMPLICIT if n not in allowed]
+        implicit = [n for n in SYSTEMD_IMPLICIT if n not in allowed and _native(n)]
         if implicit:
             losses.add(f"default {default} for " + ", ".join(implicit),
                        CoverageStatus.APPROXIMATED, "wider: systemd always allows these")
@@ -137,9 +135,10 @@ def _seccomp(plan: EnforcementPlan, losses: Losses) -> list[tuple[str, str]]:
                        CoverageStatus.APPROXIMATED, f"fails with the default {default} instead")
     elif denied:
         out.append(("SystemCallFilter", "~" + " ".join(dict.fromkeys(denied))))
-    if family_rules:
+    if family_rules or family_allows:
         names = [_FAMILY_NAMES[f] for f in range(_MAX_FAMILY) if f in _FAMILY_NAMES
-                 and not any(matches(r.conditions[0], f) for r in family_rules)]
+                 and not any(r.conditions[0].holds(f) for r in family_rules)
+                 and (f in family_allows or not allow_list)]
         out.append(("RestrictAddressFamilies", " ".join(names) or "none"))
     if namespaces:
         out.append(("RestrictNamespaces", "~" + " ".join(sorted(namespaces))))
@@ -160,14 +159,14 @@ def _files(inp: ExportInput, losses: Losses) -> list[tuple[str, str]]:
     read_denied, write_denied = denied_literals(inp.profile, losses)
     writable = granted(plan, WRITE_RIGHTS, "write", losses)
     executable = granted(plan, ll.AccessFs.EXECUTE, "execute", losses)
-    home_grants = [r for r in plan.fs_rules if any(under(r.path, h) for h in HOMES)]
     out.append(("ProtectSystem", "strict"))
-    if not home_grants:
+    # A home is reachable when a grant is at, beneath or above it (Landlock: path beneath).
+    reachable = [h for h in HOMES if any(under(r.path, h) or under(h, r.path)
+                                         for r in plan.fs_rules)
+                 and not any(under(h, d) for d in read_denied)]
+    if not reachable:
         out.append(("ProtectHome", "yes"))
-    else:
-        out.append(("ProtectHome", "read-only"))
-        losses.add("file rules under " + ", ".join(HOMES), CoverageStatus.APPROXIMATED,
-                   "wider: all of " + ", ".join(HOMES) + " stays readable (ProtectHome=read-only)")
+        read_denied = [d for d in read_denied if not any(under(d, h) for h in HOMES)]
     if writable:
         out.append(("ReadWritePaths", " ".join(f"-{p}" for p in writable)))
     if write_denied:
@@ -191,9 +190,8 @@ def _network(plan: EnforcementPlan, losses: Losses) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if plan.handled_net & ll.AccessNet.BIND_TCP:
         out.append(("SocketBindDeny", "tcp"))
-        for rule in plan.net_rules:
-            if rule.access & ll.AccessNet.BIND_TCP:
-                out.append(("SocketBindAllow", f"tcp:{rule.port}"))
+        ports = sorted({r.port for r in plan.net_rules if r.access & ll.AccessNet.BIND_TCP})
+        out += [("SocketBindAllow", f"tcp:{span}") for span in port_spans(ports)]
     if plan.handled_net & ll.AccessNet.CONNECT_TCP:
         losses.add("deny TCP connect on ports not granted", CoverageStatus.NOT_ENFORCED,
                    "systemd filters connections by address (IPAddressDeny=), not by port",
@@ -203,6 +201,17 @@ def _network(plan: EnforcementPlan, losses: Losses) -> list[tuple[str, str]]:
                    CoverageStatus.NOT_ENFORCED, "no directive scopes abstract unix sockets "
                    "or signals", enforced_by="stockade run (Landlock ABI 6)")
     return out
+
+
+def port_spans(ports: list[int]) -> list[str]:
+    """`8080`, `9000-9002` for sorted ports [8080, 9000, 9001, 9002]."""
+    spans: list[list[int]] = []
+    for port in ports:
+        if spans and port == spans[-1][1] + 1:
+            spans[-1][1] = port
+        else:
+            spans.append([port, port])
+    return [str(a) if a == b else f"{a}-{b}" for a, b in spans]
 
 
 def _process(plan: EnforcementPlan) -> list[tuple[str, str]]:

@@ -48,3 +48,29 @@ def words(names: list[str], per_line: int = 6) -> str:
     """`(a, b, c)` wrapped for a profile."""
     lines = [", ".join(names[i:i + per_line]) for i in range(0, len(names), per_line)]
     return "(" + (",\n      ".join(lines)) + ")"
+
+
+def baseline_rest(mentioned: set[str], head: str) -> list[str]:
+    """For an allow-list import: `HEAD (calls),` giving stockade's baseline calls the import
+    does not mention the import's default answer instead of the baseline's."""
+    from stockade.enforce import defaults
+
+    rest = sorted({r.syscall for r in defaults.baseline_seccomp_rules()} - mentioned)
+    return [f"{head} {words(rest)},"] if rest else []
+
+
+def known_syscall(name: str) -> bool:
+    """Whether this machine's libseccomp knows system call `name` (on any architecture)."""
+    from stockade.enforce import seccomp as sc
+
+    try:
+        sc.resolve_syscall(name)
+    except KeyError:
+        return False
+    return True
+
+
+def split_known(names: list[str], dropped: set[str]) -> list[str]:
+    """`names` libseccomp knows; the others are added to `dropped`."""
+    dropped.update(n for n in names if not known_syscall(n))
+    return [n for n in names if known_syscall(n)]

@@ -30,9 +30,14 @@ import tomllib
 from typing import Any
 
 from stockade.enforce import defaults
-from stockade.enforce import seccomp as sc
 from stockade.errors import StockadeError, UsageError
-from stockade.export.importers import Imported, profile_name, words
+from stockade.export.importers import (
+    Imported,
+    baseline_rest,
+    profile_name,
+    split_known,
+    words,
+)
 
 #: Docker's default capability set (moby oci/caps/defaults.go).
 DOCKER_DEFAULT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW",
@@ -127,14 +132,6 @@ def _arg_groups(entry: dict[str, Any], where: str) -> list[list[str]]:
     return [[c] for _, c in conds]
 
 
-def _known(name: str) -> bool:
-    try:
-        sc.resolve_syscall(name)
-    except KeyError:
-        return False
-    return True
-
-
 def convert(data: dict[str, Any], name: str, caps: tuple[str, ...],
             source: str = "") -> Imported:
     """The profile for one seccomp JSON document."""
@@ -171,8 +168,7 @@ def convert(data: dict[str, Any], name: str, caps: tuple[str, ...],
         if not applies(entry, caps_set, kernel, goarch):
             continue
         names = list(entry.get("names") or []) + ([entry["name"]] if entry.get("name") else [])
-        known = [n for n in names if _known(n)]
-        dropped.update(n for n in names if not _known(n))
+        known = split_known(names, dropped)
         action = _action(entry, where)
         if not entry.get("args"):
             # runtimes add rules in order and libseccomp keeps the first action for a call
@@ -198,11 +194,9 @@ def convert(data: dict[str, Any], name: str, caps: tuple[str, ...],
         notes.append("dropped (unknown to this libseccomp, runtimes using it drop them too): "
                      + ", ".join(sorted(dropped)))
     if default != "allow":
-        rest = sorted({r.syscall for r in defaults.baseline_seccomp_rules()} - mentioned)
-        if rest:
-            err = f" errno={_errno_text({'errnoRet': default_errno}, errno.EPERM)}" \
-                if default == "errno" else f" action={default}"
-            lines.append(f"deny syscall{err} {words(rest)},")
+        err = f" errno={_errno_text({'errnoRet': default_errno}, errno.EPERM)}" \
+            if default == "errno" else f" action={default}"
+        lines += baseline_rest(mentioned, f"deny syscall{err}")
     else:
         lifted = sorted({r.syscall for r in defaults.baseline_seccomp_rules()} & mentioned)
         if lifted:
