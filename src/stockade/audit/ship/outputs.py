@@ -112,7 +112,7 @@ class JournalOutput:
             from systemd import journal
         except ImportError:
             raise StockadeError("--to journal needs the systemd Python bindings (pip install "
-                                "systemd-python, or Debian's python3-systemd)") from None
+                                "'stockade[journal]', or Debian's python3-systemd)") from None
         self.journal = journal
         self.encoder = encoder
         self.fmt = fmt
