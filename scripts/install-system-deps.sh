@@ -7,7 +7,8 @@ set_name=${1:-base}
 base=(python3 python3-venv)
 test=(acl attr apparmor apparmor-profiles auditd bubblewrap strace gcc libseccomp2
       python3-setools setools selinux-policy-default graphviz git
-      runc busybox-static golang-github-containers-common)
+      runc busybox-static golang-github-containers-common
+      libsystemd-dev pkg-config systemd)
 want=("${base[@]}")
 [ "$set_name" = test ] && want+=("${test[@]}")
 

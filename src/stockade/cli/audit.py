@@ -15,8 +15,11 @@ from stockade.audit.readers.sources import (
     read_records,
     records_from_stream,
 )
+from stockade.audit.ship import FORMATS as SHIP_FORMATS
+from stockade.audit.ship import encode
 from stockade.audit.store import AuditStore, default_store_path
 from stockade.audit.when import iso, parse_since
+from stockade.cli._audit_follow import add_follow_parser, follow
 from stockade.cli.output import paint, print_json, table
 from stockade.errors import StockadeError, UsageError
 
@@ -61,12 +64,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     stats.add_argument("--top", type=int, default=20, metavar="N", help="rows per table")
     stats.add_argument("--json", action="store_true", help="JSON output")
     _store_option(stats)
-    export = sub.add_parser("export", help="write records as JSON lines")
-    export.add_argument("--jsonl", action="store_true", required=True,
-                        help="one JSON record per line (the only format)")
+    export = sub.add_parser("export", help="write records for log pipelines (JSONL, ECS, OTLP, "
+                            "RFC 5424)")
+    export.add_argument("--format", choices=sorted(SHIP_FORMATS), default=None,
+                        help="jsonl (stockade's records, the default), ecs (Elastic Common "
+                             "Schema), otlp (OTLP/JSON LogsData lines), syslog (RFC 5424)")
+    export.add_argument("--jsonl", action="store_true", help="the same as --format jsonl")
+    export.add_argument("--host", metavar="NAME", help="host.name to ship (default: this host)")
     export.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     _filters(export)
     _store_option(export)
+    add_follow_parser(sub)
 
 
 def _open(args: argparse.Namespace) -> AuditStore:
@@ -169,11 +177,14 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    if args.jsonl and args.format not in (None, "jsonl"):
+        raise UsageError(f"--jsonl and --format {args.format} disagree")
+    fmt = args.format or "jsonl"
     store = _open(args)
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     try:
-        for record in store.query(**_query_args(args)):  # type: ignore[arg-type]
-            out.write(record.to_json() + "\n")
+        for line in encode(fmt, store.query(**_query_args(args)), args.host):  # type: ignore[arg-type]
+            out.write(line + "\n")
     except BrokenPipeError:
         raise
     except OSError as err:
@@ -187,8 +198,9 @@ def _export(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the sub-command."""
-    actions = {"import": _import, "query": _query, "stats": _stats, "export": _export}
+    actions = {"import": _import, "query": _query, "stats": _stats, "export": _export,
+               "follow": follow}
     action = actions.get(getattr(args, "action", None) or "")
     if action is None:
-        raise UsageError("say what to do: import, query, stats or export")
+        raise UsageError("say what to do: import, query, stats, export or follow")
     return action(args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -43,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write nothing and exit 3 if the target loses any rule")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also list the rules stockade run only approximates")
+    parser.add_argument("--cil", metavar="FILE", action="append", default=[],
+                        help="format k8s: also a RawSelinuxProfile of this CIL policy "
+                             "(the selinux module's policy file; repeatable)")
     parser.add_argument("profile", metavar="PROFILE")
 
 
@@ -92,13 +96,17 @@ def run(args: argparse.Namespace) -> int:
     check_inputs(args.profile, args.include_dirs)
     try:
         inp = export.load(args.profile, args.include_dirs, args.profile_name)
+        if args.cil:
+            if fmt.name != "k8s":
+                raise UsageError("--cil goes with --format k8s")
+            inp = dataclasses.replace(inp, cil=tuple(args.cil))
         result = fmt.run(inp)
     except StockadeError as err:
         if err.exit_code != 1:
             raise
         # a profile error or a rule the format refuses: bad input, one line, status 2
         raise UsageError(str(err)) from None
-    planned = inp.planned.coverage.weakened()
+    planned = inp.planned.coverage.weakened() if result.from_plan else []
     report(fmt.name, result.lost, planned, args.verbose)
     if args.strict and (result.lost or planned):
         sys.stderr.write(f"export {fmt.name}: --strict: not written\n")

@@ -29,6 +29,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also show earlier denials: 30m, 1h, 2d, an ISO time or epoch seconds")
     parser.add_argument("--summary", action="store_true",
                         help="count denials per profile and exit (as aa-notify -s)")
+    add_source_arguments(parser)
+    parser.add_argument("--once", action="store_true",
+                        help="process what is there now and exit")
+    parser.add_argument("--no-desktop", action="store_true", help="no desktop notifications")
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where records are followed from (`notify` and `audit follow`): see `open_sources`."""
     parser.add_argument("--store", metavar="PATH", action="append", default=[],
                         help="also follow records written to this audit store")
     parser.add_argument("--log", metavar="FILE", action="append", default=[],
@@ -37,12 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"the kernel audit log to follow (default {AUDIT_LOG}; '' for none)")
     parser.add_argument("--no-netlink", action="store_true",
                         help="do not read the live audit netlink group (read as root by default)")
-    parser.add_argument("--once", action="store_true",
-                        help="process what is there now and exit")
-    parser.add_argument("--no-desktop", action="store_true", help="no desktop notifications")
 
 
-def _sources(args: argparse.Namespace, from_start: bool, since: float | None) -> list[Source]:
+def open_sources(args: argparse.Namespace, from_start: bool, since: float | None,
+                 command: str = "notify") -> list[Source]:
+    """The sources `add_source_arguments` named (netlink as root unless --once/--summary);
+    notes about unreadable sources go to stderr under `command`'s name."""
     sources: list[Source] = []
     notes: list[str] = []
     if args.audit_log:
@@ -70,7 +78,7 @@ def _sources(args: argparse.Namespace, from_start: bool, since: float | None) ->
         except StockadeError as err:
             notes.append(str(err))
     for note in notes:
-        sys.stderr.write(f"stockade notify: {note}\n")
+        sys.stderr.write(f"stockade {command}: {note}\n")
     if not sources:
         raise StockadeError("nothing to follow: no readable audit log, no --log or --store "
                             "(run as root, or pass --log FILE)")
@@ -135,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     """Follow the sources and print denials (or a summary)."""
     since = parse_since(args.since) if args.since else None
     from_start = since is not None or args.once or args.summary
-    follower = Follower(_sources(args, from_start, since), since=since)
+    follower = Follower(open_sources(args, from_start, since), since=since)
     try:
         if args.summary:
             return _summary(list(follower.follow(once=True)), since)

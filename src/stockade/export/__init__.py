@@ -25,7 +25,7 @@ BUILTIN_FORMATS: dict[str, str] = {
     "oci": "stockade.export.oci",
     "systemd": "stockade.export.systemd",
     "k8s": "stockade.export.k8s",
-    "apparmor": "stockade.export.apparmor",
+    "apparmor": "stockade.export.apparmor_text",
 }
 
 
@@ -37,6 +37,8 @@ class ExportInput:
     planned: ProfilePlan
     path: str = ""
     include_dirs: tuple[str, ...] = ()
+    #: SELinux CIL policy files to carry along (`--cil`, format k8s).
+    cil: tuple[str, ...] = ()
 
 
 @dataclass
@@ -45,6 +47,9 @@ class ExportResult:
 
     text: str
     lost: list[CoverageEntry] = field(default_factory=list)
+    #: False when the target enforces the profile itself (apparmor), not stockade's plan:
+    #: the plan's own approximations are then no loss.
+    from_plan: bool = True
 
 
 Exporter = Callable[[ExportInput], ExportResult]
