@@ -165,6 +165,7 @@ def _all_rules(ctx: Context, files: FileCompiler) -> set[str]:
         ctx.plan.scopes = ll.NO_SCOPE
         unlock.update(PTRACE_SYSCALLS)
         unlock.update({"userns", "io_uring_setup", "io_uring_enter", "io_uring_register"})
+        unlock.update(defaults.KEYRING_SYSCALLS)
         ctx.record_part(rule, EXACT, "every file right, socket family, TCP port, signal and ptrace "
                         "allowed; capabilities and deny rules still apply")
     return unlock

@@ -207,6 +207,8 @@ def compile_network(ctx: Context) -> None:
     if not net.connect_all:
         handled |= AccessNet.CONNECT_TCP
     plan.handled_net = handled
+    if handled:
+        plan.seccomp_rules += defaults.tcp_protocol_rules("profile network rules")
     src = "profile network rules"
     if not net.bind_all:
         plan.net_rules += [NetRule(p, AccessNet.BIND_TCP, src) for p in sorted(net.bind_ports)]
