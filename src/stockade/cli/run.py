@@ -288,7 +288,9 @@ def _supervision(args: argparse.Namespace, plan: EnforcementPlan) -> SupervisorS
     if mode is None:
         if not plan.notify_rules():
             return None
-        mode = "enforce"
+        from stockade.enforce.supervisor.setup import build_hybrid
+
+        return build_hybrid(args.audit)  # only what Landlock cannot mediate
     from stockade.enforce.supervisor.setup import build
 
     return build(mode, args.lsm, args.context, args.module_option, args.audit, args.learn,

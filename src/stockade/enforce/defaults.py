@@ -12,9 +12,9 @@ from __future__ import annotations
 import errno
 from collections.abc import Iterable, Sequence
 
-from stockade.enforce.landlock import AccessFs, AccessNet, RestrictFlag
+from stockade.enforce.landlock import ALL_FS, ALL_NET, AccessFs, AccessNet, RestrictFlag
 from stockade.enforce.plan_types import EnforcementPlan, FsRule, NetRule, SeccompRule
-from stockade.enforce.seccomp import Action, ArgCmp, Cmp, errno_action
+from stockade.enforce.seccomp import NOTIFY, Action, ArgCmp, Cmp, errno_action
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -112,6 +112,38 @@ def tcp_protocol_rules(source: str = "baseline") -> list[SeccompRule]:
     return rules
 
 
+CHMOD = ("chmod", "fchmod", "fchmodat", "fchmodat2")
+CHOWN = ("chown", "fchown", "lchown", "fchownat")
+UTIME = ("utime", "utimes", "futimesat", "utimensat")
+XATTR_SET = ("setxattr", "lsetxattr", "fsetxattr", "setxattrat")
+XATTR_REMOVE = ("removexattr", "lremovexattr", "fremovexattr", "removexattrat")
+XATTR_GET = ("getxattr", "lgetxattr", "fgetxattr", "getxattrat", "listxattr", "llistxattr",
+             "flistxattr", "listxattrat")
+#: Calls Landlock does not mediate that change an inode (AppArmor: `w`)...
+HYBRID_WRITE = CHMOD + CHOWN + UTIME + XATTR_SET + XATTR_REMOVE
+#: ... and that read its extended attributes (AppArmor: `r`).
+HYBRID_READ = XATTR_GET
+HYBRID_SOURCE = "hybrid: not mediated by Landlock"
+
+
+def hybrid_rules(handled_fs: AccessFs, handled_net: AccessNet) -> list[SeccompRule]:
+    """user-notif rules for what Landlock cannot mediate but the plan restricts: the
+    supervisor decides them on the plan's grants and performs them (docs/supervisor.md);
+    without a supervisor `prepare` turns them into EPERM and reports it."""
+    rules: list[SeccompRule] = []
+    if handled_fs & AccessFs.WRITE_FILE:
+        rules += [SeccompRule(name, NOTIFY, (), "changes an inode: needs the plan's write grant "
+                              "on it (AppArmor: w)", HYBRID_SOURCE) for name in HYBRID_WRITE]
+    if handled_fs & AccessFs.READ_FILE:
+        rules += [SeccompRule(name, NOTIFY, (), "reads extended attributes: needs the plan's "
+                              "read grant on the inode (AppArmor: r)", HYBRID_SOURCE)
+                  for name in HYBRID_READ]
+    if handled_net & AccessNet.BIND_TCP:
+        rules.append(SeccompRule("listen", NOTIFY, (), "an unbound TCP socket would take an "
+                                 "ephemeral port no --bind-tcp grants", HYBRID_SOURCE))
+    return rules
+
+
 def without_keyring(rules: Iterable[SeccompRule]) -> list[SeccompRule]:
     """`rules` without the refusal of the keyring calls (`--allow-keyring`)."""
     return [r for r in rules if r.syscall not in KEYRING_SYSCALLS]
@@ -177,11 +209,13 @@ def baseline_plan(socket_families: Iterable[int] = DEFAULT_SOCKET_FAMILIES) -> E
     """Deny everything Landlock handles, scope IPC, refuse the baseline system calls."""
     return EnforcementPlan(
         name="adhoc",
+        handled_fs=ALL_FS,
+        handled_net=ALL_NET,
         # Restricting happens before execve: without this flag the kernel would log only the
         # launcher's own denials, not the program's.
         landlock_log=RestrictFlag.LOG_NEW_EXEC_ON,
         seccomp_rules=(baseline_seccomp_rules() + socket_family_rules(socket_families)
-                       + tcp_protocol_rules()),
+                       + tcp_protocol_rules() + hybrid_rules(ALL_FS, ALL_NET)),
     )
 
 

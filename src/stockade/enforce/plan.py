@@ -195,6 +195,7 @@ def compile_plan(profile: CompiledProfile, *, abi: int | None = None) -> Profile
     unlock |= compile_misc(ctx)
     compile_rlimits(ctx)
     plan.seccomp_rules = _baseline(unlock) + plan.seccomp_rules
+    plan.seccomp_rules += defaults.hybrid_rules(plan.handled_fs, plan.handled_net)
     ctx.sort_report()
     for child in profile.children:
         kind = "hat" if child.is_hat else "child profile"

@@ -361,3 +361,7 @@ def explain_plan(plan: EnforcementPlan, req: Request, *, abi: int | None = None)
     lock = _Landlock(plan, ll.abi_version() if abi is None else abi)
     rows = [landlock_row(lock, req), seccomp_row(plan, req)]
     return [r for r in rows if r is not None]
+
+
+#: The plan's Landlock grants by path: the supervisor's hybrid decisions ask this same model.
+LandlockModel = _Landlock

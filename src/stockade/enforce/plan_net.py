@@ -207,8 +207,10 @@ def compile_network(ctx: Context) -> None:
     if not net.connect_all:
         handled |= AccessNet.CONNECT_TCP
     plan.handled_net = handled
-    if handled:
-        plan.seccomp_rules += defaults.tcp_protocol_rules("profile network rules")
+    if handled:  # a type rule of the profile may already refuse seqpacket: keep that one
+        taken = {(r.syscall, r.conditions) for r in plan.seccomp_rules}
+        plan.seccomp_rules += [r for r in defaults.tcp_protocol_rules("profile network rules")
+                               if (r.syscall, r.conditions) not in taken]
     src = "profile network rules"
     if not net.bind_all:
         plan.net_rules += [NetRule(p, AccessNet.BIND_TCP, src) for p in sorted(net.bind_ports)]

@@ -203,12 +203,12 @@ def _seccomp(plan: EnforcementPlan, out: Prepared, supervised: bool = False) -> 
             action, status, detail = rule.action, EXACT, rule.reason
             if action.kind is sc.ActionKind.NOTIFY and supervised:
                 # the supervisor's own filter notifies it (enforce/supervisor/session.py)
-                cov.add(str(rule), CoverageStatus.SUPERVISOR, rule.reason, source=rule.source,
+                cov.add(str(rule), EXACT, rule.reason, source=rule.source,
                         enforced_by="seccomp user notification + supervisor")
                 continue
             if action.kind is sc.ActionKind.NOTIFY:
-                action, status = sc.errno_action(errno.EACCES), APPROX
-                detail = "denied with EACCES: no supervisor yet to decide case by case"
+                action, status = sc.errno_action(errno.EPERM), APPROX
+                detail = "refused with EPERM: no supervisor to decide case by case"
             if action == plan.seccomp_default:
                 cov.add(str(rule), EXACT, "same as the default action", source=rule.source)
                 continue

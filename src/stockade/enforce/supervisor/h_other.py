@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import ipaddress
@@ -58,6 +59,63 @@ def h_socket(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
         sup.cont(nid)
 
 
+def _target_socket(sup: Supervisor, nid: int, task: TaskInfo, fd: int) -> socket.socket | None:
+    """Our duplicate of the target's socket `fd` (pidfd_getfd: the same open file
+    description, so the fd number cannot be swapped under us); None when answered (EBADF,
+    ENOTSOCK)."""
+    pidfd = ksys.pidfd_open(task.tgid)
+    try:
+        dup = ksys.pidfd_getfd(pidfd, fd)
+    except OSError as err:
+        sup.deny(nid, errno.EBADF if err.errno == errno.EBADF else err.errno or errno.EBADF)
+        return None
+    finally:
+        os.close(pidfd)
+    try:
+        return socket.socket(fileno=dup)
+    except OSError:
+        os.close(dup)
+        sup.deny(nid, errno.ENOTSOCK)
+        return None
+
+
+def h_listen(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """listen(fd, backlog): emulated on our duplicate of the socket. An unbound inet stream
+    socket would bind an ephemeral port: refused (EACCES, as Landlock refuses a bind) unless
+    the plan leaves TCP bind alone or grants port 0."""
+    task = sup.task(tid)
+    fd, backlog = s32(a[0]), s32(a[1])
+    if not sup.valid(nid):
+        return
+    sock = _target_socket(sup, nid, task, fd)
+    if sock is None:
+        return
+    try:
+        family, kind = sock.family, sock.type & 0xF
+        port = 0
+        address = ""
+        if family in (socket.AF_INET, socket.AF_INET6):
+            name = sock.getsockname()
+            address, port = str(name[0]), int(name[1])
+        obj = Object(kind=ObjectKind.SOCKET, family=family, sock_type=kind, protocol=sock.proto,
+                     address=address, port=port)
+        if (family in (socket.AF_INET, socket.AF_INET6) and kind == socket.SOCK_STREAM
+                and port == 0 and sup.guard is not None and not sup.guard.may_autobind()):
+            sup.refuse(nid, task, "socket_listen", obj, errno.EACCES,
+                       "listen on an unbound socket would bind an ephemeral TCP port that no "
+                       "bind grant allows")
+            return
+        err = sup.decide(task, [Request("socket_listen", task.subject, obj)], "listen", "listen",
+                         peer={"family": FAMILY_NAMES.get(family, str(family)), "port": port})
+        if err:
+            sup.deny(nid, err)
+            return
+        res = ksys.LIBC.listen(sock.fileno(), backlog)
+        sup.ok(nid) if res == 0 else sup.deny(nid, ctypes.get_errno() or errno.EIO)
+    finally:
+        sock.close()
+
+
 def parse_sockaddr(raw: bytes) -> tuple[int, str, int]:
     """(family, address text, port) of a sockaddr; unix paths as text, abstract as @name."""
     if len(raw) < 2:
@@ -89,19 +147,8 @@ def _sock_call(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...], op: str)
         return
     if not sup.valid(nid):
         return
-    pidfd = ksys.pidfd_open(task.tgid)
-    try:
-        dup = ksys.pidfd_getfd(pidfd, fd)
-    except OSError as err:
-        sup.deny(nid, errno.EBADF if err.errno == errno.EBADF else err.errno or errno.EBADF)
-        return
-    finally:
-        os.close(pidfd)
-    try:
-        sock = socket.socket(fileno=dup)
-    except OSError:
-        os.close(dup)
-        sup.deny(nid, errno.ENOTSOCK)
+    sock = _target_socket(sup, nid, task, fd)
+    if sock is None:
         return
     handed_off = False
     try:
@@ -308,8 +355,8 @@ def h_invalidate_group(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) 
 
 
 HANDLERS: dict[str, Handler] = {
-    "socket": h_socket, "connect": h_connect, "bind": h_bind, "kill": h_kill, "tkill": h_tkill,
-    "tgkill": h_tgkill, "pidfd_send_signal": h_pidfd_send_signal, "ptrace": h_ptrace,
+    "socket": h_socket, "connect": h_connect, "bind": h_bind, "listen": h_listen, "kill": h_kill,
+    "tkill": h_tkill, "tgkill": h_tgkill, "pidfd_send_signal": h_pidfd_send_signal, "ptrace": h_ptrace,
     "mount": h_mount,
     **{name: h_invalidate for name in ("setuid", "setgid", "setreuid", "setregid", "setresuid",
                                        "setresgid", "setfsuid", "setfsgid", "setgroups", "capset")},

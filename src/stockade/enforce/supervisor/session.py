@@ -156,6 +156,10 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
     from stockade.enforce import launcher
 
     supervisor.exec_enforced = exec_enforced_by_landlock(prep)
+    if prep.landlock_active:  # the plan's decision on what Landlock does not mediate
+        from stockade.enforce.supervisor.plan_guard import PlanGuard
+
+        supervisor.guard = PlanGuard(prep.plan, prep.landlock_abi)
     program = notify_program(routed, prep.plan.notify_rules())
     # the supervisor thread restricts itself with the ruleset: keep our own copy of the fd
     ruleset = os.dup(prep.ruleset_fd) if prep.ruleset_fd >= 0 else -1

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+import signal
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from stockade.audit.sinks import Auditor, JsonlSink
 from stockade.enforce.supervisor.loop import Supervisor
 from stockade.enforce.supervisor.observe import JsonlObserver
-from stockade.enforce.supervisor.routing import routed_syscalls
+from stockade.enforce.supervisor.routing import INVALIDATE, routed_syscalls
 from stockade.errors import StockadeError, UsageError
 from stockade.lsm.module import Mode
 from stockade.modules.labels import parse_contexts
@@ -18,6 +20,18 @@ from stockade.modules.programmable import load_module_files, lsm_with
 from stockade.modules.registry import DEFAULT_LSM, build_stack
 
 MODES = ("enforce", "complain", "learn")
+
+
+@contextlib.contextmanager
+def _signals_blocked() -> Iterator[None]:
+    """Every signal blocked while the supervisor starts its helper thread: the thread inherits
+    the mask, so a signal sent to `stockade run` reaches the launcher's sigwaitinfo (which
+    forwards it) instead of killing the process from the helper thread."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def parse_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -87,8 +101,9 @@ def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
             except OSError as err:
                 raise StockadeError(f"cannot open {learn_path}: {err.strerror}") from None
             observer = JsonlObserver(learn_file)
-        supervisor = Supervisor(stack, mode=mode, observer=observer, audit_sink=auditor,
-                                contexts=parse_contexts(contexts))
+        with _signals_blocked():
+            supervisor = Supervisor(stack, mode=mode, observer=observer, audit_sink=auditor,
+                                    contexts=parse_contexts(contexts))
     except BaseException:
         if auditor is not None:
             auditor.close()
@@ -97,3 +112,24 @@ def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
         raise
     routed = routed_syscalls(stack, observe_all=mode == "learn")
     return SupervisorSetup(supervisor, routed, auditor, learn_file)
+
+
+def build_hybrid(audit_path: str | None = None) -> SupervisorSetup:
+    """The small supervisor of a plain `run` / `run -p`: no modules beyond capability, only the
+    plan's user-notif rules (chmod, chown, utime*, xattrs, listen: what Landlock does not
+    mediate) and the credential calls that keep its view of the task current."""
+    auditor: Auditor | None = None
+    try:
+        if audit_path:
+            try:
+                auditor = Auditor([JsonlSink(audit_path)])
+            except OSError as err:
+                raise StockadeError(f"cannot open audit file {audit_path}: {err.strerror}") from None
+        stack = build_stack("capability", dac=False, audit_sink=auditor)
+        with _signals_blocked():
+            supervisor = Supervisor(stack, mode="enforce", audit_sink=auditor)
+    except BaseException:
+        if auditor is not None:
+            auditor.close()
+        raise
+    return SupervisorSetup(supervisor, set(INVALIDATE), auditor)
