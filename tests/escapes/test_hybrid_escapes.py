@@ -323,3 +323,43 @@ def test_nobody_owned_area_is_what_the_tests_use(area, user):
     """Sanity for the attempts above: the scratch files belong to the user trying."""
     assert os.stat(area.secret).st_uid == (NOBODY if user == "nobody" else 0)
     assert errno.EACCES != errno.EPERM
+
+
+# --- item 8: pathname unix sockets outside the grants ---------------------------------------
+
+@contextlib.contextmanager
+def unix_server(path: Path) -> Iterator[None]:
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(str(path))
+    os.chmod(path, 0o777)
+    srv.listen(8)
+    try:
+        yield
+    finally:
+        srv.close()
+        path.unlink()
+
+
+def test_pathname_unix_connect_outside_the_grants_is_refused(area, user):
+    outside, inside = area.forbidden / "s.sock", area.allowed / "s.sock"
+    link = area.allowed / "link"
+    with unix_server(outside), unix_server(inside):
+        os.symlink(outside, link)
+        attempts = [f"socket.socket(socket.AF_UNIX).connect({str(outside)!r})",
+                    f"socket.socket(socket.AF_UNIX).connect({str(link)!r})",
+                    f"socket.socket(socket.AF_UNIX).connect({str(inside)!r})",
+                    f"(os.chdir({str(area.forbidden)!r}), "
+                    "socket.socket(socket.AF_UNIX).connect('s.sock'))"]
+        res = run(user, *RX, "--rw", str(area.allowed), "--ro", str(area.forbidden), "--",
+                  *probe(*attempts))
+        profile = profile_file(f"""profile t {{
+  {PY} rix,
+  /usr/** rix,
+  {area.allowed}/** rw,
+  {area.forbidden}/** r,
+  unix,
+}}
+""")
+        under_profile = run(user, "-p", str(profile), "--", *probe(*attempts))
+    assert lines(res) == ["EACCES", "EACCES", "OK", "EACCES"], res
+    assert lines(under_profile) == ["EACCES", "EACCES", "OK", "EACCES"], under_profile

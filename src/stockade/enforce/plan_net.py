@@ -305,8 +305,10 @@ def compile_unix(ctx: Context) -> None:
             v.part(APPROX, "abstract unix sockets: the Landlock scope is lifted (wider: every "
                    "abstract address; addr/label/peer not checked)", "supervisor")
         if not abstract:
-            v.part(NOT_ENFORCED, "pathname unix sockets: connect is not mediated by Landlock "
-                   "up to ABI 7 (creating the socket file is: make_sock)", "supervisor")
+            v.part(APPROX, "pathname unix sockets: connect is decided by the supervisor on the "
+                   "file rules' `w` on the socket path (Landlock up to ABI 7 has no connect "
+                   "right; creating the file is make_sock); addr/label/peer not checked; "
+                   "sendto/sendmsg to a datagram path are not mediated", "supervisor")
         verdicts.append((rule, v))
     if not keep_scope:
         ctx.plan.scopes &= ~Scope.ABSTRACT_UNIX_SOCKET
@@ -314,7 +316,7 @@ def compile_unix(ctx: Context) -> None:
         if rule.qualifiers.deny:
             if keep_scope and ctx.abi >= 6:
                 v.part(EXACT, "abstract sockets outside the sandbox are refused by the "
-                       "Landlock scope; pathname sockets are not mediated")
+                       "Landlock scope; pathname sockets follow the file rules (supervisor)")
             else:
                 v.part(NOT_ENFORCED, "unix deny rules need the Landlock scope", by_abi(6))
         ctx.record(rule, v)

@@ -9,6 +9,7 @@ import ipaddress
 import os
 import select
 import socket
+import stat
 import struct
 import threading
 from dataclasses import replace
@@ -162,6 +163,17 @@ def _sock_call(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...], op: str)
             sup.deny(nid, err)
             return
         sup.act_as(task, umask=op == "bind")
+        if op == "connect" and sup.guard is not None and family == socket.AF_UNIX and \
+                raw[2:3] not in (b"\0", b""):
+            pinned = _pin_unix_peer(sup, nid, task, raw)
+            if pinned is None:
+                return
+            raw, pin_fd = pinned
+            try:
+                handed_off = _connect(sup, nid, sock, raw)
+            finally:
+                os.close(pin_fd)  # the kernel resolved the path during connect()
+            return
         if family == socket.AF_UNIX and raw[2:3] not in (b"/", b"\0", b""):
             cwd = os.open(f"/proc/{tid}/cwd", os.O_PATH | os.O_CLOEXEC)
             try:
@@ -176,6 +188,39 @@ def _sock_call(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...], op: str)
     finally:
         if not handed_off:
             sock.close()
+
+
+def _pin_unix_peer(sup: Supervisor, nid: int, task: TaskInfo, raw: bytes
+                   ) -> tuple[bytes, int] | None:
+    """A pathname unix peer: resolved as the target would (cwd, root, symlinks), pinned O_PATH,
+    decided by the plan's write grant on the socket file (AppArmor: connect needs `w` on it),
+    and given back as a sockaddr naming our pinned descriptor (/proc/self/fd/N), so the
+    connect reaches exactly the inode decided on. None when answered."""
+    path = raw[2:].split(b"\0", 1)[0]
+    try:
+        pfd = open_as_target(task, AT_FDCWD, path, os.O_PATH)
+    except OSError as err:
+        sup.deny(nid, err.errno or errno.ENOENT)
+        return None
+    try:
+        st = os.fstat(pfd)
+        if not stat.S_ISSOCK(st.st_mode):
+            sup.deny(nid, errno.ECONNREFUSED)
+            os.close(pfd)
+            return None
+        assert sup.guard is not None
+        where = os.readlink(f"/proc/self/fd/{pfd}")
+        err, why = sup.guard.check(where, st.st_mode, True)
+        if err:
+            obj = Object(kind=ObjectKind.SOCKET, path=where, family=socket.AF_UNIX,
+                         address=where)
+            sup.refuse(nid, task, "unix_stream_connect", obj, err, why)
+            os.close(pfd)
+            return None
+    except BaseException:
+        os.close(pfd)
+        raise
+    return struct.pack("=H", socket.AF_UNIX) + b"/proc/self/fd/%d\0" % pfd, pfd
 
 
 def _connect(sup: Supervisor, nid: int, sock: socket.socket, raw: bytes) -> bool:

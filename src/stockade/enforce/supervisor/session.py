@@ -160,6 +160,9 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
         from stockade.enforce.supervisor.plan_guard import PlanGuard
 
         supervisor.guard = PlanGuard(prep.plan, prep.landlock_abi)
+    if supervisor.guard is not None and prep.plan.handled_fs & landlock.AccessFs.WRITE_FILE:
+        # pathname unix sockets: Landlock (ABI 7) has no connect right for them
+        routed = {*routed, "connect"}
     program = notify_program(routed, prep.plan.notify_rules())
     # the supervisor thread restricts itself with the ruleset: keep our own copy of the fd
     ruleset = os.dup(prep.ruleset_fd) if prep.ruleset_fd >= 0 else -1
