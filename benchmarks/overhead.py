@@ -108,15 +108,21 @@ def wrap(mode: str, argv: list[str]) -> list[str]:
     inner = [str(BENCH / "bin/timeit"), *argv]
     if mode == "unconfined":
         return inner
-    if mode == "stockade":
+    if mode in ("stockade", "before"):
         return [sys.executable, "-m", "stockade", "run", "-p", str(PROFILE), "--", *inner]
     return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
             "--bind", str(BENCH), str(BENCH), "--die-with-parent", "--", *inner]
 
 
+#: mode "before": `stockade run -p` from another source tree (--before SRC), e.g. the commit
+#: before a change, measured in the same interleaved runs
+BEFORE_SRC: list[str] = []
+
+
 def once(mode: str, argv: list[str]) -> tuple[float, float]:
     """(inside seconds, outside seconds) of one run."""
-    env = {**os.environ, "TMPDIR": str(BENCH / "tmp"), "PYTHONPATH": str(REPO / "src"),
+    src = BEFORE_SRC[0] if mode == "before" else str(REPO / "src")
+    env = {**os.environ, "TMPDIR": str(BENCH / "tmp"), "PYTHONPATH": src,
            "PYTHONDONTWRITEBYTECODE": "1"}
     start = time.perf_counter()
     res = subprocess.run(wrap(mode, argv), capture_output=True, text=True, env=env)
@@ -130,12 +136,19 @@ def once(mode: str, argv: list[str]) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=7, help="runs per workload and mode")
+    parser.add_argument("--before", metavar="SRC",
+                        help="also run `stockade run -p` from this src/ tree (mode 'before')")
+    parser.add_argument("--only", metavar="W1,W2",
+                        help="only these workloads (files, import, gcc); skips the decomposition")
     args = parser.parse_args()
+    if args.before:
+        BEFORE_SRC.append(os.path.abspath(args.before))
     if os.geteuid() != 0 or not shutil.which("bwrap") or not shutil.which("gcc"):
         print("needs root, bwrap and gcc", file=sys.stderr)
         return 1
     setup()
-    modes = ["unconfined", "stockade", "bwrap"]
+    modes = ["unconfined", "stockade", *(["before"] if args.before else []), "bwrap"]
+    chosen = args.only.split(",") if args.only else list(WORKLOADS)
     t0 = time.perf_counter()
     compile_start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "stockade", "compile", "--json", str(PROFILE)],
@@ -146,6 +159,8 @@ def main() -> int:
     print(f"{'workload':8} {'mode':11} {'inside ms':>10} {'ratio':>7} {'outside ms':>11} "
           f"{'ratio':>7}")
     for name, argv in WORKLOADS.items():
+        if name not in chosen:
+            continue
         reps = max(3, args.reps // 2) if name == "gcc" else args.reps
         inside: dict[str, list[float]] = {m: [] for m in modes}
         outside: dict[str, list[float]] = {m: [] for m in modes}
@@ -164,7 +179,12 @@ def main() -> int:
                   f"{mo / base_o:7.3f}")
         si, bi = statistics.median(inside["stockade"]), statistics.median(inside["bwrap"])
         print(f"{name:8} stockade/bwrap inside: {si / bi:.3f}")
-    decompose(args.reps)
+        if args.before:
+            b_i, b_o = statistics.median(inside["before"]), statistics.median(outside["before"])
+            so = statistics.median(outside["stockade"])
+            print(f"{name:8} stockade/before inside: {si / b_i:.3f}  outside: {so / b_o:.3f}")
+    if not args.only:
+        decompose(args.reps)
     print(f"total {time.perf_counter() - t0:.0f} s")
     shutil.rmtree(BENCH, ignore_errors=True)
     return 0
