@@ -95,3 +95,26 @@ def test_compile_prints_the_table() -> None:
     names = {line.split()[0] for line in res.stdout.splitlines()}
     assert {"chmod", "setxattr", "utimensat"} <= names
     assert "read" not in names
+
+
+def test_supervisor_entries_are_exactly_what_plain_run_routes() -> None:
+    """The table's supervisor rows = the plan's hybrid user-notif rules + connect (which the
+    session routes when the plan restricts writes)."""
+    plan = defaults.adhoc_plan(rw=["/tmp"])
+    notified = {r.syscall for r in plan.notify_rules()}
+    table = {n for n, m in MEDIATION.items() if m.via is Via.SUPERVISOR}
+    assert notified | {"connect"} == table
+
+
+def test_a_profile_plan_carries_the_hybrid_rules(tmp_path: Path) -> None:
+    from stockade.enforce.plan import compile_file
+
+    prof = tmp_path / "p"
+    prof.write_text("profile t {\n  /tmp/** rw,\n  network inet stream port=80,\n}\n")
+    plan = compile_file(str(prof)).plan
+    notified = {r.syscall for r in plan.notify_rules()}
+    assert {"chmod", "fchownat", "utimensat", "setxattr", "getxattr", "listen"} <= notified
+    mptcp = [r for r in plan.seccomp_rules if r.syscall == "socket"
+             and r.action == sc.errno_action(errno.EPROTONOSUPPORT)]
+    # per family: protocol >= 7 and 1..5 (seqpacket may already be refused by a type rule)
+    assert len(mptcp) >= 12
