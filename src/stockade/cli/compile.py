@@ -78,7 +78,8 @@ def build(args: argparse.Namespace) -> tuple[ProfilePlan, Prepared]:
 
     check_inputs(args.profile, args.include_dirs, args.abi)
     pp = planmod.compile_file(args.profile, args.include_dirs, args.profile_name, abi=args.abi)
-    return pp, prepare.prepare(pp.plan, abi=pp.abi, dry_run=True)
+    return pp, prepare.prepare(pp.plan, abi=pp.abi, dry_run=True,
+                               supervised=bool(pp.plan.notify_rules()))  # as `run -p`
 
 
 def to_json(pp: ProfilePlan, prep: Prepared) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -86,7 +87,11 @@ class SupervisedLaunch:
             fd = self.program.load(SECCOMP_FILTER_FLAG_NEW_LISTENER)
         sock = self._child_sock
         assert sock is not None
-        socket.send_fds(sock, [b"L"], [fd])
+        # Only write and read here: the filter may route sendmsg (pathname unix datagrams),
+        # which would wait for the very supervisor that is waiting for this descriptor. The
+        # supervisor takes the listener with pidfd_getfd, then says so.
+        os.write(sock.fileno(), struct.pack("=i", fd))
+        os.read(sock.fileno(), 1)
         os.close(fd)
         sock.close()
 
@@ -128,11 +133,18 @@ class SupervisedLaunch:
         self._pid = pid
         self._ready.set()
         try:
-            _, fds, _, _ = socket.recv_fds(parent_sock, 16, 1)
-            parent_sock.close()
-            if not fds:  # the child failed before exec: the launcher reports why
+            data = parent_sock.recv(16)
+            if len(data) != 4:  # the child failed before exec: the launcher reports why
+                parent_sock.close()
                 return
-            sup.run(Listener(fds[0]))
+            pidfd = ksys.pidfd_open(pid)
+            try:
+                listener = ksys.pidfd_getfd(pidfd, struct.unpack("=i", data)[0])
+            finally:
+                os.close(pidfd)
+            parent_sock.send(b"K")
+            parent_sock.close()
+            sup.run(Listener(listener))
         except BaseException as err:
             self.error = err
             sup.fatal = err
