@@ -9,6 +9,7 @@ was shared, and pathname unix sockets were connectable.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import errno
 import os
@@ -363,3 +364,42 @@ def test_pathname_unix_connect_outside_the_grants_is_refused(area, user):
         under_profile = run(user, "-p", str(profile), "--", *probe(*attempts))
     assert lines(res) == ["EACCES", "EACCES", "OK", "EACCES"], res
     assert lines(under_profile) == ["EACCES", "EACCES", "OK", "EACCES"], under_profile
+
+
+def test_pathname_unix_datagrams_outside_the_grants_are_refused(area, user):
+    """sendto/sendmsg name their destination in memory: emulated, decided like connect."""
+    outside, inside = area.forbidden / "d.sock", area.allowed / "d.sock"
+    servers = []
+    for path in (outside, inside):
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        srv.bind(str(path))
+        os.chmod(path, 0o777)
+        srv.setblocking(False)
+        servers.append(srv)
+    try:
+        res = run(user, *RX, "--rw", str(area.allowed), "--", *script(f"""
+import array
+d = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+attempt(lambda: d.sendto(b"out", {str(outside)!r}))
+attempt(lambda: d.sendmsg([b"out"], [], 0, {str(outside)!r}))
+attempt(lambda: d.sendto(b"in", {str(inside)!r}))
+r, w = os.pipe()
+attempt(lambda: d.sendmsg([b"fd"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                      array.array("i", [w]))], 0, {str(inside)!r}))
+a, b = socket.socketpair()
+attempt(lambda: a.sendmsg([b"ab", b"cd"]))
+print(b.recv(10).decode())
+"""))
+        assert lines(res) == ["EACCES", "EACCES", "OK", "OK", "OK", "abcd"], res
+        with pytest.raises(BlockingIOError):
+            servers[0].recv(10)
+        assert servers[1].recv(10) == b"in"
+        msg, anc, _, _ = servers[1].recvmsg(10, 64)
+        assert msg == b"fd" and anc and anc[0][:2] == (socket.SOL_SOCKET, socket.SCM_RIGHTS)
+        for fd in array.array("i", anc[0][2]):
+            os.close(fd)
+    finally:
+        for srv in servers:
+            srv.close()
+        outside.unlink()
+        inside.unlink()

@@ -94,6 +94,10 @@ _add(SUP, "emulated on the resolved inode if the plan grants read (AppArmor: r)"
 _add(SUP, "pathname unix sockets: emulated if the plan grants write on the socket file "
      "(AppArmor's unix/file rule); TCP: Landlock connect_tcp (ABI 4); abstract: scope "
      "(ABI 6)", "connect")
+_add(SUP, "emulated (destination, data and SCM_RIGHTS copied once): a pathname unix "
+     "destination needs the plan's write grant on the socket file; sendto only with an "
+     "address; UDP destinations are not restricted (Landlock has no UDP right up to ABI 7)",
+     "sendto sendmsg sendmmsg")
 _add(SUP, "emulated when TCP bind is restricted: an unbound inet socket would take an "
      "ephemeral port (EADDRNOTAVAIL)", "listen")
 
@@ -152,9 +156,6 @@ _add(U, "resource limits of the user's other processes (same uid, up to their ha
      "prlimit64")
 _add(U, "filesystem events on files the user can read (Landlock has no path_notify hook)",
      "inotify_add_watch fanotify_mark")
-_add(U, "datagrams to any address: UDP is not restricted by Landlock up to ABI 7; a "
-     "pathname unix datagram socket's write permission is checked by DAC only",
-     "sendto sendmsg sendmmsg")
 _add(U, "mount information of the mount namespace (also readable in /proc/self/mountinfo)",
      "statmount listmount")
 

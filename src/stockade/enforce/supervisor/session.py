@@ -157,6 +157,10 @@ class SupervisedLaunch:
             self.thread.join(timeout)
 
 
+#: routed whenever the plan restricts writes (sendto only with an address: see above)
+UNIX_PEER_SYSCALLS = ("connect", "sendmsg", "sendmmsg")
+
+
 def exec_enforced_by_landlock(prep: Prepared) -> bool:
     """Whether the kernel (Landlock) enforces execute rules on the target."""
     return prep.ruleset_fd >= 0 and bool(prep.plan.handled_fs & landlock.AccessFs.EXECUTE)
@@ -172,10 +176,14 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
         from stockade.enforce.supervisor.plan_guard import PlanGuard
 
         supervisor.guard = PlanGuard(prep.plan, prep.landlock_abi)
+    rules = prep.plan.notify_rules()
     if supervisor.guard is not None and prep.plan.handled_fs & landlock.AccessFs.WRITE_FILE:
-        # pathname unix sockets: Landlock (ABI 7) has no connect right for them
-        routed = {*routed, "connect"}
-    program = notify_program(routed, prep.plan.notify_rules())
+        # pathname unix sockets: Landlock (ABI 7) has no connect right for them, and a
+        # datagram's destination is in memory: the send family is emulated (h_send)
+        routed = {*routed, *UNIX_PEER_SYSCALLS}
+        rules = [*rules, SeccompRule("sendto", sc.NOTIFY, (sc.ArgCmp(4, sc.Cmp.NE, 0),),
+                                     "a datagram with a destination address")]
+    program = notify_program(routed, rules)
     # the supervisor thread restricts itself with the ruleset: keep our own copy of the fd
     ruleset = os.dup(prep.ruleset_fd) if prep.ruleset_fd >= 0 else -1
     hook = SupervisedLaunch(supervisor, program, ruleset)
