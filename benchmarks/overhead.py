@@ -38,15 +38,18 @@ TIMEIT_C = r"""
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 int main(int argc, char **argv) {
-    struct timespec a, b; int st;
+    struct timespec a, b; int st; struct rusage ru;
     clock_gettime(CLOCK_MONOTONIC, &a);
     pid_t p = fork();
     if (p == 0) { execvp(argv[1], argv + 1); _exit(127); }
-    waitpid(p, &st, 0);
+    wait4(p, &st, 0, &ru);
     clock_gettime(CLOCK_MONOTONIC, &b);
     printf("TIME %ld\n", (b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec));
+    printf("CPU %ld\n", (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000L
+           + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000L);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 """
@@ -119,8 +122,13 @@ def wrap(mode: str, argv: list[str]) -> list[str]:
 BEFORE_SRC: list[str] = []
 
 
+#: CPU seconds (user+sys of the workload's process tree, from wait4) per workload and mode:
+#: less sensitive than wall time to other load on a shared machine
+CPU: dict[tuple[str, str], list[float]] = {}
+
+
 def once(mode: str, argv: list[str]) -> tuple[float, float]:
-    """(inside seconds, outside seconds) of one run."""
+    """(inside seconds, outside seconds) of one run; the CPU time goes to CPU."""
     src = BEFORE_SRC[0] if mode == "before" else str(REPO / "src")
     env = {**os.environ, "TMPDIR": str(BENCH / "tmp"), "PYTHONPATH": src,
            "PYTHONDONTWRITEBYTECODE": "1"}
@@ -130,6 +138,8 @@ def once(mode: str, argv: list[str]) -> tuple[float, float]:
     if res.returncode != 0:
         raise SystemExit(f"{mode} {argv[0]} failed ({res.returncode}): {res.stderr.strip()}")
     line = [x for x in res.stdout.splitlines() if x.startswith("TIME ")][-1]
+    cpu = [x for x in res.stdout.splitlines() if x.startswith("CPU ")][-1]
+    CPU.setdefault((argv[-1], mode), []).append(int(cpu.split()[1]) / 1e9)
     return int(line.split()[1]) / 1e9, outside
 
 
@@ -182,7 +192,10 @@ def main() -> int:
         if args.before:
             b_i, b_o = statistics.median(inside["before"]), statistics.median(outside["before"])
             so = statistics.median(outside["stockade"])
-            print(f"{name:8} stockade/before inside: {si / b_i:.3f}  outside: {so / b_o:.3f}")
+            sc = statistics.median(CPU[(argv[-1], "stockade")][1:])
+            bc = statistics.median(CPU[(argv[-1], "before")][1:])
+            print(f"{name:8} stockade/before inside: {si / b_i:.3f}  outside: {so / b_o:.3f}  "
+                  f"CPU time: {sc / bc:.3f} ({sc * 1000:.1f} / {bc * 1000:.1f} ms)")
     if not args.only:
         decompose(args.reps)
     print(f"total {time.perf_counter() - t0:.0f} s")
