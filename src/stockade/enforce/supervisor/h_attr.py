@@ -19,6 +19,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from stockade.enforce._libc import LIBC
+from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.resolve import object_from_fd, open_as_target
 from stockade.lsm.types import MAY_WRITE, Object, Request
 from stockade.modules.labels import DEFAULT_PREFIX
@@ -234,8 +235,6 @@ def h_ftruncate(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None
     """ftruncate(fd, length): decided on the descriptor's inode, performed on our duplicate
     of the target's descriptor (the same open file description: its write mode and Landlock
     truncate right are the target's)."""
-    from stockade.enforce.supervisor import sys as ksys
-
     length = a[1] - (1 << 64) if a[1] >= 1 << 63 else a[1]
     if length < 0:
         sup.deny(nid, errno.EINVAL)

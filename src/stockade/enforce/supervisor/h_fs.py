@@ -14,6 +14,7 @@ from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.h_attr import guard
 from stockade.enforce.supervisor.resolve import object_at, object_from_fd, open_as_target, open_parent
 from stockade.lsm.types import MAY_WRITE, Object, Request
+from stockade.modules.dac import chmod_request, chown_request
 
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
@@ -261,8 +262,6 @@ def _attr(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int | None, fol
         obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, path_fd=True)
         if not guard(sup, nid, task, obj, True, "inode_setattr"):
             return
-        from stockade.modules.dac import chmod_request, chown_request
-
         if mode is not None:
             req = chmod_request(task.subject, obj, mode)
             op = "chmod"

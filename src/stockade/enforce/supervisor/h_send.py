@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor import sys as ksys
+from stockade.enforce.supervisor.h_attr import write_memory
 from stockade.enforce.supervisor.h_other import _pin_unix_peer, _target_socket, _waiters
 
 if TYPE_CHECKING:
@@ -277,8 +278,6 @@ def h_sendmmsg(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
     sock = _target_socket(sup, nid, task, fd)
     if sock is None:
         return
-    from stockade.enforce.supervisor.h_attr import write_memory
-
     sent = 0
     try:
         sup.act_as(task)

@@ -26,12 +26,13 @@ import select
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stockade.enforce.seccomp import resolve_syscall
 from stockade.enforce.supervisor import resolve
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.notify import Listener
+from stockade.enforce.supervisor.observe import Observation, Observer
 from stockade.enforce.supervisor.plan_guard import PlanGuard
 from stockade.enforce.supervisor.resolve import Refused
 from stockade.enforce.supervisor.target import CredSwitch, ProcHelper, TaskCache, TaskInfo
@@ -39,9 +40,6 @@ from stockade.errors import StockadeError
 from stockade.lsm.module import Mode, Verdict
 from stockade.lsm.stack import DENIED, AuditEvent, AuditSink, Stack
 from stockade.lsm.types import Object, ObjectKind, Request, access_names
-
-if TYPE_CHECKING:  # learn mode only: not imported by a plain `run`
-    from stockade.enforce.supervisor.observe import Observer
 
 Handler = Callable[["Supervisor", int, int, tuple[int, ...]], None]
 _LABEL_FREE = frozenset({"dac", "capability", "yama", "loadpin", "lockdown"})
@@ -211,8 +209,6 @@ class Supervisor:
         if self.observer is not None and requests:
             first = requests[0]
             obj = first.obj
-            from stockade.enforce.supervisor.observe import Observation
-
             self.observer(Observation(
                 time=time.time(), pid=task.tgid, tid=task.tid, comm=task.subject.comm,
                 exe=task.subject.exe, syscall=syscall, hook=first.hook, op=op,
