@@ -156,6 +156,9 @@ _add(U, "resource limits of the user's other processes (same uid, up to their ha
      "prlimit64")
 _add(U, "filesystem events on files the user can read (Landlock has no path_notify hook)",
      "inotify_add_watch fanotify_mark")
+_add(U, "locks (flock, fcntl record/OFD locks and leases) on any file it can open can hold "
+     "off other processes' locks: Landlock has no lock right (AppArmor: k); fcntl's other "
+     "commands act on its own descriptors", "flock fcntl")
 _add(U, "mount information of the mount namespace (also readable in /proc/self/mountinfo)",
      "statmount listmount")
 
@@ -163,7 +166,7 @@ _add(U, "mount information of the mount namespace (also readable in /proc/self/m
 _add(H, "works on descriptors the process already holds (checked when they were opened)",
      "read write close fstat lseek pread64 pwrite64 readv writev preadv pwritev preadv2 "
      "pwritev2 sendfile splice tee vmsplice copy_file_range fallocate fsync fdatasync "
-     "sync_file_range readahead fadvise64 getdents getdents64 fstatfs flock fcntl dup dup2 "
+     "sync_file_range readahead fadvise64 getdents getdents64 fstatfs dup dup2 "
      "dup3 close_range cachestat fchdir recvfrom recvmsg recvmmsg accept accept4 shutdown "
      "getsockname getpeername setsockopt getsockopt io_setup io_destroy io_getevents "
      "io_submit io_cancel io_pgetevents")
