@@ -26,8 +26,10 @@ Without a profile, everything Landlock handles is denied except what --ro/--rw/-
 --connect-tcp/--bind-tcp grant; abstract unix sockets and signals cannot leave the sandbox;
 with -p PROFILE the profile's plan applies and the flags add grants to it. --strict refuses
 (exit 3) a profile with a rule that is not enforced exactly. seccomp refuses
-kernel-modifying calls, io_uring, mount, new user/mount namespaces, ptrace, TIOCSTI and
-the x32 ABI; no capability is kept; no_new_privs is set.
+kernel-modifying calls, io_uring, mount, new user/mount namespaces, ptrace, TIOCSTI, the
+kernel keyring (--allow-keyring), MPTCP/SCTP and the x32 ABI; no capability is kept;
+no_new_privs is set. chmod, chown, utime, xattrs, listen and pathname unix peers, which
+Landlock does not mediate, are decided on the same grants by a small supervisor.
 UDP is not restricted by Landlock up to ABI 7. Exit status: the command's, 128+N if it died
 of signal N, 125 if it could not be confined, 126 if it could not be executed, 127 if not found.
 example: stockade run --rx /usr --ro /etc --rw /tmp -- /bin/sh -c 'ls /tmp'"""
