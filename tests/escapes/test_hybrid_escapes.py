@@ -403,3 +403,28 @@ print(b.recv(10).decode())
             srv.close()
         outside.unlink()
         inside.unlink()
+
+
+def test_newer_system_calls_are_routed_too(area, user):
+    """fchmodat2 (452) and the *xattrat calls (463-466, newer than libseccomp 2.5.4: routed
+    by number) reach the same decision; getxattrat copies the value back."""
+    secret, mine = str(area.secret), str(area.allowed / "file.txt")
+    os.setxattr(mine, "user.k", b"v")
+    res = run(user, *RX, "--rw", str(area.allowed), "--", *script(f"""
+import struct
+AT_FDCWD = -100
+val = ctypes.create_string_buffer(b"1")
+args = struct.pack("=QII", ctypes.addressof(val), 1, 0)
+out = ctypes.create_string_buffer(16)
+get = struct.pack("=QII", ctypes.addressof(out), 16, 0)
+attempt(lambda: sys_(452, AT_FDCWD, {secret.encode()!r}, 0o666, 0))
+attempt(lambda: sys_(463, AT_FDCWD, {secret.encode()!r}, 0, b"user.x", args, 16))
+attempt(lambda: sys_(466, AT_FDCWD, {secret.encode()!r}, 0, b"user.x"))
+attempt(lambda: sys_(464, AT_FDCWD, {secret.encode()!r}, 0, b"user.k", get, 16))
+attempt(lambda: sys_(452, AT_FDCWD, {mine.encode()!r}, 0o600, 0))
+attempt(lambda: sys_(463, AT_FDCWD, {mine.encode()!r}, 0, b"user.x", args, 16))
+print(sys_(464, AT_FDCWD, {mine.encode()!r}, 0, b"user.k", get, 16), out.value.decode())
+"""))
+    assert lines(res) == ["EACCES"] * 4 + ["OK", "OK", "1", "v"], res
+    assert os.getxattr(mine, "user.x") == b"1"
+    assert stat.S_IMODE(os.stat(secret).st_mode) == 0o644
