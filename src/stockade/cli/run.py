@@ -26,8 +26,10 @@ Without a profile, everything Landlock handles is denied except what --ro/--rw/-
 --connect-tcp/--bind-tcp grant; abstract unix sockets and signals cannot leave the sandbox;
 with -p PROFILE the profile's plan applies and the flags add grants to it. --strict refuses
 (exit 3) a profile with a rule that is not enforced exactly. seccomp refuses
-kernel-modifying calls, io_uring, mount, new user/mount namespaces, ptrace, TIOCSTI and
-the x32 ABI; no capability is kept; no_new_privs is set.
+kernel-modifying calls, io_uring, mount, new user/mount namespaces, ptrace, TIOCSTI, the
+kernel keyring (--allow-keyring), MPTCP/SCTP and the x32 ABI; no capability is kept;
+no_new_privs is set. chmod, chown, utime, xattrs, listen and pathname unix peers, which
+Landlock does not mediate, are decided on the same grants by a small supervisor.
 UDP is not restricted by Landlock up to ABI 7. Exit status: the command's, 128+N if it died
 of signal N, 125 if it could not be confined, 126 if it could not be executed, 127 if not found.
 example: stockade run --rx /usr --ro /etc --rw /tmp -- /bin/sh -c 'ls /tmp'"""
@@ -74,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(as root) the kernel's denial records of the program")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="one line per weakened rule of included files too (abstractions)")
+    parser.add_argument("--allow-keyring", action="store_true",
+                        help="allow add_key, keyctl and request_key (refused by default: the "
+                        "per-user kernel keyring is shared with the host)")
     parser.add_argument("--clear-env", action="store_true",
                         help="pass only PATH, TERM, LANG, LC_ALL, HOME, USER, LOGNAME, TZ")
     sup = parser.add_argument_group("reference monitor (seccomp user notification)")
@@ -190,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
     notes: list[str] = []
     if args.profile:  # the ad-hoc flags add to the profile's plan
         plan, coverage, notes = _profile_plan(args, plan)
+    if args.allow_keyring:
+        plan.seccomp_rules = defaults.without_keyring(plan.seccomp_rules)
     plan.env_set.setdefault("STOCKADE_PROFILE", plan.name)
     supervision = _supervision(args, plan)
     audit = _open_audit(args.audit)
@@ -283,7 +290,9 @@ def _supervision(args: argparse.Namespace, plan: EnforcementPlan) -> SupervisorS
     if mode is None:
         if not plan.notify_rules():
             return None
-        mode = "enforce"
+        from stockade.enforce.supervisor.setup import build_hybrid
+
+        return build_hybrid(args.audit)  # only what Landlock cannot mediate
     from stockade.enforce.supervisor.setup import build
 
     return build(mode, args.lsm, args.context, args.module_option, args.audit, args.learn,
