@@ -7,6 +7,7 @@ set_name=${1:-base}
 base=(python3 python3-venv)
 test=(acl attr apparmor apparmor-profiles auditd bubblewrap strace gcc libseccomp2
       python3-setools setools selinux-policy-default graphviz git)
+test+=(python3-libapparmor)  # libapparmor 3.0.8 as the log-parsing oracle (tests/audit/test_aalog.py)
 want=("${base[@]}")
 [ "$set_name" = test ] && want+=("${test[@]}")
 
