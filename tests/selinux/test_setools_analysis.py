@@ -37,6 +37,15 @@ pytestmark = [
 ]
 
 
+def _cache_dir(request: pytest.FixtureRequest, name: str) -> Path | None:
+    """pytest's cache directory for the oracle's answers; None when there is none (run as
+    another user, or with -p no:cacheprovider): the oracle is then asked again."""
+    try:
+        return Path(str(request.config.cache.mkdir(name)))
+    except (AttributeError, OSError):
+        return None
+
+
 def _names(flows, end: str = "dst") -> set[str]:
     return {getattr(f, end).split(":", 1)[1] for f in flows}
 
@@ -61,11 +70,11 @@ def _questions(an: Analyzer) -> dict[str, list]:
     return {"flow_sources": flow_sources, "flow_pairs": pairs, "dta_sources": dta_sources}
 
 
-def _oracle(questions: dict, cache_dir: Path, tmp: Path) -> dict:
+def _oracle(questions: dict, cache_dir: Path | None, tmp: Path) -> dict:
     with open(POLICY, "rb") as f:
         digest = hashlib.sha256(f.read() + json.dumps(questions).encode()).hexdigest()[:24]
-    cached = cache_dir / f"setools-analysis-{digest}.json"
-    if cached.exists():
+    cached = (cache_dir or tmp) / f"setools-analysis-{digest}.json"
+    if cache_dir is not None and cached.exists():
         return json.loads(cached.read_text())
     qpath, opath = tmp / "q.json", tmp / "o.json"
     qpath.write_text(json.dumps(questions))
@@ -73,12 +82,13 @@ def _oracle(questions: dict, cache_dir: Path, tmp: Path) -> dict:
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     answer = json.loads(opath.read_text())
-    try:
-        for old in cache_dir.glob("setools-analysis-*.json"):
-            old.unlink()
-        cached.write_text(json.dumps(answer))
-    except OSError:
-        pass
+    if cache_dir is not None:
+        try:
+            for old in cache_dir.glob("setools-analysis-*.json"):
+                old.unlink()
+            cached.write_text(json.dumps(answer))
+        except OSError:
+            pass
     return answer
 
 
@@ -86,7 +96,7 @@ def _oracle(questions: dict, cache_dir: Path, tmp: Path) -> dict:
 def both(debian_policy, request, tmp_path_factory):
     an = Analyzer(debian_policy, all_rules=True)
     questions = _questions(an)
-    cache_dir = Path(str(request.config.cache.mkdir("stockade-setools-analysis")))
+    cache_dir = _cache_dir(request, "stockade-setools-analysis")
     return an, questions, _oracle(questions, cache_dir, tmp_path_factory.mktemp("oracle"))
 
 
