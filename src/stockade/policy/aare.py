@@ -17,7 +17,8 @@ convert_aaregex_to_pcre, libapparmor_re/parse.y):
    `[]` are errors, `[][a]` is the class of `]`, `[` and `a`).
 
 The tree becomes nodes (below) and one RE2 regex over bytes (Latin-1 mode, as the kernel
-matches bytes); building it is linear in the pattern's length. Directories are queried with
+matches bytes): the alternation of its expansions when there are at most MAX_EXPANSIONS,
+else the tree itself (linear in the pattern's length). Directories are queried with
 a trailing `/`, so a pattern ending in `/` matches directories only.
 """
 
@@ -293,7 +294,16 @@ class _Parser:
 
     def terms(self) -> Seq:
         seq: list[Node] = []
-        while self.peek() not in ("", "|", ")"):
+        toks, n = self.toks, len(self.toks)
+        while self.i < n:
+            kind, ch, _ = toks[self.i]
+            if kind in ("|", ")"):
+                break
+            nxt = toks[self.i + 1][0] if self.i + 1 < n else ""
+            if kind == "c" and nxt not in ("*", "+"):  # the common case: a literal
+                self.i += 1
+                seq.append(("lit", ch))
+                continue
             node = self.term()
             if self.peek() in ("*", "+") and len(node) == 1:
                 minimum = 0 if self.peek() == "*" else 1
@@ -464,8 +474,11 @@ def _is_exact(seq: Seq) -> bool:
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_@:%~=,'<>!#&;")
 
 
+_ESCAPES = {c: f"\\x{{{c:x}}}" for c in range(256) if chr(c) not in _SAFE}
+
+
 def _esc(text: str) -> str:
-    return "".join(c if c in _SAFE else f"\\x{{{ord(c):x}}}" for c in text)
+    return text.translate(_ESCAPES)
 
 
 def _class_re(negated: bool, ranges: tuple[tuple[str, str], ...]) -> str:
@@ -500,9 +513,15 @@ def _utf8_bytes_as_latin1(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("latin-1")
 
 
+_GLOB_CHARS = frozenset("\\*?[]{}")
+
+
 def compile_seq(text: str) -> Seq:
     """The node tree of an expanded pattern, or AareError where apparmor_parser fails."""
     raw = _utf8_bytes_as_latin1(text)
+    if _GLOB_CHARS.isdisjoint(raw):  # plain text: only slash folding applies
+        plain = "".join(c for c, _ in _filter_slashes([(c, 0) for c in raw]))
+        return (("lit", plain),) if plain else ()
     toks = _convert(_filter_slashes(_unescape(raw)))
     parser = _Parser(toks, len(raw))
     seq = parser.regex()
@@ -514,7 +533,15 @@ def compile_seq(text: str) -> Seq:
 def parse(text: str) -> Pattern:
     """Parse an expanded pattern (variables already substituted)."""
     seq = compile_seq(text)
-    return Pattern(text=text, seq=seq, exact=_is_exact(seq), regex=_seq_re(seq))
+    regex = _seq_re(seq)
+    if any(node[0] == "alt" for node in seq):
+        # the same language written as its alternatives: RE2's Set over thousands of rules
+        # builds fewer DFA states from whole alternatives (benchmarks/match.py)
+        flats = expand_alternations(seq, MAX_EXPANSIONS)
+        if flats is not None:
+            alts = sorted({_seq_re(fold_flat(f)) for f in flats})
+            regex = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+    return Pattern(text=text, seq=seq, exact=_is_exact(seq), regex=regex)
 
 
 def query_bytes(path: str, is_dir: bool = False) -> bytes:
