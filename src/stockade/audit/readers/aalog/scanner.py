@@ -51,6 +51,17 @@ _INITIAL: list[tuple[re.Pattern[str], str]] = [(re.compile(p), k) for p, k in [
     (_DATE + r"T(?=" + _TIME + ")", "DATE_T"), (_TIME, "TIME"), (r"audit", "AUDIT"),
     (_DMESG, "DMESG_STAMP"),
 ]]
+_DIGITS = "0123456789"
+_ALNUM = _DIGITS + "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# the characters each rule can start with: only those rules are tried at a position
+_FIRST = {"DIGITS": _DIGITS, "NONE": "n", "KEY": "".join({k[0] for k in _KEYS}),
+          "SOCKLOGD_KERNEL": "k", "SYSLOG_KERNEL": "k", "SYSLOG_USER": _ALNUM + "_-",
+          "DATE_MONTH": "JFMASOND", "DATE": _DIGITS, "DATE_T": _DIGITS, "TIME": _DIGITS,
+          "AUDIT": "a", "DMESG_STAMP": "["}
+_BY_FIRST: dict[str, list[tuple[re.Pattern[str], str]]] = {}
+for _rx, _kind in _INITIAL:
+    for _c in _FIRST.get(_kind, _kind):
+        _BY_FIRST.setdefault(_c, []).append((_rx, _kind))
 _WS = " \t\r\n\x1d"
 _HEXSTRING = re.compile(r"(?:[A-F0-9]{2})+")
 _IP_ADDR = re.compile(r"[a-f0-9.:]{3,}")
@@ -233,7 +244,7 @@ def tokens(text: str) -> list[Tok]:
             state, i = "quoted", i + 1
             continue
         best: tuple[int, str] | None = None
-        for rx, kind in _INITIAL:
+        for rx, kind in _BY_FIRST.get(ch, ()):
             m = rx.match(text, i)
             if m is not None and m.end() > i and (best is None or m.end() > best[0]):
                 best = (m.end(), kind)
