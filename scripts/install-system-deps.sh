@@ -9,6 +9,7 @@ test=(acl attr apparmor apparmor-profiles auditd bubblewrap strace gcc libseccom
       python3-setools setools selinux-policy-default graphviz git
       runc busybox-static golang-github-containers-common
       libsystemd-dev pkg-config systemd)
+test+=(python3-libapparmor)  # libapparmor 3.0.8 as the log-parsing oracle (tests/audit/test_aalog.py)
 want=("${base[@]}")
 [ "$set_name" = test ] && want+=("${test[@]}")
 

@@ -1,8 +1,9 @@
 """A slow, independent reference matcher for AARE semantics (used by property tests).
 
-It never builds a regex: the pattern is tokenized character by character, alternations are
-expanded into every alternative string, runs of '/' are folded in each alternative, and
-matching is a memoized recursion over (pattern index, path index).
+It never builds a regex: runs of '/' are folded in the pattern text (a leading '//' kept),
+the pattern is tokenized character by character, alternations are expanded into every
+alternative string, and matching is a memoized recursion over (pattern index, path index).
+Only the plain subset of AARE is covered (no escapes but `\\x`, no globs inside classes).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def _tokens(text: str) -> list[tuple]:
             i += 1
         elif ch == "[":
             j = i + 1
-            neg = j < len(text) and text[j] in "^!"
+            neg = j < len(text) and text[j] == "^"
             if neg:
                 j += 1
             members: set[str] = set()
@@ -81,13 +82,12 @@ def _expand(toks: list[tuple]) -> list[list[tuple]]:
     return alts
 
 
-def _fold(alt: list[tuple]) -> tuple[tuple, ...]:
-    out: list[tuple] = []
-    for t in alt:
-        if t == ("c", "/") and out and out[-1] == ("c", "/"):
-            continue
-        out.append(t)
-    return tuple(out)
+def _fold_text(text: str) -> str:
+    keep = "//" if text.startswith("//") and not text.startswith("///") else ""
+    rest = text[len(keep):]
+    while "//" in rest:
+        rest = rest.replace("//", "/")
+    return keep + rest
 
 
 def _match_one(pat: tuple[tuple, ...], path: str) -> bool:
@@ -127,4 +127,4 @@ def ref_match(pattern: str, path: str, is_dir: bool = False) -> bool:
         path = path.replace("//", "/")
     if is_dir and not path.endswith("/"):
         path += "/"
-    return any(_match_one(_fold(alt), path) for alt in _expand(_tokens(pattern)))
+    return any(_match_one(tuple(alt), path) for alt in _expand(_tokens(_fold_text(pattern))))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -75,6 +76,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _filters(export)
     _store_option(export)
     add_follow_parser(sub)
+    parse = sub.add_parser("parse", help="read AppArmor log lines as libapparmor does "
+                                         "(its aa_log_record, in test_multi's layout)")
+    parse.add_argument("files", nargs="*", metavar="FILE", help="log files; none or '-': stdin")
+    parse.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
 def _open(args: argparse.Namespace) -> AuditStore:
@@ -196,11 +201,39 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _parse(args: argparse.Namespace) -> int:
+    from stockade.audit.readers.aalog import parse_record
+
+    names = args.files or ["-"]
+    for name in names:
+        try:
+            stream = sys.stdin if name == "-" else open(name, encoding="utf-8",  # noqa: SIM115
+                                                         errors="surrogateescape")
+        except OSError as err:
+            raise StockadeError(f"cannot read {name}: {err.strerror}") from None
+        with stream:
+            for line in stream:
+                if not line.strip():
+                    continue
+                rec = parse_record(line.rstrip("\n"))
+                if args.json:
+                    print(json.dumps(rec.as_fields(), sort_keys=True))
+                else:
+                    for label, value in rec.items():
+                        print(f"{label}: {_printable(str(value))}")
+                    print()
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the sub-command."""
     actions = {"import": _import, "query": _query, "stats": _stats, "export": _export,
-               "follow": follow}
+               "follow": follow, "parse": _parse}
     action = actions.get(getattr(args, "action", None) or "")
     if action is None:
-        raise UsageError("say what to do: import, query, stats, export or follow")
+        raise UsageError("say what to do: import, query, stats, export, follow or parse")
     return action(args)

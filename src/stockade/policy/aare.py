@@ -1,20 +1,25 @@
-"""AppArmor regular expressions (AARE): parsing, slash folding and translation to RE2.
+"""AppArmor regular expressions (AARE): parsed exactly as apparmor_parser compiles them.
 
-Semantics (apparmor.d(5) "Globbing"): `*` matches within one path component, `**` across
-components, `?` one character other than `/`, `[...]`/`[^...]` a character class, `{a,b}`
-alternation (nested, empty branches allowed), `\\` escapes the next character. A `*` or `**`
-that stands for a whole component (a `/` before it and a `/` or the end of the pattern after
-it) matches at least one character, and `**` then cannot start with `/`: `/foo/*` does not
-match `/foo/`. Runs of `/` fold to one, also across alternation boundaries
-(`{/a/,/b/}/c` matches `/a/c`). Directories are queried with a trailing `/`, so a pattern
-ending in `/` matches directories only.
+apparmor_parser turns a file rule's pattern into a DFA in four steps, and so does this module
+(upstream's parser_misc.c processunquoted, parser_regex.c filter_slashes and
+convert_aaregex_to_pcre, libapparmor_re/parse.y):
 
-Patterns are translated to RE2 syntax over bytes (Latin-1 mode, as the kernel matches
-bytes). A pattern whose alternations expand to at most `MAX_EXPANSIONS` distinct strings
-is emitted as the alternation of its folded expansions; a larger one is emitted structurally,
-once per "previous literal was /" state, which folds the same way without expanding (only a
-regex over `_MAX_FOLD_RE` characters falls back to folding inside literals alone). Folding is
-lexical, as apparmor_parser's: a literal `/` after a literal `/` is dropped.
+1. escapes are decoded: `\\xHH`, `\\NNN` (octal), `\\dNNN`, `\\n`, ... become the byte they
+   name; a decoded glob character (`*?[]{}^,\\`) stays escaped, a decoded NUL stays an escape;
+2. runs of `/` are folded where they are adjacent in that text -- not across `{}` boundaries
+   (`/{,c,*}/` does not match `/`) -- except a leading `//` before a non-`/`, which is kept;
+3. globs become the parser's regex dialect: `*` is `[^/\\x00]*` and `**` is `[^\\x00]*`,
+   with one more `[^/\\x00]` in front when the star run stands for a whole component (after
+   a `/`, before a `/` or the end); `?` is `[^/\\x00]`; `{a,b}` is `(a|b)` and needs at least
+   two branches; `[...]` is copied, so `[!a]` is the class of `!` and `a` (`^` negates) and a
+   `*` or `?` inside it injects its own class there (`/[*]` does not match `/*`);
+4. that regex is parsed by the grammar of libapparmor_re (`[c-a]` is `[a-c]`, `[a-]` and
+   `[]` are errors, `[][a]` is the class of `]`, `[` and `a`).
+
+The tree becomes nodes (below) and one RE2 regex over bytes (Latin-1 mode, as the kernel
+matches bytes): the alternation of its expansions when there are at most MAX_EXPANSIONS,
+else the tree itself (linear in the pattern's length). Directories are queried with
+a trailing `/`, so a pattern ending in `/` matches directories only.
 """
 
 from __future__ import annotations
@@ -22,9 +27,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MAX_EXPANSIONS = 1024
+MAX_ALT_DEPTH = 50  # upstream's MAX_ALT_DEPTH: `{` nesting is refused at this depth
 
 # Nodes are tuples: ("lit", text) ("star", whole) ("dstar", whole) ("any",)
-# ("class", negated, ranges) ("alt", branches); a sequence is a tuple of nodes.
+# ("class", negated, ranges) ("alt", branches) ("loop", min, node) -- `node` repeated `min`
+# or more times (a single-character node; only arises from `*` inside `[...]`);
+# a sequence is a tuple of nodes. "star" never matches `/`, "dstar" anything; `whole` means
+# at least one character and not `/` first. "any" is one character other than `/`.
 Node = tuple
 Seq = tuple[Node, ...]
 
@@ -59,130 +68,364 @@ class Pattern:
 
 def fold_slashes(text: str) -> str:
     """Collapse runs of `/` in a plain path (what the kernel would pass)."""
-    while "//" in text:
-        text = text.replace("//", "/")
-    return text
+    out: list[str] = []
+    prev = ""
+    for ch in text:
+        if ch == "/" and prev == "/":
+            continue
+        out.append(ch)
+        prev = ch
+    return "".join(out)
 
 
-def _tokenize(text: str) -> list[Node]:
-    """Pattern text -> flat token list with ("{",), (",",), ("}",) markers."""
-    out: list[Node] = []
-    i, n, depth = 0, len(text), 0
+# ---- step 1: escapes (processunquoted) --------------------------------------------------------
+# A character is (char, offset in the pattern text).
+Chars = list[tuple[str, int]]
+_OCT = "01234567"
+_NAMED = {"\\": "\\", '"': '"', "a": "\a", "e": "\x1b", "f": "\f", "n": "\n", "r": "\r",
+          "t": "\t"}
+_KEEP_ESCAPED = "*?[]{}^,\\"
+
+
+def _number(text: str, i: int, digits: str, base: int, most: int) -> tuple[int, int]:
+    """Up to `most` digits of `base` at text[i:], stopping before the value passes 255."""
+    val = 0
+    j = i
+    while j < len(text) and j - i < most and text[j].lower() in digits:
+        nxt = val * base + int(text[j], base)
+        if nxt > 255:
+            break
+        val = nxt
+        j += 1
+    return val, j
+
+
+def escape_value(text: str, i: int) -> tuple[int, int] | None:
+    """The byte an escape names, text[i] being the character after `\\`, and the index after
+    it; None for an escape apparmor does not decode (lib.c strn_escseq)."""
+    if i >= len(text):
+        return None
+    ch = text[i]
+    if ch in _OCT:
+        return _number(text, i, _OCT, 8, 3)
+    if ch == "d":
+        val, j = _number(text, i + 1, "0123456789", 10, 3)
+        return None if j == i + 1 else (val, j)
+    if ch == "x":
+        val, j = _number(text, i + 1, "0123456789abcdef", 16, 2)
+        return None if j == i + 1 else (val, j)
+    if ch in _NAMED:
+        return ord(_NAMED[ch]), i + 1
+    return None
+
+
+def _unescape(text: str) -> Chars:
+    out: Chars = []
+    i, n = 0, len(text)
     while i < n:
         ch = text[i]
-        if ch == "\\":
-            if i + 1 >= n:
-                raise AareError("trailing '\\' escape character", i)
-            out.append(("lit", text[i + 1]))
-            i += 2
+        dec = escape_value(text, i + 1) if ch == "\\" and i + 1 < n else None
+        if dec is None:
+            out.append((ch, i))
+            i += 1
             continue
-        if ch == "*":
-            j = i
-            while j < n and text[j] == "*":
-                j += 1
-            whole = (i == 0 or text[i - 1] == "/") and (j == n or text[j] == "/")
-            out.append(("dstar" if j - i >= 2 else "star", whole))
-            i = j
-            continue
-        if ch == "?":
-            out.append(("any",))
-        elif ch == "[":
-            i = _char_class(text, i, out)
-            continue
-        elif ch == "]":
-            raise AareError("invalid ']' with no matching '['", i)
-        elif ch == "{":
-            depth += 1
-            out.append(("{", i))
-        elif ch == "}":
-            if depth == 0:
-                raise AareError("invalid '}' with no matching '{'", i)
-            depth -= 1
-            out.append(("}", i))
-        elif ch == "," and depth > 0:
-            out.append((",", i))
+        val, j = dec
+        c = chr(val)
+        if val == 0:
+            out.extend((text[k], i) for k in range(i, j))
+        elif c in _KEEP_ESCAPED:
+            out.extend((("\\", i), (c, i)))
         else:
-            out.append(("lit", ch))
-        i += 1
-    if depth:
-        raise AareError("unclosed '{' in pattern (expecting '}')", text.rfind("{"))
+            out.append((c, i))
+        i = j
     return out
 
 
-def _char_class(text: str, i: int, out: list[Node]) -> int:
-    start = i
-    i += 1
-    negated = False
-    if i < len(text) and text[i] in "^!":
-        negated = True
-        i += 1
-    chars: list[str] = []
-    first = True
-    while i < len(text) and (text[i] != "]" or first):
-        if text[i] == "\\" and i + 1 < len(text):
-            chars.append("\\" + text[i + 1])
-            i += 2
+# ---- step 2: filter_slashes ---------------------------------------------------------------------
+def _filter_slashes(chars: Chars) -> Chars:
+    if len(chars) < 2:
+        return chars
+    start = 0
+    if chars[0][0] == "/" and chars[1][0] == "/" and (len(chars) < 3 or chars[2][0] != "/"):
+        start = 2  # the `//` of a leading namespace-like prefix is kept
+    out = chars[:start]
+    seen = False
+    for item in chars[start:]:
+        if item[0] == "/":
+            if seen:
+                continue
+            seen = True
         else:
-            chars.append(text[i])
-            i += 1
-        first = False
-    if i >= len(text):
-        raise AareError("unclosed character class (expecting ']')", start)
-    ranges: list[tuple[str, str]] = []
-    k = 0
-    plain = [c[-1] for c in chars]
-    while k < len(plain):
-        if k + 2 < len(plain) and chars[k + 1] == "-":
-            lo, hi = plain[k], plain[k + 2]
-            if lo > hi:
-                raise AareError(f"invalid range {lo}-{hi} in character class", start)
-            ranges.append((lo, hi))
-            k += 3
-        else:
-            ranges.append((plain[k], plain[k]))
-            k += 1
-    out.append(("class", negated, tuple(ranges)))
-    return i + 1
+            seen = False
+        out.append(item)
+    return out
 
 
-def _build(tokens: list[Node], i: int = 0, nested: bool = False) -> tuple[Seq, int]:
-    seq: list[Node] = []
-    while i < len(tokens):
-        tok = tokens[i]
-        kind = tok[0]
-        if kind == "{":
-            branches: list[Seq] = []
+# ---- step 3: convert_aaregex_to_pcre, emitted as the regex lexer's tokens -------------------
+# A token is (kind, char, offset): kind "c" is a literal character, otherwise kind is one of
+# the regex operators * + . | ^ - [ ] ( ).
+Tok = tuple[str, str, int]
+_OPS = frozenset("*+.|^-[]()")
+
+
+def _class_toks(chars: str, off: int, negated: bool = True) -> list[Tok]:
+    toks: list[Tok] = [("[", "", off)]
+    if negated:
+        toks.append(("^", "", off))
+    toks.extend(("c", ch, off) for ch in chars)
+    toks.append(("]", "", off))
+    return toks
+
+
+def _raw(ch: str, off: int) -> Tok:
+    """How the regex lexer reads an unescaped character."""
+    return (ch, "", off) if ch in _OPS else ("c", ch, off)
+
+
+def _star(text: str, i: int, last: str, off: int, out: list[Tok]) -> int:
+    """`*` or `**` at text[i]; returns the index of its last star."""
+    if last == "/":
+        j = i
+        while j < len(text) and text[j] == "*":
+            j += 1
+        if j == len(text) or text[j] == "/":  # a whole component: at least one character
+            out.extend(_class_toks("/\x00", off))
+    double = i + 1 < len(text) and text[i + 1] == "*"
+    out.extend(_class_toks("\x00" if double else "/\x00", off))
+    out.append(("*", "", off))
+    return i + 1 if double else i
+
+
+def _convert(chars: Chars) -> list[Tok]:
+    out: list[Tok] = []
+    last = ""  # the last character of the regex text upstream would have written
+    escape = False
+    depth = 0
+    in_class = False
+    counts = [0] * (MAX_ALT_DEPTH + 1)
+    i, n = 0, len(chars)
+    text = "".join(c for c, _ in chars)
+    while i < n:
+        ch, off = chars[i]
+        if ch == "\\" and not escape:
+            escape = True
             i += 1
-            while True:
-                branch, i = _build(tokens, i, nested=True)
-                branches.append(branch)
-                if tokens[i][0] == "}":
-                    i += 1
-                    break
-                i += 1  # ","
-            if len(branches) < 2 and not branches[0]:
-                raise AareError("empty alternation '{}'", tok[1])
-            seq.append(("alt", tuple(branches)))
             continue
-        if kind in (",", "}"):
-            if nested:
-                return _merge(seq), i
-            raise AareError(f"unexpected '{kind}'", tok[1])
-        seq.append(tok)
+        prev, last = last, ch
+        if (escape and ch in "\\*?[]{}") or (in_class and ch in "{}"):
+            out.append(("c", ch, off))
+        elif ch == "*":
+            i = _star(text, i, prev, off, out)
+        elif ch == "?":
+            out.extend(_class_toks("/\x00", off))
+            last = "]"
+        elif ch in "[]":
+            if ch == "]" and not in_class:
+                raise AareError("invalid ']' with no matching '['", off)
+            in_class = ch == "["
+            out.append((ch, "", off))
+        elif ch == "{":
+            depth += 1
+            if depth >= MAX_ALT_DEPTH:
+                raise AareError(f"more than {MAX_ALT_DEPTH - 1} nested '{{'", off)
+            counts[depth] = 0
+            out.append(("(", "", off))
+        elif ch == "}":
+            if counts[depth] == 0:
+                raise AareError("an alternation needs at least two items: '{a,b}'"
+                                if depth else "invalid '}' with no matching '{'", off)
+            depth -= 1
+            out.append((")", "", off))
+        elif ch == ",":
+            if escape and in_class:
+                out.extend((("c", "\\", off), ("c", ",", off)))
+            elif depth and not in_class and not escape:
+                counts[depth] += 1
+                out.append(("|", "", off))
+            else:
+                out.append(("c", ",", off))
+        elif ch == "^":
+            out.append(("^", "", off) if in_class else ("c", "^", off))
+        elif ch in ".+|()$":
+            out.append(("c", ch, off))
+        elif escape and (dec := escape_value(text, i)) is not None:
+            out.append(("c", chr(dec[0]), off))
+            last = text[dec[1] - 1]
+            i = dec[1] - 1
+        else:
+            out.append(_raw(ch, off))
+        escape = False
         i += 1
-    return _merge(seq), i
+    if depth or in_class:
+        where = chars[-1][1] if chars else 0
+        raise AareError("unclosed '{' or '[' in pattern (expecting '}' or ']')", where)
+    if escape:
+        raise AareError("trailing '\\' escape character", chars[-1][1])
+    return out
 
 
-def _merge(seq: list[Node]) -> Seq:
+# ---- step 4: the libapparmor_re grammar (parse.y) --------------------------------------------
+_SET_CHAR = frozenset("[*+.|()")  # operators that stand for themselves inside [...]
+
+
+class _Parser:
+    def __init__(self, toks: list[Tok], end: int) -> None:
+        self.toks = toks
+        self.i = 0
+        self.end = end
+        self.depth = 0
+
+    def peek(self) -> str:
+        return self.toks[self.i][0] if self.i < len(self.toks) else ""
+
+    def fail(self, what: str) -> AareError:
+        off = self.toks[self.i][2] if self.i < len(self.toks) else self.end
+        return AareError(what, off)
+
+    def regex(self) -> Seq:
+        """regex: alternatives separated by `|` (any may be empty)."""
+        branches = [self.terms()]
+        while self.peek() == "|":
+            self.i += 1
+            branches.append(self.terms())
+        if len(branches) == 1:
+            return branches[0]
+        return (("alt", tuple(branches)),)
+
+    def terms(self) -> Seq:
+        seq: list[Node] = []
+        toks, n = self.toks, len(self.toks)
+        while self.i < n:
+            kind, ch, _ = toks[self.i]
+            if kind in ("|", ")"):
+                break
+            nxt = toks[self.i + 1][0] if self.i + 1 < n else ""
+            if kind == "c" and nxt not in ("*", "+"):  # the common case: a literal
+                self.i += 1
+                seq.append(("lit", ch))
+                continue
+            node = self.term()
+            if self.peek() in ("*", "+") and len(node) == 1:
+                minimum = 0 if self.peek() == "*" else 1
+                self.i += 1
+                seq.append(("loop", minimum, node[0]))
+            else:
+                seq.extend(node)
+        return tuple(seq)
+
+    def term(self) -> Seq:
+        kind, ch, _ = self.toks[self.i]
+        if kind == "c":
+            self.i += 1
+            return (("lit", ch),)
+        if kind in "^-]":
+            self.i += 1
+            return (("lit", kind),)
+        if kind == ".":
+            self.i += 1
+            return (("class", True, ()),)
+        if kind == "[":
+            self.i += 1
+            return (self.charset(),)
+        if kind == "(":
+            self.i += 1
+            self.depth += 1
+            if self.depth > MAX_ALT_DEPTH:
+                raise self.fail("alternations nested too deeply")
+            inner = self.regex()
+            if self.peek() != ")":
+                raise self.fail("unbalanced '(' in the compiled pattern")
+            self.i += 1
+            self.depth -= 1
+            return inner
+        raise self.fail(f"'{kind}' cannot start a term of the compiled pattern")
+
+    def set_char(self, first: bool) -> str | None:
+        kind, ch, _ = self.toks[self.i] if self.i < len(self.toks) else ("", "", 0)
+        if kind == "c":
+            pass
+        elif kind in _SET_CHAR or (first and kind in "]-") or (not first and kind == "^"):
+            ch = kind
+        else:
+            return None
+        self.i += 1
+        return ch
+
+    def charset(self) -> Node:
+        negated = False
+        members: set[str] = set()
+        if self.peek() == "^":
+            negated = True
+            self.i += 1
+            if self.peek() == "^":  # `[^^...]`: a negated class holding `^`
+                self.i += 1
+                members.add("^")
+                return self._rest(negated, members)
+        self._member(members, first=True)
+        return self._rest(negated, members)
+
+    def _member(self, members: set[str], first: bool) -> None:
+        """One character or range of a class (the first may be `]` or `-`, others `^`)."""
+        lo = self.set_char(first)
+        if lo is None:
+            raise self.fail("invalid character class" if first else
+                            "unclosed or invalid character class (expecting ']')")
+        if self.peek() == "-":
+            self.i += 1
+            hi = self.set_char(first=False)
+            if hi is None:
+                raise self.fail("invalid range in character class")
+            members.update(_span(lo, hi))
+        else:
+            members.add(lo)
+
+    def _rest(self, negated: bool, members: set[str]) -> Node:
+        while self.peek() != "]":
+            self._member(members, first=False)
+        self.i += 1
+        return _class_node(negated, members)
+
+
+def _span(a: str, b: str) -> list[str]:
+    lo, hi = sorted((ord(a), ord(b)))  # a reversed range is swapped, as upstream does
+    return [chr(c) for c in range(lo, hi + 1)]
+
+
+def _class_node(negated: bool, members: set[str]) -> Node:
+    if negated and members == {"/", "\x00"}:
+        return ("any",)
+    codes = sorted(ord(c) for c in members)
+    ranges: list[tuple[str, str]] = []
+    for c in codes:
+        if ranges and ord(ranges[-1][1]) == c - 1:
+            ranges[-1] = (ranges[-1][0], chr(c))
+        else:
+            ranges.append((chr(c), chr(c)))
+    return ("class", negated, tuple(ranges))
+
+
+_NOT_NUL = ("class", True, (("\x00", "\x00"),))
+
+
+def _tidy(seq: Seq) -> Seq:
+    """Merge literals, name the star forms the conversion writes, recurse into branches."""
     out: list[Node] = []
     for node in seq:
+        if node[0] == "alt":
+            node = ("alt", tuple(_tidy(b) for b in node[1]))
+        elif node[0] == "loop" and node[1] == 0 and node[2] in (("any",), _NOT_NUL):
+            node = ("star" if node[2] == ("any",) else "dstar", False)
+            if out and out[-1] == ("any",):  # `[^/\x00]` before it: a whole component
+                out.pop()
+                node = (node[0], True)
         if node[0] == "lit" and out and out[-1][0] == "lit":
             out[-1] = ("lit", out[-1][1] + node[1])
         else:
             out.append(node)
-    return tuple(("lit", fold_slashes(n[1])) if n[0] == "lit" else n for n in out)
+    return tuple(out)
 
 
+# ---- queries over the tree ----------------------------------------------------------------------
 def expand_alternations(seq: Seq, limit: int) -> list[list[Node]] | None:
     """Every alternation-free node list `seq` stands for, or None past `limit` of them."""
     results: list[list[Node]] = [[]]
@@ -204,28 +447,43 @@ def expand_alternations(seq: Seq, limit: int) -> list[list[Node]] | None:
 
 
 def fold_flat(flat: list[Node]) -> list[Node]:
-    """`flat` with `//` folded to `/` where literal slashes meet, as apparmor_parser does."""
+    """`flat` with adjacent literal nodes merged (no slash folding: apparmor folds `//`
+    only where it is adjacent in the pattern text, before alternations are compiled)."""
     out: list[Node] = []
     for node in flat:
-        if node[0] == "lit":
-            text = node[1]
-            if out and out[-1][0] == "lit":
-                out[-1] = ("lit", fold_slashes(out[-1][1] + text))
-                continue
-            out.append(("lit", text))
+        if node[0] == "lit" and out and out[-1][0] == "lit":
+            out[-1] = ("lit", out[-1][1] + node[1])
         else:
             out.append(node)
     return out
 
 
+def _is_exact(seq: Seq) -> bool:
+    """No wildcard anywhere (alternations of plain text still count as exact, as in
+    apparmor's DFA, where only star, any-char and character-set nodes make a glob)."""
+    for node in seq:
+        if node[0] == "alt":
+            if not all(_is_exact(b) for b in node[1]):
+                return False
+        elif node[0] != "lit":
+            return False
+    return True
+
+
+# ---- RE2 ---------------------------------------------------------------------------------------
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_@:%~=,'<>!#&;")
 
 
+_ESCAPES = {c: f"\\x{{{c:x}}}" for c in range(256) if chr(c) not in _SAFE}
+
+
 def _esc(text: str) -> str:
-    return "".join(c if c in _SAFE else f"\\x{{{ord(c):x}}}" for c in text)
+    return text.translate(_ESCAPES)
 
 
 def _class_re(negated: bool, ranges: tuple[tuple[str, str], ...]) -> str:
+    if not ranges:
+        return "(?s:.)" if negated else "[^\\x00-\\x{ff}]"
     body = "".join(_esc(lo) if lo == hi else f"{_esc(lo)}-{_esc(hi)}" for lo, hi in ranges)
     return f"[{'^' if negated else ''}{body}]"
 
@@ -242,6 +500,8 @@ def _node_re(node: Node) -> str:
         return "[^/]"
     if kind == "class":
         return _class_re(node[1], node[2])
+    if kind == "loop":
+        return f"(?:{_node_re(node[2])}){'*' if node[1] == 0 else '+'}"
     return "(?:" + "|".join(_seq_re(b) for b in node[1]) + ")"
 
 
@@ -253,86 +513,35 @@ def _utf8_bytes_as_latin1(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("latin-1")
 
 
-# ---- exact slash folding for patterns too large to expand ---------------------------------
-# Folding is lexical, as in apparmor_parser (on the text after expansion): a literal '/' that
-# follows a literal '/' is dropped, also across alternation boundaries. Each node is emitted
-# once per "previous literal was /" state (0: no, 1: yes), giving a regex per state after it.
-_MAX_FOLD_RE = 50_000
+_GLOB_CHARS = frozenset("\\*?[]{}")
 
 
-def _add(out: dict[int, list[str]], state: int, rx: str) -> None:
-    out.setdefault(state, []).append(rx)
-
-
-def _join(parts: list[str]) -> str:
-    uniq = list(dict.fromkeys(parts))
-    return uniq[0] if len(uniq) == 1 else "(?:" + "|".join(uniq) + ")"
-
-
-def _fold_node(node: Node, s_in: int) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = {}
-    if node[0] == "lit":
-        text = node[1][1:] if s_in and node[1].startswith("/") else node[1]
-        _add(out, (1 if text.endswith("/") else 0) if text else s_in, _esc(text))
-    elif node[0] == "alt":
-        for branch in node[1]:
-            sub = _fold_seq(branch, s_in)
-            if sub is None:
-                return {2: []}
-            for st, rx in sub.items():
-                _add(out, st, rx)
-    else:
-        _add(out, 0, _node_re(node))
-    return out
-
-
-def _fold_seq(seq: Seq, s_in: int) -> dict[int, str] | None:
-    cur: dict[int, str] = {s_in: ""}
-    for node in seq:
-        nxt: dict[int, list[str]] = {}
-        for st, prefix in cur.items():
-            res = _fold_node(node, st)
-            if 2 in res:
-                return None
-            for st2, parts in res.items():
-                _add(nxt, st2, prefix + _join(parts))
-        cur = {st: _join(parts) for st, parts in nxt.items()}
-        if sum(len(v) for v in cur.values()) > _MAX_FOLD_RE:
-            return None
-    return cur
-
-
-def _folding_re(seq: Seq) -> str | None:
-    """A regex for the pattern with every `//` folded, or None when it grows too large."""
-    res = _fold_seq(seq, 0)
-    return None if res is None else _join(list(res.values()))
-
-
-def _is_exact(seq: Seq) -> bool:
-    """No wildcard anywhere (alternations of plain text still count as exact, as in
-    apparmor's DFA, where only star, any-char and character-set nodes make a glob)."""
-    for node in seq:
-        if node[0] == "alt":
-            if not all(_is_exact(b) for b in node[1]):
-                return False
-        elif node[0] != "lit":
-            return False
-    return True
+def compile_seq(text: str) -> Seq:
+    """The node tree of an expanded pattern, or AareError where apparmor_parser fails."""
+    raw = _utf8_bytes_as_latin1(text)
+    if _GLOB_CHARS.isdisjoint(raw):  # plain text: only slash folding applies
+        plain = "".join(c for c, _ in _filter_slashes([(c, 0) for c in raw]))
+        return (("lit", plain),) if plain else ()
+    toks = _convert(_filter_slashes(_unescape(raw)))
+    parser = _Parser(toks, len(raw))
+    seq = parser.regex()
+    if parser.i != len(toks):
+        raise parser.fail("unbalanced ')' in the compiled pattern")
+    return _tidy(seq)
 
 
 def parse(text: str) -> Pattern:
     """Parse an expanded pattern (variables already substituted)."""
-    raw = _utf8_bytes_as_latin1(text)
-    seq, _ = _build(_tokenize(raw))
-    exact = _is_exact(seq)
-    expansions = expand_alternations(seq, MAX_EXPANSIONS)
-    if expansions is None:
-        folded = _folding_re(seq)
-        regex = folded if folded is not None else _seq_re(seq)
-    else:
-        alts = sorted({_seq_re(fold_flat(f)) for f in expansions})
-        regex = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
-    return Pattern(text=text, seq=seq, exact=exact, regex=regex)
+    seq = compile_seq(text)
+    regex = _seq_re(seq)
+    if any(node[0] == "alt" for node in seq):
+        # the same language written as its alternatives: RE2's Set over thousands of rules
+        # builds fewer DFA states from whole alternatives (benchmarks/match.py)
+        flats = expand_alternations(seq, MAX_EXPANSIONS)
+        if flats is not None:
+            alts = sorted({_seq_re(fold_flat(f)) for f in flats})
+            regex = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+    return Pattern(text=text, seq=seq, exact=_is_exact(seq), regex=regex)
 
 
 def query_bytes(path: str, is_dir: bool = False) -> bytes:

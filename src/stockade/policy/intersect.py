@@ -18,6 +18,20 @@ _ANY: Pred = (True, frozenset())
 _MAX_CLASS = 4096
 
 
+def _class_pred(node: tuple) -> Pred:
+    """The predicate of a one-character node: a class, `any` or a one-character literal."""
+    if node[0] == "any":
+        return _NOT_SLASH
+    if node[0] == "lit":
+        return (False, frozenset(node[1]))
+    chars: set[str] = set()
+    for lo, hi in node[2]:
+        if ord(hi) - ord(lo) > _MAX_CLASS:
+            hi = chr(ord(lo) + _MAX_CLASS)
+        chars.update(chr(c) for c in range(ord(lo), ord(hi) + 1))
+    return (node[1], frozenset(chars))
+
+
 class Nfa:
     """A Thompson NFA: edges[state] = list of (pred or None for epsilon, target)."""
 
@@ -60,14 +74,17 @@ class Nfa:
             self._edge(state, _NOT_SLASH, nxt)
             return nxt
         if kind == "class":
-            chars: set[str] = set()
-            for lo, hi in node[2]:
-                if ord(hi) - ord(lo) > _MAX_CLASS:
-                    hi = chr(ord(lo) + _MAX_CLASS)
-                chars.update(chr(c) for c in range(ord(lo), ord(hi) + 1))
             nxt = self._new()
-            self._edge(state, (node[1], frozenset(chars)), nxt)
+            self._edge(state, _class_pred(node), nxt)
             return nxt
+        if kind == "loop":
+            # node[2] is one character; node[1] the least number of repetitions (0 or 1)
+            if node[1]:
+                state = self._node(node[2], state)
+            loop = self._new()
+            self._edge(state, None, loop)
+            self._edge(self._node(node[2], loop), None, loop)
+            return loop
         end = self._new()
         for branch in node[1]:
             b_start = self._new()

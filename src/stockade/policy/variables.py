@@ -1,8 +1,9 @@
 """Preamble variables (`@{VAR} = a b`, `+=`), boolean variables and their expansion.
 
 A variable with several values expands to an alternation `{a,b}`; values may use other
-variables. Redefining with `=` and appending to an undefined variable are errors, as in
-apparmor_parser; so is a reference to a variable that is never declared.
+variables (expanded to every combination, at most MAX_VALUES). Redefining with `=` and
+appending to an undefined variable are errors, as in apparmor_parser; so is a reference
+to a variable that is never declared.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from stockade.policy import ast
 
 _REF = re.compile(r"@\{([^}]*)\}")
+MAX_VALUES = 4096  # values one variable may expand to (nested variables multiply)
 
 
 class VariableError(ValueError):
@@ -28,7 +30,7 @@ class Variables:
     def __init__(self) -> None:
         self.sets: dict[str, list[str]] = {}
         self.bools: dict[str, bool] = {}
-        self._cache: dict[str, str] = {}
+        self._cache: dict[str, list[str]] = {}
 
     def copy(self) -> Variables:
         """A copy (for per-profile built-ins such as @{profile_name})."""
@@ -61,35 +63,66 @@ class Variables:
             raise ValueError(f"boolean variable ${{{node.name}}} was previously declared")
         self.bools[node.name] = node.value
 
-    def _value(self, name: str, stack: tuple[str, ...]) -> str:
+    def _values(self, name: str, stack: tuple[str, ...]) -> list[str]:
+        """Every value of @{name}, variables in them expanded (upstream's expand_variable)."""
         cached = self._cache.get(name)
         if cached is not None:
             return cached
         if name in stack:
             raise VariableError(f"variable @{{{name}}} is defined in terms of itself")
-        values = [self._expand(v, (*stack, name)) for v in self.sets[name]]
-        values = [v[1:-1] if len(v) >= 2 and v[0] == v[-1] == '"' else v for v in values]
-        out = values[0] if len(values) == 1 else "{" + ",".join(values) + "}"
+        out: list[str] = []
+        for value in self.sets[name]:
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            out.extend(self._combinations(value, (*stack, name)))
+        out = list(dict.fromkeys(out))
         self._cache[name] = out
         return out
 
+    def _combinations(self, text: str, stack: tuple[str, ...]) -> list[str]:
+        m = _REF.search(text)
+        if m is None:
+            return [text]
+        values = self._values(self._checked(m), stack)
+        rest = self._combinations(text[m.end():], stack)
+        out = [text[:m.start()] + v + r for v in values for r in rest]
+        if len(out) > MAX_VALUES:
+            raise VariableError(f"a variable expands to more than {MAX_VALUES} values",
+                                m.start())
+        return out
+
+    def _checked(self, m: re.Match[str], base: int = 0) -> str:
+        name = m.group(1)
+        if not name or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise VariableError(f"invalid variable name @{{{name}}}", base + m.start())
+        if name not in self.sets:
+            raise VariableError(
+                f"Found reference to variable {name}, but is never declared", base + m.start())
+        return name
+
     def _expand(self, text: str, stack: tuple[str, ...]) -> str:
+        """Each reference becomes its value or `{a,b}`; as apparmor_parser 3.0.8 does
+        (expand_by_alternation), the values lose their leading slashes after a `/` and
+        their trailing slashes before one, so `@{etc_ro}/x` never holds `//`."""
         if "@{" not in text:
             return text
-        parts: list[str] = []
-        last = 0
-        for m in _REF.finditer(text):
-            name = m.group(1)
-            if not name or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-                raise VariableError(f"invalid variable name @{{{name}}}", m.start())
-            if name not in self.sets:
-                raise VariableError(
-                    f"Found reference to variable {name}, but is never declared", m.start())
-            parts.append(text[last : m.start()])
-            parts.append(self._value(name, stack))
-            last = m.end()
-        parts.append(text[last:])
-        return "".join(parts)
+        done = ""
+        rest = text
+        base = 0
+        while True:
+            m = _REF.search(rest)
+            if m is None:
+                return done + rest
+            values = self._values(self._checked(m, base), stack)
+            prefix, suffix = done + rest[:m.start()], rest[m.end():]
+            if prefix.endswith("/"):
+                values = [v.lstrip("/") for v in values]
+            if suffix.startswith("/"):
+                values = [v.rstrip("/") for v in values]
+            values = list(dict.fromkeys(values))
+            done = prefix + (values[0] if len(values) == 1 else "{" + ",".join(values) + "}")
+            base += m.end()
+            rest = suffix
 
     def expand(self, text: str) -> str:
         """`text` with every @{VAR} replaced; VariableError names the offset of a bad one."""

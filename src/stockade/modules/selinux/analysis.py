@@ -1,8 +1,13 @@
 """Policy analysis: who can read or write a type, information flow, domain transitions, MLS.
 
 Information flow follows seinfoflow's model: a permission that reads moves information from
-the object to the subject, one that writes from the subject to the object, each with a weight
-1-10 (stockade's own small map below; unknown permissions carry no flow). Flows land in a
+the object to the subject, one that writes from the subject to the object, each with the weight
+1-10 of SETools' own permission map (permmap.py; unmapped permissions carry no flow, a type
+never flows to itself). Domain transitions follow sedta: a transition counts when the source
+may execute an entrypoint of the target and either a type_transition names the target or the
+source has setexec; a dyntransition counts when the source has setcurrent. Conditional rules
+count at the booleans' current values, or all of them with `all_rules=True` (SETools' CLIs
+count them all). Flows land in a
 `FlowGraph` whose nodes are `module:label` strings, so other label-based modules can add their
 own edges (`FLOW_PROVIDERS`) and be analysed in the same graph.
 """
@@ -14,25 +19,22 @@ import subprocess
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 
 from stockade.errors import StockadeError
+from stockade.modules.selinux import permmap
 from stockade.modules.selinux.mls import Level, Range
-from stockade.modules.selinux.policy import ALLOW, SELF, AvRule, Context, Policy, eval_cond
+from stockade.modules.selinux.policy import (
+    ALLOW,
+    SELF,
+    AvRule,
+    Context,
+    Policy,
+    TypeRule,
+    eval_cond,
+)
 
-# permission -> (direction: r(ead)/w(rite)/b(oth), weight 1-10)
-PERM_MAP: dict[str, tuple[str, int]] = {
-    "read": ("r", 10), "recv": ("r", 10), "recvfrom": ("r", 9), "receive": ("r", 9),
-    "execute": ("r", 7), "map": ("r", 6), "getattr": ("r", 3), "search": ("r", 2),
-    "read_policy": ("r", 8), "entrypoint": ("r", 4), "getopt": ("r", 2), "accept": ("r", 4),
-    "write": ("w", 10), "append": ("w", 9), "send": ("w", 10), "sendto": ("w", 9),
-    "send_msg": ("w", 9), "create": ("w", 6), "add_name": ("w", 6), "remove_name": ("w", 5),
-    "setattr": ("w", 5), "unlink": ("w", 4), "rename": ("w", 4), "link": ("w", 3),
-    "rmdir": ("w", 4), "relabelto": ("w", 5), "relabelfrom": ("w", 5), "setopt": ("w", 2),
-    "signal": ("w", 3), "sigkill": ("w", 3), "sigstop": ("w", 3), "sigchld": ("w", 1),
-    "transition": ("w", 5), "dyntransition": ("w", 5), "setexec": ("w", 3), "connect": ("w", 3),
-    "ptrace": ("b", 10), "ioctl": ("b", 5), "lock": ("b", 1), "connectto": ("b", 8),
-    "use": ("b", 7), "acquire_svc": ("b", 5), "name_connect": ("w", 3), "name_bind": ("b", 1),
-}
+PERM_MAP = permmap.BUILTIN  # the fallback map (see permmap.py)
 READ_VERBS = {"read": {"read"}, "write": {"write", "append"}}
 
 
@@ -114,8 +116,11 @@ def write_dot(dot: str, path: str) -> str | None:
 class Analyzer:
     """Queries over one policy, with rules indexed by the ids they name."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, *, all_rules: bool = False,
+                 perm_map: permmap.PermMap | None = None) -> None:
         self.p = policy
+        self.all_rules = all_rules
+        self.perm_map = perm_map or _default_map()
         self.by_source: dict[int, list[AvRule]] = {}
         self.by_target: dict[int, list[AvRule]] = {}
         for rule in policy.rules:
@@ -133,8 +138,10 @@ class Analyzer:
             raise StockadeError(f"{name} is an attribute; name a type")
         return tid
 
-    def _active(self, rule: AvRule) -> bool:
-        return rule.cond is None or eval_cond(rule.cond, self.p.booleans) == rule.branch
+    def _active(self, rule: AvRule | TypeRule) -> bool:
+        if self.all_rules or rule.cond is None:
+            return True
+        return eval_cond(rule.cond, self.p.booleans) == rule.branch
 
     # -- who can ---------------------------------------------------------------------------
 
@@ -161,23 +168,39 @@ class Analyzer:
 
     def direct_flows(self, tid: int, min_weight: int = 1) -> Iterator[Flow]:
         """Flows out of a type: what it writes (as a subject) and who reads it (as an object)."""
+        return self._flows(tid, min_weight, into=False)
+
+    def flows_into(self, tid: int, min_weight: int = 1) -> Iterator[Flow]:
+        """Flows into a type: who writes it (as an object) and what it reads (as a subject)."""
+        return self._flows(tid, min_weight, into=True)
+
+    def _flows(self, tid: int, min_weight: int, *, into: bool) -> Iterator[Flow]:
         me = f"selinux:{self._name(tid)}"
-        for a in self.p.attrs_of(tid):
-            for rule in self.by_source.get(a, ()):
-                if not self._active(rule):
-                    continue
-                w, ev = _weight(self.p.classes[rule.tclass].names(rule.mask), "w", rule.tclass)
-                if w >= min_weight:
-                    targets = (tid,) if rule.target == SELF else self.p.expand(rule.target)
-                    for t in targets:
-                        yield Flow(me, f"selinux:{self._name(t)}", w, ev)
-            for rule in self.by_target.get(a, ()):
-                if not self._active(rule):
-                    continue
-                w, ev = _weight(self.p.classes[rule.tclass].names(rule.mask), "r", rule.tclass)
-                if w >= min_weight:
-                    for s in self.p.expand(rule.source):
-                        yield Flow(me, f"selinux:{self._name(s)}", w, ev)
+        # as a subject its writes flow out and its reads flow in; as an object the reverse
+        for as_subject in (True, False):
+            index = self.by_source if as_subject else self.by_target
+            direction = "r" if as_subject == into else "w"
+            for a in self.p.attrs_of(tid):
+                for rule in index.get(a, ()):
+                    if (as_subject and rule.target == SELF) or not self._active(rule):
+                        continue
+                    w, ev = self._weight(rule, direction)
+                    if w < min_weight:
+                        continue
+                    others = self.p.expand(rule.target if as_subject else rule.source) - {tid}
+                    for other in others:
+                        them = f"selinux:{self._name(other)}"
+                        yield Flow(them, me, w, ev) if into else Flow(me, them, w, ev)
+
+    def _weight(self, rule: AvRule, direction: str) -> tuple[int, tuple[str, ...]]:
+        """The heaviest permission of the rule that flows in `direction`, and the evidence."""
+        best, ev = 0, []
+        for perm in self.p.classes[rule.tclass].names(rule.mask):
+            d, w = self.perm_map.get(rule.tclass, perm)
+            if d == direction or d == "b":
+                best = max(best, w)
+                ev.append(perm)
+        return best, (f"{rule.tclass} {{ {' '.join(ev)} }}",) if ev else ()
 
     def flow_graph(self, source: str, *, min_weight: int = 1, max_depth: int = 2,
                    max_nodes: int = 2000) -> FlowGraph:
@@ -199,31 +222,50 @@ class Analyzer:
 
     # -- domain transitions ----------------------------------------------------------------
 
-    def transitions(self, source: int) -> list[tuple[str, str, bool]]:
-        """(target domain, entrypoint type, automatic) for each transition out of `source`."""
-        p = self.p
-        out: list[tuple[str, str, bool]] = []
-        trans_bit = p.classes["process"].perms.get("transition", 0)
-        ep_bit = p.classes["file"].perms.get("entrypoint", 0)
-        exec_bit = p.classes["file"].perms.get("execute", 0)
-        targets: set[int] = set()
-        for a in p.attrs_of(source):
+    def _process_rules(self, source: int, perm: str) -> set[int]:
+        """Types `source` has process:`perm` on (a self rule gives `source` itself)."""
+        return self._targets(source, "process", perm)
+
+    def _targets(self, domain: int, tclass: str, perm: str) -> set[int]:
+        bit = self.p.classes[tclass].perms.get(perm, 0) if tclass in self.p.classes else 0
+        out: set[int] = set()
+        for a in self.p.attrs_of(domain):
             for rule in self.by_source.get(a, ()):
-                if rule.tclass == "process" and rule.mask & trans_bit and self._active(rule):
-                    targets |= {source} if rule.target == SELF else p.expand(rule.target)
-        targets.discard(source)
-        for target in sorted(targets):
-            if not p.te_av(source, target, "process")[0] & trans_bit:
+                if rule.tclass == tclass and rule.mask & bit and self._active(rule):
+                    out |= {domain} if rule.target == SELF else self.p.expand(rule.target)
+        return out
+
+    def _process_type_trans(self, source: int) -> dict[int, set[int]]:
+        """entrypoint type -> defaults of the process type_transitions out of `source`."""
+        out: dict[int, set[int]] = {}
+        for rule in self.p.type_rules:
+            if (rule.kind == "type_transition" and rule.tclass == "process" and not rule.name
+                    and source in self.p.expand(rule.source) and self._active(rule)):
+                for t in self.p.expand(rule.target):
+                    out.setdefault(t, set()).add(rule.default)
+        return out
+
+    def transitions(self, source: int) -> list[tuple[str, str, bool]]:
+        """(target domain, entrypoint type, automatic) for each transition out of `source`,
+        as sedta counts them; a dyntransition has the entrypoint "" (none is involved)."""
+        if "process" not in self.p.classes:
+            return []
+        out: list[tuple[str, str, bool]] = []
+        setexec = bool(self._process_rules(source, "setexec"))
+        setcurrent = bool(self._process_rules(source, "setcurrent"))
+        type_trans = self._process_type_trans(source)
+        executable = self._targets(source, "file", "execute")
+        for target in sorted(self._process_rules(source, "transition") - {source}):
+            entries = self._targets(target, "file", "entrypoint") & executable
+            if not setexec and not any(target in type_trans.get(e, ()) for e in entries):
                 continue
-            entries: set[int] = set()
-            for a in p.attrs_of(target):
-                for rule in self.by_source.get(a, ()):
-                    if rule.tclass == "file" and rule.mask & ep_bit and self._active(rule):
-                        entries |= p.expand(rule.target) if rule.target != SELF else {target}
             for entry in sorted(entries):
-                if p.te_av(source, entry, "file")[0] & exec_bit:
-                    auto = p.type_trans.get((source, entry, "process")) == target
-                    out.append((self._name(target), self._name(entry), auto))
+                if setexec or entry in type_trans:
+                    out.append((self._name(target), self._name(entry),
+                                target in type_trans.get(entry, ())))
+        if setcurrent:
+            for target in sorted(self._process_rules(source, "dyntransition") - {source}):
+                out.append((self._name(target), "", False))
         return out
 
     def transition_paths(self, source: str, target: str, max_depth: int = 3,
@@ -266,7 +308,7 @@ class Analyzer:
             if not p.constraints.get(tclass):
                 continue
             cls = p.classes[tclass]
-            writes = cls.mask(n for n in cls.names(mask) if PERM_MAP.get(n, ("", 0))[0] == "w")
+            writes = cls.mask(n for n in cls.names(mask) if self.perm_map.get(tclass, n)[0] == "w")
             if not writes:
                 continue
             key = (s, t, tclass)
@@ -285,14 +327,9 @@ class Analyzer:
         return found
 
 
-def _weight(perms: list[str], direction: str, tclass: str) -> tuple[int, tuple[str, ...]]:
-    best, ev = 0, []
-    for perm in perms:
-        d, w = PERM_MAP.get(perm, ("", 0))
-        if d == direction or d == "b":
-            best = max(best, w)
-            ev.append(perm)
-    return best, (f"{tclass} {{ {' '.join(ev)} }}",) if ev else ()
+@cache
+def _default_map() -> permmap.PermMap:
+    return permmap.load()
 
 
 # Other label-based modules register `name -> (policy-like object) -> flows` here.

@@ -21,6 +21,7 @@ from stockade.modules.selinux.policy import (
     Context,
     Policy,
     PolicyError,
+    TypeRule,
     eval_cond,
 )
 
@@ -382,22 +383,24 @@ class RuleCompiler:
     def s_typetransition(self, stmt: Stmt, cond: CondExpr | None = None, branch: bool = True) -> None:
         """(typetransition SOURCE TARGET CLASS [NAME] RESULT)"""
         items = args(stmt.node, (4, 5), "SOURCE TARGET CLASS [\"NAME\"] RESULT")
-        if cond is not None and eval_cond(cond, self.policy.bool_defaults) != branch:
-            return  # conditional type rules take effect at the booleans' defaults only
         p = self.policy
         tclass = self.resolve(p.classes, atom(items[2], "a class"), stmt, "class")
         result = self.type_id(items[-1], stmt)
         if result in p.attributes:
             raise CilError(str(items[-1].pos), "the result of a typetransition must be a type")
         name = atom(items[3], "an object name") if len(items) == 5 else ""
-        for s in self.type_set(items[0], stmt):
-            for t in self.type_set(items[1], stmt):
-                key = (s, t, tclass, name) if name else (s, t, tclass)
-                table: dict = p.name_trans if name else p.type_trans
-                if table.get(key, result) != result:
-                    raise CilError(str(stmt.node.pos), f"conflicting typetransition for "
-                                   f"{p.type_names[s]} {p.type_names[t]} {tclass} {name}".rstrip())
-                table[key] = result
+        pairs = [(s, t) for s in self.type_set(items[0], stmt) for t in self.type_set(items[1], stmt)]
+        p.type_rules.extend(TypeRule("type_transition", s, t, tclass, result, name, cond, branch)
+                            for s, t in pairs)
+        if cond is not None and eval_cond(cond, p.bool_defaults) != branch:
+            return  # conditional type rules take effect at the booleans' defaults only
+        table: dict = p.name_trans if name else p.type_trans
+        for s, t in pairs:
+            key = (s, t, tclass, name) if name else (s, t, tclass)
+            if table.get(key, result) != result:
+                raise CilError(str(stmt.node.pos), f"conflicting typetransition for "
+                               f"{p.type_names[s]} {p.type_names[t]} {tclass} {name}".rstrip())
+            table[key] = result
 
     def s_rangetransition(self, stmt: Stmt) -> None:
         """(rangetransition SOURCE TARGET CLASS RANGE)"""

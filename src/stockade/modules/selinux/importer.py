@@ -28,6 +28,7 @@ from stockade.modules.selinux.policy import (
     ConstraintExpr,
     Policy,
     PolicyError,
+    TypeRule,
     UserDef,
     eval_cond,
 )
@@ -184,16 +185,22 @@ def build_policy(data: dict[str, Any], source: str = "") -> Policy:
         if isinstance(payload, list):
             mask = p.classes[tclass].mask(payload)
             p.add_rule(AvRule(kind, s, t, tclass, mask, origin, cond, branch))
-        elif kind == "type_transition":
+        elif kind in ("type_transition", "type_change", "type_member"):
+            new = p.type_id(payload)
+            p.type_rules.append(TypeRule(kind, s, t, tclass, new, name, cond, branch))
             if cond is not None and eval_cond(cond, p.booleans) != branch:
                 continue
-            new = p.type_id(payload)
+            table = {"type_change": p.type_change, "type_member": p.type_member}.get(kind)
             for ss in p.expand(s):
                 for tt in p.expand(t):
-                    if name:
+                    if table is not None:
+                        table[(ss, tt, tclass)] = new
+                    elif name:
                         p.name_trans[(ss, tt, tclass, name)] = new
                     else:
                         p.type_trans[(ss, tt, tclass)] = new
+    for parent, child in data.get("typebounds", []):
+        p.typebounds[p.type_id(child)] = p.type_id(parent)
     for i, (kind, tclass, perms, expr) in enumerate(data["constraints"]):
         mask = p.classes[tclass].mask(perms)
         p.constraints.setdefault(tclass, []).append(

@@ -29,6 +29,11 @@ class PolicyError(StockadeError):
     """A policy that cannot be built or a context that is not valid in it."""
 
 
+def is_socket_class(tclass: str) -> bool:
+    """Whether the kernel treats the class as a socket (security_is_socket_class)."""
+    return tclass == "socket" or tclass.endswith("_socket")
+
+
 @dataclass
 class ClassDef:
     """An object class and its permissions (common ones first), each a bit."""
@@ -72,6 +77,20 @@ class AvRule:
     tclass: str
     mask: int
     origin: str = ""
+    cond: CondExpr | None = None
+    branch: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TypeRule:
+    """A type_transition, type_change or type_member rule as written (conditional ones kept)."""
+
+    kind: str
+    source: int
+    target: int
+    tclass: str
+    default: int
+    name: str = ""
     cond: CondExpr | None = None
     branch: bool = True
 
@@ -148,6 +167,11 @@ class Policy:
         self.type_trans: dict[tuple[int, int, str], int] = {}
         self.name_trans: dict[tuple[int, int, str, str], int] = {}
         self.range_trans: dict[tuple[int, int, str], Range] = {}
+        # type_change (relabel) and type_member rules whose condition holds, expanded
+        self.type_change: dict[tuple[int, int, str], int] = {}
+        self.type_member: dict[tuple[int, int, str], int] = {}
+        self.type_rules: list[TypeRule] = []  # every type rule as written
+        self.typebounds: dict[int, int] = {}  # bounded type -> its bounding (parent) type
         self.role_trans: dict[tuple[str, int, str], str] = {}
         self.role_allow: set[tuple[str, str]] = set()
         self.roles: dict[str, set[int]] = {OBJECT_R: set()}
@@ -416,11 +440,14 @@ class Policy:
             new_type = self.type_trans.get((stype, ttype, tclass))
         if new_type is None:
             new_type = stype if process else ttype
-        role = scon.role if process else OBJECT_R
+        # security_compute_sid(): processes and sockets keep the creator's role and full
+        # range (security_is_socket_class), other objects get object_r and the low level
+        like_process = process or is_socket_class(tclass)
+        role = scon.role if like_process else OBJECT_R
         role = self.role_trans.get((scon.role, ttype, tclass), role)
         rng = self.range_trans.get((stype, ttype, tclass))
         if rng is None and scon.range is not None:
-            rng = scon.range if process else Range(scon.range.low, scon.range.low)
+            rng = scon.range if like_process else Range(scon.range.low, scon.range.low)
         return self.make_context(scon.user, role, self.type_names[new_type], rng)
 
     def port_context(self, protocol: str, port: int) -> Context | None:

@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-FORMAT = 1
+FORMAT = 2  # 2: typebounds
 
 
 def _names(value: Any) -> Any:
@@ -81,6 +81,8 @@ def dump(path: str) -> dict[str, Any]:
         expr = [_names(t) if not isinstance(t, str) else t for t in c.expression]
         constraints.append([c.ruletype.name, str(c.tclass), sorted(c.perms), expr])
     out["constraints"] = constraints
+    out["typebounds"] = [[str(b.parent), str(b.child)] for b in p.bounds()
+                         if b.ruletype.name == "typebounds"]
     out["range_trans"] = [[str(r.source), str(r.target), str(r.tclass), str(r.default)] for r in p.mlsrules()]
     out["portcons"] = [[str(pc.protocol.name), pc.ports.low, pc.ports.high, str(pc.context)]
                        for pc in p.portcons()]
