@@ -21,6 +21,9 @@ from stockade.enforce._libc import MACHINE
 from stockade.enforce.plan_types import CoverageReport, CoverageStatus, EnforcementPlan
 from stockade.errors import StockadeError, UnsupportedError
 
+#: what a rule left to the supervisor gets where no supervisor runs (plain launcher, containers)
+NOTIFY_FALLBACK = sc.errno_action(errno.EPERM)
+
 EXACT = CoverageStatus.EXACT
 APPROX = CoverageStatus.APPROXIMATED
 NOT_ENFORCED = CoverageStatus.NOT_ENFORCED
@@ -207,7 +210,7 @@ def _seccomp(plan: EnforcementPlan, out: Prepared, supervised: bool = False) -> 
                         enforced_by="seccomp user notification + supervisor")
                 continue
             if action.kind is sc.ActionKind.NOTIFY:
-                action, status = sc.errno_action(errno.EPERM), APPROX
+                action, status = NOTIFY_FALLBACK, APPROX
                 detail = "refused with EPERM: no supervisor to decide case by case"
             if action == plan.seccomp_default:
                 cov.add(str(rule), EXACT, "same as the default action", source=rule.source)

@@ -1,7 +1,7 @@
 """`oci-seccomp`: the `linux.seccomp` object of the OCI runtime spec (config-linux.md).
 
 Built from the same `EnforcementPlan` that `stockade run` loads, rule for rule, with the same
-choices as `enforce.prepare._seccomp`: user-notification rules become EACCES (there is no
+choices as `enforce.prepare._seccomp`: user-notification rules become EPERM (there is no
 supervisor in a container), rules whose action is the default are left out (libseccomp
 refuses them), names that do not exist on this machine's architecture are left out. Runtimes
 (runc, crun) hand the object to libseccomp, so the filter they build is the one `run` builds.
@@ -15,7 +15,6 @@ no field for that action: runc kills the caller with SIGSYS where `run` answers 
 
 from __future__ import annotations
 
-import errno
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +23,7 @@ from stockade.enforce import seccomp as sc
 from stockade.enforce._libc import MACHINE
 from stockade.enforce.landlock import flag_names
 from stockade.enforce.plan_types import CoverageStatus, EnforcementPlan, FsRule, SeccompRule
+from stockade.enforce.prepare import NOTIFY_FALLBACK
 from stockade.errors import StockadeError
 from stockade.export import ExportInput, ExportResult, Losses, register
 
@@ -38,7 +38,6 @@ ACTIONS = {sc.ActionKind.ALLOW: "SCMP_ACT_ALLOW", sc.ActionKind.ERRNO: "SCMP_ACT
            sc.ActionKind.LOG: "SCMP_ACT_LOG", sc.ActionKind.TRACE: "SCMP_ACT_TRACE",
            sc.ActionKind.NOTIFY: "SCMP_ACT_NOTIFY"}
 #: What a user-notification rule becomes without a supervisor (as `run` without one).
-NOTIFY_FALLBACK = sc.errno_action(errno.EACCES)
 
 
 def native_architectures() -> list[str]:
@@ -80,7 +79,7 @@ def effective_rules(plan: EnforcementPlan, losses: Losses | None,
                     where: str) -> list[tuple[SeccompRule, sc.Action]]:
     """The rules of `plan` that decide something, with their actions, as `run` loads them.
 
-    As `enforce.prepare`: user notification becomes EACCES (no supervisor in `where`), rules
+    As `enforce.prepare`: user notification becomes EPERM (no supervisor in `where`), rules
     equal to the default and names absent on this architecture are not loaded. As libseccomp
     then builds the filter (measured): the first unconditional rule for a call decides, and it
     wins over every conditional rule of that call, whatever the order.
@@ -90,7 +89,7 @@ def effective_rules(plan: EnforcementPlan, losses: Losses | None,
         action = effective_action(rule)
         if rule.action.kind is sc.ActionKind.NOTIFY and losses is not None:
             losses.add(str(rule), CoverageStatus.SUPERVISOR,
-                       f"no seccomp supervisor in {where}: denied with EACCES instead of "
+                       f"no seccomp supervisor in {where}: refused with EPERM instead of "
                        "decided call by call", source=rule.source,
                        enforced_by="stockade run (seccomp user notification + supervisor)")
         if action != plan.seccomp_default and _exists_here(rule):
