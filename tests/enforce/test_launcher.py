@@ -119,18 +119,21 @@ def test_audit_file(tmp_path):
     assert "1326" in records[0]["seccomp_audit"]
 
 
-def test_missing_profile_is_a_usage_error():
+def test_missing_profile_exits_125():
     out = cli("run", "-p", "/nonexistent/myprofile", "--", "/bin/true")
-    assert out.returncode == 2
+    assert out.returncode == 125  # never a status the program itself could have returned
     assert out.stderr == "stockade run: /nonexistent/myprofile: no such file\n"
 
 
-def test_usage_errors():
-    assert cli("run").returncode == 2
+def test_usage_errors_exit_125():
+    assert cli("run").returncode == 125
     bad_port = cli("run", "--connect-tcp", "99999", "--", "/bin/true")
-    assert bad_port.returncode == 2 and "out of range" in bad_port.stderr
+    assert bad_port.returncode == 125 and "out of range" in bad_port.stderr
     bad_cap = cli("run", "--keep-cap", "CAP_NOPE", "--", "/bin/true")
-    assert bad_cap.returncode == 2 and "unknown capability" in bad_cap.stderr
+    assert bad_cap.returncode == 125 and "unknown capability" in bad_cap.stderr
+    unknown = cli("run", "--no-such-flag", "--", "/bin/true")
+    assert unknown.returncode == 125 and unknown.stderr.count("\n") == 1
+    assert cli("check", "--no-such-flag").returncode == 2  # other commands: unchanged
 
 
 def test_best_effort_prints_one_line_per_weakened_rule(monkeypatch, capsys):
