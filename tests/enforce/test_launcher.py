@@ -204,3 +204,15 @@ def test_forwarding_rule():
     assert not launcher.should_forward(signal.SIGINT, launcher.SI_KERNEL, own)  # ^C
     assert launcher.should_forward(signal.SIGINT, launcher.SI_KERNEL, own + 1)  # own group
     assert not launcher.should_forward(signal.SIGCHLD, 0, own)
+    # the launcher's own SIGPIPE/SIGXFSZ/SIGXCPU stay with it; sent by another process: forwarded
+    assert not launcher.should_forward(signal.SIGPIPE, 0, own, os.getpid())
+    assert not launcher.should_forward(signal.SIGXCPU, launcher.SI_KERNEL, own + 1)
+    assert launcher.should_forward(signal.SIGPIPE, 0, own, os.getpid() + 1)
+
+
+def test_every_catchable_signal_is_watched():
+    watched = set(launcher.FORWARDED_SIGNALS)
+    for sig in (signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF, signal.SIGIO, signal.SIGPWR,
+                signal.SIGTSTP, signal.SIGCONT, signal.SIGURG, signal.SIGRTMIN, signal.SIGRTMAX):
+        assert sig in watched
+    assert not watched & {signal.SIGKILL, signal.SIGSTOP, signal.SIGTTIN, signal.SIGTTOU}
