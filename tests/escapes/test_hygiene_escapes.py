@@ -182,3 +182,52 @@ def test_bad_profile_is_not_the_programs_status_1(area, user):
     os.chmod(notexec, 0o644)
     res = cli("run", "--rx", "/usr", "--rx", str(area.root), "--", str(notexec), user=user)
     assert res.returncode == 126, res.stderr
+
+
+# --- item 5: a deny that cannot be fully expanded fails closed ------------------------------
+
+def _deny_profile(area, user: str, deny: str) -> str:
+    prof = area.root / "deny.aa"
+    prof.write_text(f"profile deny {{\n  /usr/** rix,\n  /etc/** r,\n  {area.allowed}/** rw,\n"
+                    f"  {deny}\n}}\n")
+    os.chmod(prof, 0o644)
+    secret = area.allowed / "sub" / "secret"
+    secret.write_text("keep\n")
+    os.chown(secret, uid_of(user), uid_of(user))
+    return str(prof)
+
+
+def _write_secret(area, user: str, prof: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    code = (f"from pathlib import Path\nattempt(lambda: Path({str(area.allowed / 'sub/secret')!r})"
+            f".write_text('x'))\nattempt(lambda: Path({str(area.allowed / 'file.txt')!r})"
+            ".read_text())\n")
+    from confine_helpers import PRELUDE
+    return cli("run", "-p", prof, *extra, "--", PY, "-c", PRELUDE + code, user=user)
+
+
+def test_deny_with_too_many_alternatives_fails_closed(area, user):
+    alts = ",".join(["sub", *(f"n{i}" for i in range(300))])
+    prof = _deny_profile(area, user, f"deny {area.allowed}/{{{alts}}}/** w,")
+    res = _write_secret(area, user, prof)
+    assert res.stdout.split() == ["EACCES", "OK"], res.stderr  # denied; reading still works
+    assert (area.allowed / "sub" / "secret").read_text() == "keep\n"
+    line = next(ln for ln in res.stderr.splitlines() if "deny " in ln)
+    assert f"removed from everything beneath {area.allowed}" in line, line
+    assert "nothing is granted" not in line
+    strict = _write_secret(area, user, prof, "--strict")
+    assert strict.returncode == 3 and strict.stdout == "", strict.stderr
+
+
+def test_deny_whose_walk_hits_the_budget_fails_closed(area, user):
+    from stockade.enforce.plan_glob import MAX_VISITS
+
+    for i in range(MAX_VISITS + 10):  # the walk of `*` reads them all before sub/secret
+        (area.allowed / f"e{i}").touch()
+    prof = _deny_profile(area, user, f"deny {area.allowed}/*/secret w,")
+    res = _write_secret(area, user, prof)
+    assert res.stdout.split() == ["EACCES", "OK"], res.stderr
+    assert (area.allowed / "sub" / "secret").read_text() == "keep\n"
+    assert any("expansion stopped" in ln and "removed from everything beneath" in ln
+               for ln in res.stderr.splitlines()), res.stderr
+    explain = cli("explain", "--profile", prof, "write", str(area.allowed / "sub/secret"))
+    assert explain.returncode != 0 and "plan:landlock  deny" in explain.stdout, explain.stdout

@@ -13,8 +13,8 @@ sigwaitinfo, so none is lost between fork and exec and none kills the launcher (
 leave the program unwatched). A signal sent by a process (kill(1), systemd, a supervisor,
 SIGALRM, real-time signals) is forwarded to the child; a signal from the terminal (si_code
 SI_KERNEL: ^C, ^\\, ^Z, window resize, hangup) already reached the child if it is still in our
-(foreground) process group, and is not sent twice. SIGTSTP also stops the launcher. Stdin, stdout, stderr and the terminal are
-inherited untouched.
+(foreground) process group, and is not sent twice. SIGTSTP also stops the launcher. Stdin,
+stdout, stderr and the terminal are inherited untouched.
 """
 
 from __future__ import annotations
