@@ -231,3 +231,19 @@ def test_deny_whose_walk_hits_the_budget_fails_closed(area, user):
                for ln in res.stderr.splitlines()), res.stderr
     explain = cli("explain", "--profile", prof, "write", str(area.allowed / "sub/secret"))
     assert explain.returncode != 0 and "plan:landlock  deny" in explain.stdout, explain.stdout
+
+
+# --- item 10: an open that blocks never freezes the supervisor --------------------------------
+
+def test_fifo_pipeline_under_the_supervisor(area, user):
+    """`mkfifo p; cat p & echo hi > p`: both opens wait for each other; the supervisor's
+    decision loop must not be the one waiting (it froze the whole sandbox)."""
+    os.chown(area.allowed, uid_of(user), uid_of(user))
+    script = f"cd {area.allowed} && mkfifo p && {{ cat p & }} && echo hi > p && wait && echo done"
+    res = cli("run", "--mode", "enforce", "--lsm", "capability,biba", "--context",
+              "biba=medium", "--module-option", "biba.default_level=medium", "--rx", "/usr",
+              "--rx", "/bin", "--rw", str(area.allowed), "--rw", "/dev/null", "--", "/bin/sh",
+              "-c", script,
+              user=user, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert sorted(res.stdout.split()) == ["done", "hi"], res.stdout

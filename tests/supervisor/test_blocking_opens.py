@@ -1,0 +1,118 @@
+"""Opens that may block (FIFOs) never block the supervisor's decision loop (blocking.py)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from sv_helpers import NOBODY, Tree, script, supervised, wait_for
+
+MEDIUM = ["biba.default_level=medium"]  # unlabelled files at the subject's level: allowed
+
+
+def _fifo(tree: Tree, name: str) -> str:
+    path = tree.root / name
+    os.mkfifo(path, 0o666)
+    os.chown(path, tree.owner, tree.owner)
+    return str(path)
+
+
+def test_fifo_decisions_are_made_without_waiting(user):
+    """Biba (the FIFO is unlabelled: high here, the program medium): a writer is refused at
+    once, blocking or not (no reader needed for the decision: the kernel's file_open hook comes
+    before the FIFO's own open too), and a blocking reader waits in its own thread until a
+    writer appears outside the sandbox, while the supervisor goes on deciding."""
+    tree = Tree(owner=NOBODY if user == "nobody" else 0)
+    try:
+        p = _fifo(tree, "p")
+
+        def writer(_pid: int, out: str) -> None:
+            wait_for(out, "waiting")
+            deadline = time.monotonic() + 20
+            while True:  # never block the test itself: wait for the sandbox's reader
+                try:
+                    fd = os.open(p, os.O_WRONLY | os.O_NONBLOCK)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        return
+                    time.sleep(0.02)
+            os.write(fd, b"hi")
+            os.close(fd)
+
+        run = supervised(script(f"""
+attempt(lambda: os.open({p!r}, os.O_WRONLY))
+attempt(lambda: os.open({p!r}, os.O_WRONLY | os.O_NONBLOCK))
+print("waiting", flush=True)
+attempt(lambda: print(os.read(os.open({p!r}, os.O_RDONLY), 10).decode()))
+"""), user=user, rw=[str(tree.root)], while_running=writer, timeout=30)
+        assert run.lines == ["EACCES", "EACCES", "waiting", "hi", "OK"], run
+    finally:
+        tree.cleanup()
+
+
+def test_killed_fifo_reader_leaves_no_reader_behind(user):
+    """A reader killed while its open waits: the waiting thread is woken and its descriptor
+    closed, so a later writer sees no reader (ENXIO), as without the supervisor."""
+    tree = Tree(owner=NOBODY if user == "nobody" else 0)
+    try:
+        p = _fifo(tree, "p")
+        run = supervised(script(f"""
+import signal, time
+pid = os.fork()
+if pid == 0:
+    os.open({p!r}, os.O_RDONLY)
+    os._exit(0)
+time.sleep(0.5)
+os.kill(pid, signal.SIGKILL)
+os.waitpid(pid, 0)
+time.sleep(1.0)
+attempt(lambda: os.open({p!r}, os.O_WRONLY | os.O_NONBLOCK))
+"""), user=user, options=MEDIUM, rw=[str(tree.root)], timeout=30)
+        assert run.lines == ["ENXIO"], run
+    finally:
+        tree.cleanup()
+
+
+def test_regular_files_keep_their_flags(user):
+    """O_NONBLOCK added by the supervisor is cleared before the descriptor is injected."""
+    tree = Tree(owner=NOBODY if user == "nobody" else 0)
+    try:
+        f = tree.file("f", "x")
+        run = supervised(script(f"""
+import fcntl
+fd = os.open({str(f)!r}, os.O_RDWR | os.O_APPEND)
+print(bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK),
+      bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND))
+fd = os.open({str(f)!r}, os.O_RDONLY | os.O_NONBLOCK)
+print(bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK))
+"""), user=user, options=MEDIUM, rw=[str(tree.root)])
+        assert run.lines == ["False", "True", "True"], run
+    finally:
+        tree.cleanup()
+
+
+def test_a_signal_interrupts_a_waiting_open(user):
+    """The kernel's FIFO open waits interruptibly: a handled signal ends it (EINTR, here an
+    exception from the handler), a fatal one kills; the supervisor answers the same way."""
+    tree = Tree(owner=NOBODY if user == "nobody" else 0)
+    try:
+        p = _fifo(tree, "p")
+        run = supervised(script(f"""
+import signal
+def alarm(*_):
+    raise TimeoutError
+signal.signal(signal.SIGALRM, alarm)
+signal.setitimer(signal.ITIMER_REAL, 0.3)
+try:
+    os.open({p!r}, os.O_WRONLY)
+except TimeoutError:
+    print("interrupted", flush=True)
+signal.setitimer(signal.ITIMER_REAL, 0.3)
+signal.signal(signal.SIGALRM, signal.SIG_DFL)
+os.open({p!r}, os.O_RDONLY)
+"""), user=user, options=MEDIUM, rw=[str(tree.root)], timeout=30)
+        assert run.lines == ["interrupted"], run
+        assert run.status == 128 + 14, run  # the second wait: killed by SIGALRM
+    finally:
+        tree.cleanup()
