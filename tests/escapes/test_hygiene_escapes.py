@@ -247,3 +247,24 @@ def test_fifo_pipeline_under_the_supervisor(area, user):
               user=user, timeout=60)
     assert res.returncode == 0, res.stderr
     assert sorted(res.stdout.split()) == ["done", "hi"], res.stdout
+
+
+# --- item 6: O_CREAT through a dangling symbolic link --------------------------------------
+
+def test_create_through_a_dangling_link_into_a_refused_directory(area, user):
+    """Biba (the program medium): it may create in low/ and plants low/up -> high/new; an
+    open(O_CREAT) of low/up must not create high/new (the kernel would follow the link)."""
+    for d, level in (("high", b"high"), ("low", b"low")):
+        (area.root / d).mkdir()
+        os.chown(area.root / d, uid_of(user), uid_of(user))
+        os.setxattr(area.root / d, "user.stockade.biba", level)
+    high, low = area.root / "high", area.root / "low"
+    code = (f"import os\nos.symlink({str(high / 'new')!r}, {str(low / 'up')!r})\n"
+            f"attempt(lambda: os.open({str(low / 'up')!r}, os.O_CREAT | os.O_RDONLY, 0o644))\n"
+            f"attempt(lambda: open({str(high / 'direct')!r}, 'x'))\n")
+    from confine_helpers import PRELUDE
+    res = cli("run", "--mode", "enforce", "--lsm", "capability,biba", "--context",
+              "biba=medium", "--module-option", "biba.default_level=high", "--rx", "/usr",
+              "--rw", str(area.root), "--", PY, "-c", PRELUDE + code, user=user)
+    assert res.stdout.split() == ["EACCES", "EACCES"], res.stderr
+    assert not (high / "new").exists() and not (high / "direct").exists()

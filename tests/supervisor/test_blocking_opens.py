@@ -116,3 +116,34 @@ os.open({p!r}, os.O_RDONLY)
         assert run.status == 128 + 14, run  # the second wait: killed by SIGALRM
     finally:
         tree.cleanup()
+
+
+def test_create_through_a_dangling_symlink_is_decided_where_it_creates(user):
+    """Biba: the program (medium) may create in low/ but not in high/ (files it creates are
+    unlabelled, high: readable from medium, so O_RDONLY). open(O_CREAT) of
+    low/link -> high/new must be decided as a creation in high/ (and refused), as the kernel
+    creates the link's target; a link to low/ creates there."""
+    tree = Tree(owner=NOBODY if user == "nobody" else 0)
+    try:
+        for d, level in (("high", "high"), ("low", "low")):
+            (tree.root / d).mkdir()
+            os.chown(tree.root / d, tree.owner, tree.owner)
+            os.setxattr(tree.root / d, "user.stockade.biba", level.encode())
+        high, low = tree.root / "high", tree.root / "low"
+        (low / "up").symlink_to(high / "new")
+        (low / "rel").symlink_to("../low/made")
+        (low / "loop").symlink_to("loop")
+        run = supervised(script(f"""
+attempt(lambda: os.open({str(low / 'up')!r}, os.O_CREAT | os.O_RDONLY, 0o644))
+attempt(lambda: os.open({str(low / 'rel')!r}, os.O_CREAT | os.O_RDONLY, 0o644))
+attempt(lambda: os.open({str(low / 'up')!r}, os.O_CREAT | os.O_EXCL | os.O_RDONLY, 0o644))
+attempt(lambda: os.open({str(low / 'loop')!r}, os.O_CREAT | os.O_RDONLY, 0o644))
+attempt(lambda: os.open({str(low / 'up')!r}, os.O_CREAT | os.O_NOFOLLOW | os.O_RDONLY, 0o644))
+"""), user=user, rw=[str(tree.root)])
+        assert run.lines == ["EACCES", "OK", "EEXIST", "ELOOP", "ELOOP"], run
+        assert not (high / "new").exists()
+        assert (low / "made").exists()
+        assert any(r.get("operation") == "create" or "inode_create" in str(r)
+                   for r in run.audit), run.audit
+    finally:
+        tree.cleanup()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from stockade.enforce.supervisor import h_fs, h_other
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.resolve import (
+    Refused,
     fd_path,
     labels_of,
     object_at,
@@ -25,6 +26,7 @@ from stockade.enforce.supervisor.resolve import (
     open_described,
     open_in,
     open_parent,
+    split_parent,
 )
 from stockade.lsm.operations import driver_checks
 from stockade.lsm.types import (
@@ -75,9 +77,20 @@ class Denied(Exception):
 
 # -- open family ------------------------------------------------------------------------------
 
+#: symbolic links followed in one lookup before ELOOP (the kernel's MAXSYMLINKS)
+MAX_LINKS = 40
+
+
 def _create(sup: Supervisor, task: TaskInfo, dirfd: int, path: bytes, flags: int, mode: int,
             resolve: int, syscall: str) -> tuple[int, bool]:
-    """O_CREAT: open an existing file, or decide inode_create first and then create it."""
+    """O_CREAT: open an existing file, or decide inode_create first and then create it.
+
+    The file is created where the kernel would create it: a dangling symbolic link as the last
+    component is followed by hand (readlinkat, then the link's parent pinned as a descriptor),
+    so inode_create is decided on the name that is really created, in the directory it is
+    created in, and the creation itself is O_CREAT|O_EXCL in that directory (no link is followed
+    by an open that may create).
+    """
     plain = flags & ~(os.O_CREAT | os.O_EXCL)
     if not flags & os.O_EXCL:
         try:
@@ -86,26 +99,54 @@ def _create(sup: Supervisor, task: TaskInfo, dirfd: int, path: bytes, flags: int
             pass
     pfd, name = open_parent(task, dirfd, path)
     try:
-        new = object_at(pfd, name, labels=sup.labels, walk=sup.walk)
-        if not new.exists:
-            new = replace(new, mode=stat.S_IFREG | (mode & 0o7777 & ~task.umask),
-                          uid=task.subject.fsuid, gid=task.subject.fsgid)
-            err = sup.decide(task, [Request("inode_create", task.subject, new, MAY_WRITE)],
-                             syscall, "create")
-            if err:
-                raise Denied(err)
-            try:
-                return os.open(name, plain | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode,
-                               dir_fd=pfd), True
-            except FileExistsError:
-                if flags & os.O_EXCL:
-                    raise
-        elif flags & os.O_EXCL:
-            raise FileExistsError(errno.EEXIST, "File exists")
-        # it exists after all (a race, or a dangling symlink): the target's own flags
-        return open_in(pfd, name, flags, mode), False
+        for _ in range(MAX_LINKS + 1):
+            new = object_at(pfd, name, labels=sup.labels, walk=sup.walk)
+            if not new.exists:
+                new = replace(new, mode=stat.S_IFREG | (mode & 0o7777 & ~task.umask),
+                              uid=task.subject.fsuid, gid=task.subject.fsgid)
+                err = sup.decide(task, [Request("inode_create", task.subject, new, MAY_WRITE)],
+                                 syscall, "create")
+                if err:
+                    raise Denied(err)
+                try:
+                    return os.open(name, plain | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode,
+                                   dir_fd=pfd), True
+                except FileExistsError:
+                    if flags & os.O_EXCL:
+                        raise
+                    continue  # made meanwhile: look again
+            if flags & os.O_EXCL:
+                raise FileExistsError(errno.EEXIST, "File exists")
+            if stat.S_ISLNK(new.mode) and not flags & os.O_NOFOLLOW:
+                pfd, name = _follow(task, pfd, name, resolve)
+                continue
+            try:  # it exists (or O_NOFOLLOW: ELOOP): the target's flags, never creating
+                return open_in(pfd, name, plain, mode), False
+            except FileNotFoundError:
+                continue  # removed meanwhile: look again
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
     finally:
         os.close(pfd)
+
+
+def _follow(task: TaskInfo, pfd: int, name: bytes, resolve: int) -> tuple[int, bytes]:
+    """The (parent fd, name) a symbolic link `name` in directory `pfd` points to; `pfd` is
+    closed (or handed back in the result)."""
+    if resolve & ksys.RESOLVE_NO_SYMLINKS:
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
+    if resolve:
+        raise Refused(errno.EXDEV, "O_CREAT through a symbolic link with openat2 resolve "
+                      "flags is not emulated")
+    text = os.readlink(name, dir_fd=pfd)
+    if not text.startswith(b"/") and not task.root_is_ours:
+        raise Refused(errno.EACCES, "relative lookups in a chrooted target are not supported")
+    if text.startswith(b"/"):
+        new = open_parent(task, AT_FDCWD, text)
+    else:
+        directory, last = split_parent(text)
+        new = (open_in(pfd, directory, os.O_PATH | os.O_DIRECTORY), last)
+    os.close(pfd)
+    return new
 
 
 def _open(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int, mode: int,
