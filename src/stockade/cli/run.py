@@ -33,7 +33,9 @@ with -p PROFILE the profile's plan applies and the flags add grants to it. --str
 kernel-modifying calls, io_uring, mount, new user/mount namespaces, ptrace, TIOCSTI and
 the x32 ABI; no capability is kept; no_new_privs is set.
 UDP is not restricted by Landlock up to ABI 7. Exit status: the command's, 128+N if it died
-of signal N, 125 if it could not be confined, 126 if it could not be executed, 127 if not found.
+of signal N, 125 if it did not run (bad profile, flags or input, or it could not be confined),
+126 if it could not be executed, 127 if not found, 3 for a --strict refusal. Signals sent to
+stockade are forwarded to the command.
 example: stockade run --rx /usr --ro /etc --rw /tmp -- /bin/sh -c 'ls /tmp'"""
 
 
@@ -208,14 +210,18 @@ def _record_keeper(args: argparse.Namespace, prep: Prepared, name: str,
 
 
 def run(args: argparse.Namespace) -> int:
-    """`stockade run`; exit status: the program's, 128+N after signal N, 125 when it could not
-    be confined (bad profile or input included), 126/127 as the shell, 3 for --strict."""
+    """`stockade run`; exit status: the program's, 128+N after signal N, 125 when it did not run
+    (bad profile, flags or input, confinement failed), 126/127 as the shell, 3 for --strict."""
     from stockade.enforce.launcher import LaunchError
 
     try:
         return _run(args)
-    except (UnsupportedError, LaunchError):
+    except LaunchError:
         raise
+    except UnsupportedError as err:
+        if args.strict:  # --strict refuses with 3 (the rule or feature it cannot enforce)
+            raise
+        raise StockadeError(str(err), SETUP_FAILED) from None
     except StockadeError as err:
         raise StockadeError(str(err), SETUP_FAILED) from None
     except Exception as err:
