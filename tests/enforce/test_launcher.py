@@ -93,6 +93,30 @@ def test_signals_are_forwarded(sig, status):
     assert proc.wait(timeout=10) == status
 
 
+def _state(pid: int) -> str:
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2]
+
+
+def test_tstp_stops_the_job_and_cont_resumes_it():
+    """kill -TSTP of the launcher stops the program and the launcher (job control sees the
+    job stop); kill -CONT resumes both; SIGALRM (which killed the launcher) is forwarded."""
+    proc = _start_waiting("--rx", "/bin")
+    children = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+                .read_text().split()]
+    assert len(children) == 1
+    proc.send_signal(signal.SIGTSTP)
+    deadline = time.monotonic() + 10
+    while {_state(proc.pid), _state(children[0])} != {"T"} and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (_state(proc.pid), _state(children[0])) == ("T", "T")
+    proc.send_signal(signal.SIGCONT)
+    time.sleep(0.2)
+    assert _state(proc.pid) != "T" and _state(children[0]) != "T"
+    proc.send_signal(signal.SIGALRM)
+    assert proc.wait(timeout=10) == 128 + signal.SIGALRM  # the program died of it, not us
+
+
 def test_signal_before_exec_is_not_lost():
     """Signals to the launcher while the child is still being confined are queued."""
     proc = subprocess.Popen([*STOCKADE, *BASE, "--", "/usr/bin/sleep", "5"])
