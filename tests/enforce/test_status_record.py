@@ -59,3 +59,22 @@ def test_keeper_warns_once_and_claims_nothing(tmp_path):
     keeper(os.getpid())
     keeper.remove()
     assert keeper.record is None and len(said) == 1 and "symbolic link" in said[0]
+
+
+def test_runtime_dir_of_another_user_is_not_used(tmp_path, monkeypatch):
+    """`sudo -u` keeps the caller's XDG_RUNTIME_DIR: a runtime directory that is not ours is
+    skipped quietly (no record, no warning on every run)."""
+    import subprocess
+    import sys
+
+    os.chmod(tmp_path, 0o755)
+    code = ("import os; from stockade.enforce import status_record as sr; "
+            "print(sr.record_dir())")
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         user=65534, group=65534, extra_groups=[], cwd="/")
+    if out.returncode:
+        pytest.skip(f"nobody cannot run this interpreter: {out.stderr.strip()[-80:]}")
+    own = os.path.isdir("/run/user/65534") and os.stat("/run/user/65534").st_uid == 65534
+    expected = "/run/user/65534/stockade" if own else "None"
+    assert out.stdout.strip() == expected

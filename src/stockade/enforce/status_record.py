@@ -36,19 +36,21 @@ class RecordDirError(OSError):
 
 
 def record_dir() -> str | None:
-    """Where records go for this user; None when there is no runtime directory (no record)."""
+    """Where records go for this user: /run/stockade for root, else `stockade` in the first of
+    $XDG_RUNTIME_DIR and /run/user/UID that is a directory of ours; None (no record, quietly)
+    when neither is (`sudo -u` keeps another user's XDG_RUNTIME_DIR, for one)."""
     uid = os.geteuid()
     if uid == 0:
         return ROOT_DIR
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isabs(runtime):
-        return os.path.join(runtime, "stockade")
-    fallback = f"/run/user/{uid}"
-    try:
-        if os.stat(fallback).st_uid == uid:
-            return os.path.join(fallback, "stockade")
-    except OSError:
-        pass
+    for base in (os.environ.get("XDG_RUNTIME_DIR") or "", f"/run/user/{uid}"):
+        if not os.path.isabs(base):
+            continue
+        try:
+            st = os.stat(base)
+        except OSError:
+            continue
+        if st.st_uid == uid and stat.S_ISDIR(st.st_mode):
+            return os.path.join(base, "stockade")
     return None
 
 

@@ -83,12 +83,13 @@ class BlockingOpens:
         target's `flags`. False (fd untouched) when LIMIT opens already wait. Call from the
         supervisor thread, acting as the target."""
         assert self.sup.listener is not None
+        fifo = stat.S_ISFIFO(os.fstat(fd).st_mode)
         with self.lock:
             if len(self.waiting) >= LIMIT:
                 return False
-            wait = _Wait(nid, tid, fd, stat.S_ISFIFO(os.fstat(fd).st_mode), reader)
+            listener_fd = os.dup(self.sup.listener.fd)  # ours: the loop may close its own first
+            wait = _Wait(nid, tid, fd, fifo, reader)
             self.waiting[nid] = wait
-        listener_fd = os.dup(self.sup.listener.fd)  # ours: the loop may close its own first
         thread = threading.Thread(target=self._wait, name="stockade-open", daemon=True,
                                   args=(wait, listener_fd, flags & ~_NOT_ON_REOPEN, cloexec,
                                         truncate))
