@@ -67,7 +67,7 @@ def test_planted_links_do_not_redirect_the_record(area, user, xdg):
     last = int(Path("/proc/sys/kernel/ns_last_pid").read_text())
     plant = f"""
 import os
-for pid in range({last + 1}, {last + 1500}):
+for pid in range({last + 1}, {last + 800}):
     for name in (f"{{pid}}.json.tmp",):
         try:
             os.symlink({str(victim)!r}, os.path.join({str(records)!r}, name))
@@ -81,18 +81,24 @@ print("planted")
                   PY, "-c", plant, user=user)
         assert res.stdout.split() == ["planted"], res.stderr
         reader = ("import json, os; rec = json.load(open(os.path.join("
-                  f"{str(records)!r}, f'{{os.getpid()}}.json'))); print(rec['pid'] == os.getpid())")
+                  f"{str(records)!r}, f'{{os.getpid()}}.json'))); "
+                  "print(rec['pid'] == os.getpid(), os.getpid())")
+        ours = set()
         for _ in range(3):
             res = cli("run", "--rx", "/usr", "--ro", str(records), "--", PY, "-c", reader,
                       user=user)
             assert res.returncode == 0, res.stderr
-            assert res.stdout.split() == ["True"], res.stderr
-        assert victim.read_text() == "precious\n"
+            assert res.stdout.split()[0] == "True", res.stderr
+            ours.add(int(res.stdout.split()[1]))
+        text = victim.read_text()
+        # /run/stockade is shared with every other root launcher on this machine: an older
+        # stockade running meanwhile may write through the links; ours never does
+        assert text == "precious\n" or json.loads(text)["pid"] not in ours, text
     finally:
-        for pid in range(last + 1, last + 1500):
-            p = records / f"{pid}.json.tmp"
-            if p.is_symlink():
-                p.unlink()
+        for pid in range(last + 1, last + 800):
+            for p in (records / f"{pid}.json.tmp", records / f"{pid}.json"):
+                if p.is_symlink() and os.readlink(p) == str(victim):
+                    p.unlink()
 
 
 def test_record_dir_must_be_private(area, user, xdg):
