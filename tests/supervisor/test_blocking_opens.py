@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -145,5 +146,36 @@ attempt(lambda: os.open({str(low / 'up')!r}, os.O_CREAT | os.O_NOFOLLOW | os.O_R
         assert (low / "made").exists()
         assert any(r.get("operation") == "create" or "inode_create" in str(r)
                    for r in run.audit), run.audit
+    finally:
+        tree.cleanup()
+
+
+def test_waiting_opens_are_bounded(user):
+    """At most blocking.LIMIT opens wait at once: the next is refused (EAGAIN, audited), and
+    the waits of killed callers are cleaned up so that new opens may wait again."""
+    from stockade.enforce.supervisor.blocking import LIMIT
+
+    tree = Tree(owner=NOBODY if user == "nobody" else 0)
+    try:
+        p = _fifo(tree, "p")
+        run = supervised(script(f"""
+import signal, time
+kids = []
+for i in range({LIMIT}):
+    pid = os.fork()
+    if pid == 0:
+        os.open({p!r}, os.O_RDONLY)
+        os._exit(0)
+    kids.append(pid)
+time.sleep(1.0)
+attempt(lambda: os.open({p!r}, os.O_RDONLY))
+for pid in kids:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+time.sleep(1.0)
+attempt(lambda: os.open({p!r}, os.O_WRONLY | os.O_NONBLOCK))
+"""), user=user, options=MEDIUM, rw=[str(tree.root)], timeout=60)
+        assert run.lines == ["EAGAIN", "ENXIO"], run
+        assert any("too many opens" in json.dumps(r) for r in run.audit), run.audit
     finally:
         tree.cleanup()
