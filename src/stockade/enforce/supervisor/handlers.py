@@ -8,6 +8,7 @@ which, per system call, and why.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
 from dataclasses import replace
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 from stockade.enforce.supervisor import h_attr, h_fs, h_other, h_send
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.resolve import (
+    Refused,
     fd_path,
     labels_of,
     object_at,
@@ -24,6 +26,7 @@ from stockade.enforce.supervisor.resolve import (
     open_described,
     open_in,
     open_parent,
+    split_parent,
 )
 from stockade.lsm.operations import driver_checks
 from stockade.lsm.types import (
@@ -52,6 +55,9 @@ _ACCESS = (MAY_READ, MAY_WRITE, MAY_READ | MAY_WRITE, MAY_READ | MAY_WRITE)
 # flag values as module constants: the open path reads them per notification
 _O_PATH, _O_ACCMODE, _O_TRUNC, _O_APPEND = os.O_PATH, os.O_ACCMODE, os.O_TRUNC, os.O_APPEND
 _O_NOCTTY, _O_CREAT, _O_TMPFILE, _O_CLOEXEC = os.O_NOCTTY, os.O_CREAT, os.O_TMPFILE, os.O_CLOEXEC
+_O_NONBLOCK, _O_RDONLY, _F_SETFL = os.O_NONBLOCK, os.O_RDONLY, fcntl.F_SETFL
+#: what a non-blocking open answers where the target's blocking open would wait
+_WOULD_WAIT = frozenset({errno.ENXIO, errno.EWOULDBLOCK})
 EXEC_HOOKS = frozenset({"file_open", "bprm_check_security", "inode_permission", "mmap_file"})
 
 
@@ -71,9 +77,20 @@ class Denied(Exception):
 
 # -- open family ------------------------------------------------------------------------------
 
+#: symbolic links followed in one lookup before ELOOP (the kernel's MAXSYMLINKS)
+MAX_LINKS = 40
+
+
 def _create(sup: Supervisor, task: TaskInfo, dirfd: int, path: bytes, flags: int, mode: int,
             resolve: int, syscall: str) -> tuple[int, bool]:
-    """O_CREAT: open an existing file, or decide inode_create first and then create it."""
+    """O_CREAT: open an existing file, or decide inode_create first and then create it.
+
+    The file is created where the kernel would create it: a dangling symbolic link as the last
+    component is followed by hand (readlinkat, then the link's parent pinned as a descriptor),
+    so inode_create is decided on the name that is really created, in the directory it is
+    created in, and the creation itself is O_CREAT|O_EXCL in that directory (no link is followed
+    by an open that may create).
+    """
     plain = flags & ~(os.O_CREAT | os.O_EXCL)
     if not flags & os.O_EXCL:
         try:
@@ -82,26 +99,54 @@ def _create(sup: Supervisor, task: TaskInfo, dirfd: int, path: bytes, flags: int
             pass
     pfd, name = open_parent(task, dirfd, path)
     try:
-        new = object_at(pfd, name, labels=sup.labels, walk=sup.walk)
-        if not new.exists:
-            new = replace(new, mode=stat.S_IFREG | (mode & 0o7777 & ~task.umask),
-                          uid=task.subject.fsuid, gid=task.subject.fsgid)
-            err = sup.decide(task, [Request("inode_create", task.subject, new, MAY_WRITE)],
-                             syscall, "create")
-            if err:
-                raise Denied(err)
-            try:
-                return os.open(name, plain | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode,
-                               dir_fd=pfd), True
-            except FileExistsError:
-                if flags & os.O_EXCL:
-                    raise
-        elif flags & os.O_EXCL:
-            raise FileExistsError(errno.EEXIST, "File exists")
-        # it exists after all (a race, or a dangling symlink): the target's own flags
-        return open_in(pfd, name, flags, mode), False
+        for _ in range(MAX_LINKS + 1):
+            new = object_at(pfd, name, labels=sup.labels, walk=sup.walk)
+            if not new.exists:
+                new = replace(new, mode=stat.S_IFREG | (mode & 0o7777 & ~task.umask),
+                              uid=task.subject.fsuid, gid=task.subject.fsgid)
+                err = sup.decide(task, [Request("inode_create", task.subject, new, MAY_WRITE)],
+                                 syscall, "create")
+                if err:
+                    raise Denied(err)
+                try:
+                    return os.open(name, plain | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode,
+                                   dir_fd=pfd), True
+                except FileExistsError:
+                    if flags & os.O_EXCL:
+                        raise
+                    continue  # made meanwhile: look again
+            if flags & os.O_EXCL:
+                raise FileExistsError(errno.EEXIST, "File exists")
+            if stat.S_ISLNK(new.mode) and not flags & os.O_NOFOLLOW:
+                pfd, name = _follow(task, pfd, name, resolve)
+                continue
+            try:  # it exists (or O_NOFOLLOW: ELOOP): the target's flags, never creating
+                return open_in(pfd, name, plain, mode), False
+            except FileNotFoundError:
+                continue  # removed meanwhile: look again
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
     finally:
         os.close(pfd)
+
+
+def _follow(task: TaskInfo, pfd: int, name: bytes, resolve: int) -> tuple[int, bytes]:
+    """The (parent fd, name) a symbolic link `name` in directory `pfd` points to; `pfd` is
+    closed (or handed back in the result)."""
+    if resolve & ksys.RESOLVE_NO_SYMLINKS:
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
+    if resolve:
+        raise Refused(errno.EXDEV, "O_CREAT through a symbolic link with openat2 resolve "
+                      "flags is not emulated")
+    text = os.readlink(name, dir_fd=pfd)
+    if not text.startswith(b"/") and not task.root_is_ours:
+        raise Refused(errno.EACCES, "relative lookups in a chrooted target are not supported")
+    if text.startswith(b"/"):
+        new = open_parent(task, AT_FDCWD, text)
+    else:
+        directory, last = split_parent(text)
+        new = (open_in(pfd, directory, os.O_PATH | os.O_DIRECTORY), last)
+    os.close(pfd)
+    return new
 
 
 def _open(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int, mode: int,
@@ -119,22 +164,33 @@ def _open(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
             access |= MAY_WRITE
         if flags & _O_APPEND:
             access |= MAY_APPEND
-    # O_TRUNC is applied after the decision; no controlling terminal for the supervisor
-    flags_now = (flags | _O_NOCTTY) & ~_O_TRUNC
+    # O_TRUNC is applied after the decision; no controlling terminal for the supervisor; and
+    # never a blocking open in the decision loop (blocking.py): O_NONBLOCK is added, cleared
+    # again before the descriptor is injected, and a wait the target asked for happens in a
+    # thread of its own
+    wait = not flags & _O_NONBLOCK
+    flags_now = (flags | _O_NOCTTY | _O_NONBLOCK) & ~_O_TRUNC
     known: str | None = None  # the opened file's path, when the lookup proved it
-    if flags & _O_CREAT or flags & _O_TMPFILE == _O_TMPFILE:  # O_TMPFILE has O_DIRECTORY
-        sup.act_as(task, umask=True)
-        try:
-            fd, created = _open_creating(sup, task, dirfd, path, flags, flags_now, mode, resolve,
-                                         syscall)
-        except Denied as den:
-            sup.deny(nid, den.errno)
-            return
-        st: os.stat_result | None = None
-    else:
-        sup.act_as(task)
-        created = False
-        fd, st, known = open_described(task, dirfd, path, flags_now, mode, resolve)
+    try:
+        if flags & _O_CREAT or flags & _O_TMPFILE == _O_TMPFILE:  # O_TMPFILE has O_DIRECTORY
+            sup.act_as(task, umask=True)
+            try:
+                fd, created = _open_creating(sup, task, dirfd, path, flags, flags_now, mode,
+                                             resolve, syscall)
+            except Denied as den:
+                sup.deny(nid, den.errno)
+                return
+            st: os.stat_result | None = None
+        else:
+            sup.act_as(task)
+            created = False
+            fd, st, known = open_described(task, dirfd, path, flags_now, mode, resolve)
+    except OSError as err:
+        if err.errno not in _WOULD_WAIT:
+            raise
+        _open_waiting(sup, nid, task, dirfd, path, flags, flags_now, resolve, access, syscall,
+                      err, wait)
+        return
     try:
         if st is None:
             st = os.fstat(fd)
@@ -142,6 +198,13 @@ def _open(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
                            "create" if created else "open")
         if not err and flags & _O_TRUNC and stat.S_ISREG(st.st_mode) and not created:
             os.ftruncate(fd, 0)
+        if not err and wait:
+            if stat.S_ISFIFO(st.st_mode) and flags & _O_ACCMODE == _O_RDONLY:
+                # a reader waits for a writer: decided, now wait in a thread of its own
+                _start_waiting(sup, nid, task, fd, flags_now & ~_O_NONBLOCK,
+                               bool(flags & _O_CLOEXEC), False, reader=True)
+                return
+            fcntl.fcntl(fd, _F_SETFL, flags_now & ~_O_NONBLOCK)
     except BaseException:
         os.close(fd)
         raise
@@ -150,6 +213,42 @@ def _open(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
         sup.deny(nid, err)
         return
     sup.inject(nid, fd, bool(flags & _O_CLOEXEC))
+
+
+def _open_waiting(sup: Supervisor, nid: int, task: TaskInfo, dirfd: int, path: bytes,
+                  flags: int, flags_now: int, resolve: int, access: int, syscall: str,
+                  why: OSError, wait: bool) -> None:
+    """A non-blocking open said ENXIO (a FIFO without a reader) or EWOULDBLOCK (a lease):
+    decide on an O_PATH descriptor of the object (the kernel's file_open hook also comes before
+    the FIFO's own open), then, if the target asked to `wait`, let a thread make the blocking
+    open; else the target gets the kernel's answer. Anything else that answered ENXIO (a
+    socket, a device without a driver) gets ENXIO."""
+    fd = open_as_target(task, dirfd, path, os.O_PATH | (flags & (os.O_NOFOLLOW | os.O_DIRECTORY)),
+                        0, resolve)
+    try:
+        st = os.fstat(fd)
+        if why.errno == errno.ENXIO and not stat.S_ISFIFO(st.st_mode):
+            raise why
+        err = _decide_open(sup, task, fd, st, None, access, syscall, "open", path_fd=True)
+    except BaseException:
+        os.close(fd)
+        raise
+    if err or not wait:
+        os.close(fd)
+        sup.deny(nid, err or why.errno or errno.ENXIO)
+        return
+    _start_waiting(sup, nid, task, fd, flags_now, bool(flags & _O_CLOEXEC),
+                   bool(flags & _O_TRUNC))
+
+
+def _start_waiting(sup: Supervisor, nid: int, task: TaskInfo, fd: int, flags_now: int,
+                   cloexec: bool, truncate: bool, reader: bool = False) -> None:
+    """Hand the wait to blocking.py (it owns `fd` then)."""
+    if sup.blocking.start(nid, task.tid, fd, flags_now, cloexec, truncate, reader):
+        return
+    os.close(fd)
+    sup.refuse(nid, task, "file_open", None, errno.EAGAIN,
+               "too many opens already wait (FIFOs, leases)")
 
 
 def _open_creating(sup: Supervisor, task: TaskInfo, dirfd: int, path: bytes, flags: int,
@@ -183,7 +282,7 @@ def _open_request(subject: Subject, path: str, st: os.stat_result,
 
 
 def _decide_open(sup: Supervisor, task: TaskInfo, fd: int, st: os.stat_result, known: str | None,
-                 access: int, syscall: str, op: str) -> int:
+                 access: int, syscall: str, op: str, path_fd: bool = False) -> int:
     """The stack's errno for opening the file at `fd` (0: allowed), decided on its metadata and
     labels as read from the descriptor.
 
@@ -194,13 +293,14 @@ def _decide_open(sup: Supervisor, task: TaskInfo, fd: int, st: os.stat_result, k
     if sup.observer is None and not sup.walk:
         path = known if known is not None else fd_path(fd)
         if not path.startswith(_DRIVER_PATHS):
-            xattrs = labels_of(fd, stat.S_ISLNK(st.st_mode)) if sup.labels else ()
+            xattrs = labels_of(fd, path_fd or stat.S_ISLNK(st.st_mode)) if sup.labels else ()
             subject = task.subject
             key = request_key("file_open", subject, file_object_key(
                 path, st.st_uid, st.st_gid, st.st_mode, st.st_ino, st.st_dev, xattrs), access)
             return sup.stack.decide_key(key, _open_request, subject, path, st, xattrs,
                                         access).errno
-    obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, st=st, path=known)
+    obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, st=st, path=known,
+                         path_fd=path_fd)
     requests = [Request("file_open", task.subject, obj, access)]
     if obj.path.startswith(_DRIVER_PATHS):
         requests += driver_checks(task.subject, obj, bool(access & MAY_WRITE))

@@ -31,6 +31,7 @@ from typing import Any
 from stockade.enforce.seccomp import resolve_syscall
 from stockade.enforce.supervisor import resolve
 from stockade.enforce.supervisor import sys as ksys
+from stockade.enforce.supervisor.blocking import REAP_INTERVAL_MS, BlockingOpens
 from stockade.enforce.supervisor.notify import Listener
 from stockade.enforce.supervisor.observe import Observation, Observer
 from stockade.enforce.supervisor.plan_guard import PlanGuard
@@ -122,6 +123,7 @@ class Supervisor:
                 self.table[nr] = fn
                 self.names[nr] = name
         self.listener: Listener | None = None
+        self.blocking = BlockingOpens(self)
         self._umask = -1
         self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
         self.fatal: BaseException | None = None
@@ -266,11 +268,14 @@ class Supervisor:
         receive = listener.receive
         handle = self.handle
         lfd = listener.fd
+        waiting = self.blocking.waiting
         while True:
             try:
-                events = poller.poll()
+                events = poller.poll(REAP_INTERVAL_MS if waiting else None)
             except InterruptedError:
                 continue
+            if waiting:
+                self.blocking.reap()
             for fd, ev in events:
                 if fd != lfd:
                     return
@@ -288,6 +293,7 @@ class Supervisor:
 
     def close(self) -> None:
         """Release the listener, the task cache and the helper."""
+        self.blocking.wake_all()
         if self.listener is not None:
             self.listener.close()
         self.tasks.clear()
