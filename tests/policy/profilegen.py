@@ -37,8 +37,8 @@ FILE_MODES = ["r", "rw", "a", "rk", "mr", "rl", "w", "rwk", "ra", "rwa", "K", "R
 EXEC_TARGETS = ["", " -> kid", " -> /other", " -> :ns:prof", " -> ", " -> a b"]
 QUALIFIERS = ["", "audit ", "deny ", "owner ", "allow ", "audit deny ", "deny audit ",
               "audit owner ", "owner audit ", "deny owner ", "owner deny ", "audit allow ",
-              "other ", "owner other ", "audit audit ", "deny deny ", "user ", "quiet ",
-              "allow deny ", "audit deny owner ", "deny allow ", "priority=1 "]
+              "other ", "owner other ", "audit audit ", "deny deny ", "user ",
+              "allow deny ", "audit deny owner ", "deny allow "]
 
 NON_FILE = {
     "capability": [

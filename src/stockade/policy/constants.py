@@ -79,8 +79,13 @@ MODE_FLAGS: tuple[str, ...] = (
     "enforce", "complain", "kill", "unconfined", "prompt", "default_allow",
 )
 
-#: Rule qualifiers that may precede any rule or a `{ ... }` block.
-QUALIFIERS: frozenset[str] = frozenset({"audit", "deny", "allow", "owner", "other", "quiet"})
+#: Rule qualifiers that may precede a rule or a `{ ... }` block, with their slot: upstream's
+#: opt_prefix is `[priority=N] [audit] [allow|deny] [owner|user|other]` in that order
+#: (`quiet` is stockade's, in the audit slot; `user` is upstream's synonym of `owner`).
+QUALIFIER_SLOTS: dict[str, int] = {
+    "audit": 1, "quiet": 1, "allow": 2, "deny": 2, "owner": 3, "user": 3, "other": 3,
+}
+QUALIFIERS: frozenset[str] = frozenset(QUALIFIER_SLOTS)
 
 #: Keywords that start a non-file rule.
 RULE_KEYWORDS: frozenset[str] = frozenset({

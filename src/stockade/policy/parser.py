@@ -30,6 +30,8 @@ class Parser:
         self.file = filename
         self.toks = self.lexer.tokens()
         self.i = 0
+        #: Qualifiers of the enclosing `audit { ... }`-style blocks (merged), innermost last.
+        self.block_quals: list[Qualifiers] = [Qualifiers()]
 
     # -- helpers -------------------------------------------------------------------------
     def peek(self, k: int = 0) -> Token:
@@ -368,17 +370,33 @@ class Parser:
 
     # -- rules ---------------------------------------------------------------------------
     def qualifiers(self) -> tuple[Qualifiers, Token | None]:
+        """`[priority=N] [audit|quiet] [allow|deny] [owner|user|other]`, in that order.
+
+        Upstream's opt_prefix (parser_yacc.y) takes each slot at most once and in this
+        order, so `deny audit` and `owner deny` are syntax errors.
+        """
         q: dict[str, object] = {}
         first: Token | None = None
+        last_slot, last_tok = -1, None
         while True:
             tok = self.peek()
             if tok.kind is not T.WORD:
                 break
-            if tok.value in c.QUALIFIERS and self.peek(1).kind is not T.COMMA:
-                if tok.value in q:
+            if tok.value == "priority" and self.peek(1).kind is T.EQUALS:
+                slot = 0
+            elif tok.value in c.QUALIFIER_SLOTS and self.peek(1).kind is not T.COMMA:
+                slot = c.QUALIFIER_SLOTS[tok.value]
+            else:
+                break
+            if slot <= last_slot:
+                assert last_tok is not None
+                if tok.value == last_tok.value:
                     raise self.fail(f"duplicate qualifier '{tok.value}'", tok)
-                q[tok.value] = True
-            elif tok.value == "priority" and self.peek(1).kind is T.EQUALS:
+                raise self.fail(f"qualifier '{tok.value}' must come before "
+                                f"'{last_tok.value}'", tok)
+            last_slot, last_tok = slot, tok
+            first = first or tok
+            if slot == 0:
                 self.next()
                 self.next()
                 val = self.peek()
@@ -390,23 +408,48 @@ class Parser:
                     raise self.fail("priority must be between -1000 and 1000", val,
                                     semantic=True)
             else:
-                break
-            first = first or tok
+                q["owner" if tok.value == "user" else tok.value] = True
             self.next()
-        quals = Qualifiers(**q)  # type: ignore[arg-type]
-        if quals.deny and quals.allow:
-            raise self.fail("a rule cannot be both 'allow' and 'deny'", first or self.peek())
-        if quals.owner and quals.other:
-            raise self.fail("a rule cannot be both 'owner' and 'other'", first or self.peek())
-        return quals, first
+        return Qualifiers(**q), first  # type: ignore[arg-type]
+
+    def _check_prefix(self, rule: ast.Rule, own: Qualifiers, qtok: Token | None,
+                      head: Token) -> None:
+        """Prefix rules of upstream's add_prefix/valid_prefix: owner only on file rules,
+        no prefix on rlimit, and a rule inside a qualifier block may not contradict it."""
+        outer = self.block_quals[-1]
+        where = qtok or head
+        if isinstance(rule, ast.RlimitRule) and (own != Qualifiers() or outer != Qualifiers()):
+            raise self.fail("rlimit rules take no qualifiers", where)
+        if (own.owner or own.other or outer.owner or outer.other) and not isinstance(
+                rule, ast.FileRule | ast.LinkRule):
+            raise self.fail(f"owner prefix not allowed on {rule.kind} rules", where,
+                            semantic=True)
+        if (outer.deny and own.allow) or (outer.allow and own.deny):
+            raise self.fail("conflicting mode prefix", where, semantic=True)
+        if (outer.owner and own.other) or (outer.other and own.owner):
+            raise self.fail("conflicting owner prefix", where, semantic=True)
+        if (outer.audit and own.quiet) or (outer.quiet and own.audit):
+            raise self.fail("conflicting audit prefix", where, semantic=True)
 
     def rule_or_block(self, outer: Qualifiers) -> ast.Node:
         quals, qtok = self.qualifiers()
         tok = self.peek()
-        if tok.kind is T.LBRACE and qtok is not None:
+        if tok.kind is T.LBRACE:
             self.next()
-            body = self.block(tok)
-            return ast.QualifierBlock(pos=self.pos(qtok), text=self.src(qtok, tok),
+            outer = self.block_quals[-1]
+            merged = outer.merged(quals)
+            if (outer.deny and quals.allow) or (outer.allow and quals.deny):
+                raise self.fail("conflicting mode prefix", qtok or tok, semantic=True)
+            if (outer.owner and quals.other) or (outer.other and quals.owner):
+                raise self.fail("conflicting owner prefix", qtok or tok, semantic=True)
+            if quals.priority:
+                raise self.fail("priority is not allowed on rule blocks", qtok or tok)
+            self.block_quals.append(merged)
+            try:
+                body = self.block(tok)
+            finally:
+                self.block_quals.pop()
+            return ast.QualifierBlock(pos=self.pos(qtok or tok), text=self.src(qtok or tok, tok),
                                       qualifiers=quals, body=body)
         first = qtok or tok
         terms_toks: list[Token] = []
@@ -430,7 +473,9 @@ class Parser:
         if not terms_toks:
             raise self.fail("expected a rule before ','", end)
         text = self.src(first, end)
-        return self.rule(terms_toks, quals, self.pos(first), text, end)
+        rule = self.rule(terms_toks, quals, self.pos(first), text, end)
+        self._check_prefix(rule, quals, qtok, terms_toks[0])
+        return rule
 
     def _starts_statement(self, t: Token) -> bool:
         """A token on a new line that cannot continue a rule (a missing comma before it)."""
@@ -535,11 +580,16 @@ class Parser:
                   end: Token) -> ast.FileRule:
         keyword = self.is_word(toks[0], "file")
         rest = toks[1:] if keyword else toks
+        deny = quals.deny or self.block_quals[-1].deny
         if keyword and not rest:
+            if deny:
+                raise self.fail("Invalid perms, in deny rules 'x' must not be preceded by exec "
+                                "qualifier 'i', 'p', or 'u' ('file,' grants ix)", toks[0],
+                                semantic=True)
             perms = Perm.READ | Perm.WRITE | Perm.APPEND | Perm.LINK | Perm.LOCK | Perm.MMAP \
                 | Perm.EXEC
             return ast.FileRule(pos=pos, text=text, qualifiers=quals, path="/{**,}",
-                                perms=perms, exec_mode=None if quals.deny else "ix",
+                                perms=perms, exec_mode="ix",
                                 path_col=toks[0].col)
         target_tok: Token | None = None
         for k, t in enumerate(rest):
@@ -570,12 +620,12 @@ class Parser:
                 raise self.fail(f"unknown rule '{a.value}'", a)
             raise self.fail(f"expected a file mode, found {mode_tok.describe()}", mode_tok)
         try:
-            perms, exec_mode = parse_mode(mode_tok.value, deny=quals.deny)
+            perms, exec_mode = parse_mode(mode_tok.value, deny=deny)
         except ValueError as err:
             raise self.fail(str(err), mode_tok, semantic=True) from None
         exec_target = link_target = None
         if target_tok is not None:
-            if perms & Perm.EXEC and not quals.deny:
+            if perms & Perm.EXEC and not deny:
                 exec_target = target_tok.value
             elif perms & Perm.LINK:
                 link_target = target_tok.value
