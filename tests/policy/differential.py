@@ -116,8 +116,9 @@ def main() -> int:
     if "-v" in sys.argv:
         for case, theirs, ours, msg in results:
             if theirs != ours:
-                print(f"--- {case.name}: apparmor {'accepts' if theirs else 'rejects'}; "
-                      f"stockade {msg or 'accepts'}\n{case.text}")
+                shown = case.text.replace("\n", "\\n")
+                print(f"{case.name}: apparmor {'accepts' if theirs else 'rejects'} {shown!r}"
+                      f" -- stockade: {(msg or 'accepts').split(': ', 1)[-1]}")
     return 0
 
 

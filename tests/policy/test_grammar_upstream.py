@@ -50,3 +50,61 @@ PREFIX = [
 @pytest.mark.parametrize(("body", "ok"), PREFIX, ids=[b for b, _ in PREFIX])
 def test_prefixes(body: str, ok: bool) -> None:
     assert accepts(prof(body)) is ok
+
+
+# network.cc: parse_address (inet_pton v4/v6 or "none"), parse_port (N or ordered N-M,
+# each <= UINT16_MAX), peer conds only with AA_PEER_NET_PERMS (connect accept send receive),
+# move_conditionals (interface=, label=), net_find_mapping (family [type|proto] | type).
+NETWORK = [
+    ("network ip=192.168.0.1,", True), ("network ip=::1,", True), ("network ip=none,", True),
+    ("network ip=192.168.0.1/33,", False), ("network ip=192.168.0.1/24,", False),
+    ("network ip=256.1.1.1,", False), ("network ip=fe80::1%eth0,", False),
+    ("network port=443,", True), ("network port=80-443,", True), ("network port=443-80,", False),
+    ("network port=65535,", True), ("network port=65536,", False), ("network port=-1,", False),
+    ("network peer=(port=65536),", False), ("network peer=(ip=10.0.0.1 port=53),", True),
+    ("network connect peer=(ip=127.0.0.1),", True), ("network (send receive) peer=(port=1),", True),
+    ("network bind peer=(ip=127.0.0.1),", False), ("network listen peer=(port=1),", False),
+    ("network (connect create) peer=(port=1),", False), ("network bind ip=127.0.0.1 port=80,", True),
+    ("network send interface=\"local*\",", True), ("network interface=eth0,", True),
+    ("network peer=(interface=eth0),", False), ("network label=foo,", True),
+    ("network unspec,", True), ("network local,", False), ("network inet stream tcp,", False),
+    ("network inet tcp,", True), ("network inet6 icmp,", False), ("network tcp,", True),
+    ("network netlink ip=1.2.3.4,", False), ("network inet ip=1.2.3.4,", True),
+    ("network ip=1.2.3.4 ip=1.2.3.5,", False), ("network (send) inet,", True),
+    ("network (create, bind),", True), ("network inet6 raw icmpv6,", False),
+]
+# af_rule.cc supported_conds and af_unix.cc: label only in the peer, protocol unsupported,
+# type single-valued; peer conds only with peer accesses.
+UNIX = [
+    ("unix (connect) peer=(label=foo),", True), ("unix listen peer=(label=x),", False),
+    ("unix bind peer=(addr=@x),", False), ("unix (send) peer=(addr=@x label=y),", True),
+    ("unix label=foo,", False), ("unix protocol=0,", False), ("unix type=(stream dgram),", False),
+    ("unix type=stream type=dgram,", False), ("unix type=bogus,", False),
+    ("unix peer=(label=a label=b),", False), ("unix addr=@a,", True),
+]
+# mount.cc: mnt_opts_table, conflicting_flags(), gen_flag_rules() for propagation flags;
+# parser_yacc.y mnt_rule (conditionals before the paths).
+MOUNT = [
+    ("mount options=(rw, ro) -> /foo,", False), ("mount options=(XXX) -> /foo,", False),
+    ("mount options=(private) /a -> /b,", False), ("mount options=(private) -> /b,", True),
+    ("mount options=(rshared) /x,", True), ("mount options=(ro, nosuid) /a -> /b,", True),
+    ("mount options in (ro, rw) /a -> /b,", True), ("mount option=ro /a -> /b,", True),
+    ("mount /a -> options=(ro) /b,", False), ("mount options=(ro) options=(rw) /a,", True),
+    ("mount options=(shared) fstype=ext4 -> /x,", False), ("remount options=(bogus) /x,", False),
+    ("unmount /mnt/,", True),
+]
+# signal.cc (rtmin+N, N a number up to 32), ptrace grammar (write = trace), dbus.cc (the
+# bus name and the peer name share one field), parser_misc.c move_conditional_value.
+OTHER = [
+    ("signal set=rtmin+001,", True), ("signal set=rtmin+33,", False),
+    ("signal peer=a peer=b,", False), ("signal set=(int) set=(hup),", True),
+    ("ptrace write,", True), ("ptrace peer=a peer=b,", False),
+    ("dbus name=x peer=(name=y),", False), ("dbus bus=a bus=b,", False),
+    ("pivot_root oldroot=/a oldroot=/b /c,", True),
+]
+
+
+@pytest.mark.parametrize(("body", "ok"), NETWORK + UNIX + MOUNT + OTHER,
+                         ids=[b for b, _ in NETWORK + UNIX + MOUNT + OTHER])
+def test_network_unix_mount_and_peers(body: str, ok: bool) -> None:
+    assert accepts(prof(body)) is ok

@@ -19,7 +19,7 @@ NETWORK_FAMILIES: frozenset[str] = frozenset({
     "inet6", "rose", "netbeui", "security", "key", "netlink", "packet", "ash",
     "econet", "atmsvc", "rds", "sna", "irda", "pppox", "wanpipe", "llc", "ib", "mpls",
     "can", "tipc", "bluetooth", "iucv", "rxrpc", "isdn", "phonet", "ieee802154", "caif",
-    "alg", "nfc", "vsock", "kcm", "qipcrtr", "smc", "xdp", "mctp", "local",
+    "alg", "nfc", "vsock", "kcm", "qipcrtr", "smc", "xdp", "mctp", "unspec",
 })
 
 #: Socket types accepted by network rules.
@@ -27,8 +27,23 @@ NETWORK_TYPES: frozenset[str] = frozenset({
     "stream", "dgram", "seqpacket", "rdm", "raw", "packet",
 })
 
+#: Socket type names of `type=` (network.cc sock_types).
+SOCKET_TYPES: frozenset[str] = NETWORK_TYPES | {"dccp"}
+
 #: Protocols accepted by network rules.
 NETWORK_PROTOCOLS: frozenset[str] = frozenset({"tcp", "udp", "icmp", "icmpv6"})
+#: Protocol names that may stand in the type position, per family (network.cc's mapped
+#: types: `network inet tcp,`, `network inet6 udp,`; alone, `network tcp,`).
+NETWORK_PROTO_TYPES: dict[str, frozenset[str]] = {
+    "inet": frozenset({"tcp", "udp", "icmp"}), "inet6": frozenset({"tcp", "udp"}),
+}
+#: Local and peer conditionals of network rules (network.cc move_conditionals).
+NETWORK_CONDS: frozenset[str] = frozenset({"ip", "port", "interface", "label"})
+NETWORK_PEER_CONDS: frozenset[str] = frozenset({"ip", "port", "label", "interface"})
+#: Accesses that have a peer (AA_PEER_NET_PERMS): only these take peer=(...).
+PEER_NET_ACCESS: frozenset[str] = frozenset({
+    "connect", "accept", "send", "receive", "r", "w", "rw", "read", "write",
+})
 
 #: Access words of network rules (AppArmor 3+ fine-grained form).
 NETWORK_ACCESS: frozenset[str] = frozenset({
@@ -44,9 +59,20 @@ SIGNALS: frozenset[str] = frozenset({
     "exists",
 } | {f"rtmin+{i}" for i in range(33)})
 
+
+
+def is_signal(name: str) -> bool:
+    """A signal name of `set=`: a named signal, or `rtmin+N` with N in 0..32 (signal.cc
+    parses N as a number, so `rtmin+001` is rtmin+1)."""
+    if name in SIGNALS:
+        return True
+    num = name.removeprefix("rtmin+")
+    return num != name and num.isascii() and num.isdigit() and int(num) <= 32
+
+
 SIGNAL_ACCESS: frozenset[str] = frozenset({"send", "receive", "r", "w", "rw", "read", "write"})
 PTRACE_ACCESS: frozenset[str] = frozenset({
-    "read", "trace", "readby", "tracedby", "r", "w", "rw",
+    "read", "write", "trace", "readby", "tracedby", "r", "w", "rw",
 })
 UNIX_ACCESS: frozenset[str] = NETWORK_ACCESS
 DBUS_ACCESS: frozenset[str] = frozenset({
@@ -91,5 +117,40 @@ QUALIFIERS: frozenset[str] = frozenset(QUALIFIER_SLOTS)
 RULE_KEYWORDS: frozenset[str] = frozenset({
     "capability", "network", "signal", "ptrace", "unix", "dbus", "mount", "remount",
     "umount", "pivot_root", "change_profile", "set", "rlimit", "userns", "io_uring",
-    "mqueue", "all", "file", "link",
+    "mqueue", "all", "file", "link", "unmount",
 })
+
+
+#: mount(2) flag keywords of `options=`: name -> (flag it sets, flag it clears), as
+#: upstream's mount.cc mnt_opts_table (flags named, not numbered).
+MOUNT_OPTIONS: dict[str, tuple[str, str]] = {
+    "ro": ("RDONLY", ""), "r": ("RDONLY", ""), "read-only": ("RDONLY", ""),
+    "rw": ("", "RDONLY"), "w": ("", "RDONLY"), "suid": ("", "NOSUID"),
+    "nosuid": ("NOSUID", ""), "dev": ("", "NODEV"), "nodev": ("NODEV", ""),
+    "exec": ("", "NOEXEC"), "noexec": ("NOEXEC", ""), "sync": ("SYNC", ""),
+    "async": ("", "SYNC"), "remount": ("REMOUNT", ""), "mand": ("MAND", ""),
+    "nomand": ("", "MAND"), "dirsync": ("DIRSYNC", ""), "symfollow": ("", "NOSYMFOLLOW"),
+    "nosymfollow": ("NOSYMFOLLOW", ""), "atime": ("", "NOATIME"), "noatime": ("NOATIME", ""),
+    "diratime": ("", "NODIRATIME"), "nodiratime": ("NODIRATIME", ""), "bind": ("BIND", ""),
+    "B": ("BIND", ""), "move": ("MOVE", ""), "M": ("MOVE", ""), "rbind": ("RBIND", ""),
+    "R": ("RBIND", ""), "verbose": ("VERBOSE", ""), "silent": ("SILENT", ""),
+    "loud": ("", "SILENT"), "acl": ("ACL", ""), "noacl": ("", "ACL"),
+    "unbindable": ("UNBINDABLE", ""), "make-unbindable": ("UNBINDABLE", ""),
+    "runbindable": ("RUNBINDABLE", ""), "make-runbindable": ("RUNBINDABLE", ""),
+    "private": ("PRIVATE", ""), "make-private": ("PRIVATE", ""),
+    "rprivate": ("RPRIVATE", ""), "make-rprivate": ("RPRIVATE", ""),
+    "slave": ("SLAVE", ""), "make-slave": ("SLAVE", ""), "rslave": ("RSLAVE", ""),
+    "make-rslave": ("RSLAVE", ""), "shared": ("SHARED", ""), "make-shared": ("SHARED", ""),
+    "rshared": ("RSHARED", ""), "make-rshared": ("RSHARED", ""),
+    "relatime": ("RELATIME", ""), "norelatime": ("", "RELATIME"),
+    "iversion": ("IVERSION", ""), "noiversion": ("", "IVERSION"),
+    "strictatime": ("STRICTATIME", ""), "nostrictatime": ("", "STRICTATIME"),
+    "lazytime": ("LAZYTIME", ""), "nolazytime": ("", "LAZYTIME"),
+    "user": ("", "NOUSER"), "nouser": ("NOUSER", ""),
+}
+#: Propagation-type flags: a rule changing propagation names only a mount point.
+MOUNT_PROPAGATION: frozenset[str] = frozenset({
+    "UNBINDABLE", "RUNBINDABLE", "PRIVATE", "RPRIVATE", "SLAVE", "RSLAVE", "SHARED", "RSHARED",
+})
+#: mount.cc MS_CMDS: the flags that select a mount command rather than modify one.
+MOUNT_CMDS: frozenset[str] = MOUNT_PROPAGATION | {"BIND", "RBIND", "MOVE", "REMOUNT", ""}

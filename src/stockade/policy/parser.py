@@ -564,12 +564,16 @@ class Parser:
                         raise self.fail("expected key=value", inner[k])
                     if k + 2 >= len(inner):
                         raise self.fail("expected a value", inner[k])
+                    if inner[k].value in nested:
+                        raise self.fail(f"conditional \"{inner[k].value}\" can only be "
+                                        "specified once", inner[k], semantic=True)
                     nested[inner[k].value] = (inner[k + 2].value,)
                     k += 3
                 out.append(Term("cond", key, value=key.value, nested=nested))
             else:
                 vals = tuple(x.value for x in inner if x.kind in (T.WORD, T.STRING))
-                out.append(Term("cond", key, value=key.value, values=vals))
+                out.append(Term("cond", key, value=key.value, values=vals,
+                                op=toks[i + 1].value if toks[i + 1].value == "in" else "="))
             return close + 1
         if val.kind not in (T.WORD, T.STRING):
             raise self.fail(f"expected a value after '{key.value}=', found {val.describe()}", val)

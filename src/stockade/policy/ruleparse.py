@@ -7,6 +7,7 @@ typed dataclass, or raises a `PolicyError` at the offending term.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ class Term:
     values: tuple[str, ...] = ()
     nested: Conds = field(default_factory=dict)
     quoted: bool = False
+    op: str = "="
 
 
 Fail = Callable[[str, Token], Exception]
@@ -58,7 +60,7 @@ def _access(terms: list[Term], valid: frozenset[str], ctx: RuleContext, what: st
 
 def _conds(
     terms: list[Term], allowed: frozenset[str], ctx: RuleContext, what: str,
-    peer_keys: frozenset[str] = frozenset(),
+    peer_keys: frozenset[str] = frozenset(), multi: frozenset[str] = frozenset(),
 ) -> tuple[Conds, Conds, list[Term]]:
     """Split `key=value` terms (validated) from the rest; `peer=(...)` goes to the peer dict."""
     conds: Conds = {}
@@ -69,6 +71,8 @@ def _conds(
             rest.append(t)
             continue
         if t.value == "peer" and peer_keys:
+            if peer:
+                raise ctx.fail(f"{what} conditional \"peer\" can only be specified once", t.tok)
             if t.nested:
                 for k in t.nested:
                     if k not in peer_keys:
@@ -81,7 +85,11 @@ def _conds(
             raise ctx.fail(f"invalid {what} conditional '{t.value}'", t.tok)
         if t.nested:
             raise ctx.fail(f"'{t.value}' does not take nested conditionals", t.tok)
-        conds[t.value] = t.values
+        if t.value in conds and t.value not in multi:
+            # parser_misc.c move_conditional_value
+            raise ctx.fail(f"{what} conditional \"{t.value}\" can only be specified once",
+                           t.tok)
+        conds[t.value] = conds.get(t.value, ()) + t.values
     return conds, peer, rest
 
 
@@ -108,27 +116,97 @@ def capability(terms: list[Term], ctx: RuleContext) -> ast.Rule:
                               names=tuple(names))
 
 
+def _ip_ok(value: str) -> bool:
+    """`ip=` as network.cc parse_address: `none`, or an address inet_pton accepts."""
+    if value == "none":
+        return True
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return "%" not in value
+
+
+def _port_ok(value: str) -> bool:
+    """`port=` as network.cc parse_port: N or an ordered range N-M, each at most 65535."""
+    parts = value.split("-", 1)
+    if not all(p.isdigit() and p.isascii() and int(p) <= 65535 for p in parts):
+        return False
+    return len(parts) == 1 or int(parts[0]) <= int(parts[1])
+
+
+def _check_ip_conds(conds: Conds, tok: Token, ctx: RuleContext, peer: bool) -> None:
+    for key, vals in conds.items():
+        if len(vals) != 1:
+            raise ctx.fail(f"network conditional '{key}' takes one value", tok)
+        if key == "ip" and not _ip_ok(vals[0]):
+            raise ctx.fail(f"network invalid ip='{vals[0]}'", tok)
+        if key == "port" and not _port_ok(vals[0]):
+            raise ctx.fail(f"network invalid port='{vals[0]}'", tok)
+        if key == "interface" and peer:
+            raise ctx.fail("interface cannot be set for peer in network rules", tok)
+
+
+def _peer_access_ok(access: tuple[str, ...], peer: Conds, tok: Token, ctx: RuleContext,
+                    what: str) -> None:
+    """network.cc/af_unix.cc: only accesses that have a peer may take peer conditionals."""
+    if peer and access and any(a not in c.PEER_NET_ACCESS for a in access):
+        raise ctx.fail(f"{what} 'create', 'shutdown', 'setattr', 'getattr', 'bind', 'listen', "
+                       "'setopt', and/or 'getopt' accesses cannot be used with peer socket "
+                       "conditionals", tok)
+
+
+def _cond_tok(terms: list[Term], key: str, default: Token) -> Token:
+    return next((t.tok for t in terms if t.kind == "cond" and t.value == key), default)
+
+
 def network(terms: list[Term], ctx: RuleContext) -> ast.Rule:
-    """`network [access] [family] [type] [protocol] [ip=.. port=.. peer=(...)],`."""
+    """`network [access] [family [type|protocol] | type] [ip= port= interface= label=]
+    [peer=(ip= port= label=)],` (parser_yacc.y network_rule, network.cc)."""
     access: tuple[str, ...] = ()
+    all_terms = terms
     if terms and (terms[0].kind == "list" or (
         terms[0].kind == "word" and terms[0].value in c.NETWORK_ACCESS
         and terms[0].value not in c.NETWORK_FAMILIES | c.NETWORK_TYPES
     )):
         access, terms = _access(terms, c.NETWORK_ACCESS, ctx, "network")
-    conds, peer, rest = _conds(terms, frozenset({"ip", "port"}), ctx, "network",
-                               frozenset({"ip", "port"}))
+    words: list[Term] = []
+    while terms and terms[0].kind == "word":
+        words.append(terms.pop(0))
+    conds, peer, rest = _conds(terms, c.NETWORK_CONDS, ctx, "network", c.NETWORK_PEER_CONDS)
+    if rest:
+        raise ctx.fail(f"Invalid network entry '{rest[0].value or rest[0].tok.value}'",
+                       rest[0].tok)
+    if len(words) > 2:
+        raise ctx.fail(f"Invalid network entry '{words[2].value}'", words[2].tok)
     family = sock_type = protocol = None
-    for t in rest:
-        v = t.value
-        if t.kind == "word" and v in c.NETWORK_FAMILIES and family is None and not sock_type:
-            family = v
-        elif t.kind == "word" and v in c.NETWORK_TYPES and sock_type is None and not protocol:
-            sock_type = v
-        elif t.kind == "word" and v in c.NETWORK_PROTOCOLS and protocol is None:
-            protocol = v
+    names = [w.value for w in words]
+    if len(names) == 2:
+        fam, second = names
+        if fam not in c.NETWORK_FAMILIES or not (
+                second in c.NETWORK_TYPES or second in c.NETWORK_PROTO_TYPES.get(fam, ())):
+            raise ctx.fail(f"Invalid network entry '{fam} {second}'", words[0].tok)
+        family = fam
+        if second in c.NETWORK_TYPES:
+            sock_type = second
         else:
-            raise ctx.fail(f"Invalid network entry '{v or t.tok.value}'", t.tok)
+            protocol = second
+    elif names:
+        name = names[0]
+        if name in c.NETWORK_FAMILIES:
+            family = name
+        elif name in c.NETWORK_TYPES:
+            sock_type = name
+        elif any(name in p for p in c.NETWORK_PROTO_TYPES.values()):
+            protocol = name
+        else:
+            raise ctx.fail(f"Invalid network entry '{name}'", words[0].tok)
+    tok = words[0].tok if words else (all_terms[0].tok if all_terms else ctx_dummy(ctx))
+    if (conds or peer) and family not in (None, "inet", "inet6"):
+        raise ctx.fail("network family does not support local or peer conditionals", tok)
+    _check_ip_conds(conds, _cond_tok(all_terms, "ip", tok), ctx, peer=False)
+    _check_ip_conds(peer, _cond_tok(all_terms, "peer", tok), ctx, peer=True)
+    _peer_access_ok(access, peer, tok, ctx, "network")
     return ast.NetworkRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
                            access=access, family=family, sock_type=sock_type,
                            protocol=protocol, conds=conds, peer=peer)
@@ -137,9 +215,10 @@ def network(terms: list[Term], ctx: RuleContext) -> ast.Rule:
 def signal(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     """`signal [access] [set=(...)] [peer=LABEL],`."""
     access, terms = _access(terms, c.SIGNAL_ACCESS, ctx, "signal")
-    conds, _peer, rest = _conds(terms, frozenset({"set", "peer"}), ctx, "signal")
+    conds, _peer, rest = _conds(terms, frozenset({"set", "peer"}), ctx, "signal",
+                                multi=frozenset({"set"}))
     for name in conds.get("set", ()):
-        if name not in c.SIGNALS:
+        if not c.is_signal(name):
             raise ctx.fail(f"unknown signal '{name}'", next(
                 t.tok for t in terms if t.kind == "cond" and t.value == "set"))
     _no_more(rest, ctx, "signal")
@@ -158,12 +237,32 @@ def ptrace(terms: list[Term], ctx: RuleContext) -> ast.Rule:
 
 
 def unix(terms: list[Term], ctx: RuleContext) -> ast.Rule:
-    """`unix [access] [conds] [peer=(label= addr=)],`."""
+    """`unix [access] [type= addr=] [peer=(label= addr=)],` (af_rule.cc, af_unix.cc):
+    `label` only in the peer, `type` one socket type, `protocol` not supported."""
+    all_terms = terms
     access, terms = _access(terms, c.UNIX_ACCESS, ctx, "unix")
-    conds, peer, rest = _conds(
-        terms, frozenset({"type", "protocol", "addr", "label", "attr", "opt"}), ctx, "unix",
-        frozenset({"label", "addr"}))
+    conds, peer, rest = _conds(terms, frozenset({"type", "addr", "label", "protocol"}), ctx,
+                               "unix", frozenset({"label", "addr", "type", "protocol"}))
     _no_more(rest, ctx, "unix")
+    tok = all_terms[0].tok if all_terms else ctx_dummy(ctx)
+    for side, found in (("", conds), ("peer ", peer)):
+        for key, vals in found.items():
+            ktok = _cond_tok(all_terms, "peer" if side else key, tok)
+            if key == "protocol":
+                raise ctx.fail("unix rule: 'protocol' conditional is not currently supported",
+                               ktok)
+            if key == "label" and not side:
+                raise ctx.fail("unix rule: 'label' conditional is only valid in the peer "
+                               "expression", ktok)
+            if key == "type" and side:
+                raise ctx.fail("unix rule: 'type' conditional is not allowed in the peer "
+                               "expression", ktok)
+            if len(vals) != 1:
+                raise ctx.fail(f"unix rule: conditional '{key}' only supports a single value",
+                               ktok)
+            if key == "type" and vals[0] not in c.SOCKET_TYPES:
+                raise ctx.fail(f"socket rule: invalid socket type '{vals[0]}'", ktok)
+    _peer_access_ok(access, peer, tok, ctx, "unix socket")
     return ast.UnixRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
                         access=access, conds=conds, peer=peer)
 
@@ -174,6 +273,9 @@ def dbus(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     conds, peer, rest = _conds(
         terms, frozenset({"bus", "path", "interface", "member", "name"}), ctx, "dbus",
         frozenset({"name", "label"}))
+    if "name" in conds and "name" in peer:
+        # dbus.cc keeps the bus name and the peer's name in one field
+        raise ctx.fail('dbus conditional "name" can only be specified once', terms[0].tok)
     _no_more(rest, ctx, "dbus")
     return ast.DbusRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
                         access=access, conds=conds, peer=peer)
@@ -183,8 +285,22 @@ def mount(operation: str) -> Callable[[list[Term], RuleContext], ast.Rule]:
     """A parser for `mount`, `remount` or `umount` rules."""
 
     def parse(terms: list[Term], ctx: RuleContext) -> ast.Rule:
+        seen_other = False
+        for t in terms:
+            if t.kind != "cond":
+                seen_other = True
+            elif seen_other:
+                # parser_yacc.y mnt_rule: conditionals come first; after '->' they are
+                # "mount point conditions not currently supported"
+                raise ctx.fail(f"{operation} conditionals must come before the paths", t.tok)
+            elif t.value in ("options", "option"):
+                _mount_options(t, ctx)
+        terms = [Term(t.kind, t.tok, value="options", values=t.values, nested=t.nested,
+                      op=t.op) if t.kind == "cond" and t.value == "option" else t
+                 for t in terms]
         conds, _peer, rest = _conds(
-            terms, frozenset({"options", "fstype", "vfstype"}), ctx, operation)
+            terms, frozenset({"options", "fstype", "vfstype"}), ctx, operation,
+            multi=frozenset({"options", "fstype", "vfstype"}))
         words: list[str] = []
         target: str | None = None
         i = 0
@@ -203,6 +319,13 @@ def mount(operation: str) -> Callable[[list[Term], RuleContext], ast.Rule]:
         if len(words) > 1:
             raise ctx.fail(f"too many paths in {operation} rule", rest[-1].tok)
         fstype = conds.get("fstype", ()) + conds.get("vfstype", ())
+        flags = {c.MOUNT_OPTIONS[o][0] for o in conds.get("options", ())}
+        if (flags & c.MOUNT_PROPAGATION and operation == "mount" and not flags - c.MOUNT_CMDS
+                and ((words and target) or fstype)):
+            # mount.cc gen_flag_rules: a propagation change names one mount point; with a
+            # source and a mount point (or an fstype) nothing is encoded and the rule fails
+            raise ctx.fail("source and mount point cannot be used at the same time for "
+                           "propagation type flags", terms[0].tok)
         if operation == "mount":
             source, mountpoint = (words[0] if words else None), target
         else:
@@ -212,6 +335,18 @@ def mount(operation: str) -> Callable[[list[Term], RuleContext], ast.Rule]:
                              fstype=fstype, source=source, mountpoint=mountpoint)
 
     return parse
+
+
+def _mount_options(t: Term, ctx: RuleContext) -> None:
+    """mount.cc: every option is a known flag; `options=(...)` may not set and clear one."""
+    for v in t.values:
+        if v not in c.MOUNT_OPTIONS:
+            raise ctx.fail(f"unsupported mount option '{v}'", t.tok)
+    if t.op == "=":
+        sets = {c.MOUNT_OPTIONS[v][0] for v in t.values} - {""}
+        clears = {c.MOUNT_OPTIONS[v][1] for v in t.values} - {""}
+        if sets & clears:
+            raise ctx.fail(f"conflicting mount options ({', '.join(t.values)})", t.tok)
 
 
 def _arrow_split(terms: list[Term], ctx: RuleContext, what: str) -> tuple[list[Term], str | None]:
@@ -225,7 +360,8 @@ def _arrow_split(terms: list[Term], ctx: RuleContext, what: str) -> tuple[list[T
 
 def pivot_root(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     """`pivot_root [oldroot=PATH] [NEWROOT] [-> PROFILE],`."""
-    conds, _peer, rest = _conds(terms, frozenset({"oldroot"}), ctx, "pivot_root")
+    conds, _peer, rest = _conds(terms, frozenset({"oldroot"}), ctx, "pivot_root",
+                                multi=frozenset({"oldroot"}))
     rest, target = _arrow_split(rest, ctx, "pivot_root")
     if len(rest) > 1 or any(t.kind != "word" for t in rest):
         raise ctx.fail("unexpected term in pivot_root rule", rest[-1].tok)
@@ -349,6 +485,7 @@ PARSERS: dict[str, Callable[[list[Term], RuleContext], ast.Rule]] = {
     "mount": mount("mount"),
     "remount": mount("remount"),
     "umount": mount("umount"),
+    "unmount": mount("umount"),
     "pivot_root": pivot_root,
     "change_profile": change_profile,
     "rlimit": rlimit,
