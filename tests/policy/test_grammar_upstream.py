@@ -108,3 +108,80 @@ OTHER = [
                          ids=[b for b, _ in NETWORK + UNIX + MOUNT + OTHER])
 def test_network_unix_mount_and_peers(body: str, ok: bool) -> None:
     assert accepts(prof(body)) is ok
+
+
+# parser_lex.l BOOL_VARIABLE `$(\{NAME\}|NAME)`, SET_VARIABLE `@(\{NAME\}|NAME)`, NAME
+# `[[:alpha:]][[:alnum:]_]*`, ASSIGNMENTS `= += ?= :=`; parser_yacc.y varassign
+# (`?=` keeps an earlier value, `:=` replaces it, += on a boolean is an error) and the
+# 4.x condition grammar (expr: and/or/not/parentheses); ASSIGN_MODE `\\\n` continues a line.
+VARIABLES = [
+    ("$FOO=true\n", "if $FOO { /foo r, }", True),
+    ("${FOO} = TRUE\n", "if $FOO { /foo r, }", True),
+    ("$FOO = true\n", "if defined $FOO { /foo r, }", True),
+    ("${A} = true\n${B} = false\n", "if ${A} and not ${B} { /foo r, }", True),
+    ("${A} = true\n${B} = false\n", "if ${A} or ${B} { /foo r, }", True),
+    ("${A} = true\n", "if (${A}) { /foo r, }", True),
+    ("${A} += true\n", "/foo r,", False),
+    ("${A} = true,\n", "/foo r,", False),
+    ("@{FOO} = /a\n@{FOO} ?= /b\n", "@{FOO} r,", True),
+    ("@{FOO} ?= /b\n", "@{FOO} r,", True),
+    ("@{FOO} = /a\n@{FOO} := /b\n", "@{FOO} r,", True),
+    ("@{FOO} = /a\n@{FOO} = /b\n", "@{FOO} r,", False),
+    ("@{FOO} = /a \\\n  /b\n", "@{FOO} r,", True),
+    ("@{FOO} = /a,\n", "@{FOO} r,", False),
+    ("@FOO = /a\n", "@{FOO} r,", True),
+    ("@{_FOO} = /a\n", "/x r,", False),
+    ("@{1FOO} = /a\n", "/x r,", False),
+    ("@{F_1} = /a\n", "@{F_1} r,", True),
+    ("", "@{_FOO} r,", False),
+    ("@{FOO} = /a\n", "@{FOO}/=/x r,", True),
+    ("", "/foo,bar r,", True),
+]
+
+
+@pytest.mark.parametrize(("pre", "body", "ok"), VARIABLES,
+                         ids=[p + b for p, b, _ in VARIABLES])
+def test_variables_and_booleans(pre: str, body: str, ok: bool) -> None:
+    assert accepts(prof(body, pre)) is ok
+
+
+def test_auto_variables_follow_the_attachment() -> None:
+    # parser_variable.c process_profile_variables: @{attach_path} and @{exec_path} are the
+    # attachment, defined only for a profile that has one
+    (p,) = compile_profiles("profile t /usr/bin/t {\n  @{exec_path} rix,\n  "
+                            "@{attach_path}.conf r,\n}\n", loader=Loader(system=False))
+    assert p.file_perms("/usr/bin/t").exec_mode == "ix"
+    assert p.file_perms("/usr/bin/t.conf").allows(1)
+    assert not accepts("profile t {\n  @{exec_path} r,\n}\n")
+
+
+def test_include_and_abi_forms(tmp_path, monkeypatch) -> None:
+    # parser_lex.l INCLUDE: <x>, <"x y">, "x", bare x (a path, opened as given);
+    # a directory includes its files; parser_yacc.y abi_features_base: the abi file must
+    # exist and be a regular file
+    (tmp_path / "inc").mkdir()
+    (tmp_path / "inc" / "x.include").write_text("/from/x r,\n")
+    (tmp_path / "a b").mkdir()
+    (tmp_path / "a b" / "c").write_text("/from/c r,\n")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "one").write_text("/one r,\n")
+    (tmp_path / "dir" / "two").write_text("/two r,\n")
+    (tmp_path / "abi").mkdir()
+    (tmp_path / "abi" / "4.0").write_text("features {\n}\n")
+    monkeypatch.chdir(tmp_path)
+
+    def ok(text: str) -> bool:
+        try:
+            compile_profiles(text, loader=Loader([str(tmp_path)], system=False))
+        except PolicyError:
+            return False
+        return True
+
+    assert ok(prof("include inc/x.include"))
+    assert ok(prof('include <"a b/c">'))
+    assert ok(prof("include <dir>"))
+    assert ok("abi <abi/4.0>,\n" + prof("/x r,"))
+    assert not ok("abi <abi/4.19>,\n" + prof("/x r,"))
+    assert not ok("abi <abi>,\n" + prof("/x r,"))
+    assert not ok("abi <>,\n" + prof("/x r,"))
+    assert not ok(prof("include <inc/missing>"))

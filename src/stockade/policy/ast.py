@@ -239,19 +239,22 @@ class AllRule(Rule):
 
 @dataclass(kw_only=True)
 class VarAssign(Node):
-    """`@{NAME} = values` or `@{NAME} += values`."""
+    """`@{NAME} = values`; `op` is `=`, `+=` (append), `?=` (unless defined) or `:=`
+    (replace)."""
 
     name: str
     values: tuple[str, ...]
     append: bool = False
+    op: str = "="
 
 
 @dataclass(kw_only=True)
 class BoolAssign(Node):
-    """`${NAME} = true|false`."""
+    """`${NAME} = true|false` (or `$NAME`); `op` is `=`, `?=` or `:=`."""
 
     name: str
     value: bool
+    op: str = "="
 
 
 @dataclass(kw_only=True)
@@ -264,9 +267,10 @@ class Alias(Node):
 
 @dataclass(kw_only=True)
 class Abi(Node):
-    """`abi <path>,` (the feature ABI a profile was written for)."""
+    """`abi <path>,` (the feature ABI a profile was written for); `magic` for `<path>`."""
 
     path: str
+    magic: bool = True
 
 
 @dataclass(kw_only=True)

@@ -245,7 +245,7 @@ class _Compiler:
         attachment = self.expand(node.attachment, node)
         if attachment is None and not node.is_hat and name.startswith("/") and not parent:
             attachment = name
-        self.vars.set_builtin("profile_name", full)
+        self.vars.set_profile_builtins(full, attachment)
         state = _State()
         self.body(node.body, pf, ast.Qualifiers(), state)
         prof = CompiledProfile(
@@ -256,7 +256,7 @@ class _Compiler:
         self.finish(prof)
         for child, cpf in state.children:
             prof.children.append(self.profile(child, cpf, full))
-        self.vars.set_builtin("profile_name", full)
+        self.vars.set_profile_builtins(full, attachment)
         return prof
 
     def body(self, nodes: Sequence[ast.Node], pf: ast.PolicyFile, quals: ast.Qualifiers,

@@ -1,11 +1,15 @@
 """Tokens of the profile language with 1-based line and column.
 
 Paths are words: inside `{...}` a comma belongs to the word (`/usr/{bin,sbin}/x`), outside
-it ends the rule. `#` starts a comment at the start of a token, except in `#include`.
+it ends the rule, except that a path (a word starting with `/` or `@`) goes on over a comma
+followed by a word character (`/foo,bar`), as upstream's ID lexeme does. `=` ends a word
+except inside a path (`@{FOO}/=/x`). A backslash before a newline joins lines.
+`#` starts a comment at the start of a token, except in `#include`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 
@@ -25,6 +29,8 @@ class T(Enum):
     COMMA = ","
     EQUALS = "="
     PLUSEQ = "+="
+    CONDEQ = "?="  # assign only if not yet defined
+    OVERRIDE = ":="  # replace an earlier definition
     ARROW = "->"
     LE = "<="
     EOF = "end of file"
@@ -51,7 +57,10 @@ class Token:
 
 
 _SINGLE = {"(": T.LPAREN, ")": T.RPAREN, ",": T.COMMA, "=": T.EQUALS}
+_ASSIGN = {"+": T.PLUSEQ, "?": T.CONDEQ, ":": T.OVERRIDE}
+_VARIABLE = re.compile(r"[@$]\{?[A-Za-z0-9_]*\}?")
 _SPACE = " \t\r\n\f\v"
+_WORD_END = _SPACE + "\"!,"
 
 
 class Lexer:
@@ -92,8 +101,8 @@ class Lexer:
         text, n, i = self.text, len(self.text), 0
         out: list[Token] = []
         while True:
-            while i < n and text[i] in _SPACE:
-                i += 1
+            while i < n and (text[i] in _SPACE or text.startswith("\\\n", i)):
+                i += 2 if text[i] == "\\" else 1
             if i >= n:
                 out.append(self._tok(T.EOF, "", n, n))
                 return out
@@ -130,8 +139,8 @@ class Lexer:
                 out.append(self._tok(T.RBRACE, "}", i, i + 1))
                 i += 1
                 continue
-            if ch == "+" and nxt == "=":
-                out.append(self._tok(T.PLUSEQ, "+=", i, i + 2))
+            if nxt == "=" and ch in _ASSIGN:
+                out.append(self._tok(_ASSIGN[ch], ch + "=", i, i + 2))
                 i += 2
                 continue
             if ch == "-" and nxt == ">":
@@ -168,10 +177,13 @@ class Lexer:
     def _word(self, i: int, out: list[Token]) -> int:
         text, n = self.text, len(self.text)
         start, depth, j = i, 0, i
+        path = text[i] in "/@"
         while j < n:
             ch = text[j]
             nxt = text[j + 1] if j + 1 < n else ""
             if ch == "\\" and j + 1 < n:
+                if nxt == "\n":
+                    break
                 j += 2
                 continue
             if ch in _SPACE or ch == '"':
@@ -184,9 +196,13 @@ class Lexer:
                 if depth == 0:
                     break
                 depth -= 1
+            elif depth == 0 and ch == "," and path and nxt and nxt not in _WORD_END:
+                pass  # `/foo,bar` is one path
+            elif depth == 0 and (ch == "=" or (nxt == "=" and ch in _ASSIGN)):
+                if not path or _VARIABLE.fullmatch(text[start:j]):
+                    break
             elif (depth == 0 and (
-                ch in "(),="
-                or (ch == "+" and nxt == "=")
+                ch in "(),"
                 or (ch == "-" and nxt == ">")
                 or (ch == "<" and nxt == "=")
             )) or (depth > 0 and ch == "\n"):

@@ -6,6 +6,8 @@ file parse alike, and the loader checks that each statement suits the place it l
 
 from __future__ import annotations
 
+import re
+
 from stockade.policy import ast
 from stockade.policy import constants as c
 from stockade.policy.ast import Qualifiers, SourcePos
@@ -15,6 +17,24 @@ from stockade.policy.modes import Perm, looks_like_mode, parse_mode
 from stockade.policy.ruleparse import PARSERS, RuleContext, Term
 
 _PATH_START = ("/", "@{", "{")
+_ASSIGN_OPS = (T.EQUALS, T.PLUSEQ, T.CONDEQ, T.OVERRIDE)
+#: parser_lex.l SET_VARIABLE / BOOL_VARIABLE: `@{NAME}` or `@NAME` (`$` for booleans),
+#: NAME = [[:alpha:]][[:alnum:]_]*.
+_SET_VAR = re.compile(r"@(?:\{([A-Za-z][A-Za-z0-9_]*)\}|([A-Za-z][A-Za-z0-9_]*))")
+_BOOL_VAR = re.compile(r"\$(?:\{([A-Za-z][A-Za-z0-9_]*)\}|([A-Za-z][A-Za-z0-9_]*))")
+
+
+def _unquote(value: str) -> str:
+    """`<"a b">` names `a b`."""
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+def var_name(pattern: re.Pattern[str], word: str) -> str | None:
+    """The NAME of `@{NAME}`/`@NAME` (or `${NAME}`/`$NAME`), or None when not one."""
+    m = pattern.fullmatch(word)
+    return (m.group(1) or m.group(2)) if m else None
 
 
 def _is_path(tok: Token) -> bool:
@@ -103,9 +123,9 @@ class Parser:
                 return self.abi()
             if v == "alias":
                 return self.alias()
-            if v.startswith("@{") and nxt.kind in (T.EQUALS, T.PLUSEQ):
+            if v.startswith("@") and nxt.kind in _ASSIGN_OPS:
                 return self.var_assign()
-            if v.startswith("${") and nxt.kind is T.EQUALS:
+            if v.startswith("$") and nxt.kind in _ASSIGN_OPS:
                 return self.bool_assign()
             if v == "if":
                 return self.conditional()
@@ -141,6 +161,8 @@ class Parser:
         return False
 
     def include(self) -> ast.Include:
+        """`include <x>`, `include <"x y">`, `include "x"`, `include x` (parser_lex.l INCLUDE:
+        an unquoted name is a plain path, like a quoted one)."""
         kw = self.next()
         if_exists = False
         if self.is_word(self.peek(), "if") and self.is_word(self.peek(1), "exists"):
@@ -148,16 +170,14 @@ class Parser:
             self.next()
             if_exists = True
         tok = self.next()
-        if tok.kind is T.ANGLE:
-            magic = True
-        elif tok.kind is T.STRING or (tok.kind is T.WORD and tok.value.startswith("/")):
-            magic = False
-        else:
+        magic = tok.kind is T.ANGLE
+        if tok.kind not in (T.ANGLE, T.STRING, T.WORD) or tok.line != kw.line:
             raise self.fail(f"expected <path> or \"path\" after include, found {tok.describe()}",
                             tok)
-        if not tok.value:
+        path = _unquote(tok.value) if magic else tok.value
+        if not path:
             raise self.fail("empty include path", tok)
-        return ast.Include(pos=self.pos(kw), text=self.src(kw, tok), path=tok.value,
+        return ast.Include(pos=self.pos(kw), text=self.src(kw, tok), path=path,
                            magic=magic, if_exists=if_exists)
 
     def _comma(self, last: Token) -> Token:
@@ -168,10 +188,14 @@ class Parser:
     def abi(self) -> ast.Abi:
         kw = self.next()
         tok = self.next()
-        if tok.kind not in (T.ANGLE, T.STRING):
+        if tok.kind not in (T.ANGLE, T.STRING, T.WORD):
             raise self.fail(f"expected <path> or \"path\" after abi, found {tok.describe()}", tok)
+        path = _unquote(tok.value) if tok.kind is T.ANGLE else tok.value
+        if not path:
+            raise self.fail("empty abi path", tok)
         end = self._comma(tok)
-        return ast.Abi(pos=self.pos(kw), text=self.src(kw, end), path=tok.value)
+        return ast.Abi(pos=self.pos(kw), text=self.src(kw, end), path=path,
+                       magic=tok.kind is T.ANGLE)
 
     def alias(self) -> ast.Alias:
         kw = self.next()
@@ -188,29 +212,43 @@ class Parser:
 
     def var_assign(self) -> ast.VarAssign:
         name_tok = self.next()
-        name = name_tok.value
-        if not (name.endswith("}") and len(name) > 3 and "{" not in name[2:] and "}" not in
-                name[2:-1]):
-            raise self.fail(f"invalid variable name {name}", name_tok)
+        name = var_name(_SET_VAR, name_tok.value)
+        if name is None:
+            raise self.fail(f"invalid variable name {name_tok.value}", name_tok)
         op = self.next()
         values: list[str] = []
         last = op
-        while self.peek().kind in (T.WORD, T.STRING) and self.peek().line == op.line:
+        while self.peek().kind in (T.WORD, T.STRING) and self._same_line(last, self.peek()):
             last = self.next()
             values.append(last.value)
+        if self.peek().kind is T.COMMA and self._same_line(last, self.peek()):
+            raise self.fail("Variable declarations do not accept trailing commas", self.peek())
         if not values:
             raise self.fail_after("expected a value after variable assignment", op)
         return ast.VarAssign(pos=self.pos(name_tok), text=self.src(name_tok, last),
-                             name=name[2:-1], values=tuple(values), append=op.kind is T.PLUSEQ)
+                             name=name, values=tuple(values), append=op.kind is T.PLUSEQ,
+                             op=op.value)
+
+    def _same_line(self, last: Token, tok: Token) -> bool:
+        """Whether `tok` continues the line of `last` (a `\\` before a newline joins lines)."""
+        gap = self.text[last.end : tok.start]
+        return "\n" not in gap.replace("\\\n", "")
 
     def bool_assign(self) -> ast.BoolAssign:
         name_tok = self.next()
-        self.next()
+        name = var_name(_BOOL_VAR, name_tok.value)
+        if name is None:
+            raise self.fail(f"invalid variable name {name_tok.value}", name_tok)
+        op = self.next()
+        if op.kind is T.PLUSEQ:
+            raise self.fail("Invalid assignment += not allowed with boolean variables", op)
         val = self.next()
         if val.kind is not T.WORD or val.value.lower() not in ("true", "false"):
             raise self.fail(f"boolean variable needs true or false, found {val.describe()}", val)
+        if self.peek().kind is T.COMMA and self._same_line(val, self.peek()):
+            raise self.fail("Variable declarations do not accept trailing commas", self.peek())
         return ast.BoolAssign(pos=self.pos(name_tok), text=self.src(name_tok, val),
-                              name=name_tok.value[2:-1], value=val.value.lower() == "true")
+                              name=name, value=val.value.lower() == "true", op=op.value)
 
     # -- conditionals --------------------------------------------------------------------
     def conditional(self) -> ast.Conditional:
@@ -253,13 +291,16 @@ class Parser:
             return inner
         if self.is_word(tok, "defined"):
             var = self.next()
-            if var.kind is not T.WORD or not var.value.startswith(("@{", "${")) \
-                    or not var.value.endswith("}"):
+            set_name = var_name(_SET_VAR, var.value) if var.kind is T.WORD else None
+            bool_name = var_name(_BOOL_VAR, var.value) if var.kind is T.WORD else None
+            if set_name is None and bool_name is None:
                 raise self.fail(f"expected a variable after defined, found {var.describe()}",
                                 var)
-            return ast.Cond(op="defined", name=var.value)
-        if tok.kind is T.WORD and tok.value.startswith("${") and tok.value.endswith("}"):
-            return ast.Cond(op="bool", name=tok.value[2:-1])
+            return ast.Cond(op="defined", name=f"@{{{set_name}}}" if set_name
+                            else f"${{{bool_name}}}")
+        bool_name = var_name(_BOOL_VAR, tok.value) if tok.kind is T.WORD else None
+        if bool_name is not None:
+            return ast.Cond(op="bool", name=bool_name)
         raise self.fail(f"expected a condition, found {tok.describe()}", tok)
 
     # -- profiles ------------------------------------------------------------------------

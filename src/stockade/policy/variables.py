@@ -2,7 +2,9 @@
 
 A variable with several values expands to an alternation `{a,b}`; values may use other
 variables. Redefining with `=` and appending to an undefined variable are errors, as in
-apparmor_parser; so is a reference to a variable that is never declared.
+apparmor_parser; `?=` assigns only when undefined and `:=` replaces (parser_yacc.y
+varassign). A reference to a variable that is never declared is an error; names start with
+a letter (parser_lex.l VARIABLE_NAME).
 """
 
 from __future__ import annotations
@@ -44,20 +46,37 @@ class Variables:
                 raise ValueError(f"variable @{{{node.name}}} was not previously declared, "
                                  "but is being assigned additional values")
             self.sets[node.name].extend(node.values)
+        elif node.op == "?=":
+            self.sets.setdefault(node.name, list(node.values))
+        elif node.op == ":=":
+            self.sets[node.name] = list(node.values)
         else:
-            if node.name in self.sets:
+            if node.name in self.sets or node.name in self.bools:
                 raise ValueError(f"variable @{{{node.name}}} was previously declared")
             self.sets[node.name] = list(node.values)
         self._cache.clear()
 
-    def set_builtin(self, name: str, value: str) -> None:
-        """Define or replace a built-in variable such as @{profile_name}."""
-        self.sets[name] = [value]
+    def set_builtin(self, name: str, value: str | None) -> None:
+        """Define or replace a built-in variable such as @{profile_name}; None removes it."""
+        if value is None:
+            self.sets.pop(name, None)
+        else:
+            self.sets[name] = [value]
         self._cache.clear()
+
+    def set_profile_builtins(self, name: str, attachment: str | None) -> None:
+        """@{profile_name}, and @{attach_path} and @{exec_path} (the attachment, only when
+        the profile has one; parser_variable.c process_profile_variables)."""
+        self.set_builtin("profile_name", name)
+        self.set_builtin("attach_path", attachment)
+        self.set_builtin("exec_path", attachment)
 
     def assign_bool(self, node: ast.BoolAssign) -> None:
         """Apply `${X} = true|false`."""
-        if node.name in self.bools:
+        if node.op == "?=":
+            self.bools.setdefault(node.name, node.value)
+            return
+        if node.op == "=" and (node.name in self.bools or node.name in self.sets):
             raise ValueError(f"boolean variable ${{{node.name}}} was previously declared")
         self.bools[node.name] = node.value
 
@@ -80,7 +99,7 @@ class Variables:
         last = 0
         for m in _REF.finditer(text):
             name = m.group(1)
-            if not name or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            if not name or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
                 raise VariableError(f"invalid variable name @{{{name}}}", m.start())
             if name not in self.sets:
                 raise VariableError(
