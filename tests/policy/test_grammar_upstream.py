@@ -35,7 +35,7 @@ PREFIX = [
     ("owner all,", False), ("owner network,", False), ("owner unix,", False),
     ("owner signal,", False), ("owner ptrace,", False), ("owner dbus,", False),
     ("owner mount,", False), ("owner userns,", False), ("owner mqueue,", False),
-    ("owner io_uring,", False), ("owner { capability chown, }", False),
+    ("owner io_uring,", False), ("owner { capability chown, }", True),
     ("owner { /x r, }", True), ("deny audit change_profile,", False),
     ("deny audit /x r,", False), ("owner deny /x r,", False), ("owner audit /x r,", False),
     ("audit audit /x r,", False), ("deny allow /x r,", False),
@@ -185,3 +185,82 @@ def test_include_and_abi_forms(tmp_path, monkeypatch) -> None:
     assert not ok("abi <abi>,\n" + prof("/x r,"))
     assert not ok("abi <>,\n" + prof("/x r,"))
     assert not ok(prof("include <inc/missing>"))
+
+
+# profile.h flagvals::init/merge (flags, conflicts, error= errno names, kill.signal=),
+# parser_yacc.y profile_base (name [attachment] [xattrs=(...)] [+ identities=(...)]
+# [flags=(...) | (...)]; flagvals needs one value), hat (no xattrs), add_to_list /
+# add_hat_to_policy (duplicate names).
+HEADERS = [
+    ("profile t flags=()", False), ("profile t flags=(complain)", True),
+    ("/p (complain)", True), ("profile t flags=complain", False),
+    ("profile t flags=(attach_disconnected, no_attach_disconnected)", False),
+    ("profile t flags=(attach_disconnected.ipc, no_attach_disconnected)", False),
+    ("profile t flags=(attach_disconnected.ipc)", True),
+    ("profile t flags=(attach_disconnected.ipc=/run)", True),
+    ("profile t flags=(attach_disconnected.path=x)", False),
+    ("profile t flags=(chroot_relative, namespace_relative)", False),
+    ("profile t flags=(mediate_deleted, delegate_deleted)", False),
+    ("profile t flags=(chroot_attach, chroot_no_attach)", False),
+    ("profile t flags=(kill, complain)", False), ("profile t flags=(complain, complain)", True),
+    ("profile t flags=(error=EPERM)", True), ("profile t flags=(error=eacces)", True),
+    ("profile t flags=(error=EBOGUS)", False), ("profile t flags=(error=-1)", False),
+    ("profile t flags=(error=EPERM, error=EACCES)", False),
+    ("profile t flags=(kill.signal=hup)", True), ("profile t flags=(kill.signal=bogus)", False),
+    ("profile t flags=(debug)", True), ("profile t flags=(interruptible)", True),
+    ("profile t flags=(prompt)", True), ("profile t flags=(default_allow)", True),
+    ("profile t xattrs=(value)", True), ("profile t /x xattrs=(a=b) flags=(complain)", True),
+    ("profile t /x flags=(complain) xattrs=(a=b)", False),
+    ("profile t + identities=(foo)", True), ("profile t + identities=(\"a b\")", False),
+    ("profile t xattrs=(a=b) + identities=(foo) flags=(audit)", True),
+]
+
+
+@pytest.mark.parametrize(("header", "ok"), HEADERS, ids=[h for h, _ in HEADERS])
+def test_profile_headers(header: str, ok: bool) -> None:
+    assert accepts(f"{header} {{\n  /x r,\n}}\n") is ok
+
+
+PROFILES = [
+    ("profile t {\n  profile kid {\n  }\n  profile kid {\n  }\n}\n", False),
+    ("profile t {\n  ^hat {\n  }\n  ^hat {\n  }\n}\n", False),
+    ("profile t {\n  ^hat {\n  }\n  hat hat {\n  }\n}\n", False),
+    ("profile t {\n}\nprofile t {\n}\n", False),
+    ("profile t {\n}\nprofile u {\n}\n", True),
+    ("profile t {\n  ^h xattrs=(a=b) {\n  }\n}\n", False),
+    ("profile t {\n  ^h /x {\n  }\n}\n", True),
+    ("rewrite /a -> /b,\nprofile t {\n}\n", True),
+]
+
+
+@pytest.mark.parametrize(("text", "ok"), PROFILES)
+def test_profiles_hats_and_names(text: str, ok: bool) -> None:
+    assert accepts(text) is ok
+
+
+# parser_lex.l MODE_CHARS (no upper-case A or K), parser_misc.c parse_sub_perms
+# (IS_DIFF_QUAL: a repeated identical exec mode is fine), parser_yacc.y frule (`subset`
+# only with link perms; link and exec with -> conflict in the mode-first form; a plain x
+# with a named transition), file_rule_tail (`safe`/`unsafe` need exec perms), the rlimit
+# rule (units per resource) and change_profile (exec path starts with / or a variable).
+FILE_AND_OTHER = [
+    ("/bin/cat pxpx,", True), ("/bin/cat ixix,", True), ("/bin/cat pxix,", False),
+    ("/bin/cat Pxpx,", False), ("/x K,", False), ("/x A,", False), ("/x R,", True),
+    ("/x rk,", True), ("unsafe px /foo,", True), ("safe /foo px,", True),
+    ("unsafe /x r,", False), ("lpx /foo -> t,", False), ("/foo lpx -> t,", True),
+    ("l subset /a -> /b,", True), ("r subset /a -> /b,", False), ("/x x -> kid,", True),
+    ("x /x -> kid,", True), ("/x x,", False), ("/x r -> kid,", True),
+    ("/[!a]x r,", False), ('"/[!a]x" r,', True), ("/a\\!b r,", True),
+    ("set rlimit rttime <= 60m,", False), ("set rlimit rttime <= 60ms,", True),
+    ("set rlimit cpu <= 500ms,", False), ("set rlimit cpu <= 2minutes,", True),
+    ("set rlimit memlock <= 64 KB,", True), ("set rlimit as <= 1G,", True),
+    ("set rlimit core <= 1b,", False), ("set rlimit nproc <= 10K,", False),
+    ("set rlimit nice <= 25,", False), ("set rlimit nice <= -20,", True),
+    ("set rlimit nofile <= -1,", False), ("rlimit nofile <= 3,", False),
+    ("change_profile bin/foo,", False), ("change_profile /usr/bin/x -> y,", True),
+]
+
+
+@pytest.mark.parametrize(("body", "ok"), FILE_AND_OTHER, ids=[b for b, _ in FILE_AND_OTHER])
+def test_file_modes_rlimits_change_profile(body: str, ok: bool) -> None:
+    assert accepts(prof(body)) is ok

@@ -238,6 +238,17 @@ class _Compiler:
             raise self.error(f"unknown boolean variable ${{{err.args[0]}}}", node) from None
 
     # -- profiles ------------------------------------------------------------------------
+    def unique_names(self, profiles: Sequence[tuple[ast.Profile, ast.PolicyFile]]) -> None:
+        """Two profiles (or hats) of one name at one level are an error, as upstream's
+        add_to_list/add_hat_to_policy ("... already exists")."""
+        seen: set[str] = set()
+        for node, _pf in profiles:
+            name = self.expand(node.name, node) or node.name
+            if name in seen:
+                what = "Hat" if node.is_hat else "Profile"
+                raise self.error(f"{what} {name} already exists", node)
+            seen.add(name)
+
     def profile(self, node: ast.Profile, pf: ast.PolicyFile, parent: str | None,
                 ) -> CompiledProfile:
         name = self.expand(node.name, node) or node.name
@@ -254,6 +265,7 @@ class _Compiler:
             rules=state.rules,
         )
         self.finish(prof)
+        self.unique_names(state.children)
         for child, cpf in state.children:
             prof.children.append(self.profile(child, cpf, full))
         self.vars.set_profile_builtins(full, attachment)
@@ -376,4 +388,5 @@ def compile_profiles(source: ast.PolicyFile | str | os.PathLike[str],
     comp = _Compiler()
     profiles: list[tuple[ast.Profile, ast.PolicyFile]] = []
     comp.preamble(pf.statements, pf, profiles)
+    comp.unique_names(profiles)
     return [comp.profile(p, ppf, None) for p, ppf in profiles]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 #: The 41 Linux capabilities, in kernel order (include/uapi/linux/capability.h).
 CAPABILITIES: tuple[str, ...] = (
     "chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid",
@@ -90,20 +92,56 @@ RLIMITS: frozenset[str] = frozenset({
     "as", "locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime",
 })
 
-#: Profile flags; `error=` and `attach_disconnected.path=` take a value.
+#: rlimits that take a plain count, no unit (nice has its own range).
+RLIMIT_COUNTS: frozenset[str] = frozenset({
+    "nofile", "ofile", "nproc", "locks", "sigpending", "rtprio",
+})
+#: Time units of cpu and rttime rlimits, in microseconds (parser_misc.c time_units).
+TIME_UNITS_US: dict[str, int] = {
+    "us": 1, "microsecond": 1, "microseconds": 1, "ms": 1000, "millisecond": 1000,
+    "milliseconds": 1000, "s": 10**6, "sec": 10**6, "second": 10**6, "seconds": 10**6,
+    "min": 60 * 10**6, "minute": 60 * 10**6, "minutes": 60 * 10**6, "h": 3600 * 10**6,
+    "hour": 3600 * 10**6, "hours": 3600 * 10**6, "d": 86400 * 10**6, "day": 86400 * 10**6,
+    "days": 86400 * 10**6, "week": 604800 * 10**6, "weeks": 604800 * 10**6,
+}
+
+#: Profile flags (profile.h flagvals::init); `error=`, `kill.signal=` and the
+#: `attach_disconnected.path=`/`.ipc=` forms take a value.
 PROFILE_FLAGS: frozenset[str] = frozenset({
     "enforce", "complain", "kill", "unconfined", "prompt", "default_allow", "audit",
     "debug", "interruptible", "mediate_deleted", "delegate_deleted",
-    "attach_disconnected", "no_attach_disconnected", "chroot_relative",
-    "namespace_relative", "chroot_attach", "chroot_no_attach", "user",
+    "attach_disconnected", "no_attach_disconnected", "attach_disconnected.ipc",
+    "chroot_relative", "namespace_relative", "chroot_attach", "chroot_no_attach",
 })
 VALUED_FLAGS: frozenset[str] = frozenset({
-    "error", "attach_disconnected.path", "attach_disconnected.ipc",
+    "error", "kill.signal", "attach_disconnected.path", "attach_disconnected.ipc",
 })
 #: Flags that set the profile's mode; at most one may be given.
 MODE_FLAGS: tuple[str, ...] = (
     "enforce", "complain", "kill", "unconfined", "prompt", "default_allow",
 )
+#: Pairs of flags that may not be given together (profile.h flagvals::merge).
+CONFLICTING_FLAGS: tuple[tuple[str, str], ...] = (
+    ("chroot_relative", "namespace_relative"), ("mediate_deleted", "delegate_deleted"),
+    ("attach_disconnected", "no_attach_disconnected"),
+    ("attach_disconnected.path", "no_attach_disconnected"),
+    ("attach_disconnected.ipc", "no_attach_disconnected"),
+    ("chroot_attach", "chroot_no_attach"),
+)
+#: errno names accepted by `error=` (upstream's errnos.h, compared case-insensitively).
+ERRNO_NAMES: frozenset[str] = frozenset(n.upper() for n in errno.errorcode.values())
+
+
+def flag_value_error(flag: str, value: str) -> str | None:
+    """Why `flag=value` is invalid, or None."""
+    if flag == "error" and value.upper() not in ERRNO_NAMES:
+        return f"unknown error code specified for error='{value}'"
+    if flag == "kill.signal" and not is_signal(value):
+        return f"unknown signal specified for kill.signal='{value}'"
+    if flag.startswith("attach_disconnected.") and not value.startswith(("/", "@")):
+        return "attach_disconnected path must begin with a /"
+    return None
+
 
 #: Rule qualifiers that may precede a rule or a `{ ... }` block, with their slot: upstream's
 #: opt_prefix is `[priority=N] [audit] [allow|deny] [owner|user|other]` in that order

@@ -147,6 +147,10 @@ class Lexer:
                 out.append(self._tok(T.ARROW, "->", i, i + 2))
                 i += 2
                 continue
+            if ch == "!":
+                # parser_lex.l: `!` ends an unquoted name and starts no token of its own
+                raise self.error("unexpected character '!' (quote the name or escape it as "
+                                 "'\\!')", i)
             if ch in _SINGLE:
                 out.append(self._tok(_SINGLE[ch], ch, i, i + 1))
                 i += 1
@@ -186,7 +190,7 @@ class Lexer:
                     break
                 j += 2
                 continue
-            if ch in _SPACE or ch == '"':
+            if ch in _SPACE or ch in '"!':
                 break
             if ch == "{":
                 if depth == 0 and (nxt == "" or nxt in _SPACE):

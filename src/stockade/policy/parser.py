@@ -13,7 +13,13 @@ from stockade.policy import constants as c
 from stockade.policy.ast import Qualifiers, SourcePos
 from stockade.policy.errors import PolicySemanticError, PolicySyntaxError
 from stockade.policy.lexer import Lexer, T, Token
-from stockade.policy.modes import Perm, looks_like_mode, parse_mode
+from stockade.policy.modes import (
+    Perm,
+    canonical_exec_mode,
+    looks_like_mode,
+    parse_mode,
+    perms_of,
+)
 from stockade.policy.ruleparse import PARSERS, RuleContext, Term
 
 _PATH_START = ("/", "@{", "{")
@@ -121,7 +127,7 @@ class Parser:
                 return self.include()
             if v == "abi":
                 return self.abi()
-            if v == "alias":
+            if v in ("alias", "rewrite"):
                 return self.alias()
             if v.startswith("@") and nxt.kind in _ASSIGN_OPS:
                 return self.var_assign()
@@ -321,34 +327,54 @@ class Parser:
         flags: tuple[str, ...] = ()
         xattrs: ast.Conds = {}
         tok = self.peek()
-        if not is_hat and (tok.kind is T.STRING or (
-                tok.kind is T.WORD and tok.value not in ("flags", "xattrs"))):
+        if tok.kind is T.STRING or (tok.kind is T.WORD and tok.value not in (
+                "flags", "xattrs", "+")):
             if not _is_path(tok):
                 raise self.fail(f"expected an attachment path, flags or '{{', found "
                                 f"{tok.describe()}", tok)
+            if tok.value.startswith("{"):
+                raise self.fail("Profile attachment must begin with a '/' or variable.", tok)
             attachment = self.next().value
-        while True:
-            tok = self.peek()
-            if self.is_word(tok, "flags"):
-                self.next()
-                flags += self.flag_list()
-            elif self.is_word(tok, "xattrs") and not is_hat:
-                self.next()
-                if self.peek().kind is T.EQUALS:
-                    self.next()
-                xattrs.update(self.paren_conds(self.expect(T.LPAREN, "'(' after xattrs=")))
-            else:
-                break
+        # parser_yacc.y profile_base: name [attachment] [xattrs=(...)] [+ identities=(...)]
+        # [flags=(...) | (...)] '{'
+        if self.is_word(self.peek(), "xattrs"):
+            xtok = self.next()
+            if is_hat:
+                raise self.fail("hat profiles can't use xattrs matches", xtok)
+            self.expect(T.EQUALS, "'=' after xattrs")
+            xattrs.update(self.paren_conds(self.expect(T.LPAREN, "'(' after xattrs="),
+                                           bare_keys=True))
+        while self.peek().kind is T.WORD and self.peek().value == "+":
+            self.identities()
+        if self.is_word(self.peek(), "flags"):
+            self.next()
+            self.expect(T.EQUALS, "'=' after flags")
+            flags = self.flag_list(self.expect(T.LPAREN, "'(' after flags="))
+        elif self.peek().kind is T.LPAREN:
+            flags = self.flag_list(self.next())
         opener = self.expect(T.LBRACE, "'{' to open the profile")
         body = self.block(opener)
         return ast.Profile(pos=self.pos(first), text=self.src(first, opener), name=name,
                            attachment=attachment, flags=flags, xattrs=xattrs, body=body,
                            is_hat=is_hat)
 
-    def flag_list(self) -> tuple[str, ...]:
-        if self.peek().kind is T.EQUALS:
-            self.next()
-        self.expect(T.LPAREN, "'(' after flags")
+    def identities(self) -> None:
+        """`+ identities=(a b)` (parser_yacc.y identities): accepted and checked, unused."""
+        self.next()
+        kw = self.next()
+        if not self.is_word(kw, "identities"):
+            raise self.fail(f"expected identities=(...) after '+', found {kw.describe()}", kw)
+        self.expect(T.EQUALS, "'=' after identities")
+        vals = self.paren_words(self.expect(T.LPAREN, "'(' after identities="))
+        if not vals:
+            raise self.fail("identities=() needs a value", kw)
+        for v in vals:
+            if not v.startswith("/") and " " in v:
+                raise self.fail(f"Space character not allowed in identities: '{v}'", kw,
+                                semantic=True)
+
+    def flag_list(self, opener: Token) -> tuple[str, ...]:
+        """The flags in `(...)` after its '(' (profile.h flagvals::init and merge)."""
         out: list[str] = []
         while True:
             tok = self.next()
@@ -356,6 +382,8 @@ class Parser:
                 break
             if tok.kind is T.COMMA:
                 continue
+            if tok.kind is T.EOF:
+                raise self.fail("unterminated '(' (missing ')')", opener)
             if tok.kind is not T.WORD:
                 raise self.fail(f"expected a flag, found {tok.describe()}", tok)
             if self.peek().kind is T.EQUALS:
@@ -363,19 +391,35 @@ class Parser:
                 val = self.next()
                 if tok.value not in c.VALUED_FLAGS or val.kind not in (T.WORD, T.STRING):
                     raise self.fail(f"Invalid profile flag: {tok.value}.", tok, semantic=True)
+                why = c.flag_value_error(tok.value, val.value)
+                if why:
+                    raise self.fail(why, val, semantic=True)
                 out.append(f"{tok.value}={val.value}")
                 continue
             if tok.value not in c.PROFILE_FLAGS:
                 raise self.fail(f"Invalid profile flag: {tok.value}.", tok, semantic=True)
             out.append(tok.value)
-        modes = [f for f in out if f in c.MODE_FLAGS]
-        if len(set(modes)) > 1:
-            raise self.fail(f"conflicting profile modes: {', '.join(modes)}", self.peek(-1),
-                            semantic=True)
+        if not out:
+            raise self.fail("expected a flag, found ')'", self.peek(-1) if self.i else opener)
+        modes = sorted({f for f in out if f in c.MODE_FLAGS})
+        if len(modes) > 1:
+            raise self.fail(f"Profile flag '{modes[0]}' conflicts with '{modes[1]}'",
+                            opener, semantic=True)
+        names = {f.split("=", 1)[0] for f in out}
+        for a, b in c.CONFLICTING_FLAGS:
+            if a in names and b in names:
+                raise self.fail(f"Profile flag {a} conflicts with {b}", opener, semantic=True)
+        for key in ("attach_disconnected.path", "attach_disconnected.ipc", "kill.signal",
+                    "error"):
+            vals = {f for f in out if f.startswith(key + "=")}
+            if len(vals) > 1:
+                raise self.fail(f"Profile flag {key} set to conflicting values", opener,
+                                semantic=True)
         return tuple(out)
 
-    def paren_conds(self, opener: Token) -> ast.Conds:
-        """`(key=value key=(a b) ...)` after its '('."""
+    def paren_conds(self, opener: Token, bare_keys: bool = False) -> ast.Conds:
+        """`(key=value key=(a b) ...)` after its '('; with `bare_keys` a key alone is
+        allowed (parser_yacc.y `cond: TOK_CONDID`, as in `xattrs=(user.foo)`)."""
         out: ast.Conds = {}
         while True:
             tok = self.next()
@@ -385,6 +429,9 @@ class Parser:
                 continue
             if tok.kind is T.EOF:
                 raise self.fail("unterminated '(' (missing ')')", opener)
+            if tok.kind is T.WORD and bare_keys and self.peek().kind is not T.EQUALS:
+                out[tok.value] = ()
+                continue
             if tok.kind is not T.WORD or self.peek().kind is not T.EQUALS:
                 raise self.fail(f"expected key=value, found {tok.describe()}", tok)
             self.next()
@@ -461,8 +508,9 @@ class Parser:
         where = qtok or head
         if isinstance(rule, ast.RlimitRule) and (own != Qualifiers() or outer != Qualifiers()):
             raise self.fail("rlimit rules take no qualifiers", where)
-        if (own.owner or own.other or outer.owner or outer.other) and not isinstance(
-                rule, ast.FileRule | ast.LinkRule):
+        # a block's owner reaches only the file rules in it (parser_yacc.y `rules opt_prefix
+        # block` applies entry_add_prefix to file entries), so only the rule's own counts
+        if (own.owner or own.other) and not isinstance(rule, ast.FileRule | ast.LinkRule):
             raise self.fail(f"owner prefix not allowed on {rule.kind} rules", where,
                             semantic=True)
         if (outer.deny and own.allow) or (outer.allow and own.deny):
@@ -533,6 +581,8 @@ class Parser:
         head = toks[0]
         ctx = RuleContext(pos=pos, text=text, qualifiers=quals,
                           fail=lambda m, t: self.fail(m, t, semantic=True))
+        if self.is_word(head, "rlimit"):
+            raise self.fail("expected 'set' before 'rlimit'", head)
         if head.kind is T.WORD and head.value in PARSERS:
             return PARSERS[head.value](self.terms(toks[1:]), ctx)
         if self.is_word(head, "set"):
@@ -626,6 +676,10 @@ class Parser:
         keyword = self.is_word(toks[0], "file")
         rest = toks[1:] if keyword else toks
         deny = quals.deny or self.block_quals[-1].deny
+        safety = None  # parser_yacc.y file_rule_tail: opt_exec_mode frule
+        if len(rest) > 2 and rest[0].kind is T.WORD and rest[0].value in ("safe", "unsafe"):
+            safety = rest[0]
+            rest = rest[1:]
         if keyword and not rest:
             if deny:
                 raise self.fail("Invalid perms, in deny rules 'x' must not be preceded by exec "
@@ -644,6 +698,10 @@ class Parser:
                 target_tok = rest[k + 1]
                 rest = rest[:k]
                 break
+        subset = None
+        if len(rest) == 3 and (self.is_word(rest[1], "subset") or rest[1].kind is T.LE):
+            subset = rest[1]
+            rest = [rest[0], rest[2]]
         if len(rest) != 2:
             head = rest[0] if rest else toks[0]
             if head.kind is T.WORD and not _is_path(head) and not looks_like_mode(head.value):
@@ -664,19 +722,33 @@ class Parser:
             if mode_tok is a and mode_tok.kind is T.WORD and not keyword:
                 raise self.fail(f"unknown rule '{a.value}'", a)
             raise self.fail(f"expected a file mode, found {mode_tok.describe()}", mode_tok)
+        if subset is not None and (mode_tok is not a or perms_of(mode_tok.value) != Perm.LINK):
+            raise self.fail("subset can only be used with link rules.", subset, semantic=True)
         try:
-            perms, exec_mode = parse_mode(mode_tok.value, deny=deny)
+            perms, exec_mode = parse_mode(mode_tok.value, deny=deny,
+                                          named=target_tok is not None)
         except ValueError as err:
             raise self.fail(str(err), mode_tok, semantic=True) from None
+        if (mode_tok is a and target_tok is not None and perms & Perm.LINK
+                and perms & Perm.EXEC):
+            raise self.fail("link and exec perms conflict on a file rule using ->", mode_tok,
+                            semantic=True)
+        if safety is not None:
+            if not perms & Perm.EXEC:
+                raise self.fail("unsafe rule missing exec permissions", safety, semantic=True)
+            if exec_mode is not None and exec_mode not in ("ix",):
+                exec_mode = (exec_mode.lower() if safety.value == "unsafe"
+                             else canonical_exec_mode(exec_mode.upper()))
         exec_target = link_target = None
         if target_tok is not None:
             if perms & Perm.EXEC and not deny:
                 exec_target = target_tok.value
             elif perms & Perm.LINK:
                 link_target = target_tok.value
-            else:
+            elif mode_tok is a:
                 raise self.fail("'->' needs an exec mode (or 'l') in the rule", target_tok,
                                 semantic=True)
+            # `PATH MODE -> NAME` without x or l: upstream keeps the unused transition
         return ast.FileRule(pos=pos, text=text, qualifiers=quals, path=path_tok.value,
                             perms=perms, exec_mode=exec_mode, exec_target=exec_target,
                             link_target=link_target, path_col=path_tok.col)

@@ -381,6 +381,8 @@ def change_profile(terms: list[Term], ctx: RuleContext) -> ast.Rule:
         raise ctx.fail("unexpected term in change_profile rule", rest[-1].tok)
     if mode and not rest:
         raise ctx.fail(f"'{mode}' needs an exec path in change_profile rule", ctx_tok(terms))
+    if rest and not rest[0].value.startswith(("/", "@{")):
+        raise ctx.fail("Exec condition must begin with '/'.", rest[0].tok)
     return ast.ChangeProfileRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
                                  exec_mode=mode, exec_path=rest[0].value if rest else None,
                                  target=target)
@@ -391,23 +393,55 @@ def ctx_tok(terms: list[Term]) -> Token:
     return terms[0].tok
 
 
-_RLIMIT_VALUE = re.compile(
-    r"^(infinity|-?\d+(?:[KMG]B?|[kmg]|b|us|ms|s|sec|seconds?|min(?:utes?)?|h(?:ours?)?"
-    r"|d(?:ays?)?|weeks?)?)$"
-)
+_RLIMIT_NUMBER = re.compile(r"(-?[0-9]+)([A-Za-z_]*)")
+
+
+def _rlimit_value(name: str, number: int, unit: str | None) -> str | None:
+    """Why `set rlimit NAME <= NUMBER [UNIT]` is invalid, or None (parser_yacc.y's rlimit
+    rule: time units for cpu/rttime, K/M/G[B] for sizes, none for counts)."""
+    if name in ("cpu", "rttime"):
+        if number < 0:
+            return "invalid value"
+        if unit is None:
+            return None
+        if unit not in c.TIME_UNITS_US:
+            return "invalid value"
+        if name == "cpu" and number * c.TIME_UNITS_US[unit] < 1_000_000:
+            return "< minimum value of 1s"
+        return None
+    if name == "nice":
+        if unit is not None:
+            return "invalid value"
+        return None if -20 <= number <= 19 else "out of range (-20 .. 19)"
+    if name in c.RLIMIT_COUNTS:
+        return "invalid value" if unit is not None or number < 0 else None
+    if number < 0:
+        return "invalid value"
+    if unit is None or any(u.startswith(unit) for u in ("KB", "MB", "GB")):
+        return None
+    return "invalid value"
 
 
 def rlimit(terms: list[Term], ctx: RuleContext) -> ast.Rule:
-    """`rlimit RESOURCE <= VALUE,` (after `set`)."""
-    if len(terms) != 3 or terms[0].kind != "word" or terms[1].kind != "le" \
-            or terms[2].kind != "word":
+    """`set rlimit RESOURCE <= VALUE [UNIT],`."""
+    if len(terms) not in (3, 4) or terms[0].kind != "word" or terms[1].kind != "le" \
+            or any(t.kind != "word" for t in terms[2:]):
         raise ctx.fail("expected 'set rlimit RESOURCE <= VALUE,'",
                        terms[0].tok if terms else ctx_dummy(ctx))
-    name, value = terms[0].value, terms[2].value
+    name = terms[0].value
+    value = " ".join(t.value for t in terms[2:])
     if name not in c.RLIMITS:
         raise ctx.fail(f"invalid rlimit '{name}'", terms[0].tok)
-    if not _RLIMIT_VALUE.match(value):
-        raise ctx.fail(f"invalid rlimit value '{value}'", terms[2].tok)
+    if value != "infinity":
+        m = _RLIMIT_NUMBER.fullmatch(terms[2].value)
+        unit = (m.group(2) or None) if m else None
+        if len(terms) == 4:
+            if unit is not None or not terms[3].value.isalpha():
+                m = None
+            unit = terms[3].value
+        why = _rlimit_value(name, int(m.group(1)), unit) if m else "invalid value"
+        if why:
+            raise ctx.fail(f"RLIMIT '{name}' {why} {value}", terms[2].tok)
     return ast.RlimitRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
                           resource=name, value=value)
 
