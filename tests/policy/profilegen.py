@@ -295,6 +295,34 @@ CHILD_CASES = [
     "profile t {\n  /x r,,\n}\n",
 ]
 
+IN_AND_VALUES = [
+    "signal set in (hup, int),", "dbus bus in (system session),", "unix type in (stream),",
+    "ptrace peer in (a b),", "mount options in (ro) -> /x,", "mount fstype in (ext4) -> /x,",
+    "dbus bus=(system session),", "dbus path=(/a /b),", "signal set=(tstp poll),",
+    "signal set=(lost),", "signal set=rtmin+,", "signal set=rtmin+5x,", "pivot_root oldroot in (/a) /b,",
+    "unix peer=(addr in (@a)),", "network inet label=foo,", "mount options=(ro) fstype=(a b) /a -> /b,",
+    "umount options in (ro) /x,", "remount options in (ro) /x,", "dbus member=(a),",
+    "signal (send,receive) peer=(a),", "unix (send) peer=(label=(a b)),",
+]
+EXTRA_PROFILES = [
+    "profile t /usr/bin/t//x {\n}\n", "profile \"/usr/bin/a b\" {\n}\n",
+    "profile t \"/usr/bin/a b\" {\n}\n", "profile t @{HOME}/bin/t {\n}\n",
+    "@{B} = /opt/b\nprofile t @{B}/t {\n}\n", "@{B} = b\nprofile t @{B} {\n}\n",
+    "profile t //x {\n}\n", "profile :ns:t {\n}\n", "profile :ns:t /x {\n}\n",
+    ":ns:/usr/bin/t {\n}\n", "profile :: t {\n}\n", "profile :ns t {\n}\n",
+    "profile t {\n  profile /usr/bin/kid {\n  }\n}\n", "profile t {\n  /usr/bin/kid {\n  }\n}\n",
+    "profile t {\n  ^/x {\n  }\n}\n", "profile t {\n  hat {\n  }\n}\n",
+    "profile t {\n  profile {\n  }\n}\n", "profile t flags=(complain) flags=(audit) {\n}\n",
+    "profile t (complain) (audit) {\n}\n", "profile t xattrs=(a=b) xattrs=(c=d) {\n}\n",
+    "profile t {\n  /x r,\n  include <abstractions/base>\n}\n",
+    "include <tunables/global>\nprofile t {\n  @{HOME}/x r,\n  @{PROC}/@{pid}/x r,\n}\n",
+    "include <tunables/global>\nprofile t {\n  owner @{HOMEDIRS}/x rw,\n}\n",
+    "profile t {\n  \"/a\\\"b\" r,\n}\n", "profile t {\n  /a\\ b r,\n}\n",
+    "profile t {\n  /a\\,b r,\n}\n", "profile t {\n  /a#b r,\n}\n",
+    "profile t {\n  /a/b r, # c\n}\n", "profile t {\n  /a/b\tr,\n}\n",
+    "profile t {\r\n  /a r,\r\n}\r\n", "profile t {\n  /a rw\n  ,\n}\n",
+]
+
 CONDITIONAL_DUP = [
     "dbus bus=a bus=b,", "signal peer=a peer=b,", "unix type=stream type=dgram,",
     "ptrace peer=a peer=b,", "pivot_root oldroot=/a oldroot=/b /c,", "unix addr=@a addr=@b,",
@@ -337,6 +365,10 @@ def cases(seed: int = 20261204) -> list[Case]:
     for kind, snippets in NON_FILE.items():
         for i, s in enumerate(snippets):
             out.append(Case(kind, f"{kind}-{i}", _profile(s)))
+    for i, s in enumerate(IN_AND_VALUES):
+        out.append(Case("conditionals", f"in-{i}", _profile(s)))
+    for i, text in enumerate(EXTRA_PROFILES):
+        out.append(Case("profiles", f"extra-{i}", text))
     for i, s in enumerate(CONDITIONAL_DUP):
         out.append(Case("conditionals", f"dupcond-{i}", _profile(s)))
     for i, (pre, use) in enumerate(itertools.product(VARIABLE_PREAMBLES, VARIABLE_USES)):

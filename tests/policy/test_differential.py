@@ -25,6 +25,8 @@ UPSTREAM_CHANGED: dict[str, str] = {
     "hdr-25": "profile.h flagvals::init: interruptible is a flag",
     "hdr-50": "profile.h str_to_mode: prompt is a profile mode",
     "hdr-49": "parser_yacc.y identities: `+ identities=(...)` after the attachment",
+    "in-8": "signal.cc signal_map: tstp and poll are signal names",
+    "in-14": "network.cc move_conditionals: label= is a network conditional",
     "child-15": "parser_yacc.y `rules opt_prefix block`: entry_add_prefix takes deny blocks",
     "child-18": "parser_yacc.y `rules opt_prefix block`: entry_add_prefix takes deny blocks",
     "child-19": "parser_yacc.y `rules opt_prefix block`: a repeated deny does not conflict",

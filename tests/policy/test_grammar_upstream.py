@@ -264,3 +264,39 @@ FILE_AND_OTHER = [
 @pytest.mark.parametrize(("body", "ok"), FILE_AND_OTHER, ids=[b for b, _ in FILE_AND_OTHER])
 def test_file_modes_rlimits_change_profile(body: str, ok: bool) -> None:
     assert accepts(prof(body)) is ok
+
+
+# 4.x rule classes and the `in` keyword: userns (USERNS_MODE: `create` only), mqueue.cc
+# (validate_qname, type=, no `in`), io_uring (sqpoll, override_creds, label=), all_rule.h,
+# the rule classes' "keyword 'in' is not allowed" (dbus.cc, signal.cc, af_rule.cc), dbus.cc
+# single-valued conditionals, and `peer=(` being a conditional group (parser_lex.l) that
+# signal and ptrace rules do not take.
+NEWER = [
+    ("userns,", True), ("userns create,", True), ("userns (create),", False),
+    ("userns bogus,", False), ("userns label=x,", False),
+    ("mqueue,", True), ("mqueue /q,", True), ("mqueue 1234,", True), ("mqueue q,", False),
+    ("mqueue type=sysv /q,", False), ("mqueue type=posix 12,", False),
+    ("mqueue type=bogus,", False), ("mqueue (read write) type=posix label=x /q,", True),
+    ("mqueue type in (posix),", False),
+    ("io_uring,", True), ("io_uring sqpoll,", True), ("io_uring (sqpoll override_creds),", True),
+    ("io_uring override_creds label=foo,", True), ("io_uring bogus=x,", False),
+    ("all,", True), ("all x,", False), ("deny all,", True), ("audit all,", True),
+    ("priority=-5 /x r,", True), ("priority=1001 /x r,", False),
+    ("signal set in (hup),", False), ("dbus bus in (system),", False),
+    ("dbus bus=(system session),", False), ("unix type in (stream),", False),
+    ("mount options in (ro) -> /x,", True), ("pivot_root oldroot in (/a) /b,", True),
+    ("signal peer=(a),", False), ("ptrace peer=(a),", False), ("signal set=(tstp poll),", True),
+    ("signal set=(lost),", False),
+]
+
+
+@pytest.mark.parametrize(("body", "ok"), NEWER, ids=[b for b, _ in NEWER])
+def test_newer_rule_classes_and_in(body: str, ok: bool) -> None:
+    assert accepts(prof(body)) is ok
+
+
+def test_child_profiles_need_the_keyword() -> None:
+    # parser_yacc.y: `rules: rules local_profile` (TOK_PROFILE) and `rules hat`; a bare
+    # path header is a top-level profile only
+    assert not accepts("profile t {\n  /usr/bin/kid {\n  }\n}\n")
+    assert accepts("profile t {\n  profile /usr/bin/kid {\n  }\n}\n")

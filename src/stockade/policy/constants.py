@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import re
 
 #: The 41 Linux capabilities, in kernel order (include/uapi/linux/capability.h).
 CAPABILITIES: tuple[str, ...] = (
@@ -58,18 +59,22 @@ SIGNALS: frozenset[str] = frozenset({
     "hup", "int", "quit", "ill", "trap", "abrt", "bus", "fpe", "kill", "usr1", "segv",
     "usr2", "pipe", "alrm", "term", "stkflt", "chld", "cont", "stop", "stp", "ttin",
     "ttou", "urg", "xcpu", "xfsz", "vtalrm", "prof", "winch", "io", "pwr", "sys", "emt",
-    "exists",
+    "exists", "tstp", "poll",
 } | {f"rtmin+{i}" for i in range(33)})
 
 
 
 def is_signal(name: str) -> bool:
-    """A signal name of `set=`: a named signal, or `rtmin+N` with N in 0..32 (signal.cc
-    parses N as a number, so `rtmin+001` is rtmin+1)."""
+    """A signal name of `set=`/`kill.signal=`: a named signal, or `rtmin+N` read as
+    signal.cc find_signal_mapping does (strtoul of what follows, at most 32)."""
     if name in SIGNALS:
         return True
-    num = name.removeprefix("rtmin+")
-    return num != name and num.isascii() and num.isdigit() and int(num) <= 32
+    if not name.startswith("rtmin+"):
+        return False
+    m = re.match(r"[ \t]*([+-]?)([0-9]*)", name[6:])
+    assert m is not None
+    value = int(m.group(2) or 0)
+    return value == 0 if m.group(1) == "-" else value <= 32
 
 
 SIGNAL_ACCESS: frozenset[str] = frozenset({"send", "receive", "r", "w", "rw", "read", "write"})

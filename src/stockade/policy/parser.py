@@ -144,10 +144,18 @@ class Parser:
             if v.startswith("^"):
                 return self.profile(tok, is_hat=True)
             if v.startswith(":") or (_is_path(tok) and self._header_ahead()):
-                return self.profile(tok, is_hat=False)
+                return self._bare_profile(tok, top)
         elif tok.kind is T.STRING and self._header_ahead():
-            return self.profile(tok, is_hat=False)
+            return self._bare_profile(tok, top)
         return self.rule_or_block(Qualifiers())
+
+    def _bare_profile(self, tok: Token, top: bool) -> ast.Profile:
+        """`/path {` or `:ns:name {`: only at the top level (parser_yacc.y local_profile
+        needs the `profile` keyword)."""
+        if not top:
+            raise self.fail("a child profile needs the 'profile' keyword (or '^' for a hat)",
+                            tok)
+        return self.profile(tok, is_hat=False)
 
     def _header_ahead(self) -> bool:
         """Whether a `{` comes before the next `,` (a profile header, not a rule)."""
@@ -660,10 +668,10 @@ class Parser:
                                         "specified once", inner[k], semantic=True)
                     nested[inner[k].value] = (inner[k + 2].value,)
                     k += 3
-                out.append(Term("cond", key, value=key.value, nested=nested))
+                out.append(Term("cond", key, value=key.value, nested=nested, paren=True))
             else:
                 vals = tuple(x.value for x in inner if x.kind in (T.WORD, T.STRING))
-                out.append(Term("cond", key, value=key.value, values=vals,
+                out.append(Term("cond", key, value=key.value, values=vals, paren=True,
                                 op=toks[i + 1].value if toks[i + 1].value == "in" else "="))
             return close + 1
         if val.kind not in (T.WORD, T.STRING):

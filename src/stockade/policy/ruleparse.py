@@ -29,6 +29,7 @@ class Term:
     nested: Conds = field(default_factory=dict)
     quoted: bool = False
     op: str = "="
+    paren: bool = False
 
 
 Fail = Callable[[str, Token], Exception]
@@ -61,12 +62,25 @@ def _access(terms: list[Term], valid: frozenset[str], ctx: RuleContext, what: st
 def _conds(
     terms: list[Term], allowed: frozenset[str], ctx: RuleContext, what: str,
     peer_keys: frozenset[str] = frozenset(), multi: frozenset[str] = frozenset(),
+    in_ok: frozenset[str] = frozenset(), single: bool = False,
 ) -> tuple[Conds, Conds, list[Term]]:
-    """Split `key=value` terms (validated) from the rest; `peer=(...)` goes to the peer dict."""
+    """Split `key=value` terms (validated) from the rest; `peer=(...)` goes to the peer dict.
+
+    `key in (...)` is only taken for the keys in `in_ok` (the rule classes say "keyword
+    'in' is not allowed"); with `single`, a conditional takes one value (dbus.cc)."""
     conds: Conds = {}
     peer: Conds = {}
     rest: list[Term] = []
     for t in terms:
+        if t.kind == "cond" and t.op == "in" and t.value not in in_ok:
+            raise ctx.fail(f"keyword \"in\" is not allowed in {what} rules", t.tok)
+        if t.kind == "cond" and t.value == "peer" and t.paren and not peer_keys:
+            # parser_lex.l lexes `peer=(` as a conditional group, which only network,
+            # unix and dbus rules take
+            raise ctx.fail(f"{what} rules take no peer=(...) group (use peer=LABEL)", t.tok)
+        if t.kind == "cond" and single and len(t.values) > 1:
+            raise ctx.fail(f"{what} conditional \"{t.value}\" only supports a single value",
+                           t.tok)
         if t.kind != "cond":
             rest.append(t)
             continue
@@ -173,7 +187,8 @@ def network(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     words: list[Term] = []
     while terms and terms[0].kind == "word":
         words.append(terms.pop(0))
-    conds, peer, rest = _conds(terms, c.NETWORK_CONDS, ctx, "network", c.NETWORK_PEER_CONDS)
+    conds, peer, rest = _conds(terms, c.NETWORK_CONDS, ctx, "network", c.NETWORK_PEER_CONDS,
+                               in_ok=frozenset({"label"}))
     if rest:
         raise ctx.fail(f"Invalid network entry '{rest[0].value or rest[0].tok.value}'",
                        rest[0].tok)
@@ -272,7 +287,7 @@ def dbus(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     access, terms = _access(terms, c.DBUS_ACCESS, ctx, "dbus")
     conds, peer, rest = _conds(
         terms, frozenset({"bus", "path", "interface", "member", "name"}), ctx, "dbus",
-        frozenset({"name", "label"}))
+        frozenset({"name", "label"}), single=True)
     if "name" in conds and "name" in peer:
         # dbus.cc keeps the bus name and the peer's name in one field
         raise ctx.fail('dbus conditional "name" can only be specified once', terms[0].tok)
@@ -300,7 +315,8 @@ def mount(operation: str) -> Callable[[list[Term], RuleContext], ast.Rule]:
                  for t in terms]
         conds, _peer, rest = _conds(
             terms, frozenset({"options", "fstype", "vfstype"}), ctx, operation,
-            multi=frozenset({"options", "fstype", "vfstype"}))
+            multi=frozenset({"options", "fstype", "vfstype"}),
+            in_ok=frozenset({"options", "fstype", "vfstype"}))
         words: list[str] = []
         target: str | None = None
         i = 0
@@ -361,7 +377,7 @@ def _arrow_split(terms: list[Term], ctx: RuleContext, what: str) -> tuple[list[T
 def pivot_root(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     """`pivot_root [oldroot=PATH] [NEWROOT] [-> PROFILE],`."""
     conds, _peer, rest = _conds(terms, frozenset({"oldroot"}), ctx, "pivot_root",
-                                multi=frozenset({"oldroot"}))
+                                multi=frozenset({"oldroot"}), in_ok=frozenset({"oldroot"}))
     rest, target = _arrow_split(rest, ctx, "pivot_root")
     if len(rest) > 1 or any(t.kind != "word" for t in rest):
         raise ctx.fail("unexpected term in pivot_root rule", rest[-1].tok)
@@ -454,8 +470,12 @@ def ctx_dummy(ctx: RuleContext) -> Token:
 
 
 def userns(terms: list[Term], ctx: RuleContext) -> ast.Rule:
-    """`userns [create],`."""
-    access, rest = _access(terms, c.USERNS_ACCESS, ctx, "userns")
+    """`userns [create],` (parser_lex.l USERNS_MODE knows only `create`: no list, no
+    conditionals)."""
+    if terms and terms[0].kind == "word" and terms[0].value == "create" and not terms[0].quoted:
+        access, rest = ("create",), terms[1:]
+    else:
+        access, rest = (), terms
     _no_more(rest, ctx, "userns")
     return ast.UsernsRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers, access=access)
 
@@ -480,9 +500,18 @@ def mqueue(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     conds, _peer, rest = _conds(terms, frozenset({"type", "label"}), ctx, "mqueue")
     mtype = _one(conds, "type")
     if mtype not in (None, "posix", "sysv"):
-        raise ctx.fail(f"invalid mqueue type '{mtype}'", terms[0].tok)
+        raise ctx.fail(f"mqueue invalid type='{mtype}'", terms[0].tok)
     if len(rest) > 1 or any(t.kind != "word" for t in rest):
         raise ctx.fail("unexpected term in mqueue rule", rest[-1].tok)
+    if rest:
+        # mqueue.cc validate_qname: a posix name starts with '/', a sysv key is a number
+        name = rest[0].value
+        implied = "posix" if name.startswith("/") else "sysv" if name.isdigit() else None
+        if implied is None:
+            raise ctx.fail(f"mqueue invalid name '{name}', message queue names must begin "
+                           "with a / or be a positive integer.", rest[0].tok)
+        if mtype not in (None, implied):
+            raise ctx.fail(f"mqueue type={mtype} invalid name '{name}'", rest[0].tok)
     return ast.MqueueRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
                           access=access, mqueue_type=mtype, label=_one(conds, "label"),
                           name=rest[0].value if rest else None)
