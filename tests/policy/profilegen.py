@@ -380,6 +380,13 @@ def cases(seed: int = 20261204) -> list[Case]:
         if i < 8:
             out.append(Case("includes", f"inc-top-{i}", f"{stmt}\nprofile t {{\n}}\n",
                             INCLUDE_FILES))
+    for i, text in enumerate([
+            "include <inc/vars>\ninclude <inc/vars>\nprofile t {\n  @{V} r,\n}\n",
+            "include <inc/vars>\nprofile t {\n  include <inc/vars>\n}\n",
+            "profile t {\n  include <inc/abs>\n  include <inc/abs>\n}\n"
+            "profile u {\n  include <inc/abs>\n}\n",
+            "include <inc/vars>\nprofile t {\n  @{V} r,\n}\ninclude <inc/vars>\n"]):
+        out.append(Case("includes", f"inc-twice-{i}", text, INCLUDE_FILES))
     for i, stmt in enumerate(ABI_STATEMENTS):
         out.append(Case("abi", f"abi-{i}", f"{stmt}\nprofile t {{\n  /x r,\n}}\n"))
         out.append(Case("abi", f"abi-in-{i}", _profile(stmt)))

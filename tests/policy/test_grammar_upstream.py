@@ -300,3 +300,15 @@ def test_child_profiles_need_the_keyword() -> None:
     # path header is a top-level profile only
     assert not accepts("profile t {\n  /usr/bin/kid {\n  }\n}\n")
     assert accepts("profile t {\n  profile /usr/bin/kid {\n  }\n}\n")
+
+
+def test_reincluded_file_is_skipped_in_its_scope(tmp_path) -> None:
+    # parser_lex.l include_filename/search_path: a file already in the scope's include
+    # cache (the top level, or one profile) is skipped, so its variables are not redeclared
+    (tmp_path / "vars").write_text("@{V} = /v\n")
+    (tmp_path / "rules").write_text("/r r,\n")
+    text = ("include <vars>\ninclude <vars>\nprofile t {\n  include <rules>\n"
+            "  include <rules>\n  @{V} r,\n}\nprofile u {\n  include <rules>\n}\n")
+    t, u = compile_profiles(text, loader=Loader([str(tmp_path)], system=False))
+    assert t.file_perms("/v").allows(1) and t.file_perms("/r").allows(1)
+    assert u.file_perms("/r").allows(1)

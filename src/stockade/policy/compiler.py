@@ -163,6 +163,7 @@ def _mode_of(flags: Sequence[str]) -> str:
 class _State:
     rules: list[ast.Rule] = field(default_factory=list)
     children: list[tuple[ast.Profile, ast.PolicyFile]] = field(default_factory=list)
+    included: set[str] = field(default_factory=set)
 
 
 class _Compiler:
@@ -170,6 +171,7 @@ class _Compiler:
         self.vars = Variables()
         self.aliases: list[tuple[str, str]] = []
         self.lines: dict[str, list[str]] = {}
+        self._top_included: set[str] = set()
 
     # -- errors --------------------------------------------------------------------------
     def error(self, message: str, node: ast.Node, line: int | None = None,
@@ -221,7 +223,7 @@ class _Compiler:
                 dst = self.expand(node.target, node) or node.target
                 self.aliases.append((src, dst))
             elif isinstance(node, ast.Include):
-                for inc in node.files:
+                for inc in self._first_time(node.files, self._top_included):
                     self.preamble(inc.statements, inc, profiles)
             elif isinstance(node, ast.Profile):
                 profiles.append((node, pf))
@@ -230,6 +232,18 @@ class _Compiler:
                 self.preamble(branch, pf, profiles)
             elif isinstance(node, ast.Rule | ast.QualifierBlock):
                 raise self.error("rule outside of a profile (expected 'profile NAME {')", node)
+
+    @staticmethod
+    def _first_time(files: Sequence[ast.PolicyFile], seen: set[str]) -> list[ast.PolicyFile]:
+        """The files not yet included in this scope (the top level, or one profile): a
+        re-included file is skipped, as upstream's per-profile include cache does."""
+        out = []
+        for f in files:
+            key = os.path.realpath(f.path) if not f.path.startswith("<") else f.path
+            if key not in seen:
+                seen.add(key)
+                out.append(f)
+        return out
 
     def evaluate(self, node: ast.Conditional) -> bool:
         try:
@@ -283,7 +297,7 @@ class _Compiler:
                     raise self.error("a rule cannot be both 'allow' and 'deny'", node)
                 self.body(node.body, pf, merged, state)
             elif isinstance(node, ast.Include):
-                for inc in node.files:
+                for inc in self._first_time(node.files, state.included):
                     self.body(inc.statements, inc, quals, state)
             elif isinstance(node, ast.Conditional):
                 branch = node.body if self.evaluate(node) else node.else_body
