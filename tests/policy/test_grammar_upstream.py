@@ -312,3 +312,26 @@ def test_reincluded_file_is_skipped_in_its_scope(tmp_path) -> None:
     t, u = compile_profiles(text, loader=Loader([str(tmp_path)], system=False))
     assert t.file_perms("/v").allows(1) and t.file_perms("/r").allows(1)
     assert u.file_perms("/r").allows(1)
+
+
+# parser_lex.l: a '{' starting a token opens a block except where a value is lexed (after
+# '=', after '->', in an assignment); inside a name it belongs to the name. af_unix.cc:
+# addr is @abstract, none or auto. parser_misc.c _parse_label for change_profile targets.
+# LIST_COND_MODE: a parenthesised conditional value inside peer=( ) or xattrs=( ) holds one.
+LEXING = [
+    ("profile t {/x r,}\n", True), ("profile t{\n  /x r,\n}\n", False),
+    (prof("dbus send member={a,b},"), True), (prof("change_profile -> {a,b},"), True),
+    ("@{A} = {a,b} /c\n" + prof("/x/@{A} r,"), True),
+    (prof("unix (bind) addr=/tmp/sock,"), False), (prof("unix (bind) addr=@sock,"), True),
+    (prof("unix (connect) peer=(addr=auto),"), True),
+    (prof("change_profile -> ::x,"), False), (prof("change_profile -> :ns,"), False),
+    (prof("change_profile -> :ns:x,"), True), (prof("change_profile -> :ns://x,"), True),
+    ("profile t xattrs=(a=(b c)) {\n}\n", False), ("profile t xattrs=(a=(b)) {\n}\n", True),
+    (prof("unix (send) peer=(label=(a b)),"), False),
+    (prof("unix (send) peer=(label=(a)),"), True),
+]
+
+
+@pytest.mark.parametrize(("text", "ok"), LEXING)
+def test_lexing_corners(text: str, ok: bool) -> None:
+    assert accepts(text) is ok

@@ -197,3 +197,20 @@ MOUNT_PROPAGATION: frozenset[str] = frozenset({
 })
 #: mount.cc MS_CMDS: the flags that select a mount command rather than modify one.
 MOUNT_CMDS: frozenset[str] = MOUNT_PROPAGATION | {"BIND", "RBIND", "MOVE", "REMOUNT", ""}
+
+
+def label_error(label: str) -> str | None:
+    """Why a profile label such as `:ns:name` or `&name` is malformed (parser_misc.c
+    _parse_label), or None."""
+    rest = label[1:] if label.startswith("&") else label
+    if rest.startswith(":"):
+        end = rest.find(":", 1)
+        if end < 0:
+            return f"Namespace not terminated: {label}"
+        if end == 1:
+            return f"Empty namespace: {label}"
+        rest = rest[end + 1 :]
+        rest = rest[2:] if rest.startswith("//") else rest
+    if not rest:
+        return f"Empty named transition profile name: {label}"
+    return None

@@ -58,6 +58,7 @@ class Token:
 
 _SINGLE = {"(": T.LPAREN, ")": T.RPAREN, ",": T.COMMA, "=": T.EQUALS}
 _ASSIGN = {"+": T.PLUSEQ, "?": T.CONDEQ, ":": T.OVERRIDE}
+_ASSIGNMENT_KINDS = (T.EQUALS, T.PLUSEQ, T.CONDEQ, T.OVERRIDE)
 _VARIABLE = re.compile(r"[@$]\{?[A-Za-z0-9_]*\}?")
 _SPACE = " \t\r\n\f\v"
 _WORD_END = _SPACE + "\"!,"
@@ -131,7 +132,9 @@ class Lexer:
                 out.append(self._tok(T.ANGLE, text[i + 1 : end].strip(), i, end + 1))
                 i = end + 1
                 continue
-            if ch == "{" and (nxt == "" or nxt in _SPACE or nxt in "}#"):
+            if ch == "{" and not self._value_follows(out, i):
+                # parser_lex.l: a '{' starting a token opens a block, except where a value
+                # is lexed (after '=' and in variable assignments)
                 out.append(self._tok(T.LBRACE, "{", i, i + 1))
                 i += 1
                 continue
@@ -156,6 +159,20 @@ class Lexer:
                 i += 1
                 continue
             i = self._word(i, out)
+
+    def _value_follows(self, out: list[Token], i: int) -> bool:
+        """Whether the token at `i` is a value: right after '=' (a conditional's value) or
+        '->' (a target), or on the logical line of a variable assignment (`@{X} = a {b,c}`)."""
+        if out and out[-1].kind in (*_ASSIGNMENT_KINDS, T.ARROW):
+            return True
+        for k in range(len(out) - 1, -1, -1):
+            tok = out[k]
+            if "\n" in self.text[tok.end : i].replace("\\\n", ""):
+                return False
+            if tok.kind in _ASSIGNMENT_KINDS:
+                return k > 0 and out[k - 1].kind is T.WORD and out[k - 1].value[:1] in "@$"
+            i = tok.start
+        return False
 
     def _string(self, i: int, out: list[Token]) -> int:
         text, n = self.text, len(self.text)
@@ -193,9 +210,7 @@ class Lexer:
             if ch in _SPACE or ch in '"!':
                 break
             if ch == "{":
-                if depth == 0 and (nxt == "" or nxt in _SPACE):
-                    break
-                depth += 1
+                depth += 1  # inside a name '{' always belongs to it (`t{` is one ID)
             elif ch == "}":
                 if depth == 0:
                     break

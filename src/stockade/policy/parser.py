@@ -445,7 +445,10 @@ class Parser:
             self.next()
             val = self.next()
             if val.kind is T.LPAREN:
-                out[tok.value] = tuple(self.paren_words(val))
+                vals = tuple(self.paren_words(val))
+                if bare_keys and len(vals) != 1:
+                    raise self.fail(f"xattr \"{tok.value}\" takes one value", tok)
+                out[tok.value] = vals
             elif val.kind in (T.WORD, T.STRING):
                 out[tok.value] = (val.value,)
             else:
@@ -650,24 +653,7 @@ class Parser:
             close = self._close(toks, j)
             inner = toks[j + 1 : close]
             if any(x.kind is T.EQUALS for x in inner):
-                nested: ast.Conds = {}
-                k = 0
-                while k < len(inner):
-                    if inner[k].kind is T.COMMA:
-                        k += 1
-                        continue
-                    if k + 2 >= len(inner) + 0 and not (k + 2 < len(inner) + 1):
-                        raise self.fail("expected key=value", inner[k])
-                    if inner[k].kind is not T.WORD or k + 2 >= len(inner) + 1 \
-                            or inner[k + 1].kind is not T.EQUALS:
-                        raise self.fail("expected key=value", inner[k])
-                    if k + 2 >= len(inner):
-                        raise self.fail("expected a value", inner[k])
-                    if inner[k].value in nested:
-                        raise self.fail(f"conditional \"{inner[k].value}\" can only be "
-                                        "specified once", inner[k], semantic=True)
-                    nested[inner[k].value] = (inner[k + 2].value,)
-                    k += 3
+                nested = self._nested_conds(inner)
                 out.append(Term("cond", key, value=key.value, nested=nested, paren=True))
             else:
                 vals = tuple(x.value for x in inner if x.kind in (T.WORD, T.STRING))
@@ -678,6 +664,37 @@ class Parser:
             raise self.fail(f"expected a value after '{key.value}=', found {val.describe()}", val)
         out.append(Term("cond", key, value=key.value, values=(val.value,)))
         return j + 1
+
+    def _nested_conds(self, inner: list[Token]) -> ast.Conds:
+        """`key=value key=(value) ...` inside `peer=( )` (parser_lex.l LIST_COND_MODE: a
+        parenthesised value holds one value, as the grammar's `cond` takes one TOK_VALUE)."""
+        nested: ast.Conds = {}
+        k = 0
+        while k < len(inner):
+            if inner[k].kind is T.COMMA:
+                k += 1
+                continue
+            if (inner[k].kind is not T.WORD or k + 2 >= len(inner) + 1
+                    or k + 1 >= len(inner) or inner[k + 1].kind is not T.EQUALS):
+                raise self.fail("expected key=value", inner[k])
+            if k + 2 >= len(inner):
+                raise self.fail("expected a value", inner[k])
+            name, val = inner[k], inner[k + 2]
+            if val.kind is T.LPAREN:
+                close = self._close(inner, k + 2)
+                vals = [x for x in inner[k + 3 : close] if x.kind is not T.COMMA]
+                if len(vals) != 1 or vals[0].kind not in (T.WORD, T.STRING):
+                    raise self.fail(f"conditional \"{name.value}\" takes one value", name)
+                val, k = vals[0], close + 1
+            elif val.kind in (T.WORD, T.STRING):
+                k += 3
+            else:
+                raise self.fail(f"expected a value, found {val.describe()}", val)
+            if name.value in nested:
+                raise self.fail(f"conditional \"{name.value}\" can only be specified once",
+                                name, semantic=True)
+            nested[name.value] = (val.value,)
+        return nested
 
     def file_rule(self, toks: list[Token], quals: Qualifiers, pos: SourcePos, text: str,
                   end: Token) -> ast.FileRule:

@@ -277,6 +277,9 @@ def unix(terms: list[Term], ctx: RuleContext) -> ast.Rule:
                                ktok)
             if key == "type" and vals[0] not in c.SOCKET_TYPES:
                 raise ctx.fail(f"socket rule: invalid socket type '{vals[0]}'", ktok)
+            if key == "addr" and not (vals[0].startswith("@") or vals[0] in ("none", "auto")):
+                # af_unix.cc: an abstract address (@name), none (anonymous) or auto
+                raise ctx.fail(f"unix rule: invalid value for addr='{vals[0]}'", ktok)
     _peer_access_ok(access, peer, tok, ctx, "unix socket")
     return ast.UnixRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
                         access=access, conds=conds, peer=peer)
@@ -399,6 +402,10 @@ def change_profile(terms: list[Term], ctx: RuleContext) -> ast.Rule:
         raise ctx.fail(f"'{mode}' needs an exec path in change_profile rule", ctx_tok(terms))
     if rest and not rest[0].value.startswith(("/", "@{")):
         raise ctx.fail("Exec condition must begin with '/'.", rest[0].tok)
+    if target is not None:
+        why = c.label_error(target)
+        if why:
+            raise ctx.fail(why, terms[-1].tok)
     return ast.ChangeProfileRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
                                  exec_mode=mode, exec_path=rest[0].value if rest else None,
                                  target=target)
