@@ -35,7 +35,7 @@ UPSTREAM_CHANGED: dict[str, str] = {
 
 #: Pattern corner cases decided by the AARE compiler (policy/aare.py, issue 12's matching
 #: part, another branch): asserted here once stockade rejects the sample pattern.
-AARE_PENDING = {"{en}": "/{en} r,"}
+AARE_PENDING = {"{en}": "/{en} r,", "profile t /a/[ {": "/a/[ r,"}
 
 
 def _aare_pending() -> set[str]:

@@ -268,6 +268,11 @@ class _Compiler:
         name = self.expand(node.name, node) or node.name
         full = f"{parent}//{name}" if parent else name
         attachment = self.expand(node.attachment, node)
+        if attachment is not None:
+            try:  # the attachment is a pattern like a file rule's path (parser_regex.c)
+                parse_aare(attachment)
+            except AareError as err:
+                raise self.error(f"bad attachment '{attachment}': {err}", node) from None
         if attachment is None and not node.is_hat and name.startswith("/") and not parent:
             attachment = name
         self.vars.set_profile_builtins(full, attachment)

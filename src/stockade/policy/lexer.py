@@ -198,7 +198,10 @@ class Lexer:
     def _word(self, i: int, out: list[Token]) -> int:
         text, n = self.text, len(self.text)
         start, depth, j = i, 0, i
-        path = text[i] in "/@"
+        # names that go on over `,x` as upstream's ID: paths, variables, hats and the
+        # profile name after `profile`/`hat`
+        path = text[i] in "/@^" or (bool(out) and out[-1].kind is T.WORD
+                                     and out[-1].value in ("profile", "hat"))
         while j < n:
             ch = text[j]
             nxt = text[j + 1] if j + 1 < n else ""

@@ -106,8 +106,20 @@ class Parser:
 
     def statements(self, top: bool = False) -> list[ast.Node]:
         out: list[ast.Node] = []
+        seen_profile = False
         while self.peek().kind not in (T.EOF, T.RBRACE):
-            out.append(self.statement(top))
+            tok = self.peek()
+            node = self.statement(top)
+            if top and isinstance(node, ast.Conditional):
+                # parser_yacc.y: `if` is a rule (cond_rule), not a preamble statement
+                raise self.fail("conditionals are only allowed inside a profile", tok)
+            if top and seen_profile and isinstance(
+                    node, ast.VarAssign | ast.BoolAssign | ast.Alias | ast.Abi):
+                # parser_yacc.y `list: preamble profilelist`
+                raise self.fail("variables, aliases and abi must come before the first "
+                                "profile", tok)
+            seen_profile = seen_profile or isinstance(node, ast.Profile)
+            out.append(node)
         return out
 
     def block(self, opener: Token) -> list[ast.Node]:
@@ -218,7 +230,7 @@ class Parser:
             raise self.fail(f"expected a path after alias, found {src.describe()}", src)
         self.expect(T.ARROW, "'->'")
         dst = self.next()
-        if not _is_path(dst):
+        if dst.kind not in (T.WORD, T.STRING):
             raise self.fail(f"expected a path after '->', found {dst.describe()}", dst)
         end = self._comma(dst)
         return ast.Alias(pos=self.pos(kw), text=self.src(kw, end), source=src.value,
@@ -581,6 +593,9 @@ class Parser:
         """A token on a new line that cannot continue a rule (a missing comma before it)."""
         if t.kind is T.STRING:
             return False
+        nxt = self.peek(1)
+        if nxt.kind is T.EQUALS or (t.value == "set" and not self.is_word(nxt, "rlimit")):
+            return False  # a conditional (`set=(hup)`) continuing the rule
         return t.kind is T.WORD and (
             t.value in c.RULE_KEYWORDS or t.value in c.QUALIFIERS
             or t.value in ("include", "#include", "profile", "hat", "^")
