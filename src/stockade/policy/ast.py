@@ -35,6 +35,9 @@ class Qualifiers:
     other: bool = False
     quiet: bool = False
     priority: int = 0
+    #: `prompt` (AppArmor 4.1): ask a prompt listener; stockade has none, so a prompt rule
+    #: also sets `deny` (what the kernel does when no listener answers).
+    prompt: bool = False
 
     def merged(self, inner: Qualifiers) -> Qualifiers:
         """Qualifiers of a rule inside a qualifier block (outer | inner)."""
@@ -46,11 +49,14 @@ class Qualifiers:
             other=self.other or inner.other,
             quiet=self.quiet or inner.quiet,
             priority=inner.priority if inner.priority else self.priority,
+            prompt=self.prompt or inner.prompt,
         )
 
     def words(self) -> list[str]:
         """The qualifiers as written, in canonical order."""
         out = [n for n in ("audit", "quiet", "deny", "allow", "owner", "other") if getattr(self, n)]
+        if self.prompt:
+            out[out.index("deny")] = "prompt"
         if self.priority:
             out.insert(0, f"priority={self.priority}")
         return out

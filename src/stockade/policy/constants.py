@@ -152,7 +152,8 @@ def flag_value_error(flag: str, value: str) -> str | None:
 #: opt_prefix is `[priority=N] [audit] [allow|deny] [owner|user|other]` in that order
 #: (`quiet` is stockade's, in the audit slot; `user` is upstream's synonym of `owner`).
 QUALIFIER_SLOTS: dict[str, int] = {
-    "audit": 1, "quiet": 1, "allow": 2, "deny": 2, "owner": 3, "user": 3, "other": 3,
+    "audit": 1, "quiet": 1, "allow": 2, "deny": 2, "prompt": 2, "owner": 3, "user": 3,
+    "other": 3,
 }
 QUALIFIERS: frozenset[str] = frozenset(QUALIFIER_SLOTS)
 

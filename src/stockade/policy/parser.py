@@ -518,6 +518,8 @@ class Parser:
                 if not -1000 <= int(val.value) <= 1000:
                     raise self.fail("priority must be between -1000 and 1000", val,
                                     semantic=True)
+            elif tok.value == "prompt":
+                q["prompt"] = q["deny"] = True
             else:
                 q["owner" if tok.value == "user" else tok.value] = True
             self.next()
@@ -715,7 +717,9 @@ class Parser:
                   end: Token) -> ast.FileRule:
         keyword = self.is_word(toks[0], "file")
         rest = toks[1:] if keyword else toks
-        deny = quals.deny or self.block_quals[-1].deny
+        prompt = quals.prompt or self.block_quals[-1].prompt
+        # a prompt rule takes exec qualifiers (check_x_qualifier tests RULE_DENY only)
+        deny = (quals.deny or self.block_quals[-1].deny) and not prompt
         safety = None  # parser_yacc.y file_rule_tail: opt_exec_mode frule
         if len(rest) > 2 and rest[0].kind is T.WORD and rest[0].value in ("safe", "unsafe"):
             safety = rest[0]
@@ -769,6 +773,8 @@ class Parser:
                                           named=target_tok is not None)
         except ValueError as err:
             raise self.fail(str(err), mode_tok, semantic=True) from None
+        if prompt and exec_mode is not None:
+            exec_mode = None  # no listener: the prompt is a deny, which carries no transition
         if (mode_tok is a and target_tok is not None and perms & Perm.LINK
                 and perms & Perm.EXEC):
             raise self.fail("link and exec perms conflict on a file rule using ->", mode_tok,
@@ -789,6 +795,8 @@ class Parser:
                 raise self.fail("'->' needs an exec mode (or 'l') in the rule", target_tok,
                                 semantic=True)
             # `PATH MODE -> NAME` without x or l: upstream keeps the unused transition
+        if prompt:
+            exec_target = None
         return ast.FileRule(pos=pos, text=text, qualifiers=quals, path=path_tok.value,
                             perms=perms, exec_mode=exec_mode, exec_target=exec_target,
                             link_target=link_target, path_col=path_tok.col)
