@@ -11,30 +11,17 @@ import re
 from stockade.policy import ast
 from stockade.policy import constants as c
 from stockade.policy.ast import Qualifiers, SourcePos
-from stockade.policy.errors import PolicySemanticError, PolicySyntaxError
+from stockade.policy.fileterms import RuleTermParser
+from stockade.policy.headers import HeaderParser
 from stockade.policy.lexer import Lexer, T, Token
-from stockade.policy.modes import (
-    Perm,
-    canonical_exec_mode,
-    looks_like_mode,
-    parse_mode,
-    perms_of,
-)
-from stockade.policy.ruleparse import PARSERS, RuleContext, Term
+from stockade.policy.parsebase import is_path, unquote
+from stockade.policy.ruleparse import PARSERS, RuleContext
 
-_PATH_START = ("/", "@{", "{")
 _ASSIGN_OPS = (T.EQUALS, T.PLUSEQ, T.CONDEQ, T.OVERRIDE)
 #: parser_lex.l SET_VARIABLE / BOOL_VARIABLE: `@{NAME}` or `@NAME` (`$` for booleans),
 #: NAME = [[:alpha:]][[:alnum:]_]*.
 _SET_VAR = re.compile(r"@(?:\{([A-Za-z][A-Za-z0-9_]*)\}|([A-Za-z][A-Za-z0-9_]*))")
 _BOOL_VAR = re.compile(r"\$(?:\{([A-Za-z][A-Za-z0-9_]*)\}|([A-Za-z][A-Za-z0-9_]*))")
-
-
-def _unquote(value: str) -> str:
-    """`<"a b">` names `a b`."""
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
 
 
 def var_name(pattern: re.Pattern[str], word: str) -> str | None:
@@ -43,11 +30,7 @@ def var_name(pattern: re.Pattern[str], word: str) -> str | None:
     return (m.group(1) or m.group(2)) if m else None
 
 
-def _is_path(tok: Token) -> bool:
-    return tok.kind is T.STRING or (tok.kind is T.WORD and tok.value.startswith(_PATH_START))
-
-
-class Parser:
+class Parser(HeaderParser, RuleTermParser):
     """Recursive descent over the tokens of one file."""
 
     def __init__(self, text: str, filename: str = "<text>") -> None:
@@ -56,44 +39,7 @@ class Parser:
         self.file = filename
         self.toks = self.lexer.tokens()
         self.i = 0
-        #: Qualifiers of the enclosing `audit { ... }`-style blocks (merged), innermost last.
         self.block_quals: list[Qualifiers] = [Qualifiers()]
-
-    # -- helpers -------------------------------------------------------------------------
-    def peek(self, k: int = 0) -> Token:
-        return self.toks[min(self.i + k, len(self.toks) - 1)]
-
-    def next(self) -> Token:
-        tok = self.toks[self.i]
-        if tok.kind is not T.EOF:
-            self.i += 1
-        return tok
-
-    def fail(self, message: str, tok: Token, semantic: bool = False) -> Exception:
-        src = self.lexer.lines[tok.line - 1] if 0 < tok.line <= len(self.lexer.lines) else None
-        cls = PolicySemanticError if semantic else PolicySyntaxError
-        return cls(message, self.file, tok.line, tok.col, src)
-
-    def fail_after(self, message: str, tok: Token) -> Exception:
-        """An error just after `tok` (e.g. a missing comma)."""
-        line, col = self.lexer.position(tok.end)
-        src = self.lexer.lines[line - 1] if 0 < line <= len(self.lexer.lines) else None
-        return PolicySyntaxError(message, self.file, line, col, src)
-
-    def expect(self, kind: T, what: str) -> Token:
-        tok = self.peek()
-        if tok.kind is not kind:
-            raise self.fail(f"expected {what}, found {tok.describe()}", tok)
-        return self.next()
-
-    def pos(self, tok: Token) -> SourcePos:
-        return SourcePos(self.file, tok.line, tok.col)
-
-    def src(self, first: Token, last: Token) -> str:
-        return self.text[first.start : last.end]
-
-    def is_word(self, tok: Token, *values: str) -> bool:
-        return tok.kind is T.WORD and tok.value in values
 
     # -- statements ----------------------------------------------------------------------
     def parse(self) -> list[ast.Node]:
@@ -155,7 +101,7 @@ class Parser:
                 return self.profile(tok, is_hat=True)
             if v.startswith("^"):
                 return self.profile(tok, is_hat=True)
-            if v.startswith(":") or (_is_path(tok) and self._header_ahead()):
+            if v.startswith(":") or (is_path(tok) and self._header_ahead()):
                 return self._bare_profile(tok, top)
         elif tok.kind is T.STRING and self._header_ahead():
             return self._bare_profile(tok, top)
@@ -200,7 +146,7 @@ class Parser:
         if tok.kind not in (T.ANGLE, T.STRING, T.WORD) or tok.line != kw.line:
             raise self.fail(f"expected <path> or \"path\" after include, found {tok.describe()}",
                             tok)
-        path = _unquote(tok.value) if magic else tok.value
+        path = unquote(tok.value) if magic else tok.value
         if not path:
             raise self.fail("empty include path", tok)
         return ast.Include(pos=self.pos(kw), text=self.src(kw, tok), path=path,
@@ -216,7 +162,7 @@ class Parser:
         tok = self.next()
         if tok.kind not in (T.ANGLE, T.STRING, T.WORD):
             raise self.fail(f"expected <path> or \"path\" after abi, found {tok.describe()}", tok)
-        path = _unquote(tok.value) if tok.kind is T.ANGLE else tok.value
+        path = unquote(tok.value) if tok.kind is T.ANGLE else tok.value
         if not path:
             raise self.fail("empty abi path", tok)
         end = self._comma(tok)
@@ -226,7 +172,7 @@ class Parser:
     def alias(self) -> ast.Alias:
         kw = self.next()
         src = self.next()
-        if not _is_path(src):
+        if not is_path(src):
             raise self.fail(f"expected a path after alias, found {src.describe()}", src)
         self.expect(T.ARROW, "'->'")
         dst = self.next()
@@ -330,154 +276,10 @@ class Parser:
         raise self.fail(f"expected a condition, found {tok.describe()}", tok)
 
     # -- profiles ------------------------------------------------------------------------
-    def profile(self, first: Token, is_hat: bool) -> ast.Profile:
-        if first.kind is T.WORD and first.value.startswith("^"):
-            self.next()
-            name = first.value[1:]
-            if not name:
-                raise self.fail("hat name expected after '^'", first)
-        elif first.kind is T.WORD and first.value in ("profile", "hat"):
-            tok = self.next()
-            if tok.kind not in (T.WORD, T.STRING):
-                raise self.fail(f"expected a profile name, found {tok.describe()}", tok)
-            name = tok.value
-        else:
-            name = self.next().value
-        attachment = None
-        flags: tuple[str, ...] = ()
-        xattrs: ast.Conds = {}
-        tok = self.peek()
-        if tok.kind is T.STRING or (tok.kind is T.WORD and tok.value not in (
-                "flags", "xattrs", "+")):
-            if not _is_path(tok):
-                raise self.fail(f"expected an attachment path, flags or '{{', found "
-                                f"{tok.describe()}", tok)
-            if tok.value.startswith("{"):
-                raise self.fail("Profile attachment must begin with a '/' or variable.", tok)
-            attachment = self.next().value
-        # parser_yacc.y profile_base: name [attachment] [xattrs=(...)] [+ identities=(...)]
-        # [flags=(...) | (...)] '{'
-        if self.is_word(self.peek(), "xattrs"):
-            xtok = self.next()
-            if is_hat:
-                raise self.fail("hat profiles can't use xattrs matches", xtok)
-            self.expect(T.EQUALS, "'=' after xattrs")
-            xattrs.update(self.paren_conds(self.expect(T.LPAREN, "'(' after xattrs="),
-                                           bare_keys=True))
-        while self.peek().kind is T.WORD and self.peek().value == "+":
-            self.identities()
-        if self.is_word(self.peek(), "flags"):
-            self.next()
-            self.expect(T.EQUALS, "'=' after flags")
-            flags = self.flag_list(self.expect(T.LPAREN, "'(' after flags="))
-        elif self.peek().kind is T.LPAREN:
-            flags = self.flag_list(self.next())
-        opener = self.expect(T.LBRACE, "'{' to open the profile")
-        body = self.block(opener)
-        return ast.Profile(pos=self.pos(first), text=self.src(first, opener), name=name,
-                           attachment=attachment, flags=flags, xattrs=xattrs, body=body,
-                           is_hat=is_hat)
 
-    def identities(self) -> None:
-        """`+ identities=(a b)` (parser_yacc.y identities): accepted and checked, unused."""
-        self.next()
-        kw = self.next()
-        if not self.is_word(kw, "identities"):
-            raise self.fail(f"expected identities=(...) after '+', found {kw.describe()}", kw)
-        self.expect(T.EQUALS, "'=' after identities")
-        vals = self.paren_words(self.expect(T.LPAREN, "'(' after identities="))
-        if not vals:
-            raise self.fail("identities=() needs a value", kw)
-        for v in vals:
-            if not v.startswith("/") and " " in v:
-                raise self.fail(f"Space character not allowed in identities: '{v}'", kw,
-                                semantic=True)
 
-    def flag_list(self, opener: Token) -> tuple[str, ...]:
-        """The flags in `(...)` after its '(' (profile.h flagvals::init and merge)."""
-        out: list[str] = []
-        while True:
-            tok = self.next()
-            if tok.kind is T.RPAREN:
-                break
-            if tok.kind is T.COMMA:
-                continue
-            if tok.kind is T.EOF:
-                raise self.fail("unterminated '(' (missing ')')", opener)
-            if tok.kind is not T.WORD:
-                raise self.fail(f"expected a flag, found {tok.describe()}", tok)
-            if self.peek().kind is T.EQUALS:
-                self.next()
-                val = self.next()
-                if tok.value not in c.VALUED_FLAGS or val.kind not in (T.WORD, T.STRING):
-                    raise self.fail(f"Invalid profile flag: {tok.value}.", tok, semantic=True)
-                why = c.flag_value_error(tok.value, val.value)
-                if why:
-                    raise self.fail(why, val, semantic=True)
-                out.append(f"{tok.value}={val.value}")
-                continue
-            if tok.value not in c.PROFILE_FLAGS:
-                raise self.fail(f"Invalid profile flag: {tok.value}.", tok, semantic=True)
-            out.append(tok.value)
-        if not out:
-            raise self.fail("expected a flag, found ')'", self.peek(-1) if self.i else opener)
-        modes = sorted({f for f in out if f in c.MODE_FLAGS})
-        if len(modes) > 1:
-            raise self.fail(f"Profile flag '{modes[0]}' conflicts with '{modes[1]}'",
-                            opener, semantic=True)
-        names = {f.split("=", 1)[0] for f in out}
-        for a, b in c.CONFLICTING_FLAGS:
-            if a in names and b in names:
-                raise self.fail(f"Profile flag {a} conflicts with {b}", opener, semantic=True)
-        for key in ("attach_disconnected.path", "attach_disconnected.ipc", "kill.signal",
-                    "error"):
-            vals = {f for f in out if f.startswith(key + "=")}
-            if len(vals) > 1:
-                raise self.fail(f"Profile flag {key} set to conflicting values", opener,
-                                semantic=True)
-        return tuple(out)
 
-    def paren_conds(self, opener: Token, bare_keys: bool = False) -> ast.Conds:
-        """`(key=value key=(a b) ...)` after its '('; with `bare_keys` a key alone is
-        allowed (parser_yacc.y `cond: TOK_CONDID`, as in `xattrs=(user.foo)`)."""
-        out: ast.Conds = {}
-        while True:
-            tok = self.next()
-            if tok.kind is T.RPAREN:
-                return out
-            if tok.kind is T.COMMA:
-                continue
-            if tok.kind is T.EOF:
-                raise self.fail("unterminated '(' (missing ')')", opener)
-            if tok.kind is T.WORD and bare_keys and self.peek().kind is not T.EQUALS:
-                out[tok.value] = ()
-                continue
-            if tok.kind is not T.WORD or self.peek().kind is not T.EQUALS:
-                raise self.fail(f"expected key=value, found {tok.describe()}", tok)
-            self.next()
-            val = self.next()
-            if val.kind is T.LPAREN:
-                vals = tuple(self.paren_words(val))
-                if bare_keys and len(vals) != 1:
-                    raise self.fail(f"xattr \"{tok.value}\" takes one value", tok)
-                out[tok.value] = vals
-            elif val.kind in (T.WORD, T.STRING):
-                out[tok.value] = (val.value,)
-            else:
-                raise self.fail(f"expected a value, found {val.describe()}", val)
 
-    def paren_words(self, opener: Token) -> list[str]:
-        vals: list[str] = []
-        while True:
-            tok = self.next()
-            if tok.kind is T.RPAREN:
-                return vals
-            if tok.kind is T.COMMA:
-                continue
-            if tok.kind not in (T.WORD, T.STRING):
-                raise self.fail(f"expected a value or ')', found {tok.describe()}",
-                                tok if tok.kind is not T.EOF else opener)
-            vals.append(tok.value)
 
     # -- rules ---------------------------------------------------------------------------
     def qualifiers(self) -> tuple[Qualifiers, Token | None]:
@@ -620,186 +422,10 @@ class Parser:
             return PARSERS["rlimit"](self.terms(toks[2:]), ctx)
         return self.file_rule(toks, quals, pos, text, end)
 
-    def terms(self, toks: list[Token]) -> list[Term]:
-        """Group rule tokens into terms: words, lists, key=value conditionals, '->', '<='."""
-        out: list[Term] = []
-        i = 0
-        while i < len(toks):
-            t = toks[i]
-            if t.kind in (T.WORD, T.STRING):
-                if (i + 1 < len(toks) and toks[i + 1].kind is T.EQUALS) or (
-                        t.kind is T.WORD and i + 2 < len(toks) and toks[i + 1].value == "in"
-                        and toks[i + 2].kind is T.LPAREN):
-                    i = self._cond_term(toks, i, out)
-                    continue
-                out.append(Term("word", t, value=t.value, quoted=t.kind is T.STRING))
-            elif t.kind is T.LPAREN:
-                j = self._close(toks, i)
-                vals = tuple(x.value for x in toks[i + 1 : j] if x.kind in (T.WORD, T.STRING))
-                if any(x.kind not in (T.WORD, T.STRING, T.COMMA) for x in toks[i + 1 : j]):
-                    raise self.fail("expected words inside '( )'", t)
-                out.append(Term("list", t, values=vals))
-                i = j
-            elif t.kind is T.ARROW:
-                out.append(Term("arrow", t, value="->"))
-            elif t.kind is T.LE:
-                out.append(Term("le", t, value="<="))
-            else:
-                raise self.fail(f"unexpected {t.describe()}", t)
-            i += 1
-        return out
 
-    def _close(self, toks: list[Token], i: int) -> int:
-        depth = 0
-        for j in range(i, len(toks)):
-            if toks[j].kind is T.LPAREN:
-                depth += 1
-            elif toks[j].kind is T.RPAREN:
-                depth -= 1
-                if depth == 0:
-                    return j
-        raise self.fail("unterminated '(' (missing ')')", toks[i])
 
-    def _cond_term(self, toks: list[Token], i: int, out: list[Term]) -> int:
-        key = toks[i]
-        j = i + 2
-        if j >= len(toks):
-            raise self.fail(f"expected a value after '{key.value}='", key)
-        val = toks[j]
-        if val.kind is T.LPAREN:
-            close = self._close(toks, j)
-            inner = toks[j + 1 : close]
-            if any(x.kind is T.EQUALS for x in inner):
-                nested = self._nested_conds(inner)
-                out.append(Term("cond", key, value=key.value, nested=nested, paren=True))
-            else:
-                vals = tuple(x.value for x in inner if x.kind in (T.WORD, T.STRING))
-                out.append(Term("cond", key, value=key.value, values=vals, paren=True,
-                                op=toks[i + 1].value if toks[i + 1].value == "in" else "="))
-            return close + 1
-        if val.kind not in (T.WORD, T.STRING):
-            raise self.fail(f"expected a value after '{key.value}=', found {val.describe()}", val)
-        out.append(Term("cond", key, value=key.value, values=(val.value,)))
-        return j + 1
 
-    def _nested_conds(self, inner: list[Token]) -> ast.Conds:
-        """`key=value key=(value) ...` inside `peer=( )` (parser_lex.l LIST_COND_MODE: a
-        parenthesised value holds one value, as the grammar's `cond` takes one TOK_VALUE)."""
-        nested: ast.Conds = {}
-        k = 0
-        while k < len(inner):
-            if inner[k].kind is T.COMMA:
-                k += 1
-                continue
-            if (inner[k].kind is not T.WORD or k + 2 >= len(inner) + 1
-                    or k + 1 >= len(inner) or inner[k + 1].kind is not T.EQUALS):
-                raise self.fail("expected key=value", inner[k])
-            if k + 2 >= len(inner):
-                raise self.fail("expected a value", inner[k])
-            name, val = inner[k], inner[k + 2]
-            if val.kind is T.LPAREN:
-                close = self._close(inner, k + 2)
-                vals = [x for x in inner[k + 3 : close] if x.kind is not T.COMMA]
-                if len(vals) != 1 or vals[0].kind not in (T.WORD, T.STRING):
-                    raise self.fail(f"conditional \"{name.value}\" takes one value", name)
-                val, k = vals[0], close + 1
-            elif val.kind in (T.WORD, T.STRING):
-                k += 3
-            else:
-                raise self.fail(f"expected a value, found {val.describe()}", val)
-            if name.value in nested:
-                raise self.fail(f"conditional \"{name.value}\" can only be specified once",
-                                name, semantic=True)
-            nested[name.value] = (val.value,)
-        return nested
 
-    def file_rule(self, toks: list[Token], quals: Qualifiers, pos: SourcePos, text: str,
-                  end: Token) -> ast.FileRule:
-        keyword = self.is_word(toks[0], "file")
-        rest = toks[1:] if keyword else toks
-        prompt = quals.prompt or self.block_quals[-1].prompt
-        # a prompt rule takes exec qualifiers (check_x_qualifier tests RULE_DENY only)
-        deny = (quals.deny or self.block_quals[-1].deny) and not prompt
-        safety = None  # parser_yacc.y file_rule_tail: opt_exec_mode frule
-        if len(rest) > 2 and rest[0].kind is T.WORD and rest[0].value in ("safe", "unsafe"):
-            safety = rest[0]
-            rest = rest[1:]
-        if keyword and not rest:
-            if deny:
-                raise self.fail("Invalid perms, in deny rules 'x' must not be preceded by exec "
-                                "qualifier 'i', 'p', or 'u' ('file,' grants ix)", toks[0],
-                                semantic=True)
-            perms = Perm.READ | Perm.WRITE | Perm.APPEND | Perm.LINK | Perm.LOCK | Perm.MMAP \
-                | Perm.EXEC
-            return ast.FileRule(pos=pos, text=text, qualifiers=quals, path="/{**,}",
-                                perms=perms, exec_mode="ix",
-                                path_col=toks[0].col)
-        target_tok: Token | None = None
-        for k, t in enumerate(rest):
-            if t.kind is T.ARROW:
-                if k + 2 != len(rest) or rest[k + 1].kind not in (T.WORD, T.STRING):
-                    raise self.fail("expected one target after '->'", t)
-                target_tok = rest[k + 1]
-                rest = rest[:k]
-                break
-        subset = None
-        if len(rest) == 3 and (self.is_word(rest[1], "subset") or rest[1].kind is T.LE):
-            subset = rest[1]
-            rest = [rest[0], rest[2]]
-        if len(rest) != 2:
-            head = rest[0] if rest else toks[0]
-            if head.kind is T.WORD and not _is_path(head) and not looks_like_mode(head.value):
-                raise self.fail(f"unknown rule '{head.value}'", head)
-            if len(rest) < 2:
-                raise self.fail_after("expected a path and a mode", (rest or toks)[-1])
-            raise self.fail_after("missing ',' at end of rule", rest[1])
-        a, b = rest
-        if _is_path(a):
-            path_tok, mode_tok = a, b
-        elif _is_path(b):
-            mode_tok, path_tok = a, b
-        else:
-            if a.kind is T.WORD and not looks_like_mode(a.value):
-                raise self.fail(f"unknown rule '{a.value}'", a)
-            raise self.fail(f"expected a path, found {b.describe()}", b)
-        if mode_tok.kind is not T.WORD or not looks_like_mode(mode_tok.value):
-            if mode_tok is a and mode_tok.kind is T.WORD and not keyword:
-                raise self.fail(f"unknown rule '{a.value}'", a)
-            raise self.fail(f"expected a file mode, found {mode_tok.describe()}", mode_tok)
-        if subset is not None and (mode_tok is not a or perms_of(mode_tok.value) != Perm.LINK):
-            raise self.fail("subset can only be used with link rules.", subset, semantic=True)
-        try:
-            perms, exec_mode = parse_mode(mode_tok.value, deny=deny,
-                                          named=target_tok is not None)
-        except ValueError as err:
-            raise self.fail(str(err), mode_tok, semantic=True) from None
-        if prompt and exec_mode is not None:
-            exec_mode = None  # no listener: the prompt is a deny, which carries no transition
-        if (mode_tok is a and target_tok is not None and perms & Perm.LINK
-                and perms & Perm.EXEC):
-            raise self.fail("link and exec perms conflict on a file rule using ->", mode_tok,
-                            semantic=True)
-        if safety is not None:
-            if not perms & Perm.EXEC:
-                raise self.fail("unsafe rule missing exec permissions", safety, semantic=True)
-            if exec_mode is not None and exec_mode not in ("ix",):
-                exec_mode = (exec_mode.lower() if safety.value == "unsafe"
-                             else canonical_exec_mode(exec_mode.upper()))
-        exec_target = link_target = None
-        if target_tok is not None:
-            if perms & Perm.EXEC and not deny:
-                exec_target = target_tok.value
-            elif perms & Perm.LINK:
-                link_target = target_tok.value
-            elif mode_tok is a:
-                raise self.fail("'->' needs an exec mode (or 'l') in the rule", target_tok,
-                                semantic=True)
-            # `PATH MODE -> NAME` without x or l: upstream keeps the unused transition
-        if prompt:
-            exec_target = None
-        return ast.FileRule(pos=pos, text=text, qualifiers=quals, path=path_tok.value,
-                            perms=perms, exec_mode=exec_mode, exec_target=exec_target,
-                            link_target=link_target, path_col=path_tok.col)
 
 
 def parse_text(text: str, filename: str = "<text>") -> list[ast.Node]:
