@@ -3,6 +3,8 @@ flags (parser_yacc.y profile_base, profile.h flagvals)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from stockade.policy import ast
 from stockade.policy import constants as c
 from stockade.policy.lexer import T, Token
@@ -78,14 +80,7 @@ class HeaderParser(ParserBase):
     def flag_list(self, opener: Token) -> tuple[str, ...]:
         """The flags in `(...)` after its '(' (profile.h flagvals::init and merge)."""
         out: list[str] = []
-        while True:
-            tok = self.next()
-            if tok.kind is T.RPAREN:
-                break
-            if tok.kind is T.COMMA:
-                continue
-            if tok.kind is T.EOF:
-                raise self.fail("unterminated '(' (missing ')')", opener)
+        for tok in self.paren_items(opener):
             if tok.kind is not T.WORD:
                 raise self.fail(f"expected a flag, found {tok.describe()}", tok)
             if self.peek().kind is T.EQUALS:
@@ -123,14 +118,7 @@ class HeaderParser(ParserBase):
         """`(key=value key=(a b) ...)` after its '('; with `bare_keys` a key alone is
         allowed (parser_yacc.y `cond: TOK_CONDID`, as in `xattrs=(user.foo)`)."""
         out: ast.Conds = {}
-        while True:
-            tok = self.next()
-            if tok.kind is T.RPAREN:
-                return out
-            if tok.kind is T.COMMA:
-                continue
-            if tok.kind is T.EOF:
-                raise self.fail("unterminated '(' (missing ')')", opener)
+        for tok in self.paren_items(opener):
             if tok.kind is T.WORD and bare_keys and self.peek().kind is not T.EQUALS:
                 out[tok.value] = ()
                 continue
@@ -147,16 +135,24 @@ class HeaderParser(ParserBase):
                 out[tok.value] = (val.value,)
             else:
                 raise self.fail(f"expected a value, found {val.describe()}", val)
+        return out
 
     def paren_words(self, opener: Token) -> list[str]:
+        """The words of `( a, b c )` after its '('."""
         vals: list[str] = []
+        for tok in self.paren_items(opener):
+            if tok.kind not in (T.WORD, T.STRING):
+                raise self.fail(f"expected a value or ')', found {tok.describe()}", tok)
+            vals.append(tok.value)
+        return vals
+
+    def paren_items(self, opener: Token) -> Iterator[Token]:
+        """The tokens up to the ')' closing `opener`, commas skipped."""
         while True:
             tok = self.next()
             if tok.kind is T.RPAREN:
-                return vals
-            if tok.kind is T.COMMA:
-                continue
-            if tok.kind not in (T.WORD, T.STRING):
-                raise self.fail(f"expected a value or ')', found {tok.describe()}",
-                                tok if tok.kind is not T.EOF else opener)
-            vals.append(tok.value)
+                return
+            if tok.kind is T.EOF:
+                raise self.fail("unterminated '(' (missing ')')", opener)
+            if tok.kind is not T.COMMA:
+                yield tok
