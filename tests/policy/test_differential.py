@@ -19,6 +19,10 @@ UPSTREAM_CHANGED: dict[str, str] = {
     "mount-32": "mount.cc mnt_rule(): conflicting_flags() rejects options=(mand, nomand)",
     "mount-9": "mount.cc gen_flag_rules(): propagation flag with source and mount point "
                "encodes nothing (\"source and mount point cannot be used at the same time\")",
+    "probe-257": "mount.cc mnt_rule(): conflicting_flags() rejects options=(ro rw)",
+    "probe-258": "mount.cc mnt_rule(): conflicting_flags() rejects options=(suid nosuid)",
+    "probe-259": "mount.cc mnt_rule(): conflicting_flags() (remount) rejects (ro rw)",
+    "probe-206": "parser_lex.l NETWORK_MODE lexes a QUOTED_ID as TOK_ID",
     "hdr-11": "profile.h flagvals::init: attach_disconnected.path= is a flag",
     "hdr-19": "profile.h flagvals::init: error= takes an errnos.h name",
     "hdr-22": "profile.h flagvals::init: debug sets DEBUG1 (no longer an error)",

@@ -337,3 +337,37 @@ LEXING = [
 @pytest.mark.parametrize(("text", "ok"), LEXING)
 def test_lexing_corners(text: str, ok: bool) -> None:
     assert accepts(text) is ok
+
+
+# dbus.cc dbus_rule(): a service rule (name=) and a message rule (path, interface, member,
+# peer) exclude each other; bind needs a service rule, send/receive a message rule,
+# eavesdrop only a bus; label only inside peer=( ). The (r|w|rw|wr) modes (parser_lex.l);
+# `peer=` without parentheses is no dbus/unix/network conditional; `key=()` is empty.
+DBUS_AND_MORE = [
+    ("dbus bind bus=session name=org.x,", True),
+    ("dbus bind bus=session name=org.x peer=(label=y),", False),
+    ("dbus send name=org.x,", False), ("dbus send peer=(name=org.x),", True),
+    ("dbus eavesdrop bus=session,", True), ("dbus eavesdrop bus=session path=/x,", False),
+    ("dbus label=x,", False), ("dbus path=/a peer=(path=/b),", False),
+    ("dbus wr,", True), ("signal wr,", True), ("ptrace wr,", True),
+    ("dbus peer=label,", False), ("unix peer=label,", False), ("signal set=(),", False),
+    ("capability \"chown\",", False), ("network \"inet\",", True),
+]
+
+
+@pytest.mark.parametrize(("body", "ok"), DBUS_AND_MORE, ids=[b for b, _ in DBUS_AND_MORE])
+def test_dbus_modes_and_groups(body: str, ok: bool) -> None:
+    assert accepts(prof(body)) is ok
+
+
+def test_signal_names_are_canonical() -> None:
+    # signal.cc maps tstp to SIGTSTP (the kernel's "stp"), poll to SIGIO and reads rtmin+N
+    # as a number, so the rule holds the names the kernel reports
+    (p,) = compile_profiles(prof("signal set=(tstp poll rtmin+007),"),
+                            loader=Loader(system=False))
+    assert p.rules[0].signals == ("stp", "io", "rtmin+7")
+
+
+def test_profile_keyword_and_name_share_a_line() -> None:
+    assert not accepts("profile t {\n  hat\n  h {\n  }\n}\n")
+    assert accepts('profile t {\n  ^"hat x" {\n  }\n}\n')

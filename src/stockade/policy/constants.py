@@ -45,13 +45,13 @@ NETWORK_CONDS: frozenset[str] = frozenset({"ip", "port", "interface", "label"})
 NETWORK_PEER_CONDS: frozenset[str] = frozenset({"ip", "port", "label", "interface"})
 #: Accesses that have a peer (AA_PEER_NET_PERMS): only these take peer=(...).
 PEER_NET_ACCESS: frozenset[str] = frozenset({
-    "connect", "accept", "send", "receive", "r", "w", "rw", "read", "write",
+    "connect", "accept", "send", "receive", "r", "w", "rw", "wr", "read", "write",
 })
 
 #: Access words of network rules (AppArmor 3+ fine-grained form).
 NETWORK_ACCESS: frozenset[str] = frozenset({
     "create", "bind", "listen", "accept", "connect", "shutdown", "getattr", "setattr",
-    "getopt", "setopt", "send", "receive", "r", "w", "rw", "read", "write",
+    "getopt", "setopt", "send", "receive", "r", "w", "rw", "wr", "read", "write",
 })
 
 #: Signal names accepted in `set=(...)`.
@@ -62,6 +62,15 @@ SIGNALS: frozenset[str] = frozenset({
     "exists", "tstp", "poll",
 } | {f"rtmin+{i}" for i in range(33)})
 
+
+
+def canonical_signal(name: str) -> str:
+    """The kernel's name for a valid signal name: `tstp` is `stp`, `poll` is `io`,
+    `rtmin+007` is `rtmin+7` (signal.cc maps them to one number)."""
+    if name.startswith("rtmin+"):
+        m = re.match(r"[ \t]*[+-]?([0-9]*)", name[6:])
+        return f"rtmin+{int(m.group(1) or 0) if m else 0}"
+    return {"tstp": "stp", "poll": "io"}.get(name, name)
 
 
 def is_signal(name: str) -> bool:
@@ -77,16 +86,24 @@ def is_signal(name: str) -> bool:
     return value == 0 if m.group(1) == "-" else value <= 32
 
 
-SIGNAL_ACCESS: frozenset[str] = frozenset({"send", "receive", "r", "w", "rw", "read", "write"})
+SIGNAL_ACCESS: frozenset[str] = frozenset({
+    "send", "receive", "r", "w", "rw", "wr", "read", "write",
+})
 PTRACE_ACCESS: frozenset[str] = frozenset({
-    "read", "write", "trace", "readby", "tracedby", "r", "w", "rw",
+    "read", "write", "trace", "readby", "tracedby", "r", "w", "rw", "wr",
 })
 UNIX_ACCESS: frozenset[str] = NETWORK_ACCESS
-DBUS_ACCESS: frozenset[str] = frozenset({
-    "send", "receive", "bind", "eavesdrop", "r", "w", "rw", "read", "write",
-})
+#: dbus access words and what they grant (parser_yacc.y dbus_perm, parse_dbus_perms).
+DBUS_ACCESS_MAP: dict[str, frozenset[str]] = {
+    "send": frozenset({"send"}), "write": frozenset({"send"}), "w": frozenset({"send"}),
+    "receive": frozenset({"receive"}), "read": frozenset({"receive"}),
+    "r": frozenset({"receive"}), "rw": frozenset({"send", "receive"}),
+    "wr": frozenset({"send", "receive"}), "bind": frozenset({"bind"}),
+    "eavesdrop": frozenset({"eavesdrop"}),
+}
+DBUS_ACCESS: frozenset[str] = frozenset(DBUS_ACCESS_MAP)
 MQUEUE_ACCESS: frozenset[str] = frozenset({
-    "r", "w", "rw", "read", "write", "create", "open", "delete", "getattr", "setattr",
+    "r", "w", "rw", "wr", "read", "write", "create", "open", "delete", "getattr", "setattr",
 })
 IO_URING_ACCESS: frozenset[str] = frozenset({"sqpoll", "override_creds"})
 USERNS_ACCESS: frozenset[str] = frozenset({"create"})

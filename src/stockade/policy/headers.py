@@ -18,11 +18,14 @@ class HeaderParser(ParserBase):
         if first.kind is T.WORD and first.value.startswith("^"):
             self.next()
             name = first.value[1:]
+            if not name and self.peek().kind is T.STRING and self.peek().start == first.end:
+                name = self.next().value  # ^"quoted name"
             if not name:
                 raise self.fail("hat name expected after '^'", first)
         elif first.kind is T.WORD and first.value in ("profile", "hat"):
             tok = self.next()
-            if tok.kind not in (T.WORD, T.STRING):
+            if tok.kind not in (T.WORD, T.STRING) or tok.line != first.line:
+                # parser_lex.l PROFILE/HAT `profile{WS}*` then the name: same line
                 raise self.fail(f"expected a profile name, found {tok.describe()}", tok)
             name = tok.value
         else:

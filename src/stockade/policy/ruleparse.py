@@ -84,7 +84,11 @@ def _conds(
         if t.kind != "cond":
             rest.append(t)
             continue
+        if t.paren and not t.values and not t.nested:
+            raise ctx.fail(f"'{t.value}=()' needs a value", t.tok)
         if t.value == "peer" and peer_keys:
+            if not t.paren:
+                raise ctx.fail(f'invalid {what} conditional "peer" (use peer=(...))', t.tok)
             if peer:
                 raise ctx.fail(f"{what} conditional \"peer\" can only be specified once", t.tok)
             if t.nested:
@@ -123,7 +127,7 @@ def capability(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     """`capability [NAME ...],`."""
     names: list[str] = []
     for t in terms:
-        if t.kind != "word" or t.value not in c.CAPABILITIES:
+        if t.kind != "word" or t.quoted or t.value not in c.CAPABILITIES:
             raise ctx.fail(f"Invalid capability {t.value or t.tok.value}.", t.tok)
         names.append(t.value)
     return ast.CapabilityRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
@@ -238,7 +242,8 @@ def signal(terms: list[Term], ctx: RuleContext) -> ast.Rule:
                 t.tok for t in terms if t.kind == "cond" and t.value == "set"))
     _no_more(rest, ctx, "signal")
     return ast.SignalRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
-                          access=access, signals=conds.get("set", ()),
+                          access=access,
+                          signals=tuple(c.canonical_signal(n) for n in conds.get("set", ())),
                           peer=_one(conds, "peer"))
 
 
@@ -285,16 +290,35 @@ def unix(terms: list[Term], ctx: RuleContext) -> ast.Rule:
                         access=access, conds=conds, peer=peer)
 
 
+_DBUS_KEYS = frozenset({"bus", "path", "interface", "member", "name"})
+
+
 def dbus(terms: list[Term], ctx: RuleContext) -> ast.Rule:
-    """`dbus [access] [bus= path= interface= member= name=] [peer=(name= label=)],`."""
+    """`dbus [access] [bus= path= interface= member= name=] [peer=(name= label=)],`
+    (dbus.cc: local and peer conditionals share one set of fields; a rule is a message
+    rule or a service rule, and its accesses must suit it)."""
+    all_terms = terms
     access, terms = _access(terms, c.DBUS_ACCESS, ctx, "dbus")
-    conds, peer, rest = _conds(
-        terms, frozenset({"bus", "path", "interface", "member", "name"}), ctx, "dbus",
-        frozenset({"name", "label"}), single=True)
-    if "name" in conds and "name" in peer:
-        # dbus.cc keeps the bus name and the peer's name in one field
-        raise ctx.fail('dbus conditional "name" can only be specified once', terms[0].tok)
+    conds, peer, rest = _conds(terms, _DBUS_KEYS, ctx, "dbus", _DBUS_KEYS | {"label"},
+                               single=True)
     _no_more(rest, ctx, "dbus")
+    tok = all_terms[0].tok if all_terms else ctx_dummy(ctx)
+    for key in conds.keys() & peer.keys():
+        raise ctx.fail(f'dbus conditional "{key}" can only be specified once', tok)
+    fields = {**conds, **peer}
+    message = bool(fields.keys() & {"path", "interface", "member", "label"} or "name" in peer)
+    service = "name" in conds
+    if message and service:
+        raise ctx.fail("dbus rule contains message conditionals and service conditionals",
+                       tok)
+    granted = set().union(*(c.DBUS_ACCESS_MAP[a] for a in access)) if access else set()
+    if message and "bind" in granted:
+        raise ctx.fail('dbus "bind" access cannot be used with message rule conditionals', tok)
+    if service and granted & {"send", "receive"}:
+        raise ctx.fail('dbus "send" and/or "receive" accesses cannot be used with service '
+                       "rule conditionals", tok)
+    if "eavesdrop" in granted and fields.keys() - {"bus"}:
+        raise ctx.fail('dbus "eavesdrop" access can only contain a bus conditional', tok)
     return ast.DbusRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
                         access=access, conds=conds, peer=peer)
 
