@@ -371,3 +371,33 @@ def test_signal_names_are_canonical() -> None:
 def test_profile_keyword_and_name_share_a_line() -> None:
     assert not accepts("profile t {\n  hat\n  h {\n  }\n}\n")
     assert accepts('profile t {\n  ^"hat x" {\n  }\n}\n')
+
+
+# parser_yacc.y factor (comparisons, a bare true/false, boolean values that are
+# conditions) and cond_expr.cc (sets: `in` is a subset test, == and != set equality;
+# orderings compare two numbers or two sets, not one with the other).
+COMPARISONS = [
+    ("@{A} = a b\n", "if @{A} == a { /x r, }", True),
+    ("@{A} = a b\n", "if a in @{A} { /x r, }", True),
+    ("@{A} = a b\n", "if @{A} in a { /x r, }", True),
+    ("@{A} = a\n", "if @{A} != b { /x r, }", True),
+    ("", "if 5 > 3 { /x r, }", True), ("", "if 0x10 >= 16 { /x r, }", True),
+    ("", "if 5 > a { /x r, }", False), ("", "if true { /x r, }", True),
+    ("", "if maybe { /x r, }", False), ("", "if @{NOPE} == a { /x r, }", False),
+    ("${A} = true and false\n", "if ${A} { /x r, }", True),
+    ("${A} = true\n${B} = ${A}\n", "if ${B} { /x r, }", True),
+    ("${A} = ${NOPE}\n", "/x r,", False),
+]
+
+
+@pytest.mark.parametrize(("pre", "body", "ok"), COMPARISONS,
+                         ids=[p + b for p, b, _ in COMPARISONS])
+def test_condition_comparisons(pre: str, body: str, ok: bool) -> None:
+    assert accepts(prof(body, pre)) is ok
+
+
+def test_comparisons_decide_the_branch() -> None:
+    text = ("@{A} = a b\n${B} = @{A} == a\nprofile t {\n  if ${B} {\n    /b r,\n  }\n"
+            "  if a in @{A} {\n    /in r,\n  }\n  if 5 < 3 {\n    /lt r,\n  }\n}\n")
+    (p,) = compile_profiles(text, loader=Loader(system=False))
+    assert [r.text for r in p.rules] == ["/in r,"]

@@ -256,11 +256,13 @@ class VarAssign(Node):
 
 @dataclass(kw_only=True)
 class BoolAssign(Node):
-    """`${NAME} = true|false` (or `$NAME`); `op` is `=`, `?=` or `:=`."""
+    """`${NAME} = true|false` (or `$NAME`); `op` is `=`, `?=` or `:=`; `expr` when the value
+    is a condition (`${A} = ${B} and not ${C}`), evaluated when the preamble is read."""
 
     name: str
     value: bool
     op: str = "="
+    expr: Cond | None = None
 
 
 @dataclass(kw_only=True)
@@ -311,11 +313,15 @@ class QualifierBlock(Node):
 
 @dataclass(frozen=True, kw_only=True)
 class Cond:
-    """A condition of `if`: op is 'bool', 'defined', 'not', 'and' or 'or'."""
+    """A condition of `if`: op is 'bool' (a boolean variable), 'value' (`true`/`false`),
+    'defined', 'not', 'and', 'or', or 'cmp' (`lhs name rhs` with name one of == != in > >=
+    < <=, each side a set variable or a value; parser_yacc.y factor, cond_expr.cc)."""
 
     op: str
     name: str = ""
     args: tuple[Cond, ...] = ()
+    lhs: str = ""
+    rhs: str = ""
 
 
 @dataclass(kw_only=True)

@@ -216,6 +216,9 @@ class _Compiler:
             elif isinstance(node, ast.BoolAssign):
                 try:
                     self.vars.assign_bool(node)
+                except KeyError as err:
+                    raise self.error(f"unknown boolean variable ${{{err.args[0]}}}",
+                                     node) from None
                 except ValueError as err:
                     raise self.error(str(err), node) from None
             elif isinstance(node, ast.Alias):
@@ -250,6 +253,8 @@ class _Compiler:
             return self.vars.evaluate(node.cond)
         except KeyError as err:
             raise self.error(f"unknown boolean variable ${{{err.args[0]}}}", node) from None
+        except ValueError as err:
+            raise self.error(str(err), node) from None
 
     # -- profiles ------------------------------------------------------------------------
     def unique_names(self, profiles: Sequence[tuple[ast.Profile, ast.PolicyFile]]) -> None:

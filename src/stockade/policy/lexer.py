@@ -59,6 +59,8 @@ class Token:
 _SINGLE = {"(": T.LPAREN, ")": T.RPAREN, ",": T.COMMA, "=": T.EQUALS}
 _ASSIGN = {"+": T.PLUSEQ, "?": T.CONDEQ, ":": T.OVERRIDE}
 _ASSIGNMENT_KINDS = (T.EQUALS, T.PLUSEQ, T.CONDEQ, T.OVERRIDE)
+#: `<x>` is a file name only after these words (include and abi statements).
+_ANGLE_AFTER = ("include", "#include", "exists", "abi")
 _VARIABLE = re.compile(r"[@$]\{?[A-Za-z0-9_]*\}?")
 _SPACE = " \t\r\n\f\v"
 _WORD_END = _SPACE + "\"!,"
@@ -125,6 +127,10 @@ class Lexer:
                     out.append(self._tok(T.LE, "<=", i, i + 2))
                     i += 2
                     continue
+                if not (out and out[-1].kind is T.WORD and out[-1].value in _ANGLE_AFTER):
+                    out.append(self._tok(T.WORD, "<", i, i + 1))  # a comparison in `if`
+                    i += 1
+                    continue
                 end = text.find(">", i)
                 nl = text.find("\n", i)
                 if end < 0 or (0 <= nl < end):
@@ -148,6 +154,10 @@ class Lexer:
                 continue
             if ch == "-" and nxt == ">":
                 out.append(self._tok(T.ARROW, "->", i, i + 2))
+                i += 2
+                continue
+            if ch == "!" and nxt == "=":
+                out.append(self._tok(T.WORD, "!=", i, i + 2))  # a comparison in `if`
                 i += 2
                 continue
             if ch == "!":

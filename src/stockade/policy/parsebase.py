@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import re
+
 from stockade.policy import ast
 from stockade.policy.ast import Qualifiers, SourcePos
 from stockade.policy.errors import PolicySemanticError, PolicySyntaxError
 from stockade.policy.lexer import Lexer, T, Token
 
 _PATH_START = ("/", "@{", "{")
+#: parser_lex.l SET_VARIABLE / BOOL_VARIABLE: `@{NAME}` or `@NAME` (`$` for booleans),
+#: NAME = [[:alpha:]][[:alnum:]_]*.
+SET_VAR = re.compile(r"@(?:\{([A-Za-z][A-Za-z0-9_]*)\}|([A-Za-z][A-Za-z0-9_]*))")
+BOOL_VAR = re.compile(r"\$(?:\{([A-Za-z][A-Za-z0-9_]*)\}|([A-Za-z][A-Za-z0-9_]*))")
+
+
+def var_name(pattern: re.Pattern[str], word: str) -> str | None:
+    """The NAME of `@{NAME}`/`@NAME` (or `${NAME}`/`$NAME`), or None when not one."""
+    m = pattern.fullmatch(word)
+    return (m.group(1) or m.group(2)) if m else None
 
 
 def is_path(tok: Token) -> bool:

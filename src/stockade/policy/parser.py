@@ -6,31 +6,18 @@ file parse alike, and the loader checks that each statement suits the place it l
 
 from __future__ import annotations
 
-import re
-
 from stockade.policy import ast
 from stockade.policy import constants as c
 from stockade.policy.ast import Qualifiers, SourcePos
+from stockade.policy.conditions import ConditionParser
 from stockade.policy.fileterms import RuleTermParser
 from stockade.policy.headers import HeaderParser
 from stockade.policy.lexer import Lexer, T, Token
-from stockade.policy.parsebase import is_path, unquote
+from stockade.policy.parsebase import BOOL_VAR, SET_VAR, is_path, unquote, var_name
 from stockade.policy.ruleparse import PARSERS, RuleContext
 
 _ASSIGN_OPS = (T.EQUALS, T.PLUSEQ, T.CONDEQ, T.OVERRIDE)
-#: parser_lex.l SET_VARIABLE / BOOL_VARIABLE: `@{NAME}` or `@NAME` (`$` for booleans),
-#: NAME = [[:alpha:]][[:alnum:]_]*.
-_SET_VAR = re.compile(r"@(?:\{([A-Za-z][A-Za-z0-9_]*)\}|([A-Za-z][A-Za-z0-9_]*))")
-_BOOL_VAR = re.compile(r"\$(?:\{([A-Za-z][A-Za-z0-9_]*)\}|([A-Za-z][A-Za-z0-9_]*))")
-
-
-def var_name(pattern: re.Pattern[str], word: str) -> str | None:
-    """The NAME of `@{NAME}`/`@NAME` (or `${NAME}`/`$NAME`), or None when not one."""
-    m = pattern.fullmatch(word)
-    return (m.group(1) or m.group(2)) if m else None
-
-
-class Parser(HeaderParser, RuleTermParser):
+class Parser(HeaderParser, RuleTermParser, ConditionParser):
     """Recursive descent over the tokens of one file."""
 
     def __init__(self, text: str, filename: str = "<text>") -> None:
@@ -184,7 +171,7 @@ class Parser(HeaderParser, RuleTermParser):
 
     def var_assign(self) -> ast.VarAssign:
         name_tok = self.next()
-        name = var_name(_SET_VAR, name_tok.value)
+        name = var_name(SET_VAR, name_tok.value)
         if name is None:
             raise self.fail(f"invalid variable name {name_tok.value}", name_tok)
         op = self.next()
@@ -208,19 +195,23 @@ class Parser(HeaderParser, RuleTermParser):
 
     def bool_assign(self) -> ast.BoolAssign:
         name_tok = self.next()
-        name = var_name(_BOOL_VAR, name_tok.value)
+        name = var_name(BOOL_VAR, name_tok.value)
         if name is None:
             raise self.fail(f"invalid variable name {name_tok.value}", name_tok)
         op = self.next()
         if op.kind is T.PLUSEQ:
             raise self.fail("Invalid assignment += not allowed with boolean variables", op)
-        val = self.next()
-        if val.kind is not T.WORD or val.value.lower() not in ("true", "false"):
-            raise self.fail(f"boolean variable needs true or false, found {val.describe()}", val)
-        if self.peek().kind is T.COMMA and self._same_line(val, self.peek()):
+        val = self.peek()
+        if val.kind is T.COMMA or not self._same_line(op, val):
+            raise self.fail(f"boolean variable needs a value, found {val.describe()}", val)
+        # parser_yacc.y `varassign: TOK_BOOL_VAR assign_op expr`: the value is a condition
+        cond = self.line_condition(op)
+        last = self.toks[self.i - 1]
+        if self.peek().kind is T.COMMA and self._same_line(last, self.peek()):
             raise self.fail("Variable declarations do not accept trailing commas", self.peek())
-        return ast.BoolAssign(pos=self.pos(name_tok), text=self.src(name_tok, val),
-                              name=name, value=val.value.lower() == "true", op=op.value)
+        return ast.BoolAssign(pos=self.pos(name_tok), text=self.src(name_tok, last),
+                              name=name, value=cond.op == "value" and cond.name == "true",
+                              op=op.value, expr=None if cond.op == "value" else cond)
 
     # -- conditionals --------------------------------------------------------------------
     def conditional(self) -> ast.Conditional:
@@ -238,42 +229,6 @@ class Parser(HeaderParser, RuleTermParser):
                 else_body = self.block(opener)
         return ast.Conditional(pos=self.pos(kw), text=self.src(kw, kw), cond=cond, body=body,
                                else_body=else_body)
-
-    def cond_or(self) -> ast.Cond:
-        left = self.cond_and()
-        while self.is_word(self.peek(), "or"):
-            self.next()
-            left = ast.Cond(op="or", args=(left, self.cond_and()))
-        return left
-
-    def cond_and(self) -> ast.Cond:
-        left = self.cond_not()
-        while self.is_word(self.peek(), "and"):
-            self.next()
-            left = ast.Cond(op="and", args=(left, self.cond_not()))
-        return left
-
-    def cond_not(self) -> ast.Cond:
-        tok = self.next()
-        if self.is_word(tok, "not"):
-            return ast.Cond(op="not", args=(self.cond_not(),))
-        if tok.kind is T.LPAREN:
-            inner = self.cond_or()
-            self.expect(T.RPAREN, "')'")
-            return inner
-        if self.is_word(tok, "defined"):
-            var = self.next()
-            set_name = var_name(_SET_VAR, var.value) if var.kind is T.WORD else None
-            bool_name = var_name(_BOOL_VAR, var.value) if var.kind is T.WORD else None
-            if set_name is None and bool_name is None:
-                raise self.fail(f"expected a variable after defined, found {var.describe()}",
-                                var)
-            return ast.Cond(op="defined", name=f"@{{{set_name}}}" if set_name
-                            else f"${{{bool_name}}}")
-        bool_name = var_name(_BOOL_VAR, tok.value) if tok.kind is T.WORD else None
-        if bool_name is not None:
-            return ast.Cond(op="bool", name=bool_name)
-        raise self.fail(f"expected a condition, found {tok.describe()}", tok)
 
     # -- profiles ------------------------------------------------------------------------
 

@@ -72,13 +72,14 @@ class Variables:
         self.set_builtin("exec_path", attachment)
 
     def assign_bool(self, node: ast.BoolAssign) -> None:
-        """Apply `${X} = true|false`."""
+        """Apply `${X} = true|false` (or `= CONDITION`); KeyError names an unknown boolean."""
+        value = self.evaluate(node.expr) if node.expr is not None else node.value
         if node.op == "?=":
-            self.bools.setdefault(node.name, node.value)
+            self.bools.setdefault(node.name, value)
             return
         if node.op == "=" and (node.name in self.bools or node.name in self.sets):
             raise ValueError(f"boolean variable ${{{node.name}}} was previously declared")
-        self.bools[node.name] = node.value
+        self.bools[node.name] = value
 
     def _value(self, name: str, stack: tuple[str, ...]) -> str:
         cached = self._cache.get(name)
@@ -114,6 +115,46 @@ class Variables:
         """`text` with every @{VAR} replaced; VariableError names the offset of a bad one."""
         return self._expand(text, ())
 
+    def _operand(self, text: str) -> list[str]:
+        """A comparison side as a set (cond_expr.cc get_set): a variable's expanded values,
+        or the word itself."""
+        m = re.fullmatch(r"@(?:\{([A-Za-z][A-Za-z0-9_]*)\}|([A-Za-z][A-Za-z0-9_]*))", text)
+        if not m:
+            return [text]
+        name = m.group(1) or m.group(2)
+        if name not in self.sets:
+            raise VariableError(f"Error retrieving variable {text}")
+        return sorted({self._expand(v, (name,)) for v in self.sets[name]})
+
+    @staticmethod
+    def _compare(op: str, lhs: list[str], rhs: list[str]) -> bool:
+        """cond_expr.cc: `in` is a subset test, == and != compare sets; the orderings compare
+        two numbers (one value each, strtol base 0) or two sets, never one with the other."""
+        if op == "in":
+            return set(lhs) <= set(rhs)
+        if op in ("==", "!="):
+            return (set(lhs) == set(rhs)) == (op == "==")
+
+        def number(vals: list[str]) -> int | None:
+            if len(vals) != 1:
+                return None
+            try:
+                return int(vals[0], 0)
+            except ValueError:
+                return None
+
+        a, b = number(lhs), number(rhs)
+        left: object
+        right: object
+        if a is not None and b is not None:
+            left, right = a, b
+        elif a is None and b is None:
+            left, right = lhs, rhs
+        else:
+            raise VariableError("Can only compare numbers with numbers")
+        return {">": left > right, ">=": left >= right, "<": left < right,  # type: ignore[operator]
+                "<=": left <= right}[op]  # type: ignore[operator]
+
     def defined(self, name: str) -> bool:
         """`defined @{X}` / `defined ${X}` of conditionals."""
         if name.startswith("@{"):
@@ -121,9 +162,14 @@ class Variables:
         return name[2:-1] in self.bools
 
     def evaluate(self, cond: ast.Cond) -> bool:
-        """Value of an `if` condition; KeyError names an unknown boolean."""
+        """Value of an `if` condition; KeyError names an unknown boolean, VariableError a
+        bad comparison."""
         if cond.op == "bool":
             return self.bools[cond.name]
+        if cond.op == "value":
+            return cond.name == "true"
+        if cond.op == "cmp":
+            return self._compare(cond.name, self._operand(cond.lhs), self._operand(cond.rhs))
         if cond.op == "defined":
             return self.defined(cond.name)
         if cond.op == "not":
