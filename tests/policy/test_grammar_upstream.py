@@ -281,6 +281,7 @@ NEWER = [
     ("io_uring,", True), ("io_uring sqpoll,", True), ("io_uring (sqpoll override_creds),", True),
     ("io_uring override_creds label=foo,", True), ("io_uring bogus=x,", False),
     ("all,", True), ("all x,", False), ("deny all,", True), ("audit all,", True),
+    ("priority=1 all,", False), ("io_uring (sqpoll bogus),", True),
     ("priority=-5 /x r,", True), ("priority=1001 /x r,", False), ("prompt /x r,", True),
     ("prompt /x px -> y,", True), ("audit prompt owner /x w,", True), ("prompt deny /x r,", False),
     ("prompt capability chown,", True), ("deny prompt /x r,", False),

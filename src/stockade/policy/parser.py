@@ -290,6 +290,8 @@ class Parser(HeaderParser, RuleTermParser, ConditionParser):
         where = qtok or head
         if isinstance(rule, ast.RlimitRule) and (own != Qualifiers() or outer != Qualifiers()):
             raise self.fail("rlimit rules take no qualifiers", where)
+        if isinstance(rule, ast.AllRule) and own.priority:
+            raise self.fail("priority prefix not allowed on all rules", where, semantic=True)
         # a block's owner reaches only the file rules in it (parser_yacc.y `rules opt_prefix
         # block` applies entry_add_prefix to file entries), so only the rule's own counts
         if (own.owner or own.other) and not isinstance(rule, ast.FileRule | ast.LinkRule):

@@ -515,6 +515,11 @@ def io_uring(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     """`io_uring [sqpoll] [override_creds] [label=LABEL],`."""
     access: list[str] = []
     while terms and terms[0].kind in ("word", "list") and not terms[0].quoted:
+        if terms[0].kind == "list":
+            # parser_yacc.y io_uring_perm: an unknown word in ( ) adds no permission
+            access.extend(v for v in terms[0].values if v in c.IO_URING_ACCESS)
+            terms = terms[1:]
+            continue
         got, terms = _access(terms, c.IO_URING_ACCESS, ctx, "io_uring")
         if not got:
             break
