@@ -7,120 +7,24 @@ typed dataclass, or raises a `PolicyError` at the offending term.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from stockade.policy import ast
 from stockade.policy import constants as c
-from stockade.policy.ast import Conds, Qualifiers, SourcePos
-from stockade.policy.lexer import Token
+from stockade.policy.netrules import network, unix
+from stockade.policy.ruleterms import (
+    RuleContext,
+    Term,
+    ctx_dummy,
+    ctx_tok,
+    no_more,
+    one,
+    take_access,
+    take_conds,
+)
 
-
-@dataclass
-class Term:
-    """One term of a rule: kind is 'word', 'list', 'cond', 'arrow' or 'le'."""
-
-    kind: str
-    tok: Token
-    value: str = ""
-    values: tuple[str, ...] = ()
-    nested: Conds = field(default_factory=dict)
-    quoted: bool = False
-    op: str = "="
-    paren: bool = False
-
-
-Fail = Callable[[str, Token], Exception]
-
-
-@dataclass
-class RuleContext:
-    """What every rule constructor needs besides its terms."""
-
-    pos: SourcePos
-    text: str
-    qualifiers: Qualifiers
-    fail: Fail
-
-
-def _access(terms: list[Term], valid: frozenset[str], ctx: RuleContext, what: str) -> tuple[
-    tuple[str, ...], list[Term]
-]:
-    """Leading access words (`send`, `(read, write)`), validated against `valid`."""
-    if terms and terms[0].kind == "list":
-        for v in terms[0].values:
-            if v not in valid:
-                raise ctx.fail(f"invalid {what} access '{v}'", terms[0].tok)
-        return terms[0].values, terms[1:]
-    if terms and terms[0].kind == "word" and not terms[0].quoted and terms[0].value in valid:
-        return (terms[0].value,), terms[1:]
-    return (), terms
-
-
-def _conds(
-    terms: list[Term], allowed: frozenset[str], ctx: RuleContext, what: str,
-    peer_keys: frozenset[str] = frozenset(), multi: frozenset[str] = frozenset(),
-    in_ok: frozenset[str] = frozenset(), single: bool = False,
-) -> tuple[Conds, Conds, list[Term]]:
-    """Split `key=value` terms (validated) from the rest; `peer=(...)` goes to the peer dict.
-
-    `key in (...)` is only taken for the keys in `in_ok` (the rule classes say "keyword
-    'in' is not allowed"); with `single`, a conditional takes one value (dbus.cc)."""
-    conds: Conds = {}
-    peer: Conds = {}
-    rest: list[Term] = []
-    for t in terms:
-        if t.kind == "cond" and t.op == "in" and t.value not in in_ok:
-            raise ctx.fail(f"keyword \"in\" is not allowed in {what} rules", t.tok)
-        if t.kind == "cond" and t.value == "peer" and t.paren and not peer_keys:
-            # parser_lex.l lexes `peer=(` as a conditional group, which only network,
-            # unix and dbus rules take
-            raise ctx.fail(f"{what} rules take no peer=(...) group (use peer=LABEL)", t.tok)
-        if t.kind == "cond" and single and len(t.values) > 1:
-            raise ctx.fail(f"{what} conditional \"{t.value}\" only supports a single value",
-                           t.tok)
-        if t.kind != "cond":
-            rest.append(t)
-            continue
-        if t.paren and not t.values and not t.nested:
-            raise ctx.fail(f"'{t.value}=()' needs a value", t.tok)
-        if t.value == "peer" and peer_keys:
-            if not t.paren:
-                raise ctx.fail(f'invalid {what} conditional "peer" (use peer=(...))', t.tok)
-            if peer:
-                raise ctx.fail(f"{what} conditional \"peer\" can only be specified once", t.tok)
-            if t.nested:
-                for k in t.nested:
-                    if k not in peer_keys:
-                        raise ctx.fail(f"invalid {what} peer conditional '{k}'", t.tok)
-                peer.update(t.nested)
-            else:
-                peer["label"] = t.values
-            continue
-        if t.value not in allowed:
-            raise ctx.fail(f"invalid {what} conditional '{t.value}'", t.tok)
-        if t.nested:
-            raise ctx.fail(f"'{t.value}' does not take nested conditionals", t.tok)
-        if t.value in conds and t.value not in multi:
-            # parser_misc.c move_conditional_value
-            raise ctx.fail(f"{what} conditional \"{t.value}\" can only be specified once",
-                           t.tok)
-        conds[t.value] = conds.get(t.value, ()) + t.values
-    return conds, peer, rest
-
-
-def _no_more(terms: list[Term], ctx: RuleContext, what: str) -> None:
-    if terms:
-        t = terms[0]
-        shown = t.value or t.tok.value
-        raise ctx.fail(f"unexpected '{shown}' in {what} rule", t.tok)
-
-
-def _one(conds: Conds, key: str) -> str | None:
-    vals = conds.get(key)
-    return vals[0] if vals else None
+__all__ = ["PARSERS", "RuleContext", "Term"]
 
 
 def capability(terms: list[Term], ctx: RuleContext) -> ast.Rule:
@@ -134,160 +38,29 @@ def capability(terms: list[Term], ctx: RuleContext) -> ast.Rule:
                               names=tuple(names))
 
 
-def _ip_ok(value: str) -> bool:
-    """`ip=` as network.cc parse_address: `none`, or an address inet_pton accepts."""
-    if value == "none":
-        return True
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return "%" not in value
-
-
-def _port_ok(value: str) -> bool:
-    """`port=` as network.cc parse_port: N or an ordered range N-M, each at most 65535."""
-    parts = value.split("-", 1)
-    if not all(p.isdigit() and p.isascii() and int(p) <= 65535 for p in parts):
-        return False
-    return len(parts) == 1 or int(parts[0]) <= int(parts[1])
-
-
-def _check_ip_conds(conds: Conds, tok: Token, ctx: RuleContext, peer: bool) -> None:
-    for key, vals in conds.items():
-        if len(vals) != 1:
-            raise ctx.fail(f"network conditional '{key}' takes one value", tok)
-        if key == "ip" and not _ip_ok(vals[0]):
-            raise ctx.fail(f"network invalid ip='{vals[0]}'", tok)
-        if key == "port" and not _port_ok(vals[0]):
-            raise ctx.fail(f"network invalid port='{vals[0]}'", tok)
-        if key == "interface" and peer:
-            raise ctx.fail("interface cannot be set for peer in network rules", tok)
-
-
-def _peer_access_ok(access: tuple[str, ...], peer: Conds, tok: Token, ctx: RuleContext,
-                    what: str) -> None:
-    """network.cc/af_unix.cc: only accesses that have a peer may take peer conditionals."""
-    if peer and access and any(a not in c.PEER_NET_ACCESS for a in access):
-        raise ctx.fail(f"{what} 'create', 'shutdown', 'setattr', 'getattr', 'bind', 'listen', "
-                       "'setopt', and/or 'getopt' accesses cannot be used with peer socket "
-                       "conditionals", tok)
-
-
-def _cond_tok(terms: list[Term], key: str, default: Token) -> Token:
-    return next((t.tok for t in terms if t.kind == "cond" and t.value == key), default)
-
-
-def network(terms: list[Term], ctx: RuleContext) -> ast.Rule:
-    """`network [access] [family [type|protocol] | type] [ip= port= interface= label=]
-    [peer=(ip= port= label=)],` (parser_yacc.y network_rule, network.cc)."""
-    access: tuple[str, ...] = ()
-    all_terms = terms
-    if terms and (terms[0].kind == "list" or (
-        terms[0].kind == "word" and terms[0].value in c.NETWORK_ACCESS
-        and terms[0].value not in c.NETWORK_FAMILIES | c.NETWORK_TYPES
-    )):
-        access, terms = _access(terms, c.NETWORK_ACCESS, ctx, "network")
-    words: list[Term] = []
-    while terms and terms[0].kind == "word":
-        words.append(terms.pop(0))
-    conds, peer, rest = _conds(terms, c.NETWORK_CONDS, ctx, "network", c.NETWORK_PEER_CONDS,
-                               in_ok=frozenset({"label"}))
-    if rest:
-        raise ctx.fail(f"Invalid network entry '{rest[0].value or rest[0].tok.value}'",
-                       rest[0].tok)
-    if len(words) > 2:
-        raise ctx.fail(f"Invalid network entry '{words[2].value}'", words[2].tok)
-    family = sock_type = protocol = None
-    names = [w.value for w in words]
-    if len(names) == 2:
-        fam, second = names
-        if fam not in c.NETWORK_FAMILIES or not (
-                second in c.NETWORK_TYPES or second in c.NETWORK_PROTO_TYPES.get(fam, ())):
-            raise ctx.fail(f"Invalid network entry '{fam} {second}'", words[0].tok)
-        family = fam
-        if second in c.NETWORK_TYPES:
-            sock_type = second
-        else:
-            protocol = second
-    elif names:
-        name = names[0]
-        if name in c.NETWORK_FAMILIES:
-            family = name
-        elif name in c.NETWORK_TYPES:
-            sock_type = name
-        elif any(name in p for p in c.NETWORK_PROTO_TYPES.values()):
-            protocol = name
-        else:
-            raise ctx.fail(f"Invalid network entry '{name}'", words[0].tok)
-    tok = words[0].tok if words else (all_terms[0].tok if all_terms else ctx_dummy(ctx))
-    if (conds or peer) and family not in (None, "inet", "inet6"):
-        raise ctx.fail("network family does not support local or peer conditionals", tok)
-    _check_ip_conds(conds, _cond_tok(all_terms, "ip", tok), ctx, peer=False)
-    _check_ip_conds(peer, _cond_tok(all_terms, "peer", tok), ctx, peer=True)
-    _peer_access_ok(access, peer, tok, ctx, "network")
-    return ast.NetworkRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
-                           access=access, family=family, sock_type=sock_type,
-                           protocol=protocol, conds=conds, peer=peer)
-
-
 def signal(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     """`signal [access] [set=(...)] [peer=LABEL],`."""
-    access, terms = _access(terms, c.SIGNAL_ACCESS, ctx, "signal")
-    conds, _peer, rest = _conds(terms, frozenset({"set", "peer"}), ctx, "signal",
+    access, terms = take_access(terms, c.SIGNAL_ACCESS, ctx, "signal")
+    conds, _peer, rest = take_conds(terms, frozenset({"set", "peer"}), ctx, "signal",
                                 multi=frozenset({"set"}))
     for name in conds.get("set", ()):
         if not c.is_signal(name):
             raise ctx.fail(f"unknown signal '{name}'", next(
                 t.tok for t in terms if t.kind == "cond" and t.value == "set"))
-    _no_more(rest, ctx, "signal")
+    no_more(rest, ctx, "signal")
     return ast.SignalRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
                           access=access,
                           signals=tuple(c.canonical_signal(n) for n in conds.get("set", ())),
-                          peer=_one(conds, "peer"))
+                          peer=one(conds, "peer"))
 
 
 def ptrace(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     """`ptrace [access] [peer=LABEL],`."""
-    access, terms = _access(terms, c.PTRACE_ACCESS, ctx, "ptrace")
-    conds, _peer, rest = _conds(terms, frozenset({"peer"}), ctx, "ptrace")
-    _no_more(rest, ctx, "ptrace")
+    access, terms = take_access(terms, c.PTRACE_ACCESS, ctx, "ptrace")
+    conds, _peer, rest = take_conds(terms, frozenset({"peer"}), ctx, "ptrace")
+    no_more(rest, ctx, "ptrace")
     return ast.PtraceRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
-                          access=access, peer=_one(conds, "peer"))
-
-
-def unix(terms: list[Term], ctx: RuleContext) -> ast.Rule:
-    """`unix [access] [type= addr=] [peer=(label= addr=)],` (af_rule.cc, af_unix.cc):
-    `label` only in the peer, `type` one socket type, `protocol` not supported."""
-    all_terms = terms
-    access, terms = _access(terms, c.UNIX_ACCESS, ctx, "unix")
-    conds, peer, rest = _conds(terms, frozenset({"type", "addr", "label", "protocol"}), ctx,
-                               "unix", frozenset({"label", "addr", "type", "protocol"}))
-    _no_more(rest, ctx, "unix")
-    tok = all_terms[0].tok if all_terms else ctx_dummy(ctx)
-    for side, found in (("", conds), ("peer ", peer)):
-        for key, vals in found.items():
-            ktok = _cond_tok(all_terms, "peer" if side else key, tok)
-            if key == "protocol":
-                raise ctx.fail("unix rule: 'protocol' conditional is not currently supported",
-                               ktok)
-            if key == "label" and not side:
-                raise ctx.fail("unix rule: 'label' conditional is only valid in the peer "
-                               "expression", ktok)
-            if key == "type" and side:
-                raise ctx.fail("unix rule: 'type' conditional is not allowed in the peer "
-                               "expression", ktok)
-            if len(vals) != 1:
-                raise ctx.fail(f"unix rule: conditional '{key}' only supports a single value",
-                               ktok)
-            if key == "type" and vals[0] not in c.SOCKET_TYPES:
-                raise ctx.fail(f"socket rule: invalid socket type '{vals[0]}'", ktok)
-            if key == "addr" and not (vals[0].startswith("@") or vals[0] in ("none", "auto")):
-                # af_unix.cc: an abstract address (@name), none (anonymous) or auto
-                raise ctx.fail(f"unix rule: invalid value for addr='{vals[0]}'", ktok)
-    _peer_access_ok(access, peer, tok, ctx, "unix socket")
-    return ast.UnixRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
-                        access=access, conds=conds, peer=peer)
+                          access=access, peer=one(conds, "peer"))
 
 
 _DBUS_KEYS = frozenset({"bus", "path", "interface", "member", "name"})
@@ -298,10 +71,10 @@ def dbus(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     (dbus.cc: local and peer conditionals share one set of fields; a rule is a message
     rule or a service rule, and its accesses must suit it)."""
     all_terms = terms
-    access, terms = _access(terms, c.DBUS_ACCESS, ctx, "dbus")
-    conds, peer, rest = _conds(terms, _DBUS_KEYS, ctx, "dbus", _DBUS_KEYS | {"label"},
+    access, terms = take_access(terms, c.DBUS_ACCESS, ctx, "dbus")
+    conds, peer, rest = take_conds(terms, _DBUS_KEYS, ctx, "dbus", _DBUS_KEYS | {"label"},
                                single=True)
-    _no_more(rest, ctx, "dbus")
+    no_more(rest, ctx, "dbus")
     tok = all_terms[0].tok if all_terms else ctx_dummy(ctx)
     for key in conds.keys() & peer.keys():
         raise ctx.fail(f'dbus conditional "{key}" can only be specified once', tok)
@@ -340,7 +113,7 @@ def mount(operation: str) -> Callable[[list[Term], RuleContext], ast.Rule]:
         terms = [Term(t.kind, t.tok, value="options", values=t.values, nested=t.nested,
                       op=t.op) if t.kind == "cond" and t.value == "option" else t
                  for t in terms]
-        conds, _peer, rest = _conds(
+        conds, _peer, rest = take_conds(
             terms, frozenset({"options", "fstype", "vfstype"}), ctx, operation,
             multi=frozenset({"options", "fstype", "vfstype"}),
             in_ok=frozenset({"options", "fstype", "vfstype"}))
@@ -403,13 +176,13 @@ def _arrow_split(terms: list[Term], ctx: RuleContext, what: str) -> tuple[list[T
 
 def pivot_root(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     """`pivot_root [oldroot=PATH] [NEWROOT] [-> PROFILE],`."""
-    conds, _peer, rest = _conds(terms, frozenset({"oldroot"}), ctx, "pivot_root",
+    conds, _peer, rest = take_conds(terms, frozenset({"oldroot"}), ctx, "pivot_root",
                                 multi=frozenset({"oldroot"}), in_ok=frozenset({"oldroot"}))
     rest, target = _arrow_split(rest, ctx, "pivot_root")
     if len(rest) > 1 or any(t.kind != "word" for t in rest):
         raise ctx.fail("unexpected term in pivot_root rule", rest[-1].tok)
     return ast.PivotRootRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
-                             oldroot=_one(conds, "oldroot"),
+                             oldroot=one(conds, "oldroot"),
                              newroot=rest[0].value if rest else None, target=target)
 
 
@@ -433,11 +206,6 @@ def change_profile(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     return ast.ChangeProfileRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
                                  exec_mode=mode, exec_path=rest[0].value if rest else None,
                                  target=target)
-
-
-def ctx_tok(terms: list[Term]) -> Token:
-    """The first token of a term list (for error positions)."""
-    return terms[0].tok
 
 
 _RLIMIT_NUMBER = re.compile(r"(-?[0-9]+)([A-Za-z_]*)")
@@ -493,13 +261,6 @@ def rlimit(terms: list[Term], ctx: RuleContext) -> ast.Rule:
                           resource=name, value=value)
 
 
-def ctx_dummy(ctx: RuleContext) -> Token:
-    """A token at the rule start, for errors with no better place."""
-    from stockade.policy.lexer import T
-
-    return Token(T.WORD, "", ctx.pos.line, ctx.pos.col, 0, 0)
-
-
 def userns(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     """`userns [create],` (parser_lex.l USERNS_MODE knows only `create`: no list, no
     conditionals)."""
@@ -507,7 +268,7 @@ def userns(terms: list[Term], ctx: RuleContext) -> ast.Rule:
         access, rest = ("create",), terms[1:]
     else:
         access, rest = (), terms
-    _no_more(rest, ctx, "userns")
+    no_more(rest, ctx, "userns")
     return ast.UsernsRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers, access=access)
 
 
@@ -520,21 +281,21 @@ def io_uring(terms: list[Term], ctx: RuleContext) -> ast.Rule:
             access.extend(v for v in terms[0].values if v in c.IO_URING_ACCESS)
             terms = terms[1:]
             continue
-        got, terms = _access(terms, c.IO_URING_ACCESS, ctx, "io_uring")
+        got, terms = take_access(terms, c.IO_URING_ACCESS, ctx, "io_uring")
         if not got:
             break
         access.extend(got)
-    conds, _peer, rest = _conds(terms, frozenset({"label"}), ctx, "io_uring")
-    _no_more(rest, ctx, "io_uring")
+    conds, _peer, rest = take_conds(terms, frozenset({"label"}), ctx, "io_uring")
+    no_more(rest, ctx, "io_uring")
     return ast.IoUringRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
-                           access=tuple(access), label=_one(conds, "label"))
+                           access=tuple(access), label=one(conds, "label"))
 
 
 def mqueue(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     """`mqueue [access] [type=posix|sysv] [label=LABEL] [NAME],`."""
-    access, terms = _access(terms, c.MQUEUE_ACCESS, ctx, "mqueue")
-    conds, _peer, rest = _conds(terms, frozenset({"type", "label"}), ctx, "mqueue")
-    mtype = _one(conds, "type")
+    access, terms = take_access(terms, c.MQUEUE_ACCESS, ctx, "mqueue")
+    conds, _peer, rest = take_conds(terms, frozenset({"type", "label"}), ctx, "mqueue")
+    mtype = one(conds, "type")
     if mtype not in (None, "posix", "sysv"):
         raise ctx.fail(f"mqueue invalid type='{mtype}'", terms[0].tok)
     if len(rest) > 1 or any(t.kind != "word" for t in rest):
@@ -549,13 +310,13 @@ def mqueue(terms: list[Term], ctx: RuleContext) -> ast.Rule:
         if mtype not in (None, implied):
             raise ctx.fail(f"mqueue type={mtype} invalid name '{name}'", rest[0].tok)
     return ast.MqueueRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
-                          access=access, mqueue_type=mtype, label=_one(conds, "label"),
+                          access=access, mqueue_type=mtype, label=one(conds, "label"),
                           name=rest[0].value if rest else None)
 
 
 def all_rule(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     """`all,`."""
-    _no_more(terms, ctx, "all")
+    no_more(terms, ctx, "all")
     return ast.AllRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers)
 
 
