@@ -39,7 +39,7 @@ PREFIX = [
     ("owner { /x r, }", True), ("deny audit change_profile,", False),
     ("deny audit /x r,", False), ("owner deny /x r,", False), ("owner audit /x r,", False),
     ("audit audit /x r,", False), ("deny allow /x r,", False),
-    ("deny { allow /x r, }", False), ("owner { other /x r, }", False),
+    ("deny { allow /x r, }", False), ("owner { other /x r, }", True),
     ("deny { deny /x w, }", True), ("audit { deny /x w, }", True),
     ("{ /x r, }", True), ("deny file,", False), ("audit set rlimit nofile <= 3,", False),
     ("priority=5 audit deny owner /x r,", True), ("audit priority=5 /x r,", False),
@@ -402,3 +402,14 @@ def test_comparisons_decide_the_branch() -> None:
             "  if a in @{A} {\n    /in r,\n  }\n  if 5 < 3 {\n    /lt r,\n  }\n}\n")
     (p,) = compile_profiles(text, loader=Loader(system=False))
     assert [r.text for r in p.rules] == ["/in r,"]
+
+
+def test_block_prefixes_reach_file_rules_only() -> None:
+    # parser_yacc.y `rules opt_prefix block` applies entry_add_prefix to the file rules in
+    # the block: `owner { other /y r, }` is no error and grants nothing (owner masks the
+    # other permissions away); a rlimit in a block is no error either
+    (p,) = compile_profiles(prof("owner {\n    other /y r,\n  }\n  audit {\n"
+                                 "    set rlimit nofile <= 3,\n  }"),
+                            loader=Loader(system=False))
+    assert not p.file_perms("/y", owner=True).allows(1)
+    assert not p.file_perms("/y", owner=False).allows(1)

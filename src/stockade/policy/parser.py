@@ -288,7 +288,7 @@ class Parser(HeaderParser, RuleTermParser, ConditionParser):
         no prefix on rlimit, and a rule inside a qualifier block may not contradict it."""
         outer = self.block_quals[-1]
         where = qtok or head
-        if isinstance(rule, ast.RlimitRule) and (own != Qualifiers() or outer != Qualifiers()):
+        if isinstance(rule, ast.RlimitRule) and own != Qualifiers():
             raise self.fail("rlimit rules take no qualifiers", where)
         if isinstance(rule, ast.AllRule) and own.priority:
             raise self.fail("priority prefix not allowed on all rules", where, semantic=True)
@@ -299,8 +299,6 @@ class Parser(HeaderParser, RuleTermParser, ConditionParser):
                             semantic=True)
         if (outer.deny and own.allow) or (outer.allow and own.deny):
             raise self.fail("conflicting mode prefix", where, semantic=True)
-        if (outer.owner and own.other) or (outer.other and own.owner):
-            raise self.fail("conflicting owner prefix", where, semantic=True)
         if (outer.audit and own.quiet) or (outer.quiet and own.audit):
             raise self.fail("conflicting audit prefix", where, semantic=True)
 
@@ -313,8 +311,6 @@ class Parser(HeaderParser, RuleTermParser, ConditionParser):
             merged = outer.merged(quals)
             if (outer.deny and quals.allow) or (outer.allow and quals.deny):
                 raise self.fail("conflicting mode prefix", qtok or tok, semantic=True)
-            if (outer.owner and quals.other) or (outer.other and quals.owner):
-                raise self.fail("conflicting owner prefix", qtok or tok, semantic=True)
             if quals.priority:
                 raise self.fail("priority is not allowed on rule blocks", qtok or tok)
             self.block_quals.append(merged)
