@@ -107,8 +107,10 @@ def test_every_exec_mode(mode: str) -> None:
 
 
 def test_bare_file_and_qualifiers() -> None:
-    r = rule("audit deny owner file,")
-    assert isinstance(r, ast.FileRule) and r.path == "/{**,}"
+    r = rule("audit allow owner file,")
+    assert isinstance(r, ast.FileRule) and r.path == "/{**,}" and r.exec_mode == "ix"
+    assert r.qualifiers == ast.Qualifiers(audit=True, allow=True, owner=True)
+    r = rule("audit deny owner /x r,")
     assert r.qualifiers == ast.Qualifiers(audit=True, deny=True, owner=True)
     r = rule("priority=10 allow other /x r,")
     assert r.qualifiers.priority == 10 and r.qualifiers.allow and r.qualifiers.other

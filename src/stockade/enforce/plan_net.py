@@ -112,9 +112,9 @@ def _network_rule(rule: NetworkRule, net: _Net, ctx: Context) -> Verdict:
     elif access & {"listen", "accept", "send", "receive"}:
         v.part(APPROX, "listen/accept/send/receive are not mediated (wider)")
     tcp = (fam is None or fam in INET) and typ in (None, 1)
-    for key in ("ip",):
+    for key in ("ip", "interface", "label"):
         if rule.conds.get(key) or rule.peer.get(key):
-            v.part(APPROX, "ip= not checked (wider: Landlock restricts TCP ports only)",
+            v.part(APPROX, f"{key}= not checked (wider: Landlock restricts TCP ports only)",
                    "supervisor")
     local, peer = rule.conds.get("port"), rule.peer.get("port")
     if not tcp:

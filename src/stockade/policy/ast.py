@@ -35,6 +35,9 @@ class Qualifiers:
     other: bool = False
     quiet: bool = False
     priority: int = 0
+    #: `prompt` (AppArmor 4.1): ask a prompt listener; stockade has none, so a prompt rule
+    #: also sets `deny` (what the kernel does when no listener answers).
+    prompt: bool = False
 
     def merged(self, inner: Qualifiers) -> Qualifiers:
         """Qualifiers of a rule inside a qualifier block (outer | inner)."""
@@ -46,11 +49,14 @@ class Qualifiers:
             other=self.other or inner.other,
             quiet=self.quiet or inner.quiet,
             priority=inner.priority if inner.priority else self.priority,
+            prompt=self.prompt or inner.prompt,
         )
 
     def words(self) -> list[str]:
         """The qualifiers as written, in canonical order."""
         out = [n for n in ("audit", "quiet", "deny", "allow", "owner", "other") if getattr(self, n)]
+        if self.prompt:
+            out[out.index("deny")] = "prompt"
         if self.priority:
             out.insert(0, f"priority={self.priority}")
         return out
@@ -254,19 +260,24 @@ class AllRule(Rule):
 
 @dataclass(kw_only=True)
 class VarAssign(Node):
-    """`@{NAME} = values` or `@{NAME} += values`."""
+    """`@{NAME} = values`; `op` is `=`, `+=` (append), `?=` (unless defined) or `:=`
+    (replace)."""
 
     name: str
     values: tuple[str, ...]
     append: bool = False
+    op: str = "="
 
 
 @dataclass(kw_only=True)
 class BoolAssign(Node):
-    """`${NAME} = true|false`."""
+    """`${NAME} = true|false` (or `$NAME`); `op` is `=`, `?=` or `:=`; `expr` when the value
+    is a condition (`${A} = ${B} and not ${C}`), evaluated when the preamble is read."""
 
     name: str
     value: bool
+    op: str = "="
+    expr: Cond | None = None
 
 
 @dataclass(kw_only=True)
@@ -279,9 +290,10 @@ class Alias(Node):
 
 @dataclass(kw_only=True)
 class Abi(Node):
-    """`abi <path>,` (the feature ABI a profile was written for)."""
+    """`abi <path>,` (the feature ABI a profile was written for); `magic` for `<path>`."""
 
     path: str
+    magic: bool = True
 
 
 @dataclass(kw_only=True)
@@ -316,11 +328,15 @@ class QualifierBlock(Node):
 
 @dataclass(frozen=True, kw_only=True)
 class Cond:
-    """A condition of `if`: op is 'bool', 'defined', 'not', 'and' or 'or'."""
+    """A condition of `if`: op is 'bool' (a boolean variable), 'value' (`true`/`false`),
+    'defined', 'not', 'and', 'or', or 'cmp' (`lhs name rhs` with name one of == != in > >=
+    < <=, each side a set variable or a value; parser_yacc.y factor, cond_expr.cc)."""
 
     op: str
     name: str = ""
     args: tuple[Cond, ...] = ()
+    lhs: str = ""
+    rhs: str = ""
 
 
 @dataclass(kw_only=True)

@@ -163,6 +163,7 @@ def _mode_of(flags: Sequence[str]) -> str:
 class _State:
     rules: list[ast.Rule] = field(default_factory=list)
     children: list[tuple[ast.Profile, ast.PolicyFile]] = field(default_factory=list)
+    included: set[str] = field(default_factory=set)
 
 
 class _Compiler:
@@ -170,6 +171,7 @@ class _Compiler:
         self.vars = Variables()
         self.aliases: list[tuple[str, str]] = []
         self.lines: dict[str, list[str]] = {}
+        self._top_included: set[str] = set()
 
     # -- errors --------------------------------------------------------------------------
     def error(self, message: str, node: ast.Node, line: int | None = None,
@@ -214,6 +216,9 @@ class _Compiler:
             elif isinstance(node, ast.BoolAssign):
                 try:
                     self.vars.assign_bool(node)
+                except KeyError as err:
+                    raise self.error(f"unknown boolean variable ${{{err.args[0]}}}",
+                                     node) from None
                 except ValueError as err:
                     raise self.error(str(err), node) from None
             elif isinstance(node, ast.Alias):
@@ -221,7 +226,7 @@ class _Compiler:
                 dst = self.expand(node.target, node) or node.target
                 self.aliases.append((src, dst))
             elif isinstance(node, ast.Include):
-                for inc in node.files:
+                for inc in self._first_time(node.files, self._top_included):
                     self.preamble(inc.statements, inc, profiles)
             elif isinstance(node, ast.Profile):
                 profiles.append((node, pf))
@@ -231,21 +236,51 @@ class _Compiler:
             elif isinstance(node, ast.Rule | ast.QualifierBlock):
                 raise self.error("rule outside of a profile (expected 'profile NAME {')", node)
 
+    @staticmethod
+    def _first_time(files: Sequence[ast.PolicyFile], seen: set[str]) -> list[ast.PolicyFile]:
+        """The files not yet included in this scope (the top level, or one profile): a
+        re-included file is skipped, as upstream's per-profile include cache does."""
+        out = []
+        for f in files:
+            key = os.path.realpath(f.path) if not f.path.startswith("<") else f.path
+            if key not in seen:
+                seen.add(key)
+                out.append(f)
+        return out
+
     def evaluate(self, node: ast.Conditional) -> bool:
         try:
             return self.vars.evaluate(node.cond)
         except KeyError as err:
             raise self.error(f"unknown boolean variable ${{{err.args[0]}}}", node) from None
+        except ValueError as err:
+            raise self.error(str(err), node) from None
 
     # -- profiles ------------------------------------------------------------------------
+    def unique_names(self, profiles: Sequence[tuple[ast.Profile, ast.PolicyFile]]) -> None:
+        """Two profiles (or hats) of one name at one level are an error, as upstream's
+        add_to_list/add_hat_to_policy ("... already exists")."""
+        seen: set[str] = set()
+        for node, _pf in profiles:
+            name = self.expand(node.name, node) or node.name
+            if name in seen:
+                what = "Hat" if node.is_hat else "Profile"
+                raise self.error(f"{what} {name} already exists", node)
+            seen.add(name)
+
     def profile(self, node: ast.Profile, pf: ast.PolicyFile, parent: str | None,
                 ) -> CompiledProfile:
         name = self.expand(node.name, node) or node.name
         full = f"{parent}//{name}" if parent else name
         attachment = self.expand(node.attachment, node)
+        if attachment is not None:
+            try:  # the attachment is a pattern like a file rule's path (parser_regex.c)
+                parse_aare(attachment)
+            except AareError as err:
+                raise self.error(f"bad attachment '{attachment}': {err}", node) from None
         if attachment is None and not node.is_hat and name.startswith("/") and not parent:
             attachment = name
-        self.vars.set_builtin("profile_name", full)
+        self.vars.set_profile_builtins(full, attachment)
         state = _State()
         self.body(node.body, pf, ast.Qualifiers(), state)
         prof = CompiledProfile(
@@ -254,9 +289,10 @@ class _Compiler:
             rules=state.rules,
         )
         self.finish(prof)
+        self.unique_names(state.children)
         for child, cpf in state.children:
             prof.children.append(self.profile(child, cpf, full))
-        self.vars.set_builtin("profile_name", full)
+        self.vars.set_profile_builtins(full, attachment)
         return prof
 
     def body(self, nodes: Sequence[ast.Node], pf: ast.PolicyFile, quals: ast.Qualifiers,
@@ -271,7 +307,7 @@ class _Compiler:
                     raise self.error("a rule cannot be both 'allow' and 'deny'", node)
                 self.body(node.body, pf, merged, state)
             elif isinstance(node, ast.Include):
-                for inc in node.files:
+                for inc in self._first_time(node.files, state.included):
                     self.body(inc.statements, inc, quals, state)
             elif isinstance(node, ast.Conditional):
                 branch = node.body if self.evaluate(node) else node.else_body
@@ -376,4 +412,5 @@ def compile_profiles(source: ast.PolicyFile | str | os.PathLike[str],
     comp = _Compiler()
     profiles: list[tuple[ast.Profile, ast.PolicyFile]] = []
     comp.preamble(pf.statements, pf, profiles)
+    comp.unique_names(profiles)
     return [comp.profile(p, ppf, None) for p, ppf in profiles]

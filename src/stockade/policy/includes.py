@@ -3,7 +3,8 @@
 Search order for `include <x>`: each `-I DIR`, then /etc/apparmor.d when present, then
 stockade's bundled abstractions and tunables (package data). `include "x"` is relative to
 the including file's directory first. An included directory includes each file in it
-(dotfiles and editor or package-manager backups skipped). Cycles are errors.
+(dotfiles and editor or package-manager backups skipped). A file already being included is
+skipped silently, as upstream's include cache does, so include cycles end by themselves.
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ class Loader:
         for node in nodes:
             if isinstance(node, ast.Include):
                 node.files = self._include(node, pf)
+            elif isinstance(node, ast.Abi):
+                self._abi(node, pf)
             elif isinstance(node, ast.Profile | ast.QualifierBlock):
                 self._resolve(node.body, pf)
             elif isinstance(node, ast.Conditional):
@@ -102,13 +105,26 @@ class Loader:
             return inc.path if os.path.exists(inc.path) else None
         dirs = list(self.path)
         if not inc.magic:
+            # upstream opens a quoted or bare name as given (relative to the working
+            # directory); stockade also tries the including file's directory, never -I
             base = os.path.dirname(including) if not including.startswith("<") else os.getcwd()
-            dirs = [base, os.getcwd(), *dirs]
+            dirs = [os.getcwd(), base]
         for d in dirs:
             cand = os.path.join(d, inc.path)
             if os.path.exists(cand):
                 return cand
         return None
+
+    def _abi(self, abi: ast.Abi, pf: ast.PolicyFile) -> None:
+        """`abi <x>,` must name a features file (parser_yacc.y abi_features_base): a
+        regular file found like an include; `<kernel>` and `<default>` are built in."""
+        if abi.magic and abi.path in ("kernel", "default"):
+            return
+        found = self.find(ast.Include(pos=abi.pos, path=abi.path, magic=abi.magic), pf.path)
+        if found is None or not os.path.isfile(found):
+            shown = f"<{abi.path}>" if abi.magic else f'"{abi.path}"'
+            what = "Could not open" if found is None else "failed to find features abi"
+            raise _error(IncludeError, f"{what} {shown}", abi, pf.lines)
 
     def _include(self, inc: ast.Include, pf: ast.PolicyFile) -> list[ast.PolicyFile]:
         found = self.find(inc, pf.path)
@@ -128,8 +144,9 @@ class Loader:
         for target in targets:
             real = os.path.realpath(target)
             if real in self._stack:
-                chain = " -> ".join([*self._stack[self._stack.index(real):], real])
-                raise _error(IncludeError, f"include cycle: {chain}", inc, pf.lines)
+                # upstream's include cache skips a file already being included (a file
+                # including itself, directly or not, is read once; parser_lex.l)
+                continue
             try:
                 out.append(self.load_file(target))
             except PolicySyntaxError:

@@ -1,11 +1,15 @@
 """Tokens of the profile language with 1-based line and column.
 
 Paths are words: inside `{...}` a comma belongs to the word (`/usr/{bin,sbin}/x`), outside
-it ends the rule. `#` starts a comment at the start of a token, except in `#include`.
+it ends the rule, except that a path (a word starting with `/` or `@`) goes on over a comma
+followed by a word character (`/foo,bar`), as upstream's ID lexeme does. `=` ends a word
+except inside a path (`@{FOO}/=/x`). A backslash before a newline joins lines.
+`#` starts a comment at the start of a token, except in `#include`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 
@@ -25,6 +29,8 @@ class T(Enum):
     COMMA = ","
     EQUALS = "="
     PLUSEQ = "+="
+    CONDEQ = "?="  # assign only if not yet defined
+    OVERRIDE = ":="  # replace an earlier definition
     ARROW = "->"
     LE = "<="
     EOF = "end of file"
@@ -51,7 +57,13 @@ class Token:
 
 
 _SINGLE = {"(": T.LPAREN, ")": T.RPAREN, ",": T.COMMA, "=": T.EQUALS}
+_ASSIGN = {"+": T.PLUSEQ, "?": T.CONDEQ, ":": T.OVERRIDE}
+_ASSIGNMENT_KINDS = (T.EQUALS, T.PLUSEQ, T.CONDEQ, T.OVERRIDE)
+#: `<x>` is a file name only after these words (include and abi statements).
+_ANGLE_AFTER = ("include", "#include", "exists", "abi")
+_VARIABLE = re.compile(r"[@$]\{?[A-Za-z0-9_]*\}?")
 _SPACE = " \t\r\n\f\v"
+_WORD_END = _SPACE + "\"!,"
 
 
 class Lexer:
@@ -92,8 +104,8 @@ class Lexer:
         text, n, i = self.text, len(self.text), 0
         out: list[Token] = []
         while True:
-            while i < n and text[i] in _SPACE:
-                i += 1
+            while i < n and (text[i] in _SPACE or text.startswith("\\\n", i)):
+                i += 2 if text[i] == "\\" else 1
             if i >= n:
                 out.append(self._tok(T.EOF, "", n, n))
                 return out
@@ -115,6 +127,10 @@ class Lexer:
                     out.append(self._tok(T.LE, "<=", i, i + 2))
                     i += 2
                     continue
+                if not (out and out[-1].kind is T.WORD and out[-1].value in _ANGLE_AFTER):
+                    out.append(self._tok(T.WORD, "<", i, i + 1))  # a comparison in `if`
+                    i += 1
+                    continue
                 end = text.find(">", i)
                 nl = text.find("\n", i)
                 if end < 0 or (0 <= nl < end):
@@ -122,7 +138,9 @@ class Lexer:
                 out.append(self._tok(T.ANGLE, text[i + 1 : end].strip(), i, end + 1))
                 i = end + 1
                 continue
-            if ch == "{" and (nxt == "" or nxt in _SPACE or nxt in "}#"):
+            if ch == "{" and not self._value_follows(out, i):
+                # parser_lex.l: a '{' starting a token opens a block, except where a value
+                # is lexed (after '=' and in variable assignments)
                 out.append(self._tok(T.LBRACE, "{", i, i + 1))
                 i += 1
                 continue
@@ -130,19 +148,41 @@ class Lexer:
                 out.append(self._tok(T.RBRACE, "}", i, i + 1))
                 i += 1
                 continue
-            if ch == "+" and nxt == "=":
-                out.append(self._tok(T.PLUSEQ, "+=", i, i + 2))
+            if nxt == "=" and ch in _ASSIGN:
+                out.append(self._tok(_ASSIGN[ch], ch + "=", i, i + 2))
                 i += 2
                 continue
             if ch == "-" and nxt == ">":
                 out.append(self._tok(T.ARROW, "->", i, i + 2))
                 i += 2
                 continue
+            if ch == "!" and nxt == "=":
+                out.append(self._tok(T.WORD, "!=", i, i + 2))  # a comparison in `if`
+                i += 2
+                continue
+            if ch == "!":
+                # parser_lex.l: `!` ends an unquoted name and starts no token of its own
+                raise self.error("unexpected character '!' (quote the name or escape it as "
+                                 "'\\!')", i)
             if ch in _SINGLE:
                 out.append(self._tok(_SINGLE[ch], ch, i, i + 1))
                 i += 1
                 continue
             i = self._word(i, out)
+
+    def _value_follows(self, out: list[Token], i: int) -> bool:
+        """Whether the token at `i` is a value: right after '=' (a conditional's value) or
+        '->' (a target), or on the logical line of a variable assignment (`@{X} = a {b,c}`)."""
+        if out and out[-1].kind in (*_ASSIGNMENT_KINDS, T.ARROW):
+            return True
+        for k in range(len(out) - 1, -1, -1):
+            tok = out[k]
+            if "\n" in self.text[tok.end : i].replace("\\\n", ""):
+                return False
+            if tok.kind in _ASSIGNMENT_KINDS:
+                return k > 0 and out[k - 1].kind is T.WORD and out[k - 1].value[:1] in "@$"
+            i = tok.start
+        return False
 
     def _string(self, i: int, out: list[Token]) -> int:
         text, n = self.text, len(self.text)
@@ -168,25 +208,33 @@ class Lexer:
     def _word(self, i: int, out: list[Token]) -> int:
         text, n = self.text, len(self.text)
         start, depth, j = i, 0, i
+        # names that go on over `,x` as upstream's ID: paths, variables, hats and the
+        # profile name after `profile`/`hat`
+        path = text[i] in "/@^" or (bool(out) and out[-1].kind is T.WORD
+                                     and out[-1].value in ("profile", "hat"))
         while j < n:
             ch = text[j]
             nxt = text[j + 1] if j + 1 < n else ""
             if ch == "\\" and j + 1 < n:
+                if nxt == "\n":
+                    break
                 j += 2
                 continue
-            if ch in _SPACE or ch == '"':
+            if ch in _SPACE or ch in '"!':
                 break
             if ch == "{":
-                if depth == 0 and (nxt == "" or nxt in _SPACE):
-                    break
-                depth += 1
+                depth += 1  # inside a name '{' always belongs to it (`t{` is one ID)
             elif ch == "}":
                 if depth == 0:
                     break
                 depth -= 1
+            elif depth == 0 and ch == "," and path and nxt and nxt not in _WORD_END:
+                pass  # `/foo,bar` is one path
+            elif depth == 0 and (ch == "=" or (nxt == "=" and ch in _ASSIGN)):
+                if not path or _VARIABLE.fullmatch(text[start:j]):
+                    break
             elif (depth == 0 and (
-                ch in "(),="
-                or (ch == "+" and nxt == "=")
+                ch in "(),"
                 or (ch == "-" and nxt == ">")
                 or (ch == "<" and nxt == "=")
             )) or (depth > 0 and ch == "\n"):

@@ -54,9 +54,11 @@ _PLAIN = {
     "r": Perm.READ, "w": Perm.WRITE, "a": Perm.APPEND, "l": Perm.LINK,
     "k": Perm.LOCK, "m": Perm.MMAP,
 }
-# One mode unit: a plain letter, or an exec unit [pc]?[iu]?x (letters in either case).
-_UNIT_RE = re.compile(r"[rwalkm]|[pc]?[iu]?x", re.IGNORECASE)
-_MODE_RE = re.compile(r"(?:[rwalkm]|[pc]?[iu]?x)+", re.IGNORECASE)
+# One mode unit, as parser_lex.l MODE_CHARS: a plain letter ([RrWwaLlMmkXx]: no upper-case
+# A or K), or an exec unit [Pp]/[Cc] x, or ([Pp]|[Cc])?[IiUu] x.
+_UNIT = r"[RrWwaLlMmk]|[PpCc][Xx]|[PpCc]?[IiUu][Xx]|[Xx]"
+_UNIT_RE = re.compile(_UNIT)
+_MODE_RE = re.compile(f"(?:{_UNIT})+")
 
 
 def looks_like_mode(word: str) -> bool:
@@ -80,11 +82,12 @@ def canonical_exec_mode(unit: str) -> str:
     return (low[0].upper() + "U" if scrub else low) + "x"
 
 
-def parse_mode(word: str, *, deny: bool) -> tuple[Perm, str | None]:
+def parse_mode(word: str, *, deny: bool, named: bool = False) -> tuple[Perm, str | None]:
     """Parse a file mode into (perms, canonical exec mode); ValueError with apparmor's reason.
 
     `w` also grants append (writing covers appending); `w` and `a` together are an error,
-    as are two exec modes, a bare `x` in an allow rule and a modified `x` in a deny rule.
+    as are two different exec modes, a bare `x` in an allow rule (except with a named
+    transition, `x -> profile`, which is `px`) and a modified `x` in a deny rule.
     """
     if not looks_like_mode(word):
         raise ValueError(f"Invalid mode '{word}'")
@@ -97,6 +100,9 @@ def parse_mode(word: str, *, deny: bool) -> tuple[Perm, str | None]:
             perms |= _PLAIN[unit.lower()]
             continue
         if seen_exec:
+            # parser_misc.c IS_DIFF_QUAL: repeating the same exec mode is fine (`pxpx`)
+            if len(unit) > 1 and exec_mode == canonical_exec_mode(unit):
+                continue
             raise ValueError(
                 f"Exec qualifier '{unit[0]}' invalid, conflicting qualifier already specified"
             )
@@ -109,6 +115,9 @@ def parse_mode(word: str, *, deny: bool) -> tuple[Perm, str | None]:
                     "qualifier 'i', 'p', or 'u'"
                 )
         else:
+            if len(unit) == 1 and named:
+                exec_mode = "px"
+                continue
             if len(unit) == 1:
                 raise ValueError(
                     "Invalid mode, 'x' must be preceded by exec qualifier 'i', 'p', 'c', or 'u'"
@@ -119,3 +128,13 @@ def parse_mode(word: str, *, deny: bool) -> tuple[Perm, str | None]:
     if perms & Perm.WRITE:
         perms |= Perm.APPEND
     return perms, exec_mode
+
+
+def perms_of(word: str) -> Perm:
+    """The plain permission letters of a mode word, ignoring exec units (for checks that
+    need no exec validation, such as `subset` taking link permission only)."""
+    out = Perm.NONE
+    for m in _UNIT_RE.finditer(word):
+        unit = m.group(0)
+        out |= _PLAIN.get(unit.lower(), Perm.EXEC) if len(unit) == 1 else Perm.EXEC
+    return out

@@ -9,19 +9,15 @@ from __future__ import annotations
 from stockade.policy import ast
 from stockade.policy import constants as c
 from stockade.policy.ast import Qualifiers, SourcePos
-from stockade.policy.errors import PolicySemanticError, PolicySyntaxError
+from stockade.policy.conditions import ConditionParser
+from stockade.policy.fileterms import RuleTermParser
+from stockade.policy.headers import HeaderParser
 from stockade.policy.lexer import Lexer, T, Token
-from stockade.policy.modes import Perm, looks_like_mode, parse_mode
-from stockade.policy.ruleparse import PARSERS, RuleContext, Term
+from stockade.policy.parsebase import BOOL_VAR, SET_VAR, is_path, unquote, var_name
+from stockade.policy.ruleparse import PARSERS, RuleContext
 
-_PATH_START = ("/", "@{", "{")
-
-
-def _is_path(tok: Token) -> bool:
-    return tok.kind is T.STRING or (tok.kind is T.WORD and tok.value.startswith(_PATH_START))
-
-
-class Parser:
+_ASSIGN_OPS = (T.EQUALS, T.PLUSEQ, T.CONDEQ, T.OVERRIDE)
+class Parser(HeaderParser, RuleTermParser, ConditionParser):
     """Recursive descent over the tokens of one file."""
 
     def __init__(self, text: str, filename: str = "<text>") -> None:
@@ -30,42 +26,7 @@ class Parser:
         self.file = filename
         self.toks = self.lexer.tokens()
         self.i = 0
-
-    # -- helpers -------------------------------------------------------------------------
-    def peek(self, k: int = 0) -> Token:
-        return self.toks[min(self.i + k, len(self.toks) - 1)]
-
-    def next(self) -> Token:
-        tok = self.toks[self.i]
-        if tok.kind is not T.EOF:
-            self.i += 1
-        return tok
-
-    def fail(self, message: str, tok: Token, semantic: bool = False) -> Exception:
-        src = self.lexer.lines[tok.line - 1] if 0 < tok.line <= len(self.lexer.lines) else None
-        cls = PolicySemanticError if semantic else PolicySyntaxError
-        return cls(message, self.file, tok.line, tok.col, src)
-
-    def fail_after(self, message: str, tok: Token) -> Exception:
-        """An error just after `tok` (e.g. a missing comma)."""
-        line, col = self.lexer.position(tok.end)
-        src = self.lexer.lines[line - 1] if 0 < line <= len(self.lexer.lines) else None
-        return PolicySyntaxError(message, self.file, line, col, src)
-
-    def expect(self, kind: T, what: str) -> Token:
-        tok = self.peek()
-        if tok.kind is not kind:
-            raise self.fail(f"expected {what}, found {tok.describe()}", tok)
-        return self.next()
-
-    def pos(self, tok: Token) -> SourcePos:
-        return SourcePos(self.file, tok.line, tok.col)
-
-    def src(self, first: Token, last: Token) -> str:
-        return self.text[first.start : last.end]
-
-    def is_word(self, tok: Token, *values: str) -> bool:
-        return tok.kind is T.WORD and tok.value in values
+        self.block_quals: list[Qualifiers] = [Qualifiers()]
 
     # -- statements ----------------------------------------------------------------------
     def parse(self) -> list[ast.Node]:
@@ -78,8 +39,20 @@ class Parser:
 
     def statements(self, top: bool = False) -> list[ast.Node]:
         out: list[ast.Node] = []
+        seen_profile = False
         while self.peek().kind not in (T.EOF, T.RBRACE):
-            out.append(self.statement(top))
+            tok = self.peek()
+            node = self.statement(top)
+            if top and isinstance(node, ast.Conditional):
+                # parser_yacc.y: `if` is a rule (cond_rule), not a preamble statement
+                raise self.fail("conditionals are only allowed inside a profile", tok)
+            if top and seen_profile and isinstance(
+                    node, ast.VarAssign | ast.BoolAssign | ast.Alias | ast.Abi):
+                # parser_yacc.y `list: preamble profilelist`
+                raise self.fail("variables, aliases and abi must come before the first "
+                                "profile", tok)
+            seen_profile = seen_profile or isinstance(node, ast.Profile)
+            out.append(node)
         return out
 
     def block(self, opener: Token) -> list[ast.Node]:
@@ -99,11 +72,11 @@ class Parser:
                 return self.include()
             if v == "abi":
                 return self.abi()
-            if v == "alias":
+            if v in ("alias", "rewrite"):
                 return self.alias()
-            if v.startswith("@{") and nxt.kind in (T.EQUALS, T.PLUSEQ):
+            if v.startswith("@") and nxt.kind in _ASSIGN_OPS:
                 return self.var_assign()
-            if v.startswith("${") and nxt.kind is T.EQUALS:
+            if v.startswith("$") and nxt.kind in _ASSIGN_OPS:
                 return self.bool_assign()
             if v == "if":
                 return self.conditional()
@@ -115,11 +88,19 @@ class Parser:
                 return self.profile(tok, is_hat=True)
             if v.startswith("^"):
                 return self.profile(tok, is_hat=True)
-            if v.startswith(":") or (_is_path(tok) and self._header_ahead()):
-                return self.profile(tok, is_hat=False)
+            if v.startswith(":") or (is_path(tok) and self._header_ahead()):
+                return self._bare_profile(tok, top)
         elif tok.kind is T.STRING and self._header_ahead():
-            return self.profile(tok, is_hat=False)
+            return self._bare_profile(tok, top)
         return self.rule_or_block(Qualifiers())
+
+    def _bare_profile(self, tok: Token, top: bool) -> ast.Profile:
+        """`/path {` or `:ns:name {`: only at the top level (parser_yacc.y local_profile
+        needs the `profile` keyword)."""
+        if not top:
+            raise self.fail("a child profile needs the 'profile' keyword (or '^' for a hat)",
+                            tok)
+        return self.profile(tok, is_hat=False)
 
     def _header_ahead(self) -> bool:
         """Whether a `{` comes before the next `,` (a profile header, not a rule)."""
@@ -139,6 +120,8 @@ class Parser:
         return False
 
     def include(self) -> ast.Include:
+        """`include <x>`, `include <"x y">`, `include "x"`, `include x` (parser_lex.l INCLUDE:
+        an unquoted name is a plain path, like a quoted one)."""
         kw = self.next()
         if_exists = False
         if self.is_word(self.peek(), "if") and self.is_word(self.peek(1), "exists"):
@@ -146,16 +129,14 @@ class Parser:
             self.next()
             if_exists = True
         tok = self.next()
-        if tok.kind is T.ANGLE:
-            magic = True
-        elif tok.kind is T.STRING or (tok.kind is T.WORD and tok.value.startswith("/")):
-            magic = False
-        else:
+        magic = tok.kind is T.ANGLE
+        if tok.kind not in (T.ANGLE, T.STRING, T.WORD) or tok.line != kw.line:
             raise self.fail(f"expected <path> or \"path\" after include, found {tok.describe()}",
                             tok)
-        if not tok.value:
+        path = unquote(tok.value) if magic else tok.value
+        if not path:
             raise self.fail("empty include path", tok)
-        return ast.Include(pos=self.pos(kw), text=self.src(kw, tok), path=tok.value,
+        return ast.Include(pos=self.pos(kw), text=self.src(kw, tok), path=path,
                            magic=magic, if_exists=if_exists)
 
     def _comma(self, last: Token) -> Token:
@@ -166,19 +147,23 @@ class Parser:
     def abi(self) -> ast.Abi:
         kw = self.next()
         tok = self.next()
-        if tok.kind not in (T.ANGLE, T.STRING):
+        if tok.kind not in (T.ANGLE, T.STRING, T.WORD):
             raise self.fail(f"expected <path> or \"path\" after abi, found {tok.describe()}", tok)
+        path = unquote(tok.value) if tok.kind is T.ANGLE else tok.value
+        if not path:
+            raise self.fail("empty abi path", tok)
         end = self._comma(tok)
-        return ast.Abi(pos=self.pos(kw), text=self.src(kw, end), path=tok.value)
+        return ast.Abi(pos=self.pos(kw), text=self.src(kw, end), path=path,
+                       magic=tok.kind is T.ANGLE)
 
     def alias(self) -> ast.Alias:
         kw = self.next()
         src = self.next()
-        if not _is_path(src):
+        if not is_path(src):
             raise self.fail(f"expected a path after alias, found {src.describe()}", src)
         self.expect(T.ARROW, "'->'")
         dst = self.next()
-        if not _is_path(dst):
+        if dst.kind not in (T.WORD, T.STRING):
             raise self.fail(f"expected a path after '->', found {dst.describe()}", dst)
         end = self._comma(dst)
         return ast.Alias(pos=self.pos(kw), text=self.src(kw, end), source=src.value,
@@ -186,29 +171,47 @@ class Parser:
 
     def var_assign(self) -> ast.VarAssign:
         name_tok = self.next()
-        name = name_tok.value
-        if not (name.endswith("}") and len(name) > 3 and "{" not in name[2:] and "}" not in
-                name[2:-1]):
-            raise self.fail(f"invalid variable name {name}", name_tok)
+        name = var_name(SET_VAR, name_tok.value)
+        if name is None:
+            raise self.fail(f"invalid variable name {name_tok.value}", name_tok)
         op = self.next()
         values: list[str] = []
         last = op
-        while self.peek().kind in (T.WORD, T.STRING) and self.peek().line == op.line:
+        while self.peek().kind in (T.WORD, T.STRING) and self._same_line(last, self.peek()):
             last = self.next()
             values.append(last.value)
+        if self.peek().kind is T.COMMA and self._same_line(last, self.peek()):
+            raise self.fail("Variable declarations do not accept trailing commas", self.peek())
         if not values:
             raise self.fail_after("expected a value after variable assignment", op)
         return ast.VarAssign(pos=self.pos(name_tok), text=self.src(name_tok, last),
-                             name=name[2:-1], values=tuple(values), append=op.kind is T.PLUSEQ)
+                             name=name, values=tuple(values), append=op.kind is T.PLUSEQ,
+                             op=op.value)
+
+    def _same_line(self, last: Token, tok: Token) -> bool:
+        """Whether `tok` continues the line of `last` (a `\\` before a newline joins lines)."""
+        gap = self.text[last.end : tok.start]
+        return "\n" not in gap.replace("\\\n", "")
 
     def bool_assign(self) -> ast.BoolAssign:
         name_tok = self.next()
-        self.next()
-        val = self.next()
-        if val.kind is not T.WORD or val.value.lower() not in ("true", "false"):
-            raise self.fail(f"boolean variable needs true or false, found {val.describe()}", val)
-        return ast.BoolAssign(pos=self.pos(name_tok), text=self.src(name_tok, val),
-                              name=name_tok.value[2:-1], value=val.value.lower() == "true")
+        name = var_name(BOOL_VAR, name_tok.value)
+        if name is None:
+            raise self.fail(f"invalid variable name {name_tok.value}", name_tok)
+        op = self.next()
+        if op.kind is T.PLUSEQ:
+            raise self.fail("Invalid assignment += not allowed with boolean variables", op)
+        val = self.peek()
+        if val.kind is T.COMMA or not self._same_line(op, val):
+            raise self.fail(f"boolean variable needs a value, found {val.describe()}", val)
+        # parser_yacc.y `varassign: TOK_BOOL_VAR assign_op expr`: the value is a condition
+        cond = self.line_condition(op)
+        last = self.toks[self.i - 1]
+        if self.peek().kind is T.COMMA and self._same_line(last, self.peek()):
+            raise self.fail("Variable declarations do not accept trailing commas", self.peek())
+        return ast.BoolAssign(pos=self.pos(name_tok), text=self.src(name_tok, last),
+                              name=name, value=cond.op == "value" and cond.name == "true",
+                              op=op.value, expr=None if cond.op == "value" else cond)
 
     # -- conditionals --------------------------------------------------------------------
     def conditional(self) -> ast.Conditional:
@@ -227,158 +230,41 @@ class Parser:
         return ast.Conditional(pos=self.pos(kw), text=self.src(kw, kw), cond=cond, body=body,
                                else_body=else_body)
 
-    def cond_or(self) -> ast.Cond:
-        left = self.cond_and()
-        while self.is_word(self.peek(), "or"):
-            self.next()
-            left = ast.Cond(op="or", args=(left, self.cond_and()))
-        return left
-
-    def cond_and(self) -> ast.Cond:
-        left = self.cond_not()
-        while self.is_word(self.peek(), "and"):
-            self.next()
-            left = ast.Cond(op="and", args=(left, self.cond_not()))
-        return left
-
-    def cond_not(self) -> ast.Cond:
-        tok = self.next()
-        if self.is_word(tok, "not"):
-            return ast.Cond(op="not", args=(self.cond_not(),))
-        if tok.kind is T.LPAREN:
-            inner = self.cond_or()
-            self.expect(T.RPAREN, "')'")
-            return inner
-        if self.is_word(tok, "defined"):
-            var = self.next()
-            if var.kind is not T.WORD or not var.value.startswith(("@{", "${")) \
-                    or not var.value.endswith("}"):
-                raise self.fail(f"expected a variable after defined, found {var.describe()}",
-                                var)
-            return ast.Cond(op="defined", name=var.value)
-        if tok.kind is T.WORD and tok.value.startswith("${") and tok.value.endswith("}"):
-            return ast.Cond(op="bool", name=tok.value[2:-1])
-        raise self.fail(f"expected a condition, found {tok.describe()}", tok)
-
     # -- profiles ------------------------------------------------------------------------
-    def profile(self, first: Token, is_hat: bool) -> ast.Profile:
-        if first.kind is T.WORD and first.value.startswith("^"):
-            self.next()
-            name = first.value[1:]
-            if not name:
-                raise self.fail("hat name expected after '^'", first)
-        elif first.kind is T.WORD and first.value in ("profile", "hat"):
-            tok = self.next()
-            if tok.kind not in (T.WORD, T.STRING):
-                raise self.fail(f"expected a profile name, found {tok.describe()}", tok)
-            name = tok.value
-        else:
-            name = self.next().value
-        attachment = None
-        flags: tuple[str, ...] = ()
-        xattrs: ast.Conds = {}
-        tok = self.peek()
-        if not is_hat and (tok.kind is T.STRING or (
-                tok.kind is T.WORD and tok.value not in ("flags", "xattrs"))):
-            if not _is_path(tok):
-                raise self.fail(f"expected an attachment path, flags or '{{', found "
-                                f"{tok.describe()}", tok)
-            attachment = self.next().value
-        while True:
-            tok = self.peek()
-            if self.is_word(tok, "flags"):
-                self.next()
-                flags += self.flag_list()
-            elif self.is_word(tok, "xattrs") and not is_hat:
-                self.next()
-                if self.peek().kind is T.EQUALS:
-                    self.next()
-                xattrs.update(self.paren_conds(self.expect(T.LPAREN, "'(' after xattrs=")))
-            else:
-                break
-        opener = self.expect(T.LBRACE, "'{' to open the profile")
-        body = self.block(opener)
-        return ast.Profile(pos=self.pos(first), text=self.src(first, opener), name=name,
-                           attachment=attachment, flags=flags, xattrs=xattrs, body=body,
-                           is_hat=is_hat)
 
-    def flag_list(self) -> tuple[str, ...]:
-        if self.peek().kind is T.EQUALS:
-            self.next()
-        self.expect(T.LPAREN, "'(' after flags")
-        out: list[str] = []
-        while True:
-            tok = self.next()
-            if tok.kind is T.RPAREN:
-                break
-            if tok.kind is T.COMMA:
-                continue
-            if tok.kind is not T.WORD:
-                raise self.fail(f"expected a flag, found {tok.describe()}", tok)
-            if self.peek().kind is T.EQUALS:
-                self.next()
-                val = self.next()
-                if tok.value not in c.VALUED_FLAGS or val.kind not in (T.WORD, T.STRING):
-                    raise self.fail(f"Invalid profile flag: {tok.value}.", tok, semantic=True)
-                out.append(f"{tok.value}={val.value}")
-                continue
-            if tok.value not in c.PROFILE_FLAGS:
-                raise self.fail(f"Invalid profile flag: {tok.value}.", tok, semantic=True)
-            out.append(tok.value)
-        modes = [f for f in out if f in c.MODE_FLAGS]
-        if len(set(modes)) > 1:
-            raise self.fail(f"conflicting profile modes: {', '.join(modes)}", self.peek(-1),
-                            semantic=True)
-        return tuple(out)
 
-    def paren_conds(self, opener: Token) -> ast.Conds:
-        """`(key=value key=(a b) ...)` after its '('."""
-        out: ast.Conds = {}
-        while True:
-            tok = self.next()
-            if tok.kind is T.RPAREN:
-                return out
-            if tok.kind is T.COMMA:
-                continue
-            if tok.kind is T.EOF:
-                raise self.fail("unterminated '(' (missing ')')", opener)
-            if tok.kind is not T.WORD or self.peek().kind is not T.EQUALS:
-                raise self.fail(f"expected key=value, found {tok.describe()}", tok)
-            self.next()
-            val = self.next()
-            if val.kind is T.LPAREN:
-                out[tok.value] = tuple(self.paren_words(val))
-            elif val.kind in (T.WORD, T.STRING):
-                out[tok.value] = (val.value,)
-            else:
-                raise self.fail(f"expected a value, found {val.describe()}", val)
 
-    def paren_words(self, opener: Token) -> list[str]:
-        vals: list[str] = []
-        while True:
-            tok = self.next()
-            if tok.kind is T.RPAREN:
-                return vals
-            if tok.kind is T.COMMA:
-                continue
-            if tok.kind not in (T.WORD, T.STRING):
-                raise self.fail(f"expected a value or ')', found {tok.describe()}",
-                                tok if tok.kind is not T.EOF else opener)
-            vals.append(tok.value)
+
 
     # -- rules ---------------------------------------------------------------------------
     def qualifiers(self) -> tuple[Qualifiers, Token | None]:
+        """`[priority=N] [audit|quiet] [allow|deny] [owner|user|other]`, in that order.
+
+        Upstream's opt_prefix (parser_yacc.y) takes each slot at most once and in this
+        order, so `deny audit` and `owner deny` are syntax errors.
+        """
         q: dict[str, object] = {}
         first: Token | None = None
+        last_slot, last_tok = -1, None
         while True:
             tok = self.peek()
             if tok.kind is not T.WORD:
                 break
-            if tok.value in c.QUALIFIERS and self.peek(1).kind is not T.COMMA:
-                if tok.value in q:
+            if tok.value == "priority" and self.peek(1).kind is T.EQUALS:
+                slot = 0
+            elif tok.value in c.QUALIFIER_SLOTS and self.peek(1).kind is not T.COMMA:
+                slot = c.QUALIFIER_SLOTS[tok.value]
+            else:
+                break
+            if slot <= last_slot:
+                assert last_tok is not None
+                if tok.value == last_tok.value:
                     raise self.fail(f"duplicate qualifier '{tok.value}'", tok)
-                q[tok.value] = True
-            elif tok.value == "priority" and self.peek(1).kind is T.EQUALS:
+                raise self.fail(f"qualifier '{tok.value}' must come before "
+                                f"'{last_tok.value}'", tok)
+            last_slot, last_tok = slot, tok
+            first = first or tok
+            if slot == 0:
                 self.next()
                 self.next()
                 val = self.peek()
@@ -389,24 +275,50 @@ class Parser:
                 if not -1000 <= int(val.value) <= 1000:
                     raise self.fail("priority must be between -1000 and 1000", val,
                                     semantic=True)
+            elif tok.value == "prompt":
+                q["prompt"] = q["deny"] = True
             else:
-                break
-            first = first or tok
+                q["owner" if tok.value == "user" else tok.value] = True
             self.next()
-        quals = Qualifiers(**q)  # type: ignore[arg-type]
-        if quals.deny and quals.allow:
-            raise self.fail("a rule cannot be both 'allow' and 'deny'", first or self.peek())
-        if quals.owner and quals.other:
-            raise self.fail("a rule cannot be both 'owner' and 'other'", first or self.peek())
-        return quals, first
+        return Qualifiers(**q), first  # type: ignore[arg-type]
+
+    def _check_prefix(self, rule: ast.Rule, own: Qualifiers, qtok: Token | None,
+                      head: Token) -> None:
+        """Prefix rules of upstream's add_prefix/valid_prefix: owner only on file rules,
+        no prefix on rlimit, and a rule inside a qualifier block may not contradict it."""
+        outer = self.block_quals[-1]
+        where = qtok or head
+        if isinstance(rule, ast.RlimitRule) and own != Qualifiers():
+            raise self.fail("rlimit rules take no qualifiers", where)
+        if isinstance(rule, ast.AllRule) and own.priority:
+            raise self.fail("priority prefix not allowed on all rules", where, semantic=True)
+        # a block's owner reaches only the file rules in it (parser_yacc.y `rules opt_prefix
+        # block` applies entry_add_prefix to file entries), so only the rule's own counts
+        if (own.owner or own.other) and not isinstance(rule, ast.FileRule | ast.LinkRule):
+            raise self.fail(f"owner prefix not allowed on {rule.kind} rules", where,
+                            semantic=True)
+        if (outer.deny and own.allow) or (outer.allow and own.deny):
+            raise self.fail("conflicting mode prefix", where, semantic=True)
+        if (outer.audit and own.quiet) or (outer.quiet and own.audit):
+            raise self.fail("conflicting audit prefix", where, semantic=True)
 
     def rule_or_block(self, outer: Qualifiers) -> ast.Node:
         quals, qtok = self.qualifiers()
         tok = self.peek()
-        if tok.kind is T.LBRACE and qtok is not None:
+        if tok.kind is T.LBRACE:
             self.next()
-            body = self.block(tok)
-            return ast.QualifierBlock(pos=self.pos(qtok), text=self.src(qtok, tok),
+            outer = self.block_quals[-1]
+            merged = outer.merged(quals)
+            if (outer.deny and quals.allow) or (outer.allow and quals.deny):
+                raise self.fail("conflicting mode prefix", qtok or tok, semantic=True)
+            if quals.priority:
+                raise self.fail("priority is not allowed on rule blocks", qtok or tok)
+            self.block_quals.append(merged)
+            try:
+                body = self.block(tok)
+            finally:
+                self.block_quals.pop()
+            return ast.QualifierBlock(pos=self.pos(qtok or tok), text=self.src(qtok or tok, tok),
                                       qualifiers=quals, body=body)
         first = qtok or tok
         terms_toks: list[Token] = []
@@ -430,12 +342,17 @@ class Parser:
         if not terms_toks:
             raise self.fail("expected a rule before ','", end)
         text = self.src(first, end)
-        return self.rule(terms_toks, quals, self.pos(first), text, end)
+        rule = self.rule(terms_toks, quals, self.pos(first), text, end)
+        self._check_prefix(rule, quals, qtok, terms_toks[0])
+        return rule
 
     def _starts_statement(self, t: Token) -> bool:
         """A token on a new line that cannot continue a rule (a missing comma before it)."""
         if t.kind is T.STRING:
             return False
+        nxt = self.peek(1)
+        if nxt.kind is T.EQUALS or (t.value == "set" and not self.is_word(nxt, "rlimit")):
+            return False  # a conditional (`set=(hup)`) continuing the rule
         return t.kind is T.WORD and (
             t.value in c.RULE_KEYWORDS or t.value in c.QUALIFIERS
             or t.value in ("include", "#include", "profile", "hat", "^")
@@ -447,6 +364,8 @@ class Parser:
         head = toks[0]
         ctx = RuleContext(pos=pos, text=text, qualifiers=quals,
                           fail=lambda m, t: self.fail(m, t, semantic=True))
+        if self.is_word(head, "rlimit"):
+            raise self.fail("expected 'set' before 'rlimit'", head)
         if head.kind is T.WORD and head.value in PARSERS:
             return PARSERS[head.value](self.terms(toks[1:]), ctx)
         if self.is_word(head, "set"):
@@ -456,135 +375,10 @@ class Parser:
             return PARSERS["rlimit"](self.terms(toks[2:]), ctx)
         return self.file_rule(toks, quals, pos, text, end)
 
-    def terms(self, toks: list[Token]) -> list[Term]:
-        """Group rule tokens into terms: words, lists, key=value conditionals, '->', '<='."""
-        out: list[Term] = []
-        i = 0
-        while i < len(toks):
-            t = toks[i]
-            if t.kind in (T.WORD, T.STRING):
-                if (i + 1 < len(toks) and toks[i + 1].kind is T.EQUALS) or (
-                        t.kind is T.WORD and i + 2 < len(toks) and toks[i + 1].value == "in"
-                        and toks[i + 2].kind is T.LPAREN):
-                    i = self._cond_term(toks, i, out)
-                    continue
-                out.append(Term("word", t, value=t.value, quoted=t.kind is T.STRING))
-            elif t.kind is T.LPAREN:
-                j = self._close(toks, i)
-                vals = tuple(x.value for x in toks[i + 1 : j] if x.kind in (T.WORD, T.STRING))
-                if any(x.kind not in (T.WORD, T.STRING, T.COMMA) for x in toks[i + 1 : j]):
-                    raise self.fail("expected words inside '( )'", t)
-                out.append(Term("list", t, values=vals))
-                i = j
-            elif t.kind is T.ARROW:
-                out.append(Term("arrow", t, value="->"))
-            elif t.kind is T.LE:
-                out.append(Term("le", t, value="<="))
-            else:
-                raise self.fail(f"unexpected {t.describe()}", t)
-            i += 1
-        return out
 
-    def _close(self, toks: list[Token], i: int) -> int:
-        depth = 0
-        for j in range(i, len(toks)):
-            if toks[j].kind is T.LPAREN:
-                depth += 1
-            elif toks[j].kind is T.RPAREN:
-                depth -= 1
-                if depth == 0:
-                    return j
-        raise self.fail("unterminated '(' (missing ')')", toks[i])
 
-    def _cond_term(self, toks: list[Token], i: int, out: list[Term]) -> int:
-        key = toks[i]
-        j = i + 2
-        if j >= len(toks):
-            raise self.fail(f"expected a value after '{key.value}='", key)
-        val = toks[j]
-        if val.kind is T.LPAREN:
-            close = self._close(toks, j)
-            inner = toks[j + 1 : close]
-            if any(x.kind is T.EQUALS for x in inner):
-                nested: ast.Conds = {}
-                k = 0
-                while k < len(inner):
-                    if inner[k].kind is T.COMMA:
-                        k += 1
-                        continue
-                    if k + 2 >= len(inner) + 0 and not (k + 2 < len(inner) + 1):
-                        raise self.fail("expected key=value", inner[k])
-                    if inner[k].kind is not T.WORD or k + 2 >= len(inner) + 1 \
-                            or inner[k + 1].kind is not T.EQUALS:
-                        raise self.fail("expected key=value", inner[k])
-                    if k + 2 >= len(inner):
-                        raise self.fail("expected a value", inner[k])
-                    nested[inner[k].value] = (inner[k + 2].value,)
-                    k += 3
-                out.append(Term("cond", key, value=key.value, nested=nested))
-            else:
-                vals = tuple(x.value for x in inner if x.kind in (T.WORD, T.STRING))
-                out.append(Term("cond", key, value=key.value, values=vals))
-            return close + 1
-        if val.kind not in (T.WORD, T.STRING):
-            raise self.fail(f"expected a value after '{key.value}=', found {val.describe()}", val)
-        out.append(Term("cond", key, value=key.value, values=(val.value,)))
-        return j + 1
 
-    def file_rule(self, toks: list[Token], quals: Qualifiers, pos: SourcePos, text: str,
-                  end: Token) -> ast.FileRule:
-        keyword = self.is_word(toks[0], "file")
-        rest = toks[1:] if keyword else toks
-        if keyword and not rest:
-            perms = Perm.READ | Perm.WRITE | Perm.APPEND | Perm.LINK | Perm.LOCK | Perm.MMAP \
-                | Perm.EXEC
-            return ast.FileRule(pos=pos, text=text, qualifiers=quals, path="/{**,}",
-                                perms=perms, exec_mode=None if quals.deny else "ix",
-                                path_col=toks[0].col)
-        target_tok: Token | None = None
-        for k, t in enumerate(rest):
-            if t.kind is T.ARROW:
-                if k + 2 != len(rest) or rest[k + 1].kind not in (T.WORD, T.STRING):
-                    raise self.fail("expected one target after '->'", t)
-                target_tok = rest[k + 1]
-                rest = rest[:k]
-                break
-        if len(rest) != 2:
-            head = rest[0] if rest else toks[0]
-            if head.kind is T.WORD and not _is_path(head) and not looks_like_mode(head.value):
-                raise self.fail(f"unknown rule '{head.value}'", head)
-            if len(rest) < 2:
-                raise self.fail_after("expected a path and a mode", (rest or toks)[-1])
-            raise self.fail_after("missing ',' at end of rule", rest[1])
-        a, b = rest
-        if _is_path(a):
-            path_tok, mode_tok = a, b
-        elif _is_path(b):
-            mode_tok, path_tok = a, b
-        else:
-            if a.kind is T.WORD and not looks_like_mode(a.value):
-                raise self.fail(f"unknown rule '{a.value}'", a)
-            raise self.fail(f"expected a path, found {b.describe()}", b)
-        if mode_tok.kind is not T.WORD or not looks_like_mode(mode_tok.value):
-            if mode_tok is a and mode_tok.kind is T.WORD and not keyword:
-                raise self.fail(f"unknown rule '{a.value}'", a)
-            raise self.fail(f"expected a file mode, found {mode_tok.describe()}", mode_tok)
-        try:
-            perms, exec_mode = parse_mode(mode_tok.value, deny=quals.deny)
-        except ValueError as err:
-            raise self.fail(str(err), mode_tok, semantic=True) from None
-        exec_target = link_target = None
-        if target_tok is not None:
-            if perms & Perm.EXEC and not quals.deny:
-                exec_target = target_tok.value
-            elif perms & Perm.LINK:
-                link_target = target_tok.value
-            else:
-                raise self.fail("'->' needs an exec mode (or 'l') in the rule", target_tok,
-                                semantic=True)
-        return ast.FileRule(pos=pos, text=text, qualifiers=quals, path=path_tok.value,
-                            perms=perms, exec_mode=exec_mode, exec_target=exec_target,
-                            link_target=link_target, path_col=path_tok.col)
+
 
 
 def parse_text(text: str, filename: str = "<text>") -> list[ast.Node]:

@@ -9,172 +9,89 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from stockade.policy import ast
 from stockade.policy import constants as c
-from stockade.policy.ast import Conds, Qualifiers, SourcePos
-from stockade.policy.lexer import Token
+from stockade.policy.netrules import network, unix
+from stockade.policy.ruleterms import (
+    RuleContext,
+    Term,
+    ctx_dummy,
+    ctx_tok,
+    no_more,
+    one,
+    take_access,
+    take_conds,
+)
 
-
-@dataclass
-class Term:
-    """One term of a rule: kind is 'word', 'list', 'cond', 'arrow' or 'le'."""
-
-    kind: str
-    tok: Token
-    value: str = ""
-    values: tuple[str, ...] = ()
-    nested: Conds = field(default_factory=dict)
-    quoted: bool = False
-
-
-Fail = Callable[[str, Token], Exception]
-
-
-@dataclass
-class RuleContext:
-    """What every rule constructor needs besides its terms."""
-
-    pos: SourcePos
-    text: str
-    qualifiers: Qualifiers
-    fail: Fail
-
-
-def _access(terms: list[Term], valid: frozenset[str], ctx: RuleContext, what: str) -> tuple[
-    tuple[str, ...], list[Term]
-]:
-    """Leading access words (`send`, `(read, write)`), validated against `valid`."""
-    if terms and terms[0].kind == "list":
-        for v in terms[0].values:
-            if v not in valid:
-                raise ctx.fail(f"invalid {what} access '{v}'", terms[0].tok)
-        return terms[0].values, terms[1:]
-    if terms and terms[0].kind == "word" and not terms[0].quoted and terms[0].value in valid:
-        return (terms[0].value,), terms[1:]
-    return (), terms
-
-
-def _conds(
-    terms: list[Term], allowed: frozenset[str], ctx: RuleContext, what: str,
-    peer_keys: frozenset[str] = frozenset(),
-) -> tuple[Conds, Conds, list[Term]]:
-    """Split `key=value` terms (validated) from the rest; `peer=(...)` goes to the peer dict."""
-    conds: Conds = {}
-    peer: Conds = {}
-    rest: list[Term] = []
-    for t in terms:
-        if t.kind != "cond":
-            rest.append(t)
-            continue
-        if t.value == "peer" and peer_keys:
-            if t.nested:
-                for k in t.nested:
-                    if k not in peer_keys:
-                        raise ctx.fail(f"invalid {what} peer conditional '{k}'", t.tok)
-                peer.update(t.nested)
-            else:
-                peer["label"] = t.values
-            continue
-        if t.value not in allowed:
-            raise ctx.fail(f"invalid {what} conditional '{t.value}'", t.tok)
-        if t.nested:
-            raise ctx.fail(f"'{t.value}' does not take nested conditionals", t.tok)
-        conds[t.value] = t.values
-    return conds, peer, rest
-
-
-def _no_more(terms: list[Term], ctx: RuleContext, what: str) -> None:
-    if terms:
-        t = terms[0]
-        shown = t.value or t.tok.value
-        raise ctx.fail(f"unexpected '{shown}' in {what} rule", t.tok)
-
-
-def _one(conds: Conds, key: str) -> str | None:
-    vals = conds.get(key)
-    return vals[0] if vals else None
+__all__ = ["PARSERS", "RuleContext", "Term"]
 
 
 def capability(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     """`capability [NAME ...],`."""
     names: list[str] = []
     for t in terms:
-        if t.kind != "word" or t.value not in c.CAPABILITIES:
+        if t.kind != "word" or t.quoted or t.value not in c.CAPABILITIES:
             raise ctx.fail(f"Invalid capability {t.value or t.tok.value}.", t.tok)
         names.append(t.value)
     return ast.CapabilityRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
                               names=tuple(names))
 
 
-def network(terms: list[Term], ctx: RuleContext) -> ast.Rule:
-    """`network [access] [family] [type] [protocol] [ip=.. port=.. peer=(...)],`."""
-    access: tuple[str, ...] = ()
-    if terms and (terms[0].kind == "list" or (
-        terms[0].kind == "word" and terms[0].value in c.NETWORK_ACCESS
-        and terms[0].value not in c.NETWORK_FAMILIES | c.NETWORK_TYPES
-    )):
-        access, terms = _access(terms, c.NETWORK_ACCESS, ctx, "network")
-    conds, peer, rest = _conds(terms, frozenset({"ip", "port"}), ctx, "network",
-                               frozenset({"ip", "port"}))
-    family = sock_type = protocol = None
-    for t in rest:
-        v = t.value
-        if t.kind == "word" and v in c.NETWORK_FAMILIES and family is None and not sock_type:
-            family = v
-        elif t.kind == "word" and v in c.NETWORK_TYPES and sock_type is None and not protocol:
-            sock_type = v
-        elif t.kind == "word" and v in c.NETWORK_PROTOCOLS and protocol is None:
-            protocol = v
-        else:
-            raise ctx.fail(f"Invalid network entry '{v or t.tok.value}'", t.tok)
-    return ast.NetworkRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
-                           access=access, family=family, sock_type=sock_type,
-                           protocol=protocol, conds=conds, peer=peer)
-
-
 def signal(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     """`signal [access] [set=(...)] [peer=LABEL],`."""
-    access, terms = _access(terms, c.SIGNAL_ACCESS, ctx, "signal")
-    conds, _peer, rest = _conds(terms, frozenset({"set", "peer"}), ctx, "signal")
+    access, terms = take_access(terms, c.SIGNAL_ACCESS, ctx, "signal")
+    conds, _peer, rest = take_conds(terms, frozenset({"set", "peer"}), ctx, "signal",
+                                multi=frozenset({"set"}))
     for name in conds.get("set", ()):
-        if name not in c.SIGNALS:
+        if not c.is_signal(name):
             raise ctx.fail(f"unknown signal '{name}'", next(
                 t.tok for t in terms if t.kind == "cond" and t.value == "set"))
-    _no_more(rest, ctx, "signal")
+    no_more(rest, ctx, "signal")
     return ast.SignalRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
-                          access=access, signals=conds.get("set", ()),
-                          peer=_one(conds, "peer"))
+                          access=access,
+                          signals=tuple(c.canonical_signal(n) for n in conds.get("set", ())),
+                          peer=one(conds, "peer"))
 
 
 def ptrace(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     """`ptrace [access] [peer=LABEL],`."""
-    access, terms = _access(terms, c.PTRACE_ACCESS, ctx, "ptrace")
-    conds, _peer, rest = _conds(terms, frozenset({"peer"}), ctx, "ptrace")
-    _no_more(rest, ctx, "ptrace")
+    access, terms = take_access(terms, c.PTRACE_ACCESS, ctx, "ptrace")
+    conds, _peer, rest = take_conds(terms, frozenset({"peer"}), ctx, "ptrace")
+    no_more(rest, ctx, "ptrace")
     return ast.PtraceRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
-                          access=access, peer=_one(conds, "peer"))
+                          access=access, peer=one(conds, "peer"))
 
 
-def unix(terms: list[Term], ctx: RuleContext) -> ast.Rule:
-    """`unix [access] [conds] [peer=(label= addr=)],`."""
-    access, terms = _access(terms, c.UNIX_ACCESS, ctx, "unix")
-    conds, peer, rest = _conds(
-        terms, frozenset({"type", "protocol", "addr", "label", "attr", "opt"}), ctx, "unix",
-        frozenset({"label", "addr"}))
-    _no_more(rest, ctx, "unix")
-    return ast.UnixRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
-                        access=access, conds=conds, peer=peer)
+_DBUS_KEYS = frozenset({"bus", "path", "interface", "member", "name"})
 
 
 def dbus(terms: list[Term], ctx: RuleContext) -> ast.Rule:
-    """`dbus [access] [bus= path= interface= member= name=] [peer=(name= label=)],`."""
-    access, terms = _access(terms, c.DBUS_ACCESS, ctx, "dbus")
-    conds, peer, rest = _conds(
-        terms, frozenset({"bus", "path", "interface", "member", "name"}), ctx, "dbus",
-        frozenset({"name", "label"}))
-    _no_more(rest, ctx, "dbus")
+    """`dbus [access] [bus= path= interface= member= name=] [peer=(name= label=)],`
+    (dbus.cc: local and peer conditionals share one set of fields; a rule is a message
+    rule or a service rule, and its accesses must suit it)."""
+    all_terms = terms
+    access, terms = take_access(terms, c.DBUS_ACCESS, ctx, "dbus")
+    conds, peer, rest = take_conds(terms, _DBUS_KEYS, ctx, "dbus", _DBUS_KEYS | {"label"},
+                               single=True)
+    no_more(rest, ctx, "dbus")
+    tok = all_terms[0].tok if all_terms else ctx_dummy(ctx)
+    for key in conds.keys() & peer.keys():
+        raise ctx.fail(f'dbus conditional "{key}" can only be specified once', tok)
+    fields = {**conds, **peer}
+    message = bool(fields.keys() & {"path", "interface", "member", "label"} or "name" in peer)
+    service = "name" in conds
+    if message and service:
+        raise ctx.fail("dbus rule contains message conditionals and service conditionals",
+                       tok)
+    granted = set().union(*(c.DBUS_ACCESS_MAP[a] for a in access)) if access else set()
+    if message and "bind" in granted:
+        raise ctx.fail('dbus "bind" access cannot be used with message rule conditionals', tok)
+    if service and granted & {"send", "receive"}:
+        raise ctx.fail('dbus "send" and/or "receive" accesses cannot be used with service '
+                       "rule conditionals", tok)
+    if "eavesdrop" in granted and fields.keys() - {"bus"}:
+        raise ctx.fail('dbus "eavesdrop" access can only contain a bus conditional', tok)
     return ast.DbusRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
                         access=access, conds=conds, peer=peer)
 
@@ -183,8 +100,23 @@ def mount(operation: str) -> Callable[[list[Term], RuleContext], ast.Rule]:
     """A parser for `mount`, `remount` or `umount` rules."""
 
     def parse(terms: list[Term], ctx: RuleContext) -> ast.Rule:
-        conds, _peer, rest = _conds(
-            terms, frozenset({"options", "fstype", "vfstype"}), ctx, operation)
+        seen_other = False
+        for t in terms:
+            if t.kind != "cond":
+                seen_other = True
+            elif seen_other:
+                # parser_yacc.y mnt_rule: conditionals come first; after '->' they are
+                # "mount point conditions not currently supported"
+                raise ctx.fail(f"{operation} conditionals must come before the paths", t.tok)
+            elif t.value in ("options", "option"):
+                _mount_options(t, ctx)
+        terms = [Term(t.kind, t.tok, value="options", values=t.values, nested=t.nested,
+                      op=t.op) if t.kind == "cond" and t.value == "option" else t
+                 for t in terms]
+        conds, _peer, rest = take_conds(
+            terms, frozenset({"options", "fstype", "vfstype"}), ctx, operation,
+            multi=frozenset({"options", "fstype", "vfstype"}),
+            in_ok=frozenset({"options", "fstype", "vfstype"}))
         words: list[str] = []
         target: str | None = None
         i = 0
@@ -203,6 +135,13 @@ def mount(operation: str) -> Callable[[list[Term], RuleContext], ast.Rule]:
         if len(words) > 1:
             raise ctx.fail(f"too many paths in {operation} rule", rest[-1].tok)
         fstype = conds.get("fstype", ()) + conds.get("vfstype", ())
+        flags = {c.MOUNT_OPTIONS[o][0] for o in conds.get("options", ())}
+        if (flags & c.MOUNT_PROPAGATION and operation == "mount" and not flags - c.MOUNT_CMDS
+                and ((words and target) or fstype)):
+            # mount.cc gen_flag_rules: a propagation change names one mount point; with a
+            # source and a mount point (or an fstype) nothing is encoded and the rule fails
+            raise ctx.fail("source and mount point cannot be used at the same time for "
+                           "propagation type flags", terms[0].tok)
         if operation == "mount":
             source, mountpoint = (words[0] if words else None), target
         else:
@@ -212,6 +151,18 @@ def mount(operation: str) -> Callable[[list[Term], RuleContext], ast.Rule]:
                              fstype=fstype, source=source, mountpoint=mountpoint)
 
     return parse
+
+
+def _mount_options(t: Term, ctx: RuleContext) -> None:
+    """mount.cc: every option is a known flag; `options=(...)` may not set and clear one."""
+    for v in t.values:
+        if v not in c.MOUNT_OPTIONS:
+            raise ctx.fail(f"unsupported mount option '{v}'", t.tok)
+    if t.op == "=":
+        sets = {c.MOUNT_OPTIONS[v][0] for v in t.values} - {""}
+        clears = {c.MOUNT_OPTIONS[v][1] for v in t.values} - {""}
+        if sets & clears:
+            raise ctx.fail(f"conflicting mount options ({', '.join(t.values)})", t.tok)
 
 
 def _arrow_split(terms: list[Term], ctx: RuleContext, what: str) -> tuple[list[Term], str | None]:
@@ -225,12 +176,13 @@ def _arrow_split(terms: list[Term], ctx: RuleContext, what: str) -> tuple[list[T
 
 def pivot_root(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     """`pivot_root [oldroot=PATH] [NEWROOT] [-> PROFILE],`."""
-    conds, _peer, rest = _conds(terms, frozenset({"oldroot"}), ctx, "pivot_root")
+    conds, _peer, rest = take_conds(terms, frozenset({"oldroot"}), ctx, "pivot_root",
+                                multi=frozenset({"oldroot"}), in_ok=frozenset({"oldroot"}))
     rest, target = _arrow_split(rest, ctx, "pivot_root")
     if len(rest) > 1 or any(t.kind != "word" for t in rest):
         raise ctx.fail("unexpected term in pivot_root rule", rest[-1].tok)
     return ast.PivotRootRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
-                             oldroot=_one(conds, "oldroot"),
+                             oldroot=one(conds, "oldroot"),
                              newroot=rest[0].value if rest else None, target=target)
 
 
@@ -245,48 +197,78 @@ def change_profile(terms: list[Term], ctx: RuleContext) -> ast.Rule:
         raise ctx.fail("unexpected term in change_profile rule", rest[-1].tok)
     if mode and not rest:
         raise ctx.fail(f"'{mode}' needs an exec path in change_profile rule", ctx_tok(terms))
+    if rest and not rest[0].value.startswith(("/", "@{")):
+        raise ctx.fail("Exec condition must begin with '/'.", rest[0].tok)
+    if target is not None:
+        why = c.label_error(target)
+        if why:
+            raise ctx.fail(why, terms[-1].tok)
     return ast.ChangeProfileRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
                                  exec_mode=mode, exec_path=rest[0].value if rest else None,
                                  target=target)
 
 
-def ctx_tok(terms: list[Term]) -> Token:
-    """The first token of a term list (for error positions)."""
-    return terms[0].tok
+_RLIMIT_NUMBER = re.compile(r"(-?[0-9]+)([A-Za-z_]*)")
 
 
-_RLIMIT_VALUE = re.compile(
-    r"^(infinity|-?\d+(?:[KMG]B?|[kmg]|b|us|ms|s|sec|seconds?|min(?:utes?)?|h(?:ours?)?"
-    r"|d(?:ays?)?|weeks?)?)$"
-)
+def _rlimit_value(name: str, number: int, unit: str | None) -> str | None:
+    """Why `set rlimit NAME <= NUMBER [UNIT]` is invalid, or None (parser_yacc.y's rlimit
+    rule: time units for cpu/rttime, K/M/G[B] for sizes, none for counts)."""
+    if name in ("cpu", "rttime"):
+        if number < 0:
+            return "invalid value"
+        if unit is None:
+            return None
+        if unit not in c.TIME_UNITS_US:
+            return "invalid value"
+        if name == "cpu" and number * c.TIME_UNITS_US[unit] < 1_000_000:
+            return "< minimum value of 1s"
+        return None
+    if name == "nice":
+        if unit is not None:
+            return "invalid value"
+        return None if -20 <= number <= 19 else "out of range (-20 .. 19)"
+    if name in c.RLIMIT_COUNTS:
+        return "invalid value" if unit is not None or number < 0 else None
+    if number < 0:
+        return "invalid value"
+    if unit is None or any(u.startswith(unit) for u in ("KB", "MB", "GB")):
+        return None
+    return "invalid value"
 
 
 def rlimit(terms: list[Term], ctx: RuleContext) -> ast.Rule:
-    """`rlimit RESOURCE <= VALUE,` (after `set`)."""
-    if len(terms) != 3 or terms[0].kind != "word" or terms[1].kind != "le" \
-            or terms[2].kind != "word":
+    """`set rlimit RESOURCE <= VALUE [UNIT],`."""
+    if len(terms) not in (3, 4) or terms[0].kind != "word" or terms[1].kind != "le" \
+            or any(t.kind != "word" for t in terms[2:]):
         raise ctx.fail("expected 'set rlimit RESOURCE <= VALUE,'",
                        terms[0].tok if terms else ctx_dummy(ctx))
-    name, value = terms[0].value, terms[2].value
+    name = terms[0].value
+    value = " ".join(t.value for t in terms[2:])
     if name not in c.RLIMITS:
         raise ctx.fail(f"invalid rlimit '{name}'", terms[0].tok)
-    if not _RLIMIT_VALUE.match(value):
-        raise ctx.fail(f"invalid rlimit value '{value}'", terms[2].tok)
+    if value != "infinity":
+        m = _RLIMIT_NUMBER.fullmatch(terms[2].value)
+        unit = (m.group(2) or None) if m else None
+        if len(terms) == 4:
+            if unit is not None or not terms[3].value.isalpha():
+                m = None
+            unit = terms[3].value
+        why = _rlimit_value(name, int(m.group(1)), unit) if m else "invalid value"
+        if why:
+            raise ctx.fail(f"RLIMIT '{name}' {why} {value}", terms[2].tok)
     return ast.RlimitRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
                           resource=name, value=value)
 
 
-def ctx_dummy(ctx: RuleContext) -> Token:
-    """A token at the rule start, for errors with no better place."""
-    from stockade.policy.lexer import T
-
-    return Token(T.WORD, "", ctx.pos.line, ctx.pos.col, 0, 0)
-
-
 def userns(terms: list[Term], ctx: RuleContext) -> ast.Rule:
-    """`userns [create],`."""
-    access, rest = _access(terms, c.USERNS_ACCESS, ctx, "userns")
-    _no_more(rest, ctx, "userns")
+    """`userns [create],` (parser_lex.l USERNS_MODE knows only `create`: no list, no
+    conditionals)."""
+    if terms and terms[0].kind == "word" and terms[0].value == "create" and not terms[0].quoted:
+        access, rest = ("create",), terms[1:]
+    else:
+        access, rest = (), terms
+    no_more(rest, ctx, "userns")
     return ast.UsernsRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers, access=access)
 
 
@@ -294,33 +276,47 @@ def io_uring(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     """`io_uring [sqpoll] [override_creds] [label=LABEL],`."""
     access: list[str] = []
     while terms and terms[0].kind in ("word", "list") and not terms[0].quoted:
-        got, terms = _access(terms, c.IO_URING_ACCESS, ctx, "io_uring")
+        if terms[0].kind == "list":
+            # parser_yacc.y io_uring_perm: an unknown word in ( ) adds no permission
+            access.extend(v for v in terms[0].values if v in c.IO_URING_ACCESS)
+            terms = terms[1:]
+            continue
+        got, terms = take_access(terms, c.IO_URING_ACCESS, ctx, "io_uring")
         if not got:
             break
         access.extend(got)
-    conds, _peer, rest = _conds(terms, frozenset({"label"}), ctx, "io_uring")
-    _no_more(rest, ctx, "io_uring")
+    conds, _peer, rest = take_conds(terms, frozenset({"label"}), ctx, "io_uring")
+    no_more(rest, ctx, "io_uring")
     return ast.IoUringRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
-                           access=tuple(access), label=_one(conds, "label"))
+                           access=tuple(access), label=one(conds, "label"))
 
 
 def mqueue(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     """`mqueue [access] [type=posix|sysv] [label=LABEL] [NAME],`."""
-    access, terms = _access(terms, c.MQUEUE_ACCESS, ctx, "mqueue")
-    conds, _peer, rest = _conds(terms, frozenset({"type", "label"}), ctx, "mqueue")
-    mtype = _one(conds, "type")
+    access, terms = take_access(terms, c.MQUEUE_ACCESS, ctx, "mqueue")
+    conds, _peer, rest = take_conds(terms, frozenset({"type", "label"}), ctx, "mqueue")
+    mtype = one(conds, "type")
     if mtype not in (None, "posix", "sysv"):
-        raise ctx.fail(f"invalid mqueue type '{mtype}'", terms[0].tok)
+        raise ctx.fail(f"mqueue invalid type='{mtype}'", terms[0].tok)
     if len(rest) > 1 or any(t.kind != "word" for t in rest):
         raise ctx.fail("unexpected term in mqueue rule", rest[-1].tok)
+    if rest:
+        # mqueue.cc validate_qname: a posix name starts with '/', a sysv key is a number
+        name = rest[0].value
+        implied = "posix" if name.startswith("/") else "sysv" if name.isdigit() else None
+        if implied is None:
+            raise ctx.fail(f"mqueue invalid name '{name}', message queue names must begin "
+                           "with a / or be a positive integer.", rest[0].tok)
+        if mtype not in (None, implied):
+            raise ctx.fail(f"mqueue type={mtype} invalid name '{name}'", rest[0].tok)
     return ast.MqueueRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers,
-                          access=access, mqueue_type=mtype, label=_one(conds, "label"),
+                          access=access, mqueue_type=mtype, label=one(conds, "label"),
                           name=rest[0].value if rest else None)
 
 
 def all_rule(terms: list[Term], ctx: RuleContext) -> ast.Rule:
     """`all,`."""
-    _no_more(terms, ctx, "all")
+    no_more(terms, ctx, "all")
     return ast.AllRule(pos=ctx.pos, text=ctx.text, qualifiers=ctx.qualifiers)
 
 
@@ -410,6 +406,7 @@ PARSERS: dict[str, Callable[[list[Term], RuleContext], ast.Rule]] = {
     "mount": mount("mount"),
     "remount": mount("remount"),
     "umount": mount("umount"),
+    "unmount": mount("umount"),
     "pivot_root": pivot_root,
     "change_profile": change_profile,
     "rlimit": rlimit,

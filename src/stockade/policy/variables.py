@@ -2,8 +2,9 @@
 
 A variable with several values expands to an alternation `{a,b}`; values may use other
 variables (expanded to every combination, at most MAX_VALUES). Redefining with `=` and
-appending to an undefined variable are errors, as in apparmor_parser; so is a reference
-to a variable that is never declared.
+appending to an undefined variable are errors, as in apparmor_parser; `?=` assigns only
+when undefined and `:=` replaces (parser_yacc.y varassign). A reference to a variable that
+is never declared is an error; names start with a letter (parser_lex.l VARIABLE_NAME).
 """
 
 from __future__ import annotations
@@ -46,22 +47,40 @@ class Variables:
                 raise ValueError(f"variable @{{{node.name}}} was not previously declared, "
                                  "but is being assigned additional values")
             self.sets[node.name].extend(node.values)
+        elif node.op == "?=":
+            self.sets.setdefault(node.name, list(node.values))
+        elif node.op == ":=":
+            self.sets[node.name] = list(node.values)
         else:
-            if node.name in self.sets:
+            if node.name in self.sets or node.name in self.bools:
                 raise ValueError(f"variable @{{{node.name}}} was previously declared")
             self.sets[node.name] = list(node.values)
         self._cache.clear()
 
-    def set_builtin(self, name: str, value: str) -> None:
-        """Define or replace a built-in variable such as @{profile_name}."""
-        self.sets[name] = [value]
+    def set_builtin(self, name: str, value: str | None) -> None:
+        """Define or replace a built-in variable such as @{profile_name}; None removes it."""
+        if value is None:
+            self.sets.pop(name, None)
+        else:
+            self.sets[name] = [value]
         self._cache.clear()
 
+    def set_profile_builtins(self, name: str, attachment: str | None) -> None:
+        """@{profile_name}, and @{attach_path} and @{exec_path} (the attachment, only when
+        the profile has one; parser_variable.c process_profile_variables)."""
+        self.set_builtin("profile_name", name)
+        self.set_builtin("attach_path", attachment)
+        self.set_builtin("exec_path", attachment)
+
     def assign_bool(self, node: ast.BoolAssign) -> None:
-        """Apply `${X} = true|false`."""
-        if node.name in self.bools:
+        """Apply `${X} = true|false` (or `= CONDITION`); KeyError names an unknown boolean."""
+        value = self.evaluate(node.expr) if node.expr is not None else node.value
+        if node.op == "?=":
+            self.bools.setdefault(node.name, value)
+            return
+        if node.op == "=" and (node.name in self.bools or node.name in self.sets):
             raise ValueError(f"boolean variable ${{{node.name}}} was previously declared")
-        self.bools[node.name] = node.value
+        self.bools[node.name] = value
 
     def _values(self, name: str, stack: tuple[str, ...]) -> list[str]:
         """Every value of @{name}, variables in them expanded (upstream's expand_variable)."""
@@ -93,7 +112,7 @@ class Variables:
 
     def _checked(self, m: re.Match[str], base: int = 0) -> str:
         name = m.group(1)
-        if not name or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        if not name or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):  # parser_lex.l
             raise VariableError(f"invalid variable name @{{{name}}}", base + m.start())
         if name not in self.sets:
             raise VariableError(
@@ -128,6 +147,46 @@ class Variables:
         """`text` with every @{VAR} replaced; VariableError names the offset of a bad one."""
         return self._expand(text, ())
 
+    def _operand(self, text: str) -> list[str]:
+        """A comparison side as a set (cond_expr.cc get_set): a variable's expanded values,
+        or the word itself."""
+        m = re.fullmatch(r"@(?:\{([A-Za-z][A-Za-z0-9_]*)\}|([A-Za-z][A-Za-z0-9_]*))", text)
+        if not m:
+            return [text]
+        name = m.group(1) or m.group(2)
+        if name not in self.sets:
+            raise VariableError(f"Error retrieving variable {text}")
+        return sorted({self._expand(v, (name,)) for v in self.sets[name]})
+
+    @staticmethod
+    def _compare(op: str, lhs: list[str], rhs: list[str]) -> bool:
+        """cond_expr.cc: `in` is a subset test, == and != compare sets; the orderings compare
+        two numbers (one value each, strtol base 0) or two sets, never one with the other."""
+        if op == "in":
+            return set(lhs) <= set(rhs)
+        if op in ("==", "!="):
+            return (set(lhs) == set(rhs)) == (op == "==")
+
+        def number(vals: list[str]) -> int | None:
+            if len(vals) != 1:
+                return None
+            try:
+                return int(vals[0], 0)
+            except ValueError:
+                return None
+
+        a, b = number(lhs), number(rhs)
+        left: object
+        right: object
+        if a is not None and b is not None:
+            left, right = a, b
+        elif a is None and b is None:
+            left, right = lhs, rhs
+        else:
+            raise VariableError("Can only compare numbers with numbers")
+        return {">": left > right, ">=": left >= right, "<": left < right,  # type: ignore[operator]
+                "<=": left <= right}[op]  # type: ignore[operator]
+
     def defined(self, name: str) -> bool:
         """`defined @{X}` / `defined ${X}` of conditionals."""
         if name.startswith("@{"):
@@ -135,9 +194,14 @@ class Variables:
         return name[2:-1] in self.bools
 
     def evaluate(self, cond: ast.Cond) -> bool:
-        """Value of an `if` condition; KeyError names an unknown boolean."""
+        """Value of an `if` condition; KeyError names an unknown boolean, VariableError a
+        bad comparison."""
         if cond.op == "bool":
             return self.bools[cond.name]
+        if cond.op == "value":
+            return cond.name == "true"
+        if cond.op == "cmp":
+            return self._compare(cond.name, self._operand(cond.lhs), self._operand(cond.rhs))
         if cond.op == "defined":
             return self.defined(cond.name)
         if cond.op == "not":

@@ -36,14 +36,15 @@ NET_BIT = {w: 1 << i for i, w in enumerate(NET_WORDS)}
 _NET_ALL = (1 << len(NET_WORDS)) - 1
 _NET_READ = NET_BIT["receive"] | NET_BIT["getattr"] | NET_BIT["getopt"]
 _NET_ALIASES = {"r": _NET_READ, "read": _NET_READ, "w": _NET_ALL & ~_NET_READ,
-                "write": _NET_ALL & ~_NET_READ, "rw": _NET_ALL}
+                "write": _NET_ALL & ~_NET_READ, "rw": _NET_ALL, "wr": _NET_ALL}
 
 SEND, RECEIVE = 1, 2
 _SIGNAL_WORDS = {"send": SEND, "w": SEND, "write": SEND, "receive": RECEIVE, "r": RECEIVE,
-                 "read": RECEIVE, "rw": SEND | RECEIVE}
+                 "read": RECEIVE, "rw": SEND | RECEIVE, "wr": SEND | RECEIVE}
 READ, TRACE, READBY, TRACEDBY = 1, 2, 4, 8
 _PTRACE_WORDS = {"read": READ, "r": READ, "trace": TRACE | READ, "w": TRACE | READ,
-                 "rw": TRACE | READ, "readby": READBY, "tracedby": TRACEDBY | READBY}
+                 "write": TRACE | READ, "rw": TRACE | READ, "wr": TRACE | READ,
+                 "readby": READBY, "tracedby": TRACEDBY | READBY}
 
 # the kernel's signal names (security/apparmor/include/sig_names.h), x86 numbering
 SIGNAL_NAMES = {0: "exists", 1: "hup", 2: "int", 3: "quit", 4: "ill", 5: "trap", 6: "abrt",
