@@ -392,9 +392,6 @@ print("done", flush=True)
 """
 
 
-@pytest.mark.xfail(strict=True, reason="--mode enforce: the single supervisor thread performs a "
-                   "blocking FIFO open for the program, so the writer's open is never served: "
-                   "the sandbox deadlocks")
 def test_fifo_open_does_not_wedge_the_supervisor(area, user):
     fifo = area.allowed / "fifo"
     os.mkfifo(fifo, 0o666)
@@ -470,9 +467,6 @@ def test_refused_create_leaves_no_file_behind(area, user):
     assert not new.exists(), res
 
 
-@pytest.mark.xfail(strict=True, reason="--mode enforce: O_CREAT through a dangling symlink "
-                   "creates the file without asking the module's inode_create (biba: a medium "
-                   "subject creates in a high directory)")
 def test_create_through_a_dangling_symlink_is_decided(area, user):
     high, med = area.allowed / "H", area.allowed / "M"
     for d, level in ((high, b"high"), (med, b"medium")):
