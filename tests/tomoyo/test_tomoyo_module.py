@@ -1,0 +1,184 @@
+"""The tomoyo module in a stack: modes, ACLs with groups and conditions, learning with its
+quota, domain transitions by the exception policy, and its audit records read back."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from stockade.audit.formats import kernel_line
+from stockade.audit.readers.tomoyo import read_records
+from stockade.audit.record import record_from_event
+from stockade.lsm.operations import file_requests
+from stockade.lsm.probe import file_object, subject_from_pid
+from stockade.lsm.stack import Decision
+from stockade.lsm.types import Subject
+from stockade.modules.labels import with_context
+from stockade.modules.registry import build_stack
+
+PROFILES = """PROFILE_VERSION=20150505
+0-CONFIG={ mode=disabled }
+1-CONFIG={ mode=learning grant_log=no reject_log=yes }
+1-PREFERENCE={ max_audit_log=1024 max_learning_entry=3 }
+2-CONFIG={ mode=permissive }
+3-CONFIG={ mode=enforcing }
+4-CONFIG={ mode=enforcing grant_log=yes }
+5-CONFIG={ mode=disabled }
+5-CONFIG::file::open={ mode=enforcing }
+"""
+EXCEPTIONS = """path_group CONF /etc/host\\*
+number_group MODES 0600-0644
+acl_group 7 file read /etc/group
+aggregator /usr/bin/vi\\* /editor
+initialize_domain /usr/sbin/sshd from any
+no_initialize_domain /usr/sbin/sshd from <kernel> /usr/sbin/sshd
+keep_domain any from <kernel> /usr/sbin/sshd /usr/bin/bash
+no_keep_domain /usr/bin/passwd from <kernel> /usr/sbin/sshd /usr/bin/bash
+keep_domain /usr/bin/true from /usr/bin/env
+reset_domain /usr/sbin/apache2 from any
+no_reset_domain /usr/sbin/apache2 from <kernel> /usr/bin/bash
+"""
+
+
+def policy_dir(tmp_path: Path, domains: str) -> str:
+    (tmp_path / "profile.conf").write_text(PROFILES)
+    (tmp_path / "exception_policy.conf").write_text(EXCEPTIONS)
+    (tmp_path / "domain_policy.conf").write_text("<kernel>\nuse_profile 0\n\n" + domains)
+    (tmp_path / "manager.conf").write_text("/usr/sbin/tomoyo-loadpolicy\n")
+    return str(tmp_path)
+
+
+def me(domain: str) -> Subject:
+    return with_context(subject_from_pid(os.getpid()), "tomoyo", domain)
+
+
+def decide(stack, subject: Subject, op: str, path: str) -> Decision:
+    final = None
+    for req in file_requests(op, subject, file_object(path)):
+        final = stack.decide(req)
+        if not final.allowed:
+            return final
+    assert final is not None
+    return final
+
+
+@pytest.fixture
+def stack_for(tmp_path: Path):
+    records = []
+
+    def make(domains: str):
+        stack = build_stack("capability,tomoyo", dac=False, audit_sink=records.append,
+                            settings={"tomoyo": {"policy_dir": policy_dir(tmp_path, domains)}})
+        return stack, stack.module("tomoyo"), records
+    return make
+
+
+def test_enforcing_reads_only_what_the_domain_allows(stack_for) -> None:
+    stack, _, records = stack_for("<kernel> /usr/bin/cat\nuse_profile 3\n"
+                                  "file read /etc/hostname\nfile read @CONF\n")
+    cat = me("<kernel> /usr/bin/cat")
+    assert decide(stack, cat, "read", "/etc/hostname").allowed
+    assert decide(stack, cat, "read", "/etc/hosts").allowed  # through path_group CONF
+    denied = decide(stack, cat, "read", "/etc/passwd")
+    assert denied.errno == 1  # EPERM, as TOMOYO answers
+    (rec,) = [record_from_event(e) for e in records]
+    text = kernel_line(rec)
+    header, domain, acl = text.split("\n")
+    assert header.startswith("#") and " profile=3 mode=enforcing granted=no (global-pid=" in header
+    assert f"task={{ pid={os.getpid()} " in header and " path1={ uid=0 gid=0 ino=" in header
+    assert domain == "<kernel> /usr/bin/cat" and acl == "file read /etc/passwd"
+    (back,) = read_records(text.splitlines())
+    assert (back.result, back.subject, back.object, back.operation) == \
+        ("DENIED", "<kernel> /usr/bin/cat", "/etc/passwd", "file read")
+
+
+def test_write_append_and_conditions(stack_for) -> None:
+    stack, _, _ = stack_for(f"<kernel> /x\nuse_profile 3\nfile append /tmp/log\n"
+                            f"file read /etc/hostname task.uid={os.getuid()}\n"
+                            f"file read /etc/hosts task.uid!={os.getuid()}\n"
+                            f"file read /etc/passwd path1.type=directory\n")
+    x = me("<kernel> /x")
+    assert decide(stack, x, "append", "/tmp").errno == 1  # write to a directory name
+    assert decide(stack, x, "read", "/etc/hostname").allowed
+    assert not decide(stack, x, "read", "/etc/hosts").allowed
+    assert not decide(stack, x, "read", "/etc/passwd").allowed
+
+
+def test_per_operation_config_and_acl_group(stack_for) -> None:
+    stack, _, _ = stack_for("<kernel> /y\nuse_profile 5\nuse_group 7\n")
+    y = me("<kernel> /y")
+    assert decide(stack, y, "read", "/etc/group").allowed  # acl_group 7
+    assert not decide(stack, y, "read", "/etc/passwd").allowed  # CONFIG::file::open enforcing
+    assert decide(stack, y, "mkdir", "/tmp/nothing-here").allowed  # file default: disabled
+
+
+def test_permissive_allows_and_records(stack_for) -> None:
+    stack, _, records = stack_for("<kernel> /p\nuse_profile 2\n")
+    assert decide(stack, me("<kernel> /p"), "read", "/etc/passwd").allowed
+    (rec,) = [record_from_event(e) for e in records]
+    assert rec.result == "ALLOWED" and " mode=permissive granted=no " in kernel_line(rec)
+
+
+def test_grant_log_records_granted_requests(stack_for) -> None:
+    stack, _, records = stack_for("<kernel> /g\nuse_profile 4\nfile read /etc/hostname\n")
+    assert decide(stack, me("<kernel> /g"), "read", "/etc/hostname").allowed
+    (rec,) = [record_from_event(e) for e in records]
+    assert rec.result == "AUDIT" and " granted=yes " in kernel_line(rec)
+
+
+def test_learning_appends_what_tomoyo_learns_up_to_the_quota(stack_for) -> None:
+    stack, module, _ = stack_for("<kernel> /l\nuse_profile 1\nfile read /etc/hostname\n")
+    learner = me("<kernel> /l")
+    for path in ("/etc/passwd", "/etc/group", "/etc/hosts", "/etc/fstab"):
+        assert decide(stack, learner, "read", path).allowed
+    assert decide(stack, learner, "read", "/etc/passwd").allowed
+    # max_learning_entry=3 counts permissions: hostname + 2 learned, then quota_exceeded
+    assert module.learned == [("<kernel> /l", "file read /etc/passwd"),
+                              ("<kernel> /l", "file read /etc/group")]
+    text = module.domain_policy_text()
+    assert "<kernel> /l\nuse_profile 1\nuse_group 0\nquota_exceeded\n" in text
+    assert "file read /etc/group\n" in text
+
+
+@pytest.mark.parametrize(("old", "program", "new"), [
+    ("<kernel>", "/usr/bin/cat", "<kernel> /usr/bin/cat"),
+    ("<kernel> /usr/bin/bash", "/usr/sbin/sshd", "<kernel> /usr/sbin/sshd"),  # initialize
+    ("<kernel> /usr/sbin/sshd", "/usr/sbin/sshd", "<kernel> /usr/sbin/sshd /usr/sbin/sshd"),
+    ("<kernel> /usr/sbin/sshd /usr/bin/bash", "/usr/bin/ls",
+     "<kernel> /usr/sbin/sshd /usr/bin/bash"),  # keep_domain DOMAIN
+    ("<kernel> /usr/sbin/sshd /usr/bin/bash", "/usr/bin/passwd",
+     "<kernel> /usr/sbin/sshd /usr/bin/bash /usr/bin/passwd"),  # no_keep_domain
+    ("<kernel> /a /usr/bin/env", "/usr/bin/true", "<kernel> /a /usr/bin/env"),  # from /last
+    ("<kernel> /usr/bin/bash", "/usr/bin/vim.basic", "<kernel> /usr/bin/bash /editor"),
+    ("<kernel> /usr/bin/bash", "/usr/sbin/apache2",
+     "<kernel> /usr/bin/bash /usr/sbin/apache2"),  # no_reset_domain
+])
+def test_transitions(stack_for, old: str, program: str, new: str) -> None:
+    _, module, _ = stack_for("")
+    module.policy.domains.setdefault(old, replace(module.policy.domains["<kernel>"], name=old))
+    exe = file_object("/usr/bin/true")
+    verdict, after = module.exec_transition(me(old), exe, program)
+    assert verdict is None and after == new
+    assert new in module.policy.domains  # created, inheriting profile and group
+
+
+def test_reset_domain_across_namespaces_fails_the_exec(stack_for) -> None:
+    _, module, _ = stack_for("")
+    verdict, after = module.exec_transition(me("<kernel>"), file_object("/usr/bin/true"),
+                                            "/usr/sbin/apache2")
+    assert verdict is not None and verdict.errno == 12 and after == "<kernel>"  # ENOMEM
+
+
+def test_execute_pattern_names_the_domain(stack_for) -> None:
+    stack, module, _ = stack_for("<kernel> /s\nuse_profile 3\nfile execute /usr/bin/\\*\n")
+    verdict, after = module.exec_transition(me("<kernel> /s"), file_object("/usr/bin/true"))
+    assert verdict is None and after == "<kernel> /s /usr/bin/\\*"
+    assert not decide(stack, me("<kernel> /s"), "exec", "/usr/sbin/nologin").allowed
+
+
+def test_unknown_domain_fails_closed(stack_for) -> None:
+    stack, _, _ = stack_for("")
+    assert decide(stack, me("<kernel> /nowhere"), "read", "/etc/hostname").errno == 1
