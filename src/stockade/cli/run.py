@@ -10,6 +10,7 @@ from collections import Counter
 from typing import IO, TYPE_CHECKING
 
 from stockade.cli._args import trailing_command
+from stockade.cli.run_tomoyo import add_kernel_grants, wants_tomoyo
 from stockade.errors import StockadeError, UsageError
 
 if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
@@ -190,6 +191,8 @@ def run(args: argparse.Namespace) -> int:
     notes: list[str] = []
     if args.profile:  # the ad-hoc flags add to the profile's plan
         plan, coverage, notes = _profile_plan(args, plan)
+    if wants_tomoyo(args):  # its policy is the file policy: its grants join the plan
+        notes += add_kernel_grants(args, plan, command)
     plan.env_set.setdefault("STOCKADE_PROFILE", plan.name)
     supervision = _supervision(args, plan)
     audit = _open_audit(args.audit)

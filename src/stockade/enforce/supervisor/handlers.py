@@ -267,8 +267,9 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
         os.close(fd)
     obj = replace(obj, noexec=noexec)
     subject = task.subject
+    given = _name_as_given(task, dirfd, path) if "tomoyo" in sup.module_names else ""
     err = sup.decide(task, [Request("file_open", subject, obj, MAY_EXEC | MAY_OPEN),
-                            Request("bprm_check_security", subject, obj, MAY_EXEC)],
+                            Request("bprm_check_security", subject, obj, MAY_EXEC, what=given)],
                      syscall, "exec")
     if err:
         sup.deny(nid, err)
@@ -282,6 +283,24 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
         sup.tasks.set_contexts(task.tgid, after.contexts)
     sup.tasks.drop_group(task.tgid)
     sup.cont(nid)
+
+
+def _name_as_given(task: TaskInfo, dirfd: int, path: bytes) -> str:
+    """The program's name with its directories resolved and its last component not followed
+    (TOMOYO names domains by it); "" when it cannot be told."""
+    if not path:
+        return ""
+    try:
+        pfd, name = open_parent(task, dirfd, path)
+    except OSError:
+        return ""
+    try:
+        directory = fd_path(pfd)
+    finally:
+        os.close(pfd)
+    if not directory.startswith("/"):
+        return ""
+    return os.path.join(directory, os.fsdecode(name))
 
 
 def h_execve(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:

@@ -87,7 +87,7 @@ def component_matches(name: str, pattern: str) -> bool:
     return all(sub is not None and not sub.fullmatch(name) for sub in compiled[1:])
 
 
-def _const_len(pattern: str) -> int:
+def const_len(pattern: str) -> int:
     """How many leading characters of `pattern` are literal (escapes \\\\ and \\ooo count)."""
     i = 0
     while i < len(pattern):
@@ -147,7 +147,7 @@ def path_matches_pattern(name: str, pattern: str) -> bool:
         return name == pattern
     if name.endswith("/") != pattern.endswith("/"):
         return False
-    n = _const_len(pattern)
+    n = const_len(pattern)
     if name[:n] != pattern[:n]:
         return False
     return _walk(name[n:], pattern[n:])

@@ -58,12 +58,14 @@ def tomoyo_name(obj: Object, subject: Subject | None = None) -> str:
 @dataclass
 class Tomoyo(SecurityModule):
     """TOMOYO over stockade's hooks. `policy_dir`: a policy directory (the four .conf files);
-    `force_mode`: `learning` or `permissive` for every domain (stockade run --mode learn)."""
+    `force_mode`: `learning` or `permissive` for every domain (stockade run --mode learn);
+    `launch_domain`: the domain the first exec from `<kernel>` enters (run --context)."""
 
     name = "tomoyo"
     exclusive = True
     policy_dir: str = ""
     force_mode: str = ""
+    launch_domain: str = ""
     policy: Policy = field(default_factory=Policy)
 
     def __post_init__(self) -> None:
@@ -73,6 +75,9 @@ class Tomoyo(SecurityModule):
         if self.force_mode not in ("", "learning", "permissive"):
             raise StockadeError(f"tomoyo.force_mode must be learning or permissive, not "
                                 f"{self.force_mode!r}")
+        if self.launch_domain and self.launch_domain not in self.policy.domains:
+            raise StockadeError(f"tomoyo: domain {self.launch_domain!r} is not in the policy")
+        self._launched = False
         self._pending: OrderedDict[tuple[str, str], str] = OrderedDict()
         self.learned: list[tuple[str, str]] = []
 
@@ -259,7 +264,8 @@ class Tomoyo(SecurityModule):
             return None
         verdict, new = self.exec_transition(req.subject, req.obj, req.what)
         self._remember(req.subject.context(self.name) or KERNEL, self.exec_label(req.obj), new)
-        return verdict
+        # never answered from the AVC: the transition is computed here, for this exec
+        return verdict if verdict is not None else Verdict(self.name, cacheable=False)
 
     def exec_transition(self, subject: Subject, exe: Object, given_name: str = ""
                         ) -> tuple[Verdict | None, str]:
@@ -272,8 +278,11 @@ class Tomoyo(SecurityModule):
         verdict, matched = self.check(subject, access)
         if verdict is not None and not verdict.allowed and not verdict.complain:
             return verdict, old_name
+        if old_name == KERNEL and self.launch_domain and not self._launched:
+            self._launched = True  # the program's own exec: it runs in the --context domain
+            return verdict, self.launch_domain
         if matched:
-            candidate = matched if not matched.startswith("@") else candidate
+            candidate = matched
         current = self.policy.domains.get(old_name)
         if current is None:
             return verdict, old_name
