@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         if not os.path.isdir(d):
             raise UsageError(f"-I {d}: not a directory")
     if args.format == "tomoyo":
-        from stockade.cli.check_tomoyo import run_tomoyo
+        from stockade.cli._check_tomoyo import run_tomoyo
 
         return run_tomoyo(args)
     report = check(args.paths, args.include_dirs, run_lint=not args.no_lint)

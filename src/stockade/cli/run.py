@@ -10,7 +10,7 @@ from collections import Counter
 from typing import IO, TYPE_CHECKING
 
 from stockade.cli._args import trailing_command
-from stockade.cli.run_tomoyo import add_kernel_grants, wants_tomoyo
+from stockade.cli._run_tomoyo import add_kernel_grants, wants_tomoyo
 from stockade.errors import StockadeError, UsageError
 
 if TYPE_CHECKING:  # the enforce package is imported only when `run` runs

@@ -144,7 +144,8 @@ def _ports(policy: Policy, text: str, grants: Grants) -> set[int]:
 def loaders(path: str, depth: int = 0) -> list[str]:
     """What the kernel opens for execution besides `path` itself when it is executed: an ELF
     program's interpreter (PT_INTERP), a script's `#!` interpreter (and its own). TOMOYO does
-    not check these (its file_open hook skips opens made inside execve), Landlock does."""
+    not check these (its file_open hook skips opens made inside execve), Landlock does.
+    Symbolic links are resolved (Landlock rules name inodes)."""
     try:
         with open(path, "rb") as f:
             head = f.read(64)
@@ -152,7 +153,7 @@ def loaders(path: str, depth: int = 0) -> list[str]:
                 line = (head + f.read(192)).split(b"\n", 1)[0][2:].strip().split()
                 if not line:
                     return []
-                interp = os.fsdecode(line[0])
+                interp = os.path.realpath(os.fsdecode(line[0]))
                 return [interp, *loaders(interp, depth + 1)]
             if head[:4] != b"\x7fELF" or head[4] != 2:  # 64-bit ELF only
                 return []
@@ -167,7 +168,7 @@ def loaders(path: str, depth: int = 0) -> list[str]:
                     offset = int.from_bytes(entry[8:16], "little")
                     size = int.from_bytes(entry[32:40], "little")
                     f.seek(offset)
-                    return [os.fsdecode(f.read(size).rstrip(b"\0"))]
+                    return [os.path.realpath(os.fsdecode(f.read(size).rstrip(b"\0")))]
     except (OSError, IndexError, ValueError):
         return []
     return []
