@@ -182,3 +182,24 @@ def test_execute_pattern_names_the_domain(stack_for) -> None:
 def test_unknown_domain_fails_closed(stack_for) -> None:
     stack, _, _ = stack_for("")
     assert decide(stack, me("<kernel> /nowhere"), "read", "/etc/hostname").errno == 1
+
+
+def test_tomoyo_log_queue_honours_reject_log_and_max_audit_log(tmp_path: Path) -> None:
+    d = tmp_path / "p"
+    d.mkdir()
+    (d / "profile.conf").write_text("PROFILE_VERSION=20150505\n"
+                                    "3-CONFIG={ mode=enforcing reject_log=yes }\n"
+                                    "3-PREFERENCE={ max_audit_log=2 }\n"
+                                    "4-CONFIG={ mode=enforcing reject_log=no }\n")
+    (d / "domain_policy.conf").write_text("<kernel> /q\nuse_profile 3\n<kernel> /r\n"
+                                          "use_profile 4\n")
+    stack = build_stack("capability,tomoyo", dac=False,
+                        settings={"tomoyo": {"policy_dir": str(d)}})
+    module = stack.module("tomoyo")
+    for path in ("/etc/passwd", "/etc/group", "/etc/hosts"):
+        assert not decide(stack, me("<kernel> /q"), "read", path).allowed
+    assert not decide(stack, me("<kernel> /r"), "read", "/etc/passwd").allowed
+    queued = module.read_audit()
+    assert [q.rsplit("\n", 1)[1] for q in queued] == ["file read /etc/passwd",
+                                                      "file read /etc/group"]
+    assert module.audit_dropped == 1 and module.read_audit() == []

@@ -16,7 +16,7 @@ import os
 import socket
 import stat
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from stockade.errors import StockadeError
@@ -80,6 +80,10 @@ class Tomoyo(SecurityModule):
         self._launched = False
         self._pending: OrderedDict[tuple[str, str], str] = OrderedDict()
         self.learned: list[tuple[str, str]] = []
+        # TOMOYO's own log queue (/sys/kernel/security/tomoyo/audit): grant_log/reject_log
+        # and max_audit_log apply to it; read_audit() drains it
+        self.audit_log: deque[str] = deque()
+        self.audit_dropped = 0
 
     # -- domains ----------------------------------------------------------------------------
 
@@ -126,6 +130,7 @@ class Tomoyo(SecurityModule):
                  granted: bool, rule: str) -> Verdict:
         text = log.record(time.time(), domain.profile, mode, granted, subject, domain.name,
                           access)
+        self._queue(domain, access.index, granted, text)
         fields = (("domain", domain.name), ("tomoyo_profile", str(domain.profile)),
                   ("tomoyo_mode", mode), ("acl", access.line()), ("tomoyo_log", text))
         if granted:
@@ -134,6 +139,21 @@ class Tomoyo(SecurityModule):
         reason = f"no ACL of {domain.name} grants {access.line()}"
         return Verdict(self.name, errno.EPERM, reason, "", complain=mode != "enforcing",
                        cacheable=False, fields=fields)
+
+    def _queue(self, domain: Domain, index: str, granted: bool, text: str) -> None:
+        prof = self.policy.profile(domain.profile)
+        if prof is None or not prof.logs(index, granted):
+            return
+        if len(self.audit_log) >= prof.preference["max_audit_log"]:
+            self.audit_dropped += 1
+            return
+        self.audit_log.append(text)
+
+    def read_audit(self) -> list[str]:
+        """Drain TOMOYO's log queue (as reading /sys/kernel/security/tomoyo/audit does)."""
+        records = list(self.audit_log)
+        self.audit_log.clear()
+        return records
 
     def _learn(self, domain: Domain, prof: Profile | None, access: Access) -> None:
         """Append the ACL TOMOYO would learn, while the domain is under its quota."""
