@@ -54,12 +54,15 @@ class Policy:
 
     def run(self, mode: str, user: str, *command: str, learn: Path | None = None
             ) -> subprocess.CompletedProcess[str]:
-        self.audit.write_text("")
-        os.chmod(self.audit, 0o666)
+        self.reset_audit()
         extra = ["--learn", str(learn)] if learn is not None else []
         return cli("run", "--mode", mode, "--lsm", "capability,tomoyo", "--module-option",
                    f"tomoyo.policy_dir={self.dir}", "--audit", str(self.audit), *extra, "--",
                    *command, user=user, timeout=120)
+
+    def reset_audit(self) -> None:
+        self.audit.write_text("")
+        os.chmod(self.audit, 0o666)
 
     def records(self) -> list[dict]:
         lines = [json.loads(x) for x in self.audit.read_text().splitlines() if x.strip()]
@@ -137,5 +140,21 @@ def test_transition_through_sh(base_policy: Path, user: str, initialize: bool) -
             assert {(r["subject"], r["fields"]["acl"]) for r in denied} == {
                 ("<kernel> /usr/bin/sh /usr/bin/cat", "file read /etc/hostname"),
                 ("<kernel> /usr/bin/sh /usr/bin/cat", "file read /etc/passwd")}
+    finally:
+        pol.cleanup()
+
+
+def test_context_names_the_programs_domain(base_policy: Path, user: str) -> None:
+    pol = Policy(base_policy, "<kernel> /usr/bin/cat\nuse_profile 3\nuse_group 0\n"
+                              "file read /etc/hostname\n")
+    try:
+        pol.reset_audit()
+        done = cli("run", "--mode", "enforce", "--lsm", "capability,tomoyo", "--module-option",
+                   f"tomoyo.policy_dir={pol.dir}", "--context", "tomoyo=<kernel> /usr/bin/cat",
+                   "--audit", str(pol.audit), "--", "/usr/bin/head", "-c", "64", "/etc/hostname",
+                   "/etc/passwd", user=user, timeout=120)
+        assert HOSTNAME in done.stdout and "Operation not permitted" in done.stderr
+        subjects = {r["subject"] for r in pol.records() if r["result"] == "DENIED"}
+        assert subjects == {"<kernel> /usr/bin/cat"}  # not <kernel> /usr/bin/head
     finally:
         pol.cleanup()

@@ -95,7 +95,11 @@ class Tomoyo(SecurityModule):
         prof = self.policy.profile(domain.profile)
         if self.force_mode:
             return prof, self.force_mode
-        return prof, (prof.mode(index) if prof is not None else "undefined")
+        if prof is None:  # the kernel's null profile is disabled; it only ever applies to
+            # <kernel> (no transition enters a domain whose profile is undefined): any other
+            # domain named with an undefined profile fails closed
+            return None, "disabled" if domain.name == KERNEL else "undefined"
+        return prof, prof.mode(index)
 
     # -- the decision ---------------------------------------------------------------------------
 
