@@ -148,4 +148,7 @@ def exception_lines(rng: random.Random, n: int, p_bad: float = 0.3) -> list[str]
             out.append(f"acl_group {rng.choice(['0', '1', '255', '256'])} {acl_line(rng, p_bad)}")
         else:
             out.append(rng.choice([*OLD_KEYWORDS, "use_profile 1", "<kernel>"]))
+        if rng.random() < 0.1:  # a namespace prefix, valid or not
+            out[-1] = rng.choice(["<kernel> ", "</ns> ", "<kernel>", "<bad ", "<\\400> "]) + \
+                out[-1]
     return out

@@ -178,6 +178,8 @@ def parse_exception_policy(text: str, policy: Policy,
     groups = {"path_group": policy.path_groups, "number_group": policy.number_groups,
               "address_group": policy.address_groups}
     for parsed in _parsed_lines(text, parse_exception_line, file, policy.errors):
+        if parsed.namespace != KERNEL:  # only the <kernel> namespace is modelled
+            continue
         key = parsed.keyword
         if key in groups:
             groups[key].setdefault(parsed.args[0], []).append(parsed.args[1])

@@ -18,7 +18,7 @@ tool takes any word, extra words after a group member or an aggregator are ignor
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from stockade.modules.tomoyo.words import correct_domain, correct_word, domain_def, split_domain
 
@@ -405,6 +405,7 @@ class ExceptionLine:
     args: tuple[str, ...] = ()
     number: int = 0
     acl: Acl | None = None
+    namespace: str = "<kernel>"
 
 
 def _path_domain(words: list[str], i: int) -> tuple[str, str]:
@@ -442,6 +443,16 @@ def parse_exception_line(line: str, lineno: int = 0) -> ExceptionLine | None:
     """One exception-policy line (None for blanks and comments)."""
     if not line or line.startswith("#"):
         return None
+    if line.startswith("<"):  # `<namespace> LINE`: an entry of that namespace's policy
+        namespace, sep, rest = line.partition(" ")
+        if not sep:
+            raise LineError(f"'{line}' is a bad argument", 0)
+        if not domain_def(namespace):
+            raise LineError(f"'{namespace}' is a bad namespace", 0)
+        parsed = parse_exception_line(rest, lineno)
+        if parsed is None or rest.startswith("<"):
+            raise LineError(f"'{rest.split(' ')[0]}' is a bad argument", 1)
+        return replace(parsed, namespace=namespace)
     words = line.split(" ")
     key = words[0]
     if key == "acl_group":
