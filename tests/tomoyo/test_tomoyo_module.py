@@ -203,3 +203,18 @@ def test_tomoyo_log_queue_honours_reject_log_and_max_audit_log(tmp_path: Path) -
     assert [q.rsplit("\n", 1)[1] for q in queued] == ["file read /etc/passwd",
                                                       "file read /etc/group"]
     assert module.audit_dropped == 1 and module.read_audit() == []
+
+
+@pytest.mark.parametrize(("line", "learned"), [
+    ("file read proc:/1234/status", "file read proc:/\\$/status"),
+    ("file read proc:/1/cmdline", "file read proc:/1/cmdline"),
+    ("file read proc:/self/fd/3", "file read proc:/self/fd/\\$"),
+    ("file read proc:/self/task/77/fdinfo/12", "file read proc:/self/task/\\$/fdinfo/\\$"),
+    ("file ioctl pipe:[4242] 0x5401", "file ioctl pipe:[\\$] 0x5401"),
+    ("file read /etc/passwd", "file read /etc/passwd"),
+    ("file read proc:/sys/kernel/version", "file read proc:/sys/kernel/version"),
+])
+def test_learned_names_are_patternized_as_the_kernel_does(line: str, learned: str) -> None:
+    from stockade.modules.tomoyo.acl import patternize
+
+    assert patternize(line) == learned

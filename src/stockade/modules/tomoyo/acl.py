@@ -265,3 +265,51 @@ def find_acl(policy: Policy, domain: Domain, access: Access) -> Match | None:
 def count_entries(domain: Domain) -> int:
     """What tomoyo_domain_quota_is_ok counts: one per permission bit of each ACL."""
     return sum(len(acl.perms) for acl in domain.acls)
+
+
+def _numscan(text: str, head: str, tail: str = "") -> int:
+    """How many digits follow `head` at the start of `text` (0: none, or not followed by
+    `tail` when one is given)."""
+    if not text.startswith(head):
+        return 0
+    rest = text[len(head):]
+    width = len(rest) - len(rest.lstrip("0123456789"))
+    if tail and rest[width:width + 1] != tail:
+        return 0
+    return width
+
+
+def patternize(line: str) -> str:
+    """The kernel's tomoyo_patternize_path for a learned `file` line: the first name with a
+    `:` gets `pipe:[\\$]`, `socket:[\\$]`, `proc:/\\$` (not for pid 1), `/task/\\$`,
+    `/fd/\\$`, `/fdinfo/\\$` where the numbers are volatile."""
+    if not line.startswith("file ") or ":" not in line[5:]:
+        return line
+    colon = line.index(":", 5)
+    start = line.rindex(" ", 0, colon) + 1
+    head, cp = line[:start], line[start:]
+    out: list[str] = [head]
+    for prefix in ("pipe:[", "socket:["):
+        width = _numscan(cp, prefix, "]")
+        if width:
+            return "".join(out) + prefix + "\\$" + cp[len(prefix) + width:]
+    if cp.startswith("proc:/self"):
+        out.append("proc:/self")
+        cp = cp[10:]
+    else:
+        width = _numscan(cp, "proc:/")
+        if not width:
+            return line
+        out.append("proc:/1" if cp[6:6 + width] == "1" else "proc:/\\$")
+        cp = cp[6 + width:]
+    width = _numscan(cp, "/task/")
+    if width:
+        out.append("/task/\\$")
+        cp = cp[6 + width:]
+    for part in ("/fd/", "/fdinfo/"):
+        width = _numscan(cp, part)
+        if width:
+            out.append(part + "\\$")
+            cp = cp[len(part) + width:]
+            break
+    return "".join(out) + cp

@@ -23,7 +23,7 @@ from stockade.errors import StockadeError
 from stockade.lsm.module import SecurityModule, Verdict
 from stockade.lsm.types import MAY_APPEND, MAY_EXEC, MAY_READ, MAY_WRITE, Object, Request, Subject
 from stockade.modules.tomoyo import log
-from stockade.modules.tomoyo.acl import Access, count_entries, find_acl
+from stockade.modules.tomoyo.acl import Access, count_entries, find_acl, patternize
 from stockade.modules.tomoyo.domain import aggregate, assign_domain, next_domain
 from stockade.modules.tomoyo.policy import KERNEL, Domain, Policy, Profile, load_policy
 from stockade.modules.tomoyo.syntax import LineError, parse_acl
@@ -165,7 +165,7 @@ class Tomoyo(SecurityModule):
         if count_entries(domain) >= limit:
             domain.quota_exceeded = True
             return
-        line = access.line()
+        line = patternize(access.line())
         if access.index == "execute" and access.realpath:
             line += f' exec.realpath="{access.realpath}"'
             if access.argv:
