@@ -58,7 +58,8 @@ def tomoyo_name(obj: Object, subject: Subject | None = None) -> str:
 @dataclass
 class Tomoyo(SecurityModule):
     """TOMOYO over stockade's hooks. `policy_dir`: a policy directory (the four .conf files);
-    `force_mode`: `learning` or `permissive` for every domain (stockade run --mode learn);
+    `force_mode`: `learning` or `permissive` for every domain but `<kernel>` (stockade run
+    --mode learn: `<kernel>` is where the launcher runs);
     `launch_domain`: the domain the first exec from `<kernel>` enters (run --context)."""
 
     name = "tomoyo"
@@ -93,7 +94,7 @@ class Tomoyo(SecurityModule):
 
     def _mode(self, domain: Domain, index: str) -> tuple[Profile | None, str]:
         prof = self.policy.profile(domain.profile)
-        if self.force_mode:
+        if self.force_mode and domain.name != KERNEL:  # <kernel> is the launcher's own
             return prof, self.force_mode
         if prof is None:  # the kernel's null profile is disabled; it only ever applies to
             # <kernel> (no transition enters a domain whose profile is undefined): any other
