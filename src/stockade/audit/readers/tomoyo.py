@@ -20,6 +20,11 @@ _HEADER = re.compile(r"^#(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2})# profile=(\d+) mo
 _TASK = re.compile(r"task=\{ ([^}]*) \}")
 
 
+def is_tomoyo_header(line: str) -> bool:
+    """Whether `line` is the first line of a TOMOYO record."""
+    return line.startswith("#") and _HEADER.match(line.rstrip("\n")) is not None
+
+
 def _task_fields(rest: str) -> dict[str, str]:
     found = _TASK.search(rest)
     if found is None:
@@ -62,7 +67,7 @@ def read_records(lines: Iterable[str]) -> Iterator[AuditRecord]:
         line = raw.rstrip("\n")
         if not line.strip():
             continue
-        if line.startswith("#") and _HEADER.match(line):
+        if is_tomoyo_header(line):
             pending = [line]
             continue
         if not pending:
