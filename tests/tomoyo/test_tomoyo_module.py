@@ -218,3 +218,28 @@ def test_learned_names_are_patternized_as_the_kernel_does(line: str, learned: st
     from stockade.modules.tomoyo.acl import patternize
 
     assert patternize(line) == learned
+
+
+def test_chmod_chown_chgrp_create_and_mkdir(stack_for, tmp_path: Path) -> None:
+    target = tmp_path / "f"
+    target.write_text("")
+    stack, module, _ = stack_for(f"<kernel> /c\nuse_profile 3\nfile chmod {target} 0600\n"
+                                 f"file chown {target} 1000\nfile chgrp {target} @MODES\n"
+                                 f"file create {tmp_path}/new 0600-0644\n"
+                                 f"file mkdir {tmp_path}/d/ 0755\n")
+    sub = me("<kernel> /c")
+    obj = file_object(str(target))
+
+    def ok(req) -> bool:
+        return stack.decide(req).allowed
+    from stockade.modules.dac import chmod_request, chown_request
+    assert ok(chmod_request(sub, obj, 0o600)) and not ok(chmod_request(sub, obj, 0o644))
+    assert ok(chown_request(sub, obj, 1000, -1)) and not ok(chown_request(sub, obj, 1001, -1))
+    assert ok(chown_request(sub, obj, -1, 0o600))  # gid 384, inside number_group MODES
+    assert not ok(chown_request(sub, obj, 1000, 5))
+    new = replace(file_object(str(tmp_path / "new")), mode=0o100644)
+    assert ok(file_requests("create", sub, new)[0])
+    assert not ok(file_requests("create", sub, replace(new, mode=0o100666))[0])
+    d = replace(file_object(str(tmp_path / "d")), mode=0o40755)
+    assert ok(file_requests("mkdir", sub, d)[0])
+    assert module.policy.domains["<kernel> /c"].acls[0].text == f"file chmod {target} 0600"

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from stockade.errors import StockadeError
 from stockade.lsm.module import SecurityModule, Verdict
 from stockade.lsm.types import MAY_APPEND, MAY_EXEC, MAY_READ, MAY_WRITE, Object, Request, Subject
+from stockade.modules.dac import chown_ids
 from stockade.modules.tomoyo import log
 from stockade.modules.tomoyo.acl import Access, count_entries, find_acl, patternize
 from stockade.modules.tomoyo.domain import aggregate, assign_domain, next_domain
@@ -269,15 +270,15 @@ class Tomoyo(SecurityModule):
         if req.what == "chmod":
             return self._file(req, "chmod", "chmod", (req.obj,), (req.flags & 0o7777,),
                               ("0%o",))
-        if req.what == "chown":
-            uid, gid = req.flags >> 32, req.flags & 0xFFFFFFFF
+        if req.what == "chown":  # as tomoyo_path_chown: each id that is set (-1: unchanged)
+            uid, gid = chown_ids(req.flags)
             verdict = None
-            if uid != 0xFFFFFFFF and uid != req.obj.uid:
+            if uid != -1:
                 verdict = self._file(req, "chown", "chown", (req.obj,), (uid,), ("%d",))
                 if verdict is not None and not verdict.allowed and not verdict.complain:
                     return verdict
-            if gid != 0xFFFFFFFF and gid != req.obj.gid:
-                return self._file(req, "chgrp", "chgrp", (req.obj,), (gid,), ("%d",))
+            if gid != -1:
+                return self._file(req, "chgrp", "chgrp", (req.obj,), (gid,), ("%d",)) or verdict
             return verdict
         return None
 
