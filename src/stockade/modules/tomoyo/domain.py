@@ -24,6 +24,8 @@ from stockade.modules.tomoyo.match import path_matches_pattern
 from stockade.modules.tomoyo.policy import Domain, Policy
 from stockade.modules.tomoyo.words import MAX_DOMAINNAME_LEN, correct_domain
 
+# at most this many domains (policy and created): the kernel's memory quota, made a count
+MAX_DOMAINS = 65536
 # the kernel's enum tomoyo_transition_type order
 ORDER = ("no_reset", "reset", "no_initialize", "initialize", "no_keep", "keep")
 
@@ -97,13 +99,14 @@ def next_domain(policy: Policy, old: str, candidate: str) -> Transition:
 
 def assign_domain(policy: Policy, name: str, current: Domain) -> Domain | None:
     """tomoyo_assign_domain(name, transit=true): the domain, created (inheriting profile and
-    group) when missing; None when it cannot be (a bad name or another namespace)."""
+    group) when missing; None when it cannot be (a bad name, another namespace, or the
+    MAX_DOMAINS bound reached)."""
     found = policy.domains.get(name)
     if found is not None:
         return found if found.profile in policy.profiles else None
     if len(name) >= MAX_DOMAINNAME_LEN or not correct_domain(name):
         return None
-    if namespace(name) != namespace(current.name):
+    if namespace(name) != namespace(current.name) or len(policy.domains) >= MAX_DOMAINS:
         return None
     created = Domain(name, profile=current.profile, group=current.group, file="<created>")
     policy.domains[name] = created

@@ -185,6 +185,8 @@ class Tomoyo(SecurityModule):
     def _file(self, req: Request, index: str, op: str, objs: tuple[Object, ...],
               numbers: tuple[int, ...] = (), formats: tuple[str, ...] = ()) -> Verdict | None:
         names = tuple(tomoyo_name(o, req.subject) for o in objs)
+        if len(objs) == 2 and objs[0].is_dir:  # rename/link of a directory: both end in /
+            names = tuple(n if n.endswith("/") else n + "/" for n in names)
         access = Access(index, "file", op, names, numbers, subject=req.subject,
                         path1=objs[0], path2=objs[1] if len(objs) > 1 else None,
                         number_formats=formats)
