@@ -198,16 +198,17 @@ class Tomoyo(SecurityModule):
         obj = req.obj
         if obj is None or req.access & MAY_EXEC:
             return None
+        read = None
         if req.access & MAY_READ:
-            verdict = self._file(req, "open", "read", (obj,))
-            if verdict is not None and not verdict.allowed and not verdict.complain:
-                return verdict
-            if not req.access & MAY_WRITE:
-                return verdict
+            read = self._file(req, "open", "read", (obj,))
+            if read is not None and not read.allowed and not read.complain:
+                return read
         if req.access & MAY_WRITE:
             op = "append" if req.access & MAY_APPEND else "write"
-            return self._file(req, "open", op, (obj,))
-        return None
+            write = self._file(req, "open", op, (obj,))
+            if write is not None and (read is None or not write.allowed):
+                return write
+        return read
 
     def hook_inode_create(self, req: Request) -> Verdict | None:
         """creat / O_CREAT: `create PATH MODE`."""
