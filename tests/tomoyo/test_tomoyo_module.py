@@ -243,3 +243,25 @@ def test_chmod_chown_chgrp_create_and_mkdir(stack_for, tmp_path: Path) -> None:
     d = replace(file_object(str(tmp_path / "d")), mode=0o40755)
     assert ok(file_requests("mkdir", sub, d)[0])
     assert module.policy.domains["<kernel> /c"].acls[0].text == f"file chmod {target} 0600"
+
+
+@pytest.mark.parametrize(("preference", "new"), [
+    ("keep", "<kernel> /s"),
+    ("child", "<kernel> /s /usr/bin/true"),
+    ("initialize", "<kernel> /usr/bin/true"),
+    ("parent", "<kernel>"),
+    ("<kernel> /elsewhere", "<kernel> /elsewhere"),
+    ("/named", "<kernel> /s /named"),
+])
+def test_execute_transition_preference(stack_for, preference: str, new: str) -> None:
+    _, module, _ = stack_for("<kernel> /s\nuse_profile 3\n"
+                             f"file execute /usr/bin/true {preference}\n"
+                             "<kernel> /elsewhere\nuse_profile 3\n")
+    verdict, after = module.exec_transition(me("<kernel> /s"), file_object("/usr/bin/true"))
+    assert verdict is None and after == new
+
+
+def test_a_preference_that_cannot_be_entered_fails_the_exec(stack_for) -> None:
+    _, module, _ = stack_for("<kernel> /s\nuse_profile 3\nfile execute /usr/bin/true reset\n")
+    verdict, after = module.exec_transition(me("<kernel> /s"), file_object("/usr/bin/true"))
+    assert verdict is not None and verdict.errno == 12 and after == "<kernel> /s"

@@ -11,6 +11,8 @@
 4. reset → `<candidate>` (the root of a namespace named by the program; a failure rejects
    the exec), initialize → `<namespace> candidate`, keep → the old domain, otherwise
    `old candidate`.
+   An ACL's transition preference (`file execute PATH keep|child|reset|initialize|parent|
+   <domain>|/name`) replaces steps 3-4, and failing to enter its domain fails the exec.
 5. A missing domain is created, inheriting use_profile and use_group, unless it lies in
    another namespace; when it cannot be, the exec fails in enforcing mode or when it was
    asked for (reset), else the task stays and the old domain is marked transition_failed.
@@ -95,6 +97,25 @@ def next_domain(policy: Policy, old: str, candidate: str) -> Transition:
     if how == "keep":
         return Transition(old, how, False)
     return Transition(f"{old} {candidate}", "child", False)
+
+
+def preferred_domain(old: str, candidate: str, transit: str) -> Transition:
+    """The domain an `file execute PATH PREFERENCE` ACL asks for: keep, child, reset,
+    initialize, parent, a domain name, or a name appended to the old domain; failing to
+    enter it fails the exec."""
+    if transit == "keep":
+        return Transition(old, "keep", True)
+    if transit == "child":
+        return Transition(f"{old} {candidate}", "child", True)
+    if transit == "reset":
+        return Transition(f"<{candidate}>", "reset", True)
+    if transit == "initialize":
+        return Transition(f"{namespace(old)} {candidate}", "initialize", True)
+    if transit == "parent":
+        return Transition(old.rsplit(" ", 1)[0], "parent", True)
+    if transit.startswith("<"):
+        return Transition(transit, "jump", True)
+    return Transition(f"{old} {transit}", "jump", True)
 
 
 def assign_domain(policy: Policy, name: str, current: Domain) -> Domain | None:

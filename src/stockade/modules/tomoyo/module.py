@@ -24,8 +24,13 @@ from stockade.lsm.module import SecurityModule, Verdict
 from stockade.lsm.types import MAY_APPEND, MAY_EXEC, MAY_READ, MAY_WRITE, Object, Request, Subject
 from stockade.modules.dac import chown_ids
 from stockade.modules.tomoyo import log
-from stockade.modules.tomoyo.acl import Access, count_entries, find_acl, patternize
-from stockade.modules.tomoyo.domain import aggregate, assign_domain, next_domain
+from stockade.modules.tomoyo.acl import Access, Match, count_entries, find_acl, patternize
+from stockade.modules.tomoyo.domain import (
+    aggregate,
+    assign_domain,
+    next_domain,
+    preferred_domain,
+)
 from stockade.modules.tomoyo.policy import KERNEL, Domain, Policy, Profile, load_policy
 from stockade.modules.tomoyo.syntax import LineError, parse_acl
 from stockade.modules.tomoyo.words import encode_name
@@ -105,32 +110,33 @@ class Tomoyo(SecurityModule):
 
     # -- the decision ---------------------------------------------------------------------------
 
-    def check(self, subject: Subject, access: Access) -> tuple[Verdict | None, str]:
-        """(verdict, matched name) for one access in the subject's domain."""
+    def check(self, subject: Subject, access: Access) -> tuple[Verdict | None, Match | None]:
+        """(verdict, the ACL that granted it if one did) for one access in the subject's
+        domain."""
         name = subject.context(self.name) or KERNEL
         domain = self.policy.domains.get(name)
         if domain is None:
             return self.deny(errno.EPERM, f"domain {name!r} is not in the policy (fail closed)",
                              access.line(), cacheable=False,
-                             fields=(("domain", name), ("acl", access.line()))), ""
+                             fields=(("domain", name), ("acl", access.line()))), None
         prof, mode = self._mode(domain, access.index)
         if mode == "disabled":
-            return None, ""
+            return None, None
         if mode == "undefined":
             return self.deny(errno.EPERM, f"profile {domain.profile} is not defined (fail "
                              "closed)", access.line(), cacheable=False,
-                             fields=(("domain", name), ("acl", access.line()))), ""
+                             fields=(("domain", name), ("acl", access.line()))), None
         match = find_acl(self.policy, domain, access)
         if match is not None:
             if prof is not None and prof.logs(access.index, True):
                 return self._verdict(subject, domain, mode, access, True,
-                                     match.acl.text), match.matched
+                                     match.acl.text), match
             if match.conditional:
-                return Verdict(self.name, 0, "", match.acl.text, cacheable=False), match.matched
-            return None, match.matched
+                return Verdict(self.name, 0, "", match.acl.text, cacheable=False), match
+            return None, match
         if mode == "learning":
             self._learn(domain, prof, access)
-        return self._verdict(subject, domain, mode, access, False, ""), ""
+        return self._verdict(subject, domain, mode, access, False, ""), None
 
     def _verdict(self, subject: Subject, domain: Domain, mode: str, access: Access,
                  granted: bool, rule: str) -> Verdict:
@@ -304,18 +310,21 @@ class Tomoyo(SecurityModule):
         candidate = aggregate(self.policy, exename)
         access = Access("execute", "file", "execute", (candidate,), subject=subject, path1=exe,
                         realpath=tomoyo_name(exe, subject))
-        verdict, matched = self.check(subject, access)
+        verdict, match = self.check(subject, access)
         if verdict is not None and not verdict.allowed and not verdict.complain:
             return verdict, old_name
         if old_name == KERNEL and self.launch_domain and not self._launched:
             self._launched = True  # the program's own exec: it runs in the --context domain
             return verdict, self.launch_domain
-        if matched:
-            candidate = matched
+        if match is not None and match.matched:
+            candidate = match.matched
         current = self.policy.domains.get(old_name)
         if current is None:
             return verdict, old_name
-        target = next_domain(self.policy, old_name, candidate)
+        if match is not None and match.acl.transit:  # `file execute PATH PREFERENCE`
+            target = preferred_domain(old_name, candidate, match.acl.transit)
+        else:
+            target = next_domain(self.policy, old_name, candidate)
         if target.how == "keep":
             return verdict, old_name
         entered = assign_domain(self.policy, target.domain, current)

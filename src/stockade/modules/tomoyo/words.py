@@ -175,7 +175,7 @@ def decode_name(name: str) -> bytes:
                 out.append(0x5C)
                 i += 2
                 continue
-            if nxt in "0123" and i + 3 < len(name) + 0 and re.match(r"[0-7]{2}", name[i + 2:i + 4]):
+            if nxt in "0123" and re.fullmatch(r"[0-7]{2}", name[i + 2:i + 4]):
                 out.append(int(name[i + 1:i + 4], 8))
                 i += 4
                 continue
