@@ -29,7 +29,7 @@ import os
 from collections import deque
 from dataclasses import dataclass, field
 
-from stockade.modules.tomoyo.domain import aggregate, next_domain
+from stockade.modules.tomoyo.domain import aggregate, next_domain, preferred_domain
 from stockade.modules.tomoyo.match import const_len
 from stockade.modules.tomoyo.policy import MAC_KEYWORDS, Domain, Policy
 from stockade.modules.tomoyo.syntax import FILE_OPS, SHAPE_ARGS, Acl
@@ -94,7 +94,9 @@ def reachable(policy: Policy, first: str) -> list[Domain]:
                 continue
             for name in policy.path_groups.get(acl.args[0][1:], []) \
                     if acl.args[0].startswith("@") else [acl.args[0]]:
-                target = next_domain(policy, domain.name, aggregate(policy, name)).domain
+                candidate = aggregate(policy, name)
+                target = (preferred_domain(domain.name, candidate, acl.transit) if acl.transit
+                          else next_domain(policy, domain.name, candidate)).domain
                 if target in seen:
                     continue
                 found = policy.domains.get(target) or Domain(target, domain.profile,
