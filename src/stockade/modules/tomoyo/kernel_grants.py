@@ -94,9 +94,9 @@ def reachable(policy: Policy, first: str) -> list[Domain]:
                 continue
             for name in policy.path_groups.get(acl.args[0][1:], []) \
                     if acl.args[0].startswith("@") else [acl.args[0]]:
-                candidate = aggregate(policy, name)
-                target = (preferred_domain(domain.name, candidate, acl.transit) if acl.transit
-                          else next_domain(policy, domain.name, candidate)).domain
+                # the ACL's name (pattern, group member) is the candidate, as matched_path
+                target = (preferred_domain(domain.name, name, acl.transit) if acl.transit
+                          else next_domain(policy, domain.name, name)).domain
                 if target in seen:
                     continue
                 found = policy.domains.get(target) or Domain(target, domain.profile,
