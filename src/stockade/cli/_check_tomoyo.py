@@ -31,13 +31,16 @@ def run_tomoyo(args: argparse.Namespace) -> int:
     except StockadeError as err:  # a path of no known kind: bad usage, not a bad policy
         raise UsageError(str(err)) from None
     ok = not policy.errors
+    from stockade.modules.tomoyo.lint import unenforced
+
+    warnings = [] if args.no_lint else unenforced(policy)
     if args.json:
         print_json({
             "ok": ok,
             "profiles": [{"name": d.name, "file": d.file, "rules": len(d.acls)}
                          for d in policy.domains.values()],
             "errors": [e.to_dict() for e in policy.errors],
-            "warnings": [],
+            "warnings": [w.to_dict() for w in warnings],
         })
         return 0 if ok else 1
     out = sys.stdout
@@ -45,8 +48,11 @@ def run_tomoyo(args: argparse.Namespace) -> int:
         rows = [[d.name, _mode(policy, d), len(d.acls), _kinds(d), d.file]
                 for d in policy.domains.values()]
         table(["DOMAIN", "MODE", "RULES", "BY KIND", "FILE"], rows, out)
+    for w in warnings:
+        out.write(f"{w.file}:{w.line}:{w.col}: {paint('warning', 'yellow', out)}: "
+                  f"{w.message} [{w.code}]\n")
     print_errors(policy.errors)
     summary = (f"{len(policy.files)} file(s), {len(policy.domains)} domain(s), "
-               f"{len(policy.errors)} error(s), 0 warning(s)")
+               f"{len(policy.errors)} error(s), {len(warnings)} warning(s)")
     out.write(paint(summary, "green" if ok else "red", out) + "\n")
     return 0 if ok else 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from stockade.errors import StockadeError
@@ -169,7 +169,7 @@ def parse_domain_policy(text: str, policy: Policy, file: str = "domain_policy.co
         elif parsed.kind == "flag":
             setattr(current, parsed.value, True)
         elif parsed.acl is not None:
-            current.acls.append(parsed.acl)
+            current.acls.append(replace(parsed.acl, file=file))
 
 
 def parse_exception_policy(text: str, policy: Policy,
@@ -184,7 +184,8 @@ def parse_exception_policy(text: str, policy: Policy,
         if key in groups:
             groups[key].setdefault(parsed.args[0], []).append(parsed.args[1])
         elif key == "acl_group" and parsed.acl is not None:
-            policy.acl_groups.setdefault(parsed.number, []).append(parsed.acl)
+            policy.acl_groups.setdefault(parsed.number, []).append(replace(parsed.acl,
+                                                                           file=file))
         elif key == "aggregator":
             policy.aggregators.append((parsed.args[0], parsed.args[1]))
         else:

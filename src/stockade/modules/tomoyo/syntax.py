@@ -105,6 +105,7 @@ class Acl:
     conditions: tuple[Condition, ...] = ()
     text: str = ""
     line: int = 0
+    file: str = ""
 
 
 # -- numbers as the tool reads them (strtoul / sscanf) ------------------------------------------
