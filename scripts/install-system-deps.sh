@@ -6,7 +6,7 @@ set -euo pipefail
 set_name=${1:-base}
 base=(python3 python3-venv)
 test=(acl attr apparmor apparmor-profiles auditd bubblewrap strace gcc libseccomp2
-      python3-setools setools selinux-policy-default graphviz git)
+      python3-setools setools selinux-policy-default graphviz git tomoyo-tools)
 want=("${base[@]}")
 [ "$set_name" = test ] && want+=("${test[@]}")
 
