@@ -141,13 +141,18 @@ def _repeat(name: str, p_comp: str, p_rest: str, p_slash: bool) -> bool:
             return False
 
 
+@lru_cache(maxsize=8192)
+def _pattern_info(pattern: str) -> tuple[bool, bool, str, str]:
+    """(patterned, is a directory, literal prefix, the rest) of a pattern, computed once."""
+    n = const_len(pattern)
+    return is_patterned(pattern), pattern.endswith("/"), pattern[:n], pattern[n:]
+
+
 def path_matches_pattern(name: str, pattern: str) -> bool:
     """Whether the encoded `name` matches the TOMOYO `pattern`."""
-    if not is_patterned(pattern):
+    patterned, is_dir, prefix, rest = _pattern_info(pattern)
+    if not patterned:
         return name == pattern
-    if name.endswith("/") != pattern.endswith("/"):
+    if name.endswith("/") != is_dir or not name.startswith(prefix):
         return False
-    n = const_len(pattern)
-    if name[:n] != pattern[:n]:
-        return False
-    return _walk(name[n:], pattern[n:])
+    return _walk(name[len(prefix):], rest)
