@@ -35,14 +35,16 @@ def base_policy() -> Iterator[Path]:
 class Policy:
     """A world-readable policy directory and a world-writable audit file."""
 
-    def __init__(self, base: Path, domains: str, exceptions: str = "") -> None:
+    def __init__(self, base: Path, domains: str, exceptions: str = "",
+                 any_env: bool = True) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="stockade-tomoyo-", dir="/tmp"))
         os.chmod(self.dir, 0o777)
         for name in ("profile.conf", "manager.conf"):
             (self.dir / name).write_text((base / name).read_text())
         (self.dir / "exception_policy.conf").write_text(
             (base / "exception_policy.conf").read_text() + exceptions +
-            "acl_group 0 file read /usr/lib/locale/\\{\\*\\}/\\*\n")
+            "acl_group 0 file read /usr/lib/locale/\\{\\*\\}/\\*\n"
+            + ("acl_group 0 misc env \\*\n" if any_env else ""))  # exec checks each name
         self.write_domains(domains)
         self.audit = self.dir / "audit.jsonl"
 
@@ -156,5 +158,23 @@ def test_context_names_the_programs_domain(base_policy: Path, user: str) -> None
         assert HOSTNAME in done.stdout and "Operation not permitted" in done.stderr
         subjects = {r["subject"] for r in pol.records() if r["result"] == "DENIED"}
         assert subjects == {"<kernel> /usr/bin/cat"}  # not <kernel> /usr/bin/head
+    finally:
+        pol.cleanup()
+
+
+def test_environment_names_are_checked_in_the_new_domain(base_policy: Path, user: str) -> None:
+    pol = Policy(base_policy, "<kernel> /usr/bin/true\nuse_profile 3\nuse_group 0\n"
+                              "misc env PATH\n", any_env=False)
+    try:
+        done = pol.run("enforce", user, "/usr/bin/true")
+        assert done.returncode == 126, done.stderr  # the exec itself is refused
+        denied = [r for r in pol.records() if r["result"] == "DENIED"]
+        # decided in the domain the exec enters (the record's subject is the launcher's)
+        assert denied and denied[0]["fields"]["domain"] == "<kernel> /usr/bin/true"
+        assert denied[0]["fields"]["acl"].startswith("misc env ")
+        assert denied[0]["fields"]["acl"] != "misc env PATH"
+        pol.write_domains("<kernel> /usr/bin/true\nuse_profile 3\nuse_group 0\n"
+                          "misc env \\*\n")
+        assert pol.run("enforce", user, "/usr/bin/true").returncode == 0
     finally:
         pol.cleanup()

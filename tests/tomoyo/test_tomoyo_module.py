@@ -265,3 +265,29 @@ def test_a_preference_that_cannot_be_entered_fails_the_exec(stack_for) -> None:
     _, module, _ = stack_for("<kernel> /s\nuse_profile 3\nfile execute /usr/bin/true reset\n")
     verdict, after = module.exec_transition(me("<kernel> /s"), file_object("/usr/bin/true"))
     assert verdict is not None and verdict.errno == 12 and after == "<kernel> /s"
+
+
+def test_env_and_argv_at_exec(stack_for) -> None:
+    from stockade.lsm.types import MAY_EXEC, Request
+
+    stack, module, _ = stack_for(
+        "<kernel> /s\nuse_profile 3\nfile execute /usr/bin/true exec.argv[0]=\"true\"\n"
+        "<kernel> /s /usr/bin/true\nuse_profile 3\nmisc env PATH\nmisc env LC_\\*\n"
+        "<kernel> /l\nuse_profile 1\n")
+    true = file_object("/usr/bin/true")
+
+    def exec_as(domain: str, argv: tuple[bytes, ...], envp: tuple[bytes, ...]):
+        sub = me(domain)
+        module.exec_strings(sub.pid, argv, envp)
+        return stack.decide(Request("bprm_check_security", sub, true, MAY_EXEC))
+
+    assert exec_as("<kernel> /s", (b"true",), (b"PATH=/usr/bin", b"LC_ALL=C")).allowed
+    refused = exec_as("<kernel> /s", (b"true",), (b"PATH=/usr/bin", b"SECRET=1"))
+    assert refused.errno == 1
+    assert [(dict(e.verdict.fields)["domain"], dict(e.verdict.fields)["acl"])
+            for e in refused.events] == [("<kernel> /s /usr/bin/true", "misc env SECRET")]
+    assert exec_as("<kernel> /s", (b"other",), (b"PATH=/x",)).errno == 1  # exec.argv[0]
+    assert exec_as("<kernel> /l", (b"tr ue",), (b"HOME=/root", b"A=b")).allowed  # learning
+    learned = [line for domain, line in module.learned if domain.startswith("<kernel> /l")]
+    assert learned == ['file execute /usr/bin/true exec.realpath="/usr/bin/true" '
+                       'exec.argv[0]="tr\\040ue"', "misc env HOME", "misc env A"]

@@ -23,6 +23,7 @@ from stockade.errors import StockadeError
 from stockade.lsm.module import SecurityModule, Verdict
 from stockade.lsm.types import MAY_APPEND, MAY_EXEC, MAY_READ, MAY_WRITE, Object, Request, Subject
 from stockade.modules.dac import chown_ids
+from stockade.modules.labels import with_context
 from stockade.modules.tomoyo import log
 from stockade.modules.tomoyo.acl import Access, Match, count_entries, find_acl, patternize
 from stockade.modules.tomoyo.domain import (
@@ -86,6 +87,10 @@ class Tomoyo(SecurityModule):
             raise StockadeError(f"tomoyo: domain {self.launch_domain!r} is not in the policy")
         self._launched = False
         self._pending: OrderedDict[tuple[str, str], str] = OrderedDict()
+        # argv and envp of execs about to be decided, by pid (exec_strings), bounded
+        self._exec_args: OrderedDict[int, tuple[tuple[str, ...] | None,
+                                                tuple[tuple[str, str], ...] | None]] = \
+            OrderedDict()
         self.learned: list[tuple[str, str]] = []
         # TOMOYO's own log queue (/sys/kernel/security/tomoyo/audit): grant_log/reject_log
         # and max_audit_log apply to it; read_audit() drains it
@@ -176,7 +181,7 @@ class Tomoyo(SecurityModule):
         line = patternize(access.line())
         if access.index == "execute" and access.realpath:
             line += f' exec.realpath="{access.realpath}"'
-            if access.argv:
+            if access.argv and '"' not in access.argv[0]:
                 line += f' exec.argv[0]="{access.argv[0]}"'
         try:
             acl = parse_acl(line.split(" "))
@@ -293,23 +298,74 @@ class Tomoyo(SecurityModule):
 
     # -- exec ------------------------------------------------------------------------------------
 
+    def exec_strings(self, pid: int, argv: tuple[bytes, ...] | None,
+                     envp: tuple[bytes, ...] | None) -> None:
+        """The argv and envp of the exec `pid` is about to make (the supervisor reads them
+        from its memory); the bprm hook uses them for exec.* conditions and `misc env`."""
+        args = tuple(encode_name(a) for a in argv) if argv is not None else None
+        env = None
+        if envp is not None:
+            env = tuple((encode_name(n), encode_name(v))
+                        for n, _, v in (e.partition(b"=") for e in envp))
+        self._exec_args[pid] = (args, env)
+        self._exec_args.move_to_end(pid)
+        while len(self._exec_args) > _PENDING_LIMIT:
+            self._exec_args.popitem(last=False)
+
     def hook_bprm_check_security(self, req: Request) -> Verdict | None:
-        """execve: `execute` in the old domain, then the domain transition (domain.py)."""
+        """execve: `execute` in the old domain, the domain transition (domain.py), then
+        `misc env` for each variable in the new domain."""
         if req.obj is None:
             return None
-        verdict, new = self.exec_transition(req.subject, req.obj, req.what)
+        argv, envp = self._exec_args.pop(req.subject.pid, (None, None))
+        verdict, new = self.exec_transition(req.subject, req.obj, req.what, argv, envp)
         self._remember(req.subject.context(self.name) or KERNEL, self.exec_label(req.obj), new)
         # never answered from the AVC: the transition is computed here, for this exec
         return verdict if verdict is not None else Verdict(self.name, cacheable=False)
 
-    def exec_transition(self, subject: Subject, exe: Object, given_name: str = ""
+    def exec_transition(self, subject: Subject, exe: Object, given_name: str = "",
+                        argv: tuple[str, ...] | None = None,
+                        envp: tuple[tuple[str, str], ...] | None = None
                         ) -> tuple[Verdict | None, str]:
         """(verdict, the domain the task is in after the exec)."""
+        verdict, new = self._transit(subject, exe, given_name, argv, envp)
+        if verdict is not None and not verdict.allowed and not verdict.complain:
+            return verdict, new
+        env_verdict = self._environ(subject, new, envp)
+        if env_verdict is not None and (verdict is None or not env_verdict.allowed):
+            if not env_verdict.allowed and not env_verdict.complain:
+                return env_verdict, subject.context(self.name) or KERNEL
+            return env_verdict, new
+        return verdict, new
+
+    def _environ(self, subject: Subject, domain_name: str,
+                 envp: tuple[tuple[str, str], ...] | None) -> Verdict | None:
+        """tomoyo_environ: each variable's name checked as `misc env NAME` in the new
+        domain; the first refusal (enforcing) fails the exec."""
+        domain = self.policy.domains.get(domain_name)
+        if domain is None or not envp:
+            return None
+        if self._mode(domain, "env")[1] == "disabled":
+            return None
+        entered = with_context(subject, self.name, domain_name)
+        first: Verdict | None = None
+        for name, _ in envp:
+            verdict, _ = self.check(entered, Access("env", "misc env", "env", (name,),
+                                                    subject=entered))
+            if verdict is not None and not verdict.allowed:
+                if not verdict.complain:
+                    return verdict
+                first = first or verdict
+        return first
+
+    def _transit(self, subject: Subject, exe: Object, given_name: str,
+                 argv: tuple[str, ...] | None, envp: tuple[tuple[str, str], ...] | None
+                 ) -> tuple[Verdict | None, str]:
         old_name = subject.context(self.name) or KERNEL
         exename = encode_name(given_name) if given_name else tomoyo_name(exe, subject)
         candidate = aggregate(self.policy, exename)
         access = Access("execute", "file", "execute", (candidate,), subject=subject, path1=exe,
-                        realpath=tomoyo_name(exe, subject))
+                        realpath=tomoyo_name(exe, subject), argv=argv, envp=envp)
         verdict, match = self.check(subject, access)
         if verdict is not None and not verdict.allowed and not verdict.complain:
             return verdict, old_name
