@@ -117,12 +117,12 @@ def test_cli_refuses_a_file_of_no_known_kind(tmp_path: Path) -> None:
 def test_check_warns_where_stockade_enforces_less_than_tomoyo(tmp_path: Path) -> None:
     (tmp_path / "domain_policy.conf").write_text(
         "<kernel> /x\nuse_profile 3\nfile getattr /etc/\nfile read /etc/passwd exec.argc=1\n"
-        "misc env HOME\nfile read /etc/hostname\n")
+        "misc env HOME\nfile read /etc/hostname\nfile read /x symlink.target=\"/y\"\n")
     done = _stockade("check", "--format", "tomoyo", "--json", str(tmp_path))
     doc = json.loads(done.stdout)
     assert doc["ok"] is True and done.returncode == 0
     assert [(w["line"], w["code"]) for w in doc["warnings"]] == [
-        (3, "not-mediated"), (4, "never-true"), (5, "not-mediated")]
+        (3, "not-mediated"), (4, "raceable"), (5, "raceable"), (7, "never-true")]
     quiet = json.loads(_stockade("check", "--format", "tomoyo", "--json", "--no-lint",
                                  str(tmp_path)).stdout)
     assert quiet["warnings"] == []
