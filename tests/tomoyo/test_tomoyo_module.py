@@ -115,6 +115,19 @@ def test_per_operation_config_and_acl_group(stack_for) -> None:
     assert decide(stack, y, "mkdir", "/tmp/nothing-here").allowed  # file default: disabled
 
 
+def test_several_acl_groups(stack_for) -> None:
+    stack, module, _ = stack_for("<kernel> /m\nuse_profile 3\nuse_group 7\nuse_group 9\n"
+                                 "<kernel> /n\nuse_profile 3\n")
+    module.policy.acl_groups[9] = [replace(module.policy.acl_groups[7][0],
+                                           args=("/etc/hostname",),
+                                           text="file read /etc/hostname")]
+    assert decide(stack, me("<kernel> /m"), "read", "/etc/group").allowed  # group 7
+    assert decide(stack, me("<kernel> /m"), "read", "/etc/hostname").allowed  # group 9
+    assert not decide(stack, me("<kernel> /n"), "read", "/etc/group").allowed  # no group
+    assert "<kernel> /m\nuse_profile 3\nuse_group 7\nuse_group 9\n" in \
+        module.domain_policy_text()
+
+
 def test_permissive_allows_and_records(stack_for) -> None:
     stack, _, records = stack_for("<kernel> /p\nuse_profile 2\n")
     assert decide(stack, me("<kernel> /p"), "read", "/etc/passwd").allowed
@@ -139,7 +152,7 @@ def test_learning_appends_what_tomoyo_learns_up_to_the_quota(stack_for) -> None:
     assert module.learned == [("<kernel> /l", "file read /etc/passwd"),
                               ("<kernel> /l", "file read /etc/group")]
     text = module.domain_policy_text()
-    assert "<kernel> /l\nuse_profile 1\nuse_group 0\nquota_exceeded\n" in text
+    assert "<kernel> /l\nuse_profile 1\nquota_exceeded\n" in text
     assert "file read /etc/group\n" in text
 
 

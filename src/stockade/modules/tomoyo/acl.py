@@ -249,8 +249,8 @@ class Match:
 
 
 def find_acl(policy: Policy, domain: Domain, access: Access) -> Match | None:
-    """The first ACL of the domain, then of its ACL group, that grants `access`."""
-    for acls in (domain.acls, policy.acl_groups.get(domain.group, ())):
+    """The first ACL of the domain, then of its ACL groups, that grants `access`."""
+    for acls in (domain.acls, policy.group_acls(domain)):
         for acl in acls:
             if acl.kind != access.kind or access.op not in acl.perms:
                 continue

@@ -129,6 +129,6 @@ def assign_domain(policy: Policy, name: str, current: Domain) -> Domain | None:
         return None
     if namespace(name) != namespace(current.name) or len(policy.domains) >= MAX_DOMAINS:
         return None
-    created = Domain(name, profile=current.profile, group=current.group, file="<created>")
+    created = Domain(name, profile=current.profile, groups=current.groups, file="<created>")
     policy.domains[name] = created
     return created

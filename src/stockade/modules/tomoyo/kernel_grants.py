@@ -76,7 +76,7 @@ def _enforcing_files(policy: Policy, domain: Domain) -> bool:
 
 
 def _acls(policy: Policy, domain: Domain) -> list[Acl]:
-    return [*domain.acls, *policy.acl_groups.get(domain.group, ())]
+    return [*domain.acls, *policy.group_acls(domain)]
 
 
 def reachable(policy: Policy, first: str) -> list[Domain]:
@@ -100,7 +100,7 @@ def reachable(policy: Policy, first: str) -> list[Domain]:
                 if target in seen:
                     continue
                 found = policy.domains.get(target) or Domain(target, domain.profile,
-                                                             domain.group)
+                                                             domain.groups)
                 seen[target] = found
                 queue.append(found)
     return list(seen.values())

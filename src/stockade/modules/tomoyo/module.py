@@ -467,7 +467,8 @@ class Tomoyo(SecurityModule):
         its ACLs (learned ones included)."""
         out: list[str] = []
         for domain in self.policy.domains.values():
-            out += [domain.name, f"use_profile {domain.profile}", f"use_group {domain.group}"]
+            out += [domain.name, f"use_profile {domain.profile}",
+                    *(f"use_group {g}" for g in sorted(domain.groups))]
             if domain.quota_exceeded:
                 out.append("quota_exceeded")
             if domain.transition_failed:

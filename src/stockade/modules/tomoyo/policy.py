@@ -49,11 +49,12 @@ MAC_KEYWORDS: dict[str, str] = {
 
 @dataclass
 class Domain:
-    """A domain: its name, profile, ACL group, ACLs and flags."""
+    """A domain: its name, profile, ACL groups (every `use_group N`: a bitmap in the kernel
+    since multiple groups were allowed), ACLs and flags."""
 
     name: str
     profile: int = 0
-    group: int = 0
+    groups: frozenset[int] = frozenset()
     acls: list[Acl] = field(default_factory=list)
     quota_exceeded: bool = False
     transition_failed: bool = False
@@ -121,6 +122,10 @@ class Policy:
         """The domain named `name`, or None."""
         return self.domains.get(name)
 
+    def group_acls(self, domain: Domain) -> list[Acl]:
+        """The ACLs of the domain's ACL groups, in group order (after its own ACLs)."""
+        return [acl for group in sorted(domain.groups) for acl in self.acl_groups.get(group, ())]
+
     def profile(self, number: int) -> Profile | None:
         """Profile `number`, or None when profile.conf does not define it."""
         return self.profiles.get(number)
@@ -165,7 +170,7 @@ def parse_domain_policy(text: str, policy: Policy, file: str = "domain_policy.co
         if parsed.kind == "use_profile":
             current.profile = parsed.number
         elif parsed.kind == "use_group":
-            current.group = parsed.number
+            current.groups = current.groups | {parsed.number}
         elif parsed.kind == "flag":
             setattr(current, parsed.value, True)
         elif parsed.acl is not None:

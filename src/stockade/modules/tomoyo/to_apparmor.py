@@ -149,7 +149,7 @@ def convert(policy: Policy, domain_name: str) -> Conversion:
         for loader in loaders(program):
             lines.append(f"  {_path(aare(encode_name(loader)))} mr,")
             seen.add(f"{_path(aare(encode_name(loader)))} mr,")
-    for acl in [*domain.acls, *policy.acl_groups.get(domain.group, ())]:
+    for acl in [*domain.acls, *policy.group_acls(domain)]:
         try:
             rules = _rules(policy, acl)
         except NotConverted as why:
