@@ -304,3 +304,12 @@ def test_env_and_argv_at_exec(stack_for) -> None:
     learned = [line for domain, line in module.learned if domain.startswith("<kernel> /l")]
     assert learned == ['file execute /usr/bin/true exec.realpath="/usr/bin/true" '
                        'exec.argv[0]="tr\\040ue"', "misc env HOME", "misc env A"]
+
+
+def test_proc_self_answers_are_not_shared_between_processes(stack_for) -> None:
+    stack, _, _ = stack_for("<kernel> /p3\nuse_profile 3\nfile read proc:/self/status\n")
+    mine = me("<kernel> /p3")
+    other = replace(mine, pid=mine.pid + 100000)
+    status = f"/proc/{os.getpid()}/status"
+    assert decide(stack, mine, "read", status).allowed
+    assert not decide(stack, other, "read", status).allowed  # proc:/<pid>/status for it

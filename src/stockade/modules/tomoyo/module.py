@@ -201,7 +201,11 @@ class Tomoyo(SecurityModule):
         access = Access(index, "file", op, names, numbers, subject=req.subject,
                         path1=objs[0], path2=objs[1] if len(objs) > 1 else None,
                         number_formats=formats)
-        return self.check(req.subject, access)[0]
+        verdict = self.check(req.subject, access)[0]
+        if verdict is None and any(n.startswith("proc:/self") for n in names):
+            # the name depends on the caller's pid, which the AVC key does not hold
+            return Verdict(self.name, cacheable=False)
+        return verdict
 
     def hook_file_open(self, req: Request) -> Verdict | None:
         """open: `read`, then `write` (or `append` for O_APPEND); an exec's open is the
