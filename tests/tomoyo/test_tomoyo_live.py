@@ -106,8 +106,12 @@ def test_learned_pipeline_runs_enforced_without_denials(base_policy: Path, user:
         for domain in ("<kernel> /usr/bin/sh", "<kernel> /usr/bin/sh /usr/bin/cat",
                        "<kernel> /usr/bin/sh /usr/bin/tr", "<kernel> /usr/bin/sh /usr/bin/ls"):
             assert f"\n{domain}\nuse_profile 1\n" in f"\n{text}", text
-        assert 'file execute /usr/bin/cat exec.realpath="/usr/bin/cat"' in text
+        assert 'file execute /usr/bin/cat exec.realpath="/usr/bin/cat" exec.argv[0]="cat"' \
+            in text
         assert "file read /etc/hostname" in text
+        checked = subprocess.run(["tomoyo-checkpolicy", "d"], input=text, capture_output=True,
+                                 text=True, check=False)
+        assert checked.returncode == 0 and " 0 Error" in checked.stdout, checked.stdout
         pol.write_domains(text.replace("use_profile 1", "use_profile 3"))
         again = pol.run("enforce", user, "/bin/sh", "-c", script)
         assert again.returncode == 0, again.stderr
