@@ -8,7 +8,7 @@ base=(python3 python3-venv)
 test=(acl attr apparmor apparmor-profiles auditd bubblewrap strace gcc libseccomp2
       python3-setools setools selinux-policy-default graphviz git
       runc busybox-static golang-github-containers-common
-      libsystemd-dev pkg-config systemd)
+      libsystemd-dev pkg-config systemd tomoyo-tools)
 test+=(python3-libapparmor)  # libapparmor 3.0.8 as the log-parsing oracle (tests/audit/test_aalog.py)
 want=("${base[@]}")
 [ "$set_name" = test ] && want+=("${test[@]}")

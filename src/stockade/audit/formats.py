@@ -165,6 +165,11 @@ def stockade_line(record: AuditRecord) -> str:
     return f"type=USER_AVC msg={_stamp(record)}: " + " ".join(parts)
 
 
+def tomoyo_text(record: AuditRecord) -> str:
+    """TOMOYO's own three-line record (header, domain, ACL) that the module wrote."""
+    return record.fields.get("tomoyo_log") or stockade_line(record)
+
+
 FORMATTERS: dict[str, Callable[[AuditRecord], str]] = {
     "apparmor": apparmor_line,
     "selinux": selinux_line,
@@ -175,6 +180,7 @@ FORMATTERS: dict[str, Callable[[AuditRecord], str]] = {
     "smack": smack_line,
     "biba": biba_line,
     "abac": abac_line,
+    "tomoyo": tomoyo_text,
 }
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 
 from stockade.cli.output import paint, print_json, table
 from stockade.errors import UsageError
 from stockade.policy import check
+from stockade.policy.errors import PolicyError
 
 COMMAND = "check"
-HELP = "parse, compile and lint AppArmor profiles (files or directories)"
+HELP = "parse, compile and lint AppArmor profiles (or TOMOYO policy: --format tomoyo)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +22,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="DIR", help="add DIR to the include search path (repeatable)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--no-lint", action="store_true", help="skip lint warnings")
+    parser.add_argument("--format", choices=("apparmor", "tomoyo"), default="apparmor",
+                        help="the policy language: AppArmor profiles (default), or a TOMOYO "
+                        "policy directory or files named domain_policy.conf, "
+                        "exception_policy.conf, profile.conf, manager.conf")
     parser.add_argument("paths", nargs="+", metavar="PROFILE_OR_DIR")
+
+
+def print_errors(errors: Sequence[PolicyError]) -> None:
+    """`file:line:col: error: message` and the caret line, on stderr."""
+    err_stream = sys.stderr
+    for e in errors:
+        err_stream.write(f"{e.file}:{e.line}:{e.col}: {paint('error', 'red', err_stream)}: "
+                         f"{e.message}\n")
+        caret = e.caret()
+        if caret:
+            err_stream.write(caret + "\n")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
     for d in args.include_dirs:
         if not os.path.isdir(d):
             raise UsageError(f"-I {d}: not a directory")
+    if args.format == "tomoyo":
+        from stockade.cli._check_tomoyo import run_tomoyo
+
+        return run_tomoyo(args)
     report = check(args.paths, args.include_dirs, run_lint=not args.no_lint)
     if args.json:
         print_json({
@@ -52,13 +73,7 @@ def run(args: argparse.Namespace) -> int:
     for w in report.warnings:
         out.write(f"{w.file}:{w.line}:{w.col}: {paint('warning', 'yellow', out)}: "
                   f"{w.message} [{w.code}]\n")
-    err_stream = sys.stderr
-    for e in report.errors:
-        err_stream.write(f"{e.file}:{e.line}:{e.col}: {paint('error', 'red', err_stream)}: "
-                         f"{e.message}\n")
-        caret = e.caret()
-        if caret:
-            err_stream.write(caret + "\n")
+    print_errors(report.errors)
     summary = (f"{len(report.files)} file(s), {len(report.profiles)} profile(s), "
                f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
     out.write(paint(summary, "green" if report.ok else "red", out) + "\n")

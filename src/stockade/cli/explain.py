@@ -77,6 +77,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     metavar="DIR", help="include search directory for --profile (repeatable)")
     aa.add_argument("--profile-name", metavar="NAME",
                     help="the profile of FILE to use (default: the first one)")
+    mods.add_argument("--context", action="append", default=[], metavar="MODULE=LABEL",
+                      help="the subject's label for a module, e.g. "
+                           "tomoyo='<kernel> /usr/bin/cat' (repeatable)")
+    mods.add_argument("--module-option", action="append", default=[],
+                      metavar="MODULE.KEY=VALUE",
+                      help="a module setting, VALUE as JSON or text, e.g. "
+                           "tomoyo.policy_dir=/etc/tomoyo (repeatable)")
     mods.add_argument("--module-file", action="append", default=[], metavar="FILE",
                       help="a programmable module: a Python file whose @hook functions join "
                            "the stack as a minor module (repeatable; runs with your privileges)")
@@ -102,6 +109,15 @@ def _subject(args: argparse.Namespace) -> Subject:
         return subject_for_user(me.uid, groups=groups,
                                 caps=me.cap_effective if caps is None else caps)
     return subject_for_user(args.as_user, groups=groups, caps=caps)
+
+
+def _with_contexts(args: argparse.Namespace, subject: Subject) -> Subject:
+    """`subject` with the --context labels."""
+    from stockade.modules.labels import parse_contexts, with_context
+
+    for module, label in parse_contexts(args.context):
+        subject = with_context(subject, module, label)
+    return subject
 
 
 def _requests(args: argparse.Namespace, subject: Subject) -> list[Request]:
@@ -153,6 +169,11 @@ def _stack(args: argparse.Namespace) -> Stack:
         "lockdown": {"level": level},
         "loadpin": {"pinned_dev": pinned},
     }
+    if args.module_option:
+        from stockade.enforce.supervisor.setup import parse_options
+
+        for module, values in parse_options(args.module_option).items():
+            settings.setdefault(module, {}).update(values)
     lsm, extra = args.lsm, {}
     if args.module_file:
         from stockade.modules.programmable import load_module_files, lsm_with
@@ -255,7 +276,7 @@ def run(args: argparse.Namespace) -> int:
     """Explain one operation; exit 0 when allowed, 1 when denied, 2 for bad input."""
     try:
         stack = _stack(args)
-        subject = _confine(args, _subject(args))
+        subject = _confine(args, _with_contexts(args, _subject(args)))
         requests = _requests(args, subject)
     except StockadeError as err:
         # 1 means "denied": a bad user, pid or path must not look like a denial

@@ -10,6 +10,7 @@ from collections import Counter
 from typing import IO, TYPE_CHECKING
 
 from stockade.cli._args import trailing_command
+from stockade.cli._run_tomoyo import add_kernel_grants, wants_tomoyo
 from stockade.errors import StockadeError, UnsupportedError, UsageError
 
 if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
@@ -254,6 +255,8 @@ def _run(args: argparse.Namespace) -> int:
         plan, coverage, notes = _profile_plan(args, plan)
     if args.allow_keyring:
         plan.seccomp_rules = defaults.without_keyring(plan.seccomp_rules)
+    if wants_tomoyo(args):  # its policy is the file policy: its grants join the plan
+        notes += add_kernel_grants(args, plan, command)
     plan.env_set.setdefault("STOCKADE_PROFILE", plan.name)
     supervision = _supervision(args, plan)
     audit = _open_audit(args.audit)

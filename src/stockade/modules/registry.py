@@ -31,6 +31,13 @@ def _apparmor(**kw: Any) -> SecurityModule:
     return AppArmor(**kw)
 
 
+def _tomoyo(**kw: Any) -> SecurityModule:
+    """tomoyo (options: `policy_dir`, `force_mode`)."""
+    from stockade.modules.tomoyo.module import Tomoyo
+
+    return Tomoyo(**kw)
+
+
 FACTORIES: dict[str, Callable[..., SecurityModule]] = {
     "capability": Capability,
     "yama": Yama,
@@ -41,6 +48,7 @@ FACTORIES: dict[str, Callable[..., SecurityModule]] = {
     "biba": Biba,
     "abac": _abac,
     "apparmor": _apparmor,
+    "tomoyo": _tomoyo,
 }
 
 DEFAULT_LSM = "capability,yama,loadpin,lockdown"

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import IO
 
 from stockade.audit.readers.correlate import Correlator, records_from_lines
+from stockade.audit.readers.tomoyo import is_tomoyo_header
+from stockade.audit.readers.tomoyo import read_records as tomoyo_records
 from stockade.audit.record import AuditRecord
 from stockade.errors import StockadeError
 
@@ -86,7 +88,7 @@ def records_from_jsonl(lines: Iterable[str], stats: dict[str, int] | None = None
 
 def read_records(path: str | os.PathLike[str], stats: dict[str, int] | None = None,
                  correlator: Correlator | None = None) -> Iterator[AuditRecord]:
-    """Every record in one file: audit.log, kernel log text or stockade JSONL."""
+    """Every record in one file: audit.log, kernel log text, TOMOYO's log or stockade JSONL."""
     source = Path(path)
     jsonl = is_jsonl(source)
     try:
@@ -96,8 +98,13 @@ def read_records(path: str | os.PathLike[str], stats: dict[str, int] | None = No
     with handle:
         if jsonl:
             yield from records_from_jsonl(handle, stats)
+            return
+        first = _first_content(handle)
+        rest = itertools.chain([first], handle)
+        if is_tomoyo_header(first):  # TOMOYO's own log (its audit interface, tomoyo-auditd)
+            yield from tomoyo_records(rest)
         else:
-            yield from records_from_lines(handle, correlator, stats)
+            yield from records_from_lines(rest, correlator, stats)
 
 
 def records_from_stream(handle: IO[str], stats: dict[str, int] | None = None) -> Iterator[AuditRecord]:
@@ -108,6 +115,8 @@ def records_from_stream(handle: IO[str], stats: dict[str, int] | None = None) ->
     rest = itertools.chain([first], handle)
     if first.lstrip().startswith("{"):
         yield from records_from_jsonl(rest, stats)
+    elif is_tomoyo_header(first):
+        yield from tomoyo_records(rest)
     else:
         yield from records_from_lines(rest, None, stats)
 

@@ -345,15 +345,22 @@ def h_openat2(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
 # -- exec -------------------------------------------------------------------------------------
 
 def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int,
-          syscall: str) -> None:
+          syscall: str, argv_addr: int = 0, envp_addr: int = 0) -> None:
     task = sup.task(tid)
     if not sup.hooks & EXEC_HOOKS and sup.observer is None:
         sup.tasks.drop_group(task.tgid)  # routed only so that the cache forgets the old image
         sup.cont(nid)
         return
     path = sup.mem.cstring(tid, addr)
+    tomoyo = "tomoyo" in sup.module_names
+    if tomoyo:  # TOMOYO's exec conditions and env checks look at argv and envp
+        argv, envp = _strings(sup, tid, argv_addr), _strings(sup, tid, envp_addr)
     if not sup.valid(nid):
         return
+    if tomoyo:
+        for module in sup.stack.modules:
+            if module.name == "tomoyo":
+                module.exec_strings(task.subject.pid, argv, envp)  # type: ignore[attr-defined]
     sup.act_as(task)
     if not path and flags & AT_EMPTY_PATH:
         fd = os.open(f"/proc/{tid}/fd/{dirfd}", os.O_PATH | os.O_CLOEXEC)
@@ -367,8 +374,9 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
         os.close(fd)
     obj = replace(obj, noexec=noexec)
     subject = task.subject
+    given = _name_as_given(task, dirfd, path) if tomoyo else ""
     err = sup.decide(task, [Request("file_open", subject, obj, MAY_EXEC | MAY_OPEN),
-                            Request("bprm_check_security", subject, obj, MAY_EXEC)],
+                            Request("bprm_check_security", subject, obj, MAY_EXEC, what=given)],
                      syscall, "exec")
     if err:
         sup.deny(nid, err)
@@ -384,14 +392,60 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
     sup.cont(nid)
 
 
+_MAX_STRINGS = 4096
+
+
+def _strings(sup: Supervisor, tid: int, addr: int) -> tuple[bytes, ...] | None:
+    """The strings of a NULL-terminated array (argv, envp) in the target; None when it cannot
+    be read whole (unmapped, over _MAX_STRINGS entries, a string over 128 KiB). Read while
+    the caller is stopped in execve: a task sharing its memory can still change them before
+    the kernel copies them (docs/tomoyo.md)."""
+    out: list[bytes] = []
+    try:
+        while addr:
+            raw = sup.mem.read(tid, addr, min(4096 - (addr & 4095), 512))
+            usable = len(raw) - len(raw) % 8
+            if not usable:
+                return None
+            for i in range(0, usable, 8):
+                ptr = int.from_bytes(raw[i:i + 8], "little")
+                if not ptr:
+                    return tuple(out)
+                if len(out) >= _MAX_STRINGS:
+                    return None
+                out.append(sup.mem.cstring(tid, ptr, limit=128 * 1024))
+            addr += usable
+    except OSError:
+        return None
+    return tuple(out)
+
+
+def _name_as_given(task: TaskInfo, dirfd: int, path: bytes) -> str:
+    """The program's name with its directories resolved and its last component not followed
+    (TOMOYO names domains by it); "" when it cannot be told."""
+    if not path:
+        return ""
+    try:
+        pfd, name = open_parent(task, dirfd, path)
+    except OSError:
+        return ""
+    try:
+        directory = fd_path(pfd)
+    finally:
+        os.close(pfd)
+    if not directory.startswith("/"):
+        return ""
+    return os.path.join(directory, os.fsdecode(name))
+
+
 def h_execve(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
     """execve(path, argv, envp)."""
-    _exec(sup, nid, tid, AT_FDCWD, a[0], 0, "execve")
+    _exec(sup, nid, tid, AT_FDCWD, a[0], 0, "execve", a[1], a[2])
 
 
 def h_execveat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
     """execveat(dirfd, path, argv, envp, flags)."""
-    _exec(sup, nid, tid, s32(a[0]), a[1], a[4] & 0xFFFFFFFF, "execveat")
+    _exec(sup, nid, tid, s32(a[0]), a[1], a[4] & 0xFFFFFFFF, "execveat", a[2], a[3])
 
 
 HANDLERS: dict[str, Handler] = {

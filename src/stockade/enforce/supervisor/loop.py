@@ -43,7 +43,7 @@ from stockade.lsm.stack import DENIED, AuditEvent, AuditSink, Stack
 from stockade.lsm.types import Object, ObjectKind, Request, access_names
 
 Handler = Callable[["Supervisor", int, int, tuple[int, ...]], None]
-_LABEL_FREE = frozenset({"dac", "capability", "yama", "loadpin", "lockdown"})
+_LABEL_FREE = frozenset({"dac", "capability", "yama", "loadpin", "lockdown", "tomoyo"})
 _WALKERS = frozenset({"selinux", "smack", "apparmor"})
 
 
@@ -103,6 +103,7 @@ class Supervisor:
         self.mem = ksys.MemReader()
         self.stats = Stats()
         names = {m.name for m in stack.modules}
+        self.module_names = frozenset(names)
         self.labels = bool(names - _LABEL_FREE)
         self.walk = bool(names & _WALKERS)
         resolve.LABEL_NAMES = label_attributes(stack)

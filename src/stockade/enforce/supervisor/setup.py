@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -58,9 +58,14 @@ class SupervisorSetup:
     auditor: Auditor | None = None
     learn_file: IO[str] | None = None
     notes: list[str] = field(default_factory=list)
+    on_close: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
-        """Flush and close the audit and learn files."""
+        """Run the closing steps (a learned TOMOYO policy is written), flush and close the
+        audit and learn files."""
+        for step in self.on_close:
+            step()
+        self.on_close.clear()
         if self.auditor is not None:
             self.auditor.close()
         if self.learn_file is not None:
@@ -96,18 +101,24 @@ def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
                 raise StockadeError(f"cannot open audit file {audit_path}: {err.strerror}") from None
         # the kernel applies DAC to the target itself, and to the supervisor's emulated calls
         # (made with the target's credentials): the stack models only the LSM layers
-        stack = build_stack(lsm, settings=parse_options(options), modes=modes, dac=False,
+        settings = parse_options(options)
+        initial = parse_contexts(contexts)
+        tomoyo = "tomoyo" in names
+        if tomoyo:  # the program's own exec lands in the --context domain; learn mode learns
+            initial = _tomoyo_settings(settings.setdefault("tomoyo", {}), initial, mode)
+        stack = build_stack(lsm, settings=settings, modes=modes, dac=False,
                             audit_sink=auditor, extra=extra)
         observer = None
         if learn_path:
             try:
-                learn_file = open(learn_path, "a", encoding="utf-8")  # noqa: SIM115
+                learn_file = open(learn_path, "w" if tomoyo else "a",  # noqa: SIM115
+                                  encoding="utf-8")
             except OSError as err:
                 raise StockadeError(f"cannot open {learn_path}: {err.strerror}") from None
-            observer = JsonlObserver(learn_file)
+            observer = None if tomoyo else JsonlObserver(learn_file)
         with _signals_blocked():
             supervisor = Supervisor(stack, mode=mode, observer=observer, audit_sink=auditor,
-                                    contexts=parse_contexts(contexts))
+                                    contexts=initial)
     except BaseException:
         if auditor is not None:
             auditor.close()
@@ -115,7 +126,12 @@ def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
             learn_file.close()
         raise
     routed = routed_syscalls(stack, observe_all=mode == "learn")
-    return SupervisorSetup(supervisor, routed, auditor, learn_file)
+    setup = SupervisorSetup(supervisor, routed, auditor, learn_file)
+    if tomoyo and learn_file is not None:
+        module = stack.module("tomoyo")
+        out = learn_file
+        setup.on_close.append(lambda: out.write(module.domain_policy_text()))  # type: ignore[attr-defined]
+    return setup
 
 
 def build_hybrid(audit_path: str | None = None) -> SupervisorSetup:
@@ -143,3 +159,15 @@ def build_hybrid(audit_path: str | None = None) -> SupervisorSetup:
             auditor.close()
         raise
     return SupervisorSetup(supervisor, set(INVALIDATE), auditor)
+
+
+def _tomoyo_settings(settings: dict[str, Any], initial: tuple[tuple[str, str], ...],
+                     mode: str) -> tuple[tuple[str, str], ...]:
+    """TOMOYO under `run`: a --context domain is where the program's exec lands (the launcher
+    itself is `<kernel>`), and --mode learn puts every domain in learning mode."""
+    if mode == "learn":
+        settings.setdefault("force_mode", "learning")
+    for module, label in initial:
+        if module == "tomoyo":
+            settings["launch_domain"] = label
+    return tuple(pair for pair in initial if pair[0] != "tomoyo")

@@ -1,0 +1,1 @@
+"""TOMOYO: a domain-by-execution-history MAC module, its policy language and tools."""
