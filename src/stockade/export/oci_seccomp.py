@@ -25,6 +25,7 @@ from stockade.enforce import landlock as ll
 from stockade.enforce import seccomp as sc
 from stockade.enforce._libc import MACHINE
 from stockade.enforce.landlock import flag_names
+from stockade.enforce.mediation.kernel import newer_syscalls, syscall_limit
 from stockade.enforce.plan_types import CoverageStatus, EnforcementPlan, FsRule, SeccompRule
 from stockade.enforce.prepare import NOTIFY_FALLBACK
 from stockade.errors import StockadeError
@@ -159,6 +160,43 @@ def effective_rules(plan: EnforcementPlan, losses: Losses | None,
     return out
 
 
+def libseccomp_cannot_name(syscall: str) -> bool:
+    """Whether `syscall` is newer than the libseccomp stockade runs with (Debian 12: 2.5.4),
+    so runtimes and systemd built on that libseccomp cannot name it (`run` filters it by its
+    number: enforce/mediation/kernel.py)."""
+    return syscall in newer_syscalls()
+
+
+def unnamed_loss(losses: Losses, rule: SeccompRule, action: sc.Action, default: sc.Action,
+                 who: str) -> None:
+    """Record what `who` does with a rule for a call its libseccomp cannot name."""
+    if action.kind in _ALLOWS:
+        losses.add(f"{rule.syscall} -> {action}", CoverageStatus.APPROXIMATED,
+                   f"narrower: {who} cannot name the call, so it gets the default {default}",
+                   source=rule.source, enforced_by="stockade run (by number)")
+    else:
+        losses.add(f"{rule.syscall} -> {action}", CoverageStatus.NOT_ENFORCED,
+                   f"not refused: {who} cannot name the call (it is left out or ignored), so "
+                   "the call is allowed", source=rule.source, enforced_by="stockade run (by number)")
+
+
+def table_bound_loss(plan: EnforcementPlan, losses: Losses, target: str) -> None:
+    """Record that `target` does not bound system call numbers as `run` does (numbers above
+    the mediation table -> the bad-architecture action)."""
+    limit = syscall_limit()
+    if limit is None or plan.seccomp_default == plan.seccomp_bad_arch:
+        return
+    rule = f"refuse system calls newer than the mediation table (numbers >= {limit}) -> " \
+           f"{plan.seccomp_bad_arch}"
+    if plan.seccomp_default.kind in _ALLOWS:
+        losses.add(rule, CoverageStatus.NOT_ENFORCED, f"{target} filters by name: a call a "
+                   "newer kernel adds is allowed", enforced_by="stockade run (seccomp-bpf)")
+    else:
+        losses.add(rule, CoverageStatus.APPROXIMATED, f"{target} filters by name: such a "
+                   f"call gets the default {plan.seccomp_default}",
+                   enforced_by="stockade run (seccomp-bpf)")
+
+
 def oci_seccomp(plan: EnforcementPlan, losses: Losses | None = None) -> dict[str, Any]:
     """The OCI `linux.seccomp` object of `plan`; what it cannot express goes to `losses`."""
     obj: dict[str, Any] = {}
@@ -180,6 +218,10 @@ def oci_seccomp(plan: EnforcementPlan, losses: Losses | None = None) -> dict[str
                    "action, libseccomp's default kills the process (SIGSYS)")
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     for rule, action in effective_rules(plan, losses, "the container"):
+        if losses is not None and libseccomp_cannot_name(rule.syscall):
+            # still written: runtimes on libseccomp 2.6+ know the name
+            unnamed_loss(losses, rule, action, plan.seccomp_default, "a runtime on "
+                         "libseccomp 2.5 (Debian 12: runc 1.1.5, measured)")
         key = (action, rule.conditions)
         entry = groups.get(key)
         if entry is None:
@@ -190,6 +232,8 @@ def oci_seccomp(plan: EnforcementPlan, losses: Losses | None = None) -> dict[str
         if rule.syscall not in entry["names"]:
             entry["names"].append(rule.syscall)
     obj["syscalls"] = list(groups.values())
+    if losses is not None:
+        table_bound_loss(plan, losses, "the runtime")
     return obj
 
 

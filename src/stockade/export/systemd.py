@@ -28,7 +28,12 @@ from stockade.enforce.plan_types import CoverageStatus, EnforcementPlan, Seccomp
 from stockade.export import ExportInput, ExportResult, Losses, register
 from stockade.export._files import WRITE_RIGHTS, denied_literals, granted, under
 from stockade.export.oci import RLIMIT_NAMES
-from stockade.export.oci_seccomp import effective_rules
+from stockade.export.oci_seccomp import (
+    effective_rules,
+    libseccomp_cannot_name,
+    table_bound_loss,
+    unnamed_loss,
+)
 
 TARGET = "systemd"
 HOMES = ("/home", "/root", "/run/user")
@@ -93,7 +98,11 @@ def _seccomp(plan: EnforcementPlan, losses: Losses) -> list[tuple[str, str]]:
     family_allows: list[int] = []
     namespaces: set[str] = set()
     setid = False
-    for rule, action in effective_rules(plan, losses, "systemd"):
+    for rule, action in effective_rules(plan, losses, "the unit"):
+        if libseccomp_cannot_name(rule.syscall):
+            # systemd would warn "Failed to parse system call" and ignore it
+            unnamed_loss(losses, rule, action, plan.seccomp_default, "systemd (libseccomp 2.5)")
+            continue
         if rule.conditions:
             if _is_family_rule(rule):
                 family_rules.append(rule)
@@ -148,6 +157,7 @@ def _seccomp(plan: EnforcementPlan, losses: Losses) -> list[tuple[str, str]]:
                    "setns() into them")
     if setid:
         out.append(("RestrictSUIDSGID", "yes"))
+    table_bound_loss(plan, losses, "SystemCallFilter=")
     return out
 
 
