@@ -118,6 +118,24 @@ def _refused_before_supervisor(plan: EnforcementPlan, syscall: str) -> bool:
         r.action.kind in _ALLOWS for r in main)
 
 
+def _peer_loss(plan: EnforcementPlan, losses: Losses, where: str) -> None:
+    """`run` also routes connect and the send calls to its supervisor when the plan restricts
+    writes (pathname unix sockets need the write grant on the socket: Landlock has no connect
+    right for them; enforce/supervisor/session.py): without a supervisor that is lost."""
+    if not plan.handled_fs & ll.AccessFs.WRITE_FILE or \
+            _granted_everywhere(plan, ll.AccessFs.WRITE_FILE):
+        return
+    from stockade.enforce.supervisor.session import UNIX_PEER_SYSCALLS
+
+    calls = [c for c in (*UNIX_PEER_SYSCALLS, "sendto")
+             if not _refused_before_supervisor(plan, c)]
+    if calls:
+        losses.add(f"{'/'.join(calls)} to a pathname unix socket -> needs the write grant on "
+                   "the socket's path", CoverageStatus.SUPERVISOR, f"no seccomp supervisor in "
+                   f"{where}: not checked against the grants (any socket file it can reach)",
+                   enforced_by="stockade run (seccomp user notification + supervisor)")
+
+
 def effective_rules(plan: EnforcementPlan, losses: Losses | None,
                     where: str) -> list[tuple[SeccompRule, sc.Action]]:
     """The rules of `plan` that decide something, with their actions, as `run` decides.
@@ -148,6 +166,8 @@ def effective_rules(plan: EnforcementPlan, losses: Losses | None,
                 fallback.setdefault(rule.syscall, action)
         if action != plan.seccomp_default and _exists_here(rule):
             loaded.append((rule, action))
+    if losses is not None:
+        _peer_loss(plan, losses, where)
     unconditional: dict[str, sc.Action] = dict(fallback)
     for rule, action in loaded:
         if not rule.conditions:
