@@ -54,9 +54,19 @@ def test_every_plan_format_reports_what_run_leaves_to_the_supervisor(fmt: str,
     routed = {r.syscall for r in plan.notify_rules()}
     assert {"chmod", "setxattr", "getxattr"} <= routed
     lost = _lost(fmt, web)
-    supervised = {text.split(" ->")[0] for status, text in lost
-                  if status is CoverageStatus.SUPERVISOR}
-    assert routed <= supervised, routed - supervised
+    # every routed call is weakened somewhere in the report: refused with EPERM (supervisor)
+    # or, in a systemd unit, left to its read-only mounts or not checked
+    weakened = {text.split(" ->")[0] for _, text in lost}
+    assert routed <= weakened, routed - weakened
+    if fmt == "systemd":
+        assert any(status is CoverageStatus.APPROXIMATED and text.startswith("chmod ->")
+                   and "ProtectSystem=strict" in text for status, text in lost)
+        assert any(status is CoverageStatus.NOT_ENFORCED and text.startswith("getxattr ->")
+                   for status, text in lost)
+    else:
+        supervised = {text.split(" ->")[0] for status, text in lost
+                      if status is CoverageStatus.SUPERVISOR}
+        assert routed <= supervised, routed - supervised
     assert any("pathname unix socket" in text for status, text in lost
                if status is CoverageStatus.SUPERVISOR)
     limit = syscall_limit()

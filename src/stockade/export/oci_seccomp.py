@@ -17,7 +17,7 @@ no field for that action: runc kills the caller with SIGSYS where `run` answers 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from stockade.enforce import defaults
@@ -136,8 +136,9 @@ def _peer_loss(plan: EnforcementPlan, losses: Losses, where: str) -> None:
                    enforced_by="stockade run (seccomp user notification + supervisor)")
 
 
-def effective_rules(plan: EnforcementPlan, losses: Losses | None,
-                    where: str) -> list[tuple[SeccompRule, sc.Action]]:
+def effective_rules(plan: EnforcementPlan, losses: Losses | None, where: str,
+                    covered: Callable[[SeccompRule], bool] | None = None,
+                    ) -> list[tuple[SeccompRule, sc.Action]]:
     """The rules of `plan` that decide something, with their actions, as `run` decides.
 
     As `enforce.prepare`: rules equal to the default and names absent on this architecture are
@@ -145,8 +146,10 @@ def effective_rules(plan: EnforcementPlan, losses: Losses | None,
     not refuse (`_refused_before_supervisor`); there, where the supervisor allows every target
     the main filter's answer stands, else the call is refused with EPERM
     (`prepare.NOTIFY_FALLBACK`: no supervisor in `where`) whatever the other rules of the
-    call say. As libseccomp builds a filter (measured): the first unconditional rule for a
-    call decides, and it wins over every conditional rule of that call, whatever the order.
+    call say, unless `covered(rule)` says the target checks it another way (it then records
+    the loss itself and the main answer stands). As libseccomp builds a filter (measured):
+    the first unconditional rule for a call decides, and it wins over every conditional rule
+    of that call, whatever the order.
     """
     loaded: list[tuple[SeccompRule, sc.Action]] = []
     fallback: dict[str, sc.Action] = {}
@@ -154,7 +157,8 @@ def effective_rules(plan: EnforcementPlan, losses: Losses | None,
         action = rule.action
         if action.kind is sc.ActionKind.NOTIFY:
             if _refused_before_supervisor(plan, rule.syscall) \
-                    or supervisor_allows_all(plan, rule.syscall):
+                    or supervisor_allows_all(plan, rule.syscall) \
+                    or (covered is not None and covered(rule)):
                 continue
             action = NOTIFY_FALLBACK
             if losses is not None:
