@@ -134,3 +134,39 @@ def test_run_and_the_exported_container_agree_on_refusals_before_the_supervisor(
     b.config["linux"]["seccomp"] = json.loads(out.read_text())
     got = b.run("/bin/sh", "-c", "; ".join(f"/bin/probe {c}" for c in calls))
     assert got.stdout.splitlines() == ran, got
+
+
+SOCKET_UNIT = """\
+[Service]
+ExecStart=/usr/bin/true
+ProtectSystem=strict
+ExecPaths=/usr/bin /usr/lib {bin}
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+SocketBindDeny=tcp
+SystemCallFilter=@system-service
+SystemCallErrorNumber=EPERM
+"""
+
+
+def test_allow_list_socket_keeps_tcp_and_refuses_mptcp_in_run(tmp_path: Path,
+                                                              probe: Path) -> None:
+    """An allow list naming socket, with TCP ports restricted: `run` (the kernel) creates
+    TCP sockets and refuses MPTCP/SCTP and other families; the unit names the families back."""
+    import shutil
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    shutil.copy(probe, bindir / "probe")
+    unit = tmp_path / "s.service"
+    unit.write_text(SOCKET_UNIT.format(bin=bindir))
+    prof = tmp_path / "s"
+    res = _stockade("import", "--from", "systemd", str(unit), "-o", str(prof))
+    assert res.returncode == 0, res.stderr
+    socket_nr = "41"
+    cases = [("2 1 0", "ok"), ("10 1 6", "ok"), ("2 2 0", "ok"), ("1 1 0", "ok"),
+             ("2 1 262", "errno 93"), ("10 5 132", "errno 93"), ("17 3 0", "errno 97")]
+    got = [_stockade("run", "-p", str(prof), "--", str(bindir / "probe"), socket_nr,
+                     *args.split()).stdout.strip() for args, _ in cases]
+    assert got == [want for _, want in cases]
+    unit_text = export.export("systemd", export.load(str(prof))).text
+    assert "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n" in unit_text
