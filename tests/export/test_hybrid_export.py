@@ -170,3 +170,26 @@ def test_allow_list_socket_keeps_tcp_and_refuses_mptcp_in_run(tmp_path: Path,
     assert got == [want for _, want in cases]
     unit_text = export.export("systemd", export.load(str(prof))).text
     assert "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n" in unit_text
+
+
+def test_oci_carries_the_new_baseline_refusals_and_mptcp_rules(
+        tmp_path: Path, bundle: Callable[[], Bundle]) -> None:
+    """The keyring, setns, fspick refusals and the MPTCP/SCTP rules (TCP ports restricted)
+    are in the object with run's errno, and runc (the kernel) applies them."""
+    import json
+
+    prof = tmp_path / "tcp"
+    prof.write_text("profile tcp {\n  /usr/** r,\n  network (create, connect) inet stream,\n"
+                    "  network (create, connect) inet6 stream,\n"
+                    "  network bind inet stream port=8080,\n}\n")
+    obj = json.loads(export.export("oci-seccomp", export.load(str(prof))).text)
+    eperm = {n for e in obj["syscalls"] if e.get("errnoRet") == 1 and "args" not in e
+             for n in e["names"]}
+    assert {"keyctl", "add_key", "request_key", "setns", "fspick"} <= eperm
+    assert any(e.get("errnoRet") == 93 and e["names"] == ["socket"] for e in obj["syscalls"])
+    b = bundle()
+    b.config["linux"]["seccomp"] = obj
+    keyctl = 250
+    run = b.run("/bin/sh", "-c", "/bin/probe 41 2 1 262; /bin/probe 41 10 1 132; "
+                f"/bin/probe 41 2 1 0; /bin/probe {keyctl} 0 0")
+    assert run.stdout.splitlines() == ["errno 93", "errno 93", "ok", "errno 1"], run
