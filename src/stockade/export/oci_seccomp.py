@@ -107,10 +107,10 @@ def _refused_before_supervisor(plan: EnforcementPlan, syscall: str) -> bool:
     `run` loads the user-notif rules in a filter of their own, and the kernel takes the
     strictest answer of the stacked filters (errno, trap and kill outrank user notification):
     the supervisor is never asked for a call the main filter already refuses. The main filter
-    answers a call with its first unconditional rule (a rule equal to the default included:
-    the call then gets the default), else with the default where no argument rule allows."""
-    main = [r for r in plan.seccomp_rules
-            if r.syscall == syscall and r.action.kind is not sc.ActionKind.NOTIFY]
+    holds the rules `prepare` loads (not those equal to the default) and answers a call with
+    its first unconditional rule, else with the default where no argument rule allows."""
+    main = [r for r in plan.seccomp_rules if r.syscall == syscall
+            and r.action.kind is not sc.ActionKind.NOTIFY and r.action != plan.seccomp_default]
     first = next((r.action for r in main if not r.conditions), None)
     if first is not None:
         return first.kind not in _ALLOWS
