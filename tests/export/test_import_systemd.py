@@ -54,10 +54,15 @@ def _directives(text: str) -> dict[str, set[str]]:
 
 
 def _native(names: list[str]) -> set[str]:
+    """The names systemd's filter acts on: native, and known to its libseccomp (it ignores
+    the others with a warning, so the original unit does not allow them either)."""
     from stockade.enforce import seccomp as sc
+    from stockade.export.oci_seccomp import libseccomp_cannot_name
 
     out = set()
     for name in names:
+        if libseccomp_cannot_name(name):
+            continue
         try:
             if sc.resolve_syscall(name) >= 0:
                 out.add(name)

@@ -113,12 +113,14 @@ def _child(prep: Prepared, argv: Sequence[str], paths: list[str], err_w: int,
         for sig in _RESET_TO_DEFAULT:
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        if pre_exec is not None:
+            # before the main filter: an allow list need not allow seccomp(2) and the fd
+            # hand-over; the kernel takes the strictest answer of the two whatever the order
+            stage = "seccomp user notification"
+            pre_exec()
         if prep.bpf is not None:
             stage = "seccomp"
             prep.bpf.load(prep.seccomp_flags)
-        if pre_exec is not None:
-            stage = "seccomp user notification"
-            pre_exec()
         stage = "exec"
         saved: OSError | None = None  # as execvp(3): EACCES wins if nothing else ran
         last: OSError | None = None

@@ -85,12 +85,10 @@ def _unshadow(rule: SeccompRule, ctx: Context) -> list[SeccompRule]:
               and r.conditions and r.action.kind is not sc.ActionKind.ALLOW]
     if not others:
         return [rule]
-    args = {c.arg for r in others for c in r.conditions}
-    if rule.syscall == "socket" and args == {0} and all(len(r.conditions) == 1 for r in others):
-        return [SeccompRule(rule.syscall, rule.action, (sc.ArgCmp(0, sc.Cmp.EQ, value),),
-                            rule.reason, rule.source)
-                for value in range(_SMALL_DOMAIN)
-                if not any(r.conditions[0].holds(value) for r in others)]
+    if rule.syscall == "socket":
+        spelled = _socket_allows(rule, others)
+        if spelled is not None:
+            return spelled
     ctx.notes.append(f"{rule.source}: syscall {rule.syscall} is not allowed: it would void "
                      "the argument refusals of other rules for it (libseccomp lets an "
                      "unconditional rule win)")
@@ -98,6 +96,57 @@ def _unshadow(rule: SeccompRule, ctx: Context) -> list[SeccompRule]:
 
 
 _SMALL_DOMAIN = 64  # socket families (AF_MAX is 46)
+_TYPE_MASK = 0xF  # SOCK_TYPE_MASK: the flags above it (NONBLOCK, CLOEXEC) do not matter
+_LOW32 = 0xFFFFFFFF
+
+
+def _socket_allows(rule: SeccompRule, others: list[SeccompRule]) -> list[SeccompRule] | None:
+    """`syscall socket` as allow rules that overlap none of `others`: one per family the
+    family refusals leave, and for a family with type/protocol refusals (the MPTCP/SCTP rules
+    of `defaults.tcp_protocol_rules`) one per type and protocol they leave. None when the
+    refusals have another shape. Disjoint, so libseccomp's order of overlapping argument
+    rules (measured: the rule added first wins) cannot matter."""
+    family_only = [r for r in others if len(r.conditions) == 1 and r.conditions[0].arg == 0]
+    split: dict[int, list[SeccompRule]] = {}
+    for r in others:
+        if r in family_only:
+            continue
+        fam = r.conditions[0]
+        if fam.arg != 0 or fam.op is not sc.Cmp.MASKED_EQ or fam.datum_a != _LOW32 or \
+                len(r.conditions) > 3 or r.conditions[1].arg != 1 or \
+                r.conditions[1].op is not sc.Cmp.MASKED_EQ or \
+                r.conditions[1].datum_a != _TYPE_MASK or \
+                any(c.arg != 2 for c in r.conditions[2:]):
+            return None
+        split.setdefault(fam.datum_b, []).append(r)
+    out: list[SeccompRule] = []
+
+    def allow(*conds: sc.ArgCmp) -> None:
+        out.append(SeccompRule(rule.syscall, rule.action, conds, rule.reason, rule.source))
+
+    for family in range(_SMALL_DOMAIN):
+        if any(r.conditions[0].holds(family) for r in family_only):
+            continue
+        refusals = split.get(family)
+        if not refusals:
+            allow(sc.ArgCmp(0, sc.Cmp.EQ, family))
+            continue
+        fam = sc.ArgCmp(0, sc.Cmp.EQ, family)  # 64 bits: high bits set fall to the refusals
+        for kind in range(_TYPE_MASK + 1):
+            typ = sc.ArgCmp(1, sc.Cmp.MASKED_EQ, _TYPE_MASK, kind)
+            by_type = [r for r in refusals if r.conditions[1].holds(kind)]
+            if not by_type:
+                allow(fam, typ)
+            elif all(len(r.conditions) == 3 for r in by_type):
+                protos = [p for p in range(_SMALL_DOMAIN)
+                          if not any(r.conditions[2].holds(p) for r in by_type)]
+                if not any(r.conditions[2].holds(_SMALL_DOMAIN) and
+                           r.conditions[2].op in (sc.Cmp.GE, sc.Cmp.GT) for r in by_type):
+                    return None  # protocols above the small domain would be left out
+                for proto in protos:
+                    allow(fam, typ, sc.ArgCmp(2, sc.Cmp.EQ, proto))
+    return out
+
 
 
 

@@ -18,6 +18,7 @@ argument rules, the supervisor) is in the coverage.
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from typing import Any
 
 from stockade.enforce import defaults
@@ -28,7 +29,12 @@ from stockade.enforce.plan_types import CoverageStatus, EnforcementPlan, Seccomp
 from stockade.export import ExportInput, ExportResult, Losses, register
 from stockade.export._files import WRITE_RIGHTS, denied_literals, granted, under
 from stockade.export.oci import RLIMIT_NAMES
-from stockade.export.oci_seccomp import effective_rules
+from stockade.export.oci_seccomp import (
+    effective_rules,
+    libseccomp_cannot_name,
+    table_bound_loss,
+    unnamed_loss,
+)
 
 TARGET = "systemd"
 HOMES = ("/home", "/root", "/run/user")
@@ -59,10 +65,27 @@ def _is_family_rule(rule: SeccompRule) -> bool:
 
 
 def _is_family_allow(rule: SeccompRule) -> bool:
-    """`socket if arg0 == FAMILY -> allow` (an allow list's per-family socket rule)."""
+    """`socket if arg0 == FAMILY [&& type/protocol] -> allow` (an allow list's per-family
+    socket rule; RestrictAddressFamilies= allows the whole family: the type/protocol refusals
+    it leaves out are reported by `_untested_loss`)."""
     cond = rule.conditions[0]
-    return rule.syscall == "socket" and len(rule.conditions) == 1 and cond.arg == 0 \
-        and cond.op is sc.Cmp.EQ and rule.action.kind is sc.ActionKind.ALLOW
+    return rule.syscall == "socket" and cond.arg == 0 and cond.op is sc.Cmp.EQ \
+        and rule.action.kind is sc.ActionKind.ALLOW
+
+
+def _untested_loss(rule: SeccompRule, action: sc.Action, allow_list: bool, allowed: bool,
+                   losses: Losses) -> None:
+    """An argument rule with no directive: SystemCallFilter= decides the call as a whole."""
+    refuses = action.kind not in (sc.ActionKind.ALLOW, sc.ActionKind.LOG)
+    if not allow_list or (refuses and allowed):
+        losses.add(str(rule), CoverageStatus.NOT_ENFORCED, "SystemCallFilter= cannot test "
+                   "arguments: the unit allows the call", source=rule.source,
+                   enforced_by="stockade run (seccomp)")
+    else:
+        losses.add(str(rule), CoverageStatus.APPROXIMATED, "SystemCallFilter= cannot test "
+                   "arguments: the unit refuses the call whatever the arguments"
+                   + (" (narrower)" if not refuses else " with its default"),
+                   source=rule.source, enforced_by="stockade run (seccomp)")
 
 
 def _namespace_flag(rule: SeccompRule) -> str:
@@ -82,6 +105,33 @@ def _is_setid_rule(rule: SeccompRule) -> bool:
         and rule.conditions[0].datum_a in (defaults.S_ISUID, defaults.S_ISGID)
 
 
+def _unit_covers(plan: EnforcementPlan, losses: Losses) -> Callable[[SeccompRule], bool]:
+    """Which calls `run` leaves to its supervisor the unit checks another way (allowed by
+    its filter), each loss recorded; the others are refused with EPERM (`effective_rules`)."""
+
+    def covers(rule: SeccompRule) -> bool:
+        by = "stockade run (seccomp user notification + supervisor)"
+        if rule.syscall in defaults.HYBRID_WRITE and plan.handled_fs:
+            losses.add(str(rule), CoverageStatus.APPROXIMATED, "allowed by the filter: the "
+                       "unit's read-only mounts (ProtectSystem=strict, ReadWritePaths=) refuse "
+                       "it outside the write grants with EROFS; /dev, /proc and /sys stay "
+                       "writable", source=rule.source, enforced_by=by)
+            return True
+        if rule.syscall in defaults.HYBRID_READ:
+            losses.add(str(rule), CoverageStatus.NOT_ENFORCED, "allowed: extended attributes "
+                       "are readable beyond the read grants (systemd has no read allow-list)",
+                       source=rule.source, enforced_by=by)
+            return True
+        if rule.syscall == "listen":
+            losses.add(str(rule), CoverageStatus.NOT_ENFORCED, "allowed: listen() on an "
+                       "unbound socket takes an ephemeral port, and SocketBindDeny= acts on "
+                       "bind() only", source=rule.source, enforced_by=by)
+            return True
+        return False
+
+    return covers
+
+
 def _seccomp(plan: EnforcementPlan, losses: Losses) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = [("SystemCallArchitectures", "native")]
     losses.add(f"refuse other architectures and the x32 ABI -> {plan.seccomp_bad_arch}",
@@ -93,7 +143,12 @@ def _seccomp(plan: EnforcementPlan, losses: Losses) -> list[tuple[str, str]]:
     family_allows: list[int] = []
     namespaces: set[str] = set()
     setid = False
-    for rule, action in effective_rules(plan, losses, "systemd"):
+    untested: list[tuple[SeccompRule, sc.Action]] = []
+    for rule, action in effective_rules(plan, losses, "the unit", _unit_covers(plan, losses)):
+        if libseccomp_cannot_name(rule.syscall):
+            # systemd would warn "Failed to parse system call" and ignore it
+            unnamed_loss(losses, rule, action, plan.seccomp_default, "systemd (libseccomp 2.5)")
+            continue
         if rule.conditions:
             if _is_family_rule(rule):
                 family_rules.append(rule)
@@ -104,11 +159,7 @@ def _seccomp(plan: EnforcementPlan, losses: Losses) -> list[tuple[str, str]]:
             elif not allow_list and _is_setid_rule(rule) and action.value == errno.EPERM:
                 setid = True
             else:
-                losses.add(str(rule), CoverageStatus.NOT_ENFORCED if not allow_list else
-                           CoverageStatus.APPROXIMATED,
-                           "SystemCallFilter= cannot test arguments" +
-                           (": refused whatever the arguments (narrower)" if allow_list
-                            else ""), source=rule.source, enforced_by="stockade run (seccomp)")
+                untested.append((rule, action))
             continue
         if action.kind is sc.ActionKind.ALLOW:
             allowed.append(rule.syscall)
@@ -121,6 +172,8 @@ def _seccomp(plan: EnforcementPlan, losses: Losses) -> list[tuple[str, str]]:
                            source=rule.source)
     if family_allows:
         allowed.append("socket")
+    for rule, action in untested:
+        _untested_loss(rule, action, allow_list, rule.syscall in allowed, losses)
     if allow_list:
         out.append(("SystemCallFilter", " ".join(dict.fromkeys(allowed))))
         default = plan.seccomp_default
@@ -148,6 +201,7 @@ def _seccomp(plan: EnforcementPlan, losses: Losses) -> list[tuple[str, str]]:
                    "setns() into them")
     if setid:
         out.append(("RestrictSUIDSGID", "yes"))
+    table_bound_loss(plan, losses, "SystemCallFilter=")
     return out
 
 

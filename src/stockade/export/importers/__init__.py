@@ -60,9 +60,14 @@ def baseline_rest(mentioned: set[str], head: str) -> list[str]:
 
 
 def known_syscall(name: str) -> bool:
-    """Whether this machine's libseccomp knows system call `name` (on any architecture)."""
+    """Whether this machine's libseccomp knows system call `name` (on any architecture):
+    runtimes and systemd built on it ignore the names it cannot resolve, even where `run`
+    knows their numbers."""
     from stockade.enforce import seccomp as sc
+    from stockade.export.oci_seccomp import libseccomp_cannot_name
 
+    if libseccomp_cannot_name(name):
+        return False
     try:
         sc.resolve_syscall(name)
     except KeyError:
