@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
                   f"{w.message} [{w.code}]\n")
     err_stream = sys.stderr
     for e in report.errors:
-        err_stream.write(f"{e.file}:{e.line}:{e.col}: {paint('error', 'red', err_stream)}: "
+        err_stream.write(f"{e.where}: {paint('error', 'red', err_stream)}: "
                          f"{e.message}\n")
         caret = e.caret()
         if caret:

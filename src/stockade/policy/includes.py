@@ -9,11 +9,12 @@ the including file's directory first. An included directory includes each file i
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
 from stockade.policy import ast
-from stockade.policy.errors import IncludeError, PolicyError, PolicySyntaxError
+from stockade.policy.errors import IncludeError, PolicyError
 from stockade.policy.parser import parse_text
 
 SYSTEM_DIR = "/etc/apparmor.d"
@@ -23,6 +24,60 @@ _BACKUP_SUFFIXES = (
     "~", ".bak", ".orig", ".rej", ".swp", ".dpkg-new", ".dpkg-old", ".dpkg-dist",
     ".dpkg-bak", ".dpkg-remove", ".rpmnew", ".rpmsave", ".pacnew", ".pacsave",
 )
+
+
+MAX_FILE_BYTES = 16 << 20  # a profile or include file larger than this is refused
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def _not_regular(mode: int) -> str | None:
+    """Why a file of this mode cannot be a profile, or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for test, name in _KINDS if test(mode)), None)
+    return f"not a regular file ({kind})" if kind else "not a regular file"
+
+
+def read_policy_file(path: str | os.PathLike[str], name: str | None = None) -> str:
+    """The text of a profile or include file: a regular file of at most MAX_FILE_BYTES.
+
+    FIFOs, devices and sockets are refused before they are opened (opening some devices has
+    effects) and again on the open descriptor (O_NONBLOCK, so a FIFO swapped in cannot block).
+    """
+    shown = str(path) if name is None else name
+    try:
+        why = _not_regular(os.stat(path).st_mode)
+        if why is not None:
+            raise PolicyError(why, shown)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as err:
+        raise PolicyError(f"cannot read: {err.strerror}", shown) from None
+    try:
+        st = os.fstat(fd)
+        why = _not_regular(st.st_mode)
+        if why is not None:
+            raise PolicyError(why, shown)
+        if st.st_size > MAX_FILE_BYTES:
+            raise PolicyError(f"file too large ({st.st_size} bytes; the limit is "
+                              f"{MAX_FILE_BYTES} bytes)", shown)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_FILE_BYTES:
+            chunk = os.read(fd, min(1 << 20, MAX_FILE_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_FILE_BYTES:
+            raise PolicyError(f"file too large (more than {MAX_FILE_BYTES} bytes)", shown)
+    except OSError as err:
+        raise PolicyError(f"cannot read: {err.strerror}", shown) from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", "surrogateescape")
 
 
 def skipped_name(name: str) -> bool:
@@ -63,11 +118,7 @@ class Loader:
         real = os.path.realpath(path)
         if real in self._cache:
             return self._cache[real]
-        try:
-            with open(real, encoding="utf-8", errors="surrogateescape") as fh:
-                text = fh.read()
-        except OSError as err:
-            raise PolicyError(f"cannot read: {err.strerror}", str(path), 0, 0) from None
+        text = read_policy_file(real, str(path))
         pf = self.load_text(text, str(path), _real=real)
         return pf
 
@@ -132,8 +183,13 @@ class Loader:
                 raise _error(IncludeError, f"include cycle: {chain}", inc, pf.lines)
             try:
                 out.append(self.load_file(target))
-            except PolicySyntaxError:
-                raise
+            except PolicyError as err:
+                if err.line:
+                    raise
+                # A file-level error (unreadable, not a regular file, too large): name the
+                # include that asked for it.
+                raise _error(IncludeError, f"cannot include {target}: {err.message}",
+                             inc, pf.lines) from None
         return out
 
 
