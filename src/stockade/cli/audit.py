@@ -104,15 +104,19 @@ def _import(args: argparse.Namespace) -> int:
                     writer.extend(read_records(name, stats))
             if kmsg:
                 writer.extend(records_from_lines(kmsg, stats=stats))
-        seen, new = writer.seen, writer.inserted
+        seen, new, rejected = writer.seen, writer.inserted, writer.rejected
     finally:
         store.close()
     skipped = stats.get("skipped", 0)
     sources = len(files) + (1 if args.kmsg else 0)
-    print(f"imported {new} new records ({seen - new} already in the store) from "
-          f"{sources} source(s) into {store.path}"
-          + (f"; {skipped} lines were not audit records" if skipped else ""))
-    return 0
+    improved = f", {store.improved} replaced by a more complete copy" if store.improved else ""
+    print(f"imported {new} new records ({seen - new} already in the store{improved}) from "
+          f"{sources} source(s) into {store.path}")
+    if skipped or rejected:
+        sys.stderr.write(f"stockade audit: skipped {skipped} line(s) that were not audit records"
+                         f" and {rejected} record(s) with values out of range\n")
+    # Input that held lines but not one audit record is not an audit log (exit 2).
+    return 2 if seen == 0 and (skipped or rejected) else 0
 
 
 def _result(text: str) -> str:

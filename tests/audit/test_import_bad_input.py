@@ -1,0 +1,106 @@
+"""`audit import` on bad input (issue 10, items 14 and 15): a bad record is skipped and counted,
+the rest imported; a truncated copy of a record never hides the whole one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stockade.audit.readers import records_from_lines
+from stockade.audit.record import AuditRecord
+from stockade.audit.store import AuditStore, invalid
+from tests.audit.conftest import SAMPLE, run_cli
+
+LINES = SAMPLE.splitlines()
+AVC = LINES[0]
+
+
+def _log(tmp_path: Path, lines: list[str], name: str = "audit.log") -> str:
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("bad", [
+    AVC.replace("pid=1234", "pid=99999999999999999999999").replace(":10)", ":20)"),
+    AVC.replace(":10)", ":99999999999999999999999)"),
+    AVC.replace("fsuid=0", "fsuid=99999999999999999999").replace(":10)", ":21)"),
+])
+def test_one_out_of_range_number_drops_only_its_record(tmp_path: Path, bad: str) -> None:
+    store = str(tmp_path / "s.sqlite")
+    out = run_cli("audit", "import", "--store", store, _log(tmp_path, [bad, *LINES]))
+    assert out.returncode == 0, out.stderr
+    assert "imported 5 new records" in out.stdout
+    assert "1 record(s) with values out of range" in out.stderr
+    assert "internal error" not in out.stderr
+    records = json.loads(run_cli("audit", "query", "--store", store, "--json").stdout)
+    assert {r["serial"] for r in records} == {10, 11, 12, 13, 14}
+
+
+def test_junk_lines_are_counted_on_stderr(tmp_path: Path) -> None:
+    store = str(tmp_path / "s.sqlite")
+    out = run_cli("audit", "import", "--store", store,
+                  _log(tmp_path, ["junk", *LINES[:1], "type=AVC msg=audit(", "\x00\xff"]))
+    assert out.returncode == 0, out.stderr
+    assert "imported 1 new records" in out.stdout
+    assert "skipped 3 line(s) that were not audit records" in out.stderr
+
+
+def test_nothing_that_is_an_audit_record_is_exit_2(tmp_path: Path) -> None:
+    store = str(tmp_path / "s.sqlite")
+    out = run_cli("audit", "import", "--store", store, _log(tmp_path, ["hello", "world"]))
+    assert out.returncode == 2
+    assert "skipped 2 line(s)" in out.stderr
+
+
+def test_bad_jsonl_record_is_skipped(tmp_path: Path) -> None:
+    good = AuditRecord(time=1.0, serial=1, operation="open", module="dac", result="DENIED")
+    bad = {**good.to_dict(), "serial": 2, "pid": 1 << 70}
+    wrong_type = {**good.to_dict(), "serial": 3, "time": "soon"}
+    path = _log(tmp_path, [good.to_json(), json.dumps(bad), json.dumps(wrong_type), "{"],
+                "r.jsonl")
+    out = run_cli("audit", "import", "--store", str(tmp_path / "s.sqlite"), path)
+    assert out.returncode == 0, out.stderr
+    assert "imported 1 new records" in out.stdout
+    assert "skipped 1 line(s)" in out.stderr and "2 record(s) with values" in out.stderr
+
+
+def test_invalid_names_the_value() -> None:
+    ok = AuditRecord(time=1.0, serial=1, operation="open", module="dac", result="DENIED")
+    assert invalid(ok) is None
+    assert "pid" in (invalid(AuditRecord(**{**ok.to_dict(), "pid": -1})) or "")
+    assert "time" in (invalid(AuditRecord(**{**ok.to_dict(), "time": float("nan")})) or "")
+    assert "uid" in (invalid(AuditRecord(**{**ok.to_dict(), "uid": 1 << 32})) or "")
+
+
+def _records(line: str) -> list[AuditRecord]:
+    return list(records_from_lines([line]))
+
+
+@pytest.mark.parametrize("order", ["truncated-first", "complete-first"])
+def test_store_keeps_the_more_complete_record(tmp_path: Path, order: str) -> None:
+    whole = _records(AVC)
+    cut = _records(AVC[:AVC.index("/etc/sha") + 8])
+    assert len(whole) == len(cut) == 1 and cut[0].object != "/etc/shadow"
+    store = AuditStore(tmp_path / "s.sqlite")
+    try:
+        first, second = (cut, whole) if order == "truncated-first" else (whole, cut)
+        assert store.insert(first) == 1
+        assert store.insert(second) == 0
+        (kept,) = store.query()
+        assert kept.object == "/etc/shadow" and kept.pid == 1234
+        assert store.improved == (1 if order == "truncated-first" else 0)
+    finally:
+        store.close()
+
+
+def test_import_reports_replaced_records(tmp_path: Path) -> None:
+    store = str(tmp_path / "s.sqlite")
+    run_cli("audit", "import", "--store", store,
+            _log(tmp_path, [AVC[:AVC.index("/etc/sha") + 8]], "cut.log"))
+    out = run_cli("audit", "import", "--store", store, _log(tmp_path, LINES))
+    assert "1 replaced by a more complete copy" in out.stdout
+    records = json.loads(run_cli("audit", "query", "--store", store, "--json").stdout)
+    assert [r["object"] for r in records if r["serial"] == 10] == ["/etc/shadow"]
