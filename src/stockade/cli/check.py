@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from stockade.cli.output import paint, print_json, table
+from stockade.cli.output import paint, print_json, printable, table
 from stockade.errors import UsageError
 from stockade.policy import check
 
@@ -50,15 +50,17 @@ def run(args: argparse.Namespace) -> int:
             rows.append([p.name, p.mode, len(p.rules), kinds or "-", f])
         table(["PROFILE", "MODE", "RULES", "BY KIND", "FILE"], rows, out)
     for w in report.warnings:
-        out.write(f"{w.file}:{w.line}:{w.col}: {paint('warning', 'yellow', out)}: "
-                  f"{w.message} [{w.code}]\n")
+        out.write(f"{printable(w.file)}:{w.line}:{w.col}: {paint('warning', 'yellow', out)}: "
+                  f"{printable(w.message)} [{w.code}]\n")
     err_stream = sys.stderr
     for e in report.errors:
-        err_stream.write(f"{e.where}: {paint('error', 'red', err_stream)}: "
-                         f"{e.message}\n")
-        caret = e.caret()
-        if caret:
-            err_stream.write(caret + "\n")
+        err_stream.write(f"{printable(e.where)}: {paint('error', 'red', err_stream)}: "
+                         f"{printable(e.message)}\n")
+        if e.source_line is not None:
+            # the caret under the escaped line: escapes widen what comes before the column
+            before = printable(e.source_line[:max(e.col - 1, 0)], "\t")
+            err_stream.write(printable(e.source_line, "\t") + "\n"
+                             + "".join(c if c == "\t" else " " for c in before) + "^\n")
     summary = (f"{len(report.files)} file(s), {len(report.profiles)} profile(s), "
                f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
     out.write(paint(summary, "green" if report.ok else "red", out) + "\n")
