@@ -10,7 +10,8 @@ import pytest
 from confine_helpers import cli
 
 from stockade.policy import IncludeError, Loader, PolicyError, compile_profiles
-from stockade.policy.includes import MAX_FILE_BYTES, read_policy_file
+from stockade.policy.includes import read_policy_file
+from stockade.policy.limits import MAX_FILE_BYTES, MAX_NESTING
 
 
 @pytest.mark.parametrize("user", ["root", "nobody"])
@@ -61,3 +62,81 @@ def test_directory_check_skips_fifo_and_reports_per_file(tmp_path: Path) -> None
     out = cli("check", str(tmp_path), timeout=20)
     assert out.returncode == 0, out.stderr
     assert "1 profile(s)" in out.stdout
+
+
+# -- item 13: nesting ------------------------------------------------------------------------
+
+DEEP = 5000
+
+
+@pytest.mark.parametrize(("name", "text", "line"), [
+    ("hats", "profile p {\n" + "^h {\n" * DEEP + "}\n" * DEEP + "}\n", MAX_NESTING + 1),
+    ("children", "profile p {\n" + "profile c {\n" * DEEP + "}\n" * DEEP + "}\n",
+     MAX_NESTING + 1),
+    ("qualifier blocks", "profile p {\n" + "audit {\n" * DEEP + "}\n" * DEEP + "}\n",
+     MAX_NESTING + 1),
+    ("conditionals", "${b} = true\nprofile p {\n" + "if ${b} {\n" * DEEP + "}\n" * DEEP
+     + "}\n", MAX_NESTING + 2),
+    ("else-if chain", "${b} = true\nprofile p {\n if ${b} {\n}" + " else if ${b} {\n}" * DEEP
+     + "\n}\n", None),
+    ("parentheses", "profile p {\n if " + "(" * DEEP + "defined @{x}" + ")" * DEEP
+     + " {\n }\n}\n", 2),
+    ("not", "profile p {\n if " + "not " * DEEP + "defined @{x} {\n }\n}\n", 2),
+    ("and", "profile p {\n if defined @{x}" + " and defined @{x}" * DEEP + " {\n }\n}\n", 2),
+    ("braces", "profile p {\n /" + "{a," * DEEP + "b" + "}" * DEEP + " r,\n}\n", 2),
+    ("variables", "".join(f"@{{v{i}}} = @{{v{i + 1}}}\n" for i in range(DEEP))
+     + f"@{{v{DEEP}}} = /x\nprofile p {{\n @{{v0}} r,\n}}\n", DEEP + 3),
+    ("doubling variables", "@{a0} = x y\n" + "".join(
+        f"@{{a{i + 1}}} = @{{a{i}}} @{{a{i}}}\n" for i in range(30))
+     + "profile p {\n /@{a30} r,\n}\n", 33),
+])
+def test_deep_nesting_is_a_located_error(tmp_path: Path, name: str, text: str,
+                                         line: int | None) -> None:
+    path = tmp_path / "deep"
+    path.write_text(text)
+    with pytest.raises(PolicyError) as err:
+        compile_profiles(str(path), loader=Loader(system=False))
+    assert err.value.file == str(path) and err.value.line > 0 and err.value.col > 0
+    if line is not None:
+        assert err.value.line == line, err.value
+    assert "deep" in err.value.message or "more than" in err.value.message
+
+
+def test_deep_include_chain_and_nesting_across_includes(tmp_path: Path) -> None:
+    for i in range(100):
+        (tmp_path / f"f{i}").write_text(f'include "f{i + 1}"\n')
+    (tmp_path / "f100").write_text("")
+    with pytest.raises(IncludeError, match="nested too deep"):
+        compile_profiles(str(tmp_path / "f0"), loader=Loader(system=False))
+    half = MAX_NESTING // 2 + 2
+    (tmp_path / "inner").write_text("audit {\n" * half + "/a r,\n" + "}\n" * half)
+    outer = tmp_path / "outer"
+    outer.write_text("profile p {\n" + "audit {\n" * half + 'include "inner"\n' + "}\n" * half
+                     + "}\n")
+    with pytest.raises(PolicyError, match="counted through includes"):
+        compile_profiles(str(outer), loader=Loader(system=False))
+    # the same inner file, parsed first at a shallow depth, is still refused deep down
+    shallow = tmp_path / "shallow"
+    shallow.write_text('profile s {\n include "inner"\n}\n')
+    loader = Loader(system=False)
+    compile_profiles(str(shallow), loader=loader)
+    with pytest.raises(PolicyError, match="counted through includes"):
+        compile_profiles(str(outer), loader=loader)
+
+
+def test_nesting_within_the_limits_compiles(tmp_path: Path) -> None:
+    depth = MAX_NESTING - 1
+    path = tmp_path / "ok"
+    path.write_text("profile p {\n" + "".join(f"profile c{i} {{\n /a{i} r,\n" for i in range(depth))
+                    + "}\n" * depth + "}\n")
+    assert len(list(compile_profiles(str(path), loader=Loader(system=False))[0].walk())) == MAX_NESTING
+
+
+def test_directory_check_reports_a_deep_file_and_checks_the_others(tmp_path: Path) -> None:
+    (tmp_path / "a-deep").write_text("profile p {\n" + "^h {\n" * DEEP + "}\n" * DEEP + "}\n")
+    (tmp_path / "b-good").write_text("profile good {\n /a r,\n}\n")
+    out = cli("check", str(tmp_path), timeout=60)
+    assert out.returncode == 1
+    assert "internal error" not in out.stderr
+    assert f"{tmp_path}/a-deep:{MAX_NESTING + 1}:" in out.stderr and "nesting too deep" in out.stderr
+    assert "1 profile(s), 1 error(s)" in out.stdout

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stockade.policy.limits import MAX_ALTERNATION_DEPTH
+
 MAX_EXPANSIONS = 1024
 
 # Nodes are tuples: ("lit", text) ("star", whole) ("dstar", whole) ("any",)
@@ -93,6 +95,9 @@ def _tokenize(text: str) -> list[Node]:
             raise AareError("invalid ']' with no matching '['", i)
         elif ch == "{":
             depth += 1
+            if depth > MAX_ALTERNATION_DEPTH:
+                raise AareError(f"alternations nested too deep (more than "
+                                f"{MAX_ALTERNATION_DEPTH} levels of '{{')", i)
             out.append(("{", i))
         elif ch == "}":
             if depth == 0:

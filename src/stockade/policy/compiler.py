@@ -18,7 +18,7 @@ from stockade.policy import ast
 from stockade.policy import constants as c
 from stockade.policy.aare import AareError, Pattern
 from stockade.policy.aare import parse as parse_aare
-from stockade.policy.errors import PolicyError, PolicySemanticError
+from stockade.policy.errors import PolicyError, PolicySemanticError, PolicySyntaxError
 from stockade.policy.includes import Loader, load
 from stockade.policy.intersect import intersects
 from stockade.policy.matcher import FileEntry, FileMatcher, FilePerms
@@ -305,7 +305,8 @@ class _Compiler:
         try:
             return parse_aare(text)
         except AareError as err:
-            raise self.error(f"bad pattern '{text}': {err}", rule, col=col or None) from None
+            shown = text if len(text) <= 120 else f"{text[:100]}...({len(text)} characters)"
+            raise self.error(f"bad pattern '{shown}': {err}", rule, col=col or None) from None
 
     def finish(self, prof: CompiledProfile) -> None:
         entries: list[FileEntry] = []
@@ -371,9 +372,13 @@ def compile_profiles(source: ast.PolicyFile | str | os.PathLike[str],
                      include_dirs: Sequence[str] = (), *,
                      loader: Loader | None = None) -> list[CompiledProfile]:
     """Compile every top-level profile (with its hats and children) of a file or text."""
-    pf = source if isinstance(source, ast.PolicyFile) else load(
-        source, include_dirs, loader=loader)
-    comp = _Compiler()
-    profiles: list[tuple[ast.Profile, ast.PolicyFile]] = []
-    comp.preamble(pf.statements, pf, profiles)
-    return [comp.profile(p, ppf, None) for p, ppf in profiles]
+    try:
+        pf = source if isinstance(source, ast.PolicyFile) else load(
+            source, include_dirs, loader=loader)
+        comp = _Compiler()
+        profiles: list[tuple[ast.Profile, ast.PolicyFile]] = []
+        comp.preamble(pf.statements, pf, profiles)
+        return [comp.profile(p, ppf, None) for p, ppf in profiles]
+    except RecursionError:  # the limits (policy/limits.py) should make this unreachable
+        name = source.path if isinstance(source, ast.PolicyFile) else str(source)[:200]
+        raise PolicySyntaxError("nested too deeply to compile", name) from None

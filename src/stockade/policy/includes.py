@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stockade.policy import ast
-from stockade.policy.errors import IncludeError, PolicyError
+from stockade.policy.errors import IncludeError, PolicyError, PolicySyntaxError
+from stockade.policy.limits import MAX_FILE_BYTES, MAX_INCLUDE_DEPTH, MAX_NESTING
 from stockade.policy.parser import parse_text
 
 SYSTEM_DIR = "/etc/apparmor.d"
@@ -25,8 +26,6 @@ _BACKUP_SUFFIXES = (
     ".dpkg-bak", ".dpkg-remove", ".rpmnew", ".rpmsave", ".pacnew", ".pacsave",
 )
 
-
-MAX_FILE_BYTES = 16 << 20  # a profile or include file larger than this is refused
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
@@ -104,6 +103,12 @@ def _error(cls: type[PolicyError], message: str, node: ast.Node,
     return cls(message, node.pos.file, line, node.pos.col, src)
 
 
+def _too_deep(node: ast.Node, pf: ast.PolicyFile) -> PolicyError:
+    return _error(PolicySyntaxError, f"nesting too deep: more than {MAX_NESTING} levels of "
+                  "profiles, hats, blocks and conditionals (counted through includes)",
+                  node, pf.lines)
+
+
 class Loader:
     """Parses files once each and resolves their includes (one per `check` run)."""
 
@@ -111,41 +116,49 @@ class Loader:
                  bundled: bool = True) -> None:
         self.path = search_path(include_dirs, system=system, bundled=bundled)
         self._cache: dict[str, ast.PolicyFile] = {}
+        self._height: dict[str, int] = {}  # file -> the nesting inside it, its includes too
         self._stack: list[str] = []
 
-    def load_file(self, path: str | os.PathLike[str]) -> ast.PolicyFile:
+    def load_file(self, path: str | os.PathLike[str], _depth: int = 0) -> ast.PolicyFile:
         """Parse a file and, recursively, everything it includes."""
         real = os.path.realpath(path)
         if real in self._cache:
             return self._cache[real]
         text = read_policy_file(real, str(path))
-        pf = self.load_text(text, str(path), _real=real)
-        return pf
+        return self.load_text(text, str(path), _real=real, _depth=_depth)
 
     def load_text(self, text: str, name: str = "<text>", *, _real: str | None = None,
-                  ) -> ast.PolicyFile:
+                  _depth: int = 0) -> ast.PolicyFile:
         """Parse text (named `name` in errors) and resolve its includes."""
         pf = ast.PolicyFile(path=name, statements=parse_text(text, name),
                             lines=text.split("\n"))
         key = _real or f"<text:{id(pf)}>"
         self._stack.append(key)
         try:
-            self._resolve(pf.statements, pf)
+            self._height[key] = self._resolve(pf.statements, pf, _depth) - _depth
         finally:
             self._stack.pop()
         if _real is not None:
             self._cache[_real] = pf
         return pf
 
-    def _resolve(self, nodes: Sequence[ast.Node], pf: ast.PolicyFile) -> None:
+    def _resolve(self, nodes: Sequence[ast.Node], pf: ast.PolicyFile, depth: int) -> int:
+        """Resolve the includes under `nodes` (`depth` blocks deep, counted across the files
+        that include this one); returns the deepest nesting reached."""
+        deepest = depth
         for node in nodes:
             if isinstance(node, ast.Include):
-                node.files = self._include(node, pf)
-            elif isinstance(node, ast.Profile | ast.QualifierBlock):
-                self._resolve(node.body, pf)
-            elif isinstance(node, ast.Conditional):
-                self._resolve(node.body, pf)
-                self._resolve(node.else_body, pf)
+                node.files, reached = self._include(node, pf, depth)
+                deepest = max(deepest, reached)
+                continue
+            if not isinstance(node, ast.Profile | ast.QualifierBlock | ast.Conditional):
+                continue
+            if depth >= MAX_NESTING:
+                raise _too_deep(node, pf)
+            deepest = max(deepest, self._resolve(node.body, pf, depth + 1))
+            if isinstance(node, ast.Conditional):
+                deepest = max(deepest, self._resolve(node.else_body, pf, depth + 1))
+        return deepest
 
     def find(self, inc: ast.Include, including: str) -> str | None:
         """The file or directory an include names, or None when not found."""
@@ -161,11 +174,16 @@ class Loader:
                 return cand
         return None
 
-    def _include(self, inc: ast.Include, pf: ast.PolicyFile) -> list[ast.PolicyFile]:
+    def _include(self, inc: ast.Include, pf: ast.PolicyFile, depth: int,
+                 ) -> tuple[list[ast.PolicyFile], int]:
+        """The files `inc` names, parsed, and the deepest nesting reached through them."""
+        if len(self._stack) > MAX_INCLUDE_DEPTH:
+            raise _error(IncludeError, f"includes nested too deep (more than "
+                         f"{MAX_INCLUDE_DEPTH} files)", inc, pf.lines)
         found = self.find(inc, pf.path)
         if found is None:
             if inc.if_exists:
-                return []
+                return [], depth
             shown = f"<{inc.path}>" if inc.magic else f'"{inc.path}"'
             raise _error(IncludeError, f"Could not open {shown} (searched: "
                          f"{', '.join(self.path) or 'nothing'})", inc, pf.lines)
@@ -176,13 +194,18 @@ class Loader:
         else:
             targets = [found]
         out = []
+        deepest = depth
         for target in targets:
             real = os.path.realpath(target)
             if real in self._stack:
                 chain = " -> ".join([*self._stack[self._stack.index(real):], real])
                 raise _error(IncludeError, f"include cycle: {chain}", inc, pf.lines)
             try:
-                out.append(self.load_file(target))
+                out.append(self.load_file(target, depth))
+                reached = depth + self._height.get(real, 0)
+                if reached > MAX_NESTING:  # a file parsed before, included deeper now
+                    raise _too_deep(inc, pf)
+                deepest = max(deepest, reached)
             except PolicyError as err:
                 if err.line:
                     raise
@@ -190,7 +213,7 @@ class Loader:
                 # include that asked for it.
                 raise _error(IncludeError, f"cannot include {target}: {err.message}",
                              inc, pf.lines) from None
-        return out
+        return out, deepest
 
 
 def load(source: str | os.PathLike[str], include_dirs: Sequence[str] = (), *,
