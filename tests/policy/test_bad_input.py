@@ -3,13 +3,16 @@ files, deep nesting, and long paths all end in a one-line error naming the file.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from confine_helpers import cli
 
 from stockade.policy import IncludeError, Loader, PolicyError, compile_profiles
+from stockade.policy.aare import parse as parse_aare
 from stockade.policy.includes import read_policy_file
 from stockade.policy.limits import MAX_FILE_BYTES, MAX_NESTING
 
@@ -140,3 +143,35 @@ def test_directory_check_reports_a_deep_file_and_checks_the_others(tmp_path: Pat
     assert "internal error" not in out.stderr
     assert f"{tmp_path}/a-deep:{MAX_NESTING + 1}:" in out.stderr and "nesting too deep" in out.stderr
     assert "1 profile(s), 1 error(s)" in out.stdout
+
+
+# -- item 12: long paths -----------------------------------------------------------------------
+
+def _timed() -> Callable[..., tuple[float, float]]:
+    """benchmarks/parse_scaling.py's interleaved best-of timing."""
+    spec = importlib.util.spec_from_file_location(
+        "parse_scaling", Path(__file__).resolve().parents[2] / "benchmarks" / "parse_scaling.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.timed  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("shape", ["/" + "?" * 50_000, "/*a" * 17_000, "/" + "{a}" * 17_000,
+                                   "/" + "[ab]" * 12_500, "/a" * 25_000])
+def test_pattern_translation_is_linear(shape: str) -> None:
+    """4x the pattern takes about 4x the time (it took 16-20x: string growth and list copies
+    per character). A ratio in the same run, so a busy machine slows both sides."""
+    small, large = _timed()(lambda: parse_aare(shape), lambda: parse_aare(shape * 4), 5)
+    assert large / small < 10, (small, large)
+
+
+def test_megabyte_path_is_refused_quickly(tmp_path: Path) -> None:
+    path = tmp_path / "long"
+    path.write_text("profile p {\n /" + "?" * 1_280_000 + " r,\n}\n")
+    out = cli("check", str(path), timeout=60)
+    assert out.returncode == 1
+    assert f"{path}:2:2:" in out.stderr and "pattern too long" in out.stderr
+    assert all(len(line) < 400 for line in out.stderr.splitlines())  # the caret line is cut
+    with pytest.raises(PolicyError, match="pattern too long"):
+        compile_profiles(str(path), loader=Loader(system=False))

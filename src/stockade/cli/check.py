@@ -23,6 +23,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PROFILE_OR_DIR")
 
 
+def _caret(line: str, col: int, width: int = 160) -> str:
+    """The source line (escaped, and cut to `width` around the column) with a caret under
+    the column."""
+    start = max(col - 1 - width // 2, 0)
+    shown, before = line[start:start + width], line[start:max(col - 1, 0)]
+    head = "..." if start else ""
+    tail = "..." if start + width < len(line) else ""
+    # escapes widen what comes before the column: the caret goes under the escaped text
+    pad = "".join(c if c == "\t" else " " for c in head + printable(before, "\t"))
+    return head + printable(shown, "\t") + tail + "\n" + pad + "^\n"
+
+
 def run(args: argparse.Namespace) -> int:
     """Check the profiles; exit 0 without errors, 1 with errors, 2 for bad usage."""
     for p in [*args.paths, *args.include_dirs]:
@@ -57,10 +69,7 @@ def run(args: argparse.Namespace) -> int:
         err_stream.write(f"{printable(e.where)}: {paint('error', 'red', err_stream)}: "
                          f"{printable(e.message)}\n")
         if e.source_line is not None:
-            # the caret under the escaped line: escapes widen what comes before the column
-            before = printable(e.source_line[:max(e.col - 1, 0)], "\t")
-            err_stream.write(printable(e.source_line, "\t") + "\n"
-                             + "".join(c if c == "\t" else " " for c in before) + "^\n")
+            err_stream.write(_caret(e.source_line, e.col))
     summary = (f"{len(report.files)} file(s), {len(report.profiles)} profile(s), "
                f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
     out.write(paint(summary, "green" if report.ok else "red", out) + "\n")

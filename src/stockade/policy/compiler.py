@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import re2
+
 from stockade.policy import ast
 from stockade.policy import constants as c
 from stockade.policy.aare import AareError, Pattern
@@ -21,6 +23,7 @@ from stockade.policy.aare import parse as parse_aare
 from stockade.policy.errors import PolicyError, PolicySemanticError, PolicySyntaxError
 from stockade.policy.includes import Loader, load
 from stockade.policy.intersect import intersects
+from stockade.policy.limits import MAX_PATTERN_CHARS
 from stockade.policy.matcher import FileEntry, FileMatcher, FilePerms
 from stockade.policy.modes import Perm
 from stockade.policy.variables import VariableError, Variables
@@ -302,6 +305,9 @@ class _Compiler:
 
     # -- per-profile compilation ---------------------------------------------------------
     def pattern(self, text: str, rule: ast.Rule, col: int = 0) -> Pattern:
+        if len(text) > MAX_PATTERN_CHARS:
+            raise self.error(f"pattern too long ({len(text)} characters; the limit is "
+                             f"{MAX_PATTERN_CHARS})", rule, col=col or None)
         try:
             return parse_aare(text)
         except AareError as err:
@@ -339,7 +345,12 @@ class _Compiler:
                     cap_quiet.update(names)
         check_exec_conflicts(entries, self)
         prof.file_entries = entries
-        prof.matcher = FileMatcher(entries, aliases=self.aliases)
+        try:
+            prof.matcher = FileMatcher(entries, aliases=self.aliases)
+        except re2.error:  # past RE2's memory bound (max_mem): an error, not a crash
+            raise PolicySemanticError(
+                f"the file rules of profile {prof.name[:100]} are too large to compile",
+                prof.pos.file, prof.pos.line, prof.pos.col) from None
         prof.capabilities = CapabilitySets(frozenset(cap_allow), frozenset(cap_deny),
                                            frozenset(cap_audit), frozenset(cap_quiet))
 

@@ -12,3 +12,4 @@ MAX_INCLUDE_DEPTH = 24  # files including files
 MAX_ALTERNATION_DEPTH = 32  # nested `{...}` in one pattern
 MAX_VARIABLE_DEPTH = 24  # variables defined through variables
 MAX_EXPANSION_CHARS = 1 << 20  # what one variable may expand to
+MAX_PATTERN_CHARS = 64 << 10  # one path pattern after expansion (paths end at PATH_MAX, 4096)
