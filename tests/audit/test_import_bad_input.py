@@ -64,7 +64,7 @@ def test_bad_jsonl_record_is_skipped(tmp_path: Path) -> None:
     out = run_cli("audit", "import", "--store", str(tmp_path / "s.sqlite"), path)
     assert out.returncode == 0, out.stderr
     assert "imported 1 new records" in out.stdout
-    assert "skipped 1 line(s)" in out.stderr and "2 record(s) with values" in out.stderr
+    assert "skipped 2 line(s)" in out.stderr and "1 record(s) with values" in out.stderr
 
 
 def test_invalid_names_the_value() -> None:
@@ -104,3 +104,28 @@ def test_import_reports_replaced_records(tmp_path: Path) -> None:
     assert "1 replaced by a more complete copy" in out.stdout
     records = json.loads(run_cli("audit", "query", "--store", store, "--json").stdout)
     assert [r["object"] for r in records if r["serial"] == 10] == ["/etc/shadow"]
+
+
+def test_jsonl_value_of_the_wrong_type_is_skipped() -> None:
+    """Found by tests/fuzz: `"fields": null` made the reader raise AttributeError."""
+    from stockade.audit.readers.sources import records_from_jsonl
+
+    good = AuditRecord(time=1.0, serial=1, operation="open", module="dac", result="DENIED")
+    stats: dict[str, int] = {}
+    lines = [json.dumps({**good.to_dict(), "fields": None}),
+             json.dumps({**good.to_dict(), "comm": 5}), "[1, 2]", good.to_json()]
+    assert [r.serial for r in records_from_jsonl(lines, stats)] == [1]
+    assert stats["skipped"] == 3
+
+
+def test_undecodable_bytes_are_stored(tmp_path: Path) -> None:
+    """Found by tests/fuzz: a name with a surrogate escape made SQLite raise."""
+    record = AuditRecord(time=1.0, serial=1, operation="open", module="apparmor",
+                         result="DENIED", profile="p\udcff", object="/x\udcfe")
+    store = AuditStore(tmp_path / "s.sqlite")
+    try:
+        assert store.insert([record]) == 1
+        (back,) = store.query(profile="p\udcff")
+        assert back.object == "/x\udcfe"  # exact in the record itself
+    finally:
+        store.close()

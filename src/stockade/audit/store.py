@@ -93,8 +93,16 @@ def _row(r: AuditRecord) -> tuple[Any, ...]:
         index = 0
     if not 0 <= index <= _INT64:
         index = 0
-    return (r.time, r.serial, r.operation, r.module, r.result, r.profile, r.pid, r.object,
-            r.to_json(), r.record_type or 0, index)
+    return (r.time, r.serial, _text(r.operation), _text(r.module), _text(r.result),
+            _text(r.profile), r.pid, _text(r.object), r.to_json(), r.record_type or 0, index)
+
+
+def _text(value: str) -> str:
+    """A column value SQLite can hold: bytes that were not UTF-8 (surrogate escapes) as
+    `\\xff`, as the readers show them (the record's JSON keeps them exactly)."""
+    if value.isascii():
+        return value
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 class AuditStore:
@@ -175,7 +183,7 @@ class AuditStore:
         for column, value in (("profile", profile), ("module", module), ("result", result)):
             if value is not None:
                 where.append(f"{column} = ?")
-                args.append(value)
+                args.append(_text(value))
         if since is not None:
             where.append("time >= ?")
             args.append(since)
