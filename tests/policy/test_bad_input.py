@@ -175,3 +175,13 @@ def test_megabyte_path_is_refused_quickly(tmp_path: Path) -> None:
     assert all(len(line) < 400 for line in out.stderr.splitlines())  # the caret line is cut
     with pytest.raises(PolicyError, match="pattern too long"):
         compile_profiles(str(path), loader=Loader(system=False))
+
+
+def test_file_name_with_a_brace_or_newline_is_a_file_not_text(tmp_path: Path) -> None:
+    for name in ("d{1}", "new\nline"):
+        path = tmp_path / name
+        path.write_text("profile brace {\n /etc/hostname r,\n}\n")
+        (prof,) = compile_profiles(str(path), loader=Loader(system=False))
+        assert prof.name == "brace" and prof.pos.file == str(path)
+        out = cli("explain", "--profile", str(path), "--json", "read", "/etc/hostname", timeout=60)
+        assert out.returncode == 0, out.stderr

@@ -218,9 +218,18 @@ class Loader:
 
 def load(source: str | os.PathLike[str], include_dirs: Sequence[str] = (), *,
          loader: Loader | None = None) -> ast.PolicyFile:
-    """Parse a profile file (a path) or profile text (a string containing a newline or '{')."""
+    """Parse a profile file (a path, or a string naming an existing file) or profile text (a
+    string containing a newline or '{' that names no file)."""
     loader = loader or Loader(include_dirs)
     s = str(source)
-    if isinstance(source, os.PathLike) or ("\n" not in s and "{" not in s):
+    if is_path(source):
         return loader.load_file(s)
     return loader.load_text(s)
+
+
+def is_path(source: str | os.PathLike[str]) -> bool:
+    """Whether `source` names a file rather than holding profile text (a file name may hold
+    a '{' or even a newline: an existing file wins)."""
+    s = str(source)
+    return isinstance(source, os.PathLike) or ("\n" not in s and "{" not in s) \
+        or (len(s) < 4096 and os.path.lexists(s))
