@@ -4,6 +4,9 @@ the rest imported; a truncated copy of a record never hides the whole one."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,3 +132,34 @@ def test_undecodable_bytes_are_stored(tmp_path: Path) -> None:
         assert back.object == "/x\udcfe"  # exact in the record itself
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("args", [
+    ["audit", "import", "--store", "{store}", "/dev/zero"],
+    ["logprof", "-p", "{profile}", "--log", "/dev/zero"],
+    ["notify", "--once", "--no-desktop", "--audit-log", "/dev/zero"],
+    ["notify", "--once", "--no-desktop", "--audit-log", "", "--log", "{fifo}"],
+    ["analyze", "who-can", "write", "x", "--policy", "/dev/zero"],
+])
+def test_device_inputs_are_refused_quickly(tmp_path: Path, args: list[str]) -> None:
+    """Reading /dev/zero never ends: every command that reads a log or a policy refuses
+    devices (and `notify`, which follows a file by inode, FIFOs) before opening them."""
+    profile = tmp_path / "p"
+    profile.write_text("profile p {\n /a r,\n}\n")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    filled = [a.format(store=tmp_path / "s.sqlite", profile=profile, fifo=fifo) for a in args]
+    out = run_cli(*filled)
+    assert out.returncode in (1, 2), out.stderr
+    assert "not a regular file" in out.stderr and out.stderr.count("\n") == 1
+
+
+def test_a_pipe_is_an_audit_log_and_lines_are_bounded(tmp_path: Path) -> None:
+    store = str(tmp_path / "s.sqlite")
+    data = "x" * (3 << 20) + "\n" + SAMPLE
+    out = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m stockade audit import --store {store} <(cat)"],
+        input=data + "\n", capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "imported 5 new records" in out.stdout
+    assert "skipped" in out.stderr  # the 3 MiB line, in pieces of at most 1 MiB

@@ -19,6 +19,7 @@ from stockade.audit.store import AuditStore, default_store_path
 from stockade.audit.when import iso, parse_since
 from stockade.cli.output import paint, print_json, table
 from stockade.errors import StockadeError, UsageError
+from stockade.files import require_input
 
 COMMAND = "audit"
 HELP = "import, query, count and export audit records (kernel audit logs and stockade's own)"
@@ -90,8 +91,10 @@ def _import(args: argparse.Namespace) -> int:
                                 "name the files to import")
         raise StockadeError(f"no audit log at {AUDIT_LOG}; name the files to import")
     for name in files:
-        if name != "-" and not Path(name).is_file():
+        if name != "-" and not Path(name).exists():
             raise StockadeError(f"no such file: {name}")
+        if name != "-":
+            require_input(name, "audit log", fifo=True)  # a pipe, as <(journalctl -k), is one
     kmsg = kmsg_lines() if args.kmsg else []
     store = _open(args)
     stats: dict[str, int] = {}

@@ -18,6 +18,7 @@ from stockade.audit.suggest import suggest_rule
 from stockade.audit.when import iso, parse_since
 from stockade.cli.output import paint, printable
 from stockade.errors import StockadeError
+from stockade.files import require_input
 
 COMMAND = "notify"
 HELP = "follow the audit trail and print each denial with the rule that would allow it"
@@ -57,8 +58,9 @@ def _sources(args: argparse.Namespace, from_start: bool, since: float | None) ->
         else:
             notes.append(f"cannot read {log.parent} (root or the adm group can)")
     for name in args.log:
-        if not Path(name).is_file():
+        if not Path(name).exists():
             raise StockadeError(f"no such file: {name}")
+        require_input(name, "log")
         sources.append(LogFileSource(name, from_start=from_start))
     for name in args.store:
         if not Path(name).is_file():

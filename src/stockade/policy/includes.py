@@ -13,6 +13,7 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+from stockade.files import file_kind
 from stockade.policy import ast
 from stockade.policy.errors import IncludeError, PolicyError, PolicySyntaxError
 from stockade.policy.limits import MAX_FILE_BYTES, MAX_INCLUDE_DEPTH, MAX_NESTING
@@ -27,17 +28,9 @@ _BACKUP_SUFFIXES = (
 )
 
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"))
-
-
 def _not_regular(mode: int) -> str | None:
     """Why a file of this mode cannot be a profile, or None for a regular file."""
-    if stat.S_ISREG(mode):
-        return None
-    kind = next((name for test, name in _KINDS if test(mode)), None)
-    return f"not a regular file ({kind})" if kind else "not a regular file"
+    return None if stat.S_ISREG(mode) else f"not a regular file ({file_kind(mode)})"
 
 
 def read_policy_file(path: str | os.PathLike[str], name: str | None = None) -> str:
