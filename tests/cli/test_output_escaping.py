@@ -174,3 +174,32 @@ def test_usage_error_with_evil_argument() -> None:
     out = stockade("audit", "query", "--result", EVIL)
     assert out.returncode == 2
     assert_escaped(out, must_show=False)
+
+
+def test_learn_review_prompt_is_escaped() -> None:
+    from stockade.cli.learn import review
+    from stockade.learn.proposals import Proposal
+
+    asked: list[str] = []
+
+    def ask(prompt: str) -> str:
+        asked.append(prompt)
+        return "i"
+
+    review([Proposal("file", path="/srv/" + EVIL, letters={"r"})], ask)
+    for raw in _RAW:
+        assert raw not in asked[0]
+    assert "\\x1b]0;pwned" in asked[0]
+
+
+def test_label_get_shows_a_planted_label_escaped(evil_dir: Path) -> None:
+    target = evil_dir / "f"
+    target.write_text("x")
+    try:
+        os.setxattr(target, "user.stockade.biba", os.fsencode(EVIL.replace("\udcff", "")))
+    except OSError:
+        pytest.skip("no user xattrs on this filesystem")
+    out = stockade("label", "get", str(target))
+    assert out.returncode == 0, out.stderr
+    assert_escaped(out, must_show=False)
+    assert b"\\x1b]0;pwned" in out.stdout
