@@ -128,9 +128,11 @@ class Loader:
         key = _real or f"<text:{id(pf)}>"
         self._stack.append(key)
         try:
-            self._height[key] = self._resolve(pf.statements, pf, _depth) - _depth
+            height = self._resolve(pf.statements, pf, _depth) - _depth
         finally:
             self._stack.pop()
+        if _real is not None:  # kept for files only, as the cache is (text is not reused)
+            self._height[_real] = height
         if _real is not None:
             self._cache[_real] = pf
         return pf
