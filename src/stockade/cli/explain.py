@@ -105,8 +105,8 @@ def _subject(args: argparse.Namespace) -> Subject:
 
 def _requests(args: argparse.Namespace, subject: Subject) -> list[Request]:
     op = args.operation
-    if not args.target:
-        raise UsageError(f"{op} needs a target, not an empty string")
+    if not args.target or "\0" in args.target:
+        raise UsageError(f"{op} needs a target, not {args.target!r}")
     if op in ops.NET_OPERATIONS:
         return ops.net_requests(op, subject, ops.parse_peer(args.target))
     if op in ops.TASK_OPERATIONS:
