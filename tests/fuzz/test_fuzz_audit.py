@@ -46,6 +46,8 @@ def _read(lines: list[str], store: AuditStore) -> list[AuditRecord]:
     with writer:
         writer.extend(records)
     assert writer.seen + writer.rejected == len(records)
+    for stored in store.query(since=min((r.time for r in records), default=0), limit=20):
+        kernel_line(stored)  # what was stored reads back
     return records
 
 
