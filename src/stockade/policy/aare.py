@@ -26,8 +26,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stockade.policy.limits import MAX_ALTERNATION_DEPTH
+
 MAX_EXPANSIONS = 1024
-MAX_ALT_DEPTH = 50  # upstream's MAX_ALT_DEPTH: `{` nesting is refused at this depth
+MAX_ALT_DEPTH = MAX_ALTERNATION_DEPTH + 1  # upstream's MAX_ALT_DEPTH: refused at this depth
 
 # Nodes are tuples: ("lit", text) ("star", whole) ("dstar", whole) ("any",)
 # ("class", negated, ranges) ("alt", branches) ("loop", min, node) -- `node` repeated `min`
