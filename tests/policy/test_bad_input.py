@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +16,8 @@ from confine_helpers import cli
 from stockade.policy import IncludeError, Loader, PolicyError, compile_profiles
 from stockade.policy.aare import parse as parse_aare
 from stockade.policy.includes import read_policy_file
-from stockade.policy.limits import MAX_FILE_BYTES, MAX_NESTING
+from stockade.policy.limits import MAX_ALTERNATION_DEPTH, MAX_FILE_BYTES, MAX_NESTING
+from stockade.policy.modes import Perm
 
 
 @pytest.mark.parametrize("user", ["root", "nobody"])
@@ -143,6 +146,31 @@ def test_directory_check_reports_a_deep_file_and_checks_the_others(tmp_path: Pat
     assert "internal error" not in out.stderr
     assert f"{tmp_path}/a-deep:{MAX_NESTING + 1}:" in out.stderr and "nesting too deep" in out.stderr
     assert "1 profile(s), 1 error(s)" in out.stdout
+
+
+def test_variable_with_thousands_of_references_compiles(tmp_path: Path) -> None:
+    """Each reference in a value is one step of a loop, not one level of recursion."""
+    path = tmp_path / "refs"
+    path.write_text("@{x} = y\n@{z} = " + "@{x}" * 3000 + "\nprofile p {\n /@{z} r,\n}\n")
+    (prof,) = compile_profiles(str(path), loader=Loader(system=False))
+    assert prof.matcher.lookup("/" + "y" * 3000).allows(Perm.READ)
+
+
+@pytest.mark.skipif(shutil.which("apparmor_parser") is None, reason="needs apparmor_parser")
+@pytest.mark.parametrize("depth", [MAX_ALTERNATION_DEPTH, MAX_ALTERNATION_DEPTH + 1])
+def test_brace_depth_limit_is_apparmor_parsers(tmp_path: Path, depth: int) -> None:
+    """The `{` nesting limit is upstream's: apparmor_parser -Q -K accepts and refuses the same
+    depths (its MAX_ALT_DEPTH)."""
+    path = tmp_path / "braces"
+    path.write_text("profile p {\n /" + "{a," * depth + "b" + "}" * depth + " r,\n}\n")
+    oracle = subprocess.run(["apparmor_parser", "-Q", "-K", str(path)], capture_output=True,
+                            text=True, timeout=60)
+    try:
+        compile_profiles(str(path), loader=Loader(system=False))
+        ours = True
+    except PolicyError:
+        ours = False
+    assert ours == (oracle.returncode == 0) == (depth <= MAX_ALTERNATION_DEPTH), oracle.stderr
 
 
 # -- item 12: long paths -----------------------------------------------------------------------
