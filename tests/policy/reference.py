@@ -10,6 +10,12 @@ from __future__ import annotations
 
 from functools import cache
 
+MAX_ALTERNATIVES = 4096  # nested alternations multiply: a generated pattern can stand for 10^14
+
+
+class TooManyAlternatives(ValueError):
+    """The pattern stands for more alternatives than the reference expands."""
+
 
 def _tokens(text: str) -> list[tuple]:
     out: list[tuple] = []
@@ -72,6 +78,8 @@ def _expand(toks: list[tuple]) -> list[list[tuple]]:
                         i += 1
                         break
                     i += 1
+                if len(results) * len(options) > MAX_ALTERNATIVES:
+                    raise TooManyAlternatives(f"more than {MAX_ALTERNATIVES} alternatives")
                 results = [r + o for r in results for o in options]
             else:
                 results = [[*r, toks[i]] for r in results]
@@ -122,7 +130,8 @@ def _match_one(pat: tuple[tuple, ...], path: str) -> bool:
 
 
 def ref_match(pattern: str, path: str, is_dir: bool = False) -> bool:
-    """Whether `pattern` (variables already expanded) matches `path`."""
+    """Whether `pattern` (variables already expanded) matches `path`; TooManyAlternatives
+    past MAX_ALTERNATIVES (memory bounded: the caller skips such a pattern)."""
     while "//" in path:
         path = path.replace("//", "/")
     if is_dir and not path.endswith("/"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import re2
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from stockade.policy.aare import AareError, parse, query_bytes
@@ -13,7 +13,7 @@ from stockade.policy.ast import FileRule, SourcePos
 from stockade.policy.matcher import FileEntry, FileMatcher
 from stockade.policy.modes import Perm
 
-from .reference import ref_match
+from .reference import TooManyAlternatives, ref_match
 
 
 def compiled_match(pattern: str, path: str, is_dir: bool = False) -> bool:
@@ -140,7 +140,15 @@ paths = st.lists(st.sampled_from(["a", "b", "/", ".", "c"]), max_size=8).map(
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pattern=patterns, path=paths, is_dir=st.booleans())
 def test_compiled_matches_reference(pattern: str, path: str, is_dir: bool) -> None:
-    assert compiled_match(pattern, path, is_dir) == ref_match(pattern, path, is_dir)
+    assert compiled_match(pattern, path, is_dir) == _ref_match(pattern, path, is_dir)
+
+
+def _ref_match(pattern: str, path: str, is_dir: bool = False) -> bool:
+    """The reference's answer; an example whose pattern it cannot expand is skipped."""
+    try:
+        return ref_match(pattern, path, is_dir)
+    except TooManyAlternatives:
+        reject()
 
 
 def _entry(i: int, pattern: str) -> FileEntry:
@@ -157,5 +165,5 @@ def test_one_pass_set_returns_every_matching_rule(pats: list[str], probe: list[s
     matcher = FileMatcher([_entry(i, p) for i, p in enumerate(pats)])
     for path in probe:
         got = {e.rule.pos.line - 1 for e in matcher.matching(path)}
-        want = {i for i, p in enumerate(pats) if ref_match(p, path)}
+        want = {i for i, p in enumerate(pats) if _ref_match(p, path)}
         assert got == want

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stockade.policy.limits import MAX_ALTERNATION_DEPTH
+
 MAX_EXPANSIONS = 1024
-MAX_ALT_DEPTH = 50  # upstream's MAX_ALT_DEPTH: `{` nesting is refused at this depth
+MAX_ALT_DEPTH = MAX_ALTERNATION_DEPTH + 1  # upstream's MAX_ALT_DEPTH: refused at this depth
 
 # Nodes are tuples: ("lit", text) ("star", whole) ("dstar", whole) ("any",)
 # ("class", negated, ranges) ("alt", branches) ("loop", min, node) -- `node` repeated `min`
@@ -418,11 +420,26 @@ def _tidy(seq: Seq) -> Seq:
             if out and out[-1] == ("any",):  # `[^/\x00]` before it: a whole component
                 out.pop()
                 node = (node[0], True)
-        if node[0] == "lit" and out and out[-1][0] == "lit":
-            out[-1] = ("lit", out[-1][1] + node[1])
-        else:
-            out.append(node)
-    return tuple(out)
+        out.append(node)
+    return tuple(_join_literals(out))
+
+
+def _join_literals(nodes: list[Node]) -> list[Node]:
+    """Adjacent literal nodes as one, each run joined once (growing a literal a character at
+    a time was quadratic in the length of a path)."""
+    out: list[Node] = []
+    run: list[str] = []
+    for node in nodes:
+        if node[0] == "lit":
+            run.append(node[1])
+            continue
+        if run:
+            out.append(("lit", "".join(run)))
+            run = []
+        out.append(node)
+    if run:
+        out.append(("lit", "".join(run)))
+    return out
 
 
 # ---- queries over the tree ----------------------------------------------------------------------
@@ -438,9 +455,15 @@ def expand_alternations(seq: Seq, limit: int) -> list[list[Node]] | None:
                     return None
                 for alt in sub:
                     options.setdefault(tuple(fold_flat(alt)), alt)
-            results = [r + o for r in results for o in options.values()]
+            if len(options) == 1:  # extended in place: copying each step was quadratic
+                (only,) = options.values()
+                for r in results:
+                    r.extend(only)
+            else:
+                results = [r + o for r in results for o in options.values()]
         else:
-            results = [[*r, node] for r in results]
+            for r in results:  # each list is its own (built fresh above)
+                r.append(node)
         if len(results) > limit:
             return None
     return results
@@ -449,13 +472,7 @@ def expand_alternations(seq: Seq, limit: int) -> list[list[Node]] | None:
 def fold_flat(flat: list[Node]) -> list[Node]:
     """`flat` with adjacent literal nodes merged (no slash folding: apparmor folds `//`
     only where it is adjacent in the pattern text, before alternations are compiled)."""
-    out: list[Node] = []
-    for node in flat:
-        if node[0] == "lit" and out and out[-1][0] == "lit":
-            out[-1] = ("lit", out[-1][1] + node[1])
-        else:
-            out.append(node)
-    return out
+    return _join_literals(flat)
 
 
 def _is_exact(seq: Seq) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from stockade.policy import ast
 from stockade.policy.lexer import T, Token
+from stockade.policy.limits import MAX_CONDITION_DEPTH
 from stockade.policy.parsebase import BOOL_VAR, SET_VAR, ParserBase, var_name
 
 #: Comparison operators and how they are written as tokens.
@@ -21,25 +22,42 @@ COMPARISONS = ("==", "!=", "in", ">=", ">", "<=", "<")
 class ConditionParser(ParserBase):
     """The condition part of the statement parser."""
 
+    cond_depth = 0  # operators and parentheses so far in the condition being parsed
+
+    def condition(self) -> ast.Cond:
+        """One whole condition, at most MAX_CONDITION_DEPTH operators and parentheses."""
+        self.cond_depth = 0
+        return self.cond_or()
+
+    def nest_condition(self, tok: Token) -> None:
+        """One more operator or parenthesis in a condition; past the limit an error, not a
+        RecursionError (evaluating the tree recurses too)."""
+        self.cond_depth += 1
+        if self.cond_depth > MAX_CONDITION_DEPTH:
+            raise self.fail(f"condition nested too deep: more than {MAX_CONDITION_DEPTH} "
+                            "operators and parentheses", tok)
+
     def cond_or(self) -> ast.Cond:
         left = self.cond_and()
         while self.is_word(self.peek(), "or"):
-            self.next()
+            self.nest_condition(self.next())  # the tree grows one level per operator
             left = ast.Cond(op="or", args=(left, self.cond_and()))
         return left
 
     def cond_and(self) -> ast.Cond:
         left = self.cond_not()
         while self.is_word(self.peek(), "and"):
-            self.next()
+            self.nest_condition(self.next())
             left = ast.Cond(op="and", args=(left, self.cond_not()))
         return left
 
     def cond_not(self) -> ast.Cond:
         tok = self.next()
         if self.is_word(tok, "not"):
+            self.nest_condition(tok)
             return ast.Cond(op="not", args=(self.cond_not(),))
         if tok.kind is T.LPAREN:
+            self.nest_condition(tok)
             inner = self.cond_or()
             self.expect(T.RPAREN, "')'")
             return inner
@@ -97,7 +115,7 @@ class ConditionParser(ParserBase):
         saved = self.toks
         self.toks = [*saved[:end], Token(T.EOF, "", 0, 0, saved[end].start, saved[end].start)]
         try:
-            cond = self.cond_or()
+            cond = self.condition()
             if self.peek().kind is not T.EOF:
                 raise self.fail(f"unexpected {self.peek().describe()} in a boolean value",
                                 self.peek())

@@ -13,6 +13,7 @@ from stockade.policy.conditions import ConditionParser
 from stockade.policy.fileterms import RuleTermParser
 from stockade.policy.headers import HeaderParser
 from stockade.policy.lexer import Lexer, T, Token
+from stockade.policy.limits import MAX_NESTING
 from stockade.policy.parsebase import BOOL_VAR, SET_VAR, is_path, unquote, var_name
 from stockade.policy.ruleparse import PARSERS, RuleContext
 
@@ -27,6 +28,7 @@ class Parser(HeaderParser, RuleTermParser, ConditionParser):
         self.toks = self.lexer.tokens()
         self.i = 0
         self.block_quals: list[Qualifiers] = [Qualifiers()]
+        self.depth = 0  # blocks open (profiles, hats, qualifier blocks, conditionals)
 
     # -- statements ----------------------------------------------------------------------
     def parse(self) -> list[ast.Node]:
@@ -55,12 +57,21 @@ class Parser(HeaderParser, RuleTermParser, ConditionParser):
             out.append(node)
         return out
 
+    def nest(self, tok: Token) -> None:
+        """One more block open at `tok`; past MAX_NESTING an error, not a RecursionError."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.fail(f"nesting too deep: more than {MAX_NESTING} levels of profiles, "
+                            "hats, blocks and conditionals", tok)
+
     def block(self, opener: Token) -> list[ast.Node]:
         """`{ statements }`: the LBRACE was already read as `opener`."""
+        self.nest(opener)
         body = self.statements()
         if self.peek().kind is not T.RBRACE:
             raise self.fail("unterminated '{' (missing '}')", opener)
         self.next()
+        self.depth -= 1
         return body
 
     def statement(self, top: bool) -> ast.Node:
@@ -216,14 +227,16 @@ class Parser(HeaderParser, RuleTermParser, ConditionParser):
     # -- conditionals --------------------------------------------------------------------
     def conditional(self) -> ast.Conditional:
         kw = self.next()
-        cond = self.cond_or()
+        cond = self.condition()
         opener = self.expect(T.LBRACE, "'{' after condition")
         body = self.block(opener)
         else_body: list[ast.Node] = []
         if self.is_word(self.peek(), "else"):
             self.next()
             if self.is_word(self.peek(), "if"):
+                self.nest(self.peek())  # an `else if` chain nests as deep as braces do
                 else_body = [self.conditional()]
+                self.depth -= 1
             else:
                 opener = self.expect(T.LBRACE, "'{' after else")
                 else_body = self.block(opener)

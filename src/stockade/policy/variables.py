@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from stockade.policy import ast
+from stockade.policy.limits import MAX_EXPANSION_CHARS, MAX_VARIABLE_DEPTH
 
 _REF = re.compile(r"@\{([^}]*)\}")
 MAX_VALUES = 4096  # values one variable may expand to (nested variables multiply)
@@ -23,6 +24,14 @@ class VariableError(ValueError):
     def __init__(self, message: str, offset: int = 0) -> None:
         super().__init__(message)
         self.offset = offset
+
+
+def _check_size(chars: int, name: str | None) -> None:
+    """Refuse an expansion of `chars` characters past MAX_EXPANSION_CHARS, before it is built
+    (variables that double through each other reach gigabytes in a few lines)."""
+    if chars > MAX_EXPANSION_CHARS:
+        where = f"@{{{name}}}" if name else "a rule"
+        raise VariableError(f"{where} expands to more than {MAX_EXPANSION_CHARS} characters")
 
 
 class Variables:
@@ -89,26 +98,42 @@ class Variables:
             return cached
         if name in stack:
             raise VariableError(f"variable @{{{name}}} is defined in terms of itself")
+        if len(stack) >= MAX_VARIABLE_DEPTH:
+            raise VariableError(f"variables defined through more than {MAX_VARIABLE_DEPTH} "
+                                f"other variables (at @{{{name}}})")
         out: list[str] = []
+        chars = 0
         for value in self.sets[name]:
             if len(value) >= 2 and value[0] == value[-1] == '"':
                 value = value[1:-1]
-            out.extend(self._combinations(value, (*stack, name)))
+            more = self._combinations(value, (*stack, name))
+            chars += sum(map(len, more))
+            _check_size(chars, name)
+            out.extend(more)
+            if len(out) > MAX_VALUES:
+                raise VariableError(f"@{{{name}}} expands to more than {MAX_VALUES} values")
         out = list(dict.fromkeys(out))
         self._cache[name] = out
         return out
 
     def _combinations(self, text: str, stack: tuple[str, ...]) -> list[str]:
-        m = _REF.search(text)
-        if m is None:
-            return [text]
-        values = self._values(self._checked(m), stack)
-        rest = self._combinations(text[m.end():], stack)
-        out = [text[:m.start()] + v + r for v in values for r in rest]
-        if len(out) > MAX_VALUES:
-            raise VariableError(f"a variable expands to more than {MAX_VALUES} values",
-                                m.start())
-        return out
+        """Every string `text` (a value of stack[-1]) stands for, each reference replaced by
+        each of its values; counted (MAX_VALUES) and sized before each step is built."""
+        out = [""]
+        last = 0
+        for m in _REF.finditer(text):
+            values = self._values(self._checked(m), stack)
+            lit = text[last:m.start()]
+            if len(out) * len(values) > MAX_VALUES:
+                raise VariableError(f"a variable expands to more than {MAX_VALUES} values",
+                                    m.start())
+            _check_size(len(values) * sum(map(len, out)) + len(out) * (
+                len(values) * len(lit) + sum(map(len, values))), stack[-1])
+            out = [o + lit + v for o in out for v in values]
+            last = m.end()
+        tail = text[last:]
+        _check_size(sum(map(len, out)) + len(out) * len(tail), stack[-1])
+        return [o + tail for o in out]
 
     def _checked(self, m: re.Match[str], base: int = 0) -> str:
         name = m.group(1)
@@ -139,6 +164,7 @@ class Variables:
             if suffix.startswith("/"):
                 values = [v.rstrip("/") for v in values]
             values = list(dict.fromkeys(values))
+            _check_size(len(prefix) + sum(map(len, values)) + len(values) + 1, None)
             done = prefix + (values[0] if len(values) == 1 else "{" + ",".join(values) + "}")
             base += m.end()
             rest = suffix
