@@ -180,6 +180,34 @@ def baseline_seccomp_rules() -> list[SeccompRule]:
     rules += _deny(["open_by_handle_at"], EPERM,
                    "opens files by handle, bypassing path-based checks")
     rules += setid_mode_rules()
+    rules += other_process_rules()
+    return rules
+
+
+#: Calls that act on the process named by their first argument, 0 meaning the caller.
+SELF_PID_FIRST = ("prlimit64", "sched_setaffinity", "sched_setscheduler", "sched_setparam",
+                  "sched_setattr")
+PRIO_PROCESS = 0
+IOPRIO_WHO_PROCESS = 1
+
+
+def other_process_rules() -> list[SeccompRule]:
+    """EPERM for changing (or, for prlimit64, reading) the limits and scheduling of another
+    process: the kernel checks only the uid, so a sandboxed program could reach the launcher,
+    the user's shell or daemons. A static filter cannot know the caller's own pid, so only 0
+    ("myself", what glibc's setrlimit/nice/sched_* wrappers pass) is let through; naming
+    oneself or a thread by its id is refused too (pthread_setaffinity_np on another thread).
+    NE compares all 64 bits: a value whose low 32 bits are 0 but high bits are not is refused,
+    never let through, so the kernel's int truncation cannot be used against the rule."""
+    reason = "acts on another process (the kernel checks only the uid)"
+    rules = [SeccompRule(name, EPERM, (ArgCmp(0, Cmp.NE, 0),), reason, "baseline")
+             for name in SELF_PID_FIRST]
+    rules += [SeccompRule("setpriority", EPERM, (ArgCmp(0, Cmp.NE, PRIO_PROCESS),), reason,
+                          "baseline"),
+              SeccompRule("setpriority", EPERM, (ArgCmp(1, Cmp.NE, 0),), reason, "baseline"),
+              SeccompRule("ioprio_set", EPERM, (ArgCmp(0, Cmp.NE, IOPRIO_WHO_PROCESS),), reason,
+                          "baseline"),
+              SeccompRule("ioprio_set", EPERM, (ArgCmp(1, Cmp.NE, 0),), reason, "baseline")]
     return rules
 
 
