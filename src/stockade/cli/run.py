@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 from collections import Counter
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from stockade.cli._args import trailing_command
 from stockade.errors import StockadeError, UnsupportedError, UsageError
@@ -15,6 +15,7 @@ from stockade.errors import StockadeError, UnsupportedError, UsageError
 if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
     from stockade.audit.record import AuditRecord
     from stockade.enforce.denials import DenialCollector
+    from stockade.enforce.output_file import RecordFile
     from stockade.enforce.plan_types import CoverageEntry, CoverageReport, EnforcementPlan
     from stockade.enforce.prepare import Prepared
     from stockade.enforce.status_record import Keeper
@@ -113,13 +114,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the command to run")
 
 
-def _open_audit(path: str | None) -> IO[str] | None:
-    if not path:
-        return None
-    try:
-        return open(path, "a", encoding="utf-8")
-    except OSError as err:
-        raise StockadeError(f"cannot open audit file {path}: {err.strerror}") from None
+def _open_outputs(args: argparse.Namespace, plan: EnforcementPlan) -> RecordFile | None:
+    """Open --audit FILE (and check --learn FILE) before anything runs: never through a
+    symbolic link, only a regular file, and (--audit) not in a directory the program may
+    write. The supervisor opens the same paths next, before the program starts."""
+    from stockade.enforce import output_file
+
+    audit = None
+    if args.audit:
+        grants = [(r.path, r.access & plan.handled_fs) for r in plan.fs_rules]
+        output_file.refuse_inside_grant(args.audit, "audit records", "--audit", grants)
+        audit = output_file.RecordFile(output_file.open_output(args.audit, "audit file"),
+                                       args.audit)
+    if getattr(args, "learn", None):
+        os.close(output_file.open_output(args.learn, "--learn file"))
+    return audit
 
 
 def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan
@@ -157,7 +166,7 @@ def _audit_enabled() -> bool | None:
         return None
 
 
-def _collector(name: str, audit: IO[str] | None) -> DenialCollector | None:
+def _collector(name: str, audit: RecordFile | None) -> DenialCollector | None:
     """A reader of the kernel's denial records for `--audit` (root only), or None with a note."""
     import os
 
@@ -255,8 +264,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.allow_keyring:
         plan.seccomp_rules = defaults.without_keyring(plan.seccomp_rules)
     plan.env_set.setdefault("STOCKADE_PROFILE", plan.name)
-    supervision = _supervision(args, plan)
-    audit = _open_audit(args.audit)
+    audit = _open_outputs(args, plan)
+    try:
+        supervision = _supervision(args, plan)
+    except BaseException:
+        if audit:
+            audit.close()
+        raise
     if audit:
         from stockade.enforce import report
     # The launcher stays unconfined while the program runs: make it non-dumpable so that no
@@ -316,6 +330,9 @@ def _run(args: argparse.Namespace) -> int:
             collector.stop()
         if audit:
             audit.close()
+            lost = audit.lost_line()
+            if lost:
+                _say(lost)
         if supervision is not None:
             supervision.close()
 
