@@ -29,7 +29,9 @@ HELP = "run a command confined (Landlock, seccomp, capabilities, no_new_privs)"
 _EPILOG = """\
 Without a profile, everything Landlock handles is denied except what --ro/--rw/--rx and
 --connect-tcp/--bind-tcp grant; abstract unix sockets and signals cannot leave the sandbox;
-with -p PROFILE the profile's plan applies and the flags add grants to it. --strict refuses
+with -p PROFILE the profile's plan applies and the flags add grants to it. A symbolic link in
+a --ro/--rw/--rx PATH is followed only if root owns it and its directory (so /bin -> usr/bin
+works); any other link is refused: a sandbox could have planted it, name the target instead. --strict refuses
 (exit 3) a profile with a rule that is not enforced exactly. seccomp refuses
 kernel-modifying calls, io_uring, mount, new user/mount namespaces, ptrace, TIOCSTI, the
 kernel keyring (--allow-keyring), MPTCP/SCTP and the x32 ABI; no capability is kept;

@@ -257,14 +257,15 @@ def adhoc_plan(
     keep_caps: Iterable[int] = (),
     clear_env: bool = False,
 ) -> EnforcementPlan:
-    """The baseline plus the grants of `stockade run`'s flags (paths are made absolute)."""
-    import os
+    """The baseline plus the grants of `stockade run`'s flags (paths made absolute, trusted
+    symbolic links resolved and others refused: enforce/grant_path.py)."""
+    from stockade.enforce.grant_path import resolve_grant
 
     plan = baseline_plan()
     for flag, paths, access in (("--ro", ro, READ), ("--rw", rw, READ_WRITE),
                                 ("--rx", rx, READ_EXEC)):
         for path in paths:
-            plan.fs_rules.append(FsRule(os.path.abspath(path), access, f"{flag} {path}"))
+            plan.fs_rules.append(FsRule(resolve_grant(path, flag), access, f"{flag} {path}"))
     for flag, ports, net_access in (("--connect-tcp", connect_tcp, AccessNet.CONNECT_TCP),
                                     ("--bind-tcp", bind_tcp, AccessNet.BIND_TCP)):
         for port in ports:
