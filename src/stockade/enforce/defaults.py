@@ -112,6 +112,24 @@ def tcp_protocol_rules(source: str = "baseline") -> list[SeccompRule]:
     return rules
 
 
+NETLINK_ROUTE = 0
+
+
+def netlink_protocol_rules(source: str = "baseline") -> list[SeccompRule]:
+    """Netlink sockets of any protocol but NETLINK_ROUTE: EACCES.
+
+    ROUTE stays: glibc's getaddrinfo(AI_ADDRCONFIG) and `ip` use it. It lets the program
+    read the host's interfaces, addresses, routes and neighbour (ARP) tables; what it would
+    change needs CAP_NET_ADMIN (dropped). SOCK_DIAG (`ss`: every socket of the host), AUDIT,
+    KOBJECT_UEVENT, GENERIC (nl80211, taskstats...) and the rest are refused. "protocol >= 1"
+    on all 64 bits also catches values whose low 32 bits are 0 (the kernel's int)."""
+    return [SeccompRule("socket", errno_action(errno.EACCES),
+                        (ArgCmp(0, Cmp.MASKED_EQ, 0xFFFFFFFF, AF_NETLINK),
+                         ArgCmp(2, Cmp.GE, NETLINK_ROUTE + 1)),
+                        "netlink protocols other than NETLINK_ROUTE (SOCK_DIAG lists the "
+                        "host's sockets)", source)]
+
+
 CHMOD = ("chmod", "fchmod", "fchmodat", "fchmodat2")
 CHOWN = ("chown", "fchown", "lchown", "fchownat")
 UTIME = ("utime", "utimes", "futimesat", "utimensat")
@@ -243,7 +261,8 @@ def baseline_plan(socket_families: Iterable[int] = DEFAULT_SOCKET_FAMILIES) -> E
         # launcher's own denials, not the program's.
         landlock_log=RestrictFlag.LOG_NEW_EXEC_ON,
         seccomp_rules=(baseline_seccomp_rules() + socket_family_rules(socket_families)
-                       + tcp_protocol_rules() + hybrid_rules(ALL_FS, ALL_NET)),
+                       + netlink_protocol_rules() + tcp_protocol_rules()
+                       + hybrid_rules(ALL_FS, ALL_NET)),
     )
 
 

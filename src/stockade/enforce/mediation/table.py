@@ -79,9 +79,10 @@ _add(S, "EPERM unless the target is 0 (the caller): another process's limits and
      "prlimit64 sched_setaffinity sched_setscheduler sched_setparam sched_setattr")
 _add(S, "EPERM unless which is PRIO_PROCESS / IOPRIO_WHO_PROCESS and who is 0 (the caller): "
      "process groups, users and other processes are refused", "setpriority ioprio_set")
-_add(S, "families other than unix, inet, inet6, netlink: EAFNOSUPPORT; on inet/inet6 stream "
-     "sockets any protocol but 0 and TCP (MPTCP, SCTP) is refused (EPROTONOSUPPORT) while TCP "
-     "ports are restricted", "socket")
+_add(S, "families other than unix, inet, inet6, netlink: EAFNOSUPPORT; netlink protocols "
+     "other than NETLINK_ROUTE (SOCK_DIAG, AUDIT, GENERIC...): EACCES (ROUTE reads the host's "
+     "interfaces, addresses and routes); on inet/inet6 stream sockets any protocol but 0 and "
+     "TCP (MPTCP, SCTP) is refused (EPROTONOSUPPORT) while TCP ports are restricted", "socket")
 
 # -- supervisor (emulated) --------------------------------------------------------------------
 _add(SUP, "emulated on the resolved inode if the plan grants write (AppArmor: w); "
