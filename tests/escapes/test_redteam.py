@@ -564,10 +564,8 @@ def test_unix_bind_creation_is_decided(area, user):
 
 # --- the terminal -----------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="the program shares the caller's terminal: termios "
-                   "changes (echo, canonical mode, ISIG) and the window size outlive the run "
-                   "(no new session/pty, nothing restored)")
-def test_terminal_settings_do_not_outlive_the_run(user):
+@pytest.mark.parametrize("end", ["exit", "signal"])
+def test_terminal_settings_do_not_outlive_the_run(user, end):
     import pty
     import select
     import termios
@@ -578,7 +576,9 @@ def test_terminal_settings_do_not_outlive_the_run(user):
               "a = termios.tcgetattr(0)\n"
               "a[3] &= ~(termios.ECHO | termios.ICANON | termios.ISIG)\n"
               "termios.tcsetattr(0, termios.TCSANOW, a)\n"
-              "print('changed', flush=True)\n")
+              "print('changed', flush=True)\n"
+              + ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)\n"
+                 if end == "signal" else ""))
     pid, fd = pty.fork()
     if pid == 0:  # pragma: no cover - the child
         try:
