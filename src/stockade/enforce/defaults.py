@@ -20,6 +20,7 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 TIOCSTI = 0x5412
 TIOCLINUX = 0x541C
+MFD_NOEXEC_SEAL = 0x0008
 S_ISUID = 0o4000
 S_ISGID = 0o2000
 
@@ -199,6 +200,12 @@ def baseline_seccomp_rules() -> list[SeccompRule]:
                    "opens files by handle, bypassing path-based checks")
     rules += setid_mode_rules()
     rules += other_process_rules()
+    rules.append(SeccompRule("memfd_create", ENOSYS, (ArgCmp(1, Cmp.MASKED_EQ, MFD_NOEXEC_SEAL,
+                                                              0),),
+                             "a memfd without MFD_NOEXEC_SEAL can be executed, and Landlock "
+                             "does not check execute on it: ENOSYS makes programs fall back to "
+                             "shm_open or a temporary file, which Landlock does check",
+                             "baseline"))
     return rules
 
 

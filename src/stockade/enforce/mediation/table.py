@@ -77,6 +77,9 @@ _add(S, "CLONE_NEWUSER and CLONE_NEWNS refused (EPERM); other namespaces need CA
 _add(S, "EPERM unless the target is 0 (the caller): another process's limits and scheduling "
      "(the kernel checks only the uid); naming oneself or a thread by id is refused too",
      "prlimit64 sched_setaffinity sched_setscheduler sched_setparam sched_setattr")
+_add(S, "ENOSYS unless the flags carry MFD_NOEXEC_SEAL (Linux 6.3): an executable memfd is "
+     "on an internal mount, where Landlock does not check execute; programs fall back to "
+     "shm_open or temporary files (checked)", "memfd_create")
 _add(S, "EPERM unless which is PRIO_PROCESS / IOPRIO_WHO_PROCESS and who is 0 (the caller): "
      "process groups, users and other processes are refused", "setpriority ioprio_set")
 _add(S, "families other than unix, inet, inet6, netlink: EAFNOSUPPORT; netlink protocols "
@@ -177,7 +180,7 @@ _add(H, "works on descriptors the process already holds (checked when they were 
 _add(H, "the process's own memory", "mmap mprotect munmap brk mremap msync mincore madvise "
      "remap_file_pages mlock munlock mlockall munlockall mlock2 mbind set_mempolicy "
      "get_mempolicy set_mempolicy_home_node pkey_mprotect pkey_alloc pkey_free "
-     "memfd_create memfd_secret userfaultfd membarrier mseal map_shadow_stack shmdt")
+     "memfd_secret userfaultfd membarrier mseal map_shadow_stack shmdt")
 _add(H, "the process's own signals, timers and clocks",
      "rt_sigaction rt_sigprocmask rt_sigreturn rt_sigpending rt_sigtimedwait rt_sigsuspend "
      "sigaltstack pause nanosleep clock_nanosleep getitimer setitimer alarm timer_create "
