@@ -447,8 +447,9 @@ def test_fifo_open_does_not_wedge_the_supervisor(area, user):
 
 # --- network ----------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="UDP is not restricted: with only --connect-tcp granted "
-                   "the program sends datagrams to any local or remote port (documented limit)")
+@pytest.mark.xfail(strict=True, reason="documented limit: "
+                   "docs/enforce.md#every-system-call-has-a-named-mediator (UDP is not "
+                   "restricted: Landlock has no UDP rights up to ABI 7)")
 def test_udp_beyond_the_tcp_grants(user):
     import socket
 
@@ -467,6 +468,14 @@ def test_udp_beyond_the_tcp_grants(user):
     finally:
         server.close()
     assert got == b"", got
+
+
+def test_run_warns_that_udp_stays_open(user):
+    res = run(user, *RX, "--connect-tcp", "443", "--", "/usr/bin/true")
+    assert res.returncode == 0, res
+    assert "UDP datagrams" in res.stderr and len(res.stderr.splitlines()) == 1, res
+    quiet = run(user, *RX, "-q", "--connect-tcp", "443", "--", "/usr/bin/true")
+    assert "UDP" not in quiet.stderr, quiet
 
 
 # --- execute ----------------------------------------------------------------------------------

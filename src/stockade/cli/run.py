@@ -85,6 +85,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(as root) the kernel's denial records of the program")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="one line per weakened rule of included files too (abstractions)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no warning that UDP stays open when --connect-tcp/--bind-tcp "
+                        "restrict TCP")
     parser.add_argument("--allow-keyring", action="store_true",
                         help="allow add_key, keyctl and request_key (refused by default: the "
                         "per-user kernel keyring is shared with the host)")
@@ -284,6 +287,10 @@ def _run(args: argparse.Namespace) -> int:
         prep = prepare.prepare(plan, strict=args.strict, coverage=coverage,
                                supervised=supervision is not None)
         _report_weakened(prep.coverage.weakened(), args.profile, args.verbose)
+        if (not args.profile and not args.quiet and (args.connect_tcp or args.bind_tcp)
+                and prep.plan.handled_net and prep.landlock_abi >= 4):
+            _say("warning: only TCP is restricted; UDP datagrams may go to any address and "
+                 "port (Landlock has no UDP rights up to ABI 7; docs/enforce.md)")
         for note in notes:
             _say(f"note: {note}")
         if audit:
