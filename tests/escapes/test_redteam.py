@@ -94,10 +94,10 @@ def test_own_limits_and_niceness_still_change(user):
 
 
 def test_ptrace_checked_calls_do_not_reach_a_process_outside(user):
-    """kcmp, get_robust_list and pidfd_getfd go through ptrace_may_access: Landlock's domain
-    check refuses a target outside the sandbox."""
+    """kcmp, get_robust_list and pidfd_getfd go through ptrace_may_access, pidfd_send_signal
+    and rt_(tg)sigqueueinfo through the signal scope: Landlock refuses a target outside."""
     code = PROC_PRELUDE + (
-        "import ctypes\n"
+        "import ctypes, signal\n"
         "libc = ctypes.CDLL(None, use_errno=True)\n"
         "def call(nr, *a):\n"
         "    if libc.syscall(nr, *a) < 0:\n"
@@ -107,10 +107,15 @@ def test_ptrace_checked_calls_do_not_reach_a_process_outside(user):
         "t('kcmp', lambda: call(312, os.getpid(), pid, 0, 0, 0))\n"
         "t('robust', lambda: call(274, pid, ctypes.byref(head), ctypes.byref(size)))\n"
         "fd = os.pidfd_open(pid)\n"
-        "t('getfd', lambda: call(438, fd, 0, 0))\n")
+        "t('getfd', lambda: call(438, fd, 0, 0))\n"
+        "t('pidfd_signal', lambda: signal.pidfd_send_signal(fd, signal.SIGCONT))\n"
+        "info = (ctypes.c_int * 32)(signal.SIGCONT, 0, -1)\n"
+        "t('sigqueue', lambda: call(129, pid, signal.SIGCONT, ctypes.byref(info)))\n"
+        "t('tgsigqueue', lambda: call(297, pid, pid, signal.SIGCONT, ctypes.byref(info)))\n")
     with bystander(user) as other:
         res = run(user, *RX, "--", PY, "-c", code, str(other.pid))
-    assert lines(res) == ["kcmp:1", "robust:1", "getfd:1"], res
+    assert lines(res) == ["kcmp:1", "robust:1", "getfd:1", "pidfd_signal:1", "sigqueue:1",
+                          "tgsigqueue:1"], res
 
 
 # --- identity seen by peers -------------------------------------------------------------------
