@@ -83,6 +83,15 @@ def review(proposals: list[Proposal], ask: Callable[[str], str]) -> list[Proposa
     return kept
 
 
+def _write_output(path: str, what: str, text: str) -> None:
+    """Write `path` from scratch without following a symbolic link planted there (the
+    program ran with every write granted)."""
+    from stockade.enforce.output_file import open_output
+
+    with os.fdopen(open_output(path, what, truncate=True), "w", encoding="utf-8") as f:
+        f.write(text)
+
+
 def run(args: argparse.Namespace) -> int:
     """Learn the command's profile and write it."""
     command = trailing_command(args.argv, "stockade learn -o PROFILE -- CMD ARGS...")
@@ -105,15 +114,15 @@ def run(args: argparse.Namespace) -> int:
         if lines is None:
             raise StockadeError("the supervisor recorded nothing (did the program start?)")
         if args.keep_observations:
-            shutil.copyfile(observations, args.keep_observations)
+            _write_output(args.keep_observations, "--keep-observations file",
+                          "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
     seen = accesses(lines)
     abstractions, rest = choose(seen, args.include_dirs)
     proposals = propose(fold_created(rest), None, exec_mode=args.exec_mode)
     if args.review:
         proposals = review(proposals, input)
     text = render(name, program, abstractions, proposals, command=command)
-    with open(args.output, "w", encoding="utf-8") as f:
-        f.write(text)
+    _write_output(args.output, "profile", text)
     print(f"stockade learn: {len(lines)} accesses seen, {len(proposals)} rules and "
           f"{len(abstractions)} abstractions written to {args.output} (program exit {status})",
           file=sys.stderr)

@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 from collections import Counter
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from stockade.cli._args import trailing_command
 from stockade.cli._run_tomoyo import add_kernel_grants, wants_tomoyo
@@ -16,6 +16,7 @@ from stockade.errors import StockadeError, UnsupportedError, UsageError
 if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
     from stockade.audit.record import AuditRecord
     from stockade.enforce.denials import DenialCollector
+    from stockade.enforce.output_file import RecordFile
     from stockade.enforce.plan_types import CoverageEntry, CoverageReport, EnforcementPlan
     from stockade.enforce.prepare import Prepared
     from stockade.enforce.status_record import Keeper
@@ -29,7 +30,9 @@ HELP = "run a command confined (Landlock, seccomp, capabilities, no_new_privs)"
 _EPILOG = """\
 Without a profile, everything Landlock handles is denied except what --ro/--rw/--rx and
 --connect-tcp/--bind-tcp grant; abstract unix sockets and signals cannot leave the sandbox;
-with -p PROFILE the profile's plan applies and the flags add grants to it. --strict refuses
+with -p PROFILE the profile's plan applies and the flags add grants to it. A symbolic link in
+a --ro/--rw/--rx PATH is followed only if root owns it and its directory (so /bin -> usr/bin
+works); any other link is refused: a sandbox could have planted it, name the target instead. --strict refuses
 (exit 3) a profile with a rule that is not enforced exactly. seccomp refuses
 kernel-modifying calls, io_uring, mount, new user/mount namespaces, ptrace, TIOCSTI, the
 kernel keyring (--allow-keyring), MPTCP/SCTP and the x32 ABI; no capability is kept;
@@ -82,6 +85,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(as root) the kernel's denial records of the program")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="one line per weakened rule of included files too (abstractions)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no warning that UDP stays open when --connect-tcp/--bind-tcp "
+                        "restrict TCP")
     parser.add_argument("--allow-keyring", action="store_true",
                         help="allow add_key, keyctl and request_key (refused by default: the "
                         "per-user kernel keyring is shared with the host)")
@@ -113,13 +119,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the command to run")
 
 
-def _open_audit(path: str | None) -> IO[str] | None:
-    if not path:
-        return None
-    try:
-        return open(path, "a", encoding="utf-8")
-    except OSError as err:
-        raise StockadeError(f"cannot open audit file {path}: {err.strerror}") from None
+def _open_outputs(args: argparse.Namespace, plan: EnforcementPlan) -> RecordFile | None:
+    """Open --audit FILE (and check --learn FILE) before anything runs: never through a
+    symbolic link, only a regular file, and (--audit) not in a directory the program may
+    write. The supervisor opens the same paths next, before the program starts."""
+    from stockade.enforce import output_file
+
+    audit = None
+    if args.audit:
+        grants = [(r.path, r.access & plan.handled_fs) for r in plan.fs_rules]
+        output_file.refuse_inside_grant(args.audit, "audit records", "--audit", grants)
+        audit = output_file.RecordFile(output_file.open_output(args.audit, "audit file"),
+                                       args.audit)
+    if getattr(args, "learn", None):
+        os.close(output_file.open_output(args.learn, "--learn file"))
+    return audit
 
 
 def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan
@@ -157,7 +171,7 @@ def _audit_enabled() -> bool | None:
         return None
 
 
-def _collector(name: str, audit: IO[str] | None) -> DenialCollector | None:
+def _collector(name: str, audit: RecordFile | None) -> DenialCollector | None:
     """A reader of the kernel's denial records for `--audit` (root only), or None with a note."""
     import os
 
@@ -257,8 +271,13 @@ def _run(args: argparse.Namespace) -> int:
     if wants_tomoyo(args):  # its policy is the file policy: its grants join the plan
         notes += add_kernel_grants(args, plan, command)
     plan.env_set.setdefault("STOCKADE_PROFILE", plan.name)
-    supervision = _supervision(args, plan)
-    audit = _open_audit(args.audit)
+    audit = _open_outputs(args, plan)
+    try:
+        supervision = _supervision(args, plan)
+    except BaseException:
+        if audit:
+            audit.close()
+        raise
     if audit:
         from stockade.enforce import report
     # The launcher stays unconfined while the program runs: make it non-dumpable so that no
@@ -270,6 +289,10 @@ def _run(args: argparse.Namespace) -> int:
         prep = prepare.prepare(plan, strict=args.strict, coverage=coverage,
                                supervised=supervision is not None)
         _report_weakened(prep.coverage.weakened(), args.profile, args.verbose)
+        if (not args.profile and not args.quiet and (args.connect_tcp or args.bind_tcp)
+                and prep.plan.handled_net and prep.landlock_abi >= 4):
+            _say("warning: only TCP is restricted; UDP datagrams may go to any address and "
+                 "port (Landlock has no UDP rights up to ABI 7; docs/enforce.md)")
         for note in notes:
             _say(f"note: {note}")
         if audit:
@@ -318,6 +341,9 @@ def _run(args: argparse.Namespace) -> int:
             collector.stop()
         if audit:
             audit.close()
+            lost = audit.lost_line()
+            if lost:
+                _say(lost)
         if supervision is not None:
             supervision.close()
 

@@ -20,6 +20,7 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 TIOCSTI = 0x5412
 TIOCLINUX = 0x541C
+MFD_NOEXEC_SEAL = 0x0008
 S_ISUID = 0o4000
 S_ISGID = 0o2000
 
@@ -112,6 +113,24 @@ def tcp_protocol_rules(source: str = "baseline") -> list[SeccompRule]:
     return rules
 
 
+NETLINK_ROUTE = 0
+
+
+def netlink_protocol_rules(source: str = "baseline") -> list[SeccompRule]:
+    """Netlink sockets of any protocol but NETLINK_ROUTE: EACCES.
+
+    ROUTE stays: glibc's getaddrinfo(AI_ADDRCONFIG) and `ip` use it. It lets the program
+    read the host's interfaces, addresses, routes and neighbour (ARP) tables; what it would
+    change needs CAP_NET_ADMIN (dropped). SOCK_DIAG (`ss`: every socket of the host), AUDIT,
+    KOBJECT_UEVENT, GENERIC (nl80211, taskstats...) and the rest are refused. "protocol >= 1"
+    on all 64 bits also catches values whose low 32 bits are 0 (the kernel's int)."""
+    return [SeccompRule("socket", errno_action(errno.EACCES),
+                        (ArgCmp(0, Cmp.MASKED_EQ, 0xFFFFFFFF, AF_NETLINK),
+                         ArgCmp(2, Cmp.GE, NETLINK_ROUTE + 1)),
+                        "netlink protocols other than NETLINK_ROUTE (SOCK_DIAG lists the "
+                        "host's sockets)", source)]
+
+
 CHMOD = ("chmod", "fchmod", "fchmodat", "fchmodat2")
 CHOWN = ("chown", "fchown", "lchown", "fchownat")
 UTIME = ("utime", "utimes", "futimesat", "utimensat")
@@ -180,6 +199,40 @@ def baseline_seccomp_rules() -> list[SeccompRule]:
     rules += _deny(["open_by_handle_at"], EPERM,
                    "opens files by handle, bypassing path-based checks")
     rules += setid_mode_rules()
+    rules += other_process_rules()
+    rules.append(SeccompRule("memfd_create", ENOSYS, (ArgCmp(1, Cmp.MASKED_EQ, MFD_NOEXEC_SEAL,
+                                                              0),),
+                             "a memfd without MFD_NOEXEC_SEAL can be executed, and Landlock "
+                             "does not check execute on it: ENOSYS makes programs fall back to "
+                             "shm_open or a temporary file, which Landlock does check",
+                             "baseline"))
+    return rules
+
+
+#: Calls that act on the process named by their first argument, 0 meaning the caller.
+SELF_PID_FIRST = ("prlimit64", "sched_setaffinity", "sched_setscheduler", "sched_setparam",
+                  "sched_setattr")
+PRIO_PROCESS = 0
+IOPRIO_WHO_PROCESS = 1
+
+
+def other_process_rules() -> list[SeccompRule]:
+    """EPERM for changing (or, for prlimit64, reading) the limits and scheduling of another
+    process: the kernel checks only the uid, so a sandboxed program could reach the launcher,
+    the user's shell or daemons. A static filter cannot know the caller's own pid, so only 0
+    ("myself", what glibc's setrlimit/nice/sched_* wrappers pass) is let through; naming
+    oneself or a thread by its id is refused too (pthread_setaffinity_np on another thread).
+    NE compares all 64 bits: a value whose low 32 bits are 0 but high bits are not is refused,
+    never let through, so the kernel's int truncation cannot be used against the rule."""
+    reason = "acts on another process (the kernel checks only the uid)"
+    rules = [SeccompRule(name, EPERM, (ArgCmp(0, Cmp.NE, 0),), reason, "baseline")
+             for name in SELF_PID_FIRST]
+    rules += [SeccompRule("setpriority", EPERM, (ArgCmp(0, Cmp.NE, PRIO_PROCESS),), reason,
+                          "baseline"),
+              SeccompRule("setpriority", EPERM, (ArgCmp(1, Cmp.NE, 0),), reason, "baseline"),
+              SeccompRule("ioprio_set", EPERM, (ArgCmp(0, Cmp.NE, IOPRIO_WHO_PROCESS),), reason,
+                          "baseline"),
+              SeccompRule("ioprio_set", EPERM, (ArgCmp(1, Cmp.NE, 0),), reason, "baseline")]
     return rules
 
 
@@ -215,7 +268,8 @@ def baseline_plan(socket_families: Iterable[int] = DEFAULT_SOCKET_FAMILIES) -> E
         # launcher's own denials, not the program's.
         landlock_log=RestrictFlag.LOG_NEW_EXEC_ON,
         seccomp_rules=(baseline_seccomp_rules() + socket_family_rules(socket_families)
-                       + tcp_protocol_rules() + hybrid_rules(ALL_FS, ALL_NET)),
+                       + netlink_protocol_rules() + tcp_protocol_rules()
+                       + hybrid_rules(ALL_FS, ALL_NET)),
     )
 
 
@@ -229,14 +283,15 @@ def adhoc_plan(
     keep_caps: Iterable[int] = (),
     clear_env: bool = False,
 ) -> EnforcementPlan:
-    """The baseline plus the grants of `stockade run`'s flags (paths are made absolute)."""
-    import os
+    """The baseline plus the grants of `stockade run`'s flags (paths made absolute, trusted
+    symbolic links resolved and others refused: enforce/grant_path.py)."""
+    from stockade.enforce.grant_path import resolve_grant
 
     plan = baseline_plan()
     for flag, paths, access in (("--ro", ro, READ), ("--rw", rw, READ_WRITE),
                                 ("--rx", rx, READ_EXEC)):
         for path in paths:
-            plan.fs_rules.append(FsRule(os.path.abspath(path), access, f"{flag} {path}"))
+            plan.fs_rules.append(FsRule(resolve_grant(path, flag), access, f"{flag} {path}"))
     for flag, ports, net_access in (("--connect-tcp", connect_tcp, AccessNet.CONNECT_TCP),
                                     ("--bind-tcp", bind_tcp, AccessNet.BIND_TCP)):
         for port in ports:

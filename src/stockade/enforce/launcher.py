@@ -14,7 +14,10 @@ leave the program unwatched). A signal sent by a process (kill(1), systemd, a su
 SIGALRM, real-time signals) is forwarded to the child; a signal from the terminal (si_code
 SI_KERNEL: ^C, ^\\, ^Z, window resize, hangup) already reached the child if it is still in our
 (foreground) process group, and is not sent twice. SIGTSTP also stops the launcher. Stdin,
-stdout, stderr and the terminal are inherited untouched.
+stdout, stderr and the terminal are inherited; the terminal's settings (termios: echo,
+canonical mode, signal keys...) of each of fds 0-2 that is a terminal are saved before fork
+and put back when the program ends, whatever way it ends (`TerminalState`). The window size
+is not put back: the terminal may have been resized meanwhile, and that size must win.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import errno
 import os
 import resource
 import signal
+import termios
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
@@ -67,6 +71,38 @@ class ChildHook(Protocol):
     def in_child(self) -> None:
         """The child's last step before exec."""
         ...
+
+
+class TerminalState:
+    """The termios settings of the terminals on fds 0-2 (one entry per terminal), to put back
+    after the program, which shares them, ends."""
+
+    def __init__(self) -> None:
+        self.saved: list[tuple[int, list[object]]] = []
+        seen: set[tuple[int, int]] = set()
+        for fd in (0, 1, 2):
+            try:
+                if not os.isatty(fd):
+                    continue
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) in seen:
+                    continue
+                self.saved.append((fd, termios.tcgetattr(fd)))
+                seen.add((st.st_dev, st.st_ino))
+            except (OSError, termios.error):
+                continue
+
+    def restore(self) -> None:
+        """Put the settings back where they changed, only while our process group is the
+        terminal's foreground (a background launcher must not undo a foreground job's
+        settings, nor be stopped by SIGTTOU)."""
+        for fd, attrs in self.saved:
+            try:
+                if os.tcgetpgrp(fd) != os.getpgrp() or termios.tcgetattr(fd) == attrs:
+                    continue
+                termios.tcsetattr(fd, termios.TCSANOW, attrs)
+            except (OSError, termios.error):
+                continue
 
 
 def _candidates(command: str, env: dict[str, str]) -> list[str]:
@@ -221,6 +257,7 @@ def launch(prep: Prepared, argv: Sequence[str], *,
         raise StockadeError("no command given", 2)
     paths = _candidates(argv[0], prep.env)
     watched = {*FORWARDED_SIGNALS, signal.SIGCHLD}
+    terminal = TerminalState()
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     go = os.pipe2(os.O_CLOEXEC)
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
@@ -268,6 +305,7 @@ def launch(prep: Prepared, argv: Sequence[str], *,
                 raise
         return _supervise(pid, watched)
     finally:
+        terminal.restore()
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
 

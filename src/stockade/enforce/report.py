@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import Any, Protocol
 
 from stockade.enforce import landlock as ll
 from stockade.enforce.prepare import Prepared
@@ -53,7 +53,15 @@ def applied_records(prep: Prepared, argv: Sequence[str], *, strict: bool) -> lis
     ]
 
 
-def write_record(stream: IO[str], record: dict[str, Any]) -> None:
+class LineSink(Protocol):
+    """A text stream records are written to (a file, or output_file.RecordFile)."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
+def write_record(stream: LineSink, record: dict[str, Any]) -> None:
     """Append one JSON line with a timestamp and flush it."""
     import json  # only `--audit` pays for it
     stream.write(json.dumps({"time": round(time.time(), 3), **record}, sort_keys=True) + "\n")

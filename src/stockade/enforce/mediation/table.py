@@ -74,9 +74,18 @@ _add(L, "ptrace restriction: only processes inside the sandbox (ptrace_may_acces
 # -- seccomp argument rules -------------------------------------------------------------------
 _add(S, "CLONE_NEWUSER and CLONE_NEWNS refused (EPERM); other namespaces need CAP_SYS_ADMIN "
      "(dropped); a profile's userns rule lifts CLONE_NEWUSER", "clone unshare")
-_add(S, "families other than unix, inet, inet6, netlink: EAFNOSUPPORT; on inet/inet6 stream "
-     "sockets any protocol but 0 and TCP (MPTCP, SCTP) is refused (EPROTONOSUPPORT) while TCP "
-     "ports are restricted", "socket")
+_add(S, "EPERM unless the target is 0 (the caller): another process's limits and scheduling "
+     "(the kernel checks only the uid); naming oneself or a thread by id is refused too",
+     "prlimit64 sched_setaffinity sched_setscheduler sched_setparam sched_setattr")
+_add(S, "ENOSYS unless the flags carry MFD_NOEXEC_SEAL (Linux 6.3): an executable memfd is "
+     "on an internal mount, where Landlock does not check execute; programs fall back to "
+     "shm_open or temporary files (checked)", "memfd_create")
+_add(S, "EPERM unless which is PRIO_PROCESS / IOPRIO_WHO_PROCESS and who is 0 (the caller): "
+     "process groups, users and other processes are refused", "setpriority ioprio_set")
+_add(S, "families other than unix, inet, inet6, netlink: EAFNOSUPPORT; netlink protocols "
+     "other than NETLINK_ROUTE (SOCK_DIAG, AUDIT, GENERIC...): EACCES (ROUTE reads the host's "
+     "interfaces, addresses and routes); on inet/inet6 stream sockets any protocol but 0 and "
+     "TCP (MPTCP, SCTP) is refused (EPROTONOSUPPORT) while TCP ports are restricted", "socket")
 
 # -- supervisor (emulated) --------------------------------------------------------------------
 _add(SUP, "emulated on the resolved inode if the plan grants write (AppArmor: w); "
@@ -148,12 +157,10 @@ _add(U, "System V IPC objects of the host's IPC namespace (kernel DAC on each ob
      "shmget shmat shmctl semget semop semctl semtimedop msgget msgsnd msgrcv msgctl")
 _add(U, "POSIX message queues of the host's IPC namespace (AppArmor mqueue rules would)",
      "mq_open mq_unlink mq_timedsend mq_timedreceive mq_notify mq_getsetattr")
-_add(U, "scheduling of the user's other processes (same uid; nice only upwards without "
-     "CAP_SYS_NICE)",
-     "setpriority sched_setparam sched_setscheduler sched_setaffinity sched_setattr "
-     "ioprio_set")
-_add(U, "resource limits of the user's other processes (same uid, up to their hard limit)",
-     "prlimit64")
+_add(U, "reads the scheduling policy, priority, affinity and I/O priority of any process "
+     "(the kernel checks no uid; /proc/PID/stat shows the same); changing them is refused",
+     "sched_getparam sched_getscheduler sched_getaffinity sched_getattr sched_rr_get_interval "
+     "getpriority ioprio_get")
 _add(U, "filesystem events on files the user can read (Landlock has no path_notify hook)",
      "inotify_add_watch fanotify_mark")
 _add(U, "locks (flock, fcntl record/OFD locks and leases) on any file it can open can hold "
@@ -173,7 +180,7 @@ _add(H, "works on descriptors the process already holds (checked when they were 
 _add(H, "the process's own memory", "mmap mprotect munmap brk mremap msync mincore madvise "
      "remap_file_pages mlock munlock mlockall munlockall mlock2 mbind set_mempolicy "
      "get_mempolicy set_mempolicy_home_node pkey_mprotect pkey_alloc pkey_free "
-     "memfd_create memfd_secret userfaultfd membarrier mseal map_shadow_stack shmdt")
+     "memfd_secret userfaultfd membarrier mseal map_shadow_stack shmdt")
 _add(H, "the process's own signals, timers and clocks",
      "rt_sigaction rt_sigprocmask rt_sigreturn rt_sigpending rt_sigtimedwait rt_sigsuspend "
      "sigaltstack pause nanosleep clock_nanosleep getitimer setitimer alarm timer_create "
@@ -187,10 +194,8 @@ _add(H, "new descriptors of the process's own (pipes, events, polling, sockets p
 _add(H, "the process itself, its threads and children",
      "fork vfork exit exit_group wait4 waitid getpid getppid gettid set_tid_address "
      "set_robust_list futex futex_waitv futex_wake futex_wait futex_requeue rseq "
-     "sched_yield sched_getparam sched_getscheduler sched_get_priority_max "
-     "sched_get_priority_min sched_rr_get_interval sched_getaffinity sched_getattr "
-     "getpriority ioprio_get getcpu arch_prctl set_thread_area get_thread_area modify_ldt "
-     "personality prctl process_mrelease")
+     "sched_yield sched_get_priority_max sched_get_priority_min getcpu arch_prctl "
+     "set_thread_area get_thread_area modify_ldt personality prctl process_mrelease")
 _add(H, "the process's own credentials and limits: without capabilities only among its own "
      "ids, only lower",
      "getuid getgid geteuid getegid getresuid getresgid getgroups setuid setgid setreuid "

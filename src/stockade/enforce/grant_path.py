@@ -1,0 +1,77 @@
+"""Resolve the path of an ad-hoc grant (`run --ro/--rw/--rx PATH`) without being steered by a
+symbolic link that a sandbox planted.
+
+A run that may write a tree can leave a link there (`build -> /home/me/.ssh`); a later run that
+grants `build` would otherwise get the link's target. The path is walked one component at a
+time (lstat, never following); a symbolic link is followed only if no sandbox can have made it:
+
+* it is owned by root, in a directory owned by root that group and others cannot write (a
+  sandbox of an ordinary user cannot create root-owned files); and
+* when stockade runs as root, whose sandboxes do create root-owned links, only inside the
+  system trees (/, /usr, /etc, /opt, /boot): a root sandbox that may write there already
+  owns the system.
+
+So Debian's /bin -> usr/bin and /usr/bin/python3 -> python3.11 keep working, and anything
+else is refused with one line that names the link: name its target directly. The result has
+no symbolic link in it; the Landlock rule is opened from it right after (a concurrent run
+that could write one of its parents could still swap a component in between: documented).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from stockade.errors import StockadeError
+
+SETUP_FAILED = 125
+MAX_LINKS = 40  # as the kernel's MAXSYMLINKS
+#: Where links are trusted when the caller is root (see the module docstring).
+ROOT_SYSTEM_TREES = ("/usr", "/etc", "/opt", "/boot")
+
+
+def _trusted(link: os.stat_result, directory: str, parent: os.stat_result) -> bool:
+    if link.st_uid != 0 or parent.st_uid != 0 or parent.st_mode & 0o022:
+        return False
+    if os.geteuid() != 0:
+        return True
+    return directory == "/" or any(directory == t or directory.startswith(t + "/")
+                                   for t in ROOT_SYSTEM_TREES)
+
+
+def resolve_grant(path: str, flag: str) -> str:
+    """`path` made absolute with every trusted symbolic link replaced by its target;
+    StockadeError (exit 125) naming the first link that is not trusted. A missing component
+    ends the walk (the rest is kept as written: prepare reports a missing path)."""
+    queue = [p for p in os.path.abspath(path).split("/") if p]
+    resolved = "/"
+    links = 0
+    while queue:
+        name = queue.pop(0)
+        if name == ".":
+            continue
+        if name == "..":
+            resolved = os.path.dirname(resolved)
+            continue
+        candidate = os.path.join(resolved, name)
+        try:
+            st = os.lstat(candidate)
+        except OSError:
+            return os.path.join(candidate, *queue)
+        if not stat.S_ISLNK(st.st_mode):
+            resolved = candidate
+            continue
+        target = os.readlink(candidate)
+        if not _trusted(st, resolved, os.stat(resolved)):
+            raise StockadeError(
+                f"{flag} {path}: {candidate} is a symbolic link (to {target}) that a sandbox "
+                "could have planted; name the directory you mean directly (only root-owned "
+                "links in root-only directories are followed)", SETUP_FAILED)
+        links += 1
+        if links > MAX_LINKS:
+            raise StockadeError(f"{flag} {path}: too many levels of symbolic links",
+                                SETUP_FAILED)
+        if target.startswith("/"):
+            resolved = "/"
+        queue = [p for p in target.split("/") if p] + queue
+    return resolved

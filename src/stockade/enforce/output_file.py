@@ -1,0 +1,106 @@
+"""Files the unconfined launcher writes for the user (`run --audit/--learn`, `learn -o`).
+
+A sandboxed program may have planted a symbolic link (or a FIFO) at such a path in an earlier
+run; the launcher is not confined, so following it would append to, or truncate, whatever the
+link names. `open_output` opens with O_NOFOLLOW (a link in the last component is refused),
+O_NONBLOCK (a FIFO cannot block the open) and O_CLOEXEC (the program never inherits it), then
+checks with fstat that it got a regular file. `refuse_inside_grant` refuses a path whose
+directory the coming run may write, since the program could replace the file while it runs.
+
+`RecordFile` is the writer for JSON lines: a failed write (a full disk, a file size limit)
+never raises; the lines are counted as lost so that `run` can say so and still return the
+program's status.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import stat
+from collections.abc import Iterable
+
+from stockade.enforce.landlock import AccessFs
+from stockade.errors import StockadeError
+
+SETUP_FAILED = 125
+
+
+def open_output(path: str, what: str, *, truncate: bool = False) -> int:
+    """An O_WRONLY descriptor of regular file `path` (created 0666 & ~umask if missing),
+    appending unless `truncate`; a symbolic link or a non-regular file -> StockadeError."""
+    flags = (os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+             | (0 if truncate else os.O_APPEND))
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise StockadeError(f"{what} {path} is a symbolic link: refusing to follow it "
+                                "(remove it, or name the file it points to)",
+                                SETUP_FAILED) from None
+        raise StockadeError(f"cannot open {what} {path}: {err.strerror}", SETUP_FAILED) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise StockadeError(f"{what} {path} is not a regular file", SETUP_FAILED)
+        if truncate:
+            os.ftruncate(fd, 0)  # only once it is known to be a regular file
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    except OSError as err:
+        os.close(fd)
+        raise StockadeError(f"cannot open {what} {path}: {err.strerror}", SETUP_FAILED) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def refuse_inside_grant(path: str, what: str, flag: str,
+                        grants: Iterable[tuple[str, AccessFs]]) -> None:
+    """StockadeError (exit 125) when `path`'s directory lies inside a writable grant."""
+    from stockade.enforce.status_record import writable_grant
+
+    directory = os.path.dirname(os.path.abspath(path))
+    grant = writable_grant(directory, grants)
+    if grant is not None:
+        raise StockadeError(f"{flag} {path}: its directory lies inside the writable grant "
+                            f"{grant}: the program could replace the {what} (put it "
+                            "elsewhere)", SETUP_FAILED)
+
+
+class RecordFile:
+    """A text stream of JSON lines on a descriptor from `open_output`: `write` never raises;
+    lines that could not be written are counted in `lost` (with the last error)."""
+
+    def __init__(self, fd: int, path: str) -> None:
+        self.fd = fd
+        self.path = path
+        self.lost = 0
+        self.error = ""
+
+    def write(self, text: str) -> int:
+        """Append `text` (whole lines); on failure count them as lost."""
+        data = text.encode("utf-8", errors="replace")
+        done = 0
+        try:
+            while done < len(data):
+                done += os.write(self.fd, data[done:])
+        except OSError as err:  # EFBIG (RLIMIT_FSIZE), ENOSPC, EIO...
+            self.lost += max(1, data[done:].count(b"\n"))
+            self.error = err.strerror or str(err)
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing is buffered."""
+
+    def close(self) -> None:
+        """Close the descriptor (once)."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def lost_line(self) -> str | None:
+        """The one-line report of lost records, or None."""
+        if not self.lost:
+            return None
+        return f"{self.lost} audit records could not be written to {self.path}: {self.error}"
