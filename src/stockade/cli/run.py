@@ -74,6 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(as root) the kernel's denial records of the program")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="one line per weakened rule of included files too (abstractions)")
+    parser.add_argument("--allow-keyring", action="store_true",
+                        help="allow add_key, keyctl and request_key (refused by default: the "
+                        "per-user kernel keyring is shared with the host)")
     parser.add_argument("--clear-env", action="store_true",
                         help="pass only PATH, TERM, LANG, LC_ALL, HOME, USER, LOGNAME, TZ")
     sup = parser.add_argument_group("reference monitor (seccomp user notification)")
@@ -190,6 +193,8 @@ def run(args: argparse.Namespace) -> int:
     notes: list[str] = []
     if args.profile:  # the ad-hoc flags add to the profile's plan
         plan, coverage, notes = _profile_plan(args, plan)
+    if args.allow_keyring:
+        plan.seccomp_rules = defaults.without_keyring(plan.seccomp_rules)
     plan.env_set.setdefault("STOCKADE_PROFILE", plan.name)
     supervision = _supervision(args, plan)
     audit = _open_audit(args.audit)
@@ -283,7 +288,9 @@ def _supervision(args: argparse.Namespace, plan: EnforcementPlan) -> SupervisorS
     if mode is None:
         if not plan.notify_rules():
             return None
-        mode = "enforce"
+        from stockade.enforce.supervisor.setup import build_hybrid
+
+        return build_hybrid(args.audit)  # only what Landlock cannot mediate
     from stockade.enforce.supervisor.setup import build
 
     return build(mode, args.lsm, args.context, args.module_option, args.audit, args.learn,
