@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Callable
 
 from stockade.cli._args import trailing_command
+from stockade.cli.output import printable
 from stockade.errors import StockadeError
 from stockade.learn.abstractions import choose
 from stockade.learn.genprof import fold_created, render
@@ -56,7 +57,9 @@ def review(proposals: list[Proposal], ask: Callable[[str], str]) -> list[Proposa
     kept: list[Proposal] = []
     for i, prop in enumerate(proposals):
         while True:
-            answer = ask(f"[{i + 1}/{len(proposals)}] {prop.render()}\n{REVIEW_HELP}? ").strip()
+            # input() on a terminal writes its prompt itself, past sys.stdout: escape here
+            answer = ask(f"[{i + 1}/{len(proposals)}] {printable(prop.render())}\n"
+                         f"{REVIEW_HELP}? ").strip()
             choice = (answer[:1] or "a").lower()
             if choice == "a":
                 kept.append(prop)
