@@ -23,6 +23,9 @@ from stockade.learn.proposals import Proposal, propose
 COMMAND = "learn"
 HELP = "run a program, watch what it does, and write an AppArmor-syntax profile for it (genprof)"
 
+#: `stockade run` statuses that mean the program never ran (cli/run.py)
+_NOT_RUN = {125: "it could not be confined", 126: "it could not be executed",
+            127: "not found"}
 REVIEW_HELP = "(A)llow  (D)eny  (G)lob  Glob with (E)xtension  (I)gnore  (F)inish"
 
 
@@ -48,7 +51,8 @@ def _observe(command: list[str], observations: str) -> int:
     # Learning must not change what the program can do: Landlock grants the whole tree and
     # the supervisor, in learn mode, lets everything through while it records.
     argv = [sys.executable, "-m", "stockade", "run", "--mode", "learn", "--lsm", "capability",
-            "--learn", observations, "--rw", "/", "--rx", "/", "--", *command]
+            "--learn", observations, "--rw", "/", "--rx", "/", "--no-status-record", "--",
+            *command]
     return subprocess.run(argv, check=False).returncode
 
 
@@ -94,7 +98,12 @@ def run(args: argparse.Namespace) -> int:
             with open(observations, encoding="utf-8") as f:
                 lines = [json.loads(line) for line in f if line.strip()]
         except OSError:
-            raise StockadeError("the supervisor recorded nothing (did the program start?)") from None
+            lines = None
+        if not lines and status in _NOT_RUN:  # `run` said why on stderr
+            raise StockadeError(f"{command[0]} was not run ({_NOT_RUN[status]}): no profile "
+                                "written", status)
+        if lines is None:
+            raise StockadeError("the supervisor recorded nothing (did the program start?)")
         if args.keep_observations:
             shutil.copyfile(observations, args.keep_observations)
     seen = accesses(lines)

@@ -52,9 +52,13 @@ def _command_modules(argv: list[str]) -> list[ModuleType]:
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors and exit status 2."""
 
+    #: a command module may set USAGE_EXIT (`run`: 125, so a usage error is never taken for
+    #: the program's own status)
+    usage_exit = 2
+
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"stockade {self.prog.split()[-1]}: {printable(message)}\n")
-        raise SystemExit(2)
+        raise SystemExit(self.usage_exit)
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -62,8 +66,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="stockade", description=stockade.__doc__)
     parser.add_argument("--version", action="version", version=f"stockade {stockade.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in _command_modules(sys.argv[1:] if argv is None else argv):
+    modules = _command_modules(sys.argv[1:] if argv is None else argv)
+    for module in modules:
         cmd = sub.add_parser(module.COMMAND, help=module.HELP, description=module.HELP)
+        cmd.usage_exit = getattr(module, "USAGE_EXIT", 2)
+        if len(modules) == 1:
+            parser.usage_exit = cmd.usage_exit
         module.add_arguments(cmd)
         cmd.set_defaults(_run=module.run)
     return parser

@@ -167,7 +167,8 @@ def exec_enforced_by_landlock(prep: Prepared) -> bool:
 
 
 def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[str],
-                      argv: list[str], *, on_started: Callable[[int], None] | None = None) -> int:
+                      argv: list[str], *, on_started: Callable[[int], None] | None = None,
+                      before_exec: Callable[[int], None] | None = None) -> int:
     """Launch `argv` under `prep` with `supervisor` deciding the routed system calls."""
     from stockade.enforce import launcher
 
@@ -188,7 +189,8 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
     ruleset = os.dup(prep.ruleset_fd) if prep.ruleset_fd >= 0 else -1
     hook = SupervisedLaunch(supervisor, program, ruleset)
     try:
-        return launcher.launch(prep, argv, on_started=on_started, hook=hook)
+        return launcher.launch(prep, argv, on_started=on_started, hook=hook,
+                               before_exec=before_exec)
     finally:
         hook.join(2.0)  # tasks left behind (daemons) lose the supervisor: ENOSYS from now on
         supervisor.stop()
