@@ -38,15 +38,18 @@ TIMEIT_C = r"""
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 int main(int argc, char **argv) {
-    struct timespec a, b; int st;
+    struct timespec a, b; int st; struct rusage ru;
     clock_gettime(CLOCK_MONOTONIC, &a);
     pid_t p = fork();
     if (p == 0) { execvp(argv[1], argv + 1); _exit(127); }
-    waitpid(p, &st, 0);
+    wait4(p, &st, 0, &ru);
     clock_gettime(CLOCK_MONOTONIC, &b);
     printf("TIME %ld\n", (b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec));
+    printf("CPU %ld\n", (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000L
+           + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000L);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 """
@@ -108,15 +111,26 @@ def wrap(mode: str, argv: list[str]) -> list[str]:
     inner = [str(BENCH / "bin/timeit"), *argv]
     if mode == "unconfined":
         return inner
-    if mode == "stockade":
+    if mode in ("stockade", "before"):
         return [sys.executable, "-m", "stockade", "run", "-p", str(PROFILE), "--", *inner]
     return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
             "--bind", str(BENCH), str(BENCH), "--die-with-parent", "--", *inner]
 
 
+#: mode "before": `stockade run -p` from another source tree (--before SRC), e.g. the commit
+#: before a change, measured in the same interleaved runs
+BEFORE_SRC: list[str] = []
+
+
+#: CPU seconds (user+sys of the workload's process tree, from wait4) per workload and mode:
+#: less sensitive than wall time to other load on a shared machine
+CPU: dict[tuple[str, str], list[float]] = {}
+
+
 def once(mode: str, argv: list[str]) -> tuple[float, float]:
-    """(inside seconds, outside seconds) of one run."""
-    env = {**os.environ, "TMPDIR": str(BENCH / "tmp"), "PYTHONPATH": str(REPO / "src"),
+    """(inside seconds, outside seconds) of one run; the CPU time goes to CPU."""
+    src = BEFORE_SRC[0] if mode == "before" else str(REPO / "src")
+    env = {**os.environ, "TMPDIR": str(BENCH / "tmp"), "PYTHONPATH": src,
            "PYTHONDONTWRITEBYTECODE": "1"}
     start = time.perf_counter()
     res = subprocess.run(wrap(mode, argv), capture_output=True, text=True, env=env)
@@ -124,18 +138,27 @@ def once(mode: str, argv: list[str]) -> tuple[float, float]:
     if res.returncode != 0:
         raise SystemExit(f"{mode} {argv[0]} failed ({res.returncode}): {res.stderr.strip()}")
     line = [x for x in res.stdout.splitlines() if x.startswith("TIME ")][-1]
+    cpu = [x for x in res.stdout.splitlines() if x.startswith("CPU ")][-1]
+    CPU.setdefault((argv[-1], mode), []).append(int(cpu.split()[1]) / 1e9)
     return int(line.split()[1]) / 1e9, outside
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=7, help="runs per workload and mode")
+    parser.add_argument("--before", metavar="SRC",
+                        help="also run `stockade run -p` from this src/ tree (mode 'before')")
+    parser.add_argument("--only", metavar="W1,W2",
+                        help="only these workloads (files, import, gcc); skips the decomposition")
     args = parser.parse_args()
+    if args.before:
+        BEFORE_SRC.append(os.path.abspath(args.before))
     if os.geteuid() != 0 or not shutil.which("bwrap") or not shutil.which("gcc"):
         print("needs root, bwrap and gcc", file=sys.stderr)
         return 1
     setup()
-    modes = ["unconfined", "stockade", "bwrap"]
+    modes = ["unconfined", "stockade", *(["before"] if args.before else []), "bwrap"]
+    chosen = args.only.split(",") if args.only else list(WORKLOADS)
     t0 = time.perf_counter()
     compile_start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "stockade", "compile", "--json", str(PROFILE)],
@@ -146,6 +169,8 @@ def main() -> int:
     print(f"{'workload':8} {'mode':11} {'inside ms':>10} {'ratio':>7} {'outside ms':>11} "
           f"{'ratio':>7}")
     for name, argv in WORKLOADS.items():
+        if name not in chosen:
+            continue
         reps = max(3, args.reps // 2) if name == "gcc" else args.reps
         inside: dict[str, list[float]] = {m: [] for m in modes}
         outside: dict[str, list[float]] = {m: [] for m in modes}
@@ -164,7 +189,15 @@ def main() -> int:
                   f"{mo / base_o:7.3f}")
         si, bi = statistics.median(inside["stockade"]), statistics.median(inside["bwrap"])
         print(f"{name:8} stockade/bwrap inside: {si / bi:.3f}")
-    decompose(args.reps)
+        if args.before:
+            b_i, b_o = statistics.median(inside["before"]), statistics.median(outside["before"])
+            so = statistics.median(outside["stockade"])
+            sc = statistics.median(CPU[(argv[-1], "stockade")][1:])
+            bc = statistics.median(CPU[(argv[-1], "before")][1:])
+            print(f"{name:8} stockade/before inside: {si / b_i:.3f}  outside: {so / b_o:.3f}  "
+                  f"CPU time: {sc / bc:.3f} ({sc * 1000:.1f} / {bc * 1000:.1f} ms)")
+    if not args.only:
+        decompose(args.reps)
     print(f"total {time.perf_counter() - t0:.0f} s")
     shutil.rmtree(BENCH, ignore_errors=True)
     return 0

@@ -119,18 +119,21 @@ def test_audit_file(tmp_path):
     assert "1326" in records[0]["seccomp_audit"]
 
 
-def test_missing_profile_is_a_usage_error():
+def test_missing_profile_exits_125():
     out = cli("run", "-p", "/nonexistent/myprofile", "--", "/bin/true")
-    assert out.returncode == 2
+    assert out.returncode == 125  # never a status the program itself could have returned
     assert out.stderr == "stockade run: /nonexistent/myprofile: no such file\n"
 
 
-def test_usage_errors():
-    assert cli("run").returncode == 2
+def test_usage_errors_exit_125():
+    assert cli("run").returncode == 125
     bad_port = cli("run", "--connect-tcp", "99999", "--", "/bin/true")
-    assert bad_port.returncode == 2 and "out of range" in bad_port.stderr
+    assert bad_port.returncode == 125 and "out of range" in bad_port.stderr
     bad_cap = cli("run", "--keep-cap", "CAP_NOPE", "--", "/bin/true")
-    assert bad_cap.returncode == 2 and "unknown capability" in bad_cap.stderr
+    assert bad_cap.returncode == 125 and "unknown capability" in bad_cap.stderr
+    unknown = cli("run", "--no-such-flag", "--", "/bin/true")
+    assert unknown.returncode == 125 and unknown.stderr.count("\n") == 1
+    assert cli("check", "--no-such-flag").returncode == 2  # other commands: unchanged
 
 
 def test_best_effort_prints_one_line_per_weakened_rule(monkeypatch, capsys):
@@ -201,3 +204,15 @@ def test_forwarding_rule():
     assert not launcher.should_forward(signal.SIGINT, launcher.SI_KERNEL, own)  # ^C
     assert launcher.should_forward(signal.SIGINT, launcher.SI_KERNEL, own + 1)  # own group
     assert not launcher.should_forward(signal.SIGCHLD, 0, own)
+    # the launcher's own SIGPIPE/SIGXFSZ/SIGXCPU stay with it; sent by another process: forwarded
+    assert not launcher.should_forward(signal.SIGPIPE, 0, own, os.getpid())
+    assert not launcher.should_forward(signal.SIGXCPU, launcher.SI_KERNEL, own + 1)
+    assert launcher.should_forward(signal.SIGPIPE, 0, own, os.getpid() + 1)
+
+
+def test_every_catchable_signal_is_watched():
+    watched = set(launcher.FORWARDED_SIGNALS)
+    for sig in (signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF, signal.SIGIO, signal.SIGPWR,
+                signal.SIGTSTP, signal.SIGCONT, signal.SIGURG, signal.SIGRTMIN, signal.SIGRTMAX):
+        assert sig in watched
+    assert not watched & {signal.SIGKILL, signal.SIGSTOP, signal.SIGTTIN, signal.SIGTTOU}

@@ -25,6 +25,7 @@ from stockade.audit.readers.netlink import AuditMulticast
 from stockade.audit.readers.parser import parse_line
 from stockade.audit.record import AuditRecord
 from stockade.errors import StockadeError
+from stockade.files import require_input
 
 IN_NONBLOCK = 0o4000
 IN_CLOEXEC = 0o2000000
@@ -100,6 +101,7 @@ class LogFileSource:
         self._open(from_start)
 
     def _open(self, from_start: bool) -> None:
+        require_input(self.path, "log")  # followed by inode and size: a regular file only
         try:
             fh = open(self.path, "rb")  # noqa: SIM115
         except OSError:

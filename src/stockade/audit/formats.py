@@ -13,7 +13,7 @@ def _q(value: object) -> str:
     if any(c in text for c in ' "\\') or any(ord(c) < 0x21 or ord(c) > 0x7e for c in text):
         if '"' not in text and all(0x20 <= ord(c) < 0x7f for c in text):
             return f'"{text}"'
-        return text.encode().hex().upper()
+        return text.encode("utf-8", "surrogateescape").hex().upper()  # the raw bytes
     return f'"{text}"'
 
 

@@ -56,12 +56,27 @@ class AuditRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AuditRecord:
-        """The inverse of `to_dict`; unknown keys are kept in `fields`."""
+        """The inverse of `to_dict`; unknown keys are kept in `fields`. A value of the wrong
+        type (a JSON line written by something else) is a TypeError."""
+        if not isinstance(data, dict):
+            raise TypeError("an audit record is a JSON object")
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for key, value in known.items():
+            if not isinstance(value, _TYPES[key]):
+                raise TypeError(f"{key}: {type(value).__name__} is not a valid value")
         extra = {k: str(v) for k, v in data.items() if k not in cls.__dataclass_fields__}
         record = cls(**known)
-        record.fields.update(extra)
+        record.fields = {str(k): v if isinstance(v, str) else str(v)
+                         for k, v in (*record.fields.items(), *extra.items())}
         return record
+
+
+_TEXT = ("operation", "module", "result", "comm", "exe", "subject", "object", "requested",
+         "denied", "reason", "mode", "profile", "raw")
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    **dict.fromkeys(_TEXT, str), "time": (int, float), "serial": int, "pid": int, "errno": int,
+    "uid": (int, type(None)), "record_type": (int, type(None)), "quiet": bool, "fields": dict,
+}
 
 
 def describe_object(event: AuditEvent) -> str:

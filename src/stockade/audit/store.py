@@ -3,7 +3,9 @@
 A record is identified by (time, serial, record_type, record_index): the kernel's event stamp,
 the audit record type (0 for stockade's own records) and the record's position in its event
 (two LANDLOCK_ACCESS records of one event share the first three). Inserting a record already
-there does nothing, so re-importing a log is harmless.
+there keeps the more complete of the two (the longer record: a truncated line is a prefix of the
+whole one), so re-importing a log is harmless and a cut-short copy imported first does not hide
+the whole record. A record with a value out of range (`invalid`) is never stored.
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ CREATE INDEX IF NOT EXISTS records_result ON records(result, time);
 """
 _UNIQUE = ("CREATE UNIQUE INDEX IF NOT EXISTS records_identity "
            "ON records(time, serial, record_type, record_index)")
+# A record already stored under the same identity is replaced by a more complete one (more
+# text: a line cut short, as by a full disk or a reader that stopped mid-line, is a prefix).
+_IMPROVE = ("UPDATE records SET operation = ?, module = ?, result = ?, profile = ?, pid = ?,"
+            " object = ?, record = ? WHERE time = ? AND serial = ? AND record_type = ?"
+            " AND record_index = ? AND length(record) < length(?)")
 _INSERT = ("INSERT OR IGNORE INTO records (time, serial, operation, module, result, profile, pid,"
            " object, record, record_type, record_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
@@ -53,13 +60,49 @@ def default_store_path() -> Path:
     return Path(state) / "stockade" / "audit.sqlite"
 
 
+_INT64 = (1 << 63) - 1
+_RANGES = (("serial", 0, _INT64), ("pid", 0, (1 << 31) - 1), ("errno", -_INT64, _INT64),
+           ("record_type", 0, (1 << 31) - 1))
+
+
+def invalid(r: AuditRecord) -> str | None:
+    """Why a record cannot be stored (a value out of range or of the wrong type), or None."""
+    if not isinstance(r.time, int | float) or not 0 <= r.time < float(_INT64) \
+            or r.time != r.time:
+        return f"time out of range: {r.time!r}"
+    for name, low, high in _RANGES:
+        value = getattr(r, name)
+        if value is None and name == "record_type":
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            return f"{name} out of range: {value!r}"
+    if r.uid is not None and (not isinstance(r.uid, int) or not 0 <= r.uid <= 0xFFFFFFFF):
+        return f"uid out of range: {r.uid!r}"
+    for name in ("operation", "module", "result", "profile", "object"):
+        if not isinstance(getattr(r, name), str):
+            return f"{name} is not text: {getattr(r, name)!r}"
+    if not isinstance(r.fields, dict):
+        return "fields is not a mapping"
+    return None
+
+
 def _row(r: AuditRecord) -> tuple[Any, ...]:
     try:
         index = int(r.fields.get("record_index", 0))
     except ValueError:
         index = 0
-    return (r.time, r.serial, r.operation, r.module, r.result, r.profile, r.pid, r.object,
-            r.to_json(), r.record_type or 0, index)
+    if not 0 <= index <= _INT64:
+        index = 0
+    return (r.time, r.serial, _text(r.operation), _text(r.module), _text(r.result),
+            _text(r.profile), r.pid, _text(r.object), r.to_json(), r.record_type or 0, index)
+
+
+def _text(value: str) -> str:
+    """A column value SQLite can hold: bytes that were not UTF-8 (surrogate escapes) as
+    `\\xff`, as the readers show them (the record's JSON keeps them exactly)."""
+    if value.isascii():
+        return value
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 class AuditStore:
@@ -67,6 +110,7 @@ class AuditStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self.improved = 0  # stored records replaced by a more complete one of the same identity
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
@@ -103,11 +147,18 @@ class AuditStore:
 
     def insert(self, records: Iterable[AuditRecord]) -> int:
         """Insert `records` in one transaction; returns how many were new."""
-        rows = [_row(r) for r in records]
-        before = self._db.total_changes
-        with self._db:
-            self._db.executemany(_INSERT, rows)
-        return self._db.total_changes - before
+        rows = [_row(r) for r in records if invalid(r) is None]
+        db = self._db
+        before = db.total_changes
+        with db:
+            db.executemany(_INSERT, rows)
+            added = db.total_changes - before
+            if added < len(rows):  # some were there: keep the more complete of each pair
+                middle = db.total_changes
+                db.executemany(_IMPROVE, [(*row[2:9], *row[:2], *row[9:], row[8])
+                                          for row in rows])
+                self.improved += db.total_changes - middle
+        return added
 
     def writer(self, batch: int = 2000, max_delay: float = 1.0) -> BatchWriter:
         """A writer that commits every `batch` records or `max_delay` seconds."""
@@ -132,7 +183,7 @@ class AuditStore:
         for column, value in (("profile", profile), ("module", module), ("result", result)):
             if value is not None:
                 where.append(f"{column} = ?")
-                args.append(value)
+                args.append(_text(value))
         if since is not None:
             where.append("time >= ?")
             args.append(since)
@@ -181,11 +232,16 @@ class BatchWriter:
         self._buffer: list[AuditRecord] = []
         self._since = _time.monotonic()
         self.seen = 0
+        self.rejected = 0  # records not stored because a value was out of range
         self.inserted = 0  # new rows committed
         self.committed = 0  # records whose batch has been committed
 
     def add(self, record: AuditRecord) -> None:
-        """Queue one record; commits when the batch is full or old enough."""
+        """Queue one record (one that cannot be stored is counted in `rejected`); commits
+        when the batch is full or old enough."""
+        if invalid(record) is not None:
+            self.rejected += 1
+            return
         self._buffer.append(record)
         self.seen += 1
         if len(self._buffer) >= self.batch or _time.monotonic() - self._since >= self.max_delay:

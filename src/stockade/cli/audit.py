@@ -22,6 +22,7 @@ from stockade.audit.when import iso, parse_since
 from stockade.cli._audit_follow import add_follow_parser, follow
 from stockade.cli.output import paint, print_json, table
 from stockade.errors import StockadeError, UsageError
+from stockade.files import require_input
 
 COMMAND = "audit"
 HELP = "import, query, count and export audit records (kernel audit logs and stockade's own)"
@@ -98,8 +99,10 @@ def _import(args: argparse.Namespace) -> int:
                                 "name the files to import")
         raise StockadeError(f"no audit log at {AUDIT_LOG}; name the files to import")
     for name in files:
-        if name != "-" and not Path(name).is_file():
+        if name != "-" and not Path(name).exists():
             raise StockadeError(f"no such file: {name}")
+        if name != "-":
+            require_input(name, "audit log", fifo=True)  # a pipe, as <(journalctl -k), is one
     kmsg = kmsg_lines() if args.kmsg else []
     store = _open(args)
     stats: dict[str, int] = {}
@@ -112,15 +115,19 @@ def _import(args: argparse.Namespace) -> int:
                     writer.extend(read_records(name, stats))
             if kmsg:
                 writer.extend(records_from_lines(kmsg, stats=stats))
-        seen, new = writer.seen, writer.inserted
+        seen, new, rejected = writer.seen, writer.inserted, writer.rejected
     finally:
         store.close()
     skipped = stats.get("skipped", 0)
     sources = len(files) + (1 if args.kmsg else 0)
-    print(f"imported {new} new records ({seen - new} already in the store) from "
-          f"{sources} source(s) into {store.path}"
-          + (f"; {skipped} lines were not audit records" if skipped else ""))
-    return 0
+    improved = f", {store.improved} replaced by a more complete copy" if store.improved else ""
+    print(f"imported {new} new records ({seen - new} already in the store{improved}) from "
+          f"{sources} source(s) into {store.path}")
+    if skipped or rejected:
+        sys.stderr.write(f"stockade audit: skipped {skipped} line(s) that were not audit records"
+                         f" and {rejected} record(s) with values out of range\n")
+    # Input that held lines but not one audit record is not an audit log (exit 2).
+    return 2 if seen == 0 and (skipped or rejected) else 0
 
 
 def _result(text: str) -> str:

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from stockade.cli.output import paint, print_json, table
+from stockade.cli.output import paint, print_json, printable, table
 from stockade.errors import UsageError
 from stockade.policy import check
 
@@ -21,6 +21,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--no-lint", action="store_true", help="skip lint warnings")
     parser.add_argument("paths", nargs="+", metavar="PROFILE_OR_DIR")
+
+
+def _caret(line: str, col: int, width: int = 160) -> str:
+    """The source line (escaped, and cut to `width` around the column) with a caret under
+    the column."""
+    start = max(col - 1 - width // 2, 0)
+    shown, before = line[start:start + width], line[start:max(col - 1, 0)]
+    head = "..." if start else ""
+    tail = "..." if start + width < len(line) else ""
+    # escapes widen what comes before the column: the caret goes under the escaped text
+    pad = "".join(c if c == "\t" else " " for c in head + printable(before, "\t"))
+    return head + printable(shown, "\t") + tail + "\n" + pad + "^\n"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,15 +62,14 @@ def run(args: argparse.Namespace) -> int:
             rows.append([p.name, p.mode, len(p.rules), kinds or "-", f])
         table(["PROFILE", "MODE", "RULES", "BY KIND", "FILE"], rows, out)
     for w in report.warnings:
-        out.write(f"{w.file}:{w.line}:{w.col}: {paint('warning', 'yellow', out)}: "
-                  f"{w.message} [{w.code}]\n")
+        out.write(f"{printable(w.file)}:{w.line}:{w.col}: {paint('warning', 'yellow', out)}: "
+                  f"{printable(w.message)} [{w.code}]\n")
     err_stream = sys.stderr
     for e in report.errors:
-        err_stream.write(f"{e.file}:{e.line}:{e.col}: {paint('error', 'red', err_stream)}: "
-                         f"{e.message}\n")
-        caret = e.caret()
-        if caret:
-            err_stream.write(caret + "\n")
+        err_stream.write(f"{printable(e.where)}: {paint('error', 'red', err_stream)}: "
+                         f"{printable(e.message)}\n")
+        if e.source_line is not None:
+            err_stream.write(_caret(e.source_line, e.col))
     summary = (f"{len(report.files)} file(s), {len(report.profiles)} profile(s), "
                f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
     out.write(paint(summary, "green" if report.ok else "red", out) + "\n")

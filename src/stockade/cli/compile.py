@@ -40,7 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="DIR", help="add DIR to the include search path (repeatable)")
     parser.add_argument("--profile-name", metavar="NAME",
                         help="the profile to compile when the file has several")
-    parser.add_argument("profile", metavar="PROFILE")
+    parser.add_argument("--syscalls", nargs="?", const="all", metavar="VIA",
+                        help="print who mediates every system call under `run` (only VIA: "
+                        "landlock, seccomp, supervisor, refused, harmless, unmediated)")
+    parser.add_argument("profile", metavar="PROFILE", nargs="?")
 
 
 def check_inputs(profile: str, include_dirs: list[str], abi: int | None = None) -> None:
@@ -75,7 +78,8 @@ def build(args: argparse.Namespace) -> tuple[ProfilePlan, Prepared]:
 
     check_inputs(args.profile, args.include_dirs, args.abi)
     pp = planmod.compile_file(args.profile, args.include_dirs, args.profile_name, abi=args.abi)
-    return pp, prepare.prepare(pp.plan, abi=pp.abi, dry_run=True)
+    return pp, prepare.prepare(pp.plan, abi=pp.abi, dry_run=True,
+                               supervised=bool(pp.plan.notify_rules()))  # as `run -p`
 
 
 def to_json(pp: ProfilePlan, prep: Prepared) -> dict[str, Any]:
@@ -142,10 +146,33 @@ def run(args: argparse.Namespace) -> int:
     """Compile and print the plan and its coverage."""
     from stockade.cli.output import print_json
 
+    if args.syscalls:
+        return _print_syscalls(args.syscalls, args.json)
+    if not args.profile:
+        raise UsageError("compile needs a PROFILE (or --syscalls)")
     pp, prep = build(args)
     with prep:
         if args.json:
             print_json(to_json(pp, prep))
         else:
             _print(pp, prep)
+    return 0
+
+
+def _print_syscalls(via: str, as_json: bool) -> int:
+    """The mediation table (enforce/mediation) as lines or JSON."""
+    from stockade.cli.output import print_json
+    from stockade.enforce.mediation.render import lines
+    from stockade.enforce.mediation.table import MEDIATION, Via
+
+    kinds = [v.value for v in Via]
+    if via != "all" and via not in kinds:
+        raise UsageError(f"--syscalls {via}: one of {', '.join(kinds)}")
+    chosen = None if via == "all" else via
+    if as_json:
+        print_json({name: {"via": med.via.value, "detail": med.detail}
+                    for name, med in sorted(MEDIATION.items())
+                    if chosen is None or med.via.value == chosen})
+    else:
+        sys.stdout.write("\n".join(lines(chosen)) + "\n")
     return 0

@@ -86,10 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _octal(text: str | None, what: str) -> int | None:
     if text is None:
         return None
-    try:
-        return int(text, 8)
-    except ValueError:
-        raise UsageError(f"{what} must be octal, not {text!r}") from None
+    if not text or any(c not in "01234567" for c in text) or int(text, 8) > 0o7777:
+        raise UsageError(f"{what} must be octal mode bits (0-7777), not {text!r}")
+    return int(text, 8)
 
 
 def _subject(args: argparse.Namespace) -> Subject:
@@ -106,13 +105,14 @@ def _subject(args: argparse.Namespace) -> Subject:
 
 def _requests(args: argparse.Namespace, subject: Subject) -> list[Request]:
     op = args.operation
+    if not args.target:
+        raise UsageError(f"{op} needs a target, not an empty string")
     if op in ops.NET_OPERATIONS:
         return ops.net_requests(op, subject, ops.parse_peer(args.target))
     if op in ops.TASK_OPERATIONS:
-        if not args.target.isdigit():
-            raise UsageError(f"{op} needs a pid, not {args.target!r}")
+        pid = _pid(op, args.target)
         sig = _signal_number(args.signal)
-        return ops.task_requests(op, subject, task_object(int(args.target)), sig)
+        return ops.task_requests(op, subject, task_object(pid), sig)
     owner = lookup_uid(args.owner)[0] if args.owner else None
     group = lookup_gid(args.group) if args.group else None
     follow = op not in ("unlink", "rmdir", "rename")
@@ -129,15 +129,28 @@ def _requests(args: argparse.Namespace, subject: Subject) -> list[Request]:
                              new_owner=new_owner, fstype=args.fstype)
 
 
+_PID_MAX = 1 << 22  # PID_MAX_LIMIT on 64-bit kernels
+
+
 def _signal_number(text: str) -> int:
-    if text.isdigit():
-        return int(text)
+    """A signal by number (0, the existence check, to SIGRTMAX) or name (TERM, SIGHUP)."""
+    if text.isascii() and text.lstrip("-+").isdigit():
+        number = int(text)
+        if not 0 <= number <= signals.SIGRTMAX:
+            raise UsageError(f"--signal out of range (0-{int(signals.SIGRTMAX)}): {text}")
+        return number
     name = text.upper()
     name = name if name.startswith("SIG") else "SIG" + name
-    try:
-        return int(getattr(signals, name))
-    except AttributeError:
-        raise UsageError(f"unknown signal {text!r}") from None
+    found = getattr(signals.Signals, name, None) if name.isidentifier() else None
+    if found is None:
+        raise UsageError(f"unknown signal {text!r}")
+    return int(found)
+
+
+def _pid(op: str, text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= _PID_MAX:
+        raise UsageError(f"{op} needs a pid (1-{_PID_MAX}), not {text!r}")
+    return int(text)
 
 
 def _stack(args: argparse.Namespace) -> Stack:

@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Callable
 
 from stockade.cli._args import trailing_command
+from stockade.cli.output import printable
 from stockade.errors import StockadeError
 from stockade.learn.abstractions import choose
 from stockade.learn.genprof import fold_created, render
@@ -22,6 +23,9 @@ from stockade.learn.proposals import Proposal, propose
 COMMAND = "learn"
 HELP = "run a program, watch what it does, and write an AppArmor-syntax profile for it (genprof)"
 
+#: `stockade run` statuses that mean the program never ran (cli/run.py)
+_NOT_RUN = {125: "it could not be confined", 126: "it could not be executed",
+            127: "not found"}
 REVIEW_HELP = "(A)llow  (D)eny  (G)lob  Glob with (E)xtension  (I)gnore  (F)inish"
 
 
@@ -47,7 +51,8 @@ def _observe(command: list[str], observations: str) -> int:
     # Learning must not change what the program can do: Landlock grants the whole tree and
     # the supervisor, in learn mode, lets everything through while it records.
     argv = [sys.executable, "-m", "stockade", "run", "--mode", "learn", "--lsm", "capability",
-            "--learn", observations, "--rw", "/", "--rx", "/", "--", *command]
+            "--learn", observations, "--rw", "/", "--rx", "/", "--no-status-record", "--",
+            *command]
     return subprocess.run(argv, check=False).returncode
 
 
@@ -56,7 +61,9 @@ def review(proposals: list[Proposal], ask: Callable[[str], str]) -> list[Proposa
     kept: list[Proposal] = []
     for i, prop in enumerate(proposals):
         while True:
-            answer = ask(f"[{i + 1}/{len(proposals)}] {prop.render()}\n{REVIEW_HELP}? ").strip()
+            # input() on a terminal writes its prompt itself, past sys.stdout: escape here
+            answer = ask(f"[{i + 1}/{len(proposals)}] {printable(prop.render())}\n"
+                         f"{REVIEW_HELP}? ").strip()
             choice = (answer[:1] or "a").lower()
             if choice == "a":
                 kept.append(prop)
@@ -91,7 +98,12 @@ def run(args: argparse.Namespace) -> int:
             with open(observations, encoding="utf-8") as f:
                 lines = [json.loads(line) for line in f if line.strip()]
         except OSError:
-            raise StockadeError("the supervisor recorded nothing (did the program start?)") from None
+            lines = None
+        if not lines and status in _NOT_RUN:  # `run` said why on stderr
+            raise StockadeError(f"{command[0]} was not run ({_NOT_RUN[status]}): no profile "
+                                "written", status)
+        if lines is None:
+            raise StockadeError("the supervisor recorded nothing (did the program start?)")
         if args.keep_observations:
             shutil.copyfile(observations, args.keep_observations)
     seen = accesses(lines)

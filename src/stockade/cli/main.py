@@ -15,6 +15,7 @@ from types import ModuleType
 
 import stockade
 import stockade.cli
+from stockade.cli.output import HumanStream, printable
 from stockade.errors import StockadeError
 
 INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE
@@ -51,9 +52,13 @@ def _command_modules(argv: list[str]) -> list[ModuleType]:
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors and exit status 2."""
 
+    #: a command module may set USAGE_EXIT (`run`: 125, so a usage error is never taken for
+    #: the program's own status)
+    usage_exit = 2
+
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"stockade {self.prog.split()[-1]}: {message}\n")
-        raise SystemExit(2)
+        sys.stderr.write(f"stockade {self.prog.split()[-1]}: {printable(message)}\n")
+        raise SystemExit(self.usage_exit)
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -61,8 +66,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="stockade", description=stockade.__doc__)
     parser.add_argument("--version", action="version", version=f"stockade {stockade.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in _command_modules(sys.argv[1:] if argv is None else argv):
+    modules = _command_modules(sys.argv[1:] if argv is None else argv)
+    for module in modules:
         cmd = sub.add_parser(module.COMMAND, help=module.HELP, description=module.HELP)
+        cmd.usage_exit = getattr(module, "USAGE_EXIT", 2)
+        if len(modules) == 1:
+            parser.usage_exit = cmd.usage_exit
         module.add_arguments(cmd)
         cmd.set_defaults(_run=module.run)
     return parser
@@ -70,6 +79,16 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors become one line on stderr and a non-zero status."""
+    streams = sys.stdout, sys.stderr
+    # Names in our output may be chosen by someone else: nothing unprintable reaches a terminal.
+    sys.stdout, sys.stderr = HumanStream(sys.stdout), HumanStream(sys.stderr)  # type: ignore
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _main(argv: list[str] | None) -> int:
     command = "stockade"
     try:
         parser = build_parser(argv)
@@ -80,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         command = args.command
         return int(args._run(args))
     except StockadeError as err:
-        sys.stderr.write(f"stockade {command}: {err}\n")
+        sys.stderr.write(f"stockade {command}: {printable(err)}\n")
         return err.exit_code
     except KeyboardInterrupt:
         return 130
@@ -93,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("STOCKADE_DEBUG"):
             raise
         sys.stderr.write(
-            f"stockade {command}: internal error: {type(err).__name__}: {err} "
+            f"stockade {command}: internal error: {type(err).__name__}: {printable(err)} "
             "(set STOCKADE_DEBUG=1 for a traceback)\n"
         )
         return INTERNAL_ERROR_EXIT

@@ -16,8 +16,9 @@ from stockade.audit.readers.sources import AUDIT_LOG
 from stockade.audit.record import AuditRecord
 from stockade.audit.suggest import suggest_rule
 from stockade.audit.when import iso, parse_since
-from stockade.cli.output import paint
+from stockade.cli.output import paint, printable
 from stockade.errors import StockadeError
+from stockade.files import require_input
 
 COMMAND = "notify"
 HELP = "follow the audit trail and print each denial with the rule that would allow it"
@@ -65,8 +66,9 @@ def open_sources(args: argparse.Namespace, from_start: bool, since: float | None
         else:
             notes.append(f"cannot read {log.parent} (root or the adm group can)")
     for name in args.log:
-        if not Path(name).is_file():
+        if not Path(name).exists():
             raise StockadeError(f"no such file: {name}")
+        require_input(name, "log")
         sources.append(LogFileSource(name, from_start=from_start))
     for name in args.store:
         if not Path(name).is_file():
@@ -92,10 +94,11 @@ def line_for(record: AuditRecord) -> str:
     what = record.denied or record.requested or "-"
     rule = suggest_rule(record).strip()
     stamp = time.strftime("%H:%M:%S", time.localtime(record.time))
-    text = (f"{stamp} {paint('DENIED', 'red')} {record.module} {who}: {record.operation} "
-            f"{record.object or '-'} [{what}] by {proc}")
+    text = (f"{stamp} {paint('DENIED', 'red')} {printable(record.module)} {printable(who)}: "
+            f"{printable(record.operation)} {printable(record.object or '-')} [{printable(what)}]"
+            f" by {printable(proc)}")
     if rule:
-        text += f"  {paint('allow with:', 'dim')} {rule}"
+        text += f"  {paint('allow with:', 'dim')} {printable(rule)}"
     return text
 
 
@@ -112,8 +115,8 @@ class _Desktop:
         if self.command is None or time.monotonic() - self._last < 1.0:
             return
         self._last = time.monotonic()
-        title = f"stockade: {record.module} denied {record.operation}"
-        body = f"{record.profile or record.subject}: {record.object} [{record.denied}]"
+        title = printable(f"stockade: {record.module} denied {record.operation}")
+        body = printable(f"{record.profile or record.subject}: {record.object} [{record.denied}]")
         try:
             subprocess.Popen([self.command, "-a", "stockade", title, body],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -127,13 +130,13 @@ def _summary(records: list[AuditRecord], since: float | None) -> int:
     print(f"Denials: {len(denials)} (since {time.ctime(first)})")
     by_profile = Counter((r.module, r.profile or r.subject or "-") for r in denials)
     for (module, profile), count in sorted(by_profile.items(), key=lambda kv: (-kv[1], kv[0])):
-        print(f"  {count:6d}  {module}  {profile}")
+        print(f"  {count:6d}  {printable(module)}  {printable(profile)}")
     by_rule = Counter(suggest_rule(r).strip() for r in denials)
     by_rule.pop("", None)
     if by_rule:
         print("Rules that would allow them:")
         for rule, count in by_rule.most_common(20):
-            print(f"  {count:6d}  {rule}")
+            print(f"  {count:6d}  {printable(rule)}")
     if denials:
         print(f"Last denial: {iso(max(r.time for r in denials))}")
     return 0

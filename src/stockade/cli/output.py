@@ -1,14 +1,77 @@
-"""Output for people and for programs: tables and colour on a terminal, plain text in a pipe."""
+"""Output for people and for programs: tables and colour on a terminal, plain text in a pipe.
+
+Names in our output are often chosen by someone else (a confined program names its files, a log
+holds what any process wrote), so nothing unprintable reaches a terminal as is: `printable()`
+is the one escaping function. `table()`, `paint()` and the CLI's error line escape each value
+(so a name cannot start a line of its own), and `HumanStream`, which `main` puts in front of
+stdout and stderr, escapes whatever else a command writes, keeping only newlines, tabs and the
+colours `paint()` makes. JSON output is ASCII (`\\uXXXX` escapes), so it passes unchanged.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
 _COLOURS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "bold": "1", "dim": "2"}
+_SGR = re.compile("(\033\\[(?:" + "|".join([*_COLOURS.values(), "0"]) + ")m)")
+_SUSPECT = re.compile(r"[^ -~]")  # anything but printable ASCII takes the careful path
+_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape_char(c: str) -> str:
+    code = ord(c)
+    if c in _NAMED:
+        return _NAMED[c]
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape): show the byte
+        return f"\\x{code - 0xDC00:02x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def printable(text: object, keep: str = "") -> str:
+    """`text` with every character that is not printable (controls, escape sequences, bidi
+    and other format characters, line separators, undecodable bytes) as a backslash escape
+    (`\\x1b`, `\\n`, `\\u202e`); the characters in `keep` stay. Idempotent."""
+    text = str(text)
+    if _SUSPECT.search(text) is None:
+        return text
+    return "".join(c if c == " " or c in keep or c.isprintable() else _escape_char(c)
+                   for c in text)
+
+
+def _shown(text: object, keep: str = "") -> str:
+    """`printable()` that keeps the colour codes `paint()` makes (text may hold painted parts)."""
+    text = str(text)
+    if _SUSPECT.search(text) is None:
+        return text
+    parts = _SGR.split(text)  # odd positions: our colour codes
+    return "".join(p if i % 2 else printable(p, keep) for i, p in enumerate(parts))
+
+
+class HumanStream:
+    """A text stream for people: `printable()` over everything written, newlines, tabs and
+    `paint()`'s colours kept."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        """Write `text` escaped."""
+        return self._stream.write(_shown(text, "\n\t"))
+
+    def writelines(self, lines: Sequence[str]) -> None:
+        """Write each of `lines` escaped."""
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def use_colour(stream: TextIO | None = None) -> bool:
@@ -19,6 +82,7 @@ def use_colour(stream: TextIO | None = None) -> bool:
 
 def paint(text: str, colour: str, stream: TextIO | None = None) -> str:
     """`text` in `colour` when writing to a terminal, unchanged otherwise."""
+    text = _shown(text)
     if not use_colour(stream):
         return text
     return f"\033[{_COLOURS[colour]}m{text}\033[0m"
@@ -27,7 +91,8 @@ def paint(text: str, colour: str, stream: TextIO | None = None) -> str:
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], stream: TextIO | None = None) -> None:
     """Print an aligned table; on a terminal the header is bold."""
     stream = stream or sys.stdout
-    cells = [[str(c) for c in row] for row in rows]
+    headers = [_shown(h) for h in headers]
+    cells = [[_shown(c) for c in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         for i, cell in enumerate(row):

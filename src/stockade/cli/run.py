@@ -10,15 +10,19 @@ from collections import Counter
 from typing import IO, TYPE_CHECKING
 
 from stockade.cli._args import trailing_command
-from stockade.errors import StockadeError, UsageError
+from stockade.errors import StockadeError, UnsupportedError, UsageError
 
 if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
     from stockade.audit.record import AuditRecord
     from stockade.enforce.denials import DenialCollector
     from stockade.enforce.plan_types import CoverageEntry, CoverageReport, EnforcementPlan
+    from stockade.enforce.prepare import Prepared
+    from stockade.enforce.status_record import Keeper
     from stockade.enforce.supervisor.setup import SupervisorSetup
 
 COMMAND = "run"
+SETUP_FAILED = 125  # as env(1), timeout(1): the program did not run
+USAGE_EXIT = SETUP_FAILED  # cli/main.py: argument errors of `run` exit 125
 HELP = "run a command confined (Landlock, seccomp, capabilities, no_new_privs)"
 
 _EPILOG = """\
@@ -34,10 +38,9 @@ example: stockade run --rx /usr --ro /etc --rw /tmp -- /bin/sh -c 'ls /tmp'"""
 
 
 def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}") from None
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+    port = int(text)
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"TCP port out of range (0-65535): {port}")
     return port
@@ -74,6 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(as root) the kernel's denial records of the program")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="one line per weakened rule of included files too (abstractions)")
+    parser.add_argument("--allow-keyring", action="store_true",
+                        help="allow add_key, keyctl and request_key (refused by default: the "
+                        "per-user kernel keyring is shared with the host)")
+    parser.add_argument("--no-status-record", dest="status_record", action="store_false",
+                        help="do not write the status record (docs/status.md); needed when a "
+                        "writable grant covers its directory")
     parser.add_argument("--clear-env", action="store_true",
                         help="pass only PATH, TERM, LANG, LC_ALL, HOME, USER, LOGNAME, TZ")
     sup = parser.add_argument_group("reference monitor (seccomp user notification)")
@@ -174,10 +183,54 @@ def _collector(name: str, audit: IO[str] | None) -> DenialCollector | None:
         return None
 
 
+def _record_keeper(args: argparse.Namespace, prep: Prepared, name: str,
+                   layers: list[str]) -> Keeper | None:
+    """What writes the status record before the program runs (None: no record).
+
+    Refuses (exit 125) when the record directory lies inside a writable grant of the sandbox:
+    the program could replace or forge the records there.
+    """
+    from stockade.enforce import status_record
+
+    if not args.status_record:
+        return None
+    directory = status_record.record_dir()
+    if directory is None:  # no runtime directory for this user: quietly no record
+        return None
+    if prep.landlock_active:
+        grants = [(r.path, r.access & prep.plan.handled_fs) for r in prep.plan.fs_rules]
+        grant = status_record.writable_grant(directory, grants)
+        if grant is not None:
+            raise StockadeError(
+                f"the status record directory {directory} lies inside the writable grant "
+                f"{grant}: the program could replace its records (narrow the grant, or pass "
+                "--no-status-record)", SETUP_FAILED)
+    return status_record.Keeper(directory, name, landlock_abi=prep.landlock_abi, layers=layers,
+                                warn=_say)
+
+
 def run(args: argparse.Namespace) -> int:
+    """`stockade run`; exit status: the program's, 128+N after signal N, 125 when it could not
+    be confined (bad profile or input included), 126/127 as the shell, 3 for --strict."""
+    from stockade.enforce.launcher import LaunchError
+
+    try:
+        return _run(args)
+    except (UnsupportedError, LaunchError):
+        raise
+    except StockadeError as err:
+        raise StockadeError(str(err), SETUP_FAILED) from None
+    except Exception as err:
+        if os.environ.get("STOCKADE_DEBUG"):
+            raise
+        raise StockadeError(f"internal error: {type(err).__name__}: {err} (set "
+                            "STOCKADE_DEBUG=1 for a traceback)", SETUP_FAILED) from None
+
+
+def _run(args: argparse.Namespace) -> int:
     """Build the plan, prepare it for this kernel, report weakened rules, launch."""
     command = trailing_command(args.argv, "stockade run [FLAGS] -- CMD ARGS...")
-    from stockade.enforce import caps, defaults, launcher, prctl, prepare, status_record
+    from stockade.enforce import caps, defaults, launcher, prctl, prepare
     from stockade.enforce.plan_types import CoverageReport
 
     try:
@@ -190,6 +243,8 @@ def run(args: argparse.Namespace) -> int:
     notes: list[str] = []
     if args.profile:  # the ad-hoc flags add to the profile's plan
         plan, coverage, notes = _profile_plan(args, plan)
+    if args.allow_keyring:
+        plan.seccomp_rules = defaults.without_keyring(plan.seccomp_rules)
     plan.env_set.setdefault("STOCKADE_PROFILE", plan.name)
     supervision = _supervision(args, plan)
     audit = _open_audit(args.audit)
@@ -199,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
     # same-user process (the program included) can read its memory or ptrace it.
     prctl.set_dumpable(False)
     collector: DenialCollector | None = None
-    record_path: str | None = None
+    keeper: Keeper | None = None
     try:
         prep = prepare.prepare(plan, strict=args.strict, coverage=coverage,
                                supervised=supervision is not None)
@@ -214,13 +269,9 @@ def run(args: argparse.Namespace) -> int:
                                         ("seccomp", prep.bpf is not None),
                                         ("capabilities", True), ("no_new_privs", True)) if on]
 
+        keeper = _record_keeper(args, prep, plan.name, layers)
+
         def started(pid: int) -> None:
-            nonlocal record_path
-            try:
-                record_path = status_record.write(pid, plan.name, landlock_abi=prep.landlock_abi,
-                                                  layers=layers)
-            except OSError as err:
-                _say(f"cannot write the status record of pid {pid}: {err}")
             if collector is not None:
                 collector.start(pid)
             if audit:
@@ -232,9 +283,10 @@ def run(args: argparse.Namespace) -> int:
                 from stockade.enforce.supervisor.session import supervised_launch
 
                 status = supervised_launch(prep, supervision.supervisor, supervision.routed,
-                                           command, on_started=started)
+                                           command, on_started=started, before_exec=keeper)
             else:
-                status = launcher.launch(prep, command, on_started=started)
+                status = launcher.launch(prep, command, on_started=started,
+                                         before_exec=keeper)
         except launcher.LaunchError as err:
             if audit:
                 report.write_record(audit, {"event": "error", "error": str(err),
@@ -249,7 +301,8 @@ def run(args: argparse.Namespace) -> int:
             report.write_record(audit, {"event": "exit", "status": status})
         return status
     finally:
-        status_record.remove(record_path)
+        if keeper is not None:
+            keeper.remove()
         if collector is not None:
             collector.stop()
         if audit:
@@ -283,7 +336,9 @@ def _supervision(args: argparse.Namespace, plan: EnforcementPlan) -> SupervisorS
     if mode is None:
         if not plan.notify_rules():
             return None
-        mode = "enforce"
+        from stockade.enforce.supervisor.setup import build_hybrid
+
+        return build_hybrid(args.audit)  # only what Landlock cannot mediate
     from stockade.enforce.supervisor.setup import build
 
     return build(mode, args.lsm, args.context, args.module_option, args.audit, args.learn,

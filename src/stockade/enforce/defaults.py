@@ -12,9 +12,9 @@ from __future__ import annotations
 import errno
 from collections.abc import Iterable, Sequence
 
-from stockade.enforce.landlock import AccessFs, AccessNet, RestrictFlag
+from stockade.enforce.landlock import ALL_FS, ALL_NET, AccessFs, AccessNet, RestrictFlag
 from stockade.enforce.plan_types import EnforcementPlan, FsRule, NetRule, SeccompRule
-from stockade.enforce.seccomp import Action, ArgCmp, Cmp, errno_action
+from stockade.enforce.seccomp import NOTIFY, Action, ArgCmp, Cmp, errno_action
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -43,6 +43,12 @@ READ_WRITE = (
     | AccessFs.REMOVE_FILE | AccessFs.MAKE_DIR | AccessFs.MAKE_REG | AccessFs.MAKE_SYM
     | AccessFs.MAKE_FIFO | AccessFs.MAKE_SOCK | AccessFs.REFER | AccessFs.IOCTL_DEV
 )
+
+IPPROTO_TCP = 6
+SOCK_STREAM = 1
+SOCK_SEQPACKET = 5
+#: The kernel keyring calls, refused by default as container runtimes do.
+KEYRING_SYSCALLS = ("add_key", "request_key", "keyctl")
 
 EPERM = errno_action(errno.EPERM)
 ENOSYS = errno_action(errno.ENOSYS)
@@ -81,6 +87,68 @@ def socket_family_rules(allowed: Iterable[int], source: str = "baseline") -> lis
     return rules
 
 
+def tcp_protocol_rules(source: str = "baseline") -> list[SeccompRule]:
+    """While TCP ports are restricted: refuse (EPROTONOSUPPORT) inet/inet6 stream sockets of
+    any protocol but 0 and TCP (MPTCP 262, SCTP 132) and inet/inet6 seqpacket sockets (SCTP).
+
+    Landlock's TCP rights cover only sockets the kernel counts as TCP, so an MPTCP or SCTP
+    socket would bind and connect to any port. libseccomp cannot AND two comparisons of one
+    argument: "protocol not in {0, 6}" is spelled "protocol >= 7" plus one rule each for 1-5.
+    """
+    act = errno_action(errno.EPROTONOSUPPORT)
+    reason = "a stream protocol other than TCP escapes Landlock's TCP port rules"
+    rules = []
+    for fam in (AF_INET, AF_INET6):
+        family = ArgCmp(0, Cmp.MASKED_EQ, 0xFFFFFFFF, fam)
+        stream = ArgCmp(1, Cmp.MASKED_EQ, 0xF, SOCK_STREAM)
+        rules.append(SeccompRule("socket", act, (family, stream, ArgCmp(2, Cmp.GE, IPPROTO_TCP + 1)),
+                                 reason, source))
+        rules += [SeccompRule("socket", act, (family, stream, ArgCmp(2, Cmp.EQ, proto)), reason,
+                              source) for proto in range(1, IPPROTO_TCP)]
+        rules.append(SeccompRule("socket", act, (family, ArgCmp(1, Cmp.MASKED_EQ, 0xF,
+                                                                 SOCK_SEQPACKET)),
+                                 "inet seqpacket sockets are SCTP, outside Landlock's TCP rules",
+                                 source))
+    return rules
+
+
+CHMOD = ("chmod", "fchmod", "fchmodat", "fchmodat2")
+CHOWN = ("chown", "fchown", "lchown", "fchownat")
+UTIME = ("utime", "utimes", "futimesat", "utimensat")
+XATTR_SET = ("setxattr", "lsetxattr", "fsetxattr", "setxattrat")
+XATTR_REMOVE = ("removexattr", "lremovexattr", "fremovexattr", "removexattrat")
+XATTR_GET = ("getxattr", "lgetxattr", "fgetxattr", "getxattrat", "listxattr", "llistxattr",
+             "flistxattr", "listxattrat")
+#: Calls Landlock does not mediate that change an inode (AppArmor: `w`)...
+HYBRID_WRITE = CHMOD + CHOWN + UTIME + XATTR_SET + XATTR_REMOVE
+#: ... and that read its extended attributes (AppArmor: `r`).
+HYBRID_READ = XATTR_GET
+HYBRID_SOURCE = "hybrid: not mediated by Landlock"
+
+
+def hybrid_rules(handled_fs: AccessFs, handled_net: AccessNet) -> list[SeccompRule]:
+    """user-notif rules for what Landlock cannot mediate but the plan restricts: the
+    supervisor decides them on the plan's grants and performs them (docs/supervisor.md);
+    without a supervisor `prepare` turns them into EPERM and reports it."""
+    rules: list[SeccompRule] = []
+    if handled_fs & AccessFs.WRITE_FILE:
+        rules += [SeccompRule(name, NOTIFY, (), "changes an inode: needs the plan's write grant "
+                              "on it (AppArmor: w)", HYBRID_SOURCE) for name in HYBRID_WRITE]
+    if handled_fs & AccessFs.READ_FILE:
+        rules += [SeccompRule(name, NOTIFY, (), "reads extended attributes: needs the plan's "
+                              "read grant on the inode (AppArmor: r)", HYBRID_SOURCE)
+                  for name in HYBRID_READ]
+    if handled_net & AccessNet.BIND_TCP:
+        rules.append(SeccompRule("listen", NOTIFY, (), "an unbound TCP socket would take an "
+                                 "ephemeral port no --bind-tcp grants", HYBRID_SOURCE))
+    return rules
+
+
+def without_keyring(rules: Iterable[SeccompRule]) -> list[SeccompRule]:
+    """`rules` without the refusal of the keyring calls (`--allow-keyring`)."""
+    return [r for r in rules if r.syscall not in KEYRING_SYSCALLS]
+
+
 def baseline_seccomp_rules() -> list[SeccompRule]:
     """The system calls a confined process is always refused, each with its reason."""
     rules = _deny(
@@ -89,9 +157,14 @@ def baseline_seccomp_rules() -> list[SeccompRule]:
         EPERM, "modifies or inspects the running kernel")
     rules += _deny(["io_uring_setup", "io_uring_enter", "io_uring_register"], EPERM,
                    "io_uring bypasses seccomp and has a history of kernel bugs")
-    rules += _deny(["mount", "umount2", "pivot_root", "fsopen", "fsmount", "fsconfig",
-                    "move_mount", "open_tree", "mount_setattr"], EPERM,
+    rules += _deny(["mount", "umount2", "pivot_root", "fsopen", "fsmount", "fsconfig", "fspick",
+                    "move_mount", "open_tree", "open_tree_attr", "mount_setattr"], EPERM,
                    "changes the mount table (Landlock rules are path-based)")
+    rules += _deny(KEYRING_SYSCALLS, EPERM,
+                   "the per-user kernel keyring is shared with the host (--allow-keyring)")
+    rules += _deny(["setns"], EPERM, "joins another namespace")
+    rules += _deny(["file_setattr"], EPERM,
+                   "changes inode flags and project ids, which Landlock does not mediate")
     for syscall in ("unshare", "clone"):
         for flag, name in ((CLONE_NEWUSER, "CLONE_NEWUSER"), (CLONE_NEWNS, "CLONE_NEWNS")):
             rules.append(SeccompRule(syscall, EPERM, _masked(0, flag),
@@ -136,10 +209,13 @@ def baseline_plan(socket_families: Iterable[int] = DEFAULT_SOCKET_FAMILIES) -> E
     """Deny everything Landlock handles, scope IPC, refuse the baseline system calls."""
     return EnforcementPlan(
         name="adhoc",
+        handled_fs=ALL_FS,
+        handled_net=ALL_NET,
         # Restricting happens before execve: without this flag the kernel would log only the
         # launcher's own denials, not the program's.
         landlock_log=RestrictFlag.LOG_NEW_EXEC_ON,
-        seccomp_rules=baseline_seccomp_rules() + socket_family_rules(socket_families),
+        seccomp_rules=(baseline_seccomp_rules() + socket_family_rules(socket_families)
+                       + tcp_protocol_rules() + hybrid_rules(ALL_FS, ALL_NET)),
     )
 
 

@@ -8,12 +8,13 @@ paths, or runs libseccomp. A failure before exec travels to the parent over a cl
 pipe as `stage, errno`, and becomes one line and exit status 127 (command not found), 126
 (cannot execute) or 125 (confinement failed); the command never runs unconfined.
 
-Parent: blocks the forwarded signals and SIGCHLD before fork and takes them with
-sigwaitinfo, so none is lost between fork and exec. A signal sent by a process (kill(1),
-systemd, a supervisor) is forwarded to the child; a signal from the terminal (si_code
-SI_KERNEL: ^C, ^\\, window resize, hangup) already reached the child if it is still in our
-(foreground) process group, and is not sent twice. Stdin, stdout, stderr and the terminal are
-inherited untouched.
+Parent: blocks every catchable signal but SIGTTIN/SIGTTOU before fork and takes them with
+sigwaitinfo, so none is lost between fork and exec and none kills the launcher (which would
+leave the program unwatched). A signal sent by a process (kill(1), systemd, a supervisor,
+SIGALRM, real-time signals) is forwarded to the child; a signal from the terminal (si_code
+SI_KERNEL: ^C, ^\\, ^Z, window resize, hangup) already reached the child if it is still in our
+(foreground) process group, and is not sent twice. SIGTSTP also stops the launcher. Stdin,
+stdout, stderr and the terminal are inherited untouched.
 """
 
 from __future__ import annotations
@@ -30,13 +31,19 @@ from stockade.enforce import caps, landlock, prctl
 from stockade.enforce.prepare import SETUP_FAILED_EXIT, Prepared
 from stockade.errors import StockadeError
 
-FORWARDED_SIGNALS: tuple[signal.Signals, ...] = (
-    signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-    signal.SIGUSR2, signal.SIGWINCH,
-)
+#: never caught (KILL, STOP), or sent by the kernel to the process that touches the
+#: terminal from the background (TTIN, TTOU: the launcher does not)
+_NOT_WATCHED = {signal.SIGKILL, signal.SIGSTOP, signal.SIGTTIN, signal.SIGTTOU}
+#: every signal the launcher takes with sigwaitinfo while the program runs, so that none can
+#: kill it (and leave the program unwatched and its status record behind): all but the above
+FORWARDED_SIGNALS: tuple[int, ...] = tuple(sorted(
+    s for s in signal.valid_signals() if s not in _NOT_WATCHED))
+#: about the launcher's own writes and CPU time when the kernel sends them: not forwarded then
+_OWN = {signal.SIGPIPE, signal.SIGXFSZ, signal.SIGXCPU}
 #: Python ignores these at start-up; a program expects the default.
 _RESET_TO_DEFAULT = (signal.SIGPIPE, signal.SIGXFSZ)
 SI_KERNEL = 0x80
+_FROM_A_PROCESS = (0, -1, -6)  # SI_USER (kill), SI_QUEUE (sigqueue), SI_TKILL (tgkill)
 COMMAND_NOT_FOUND_EXIT = 127
 CANNOT_EXECUTE_EXIT = 126
 
@@ -71,16 +78,22 @@ def _candidates(command: str, env: dict[str, str]) -> list[str]:
 
 
 def _child(prep: Prepared, argv: Sequence[str], paths: list[str], err_w: int,
-           parent: int, old_mask: Iterable[int], pre_exec: Callable[[], None] | None = None
-           ) -> None:
-    """Runs in the forked child; never returns."""
+           parent: int, old_mask: Iterable[int], go: tuple[int, int],
+           pre_exec: Callable[[], None] | None = None) -> None:
+    """Runs in the forked child; never returns. It execs only once the parent wrote a byte
+    to the `go` pipe (after `before_exec`); end of file there means: give up."""
     stage = "setup"
     try:
+        os.close(go[1])
         if prep.plan.die_with_parent:
             stage = "prctl(PR_SET_PDEATHSIG)"
             prctl.set_pdeathsig(signal.SIGKILL)
             if os.getppid() != parent:  # the parent died before the prctl
                 os._exit(SETUP_FAILED_EXIT)
+        stage = "waiting for the launcher"  # before seccomp: a filter may not allow read
+        if _read_byte(go[0]) != b"g":
+            os._exit(SETUP_FAILED_EXIT)  # the launcher gave up (it says why)
+        os.close(go[0])
         stage = "prctl(PR_SET_NO_NEW_PRIVS)"
         prctl.set_no_new_privs()
         stage = "capabilities"
@@ -170,6 +183,14 @@ def exit_status(wait_status: int) -> int:
     return os.waitstatus_to_exitcode(wait_status)
 
 
+def _read_byte(fd: int) -> bytes:
+    while True:
+        try:
+            return os.read(fd, 1)
+        except InterruptedError:
+            continue
+
+
 def _read_all(fd: int) -> bytes:
     chunks: list[bytes] = []
     while True:
@@ -184,38 +205,54 @@ def _read_all(fd: int) -> bytes:
 
 def launch(prep: Prepared, argv: Sequence[str], *,
            on_started: Callable[[int], None] | None = None,
-           hook: ChildHook | None = None) -> int:
+           hook: ChildHook | None = None,
+           before_exec: Callable[[int], None] | None = None) -> int:
     """Run `argv` confined by `prep`; return its exit status (128+N after signal N).
 
     Raises LaunchError (exit_code 127, 126 or 125) when the child fails before exec.
-    `on_started(pid)` is called once the command is running. `hook` lets a supervisor fork
-    the child and add its notification filter.
+    `before_exec(pid)` runs after fork and before the child may exec (the status record is
+    written there, before any program code runs); if it raises, the child is killed and the
+    exception propagates. `on_started(pid)` is called once the command is running. `hook`
+    lets a supervisor fork the child and add its notification filter.
     """
     if not argv:
         raise StockadeError("no command given", 2)
     paths = _candidates(argv[0], prep.env)
     watched = {*FORWARDED_SIGNALS, signal.SIGCHLD}
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    go = os.pipe2(os.O_CLOEXEC)
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
     try:
         parent = os.getpid()
         try:
             if hook is not None:
                 pre_exec = hook.in_child
-                pid = hook.fork(lambda: _child(prep, argv, paths, err_w, parent, old_mask,
+                pid = hook.fork(lambda: _child(prep, argv, paths, err_w, parent, old_mask, go,
                                                pre_exec))
             else:
                 pid = os.fork()
         except OSError as err:
-            os.close(err_r)
-            os.close(err_w)
+            for fd in (err_r, err_w, *go):
+                os.close(fd)
             raise LaunchError(f"cannot start {argv[0]}: fork failed: {err.strerror}",
                               SETUP_FAILED_EXIT) from None
         if pid == 0:
             os.close(err_r)
-            _child(prep, argv, paths, err_w, parent, old_mask)
+            _child(prep, argv, paths, err_w, parent, old_mask, go)
         os.close(err_w)
+        os.close(go[0])
         prep.close()
+        try:
+            if before_exec is not None:
+                before_exec(pid)
+        except BaseException:
+            os.close(go[1])
+            os.close(err_r)
+            _kill_and_reap(pid)
+            raise
+        with contextlib.suppress(BrokenPipeError):  # the child already failed: it says why
+            os.write(go[1], b"g")
+        os.close(go[1])
         message = _read_all(err_r)
         os.close(err_r)
         if message:
@@ -225,28 +262,42 @@ def launch(prep: Prepared, argv: Sequence[str], *,
             try:
                 on_started(pid)
             except BaseException:  # e.g. the audit record cannot be written: stop, fail closed
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
+                _kill_and_reap(pid)
                 raise
         return _supervise(pid, watched)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
 
-def should_forward(si_signo: int, si_code: int, child_pgid: int | None) -> bool:
+def _kill_and_reap(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def should_forward(si_signo: int, si_code: int, child_pgid: int | None,
+                   si_pid: int = 0) -> bool:
     """Whether a signal the launcher received goes on to the child.
 
-    SIGCHLD is ours. A signal the terminal sent (si_code SI_KERNEL) went to the whole
-    foreground process group, so a child still in our group already has it: sending it again
-    would deliver ^C twice. Anything sent by a process is forwarded.
+    SIGCHLD is ours, and so are SIGPIPE/SIGXFSZ/SIGXCPU unless another process sent them. A
+    signal the terminal sent (si_code SI_KERNEL) went to the whole foreground process group,
+    so a child still in our group already has it: sending it again would deliver ^C twice.
+    Anything else sent by a process is forwarded (as tini and timeout(1) do).
     """
     if si_signo == signal.SIGCHLD:
+        return False
+    if si_signo in _OWN and (si_code not in _FROM_A_PROCESS or si_pid == os.getpid()):
         return False
     return not (si_code == SI_KERNEL and child_pgid == os.getpgrp())
 
 
-def _supervise(pid: int, watched: set[signal.Signals]) -> int:
-    """Forward signals to `pid` until it exits; return its shell-style status."""
+def _supervise(pid: int, watched: set[int]) -> int:
+    """Forward signals to `pid` until it exits; return its shell-style status.
+
+    SIGTSTP (^Z, or kill -TSTP) stops the launcher too once forwarded, so that the shell's
+    job control sees the job stop; SIGCONT resumes the launcher by itself and is forwarded.
+    """
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done == pid:
@@ -258,6 +309,8 @@ def _supervise(pid: int, watched: set[signal.Signals]) -> int:
             pgid: int | None = os.getpgid(pid)
         except ProcessLookupError:
             continue
-        if should_forward(info.si_signo, info.si_code, pgid):
+        if should_forward(info.si_signo, info.si_code, pgid, info.si_pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, info.si_signo)
+        if info.si_signo == signal.SIGTSTP:
+            os.kill(os.getpid(), signal.SIGSTOP)

@@ -167,6 +167,7 @@ def _all_rules(ctx: Context, files: FileCompiler) -> set[str]:
         ctx.plan.scopes = ll.NO_SCOPE
         unlock.update(PTRACE_SYSCALLS)
         unlock.update({"userns", "io_uring_setup", "io_uring_enter", "io_uring_register"})
+        unlock.update(defaults.KEYRING_SYSCALLS)
         ctx.record_part(rule, EXACT, "every file right, socket family, TCP port, signal and ptrace "
                         "allowed; capabilities and deny rules still apply")
     return unlock
@@ -197,6 +198,7 @@ def compile_plan(profile: CompiledProfile, *, abi: int | None = None) -> Profile
     compile_rlimits(ctx)
     unlock |= compile_syscall_rules(ctx)
     plan.seccomp_rules = _baseline(unlock) + plan.seccomp_rules
+    plan.seccomp_rules += defaults.hybrid_rules(plan.handled_fs, plan.handled_net)
     ctx.sort_report()
     for child in profile.children:
         kind = "hat" if child.is_hat else "child profile"

@@ -15,6 +15,7 @@ import socket
 import stat
 from dataclasses import dataclass
 
+from stockade.enforce import defaults
 from stockade.enforce import landlock as ll
 from stockade.enforce.caps import cap_name
 from stockade.enforce.landlock import AccessFs, AccessNet, Scope
@@ -170,8 +171,14 @@ def landlock_row(lock: _Landlock, req: Request) -> PlanRow | None:
         return _move(lock, req, obj, req.target)
     if hook in ("inode_setattr", "inode_setxattr"):
         why = f"Landlock does not mediate {req.what or 'this'}"
+        setid = req.what == "chmod" and bool(req.flags & 0o6000)
         if any("S_ISUID" in r.reason for r in lock.plan.seccomp_rules if r.syscall == "chmod"):
             why += "; seccomp refuses set-id bits"
+        hybrid = any(r.source == defaults.HYBRID_SOURCE for r in lock.plan.seccomp_rules)
+        if hybrid and not setid:  # the supervisor asks this same model (plan_guard)
+            row = lock.check([(obj.path, AccessFs.WRITE_FILE)])
+            return PlanRow(LANDLOCK, row.verdict, row.errno, f"{why}: the supervisor requires "
+                           f"the plan's write grant ({row.reason})", row.rule)
         return PlanRow(LANDLOCK, NA, reason=why)
     if hook == "sb_mount":
         if lock.exists and lock.handled_fs:
@@ -291,12 +298,13 @@ def _action_errno(action: Action) -> str | None:
     if action.kind in (ActionKind.KILL_PROCESS, ActionKind.KILL_THREAD):
         return "SIGSYS"
     if action.kind is ActionKind.NOTIFY:
-        return "EACCES"  # denied until the supervisor exists (see prepare)
+        return "EPERM"  # what prepare makes of it where no supervisor runs
     return None
 
 
 def _allows(action: Action) -> bool:
-    return action.kind in (ActionKind.ALLOW, ActionKind.LOG)
+    # user-notif: `stockade run` starts a supervisor for these, which decides case by case
+    return action.kind in (ActionKind.ALLOW, ActionKind.LOG, ActionKind.NOTIFY)
 
 
 def _syscall_verdict(plan: EnforcementPlan, call: Call) -> tuple[Action, SeccompRule | None,
@@ -361,3 +369,7 @@ def explain_plan(plan: EnforcementPlan, req: Request, *, abi: int | None = None)
     lock = _Landlock(plan, ll.abi_version() if abi is None else abi)
     rows = [landlock_row(lock, req), seccomp_row(plan, req)]
     return [r for r in rows if r is not None]
+
+
+#: The plan's Landlock grants by path: the supervisor's hybrid decisions ask this same model.
+LandlockModel = _Landlock

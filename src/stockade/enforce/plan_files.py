@@ -17,6 +17,10 @@ A `deny` inside a granted tree G is compiled by granting G only the rights the d
 then each entry of G that is not on the way to the denied path with all of G's rights,
 recursing into the one that is. Entries created later in such a split directory get only
 the reduced rights (fail closed), and the report says which directories were split.
+
+A deny whose targets are not all known (more than 256 alternatives, a glob walk stopped by its
+budget, a pattern that cannot be expanded) fails closed: its rights are taken from everything
+beneath the pattern's literal directory, and its coverage line names the rights and grants lost.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from stockade.enforce.landlock import AccessFs
+from stockade.enforce.landlock import AccessFs, flag_names
 from stockade.enforce.plan_common import APPROX, EXACT, NOT_ENFORCED, Context, Verdict
 from stockade.enforce.plan_glob import DIR, FILE, TREE, Expansion, Target, expand
 from stockade.enforce.plan_types import FsRule
@@ -137,10 +141,12 @@ def deny_rights(perms: Perm) -> AccessFs:
     return rights
 
 
-def _expand(rule: FileRule | LinkRule, v: Verdict) -> Expansion:
+def _expand(rule: FileRule | LinkRule, v: Verdict, deny: bool) -> Expansion:
     try:
         return expand(rule.path)
     except (AareError, ValueError) as err:
+        if deny:  # fail closed: the rights go from everything (finish says so)
+            return Expansion(truncated=True, cut=f"pattern not expanded: {err}", region="/")
         v.part(NOT_ENFORCED, f"pattern not expanded: {err}")
         return Expansion()
 
@@ -157,6 +163,10 @@ def _target_notes(exp: Expansion, v: Verdict, *, deny: bool) -> None:
         v.part(APPROX, f"glob expanded at launch to {len(exp.targets)} path(s) {what}; paths "
                f"created later are not covered by this rule")
     for note in exp.notes:
+        if note == exp.cut:
+            if not deny:  # a deny's cut is reported by FileCompiler.finish (what is lost)
+                v.part(APPROX, f"{note}: the rest is not granted")
+            continue
         v.part(APPROX if exp.truncated else EXACT, note)
 
 
@@ -166,7 +176,7 @@ class FileCompiler:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.grants: list[Grant] = []
-        self.denials: list[tuple[FileRule | LinkRule, Verdict, list[Target], AccessFs]] = []
+        self.denials: list[tuple[FileRule | LinkRule, Verdict, Expansion, AccessFs]] = []
         self.verdicts: list[tuple[FileRule | LinkRule, Verdict]] = []
 
     def grant(self, path: str, rights: AccessFs, kind: str, source: str) -> None:
@@ -179,7 +189,7 @@ class FileCompiler:
         self.verdicts.append((rule, v))
         q = rule.qualifiers
         perms = rule.perms if isinstance(rule, FileRule) else Perm.LINK
-        exp = _expand(rule, v)
+        exp = _expand(rule, v, q.deny)
         _target_notes(exp, v, deny=q.deny)
         if q.audit:
             v.part(EXACT, "audit: allowed accesses are not logged (Landlock logs denials)"
@@ -194,8 +204,7 @@ class FileCompiler:
                        "(narrower: Landlock cannot check ownership)", "supervisor")
             if not rights:
                 v.part(NOT_ENFORCED, "deny of k/m only: not mediated by Landlock")
-            targets = exp.targets + exp.missing
-            self.denials.append((rule, v, targets, rights))
+            self.denials.append((rule, v, exp, rights))
             return
         if q.owner or q.other:
             v.part(APPROX, f"{'owner' if q.owner else 'other'}: wider, Landlock cannot check "
@@ -276,13 +285,36 @@ class FileCompiler:
             elif kind == TREE and (path != target.path or target.kind == DIR):
                 self._descend(g, path, target, out, split)
 
+    def _deny_region(self, exp: Expansion, rights: AccessFs, v: Verdict) -> None:
+        """A deny whose targets are not all known: take its rights from everything beneath
+        the pattern's literal directory (splitting the granted trees above it), and say
+        exactly what that costs."""
+        region = Target(exp.region, TREE)
+        before = {g.path: g.rights for g in self.grants}
+        split: set[str] = set()
+        touched = self._apply_deny(region, rights, split)
+        lost = sorted(p for p, r in before.items()
+                      if _beneath(p, exp.region) and r & rights)
+        what = "|".join(flag_names(rights))
+        if not touched:
+            v.part(EXACT, f"{exp.cut}; nothing is granted beneath {exp.region}, so nothing "
+                   "is lost (Landlock denies by default)")
+            return
+        where = f"; split above it: {_some(sorted(split))}" if split else ""
+        grants = f" (grants {_some(lost)})" if lost else ""
+        v.part(APPROX, f"{exp.cut}: fail closed, {what} removed from everything beneath "
+               f"{exp.region}{grants}{where}: narrower, more is denied than the rule names")
+
     def finish(self) -> list[FsRule]:
         """Apply the denials, record every verdict, return the merged fs rules."""
-        for _rule, v, targets, rights in self.denials:
+        for _rule, v, exp, rights in self.denials:
             if not rights:
                 continue
             split: set[str] = set()
-            touched = sum(self._apply_deny(t, rights, split) for t in targets)
+            if exp.truncated:
+                self._deny_region(exp, rights, v)
+                continue
+            touched = sum(self._apply_deny(t, rights, split) for t in exp.targets + exp.missing)
             if split:
                 shown = _some(sorted(split))
                 v.part(APPROX, f"split {len(split)} granted directory(ies) ({shown}): other "

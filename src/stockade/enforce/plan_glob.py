@@ -51,6 +51,10 @@ class Expansion:
     glob: bool = False
     truncated: bool = False
     pattern: str = ""
+    #: why the expansion is incomplete ("" when it is complete); also in `notes`
+    cut: str = ""
+    #: the directory beneath which everything the pattern can match lies (its literal prefix)
+    region: str = "/"
 
 
 def _to_fs(text: str) -> str:
@@ -113,11 +117,9 @@ class _Walker:
     def budget(self) -> bool:
         if self.visits > self.max_visits or len(self.exp.targets) >= self.max_targets:
             if not self.exp.truncated:
-                self.exp.truncated = True
-                self.exp.notes.append(
-                    f"expansion stopped after {self.visits} entries / {len(self.exp.targets)} "
-                    f"matches (bounds {self.max_visits} / {self.max_targets}): the rest is "
-                    "not granted")
+                _cut(self.exp, f"expansion stopped after {self.visits} entries / "
+                     f"{len(self.exp.targets)} matches (bounds {self.max_visits} / "
+                     f"{self.max_targets})")
             return False
         return True
 
@@ -197,6 +199,24 @@ class _Walker:
                     self.add(entry.path, FILE)
 
 
+def _cut(exp: Expansion, why: str) -> None:
+    exp.truncated = True
+    exp.cut = why
+    exp.notes.append(why)
+
+
+def literal_region(seq: list[tuple]) -> str:
+    """The deepest directory named literally at the start of a parsed pattern: every path the
+    pattern matches lies beneath it ("/" when the pattern starts with a glob)."""
+    text = ""
+    for node in seq:
+        if node[0] != "lit":
+            break
+        text += node[1]
+    head = aare.fold_slashes(text).rpartition("/")[0]
+    return os.path.normpath(_to_fs(head)) if head.startswith("/") else "/"
+
+
 def _resolves_to_itself(path: str) -> str | None:
     """None when `path` is its own real path, else the real path it resolves to."""
     real = os.path.realpath(path)
@@ -208,11 +228,10 @@ def expand(text: str, *, max_visits: int = MAX_VISITS,
     """The targets of the (variable-expanded) pattern `text` on the filesystem now."""
     exp = Expansion(pattern=text)
     pattern = aare.parse(text)
+    exp.region = literal_region(list(pattern.seq))
     flats = aare.expand_alternations(pattern.seq, MAX_ALTERNATIVES)
     if flats is None:
-        exp.notes.append(f"more than {MAX_ALTERNATIVES} alternatives: not expanded, nothing "
-                         "granted")
-        exp.truncated = True
+        _cut(exp, f"more than {MAX_ALTERNATIVES} alternatives: not expanded")
         return exp
     walker = _Walker(exp, max_visits, max_targets)
     seen: set[tuple[str, ...]] = set()

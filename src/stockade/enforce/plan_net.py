@@ -207,6 +207,10 @@ def compile_network(ctx: Context) -> None:
     if not net.connect_all:
         handled |= AccessNet.CONNECT_TCP
     plan.handled_net = handled
+    if handled:  # a type rule of the profile may already refuse seqpacket: keep that one
+        taken = {(r.syscall, r.conditions) for r in plan.seccomp_rules}
+        plan.seccomp_rules += [r for r in defaults.tcp_protocol_rules("profile network rules")
+                               if (r.syscall, r.conditions) not in taken]
     src = "profile network rules"
     if not net.bind_all:
         plan.net_rules += [NetRule(p, AccessNet.BIND_TCP, src) for p in sorted(net.bind_ports)]
@@ -301,8 +305,10 @@ def compile_unix(ctx: Context) -> None:
             v.part(APPROX, "abstract unix sockets: the Landlock scope is lifted (wider: every "
                    "abstract address; addr/label/peer not checked)", "supervisor")
         if not abstract:
-            v.part(NOT_ENFORCED, "pathname unix sockets: connect is not mediated by Landlock "
-                   "up to ABI 7 (creating the socket file is: make_sock)", "supervisor")
+            v.part(APPROX, "pathname unix sockets: connect is decided by the supervisor on the "
+                   "file rules' `w` on the socket path (Landlock up to ABI 7 has no connect "
+                   "right; creating the file is make_sock); addr/label/peer not checked; "
+                   "sendto/sendmsg to a datagram path are not mediated", "supervisor")
         verdicts.append((rule, v))
     if not keep_scope:
         ctx.plan.scopes &= ~Scope.ABSTRACT_UNIX_SOCKET
@@ -310,7 +316,7 @@ def compile_unix(ctx: Context) -> None:
         if rule.qualifiers.deny:
             if keep_scope and ctx.abi >= 6:
                 v.part(EXACT, "abstract sockets outside the sandbox are refused by the "
-                       "Landlock scope; pathname sockets are not mediated")
+                       "Landlock scope; pathname sockets follow the file rules (supervisor)")
             else:
                 v.part(NOT_ENFORCED, "unix deny rules need the Landlock scope", by_abi(6))
         ctx.record(rule, v)

@@ -2,7 +2,7 @@
 without AppArmor (dbus, change_profile, mqueue).
 
 Capabilities unlock the baseline's refused system calls they are needed for: sys_module ->
-init/finit/delete_module, sys_boot -> reboot, kexec_*; sys_admin -> swapon/off; perfmon ->
+init/finit/delete_module, sys_boot -> reboot, kexec_*; sys_admin -> swapon/off, setns; perfmon ->
 perf_event_open; bpf or sys_admin -> bpf; sys_rawio -> iopl, ioperm.
 """
 
@@ -18,13 +18,13 @@ from stockade.policy import CapabilityRule, RlimitRule
 CAP_SYSCALLS: dict[str, tuple[str, ...]] = {
     "sys_module": ("init_module", "finit_module", "delete_module"),
     "sys_boot": ("reboot", "kexec_load", "kexec_file_load"),
-    "sys_admin": ("swapon", "swapoff", "bpf"),
+    "sys_admin": ("swapon", "swapoff", "bpf", "setns"),
     "perfmon": ("perf_event_open",),
     "bpf": ("bpf",),
     "sys_rawio": ("iopl", "ioperm"),
 }
-MOUNT_SYSCALLS = ("mount", "umount2", "fsopen", "fsmount", "fsconfig", "move_mount",
-                  "open_tree", "mount_setattr")
+MOUNT_SYSCALLS = ("mount", "umount2", "fsopen", "fsmount", "fsconfig", "fspick", "move_mount",
+                  "open_tree", "open_tree_attr", "mount_setattr")
 IO_URING = ("io_uring_setup", "io_uring_enter", "io_uring_register")
 
 RLIMIT_NUMBERS: dict[str, int] = {

@@ -203,12 +203,12 @@ def _seccomp(plan: EnforcementPlan, out: Prepared, supervised: bool = False) -> 
             action, status, detail = rule.action, EXACT, rule.reason
             if action.kind is sc.ActionKind.NOTIFY and supervised:
                 # the supervisor's own filter notifies it (enforce/supervisor/session.py)
-                cov.add(str(rule), CoverageStatus.SUPERVISOR, rule.reason, source=rule.source,
+                cov.add(str(rule), EXACT, rule.reason, source=rule.source,
                         enforced_by="seccomp user notification + supervisor")
                 continue
             if action.kind is sc.ActionKind.NOTIFY:
-                action, status = sc.errno_action(errno.EACCES), APPROX
-                detail = "denied with EACCES: no supervisor yet to decide case by case"
+                action, status = sc.errno_action(errno.EPERM), APPROX
+                detail = "refused with EPERM: no supervisor to decide case by case"
             if action == plan.seccomp_default:
                 cov.add(str(rule), EXACT, "same as the default action", source=rule.source)
                 continue
@@ -228,7 +228,15 @@ def _seccomp(plan: EnforcementPlan, out: Prepared, supervised: bool = False) -> 
             cov.add(str(rule), status, detail, source=rule.source, enforced_by="seccomp-bpf")
         cov.add("refuse other architectures and the x32 ABI", EXACT,
                 f"-> {plan.seccomp_bad_arch}", enforced_by="seccomp-bpf")
-        out.bpf = sc.BpfProgram(sc.guard_arch(filt.export_bpf(), plan.seccomp_bad_arch))
+        from stockade.enforce.mediation.kernel import syscall_limit
+
+        limit = syscall_limit()
+        cov.add("refuse system calls newer than the mediation table", EXACT if limit else APPROX,
+                f"numbers >= {limit} -> {plan.seccomp_bad_arch}" if limit else
+                f"no mediation table for {MACHINE}: numbers are not bounded",
+                enforced_by="seccomp-bpf")
+        out.bpf = sc.BpfProgram(sc.guard_arch(filt.export_bpf(), plan.seccomp_bad_arch,
+                                              limit=limit))
         if plan.seccomp_log:  # Linux 4.14: audit every action but allow (type 1326)
             out.seccomp_flags |= sc.SECCOMP_FILTER_FLAG_LOG
 

@@ -227,6 +227,7 @@ if _LIB is not None:
         ("seccomp_export_pfc", _c.c_int, [_vp, _c.c_int]),
         ("seccomp_syscall_resolve_name", _c.c_int, [_c.c_char_p]),
         ("seccomp_syscall_resolve_name_arch", _c.c_int, [_c.c_uint32, _c.c_char_p]),
+        ("seccomp_syscall_resolve_num_arch", _vp, [_c.c_uint32, _c.c_int]),
         ("seccomp_notify_alloc", _c.c_int,
          [_c.POINTER(_c.POINTER(SeccompNotif)), _c.POINTER(_c.POINTER(SeccompNotifResp))]),
         ("seccomp_notify_free", None, [_c.POINTER(SeccompNotif), _c.POINTER(SeccompNotifResp)]),
@@ -258,6 +259,12 @@ def resolve_syscall(name: str, arch: int = 0) -> int:
     nr = lib.seccomp_syscall_resolve_name_arch(arch, raw) if arch else \
         lib.seccomp_syscall_resolve_name(raw)
     if nr == -1:  # __NR_SCMP_ERROR
+        if not arch:  # newer than this libseccomp: the kernel's own number, if we know it
+            from stockade.enforce.mediation.kernel import newer_syscalls
+
+            newer = newer_syscalls().get(name)
+            if newer is not None:
+                return newer
         raise KeyError(name)
     return int(nr)
 
@@ -375,17 +382,24 @@ def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
     return struct.pack("=HBBI", code, jt, jf, k & 0xFFFFFFFF)
 
 
-def guard_arch(program: bytes, bad_arch: Action, arch: int = NATIVE_ARCH) -> bytes:
-    """`program` behind a check: another architecture, or an x32 call on x86_64 -> `bad_arch`.
+def guard_arch(program: bytes, bad_arch: Action, arch: int = NATIVE_ARCH,
+               limit: int | None = None) -> bytes:
+    """`program` behind a check: another architecture, an x32 call on x86_64, or (with
+    `limit`) a system call number >= `limit` -> `bad_arch`.
 
-    Relative jumps inside `program` are unaffected by instructions placed before it.
+    `limit` is one above the highest number of the mediation table: a system call a newer
+    kernel adds has no mediator yet, so it is refused. Relative jumps inside `program` are
+    unaffected by instructions placed before it.
     """
     if not arch:
         raise UnsupportedError(f"no seccomp architecture check for machine {MACHINE}")
     ret_bad = _insn(_BPF_RET_K, 0, 0, bad_arch.code())
     head = _insn(_BPF_LD_W_ABS, 0, 0, 4) + _insn(_BPF_JEQ_K, 1, 0, arch) + ret_bad
+    bound = limit if limit is not None else 0
     if arch == AUDIT_ARCH_X86_64:
-        head += _insn(_BPF_LD_W_ABS, 0, 0, 0) + _insn(_BPF_JGE_K, 0, 1, X32_SYSCALL_BIT) + ret_bad
+        bound = min(bound or X32_SYSCALL_BIT, X32_SYSCALL_BIT)
+    if bound:
+        head += _insn(_BPF_LD_W_ABS, 0, 0, 0) + _insn(_BPF_JGE_K, 0, 1, bound) + ret_bad
     return head + program
 
 

@@ -1,24 +1,68 @@
 """The "confined by stockade" record of docs/status.md: `<pid>.json` in /run/stockade (root)
-or $XDG_RUNTIME_DIR/stockade, written atomically when the program starts, removed when it ends.
+or $XDG_RUNTIME_DIR/stockade (else /run/user/UID/stockade), written before the program runs,
+removed when it ends.
+
+The launcher is unconfined while the program runs, and the program may be able to write near
+the record directory, so every step works on a pinned directory descriptor: the directory is
+opened O_DIRECTORY|O_NOFOLLOW and must be owned by us with mode 0700 (fstat on the descriptor),
+the record is created with openat(O_CREAT|O_EXCL|O_NOFOLLOW) and renamed into place inside that
+descriptor, and removed with unlinkat. Nothing there follows a link the program could plant.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import stat
 import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from stockade.enforce.landlock import AccessFs
+
 ROOT_DIR = "/run/stockade"
+#: Landlock rights that let a sandbox change entries of a directory or the files in it
+WRITE_RIGHTS = (AccessFs.WRITE_FILE | AccessFs.TRUNCATE | AccessFs.MAKE_REG | AccessFs.MAKE_DIR
+                | AccessFs.MAKE_SYM | AccessFs.MAKE_FIFO | AccessFs.MAKE_SOCK
+                | AccessFs.MAKE_CHAR | AccessFs.MAKE_BLOCK | AccessFs.REMOVE_FILE
+                | AccessFs.REMOVE_DIR | AccessFs.REFER)
+
+
+class RecordDirError(OSError):
+    """The record directory is not a private directory of ours (or cannot be made one)."""
 
 
 def record_dir() -> str | None:
-    """Where records go for this user; None when a non-root user has no XDG_RUNTIME_DIR."""
-    if os.geteuid() == 0:
+    """Where records go for this user; None when there is no runtime directory (no record)."""
+    uid = os.geteuid()
+    if uid == 0:
         return ROOT_DIR
     runtime = os.environ.get("XDG_RUNTIME_DIR")
-    return os.path.join(runtime, "stockade") if runtime else None
+    if runtime and os.path.isabs(runtime):
+        return os.path.join(runtime, "stockade")
+    fallback = f"/run/user/{uid}"
+    try:
+        if os.stat(fallback).st_uid == uid:
+            return os.path.join(fallback, "stockade")
+    except OSError:
+        pass
+    return None
+
+
+def writable_grant(directory: str, grants: Iterable[tuple[str, AccessFs]]) -> str | None:
+    """The first grant path (a directory at or above `directory`) whose rights let a sandbox
+    change what is in `directory`; None if no grant does."""
+    real = os.path.realpath(directory)
+    for path, rights in grants:
+        if not rights & WRITE_RIGHTS:
+            continue
+        top = os.path.realpath(path)
+        if real == top or real.startswith(top.rstrip("/") + "/"):
+            return path
+    return None
 
 
 def start_time(pid: int) -> int:
@@ -30,29 +74,103 @@ def start_time(pid: int) -> int:
     return int(fields[19])
 
 
-def write(pid: int, profile: str, *, mode: str = "enforce", landlock_abi: int = 0,
-          layers: list[str] | None = None) -> str:
-    """Write the record of `pid`; returns its path. Raises OSError when it cannot."""
-    directory = record_dir()
-    if directory is None:
-        raise OSError("XDG_RUNTIME_DIR is not set")
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    record: dict[str, Any] = {
-        "pid": pid, "profile": profile, "mode": mode, "start_time": start_time(pid),
-        "started": round(time.time(), 3), "launcher_pid": os.getpid(),
-        "landlock_abi": landlock_abi, "layers": layers or [],
-    }
-    path = os.path.join(directory, f"{pid}.json")
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(record, f, sort_keys=True)
-    os.rename(tmp, path)
-    return path
+def open_dir(directory: str) -> int:
+    """An O_DIRECTORY|O_NOFOLLOW descriptor of `directory` (made 0700 if missing), checked to
+    be owned by us with no access for group or others. Raises RecordDirError otherwise."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(directory, 0o700)
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as err:
+        why = "it is a symbolic link" if err.errno in (errno.ELOOP, errno.ENOTDIR) \
+            else err.strerror
+        raise RecordDirError(err.errno, f"{directory}: {why}") from None
+    st = os.fstat(fd)
+    uid = os.geteuid()
+    if st.st_uid != uid or stat.S_IMODE(st.st_mode) & 0o077 or not stat.S_ISDIR(st.st_mode):
+        os.close(fd)
+        raise RecordDirError(errno.EPERM, f"{directory} is not a private directory of uid {uid} "
+                             f"(owner {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o})")
+    return fd
 
 
-def remove(path: str | None) -> None:
-    """Remove a record written by `write` (gone already is fine)."""
-    if path:
+@dataclass
+class Record:
+    """A written record: the pinned directory and the record's name in it."""
+
+    dir_fd: int
+    name: str
+    path: str
+
+    def remove(self) -> None:
+        """Unlink the record (gone already is fine) and release the directory."""
+        if self.dir_fd < 0:
+            return
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+            os.unlink(self.name, dir_fd=self.dir_fd)
+        os.close(self.dir_fd)
+        self.dir_fd = -1
+
+
+def _create(dir_fd: int, name: str) -> int:
+    """openat(O_CREAT|O_EXCL|O_NOFOLLOW); a leftover of that name is unlinked once first."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(name, flags, 0o644, dir_fd=dir_fd)
+    except FileExistsError:
+        os.unlink(name, dir_fd=dir_fd)  # removes the name only, whatever it points to
+        return os.open(name, flags, 0o644, dir_fd=dir_fd)
+
+
+def write(pid: int, profile: str, *, directory: str, mode: str = "enforce",
+          landlock_abi: int = 0, layers: list[str] | None = None) -> Record:
+    """Write the record of `pid` into `directory`. Raises OSError (RecordDirError included)."""
+    dir_fd = open_dir(directory)
+    try:
+        record: dict[str, Any] = {
+            "pid": pid, "profile": profile, "mode": mode, "start_time": start_time(pid),
+            "started": round(time.time(), 3), "launcher_pid": os.getpid(),
+            "landlock_abi": landlock_abi, "layers": layers or [],
+        }
+        name = f"{pid}.json"
+        tmp = name + ".tmp"
+        try:
+            with os.fdopen(_create(dir_fd, tmp), "w", encoding="utf-8") as f:
+                json.dump(record, f, sort_keys=True)
+            os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=dir_fd)
+            raise
+    except BaseException:
+        os.close(dir_fd)
+        raise
+    return Record(dir_fd, name, os.path.join(directory, name))
+
+
+class Keeper:
+    """The record of one launch: written by calling it with the pid (the launcher's
+    `before_exec`), removed by `remove()` on every way out. A record that cannot be written is
+    reported through `warn` and the program runs without one (it claims nothing)."""
+
+    def __init__(self, directory: str, profile: str, *, landlock_abi: int, layers: list[str],
+                 warn: Callable[[str], None]) -> None:
+        self.directory = directory
+        self.profile = profile
+        self.landlock_abi = landlock_abi
+        self.layers = layers
+        self.warn = warn
+        self.record: Record | None = None
+
+    def __call__(self, pid: int) -> None:
+        try:
+            self.record = write(pid, self.profile, directory=self.directory,
+                                landlock_abi=self.landlock_abi, layers=self.layers)
+        except OSError as err:
+            self.warn(f"no status record for pid {pid}: {err.strerror or err}")
+
+    def remove(self) -> None:
+        """Remove the record, if one was written."""
+        if self.record is not None:
+            self.record.remove()
+            self.record = None

@@ -21,6 +21,7 @@ from stockade.errors import StockadeError
 from stockade.learn.edit import insert_rules, unified_diff
 from stockade.learn.proposals import Proposal, accesses_from_record, propose
 from stockade.policy import CompiledProfile, compile_profiles
+from stockade.policy.includes import read_policy_file
 
 
 @dataclass
@@ -84,11 +85,8 @@ def logprof(profile_path: str, records: list[AuditRecord], *, include_dirs: Iter
             profile_name: str | None = None, any_profile: bool = False,
             exec_mode: str = "ix") -> LogprofResult:
     """Propose the rules `records` call for, as a new text and a diff of the profile file."""
-    try:
-        text = Path(profile_path).read_text()
-    except OSError as err:
-        raise StockadeError(f"cannot read {profile_path}: {err.strerror}") from None
-    profile = choose_profile(compile_profiles(profile_path, list(include_dirs)), profile_name,
+    text = read_policy_file(profile_path)
+    profile = choose_profile(compile_profiles(Path(profile_path), list(include_dirs)), profile_name,
                              profile_path)
     relevant = records_for(profile, records, any_profile=any_profile)
     accesses = [a for r in relevant for a in accesses_from_record(r)]
@@ -105,7 +103,7 @@ def write_atomically(path: str, text: str) -> None:
     mode = target.stat().st_mode & 0o7777
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(text)
         os.chmod(tmp, mode)
         os.replace(tmp, target)

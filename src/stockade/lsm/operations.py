@@ -66,7 +66,7 @@ class Peer:
 def parse_peer(text: str) -> Peer:
     """`127.0.0.1:80`, `[::1]:443`, `localhost:22` or `:8080` (any address)."""
     host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdigit() or int(port_text) > 65535:
+    if not sep or not (port_text.isascii() and port_text.isdigit()) or int(port_text) > 65535:
         raise UsageError(f"expected HOST:PORT, not {text!r}")
     host = host.strip("[]") or "0.0.0.0"
     try:

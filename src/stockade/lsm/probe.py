@@ -16,27 +16,44 @@ from stockade.lsm.types import Object, ObjectKind, Subject
 _LABEL_XATTR_PREFIXES = ("security.", "user.stockade.")
 
 
+MAX_ID = 0xFFFFFFFE  # (uid_t)-1 is "no change" to the kernel, never an id
+
+
+def id_number(text: str, what: str) -> int | None:
+    """`text` as a uid/gid number (0 to 4294967294), None when it is a name; out of range
+    (negative, too large) is an error."""
+    digits = text[1:] if text.startswith(("-", "+")) else text
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    number = int(text)
+    if not 0 <= number <= MAX_ID:
+        raise StockadeError(f"{what} out of range (0-{MAX_ID}): {text}")
+    return number
+
+
 def lookup_uid(user: str | int) -> tuple[int, int, str | None]:
     """(uid, primary gid, name) for a user name or number; an unknown name is an error."""
     text = str(user)
+    number = id_number(text, "uid")
     try:
-        entry = pwd.getpwnam(text) if not text.isdigit() else pwd.getpwuid(int(text))
+        entry = pwd.getpwnam(text) if number is None else pwd.getpwuid(number)
     except KeyError:
-        if text.isdigit():
-            return int(text), int(text), None
-        raise StockadeError(f"no such user: {text}") from None
+        if number is not None:
+            return number, number, None
+        raise StockadeError(f"no such user: {text!r}") from None
     return entry.pw_uid, entry.pw_gid, entry.pw_name
 
 
 def lookup_gid(group: str | int) -> int:
     """The gid of a group name or number."""
     text = str(group)
-    if text.isdigit():
-        return int(text)
+    number = id_number(text, "gid")
+    if number is not None:
+        return number
     try:
         return grp.getgrnam(text).gr_gid
     except KeyError:
-        raise StockadeError(f"no such group: {text}") from None
+        raise StockadeError(f"no such group: {text!r}") from None
 
 
 def ancestors_of(pid: int) -> tuple[int, ...]:

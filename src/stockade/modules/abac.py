@@ -377,7 +377,7 @@ class Abac(SecurityModule):
                     self.load(f.read(), self.policy_file)
             except OSError as err:
                 raise StockadeError(f"{self.policy_file}: {err.strerror}") from None
-        elif self.policy_text:
+        else:  # no policy is an empty one (every hook table built), not a half-made module
             self.load(self.policy_text)
         if isinstance(self.clock, str):  # `--module-option abac.clock=2026-01-05T22:00+00:00`
             try:

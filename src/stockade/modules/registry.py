@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from stockade.errors import UsageError
 from stockade.lsm.module import Mode, SecurityModule
 from stockade.lsm.stack import AuditSink, Stack
 from stockade.modules.biba import Biba
@@ -62,7 +63,12 @@ def build_stack(lsm: str = DEFAULT_LSM, *, settings: Mapping[str, Mapping[str, A
 
     def factory(name: str) -> Callable[[], SecurityModule]:
         def make() -> SecurityModule:
-            module = extra[name] if name in extra else FACTORIES[name](**settings.get(name, {}))
+            try:
+                module = extra[name] if name in extra else FACTORIES[name](**settings.get(name, {}))
+            except (TypeError, ValueError, AttributeError) as err:  # an unknown option, or a
+                # value of the wrong type (module options come from the command line as JSON)
+                raise UsageError(f"module {name}: invalid options {settings.get(name, {})}: "
+                                 f"{err}") from None
             if name in modes:
                 module.mode = modes[name]
             return module

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stockade.policy.limits import MAX_ALTERNATION_DEPTH
+
 MAX_EXPANSIONS = 1024
 
 # Nodes are tuples: ("lit", text) ("star", whole) ("dstar", whole) ("any",)
@@ -93,6 +95,9 @@ def _tokenize(text: str) -> list[Node]:
             raise AareError("invalid ']' with no matching '['", i)
         elif ch == "{":
             depth += 1
+            if depth > MAX_ALTERNATION_DEPTH:
+                raise AareError(f"alternations nested too deep (more than "
+                                f"{MAX_ALTERNATION_DEPTH} levels of '{{')", i)
             out.append(("{", i))
         elif ch == "}":
             if depth == 0:
@@ -174,13 +179,21 @@ def _build(tokens: list[Node], i: int = 0, nested: bool = False) -> tuple[Seq, i
 
 
 def _merge(seq: list[Node]) -> Seq:
+    """Adjacent literals as one (slashes folded), in one pass: joined once per run, never
+    grown a character at a time (that was quadratic in the length of a path)."""
     out: list[Node] = []
+    run: list[str] = []
     for node in seq:
-        if node[0] == "lit" and out and out[-1][0] == "lit":
-            out[-1] = ("lit", out[-1][1] + node[1])
-        else:
-            out.append(node)
-    return tuple(("lit", fold_slashes(n[1])) if n[0] == "lit" else n for n in out)
+        if node[0] == "lit":
+            run.append(node[1])
+            continue
+        if run:
+            out.append(("lit", fold_slashes("".join(run))))
+            run = []
+        out.append(node)
+    if run:
+        out.append(("lit", fold_slashes("".join(run))))
+    return tuple(out)
 
 
 def expand_alternations(seq: Seq, limit: int) -> list[list[Node]] | None:
@@ -195,9 +208,15 @@ def expand_alternations(seq: Seq, limit: int) -> list[list[Node]] | None:
                     return None
                 for alt in sub:
                     options.setdefault(tuple(fold_flat(alt)), alt)
-            results = [r + o for r in results for o in options.values()]
+            if len(options) == 1:  # extended in place: copying each step was quadratic
+                (only,) = options.values()
+                for r in results:
+                    r.extend(only)
+            else:
+                results = [r + o for r in results for o in options.values()]
         else:
-            results = [[*r, node] for r in results]
+            for r in results:  # each list is its own (built fresh above)
+                r.append(node)
         if len(results) > limit:
             return None
     return results
@@ -206,15 +225,17 @@ def expand_alternations(seq: Seq, limit: int) -> list[list[Node]] | None:
 def fold_flat(flat: list[Node]) -> list[Node]:
     """`flat` with `//` folded to `/` where literal slashes meet, as apparmor_parser does."""
     out: list[Node] = []
+    run: list[str] = []  # literals meeting: joined and folded once (folding is associative)
     for node in flat:
         if node[0] == "lit":
-            text = node[1]
-            if out and out[-1][0] == "lit":
-                out[-1] = ("lit", fold_slashes(out[-1][1] + text))
-                continue
-            out.append(("lit", text))
-        else:
-            out.append(node)
+            run.append(node[1])
+            continue
+        if run:
+            out.append(("lit", run[0] if len(run) == 1 else fold_slashes("".join(run))))
+            run = []
+        out.append(node)
+    if run:
+        out.append(("lit", run[0] if len(run) == 1 else fold_slashes("".join(run))))
     return out
 
 

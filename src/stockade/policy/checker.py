@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from stockade.policy.compiler import CompiledProfile, compile_profiles
 from stockade.policy.errors import PolicyError
@@ -51,7 +52,7 @@ def check(paths: Sequence[str], include_dirs: Sequence[str] = (), *,
     for path in profile_files(paths):
         report.files.append(path)
         try:
-            compiled = compile_profiles(path, loader=loader)
+            compiled = compile_profiles(Path(path), loader=loader)  # a name, even with a newline
         except PolicyError as err:
             report.errors.append(err)
             continue

@@ -14,13 +14,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import re2
+
 from stockade.policy import ast
 from stockade.policy import constants as c
 from stockade.policy.aare import AareError, Pattern
 from stockade.policy.aare import parse as parse_aare
-from stockade.policy.errors import PolicyError, PolicySemanticError
+from stockade.policy.errors import PolicyError, PolicySemanticError, PolicySyntaxError
 from stockade.policy.includes import Loader, load
 from stockade.policy.intersect import intersects
+from stockade.policy.limits import MAX_PATTERN_CHARS
 from stockade.policy.matcher import FileEntry, FileMatcher, FilePerms
 from stockade.policy.modes import Perm
 from stockade.policy.variables import VariableError, Variables
@@ -302,10 +305,14 @@ class _Compiler:
 
     # -- per-profile compilation ---------------------------------------------------------
     def pattern(self, text: str, rule: ast.Rule, col: int = 0) -> Pattern:
+        if len(text) > MAX_PATTERN_CHARS:
+            raise self.error(f"pattern too long ({len(text)} characters; the limit is "
+                             f"{MAX_PATTERN_CHARS})", rule, col=col or None)
         try:
             return parse_aare(text)
         except AareError as err:
-            raise self.error(f"bad pattern '{text}': {err}", rule, col=col or None) from None
+            shown = text if len(text) <= 120 else f"{text[:100]}...({len(text)} characters)"
+            raise self.error(f"bad pattern '{shown}': {err}", rule, col=col or None) from None
 
     def finish(self, prof: CompiledProfile) -> None:
         entries: list[FileEntry] = []
@@ -338,7 +345,12 @@ class _Compiler:
                     cap_quiet.update(names)
         check_exec_conflicts(entries, self)
         prof.file_entries = entries
-        prof.matcher = FileMatcher(entries, aliases=self.aliases)
+        try:
+            prof.matcher = FileMatcher(entries, aliases=self.aliases)
+        except re2.error:  # past RE2's memory bound (max_mem): an error, not a crash
+            raise PolicySemanticError(
+                f"the file rules of profile {prof.name[:100]} are too large to compile",
+                prof.pos.file, prof.pos.line, prof.pos.col) from None
         prof.capabilities = CapabilitySets(frozenset(cap_allow), frozenset(cap_deny),
                                            frozenset(cap_audit), frozenset(cap_quiet))
 
@@ -371,9 +383,13 @@ def compile_profiles(source: ast.PolicyFile | str | os.PathLike[str],
                      include_dirs: Sequence[str] = (), *,
                      loader: Loader | None = None) -> list[CompiledProfile]:
     """Compile every top-level profile (with its hats and children) of a file or text."""
-    pf = source if isinstance(source, ast.PolicyFile) else load(
-        source, include_dirs, loader=loader)
-    comp = _Compiler()
-    profiles: list[tuple[ast.Profile, ast.PolicyFile]] = []
-    comp.preamble(pf.statements, pf, profiles)
-    return [comp.profile(p, ppf, None) for p, ppf in profiles]
+    try:
+        pf = source if isinstance(source, ast.PolicyFile) else load(
+            source, include_dirs, loader=loader)
+        comp = _Compiler()
+        profiles: list[tuple[ast.Profile, ast.PolicyFile]] = []
+        comp.preamble(pf.statements, pf, profiles)
+        return [comp.profile(p, ppf, None) for p, ppf in profiles]
+    except RecursionError:  # the limits (policy/limits.py) should make this unreachable
+        name = source.path if isinstance(source, ast.PolicyFile) else str(source)[:200]
+        raise PolicySyntaxError("nested too deeply to compile", name) from None

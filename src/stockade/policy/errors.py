@@ -12,12 +12,17 @@ class PolicyError(StockadeError):
         self, message: str, file: str = "<text>", line: int = 0, col: int = 0,
         source_line: str | None = None,
     ) -> None:
-        super().__init__(f"{file}:{line}:{col}: {message}")
         self.message = message
         self.file = file
         self.line = line
         self.col = col
         self.source_line = source_line
+        super().__init__(f"{self.where}: {message}")
+
+    @property
+    def where(self) -> str:
+        """`file:line:col`, or the file alone for an error about the whole file (line 0)."""
+        return f"{self.file}:{self.line}:{self.col}" if self.line else self.file
 
     def caret(self) -> str:
         """The offending line and a caret under the column ("" when the line is unknown)."""

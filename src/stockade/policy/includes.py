@@ -9,11 +9,14 @@ the including file's directory first. An included directory includes each file i
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+from stockade.files import file_kind
 from stockade.policy import ast
 from stockade.policy.errors import IncludeError, PolicyError, PolicySyntaxError
+from stockade.policy.limits import MAX_FILE_BYTES, MAX_INCLUDE_DEPTH, MAX_NESTING
 from stockade.policy.parser import parse_text
 
 SYSTEM_DIR = "/etc/apparmor.d"
@@ -23,6 +26,50 @@ _BACKUP_SUFFIXES = (
     "~", ".bak", ".orig", ".rej", ".swp", ".dpkg-new", ".dpkg-old", ".dpkg-dist",
     ".dpkg-bak", ".dpkg-remove", ".rpmnew", ".rpmsave", ".pacnew", ".pacsave",
 )
+
+
+def _not_regular(mode: int) -> str | None:
+    """Why a file of this mode cannot be a profile, or None for a regular file."""
+    return None if stat.S_ISREG(mode) else f"not a regular file ({file_kind(mode)})"
+
+
+def read_policy_file(path: str | os.PathLike[str], name: str | None = None) -> str:
+    """The text of a profile or include file: a regular file of at most MAX_FILE_BYTES.
+
+    FIFOs, devices and sockets are refused before they are opened (opening some devices has
+    effects) and again on the open descriptor (O_NONBLOCK, so a FIFO swapped in cannot block).
+    """
+    shown = str(path) if name is None else name
+    try:
+        why = _not_regular(os.stat(path).st_mode)
+        if why is not None:
+            raise PolicyError(why, shown)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as err:
+        raise PolicyError(f"cannot read: {err.strerror}", shown) from None
+    try:
+        st = os.fstat(fd)
+        why = _not_regular(st.st_mode)
+        if why is not None:
+            raise PolicyError(why, shown)
+        if st.st_size > MAX_FILE_BYTES:
+            raise PolicyError(f"file too large ({st.st_size} bytes; the limit is "
+                              f"{MAX_FILE_BYTES} bytes)", shown)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_FILE_BYTES:
+            chunk = os.read(fd, min(1 << 20, MAX_FILE_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_FILE_BYTES:
+            raise PolicyError(f"file too large (more than {MAX_FILE_BYTES} bytes)", shown)
+    except OSError as err:
+        raise PolicyError(f"cannot read: {err.strerror}", shown) from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", "surrogateescape")
 
 
 def skipped_name(name: str) -> bool:
@@ -49,6 +96,12 @@ def _error(cls: type[PolicyError], message: str, node: ast.Node,
     return cls(message, node.pos.file, line, node.pos.col, src)
 
 
+def _too_deep(node: ast.Node, pf: ast.PolicyFile) -> PolicyError:
+    return _error(PolicySyntaxError, f"nesting too deep: more than {MAX_NESTING} levels of "
+                  "profiles, hats, blocks and conditionals (counted through includes)",
+                  node, pf.lines)
+
+
 class Loader:
     """Parses files once each and resolves their includes (one per `check` run)."""
 
@@ -56,45 +109,49 @@ class Loader:
                  bundled: bool = True) -> None:
         self.path = search_path(include_dirs, system=system, bundled=bundled)
         self._cache: dict[str, ast.PolicyFile] = {}
+        self._height: dict[str, int] = {}  # file -> the nesting inside it, its includes too
         self._stack: list[str] = []
 
-    def load_file(self, path: str | os.PathLike[str]) -> ast.PolicyFile:
+    def load_file(self, path: str | os.PathLike[str], _depth: int = 0) -> ast.PolicyFile:
         """Parse a file and, recursively, everything it includes."""
         real = os.path.realpath(path)
         if real in self._cache:
             return self._cache[real]
-        try:
-            with open(real, encoding="utf-8", errors="surrogateescape") as fh:
-                text = fh.read()
-        except OSError as err:
-            raise PolicyError(f"cannot read: {err.strerror}", str(path), 0, 0) from None
-        pf = self.load_text(text, str(path), _real=real)
-        return pf
+        text = read_policy_file(real, str(path))
+        return self.load_text(text, str(path), _real=real, _depth=_depth)
 
     def load_text(self, text: str, name: str = "<text>", *, _real: str | None = None,
-                  ) -> ast.PolicyFile:
+                  _depth: int = 0) -> ast.PolicyFile:
         """Parse text (named `name` in errors) and resolve its includes."""
         pf = ast.PolicyFile(path=name, statements=parse_text(text, name),
                             lines=text.split("\n"))
         key = _real or f"<text:{id(pf)}>"
         self._stack.append(key)
         try:
-            self._resolve(pf.statements, pf)
+            self._height[key] = self._resolve(pf.statements, pf, _depth) - _depth
         finally:
             self._stack.pop()
         if _real is not None:
             self._cache[_real] = pf
         return pf
 
-    def _resolve(self, nodes: Sequence[ast.Node], pf: ast.PolicyFile) -> None:
+    def _resolve(self, nodes: Sequence[ast.Node], pf: ast.PolicyFile, depth: int) -> int:
+        """Resolve the includes under `nodes` (`depth` blocks deep, counted across the files
+        that include this one); returns the deepest nesting reached."""
+        deepest = depth
         for node in nodes:
             if isinstance(node, ast.Include):
-                node.files = self._include(node, pf)
-            elif isinstance(node, ast.Profile | ast.QualifierBlock):
-                self._resolve(node.body, pf)
-            elif isinstance(node, ast.Conditional):
-                self._resolve(node.body, pf)
-                self._resolve(node.else_body, pf)
+                node.files, reached = self._include(node, pf, depth)
+                deepest = max(deepest, reached)
+                continue
+            if not isinstance(node, ast.Profile | ast.QualifierBlock | ast.Conditional):
+                continue
+            if depth >= MAX_NESTING:
+                raise _too_deep(node, pf)
+            deepest = max(deepest, self._resolve(node.body, pf, depth + 1))
+            if isinstance(node, ast.Conditional):
+                deepest = max(deepest, self._resolve(node.else_body, pf, depth + 1))
+        return deepest
 
     def find(self, inc: ast.Include, including: str) -> str | None:
         """The file or directory an include names, or None when not found."""
@@ -110,11 +167,16 @@ class Loader:
                 return cand
         return None
 
-    def _include(self, inc: ast.Include, pf: ast.PolicyFile) -> list[ast.PolicyFile]:
+    def _include(self, inc: ast.Include, pf: ast.PolicyFile, depth: int,
+                 ) -> tuple[list[ast.PolicyFile], int]:
+        """The files `inc` names, parsed, and the deepest nesting reached through them."""
+        if len(self._stack) > MAX_INCLUDE_DEPTH:
+            raise _error(IncludeError, f"includes nested too deep (more than "
+                         f"{MAX_INCLUDE_DEPTH} files)", inc, pf.lines)
         found = self.find(inc, pf.path)
         if found is None:
             if inc.if_exists:
-                return []
+                return [], depth
             shown = f"<{inc.path}>" if inc.magic else f'"{inc.path}"'
             raise _error(IncludeError, f"Could not open {shown} (searched: "
                          f"{', '.join(self.path) or 'nothing'})", inc, pf.lines)
@@ -125,23 +187,42 @@ class Loader:
         else:
             targets = [found]
         out = []
+        deepest = depth
         for target in targets:
             real = os.path.realpath(target)
             if real in self._stack:
                 chain = " -> ".join([*self._stack[self._stack.index(real):], real])
                 raise _error(IncludeError, f"include cycle: {chain}", inc, pf.lines)
             try:
-                out.append(self.load_file(target))
-            except PolicySyntaxError:
-                raise
-        return out
+                out.append(self.load_file(target, depth))
+                reached = depth + self._height.get(real, 0)
+                if reached > MAX_NESTING:  # a file parsed before, included deeper now
+                    raise _too_deep(inc, pf)
+                deepest = max(deepest, reached)
+            except PolicyError as err:
+                if err.line:
+                    raise
+                # A file-level error (unreadable, not a regular file, too large): name the
+                # include that asked for it.
+                raise _error(IncludeError, f"cannot include {target}: {err.message}",
+                             inc, pf.lines) from None
+        return out, deepest
 
 
 def load(source: str | os.PathLike[str], include_dirs: Sequence[str] = (), *,
          loader: Loader | None = None) -> ast.PolicyFile:
-    """Parse a profile file (a path) or profile text (a string containing a newline or '{')."""
+    """Parse a profile file (a path, or a string naming an existing file) or profile text (a
+    string containing a newline or '{' that names no file)."""
     loader = loader or Loader(include_dirs)
     s = str(source)
-    if isinstance(source, os.PathLike) or ("\n" not in s and "{" not in s):
+    if is_path(source):
         return loader.load_file(s)
     return loader.load_text(s)
+
+
+def is_path(source: str | os.PathLike[str]) -> bool:
+    """Whether `source` names a file rather than holding profile text (a file name may hold
+    a '{' or even a newline: an existing file wins)."""
+    s = str(source)
+    return isinstance(source, os.PathLike) or ("\n" not in s and "{" not in s) \
+        or (len(s) < 4096 and os.path.lexists(s))

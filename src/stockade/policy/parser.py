@@ -11,6 +11,7 @@ from stockade.policy import constants as c
 from stockade.policy.ast import Qualifiers, SourcePos
 from stockade.policy.errors import PolicySemanticError, PolicySyntaxError
 from stockade.policy.lexer import Lexer, T, Token
+from stockade.policy.limits import MAX_CONDITION_DEPTH, MAX_NESTING
 from stockade.policy.modes import Perm, looks_like_mode, parse_mode
 from stockade.policy.ruleparse import PARSERS, RuleContext, Term
 
@@ -30,6 +31,8 @@ class Parser:
         self.file = filename
         self.toks = self.lexer.tokens()
         self.i = 0
+        self.depth = 0  # blocks open (profiles, hats, qualifier blocks, conditionals)
+        self.cond_depth = 0  # operators and parentheses open in a condition
 
     # -- helpers -------------------------------------------------------------------------
     def peek(self, k: int = 0) -> Token:
@@ -82,12 +85,28 @@ class Parser:
             out.append(self.statement(top))
         return out
 
+    def nest(self, tok: Token) -> None:
+        """One more block open at `tok`; past MAX_NESTING an error, not a RecursionError."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.fail(f"nesting too deep: more than {MAX_NESTING} levels of profiles, "
+                            "hats, blocks and conditionals", tok)
+
+    def nest_condition(self, tok: Token) -> None:
+        """One more operator or parenthesis in a condition (bounded as blocks are)."""
+        self.cond_depth += 1
+        if self.cond_depth > MAX_CONDITION_DEPTH:
+            raise self.fail(f"condition nested too deep: more than {MAX_CONDITION_DEPTH} "
+                            "operators and parentheses", tok)
+
     def block(self, opener: Token) -> list[ast.Node]:
         """`{ statements }`: the LBRACE was already read as `opener`."""
+        self.nest(opener)
         body = self.statements()
         if self.peek().kind is not T.RBRACE:
             raise self.fail("unterminated '{' (missing '}')", opener)
         self.next()
+        self.depth -= 1
         return body
 
     def statement(self, top: bool) -> ast.Node:
@@ -213,6 +232,7 @@ class Parser:
     # -- conditionals --------------------------------------------------------------------
     def conditional(self) -> ast.Conditional:
         kw = self.next()
+        self.cond_depth = 0
         cond = self.cond_or()
         opener = self.expect(T.LBRACE, "'{' after condition")
         body = self.block(opener)
@@ -220,7 +240,9 @@ class Parser:
         if self.is_word(self.peek(), "else"):
             self.next()
             if self.is_word(self.peek(), "if"):
+                self.nest(self.peek())  # an `else if` chain nests as deep as braces do
                 else_body = [self.conditional()]
+                self.depth -= 1
             else:
                 opener = self.expect(T.LBRACE, "'{' after else")
                 else_body = self.block(opener)
@@ -230,22 +252,24 @@ class Parser:
     def cond_or(self) -> ast.Cond:
         left = self.cond_and()
         while self.is_word(self.peek(), "or"):
-            self.next()
+            self.nest_condition(self.next())  # the tree grows one level per operator
             left = ast.Cond(op="or", args=(left, self.cond_and()))
         return left
 
     def cond_and(self) -> ast.Cond:
         left = self.cond_not()
         while self.is_word(self.peek(), "and"):
-            self.next()
+            self.nest_condition(self.next())
             left = ast.Cond(op="and", args=(left, self.cond_not()))
         return left
 
     def cond_not(self) -> ast.Cond:
         tok = self.next()
         if self.is_word(tok, "not"):
+            self.nest_condition(tok)
             return ast.Cond(op="not", args=(self.cond_not(),))
         if tok.kind is T.LPAREN:
+            self.nest_condition(tok)
             inner = self.cond_or()
             self.expect(T.RPAREN, "')'")
             return inner

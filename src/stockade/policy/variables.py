@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from stockade.policy import ast
+from stockade.policy.limits import MAX_EXPANSION_CHARS, MAX_VARIABLE_DEPTH
 
 _REF = re.compile(r"@\{([^}]*)\}")
 
@@ -20,6 +21,15 @@ class VariableError(ValueError):
     def __init__(self, message: str, offset: int = 0) -> None:
         super().__init__(message)
         self.offset = offset
+
+
+def _bounded(text: str, name: str | None) -> str:
+    """`text`, unless an expansion grew past MAX_EXPANSION_CHARS (variables that double
+    through each other reach gigabytes in a few lines)."""
+    if len(text) > MAX_EXPANSION_CHARS:
+        where = f"@{{{name}}}" if name else "a rule"
+        raise VariableError(f"{where} expands to more than {MAX_EXPANSION_CHARS} characters")
+    return text
 
 
 class Variables:
@@ -67,9 +77,13 @@ class Variables:
             return cached
         if name in stack:
             raise VariableError(f"variable @{{{name}}} is defined in terms of itself")
+        if len(stack) >= MAX_VARIABLE_DEPTH:
+            raise VariableError(f"variables defined through more than {MAX_VARIABLE_DEPTH} "
+                                f"other variables (at @{{{name}}})")
         values = [self._expand(v, (*stack, name)) for v in self.sets[name]]
         values = [v[1:-1] if len(v) >= 2 and v[0] == v[-1] == '"' else v for v in values]
         out = values[0] if len(values) == 1 else "{" + ",".join(values) + "}"
+        _bounded(out, name)
         self._cache[name] = out
         return out
 
@@ -89,7 +103,7 @@ class Variables:
             parts.append(self._value(name, stack))
             last = m.end()
         parts.append(text[last:])
-        return "".join(parts)
+        return _bounded("".join(parts), None)
 
     def expand(self, text: str) -> str:
         """`text` with every @{VAR} replaced; VariableError names the offset of a bad one."""

@@ -110,6 +110,7 @@ class Correlator:
 
 
 _BLOCK = 1 << 20  # characters read at a time from a file
+MAX_LINE = 1 << 20  # characters of one line kept (a kernel audit record is under 9 KiB)
 
 
 def _blocks(handle: IO[str]) -> Iterator[list[str]]:
@@ -123,7 +124,11 @@ def _blocks(handle: IO[str]) -> Iterator[list[str]]:
         text = carry + chunk if carry else chunk
         cut = text.rfind("\n")
         if cut < 0:
-            carry = text
+            # a line longer than any audit record is cut (memory stays bounded); the cut
+            # pieces are not records and are counted as skipped lines
+            carry = text if len(text) <= MAX_LINE else ""
+            if not carry:
+                yield [""]
             continue
         carry = text[cut + 1:]
         yield text[:cut].split("\n")
@@ -143,6 +148,8 @@ def _line_batches(lines: Iterable[str]) -> Iterable[Iterable[str]]:
             seekable = False
         if seekable:  # a regular file: read in blocks; a pipe or a tty: line by line
             return _blocks(lines)
+    if isinstance(lines, io.TextIOBase):  # a pipe: read a bounded line at a time
+        return (line.rstrip("\n") for line in iter(lambda: lines.readline(MAX_LINE), "")),
     return (line.rstrip("\n") for line in lines),
 
 

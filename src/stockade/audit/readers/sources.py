@@ -17,9 +17,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from stockade.audit.readers.correlate import Correlator, records_from_lines
+from stockade.audit.readers.correlate import MAX_LINE, Correlator, records_from_lines
 from stockade.audit.record import AuditRecord
 from stockade.errors import StockadeError
+from stockade.files import require_input
 
 AUDIT_LOG = Path("/var/log/audit/audit.log")
 _ROTATED = re.compile(r"\.(\d+)(?:\.gz)?$")
@@ -46,13 +47,19 @@ def audit_log_files(log: str | os.PathLike[str] = AUDIT_LOG) -> list[Path]:
 
 
 def _open_text(path: Path) -> IO[str]:
+    require_input(path, "audit log", fifo=True)  # a device could be read forever
     if path.suffix == ".gz":
         return gzip.open(path, "rt", encoding="utf-8", errors="replace")
     return open(path, encoding="utf-8", errors="replace", buffering=1 << 20)
 
 
+def _lines(handle: IO[str]) -> Iterator[str]:
+    """The lines of `handle`, none longer than MAX_LINE (a longer one comes in pieces)."""
+    return iter(lambda: handle.readline(MAX_LINE), "")
+
+
 def _first_content(handle: IO[str]) -> str:
-    for line in handle:
+    for line in _lines(handle):
         if line.strip():
             return line
     return ""
@@ -88,12 +95,16 @@ def read_records(path: str | os.PathLike[str], stats: dict[str, int] | None = No
                  correlator: Correlator | None = None) -> Iterator[AuditRecord]:
     """Every record in one file: audit.log, kernel log text or stockade JSONL."""
     source = Path(path)
-    jsonl = is_jsonl(source)
     try:
         handle = _open_text(source)
     except OSError as err:
         raise StockadeError(f"cannot read {source}: {err.strerror}") from None
     with handle:
+        if not handle.seekable():  # a pipe: what was read to tell the format cannot be reread
+            yield from records_from_stream(handle, stats)
+            return
+        jsonl = _first_content(handle).lstrip().startswith("{")
+        handle.seek(0)
         if jsonl:
             yield from records_from_jsonl(handle, stats)
         else:
@@ -105,7 +116,7 @@ def records_from_stream(handle: IO[str], stats: dict[str, int] | None = None) ->
     first = _first_content(handle)
     if not first:
         return
-    rest = itertools.chain([first], handle)
+    rest = itertools.chain([first], _lines(handle))
     if first.lstrip().startswith("{"):
         yield from records_from_jsonl(rest, stats)
     else:

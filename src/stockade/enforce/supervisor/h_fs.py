@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor import sys as ksys
+from stockade.enforce.supervisor.h_attr import guard
 from stockade.enforce.supervisor.resolve import object_at, object_from_fd, open_as_target, open_parent
 from stockade.lsm.types import MAY_WRITE, Object, Request
 from stockade.modules.dac import chmod_request, chown_request
@@ -259,6 +260,8 @@ def _attr(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int | None, fol
             return
         sup.act_as(task)
         obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, path_fd=True)
+        if not guard(sup, nid, task, obj, True, "inode_setattr"):
+            return
         if mode is not None:
             req = chmod_request(task.subject, obj, mode)
             op = "chmod"

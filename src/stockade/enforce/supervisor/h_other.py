@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import ipaddress
 import os
 import select
 import socket
+import stat
 import struct
 import threading
 from dataclasses import replace
@@ -58,6 +60,63 @@ def h_socket(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
         sup.cont(nid)
 
 
+def _target_socket(sup: Supervisor, nid: int, task: TaskInfo, fd: int) -> socket.socket | None:
+    """Our duplicate of the target's socket `fd` (pidfd_getfd: the same open file
+    description, so the fd number cannot be swapped under us); None when answered (EBADF,
+    ENOTSOCK)."""
+    pidfd = ksys.pidfd_open(task.tgid)
+    try:
+        dup = ksys.pidfd_getfd(pidfd, fd)
+    except OSError as err:
+        sup.deny(nid, errno.EBADF if err.errno == errno.EBADF else err.errno or errno.EBADF)
+        return None
+    finally:
+        os.close(pidfd)
+    try:
+        return socket.socket(fileno=dup)
+    except OSError:
+        os.close(dup)
+        sup.deny(nid, errno.ENOTSOCK)
+        return None
+
+
+def h_listen(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """listen(fd, backlog): emulated on our duplicate of the socket. An unbound inet stream
+    socket would bind an ephemeral port: refused (EACCES, as Landlock refuses a bind) unless
+    the plan leaves TCP bind alone or grants port 0."""
+    task = sup.task(tid)
+    fd, backlog = s32(a[0]), s32(a[1])
+    if not sup.valid(nid):
+        return
+    sock = _target_socket(sup, nid, task, fd)
+    if sock is None:
+        return
+    try:
+        family, kind = sock.family, sock.type & 0xF
+        port = 0
+        address = ""
+        if family in (socket.AF_INET, socket.AF_INET6):
+            name = sock.getsockname()
+            address, port = str(name[0]), int(name[1])
+        obj = Object(kind=ObjectKind.SOCKET, family=family, sock_type=kind, protocol=sock.proto,
+                     address=address, port=port)
+        if (family in (socket.AF_INET, socket.AF_INET6) and kind == socket.SOCK_STREAM
+                and port == 0 and sup.guard is not None and not sup.guard.may_autobind()):
+            sup.refuse(nid, task, "socket_listen", obj, errno.EACCES,
+                       "listen on an unbound socket would bind an ephemeral TCP port that no "
+                       "bind grant allows")
+            return
+        err = sup.decide(task, [Request("socket_listen", task.subject, obj)], "listen", "listen",
+                         peer={"family": FAMILY_NAMES.get(family, str(family)), "port": port})
+        if err:
+            sup.deny(nid, err)
+            return
+        res = ksys.LIBC.listen(sock.fileno(), backlog)
+        sup.ok(nid) if res == 0 else sup.deny(nid, ctypes.get_errno() or errno.EIO)
+    finally:
+        sock.close()
+
+
 def parse_sockaddr(raw: bytes) -> tuple[int, str, int]:
     """(family, address text, port) of a sockaddr; unix paths as text, abstract as @name."""
     if len(raw) < 2:
@@ -89,19 +148,8 @@ def _sock_call(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...], op: str)
         return
     if not sup.valid(nid):
         return
-    pidfd = ksys.pidfd_open(task.tgid)
-    try:
-        dup = ksys.pidfd_getfd(pidfd, fd)
-    except OSError as err:
-        sup.deny(nid, errno.EBADF if err.errno == errno.EBADF else err.errno or errno.EBADF)
-        return
-    finally:
-        os.close(pidfd)
-    try:
-        sock = socket.socket(fileno=dup)
-    except OSError:
-        os.close(dup)
-        sup.deny(nid, errno.ENOTSOCK)
+    sock = _target_socket(sup, nid, task, fd)
+    if sock is None:
         return
     handed_off = False
     try:
@@ -115,6 +163,17 @@ def _sock_call(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...], op: str)
             sup.deny(nid, err)
             return
         sup.act_as(task, umask=op == "bind")
+        if op == "connect" and sup.guard is not None and family == socket.AF_UNIX and \
+                raw[2:3] not in (b"\0", b""):
+            pinned = _pin_unix_peer(sup, nid, task, raw)
+            if pinned is None:
+                return
+            raw, pin_fd = pinned
+            try:
+                handed_off = _connect(sup, nid, sock, raw)
+            finally:
+                os.close(pin_fd)  # the kernel resolved the path during connect()
+            return
         if family == socket.AF_UNIX and raw[2:3] not in (b"/", b"\0", b""):
             cwd = os.open(f"/proc/{tid}/cwd", os.O_PATH | os.O_CLOEXEC)
             try:
@@ -129,6 +188,39 @@ def _sock_call(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...], op: str)
     finally:
         if not handed_off:
             sock.close()
+
+
+def _pin_unix_peer(sup: Supervisor, nid: int, task: TaskInfo, raw: bytes
+                   ) -> tuple[bytes, int] | None:
+    """A pathname unix peer: resolved as the target would (cwd, root, symlinks), pinned O_PATH,
+    decided by the plan's write grant on the socket file (AppArmor: connect needs `w` on it),
+    and given back as a sockaddr naming our pinned descriptor (/proc/self/fd/N), so the
+    connect reaches exactly the inode decided on. None when answered."""
+    path = raw[2:].split(b"\0", 1)[0]
+    try:
+        pfd = open_as_target(task, AT_FDCWD, path, os.O_PATH)
+    except OSError as err:
+        sup.deny(nid, err.errno or errno.ENOENT)
+        return None
+    try:
+        st = os.fstat(pfd)
+        if not stat.S_ISSOCK(st.st_mode):
+            sup.deny(nid, errno.ECONNREFUSED)
+            os.close(pfd)
+            return None
+        assert sup.guard is not None
+        where = os.readlink(f"/proc/self/fd/{pfd}")
+        err, why = sup.guard.check(where, st.st_mode, True)
+        if err:
+            obj = Object(kind=ObjectKind.SOCKET, path=where, family=socket.AF_UNIX,
+                         address=where)
+            sup.refuse(nid, task, "unix_stream_connect", obj, err, why)
+            os.close(pfd)
+            return None
+    except BaseException:
+        os.close(pfd)
+        raise
+    return struct.pack("=H", socket.AF_UNIX) + b"/proc/self/fd/%d\0" % pfd, pfd
 
 
 def _connect(sup: Supervisor, nid: int, sock: socket.socket, raw: bytes) -> bool:
@@ -308,8 +400,8 @@ def h_invalidate_group(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) 
 
 
 HANDLERS: dict[str, Handler] = {
-    "socket": h_socket, "connect": h_connect, "bind": h_bind, "kill": h_kill, "tkill": h_tkill,
-    "tgkill": h_tgkill, "pidfd_send_signal": h_pidfd_send_signal, "ptrace": h_ptrace,
+    "socket": h_socket, "connect": h_connect, "bind": h_bind, "listen": h_listen, "kill": h_kill,
+    "tkill": h_tkill, "tgkill": h_tgkill, "pidfd_send_signal": h_pidfd_send_signal, "ptrace": h_ptrace,
     "mount": h_mount,
     **{name: h_invalidate for name in ("setuid", "setgid", "setreuid", "setregid", "setresuid",
                                        "setresgid", "setfsuid", "setfsgid", "setgroups", "capset")},

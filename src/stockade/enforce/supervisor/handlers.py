@@ -13,7 +13,7 @@ import stat
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from stockade.enforce.supervisor import h_fs, h_other
+from stockade.enforce.supervisor import h_attr, h_fs, h_other, h_send
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.resolve import (
     fd_path,
@@ -297,5 +297,5 @@ def h_execveat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
 HANDLERS: dict[str, Handler] = {
     "open": h_open, "creat": h_creat, "openat": h_openat, "openat2": h_openat2,
     "execve": h_execve, "execveat": h_execveat,
-    **h_fs.HANDLERS, **h_other.HANDLERS,
+    **h_fs.HANDLERS, **h_attr.HANDLERS, **h_other.HANDLERS, **h_send.HANDLERS,
 }

@@ -33,6 +33,7 @@ from stockade.enforce.supervisor import resolve
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.notify import Listener
 from stockade.enforce.supervisor.observe import Observation, Observer
+from stockade.enforce.supervisor.plan_guard import PlanGuard
 from stockade.enforce.supervisor.resolve import Refused
 from stockade.enforce.supervisor.target import CredSwitch, ProcHelper, TaskCache, TaskInfo
 from stockade.errors import StockadeError
@@ -104,6 +105,10 @@ class Supervisor:
         self.labels = bool(names - _LABEL_FREE)
         self.walk = bool(names & _WALKERS)
         resolve.LABEL_NAMES = label_attributes(stack)
+        #: label attributes the program may not change (beyond user.stockade.*)
+        self.label_names = frozenset(resolve.LABEL_NAMES or ())
+        #: the plan's decision on calls Landlock does not mediate (set by the session)
+        self.guard: PlanGuard | None = None
         self.hooks = {h for m in stack.modules if m.name not in ("dac", "capability")
                       for h in m.hooks()}
         self.table: dict[int, Handler] = {}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -86,7 +87,11 @@ class SupervisedLaunch:
             fd = self.program.load(SECCOMP_FILTER_FLAG_NEW_LISTENER)
         sock = self._child_sock
         assert sock is not None
-        socket.send_fds(sock, [b"L"], [fd])
+        # Only write and read here: the filter may route sendmsg (pathname unix datagrams),
+        # which would wait for the very supervisor that is waiting for this descriptor. The
+        # supervisor takes the listener with pidfd_getfd, then says so.
+        os.write(sock.fileno(), struct.pack("=i", fd))
+        os.read(sock.fileno(), 1)
         os.close(fd)
         sock.close()
 
@@ -128,11 +133,18 @@ class SupervisedLaunch:
         self._pid = pid
         self._ready.set()
         try:
-            _, fds, _, _ = socket.recv_fds(parent_sock, 16, 1)
-            parent_sock.close()
-            if not fds:  # the child failed before exec: the launcher reports why
+            data = parent_sock.recv(16)
+            if len(data) != 4:  # the child failed before exec: the launcher reports why
+                parent_sock.close()
                 return
-            sup.run(Listener(fds[0]))
+            pidfd = ksys.pidfd_open(pid)
+            try:
+                listener = ksys.pidfd_getfd(pidfd, struct.unpack("=i", data)[0])
+            finally:
+                os.close(pidfd)
+            parent_sock.send(b"K")
+            parent_sock.close()
+            sup.run(Listener(listener))
         except BaseException as err:
             self.error = err
             sup.fatal = err
@@ -145,23 +157,40 @@ class SupervisedLaunch:
             self.thread.join(timeout)
 
 
+#: routed whenever the plan restricts writes (sendto only with an address: see above)
+UNIX_PEER_SYSCALLS = ("connect", "sendmsg", "sendmmsg")
+
+
 def exec_enforced_by_landlock(prep: Prepared) -> bool:
     """Whether the kernel (Landlock) enforces execute rules on the target."""
     return prep.ruleset_fd >= 0 and bool(prep.plan.handled_fs & landlock.AccessFs.EXECUTE)
 
 
 def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[str],
-                      argv: list[str], *, on_started: Callable[[int], None] | None = None) -> int:
+                      argv: list[str], *, on_started: Callable[[int], None] | None = None,
+                      before_exec: Callable[[int], None] | None = None) -> int:
     """Launch `argv` under `prep` with `supervisor` deciding the routed system calls."""
     from stockade.enforce import launcher
 
     supervisor.exec_enforced = exec_enforced_by_landlock(prep)
-    program = notify_program(routed, prep.plan.notify_rules())
+    if prep.landlock_active:  # the plan's decision on what Landlock does not mediate
+        from stockade.enforce.supervisor.plan_guard import PlanGuard
+
+        supervisor.guard = PlanGuard(prep.plan, prep.landlock_abi)
+    rules = prep.plan.notify_rules()
+    if supervisor.guard is not None and prep.plan.handled_fs & landlock.AccessFs.WRITE_FILE:
+        # pathname unix sockets: Landlock (ABI 7) has no connect right for them, and a
+        # datagram's destination is in memory: the send family is emulated (h_send)
+        routed = {*routed, *UNIX_PEER_SYSCALLS}
+        rules = [*rules, SeccompRule("sendto", sc.NOTIFY, (sc.ArgCmp(4, sc.Cmp.NE, 0),),
+                                     "a datagram with a destination address")]
+    program = notify_program(routed, rules)
     # the supervisor thread restricts itself with the ruleset: keep our own copy of the fd
     ruleset = os.dup(prep.ruleset_fd) if prep.ruleset_fd >= 0 else -1
     hook = SupervisedLaunch(supervisor, program, ruleset)
     try:
-        return launcher.launch(prep, argv, on_started=on_started, hook=hook)
+        return launcher.launch(prep, argv, on_started=on_started, hook=hook,
+                               before_exec=before_exec)
     finally:
         hook.join(2.0)  # tasks left behind (daemons) lose the supervisor: ENOSYS from now on
         supervisor.stop()

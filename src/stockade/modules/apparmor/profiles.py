@@ -23,6 +23,7 @@ from stockade.policy import CompiledProfile, Loader, compile_profiles
 from stockade.policy.aare import AareError, Pattern, query_bytes
 from stockade.policy.aare import parse as parse_aare
 from stockade.policy.ast import SourcePos
+from stockade.policy.includes import is_path
 
 UNCONFINED = "unconfined"
 NULL_MARK = "//null-"
@@ -199,7 +200,7 @@ def load_policy(sources: Sequence[str | os.PathLike[str]] | str, include_dirs: S
     out: list[CompiledProfile] = []
     for src in sources:
         text = str(src)
-        if not isinstance(src, os.PathLike) and ("\n" in text or "{" in text):
+        if not is_path(src):
             out.extend(compile_profiles(text, loader=loader))
         elif os.path.isdir(text):
             from stockade.policy.checker import profile_files

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from stockade.errors import StockadeError
+from stockade.files import require_input
 from stockade.modules.selinux import setools_dump
 from stockade.modules.selinux.mls import MlsError
 from stockade.modules.selinux.policy import (
@@ -46,6 +47,7 @@ def cache_dir() -> Path:
 def policy_hash(path: str) -> str:
     """SHA-256 of the policy file."""
     digest = hashlib.sha256()
+    require_input(path, "policy")
     try:
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):

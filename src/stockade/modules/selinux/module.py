@@ -17,6 +17,7 @@ import stat
 from dataclasses import dataclass, field
 
 from stockade.errors import StockadeError
+from stockade.files import require_input
 from stockade.lsm.caps import cap_name
 from stockade.lsm.module import Mode, SecurityModule, Verdict
 from stockade.lsm.types import (
@@ -569,6 +570,8 @@ class SELinux(SecurityModule):
 
 def load_policy(paths: list[str]) -> Policy:
     """CIL files, or one kernel binary policy (imported through setools)."""
+    for path in paths:
+        require_input(path, "policy")  # /dev/zero would be read forever
     if len(paths) == 1 and is_binary_policy(paths[0]):
         from stockade.modules.selinux.importer import import_policy
         return import_policy(paths[0])

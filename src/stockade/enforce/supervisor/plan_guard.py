@@ -1,0 +1,47 @@
+"""The plan's own decision on calls Landlock does not mediate (chmod, chown, utime*, xattrs).
+
+AppArmor decides these by the profile's rights on the path (path_chmod, path_chown,
+inode_setattr and the xattr hooks need `w`; reading xattrs needs `r`). The plan's Landlock
+grants are what the kernel enforces for the same profile (or the ad-hoc flags), so the
+supervisor asks that one model (`plan_explain.LandlockModel`, the one `explain --profile`
+uses): the call is allowed when the plan grants write_file (read_file/read_dir for queries)
+on the resolved inode's path. Objects without a path (pipes, sockets, anonymous inodes) are
+not the filesystem's and pass.
+"""
+
+from __future__ import annotations
+
+import errno
+import stat
+
+from stockade.enforce.landlock import AccessFs, AccessNet
+from stockade.enforce.plan_explain import DENY, LandlockModel
+from stockade.enforce.plan_types import EnforcementPlan
+
+
+class PlanGuard:
+    """Answers "does the plan grant write (or read) on this path?" for the supervisor."""
+
+    def __init__(self, plan: EnforcementPlan, abi: int) -> None:
+        self.model = LandlockModel(plan, abi)
+
+    def check(self, path: str, mode: int, write: bool) -> tuple[int, str]:
+        """(0, "") when allowed, else (EACCES, why) as Landlock would refuse an open."""
+        if not path.startswith("/") or not self.model.exists:
+            return 0, ""
+        if write:
+            want = AccessFs.WRITE_FILE
+        else:
+            want = AccessFs.READ_DIR if stat.S_ISDIR(mode) else AccessFs.READ_FILE
+        row = self.model.check([(path, want)])
+        if row.verdict == DENY:
+            return errno.EACCES, f"plan: {row.reason}"
+        return 0, ""
+
+    def may_autobind(self) -> bool:
+        """Whether an implicit bind to an ephemeral port (listen, connect of an unbound
+        socket) is within the plan: TCP bind not handled, or port 0 granted."""
+        model = self.model
+        if not model.exists or not model.handled_net & AccessNet.BIND_TCP:
+            return True
+        return any(r.port == 0 and r.access & AccessNet.BIND_TCP for r in model.plan.net_rules)

@@ -1,0 +1,31 @@
+"""Files named on the command line: refuse the kinds whose reading never ends or means
+something else (a device: /dev/zero never ends, /dev/watchdog acts when opened; a directory;
+a socket), before they are opened. A leaf module: every package may import it."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from stockade.errors import StockadeError
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISFIFO, "a FIFO"))
+
+
+def file_kind(mode: int) -> str:
+    """What a file of this st_mode is, in words ("a regular file", "a FIFO", ...)."""
+    return next((name for test, name in _KINDS if test(mode)), "a regular file")
+
+
+def require_input(path: str | os.PathLike[str], what: str, *, fifo: bool = False) -> None:
+    """Raise a StockadeError naming `path` unless it is a regular file (or, with `fifo`, a
+    pipe, such as bash's `<(command)`). A path that does not exist passes: opening it says so."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return
+    if stat.S_ISREG(mode) or (fifo and stat.S_ISFIFO(mode)):
+        return
+    raise StockadeError(f"{what} {os.fspath(path)}: not a regular file ({file_kind(mode)})")

@@ -1,0 +1,61 @@
+"""The status record's directory checks and its link-proof writing (enforce/status_record.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from stockade.enforce import status_record as sr
+from stockade.enforce.landlock import AccessFs
+
+
+def test_writable_grant_is_an_ancestor_with_a_write_right(tmp_path):
+    d = str(tmp_path / "run" / "stockade")
+    read = AccessFs.READ_FILE | AccessFs.READ_DIR
+    assert sr.writable_grant(d, [(str(tmp_path), read)]) is None
+    assert sr.writable_grant(d, [(str(tmp_path), AccessFs.MAKE_SYM)]) == str(tmp_path)
+    assert sr.writable_grant(d, [(d, AccessFs.WRITE_FILE)]) == d
+    assert sr.writable_grant(d, [(d + "/sub", AccessFs.MAKE_REG)]) is None  # beneath: fine
+    assert sr.writable_grant(d, [(str(tmp_path / "ru"), AccessFs.MAKE_REG)]) is None
+
+
+def test_write_and_remove_through_a_pinned_directory(tmp_path):
+    d = tmp_path / "stockade"
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    d.mkdir(mode=0o700)
+    pid = os.getpid()
+    (d / f"{pid}.json.tmp").symlink_to(victim)  # planted: replaced, never followed
+    rec = sr.write(pid, "p", directory=str(d), layers=["landlock"])
+    assert victim.read_text() == "keep"
+    data = json.loads((d / f"{pid}.json").read_text())
+    assert data["pid"] == pid and data["profile"] == "p"
+    assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
+    rec.remove()
+    assert list(d.iterdir()) == []
+
+
+@pytest.mark.parametrize("how", ["symlink", "mode"])
+def test_directory_not_private_is_refused(tmp_path, how):
+    d = tmp_path / "stockade"
+    if how == "symlink":
+        (tmp_path / "real").mkdir(mode=0o700)
+        d.symlink_to(tmp_path / "real")
+    else:
+        d.mkdir()
+        os.chmod(d, 0o755)
+    with pytest.raises(sr.RecordDirError):
+        sr.write(os.getpid(), "p", directory=str(d))
+
+
+def test_keeper_warns_once_and_claims_nothing(tmp_path):
+    said: list[str] = []
+    (tmp_path / "stockade").symlink_to("/")
+    keeper = sr.Keeper(str(tmp_path / "stockade"), "p", landlock_abi=0, layers=[],
+                       warn=said.append)
+    keeper(os.getpid())
+    keeper.remove()
+    assert keeper.record is None and len(said) == 1 and "symbolic link" in said[0]

@@ -1,0 +1,233 @@
+"""Escape attempts against the launcher's hygiene and the supervisor's open path (issue 10:
+items 2, 5, 6, 10, 17, 19), each a real `stockade run` of a real program, as root and as
+nobody where the user matters."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from confine_helpers import NOBODY, PY, REPO, STOCKADE, cli, nobody_can_run_stockade, uid_of
+
+
+def _record_dir(user: str, xdg: Path) -> Path:
+    return Path("/run/stockade") if user == "root" else xdg / "stockade"
+
+
+@pytest.fixture
+def xdg(area, user, monkeypatch) -> Path:
+    """A private runtime directory of `user`, named by XDG_RUNTIME_DIR (root ignores it)."""
+    d = area.root / "xdg"
+    d.mkdir()
+    os.chown(d, uid_of(user), uid_of(user))
+    os.chmod(d, 0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(d))
+    return d
+
+
+def _popen(user: str, *args: str) -> subprocess.Popen[str]:
+    extra: dict[str, object] = {}
+    if user == "nobody":
+        if not nobody_can_run_stockade():
+            pytest.skip("user nobody cannot run this checkout's venv")
+        extra = {"user": NOBODY, "group": NOBODY, "extra_groups": []}
+    return subprocess.Popen([*STOCKADE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd="/", env={**os.environ,
+                                                     "PYTHONPATH": str(REPO / "src")},
+                            **extra)  # type: ignore[arg-type]
+
+
+# --- item 2: the status record ------------------------------------------------------------
+
+def test_record_dir_inside_a_writable_grant_is_refused(area, user, xdg):
+    """A sandbox that could write the record directory never starts (it could plant links
+    the unconfined launcher would write through)."""
+    grant = "/run" if user == "root" else str(xdg)
+    marker = area.root / "ran"
+    res = cli("run", "--rx", "/usr", "--rw", grant, "--rw", str(area.root), "--",
+              "/bin/sh", "-c", f"echo > {marker}", user=user)
+    assert res.returncode == 125, res.stderr
+    assert "lies inside the writable grant" in res.stderr and res.stderr.count("\n") == 1
+    assert not marker.exists()
+
+
+def test_planted_links_do_not_redirect_the_record(area, user, xdg):
+    """A sandbox allowed to write the record directory (--no-status-record) plants symbolic
+    links named after the next pids; a later run must neither write through them nor follow
+    them, and still writes its own record."""
+    records = _record_dir(user, xdg)
+    victim = area.root / "victim"
+    victim.write_text("precious\n")
+    os.chown(victim, uid_of(user), uid_of(user))
+    last = int(Path("/proc/sys/kernel/ns_last_pid").read_text())
+    plant = f"""
+import os
+for pid in range({last + 1}, {last + 1500}):
+    for name in (f"{{pid}}.json.tmp",):
+        try:
+            os.symlink({str(victim)!r}, os.path.join({str(records)!r}, name))
+        except FileExistsError:
+            pass
+print("planted")
+"""
+    cli("run", "--rx", "/usr", "--", "/bin/true", user=user)  # makes the directory
+    try:
+        res = cli("run", "--no-status-record", "--rx", "/usr", "--rw", str(records), "--",
+                  PY, "-c", plant, user=user)
+        assert res.stdout.split() == ["planted"], res.stderr
+        reader = ("import json, os; rec = json.load(open(os.path.join("
+                  f"{str(records)!r}, f'{{os.getpid()}}.json'))); print(rec['pid'] == os.getpid())")
+        for _ in range(3):
+            res = cli("run", "--rx", "/usr", "--ro", str(records), "--", PY, "-c", reader,
+                      user=user)
+            assert res.returncode == 0, res.stderr
+            assert res.stdout.split() == ["True"], res.stderr
+        assert victim.read_text() == "precious\n"
+    finally:
+        for pid in range(last + 1, last + 1500):
+            p = records / f"{pid}.json.tmp"
+            if p.is_symlink():
+                p.unlink()
+
+
+def test_record_dir_must_be_private(area, user, xdg):
+    """A record directory that is a symbolic link (or not ours, or not 0700) is not used;
+    the program runs without a record and nothing is written where the link points."""
+    if user == "root":
+        pytest.skip("root's directory is /run/stockade, shared with other runs")
+    elsewhere = area.root / "elsewhere"
+    elsewhere.mkdir()
+    os.chown(elsewhere, NOBODY, NOBODY)
+    (xdg / "stockade").symlink_to(elsewhere)
+    res = cli("run", "--rx", "/usr", "--", "/bin/true", user=user)
+    assert res.returncode == 0, res.stderr
+    assert "no status record" in res.stderr and res.stderr.count("\n") == 1
+    assert list(elsewhere.iterdir()) == []
+    (xdg / "stockade").unlink()
+    (xdg / "stockade").mkdir(mode=0o755)
+    os.chown(xdg / "stockade", NOBODY, NOBODY)
+    os.chmod(xdg / "stockade", 0o755)
+    res = cli("run", "--rx", "/usr", "--", "/bin/true", user=user)
+    assert "not a private directory" in res.stderr, res.stderr
+
+
+def test_no_runtime_dir_is_quiet(user, monkeypatch):
+    """Without XDG_RUNTIME_DIR (and no /run/user/UID of its own), no warning at all."""
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    res = cli("run", "--rx", "/usr", "--", "/bin/true", user=user)
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+
+
+# --- item 19: signals -----------------------------------------------------------------------
+
+TRAPS = ("trap 'echo ALRM' ALRM; trap 'echo VTALRM' VTALRM; trap 'echo RT; exit 9' 40; "
+         "echo ready; while :; do sleep 0.02; done")
+
+
+def test_unforwarded_signals_neither_kill_the_launcher_nor_leave_records(user, xdg):
+    proc = _popen(user, "run", "--rx", "/usr", "--rx", "/bin", "--", "/bin/sh", "-c", TRAPS)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        records = _record_dir(user, xdg)
+        child = [p for p in records.glob("*.json")
+                 if json.loads(p.read_text()).get("launcher_pid") == proc.pid]
+        assert len(child) == 1
+        for sig in (signal.SIGALRM, signal.SIGVTALRM, 40):
+            os.kill(proc.pid, sig)
+            time.sleep(0.2)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 9, err  # the program's own status: the launcher survived
+    assert out.split() == ["ALRM", "VTALRM", "RT"], err
+    assert not child[0].exists()
+
+
+def test_sigterm_to_the_launcher_reaches_the_program_and_removes_the_record(user, xdg):
+    proc = _popen(user, "run", "--rx", "/usr", "--rx", "/bin", "--", "/bin/sh", "-c",
+                  "echo ready; while :; do sleep 0.02; done")
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert not [p for p in _record_dir(user, xdg).glob("*.json")
+                if json.loads(p.read_text()).get("launcher_pid") == proc.pid]
+
+
+# --- item 17: exit statuses -----------------------------------------------------------------
+
+def test_bad_profile_is_not_the_programs_status_1(area, user):
+    bad = area.root / "bad.profile"
+    bad.write_text("profile bad {\n  /usr/** rx,\n  nonsense here\n}\n")
+    res = cli("run", "-p", str(bad), "--", "/bin/sh", "-c", "exit 1", user=user)
+    assert res.returncode == 125 and res.stderr.count("\n") == 1, res.stderr
+    ok = cli("run", "--rx", "/usr", "--rx", "/bin", "--", "/bin/sh", "-c", "exit 1", user=user)
+    assert ok.returncode == 1
+    assert cli("run", "--rx", "/usr", "--", "/no/such/program", user=user).returncode == 127
+    notexec = area.root / "notexec"
+    notexec.write_text("#!/bin/sh\n")
+    os.chmod(notexec, 0o644)
+    res = cli("run", "--rx", "/usr", "--rx", str(area.root), "--", str(notexec), user=user)
+    assert res.returncode == 126, res.stderr
+
+
+# --- item 5: a deny that cannot be fully expanded fails closed ------------------------------
+
+def _deny_profile(area, user: str, deny: str) -> str:
+    prof = area.root / "deny.aa"
+    prof.write_text(f"profile deny {{\n  /usr/** rix,\n  /etc/** r,\n  {area.allowed}/** rw,\n"
+                    f"  {deny}\n}}\n")
+    os.chmod(prof, 0o644)
+    secret = area.allowed / "sub" / "secret"
+    secret.write_text("keep\n")
+    os.chown(secret, uid_of(user), uid_of(user))
+    return str(prof)
+
+
+def _write_secret(area, user: str, prof: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    code = (f"from pathlib import Path\nattempt(lambda: Path({str(area.allowed / 'sub/secret')!r})"
+            f".write_text('x'))\nattempt(lambda: Path({str(area.allowed / 'file.txt')!r})"
+            ".read_text())\n")
+    from confine_helpers import PRELUDE
+    return cli("run", "-p", prof, *extra, "--", PY, "-c", PRELUDE + code, user=user)
+
+
+def test_deny_with_too_many_alternatives_fails_closed(area, user):
+    alts = ",".join(["sub", *(f"n{i}" for i in range(300))])
+    prof = _deny_profile(area, user, f"deny {area.allowed}/{{{alts}}}/** w,")
+    res = _write_secret(area, user, prof)
+    assert res.stdout.split() == ["EACCES", "OK"], res.stderr  # denied; reading still works
+    assert (area.allowed / "sub" / "secret").read_text() == "keep\n"
+    line = next(ln for ln in res.stderr.splitlines() if "deny " in ln)
+    assert f"removed from everything beneath {area.allowed}" in line, line
+    assert "nothing is granted" not in line
+    strict = _write_secret(area, user, prof, "--strict")
+    assert strict.returncode == 3 and strict.stdout == "", strict.stderr
+
+
+def test_deny_whose_walk_hits_the_budget_fails_closed(area, user):
+    from stockade.enforce.plan_glob import MAX_VISITS
+
+    for i in range(MAX_VISITS + 10):  # the walk of `*` reads them all before sub/secret
+        (area.allowed / f"e{i}").touch()
+    prof = _deny_profile(area, user, f"deny {area.allowed}/*/secret w,")
+    res = _write_secret(area, user, prof)
+    assert res.stdout.split() == ["EACCES", "OK"], res.stderr
+    assert (area.allowed / "sub" / "secret").read_text() == "keep\n"
+    assert any("expansion stopped" in ln and "removed from everything beneath" in ln
+               for ln in res.stderr.splitlines()), res.stderr
+    explain = cli("explain", "--profile", prof, "write", str(area.allowed / "sub/secret"))
+    assert explain.returncode != 0 and "plan:landlock  deny" in explain.stdout, explain.stdout
