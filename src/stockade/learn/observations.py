@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterable
 
 from stockade.learn.proposals import Access
+from stockade.policy.constants import signal_name
 
 _OPEN_LETTERS = {"read": "r", "write": "w", "append": "a"}
 _WRITES = {"create", "unlink", "rmdir", "mkdir", "rename", "symlink", "mknod", "chmod", "chown"}
@@ -60,7 +61,8 @@ def accesses_from_observation(obs: dict) -> list[Access]:
             return [Access("unix", detail=op)]
         return []  # covered by the socket() observation's network rule
     if op == "signal":
-        return [Access("signal", name=str(obs.get("signal", "")))]
+        sig = obs.get("signal")
+        return [Access("signal", name=signal_name(sig) if isinstance(sig, int) else "")]
     if op == "ptrace":
         return [Access("ptrace", name=str(peer.get("pid", "")))]
     return []

@@ -15,6 +15,7 @@ from stockade.audit.record import AuditRecord
 from stockade.audit.suggest import LANDLOCK_FS, LANDLOCK_MAKE_REMOVE, mask_letters
 from stockade.learn.globs import collapse, escape
 from stockade.policy import CompiledProfile, Perm
+from stockade.policy.constants import SIGNALS, signal_name
 
 FILE_LETTERS = "rwamkl"
 _PERM_BITS = {"r": Perm.READ, "w": Perm.WRITE, "a": Perm.APPEND, "m": Perm.MMAP, "k": Perm.LOCK,
@@ -86,7 +87,7 @@ def accesses_from_record(record: AuditRecord) -> list[Access]:
         family = f.get("family", "")
         return [Access("network", name=family, detail=f.get("sock_type", ""))] if family else []
     if f.get("class") == "signal" or op in ("signal", "task_kill"):
-        return [Access("signal", name=f.get("signal", ""))]
+        return [Access("signal", name=_signal_word(f.get("signal", "")))]
     if f.get("class") == "ptrace" or op.startswith("ptrace"):
         return [Access("ptrace", name=f.get("peer", record.object))]
     if not record.object.startswith("/"):
@@ -97,6 +98,14 @@ def accesses_from_record(record: AuditRecord) -> list[Access]:
             [Access("file", path=record.object, letters=letters.replace("x", ""))]
             if letters.replace("x", "") else [])
     return [Access("file", path=record.object, letters=letters or "r")]
+
+
+def _signal_word(text: str) -> str:
+    """A record's signal (`term`, `15`, `SIGTERM`) in `set=` spelling; "" when unknown."""
+    word = str(text).strip().lower().removeprefix("sig")
+    if word.isdigit():
+        word = signal_name(int(word))
+    return word if word in SIGNALS else ""
 
 
 def _landlock(record: AuditRecord) -> list[Access]:
