@@ -134,3 +134,30 @@ def test_every_rule_kind_learn_emits_is_accepted_by_check(tmp_path: Path, exec_m
     path.write_text(text)
     res = cli("check", str(path))
     assert res.returncode == 0, res.stdout + res.stderr + text
+
+
+# -- #! scripts -------------------------------------------------------------------------------
+
+def test_interpreters_follow_the_kernel_chain(tmp_path: Path) -> None:
+    from stockade.learn.observations import interpreters
+
+    inner = tmp_path / "inner"
+    inner.write_text("#!/bin/sh -e\necho\n")
+    outer = tmp_path / "outer"
+    outer.write_text(f"#! {inner} arg\n")
+    assert interpreters(str(outer)) == [str(inner), os.path.realpath("/bin/sh")]
+    assert interpreters("/usr/bin/env") == []  # an ELF program has none
+
+
+def test_learned_script_runs_enforced(user: str, work: Path) -> None:
+    _confinable()
+    script = work / "hello.sh"
+    script.write_text("#!/bin/sh\necho hello from a script\ncat /etc/hostname\n")
+    os.chmod(script, 0o755)
+    profile = work / "s.profile"
+    learned = cli("learn", "-o", str(profile), "--", str(script), user=user, timeout=120)
+    assert learned.returncode == 0, learned.stderr
+    assert f"{os.path.realpath('/bin/sh')} ix," in profile.read_text()
+    enforced = cli("run", "-p", str(profile), "--", str(script), user=user, timeout=120)
+    assert enforced.returncode == 0, enforced.stderr
+    assert enforced.stdout == learned.stdout
