@@ -47,6 +47,8 @@ class Proposal:
     detail: str = ""
     count: int = 0
     deny: bool = False
+    #: the program created or replaced this name (enforced through its directory)
+    created: bool = False
 
     def render(self) -> str:
         """The rule as a profile line (without indentation)."""
@@ -159,6 +161,7 @@ def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, 
             key = ("file", glob, "")
             prop = merged.setdefault(key, Proposal("file", path=glob))
             prop.letters.update(access.letters)
+            prop.created = prop.created or access.created
             if access.kind == "exec":
                 prop.exec_mode = exec_mode
             prop.count += 1
