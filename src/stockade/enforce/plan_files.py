@@ -196,7 +196,9 @@ class FileCompiler:
         perms = rule.perms if isinstance(rule, FileRule) else Perm.LINK
         exp = _expand(rule, v, q.deny)
         parents: list[ParentGrant] = []
-        if not q.deny and isinstance(rule, FileRule):
+        # only the profile's own rules: abstractions name other programs' optional sockets
+        # and logs, whose directories (/run, /var/log) must not open up for every includer
+        if not q.deny and isinstance(rule, FileRule) and rule.pos.file == self.ctx.profile.pos.file:
             file_rights = allow_rights(perms, FILE, self.ctx, Verdict(), rule.exec_mode,
                                        rule.exec_target, True)
             parents = parent_grants(exp, perms, file_rights, self._may_make_dir)

@@ -9,6 +9,10 @@ when the profile lets the program make that directory itself), with the narrowes
 and replacing work: the file's own rights, plus make_reg (and remove_file for `w`; make_dir
 and remove_dir for a directory rule `DIR/ w`). That is wider, every file beneath the
 directory gets those rights, and the coverage report says so, naming the directory.
+
+Only rules of the profile's own file are granted so: rules that come from included files
+(abstractions) name other programs' optional sockets, logs and caches, and stay bound to
+their inodes (narrower, reported as before).
 """
 
 from __future__ import annotations
