@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 from stockade.audit.readers.sources import AUDIT_LOG
+from stockade.audit.record import AuditRecord
 from stockade.audit.store import default_store_path
-from stockade.cli.output import print_json
+from stockade.cli.output import print_json, printable
 from stockade.learn.logprof import gather, logprof, write_atomically
 
 COMMAND = "logprof"
@@ -28,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also use Landlock/AppArmor records not attributed to a profile")
     parser.add_argument("--exec-mode", default="ix", choices=("ix", "px", "Px", "cx", "Cx", "ux"),
                         help="exec mode for programs the profile could not run (default ix)")
+    parser.add_argument("--glob", choices=("dir", "ext"),
+                        help="propose file rules as globs: dir (`/a/b/*`, aa-logprof's Glob) or "
+                        "ext (`/a/b/*.ext`, Glob with Extension)")
     parser.add_argument("--apply", action="store_true", help="write the changes to the profile")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -41,15 +46,26 @@ def run(args: argparse.Namespace) -> int:
         default = default_store_path()
         store = str(default) if default.exists() else None
     records = gather(logs, store)
+    from stockade.enforce.plan_records import still_denied
+
+    def enforced(text: str, recs: Sequence[AuditRecord]) -> list[AuditRecord]:
+        return still_denied(args.profile, text, recs, include_dirs=args.include_dirs,
+                            name=args.profile_name)
+
     result = logprof(args.profile, records, include_dirs=args.include_dirs,
                      profile_name=args.profile_name, any_profile=args.any_profile,
-                     exec_mode=args.exec_mode)
+                     exec_mode=args.exec_mode, glob=args.glob, enforced=enforced)
+    for rec in result.unenforced:
+        print(f"# still denied under the proposed profile (no rule can grant it in Landlock): "
+              f"{printable(rec.denied)} on {printable(rec.object)}", file=sys.stderr)
     if args.apply and result.proposals:
         write_atomically(args.profile, result.new_text)
     if args.json:
         print_json({"profile": result.profile, "records": result.records,
                     "relevant": result.relevant, "applied": bool(args.apply and result.proposals),
-                    "rules": [p.render() for p in result.proposals], "diff": result.diff})
+                    "rules": [p.render() for p in result.proposals], "diff": result.diff,
+                    "unenforced": [{"object": r.object, "denied": r.denied}
+                                   for r in result.unenforced]})
         return 0
     if not result.proposals:
         print(f"{result.profile}: no changes proposed ({result.relevant} relevant of "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +19,13 @@ from stockade.audit.record import AuditRecord
 from stockade.audit.store import AuditStore
 from stockade.errors import StockadeError
 from stockade.learn.edit import insert_rules, unified_diff
+from stockade.learn.globs import glob_directory, glob_with_extension
 from stockade.learn.proposals import Proposal, accesses_from_record, propose
 from stockade.policy import CompiledProfile, compile_profiles
 from stockade.policy.includes import read_policy_file
+
+#: (new profile text, records) -> the records its plan would still refuse
+Checker = Callable[[str, Sequence[AuditRecord]], list[AuditRecord]]
 
 
 @dataclass
@@ -35,6 +39,8 @@ class LogprofResult:
     old_text: str = ""
     new_text: str = ""
     diff: str = ""
+    #: kernel denials the proposed profile would still refuse (asked of the plan compiler)
+    unenforced: list[AuditRecord] = field(default_factory=list)
 
 
 def choose_profile(profiles: list[CompiledProfile], name: str | None, path: str) -> CompiledProfile:
@@ -81,20 +87,62 @@ def gather(logs: Iterable[str], store: str | None) -> list[AuditRecord]:
     return found
 
 
+#: how a proposed file path can be widened (aa-logprof's Glob and Glob with Extension)
+GLOBS: dict[str, Callable[[str], str]] = {"dir": glob_directory, "ext": glob_with_extension}
+
+
+def _present(text: str) -> set[str]:
+    """The rule lines the profile text already holds (stripped), to never propose them again."""
+    return {line.strip() for line in text.splitlines() if line.strip().endswith(",")}
+
+
 def logprof(profile_path: str, records: list[AuditRecord], *, include_dirs: Iterable[str] = (),
             profile_name: str | None = None, any_profile: bool = False,
-            exec_mode: str = "ix") -> LogprofResult:
-    """Propose the rules `records` call for, as a new text and a diff of the profile file."""
+            exec_mode: str = "ix", glob: str | None = None,
+            enforced: Checker | None = None) -> LogprofResult:
+    """Propose the rules `records` call for, as a new text and a diff of the profile file.
+
+    `glob` widens file paths as aa-logprof's (G)lob / glob with (E)xtension would. `enforced`
+    (enforce.plan_records.still_denied, bound to the profile) says which kernel denials the
+    new text would still refuse: a proposal that the plan would not enforce is widened to its
+    directory's files once, and what stays refused is reported in `unenforced`.
+    """
     text = read_policy_file(profile_path)
     profile = choose_profile(compile_profiles(Path(profile_path), list(include_dirs)), profile_name,
                              profile_path)
     relevant = records_for(profile, records, any_profile=any_profile)
     accesses = [a for r in relevant for a in accesses_from_record(r)]
-    proposals = propose(accesses, profile, exec_mode=exec_mode)
-    new_text = insert_rules(text, profile_path, [p.render() for p in proposals],
-                            profile.name if "//" not in profile.name else None)
-    return LogprofResult(profile.name, len(records), len(relevant), proposals, text, new_text,
-                         unified_diff(text, new_text, profile_path))
+    present = _present(text)
+    proposals = [p for p in propose(accesses, profile, exec_mode=exec_mode)
+                 if p.render() not in present]
+    if glob:
+        for p in proposals:
+            if p.kind == "file" and not p.path.endswith("/"):
+                p.path = GLOBS[glob](p.path)
+    name = profile.name if "//" not in profile.name else None
+    new_text = insert_rules(text, profile_path, [p.render() for p in proposals], name)
+    unenforced: list[AuditRecord] = []
+    if enforced is not None and proposals:
+        unenforced = enforced(new_text, relevant)
+        widened = [p for p in proposals if _widen(p, unenforced)]
+        if widened:
+            new_text = insert_rules(text, profile_path, [p.render() for p in proposals], name)
+            unenforced = enforced(new_text, relevant)
+    result = LogprofResult(profile.name, len(records), len(relevant), proposals, text, new_text,
+                           unified_diff(text, new_text, profile_path))
+    result.unenforced = unenforced
+    return result
+
+
+def _widen(prop: Proposal, refused: list[AuditRecord]) -> bool:
+    """Widen a file proposal that a refused record names to its directory's files."""
+    if prop.kind != "file" or prop.path.endswith("/") or prop.path.endswith("/*"):
+        return False
+    if not any(r.object.rstrip("/") == prop.path or r.object.rstrip("/") + "/*" == prop.path
+               for r in refused):
+        return False
+    prop.path = glob_directory(prop.path)
+    return True
 
 
 def write_atomically(path: str, text: str) -> None:
