@@ -199,9 +199,12 @@ class FileCompiler:
         # only the profile's own rules: abstractions name other programs' optional sockets
         # and logs, whose directories (/run, /var/log) must not open up for every includer
         if not q.deny and isinstance(rule, FileRule) and rule.pos.file == self.ctx.profile.pos.file:
-            file_rights = allow_rights(perms, FILE, self.ctx, Verdict(), rule.exec_mode,
-                                       rule.exec_target, True)
-            parents = parent_grants(exp, perms, file_rights, self._may_make_dir)
+            def rights_for(kind: str) -> AccessFs:
+                return allow_rights(perms, kind, self.ctx, Verdict(), rule.exec_mode,
+                                    rule.exec_target, True)
+
+            parents = parent_grants(exp, perms, rights_for, self._may_make_dir,
+                                    self._may_create)
         via = frozenset(n for pg in parents for n in pg.names)
         _target_notes(exp, v, deny=q.deny, via=via)
         if q.audit:
@@ -261,6 +264,11 @@ class FileCompiler:
         """Whether the profile lets the program create the directory `path`."""
         return self.ctx.profile.file_perms(path.rstrip("/") + "/", is_dir=True).allows(
             Perm.WRITE)
+
+    def _may_create(self, path: str) -> bool:
+        """Whether the profile lets the program create the file `path` (w or a)."""
+        have = self.ctx.profile.file_perms(path)
+        return have.allows(Perm.WRITE) or have.allows(Perm.APPEND)
 
     def _readable(self, target: Target, perms: Perm) -> bool:
         """Whether the profile lets `target` (a file, or everything in a tree) be read."""

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from stockade.enforce.landlock import AccessFs, flag_names
-from stockade.enforce.plan_glob import DIR, FILE, Expansion
+from stockade.enforce.plan_glob import DIR, FILE, TREE, Expansion
 from stockade.policy import Perm
 
 F = AccessFs
@@ -66,16 +66,20 @@ def _replaceable(path: str, kind: str) -> bool:
         return False
 
 
-def existing_ancestor(path: str, may_make_dir: Callable[[str], bool]) -> str | None:
-    """The directory through which `path` can be made: its parent when that exists, else the
-    grandparent when the profile lets the program create the parent (`may_make_dir`); None
-    otherwise, so that a missing path never widens a grant far above what it names."""
+def existing_ancestor(path: str, may_make_dir: Callable[[str], bool]) -> tuple[str | None, bool]:
+    """The directory through which `path` can be reached, and whether that meant climbing: its
+    parent when that exists, else the nearest existing ancestor when every missing directory
+    on the way is one the profile lets the program create (`may_make_dir`: `out/`, then
+    `out/x.tar`; `git init r`, then `r/.git/...`); (None, False) otherwise, so that a missing
+    path never widens a grant above what the program could build itself."""
     parent = os.path.dirname(path.rstrip("/")) or "/"
-    if os.path.isdir(parent):
-        return parent
-    # one level: a directory the program makes, then fills (`out/`, then `out/x.tar`)
-    above = os.path.dirname(parent) or "/"
-    return above if may_make_dir(parent) and os.path.isdir(above) else None
+    climbed = False
+    while not os.path.isdir(parent):
+        if parent == "/" or not may_make_dir(parent):
+            return None, False
+        parent = os.path.dirname(parent) or "/"
+        climbed = True
+    return parent, climbed
 
 
 def creation_rights(perms: Perm, kind: str, file_rights: AccessFs) -> AccessFs:
@@ -98,40 +102,56 @@ def _last_component_glob(exp: Expansion) -> bool:
     granting their literal directory would open a whole tree."""
     if not exp.glob or exp.truncated or not exp.pattern.startswith(exp.region):
         return False
-    rest = exp.pattern[len(exp.region):].lstrip("/")
-    return bool(rest) and "/" not in rest and "**" not in rest and not rest.endswith("/")
+    rest = exp.pattern[len(exp.region):].lstrip("/").removesuffix("/")
+    return bool(rest) and "/" not in rest and "**" not in rest
 
 
-def parent_grants(exp: Expansion, perms: Perm, file_rights: AccessFs,
-                  may_make_dir: Callable[[str], bool]) -> list[ParentGrant]:
-    """The directories through which the targets of an allow rule must be granted.
+def parent_grants(exp: Expansion, perms: Perm, rights_for: Callable[[str], AccessFs],
+                  may_make_dir: Callable[[str], bool],
+                  may_create: Callable[[str], bool] = lambda _p: False) -> list[ParentGrant]:
+    """The directories through which the targets of an allow rule must be granted
+    (`rights_for(kind)`: the rule's Landlock rights on a FILE, DIR or TREE target;
+    `may_create(path)`: whether the profile, by any rule, lets the program create `path`, so
+    that `x.log r` beside `x.log w` reads the new file too).
 
-    Existing files and files missing at launch go through their parent (existing_ancestor);
-    a glob that may match files created later goes through its literal directory; trees
-    already carry the make/remove rights themselves.
+    Existing files and names missing at launch that the rule lets the program create go
+    through their parent; anything beneath a directory the program itself makes goes, with
+    its own rights, through the nearest existing ancestor; a glob in the last component
+    goes through its literal directory.
     """
     by_dir: dict[str, tuple[AccessFs, list[str]]] = {}
 
-    def add(path: str, kind: str) -> None:
-        rights = creation_rights(perms, kind, file_rights)
-        where = existing_ancestor(path, may_make_dir)
-        if not rights or where in (None, "/") or not _replaceable(path, kind):
+    def grant(where: str | None, rights: AccessFs, name: str) -> None:
+        if not rights or where in (None, "/") or not _replaceable(where, DIR):
             return
+        assert where is not None
         old, names = by_dir.get(where, (AccessFs(0), []))
-        by_dir[where] = (old | rights, [*names, path])
+        by_dir[where] = (old | rights, [*names, name])
+
+    def add(path: str, kind: str) -> None:
+        if not _replaceable(path, kind):
+            return
+        where, climbed = existing_ancestor(path, may_make_dir)
+        rights = creation_rights(perms, kind, rights_for(FILE))
+        if kind == FILE and may_create(path):  # another rule lets the program make it
+            rights |= rights_for(FILE)
+        if kind == TREE:  # `D/new/** w` with new/ missing: the program may make new/, fill it
+            rights = F.MAKE_DIR | rights_for(TREE) if perms & Perm.WRITE else AccessFs(0)
+        if climbed:
+            rights |= rights_for(kind)
+        grant(where, rights, path)
 
     for t in exp.targets:
         if t.kind in (FILE, DIR):
             add(t.path, t.kind)
     for t in exp.missing:
-        if t.kind in (FILE, DIR):
-            add(t.path, t.kind)
+        add(t.path, t.kind)
     if _last_component_glob(exp):
-        region = (exp.region if os.path.isdir(exp.region)
-                  else existing_ancestor(exp.region + "/", may_make_dir))
-        if region is not None and region != "/" and _replaceable(region, DIR):
-            rights = creation_rights(perms, FILE, file_rights)
-            if rights:
-                old, names = by_dir.get(region, (AccessFs(0), []))
-                by_dir[region] = (old | rights, [*names, exp.pattern])
+        kind = DIR if exp.pattern.endswith("/") else FILE  # `D/*/ w`: mkdir in D
+        made = creation_rights(perms, kind, rights_for(FILE))
+        if os.path.isdir(exp.region):
+            grant(exp.region, made, exp.pattern)
+        else:
+            where, _ = existing_ancestor(exp.region + "/", may_make_dir)
+            grant(where, made | rights_for(kind), exp.pattern)
     return [ParentGrant(d, r, tuple(dict.fromkeys(n))) for d, (r, n) in by_dir.items()]

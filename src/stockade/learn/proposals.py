@@ -102,6 +102,9 @@ def accesses_from_record(record: AuditRecord) -> list[Access]:
     return [Access("file", path=record.object, letters=letters or "r")]
 
 
+_DIR_MAKE_REMOVE = frozenset({"fs.make_dir", "fs.remove_dir"})
+
+
 def _signal_word(text: str) -> str:
     """A record's signal (`term`, `15`, `SIGTERM`) in `set=` spelling; "" when unknown."""
     word = str(text).strip().lower().removeprefix("sig")
@@ -121,6 +124,8 @@ def _landlock(record: AuditRecord) -> list[Access]:
         if letters:
             in_dir = all(b in LANDLOCK_MAKE_REMOVE for b in fs if LANDLOCK_FS[b][0] != "x")
             path = record.object.rstrip("/") + "/*" if in_dir else record.object
+            if in_dir and set(fs) <= _DIR_MAKE_REMOVE:  # mkdir/rmdir: AppArmor asks `DIR/`
+                path += "/"
             out.append(Access("file", path=path, letters=letters,
                               is_dir="fs.read_dir" in fs and not in_dir))
     for b in blockers:
