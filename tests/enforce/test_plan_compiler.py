@@ -82,7 +82,8 @@ def test_file_rights_and_statuses(tmp_path: Path, tree: Path):
 """)
     got = rules(pp)
     # top.txt w: the program may replace it (a new inode): granted through its directory
-    replace = A.WRITE_FILE | A.TRUNCATE | A.IOCTL_DEV | A.MAKE_REG | A.REMOVE_FILE
+    replace = (A.WRITE_FILE | A.TRUNCATE | A.IOCTL_DEV | A.MAKE_REG | A.REMOVE_FILE
+               | A.MAKE_SYM | A.MAKE_FIFO | A.MAKE_SOCK)
     assert got[str(tree)] == A.READ_FILE | A.READ_DIR | A.IOCTL_DEV | replace
     assert got[f"{tree}/a"] >= A.MAKE_REG | A.REMOVE_FILE | A.WRITE_FILE | A.TRUNCATE
     assert got[f"{tree}/top.txt"] == A.WRITE_FILE | A.TRUNCATE | A.IOCTL_DEV

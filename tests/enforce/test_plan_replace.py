@@ -23,7 +23,8 @@ from stockade.enforce.plan_types import CoverageStatus
 from stockade.policy import compile_profiles
 
 A = ll.AccessFs
-REPLACE = A.WRITE_FILE | A.TRUNCATE | A.IOCTL_DEV | A.MAKE_REG | A.REMOVE_FILE
+REPLACE = (A.WRITE_FILE | A.TRUNCATE | A.IOCTL_DEV | A.MAKE_REG | A.REMOVE_FILE | A.MAKE_SYM
+           | A.MAKE_FIFO | A.MAKE_SOCK)
 
 
 def plan_of(tmp_path: Path, body: str):
@@ -66,8 +67,7 @@ def test_missing_file_and_new_directory(tmp_path: Path, work: Path):
     pp = plan_of(tmp_path, f"{work}/out/repo.tar w,\n{work}/new/ w,\n{work}/new/x.o w,\n"
                            f"{work}/gone/deep/y w,")
     got = rules(pp)
-    assert got[f"{work}/out"] == A.WRITE_FILE | A.TRUNCATE | A.IOCTL_DEV | A.MAKE_REG \
-        | A.REMOVE_FILE
+    assert got[f"{work}/out"] == REPLACE
     # new/ may be made (w on the directory), so new/x.o goes through work/
     assert got[str(work)] >= A.MAKE_DIR | A.REMOVE_DIR | A.MAKE_REG
     assert "not present at launch" not in entry(pp, f"{work}/out/repo.tar w").detail

@@ -30,33 +30,6 @@ ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp"
        "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
 
 
-def _audit_state() -> int | None:
-    from stockade.host.audit import audit_get
-    try:
-        return int(audit_get()["enabled"])
-    except Exception:
-        return None
-
-
-@pytest.fixture(scope="module")
-def kernel_audit() -> Iterator[bool]:
-    """Kernel audit on for the module (Landlock records), restored afterwards."""
-    if os.geteuid() != 0:
-        yield False
-        return
-    before = _audit_state()
-    if before is None or not shutil.which("auditctl"):
-        yield False
-        return
-    if before == 0:
-        subprocess.run(["auditctl", "-e", "1"], check=True, capture_output=True)
-    try:
-        yield True
-    finally:
-        if before == 0:
-            subprocess.run(["auditctl", "-e", "0"], check=True, capture_output=True)
-
-
 @pytest.fixture
 def work(user: str) -> Iterator[Path]:
     reason = unconfinable_reason()

@@ -6,8 +6,9 @@ and editors do) becomes a new inode: a rule bound to the old one covers nothing 
 will use. AppArmor's `w` (and `a`) on a path lets the program create and remove that name, so
 the plan grants the rule's rights through the directory the file lives in (or the one above,
 when the profile lets the program make that directory itself), with the narrowest rights that make creating
-and replacing work: the file's own rights, plus make_reg (and remove_file for `w`; make_dir
-and remove_dir for a directory rule `DIR/ w`). That is wider, every file beneath the
+and replacing work: the file's own rights, plus make_reg (and, for `w`, remove_file and
+make_sym/fifo/sock: AppArmor's w creates any kind of name; make_dir and remove_dir for a
+directory rule `DIR/ w`). That is wider, every file beneath the
 directory gets those rights, and the coverage report says so, naming the directory.
 
 Only rules of the profile's own file are granted so: rules that come from included files
@@ -67,18 +68,20 @@ def _replaceable(path: str, kind: str) -> bool:
 
 
 def existing_ancestor(path: str, may_make_dir: Callable[[str], bool]) -> tuple[str | None, bool]:
-    """The directory through which `path` can be reached, and whether that meant climbing: its
-    parent when that exists, else the nearest existing ancestor when every missing directory
-    on the way is one the profile lets the program create (`may_make_dir`: `out/`, then
-    `out/x.tar`; `git init r`, then `r/.git/...`); (None, False) otherwise, so that a missing
-    path never widens a grant above what the program could build itself."""
+    """The directory through which `path` can be reached, and whether that meant climbing: the
+    nearest ancestor that the profile does not let the program create (`may_make_dir`), since
+    a directory the program makes, or removes and makes again, is a new inode (`out/`, then
+    `out/x.tar`; `rm -rf r; git init r`, then `r/.git/...`); (None, False) when that
+    ancestor does not exist, so that a path never widens a grant above what the program
+    could build itself."""
     parent = os.path.dirname(path.rstrip("/")) or "/"
     climbed = False
-    while not os.path.isdir(parent):
-        if parent == "/" or not may_make_dir(parent):
-            return None, False
+    # a directory the program may make is a new inode when it does (`rm -rf r; git init r`)
+    while parent != "/" and may_make_dir(parent):
         parent = os.path.dirname(parent) or "/"
         climbed = True
+    if not os.path.isdir(parent):
+        return None, False
     return parent, climbed
 
 
@@ -91,8 +94,8 @@ def creation_rights(perms: Perm, kind: str, file_rights: AccessFs) -> AccessFs:
         return F.MAKE_DIR | (F.REMOVE_DIR if perms & Perm.WRITE else AccessFs(0)) \
             if perms & Perm.WRITE else AccessFs(0)
     rights = file_rights | F.MAKE_REG
-    if perms & Perm.WRITE:
-        rights |= F.REMOVE_FILE
+    if perms & Perm.WRITE:  # AppArmor's w creates any kind of name: a symlink, a fifo, a socket
+        rights |= F.REMOVE_FILE | F.MAKE_SYM | F.MAKE_FIFO | F.MAKE_SOCK
     return rights
 
 
