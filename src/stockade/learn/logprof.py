@@ -55,16 +55,46 @@ def choose_profile(profiles: list[CompiledProfile], name: str | None, path: str)
     raise StockadeError(f"{path}: no profile {name!r} (has: {', '.join(p.name for p in profiles)})")
 
 
+def domain_owners(records: Iterable[AuditRecord], owners: dict[int, str]) -> dict[str, str]:
+    """Landlock domain id -> profile: a domain's creator pid (the LANDLOCK_DOMAIN allocation
+    record, 1424, or the `domain_pid` the reader merged into an access record) is the pid of
+    the confined program that `stockade run` wrote in its status record (`owners`)."""
+    found: dict[str, str] = {}
+    for r in records:
+        if r.module != "landlock":
+            continue
+        domain = r.fields.get("domain", "")
+        pid = r.pid if r.operation == "domain_allocated" else 0
+        pid = pid or int(r.fields.get("domain_pid", "0") or 0)
+        if domain and pid in owners:
+            found[domain] = owners[pid]
+        elif domain and r.profile and r.operation == "domain_allocated":
+            found[domain] = r.profile
+    return found
+
+
 def records_for(profile: CompiledProfile, records: Iterable[AuditRecord], *,
-                any_profile: bool = False) -> list[AuditRecord]:
-    """Denials and complain-mode allowances that belong to `profile`."""
+                any_profile: bool = False, owners: dict[int, str] | None = None,
+                ) -> list[AuditRecord]:
+    """Denials and complain-mode allowances that belong to `profile`.
+
+    A record belongs when it names the profile (stockade's own records, `run --audit`'s
+    kernel records, AppArmor's), or when it is a kernel Landlock record of a domain created
+    by a `stockade run` of the profile (`owners`: pid -> profile, from the status records).
+    `any_profile` adds the Landlock records no run can be found for, never another profile's.
+    """
+    records = list(records)
     names = {profile.name, profile.attachment or profile.name}
+    domains = domain_owners(records, owners or {})
     out = []
     for r in records:
         if r.result not in ("DENIED", "ALLOWED"):
             continue
-        owner = r.profile or r.subject
-        if owner in names or (any_profile and r.module in ("landlock", "apparmor")):
+        if r.module == "landlock":
+            owner = r.profile or domains.get(r.fields.get("domain", ""), "")
+        else:
+            owner = r.profile or r.subject
+        if owner in names or (any_profile and r.module == "landlock" and not owner):
             out.append(r)
     return out
 
@@ -99,7 +129,8 @@ def _present(text: str) -> set[str]:
 def logprof(profile_path: str, records: list[AuditRecord], *, include_dirs: Iterable[str] = (),
             profile_name: str | None = None, any_profile: bool = False,
             exec_mode: str = "ix", glob: str | None = None,
-            enforced: Checker | None = None) -> LogprofResult:
+            enforced: Checker | None = None, owners: dict[int, str] | None = None,
+            ) -> LogprofResult:
     """Propose the rules `records` call for, as a new text and a diff of the profile file.
 
     `glob` widens file paths as aa-logprof's (G)lob / glob with (E)xtension would. `enforced`
@@ -110,7 +141,7 @@ def logprof(profile_path: str, records: list[AuditRecord], *, include_dirs: Iter
     text = read_policy_file(profile_path)
     profile = choose_profile(compile_profiles(Path(profile_path), list(include_dirs)), profile_name,
                              profile_path)
-    relevant = records_for(profile, records, any_profile=any_profile)
+    relevant = records_for(profile, records, any_profile=any_profile, owners=owners)
     accesses = [a for r in relevant for a in accesses_from_record(r)]
     present = _present(text)
     proposals = [p for p in propose(accesses, profile, exec_mode=exec_mode)
