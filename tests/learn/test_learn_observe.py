@@ -39,8 +39,11 @@ PROGRAM = textwrap.dedent("""\
         f.write("x")
     os.chmod(os.path.join(d, "out.txt"), 0o600); print("chmod ok")
     print("exec", subprocess.run(["/bin/true"]).returncode)
+    os.setxattr(os.path.join(d, "out.txt"), "user.learn", b"1"); print("xattr ok")
+    us = socket.socket(socket.AF_UNIX); us.bind(os.path.join(d, "s.sock")); us.listen(1)
+    uc = socket.socket(socket.AF_UNIX); uc.connect(os.path.join(d, "s.sock")); print("unix ok")
     """)
-EXPECTED = "tcp hi\nsignal -15\nchmod ok\nexec 0\n"
+EXPECTED = "tcp hi\nsignal -15\nchmod ok\nexec 0\nxattr ok\nunix ok\n"
 
 
 def _confinable() -> None:
@@ -75,6 +78,12 @@ def test_learn_lets_network_signals_files_and_exec_through(user: str, work: Path
     assert "/usr/bin/true ix," in text or "/usr/bin/true" in text
     check = cli("check", str(profile), user=user)
     assert check.returncode == 0, check.stdout + check.stderr
+    for name in ("out.txt", "s.sock"):
+        (work / name).unlink()
+    enforced = cli("run", "-p", str(profile), "--", PY, str(prog), str(work), user=user,
+                   timeout=120)
+    assert enforced.returncode == 0, enforced.stderr
+    assert enforced.stdout == EXPECTED  # the learned profile lets all of it happen again
 
 
 def test_learn_of_a_failing_program_says_so_and_still_writes(user: str, work: Path) -> None:
