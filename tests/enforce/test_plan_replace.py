@@ -82,6 +82,15 @@ def test_globs_in_the_last_component_go_through_their_directory(tmp_path: Path, 
     assert str(work) not in got  # `*/deep.o` is expanded, never widened to its tree
 
 
+def test_a_tree_rule_does_not_make_file_rules_climb(tmp_path: Path, work: Path):
+    """`/srv/work/** rw` lets the program make any directory beneath it, but binds at its own
+    root: a file rule inside goes through its own directory, never above the tree."""
+    pp = plan_of(tmp_path, f"{work}/** r,\n{work}/out/** w,\n{work}/out/x.log w,")
+    got = rules(pp)
+    assert str(tmp_path) not in got and A.WRITE_FILE not in got[str(work)]
+    assert got[f"{work}/out"] & A.MAKE_REG
+
+
 def test_pseudo_filesystems_and_devices_are_never_widened(tmp_path: Path):
     pp = plan_of(tmp_path, "/dev/null rw,\n/proc/self/attr/current w,\n/dev/pts/* rw,")
     got = rules(pp)

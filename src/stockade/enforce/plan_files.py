@@ -261,9 +261,13 @@ class FileCompiler:
             allow_rights(perms, FILE, self.ctx, Verdict(), rule.exec_mode, rule.exec_target)
 
     def _may_make_dir(self, path: str) -> bool:
-        """Whether the profile lets the program create the directory `path`."""
-        return self.ctx.profile.file_perms(path.rstrip("/") + "/", is_dir=True).allows(
-            Perm.WRITE)
+        """Whether the profile names the directory `path` as one the program may make (a
+        `DIR/ w` rule). Not when any directory beneath it may be made too: that is a tree
+        rule (`/srv/**`), which binds at its own root and covers new inodes beneath it."""
+        def makes(d: str) -> bool:
+            return self.ctx.profile.file_perms(d, is_dir=True).allows(Perm.WRITE)
+
+        return makes(path.rstrip("/") + "/") and not makes(path.rstrip("/") + "/\x01probe/")
 
     def _may_create(self, path: str) -> bool:
         """Whether the profile lets the program create the file `path` (w or a)."""
