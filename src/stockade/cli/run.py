@@ -146,6 +146,9 @@ def _observe_only(adhoc: EnforcementPlan) -> EnforcementPlan:
 
     plan = observe_plan()
     plan.keep_caps, plan.clear_env = adhoc.keep_caps, adhoc.clear_env
+    if adhoc.fs_rules or adhoc.net_rules:
+        _say("note: --mode learn without -p applies no Landlock: the path and port flags "
+             "grant nothing more")
     return plan
 
 
