@@ -55,8 +55,10 @@ def read(path: Path | str) -> Request:
 
 
 def test_tree_readable_file_writable_and_deny_inside(tmp_path: Path, tree: Path) -> None:
+    (tree / "logs").mkdir(exist_ok=True)
+    (tree / "logs" / "out.log").touch()
     plan = plan_for(tmp_path, f"{tree}/data/** r,\ndeny {tree}/data/secret/** r,\n"
-                              f"{tree}/out.log w,")
+                              f"{tree}/logs/out.log w,")
     ok = rows(plan, read(tree / "data" / "sub" / "b.txt"))["landlock"]
     assert ok.verdict == "allow" and ok.errno is None and "read_file" in ok.reason
     assert ok.rule  # names the granting rule
@@ -66,9 +68,10 @@ def test_tree_readable_file_writable_and_deny_inside(tmp_path: Path, tree: Path)
     assert (secret.verdict, secret.errno) == ("deny", "EACCES")
     outside = rows(plan, read(tree / "other"))["landlock"]
     assert outside.verdict == "deny" and "no rule covers it" in outside.reason
-    write = first(ops.file_requests("write", SUBJECT, file_object(str(tree / "out.log"))))
+    log = tree / "logs" / "out.log"  # w: granted through logs/ (it may be replaced)
+    write = first(ops.file_requests("write", SUBJECT, file_object(str(log))))
     assert rows(plan, write)["landlock"].verdict == "allow"
-    assert rows(plan, read(tree / "out.log"))["landlock"].verdict == "deny"  # w only
+    assert rows(plan, read(log))["landlock"].verdict == "deny"  # w only
     write_ro = first(ops.file_requests("write", SUBJECT, file_object(str(tree / "data/a.txt"))))
     assert rows(plan, write_ro)["landlock"].errno == "EACCES"
     create = first(ops.file_requests("create", SUBJECT, file_object(str(tree / "data/new"))))
@@ -185,11 +188,31 @@ def test_cli_explain_profile_shows_plan_rows(tmp_path: Path, tree: Path) -> None
     assert layers["plan:landlock"]["verdict"] == "allow" and layers["plan:landlock"]["profile"] == "t"
     assert layers["plan:seccomp"]["verdict"] == "allow"
     outside = explain("--profile", str(prof), "--json", "read", str(tree / "out.log"))
-    assert outside.returncode == 1  # the stack's decision (apparmor), unchanged
+    assert outside.returncode == 1  # the enforced outcome: the plan refuses it
+    assert json.loads(outside.stdout)["decided_by"] == "plan:landlock"
     row = plan_layers(outside)["plan:landlock"]
     assert (row["verdict"], row["errno"]) == ("deny", "EACCES")
     assert row["hook"] == "file_open" and str(tree / "out.log") in row["reason"]
     text = explain("--profile", str(prof), "read", str(tree / "out.log"))
-    assert "plan:landlock" in text.stdout and "decision: deny (EACCES) by apparmor" in text.stdout
+    assert "plan:landlock" in text.stdout and "decision: deny (EACCES) by plan:landlock" in text.stdout
     plain = explain("--json", "read", str(tree / "out.log"))
     assert not plan_layers(plain)
+
+
+def test_explain_verdict_is_the_enforced_outcome(tmp_path: Path, tree: Path) -> None:
+    """explain's decision and exit status are what `run -p` enforces: where the plan is wider
+    than the profile, allow (the apparmor row still says what the profile means); where it
+    refuses, deny by plan:landlock."""
+    (tree / "empty").mkdir()
+    prof = tmp_path / "p.aa"
+    # `other/x w` names an existing file: granted through other/ (replaceable), so creating
+    # a sibling is allowed by run although AppArmor itself would refuse it
+    (tree / "other" / "x").write_text("")
+    prof.write_text(f"profile t {{\n  {tree}/data/** r,\n  {tree}/other/x w,\n}}\n")
+    wider = explain("--profile", str(prof), "--json", "create", str(tree / "other" / "y"))
+    data = json.loads(wider.stdout)
+    aa = next(la for la in data["layers"] if la["module"] == "apparmor")
+    assert aa["verdict"] == "deny"  # what the profile means...
+    assert wider.returncode == 0 and data["decision"] == "allow"  # ...and what run enforces
+    narrower = explain("--profile", str(prof), "--json", "create", str(tree / "empty" / "n"))
+    assert narrower.returncode == 1 and json.loads(narrower.stdout)["decided_by"] == "plan:landlock"

@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,30 +28,6 @@ def stockade(*args: str, cwd: Path, env: dict[str, str] | None = None,
              ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "stockade", *args], cwd=cwd, text=True,
                           capture_output=True, timeout=300, env=env)
-
-
-def _audit_state() -> int | None:
-    from stockade.host.audit import audit_get
-    try:
-        return audit_get()["enabled"]
-    except Exception:
-        return None
-
-
-@pytest.fixture(scope="module")
-def kernel_audit() -> Iterator[bool]:
-    """Kernel audit on for the module's tests (Landlock records), restored afterwards."""
-    before = _audit_state()
-    if before is None or not shutil.which("auditctl"):
-        yield False
-        return
-    if before == 0:
-        subprocess.run(["auditctl", "-e", "1"], check=True, capture_output=True)
-    try:
-        yield True
-    finally:
-        if before == 0:
-            subprocess.run(["auditctl", "-e", "0"], check=True, capture_output=True)
 
 
 def records(path: Path) -> list[dict]:

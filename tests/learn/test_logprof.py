@@ -115,3 +115,70 @@ def test_collapse_is_safe() -> None:
     assert collapse("/etc/a{b}", homes) == "/etc/a\\{b\\}"
     assert glob_directory("/a/b/c") == "/a/b/*"
     assert glob_with_extension("/a/b/c.txt") == "/a/b/*.txt"
+
+
+LANDLOCK_LOG = """\
+type=LANDLOCK_DOMAIN msg=audit(1700000100.000:50): domain=1a2b3c status=allocated mode=enforcing \
+pid=4242 uid=0 exe="/usr/bin/python3.11" comm="python"
+type=LANDLOCK_ACCESS msg=audit(1700000100.000:51): domain=1a2b3c blockers=fs.make_reg \
+path="/srv/work/out" dev="vda" ino=11
+type=LANDLOCK_DOMAIN msg=audit(1700000100.000:52): domain=9f9f9f status=allocated mode=enforcing \
+pid=5555 uid=0 exe="/usr/bin/python3.11" comm="python"
+type=LANDLOCK_ACCESS msg=audit(1700000100.000:53): domain=9f9f9f blockers=fs.read_file \
+path="/etc/shadow" dev="vda" ino=12
+type=LANDLOCK_ACCESS msg=audit(1700000100.000:54): domain=777777 blockers=fs.read_file \
+path="/etc/gshadow" dev="vda" ino=13
+"""
+
+
+def test_kernel_landlock_records_are_tied_to_the_profile_by_domain(tmp_path) -> None:
+    """A 1423 record belongs to the profile whose `stockade run` created its domain (1424's
+    pid = the status record's pid); another run's records never come in, even with
+    --any-profile, which adds only records no run is known for."""
+    from stockade.audit.readers.sources import read_records
+    from stockade.learn.logprof import records_for
+
+    log = tmp_path / "audit.log"
+    log.write_text(LANDLOCK_LOG)
+    prof = tmp_path / "demo.profile"
+    prof.write_text(PROFILE)
+    profile = compile_profiles(str(prof))[0]
+    records = list(read_records(str(log)))
+    owners = {4242: "demo", 5555: "other"}
+    mine = records_for(profile, records, owners=owners)
+    assert [r.object for r in mine] == ["/srv/work/out"]
+    assert records_for(profile, records) == []  # no run known: nothing is claimed
+    wider = records_for(profile, records, owners=owners, any_profile=True)
+    assert sorted(r.object for r in wider) == ["/etc/gshadow", "/srv/work/out"]
+
+
+def test_logprof_proposes_what_the_plan_enforces_and_converges(tmp_path) -> None:
+    """A make_reg denial in an empty directory: the proposal must be granted by the plan
+    (`out/* w` goes through out/), applied once, and never proposed again."""
+    from stockade.enforce import landlock as ll
+    from stockade.enforce.plan import compile_file
+
+    out = tmp_path / "out"
+    out.mkdir()
+    prof = tmp_path / "demo.profile"
+    prof.write_text(PROFILE)
+    rec = AuditRecord(time=1700000000.0, serial=1, module="landlock", result="DENIED",
+                      object=str(out),
+                      denied="fs.make_reg", requested="fs.make_reg", operation="fs.make_reg",
+                      profile="demo", fields={"domain": "1a2b3c"})
+    log = tmp_path / "denials.jsonl"
+    log.write_text(rec.to_json() + "\n")
+
+    def logprof(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "stockade", "logprof", "-p", str(prof),
+                               "--log", str(log), *extra], capture_output=True, text=True,
+                              timeout=60)
+
+    first = logprof("--apply")
+    assert first.returncode == 0 and f"+  {out}/* w," in first.stdout, first.stdout
+    assert "still denied" not in first.stderr
+    plan = compile_file(str(prof)).plan
+    granted = {r.path: r.access for r in plan.fs_rules}
+    assert ll.AccessFs.MAKE_REG in granted[str(out)]  # enforced, not a glob over nothing
+    again = logprof("--apply")
+    assert "no changes proposed" in again.stdout, again.stdout

@@ -6,7 +6,7 @@ import argparse
 import os
 import signal as signals
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from stockade.audit.formats import kernel_line
@@ -35,8 +35,9 @@ HELP = "show how each security layer decides one operation, and the audit line o
 _EPILOG = """\
 With --profile, the rows marked plan:landlock, plan:seccomp and plan:capabilities show what
 `stockade run -p FILE` would enforce in the kernel for each check (Landlock rights and ports,
-the seccomp rules of the system calls that carry it, the kept capabilities). They are
-informational: the decision and the exit status stay the stack's."""
+the seccomp rules of the system calls that carry it, the kept capabilities). The decision
+and the exit status are then what `run -p` enforces: the host's layers and the plan's rows;
+the apparmor row shows what the profile means where the plan approximates it."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -285,6 +286,63 @@ def _describe(req: Request) -> str:
     return f"{req.hook} {obj.path}"
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """The final denial: its errno name and the layer that decided it."""
+
+    errno: str
+    by: str
+
+
+def _denies(name: str, verdict: Any, modes: dict[str, str]) -> bool:
+    """Whether a module's verdict refuses (complain mode lets a denial through)."""
+    if verdict is None or not verdict.errno:
+        return False
+    complain = (modes.get(name) == "complain" or verdict.complain) and not verdict.hard
+    return not complain
+
+
+def _outcome(decision: Decision, rows: list[Any], modes: dict[str, str], *,
+             enforced_plan: bool) -> Outcome | None:
+    """The denial of one step, or None when it is allowed.
+
+    With --profile the answer is what `run -p` enforces: the host's own layers (capability,
+    Yama, Lockdown, ...) and the plan's kernel layers (Landlock, seccomp, the supervisor's
+    hybrid checks). The AppArmor module's row says what the profile means; it is not enforced
+    by itself (there is no AppArmor in the kernel), the plan is, approximations included.
+    """
+    if not enforced_plan:
+        if decision.allowed:
+            return None
+        assert decision.decider is not None
+        return Outcome(decision.decider.errno_name, decision.decider.module)
+    for name, verdict in zip(decision.modules, decision.layers, strict=True):
+        if name != "apparmor" and _denies(name, verdict, modes):
+            return Outcome(verdict.errno_name, name)
+    for row in rows:
+        if row.verdict == "deny":
+            return Outcome(row.errno or "EACCES", f"plan:{row.layer}")
+    return None
+
+
+def evaluate(stack: Stack, plan: Any, requests: list[Request]
+             ) -> tuple[list[tuple[Request, Decision]], list[list[Any]], Outcome | None]:
+    """Each check of an operation through the stack and the plan's rows, up to the first
+    denial: the steps, their plan rows, and the final denial (None: allowed)."""
+    modes = {m.name: m.mode.value for m in stack.modules}
+    steps: list[tuple[Request, Decision]] = []
+    plan_rows: list[list[Any]] = []
+    final: Outcome | None = None
+    for req in requests:
+        decision = stack.explain(req)
+        steps.append((req, decision))
+        plan_rows.append(_plan_rows(plan, req))
+        final = _outcome(decision, plan_rows[-1], modes, enforced_plan=plan is not None)
+        if final is not None:
+            break
+    return steps, plan_rows, final
+
+
 def run(args: argparse.Namespace) -> int:
     """Explain one operation; exit 0 when allowed, 1 when denied, 2 for bad input."""
     try:
@@ -296,17 +354,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     plan = _plan(args) if args.profile else None
     modes = {m.name: m.mode.value for m in stack.modules}
-    steps: list[tuple[Request, Decision]] = []
-    final: Decision | None = None
-    for req in requests:
-        decision = stack.explain(req)
-        steps.append((req, decision))
-        if not decision.allowed:
-            final = decision
-            break
+    steps, plan_rows, final = evaluate(stack, plan, requests)
     records = [record_from_event(e) for _, d in steps for e in d.events]
     audit_lines = [kernel_line(r) for r in records]
-    plan_rows = [_plan_rows(plan, req) for req, _ in steps]
     if args.json:
         layers: list[dict[str, Any]] = []
         for (req, d), extra in zip(steps, plan_rows, strict=True):
@@ -323,7 +373,8 @@ def run(args: argparse.Namespace) -> int:
                  "profile": plan.name, "plan": True} for r in extra]
         print_json({
             "decision": "allow" if final is None else "deny",
-            "errno": final.decider.errno_name if final is not None and final.decider else None,
+            "errno": final.errno if final is not None else None,
+            "decided_by": final.by if final is not None else None,
             "layers": layers,
             "audit": audit_lines,
             "records": [r.to_dict() for r in records],
@@ -343,12 +394,11 @@ def run(args: argparse.Namespace) -> int:
             out.write("  (no module implements this hook)\n")
     if len(steps) < len(requests):
         out.write(paint(f"({len(requests) - len(steps)} later check(s) not reached)", "dim") + "\n")
+    enforced = " (as `run -p` enforces it)" if plan is not None else ""
     if final is None:
-        out.write(paint("decision: allow", "green") + "\n")
+        out.write(paint(f"decision: allow{enforced}", "green") + "\n")
     else:
-        assert final.decider is not None
-        out.write(paint(f"decision: deny ({final.decider.errno_name}) by {final.decider.module}",
-                        "red") + "\n")
+        out.write(paint(f"decision: deny ({final.errno}) by {final.by}{enforced}", "red") + "\n")
     for line in audit_lines:
         out.write(paint("audit: ", "dim") + line + "\n")
     return 0 if final is None else 1

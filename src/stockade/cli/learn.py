@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -26,6 +28,8 @@ HELP = "run a program, watch what it does, and write an AppArmor-syntax profile 
 #: `stockade run` statuses that mean the program never ran (cli/run.py)
 _NOT_RUN = {125: "it could not be confined", 126: "it could not be executed",
             127: "not found"}
+#: learn's exit status when the program it watched failed (the profile is still written)
+PROGRAM_FAILED = 1
 REVIEW_HELP = "(A)llow  (D)eny  (G)lob  Glob with (E)xtension  (I)gnore  (F)inish"
 
 
@@ -47,13 +51,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _observe(command: list[str], observations: str) -> int:
-    """Run `command` under `stockade run --mode learn`; the program's exit status."""
-    # Learning must not change what the program can do: Landlock grants the whole tree and
-    # the supervisor, in learn mode, lets everything through while it records.
+    """Run `command` under `stockade run --mode learn`; the program's exit status (0 when it
+    died of a signal learn was sent and passed on)."""
+    # Learning must not change what the program can do: `run --mode learn` without a profile
+    # applies no Landlock (files, TCP, signals pass) and the supervisor, in learn mode, lets
+    # everything through while it records.
     argv = [sys.executable, "-m", "stockade", "run", "--mode", "learn", "--lsm", "capability",
-            "--learn", observations, "--rw", "/", "--rx", "/", "--no-status-record", "--",
-            *command]
-    return subprocess.run(argv, check=False).returncode
+            "--learn", observations, "--no-status-record", "--", *command]
+    child = subprocess.Popen(argv)
+    forwarded: set[int] = set()
+
+    def forward(signum: int, _frame: object) -> None:
+        # a server is stopped with ^C or kill: the program gets the signal (through `run`),
+        # learn stays to write what was seen
+        forwarded.add(signum)
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        status = child.wait()
+    finally:
+        for signum, handler in old.items():
+            signal.signal(signum, handler)
+    # stopped by the signal the user sent (a server's ^C): that is how it ends, not a failure
+    return 0 if status - 128 in forwarded else status
 
 
 def review(proposals: list[Proposal], ask: Callable[[str], str]) -> list[Proposal]:
@@ -126,4 +148,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"stockade learn: {len(lines)} accesses seen, {len(proposals)} rules and "
           f"{len(abstractions)} abstractions written to {args.output} (program exit {status})",
           file=sys.stderr)
+    if status != 0:
+        print(f"stockade learn: note: {command[0]} {_failure(status)}: the profile holds what "
+              "it did until then; learn again once it succeeds", file=sys.stderr)
+        return PROGRAM_FAILED
     return 0
+
+
+def _failure(status: int) -> str:
+    """How the program ended, for the note (`run` exits 128+N after signal N)."""
+    if status > 128 and status - 128 < signal.NSIG:
+        try:
+            return f"was killed by {signal.Signals(status - 128).name}"
+        except ValueError:
+            pass
+    return f"exited with status {status}"

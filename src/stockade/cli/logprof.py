@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+from collections.abc import Sequence
 
 from stockade.audit.readers.sources import AUDIT_LOG
+from stockade.audit.record import AuditRecord
 from stockade.audit.store import default_store_path
-from stockade.cli.output import print_json
+from stockade.cli.output import print_json, printable
 from stockade.learn.logprof import gather, logprof, write_atomically
 
 COMMAND = "logprof"
@@ -25,11 +29,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"default: {AUDIT_LOG} and the audit store")
     parser.add_argument("--store", help="read the audit store at this path too")
     parser.add_argument("--any-profile", action="store_true",
-                        help="also use Landlock/AppArmor records not attributed to a profile")
+                        help="also use kernel Landlock records that no run of any profile can "
+                        "be found for (never another profile's records)")
     parser.add_argument("--exec-mode", default="ix", choices=("ix", "px", "Px", "cx", "Cx", "ux"),
                         help="exec mode for programs the profile could not run (default ix)")
+    parser.add_argument("--glob", choices=("dir", "ext"),
+                        help="propose file rules as globs: dir (`/a/b/*`, aa-logprof's Glob) or "
+                        "ext (`/a/b/*.ext`, Glob with Extension)")
     parser.add_argument("--apply", action="store_true", help="write the changes to the profile")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _run_owners() -> dict[int, str]:
+    """pid -> profile of the programs `stockade run` confines now (their status records,
+    docs/status.md): ties the kernel's Landlock records to a profile by the domain's creator."""
+    from stockade.enforce.status_record import record_dir
+
+    directory = record_dir()
+    owners: dict[int, str] = {}
+    if directory is None or not os.path.isdir(directory):
+        return owners
+    for name in os.listdir(directory):
+        if not name.endswith(".json"):
+            continue
+        try:
+            with open(os.path.join(directory, name), encoding="utf-8") as f:
+                data = json.load(f)
+            owners[int(data["pid"])] = str(data["profile"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return owners
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,15 +70,27 @@ def run(args: argparse.Namespace) -> int:
         default = default_store_path()
         store = str(default) if default.exists() else None
     records = gather(logs, store)
+    from stockade.enforce.plan_records import still_denied
+
+    def enforced(text: str, recs: Sequence[AuditRecord]) -> list[AuditRecord]:
+        return still_denied(args.profile, text, recs, include_dirs=args.include_dirs,
+                            name=args.profile_name)
+
     result = logprof(args.profile, records, include_dirs=args.include_dirs,
                      profile_name=args.profile_name, any_profile=args.any_profile,
-                     exec_mode=args.exec_mode)
+                     exec_mode=args.exec_mode, glob=args.glob, enforced=enforced,
+                     owners=_run_owners())
+    for rec in result.unenforced:
+        print(f"# still denied under the proposed profile (no rule can grant it in Landlock): "
+              f"{printable(rec.denied)} on {printable(rec.object)}", file=sys.stderr)
     if args.apply and result.proposals:
         write_atomically(args.profile, result.new_text)
     if args.json:
         print_json({"profile": result.profile, "records": result.records,
                     "relevant": result.relevant, "applied": bool(args.apply and result.proposals),
-                    "rules": [p.render() for p in result.proposals], "diff": result.diff})
+                    "rules": [p.render() for p in result.proposals], "diff": result.diff,
+                    "unenforced": [{"object": r.object, "denied": r.denied}
+                                   for r in result.unenforced]})
         return 0
     if not result.proposals:
         print(f"{result.profile}: no changes proposed ({result.relevant} relevant of "

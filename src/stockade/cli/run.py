@@ -100,7 +100,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sup.add_argument("--mode", choices=("enforce", "complain", "learn"),
                      help="put the module stack on the program's system calls: enforce its "
                           "verdicts, complain (allow and record would-be denials), or learn "
-                          "(also record every access to --learn FILE)")
+                          "(also record every access to --learn FILE; without -p, nothing but "
+                          "the baseline seccomp refusals blocks: no Landlock)")
     sup.add_argument("--lsm", metavar="LIST",
                      help="modules for --mode, kernel lsm= style (default: "
                           "capability,yama,loadpin,lockdown)")
@@ -155,6 +156,19 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan
                   net_rules=adhoc.net_rules, handled_net=ll.NO_NET, scopes=ll.NO_SCOPE,
                   keep_caps=adhoc.keep_caps, clear_env=adhoc.clear_env)
     return pp.plan.merged(grants), pp.coverage, pp.notes
+
+
+def _observe_only(adhoc: EnforcementPlan) -> EnforcementPlan:
+    """`--mode learn` without a profile: the observe plan (no Landlock), keeping the ad-hoc
+    flags' capabilities and environment; their path and port grants add nothing to it."""
+    from stockade.enforce.defaults import observe_plan
+
+    plan = observe_plan()
+    plan.keep_caps, plan.clear_env = adhoc.keep_caps, adhoc.clear_env
+    if adhoc.fs_rules or adhoc.net_rules:
+        _say("note: --mode learn without -p applies no Landlock: the path and port flags "
+             "grant nothing more")
+    return plan
 
 
 def _say(text: str) -> None:
@@ -262,6 +276,8 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     plan = defaults.adhoc_plan(args.ro, args.rw, args.rx, args.connect_tcp, args.bind_tcp,
                                keep_caps=keep, clear_env=args.clear_env)
+    if getattr(args, "mode", None) == "learn" and not args.profile:
+        plan = _observe_only(plan)  # learning watches, it does not block
     coverage = CoverageReport()
     notes: list[str] = []
     if args.profile:  # the ad-hoc flags add to the profile's plan

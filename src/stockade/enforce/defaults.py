@@ -12,7 +12,16 @@ from __future__ import annotations
 import errno
 from collections.abc import Iterable, Sequence
 
-from stockade.enforce.landlock import ALL_FS, ALL_NET, AccessFs, AccessNet, RestrictFlag
+from stockade.enforce.landlock import (
+    ALL_FS,
+    ALL_NET,
+    NO_FS,
+    NO_NET,
+    NO_SCOPE,
+    AccessFs,
+    AccessNet,
+    RestrictFlag,
+)
 from stockade.enforce.plan_types import EnforcementPlan, FsRule, NetRule, SeccompRule
 from stockade.enforce.seccomp import NOTIFY, Action, ArgCmp, Cmp, errno_action
 
@@ -301,3 +310,15 @@ def adhoc_plan(
     plan.__post_init__()
     return plan
 
+
+
+def observe_plan() -> EnforcementPlan:
+    """The plan of `stockade run --mode learn` without a profile: nothing that blocks what a
+    profile could allow, so that learning sees the program as it runs unconfined.
+
+    No Landlock (files, TCP bind/connect, abstract unix sockets and signals all pass; the
+    supervisor records them) and every socket family opens. Only the baseline seccomp
+    refusals stay: what they refuse no profile can grant either.
+    """
+    return EnforcementPlan(name="learn", handled_fs=NO_FS, handled_net=NO_NET, scopes=NO_SCOPE,
+                           seccomp_rules=baseline_seccomp_rules())

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from stockade.enforce.landlock import AccessFs, flag_names
 from stockade.enforce.plan_common import APPROX, EXACT, NOT_ENFORCED, Context, Verdict
 from stockade.enforce.plan_glob import DIR, FILE, TREE, Expansion, Target, expand
+from stockade.enforce.plan_replace import ParentGrant, parent_grants
 from stockade.enforce.plan_types import FsRule
 from stockade.policy import FileRule, LinkRule, Perm
 from stockade.policy.aare import AareError
@@ -62,8 +63,9 @@ def _beneath(path: str, top: str) -> bool:
 
 def allow_rights(perms: Perm, kind: str, ctx: Context, v: Verdict,
                  exec_mode: str | None, exec_target: str | None,
-                 readable: bool = False) -> AccessFs:
-    """Landlock rights for an allow rule's perms on one kind of target; findings go to `v`."""
+                 readable: bool = False, replaced: bool = False) -> AccessFs:
+    """Landlock rights for an allow rule's perms on one kind of target; findings go to `v`
+    (`replaced`: the target is also granted through its directory, plan_replace)."""
     rights = NO_FS
     if perms & Perm.READ:
         rights |= {TREE: READ_TREE, FILE: F.READ_FILE, DIR: F.READ_DIR}[kind] | F.IOCTL_DEV
@@ -74,9 +76,10 @@ def allow_rights(perms: Perm, kind: str, ctx: Context, v: Verdict,
                 rights |= DEVICES
         elif kind == FILE:
             rights |= WRITE_FILE | F.IOCTL_DEV
-            v.part(APPROX, "w on a single file: narrower, creating, deleting or renaming it is "
-                   "refused (Landlock grants those per directory)")
-        else:
+            if not replaced:
+                v.part(APPROX, "w on a single file: narrower, creating, deleting or renaming it is "
+                       "refused (Landlock grants those per directory)")
+        elif not replaced:
             v.part(APPROX, "w on a directory: narrower, mkdir/rmdir of it is a right of its "
                    "parent (not granted)")
     elif perms & Perm.APPEND:
@@ -151,14 +154,16 @@ def _expand(rule: FileRule | LinkRule, v: Verdict, deny: bool) -> Expansion:
         return Expansion()
 
 
-def _target_notes(exp: Expansion, v: Verdict, *, deny: bool) -> None:
-    if exp.missing and not deny:
-        names = _some([t.path for t in exp.missing])
+def _target_notes(exp: Expansion, v: Verdict, *, deny: bool, via: frozenset[str] = frozenset()
+                  ) -> None:
+    missing = [t.path for t in exp.missing if t.path not in via]
+    if missing and not deny:
+        names = _some(missing)
         v.part(APPROX, f"not present at launch: {names} (not granted; created later: refused)")
     if exp.glob and exp.pattern.startswith("/proc/"):
         v.part(APPROX, "/proc entries of processes started later (the program itself "
                "included) are not covered: Landlock rules name existing inodes")
-    if exp.glob:
+    if exp.glob and exp.pattern not in via:
         what = "denied" if deny else "granted"
         v.part(APPROX, f"glob expanded at launch to {len(exp.targets)} path(s) {what}; paths "
                f"created later are not covered by this rule")
@@ -190,7 +195,18 @@ class FileCompiler:
         q = rule.qualifiers
         perms = rule.perms if isinstance(rule, FileRule) else Perm.LINK
         exp = _expand(rule, v, q.deny)
-        _target_notes(exp, v, deny=q.deny)
+        parents: list[ParentGrant] = []
+        # only the profile's own rules: abstractions name other programs' optional sockets
+        # and logs, whose directories (/run, /var/log) must not open up for every includer
+        if not q.deny and isinstance(rule, FileRule) and rule.pos.file == self.ctx.profile.pos.file:
+            def rights_for(kind: str) -> AccessFs:
+                return allow_rights(perms, kind, self.ctx, Verdict(), rule.exec_mode,
+                                    rule.exec_target, True)
+
+            parents = parent_grants(exp, perms, rights_for, self._may_make_dir,
+                                    self._may_create)
+        via = frozenset(n for pg in parents for n in pg.names)
+        _target_notes(exp, v, deny=q.deny, via=via)
         if q.audit:
             v.part(EXACT, "audit: allowed accesses are not logged (Landlock logs denials)"
                    if not q.deny else "audit: denials are logged by the kernel when audit is on")
@@ -220,7 +236,8 @@ class FileCompiler:
             if target.kind == DIR and target.path in trees:
                 continue  # `/x/{,**}`: the tree rule covers the directory itself
             rights = allow_rights(perms, target.kind, self.ctx, v, rule.exec_mode,
-                                  rule.exec_target, self._readable(target, perms))
+                                  rule.exec_target, self._readable(target, perms),
+                                  target.path in via)
             if target.kind == TREE and rights & F.READ_DIR:
                 own = self.ctx.profile.file_perms(target.path, is_dir=True)
                 if not own.allows(Perm.READ):
@@ -231,6 +248,9 @@ class FileCompiler:
                     dirs.append(target.path)
             if rights:
                 self.grants.append(Grant(target.path, rights, target.kind, src))
+        for pg in parents:
+            self.grants.append(Grant(pg.directory, pg.rights, TREE, src))
+            v.part(APPROX, pg.note())
         if listed:
             v.part(APPROX, f"wider: {_some(listed)} itself can be listed too (a Landlock rule "
                    "covers the directory it is on)")
@@ -239,6 +259,20 @@ class FileCompiler:
                    "(Landlock rules cover everything beneath)")
         if not exp.targets and not exp.missing:
             allow_rights(perms, FILE, self.ctx, Verdict(), rule.exec_mode, rule.exec_target)
+
+    def _may_make_dir(self, path: str) -> bool:
+        """Whether the profile names the directory `path` as one the program may make (a
+        `DIR/ w` rule). Not when any directory beneath it may be made too: that is a tree
+        rule (`/srv/**`), which binds at its own root and covers new inodes beneath it."""
+        def makes(d: str) -> bool:
+            return self.ctx.profile.file_perms(d, is_dir=True).allows(Perm.WRITE)
+
+        return makes(path.rstrip("/") + "/") and not makes(path.rstrip("/") + "/\x01probe/")
+
+    def _may_create(self, path: str) -> bool:
+        """Whether the profile lets the program create the file `path` (w or a)."""
+        have = self.ctx.profile.file_perms(path)
+        return have.allows(Perm.WRITE) or have.allows(Perm.APPEND)
 
     def _readable(self, target: Target, perms: Perm) -> bool:
         """Whether the profile lets `target` (a file, or everything in a tree) be read."""

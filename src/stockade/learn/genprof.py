@@ -7,12 +7,11 @@ the network and capability rules seen are added.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable, Sequence
 
 from stockade.learn.abstractions import choose
-from stockade.learn.globs import collapse, escape, is_under
+from stockade.learn.globs import escape
 from stockade.learn.proposals import Access, Proposal, propose
 
 
@@ -27,29 +26,13 @@ def profile_text(name: str, attachment: str, accesses: Sequence[Access], *,
 
 
 def fold_created(accesses: Sequence[Access], homes: list[str] | None = None) -> list[Access]:
-    """Accesses beneath a directory where the program made or removed names, as that tree.
-
-    Landlock grants creating and removing per directory, and a file created later is covered
-    only by a rule on a directory above it: a profile naming `/tmp/ccX1.s` cannot let the
-    next run create `/tmp/ccY2.s`. So where the program created or removed something, the
-    learned profile grants the tree of the highest such directory (`DIR/** rw`), wider than
-    the exact names, and says so in a comment.
-    """
-    tops: list[str] = []
-    for a in sorted((a for a in accesses if a.created), key=lambda a: len(a.path)):
-        parent = os.path.dirname(a.path.rstrip("/")) or "/"
-        if parent != "/" and not any(is_under(parent, t) for t in tops):
-            tops.append(parent)
-    if not tops:
-        return list(accesses)
-    folded: list[Access] = []
-    for a in accesses:
-        top = next((t for t in tops if a.kind == "file" and is_under(a.path.rstrip("/"), t)), None)
-        if top is None:
-            folded.append(a)
-        else:
-            folded.append(Access("file", path=collapse(top, homes) + "/**", letters=a.letters))
-    return folded
+    """Accesses with the names the program created or removed kept as names (not folded into
+    a tree): the plan compiler grants a name the program may create or replace through its
+    directory with just the rights the rule names (enforce/plan_replace.py), so the learned
+    rule stays the narrowest that works on the next run, and `render` says why in a comment.
+    Random temporary names are collapsed into globs by `propose` (learn.globs.collapse)."""
+    del homes  # kept for callers: the folding is now the plan compiler's
+    return list(accesses)
 
 
 def render(name: str, attachment: str, abstractions: Sequence[str], proposals: Sequence[Proposal],
@@ -68,6 +51,13 @@ def render(name: str, attachment: str, abstractions: Sequence[str], proposals: S
     lines += [f"  {p.render()}" for p in kinds]
     if kinds and files:
         lines.append("")
-    lines += [f"  {p.render()}" for p in files]
+    created = [p for p in files if p.created]
+    lines += [f"  {p.render()}" for p in files if not p.created]
+    if created:
+        lines += ["", "  # Created or replaced by the program. A new file is a new inode, which a "
+                  "Landlock", "  # rule on the old one would not cover: `stockade run` grants "
+                  "these rights through", "  # each file's directory, so they apply to its other "
+                  "files too."]
+        lines += [f"  {p.render()}" for p in created]
     lines.append("}")
     return "\n".join(lines) + "\n"

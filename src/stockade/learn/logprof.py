@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +19,13 @@ from stockade.audit.record import AuditRecord
 from stockade.audit.store import AuditStore
 from stockade.errors import StockadeError
 from stockade.learn.edit import insert_rules, unified_diff
+from stockade.learn.globs import glob_directory, glob_with_extension
 from stockade.learn.proposals import Proposal, accesses_from_record, propose
 from stockade.policy import CompiledProfile, compile_profiles
 from stockade.policy.includes import read_policy_file
+
+#: (new profile text, records) -> the records its plan would still refuse
+Checker = Callable[[str, Sequence[AuditRecord]], list[AuditRecord]]
 
 
 @dataclass
@@ -35,6 +39,8 @@ class LogprofResult:
     old_text: str = ""
     new_text: str = ""
     diff: str = ""
+    #: kernel denials the proposed profile would still refuse (asked of the plan compiler)
+    unenforced: list[AuditRecord] = field(default_factory=list)
 
 
 def choose_profile(profiles: list[CompiledProfile], name: str | None, path: str) -> CompiledProfile:
@@ -49,16 +55,46 @@ def choose_profile(profiles: list[CompiledProfile], name: str | None, path: str)
     raise StockadeError(f"{path}: no profile {name!r} (has: {', '.join(p.name for p in profiles)})")
 
 
+def domain_owners(records: Iterable[AuditRecord], owners: dict[int, str]) -> dict[str, str]:
+    """Landlock domain id -> profile: a domain's creator pid (the LANDLOCK_DOMAIN allocation
+    record, 1424, or the `domain_pid` the reader merged into an access record) is the pid of
+    the confined program that `stockade run` wrote in its status record (`owners`)."""
+    found: dict[str, str] = {}
+    for r in records:
+        if r.module != "landlock":
+            continue
+        domain = r.fields.get("domain", "")
+        pid = r.pid if r.operation == "domain_allocated" else 0
+        pid = pid or int(r.fields.get("domain_pid", "0") or 0)
+        if domain and pid in owners:
+            found[domain] = owners[pid]
+        elif domain and r.profile and r.operation == "domain_allocated":
+            found[domain] = r.profile
+    return found
+
+
 def records_for(profile: CompiledProfile, records: Iterable[AuditRecord], *,
-                any_profile: bool = False) -> list[AuditRecord]:
-    """Denials and complain-mode allowances that belong to `profile`."""
+                any_profile: bool = False, owners: dict[int, str] | None = None,
+                ) -> list[AuditRecord]:
+    """Denials and complain-mode allowances that belong to `profile`.
+
+    A record belongs when it names the profile (stockade's own records, `run --audit`'s
+    kernel records, AppArmor's), or when it is a kernel Landlock record of a domain created
+    by a `stockade run` of the profile (`owners`: pid -> profile, from the status records).
+    `any_profile` adds the Landlock records no run can be found for, never another profile's.
+    """
+    records = list(records)
     names = {profile.name, profile.attachment or profile.name}
+    domains = domain_owners(records, owners or {})
     out = []
     for r in records:
         if r.result not in ("DENIED", "ALLOWED"):
             continue
-        owner = r.profile or r.subject
-        if owner in names or (any_profile and r.module in ("landlock", "apparmor")):
+        if r.module == "landlock":
+            owner = r.profile or domains.get(r.fields.get("domain", ""), "")
+        else:
+            owner = r.profile or r.subject
+        if owner in names or (any_profile and r.module == "landlock" and not owner):
             out.append(r)
     return out
 
@@ -81,20 +117,63 @@ def gather(logs: Iterable[str], store: str | None) -> list[AuditRecord]:
     return found
 
 
+#: how a proposed file path can be widened (aa-logprof's Glob and Glob with Extension)
+GLOBS: dict[str, Callable[[str], str]] = {"dir": glob_directory, "ext": glob_with_extension}
+
+
+def _present(text: str) -> set[str]:
+    """The rule lines the profile text already holds (stripped), to never propose them again."""
+    return {line.strip() for line in text.splitlines() if line.strip().endswith(",")}
+
+
 def logprof(profile_path: str, records: list[AuditRecord], *, include_dirs: Iterable[str] = (),
             profile_name: str | None = None, any_profile: bool = False,
-            exec_mode: str = "ix") -> LogprofResult:
-    """Propose the rules `records` call for, as a new text and a diff of the profile file."""
+            exec_mode: str = "ix", glob: str | None = None,
+            enforced: Checker | None = None, owners: dict[int, str] | None = None,
+            ) -> LogprofResult:
+    """Propose the rules `records` call for, as a new text and a diff of the profile file.
+
+    `glob` widens file paths as aa-logprof's (G)lob / glob with (E)xtension would. `enforced`
+    (enforce.plan_records.still_denied, bound to the profile) says which kernel denials the
+    new text would still refuse: a proposal that the plan would not enforce is widened to its
+    directory's files once, and what stays refused is reported in `unenforced`.
+    """
     text = read_policy_file(profile_path)
     profile = choose_profile(compile_profiles(Path(profile_path), list(include_dirs)), profile_name,
                              profile_path)
-    relevant = records_for(profile, records, any_profile=any_profile)
+    relevant = records_for(profile, records, any_profile=any_profile, owners=owners)
     accesses = [a for r in relevant for a in accesses_from_record(r)]
-    proposals = propose(accesses, profile, exec_mode=exec_mode)
-    new_text = insert_rules(text, profile_path, [p.render() for p in proposals],
-                            profile.name if "//" not in profile.name else None)
-    return LogprofResult(profile.name, len(records), len(relevant), proposals, text, new_text,
-                         unified_diff(text, new_text, profile_path))
+    present = _present(text)
+    proposals = [p for p in propose(accesses, profile, exec_mode=exec_mode)
+                 if p.render() not in present]
+    if glob:
+        for p in proposals:
+            if p.kind == "file" and not p.path.endswith("/"):
+                p.path = GLOBS[glob](p.path)
+    name = profile.name if "//" not in profile.name else None
+    new_text = insert_rules(text, profile_path, [p.render() for p in proposals], name)
+    unenforced: list[AuditRecord] = []
+    if enforced is not None and proposals:
+        unenforced = enforced(new_text, relevant)
+        widened = [p for p in proposals if _widen(p, unenforced)]
+        if widened:
+            new_text = insert_rules(text, profile_path, [p.render() for p in proposals], name)
+            unenforced = enforced(new_text, relevant)
+    result = LogprofResult(profile.name, len(records), len(relevant), proposals, text, new_text,
+                           unified_diff(text, new_text, profile_path))
+    result.unenforced = unenforced
+    return result
+
+
+def _widen(prop: Proposal, refused: list[AuditRecord]) -> bool:
+    """Widen a file proposal that a refused record names to its directory's files."""
+    if prop.kind != "file" or prop.path.endswith("/") or prop.path.endswith("/*"):
+        return False
+    if not any(r.object.rstrip("/") == prop.path or r.object.rstrip("/") + "/*" == prop.path
+               for r in refused):
+        return False
+    prop.path = glob_directory(prop.path)
+    return True
 
 
 def write_atomically(path: str, text: str) -> None:

@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterable
 
 from stockade.learn.proposals import Access
+from stockade.policy.constants import signal_name
 
 _OPEN_LETTERS = {"read": "r", "write": "w", "append": "a"}
 _WRITES = {"create", "unlink", "rmdir", "mkdir", "rename", "symlink", "mknod", "chmod", "chown"}
@@ -24,6 +25,35 @@ def _open(path: str, access: list[str]) -> Access:
     return Access("file", path=path, letters="".join(sorted(letters)) or "r", is_dir=is_dir)
 
 
+#: the kernel reads this much of a file for `#!` (BINPRM_BUF_SIZE) and follows this many
+#: interpreters of interpreters (binfmt_script, BINPRM_MAX_RECURSION)
+_BINPRM_BUF = 256
+_MAX_RECURSION = 4
+
+
+def interpreters(path: str) -> list[str]:
+    """The interpreters the kernel also executes when `path` is a `#!` script (resolved, in
+    order): exec of a script opens its interpreter with exec rights too, which no system call
+    of the program shows."""
+    found: list[str] = []
+    for _ in range(_MAX_RECURSION):
+        try:
+            with open(path, "rb") as f:
+                head = f.read(_BINPRM_BUF)
+        except OSError:
+            break
+        if not head.startswith(b"#!"):
+            break
+        words = head[2:].split(b"\n", 1)[0].split()
+        if not words:
+            break
+        path = os.path.realpath(os.fsdecode(words[0]))
+        if path in found:
+            break
+        found.append(path)
+    return found
+
+
 def accesses_from_observation(obs: dict) -> list[Access]:
     """What one observation (a dict from the JSON line) says the program needed."""
     op, path = obs.get("op", ""), obs.get("path", "")
@@ -31,7 +61,7 @@ def accesses_from_observation(obs: dict) -> list[Access]:
     if op == "open" and path:
         return [_open(path, obs.get("access", []))]
     if op == "exec" and path:
-        return [Access("exec", path=path)]
+        return [Access("exec", path=path)] + [Access("exec", path=p) for p in interpreters(path)]
     if op in _WRITES and path:
         names = op not in ("chmod", "chown")  # these change an inode, not a directory
         letters = "w"
@@ -60,7 +90,8 @@ def accesses_from_observation(obs: dict) -> list[Access]:
             return [Access("unix", detail=op)]
         return []  # covered by the socket() observation's network rule
     if op == "signal":
-        return [Access("signal", name=str(obs.get("signal", "")))]
+        sig = obs.get("signal")
+        return [Access("signal", name=signal_name(sig) if isinstance(sig, int) else "")]
     if op == "ptrace":
         return [Access("ptrace", name=str(peer.get("pid", "")))]
     return []

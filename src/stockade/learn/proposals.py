@@ -15,6 +15,7 @@ from stockade.audit.record import AuditRecord
 from stockade.audit.suggest import LANDLOCK_FS, LANDLOCK_MAKE_REMOVE, mask_letters
 from stockade.learn.globs import collapse, escape
 from stockade.policy import CompiledProfile, Perm
+from stockade.policy.constants import SIGNALS, signal_name
 
 FILE_LETTERS = "rwamkl"
 _PERM_BITS = {"r": Perm.READ, "w": Perm.WRITE, "a": Perm.APPEND, "m": Perm.MMAP, "k": Perm.LOCK,
@@ -46,6 +47,8 @@ class Proposal:
     detail: str = ""
     count: int = 0
     deny: bool = False
+    #: the program created or replaced this name (enforced through its directory)
+    created: bool = False
 
     def render(self) -> str:
         """The rule as a profile line (without indentation)."""
@@ -86,7 +89,7 @@ def accesses_from_record(record: AuditRecord) -> list[Access]:
         family = f.get("family", "")
         return [Access("network", name=family, detail=f.get("sock_type", ""))] if family else []
     if f.get("class") == "signal" or op in ("signal", "task_kill"):
-        return [Access("signal", name=f.get("signal", ""))]
+        return [Access("signal", name=_signal_word(f.get("signal", "")))]
     if f.get("class") == "ptrace" or op.startswith("ptrace"):
         return [Access("ptrace", name=f.get("peer", record.object))]
     if not record.object.startswith("/"):
@@ -97,6 +100,17 @@ def accesses_from_record(record: AuditRecord) -> list[Access]:
             [Access("file", path=record.object, letters=letters.replace("x", ""))]
             if letters.replace("x", "") else [])
     return [Access("file", path=record.object, letters=letters or "r")]
+
+
+_DIR_MAKE_REMOVE = frozenset({"fs.make_dir", "fs.remove_dir"})
+
+
+def _signal_word(text: str) -> str:
+    """A record's signal (`term`, `15`, `SIGTERM`) in `set=` spelling; "" when unknown."""
+    word = str(text).strip().lower().removeprefix("sig")
+    if word.isdigit():
+        word = signal_name(int(word))
+    return word if word in SIGNALS else ""
 
 
 def _landlock(record: AuditRecord) -> list[Access]:
@@ -110,6 +124,8 @@ def _landlock(record: AuditRecord) -> list[Access]:
         if letters:
             in_dir = all(b in LANDLOCK_MAKE_REMOVE for b in fs if LANDLOCK_FS[b][0] != "x")
             path = record.object.rstrip("/") + "/*" if in_dir else record.object
+            if in_dir and set(fs) <= _DIR_MAKE_REMOVE:  # mkdir/rmdir: AppArmor asks `DIR/`
+                path += "/"
             out.append(Access("file", path=path, letters=letters,
                               is_dir="fs.read_dir" in fs and not in_dir))
     for b in blockers:
@@ -150,6 +166,7 @@ def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, 
             key = ("file", glob, "")
             prop = merged.setdefault(key, Proposal("file", path=glob))
             prop.letters.update(access.letters)
+            prop.created = prop.created or access.created
             if access.kind == "exec":
                 prop.exec_mode = exec_mode
             prop.count += 1

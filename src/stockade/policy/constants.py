@@ -63,7 +63,6 @@ SIGNALS: frozenset[str] = frozenset({
 } | {f"rtmin+{i}" for i in range(33)})
 
 
-
 def canonical_signal(name: str) -> str:
     """The kernel's name for a valid signal name: `tstp` is `stp`, `poll` is `io`,
     `rtmin+007` is `rtmin+7` (signal.cc maps them to one number)."""
@@ -84,6 +83,20 @@ def is_signal(name: str) -> bool:
     assert m is not None
     value = int(m.group(2) or 0)
     return value == 0 if m.group(1) == "-" else value <= 32
+
+
+# the kernel's signal names (security/apparmor/include/sig_names.h), x86 numbering
+SIGNAL_NAMES: dict[int, str] = {
+    0: "exists", 1: "hup", 2: "int", 3: "quit", 4: "ill", 5: "trap", 6: "abrt", 7: "bus",
+    8: "fpe", 9: "kill", 10: "usr1", 11: "segv", 12: "usr2", 13: "pipe", 14: "alrm", 15: "term",
+    16: "stkflt", 17: "chld", 18: "cont", 19: "stop", 20: "stp", 21: "ttin", 22: "ttou",
+    23: "urg", 24: "xcpu", 25: "xfsz", 26: "vtalrm", 27: "prof", 28: "winch", 29: "io",
+    30: "pwr", 31: "sys"}
+
+
+def signal_name(sig: int) -> str:
+    """`term` for 15, `rtmin+2` for 34 (the kernel's SIGRTMIN is 32): the `set=` spelling."""
+    return SIGNAL_NAMES.get(sig, f"rtmin+{sig - 32}" if sig >= 32 else str(sig))
 
 
 SIGNAL_ACCESS: frozenset[str] = frozenset({

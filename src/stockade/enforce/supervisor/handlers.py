@@ -381,7 +381,8 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
     if err:
         sup.deny(nid, err)
         return
-    if not sup.exec_enforced:
+    # learn mode enforces no verdict: letting the exec continue decides nothing
+    if not sup.exec_enforced and sup.mode != "learn":
         sup.refuse(nid, task, "bprm_check_security", obj, errno.EACCES,
                    "exec cannot be emulated and Landlock does not handle execute here")
         return

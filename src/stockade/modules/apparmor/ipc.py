@@ -46,13 +46,6 @@ _PTRACE_WORDS = {"read": READ, "r": READ, "trace": TRACE | READ, "w": TRACE | RE
                  "write": TRACE | READ, "rw": TRACE | READ, "wr": TRACE | READ,
                  "readby": READBY, "tracedby": TRACEDBY | READBY}
 
-# the kernel's signal names (security/apparmor/include/sig_names.h), x86 numbering
-SIGNAL_NAMES = {0: "exists", 1: "hup", 2: "int", 3: "quit", 4: "ill", 5: "trap", 6: "abrt",
-                7: "bus", 8: "fpe", 9: "kill", 10: "usr1", 11: "segv", 12: "usr2", 13: "pipe",
-                14: "alrm", 15: "term", 16: "stkflt", 17: "chld", 18: "cont", 19: "stop",
-                20: "stp", 21: "ttin", 22: "ttou", 23: "urg", 24: "xcpu", 25: "xfsz",
-                26: "vtalrm", 27: "prof", 28: "winch", 29: "io", 30: "pwr", 31: "sys"}
-
 FAMILY_NAMES: dict[int, str] = {}
 for _name in sorted(c.NETWORK_FAMILIES):
     _num = getattr(socket, "AF_" + _name.upper(), None)
@@ -63,11 +56,6 @@ TYPE_NAMES = {int(socket.SOCK_STREAM): "stream", int(socket.SOCK_DGRAM): "dgram"
               int(socket.SOCK_RDM): "rdm", 10: "packet"}
 PROTOCOLS = {"tcp": (6, "stream"), "udp": (17, "dgram"), "icmp": (1, "raw"),
              "icmpv6": (58, "raw")}
-
-
-def signal_name(sig: int) -> str:
-    """`term` for 15, `rtmin+2` for 34 (the kernel's SIGRTMIN is 32)."""
-    return SIGNAL_NAMES.get(sig, f"rtmin+{sig - 32}" if sig >= 32 else str(sig))
 
 
 def _words(words: Sequence[str], table: dict[str, int], everything: int) -> int:
@@ -232,7 +220,7 @@ def _unix_rule_matches(rule: UnixRule, address: str, peer_label: str | None) -> 
 
 def signal_check(prof: CompiledProfile, want: int, sig: int, peer: str) -> Check:
     """`signal` rules: `want` is SEND (the sender's profile) or RECEIVE (the target's)."""
-    name = signal_name(sig)
+    name = c.signal_name(sig)
     matched = [(r, _words(r.access, _SIGNAL_WORDS, SEND | RECEIVE)) for r in prof.signal
                if (not r.signals or name in r.signals)
                and (r.peer is None or Aare.match(r.peer, peer))]

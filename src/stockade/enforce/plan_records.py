@@ -1,0 +1,56 @@
+"""Would a plan still refuse what a kernel Landlock record shows was refused?
+
+`logprof` proposes rules from denials; a rule that the plan compiler does not turn into the
+grant the kernel needs (a glob over an empty directory, a rule bound to an inode that is
+replaced) would be proposed again every round. This asks the one place that decides what a
+profile enforces (the plan compiler, through `plan_explain.LandlockModel`) whether the
+record's blocked rights on its path are granted.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+
+from stockade.audit.record import AuditRecord
+from stockade.enforce import landlock as ll
+from stockade.enforce.plan import compile_file
+from stockade.enforce.plan_explain import DENY, LandlockModel
+
+
+def blocked_rights(record: AuditRecord) -> ll.AccessFs:
+    """The filesystem rights a LANDLOCK_ACCESS record names (`blockers=fs.make_reg,...`)."""
+    rights = ll.AccessFs(0)
+    for blocker in record.denied.split(","):
+        name = blocker.strip().removeprefix("fs.").upper()
+        if blocker.strip().startswith("fs.") and name in ll.AccessFs.__members__:
+            rights |= ll.AccessFs[name]
+    return rights
+
+
+def checkable(record: AuditRecord) -> bool:
+    """A kernel Landlock filesystem denial with a path."""
+    return (record.module == "landlock" and record.result == "DENIED"
+            and record.object.startswith("/") and bool(blocked_rights(record)))
+
+
+def still_denied(profile_path: str, text: str, records: Sequence[AuditRecord], *,
+                 include_dirs: Sequence[str] = (), name: str | None = None,
+                 ) -> list[AuditRecord]:
+    """The `records` the plan of profile `text` (as if it were `profile_path`) still refuses."""
+    wanted = [r for r in records if checkable(r)]
+    if not wanted:
+        return []
+    directory = os.path.dirname(os.path.abspath(profile_path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".logprof-", suffix=".profile")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(text)
+        plan = compile_file(tmp, include_dirs, name).plan
+    finally:
+        os.unlink(tmp)
+    model = LandlockModel(plan, ll.abi_version())
+    return [r for r in wanted
+            if model.check([(r.object, blocked_rights(r))]).verdict == DENY]
+

@@ -1,0 +1,160 @@
+"""Files a profile lets the program create or replace, granted through their directory.
+
+Landlock binds a rule to an inode. A file the program creates does not exist at launch, and
+a file it replaces (unlink then create, or rename over it: what compilers, archivers, `make`
+and editors do) becomes a new inode: a rule bound to the old one covers nothing the program
+will use. AppArmor's `w` (and `a`) on a path lets the program create and remove that name, so
+the plan grants the rule's rights through the directory the file lives in (or the one above,
+when the profile lets the program make that directory itself), with the narrowest rights that make creating
+and replacing work: the file's own rights, plus make_reg (and, for `w`, remove_file and
+make_sym/fifo/sock: AppArmor's w creates any kind of name; make_dir and remove_dir for a
+directory rule `DIR/ w`). That is wider, every file beneath the
+directory gets those rights, and the coverage report says so, naming the directory.
+
+Only rules of the profile's own file are granted so: rules that come from included files
+(abstractions) name other programs' optional sockets, logs and caches, and stay bound to
+their inodes (narrower, reported as before).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from stockade.enforce.landlock import AccessFs, flag_names
+from stockade.enforce.plan_glob import DIR, FILE, TREE, Expansion
+from stockade.policy import Perm
+
+F = AccessFs
+
+
+@dataclass(frozen=True)
+class ParentGrant:
+    """Rights granted on `directory` so that `names` can be created or replaced there."""
+
+    directory: str
+    rights: AccessFs
+    names: tuple[str, ...]
+
+    def note(self) -> str:
+        """The coverage line's reason."""
+        shown = ", ".join(self.names[:3]) + (f" and {len(self.names) - 3} more"
+                                             if len(self.names) > 3 else "")
+        return (f"{shown}: the program may create or replace it, and a new file is a new inode "
+                f"that a rule on the old one does not cover: granted through {self.directory} "
+                f"({'|'.join(flag_names(self.rights))}): wider, every file beneath "
+                f"{self.directory} gets these rights")
+
+
+#: pseudo filesystems: their files are not created or replaced by programs, and granting a
+#: directory there would open every device or kernel knob beside the one named
+PSEUDO = ("/proc", "/sys", "/dev")
+
+
+def _replaceable(path: str, kind: str) -> bool:
+    """A regular file (or a name not there yet) outside the pseudo filesystems."""
+    if any(path == p or path.startswith(p + "/") for p in PSEUDO):
+        return False
+    if kind == DIR:
+        return True
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
+def existing_ancestor(path: str, may_make_dir: Callable[[str], bool]) -> tuple[str | None, bool]:
+    """The directory through which `path` can be reached, and whether that meant climbing: the
+    nearest ancestor that the profile does not let the program create (`may_make_dir`), since
+    a directory the program makes, or removes and makes again, is a new inode (`out/`, then
+    `out/x.tar`; `rm -rf r; git init r`, then `r/.git/...`); (None, False) when that
+    ancestor does not exist, so that a path never widens a grant above what the program
+    could build itself."""
+    parent = os.path.dirname(path.rstrip("/")) or "/"
+    climbed = False
+    # a directory the program may make is a new inode when it does (`rm -rf r; git init r`)
+    while parent != "/" and may_make_dir(parent):
+        parent = os.path.dirname(parent) or "/"
+        climbed = True
+    if not os.path.isdir(parent):
+        return None, False
+    return parent, climbed
+
+
+def creation_rights(perms: Perm, kind: str, file_rights: AccessFs) -> AccessFs:
+    """What a directory needs so that a `kind` target with `perms` can be made or replaced
+    in it (nothing when `perms` does not let the program create it)."""
+    if not perms & (Perm.WRITE | Perm.APPEND):
+        return AccessFs(0)
+    if kind == DIR:
+        return F.MAKE_DIR | (F.REMOVE_DIR if perms & Perm.WRITE else AccessFs(0)) \
+            if perms & Perm.WRITE else AccessFs(0)
+    rights = file_rights | F.MAKE_REG
+    if perms & Perm.WRITE:  # AppArmor's w creates any kind of name: a symlink, a fifo, a socket
+        rights |= F.REMOVE_FILE | F.MAKE_SYM | F.MAKE_FIFO | F.MAKE_SOCK
+    return rights
+
+
+def _last_component_glob(exp: Expansion) -> bool:
+    """A glob only in its last component (`DIR/*.o`, `DIR/cc*`): files created in DIR later
+    match it. Deeper globs (`DIR/*/x`, `DIR/**.o`) are left to their expansion at launch:
+    granting their literal directory would open a whole tree."""
+    if not exp.glob or exp.truncated or not exp.pattern.startswith(exp.region):
+        return False
+    rest = exp.pattern[len(exp.region):].lstrip("/").removesuffix("/")
+    return bool(rest) and "/" not in rest and "**" not in rest
+
+
+def parent_grants(exp: Expansion, perms: Perm, rights_for: Callable[[str], AccessFs],
+                  may_make_dir: Callable[[str], bool],
+                  may_create: Callable[[str], bool] = lambda _p: False) -> list[ParentGrant]:
+    """The directories through which the targets of an allow rule must be granted
+    (`rights_for(kind)`: the rule's Landlock rights on a FILE, DIR or TREE target;
+    `may_create(path)`: whether the profile, by any rule, lets the program create `path`, so
+    that `x.log r` beside `x.log w` reads the new file too).
+
+    Existing files and names missing at launch that the rule lets the program create go
+    through their parent; anything beneath a directory the program itself makes goes, with
+    its own rights, through the nearest existing ancestor; a glob in the last component
+    goes through its literal directory.
+    """
+    by_dir: dict[str, tuple[AccessFs, list[str]]] = {}
+
+    def grant(where: str | None, rights: AccessFs, name: str) -> None:
+        if not rights or where in (None, "/") or not _replaceable(where, DIR):
+            return
+        assert where is not None
+        old, names = by_dir.get(where, (AccessFs(0), []))
+        by_dir[where] = (old | rights, [*names, name])
+
+    def add(path: str, kind: str) -> None:
+        if not _replaceable(path, kind):
+            return
+        where, climbed = existing_ancestor(path, may_make_dir)
+        rights = creation_rights(perms, kind, rights_for(FILE))
+        if kind == FILE and may_create(path):  # another rule lets the program make it
+            rights |= rights_for(FILE)
+        if kind == TREE:  # `D/new/** w` with new/ missing: the program may make new/, fill it
+            rights = F.MAKE_DIR | rights_for(TREE) if perms & Perm.WRITE else AccessFs(0)
+        if climbed:
+            rights |= rights_for(kind)
+        grant(where, rights, path)
+
+    for t in exp.targets:
+        if t.kind in (FILE, DIR):
+            add(t.path, t.kind)
+    for t in exp.missing:
+        add(t.path, t.kind)
+    if _last_component_glob(exp):
+        kind = DIR if exp.pattern.endswith("/") else FILE  # `D/*/ w`: mkdir in D
+        made = creation_rights(perms, kind, rights_for(FILE))
+        if os.path.isdir(exp.region):
+            grant(exp.region, made, exp.pattern)
+        else:
+            where, _ = existing_ancestor(exp.region + "/", may_make_dir)
+            grant(where, made | rights_for(kind), exp.pattern)
+    return [ParentGrant(d, r, tuple(dict.fromkeys(n))) for d, (r, n) in by_dir.items()]
