@@ -504,9 +504,6 @@ def test_script_interpreter_is_decided_too(area, user):
     assert str(script_) not in res.stdout, res  # echo (low) would print the script's path
 
 
-@pytest.mark.xfail(strict=True, reason="--mode enforce: bind() of a pathname unix socket creates "
-                   "a name (mknod) without the module's inode_create/inode_mknod: bind is routed "
-                   "only for socket_bind")
 def test_unix_bind_creation_is_decided(area, user):
     high = area.allowed / "H"
     high.mkdir()
@@ -516,9 +513,11 @@ def test_unix_bind_creation_is_decided(area, user):
     res = run(user, "--mode", "enforce", "--lsm", "capability,biba", "--context", "biba=medium",
               "--module-option", "biba.default_level=medium", *RX, "--rw", str(area.allowed),
               "--", *probe(f"os.mkfifo({str(high / 'fifo')!r})",
-                           f"socket.socket(socket.AF_UNIX).bind({str(sock)!r})"))
+                           f"socket.socket(socket.AF_UNIX).bind({str(sock)!r})",
+                           f"socket.socket(socket.AF_UNIX).bind({str(area.allowed / 'ok')!r})"))
     assert lines(res)[0] == "EACCES", res  # the module refuses names in H...
     assert not sock.exists(), res  # ...a socket's name included
+    assert lines(res)[2] == "OK" and (area.allowed / "ok").is_socket(), res  # medium: allowed
 
 
 # --- the terminal -----------------------------------------------------------------------------

@@ -31,7 +31,7 @@ HOOK_SYSCALLS: dict[str, tuple[str, ...]] = {
     "bprm_check_security": EXEC,
     "inode_create": (*OPEN, "mknod", "mknodat"),
     "inode_mkdir": ("mkdir", "mkdirat"),
-    "inode_mknod": ("mknod", "mknodat"),
+    "inode_mknod": ("mknod", "mknodat", "bind"),  # bind: a pathname unix socket's name
     "inode_unlink": ("unlink", "unlinkat"),
     "inode_rmdir": ("rmdir", "unlinkat"),
     "inode_rename": ("rename", "renameat", "renameat2"),
