@@ -429,6 +429,16 @@ def h_mount(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
 
 
 
+def _refuse_nesting(name: str) -> Handler:
+    def handler(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+        sup.refuse(nid, sup.task(tid), name, None, errno.EOPNOTSUPP,
+                   "Landlock nesting is not available under the supervisor: its emulated "
+                   "calls would not honour a nested domain")
+    handler.__doc__ = f"""{name}: refused with EOPNOTSUPP (what a kernel with Landlock
+    disabled answers; programs treat it as "run without it"). docs/supervisor.md#landlock-nesting"""
+    return handler
+
+
 def h_invalidate(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
     """set*id, setgroups, capset: forget this thread's cached credentials, then continue."""
     sup.tasks.drop(tid)
@@ -445,6 +455,8 @@ HANDLERS: dict[str, Handler] = {
     "socket": h_socket, "connect": h_connect, "bind": h_bind, "listen": h_listen, "kill": h_kill,
     "tkill": h_tkill, "tgkill": h_tgkill, "pidfd_send_signal": h_pidfd_send_signal, "ptrace": h_ptrace,
     "mount": h_mount,
+    **{name: _refuse_nesting(name) for name in ("landlock_create_ruleset",
+                                                "landlock_restrict_self")},
     **{name: h_invalidate for name in ("setuid", "setgid", "setreuid", "setregid", "setresuid",
                                        "setresgid", "setfsuid", "setfsgid", "setgroups", "capset")},
     "umask": h_invalidate_group, "chroot": h_invalidate_group,

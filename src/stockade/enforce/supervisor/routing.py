@@ -21,6 +21,13 @@ SIGNALS = ("kill", "tkill", "tgkill", "pidfd_send_signal")
 INVALIDATE = ("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid",
               "setfsgid", "setgroups", "capset", "umask", "chroot")
 
+#: calls the supervisor performs for the program that Landlock checks in the supervisor's own
+#: domain (the plan's), never in a domain the program nested on itself
+LANDLOCK_EMULATED = frozenset({*OPEN, *NAMESPACE, "truncate", "ftruncate", "connect", "bind",
+                               "sendto", "sendmsg", "sendmmsg"})
+#: refused (EOPNOTSUPP, Landlock looks disabled) when anything in LANDLOCK_EMULATED is routed
+SELF_LANDLOCK = ("landlock_create_ruleset", "landlock_restrict_self")
+
 #: hook -> the system calls through which a program reaches it
 HOOK_SYSCALLS: dict[str, tuple[str, ...]] = {
     "file_open": OPEN + EXEC,
@@ -94,3 +101,11 @@ def routed_syscalls(stack: Stack, *, observe_all: bool = False) -> set[str]:
         names.update(INVALIDATE)
         names.update(EXEC)  # an exec changes credentials and labels: the cache must know
     return names
+
+
+def nesting_refused(routed: set[str]) -> tuple[str, ...]:
+    """The Landlock self-restriction calls to refuse when `routed` holds a call Landlock
+    mediates: the supervisor performs it in the plan's domain, so a domain the program nested
+    on itself would bind the program's own calls but not the emulated ones. Nesting is refused
+    (fail closed) rather than honoured in part."""
+    return SELF_LANDLOCK if routed & LANDLOCK_EMULATED else ()

@@ -37,6 +37,7 @@ from stockade.enforce.supervisor.notify import (
     SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
     Listener,
 )
+from stockade.enforce.supervisor.routing import nesting_refused
 from stockade.enforce.supervisor.target import CredSwitch
 from stockade.errors import StockadeError
 
@@ -184,6 +185,7 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
         routed = {*routed, *UNIX_PEER_SYSCALLS}
         rules = [*rules, SeccompRule("sendto", sc.NOTIFY, (sc.ArgCmp(4, sc.Cmp.NE, 0),),
                                      "a datagram with a destination address")]
+    routed = {*routed, *nesting_refused({*routed, *(r.syscall for r in rules)})}
     program = notify_program(routed, rules)
     # the supervisor thread restricts itself with the ruleset: keep our own copy of the fd
     ruleset = os.dup(prep.ruleset_fd) if prep.ruleset_fd >= 0 else -1
