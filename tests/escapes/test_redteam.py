@@ -487,9 +487,6 @@ def test_create_through_a_dangling_symlink_is_decided(area, user):
     assert not planted.exists(), res
 
 
-@pytest.mark.xfail(strict=True, reason="--mode enforce: the exec decision is made on a script, "
-                   "never on the interpreter its #! line names: a low interpreter runs in a "
-                   "medium subject")
 def test_script_interpreter_is_decided_too(area, user):
     d = area.allowed
     low = d / "lowecho"
