@@ -100,17 +100,13 @@ s.close()
 """
 
 
-@pytest.mark.xfail(strict=True, reason="connect/sendmsg are performed by the supervisor thread: "
-                   "peers see the unconfined launcher's pid (SO_PEERCRED) and the program can "
-                   "claim it in SCM_CREDENTIALS")
-def test_unix_peer_sees_the_program_not_the_launcher(area, user):
+def _peer_server(d, user: str, client: str) -> tuple[int, dict[str, object], object]:
+    """Serve one connection of `client` (run confined) on a pathname unix socket in `d`;
+    (the program's pid as it printed it, what the server saw, the run's result)."""
     import socket
     import struct
     import threading
 
-    d = area.root / "sock"
-    d.mkdir()
-    os.chmod(d, 0o777)
     path = str(d / "s")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
@@ -139,13 +135,41 @@ def test_unix_peer_sees_the_program_not_the_launcher(area, user):
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        res = run(user, *RX, "--rw", str(d), "--", PY, "-c", CLIENT, path)
+        res = run(user, *RX, "--rw", str(d), "--", PY, "-c", client, path)
         thread.join(30)
     finally:
         server.close()
-    program = int(bytes(seen["data"]).split(b"\n")[0])  # type: ignore[call-overload]
+    return int(bytes(seen["data"]).split(b"\n")[0]), seen, res  # type: ignore[call-overload]
+
+
+@pytest.mark.xfail(strict=True, reason="documented limit: docs/supervisor.md#unix-peer-credentials "
+                   "(an emulated connect or send is made by the supervisor: SO_PEERCRED and the "
+                   "credentials the kernel attaches for a SO_PASSCRED receiver name the launcher)")
+def test_unix_peer_sees_the_program_not_the_launcher(area, user):
+    d = area.root / "sock"
+    d.mkdir()
+    os.chmod(d, 0o777)
+    program, seen, res = _peer_server(d, user, CLIENT)
     assert seen["peer"] == program, (seen, res)  # SO_PEERCRED: the connecting program
     assert set(seen["pids"]) <= {program}, (seen, res)  # no one else's pid in SCM_CREDENTIALS
+
+
+OWN_CLAIM = CLIENT.replace("os.getppid()", "os.getpid()").replace('"spoof"', '"own"')
+
+
+def test_unix_credentials_claims_are_refused_in_emulated_sends(area, user):
+    """The program cannot make the supervisor's send claim the launcher's pid (the kernel
+    would accept that pid from the launcher's process); its own pid cannot be conveyed by
+    the supervisor either: both EPERM, and no foreign pid reaches the receiver."""
+    d = area.root / "sock"
+    d.mkdir()
+    os.chmod(d, 0o777)
+    program, seen, res = _peer_server(d, user, CLIENT)
+    assert "spoof 1" in res.stdout, res  # EPERM
+    assert set(seen["pids"]) <= {program}, (seen, res)  # only the program's own direct send
+    (d / "s").unlink()
+    _, _, own = _peer_server(d, user, OWN_CLAIM)
+    assert "own 1" in own.stdout, own
 
 
 # --- a later run ------------------------------------------------------------------------------
