@@ -221,9 +221,6 @@ print("done", flush=True)
 """
 
 
-@pytest.mark.xfail(strict=True, reason="exec is decided on the path read from memory, then "
-                   "continued: another thread swaps the path and a program the module refuses "
-                   "(biba: a low binary for a medium subject) runs")
 def test_exec_path_swap_after_the_decision(area, user):
     low = area.allowed / "lowid"
     shutil.copyfile("/usr/bin/id", low)

@@ -14,7 +14,7 @@ import stat
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from stockade.enforce.supervisor import exec_chain, h_attr, h_fs, h_other, h_send
+from stockade.enforce.supervisor import exec_chain, exec_race, h_attr, h_fs, h_other, h_send
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.resolve import (
     Refused,
@@ -377,11 +377,29 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
         sup.refuse(nid, task, "bprm_check_security", obj, errno.EACCES,
                    "exec cannot be emulated and Landlock does not handle execute here")
         return
+    why = _exec_race(sup, task, addr, len(path) + 1) if sup.mode == "enforce" else ""
+    if why:
+        sup.refuse(nid, task, "bprm_check_security", obj, errno.EACCES,
+                   f"exec cannot be decided soundly: {why}, so the path could change between "
+                   "the decision and the exec")
+        return
     after = transition_subject(subject, obj, sup.stack.modules)
     if after.contexts != subject.contexts:
         sup.tasks.set_contexts(task.tgid, after.contexts)
     sup.tasks.drop_group(task.tgid)
     sup.cont(nid)
+
+
+def _exec_race(sup: Supervisor, task: TaskInfo, addr: int, length: int) -> str:
+    """Why another task could change the exec's path before the kernel reads it ("": no one;
+    exec_race.py)."""
+    why, files = sup.helper.call(exec_race.writers, task.tid, task.tgid, addr, length)
+    if why:
+        return why
+    for name in files:  # private mappings of files: writes to the file show through
+        if sup.guard is None or not sup.guard.check(name, stat.S_IFREG, True)[0]:
+            return f"the path lies in a mapping of {name}, which the sandbox may write"
+    return ""
 
 
 def _exec_object(sup: Supervisor, fd: int) -> Object:
