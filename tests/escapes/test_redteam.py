@@ -620,12 +620,24 @@ try:
     print("mmap:OK", flush=True)
 except OSError as e:
     print("mmap:%d" % e.errno, flush=True)
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                      ctypes.c_long]
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+def mprotect(label, fd):
+    addr = libc.mmap(None, 4096, 1, 2 if fd >= 0 else 0x22, fd, 0)  # PROT_READ, PRIVATE(|ANON)
+    ok = libc.mprotect(addr, 4096, 1 | 4) == 0                       # + PROT_EXEC
+    print("%s:%s" % (label, "OK" if ok else ctypes.get_errno()), flush=True)
+mprotect("mprotect", fd)
+mprotect("anon", -1)
+good = os.open("/usr/bin/true", os.O_RDONLY)
+mmap.mmap(good, 4096, prot=mmap.PROT_READ | mmap.PROT_EXEC)        # m granted under /usr
+mprotect("mprotect_m", good)
+print("granted:OK", flush=True)
 """
 
 
-@pytest.mark.xfail(strict=True, reason="--mode enforce with the apparmor module: mmap/mprotect "
-                   "are never routed, so PROT_EXEC on a file the profile grants only r (no m) "
-                   "is allowed")
 def test_apparmor_module_m_permission_on_mmap(area, user):
     lib = area.allowed / "lib.so"
     shutil.copyfile("/usr/bin/true", lib)
@@ -638,7 +650,8 @@ def test_apparmor_module_m_permission_on_mmap(area, user):
               f'apparmor.profiles=["{prof}"]', "--context", "apparmor=aap", *RX, "--ro", "/etc",
               "--ro", str(area.root), "--", PY, "-c", MMAP_EXEC, str(lib), str(prof))
     assert lines(res)[0] == "other:13", res  # the module is on: the profile file is not granted
-    assert lines(res)[1] == "mmap:13", res
+    assert lines(res)[1:] == ["mmap:13", "mprotect:13", "anon:OK", "mprotect_m:OK",
+                              "granted:OK"], res
 
 
 @pytest.mark.xfail(strict=True, reason="--audit FILE is opened following symlinks: a run that "

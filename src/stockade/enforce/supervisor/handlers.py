@@ -14,7 +14,15 @@ import stat
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from stockade.enforce.supervisor import exec_chain, exec_race, h_attr, h_fs, h_other, h_send
+from stockade.enforce.supervisor import (
+    exec_chain,
+    exec_race,
+    h_attr,
+    h_fs,
+    h_mmap,
+    h_other,
+    h_send,
+)
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.resolve import (
     Refused,
@@ -461,4 +469,5 @@ HANDLERS: dict[str, Handler] = {
     "open": h_open, "creat": h_creat, "openat": h_openat, "openat2": h_openat2,
     "execve": h_execve, "execveat": h_execveat,
     **h_fs.HANDLERS, **h_attr.HANDLERS, **h_other.HANDLERS, **h_send.HANDLERS,
+    **h_mmap.HANDLERS,
 }

@@ -9,7 +9,9 @@ are routed whenever anything is, only so that the supervisor drops its cached vi
 
 from __future__ import annotations
 
+from stockade.enforce import seccomp as sc
 from stockade.enforce.defaults import CHMOD, CHOWN, UTIME, XATTR_REMOVE, XATTR_SET
+from stockade.enforce.plan_types import SeccompRule
 from stockade.lsm.stack import Stack
 
 OPEN = ("open", "openat", "openat2", "creat")
@@ -55,6 +57,16 @@ HOOK_SYSCALLS: dict[str, tuple[str, ...]] = {
     "ptrace_access_check": ("ptrace",),
     "ptrace_traceme": ("ptrace",),
     "sb_mount": ("mount",),
+}
+
+PROT_EXEC = 0x4
+_EXEC_PROT = sc.ArgCmp(2, sc.Cmp.MASKED_EQ, PROT_EXEC, PROT_EXEC)
+#: hook -> system calls routed only when their integer arguments say the hook is reached
+#: (seccomp tests the registers): mmap with PROT_EXEC and a descriptor (fd >= 0), mprotect
+#: adding PROT_EXEC. Everything else of these hot calls stays in the kernel.
+CONDITIONAL: dict[str, tuple[tuple[str, tuple[sc.ArgCmp, ...]], ...]] = {
+    "mmap_file": (("mmap", (_EXEC_PROT, sc.ArgCmp(4, sc.Cmp.MASKED_EQ, 0x80000000, 0))),
+                  ("mprotect", (_EXEC_PROT,))),
 }
 
 #: Hooks modules implement that no routed system call reaches, and why (a test checks every
@@ -109,3 +121,11 @@ def nesting_refused(routed: set[str]) -> tuple[str, ...]:
     on itself would bind the program's own calls but not the emulated ones. Nesting is refused
     (fail closed) rather than honoured in part."""
     return SELF_LANDLOCK if routed & LANDLOCK_EMULATED else ()
+
+
+def routed_rules(stack: Stack, *, observe_all: bool = False) -> list[SeccompRule]:
+    """The conditional routes (`CONDITIONAL`) the hooks of `stack` need, as user-notif
+    seccomp rules."""
+    hooks = set(CONDITIONAL) if observe_all else hooks_needing_supervisor(stack)
+    return [SeccompRule(name, sc.NOTIFY, conds, f"supervisor: {hook}")
+            for hook in sorted(hooks & set(CONDITIONAL)) for name, conds in CONDITIONAL[hook]]

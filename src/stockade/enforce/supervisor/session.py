@@ -40,7 +40,7 @@ from stockade.enforce.supervisor.notify import (
     SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
     Listener,
 )
-from stockade.enforce.supervisor.routing import nesting_refused
+from stockade.enforce.supervisor.routing import nesting_refused, routed_rules
 from stockade.enforce.supervisor.target import CredSwitch
 from stockade.errors import StockadeError
 
@@ -185,7 +185,8 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
         from stockade.enforce.supervisor.plan_guard import PlanGuard
 
         supervisor.guard = PlanGuard(prep.plan, prep.landlock_abi)
-    rules = prep.plan.notify_rules()
+    rules = [*prep.plan.notify_rules(),
+             *routed_rules(supervisor.stack, observe_all=supervisor.observer is not None)]
     if supervisor.guard is not None and prep.plan.handled_fs & landlock.AccessFs.WRITE_FILE:
         # pathname unix sockets: Landlock (ABI 7) has no connect right for them, and a
         # datagram's destination is in memory: the send family is emulated (h_send)
