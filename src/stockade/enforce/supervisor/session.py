@@ -195,7 +195,8 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
                                      "a datagram with a destination address")]
     routed = {*routed, *nesting_refused({*routed, *(r.syscall for r in rules)})}
     refused = []
-    if supervisor.hooks & EXEC_HOOKS:  # exec is decided: no task may share what it reads
+    if supervisor.mode == "enforce" and supervisor.hooks & EXEC_HOOKS:
+        # exec is decided (handlers._exec_race): no process may share what it reads
         refused = [("clone", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, mask, value),))
                    for mask, value in SHARING_CLONES]
     program = notify_program(routed, rules, refused)
