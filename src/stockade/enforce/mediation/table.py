@@ -204,8 +204,11 @@ _add(H, "the process's own credentials and limits: without capabilities only amo
 _add(H, "its own working directory; later accesses are checked", "chdir getcwd")
 _add(H, "information about the system, not about other processes",
      "uname sysinfo sysfs ustat getrandom")
-_add(H, "can only add restrictions to the process itself",
-     "seccomp landlock_create_ruleset landlock_add_rule landlock_restrict_self")
+_add(H, "can only add restrictions to the process itself", "seccomp landlock_add_rule")
+_add(R, "EOPNOTSUPP from the supervisor (Landlock looks disabled) whenever it emulates open, "
+     "connect or send for the program: a domain the program nested on itself would not bind "
+     "the emulated calls (docs/supervisor.md#landlock-nesting)",
+     "landlock_create_ruleset landlock_restrict_self")
 _add(H, "the process's own LSM attributes (no running LSM here takes them)",
      "lsm_get_self_attr lsm_set_self_attr lsm_list_modules")
 _add(H, "flushes dirty data; changes nothing anyone can read", "sync syncfs")

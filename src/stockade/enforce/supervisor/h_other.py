@@ -16,10 +16,16 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor import sys as ksys
-from stockade.enforce.supervisor.resolve import object_from_fd, open_as_target
+from stockade.enforce.supervisor.resolve import (
+    object_at,
+    object_from_fd,
+    open_as_target,
+    open_parent,
+)
 from stockade.errors import StockadeError
 from stockade.lsm.probe import subject_from_pid
 from stockade.lsm.types import (
+    MAY_WRITE,
     PTRACE_MODE_ATTACH,
     PTRACE_MODE_REALCREDS,
     Object,
@@ -174,6 +180,9 @@ def _sock_call(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...], op: str)
             finally:
                 os.close(pin_fd)  # the kernel resolved the path during connect()
             return
+        if op == "bind" and family == socket.AF_UNIX and raw[2:3] not in (b"\0", b""):
+            _bind_unix_path(sup, nid, task, sock, raw)
+            return
         if family == socket.AF_UNIX and raw[2:3] not in (b"/", b"\0", b""):
             cwd = os.open(f"/proc/{tid}/cwd", os.O_PATH | os.O_CLOEXEC)
             try:
@@ -188,6 +197,39 @@ def _sock_call(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...], op: str)
     finally:
         if not handed_off:
             sock.close()
+
+
+#: a socket inode's mode before the umask (sock_alloc: S_IFSOCK | S_IRWXUGO)
+_SOCKET_MODE = stat.S_IFSOCK | 0o777
+
+
+def _bind_unix_path(sup: Supervisor, nid: int, task: TaskInfo, sock: socket.socket,
+                    raw: bytes) -> None:
+    """bind() to a pathname creates a name (the kernel's vfs_mknod(S_IFSOCK)): the parent is
+    pinned, `inode_mknod` decided on the name, and the bind made relative to the pinned parent
+    (this thread's own cwd, unshare(CLONE_FS)), so the name decided on is the name created."""
+    path = raw[2:].split(b"\0", 1)[0]
+    pfd, name = open_parent(task, AT_FDCWD, path)
+    try:
+        if name in (b"", b".", b".."):
+            sup.deny(nid, errno.EADDRINUSE if name else errno.ENOENT)
+            return
+        obj = object_at(pfd, name, labels=sup.labels, walk=sup.walk)
+        if obj.exists:
+            sup.deny(nid, errno.EADDRINUSE)
+            return
+        obj = replace(obj, mode=_SOCKET_MODE & ~task.umask, uid=task.subject.fsuid,
+                      gid=task.subject.fsgid)
+        err = sup.decide(task, [Request("inode_mknod", task.subject, obj, MAY_WRITE)], "bind",
+                         "mknod")
+        if err:
+            sup.deny(nid, err)
+            return
+        os.fchdir(pfd)
+        res = ksys.raw_bind(sock.fileno(), struct.pack("=H", socket.AF_UNIX) + name + b"\0")
+        sup.ok(nid) if res == 0 else sup.deny(nid, res)
+    finally:
+        os.close(pfd)
 
 
 def _pin_unix_peer(sup: Supervisor, nid: int, task: TaskInfo, raw: bytes
@@ -387,6 +429,16 @@ def h_mount(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
 
 
 
+def _refuse_nesting(name: str) -> Handler:
+    def handler(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+        sup.refuse(nid, sup.task(tid), name, None, errno.EOPNOTSUPP,
+                   "Landlock nesting is not available under the supervisor: its emulated "
+                   "calls would not honour a nested domain")
+    handler.__doc__ = f"""{name}: refused with EOPNOTSUPP (what a kernel with Landlock
+    disabled answers; programs treat it as "run without it"). docs/supervisor.md#landlock-nesting"""
+    return handler
+
+
 def h_invalidate(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
     """set*id, setgroups, capset: forget this thread's cached credentials, then continue."""
     sup.tasks.drop(tid)
@@ -403,6 +455,8 @@ HANDLERS: dict[str, Handler] = {
     "socket": h_socket, "connect": h_connect, "bind": h_bind, "listen": h_listen, "kill": h_kill,
     "tkill": h_tkill, "tgkill": h_tgkill, "pidfd_send_signal": h_pidfd_send_signal, "ptrace": h_ptrace,
     "mount": h_mount,
+    **{name: _refuse_nesting(name) for name in ("landlock_create_ruleset",
+                                                "landlock_restrict_self")},
     **{name: h_invalidate for name in ("setuid", "setgid", "setreuid", "setregid", "setresuid",
                                        "setresgid", "setfsuid", "setfsgid", "setgroups", "capset")},
     "umask": h_invalidate_group, "chroot": h_invalidate_group,

@@ -37,6 +37,7 @@ UIO_MAXIOV = 1024
 MSG_DONTWAIT = 0x40
 SOL_SOCKET = 1
 SCM_RIGHTS = 1
+SCM_CREDENTIALS = 2
 _MSGHDR = struct.Struct("=QI4xQQQQi4x")  # struct msghdr on 64-bit
 _IOVEC = struct.Struct("=QQ")
 _CMSGHDR = struct.Struct("=Qii")
@@ -100,7 +101,8 @@ def _data(sup: Supervisor, tid: int, iov: list[tuple[int, int]], stream: bool) -
 
 
 def _rights(task: TaskInfo, control: bytes) -> tuple[bytes, list[int]]:
-    """`control` with every SCM_RIGHTS descriptor replaced by our duplicate of it."""
+    """`control` with every SCM_RIGHTS descriptor replaced by our duplicate of it;
+    SCM_CREDENTIALS refused (EPERM)."""
     out, fds, pos = bytearray(control), [], 0
     pidfd = -1
     try:
@@ -108,6 +110,12 @@ def _rights(task: TaskInfo, control: bytes) -> tuple[bytes, list[int]]:
             length, level, kind = _CMSGHDR.unpack_from(control, pos)
             if length < _CMSGHDR.size or pos + length > len(control):
                 raise OSError(errno.EINVAL, "Invalid argument")
+            if level == SOL_SOCKET and kind == SCM_CREDENTIALS:
+                # the supervisor's send would carry what the program claims with the
+                # launcher's pid accepted by the kernel (an unconfined process), and the
+                # program's own pid cannot be claimed from here: refused, EPERM as the kernel
+                # answers a claim it cannot vouch for (docs/supervisor.md#unix-peer-credentials)
+                raise OSError(errno.EPERM, "Operation not permitted")
             if level == SOL_SOCKET and kind == SCM_RIGHTS:
                 if pidfd < 0:
                     pidfd = ksys.pidfd_open(task.tgid)

@@ -14,7 +14,15 @@ import stat
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from stockade.enforce.supervisor import h_attr, h_fs, h_other, h_send
+from stockade.enforce.supervisor import (
+    exec_chain,
+    exec_race,
+    h_attr,
+    h_fs,
+    h_mmap,
+    h_other,
+    h_send,
+)
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.resolve import (
     Refused,
@@ -367,17 +375,18 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
     else:
         nofollow = os.O_NOFOLLOW if flags & AT_SYMLINK_NOFOLLOW else 0
         fd = open_as_target(task, dirfd, path, os.O_PATH | nofollow)
+    subject = task.subject
+    given = _name_as_given(task, dirfd, path) if tomoyo else ""  # TOMOYO names domains by it
     try:
-        obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, path_fd=True)
-        noexec = bool(os.fstatvfs(fd).f_flag & os.ST_NOEXEC)
+        obj = _exec_object(sup, fd)
+        err = sup.decide(task, [Request("file_open", subject, obj, MAY_EXEC | MAY_OPEN),
+                                Request("bprm_check_security", subject, obj, MAY_EXEC,
+                                        what=given)],
+                         syscall, "exec")
+        if not err:
+            err = _decide_interpreters(sup, task, fd, syscall)
     finally:
         os.close(fd)
-    obj = replace(obj, noexec=noexec)
-    subject = task.subject
-    given = _name_as_given(task, dirfd, path) if tomoyo else ""
-    err = sup.decide(task, [Request("file_open", subject, obj, MAY_EXEC | MAY_OPEN),
-                            Request("bprm_check_security", subject, obj, MAY_EXEC, what=given)],
-                     syscall, "exec")
     if err:
         sup.deny(nid, err)
         return
@@ -385,6 +394,12 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
     if not sup.exec_enforced and sup.mode != "learn":
         sup.refuse(nid, task, "bprm_check_security", obj, errno.EACCES,
                    "exec cannot be emulated and Landlock does not handle execute here")
+        return
+    why = _exec_race(sup, task, addr, len(path) + 1) if sup.mode == "enforce" else ""
+    if why:
+        sup.refuse(nid, task, "bprm_check_security", obj, errno.EACCES,
+                   f"exec cannot be decided soundly: {why}, so the path could change between "
+                   "the decision and the exec")
         return
     after = transition_subject(subject, obj, sup.stack.modules)
     if after.contexts != subject.contexts:
@@ -439,6 +454,63 @@ def _name_as_given(task: TaskInfo, dirfd: int, path: bytes) -> str:
     return os.path.join(directory, os.fsdecode(name))
 
 
+def _exec_race(sup: Supervisor, task: TaskInfo, addr: int, length: int) -> str:
+    """Why another task could change the exec's path before the kernel reads it ("": no one;
+    exec_race.py)."""
+    why, files = sup.helper.call(exec_race.writers, task.tid, task.tgid, addr, length)
+    if why:
+        return why
+    for name in files:  # private mappings of files: writes to the file show through
+        if sup.guard is None or not sup.guard.check(name, stat.S_IFREG, True)[0]:
+            return f"the path lies in a mapping of {name}, which the sandbox may write"
+    return ""
+
+
+def _exec_object(sup: Supervisor, fd: int) -> Object:
+    """The file pinned at `fd` as the object of an exec (its mount's noexec included)."""
+    obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, path_fd=True)
+    return replace(obj, noexec=bool(os.fstatvfs(fd).f_flag & os.ST_NOEXEC))
+
+
+def _decide_interpreters(sup: Supervisor, task: TaskInfo, fd: int, syscall: str) -> int:
+    """Decide what the kernel executes after the file pinned at `fd`: each `#!` interpreter
+    (file_open + bprm_check_security, as binfmt_script's open_exec and the next
+    search_binary_handler ask) up to the kernel's depth, then the ELF loader named by PT_INTERP
+    (file_open for execution). The errno of the first denial (0: all allowed)."""
+    pinned, owned = fd, -1
+    try:
+        for depth in range(exec_chain.MAX_INTERPRETERS + 1):
+            try:
+                head = exec_chain.read_file(pinned, exec_chain.BINPRM_BUF_SIZE)
+                interp = exec_chain.script_interpreter(head)
+                last = exec_chain.elf_interpreter(pinned, head) if interp is None else None
+            except OSError as err:
+                if err.errno == errno.ENOEXEC:
+                    raise
+                raise Refused(errno.EACCES, f"cannot read {fd_path(pinned)} to find what it "
+                              f"runs: {err.strerror}") from None
+            name = interp if interp is not None else last
+            if name is None:
+                return 0
+            if depth == exec_chain.MAX_INTERPRETERS and interp is not None:
+                return errno.ELOOP
+            nxt = open_as_target(task, AT_FDCWD, name, os.O_PATH)  # open_exec: AT_FDCWD
+            if owned >= 0:
+                os.close(owned)
+            pinned = owned = nxt
+            obj = _exec_object(sup, nxt)
+            requests = [Request("file_open", task.subject, obj, MAY_EXEC | MAY_OPEN)]
+            if interp is not None:
+                requests.append(Request("bprm_check_security", task.subject, obj, MAY_EXEC))
+            err = sup.decide(task, requests, syscall, "exec")
+            if err or interp is None:
+                return err
+        return errno.ELOOP
+    finally:
+        if owned >= 0:
+            os.close(owned)
+
+
 def h_execve(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
     """execve(path, argv, envp)."""
     _exec(sup, nid, tid, AT_FDCWD, a[0], 0, "execve", a[1], a[2])
@@ -453,4 +525,5 @@ HANDLERS: dict[str, Handler] = {
     "open": h_open, "creat": h_creat, "openat": h_openat, "openat2": h_openat2,
     "execve": h_execve, "execveat": h_execveat,
     **h_fs.HANDLERS, **h_attr.HANDLERS, **h_other.HANDLERS, **h_send.HANDLERS,
+    **h_mmap.HANDLERS,
 }

@@ -9,7 +9,9 @@ are routed whenever anything is, only so that the supervisor drops its cached vi
 
 from __future__ import annotations
 
+from stockade.enforce import seccomp as sc
 from stockade.enforce.defaults import CHMOD, CHOWN, UTIME, XATTR_REMOVE, XATTR_SET
+from stockade.enforce.plan_types import SeccompRule
 from stockade.lsm.stack import Stack
 
 OPEN = ("open", "openat", "openat2", "creat")
@@ -21,6 +23,13 @@ SIGNALS = ("kill", "tkill", "tgkill", "pidfd_send_signal")
 INVALIDATE = ("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid",
               "setfsgid", "setgroups", "capset", "umask", "chroot")
 
+#: calls the supervisor performs for the program that Landlock checks in the supervisor's own
+#: domain (the plan's), never in a domain the program nested on itself
+LANDLOCK_EMULATED = frozenset({*OPEN, *NAMESPACE, "truncate", "ftruncate", "connect", "bind",
+                               "sendto", "sendmsg", "sendmmsg"})
+#: refused (EOPNOTSUPP, Landlock looks disabled) when anything in LANDLOCK_EMULATED is routed
+SELF_LANDLOCK = ("landlock_create_ruleset", "landlock_restrict_self")
+
 #: hook -> the system calls through which a program reaches it
 HOOK_SYSCALLS: dict[str, tuple[str, ...]] = {
     "file_open": OPEN + EXEC,
@@ -31,7 +40,7 @@ HOOK_SYSCALLS: dict[str, tuple[str, ...]] = {
     "bprm_check_security": EXEC,
     "inode_create": (*OPEN, "mknod", "mknodat"),
     "inode_mkdir": ("mkdir", "mkdirat"),
-    "inode_mknod": ("mknod", "mknodat"),
+    "inode_mknod": ("mknod", "mknodat", "bind"),  # bind: a pathname unix socket's name
     "inode_unlink": ("unlink", "unlinkat"),
     "inode_rmdir": ("rmdir", "unlinkat"),
     "inode_rename": ("rename", "renameat", "renameat2"),
@@ -48,6 +57,16 @@ HOOK_SYSCALLS: dict[str, tuple[str, ...]] = {
     "ptrace_access_check": ("ptrace",),
     "ptrace_traceme": ("ptrace",),
     "sb_mount": ("mount",),
+}
+
+PROT_EXEC = 0x4
+_EXEC_PROT = sc.ArgCmp(2, sc.Cmp.MASKED_EQ, PROT_EXEC, PROT_EXEC)
+#: hook -> system calls routed only when their integer arguments say the hook is reached
+#: (seccomp tests the registers): mmap with PROT_EXEC and a descriptor (fd >= 0), mprotect
+#: adding PROT_EXEC. Everything else of these hot calls stays in the kernel.
+CONDITIONAL: dict[str, tuple[tuple[str, tuple[sc.ArgCmp, ...]], ...]] = {
+    "mmap_file": (("mmap", (_EXEC_PROT, sc.ArgCmp(4, sc.Cmp.MASKED_EQ, 0x80000000, 0))),
+                  ("mprotect", (_EXEC_PROT,))),
 }
 
 #: Hooks modules implement that no routed system call reaches, and why (a test checks every
@@ -94,3 +113,19 @@ def routed_syscalls(stack: Stack, *, observe_all: bool = False) -> set[str]:
         names.update(INVALIDATE)
         names.update(EXEC)  # an exec changes credentials and labels: the cache must know
     return names
+
+
+def nesting_refused(routed: set[str]) -> tuple[str, ...]:
+    """The Landlock self-restriction calls to refuse when `routed` holds a call Landlock
+    mediates: the supervisor performs it in the plan's domain, so a domain the program nested
+    on itself would bind the program's own calls but not the emulated ones. Nesting is refused
+    (fail closed) rather than honoured in part."""
+    return SELF_LANDLOCK if routed & LANDLOCK_EMULATED else ()
+
+
+def routed_rules(stack: Stack, *, observe_all: bool = False) -> list[SeccompRule]:
+    """The conditional routes (`CONDITIONAL`) the hooks of `stack` need, as user-notif
+    seccomp rules."""
+    hooks = set(CONDITIONAL) if observe_all else hooks_needing_supervisor(stack)
+    return [SeccompRule(name, sc.NOTIFY, conds, f"supervisor: {hook}")
+            for hook in sorted(hooks & set(CONDITIONAL)) for name, conds in CONDITIONAL[hook]]

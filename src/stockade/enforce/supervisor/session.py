@@ -19,6 +19,7 @@ that forked it, which is the supervisor thread).
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import struct
@@ -31,19 +32,26 @@ from stockade.enforce import seccomp as sc
 from stockade.enforce.plan_types import SeccompRule
 from stockade.enforce.prepare import Prepared
 from stockade.enforce.supervisor import sys as ksys
+from stockade.enforce.supervisor.exec_race import SHARING_CLONES
+from stockade.enforce.supervisor.handlers import EXEC_HOOKS
 from stockade.enforce.supervisor.loop import Supervisor
 from stockade.enforce.supervisor.notify import (
     SECCOMP_FILTER_FLAG_NEW_LISTENER,
     SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
     Listener,
 )
+from stockade.enforce.supervisor.routing import nesting_refused, routed_rules
 from stockade.enforce.supervisor.target import CredSwitch
 from stockade.errors import StockadeError
 
 
-def notify_program(names: Iterable[str], rules: Iterable[SeccompRule] = ()) -> sc.BpfProgram:
-    """The notification filter: NOTIFY for `names` and for `rules` (with their conditions)."""
+def notify_program(names: Iterable[str], rules: Iterable[SeccompRule] = (),
+                   refused: Iterable[tuple[str, tuple[sc.ArgCmp, ...]]] = ()) -> sc.BpfProgram:
+    """The notification filter: NOTIFY for `names` and for `rules` (with their conditions);
+    EPERM for the `refused` (system call, conditions)."""
     with sc.SeccompFilter(sc.ALLOW, sc.errno_action(38)) as filt:
+        for name, conds in refused:
+            filt.add_rule(sc.errno_action(errno.EPERM), name, conds)
         for name in sorted(set(names)):
             try:
                 nr = sc.resolve_syscall(name)
@@ -177,14 +185,21 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
         from stockade.enforce.supervisor.plan_guard import PlanGuard
 
         supervisor.guard = PlanGuard(prep.plan, prep.landlock_abi)
-    rules = prep.plan.notify_rules()
+    rules = [*prep.plan.notify_rules(),
+             *routed_rules(supervisor.stack, observe_all=supervisor.observer is not None)]
     if supervisor.guard is not None and prep.plan.handled_fs & landlock.AccessFs.WRITE_FILE:
         # pathname unix sockets: Landlock (ABI 7) has no connect right for them, and a
         # datagram's destination is in memory: the send family is emulated (h_send)
         routed = {*routed, *UNIX_PEER_SYSCALLS}
         rules = [*rules, SeccompRule("sendto", sc.NOTIFY, (sc.ArgCmp(4, sc.Cmp.NE, 0),),
                                      "a datagram with a destination address")]
-    program = notify_program(routed, rules)
+    routed = {*routed, *nesting_refused({*routed, *(r.syscall for r in rules)})}
+    refused = []
+    if supervisor.mode == "enforce" and supervisor.hooks & EXEC_HOOKS:
+        # exec is decided (handlers._exec_race): no process may share what it reads
+        refused = [("clone", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, mask, value),))
+                   for mask, value in SHARING_CLONES]
+    program = notify_program(routed, rules, refused)
     # the supervisor thread restricts itself with the ruleset: keep our own copy of the fd
     ruleset = os.dup(prep.ruleset_fd) if prep.ruleset_fd >= 0 else -1
     hook = SupervisedLaunch(supervisor, program, ruleset)
