@@ -41,6 +41,16 @@ def work(user: str) -> Iterator[Path]:
     os.chmod(d, 0o755)
     yield d
     shutil.rmtree(d, ignore_errors=True)
+    shutil.rmtree(_audit_path(d).parent, ignore_errors=True)
+
+
+def _audit_path(work: Path) -> Path:
+    """Where `run --audit` writes: outside every grant the learned profiles hold (run refuses
+    an audit file inside a writable grant, and learned profiles grant /tmp directories)."""
+    d = Path("/var/tmp") / f"{work.name}-audit"
+    d.mkdir(exist_ok=True)
+    os.chmod(d, 0o777)
+    return d / "a.jsonl"
 
 
 def stockade(*args: str, cwd: Path, user: str, input_text: str | None = None,
@@ -163,7 +173,7 @@ def cycle(name: str, user: str, work: Path, audit_on: bool) -> None:
     check = stockade("check", str(profile), cwd=work, user=user)
     assert check.returncode == 0, check.stdout + check.stderr
     prog.reset(work)
-    audit = work / "a.jsonl"
+    audit = _audit_path(work)
     enforced = stockade("run", "-p", str(profile), "--audit", str(audit), "--", *prog.command,
                         cwd=work, user=user)
     assert enforced.returncode == 0, enforced.stderr
@@ -241,7 +251,7 @@ def test_http_server_with_a_client(work: Path, user: str, kernel_audit: bool) ->
     body, status, err = _serve(["learn", "-o", str(profile)], work, port, "/")
     assert status == 0 and body == "site one\n", err
     assert "network inet stream," in profile.read_text()
-    audit = work / "a.jsonl"
+    audit = _audit_path(work)
     body, status, err = _serve(["run", "-p", str(profile), "--audit", str(audit)], work, port,
                                "/")
     assert body == "site one\n", err
