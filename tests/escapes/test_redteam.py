@@ -320,9 +320,6 @@ os.waitpid(pid, 0)
 """
 
 
-@pytest.mark.xfail(strict=True, reason="biba low-water-mark: the demotion is kept per pid and a "
-                   "forked child starts at the configured (higher) label, so it writes the low "
-                   "data into a medium file")
 def test_lwm_demotion_survives_fork(area, user):
     d = area.allowed
     for name, level, text in (("in", "low", "LOWDATA\n"), ("out", "medium", "orig\n")):
@@ -361,9 +358,6 @@ attempt("self")
 """
 
 
-@pytest.mark.xfail(strict=True, reason="a label set by an exec transition is inherited only by a "
-                   "child whose parent is in the context map: a grandchild (double fork) starts "
-                   "again at the initial --context label")
 def test_exec_transition_survives_a_double_fork(area, user):
     d = area.allowed
     lowpy = area.root / "lowpy"
