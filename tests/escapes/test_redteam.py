@@ -447,18 +447,43 @@ def test_execute_without_the_execute_grant_via_memfd(area, user):
     assert "uid=" not in res.stdout, res
 
 
-@pytest.mark.xfail(strict=True, reason="--mode enforce: an O_CREAT open refused by the module "
-                   "(biba: the new, unlabelled file counts as default_level=high) still leaves "
-                   "the file created; new files never get the creator's label")
+NO_NEW_FILE_WRITES = """
+rules:
+  - id: no-writes-to-new
+    effect: deny
+    hooks: [file_open]
+    condition: request.write && object.path.endsWith("/new")
+"""
+
+
 def test_refused_create_leaves_no_file_behind(area, user):
+    # abac allows inode_create and refuses the open that would follow it: nothing is created
+    d = area.allowed
+    policy = area.root / "abac.yaml"
+    policy.write_text(NO_NEW_FILE_WRITES)
+    os.chmod(policy, 0o644)
+    new = d / "new"
+    res = run(user, "--mode", "enforce", "--lsm", "capability,abac",
+              "--module-option", f"abac.policy_file={policy}", *RX, "--rw", str(d), "--",
+              *probe(f"open({str(new)!r}, 'w')", f"os.open({str(new)!r}, os.O_CREAT | os.O_WRONLY "
+                     f"| os.O_EXCL, 0o444)", f"open({str(d / 'other')!r}, 'w')"))
+    assert lines(res) == ["EACCES", "EACCES", "OK"], res
+    assert not new.exists(), res
+
+
+def test_new_files_carry_the_creators_label(area, user):
+    # biba: an unlabelled file would count as default_level=high, above the medium creator;
+    # created by a medium subject it is medium, also when its mode is read-only
     d = area.allowed
     os.setxattr(d, "user.stockade.biba", b"medium")
-    new = d / "new"
     res = run(user, "--mode", "enforce", "--lsm", "capability,biba", "--context", "biba=medium",
               "--module-option", "biba.default_level=high", *RX, "--rw", str(d), "--",
-              *probe(f"open({str(new)!r}, 'w')"))
-    assert lines(res) == ["EACCES"], res
-    assert not new.exists(), res
+              *probe(f"open({str(d / 'new')!r}, 'w').write('x')",
+                     f"os.close(os.open({str(d / 'ro')!r}, os.O_CREAT | os.O_WRONLY, 0o444))"))
+    assert lines(res) == ["OK", "OK"], res
+    assert os.getxattr(d / "new", "user.stockade.biba") == b"medium"
+    assert os.getxattr(d / "ro", "user.stockade.biba") == b"medium"
+    assert (d / "new").read_text() == "x" and os.stat(d / "ro").st_mode & 0o777 == 0o444 & ~0o022
 
 
 def test_create_through_a_dangling_symlink_is_decided(area, user):

@@ -173,6 +173,10 @@ class Biba(SecurityModule):
         """A file created by `subject` carries its current label."""
         return self.current(subject).text
 
+    def create_label(self, subject: Subject, new: Object) -> tuple[str, str]:
+        """(attribute, label) of a file `subject` creates: its current label."""
+        return self.label_xattr, self.current(subject).text
+
     def forget(self, pid: int) -> None:
         """Drop a process's lowered label (it exited; the supervisor's store does this itself)."""
         forget = getattr(self.task_labels, "forget", None)

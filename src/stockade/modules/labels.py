@@ -182,6 +182,22 @@ def transition_subject(subject: Subject, exe: Object, modules: Iterable[object])
     return subject
 
 
+def new_file_labels(modules: Iterable[object], subject: Subject,
+                    new: Object) -> tuple[tuple[str, bytes], ...]:
+    """The label attributes a file `subject` is about to create as `new` gets, by every module
+    that labels new files (`create_label`: Biba and Smack the creator's label or a transmuting
+    directory's, SELinux type_transition), sorted by attribute name as the probe reads them."""
+    found: dict[str, bytes] = {}
+    for module in modules:
+        create_label = getattr(module, "create_label", None)
+        if create_label is None:
+            continue
+        made = create_label(subject, new)
+        if made is not None:
+            found[made[0]] = made[1].encode()
+    return tuple(sorted(found.items()))
+
+
 # -- labels of running tasks -----------------------------------------------------------------
 
 class TaskLabelStore(Protocol):

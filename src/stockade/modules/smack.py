@@ -284,6 +284,11 @@ class Smack(SecurityModule):
             return dir_label, is_dir
         return subject_label, False
 
+    def create_label(self, subject: Subject, new: Object) -> tuple[str, str]:
+        """(attribute, label) of a file `subject` creates as `new` (smack_inode_init_security)."""
+        label, _ = self.new_object_label(self.subject_label(subject), new.parent, new.is_dir)
+        return self.access_xattr, label
+
     # -- checks -------------------------------------------------------------------------------
 
     def privileged(self, req: Request, cap: int, subject: Subject | None = None) -> bool:
