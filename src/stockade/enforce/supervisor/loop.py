@@ -32,6 +32,7 @@ from stockade.enforce.seccomp import resolve_syscall
 from stockade.enforce.supervisor import resolve
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.blocking import REAP_INTERVAL_MS, BlockingOpens
+from stockade.enforce.supervisor.held import writable_files
 from stockade.enforce.supervisor.notify import Listener
 from stockade.enforce.supervisor.observe import Observation, Observer
 from stockade.enforce.supervisor.plan_guard import PlanGuard
@@ -110,6 +111,8 @@ class Supervisor:
         for module in stack.modules:  # modules that relabel running tasks keep it in our store
             if hasattr(module, "task_labels"):
                 module.task_labels = self.tasks.labels
+            if hasattr(module, "writable_files"):
+                module.writable_files = self._writable_files
         self.creds: CredSwitch | None = None
         self.mem = ksys.MemReader()
         self.stats = Stats()
@@ -240,6 +243,10 @@ class Supervisor:
             self.audit_sink(AuditEvent(req, Verdict("supervisor", err, reason), DENIED,
                                        Mode.ENFORCE, time.time(), 0))
         self.deny(nid, err)
+
+    def _writable_files(self, pid: int) -> list[Object] | None:
+        """What thread group `pid` holds open for writing (held.py, in the helper thread)."""
+        return self.helper.call(writable_files, pid)
 
     def refuse_unknown(self, nid: int, tid: int, reason: str) -> None:
         """A task whose labels cannot be known: EACCES, audited as module=supervisor."""
