@@ -267,6 +267,20 @@ def test_program_cannot_suppress_the_launchers_audit_records(area, user):
     assert res.returncode == 0, res
 
 
+def _lwm_run(user: str, d, code: str, out2: bool = False) -> subprocess.CompletedProcess[str]:
+    """`code` in a medium Biba LWM subject (unlabelled: high) with files `in` (low) and `out`
+    (and `out2`) (medium) in the medium directory `d`."""
+    files = [("in", "low", "LOWDATA\n"), ("out", "medium", "orig\n")]
+    for name, level, text in files + ([("out2", "medium", "orig\n")] if out2 else []):
+        (d / name).write_text(text)
+        os.chown(d / name, uid_of(user), uid_of(user))
+        os.setxattr(d / name, "user.stockade.biba", level.encode())
+    os.setxattr(d, "user.stockade.biba", b"medium")
+    return run(user, "--mode", "enforce", "--lsm", "capability,biba", "--context", "biba=medium",
+               "--module-option", "biba.model=lwm", "--module-option", "biba.default_level=high",
+               *RX, "--rw", str(d), "--", PY, "-c", code, str(d))
+
+
 LWM_FLOW = """
 import os, sys
 d = sys.argv[1]
@@ -287,15 +301,7 @@ t("late", lambda: os.open(d + "/out2", os.O_WRONLY))     # demoted: no write up
 
 def test_lwm_demotion_applies_to_descriptors_already_open(area, user):
     d = area.allowed
-    for name, level, text in (("in", "low", "LOWDATA\n"), ("out", "medium", "orig\n"),
-                              ("out2", "medium", "orig\n")):
-        (d / name).write_text(text)
-        os.chown(d / name, uid_of(user), uid_of(user))
-        os.setxattr(d / name, "user.stockade.biba", level.encode())
-    os.setxattr(d, "user.stockade.biba", b"medium")
-    res = run(user, "--mode", "enforce", "--lsm", "capability,biba", "--context", "biba=medium",
-              "--module-option", "biba.model=lwm", "--module-option", "biba.default_level=high",
-              *RX, "--rw", str(d), "--", PY, "-c", LWM_FLOW, str(d))
+    res = _lwm_run(user, d, LWM_FLOW, True)
     # the demoting read is refused while a medium file is open for writing, allowed after
     assert lines(res) == ["read:13", "write:OK", "read2:OK", "late:13"], res
     assert (d / "out").read_text() == "still medium\n", res
@@ -318,14 +324,7 @@ except OSError as e:
 
 def test_lwm_demotion_with_a_shared_writable_mapping(area, user):
     d = area.allowed
-    for name, level, text in (("in", "low", "LOWDATA\n"), ("out", "medium", "orig\n")):
-        (d / name).write_text(text)
-        os.chown(d / name, uid_of(user), uid_of(user))
-        os.setxattr(d / name, "user.stockade.biba", level.encode())
-    os.setxattr(d, "user.stockade.biba", b"medium")
-    res = run(user, "--mode", "enforce", "--lsm", "capability,biba", "--context", "biba=medium",
-              "--module-option", "biba.model=lwm", "--module-option", "biba.default_level=high",
-              *RX, "--rw", str(d), "--", PY, "-c", LWM_MMAP, str(d))
+    res = _lwm_run(user, d, LWM_MMAP, False)
     assert lines(res) == ["read:13"], res
     assert (d / "out").read_text() == "orig\n", res
 
@@ -349,14 +348,7 @@ os.waitpid(pid, 0)
 
 def test_lwm_demotion_survives_fork(area, user):
     d = area.allowed
-    for name, level, text in (("in", "low", "LOWDATA\n"), ("out", "medium", "orig\n")):
-        (d / name).write_text(text)
-        os.chown(d / name, uid_of(user), uid_of(user))
-        os.setxattr(d / name, "user.stockade.biba", level.encode())
-    os.setxattr(d, "user.stockade.biba", b"medium")
-    res = run(user, "--mode", "enforce", "--lsm", "capability,biba", "--context", "biba=medium",
-              "--module-option", "biba.model=lwm", "--module-option", "biba.default_level=high",
-              *RX, "--rw", str(d), "--", PY, "-c", LWM_FORK, str(d))
+    res = _lwm_run(user, d, LWM_FORK, False)
     assert (d / "out").read_text() == "orig\n", res
     assert lines(res) == ["child:13"], res
 
