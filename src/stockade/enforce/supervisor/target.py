@@ -151,12 +151,34 @@ def stat_of(pid: int) -> tuple[int, int] | None:
         return None
 
 
-class UnknownTask(StockadeError):
-    """A task whose labels cannot be known (or kept): its calls are refused (fail closed)."""
-
-
 #: ancestors looked at before a lineage counts as unknown
 MAX_ANCESTORS = 64
+
+
+def lineage(pid: int, root_parent: int) -> tuple[list[tuple[int, int]], bool]:
+    """(pid, start time) of `pid` and its ancestors up to the supervisor `root_parent`, and
+    whether the chain reached it (False: an orphan reparented away, or too deep)."""
+    chain: list[tuple[int, int]] = []
+    for _ in range(MAX_ANCESTORS):
+        if pid == root_parent:
+            return chain, True
+        if pid <= 1:
+            break
+        st = stat_of(pid)
+        if st is None:
+            break
+        chain.append((pid, st[1]))
+        pid = st[0]
+    return chain, False
+
+
+def exited_among(tasks: list[tuple[int, int]]) -> list[int]:
+    """The pids of `tasks` ((pid, start time) pairs) that no longer run."""
+    return [pid for pid, start in tasks if (st := stat_of(pid)) is None or st[1] != start]
+
+
+class UnknownTask(StockadeError):
+    """A task whose labels cannot be known (or kept): its calls are refused (fail closed)."""
 
 
 class TaskLabels:
@@ -205,21 +227,15 @@ class TaskLabels:
             if entry[0] == start:
                 return entry[1]
             del self._entries[tgid]  # the pid was reused: the old task is gone
-        pid = ppid
-        for _ in range(MAX_ANCESTORS):
-            if pid == self.root_parent:
-                return self.initial
-            if pid <= 1:
-                break
-            st = self.helper.call(stat_of, pid)
-            if st is None:
-                break
+        if not self.changed:  # no label ever changed: every lineage has the configured ones
+            return self.initial
+        chain, rooted = self.helper.call(lineage, ppid, self.root_parent)
+        for pid, pstart in chain:
             found = self._entries.get(pid)
-            if found is not None and found[0] == st[1]:
+            if found is not None and found[0] == pstart:
                 self._put(tgid, start, found[1])
                 return found[1]
-            pid = st[0]
-        if not self.changed:
+        if rooted:
             return self.initial
         labels = dict(self.initial)
         for module in self.changed:
@@ -267,8 +283,7 @@ class TaskLabels:
 
     def sweep(self) -> int:
         """Drop the entries of exited tasks; how many were dropped."""
-        dead = [tgid for tgid, (start, _) in self._entries.items()
-                if (st := self.helper.call(stat_of, tgid)) is None or st[1] != start]
+        dead = self.helper.call(exited_among, [(t, e[0]) for t, e in self._entries.items()])
         for tgid in dead:
             del self._entries[tgid]
         return len(dead)
