@@ -498,10 +498,14 @@ def test_new_files_carry_the_creators_label(area, user):
     res = run(user, "--mode", "enforce", "--lsm", "capability,biba", "--context", "biba=medium",
               "--module-option", "biba.default_level=high", *RX, "--rw", str(d), "--",
               *probe(f"open({str(d / 'new')!r}, 'w').write('x')",
-                     f"os.close(os.open({str(d / 'ro')!r}, os.O_CREAT | os.O_WRONLY, 0o444))"))
-    assert lines(res) == ["OK", "OK"], res
-    assert os.getxattr(d / "new", "user.stockade.biba") == b"medium"
-    assert os.getxattr(d / "ro", "user.stockade.biba") == b"medium"
+                     f"os.close(os.open({str(d / 'ro')!r}, os.O_CREAT | os.O_WRONLY, 0o444))",
+                     f"os.mkdir({str(d / 'mdir')!r})",
+                     f"open({str(d / 'mdir' / 'inner')!r}, 'w')",
+                     f"os.mkdir({str(d / 'closed')!r}, 0o500)"))
+    assert lines(res) == ["OK"] * 5, res
+    for made in ("new", "ro", "mdir", "mdir/inner", "closed"):
+        assert os.getxattr(d / made, "user.stockade.biba") == b"medium", made
+    assert os.stat(d / "closed").st_mode & 0o777 == 0o500
     assert (d / "new").read_text() == "x" and os.stat(d / "ro").st_mode & 0o777 == 0o444 & ~0o022
 
 
