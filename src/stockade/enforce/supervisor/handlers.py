@@ -435,7 +435,8 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
                    "exec cannot be emulated and Landlock does not handle execute here")
         return
     after = transition_subject(subject, obj, sup.stack.modules)
-    if after.contexts != subject.contexts and not sup.tasks.set_contexts(task.tgid, after.contexts):
+    if after.contexts != subject.contexts and not sup.tasks.set_contexts(
+            task.tgid, after.contexts, subject.contexts):
         sup.refuse(nid, task, "bprm_check_security", obj, errno.EAGAIN,
                    "the task-label store is full: the exec transition cannot be kept")
         return

@@ -371,10 +371,12 @@ class TaskCache:
             return tuple(sorted(labels.items()))
         return self.initial if self.knows(tgid) else None
 
-    def set_contexts(self, tgid: int, contexts: tuple[tuple[str, str], ...]) -> bool:
-        """Labels of thread group `tgid` after an exec transition; False when they cannot be
-        kept (the store is full: the caller refuses)."""
-        return self.labels.assign(tgid, dict(contexts))
+    def set_contexts(self, tgid: int, contexts: tuple[tuple[str, str], ...],
+                     before: tuple[tuple[str, str], ...] = ()) -> bool:
+        """Labels of thread group `tgid` after an exec transition (only those that differ from
+        `before` are stored); False when they cannot be kept (the store is full: the caller
+        refuses)."""
+        return self.labels.assign(tgid, dict(set(contexts) - set(before)))
 
     def clear(self) -> None:
         """Drop everything."""
