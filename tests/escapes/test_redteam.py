@@ -353,6 +353,40 @@ def test_lwm_demotion_survives_fork(area, user):
     assert lines(res) == ["child:13"], res
 
 
+LWM_ORPHAN = """
+import os, sys, time
+d = sys.argv[1]
+data = open(d + "/in").read()                            # demoted to low
+r, w = os.pipe()
+if os.fork() == 0:
+    if os.fork() == 0:                                   # orphaned: its parent exits at once
+        parent = os.getppid()
+        os.close(w)
+        os.read(r, 1)
+        while os.getppid() == parent:                    # reparented to init or a subreaper
+            time.sleep(0.01)
+        try:
+            f = os.open(d + "/out", os.O_WRONLY | os.O_TRUNC)
+            os.write(f, data.encode())
+            print("orphan:OK", flush=True)
+        except OSError as e:
+            print("orphan:%d" % e.errno, flush=True)
+        os._exit(0)
+    os._exit(0)
+os.close(r)
+os.wait()
+os.close(w)                                              # the orphan goes on now
+time.sleep(1)
+"""
+
+
+def test_lwm_demotion_survives_an_orphaned_grandchild(area, user):
+    d = area.allowed
+    res = _lwm_run(user, d, LWM_ORPHAN)
+    assert lines(res) == ["orphan:13"], res
+    assert (d / "out").read_text() == "orig\n", res
+
+
 DOUBLE_FORK = """
 import os, sys
 out = sys.argv[1]
