@@ -359,8 +359,8 @@ d = sys.argv[1]
 data = open(d + "/in").read()                            # demoted to low
 r, w = os.pipe()
 if os.fork() == 0:
+    parent = os.getpid()
     if os.fork() == 0:                                   # orphaned: its parent exits at once
-        parent = os.getppid()
         os.close(w)
         os.read(r, 1)
         while os.getppid() == parent:                    # reparented to init or a subreaper

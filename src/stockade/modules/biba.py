@@ -173,9 +173,9 @@ class Biba(SecurityModule):
         """A file created by `subject` carries its current label."""
         return self.current(subject).text
 
-    def create_label(self, subject: Subject, new: Object) -> tuple[str, str]:
-        """(attribute, label) of a file `subject` creates: its current label."""
-        return self.label_xattr, self.current(subject).text
+    def create_labels(self, subject: Subject, new: Object) -> tuple[tuple[str, str], ...]:
+        """(attribute, label) pairs of a file `subject` creates: its current label."""
+        return ((self.label_xattr, self.current(subject).text),)
 
     def forget(self, pid: int) -> None:
         """Drop a process's lowered label (it exited; the supervisor's store does this itself)."""
@@ -222,7 +222,7 @@ class Biba(SecurityModule):
                 self.overflows += 1
         if full:
             return self._deny(subj, obj, access, f"no read down: {obj.text} is below {subj.text} "
-                              f"(low-water-mark table full: {self.max_tracked} subjects)")
+                              "(low-water-mark table full: the task-label store keeps no new subject)")
         # a demotion is recorded (an AUDIT event), as LOMAC logs demotions
         return Verdict(self.name, 0, f"low-water-mark: {subj.text} lowered to {lowered.text}",
                        audit=True, cacheable=False, fields=self._fields(subj, obj, access))

@@ -185,16 +185,13 @@ def transition_subject(subject: Subject, exe: Object, modules: Iterable[object])
 def new_file_labels(modules: Iterable[object], subject: Subject,
                     new: Object) -> tuple[tuple[str, bytes], ...]:
     """The label attributes a file `subject` is about to create as `new` gets, by every module
-    that labels new files (`create_label`: Biba and Smack the creator's label or a transmuting
+    that labels new files (`create_labels`: Biba and Smack the creator's label or a transmuting
     directory's, SELinux type_transition), sorted by attribute name as the probe reads them."""
     found: dict[str, bytes] = {}
     for module in modules:
-        create_label = getattr(module, "create_label", None)
-        if create_label is None:
-            continue
-        made = create_label(subject, new)
-        if made is not None:
-            found[made[0]] = made[1].encode()
+        create_labels = getattr(module, "create_labels", None)
+        if create_labels is not None:
+            found.update((name, label.encode()) for name, label in create_labels(subject, new))
     return tuple(sorted(found.items()))
 
 
