@@ -20,6 +20,8 @@ from stockade.lsm.types import (
     ObjectKind,
     Request,
 )
+from stockade.modules.biba import Biba
+from stockade.modules.labels import new_file_labels
 from stockade.modules.smack import (
     MAY_LOCK,
     MAY_TRANSMUTE,
@@ -213,6 +215,20 @@ def test_transmute_gives_the_directory_label_only_with_t_access() -> None:
     assert smack.new_object_label("App", plain_dir) == ("App", False)
     # transmute uses the explicit rule only: same label or '@' do not count
     assert smack.new_object_label("Shared", transmuting) == ("Shared", False)
+
+
+def test_new_file_labels_of_a_stack_biba_and_smack() -> None:
+    """What the supervisor writes on a file it creates: each module's create_labels."""
+    transmuting = fobj("/shared", "smack", "Shared", is_dir=True,
+                       extra=(("user.stockade.smack.transmute", b"TRUE"),))
+    mods = [Smack(rules_text="App Shared rwxt"), Biba()]
+    who = subj(smack="App", biba="medium")
+    new_dir = fobj("/shared/d", parent=transmuting, exists=False, is_dir=True)
+    assert new_file_labels(mods, who, new_dir) == (
+        ("user.stockade.biba", b"medium"), ("user.stockade.smack", b"Shared"),
+        ("user.stockade.smack.transmute", b"TRUE"))
+    new_file = fobj("/shared/f", parent=transmuting, exists=False)
+    assert new_file_labels(mods, who, new_file)[1:] == (("user.stockade.smack", b"Shared"),)
 
 
 def test_security_smack64_names_when_configured() -> None:

@@ -12,9 +12,13 @@ B's and A's categories include B's. Strict integrity (as FreeBSD's mac_biba enfo
 
 The low-water-mark variant (LOMAC) never denies a read: reading a lower object lowers the
 subject's current label to the meet of the two (lower level, common categories), after which
-no-write-up applies at the new label. The current labels are kept per pid in a bounded map;
-when it is full, a subject not yet in it falls back to strict integrity (the read is denied)
-rather than forgetting anyone's lowered label. `forget(pid)` drops an exited process. Those
+no-write-up applies at the new label. The current labels are kept in a task-label store
+(`task_labels`): under the supervisor its one store, keyed by pid and start time and inherited
+by children (a forked child starts at its parent's lowered label); otherwise a bounded pid map.
+When the store is full, a subject not yet in it falls back to strict integrity (the read is
+denied) rather than anyone's lowered label being forgotten. A read that would lower the subject
+while it holds a file open for writing above the new label is denied (the kernel re-checks
+each write on an open file; the supervisor cannot, so it refuses the demotion instead). Those
 verdicts depend on state, so they are never cached.
 
 Unlabelled objects and subjects get configurable defaults (both `low` unless set), so an
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 import errno
 import threading
-from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from stockade.errors import StockadeError
@@ -41,7 +45,11 @@ from stockade.lsm.types import (
     Subject,
     access_names,
 )
-from stockade.modules.labels import decode_label, label_of, xattr_name
+from stockade.modules.labels import PidLabels, TaskLabelStore, decode_label, label_of, xattr_name
+
+#: the files a task holds open for writing (or None when that cannot be told): set by the
+#: supervisor, which can look at a real task's descriptors and shared mappings
+WritableFiles = Callable[[int], Iterable[Object] | None]
 
 CAP_MAC_ADMIN = cap_number("mac_admin")
 DEFAULT_LEVELS = ("low", "medium", "high")
@@ -72,8 +80,8 @@ class Biba(SecurityModule):
     default_subject: str = ""  # unlabelled subjects; default the lowest level
     xattr: str | None = None
     max_tracked: int = 4096
-    _current: OrderedDict[int, Integrity] = field(default_factory=OrderedDict, init=False,
-                                                   repr=False)
+    task_labels: TaskLabelStore | None = None
+    writable_files: WritableFiles | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     overflows: int = field(default=0, init=False)
 
@@ -92,6 +100,8 @@ class Biba(SecurityModule):
         self._object_default = self.parse(self.default_level or self.levels[0])
         self._subject_default = self.parse(self.default_subject or self.levels[0])
         self.label_xattr = xattr_name(self.name, self.xattr)
+        if self.task_labels is None:
+            self.task_labels = PidLabels(self.max_tracked)
 
     # -- labels -------------------------------------------------------------------------------
 
@@ -125,12 +135,13 @@ class Biba(SecurityModule):
 
     def current(self, subject: Subject) -> Integrity:
         """The subject's label now: lowered by low-water-mark reads, if any."""
-        if self.model == "lwm":
-            with self._lock:
-                found = self._current.get(subject.pid)
-            if found is not None:
-                return found
-        return self.configured(subject)
+        assert self.task_labels is not None
+        found = self.task_labels.label(subject.pid, self.name) if subject.pid else None
+        return self._parse_or_lowest(found) if found else self.configured(subject)
+
+    def lowest_label(self) -> str:
+        """The label of a task whose label cannot be known (fail closed): the lowest level."""
+        return self.levels[0]
 
     def subject_label(self, subject: Subject) -> str:
         """The subject's current label as text."""
@@ -162,14 +173,20 @@ class Biba(SecurityModule):
         """A file created by `subject` carries its current label."""
         return self.current(subject).text
 
+    def create_labels(self, subject: Subject, new: Object) -> tuple[tuple[str, str], ...]:
+        """(attribute, label) pairs of a file `subject` creates: its current label."""
+        return ((self.label_xattr, self.current(subject).text),)
+
     def forget(self, pid: int) -> None:
-        """Drop a process's lowered label (it exited)."""
-        with self._lock:
-            self._current.pop(pid, None)
+        """Drop a process's lowered label (it exited; the supervisor's store does this itself)."""
+        forget = getattr(self.task_labels, "forget", None)
+        if forget is not None:
+            with self._lock:
+                forget(pid)
 
     def tracked(self) -> int:
-        """How many subjects have a lowered label."""
-        return len(self._current)
+        """How many subjects have a changed label."""
+        return len(self.task_labels)  # type: ignore[arg-type]
 
     # -- decisions ----------------------------------------------------------------------------
 
@@ -194,21 +211,34 @@ class Biba(SecurityModule):
         if self.model == "strict":
             return self._deny(subj, obj, access, f"no read down: {obj.text} is below {subj.text}")
         lowered = self.meet(subj, obj)
+        held = self._held_above(req.subject.pid, lowered)
+        if held:
+            return self._deny(subj, obj, access, f"no read down while writing above: reading "
+                              f"{obj.text} would lower {subj.text} to {lowered.text}, and "
+                              f"{held} is open for writing")
         with self._lock:
-            pid = req.subject.pid
-            if pid not in self._current and len(self._current) >= self.max_tracked:
+            full = not self.task_labels.relabel(req.subject.pid, self.name, lowered.text)  # type: ignore[union-attr]
+            if full:
                 self.overflows += 1
-                full = True
-            else:
-                self._current[pid] = lowered
-                self._current.move_to_end(pid)
-                full = False
         if full:
             return self._deny(subj, obj, access, f"no read down: {obj.text} is below {subj.text} "
-                              f"(low-water-mark table full: {self.max_tracked} subjects)")
+                              "(low-water-mark table full: the task-label store keeps no new subject)")
         # a demotion is recorded (an AUDIT event), as LOMAC logs demotions
         return Verdict(self.name, 0, f"low-water-mark: {subj.text} lowered to {lowered.text}",
                        audit=True, cacheable=False, fields=self._fields(subj, obj, access))
+
+    def _held_above(self, pid: int, lowered: Integrity) -> str:
+        """A file `pid` holds open for writing whose label `lowered` would not dominate (its
+        path), "" when none; fail closed when the descriptors cannot be looked at."""
+        if self.writable_files is None or not pid:
+            return ""
+        files = self.writable_files(pid)
+        if files is None:
+            return "a file that cannot be looked at"
+        for obj in files:
+            if not lowered.dominates(self.object_integrity(obj)):
+                return obj.path or "a file"
+        return ""
 
     def _write(self, req: Request, obj: Integrity, access: str, what: str = "") -> Verdict | None:
         subj = self.current(req.subject)

@@ -182,6 +182,67 @@ def transition_subject(subject: Subject, exe: Object, modules: Iterable[object])
     return subject
 
 
+def new_file_labels(modules: Iterable[object], subject: Subject,
+                    new: Object) -> tuple[tuple[str, bytes], ...]:
+    """The label attributes a file `subject` is about to create as `new` gets, by every module
+    that labels new files (`create_labels`: Biba and Smack the creator's label or a transmuting
+    directory's, SELinux type_transition), sorted by attribute name as the probe reads them."""
+    found: dict[str, bytes] = {}
+    for module in modules:
+        create_labels = getattr(module, "create_labels", None)
+        if create_labels is not None:
+            found.update((name, label.encode()) for name, label in create_labels(subject, new))
+    return tuple(sorted(found.items()))
+
+
+# -- labels of running tasks -----------------------------------------------------------------
+
+class TaskLabelStore(Protocol):
+    """Where a module keeps the label of a running task that it changed (Biba's low-water-mark).
+
+    The supervisor gives every such module its one store (keyed by pid and start time,
+    inherited by children, bounded, fail closed: enforce/supervisor/target.py:TaskLabels);
+    `PidLabels` is the stand-in with no process tree behind it (explain, unit tests).
+    """
+
+    def label(self, pid: int, module: str) -> str | None:
+        """The changed label of thread group `pid`, or None."""
+        ...
+
+    def relabel(self, pid: int, module: str, label: str) -> bool:
+        """Change it; False when it cannot be kept (the store is full: the caller refuses)."""
+        ...
+
+
+class PidLabels:
+    """A bounded pid -> {module: label} map; when full, a new pid is refused (never evicted)."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._labels: dict[int, dict[str, str]] = {}
+        self.refused = 0
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def label(self, pid: int, module: str) -> str | None:
+        """The changed label of `pid`, or None."""
+        found = self._labels.get(pid)
+        return found.get(module) if found is not None else None
+
+    def relabel(self, pid: int, module: str, label: str) -> bool:
+        """Change `pid`'s label; False when the map is full and `pid` is not in it."""
+        if pid not in self._labels and len(self._labels) >= self.limit:
+            self.refused += 1
+            return False
+        self._labels.setdefault(pid, {})[module] = label
+        return True
+
+    def forget(self, pid: int) -> None:
+        """Drop an exited process."""
+        self._labels.pop(pid, None)
+
+
 # -- file contexts ----------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)

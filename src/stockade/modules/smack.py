@@ -284,6 +284,16 @@ class Smack(SecurityModule):
             return dir_label, is_dir
         return subject_label, False
 
+    def create_labels(self, subject: Subject, new: Object) -> tuple[tuple[str, str], ...]:
+        """(attribute, label) pairs of a file `subject` creates as `new`
+        (smack_inode_init_security): its label, and TRANSMUTE on a directory made in a
+        transmuting one."""
+        label, transmute = self.new_object_label(self.subject_label(subject), new.parent,
+                                                 new.is_dir)
+        if transmute:
+            return (self.access_xattr, label), (self.transmute_xattr, TRANSMUTE_TRUE)
+        return ((self.access_xattr, label),)
+
     # -- checks -------------------------------------------------------------------------------
 
     def privileged(self, req: Request, cap: int, subject: Subject | None = None) -> bool:

@@ -4,9 +4,11 @@ what the descriptors show, then performed by the supervisor with the target's cr
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -15,6 +17,7 @@ from stockade.enforce.supervisor.h_attr import guard
 from stockade.enforce.supervisor.resolve import object_at, object_from_fd, open_as_target, open_parent
 from stockade.lsm.types import MAY_WRITE, Object, Request
 from stockade.modules.dac import chmod_request, chown_request
+from stockade.modules.labels import new_file_labels
 
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
@@ -83,6 +86,8 @@ def _name_op(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, op: str
             kind = stat.S_IFDIR if op == "mkdir" else (stat.S_IFMT(mode) or stat.S_IFREG)
             obj = replace(obj, mode=kind | (mode & 0o7777 & ~task.umask), uid=task.subject.fsuid,
                           gid=task.subject.fsgid)
+            if sup.labels and kind in (stat.S_IFDIR, stat.S_IFREG):  # user.* only on these
+                obj = replace(obj, xattrs=new_file_labels(sup.stack.modules, task.subject, obj))
         elif not obj.exists:
             sup.deny(nid, errno.ENOENT)
             return
@@ -98,10 +103,45 @@ def _name_op(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, op: str
         elif op == "rmdir":
             os.rmdir(par.name, dir_fd=par.fd)
         elif op == "mkdir":
-            os.mkdir(par.name, mode & 0o7777, dir_fd=par.fd)
+            os.mkdir(par.name, _writable(mode & 0o7777, obj), dir_fd=par.fd)
+            _label_made(par.fd, par.name, obj, os.rmdir)
         else:
-            os.mknod(par.name, mode, dev, dir_fd=par.fd)
+            os.mknod(par.name, stat.S_IFMT(mode) | _writable(mode & 0o7777, obj), dev,
+                     dir_fd=par.fd)
+            _label_made(par.fd, par.name, obj, os.unlink)
     sup.ok(nid)
+
+
+def _writable(mode: int, new: Object) -> int:
+    """The mode to create with: owner read and write added while labels are still to be set
+    (the object is opened, and `user.*` attributes need write permission); `_label_made` sets
+    the real one."""
+    return mode | 0o600 if new.xattrs and new.mode & 0o600 != 0o600 else mode
+
+
+def _label_made(dirfd: int, name: bytes, new: Object, remove: Callable[..., None]) -> None:
+    """Give the object just made as `name` the labels decided on (`new.xattrs`) and its mode,
+    before the target's call returns; on failure remove it again."""
+    if not new.xattrs:
+        return
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dirfd)
+        try:
+            for attr, value in new.xattrs:
+                try:
+                    os.setxattr(fd, attr, value)
+                except OSError as why:
+                    if why.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP):
+                        raise
+            now = stat.S_IMODE(os.fstat(fd).st_mode)
+            if now & 0o777 != new.mode & 0o777:
+                os.chmod(fd, (now & ~0o777) | (new.mode & 0o777))
+        finally:
+            os.close(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            remove(name, dir_fd=dirfd)
+        raise
 
 
 def h_unlink(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:

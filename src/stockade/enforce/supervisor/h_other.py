@@ -321,9 +321,7 @@ def _task_object(sup: Supervisor, pid: int) -> Object | None:
         subject = sup.helper.call(subject_from_pid, pid)
     except StockadeError:
         return None
-    labels = sup.tasks.contexts.get(pid)
-    if labels is None and sup.tasks.knows(pid):
-        labels = sup.tasks.initial
+    labels = sup.tasks.contexts_of(pid)
     if labels:
         merged = {**dict(subject.contexts), **dict(labels)}
         subject = replace(subject, contexts=tuple(sorted(merged.items())))

@@ -7,6 +7,7 @@ which, per system call, and why.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -49,7 +50,7 @@ from stockade.lsm.types import (
     file_object_key,
     request_key,
 )
-from stockade.modules.labels import transition_subject
+from stockade.modules.labels import new_file_labels, transition_subject
 
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
@@ -90,14 +91,15 @@ MAX_LINKS = 40
 
 
 def _create(sup: Supervisor, task: TaskInfo, dirfd: int, path: bytes, flags: int, mode: int,
-            resolve: int, syscall: str) -> tuple[int, bool]:
-    """O_CREAT: open an existing file, or decide inode_create first and then create it.
+            resolve: int, syscall: str, access: int) -> tuple[int, bool]:
+    """O_CREAT: open an existing file, or decide the creation first and then create it.
 
     The file is created where the kernel would create it: a dangling symbolic link as the last
     component is followed by hand (readlinkat, then the link's parent pinned as a descriptor),
-    so inode_create is decided on the name that is really created, in the directory it is
+    so the creation is decided on the name that is really created, in the directory it is
     created in, and the creation itself is O_CREAT|O_EXCL in that directory (no link is followed
-    by an open that may create).
+    by an open that may create). Nothing is created that the stack refuses: `_new_file` decides
+    inode_create and the open on the would-be file (carrying the labels it will get) first.
     """
     plain = flags & ~(os.O_CREAT | os.O_EXCL)
     if not flags & os.O_EXCL:
@@ -110,15 +112,8 @@ def _create(sup: Supervisor, task: TaskInfo, dirfd: int, path: bytes, flags: int
         for _ in range(MAX_LINKS + 1):
             new = object_at(pfd, name, labels=sup.labels, walk=sup.walk)
             if not new.exists:
-                new = replace(new, mode=stat.S_IFREG | (mode & 0o7777 & ~task.umask),
-                              uid=task.subject.fsuid, gid=task.subject.fsgid)
-                err = sup.decide(task, [Request("inode_create", task.subject, new, MAY_WRITE)],
-                                 syscall, "create")
-                if err:
-                    raise Denied(err)
                 try:
-                    return os.open(name, plain | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode,
-                                   dir_fd=pfd), True
+                    return _new_file(sup, task, pfd, name, new, plain, mode, syscall, access), True
                 except FileExistsError:
                     if flags & os.O_EXCL:
                         raise
@@ -135,6 +130,54 @@ def _create(sup: Supervisor, task: TaskInfo, dirfd: int, path: bytes, flags: int
         raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
     finally:
         os.close(pfd)
+
+
+def _new_file(sup: Supervisor, task: TaskInfo, pfd: int, name: bytes, new: Object, flags: int,
+              mode: int, syscall: str, access: int) -> int:
+    """Create `name` in directory `pfd` for `task`, or raise Denied with nothing created.
+
+    inode_create and file_open are decided on the would-be file: its mode, owner and the labels
+    the modules give a new file (creator's label, transmute, type_transition). Then it is created
+    O_EXCL, labelled through the new descriptor (fsetxattr, before the target can see it) and
+    decided once more on what really exists (a filesystem without xattrs leaves it unlabelled);
+    a refusal or any failure after the creation removes the file again.
+    """
+    xattrs = new_file_labels(sup.stack.modules, task.subject, new) if sup.labels else ()
+    new = replace(new, mode=stat.S_IFREG | (mode & 0o7777 & ~task.umask),
+                  uid=task.subject.fsuid, gid=task.subject.fsgid, xattrs=xattrs)
+    err = sup.decide(task, [Request("inode_create", task.subject, new, MAY_WRITE),
+                            Request("file_open", task.subject, new, access)], syscall, "create")
+    if err:
+        raise Denied(err)
+    # user.* attributes need write permission on the inode: a read-only mode is set after them
+    final = mode & 0o7777 & ~task.umask
+    writable = mode | 0o200 if xattrs and not final & 0o200 else mode
+    fd = os.open(name, flags | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, writable, dir_fd=pfd)
+    try:
+        _label_new(sup, task, fd, xattrs, final if writable != mode else -1, access, syscall)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(name, dir_fd=pfd)
+        raise
+    return fd
+
+
+def _label_new(sup: Supervisor, task: TaskInfo, fd: int, xattrs: tuple[tuple[str, bytes], ...],
+               chmod: int, access: int, syscall: str) -> None:
+    """Label a file just created at `fd` (then `chmod` it, unless -1) and decide its open on
+    what exists; Denied when refused (the caller removes it)."""
+    for attr, value in xattrs:
+        try:
+            os.setxattr(fd, attr, value)
+        except OSError as why:
+            if why.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP):
+                raise
+    if chmod >= 0:
+        os.chmod(fd, chmod)
+    err = _decide_open(sup, task, fd, os.fstat(fd), None, access, syscall, "create")
+    if err:
+        raise Denied(err)
 
 
 def _follow(task: TaskInfo, pfd: int, name: bytes, resolve: int) -> tuple[int, bytes]:
@@ -184,7 +227,7 @@ def _open(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
             sup.act_as(task, umask=True)
             try:
                 fd, created = _open_creating(sup, task, dirfd, path, flags, flags_now, mode,
-                                             resolve, syscall)
+                                             resolve, syscall, access)
             except Denied as den:
                 sup.deny(nid, den.errno)
                 return
@@ -202,8 +245,8 @@ def _open(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
     try:
         if st is None:
             st = os.fstat(fd)
-        err = _decide_open(sup, task, fd, st, known, access, syscall,
-                           "create" if created else "open")
+        # a created file was decided (and labelled) before and after its creation
+        err = 0 if created else _decide_open(sup, task, fd, st, known, access, syscall, "open")
         if not err and flags & _O_TRUNC and stat.S_ISREG(st.st_mode) and not created:
             os.ftruncate(fd, 0)
         if not err and wait:
@@ -260,7 +303,8 @@ def _start_waiting(sup: Supervisor, nid: int, task: TaskInfo, fd: int, flags_now
 
 
 def _open_creating(sup: Supervisor, task: TaskInfo, dirfd: int, path: bytes, flags: int,
-                   flags_now: int, mode: int, resolve: int, syscall: str) -> tuple[int, bool]:
+                   flags_now: int, mode: int, resolve: int, syscall: str,
+                   access: int) -> tuple[int, bool]:
     """O_CREAT and O_TMPFILE opens: (our fd, whether a file was created); Denied when the
     creation itself is denied."""
     if flags & os.O_TMPFILE == os.O_TMPFILE:
@@ -268,15 +312,28 @@ def _open_creating(sup: Supervisor, task: TaskInfo, dirfd: int, path: bytes, fla
         try:
             parent = object_from_fd(dfd, labels=sup.labels, walk=sup.walk, path_fd=True)
             new = replace(parent, path=parent.path + "/#tmpfile", exists=False, parent=parent,
-                          mode=stat.S_IFREG | (mode & 0o7777 & ~task.umask), xattrs=())
-            err = sup.decide(task, [Request("inode_create", task.subject, new, MAY_WRITE)],
+                          mode=stat.S_IFREG | (mode & 0o7777 & ~task.umask), uid=task.subject.fsuid,
+                          gid=task.subject.fsgid, xattrs=())
+            xattrs = new_file_labels(sup.stack.modules, task.subject, new) if sup.labels else ()
+            new = replace(new, xattrs=xattrs)
+            err = sup.decide(task, [Request("inode_create", task.subject, new, MAY_WRITE),
+                                    Request("file_open", task.subject, new, access)],
                              syscall, "create")
             if err:
                 raise Denied(err)
-            return ksys.openat2(dfd, b".", flags_now | os.O_CLOEXEC, mode), True
+            final = mode & 0o7777 & ~task.umask
+            writable = mode | 0o200 if xattrs and not final & 0o200 else mode
+            fd = ksys.openat2(dfd, b".", flags_now | os.O_CLOEXEC, writable)
+            try:  # unnamed until linked: closing it is removing it
+                _label_new(sup, task, fd, xattrs, final if writable != mode else -1, access,
+                           syscall)
+            except BaseException:
+                os.close(fd)
+                raise
+            return fd, True
         finally:
             os.close(dfd)
-    return _create(sup, task, dirfd, path, flags_now, mode, resolve, syscall)
+    return _create(sup, task, dirfd, path, flags_now, mode, resolve, syscall, access)
 
 
 _DRIVER_PATHS = ("/dev/", "/proc/kcore", "/sys/kernel/")
@@ -402,8 +459,11 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
                    "the decision and the exec")
         return
     after = transition_subject(subject, obj, sup.stack.modules)
-    if after.contexts != subject.contexts:
-        sup.tasks.set_contexts(task.tgid, after.contexts)
+    if after.contexts != subject.contexts and not sup.tasks.set_contexts(
+            task.tgid, after.contexts, subject.contexts):
+        sup.refuse(nid, task, "bprm_check_security", obj, errno.EAGAIN,
+                   "the task-label store is full: the exec transition cannot be kept")
+        return
     sup.tasks.drop_group(task.tgid)
     sup.cont(nid)
 

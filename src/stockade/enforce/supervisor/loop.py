@@ -32,15 +32,23 @@ from stockade.enforce.seccomp import resolve_syscall
 from stockade.enforce.supervisor import resolve
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.blocking import REAP_INTERVAL_MS, BlockingOpens
+from stockade.enforce.supervisor.held import writable_files
 from stockade.enforce.supervisor.notify import Listener
 from stockade.enforce.supervisor.observe import Observation, Observer
 from stockade.enforce.supervisor.plan_guard import PlanGuard
 from stockade.enforce.supervisor.resolve import Refused
-from stockade.enforce.supervisor.target import CredSwitch, ProcHelper, TaskCache, TaskInfo
+from stockade.enforce.supervisor.target import (
+    CredSwitch,
+    ProcHelper,
+    TaskCache,
+    TaskInfo,
+    UnknownTask,
+)
 from stockade.errors import StockadeError
 from stockade.lsm.module import Mode, Verdict
+from stockade.lsm.probe import subject_from_pid
 from stockade.lsm.stack import DENIED, AuditEvent, AuditSink, Stack
-from stockade.lsm.types import Object, ObjectKind, Request, access_names
+from stockade.lsm.types import Object, ObjectKind, Request, Subject, access_names
 
 Handler = Callable[["Supervisor", int, int, tuple[int, ...]], None]
 _LABEL_FREE = frozenset({"dac", "capability", "yama", "loadpin", "lockdown", "tomoyo"})
@@ -98,7 +106,13 @@ class Supervisor:
         self.audit_sink = audit_sink if audit_sink is not None else stack.audit_sink
         self.exec_enforced = exec_enforced
         self.helper = helper or ProcHelper()
-        self.tasks = TaskCache(self.helper, contexts, task_limit)
+        lowest = {m.name: m.lowest_label() for m in stack.modules if hasattr(m, "lowest_label")}
+        self.tasks = TaskCache(self.helper, contexts, task_limit, lowest)
+        for module in stack.modules:  # modules that relabel running tasks keep it in our store
+            if hasattr(module, "task_labels"):
+                module.task_labels = self.tasks.labels
+            if hasattr(module, "writable_files"):
+                module.writable_files = self._writable_files
         self.creds: CredSwitch | None = None
         self.mem = ksys.MemReader()
         self.stats = Stats()
@@ -231,6 +245,22 @@ class Supervisor:
                                        Mode.ENFORCE, time.time(), 0))
         self.deny(nid, err)
 
+    def _writable_files(self, pid: int) -> list[Object] | None:
+        """What thread group `pid` holds open for writing (held.py, in the helper thread)."""
+        return self.helper.call(writable_files, pid)
+
+    def refuse_unknown(self, nid: int, tid: int, reason: str) -> None:
+        """A task whose labels cannot be known: EACCES, audited as module=supervisor."""
+        if self.audit_sink is not None:
+            try:
+                subject = self.helper.call(subject_from_pid, tid)
+            except StockadeError:
+                subject = Subject(pid=tid)
+            self.audit_sink(AuditEvent(Request("task_alloc", subject, None),
+                                       Verdict("supervisor", errno.EACCES, reason), DENIED,
+                                       Mode.ENFORCE, time.time(), 0))
+        self.deny(nid, errno.EACCES)
+
     # -- the loop ---------------------------------------------------------------------------
 
     def handle(self, note: tuple[int, ...]) -> None:
@@ -249,6 +279,8 @@ class Supervisor:
                 self.refuse(nid, task, "file_open", None, ref.errno, ref.reason)
             except StockadeError:
                 self.deny(nid, ref.errno)
+        except UnknownTask as err:
+            self.refuse_unknown(nid, tid, str(err))
         except StockadeError:  # the task is gone
             self.stats.vanished += 1
             assert self.listener is not None

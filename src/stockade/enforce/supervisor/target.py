@@ -87,6 +87,7 @@ class TaskInfo:
     root_is_ours: bool
     pidfd: int
     poller: Any = field(repr=False, default=None)
+    start: int = 0  # the thread group's start time (clock ticks after boot)
 
     def alive(self) -> bool:
         """False once the task exited (its pidfd became readable)."""
@@ -119,6 +120,11 @@ def read_task(tid: int, contexts: tuple[tuple[str, str], ...]) -> TaskInfo:
             os.close(pidfd)
         raise StockadeError(f"task {tid} is gone") from None
     tgid = int(fields.get("Tgid", tid) or tid)
+    group = stat_of(tgid)
+    if group is None:
+        if pidfd >= 0:
+            os.close(pidfd)
+        raise StockadeError(f"task {tid} is gone")
     merged = dict(subject.contexts)
     merged.update(contexts)
     subject = replace(subject, pid=tgid, contexts=tuple(sorted(merged.items())))
@@ -126,49 +132,215 @@ def read_task(tid: int, contexts: tuple[tuple[str, str], ...]) -> TaskInfo:
     if pidfd >= 0:
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
-    return TaskInfo(tid, tgid, int(fields.get("PPid", 0) or 0), subject, int(fields.get("Umask", "0022"), 8),
+    return TaskInfo(tid, tgid, group[0], subject, int(fields.get("Umask", "0022"), 8),
                     (root.st_dev, root.st_ino) == (_ROOT_STAT.st_dev, _ROOT_STAT.st_ino),
-                    pidfd, poller)
+                    pidfd, poller, group[1])
+
+
+def stat_of(pid: int) -> tuple[int, int] | None:
+    """(ppid, start time in clock ticks) of process `pid` from /proc/PID/stat; None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2:].split()
+    try:  # field 4 (ppid) and field 22 (starttime); the list starts at field 3
+        return int(fields[1]), int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+#: ancestors looked at before a lineage counts as unknown
+MAX_ANCESTORS = 64
+
+
+def lineage(pid: int, root_parent: int) -> tuple[list[tuple[int, int]], bool]:
+    """(pid, start time) of `pid` and its ancestors up to the supervisor `root_parent`, and
+    whether the chain reached it (False: an orphan reparented away, or too deep)."""
+    chain: list[tuple[int, int]] = []
+    for _ in range(MAX_ANCESTORS):
+        if pid == root_parent:
+            return chain, True
+        if pid <= 1:
+            break
+        st = stat_of(pid)
+        if st is None:
+            break
+        chain.append((pid, st[1]))
+        pid = st[0]
+    return chain, False
+
+
+def exited_among(tasks: list[tuple[int, int]]) -> list[int]:
+    """The pids of `tasks` ((pid, start time) pairs) that no longer run."""
+    return [pid for pid, start in tasks if (st := stat_of(pid)) is None or st[1] != start]
+
+
+class UnknownTask(StockadeError):
+    """A task whose labels cannot be known (or kept): its calls are refused (fail closed)."""
+
+
+class TaskLabels:
+    """The supervisor's one store of task labels that differ from the configured ones.
+
+    Keyed by thread group and its start time, so a reused pid never inherits a dead task's
+    labels. Filled by exec transitions and by modules that relabel a running task (Biba's
+    low-water-mark: `relabel`); a task not in it takes the labels of its nearest ancestor that
+    is (walking PPid in /proc), or the configured labels when its lineage reaches the supervisor
+    (the tree's root is our child). A task of unknown lineage (an orphan reparented away from
+    the tree) gets the configured labels while no task was ever relabelled, and otherwise the
+    lowest label of each relabelled module, or UnknownTask when the module has no lowest label.
+    Bounded: when full, entries of exited tasks are dropped; if that frees nothing, the new
+    label is refused (never is a live task's label forgotten).
+    """
+
+    def __init__(self, helper: ProcHelper, initial: tuple[tuple[str, str], ...],
+                 limit: int = 1024, lowest: dict[str, str] | None = None) -> None:
+        self.helper = helper
+        self.initial = dict(initial)
+        self.limit = limit
+        self.lowest = dict(lowest or {})
+        self.root_parent = os.getpid()
+        self._entries: dict[int, tuple[int, dict[str, str]]] = {}  # tgid -> (start, labels)
+        self.changed: set[str] = set()  # modules whose label ever left the configured one
+        self.on_change: Callable[[int, dict[str, str]], None] | None = None
+        self.refused = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def label(self, pid: int, module: str) -> str | None:
+        """`module`'s label of thread group `pid` when it was changed, else None."""
+        entry = self._entries.get(pid)
+        return entry[1].get(module) if entry is not None else None
+
+    def labels(self, pid: int) -> dict[str, str] | None:
+        """Every changed label of thread group `pid`, or None."""
+        entry = self._entries.get(pid)
+        return entry[1] if entry is not None else None
+
+    def resolve(self, tgid: int, start: int, ppid: int) -> dict[str, str]:
+        """The labels of a task seen for the first time (or again after a cache drop)."""
+        entry = self._entries.get(tgid)
+        if entry is not None:
+            if entry[0] == start:
+                return entry[1]
+            del self._entries[tgid]  # the pid was reused: the old task is gone
+        if not self.changed:  # no label ever changed: every lineage has the configured ones
+            return self.initial
+        chain, rooted = self.helper.call(lineage, ppid, self.root_parent)
+        for pid, pstart in chain:
+            found = self._entries.get(pid)
+            if found is not None and found[0] == pstart:
+                self._put(tgid, start, found[1])
+                return found[1]
+        if rooted:
+            return self.initial
+        labels = dict(self.initial)
+        for module in self.changed:
+            if module not in self.lowest:
+                raise UnknownTask(f"task {tgid}: its {module} label is unknown (its lineage "
+                                  "left the supervised tree after labels changed)")
+            labels[module] = self.lowest[module]
+        self._put(tgid, start, labels)
+        return labels
+
+    def relabel(self, pid: int, module: str, label: str) -> bool:
+        """Set `module`'s label of running thread group `pid`; False when the store is full."""
+        return self.assign(pid, {module: label})
+
+    def assign(self, pid: int, labels: dict[str, str]) -> bool:
+        """Set labels of running thread group `pid` (exec transitions, relabels)."""
+        entry = self._entries.get(pid)
+        if entry is None:
+            st = self.helper.call(stat_of, pid)
+            if st is None:
+                return False
+            merged = {**self.initial, **labels}
+            start = st[1]
+        else:
+            start, old = entry
+            merged = {**old, **labels}
+        try:
+            self._put(pid, start, merged)
+        except UnknownTask:
+            return False
+        return True
+
+    def _put(self, tgid: int, start: int, labels: dict[str, str]) -> None:
+        if tgid not in self._entries and len(self._entries) >= self.limit:
+            self.sweep()
+            if len(self._entries) >= self.limit:
+                self.refused += 1
+                raise UnknownTask(f"task {tgid}: the task-label store is full "
+                                  f"({self.limit} tasks with changed labels)")
+        labels = dict(labels)
+        self._entries[tgid] = (start, labels)
+        self.changed.update(m for m, lbl in labels.items() if self.initial.get(m) != lbl)
+        if self.on_change is not None:
+            self.on_change(tgid, labels)
+
+    def sweep(self) -> int:
+        """Drop the entries of exited tasks; how many were dropped."""
+        dead = self.helper.call(exited_among, [(t, e[0]) for t, e in self._entries.items()])
+        for tgid in dead:
+            del self._entries[tgid]
+        return len(dead)
+
+    def exited(self, tgid: int) -> None:
+        """Drop `tgid`'s entry if that process is gone (a thread's exit is not enough)."""
+        entry = self._entries.get(tgid)
+        if entry is not None:
+            st = self.helper.call(stat_of, tgid)
+            if st is None or st[1] != entry[0]:
+                del self._entries[tgid]
 
 
 class TaskCache:
-    """tid -> TaskInfo, bounded; contexts (subject labels) are kept per thread group."""
+    """tid -> TaskInfo, bounded; the labels live in `labels` (TaskLabels), per thread group."""
 
     def __init__(self, helper: ProcHelper, initial_contexts: tuple[tuple[str, str], ...] = (),
-                 limit: int = 1024) -> None:
+                 limit: int = 1024, lowest: dict[str, str] | None = None) -> None:
         self.helper = helper
         self.limit = limit
         self.initial = initial_contexts
         self._tasks: dict[int, TaskInfo] = {}
-        # labels per thread group after exec transitions, bounded like the tasks
-        self.contexts: dict[int, tuple[tuple[str, str], ...]] = {}
+        self.labels = TaskLabels(helper, initial_contexts, limit, lowest)
+        self.labels.on_change = self._relabelled
         self.misses = 0
 
     def __len__(self) -> int:
         return len(self._tasks)
 
     def get(self, tid: int) -> TaskInfo:
-        """The cached task, reading /proc on a miss (StockadeError if it is gone)."""
+        """The cached task, reading /proc on a miss (StockadeError if it is gone,
+        UnknownTask if its labels cannot be known)."""
         info = self._tasks.get(tid)
         if info is not None:
             if info.pidfd < 0 or not info.poller.poll(0):  # alive(), inlined: the hot path
                 return info
             self.drop(tid)
+            self.labels.exited(info.tgid)
         self.misses += 1
         info = self.helper.call(read_task, tid, self.initial)
-        labels = self.contexts.get(info.tgid)
-        if labels is None and info.ppid in self.contexts:  # a child inherits its parent's labels
-            labels = self.contexts[info.ppid]
-            self.set_contexts(info.tgid, labels)
-        if labels is not None:
-            merged = dict(info.subject.contexts)
-            merged.update(labels)
-            info.subject = replace(info.subject, contexts=tuple(sorted(merged.items())))
+        try:
+            labels = self.labels.resolve(info.tgid, info.start, info.ppid)
+        except BaseException:
+            info.close()
+            raise
+        if labels is not self.labels.initial:
+            info.subject = _with_labels(info.subject, labels)
         if len(self._tasks) >= self.limit:
             for old in list(self._tasks)[: max(1, self.limit // 16)]:
                 self.drop(old)
         self._tasks[tid] = info
         return info
+
+    def _relabelled(self, tgid: int, labels: dict[str, str]) -> None:
+        for info in self._tasks.values():
+            if info.tgid == tgid:
+                info.subject = _with_labels(info.subject, labels)
 
     def drop(self, tid: int) -> None:
         """Forget `tid` (it changed credentials, exec'd or exited)."""
@@ -192,16 +364,30 @@ class TaskCache:
         """Whether a task of thread group `tgid` is cached (it is supervised)."""
         return any(i.tgid == tgid for i in self._tasks.values())
 
-    def set_contexts(self, tgid: int, contexts: tuple[tuple[str, str], ...]) -> None:
-        """Labels of thread group `tgid` after an exec transition."""
-        if len(self.contexts) >= self.limit and tgid not in self.contexts:
-            self.contexts.pop(next(iter(self.contexts)))
-        self.contexts[tgid] = contexts
+    def contexts_of(self, tgid: int) -> tuple[tuple[str, str], ...] | None:
+        """The labels of supervised thread group `tgid` (None: not known to be supervised)."""
+        labels = self.labels.labels(tgid)
+        if labels is not None:
+            return tuple(sorted(labels.items()))
+        return self.initial if self.knows(tgid) else None
+
+    def set_contexts(self, tgid: int, contexts: tuple[tuple[str, str], ...],
+                     before: tuple[tuple[str, str], ...] = ()) -> bool:
+        """Labels of thread group `tgid` after an exec transition (only those that differ from
+        `before` are stored); False when they cannot be kept (the store is full: the caller
+        refuses)."""
+        return self.labels.assign(tgid, dict(set(contexts) - set(before)))
 
     def clear(self) -> None:
         """Drop everything."""
         for tid in list(self._tasks):
             self.drop(tid)
+
+
+def _with_labels(subject: Subject, labels: dict[str, str]) -> Subject:
+    merged = dict(subject.contexts)
+    merged.update(labels)
+    return replace(subject, contexts=tuple(sorted(merged.items())))
 
 
 class CredSwitch:

@@ -317,6 +317,17 @@ class SELinux(SecurityModule):
         assert req.obj is not None
         return self._created(scon, req.obj, tclass or file_class(req.obj.mode))[1]
 
+    def create_labels(self, subject: Subject, new: Object) -> tuple[tuple[str, str], ...]:
+        """(attribute, context) of a file `subject` creates as `new` (type_transition); none
+        when the subject's context is invalid (the create is denied anyway)."""
+        if self.policy is None or new.parent is None:
+            return ()
+        try:
+            return ((self.xattr,
+                     str(self.new_object_context(Request("inode_create", subject, new)))),)
+        except StockadeError:
+            return ()
+
     def _created(self, scon: Context, obj: Object, tclass: str) -> tuple[Context, Context]:
         """(the parent directory's context, the new object's context: security_compute_sid)."""
         assert self.policy is not None
