@@ -58,10 +58,8 @@ def add_kernel_grants(args: argparse.Namespace, plan: EnforcementPlan,
     emulated = ll.AccessFs(0)
     for right in EMULATED:
         emulated |= ll.AccessFs[right]
-    plan.fs_rules.append(FsRule("/", emulated, "tomoyo: performed and decided by the supervisor"))
-    # Landlock grants writing beneath / here, so the launcher's status record would lie inside a
-    # writable grant (run refuses that): a TOMOYO run writes no record.
-    args.status_record = False
+    plan.fs_rules.append(FsRule("/", emulated, "tomoyo: performed and decided by the supervisor",
+                                supervised=True))
     if grants.everything:
         plan.fs_rules.append(FsRule("/", ll.AccessFs(sum(ll.AccessFs)), "tomoyo: everything"))
         plan.handled_net = ll.NO_NET

@@ -128,7 +128,7 @@ def _open_outputs(args: argparse.Namespace, plan: EnforcementPlan) -> RecordFile
 
     audit = None
     if args.audit:
-        grants = [(r.path, r.access & plan.handled_fs) for r in plan.fs_rules]
+        grants = [(r.path, r.access & plan.handled_fs) for r in plan.fs_rules if not r.supervised]
         output_file.refuse_inside_grant(args.audit, "audit records", "--audit", grants)
         audit = output_file.RecordFile(output_file.open_output(args.audit, "audit file"),
                                        args.audit)
@@ -231,7 +231,8 @@ def _record_keeper(args: argparse.Namespace, prep: Prepared, name: str,
     if directory is None:  # no runtime directory for this user: quietly no record
         return None
     if prep.landlock_active:
-        grants = [(r.path, r.access & prep.plan.handled_fs) for r in prep.plan.fs_rules]
+        grants = [(r.path, r.access & prep.plan.handled_fs) for r in prep.plan.fs_rules
+                  if not r.supervised]
         grant = status_record.writable_grant(directory, grants)
         if grant is not None:
             raise StockadeError(

@@ -38,6 +38,9 @@ class FsRule:
     #: Found by expanding a profile's glob: if it is gone at launch, skip it (reported)
     #: instead of refusing to start.
     optional: bool = False
+    #: Rights the supervisor exercises for the program after a module decided (TOMOYO's file
+    #: policy): every call that uses them is routed, so they grant the program nothing alone.
+    supervised: bool = False
 
     def __str__(self) -> str:
         return f"{self.path} {'|'.join(flag_names(self.access)) or 'none'}"
