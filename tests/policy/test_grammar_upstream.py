@@ -413,3 +413,16 @@ def test_block_prefixes_reach_file_rules_only() -> None:
                             loader=Loader(system=False))
     assert not p.file_perms("/y", owner=True).allows(1)
     assert not p.file_perms("/y", owner=False).allows(1)
+
+
+# parser_lex.l QPATHNAME (\"(\/|{SET_VAR_PREFIX})...\"): a quoted path in a file rule starts
+# with '/' or a variable; anything else is a lexer error in state INITIAL (checked against
+# apparmor_parser 3.0.8: `"{/a,/b}/x" r,`, `r "{/a}",`, `file "{/a}" r,`, `"foo" r,`).
+@pytest.mark.parametrize(("body", "ok"), [
+    ('"{/a,/b}/x" r,', False), ('r "{/a,/b}/x",', False), ('file "{/a,/b}/x" r,', False),
+    ('owner "{/a,/b}/x" r,', False), ('"foo" r,', False), ('"/a b/x" r,', True),
+    ('"@{HOME}/x" r,', True), ('/x rPx -> "{a}",', True),
+])
+def test_quoted_file_paths_start_with_a_slash_or_variable(body: str, ok: bool) -> None:
+    text = "@{HOME}=/home\nprofile t {\n  " + body + "\n}\n"
+    assert accepts(text) is ok

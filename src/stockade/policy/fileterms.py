@@ -162,6 +162,10 @@ class RuleTermParser(ParserBase):
             if a.kind is T.WORD and not looks_like_mode(a.value):
                 raise self.fail(f"unknown rule '{a.value}'", a)
             raise self.fail(f"expected a path, found {b.describe()}", b)
+        if path_tok.kind is T.STRING and not path_tok.value.startswith(("/", "@{")):
+            # parser_lex.l QPATHNAME: a quoted path in a rule opens with '/' or a variable
+            raise self.fail("Lexer found unexpected character: '\"': a quoted path must start "
+                            "with '/' or '@{'", path_tok)
         if mode_tok.kind is not T.WORD or not looks_like_mode(mode_tok.value):
             if mode_tok is a and mode_tok.kind is T.WORD and not keyword:
                 raise self.fail(f"unknown rule '{a.value}'", a)
