@@ -72,11 +72,22 @@ class SupervisorSetup:
             self.learn_file.close()
 
 
+def _open_auditor(audit_path: str | None) -> Auditor | None:
+    """The audit sink of `--audit FILE` (None without one); a clear error if it cannot open."""
+    if not audit_path:
+        return None
+    from stockade.audit.sinks import Auditor, JsonlSink
+
+    try:
+        return Auditor([JsonlSink(audit_path)])
+    except OSError as err:
+        raise StockadeError(f"cannot open audit file {audit_path}: {err.strerror}") from None
+
+
 def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
           options: Sequence[str] = (), audit_path: str | None = None,
           learn_path: str | None = None, module_files: Sequence[str] = ()) -> SupervisorSetup:
     """The stack for `lsm` in `mode`, its supervisor, and the system calls to route to it."""
-    from stockade.audit.sinks import Auditor, JsonlSink
     from stockade.enforce.supervisor.observe import JsonlObserver
     from stockade.modules.labels import parse_contexts
     from stockade.modules.programmable import load_module_files, lsm_with
@@ -94,11 +105,7 @@ def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
     auditor: Auditor | None = None
     learn_file: IO[str] | None = None
     try:
-        if audit_path:
-            try:
-                auditor = Auditor([JsonlSink(audit_path)])
-            except OSError as err:
-                raise StockadeError(f"cannot open audit file {audit_path}: {err.strerror}") from None
+        auditor = _open_auditor(audit_path)
         # the kernel applies DAC to the target itself, and to the supervisor's emulated calls
         # (made with the target's credentials): the stack models only the LSM layers
         settings = parse_options(options)
@@ -143,13 +150,7 @@ def build_hybrid(audit_path: str | None = None) -> SupervisorSetup:
 
     auditor: Auditor | None = None
     try:
-        if audit_path:
-            from stockade.audit.sinks import Auditor, JsonlSink
-
-            try:
-                auditor = Auditor([JsonlSink(audit_path)])
-            except OSError as err:
-                raise StockadeError(f"cannot open audit file {audit_path}: {err.strerror}") from None
+        auditor = _open_auditor(audit_path)
         stack = Stack.from_lsm("capability", {"capability": Capability}, dac=None,
                                audit_sink=auditor)
         with _signals_blocked():
