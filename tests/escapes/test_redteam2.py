@@ -1,0 +1,79 @@
+"""Red-team findings (round 2): each test runs a real confined program through `stockade run`
+and asserts that the sandbox HOLDS. They fail today (xfail strict): each documents an escape."""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confine_helpers import cli
+
+INIT_POLICY = "/usr/lib/tomoyo/init_policy"
+CORE_PATTERN = Path("/proc/sys/kernel/core_pattern")
+
+
+def _core_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+@pytest.fixture
+def tomoyo_policy() -> Iterator[Path]:
+    """A policy whose only enforcing domain (<kernel> /usr/bin/sh) may start dash and nothing
+    else: no file create/write anywhere."""
+    if not Path(INIT_POLICY).exists():
+        pytest.skip("tomoyo-tools is not installed")
+    base = Path(tempfile.mkdtemp(prefix="rt2-tomoyo-base-", dir="/tmp"))
+    pol = Path(tempfile.mkdtemp(prefix="rt2-tomoyo-", dir="/tmp"))
+    try:
+        subprocess.run([INIT_POLICY, f"policy_dir={base}"], check=True, capture_output=True)
+        for name in ("profile.conf", "manager.conf"):
+            (pol / name).write_text((base / name).read_text())
+        (pol / "exception_policy.conf").write_text(
+            (base / "exception_policy.conf").read_text() + "acl_group 0 misc env \\*\n")
+        (pol / "domain_policy.conf").write_text(
+            "<kernel>\nuse_profile 0\nuse_group 0\n\n"
+            "<kernel> /usr/bin/sh\nuse_profile 3\nuse_group 0\n"
+            "file execute /usr/bin/sh\nfile read /usr/bin/dash\nfile read /etc/ld.so.cache\n"
+            "file read /usr/lib/x86_64-linux-gnu/libc.so.6\n")
+        os.chmod(pol, 0o755)
+        for p in pol.iterdir():
+            os.chmod(p, 0o644)
+        yield pol
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(pol, ignore_errors=True)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "TOMOYO runs grant Landlock's emulated rights (MAKE_REG, WRITE_FILE, ...) beneath /, "
+    "trusting the supervisor to decide every call that exercises them; a core dump is written "
+    "by the kernel (no system call to notify): the confined program chdirs anywhere and "
+    "crashes, creating (or, as root, overwriting) a file named `core` the policy denies"))
+def test_tomoyo_core_dump_writes_where_policy_denies(tomoyo_policy: Path, user: str) -> None:
+    if CORE_PATTERN.read_text().startswith("|"):
+        pytest.skip("core_pattern pipes to a helper")
+    target = Path(tempfile.mkdtemp(prefix="rt2-core-", dir="/tmp"))
+    try:
+        os.chmod(target, 0o777)
+        if user == "root":  # an existing file of the same owner is overwritten
+            (target / "core").write_text("SECRET\n")
+            os.chmod(target / "core", 0o600)
+        res = cli("run", "--mode", "enforce", "--lsm", "capability,tomoyo", "--module-option",
+                  f"tomoyo.policy_dir={tomoyo_policy}", "--", "/usr/bin/sh", "-c",
+                  f"cd {target}; echo hi > {target}/probe; kill -SEGV $$",
+                  user=user, timeout=60, preexec_fn=_core_limit)
+        assert "probe" in res.stderr  # the policy refuses creating files there
+        assert not (target / "probe").exists()
+        found = sorted(p.name for p in target.iterdir())
+        if user == "root":
+            assert (target / "core").read_text() == "SECRET\n", found
+        else:
+            assert found == [], found
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
