@@ -72,7 +72,7 @@ def test_tomoyo_core_dump_writes_where_policy_denies(tomoyo_policy: Path, user: 
         assert not (target / "probe").exists()
         found = sorted(p.name for p in target.iterdir())
         if user == "root":
-            assert (target / "core").read_text() == "SECRET\n", found
+            assert (target / "core").read_bytes() == b"SECRET\n", found
         else:
             assert found == [], found
     finally:
