@@ -77,3 +77,45 @@ def test_tomoyo_core_dump_writes_where_policy_denies(tomoyo_policy: Path, user: 
             assert found == [], found
     finally:
         shutil.rmtree(target, ignore_errors=True)
+
+
+@pytest.fixture
+def tomoyo_python_policy(tomoyo_policy: Path) -> Path:
+    """A domain for /usr/bin/python3 that may read (and stat) everything and write nothing."""
+    (tomoyo_policy / "domain_policy.conf").write_text(
+        "<kernel>\nuse_profile 0\nuse_group 0\n\n"
+        "<kernel> /usr/bin/python3\nuse_profile 3\nuse_group 0\n"
+        "file execute /usr/bin/python3\nfile read /\\{\\*\\}/\\*\nfile read /\\*\n"
+        "file getattr /\\{\\*\\}/\\*\nfile getattr /\\*\n"
+        "file ioctl /\\{\\*\\}/\\* 0-0xFFFFFFFF\n")
+    return tomoyo_policy
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "TOMOYO runs add FsRule('/', WRITE_FILE|..., supervised=True); PlanGuard (the plan's "
+    "decision on what Landlock does not mediate) counts it as a write grant, and TOMOYO has "
+    "no inode_setattr/inode_setxattr hook: utime and setxattr succeed on every file DAC "
+    "allows, though the policy grants no write anywhere (a plain run refuses both)"))
+def test_tomoyo_run_sets_times_and_xattrs_anywhere(tomoyo_python_policy: Path,
+                                                  user: str) -> None:
+    victim = Path(tempfile.mkdtemp(prefix="rt2-attr-", dir="/tmp")) / "victim"
+    try:
+        os.chmod(victim.parent, 0o755)
+        victim.write_text("v\n")
+        os.chmod(victim, 0o666)  # DAC lets nobody write it: only the policy stands in the way
+        os.utime(victim, (946684800, 946684800))
+        code = ("import os\n"
+                "def t(f):\n"
+                "    try:\n        f(); return 'OK'\n"
+                "    except OSError as e:\n        return e.errno\n"
+                f"print(t(lambda: os.utime({str(victim)!r})),"
+                f" t(lambda: os.setxattr({str(victim)!r}, 'user.rt2', b'1')),"
+                f" t(lambda: open({str(victim)!r}, 'a').close()))\n")
+        res = cli("run", "--mode", "enforce", "--lsm", "capability,tomoyo", "--module-option",
+                  f"tomoyo.policy_dir={tomoyo_python_policy}", "--", "/usr/bin/python3", "-c",
+                  code, user=user, timeout=60)
+        assert res.stdout.split()[-1] != "OK", res.stdout + res.stderr  # writing is denied
+        assert os.stat(victim).st_mtime == 946684800
+        assert "user.rt2" not in os.listxattr(victim)
+    finally:
+        shutil.rmtree(victim.parent, ignore_errors=True)
