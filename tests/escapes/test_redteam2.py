@@ -1,5 +1,5 @@
 """Red-team findings (round 2): each test runs a real confined program through `stockade run`
-and asserts that the sandbox HOLDS. They fail today (xfail strict): each documents an escape."""
+and asserts that the sandbox HOLDS. Each failed before its fix."""
 
 from __future__ import annotations
 
@@ -50,11 +50,6 @@ def tomoyo_policy() -> Iterator[Path]:
         shutil.rmtree(pol, ignore_errors=True)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "TOMOYO runs grant Landlock's emulated rights (MAKE_REG, WRITE_FILE, ...) beneath /, "
-    "trusting the supervisor to decide every call that exercises them; a core dump is written "
-    "by the kernel (no system call to notify): the confined program chdirs anywhere and "
-    "crashes, creating (or, as root, overwriting) a file named `core` the policy denies"))
 def test_tomoyo_core_dump_writes_where_policy_denies(tomoyo_policy: Path, user: str) -> None:
     if CORE_PATTERN.read_text().startswith("|"):
         pytest.skip("core_pattern pipes to a helper")
@@ -91,11 +86,6 @@ def tomoyo_python_policy(tomoyo_policy: Path) -> Path:
     return tomoyo_policy
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "TOMOYO runs add FsRule('/', WRITE_FILE|..., supervised=True); PlanGuard (the plan's "
-    "decision on what Landlock does not mediate) counts it as a write grant, and TOMOYO has "
-    "no inode_setattr/inode_setxattr hook: utime and setxattr succeed on every file DAC "
-    "allows, though the policy grants no write anywhere (a plain run refuses both)"))
 def test_tomoyo_run_sets_times_and_xattrs_anywhere(tomoyo_python_policy: Path,
                                                   user: str) -> None:
     victim = Path(tempfile.mkdtemp(prefix="rt2-attr-", dir="/tmp")) / "victim"
@@ -121,10 +111,6 @@ def test_tomoyo_run_sets_times_and_xattrs_anywhere(tomoyo_python_policy: Path,
         shutil.rmtree(victim.parent, ignore_errors=True)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the supervisor's modules decide file creation by notified system calls, but a core dump "
-    "is created by the kernel: a biba=low program creates `core` in a biba=high directory "
-    "where it may not create files (Landlock's --rw grant alone is checked)"))
 def test_biba_core_dump_writes_up(user: str) -> None:
     if CORE_PATTERN.read_text().startswith("|"):
         pytest.skip("core_pattern pipes to a helper")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import stat
+from dataclasses import replace
 
 from stockade.enforce.landlock import AccessFs, AccessNet
 from stockade.enforce.plan_explain import DENY, LandlockModel
@@ -23,7 +24,11 @@ class PlanGuard:
     """Answers "does the plan grant write (or read) on this path?" for the supervisor."""
 
     def __init__(self, plan: EnforcementPlan, abi: int) -> None:
-        self.model = LandlockModel(plan, abi)
+        # rights the supervisor exercises after a module decided (TOMOYO's file policy) are no
+        # grant of the plan's own: counting them would allow utime/xattrs everywhere
+        own = [r for r in plan.fs_rules if not r.supervised]
+        self.model = LandlockModel(replace(plan, fs_rules=own) if len(own) < len(plan.fs_rules)
+                                   else plan, abi)
 
     def check(self, path: str, mode: int, write: bool) -> tuple[int, str]:
         """(0, "") when allowed, else (EACCES, why) as Landlock would refuse an open."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 import socket
 import struct
 import threading
@@ -181,6 +182,11 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
     from stockade.enforce import launcher
 
     supervisor.exec_enforced = exec_enforced_by_landlock(prep)
+    if supervisor.hooks:
+        # A core dump is a file the kernel creates for the program with no system call of its
+        # own, so no module decides it: where modules decide files, the program makes no dumps
+        # (a hard limit of 0 cannot be raised without CAP_SYS_RESOURCE, which it lacks).
+        prep.plan.rlimits[resource.RLIMIT_CORE] = 0
     if prep.landlock_active:  # the plan's decision on what Landlock does not mediate
         from stockade.enforce.supervisor.plan_guard import PlanGuard
 
