@@ -148,3 +148,27 @@ def test_agrees_with_tomoyo_patternize(tmp_path: Path) -> None:
 def test_examples(name: str, pattern: str, expected: bool) -> None:
     assert path_matches_pattern(name, pattern) is expected
     assert kernel_matches(name, pattern) is expected
+
+
+def test_find_acl_index_keeps_policy_order_and_growth() -> None:
+    """find_acl tries only the ACLs whose first name's directory prefix is one of the
+    request's: still the first granting ACL in policy order, and an ACL appended later
+    (learning) is seen."""
+    from stockade.modules.tomoyo.acl import Access, find_acl
+    from stockade.modules.tomoyo.policy import Policy, parse_domain_policy
+
+    policy = Policy()
+    parse_domain_policy("<kernel> /d\nuse_profile 3\nfile read /srv/a/\\*\n"
+                        "file read /\\{\\*\\}/x\nfile read /srv/a/x\nfile read \\*\n", policy)
+    domain = policy.domains["<kernel> /d"]
+
+    def first(name: str) -> str | None:
+        match = find_acl(policy, domain, Access("open", "file", "read", (name,)))
+        return match.acl.text if match else None
+
+    assert first("/srv/a/x") == "file read /srv/a/\\*"
+    assert first("/srv/b/x") == "file read /\\{\\*\\}/x"
+    assert first("rel") == "file read \\*"
+    assert first("/srv/c/y") is None
+    parse_domain_policy("<kernel> /d\nfile read /srv/c/y\n", policy)
+    assert first("/srv/c/y") == "file read /srv/c/y"

@@ -15,6 +15,7 @@ from stockade.cli.output import paint, print_json, table
 from stockade.errors import StockadeError, UsageError
 from stockade.lsm import operations as ops
 from stockade.lsm.caps import caps_mask
+from stockade.lsm.module import Mode
 from stockade.lsm.probe import (
     file_object,
     lookup_gid,
@@ -23,7 +24,7 @@ from stockade.lsm.probe import (
     subject_from_pid,
     task_object,
 )
-from stockade.lsm.stack import Decision, Stack
+from stockade.lsm.stack import Decision, Stack, complains
 from stockade.lsm.types import Request, Subject
 from stockade.modules.lockdown import host_lockdown_level
 from stockade.modules.registry import DEFAULT_LSM, build_stack
@@ -294,15 +295,14 @@ class Outcome:
     by: str
 
 
-def _denies(name: str, verdict: Any, modes: dict[str, str]) -> bool:
+def _denies(name: str, verdict: Any, modes: dict[str, Mode]) -> bool:
     """Whether a module's verdict refuses (complain mode lets a denial through)."""
     if verdict is None or not verdict.errno:
         return False
-    complain = (modes.get(name) == "complain" or verdict.complain) and not verdict.hard
-    return not complain
+    return not complains(modes.get(name, Mode.ENFORCE), verdict)
 
 
-def _outcome(decision: Decision, rows: list[Any], modes: dict[str, str], *,
+def _outcome(decision: Decision, rows: list[Any], modes: dict[str, Mode], *,
              enforced_plan: bool) -> Outcome | None:
     """The denial of one step, or None when it is allowed.
 
@@ -329,7 +329,7 @@ def evaluate(stack: Stack, plan: Any, requests: list[Request]
              ) -> tuple[list[tuple[Request, Decision]], list[list[Any]], Outcome | None]:
     """Each check of an operation through the stack and the plan's rows, up to the first
     denial: the steps, their plan rows, and the final denial (None: allowed)."""
-    modes = {m.name: m.mode.value for m in stack.modules}
+    modes = {m.name: m.mode for m in stack.modules}
     steps: list[tuple[Request, Decision]] = []
     plan_rows: list[list[Any]] = []
     final: Outcome | None = None

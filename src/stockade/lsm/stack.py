@@ -60,6 +60,12 @@ class Decision(NamedTuple):
 AuditSink = Callable[[AuditEvent], None]
 
 
+def complains(mode: Mode, verdict: Verdict) -> bool:
+    """Whether a denying `verdict` of a module in `mode` is let through: the module is in
+    complain mode or the verdict asks it (learning), unless the denial is hard."""
+    return (mode is Mode.COMPLAIN or verdict.complain) and not verdict.hard
+
+
 class Stack:
     """An ordered set of security modules with an AVC in front of them."""
 
@@ -182,7 +188,7 @@ class Stack:
                 continue
             cacheable = cacheable and verdict.cacheable
             if verdict.errno:
-                if (module.mode is Mode.COMPLAIN or verdict.complain) and not verdict.hard:
+                if complains(module.mode, verdict):
                     events.append(self._event(req, verdict, ALLOWED, Mode.COMPLAIN))
                     continue
                 events.append(self._event(req, verdict, DENIED, module.mode))
@@ -223,7 +229,7 @@ class Stack:
                 continue
             if module.name == "capability":
                 return False
-            complain = (module.mode is Mode.COMPLAIN or verdict.complain) and not verdict.hard
+            complain = complains(module.mode, verdict)
             result = ALLOWED if complain else DENIED
             event = self._event(nested, verdict, result, Mode.COMPLAIN if complain else module.mode)
             sink = getattr(self._local, "events", None)

@@ -117,6 +117,9 @@ class Policy:
     managers: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     errors: list[PolicySyntaxError] = field(default_factory=list)
+    # the file-name index of each ACL list find_acl searched (acl.py:_file_index), by id
+    acl_index: dict[int, tuple[list[Acl], int, dict[str, list[int]]]] = field(
+        default_factory=dict, repr=False, compare=False)
 
     def domain(self, name: str) -> Domain | None:
         """The domain named `name`, or None."""
