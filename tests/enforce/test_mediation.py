@@ -103,7 +103,7 @@ def test_supervisor_entries_are_exactly_what_plain_run_routes() -> None:
     plan = defaults.adhoc_plan(rw=["/tmp"])
     notified = {r.syscall for r in plan.notify_rules()}
     table = {n for n, m in MEDIATION.items() if m.via is Via.SUPERVISOR}
-    from stockade.enforce.supervisor.session import UNIX_PEER_SYSCALLS
+    from stockade.enforce.plan_net import UNIX_PEER_SYSCALLS
 
     assert notified | {*UNIX_PEER_SYSCALLS, "sendto"} == table
 

@@ -220,6 +220,7 @@ def test_rlimits(tmp_path: Path):
     assert rlimit_value("nofile", "1024") == 1024
     assert rlimit_value("as", "1G") == 1 << 30
     assert rlimit_value("cpu", "2min") == 120
+    assert rlimit_value("cpu", "1 hour") == 3600  # the parser's own time units
     assert rlimit_value("nice", "-5") == 25
     with pytest.raises(ValueError):
         rlimit_value("nofile", "12K")

@@ -5,8 +5,11 @@ kernel_grants.py says how coarse that layer is)."""
 from __future__ import annotations
 
 import argparse
+import functools
+import operator
 import os
 import shutil
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from stockade.errors import UsageError
@@ -55,20 +58,18 @@ def add_kernel_grants(args: argparse.Namespace, plan: EnforcementPlan,
     if args.mode != "enforce":  # learning and complaining allow what the policy lacks
         grants.everything = True
         notes.append(f"tomoyo: --mode {args.mode}: the kernel layer grants everything")
-    emulated = ll.AccessFs(0)
-    for right in EMULATED:
-        emulated |= ll.AccessFs[right]
-    plan.fs_rules.append(FsRule("/", emulated, "tomoyo: performed and decided by the supervisor",
+    def access(rights: Iterable[str]) -> ll.AccessFs:
+        return functools.reduce(operator.or_, (ll.AccessFs[r] for r in rights), ll.AccessFs(0))
+
+    plan.fs_rules.append(FsRule("/", access(EMULATED),
+                                "tomoyo: performed and decided by the supervisor",
                                 supervised=True))
     if grants.everything:
         plan.fs_rules.append(FsRule("/", ll.AccessFs(sum(ll.AccessFs)), "tomoyo: everything"))
         plan.handled_net = ll.NO_NET
     for path, rights, source in grants.rules:
         if os.path.exists(path):
-            access = ll.AccessFs(0)
-            for right in rights:
-                access |= ll.AccessFs[right]
-            plan.fs_rules.append(FsRule(path, access, f"tomoyo: {source}"))
+            plan.fs_rules.append(FsRule(path, access(rights), f"tomoyo: {source}"))
     for port in sorted(grants.connect_tcp):
         plan.net_rules.append(NetRule(port, ll.AccessNet.CONNECT_TCP, "tomoyo"))
     for port in sorted(grants.bind_tcp):

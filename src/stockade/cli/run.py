@@ -125,11 +125,12 @@ def _open_outputs(args: argparse.Namespace, plan: EnforcementPlan) -> RecordFile
     symbolic link, only a regular file, and (--audit) not in a directory the program may
     write. The supervisor opens the same paths next, before the program starts."""
     from stockade.enforce import output_file
+    from stockade.enforce.status_record import sandbox_grants
 
     audit = None
     if args.audit:
-        grants = [(r.path, r.access & plan.handled_fs) for r in plan.fs_rules if not r.supervised]
-        output_file.refuse_inside_grant(args.audit, "audit records", "--audit", grants)
+        output_file.refuse_inside_grant(args.audit, "audit records", "--audit",
+                                        sandbox_grants(plan))
         audit = output_file.RecordFile(output_file.open_output(args.audit, "audit file"),
                                        args.audit)
     if getattr(args, "learn", None):
@@ -231,9 +232,7 @@ def _record_keeper(args: argparse.Namespace, prep: Prepared, name: str,
     if directory is None:  # no runtime directory for this user: quietly no record
         return None
     if prep.landlock_active:
-        grants = [(r.path, r.access & prep.plan.handled_fs) for r in prep.plan.fs_rules
-                  if not r.supervised]
-        grant = status_record.writable_grant(directory, grants)
+        grant = status_record.writable_grant(directory, status_record.sandbox_grants(prep.plan))
         if grant is not None:
             raise StockadeError(
                 f"the status record directory {directory} lies inside the writable grant "

@@ -13,6 +13,7 @@ import resource
 from stockade.enforce import caps as capmod
 from stockade.enforce.plan_common import APPROX, EXACT, NOT_ENFORCED, Context, Verdict
 from stockade.policy import CapabilityRule, RlimitRule
+from stockade.policy.constants import TIME_UNITS_US
 
 #: capability (AppArmor name) -> baseline system calls it unlocks.
 CAP_SYSCALLS: dict[str, tuple[str, ...]] = {
@@ -37,10 +38,6 @@ RLIMIT_NUMBERS: dict[str, int] = {
 }
 _SIZE = {"": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30,
          "gb": 1 << 30}
-_TIME_US = {"us": 1, "ms": 1000, "s": 1_000_000, "sec": 1_000_000, "seconds": 1_000_000,
-            "m": 60_000_000, "min": 60_000_000, "minutes": 60_000_000, "h": 3_600_000_000,
-            "hours": 3_600_000_000, "d": 86_400_000_000, "day": 86_400_000_000,
-            "days": 86_400_000_000, "week": 604_800_000_000, "weeks": 604_800_000_000}
 
 
 def rlimit_value(name: str, text: str) -> int:
@@ -60,7 +57,7 @@ def rlimit_value(name: str, text: str) -> int:
     if value < 0:
         raise ValueError("a limit cannot be negative")
     if name in ("cpu", "rttime"):
-        scale = _TIME_US.get(unit or ("s" if name == "cpu" else "us"))
+        scale = TIME_UNITS_US.get(unit or ("s" if name == "cpu" else "us"))
         if scale is None:
             raise ValueError(f"unknown time unit {unit!r}")
         micro = value * scale

@@ -67,6 +67,12 @@ def writable_grant(directory: str, grants: Iterable[tuple[str, AccessFs]]) -> st
     return None
 
 
+def sandbox_grants(plan: Any) -> list[tuple[str, AccessFs]]:
+    """The (path, Landlock rights) the sandbox itself holds under `plan` (an EnforcementPlan):
+    the rights a supervisor exercises on the program's behalf are left out."""
+    return [(r.path, r.access & plan.handled_fs) for r in plan.fs_rules if not r.supervised]
+
+
 def start_time(pid: int) -> int:
     """Field 22 of /proc/PID/stat: start time in clock ticks since boot."""
     with open(f"/proc/{pid}/stat", "rb") as f:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from stockade.enforce import landlock, prctl
 from stockade.enforce import seccomp as sc
+from stockade.enforce.plan_net import UNIX_PEER_SYSCALLS
 from stockade.enforce.plan_types import SeccompRule
 from stockade.enforce.prepare import Prepared
 from stockade.enforce.supervisor import sys as ksys
@@ -164,10 +165,6 @@ class SupervisedLaunch:
         """Wait for the supervisor thread (it ends when no task uses the filter)."""
         if self.thread is not None:
             self.thread.join(timeout)
-
-
-#: routed whenever the plan restricts writes (sendto only with an address: see above)
-UNIX_PEER_SYSCALLS = ("connect", "sendmsg", "sendmmsg")
 
 
 def exec_enforced_by_landlock(prep: Prepared) -> bool:
