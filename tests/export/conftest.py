@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -79,3 +80,9 @@ def bundle(tmp_path: Path, probe: Path) -> Callable[[], Bundle]:
         return Bundle(tmp_path / f"bundle{next(_ids)}", probe)
 
     return make
+
+
+def stockade(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m stockade ARGS`, output captured as text."""
+    return subprocess.run([sys.executable, "-m", "stockade", *args], capture_output=True,
+                          text=True, timeout=120)

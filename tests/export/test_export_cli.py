@@ -13,6 +13,8 @@ from stockade import export
 from stockade.enforce import seccomp as sc
 from stockade.export.oci_seccomp import effective_rules, oci_seccomp
 
+from .conftest import stockade
+
 PROFILE = """\
 profile exp {
   /usr/** r,
@@ -22,11 +24,6 @@ profile exp {
   set rlimit nofile <= 64,
 }
 """
-
-
-def _stockade(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "stockade", *args], capture_output=True,
-                          text=True, timeout=120)
 
 
 @pytest.fixture
@@ -42,13 +39,13 @@ def test_registry_knows_oci_seccomp() -> None:
 
 
 def test_unknown_format_is_a_usage_error(profile: Path) -> None:
-    res = _stockade("export", "--format", "nosuch", str(profile))
+    res = stockade("export", "--format", "nosuch", str(profile))
     assert res.returncode == 2
     assert res.stderr.count("\n") == 1 and "unknown format" in res.stderr
 
 
 def test_missing_profile_is_a_usage_error(tmp_path: Path) -> None:
-    res = _stockade("export", "--format", "oci-seccomp", str(tmp_path / "none"))
+    res = stockade("export", "--format", "oci-seccomp", str(tmp_path / "none"))
     assert res.returncode == 2 and "no such file" in res.stderr
     assert "Traceback" not in res.stderr
 
@@ -74,7 +71,7 @@ def test_every_plan_rule_is_in_the_object(profile: Path) -> None:
 
 def test_cli_writes_file_and_reports_losses(profile: Path, tmp_path: Path) -> None:
     out = tmp_path / "seccomp.json"
-    res = _stockade("export", "--format", "oci-seccomp", "-o", str(out), str(profile))
+    res = stockade("export", "--format", "oci-seccomp", "-o", str(out), str(profile))
     assert res.returncode == 0, res.stderr
     assert json.loads(out.read_text())["syscalls"]
     assert "deny filesystem access not granted" in res.stderr
@@ -83,8 +80,8 @@ def test_cli_writes_file_and_reports_losses(profile: Path, tmp_path: Path) -> No
 
 def test_strict_writes_nothing_and_exits_3(profile: Path, tmp_path: Path) -> None:
     out = tmp_path / "seccomp.json"
-    res = _stockade("export", "--format", "oci-seccomp", "--strict", "-o", str(out),
-                    str(profile))
+    res = stockade("export", "--format", "oci-seccomp", "--strict", "-o", str(out),
+                   str(profile))
     assert res.returncode == 3
     assert not out.exists()
 
@@ -94,7 +91,7 @@ def test_supervisor_rules_are_reported_as_lost(tmp_path: Path) -> None:
     says so without -v."""
     prof = tmp_path / "own"
     prof.write_text("profile own {\n  owner /tmp/** rw,\n}\n")
-    res = _stockade("export", "--format", "oci-seccomp", str(prof))
+    res = stockade("export", "--format", "oci-seccomp", str(prof))
     assert res.returncode == 0
     assert "plan approximated: owner /tmp/** rw," in res.stderr
     assert "needs supervisor" in res.stderr
@@ -103,11 +100,11 @@ def test_supervisor_rules_are_reported_as_lost(tmp_path: Path) -> None:
 def test_profile_errors_are_one_line_with_status_2(tmp_path: Path) -> None:
     prof = tmp_path / "bad"
     prof.write_text("profile bad {\n  /foo rq,\n}\n")
-    res = _stockade("export", "--format", "oci-seccomp", str(prof))
+    res = stockade("export", "--format", "oci-seccomp", str(prof))
     assert res.returncode == 2
     assert res.stderr.count("\n") == 1 and f"{prof}:2:" in res.stderr
     prof.write_text("profile bad {\n  deny syscall nosuchcall,\n}\n")
-    res = _stockade("export", "--format", "oci-seccomp", str(prof))
+    res = stockade("export", "--format", "oci-seccomp", str(prof))
     assert res.returncode == 2 and "unknown system call 'nosuchcall'" in res.stderr
 
 
@@ -120,7 +117,7 @@ def test_export_works_unprivileged(fmt: str) -> None:
         pytest.skip("dropping to nobody needs root")
     repo = Path(__file__).resolve().parents[2]
     prof = str(repo / "examples" / "profiles" / "demo-reader")
-    as_root = _stockade("export", "--format", fmt, prof)
+    as_root = stockade("export", "--format", fmt, prof)
     as_nobody = subprocess.run(["runuser", "-u", "nobody", "--", sys.executable, "-m",
                                 "stockade", "export", "--format", fmt, prof],
                                capture_output=True, text=True, timeout=120, cwd="/")

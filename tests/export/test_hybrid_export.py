@@ -4,8 +4,6 @@ decides them, or reported lost (runc, systemd-analyze and `stockade run` are the
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from stockade import export
 from stockade.enforce.mediation.kernel import newer_syscalls, syscall_limit
 from stockade.enforce.plan_types import CoverageStatus
 
-from .conftest import Bundle, need_root_and
+from .conftest import Bundle, need_root_and, stockade
 from .test_import_oci_seccomp import DEFAULT
 
 PROFILE = """\
@@ -28,11 +26,6 @@ profile web {
 #: x86_64 numbers (syscall_64.tbl)
 OPEN_TREE_ATTR, FILE_SETATTR, FCHMODAT2, CHMOD = 467, 469, 452, 90
 PLAN_FORMATS = ("oci-seccomp", "oci", "systemd", "k8s")
-
-
-def _stockade(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "stockade", *args], capture_output=True,
-                          text=True, timeout=120)
 
 
 @pytest.fixture
@@ -92,7 +85,7 @@ def test_runc_ignores_names_its_libseccomp_lacks_and_the_report_says_so(
     import json
 
     out = tmp_path / "web.json"
-    res = _stockade("export", "--format", "oci-seccomp", "-o", str(out), str(web))
+    res = stockade("export", "--format", "oci-seccomp", "-o", str(out), str(web))
     assert res.returncode == 0, res.stderr
     b = bundle()
     b.config["linux"]["seccomp"] = json.loads(out.read_text())
@@ -121,15 +114,15 @@ def test_run_and_the_exported_container_agree_on_refusals_before_the_supervisor(
         pytest.skip("needs golang-github-containers-common")
     need_root_and("runc")
     prof = tmp_path / "podman"
-    res = _stockade("import", "--from", "oci-seccomp", str(DEFAULT), "-o", str(prof))
+    res = stockade("import", "--from", "oci-seccomp", str(DEFAULT), "-o", str(prof))
     assert res.returncode == 0, res.stderr
     calls = [f"{FCHMODAT2} -100 0 0 0", f"{CHMOD} 0 0"]
-    ran = [_stockade("run", "--no-status-record", "-p", str(prof), "--", str(probe),
-                     *c.split()).stdout.strip()
+    ran = [stockade("run", "--no-status-record", "-p", str(prof), "--", str(probe),
+                    *c.split()).stdout.strip()
            for c in calls]
     assert ran == ["errno 38", "errno 14"], ran
     out = tmp_path / "podman.json"
-    res = _stockade("export", "--format", "oci-seccomp", "-o", str(out), str(prof))
+    res = stockade("export", "--format", "oci-seccomp", "-o", str(out), str(prof))
     assert res.returncode == 0, res.stderr
     b = bundle()
     b.config["linux"]["seccomp"] = json.loads(out.read_text())
@@ -161,14 +154,14 @@ def test_allow_list_socket_keeps_tcp_and_refuses_mptcp_in_run(tmp_path: Path,
     unit = tmp_path / "s.service"
     unit.write_text(SOCKET_UNIT.format(bin=bindir))
     prof = tmp_path / "s"
-    res = _stockade("import", "--from", "systemd", str(unit), "-o", str(prof))
+    res = stockade("import", "--from", "systemd", str(unit), "-o", str(prof))
     assert res.returncode == 0, res.stderr
     socket_nr = "41"
     cases = [("2 1 0", "ok"), ("10 1 6", "ok"), ("2 2 0", "ok"), ("1 1 0", "ok"),
              ("2 1 262", "errno 93"), ("10 5 132", "errno 93"), ("17 3 0", "errno 97")]
-    got = [_stockade("run", "--no-status-record", "-p", str(prof), "--", str(bindir / "probe"),
-                     socket_nr,
-                     *args.split()).stdout.strip() for args, _ in cases]
+    got = [stockade("run", "--no-status-record", "-p", str(prof), "--", str(bindir / "probe"),
+                    socket_nr,
+                    *args.split()).stdout.strip() for args, _ in cases]
     assert got == [want for _, want in cases]
     unit_text = export.export("systemd", export.load(str(prof))).text
     assert "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6\n" in unit_text

@@ -5,8 +5,6 @@ call the same answer with the round trip as with the original."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ import pytest
 from stockade.enforce import seccomp as sc
 from stockade.export.importers import oci_seccomp as imp
 
-from .conftest import Bundle
+from .conftest import Bundle, stockade
 
 DEFAULT = Path("/usr/share/containers/seccomp.json")
 #: Calls the sweep must not make with junk arguments: they end, fork or stop the probe.
@@ -31,11 +29,6 @@ TARGETED = [("personality", "0"), ("personality", "8"), ("personality", "0x20000
             ("personality", "0xffffffff"), ("personality", "0x1"),
             ("socket", "2 1 0"), ("socket", "16 3 9"), ("socket", "16 3 0"),
             ("socket", "17 3 0")]
-
-
-def _stockade(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "stockade", *args], capture_output=True,
-                          text=True, timeout=120)
 
 
 def podman_resolve(data: dict[str, Any], caps: tuple[str, ...]) -> dict[str, Any]:
@@ -93,10 +86,10 @@ def test_default_caps_come_from_containers_conf() -> None:
 def test_round_trip_gives_every_call_the_same_answer(
         tmp_path: Path, podman_default: dict[str, Any], bundle: Callable[[], Bundle]) -> None:
     prof = tmp_path / "podman-default"
-    res = _stockade("import", "--from", "oci-seccomp", str(DEFAULT), "-o", str(prof))
+    res = stockade("import", "--from", "oci-seccomp", str(DEFAULT), "-o", str(prof))
     assert res.returncode == 0, res.stderr
     exported = tmp_path / "rt.json"
-    res = _stockade("export", "--format", "oci-seccomp", "-o", str(exported), str(prof))
+    res = stockade("export", "--format", "oci-seccomp", "-o", str(exported), str(prof))
     assert res.returncode == 0, res.stderr
     oracle = podman_resolve(podman_default, imp.default_caps())
     b = bundle()
@@ -114,10 +107,10 @@ def test_round_trip_gives_every_call_the_same_answer(
 def test_bad_inputs(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    res = _stockade("import", "--from", "oci-seccomp", str(bad), "-o", str(tmp_path / "p"))
+    res = stockade("import", "--from", "oci-seccomp", str(bad), "-o", str(tmp_path / "p"))
     assert res.returncode == 1 and res.stderr.count("\n") == 1 and "not JSON" in res.stderr
-    res = _stockade("import", "--from", "nosuch", str(bad), "-o", str(tmp_path / "p"))
+    res = stockade("import", "--from", "nosuch", str(bad), "-o", str(tmp_path / "p"))
     assert res.returncode == 2 and "unknown format" in res.stderr
     bad.write_text('{"defaultAction": "SCMP_ACT_NOTIFY", "syscalls": []}')
-    res = _stockade("import", "--from", "oci-seccomp", str(bad), "-o", str(tmp_path / "p"))
+    res = stockade("import", "--from", "oci-seccomp", str(bad), "-o", str(tmp_path / "p"))
     assert res.returncode == 1 and "cannot be imported" in res.stderr

@@ -4,8 +4,6 @@ the syscall groups; systemd-analyze scores both units alike)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ import pytest
 from stockade.export.importers import systemd as imp
 from stockade.export.systemd import SYSTEMD_IMPLICIT
 
-from .conftest import need_root_and
+from .conftest import need_root_and, stockade
 from .test_systemd import exposure
 
 UNIT = """\
@@ -38,11 +36,6 @@ SystemCallFilter=@system-service
 SystemCallErrorNumber=EPERM
 SystemCallArchitectures=native
 """
-
-
-def _stockade(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "stockade", *args], capture_output=True,
-                          text=True, timeout=120)
 
 
 def _directives(text: str) -> dict[str, set[str]]:
@@ -78,9 +71,9 @@ def test_round_trip_keeps_the_directives(tmp_path: Path) -> None:
     unit = tmp_path / "demo.service"
     unit.write_text(UNIT.format(rw=rw))
     prof = tmp_path / "demo"
-    res = _stockade("import", "--from", "systemd", str(unit), "-o", str(prof))
+    res = stockade("import", "--from", "systemd", str(unit), "-o", str(prof))
     assert res.returncode == 0, res.stderr
-    res = _stockade("export", "--format", "systemd", str(prof))
+    res = stockade("export", "--format", "systemd", str(prof))
     assert res.returncode == 0, res.stderr
     x, back = _directives(UNIT.format(rw=rw)), _directives(res.stdout)
     for key in ("ProtectSystem", "ProtectHome", "InaccessiblePaths", "NoExecPaths",
@@ -106,7 +99,7 @@ def test_deny_list_and_notes(tmp_path: Path) -> None:
     unit = tmp_path / "d.service"
     unit.write_text("[Service]\nExecStart=/usr/bin/true\nPrivateTmp=yes\n"
                     "SystemCallFilter=~@reboot @swap:EPERM\nCapabilityBoundingSet=~CAP_SYS_ADMIN\n")
-    res = _stockade("import", "--from", "systemd", str(unit), "-o", "-")
+    res = stockade("import", "--from", "systemd", str(unit), "-o", "-")
     assert res.returncode == 0, res.stderr
     assert "not imported: PrivateTmp" in res.stderr
     assert "deny syscall errno=EPERM (swapoff, swapon)," in res.stdout
@@ -117,10 +110,10 @@ def test_deny_list_and_notes(tmp_path: Path) -> None:
 def test_bad_unit(tmp_path: Path) -> None:
     unit = tmp_path / "bad.service"
     unit.write_text("[Service]\nProtectSystem=sideways\n")
-    res = _stockade("import", "--from", "systemd", str(unit), "-o", str(tmp_path / "p"))
+    res = stockade("import", "--from", "systemd", str(unit), "-o", str(tmp_path / "p"))
     assert res.returncode == 1 and res.stderr.count("\n") == 1
     assert "ProtectSystem=sideways" in res.stderr
-    res = _stockade("import", "--from", "systemd", str(tmp_path / "none"), "-o", "-")
+    res = stockade("import", "--from", "systemd", str(tmp_path / "none"), "-o", "-")
     assert res.returncode == 2
 
 
@@ -129,5 +122,5 @@ def test_unknown_group(tmp_path: Path, line: str) -> None:
     need_root_and("systemd-analyze")
     unit = tmp_path / "g.service"
     unit.write_text(f"[Service]\n{line}\n")
-    res = _stockade("import", "--from", "systemd", str(unit), "-o", "-")
+    res = stockade("import", "--from", "systemd", str(unit), "-o", "-")
     assert res.returncode == 1 and "unknown group @nosuchgroup" in res.stderr

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
 from typing import TYPE_CHECKING
 
+from stockade.cli.output import printable, write_text
 from stockade.errors import StockadeError, UsageError
 
 if TYPE_CHECKING:
@@ -50,10 +50,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("profile", metavar="PROFILE")
 
 
-def _escape(text: str) -> str:
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
-
-
 def report(fmt: str, lost: list[CoverageEntry], planned: list[CoverageEntry],
            verbose: bool) -> None:
     """The coverage report on stderr: what the target loses, per rule."""
@@ -65,26 +61,11 @@ def report(fmt: str, lost: list[CoverageEntry], planned: list[CoverageEntry],
               + (f", {len(planned)} already approximated by the plan" if planned else "")
               + "\n")
     for entry in lost:
-        err.write("  " + _escape(entry.line()) + "\n")
+        err.write("  " + printable(entry.line()) + "\n")
     for entry in planned:
         # what only `stockade run --mode ...`'s supervisor enforces is lost in every target
         if verbose or entry.status.value == "supervisor" or "supervisor" in entry.enforced_by:
-            err.write("  plan " + _escape(entry.line()) + "\n")
-
-
-def _write(path: str, text: str) -> None:
-    directory = os.path.dirname(path) or "."
-    if not os.path.isdir(directory):
-        raise UsageError(f"-o {path}: no such directory {directory}")
-    tmp = f"{path}.tmp.{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as err:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise StockadeError(f"-o {path}: {err.strerror}") from None
+            err.write("  plan " + printable(entry.line()) + "\n")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -112,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"export {fmt.name}: --strict: not written\n")
         return LOST_EXIT
     if args.output and args.output != "-":
-        _write(args.output, result.text)
+        write_text(args.output, result.text)
     else:
         sys.stdout.write(result.text)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from stockade.cli.output import printable, write_text
 from stockade.errors import StockadeError, UsageError
 
 COMMAND = "import"
@@ -54,8 +55,6 @@ def _tomoyo(args: argparse.Namespace) -> tuple[str, list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     """Import FILE and write the profile."""
-    from stockade.cli.export import _escape, _write
-
     if args.output == "":
         raise UsageError("-o: empty path")
     if args.source_format == "tomoyo":
@@ -71,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
         result = fn(args.file, args.profile_name, caps=caps)
         text, notes = result.text, list(result.notes)
     for note in notes:
-        sys.stderr.write(f"stockade import: {_escape(note)}\n")
+        sys.stderr.write(f"stockade import: {printable(note)}\n")
     if args.output in (None, "-"):
         sys.stdout.write(text)
     else:
-        _write(args.output, text)
+        write_text(args.output, text)
     return 0

@@ -108,3 +108,22 @@ def print_json(data: Any, stream: TextIO | None = None) -> None:
     stream = stream or sys.stdout
     json.dump(data, stream, indent=2, sort_keys=True, default=str)
     stream.write("\n")
+
+
+def write_text(path: str, text: str) -> None:
+    """Write `text` to the file `-o path` names, whole or not at all (a temporary file renamed
+    over it); a missing directory is a usage error, any other failure a clear error."""
+    from stockade.errors import StockadeError, UsageError
+
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        raise UsageError(f"-o {path}: no such directory {directory}")
+    tmp = f"{path}.tmp.{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as err:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise StockadeError(f"-o {path}: {err.strerror}") from None
