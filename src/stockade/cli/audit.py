@@ -21,7 +21,7 @@ from stockade.audit.ship import encode
 from stockade.audit.store import AuditStore, default_store_path
 from stockade.audit.when import iso, parse_since
 from stockade.cli._audit_follow import add_follow_parser, follow
-from stockade.cli.output import paint, print_json, table
+from stockade.cli.output import paint, print_json, printable, table
 from stockade.errors import StockadeError, UsageError
 from stockade.files import require_input
 
@@ -208,10 +208,6 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _printable(text: str) -> str:
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def _parse(args: argparse.Namespace) -> int:
     from stockade.audit.readers.aalog import parse_record
 
@@ -231,7 +227,7 @@ def _parse(args: argparse.Namespace) -> int:
                     print(json.dumps(rec.as_fields(), sort_keys=True))
                 else:
                     for label, value in rec.items():
-                        print(f"{label}: {_printable(str(value))}")
+                        print(f"{label}: {printable(value)}")
                     print()
     return 0
 
