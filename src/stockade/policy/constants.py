@@ -33,8 +33,6 @@ NETWORK_TYPES: frozenset[str] = frozenset({
 #: Socket type names of `type=` (network.cc sock_types).
 SOCKET_TYPES: frozenset[str] = NETWORK_TYPES | {"dccp"}
 
-#: Protocols accepted by network rules.
-NETWORK_PROTOCOLS: frozenset[str] = frozenset({"tcp", "udp", "icmp", "icmpv6"})
 #: Protocol names that may stand in the type position, per family (network.cc's mapped
 #: types: `network inet tcp,`, `network inet6 udp,`; alone, `network tcp,`).
 NETWORK_PROTO_TYPES: dict[str, frozenset[str]] = {
@@ -116,7 +114,6 @@ MQUEUE_ACCESS: frozenset[str] = frozenset({
     "r", "w", "rw", "wr", "read", "write", "create", "open", "delete", "getattr", "setattr",
 })
 IO_URING_ACCESS: frozenset[str] = frozenset({"sqpoll", "override_creds"})
-USERNS_ACCESS: frozenset[str] = frozenset({"create"})
 
 #: Resource limits of `set rlimit NAME <= VALUE,`.
 RLIMITS: frozenset[str] = frozenset({

@@ -35,10 +35,6 @@ EXEC_MODES: frozenset[str] = frozenset({
     "ix", "px", "Px", "cx", "Cx", "ux", "Ux",
     "pix", "Pix", "cix", "Cix", "pux", "PUx", "cux", "CUx",
 })
-#: Modes that may name a target with `-> NAME`.
-TARGET_EXEC_MODES: frozenset[str] = frozenset(
-    m for m in EXEC_MODES if m[0] in "pPcC"
-)
 #: Modes that may run the program unconfined.
 UNCONFINED_EXEC_MODES: frozenset[str] = frozenset({"ux", "Ux", "pux", "PUx", "cux", "CUx"})
 
