@@ -33,8 +33,6 @@ NETWORK_TYPES: frozenset[str] = frozenset({
 #: Socket type names of `type=` (network.cc sock_types).
 SOCKET_TYPES: frozenset[str] = NETWORK_TYPES | {"dccp"}
 
-#: Protocols accepted by network rules.
-NETWORK_PROTOCOLS: frozenset[str] = frozenset({"tcp", "udp", "icmp", "icmpv6"})
 #: Protocol names that may stand in the type position, per family (network.cc's mapped
 #: types: `network inet tcp,`, `network inet6 udp,`; alone, `network tcp,`).
 NETWORK_PROTO_TYPES: dict[str, frozenset[str]] = {
@@ -54,13 +52,19 @@ NETWORK_ACCESS: frozenset[str] = frozenset({
     "getopt", "setopt", "send", "receive", "r", "w", "rw", "wr", "read", "write",
 })
 
-#: Signal names accepted in `set=(...)`.
-SIGNALS: frozenset[str] = frozenset({
-    "hup", "int", "quit", "ill", "trap", "abrt", "bus", "fpe", "kill", "usr1", "segv",
-    "usr2", "pipe", "alrm", "term", "stkflt", "chld", "cont", "stop", "stp", "ttin",
-    "ttou", "urg", "xcpu", "xfsz", "vtalrm", "prof", "winch", "io", "pwr", "sys", "emt",
-    "exists", "tstp", "poll",
-} | {f"rtmin+{i}" for i in range(33)})
+# the kernel's signal names (security/apparmor/include/sig_names.h), x86 numbering
+SIGNAL_NAMES: dict[int, str] = {
+    0: "exists", 1: "hup", 2: "int", 3: "quit", 4: "ill", 5: "trap", 6: "abrt", 7: "bus",
+    8: "fpe", 9: "kill", 10: "usr1", 11: "segv", 12: "usr2", 13: "pipe", 14: "alrm", 15: "term",
+    16: "stkflt", 17: "chld", 18: "cont", 19: "stop", 20: "stp", 21: "ttin", 22: "ttou",
+    23: "urg", 24: "xcpu", 25: "xfsz", 26: "vtalrm", 27: "prof", 28: "winch", 29: "io",
+    30: "pwr", 31: "sys"}
+
+
+#: Signal names accepted in `set=(...)`: the kernel's, the aliases `emt`, `tstp` and `poll`,
+#: and `rtmin+0`..`rtmin+32`.
+SIGNALS: frozenset[str] = frozenset(SIGNAL_NAMES.values()) | {"emt", "tstp", "poll"} | {
+    f"rtmin+{i}" for i in range(33)}
 
 
 def canonical_signal(name: str) -> str:
@@ -83,15 +87,6 @@ def is_signal(name: str) -> bool:
     assert m is not None
     value = int(m.group(2) or 0)
     return value == 0 if m.group(1) == "-" else value <= 32
-
-
-# the kernel's signal names (security/apparmor/include/sig_names.h), x86 numbering
-SIGNAL_NAMES: dict[int, str] = {
-    0: "exists", 1: "hup", 2: "int", 3: "quit", 4: "ill", 5: "trap", 6: "abrt", 7: "bus",
-    8: "fpe", 9: "kill", 10: "usr1", 11: "segv", 12: "usr2", 13: "pipe", 14: "alrm", 15: "term",
-    16: "stkflt", 17: "chld", 18: "cont", 19: "stop", 20: "stp", 21: "ttin", 22: "ttou",
-    23: "urg", 24: "xcpu", 25: "xfsz", 26: "vtalrm", 27: "prof", 28: "winch", 29: "io",
-    30: "pwr", 31: "sys"}
 
 
 def signal_name(sig: int) -> str:
@@ -119,7 +114,6 @@ MQUEUE_ACCESS: frozenset[str] = frozenset({
     "r", "w", "rw", "wr", "read", "write", "create", "open", "delete", "getattr", "setattr",
 })
 IO_URING_ACCESS: frozenset[str] = frozenset({"sqpoll", "override_creds"})
-USERNS_ACCESS: frozenset[str] = frozenset({"create"})
 
 #: Resource limits of `set rlimit NAME <= VALUE,`.
 RLIMITS: frozenset[str] = frozenset({

@@ -246,8 +246,3 @@ class Lexer:
             raise self.error(f"unexpected character {text[start]!r}", start)
         out.append(self._tok(T.WORD, text[start:j], start, j))
         return j
-
-
-def tokenize(text: str, filename: str = "<text>") -> list[Token]:
-    """Tokens of `text` (convenience wrapper around `Lexer`)."""
-    return Lexer(text, filename).tokens()

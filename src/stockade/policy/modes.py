@@ -22,14 +22,6 @@ class Perm(IntFlag):
         """The mode as apparmor letters in canonical order, e.g. 'rwk'."""
         return "".join(ch for ch, bit in _LETTERS.items() if self & bit)
 
-    @classmethod
-    def from_letters(cls, letters: str) -> Perm:
-        """Parse plain letters (no exec modifiers): 'rw' -> READ|WRITE."""
-        out = cls.NONE
-        for ch in letters:
-            out |= _LETTERS[ch]
-        return out
-
 
 _LETTERS: dict[str, Perm] = {
     "r": Perm.READ, "w": Perm.WRITE, "a": Perm.APPEND, "l": Perm.LINK,
@@ -43,10 +35,6 @@ EXEC_MODES: frozenset[str] = frozenset({
     "ix", "px", "Px", "cx", "Cx", "ux", "Ux",
     "pix", "Pix", "cix", "Cix", "pux", "PUx", "cux", "CUx",
 })
-#: Modes that may name a target with `-> NAME`.
-TARGET_EXEC_MODES: frozenset[str] = frozenset(
-    m for m in EXEC_MODES if m[0] in "pPcC"
-)
 #: Modes that may run the program unconfined.
 UNCONFINED_EXEC_MODES: frozenset[str] = frozenset({"ux", "Ux", "pux", "PUx", "cux", "CUx"})
 
