@@ -50,6 +50,16 @@ def sys_(nr, *args):
 """
 
 
+LABELLED = """
+def t(label, fn):
+    try:
+        fn()
+        print(label + ":OK", flush=True)
+    except OSError as e:
+        print(label + ":" + str(e.errno), flush=True)
+"""
+"""Program text defining t(label, fn): runs fn, prints `label:OK` or `label:ERRNO`."""
+
 def probe(*statements: str) -> list[str]:
     """argv running each statement inside `attempt(lambda: ...)`, one result line each."""
     body = "\n".join(f"attempt(lambda: {s})" for s in statements)

@@ -11,7 +11,7 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from confine_helpers import NOBODY, PY, cli, probe, uid_of
+from confine_helpers import LABELLED, NOBODY, PY, cli, probe, uid_of
 
 RX = ["--rx", PY, "--rx", "/usr"]
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
@@ -42,15 +42,7 @@ def bystander(user: str) -> Iterator[subprocess.Popen[bytes]]:
 
 # --- processes outside the sandbox ------------------------------------------------------------
 
-PROC_PRELUDE = """
-import os, resource, sys
-def t(label, fn):
-    try:
-        fn()
-        print(label + ':OK', flush=True)
-    except OSError as e:
-        print(label + ':' + str(e.errno), flush=True)
-"""
+PROC_PRELUDE = "import os, resource, sys\n" + LABELLED
 
 
 def test_prlimit_of_a_process_outside_the_sandbox(user):
@@ -355,15 +347,9 @@ def _lwm_run(user: str, d, code: str, out2: bool = False) -> subprocess.Complete
                *RX, "--rw", str(d), "--", PY, "-c", code, str(d))
 
 
-LWM_FLOW = """
+LWM_FLOW = LABELLED + """
 import os, sys
 d = sys.argv[1]
-def t(label, fn):
-    try:
-        fn()
-        print(label + ":OK", flush=True)
-    except OSError as e:
-        print("%s:%d" % (label, e.errno), flush=True)
 w = os.open(d + "/out", os.O_WRONLY | os.O_TRUNC)       # medium, opened before any demotion
 t("read", lambda: open(d + "/in").read())                # would lower to low while w is open
 t("write", lambda: os.write(w, b"still medium\\n"))

@@ -3,26 +3,20 @@ it (exec_race.py): what still works, what is refused."""
 
 from __future__ import annotations
 
-from confine_helpers import PY, cli
+from confine_helpers import LABELLED, PY, cli
 
 BIBA = ["--mode", "enforce", "--lsm", "capability,biba", "--context", "biba=medium",
         "--module-option", "biba.default_level=high", "--rx", PY, "--rx", "/usr"]
 
-PROGRAM = """
+PROGRAM = LABELLED + """
 import ctypes, mmap, os, subprocess, sys, threading, time
 libc = ctypes.CDLL(None, use_errno=True)
-def report(label, fn):
-    try:
-        fn()
-        print(label + ":OK", flush=True)
-    except OSError as e:
-        print(label + ":" + str(e.errno), flush=True)
 def spawn():
     out = subprocess.run(["/usr/bin/true"])
     if out.returncode:
         raise OSError(out.returncode, "failed")
-report("single", spawn)                                  # vfork from a single-threaded process
-report("shell", lambda: subprocess.run(["/bin/sh", "-c", "/usr/bin/true"], check=True))
+t("single", spawn)                                  # vfork from a single-threaded process
+t("shell", lambda: subprocess.run(["/bin/sh", "-c", "/usr/bin/true"], check=True))
 def in_child(path_buf):
     pid = os.fork()
     if pid == 0:
@@ -36,21 +30,21 @@ def exec_from(buf):
         raise OSError(code, "exec failed")
 anon = mmap.mmap(-1, 4096, flags=mmap.MAP_PRIVATE)
 anon.write(b"/usr/bin/true\\0")
-report("private", lambda: exec_from(ctypes.c_char_p(ctypes.addressof(ctypes.c_char.from_buffer(anon)))))
+t("private", lambda: exec_from(ctypes.c_char_p(ctypes.addressof(ctypes.c_char.from_buffer(anon)))))
 shared = mmap.mmap(-1, 4096, flags=mmap.MAP_SHARED)
 shared.write(b"/usr/bin/true\\0")
-report("shared", lambda: exec_from(ctypes.c_char_p(ctypes.addressof(ctypes.c_char.from_buffer(shared)))))
+t("shared", lambda: exec_from(ctypes.c_char_p(ctypes.addressof(ctypes.c_char.from_buffer(shared)))))
 stop = threading.Event()
-t = threading.Thread(target=stop.wait)
-t.start()
-report("threaded", spawn)                                # vfork from a process with 2 threads
+thread = threading.Thread(target=stop.wait)
+thread.start()
+t("threaded", spawn)                                # vfork from a process with 2 threads
 stop.set()
-t.join()
+thread.join()
 libc.syscall.restype = ctypes.c_long
 def clone_vm():
     if libc.syscall(56, ctypes.c_long(0x100 | 17), ctypes.c_long(0), 0, 0, 0) < 0:
         raise OSError(ctypes.get_errno(), "clone")
-report("clone_vm", clone_vm)                             # CLONE_VM without a thread or vfork
+t("clone_vm", clone_vm)                             # CLONE_VM without a thread or vfork
 """
 
 

@@ -17,7 +17,7 @@ from stockade.cli._args import trailing_command
 from stockade.cli.output import printable
 from stockade.errors import StockadeError
 from stockade.learn.abstractions import choose
-from stockade.learn.genprof import fold_created, render
+from stockade.learn.genprof import render
 from stockade.learn.globs import glob_directory, glob_with_extension
 from stockade.learn.observations import accesses
 from stockade.learn.proposals import Proposal, propose
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
                           "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
     seen = accesses(lines)
     abstractions, rest = choose(seen, args.include_dirs)
-    proposals = propose(fold_created(rest), None, exec_mode=args.exec_mode)
+    proposals = propose(rest, None, exec_mode=args.exec_mode)
     if args.review:
         proposals = review(proposals, input)
     text = render(name, program, abstractions, proposals, command=command)

@@ -21,18 +21,8 @@ def profile_text(name: str, attachment: str, accesses: Sequence[Access], *,
     """The profile for `accesses`, named `name`, attached to `attachment` (the program)."""
     dirs = list(include_dirs)
     abstractions, rest = choose(accesses, dirs)
-    proposals = propose(fold_created(rest, homes), None, exec_mode=exec_mode, homes=homes)
+    proposals = propose(rest, None, exec_mode=exec_mode, homes=homes)
     return render(name, attachment, abstractions, proposals, command=command)
-
-
-def fold_created(accesses: Sequence[Access], homes: list[str] | None = None) -> list[Access]:
-    """Accesses with the names the program created or removed kept as names (not folded into
-    a tree): the plan compiler grants a name the program may create or replace through its
-    directory with just the rights the rule names (enforce/plan_replace.py), so the learned
-    rule stays the narrowest that works on the next run, and `render` says why in a comment.
-    Random temporary names are collapsed into globs by `propose` (learn.globs.collapse)."""
-    del homes  # kept for callers: the folding is now the plan compiler's
-    return list(accesses)
 
 
 def render(name: str, attachment: str, abstractions: Sequence[str], proposals: Sequence[Proposal],

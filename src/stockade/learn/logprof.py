@@ -159,10 +159,8 @@ def logprof(profile_path: str, records: list[AuditRecord], *, include_dirs: Iter
         if widened:
             new_text = insert_rules(text, profile_path, [p.render() for p in proposals], name)
             unenforced = enforced(new_text, relevant)
-    result = LogprofResult(profile.name, len(records), len(relevant), proposals, text, new_text,
-                           unified_diff(text, new_text, profile_path))
-    result.unenforced = unenforced
-    return result
+    return LogprofResult(profile.name, len(records), len(relevant), proposals, text, new_text,
+                         unified_diff(text, new_text, profile_path), unenforced)
 
 
 def _widen(prop: Proposal, refused: list[AuditRecord]) -> bool:
