@@ -16,6 +16,8 @@ def test_unknown_command_is_usage_error() -> None:
     out = run_cli("no-such-command")
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
+    # the program's name once ("stockade: ...", not "stockade stockade: ...")
+    assert out.stderr.startswith("stockade: argument COMMAND: invalid choice: 'no-such-command'")
 
 
 def test_version_and_one_command_import_only_what_they_need() -> None:

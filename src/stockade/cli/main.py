@@ -57,7 +57,9 @@ class _Parser(argparse.ArgumentParser):
     usage_exit = 2
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"stockade {self.prog.split()[-1]}: {printable(message)}\n")
+        words = self.prog.split()
+        name = "stockade" if len(words) < 2 else f"stockade {words[-1]}"
+        sys.stderr.write(f"{name}: {printable(message)}\n")
         raise SystemExit(self.usage_exit)
 
 
