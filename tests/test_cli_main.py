@@ -51,3 +51,10 @@ def test_make_completes_a_venv_left_without_pip(tmp_path) -> None:
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "-m venv .venv" in out.stdout  # the venv is (re)made, then pip installs
+
+
+def test_a_mistyped_command_gets_the_nearest_one() -> None:
+    out = run_cli("rnu")
+    assert out.returncode == 2
+    assert out.stderr.rstrip().endswith("did you mean 'run'?")
+    assert "did you mean" not in run_cli("zzz").stderr
