@@ -6,22 +6,24 @@ BIN    := $(VENV)/bin
 .PHONY: demo test lint bench system-deps man clean
 
 # Debian's python3 (not a per-user pyenv build) so that tests can run stockade as `nobody`.
-$(BIN)/python:
+# The target is pip, not python: a .venv left without pip (an interrupted or --without-pip
+# venv) is completed on the next make instead of failing with ".venv/bin/pip: No such file".
+$(BIN)/pip:
 	scripts/install-system-deps.sh base
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.demo-installed: $(BIN)/python pyproject.toml
+$(VENV)/.demo-installed: $(BIN)/pip pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.test-installed: $(BIN)/python pyproject.toml
+$(VENV)/.test-installed: $(BIN)/pip pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
 # Man pages from the argparse tree, under the venv's share/man (`man stockade-run` once the venv
 # is on PATH).
-man: $(BIN)/python
+man: $(BIN)/pip
 	$(BIN)/pip install --quiet 'argparse-manpage>=4.5'
 	$(BIN)/python -m stockade.cli._manpages $(VENV)/share/man/man1 >/dev/null
 

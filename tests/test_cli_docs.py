@@ -48,3 +48,14 @@ def test_completion_refuses_an_unknown_shell() -> None:
                          capture_output=True, text=True)
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
+
+
+def test_readme_says_how_the_man_pages_are_built() -> None:
+    # `make .venv/.test-installed` installs no man pages: the README's `man stockade-run`
+    # needs `make man` (which make demo and make test run)
+    root = os.path.join(os.path.dirname(__file__), "..")
+    with open(os.path.join(root, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    assert "man stockade-run" in text and "make man" in text
+    with open(os.path.join(root, "Makefile"), encoding="utf-8") as f:
+        assert "\nman:" in f.read()

@@ -16,6 +16,8 @@ def test_unknown_command_is_usage_error() -> None:
     out = run_cli("no-such-command")
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
+    # the program's name once ("stockade: ...", not "stockade stockade: ...")
+    assert out.stderr.startswith("stockade: argument COMMAND: invalid choice: 'no-such-command'")
 
 
 def test_version_and_one_command_import_only_what_they_need() -> None:
@@ -30,3 +32,29 @@ def test_version_and_one_command_import_only_what_they_need() -> None:
     status = subprocess.run([sys.executable, "-c", probe.format(argv=["status", "--json"])],
                             capture_output=True, text=True, check=True)
     assert status.stdout.strip() == "['stockade.cli.status']"
+
+
+def test_make_completes_a_venv_left_without_pip(tmp_path) -> None:
+    import os
+    import shutil
+
+    import pytest
+
+    if not shutil.which("make"):
+        pytest.skip("make not installed")
+    root = os.path.join(os.path.dirname(__file__), "..")
+    shutil.copy(os.path.join(root, "Makefile"), tmp_path / "Makefile")
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "python").write_text("")  # python, but no pip
+    out = subprocess.run(["make", "-n", ".venv/.test-installed"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "-m venv .venv" in out.stdout  # the venv is (re)made, then pip installs
+
+
+def test_a_mistyped_command_gets_the_nearest_one() -> None:
+    out = run_cli("rnu")
+    assert out.returncode == 2
+    assert out.stderr.rstrip().endswith("did you mean 'run'?")
+    assert "did you mean" not in run_cli("zzz").stderr

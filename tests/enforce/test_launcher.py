@@ -243,3 +243,14 @@ def test_every_catchable_signal_is_watched():
                 signal.SIGTSTP, signal.SIGCONT, signal.SIGURG, signal.SIGRTMIN, signal.SIGRTMAX):
         assert sig in watched
     assert not watched & {signal.SIGKILL, signal.SIGSTOP, signal.SIGTTIN, signal.SIGTTOU}
+
+
+def test_eacces_hint_tells_a_file_without_execute_permission_from_landlock(tmp_path):
+    plain = tmp_path / "script.sh"
+    plain.write_text("#!/bin/sh\necho hi\n")
+    plain.chmod(0o644)
+    err = launcher._error(b"exec\x00%d" % 13, str(plain))
+    assert err.exit_code == 126
+    assert "no execute permission" in str(err) and "Landlock" not in str(err)
+    plain.chmod(0o755)
+    assert "no Landlock execute right" in str(launcher._error(b"exec\x0013", str(plain)))

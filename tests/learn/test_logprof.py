@@ -182,3 +182,15 @@ def test_logprof_proposes_what_the_plan_enforces_and_converges(tmp_path) -> None
     assert ll.AccessFs.MAKE_REG in granted[str(out)]  # enforced, not a glob over nothing
     again = logprof("--apply")
     assert "no changes proposed" in again.stdout, again.stdout
+
+
+def test_logprof_log_without_denials_says_why_and_what_to_do(tmp_path) -> None:
+    # a `stockade run --audit` log as non-root: plan/start/exit, no denial records
+    profile = tmp_path / "demo"
+    profile.write_text(PROFILE)
+    (tmp_path / "run.jsonl").write_text('{"event": "exit", "status": 2, "time": 1.0}\n')
+    out = logprof(tmp_path, "-p", str(profile), "--log", "run.jsonl")
+    assert out.returncode == 0, out.stderr
+    assert "no changes proposed" in out.stdout
+    assert "no denial records" in out.stderr and "stockade learn -o" in out.stderr
+    assert profile.read_text() == PROFILE

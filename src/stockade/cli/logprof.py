@@ -95,6 +95,11 @@ def run(args: argparse.Namespace) -> int:
     if not result.proposals:
         print(f"{result.profile}: no changes proposed ({result.relevant} relevant of "
               f"{result.records} records)")
+        if not result.records:
+            print("stockade logprof: the logs hold no denial records; Landlock's denials reach "
+                  "them only through the kernel's audit (root, audit enabled: `stockade run` "
+                  "warns when it is not); else learn the changed program again: "
+                  "stockade learn -o PROFILE -- CMD", file=sys.stderr)
         return 0
     sys.stdout.write(result.diff)
     verb = "applied to" if args.apply else "proposed for"

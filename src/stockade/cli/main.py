@@ -49,6 +49,19 @@ def _command_modules(argv: list[str]) -> list[ModuleType]:
     return found
 
 
+def _did_you_mean(message: str) -> str:
+    """For argparse's "invalid choice: 'rnu' (choose from 'run', ...)": the nearest choice."""
+    import difflib
+    import re
+
+    found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+    if not found:
+        return ""
+    choices = re.findall(r"'([^']*)'", found.group(2))
+    close = difflib.get_close_matches(found.group(1), choices, n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors and exit status 2."""
 
@@ -57,7 +70,9 @@ class _Parser(argparse.ArgumentParser):
     usage_exit = 2
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"stockade {self.prog.split()[-1]}: {printable(message)}\n")
+        words = self.prog.split()
+        name = "stockade" if len(words) < 2 else f"stockade {words[-1]}"
+        sys.stderr.write(f"{name}: {printable(message)}{_did_you_mean(message)}\n")
         raise SystemExit(self.usage_exit)
 
 

@@ -200,6 +200,17 @@ def _report(fd: int, stage: str, err: int) -> None:
         os._exit(code)
 
 
+def _eacces_hint(command: str) -> str:
+    """Why execve said EACCES: a file without execute permission, else (likely) Landlock."""
+    import shutil
+
+    path = command if "/" in command else shutil.which(command)
+    if path and os.path.isfile(path) and (not os.stat(path).st_mode & 0o111
+                                          or not os.access(path, os.X_OK)):
+        return " (the file has no execute permission)"
+    return " (no Landlock execute right on it?)"
+
+
 def _error(message: bytes, command: str) -> LaunchError:
     stage, _, num = message.decode(errors="replace").partition("\0")
     err = int(num) if num.isdigit() else 0
@@ -209,7 +220,7 @@ def _error(message: bytes, command: str) -> LaunchError:
             text = f"{command}: command not found" if "/" not in command else \
                 f"{command}: No such file or directory"
             return LaunchError(text, COMMAND_NOT_FOUND_EXIT)
-        hint = " (no Landlock execute right on it?)" if err == errno.EACCES else ""
+        hint = _eacces_hint(command) if err == errno.EACCES else ""
         return LaunchError(f"cannot execute {command}: {why}{hint}", CANNOT_EXECUTE_EXIT)
     return LaunchError(f"cannot confine {command}: {stage} failed: {why}", SETUP_FAILED_EXIT)
 
