@@ -250,11 +250,7 @@ def h_ftruncate(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None
     task = sup.task(tid)
     if not sup.valid(nid):
         return
-    pidfd = ksys.pidfd_open(task.tgid)
-    try:
-        dup = ksys.pidfd_getfd(pidfd, s32(a[0]))
-    finally:
-        os.close(pidfd)
+    dup = ksys.take_fd(task.tgid, s32(a[0]))
     try:
         sup.act_as(task)
         st = os.fstat(dup)
