@@ -29,6 +29,7 @@ import os
 
 from stockade.enforce.seccomp import resolve_syscall
 from stockade.enforce.supervisor import sys as ksys
+from stockade.enforce.supervisor.target import status_fields
 
 KCMP_VM = 1
 CLONE_VM = 0x100
@@ -48,14 +49,8 @@ _NR_KCMP = resolve_syscall("kcmp")
 
 def _status(pid: int) -> tuple[int, int]:
     """(Threads, PPid) of `pid`."""
-    threads = ppid = 0
-    with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
-        for line in f:
-            if line.startswith("Threads:"):
-                threads = int(line.split()[1])
-            elif line.startswith("PPid:"):
-                ppid = int(line.split()[1])
-    return threads, ppid
+    fields = status_fields(pid)
+    return int(fields.get("Threads", 0)), int(fields.get("PPid", 0))
 
 
 def _same_mm(a: int, b: int) -> bool:

@@ -16,6 +16,8 @@ import errno
 import os
 import stat
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from stockade.enforce._libc import LIBC
@@ -80,6 +82,23 @@ def pin(sup: Supervisor, nid: int, tid: int, task: TaskInfo, dirfd: int, path: b
     return open_as_target(task, dirfd, path, os.O_PATH | (0 if follow else os.O_NOFOLLOW))
 
 
+@contextmanager
+def pinned(sup: Supervisor, nid: int, tid: int, dirfd: int, path: bytes | None, follow: bool
+           ) -> Iterator[tuple[TaskInfo, int | None]]:
+    """The task and `pin`'s descriptor (None: the target moved on), the supervisor acting as
+    the task; the descriptor is closed on leaving."""
+    task = sup.task(tid)
+    fd = pin(sup, nid, tid, task, dirfd, path, follow)
+    if fd is None:
+        yield task, None
+        return
+    try:
+        sup.act_as(task)
+        yield task, fd
+    finally:
+        os.close(fd)
+
+
 def read_path(sup: Supervisor, tid: int, addr: int, flags: int, nullable: bool = False
               ) -> bytes | None:
     """The path argument: None when the call names a descriptor (NULL where `nullable`, or ""
@@ -134,13 +153,9 @@ def _times(sup: Supervisor, tid: int, addr: int, kind: str) -> bytes | None:
 
 def _utime(sup: Supervisor, nid: int, tid: int, dirfd: int, path: bytes | None, follow: bool,
            times: bytes | None, syscall: str) -> None:
-    task = sup.task(tid)
-    fd = pin(sup, nid, tid, task, dirfd, path, follow)
-    if fd is None:
-        return
-    try:
-        sup.act_as(task)
-
+    with pinned(sup, nid, tid, dirfd, path, follow) as (task, fd):
+        if fd is None:
+            return
         obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, path_fd=True)
         if not guard(sup, nid, task, obj, True, "inode_setattr"):
             return
@@ -155,8 +170,6 @@ def _utime(sup: Supervisor, nid: int, tid: int, dirfd: int, path: bytes | None, 
         if res != 0:
             sup.deny(nid, ctypes.get_errno() or errno.EIO)
             return
-    finally:
-        os.close(fd)
     sup.ok(nid)
 
 
@@ -220,15 +233,10 @@ def h_truncate(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
     if length < 0:
         sup.deny(nid, errno.EINVAL)
         return
-    task = sup.task(tid)
-    fd = pin(sup, nid, tid, task, AT_FDCWD, read_path(sup, tid, a[0], 0), True)
-    if fd is None:
-        return
-    try:
-        sup.act_as(task)
+    with pinned(sup, nid, tid, AT_FDCWD, read_path(sup, tid, a[0], 0), True) as (_task, fd):
+        if fd is None:
+            return
         _truncate(sup, nid, tid, fd, length, "truncate")
-    finally:
-        os.close(fd)
 
 
 def h_ftruncate(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
@@ -242,11 +250,7 @@ def h_ftruncate(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None
     task = sup.task(tid)
     if not sup.valid(nid):
         return
-    pidfd = ksys.pidfd_open(task.tgid)
-    try:
-        dup = ksys.pidfd_getfd(pidfd, s32(a[0]))
-    finally:
-        os.close(pidfd)
+    dup = ksys.take_fd(task.tgid, s32(a[0]))
     try:
         sup.act_as(task)
         st = os.fstat(dup)
@@ -281,12 +285,9 @@ def _label_name(name: bytes, sup: Supervisor) -> bool:
 def _set(sup: Supervisor, nid: int, tid: int, dirfd: int, path: bytes | None, follow: bool,
          name: bytes, value: bytes | None, flags: int, syscall: str) -> None:
     """setxattr (value bytes) or removexattr (value None) on the resolved inode."""
-    task = sup.task(tid)
-    fd = pin(sup, nid, tid, task, dirfd, path, follow)
-    if fd is None:
-        return
-    try:
-        sup.act_as(task)
+    with pinned(sup, nid, tid, dirfd, path, follow) as (task, fd):
+        if fd is None:
+            return
         text = name.decode("utf-8", "replace")
         obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, path_fd=True)
         if _label_name(name, sup):
@@ -311,8 +312,6 @@ def _set(sup: Supervisor, nid: int, tid: int, dirfd: int, path: bytes | None, fo
             os.removexattr(where, name)
         else:
             os.setxattr(where, name, value, flags)
-    finally:
-        os.close(fd)
     sup.ok(nid)
 
 
@@ -400,20 +399,15 @@ def h_removexattrat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> 
 def _query(sup: Supervisor, nid: int, tid: int, dirfd: int, path: bytes | None, follow: bool,
            name: bytes | None, out_addr: int, size: int, syscall: str) -> None:
     """getxattr (name) or listxattr (name None): performed here, bytes copied back."""
-    task = sup.task(tid)
-    fd = pin(sup, nid, tid, task, dirfd, path, follow)
-    if fd is None:
-        return
-    try:
-        sup.act_as(task)
+    with pinned(sup, nid, tid, dirfd, path, follow) as (task, fd):
+        if fd is None:
+            return
         obj = object_from_fd(fd, labels=False, walk=False, path_fd=True)
         if not guard(sup, nid, task, obj, False, "inode_getxattr"):
             return
         where = f"/proc/self/fd/{fd}"
         data = os.getxattr(where, name) if name is not None else \
             b"".join(n.encode() + b"\0" for n in os.listxattr(where))
-    finally:
-        os.close(fd)
     if size:
         if len(data) > size:
             sup.deny(nid, errno.ERANGE)

@@ -62,14 +62,11 @@ def h_mmap(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
         sup.cont(nid)  # no file: the kernel ignores the descriptor
         return
     task = sup.task(tid)
-    pidfd = ksys.pidfd_open(task.tgid)
     try:
-        ours = ksys.pidfd_getfd(pidfd, fd)
+        ours = ksys.take_fd(task.tgid, fd)
     except OSError:
         sup.deny(nid, errno.EBADF)
         return
-    finally:
-        os.close(pidfd)
     try:
         obj = _file_object(sup, ours)
     finally:

@@ -68,16 +68,15 @@ def h_socket(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
 
 def _target_socket(sup: Supervisor, nid: int, task: TaskInfo, fd: int) -> socket.socket | None:
     """Our duplicate of the target's socket `fd` (pidfd_getfd: the same open file
-    description, so the fd number cannot be swapped under us); None when answered (EBADF,
-    ENOTSOCK)."""
-    pidfd = ksys.pidfd_open(task.tgid)
-    try:
-        dup = ksys.pidfd_getfd(pidfd, fd)
-    except OSError as err:
-        sup.deny(nid, errno.EBADF if err.errno == errno.EBADF else err.errno or errno.EBADF)
+    description, so the fd number cannot be swapped under us); None when the notification is
+    no longer valid or was answered (EBADF, ENOTSOCK)."""
+    if not sup.valid(nid):
         return None
-    finally:
-        os.close(pidfd)
+    try:
+        dup = ksys.take_fd(task.tgid, fd)
+    except OSError as err:
+        sup.deny(nid, err.errno or errno.EBADF)
+        return None
     try:
         return socket.socket(fileno=dup)
     except OSError:
@@ -92,8 +91,6 @@ def h_listen(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
     the plan leaves TCP bind alone or grants port 0."""
     task = sup.task(tid)
     fd, backlog = s32(a[0]), s32(a[1])
-    if not sup.valid(nid):
-        return
     sock = _target_socket(sup, nid, task, fd)
     if sock is None:
         return
@@ -151,8 +148,6 @@ def _sock_call(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...], op: str)
     raw = sup.mem.read(tid, addr, length)
     if len(raw) != length:
         sup.deny(nid, errno.EFAULT)
-        return
-    if not sup.valid(nid):
         return
     sock = _target_socket(sup, nid, task, fd)
     if sock is None:

@@ -225,8 +225,6 @@ def _answer(sup: Supervisor, nid: int, sock: socket.socket, flags: int,
 def _send(sup: Supervisor, nid: int, tid: int, fd: int, flags: int,
           copy: Callable[[TaskInfo, bool], _Message]) -> None:
     task = sup.task(tid)
-    if not sup.valid(nid):
-        return
     sock = _target_socket(sup, nid, task, fd)
     if sock is None:
         return
@@ -281,8 +279,6 @@ def h_sendmmsg(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
     task = sup.task(tid)
     fd, vec, vlen, flags = s32(a[0]), a[1], min(a[2] & 0xFFFFFFFF, UIO_MAXIOV), \
         a[3] & 0xFFFFFFFF
-    if not sup.valid(nid):
-        return
     sock = _target_socket(sup, nid, task, fd)
     if sock is None:
         return

@@ -417,15 +417,13 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
         sup.cont(nid)
         return
     path = sup.mem.cstring(tid, addr)
-    tomoyo = "tomoyo" in sup.module_names
-    if tomoyo:  # TOMOYO's exec conditions and env checks look at argv and envp
+    tomoyo = sup.tomoyo
+    if tomoyo is not None:  # TOMOYO's exec conditions and env checks look at argv and envp
         argv, envp = _strings(sup, tid, argv_addr), _strings(sup, tid, envp_addr)
     if not sup.valid(nid):
         return
-    if tomoyo:
-        for module in sup.stack.modules:
-            if module.name == "tomoyo":
-                module.exec_strings(task.subject.pid, argv, envp)  # type: ignore[attr-defined]
+    if tomoyo is not None:
+        tomoyo.exec_strings(task.subject.pid, argv, envp)  # type: ignore[attr-defined]
     sup.act_as(task)
     if not path and flags & AT_EMPTY_PATH:
         fd = os.open(f"/proc/{tid}/fd/{dirfd}", os.O_PATH | os.O_CLOEXEC)
@@ -433,7 +431,7 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
         nofollow = os.O_NOFOLLOW if flags & AT_SYMLINK_NOFOLLOW else 0
         fd = open_as_target(task, dirfd, path, os.O_PATH | nofollow)
     subject = task.subject
-    given = _name_as_given(task, dirfd, path) if tomoyo else ""  # TOMOYO names domains by it
+    given = _name_as_given(task, dirfd, path) if tomoyo is not None else ""  # TOMOYO names domains by it
     try:
         obj = _exec_object(sup, fd)
         err = sup.decide(task, [Request("file_open", subject, obj, MAY_EXEC | MAY_OPEN),

@@ -117,7 +117,8 @@ class Supervisor:
         self.mem = ksys.MemReader()
         self.stats = Stats()
         names = {m.name for m in stack.modules}
-        self.module_names = frozenset(names)
+        #: the TOMOYO module, told each exec's argv and envp (None without one)
+        self.tomoyo = next((m for m in stack.modules if m.name == "tomoyo"), None)
         self.labels = bool(names - _LABEL_FREE)
         self.walk = bool(names & _WALKERS)
         resolve.LABEL_NAMES = label_attributes(stack)

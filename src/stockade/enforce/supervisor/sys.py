@@ -168,6 +168,15 @@ def pidfd_getfd(pidfd: int, targetfd: int) -> int:
     return _check(_syscall(NR["pidfd_getfd"], pidfd, targetfd, 0))
 
 
+def take_fd(pid: int, targetfd: int) -> int:
+    """A duplicate of process `pid`'s fd `targetfd` (pidfd_open then pidfd_getfd)."""
+    pidfd = pidfd_open(pid)
+    try:
+        return pidfd_getfd(pidfd, targetfd)
+    finally:
+        os.close(pidfd)
+
+
 def set_fs_ids(fsuid: int, fsgid: int) -> None:
     """setfsgid then setfsuid for the calling thread only (the raw calls are per-thread)."""
     _syscall(NR["setfsgid"], fsgid)

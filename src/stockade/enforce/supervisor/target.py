@@ -65,7 +65,8 @@ class ProcHelper:
         self._q.put(None)
 
 
-def _status_fields(tid: int) -> dict[str, str]:
+def status_fields(tid: int) -> dict[str, str]:
+    """The fields of /proc/TID/status, by name."""
     with open(f"/proc/{tid}/status", encoding="utf-8", errors="replace") as f:
         text = f.read()
     out = {}
@@ -112,7 +113,7 @@ def read_task(tid: int, contexts: tuple[tuple[str, str], ...]) -> TaskInfo:
         except OSError:
             pidfd = -1
     try:
-        fields = _status_fields(tid)
+        fields = status_fields(tid)
         subject = subject_from_pid(tid)
         root = os.stat(f"/proc/{tid}/root")
     except (OSError, StockadeError):
