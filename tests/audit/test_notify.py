@@ -85,3 +85,40 @@ def test_follower_shows_a_record_from_two_sources_once(tmp_path: Path) -> None:
     finally:
         follower.close()
     assert [r.object for r in got] == ["/etc/shadow"] and follower.duplicates == 1
+
+
+def test_notify_suggests_the_run_flag_that_grants_a_denied_exec(tmp_path: Path) -> None:
+    """A Landlock `fs.execute` denial is granted by `--rx` (not `--ro`, which grants no
+    execute): the suggested flag, given to `stockade run`, lets the exec through."""
+    import shlex
+    import shutil
+
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        import pytest
+
+        pytest.skip("busybox-static is not installed")
+    tmp_path.chmod(0o755)
+    program = tmp_path / "busybox"
+    shutil.copy(busybox, program)  # static: no loader needs its own execute right
+    log = tmp_path / "audit.log"
+    log.write_text(f'type=UNKNOWN[1423] msg=audit(1700000006.000:15): domain=1a6fdc679 '
+                   f'blockers=fs.execute path="{program}" dev="vda2" ino=11\n')
+    out = run_cli("notify", "--once", "--log", str(log), "--audit-log", "", "--no-desktop")
+    assert out.returncode == 0, out.stderr
+    assert f"(or --rx {program})" in out.stdout
+    flags = shlex.split(out.stdout.split("(or ", 1)[1].split(")", 1)[0])
+    denied = run_cli("run", "--ro", str(tmp_path), "--", str(program), "true")
+    assert denied.returncode == 126, denied.stderr
+    granted = run_cli("run", *flags, "--", str(program), "true")
+    assert granted.returncode == 0, granted.stderr
+
+
+def test_suggested_flags_for_execute_and_write_name_both() -> None:
+    from stockade.audit.record import AuditRecord
+    from stockade.audit.suggest import suggest_rule
+
+    record = AuditRecord(time=1.0, serial=1, operation="fs.execute,fs.write_file",
+                         module="landlock", result="DENIED", object="/srv/tool",
+                         denied="fs.execute,fs.write_file")
+    assert suggest_rule(record).endswith("(or --rw /srv/tool --rx /srv/tool)")

@@ -141,3 +141,34 @@ CREATE TABLE records (id INTEGER PRIMARY KEY, time REAL NOT NULL, serial INTEGER
     row = sqlite3.connect(path).execute("SELECT record_type FROM records").fetchone()
     assert row == (1400,)
     assert json.loads(sqlite3.connect(path).execute("SELECT record FROM records").fetchone()[0])["serial"] == 1
+
+
+def test_import_streams_in_committed_batches(store: AuditStore) -> None:
+    """The writer consumes a stream: batches are committed while the source is still being
+    read (a progress display can wrap the iterator; memory holds one batch)."""
+    other = sqlite3.connect(store.path)
+    seen_mid_stream: list[int] = []
+
+    def source():
+        for i in range(2500):
+            if i == 2100:
+                seen_mid_stream.append(other.execute("SELECT count(*) FROM records").fetchone()[0])
+            yield rec(float(i), i)
+
+    with store.writer(batch=1000, max_delay=3600) as writer:
+        writer.extend(source())
+    assert seen_mid_stream == [2000]
+    assert (writer.seen, writer.inserted, store.count()) == (2500, 2500, 2500)
+    other.close()
+
+
+def test_one_batch_mixes_new_replaced_and_kept_records(store: AuditStore) -> None:
+    """New rows, a longer copy (replaces), a shorter copy (kept out) and a duplicate inside the
+    batch itself, counted right by the single INSERT ... ON CONFLICT statement."""
+    assert store.insert([rec(1.0, 1, obj="/a"), rec(2.0, 2, obj="/bbbb")]) == 2
+    batch = [rec(1.0, 1, obj="/a-longer"), rec(2.0, 2, obj="/b"), rec(3.0, 3, obj="/c"),
+             rec(3.0, 3, obj="/c-longer"), rec(4.0, 4)]
+    assert store.insert(batch) == 2
+    assert store.improved == 2  # serial 1 by the longer copy, serial 3 inside the batch
+    assert {r.serial: r.object for r in store.query()} == {
+        1: "/a-longer", 2: "/bbbb", 3: "/c-longer", 4: "/etc/shadow"}

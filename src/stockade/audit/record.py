@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from stockade.lsm.caps import cap_name
@@ -47,8 +47,11 @@ class AuditRecord:
     raw: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """A plain dict for JSON."""
-        return asdict(self)
+        """A plain dict for JSON (`fields` copied: its values are text, so this is what
+        dataclasses.asdict gives, without its recursive deep copy: a hot path of import)."""
+        out = {name: getattr(self, name) for name in _NAMES}
+        out["fields"] = dict(self.fields)
+        return out
 
     def to_json(self) -> str:
         """One JSON line."""
@@ -71,6 +74,7 @@ class AuditRecord:
         return record
 
 
+_NAMES = tuple(AuditRecord.__dataclass_fields__)
 _TEXT = ("operation", "module", "result", "comm", "exe", "subject", "object", "requested",
          "denied", "reason", "mode", "profile", "raw")
 _TYPES: dict[str, type | tuple[type, ...]] = {

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from stockade.audit.record import AuditRecord
 from stockade.errors import StockadeError
 
@@ -43,13 +45,15 @@ CREATE INDEX IF NOT EXISTS records_result ON records(result, time);
 """
 _UNIQUE = ("CREATE UNIQUE INDEX IF NOT EXISTS records_identity "
            "ON records(time, serial, record_type, record_index)")
-# A record already stored under the same identity is replaced by a more complete one (more
-# text: a line cut short, as by a full disk or a reader that stopped mid-line, is a prefix).
-_IMPROVE = ("UPDATE records SET operation = ?, module = ?, result = ?, profile = ?, pid = ?,"
-            " object = ?, record = ? WHERE time = ? AND serial = ? AND record_type = ?"
-            " AND record_index = ? AND length(record) < length(?)")
-_INSERT = ("INSERT OR IGNORE INTO records (time, serial, operation, module, result, profile, pid,"
-           " object, record, record_type, record_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+# One statement inserts a record or, when one of the same identity is stored, keeps the more
+# complete of the two (more text: a line cut short, as by a full disk or a reader that stopped
+# mid-line, is a prefix of the whole one). No SELECT per record: the UNIQUE index finds it.
+_UPSERT = ("INSERT INTO records (time, serial, operation, module, result, profile, pid, object,"
+           " record, record_type, record_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+           " ON CONFLICT (time, serial, record_type, record_index) DO UPDATE SET"
+           " operation = excluded.operation, module = excluded.module, result = excluded.result,"
+           " profile = excluded.profile, pid = excluded.pid, object = excluded.object,"
+           " record = excluded.record WHERE length(excluded.record) > length(records.record)")
 
 
 def default_store_path() -> Path:
@@ -61,12 +65,28 @@ def default_store_path() -> Path:
 
 
 _INT64 = (1 << 63) - 1
-_RANGES = (("serial", 0, _INT64), ("pid", 0, (1 << 31) - 1), ("errno", -_INT64, _INT64),
+_PID_MAX = (1 << 31) - 1
+_TIME_MAX = float(_INT64)
+_RANGES = (("serial", 0, _INT64), ("pid", 0, _PID_MAX), ("errno", -_INT64, _INT64),
            ("record_type", 0, (1 << 31) - 1))
 
 
 def invalid(r: AuditRecord) -> str | None:
     """Why a record cannot be stored (a value out of range or of the wrong type), or None."""
+    # the usual record (a reader's), checked in one expression: this runs once per record
+    t, serial, pid, errno, rtype, uid = r.time, r.serial, r.pid, r.errno, r.record_type, r.uid
+    if type(t) is float and 0.0 <= t < _TIME_MAX and type(serial) is int \
+            and 0 <= serial <= _INT64 and type(pid) is int and 0 <= pid <= _PID_MAX \
+            and type(errno) is int and -_INT64 <= errno <= _INT64 \
+            and (rtype is None or (type(rtype) is int and 0 <= rtype <= _PID_MAX)) \
+            and (uid is None or (type(uid) is int and 0 <= uid <= 0xFFFFFFFF)) \
+            and type(r.operation) is str and type(r.module) is str and type(r.result) is str \
+            and type(r.profile) is str and type(r.object) is str and type(r.fields) is dict:
+        return None
+    return _why_invalid(r)
+
+
+def _why_invalid(r: AuditRecord) -> str | None:
     if not isinstance(r.time, int | float) or not 0 <= r.time < float(_INT64) \
             or r.time != r.time:
         return f"time out of range: {r.time!r}"
@@ -86,7 +106,11 @@ def invalid(r: AuditRecord) -> str | None:
     return None
 
 
-def _row(r: AuditRecord) -> tuple[Any, ...]:
+Row = tuple[Any, ...]
+
+
+def row(r: AuditRecord) -> Row:
+    """The store's row of a valid record (see `invalid`)."""
     try:
         index = int(r.fields.get("record_index", 0))
     except ValueError:
@@ -94,7 +118,17 @@ def _row(r: AuditRecord) -> tuple[Any, ...]:
     if not 0 <= index <= _INT64:
         index = 0
     return (r.time, r.serial, _text(r.operation), _text(r.module), _text(r.result),
-            _text(r.profile), r.pid, _text(r.object), r.to_json(), r.record_type or 0, index)
+            _text(r.profile), r.pid, _text(r.object), _record_json(r), r.record_type or 0, index)
+
+
+def _record_json(r: AuditRecord) -> str:
+    """The record's JSON for the `record` column (orjson: a third of the stdlib encoder's
+    time; text with surrogate escapes, which orjson refuses, takes the stdlib's)."""
+    data = r.to_dict()
+    try:
+        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        return r.to_json()
 
 
 def _text(value: str) -> str:
@@ -147,18 +181,23 @@ class AuditStore:
 
     def insert(self, records: Iterable[AuditRecord]) -> int:
         """Insert `records` in one transaction; returns how many were new."""
-        rows = [_row(r) for r in records if invalid(r) is None]
+        return self.insert_rows([row(r) for r in records if invalid(r) is None])
+
+    def insert_rows(self, rows: Iterable[Row]) -> int:
+        """Insert rows made by `row()` in one transaction (one prepared statement); returns
+        how many were new. A row whose identity is stored replaces it only when longer."""
         db = self._db
         before = db.total_changes
         with db:
-            db.executemany(_INSERT, rows)
-            added = db.total_changes - before
-            if added < len(rows):  # some were there: keep the more complete of each pair
-                middle = db.total_changes
-                db.executemany(_IMPROVE, [(*row[2:9], *row[:2], *row[9:], row[8])
-                                          for row in rows])
-                self.improved += db.total_changes - middle
+            top = self._top_id()
+            db.executemany(_UPSERT, rows)
+            # a new row takes the largest rowid + 1, so the new rows are those above `top`
+            added = self._top_id() - top
+        self.improved += db.total_changes - before - added
         return added
+
+    def _top_id(self) -> int:
+        return self._db.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
 
     def writer(self, batch: int = 2000, max_delay: float = 1.0) -> BatchWriter:
         """A writer that commits every `batch` records or `max_delay` seconds."""
@@ -229,7 +268,7 @@ class BatchWriter:
         self.store = store
         self.batch = max(1, batch)
         self.max_delay = max_delay
-        self._buffer: list[AuditRecord] = []
+        self._buffer: list[Row] = []
         self._since = _time.monotonic()
         self.seen = 0
         self.rejected = 0  # records not stored because a value was out of range
@@ -242,19 +281,27 @@ class BatchWriter:
         if invalid(record) is not None:
             self.rejected += 1
             return
-        self._buffer.append(record)
+        self._buffer.append(row(record))
         self.seen += 1
         if len(self._buffer) >= self.batch or _time.monotonic() - self._since >= self.max_delay:
             self.flush()
 
     def extend(self, records: Iterable[AuditRecord]) -> None:
-        """Queue many records."""
+        """Queue many records (a stream: only the current batch is held)."""
+        buffer, batch, max_delay = self._buffer, self.batch, self.max_delay
+        monotonic = _time.monotonic
         for record in records:
-            self.add(record)
+            if invalid(record) is not None:
+                self.rejected += 1
+                continue
+            buffer.append(row(record))
+            self.seen += 1
+            if len(buffer) >= batch or monotonic() - self._since >= max_delay:
+                self.flush()
 
     def flush(self) -> int:
         """Commit what is queued; returns how many new rows that added."""
-        added = self.store.insert(self._buffer) if self._buffer else 0
+        added = self.store.insert_rows(self._buffer) if self._buffer else 0
         self.inserted += added
         self.committed += len(self._buffer)
         self._buffer.clear()

@@ -2,7 +2,7 @@
 
 The rules are written in the language of the layer that denied: AppArmor profile rules for
 AppArmor and for stockade's own file, capability and network denials; for Landlock, the
-profile rule and the launcher flag (`--ro PATH` / `--rw PATH`); SELinux gets the
+profile rule and the launcher flag (`--ro`, `--rx` or `--rw PATH`, as `stockade run` grants); SELinux gets the
 audit2allow-style `allow` rule.
 """
 
@@ -20,9 +20,11 @@ MASK_LETTERS = {"r": "r", "w": "w", "a": "a", "c": "w", "d": "w", "x": "x", "m":
 ACCESS_WORD_LETTERS = {"read": "r", "write": "w", "append": "a", "exec": "x", "open": "",
                        "access": "", "chdir": "r", "mmap": "m", "lock": "k", "link": "l",
                        "create": "w", "unlink": "w", "rename": "w", "setattr": "w"}
-# Landlock blockers → (the permission letter, the `stockade run` flag that grants it).
+# Landlock blockers → (the permission letter, the `stockade run` flag that grants it): --ro
+# grants read_file/read_dir, --rx adds execute, --rw adds writing, making and removing but not
+# execute (enforce/defaults.py READ, READ_EXEC, READ_WRITE).
 LANDLOCK_FS = {
-    "fs.execute": ("x", "--ro"), "fs.read_file": ("r", "--ro"), "fs.read_dir": ("r", "--ro"),
+    "fs.execute": ("x", "--rx"), "fs.read_file": ("r", "--ro"), "fs.read_dir": ("r", "--ro"),
     "fs.write_file": ("w", "--rw"), "fs.truncate": ("w", "--rw"), "fs.ioctl_dev": ("w", "--rw"),
     "fs.remove_dir": ("w", "--rw"), "fs.remove_file": ("w", "--rw"),
     "fs.make_char": ("w", "--rw"), "fs.make_dir": ("w", "--rw"), "fs.make_reg": ("w", "--rw"),
@@ -98,11 +100,11 @@ def _landlock_rule(r: AuditRecord) -> str:
     fs = [b for b in blockers if b in LANDLOCK_FS]
     if fs and r.object.startswith("/"):
         letters = _perm_letters("".join(LANDLOCK_FS[b][0] for b in fs))
-        flag = "--rw" if any(LANDLOCK_FS[b][1] == "--rw" for b in fs) else "--ro"
         target = r.object.rstrip("/") + "/*" if all(b in _IN_DIRECTORY for b in fs) else r.object
         if "fs.read_dir" in fs and len(fs) == 1:
             target = r.object.rstrip("/") + "/"
-        return f"  {aa_path(target)} {letters},   (or {flag} {shlex.quote(r.object)})"
+        path = shlex.quote(r.object)
+        return f"  {aa_path(target)} {letters},   (or {_run_flags(set(fs), path)})"
     if any(b.startswith("net.") for b in blockers):
         port = r.object.rsplit(":", 1)[-1] if ":" in r.object else ""
         verb = "bind" if any("bind" in b for b in blockers) else "connect"
@@ -113,6 +115,15 @@ def _landlock_rule(r: AuditRecord) -> str:
     if "scope.abstract_unix_socket" in blockers:
         return f"  unix (connect) type=stream peer=(addr={r.object or '@*'}),"
     return ""
+
+
+def _run_flags(blockers: set[str], path: str) -> str:
+    """The fewest `stockade run` flags granting every blocker on `path`: --rx holds --ro,
+    and execute with writing needs both --rw and --rx."""
+    flags = {LANDLOCK_FS[b][1] for b in blockers}
+    if "--rw" in flags or "--rx" in flags:
+        flags.discard("--ro")
+    return " ".join(f"{flag} {path}" for flag in sorted(flags, key=("--rw", "--rx", "--ro").index))
 
 
 def suggest_rule(r: AuditRecord) -> str:

@@ -112,7 +112,7 @@ def read_records(path: str | os.PathLike[str], stats: dict[str, int] | None = No
         elif is_tomoyo_header(first):  # TOMOYO's own log (its audit interface, tomoyo-auditd)
             yield from tomoyo_records(_lines(handle))
         else:
-            yield from records_from_lines(_lines(handle), correlator, stats)
+            yield from records_from_lines(handle, correlator, stats)  # blocks: lines split in C
 
 
 def records_from_stream(handle: IO[str], stats: dict[str, int] | None = None) -> Iterator[AuditRecord]:
