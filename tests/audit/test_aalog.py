@@ -160,3 +160,30 @@ def test_cli_parse_prints_libapparmor_records(tmp_path: Path) -> None:
     bad = subprocess.run([*cmd[:-1], str(tmp_path / "missing")], capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode != 0 and "cannot read" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@needs_oracle
+def test_interpreted_masks_are_libapparmors() -> None:
+    """One meaning of `mask=` (denied, as libapparmor's grammar has it): the AuditRecords of
+    import, logprof and notify carry libapparmor's denied_mask, and its requested_mask (or,
+    when a record names only what was denied, that), line for line against the real library."""
+    from stockade.audit.readers import records_from_lines
+
+    pairs = generate(20261205, 3000)
+    lines = sorted({line for _, line in pairs if not _for_oracle(line)[1]})  # 3.0.8's keys
+    theirs = _oracle(lines)
+    checked = with_mask_only = 0
+    for line, want in zip(lines, theirs, strict=True):
+        if want["event"] not in ("AA_RECORD_DENIED", "AA_RECORD_ALLOWED", "AA_RECORD_AUDIT"):
+            continue
+        records = [r for r in records_from_lines([line]) if r.module == "apparmor"]
+        if len(records) != 1:  # a format the kernel reader does not take (syslog, socklog)
+            continue
+        (r,) = records
+        denied, requested = want["denied_mask"] or "", want["requested_mask"] or ""
+        if r.result == "DENIED" and not denied:
+            denied = requested
+        assert (r.requested, r.denied) == (requested or denied, denied), line
+        checked += 1
+        with_mask_only += " mask=" in line
+    assert checked > 100 and with_mask_only > 10  # the dbus `mask=` records are among them

@@ -179,3 +179,36 @@ def test_landlock_denial_through_netlink(audit_state: dict[str, int], tmp_path: 
     finally:
         reader.close()
     assert found and found[0].pid == pid and found[0].result == "DENIED"
+
+
+SECCOMP_CHILD = textwrap.dedent("""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    for name, nr in (("clone3", 435), ("ptrace", 101)):
+        print(name, libc.syscall(nr, 0, 0, 0, 0), ctypes.get_errno(), flush=True)
+""")
+
+
+def test_run_audit_seccomp_records_name_the_errno_and_clone3_is_expected(
+        audit_state: dict[str, int], tmp_path: Path) -> None:
+    """Through the kernel: stockade's filter answers ptrace with EPERM (a denial, shown as
+    errno(EPERM), not errno(0)) and clone3 with ENOSYS (libc's fallback: not a denial)."""
+    if audit_state.get("enabled") == 0:
+        set_enabled(1)
+    log = tmp_path / "audit.jsonl"
+    out = subprocess.run([sys.executable, "-m", "stockade", "run", "--rx", "/", "--audit", str(log),
+                          "--", sys.executable, "-c", SECCOMP_CHILD],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["clone3 -1 38", "ptrace -1 1"]  # what the kernel did
+    import json
+
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    seccomp = {r["object"]: r for r in records if r.get("module") == "seccomp"}
+    if "ptrace" not in seccomp:
+        pytest.skip("the kernel logged no SECCOMP record (audit off or rate-limited)")
+    ptrace = seccomp["ptrace"]
+    assert (ptrace["result"], ptrace["denied"], ptrace["errno"]) == ("DENIED", "errno(EPERM)", 1)
+    clone3 = seccomp["clone3"]
+    assert clone3["result"] == "AUDIT" and clone3["errno"] == 38 and clone3["denied"] == ""
+    assert "expected" in clone3["fields"]

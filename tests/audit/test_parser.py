@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from stockade.audit.readers import Correlator, parse_line, records_from_lines
 from stockade.audit.readers.parser import decode_hex, get_field, parse_fields
+from stockade.audit.suggest import describe
 
 
 def read(text: str) -> list:
@@ -190,12 +191,39 @@ def test_seccomp_actions() -> None:
     errno_, kill, log, allow = read("\n".join([
         _seccomp("0x50001", 1), _seccomp("0x80000000", 2), _seccomp("0x7ffc0000", 3),
         _seccomp("0x7fff0000", 4)]))
-    assert (errno_.module, errno_.result, errno_.denied, errno_.errno) == ("seccomp", "DENIED", "errno(1)", 1)
+    assert (errno_.module, errno_.result, errno_.denied, errno_.errno) == ("seccomp", "DENIED", "errno(EPERM)", 1)
     assert errno_.comm == "my tool" and errno_.uid == 1000 and errno_.pid == 4321
     assert errno_.object in ("ptrace", "syscall 101")
     assert (kill.result, kill.denied) == ("DENIED", "kill_process")
     assert (log.result, log.denied) == ("AUDIT", "")
     assert allow.result == "ALLOWED"
+
+
+def test_seccomp_errno_comes_from_the_syscall_record() -> None:
+    """The kernel's `code=` holds the action only (seccomp_log() masks it with
+    SECCOMP_RET_ACTION_FULL): the errno is the SYSCALL record's exit, or unknown, never 0."""
+    alone, with_syscall = read("\n".join([
+        _seccomp("0x50000", 5), _seccomp("0x50000", 6),
+        "type=SYSCALL msg=audit(1700000100.000:6): arch=c000003e syscall=101 success=no exit=-1 "
+        "a0=0 a1=0 a2=0 a3=0 items=0 ppid=1 pid=4321 auid=1000 uid=1000 gid=1000 euid=1000 "
+        "suid=1000 fsuid=1000 egid=1000 sgid=1000 fsgid=1000 tty=pts0 ses=2 comm=\"tool\" "
+        "exe=\"/usr/bin/tool\" key=(null)"]))
+    assert (alone.result, alone.denied, alone.errno) == ("DENIED", "errno", 0)
+    assert (with_syscall.result, with_syscall.denied, with_syscall.errno) == ("DENIED", "errno(EPERM)", 1)
+    assert "errno(0)" not in describe(alone) + describe(with_syscall)
+
+
+def test_clone3_enosys_is_the_expected_fallback_not_a_denial() -> None:
+    clone3 = _seccomp("0x50000", 7).replace("syscall=101", "syscall=435")
+    [r] = read(clone3)
+    assert (r.result, r.errno, r.denied) == ("AUDIT", 38, "")
+    assert "libc falls back to clone" in r.fields["expected"]
+    eperm = clone3 + "\n" + ("type=SYSCALL msg=audit(1700000100.000:7): arch=c000003e syscall=435 "
+                             "success=no exit=-1 a0=0 a1=0 a2=0 a3=0 items=0 ppid=1 pid=4321 "
+                             "auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 fsuid=1000 egid=1000 "
+                             "sgid=1000 fsgid=1000 tty=pts0 ses=2 comm=\"t\" exe=\"/t\" key=(null)")
+    [denied] = read(eperm)  # a filter that refuses clone3 with EPERM does deny it
+    assert (denied.result, denied.denied) == ("DENIED", "errno(EPERM)")
 
 
 # --- the record layer: prefixes, hex, correlation, unknown types --------------------------------

@@ -186,7 +186,8 @@ def _audit_enabled() -> bool | None:
         return None
 
 
-def _collector(name: str, audit: RecordFile | None) -> DenialCollector | None:
+def _collector(name: str, audit: RecordFile | None,
+               plan: EnforcementPlan | None = None) -> DenialCollector | None:
     """A reader of the kernel's denial records for `--audit` (root only), or None with a note."""
     import os
 
@@ -201,7 +202,7 @@ def _collector(name: str, audit: RecordFile | None) -> DenialCollector | None:
         _say("denials are not being logged by the kernel: audit is disabled "
              "(enable it with auditctl -e 1)")
         return None
-    from stockade.enforce.denials import DenialCollector
+    from stockade.enforce.denials import DenialCollector, plan_errnos
 
     lock = threading.Lock()
 
@@ -211,7 +212,7 @@ def _collector(name: str, audit: RecordFile | None) -> DenialCollector | None:
             audit.flush()
 
     try:
-        return DenialCollector(name, sink)
+        return DenialCollector(name, sink, plan_errnos(plan.seccomp_rules) if plan else None)
     except StockadeError as err:
         _say(f"kernel denials of the program are not recorded: {err}")
         return None
@@ -314,7 +315,7 @@ def _run(args: argparse.Namespace) -> int:
         if audit:
             for rec in report.applied_records(prep, command, strict=args.strict):
                 report.write_record(audit, rec)
-        collector = _collector(plan.name, audit)
+        collector = _collector(plan.name, audit, prep.plan)
         layers = [name for name, on in (("landlock", prep.landlock_active),
                                         ("seccomp", prep.bpf is not None),
                                         ("capabilities", True), ("no_new_privs", True)) if on]

@@ -19,16 +19,28 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from stockade.audit.readers.correlate import Correlator
+from stockade.audit.readers.interpret import errno_action
 from stockade.audit.readers.netlink import AuditMulticast
 from stockade.audit.record import AuditRecord
+from stockade.enforce.plan_types import SeccompRule
+from stockade.enforce.seccomp import ActionKind
 
 # After the program exits, records it caused may still sit in kauditd's queue (a loaded machine
 # delays them): read until the socket has been quiet this long, but never longer than the cap.
 DRAIN_QUIET_SECONDS = 0.4
 DRAIN_MAX_SECONDS = 3.0
+
+
+def plan_errnos(rules: Iterable[SeccompRule]) -> dict[str, int]:
+    """syscall → errno, for the syscalls every errno rule of the plan answers alike."""
+    found: dict[str, set[int]] = {}
+    for rule in rules:
+        if rule.action.kind is ActionKind.ERRNO:
+            found.setdefault(rule.syscall, set()).add(rule.action.value)
+    return {name: next(iter(values)) for name, values in found.items() if len(values) == 1}
 
 
 def _parent(pid: int) -> int:
@@ -43,9 +55,13 @@ def _parent(pid: int) -> int:
 class DenialCollector:
     """Reads kernel audit records during a run and hands over those of the confined tree."""
 
-    def __init__(self, profile: str, sink: Callable[[AuditRecord], None]) -> None:
+    def __init__(self, profile: str, sink: Callable[[AuditRecord], None],
+                 errnos: dict[str, int] | None = None) -> None:
         self.profile = profile
         self.sink = sink
+        # syscall → the errno the plan's filter answers it with (the kernel's SECCOMP record
+        # names the action only; see audit/readers/interpret.py seccomp())
+        self.errnos = errnos or {}
         self.reader = AuditMulticast()  # raises StockadeError without CAP_AUDIT_READ
         self.correlator = Correlator(max_age=0.2)
         self.pids: set[int] = set()
@@ -98,6 +114,10 @@ class DenialCollector:
                 continue
             rec.profile = self.profile
             rec.fields["stockade_profile"] = self.profile
+            if rec.module == "seccomp" and rec.result == "DENIED" and not rec.errno \
+                    and rec.fields.get("action") == "errno" and rec.object in self.errnos:
+                rec.errno = self.errnos[rec.object]
+                rec.denied = errno_action(rec.errno)
             self.count += 1
             self.sink(rec)
 

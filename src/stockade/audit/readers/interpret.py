@@ -8,9 +8,11 @@ keeps the whole event's text in `raw`; nothing is dropped.
 
 from __future__ import annotations
 
+import errno as _errno
 import re
 from collections.abc import Sequence
 
+from stockade.audit.readers.aalog.grammar import log_masks
 from stockade.audit.readers.parser import (
     RawRecord,
     avc_permissions,
@@ -270,8 +272,11 @@ def apparmor(rec: RawRecord, index: int, ctx: _Context, f: dict[str, str]) -> Au
         out.object = _address(f) or f"{f['family']} {f.get('sock_type', '')}".strip()
     else:
         out.object = f.get("path", "")
-    out.requested = f.get("requested_mask") or f.get("mask", "")
-    out.denied = f.get("denied_mask", "")
+    # the masks as libapparmor reads them (`mask=` is the denied mask); a record that names
+    # only what was denied asked for at least that
+    requested, denied = log_masks(f)
+    out.requested = requested or denied
+    out.denied = denied
     if out.result == "DENIED" and not out.denied:
         out.denied = out.requested
     out.pid = _int(f.get("pid")) or out.pid
@@ -369,7 +374,16 @@ def landlock_domain(rec: RawRecord, index: int, ctx: _Context) -> AuditRecord:
 
 
 def seccomp(rec: RawRecord, index: int, ctx: _Context) -> AuditRecord:
-    """A SECCOMP (1326) record: `... sig= arch= syscall= compat= ip= code=0x50001`."""
+    """A SECCOMP (1326) record: `... sig= arch= syscall= compat= ip= code=0x50000`.
+
+    The kernel logs only the filter's action in `code` (seccomp_log() masks the return value
+    with SECCOMP_RET_ACTION_FULL), never the errno it carried: that comes from the event's
+    SYSCALL record (`exit=-N`) when one was logged, and is otherwise unknown (`errno`). Data
+    bits in `code` (a log written by something else) are taken as the errno.
+    clone3 answered with errno is the known fallback (stockade's, docker's and systemd's
+    filters answer ENOSYS because seccomp cannot read clone3's flags, and libc then calls
+    clone, which the filter can check): an AUDIT record marked `expected`, not a denial.
+    """
     f = rec.fields
     out = _base(rec, index, "seccomp", ctx)
     try:
@@ -377,15 +391,17 @@ def seccomp(rec: RawRecord, index: int, ctx: _Context) -> AuditRecord:
     except ValueError:
         code = 0
     action = SECCOMP_ACTIONS.get(code & 0xFFFF0000, f"action {code & 0xFFFF0000:#x}")
-    data = code & 0xFFFF
     out.result = _SECCOMP_RESULT.get(action, "AUDIT")
     out.operation = "syscall"
     name = syscall_name(f.get("arch", ""), f.get("syscall", ""))
     out.object = out.requested = name
-    out.denied = f"errno({data})" if action == "errno" else action
-    if out.result != "DENIED":
-        out.denied = ""
-    out.errno = data if action == "errno" else 0
+    errno = (code & 0xFFFF or ctx.errno()) if action == "errno" else 0
+    if action == "errno" and name in FALLBACK_ENOSYS and errno in (0, _errno.ENOSYS):
+        out.result, errno = "AUDIT", _errno.ENOSYS
+        out.fields["expected"] = FALLBACK_ENOSYS[name]
+    out.errno = errno
+    out.denied = (errno_action(errno) if action == "errno" else action) \
+        if out.result == "DENIED" else ""
     out.pid = _int(f.get("pid")) or out.pid
     out.comm = f.get("comm") or out.comm
     out.exe = f.get("exe") or out.exe
@@ -396,6 +412,20 @@ def seccomp(rec: RawRecord, index: int, ctx: _Context) -> AuditRecord:
     out.fields["action"] = action
     out.fields["syscall_name"] = name
     return out
+
+
+# syscalls a seccomp filter answers with ENOSYS so that libc falls back to one it can check
+FALLBACK_ENOSYS = {
+    "clone3": "clone3 answered ENOSYS: libc falls back to clone (seccomp cannot read clone3's "
+              "flags); not a denial",
+}
+
+
+def errno_action(errno: int) -> str:
+    """`errno(EPERM)` for a known errno, `errno` when the log did not say which."""
+    if not errno:
+        return "errno"
+    return f"errno({_errno.errorcode.get(errno, errno)})"
 
 
 def kernel(rec: RawRecord, index: int, ctx: _Context, raw: str) -> AuditRecord:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from stockade.audit.readers.aalog.record import AaLogRecord
+from stockade.audit.readers.aalog.scanner import _KEYS as _SCANNED_KEYS
 from stockade.audit.readers.aalog.scanner import Tok, tokens
 
 _TYPE_EVENT = {1501: "AA_RECORD_AUDIT", 1502: "AA_RECORD_ALLOWED", 1503: "AA_RECORD_DENIED",
@@ -37,6 +40,20 @@ _DIGIT_KEYS = {"task": "task", "parent": "parent", "magic_token": "magic_token",
                "pid": "pid", "peer_pid": "peer_pid", "fsuid": "fsuid", "ouid": "ouid",
                "lport": "net_local_port", "fport": "net_foreign_port", "sauid": None,
                "capability": None, "offset": None}
+
+
+def log_masks(fields: Mapping[str, str]) -> tuple[str, str]:
+    """(requested_mask, denied_mask) of a record's `key=value` fields as libapparmor's grammar
+    sets them: `mask=`, `denied_mask=` and `denied=` are the denied mask, `requested_mask=` and
+    `requested=` the requested one; a later key overwrites an earlier one; '' when absent.
+    Every reader of AppArmor records (interpret: import, logprof, notify) asks this."""
+    out = {"requested_mask": "", "denied_mask": ""}
+    for key, value in fields.items():
+        scanned = _SCANNED_KEYS.get(key)
+        member = _QUOTED_KEYS.get(scanned[0]) if scanned is not None else None
+        if member in out:
+            out[member] = value
+    return out["requested_mask"], out["denied_mask"]
 
 
 class _Parser:
