@@ -299,7 +299,7 @@ def main() -> int:
         rate = lines / mine
         print(f"stockade (parse+correlate+interpret, {records} records): {_rate(lines, mine)}")
         fast_enough = rate >= 100_000
-        as_fast = None
+        twice = None
         if ausearch is None:
             print("ausearch: not installed, no comparison")
         else:
@@ -310,10 +310,10 @@ def main() -> int:
                   f"{_rate(lines, t_int)}")
             print(f"ratio stockade/ausearch --raw: {t_raw / mine:.2f}x   "
                   f"ratio stockade/ausearch -i: {t_int / mine:.2f}x   (> 1 is faster)")
-            as_fast = mine <= t_int
+            twice = 2 * mine <= t_int
         print(f"target >= 100,000 lines/s: {'met' if fast_enough else 'NOT met'}")
-        if as_fast is not None:
-            print(f"target not slower than ausearch -i (interpreting): {'met' if as_fast else 'NOT met'}")
+        if twice is not None:
+            print(f"target >= 2x ausearch -i (interpreting): {'met' if twice else 'NOT met'}")
             print("(--raw only copies lines: it is a floor for reading the file, not a like for like "
                   "comparison)")
         return 0  # a benchmark reports; CI never asserts timings

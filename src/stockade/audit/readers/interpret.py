@@ -109,7 +109,7 @@ class _Context:
     and serial, the SYSCALL fields, the context fields, the errno, the cwd and the first path.
     """
 
-    __slots__ = ("_cwd", "_errno", "_fields", "_first_path", "_paths", "_syscall", "cwd_body",
+    __slots__ = ("_cwd", "_errno", "_fields", "_first_path", "_syscall", "cwd_body",
                  "path_bodies", "proctitle_body", "serial", "stamp", "syscall_body", "time")
 
     def __init__(self, event: Sequence[RawRecord] = ()) -> None:
@@ -120,7 +120,6 @@ class _Context:
         self.stamp = ""
         self.time = 0.0
         self.serial = 0
-        self._paths: list[dict[str, str]] | None = None
         self._syscall: dict[str, str | None] | None = None
         self._fields: dict[str, str] | None = None
         self._cwd: str | None = None
@@ -167,12 +166,6 @@ class _Context:
             cwd = self._cwd = (get_field(self.cwd_body, "cwd") or "") if self.cwd_body else ""
         return cwd
 
-    @property
-    def paths(self) -> list[dict[str, str]]:
-        if self._paths is None:
-            self._paths = [parse_fields(body) for body in self.path_bodies]
-        return self._paths
-
     def fields(self) -> dict[str, str]:
         """The context worth keeping beside a decision (shared: copy before changing it)."""
         out = self._fields
@@ -215,12 +208,14 @@ class _Context:
         return name
 
     def full_path(self, name: str, inode: str | None) -> str:
-        """A PATH record's absolute name for `name` (a basename in SELinux AVCs)."""
-        for item in self.paths:
-            candidate = item.get("name", "")
+        """A PATH record's absolute name for `name` (a basename in SELinux AVCs); two fields
+        of each PATH record are read (a space or `=` in a name is hex encoded)."""
+        for body in self.path_bodies:
+            candidate = get_field(body, "name") or ""
             if not candidate or candidate == "(null)":
                 continue
-            if (inode and item.get("inode") == inode) or candidate.rsplit("/", 1)[-1] == name:
+            if (inode and get_field(body, "inode") == inode) \
+                    or candidate.rsplit("/", 1)[-1] == name:
                 return self._absolute(candidate)
         return name
 

@@ -47,13 +47,20 @@ def log_masks(fields: Mapping[str, str]) -> tuple[str, str]:
     sets them: `mask=`, `denied_mask=` and `denied=` are the denied mask, `requested_mask=` and
     `requested=` the requested one; a later key overwrites an earlier one; '' when absent.
     Every reader of AppArmor records (interpret: import, logprof, notify) asks this."""
+    found = [key for key in _MASK_KEYS if key in fields]
+    if not found:
+        return "", ""
     out = {"requested_mask": "", "denied_mask": ""}
-    for key, value in fields.items():
-        scanned = _SCANNED_KEYS.get(key)
-        member = _QUOTED_KEYS.get(scanned[0]) if scanned is not None else None
-        if member in out:
-            out[member] = value
+    if len(found) > 1 and len({_MASK_KEYS[key] for key in found}) < len(found):
+        found = [key for key in fields if key in _MASK_KEYS]  # two for one member: line order
+    for key in found:
+        out[_MASK_KEYS[key]] = fields[key]
     return out["requested_mask"], out["denied_mask"]
+
+
+# the keys the scanner gives a mask token, and the member the grammar sets from each
+_MASK_KEYS = {key: _QUOTED_KEYS[canonical] for key, (canonical, _) in _SCANNED_KEYS.items()
+              if _QUOTED_KEYS.get(canonical) in ("requested_mask", "denied_mask")}
 
 
 class _Parser:
