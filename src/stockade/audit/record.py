@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +50,7 @@ class AuditRecord:
     def to_dict(self) -> dict[str, Any]:
         """A plain dict for JSON (`fields` copied: its values are text, so this is what
         dataclasses.asdict gives, without its recursive deep copy: a hot path of import)."""
-        out = {name: getattr(self, name) for name in _NAMES}
+        out = dict(zip(_NAMES, _values(self), strict=True))
         out["fields"] = dict(self.fields)
         return out
 
@@ -75,6 +76,7 @@ class AuditRecord:
 
 
 _NAMES = tuple(AuditRecord.__dataclass_fields__)
+_values = operator.attrgetter(*_NAMES)
 _TEXT = ("operation", "module", "result", "comm", "exe", "subject", "object", "requested",
          "denied", "reason", "mode", "profile", "raw")
 _TYPES: dict[str, type | tuple[type, ...]] = {
