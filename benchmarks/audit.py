@@ -158,10 +158,10 @@ import sys, time
 from stockade.audit.readers.sources import read_records
 from stockade.audit.store import AuditStore
 store = AuditStore(sys.argv[2])
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 with store.writer() as writer:
     writer.extend(read_records(sys.argv[1], {}))
-print(time.perf_counter() - start, writer.inserted)
+print(time.perf_counter() - start, writer.inserted, time.process_time() - cpu)
 """
 
 _PLAIN_CHILD = """
@@ -175,24 +175,24 @@ db = sqlite3.connect(sys.argv[2])
 db.execute("PRAGMA journal_mode=WAL")
 db.execute("PRAGMA synchronous=NORMAL")
 plain = _UPSERT.split(" ON CONFLICT")[0]
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 for at in range(0, len(rows), 2000):
     with db:
         db.executemany(plain, rows[at:at + 2000])
-print(time.perf_counter() - start, len(rows))
+print(time.perf_counter() - start, len(rows), time.process_time() - cpu)
 """
 
 
-def _child(code: str, *args: str) -> tuple[float, int, int]:
-    """(seconds, count, peak RSS in KiB) of a fresh interpreter running `code`."""
+def _child(code: str, *args: str) -> tuple[float, int, int, float]:
+    """(seconds, count, peak RSS in KiB, CPU seconds) of a fresh interpreter running `code`."""
     proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True)
     out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"benchmark child failed ({proc.returncode})")
-    seconds, count = out.split()
-    return float(seconds), int(count), usage.ru_maxrss
+    seconds, count, cpu = out.split()
+    return float(seconds), int(count), usage.ru_maxrss, float(cpu)
 
 
 def bench_import(sizes: list[int], runs: int) -> None:
@@ -205,18 +205,23 @@ def bench_import(sizes: list[int], runs: int) -> None:
             generate_apparmor(log, size)
             ours: list[float] = []
             plain: list[float] = []
+            cpu_ours: list[float] = []
+            cpu_plain: list[float] = []
             peak = 0
             for run in range(max(1, runs)):
                 for name in os.listdir(workdir):
                     if name.endswith(("sqlite", "-wal", "-shm")):
                         os.unlink(os.path.join(workdir, name))
-                seconds, count, rss = _child(_IMPORT_CHILD, log, os.path.join(workdir, f"i{run}.sqlite"))
+                seconds, count, rss, cpu = _child(_IMPORT_CHILD, log,
+                                                  os.path.join(workdir, f"i{run}.sqlite"))
                 if count != size:
                     raise SystemExit(f"imported {count} of {size} records")
                 ours.append(seconds)
+                cpu_ours.append(cpu)
                 peak = max(peak, rss)
-                seconds, _, _ = _child(_PLAIN_CHILD, log, os.path.join(workdir, f"p{run}.sqlite"))
+                seconds, _, _, cpu = _child(_PLAIN_CHILD, log, os.path.join(workdir, f"p{run}.sqlite"))
                 plain.append(seconds)
+                cpu_plain.append(cpu)
             mine, floor = statistics.median(ours), statistics.median(plain)
             peaks.append((size, peak))
             print(f"audit import of {size:,} AppArmor denials: {mine:.2f}s = {size / mine:>9,.0f} "
@@ -224,6 +229,9 @@ def bench_import(sizes: list[int], runs: int) -> None:
                   f"same rows: {size / floor:>9,.0f} rows/s; ratio import/plain "
                   f"{floor / mine:.2f}x; target >= 100,000 records/s: "
                   f"{'met' if size / mine >= 100_000 else 'NOT met'}")
+            c_mine, c_floor = statistics.median(cpu_ours), statistics.median(cpu_plain)
+            print(f"  CPU time: import {size / c_mine:,.0f} records/s, plain {size / c_floor:,.0f} "
+                  f"rows/s, ratio {c_floor / c_mine:.2f}x")
             os.unlink(log)
         if len(peaks) > 1:
             (small, low), (large, high) = peaks[0], peaks[-1]
@@ -233,15 +241,15 @@ def bench_import(sizes: list[int], runs: int) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def bench_stockade(path: str) -> tuple[float, int]:
-    """(seconds, records) for stockade's reader over `path`."""
-    start = time.perf_counter()
+def bench_stockade(path: str) -> tuple[float, int, float]:
+    """(seconds, records, CPU seconds) for stockade's reader over `path`."""
+    start, cpu = time.perf_counter(), time.process_time()
     with open(path, encoding="utf-8", errors="replace", buffering=1 << 20) as handle:
         count = 0
         stats: dict[str, int] = {}
         for _ in records_from_lines(handle, stats=stats):
             count += 1
-    return time.perf_counter() - start, count
+    return time.perf_counter() - start, count, time.process_time() - cpu
 
 
 def _ausearch() -> str | None:
@@ -251,12 +259,14 @@ def _ausearch() -> str | None:
     return found
 
 
-def bench_ausearch(ausearch: str, path: str, mode: str) -> float:
-    """Seconds for `ausearch -if FILE MODE` (`--raw` or `-i`), its output thrown away."""
+def bench_ausearch(ausearch: str, path: str, mode: str) -> tuple[float, float]:
+    """(seconds, CPU seconds) of `ausearch -if FILE MODE` (`--raw` or `-i`), output discarded."""
     start = time.perf_counter()
-    subprocess.run([ausearch, "-if", path, mode], stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - start
+    proc = subprocess.Popen([ausearch, "-if", path, mode], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    _, _, usage = os.wait4(proc.pid, 0)
+    proc.returncode = 0
+    return time.perf_counter() - start, usage.ru_utime + usage.ru_stime
 
 
 def _rate(lines: int, seconds: float) -> str:
@@ -288,13 +298,17 @@ def main() -> int:
         ours: list[float] = []
         raw: list[float] = []
         interp: list[float] = []
+        cpu: dict[str, list[float]] = {"ours": [], "raw": [], "interp": []}
         records = 0
         for _ in range(max(1, args.runs)):
-            seconds, records = bench_stockade(path)
+            seconds, records, used = bench_stockade(path)
             ours.append(seconds)
+            cpu["ours"].append(used)
             if ausearch is not None:
-                raw.append(bench_ausearch(ausearch, path, "--raw"))
-                interp.append(bench_ausearch(ausearch, path, "-i"))
+                for times, key, mode in ((raw, "raw", "--raw"), (interp, "interp", "-i")):
+                    seconds, used = bench_ausearch(ausearch, path, mode)
+                    times.append(seconds)
+                    cpu[key].append(used)
         mine = statistics.median(ours)
         rate = lines / mine
         print(f"stockade (parse+correlate+interpret, {records} records): {_rate(lines, mine)}")
@@ -310,6 +324,10 @@ def main() -> int:
                   f"{_rate(lines, t_int)}")
             print(f"ratio stockade/ausearch --raw: {t_raw / mine:.2f}x   "
                   f"ratio stockade/ausearch -i: {t_int / mine:.2f}x   (> 1 is faster)")
+            c_ours, c_raw, c_int = (statistics.median(cpu[k]) for k in ("ours", "raw", "interp"))
+            print(f"CPU time (steadier on a shared machine): stockade {lines / c_ours:,.0f}, "
+                  f"ausearch --raw {lines / c_raw:,.0f}, ausearch -i {lines / c_int:,.0f} lines/s; "
+                  f"ratio stockade/ausearch -i: {c_int / c_ours:.2f}x")
             twice = 2 * mine <= t_int
         print(f"target >= 100,000 lines/s: {'met' if fast_enough else 'NOT met'}")
         if twice is not None:
