@@ -172,3 +172,31 @@ def test_one_batch_mixes_new_replaced_and_kept_records(store: AuditStore) -> Non
     assert store.improved == 2  # serial 1 by the longer copy, serial 3 inside the batch
     assert {r.serial: r.object for r in store.query()} == {
         1: "/a-longer", 2: "/bbbb", 3: "/c-longer", 4: "/etc/shadow"}
+
+
+def test_concurrent_writers_count_only_their_own_rows(tmp_path: Path) -> None:
+    """Two processes import into one store at once: each counts the rows it added, not the
+    other's (the count is taken under the write lock), and together they add every row."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "shared.sqlite"
+    AuditStore(path).close()
+    code = """
+import sys
+from stockade.audit.record import AuditRecord
+from stockade.audit.store import AuditStore
+s = AuditStore(sys.argv[1])
+base = int(sys.argv[2])
+with s.writer(batch=50, max_delay=3600) as w:
+    w.extend(AuditRecord(time=float(base + i), serial=base + i, operation="open",
+                         module="apparmor", result="DENIED") for i in range(3000))
+print(w.inserted)
+"""
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path), str(base)],
+                              stdout=subprocess.PIPE, text=True) for base in (0, 100000)]
+    counts = [int(p.communicate(timeout=120)[0]) for p in procs]
+    assert counts == [3000, 3000]
+    s = AuditStore(path)
+    assert s.count() == 6000
+    s.close()

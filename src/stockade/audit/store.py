@@ -189,6 +189,8 @@ class AuditStore:
         db = self._db
         before = db.total_changes
         with db:
+            if not db.in_transaction:  # hold the write lock from the count on: another
+                db.execute("BEGIN IMMEDIATE")  # writer's rows must not count as ours
             top = self._top_id()
             db.executemany(_UPSERT, rows)
             # a new row takes the largest rowid + 1, so the new rows are those above `top`
