@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 
 from stockade.enforce import defaults, prepare
+from stockade.enforce.supervisor import fast
 from stockade.enforce.supervisor.session import supervised_launch
 from stockade.enforce.supervisor.setup import build
 
@@ -44,8 +45,13 @@ def timed(fn: Callable[[], None]) -> float:
     return time.perf_counter() - start
 
 
-def run_supervised(d: str, argv: list[str], stats: dict[str, object]) -> None:
-    """One supervised run of `argv` (Biba: a medium subject reading high files)."""
+def run_supervised(d: str, argv: list[str], stats: dict[str, object], pure: bool = False) -> None:
+    """One supervised run of `argv` (Biba: a medium subject reading high files); `pure`: the
+    pure-Python mechanics even where the C extension is built."""
+    if pure:
+        os.environ[fast.ENV_PURE] = "1"
+    else:
+        os.environ.pop(fast.ENV_PURE, None)
     setup = build("enforce", "capability,biba", ["biba=medium"], ["biba.default_level=high"])
     plan = defaults.adhoc_plan([d], (), (PY, "/usr", "/etc"))
     with prepare.prepare(plan, supervised=True) as prep:
@@ -53,6 +59,7 @@ def run_supervised(d: str, argv: list[str], stats: dict[str, object]) -> None:
     assert code == 0, code
     stats.clear()
     stats.update(setup.supervisor.stats.as_dict())
+    stats["mechanics"] = fast.name(setup.supervisor.backend)
     stats["avc_hits"] = setup.supervisor.stack.avc.stats().hits
     listener = setup.supervisor.listener
     stats["sync_wakeup"] = getattr(listener, "sync_wakeup", None)
@@ -94,8 +101,15 @@ def main() -> None:
     def supervised(argv: list[str]) -> None:
         run_supervised(d, argv, stats)
 
+    pure_stats: dict[str, object] = {}
+
+    def pure(argv: list[str]) -> None:
+        run_supervised(d, argv, pure_stats, pure=True)
+
     variants: list[tuple[str, Callable[[list[str]], None]]] = [
         ("unconfined", plain), ("supervised", supervised)]
+    if fast.load() is not None:  # the C extension is built: the pure-Python path too
+        variants.append(("supervised-pure", pure))
     if shutil.which("strace") is not None:
         variants.append(("strace", strace))
     compare: dict[str, str] = dict(item.partition("=")[::2] for item in args.compare)
@@ -130,7 +144,11 @@ def main() -> None:
               + (f"  (rounds: {spread})" if name != "unconfined" else ""))
     print(f"  supervisor stats (last run): {stats}")
     if "strace" in per and per["supervised"] > 0:
-        print(f"  strace / supervisor overhead ratio: {per['strace'] / per['supervised']:.2f}x")
+        print(f"  strace / supervisor overhead ratio: {per['strace'] / per['supervised']:.2f}x"
+              f" (mechanics: {stats.get('mechanics')})")
+    if "strace" in per and per.get("supervised-pure", 0) > 0:
+        print(f"  strace / pure-Python supervisor ratio: "
+              f"{per['strace'] / per['supervised-pure']:.2f}x")
     print(f"  supervised / unconfined loop ratio: "
           f"{statistics.median(loops['supervised']) / max(base, 1e-9):.1f}x")
     print(f"  targets: supervisor <= 20 us per mediated call "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
+from collections.abc import Callable
 
 from stockade.enforce._libc import LIBC
 from stockade.enforce.seccomp import resolve_syscall
@@ -145,7 +146,7 @@ _HOW_SIZE = _L(ctypes.sizeof(_OpenHow))
 _OPENAT2 = _L(NR["openat2"])
 
 
-def openat2(dirfd: int, path: bytes, flags: int, mode: int = 0, resolve: int = 0) -> int:
+def openat2_ctypes(dirfd: int, path: bytes, flags: int, mode: int = 0, resolve: int = 0) -> int:
     """openat2(2); returns the new fd. Uses one shared open_how: call from one thread only
     (the supervisor thread)."""
     _HOW.flags = flags
@@ -156,6 +157,16 @@ def openat2(dirfd: int, path: bytes, flags: int, mode: int = 0, resolve: int = 0
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
     return fd
+
+
+#: openat2(dirfd, path, flags, mode=0, resolve=0) -> fd: ctypes, or the C extension's (use_openat2)
+openat2: Callable[..., int] = openat2_ctypes
+
+
+def use_openat2(impl: Callable[..., int] | None) -> None:
+    """Route `openat2` through `impl` (fast.openat2_with) or, with None, through ctypes."""
+    global openat2
+    openat2 = impl if impl is not None else openat2_ctypes
 
 
 def pidfd_open(pid: int, flags: int = 0) -> int:
