@@ -179,8 +179,12 @@ def pidfd_getfd(pidfd: int, targetfd: int) -> int:
     return _check(_syscall(NR["pidfd_getfd"], pidfd, targetfd, 0))
 
 
-def take_fd(pid: int, targetfd: int) -> int:
-    """A duplicate of process `pid`'s fd `targetfd` (pidfd_open then pidfd_getfd)."""
+def take_fd(pid: int, targetfd: int, pidfd: int = -1) -> int:
+    """A duplicate of fd `targetfd` of the task behind `pidfd` (the task cache's, for the
+    calling thread: its own fd table, one system call, and a pidfd cannot name a task that
+    reused the number); without one (-1), of process `pid` (pidfd_open, getfd, close)."""
+    if pidfd >= 0:
+        return pidfd_getfd(pidfd, targetfd)
     pidfd = pidfd_open(pid)
     try:
         return pidfd_getfd(pidfd, targetfd)
