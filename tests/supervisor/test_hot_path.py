@@ -69,6 +69,17 @@ def test_cstring_reads_short_long_and_page_crossing_strings(kind: str) -> None:
 
 
 @READERS
+def test_read_refuses_more_than_its_buffer(kind: str) -> None:
+    mem = _reader(kind)
+    _keep, addr = _buffer(b"x" * 8)
+    assert mem.read(os.getpid(), addr, 4) == b"xxxx"
+    for n in (mem.size + 1, -1):
+        with pytest.raises(OSError) as err:
+            mem.read(os.getpid(), addr, n)
+        assert err.value.errno == errno.EINVAL
+
+
+@READERS
 def test_cstring_stops_at_an_unmapped_or_unreadable_page(kind: str) -> None:
     mem = _reader(kind)
     pid = os.getpid()

@@ -98,6 +98,8 @@ class MemReader:
 
     def read(self, pid: int, addr: int, n: int) -> bytes:
         """Up to `n` (<= size) bytes at `addr` in `pid`; fewer if a page is unmapped."""
+        if not 0 <= n <= self.size:  # the kernel would write past the buffer
+            raise OSError(22, "read larger than the buffer")
         return self._view[:self._readv(pid, addr, n)].tobytes()
 
     def cstring(self, pid: int, addr: int, limit: int = 4096) -> bytes:
