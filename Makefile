@@ -13,11 +13,14 @@ $(BIN)/pip:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.demo-installed: $(BIN)/pip pyproject.toml
+# setup.py builds the supervisor's optional C extension (cffi): rebuilt when its source changes
+EXT_SRC := $(wildcard setup.py src/stockade/enforce/supervisor/_unotify_build.py)
+
+$(VENV)/.demo-installed: $(BIN)/pip pyproject.toml $(EXT_SRC)
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.test-installed: $(BIN)/pip pyproject.toml
+$(VENV)/.test-installed: $(BIN)/pip pyproject.toml $(EXT_SRC)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 

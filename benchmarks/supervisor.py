@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -26,6 +27,7 @@ import time
 from collections.abc import Callable
 
 from stockade.enforce import defaults, prepare
+from stockade.enforce.supervisor import fast
 from stockade.enforce.supervisor.session import supervised_launch
 from stockade.enforce.supervisor.setup import build
 
@@ -38,21 +40,51 @@ def workload(directory: str, n: int) -> list[str]:
     return [PY, "-c", code]
 
 
+SUPERVISOR_CPU_NS = [0]
+
+
 def timed(fn: Callable[[], None]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
 
 
-def run_supervised(d: str, argv: list[str], stats: dict[str, object]) -> None:
-    """One supervised run of `argv` (Biba: a medium subject reading high files)."""
+def cpu_timed(fn: Callable[[], None]) -> tuple[float, float]:
+    """(wall, CPU) seconds of `fn`: CPU of the children it waited for (target, strace) plus the
+    supervisor thread's; CPU does not count the time spent waiting for a CPU on a busy machine."""
+    SUPERVISOR_CPU_NS[0] = 0
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = timed(fn)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+           + SUPERVISOR_CPU_NS[0] / 1e9)
+    return wall, cpu
+
+
+def run_supervised(d: str, argv: list[str], stats: dict[str, object], pure: bool = False) -> None:
+    """One supervised run of `argv` (Biba: a medium subject reading high files); `pure`: the
+    pure-Python mechanics even where the C extension is built."""
+    if pure:
+        os.environ[fast.ENV_PURE] = "1"
+    else:
+        os.environ.pop(fast.ENV_PURE, None)
     setup = build("enforce", "capability,biba", ["biba=medium"], ["biba.default_level=high"])
+    serve = setup.supervisor.run
+
+    def run_timed(listener: object) -> None:  # the supervisor thread's own CPU time
+        start = time.thread_time_ns()
+        try:
+            serve(listener)  # type: ignore[arg-type]
+        finally:
+            SUPERVISOR_CPU_NS[0] += time.thread_time_ns() - start
+    setup.supervisor.run = run_timed  # type: ignore[method-assign]
     plan = defaults.adhoc_plan([d], (), (PY, "/usr", "/etc"))
     with prepare.prepare(plan, supervised=True) as prep:
         code = supervised_launch(prep, setup.supervisor, setup.routed, argv)
     assert code == 0, code
     stats.clear()
     stats.update(setup.supervisor.stats.as_dict())
+    stats["mechanics"] = fast.name(setup.supervisor.backend)
     stats["avc_hits"] = setup.supervisor.stack.avc.stats().hits
     listener = setup.supervisor.listener
     stats["sync_wakeup"] = getattr(listener, "sync_wakeup", None)
@@ -94,8 +126,15 @@ def main() -> None:
     def supervised(argv: list[str]) -> None:
         run_supervised(d, argv, stats)
 
+    pure_stats: dict[str, object] = {}
+
+    def pure(argv: list[str]) -> None:
+        run_supervised(d, argv, pure_stats, pure=True)
+
     variants: list[tuple[str, Callable[[list[str]], None]]] = [
         ("unconfined", plain), ("supervised", supervised)]
+    if fast.load() is not None:  # the C extension is built: the pure-Python path too
+        variants.append(("supervised-pure", pure))
     if shutil.which("strace") is not None:
         variants.append(("strace", strace))
     compare: dict[str, str] = dict(item.partition("=")[::2] for item in args.compare)
@@ -108,11 +147,13 @@ def main() -> None:
                              check=True, capture_output=True, text=True, env=env).stdout
         return float(out.split()[-1])
 
+    cpus: dict[str, list[float]] = {name: [] for name, _ in variants}
     for _ in range(args.rounds):
         for name, fn in variants:
-            start_cost = timed(lambda fn=fn: fn(workload(d, 0)))  # type: ignore[misc]
-            total = timed(lambda fn=fn: fn(workload(d, n)))  # type: ignore[misc]
+            start_cost, start_cpu = cpu_timed(lambda fn=fn: fn(workload(d, 0)))  # type: ignore[misc]
+            total, total_cpu = cpu_timed(lambda fn=fn: fn(workload(d, n)))  # type: ignore[misc]
             loops[name].append(total - start_cost)
+            cpus[name].append(total_cpu - start_cpu)
         for name, src in compare.items():
             loops[f"supervised@{name}"].append(other(src, n) - other(src, 0))
     shutil.rmtree(d, ignore_errors=True)
@@ -128,9 +169,24 @@ def main() -> None:
         spread = " ".join(f"{x:.1f}" for x in sorted(rounds))
         print(f"  {name:17s} loop {work * 1e3:8.1f} ms  added per open {per[name]:6.2f} us"
               + (f"  (rounds: {spread})" if name != "unconfined" else ""))
+    cpu_per: dict[str, float] = {}
+    for name, values in cpus.items():
+        rounds = [(v - b) / n * 1e6 for v, b in zip(values, cpus["unconfined"], strict=True)]
+        cpu_per[name] = statistics.median(rounds)
+        if name != "unconfined":
+            print(f"  {name:17s} CPU added per open {cpu_per[name]:6.2f} us (target + supervisor"
+                  " or strace; robust to a busy machine)")
+    if "strace" in cpu_per:
+        for name in ("supervised", "supervised-pure"):
+            if cpu_per.get(name, 0) > 0:
+                print(f"  strace / {name} CPU ratio: {cpu_per['strace'] / cpu_per[name]:.2f}x")
     print(f"  supervisor stats (last run): {stats}")
     if "strace" in per and per["supervised"] > 0:
-        print(f"  strace / supervisor overhead ratio: {per['strace'] / per['supervised']:.2f}x")
+        print(f"  strace / supervisor overhead ratio: {per['strace'] / per['supervised']:.2f}x"
+              f" (mechanics: {stats.get('mechanics')})")
+    if "strace" in per and per.get("supervised-pure", 0) > 0:
+        print(f"  strace / pure-Python supervisor ratio: "
+              f"{per['strace'] / per['supervised-pure']:.2f}x")
     print(f"  supervised / unconfined loop ratio: "
           f"{statistics.median(loops['supervised']) / max(base, 1e-9):.1f}x")
     print(f"  targets: supervisor <= 20 us per mediated call "

@@ -10,6 +10,7 @@ test=(acl attr apparmor apparmor-profiles auditd bubblewrap strace gcc libseccom
       runc busybox-static golang-github-containers-common
       libsystemd-dev pkg-config systemd tomoyo-tools)
 test+=(python3-libapparmor)  # libapparmor 3.0.8 as the log-parsing oracle (tests/audit/test_aalog.py)
+test+=(python3-dev libc6-dev linux-libc-dev)  # builds the supervisor's C extension (setup.py, cffi)
 want=("${base[@]}")
 [ "$set_name" = test ] && want+=("${test[@]}")
 

@@ -11,17 +11,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from confine_helpers import NOBODY, PY, Result, drop_to_nobody, fork_helper, script, wait_helper
 
 from stockade.enforce import defaults, launcher, prepare
+from stockade.enforce.supervisor import fast
 from stockade.enforce.supervisor.session import supervised_launch
 from stockade.enforce.supervisor.setup import build
 
 
 @dataclass
 class Run(Result):
-    stats: dict[str, int] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
     audit: list[dict] = field(default_factory=list)
     learn: list[dict] = field(default_factory=list)
 
@@ -76,6 +78,7 @@ def supervised(argv: Sequence[str], *, user: str = "root", lsm: str = "capabilit
         with prepare.prepare(plan, supervised=True) as prep:
             code = supervised_launch(prep, setup.supervisor, setup.routed, list(argv))
         stats.write_text(json.dumps({**setup.supervisor.stats.as_dict(),
+                                     "mechanics": fast.name(setup.supervisor.backend),
                                      "fatal": repr(setup.supervisor.fatal)}))
         setup.close()
         return code

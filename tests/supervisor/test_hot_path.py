@@ -13,7 +13,7 @@ import pytest
 from sv_helpers import Tree, script, supervised
 
 from stockade.enforce.prctl import set_no_new_privs
-from stockade.enforce.supervisor import resolve
+from stockade.enforce.supervisor import fast, resolve
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.notify import SECCOMP_FILTER_FLAG_NEW_LISTENER, Listener
 from stockade.enforce.supervisor.session import notify_program
@@ -38,8 +38,21 @@ def _buffer(data: bytes) -> tuple[ctypes.Array[ctypes.c_char], int]:
     return buf, ctypes.addressof(buf)
 
 
-def test_cstring_reads_short_long_and_page_crossing_strings() -> None:
-    mem = ksys.MemReader()
+def _reader(kind: str) -> ksys.MemReader | fast.CMemReader:
+    if kind == "python":
+        return ksys.MemReader()
+    backend = fast.load()
+    if backend is None:
+        pytest.skip("the C extension is not built")
+    return fast.CMemReader(backend)
+
+
+READERS = pytest.mark.parametrize("kind", ["c", "python"])
+
+
+@READERS
+def test_cstring_reads_short_long_and_page_crossing_strings(kind: str) -> None:
+    mem = _reader(kind)
     pid = os.getpid()
     _keep, addr = _buffer(b"/etc/hosts")
     assert mem.cstring(pid, addr) == b"/etc/hosts"
@@ -55,8 +68,20 @@ def test_cstring_reads_short_long_and_page_crossing_strings() -> None:
     assert err.value.errno == 36
 
 
-def test_cstring_stops_at_an_unmapped_or_unreadable_page() -> None:
-    mem = ksys.MemReader()
+@READERS
+def test_read_refuses_more_than_its_buffer(kind: str) -> None:
+    mem = _reader(kind)
+    _keep, addr = _buffer(b"x" * 8)
+    assert mem.read(os.getpid(), addr, 4) == b"xxxx"
+    for n in (mem.size + 1, -1):
+        with pytest.raises(OSError) as err:
+            mem.read(os.getpid(), addr, n)
+        assert err.value.errno == errno.EINVAL
+
+
+@READERS
+def test_cstring_stops_at_an_unmapped_or_unreadable_page(kind: str) -> None:
+    mem = _reader(kind)
     pid = os.getpid()
     area = mmap.mmap(-1, 2 * mmap.PAGESIZE)
     base = ctypes.addressof(ctypes.c_char.from_buffer(area))
@@ -165,3 +190,74 @@ attempt(lambda: open('to-low'))
     assert run.lines == ["ENOENT", "False", "ENOTDIR", "OK", "OK", "MEDIUM", "OK", "EACCES",
                          "EACCES", "EACCES"], run
     assert run.stats["errors"] == 0
+
+
+HELD = 987  # a descriptor number nothing else in the test process uses
+
+
+def _child_holding(path: Path) -> tuple[int, int, int]:
+    """A child that opened `path` as its fd HELD and waits: (pid, pidfd, write end to end it)."""
+    r, w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(w)
+        os.dup2(os.open(path, os.O_RDONLY), HELD)
+        os.write(ready_w, b"!")
+        os.read(r, 1)
+        os._exit(0)
+    os.close(r)
+    os.close(ready_w)
+    assert os.read(ready_r, 1) == b"!"
+    os.close(ready_r)
+    return pid, ksys.pidfd_open(pid), w
+
+
+def test_take_fd_uses_the_task_caches_pidfd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the cached pidfd no new pidfd is opened, and a pidfd of a task that is gone never
+    reaches another process that reused the number (ESRCH, not a fallback by pid)."""
+    target = tmp_path / "held"
+    target.write_text("x")
+    pid, pidfd, w = _child_holding(target)
+    try:
+        def refuse(*_args: object) -> int:
+            raise AssertionError("pidfd_open called although a pidfd was given")
+        monkeypatch.setattr(ksys, "pidfd_open", refuse)
+        dup = ksys.take_fd(pid, HELD, pidfd)
+        try:
+            assert os.fstat(dup).st_ino == target.stat().st_ino
+        finally:
+            os.close(dup)
+        os.close(w)
+        os.waitpid(pid, 0)
+        with pytest.raises(OSError) as err:
+            ksys.take_fd(pid, HELD, pidfd)
+        assert err.value.errno == errno.ESRCH
+    finally:
+        os.close(pidfd)
+
+
+def test_take_fd_without_a_pidfd_opens_one(tmp_path: Path) -> None:
+    target = tmp_path / "held"
+    target.write_text("x")
+    pid, pidfd, w = _child_holding(target)
+    os.close(pidfd)
+    try:
+        dup = ksys.take_fd(pid, HELD)
+        assert os.fstat(dup).st_ino == target.stat().st_ino
+        os.close(dup)
+    finally:
+        os.close(w)
+        os.waitpid(pid, 0)
+
+
+def test_the_extension_is_built_where_a_compiler_is() -> None:
+    """`make test` installs gcc and the Python headers: the C path must then be the default."""
+    import shutil
+    import sysconfig
+
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    if shutil.which("gcc") is None or not headers.exists():
+        pytest.skip("no compiler or Python headers: the pure-Python path is expected")
+    os.environ.pop(fast.ENV_PURE, None)
+    assert fast.load() is not None, "the _unotify extension was not built (pip install -e .)"

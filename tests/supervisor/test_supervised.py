@@ -1,5 +1,6 @@
 """Real processes under the supervisor: labels decided on the opened descriptor, races, threads,
-fork+exec, death of the target and of the supervisor, complain and learn modes."""
+fork+exec, death of the target and of the supervisor, complain and learn modes. The key ones
+run twice: with the C mechanics and with pure Python (the `mechanics` fixture)."""
 
 import errno
 import os
@@ -24,7 +25,7 @@ def tree(user):
     t.cleanup()
 
 
-def test_biba_labels_decided_on_the_descriptor(tree, user):
+def test_biba_labels_decided_on_the_descriptor(tree, user, mechanics):
     d = str(tree.root)
     run = supervised(script(f"""
 attempt(lambda: print(open({d + '/high'!r}).read().strip()))
@@ -47,6 +48,7 @@ attempt(lambda: open('low'))
     assert {r["module"] for r in denied} == {"biba"}
     assert any(r["object"].endswith("/low") for r in denied)
     assert run.stats["errors"] == 0
+    assert run.stats["mechanics"] == mechanics
 
 
 def test_o_creat_o_trunc_decided_before_side_effects(tree, user):
@@ -60,7 +62,7 @@ attempt(lambda: open({d + '/new'!r}, 'x').write('made'))         # create (dir i
     assert not (tree.root / "new").exists()
 
 
-def test_symlink_swapped_after_the_check(tree, user):
+def test_symlink_swapped_after_the_check(tree, user, mechanics):
     """A racing thread flips a symlink between the high and the low file: the supervisor's open
     is the checked file, so LOW is never read."""
     d = str(tree.root)
@@ -96,9 +98,10 @@ print(sorted(seen.items()))
     assert run.status == 0, run
     assert "LOW" not in run.out, run
     assert "HIGH" in run.out and "EACCES" in run.out, run  # both sides of the race were hit
+    assert run.stats["mechanics"] == mechanics
 
 
-def test_threads_open_concurrently(tree, user):
+def test_threads_open_concurrently(tree, user, mechanics):
     d = str(tree.root)
     run = supervised(script(f"""
 import threading
@@ -121,9 +124,10 @@ print('BAD' if bad else 'GOOD', len(bad))
 """), user=user, timeout=120, ro=[d])
     assert run.lines[:1] == ["GOOD"], run
     assert run.stats["errors"] == 0
+    assert run.stats["mechanics"] == mechanics
 
 
-def test_fork_and_exec_stay_supervised(tree, user):
+def test_fork_and_exec_stay_supervised(tree, user, mechanics):
     d = str(tree.root)
     inner = f"import os\ntry:\n    open({d + '/low'!r})\n    print('READ')\nexcept OSError as e:\n" \
             f"    print(os.strerror(e.errno))\nprint(open({d + '/high'!r}).read().strip())"
@@ -139,9 +143,10 @@ os.waitpid(pid, 0)
 """), user=user, ro=[d])
     assert run.lines == ["Permission_denied", "HIGH", "EACCES"], run
     assert sum(r["result"] == "DENIED" and r["module"] == "biba" for r in run.audit) == 2
+    assert run.stats["mechanics"] == mechanics
 
 
-def test_target_killed_mid_syscall(tree, user):
+def test_target_killed_mid_syscall(tree, user, mechanics):
     d = str(tree.root)
     run = supervised(script(f"""
 import threading, signal
@@ -159,6 +164,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 """), user=user, ro=[d])
     assert run.status == 128 + signal.SIGKILL, run
     assert run.stats["errors"] == 0 and run.stats["fatal"] == "None", run
+    assert run.stats["mechanics"] == mechanics
 
 
 def test_supervisor_killed_target_does_not_run_unconfined(tree, user):

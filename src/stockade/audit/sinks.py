@@ -26,11 +26,16 @@ class Sink(Protocol):
 
 
 class JsonlSink:
-    """Appends one JSON object per line; each write is flushed."""
+    """Appends one JSON object per line to a file named by path, or to an already open text
+    stream (which the sink then owns and closes); each write is flushed."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
-        self._file: IO[str] = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+    def __init__(self, target: str | os.PathLike[str] | IO[str]) -> None:
+        if isinstance(target, str | os.PathLike):
+            self.path: str | None = os.fspath(target)
+            self._file: IO[str] = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        else:
+            self.path = None
+            self._file = target
         self._lock = threading.Lock()
 
     def write(self, records: Iterable[AuditRecord]) -> None:

@@ -120,10 +120,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the command to run")
 
 
-def _open_outputs(args: argparse.Namespace, plan: EnforcementPlan) -> RecordFile | None:
-    """Open --audit FILE (and check --learn FILE) before anything runs: never through a
-    symbolic link, only a regular file, and (--audit) not in a directory the program may
-    write. The supervisor opens the same paths next, before the program starts."""
+def _open_outputs(args: argparse.Namespace,
+                  plan: EnforcementPlan) -> tuple[RecordFile | None, int | None]:
+    """Open --audit FILE and --learn FILE before anything runs: never through a symbolic link,
+    only a regular file, and (--audit) not in a directory the program may write. The
+    supervisor gets these descriptors (never the paths again: they could name another file
+    by then)."""
     from stockade.enforce import output_file
     from stockade.enforce.status_record import sandbox_grants
 
@@ -133,9 +135,15 @@ def _open_outputs(args: argparse.Namespace, plan: EnforcementPlan) -> RecordFile
                                         sandbox_grants(plan))
         audit = output_file.RecordFile(output_file.open_output(args.audit, "audit file"),
                                        args.audit)
+    learn = None
     if getattr(args, "learn", None):
-        os.close(output_file.open_output(args.learn, "--learn file"))
-    return audit
+        try:
+            learn = output_file.open_output(args.learn, "--learn file")
+        except BaseException:
+            if audit:
+                audit.close()
+            raise
+    return audit, learn
 
 
 def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan
@@ -288,9 +296,9 @@ def _run(args: argparse.Namespace) -> int:
     if wants_tomoyo(args):  # its policy is the file policy: its grants join the plan
         notes += add_kernel_grants(args, plan, command)
     plan.env_set.setdefault("STOCKADE_PROFILE", plan.name)
-    audit = _open_outputs(args, plan)
+    audit, learn = _open_outputs(args, plan)
     try:
-        supervision = _supervision(args, plan)
+        supervision = _supervision(args, plan, audit, learn)
     except BaseException:
         if audit:
             audit.close()
@@ -382,18 +390,23 @@ def _report_weakened(entries: list[CoverageEntry], profile: str | None, verbose:
              "`stockade compile` or `run -v` lists them")
 
 
-def _supervision(args: argparse.Namespace, plan: EnforcementPlan) -> SupervisorSetup | None:
-    """The supervisor for --mode, or for a plan with user-notif rules (enforce mode)."""
+def _supervision(args: argparse.Namespace, plan: EnforcementPlan, audit: RecordFile | None,
+                 learn: int | None) -> SupervisorSetup | None:
+    """The supervisor for --mode, or for a plan with user-notif rules (enforce mode); it
+    writes to the descriptors `run` opened (`learn` is handed over, `audit` duplicated)."""
     mode = getattr(args, "mode", None)
     if mode is None and args.module_file:
         mode = "enforce"
     if mode is None:
+        if learn is not None:
+            os.close(learn)  # --learn without a supervisor: nothing to observe
         if not plan.notify_rules():
             return None
         from stockade.enforce.supervisor.setup import build_hybrid
 
-        return build_hybrid(args.audit)  # only what Landlock cannot mediate
+        # only what Landlock cannot mediate
+        return build_hybrid(os.dup(audit.fd) if audit else None)
     from stockade.enforce.supervisor.setup import build
 
-    return build(mode, args.lsm, args.context, args.module_option, args.audit, args.learn,
-                 args.module_file)
+    return build(mode, args.lsm, args.context, args.module_option,
+                 os.dup(audit.fd) if audit else None, learn, args.module_file)

@@ -250,7 +250,7 @@ def h_ftruncate(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None
     task = sup.task(tid)
     if not sup.valid(nid):
         return
-    dup = ksys.take_fd(task.tgid, s32(a[0]))
+    dup = ksys.take_fd(task.tgid, s32(a[0]), task.pidfd)
     try:
         sup.act_as(task)
         st = os.fstat(dup)

@@ -63,7 +63,7 @@ def h_mmap(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
         return
     task = sup.task(tid)
     try:
-        ours = ksys.take_fd(task.tgid, fd)
+        ours = ksys.take_fd(task.tgid, fd, task.pidfd)
     except OSError:
         sup.deny(nid, errno.EBADF)
         return

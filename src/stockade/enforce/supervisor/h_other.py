@@ -73,7 +73,7 @@ def _target_socket(sup: Supervisor, nid: int, task: TaskInfo, fd: int) -> socket
     if not sup.valid(nid):
         return None
     try:
-        dup = ksys.take_fd(task.tgid, fd)
+        dup = ksys.take_fd(task.tgid, fd, task.pidfd)
     except OSError as err:
         sup.deny(nid, err.errno or errno.EBADF)
         return None

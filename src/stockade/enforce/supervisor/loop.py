@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from stockade.enforce.seccomp import resolve_syscall
-from stockade.enforce.supervisor import resolve
+from stockade.enforce.supervisor import fast, resolve
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.blocking import REAP_INTERVAL_MS, BlockingOpens
 from stockade.enforce.supervisor.held import writable_files
@@ -114,7 +114,11 @@ class Supervisor:
             if hasattr(module, "writable_files"):
                 module.writable_files = self._writable_files
         self.creds: CredSwitch | None = None
-        self.mem = ksys.MemReader()
+        #: the C mechanics (fast.py), or None: pure Python
+        self.backend = fast.load()
+        self.mem: ksys.MemReader | fast.CMemReader = (
+            fast.CMemReader(self.backend) if self.backend is not None else ksys.MemReader())
+        ksys.use_openat2(fast.openat2_with(self.backend) if self.backend is not None else None)
         self.stats = Stats()
         names = {m.name for m in stack.modules}
         #: the TOMOYO module, told each exec's argv and envp (None without one)
@@ -167,10 +171,7 @@ class Supervisor:
     def inject(self, nid: int, fd: int, cloexec: bool) -> None:
         """Install our `fd` in the target as the call's result (then we close ours)."""
         assert self.listener is not None
-        try:
-            got = self.listener.inject(nid, fd, cloexec)
-        finally:
-            os.close(fd)
+        got = self.listener.inject_close(nid, fd, cloexec)
         if got >= 0:
             self.stats.emulated += 1
         elif got != -errno.ENOENT:
@@ -292,10 +293,19 @@ class Supervisor:
             self.stats.errors += 1
             self.deny(nid, errno.EACCES)
 
+    def listener_for(self, fd: int) -> Listener:
+        """The listener on `fd`, with the mechanics this supervisor uses."""
+        if self.backend is not None:
+            return fast.CListener(fd, self.backend)
+        return Listener(fd)
+
     def run(self, listener: Listener) -> None:
         """Serve `listener` until no task uses the filter any more, or `stop()`."""
         self.listener = listener
         listener.enable_sync_wakeup()
+        if isinstance(listener, fast.CListener) and self.backend is not None:
+            self._run_c(listener, self.backend)
+            return
         poller = select.poll()
         poller.register(listener.fd, select.POLLIN)
         poller.register(self._stop_r, select.POLLIN)
@@ -319,6 +329,26 @@ class Supervisor:
                         handle(note)
                 elif ev & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
                     return
+
+    def _run_c(self, listener: Listener, backend: fast.Backend) -> None:
+        """run() with the wait and the receive in C (one call per notification)."""
+        note = backend.ffi.new("struct stk_note *")
+        args = note.args
+        step = backend.lib.stk_next
+        handle = self.handle
+        lfd, stop = listener.fd, self._stop_r
+        waiting = self.blocking.waiting
+        while True:
+            got = step(lfd, stop, REAP_INTERVAL_MS if waiting else -1, note)
+            if waiting:
+                self.blocking.reap()
+            if got == 1:
+                handle((note.id, note.pid, note.nr, note.arch,
+                        args[0], args[1], args[2], args[3], args[4], args[5]))
+            elif got == 2:
+                return
+            elif got < 0:
+                raise OSError(-got, os.strerror(-got))
 
     def stop(self) -> None:
         """Ask the loop to end (from another thread)."""

@@ -108,6 +108,13 @@ class Listener:
         except OSError as err:
             return -(err.errno or errno.EIO)
 
+    def inject_close(self, nid: int, srcfd: int, cloexec: bool) -> int:
+        """inject(), then `srcfd` is closed in every case."""
+        try:
+            return self.inject(nid, srcfd, cloexec)
+        finally:
+            os.close(srcfd)
+
     def close(self) -> None:
         """Close the listener: pending and future notifications fail with ENOSYS in the target."""
         if self.fd >= 0:

@@ -40,7 +40,6 @@ from stockade.enforce.supervisor.loop import Supervisor
 from stockade.enforce.supervisor.notify import (
     SECCOMP_FILTER_FLAG_NEW_LISTENER,
     SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
-    Listener,
 )
 from stockade.enforce.supervisor.routing import nesting_refused, routed_rules
 from stockade.enforce.supervisor.target import CredSwitch
@@ -154,7 +153,7 @@ class SupervisedLaunch:
                 os.close(pidfd)
             parent_sock.send(b"K")
             parent_sock.close()
-            sup.run(Listener(listener))
+            sup.run(sup.listener_for(listener))
         except BaseException as err:
             self.error = err
             sup.fatal = err

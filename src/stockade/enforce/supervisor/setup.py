@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -72,40 +73,74 @@ class SupervisorSetup:
             self.learn_file.close()
 
 
-def _open_auditor(audit_path: str | None) -> Auditor | None:
+#: where a file goes: a path, or a descriptor the caller opened safely (`run` opens --audit and
+#: --learn with O_NOFOLLOW, checked regular and outside the grants); the build owns it then
+Output = str | int | None
+
+
+def _given(out: Output) -> bool:
+    return isinstance(out, int) or bool(out)
+
+
+def _close_descriptors(*outs: Output) -> None:
+    for out in outs:
+        if isinstance(out, int):
+            with contextlib.suppress(OSError):
+                os.close(out)
+
+
+def _open_auditor(audit: Output) -> Auditor | None:
     """The audit sink of `--audit FILE` (None without one); a clear error if it cannot open."""
-    if not audit_path:
+    if not _given(audit):
         return None
     from stockade.audit.sinks import Auditor, JsonlSink
 
+    if isinstance(audit, int):  # never reopened by path: that could be another file by now
+        return Auditor([JsonlSink(os.fdopen(audit, "a", encoding="utf-8"))])
+    assert audit is not None
     try:
-        return Auditor([JsonlSink(audit_path)])
+        return Auditor([JsonlSink(audit)])
     except OSError as err:
-        raise StockadeError(f"cannot open audit file {audit_path}: {err.strerror}") from None
+        raise StockadeError(f"cannot open audit file {audit}: {err.strerror}") from None
+
+
+def _open_learn(learn: str | int, truncate: bool) -> IO[str]:
+    """The learn file (a path or a descriptor), emptied first if `truncate`."""
+    try:
+        if isinstance(learn, int):
+            if truncate:
+                os.ftruncate(learn, 0)
+            return os.fdopen(learn, "a", encoding="utf-8")
+        return open(learn, "w" if truncate else "a", encoding="utf-8")
+    except OSError as err:
+        raise StockadeError(f"cannot open {learn}: {err.strerror}") from None
 
 
 def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
-          options: Sequence[str] = (), audit_path: str | None = None,
-          learn_path: str | None = None, module_files: Sequence[str] = ()) -> SupervisorSetup:
-    """The stack for `lsm` in `mode`, its supervisor, and the system calls to route to it."""
+          options: Sequence[str] = (), audit_path: Output = None,
+          learn_path: Output = None, module_files: Sequence[str] = ()) -> SupervisorSetup:
+    """The stack for `lsm` in `mode`, its supervisor, and the system calls to route to it.
+
+    `audit_path` and `learn_path` are paths or open descriptors (owned from here on)."""
     from stockade.enforce.supervisor.observe import JsonlObserver
     from stockade.modules.labels import parse_contexts
     from stockade.modules.programmable import load_module_files, lsm_with
     from stockade.modules.registry import DEFAULT_LSM, build_stack
 
-    if mode not in MODES:
-        raise UsageError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
-    if mode == "learn" and not learn_path:
-        raise UsageError("--mode learn needs --learn FILE (where observations go)")
-    lsm = lsm or DEFAULT_LSM
-    extra = load_module_files(module_files) if module_files else {}
-    lsm = lsm_with(lsm, extra)
-    names = ["capability", *[n.strip() for n in lsm.split(",") if n.strip()]]
-    modes = {n: Mode.COMPLAIN for n in names} if mode != "enforce" else {}
     auditor: Auditor | None = None
     learn_file: IO[str] | None = None
     try:
+        if mode not in MODES:
+            raise UsageError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if mode == "learn" and not _given(learn_path):
+            raise UsageError("--mode learn needs --learn FILE (where observations go)")
+        lsm = lsm or DEFAULT_LSM
+        extra = load_module_files(module_files) if module_files else {}
+        lsm = lsm_with(lsm, extra)
+        names = ["capability", *[n.strip() for n in lsm.split(",") if n.strip()]]
+        modes = {n: Mode.COMPLAIN for n in names} if mode != "enforce" else {}
         auditor = _open_auditor(audit_path)
+        audit_path = None  # owned by the auditor now
         # the kernel applies DAC to the target itself, and to the supervisor's emulated calls
         # (made with the target's credentials): the stack models only the LSM layers
         settings = parse_options(options)
@@ -116,17 +151,15 @@ def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
         stack = build_stack(lsm, settings=settings, modes=modes, dac=False,
                             audit_sink=auditor, extra=extra)
         observer = None
-        if learn_path:
-            try:
-                learn_file = open(learn_path, "w" if tomoyo else "a",  # noqa: SIM115
-                                  encoding="utf-8")
-            except OSError as err:
-                raise StockadeError(f"cannot open {learn_path}: {err.strerror}") from None
+        if learn_path is not None and _given(learn_path):
+            learn_file = _open_learn(learn_path, truncate=tomoyo)
+            learn_path = None  # owned by learn_file now
             observer = None if tomoyo else JsonlObserver(learn_file)
         with _signals_blocked():
             supervisor = Supervisor(stack, mode=mode, observer=observer, audit_sink=auditor,
                                     contexts=initial)
     except BaseException:
+        _close_descriptors(audit_path, learn_path)  # those not yet owned by a file object
         if auditor is not None:
             auditor.close()
         if learn_file is not None:
@@ -141,7 +174,7 @@ def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
     return setup
 
 
-def build_hybrid(audit_path: str | None = None) -> SupervisorSetup:
+def build_hybrid(audit_path: Output = None) -> SupervisorSetup:
     """The small supervisor of a plain `run` / `run -p`: no modules beyond capability, only the
     plan's user-notif rules (chmod, chown, utime*, xattrs, listen: what Landlock does not
     mediate) and the credential calls that keep its view of the task current."""
@@ -151,11 +184,13 @@ def build_hybrid(audit_path: str | None = None) -> SupervisorSetup:
     auditor: Auditor | None = None
     try:
         auditor = _open_auditor(audit_path)
+        audit_path = None
         stack = Stack.from_lsm("capability", {"capability": Capability}, dac=None,
                                audit_sink=auditor)
         with _signals_blocked():
             supervisor = Supervisor(stack, mode="enforce", audit_sink=auditor)
     except BaseException:
+        _close_descriptors(audit_path)
         if auditor is not None:
             auditor.close()
         raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
+from collections.abc import Callable
 
 from stockade.enforce._libc import LIBC
 from stockade.enforce.seccomp import resolve_syscall
@@ -97,6 +98,8 @@ class MemReader:
 
     def read(self, pid: int, addr: int, n: int) -> bytes:
         """Up to `n` (<= size) bytes at `addr` in `pid`; fewer if a page is unmapped."""
+        if not 0 <= n <= self.size:  # the kernel would write past the buffer
+            raise OSError(22, "read larger than the buffer")
         return self._view[:self._readv(pid, addr, n)].tobytes()
 
     def cstring(self, pid: int, addr: int, limit: int = 4096) -> bytes:
@@ -145,7 +148,7 @@ _HOW_SIZE = _L(ctypes.sizeof(_OpenHow))
 _OPENAT2 = _L(NR["openat2"])
 
 
-def openat2(dirfd: int, path: bytes, flags: int, mode: int = 0, resolve: int = 0) -> int:
+def openat2_ctypes(dirfd: int, path: bytes, flags: int, mode: int = 0, resolve: int = 0) -> int:
     """openat2(2); returns the new fd. Uses one shared open_how: call from one thread only
     (the supervisor thread)."""
     _HOW.flags = flags
@@ -158,6 +161,16 @@ def openat2(dirfd: int, path: bytes, flags: int, mode: int = 0, resolve: int = 0
     return fd
 
 
+#: openat2(dirfd, path, flags, mode=0, resolve=0) -> fd: ctypes, or the C extension's (use_openat2)
+openat2: Callable[..., int] = openat2_ctypes
+
+
+def use_openat2(impl: Callable[..., int] | None) -> None:
+    """Route `openat2` through `impl` (fast.openat2_with) or, with None, through ctypes."""
+    global openat2
+    openat2 = impl if impl is not None else openat2_ctypes
+
+
 def pidfd_open(pid: int, flags: int = 0) -> int:
     """A pidfd for `pid` (PIDFD_THREAD for a thread)."""
     return _check(_syscall(NR["pidfd_open"], pid, flags))
@@ -168,8 +181,12 @@ def pidfd_getfd(pidfd: int, targetfd: int) -> int:
     return _check(_syscall(NR["pidfd_getfd"], pidfd, targetfd, 0))
 
 
-def take_fd(pid: int, targetfd: int) -> int:
-    """A duplicate of process `pid`'s fd `targetfd` (pidfd_open then pidfd_getfd)."""
+def take_fd(pid: int, targetfd: int, pidfd: int = -1) -> int:
+    """A duplicate of fd `targetfd` of the task behind `pidfd` (the task cache's, for the
+    calling thread: its own fd table, one system call, and a pidfd cannot name a task that
+    reused the number); without one (-1), of process `pid` (pidfd_open, getfd, close)."""
+    if pidfd >= 0:
+        return pidfd_getfd(pidfd, targetfd)
     pidfd = pidfd_open(pid)
     try:
         return pidfd_getfd(pidfd, targetfd)

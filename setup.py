@@ -1,0 +1,18 @@
+"""Only the optional C extension of the supervisor (everything else is in pyproject.toml).
+
+Optional: without a C compiler or Python headers the install still succeeds and the supervisor
+uses its pure-Python path (stockade.enforce.supervisor.fast says which one is in use).
+"""
+
+import importlib.util
+import os
+
+from setuptools import setup
+
+_spec = importlib.util.spec_from_file_location(
+    "_unotify_build", os.path.join("src", "stockade", "enforce", "supervisor", "_unotify_build.py"))
+_mod = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_mod)
+_ext = _mod.ffibuilder.distutils_extension(tmpdir="build")
+_ext.optional = True  # a failed compile is a warning, not a failed install
+setup(ext_modules=[_ext])
