@@ -267,7 +267,15 @@ def answer_now(question: str, path: str, recorded: str) -> str:
 
 def still_valid(observations: list[Observation]) -> str | None:
     """None when every recorded answer is the same now, else the first that changed."""
+    stat_ = os.stat
     for question, path, recorded in observations:
-        if answer_now(question, path, recorded) != recorded:
+        if question == "d" and recorded[0] == "m":  # most of them: one stat, inline
+            try:
+                st = stat_(path)
+            except OSError:
+                return f"d {path}"
+            if recorded != f"m{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}:{st.st_ctime_ns}":
+                return f"d {path}"
+        elif answer_now(question, path, recorded) != recorded:
             return f"{question} {path}"
     return None

@@ -292,3 +292,26 @@ def test_run_that_allows_the_keyring_drops_the_key(area, user, monkeypatch):
     assert "plan cache: not used" in r.stderr and "keyring" in r.stderr
     r = cli("run", "-v", "-p", prof, "--", "/bin/true", user=user)
     assert "plan cache: refused entry" in r.stderr  # made with the dropped key
+
+
+def test_the_compiler_asks_the_filesystem_only_through_fsview():
+    """A new direct filesystem call in the compile path would not be re-checked on a hit (a
+    stale plan): every one goes through stockade.fsview, except reading a policy file, whose
+    bytes are noted (fsview.note_content), the command-level checker and lint's packaged data
+    (neither is part of compiling)."""
+    import re
+
+    src = Path(__file__).resolve().parents[2] / "src" / "stockade"
+    call = re.compile(r"os\.(scandir|listdir|lstat|stat|open|readlink|walk|fstat|read|access)\("
+                      r"|os\.path\.(exists|lexists|isdir|isfile|islink|realpath|getsize)\("
+                      r"|(?<![.\w])open\(|\.read_text\(|\.read_bytes\(|\.iterdir\(")
+    files = [*(src / "policy").glob("*.py"), src / "enforce" / "defaults.py",
+             *(p for p in (src / "enforce").glob("plan*.py")
+               if p.name not in ("plan_explain.py", "plan_records.py"))]
+    found = {(p.name, m.group(0)) for p in files
+             for line in p.read_text().splitlines() if not line.lstrip().startswith("#")
+             for m in call.finditer(line)}
+    assert found == {("includes.py", "os.stat("), ("includes.py", "os.open("),
+                     ("includes.py", "os.fstat("), ("includes.py", "os.read("),
+                     ("checker.py", "os.path.isdir("), ("checker.py", "os.listdir("),
+                     ("checker.py", "os.path.isfile("), ("lint.py", ".read_text(")}
