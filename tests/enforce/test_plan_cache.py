@@ -315,3 +315,12 @@ def test_the_compiler_asks_the_filesystem_only_through_fsview():
                      ("includes.py", "os.fstat("), ("includes.py", "os.read("),
                      ("checker.py", "os.path.isdir("), ("checker.py", "os.listdir("),
                      ("checker.py", "os.path.isfile("), ("lint.py", ".read_text(")}
+
+
+def test_keyring_reachable_follows_the_seccomp_rules():
+    from stockade.enforce import defaults
+
+    plan = defaults.adhoc_plan(["/etc"], [], ["/usr"], [])
+    assert not plan_cache.keyring_reachable(plan)
+    plan.seccomp_rules = defaults.without_keyring(plan.seccomp_rules)
+    assert plan_cache.keyring_reachable(plan)

@@ -99,8 +99,10 @@ def keyring_reachable(plan: EnforcementPlan) -> bool:
     """Whether a program under `plan` may call keyctl (the baseline refuses it)."""
     from stockade.enforce.seccomp import ActionKind
 
-    refused = any(r.syscall == "keyctl" and not r.conditions and r.action.kind is not
-                  ActionKind.ALLOW for r in plan.seccomp_rules)
+    rules = [r for r in plan.seccomp_rules if r.syscall == "keyctl"]
+    if any(r.action.kind is ActionKind.ALLOW for r in rules):
+        return True
+    refused = any(not r.conditions and r.action.kind is not ActionKind.ALLOW for r in rules)
     return not refused and plan.seccomp_default.kind is ActionKind.ALLOW
 
 
