@@ -40,7 +40,8 @@ MAX_CONTENT = 16 << 20  # a policy file larger than this is refused by the loade
 Observation = tuple[str, str, str]  # (question, path, fingerprint of the answer)
 
 _log: list[Observation] | None = None
-_seen: set[tuple[str, str]] = set()
+_seen: dict[tuple[str, str], str] = {}
+_unstable: list[str] = []  # questions answered differently within one recording
 _fs_type: dict[int, int] = {}
 
 
@@ -52,6 +53,7 @@ def recording() -> Iterator[list[Observation]]:
         raise RuntimeError("fsview.recording() is not reentrant")
     _log = []
     _seen.clear()
+    _unstable.clear()
     try:
         yield _log
     finally:
@@ -59,10 +61,21 @@ def recording() -> Iterator[list[Observation]]:
         _seen.clear()
 
 
+def unstable() -> str | None:
+    """After `recording()`: a question that got two answers while it ran (the filesystem
+    changed under the compiler: its result matches no one state, so it is not cached)."""
+    return _unstable[0] if _unstable else None
+
+
 def _note(question: str, path: str, answer: str) -> None:
-    if _log is not None and (question, path) not in _seen and not _volatile(path):
-        _seen.add((question, path))
+    if _log is None or _volatile(path):
+        return
+    first = _seen.get((question, path))
+    if first is None:
+        _seen[(question, path)] = answer
         _log.append((question, path, answer))
+    elif first != answer and not _unstable:
+        _unstable.append(f"{question} {path}")
 
 
 def _volatile(path: str) -> bool:

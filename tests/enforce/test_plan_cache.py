@@ -324,3 +324,19 @@ def test_keyring_reachable_follows_the_seccomp_rules():
     assert not plan_cache.keyring_reachable(plan)
     plan.seccomp_rules = defaults.without_keyring(plan.seccomp_rules)
     assert plan_cache.keyring_reachable(plan)
+
+
+def test_a_question_answered_twice_differently_is_not_cached(tmp_path):
+    from stockade import fsview
+
+    f = tmp_path / "x"
+    with fsview.recording():
+        fsview.lexists(str(f))
+        f.write_text("now here")
+        fsview.lexists(str(f))
+        moved = fsview.unstable()
+    assert moved == f"l {f}"
+    with fsview.recording():
+        fsview.lexists(str(f))
+        fsview.lexists(str(f))
+        assert fsview.unstable() is None

@@ -155,6 +155,9 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
             return fresh(), f"not used: {directory}: {why}"
         with fsview.recording() as observations:
             pp = fresh()
+            moved = fsview.unstable()
+        if moved is not None:
+            return pp, f"{status}; not stored: changed while compiling ({moved})"
         why = exposed(pp) if exposed else None
         if why is not None:
             return pp, f"not used: {directory}: {why}"
