@@ -16,6 +16,7 @@ Usage: .venv/bin/python benchmarks/run_startup.py [N]
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -33,17 +34,27 @@ profile bench_small /usr/bin/true {
 """
 
 
-def timed(cases: dict[str, list[str]], n: int) -> dict[str, list[float]]:
-    """Wall times in ms of each case, `n` rounds, interleaved so that load hits all alike."""
+def _cpu() -> float:
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (use.ru_utime + use.ru_stime) * 1000
+
+
+def timed(cases: dict[str, list[str]], n: int) -> tuple[dict[str, list[float]],
+                                                        dict[str, list[float]]]:
+    """Wall times and CPU times (user+system of the process tree; less sensitive to the load
+    of a shared machine) in ms of each case, `n` rounds, interleaved so that load hits all
+    alike."""
     for argv in cases.values():  # warm-up (page cache, .pyc files)
         subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     samples: dict[str, list[float]] = {name: [] for name in cases}
+    cpu: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(n):
         for name, argv in cases.items():
-            start = time.perf_counter()
+            start, cpu0 = time.perf_counter(), _cpu()
             subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             samples[name].append((time.perf_counter() - start) * 1000)
-    return samples
+            cpu[name].append(_cpu() - cpu0)
+    return samples, cpu
 
 
 def in_process(n: int) -> tuple[float, float]:
@@ -121,29 +132,33 @@ def main() -> int:
         "python -c pass (floor)": [PY, "-c", "pass"],
         "stockade --version (CLI floor)": [PY, "-m", "stockade", "--version"],
         "run --rx / (issue row)": [*run, "--rx", "/", "--", "/bin/true"],
-        "stockade run ... -- /bin/true": [*run, *RULES, "--", "/bin/true"],
+        "run --rx /usr --ro /etc --rw /tmp ...": [*run, *RULES, "--", "/bin/true"],
         "cli.run direct (no discovery)": [PY, "-c", DIRECT, *RULES, "--", "/bin/true"],
         "run -p P, cold (--no-cache)": [*run, "--no-cache", "-p", profile, "--", "/bin/true"],
         "run -p P, plan cache": [*run, "-p", profile, "--", "/bin/true"],
     }
     try:
-        samples = timed(cases, n)
+        samples, cpu_samples = timed(cases, n)
     finally:
         os.unlink(profile)
     med = {k: statistics.median(v) for k, v in samples.items()}
     low = {k: min(v) for k, v in samples.items()}
+    cpu = {k: statistics.median(v) for k, v in cpu_samples.items()}
     prep_ms, launch_ms = in_process(n)
     bare, bwrap, floor = "unconfined /bin/true", "bwrap --ro-bind / / (peer)", \
         "python -c pass (floor)"
     print(f"{n} interleaved runs per case, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.1f}")
-    print(f"{'case':34} {'median':>8} {'min':>8} {'added':>8} {'x bwrap':>8} {'x pass':>8}")
+    print(f"{'case':36} {'median':>7} {'min':>7} {'added':>7} {'x bwrap':>7} {'x pass':>7} "
+          f"{'cpu':>6} {'x pass':>6}")
     for name in cases:
         added = med[name] - med[bare]
-        print(f"{name:34} {med[name]:8.2f} {low[name]:8.2f} {added:8.2f} "
-              f"{added / max(med[bwrap] - med[bare], 0.01):8.1f} "
-              f"{added / max(med[floor] - med[bare], 0.01):8.1f}")
-    print("added: median over unconfined (ms); x bwrap / x pass: added time as a multiple of "
-          "bwrap's and of python -c pass's own added time")
+        print(f"{name:36} {med[name]:7.1f} {low[name]:7.1f} {added:7.1f} "
+              f"{added / max(med[bwrap] - med[bare], 0.01):7.1f} "
+              f"{added / max(med[floor] - med[bare], 0.01):7.1f} "
+              f"{cpu[name]:6.1f} {cpu[name] / max(cpu[floor], 0.01):6.1f}")
+    print("ms; added: wall median over unconfined; x bwrap / x pass: added wall time as a "
+          "multiple of bwrap's and of python -c pass's own; cpu: median user+system time of "
+          "the process tree, x pass: as a multiple of python -c pass's")
     print(f"of which CLI floor (python+argparse+dispatch) "
           f"{med['stockade --version (CLI floor)'] - med[bare]:.2f} ms")
     for name, ms in phases(min(n, 15)).items():
