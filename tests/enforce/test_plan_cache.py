@@ -29,6 +29,7 @@ def _plan_json(pp) -> str:
 @pytest.fixture
 def tree(tmp_path, monkeypatch):
     """A profile with an include from an -I directory and a glob over a directory here."""
+    _keyring_or_skip()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     inc = tmp_path / "inc"
     (inc / "abstractions").mkdir(parents=True)
@@ -216,6 +217,13 @@ def test_observations_below_proc_pids_are_not_recorded():
 
 # -- real runs ------------------------------------------------------------------------------
 
+def _keyring_or_skip() -> None:
+    from stockade.enforce.plan_cache import keyring
+
+    if keyring.key(create=True) is None:
+        pytest.skip("no kernel keyring here (the plan cache is off)")
+
+
 def _cache_env(area, user: str, monkeypatch) -> dict[str, str]:
     """XDG_CACHE_HOME for the runs: a directory of `user`'s (cli passes os.environ on)."""
     home = area.root / "cache"
@@ -234,6 +242,7 @@ def _area_profile(area, user: str) -> str:
 
 
 def test_run_hits_and_the_hit_confines_the_same(area, user, monkeypatch):
+    _keyring_or_skip()
     _cache_env(area, user, monkeypatch)
     prof = _area_profile(area, user)
     code = (f"attempt(lambda: open('{area.allowed}/file.txt').read())\n"
@@ -250,6 +259,7 @@ def test_run_hits_and_the_hit_confines_the_same(area, user, monkeypatch):
 def test_sandbox_cannot_poison_the_cache(area, user, monkeypatch):
     """From inside `run -p`: the cache directory is not writable (Landlock) and the keyring
     that holds the key is refused (seccomp); a later run still hits the authentic entry."""
+    _keyring_or_skip()
     env = _cache_env(area, user, monkeypatch)
     prof = _area_profile(area, user)
     cli("run", "-p", prof, "--", "/bin/true", user=user)
@@ -275,6 +285,7 @@ attempt(keyctl)
 
 
 def test_run_with_a_writable_grant_over_the_cache_does_not_use_it(area, user, monkeypatch):
+    _keyring_or_skip()
     env = _cache_env(area, user, monkeypatch)
     prof = _area_profile(area, user)
     cli("run", "-p", prof, "--", "/bin/true", user=user)
@@ -285,6 +296,7 @@ def test_run_with_a_writable_grant_over_the_cache_does_not_use_it(area, user, mo
 
 
 def test_run_that_allows_the_keyring_drops_the_key(area, user, monkeypatch):
+    _keyring_or_skip()
     _cache_env(area, user, monkeypatch)
     prof = _area_profile(area, user)
     cli("run", "-p", prof, "--", "/bin/true", user=user)

@@ -11,6 +11,7 @@ MAX_ENTRY_BYTES; at most MAX_ENTRIES are kept (the oldest go first).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import hmac
 import json
@@ -110,6 +111,8 @@ class Store:
     def write(self, name: str, body: dict[str, Any]) -> None:
         """Write entry `name` (atomically: a private temporary file renamed over it)."""
         raw = json.dumps(body, separators=(",", ":")).encode("utf-8", "surrogateescape")
+        if len(raw) > MAX_ENTRY_BYTES - 128:  # it could not be read back
+            raise OSError(errno.EFBIG, f"entry larger than {MAX_ENTRY_BYTES} bytes")
         tmp = f".{name}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600, dir_fd=self.dir_fd)
