@@ -143,7 +143,7 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
     try:
         store = Store.open(directory, secret)
     except OSError as err:
-        return fresh(), f"off ({err})"
+        return fresh(), f"off ({err.strerror or err})"
     try:
         key = cache_key(profile, include_dirs, name, abi)
         entry = entry_name(key)

@@ -55,12 +55,16 @@ class Store:
         from stockade.enforce.status_record import RecordDirError, open_dir
 
         parent = os.path.dirname(directory)
-        with contextlib.suppress(FileExistsError):
+        try:
             os.makedirs(parent, 0o700, exist_ok=True)
+        except FileExistsError:
+            pass
+        except OSError as err:
+            raise OSError(err.errno, f"cannot make {directory}: {err.strerror}") from None
         try:
             return cls(directory, open_dir(directory), secret)
         except RecordDirError as err:
-            raise OSError(err.errno, str(err)) from None
+            raise OSError(err.errno, err.strerror or str(err)) from None
 
     def close(self) -> None:
         """Release the directory."""
