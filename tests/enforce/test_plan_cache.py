@@ -265,6 +265,8 @@ def test_sandbox_cannot_poison_the_cache(area, user, monkeypatch):
     cli("run", "-p", prof, "--", "/bin/true", user=user)
     plans = Path(env["XDG_CACHE_HOME"]) / "stockade" / "plans"
     entry = next(plans.glob("*.json"))
+    from stockade.enforce.seccomp import resolve_syscall
+
     code = f"""
 import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
@@ -272,7 +274,7 @@ attempt(lambda: open('{entry}', 'w').write('x'))
 attempt(lambda: open('{plans}/new.json', 'w'))
 attempt(lambda: os.rename('{entry}', '{area.allowed}/stolen'))
 def keyctl():
-    if libc.syscall(250, 10, -4, b"user", b"stockade:plan-cache:v1", 0) < 0:
+    if libc.syscall({resolve_syscall("keyctl")}, 10, -4, b"user", b"stockade:plan-cache:v1", 0) < 0:
         raise OSError(ctypes.get_errno(), "keyctl")
 attempt(keyctl)
 """
