@@ -14,9 +14,10 @@ of its entries (ext2/3/4, xfs, btrfs, tmpfs, f2fs) and its ctime is not within t
 calls them); ctime cannot be set back by anybody, so a program cannot hide an added entry by
 restoring the mtime. Otherwise (procfs, sysfs, overlays, a recent change) the fingerprint is a
 hash of the sorted entry names and kinds, and validating re-lists the directory. In /proc,
-the process entries (all-digit names) are left out of that hash and nothing below /proc/PID is
-recorded: processes come and go between any two launches, a cached plan's grants to /proc/PID
-paths of processes that have exited are skipped at launch as for a fresh plan (optional
+the process entries (all-digit names) are left out of that hash and nothing below /proc/PID
+(nor /proc/self, which names the compiling process) is recorded: processes come and go
+between any two launches, a cached plan's grants to /proc/PID paths of processes that have
+exited are skipped at launch as for a fresh plan (optional
 rules), and processes started since the plan was cached are not covered, as processes started
 after a fresh plan's launch are not (the coverage report says so for every /proc glob).
 """
@@ -79,11 +80,12 @@ def _note(question: str, path: str, answer: str) -> None:
 
 
 def _volatile(path: str) -> bool:
-    """Below /proc/PID: left out (see the module docstring)."""
+    """Below /proc/PID, /proc/self and /proc/thread-self (which name the compiling process):
+    left out (see the module docstring)."""
     if not path.startswith("/proc/"):
         return False
     first = path[6:].split("/", 1)[0]
-    return first.isdigit()
+    return first.isdigit() or first in ("self", "thread-self")
 
 
 def _err(err: OSError) -> str:

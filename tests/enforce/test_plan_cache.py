@@ -208,6 +208,7 @@ def test_observations_below_proc_pids_are_not_recorded():
 
     with fsview.recording() as log:
         fsview.lexists("/proc/1/status")
+        fsview.realpath("/proc/self/status")
         fsview.lexists("/proc/meminfo")
         with fsview.scandir("/proc"):
             pass
