@@ -29,3 +29,34 @@ def require_input(path: str | os.PathLike[str], what: str, *, fifo: bool = False
     if stat.S_ISREG(mode) or (fifo and stat.S_ISFIFO(mode)):
         return
     raise StockadeError(f"{what} {os.fspath(path)}: not a regular file ({file_kind(mode)})")
+
+
+def realpaths(paths: list[str]) -> list[str]:
+    """os.path.realpath of each path, sharing the work on common parent directories (a plan
+    has thousands of grants under a few directories: one lstat per new component, not one per
+    component per path). Paths that are not plain absolute paths take os.path.realpath."""
+    memo: dict[str, str] = {"/": "/"}
+
+    def real(path: str) -> str:
+        found = memo.get(path)
+        if found is not None:
+            return found
+        parent, base = path.rsplit("/", 1)
+        full = (real(parent) if parent else "").rstrip("/") + "/" + base
+        try:
+            link = stat.S_ISLNK(os.lstat(full).st_mode)
+        except OSError:  # missing (or unreadable): kept as it is, as realpath does
+            link = False
+        out = os.path.realpath(full) if link else full
+        if len(memo) < 65536:
+            memo[path] = out
+        return out
+
+    out = []
+    for path in paths:
+        plain = (path.startswith("/") and path != "/" and not path.endswith("/")
+                 and path.count("/") < 256
+                 and "//" not in path and "/./" not in path and "/../" not in path
+                 and not path.endswith(("/.", "/..")))
+        out.append(real(path) if plain else os.path.realpath(path))
+    return out

@@ -17,7 +17,7 @@ from stockade.host import lsm
 from stockade.host.lockdown import lockdown_level
 
 KEYS = {"lsms", "major", "landlock_abi", "lockdown", "yama_ptrace_scope", "seccomp", "bpf_lsm",
-        "unprivileged_userns", "audit", "apparmor", "selinux", "network", "process"}
+        "unprivileged_userns", "audit", "apparmor", "selinux", "network", "process", "plan_cache"}
 # include/uapi/linux/lsm.h, copied here so the test does not trust stockade's table
 LSM_ID = {100: "capability", 101: "selinux", 102: "smack", 103: "tomoyo", 104: "apparmor",
           105: "yama", 106: "loadpin", 107: "safesetid", 108: "lockdown", 109: "bpf",
@@ -54,6 +54,14 @@ def kernel_lsms() -> list[str]:
 
 def test_json_has_exactly_the_stable_keys() -> None:
     assert set(status()) == KEYS
+
+
+def test_plan_cache_location_follows_xdg_cache_home(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    (tmp_path / "stockade" / "plans").mkdir(parents=True)
+    (tmp_path / "stockade" / "plans" / "x.json").write_text("{}")
+    assert status()["plan_cache"] == {"directory": str(tmp_path / "stockade" / "plans"),
+                                      "entries": 1}
 
 
 def test_lsms_are_the_kernels_in_order() -> None:

@@ -17,7 +17,12 @@ if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
     from stockade.audit.record import AuditRecord
     from stockade.enforce.denials import DenialCollector
     from stockade.enforce.output_file import RecordFile
-    from stockade.enforce.plan_types import CoverageEntry, CoverageReport, EnforcementPlan
+    from stockade.enforce.plan_types import (
+        CoverageEntry,
+        CoverageReport,
+        EnforcementPlan,
+        ProfilePlan,
+    )
     from stockade.enforce.prepare import Prepared
     from stockade.enforce.status_record import Keeper
     from stockade.enforce.supervisor.setup import SupervisorSetup
@@ -94,6 +99,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-status-record", dest="status_record", action="store_false",
                         help="do not write the status record (docs/status.md); needed when a "
                         "writable grant covers its directory")
+    parser.add_argument("--no-cache", dest="cache", action="store_false",
+                        help="compile the profile afresh: neither use nor update the plan cache "
+                        "($XDG_CACHE_HOME/stockade/plans or ~/.cache/stockade/plans)")
     parser.add_argument("--clear-env", action="store_true",
                         help="pass only PATH, TERM, LANG, LC_ALL, HOME, USER, LOGNAME, TZ")
     sup = parser.add_argument_group("reference monitor (seccomp user notification)")
@@ -156,14 +164,26 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan
     """
     from stockade.cli.compile import check_inputs
     from stockade.enforce import landlock as ll
-    from stockade.enforce import plan as planmod
+    from stockade.enforce import plan_cache
     from stockade.enforce.plan_types import EnforcementPlan as Plan
 
     check_inputs(args.profile, args.include_dirs)
-    pp = planmod.compile_file(args.profile, args.include_dirs, args.profile_name)
     grants = Plan(name="adhoc", fs_rules=adhoc.fs_rules, handled_fs=ll.NO_FS,
                   net_rules=adhoc.net_rules, handled_net=ll.NO_NET, scopes=ll.NO_SCOPE,
                   keep_caps=adhoc.keep_caps, clear_env=adhoc.clear_env)
+
+    def exposed(pp: ProfilePlan) -> str | None:
+        """Why the program could tamper with the plan cache (then it is not used)."""
+        plan = pp.plan.merged(grants)
+        if args.allow_keyring or plan_cache.keyring_reachable(plan):
+            return "the program may use the kernel keyring that holds its key"
+        directory = plan_cache.cache_dir()
+        return plan_cache.exposure(directory, plan) if directory else None
+
+    pp, how = plan_cache.compile_file(args.profile, args.include_dirs, args.profile_name,
+                                      use_cache=args.cache, exposed=exposed)
+    if args.verbose:
+        _say(f"plan cache: {how}")
     return pp.plan.merged(grants), pp.coverage, pp.notes
 
 
@@ -296,6 +316,7 @@ def _run(args: argparse.Namespace) -> int:
     if wants_tomoyo(args):  # its policy is the file policy: its grants join the plan
         notes += add_kernel_grants(args, plan, command)
     plan.env_set.setdefault("STOCKADE_PROFILE", plan.name)
+    keyring_key = _drop_cache_key_if_reachable(plan)
     audit, learn = _open_outputs(args, plan)
     try:
         supervision = _supervision(args, plan, audit, learn)
@@ -371,6 +392,19 @@ def _run(args: argparse.Namespace) -> int:
                 _say(lost)
         if supervision is not None:
             supervision.close()
+        if keyring_key:
+            _drop_cache_key_if_reachable(plan)
+
+
+def _drop_cache_key_if_reachable(plan: EnforcementPlan) -> bool:
+    """Drop the plan cache's key when the program could read it from the kernel keyring
+    (before it starts and after it ends): entries it could forge are then refused."""
+    from stockade.enforce import plan_cache
+
+    if not plan_cache.keyring_reachable(plan):
+        return False
+    plan_cache.forget_key()
+    return True
 
 
 def _report_weakened(entries: list[CoverageEntry], profile: str | None, verbose: bool) -> None:

@@ -144,5 +144,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(doc)
         return 0
-    table(("layer", "mechanism", "state"), _host_rows(doc, details) + _process_rows(doc["process"]))
+    cache = doc["plan_cache"]
+    where = (cache.get("error") or f"{cache['directory']} ({cache['entries']} entries)"
+             if cache.get("directory") or cache.get("error")
+             else "none (no cache directory for this user)")
+    table(("layer", "mechanism", "state"), _host_rows(doc, details) + _process_rows(doc["process"])
+          + [("stockade", "plan cache (run -p)", where)])
     return 0
+

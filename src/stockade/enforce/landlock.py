@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import enum
 import errno
+import functools
 import os
 from dataclasses import dataclass
 from typing import TypeVar
@@ -153,7 +154,14 @@ def flag_name(flag: enum.IntFlag) -> str:
 
 def flag_names(flags: enum.IntFlag) -> list[str]:
     """The lower-case names of the bits in `flags`."""
-    return [flag_name(f) for f in type(flags) if f in flags]
+    return list(_flag_names(type(flags), int(flags)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _flag_names(kind: type[enum.IntFlag], value: int) -> tuple[str, ...]:
+    # memoized: a plan prints thousands of grants with a few distinct rights sets
+    flags = kind(value)
+    return tuple(flag_name(f) for f in kind if f in flags)
 
 
 @dataclass(frozen=True)

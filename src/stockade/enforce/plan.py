@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from stockade.enforce import defaults
 from stockade.enforce import landlock as ll
@@ -49,7 +48,12 @@ from stockade.enforce.plan_syscalls import (
     compile_rlimits,
     kept_capabilities,
 )
-from stockade.enforce.plan_types import CoverageReport, EnforcementPlan, SeccompRule
+from stockade.enforce.plan_types import (  # ProfilePlan: re-exported, it lived here
+    CoverageReport,
+    EnforcementPlan,
+    ProfilePlan,
+    SeccompRule,
+)
 from stockade.enforce.seccomp import errno_action
 from stockade.errors import StockadeError
 from stockade.lsm.caps import CAP_LAST_CAP
@@ -59,18 +63,6 @@ from stockade.policy import CompiledProfile
 PATH_FLAGS = frozenset({"attach_disconnected", "no_attach_disconnected", "mediate_deleted",
                         "delegate_deleted", "chroot_relative", "namespace_relative",
                         "chroot_attach", "chroot_no_attach"})
-
-
-@dataclass
-class ProfilePlan:
-    """The compiler's output: the plan, one coverage entry per rule, notes for people."""
-
-    profile: str
-    abi: int
-    plan: EnforcementPlan
-    coverage: CoverageReport
-    notes: list[str] = field(default_factory=list)
-    mode: str = "enforce"
 
 
 def select_profile(profiles: Sequence[CompiledProfile], name: str | None,

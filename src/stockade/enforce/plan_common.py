@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from stockade.enforce import landlock as ll
 from stockade.enforce.plan_types import CoverageReport, CoverageStatus, EnforcementPlan
-from stockade.policy import CompiledProfile, Rule
+
+if TYPE_CHECKING:  # the run path without -p does not load the policy compiler
+    from stockade.policy import CompiledProfile, Rule
 
 EXACT = CoverageStatus.EXACT
 APPROX = CoverageStatus.APPROXIMATED

@@ -21,6 +21,7 @@ from stockade.enforce.caps import cap_name
 from stockade.enforce.landlock import AccessFs, AccessNet, Scope
 from stockade.enforce.plan_types import EnforcementPlan, FsRule, SeccompRule
 from stockade.enforce.seccomp import Action, ActionKind, ArgCmp, Cmp
+from stockade.files import realpaths
 from stockade.lsm.types import MAY_APPEND, MAY_EXEC, MAY_WRITE, Object, Request
 
 LANDLOCK, SECCOMP, CAPABILITIES = "landlock", "seccomp", "capabilities"
@@ -60,7 +61,8 @@ class _Landlock:
         self.handled_fs = plan.handled_fs & ll.rights_for_abi(AccessFs, abi)
         self.handled_net = plan.handled_net & ll.rights_for_abi(AccessNet, abi)
         self.scopes = plan.scopes & ll.rights_for_abi(Scope, abi)
-        self.rules = [(os.path.realpath(r.path), r) for r in plan.fs_rules]
+        self.rules = list(zip(realpaths([r.path for r in plan.fs_rules]), plan.fs_rules,
+                              strict=True))
 
     @property
     def exists(self) -> bool:

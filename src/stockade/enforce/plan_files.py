@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from stockade import fsview
 from stockade.enforce.landlock import AccessFs, flag_names
 from stockade.enforce.plan_common import APPROX, EXACT, NOT_ENFORCED, Context, Verdict
 from stockade.enforce.plan_glob import DIR, FILE, TREE, Expansion, Target, expand
@@ -378,7 +379,7 @@ def _entries(directory: str) -> list[tuple[str, str]]:
     mediates their targets)."""
     out: list[tuple[str, str]] = []
     try:
-        with os.scandir(directory) as it:
+        with fsview.scandir(directory) as it:
             for entry in it:
                 try:
                     if entry.is_symlink():

@@ -21,6 +21,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 
+from stockade import fsview
 from stockade.policy import aare
 
 TREE = "tree"  # everything beneath the path (and, in Landlock, the directory itself)
@@ -129,7 +130,7 @@ class _Walker:
 
     def entries(self, directory: str) -> list[os.DirEntry[str]]:
         try:
-            with os.scandir(directory) as it:
+            with fsview.scandir(directory) as it:
                 found = list(it)
         except OSError:
             return []
@@ -164,7 +165,7 @@ class _Walker:
 
     def step(self, path: str, rest: list[list[tuple]]) -> None:
         try:
-            st = os.lstat(path)
+            st = fsview.lstat(path)
         except OSError:
             return
         if stat.S_ISLNK(st.st_mode):
@@ -219,7 +220,7 @@ def literal_region(seq: list[tuple]) -> str:
 
 def _resolves_to_itself(path: str) -> str | None:
     """None when `path` is its own real path, else the real path it resolves to."""
-    real = os.path.realpath(path)
+    real = fsview.realpath(path)
     return None if real == os.path.normpath(path) else real
 
 
@@ -254,7 +255,7 @@ def expand(text: str, *, max_visits: int = MAX_VISITS,
         whole_tree = len(rest) == 1 and bool(rest[0]) and all(x[0] == "dstar" for x in rest[0])
         if rest and not (rest == [[]] or whole_tree):
             exp.glob = True
-        if not os.path.lexists(prefix):
+        if not fsview.lexists(prefix):
             kind = FILE if not rest else (DIR if rest == [[]] else TREE)
             exp.missing.append(Target(prefix, kind))
             continue
@@ -264,12 +265,12 @@ def expand(text: str, *, max_visits: int = MAX_VISITS,
                              "resolved path, so this alternative grants nothing")
             continue
         if not rest:
-            if os.path.isdir(prefix):
+            if fsview.isdir(prefix):
                 exp.notes.append(f"{prefix} is a directory and the pattern has no trailing "
                                  "'/': it matches only non-directories, nothing granted")
                 continue
             walker.add(prefix, FILE)
-        elif not os.path.isdir(prefix):
+        elif not fsview.isdir(prefix):
             exp.missing.append(Target(prefix, TREE))
         else:
             walker.walk(prefix, rest)

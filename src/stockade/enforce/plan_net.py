@@ -17,13 +17,16 @@ from __future__ import annotations
 import errno
 import socket
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from stockade.enforce import defaults
 from stockade.enforce.landlock import AccessNet, Scope
 from stockade.enforce.plan_common import APPROX, EXACT, NOT_ENFORCED, Context, Verdict, by_abi
 from stockade.enforce.plan_types import NetRule, SeccompRule
 from stockade.enforce.seccomp import ArgCmp, Cmp, errno_action
-from stockade.policy import NetworkRule, PtraceRule, SignalRule, UnixRule
+
+if TYPE_CHECKING:  # the run path without -p does not load the policy compiler
+    from stockade.policy import NetworkRule, PtraceRule, SignalRule, UnixRule
 
 SOCK_TYPES = {"stream": 1, "dgram": 2, "raw": 3, "rdm": 4, "seqpacket": 5, "dccp": 6,
               "packet": 10}

@@ -23,6 +23,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from stockade import fsview
 from stockade.enforce.landlock import AccessFs, flag_names
 from stockade.enforce.plan_glob import DIR, FILE, TREE, Expansion
 from stockade.policy import Perm
@@ -60,7 +61,7 @@ def _replaceable(path: str, kind: str) -> bool:
     if kind == DIR:
         return True
     try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
+        return stat.S_ISREG(fsview.lstat(path).st_mode)
     except FileNotFoundError:
         return True
     except OSError:
@@ -80,7 +81,7 @@ def existing_ancestor(path: str, may_make_dir: Callable[[str], bool]) -> tuple[s
     while parent != "/" and may_make_dir(parent):
         parent = os.path.dirname(parent) or "/"
         climbed = True
-    if not os.path.isdir(parent):
+    if not fsview.isdir(parent):
         return None, False
     return parent, climbed
 
@@ -152,7 +153,7 @@ def parent_grants(exp: Expansion, perms: Perm, rights_for: Callable[[str], Acces
     if _last_component_glob(exp):
         kind = DIR if exp.pattern.endswith("/") else FILE  # `D/*/ w`: mkdir in D
         made = creation_rights(perms, kind, rights_for(FILE))
-        if os.path.isdir(exp.region):
+        if fsview.isdir(exp.region):
             grant(exp.region, made, exp.pattern)
         else:
             where, _ = existing_ancestor(exp.region + "/", may_make_dir)

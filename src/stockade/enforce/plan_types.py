@@ -243,3 +243,16 @@ class CoverageReport:
         """JSON-ready entries."""
         return [{"rule": e.rule, "source": e.source, "status": e.status.value,
                  "detail": e.detail, "enforced_by": e.enforced_by} for e in self.entries]
+
+
+@dataclass
+class ProfilePlan:
+    """The profile compiler's output (enforce/plan.py): the plan, one coverage entry per rule,
+    notes for people. Defined here so that a cached plan loads without the compiler."""
+
+    profile: str
+    abi: int
+    plan: EnforcementPlan
+    coverage: CoverageReport
+    notes: list[str] = field(default_factory=list)
+    mode: str = "enforce"

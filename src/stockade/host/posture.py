@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -62,5 +64,18 @@ def host_posture(pid: int) -> tuple[dict[str, Any], dict[str, Any]]:
         "selinux": _safe(lambda: selinux_status(lsms), details, "selinux"),
         "network": _safe(network_status, details, "network"),
         "process": process,
+        "plan_cache": _safe(plan_cache_status, details, "plan_cache"),
     }
     return doc, details
+
+
+def plan_cache_status() -> dict[str, Any]:
+    """Where `stockade run -p` caches compiled plans for this user, and how many."""
+    from stockade.enforce.plan_cache import cache_dir
+
+    directory = cache_dir()
+    entries = 0
+    if directory:
+        with contextlib.suppress(OSError):
+            entries = sum(1 for n in os.listdir(directory) if n.endswith(".json"))
+    return {"directory": directory, "entries": entries}

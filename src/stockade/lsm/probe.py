@@ -6,12 +6,17 @@ import grp
 import os
 import pwd
 import stat
-from pathlib import Path
 
 from stockade.errors import StockadeError
 from stockade.lsm.acl import read_acl
 from stockade.lsm.caps import ALL_CAPS
 from stockade.lsm.types import Object, ObjectKind, Subject
+
+
+def _read_text(path: str) -> str:
+    """The text of a /proc file (pathlib is not loaded on the run path: start-up cost)."""
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        return f.read()
 
 _LABEL_XATTR_PREFIXES = ("security.", "user.stockade.")
 
@@ -62,7 +67,7 @@ def ancestors_of(pid: int) -> tuple[int, ...]:
     current = pid
     while current > 1 and len(chain) < 4096:
         try:
-            status = Path(f"/proc/{current}/status").read_text()
+            status = _read_text(f"/proc/{current}/status")
         except OSError:
             break
         ppid = int(_status_field(status, "PPid") or 0)
@@ -105,7 +110,7 @@ def _status_field(status: str, key: str) -> str | None:
 def subject_from_pid(pid: int) -> Subject:
     """The credentials and security state of a live process; a dead pid is an error."""
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
+        status = _read_text(f"/proc/{pid}/status")
     except OSError:
         raise StockadeError(f"no such process: {pid}") from None
     uids = [int(x) for x in (_status_field(status, "Uid") or "0 0 0 0").split()]
@@ -123,7 +128,7 @@ def subject_from_pid(pid: int) -> Subject:
     for module, rel in (("apparmor", "attr/apparmor/current"), ("smack", "attr/smack/current"),
                         ("selinux", "attr/current")):
         try:
-            label = Path(f"/proc/{pid}/{rel}").read_text().strip("\x00\n ")
+            label = _read_text(f"/proc/{pid}/{rel}").strip("\x00\n ")
         except OSError:
             continue
         if label:

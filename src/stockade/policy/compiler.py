@@ -16,6 +16,7 @@ from typing import Any
 
 import re2
 
+from stockade import fsview
 from stockade.policy import ast
 from stockade.policy import constants as c
 from stockade.policy.aare import AareError, Pattern
@@ -245,7 +246,7 @@ class _Compiler:
         re-included file is skipped, as upstream's per-profile include cache does."""
         out = []
         for f in files:
-            key = os.path.realpath(f.path) if not f.path.startswith("<") else f.path
+            key = fsview.realpath(f.path) if not f.path.startswith("<") else f.path
             if key not in seen:
                 seen.add(key)
                 out.append(f)

@@ -14,6 +14,7 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+from stockade import fsview
 from stockade.files import file_kind
 from stockade.policy import ast
 from stockade.policy.errors import IncludeError, PolicyError, PolicySyntaxError
@@ -70,7 +71,9 @@ def read_policy_file(path: str | os.PathLike[str], name: str | None = None) -> s
         raise PolicyError(f"cannot read: {err.strerror}", shown) from None
     finally:
         os.close(fd)
-    return b"".join(chunks).decode("utf-8", "surrogateescape")
+    data = b"".join(chunks)
+    fsview.note_content(os.fspath(path), data)
+    return data.decode("utf-8", "surrogateescape")
 
 
 def skipped_name(name: str) -> bool:
@@ -83,7 +86,7 @@ def search_path(include_dirs: Sequence[str] = (), *, system: bool = True,
                 bundled: bool = True) -> list[str]:
     """The include search path: -I dirs, then /etc/apparmor.d, then the bundled data."""
     out = [str(d) for d in include_dirs]
-    if system and os.path.isdir(SYSTEM_DIR):
+    if system and fsview.isdir(SYSTEM_DIR):
         out.append(SYSTEM_DIR)
     if bundled:
         out.append(BUNDLED_DIR)
@@ -115,7 +118,7 @@ class Loader:
 
     def load_file(self, path: str | os.PathLike[str], _depth: int = 0) -> ast.PolicyFile:
         """Parse a file and, recursively, everything it includes."""
-        real = os.path.realpath(path)
+        real = fsview.realpath(path)
         if real in self._cache:
             return self._cache[real]
         text = read_policy_file(real, str(path))
@@ -162,7 +165,7 @@ class Loader:
     def find(self, inc: ast.Include, including: str) -> str | None:
         """The file or directory an include names, or None when not found."""
         if os.path.isabs(inc.path):
-            return inc.path if os.path.exists(inc.path) else None
+            return inc.path if fsview.exists(inc.path) else None
         dirs = list(self.path)
         if not inc.magic:
             # upstream opens a quoted or bare name as given (relative to the working
@@ -171,7 +174,7 @@ class Loader:
             dirs = [os.getcwd(), base]
         for d in dirs:
             cand = os.path.join(d, inc.path)
-            if os.path.exists(cand):
+            if fsview.exists(cand):
                 return cand
         return None
 
@@ -181,7 +184,7 @@ class Loader:
         if abi.magic and abi.path in ("kernel", "default"):
             return
         found = self.find(ast.Include(pos=abi.pos, path=abi.path, magic=abi.magic), pf.path)
-        if found is None or not os.path.isfile(found):
+        if found is None or not fsview.isfile(found):
             shown = f"<{abi.path}>" if abi.magic else f'"{abi.path}"'
             what = "Could not open" if found is None else "failed to find features abi"
             raise _error(IncludeError, f"{what} {shown}", abi, pf.lines)
@@ -199,16 +202,16 @@ class Loader:
             shown = f"<{inc.path}>" if inc.magic else f'"{inc.path}"'
             raise _error(IncludeError, f"Could not open {shown} (searched: "
                          f"{', '.join(self.path) or 'nothing'})", inc, pf.lines)
-        if os.path.isdir(found):
-            names = sorted(n for n in os.listdir(found) if not skipped_name(n))
+        if fsview.isdir(found):
+            names = sorted(n for n in fsview.listdir(found) if not skipped_name(n))
             targets = [os.path.join(found, n) for n in names
-                       if os.path.isfile(os.path.join(found, n))]
+                       if fsview.isfile(os.path.join(found, n))]
         else:
             targets = [found]
         out = []
         deepest = depth
         for target in targets:
-            real = os.path.realpath(target)
+            real = fsview.realpath(target)
             if real in self._stack:
                 # upstream's include cache skips a file already being included (a file
                 # including itself, directly or not, is read once; parser_lex.l)
@@ -245,4 +248,4 @@ def is_path(source: str | os.PathLike[str]) -> bool:
     a '{' or even a newline: an existing file wins)."""
     s = str(source)
     return isinstance(source, os.PathLike) or ("\n" not in s and "{" not in s) \
-        or (len(s) < 4096 and os.path.lexists(s))
+        or (len(s) < 4096 and fsview.lexists(s))

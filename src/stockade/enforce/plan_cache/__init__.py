@@ -1,0 +1,209 @@
+"""A cache of compiled plans, so that a repeated `stockade run -p P` skips parsing, compiling
+and expanding globs: it reads one authenticated JSON file, checks it and goes on to open the
+paths and build the ruleset.
+
+What a cached plan depends on, and how each is checked:
+* the inputs: the profile path, -I directories, --profile-name, the working directory
+  (relative includes), the kernel's Landlock ABI, the effective uid, stockade's version and a
+  fingerprint of its plan-compiler sources (their names, sizes and mtimes): the cache key,
+  which names the entry and is stored in it. The ad-hoc flags (--rw, --connect-tcp, ...) are
+  not part of it: they are merged into the profile's plan after the cache, on every run.
+* the filesystem: compiling reads the profile and its includes, resolves include names
+  against the search path (a file that appears in an earlier directory changes the result),
+  and expands globs against the directories that exist at launch. Every one of these
+  questions goes through `stockade.fsview`, which records it with a fingerprint of its answer
+  (file contents by SHA-256; directories by identity and mtime/ctime, or by a hash of their
+  entries where timestamps cannot be trusted); a cached plan is used only if every question
+  gets the same answer now. So a glob never grants a path that no longer matches, nor misses
+  a newly created one; the one exception, processes in /proc, is explained in fsview.
+  We chose to record and re-check the walk rather than cache only the filesystem-independent
+  part (the compiled profile): expanding globs is most of the cost (for abstractions/base,
+  about 90% of compiling), so caching less would save little.
+
+Integrity: a sandboxed program must not make a later run accept a wider plan.
+* No pickle: entries are JSON decoded into the plan classes only (codec.py).
+* Entries are authenticated with HMAC-SHA256 under a key in the user's kernel keyring
+  (keyring.py), which the baseline seccomp filter keeps out of every sandbox's reach. A key
+  file could not be kept secret: most profiles grant read access to the home directory or /.
+* The directory is private (0700, ours, pinned with O_NOFOLLOW|O_DIRECTORY and checked with
+  fstat), entries are opened with O_NOFOLLOW and must be regular files of ours.
+* A run whose sandbox could write into the cache directory (a writable grant at, above or
+  below it, or no Landlock at all) neither uses nor writes the cache; a run whose sandbox may
+  use the keyring drops the key before the program starts and after it ends.
+* A replayed old entry is harmless: its recorded answers no longer match.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stockade.enforce.plan_types import EnforcementPlan, ProfilePlan
+
+FORMAT = 1
+
+
+def _code_fingerprint() -> str:
+    """Names, sizes and mtimes of the sources that compile plans (a changed compiler must
+    not reuse the old one's plans; stockade's version alone does not change per commit)."""
+    import hashlib
+
+    import stockade
+
+    root = os.path.dirname(stockade.__file__)
+    digest = hashlib.sha256(stockade.__version__.encode())
+    for sub in ("policy", "enforce", ""):
+        with os.scandir(os.path.join(root, sub)) as it:
+            for e in sorted(it, key=lambda e: e.name):
+                if e.name.endswith(".py"):
+                    st = e.stat()
+                    digest.update(f"{sub}/{e.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def cache_key(profile: str, include_dirs: Sequence[str], name: str | None, abi: int
+              ) -> dict[str, Any]:
+    """Everything besides the filesystem that the compiled plan depends on."""
+    import stockade
+
+    return {"format": FORMAT, "stockade": stockade.__version__, "code": _code_fingerprint(),
+            "abi": abi, "euid": os.geteuid(), "cwd": os.getcwd(),
+            "profile": os.path.abspath(profile),
+            "include_dirs": [os.path.abspath(d) for d in include_dirs], "name": name}
+
+
+def exposure(directory: str, plan: EnforcementPlan) -> str | None:
+    """Why a sandbox under `plan` could change the cache directory, or None if it cannot."""
+    from stockade.enforce import landlock as ll
+    from stockade.enforce.status_record import WRITE_RIGHTS, sandbox_grants, writable_grant
+
+    abi = ll.abi_version()
+    handled = plan.handled_fs & ll.rights_for_abi(ll.AccessFs, abi)
+    core = ll.AccessFs.WRITE_FILE | ll.AccessFs.MAKE_REG | ll.AccessFs.REMOVE_FILE
+    if abi < 1 or core & ~handled:
+        return "Landlock does not restrict writing files here"
+    grants = sandbox_grants(plan)
+    above = writable_grant(directory, grants)
+    if above is not None:
+        return f"the writable grant {above} covers it"
+    real = os.path.realpath(directory).rstrip("/") + "/"
+    for path, rights in grants:
+        if rights & WRITE_RIGHTS and os.path.realpath(path).startswith(real):
+            return f"the writable grant {path} lies inside it"
+    return None
+
+
+def keyring_reachable(plan: EnforcementPlan) -> bool:
+    """Whether a program under `plan` may call keyctl (the baseline refuses it)."""
+    from stockade.enforce.seccomp import ActionKind
+
+    rules = [r for r in plan.seccomp_rules if r.syscall == "keyctl"]
+    if any(r.action.kind is ActionKind.ALLOW for r in rules):
+        return True
+    refused = any(not r.conditions and r.action.kind is not ActionKind.ALLOW for r in rules)
+    return not refused and plan.seccomp_default.kind is ActionKind.ALLOW
+
+
+def forget_key() -> None:
+    """Drop the key (and so every entry made with it)."""
+    from stockade.enforce.plan_cache import keyring
+
+    keyring.forget()
+
+
+def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
+                 use_cache: bool = True,
+                 exposed: Callable[[ProfilePlan], str | None] | None = None,
+                 ) -> tuple[ProfilePlan, str]:
+    """The compiled plan of `profile` (from the cache when it is still what compiling would
+    give) and what the cache did, in a few words. `exposed(pp)` says why the sandbox of a
+    plan could write into the cache directory (then the cache is neither used nor written)."""
+    from stockade import fsview
+    from stockade.enforce import landlock as ll
+
+    def fresh() -> ProfilePlan:
+        from stockade.enforce import plan as planmod
+
+        return planmod.compile_file(profile, include_dirs, name)
+
+    if not use_cache:
+        return fresh(), "off (--no-cache)"
+    directory = cache_dir()
+    if directory is None:
+        return fresh(), "off (no cache directory)"
+    from stockade.enforce.plan_cache import keyring
+    from stockade.enforce.plan_cache.store import Store, entry_name
+
+    abi = ll.abi_version()
+    secret = keyring.key(create=True)
+    if secret is None:
+        return fresh(), "off (the kernel keyring is not available)"
+    try:
+        store = Store.open(directory, secret)
+    except OSError as err:
+        return fresh(), f"off ({err.strerror or err})"
+    try:
+        key = cache_key(profile, include_dirs, name, abi)
+        entry = entry_name(key)
+        pp, status = _load(store, entry, key)
+        if pp is not None:
+            why = exposed(pp) if exposed else None
+            if why is None:
+                return pp, f"hit ({directory})"
+            return fresh(), f"not used: {directory}: {why}"
+        with fsview.recording() as observations:
+            pp = fresh()
+            moved = fsview.unstable()
+        if moved is not None:
+            return pp, f"{status}; not stored: changed while compiling ({moved})"
+        why = exposed(pp) if exposed else None
+        if why is not None:
+            return pp, f"not used: {directory}: {why}"
+        from stockade.enforce.plan_cache.codec import encode
+
+        try:
+            store.write(entry, {"key": key, "observations": observations, "plan": encode(pp)})
+        except OSError as err:
+            return pp, f"{status}; not stored: {err.strerror}"
+        return pp, f"{status}; stored ({directory})"
+    finally:
+        store.close()
+
+
+def _load(store: Any, entry: str, key: dict[str, Any]) -> tuple[ProfilePlan | None, str]:
+    """The cached plan if its entry is authentic, for `key`, and still valid."""
+    from stockade import fsview
+    from stockade.enforce.plan_cache.codec import CodecError, plan_from_json
+
+    try:
+        body = store.read(entry)
+    except ValueError as err:
+        store.remove(entry)
+        return None, f"refused entry {entry}: {err}"
+    if body is None:
+        return None, "miss"
+    observations = body.get("observations")
+    if body.get("key") != key or not _well_formed(observations):
+        return None, "miss (another key)"
+    changed = fsview.still_valid([tuple(o) for o in observations])  # type: ignore[misc]
+    if changed is not None:
+        return None, f"miss (changed: {changed})"
+    try:
+        return plan_from_json(body.get("plan")), "hit"
+    except CodecError as err:
+        return None, f"miss ({err})"
+
+
+def _well_formed(observations: Any) -> bool:
+    return isinstance(observations, list) and all(
+        isinstance(o, list) and len(o) == 3 and all(isinstance(x, str) for x in o)
+        for o in observations)
+
+
+def cache_dir() -> str | None:
+    """Where compiled plans are cached for this user (None: nowhere)."""
+    from stockade.enforce.plan_cache.store import cache_dir as where
+
+    return where()

@@ -1,0 +1,179 @@
+"""A compiled plan (`ProfilePlan`) to JSON and back, losslessly, without pickle.
+
+Only the classes named in `_CLASSES` can come back out, each from exactly its own fields: an
+entry written by another version of these classes does not decode (a cache miss).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+from stockade.enforce.landlock import AccessFs, AccessNet, RestrictFlag, Scope
+from stockade.enforce.plan_types import (
+    CoverageEntry,
+    CoverageReport,
+    CoverageStatus,
+    EnforcementPlan,
+    FsRule,
+    NetRule,
+    ProfilePlan,
+    SeccompRule,
+)
+from stockade.enforce.seccomp import Action, ActionKind, ArgCmp, Cmp
+
+_CLASSES: dict[str, type] = {c.__name__: c for c in (
+    ProfilePlan, EnforcementPlan, FsRule, NetRule, SeccompRule, CoverageReport, CoverageEntry,
+    Action, ArgCmp)}
+_ENUMS: dict[str, type[enum.Enum]] = {c.__name__: c for c in (
+    AccessFs, AccessNet, Scope, RestrictFlag, CoverageStatus, ActionKind, Cmp)}
+
+
+_TABLES = (FsRule, NetRule, SeccompRule, CoverageEntry)
+_PLAIN = (str, int, bool, type(None))
+_enum_memo: dict[tuple[Any, Any], enum.Enum] = {}  # bounded: a few values per enum class
+
+
+class CodecError(ValueError):
+    """The JSON does not describe a plan of this version."""
+
+
+def encode(value: Any) -> Any:
+    """A JSON-ready form of `value` (a ProfilePlan or anything in it)."""
+    if isinstance(value, enum.Enum):
+        name = type(value).__name__
+        if name not in _ENUMS:
+            raise CodecError(f"cannot encode {name}")
+        return {"$e": name, "v": value.value}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        name = type(value).__name__
+        if _CLASSES.get(name) is not type(value):
+            raise CodecError(f"cannot encode {name}")
+        return {"$c": name, "f": {f.name: encode(getattr(value, f.name))
+                                  for f in dataclasses.fields(value)}}
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, frozenset):
+        return {"$s": sorted(encode(v) for v in value)}
+    if isinstance(value, tuple):
+        return {"$t": [encode(v) for v in value]}
+    if isinstance(value, list):
+        kind = type(value[0]) if value else None
+        if kind in _TABLES and all(type(v) is kind for v in value):
+            names = [f.name for f in dataclasses.fields(kind)]
+            rows = [[getattr(v, n) for n in names] for v in value]
+            # a column of one flag class is stored as plain numbers, its class named once
+            types = [_column_enum(row[i] for row in rows) for i in range(len(names))]
+            return {"$L": kind.__name__, "k": names, "t": types,
+                    "v": [[cell.value if t else encode(cell) for cell, t in zip(row, types,
+                                                                               strict=True)]
+                          for row in rows]}
+        return [encode(v) for v in value]
+    if isinstance(value, dict):
+        return {"$d": [[encode(k), encode(v)] for k, v in value.items()]}
+    raise CodecError(f"cannot encode {type(value).__name__}")
+
+
+def decode(data: Any) -> Any:
+    """The value `encode` made `data` from; CodecError for anything else."""
+    if isinstance(data, bool | int | str) or data is None:
+        return data
+    if isinstance(data, list):
+        return [decode(v) for v in data]
+    if not isinstance(data, dict) or len(data) not in (1, 2, 4):
+        raise CodecError("not an encoded value")
+    if "$e" in data:
+        return _enum(data)
+    if "$c" in data:
+        cls = _CLASSES.get(data["$c"])
+        fields = data.get("f")
+        if cls is None or set(data) != {"$c", "f"} or not isinstance(fields, dict):
+            raise CodecError(f"unknown class {data['$c']!r}")
+        if set(fields) != {f.name for f in dataclasses.fields(cls)}:
+            raise CodecError(f"{cls.__name__}: fields differ from this version's")
+        try:
+            return cls(**{k: decode(v) for k, v in fields.items()})
+        except (TypeError, ValueError) as err:
+            raise CodecError(f"{cls.__name__}: {err}") from None
+    if "$L" in data:
+        return _table(data)
+    if "$s" in data and isinstance(data["$s"], list):
+        return frozenset(decode(v) for v in data["$s"])
+    if "$t" in data and isinstance(data["$t"], list):
+        return tuple(decode(v) for v in data["$t"])
+    if "$d" in data and isinstance(data["$d"], list):
+        out = {}
+        for pair in data["$d"]:
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise CodecError("bad mapping")
+            out[decode(pair[0])] = decode(pair[1])
+        return out
+    raise CodecError("not an encoded value")
+
+
+def _enum(data: dict[str, Any]) -> enum.Enum:
+    key = (data["$e"], data.get("v"))
+    if key not in _enum_memo:  # IntFlag construction is slow; a plan repeats a few values
+        if len(_enum_memo) > 4096:
+            _enum_memo.clear()
+        cls = _ENUMS.get(data["$e"])
+        if cls is None or set(data) != {"$e", "v"} or type(data["v"]) not in (str, int):
+            raise CodecError(f"unknown enum {data['$e']!r}")
+        _enum_memo[key] = cls(data["v"])
+    return _enum_memo[key]
+
+
+def _column_enum(cells: Any) -> str | None:
+    """The name of the flag class every cell of a column belongs to, or None."""
+    kinds = {type(c) for c in cells}
+    if len(kinds) == 1:
+        kind = kinds.pop()
+        if issubclass(kind, enum.IntFlag) and _ENUMS.get(kind.__name__) is kind:
+            return kind.__name__
+    return None
+
+
+def _table(data: dict[str, Any]) -> list[Any]:
+    """A list of one class's objects, stored as rows (the bulk of a plan: its rules and
+    coverage entries)."""
+    cls = _CLASSES.get(data["$L"])
+    names, types, rows = data.get("k"), data.get("t"), data.get("v")
+    if (cls not in _TABLES or not isinstance(rows, list) or not isinstance(types, list)
+            or set(data) != {"$L", "k", "t", "v"}):
+        raise CodecError("bad table")
+    if names != [f.name for f in dataclasses.fields(cls)] or len(types) != len(names):
+        raise CodecError(f"{cls.__name__}: fields differ from this version's")
+    convert = []
+    for t in types:
+        if t is None:
+            convert.append(None)
+        elif t in _ENUMS and issubclass(_ENUMS[t], enum.IntFlag):
+            convert.append(_ENUMS[t])
+        else:
+            raise CodecError(f"bad column type {t!r}")
+    out = []
+    try:
+        for row in rows:
+            if not isinstance(row, list) or len(row) != len(names):
+                raise CodecError("bad row")
+            out.append(cls(*[_flag(c, v) if c is not None else
+                             v if type(v) in _PLAIN else decode(v)
+                             for c, v in zip(convert, row, strict=True)]))
+    except (TypeError, ValueError) as err:
+        raise CodecError(f"{cls.__name__}: {err}") from None
+    return out
+
+
+def _flag(cls: type[enum.Enum], value: Any) -> enum.Enum:
+    if type(value) is not int:
+        raise CodecError("bad flag value")
+    return _enum({"$e": cls.__name__, "v": value})
+
+
+def plan_from_json(data: Any) -> ProfilePlan:
+    """The ProfilePlan `data` encodes."""
+    pp = decode(data)
+    if not isinstance(pp, ProfilePlan):
+        raise CodecError("not a compiled plan")
+    return pp

@@ -1,0 +1,145 @@
+"""The cache directory and its entries: one authenticated JSON file per cache key.
+
+Directory: $XDG_CACHE_HOME/stockade/plans, else ~/.cache/stockade/plans (root: /root/.cache/...),
+made 0700 and opened O_DIRECTORY|O_NOFOLLOW, then checked on the descriptor to be ours and
+private (status_record.open_dir). Entry: a header line `stockade-plan-cache 1 HMAC` and a JSON
+body; HMAC-SHA256 of the body under the keyring key (keyring.py). Entries are opened with
+O_NOFOLLOW relative to the pinned directory, must be regular files of ours, at most
+MAX_ENTRY_BYTES; at most MAX_ENTRIES are kept (the oldest go first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import hmac
+import json
+import os
+import stat
+from typing import Any
+
+HEADER = b"stockade-plan-cache 1 "
+MAX_ENTRY_BYTES = 64 << 20
+MAX_ENTRIES = 64
+
+
+def cache_dir() -> str | None:
+    """Where this user's compiled plans are cached; None when there is no such place."""
+    base = os.environ.get("XDG_CACHE_HOME") or ""
+    if not os.path.isabs(base):
+        home = os.path.expanduser("~")
+        if not os.path.isabs(home):
+            return None
+        base = os.path.join(home, ".cache")
+    return os.path.join(base, "stockade", "plans")
+
+
+def entry_name(key: dict[str, Any]) -> str:
+    """The file name of the entry for `key`."""
+    text = json.dumps(key, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:40] + ".json"
+
+
+class Store:
+    """An open cache directory and the key that authenticates its entries."""
+
+    def __init__(self, directory: str, dir_fd: int, secret: bytes) -> None:
+        self.directory = directory
+        self.dir_fd = dir_fd
+        self._secret = secret
+
+    @classmethod
+    def open(cls, directory: str, secret: bytes) -> Store:
+        """Open (making it if missing) `directory`; OSError when it is not private to us."""
+        from stockade.enforce.status_record import RecordDirError, open_dir
+
+        parent = os.path.dirname(directory)
+        try:
+            os.makedirs(parent, 0o700, exist_ok=True)
+        except FileExistsError:
+            pass
+        except OSError as err:
+            raise OSError(err.errno, f"cannot make {directory}: {err.strerror}") from None
+        try:
+            return cls(directory, open_dir(directory), secret)
+        except RecordDirError as err:
+            raise OSError(err.errno, err.strerror or str(err)) from None
+
+    def close(self) -> None:
+        """Release the directory."""
+        if self.dir_fd >= 0:
+            os.close(self.dir_fd)
+            self.dir_fd = -1
+
+    def _mac(self, body: bytes) -> bytes:
+        return hmac.new(self._secret, body, hashlib.sha256).hexdigest().encode()
+
+    def read(self, name: str) -> dict[str, Any] | None:
+        """The authenticated body of entry `name`; None when missing; ValueError when it is
+        there but not authentic or not ours."""
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                         dir_fd=self.dir_fd)
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            raise ValueError(f"cannot open: {err.strerror}") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+                raise ValueError("not a regular file of ours")
+            if st.st_size > MAX_ENTRY_BYTES:
+                raise ValueError("too large")
+            chunks, size = [], 0
+            while chunk := os.read(fd, 1 << 20):
+                size += len(chunk)
+                if size > MAX_ENTRY_BYTES:
+                    raise ValueError("too large")
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        data = b"".join(chunks)
+        head, _, body = data.partition(b"\n")
+        if not head.startswith(HEADER) or not hmac.compare_digest(head[len(HEADER):],
+                                                                  self._mac(body)):
+            raise ValueError("not authenticated by this user's key")
+        try:
+            out = json.loads(body)
+        except ValueError:
+            raise ValueError("not JSON") from None
+        if not isinstance(out, dict):
+            raise ValueError("not an entry")
+        return out
+
+    def write(self, name: str, body: dict[str, Any]) -> None:
+        """Write entry `name` (atomically: a private temporary file renamed over it)."""
+        raw = json.dumps(body, separators=(",", ":")).encode("utf-8", "surrogateescape")
+        if len(raw) > MAX_ENTRY_BYTES - 128:  # it could not be read back
+            raise OSError(errno.EFBIG, f"entry larger than {MAX_ENTRY_BYTES} bytes")
+        tmp = f".{name}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600, dir_fd=self.dir_fd)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(HEADER + self._mac(raw) + b"\n" + raw)
+            os.rename(tmp, name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=self.dir_fd)
+            raise
+        self._evict(keep=name)
+
+    def remove(self, name: str) -> None:
+        """Drop entry `name` (a refused one)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=self.dir_fd)
+
+    def _evict(self, keep: str) -> None:
+        """Keep at most MAX_ENTRIES entries: the least recently written go."""
+        with os.scandir(self.dir_fd) as it:
+            entries = [(e.stat(follow_symlinks=False).st_mtime_ns, e.name) for e in it
+                       if e.name.endswith(".json") and e.name != keep]
+        entries.sort()
+        for _, name in entries[:max(0, len(entries) + 1 - MAX_ENTRIES)]:
+            self.remove(name)

@@ -1,0 +1,296 @@
+"""The filesystem as the profile loader and the plan compiler see it, recorded for the plan cache.
+
+Every filesystem question that compiling a profile asks (does this include exist, what does
+this file say, what is in this directory for a glob, is this a link) goes through the
+functions here. Outside `recording()` they are the `os` calls they wrap; inside, each answer
+is also noted as an `Observation` (what was asked, a fingerprint of the answer), and
+`still_valid` later asks every question again and says whether all answers are the same, so
+that a cached plan is used only when compiling afresh would read the same filesystem.
+
+Directories: a directory's fingerprint is its identity and timestamps
+(`m:dev:ino:mtime_ns:ctime_ns`) when it lies on a filesystem that updates them on every change
+of its entries (ext2/3/4, xfs, btrfs, tmpfs, f2fs) and its ctime is not within the last
+2 seconds (a change in the same timestamp tick would go unseen: "racy" timestamps, as git
+calls them); ctime cannot be set back by anybody, so a program cannot hide an added entry by
+restoring the mtime. Otherwise (procfs, sysfs, overlays, a recent change) the fingerprint is a
+hash of the sorted entry names and kinds, and validating re-lists the directory. In /proc,
+the process entries (all-digit names) are left out of that hash and nothing below /proc/PID
+(nor /proc/self, which names the compiling process) is recorded: processes come and go
+between any two launches, a cached plan's grants to /proc/PID paths of processes that have
+exited are skipped at launch as for a fresh plan (optional
+rules), and processes started since the plan was cached are not covered, as processes started
+after a fresh plan's launch are not (the coverage report says so for every /proc glob).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import hashlib
+import os
+import stat
+import time
+from collections.abc import Iterator
+
+#: statfs f_type of the filesystems whose directory mtime/ctime change with every entry change
+TRUSTED_FS = frozenset({0xEF53, 0x58465342, 0x9123683E, 0x01021994, 0xF2F52010})
+RACY_NS = 2_000_000_000
+MAX_CONTENT = 16 << 20  # a policy file larger than this is refused by the loader anyway
+
+Observation = tuple[str, str, str]  # (question, path, fingerprint of the answer)
+
+_log: list[Observation] | None = None
+_seen: dict[tuple[str, str], str] = {}
+_unstable: list[str] = []  # questions answered differently within one recording
+_fs_type: dict[int, int] = {}
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[list[Observation]]:
+    """Record every question asked through this module while the block runs (not nested)."""
+    global _log
+    if _log is not None:
+        raise RuntimeError("fsview.recording() is not reentrant")
+    _log = []
+    _seen.clear()
+    _unstable.clear()
+    try:
+        yield _log
+    finally:
+        _log = None
+        _seen.clear()
+
+
+def unstable() -> str | None:
+    """After `recording()`: a question that got two answers while it ran (the filesystem
+    changed under the compiler: its result matches no one state, so it is not cached)."""
+    return _unstable[0] if _unstable else None
+
+
+def _note(question: str, path: str, answer: str) -> None:
+    if _log is None or _volatile(path):
+        return
+    first = _seen.get((question, path))
+    if first is None:
+        _seen[(question, path)] = answer
+        _log.append((question, path, answer))
+    elif first != answer and not _unstable:
+        _unstable.append(f"{question} {path}")
+
+
+def _volatile(path: str) -> bool:
+    """Below /proc/PID, /proc/self and /proc/thread-self (which name the compiling process):
+    left out (see the module docstring)."""
+    if not path.startswith("/proc/"):
+        return False
+    first = path[6:].split("/", 1)[0]
+    return first.isdigit() or first in ("self", "thread-self")
+
+
+def _err(err: OSError) -> str:
+    return f"E{err.errno}"
+
+
+def _kind(mode: int) -> str:
+    return f"T{stat.S_IFMT(mode):o}"
+
+
+# -- the questions -------------------------------------------------------------------------
+
+def lstat(path: str) -> os.stat_result:
+    """os.lstat, noting the file type (or the error)."""
+    try:
+        st = os.lstat(path)
+    except OSError as err:
+        _note("l", path, _err(err))
+        raise
+    _note("l", path, _kind(st.st_mode))
+    return st
+
+
+def _stat_kind(path: str) -> int | None:
+    try:
+        st = os.stat(path)
+    except OSError as err:
+        _note("s", path, _err(err))
+        return None
+    _note("s", path, _kind(st.st_mode))
+    return st.st_mode
+
+
+def lexists(path: str) -> bool:
+    """os.path.lexists."""
+    try:
+        lstat(path)
+    except OSError:
+        return False
+    return True
+
+
+def exists(path: str) -> bool:
+    """os.path.exists."""
+    return _stat_kind(path) is not None
+
+
+def isdir(path: str) -> bool:
+    """os.path.isdir."""
+    mode = _stat_kind(path)
+    return mode is not None and stat.S_ISDIR(mode)
+
+
+def isfile(path: str) -> bool:
+    """os.path.isfile."""
+    mode = _stat_kind(path)
+    return mode is not None and stat.S_ISREG(mode)
+
+
+def realpath(path: str) -> str:
+    """os.path.realpath, noting the result."""
+    real = os.path.realpath(path)
+    _note("r", str(path), real)
+    return real
+
+
+def scandir(path: str) -> os.ScandirIterator[str]:
+    """os.scandir; the directory's fingerprint is taken before it is read, so a change while
+    it is read makes the recorded fingerprint stale (a miss), never a wrong hit."""
+    if _log is not None:
+        _note("d", path, dir_print(path))
+    return os.scandir(path)
+
+
+def listdir(path: str) -> list[str]:
+    """os.listdir (fingerprinted as scandir)."""
+    if _log is not None:
+        _note("d", path, dir_print(path))
+    return os.listdir(path)
+
+
+def note_content(path: str, data: bytes) -> None:
+    """Note the bytes a policy file held when it was read."""
+    if _log is not None:
+        _note("f", path, hashlib.sha256(data).hexdigest())
+
+
+# -- fingerprints --------------------------------------------------------------------------
+
+def _statfs_type(path: str) -> int | None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(256)  # struct statfs: f_type is the first word
+    if libc.statfs(os.fsencode(path), buf) != 0:
+        return None
+    return int.from_bytes(buf.raw[:ctypes.sizeof(ctypes.c_long)], "little", signed=True)
+
+
+def _trusted(path: str, dev: int) -> bool:
+    if dev not in _fs_type:
+        if len(_fs_type) > 256:
+            _fs_type.clear()
+        kind = _statfs_type(path)
+        if kind is None:
+            return False
+        _fs_type[dev] = kind & 0xFFFFFFFF
+    return _fs_type[dev] in TRUSTED_FS
+
+
+def _listing(path: str) -> str:
+    skip_pids = os.path.normpath(path) == "/proc"
+    names = []
+    with os.scandir(path) as it:
+        for entry in it:
+            if skip_pids and entry.name.isdigit():
+                continue
+            try:
+                kind = "l" if entry.is_symlink() else "d" if entry.is_dir() else "o"
+            except OSError:
+                kind = "?"
+            names.append(f"{entry.name}\0{kind}")
+    names.sort()
+    return "h" + hashlib.sha256("\n".join(names).encode("utf-8", "surrogateescape")
+                                ).hexdigest()
+
+
+def dir_print(path: str) -> str:
+    """The fingerprint of a directory (see the module docstring)."""
+    try:
+        st = os.stat(path)
+        if (_trusted(path, st.st_dev) and stat.S_ISDIR(st.st_mode)
+                and time.time_ns() - st.st_ctime_ns > RACY_NS):
+            return f"m{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+        return _listing(path)
+    except OSError as err:
+        return _err(err)
+
+
+def _recorded_print(path: str, recorded: str) -> str:
+    """The directory's fingerprint now, in the form it was recorded in."""
+    if not recorded.startswith("m"):
+        try:
+            return _listing(path)
+        except OSError as err:
+            return _err(err)
+    try:
+        st = os.stat(path)
+    except OSError as err:
+        return _err(err)
+    return f"m{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
+def _content_print(path: str) -> str:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as err:
+        return _err(err)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return _err(OSError(errno.EINVAL, "not a regular file"))
+        digest = hashlib.sha256()
+        size = 0
+        while chunk := os.read(fd, 1 << 20):
+            size += len(chunk)
+            if size > MAX_CONTENT:
+                return "too large"
+            digest.update(chunk)
+        return digest.hexdigest()
+    except OSError as err:
+        return _err(err)
+    finally:
+        os.close(fd)
+
+
+def answer_now(question: str, path: str, recorded: str) -> str:
+    """The fingerprint of the same question asked now."""
+    if question == "l":
+        try:
+            return _kind(os.lstat(path).st_mode)
+        except OSError as err:
+            return _err(err)
+    if question == "s":
+        try:
+            return _kind(os.stat(path).st_mode)
+        except OSError as err:
+            return _err(err)
+    if question == "r":
+        return os.path.realpath(path)
+    if question == "d":
+        return _recorded_print(path, recorded)
+    if question == "f":
+        return _content_print(path)
+    return "unknown question"
+
+
+def still_valid(observations: list[Observation]) -> str | None:
+    """None when every recorded answer is the same now, else the first that changed."""
+    stat_ = os.stat
+    for question, path, recorded in observations:
+        if question == "d" and recorded[0] == "m":  # most of them: one stat, inline
+            try:
+                st = stat_(path)
+            except OSError:
+                return f"d {path}"
+            if recorded != f"m{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}:{st.st_ctime_ns}":
+                return f"d {path}"
+        elif answer_now(question, path, recorded) != recorded:
+            return f"{question} {path}"
+    return None
