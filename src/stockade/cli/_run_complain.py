@@ -61,5 +61,5 @@ def start_line(profile: str) -> str:
 def end_line(judge: ProfileJudge, audit: str | None) -> str:
     """How many accesses the profile would have denied, and where they are recorded."""
     where = f"recorded in {audit}" if audit else "not recorded (no --audit FILE)"
-    return (f"complain mode: {judge.allowed} access(es) the profile would deny were allowed; "
-            f"{where}")
+    return (f"complain mode: {judge.recorded} distinct access(es) the profile would deny were "
+            f"allowed ({judge.allowed} in all); {where}")

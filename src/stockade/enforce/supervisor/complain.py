@@ -89,6 +89,7 @@ class ProfileJudge:
         self.profile = profile
         self.sink = sink
         self.allowed = 0  # accesses the profile would deny that were let through
+        self.recorded = 0  # of them, the distinct ones (one record each)
         self._seen: dict[tuple[str, str], set[str]] = {}
         self._lock = threading.Lock()
         self._serial = 0
@@ -128,7 +129,7 @@ class ProfileJudge:
             elif len(self._seen) < DEDUP_LIMIT:
                 self._seen[key] = set(mask)
             self._serial += 1
-            serial = self._serial
+            self.recorded = serial = self._serial
         fields = {"apparmor": "ALLOWED", "operation": op, "profile": self.profile,
                   "name": name, "requested_mask": mask, "denied_mask": mask,
                   "decided_by": f"plan:{row.layer}"}
