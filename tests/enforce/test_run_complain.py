@@ -14,24 +14,18 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confine_helpers import NOBODY, PY, STOCKADE, nobody_can_run_stockade, unconfinable_reason
+from confine_helpers import NOBODY, PY, STOCKADE, USER_ENV, scratch_for, stockade_as
 
-ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp"}
+ENV = USER_ENV
 
 
 @pytest.fixture
 def work(user: str) -> Iterator[Path]:
-    reason = unconfinable_reason()
-    if reason:
-        pytest.skip(reason)
-    if user == "nobody" and not nobody_can_run_stockade():
-        pytest.skip("nobody cannot reach this checkout's venv")
-    d = Path(tempfile.mkdtemp(prefix="stockade-complain-", dir="/tmp"))
+    d = scratch_for(user, "stockade-complain-")
     (d / "d").mkdir()
     (d / "d" / "Y").write_text("secret\n")
     for p in [d, *d.rglob("*")]:
@@ -43,11 +37,7 @@ def work(user: str) -> Iterator[Path]:
 
 
 def stockade(*args: str, cwd: Path, user: str) -> subprocess.CompletedProcess[str]:
-    extra: dict = {}
-    if user == "nobody":
-        extra = {"user": NOBODY, "group": NOBODY, "extra_groups": []}
-    return subprocess.run([*STOCKADE, *args], cwd=cwd, text=True, capture_output=True,
-                          timeout=120, env=ENV, **extra)
+    return stockade_as(user, *args, cwd=cwd)
 
 
 def records(path: Path, result: str) -> list[dict]:

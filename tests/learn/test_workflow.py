@@ -15,7 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confine_helpers import NOBODY, PY, STOCKADE, nobody_can_run_stockade, unconfinable_reason
+from confine_helpers import NOBODY, PY, STOCKADE, scratch_for, stockade_as
 
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp",
        "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
@@ -32,13 +31,7 @@ ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp"
 
 @pytest.fixture
 def work(user: str) -> Iterator[Path]:
-    reason = unconfinable_reason()
-    if reason:
-        pytest.skip(reason)
-    if user == "nobody" and not nobody_can_run_stockade():
-        pytest.skip("nobody cannot reach this checkout's venv")
-    d = Path(tempfile.mkdtemp(prefix="stockade-wf-", dir="/tmp"))
-    os.chmod(d, 0o755)
+    d = scratch_for(user, "stockade-wf-")
     yield d
     shutil.rmtree(d, ignore_errors=True)
     shutil.rmtree(_audit_path(d).parent, ignore_errors=True)
@@ -55,11 +48,7 @@ def _audit_path(work: Path) -> Path:
 
 def stockade(*args: str, cwd: Path, user: str, input_text: str | None = None,
              ) -> subprocess.CompletedProcess[str]:
-    extra: dict = {}
-    if user == "nobody":
-        extra = {"user": NOBODY, "group": NOBODY, "extra_groups": []}
-    return subprocess.run([*STOCKADE, *args], cwd=cwd, text=True, capture_output=True,
-                          timeout=180, env=ENV, input=input_text, **extra)
+    return stockade_as(user, *args, cwd=cwd, env=ENV, input_text=input_text)
 
 
 def denials(path: Path) -> list[dict]:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from stockade.audit.record import AuditRecord
-from stockade.enforce.plan_explain import DENY, PlanRow, explain_plan
+from stockade.enforce.plan_explain import DENY, LandlockModel, PlanRow, explain_plan
 from stockade.enforce.plan_types import EnforcementPlan
 from stockade.lsm.types import MAY_APPEND, MAY_EXEC, MAY_READ, MAY_WRITE, Object, Request
 
@@ -86,6 +86,7 @@ class ProfileJudge:
     def __init__(self, plan: EnforcementPlan, abi: int, profile: str, sink: Sink | None) -> None:
         self.plan = plan
         self.abi = abi
+        self.model = LandlockModel(plan, abi)  # resolves every rule's path once
         self.profile = profile
         self.sink = sink
         self.allowed = 0  # accesses the profile would deny that were let through
@@ -98,7 +99,7 @@ class ProfileJudge:
         """Each request the profile's plan would refuse, with the refusing row."""
         out = []
         for req in requests:
-            row = next((r for r in explain_plan(self.plan, req, abi=self.abi)
+            row = next((r for r in explain_plan(self.plan, req, model=self.model)
                         if r.verdict == DENY), None)
             if row is not None:
                 out.append((req, row))
