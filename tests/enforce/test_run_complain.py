@@ -124,3 +124,41 @@ def test_complain_contradicting_mode_is_refused(tmp_path: Path) -> None:
     assert res.returncode == 125
     assert "--complain contradicts --mode enforce" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_complain_network_exec_dirs_and_chmod_in_one_round(user: str, work: Path) -> None:
+    """TCP bind/listen/connect, an exec, mkdir/rmdir and chmod that the profile lacks: each is
+    one ALLOWED record, and one `logprof --apply` makes the enforced run succeed."""
+    profile = work / "py.profile"
+    learned = stockade("learn", "-o", str(profile), "--", PY, "-c", "print('hi')", cwd=work,
+                       user=user)
+    assert learned.returncode == 0, learned.stderr
+    d = work / "d"
+    code = ("import os, socket, subprocess\n"
+            "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+            "c = socket.create_connection(s.getsockname()); print('net ok')\n"
+            "print(subprocess.run(['/bin/echo', 'exec ok'], capture_output=True, text=True)"
+            ".stdout, end='')\n"
+            f"os.mkdir({str(d / 'sub')!r}); os.rmdir({str(d / 'sub')!r})\n"
+            f"os.chmod({str(d / 'Y')!r}, 0o640); print('files ok')\n")
+    cmd = [PY, "-c", code]
+    expected = "net ok\nexec ok\nfiles ok\n"
+    audit = work / "complain.jsonl"
+    run = stockade("run", "--complain", "-p", str(profile), "--audit", str(audit), "--", *cmd,
+                   cwd=work, user=user)
+    assert (run.returncode, run.stdout) == (0, expected), run.stderr
+    got = {(r["operation"], r["object"], r["requested"]) for r in records(audit, "ALLOWED")}
+    for want in [("create", "", ""), ("exec", "/usr/bin/echo", "x"),
+                 ("mkdir", f"{d}/sub/", "c"), ("rmdir", f"{d}/sub/", "d"),
+                 ("setattr", str(d / "Y"), "w")]:
+        assert want in got, (want, got)
+    assert {op for op, _, _ in got} >= {"bind", "connect"}, got
+    lp = stockade("logprof", "-p", str(profile), "--log", str(audit), "--apply", cwd=work,
+                  user=user)
+    assert lp.returncode == 0 and "network inet stream," in lp.stdout, lp.stdout + lp.stderr
+    enforced = stockade("run", "-p", str(profile), "--", *cmd, cwd=work, user=user)
+    assert (enforced.returncode, enforced.stdout) == (0, expected), enforced.stderr
+    audit.unlink()
+    again = stockade("run", "--complain", "-p", str(profile), "--audit", str(audit), "--", *cmd,
+                     cwd=work, user=user)
+    assert again.returncode == 0 and not records(audit, "ALLOWED"), records(audit, "ALLOWED")

@@ -75,7 +75,7 @@ def _name(obj: Object | None, req: Request) -> str:
         return f"{obj.address}:{obj.port}" if obj.address or obj.port else ""
     if obj.kind == "task" and obj.task is not None:
         return str(obj.task.pid)
-    if req.hook == "inode_mkdir" and obj.path and not obj.path.endswith("/"):
+    if (req.hook == "inode_mkdir" or obj.is_dir) and obj.path and not obj.path.endswith("/"):
         return obj.path + "/"  # AppArmor names a directory with its slash
     return obj.path
 
@@ -116,6 +116,8 @@ class ProfileJudge:
         name = _name(first.obj, first)
         if first.hook == "inode_create" and len(files) > 1:
             op = "open"  # open(O_CREAT): one record for the creation and the open, as AppArmor
+        elif any(r.hook == "bprm_check_security" or r.access & MAY_EXEC for r in files):
+            op = "exec"
         else:
             op = _OPERATIONS.get(first.hook, first.hook)
         mask = _merge([_mask(r) for r in files]) if files else ""
