@@ -61,6 +61,10 @@ class _Landlock:
         self.handled_net = plan.handled_net & ll.rights_for_abi(AccessNet, abi)
         self.scopes = plan.scopes & ll.rights_for_abi(Scope, abi)
         self.rules = [(os.path.realpath(r.path), r) for r in plan.fs_rules]
+        #: rule path -> (position, rule): `granted` looks up a path's ancestors, not every rule
+        self._by_path: dict[str, list[tuple[int, FsRule]]] = {}
+        for i, (rpath, rule) in enumerate(self.rules):
+            self._by_path.setdefault(rpath, []).append((i, rule))
 
     @property
     def exists(self) -> bool:
@@ -69,11 +73,20 @@ class _Landlock:
 
     def granted(self, path: str) -> tuple[AccessFs, list[FsRule]]:
         """Rights granted on `path` by rules on it or on its ancestors (they add up)."""
+        found: list[tuple[int, FsRule]] = []
+        here = path
+        while True:  # the path itself, then each ancestor up to "/"
+            found += self._by_path.get(here, ())
+            parent = os.path.dirname(here)
+            if not parent or parent == here:
+                break
+            here = parent
+        if here != "/":
+            found += self._by_path.get("/", ())
         rights, used = AccessFs(0), []
-        for rpath, rule in self.rules:
-            if path == rpath or rpath == "/" or path.startswith(rpath.rstrip("/") + "/"):
-                rights |= rule.access
-                used.append(rule)
+        for _, rule in sorted(found, key=lambda pair: pair[0]):  # in the plan's order
+            rights |= rule.access
+            used.append(rule)
         return rights, used
 
     def check(self, needs: list[tuple[str, AccessFs]], err: int = errno.EACCES) -> PlanRow:
