@@ -5,6 +5,8 @@ output and no denial record, then run in a slightly changed form; `logprof --app
 kernel's denial records (attributed to the profile by `run --audit`) brings it back to zero
 denials in at most two rounds. As nobody the learned profile must run the program with the
 same output (kernel denial records need root to read: the logprof rounds run as root).
+Complain records (`run --complain -p`, any user) name every path: the program that makes a
+directory and works in it converges in one round from them, as root and as nobody.
 """
 
 from __future__ import annotations
