@@ -162,3 +162,17 @@ def test_complain_network_exec_dirs_and_chmod_in_one_round(user: str, work: Path
     again = stockade("run", "--complain", "-p", str(profile), "--audit", str(audit), "--", *cmd,
                      cwd=work, user=user)
     assert again.returncode == 0 and not records(audit, "ALLOWED"), records(audit, "ALLOWED")
+
+
+def test_status_under_complain_never_says_confined(user: str, work: Path) -> None:
+    profile = work / "py.profile"
+    learned = stockade("learn", "-o", str(profile), "--", PY, "-c", "print('hi')", cwd=work,
+                       user=user)
+    assert learned.returncode == 0, learned.stderr
+    res = stockade("run", "--complain", "-p", str(profile), "--", *STOCKADE, "status", cwd=work,
+                   user=user)
+    assert res.returncode == 0, res.stderr
+    row = next(line for line in res.stdout.splitlines() if line.split()[:1] == ["stockade"])
+    assert "confined by" not in row, row
+    if user == "root":  # root has a status record directory (/run/stockade)
+        assert "NOT confined: profile" in row and "complain mode" in row, row
