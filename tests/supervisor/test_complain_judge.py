@@ -43,3 +43,15 @@ def test_one_record_per_access_and_the_same_answer_as_explain(tmp_path: Path) ->
     assert all(r.result == "ALLOWED" and r.fields["apparmor"] == "ALLOWED" and r.profile == "p"
                for r in got)
     assert (judge.recorded, judge.allowed) == (3, 5)
+
+
+def test_rename_names_source_and_destination(tmp_path: Path) -> None:
+    plan = defaults.adhoc_plan([], [], [], [], [])
+    got: list[AuditRecord] = []
+    judge = ProfileJudge(plan, ABI, "p", got.append)
+    src, dst = _file(tmp_path / "a"), _file(tmp_path / "b", exists=False)
+    judge(1, "prog", "", 0, [Request("inode_rename", SUBJECT, src, MAY_WRITE, target=dst)])
+    judge(1, "prog", "", 0, [Request("inode_link", SUBJECT, src, 0, target=dst)])
+    assert [(r.operation, r.object, r.requested) for r in got] == [
+        ("rename_src", str(tmp_path / "a"), "wd"), ("rename_dest", str(tmp_path / "b"), "wc"),
+        ("link", str(tmp_path / "b"), "l")]

@@ -44,8 +44,6 @@ def _mask(req: Request) -> str:
         return "c"
     if hook in ("inode_unlink", "inode_rmdir"):
         return "d"
-    if hook in ("inode_rename", "inode_link"):
-        return "l" if hook == "inode_link" else "wd"
     if hook in ("inode_setattr", "inode_setxattr"):
         return "w"
     if hook == "bprm_check_security":
@@ -112,41 +110,56 @@ class ProfileJudge:
         if not refused:
             return
         first, row = refused[0]
-        files = [req for req, _ in refused if req.obj is not None and req.obj.kind == "file"]
-        name = _name(first.obj, first)
-        if first.hook == "inode_create" and len(files) > 1:
-            op = "open"  # open(O_CREAT): one record for the creation and the open, as AppArmor
-        elif any(r.hook == "bprm_check_security" or r.access & MAY_EXEC for r in files):
-            op = "exec"
-        else:
-            op = _OPERATIONS.get(first.hook, first.hook)
-        mask = _merge([_mask(r) for r in files]) if files else ""
-        key = (op, name)
         with self._lock:
             self.allowed += 1
-            seen = self._seen.get(key)
-            if seen is not None and set(mask) <= seen:
-                return  # recorded already (a created file is decided again once it exists)
-            if seen is not None:
-                seen.update(mask)
-            elif len(self._seen) < DEDUP_LIMIT:
-                self._seen[key] = set(mask)
-            self._serial += 1
-            self.recorded = serial = self._serial
-        fields = {"apparmor": "ALLOWED", "operation": op, "profile": self.profile,
-                  "name": name, "requested_mask": mask, "denied_mask": mask,
-                  "decided_by": f"plan:{row.layer}"}
+        fields: dict[str, str] = {"decided_by": f"plan:{row.layer}"}
         if first.obj is not None and first.obj.kind == "socket":
             fields |= _net_fields(first.obj)
         if first.hook == "task_kill":
             fields |= {"class": "signal", "signal": str(first.signal)}
-        record = AuditRecord(
-            time=time.time(), serial=serial, operation=op, module="apparmor", result="ALLOWED",
-            pid=pid, comm=comm, exe=exe, uid=uid, subject=self.profile, object=name,
-            requested=mask, denied=mask, reason=row.reason, mode="complain",
-            errno=0, profile=self.profile, fields=fields)
-        if self.sink is not None:
-            self.sink(record)
+        for op, name, mask in _entries(first, [req for req, _ in refused]):
+            serial = self._first_time(op, name, mask)
+            if serial and self.sink is not None:
+                self.sink(AuditRecord(
+                    time=time.time(), serial=serial, operation=op, module="apparmor",
+                    result="ALLOWED", pid=pid, comm=comm, exe=exe, uid=uid,
+                    subject=self.profile, object=name, requested=mask, denied=mask,
+                    reason=row.reason, mode="complain", errno=0, profile=self.profile,
+                    fields={"apparmor": "ALLOWED", "operation": op, "profile": self.profile,
+                            "name": name, "requested_mask": mask, "denied_mask": mask,
+                            **fields}))
+
+    def _first_time(self, op: str, name: str, mask: str) -> int:
+        """The record's serial, or 0 when the same access was recorded already (a created
+        file is decided again once it exists)."""
+        with self._lock:
+            seen = self._seen.get((op, name))
+            if seen is not None and set(mask) <= seen:
+                return 0
+            if seen is not None:
+                seen.update(mask)
+            elif len(self._seen) < DEDUP_LIMIT:
+                self._seen[(op, name)] = set(mask)
+            self._serial += 1
+            self.recorded = self._serial
+            return self._serial
+
+
+def _entries(first: Request, refused: list[Request]) -> list[tuple[str, str, str]]:
+    """(operation, name, mask) of each record one refused system call gives, as AppArmor's:
+    rename names its source and its destination, link the new name."""
+    files = [r for r in refused if r.obj is not None and r.obj.kind == "file"]
+    mask = _merge([_mask(r) for r in files]) if files else ""
+    name = _name(first.obj, first)
+    if first.hook == "inode_rename" and first.target is not None:
+        return [("rename_src", name, "wd"), ("rename_dest", _name(first.target, first), "wc")]
+    if first.hook == "inode_link" and first.target is not None:
+        return [("link", _name(first.target, first), "l")]
+    if first.hook == "inode_create" and len(files) > 1:
+        return [("open", name, mask)]  # open(O_CREAT): the creation and the open, as AppArmor
+    if any(r.hook == "bprm_check_security" or r.access & MAY_EXEC for r in files):
+        return [("exec", name, mask)]
+    return [(_OPERATIONS.get(first.hook, first.hook), name, mask)]
 
 
 def _net_fields(obj: Object) -> dict[str, str]:
