@@ -128,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
     name = args.name or os.path.basename(program)
     existing = None
     if not args.overwrite and os.path.lexists(args.output):
+        from stockade.enforce.output_file import open_output
+
+        os.close(open_output(args.output, "profile"))  # never a link: refused as for writing
         # read before the program runs: it may write where the user can
         existing = read_existing(args.output, args.include_dirs, [name, program])
     with tempfile.TemporaryDirectory(prefix="stockade-learn-") as tmp:
