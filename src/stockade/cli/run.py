@@ -200,7 +200,8 @@ def _collector(name: str, audit: RecordFile | None) -> DenialCollector | None:
         return None
     if os.geteuid() != 0:
         _say("kernel denials of the program are not recorded: reading them needs root "
-             "(see docs/enforce.md: complain mode through the supervisor)")
+             "(without root, `stockade run --complain -p PROFILE --audit FILE` records what "
+             "the profile would deny, unconfined)")
         return None
     enabled = _audit_enabled()
     if enabled is False:
