@@ -253,3 +253,34 @@ def uid_of(user: str) -> int:
 USERS = ["root", "nobody"]
 IS_X86_64 = os.uname().machine == "x86_64"
 PYTHON_VERSION_OK = sys.version_info >= (3, 11)
+
+
+#: the environment of command-line tests that run stockade as root or as nobody
+USER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp"}
+
+
+def stockade_as(user: str, *args: str, cwd: Path, env: dict[str, str] | None = None,
+                input_text: str | None = None, timeout: float = 180,
+                ) -> subprocess.CompletedProcess[str]:
+    """`stockade ARGS` in `cwd` as `user` (root or nobody), output captured as text."""
+    extra: dict[str, object] = {}
+    if user == "nobody":
+        extra = {"user": NOBODY, "group": NOBODY, "extra_groups": []}
+    return subprocess.run([*STOCKADE, *args], cwd=cwd, text=True, capture_output=True,
+                          timeout=timeout, env=env or USER_ENV, input=input_text,
+                          **extra)  # type: ignore[call-overload]
+
+
+def scratch_for(user: str, prefix: str) -> Path:
+    """A fresh world-reachable directory under /tmp for a test run as `user` (skips when
+    nothing can be confined here, or nobody cannot run this checkout)."""
+    import pytest
+
+    reason = unconfinable_reason()
+    if reason:
+        pytest.skip(reason)
+    if user == "nobody" and not nobody_can_run_stockade():
+        pytest.skip("nobody cannot reach this checkout's venv")
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    os.chmod(d, 0o755)
+    return d

@@ -40,7 +40,8 @@ def test_bash_completion_completes_commands_and_their_flags(tmp_path) -> None:
                          capture_output=True, text=True, check=True)
     script.write_text(out.stdout)
     assert _complete(str(script), ["stockade", "ru"]) == ["run"]
-    assert set(_complete(str(script), ["stockade", "run", "--co"])) == {"--connect-tcp", "--context"}
+    assert set(_complete(str(script), ["stockade", "run", "--co"])) == {
+        "--complain", "--connect-tcp", "--context"}
 
 
 def test_completion_refuses_an_unknown_shell() -> None:

@@ -194,3 +194,25 @@ def test_logprof_log_without_denials_says_why_and_what_to_do(tmp_path) -> None:
     assert "no changes proposed" in out.stdout
     assert "no denial records" in out.stderr and "stockade learn -o" in out.stderr
     assert profile.read_text() == PROFILE
+
+
+def test_a_file_made_in_a_directory_the_program_makes_proposes_its_tree(tmp_path) -> None:
+    """A Landlock make_reg record in `out/new`, which the profile lets the program make
+    (`out/*/ w`): `out/new/** rw` (the program's own directory), so that the read that follows
+    the write is not another round; without that rule, the narrow `out/new/* w` stays."""
+    from stockade.learn.logprof import logprof as propose_for
+    from stockade.learn.proposals import accesses_from_record
+
+    new = tmp_path / "out" / "new"
+    rec = AuditRecord(time=1700000000.0, serial=1, module="landlock", result="DENIED",
+                      object=str(new), denied="fs.make_reg", requested="fs.make_reg",
+                      operation="fs.make_reg", profile="demo", fields={"domain": "1a2b3c"})
+    assert [a.in_directory for a in accesses_from_record(rec)] == [True]
+    prof = tmp_path / "demo.profile"
+    prof.write_text(PROFILE)
+    narrow = propose_for(str(prof), [rec])
+    assert [p.render() for p in narrow.proposals] == [f"{new}/* w,"]
+    prof.write_text(PROFILE.replace("  /etc/hostname r,\n",
+                                    f"  /etc/hostname r,\n  {tmp_path}/out/*/ w,\n"))
+    own = propose_for(str(prof), [rec])
+    assert [p.render() for p in own.proposals] == [f"{new}/** rw,"]

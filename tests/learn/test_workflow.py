@@ -5,6 +5,8 @@ output and no denial record, then run in a slightly changed form; `logprof --app
 kernel's denial records (attributed to the profile by `run --audit`) brings it back to zero
 denials in at most two rounds. As nobody the learned profile must run the program with the
 same output (kernel denial records need root to read: the logprof rounds run as root).
+Complain records (`run --complain -p`, any user) name every path: the program that makes a
+directory and works in it converges in one round from them, as root and as nobody.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confine_helpers import NOBODY, PY, STOCKADE, nobody_can_run_stockade, unconfinable_reason
+from confine_helpers import NOBODY, PY, STOCKADE, scratch_for, stockade_as
 
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp",
        "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
@@ -32,13 +33,7 @@ ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp"
 
 @pytest.fixture
 def work(user: str) -> Iterator[Path]:
-    reason = unconfinable_reason()
-    if reason:
-        pytest.skip(reason)
-    if user == "nobody" and not nobody_can_run_stockade():
-        pytest.skip("nobody cannot reach this checkout's venv")
-    d = Path(tempfile.mkdtemp(prefix="stockade-wf-", dir="/tmp"))
-    os.chmod(d, 0o755)
+    d = scratch_for(user, "stockade-wf-")
     yield d
     shutil.rmtree(d, ignore_errors=True)
     shutil.rmtree(_audit_path(d).parent, ignore_errors=True)
@@ -55,11 +50,7 @@ def _audit_path(work: Path) -> Path:
 
 def stockade(*args: str, cwd: Path, user: str, input_text: str | None = None,
              ) -> subprocess.CompletedProcess[str]:
-    extra: dict = {}
-    if user == "nobody":
-        extra = {"user": NOBODY, "group": NOBODY, "extra_groups": []}
-    return subprocess.run([*STOCKADE, *args], cwd=cwd, text=True, capture_output=True,
-                          timeout=180, env=ENV, input=input_text, **extra)
+    return stockade_as(user, *args, cwd=cwd, env=ENV, input_text=input_text)
 
 
 def denials(path: Path) -> list[dict]:
@@ -147,6 +138,11 @@ GIT_VARIANT = ["sh", "-c", "git init -q r && cp a.txt r/ && cd r && git add a.tx
                "git -c user.name=t -c user.email=t@e commit -q --allow-empty -m two && "
                "git log --format=%s && git archive -o ../out.zip v1 && echo archived"]
 
+#: mkdir, then create, then read in the new directory (argv[1]): a Landlock mkdir record names
+#: only the parent, so logprof must not need a round per step
+MKDIR = ("import os,sys\nfor d in sys.argv[1:]: os.mkdir(d); open(d+'/f','w').write('made'); "
+         "print(open(d+'/f').read())\nprint('done')")
+
 PROGRAMS: dict[str, Program] = {
     "script": Program(_script, ["./hello.sh"], ["./hello.sh", "again"], _rm("run.log")),
     "make": Program(_c, ["make", "-s", "run"], ["make", "-s", "runv"], _rm("t", "v")),
@@ -156,6 +152,8 @@ PROGRAMS: dict[str, Program] = {
     "tar": Program(_tar, ["tar", "cf", "out/repo.tar", "src"],
                    ["tar", "czf", "out/repo.tgz", "src"], lambda w: [p.unlink() for p in
                                                               (w / "out").iterdir()]),
+    "mkdir": Program(lambda w: (w / "out").mkdir(), [PY, "-c", MKDIR],
+                     [PY, "-c", MKDIR, "out/new"], _rm("out/new")),
     "sqlite": Program(lambda w: (w / "data").mkdir(), [PY, "-c", SQL, "db.sqlite"],
                       [PY, "-c", SQL, "data/db.sqlite"], _rm("db.sqlite", "data/db.sqlite")),
 }
@@ -204,6 +202,50 @@ def test_workflow(name: str, user: str, work: Path, kernel_audit: bool) -> None:
     if user == "nobody" and name not in AS_NOBODY:
         pytest.skip("as root only (time budget)")
     cycle(name, user, work, kernel_audit)
+
+
+def allowed(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [r for r in (json.loads(x) for x in path.read_text().splitlines()
+                        if x.startswith("{")) if r.get("result") == "ALLOWED"]
+
+
+def test_complain_records_converge_in_one_round(user: str, work: Path,
+                                                kernel_audit: bool) -> None:
+    """Complain records name every path (the new directory too): one logprof round, as any
+    user, and the enforced run that follows has no denial."""
+    prog = PROGRAMS["mkdir"]
+    prog.setup(work)
+    own(work, user)
+    profile = work / "mkdir.profile"
+    learned = stockade("learn", "-o", str(profile), "--", *prog.command, cwd=work, user=user)
+    assert learned.returncode == 0, learned.stderr
+    audit = _audit_path(work)
+    audit.unlink(missing_ok=True)
+    complained = stockade("run", "--complain", "-p", str(profile), "--audit", str(audit), "--",
+                          *prog.variant, cwd=work, user=user)
+    assert complained.returncode == 0, complained.stderr
+    assert complained.stdout == "made\ndone\n"
+    ops = sorted((r["operation"], r["object"].removeprefix(str(work)), r["requested"])
+                 for r in allowed(audit))
+    assert ops == [("mkdir", "/out/new/", "c"), ("open", "/out/new/f", "r"),
+                   ("open", "/out/new/f", "wc")], ops
+    lp = stockade("logprof", "-p", str(profile), "--log", str(audit), "--apply", cwd=work,
+                  user=user)
+    assert "rule(s) applied" in lp.stderr, (lp.stdout, lp.stderr)
+    prog.reset(work)
+    audit.unlink()
+    enforced = stockade("run", "-p", str(profile), "--audit", str(audit), "--", *prog.variant,
+                        cwd=work, user=user)
+    assert enforced.returncode == 0, enforced.stderr
+    assert enforced.stdout == complained.stdout
+    assert not denials(audit)
+    prog.reset(work)
+    audit.unlink()
+    again = stockade("run", "--complain", "-p", str(profile), "--audit", str(audit), "--",
+                     *prog.variant, cwd=work, user=user)
+    assert again.returncode == 0 and not allowed(audit), allowed(audit)
 
 
 # -- a server with a client ---------------------------------------------------------------

@@ -134,7 +134,10 @@ class Auditor:
         self.failed = 0
 
     def __call__(self, event: AuditEvent) -> None:
-        record = record_from_event(event)
+        self.write_record(record_from_event(event))
+
+    def write_record(self, record: AuditRecord) -> None:
+        """Hand one record (not from a stack event: complain mode's) to every sink."""
         if self.keep:
             self.records.append(record)
         for sink in self.sinks:

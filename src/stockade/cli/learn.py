@@ -19,6 +19,7 @@ from stockade.errors import StockadeError
 from stockade.learn.abstractions import choose
 from stockade.learn.genprof import render
 from stockade.learn.globs import glob_directory, glob_with_extension
+from stockade.learn.merge import additions, merged_text, read_existing
 from stockade.learn.observations import accesses
 from stockade.learn.proposals import Proposal, propose
 
@@ -36,7 +37,10 @@ REVIEW_HELP = "(A)llow  (D)eny  (G)lob  Glob with (E)xtension  (I)gnore  (F)inis
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `stockade learn`."""
     parser.add_argument("-o", "--output", required=True, metavar="PROFILE",
-                        help="where to write the profile")
+                        help="where to write the profile; an existing one is kept and only what "
+                        "it lacks is added (as aa-logprof does)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing PROFILE instead of adding to it")
     parser.add_argument("--name", help="the profile's name (default: the program's name)")
     parser.add_argument("--review", action="store_true",
                         help="ask about each rule, as aa-genprof does: " + REVIEW_HELP)
@@ -122,6 +126,13 @@ def run(args: argparse.Namespace) -> int:
         raise StockadeError(f"command not found: {command[0]}", exit_code=127)
     program = os.path.realpath(program)
     name = args.name or os.path.basename(program)
+    existing = None
+    if not args.overwrite and os.path.lexists(args.output):
+        from stockade.enforce.output_file import open_output
+
+        os.close(open_output(args.output, "profile"))  # never a link: refused as for writing
+        # read before the program runs: it may write where the user can
+        existing = read_existing(args.output, args.include_dirs, [name, program])
     with tempfile.TemporaryDirectory(prefix="stockade-learn-") as tmp:
         observations = os.path.join(tmp, "observations.jsonl")
         status = _observe(command, observations)
@@ -139,14 +150,23 @@ def run(args: argparse.Namespace) -> int:
             _write_output(args.keep_observations, "--keep-observations file",
                           "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
     seen = accesses(lines)
-    abstractions, rest = choose(seen, args.include_dirs)
-    proposals = propose(rest, None, exec_mode=args.exec_mode)
+    if existing is not None:
+        abstractions, proposals = additions(existing, seen, args.include_dirs, args.exec_mode)
+    else:
+        abstractions, rest = choose(seen, args.include_dirs)
+        proposals = propose(rest, None, exec_mode=args.exec_mode)
     if args.review:
         proposals = review(proposals, input)
-    text = render(name, program, abstractions, proposals, command=command)
-    _write_output(args.output, "profile", text)
+    if existing is None:
+        text = render(name, program, abstractions, proposals, command=command)
+        what = "written to"
+    else:
+        text = merged_text(existing, abstractions, proposals)
+        what = "added to"
+    if existing is None or text != existing.text:
+        _write_output(args.output, "profile", text)
     print(f"stockade learn: {len(lines)} accesses seen, {len(proposals)} rules and "
-          f"{len(abstractions)} abstractions written to {args.output} (program exit {status})",
+          f"{len(abstractions)} abstractions {what} {args.output} (program exit {status})",
           file=sys.stderr)
     if status != 0:
         print(f"stockade learn: note: {command[0]} {_failure(status)}: the profile holds what "

@@ -10,6 +10,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from stockade.cli._args import trailing_command
+from stockade.cli._run_complain import complain_requested
 from stockade.cli._run_tomoyo import add_kernel_grants, wants_tomoyo
 from stockade.errors import StockadeError, UnsupportedError, UsageError
 
@@ -110,6 +111,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "verdicts, complain (allow and record would-be denials), or learn "
                           "(also record every access to --learn FILE; without -p, nothing but "
                           "the baseline seccomp refusals blocks: no Landlock)")
+    sup.add_argument("--complain", action="store_true",
+                     help="same as --mode complain; with -p the profile is asked, not enforced: "
+                          "the program's files, ports and signals are NOT confined, each access "
+                          "the profile would deny is allowed and recorded in --audit FILE "
+                          "(any user; docs/enforce.md)")
     sup.add_argument("--lsm", metavar="LIST",
                      help="modules for --mode, kernel lsm= style (default: "
                           "capability,yama,loadpin,lockdown)")
@@ -223,7 +229,8 @@ def _collector(name: str, audit: RecordFile | None,
         return None
     if os.geteuid() != 0:
         _say("kernel denials of the program are not recorded: reading them needs root "
-             "(see docs/enforce.md: complain mode through the supervisor)")
+             "(without root, `stockade run --complain -p PROFILE --audit FILE` records what "
+             "the profile would deny, unconfined)")
         return None
     enabled = _audit_enabled()
     if enabled is False:
@@ -247,7 +254,7 @@ def _collector(name: str, audit: RecordFile | None,
 
 
 def _record_keeper(args: argparse.Namespace, prep: Prepared, name: str,
-                   layers: list[str]) -> Keeper | None:
+                   layers: list[str], mode: str = "enforce") -> Keeper | None:
     """What writes the status record before the program runs (None: no record).
 
     Refuses (exit 125) when the record directory lies inside a writable grant of the sandbox:
@@ -268,7 +275,7 @@ def _record_keeper(args: argparse.Namespace, prep: Prepared, name: str,
                 f"{grant}: the program could replace its records (narrow the grant, or pass "
                 "--no-status-record)", SETUP_FAILED)
     return status_record.Keeper(directory, name, landlock_abi=prep.landlock_abi, layers=layers,
-                                warn=_say)
+                                warn=_say, mode=mode)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -305,6 +312,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     plan = defaults.adhoc_plan(args.ro, args.rw, args.rx, args.connect_tcp, args.bind_tcp,
                                keep_caps=keep, clear_env=args.clear_env)
+    complain = complain_requested(args)
     if getattr(args, "mode", None) == "learn" and not args.profile:
         plan = _observe_only(plan)  # learning watches, it does not block
     coverage = CoverageReport()
@@ -315,11 +323,17 @@ def _run(args: argparse.Namespace) -> int:
         plan.seccomp_rules = defaults.without_keyring(plan.seccomp_rules)
     if wants_tomoyo(args):  # its policy is the file policy: its grants join the plan
         notes += add_kernel_grants(args, plan, command)
+    judged: EnforcementPlan | None = None
+    if complain and args.profile:  # the profile is asked (supervisor), not enforced
+        from stockade.cli import _run_complain
+
+        judged, plan = plan, _run_complain.complain_plan(plan)
+        coverage, notes = CoverageReport(), []
     plan.env_set.setdefault("STOCKADE_PROFILE", plan.name)
     keyring_key = _drop_cache_key_if_reachable(plan)
     audit, learn = _open_outputs(args, plan)
     try:
-        supervision = _supervision(args, plan, audit, learn)
+        supervision = _supervision(args, plan, audit, learn, judged)
     except BaseException:
         if audit:
             audit.close()
@@ -334,7 +348,10 @@ def _run(args: argparse.Namespace) -> int:
     try:
         prep = prepare.prepare(plan, strict=args.strict, coverage=coverage,
                                supervised=supervision is not None)
-        _report_weakened(prep.coverage.weakened(), args.profile, args.verbose)
+        if judged is not None:
+            _say(_run_complain.start_line(judged.name))
+        else:
+            _report_weakened(prep.coverage.weakened(), args.profile, args.verbose)
         if (not args.profile and not args.quiet and (args.connect_tcp or args.bind_tcp)
                 and prep.plan.handled_net and prep.landlock_abi >= 4):
             _say("warning: only TCP is restricted; UDP datagrams may go to any address and "
@@ -343,13 +360,18 @@ def _run(args: argparse.Namespace) -> int:
             _say(f"note: {note}")
         if audit:
             for rec in report.applied_records(prep, command, strict=args.strict):
+                if judged is not None and rec.get("event") == "coverage":
+                    rec |= {"exact": False, "complain": _run_complain.NOT_CONFINED,
+                            "still_enforced": _run_complain.STILL_ENFORCED}
                 report.write_record(audit, rec)
-        collector = _collector(plan.name, audit, prep.plan)
+        # complain mode has no kernel denials to read: the supervisor records them
+        collector = _collector(plan.name, audit, prep.plan) if judged is None else None
         layers = [name for name, on in (("landlock", prep.landlock_active),
                                         ("seccomp", prep.bpf is not None),
                                         ("capabilities", True), ("no_new_privs", True)) if on]
 
-        keeper = _record_keeper(args, prep, plan.name, layers)
+        keeper = _record_keeper(args, prep, plan.name, layers,
+                                "complain" if judged is not None else "enforce")
 
         def started(pid: int) -> None:
             if collector is not None:
@@ -379,6 +401,8 @@ def _run(args: argparse.Namespace) -> int:
             collector = None
         if audit:
             report.write_record(audit, {"event": "exit", "status": status})
+        if judged is not None and supervision is not None and supervision.supervisor.judge:
+            _say(_run_complain.end_line(supervision.supervisor.judge, args.audit))
         return status
     finally:
         if keeper is not None:
@@ -425,9 +449,11 @@ def _report_weakened(entries: list[CoverageEntry], profile: str | None, verbose:
 
 
 def _supervision(args: argparse.Namespace, plan: EnforcementPlan, audit: RecordFile | None,
-                 learn: int | None) -> SupervisorSetup | None:
+                 learn: int | None,
+                 judged: EnforcementPlan | None = None) -> SupervisorSetup | None:
     """The supervisor for --mode, or for a plan with user-notif rules (enforce mode); it
-    writes to the descriptors `run` opened (`learn` is handed over, `audit` duplicated)."""
+    writes to the descriptors `run` opened (`learn` is handed over, `audit` duplicated).
+    `judged`: the profile's plan in complain mode."""
     mode = getattr(args, "mode", None)
     if mode is None and args.module_file:
         mode = "enforce"
@@ -443,4 +469,4 @@ def _supervision(args: argparse.Namespace, plan: EnforcementPlan, audit: RecordF
     from stockade.enforce.supervisor.setup import build
 
     return build(mode, args.lsm, args.context, args.module_option,
-                 os.dup(audit.fd) if audit else None, learn, args.module_file)
+                 os.dup(audit.fd) if audit else None, learn, args.module_file, judged=judged)

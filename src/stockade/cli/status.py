@@ -124,7 +124,10 @@ def _process_rows(proc: dict[str, Any]) -> list[tuple[str, str, str]]:
     labels = {k: v for k, v in proc["lsm_labels"].items() if v}
     rows.append(("", "LSM labels", ", ".join(f"{k}={v}" for k, v in labels.items()) or "none"))
     st = proc["stockade"]
-    if st.get("confined"):
+    if st.get("confined") and st.get("mode") == "complain":  # `run --complain`: asked only
+        text = paint(f"NOT confined: profile {st.get('profile')} in complain mode (what it "
+                     "would deny is allowed and recorded)", "yellow")
+    elif st.get("confined"):
         how = f" (inherited from pid {st['confined_pid']})" if st.get("inherited") else ""
         text = paint(f"confined by profile {st.get('profile')} [{st.get('mode')}]", "green") + how
     elif st.get("confined") is None and st.get("profile"):

@@ -63,6 +63,10 @@ class _Landlock:
         self.scopes = plan.scopes & ll.rights_for_abi(Scope, abi)
         self.rules = list(zip(realpaths([r.path for r in plan.fs_rules]), plan.fs_rules,
                               strict=True))
+        #: rule path -> (position, rule): `granted` looks up a path's ancestors, not every rule
+        self._by_path: dict[str, list[tuple[int, FsRule]]] = {}
+        for i, (rpath, rule) in enumerate(self.rules):
+            self._by_path.setdefault(rpath, []).append((i, rule))
 
     @property
     def exists(self) -> bool:
@@ -71,11 +75,20 @@ class _Landlock:
 
     def granted(self, path: str) -> tuple[AccessFs, list[FsRule]]:
         """Rights granted on `path` by rules on it or on its ancestors (they add up)."""
+        found: list[tuple[int, FsRule]] = []
+        here = path
+        while True:  # the path itself, then each ancestor up to "/"
+            found += self._by_path.get(here, ())
+            parent = os.path.dirname(here)
+            if not parent or parent == here:
+                break
+            here = parent
+        if here != "/":
+            found += self._by_path.get("/", ())
         rights, used = AccessFs(0), []
-        for rpath, rule in self.rules:
-            if path == rpath or rpath == "/" or path.startswith(rpath.rstrip("/") + "/"):
-                rights |= rule.access
-                used.append(rule)
+        for _, rule in sorted(found, key=lambda pair: pair[0]):  # in the plan's order
+            rights |= rule.access
+            used.append(rule)
         return rights, used
 
     def check(self, needs: list[tuple[str, AccessFs]], err: int = errno.EACCES) -> PlanRow:
@@ -364,11 +377,13 @@ def capability_row(plan: EnforcementPlan, req: Request) -> PlanRow:
     return PlanRow(CAPABILITIES, DENY, "EPERM", f"{name} is dropped (kept: {kept})")
 
 
-def explain_plan(plan: EnforcementPlan, req: Request, *, abi: int | None = None) -> list[PlanRow]:
-    """The rows of the plan's kernel layers for `req` (Landlock ABI `abi`, default the kernel's)."""
+def explain_plan(plan: EnforcementPlan, req: Request, *, abi: int | None = None,
+                 model: _Landlock | None = None) -> list[PlanRow]:
+    """The rows of the plan's kernel layers for `req` (Landlock ABI `abi`, default the kernel's;
+    `model`: the plan's LandlockModel, built once by a caller that asks many questions)."""
     if req.hook == "capable":
         return [capability_row(plan, req)]
-    lock = _Landlock(plan, ll.abi_version() if abi is None else abi)
+    lock = model or _Landlock(plan, ll.abi_version() if abi is None else abi)
     rows = [landlock_row(lock, req), seccomp_row(plan, req)]
     return [r for r in rows if r is not None]
 

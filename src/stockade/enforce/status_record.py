@@ -162,8 +162,9 @@ class Keeper:
     reported through `warn` and the program runs without one (it claims nothing)."""
 
     def __init__(self, directory: str, profile: str, *, landlock_abi: int, layers: list[str],
-                 warn: Callable[[str], None]) -> None:
+                 warn: Callable[[str], None], mode: str = "enforce") -> None:
         self.directory = directory
+        self.mode = mode
         self.profile = profile
         self.landlock_abi = landlock_abi
         self.layers = layers
@@ -172,7 +173,7 @@ class Keeper:
 
     def __call__(self, pid: int) -> None:
         try:
-            self.record = write(pid, self.profile, directory=self.directory,
+            self.record = write(pid, self.profile, directory=self.directory, mode=self.mode,
                                 landlock_abi=self.landlock_abi, layers=self.layers)
         except OSError as err:
             self.warn(f"no status record for pid {pid}: {err.strerror or err}")

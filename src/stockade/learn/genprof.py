@@ -30,7 +30,8 @@ def render(name: str, attachment: str, abstractions: Sequence[str], proposals: S
     """Profile text from its parts."""
     lines = [f"# Learned by stockade learn on {time.strftime('%Y-%m-%d %H:%M:%S')}"]
     if command:
-        lines.append("# from: " + " ".join(command))
+        # one comment line: a newline in an argument (`python3 -c` scripts) would end it
+        lines.append("# from: " + " ".join(command).replace("\r", "\\r").replace("\n", "\\n"))
     lines += ["include <tunables/global>", "",
               f"profile {escape(name)} {escape(attachment)} {{"]
     lines += [f"  include <abstractions/{a}>" for a in abstractions]

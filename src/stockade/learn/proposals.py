@@ -33,6 +33,9 @@ class Access:
     detail: str = ""  # socket type
     is_dir: bool = False
     created: bool = False  # the program made or removed this name in its directory
+    #: a kernel Landlock record of something made or removed in `path`'s directory, whose
+    #: name the kernel does not give (`path` is `DIR/*`)
+    in_directory: bool = False
 
 
 @dataclass
@@ -127,7 +130,8 @@ def _landlock(record: AuditRecord) -> list[Access]:
             if in_dir and set(fs) <= _DIR_MAKE_REMOVE:  # mkdir/rmdir: AppArmor asks `DIR/`
                 path += "/"
             out.append(Access("file", path=path, letters=letters,
-                              is_dir="fs.read_dir" in fs and not in_dir))
+                              is_dir="fs.read_dir" in fs and not in_dir,
+                              in_directory=in_dir and not path.endswith("/")))
     for b in blockers:
         if b.startswith("net."):
             out.append(Access("network", name="inet", detail="stream"))
@@ -152,6 +156,29 @@ def _allowed(profile: CompiledProfile | None, access: Access) -> bool:
     return perms.allows(need)
 
 
+def _own_directory(profile: CompiledProfile | None, access: Access) -> Access:
+    """A file made in a directory the program makes itself, seen in a kernel Landlock record:
+    the program's whole use of that directory, `DIR/** rw`.
+
+    Landlock's records name only the directory of what is made (never the new name), and the
+    program stops at its first refusal, so from kernel records `mkdir out/new; write
+    out/new/f; read out/new/f` would take a logprof round per step. aa-logprof never has this
+    problem (AppArmor's records name each path, as stockade's complain records do: one round)
+    and offers `DIR/*` then `DIR/**` as its Glob choices. Where the profile already lets the
+    program create DIR itself (`out/*/ w`, from the previous round's mkdir record), DIR is made
+    anew by each run and holds only what the program puts there: granting read and write over
+    its tree (`out/new/** rw`) gives away nothing that existed before the run, and is the usual
+    AppArmor idiom for a program's own working directory. Anywhere else the narrower
+    `DIR/* w` stays.
+    """
+    if profile is None or not access.in_directory or access.kind != "file":
+        return access
+    directory = access.path.removesuffix("/*")
+    if not profile.file_perms(directory + "/", is_dir=True).allows(Perm.WRITE):
+        return access
+    return Access("file", path=directory + "/**", letters="rw", created=True)
+
+
 def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, *,
             exec_mode: str = "ix", homes: list[str] | None = None) -> list[Proposal]:
     """Merge `accesses` into proposals, dropping what `profile` already allows."""
@@ -159,6 +186,7 @@ def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, 
     for access in accesses:
         if _allowed(profile, access):
             continue
+        access = _own_directory(profile, access)
         if access.kind in ("file", "exec"):
             glob = access.path if "*" in access.path else collapse(access.path, homes)
             if access.is_dir and not glob.endswith("/"):

@@ -351,11 +351,11 @@ def _decide_open(sup: Supervisor, task: TaskInfo, fd: int, st: os.stat_result, k
     """The stack's errno for opening the file at `fd` (0: allowed), decided on its metadata and
     labels as read from the descriptor.
 
-    Fast path (no directory walk, no observer, no driver checks): the AVC is asked with the key
+    Fast path (no directory walk, no observer or judge, no driver checks): the AVC is asked with the key
     the Request would have, and the Object and Request are built only when the AVC misses or
     replays audit events; `file_object_key`/`request_key` are tested equal to theirs.
     """
-    if sup.observer is None and not sup.walk:
+    if not sup.watching and not sup.walk:
         path = known if known is not None else fd_path(fd)
         if not path.startswith(_DRIVER_PATHS):
             xattrs = labels_of(fd, path_fd or stat.S_ISLNK(st.st_mode)) if sup.labels else ()
@@ -412,7 +412,7 @@ def h_openat2(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
 def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int,
           syscall: str, argv_addr: int = 0, envp_addr: int = 0) -> None:
     task = sup.task(tid)
-    if not sup.hooks & EXEC_HOOKS and sup.observer is None:
+    if not sup.hooks & EXEC_HOOKS and not sup.watching:
         sup.tasks.drop_group(task.tgid)  # routed only so that the cache forgets the old image
         sup.cont(nid)
         return
@@ -445,8 +445,9 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
     if err:
         sup.deny(nid, err)
         return
-    # learn mode enforces no verdict: letting the exec continue decides nothing
-    if not sup.exec_enforced and sup.mode != "learn":
+    # learn mode, and complain mode for a profile, enforce no verdict: letting the exec
+    # continue decides nothing
+    if not sup.exec_enforced and sup.mode != "learn" and sup.judge is None:
         sup.refuse(nid, task, "bprm_check_security", obj, errno.EACCES,
                    "exec cannot be emulated and Landlock does not handle execute here")
         return

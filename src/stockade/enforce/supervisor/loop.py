@@ -32,6 +32,7 @@ from stockade.enforce.seccomp import resolve_syscall
 from stockade.enforce.supervisor import fast, resolve
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.blocking import REAP_INTERVAL_MS, BlockingOpens
+from stockade.enforce.supervisor.complain import ProfileJudge
 from stockade.enforce.supervisor.held import writable_files
 from stockade.enforce.supervisor.notify import Listener
 from stockade.enforce.supervisor.observe import Observation, Observer
@@ -130,6 +131,8 @@ class Supervisor:
         self.label_names = frozenset(resolve.LABEL_NAMES or ())
         #: the plan's decision on calls Landlock does not mediate (set by the session)
         self.guard: PlanGuard | None = None
+        #: complain mode for a profile: records what the profile would refuse (complain.py)
+        self.judge: ProfileJudge | None = None
         self.hooks = {h for m in stack.modules if m.name not in ("dac", "capability")
                       for h in m.hooks()}
         self.table: dict[int, Handler] = {}
@@ -147,6 +150,12 @@ class Supervisor:
         self._umask = -1
         self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
         self.fatal: BaseException | None = None
+
+    @property
+    def watching(self) -> bool:
+        """Whether every access is looked at (learn's observer, complain's profile judge):
+        no fast path may skip building the request."""
+        return self.observer is not None or self.judge is not None
 
     # -- answers ----------------------------------------------------------------------------
 
@@ -225,6 +234,8 @@ class Supervisor:
                 break
         if not err and would:
             self.stats.would_deny += 1
+        if self.judge is not None and not err and requests:
+            self.judge(task.tgid, task.subject.comm, task.subject.exe, task.subject.uid, requests)
         if self.observer is not None and requests:
             first = requests[0]
             obj = first.obj

@@ -188,7 +188,7 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
 
         supervisor.guard = PlanGuard(prep.plan, prep.landlock_abi)
     rules = [*prep.plan.notify_rules(),
-             *routed_rules(supervisor.stack, observe_all=supervisor.observer is not None)]
+             *routed_rules(supervisor.stack, observe_all=supervisor.watching)]
     if supervisor.guard is not None and prep.plan.handled_fs & landlock.AccessFs.WRITE_FILE:
         # pathname unix sockets: Landlock (ABI 7) has no connect right for them, and a
         # datagram's destination is in memory: the send family is emulated (h_send)

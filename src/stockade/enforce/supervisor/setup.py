@@ -17,6 +17,7 @@ from stockade.lsm.module import Mode
 
 if TYPE_CHECKING:  # the plain-run (hybrid) path imports neither the sinks nor every module
     from stockade.audit.sinks import Auditor
+    from stockade.enforce.plan_types import EnforcementPlan
 
 MODES = ("enforce", "complain", "learn")
 
@@ -118,10 +119,14 @@ def _open_learn(learn: str | int, truncate: bool) -> IO[str]:
 
 def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
           options: Sequence[str] = (), audit_path: Output = None,
-          learn_path: Output = None, module_files: Sequence[str] = ()) -> SupervisorSetup:
+          learn_path: Output = None, module_files: Sequence[str] = (),
+          judged: EnforcementPlan | None = None) -> SupervisorSetup:
     """The stack for `lsm` in `mode`, its supervisor, and the system calls to route to it.
 
-    `audit_path` and `learn_path` are paths or open descriptors (owned from here on)."""
+    `audit_path` and `learn_path` are paths or open descriptors (owned from here on).
+    `judged` (complain mode with a profile): the profile's plan, asked about every access the
+    supervisor sees; what it would refuse is recorded as an ALLOWED record (complain.py).
+    """
     from stockade.enforce.supervisor.observe import JsonlObserver
     from stockade.modules.labels import parse_contexts
     from stockade.modules.programmable import load_module_files, lsm_with
@@ -158,6 +163,13 @@ def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
         with _signals_blocked():
             supervisor = Supervisor(stack, mode=mode, observer=observer, audit_sink=auditor,
                                     contexts=initial)
+        if judged is not None:
+            from stockade.enforce import landlock
+            from stockade.enforce.supervisor.complain import ProfileJudge
+
+            supervisor.judge = ProfileJudge(
+                judged, landlock.abi_version(), judged.name,
+                auditor.write_record if auditor is not None else None)
     except BaseException:
         _close_descriptors(audit_path, learn_path)  # those not yet owned by a file object
         if auditor is not None:
@@ -165,7 +177,7 @@ def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
         if learn_file is not None:
             learn_file.close()
         raise
-    routed = routed_syscalls(stack, observe_all=mode == "learn")
+    routed = routed_syscalls(stack, observe_all=mode == "learn" or judged is not None)
     setup = SupervisorSetup(supervisor, routed, auditor, learn_file)
     if tomoyo and learn_file is not None:
         module = stack.module("tomoyo")
