@@ -185,6 +185,7 @@ def records_from_lines(lines: Iterable[str], correlator: Correlator | None = Non
     add = corr.add
     pending = corr._pending
     max_records = corr.max_records
+    max_pending = corr.max_pending
     tokens = _tokens
     stamp_ok = _STAMP.fullmatch
     last: str | None = None  # the stamp of the pending event the previous line joined
@@ -216,6 +217,15 @@ def records_from_lines(lines: Iterable[str], correlator: Correlator | None = Non
                     elif close > 0 and stamp_ok(stamp):
                         body = line[close + 3:] if line[close + 2:close + 3] == " " else line[close + 2:]
                         rec = RawRecord(info[0], stamp, body, line, "")
+                        if info[1] == 0 and stamp not in pending:  # a new event: add(), inlined
+                            event = pending[stamp] = [rec]
+                            last = stamp
+                            if len(pending) > max_pending:
+                                corr.evicted += 1
+                                yield from corr._complete(next(iter(pending)))
+                                if stamp not in pending:
+                                    last = None
+                            continue
                     else:
                         rec = parse_line(given)
                 else:
