@@ -10,9 +10,10 @@ stamp), so neither the pending table nor one event can grow without bound.
 Speed (benchmarks/audit.py): `records_from_lines` reads a regular file in 1 MiB blocks split in
 C, cuts each line's `type=T msg=audit(STAMP):` head with str.find (the type token checked once
 per distinct token, the stamp once per event) and appends a line whose stamp is the previous
-line's straight to its pending event; anything unusual takes `parse_line()` and `add()`, with the
-same result. `interpret` then reads each event once: the SYSCALL fields with one regex whose head
-is atomic (a failing body no longer backtracks through it), the context fields, errno, cwd and
+line's straight to its pending event and a new event's first line straight into the pending
+table; anything unusual takes `parse_line()` and `add()`, with the same result. `interpret`
+then reads each event once: the SYSCALL fields with one regex anchored on the kernel's layout
+(the general one, whose head is atomic, as the fallback), the context fields, errno, cwd and
 first path once per event, body fields with one findall turned into a dict in C, hex decoding
 memoised (bounded). Every record is still interpreted eagerly, events without a security record
 included (a `kernel` record with pid, comm, exe, uid, object and the whole event's text), so the
@@ -185,6 +186,7 @@ def records_from_lines(lines: Iterable[str], correlator: Correlator | None = Non
     add = corr.add
     pending = corr._pending
     max_records = corr.max_records
+    max_pending = corr.max_pending
     tokens = _tokens
     stamp_ok = _STAMP.fullmatch
     last: str | None = None  # the stamp of the pending event the previous line joined
@@ -216,6 +218,15 @@ def records_from_lines(lines: Iterable[str], correlator: Correlator | None = Non
                     elif close > 0 and stamp_ok(stamp):
                         body = line[close + 3:] if line[close + 2:close + 3] == " " else line[close + 2:]
                         rec = RawRecord(info[0], stamp, body, line, "")
+                        if info[1] == 0 and stamp not in pending:  # a new event: add(), inlined
+                            event = pending[stamp] = [rec]
+                            last = stamp
+                            if len(pending) > max_pending:
+                                corr.evicted += 1
+                                yield from corr._complete(next(iter(pending)))
+                                if stamp not in pending:
+                                    last = None
+                            continue
                     else:
                         rec = parse_line(given)
                 else:
