@@ -6,11 +6,11 @@ import argparse
 import os
 import sys
 import threading
-from collections import Counter
 from typing import TYPE_CHECKING
 
 from stockade.cli._args import trailing_command
 from stockade.cli._run_tomoyo import add_kernel_grants, wants_tomoyo
+from stockade.cli._strict import add_strict, check_strict, strict_judge
 from stockade.errors import StockadeError, UnsupportedError, UsageError
 
 if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
@@ -76,18 +76,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-cap", action="append", default=[], metavar="CAP",
                         help="keep this capability, e.g. CAP_NET_BIND_SERVICE (repeatable)")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--strict", action="store_true",
-                      help="refuse to start unless every rule is enforced exactly")
-    mode.add_argument("--best-effort", dest="strict", action="store_false",
-                      help="enforce what this kernel can, one line per weakened rule (default)")
+    add_strict(mode, "refuse to start (exit 3)")
+    mode.add_argument("--best-effort", dest="strict", action="store_const", const=None,
+                      help="enforce what this kernel can, one summary line about weakened "
+                      "rules (default)")
     parser.add_argument("--audit", metavar="FILE",
                         help="append JSON lines of what was applied, the start, the exit and "
                         "(as root) the kernel's denial records of the program")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="one line per weakened rule of included files too (abstractions)")
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="no warning that UDP stays open when --connect-tcp/--bind-tcp "
-                        "restrict TCP")
+    chatter = parser.add_mutually_exclusive_group()
+    chatter.add_argument("-v", "--verbose", action="store_true",
+                         help="one line per weakened rule (abstractions included) instead of "
+                         "one summary line")
+    chatter.add_argument("-q", "--quiet", action="store_true",
+                         help="nothing on stderr about weakened rules, notes or open UDP; "
+                         "only errors")
     parser.add_argument("--allow-keyring", action="store_true",
                         help="allow add_key, keyctl and request_key (refused by default: the "
                         "per-user kernel keyring is shared with the host)")
@@ -267,7 +269,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     """Build the plan, prepare it for this kernel, report weakened rules, launch."""
     command = trailing_command(args.argv, "stockade run [FLAGS] -- CMD ARGS...")
-    from stockade.enforce import caps, defaults, launcher, prctl, prepare
+    check_strict(args)
+    from stockade.enforce import caps, coverage_scope, defaults, launcher, prctl, prepare
     from stockade.enforce.plan_types import CoverageReport
 
     try:
@@ -302,15 +305,19 @@ def _run(args: argparse.Namespace) -> int:
     collector: DenialCollector | None = None
     keeper: Keeper | None = None
     try:
-        prep = prepare.prepare(plan, strict=args.strict, coverage=coverage,
+        prep = prepare.prepare(plan, strict=bool(args.strict), coverage=coverage,
+                               judge=strict_judge(args.strict, args.include_dirs),
                                supervised=supervision is not None)
-        _report_weakened(prep.coverage.weakened(), args.profile, args.verbose)
-        if (not args.profile and not args.quiet and (args.connect_tcp or args.bind_tcp)
-                and prep.plan.handled_net and prep.landlock_abi >= 4):
-            _say("warning: only TCP is restricted; UDP datagrams may go to any address and "
-                 "port (Landlock has no UDP rights up to ABI 7; docs/enforce.md)")
-        for note in notes:
-            _say(f"note: {note}")
+        if not args.quiet:
+            _report_weakened(args, coverage_scope.weakened(
+                prep.coverage.entries, supervised=supervision is not None))
+            if (not args.profile and (args.connect_tcp or args.bind_tcp)
+                    and prep.plan.handled_net and prep.landlock_abi >= 4):
+                _say("warning: only TCP is restricted; UDP datagrams may go to any address and "
+                     "port (Landlock has no UDP rights up to ABI 7): add --net tcp to refuse "
+                     "UDP, raw and netlink sockets")
+            for note in notes:
+                _say(f"note: {note}")
         if audit:
             for rec in report.applied_records(prep, command, strict=args.strict):
                 report.write_record(audit, rec)
@@ -364,21 +371,20 @@ def _run(args: argparse.Namespace) -> int:
             supervision.close()
 
 
-def _report_weakened(entries: list[CoverageEntry], profile: str | None, verbose: bool) -> None:
-    """One line per weakened rule of the profile's own file (and of flags); rules that come
-    from included files (abstractions) are counted per file unless `verbose`."""
-    own = os.path.realpath(profile) if profile else None
-    per_file: dict[str, Counter[str]] = {}
-    for entry in entries:
-        source = entry.source.rsplit(":", 1)[0] if entry.source else ""
-        if verbose or not source or own is None or os.path.realpath(source) == own:
+def _report_weakened(args: argparse.Namespace, entries: list[CoverageEntry]) -> None:
+    """One summary line about weakened rules, or (-v) one line per rule."""
+    from stockade.enforce import coverage_scope
+
+    if args.verbose:
+        for entry in entries:
             _say(entry.line())
-        else:
-            per_file.setdefault(source, Counter())[entry.status.value] += 1
-    for source, counts in per_file.items():
-        what = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        _say(f"{sum(counts.values())} rules from {source} are weakened ({what}); "
-             "`stockade compile` or `run -v` lists them")
+        return
+    what = args.profile or "this sandbox"
+    hint = "-v lists them" + (f", `stockade compile {args.profile}` explains"
+                              if args.profile else "")
+    line = coverage_scope.summary(entries, what, hint, args.include_dirs)
+    if line:
+        _say(line)
 
 
 def _supervision(args: argparse.Namespace, plan: EnforcementPlan) -> SupervisorSetup | None:
