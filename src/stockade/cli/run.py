@@ -38,10 +38,13 @@ kernel-modifying calls, io_uring, mount, new user/mount namespaces, ptrace, TIOC
 kernel keyring (--allow-keyring), MPTCP/SCTP and the x32 ABI; no capability is kept;
 no_new_privs is set. chmod, chown, utime, xattrs, listen and pathname unix peers, which
 Landlock does not mediate, are decided on the same grants by a small supervisor.
-UDP is not restricted by Landlock up to ABI 7. Exit status: the command's, 128+N if it died
-of signal N, 125 if it did not run (bad profile, flags or input, or it could not be confined),
-126 if it could not be executed, 127 if not found, 3 for a --strict refusal. Signals sent to
-stockade are forwarded to the command.
+UDP is not restricted by Landlock up to ABI 7: --net tcp refuses UDP, raw and netlink
+sockets in seccomp, --net none every socket but AF_UNIX socketpair. Exit status: the
+command's, 128+N if it died of signal N, 125 if it did not run (bad profile, flags or input,
+or it could not be confined), 126 if it could not be executed, 127 if not found, 3 for a
+--strict refusal (--strict judges the profile's own rules; --strict=all abstractions too).
+Signals sent to stockade are forwarded to the command. Quiet by default: one line about
+weakened rules (-v lists them, -q says nothing).
 example: stockade run --rx /usr --ro /etc --rw /tmp -- /bin/sh -c 'ls /tmp'"""
 
 
@@ -73,6 +76,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="PORT", help="allow TCP connect to PORT (repeatable)")
     parser.add_argument("--bind-tcp", action="append", default=[], type=_port,
                         metavar="PORT", help="allow TCP bind on PORT (repeatable)")
+    parser.add_argument("--net", choices=("none", "tcp"),
+                        help="none: no sockets at all but AF_UNIX socketpair; tcp: unix and TCP "
+                        "sockets only (no UDP, raw or netlink), TCP ports only those granted "
+                        "by --connect-tcp/--bind-tcp (and the profile's port rules); with -p "
+                        "it narrows the profile")
     parser.add_argument("--keep-cap", action="append", default=[], metavar="CAP",
                         help="keep this capability, e.g. CAP_NET_BIND_SERVICE (repeatable)")
     mode = parser.add_mutually_exclusive_group()
@@ -273,6 +281,9 @@ def _run(args: argparse.Namespace) -> int:
     from stockade.enforce import caps, coverage_scope, defaults, launcher, prctl, prepare
     from stockade.enforce.plan_types import CoverageReport
 
+    if args.net == "none" and (args.connect_tcp or args.bind_tcp):
+        raise UsageError("--net none opens no socket: --connect-tcp/--bind-tcp grant nothing "
+                         "(use --net tcp)")
     try:
         keep = [caps.cap_number(c) for c in args.keep_cap]
     except ValueError as err:
@@ -287,6 +298,10 @@ def _run(args: argparse.Namespace) -> int:
         plan, coverage, notes = _profile_plan(args, plan)
     if args.allow_keyring:
         plan.seccomp_rules = defaults.without_keyring(plan.seccomp_rules)
+    if args.net:
+        from stockade.enforce import net_mode
+
+        net_mode.narrow(plan, args.net, coverage)
     if wants_tomoyo(args):  # its policy is the file policy: its grants join the plan
         notes += add_kernel_grants(args, plan, command)
     plan.env_set.setdefault("STOCKADE_PROFILE", plan.name)
@@ -311,7 +326,7 @@ def _run(args: argparse.Namespace) -> int:
         if not args.quiet:
             _report_weakened(args, coverage_scope.weakened(
                 prep.coverage.entries, supervised=supervision is not None))
-            if (not args.profile and (args.connect_tcp or args.bind_tcp)
+            if (not args.profile and not args.net and (args.connect_tcp or args.bind_tcp)
                     and prep.plan.handled_net and prep.landlock_abi >= 4):
                 _say("warning: only TCP is restricted; UDP datagrams may go to any address and "
                      "port (Landlock has no UDP rights up to ABI 7): add --net tcp to refuse "
