@@ -82,3 +82,41 @@ def test_net_narrows_a_profile(area, user, listeners):
     none, _ = _run(user, "-q", "-p", str(prof), "--net", "none", granted=granted, other=other)
     assert none["udp"] == none["granted"] == none["unix"] == E["EAFNOSUPPORT"]
     assert none["pair"] == "OK"
+
+
+LISTEN = LABELLED + """
+import socket
+t("listen", lambda: socket.socket().listen(1))
+"""
+
+
+def test_refused_listen_points_to_bind_tcp(user):
+    """The supervisor refuses an unbound listen (an ephemeral port no grant allows): the end
+    of the run names the flag that grants it; -q keeps quiet; a granted run says nothing."""
+    res = cli("run", *RX, "--", PY, "-c", LISTEN, user=user)
+    assert res.stdout.split() == ["listen:13"], res.stderr
+    assert res.stderr.splitlines() == [
+        "stockade run: TCP refused: listen on an unbound socket; grant with --bind-tcp 0 "
+        "(port 0: any ephemeral port)"], res.stderr
+    quiet = cli("run", "-q", *RX, "--", PY, "-c", LISTEN, user=user)
+    assert quiet.stdout.split() == ["listen:13"] and quiet.stderr == ""
+    granted = cli("run", *RX, "--net", "tcp", "--bind-tcp", "0", "--", PY, "-c", LISTEN,
+                  user=user)
+    assert granted.stdout.split() == ["listen:OK"] and granted.stderr == "", granted.stderr
+
+
+def test_refused_bind_seen_in_kernel_records_points_to_bind_tcp(tmp_path):
+    """As root with --audit, Landlock's net.bind_tcp records name the port."""
+    log = tmp_path / "a.jsonl"
+    code = LABELLED + """
+import socket
+t("bind", lambda: socket.socket().bind(("127.0.0.1", 8081)))
+"""
+    res = cli("run", "--audit", str(log), *RX, "--", PY, "-c", code)
+    assert res.stdout.split() == ["bind:13"], res.stderr
+    if "audit is disabled" in res.stderr or "not recorded" in res.stderr:
+        import pytest
+
+        pytest.skip(f"kernel audit records unavailable: {res.stderr.strip()}")
+    assert "TCP refused: bind on port 8081; grant with --bind-tcp 8081" in res.stderr, \
+        res.stderr

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from stockade.cli._args import trailing_command
@@ -21,6 +22,8 @@ if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
     from stockade.enforce.prepare import Prepared
     from stockade.enforce.status_record import Keeper
     from stockade.enforce.supervisor.setup import SupervisorSetup
+    from stockade.enforce.tcp_refusals import TcpRefusals
+    from stockade.lsm.stack import AuditEvent
 
 COMMAND = "run"
 SETUP_FAILED = 125  # as env(1), timeout(1): the program did not run
@@ -196,7 +199,8 @@ def _audit_enabled() -> bool | None:
         return None
 
 
-def _collector(name: str, audit: RecordFile | None) -> DenialCollector | None:
+def _collector(name: str, audit: RecordFile | None,
+               also: Callable[[AuditRecord], None]) -> DenialCollector | None:
     """A reader of the kernel's denial records for `--audit` (root only), or None with a note."""
     import os
 
@@ -219,6 +223,7 @@ def _collector(name: str, audit: RecordFile | None) -> DenialCollector | None:
         with lock:
             audit.write(rec.to_json() + "\n")
             audit.flush()
+        also(rec)
 
     try:
         return DenialCollector(name, sink)
@@ -280,6 +285,7 @@ def _run(args: argparse.Namespace) -> int:
     check_strict(args)
     from stockade.enforce import caps, coverage_scope, defaults, launcher, prctl, prepare
     from stockade.enforce.plan_types import CoverageReport
+    from stockade.enforce.tcp_refusals import TcpRefusals
 
     if args.net == "none" and (args.connect_tcp or args.bind_tcp):
         raise UsageError("--net none opens no socket: --connect-tcp/--bind-tcp grant nothing "
@@ -336,7 +342,10 @@ def _run(args: argparse.Namespace) -> int:
         if audit:
             for rec in report.applied_records(prep, command, strict=args.strict):
                 report.write_record(audit, rec)
-        collector = _collector(plan.name, audit)
+        tcp = TcpRefusals()
+        if supervision is not None:
+            _watch_tcp(supervision, tcp)
+        collector = _collector(plan.name, audit, tcp.kernel_record)
         layers = [name for name, on in (("landlock", prep.landlock_active),
                                         ("seccomp", prep.bpf is not None),
                                         ("capabilities", True), ("no_new_privs", True)) if on]
@@ -371,6 +380,9 @@ def _run(args: argparse.Namespace) -> int:
             collector = None
         if audit:
             report.write_record(audit, {"event": "exit", "status": status})
+        hint = tcp.hint()
+        if hint and not args.quiet:
+            _say(hint)
         return status
     finally:
         if keeper is not None:
@@ -400,6 +412,19 @@ def _report_weakened(args: argparse.Namespace, entries: list[CoverageEntry]) -> 
     line = coverage_scope.summary(entries, what, hint, args.include_dirs)
     if line:
         _say(line)
+
+
+def _watch_tcp(supervision: SupervisorSetup, tcp: TcpRefusals) -> None:
+    """Let `tcp` see the supervisor's refusals too (its audit sink, if any, still gets them)."""
+    sup = supervision.supervisor
+    before = sup.audit_sink
+
+    def tee(event: AuditEvent) -> None:
+        tcp.event(event)
+        if before is not None:
+            before(event)
+
+    sup.audit_sink = tee
 
 
 def _supervision(args: argparse.Namespace, plan: EnforcementPlan) -> SupervisorSetup | None:

@@ -113,7 +113,8 @@ def _landlock(plan: EnforcementPlan, out: Prepared) -> None:
     if plan.handled_net:
         if handled_net:
             cov.add("deny TCP " + ",".join(ll.flag_names(handled_net)) + " on ports not granted",
-                    EXACT, enforced_by=_by(st.abi))
+                    EXACT, "run --bind-tcp PORT / --connect-tcp PORT grants one",
+                    enforced_by=_by(st.abi))
         else:
             cov.add("deny TCP bind/connect on ports not granted", NOT_ENFORCED,
                     f"this kernel has Landlock ABI {st.abi}", enforced_by=_by(4))
