@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import threading
 from collections.abc import Callable
@@ -339,6 +340,7 @@ def _run(args: argparse.Namespace) -> int:
                      "UDP, raw and netlink sockets")
             for note in notes:
                 _say(f"note: {note}")
+            _venv_hint(command, prep)
         if audit:
             for rec in report.applied_records(prep, command, strict=args.strict):
                 report.write_record(audit, rec)
@@ -412,6 +414,17 @@ def _report_weakened(args: argparse.Namespace, entries: list[CoverageEntry]) -> 
     line = coverage_scope.summary(entries, what, hint, args.include_dirs)
     if line:
         _say(line)
+
+
+def _venv_hint(command: list[str], prep: Prepared) -> None:
+    """One line when the program is a venv's python whose pyvenv.cfg the plan hides."""
+    from stockade.cli.output import printable
+    from stockade.enforce.venv_hint import ungranted_venv
+
+    venv = ungranted_venv(command[0], prep.plan, prep.env)
+    if venv:
+        _say(f"the Python venv at {printable(venv)} is not granted (Python cannot read its "
+             f"pyvenv.cfg): add --ro {printable(shlex.quote(venv))}")
 
 
 def _watch_tcp(supervision: SupervisorSetup, tcp: TcpRefusals) -> None:
