@@ -91,3 +91,25 @@ def test_compile_counts_by_default_and_full_lists(area, user):
     assert len(full.stdout.splitlines()) > 10 * len(short.stdout.splitlines())
     assert len(short.stdout.splitlines()) < 40, short.stdout
     assert "\n    /usr  " in full.stdout and "\n    /usr  " not in short.stdout
+
+
+def test_own_rules_are_those_outside_shared_abstractions_and_tunables(tmp_path):
+    """The one place that says which rules are a profile's own (run, compile, --strict)."""
+    from stockade.enforce.coverage_scope import is_shared, judged
+    from stockade.enforce.plan_types import CoverageEntry, CoverageStatus
+    from stockade.policy.includes import BUNDLED_DIR, SYSTEM_DIR
+
+    def entry(source: str) -> CoverageEntry:
+        return CoverageEntry("r", source, CoverageStatus.APPROXIMATED)
+
+    mine = tmp_path / "abstractions"
+    shared = [f"{SYSTEM_DIR}/abstractions/base:3", f"{BUNDLED_DIR}/tunables/global:1",
+              f"{mine}/x:2"]
+    own = [f"{SYSTEM_DIR}/local/usr.bin.man:1", f"{tmp_path}/p.aa:4", "", "--ro /tmp",
+           f"{SYSTEM_DIR}/usr.bin.man:9"]
+    assert all(is_shared(entry(s), [str(tmp_path)]) for s in shared)
+    assert not any(is_shared(entry(s), [str(tmp_path)]) for s in own)
+    assert not is_shared(entry(f"{mine}/x:2"))  # not an include directory without -I
+    entries = [entry(s) for s in shared + own]
+    assert [e.source for e in judged(entries, "own", [str(tmp_path)])] == own
+    assert judged(entries, "all", [str(tmp_path)]) == entries

@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
 def _strict_status(args: argparse.Namespace, pp: ProfilePlan, prep: Prepared) -> int:
     """0, or 3 when --strict judges a rule not enforced exactly (as `run --strict`)."""
     from stockade.cli._strict import strict_judge
-    from stockade.enforce.coverage_scope import weakened
+    from stockade.enforce.coverage_scope import strict_refusal, weakened
 
     judge = strict_judge(args.strict, args.include_dirs)
     if judge is None:
@@ -200,8 +200,7 @@ def _strict_status(args: argparse.Namespace, pp: ProfilePlan, prep: Prepared) ->
     entries = pp.coverage.entries + prep.coverage.entries  # the compiler's and the kernel's
     weak = judge(weakened(entries, supervised=bool(prep.plan.notify_rules())))
     if weak:
-        more = f" (and {len(weak) - 1} more)" if len(weak) > 1 else ""
-        sys.stderr.write(f"stockade compile: --strict: {weak[0].line()}{more}\n")
+        sys.stderr.write(f"stockade compile: {strict_refusal(weak)}\n")
         return STRICT_EXIT
     return 0
 

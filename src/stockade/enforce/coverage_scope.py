@@ -55,6 +55,15 @@ def weakened(entries: Sequence[CoverageEntry], *, supervised: bool) -> list[Cove
             and not (supervised and e.status is CoverageStatus.SUPERVISOR)]
 
 
+def strict_refusal(weak: Sequence[CoverageEntry]) -> str:
+    """The one line of a --strict refusal: the worst entry first, and how many more."""
+    order = [CoverageStatus.NOT_ENFORCED, CoverageStatus.SUPERVISOR,
+             CoverageStatus.APPROXIMATED]
+    worst = sorted(weak, key=lambda e: order.index(e.status))
+    more = f" (and {len(worst) - 1} more)" if len(worst) > 1 else ""
+    return f"--strict: {worst[0].line()}{more}"
+
+
 def judged(entries: Sequence[CoverageEntry], scope: str,
            include_dirs: Sequence[str] = ()) -> list[CoverageEntry]:
     """The entries `--strict=SCOPE` judges: own ones ('own') or every one ('all')."""

@@ -310,10 +310,7 @@ def prepare(plan: EnforcementPlan, *, strict: bool = False,
         if judge is not None:
             weak = judge(weak)
         if strict and weak:
-            order = [NOT_ENFORCED, CoverageStatus.SUPERVISOR, APPROX]  # the worst first
-            weak.sort(key=lambda e: order.index(e.status))
-            more = f" (and {len(weak) - 1} more)" if len(weak) > 1 else ""
-            raise UnsupportedError(f"--strict: {weak[0].line()}{more}")
+            raise UnsupportedError(coverage_scope.strict_refusal(weak))
     except BaseException:
         out.close()
         raise
