@@ -307,8 +307,9 @@ def _run(args: argparse.Namespace) -> int:
         plan.seccomp_rules = defaults.without_keyring(plan.seccomp_rules)
     if args.net:
         from stockade.enforce import net_mode
+        from stockade.enforce.landlock import abi_version
 
-        net_mode.narrow(plan, args.net, coverage)
+        net_mode.narrow(plan, args.net, coverage, abi_version())
     if wants_tomoyo(args):  # its policy is the file policy: its grants join the plan
         notes += add_kernel_grants(args, plan, command)
     plan.env_set.setdefault("STOCKADE_PROFILE", plan.name)

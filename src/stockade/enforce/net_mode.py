@@ -21,6 +21,7 @@ from dataclasses import replace
 
 from stockade.enforce import defaults
 from stockade.enforce.landlock import ALL_NET
+from stockade.enforce.plan_common import by_abi
 from stockade.enforce.plan_types import CoverageReport, CoverageStatus, EnforcementPlan, SeccompRule
 from stockade.enforce.seccomp import ActionKind, ArgCmp, Cmp, errno_action
 
@@ -44,9 +45,9 @@ def _pins_unix(rule: SeccompRule) -> bool:
                for c in rule.conditions)
 
 
-def narrow(plan: EnforcementPlan, mode: str, coverage: CoverageReport) -> None:
+def narrow(plan: EnforcementPlan, mode: str, coverage: CoverageReport, abi: int) -> None:
     """Apply `--net MODE` to `plan` (after the profile and the flags are merged) and add its
-    one line to `coverage`."""
+    one line to `coverage` (Landlock ABI `abi`: TCP ports need 4)."""
     source = f"--net {mode}"
     old = plan.seccomp_rules
     rules = [r for r in old if r.syscall not in ("socket", "socketpair")
@@ -75,4 +76,8 @@ def narrow(plan: EnforcementPlan, mode: str, coverage: CoverageReport) -> None:
                   f"families EAFNOSUPPORT); TCP ports granted: {ports}")
     plan.seccomp_rules = rules
     plan.handled_net = ALL_NET
-    coverage.add(source, CoverageStatus.EXACT, detail, enforced_by="seccomp-bpf + Landlock")
+    status = CoverageStatus.EXACT
+    if mode == "tcp" and abi < 4:
+        status = CoverageStatus.APPROXIMATED
+        detail += f"; TCP ports are not restricted: this kernel has Landlock ABI {abi}"
+    coverage.add(source, status, detail, enforced_by=f"seccomp-bpf + {by_abi(4)}")
