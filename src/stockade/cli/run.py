@@ -173,14 +173,14 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan
     return pp.plan.merged(grants), pp.coverage, pp.notes
 
 
-def _observe_only(adhoc: EnforcementPlan) -> EnforcementPlan:
+def _observe_only(adhoc: EnforcementPlan, quiet: bool) -> EnforcementPlan:
     """`--mode learn` without a profile: the observe plan (no Landlock), keeping the ad-hoc
     flags' capabilities and environment; their path and port grants add nothing to it."""
     from stockade.enforce.defaults import observe_plan
 
     plan = observe_plan()
     plan.keep_caps, plan.clear_env = adhoc.keep_caps, adhoc.clear_env
-    if adhoc.fs_rules or adhoc.net_rules:
+    if (adhoc.fs_rules or adhoc.net_rules) and not quiet:
         _say("note: --mode learn without -p applies no Landlock: the path and port flags "
              "grant nothing more")
     return plan
@@ -298,7 +298,7 @@ def _run(args: argparse.Namespace) -> int:
     plan = defaults.adhoc_plan(args.ro, args.rw, args.rx, args.connect_tcp, args.bind_tcp,
                                keep_caps=keep, clear_env=args.clear_env)
     if getattr(args, "mode", None) == "learn" and not args.profile:
-        plan = _observe_only(plan)  # learning watches, it does not block
+        plan = _observe_only(plan, args.quiet)  # learning watches, it does not block
     coverage = CoverageReport()
     notes: list[str] = []
     if args.profile:  # the ad-hoc flags add to the profile's plan
