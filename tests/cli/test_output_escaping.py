@@ -150,6 +150,9 @@ def test_compile(evil_dir: Path) -> None:
     prof.write_bytes(os.fsencode(f'profile p {{\n  "{target}/" r,\n  "{target}/**" rw,\n}}\n'))
     out = stockade("compile", str(prof))
     assert out.returncode == 0, out.stderr
+    assert_escaped(out, must_show=False)  # the paths are counted, not listed
+    out = stockade("compile", "--full", str(prof))
+    assert out.returncode == 0, out.stderr
     assert_escaped(out)
 
 

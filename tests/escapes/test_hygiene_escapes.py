@@ -214,7 +214,7 @@ def _write_secret(area, user: str, prof: str, *extra: str) -> subprocess.Complet
 def test_deny_with_too_many_alternatives_fails_closed(area, user):
     alts = ",".join(["sub", *(f"n{i}" for i in range(300))])
     prof = _deny_profile(area, user, f"deny {area.allowed}/{{{alts}}}/** w,")
-    res = _write_secret(area, user, prof)
+    res = _write_secret(area, user, prof, "-v")
     assert res.stdout.split() == ["EACCES", "OK"], res.stderr  # denied; reading still works
     assert (area.allowed / "sub" / "secret").read_text() == "keep\n"
     line = next(ln for ln in res.stderr.splitlines() if "deny " in ln)
@@ -230,7 +230,7 @@ def test_deny_whose_walk_hits_the_budget_fails_closed(area, user):
     for i in range(MAX_VISITS + 10):  # the walk of `*` reads them all before sub/secret
         (area.allowed / f"e{i}").touch()
     prof = _deny_profile(area, user, f"deny {area.allowed}/*/secret w,")
-    res = _write_secret(area, user, prof)
+    res = _write_secret(area, user, prof, "-v")
     assert res.stdout.split() == ["EACCES", "OK"], res.stderr
     assert (area.allowed / "sub" / "secret").read_text() == "keep\n"
     assert any("expansion stopped" in ln and "removed from everything beneath" in ln

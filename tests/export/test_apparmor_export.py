@@ -173,7 +173,7 @@ def test_stockade_only_rules_are_left_out_and_reported(tmp_path: Path) -> None:
     src = tmp_path / "s.prof"
     src.write_text("profile s {\n  /etc/hostname r,\n  deny syscall errno=EXDEV getppid,\n}\n")
     proc = subprocess.run([sys.executable, "-m", "stockade", "export", "--format", "apparmor",
-                           str(src)], capture_output=True, text=True, timeout=60)
+                           "-v", str(src)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "syscall" not in proc.stdout and "/etc/hostname r," in proc.stdout
     assert "AppArmor has no syscall rule" in proc.stderr and "s.prof:3:3" in proc.stderr

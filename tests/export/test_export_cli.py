@@ -74,6 +74,9 @@ def test_cli_writes_file_and_reports_losses(profile: Path, tmp_path: Path) -> No
     res = stockade("export", "--format", "oci-seccomp", "-o", str(out), str(profile))
     assert res.returncode == 0, res.stderr
     assert json.loads(out.read_text())["syscalls"]
+    # quiet by default: one summary line; -v lists the rules
+    assert res.stderr.count("\n") == 1 and "-v lists them" in res.stderr, res.stderr
+    res = stockade("export", "--format", "oci-seccomp", "-v", "-o", str(out), str(profile))
     assert "deny filesystem access not granted" in res.stderr
     assert "rlimit" in res.stderr
 
@@ -87,12 +90,14 @@ def test_strict_writes_nothing_and_exits_3(profile: Path, tmp_path: Path) -> Non
 
 
 def test_supervisor_rules_are_reported_as_lost(tmp_path: Path) -> None:
-    """The plan leaves owner checks to the supervisor: no target has one, so the export
-    says so without -v."""
+    """The plan leaves owner checks to the supervisor: no target has one, so the export's
+    summary line counts them without -v, and -v names them."""
     prof = tmp_path / "own"
     prof.write_text("profile own {\n  owner /tmp/** rw,\n}\n")
     res = stockade("export", "--format", "oci-seccomp", str(prof))
     assert res.returncode == 0
+    assert res.stderr.count("\n") == 1 and "1 need the supervisor" in res.stderr, res.stderr
+    res = stockade("export", "--format", "oci-seccomp", "-v", str(prof))
     assert "plan approximated: owner /tmp/** rw," in res.stderr
     assert "needs supervisor" in res.stderr
 

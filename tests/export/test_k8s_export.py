@@ -118,7 +118,7 @@ def test_default_errno_the_crd_cannot_carry_is_reported(tmp_path: Path) -> None:
     prof.write_text("profile d {\n  /etc/hostname r,\n  deny syscall default errno=EACCES,\n"
                     "  syscall (read write exit_group),\n}\n")
     proc = subprocess.run([sys.executable, "-m", "stockade", "export", "--format", "k8s",
-                           str(prof)], capture_output=True, text=True, timeout=60)
+                           "-v", str(prof)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     seccomp = next(yaml.safe_load_all(proc.stdout))
     validate(seccomp)

@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from stockade.cli._strict import add_strict, check_strict
 from stockade.errors import UsageError
 
 if TYPE_CHECKING:
@@ -16,13 +17,17 @@ if TYPE_CHECKING:
     from stockade.enforce.prepare import Prepared
 
 COMMAND = "compile"
+STRICT_EXIT = 3  # as `run --strict`
 HELP = "compile a profile to Landlock, seccomp and capability rules, with a coverage report"
 
 _EPILOG = """\
 Every rule of the profile gets one status: exact, approximated (wider or narrower, and how),
 supervisor (needs the seccomp user-notification supervisor) or not-enforced (why, and which
 kernel would). Globs are expanded against the filesystem as it is now. --abi N reports as for
-a kernel with Landlock ABI N (0-7) instead of the running one.
+a kernel with Landlock ABI N (0-7) instead of the running one. By default the paths and
+seccomp rules are counted and only the profile's own weakened rules are listed (rules of
+shared abstractions are counted); --full prints everything. --strict exits 3 as
+`run --strict` refuses: same rules judged.
 example: stockade compile --abi 4 /etc/apparmor.d/usr.bin.man"""
 
 _COLOURS = {"exact": "green", "approximated": "yellow", "supervisor": "cyan",
@@ -43,6 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--syscalls", nargs="?", const="all", metavar="VIA",
                         help="print who mediates every system call under `run` (only VIA: "
                         "landlock, seccomp, supervisor, refused, harmless, unmediated)")
+    parser.add_argument("--full", action="store_true",
+                        help="list every expanded path, seccomp rule and coverage entry "
+                        "(default: counts and the weakened rules of the profile itself)")
+    add_strict(parser, "exit 3")
     parser.add_argument("profile", metavar="PROFILE", nargs="?")
 
 
@@ -101,24 +110,46 @@ def to_json(pp: ProfilePlan, prep: Prepared) -> dict[str, Any]:
     }
 
 
-def _print(pp: ProfilePlan, prep: Prepared) -> None:
+def _entry_lines(entries: list[CoverageEntry], full: bool,
+                 include_dirs: list[str]) -> list[str]:
+    """Coverage lines: every entry with --full; else the weakened ones of the profile itself
+    and one count line for those of shared abstractions."""
     from stockade.cli.output import paint
+    from stockade.enforce.coverage_scope import split_own, status_counts
+
+    def line(entry: CoverageEntry) -> str:
+        return ("  " + paint(entry.status.value, _COLOURS[entry.status.value])
+                + entry.line()[len(entry.status.value):])
+
+    if full:
+        return [line(e) for e in entries]
+    own, shared = split_own([e for e in entries if e.status.value != "exact"], include_dirs)
+    out = [line(e) for e in own]
+    if shared:
+        out.append(f"  and {len(shared)} from shared abstractions ({status_counts(shared)}): "
+                   "--full lists them")
+    return out
+
+
+def _print(pp: ProfilePlan, prep: Prepared, full: bool, include_dirs: list[str]) -> None:
     from stockade.enforce.landlock import flag_names
 
     plan, out = pp.plan, sys.stdout
+    more = "" if full else " (--full lists them)"
     out.write(f"profile {pp.profile}  mode {pp.mode}  Landlock ABI {pp.abi}\n\n")
     out.write("Landlock\n")
     out.write(f"  handled fs:  {','.join(flag_names(plan.handled_fs)) or 'none'}\n")
     out.write(f"  handled net: {','.join(flag_names(plan.handled_net)) or 'none'}\n")
     out.write(f"  scopes:      {','.join(flag_names(plan.scopes)) or 'none'}\n")
-    out.write(f"  path rules ({len(plan.fs_rules)}):\n")
-    for rule in plan.fs_rules:
+    out.write(f"  path rules ({len(plan.fs_rules)}){':' if full else more}\n")
+    for rule in plan.fs_rules if full else ():
         out.write(f"    {rule.path}  {','.join(flag_names(rule.access))}  ({rule.source})\n")
     ports = ", ".join(f"{r.port}:{'|'.join(flag_names(r.access))}" for r in plan.net_rules)
     out.write(f"  TCP ports ({len(plan.net_rules)}): {ports}\n")
     out.write(f"\nseccomp  default {plan.seccomp_default}, other arches/x32 "
-              f"{plan.seccomp_bad_arch}, log {'on' if plan.seccomp_log else 'off'}\n")
-    for sr in plan.seccomp_rules:
+              f"{plan.seccomp_bad_arch}, log {'on' if plan.seccomp_log else 'off'}, "
+              f"{len(plan.seccomp_rules)} rules{more}\n")
+    for sr in plan.seccomp_rules if full else ():
         out.write(f"  {sr}  # {sr.reason}\n")
     from stockade.enforce.caps import cap_name
 
@@ -130,14 +161,12 @@ def _print(pp: ProfilePlan, prep: Prepared) -> None:
     counts = Counter(e.status.value for e in pp.coverage.entries)
     out.write("\ncoverage of the profile's rules: "
               + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + "\n")
-    for entry in pp.coverage.entries:
-        out.write("  " + paint(entry.status.value, _COLOURS[entry.status.value])
-                  + entry.line()[len(entry.status.value):] + "\n")
+    for text in _entry_lines(pp.coverage.entries, full, include_dirs):
+        out.write(text + "\n")
     kernel, grants = _kernel_entries(prep)
     out.write(f"\nkernel (Landlock ABI {pp.abi}): {grants} path/port grants exact\n")
-    for entry in kernel:
-        out.write("  " + paint(entry.status.value, _COLOURS[entry.status.value])
-                  + entry.line()[len(entry.status.value):] + "\n")
+    for text in _entry_lines(kernel, full, include_dirs):
+        out.write(text + "\n")
     for note in pp.notes + prep.notes:
         out.write(f"note: {note}\n")
 
@@ -146,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
     """Compile and print the plan and its coverage."""
     from stockade.cli.output import print_json
 
+    check_strict(args, "profile")
     if args.syscalls:
         return _print_syscalls(args.syscalls, args.json)
     if not args.profile:
@@ -155,7 +185,23 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print_json(to_json(pp, prep))
         else:
-            _print(pp, prep)
+            _print(pp, prep, args.full, args.include_dirs)
+        return _strict_status(args, pp, prep)
+
+
+def _strict_status(args: argparse.Namespace, pp: ProfilePlan, prep: Prepared) -> int:
+    """0, or 3 when --strict judges a rule not enforced exactly (as `run --strict`)."""
+    from stockade.cli._strict import strict_judge
+    from stockade.enforce.coverage_scope import strict_refusal, weakened
+
+    judge = strict_judge(args.strict, args.include_dirs)
+    if judge is None:
+        return 0
+    entries = pp.coverage.entries + prep.coverage.entries  # the compiler's and the kernel's
+    weak = judge(weakened(entries, supervised=bool(prep.plan.notify_rules())))
+    if weak:
+        sys.stderr.write(f"stockade compile: {strict_refusal(weak)}\n")
+        return STRICT_EXIT
     return 0
 
 

@@ -20,9 +20,9 @@ _EPILOG = """\
 formats: oci-seccomp (linux.seccomp of an OCI config), oci (process+linux fragment of
 config.json), systemd (a [Service] drop-in), k8s (Security Profiles Operator resources),
 apparmor (one self-contained AppArmor profile).
-The coverage report on stderr lists, rule by rule, what the target cannot express (and what
-stockade run itself only approximates). Exit status: 0 written; 3 with --strict when
-something is lost (nothing is written); 2 bad input.
+The coverage report on stderr is one line counting what the target cannot express (and what
+stockade run itself only approximates); -v lists them rule by rule. Exit status: 0 written;
+3 with --strict when something is lost (nothing is written); 2 bad input.
 example: stockade export --format oci-seccomp -o seccomp.json examples/profiles/demo-reader"""
 
 #: Exit status of --strict when the target loses something (as `run --strict`).
@@ -43,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true",
                         help="write nothing and exit 3 if the target loses any rule")
     parser.add_argument("-v", "--verbose", action="store_true",
-                        help="also list the rules stockade run only approximates")
+                        help="list, rule by rule, what the target loses and what stockade run "
+                        "itself only approximates (default: one summary line)")
     parser.add_argument("--cil", metavar="FILE", action="append", default=[],
                         help="format k8s: also a RawSelinuxProfile of this CIL policy "
                              "(the selinux module's policy file; repeatable)")
@@ -52,20 +53,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def report(fmt: str, lost: list[CoverageEntry], planned: list[CoverageEntry],
            verbose: bool) -> None:
-    """The coverage report on stderr: what the target loses, per rule."""
+    """The coverage report on stderr: one summary line, or (-v) one line per rule."""
+    from stockade.enforce.coverage_scope import status_counts
+
     err = sys.stderr
     if not lost and not planned:
         err.write(f"export {fmt}: every rule is expressed\n")
         return
+    # what only `stockade run`'s supervisor enforces is lost in every target
+    supervised = [e for e in planned
+                  if e.status.value == "supervisor" or "supervisor" in e.enforced_by]
     err.write(f"export {fmt}: {len(lost)} rule(s) not expressed exactly by the target"
-              + (f", {len(planned)} already approximated by the plan" if planned else "")
-              + "\n")
+              + (f", {len(planned)} already approximated by the plan ({status_counts(planned)}"
+                 f"; {len(supervised)} need the supervisor)" if planned else "")
+              + ("" if verbose else "; -v lists them") + "\n")
+    if not verbose:
+        return
     for entry in lost:
         err.write("  " + printable(entry.line()) + "\n")
     for entry in planned:
-        # what only `stockade run --mode ...`'s supervisor enforces is lost in every target
-        if verbose or entry.status.value == "supervisor" or "supervisor" in entry.enforced_by:
-            err.write("  plan " + printable(entry.line()) + "\n")
+        err.write("  plan " + printable(entry.line()) + "\n")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import threading
-from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from stockade.cli._args import trailing_command
 from stockade.cli._run_complain import complain_requested
 from stockade.cli._run_tomoyo import add_kernel_grants, wants_tomoyo
+from stockade.cli._strict import add_strict, check_strict, strict_judge
 from stockade.errors import StockadeError, UnsupportedError, UsageError
 
 if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
@@ -27,6 +29,8 @@ if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
     from stockade.enforce.prepare import Prepared
     from stockade.enforce.status_record import Keeper
     from stockade.enforce.supervisor.setup import SupervisorSetup
+    from stockade.enforce.tcp_refusals import TcpRefusals
+    from stockade.lsm.stack import AuditEvent
 
 COMMAND = "run"
 SETUP_FAILED = 125  # as env(1), timeout(1): the program did not run
@@ -44,10 +48,13 @@ kernel-modifying calls, io_uring, mount, new user/mount namespaces, ptrace, TIOC
 kernel keyring (--allow-keyring), MPTCP/SCTP and the x32 ABI; no capability is kept;
 no_new_privs is set. chmod, chown, utime, xattrs, listen and pathname unix peers, which
 Landlock does not mediate, are decided on the same grants by a small supervisor.
-UDP is not restricted by Landlock up to ABI 7. Exit status: the command's, 128+N if it died
-of signal N, 125 if it did not run (bad profile, flags or input, or it could not be confined),
-126 if it could not be executed, 127 if not found, 3 for a --strict refusal. Signals sent to
-stockade are forwarded to the command.
+UDP is not restricted by Landlock up to ABI 7: --net tcp refuses UDP, raw and netlink
+sockets in seccomp, --net none every socket but AF_UNIX socketpair. Exit status: the
+command's, 128+N if it died of signal N, 125 if it did not run (bad profile, flags or input,
+or it could not be confined), 126 if it could not be executed, 127 if not found, 3 for a
+--strict refusal (--strict judges the profile's own rules; --strict=all abstractions too).
+Signals sent to stockade are forwarded to the command. Quiet by default: one line about
+weakened rules (-v lists them, -q says nothing).
 example: stockade run --rx /usr --ro /etc --rw /tmp -- /bin/sh -c 'ls /tmp'"""
 
 
@@ -79,21 +86,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="PORT", help="allow TCP connect to PORT (repeatable)")
     parser.add_argument("--bind-tcp", action="append", default=[], type=_port,
                         metavar="PORT", help="allow TCP bind on PORT (repeatable)")
+    parser.add_argument("--net", choices=("none", "tcp"),
+                        help="none: no sockets at all but AF_UNIX socketpair; tcp: unix and TCP "
+                        "sockets only (no UDP, raw or netlink), TCP ports only those granted "
+                        "by --connect-tcp/--bind-tcp (and the profile's port rules); with -p "
+                        "it narrows the profile")
     parser.add_argument("--keep-cap", action="append", default=[], metavar="CAP",
                         help="keep this capability, e.g. CAP_NET_BIND_SERVICE (repeatable)")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--strict", action="store_true",
-                      help="refuse to start unless every rule is enforced exactly")
-    mode.add_argument("--best-effort", dest="strict", action="store_false",
-                      help="enforce what this kernel can, one line per weakened rule (default)")
+    add_strict(mode, "refuse to start (exit 3)")
+    mode.add_argument("--best-effort", dest="strict", action="store_const", const=None,
+                      help="enforce what this kernel can, one summary line about weakened "
+                      "rules (default)")
     parser.add_argument("--audit", metavar="FILE",
                         help="append JSON lines of what was applied, the start, the exit and "
                         "(as root) the kernel's denial records of the program")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="one line per weakened rule of included files too (abstractions)")
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="no warning that UDP stays open when --connect-tcp/--bind-tcp "
-                        "restrict TCP")
+    chatter = parser.add_mutually_exclusive_group()
+    chatter.add_argument("-v", "--verbose", action="store_true",
+                         help="one line per weakened rule (abstractions included) instead of "
+                         "one summary line")
+    chatter.add_argument("-q", "--quiet", action="store_true",
+                         help="nothing on stderr about weakened rules, notes or open UDP; "
+                         "only errors")
     parser.add_argument("--allow-keyring", action="store_true",
                         help="allow add_key, keyctl and request_key (refused by default: the "
                         "per-user kernel keyring is shared with the host)")
@@ -193,14 +207,14 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan
     return pp.plan.merged(grants), pp.coverage, pp.notes
 
 
-def _observe_only(adhoc: EnforcementPlan) -> EnforcementPlan:
+def _observe_only(adhoc: EnforcementPlan, quiet: bool) -> EnforcementPlan:
     """`--mode learn` without a profile: the observe plan (no Landlock), keeping the ad-hoc
     flags' capabilities and environment; their path and port grants add nothing to it."""
     from stockade.enforce.defaults import observe_plan
 
     plan = observe_plan()
     plan.keep_caps, plan.clear_env = adhoc.keep_caps, adhoc.clear_env
-    if adhoc.fs_rules or adhoc.net_rules:
+    if (adhoc.fs_rules or adhoc.net_rules) and not quiet:
         _say("note: --mode learn without -p applies no Landlock: the path and port flags "
              "grant nothing more")
     return plan
@@ -221,6 +235,7 @@ def _audit_enabled() -> bool | None:
 
 
 def _collector(name: str, audit: RecordFile | None,
+               also: Callable[[AuditRecord], None],
                plan: EnforcementPlan | None = None) -> DenialCollector | None:
     """A reader of the kernel's denial records for `--audit` (root only), or None with a note."""
     import os
@@ -245,6 +260,7 @@ def _collector(name: str, audit: RecordFile | None,
         with lock:
             audit.write(rec.to_json() + "\n")
             audit.flush()
+        also(rec)
 
     try:
         return DenialCollector(name, sink, plan_errnos(plan.seccomp_rules) if plan else None)
@@ -303,9 +319,14 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     """Build the plan, prepare it for this kernel, report weakened rules, launch."""
     command = trailing_command(args.argv, "stockade run [FLAGS] -- CMD ARGS...")
-    from stockade.enforce import caps, defaults, launcher, prctl, prepare
+    check_strict(args)
+    from stockade.enforce import caps, coverage_scope, defaults, launcher, prctl, prepare
     from stockade.enforce.plan_types import CoverageReport
+    from stockade.enforce.tcp_refusals import TcpRefusals
 
+    if args.net == "none" and (args.connect_tcp or args.bind_tcp):
+        raise UsageError("--net none opens no socket: --connect-tcp/--bind-tcp grant nothing "
+                         "(use --net tcp)")
     try:
         keep = [caps.cap_number(c) for c in args.keep_cap]
     except ValueError as err:
@@ -314,13 +335,18 @@ def _run(args: argparse.Namespace) -> int:
                                keep_caps=keep, clear_env=args.clear_env)
     complain = complain_requested(args)
     if getattr(args, "mode", None) == "learn" and not args.profile:
-        plan = _observe_only(plan)  # learning watches, it does not block
+        plan = _observe_only(plan, args.quiet)  # learning watches, it does not block
     coverage = CoverageReport()
     notes: list[str] = []
     if args.profile:  # the ad-hoc flags add to the profile's plan
         plan, coverage, notes = _profile_plan(args, plan)
     if args.allow_keyring:
         plan.seccomp_rules = defaults.without_keyring(plan.seccomp_rules)
+    if args.net:
+        from stockade.enforce import net_mode
+        from stockade.enforce.landlock import abi_version
+
+        net_mode.narrow(plan, args.net, coverage, abi_version())
     if wants_tomoyo(args):  # its policy is the file policy: its grants join the plan
         notes += add_kernel_grants(args, plan, command)
     judged: EnforcementPlan | None = None
@@ -346,26 +372,35 @@ def _run(args: argparse.Namespace) -> int:
     collector: DenialCollector | None = None
     keeper: Keeper | None = None
     try:
-        prep = prepare.prepare(plan, strict=args.strict, coverage=coverage,
+        prep = prepare.prepare(plan, strict=bool(args.strict), coverage=coverage,
+                               judge=strict_judge(args.strict, args.include_dirs),
                                supervised=supervision is not None)
-        if judged is not None:
-            _say(_run_complain.start_line(judged.name))
-        else:
-            _report_weakened(prep.coverage.weakened(), args.profile, args.verbose)
-        if (not args.profile and not args.quiet and (args.connect_tcp or args.bind_tcp)
-                and prep.plan.handled_net and prep.landlock_abi >= 4):
-            _say("warning: only TCP is restricted; UDP datagrams may go to any address and "
-                 "port (Landlock has no UDP rights up to ABI 7; docs/enforce.md)")
-        for note in notes:
-            _say(f"note: {note}")
+        if not args.quiet:
+            if judged is not None:
+                _say(_run_complain.start_line(judged.name))
+            else:
+                _report_weakened(args, coverage_scope.weakened(
+                    prep.coverage.entries, supervised=supervision is not None))
+            if (not args.profile and not args.net and (args.connect_tcp or args.bind_tcp)
+                    and prep.plan.handled_net and prep.landlock_abi >= 4):
+                _say("warning: only TCP is restricted; UDP datagrams may go to any address and "
+                     "port (Landlock has no UDP rights up to ABI 7): add --net tcp to refuse "
+                     "UDP, raw and netlink sockets")
+            for note in notes:
+                _say(f"note: {note}")
+            _venv_hint(command, prep)
         if audit:
             for rec in report.applied_records(prep, command, strict=args.strict):
                 if judged is not None and rec.get("event") == "coverage":
                     rec |= {"exact": False, "complain": _run_complain.NOT_CONFINED,
                             "still_enforced": _run_complain.STILL_ENFORCED}
                 report.write_record(audit, rec)
+        tcp = TcpRefusals()
+        if supervision is not None:
+            _watch_tcp(supervision, tcp)
         # complain mode has no kernel denials to read: the supervisor records them
-        collector = _collector(plan.name, audit, prep.plan) if judged is None else None
+        collector = (_collector(plan.name, audit, tcp.kernel_record, prep.plan)
+                     if judged is None else None)
         layers = [name for name, on in (("landlock", prep.landlock_active),
                                         ("seccomp", prep.bpf is not None),
                                         ("capabilities", True), ("no_new_privs", True)) if on]
@@ -401,8 +436,12 @@ def _run(args: argparse.Namespace) -> int:
             collector = None
         if audit:
             report.write_record(audit, {"event": "exit", "status": status})
-        if judged is not None and supervision is not None and supervision.supervisor.judge:
+        if (judged is not None and supervision is not None and supervision.supervisor.judge
+                and not args.quiet):
             _say(_run_complain.end_line(supervision.supervisor.judge, args.audit))
+        hint = tcp.hint()
+        if hint and not args.quiet:
+            _say(hint)
         return status
     finally:
         if keeper is not None:
@@ -431,21 +470,44 @@ def _drop_cache_key_if_reachable(plan: EnforcementPlan) -> bool:
     return True
 
 
-def _report_weakened(entries: list[CoverageEntry], profile: str | None, verbose: bool) -> None:
-    """One line per weakened rule of the profile's own file (and of flags); rules that come
-    from included files (abstractions) are counted per file unless `verbose`."""
-    own = os.path.realpath(profile) if profile else None
-    per_file: dict[str, Counter[str]] = {}
-    for entry in entries:
-        source = entry.source.rsplit(":", 1)[0] if entry.source else ""
-        if verbose or not source or own is None or os.path.realpath(source) == own:
+def _report_weakened(args: argparse.Namespace, entries: list[CoverageEntry]) -> None:
+    """One summary line about weakened rules, or (-v) one line per rule."""
+    from stockade.enforce import coverage_scope
+
+    if args.verbose:
+        for entry in entries:
             _say(entry.line())
-        else:
-            per_file.setdefault(source, Counter())[entry.status.value] += 1
-    for source, counts in per_file.items():
-        what = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        _say(f"{sum(counts.values())} rules from {source} are weakened ({what}); "
-             "`stockade compile` or `run -v` lists them")
+        return
+    what = args.profile or "this sandbox"
+    hint = "-v lists them" + (f", `stockade compile {args.profile}` explains"
+                              if args.profile else "")
+    line = coverage_scope.summary(entries, what, hint, args.include_dirs)
+    if line:
+        _say(line)
+
+
+def _venv_hint(command: list[str], prep: Prepared) -> None:
+    """One line when the program is a venv's python whose pyvenv.cfg the plan hides."""
+    from stockade.cli.output import printable
+    from stockade.enforce.venv_hint import ungranted_venv
+
+    venv = ungranted_venv(command[0], prep.plan, prep.env)
+    if venv:
+        _say(f"the Python venv at {printable(venv)} is not granted (Python cannot read its "
+             f"pyvenv.cfg): add --ro {printable(shlex.quote(venv))}")
+
+
+def _watch_tcp(supervision: SupervisorSetup, tcp: TcpRefusals) -> None:
+    """Let `tcp` see the supervisor's refusals too (its audit sink, if any, still gets them)."""
+    sup = supervision.supervisor
+    before = sup.audit_sink
+
+    def tee(event: AuditEvent) -> None:
+        tcp.event(event)
+        if before is not None:
+            before(event)
+
+    sup.audit_sink = tee
 
 
 def _supervision(args: argparse.Namespace, plan: EnforcementPlan, audit: RecordFile | None,

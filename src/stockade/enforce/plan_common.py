@@ -42,19 +42,29 @@ class Verdict:
     status: CoverageStatus = EXACT
     details: list[str] = field(default_factory=list)
     enforced_by: str = ""
+    #: details of the parts enforced as written (e.g. `ix`): said after the weakened ones
+    exact_details: list[str] = field(default_factory=list)
 
     def part(self, status: CoverageStatus, detail: str = "", by: str = "") -> None:
         """Add one finding; the worst status wins, details accumulate."""
         if _RANK[status] > _RANK[self.status]:
             self.status = status
-        if detail and detail not in self.details:
-            self.details.append(detail)
+        into = self.exact_details if status is EXACT else self.details
+        if detail and detail not in into:
+            into.append(detail)
         if by and (status is not EXACT or not self.enforced_by):
             self.enforced_by = by
 
+    def detail(self) -> str:
+        """The findings, weakened parts first; the parts enforced as written are marked as
+        such when the rule as a whole is weakened."""
+        if self.status is EXACT or not self.exact_details:
+            return "; ".join(self.details + self.exact_details)
+        return "; ".join(self.details) + "; as written: " + "; ".join(self.exact_details)
+
     def add_to(self, report: CoverageReport, rule: Rule) -> None:
         """Record this verdict for `rule`."""
-        report.add(rule_text(rule), self.status, "; ".join(self.details),
+        report.add(rule_text(rule), self.status, self.detail(),
                    source=source_of(rule), enforced_by=self.enforced_by)
 
 

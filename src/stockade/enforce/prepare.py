@@ -12,13 +12,20 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stockade.enforce import caps as capmod
+from stockade.enforce import coverage_scope
 from stockade.enforce import landlock as ll
 from stockade.enforce import seccomp as sc
 from stockade.enforce._libc import MACHINE
-from stockade.enforce.plan_types import CoverageReport, CoverageStatus, EnforcementPlan
+from stockade.enforce.plan_types import (
+    CoverageEntry,
+    CoverageReport,
+    CoverageStatus,
+    EnforcementPlan,
+)
 from stockade.errors import StockadeError, UnsupportedError
 
 #: what a rule left to the supervisor gets where no supervisor runs (plain launcher, containers)
@@ -106,7 +113,8 @@ def _landlock(plan: EnforcementPlan, out: Prepared) -> None:
     if plan.handled_net:
         if handled_net:
             cov.add("deny TCP " + ",".join(ll.flag_names(handled_net)) + " on ports not granted",
-                    EXACT, enforced_by=_by(st.abi))
+                    EXACT, "run --bind-tcp PORT / --connect-tcp PORT grants one",
+                    enforced_by=_by(st.abi))
         else:
             cov.add("deny TCP bind/connect on ports not granted", NOT_ENFORCED,
                     f"this kernel has Landlock ABI {st.abi}", enforced_by=_by(4))
@@ -279,12 +287,14 @@ def _environment(plan: EnforcementPlan, base: dict[str, str]) -> dict[str, str]:
 
 
 def prepare(plan: EnforcementPlan, *, strict: bool = False,
+            judge: Callable[[list[CoverageEntry]], list[CoverageEntry]] | None = None,
             environ: dict[str, str] | None = None,
             coverage: CoverageReport | None = None, abi: int | None = None,
             dry_run: bool = False, supervised: bool = False) -> Prepared:
     """Build the kernel objects for `plan`; `coverage` may carry the compiler's entries.
 
-    Strict mode raises UnsupportedError naming the first rule not enforced exactly. `abi`
+    Strict mode raises UnsupportedError naming the first rule not enforced exactly among the
+    ones `judge` keeps (enforce/coverage_scope.py: own rules or all; default all). `abi`
     reports as for a kernel with that Landlock ABI; `dry_run` builds no Landlock ruleset
     (both for `stockade compile`). `supervised`: user-notif rules are left to the
     supervisor's filter instead of EACCES, and count as enforced.
@@ -296,13 +306,11 @@ def prepare(plan: EnforcementPlan, *, strict: bool = False,
         _seccomp(plan, out, supervised)
         _capabilities(plan, out)
         out.env = _environment(plan, dict(os.environ if environ is None else environ))
-        weak = [e for e in out.coverage.weakened()
-                if not (supervised and e.status is CoverageStatus.SUPERVISOR)]
+        weak = coverage_scope.weakened(out.coverage.entries, supervised=supervised)
+        if judge is not None:
+            weak = judge(weak)
         if strict and weak:
-            order = [NOT_ENFORCED, CoverageStatus.SUPERVISOR, APPROX]  # the worst first
-            weak.sort(key=lambda e: order.index(e.status))
-            more = f" (and {len(weak) - 1} more)" if len(weak) > 1 else ""
-            raise UnsupportedError(f"--strict: {weak[0].line()}{more}")
+            raise UnsupportedError(coverage_scope.strict_refusal(weak))
     except BaseException:
         out.close()
         raise

@@ -1,0 +1,104 @@
+"""Which coverage entries are a profile's own, which ones a run or --strict judges, and the
+one-line summary `run` and `export` print about the rest.
+
+A rule is the profile's own unless it comes from a shared include: a file under the
+`abstractions/` or `tunables/` directory of a policy directory (/etc/apparmor.d, stockade's
+bundled copy, or a `-I` directory). Local additions (`local/...`) and files a profile
+includes by relative path are its own. Entries of no file (ad-hoc flags, the kernel's own
+findings) are the run's own too. `--strict` judges own entries, `--strict=all` every entry.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+
+from stockade.enforce.plan_types import CoverageEntry, CoverageStatus
+from stockade.policy.includes import BUNDLED_DIR, SYSTEM_DIR
+
+#: Sub-directories of a policy directory that hold distro-shipped shared rules.
+SHARED_SUBDIRS = ("abstractions", "tunables")
+#: `--strict` values: judge the profile's own rules, or every rule.
+STRICT_SCOPES = ("own", "all")
+
+
+def _shared_roots(include_dirs: Sequence[str]) -> list[str]:
+    roots = []
+    for base in (*include_dirs, SYSTEM_DIR, BUNDLED_DIR):
+        real = os.path.realpath(base)
+        roots += [os.path.join(real, sub) + os.sep for sub in SHARED_SUBDIRS]
+    return roots
+
+
+def source_file(entry: CoverageEntry) -> str:
+    """The file of an entry's `file:line` source ('' when it has none)."""
+    if not entry.source or ":" not in entry.source:
+        return ""
+    path, _, line = entry.source.rpartition(":")
+    return path if line.isdigit() else ""
+
+
+def is_shared(entry: CoverageEntry, include_dirs: Sequence[str] = ()) -> bool:
+    """Whether the entry's rule comes from a shared abstraction or tunables file."""
+    path = source_file(entry)
+    if not path:
+        return False
+    real = os.path.realpath(path)
+    return any(real.startswith(root) for root in _shared_roots(include_dirs))
+
+
+def weakened(entries: Sequence[CoverageEntry], *, supervised: bool) -> list[CoverageEntry]:
+    """Entries not enforced exactly in this run (supervisor entries count as enforced when
+    the run has the supervisor)."""
+    return [e for e in entries if e.status is not CoverageStatus.EXACT
+            and not (supervised and e.status is CoverageStatus.SUPERVISOR)]
+
+
+def strict_refusal(weak: Sequence[CoverageEntry]) -> str:
+    """The one line of a --strict refusal: the worst entry first, and how many more."""
+    order = [CoverageStatus.NOT_ENFORCED, CoverageStatus.SUPERVISOR,
+             CoverageStatus.APPROXIMATED]
+    worst = sorted(weak, key=lambda e: order.index(e.status))
+    more = f" (and {len(worst) - 1} more)" if len(worst) > 1 else ""
+    return f"--strict: {worst[0].line()}{more}"
+
+
+def judged(entries: Sequence[CoverageEntry], scope: str,
+           include_dirs: Sequence[str] = ()) -> list[CoverageEntry]:
+    """The entries `--strict=SCOPE` judges: own ones ('own') or every one ('all')."""
+    if scope == "all":
+        return list(entries)
+    return [e for e in entries if not is_shared(e, include_dirs)]
+
+
+def split_own(entries: Sequence[CoverageEntry], include_dirs: Sequence[str] = ()
+              ) -> tuple[list[CoverageEntry], list[CoverageEntry]]:
+    """(own entries, entries from shared includes)."""
+    own = judged(entries, "own", include_dirs)
+    return own, [e for e in entries if is_shared(e, include_dirs)]
+
+
+def status_counts(entries: Sequence[CoverageEntry]) -> str:
+    counts = Counter(e.status.value for e in entries)
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+
+
+def summary(entries: Sequence[CoverageEntry], what: str, hint: str,
+            include_dirs: Sequence[str] = ()) -> str | None:
+    """One line about the weakened `entries` of `what` (None when there are none), e.g.
+    "3 rules of p.profile not enforced exactly as written (3 approximated), and 64 from
+    shared abstractions (64 approximated); -v lists them"."""
+    if not entries:
+        return None
+    own, shared = split_own(entries, include_dirs)
+    if own:
+        text = (f"{len(own)} rule{'s' if len(own) != 1 else ''} of {what} not enforced "
+                f"exactly as written ({status_counts(own)})")
+        if shared:
+            text += f", and {len(shared)} from shared abstractions ({status_counts(shared)})"
+    else:
+        text = (f"{len(shared)} rule{'s' if len(shared) != 1 else ''} of {what} from shared "
+                f"abstractions not enforced exactly as written ({status_counts(shared)}); its own "
+                "rules are")
+    return f"{text}; {hint}"
