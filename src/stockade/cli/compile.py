@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from stockade.enforce.plan import ProfilePlan
     from stockade.enforce.plan_types import CoverageEntry
     from stockade.enforce.prepare import Prepared
+    from stockade.enforce.timings import PhaseTimer
 
 COMMAND = "compile"
 HELP = "compile a profile to Landlock, seccomp and capability rules, with a coverage report"
@@ -43,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--syscalls", nargs="?", const="all", metavar="VIA",
                         help="print who mediates every system call under `run` (only VIA: "
                         "landlock, seccomp, supervisor, refused, harmless, unmediated)")
+    parser.add_argument("--timings", action="store_true",
+                        help="print the seconds of each phase (parse, includes, compile, plan, "
+                        "ruleset) on stderr, or as \"timings\" in --json")
     parser.add_argument("profile", metavar="PROFILE", nargs="?")
 
 
@@ -71,15 +75,20 @@ def _kernel_entries(prep: Prepared) -> tuple[list[CoverageEntry], int]:
     return out, grants
 
 
-def build(args: argparse.Namespace) -> tuple[ProfilePlan, Prepared]:
+def build(args: argparse.Namespace, timings: PhaseTimer | None = None
+          ) -> tuple[ProfilePlan, Prepared]:
     """Compile the profile and prepare it (report only) for the chosen ABI."""
     from stockade.enforce import plan as planmod
     from stockade.enforce import prepare
+    from stockade.enforce.timings import PhaseTimer
 
+    timer = timings if timings is not None else PhaseTimer()
     check_inputs(args.profile, args.include_dirs, args.abi)
-    pp = planmod.compile_file(args.profile, args.include_dirs, args.profile_name, abi=args.abi)
-    return pp, prepare.prepare(pp.plan, abi=pp.abi, dry_run=True,
-                               supervised=bool(pp.plan.notify_rules()))  # as `run -p`
+    pp = planmod.compile_file(args.profile, args.include_dirs, args.profile_name, abi=args.abi,
+                              timings=timer)
+    with timer.phase("ruleset"):
+        return pp, prepare.prepare(pp.plan, abi=pp.abi, dry_run=True,
+                                   supervised=bool(pp.plan.notify_rules()))  # as `run -p`
 
 
 def to_json(pp: ProfilePlan, prep: Prepared) -> dict[str, Any]:
@@ -150,12 +159,20 @@ def run(args: argparse.Namespace) -> int:
         return _print_syscalls(args.syscalls, args.json)
     if not args.profile:
         raise UsageError("compile needs a PROFILE (or --syscalls)")
-    pp, prep = build(args)
+    from stockade.enforce.timings import PhaseTimer
+
+    timer = PhaseTimer()
+    pp, prep = build(args, timer)
     with prep:
         if args.json:
-            print_json(to_json(pp, prep))
+            doc = to_json(pp, prep)
+            if args.timings:
+                doc["timings"] = timer.to_json()
+            print_json(doc)
         else:
             _print(pp, prep)
+    if args.timings and not args.json:
+        sys.stderr.write("".join(f"timing: {line}\n" for line in timer.lines()))
     return 0
 
 
