@@ -24,6 +24,7 @@ a trailing `/`, so a pattern ending in `/` matches directories only.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from stockade.policy.limits import MAX_ALTERNATION_DEPTH
@@ -70,14 +71,10 @@ class Pattern:
 
 def fold_slashes(text: str) -> str:
     """Collapse runs of `/` in a plain path (what the kernel would pass)."""
-    out: list[str] = []
-    prev = ""
-    for ch in text:
-        if ch == "/" and prev == "/":
-            continue
-        out.append(ch)
-        prev = ch
-    return "".join(out)
+    return _SLASH_RUN.sub("/", text) if "//" in text else text
+
+
+_SLASH_RUN = re.compile("/{2,}")
 
 
 # ---- step 1: escapes (processunquoted) --------------------------------------------------------
