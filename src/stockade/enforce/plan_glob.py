@@ -60,22 +60,30 @@ class Expansion:
 
 
 class Listing:
-    """One directory's entries, sorted by name in pattern form (latin-1 view of the bytes)."""
+    """One directory's entries; sorted by name in pattern form (latin-1 view of the bytes)
+    when first asked for a prefix (a deep walk only iterates them)."""
 
-    __slots__ = ("entries", "names")
+    __slots__ = ("_names", "_sorted", "entries")
 
     def __init__(self, found: list[os.DirEntry[str]]) -> None:
-        pairs = sorted(((_to_pattern(e.name), e) for e in found), key=lambda p: p[0])
-        self.names = [n for n, _ in pairs]
-        self.entries = [e for _, e in pairs]
+        self.entries = found
+        self._names: list[str] = []
+        self._sorted: list[os.DirEntry[str]] = []
+
+    def __len__(self) -> int:
+        return len(self.entries)
 
     def starting(self, prefix: str) -> list[tuple[str, os.DirEntry[str]]]:
         """The entries whose (pattern-form) name starts with `prefix`."""
-        names = self.names
+        if len(self._names) != len(self.entries):
+            pairs = sorted(((_to_pattern(e.name), e) for e in self.entries), key=lambda p: p[0])
+            self._names = [n for n, _ in pairs]
+            self._sorted = [e for _, e in pairs]
+        names = self._names
         i = bisect.bisect_left(names, prefix)
         out = []
         while i < len(names) and names[i].startswith(prefix):
-            out.append((names[i], self.entries[i]))
+            out.append((names[i], self._sorted[i]))
             i += 1
         return out
 
@@ -201,7 +209,7 @@ class _Walker:
 
     def entries(self, directory: str) -> Listing:
         found = self.fs.listing(directory)
-        self.visits += len(found.names)
+        self.visits += len(found)
         return found
 
     def walk(self, base: str, comps: list[list[tuple]]) -> None:
