@@ -523,6 +523,11 @@ def _seq_re(seq: Seq | list[Node]) -> str:
     return "".join(_node_re(n) for n in seq)
 
 
+def regex_of(nodes: Seq | list[Node]) -> str:
+    """The RE2 regex (Latin-1) of an alternation-free node list."""
+    return _seq_re(nodes)
+
+
 def _utf8_bytes_as_latin1(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("latin-1")
 
