@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from stockade.enforce.plan import ProfilePlan
     from stockade.enforce.plan_types import CoverageEntry
     from stockade.enforce.prepare import Prepared
+    from stockade.enforce.timings import PhaseTimer
 
 COMMAND = "compile"
 STRICT_EXIT = 3  # as `run --strict`
@@ -52,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="list every expanded path, seccomp rule and coverage entry "
                         "(default: counts and the weakened rules of the profile itself)")
     add_strict(parser, "exit 3")
+    parser.add_argument("--timings", action="store_true",
+                        help="print the seconds of each phase (parse, includes, compile, plan, "
+                        "ruleset) on stderr, or as \"timings\" in --json")
     parser.add_argument("profile", metavar="PROFILE", nargs="?")
 
 
@@ -80,15 +84,20 @@ def _kernel_entries(prep: Prepared) -> tuple[list[CoverageEntry], int]:
     return out, grants
 
 
-def build(args: argparse.Namespace) -> tuple[ProfilePlan, Prepared]:
+def build(args: argparse.Namespace, timings: PhaseTimer | None = None
+          ) -> tuple[ProfilePlan, Prepared]:
     """Compile the profile and prepare it (report only) for the chosen ABI."""
     from stockade.enforce import plan as planmod
     from stockade.enforce import prepare
+    from stockade.enforce.timings import PhaseTimer
 
+    timer = timings if timings is not None else PhaseTimer()
     check_inputs(args.profile, args.include_dirs, args.abi)
-    pp = planmod.compile_file(args.profile, args.include_dirs, args.profile_name, abi=args.abi)
-    return pp, prepare.prepare(pp.plan, abi=pp.abi, dry_run=True,
-                               supervised=bool(pp.plan.notify_rules()))  # as `run -p`
+    pp = planmod.compile_file(args.profile, args.include_dirs, args.profile_name, abi=args.abi,
+                              timings=timer)
+    with timer.phase("ruleset"):
+        return pp, prepare.prepare(pp.plan, abi=pp.abi, dry_run=True,
+                                   supervised=bool(pp.plan.notify_rules()))  # as `run -p`
 
 
 def to_json(pp: ProfilePlan, prep: Prepared) -> dict[str, Any]:
@@ -180,13 +189,22 @@ def run(args: argparse.Namespace) -> int:
         return _print_syscalls(args.syscalls, args.json)
     if not args.profile:
         raise UsageError("compile needs a PROFILE (or --syscalls)")
-    pp, prep = build(args)
+    from stockade.enforce.timings import PhaseTimer
+
+    timer = PhaseTimer()
+    pp, prep = build(args, timer)
     with prep:
         if args.json:
-            print_json(to_json(pp, prep))
+            doc = to_json(pp, prep)
+            if args.timings:
+                doc["timings"] = timer.to_json()
+            print_json(doc)
         else:
             _print(pp, prep, args.full, args.include_dirs)
-        return _strict_status(args, pp, prep)
+        status = _strict_status(args, pp, prep)
+    if args.timings and not args.json:
+        sys.stderr.write("".join(f"timing: {line}\n" for line in timer.lines()))
+    return status
 
 
 def _strict_status(args: argparse.Namespace, pp: ProfilePlan, prep: Prepared) -> int:

@@ -55,6 +55,7 @@ from stockade.enforce.plan_types import (  # ProfilePlan: re-exported, it lived 
     SeccompRule,
 )
 from stockade.enforce.seccomp import errno_action
+from stockade.enforce.timings import PhaseTimer, fewer_collections
 from stockade.errors import StockadeError
 from stockade.lsm.caps import CAP_LAST_CAP
 from stockade.policy import CompiledProfile
@@ -202,9 +203,20 @@ def compile_plan(profile: CompiledProfile, *, abi: int | None = None) -> Profile
 
 
 def compile_file(path: str, include_dirs: Sequence[str] = (), name: str | None = None, *,
-                 abi: int | None = None) -> ProfilePlan:
-    """Parse, compile and plan one profile of the file at `path`."""
-    from stockade.policy import compile_profiles
+                 abi: int | None = None, timings: PhaseTimer | None = None) -> ProfilePlan:
+    """Parse, compile and plan one profile of the file at `path` (`timings`: gets the
+    seconds of the parse, includes, compile and plan phases)."""
+    from stockade.policy import Loader, compile_profiles
+    from stockade.policy.includes import load
 
-    profiles = compile_profiles(path, include_dirs)
-    return compile_plan(select_profile(profiles, name, path), abi=abi)
+    timer = timings if timings is not None else PhaseTimer()
+    with fewer_collections():
+        loader = Loader(include_dirs)
+        with timer.phase("parse"):
+            pf = load(path, loader=loader)
+        timer.add("parse", -loader.include_seconds)
+        timer.add("includes", loader.include_seconds)
+        with timer.phase("compile"):
+            profiles = compile_profiles(pf)
+        with timer.phase("plan"):
+            return compile_plan(select_profile(profiles, name, path), abi=abi)

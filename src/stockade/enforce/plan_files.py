@@ -31,11 +31,11 @@ from dataclasses import dataclass
 from stockade import fsview
 from stockade.enforce.landlock import AccessFs, flag_names
 from stockade.enforce.plan_common import APPROX, EXACT, NOT_ENFORCED, Context, Verdict
-from stockade.enforce.plan_glob import DIR, FILE, TREE, Expansion, Target, expand
+from stockade.enforce.plan_glob import DIR, FILE, TREE, Expansion, FsView, Target, expand
 from stockade.enforce.plan_replace import ParentGrant, parent_grants
-from stockade.enforce.plan_types import FsRule
+from stockade.enforce.plan_types import CoverageStatus, FsRule
 from stockade.policy import FileRule, LinkRule, Perm
-from stockade.policy.aare import AareError
+from stockade.policy.aare import AareError, Pattern
 
 F = AccessFs
 NO_FS = AccessFs(0)
@@ -145,9 +145,10 @@ def deny_rights(perms: Perm) -> AccessFs:
     return rights
 
 
-def _expand(rule: FileRule | LinkRule, v: Verdict, deny: bool) -> Expansion:
+def _expand(rule: FileRule | LinkRule, v: Verdict, deny: bool, fs: FsView,
+            parsed: Pattern | None) -> Expansion:
     try:
-        return expand(rule.path)
+        return expand(rule.path, fs=fs, parsed=parsed)
     except (AareError, ValueError) as err:
         if deny:  # fail closed: the rights go from everything (finish says so)
             return Expansion(truncated=True, cut=f"pattern not expanded: {err}", region="/")
@@ -176,6 +177,27 @@ def _target_notes(exp: Expansion, v: Verdict, *, deny: bool, via: frozenset[str]
         v.part(APPROX if exp.truncated else EXACT, note)
 
 
+class _Recorder(Verdict):
+    """A verdict that keeps its findings in order, to replay them into another."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[tuple] = []
+
+    def part(self, status: CoverageStatus, detail: str = "", by: str = "") -> None:
+        self.parts.append((status, detail, by))
+
+
+class _Ignored(Verdict):
+    """A verdict whose findings nobody reads (rights asked for a parent grant)."""
+
+    def part(self, status: CoverageStatus, detail: str = "", by: str = "") -> None:
+        pass
+
+
+_IGNORED = _Ignored()
+
+
 class FileCompiler:
     """Collects grants and denials of one profile, then writes the plan's fs rules."""
 
@@ -184,6 +206,28 @@ class FileCompiler:
         self.grants: list[Grant] = []
         self.denials: list[tuple[FileRule | LinkRule, Verdict, Expansion, AccessFs]] = []
         self.verdicts: list[tuple[FileRule | LinkRule, Verdict]] = []
+        self.fs = FsView()  # this build's directory listings
+        self._parsed = {id(e.rule): e.pattern for e in ctx.profile.file_entries}
+        # allow_rights depends only on its arguments (and the build's ctx): 100,000 rules
+        # repeat a few dozen combinations; the findings are replayed into each verdict
+        self._rights_memo: dict[tuple, tuple[AccessFs, list[tuple]]] = {}
+        self._makes_dir: dict[str, bool] = {}
+
+    def _rights(self, perms: Perm, kind: str, v: Verdict, exec_mode: str | None,
+                exec_target: str | None, readable: bool = False,
+                replaced: bool = False) -> AccessFs:
+        """allow_rights, memoized for this build."""
+        key = (perms, kind, exec_mode, exec_target, readable, replaced)
+        hit = self._rights_memo.get(key)
+        if hit is None:
+            rec = _Recorder()
+            hit = (allow_rights(perms, kind, self.ctx, rec, exec_mode, exec_target, readable,
+                                replaced), rec.parts)
+            if len(self._rights_memo) < 4096:
+                self._rights_memo[key] = hit
+        for part in hit[1]:
+            v.part(*part)
+        return hit[0]
 
     def grant(self, path: str, rights: AccessFs, kind: str, source: str) -> None:
         """Add a grant that does not come from a file rule (e.g. `all,`)."""
@@ -195,14 +239,14 @@ class FileCompiler:
         self.verdicts.append((rule, v))
         q = rule.qualifiers
         perms = rule.perms if isinstance(rule, FileRule) else Perm.LINK
-        exp = _expand(rule, v, q.deny)
+        exp = _expand(rule, v, q.deny, self.fs, self._parsed.get(id(rule)))
         parents: list[ParentGrant] = []
         # only the profile's own rules: abstractions name other programs' optional sockets
         # and logs, whose directories (/run, /var/log) must not open up for every includer
         if not q.deny and isinstance(rule, FileRule) and rule.pos.file == self.ctx.profile.pos.file:
             def rights_for(kind: str) -> AccessFs:
-                return allow_rights(perms, kind, self.ctx, Verdict(), rule.exec_mode,
-                                    rule.exec_target, True)
+                return self._rights(perms, kind, _IGNORED, rule.exec_mode, rule.exec_target,
+                                    True)
 
             parents = parent_grants(exp, perms, rights_for, self._may_make_dir,
                                     self._may_create)
@@ -236,9 +280,8 @@ class FileCompiler:
         for target in exp.targets:
             if target.kind == DIR and target.path in trees:
                 continue  # `/x/{,**}`: the tree rule covers the directory itself
-            rights = allow_rights(perms, target.kind, self.ctx, v, rule.exec_mode,
-                                  rule.exec_target, self._readable(target, perms),
-                                  target.path in via)
+            rights = self._rights(perms, target.kind, v, rule.exec_mode, rule.exec_target,
+                                  self._readable(target, perms), target.path in via)
             if target.kind == TREE and rights & F.READ_DIR:
                 own = self.ctx.profile.file_perms(target.path, is_dir=True)
                 if not own.allows(Perm.READ):
@@ -258,8 +301,6 @@ class FileCompiler:
         if dirs:
             v.part(APPROX, f"wider: read_dir on {_some(dirs)} also lists subdirectories "
                    "(Landlock rules cover everything beneath)")
-        if not exp.targets and not exp.missing:
-            allow_rights(perms, FILE, self.ctx, Verdict(), rule.exec_mode, rule.exec_target)
 
     def _may_make_dir(self, path: str) -> bool:
         """Whether the profile names the directory `path` as one the program may make (a
@@ -268,7 +309,12 @@ class FileCompiler:
         def makes(d: str) -> bool:
             return self.ctx.profile.file_perms(d, is_dir=True).allows(Perm.WRITE)
 
-        return makes(path.rstrip("/") + "/") and not makes(path.rstrip("/") + "/\x01probe/")
+        known = self._makes_dir.get(path)
+        if known is None:
+            known = makes(path.rstrip("/") + "/") and not makes(path.rstrip("/") + "/\x01probe/")
+            if len(self._makes_dir) < 65_536:
+                self._makes_dir[path] = known
+        return known
 
     def _may_create(self, path: str) -> bool:
         """Whether the profile lets the program create the file `path` (w or a)."""

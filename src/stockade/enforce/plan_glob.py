@@ -16,6 +16,7 @@ nothing.
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import stat
@@ -31,6 +32,7 @@ DIR = "dir"  # the directory itself (AppArmor's trailing `/`)
 MAX_ALTERNATIVES = 256
 MAX_VISITS = 20_000
 MAX_TARGETS = 4_096
+MAX_LISTED = 262_144  # directory entries a FsView keeps (about 40 MB of DirEntry objects)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,73 @@ class Expansion:
     cut: str = ""
     #: the directory beneath which everything the pattern can match lies (its literal prefix)
     region: str = "/"
+
+
+class Listing:
+    """One directory's entries; sorted by name in pattern form (latin-1 view of the bytes)
+    when first asked for a prefix (a deep walk only iterates them)."""
+
+    __slots__ = ("_names", "_sorted", "entries")
+
+    def __init__(self, found: list[os.DirEntry[str]]) -> None:
+        self.entries = found
+        self._names: list[str] = []
+        self._sorted: list[os.DirEntry[str]] = []
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def starting(self, prefix: str) -> list[tuple[str, os.DirEntry[str]]]:
+        """The entries whose (pattern-form) name starts with `prefix`."""
+        if len(self._names) != len(self.entries):
+            pairs = sorted(((_to_pattern(e.name), e) for e in self.entries), key=lambda p: p[0])
+            self._names = [n for n, _ in pairs]
+            self._sorted = [e for _, e in pairs]
+        names = self._names
+        i = bisect.bisect_left(names, prefix)
+        out = []
+        while i < len(names) and names[i].startswith(prefix):
+            out.append((names[i], self._sorted[i]))
+            i += 1
+        return out
+
+
+class FsView:
+    """The filesystem as one plan build sees it: each directory is listed once per build,
+    however many patterns walk it (a profile of 30,000 rules walked the same directories
+    5,000 times). Bounded by MAX_LISTED entries (past it, listings are read but not kept);
+    make a new one per build: nothing is kept across runs."""
+
+    def __init__(self, max_listed: int = MAX_LISTED) -> None:
+        self.max_listed = max_listed
+        self.listed = 0
+        self._listings: dict[str, Listing] = {}
+        self._regex: dict[str, re.Pattern[str]] = {}
+
+    def listing(self, directory: str) -> Listing:
+        """The entries of `directory` (empty when it cannot be listed)."""
+        got = self._listings.get(directory)
+        if got is not None:
+            return got
+        try:
+            with fsview.scandir(directory) as it:  # noted for the plan cache
+                found = list(it)
+        except OSError:
+            found = []
+        got = Listing(found)
+        if self.listed + len(found) <= self.max_listed:
+            self.listed += len(found)
+            self._listings[directory] = got
+        return got
+
+    def regex(self, text: str) -> re.Pattern[str]:
+        """`re.compile(text, re.S)`, kept for the build (bounded like the listings)."""
+        rx = self._regex.get(text)
+        if rx is None:
+            rx = re.compile(text, re.S)
+            if len(self._regex) < 65_536:
+                self._regex[text] = rx
+        return rx
 
 
 def _to_fs(text: str) -> str:
@@ -108,9 +177,20 @@ def _has_dstar(comp: list[tuple]) -> bool:
     return any(n[0] == "dstar" for n in comp)
 
 
+def _lead(comp: list[tuple]) -> str:
+    """The literal text a component starts with (pattern form)."""
+    out = []
+    for node in comp:
+        if node[0] != "lit":
+            break
+        out.append(node[1])
+    return "".join(out)
+
+
 class _Walker:
-    def __init__(self, exp: Expansion, max_visits: int, max_targets: int) -> None:
+    def __init__(self, exp: Expansion, max_visits: int, max_targets: int, fs: FsView) -> None:
         self.exp = exp
+        self.fs = fs
         self.visits = 0
         self.max_visits = max_visits
         self.max_targets = max_targets
@@ -128,12 +208,8 @@ class _Walker:
         if self.budget():
             self.exp.targets.append(Target(path, kind))
 
-    def entries(self, directory: str) -> list[os.DirEntry[str]]:
-        try:
-            with fsview.scandir(directory) as it:
-                found = list(it)
-        except OSError:
-            return []
+    def entries(self, directory: str) -> Listing:
+        found = self.fs.listing(directory)
         self.visits += len(found)
         return found
 
@@ -158,9 +234,12 @@ class _Walker:
             path = os.path.join(base, _to_fs("".join(n[1] for n in comp)))
             self.step(path, rest)
             return
-        rx = re.compile("".join(_node_re(n) for n in comp), re.S)
-        for entry in self.entries(base):
-            if rx.fullmatch(_to_pattern(entry.name)):
+        candidates = self.entries(base).starting(_lead(comp))
+        if not candidates:
+            return
+        rx = self.fs.regex("".join(_node_re(n) for n in comp))
+        for name, entry in candidates:
+            if rx.fullmatch(name):
                 self.step(entry.path, rest)
 
     def step(self, path: str, rest: list[list[tuple]]) -> None:
@@ -179,12 +258,12 @@ class _Walker:
     def deep(self, base: str, comps: list[list[tuple]]) -> None:
         """A `**` that is not the last whole component: walk the subtree, match whole paths."""
         text = "/".join("".join(_node_re(n) for n in c) for c in comps)
-        rx = re.compile(text, re.S)
+        rx = self.fs.regex(text)
         stack = [base]
         cut = len(base.rstrip("/")) + 1
         while stack and self.budget():
             directory = stack.pop()
-            for entry in self.entries(directory):
+            for entry in self.entries(directory).entries:
                 rel = _to_pattern(entry.path[cut:])
                 try:
                     is_dir = entry.is_dir(follow_symlinks=False)
@@ -224,17 +303,18 @@ def _resolves_to_itself(path: str) -> str | None:
     return None if real == os.path.normpath(path) else real
 
 
-def expand(text: str, *, max_visits: int = MAX_VISITS,
-           max_targets: int = MAX_TARGETS) -> Expansion:
-    """The targets of the (variable-expanded) pattern `text` on the filesystem now."""
+def expand(text: str, *, max_visits: int = MAX_VISITS, max_targets: int = MAX_TARGETS,
+           fs: FsView | None = None, parsed: aare.Pattern | None = None) -> Expansion:
+    """The targets of the (variable-expanded) pattern `text` on the filesystem now (`fs`:
+    the build's view, shared by the patterns of one plan; `parsed`: `text` already parsed)."""
     exp = Expansion(pattern=text)
-    pattern = aare.parse(text)
+    pattern = parsed if parsed is not None and parsed.text == text else aare.parse(text)
     exp.region = literal_region(list(pattern.seq))
     flats = aare.expand_alternations(pattern.seq, MAX_ALTERNATIVES)
     if flats is None:
         _cut(exp, f"more than {MAX_ALTERNATIVES} alternatives: not expanded")
         return exp
-    walker = _Walker(exp, max_visits, max_targets)
+    walker = _Walker(exp, max_visits, max_targets, fs or FsView())
     seen: set[tuple[str, ...]] = set()
     for flat in flats:
         comps = _components(aare.fold_flat(flat))

@@ -52,11 +52,12 @@ class ParentGrant:
 #: pseudo filesystems: their files are not created or replaced by programs, and granting a
 #: directory there would open every device or kernel knob beside the one named
 PSEUDO = ("/proc", "/sys", "/dev")
+_PSEUDO_DIRS = tuple(p + "/" for p in PSEUDO)
 
 
 def _replaceable(path: str, kind: str) -> bool:
     """A regular file (or a name not there yet) outside the pseudo filesystems."""
-    if any(path == p or path.startswith(p + "/") for p in PSEUDO):
+    if path.startswith(PSEUDO) and (path in PSEUDO or path.startswith(_PSEUDO_DIRS)):
         return False
     if kind == DIR:
         return True

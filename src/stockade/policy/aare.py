@@ -24,6 +24,7 @@ a trailing `/`, so a pattern ending in `/` matches directories only.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from stockade.policy.limits import MAX_ALTERNATION_DEPTH
@@ -70,14 +71,10 @@ class Pattern:
 
 def fold_slashes(text: str) -> str:
     """Collapse runs of `/` in a plain path (what the kernel would pass)."""
-    out: list[str] = []
-    prev = ""
-    for ch in text:
-        if ch == "/" and prev == "/":
-            continue
-        out.append(ch)
-        prev = ch
-    return "".join(out)
+    return _SLASH_RUN.sub("/", text) if "//" in text else text
+
+
+_SLASH_RUN = re.compile("/{2,}")
 
 
 # ---- step 1: escapes (processunquoted) --------------------------------------------------------
@@ -524,6 +521,11 @@ def _node_re(node: Node) -> str:
 
 def _seq_re(seq: Seq | list[Node]) -> str:
     return "".join(_node_re(n) for n in seq)
+
+
+def regex_of(nodes: Seq | list[Node]) -> str:
+    """The RE2 regex (Latin-1) of an alternation-free node list."""
+    return _seq_re(nodes)
 
 
 def _utf8_bytes_as_latin1(text: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 import re2
 
 from stockade import fsview
-from stockade.policy import ast
+from stockade.policy import aare_shapes, ast
 from stockade.policy import constants as c
 from stockade.policy.aare import AareError, Pattern
 from stockade.policy.aare import parse as parse_aare
@@ -346,7 +346,7 @@ class _Compiler:
             raise self.error(f"pattern too long ({len(text)} characters; the limit is "
                              f"{MAX_PATTERN_CHARS})", rule, col=col or None)
         try:
-            return parse_aare(text)
+            return aare_shapes.parse(text)
         except AareError as err:
             shown = text if len(text) <= 120 else f"{text[:100]}...({len(text)} characters)"
             raise self.error(f"bad pattern '{shown}': {err}", rule, col=col or None) from None

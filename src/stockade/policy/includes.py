@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -115,6 +116,8 @@ class Loader:
         self._cache: dict[str, ast.PolicyFile] = {}
         self._height: dict[str, int] = {}  # file -> the nesting inside it, its includes too
         self._stack: list[str] = []
+        self.include_seconds = 0.0  # time spent reading and parsing included files
+        self._including = 0
 
     def load_file(self, path: str | os.PathLike[str], _depth: int = 0) -> ast.PolicyFile:
         """Parse a file and, recursively, everything it includes."""
@@ -147,7 +150,14 @@ class Loader:
         deepest = depth
         for node in nodes:
             if isinstance(node, ast.Include):
-                node.files, reached = self._include(node, pf, depth)
+                start = time.perf_counter()
+                self._including += 1
+                try:
+                    node.files, reached = self._include(node, pf, depth)
+                finally:
+                    self._including -= 1
+                    if not self._including:  # nested includes are inside this time
+                        self.include_seconds += time.perf_counter() - start
                 deepest = max(deepest, reached)
                 continue
             if isinstance(node, ast.Abi):

@@ -9,6 +9,7 @@ except inside a path (`@{FOO}/=/x`). A backslash before a newline joins lines.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -64,6 +65,9 @@ _ANGLE_AFTER = ("include", "#include", "exists", "abi")
 _VARIABLE = re.compile(r"[@$]\{?[A-Za-z0-9_]*\}?")
 _SPACE = " \t\r\n\f\v"
 _WORD_END = _SPACE + "\"!,"
+_NEWLINE = re.compile("\n")
+#: a run of characters none of _word's cases looks at (skipped in one step)
+_PLAIN = re.compile(r'[^\\\s"!{},=+?:()<\-]+')
 
 
 class Lexer:
@@ -73,20 +77,11 @@ class Lexer:
         self.text = text
         self.filename = filename
         self.lines = text.split("\n")
-        self._line_starts = [0]
-        for i, ch in enumerate(text):
-            if ch == "\n":
-                self._line_starts.append(i + 1)
+        self._line_starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]
 
     def position(self, offset: int) -> tuple[int, int]:
         """(line, col) of a text offset, both 1-based."""
-        lo, hi = 0, len(self._line_starts) - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if self._line_starts[mid] <= offset:
-                lo = mid
-            else:
-                hi = mid - 1
+        lo = bisect.bisect_right(self._line_starts, offset) - 1 if offset >= 0 else 0
         return lo + 1, offset - self._line_starts[lo] + 1
 
     def error(self, message: str, offset: int) -> PolicySyntaxError:
@@ -213,6 +208,11 @@ class Lexer:
         path = text[i] in "/@^" or (bool(out) and out[-1].kind is T.WORD
                                      and out[-1].value in ("profile", "hat"))
         while j < n:
+            plain = _PLAIN.match(text, j)
+            if plain is not None:
+                j = plain.end()
+                if j >= n:
+                    break
             ch = text[j]
             nxt = text[j + 1] if j + 1 < n else ""
             if ch == "\\" and j + 1 < n:

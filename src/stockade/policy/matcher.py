@@ -8,14 +8,18 @@ is as fast but x86-only with a callback per match into Python; a DFA of our own 
 would cost a dict lookup per byte and a subset construction we would have to bound
 ourselves. RE2 bounds its DFA memory (`max_mem`) and is available as a wheel.
 
-Scaling (benchmarks/match.py, 2 shared cores, median µs per uncached lookup, 10 → 10,000
-rules): the whole lookup 1.05 → 2.73 (2.6x), of which the RE2 Set match 0.34 → 0.80-0.97.
-Tried and rejected: the `hyperscan` wheel (bundled libhs; one block-mode database with
-SINGLEMATCH, anchored): 0.31 → 2.36 µs per scan and 9 s to compile 10,000 rules; one RE2
-Set per literal first path component plus one for the rest (two small automata per
-lookup): the match rose to ~2.8 µs at 10,000 rules (~2,000 small DFAs stay cold) and the
-ratio to 2.8x. The remaining growth beyond the match is Python-side (the hit list, the LRU's
-evictions, memory effects of 20,000 distinct paths), not the automaton.
+Exact paths (no glob; alternations of plain text too) are not in the Set: a dict from
+their bytes answers them, so the automaton grows with globs only.
+
+Scaling (benchmarks/match.py, 2 shared cores under load, median µs per uncached lookup on
+20,000 distinct paths, half of them hits at every size, 10 → 10,000 rules): 2.4 → 3.6 (1.5x);
+before the exact dict and the regex slash folding 3.0 → 4.65. Tried and rejected: the
+`hyperscan` wheel (bundled libhs; one block-mode database with SINGLEMATCH, anchored): 0.31
+→ 2.36 µs per scan and 9 s to compile 10,000 rules; one RE2 Set per literal first path
+component (names grouped into at most 256 sets) plus a shared one: measured in the
+same process beside the single Set, the match alone was 0.75 vs 0.43 µs at 10 rules, 2.2 vs
+0.97 at 1,000 and 4.1 vs 1.7 at 10,000: many small automata touch more memory per lookup
+than one large one, and on a loaded machine that memory is cold.
 
 Merging follows apparmor: allow = union of matching allow rules minus the union of
 matching deny rules; `owner` rules count only when the file's owner is the subject's fsuid
@@ -32,7 +36,13 @@ from dataclasses import dataclass, field
 
 import re2
 
-from stockade.policy.aare import Pattern, query_bytes
+from stockade.policy.aare import (
+    MAX_EXPANSIONS,
+    Pattern,
+    expand_alternations,
+    fold_flat,
+    query_bytes,
+)
 from stockade.policy.ast import FileRule
 from stockade.policy.modes import Perm
 
@@ -91,6 +101,20 @@ def _options(n: int) -> re2.Options:
     return opts
 
 
+MAX_EXACT = 1 << 20  # exact paths kept in the dict; past it, patterns go to the RE2 Set
+
+
+def _literals(pattern: Pattern) -> set[bytes] | None:
+    """The paths (as bytes) an exact pattern names, or None for a glob (or past
+    MAX_EXPANSIONS alternatives)."""
+    if not pattern.exact:
+        return None
+    flats = expand_alternations(pattern.seq, MAX_EXPANSIONS)
+    if flats is None:
+        return None
+    return {"".join(node[1] for node in fold_flat(f)).encode("latin-1") for f in flats}
+
+
 def merge(entries: list[FileEntry], owner: bool) -> FilePerms:
     """Combine the rules that match one path into a FilePerms (plain ints inside: IntFlag
     arithmetic costs a microsecond per operation)."""
@@ -147,24 +171,39 @@ class FileMatcher:
         self.aliases = tuple(aliases)
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, bool, bool], FilePerms] = OrderedDict()
+        # exact paths (no glob; alternations of plain text too) by their bytes: a dict
+        # lookup instead of states in the automaton, whose size then grows with globs only
+        self._exact: dict[bytes, list[int]] = {}
+        globs: list[int] = []
+        for i, e in enumerate(entries):
+            literals = _literals(e.pattern) if len(self._exact) < MAX_EXACT else None
+            if literals is None:
+                globs.append(i)
+            for lit in literals or ():
+                self._exact.setdefault(lit, []).append(i)
+        self._globs = globs  # set index -> entry index
         self._set: re2.Set | None = None
-        if entries:
-            regset = re2.Set(re2._Anchor.ANCHOR_BOTH, _options(len(entries)))
-            for e in entries:
-                regset.Add(e.pattern.regex.encode("latin-1"))
+        if globs:
+            regset = re2.Set(re2._Anchor.ANCHOR_BOTH, _options(len(globs)))
+            for i in globs:
+                regset.Add(entries[i].pattern.regex.encode("latin-1"))
             regset.Compile()
             self._set = regset
         self._match = self._set._set.Match if self._set is not None else None
 
     def matching(self, path: str, *, is_dir: bool = False) -> list[FileEntry]:
         """Every entry whose pattern matches the path (owner not considered)."""
-        if self._match is None:
+        query = query_bytes(path, is_dir)
+        found = self._match(query) if self._match is not None else None
+        exact = self._exact.get(query)
+        if not found and not exact:
             return []
-        hits = self._match(query_bytes(path, is_dir))
-        if not hits:
-            return []
+        globs = self._globs
+        hits = [globs[i] for i in found] if found else []
+        if exact:
+            hits += exact
         entries = self.entries
-        return [entries[i] for i in sorted(hits)]
+        return [entries[i] for i in sorted(set(hits))] if len(hits) > 1 else [entries[hits[0]]]
 
     def lookup(self, path: str, *, is_dir: bool = False, owner: bool = True) -> FilePerms:
         """The merged permissions for a path (cached, LRU-bounded)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import IntFlag
+from functools import lru_cache
 
 
 class Perm(IntFlag):
@@ -70,6 +71,7 @@ def canonical_exec_mode(unit: str) -> str:
     return (low[0].upper() + "U" if scrub else low) + "x"
 
 
+@lru_cache(maxsize=1024)  # a pure function of a few dozen distinct words per corpus
 def parse_mode(word: str, *, deny: bool, named: bool = False) -> tuple[Perm, str | None]:
     """Parse a file mode into (perms, canonical exec mode); ValueError with apparmor's reason.
 

@@ -1,0 +1,62 @@
+"""Patterns parsed once per shape: `/usr/lib/x86_64-linux-gnu/*.so` and `/etc/app3/*.so`
+have the same node tree except for their literal runs, so the tree of the shape
+(`/a/a/a-a-a/*a`) is built once by the full pipeline (policy/aare) and each pattern of that
+shape gets it with its own runs put back.
+
+Only patterns made of letters, digits, `_`, `.`, `-`, `/`, `*` and `?` take this path: in
+them every run of letters, digits, `_` and `.` is plain text at every step of the pipeline
+(no escape, class, alternation or operator), and the steps that look at neighbours (slash
+folding, `*` as a whole component) see the same `/` in the shape. Anything else is parsed
+in full. tests/policy/test_aare_shapes.py compares both on generated patterns.
+"""
+
+from __future__ import annotations
+
+import re
+
+from stockade.policy import aare
+from stockade.policy.aare import Pattern, Seq
+
+MAX_SHAPES = 4096
+_SHAPED = re.compile(r"[A-Za-z0-9_./*?-]*[*?][A-Za-z0-9_./*?-]*")
+_RUN = re.compile(r"[A-Za-z0-9_.]+")
+_KINDS = frozenset({"lit", "star", "dstar", "any"})
+_shapes: dict[str, Seq | None] = {}
+
+
+def _fill(shape_seq: Seq, runs: list[str]) -> Seq | None:
+    """The shape's tree with each `a` of its literals replaced by the next run."""
+    out = []
+    it = iter(runs)
+    for node in shape_seq:
+        if node[0] not in _KINDS:
+            return None
+        if node[0] == "lit":
+            try:
+                node = ("lit", "".join(next(it) if ch == "a" else ch for ch in node[1]))
+            except StopIteration:
+                return None
+        out.append(node)
+    if next(it, None) is not None:
+        return None
+    return tuple(out)
+
+
+def parse(text: str) -> Pattern:
+    """aare.parse(text), from the tree of the pattern's shape where it has one."""
+    if not _SHAPED.fullmatch(text):
+        return aare.parse(text)
+    shape = _RUN.sub("a", text)
+    if shape in _shapes:
+        shape_seq = _shapes[shape]
+    else:
+        try:
+            shape_seq = aare.compile_seq(shape)
+        except aare.AareError:
+            shape_seq = None  # the pattern itself is parsed in full, for its own error
+        if len(_shapes) < MAX_SHAPES:
+            _shapes[shape] = shape_seq
+    seq = _fill(shape_seq, _RUN.findall(text)) if shape_seq is not None else None
+    if seq is None:
+        return aare.parse(text)
+    return Pattern(text=text, seq=seq, exact=False, regex=aare.regex_of(seq))

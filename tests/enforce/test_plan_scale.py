@@ -1,0 +1,123 @@
+"""Plan builds that stay linear in size: one listing per directory per build, memoized rights
+(same results as without), and `compile --timings` reporting every phase."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stockade.enforce import plan_glob
+from stockade.enforce.plan import compile_file, compile_plan
+from stockade.enforce.plan_glob import FsView, expand
+from stockade.enforce.timings import PHASES, PhaseTimer
+from stockade.policy import compile_profiles
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _tree(root: Path) -> None:
+    for name in ("lib1", "lib2", "libz.so", "xlib", "other", "l\u00e9a", "l\u00e9b"):
+        (root / name).write_text("x")
+    (root / "sub").mkdir()
+    (root / "sub" / "lib3").write_text("x")
+
+
+def _paths(exp: plan_glob.Expansion) -> set[str]:
+    return {t.path for t in exp.targets}
+
+
+def test_directory_listed_once_per_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    _tree(tmp_path)
+    calls: list[str] = []
+    real = os.scandir
+
+    def counting(path):  # type: ignore[no-untyped-def]
+        calls.append(str(path))
+        return real(path)
+
+    monkeypatch.setattr(plan_glob.os, "scandir", counting)
+    fs = FsView()
+    first = expand(f"{tmp_path}/lib*", fs=fs)
+    second = expand(f"{tmp_path}/*lib", fs=fs)
+    third = expand(f"{tmp_path}/l[a-z]b?", fs=fs)
+    assert calls.count(str(tmp_path)) == 1
+    assert _paths(first) == {f"{tmp_path}/{n}" for n in ("lib1", "lib2", "libz.so")}
+    assert _paths(second) == {f"{tmp_path}/xlib"}
+    assert _paths(third) == {f"{tmp_path}/lib1", f"{tmp_path}/lib2"}
+    # a fresh view per build: the same patterns list the directory again
+    expand(f"{tmp_path}/lib*", fs=FsView())
+    assert calls.count(str(tmp_path)) == 2
+
+
+def test_prefix_filter_matches_what_a_full_scan_matches(tmp_path: Path):
+    _tree(tmp_path)
+    for pattern in ("lib*", "l\u00e9*", "*", "lib[12]", "{lib,xl}*", "**/lib3", "li*/"):
+        shared = expand(f"{tmp_path}/{pattern}", fs=FsView())
+        names = sorted(os.listdir(tmp_path))
+        assert all(os.path.basename(p) in names or "/sub/" in p for p in _paths(shared))
+        # the walk that prefilters must find exactly the entries a regex over all names finds
+        if "/" not in pattern and "{" not in pattern:
+            want = {f"{tmp_path}/{n}" for n in names
+                    if fnmatch.fnmatchcase(n, pattern.rstrip("/"))
+                    and os.path.isdir(tmp_path / n) == pattern.endswith("/")}
+            assert _paths(shared) == want, pattern
+    assert _paths(expand(f"{tmp_path}/l\u00e9*", fs=FsView())) == {
+        f"{tmp_path}/l\u00e9a", f"{tmp_path}/l\u00e9b"}
+
+
+def test_listing_bound_still_lists(tmp_path: Path):
+    _tree(tmp_path)
+    fs = FsView(max_listed=2)  # the directory has more entries: read, not kept
+    assert _paths(expand(f"{tmp_path}/lib*", fs=fs)) == {
+        f"{tmp_path}/{n}" for n in ("lib1", "lib2", "libz.so")}
+    assert fs.listed == 0
+    assert _paths(expand(f"{tmp_path}/lib?", fs=fs)) == {f"{tmp_path}/lib1", f"{tmp_path}/lib2"}
+
+
+def test_memoized_rights_keep_every_rules_findings(tmp_path: Path):
+    target = tmp_path / "f"
+    target.write_text("x")
+    path = tmp_path / "p.aa"
+    path.write_text(f"profile t {{\n  {target} ix,\n  {target} ix,\n  {target} a,\n"
+                    f"  {tmp_path}/** l,\n}}\n")
+    pp = compile_plan(compile_profiles(str(path))[0], abi=7)
+    entries = [e for e in pp.coverage.entries if e.source.startswith(str(path))]
+    first, second = entries[0], entries[1]
+    assert first.detail == second.detail and "x without r: wider" in first.detail
+    assert any("refer granted on the tree" in e.detail for e in entries)
+    assert any("a: wider" in e.detail for e in entries)
+
+
+def test_compile_file_reports_phases(tmp_path: Path):
+    (tmp_path / "inc").write_text("  /etc/hostname r,\n")
+    path = tmp_path / "p.aa"
+    path.write_text(f"profile t {{\n  include \"{tmp_path}/inc\"\n  /etc/passwd r,\n}}\n")
+    timer = PhaseTimer()
+    pp = compile_file(str(path), timings=timer)
+    assert any(r.path == "/etc/hostname" for r in pp.plan.fs_rules) or pp.abi < 1
+    assert set(timer.seconds) == {"parse", "includes", "compile", "plan"}
+    assert all(s >= 0 for s in timer.seconds.values())
+    assert timer.seconds["includes"] > 0
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "stockade", *args], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+
+
+def test_compile_timings_cli(tmp_path: Path):
+    path = tmp_path / "p.aa"
+    path.write_text("profile t {\n  /etc/passwd r,\n  /usr/lib/** mr,\n}\n")
+    human = _cli("compile", "--timings", str(path))
+    assert human.returncode == 0, human.stderr
+    lines = [ln for ln in human.stderr.splitlines() if ln.startswith("timing: ")]
+    assert [ln.split()[1] for ln in lines] == [*PHASES, "total"]
+    assert "timing:" not in _cli("compile", str(path)).stderr
+    doc = json.loads(_cli("compile", "--json", "--timings", str(path)).stdout)
+    assert set(doc["timings"]) == set(PHASES)

@@ -1,0 +1,47 @@
+"""A pattern parsed through its shape's cached tree equals the same pattern parsed in full."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from stockade.policy import aare, aare_shapes
+
+FIXED = ["/usr/lib/*.so", "/usr/lib/x86_64-linux-gnu/lib*.so.[0-9]", "/**", "/*", "/*/",
+         "//a/*", "///a//b*", "/a/**/b", "/a**", "/**a", "/a/*/**", "/a?b/?", "/a-*-b/-",
+         "/.*", "/a.b/..*", "*", "?", "/a/***", "/a/**/", "a*b", "/a//**//b", "/-/*"]
+
+
+def _same(text: str) -> None:
+    try:
+        want = aare.parse(text)
+    except aare.AareError as err:
+        with pytest.raises(aare.AareError) as got:
+            aare_shapes.parse(text)
+        assert str(got.value) == str(err)
+        return
+    assert aare_shapes.parse(text) == want, text
+
+
+def test_fixed_patterns():
+    for text in FIXED:
+        _same(text)
+        _same(text)  # the second time from the cached shape
+
+
+def test_generated_patterns():
+    rng = random.Random(14)
+    pieces = ["/", "/", "*", "**", "?", "-", ".", "a", "lib", "x86_64", "so.6", "_", "Z9"]
+    for _ in range(3000):
+        _same("".join(rng.choice(pieces) for _ in range(rng.randint(1, 10))))
+
+
+def test_shapes_are_shared_and_bounded(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(aare_shapes, "_shapes", {})
+    aare_shapes.parse("/usr/lib/*.so")
+    aare_shapes.parse("/etc/app3/*.conf")
+    assert list(aare_shapes._shapes) == ["/a/a/*a"]
+    monkeypatch.setattr(aare_shapes, "MAX_SHAPES", 1)
+    aare_shapes.parse("/x/**")
+    assert len(aare_shapes._shapes) == 1
