@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from stockade.cli._args import trailing_command
 from stockade.cli._run_tomoyo import add_kernel_grants, wants_tomoyo
+from stockade.cli._stack_args import LSM_HELP, add_stack_arguments
 from stockade.errors import StockadeError, UnsupportedError, UsageError
 
 if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
@@ -102,17 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "verdicts, complain (allow and record would-be denials), or learn "
                           "(also record every access to --learn FILE; without -p, nothing but "
                           "the baseline seccomp refusals blocks: no Landlock)")
-    sup.add_argument("--lsm", metavar="LIST",
-                     help="modules for --mode, kernel lsm= style (default: "
-                          "capability,yama,loadpin,lockdown)")
-    sup.add_argument("--context", action="append", default=[], metavar="MODULE=LABEL",
-                     help="the program's label for a module, e.g. biba=medium (repeatable)")
-    sup.add_argument("--module-option", action="append", default=[], metavar="MODULE.KEY=VALUE",
-                     help="a module setting, VALUE as JSON or text, e.g. "
-                          "'selinux.policy_paths=[\"p.cil\"]' (repeatable)")
-    sup.add_argument("--module-file", action="append", default=[], metavar="FILE",
-                     help="a programmable module (Python @hook functions) added to the stack "
-                          "for --mode (repeatable; it runs in the supervisor, unsandboxed)")
+    add_stack_arguments(sup, lsm_help="modules for --mode, " + LSM_HELP.replace("modules, ", ""))
     sup.add_argument("--learn", metavar="FILE",
                      help="append observations (JSON lines) here; implied format: "
                           "enforce/supervisor/observe.py")
@@ -393,6 +384,7 @@ def _supervision(args: argparse.Namespace, plan: EnforcementPlan) -> SupervisorS
 
         return build_hybrid(args.audit)  # only what Landlock cannot mediate
     from stockade.enforce.supervisor.setup import build
+    from stockade.modules.selinux.hostconfig import host_policy
 
     return build(mode, args.lsm, args.context, args.module_option, args.audit, args.learn,
-                 args.module_file)
+                 args.module_file, host_policy=host_policy())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from stockade.lsm.module import Mode
 
 if TYPE_CHECKING:  # the plain-run (hybrid) path imports neither the sinks nor every module
     from stockade.audit.sinks import Auditor
+    from stockade.modules.selinux.hostconfig import HostPolicy
 
 MODES = ("enforce", "complain", "learn")
 
@@ -30,23 +30,6 @@ def _signals_blocked() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-def parse_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """`["selinux.policy_paths=[\\"a.cil\\"]", "biba.default_level=high"]` -> settings per module
-    (the value is JSON when it parses as JSON, else a string)."""
-    settings: dict[str, dict[str, Any]] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        module, dot, name = key.partition(".")
-        if not sep or not dot or not module or not name:
-            raise UsageError(f"--module-option expects MODULE.KEY=VALUE, not {item!r}")
-        try:
-            value: Any = json.loads(text)
-        except ValueError:
-            value = text
-        settings.setdefault(module, {})[name] = value
-    return settings
 
 
 @dataclass
@@ -86,21 +69,20 @@ def _open_auditor(audit_path: str | None) -> Auditor | None:
 
 def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
           options: Sequence[str] = (), audit_path: str | None = None,
-          learn_path: str | None = None, module_files: Sequence[str] = ()) -> SupervisorSetup:
-    """The stack for `lsm` in `mode`, its supervisor, and the system calls to route to it."""
+          learn_path: str | None = None, module_files: Sequence[str] = (),
+          host_policy: HostPolicy | None = None) -> SupervisorSetup:
+    """The stack for `lsm` in `mode` (modules/stack_spec.py: as `explain` builds it from the
+    same flags; `host_policy` for a selinux module given no policy), its supervisor, and the
+    system calls to route to it."""
     from stockade.enforce.supervisor.observe import JsonlObserver
-    from stockade.modules.labels import parse_contexts
-    from stockade.modules.programmable import load_module_files, lsm_with
-    from stockade.modules.registry import DEFAULT_LSM, build_stack
+    from stockade.modules.stack_spec import stack_spec
 
     if mode not in MODES:
         raise UsageError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
     if mode == "learn" and not learn_path:
         raise UsageError("--mode learn needs --learn FILE (where observations go)")
-    lsm = lsm or DEFAULT_LSM
-    extra = load_module_files(module_files) if module_files else {}
-    lsm = lsm_with(lsm, extra)
-    names = ["capability", *[n.strip() for n in lsm.split(",") if n.strip()]]
+    spec = stack_spec(lsm, contexts, options, module_files, host_policy=host_policy)
+    names = ["capability", *spec.names()]
     modes = {n: Mode.COMPLAIN for n in names} if mode != "enforce" else {}
     auditor: Auditor | None = None
     learn_file: IO[str] | None = None
@@ -108,13 +90,11 @@ def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
         auditor = _open_auditor(audit_path)
         # the kernel applies DAC to the target itself, and to the supervisor's emulated calls
         # (made with the target's credentials): the stack models only the LSM layers
-        settings = parse_options(options)
-        initial = parse_contexts(contexts)
+        initial = spec.contexts
         tomoyo = "tomoyo" in names
         if tomoyo:  # the program's own exec lands in the --context domain; learn mode learns
-            initial = _tomoyo_settings(settings.setdefault("tomoyo", {}), initial, mode)
-        stack = build_stack(lsm, settings=settings, modes=modes, dac=False,
-                            audit_sink=auditor, extra=extra)
+            initial = _tomoyo_settings(spec.settings.setdefault("tomoyo", {}), initial, mode)
+        stack = spec.build(modes=modes, dac=False, audit_sink=auditor)
         observer = None
         if learn_path:
             try:

@@ -1,0 +1,121 @@
+"""Progress of long work, on a terminal only (tqdm, on stderr).
+
+Every command uses this one module: `counter` for work with a count (records imported, files
+checked, events observed), `activity` for work without one (importing an SELinux policy).
+Nothing is shown when stderr is not a terminal, or after `quiet()` (`--json`, `-q`); a bar
+appears only when the work lasts longer than DELAY seconds and refreshes at most 4 times
+a second. tqdm is imported only when a bar may be shown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+DELAY = 0.5        # seconds before anything is shown: quick work stays silent
+INTERVAL = 0.25    # at most ~4 refreshes a second
+
+_quiet = False
+
+
+def quiet(value: bool = True) -> None:
+    """Show no progress in this process (`--json`, `-q`, a machine reading stderr)."""
+    global _quiet
+    _quiet = value
+
+
+def enabled() -> bool:
+    """Whether progress may be shown: stderr is a terminal and nobody asked for quiet."""
+    if _quiet:
+        return False
+    try:
+        return bool(sys.stderr.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _stream() -> Any:
+    """stderr below main's HumanStream: tqdm's carriage returns are ours, not a name's."""
+    return getattr(sys.stderr, "_stream", sys.stderr)
+
+
+class Counter:
+    """A count shown with its elapsed time and rate (`update(n)`), or nothing at all."""
+
+    def __init__(self, description: str, *, unit: str = "it", total: int | None = None,
+                 show: bool = True) -> None:
+        self._bar: Any = None
+        if show and enabled():
+            from tqdm import tqdm
+
+            self._bar = tqdm(desc=description, unit=unit, total=total, file=_stream(),
+                             delay=DELAY, mininterval=INTERVAL, leave=False,
+                             dynamic_ncols=True, unit_scale=total is None)
+
+    def update(self, n: int = 1) -> None:
+        """Add `n` to the count."""
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def close(self) -> None:
+        """Remove the bar (the command's own output follows)."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> Counter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def counter(description: str, *, unit: str = "it", total: int | None = None,
+            show: bool = True) -> Iterator[Counter]:
+    """A `Counter` for the duration of the block."""
+    with Counter(description, unit=unit, total=total, show=show) as found:
+        yield found
+
+
+def iterate(items: Iterable[T], description: str, *, unit: str = "it",
+            total: int | None = None, show: bool = True) -> Iterator[T]:
+    """`items`, counted on the terminal as they are consumed."""
+    with counter(description, unit=unit, total=total, show=show) as bar:
+        for item in items:
+            yield item
+            bar.update()
+
+
+@contextlib.contextmanager
+def activity(description: str, *, show: bool = True) -> Iterator[None]:
+    """Elapsed time of work without a count (shown only past DELAY seconds)."""
+    if not show or not enabled():
+        yield
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(desc=description, bar_format="{desc}: {elapsed}", file=_stream(),
+               delay=24 * 3600, leave=False)  # drawn by the ticker below, never at creation
+    stop = threading.Event()
+    start = time.monotonic()
+
+    def tick() -> None:
+        while not stop.wait(INTERVAL):
+            if time.monotonic() - start >= DELAY:
+                bar.refresh()
+
+    thread = threading.Thread(target=tick, name="stockade-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        bar.close()
