@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal as signals
+import sys
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -120,6 +121,7 @@ class Configured:
     apparmor_label: str | None
     host_policy: Any  # HostPolicy | None: the host's SELinux policy, when the stack uses it
     note: str  # a line for people about the host policy ("" when there is nothing to say)
+    model: Any = None  # the plan's Landlock model (landlock_model), built once
 
 
 def _host_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -135,11 +137,19 @@ def _host_settings(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "loadpin": {"pinned_dev": pinned}}
 
 
-def configure(args: argparse.Namespace, *, plan_errors: list[str] | None = None) -> Configured:
+def configure(args: argparse.Namespace) -> Configured:
     """The stack of --lsm/--module-option/--module-file (as `run --mode` builds it from the
     same flags, plus DAC and this host's Yama/Lockdown/LoadPin settings), with --profile's
     AppArmor module and plan. Without --lsm the host's SELinux policy joins (unless
-    --no-host-policy, or --profile makes AppArmor the major module)."""
+    --no-host-policy, or --profile makes AppArmor the major module). Any error is a
+    UsageError (exit 2: 1 means "denied"); a plan that cannot compile is a note on stderr."""
+    try:
+        return _configure(args)
+    except StockadeError as err:
+        raise UsageError(str(err)) from None
+
+
+def _configure(args: argparse.Namespace) -> Configured:
     from stockade.modules.selinux.hostconfig import host_policy
 
     found = host_policy() if args.host_policy else None
@@ -161,8 +171,9 @@ def configure(args: argparse.Namespace, *, plan_errors: list[str] | None = None)
 
     with progress.activity("loading the SELinux policy", show="selinux" in spec.names()):
         stack = spec.build(extra=extra)
-    plan = _plan(args, label, plan_errors) if args.profile else None
-    return Configured(stack, plan, label, spec.host_policy, note)
+    plan = _plan(args, label) if args.profile else None
+    model = landlock_model(plan) if plan is not None else None
+    return Configured(stack, plan, label, spec.host_policy, note, model)
 
 
 def _apparmor(args: argparse.Namespace) -> tuple[Any, str]:
@@ -181,25 +192,32 @@ def _apparmor(args: argparse.Namespace) -> tuple[Any, str]:
     return module, name
 
 
-def _plan(args: argparse.Namespace, label: str | None, errors: list[str] | None) -> Any:
-    """The enforcement plan of --profile (same include dirs and profile), or None; why not
-    goes to `errors`."""
+def _plan(args: argparse.Namespace, label: str | None) -> Any:
+    """The enforcement plan of --profile (same include dirs and profile), or None (why not
+    goes to stderr)."""
     from stockade.enforce.plan import compile_file
 
     try:
         return compile_file(args.profile, args.include_dirs, label).plan
     except (StockadeError, OSError) as err:
-        if errors is not None:
-            errors.append(f"no plan rows: cannot compile the plan: {err}")
+        sys.stderr.write(f"stockade explain: no plan rows: cannot compile the plan: {err}\n")
         return None
 
 
-def _plan_rows(plan: Any, req: Request) -> list[Any]:
+def _plan_rows(plan: Any, req: Request, model: Any) -> list[Any]:
     if plan is None:
         return []
     from stockade.enforce.plan_explain import explain_plan
 
-    return explain_plan(plan, req)
+    return explain_plan(plan, req, model=model)
+
+
+def landlock_model(plan: Any) -> Any:
+    """The plan's Landlock model on this kernel (built once, asked for every request)."""
+    from stockade.enforce import landlock as ll
+    from stockade.enforce.plan_explain import LandlockModel
+
+    return LandlockModel(plan, ll.abi_version())
 
 
 def plan_verdict_text(row: Any) -> str:
@@ -292,10 +310,13 @@ def _outcome(decision: Decision, rows: list[Any], modes: dict[str, Mode], *,
     return None
 
 
-def evaluate(stack: Stack, plan: Any, requests: list[Request]
+def evaluate(stack: Stack, plan: Any, requests: list[Request], model: Any = None
              ) -> tuple[list[tuple[Request, Decision]], list[list[Any]], Outcome | None]:
     """Each check of an operation through the stack and the plan's rows, up to the first
-    denial: the steps, their plan rows, and the final denial (None: allowed)."""
+    denial: the steps, their plan rows, and the final denial (None: allowed). `model`: the
+    plan's `landlock_model` when it is kept for many questions."""
+    if plan is not None and model is None:
+        model = landlock_model(plan)
     modes = {m.name: m.mode for m in stack.modules}
     steps: list[tuple[Request, Decision]] = []
     plan_rows: list[list[Any]] = []
@@ -303,7 +324,7 @@ def evaluate(stack: Stack, plan: Any, requests: list[Request]
     for req in requests:
         decision = stack.explain(req)
         steps.append((req, decision))
-        plan_rows.append(_plan_rows(plan, req))
+        plan_rows.append(_plan_rows(plan, req, model))
         final = _outcome(decision, plan_rows[-1], modes, enforced_plan=plan is not None)
         if final is not None:
             break
@@ -328,14 +349,22 @@ class Answer:
         return 0 if self.final is None else 1
 
 
-def answer(conf: Configured, args: argparse.Namespace) -> Answer:
-    """Ask the configured stack (and plan) about the operation `args` names."""
+def subject_key(args: argparse.Namespace, conf: Configured) -> tuple[Any, ...]:
+    """A hashable key of what decides the subject (a batch reuses subjects while it holds)."""
+    return (args.as_user, args.groups, args.caps, tuple(args.context), conf.apparmor_label)
+
+
+def answer(conf: Configured, args: argparse.Namespace, subject: Subject | None = None) -> Answer:
+    """Ask the configured stack (and plan) about the operation `args` names (`subject`:
+    `subject_of(args, ...)` when the caller keeps it)."""
     try:
-        requests = requests_of(args, subject_of(args, conf.apparmor_label))
+        if subject is None:
+            subject = subject_of(args, conf.apparmor_label)
+        requests = requests_of(args, subject)
     except StockadeError as err:
         # 1 means "denied": a bad user, pid or path must not look like a denial
         raise UsageError(str(err)) from None
-    steps, plan_rows, final = evaluate(conf.stack, conf.plan, requests)
+    steps, plan_rows, final = evaluate(conf.stack, conf.plan, requests, conf.model)
     records = [record_from_event(e) for _, d in steps for e in d.events]
     return Answer(requests, steps, plan_rows, final, records)
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from stockade.audit.formats import kernel_line
+from stockade.cli import progress
 from stockade.cli._explain_eval import (
     answer,
     answer_json,
@@ -17,7 +18,7 @@ from stockade.cli._explain_eval import (
 )
 from stockade.cli._stack_args import add_stack_arguments
 from stockade.cli.output import paint, print_json, table
-from stockade.errors import StockadeError, UsageError
+from stockade.errors import UsageError
 from stockade.lsm import operations as ops
 
 COMMAND = "explain"
@@ -90,19 +91,15 @@ def add_question_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Explain one operation (or --batch); exit 0 when allowed, 1 when denied, 2 for bad input."""
+    if args.json:
+        progress.quiet()
     if args.batch is not None:
         from stockade.cli._explain_batch import run_batch
 
         return run_batch(args)
     if args.operation is None or args.target is None:
         raise UsageError("explain needs OPERATION and TARGET (or --batch)")
-    errors: list[str] = []
-    try:
-        conf = configure(args, plan_errors=errors)
-    except StockadeError as err:
-        raise UsageError(str(err)) from None
-    for error in errors:
-        print(f"stockade explain: {error}", file=sys.stderr)
+    conf = configure(args)
     ans = answer(conf, args)
     if args.json:
         print_json(answer_json(conf, ans))

@@ -13,6 +13,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 
+from stockade.cli import progress
 from stockade.cli._args import trailing_command
 from stockade.cli.output import printable
 from stockade.errors import StockadeError
@@ -70,12 +71,35 @@ def _observe(command: list[str], observations: str) -> int:
 
     old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        status = child.wait()
+        status = _wait(child, observations)
     finally:
         for signum, handler in old.items():
             signal.signal(signum, handler)
     # stopped by the signal the user sent (a server's ^C): that is how it ends, not a failure
     return 0 if status - 128 in forwarded else status
+
+
+def _wait(child: subprocess.Popen[bytes], observations: str) -> int:
+    """The child's status; on a terminal, meanwhile, the time and the events observed so far
+    (the lines of the observations file, counted at most ~4 times a second)."""
+    with progress.counter("learning: events observed", unit="ev") as bar:
+        if not bar.shown:
+            return child.wait()
+        seen = 0
+        with contextlib.ExitStack() as files:
+            handle = None
+            while True:
+                try:
+                    return child.wait(timeout=progress.INTERVAL)
+                except subprocess.TimeoutExpired:
+                    pass
+                if handle is None and os.path.exists(observations):
+                    with contextlib.suppress(OSError):
+                        handle = files.enter_context(open(observations, "rb"))
+                if handle is not None:
+                    while chunk := handle.read(1 << 16):
+                        seen += chunk.count(b"\n")
+                    bar.set_count(seen)
 
 
 def review(proposals: list[Proposal], ask: Callable[[str], str]) -> list[Proposal]:

@@ -4,12 +4,14 @@ Every command uses this one module: `counter` for work with a count (records imp
 checked, events observed), `activity` for work without one (importing an SELinux policy).
 Nothing is shown when stderr is not a terminal, or after `quiet()` (`--json`, `-q`); a bar
 appears only when the work lasts longer than DELAY seconds and refreshes at most 4 times
-a second. tqdm is imported only when a bar may be shown.
+a second (STOCKADE_PROGRESS_DELAY changes the delay). tqdm is imported only when a bar may
+be shown.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 import time
@@ -28,6 +30,14 @@ def quiet(value: bool = True) -> None:
     """Show no progress in this process (`--json`, `-q`, a machine reading stderr)."""
     global _quiet
     _quiet = value
+
+
+def delay() -> float:
+    """Seconds before a bar appears: DELAY, or $STOCKADE_PROGRESS_DELAY (0: at once)."""
+    try:
+        return max(0.0, float(os.environ.get("STOCKADE_PROGRESS_DELAY", DELAY)))
+    except ValueError:
+        return DELAY
 
 
 def enabled() -> bool:
@@ -55,13 +65,35 @@ class Counter:
             from tqdm import tqdm
 
             self._bar = tqdm(desc=description, unit=unit, total=total, file=_stream(),
-                             delay=DELAY, mininterval=INTERVAL, leave=False,
+                             delay=delay(), mininterval=INTERVAL, leave=False,
                              dynamic_ncols=True, unit_scale=total is None)
+
+    @property
+    def shown(self) -> bool:
+        """Whether a bar is shown (else every call does nothing)."""
+        return self._bar is not None
 
     def update(self, n: int = 1) -> None:
         """Add `n` to the count."""
         if self._bar is not None:
             self._bar.update(n)
+
+    def set_count(self, n: int) -> None:
+        """Show `n` as the count (for work that counts by itself)."""
+        if self._bar is not None and n != self._bar.n:
+            self._bar.update(n - self._bar.n)
+
+    def wrap(self, items: Iterable[T]) -> Iterable[T]:
+        """`items`, counted as they are consumed (unchanged when nothing is shown)."""
+        if self._bar is None:
+            return items
+        return self._counted(items)
+
+    def _counted(self, items: Iterable[T]) -> Iterator[T]:
+        update = self._bar.update
+        for item in items:
+            yield item
+            update(1)
 
     def close(self) -> None:
         """Remove the bar (the command's own output follows)."""
@@ -85,12 +117,18 @@ def counter(description: str, *, unit: str = "it", total: int | None = None,
 
 
 def iterate(items: Iterable[T], description: str, *, unit: str = "it",
-            total: int | None = None, show: bool = True) -> Iterator[T]:
-    """`items`, counted on the terminal as they are consumed."""
-    with counter(description, unit=unit, total=total, show=show) as bar:
-        for item in items:
-            yield item
-            bar.update()
+            total: int | None = None, show: bool = True) -> Iterable[T]:
+    """`items`, counted on the terminal as they are consumed (unchanged when nothing is
+    shown: a pipe pays nothing)."""
+    if not (show and enabled()):
+        return items
+    return _iterate(items, description, unit, total)
+
+
+def _iterate(items: Iterable[T], description: str, unit: str, total: int | None
+             ) -> Iterator[T]:
+    with counter(description, unit=unit, total=total) as bar:
+        yield from bar.wrap(items)
 
 
 @contextlib.contextmanager
@@ -106,10 +144,14 @@ def activity(description: str, *, show: bool = True) -> Iterator[None]:
     stop = threading.Event()
     start = time.monotonic()
 
+    wait = delay()
+
     def tick() -> None:
-        while not stop.wait(INTERVAL):
-            if time.monotonic() - start >= DELAY:
+        while True:
+            if time.monotonic() - start >= wait:
                 bar.refresh()
+            if stop.wait(INTERVAL):
+                return
 
     thread = threading.Thread(target=tick, name="stockade-progress", daemon=True)
     thread.start()

@@ -362,11 +362,13 @@ def capability_row(plan: EnforcementPlan, req: Request) -> PlanRow:
     return PlanRow(CAPABILITIES, DENY, "EPERM", f"{name} is dropped (kept: {kept})")
 
 
-def explain_plan(plan: EnforcementPlan, req: Request, *, abi: int | None = None) -> list[PlanRow]:
-    """The rows of the plan's kernel layers for `req` (Landlock ABI `abi`, default the kernel's)."""
+def explain_plan(plan: EnforcementPlan, req: Request, *, abi: int | None = None,
+                 model: _Landlock | None = None) -> list[PlanRow]:
+    """The rows of the plan's kernel layers for `req` (Landlock ABI `abi`, default the kernel's;
+    `model`: the plan's LandlockModel built once for many requests)."""
     if req.hook == "capable":
         return [capability_row(plan, req)]
-    lock = _Landlock(plan, ll.abi_version() if abi is None else abi)
+    lock = model or _Landlock(plan, ll.abi_version() if abi is None else abi)
     rows = [landlock_row(lock, req), seccomp_row(plan, req)]
     return [r for r in rows if r is not None]
 
