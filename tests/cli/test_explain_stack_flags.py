@@ -140,3 +140,15 @@ def test_profile_leaves_the_host_policy_out_and_says_so(tmp_path: Path) -> None:
     out = stockade("explain", "--profile", str(profile), "read", "/etc/passwd", config=config)
     assert out.returncode == 0, out.stderr
     assert "not used: --profile makes apparmor the major module" in out.stdout
+
+
+def test_run_mode_names_the_host_policy_it_uses(tmp_path: Path) -> None:
+    """`run --mode --lsm ...,selinux` without a policy takes the host's and says so."""
+    config = _config(tmp_path, "permissive")
+    out = stockade("run", "--mode", "complain", "--lsm", "capability,selinux", "--rx", "/usr",
+                   "--", "/bin/true", config=config)
+    assert out.returncode == 0, out.stderr
+    assert "note: selinux uses the host SELinux policy mini" in out.stderr
+    out = stockade("run", "--mode", "complain", "--lsm", "capability,selinux", "--rx", "/usr",
+                   "--", "/bin/true", config="/nonexistent")
+    assert out.returncode == 125 and "needs a policy" in out.stderr

@@ -285,6 +285,8 @@ def _run(args: argparse.Namespace) -> int:
         if audit:
             audit.close()
         raise
+    if supervision is not None:
+        notes += supervision.notes
     if audit:
         from stockade.enforce import report
     # The launcher stays unconfined while the program runs: make it non-dumpable so that no

@@ -114,6 +114,8 @@ def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
         raise
     routed = routed_syscalls(stack, observe_all=mode == "learn")
     setup = SupervisorSetup(supervisor, routed, auditor, learn_file)
+    if spec.host_policy is not None:
+        setup.notes.append(f"selinux uses the {spec.host_policy.describe()}")
     if tomoyo and learn_file is not None:
         module = stack.module("tomoyo")
         out = learn_file
