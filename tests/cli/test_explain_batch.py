@@ -72,14 +72,16 @@ def test_bad_lines_are_answers_and_the_batch_goes_on(tmp_path: Path) -> None:
         "read / --help",                             # no help (and no exit) from a line
         "read / --batch x",                          # no batch within a batch
         "x" * 70000,                                 # too long
+        "y" * 200000,                                # too long: read past, one answer
         "read /",                                    # still answered
     ]) + "\n"
     out = stockade("explain", "--batch", stdin=text)
     answers = lines(out)
-    assert [a["line"] for a in answers] == list(range(1, 12))
-    assert all("error" in a for a in answers[:10]), answers
+    assert [a["line"] for a in answers] == list(range(1, 13))
+    assert all("error" in a for a in answers[:11]), answers
+    assert "longer than" in answers[10]["error"]
     assert "Traceback" not in out.stderr and "internal error" not in out.stdout
-    assert answers[10]["decision"] == "allow" and "error" not in answers[10]
+    assert answers[11]["decision"] == "allow" and "error" not in answers[11]
     assert out.returncode == 2
 
 
@@ -123,3 +125,19 @@ def test_one_stack_per_configuration_and_the_cache_is_bounded(tmp_path: Path) ->
         for level in ("none", "integrity", "confidentiality"):
             batch.ask(f"read / --yama-scope {scope} --lockdown {level}")
     assert len(batch.configs) == _explain_batch.MAX_CONFIGS
+
+
+def test_answers_come_as_questions_arrive() -> None:
+    """An editor writes a question and reads its answer before sending the next."""
+    proc = subprocess.Popen([sys.executable, "-m", "stockade", "explain", "--batch"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=ENV)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        for number, target in enumerate(("/etc/hostname", "/"), 1):
+            proc.stdin.write(f"read {target}\n")
+            proc.stdin.flush()
+            assert json.loads(proc.stdout.readline())["line"] == number
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()

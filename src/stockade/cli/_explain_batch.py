@@ -124,9 +124,10 @@ class Batch:
             self.configs.popitem(last=False)
         return found
 
-    def ask(self, line: str) -> dict[str, Any]:
-        """The JSON answer of one question line (raises UsageError for a bad one)."""
-        if len(line) > MAX_LINE:
+    def ask(self, line: str | None) -> dict[str, Any]:
+        """The JSON answer of one question line (raises UsageError for a bad one; None is a
+        line that was too long to read)."""
+        if line is None or len(line) > MAX_LINE:
             raise UsageError(f"question longer than {MAX_LINE} characters")
         args = self.parser.parse_args(question_words(self.parser, line),
                                       namespace=copy.copy(self.defaults))
@@ -148,10 +149,21 @@ class Batch:
         return answer_json(conf, answer(conf, args, subject))
 
 
-def answers(batch: Batch, lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+def bounded_lines(stream: IO[str]) -> Iterator[str | None]:
+    """The lines of `stream`, None for one longer than MAX_LINE (read past, never held)."""
+    while line := stream.readline(MAX_LINE + 1):
+        if len(line) <= MAX_LINE or line.endswith("\n"):
+            yield line
+            continue
+        while (rest := stream.readline(MAX_LINE)) and not rest.endswith("\n"):
+            pass
+        yield None
+
+
+def answers(batch: Batch, lines: Iterable[str | None]) -> Iterator[tuple[int, dict[str, Any]]]:
     """(status, answer) per question; blank lines and # comments are skipped but counted."""
     for number, line in enumerate(lines, 1):
-        if not line.strip() or line.lstrip().startswith("#"):
+        if line is not None and (not line.strip() or line.lstrip().startswith("#")):
             continue
         try:
             found = batch.ask(line)
@@ -186,7 +198,7 @@ def run_batch(args: argparse.Namespace) -> int:
     worst = ALLOWED
     try:
         for status, found in answers(Batch(args), progress.iterate(
-                stream, "questions", unit="q", show=stream is not sys.stdin)):
+                bounded_lines(stream), "questions", unit="q", show=stream is not sys.stdin)):
             worst = max(worst, status)
             out.write(json.dumps(found, sort_keys=True, separators=(",", ":"), default=str) + "\n")
             out.flush()
