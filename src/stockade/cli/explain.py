@@ -29,7 +29,10 @@ With --profile, the rows marked plan:landlock, plan:seccomp and plan:capabilitie
 `stockade run -p FILE` would enforce in the kernel for each check (Landlock rights and ports,
 the seccomp rules of the system calls that carry it, the kept capabilities). The decision
 and the exit status are then what `run -p` enforces: the host's layers and the plan's rows;
-the apparmor row shows what the profile means where the plan approximates it."""
+the apparmor row shows what the profile means where the plan approximates it.
+Without --lsm the stack is capability,yama,loadpin,lockdown plus selinux with the host's
+policy when /etc/selinux/config names one (in complain mode when it says permissive);
+one line says which. --batch: docs/explain.md."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
