@@ -141,3 +141,16 @@ def test_answers_come_as_questions_arrive() -> None:
         assert proc.wait(timeout=60) == 0
     finally:
         proc.kill()
+
+
+def test_at_most_two_selinux_policies_are_kept(tmp_path: Path) -> None:
+    mini = Path(__file__).resolve().parents[1] / "selinux" / "data" / "mini.cil"
+    args = build_parser(["explain"]).parse_args(["explain", "--no-host-policy", "--batch"])
+    batch = _explain_batch.Batch(args)
+    option = f'selinux.policy_paths=[\\"{mini}\\"]'
+    for scope in range(4):
+        batch.ask(f'read / --yama-scope {scope} --lsm capability,yama,selinux '
+                  f'--module-option "{option}"')
+        batch.ask(f"read / --yama-scope {scope}")
+    held = [c for c in batch.configs.values() if _explain_batch._holds_policy(c)]
+    assert len(held) == _explain_batch.MAX_POLICY_CONFIGS and len(batch.configs) == 6

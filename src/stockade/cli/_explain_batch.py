@@ -31,7 +31,8 @@ from stockade.errors import StockadeError, UsageError
 from stockade.files import require_input
 from stockade.lsm.types import Subject
 
-MAX_CONFIGS = 8  # stacks kept: each may hold a whole SELinux policy
+MAX_CONFIGS = 8  # stacks kept
+MAX_POLICY_CONFIGS = 2  # of which holding an SELinux policy (~170 MB each for Debian's)
 MAX_SUBJECTS = 256
 MAX_LINE = 1 << 16
 ALLOWED, DENIED, BAD = 0, 1, 2
@@ -102,6 +103,10 @@ def question_words(parser: argparse.ArgumentParser, line: str) -> list[str]:
         raise UsageError(f"bad quoting: {err}") from None
 
 
+def _holds_policy(conf: Configured) -> bool:
+    return any(m.name == "selinux" for m in conf.stack.modules)
+
+
 class Batch:
     """Answers questions against configurations built once (LRU, MAX_CONFIGS)."""
 
@@ -122,6 +127,9 @@ class Batch:
         self.configs[key] = found
         if len(self.configs) > MAX_CONFIGS:
             self.configs.popitem(last=False)
+        with_policy = [k for k, c in self.configs.items() if _holds_policy(c)]
+        for old in with_policy[:-MAX_POLICY_CONFIGS]:  # the least recently used go first
+            del self.configs[old]
         return found
 
     def ask(self, line: str | None) -> dict[str, Any]:
