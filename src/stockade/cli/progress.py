@@ -50,6 +50,16 @@ def enabled() -> bool:
         return False
 
 
+def _tqdm() -> Any:
+    """tqdm's bar class, or None where it is not installed (progress is a nicety: an older
+    environment shows none rather than failing)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm
+
+
 def _stream() -> Any:
     """stderr below main's HumanStream: tqdm's carriage returns are ours, not a name's."""
     return getattr(sys.stderr, "_stream", sys.stderr)
@@ -61,9 +71,8 @@ class Counter:
     def __init__(self, description: str, *, unit: str = "it", total: int | None = None,
                  show: bool = True) -> None:
         self._bar: Any = None
-        if show and enabled():
-            from tqdm import tqdm
-
+        tqdm = _tqdm() if show and enabled() else None
+        if tqdm is not None:
             self._bar = tqdm(desc=description, unit=unit, total=total, file=_stream(),
                              delay=delay(), mininterval=INTERVAL, leave=False,
                              dynamic_ncols=True, unit_scale=total is None)
@@ -134,11 +143,10 @@ def _iterate(items: Iterable[T], description: str, unit: str, total: int | None
 @contextlib.contextmanager
 def activity(description: str, *, show: bool = True) -> Iterator[None]:
     """Elapsed time of work without a count (shown only past DELAY seconds)."""
-    if not show or not enabled():
+    tqdm = _tqdm() if show and enabled() else None
+    if tqdm is None:
         yield
         return
-    from tqdm import tqdm
-
     bar = tqdm(desc=description, bar_format="{desc}: {elapsed}", file=_stream(),
                delay=24 * 3600, leave=False)  # drawn by the ticker below, never at creation
     stop = threading.Event()
