@@ -114,6 +114,9 @@ def test_learn_shows_observed_events(tmp_path: Path) -> None:
                                "-c", "cat /etc/hostname >/dev/null; sleep 0.6"])
     assert status == 0
     assert "learning: events observed" in tty and "ev" in tty
+    status, _out, tty = on_pty(["learn", "-q", "-o", str(tmp_path / "q.profile"), "--",
+                                "/bin/sh", "-c", "sleep 0.3"])
+    assert status == 0 and "learning" not in tty and "accesses seen" not in tty
 
 
 def test_counter_in_process(monkeypatch) -> None:

@@ -47,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="exec mode for programs it runs (default ix)")
     parser.add_argument("--keep-observations", metavar="FILE",
                         help="also keep the raw observations (JSON lines) here")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress on the terminal and no summary line")
     parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
                         help="the command to learn")
 
@@ -141,6 +143,8 @@ def _write_output(path: str, what: str, text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Learn the command's profile and write it."""
     command = trailing_command(args.argv, "stockade learn -o PROFILE -- CMD ARGS...")
+    if args.quiet:
+        progress.quiet()
     program = shutil.which(command[0])
     if program is None:
         raise StockadeError(f"command not found: {command[0]}", exit_code=127)
@@ -169,9 +173,10 @@ def run(args: argparse.Namespace) -> int:
         proposals = review(proposals, input)
     text = render(name, program, abstractions, proposals, command=command)
     _write_output(args.output, "profile", text)
-    print(f"stockade learn: {len(lines)} accesses seen, {len(proposals)} rules and "
-          f"{len(abstractions)} abstractions written to {args.output} (program exit {status})",
-          file=sys.stderr)
+    if not args.quiet:
+        print(f"stockade learn: {len(lines)} accesses seen, {len(proposals)} rules and "
+              f"{len(abstractions)} abstractions written to {args.output} (program exit "
+              f"{status})", file=sys.stderr)
     if status != 0:
         print(f"stockade learn: note: {command[0]} {_failure(status)}: the profile holds what "
               "it did until then; learn again once it succeeds", file=sys.stderr)
