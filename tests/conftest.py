@@ -4,6 +4,7 @@ scratch area of the tests that run real confined children (enforce/, escapes/, s
 from __future__ import annotations
 
 import errno
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,10 @@ from stockade.lsm.module import SecurityModule, Verdict
 from stockade.lsm.stack import Stack
 from stockade.lsm.types import Request
 from stockade.modules.dac import Dac
+
+# `explain` uses the host's SELinux policy by default (/etc/selinux/config): the tests do not
+# depend on this machine's config; the ones about that default name a config themselves.
+os.environ.setdefault("STOCKADE_SELINUX_CONFIG", "/nonexistent/selinux/config")
 
 # `from confine_helpers import ...` in the test directories that are not packages.
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -1,7 +1,7 @@
 """explain --profile agrees with run -p: generated profiles x operations on real files.
 
 For each generated profile a fresh tree is built, `stockade explain`'s decision (the same
-functions the command uses: cli.explain.evaluate) is taken for every operation, then ONE
+functions the command uses: cli._explain_eval.evaluate) is taken for every operation, then ONE
 confined child (`stockade run -p`, the real launcher with Landlock, seccomp and the hybrid
 supervisor) performs all of them and prints OK or the errno of each. The kernel is the oracle.
 """
@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from confine_helpers import PY, STOCKADE, unconfinable_reason
 
+from stockade.cli import _explain_eval as explain_eval
 from stockade.cli import explain as cli_explain
 
 PROFILES = int(os.environ.get("SWEEP_PROFILES", "24"))
@@ -119,14 +120,13 @@ def explain_all(profile: Path, ops: list[tuple[str, str, str]]) -> list[str]:
     parser = argparse.ArgumentParser()
     cli_explain.add_arguments(parser)
     base = parser.parse_args(["--profile", str(profile), "read", "/"])
-    stack = cli_explain._stack(base)
-    subject = cli_explain._confine(base, cli_explain._subject(base))
-    plan = cli_explain._plan(base)
+    conf = explain_eval.configure(base)
+    subject = explain_eval.subject_of(base, conf.apparmor_label)
     out = []
     for op, a, b in ops:
         args = parser.parse_args(["--profile", str(profile), op, a, *(["--to", b] if b else [])])
-        requests = cli_explain._requests(args, subject)
-        _, _, final = cli_explain.evaluate(stack, plan, requests)
+        requests = explain_eval.requests_of(args, subject)
+        _, _, final = explain_eval.evaluate(conf.stack, conf.plan, requests)
         out.append("OK" if final is None else final.errno)
     return out
 

@@ -39,8 +39,8 @@ def add_kernel_grants(args: argparse.Namespace, plan: EnforcementPlan,
     """Add the TOMOYO policy's Landlock grants to `plan`; the notes to print."""
     from stockade.enforce import landlock as ll
     from stockade.enforce.plan_types import FsRule, NetRule
-    from stockade.enforce.supervisor.setup import parse_options
     from stockade.modules.labels import parse_contexts
+    from stockade.modules.stack_spec import parse_options
     from stockade.modules.tomoyo.kernel_grants import EMULATED, first_domain, kernel_grants
     from stockade.modules.tomoyo.policy import load_policy
     from stockade.modules.tomoyo.words import encode_name

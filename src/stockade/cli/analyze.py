@@ -11,6 +11,7 @@ import os
 import sys
 from typing import Any
 
+from stockade.cli import progress
 from stockade.cli.output import paint, print_json, table
 from stockade.errors import StockadeError, UsageError
 from stockade.modules.selinux.analysis import Analyzer, Flow, FlowGraph, write_dot
@@ -66,7 +67,8 @@ def _policy(args: argparse.Namespace) -> Policy:
     for path in paths:
         if not os.path.exists(path):
             raise UsageError(f"no such policy: {path}")
-    policy = load_policy(paths)
+    with progress.activity("loading the SELinux policy", show=not args.json):
+        policy = load_policy(paths)
     for item in args.boolean:
         name, _, value = item.partition("=")
         if value.lower() not in ("on", "off", "true", "false", "1", "0"):

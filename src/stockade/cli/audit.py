@@ -20,6 +20,7 @@ from stockade.audit.ship import FORMATS as SHIP_FORMATS
 from stockade.audit.ship import encode
 from stockade.audit.store import AuditStore, default_store_path
 from stockade.audit.when import iso, parse_since
+from stockade.cli import progress
 from stockade.cli._audit_follow import add_follow_parser, follow
 from stockade.cli.output import paint, print_json, printable, table
 from stockade.errors import StockadeError, UsageError
@@ -112,14 +113,15 @@ def _import(args: argparse.Namespace) -> int:
     store = _open(args)
     stats: dict[str, int] = {}
     try:
-        with store.writer() as writer:
+        with store.writer() as writer, progress.counter("importing audit records",
+                                                         unit="rec") as bar:
             for name in files:
                 if name == "-":
-                    writer.extend(records_from_stream(sys.stdin, stats))
+                    writer.extend(bar.wrap(records_from_stream(sys.stdin, stats)))
                 else:
-                    writer.extend(read_records(name, stats))
+                    writer.extend(bar.wrap(read_records(name, stats)))
             if kmsg:
-                writer.extend(records_from_lines(kmsg, stats=stats))
+                writer.extend(bar.wrap(records_from_lines(kmsg, stats=stats)))
         seen, new, rejected = writer.seen, writer.inserted, writer.rejected
     finally:
         store.close()

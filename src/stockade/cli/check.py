@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from stockade.cli import progress
 from stockade.cli.output import paint, print_json, printable, table
 from stockade.errors import UsageError
 from stockade.policy import check
@@ -63,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
         from stockade.cli._check_tomoyo import run_tomoyo
 
         return run_tomoyo(args)
-    report = check(args.paths, args.include_dirs, run_lint=not args.no_lint)
+    with progress.counter("checking profiles", unit="file", show=not args.json) as bar:
+        report = check(args.paths, args.include_dirs, run_lint=not args.no_lint,
+                       on_file=lambda _path: bar.update())
     if args.json:
         print_json({
             "ok": report.ok,

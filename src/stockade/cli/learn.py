@@ -13,6 +13,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 
+from stockade.cli import progress
 from stockade.cli._args import trailing_command
 from stockade.cli.output import printable
 from stockade.errors import StockadeError
@@ -50,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="exec mode for programs it runs (default ix)")
     parser.add_argument("--keep-observations", metavar="FILE",
                         help="also keep the raw observations (JSON lines) here")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress on the terminal and no summary line")
     parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
                         help="the command to learn")
 
@@ -74,12 +77,35 @@ def _observe(command: list[str], observations: str) -> int:
 
     old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        status = child.wait()
+        status = _wait(child, observations)
     finally:
         for signum, handler in old.items():
             signal.signal(signum, handler)
     # stopped by the signal the user sent (a server's ^C): that is how it ends, not a failure
     return 0 if status - 128 in forwarded else status
+
+
+def _wait(child: subprocess.Popen[bytes], observations: str) -> int:
+    """The child's status; on a terminal, meanwhile, the time and the events observed so far
+    (the lines of the observations file, counted at most ~4 times a second)."""
+    with progress.counter("learning: events observed", unit="ev") as bar:
+        if not bar.shown:
+            return child.wait()
+        seen = 0
+        with contextlib.ExitStack() as files:
+            handle = None
+            while True:
+                try:
+                    return child.wait(timeout=progress.INTERVAL)
+                except subprocess.TimeoutExpired:
+                    pass
+                if handle is None and os.path.exists(observations):
+                    with contextlib.suppress(OSError):
+                        handle = files.enter_context(open(observations, "rb"))
+                if handle is not None:
+                    while chunk := handle.read(1 << 16):
+                        seen += chunk.count(b"\n")
+                    bar.set_count(seen)
 
 
 def review(proposals: list[Proposal], ask: Callable[[str], str]) -> list[Proposal]:
@@ -121,6 +147,8 @@ def _write_output(path: str, what: str, text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Learn the command's profile and write it."""
     command = trailing_command(args.argv, "stockade learn -o PROFILE -- CMD ARGS...")
+    if args.quiet:
+        progress.quiet()
     program = shutil.which(command[0])
     if program is None:
         raise StockadeError(f"command not found: {command[0]}", exit_code=127)
@@ -165,9 +193,10 @@ def run(args: argparse.Namespace) -> int:
         what = "added to"
     if existing is None or text != existing.text:
         _write_output(args.output, "profile", text)
-    print(f"stockade learn: {len(lines)} accesses seen, {len(proposals)} rules and "
-          f"{len(abstractions)} abstractions {what} {args.output} (program exit {status})",
-          file=sys.stderr)
+    if not args.quiet:
+        print(f"stockade learn: {len(lines)} accesses seen, {len(proposals)} rules and "
+              f"{len(abstractions)} abstractions {what} {args.output} (program exit {status})",
+              file=sys.stderr)
     if status != 0:
         print(f"stockade learn: note: {command[0]} {_failure(status)}: the profile holds what "
               "it did until then; learn again once it succeeds", file=sys.stderr)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from stockade.cli._args import trailing_command
 from stockade.cli._run_complain import complain_requested
 from stockade.cli._run_tomoyo import add_kernel_grants, wants_tomoyo
+from stockade.cli._stack_args import LSM_HELP, add_stack_arguments
 from stockade.cli._strict import add_strict, check_strict, strict_judge
 from stockade.errors import StockadeError, UnsupportedError, UsageError
 
@@ -130,17 +131,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "the program's files, ports and signals are NOT confined, each access "
                           "the profile would deny is allowed and recorded in --audit FILE "
                           "(any user; docs/enforce.md)")
-    sup.add_argument("--lsm", metavar="LIST",
-                     help="modules for --mode, kernel lsm= style (default: "
-                          "capability,yama,loadpin,lockdown)")
-    sup.add_argument("--context", action="append", default=[], metavar="MODULE=LABEL",
-                     help="the program's label for a module, e.g. biba=medium (repeatable)")
-    sup.add_argument("--module-option", action="append", default=[], metavar="MODULE.KEY=VALUE",
-                     help="a module setting, VALUE as JSON or text, e.g. "
-                          "'selinux.policy_paths=[\"p.cil\"]' (repeatable)")
-    sup.add_argument("--module-file", action="append", default=[], metavar="FILE",
-                     help="a programmable module (Python @hook functions) added to the stack "
-                          "for --mode (repeatable; it runs in the supervisor, unsandboxed)")
+    add_stack_arguments(sup, lsm_help="modules for --mode, " + LSM_HELP.replace("modules, ", ""))
     sup.add_argument("--learn", metavar="FILE",
                      help="append observations (JSON lines) here; implied format: "
                           "enforce/supervisor/observe.py")
@@ -364,6 +355,8 @@ def _run(args: argparse.Namespace) -> int:
         if audit:
             audit.close()
         raise
+    if supervision is not None:
+        notes += supervision.notes
     if audit:
         from stockade.enforce import report
     # The launcher stays unconfined while the program runs: make it non-dumpable so that no
@@ -529,6 +522,8 @@ def _supervision(args: argparse.Namespace, plan: EnforcementPlan, audit: RecordF
         # only what Landlock cannot mediate
         return build_hybrid(os.dup(audit.fd) if audit else None)
     from stockade.enforce.supervisor.setup import build
+    from stockade.modules.selinux.hostconfig import host_policy
 
     return build(mode, args.lsm, args.context, args.module_option,
-                 os.dup(audit.fd) if audit else None, learn, args.module_file, judged=judged)
+                 os.dup(audit.fd) if audit else None, learn, args.module_file, judged=judged,
+                 host_policy=host_policy())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,11 +45,15 @@ def profile_files(paths: Sequence[str]) -> list[str]:
 
 
 def check(paths: Sequence[str], include_dirs: Sequence[str] = (), *,
-          run_lint: bool = True, loader: Loader | None = None) -> CheckReport:
-    """Check every profile file under `paths`; one broken file does not stop the others."""
+          run_lint: bool = True, loader: Loader | None = None,
+          on_file: Callable[[str], None] | None = None) -> CheckReport:
+    """Check every profile file under `paths`; one broken file does not stop the others.
+    `on_file(path)` is called as each file is taken up (the CLI's progress)."""
     loader = loader or Loader(include_dirs)
     report = CheckReport()
     for path in profile_files(paths):
+        if on_file is not None:
+            on_file(path)
         report.files.append(path)
         try:
             compiled = compile_profiles(Path(path), loader=loader)  # a name, even with a newline

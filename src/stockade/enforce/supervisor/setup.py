@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
@@ -18,6 +17,7 @@ from stockade.lsm.module import Mode
 if TYPE_CHECKING:  # the plain-run (hybrid) path imports neither the sinks nor every module
     from stockade.audit.sinks import Auditor
     from stockade.enforce.plan_types import EnforcementPlan
+    from stockade.modules.selinux.hostconfig import HostPolicy
 
 MODES = ("enforce", "complain", "learn")
 
@@ -32,23 +32,6 @@ def _signals_blocked() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-def parse_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """`["selinux.policy_paths=[\\"a.cil\\"]", "biba.default_level=high"]` -> settings per module
-    (the value is JSON when it parses as JSON, else a string)."""
-    settings: dict[str, dict[str, Any]] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        module, dot, name = key.partition(".")
-        if not sep or not dot or not module or not name:
-            raise UsageError(f"--module-option expects MODULE.KEY=VALUE, not {item!r}")
-        try:
-            value: Any = json.loads(text)
-        except ValueError:
-            value = text
-        settings.setdefault(module, {})[name] = value
-    return settings
 
 
 @dataclass
@@ -120,17 +103,18 @@ def _open_learn(learn: str | int, truncate: bool) -> IO[str]:
 def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
           options: Sequence[str] = (), audit_path: Output = None,
           learn_path: Output = None, module_files: Sequence[str] = (),
-          judged: EnforcementPlan | None = None) -> SupervisorSetup:
-    """The stack for `lsm` in `mode`, its supervisor, and the system calls to route to it.
+          judged: EnforcementPlan | None = None,
+          host_policy: HostPolicy | None = None) -> SupervisorSetup:
+    """The stack for `lsm` in `mode` (modules/stack_spec.py: as `explain` builds it from the
+    same flags; `host_policy` for a selinux module given no policy), its supervisor, and the
+    system calls to route to it.
 
     `audit_path` and `learn_path` are paths or open descriptors (owned from here on).
     `judged` (complain mode with a profile): the profile's plan, asked about every access the
     supervisor sees; what it would refuse is recorded as an ALLOWED record (complain.py).
     """
     from stockade.enforce.supervisor.observe import JsonlObserver
-    from stockade.modules.labels import parse_contexts
-    from stockade.modules.programmable import load_module_files, lsm_with
-    from stockade.modules.registry import DEFAULT_LSM, build_stack
+    from stockade.modules.stack_spec import stack_spec
 
     auditor: Auditor | None = None
     learn_file: IO[str] | None = None
@@ -139,22 +123,18 @@ def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
             raise UsageError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
         if mode == "learn" and not _given(learn_path):
             raise UsageError("--mode learn needs --learn FILE (where observations go)")
-        lsm = lsm or DEFAULT_LSM
-        extra = load_module_files(module_files) if module_files else {}
-        lsm = lsm_with(lsm, extra)
-        names = ["capability", *[n.strip() for n in lsm.split(",") if n.strip()]]
+        spec = stack_spec(lsm, contexts, options, module_files, host_policy=host_policy)
+        names = ["capability", *spec.names()]
         modes = {n: Mode.COMPLAIN for n in names} if mode != "enforce" else {}
         auditor = _open_auditor(audit_path)
         audit_path = None  # owned by the auditor now
         # the kernel applies DAC to the target itself, and to the supervisor's emulated calls
         # (made with the target's credentials): the stack models only the LSM layers
-        settings = parse_options(options)
-        initial = parse_contexts(contexts)
+        initial = spec.contexts
         tomoyo = "tomoyo" in names
         if tomoyo:  # the program's own exec lands in the --context domain; learn mode learns
-            initial = _tomoyo_settings(settings.setdefault("tomoyo", {}), initial, mode)
-        stack = build_stack(lsm, settings=settings, modes=modes, dac=False,
-                            audit_sink=auditor, extra=extra)
+            initial = _tomoyo_settings(spec.settings.setdefault("tomoyo", {}), initial, mode)
+        stack = spec.build(modes=modes, dac=False, audit_sink=auditor)
         observer = None
         if learn_path is not None and _given(learn_path):
             learn_file = _open_learn(learn_path, truncate=tomoyo)
@@ -179,6 +159,8 @@ def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
         raise
     routed = routed_syscalls(stack, observe_all=mode == "learn" or judged is not None)
     setup = SupervisorSetup(supervisor, routed, auditor, learn_file)
+    if spec.host_policy is not None:
+        setup.notes.append(f"selinux uses the {spec.host_policy.describe()}")
     if tomoyo and learn_file is not None:
         module = stack.module("tomoyo")
         out = learn_file
