@@ -26,7 +26,7 @@ from pathlib import Path
 
 from stockade.enforce import defaults, launcher, prepare
 from stockade.enforce import landlock as ll
-from stockade.enforce.plan_types import EnforcementPlan
+from stockade.enforce.plan.types import EnforcementPlan
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = Path("/tmp/stockade-bench")

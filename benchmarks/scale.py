@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from stockade.enforce.plan import compile_file
+from stockade.enforce.plan.profile import compile_file
 from stockade.enforce.prepare import prepare
 from stockade.enforce.timings import PHASES, PhaseTimer
 

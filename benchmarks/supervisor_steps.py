@@ -19,8 +19,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from stockade.enforce.supervisor import fast, handlers, loop, notify, resolve, target
+from stockade.enforce.supervisor import fast, loop, notify, resolve, target
 from stockade.enforce.supervisor import sys as ksys
+from stockade.enforce.supervisor.handlers import open_exec as handlers
 from stockade.lsm import stack
 
 pc = time.perf_counter_ns

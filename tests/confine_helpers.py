@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stockade.enforce import defaults, launcher, prepare
-from stockade.enforce.plan_types import EnforcementPlan
+from stockade.enforce.plan.types import EnforcementPlan
 
 NOBODY = 65534
 PY = "/usr/bin/python3"  # Debian's python: reachable by nobody (pyenv's under /root is not)

@@ -103,13 +103,13 @@ def test_supervisor_entries_are_exactly_what_plain_run_routes() -> None:
     plan = defaults.adhoc_plan(rw=["/tmp"])
     notified = {r.syscall for r in plan.notify_rules()}
     table = {n for n, m in MEDIATION.items() if m.via is Via.SUPERVISOR}
-    from stockade.enforce.plan_net import UNIX_PEER_SYSCALLS
+    from stockade.enforce.plan.net import UNIX_PEER_SYSCALLS
 
     assert notified | {*UNIX_PEER_SYSCALLS, "sendto"} == table
 
 
 def test_a_profile_plan_carries_the_hybrid_rules(tmp_path: Path) -> None:
-    from stockade.enforce.plan import compile_file
+    from stockade.enforce.plan.profile import compile_file
 
     prof = tmp_path / "p"
     prof.write_text("profile t {\n  /tmp/** rw,\n  network inet stream port=80,\n}\n")

@@ -7,7 +7,7 @@ import pytest
 
 from stockade.enforce import defaults, prepare
 from stockade.enforce import landlock as ll
-from stockade.enforce.plan_types import (
+from stockade.enforce.plan.types import (
     CoverageReport,
     CoverageStatus,
     EnforcementPlan,

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from confine_helpers import PRELUDE, PY, cli, uid_of
 
-from stockade.enforce import landlock, plan_cache
-from stockade.enforce import plan as planmod
-from stockade.enforce.plan_cache import codec, store
+from stockade.enforce import landlock
+from stockade.enforce.plan import cache as plan_cache
+from stockade.enforce.plan import profile as planmod
+from stockade.enforce.plan.cache import codec, store
 
 pytestmark = pytest.mark.skipif(landlock.abi_version() < 1, reason="no Landlock")
 
@@ -183,7 +184,7 @@ def test_writable_grant_over_the_cache_disables_it(tree):
 
     def exposed_by(grant: str):
         def exposed(pp):
-            from stockade.enforce.plan_types import EnforcementPlan, FsRule
+            from stockade.enforce.plan.types import EnforcementPlan, FsRule
 
             extra = EnforcementPlan(fs_rules=[FsRule(grant, landlock.AccessFs.WRITE_FILE
                                                      | landlock.AccessFs.MAKE_REG)],
@@ -219,7 +220,7 @@ def test_observations_below_proc_pids_are_not_recorded():
 # -- real runs ------------------------------------------------------------------------------
 
 def _keyring_or_skip() -> None:
-    from stockade.enforce.plan_cache import keyring
+    from stockade.enforce.plan.cache import keyring
 
     if keyring.key(create=True) is None:
         pytest.skip("no kernel keyring here (the plan cache is off)")
@@ -321,8 +322,8 @@ def test_the_compiler_asks_the_filesystem_only_through_fsview():
                       r"|os\.path\.(exists|lexists|isdir|isfile|islink|realpath|getsize)\("
                       r"|(?<![.\w])open\(|\.read_text\(|\.read_bytes\(|\.iterdir\(")
     files = [*(src / "policy").glob("*.py"), src / "enforce" / "defaults.py",
-             *(p for p in (src / "enforce").glob("plan*.py")
-               if p.name not in ("plan_explain.py", "plan_records.py"))]
+             *(p for p in (src / "enforce" / "plan").glob("*.py")
+               if p.name not in ("explain.py", "records.py"))]
     found = {(p.name, m.group(0)) for p in files
              for line in p.read_text().splitlines() if not line.lstrip().startswith("#")
              for m in call.finditer(line)}

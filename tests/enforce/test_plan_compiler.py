@@ -15,10 +15,10 @@ import pytest
 
 from stockade.enforce import landlock as ll
 from stockade.enforce.caps import cap_number
-from stockade.enforce.plan import compile_plan, select_profile
-from stockade.enforce.plan_glob import DIR, FILE, TREE, expand
-from stockade.enforce.plan_syscalls import rlimit_value
-from stockade.enforce.plan_types import CoverageStatus
+from stockade.enforce.plan.glob import DIR, FILE, TREE, expand
+from stockade.enforce.plan.profile import compile_plan, select_profile
+from stockade.enforce.plan.syscalls import rlimit_value
+from stockade.enforce.plan.types import CoverageStatus
 from stockade.errors import StockadeError
 from stockade.policy import compile_profiles
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from stockade.enforce.landlock import AccessFs
-from stockade.enforce.plan import compile_plan
-from stockade.enforce.plan_explain import PlanRow, explain_plan
-from stockade.enforce.plan_types import EnforcementPlan, FsRule
+from stockade.enforce.plan.explain import PlanRow, explain_plan
+from stockade.enforce.plan.profile import compile_plan
+from stockade.enforce.plan.types import EnforcementPlan, FsRule
 from stockade.lsm import operations as ops
 from stockade.lsm.caps import CAP_NET_RAW, CAP_SYS_PTRACE
 from stockade.lsm.probe import file_object, subject_from_pid, task_object

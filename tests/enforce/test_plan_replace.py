@@ -18,8 +18,8 @@ import pytest
 from confine_helpers import cli, unconfinable_reason
 
 from stockade.enforce import landlock as ll
-from stockade.enforce.plan import compile_plan
-from stockade.enforce.plan_types import CoverageStatus
+from stockade.enforce.plan.profile import compile_plan
+from stockade.enforce.plan.types import CoverageStatus
 from stockade.policy import compile_profiles
 
 A = ll.AccessFs

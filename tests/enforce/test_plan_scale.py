@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from stockade.enforce import plan_glob
-from stockade.enforce.plan import compile_file, compile_plan
-from stockade.enforce.plan_glob import FsView, expand
+from stockade.enforce.plan import glob as plan_glob
+from stockade.enforce.plan.glob import FsView, expand
+from stockade.enforce.plan.profile import compile_file, compile_plan
 from stockade.enforce.timings import PHASES, PhaseTimer
 from stockade.policy import compile_profiles
 

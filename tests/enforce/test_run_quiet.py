@@ -96,7 +96,7 @@ def test_compile_counts_by_default_and_full_lists(area, user):
 def test_own_rules_are_those_outside_shared_abstractions_and_tunables(tmp_path):
     """The one place that says which rules are a profile's own (run, compile, --strict)."""
     from stockade.enforce.coverage_scope import is_shared, judged
-    from stockade.enforce.plan_types import CoverageEntry, CoverageStatus
+    from stockade.enforce.plan.types import CoverageEntry, CoverageStatus
     from stockade.policy.includes import BUNDLED_DIR, SYSTEM_DIR
 
     def entry(source: str) -> CoverageEntry:

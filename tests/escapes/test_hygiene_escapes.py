@@ -225,7 +225,7 @@ def test_deny_with_too_many_alternatives_fails_closed(area, user):
 
 
 def test_deny_whose_walk_hits_the_budget_fails_closed(area, user):
-    from stockade.enforce.plan_glob import MAX_VISITS
+    from stockade.enforce.plan.glob import MAX_VISITS
 
     for i in range(MAX_VISITS + 10):  # the walk of `*` reads them all before sub/secret
         (area.allowed / f"e{i}").touch()

@@ -11,7 +11,7 @@ import pytest
 
 from stockade import export
 from stockade.enforce.mediation.kernel import newer_syscalls, syscall_limit
-from stockade.enforce.plan_types import CoverageStatus
+from stockade.enforce.plan.types import CoverageStatus
 
 from .conftest import Bundle, need_root_and, stockade
 from .test_import_oci_seccomp import DEFAULT

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from stockade.enforce import seccomp as sc
-from stockade.enforce.plan import compile_plan
+from stockade.enforce.plan.profile import compile_plan
 from stockade.policy import PolicyError, compile_profiles
 
 

@@ -156,7 +156,7 @@ def test_logprof_proposes_what_the_plan_enforces_and_converges(tmp_path) -> None
     """A make_reg denial in an empty directory: the proposal must be granted by the plan
     (`out/* w` goes through out/), applied once, and never proposed again."""
     from stockade.enforce import landlock as ll
-    from stockade.enforce.plan import compile_file
+    from stockade.enforce.plan.profile import compile_file
 
     out = tmp_path / "out"
     out.mkdir()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from stockade.audit.record import AuditRecord
 from stockade.enforce import defaults
-from stockade.enforce.plan_explain import DENY, explain_plan
+from stockade.enforce.plan.explain import DENY, explain_plan
 from stockade.enforce.supervisor.complain import ProfileJudge
 from stockade.lsm.types import MAY_OPEN, MAY_READ, MAY_WRITE, Object, ObjectKind, Request, Subject
 

@@ -195,7 +195,7 @@ def _apparmor(args: argparse.Namespace) -> tuple[Any, str]:
 def _plan(args: argparse.Namespace, label: str | None) -> Any:
     """The enforcement plan of --profile (same include dirs and profile), or None (why not
     goes to stderr)."""
-    from stockade.enforce.plan import compile_file
+    from stockade.enforce.plan.profile import compile_file
 
     try:
         return compile_file(args.profile, args.include_dirs, label).plan
@@ -207,7 +207,7 @@ def _plan(args: argparse.Namespace, label: str | None) -> Any:
 def _plan_rows(plan: Any, req: Request, model: Any) -> list[Any]:
     if plan is None:
         return []
-    from stockade.enforce.plan_explain import explain_plan
+    from stockade.enforce.plan.explain import explain_plan
 
     return explain_plan(plan, req, model=model)
 
@@ -215,7 +215,7 @@ def _plan_rows(plan: Any, req: Request, model: Any) -> list[Any]:
 def landlock_model(plan: Any) -> Any:
     """The plan's Landlock model on this kernel (built once, asked for every request)."""
     from stockade.enforce import landlock as ll
-    from stockade.enforce.plan_explain import LandlockModel
+    from stockade.enforce.plan.explain import LandlockModel
 
     return LandlockModel(plan, ll.abi_version())
 

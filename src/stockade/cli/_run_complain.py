@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from stockade.errors import UsageError
 
 if TYPE_CHECKING:
-    from stockade.enforce.plan_types import EnforcementPlan
+    from stockade.enforce.plan.types import EnforcementPlan
     from stockade.enforce.supervisor.complain import ProfileJudge
 
 #: what complain mode does not confine, for the summary line, the audit file and docs

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from stockade.errors import UsageError
 
 if TYPE_CHECKING:
-    from stockade.enforce.plan_types import EnforcementPlan
+    from stockade.enforce.plan.types import EnforcementPlan
 
 
 def wants_tomoyo(args: argparse.Namespace) -> bool:
@@ -38,7 +38,7 @@ def add_kernel_grants(args: argparse.Namespace, plan: EnforcementPlan,
                       command: list[str]) -> list[str]:
     """Add the TOMOYO policy's Landlock grants to `plan`; the notes to print."""
     from stockade.enforce import landlock as ll
-    from stockade.enforce.plan_types import FsRule, NetRule
+    from stockade.enforce.plan.types import FsRule, NetRule
     from stockade.modules.labels import parse_contexts
     from stockade.modules.stack_spec import parse_options
     from stockade.modules.tomoyo.kernel_grants import EMULATED, first_domain, kernel_grants

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from stockade.enforce.plan_types import CoverageEntry
+    from stockade.enforce.plan.types import CoverageEntry
 
 
 def add_strict(group: argparse._ActionsContainer, action: str) -> None:

@@ -12,8 +12,8 @@ from stockade.cli._strict import add_strict, check_strict
 from stockade.errors import UsageError
 
 if TYPE_CHECKING:
-    from stockade.enforce.plan import ProfilePlan
-    from stockade.enforce.plan_types import CoverageEntry
+    from stockade.enforce.plan.profile import ProfilePlan
+    from stockade.enforce.plan.types import CoverageEntry
     from stockade.enforce.prepare import Prepared
     from stockade.enforce.timings import PhaseTimer
 
@@ -87,8 +87,8 @@ def _kernel_entries(prep: Prepared) -> tuple[list[CoverageEntry], int]:
 def build(args: argparse.Namespace, timings: PhaseTimer | None = None
           ) -> tuple[ProfilePlan, Prepared]:
     """Compile the profile and prepare it (report only) for the chosen ABI."""
-    from stockade.enforce import plan as planmod
     from stockade.enforce import prepare
+    from stockade.enforce.plan import profile as planmod
     from stockade.enforce.timings import PhaseTimer
 
     timer = timings if timings is not None else PhaseTimer()

@@ -11,7 +11,7 @@ from stockade.cli.output import printable, write_text
 from stockade.errors import StockadeError, UsageError
 
 if TYPE_CHECKING:
-    from stockade.enforce.plan_types import CoverageEntry
+    from stockade.enforce.plan.types import CoverageEntry
 
 COMMAND = "export"
 HELP = "export a profile for OCI runtimes, systemd, Kubernetes or AppArmor hosts"

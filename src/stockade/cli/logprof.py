@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         default = default_store_path()
         store = str(default) if default.exists() else None
     records = gather(logs, store)
-    from stockade.enforce.plan_records import still_denied
+    from stockade.enforce.plan.records import still_denied
 
     def enforced(text: str, recs: Sequence[AuditRecord]) -> list[AuditRecord]:
         return still_denied(args.profile, text, recs, include_dirs=args.include_dirs,

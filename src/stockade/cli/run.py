@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
     from stockade.audit.record import AuditRecord
     from stockade.enforce.denials import DenialCollector
     from stockade.enforce.output_file import RecordFile
-    from stockade.enforce.plan_types import (
+    from stockade.enforce.plan.types import (
         CoverageEntry,
         CoverageReport,
         EnforcementPlan,
@@ -175,8 +175,8 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan
     """
     from stockade.cli.compile import check_inputs
     from stockade.enforce import landlock as ll
-    from stockade.enforce import plan_cache
-    from stockade.enforce.plan_types import EnforcementPlan as Plan
+    from stockade.enforce.plan import cache as plan_cache
+    from stockade.enforce.plan.types import EnforcementPlan as Plan
 
     check_inputs(args.profile, args.include_dirs)
     grants = Plan(name="adhoc", fs_rules=adhoc.fs_rules, handled_fs=ll.NO_FS,
@@ -312,7 +312,7 @@ def _run(args: argparse.Namespace) -> int:
     command = trailing_command(args.argv, "stockade run [FLAGS] -- CMD ARGS...")
     check_strict(args)
     from stockade.enforce import caps, coverage_scope, defaults, launcher, prctl, prepare
-    from stockade.enforce.plan_types import CoverageReport
+    from stockade.enforce.plan.types import CoverageReport
     from stockade.enforce.tcp_refusals import TcpRefusals
 
     if args.net == "none" and (args.connect_tcp or args.bind_tcp):
@@ -455,7 +455,7 @@ def _run(args: argparse.Namespace) -> int:
 def _drop_cache_key_if_reachable(plan: EnforcementPlan) -> bool:
     """Drop the plan cache's key when the program could read it from the kernel keyring
     (before it starts and after it ends): entries it could forge are then refused."""
-    from stockade.enforce import plan_cache
+    from stockade.enforce.plan import cache as plan_cache
 
     if not plan_cache.keyring_reachable(plan):
         return False

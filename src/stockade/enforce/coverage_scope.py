@@ -14,7 +14,7 @@ import os
 from collections import Counter
 from collections.abc import Sequence
 
-from stockade.enforce.plan_types import CoverageEntry, CoverageStatus
+from stockade.enforce.plan.types import CoverageEntry, CoverageStatus
 from stockade.policy.includes import BUNDLED_DIR, SYSTEM_DIR
 
 #: Sub-directories of a policy directory that hold distro-shipped shared rules.

@@ -22,7 +22,7 @@ from stockade.enforce.landlock import (
     AccessNet,
     RestrictFlag,
 )
-from stockade.enforce.plan_types import EnforcementPlan, FsRule, NetRule, SeccompRule
+from stockade.enforce.plan.types import EnforcementPlan, FsRule, NetRule, SeccompRule
 from stockade.enforce.seccomp import NOTIFY, Action, ArgCmp, Cmp, errno_action
 
 CLONE_NEWNS = 0x00020000

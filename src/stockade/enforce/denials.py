@@ -25,7 +25,7 @@ from stockade.audit.readers.correlate import Correlator
 from stockade.audit.readers.interpret import errno_action
 from stockade.audit.readers.netlink import AuditMulticast
 from stockade.audit.record import AuditRecord
-from stockade.enforce.plan_types import SeccompRule
+from stockade.enforce.plan.types import SeccompRule
 from stockade.enforce.seccomp import ActionKind
 
 # After the program exits, records it caused may still sit in kauditd's queue (a loaded machine

@@ -21,8 +21,8 @@ from dataclasses import replace
 
 from stockade.enforce import defaults
 from stockade.enforce.landlock import ALL_NET
-from stockade.enforce.plan_common import by_abi
-from stockade.enforce.plan_types import CoverageReport, CoverageStatus, EnforcementPlan, SeccompRule
+from stockade.enforce.plan.common import by_abi
+from stockade.enforce.plan.types import CoverageReport, CoverageStatus, EnforcementPlan, SeccompRule
 from stockade.enforce.seccomp import ActionKind, ArgCmp, Cmp, errno_action
 
 NET_MODES = ("none", "tcp")

@@ -20,7 +20,7 @@ from stockade.enforce import coverage_scope
 from stockade.enforce import landlock as ll
 from stockade.enforce import seccomp as sc
 from stockade.enforce._libc import MACHINE
-from stockade.enforce.plan_types import (
+from stockade.enforce.plan.types import (
     CoverageEntry,
     CoverageReport,
     CoverageStatus,

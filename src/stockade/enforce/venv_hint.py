@@ -13,8 +13,8 @@ import shutil
 from collections.abc import Mapping
 
 from stockade.enforce import landlock as ll
-from stockade.enforce.plan_explain import LandlockModel
-from stockade.enforce.plan_types import EnforcementPlan
+from stockade.enforce.plan.explain import LandlockModel
+from stockade.enforce.plan.types import EnforcementPlan
 
 PYVENV_CFG = "pyvenv.cfg"
 

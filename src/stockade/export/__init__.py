@@ -14,8 +14,8 @@ import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from stockade.enforce.plan import ProfilePlan
-from stockade.enforce.plan_types import CoverageEntry, CoverageReport, CoverageStatus
+from stockade.enforce.plan.profile import ProfilePlan
+from stockade.enforce.plan.types import CoverageEntry, CoverageReport, CoverageStatus
 from stockade.errors import UsageError
 from stockade.policy import CompiledProfile
 
@@ -110,7 +110,7 @@ def load(path: str, include_dirs: Sequence[str] = (), name: str | None = None) -
     depend on the kernel of the machine that runs `stockade export`.
     """
     from stockade.enforce import landlock as ll
-    from stockade.enforce.plan import compile_plan, select_profile
+    from stockade.enforce.plan.profile import compile_plan, select_profile
     from stockade.policy import compile_profiles
 
     profiles = compile_profiles(path, include_dirs)

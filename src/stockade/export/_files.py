@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable
 
 from stockade.enforce import landlock as ll
-from stockade.enforce.plan_types import CoverageStatus, EnforcementPlan, FsRule
+from stockade.enforce.plan.types import CoverageStatus, EnforcementPlan, FsRule
 from stockade.export import Losses
 from stockade.policy import CompiledProfile
 from stockade.policy.modes import Perm

@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from stockade.enforce.plan_types import CoverageStatus
+from stockade.enforce.plan.types import CoverageStatus
 from stockade.errors import StockadeError
 from stockade.export import ExportInput, ExportResult, Losses, register
 from stockade.policy import CompiledProfile, Perm, PolicyFile, ast, load

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from stockade.enforce.plan_types import CoverageStatus
+from stockade.enforce.plan.types import CoverageStatus
 from stockade.errors import StockadeError
 from stockade.export import ExportInput, ExportResult, Losses, register
 from stockade.export.apparmor_text import path_text

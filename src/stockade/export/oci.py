@@ -23,8 +23,8 @@ from typing import Any
 
 from stockade.enforce import landlock as ll
 from stockade.enforce.caps import cap_name
-from stockade.enforce.plan_syscalls import RLIMIT_NUMBERS
-from stockade.enforce.plan_types import EnforcementPlan, FsRule
+from stockade.enforce.plan.syscalls import RLIMIT_NUMBERS
+from stockade.enforce.plan.types import EnforcementPlan, FsRule
 from stockade.export import ExportInput, ExportResult, Losses, register
 from stockade.export._files import WRITE_RIGHTS, denied_literals, under
 from stockade.export.oci_seccomp import landlock_losses, oci_seccomp

@@ -26,8 +26,8 @@ from stockade.enforce import seccomp as sc
 from stockade.enforce._libc import MACHINE
 from stockade.enforce.landlock import flag_names
 from stockade.enforce.mediation.kernel import newer_syscalls, syscall_limit
-from stockade.enforce.plan_net import UNIX_PEER_SYSCALLS
-from stockade.enforce.plan_types import CoverageStatus, EnforcementPlan, FsRule, SeccompRule
+from stockade.enforce.plan.net import UNIX_PEER_SYSCALLS
+from stockade.enforce.plan.types import CoverageStatus, EnforcementPlan, FsRule, SeccompRule
 from stockade.enforce.prepare import NOTIFY_FALLBACK
 from stockade.errors import StockadeError
 from stockade.export import ExportInput, ExportResult, Losses, register
@@ -122,7 +122,7 @@ def _refused_before_supervisor(plan: EnforcementPlan, syscall: str) -> bool:
 def _peer_loss(plan: EnforcementPlan, losses: Losses, where: str) -> None:
     """`run` also routes connect and the send calls to its supervisor when the plan restricts
     writes (pathname unix sockets need the write grant on the socket: Landlock has no connect
-    right for them; enforce/plan_net.py UNIX_PEER_SYSCALLS): without a supervisor that is lost."""
+    right for them; enforce/plan/net.py UNIX_PEER_SYSCALLS): without a supervisor that is lost."""
     if not plan.handled_fs & ll.AccessFs.WRITE_FILE or \
             _granted_everywhere(plan, ll.AccessFs.WRITE_FILE):
         return

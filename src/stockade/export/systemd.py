@@ -25,7 +25,7 @@ from stockade.enforce import defaults
 from stockade.enforce import landlock as ll
 from stockade.enforce import seccomp as sc
 from stockade.enforce.caps import cap_name
-from stockade.enforce.plan_types import CoverageStatus, EnforcementPlan, SeccompRule
+from stockade.enforce.plan.types import CoverageStatus, EnforcementPlan, SeccompRule
 from stockade.export import ExportInput, ExportResult, Losses, register
 from stockade.export._files import WRITE_RIGHTS, denied_literals, granted, under
 from stockade.export.oci import RLIMIT_NAMES

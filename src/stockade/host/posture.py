@@ -71,7 +71,7 @@ def host_posture(pid: int) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def plan_cache_status() -> dict[str, Any]:
     """Where `stockade run -p` caches compiled plans for this user, and how many."""
-    from stockade.enforce.plan_cache import cache_dir
+    from stockade.enforce.plan.cache import cache_dir
 
     directory = cache_dir()
     entries = 0

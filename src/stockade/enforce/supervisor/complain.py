@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 
 from stockade.audit.record import AuditRecord
-from stockade.enforce.plan_explain import DENY, LandlockModel, PlanRow, explain_plan
-from stockade.enforce.plan_types import EnforcementPlan
+from stockade.enforce.plan.explain import DENY, LandlockModel, PlanRow, explain_plan
+from stockade.enforce.plan.types import EnforcementPlan
 from stockade.lsm.types import MAY_APPEND, MAY_EXEC, MAY_READ, MAY_WRITE, Object, Request
 
 #: the LSM hook -> AppArmor's operation name in its records

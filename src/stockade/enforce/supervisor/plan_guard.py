@@ -16,8 +16,8 @@ import stat
 from dataclasses import replace
 
 from stockade.enforce.landlock import AccessFs, AccessNet
-from stockade.enforce.plan_explain import DENY, LandlockModel
-from stockade.enforce.plan_types import EnforcementPlan
+from stockade.enforce.plan.explain import DENY, LandlockModel
+from stockade.enforce.plan.types import EnforcementPlan
 
 
 class PlanGuard:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from stockade.enforce import seccomp as sc
 from stockade.enforce.defaults import CHMOD, CHOWN, UTIME, XATTR_REMOVE, XATTR_SET
-from stockade.enforce.plan_types import SeccompRule
+from stockade.enforce.plan.types import SeccompRule
 from stockade.lsm.stack import Stack
 
 OPEN = ("open", "openat", "openat2", "creat")

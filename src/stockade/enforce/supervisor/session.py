@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 
 from stockade.enforce import landlock, prctl
 from stockade.enforce import seccomp as sc
-from stockade.enforce.plan_net import UNIX_PEER_SYSCALLS
-from stockade.enforce.plan_types import SeccompRule
+from stockade.enforce.plan.net import UNIX_PEER_SYSCALLS
+from stockade.enforce.plan.types import SeccompRule
 from stockade.enforce.prepare import Prepared
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.exec_race import SHARING_CLONES
@@ -191,7 +191,7 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
              *routed_rules(supervisor.stack, observe_all=supervisor.watching)]
     if supervisor.guard is not None and prep.plan.handled_fs & landlock.AccessFs.WRITE_FILE:
         # pathname unix sockets: Landlock (ABI 7) has no connect right for them, and a
-        # datagram's destination is in memory: the send family is emulated (h_send)
+        # datagram's destination is in memory: the send family is emulated (handlers/send.py)
         routed = {*routed, *UNIX_PEER_SYSCALLS}
         rules = [*rules, SeccompRule("sendto", sc.NOTIFY, (sc.ArgCmp(4, sc.Cmp.NE, 0),),
                                      "a datagram with a destination address")]

@@ -16,7 +16,7 @@ from stockade.lsm.module import Mode
 
 if TYPE_CHECKING:  # the plain-run (hybrid) path imports neither the sinks nor every module
     from stockade.audit.sinks import Auditor
-    from stockade.enforce.plan_types import EnforcementPlan
+    from stockade.enforce.plan.types import EnforcementPlan
     from stockade.modules.selinux.hostconfig import HostPolicy
 
 MODES = ("enforce", "complain", "learn")

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-from stockade.enforce.plan_syscalls import RLIMIT_NUMBERS
+from stockade.enforce.plan.syscalls import RLIMIT_NUMBERS
 from stockade.errors import StockadeError, UsageError
 from stockade.export.importers import (
     Imported,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import resource
 
 from stockade.enforce import caps as capmod
-from stockade.enforce.plan_common import APPROX, EXACT, NOT_ENFORCED, Context, Verdict
+from stockade.enforce.plan.common import APPROX, EXACT, NOT_ENFORCED, Context, Verdict
 from stockade.policy import CapabilityRule, RlimitRule
 from stockade.policy.constants import TIME_UNITS_US
 

@@ -11,7 +11,7 @@ import enum
 from typing import Any
 
 from stockade.enforce.landlock import AccessFs, AccessNet, RestrictFlag, Scope
-from stockade.enforce.plan_types import (
+from stockade.enforce.plan.types import (
     CoverageEntry,
     CoverageReport,
     CoverageStatus,

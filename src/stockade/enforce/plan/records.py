@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from stockade.audit.record import AuditRecord
 from stockade.enforce import landlock as ll
-from stockade.enforce.plan import compile_file
-from stockade.enforce.plan_explain import DENY, LandlockModel
+from stockade.enforce.plan.explain import DENY, LandlockModel
+from stockade.enforce.plan.profile import compile_file
 
 
 def blocked_rights(record: AuditRecord) -> ll.AccessFs:

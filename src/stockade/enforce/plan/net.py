@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 from stockade.enforce import defaults
 from stockade.enforce.landlock import AccessNet, Scope
-from stockade.enforce.plan_common import APPROX, EXACT, NOT_ENFORCED, Context, Verdict, by_abi
-from stockade.enforce.plan_types import NetRule, SeccompRule
+from stockade.enforce.plan.common import APPROX, EXACT, NOT_ENFORCED, Context, Verdict, by_abi
+from stockade.enforce.plan.types import NetRule, SeccompRule
 from stockade.enforce.seccomp import ArgCmp, Cmp, errno_action
 
 if TYPE_CHECKING:  # the run path without -p does not load the policy compiler

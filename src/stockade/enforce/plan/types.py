@@ -247,7 +247,7 @@ class CoverageReport:
 
 @dataclass
 class ProfilePlan:
-    """The profile compiler's output (enforce/plan.py): the plan, one coverage entry per rule,
+    """The profile compiler's output (enforce/plan/profile.py): the plan, one coverage entry per rule,
     notes for people. Defined here so that a cached plan loads without the compiler."""
 
     profile: str

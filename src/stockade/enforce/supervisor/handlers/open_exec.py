@@ -1,4 +1,4 @@
-"""Handlers for the open and exec families, and the table of every handler by system call.
+"""Handlers for the open and exec families.
 
 Each handler answers its notification exactly once (or not at all when the target vanished):
 deny with an errno, emulate and inject/return the result, or continue. docs/supervisor.md says
@@ -15,15 +15,7 @@ import stat
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from stockade.enforce.supervisor import (
-    exec_chain,
-    exec_race,
-    h_attr,
-    h_fs,
-    h_mmap,
-    h_other,
-    h_send,
-)
+from stockade.enforce.supervisor import exec_chain, exec_race
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.resolve import (
     Refused,
@@ -583,6 +575,4 @@ def h_execveat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
 HANDLERS: dict[str, Handler] = {
     "open": h_open, "creat": h_creat, "openat": h_openat, "openat2": h_openat2,
     "execve": h_execve, "execveat": h_execveat,
-    **h_fs.HANDLERS, **h_attr.HANDLERS, **h_other.HANDLERS, **h_send.HANDLERS,
-    **h_mmap.HANDLERS,
 }

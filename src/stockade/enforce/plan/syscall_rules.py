@@ -12,8 +12,8 @@ from __future__ import annotations
 import errno
 
 from stockade.enforce import seccomp as sc
-from stockade.enforce.plan_common import EXACT, Context, source_of
-from stockade.enforce.plan_types import SeccompRule
+from stockade.enforce.plan.common import EXACT, Context, source_of
+from stockade.enforce.plan.types import SeccompRule
 from stockade.errors import StockadeError
 from stockade.policy import SyscallRule
 

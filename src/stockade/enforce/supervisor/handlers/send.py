@@ -24,8 +24,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor import sys as ksys
-from stockade.enforce.supervisor.h_attr import write_memory
-from stockade.enforce.supervisor.h_other import _pin_unix_peer, _target_socket, _waiters
+from stockade.enforce.supervisor.handlers.attr import write_memory
+from stockade.enforce.supervisor.handlers.other import _pin_unix_peer, _target_socket, _waiters
 
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor

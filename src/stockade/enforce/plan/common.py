@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from stockade.enforce import landlock as ll
-from stockade.enforce.plan_types import CoverageReport, CoverageStatus, EnforcementPlan
+from stockade.enforce.plan.types import CoverageReport, CoverageStatus, EnforcementPlan
 
 if TYPE_CHECKING:  # the run path without -p does not load the policy compiler
     from stockade.policy import CompiledProfile, Rule

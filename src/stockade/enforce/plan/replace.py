@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from stockade import fsview
 from stockade.enforce.landlock import AccessFs, flag_names
-from stockade.enforce.plan_glob import DIR, FILE, TREE, Expansion
+from stockade.enforce.plan.glob import DIR, FILE, TREE, Expansion
 from stockade.policy import Perm
 
 F = AccessFs

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 
 from stockade import fsview
 from stockade.enforce.landlock import AccessFs, flag_names
-from stockade.enforce.plan_common import APPROX, EXACT, NOT_ENFORCED, Context, Verdict
-from stockade.enforce.plan_glob import DIR, FILE, TREE, Expansion, FsView, Target, expand
-from stockade.enforce.plan_replace import ParentGrant, parent_grants
-from stockade.enforce.plan_types import CoverageStatus, FsRule
+from stockade.enforce.plan.common import APPROX, EXACT, NOT_ENFORCED, Context, Verdict
+from stockade.enforce.plan.glob import DIR, FILE, TREE, Expansion, FsView, Target, expand
+from stockade.enforce.plan.replace import ParentGrant, parent_grants
+from stockade.enforce.plan.types import CoverageStatus, FsRule
 from stockade.policy import FileRule, LinkRule, Perm
 from stockade.policy.aare import AareError, Pattern
 

@@ -19,7 +19,7 @@ from stockade.enforce import defaults
 from stockade.enforce import landlock as ll
 from stockade.enforce.caps import cap_name
 from stockade.enforce.landlock import AccessFs, AccessNet, Scope
-from stockade.enforce.plan_types import EnforcementPlan, FsRule, SeccompRule
+from stockade.enforce.plan.types import EnforcementPlan, FsRule, SeccompRule
 from stockade.enforce.seccomp import Action, ActionKind, ArgCmp, Cmp
 from stockade.files import realpaths
 from stockade.lsm.types import MAY_APPEND, MAY_EXEC, MAY_WRITE, Object, Request

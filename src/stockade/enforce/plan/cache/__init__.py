@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from stockade.enforce.plan_types import EnforcementPlan, ProfilePlan
+    from stockade.enforce.plan.types import EnforcementPlan, ProfilePlan
 
 FORMAT = 1
 
@@ -108,7 +108,7 @@ def keyring_reachable(plan: EnforcementPlan) -> bool:
 
 def forget_key() -> None:
     """Drop the key (and so every entry made with it)."""
-    from stockade.enforce.plan_cache import keyring
+    from stockade.enforce.plan.cache import keyring
 
     keyring.forget()
 
@@ -124,7 +124,7 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
     from stockade.enforce import landlock as ll
 
     def fresh() -> ProfilePlan:
-        from stockade.enforce import plan as planmod
+        from stockade.enforce.plan import profile as planmod
 
         return planmod.compile_file(profile, include_dirs, name)
 
@@ -133,8 +133,8 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
     directory = cache_dir()
     if directory is None:
         return fresh(), "off (no cache directory)"
-    from stockade.enforce.plan_cache import keyring
-    from stockade.enforce.plan_cache.store import Store, entry_name
+    from stockade.enforce.plan.cache import keyring
+    from stockade.enforce.plan.cache.store import Store, entry_name
 
     abi = ll.abi_version()
     secret = keyring.key(create=True)
@@ -161,7 +161,7 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
         why = exposed(pp) if exposed else None
         if why is not None:
             return pp, f"not used: {directory}: {why}"
-        from stockade.enforce.plan_cache.codec import encode
+        from stockade.enforce.plan.cache.codec import encode
 
         try:
             store.write(entry, {"key": key, "observations": observations, "plan": encode(pp)})
@@ -175,7 +175,7 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
 def _load(store: Any, entry: str, key: dict[str, Any]) -> tuple[ProfilePlan | None, str]:
     """The cached plan if its entry is authentic, for `key`, and still valid."""
     from stockade import fsview
-    from stockade.enforce.plan_cache.codec import CodecError, plan_from_json
+    from stockade.enforce.plan.cache.codec import CodecError, plan_from_json
 
     try:
         body = store.read(entry)
@@ -204,6 +204,6 @@ def _well_formed(observations: Any) -> bool:
 
 def cache_dir() -> str | None:
     """Where compiled plans are cached for this user (None: nowhere)."""
-    from stockade.enforce.plan_cache.store import cache_dir as where
+    from stockade.enforce.plan.cache.store import cache_dir as where
 
     return where()

@@ -24,31 +24,31 @@ from collections.abc import Sequence
 
 from stockade.enforce import defaults
 from stockade.enforce import landlock as ll
-from stockade.enforce.plan_common import (
+from stockade.enforce.plan.common import (
     APPROX,
     EXACT,
     NOT_ENFORCED,
     SUPERVISOR,
     Context,
 )
-from stockade.enforce.plan_files import FileCompiler
-from stockade.enforce.plan_glob import TREE
-from stockade.enforce.plan_net import (
+from stockade.enforce.plan.files import FileCompiler
+from stockade.enforce.plan.glob import TREE
+from stockade.enforce.plan.net import (
     PTRACE_SYSCALLS,
     compile_network,
     compile_ptrace,
     compile_signals,
     compile_unix,
 )
-from stockade.enforce.plan_syscall_rules import compile_syscall_rules
-from stockade.enforce.plan_syscalls import (
+from stockade.enforce.plan.syscall_rules import compile_syscall_rules
+from stockade.enforce.plan.syscalls import (
     compile_capabilities,
     compile_misc,
     compile_mount,
     compile_rlimits,
     kept_capabilities,
 )
-from stockade.enforce.plan_types import (  # ProfilePlan: re-exported, it lived here
+from stockade.enforce.plan.types import (  # ProfilePlan: re-exported, it lived here
     CoverageReport,
     EnforcementPlan,
     ProfilePlan,
