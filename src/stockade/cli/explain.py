@@ -212,7 +212,12 @@ def _apparmor(args: argparse.Namespace) -> Any:
     module = AppArmor(profiles=[args.profile], include_dirs=args.include_dirs)
     if not module.policy.top:
         raise UsageError(f"--profile: {args.profile} defines no profile")
-    name = args.profile_name or module.policy.top[0].name
+    if args.profile_name:
+        name = args.profile_name
+    else:  # the profile `compile` and `run -p` take from a file of several
+        from stockade.enforce.plan import select_profile
+
+        name = select_profile(module.policy.top, None, args.profile).name
     if name not in module.policy:
         known = ", ".join(module.policy.names())
         raise UsageError(f"--profile-name: {args.profile} has no profile {name!r} (has: {known})")

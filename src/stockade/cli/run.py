@@ -94,6 +94,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-status-record", dest="status_record", action="store_false",
                         help="do not write the status record (docs/status.md); needed when a "
                         "writable grant covers its directory")
+    parser.add_argument("--inherit-transitions", action="store_true",
+                        help="run programs that a px/cx rule moves into another profile under "
+                        "this profile's sandbox (refused by default: Landlock has no "
+                        "transition on exec)")
     parser.add_argument("--clear-env", action="store_true",
                         help="pass only PATH, TERM, LANG, LC_ALL, HOME, USER, LOGNAME, TZ")
     sup = parser.add_argument_group("reference monitor (seccomp user notification)")
@@ -138,7 +142,7 @@ def _open_outputs(args: argparse.Namespace, plan: EnforcementPlan) -> RecordFile
     return audit
 
 
-def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan
+def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
                   ) -> tuple[EnforcementPlan, CoverageReport, list[str]]:
     """The profile's plan plus the grants of the ad-hoc flags, the compiler's coverage, notes.
 
@@ -152,7 +156,13 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan
     from stockade.enforce.plan_types import EnforcementPlan as Plan
 
     check_inputs(args.profile, args.include_dirs)
-    pp = planmod.compile_file(args.profile, args.include_dirs, args.profile_name)
+    import shutil
+
+    # a file of several profiles: the one that attaches to the program (find_attach)
+    pp = planmod.compile_file(args.profile, args.include_dirs, args.profile_name,
+                              program=shutil.which(command) or command)
+    if not args.inherit_transitions and getattr(args, "mode", None) != "learn":
+        planmod.refuse_transitions(pp)  # learning observes what a profile would do
     grants = Plan(name="adhoc", fs_rules=adhoc.fs_rules, handled_fs=ll.NO_FS,
                   net_rules=adhoc.net_rules, handled_net=ll.NO_NET, scopes=ll.NO_SCOPE,
                   keep_caps=adhoc.keep_caps, clear_env=adhoc.clear_env)
@@ -281,7 +291,7 @@ def _run(args: argparse.Namespace) -> int:
     coverage = CoverageReport()
     notes: list[str] = []
     if args.profile:  # the ad-hoc flags add to the profile's plan
-        plan, coverage, notes = _profile_plan(args, plan)
+        plan, coverage, notes = _profile_plan(args, plan, command[0])
     if args.allow_keyring:
         plan.seccomp_rules = defaults.without_keyring(plan.seccomp_rules)
     if wants_tomoyo(args):  # its policy is the file policy: its grants join the plan

@@ -291,7 +291,10 @@ def launch(prep: Prepared, argv: Sequence[str], *,
             _child(prep, argv, paths, err_w, parent, old_mask, go)
         os.close(err_w)
         os.close(go[0])
-        prep.close()
+        try:
+            prep.grant_own_proc(pid)  # the child restricts itself only after `go`
+        finally:
+            prep.close()
         try:
             if before_exec is not None:
                 before_exec(pid)

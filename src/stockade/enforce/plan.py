@@ -20,6 +20,7 @@ kernel (or the ABI given with `--abi`) makes of the plan. The mechanisms:
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -31,6 +32,8 @@ from stockade.enforce.plan_common import (
     NOT_ENFORCED,
     SUPERVISOR,
     Context,
+    rule_text,
+    source_of,
 )
 from stockade.enforce.plan_files import FileCompiler
 from stockade.enforce.plan_glob import TREE
@@ -71,26 +74,45 @@ class ProfilePlan:
     coverage: CoverageReport
     notes: list[str] = field(default_factory=list)
     mode: str = "enforce"
+    #: one line per exec transition (px/cx) and hat the kernel cannot apply (`transitions`)
+    transitions: list[str] = field(default_factory=list)
 
 
 def select_profile(profiles: Sequence[CompiledProfile], name: str | None,
-                   source: str = "") -> CompiledProfile:
-    """The profile called `name` (name, local name or attachment); the only one if no name."""
+                   source: str = "", program: str | None = None) -> CompiledProfile:
+    """The profile called `name` (name, local name or attachment); without a name, the only
+    profile, else the one that attaches to `program` (the kernel's find_attach, on the
+    resolved executable), else the only top-level profile that attaches to any program (the
+    others of the file, such as usr.bin.man's man_groff, are reached by transitions)."""
     where = f" in {source}" if source else ""
     if not profiles:
         raise StockadeError(f"no profile{where}")
-    if name is None:
-        if len(profiles) == 1:
-            return profiles[0]
-        names = ", ".join(p.name for p in profiles)
-        raise StockadeError(f"{len(profiles)} profiles{where} ({names}): choose one with "
-                            "--profile-name")
-    for prof in profiles:
-        for p in prof.walk():
-            if name in (p.name, p.attachment):
-                return p
-    names = ", ".join(p.name for prof in profiles for p in prof.walk())
-    raise StockadeError(f"no profile named {name!r}{where} (profiles: {names})")
+    if name is not None:
+        for prof in profiles:
+            for p in prof.walk():
+                if name in (p.name, p.attachment):
+                    return p
+        names = ", ".join(p.name for prof in profiles for p in prof.walk())
+        raise StockadeError(f"no profile named {name!r}{where} (profiles: {names})")
+    if len(profiles) == 1:
+        return profiles[0]
+    from stockade.modules.apparmor.profiles import ProfileSet
+
+    policy = ProfileSet()
+    policy.add(profiles)
+    if program is not None:
+        found = policy.find_attachment(os.path.realpath(program)).profile
+        if found is not None:
+            return found
+    attaching = [p for p in profiles if p.attachment]
+    if len(attaching) == 1:
+        return attaching[0]
+    names = ", ".join(p.name for p in (attaching or profiles))
+    why = f", none attaches to {program}" if program is not None else ""
+    if attaching:
+        why += f" and {len(attaching)} attach to programs"
+    raise StockadeError(f"{len(profiles)} profiles{where}{why} ({names}): choose one with "
+                        "--profile-name")
 
 
 def _flags(ctx: Context) -> str:
@@ -206,13 +228,48 @@ def compile_plan(profile: CompiledProfile, *, abi: int | None = None) -> Profile
                          "transition into it (exec stays in this sandbox)")
     if abi < 1:
         ctx.notes.append("no Landlock: file rules, TCP ports and scopes are not enforced")
-    return ProfilePlan(profile.name, abi, plan, ctx.coverage, ctx.notes, mode)
+    return ProfilePlan(profile.name, abi, plan, ctx.coverage, ctx.notes, mode,
+                       transitions(profile))
+
+
+def transitions(profile: CompiledProfile) -> list[str]:
+    """The profile's exec rules that move a program into another profile (px, cx and their
+    variants, stacks `-> &NAME` too) and its hats, one line each: a Landlock sandbox is
+    inherited unchanged on exec and cannot be entered by change_hat, so none can be applied."""
+    out = []
+    for rule in profile.file_rules:
+        mode = (rule.exec_mode or "").lower()
+        if rule.qualifiers.deny or not mode or mode[0] not in "pc":
+            continue
+        target = rule.exec_target or ""
+        if target.startswith("&"):
+            target = f"the stack of this profile and {target[1:]}"
+        elif target:
+            target = f"profile {target}"
+        else:
+            target = ("the child profile" if mode[0] == "c" else "the profile") + \
+                " attaching to it"
+        out.append(f"{source_of(rule)}: `{rule_text(rule)}` runs {rule.path} in {target}")
+    for hat in profile.hats:
+        out.append(f"{hat.pos.file}:{hat.pos.line}: hat {hat.name.rpartition('//')[2]} "
+                   "(change_hat) cannot be entered")
+    return out
+
+
+def refuse_transitions(pp: ProfilePlan) -> None:
+    """Raise the one-line refusal when the plan has transitions it cannot apply."""
+    if not pp.transitions:
+        return
+    more = f" (and {len(pp.transitions) - 1} more)" if len(pp.transitions) > 1 else ""
+    raise StockadeError(f"{pp.transitions[0]}{more}: Landlock cannot move a program into "
+                        "another profile (the sandbox is inherited unchanged on exec); pass "
+                        "--inherit-transitions to run it under this profile's sandbox instead")
 
 
 def compile_file(path: str, include_dirs: Sequence[str] = (), name: str | None = None, *,
-                 abi: int | None = None) -> ProfilePlan:
-    """Parse, compile and plan one profile of the file at `path`."""
+                 abi: int | None = None, program: str | None = None) -> ProfilePlan:
+    """Parse, compile and plan one profile of the file at `path` (`select_profile`)."""
     from stockade.policy import compile_profiles
 
     profiles = compile_profiles(path, include_dirs)
-    return compile_plan(select_profile(profiles, name, path), abi=abi)
+    return compile_plan(select_profile(profiles, name, path, program), abi=abi)

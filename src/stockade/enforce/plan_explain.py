@@ -54,13 +54,21 @@ def _names(access: AccessFs | AccessNet | Scope) -> str:
 class _Landlock:
     """The plan's Landlock domain as the running kernel (or ABI `abi`) would build it."""
 
-    def __init__(self, plan: EnforcementPlan, abi: int) -> None:
+    def __init__(self, plan: EnforcementPlan, abi: int, pid: int | None = None) -> None:
         self.plan = plan
         self.abi = abi
         self.handled_fs = plan.handled_fs & ll.rights_for_abi(AccessFs, abi)
         self.handled_net = plan.handled_net & ll.rights_for_abi(AccessNet, abi)
         self.scopes = plan.scopes & ll.rights_for_abi(Scope, abi)
         self.rules = [(os.path.realpath(r.path), r) for r in plan.fs_rules]
+        if pid:
+            self.own_pid(pid)
+
+    def own_pid(self, pid: int) -> None:
+        """Add what the launcher grants the program with pid `pid` on its own /proc/PID."""
+        from stockade.enforce.plan_proc import own_proc_rules
+
+        self.rules += [(r.path, r) for r in own_proc_rules(self.plan, pid)]
 
     @property
     def exists(self) -> bool:
@@ -366,7 +374,8 @@ def explain_plan(plan: EnforcementPlan, req: Request, *, abi: int | None = None)
     """The rows of the plan's kernel layers for `req` (Landlock ABI `abi`, default the kernel's)."""
     if req.hook == "capable":
         return [capability_row(plan, req)]
-    lock = _Landlock(plan, ll.abi_version() if abi is None else abi)
+    # the subject plays the confined program: its /proc/PID is the program's own
+    lock = _Landlock(plan, ll.abi_version() if abi is None else abi, req.subject.pid or None)
     rows = [landlock_row(lock, req), seccomp_row(plan, req)]
     return [r for r in rows if r is not None]
 

@@ -28,11 +28,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from stockade.enforce.landlock import AccessFs, flag_names
+from stockade.enforce.landlock import FILE_RIGHTS, AccessFs, flag_names
 from stockade.enforce.plan_common import APPROX, EXACT, NOT_ENFORCED, Context, Verdict
 from stockade.enforce.plan_glob import DIR, FILE, TREE, Expansion, Target, expand
+from stockade.enforce.plan_proc import (
+    NET_NOTE,
+    deny_rule,
+    may_reach_proc,
+    own_proc_note,
+    proc_net_dir,
+)
 from stockade.enforce.plan_replace import ParentGrant, parent_grants
-from stockade.enforce.plan_types import FsRule
+from stockade.enforce.plan_types import FsRule, OwnProcRule
 from stockade.policy import FileRule, LinkRule, Perm
 from stockade.policy.aare import AareError
 
@@ -154,13 +161,15 @@ def _expand(rule: FileRule | LinkRule, v: Verdict, deny: bool) -> Expansion:
         return Expansion()
 
 
-def _target_notes(exp: Expansion, v: Verdict, *, deny: bool, via: frozenset[str] = frozenset()
-                  ) -> None:
+def _target_notes(exp: Expansion, v: Verdict, *, deny: bool, via: frozenset[str] = frozenset(),
+                  own: str | None = None) -> None:
     missing = [t.path for t in exp.missing if t.path not in via]
     if missing and not deny:
         names = _some(missing)
         v.part(APPROX, f"not present at launch: {names} (not granted; created later: refused)")
-    if exp.glob and exp.pattern.startswith("/proc/"):
+    if own:
+        v.part(APPROX, own)
+    elif exp.glob and exp.pattern.startswith("/proc/"):
         v.part(APPROX, "/proc entries of processes started later (the program itself "
                "included) are not covered: Landlock rules name existing inodes")
     if exp.glob and exp.pattern not in via:
@@ -206,7 +215,9 @@ class FileCompiler:
             parents = parent_grants(exp, perms, rights_for, self._may_make_dir,
                                     self._may_create)
         via = frozenset(n for pg in parents for n in pg.names)
-        _target_notes(exp, v, deny=q.deny, via=via)
+        own_proc = own_proc_note(rule.path) if not q.deny and isinstance(rule, FileRule) \
+            else None
+        _target_notes(exp, v, deny=q.deny, via=via, own=own_proc)
         if q.audit:
             v.part(EXACT, "audit: allowed accesses are not logged (Landlock logs denials)"
                    if not q.deny else "audit: denials are logged by the kernel when audit is on")
@@ -220,6 +231,8 @@ class FileCompiler:
                        "(narrower: Landlock cannot check ownership)", "supervisor")
             if not rights:
                 v.part(NOT_ENFORCED, "deny of k/m only: not mediated by Landlock")
+            elif may_reach_proc(rule.path):  # also from the program's own /proc/PID
+                self.ctx.plan.own_proc.append(deny_rule(rule.path, rights, src))
             self.denials.append((rule, v, exp, rights))
             return
         if q.owner or q.other:
@@ -229,6 +242,10 @@ class FileCompiler:
             v.part(APPROX, "link rule: narrower, Landlock grants linking per directory "
                    "(make_reg on the destination, refer across directories)")
             return
+        if own_proc:
+            kinds = tuple((k, allow_rights(perms, k, self.ctx, Verdict(), rule.exec_mode,
+                                           rule.exec_target, True)) for k in (FILE, DIR, TREE))
+            self.ctx.plan.own_proc.append(OwnProcRule(rule.path, kinds, src))
         listed: list[str] = []
         dirs: list[str] = []
         trees = {t.path for t in exp.targets if t.kind == TREE}
@@ -246,7 +263,11 @@ class FileCompiler:
                 probe = os.path.join(target.path, "\x01probe")  # does r cover subdirectories?
                 if not self.ctx.profile.file_perms(probe, is_dir=True).allows(Perm.READ):
                     dirs.append(target.path)
-            if rights:
+            net = proc_net_dir(target.path) if target.kind == FILE else None
+            if net is not None and rights:
+                self.grants.append(Grant(net, rights & FILE_RIGHTS, TREE, src))
+                v.part(APPROX, NET_NOTE)
+            elif rights:
                 self.grants.append(Grant(target.path, rights, target.kind, src))
         for pg in parents:
             self.grants.append(Grant(pg.directory, pg.rights, TREE, src))

@@ -223,9 +223,20 @@ def _resolves_to_itself(path: str) -> str | None:
     return None if real == os.path.normpath(path) else real
 
 
-def expand(text: str, *, max_visits: int = MAX_VISITS,
-           max_targets: int = MAX_TARGETS) -> Expansion:
-    """The targets of the (variable-expanded) pattern `text` on the filesystem now."""
+def _pid_component(comp: list[tuple], pid: int) -> bool:
+    """Whether a glob component (`@{pid}`, `*`, `[0-9]*`) matches the pid's directory name."""
+    if not comp or _literal(comp) or _has_dstar(comp):
+        return False
+    return re.fullmatch("".join(_node_re(n) for n in comp), str(pid), re.S) is not None
+
+
+def expand(text: str, *, max_visits: int = MAX_VISITS, max_targets: int = MAX_TARGETS,
+           pid: int | None = None) -> Expansion:
+    """The targets of the (variable-expanded) pattern `text` on the filesystem now.
+
+    With `pid`, only what the pattern names in /proc/PID through a glob in the pid's place
+    (`@{PROC}/@{pid}/...`): the program's own entries, expanded once its pid is known.
+    """
     exp = Expansion(pattern=text)
     pattern = aare.parse(text)
     exp.region = literal_region(list(pattern.seq))
@@ -251,6 +262,11 @@ def expand(text: str, *, max_visits: int = MAX_VISITS,
             n += 1
         prefix = "/" + "/".join(_to_fs("".join(x[1] for x in c)) for c in comps[:n])
         rest = comps[n:]
+        if pid is not None:
+            if prefix == "/proc" and rest and _pid_component(rest[0], pid):
+                exp.glob = True
+                walker.step(f"/proc/{pid}", rest[1:])
+            continue
         whole_tree = len(rest) == 1 and bool(rest[0]) and all(x[0] == "dstar" for x in rest[0])
         if rest and not (rest == [[]] or whole_tree):
             exp.glob = True

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import re2
 
-from stockade.policy.aare import Pattern, query_bytes
+from stockade.policy.aare import Pattern, parse, query_bytes
 from stockade.policy.ast import FileRule
 from stockade.policy.modes import Perm
 
@@ -89,6 +89,12 @@ def _options(n: int) -> re2.Options:
     opts.log_errors = False
     opts.max_mem = max(64 << 20, min(n * (64 << 10), 1 << 30))
     return opts
+
+
+def pattern_matches(text: str, path: str, *, is_dir: bool = False) -> bool:
+    """Whether the (variable-expanded) pattern `text` matches `path`, as a rule would."""
+    regex = re2.compile(parse(text).regex.encode("latin-1"), _options(1))
+    return regex.fullmatch(query_bytes(path, is_dir)) is not None
 
 
 def merge(entries: list[FileEntry], owner: bool) -> FilePerms:
