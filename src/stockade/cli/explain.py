@@ -217,7 +217,10 @@ def _apparmor(args: argparse.Namespace) -> Any:
     else:  # the profile `compile` and `run -p` take from a file of several
         from stockade.enforce.plan import select_profile
 
-        name = select_profile(module.policy.top, None, args.profile).name
+        try:
+            name = select_profile(module.policy.top, None, args.profile).name
+        except StockadeError as err:
+            raise UsageError(f"--profile: {err}") from None
     if name not in module.policy:
         known = ", ".join(module.policy.names())
         raise UsageError(f"--profile-name: {args.profile} has no profile {name!r} (has: {known})")

@@ -83,7 +83,8 @@ def select_profile(profiles: Sequence[CompiledProfile], name: str | None,
     """The profile called `name` (name, local name or attachment); without a name, the only
     profile, else the one that attaches to `program` (the kernel's find_attach, on the
     resolved executable), else the only top-level profile that attaches to any program (the
-    others of the file, such as usr.bin.man's man_groff, are reached by transitions)."""
+    others of the file, such as usr.bin.man's man_groff, are reached by transitions), else,
+    when none attaches, the only one that no other profile of the file transitions to."""
     where = f" in {source}" if source else ""
     if not profiles:
         raise StockadeError(f"no profile{where}")
@@ -107,6 +108,12 @@ def select_profile(profiles: Sequence[CompiledProfile], name: str | None,
     attaching = [p for p in profiles if p.attachment]
     if len(attaching) == 1:
         return attaching[0]
+    if not attaching:  # named profiles only: the one no other profile here transitions to
+        targets = {r.exec_target.lstrip("&") for p in profiles for r in p.file_rules
+                   if r.exec_target}
+        entry = [p for p in profiles if p.name not in targets]
+        if len(entry) == 1:
+            return entry[0]
     names = ", ".join(p.name for p in (attaching or profiles))
     why = f", none attaches to {program}" if program is not None else ""
     if attaching:
