@@ -100,13 +100,32 @@ def _netstat(user: str, *confine: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.skipif(not shutil.which("netstat") or not os.path.exists(NETSTAT_PROFILE),
                     reason="net-tools or apparmor-profiles not installed")
-def test_netstat_under_its_stock_profile(user):
-    """Debian's bin.netstat profile: the same output as unconfined (other helpers may open
-    or close listeners meanwhile: the confined run must match one of two unconfined runs)."""
+@pytest.mark.parametrize("mode", [(), ("--mode", "enforce")], ids=["hybrid", "supervised"])
+def test_netstat_under_its_stock_profile(user, mode):
+    """Debian's bin.netstat profile: the same output as unconfined (other tests may open
+    or close listeners meanwhile: the confined run must match one of two unconfined runs).
+    Under --mode enforce the supervisor opens /proc/net/tcp for it: /proc/net is a link to
+    self/net, which must name the program's /proc/PID, not the supervisor's."""
     before = _netstat(user)
-    res = _netstat(user, "-p", NETSTAT_PROFILE)
+    res = _netstat(user, *mode, "-p", NETSTAT_PROFILE)
     after = _netstat(user)
     assert res.returncode == 0, res.stderr
     assert "no support" not in res.stderr
-    assert res.stdout in (before.stdout, after.stdout)
-    assert "tcp" in res.stdout.split("\n", 2)[-1] or "tcp" not in before.stdout
+    got = res.stdout.splitlines()
+    seen, stable = {*before.stdout.splitlines(), *after.stdout.splitlines()}, \
+        set(before.stdout.splitlines()) & set(after.stdout.splitlines())
+    assert got[:2] == before.stdout.splitlines()[:2]  # the headers
+    assert stable <= set(got) <= seen  # listeners present throughout are all listed
+
+
+def test_a_deny_beneath_an_own_tree_fails_closed(area):
+    """A granted tree in /proc/PID with a deny that may match beneath it loses the denied
+    rights altogether (narrower: no split at launch)."""
+    path = Path(area.root) / "tree.aa"
+    path.write_text("include <tunables/global>\nprofile t {\n  @{PROC}/@{pid}/** r,\n"
+                    "  @{PROC}/@{pid}/status r,\n  deny @{PROC}/@{pid}/environ r,\n}\n")
+    pid = os.getpid()
+    rules = {r.path: r for r in own_proc_rules(compile_file(str(path)).plan, pid)}
+    tree = rules.get(f"/proc/{pid}")
+    assert tree is None or not tree.access & AccessFs.READ_FILE
+    assert rules[f"/proc/{pid}/status"].access & AccessFs.READ_FILE
