@@ -92,3 +92,15 @@ def test_man_runs_with_inherit_transitions(user, monkeypatch):
     assert res.returncode == plain.returncode == 0, res.stderr
     assert res.stdout == plain.stdout
     assert "ls - list directory contents" in res.stdout
+
+
+def test_hats_and_px_rules_are_refused_unless_accepted(area, user):
+    path = Path(area.root) / "hat.aa"
+    path.write_text("profile h {\n  /usr/** rix,\n  /usr/bin/env Px -> other,\n"
+                    "  ^handler {\n    /usr/** r,\n  }\n}\n")
+    os.chmod(path, 0o644)
+    res = cli("run", "-p", str(path), "--", "/usr/bin/true", user=user)
+    assert res.returncode == 125 and res.stderr.count("\n") == 1, res.stderr
+    assert "hat.aa:3: `/usr/bin/env Px -> other,`" in res.stderr and "(and 1 more)" in res.stderr
+    res = cli("run", "--inherit-transitions", "-p", str(path), "--", "/usr/bin/true", user=user)
+    assert res.returncode == 0, res.stderr

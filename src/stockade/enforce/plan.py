@@ -231,8 +231,10 @@ def compile_plan(profile: CompiledProfile, *, abi: int | None = None) -> Profile
     ctx.sort_report()
     for child in profile.children:
         kind = "hat" if child.is_hat else "child profile"
+        refused = " (`run` refuses to start unless --inherit-transitions)" if child.is_hat \
+            else ""
         ctx.notes.append(f"{kind} {child.name} is not compiled: without AppArmor there is no "
-                         "transition into it (exec stays in this sandbox)")
+                         f"transition into it (exec stays in this sandbox){refused}")
     if abi < 1:
         ctx.notes.append("no Landlock: file rules, TCP ports and scopes are not enforced")
     return ProfilePlan(profile.name, abi, plan, ctx.coverage, ctx.notes, mode,

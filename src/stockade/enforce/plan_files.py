@@ -128,7 +128,8 @@ def _exec_mode(mode: str | None, target: str | None, v: Verdict) -> None:
         what = _TRANSITION[low[0]] + (f" {target}" if target else "")
         fallback = " (or ix)" if "i" in low else " (or unconfined)" if "u" in low else ""
         v.part(APPROX, f"{mode}: runs under this profile's sandbox, not the {what}{fallback}: "
-               "Landlock domains are inherited, there is no transition on exec", "AppArmor")
+               "Landlock domains are inherited, there is no transition on exec (`run` refuses "
+               "to start unless --inherit-transitions)", "AppArmor")
     else:
         v.part(APPROX, f"{mode}: narrower, the program stays confined by this sandbox")
     if any(c.isupper() for c in mode):
