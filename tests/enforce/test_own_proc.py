@@ -129,3 +129,18 @@ def test_a_deny_beneath_an_own_tree_fails_closed(area):
     tree = rules.get(f"/proc/{pid}")
     assert tree is None or not tree.access & AccessFs.READ_FILE
     assert rules[f"/proc/{pid}/status"].access & AccessFs.READ_FILE
+
+
+def test_owner_rules_in_proc_follow_the_process_owner(area, user):
+    """`owner @{PROC}/@{pid}/status r`: init's entry is root's, the program's its own."""
+    path = Path(area.root) / "owner.aa"
+    path.write_text("include <tunables/global>\nprofile o {\n  /usr/** rix,\n  /etc/** r,\n"
+                    "  owner @{PROC}/@{pid}/status r,\n}\n")
+    os.chmod(path, 0o644)
+    code = PRELUDE + "attempt(lambda: open('/proc/1/status').read(1))\n" \
+        "attempt(lambda: open('/proc/self/status').read(1))\n"
+    res = cli("run", "-p", str(path), "--", PY, "-c", code, user=user)
+    want = ["OK", "OK"] if user == "root" else ["EACCES", "OK"]
+    assert res.returncode == 0 and res.stdout.split() == want, res.stderr
+    res = cli("explain", "--profile", str(path), "read", "/proc/1/status", user=user)
+    assert (res.returncode == 0) == (user == "root"), res.stdout

@@ -4,10 +4,11 @@ Child, in this order: parent-death signal, no_new_privs, capabilities, Landlock
 restrict_self, default signal dispositions and mask, seccomp last (it may refuse the calls
 before it), then execve. Every step is a system call on objects `prepare` built before fork,
 so the child of this single-threaded Python process never allocates kernel objects, opens
-paths, or runs libseccomp. The one rule that needs the child's pid (its own /proc/PID,
-enforce/plan_proc.py) is added to the shared ruleset by the parent, before the `go` byte. A failure before exec travels to the parent over a close-on-exec
-pipe as `stage, errno`, and becomes one line and exit status 127 (command not found), 126
-(cannot execute) or 125 (confinement failed); the command never runs unconfined.
+paths, or runs libseccomp. The rules that need the child's pid (its own /proc/PID,
+enforce/plan_proc.py) are added to the shared ruleset by the parent, before the `go` byte.
+A failure before exec travels to the parent over a close-on-exec pipe as `stage, errno`, and
+becomes one line and exit status 127 (command not found), 126 (cannot execute) or 125
+(confinement failed); the command never runs unconfined.
 
 Parent: blocks every catchable signal but SIGTTIN/SIGTTOU before fork and takes them with
 sigwaitinfo, so none is lost between fork and exec and none kills the launcher (which would

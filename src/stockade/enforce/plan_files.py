@@ -37,6 +37,7 @@ from stockade.enforce.plan_proc import (
     may_reach_proc,
     own_proc_note,
     proc_net_dir,
+    proc_owned,
 )
 from stockade.enforce.plan_replace import ParentGrant, parent_grants
 from stockade.enforce.plan_types import FsRule, OwnProcRule
@@ -205,6 +206,12 @@ class FileCompiler:
         q = rule.qualifiers
         perms = rule.perms if isinstance(rule, FileRule) else Perm.LINK
         exp = _expand(rule, v, q.deny)
+        if (q.owner or q.other) and not q.deny:
+            exp.targets, left = proc_owned(exp.targets, mine=q.owner)
+            if left:
+                v.part(APPROX, f"{'owner' if q.owner else 'other'}: in /proc, {left} entries "
+                       "of processes owned by " + ("other users" if q.owner else "this user")
+                       + " at launch are left out")
         parents: list[ParentGrant] = []
         # only the profile's own rules: abstractions name other programs' optional sockets
         # and logs, whose directories (/run, /var/log) must not open up for every includer
@@ -238,7 +245,8 @@ class FileCompiler:
             return
         if q.owner or q.other:
             v.part(APPROX, f"{'owner' if q.owner else 'other'}: wider, Landlock cannot check "
-                   "file ownership, granted for every owner", "supervisor")
+                   "file ownership, granted for every owner (in /proc: as owned at launch)",
+                   "supervisor")
         if isinstance(rule, LinkRule):
             v.part(APPROX, "link rule: narrower, Landlock grants linking per directory "
                    "(make_reg on the destination, refer across directories)")

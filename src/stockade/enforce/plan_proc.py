@@ -24,7 +24,7 @@ import os
 import re
 
 from stockade.enforce.landlock import FILE_RIGHTS, AccessFs
-from stockade.enforce.plan_glob import TREE, expand, literal_region
+from stockade.enforce.plan_glob import TREE, Target, expand, literal_region
 from stockade.enforce.plan_types import EnforcementPlan, FsRule, OwnProcRule
 from stockade.policy import aare
 from stockade.policy.aare import AareError
@@ -83,6 +83,28 @@ def proc_net_dir(path: str) -> str | None:
     Landlock rule on one of them covers nothing; the directory stays, and its rule does."""
     m = _NET_FILE.fullmatch(path)
     return m.group(1) if m else None
+
+
+_PID_ENTRY = re.compile(r"/proc/[1-9][0-9]*(?:/|$)")
+
+
+def proc_owned(targets: list[Target], *, mine: bool) -> tuple[list[Target], int]:
+    """An `owner` (`mine`) or `other` rule's targets: entries of a process's /proc/PID only
+    when the process's owner is (or is not) this user now, as AppArmor compares the file's
+    owner with the task's fsuid (a process's /proc entries belong to its effective uid).
+    Everything else is kept. Returns the targets kept and how many were left out."""
+    me = os.geteuid()
+    kept: list[Target] = []
+    for t in targets:
+        if _PID_ENTRY.match(t.path):
+            try:
+                owned = os.lstat(t.path).st_uid == me
+            except OSError:
+                continue
+            if owned != mine:
+                continue
+        kept.append(t)
+    return kept, len(targets) - len(kept)
 
 
 def own_proc_rules(plan: EnforcementPlan, pid: int) -> list[FsRule]:
