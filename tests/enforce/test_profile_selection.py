@@ -104,3 +104,18 @@ def test_hats_and_px_rules_are_refused_unless_accepted(area, user):
     assert "hat.aa:3: `/usr/bin/env Px -> other,`" in res.stderr and "(and 1 more)" in res.stderr
     res = cli("run", "--inherit-transitions", "-p", str(path), "--", "/usr/bin/true", user=user)
     assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize("deny", [False, True])
+def test_the_attached_program_may_start(area, user, deny):
+    """AppArmor checks the exec that attaches a profile against the caller: a profile need
+    not grant x on its own program (an explicit deny still holds)."""
+    true = os.path.realpath("/usr/bin/true")
+    path = Path(area.root) / "attached.aa"
+    extra = f"  deny {true} x,\n" if deny else ""
+    path.write_text(f"profile t {true} {{\n  /usr/lib/** mr,\n  /etc/ld.so.cache r,\n"
+                    f"{extra}}}\n")
+    os.chmod(path, 0o644)
+    res = cli("run", "-v", "-p", str(path), "--", true, user=user)
+    assert res.returncode == (126 if deny else 0), res.stderr
+    assert ("attaches to" in res.stderr) is not deny

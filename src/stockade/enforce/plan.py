@@ -281,4 +281,43 @@ def compile_file(path: str, include_dirs: Sequence[str] = (), name: str | None =
     from stockade.policy import compile_profiles
 
     profiles = compile_profiles(path, include_dirs)
-    return compile_plan(select_profile(profiles, name, path, program), abi=abi)
+    profile = select_profile(profiles, name, path, program)
+    pp = compile_plan(profile, abi=abi)
+    if program is not None:
+        grant_attached_program(pp, profile, program)
+    return pp
+
+
+def grant_attached_program(pp: ProfilePlan, profile: CompiledProfile, program: str) -> None:
+    """Let the program a profile attaches to be started in its sandbox.
+
+    AppArmor checks the exec that attaches a profile against the caller's profile (here: none),
+    so a stock profile need not grant `x` on its own program (usr.bin.passwd, dumpcap: `mr`
+    only). The launcher execs the program inside the sandbox, so execute and read_file are
+    granted on the resolved file, reported as approximated (wider: it may run itself again).
+    Not when the profile denies exec there, nor for a profile that does not attach to it.
+    """
+    from stockade.enforce.plan_explain import LandlockModel
+    from stockade.enforce.plan_types import FsRule
+    from stockade.modules.apparmor.profiles import ProfileSet
+    from stockade.policy import Perm
+
+    exe = os.path.realpath(program)
+    if not os.path.isfile(exe) or not pp.plan.handled_fs & ll.AccessFs.EXECUTE:
+        return
+    only = ProfileSet()
+    only.add([profile])
+    if only.find_attachment(exe).profile is not profile:
+        return
+    if profile.file_perms(exe).deny & Perm.EXEC:
+        return
+    want = ll.AccessFs.EXECUTE | ll.AccessFs.READ_FILE
+    have, _ = LandlockModel(pp.plan, pp.abi).granted(exe)
+    if not want & ~have:
+        return
+    src = f"{profile.pos.file}:{profile.pos.line}"
+    pp.plan.fs_rules.append(FsRule(exe, want, src))
+    pp.coverage.add(f"profile {profile.name} attaches to {exe}", APPROX,
+                    "execute and read granted on it so that it can be started in the sandbox "
+                    "(AppArmor checks that exec against the caller, not this profile): wider, "
+                    "the program may run itself again", source=src, enforced_by="Landlock")
