@@ -215,7 +215,7 @@ def _apparmor(args: argparse.Namespace) -> Any:
     if args.profile_name:
         name = args.profile_name
     else:  # the profile `compile` and `run -p` take from a file of several
-        from stockade.enforce.plan import select_profile
+        from stockade.enforce.plan_select import select_profile
 
         try:
             name = select_profile(module.policy.top, None, args.profile).name

@@ -153,6 +153,7 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
     from stockade.cli.compile import check_inputs
     from stockade.enforce import landlock as ll
     from stockade.enforce import plan as planmod
+    from stockade.enforce.plan_select import refuse_transitions
     from stockade.enforce.plan_types import EnforcementPlan as Plan
 
     check_inputs(args.profile, args.include_dirs)
@@ -162,7 +163,7 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
     pp = planmod.compile_file(args.profile, args.include_dirs, args.profile_name,
                               program=shutil.which(command) or command)
     if not args.inherit_transitions and getattr(args, "mode", None) != "learn":
-        planmod.refuse_transitions(pp)  # learning observes what a profile would do
+        refuse_transitions(pp)  # learning observes what a profile would do
     grants = Plan(name="adhoc", fs_rules=adhoc.fs_rules, handled_fs=ll.NO_FS,
                   net_rules=adhoc.net_rules, handled_net=ll.NO_NET, scopes=ll.NO_SCOPE,
                   keep_caps=adhoc.keep_caps, clear_env=adhoc.clear_env)

@@ -20,7 +20,6 @@ kernel (or the ABI given with `--abi`) makes of the plan. The mechanisms:
 from __future__ import annotations
 
 import errno
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -32,8 +31,6 @@ from stockade.enforce.plan_common import (
     NOT_ENFORCED,
     SUPERVISOR,
     Context,
-    rule_text,
-    source_of,
 )
 from stockade.enforce.plan_files import FileCompiler
 from stockade.enforce.plan_glob import TREE
@@ -43,6 +40,11 @@ from stockade.enforce.plan_net import (
     compile_ptrace,
     compile_signals,
     compile_unix,
+)
+from stockade.enforce.plan_select import (
+    grant_attached_program,
+    select_profile,
+    transitions,
 )
 from stockade.enforce.plan_syscall_rules import compile_syscall_rules
 from stockade.enforce.plan_syscalls import (
@@ -54,7 +56,6 @@ from stockade.enforce.plan_syscalls import (
 )
 from stockade.enforce.plan_types import CoverageReport, EnforcementPlan, SeccompRule
 from stockade.enforce.seccomp import errno_action
-from stockade.errors import StockadeError
 from stockade.lsm.caps import CAP_LAST_CAP
 from stockade.policy import CompiledProfile
 
@@ -76,50 +77,6 @@ class ProfilePlan:
     mode: str = "enforce"
     #: one line per exec transition (px/cx) and hat the kernel cannot apply (`transitions`)
     transitions: list[str] = field(default_factory=list)
-
-
-def select_profile(profiles: Sequence[CompiledProfile], name: str | None,
-                   source: str = "", program: str | None = None) -> CompiledProfile:
-    """The profile called `name` (name, local name or attachment); without a name, the only
-    profile, else the one that attaches to `program` (the kernel's find_attach, on the
-    resolved executable), else the only top-level profile that attaches to any program (the
-    others of the file, such as usr.bin.man's man_groff, are reached by transitions), else,
-    when none attaches, the only one that no other profile of the file transitions to."""
-    where = f" in {source}" if source else ""
-    if not profiles:
-        raise StockadeError(f"no profile{where}")
-    if name is not None:
-        for prof in profiles:
-            for p in prof.walk():
-                if name in (p.name, p.attachment):
-                    return p
-        names = ", ".join(p.name for prof in profiles for p in prof.walk())
-        raise StockadeError(f"no profile named {name!r}{where} (profiles: {names})")
-    if len(profiles) == 1:
-        return profiles[0]
-    from stockade.modules.apparmor.profiles import ProfileSet
-
-    policy = ProfileSet()
-    policy.add(profiles)
-    if program is not None:
-        found = policy.find_attachment(os.path.realpath(program)).profile
-        if found is not None:
-            return found
-    attaching = [p for p in profiles if p.attachment]
-    if len(attaching) == 1:
-        return attaching[0]
-    if not attaching:  # named profiles only: the one no other profile here transitions to
-        targets = {r.exec_target.lstrip("&") for p in profiles for r in p.file_rules
-                   if r.exec_target}
-        entry = [p for p in profiles if p.name not in targets]
-        if len(entry) == 1:
-            return entry[0]
-    names = ", ".join(p.name for p in (attaching or profiles))
-    why = f", none attaches to {program}" if program is not None else ""
-    if attaching:
-        why += f" and {len(attaching)} attach to programs"
-    raise StockadeError(f"{len(profiles)} profiles{where}{why} ({names}): choose one with "
-                        "--profile-name")
 
 
 def _flags(ctx: Context) -> str:
@@ -241,40 +198,6 @@ def compile_plan(profile: CompiledProfile, *, abi: int | None = None) -> Profile
                        transitions(profile))
 
 
-def transitions(profile: CompiledProfile) -> list[str]:
-    """The profile's exec rules that move a program into another profile (px, cx and their
-    variants, stacks `-> &NAME` too) and its hats, one line each: a Landlock sandbox is
-    inherited unchanged on exec and cannot be entered by change_hat, so none can be applied."""
-    out = []
-    for rule in profile.file_rules:
-        mode = (rule.exec_mode or "").lower()
-        if rule.qualifiers.deny or not mode or mode[0] not in "pc":
-            continue
-        target = rule.exec_target or ""
-        if target.startswith("&"):
-            target = f"the stack of this profile and {target[1:]}"
-        elif target:
-            target = f"profile {target}"
-        else:
-            target = ("the child profile" if mode[0] == "c" else "the profile") + \
-                " attaching to it"
-        out.append(f"{source_of(rule)}: `{rule_text(rule)}` runs {rule.path} in {target}")
-    for hat in profile.hats:
-        out.append(f"{hat.pos.file}:{hat.pos.line}: hat {hat.name.rpartition('//')[2]} "
-                   "(change_hat) cannot be entered")
-    return out
-
-
-def refuse_transitions(pp: ProfilePlan) -> None:
-    """Raise the one-line refusal when the plan has transitions it cannot apply."""
-    if not pp.transitions:
-        return
-    more = f" (and {len(pp.transitions) - 1} more)" if len(pp.transitions) > 1 else ""
-    raise StockadeError(f"{pp.transitions[0]}{more}: Landlock cannot move a program into "
-                        "another profile (the sandbox is inherited unchanged on exec); pass "
-                        "--inherit-transitions to run it under this profile's sandbox instead")
-
-
 def compile_file(path: str, include_dirs: Sequence[str] = (), name: str | None = None, *,
                  abi: int | None = None, program: str | None = None) -> ProfilePlan:
     """Parse, compile and plan one profile of the file at `path` (`select_profile`)."""
@@ -286,38 +209,3 @@ def compile_file(path: str, include_dirs: Sequence[str] = (), name: str | None =
     if program is not None:
         grant_attached_program(pp, profile, program)
     return pp
-
-
-def grant_attached_program(pp: ProfilePlan, profile: CompiledProfile, program: str) -> None:
-    """Let the program a profile attaches to be started in its sandbox.
-
-    AppArmor checks the exec that attaches a profile against the caller's profile (here: none),
-    so a stock profile need not grant `x` on its own program (usr.bin.passwd, dumpcap: `mr`
-    only). The launcher execs the program inside the sandbox, so execute and read_file are
-    granted on the resolved file, reported as approximated (wider: it may run itself again).
-    Not when the profile denies exec there, nor for a profile that does not attach to it.
-    """
-    from stockade.enforce.plan_explain import LandlockModel
-    from stockade.enforce.plan_types import FsRule
-    from stockade.modules.apparmor.profiles import ProfileSet
-    from stockade.policy import Perm
-
-    exe = os.path.realpath(program)
-    if not os.path.isfile(exe) or not pp.plan.handled_fs & ll.AccessFs.EXECUTE:
-        return
-    only = ProfileSet()
-    only.add([profile])
-    if only.find_attachment(exe).profile is not profile:
-        return
-    if profile.file_perms(exe).deny & Perm.EXEC:
-        return
-    want = ll.AccessFs.EXECUTE | ll.AccessFs.READ_FILE
-    have, _ = LandlockModel(pp.plan, pp.abi).granted(exe)
-    if not want & ~have:
-        return
-    src = f"{profile.pos.file}:{profile.pos.line}"
-    pp.plan.fs_rules.append(FsRule(exe, want, src))
-    pp.coverage.add(f"profile {profile.name} attaches to {exe}", APPROX,
-                    "execute and read granted on it so that it can be started in the sandbox "
-                    "(AppArmor checks that exec against the caller, not this profile): wider, "
-                    "the program may run itself again", source=src, enforced_by="Landlock")
