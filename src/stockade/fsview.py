@@ -68,6 +68,14 @@ def unstable() -> str | None:
     return _unstable[0] if _unstable else None
 
 
+def depends_on_processes(what: str) -> None:
+    """The compile used an answer about running processes (e.g. the owner of /proc/PID for an
+    `owner` rule), which is not recorded: its result is not cached (pid reuse would carry a
+    grant to another user's process into a later run)."""
+    if _log is not None and not _unstable:
+        _unstable.append(what)
+
+
 def _note(question: str, path: str, answer: str) -> None:
     if _log is None or _volatile(path):
         return
@@ -76,7 +84,7 @@ def _note(question: str, path: str, answer: str) -> None:
         _seen[(question, path)] = answer
         _log.append((question, path, answer))
     elif first != answer and not _unstable:
-        _unstable.append(f"{question} {path}")
+        _unstable.append(f"changed while compiling: {question} {path}")
 
 
 def _volatile(path: str) -> bool:

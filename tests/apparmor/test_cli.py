@@ -41,13 +41,16 @@ def test_explain_profile_json(tmp_path: Path) -> None:
     assert code == 0 and data["decision"] == "allow"
     (row,) = [r for r in data["layers"] if r["module"] == "apparmor"]
     assert row["profile"] == "second" and row["rule"].endswith(":2: /etc/hostname r,")
-    code, out, _ = run("--lsm", "capability", "--profile", str(prof), "--json",
-                       "read", "/etc/hostname")
+    code, out, _ = run("--lsm", "capability", "--profile", str(prof), "--profile-name",
+                       "first", "--json", "read", "/etc/hostname")
     data = json.loads(out)
     assert code == 1
     (row,) = [r for r in data["layers"] if r["module"] == "apparmor"]
     assert row["profile"] == "first" and row["errno"] == "EACCES"
     assert data["records"][0]["profile"] == "first"
+    # two profiles, neither attaching nor a transition target: as compile and run, ask
+    code, out, err = run("--lsm", "capability", "--profile", str(prof), "read", "/etc/hostname")
+    assert code == 2 and "--profile-name" in err and len(err.strip().splitlines()) == 1
 
 
 def test_explain_profile_errors_are_one_line(tmp_path: Path) -> None:

@@ -351,8 +351,32 @@ def test_a_question_answered_twice_differently_is_not_cached(tmp_path):
         f.write_text("now here")
         fsview.lexists(str(f))
         moved = fsview.unstable()
-    assert moved == f"l {f}"
+    assert moved == f"changed while compiling: l {f}"
     with fsview.recording():
         fsview.lexists(str(f))
         fsview.lexists(str(f))
         assert fsview.unstable() is None
+
+
+def test_owner_rules_in_proc_are_not_cached(tree):
+    """An `owner` rule's /proc/PID grants depend on who owns which process now; a cached copy
+    would carry them to whoever reuses the pid, so such a plan is not stored."""
+    prof = tree["tmp"] / "owner.aa"
+    prof.write_text("profile o {\n  owner /proc/[0-9]*/stat r,\n}\n")
+    pp, how = plan_cache.compile_file(str(prof), [], None)
+    assert "not stored: an owner rule in /proc" in how, how
+    assert plan_cache.compile_file(str(prof), [], None)[1].startswith("miss"), how
+
+
+def test_program_is_part_of_the_key_and_transitions_survive_a_hit(tree):
+    """A file of several profiles: the program picks the profile (and is granted), and a
+    profile's px/cx transitions, which `run` refuses, come back from the cache too."""
+    prof = tree["tmp"] / "two.aa"
+    prof.write_text("/usr/bin/true {\n  /usr/bin/false px,\n}\n"
+                    "/usr/bin/env {\n  /etc/hostname r,\n}\n")
+    first, _ = plan_cache.compile_file(str(prof), [], None, program="/usr/bin/true")
+    hit, how = plan_cache.compile_file(str(prof), [], None, program="/usr/bin/true")
+    assert how.startswith("hit"), how
+    assert hit.transitions and hit.transitions == first.transitions
+    other, how = plan_cache.compile_file(str(prof), [], None, program="/usr/bin/env")
+    assert not how.startswith("hit") and other.plan.name != hit.plan.name

@@ -250,9 +250,11 @@ def test_select_profile(tmp_path: Path):
     path = tmp_path / "two.aa"
     path.write_text("profile a { }\nprofile b /usr/bin/b { }\n")
     profs = compile_profiles(str(path))
-    with pytest.raises(StockadeError, match="--profile-name"):
-        select_profile(profs, None)
+    assert select_profile(profs, None).name == "b"  # the only one that attaches
     assert select_profile(profs, "/usr/bin/b").name == "b"
+    path.write_text("profile a { }\nprofile b { }\n")
+    with pytest.raises(StockadeError, match="--profile-name"):
+        select_profile(compile_profiles(str(path)), None)
     with pytest.raises(StockadeError, match="no profile named"):
         select_profile(profs, "c")
 

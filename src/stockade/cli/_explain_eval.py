@@ -185,7 +185,15 @@ def _apparmor(args: argparse.Namespace) -> tuple[Any, str]:
     module = AppArmor(profiles=[args.profile], include_dirs=args.include_dirs)
     if not module.policy.top:
         raise UsageError(f"--profile: {args.profile} defines no profile")
-    name = args.profile_name or module.policy.top[0].name
+    if args.profile_name:
+        name = args.profile_name
+    else:  # the profile `compile` and `run -p` take from a file of several
+        from stockade.enforce.plan.select import select_profile
+
+        try:
+            name = select_profile(module.policy.top, None, args.profile).name
+        except StockadeError as err:
+            raise UsageError(f"--profile: {err}") from None
     if name not in module.policy:
         known = ", ".join(module.policy.names())
         raise UsageError(f"--profile-name: {args.profile} has no profile {name!r} (has: {known})")
@@ -217,7 +225,7 @@ def landlock_model(plan: Any) -> Any:
     from stockade.enforce import landlock as ll
     from stockade.enforce.plan.explain import LandlockModel
 
-    return LandlockModel(plan, ll.abi_version())
+    return LandlockModel(plan, ll.abi_version(), os.getpid())  # the subject plays the program
 
 
 def plan_verdict_text(row: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import sys
 import threading
 from collections.abc import Callable
@@ -118,6 +119,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", dest="cache", action="store_false",
                         help="compile the profile afresh: neither use nor update the plan cache "
                         "($XDG_CACHE_HOME/stockade/plans or ~/.cache/stockade/plans)")
+    parser.add_argument("--inherit-transitions", action="store_true",
+                        help="run programs that a px/cx rule moves into another profile under "
+                        "this profile's sandbox (refused by default: Landlock has no "
+                        "transition on exec)")
     parser.add_argument("--clear-env", action="store_true",
                         help="pass only PATH, TERM, LANG, LC_ALL, HOME, USER, LOGNAME, TZ")
     sup = parser.add_argument_group("reference monitor (seccomp user notification)")
@@ -165,7 +170,7 @@ def _open_outputs(args: argparse.Namespace,
     return audit, learn
 
 
-def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan
+def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
                   ) -> tuple[EnforcementPlan, CoverageReport, list[str]]:
     """The profile's plan plus the grants of the ad-hoc flags, the compiler's coverage, notes.
 
@@ -176,6 +181,7 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan
     from stockade.cli.compile import check_inputs
     from stockade.enforce import landlock as ll
     from stockade.enforce.plan import cache as plan_cache
+    from stockade.enforce.plan.select import refuse_transitions
     from stockade.enforce.plan.types import EnforcementPlan as Plan
 
     check_inputs(args.profile, args.include_dirs)
@@ -191,10 +197,14 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan
         directory = plan_cache.cache_dir()
         return plan_cache.exposure(directory, plan) if directory else None
 
+    # a file of several profiles: the one that attaches to the program (find_attach)
+    program = shutil.which(command) or command
     pp, how = plan_cache.compile_file(args.profile, args.include_dirs, args.profile_name,
-                                      use_cache=args.cache, exposed=exposed)
+                                      program=program, use_cache=args.cache, exposed=exposed)
     if args.verbose:
         _say(f"plan cache: {how}")
+    if not args.inherit_transitions and getattr(args, "mode", None) != "learn":
+        refuse_transitions(pp)  # learning observes what a profile would do
     return pp.plan.merged(grants), pp.coverage, pp.notes
 
 
@@ -330,7 +340,7 @@ def _run(args: argparse.Namespace) -> int:
     coverage = CoverageReport()
     notes: list[str] = []
     if args.profile:  # the ad-hoc flags add to the profile's plan
-        plan, coverage, notes = _profile_plan(args, plan)
+        plan, coverage, notes = _profile_plan(args, plan, command[0])
     if args.allow_keyring:
         plan.seccomp_rules = defaults.without_keyring(plan.seccomp_rules)
     if args.net:

@@ -267,8 +267,7 @@ class Ruleset:
 
     def add_path_fd(self, parent_fd: int, rights: AccessFs) -> None:
         """Grant `rights` beneath the file or directory open (O_PATH) as `parent_fd`."""
-        attr = _PathBeneathAttr(int(rights), parent_fd)
-        raw_syscall(SYS_LANDLOCK_ADD_RULE, self.fd, RULE_PATH_BENEATH, ctypes.byref(attr), 0)
+        add_path_rule(self.fd, parent_fd, rights)
 
     def add_path(self, path: str, rights: AccessFs) -> None:
         """Open `path` with O_PATH and grant `rights` beneath it."""
@@ -302,6 +301,12 @@ class Ruleset:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def add_path_rule(ruleset_fd: int, parent_fd: int, rights: AccessFs) -> None:
+    """landlock_add_rule(2) of a path-beneath rule to the ruleset open as `ruleset_fd`."""
+    attr = _PathBeneathAttr(int(rights), parent_fd)
+    raw_syscall(SYS_LANDLOCK_ADD_RULE, ruleset_fd, RULE_PATH_BENEATH, ctypes.byref(attr), 0)
 
 
 def restrict_self(ruleset_fd: int, flags: RestrictFlag = NO_RESTRICT_FLAGS) -> None:

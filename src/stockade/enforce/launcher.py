@@ -4,9 +4,11 @@ Child, in this order: parent-death signal, no_new_privs, capabilities, Landlock
 restrict_self, default signal dispositions and mask, seccomp last (it may refuse the calls
 before it), then execve. Every step is a system call on objects `prepare` built before fork,
 so the child of this single-threaded Python process never allocates kernel objects, opens
-paths, or runs libseccomp. A failure before exec travels to the parent over a close-on-exec
-pipe as `stage, errno`, and becomes one line and exit status 127 (command not found), 126
-(cannot execute) or 125 (confinement failed); the command never runs unconfined.
+paths, or runs libseccomp. The rules that need the child's pid (its own /proc/PID,
+enforce/plan/proc.py) are added to the shared ruleset by the parent, before the `go` byte.
+A failure before exec travels to the parent over a close-on-exec pipe as `stage, errno`, and
+becomes one line and exit status 127 (command not found), 126 (cannot execute) or 125
+(confinement failed); the command never runs unconfined.
 
 Parent: blocks every catchable signal but SIGTTIN/SIGTTOU before fork and takes them with
 sigwaitinfo, so none is lost between fork and exec and none kills the launcher (which would
@@ -291,7 +293,10 @@ def launch(prep: Prepared, argv: Sequence[str], *,
             _child(prep, argv, paths, err_w, parent, old_mask, go)
         os.close(err_w)
         os.close(go[0])
-        prep.close()
+        try:
+            prep.grant_own_proc(pid)  # the child restricts itself only after `go`
+        finally:
+            prep.close()
         try:
             if before_exec is not None:
                 before_exec(pid)

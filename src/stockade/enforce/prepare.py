@@ -60,12 +60,42 @@ class Prepared:
     notes: list[str] = field(default_factory=list)
     abi_override: int | None = None  # compile for this Landlock ABI, not the running one
     dry_run: bool = False  # report only: no Landlock ruleset is created
+    handled_fs: ll.AccessFs = ll.NO_FS  # what the ruleset handles on this kernel
+    #: the supervisor thread's ruleset when it differs (own /proc rules, plan_proc)
+    supervisor_ruleset_fd: int = -1
+
+    def grant_own_proc(self, pid: int) -> None:
+        """Add the plan's rules on the program's own /proc/`pid` to the ruleset (after fork,
+        before the child restricts itself: the ruleset is shared). Entries gone meanwhile
+        are skipped, as the plan's other optional rules."""
+        if self.ruleset_fd < 0 or not self.plan.own_proc:
+            return
+        from stockade.enforce.plan.proc import own_proc_rules
+
+        for rule in own_proc_rules(self.plan, pid):
+            rights = rule.access & self.handled_fs
+            try:
+                fd = os.open(rule.path, os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW)
+            except OSError as err:
+                if err.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                    continue
+                raise StockadeError(f"{rule.source or rule.path}: {err.strerror}") from None
+            try:
+                if not stat.S_ISDIR(os.fstat(fd).st_mode):
+                    rights &= ll.FILE_RIGHTS
+                if rights:
+                    ll.add_path_rule(self.ruleset_fd, fd, rights)
+            finally:
+                os.close(fd)
 
     def close(self) -> None:
-        """Close the Landlock ruleset fd held for the child."""
+        """Close the Landlock ruleset fds held for the child (and the supervisor)."""
         if self.ruleset_fd >= 0:
             os.close(self.ruleset_fd)
             self.ruleset_fd = -1
+        if self.supervisor_ruleset_fd >= 0:
+            os.close(self.supervisor_ruleset_fd)
+            self.supervisor_ruleset_fd = -1
 
     def __enter__(self) -> Prepared:
         return self
@@ -78,7 +108,7 @@ def _by(abi: int) -> str:
     return f"Landlock ABI {abi} (Linux {ll.ABI_KERNEL[abi]})"
 
 
-def _landlock(plan: EnforcementPlan, out: Prepared) -> None:
+def _landlock(plan: EnforcementPlan, out: Prepared, supervised: bool = False) -> None:
     cov = out.coverage
     st = ll.status()
     if out.abi_override is not None:
@@ -137,6 +167,10 @@ def _landlock(plan: EnforcementPlan, out: Prepared) -> None:
         _report_rules(plan, out, handled_fs, handled_net, st.abi)
         return
     ruleset = ll.Ruleset(handled_fs, handled_net, scopes, abi=st.abi)
+    # The supervisor thread restricts itself before it forks the program, whose own /proc/PID
+    # is granted only after fork: its domain must leave /proc to the program's (nested) one.
+    outer = _supervisor_ruleset(plan, handled_fs, handled_net, scopes, st.abi, supervised)
+    rulesets = [ruleset] if outer is None else [ruleset, outer]
     try:
         for rule in plan.fs_rules:
             rights = rule.access & handled_fs
@@ -154,21 +188,52 @@ def _landlock(plan: EnforcementPlan, out: Prepared) -> None:
                 if not stat.S_ISDIR(os.fstat(fd).st_mode):
                     rights &= ll.FILE_RIGHTS
                 if rights:
-                    ruleset.add_path_fd(fd, rights)
+                    for each in rulesets:
+                        each.add_path_fd(fd, rights)
             finally:
                 os.close(fd)
             cov.add(f"allow {rule}", EXACT, source=rule.source, enforced_by=_by(st.abi))
         for net in plan.net_rules:
             net_rights = net.access & handled_net
             if net_rights:
-                ruleset.add_port(net.port, net_rights)
+                for each in rulesets:
+                    each.add_port(net.port, net_rights)
                 cov.add(f"allow {net}", EXACT, source=net.source, enforced_by=_by(st.abi))
     except BaseException:
-        ruleset.close()
+        for each in rulesets:
+            each.close()
         raise
+    if outer is not None:
+        out.supervisor_ruleset_fd = outer.fd
     out.ruleset_fd = ruleset.fd
+    out.handled_fs = handled_fs
     out.landlock_active = True
     out.restrict_flags = int(log_flags)
+
+
+def _supervisor_ruleset(plan: EnforcementPlan, handled_fs: ll.AccessFs,
+                        handled_net: ll.AccessNet, scopes: ll.Scope, abi: int,
+                        supervised: bool) -> ll.Ruleset | None:
+    """For a supervised launch of a plan with own-/proc rules: a ruleset that also grants
+    /proc with the rights those rules may grant (the program's nested domain narrows it to its
+    own entries). None when the plan's own ruleset does."""
+    if not supervised or not plan.own_proc:
+        return None
+    rights = ll.AccessFs(0)
+    for rule in plan.own_proc:
+        if not rule.deny:
+            for _kind, access in rule.rights:
+                rights |= access
+    rights &= handled_fs
+    if not rights:
+        return None
+    outer = ll.Ruleset(handled_fs, handled_net, scopes, abi=abi)
+    try:
+        outer.add_path("/proc", rights)
+    except BaseException:
+        outer.close()
+        raise
+    return outer
 
 
 def _report_rules(plan: EnforcementPlan, out: Prepared, handled_fs: ll.AccessFs,
@@ -302,7 +367,7 @@ def prepare(plan: EnforcementPlan, *, strict: bool = False,
     out = Prepared(plan=plan, coverage=coverage if coverage is not None else CoverageReport(),
                    abi_override=abi, dry_run=dry_run or abi is not None)
     try:
-        _landlock(plan, out)
+        _landlock(plan, out, supervised)
         _seccomp(plan, out, supervised)
         _capabilities(plan, out)
         out.env = _environment(plan, dict(os.environ if environ is None else environ))

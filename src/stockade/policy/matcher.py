@@ -41,6 +41,7 @@ from stockade.policy.aare import (
     Pattern,
     expand_alternations,
     fold_flat,
+    parse,
     query_bytes,
 )
 from stockade.policy.ast import FileRule
@@ -113,6 +114,12 @@ def _literals(pattern: Pattern) -> set[bytes] | None:
     if flats is None:
         return None
     return {"".join(node[1] for node in fold_flat(f)).encode("latin-1") for f in flats}
+
+
+def pattern_matches(text: str, path: str, *, is_dir: bool = False) -> bool:
+    """Whether the (variable-expanded) pattern `text` matches `path`, as a rule would."""
+    regex = re2.compile(parse(text).regex.encode("latin-1"), _options(1))
+    return regex.fullmatch(query_bytes(path, is_dir)) is not None
 
 
 def merge(entries: list[FileEntry], owner: bool) -> FilePerms:

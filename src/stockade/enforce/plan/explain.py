@@ -55,18 +55,30 @@ def _names(access: AccessFs | AccessNet | Scope) -> str:
 class _Landlock:
     """The plan's Landlock domain as the running kernel (or ABI `abi`) would build it."""
 
-    def __init__(self, plan: EnforcementPlan, abi: int) -> None:
+    def __init__(self, plan: EnforcementPlan, abi: int, pid: int | None = None) -> None:
         self.plan = plan
         self.abi = abi
         self.handled_fs = plan.handled_fs & ll.rights_for_abi(AccessFs, abi)
         self.handled_net = plan.handled_net & ll.rights_for_abi(AccessNet, abi)
         self.scopes = plan.scopes & ll.rights_for_abi(Scope, abi)
+        self.pid = pid
         self.rules = list(zip(realpaths([r.path for r in plan.fs_rules]), plan.fs_rules,
                               strict=True))
         #: rule path -> (position, rule): `granted` looks up a path's ancestors, not every rule
         self._by_path: dict[str, list[tuple[int, FsRule]]] = {}
         for i, (rpath, rule) in enumerate(self.rules):
             self._by_path.setdefault(rpath, []).append((i, rule))
+        if pid:
+            self.own_pid(pid)
+
+    def own_pid(self, pid: int) -> None:
+        """Add what the launcher grants the program with pid `pid` on its own /proc/PID."""
+        from stockade.enforce.plan.proc import own_proc_rules
+
+        self.pid = pid
+        for rule in own_proc_rules(self.plan, pid):
+            self._by_path.setdefault(rule.path, []).append((len(self.rules), rule))
+            self.rules.append((rule.path, rule))
 
     @property
     def exists(self) -> bool:
@@ -383,7 +395,10 @@ def explain_plan(plan: EnforcementPlan, req: Request, *, abi: int | None = None,
     `model`: the plan's LandlockModel, built once by a caller that asks many questions)."""
     if req.hook == "capable":
         return [capability_row(plan, req)]
-    lock = model or _Landlock(plan, ll.abi_version() if abi is None else abi)
+    # the subject plays the confined program: its /proc/PID is the program's own (a caller's
+    # `model` was built for the program it asks about)
+    lock = model or _Landlock(plan, ll.abi_version() if abi is None else abi,
+                              req.subject.pid or None)
     rows = [landlock_row(lock, req), seccomp_row(plan, req)]
     return [r for r in rows if r is not None]
 

@@ -29,11 +29,19 @@ import os
 from dataclasses import dataclass
 
 from stockade import fsview
-from stockade.enforce.landlock import AccessFs, flag_names
+from stockade.enforce.landlock import FILE_RIGHTS, AccessFs, flag_names
 from stockade.enforce.plan.common import APPROX, EXACT, NOT_ENFORCED, Context, Verdict
 from stockade.enforce.plan.glob import DIR, FILE, TREE, Expansion, FsView, Target, expand
+from stockade.enforce.plan.proc import (
+    NET_NOTE,
+    deny_rule,
+    may_reach_proc,
+    own_proc_note,
+    proc_net_dir,
+    proc_owned,
+)
 from stockade.enforce.plan.replace import ParentGrant, parent_grants
-from stockade.enforce.plan.types import CoverageStatus, FsRule
+from stockade.enforce.plan.types import CoverageStatus, FsRule, OwnProcRule
 from stockade.policy import FileRule, LinkRule, Perm
 from stockade.policy.aare import AareError, Pattern
 
@@ -122,7 +130,8 @@ def _exec_mode(mode: str | None, target: str | None, v: Verdict) -> None:
         what = _TRANSITION[low[0]] + (f" {target}" if target else "")
         fallback = " (or ix)" if "i" in low else " (or unconfined)" if "u" in low else ""
         v.part(APPROX, f"{mode}: runs under this profile's sandbox, not the {what}{fallback}: "
-               "Landlock domains are inherited, there is no transition on exec", "AppArmor")
+               "Landlock domains are inherited, there is no transition on exec (`run` refuses "
+               "to start unless --inherit-transitions)", "AppArmor")
     else:
         v.part(APPROX, f"{mode}: narrower, the program stays confined by this sandbox")
     if any(c.isupper() for c in mode):
@@ -156,13 +165,15 @@ def _expand(rule: FileRule | LinkRule, v: Verdict, deny: bool, fs: FsView,
         return Expansion()
 
 
-def _target_notes(exp: Expansion, v: Verdict, *, deny: bool, via: frozenset[str] = frozenset()
-                  ) -> None:
+def _target_notes(exp: Expansion, v: Verdict, *, deny: bool, via: frozenset[str] = frozenset(),
+                  own: str | None = None) -> None:
     missing = [t.path for t in exp.missing if t.path not in via]
     if missing and not deny:
         names = _some(missing)
         v.part(APPROX, f"not present at launch: {names} (not granted; created later: refused)")
-    if exp.glob and exp.pattern.startswith("/proc/"):
+    if own:
+        v.part(APPROX, own)
+    elif exp.glob and exp.pattern.startswith("/proc/"):
         v.part(APPROX, "/proc entries of processes started later (the program itself "
                "included) are not covered: Landlock rules name existing inodes")
     if exp.glob and exp.pattern not in via:
@@ -240,6 +251,12 @@ class FileCompiler:
         q = rule.qualifiers
         perms = rule.perms if isinstance(rule, FileRule) else Perm.LINK
         exp = _expand(rule, v, q.deny, self.fs, self._parsed.get(id(rule)))
+        if (q.owner or q.other) and not q.deny:
+            exp.targets, left = proc_owned(exp.targets, mine=q.owner)
+            if left:
+                v.part(APPROX, f"{'owner' if q.owner else 'other'}: in /proc, {left} entries "
+                       "of processes owned by " + ("other users" if q.owner else "this user")
+                       + " at launch are left out")
         parents: list[ParentGrant] = []
         # only the profile's own rules: abstractions name other programs' optional sockets
         # and logs, whose directories (/run, /var/log) must not open up for every includer
@@ -251,7 +268,9 @@ class FileCompiler:
             parents = parent_grants(exp, perms, rights_for, self._may_make_dir,
                                     self._may_create)
         via = frozenset(n for pg in parents for n in pg.names)
-        _target_notes(exp, v, deny=q.deny, via=via)
+        own_proc = own_proc_note(rule.path) if not q.deny and isinstance(rule, FileRule) \
+            else None
+        _target_notes(exp, v, deny=q.deny, via=via, own=own_proc)
         if q.audit:
             v.part(EXACT, "audit: allowed accesses are not logged (Landlock logs denials)"
                    if not q.deny else "audit: denials are logged by the kernel when audit is on")
@@ -265,15 +284,22 @@ class FileCompiler:
                        "(narrower: Landlock cannot check ownership)", "supervisor")
             if not rights:
                 v.part(NOT_ENFORCED, "deny of k/m only: not mediated by Landlock")
+            elif may_reach_proc(rule.path):  # also from the program's own /proc/PID
+                self.ctx.plan.own_proc.append(deny_rule(rule.path, rights, src))
             self.denials.append((rule, v, exp, rights))
             return
         if q.owner or q.other:
             v.part(APPROX, f"{'owner' if q.owner else 'other'}: wider, Landlock cannot check "
-                   "file ownership, granted for every owner", "supervisor")
+                   "file ownership, granted for every owner (in /proc: as owned at launch)",
+                   "supervisor")
         if isinstance(rule, LinkRule):
             v.part(APPROX, "link rule: narrower, Landlock grants linking per directory "
                    "(make_reg on the destination, refer across directories)")
             return
+        if own_proc:
+            kinds = tuple((k, allow_rights(perms, k, self.ctx, Verdict(), rule.exec_mode,
+                                           rule.exec_target, True)) for k in (FILE, DIR, TREE))
+            self.ctx.plan.own_proc.append(OwnProcRule(rule.path, kinds, src))
         listed: list[str] = []
         dirs: list[str] = []
         trees = {t.path for t in exp.targets if t.kind == TREE}
@@ -290,7 +316,11 @@ class FileCompiler:
                 probe = os.path.join(target.path, "\x01probe")  # does r cover subdirectories?
                 if not self.ctx.profile.file_perms(probe, is_dir=True).allows(Perm.READ):
                     dirs.append(target.path)
-            if rights:
+            net = proc_net_dir(target.path) if target.kind == FILE else None
+            if net is not None and rights:
+                self.grants.append(Grant(net, rights & FILE_RIGHTS, TREE, src))
+                v.part(APPROX, NET_NOTE)
+            elif rights:
                 self.grants.append(Grant(target.path, rights, target.kind, src))
         for pg in parents:
             self.grants.append(Grant(pg.directory, pg.rights, TREE, src))

@@ -303,10 +303,22 @@ def _resolves_to_itself(path: str) -> str | None:
     return None if real == os.path.normpath(path) else real
 
 
+def _pid_component(comp: list[tuple], pid: int) -> bool:
+    """Whether a glob component (`@{pid}`, `*`, `[0-9]*`) matches the pid's directory name."""
+    if not comp or _literal(comp) or _has_dstar(comp):
+        return False
+    return re.fullmatch("".join(_node_re(n) for n in comp), str(pid), re.S) is not None
+
+
 def expand(text: str, *, max_visits: int = MAX_VISITS, max_targets: int = MAX_TARGETS,
-           fs: FsView | None = None, parsed: aare.Pattern | None = None) -> Expansion:
+           fs: FsView | None = None, parsed: aare.Pattern | None = None,
+           pid: int | None = None) -> Expansion:
     """The targets of the (variable-expanded) pattern `text` on the filesystem now (`fs`:
-    the build's view, shared by the patterns of one plan; `parsed`: `text` already parsed)."""
+    the build's view, shared by the patterns of one plan; `parsed`: `text` already parsed).
+
+    With `pid`, only what the pattern names in /proc/PID through a glob in the pid's place
+    (`@{PROC}/@{pid}/...`): the program's own entries, expanded once its pid is known.
+    """
     exp = Expansion(pattern=text)
     pattern = parsed if parsed is not None and parsed.text == text else aare.parse(text)
     exp.region = literal_region(list(pattern.seq))
@@ -332,6 +344,11 @@ def expand(text: str, *, max_visits: int = MAX_VISITS, max_targets: int = MAX_TA
             n += 1
         prefix = "/" + "/".join(_to_fs("".join(x[1] for x in c)) for c in comps[:n])
         rest = comps[n:]
+        if pid is not None:
+            if prefix == "/proc" and rest and _pid_component(rest[0], pid):
+                exp.glob = True
+                walker.step(f"/proc/{pid}", rest[1:])
+            continue
         whole_tree = len(rest) == 1 and bool(rest[0]) and all(x[0] == "dstar" for x in rest[0])
         if rest and not (rest == [[]] or whole_tree):
             exp.glob = True

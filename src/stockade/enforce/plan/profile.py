@@ -40,6 +40,11 @@ from stockade.enforce.plan.net import (
     compile_signals,
     compile_unix,
 )
+from stockade.enforce.plan.select import (
+    grant_attached_program,
+    select_profile,
+    transitions,
+)
 from stockade.enforce.plan.syscall_rules import compile_syscall_rules
 from stockade.enforce.plan.syscalls import (
     compile_capabilities,
@@ -56,7 +61,6 @@ from stockade.enforce.plan.types import (  # ProfilePlan: re-exported, it lived 
 )
 from stockade.enforce.seccomp import errno_action
 from stockade.enforce.timings import PhaseTimer, fewer_collections
-from stockade.errors import StockadeError
 from stockade.lsm.caps import CAP_LAST_CAP
 from stockade.policy import CompiledProfile
 
@@ -66,24 +70,6 @@ PATH_FLAGS = frozenset({"attach_disconnected", "no_attach_disconnected", "mediat
                         "chroot_attach", "chroot_no_attach"})
 
 
-def select_profile(profiles: Sequence[CompiledProfile], name: str | None,
-                   source: str = "") -> CompiledProfile:
-    """The profile called `name` (name, local name or attachment); the only one if no name."""
-    where = f" in {source}" if source else ""
-    if not profiles:
-        raise StockadeError(f"no profile{where}")
-    if name is None:
-        if len(profiles) == 1:
-            return profiles[0]
-        names = ", ".join(p.name for p in profiles)
-        raise StockadeError(f"{len(profiles)} profiles{where} ({names}): choose one with "
-                            "--profile-name")
-    for prof in profiles:
-        for p in prof.walk():
-            if name in (p.name, p.attachment):
-                return p
-    names = ", ".join(p.name for prof in profiles for p in prof.walk())
-    raise StockadeError(f"no profile named {name!r}{where} (profiles: {names})")
 
 
 def _flags(ctx: Context) -> str:
@@ -195,17 +181,22 @@ def compile_plan(profile: CompiledProfile, *, abi: int | None = None) -> Profile
     ctx.sort_report()
     for child in profile.children:
         kind = "hat" if child.is_hat else "child profile"
+        refused = " (`run` refuses to start unless --inherit-transitions)" if child.is_hat \
+            else ""
         ctx.notes.append(f"{kind} {child.name} is not compiled: without AppArmor there is no "
-                         "transition into it (exec stays in this sandbox)")
+                         f"transition into it (exec stays in this sandbox){refused}")
     if abi < 1:
         ctx.notes.append("no Landlock: file rules, TCP ports and scopes are not enforced")
-    return ProfilePlan(profile.name, abi, plan, ctx.coverage, ctx.notes, mode)
+    return ProfilePlan(profile.name, abi, plan, ctx.coverage, ctx.notes, mode,
+                       transitions(profile))
 
 
 def compile_file(path: str, include_dirs: Sequence[str] = (), name: str | None = None, *,
-                 abi: int | None = None, timings: PhaseTimer | None = None) -> ProfilePlan:
-    """Parse, compile and plan one profile of the file at `path` (`timings`: gets the
-    seconds of the parse, includes, compile and plan phases)."""
+                 abi: int | None = None, timings: PhaseTimer | None = None,
+                 program: str | None = None) -> ProfilePlan:
+    """Parse, compile and plan one profile of the file at `path` (`select_profile`: by name,
+    else the one attaching to `program`; `timings`: gets the seconds of the parse, includes,
+    compile and plan phases)."""
     from stockade.policy import Loader, compile_profiles
     from stockade.policy.includes import load
 
@@ -219,4 +210,8 @@ def compile_file(path: str, include_dirs: Sequence[str] = (), name: str | None =
         with timer.phase("compile"):
             profiles = compile_profiles(pf)
         with timer.phase("plan"):
-            return compile_plan(select_profile(profiles, name, path), abi=abi)
+            profile = select_profile(profiles, name, path, program)
+            pp = compile_plan(profile, abi=abi)
+            if program is not None:
+                grant_attached_program(pp, profile, program)
+            return pp

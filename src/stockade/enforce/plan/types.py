@@ -47,6 +47,22 @@ class FsRule:
 
 
 @dataclass(frozen=True)
+class OwnProcRule:
+    """A file rule on any pid's /proc entries (`@{PROC}/@{pid}/...`), granted at launch on the
+    program's own /proc/PID once its pid is known (enforce/plan/proc.py).
+
+    `rights` by target kind (file, dir, tree); a `deny` rule takes them away instead, and
+    `region` is the directory beneath which it can match (fail closed on trees there).
+    """
+
+    pattern: str
+    rights: tuple[tuple[str, AccessFs], ...]
+    source: str = ""
+    deny: bool = False
+    region: str = "/"
+
+
+@dataclass(frozen=True)
 class NetRule:
     """Grant Landlock TCP `access` (bind and/or connect) on `port`."""
 
@@ -106,6 +122,8 @@ class EnforcementPlan:
     die_with_parent: bool = True
     #: RLIMIT_* number -> hard limit set in the child (the soft limit is lowered to it).
     rlimits: dict[int, int] = field(default_factory=dict)
+    #: rules on the program's own /proc/PID, granted at launch (the pid is known after fork)
+    own_proc: list[OwnProcRule] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.no_new_privs:
@@ -150,6 +168,7 @@ class EnforcementPlan:
             env_keep=tuple(dict.fromkeys(self.env_keep + extra.env_keep)),
             env_set={**self.env_set, **extra.env_set},
             rlimits=rlimits,
+            own_proc=self.own_proc + [r for r in extra.own_proc if r not in self.own_proc],
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -165,6 +184,9 @@ class EnforcementPlan:
                               "source": r.source} for r in self.fs_rules],
                 "net_rules": [{"port": r.port, "access": flag_names(r.access),
                                "source": r.source} for r in self.net_rules],
+                "own_proc_rules": [{"pattern": r.pattern, "deny": r.deny, "source": r.source,
+                                    "access": {k: flag_names(a) for k, a in r.rights}}
+                                   for r in self.own_proc],
             },
             "seccomp": {
                 "default": str(self.seccomp_default),
@@ -256,3 +278,5 @@ class ProfilePlan:
     coverage: CoverageReport
     notes: list[str] = field(default_factory=list)
     mode: str = "enforce"
+    #: one line per exec transition (px/cx) and hat the kernel cannot apply (plan/select.py)
+    transitions: list[str] = field(default_factory=list)

@@ -30,6 +30,10 @@ class PlanGuard:
         self.model = LandlockModel(replace(plan, fs_rules=own) if len(own) < len(plan.fs_rules)
                                    else plan, abi)
 
+    def program_started(self, pid: int) -> None:
+        """The program's pid is known: its own /proc/PID grants count (plan_proc)."""
+        self.model.own_pid(pid)
+
     def check(self, path: str, mode: int, write: bool) -> tuple[int, str]:
         """(0, "") when allowed, else (EACCES, why) as Landlock would refuse an open."""
         if not path.startswith("/") or not self.model.exists:

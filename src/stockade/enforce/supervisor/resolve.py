@@ -51,6 +51,9 @@ def _rewrite_self(task: TaskInfo, path: bytes) -> bytes:
     """The target's spellings of its own /proc entries, made explicit."""
     if path.startswith(b"/proc/self") and path[10:11] in (b"", b"/"):
         return b"/proc/%d" % task.tgid + path[10:]
+    for link in (b"/proc/net", b"/proc/mounts"):  # symbolic links to self/net, self/mounts
+        if path.startswith(link) and path[len(link):len(link) + 1] in (b"", b"/"):
+            return b"/proc/%d" % task.tgid + path[5:]
     if path.startswith(b"/proc/thread-self") and path[17:18] in (b"", b"/"):
         return b"/proc/%d/task/%d" % (task.tgid, task.tid) + path[17:]
     if path.startswith(b"/dev/fd/"):

@@ -203,11 +203,21 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
                    for mask, value in SHARING_CLONES]
     program = notify_program(routed, rules, refused)
     # the supervisor thread restricts itself with the ruleset: keep our own copy of the fd
-    ruleset = os.dup(prep.ruleset_fd) if prep.ruleset_fd >= 0 else -1
+    own = prep.supervisor_ruleset_fd if prep.supervisor_ruleset_fd >= 0 else prep.ruleset_fd
+    ruleset = os.dup(own) if own >= 0 else -1
     hook = SupervisedLaunch(supervisor, program, ruleset)
+
+    def started(pid: int) -> None:  # before the program may exec
+        if supervisor.guard is not None:
+            supervisor.guard.program_started(pid)
+        if supervisor.judge is not None:  # complain mode: the profile's own /proc too
+            supervisor.judge.model.own_pid(pid)
+        if before_exec is not None:
+            before_exec(pid)
+
     try:
         return launcher.launch(prep, argv, on_started=on_started, hook=hook,
-                               before_exec=before_exec)
+                               before_exec=started)
     finally:
         hook.join(2.0)  # tasks left behind (daemons) lose the supervisor: ENOSYS from now on
         supervisor.stop()

@@ -54,7 +54,7 @@ def _code_fingerprint() -> str:
 
     root = os.path.dirname(stockade.__file__)
     digest = hashlib.sha256(stockade.__version__.encode())
-    for sub in ("policy", "enforce", ""):
+    for sub in ("policy", "enforce", os.path.join("enforce", "plan"), ""):
         with os.scandir(os.path.join(root, sub)) as it:
             for e in sorted(it, key=lambda e: e.name):
                 if e.name.endswith(".py"):
@@ -63,15 +63,16 @@ def _code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def cache_key(profile: str, include_dirs: Sequence[str], name: str | None, abi: int
-              ) -> dict[str, Any]:
+def cache_key(profile: str, include_dirs: Sequence[str], name: str | None, abi: int,
+              program: str | None = None) -> dict[str, Any]:
     """Everything besides the filesystem that the compiled plan depends on."""
     import stockade
 
     return {"format": FORMAT, "stockade": stockade.__version__, "code": _code_fingerprint(),
             "abi": abi, "euid": os.geteuid(), "cwd": os.getcwd(),
             "profile": os.path.abspath(profile),
-            "include_dirs": [os.path.abspath(d) for d in include_dirs], "name": name}
+            "include_dirs": [os.path.abspath(d) for d in include_dirs], "name": name,
+            "program": program}  # picks the profile of a file of several, and is granted
 
 
 def exposure(directory: str, plan: EnforcementPlan) -> str | None:
@@ -114,7 +115,7 @@ def forget_key() -> None:
 
 
 def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
-                 use_cache: bool = True,
+                 program: str | None = None, use_cache: bool = True,
                  exposed: Callable[[ProfilePlan], str | None] | None = None,
                  ) -> tuple[ProfilePlan, str]:
     """The compiled plan of `profile` (from the cache when it is still what compiling would
@@ -126,7 +127,7 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
     def fresh() -> ProfilePlan:
         from stockade.enforce.plan import profile as planmod
 
-        return planmod.compile_file(profile, include_dirs, name)
+        return planmod.compile_file(profile, include_dirs, name, program=program)
 
     if not use_cache:
         return fresh(), "off (--no-cache)"
@@ -145,7 +146,7 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
     except OSError as err:
         return fresh(), f"off ({err.strerror or err})"
     try:
-        key = cache_key(profile, include_dirs, name, abi)
+        key = cache_key(profile, include_dirs, name, abi, program)
         entry = entry_name(key)
         pp, status = _load(store, entry, key)
         if pp is not None:
@@ -157,7 +158,7 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
             pp = fresh()
             moved = fsview.unstable()
         if moved is not None:
-            return pp, f"{status}; not stored: changed while compiling ({moved})"
+            return pp, f"{status}; not stored: {moved}"
         why = exposed(pp) if exposed else None
         if why is not None:
             return pp, f"not used: {directory}: {why}"

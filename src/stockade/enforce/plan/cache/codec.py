@@ -18,14 +18,15 @@ from stockade.enforce.plan.types import (
     EnforcementPlan,
     FsRule,
     NetRule,
+    OwnProcRule,
     ProfilePlan,
     SeccompRule,
 )
 from stockade.enforce.seccomp import Action, ActionKind, ArgCmp, Cmp
 
 _CLASSES: dict[str, type] = {c.__name__: c for c in (
-    ProfilePlan, EnforcementPlan, FsRule, NetRule, SeccompRule, CoverageReport, CoverageEntry,
-    Action, ArgCmp)}
+    ProfilePlan, EnforcementPlan, FsRule, NetRule, OwnProcRule, SeccompRule, CoverageReport,
+    CoverageEntry, Action, ArgCmp)}
 _ENUMS: dict[str, type[enum.Enum]] = {c.__name__: c for c in (
     AccessFs, AccessNet, Scope, RestrictFlag, CoverageStatus, ActionKind, Cmp)}
 
