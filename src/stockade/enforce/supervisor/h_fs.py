@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.h_attr import guard
 from stockade.enforce.supervisor.resolve import object_at, object_from_fd, open_as_target, open_parent
+from stockade.lsm.setattr import chmod_request, chown_request
 from stockade.lsm.types import MAY_WRITE, Object, Request
-from stockade.modules.dac import chmod_request, chown_request
 from stockade.modules.labels import new_file_labels
 
 if TYPE_CHECKING:
