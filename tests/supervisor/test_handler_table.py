@@ -36,9 +36,10 @@ def test_plain_run_routes_nothing_of_the_stack_family() -> None:
 def test_the_hybrid_table_leaves_the_stack_handlers_unimported() -> None:
     code = ("import sys\n"
             "from stockade.enforce.supervisor.table import handlers_for\n"
-            "handlers_for({'chmod', 'setxattr', 'connect', 'sendmsg', 'setuid'})\n"
-            "print('stockade.enforce.supervisor.handlers' in sys.modules,"
-            " 'stockade.enforce.supervisor.h_mmap' in sys.modules)\n")
+            "handlers_for({'chmod', 'fchownat', 'setxattr', 'connect', 'sendmsg', 'setuid'})\n"
+            "print(*(m in sys.modules for m in ('stockade.enforce.supervisor.handlers',"
+            " 'stockade.enforce.supervisor.h_mmap', 'stockade.enforce.supervisor.h_fs',"
+            " 'stockade.modules.labels', 'stockade.modules.dac')))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
-    assert out == ["False", "False"]
+    assert out == ["False"] * 5

@@ -22,6 +22,7 @@ from stockade.enforce.supervisor import (
     h_fs,
     h_mmap,
     h_other,
+    h_owner,
     h_send,
 )
 from stockade.enforce.supervisor import sys as ksys
@@ -582,6 +583,6 @@ def h_execveat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
 HANDLERS: dict[str, Handler] = {
     "open": h_open, "creat": h_creat, "openat": h_openat, "openat2": h_openat2,
     "execve": h_execve, "execveat": h_execveat,
-    **h_fs.HANDLERS, **h_attr.HANDLERS, **h_other.HANDLERS, **h_send.HANDLERS,
+    **h_fs.HANDLERS, **h_owner.HANDLERS, **h_attr.HANDLERS, **h_other.HANDLERS, **h_send.HANDLERS,
     **h_mmap.HANDLERS,
 }

@@ -1,8 +1,9 @@
 """The supervisor's handler table, importing only the handler modules a launch routes to.
 
 A plain `run` routes chmod, chown, utime*, xattrs, listen, connect, the send family and the
-credential calls: the open/exec handlers (handlers.py) and mmap (h_mmap), with the module-stack
-helpers they import, are loaded only where a module stack routes them. Whatever is loaded here
+credential calls: the open/exec handlers (handlers.py), mmap (h_mmap) and the name changes
+(h_fs), with the module-stack helpers they import, are loaded only where a module stack routes
+them. Whatever is loaded here
 is loaded before the supervisor thread Landlock-restricts itself (it cannot open files after).
 """
 
@@ -11,22 +12,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from stockade.enforce.supervisor.routing import EXEC, OPEN
+from stockade.enforce.supervisor.routing import EXEC, NAMESPACE, OPEN
 
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler
 
-#: the system calls whose handlers live in handlers.py and h_mmap (imported only for them)
-STACK_FAMILY = frozenset({*OPEN, *EXEC, "mmap", "mprotect"})
+#: the system calls whose handlers live in handlers.py, h_mmap and h_fs (imported only for
+#: them): no plain run routes them
+STACK_FAMILY = frozenset({*OPEN, *EXEC, *NAMESPACE, "mmap", "mprotect"})
 
 
 def handlers_for(names: Iterable[str] | None) -> dict[str, Handler]:
     """The handler of each routed system call in `names` (None: of every system call).
 
     A name without a handler is left out: the supervisor denies it (fail closed)."""
-    from stockade.enforce.supervisor import h_attr, h_fs, h_other, h_send
+    from stockade.enforce.supervisor import h_attr, h_other, h_owner, h_send
 
-    table: dict[str, Handler] = {**h_fs.HANDLERS, **h_attr.HANDLERS, **h_other.HANDLERS,
+    table: dict[str, Handler] = {**h_owner.HANDLERS, **h_attr.HANDLERS, **h_other.HANDLERS,
                                  **h_send.HANDLERS}
     wanted = None if names is None else set(names)
     if wanted is None or wanted & STACK_FAMILY:
