@@ -200,6 +200,7 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
         # exec is decided (handlers._exec_race): no process may share what it reads
         refused = [("clone", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, mask, value),))
                    for mask, value in SHARING_CLONES]
+    # the handlers of what is routed, imported now: the thread cannot open files once restricted
     supervisor.serve({*routed, *(r.syscall for r in rules)})
     program = notify_program(routed, rules, refused)
     # the supervisor thread restricts itself with the ruleset: keep our own copy of the fd
