@@ -54,6 +54,7 @@ from stockade.lsm.caps import (
     CAP_SYS_PTRACE,
 )
 from stockade.lsm.probe import file_object
+from stockade.lsm.setattr import chmod_request, chown_request
 from stockade.lsm.types import (
     MAY_APPEND,
     MAY_READ,
@@ -66,7 +67,7 @@ from stockade.lsm.types import (
     Request,
     Subject,
 )
-from stockade.modules.dac import UTIMES_SET, Dac, chmod_request, chown_request
+from stockade.modules.dac import UTIMES_SET, Dac
 
 pytestmark = [pytest.mark.root, pytest.mark.slow,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]

@@ -1,4 +1,4 @@
-"""The plan cache (enforce/plan_cache): a hit is the plan compiling afresh gives, every input
+"""The plan cache (enforce/plan/cache): a hit is the plan compiling afresh gives, every input
 change misses, tampered or forged entries are refused, and a sandbox that could write the cache
 neither uses nor feeds it. In-process tests as root; real `stockade run` as root and nobody."""
 
@@ -363,7 +363,7 @@ def test_owner_rules_in_proc_are_not_cached(tree):
     would carry them to whoever reuses the pid, so such a plan is not stored."""
     prof = tree["tmp"] / "owner.aa"
     prof.write_text("profile o {\n  owner /proc/[0-9]*/stat r,\n}\n")
-    pp, how = plan_cache.compile_file(str(prof), [], None)
+    _, how = plan_cache.compile_file(str(prof), [], None)
     assert "not stored: an owner rule in /proc" in how, how
     assert plan_cache.compile_file(str(prof), [], None)[1].startswith("miss"), how
 

@@ -27,6 +27,7 @@ from stockade.lsm.caps import (
     cap_number,
 )
 from stockade.lsm.module import SecurityModule, Verdict
+from stockade.lsm.setattr import chmod_request, chown_flags, chown_ids, chown_request
 from stockade.lsm.stack import Stack
 from stockade.lsm.types import (
     MAY_APPEND,
@@ -48,10 +49,6 @@ from stockade.modules.dac import (
     RENAME_NOREPLACE,
     UTIMES_SET,
     Dac,
-    chmod_request,
-    chown_flags,
-    chown_ids,
-    chown_request,
 )
 
 U1, U2, U3 = 51001, 51002, 51003  # ids with no passwd/group entries: reasons show numbers

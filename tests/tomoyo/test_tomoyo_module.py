@@ -245,7 +245,7 @@ def test_chmod_chown_chgrp_create_and_mkdir(stack_for, tmp_path: Path) -> None:
 
     def ok(req) -> bool:
         return stack.decide(req).allowed
-    from stockade.modules.dac import chmod_request, chown_request
+    from stockade.lsm.setattr import chmod_request, chown_request
     assert ok(chmod_request(sub, obj, 0o600)) and not ok(chmod_request(sub, obj, 0o644))
     assert ok(chown_request(sub, obj, 1000, -1)) and not ok(chown_request(sub, obj, 1001, -1))
     assert ok(chown_request(sub, obj, -1, 0o600))  # gid 384, inside number_group MODES

@@ -134,7 +134,7 @@ def logprof(profile_path: str, records: list[AuditRecord], *, include_dirs: Iter
     """Propose the rules `records` call for, as a new text and a diff of the profile file.
 
     `glob` widens file paths as aa-logprof's (G)lob / glob with (E)xtension would. `enforced`
-    (enforce.plan_records.still_denied, bound to the profile) says which kernel denials the
+    (enforce.plan.records.still_denied, bound to the profile) says which kernel denials the
     new text would still refuse: a proposal that the plan would not enforce is widened to its
     directory's files once, and what stays refused is reported in `unenforced`.
     """

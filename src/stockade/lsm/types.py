@@ -11,6 +11,8 @@ import stat
 from dataclasses import dataclass, field
 
 # The kernel's MAY_* access bits (include/linux/fs.h).
+#: where a label module keeps its file labels unless told otherwise (modules/labels.py)
+LABEL_XATTR_PREFIX = "user.stockade."
 MAY_EXEC = 0x01
 MAY_WRITE = 0x02
 MAY_READ = 0x04

@@ -53,7 +53,8 @@ from stockade.lsm.caps import (
     cap_number,
 )
 from stockade.lsm.module import Verdict
-from stockade.lsm.types import MAY_EXEC, MAY_READ, MAY_WRITE, Object, Request, Subject
+from stockade.lsm.setattr import chown_ids
+from stockade.lsm.types import MAY_EXEC, MAY_READ, MAY_WRITE, Object, Request
 from stockade.modules.dac_acl import RWX, group_name, mode_grants, user_name, want_names, why_denied
 from stockade.modules.dac_system import DacSystem
 
@@ -62,29 +63,7 @@ RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
 UTIMES_SET = 1
 PROT_EXEC = 4
-_ID_MASK = 0xFFFFFFFF
 _ROFS_TYPES = (stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK)
-
-
-def chown_flags(uid: int, gid: int) -> int:
-    """The `flags` of a chown request: uid in the high 32 bits, gid in the low; -1 = unchanged."""
-    return (uid & _ID_MASK) << 32 | (gid & _ID_MASK)
-
-
-def chown_ids(flags: int) -> tuple[int, int]:
-    """(uid, gid) from `chown_flags`; -1 where unchanged."""
-    uid, gid = flags >> 32 & _ID_MASK, flags & _ID_MASK
-    return (-1 if uid == _ID_MASK else uid), (-1 if gid == _ID_MASK else gid)
-
-
-def chmod_request(subject: Subject, obj: Object, mode: int) -> Request:
-    """An inode_setattr request for chmod(obj, mode)."""
-    return Request("inode_setattr", subject, obj, what="chmod", flags=mode)
-
-
-def chown_request(subject: Subject, obj: Object, uid: int, gid: int) -> Request:
-    """An inode_setattr request for chown(obj, uid, gid)."""
-    return Request("inode_setattr", subject, obj, what="chown", flags=chown_flags(uid, gid))
 
 
 def _same(a: Object, b: Object) -> bool:

@@ -23,9 +23,9 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from stockade.errors import StockadeError, UsageError
-from stockade.lsm.types import Object, Subject
+from stockade.lsm.types import LABEL_XATTR_PREFIX, Object, Subject
 
-DEFAULT_PREFIX = "user.stockade."
+DEFAULT_PREFIX = LABEL_XATTR_PREFIX
 NONE_LABEL = "<<none>>"
 _MODULE_NAME = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 # file_contexts type selectors (libselinux string_to_mode)

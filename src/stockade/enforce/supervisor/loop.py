@@ -25,11 +25,11 @@ import os
 import select
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from stockade.enforce.seccomp import resolve_syscall
-from stockade.enforce.supervisor import fast, resolve
+from stockade.enforce.supervisor import fast, resolve, table
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.blocking import REAP_INTERVAL_MS, BlockingOpens
 from stockade.enforce.supervisor.complain import ProfileJudge
@@ -98,9 +98,7 @@ class Supervisor:
     def __init__(self, stack: Stack, *, mode: str = "enforce", observer: Observer | None = None,
                  audit_sink: AuditSink | None = None, exec_enforced: bool = False,
                  helper: ProcHelper | None = None, contexts: tuple[tuple[str, str], ...] = (),
-                 task_limit: int = 1024) -> None:
-        from stockade.enforce.supervisor import handlers  # the table of handlers
-
+                 task_limit: int = 1024, serving: Iterable[str] | None = None) -> None:
         self.stack = stack
         self.mode = mode
         self.observer = observer
@@ -137,7 +135,18 @@ class Supervisor:
                       for h in m.hooks()}
         self.table: dict[int, Handler] = {}
         self.names: dict[int, str] = {}
-        for name, fn in handlers.HANDLERS.items():
+        self.serve(serving)
+        self.listener: Listener | None = None
+        self.blocking = BlockingOpens(self)
+        self._umask = -1
+        self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
+        self.fatal: BaseException | None = None
+
+    def serve(self, names: Iterable[str] | None) -> None:
+        """Add the handlers of the system calls `names` (None: all) to the table, importing
+        their modules now (before the supervisor thread restricts itself). A routed call
+        without a handler is denied."""
+        for name, fn in table.handlers_for(names).items():
             try:
                 nr = resolve_syscall(name)
             except KeyError:
@@ -145,11 +154,6 @@ class Supervisor:
             if nr >= 0:
                 self.table[nr] = fn
                 self.names[nr] = name
-        self.listener: Listener | None = None
-        self.blocking = BlockingOpens(self)
-        self._umask = -1
-        self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
-        self.fatal: BaseException | None = None
 
     @property
     def watching(self) -> bool:

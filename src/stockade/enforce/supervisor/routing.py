@@ -16,6 +16,8 @@ from stockade.lsm.stack import Stack
 
 OPEN = ("open", "openat", "openat2", "creat")
 EXEC = ("execve", "execveat")
+#: hooks that decide what an exec reads: where a stack implements one, exec is decided
+EXEC_HOOKS = frozenset({"file_open", "bprm_check_security", "inode_permission", "mmap_file"})
 NAMESPACE = ("unlink", "unlinkat", "rename", "renameat", "renameat2", "mkdir", "mkdirat", "rmdir",
              "link", "linkat", "symlink", "symlinkat", "mknod", "mknodat")
 SIGNALS = ("kill", "tkill", "tgkill", "pidfd_send_signal")

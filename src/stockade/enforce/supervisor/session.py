@@ -35,13 +35,12 @@ from stockade.enforce.plan.types import SeccompRule
 from stockade.enforce.prepare import Prepared
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.exec_race import SHARING_CLONES
-from stockade.enforce.supervisor.handlers import EXEC_HOOKS
 from stockade.enforce.supervisor.loop import Supervisor
 from stockade.enforce.supervisor.notify import (
     SECCOMP_FILTER_FLAG_NEW_LISTENER,
     SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
 )
-from stockade.enforce.supervisor.routing import nesting_refused, routed_rules
+from stockade.enforce.supervisor.routing import EXEC_HOOKS, nesting_refused, routed_rules
 from stockade.enforce.supervisor.target import CredSwitch
 from stockade.errors import StockadeError
 
@@ -201,6 +200,8 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
         # exec is decided (handlers._exec_race): no process may share what it reads
         refused = [("clone", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, mask, value),))
                    for mask, value in SHARING_CLONES]
+    # the handlers of what is routed, imported now: the thread cannot open files once restricted
+    supervisor.serve({*routed, *(r.syscall for r in rules)})
     program = notify_program(routed, rules, refused)
     # the supervisor thread restricts itself with the ruleset: keep our own copy of the fd
     own = prep.supervisor_ruleset_fd if prep.supervisor_ruleset_fd >= 0 else prep.ruleset_fd

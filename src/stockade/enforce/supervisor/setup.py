@@ -182,7 +182,8 @@ def build_hybrid(audit_path: Output = None) -> SupervisorSetup:
         stack = Stack.from_lsm("capability", {"capability": Capability}, dac=None,
                                audit_sink=auditor)
         with _signals_blocked():
-            supervisor = Supervisor(stack, mode="enforce", audit_sink=auditor)
+            supervisor = Supervisor(stack, mode="enforce", audit_sink=auditor,
+                                    serving=())  # supervised_launch adds what it routes
     except BaseException:
         _close_descriptors(audit_path)
         if auditor is not None:

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 from stockade.errors import StockadeError
 from stockade.lsm.module import SecurityModule, Verdict
+from stockade.lsm.setattr import chown_ids
 from stockade.lsm.types import MAY_APPEND, MAY_EXEC, MAY_READ, MAY_WRITE, Object, Request, Subject
-from stockade.modules.dac import chown_ids
 from stockade.modules.labels import with_context
 from stockade.modules.tomoyo import log
 from stockade.modules.tomoyo.acl import Access, Match, count_entries, find_acl, patternize

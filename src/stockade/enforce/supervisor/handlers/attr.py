@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING
 from stockade.enforce._libc import LIBC
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.resolve import object_from_fd, open_as_target
-from stockade.lsm.types import MAY_WRITE, Object, Request
-from stockade.modules.labels import DEFAULT_PREFIX
+from stockade.lsm.types import LABEL_XATTR_PREFIX, MAY_WRITE, Object, Request
 
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
@@ -279,7 +278,7 @@ def _name(sup: Supervisor, tid: int, addr: int) -> bytes:
 
 def _label_name(name: bytes, sup: Supervisor) -> bool:
     text = name.decode("utf-8", "replace")
-    return text.startswith(DEFAULT_PREFIX) or text in sup.label_names
+    return text.startswith(LABEL_XATTR_PREFIX) or text in sup.label_names
 
 
 def _set(sup: Supervisor, nid: int, tid: int, dirfd: int, path: bytes | None, follow: bool,

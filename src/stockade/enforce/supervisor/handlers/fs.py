@@ -1,6 +1,6 @@
-"""Handlers for the calls that change names (unlink, mkdir, rename, link, symlink, mknod) and
-attributes (chmod, chown families): resolved to a pinned parent directory or inode, decided on
-what the descriptors show, then performed by the supervisor with the target's credentials."""
+"""Handlers for the calls that change names (unlink, mkdir, rename, link, symlink, mknod):
+resolved to a pinned parent directory, decided on what the descriptors show, then performed by
+the supervisor with the target's credentials. chmod and chown are in owner.py."""
 
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor import sys as ksys
-from stockade.enforce.supervisor.handlers.attr import guard
+from stockade.enforce.supervisor.handlers.attr import s32
 from stockade.enforce.supervisor.resolve import object_at, object_from_fd, open_as_target, open_parent
 from stockade.lsm.types import MAY_WRITE, Object, Request
-from stockade.modules.dac import chmod_request, chown_request
 from stockade.modules.labels import new_file_labels
 
 if TYPE_CHECKING:
@@ -28,12 +27,6 @@ AT_SYMLINK_NOFOLLOW = 0x100
 AT_REMOVEDIR = 0x200
 AT_SYMLINK_FOLLOW = 0x400
 AT_EMPTY_PATH = 0x1000
-
-
-def s32(value: int) -> int:
-    """The low 32 bits of a register, signed."""
-    value &= 0xFFFFFFFF
-    return value - 0x100000000 if value & 0x80000000 else value
 
 
 def _dot_errno(name: bytes, op: str) -> int:
@@ -282,108 +275,9 @@ def h_symlinkat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None
     _symlink(sup, nid, tid, a[0], s32(a[1]), a[2], "symlinkat")
 
 
-# -- attributes -------------------------------------------------------------------------------
-
-def _attr(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int | None, follow: bool,
-          syscall: str, mode: int | None = None, owner: tuple[int, int] | None = None) -> None:
-    task = sup.task(tid)
-    if addr is None:  # fchmod/fchown: the target's descriptor, pinned now
-        fd = os.open(f"/proc/{tid}/fd/{dirfd}", os.O_PATH | os.O_CLOEXEC)
-    else:
-        path = sup.mem.cstring(tid, addr)
-        if not sup.valid(nid):
-            return
-        sup.act_as(task)
-        fd = open_as_target(task, dirfd, path, os.O_PATH | (0 if follow else os.O_NOFOLLOW))
-    try:
-        if addr is None and not sup.valid(nid):
-            return
-        sup.act_as(task)
-        obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, path_fd=True)
-        if not guard(sup, nid, task, obj, True, "inode_setattr"):
-            return
-        if mode is not None:
-            req = chmod_request(task.subject, obj, mode)
-            op = "chmod"
-        else:
-            assert owner is not None
-            req = chown_request(task.subject, obj, *owner)
-            op = "chown"
-        err = sup.decide(task, [replace(req, access=MAY_WRITE)], syscall, op)
-        if err:
-            sup.deny(nid, err)
-            return
-        if mode is not None:
-            ksys.fchmod_path_fd(fd, mode)
-        else:
-            assert owner is not None
-            ksys.fchownat_empty(fd, *owner)
-    finally:
-        os.close(fd)
-    sup.ok(nid)
-
-
-def _id(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return -1 if value == 0xFFFFFFFF else value
-
-
-def h_chmod(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
-    """chmod(path, mode)."""
-    _attr(sup, nid, tid, AT_FDCWD, a[0], True, "chmod", mode=a[1] & 0o7777)
-
-
-def h_fchmod(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
-    """fchmod(fd, mode)."""
-    _attr(sup, nid, tid, s32(a[0]), None, True, "fchmod", mode=a[1] & 0o7777)
-
-
-def h_fchmodat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
-    """fchmodat(dirfd, path, mode) (the system call has no flags)."""
-    _attr(sup, nid, tid, s32(a[0]), a[1], True, "fchmodat", mode=a[2] & 0o7777)
-
-
-def h_fchmodat2(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
-    """fchmodat2(dirfd, path, mode, flags)."""
-    flags = a[3] & 0xFFFFFFFF
-    if flags & AT_EMPTY_PATH and not a[1]:
-        _attr(sup, nid, tid, s32(a[0]), None, True, "fchmodat2", mode=a[2] & 0o7777)
-        return
-    _attr(sup, nid, tid, s32(a[0]), a[1], not flags & AT_SYMLINK_NOFOLLOW, "fchmodat2",
-          mode=a[2] & 0o7777)
-
-
-def h_chown(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
-    """chown(path, uid, gid)."""
-    _attr(sup, nid, tid, AT_FDCWD, a[0], True, "chown", owner=(_id(a[1]), _id(a[2])))
-
-
-def h_lchown(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
-    """lchown(path, uid, gid)."""
-    _attr(sup, nid, tid, AT_FDCWD, a[0], False, "lchown", owner=(_id(a[1]), _id(a[2])))
-
-
-def h_fchown(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
-    """fchown(fd, uid, gid)."""
-    _attr(sup, nid, tid, s32(a[0]), None, True, "fchown", owner=(_id(a[1]), _id(a[2])))
-
-
-def h_fchownat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
-    """fchownat(dirfd, path, uid, gid, flags)."""
-    flags = a[4] & 0xFFFFFFFF
-    owner = (_id(a[2]), _id(a[3]))
-    if flags & AT_EMPTY_PATH:
-        _attr(sup, nid, tid, s32(a[0]), None, True, "fchownat", owner=owner)
-        return
-    _attr(sup, nid, tid, s32(a[0]), a[1], not flags & AT_SYMLINK_NOFOLLOW, "fchownat",
-          owner=owner)
-
-
 HANDLERS: dict[str, Handler] = {
     "unlink": h_unlink, "unlinkat": h_unlinkat, "rmdir": h_rmdir, "mkdir": h_mkdir,
     "mkdirat": h_mkdirat, "mknod": h_mknod, "mknodat": h_mknodat, "rename": h_rename,
     "renameat": h_renameat, "renameat2": h_renameat2, "link": h_link, "linkat": h_linkat,
-    "symlink": h_symlink, "symlinkat": h_symlinkat, "chmod": h_chmod, "fchmod": h_fchmod,
-    "fchmodat": h_fchmodat, "fchmodat2": h_fchmodat2, "chown": h_chown, "lchown": h_lchown,
-    "fchown": h_fchown, "fchownat": h_fchownat,
+    "symlink": h_symlink, "symlinkat": h_symlinkat,
 }

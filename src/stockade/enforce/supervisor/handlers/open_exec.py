@@ -29,6 +29,7 @@ from stockade.enforce.supervisor.resolve import (
     open_parent,
     split_parent,
 )
+from stockade.enforce.supervisor.routing import EXEC_HOOKS
 from stockade.lsm.operations import driver_checks
 from stockade.lsm.types import (
     MAY_APPEND,
@@ -59,7 +60,6 @@ _O_NOCTTY, _O_CREAT, _O_TMPFILE, _O_CLOEXEC = os.O_NOCTTY, os.O_CREAT, os.O_TMPF
 _O_NONBLOCK, _O_RDONLY, _F_SETFL = os.O_NONBLOCK, os.O_RDONLY, fcntl.F_SETFL
 #: what a non-blocking open answers where the target's blocking open would wait
 _WOULD_WAIT = frozenset({errno.ENXIO, errno.EWOULDBLOCK})
-EXEC_HOOKS = frozenset({"file_open", "bprm_check_security", "inode_permission", "mmap_file"})
 
 
 def s32(value: int) -> int:
