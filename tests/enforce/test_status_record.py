@@ -78,3 +78,24 @@ def test_runtime_dir_of_another_user_is_not_used(tmp_path, monkeypatch):
     own = os.path.isdir("/run/user/65534") and os.stat("/run/user/65534").st_uid == 65534
     expected = "/run/user/65534/stockade" if own else "None"
     assert out.stdout.strip() == expected
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="bind mounts need root")
+def test_writable_grant_on_another_mount_of_an_ancestor_covers_it(tmp_path):
+    """Landlock grants inodes: a grant on a bind mount of an ancestor (say of /run) covers the
+    record directory although no path of the grant is a prefix of it."""
+    import subprocess
+
+    real = tmp_path / "run"
+    (real / "stockade").mkdir(parents=True)
+    bind = tmp_path / "elsewhere"
+    bind.mkdir()
+    subprocess.run(["mount", "--bind", str(real), str(bind)], check=True)
+    try:
+        d = str(real / "stockade")
+        assert sr.writable_grant(d, [(str(bind), AccessFs.MAKE_REG)]) == str(bind)
+        assert sr.writable_grant(d, [(str(bind / "stockade"), AccessFs.WRITE_FILE)]) \
+            == str(bind / "stockade")
+        assert sr.writable_grant(d, [(str(bind), AccessFs.READ_FILE)]) is None
+    finally:
+        subprocess.run(["umount", str(bind)], check=True)

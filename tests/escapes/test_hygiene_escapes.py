@@ -274,3 +274,22 @@ def test_create_through_a_dangling_link_into_a_refused_directory(area, user):
               "--rw", str(area.root), "--", PY, "-c", PRELUDE + code, user=user)
     assert res.stdout.split() == ["EACCES", "EACCES"], res.stderr
     assert not (high / "new").exists() and not (high / "direct").exists()
+
+
+def test_record_dir_under_a_bind_mounted_writable_grant_is_refused(area, user):
+    """Red team 3: `--rw` on a bind mount of /run let the program rewrite its status record
+    (the check compared path strings; Landlock grants the inode)."""
+    if user != "root":
+        pytest.skip("the record directory of root, bind mounts need root")
+    bind = area.root / "hostrun"
+    bind.mkdir()
+    subprocess.run(["mount", "--bind", "/run", str(bind)], check=True)
+    try:
+        marker = area.root / "ran"
+        res = cli("run", "--rx", "/usr", "--rw", str(bind), "--rw", str(area.root), "--",
+                  "/bin/sh", "-c", f"echo > {marker}", user="root")
+        assert res.returncode == 125, res.stderr
+        assert "lies inside the writable grant" in res.stderr
+        assert not marker.exists()
+    finally:
+        subprocess.run(["umount", str(bind)], check=True)

@@ -56,13 +56,32 @@ def record_dir() -> str | None:
 
 def writable_grant(directory: str, grants: Iterable[tuple[str, AccessFs]]) -> str | None:
     """The first grant path (a directory at or above `directory`) whose rights let a sandbox
-    change what is in `directory`; None if no grant does."""
+    change what is in `directory`; None if no grant does.
+
+    Landlock rules belong to inodes, not names: a grant on another path to the same directory
+    or to one of its ancestors (a bind mount of /run, say) covers it too, so the grants are
+    compared by (device, inode) with `directory` and each of its ancestors, besides by path."""
     real = os.path.realpath(directory)
+    ancestors: set[tuple[int, int]] = set()
+    here = real
+    while True:
+        with contextlib.suppress(OSError):
+            st = os.stat(here)
+            ancestors.add((st.st_dev, st.st_ino))
+        if here == "/":
+            break
+        here = os.path.dirname(here)
     for path, rights in grants:
         if not rights & WRITE_RIGHTS:
             continue
         top = os.path.realpath(path)
         if real == top or real.startswith(top.rstrip("/") + "/"):
+            return path
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in ancestors:
             return path
     return None
 
