@@ -55,6 +55,10 @@ def _tqdm() -> Any:
     environment shows none rather than failing)."""
     try:
         from tqdm import tqdm
+
+        # no monitor thread: a thread that does not block SIGCHLD would take the signal the
+        # launcher waits for (enforce/launcher.py)
+        tqdm.monitor_interval = 0
     except ImportError:
         return None
     return tqdm

@@ -348,6 +348,9 @@ def should_forward(si_signo: int, si_code: int, child_pgid: int | None,
     return not (si_code == SI_KERNEL and child_pgid == os.getpgrp())
 
 
+_RECHECK_SECONDS = 0.5
+
+
 def _supervise(pid: int, watched: set[int]) -> int:
     """Forward signals to `pid` until it exits; return its shell-style status.
 
@@ -358,8 +361,10 @@ def _supervise(pid: int, watched: set[int]) -> int:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done == pid:
             return exit_status(status)
-        info = signal.sigwaitinfo(watched)
-        if info.si_signo == signal.SIGCHLD:
+        # timed: a SIGCHLD taken by another thread that does not block it (a library's
+        # helper thread) would otherwise leave us waiting for ever
+        info = signal.sigtimedwait(watched, _RECHECK_SECONDS)
+        if info is None or info.si_signo == signal.SIGCHLD:
             continue
         try:
             pgid: int | None = os.getpgid(pid)
