@@ -79,7 +79,9 @@ def literal_dir(name: str) -> str | None:
 def _changed_dir(name: str) -> str:
     """The directory beneath which a file ACL on `name` can change names ("/" when unsure)."""
     path = literal_dir(name)
-    return "/" if path is None else os.path.dirname(path) or "/"
+    if path is None:
+        return "/"
+    return path if is_patterned(name) else os.path.dirname(path) or "/"
 
 
 def _enforcing_files(policy: Policy, domain: Domain) -> bool:
