@@ -77,3 +77,13 @@ def test_explain_as_the_issue_spells_it(tmp_path: Path) -> None:
     assert cli(*base, "/etc/hostname").returncode == 0
     unknown = cli(*base[:-3], "--context", "tomoyo=<kernel> /nowhere", "read", "/etc/hostname")
     assert unknown.returncode == 1 and "not in the policy" in unknown.stdout
+
+
+def test_name_changing_acls_mark_their_directories() -> None:
+    pol = policy("<kernel> /usr/bin/sh\nuse_profile 3\nfile execute /usr/bin/cat\n"
+                 "file rename /tmp/w/a /tmp/w/b\nfile create /var/tmp/\\*.log 0644\n"
+                 "file read /etc/passwd\n<kernel> /usr/bin/cat\nuse_profile 3\n"
+                 "file unlink /srv/x\n", "initialize_domain /usr/bin/cat from any\n")
+    grants = kernel_grants(pol, "<kernel> /usr/bin/sh", "/usr/bin/sh")
+    # rename (both names), create (a pattern: its directory), and the reachable cat's unlink
+    assert sorted(set(grants.changes)) == ["/srv", "/tmp/w", "/var/tmp"]

@@ -182,3 +182,26 @@ def test_environment_names_are_checked_in_the_new_domain(base_policy: Path, user
         assert pol.run("enforce", user, "/usr/bin/true").returncode == 0
     finally:
         pol.cleanup()
+
+
+@pytest.mark.parametrize("rename", [False, True])
+def test_exec_refused_where_the_policy_lets_names_change(base_policy: Path, rename: bool) -> None:
+    """As root (DAC lets it change any directory): a decided exec of a file in a directory
+    where a domain may rename is refused (the name could be swapped after the decision);
+    without that ACL TOMOYO keeps the directory fixed and the exec runs."""
+    work = Path(tempfile.mkdtemp(prefix="stockade-tomoyo-swap-", dir="/tmp"))
+    shutil.copy("/usr/bin/true", work / "prog")
+    acl = f"file rename {work}/\\* {work}/\\*\n" if rename else ""
+    pol = Policy(base_policy, "<kernel> /usr/bin/sh\nuse_profile 3\nuse_group 0\n"
+                 f"file execute /usr/bin/sh\nfile execute {work}/prog\n{acl}",
+                 "acl_group 0 file read /usr/bin/dash\nacl_group 0 file read /etc/ld.so.cache\n"
+                 "acl_group 0 file read /usr/lib/x86_64-linux-gnu/libc.so.6\n")
+    try:
+        done = pol.run("enforce", "root", "/usr/bin/sh", "-c", f"{work}/prog; echo $?")
+        assert done.stdout.split() == (["126"] if rename else ["0"]), done.stderr
+        lines = [json.loads(x) for x in pol.audit.read_text().splitlines() if x.strip()]
+        swapped = [r for r in lines if "its name can be swapped" in r.get("reason", "")]
+        assert len(swapped) == (1 if rename else 0), swapped
+    finally:
+        pol.cleanup()
+        shutil.rmtree(work, ignore_errors=True)

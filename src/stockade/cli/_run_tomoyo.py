@@ -64,6 +64,7 @@ def add_kernel_grants(args: argparse.Namespace, plan: EnforcementPlan,
     plan.fs_rules.append(FsRule("/", access(EMULATED),
                                 "tomoyo: performed and decided by the supervisor",
                                 supervised=True))
+    plan.supervised_changes += list(dict.fromkeys(grants.changes))
     if grants.everything:
         plan.fs_rules.append(FsRule("/", ll.AccessFs(sum(ll.AccessFs)), "tomoyo: everything"))
         plan.handled_net = ll.NO_NET

@@ -173,6 +173,11 @@ def _inode(path: str, st: os.stat_result) -> Object:
     )
 
 
+def inode_object(path: str) -> Object:
+    """The object for the inode at `path` itself (a final symlink not followed)."""
+    return _inode(path, os.lstat(path))
+
+
 def directory_chain(directory: str) -> tuple[Object, ...]:
     """Objects for "/" and every directory down to `directory` (inclusive)."""
     chain = []

@@ -176,6 +176,15 @@ class Dac(DacSystem):
             return self.deny(errno.EISDIR, f"{victim.path} is a directory")
         return None
 
+    def may_take_name(self, req: Request) -> Verdict | None:
+        """Whether `req.subject` may take `req.obj`'s name from its directory `obj.parent`
+        (unlink it, rename it away or rename another file over it): a read-only mount, then
+        may_delete() with the sticky bit. No walk: a directory held open needs none."""
+        obj = req.obj
+        if obj is None or obj.parent is None:
+            return None
+        return self._rofs(obj.parent) or self._may_delete(req, obj, obj.is_dir)
+
     # -- files -----------------------------------------------------------------------------
 
     def hook_inode_permission(self, req: Request) -> Verdict | None:

@@ -124,6 +124,10 @@ class EnforcementPlan:
     rlimits: dict[int, int] = field(default_factory=dict)
     #: rules on the program's own /proc/PID, granted at launch (the pid is known after fork)
     own_proc: list[OwnProcRule] = field(default_factory=list)
+    #: directories beneath which a module's policy lets the supervisor change names for the
+    #: program with its `supervised` rights (TOMOYO's create/unlink/rename... ACLs); elsewhere
+    #: those rights change no name (supervisor/exec_names.py)
+    supervised_changes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.no_new_privs:
@@ -169,6 +173,8 @@ class EnforcementPlan:
             env_set={**self.env_set, **extra.env_set},
             rlimits=rlimits,
             own_proc=self.own_proc + [r for r in extra.own_proc if r not in self.own_proc],
+            supervised_changes=list(dict.fromkeys(self.supervised_changes
+                                                  + extra.supervised_changes)),
         )
 
     def to_json(self) -> dict[str, Any]:

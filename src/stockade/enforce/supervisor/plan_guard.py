@@ -19,6 +19,18 @@ from stockade.enforce.landlock import AccessFs, AccessNet
 from stockade.enforce.plan.explain import DENY, LandlockModel
 from stockade.enforce.plan.types import EnforcementPlan
 
+_CHANGE = (AccessFs.MAKE_CHAR | AccessFs.MAKE_DIR | AccessFs.MAKE_REG | AccessFs.MAKE_SOCK
+           | AccessFs.MAKE_FIFO | AccessFs.MAKE_BLOCK | AccessFs.MAKE_SYM | AccessFs.REMOVE_DIR
+           | AccessFs.REMOVE_FILE)
+
+
+def _may_change(model: LandlockModel, directory: str) -> bool:
+    if not model.exists:
+        return True
+    handled = model.handled_fs
+    have, _ = model.granted(directory)
+    return bool(_CHANGE & ~handled or (_CHANGE | AccessFs.REFER) & handled & have)
+
 
 class PlanGuard:
     """Answers "does the plan grant write (or read) on this path?" for the supervisor."""
@@ -29,10 +41,28 @@ class PlanGuard:
         own = [r for r in plan.fs_rules if not r.supervised]
         self.model = LandlockModel(replace(plan, fs_rules=own) if len(own) < len(plan.fs_rules)
                                    else plan, abi)
+        #: the whole ruleset: what the program or the supervisor on its behalf may do at all
+        self.kernel = self.model if len(own) == len(plan.fs_rules) else LandlockModel(plan, abi)
+        self.supervised_changes = tuple(plan.supervised_changes)
 
     def program_started(self, pid: int) -> None:
         """The program's pid is known: its own /proc/PID grants count (plan_proc)."""
         self.model.own_pid(pid)
+        if self.kernel is not self.model:
+            self.kernel.own_pid(pid)
+
+    def may_change_entries(self, directory: str) -> bool:
+        """Whether the ruleset lets the program rename or replace an entry of `directory`:
+        a MAKE_* or REMOVE_* right it does not handle, or one (or REFER) it grants there.
+        REFER alone changes nothing (a rename also needs MAKE_* and REMOVE_*). Supervised
+        rights count only beneath a directory where the module's policy changes names."""
+        if _may_change(self.model, directory):
+            return True
+        if self.kernel is self.model:
+            return False
+        beneath = any(directory == d or directory.startswith(d.rstrip("/") + "/")
+                      for d in self.supervised_changes)
+        return beneath and _may_change(self.kernel, directory)
 
     def check(self, path: str, mode: int, write: bool) -> tuple[int, str]:
         """(0, "") when allowed, else (EACCES, why) as Landlock would refuse an open."""

@@ -33,7 +33,7 @@ _SPECIAL = (b"/proc/", b"/dev/")
 _NO_LINKS = ksys.RESOLVE_NO_MAGICLINKS | ksys.RESOLVE_NO_SYMLINKS
 _O_CLOEXEC = os.O_CLOEXEC
 _FS_ENCODING = sys.getfilesystemencoding()
-_FS_ERRORS = sys.getfilesystemencodeerrors()  # where _rewrite_self and _own_fd_link can apply
+_FS_ERRORS = sys.getfilesystemencodeerrors()  # where rewrite_self and _own_fd_link can apply
 _PROC_DEV = os.stat("/proc").st_dev
 _OWN_PID = os.getpid()
 
@@ -47,7 +47,7 @@ class Refused(Exception):
         self.reason = reason
 
 
-def _rewrite_self(task: TaskInfo, path: bytes) -> bytes:
+def rewrite_self(task: TaskInfo, path: bytes) -> bytes:
     """The target's spellings of its own /proc entries, made explicit."""
     if path.startswith(b"/proc/self") and path[10:11] in (b"", b"/"):
         return b"/proc/%d" % task.tgid + path[10:]
@@ -126,7 +126,7 @@ def open_described(task: TaskInfo, dirfd: int, path: bytes, flags: int, mode: in
     if not path:
         raise OSError(errno.ENOENT, "empty path")
     if path.startswith(_SPECIAL):
-        path = _rewrite_self(task, path)
+        path = rewrite_self(task, path)
         if _own_fd_link(task, path):  # the target reopening its own descriptor: follow the link
             fd = os.open(path, flags | os.O_CLOEXEC, mode)
             return fd, _guarded(fd), None
@@ -194,7 +194,7 @@ def open_parent(task: TaskInfo, dirfd: int, path: bytes) -> tuple[int, bytes]:
     """(O_PATH fd of the directory that holds the last component, that component's name)."""
     if not path:
         raise OSError(errno.ENOENT, "empty path")
-    directory, name = split_parent(_rewrite_self(task, path))
+    directory, name = split_parent(rewrite_self(task, path))
     fd = open_as_target(task, dirfd, directory, os.O_PATH | os.O_DIRECTORY)
     return fd, name
 

@@ -39,6 +39,9 @@ _REACH_LIMIT = 512
 EMULATED = frozenset({"READ_FILE", "READ_DIR", "WRITE_FILE", "REMOVE_DIR", "REMOVE_FILE",
                       "MAKE_CHAR", "MAKE_DIR", "MAKE_REG", "MAKE_SOCK", "MAKE_FIFO",
                       "MAKE_BLOCK", "MAKE_SYM", "REFER"})
+#: file operations that add, remove or replace a name (or mount over one)
+NAME_OPS = frozenset({"create", "unlink", "mkdir", "rmdir", "mkfifo", "mksock", "symlink",
+                      "rename", "link", "mkblock", "mkchar", "mount", "unmount", "pivot_root"})
 FILE_INDEXES = tuple(k for k, v in MAC_KEYWORDS.items() if v == "file")
 
 
@@ -53,6 +56,9 @@ class Grants:
     everything: bool = False
     domains: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: directories beneath which a reachable domain may change names (create, unlink, rename,
+    #: link, mount...): an exec's name there can be swapped
+    changes: list[str] = field(default_factory=list)
 
 
 def literal_dir(name: str) -> str | None:
@@ -68,6 +74,14 @@ def literal_dir(name: str) -> str | None:
         name = name[:name.rfind("/", 0, const_len(name) + 1) + 1] or "/"
     path = os.fsdecode(decode_name(name))
     return path.rstrip("/") or "/"
+
+
+def _changed_dir(name: str) -> str:
+    """The directory beneath which a file ACL on `name` can change names ("/" when unsure)."""
+    path = literal_dir(name)
+    if path is None:
+        return "/"
+    return path if is_patterned(name) else os.path.dirname(path) or "/"
 
 
 def _enforcing_files(policy: Policy, domain: Domain) -> bool:
@@ -203,6 +217,8 @@ def kernel_grants(policy: Policy, first: str, program: str = "") -> Grants:
                                    else [a])]
                 for path, rights in _rights(acl, names[:1]):
                     grants.rules.append((path, rights, acl.text))
+                if acl.perms[0] in NAME_OPS:
+                    grants.changes += [_changed_dir(n) for n in names]
             elif acl.kind == "network inet" and acl.proto == "stream" and len(acl.args) > 1:
                 ports = _ports(policy, acl.args[1], grants)
                 if "connect" in acl.perms:

@@ -15,7 +15,7 @@ import stat
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from stockade.enforce.supervisor import exec_chain, exec_race
+from stockade.enforce.supervisor import exec_chain, exec_names, exec_race
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.resolve import (
     Refused,
@@ -423,6 +423,7 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
         nofollow = os.O_NOFOLLOW if flags & AT_SYMLINK_NOFOLLOW else 0
         fd = open_as_target(task, dirfd, path, os.O_PATH | nofollow)
     subject = task.subject
+    interpreters: list[bytes] = []  # the #! interpreters and ELF loader decided after it
     given = _name_as_given(task, dirfd, path) if tomoyo is not None else ""  # TOMOYO names domains by it
     try:
         obj = _exec_object(sup, fd)
@@ -431,7 +432,7 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
                                         what=given)],
                          syscall, "exec")
         if not err:
-            err = _decide_interpreters(sup, task, fd, syscall)
+            err = _decide_interpreters(sup, task, fd, syscall, interpreters)
     finally:
         os.close(fd)
     if err:
@@ -448,6 +449,13 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
         sup.refuse(nid, task, "bprm_check_security", obj, errno.EACCES,
                    f"exec cannot be decided soundly: {why}, so the path could change between "
                    "the decision and the exec")
+        return
+    why = exec_names.swappable(sup.guard, task, dirfd, path, flags, interpreters) \
+        if sup.mode == "enforce" and sup.hooks & EXEC_HOOKS else ""
+    if why:
+        sup.refuse(nid, task, "bprm_check_security", obj, errno.EACCES,
+                   f"exec cannot be decided soundly: its name can be swapped after the "
+                   f"decision: {why}")
         return
     after = transition_subject(subject, obj, sup.stack.modules)
     if after.contexts != subject.contexts and not sup.tasks.set_contexts(
@@ -523,11 +531,13 @@ def _exec_object(sup: Supervisor, fd: int) -> Object:
     return replace(obj, noexec=bool(os.fstatvfs(fd).f_flag & os.ST_NOEXEC))
 
 
-def _decide_interpreters(sup: Supervisor, task: TaskInfo, fd: int, syscall: str) -> int:
+def _decide_interpreters(sup: Supervisor, task: TaskInfo, fd: int, syscall: str,
+                         names: list[bytes]) -> int:
     """Decide what the kernel executes after the file pinned at `fd`: each `#!` interpreter
     (file_open + bprm_check_security, as binfmt_script's open_exec and the next
     search_binary_handler ask) up to the kernel's depth, then the ELF loader named by PT_INTERP
-    (file_open for execution). The errno of the first denial (0: all allowed)."""
+    (file_open for execution). The errno of the first denial (0: all allowed); the names
+    looked up are added to `names`."""
     pinned, owned = fd, -1
     try:
         for depth in range(exec_chain.MAX_INTERPRETERS + 1):
@@ -546,6 +556,7 @@ def _decide_interpreters(sup: Supervisor, task: TaskInfo, fd: int, syscall: str)
             if depth == exec_chain.MAX_INTERPRETERS and interp is not None:
                 return errno.ELOOP
             nxt = open_as_target(task, AT_FDCWD, name, os.O_PATH)  # open_exec: AT_FDCWD
+            names.append(name)
             if owned >= 0:
                 os.close(owned)
             pinned = owned = nxt
