@@ -133,8 +133,13 @@ def test_complain_program_cannot_tamper_with_its_audit_file(work: Path, user: st
     assert records[-1]["event"] == "exit"
     assert any(r.get("object") == "/etc/hostname" and r.get("result") == "ALLOWED"
                for r in records)
-    # the cost of the split, said in the banner: the audit file's directory is closed
+    # the cost of the split, said in the banner and in the coverage record (one summary, not
+    # one rule per entry of each split directory)
     assert str(audit.parent) in res.stderr, res.stderr
+    coverage = next(r for r in records if r["event"] == "coverage")
+    assert str(audit) in coverage["state_guard"]["protected"]
+    assert str(audit.parent) in coverage["state_guard"]["split"]
+    assert len(audit.read_text()) < 100_000
 
 
 def test_complain_banner_says_root_is_not_confined(work: Path, user: str) -> None:

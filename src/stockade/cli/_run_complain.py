@@ -18,9 +18,10 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from stockade.enforce.landlock import ALL_FS, AccessFs
+from stockade.enforce.landlock import ALL_FS, AccessFs, flag_names
 from stockade.enforce.status_record import WRITE_RIGHTS
 from stockade.errors import UsageError
 
@@ -43,6 +44,8 @@ PRIVILEGED_WARNING = ("NOT a boundary as root or with capabilities: the program 
                       "system (e.g. /proc/sys) and regain every capability")
 #: the rights taken from stockade's state (one meaning with the status record's check)
 STATE_DENY = WRITE_RIGHTS
+#: the source of the state guard's Landlock rules (folded into one line of the --audit records)
+STATE_SOURCE = "complain mode: all but stockade's state"
 
 
 def complain_requested(args: argparse.Namespace) -> bool:
@@ -52,6 +55,14 @@ def complain_requested(args: argparse.Namespace) -> bool:
             raise UsageError(f"--complain contradicts --mode {args.mode}")
         args.mode = "complain"
     return getattr(args, "mode", None) == "complain"
+
+
+@dataclass
+class StateGuard:
+    """What the complain-mode domain keeps from the program, and the directories split for it."""
+
+    protected: list[str] = field(default_factory=list)
+    split: list[str] = field(default_factory=list)
 
 
 def protected_state(args: argparse.Namespace) -> list[str]:
@@ -81,13 +92,12 @@ def state_guard(protected: Iterable[str]) -> tuple[list[FsRule], list[str]]:
     merged: dict[str, AccessFs] = {}
     for g in grants:
         merged[g.path] = merged.get(g.path, AccessFs(0)) | g.rights
-    rules = [FsRule(path, rights, "complain mode: all but stockade's state", optional=True)
-             for path, rights in merged.items()]
+    rules = [FsRule(path, rights, STATE_SOURCE, optional=True) for path, rights in merged.items()]
     return rules, sorted(split)
 
 
 def complain_plan(judged: EnforcementPlan, protected: Iterable[str] = ()
-                  ) -> tuple[EnforcementPlan, list[str]]:
+                  ) -> tuple[EnforcementPlan, StateGuard]:
     """The plan the program runs under while `judged` (the profile's plan) is only asked, and
     the directories split to keep `protected` (stockade's state) out of its reach."""
     from stockade.enforce.defaults import observe_plan
@@ -95,6 +105,7 @@ def complain_plan(judged: EnforcementPlan, protected: Iterable[str] = ()
     plan = observe_plan()
     plan.name = judged.name
     plan.handled_fs = ALL_FS  # every right the ABI has: prepare narrows it to the kernel's
+    protected = list(protected)
     plan.fs_rules, split = state_guard(protected)
     # a baseline refusal the profile unlocks (e.g. `userns,`) stays unlocked: only the
     # refusals the profile's own plan keeps are kept
@@ -103,7 +114,7 @@ def complain_plan(judged: EnforcementPlan, protected: Iterable[str] = ()
     plan.clear_env, plan.env_keep = judged.clear_env, judged.env_keep
     plan.env_set = dict(judged.env_set)
     plan.rlimits = dict(judged.rlimits)
-    return plan, split
+    return plan, StateGuard(protected, split)
 
 
 def privileged(keep_caps: Iterable[int]) -> bool:
@@ -116,18 +127,38 @@ def still_enforced(keep_caps: Iterable[int]) -> str:
     return STILL_ENFORCED_PRIVILEGED if privileged(keep_caps) else STILL_ENFORCED
 
 
-def start_lines(profile: str, keep_caps: Iterable[int], split: list[str]) -> list[str]:
+def start_lines(profile: str, keep_caps: Iterable[int], guard: StateGuard) -> list[str]:
     """The lines `run` prints in complain mode (never a claim of confinement)."""
     caps = list(keep_caps)
     out = [f"complain mode: profile {profile} is NOT enforced: {NOT_CONFINED}; still "
            f"enforced: {still_enforced(caps)}"]
     if privileged(caps):
         out.append(f"complain mode: {PRIVILEGED_WARNING}")
-    if split:
+    if guard.split:
         out.append("complain mode: to keep stockade's state out of reach, no entry can be "
-                   f"created, removed or renamed directly in {', '.join(split)} (EACCES; "
+                   f"created, removed or renamed directly in {', '.join(guard.split)} (EACCES; "
                    "entries made there by others during the run are read-only)")
     return out
+
+
+def audit_record(rec: dict[str, Any], keep_caps: Iterable[int], guard: StateGuard
+                 ) -> dict[str, Any]:
+    """An --audit record written before the program starts, for complain mode: the coverage
+    record says the profile is not enforced, and the state guard's rules (one per entry of
+    every split directory) are folded into one summary instead of being listed."""
+    summary = {"state_guard": {"protected": guard.protected, "split": guard.split,
+                               "denied": "|".join(flag_names(STATE_DENY)),
+                               "source": STATE_SOURCE}}
+    if rec.get("event") == "plan" and isinstance(rec.get("landlock"), dict):
+        landlock = {k: v for k, v in rec["landlock"].items() if k != "fs_rules"}
+        kept = [r for r in rec["landlock"].get("fs_rules", [])
+                if r.get("source") != STATE_SOURCE]
+        return rec | {"landlock": landlock | {"fs_rules": kept} | summary}
+    if rec.get("event") == "coverage":
+        rules = [r for r in rec.get("rules", []) if r.get("source") != STATE_SOURCE]
+        return rec | {"rules": rules, "exact": False, "complain": NOT_CONFINED,
+                      "still_enforced": still_enforced(keep_caps)} | summary
+    return rec
 
 
 def end_line(judge: ProfileJudge, audit: str | None) -> str:
