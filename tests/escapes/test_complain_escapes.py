@@ -103,9 +103,13 @@ def test_complain_program_cannot_forge_status_records(work: Path, user: str) -> 
             "def rename():\n"
             "    open(p + '.x', 'w').write(forged); os.rename(p + '.x', p)\n"
             "print(t(rename), t(lambda: open(p, 'w').write(forged)),"
-            " t(lambda: open(f'{d}/1.json', 'w').write(forged)), t(lambda: os.unlink(p)))\n"
+            " t(lambda: open(f'{d}/rt3-forged.json', 'w').write(forged)),"
+            " t(lambda: os.unlink(p)))\n"
             "print(json.load(open(p))['mode'])\n")
-    res = complain(user, work, code, env=env)
+    try:
+        res = complain(user, work, code, env=env)
+    finally:  # without the fix the forged record would stay behind
+        (directory / "rt3-forged.json").unlink(missing_ok=True)
     assert res.returncode == 0, res.stdout + res.stderr
     lines = res.stdout.splitlines()
     assert lines == ["REFUSED REFUSED REFUSED REFUSED", "complain"], res.stdout + res.stderr
