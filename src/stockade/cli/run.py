@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from stockade.cli._args import trailing_command
-from stockade.cli._run_complain import complain_requested
+from stockade.cli._run_complain import StateGuard, complain_requested
 from stockade.cli._run_tomoyo import add_kernel_grants, wants_tomoyo
 from stockade.cli._stack_args import LSM_HELP, add_stack_arguments
 from stockade.cli._strict import add_strict, check_strict, strict_judge
@@ -325,6 +325,10 @@ def _run(args: argparse.Namespace) -> int:
     from stockade.enforce.plan.types import CoverageReport
     from stockade.enforce.tcp_refusals import TcpRefusals
 
+    # The launcher stays unconfined while the program runs: non-dumpable before anything
+    # secret (the plan cache key) is in its memory, so that no same-user process (a program
+    # run by another `stockade run` included) can read its memory or ptrace it.
+    prctl.set_dumpable(False)
     if args.net == "none" and (args.connect_tcp or args.bind_tcp):
         raise UsageError("--net none opens no socket: --connect-tcp/--bind-tcp grant nothing "
                          "(use --net tcp)")
@@ -351,10 +355,13 @@ def _run(args: argparse.Namespace) -> int:
     if wants_tomoyo(args):  # its policy is the file policy: its grants join the plan
         notes += add_kernel_grants(args, plan, command)
     judged: EnforcementPlan | None = None
+    complain_guard = StateGuard()
     if complain and args.profile:  # the profile is asked (supervisor), not enforced
         from stockade.cli import _run_complain
 
-        judged, plan = plan, _run_complain.complain_plan(plan)
+        judged = plan
+        plan, complain_guard = _run_complain.complain_plan(
+            judged, _run_complain.protected_state(args))
         coverage, notes = CoverageReport(), []
     plan.env_set.setdefault("STOCKADE_PROFILE", plan.name)
     keyring_key = _drop_cache_key_if_reachable(plan)
@@ -369,9 +376,6 @@ def _run(args: argparse.Namespace) -> int:
         notes += supervision.notes
     if audit:
         from stockade.enforce import report
-    # The launcher stays unconfined while the program runs: make it non-dumpable so that no
-    # same-user process (the program included) can read its memory or ptrace it.
-    prctl.set_dumpable(False)
     collector: DenialCollector | None = None
     keeper: Keeper | None = None
     try:
@@ -380,7 +384,9 @@ def _run(args: argparse.Namespace) -> int:
                                supervised=supervision is not None)
         if not args.quiet:
             if judged is not None:
-                _say(_run_complain.start_line(judged.name))
+                for line in _run_complain.start_lines(judged.name, plan.keep_caps,
+                                                      complain_guard):
+                    _say(line)
             else:
                 _report_weakened(args, coverage_scope.weakened(
                     prep.coverage.entries, supervised=supervision is not None))
@@ -394,9 +400,8 @@ def _run(args: argparse.Namespace) -> int:
             _venv_hint(command, prep)
         if audit:
             for rec in report.applied_records(prep, command, strict=args.strict):
-                if judged is not None and rec.get("event") == "coverage":
-                    rec |= {"exact": False, "complain": _run_complain.NOT_CONFINED,
-                            "still_enforced": _run_complain.STILL_ENFORCED}
+                if judged is not None:
+                    rec = _run_complain.audit_record(rec, plan.keep_caps, complain_guard)
                 report.write_record(audit, rec)
         tcp = TcpRefusals()
         if supervision is not None:

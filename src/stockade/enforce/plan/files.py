@@ -361,40 +361,8 @@ class FileCompiler:
     # -- deny ---------------------------------------------------------------------------
     def _apply_deny(self, target: Target, deny: AccessFs, split: set[str]) -> int:
         """Take `deny` away from `target`; returns how many grants it touched."""
-        touched = 0
-        out: list[Grant] = []
-        for g in self.grants:
-            inside = g.path == target.path or (target.kind in (TREE,) and _beneath(g.path,
-                                                                               target.path))
-            if not g.rights & deny:
-                out.append(g)
-            elif inside and not (g.kind == TREE and target.kind == DIR):
-                touched += 1
-                if g.rights & ~deny:
-                    out.append(Grant(g.path, g.rights & ~deny, g.kind, g.source))
-            elif g.kind == TREE and _beneath(target.path, g.path):
-                touched += 1
-                if g.rights & ~deny:
-                    out.append(Grant(g.path, g.rights & ~deny, TREE, g.source))
-                self._descend(g, g.path, target, out, split)
-            else:
-                out.append(g)
-        self.grants = out
+        self.grants, touched = deny_beneath(self.grants, target, deny, split)
         return touched
-
-    def _descend(self, g: Grant, directory: str, target: Target, out: list[Grant],
-                 split: set[str]) -> None:
-        split.add(directory)
-        if directory == target.path:  # only the directory itself is denied (`/x/`)
-            for entry in _entries(directory):
-                out.append(Grant(entry[0], g.rights, entry[1], g.source))
-            return
-        first = os.path.relpath(target.path, directory).split("/")[0]
-        for path, kind in _entries(directory):
-            if os.path.basename(path) != first:
-                out.append(Grant(path, g.rights, kind, g.source))
-            elif kind == TREE and (path != target.path or target.kind == DIR):
-                self._descend(g, path, target, out, split)
 
     def _deny_region(self, exp: Expansion, rights: AccessFs, v: Verdict) -> None:
         """A deny whose targets are not all known: take its rights from everything beneath
@@ -442,6 +410,47 @@ class FileCompiler:
             sources.setdefault(g.path, g.source)
         return [FsRule(path, rights, sources[path], optional=True)
                 for path, rights in merged.items()]
+
+
+def deny_beneath(grants: list[Grant], target: Target, deny: AccessFs,
+                 split: set[str]) -> tuple[list[Grant], int]:
+    """`grants` with `deny` taken away from `target` (a granted tree that holds it is split:
+    its own rights lose `deny`, its other entries keep every right, one by one); the new
+    grants and how many were touched. The directories split are added to `split`."""
+    touched = 0
+    out: list[Grant] = []
+    for g in grants:
+        inside = g.path == target.path or (target.kind in (TREE,) and _beneath(g.path,
+                                                                           target.path))
+        if not g.rights & deny:
+            out.append(g)
+        elif inside and not (g.kind == TREE and target.kind == DIR):
+            touched += 1
+            if g.rights & ~deny:
+                out.append(Grant(g.path, g.rights & ~deny, g.kind, g.source))
+        elif g.kind == TREE and _beneath(target.path, g.path):
+            touched += 1
+            if g.rights & ~deny:
+                out.append(Grant(g.path, g.rights & ~deny, TREE, g.source))
+            _descend(g, g.path, target, out, split)
+        else:
+            out.append(g)
+    return out, touched
+
+
+def _descend(g: Grant, directory: str, target: Target, out: list[Grant],
+             split: set[str]) -> None:
+    split.add(directory)
+    if directory == target.path:  # only the directory itself is denied (`/x/`)
+        for entry in _entries(directory):
+            out.append(Grant(entry[0], g.rights, entry[1], g.source))
+        return
+    first = os.path.relpath(target.path, directory).split("/")[0]
+    for path, kind in _entries(directory):
+        if os.path.basename(path) != first:
+            out.append(Grant(path, g.rights, kind, g.source))
+        elif kind == TREE and (path != target.path or target.kind == DIR):
+            _descend(g, path, target, out, split)
 
 
 def _some(paths: list[str], n: int = 3) -> str:
