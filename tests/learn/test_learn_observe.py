@@ -97,11 +97,14 @@ def test_learn_of_a_failing_program_says_so_and_still_writes(user: str, work: Pa
 
 
 def test_learn_does_not_restrict_tcp_bind() -> None:
-    """The plan `run --mode learn` uses without a profile handles nothing in Landlock."""
+    """The plan `run --mode learn` uses without a profile limits nothing in Landlock: its one
+    handled right (execute, for a domain that isolates ptrace) is granted on /."""
     from stockade.enforce.defaults import observe_plan
+    from stockade.enforce.landlock import AccessFs
 
     plan = observe_plan()
-    assert not plan.handled_fs and not plan.handled_net and not plan.scopes
+    assert plan.handled_fs == AccessFs.EXECUTE and not plan.handled_net and not plan.scopes
+    assert [(r.path, r.access) for r in plan.fs_rules] == [("/", AccessFs.EXECUTE)]
     assert not plan.notify_rules()
 
 

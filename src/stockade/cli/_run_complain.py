@@ -1,10 +1,10 @@
 """`stockade run --complain -p PROFILE`: the profile is asked, not enforced (docs/enforce.md).
 
-The program runs under the observe plan (files, TCP ports, abstract unix sockets and signals are
-not confined by the profile) plus one Landlock domain, `state_guard`: every filesystem right
-everywhere except changing stockade's own state (status records, plan cache, the --audit and
---learn files). Being in a domain also keeps the program from ptrace-reading any process
-outside it (a concurrent launcher's memory holds the plan cache key). Everything that is not
+The program runs under the observe plan (files, TCP ports, abstract unix sockets and signals
+are not confined by the profile) in one Landlock domain, `state_guard`, that grants every
+filesystem right on / (`protected_state` is empty: see there why). Being in a domain keeps the
+program from ptrace-reading any process outside it (a concurrent launcher's memory holds the
+plan cache key). Everything that is not
 about the profile's accesses stays: no_new_privs, the baseline seccomp refusals the profile
 itself keeps (kernel modules, kexec, bpf, mount, ptrace, new user namespaces, ...), the
 capabilities the profile keeps (the kernel checks capabilities without asking the supervisor;
@@ -33,13 +33,14 @@ if TYPE_CHECKING:
 NOT_CONFINED = ("files, TCP ports, abstract unix sockets and signals are not confined by the "
                 "profile: what it would deny is allowed and recorded")
 STILL_ENFORCED = ("no_new_privs, the baseline seccomp refusals, the profile's capability set, "
-                  "environment and resource limits; stockade's state (status records, plan "
-                  "cache, audit file) cannot be changed")
+                  "environment and resource limits, and no access to other processes' memory; "
+                  "stockade's status records and the audit file are NOT protected from it")
 #: without capabilities the capability set holds; with any, the program's DAC rights are the
 #: system's (a root program may write /proc/sys, e.g. core_pattern, and so regain every one)
 STILL_ENFORCED_PRIVILEGED = ("no_new_privs, the baseline seccomp refusals, environment and "
-                             "resource limits; stockade's state (status records, plan cache, "
-                             "audit file) cannot be changed")
+                             "resource limits, and no access to other processes' memory; "
+                             "stockade's status records and the audit file are NOT protected "
+                             "from it")
 PRIVILEGED_WARNING = ("NOT a boundary as root or with capabilities: the program can change the "
                       "system (e.g. /proc/sys) and regain every capability")
 #: the rights taken from stockade's state (one meaning with the status record's check)
@@ -66,14 +67,17 @@ class StateGuard:
 
 
 def protected_state(args: argparse.Namespace) -> list[str]:
-    """stockade's own state a complain-mode program must not change: this user's status record
-    directory and plan cache, the --audit and --learn files."""
-    from stockade.enforce import status_record
-    from stockade.enforce.plan import cache as plan_cache
+    """stockade's own state a complain-mode program is kept from changing: none.
 
-    paths = [status_record.record_dir(), plan_cache.cache_dir(), args.audit,
-             getattr(args, "learn", None)]
-    return [os.path.realpath(p) for p in paths if p]
+    Keeping the status records, the plan cache and the --audit file out of reach takes a split
+    of every directory above them (no new entry in /, /tmp, $HOME, ...), which blocks ordinary
+    programs (gcc's temporary files in /tmp), and complain mode must let accesses through. The
+    program runs with your file permissions and can change what you can (docs/enforce.md); the
+    plan cache stays sound: its key is in the kernel keyring, which the baseline seccomp
+    refusals keep from the program, and the Landlock domain keeps it from the memory of other
+    processes (a launcher holding the key)."""
+    del args
+    return []
 
 
 def state_guard(protected: Iterable[str]) -> tuple[list[FsRule], list[str]]:

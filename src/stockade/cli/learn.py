@@ -61,8 +61,8 @@ def _observe(command: list[str], observations: str) -> int:
     """Run `command` under `stockade run --mode learn`; the program's exit status (0 when it
     died of a signal learn was sent and passed on)."""
     # Learning must not change what the program can do: `run --mode learn` without a profile
-    # applies no Landlock (files, TCP, signals pass) and the supervisor, in learn mode, lets
-    # everything through while it records.
+    # applies no Landlock limit (files, TCP, signals pass; a domain only isolates ptrace) and
+    # the supervisor, in learn mode, lets everything through while it records.
     argv = [sys.executable, "-m", "stockade", "run", "--mode", "learn", "--lsm", "capability",
             "--learn", observations, "--no-status-record", "--", *command]
     child = subprocess.Popen(argv)

@@ -130,7 +130,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="put the module stack on the program's system calls: enforce its "
                           "verdicts, complain (allow and record would-be denials), or learn "
                           "(also record every access to --learn FILE; without -p, nothing but "
-                          "the baseline seccomp refusals blocks: no Landlock)")
+                          "the baseline seccomp refusals blocks: no Landlock limit)")
     sup.add_argument("--complain", action="store_true",
                      help="same as --mode complain; with -p the profile is asked, not enforced: "
                           "the program's files, ports and signals are NOT confined, each access "
@@ -155,8 +155,9 @@ def _open_outputs(args: argparse.Namespace,
 
     audit = None
     if args.audit:
-        output_file.refuse_inside_grant(args.audit, "audit records", "--audit",
-                                        sandbox_grants(plan))
+        if getattr(args, "mode", None) != "complain":  # complain protects no file of ours
+            output_file.refuse_inside_grant(args.audit, "audit records", "--audit",
+                                            sandbox_grants(plan))
         audit = output_file.RecordFile(output_file.open_output(args.audit, "audit file"),
                                        args.audit)
     learn = None
@@ -209,14 +210,14 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
 
 
 def _observe_only(adhoc: EnforcementPlan, quiet: bool) -> EnforcementPlan:
-    """`--mode learn` without a profile: the observe plan (no Landlock), keeping the ad-hoc
+    """`--mode learn` without a profile: the observe plan (no Landlock limit), keeping the ad-hoc
     flags' capabilities and environment; their path and port grants add nothing to it."""
     from stockade.enforce.defaults import observe_plan
 
     plan = observe_plan()
     plan.keep_caps, plan.clear_env = adhoc.keep_caps, adhoc.clear_env
     if (adhoc.fs_rules or adhoc.net_rules) and not quiet:
-        _say("note: --mode learn without -p applies no Landlock: the path and port flags "
+        _say("note: --mode learn without -p applies no Landlock limit: the path and port flags "
              "grant nothing more")
     return plan
 
@@ -284,7 +285,8 @@ def _record_keeper(args: argparse.Namespace, prep: Prepared, name: str,
     directory = status_record.record_dir()
     if directory is None:  # no runtime directory for this user: quietly no record
         return None
-    if prep.landlock_active:
+    # complain mode protects no record (its domain grants every right on /: docs/enforce.md)
+    if prep.landlock_active and mode != "complain":
         grant = status_record.writable_grant(directory, status_record.sandbox_grants(prep.plan))
         if grant is not None:
             raise StockadeError(

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Sequence
 from stockade.enforce.landlock import (
     ALL_FS,
     ALL_NET,
-    NO_FS,
     NO_NET,
     NO_SCOPE,
     AccessFs,
@@ -316,9 +315,16 @@ def observe_plan() -> EnforcementPlan:
     """The plan of `stockade run --mode learn` without a profile: nothing that blocks what a
     profile could allow, so that learning sees the program as it runs unconfined.
 
-    No Landlock (files, TCP bind/connect, abstract unix sockets and signals all pass; the
-    supervisor records them) and every socket family opens. Only the baseline seccomp
+    No Landlock limit (files, TCP bind/connect, abstract unix sockets and signals all pass;
+    the supervisor records them), only a domain for ptrace isolation, and every socket family
+    opens. Only the baseline seccomp
     refusals stay: what they refuse no profile can grant either.
     """
-    return EnforcementPlan(name="learn", handled_fs=NO_FS, handled_net=NO_NET, scopes=NO_SCOPE,
-                           seccomp_rules=baseline_seccomp_rules())
+    # a Landlock domain that limits nothing (execute, granted on /; no write right is handled,
+    # so no grant looks writable): being in a domain is what keeps the program from ptrace and
+    # /proc/PID/mem of processes outside it, such as another `stockade run` holding the plan
+    # cache's key (red team 3)
+    return EnforcementPlan(name="learn", handled_fs=AccessFs.EXECUTE, handled_net=NO_NET,
+                           scopes=NO_SCOPE, seccomp_rules=baseline_seccomp_rules(),
+                           fs_rules=[FsRule("/", AccessFs.EXECUTE, "learn: a domain for ptrace "
+                                            "isolation, no file limit")])
