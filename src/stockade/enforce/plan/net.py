@@ -230,8 +230,20 @@ def _is_self(ctx: Context, peer: str | None) -> bool:
     return peer is not None and peer.strip("\"'") in names
 
 
+def _signals_everything(rule: SignalRule) -> bool:
+    """Whether a send rule allows every signal to every process (no `set=`, no `peer=`).
+
+    Only such a rule may lift the Landlock signal scope in a plain run: nothing else (no
+    supervisor decides kill(2)) would enforce a narrower set or peer."""
+    return not rule.signals and rule.peer is None
+
+
 def compile_signals(ctx: Context) -> None:
-    """Signal rules -> the Landlock signal scope (kept unless a rule sends outside)."""
+    """Signal rules -> the Landlock signal scope (kept unless a rule sends anything anywhere).
+
+    A rule narrower than "every signal to every process" (`set=("exists")` of
+    <abstractions/base>, `peer=`) keeps the scope: narrower than the profile, reported, fail
+    closed."""
     keep_scope = True
     pending: list[tuple[SignalRule, Verdict]] = []
     for rule in ctx.profile.signal:
@@ -243,13 +255,21 @@ def compile_signals(ctx: Context) -> None:
         if "send" in access:
             if _is_self(ctx, rule.peer):
                 v.part(EXACT, "signals within the sandbox (Landlock signal scope)")
-            else:
+            elif _signals_everything(rule):
                 keep_scope = False
-                if rule.peer:
-                    v.part(APPROX, f"peer={rule.peer} not checked: wider, any process the "
-                           "user may signal", "supervisor")
+                v.part(EXACT, "every signal to any process the user may signal (the Landlock "
+                       "signal scope is lifted)")
+            else:
+                what = []
                 if rule.signals:
-                    v.part(APPROX, "set= not checked: wider, every signal", "supervisor")
+                    what.append(f"set=({' '.join(rule.signals)})")
+                if rule.peer:
+                    what.append(f"peer={rule.peer}")
+                lost = ("existence checks (signal 0) of processes outside the sandbox get "
+                        "EPERM" if set(rule.signals) <= {"exists"} and rule.signals else
+                        "signals to processes outside the sandbox get EPERM")
+                v.part(APPROX, f"narrower: {' '.join(what)} is not checked by Landlock, so the "
+                       f"signal scope is kept: {lost}", "supervisor")
         if "receive" in access:
             v.part(EXACT, "receiving is not restricted by Landlock (DAC decides who may "
                    "signal the program)")
