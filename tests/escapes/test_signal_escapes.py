@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 
-from confine_helpers import PY, cli
+import pytest
+from confine_helpers import IS_X86_64, LABELLED, PRELUDE, PY, cli
 from test_redteam import bystander, lines
 
 # prints, for each attempt, OK or the errno name; the launcher is the program's parent
@@ -55,3 +56,50 @@ def test_explain_agrees_on_the_base_abstraction(area):
     prof = _profile(area, "")
     res = cli("explain", "--profile", str(prof), "kill", "1")
     assert "signal scope refuses it" in res.stdout + res.stderr, res
+
+
+def test_signal_everything_reaches_others_as_written(area, user):
+    prof = _profile(area, "  signal send,\n")
+    with bystander(user) as other:
+        res = cli("run", "-q", "--no-cache", "-p", str(prof), "--", PY, "-c", KILLER,
+                  str(other.pid), user=user)
+        other.wait(timeout=5)  # SIGKILLed from the sandbox, as the profile allows
+    # the launcher is still refused: seccomp (enforce/launcher_guard.py)
+    assert lines(res) == ["exists:OK", "launcher:EPERM", "other:OK"], res
+    assert res.returncode == 0, res
+
+
+# every way we know to signal a process by pid, aimed at the launcher (the parent); SIGCONT or
+# signal 0 only, so a failing run does not stop the test
+LAUNCHER_PATHS = PRELUDE + LABELLED + """
+import fcntl, signal
+L = os.getppid()
+C = signal.SIGCONT
+t('kill', lambda: os.kill(L, signal.SIGKILL))
+t('stop', lambda: os.kill(L, signal.SIGSTOP))
+t('own_group', lambda: os.kill(0, 0))
+t('every', lambda: os.kill(-1, 0))
+t('its_group', lambda: os.killpg(os.getpgid(L), 0))
+t('high_bits', lambda: sys_(62, ctypes.c_long((1 << 32) | L), C))
+t('tgkill', lambda: sys_(234, L, L, C))
+t('tkill', lambda: sys_(200, L, C))
+info = (ctypes.c_int * 32)(C, 0, -1)
+t('sigqueue', lambda: sys_(129, L, C, ctypes.byref(info)))
+t('tgsigqueue', lambda: sys_(297, L, L, C, ctypes.byref(info)))
+t('pidfd_open', lambda: os.pidfd_open(L))
+r, w = os.pipe()
+t('setown', lambda: fcntl.fcntl(r, fcntl.F_SETOWN, L))
+t('setown_ex', lambda: sys_(72, r, 15, ctypes.byref((ctypes.c_int * 2)(1, L))))
+t('self', lambda: os.kill(os.getpid(), 0))
+"""
+
+
+@pytest.mark.skipif(not IS_X86_64, reason="x86_64 system call numbers")
+def test_signal_everything_cannot_reach_the_launcher(area, user):
+    prof = _profile(area, "  signal send,\n")
+    res = cli("run", "-q", "--no-cache", "-p", str(prof), "--", PY, "-c", LAUNCHER_PATHS,
+              user=user)
+    assert lines(res) == [f"{x}:1" for x in (
+        "kill", "stop", "own_group", "every", "its_group", "high_bits", "tgkill", "tkill",
+        "sigqueue", "tgsigqueue", "pidfd_open", "setown", "setown_ex")] + ["self:OK"], res
+    assert res.returncode == 0, res

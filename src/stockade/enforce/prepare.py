@@ -20,11 +20,13 @@ from stockade.enforce import coverage_scope
 from stockade.enforce import landlock as ll
 from stockade.enforce import seccomp as sc
 from stockade.enforce._libc import MACHINE
+from stockade.enforce.launcher_guard import launcher_rules
 from stockade.enforce.plan.types import (
     CoverageEntry,
     CoverageReport,
     CoverageStatus,
     EnforcementPlan,
+    SeccompRule,
 )
 from stockade.errors import StockadeError, UnsupportedError
 
@@ -253,9 +255,18 @@ def _report_rules(plan: EnforcementPlan, out: Prepared, handled_fs: ll.AccessFs,
             out.coverage.add(f"allow {net}", EXACT, source=net.source, enforced_by=_by(abi))
 
 
+def _launcher_guard(plan: EnforcementPlan, out: Prepared) -> list[SeccompRule]:
+    """Rules keeping the program from signalling this process (the launcher) when Landlock's
+    signal scope is not in force; none for `compile` (no launcher: it reports the scope)."""
+    if out.dry_run or (ll.Scope.SIGNAL in plan.scopes and out.landlock_abi >= 6):
+        return []
+    return launcher_rules(os.getpid(), os.getpgrp())
+
+
 def _seccomp(plan: EnforcementPlan, out: Prepared, supervised: bool = False) -> None:
     cov = out.coverage
-    if not plan.seccomp_rules and plan.seccomp_default.kind is sc.ActionKind.ALLOW:
+    if not plan.seccomp_rules and plan.seccomp_default.kind is sc.ActionKind.ALLOW \
+            and not _launcher_guard(plan, out):
         return
     allows = (sc.ActionKind.ALLOW, sc.ActionKind.LOG)
     if plan.seccomp_default.kind not in allows and not any(
@@ -275,7 +286,7 @@ def _seccomp(plan: EnforcementPlan, out: Prepared, supervised: bool = False) -> 
             filt.set_attr(sc.FilterAttr.CTL_OPTIMIZE, 2)
         except OSError:
             out.notes.append("libseccomp cannot build a binary-tree filter: linear filter")
-        for rule in plan.seccomp_rules:
+        for rule in [*plan.seccomp_rules, *_launcher_guard(plan, out)]:
             action, status, detail = rule.action, EXACT, rule.reason
             if action.kind is sc.ActionKind.NOTIFY and supervised:
                 # the supervisor's own filter notifies it (enforce/supervisor/session.py)
