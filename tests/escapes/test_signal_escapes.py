@@ -90,6 +90,7 @@ t('pidfd_open', lambda: os.pidfd_open(L))
 r, w = os.pipe()
 t('setown', lambda: fcntl.fcntl(r, fcntl.F_SETOWN, L))
 t('setown_ex', lambda: sys_(72, r, 15, ctypes.byref((ctypes.c_int * 2)(1, L))))
+t('proc_pidfd', lambda: signal.pidfd_send_signal(os.open(f'/proc/{L}', os.O_DIRECTORY), C))
 t('self', lambda: os.kill(os.getpid(), 0))
 """
 
@@ -101,5 +102,6 @@ def test_signal_everything_cannot_reach_the_launcher(area, user):
               user=user)
     assert lines(res) == [f"{x}:1" for x in (
         "kill", "stop", "own_group", "every", "its_group", "high_bits", "tgkill", "tkill",
-        "sigqueue", "tgsigqueue", "pidfd_open", "setown", "setown_ex")] + ["self:OK"], res
+        "sigqueue", "tgsigqueue", "pidfd_open", "setown", "setown_ex")] + [
+        "proc_pidfd:13", "self:OK"], res  # /proc/PID of the launcher: not granted (Landlock)
     assert res.returncode == 0, res
