@@ -200,7 +200,11 @@ def test_only_an_unrestricted_signal_rule_lifts_the_scope(tmp_path: Path):
     assert "signal 0" in entry(plan_of(tmp_path, "signal send set=(exists),"), "signal").detail
     wide = plan_of(tmp_path, "signal send,")
     assert ll.Scope.SIGNAL not in wide.plan.scopes
-    assert entry(wide, "signal").status is CoverageStatus.EXACT
+    assert entry(wide, "signal").status is CoverageStatus.APPROXIMATED  # the launcher guard
+    assert "launcher" in entry(wide, "signal").detail
+    both = plan_of(tmp_path, 'signal send,\nsignal (send) set=("exists"),')
+    assert ll.Scope.SIGNAL not in both.plan.scopes
+    assert entry(both, 'signal (send) set').status is CoverageStatus.EXACT
 
 
 def test_capabilities_unlock_calls(tmp_path: Path):
