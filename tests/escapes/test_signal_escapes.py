@@ -105,3 +105,18 @@ def test_signal_everything_cannot_reach_the_launcher(area, user):
         "sigqueue", "tgsigqueue", "pidfd_open", "setown", "setown_ex")] + [
         "proc_pidfd:13", "self:OK"], res  # /proc/PID of the launcher: not granted (Landlock)
     assert res.returncode == 0, res
+
+
+def test_launcher_guard_holds_in_an_allow_list(area, user):
+    """An unconditional `syscall kill,` would win over the guard's conditional refusals
+    (libseccomp): it is dropped, and reported."""
+    prof = area.root / "al.profile"
+    prof.write_text("profile al {\n  /usr/** rix,\n  signal send,\n"
+                    "  syscall default action=errno errno=EPERM,\n"
+                    "  syscall kill getppid write exit_group brk mmap munmap execve arch_prctl "
+                    "set_tid_address set_robust_list rseq prctl mprotect getpid,\n}\n")
+    os.chmod(prof, 0o644)
+    res = cli("run", "-v", "--no-cache", "-p", str(prof), "--", "/usr/bin/busybox", "sh", "-c",
+              "kill -9 $PPID; echo rc=$?", user=user)
+    assert res.stdout.split() == ["rc=1"], res
+    assert "dropped so that the launcher guard holds" in res.stderr, res
