@@ -181,13 +181,30 @@ def test_signal_ptrace_unix_scopes(tmp_path: Path):
     assert {"ptrace", "pidfd_getfd"} <= {r.syscall for r in none.seccomp_rules}
     pp = plan_of(tmp_path, "signal (send) peer=unconfined,\nptrace (trace) peer=t,\n"
                  "unix (connect) addr=@foo,\nunix (connect) addr=none,")
-    assert pp.plan.scopes == ll.Scope(0)
+    assert pp.plan.scopes == ll.Scope.SIGNAL  # peer= is narrower than Landlock can lift to
     assert "ptrace" not in {r.syscall for r in pp.plan.seccomp_rules}
     assert entry(pp, "ptrace").status is CoverageStatus.EXACT
     assert entry(pp, "signal").status is CoverageStatus.APPROXIMATED
     assert entry(pp, "unix (connect) addr=none").status is CoverageStatus.APPROXIMATED
+    assert "scope is kept" in entry(pp, "signal").detail
     self_signal = plan_of(tmp_path, "signal (send) peer=t,").plan
     assert ll.Scope.SIGNAL in self_signal.scopes
+
+
+def test_only_an_unrestricted_signal_rule_lifts_the_scope(tmp_path: Path):
+    for narrow in ('signal (receive, send) set=("exists"),', "signal send set=(exists),",
+                   "signal send set=(term),", "signal peer=other,"):
+        pp = plan_of(tmp_path, narrow)
+        assert ll.Scope.SIGNAL in pp.plan.scopes, narrow
+        assert entry(pp, "signal").status is CoverageStatus.APPROXIMATED, narrow
+    assert "signal 0" in entry(plan_of(tmp_path, "signal send set=(exists),"), "signal").detail
+    wide = plan_of(tmp_path, "signal send,")
+    assert ll.Scope.SIGNAL not in wide.plan.scopes
+    assert entry(wide, "signal").status is CoverageStatus.APPROXIMATED  # the launcher guard
+    assert "launcher" in entry(wide, "signal").detail
+    both = plan_of(tmp_path, 'signal send,\nsignal (send) set=("exists"),')
+    assert ll.Scope.SIGNAL not in both.plan.scopes
+    assert entry(both, 'signal (send) set').status is CoverageStatus.EXACT
 
 
 def test_capabilities_unlock_calls(tmp_path: Path):

@@ -144,11 +144,18 @@ def test_abstract_unix_socket_to_host_service(user):
 
 
 def test_signal_the_parent(user):
-    attempt = "os.kill(os.getppid(), 0)"
-    control = confined(no_landlock(plan_with()), probe(attempt), user=user)
-    assert control.lines == ["OK"]
-    res = confined(plan_with(), probe(attempt, "os.kill(os.getpid(), 0)"), user=user)
-    assert res.lines == ["EPERM", "OK"], res  # outside the domain no, itself yes
+    from test_redteam import bystander
+
+    with bystander(user) as other:
+        attempt = f"os.kill({other.pid}, 0)"
+        control = confined(no_landlock(plan_with()), probe(attempt), user=user)
+        assert control.lines == ["OK"]
+        res = confined(plan_with(), probe(attempt, "os.kill(os.getppid(), 0)",
+                                          "os.kill(os.getpid(), 0)"), user=user)
+    assert res.lines == ["EPERM", "EPERM", "OK"], res  # outside the domain no, itself yes
+    # without the scope, seccomp still keeps the launcher out of reach (launcher_guard.py)
+    guarded = confined(no_landlock(plan_with()), probe("os.kill(os.getppid(), 0)"), user=user)
+    assert guarded.lines == ["EPERM"], guarded
 
 
 @x86_64_only

@@ -20,11 +20,13 @@ from stockade.enforce import coverage_scope
 from stockade.enforce import landlock as ll
 from stockade.enforce import seccomp as sc
 from stockade.enforce._libc import MACHINE
+from stockade.enforce.launcher_guard import launcher_rules
 from stockade.enforce.plan.types import (
     CoverageEntry,
     CoverageReport,
     CoverageStatus,
     EnforcementPlan,
+    SeccompRule,
 )
 from stockade.errors import StockadeError, UnsupportedError
 
@@ -253,11 +255,31 @@ def _report_rules(plan: EnforcementPlan, out: Prepared, handled_fs: ll.AccessFs,
             out.coverage.add(f"allow {net}", EXACT, source=net.source, enforced_by=_by(abi))
 
 
+def _launcher_guard(plan: EnforcementPlan, out: Prepared) -> list[SeccompRule]:
+    """Rules keeping the program from signalling this process (the launcher) when Landlock's
+    signal scope is not in force; none for `compile` (no launcher: it reports the scope)."""
+    if out.dry_run or (ll.Scope.SIGNAL in plan.scopes and out.landlock_abi >= 6):
+        return []
+    return launcher_rules(os.getpid(), os.getpgrp())
+
+
 def _seccomp(plan: EnforcementPlan, out: Prepared, supervised: bool = False) -> None:
     cov = out.coverage
-    if not plan.seccomp_rules and plan.seccomp_default.kind is sc.ActionKind.ALLOW:
+    guard = _launcher_guard(plan, out)
+    if not plan.seccomp_rules and plan.seccomp_default.kind is sc.ActionKind.ALLOW \
+            and not guard:
         return
     allows = (sc.ActionKind.ALLOW, sc.ActionKind.LOG)
+    rules = [*plan.seccomp_rules, *guard]
+    guarded = {r.syscall for r in guard}
+    for rule in plan.seccomp_rules:
+        # libseccomp lets an unconditional rule win over the conditional ones of its call
+        if rule.syscall in guarded and not rule.conditions and rule.action.kind in allows \
+                and rule.action != plan.seccomp_default:
+            rules.remove(rule)
+            cov.add(str(rule), APPROX, f"narrower: dropped so that the launcher guard holds; "
+                    f"{rule.syscall} falls to the default {plan.seccomp_default}",
+                    source=rule.source)
     if plan.seccomp_default.kind not in allows and not any(
             r.syscall == "execve" and r.action.kind in allows and not r.conditions
             for r in plan.seccomp_rules):
@@ -266,7 +288,7 @@ def _seccomp(plan: EnforcementPlan, out: Prepared, supervised: bool = False) -> 
     try:
         filt = sc.SeccompFilter(plan.seccomp_default, plan.seccomp_bad_arch)
     except UnsupportedError as err:
-        for rule in plan.seccomp_rules:
+        for rule in rules:
             cov.add(str(rule), NOT_ENFORCED, str(err), source=rule.source,
                     enforced_by="libseccomp 2.5")
         return
@@ -275,7 +297,7 @@ def _seccomp(plan: EnforcementPlan, out: Prepared, supervised: bool = False) -> 
             filt.set_attr(sc.FilterAttr.CTL_OPTIMIZE, 2)
         except OSError:
             out.notes.append("libseccomp cannot build a binary-tree filter: linear filter")
-        for rule in plan.seccomp_rules:
+        for rule in rules:
             action, status, detail = rule.action, EXACT, rule.reason
             if action.kind is sc.ActionKind.NOTIFY and supervised:
                 # the supervisor's own filter notifies it (enforce/supervisor/session.py)

@@ -230,35 +230,58 @@ def _is_self(ctx: Context, peer: str | None) -> bool:
     return peer is not None and peer.strip("\"'") in names
 
 
+def _signals_everything(rule: SignalRule) -> bool:
+    """Whether a send rule allows every signal to every process (no `set=`, no `peer=`).
+
+    Only such a rule may lift the Landlock signal scope in a plain run: nothing else (no
+    supervisor decides kill(2)) would enforce a narrower set or peer."""
+    return not rule.signals and rule.peer is None
+
+
 def compile_signals(ctx: Context) -> None:
-    """Signal rules -> the Landlock signal scope (kept unless a rule sends outside)."""
+    """Signal rules -> the Landlock signal scope (kept unless a rule sends anything anywhere).
+
+    A rule narrower than "every signal to every process" (`set=("exists")` of
+    <abstractions/base>, `peer=`) keeps the scope: narrower than the profile, reported, fail
+    closed."""
     keep_scope = True
-    pending: list[tuple[SignalRule, Verdict]] = []
+    pending: list[tuple[SignalRule, Verdict, str]] = []  # (rule, verdict, narrowing lost)
     for rule in ctx.profile.signal:
         v = Verdict(enforced_by="Landlock")
         access = set(rule.access) or {"send", "receive"}
+        narrow = ""
         if rule.qualifiers.deny:
-            pending.append((rule, v))
+            pending.append((rule, v, narrow))
             continue
         if "send" in access:
             if _is_self(ctx, rule.peer):
                 v.part(EXACT, "signals within the sandbox (Landlock signal scope)")
-            else:
+            elif _signals_everything(rule):
                 keep_scope = False
-                if rule.peer:
-                    v.part(APPROX, f"peer={rule.peer} not checked: wider, any process the "
-                           "user may signal", "supervisor")
-                if rule.signals:
-                    v.part(APPROX, "set= not checked: wider, every signal", "supervisor")
+                v.part(EXACT, "any process the user may signal (the Landlock signal scope is "
+                       "lifted)")
+                v.part(APPROX, "narrower: seccomp refuses signals to the launcher, kill(0), "
+                       "kill(-1) and tkill (enforce/launcher_guard.py)")
+            else:
+                narrow = " ".join(([f"set=({' '.join(rule.signals)})"] if rule.signals else [])
+                                  + ([f"peer={rule.peer}"] if rule.peer else []))
         if "receive" in access:
             v.part(EXACT, "receiving is not restricted by Landlock (DAC decides who may "
                    "signal the program)")
-        pending.append((rule, v))
+        pending.append((rule, v, narrow))
     if keep_scope and ctx.abi < 6:
         ctx.notes.append("signals are not scoped to the sandbox: " + by_abi(6) + " needed")
     if not keep_scope:
         ctx.plan.scopes &= ~Scope.SIGNAL
-    for rule, v in pending:
+    for rule, v, narrow in pending:
+        if narrow and not keep_scope:
+            v.part(EXACT, f"{narrow}: within what a rule allowing every signal grants")
+        elif narrow:
+            lost = ("existence checks (signal 0) of processes outside the sandbox get EPERM"
+                    if set(rule.signals) == {"exists"} else
+                    "signals to processes outside the sandbox get EPERM")
+            v.part(APPROX, f"narrower: {narrow} is not checked by Landlock, so the signal scope "
+                   f"is kept: {lost}", "supervisor")
         if rule.qualifiers.deny:
             if keep_scope and ctx.abi >= 6:
                 v.part(EXACT, "signals outside the sandbox are refused by the Landlock scope")
