@@ -19,6 +19,12 @@ _libc_syscall.restype = ctypes.c_long
 _L = ctypes.c_long
 
 
+def s32(value: int) -> int:
+    """A register holding a C int (dirfd, pid, fd): the low 32 bits, signed."""
+    value &= 0xFFFFFFFF
+    return value - 0x100000000 if value & 0x80000000 else value
+
+
 def _syscall(nr: int, *args: object) -> int:
     """syscall(2) with every integer passed as a full `long` (a variadic C int would leave the
     register's upper half undefined)."""

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from stockade.enforce._libc import LIBC
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.resolve import object_from_fd, open_as_target
+from stockade.enforce.supervisor.sys import s32
 from stockade.lsm.types import LABEL_XATTR_PREFIX, MAY_WRITE, Object, Request
 
 if TYPE_CHECKING:
@@ -47,11 +48,6 @@ _PVW = ctypes.CFUNCTYPE(ctypes.c_ssize_t, ctypes.c_int, ctypes.c_void_p, ctypes.
 class _Iov(ctypes.Structure):
     _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
 
-
-def s32(value: int) -> int:
-    """The low 32 bits of a register, signed."""
-    value &= 0xFFFFFFFF
-    return value - 0x100000000 if value & 0x80000000 else value
 
 
 def write_memory(pid: int, addr: int, data: bytes) -> None:

@@ -13,8 +13,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor import sys as ksys
-from stockade.enforce.supervisor.handlers.attr import s32
 from stockade.enforce.supervisor.resolve import object_at, object_from_fd, open_as_target, open_parent
+from stockade.enforce.supervisor.sys import s32
 from stockade.lsm.types import MAY_WRITE, Object, Request
 from stockade.modules.labels import new_file_labels
 

@@ -30,6 +30,7 @@ from stockade.enforce.supervisor.resolve import (
     split_parent,
 )
 from stockade.enforce.supervisor.routing import EXEC_HOOKS
+from stockade.enforce.supervisor.sys import s32
 from stockade.lsm.operations import driver_checks
 from stockade.lsm.types import (
     MAY_APPEND,
@@ -61,11 +62,6 @@ _O_NONBLOCK, _O_RDONLY, _F_SETFL = os.O_NONBLOCK, os.O_RDONLY, fcntl.F_SETFL
 #: what a non-blocking open answers where the target's blocking open would wait
 _WOULD_WAIT = frozenset({errno.ENXIO, errno.EWOULDBLOCK})
 
-
-def s32(value: int) -> int:
-    """A register holding a C int (dirfd, pid): the low 32 bits, signed."""
-    value &= 0xFFFFFFFF
-    return value - 0x100000000 if value & 0x80000000 else value
 
 
 class Denied(Exception):

@@ -22,6 +22,7 @@ from stockade.enforce.supervisor.resolve import (
     open_as_target,
     open_parent,
 )
+from stockade.enforce.supervisor.sys import s32
 from stockade.errors import StockadeError
 from stockade.lsm.probe import subject_from_pid
 from stockade.lsm.types import (
@@ -43,11 +44,6 @@ _MAX_WAITERS = 64
 _waiters = threading.BoundedSemaphore(_MAX_WAITERS)
 AT_FDCWD = -100
 
-
-def s32(value: int) -> int:
-    """The low 32 bits of a register, signed."""
-    value &= 0xFFFFFFFF
-    return value - 0x100000000 if value & 0x80000000 else value
 
 
 # -- sockets ----------------------------------------------------------------------------------

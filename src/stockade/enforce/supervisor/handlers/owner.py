@@ -10,8 +10,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor import sys as ksys
-from stockade.enforce.supervisor.handlers.attr import guard, s32
+from stockade.enforce.supervisor.handlers.attr import guard
 from stockade.enforce.supervisor.resolve import object_from_fd, open_as_target
+from stockade.enforce.supervisor.sys import s32
 from stockade.lsm.setattr import chmod_request, chown_request
 from stockade.lsm.types import MAY_WRITE
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.handlers.attr import write_memory
 from stockade.enforce.supervisor.handlers.other import _pin_unix_peer, _target_socket, _waiters
+from stockade.enforce.supervisor.sys import s32
 
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
@@ -57,11 +58,6 @@ class _MsgHdr(ctypes.Structure):
 ksys.LIBC.sendmsg.argtypes = [ctypes.c_int, ctypes.POINTER(_MsgHdr), ctypes.c_int]
 ksys.LIBC.sendmsg.restype = ctypes.c_ssize_t
 
-
-def s32(value: int) -> int:
-    """The low 32 bits of a register, signed."""
-    value &= 0xFFFFFFFF
-    return value - 0x100000000 if value & 0x80000000 else value
 
 
 class _Message:
