@@ -284,3 +284,13 @@ def scratch_for(user: str, prefix: str) -> Path:
     d = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     os.chmod(d, 0o755)
     return d
+
+
+def oracle_cache_dir(request: object, name: str) -> Path | None:
+    """pytest's cache directory (from a test's `request`) for an oracle's answers; None when
+    there is none (run as another user, or with -p no:cacheprovider): the oracle is then
+    asked again."""
+    try:
+        return Path(str(request.config.cache.mkdir(name)))  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        return None
