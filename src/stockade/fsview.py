@@ -219,13 +219,18 @@ def _listing(path: str) -> str:
                                 ).hexdigest()
 
 
+def _id_print(st: os.stat_result) -> str:
+    """A directory's identity-and-timestamps fingerprint (see the module docstring)."""
+    return f"m{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
 def dir_print(path: str) -> str:
     """The fingerprint of a directory (see the module docstring)."""
     try:
         st = os.stat(path)
         if (_trusted(path, st.st_dev) and stat.S_ISDIR(st.st_mode)
                 and time.time_ns() - st.st_ctime_ns > RACY_NS):
-            return f"m{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+            return _id_print(st)
         return _listing(path)
     except OSError as err:
         return _err(err)
@@ -242,7 +247,7 @@ def _recorded_print(path: str, recorded: str) -> str:
         st = os.stat(path)
     except OSError as err:
         return _err(err)
-    return f"m{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+    return _id_print(st)
 
 
 def _content_print(path: str) -> str:
@@ -297,7 +302,7 @@ def still_valid(observations: list[Observation]) -> str | None:
                 st = stat_(path)
             except OSError:
                 return f"d {path}"
-            if recorded != f"m{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}:{st.st_ctime_ns}":
+            if recorded != _id_print(st):
                 return f"d {path}"
         elif answer_now(question, path, recorded) != recorded:
             return f"{question} {path}"

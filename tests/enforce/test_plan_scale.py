@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from stockade.enforce.plan import glob as plan_glob
-from stockade.enforce.plan.glob import FsView, expand
+from stockade.enforce.plan.glob import BuildCache, expand
 from stockade.enforce.plan.profile import compile_file, compile_plan
 from stockade.enforce.timings import PHASES, PhaseTimer
 from stockade.policy import compile_profiles
@@ -42,7 +42,7 @@ def test_directory_listed_once_per_build(tmp_path: Path, monkeypatch: pytest.Mon
         return real(path)
 
     monkeypatch.setattr(plan_glob.os, "scandir", counting)
-    fs = FsView()
+    fs = BuildCache()
     first = expand(f"{tmp_path}/lib*", fs=fs)
     second = expand(f"{tmp_path}/*lib", fs=fs)
     third = expand(f"{tmp_path}/l[a-z]b?", fs=fs)
@@ -51,14 +51,14 @@ def test_directory_listed_once_per_build(tmp_path: Path, monkeypatch: pytest.Mon
     assert _paths(second) == {f"{tmp_path}/xlib"}
     assert _paths(third) == {f"{tmp_path}/lib1", f"{tmp_path}/lib2"}
     # a fresh view per build: the same patterns list the directory again
-    expand(f"{tmp_path}/lib*", fs=FsView())
+    expand(f"{tmp_path}/lib*", fs=BuildCache())
     assert calls.count(str(tmp_path)) == 2
 
 
 def test_prefix_filter_matches_what_a_full_scan_matches(tmp_path: Path):
     _tree(tmp_path)
     for pattern in ("lib*", "l\u00e9*", "*", "lib[12]", "{lib,xl}*", "**/lib3", "li*/"):
-        shared = expand(f"{tmp_path}/{pattern}", fs=FsView())
+        shared = expand(f"{tmp_path}/{pattern}", fs=BuildCache())
         names = sorted(os.listdir(tmp_path))
         assert all(os.path.basename(p) in names or "/sub/" in p for p in _paths(shared))
         # the walk that prefilters must find exactly the entries a regex over all names finds
@@ -67,13 +67,13 @@ def test_prefix_filter_matches_what_a_full_scan_matches(tmp_path: Path):
                     if fnmatch.fnmatchcase(n, pattern.rstrip("/"))
                     and os.path.isdir(tmp_path / n) == pattern.endswith("/")}
             assert _paths(shared) == want, pattern
-    assert _paths(expand(f"{tmp_path}/l\u00e9*", fs=FsView())) == {
+    assert _paths(expand(f"{tmp_path}/l\u00e9*", fs=BuildCache())) == {
         f"{tmp_path}/l\u00e9a", f"{tmp_path}/l\u00e9b"}
 
 
 def test_listing_bound_still_lists(tmp_path: Path):
     _tree(tmp_path)
-    fs = FsView(max_listed=2)  # the directory has more entries: read, not kept
+    fs = BuildCache(max_listed=2)  # the directory has more entries: read, not kept
     assert _paths(expand(f"{tmp_path}/lib*", fs=fs)) == {
         f"{tmp_path}/{n}" for n in ("lib1", "lib2", "libz.so")}
     assert fs.listed == 0

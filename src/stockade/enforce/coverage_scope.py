@@ -39,13 +39,17 @@ def source_file(entry: CoverageEntry) -> str:
     return path if line.isdigit() else ""
 
 
-def is_shared(entry: CoverageEntry, include_dirs: Sequence[str] = ()) -> bool:
-    """Whether the entry's rule comes from a shared abstraction or tunables file."""
+def _under(entry: CoverageEntry, roots: Sequence[str]) -> bool:
     path = source_file(entry)
     if not path:
         return False
     real = os.path.realpath(path)
-    return any(real.startswith(root) for root in _shared_roots(include_dirs))
+    return any(real.startswith(root) for root in roots)
+
+
+def is_shared(entry: CoverageEntry, include_dirs: Sequence[str] = ()) -> bool:
+    """Whether the entry's rule comes from a shared abstraction or tunables file."""
+    return _under(entry, _shared_roots(include_dirs))
 
 
 def weakened(entries: Sequence[CoverageEntry], *, supervised: bool) -> list[CoverageEntry]:
@@ -69,14 +73,18 @@ def judged(entries: Sequence[CoverageEntry], scope: str,
     """The entries `--strict=SCOPE` judges: own ones ('own') or every one ('all')."""
     if scope == "all":
         return list(entries)
-    return [e for e in entries if not is_shared(e, include_dirs)]
+    return split_own(entries, include_dirs)[0]
 
 
 def split_own(entries: Sequence[CoverageEntry], include_dirs: Sequence[str] = ()
               ) -> tuple[list[CoverageEntry], list[CoverageEntry]]:
     """(own entries, entries from shared includes)."""
-    own = judged(entries, "own", include_dirs)
-    return own, [e for e in entries if is_shared(e, include_dirs)]
+    roots = _shared_roots(include_dirs)
+    own: list[CoverageEntry] = []
+    shared: list[CoverageEntry] = []
+    for e in entries:
+        (shared if _under(e, roots) else own).append(e)
+    return own, shared
 
 
 def status_counts(entries: Sequence[CoverageEntry]) -> str:

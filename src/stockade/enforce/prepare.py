@@ -82,13 +82,7 @@ class Prepared:
                 if err.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
                     continue
                 raise StockadeError(f"{rule.source or rule.path}: {err.strerror}") from None
-            try:
-                if not stat.S_ISDIR(os.fstat(fd).st_mode):
-                    rights &= ll.FILE_RIGHTS
-                if rights:
-                    ll.add_path_rule(self.ruleset_fd, fd, rights)
-            finally:
-                os.close(fd)
+            _add_path_rules(fd, rights, [self.ruleset_fd])
 
     def close(self) -> None:
         """Close the Landlock ruleset fds held for the child (and the supervisor)."""
@@ -186,14 +180,7 @@ def _landlock(plan: EnforcementPlan, out: Prepared, supervised: bool = False) ->
                             source=rule.source)
                     continue
                 raise StockadeError(f"{rule.source or rule.path}: {err.strerror}") from None
-            try:
-                if not stat.S_ISDIR(os.fstat(fd).st_mode):
-                    rights &= ll.FILE_RIGHTS
-                if rights:
-                    for each in rulesets:
-                        each.add_path_fd(fd, rights)
-            finally:
-                os.close(fd)
+            _add_path_rules(fd, rights, [each.fd for each in rulesets])
             cov.add(f"allow {rule}", EXACT, source=rule.source, enforced_by=_by(st.abi))
         for net in plan.net_rules:
             net_rights = net.access & handled_net
@@ -211,6 +198,19 @@ def _landlock(plan: EnforcementPlan, out: Prepared, supervised: bool = False) ->
     out.handled_fs = handled_fs
     out.landlock_active = True
     out.restrict_flags = int(log_flags)
+
+
+def _add_path_rules(fd: int, rights: ll.AccessFs, ruleset_fds: list[int]) -> None:
+    """Grant `rights` beneath the file open (O_PATH) as `fd` in each ruleset (only the rights
+    a file can have when it is not a directory), then close `fd`."""
+    try:
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):
+            rights &= ll.FILE_RIGHTS
+        if rights:
+            for ruleset_fd in ruleset_fds:
+                ll.add_path_rule(ruleset_fd, fd, rights)
+    finally:
+        os.close(fd)
 
 
 def _supervisor_ruleset(plan: EnforcementPlan, handled_fs: ll.AccessFs,

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from stockade import fsview
 from stockade.enforce.landlock import FILE_RIGHTS, AccessFs, flag_names
 from stockade.enforce.plan.common import APPROX, EXACT, NOT_ENFORCED, Context, Verdict
-from stockade.enforce.plan.glob import DIR, FILE, TREE, Expansion, FsView, Target, expand
+from stockade.enforce.plan.glob import DIR, FILE, TREE, BuildCache, Expansion, Target, expand
 from stockade.enforce.plan.proc import (
     NET_NOTE,
     deny_rule,
@@ -154,7 +154,7 @@ def deny_rights(perms: Perm) -> AccessFs:
     return rights
 
 
-def _expand(rule: FileRule | LinkRule, v: Verdict, deny: bool, fs: FsView,
+def _expand(rule: FileRule | LinkRule, v: Verdict, deny: bool, fs: BuildCache,
             parsed: Pattern | None) -> Expansion:
     try:
         return expand(rule.path, fs=fs, parsed=parsed)
@@ -217,7 +217,7 @@ class FileCompiler:
         self.grants: list[Grant] = []
         self.denials: list[tuple[FileRule | LinkRule, Verdict, Expansion, AccessFs]] = []
         self.verdicts: list[tuple[FileRule | LinkRule, Verdict]] = []
-        self.fs = FsView()  # this build's directory listings
+        self.fs = BuildCache()  # this build's directory listings
         self._parsed = {id(e.rule): e.pattern for e in ctx.profile.file_entries}
         # allow_rights depends only on its arguments (and the build's ctx): 100,000 rules
         # repeat a few dozen combinations; the findings are replayed into each verdict

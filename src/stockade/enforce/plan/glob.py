@@ -32,7 +32,7 @@ DIR = "dir"  # the directory itself (AppArmor's trailing `/`)
 MAX_ALTERNATIVES = 256
 MAX_VISITS = 20_000
 MAX_TARGETS = 4_096
-MAX_LISTED = 262_144  # directory entries a FsView keeps (about 40 MB of DirEntry objects)
+MAX_LISTED = 262_144  # directory entries a BuildCache keeps (about 40 MB of DirEntry objects)
 
 
 @dataclass(frozen=True)
@@ -89,10 +89,11 @@ class Listing:
         return out
 
 
-class FsView:
-    """The filesystem as one plan build sees it: each directory is listed once per build,
-    however many patterns walk it (a profile of 30,000 rules walked the same directories
-    5,000 times). Bounded by MAX_LISTED entries (past it, listings are read but not kept);
+class BuildCache:
+    """One plan build's memo of directory listings (read through `stockade.fsview`, which
+    records them for the plan cache) and compiled regexes: each directory is listed once per
+    build, however many patterns walk it (a profile of 30,000 rules walked the same
+    directories 5,000 times). Bounded by MAX_LISTED entries (past it, listings are read but not kept);
     make a new one per build: nothing is kept across runs."""
 
     def __init__(self, max_listed: int = MAX_LISTED) -> None:
@@ -188,7 +189,7 @@ def _lead(comp: list[tuple]) -> str:
 
 
 class _Walker:
-    def __init__(self, exp: Expansion, max_visits: int, max_targets: int, fs: FsView) -> None:
+    def __init__(self, exp: Expansion, max_visits: int, max_targets: int, fs: BuildCache) -> None:
         self.exp = exp
         self.fs = fs
         self.visits = 0
@@ -311,7 +312,7 @@ def _pid_component(comp: list[tuple], pid: int) -> bool:
 
 
 def expand(text: str, *, max_visits: int = MAX_VISITS, max_targets: int = MAX_TARGETS,
-           fs: FsView | None = None, parsed: aare.Pattern | None = None,
+           fs: BuildCache | None = None, parsed: aare.Pattern | None = None,
            pid: int | None = None) -> Expansion:
     """The targets of the (variable-expanded) pattern `text` on the filesystem now (`fs`:
     the build's view, shared by the patterns of one plan; `parsed`: `text` already parsed).
@@ -326,7 +327,7 @@ def expand(text: str, *, max_visits: int = MAX_VISITS, max_targets: int = MAX_TA
     if flats is None:
         _cut(exp, f"more than {MAX_ALTERNATIVES} alternatives: not expanded")
         return exp
-    walker = _Walker(exp, max_visits, max_targets, fs or FsView())
+    walker = _Walker(exp, max_visits, max_targets, fs or BuildCache())
     seen: set[tuple[str, ...]] = set()
     for flat in flats:
         comps = _components(aare.fold_flat(flat))
