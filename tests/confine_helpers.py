@@ -284,3 +284,11 @@ def scratch_for(user: str, prefix: str) -> Path:
     d = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     os.chmod(d, 0o755)
     return d
+
+
+def hand_to(user: str, tree: Path) -> None:
+    """Make `tree` readable by everyone (dirs 0755, files 0644) and, for nobody, owned by it."""
+    for p in [tree, *tree.rglob("*")]:
+        os.chmod(p, 0o755 if p.is_dir() else 0o644)
+        if user == "nobody":
+            os.lchown(p, NOBODY, NOBODY)
