@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from confine_helpers import oracle_cache_dir
 
 from stockade.policy import compile_profiles
 from stockade.policy.aare import AareError, Pattern, parse
@@ -37,15 +38,6 @@ PATHS_EACH = 12
 GOAL = 0.999
 
 needs_parser = pytest.mark.skipif(PARSER is None, reason="apparmor_parser is needed")
-
-
-def _cache_dir(request: pytest.FixtureRequest, name: str) -> Path | None:
-    """pytest's cache directory for the oracle's answers; None when there is none (run as
-    another user, or with -p no:cacheprovider): the oracle is then asked again."""
-    try:
-        return Path(str(request.config.cache.mkdir(name)))
-    except (AttributeError, OSError):
-        return None
 
 
 def _tree(pattern: str) -> tuple | None:
@@ -109,7 +101,7 @@ def measure(cases: list[Case], exprs: list[str | None]) -> dict[str, Counter[str
 @pytest.fixture(scope="module")
 def corpus(request: pytest.FixtureRequest) -> tuple[list[Case], list[str | None]]:
     cases = make_cases(20261204, PER_KIND, PATHS_EACH, _tree)
-    cache_dir = _cache_dir(request, "stockade-aare-oracle")
+    cache_dir = oracle_cache_dir(request, "stockade-aare-oracle")
     exprs = oracle_expressions([c.pattern for c in cases], cache_dir)
     return cases, exprs
 
@@ -170,7 +162,7 @@ def test_profiles_with_variables_match_like_apparmor_parser(
     rng = random.Random(7)
     patterns = [rng.choice(VAR_FORMS) + rng.choice(["", "/", "x", "/*", "{,/y}"])
                 for _ in range(240)]
-    cache_dir = _cache_dir(request, "stockade-aare-oracle")
+    cache_dir = oracle_cache_dir(request, "stockade-aare-oracle")
     exprs = oracle_expressions(patterns, cache_dir, preamble=VARS, name="aare-vars")
     keep = [i for i, e in enumerate(exprs) if e is not None]
     assert len(keep) == len(patterns)

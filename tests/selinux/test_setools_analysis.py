@@ -19,6 +19,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from confine_helpers import oracle_cache_dir
 
 from stockade.modules.selinux.analysis import Analyzer
 from stockade.modules.selinux.permmap import load
@@ -35,15 +36,6 @@ pytestmark = [
                           capture_output=True).returncode != 0,
         reason="needs Debian's selinux-policy-default and python3-setools"),
 ]
-
-
-def _cache_dir(request: pytest.FixtureRequest, name: str) -> Path | None:
-    """pytest's cache directory for the oracle's answers; None when there is none (run as
-    another user, or with -p no:cacheprovider): the oracle is then asked again."""
-    try:
-        return Path(str(request.config.cache.mkdir(name)))
-    except (AttributeError, OSError):
-        return None
 
 
 def _names(flows, end: str = "dst") -> set[str]:
@@ -96,7 +88,7 @@ def _oracle(questions: dict, cache_dir: Path | None, tmp: Path) -> dict:
 def both(debian_policy, request, tmp_path_factory):
     an = Analyzer(debian_policy, all_rules=True)
     questions = _questions(an)
-    cache_dir = _cache_dir(request, "stockade-setools-analysis")
+    cache_dir = oracle_cache_dir(request, "stockade-setools-analysis")
     return an, questions, _oracle(questions, cache_dir, tmp_path_factory.mktemp("oracle"))
 
 
