@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -93,18 +94,26 @@ def cases(seed: int, patterns: int, names: int) -> list[tuple[str, list[str]]]:
     return out
 
 
-def test_agrees_with_the_kernel_transcription() -> None:
+def tally(verdicts: Iterator[tuple[str, str, bool]]) -> tuple[int, int, int, list[tuple]]:
+    """(total, agreeing, matched by the oracle, first ten disagreements) of (pattern, name,
+    oracle's verdict) triples, each checked against the module's matcher."""
     total = agree = matched = 0
-    wrong = []
-    for pattern, names in cases(2026, 3000, 10):
-        for name in names:
-            ours, theirs = path_matches_pattern(name, pattern), kernel_matches(name, pattern)
-            total += 1
-            matched += theirs
-            if ours == theirs:
-                agree += 1
-            elif len(wrong) < 10:
-                wrong.append((pattern, name, ours, theirs))
+    wrong: list[tuple] = []
+    for pattern, name, theirs in verdicts:
+        ours = path_matches_pattern(name, pattern)
+        total += 1
+        matched += theirs
+        if ours == theirs:
+            agree += 1
+        elif len(wrong) < 10:
+            wrong.append((pattern, name, ours, theirs))
+    return total, agree, matched, wrong
+
+
+def test_agrees_with_the_kernel_transcription() -> None:
+    total, agree, matched, wrong = tally(
+        (pattern, name, kernel_matches(name, pattern))
+        for pattern, names in cases(2026, 3000, 10) for name in names)
     assert total >= 25_000 and matched >= total // 20  # both verdicts occur in quantity
     assert agree / total >= 0.999, wrong
 
@@ -112,23 +121,18 @@ def test_agrees_with_the_kernel_transcription() -> None:
 @pytest.mark.skipif(not Path(PATTERNIZE).exists(), reason="tomoyo-tools is not installed")
 def test_agrees_with_tomoyo_patternize(tmp_path: Path) -> None:
     conf = tmp_path / "patternize.conf"
-    total = agree = matched = 0
-    wrong = []
-    for pattern, names in cases(15, 250, 24):
-        conf.write_text(f"rewrite path_pattern {pattern} @HIT\n")
-        text = "<kernel> /x\n" + "".join(f"file read {n}\n" for n in names)
-        out = subprocess.run([PATTERNIZE, str(conf)], input=text, capture_output=True,
-                             text=True, check=True).stdout.splitlines()[1:]
-        assert len(out) == len(names)
-        for name, line in zip(names, out, strict=True):
-            theirs = line == "file read @HIT"
-            ours = path_matches_pattern(name, pattern)
-            total += 1
-            matched += theirs
-            if ours == theirs:
-                agree += 1
-            elif len(wrong) < 10:
-                wrong.append((pattern, name, ours, theirs))
+
+    def patternized() -> Iterator[tuple[str, str, bool]]:
+        for pattern, names in cases(15, 250, 24):
+            conf.write_text(f"rewrite path_pattern {pattern} @HIT\n")
+            text = "<kernel> /x\n" + "".join(f"file read {n}\n" for n in names)
+            out = subprocess.run([PATTERNIZE, str(conf)], input=text, capture_output=True,
+                                 text=True, check=True).stdout.splitlines()[1:]
+            assert len(out) == len(names)
+            for name, line in zip(names, out, strict=True):
+                yield pattern, name, line == "file read @HIT"
+
+    total, agree, matched, wrong = tally(patternized())
     assert total >= 5000 and matched >= total // 20
     assert agree / total >= 0.999, wrong
 
