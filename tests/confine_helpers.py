@@ -20,9 +20,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stockade.enforce import defaults, launcher, prepare
 from stockade.enforce.plan.types import EnforcementPlan
+
+if TYPE_CHECKING:
+    import pytest
 
 NOBODY = 65534
 PY = "/usr/bin/python3"  # Debian's python: reachable by nobody (pyenv's under /root is not)
@@ -286,11 +290,18 @@ def scratch_for(user: str, prefix: str) -> Path:
     return d
 
 
-def oracle_cache_dir(request: object, name: str) -> Path | None:
-    """pytest's cache directory (from a test's `request`) for an oracle's answers; None when
-    there is none (run as another user, or with -p no:cacheprovider): the oracle is then
-    asked again."""
+def hand_to(user: str, tree: Path) -> None:
+    """Make `tree` readable by everyone (dirs 0755, files 0644) and, for nobody, owned by it."""
+    for p in [tree, *tree.rglob("*")]:
+        os.chmod(p, 0o755 if p.is_dir() else 0o644)
+        if user == "nobody":
+            os.lchown(p, NOBODY, NOBODY)
+
+
+def oracle_cache_dir(request: pytest.FixtureRequest, name: str) -> Path | None:
+    """pytest's cache directory for an oracle's answers; None when there is none (run as
+    another user, or with -p no:cacheprovider): the oracle is then asked again."""
     try:
-        return Path(str(request.config.cache.mkdir(name)))  # type: ignore[attr-defined]
+        return Path(str(request.config.cache.mkdir(name)))
     except (AttributeError, OSError):
         return None

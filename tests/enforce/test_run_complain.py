@@ -11,14 +11,13 @@ nobody (no kernel audit is read: complain records need no root).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confine_helpers import NOBODY, PY, STOCKADE, USER_ENV, scratch_for, stockade_as
+from confine_helpers import PY, STOCKADE, USER_ENV, hand_to, scratch_for, stockade_as
 
 ENV = USER_ENV
 
@@ -28,16 +27,9 @@ def work(user: str) -> Iterator[Path]:
     d = scratch_for(user, "stockade-complain-")
     (d / "d").mkdir()
     (d / "d" / "Y").write_text("secret\n")
-    for p in [d, *d.rglob("*")]:
-        os.chmod(p, 0o755 if p.is_dir() else 0o644)
-        if user == "nobody":
-            os.lchown(p, NOBODY, NOBODY)
+    hand_to(user, d)
     yield d
     shutil.rmtree(d, ignore_errors=True)
-
-
-def stockade(*args: str, cwd: Path, user: str) -> subprocess.CompletedProcess[str]:
-    return stockade_as(user, *args, cwd=cwd)
 
 
 def records(path: Path, result: str) -> list[dict]:
@@ -55,8 +47,7 @@ def program(work: Path) -> list[str]:
 
 def test_complain_records_and_logprof_converges(user: str, work: Path) -> None:
     profile = work / "py.profile"
-    learned = stockade("learn", "-o", str(profile), "--", PY, "-c", "print('hi')", cwd=work,
-                       user=user)
+    learned = stockade_as(user, "learn", "-o", str(profile), "--", PY, "-c", "print('hi')", cwd=work)
     assert learned.returncode == 0, learned.stderr
     x, y = work / "d" / "X", work / "d" / "Y"
     name = next(line.split()[1] for line in profile.read_text().splitlines()
@@ -64,13 +55,13 @@ def test_complain_records_and_logprof_converges(user: str, work: Path) -> None:
     cmd = program(work)
 
     # enforced, the unchanged profile refuses the program (what complain mode must not do)
-    refused = stockade("run", "-p", str(profile), "--", *cmd, cwd=work, user=user)
+    refused = stockade_as(user, "run", "-p", str(profile), "--", *cmd, cwd=work)
     assert refused.returncode != 0 and "PermissionError" in refused.stderr, refused.stderr
     assert not x.exists()
 
     audit = work / "complain.jsonl"
-    run = stockade("run", "--complain", "-p", str(profile), "--audit", str(audit), "--", *cmd,
-                   cwd=work, user=user)
+    run = stockade_as(user, "run", "--complain", "-p", str(profile), "--audit", str(audit), "--", *cmd,
+                             cwd=work)
     assert run.returncode == 0, run.stderr
     assert run.stdout == "secret\n"
     assert x.read_text() == "x"
@@ -89,13 +80,11 @@ def test_complain_records_and_logprof_converges(user: str, work: Path) -> None:
 
     # one decision function: explain --profile denies the same two accesses
     for op, path in (("write", x), ("read", y)):
-        ex = stockade("explain", "--profile", str(profile), "--json", op, str(path), cwd=work,
-                      user=user)
+        ex = stockade_as(user, "explain", "--profile", str(profile), "--json", op, str(path), cwd=work)
         answer = json.loads(ex.stdout)
         assert (answer["decision"], answer["decided_by"]) == ("deny", "plan:landlock"), ex.stdout
 
-    lp = stockade("logprof", "-p", str(profile), "--log", str(audit), "--apply", cwd=work,
-                  user=user)
+    lp = stockade_as(user, "logprof", "-p", str(profile), "--log", str(audit), "--apply", cwd=work)
     assert lp.returncode == 0, lp.stderr
     added = sorted(line[1:].strip() for line in lp.stdout.splitlines()
                    if line.startswith("+") and not line.startswith("+++"))
@@ -103,16 +92,16 @@ def test_complain_records_and_logprof_converges(user: str, work: Path) -> None:
 
     x.unlink()
     enforced_audit = work / "enforced.jsonl"
-    enforced = stockade("run", "-p", str(profile), "--audit", str(enforced_audit), "--", *cmd,
-                        cwd=work, user=user)
+    enforced = stockade_as(user, "run", "-p", str(profile), "--audit", str(enforced_audit), "--", *cmd,
+                                  cwd=work)
     assert enforced.returncode == 0, enforced.stderr
     assert enforced.stdout == "secret\n" and x.read_text() == "x"
     assert not records(enforced_audit, "DENIED")
 
     # `--mode complain` is the same mode: nothing left that the profile would deny
     audit.unlink()
-    again = stockade("run", "--mode", "complain", "-p", str(profile), "--audit", str(audit),
-                     "--", *cmd, cwd=work, user=user)
+    again = stockade_as(user, "run", "--mode", "complain", "-p", str(profile), "--audit", str(audit),
+                               "--", *cmd, cwd=work)
     assert again.returncode == 0, again.stderr
     assert not records(audit, "ALLOWED")
     assert "0 distinct access(es)" in again.stderr
@@ -130,8 +119,7 @@ def test_complain_network_exec_dirs_and_chmod_in_one_round(user: str, work: Path
     """TCP bind/listen/connect, an exec, mkdir/rmdir and chmod that the profile lacks: each is
     one ALLOWED record, and one `logprof --apply` makes the enforced run succeed."""
     profile = work / "py.profile"
-    learned = stockade("learn", "-o", str(profile), "--", PY, "-c", "print('hi')", cwd=work,
-                       user=user)
+    learned = stockade_as(user, "learn", "-o", str(profile), "--", PY, "-c", "print('hi')", cwd=work)
     assert learned.returncode == 0, learned.stderr
     d = work / "d"
     code = ("import os, socket, subprocess\n"
@@ -144,8 +132,8 @@ def test_complain_network_exec_dirs_and_chmod_in_one_round(user: str, work: Path
     cmd = [PY, "-c", code]
     expected = "net ok\nexec ok\nfiles ok\n"
     audit = work / "complain.jsonl"
-    run = stockade("run", "--complain", "-p", str(profile), "--audit", str(audit), "--", *cmd,
-                   cwd=work, user=user)
+    run = stockade_as(user, "run", "--complain", "-p", str(profile), "--audit", str(audit), "--", *cmd,
+                             cwd=work)
     assert (run.returncode, run.stdout) == (0, expected), run.stderr
     got = {(r["operation"], r["object"], r["requested"]) for r in records(audit, "ALLOWED")}
     for want in [("create", "", ""), ("exec", "/usr/bin/echo", "x"),
@@ -153,24 +141,21 @@ def test_complain_network_exec_dirs_and_chmod_in_one_round(user: str, work: Path
                  ("setattr", str(d / "Y"), "w")]:
         assert want in got, (want, got)
     assert {op for op, _, _ in got} >= {"bind", "connect"}, got
-    lp = stockade("logprof", "-p", str(profile), "--log", str(audit), "--apply", cwd=work,
-                  user=user)
+    lp = stockade_as(user, "logprof", "-p", str(profile), "--log", str(audit), "--apply", cwd=work)
     assert lp.returncode == 0 and "network inet stream," in lp.stdout, lp.stdout + lp.stderr
-    enforced = stockade("run", "-p", str(profile), "--", *cmd, cwd=work, user=user)
+    enforced = stockade_as(user, "run", "-p", str(profile), "--", *cmd, cwd=work)
     assert (enforced.returncode, enforced.stdout) == (0, expected), enforced.stderr
     audit.unlink()
-    again = stockade("run", "--complain", "-p", str(profile), "--audit", str(audit), "--", *cmd,
-                     cwd=work, user=user)
+    again = stockade_as(user, "run", "--complain", "-p", str(profile), "--audit", str(audit), "--", *cmd,
+                               cwd=work)
     assert again.returncode == 0 and not records(audit, "ALLOWED"), records(audit, "ALLOWED")
 
 
 def test_status_under_complain_never_says_confined(user: str, work: Path) -> None:
     profile = work / "py.profile"
-    learned = stockade("learn", "-o", str(profile), "--", PY, "-c", "print('hi')", cwd=work,
-                       user=user)
+    learned = stockade_as(user, "learn", "-o", str(profile), "--", PY, "-c", "print('hi')", cwd=work)
     assert learned.returncode == 0, learned.stderr
-    res = stockade("run", "--complain", "-p", str(profile), "--", *STOCKADE, "status", cwd=work,
-                   user=user)
+    res = stockade_as(user, "run", "--complain", "-p", str(profile), "--", *STOCKADE, "status", cwd=work)
     assert res.returncode == 0, res.stderr
     row = next(line for line in res.stdout.splitlines() if line.split()[:1] == ["stockade"])
     assert "confined by" not in row, row

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confine_helpers import NOBODY, PY, USER_ENV, scratch_for, stockade_as
+from confine_helpers import NOBODY, PY, USER_ENV, hand_to, scratch_for, stockade_as
 
 ENV = USER_ENV
 
@@ -20,16 +19,9 @@ def work(user: str) -> Iterator[Path]:
     d = scratch_for(user, "stockade-merge-")
     (d / "a.txt").write_text("from a\n")
     (d / "b.txt").write_text("from b\n")
-    for p in [d, *d.iterdir()]:
-        os.chmod(p, 0o755 if p.is_dir() else 0o644)
-        if user == "nobody":
-            os.lchown(p, NOBODY, NOBODY)
+    hand_to(user, d)
     yield d
     shutil.rmtree(d, ignore_errors=True)
-
-
-def stockade(*args: str, cwd: Path, user: str) -> subprocess.CompletedProcess[str]:
-    return stockade_as(user, *args, cwd=cwd)
 
 
 def reader(path: Path) -> list[str]:
@@ -39,13 +31,13 @@ def reader(path: Path) -> list[str]:
 def test_learn_merges_into_an_existing_profile(user: str, work: Path) -> None:
     profile = work / "p.profile"
     a, b = reader(work / "a.txt"), reader(work / "b.txt")
-    first = stockade("learn", "-o", str(profile), "--", *a, cwd=work, user=user)
+    first = stockade_as(user, "learn", "-o", str(profile), "--", *a, cwd=work)
     assert first.returncode == 0, first.stderr
     # the user's own edits: a comment and a rule of their own
     text = profile.read_text().replace("{\n", "{\n  # hand-written, keep\n  /etc/hostname r,\n", 1)
     profile.write_text(text)
 
-    second = stockade("learn", "-o", str(profile), "--", *b, cwd=work, user=user)
+    second = stockade_as(user, "learn", "-o", str(profile), "--", *b, cwd=work)
     assert second.returncode == 0, second.stderr
     merged = profile.read_text()
     old_lines, new_lines = text.splitlines(), merged.splitlines()
@@ -55,23 +47,23 @@ def test_learn_merges_into_an_existing_profile(user: str, work: Path) -> None:
         del added[added.index(line)]
     assert added == [f"  {work / 'b.txt'} r,"], merged
     assert "added to" in second.stderr
-    check = stockade("check", str(profile), cwd=work, user=user)
+    check = stockade_as(user, "check", str(profile), cwd=work)
     assert check.returncode == 0, check.stdout + check.stderr
     for cmd, out in ((a, "from a\n"), (b, "from b\n")):
-        run = stockade("run", "-p", str(profile), "--", *cmd, cwd=work, user=user)
+        run = stockade_as(user, "run", "-p", str(profile), "--", *cmd, cwd=work)
         assert (run.returncode, run.stdout) == (0, out), run.stderr
 
     # nothing new: the file is left as it is
-    again = stockade("learn", "-o", str(profile), "--", *b, cwd=work, user=user)
+    again = stockade_as(user, "learn", "-o", str(profile), "--", *b, cwd=work)
     assert again.returncode == 0, again.stderr
     assert profile.read_text() == merged
 
     # --overwrite replaces it: the hand edits and a's rule are gone, a is refused again
-    over = stockade("learn", "--overwrite", "-o", str(profile), "--", *b, cwd=work, user=user)
+    over = stockade_as(user, "learn", "--overwrite", "-o", str(profile), "--", *b, cwd=work)
     assert over.returncode == 0, over.stderr
     replaced = profile.read_text()
     assert "hand-written" not in replaced and "a.txt" not in replaced
-    refused = stockade("run", "-p", str(profile), "--", *a, cwd=work, user=user)
+    refused = stockade_as(user, "run", "-p", str(profile), "--", *a, cwd=work)
     assert refused.returncode != 0 and "PermissionError" in refused.stderr
 
 
@@ -82,7 +74,7 @@ def test_learn_refuses_to_merge_into_a_file_that_is_not_a_profile(user: str,
     if user == "nobody":
         os.lchown(profile, NOBODY, NOBODY)
     marker = work / "ran"
-    res = stockade("learn", "-o", str(profile), "--", "touch", str(marker), cwd=work, user=user)
+    res = stockade_as(user, "learn", "-o", str(profile), "--", "touch", str(marker), cwd=work)
     assert res.returncode != 0
     assert "--overwrite" in res.stderr and "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1, res.stderr
