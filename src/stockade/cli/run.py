@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from stockade.cli._args import trailing_command
-from stockade.cli._run_complain import StateGuard, complain_requested
+from stockade.cli._run_complain import complain_requested
 from stockade.cli._run_tomoyo import add_kernel_grants, wants_tomoyo
 from stockade.cli._stack_args import LSM_HELP, add_stack_arguments
 from stockade.cli._strict import add_strict, check_strict, strict_judge
@@ -357,13 +357,11 @@ def _run(args: argparse.Namespace) -> int:
     if wants_tomoyo(args):  # its policy is the file policy: its grants join the plan
         notes += add_kernel_grants(args, plan, command)
     judged: EnforcementPlan | None = None
-    complain_guard = StateGuard()
     if complain and args.profile:  # the profile is asked (supervisor), not enforced
         from stockade.cli import _run_complain
 
         judged = plan
-        plan, complain_guard = _run_complain.complain_plan(
-            judged, _run_complain.protected_state(args))
+        plan = _run_complain.complain_plan(judged)
         coverage, notes = CoverageReport(), []
     plan.env_set.setdefault("STOCKADE_PROFILE", plan.name)
     keyring_key = _drop_cache_key_if_reachable(plan)
@@ -386,8 +384,7 @@ def _run(args: argparse.Namespace) -> int:
                                supervised=supervision is not None)
         if not args.quiet:
             if judged is not None:
-                for line in _run_complain.start_lines(judged.name, plan.keep_caps,
-                                                      complain_guard):
+                for line in _run_complain.start_lines(judged.name, plan.keep_caps):
                     _say(line)
             else:
                 _report_weakened(args, coverage_scope.weakened(
@@ -403,7 +400,7 @@ def _run(args: argparse.Namespace) -> int:
         if audit:
             for rec in report.applied_records(prep, command, strict=args.strict):
                 if judged is not None:
-                    rec = _run_complain.audit_record(rec, plan.keep_caps, complain_guard)
+                    rec = _run_complain.audit_record(rec, plan.keep_caps)
                 report.write_record(audit, rec)
         tcp = TcpRefusals()
         if supervision is not None:
