@@ -364,7 +364,13 @@ def _run(args: argparse.Namespace) -> int:
         plan = _run_complain.complain_plan(judged)
         coverage, notes = CoverageReport(), []
     plan.env_set.setdefault("STOCKADE_PROFILE", plan.name)
-    keyring_key = _drop_cache_key_if_reachable(plan)
+    from stockade.enforce.plan import cache as plan_cache
+
+    # a program that may call keyctl could read the plan cache's key and forge entries: drop
+    # the key before it starts and again after it ends (entries made with it are then refused)
+    keyring_key = plan_cache.keyring_reachable(plan)
+    if keyring_key:
+        plan_cache.forget_key()
     audit, learn = _open_outputs(args, plan)
     try:
         supervision = _supervision(args, plan, audit, learn, judged)
@@ -463,18 +469,7 @@ def _run(args: argparse.Namespace) -> int:
         if supervision is not None:
             supervision.close()
         if keyring_key:
-            _drop_cache_key_if_reachable(plan)
-
-
-def _drop_cache_key_if_reachable(plan: EnforcementPlan) -> bool:
-    """Drop the plan cache's key when the program could read it from the kernel keyring
-    (before it starts and after it ends): entries it could forge are then refused."""
-    from stockade.enforce.plan import cache as plan_cache
-
-    if not plan_cache.keyring_reachable(plan):
-        return False
-    plan_cache.forget_key()
-    return True
+            plan_cache.forget_key()
 
 
 def _report_weakened(args: argparse.Namespace, entries: list[CoverageEntry]) -> None:
