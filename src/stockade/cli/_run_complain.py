@@ -1,10 +1,13 @@
 """`stockade run --complain -p PROFILE`: the profile is asked, not enforced (docs/enforce.md).
 
 The program runs under the observe plan (files, TCP ports, abstract unix sockets and signals
-are not confined by the profile) in one Landlock domain, `state_guard`, that grants every
-filesystem right on / (`protected_state` is empty: see there why). Being in a domain keeps the
-program from ptrace-reading any process outside it (a concurrent launcher's memory holds the
-plan cache key). Everything that is not
+are not confined by the profile) in one Landlock domain that grants every filesystem right on
+/. Being in a domain keeps the program from ptrace-reading any process outside it (a concurrent
+launcher's memory holds the plan cache key). stockade's own state is not kept from it: that
+takes a split of every directory above it (no new entry in /, /tmp, $HOME, ...), which blocks
+ordinary programs (gcc's temporary files in /tmp), and complain mode must let accesses through;
+the plan cache stays sound, its key is in the kernel keyring, which the baseline seccomp
+refusals keep from the program (docs/enforce.md). Everything that is not
 about the profile's accesses stays: no_new_privs, the baseline seccomp refusals the profile
 itself keeps (kernel modules, kexec, bpf, mount, ptrace, new user namespaces, ...), the
 capabilities the profile keeps (the kernel checks capabilities without asking the supervisor;
@@ -18,15 +21,13 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from stockade.enforce.landlock import ALL_FS, AccessFs, flag_names
-from stockade.enforce.status_record import WRITE_RIGHTS
+from stockade.enforce.landlock import ALL_FS
 from stockade.errors import UsageError
 
 if TYPE_CHECKING:
-    from stockade.enforce.plan.types import EnforcementPlan, FsRule
+    from stockade.enforce.plan.types import EnforcementPlan
     from stockade.enforce.supervisor.complain import ProfileJudge
 
 #: what complain mode does not confine, for the summary line, the audit file and docs
@@ -43,10 +44,8 @@ STILL_ENFORCED_PRIVILEGED = ("no_new_privs, the baseline seccomp refusals, envir
                              "from it")
 PRIVILEGED_WARNING = ("NOT a boundary as root or with capabilities: the program can change the "
                       "system (e.g. /proc/sys) and regain every capability")
-#: the rights taken from stockade's state (one meaning with the status record's check)
-STATE_DENY = WRITE_RIGHTS
-#: the source of the state guard's Landlock rules (folded into one line of the --audit records)
-STATE_SOURCE = "complain mode: all but stockade's state"
+#: the source of the domain's one Landlock rule (kept out of the --audit coverage record)
+DOMAIN_SOURCE = "complain mode: every right on /"
 
 
 def complain_requested(args: argparse.Namespace) -> bool:
@@ -58,59 +57,15 @@ def complain_requested(args: argparse.Namespace) -> bool:
     return getattr(args, "mode", None) == "complain"
 
 
-@dataclass
-class StateGuard:
-    """What the complain-mode domain keeps from the program, and the directories split for it."""
-
-    protected: list[str] = field(default_factory=list)
-    split: list[str] = field(default_factory=list)
-
-
-def protected_state(args: argparse.Namespace) -> list[str]:
-    """stockade's own state a complain-mode program is kept from changing: none.
-
-    Keeping the status records, the plan cache and the --audit file out of reach takes a split
-    of every directory above them (no new entry in /, /tmp, $HOME, ...), which blocks ordinary
-    programs (gcc's temporary files in /tmp), and complain mode must let accesses through. The
-    program runs with your file permissions and can change what you can (docs/enforce.md); the
-    plan cache stays sound: its key is in the kernel keyring, which the baseline seccomp
-    refusals keep from the program, and the Landlock domain keeps it from the memory of other
-    processes (a launcher holding the key)."""
-    del args
-    return []
-
-
-def state_guard(protected: Iterable[str]) -> tuple[list[FsRule], list[str]]:
-    """Landlock rules granting every right on / except STATE_DENY on each protected path, by
-    the plan compiler's deny-inside-a-tree split; the rules and the directories split (entries
-    made in those later get only the reduced rights: fail closed)."""
-    from stockade.enforce.plan.files import Grant, deny_beneath
-    from stockade.enforce.plan.glob import FILE, TREE, Target
-    from stockade.enforce.plan.types import FsRule
-
-    grants = [Grant("/", ALL_FS, TREE, "complain mode")]
-    split: set[str] = set()
-    for path in protected:
-        kind = FILE if os.path.lexists(path) and not os.path.isdir(path) else TREE
-        grants, _ = deny_beneath(grants, Target(path, kind), STATE_DENY, split)
-    merged: dict[str, AccessFs] = {}
-    for g in grants:
-        merged[g.path] = merged.get(g.path, AccessFs(0)) | g.rights
-    rules = [FsRule(path, rights, STATE_SOURCE, optional=True) for path, rights in merged.items()]
-    return rules, sorted(split)
-
-
-def complain_plan(judged: EnforcementPlan, protected: Iterable[str] = ()
-                  ) -> tuple[EnforcementPlan, StateGuard]:
-    """The plan the program runs under while `judged` (the profile's plan) is only asked, and
-    the directories split to keep `protected` (stockade's state) out of its reach."""
+def complain_plan(judged: EnforcementPlan) -> EnforcementPlan:
+    """The plan the program runs under while `judged` (the profile's plan) is only asked."""
     from stockade.enforce.defaults import observe_plan
+    from stockade.enforce.plan.types import FsRule
 
     plan = observe_plan()
     plan.name = judged.name
     plan.handled_fs = ALL_FS  # every right the ABI has: prepare narrows it to the kernel's
-    protected = list(protected)
-    plan.fs_rules, split = state_guard(protected)
+    plan.fs_rules = [FsRule("/", ALL_FS, DOMAIN_SOURCE, optional=True)]
     # a baseline refusal the profile unlocks (e.g. `userns,`) stays unlocked: only the
     # refusals the profile's own plan keeps are kept
     plan.seccomp_rules = [r for r in plan.seccomp_rules if r in judged.seccomp_rules]
@@ -118,7 +73,7 @@ def complain_plan(judged: EnforcementPlan, protected: Iterable[str] = ()
     plan.clear_env, plan.env_keep = judged.clear_env, judged.env_keep
     plan.env_set = dict(judged.env_set)
     plan.rlimits = dict(judged.rlimits)
-    return plan, StateGuard(protected, split)
+    return plan
 
 
 def privileged(keep_caps: Iterable[int]) -> bool:
@@ -131,37 +86,23 @@ def still_enforced(keep_caps: Iterable[int]) -> str:
     return STILL_ENFORCED_PRIVILEGED if privileged(keep_caps) else STILL_ENFORCED
 
 
-def start_lines(profile: str, keep_caps: Iterable[int], guard: StateGuard) -> list[str]:
+def start_lines(profile: str, keep_caps: Iterable[int]) -> list[str]:
     """The lines `run` prints in complain mode (never a claim of confinement)."""
     caps = list(keep_caps)
     out = [f"complain mode: profile {profile} is NOT enforced: {NOT_CONFINED}; still "
            f"enforced: {still_enforced(caps)}"]
     if privileged(caps):
         out.append(f"complain mode: {PRIVILEGED_WARNING}")
-    if guard.split:
-        out.append("complain mode: to keep stockade's state out of reach, no entry can be "
-                   f"created, removed or renamed directly in {', '.join(guard.split)} (EACCES; "
-                   "entries made there by others during the run are read-only)")
     return out
 
 
-def audit_record(rec: dict[str, Any], keep_caps: Iterable[int], guard: StateGuard
-                 ) -> dict[str, Any]:
+def audit_record(rec: dict[str, Any], keep_caps: Iterable[int]) -> dict[str, Any]:
     """An --audit record written before the program starts, for complain mode: the coverage
-    record says the profile is not enforced, and the state guard's rules (one per entry of
-    every split directory) are folded into one summary instead of being listed."""
-    summary = {"state_guard": {"protected": guard.protected, "split": guard.split,
-                               "denied": "|".join(flag_names(STATE_DENY)),
-                               "source": STATE_SOURCE}}
-    if rec.get("event") == "plan" and isinstance(rec.get("landlock"), dict):
-        landlock = {k: v for k, v in rec["landlock"].items() if k != "fs_rules"}
-        kept = [r for r in rec["landlock"].get("fs_rules", [])
-                if r.get("source") != STATE_SOURCE]
-        return rec | {"landlock": landlock | {"fs_rules": kept} | summary}
+    record says the profile is not enforced, and lists none of the domain's own rule."""
     if rec.get("event") == "coverage":
-        rules = [r for r in rec.get("rules", []) if r.get("source") != STATE_SOURCE]
+        rules = [r for r in rec.get("rules", []) if r.get("source") != DOMAIN_SOURCE]
         return rec | {"rules": rules, "exact": False, "complain": NOT_CONFINED,
-                      "still_enforced": still_enforced(keep_caps)} | summary
+                      "still_enforced": still_enforced(keep_caps)}
     return rec
 
 

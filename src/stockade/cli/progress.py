@@ -121,12 +121,8 @@ class Counter:
         self.close()
 
 
-@contextlib.contextmanager
-def counter(description: str, *, unit: str = "it", total: int | None = None,
-            show: bool = True) -> Iterator[Counter]:
-    """A `Counter` for the duration of the block."""
-    with Counter(description, unit=unit, total=total, show=show) as found:
-        yield found
+#: `with counter(...) as bar:` a `Counter` for the duration of the block (it closes itself)
+counter = Counter
 
 
 def iterate(items: Iterable[T], description: str, *, unit: str = "it",

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from stockade.cli._args import trailing_command
-from stockade.cli._run_complain import StateGuard, complain_requested
+from stockade.cli._run_complain import complain_requested
 from stockade.cli._run_tomoyo import add_kernel_grants, wants_tomoyo
 from stockade.cli._stack_args import LSM_HELP, add_stack_arguments
 from stockade.cli._strict import add_strict, check_strict, strict_judge
@@ -357,16 +357,20 @@ def _run(args: argparse.Namespace) -> int:
     if wants_tomoyo(args):  # its policy is the file policy: its grants join the plan
         notes += add_kernel_grants(args, plan, command)
     judged: EnforcementPlan | None = None
-    complain_guard = StateGuard()
     if complain and args.profile:  # the profile is asked (supervisor), not enforced
         from stockade.cli import _run_complain
 
         judged = plan
-        plan, complain_guard = _run_complain.complain_plan(
-            judged, _run_complain.protected_state(args))
+        plan = _run_complain.complain_plan(judged)
         coverage, notes = CoverageReport(), []
     plan.env_set.setdefault("STOCKADE_PROFILE", plan.name)
-    keyring_key = _drop_cache_key_if_reachable(plan)
+    from stockade.enforce.plan import cache as plan_cache
+
+    # a program that may call keyctl could read the plan cache's key and forge entries: drop
+    # the key before it starts and again after it ends (entries made with it are then refused)
+    keyring_key = plan_cache.keyring_reachable(plan)
+    if keyring_key:
+        plan_cache.forget_key()
     audit, learn = _open_outputs(args, plan)
     try:
         supervision = _supervision(args, plan, audit, learn, judged)
@@ -386,8 +390,7 @@ def _run(args: argparse.Namespace) -> int:
                                supervised=supervision is not None)
         if not args.quiet:
             if judged is not None:
-                for line in _run_complain.start_lines(judged.name, plan.keep_caps,
-                                                      complain_guard):
+                for line in _run_complain.start_lines(judged.name, plan.keep_caps):
                     _say(line)
             else:
                 _report_weakened(args, coverage_scope.weakened(
@@ -403,7 +406,7 @@ def _run(args: argparse.Namespace) -> int:
         if audit:
             for rec in report.applied_records(prep, command, strict=args.strict):
                 if judged is not None:
-                    rec = _run_complain.audit_record(rec, plan.keep_caps, complain_guard)
+                    rec = _run_complain.audit_record(rec, plan.keep_caps)
                 report.write_record(audit, rec)
         tcp = TcpRefusals()
         if supervision is not None:
@@ -466,18 +469,7 @@ def _run(args: argparse.Namespace) -> int:
         if supervision is not None:
             supervision.close()
         if keyring_key:
-            _drop_cache_key_if_reachable(plan)
-
-
-def _drop_cache_key_if_reachable(plan: EnforcementPlan) -> bool:
-    """Drop the plan cache's key when the program could read it from the kernel keyring
-    (before it starts and after it ends): entries it could forge are then refused."""
-    from stockade.enforce.plan import cache as plan_cache
-
-    if not plan_cache.keyring_reachable(plan):
-        return False
-    plan_cache.forget_key()
-    return True
+            plan_cache.forget_key()
 
 
 def _report_weakened(args: argparse.Namespace, entries: list[CoverageEntry]) -> None:

@@ -46,13 +46,10 @@ def _config_values(path: str) -> dict[str, str]:
 
 def kernel_runs_selinux() -> bool:
     """Whether the running kernel has SELinux active (selinuxfs, or securityfs's lsm list)."""
-    if os.path.isfile("/sys/fs/selinux/enforce"):
-        return True
-    try:
-        with open("/sys/kernel/security/lsm", encoding="ascii") as f:
-            return "selinux" in f.read().split(",")
-    except OSError:
-        return False
+    from stockade.host.lsm import from_securityfs
+    from stockade.host.selinux import SELINUXFS
+
+    return os.path.isfile(f"{SELINUXFS}/enforce") or "selinux" in (from_securityfs() or [])
 
 
 def host_policy(config: str | None = None) -> HostPolicy | None:
