@@ -106,3 +106,15 @@ def test_complain_banner_says_root_is_not_confined(work: Path, user: str) -> Non
         assert res.stdout.split() == ["REFUSED"], res.stdout + res.stderr
         assert "NOT a boundary" not in res.stderr, res.stderr
         assert "the profile's capability set" in res.stderr, res.stderr
+
+
+def test_capability_rules_do_not_make_an_ordinary_user_privileged(work: Path, user: str) -> None:
+    """Newcomer pass: a profile's capability rules made the banner say "NOT a boundary as
+    root or with capabilities" for nobody, who gets no capability from them."""
+    prof = work / "caps.profile"
+    prof.write_text(PROFILE.replace("/usr/** rix,", "/usr/** rix,\n  capability dac_override,"))
+    os.chmod(prof, 0o644)
+    res = stockade_as(user, "run", "--complain", "-p", str(prof), "--", PY, "-c", "pass",
+                      cwd=work, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert ("NOT a boundary" in res.stderr) == (user == "root"), res.stderr

@@ -193,7 +193,33 @@ def test_logprof_log_without_denials_says_why_and_what_to_do(tmp_path) -> None:
     assert out.returncode == 0, out.stderr
     assert "no changes proposed" in out.stdout
     assert "no denial records" in out.stderr and "stockade learn -o" in out.stderr
+    assert "run --complain -p PROFILE --audit FILE" in out.stderr
     assert profile.read_text() == PROFILE
+
+
+def test_logprof_as_nobody_without_a_readable_audit_log_is_no_traceback() -> None:
+    """Newcomer pass: as nobody, the default /var/log/audit/audit.log (root's, 0600) gave
+    `internal error: PermissionError`; it is skipped with one line instead."""
+    import os
+    import shutil
+
+    from confine_helpers import nobody_can_run_stockade, scratch_for, stockade_as
+
+    if os.geteuid() != 0 or not nobody_can_run_stockade():
+        import pytest
+
+        pytest.skip("needs root to run as nobody")
+    work = scratch_for("nobody", "stockade-lp-")
+    try:
+        profile = work / "demo"
+        profile.write_text(PROFILE)
+        os.chmod(profile, 0o644)
+        out = stockade_as("nobody", "logprof", "-p", str(profile), cwd=work,
+                          env={**os.environ, "HOME": str(work)})
+        assert "internal error" not in out.stderr, out.stderr
+        assert out.returncode == 0, out.stderr
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def test_a_file_made_in_a_directory_the_program_makes_proposes_its_tree(tmp_path) -> None:

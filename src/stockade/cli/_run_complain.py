@@ -77,8 +77,14 @@ def complain_plan(judged: EnforcementPlan) -> EnforcementPlan:
 
 
 def privileged(keep_caps: Iterable[int]) -> bool:
-    """Whether the program runs as root or keeps a capability: complain mode is no boundary."""
-    return os.geteuid() == 0 or bool(list(keep_caps))
+    """Whether the program runs as root or keeps a capability it really has (one the launcher
+    holds: a profile's capability rules give an ordinary user none): then complain mode is no
+    boundary."""
+    if os.geteuid() == 0:
+        return True
+    from stockade.enforce.caps import capget, mask_of
+
+    return bool(mask_of(keep_caps) & capget().permitted)
 
 
 def still_enforced(keep_caps: Iterable[int]) -> str:

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from stockade.modules.stack_spec import StackSpec
 
 LSM_HELP = ("modules, kernel lsm= style (default: capability,yama,loadpin,lockdown); a selinux "
-            "module without selinux.policy_paths uses the host's policy (/etc/selinux/config)")
+            "module without selinux.policy_paths uses the host's policy (/etc/selinux/config) "
+            "when the kernel runs SELinux")
 
 
 def add_stack_arguments(group: argparse._ActionsContainer, *, lsm_help: str = LSM_HELP) -> None:

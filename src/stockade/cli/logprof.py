@@ -66,9 +66,12 @@ def run(args: argparse.Namespace) -> int:
     logs = list(args.log)
     store = args.store
     if not logs and store is None:
-        logs = [str(AUDIT_LOG)] if AUDIT_LOG.exists() else []
+        logs = [str(AUDIT_LOG)] if os.access(AUDIT_LOG, os.R_OK) else []
+        if os.path.exists(AUDIT_LOG) and not logs:
+            print(f"stockade logprof: {AUDIT_LOG} is not readable by you: not read",
+                  file=sys.stderr)
         default = default_store_path()
-        store = str(default) if default.exists() else None
+        store = str(default) if os.path.exists(default) else None
     records = gather(logs, store)
     from stockade.enforce.plan.records import still_denied
 
@@ -98,8 +101,10 @@ def run(args: argparse.Namespace) -> int:
         if not result.records:
             print("stockade logprof: the logs hold no denial records; Landlock's denials reach "
                   "them only through the kernel's audit (root, audit enabled: `stockade run` "
-                  "warns when it is not); else learn the changed program again: "
-                  "stockade learn -o PROFILE -- CMD", file=sys.stderr)
+                  "warns when it is not); without them, record what the profile would deny "
+                  "and read that: stockade run --complain -p PROFILE --audit FILE -- CMD, then "
+                  "stockade logprof -p PROFILE --log FILE; or learn the changed program "
+                  "again: stockade learn -o PROFILE -- CMD", file=sys.stderr)
         return 0
     sys.stdout.write(result.diff)
     verb = "applied to" if args.apply else "proposed for"

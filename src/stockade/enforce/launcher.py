@@ -210,6 +210,10 @@ def _eacces_hint(command: str) -> str:
     if path and os.path.isfile(path) and (not os.stat(path).st_mode & 0o111
                                           or not os.access(path, os.X_OK)):
         return " (the file has no execute permission)"
+    if path:
+        where = os.path.dirname(os.path.realpath(path))
+        return (f" (no Landlock execute right on {path}? grant it with --rx {where}; its ELF "
+                "loader and libraries need read and execute too, e.g. --rx /usr)")
     return " (no Landlock execute right on it?)"
 
 

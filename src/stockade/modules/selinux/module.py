@@ -101,7 +101,10 @@ class SELinux(SecurityModule):
         if self.policy is None:
             paths = [self.policy_paths] if isinstance(self.policy_paths, str) else self.policy_paths
             if not paths:
-                raise StockadeError("the selinux module needs a policy (policy_paths=...)")
+                raise StockadeError(
+                    "the selinux module needs a policy: --module-option "
+                    "'selinux.policy_paths=[\"/etc/selinux/NAME/policy/policy.N\"]' (the host's "
+                    "is used only where the kernel runs SELinux)")
             self.policy = load_policy(paths)
         self.handle_unknown = self.handle_unknown or self.policy.handle_unknown
         if self.handle_unknown == "reject":
