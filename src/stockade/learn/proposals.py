@@ -8,6 +8,7 @@ out what a profile already allows, and renders them as profile rules.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -16,6 +17,12 @@ from stockade.audit.suggest import LANDLOCK_FS, LANDLOCK_MAKE_REMOVE, mask_lette
 from stockade.learn.globs import collapse, escape
 from stockade.policy import CompiledProfile, Perm
 from stockade.policy.constants import SIGNALS, signal_name
+
+#: characters no observed name may bring into a profile line (a newline would end the rule
+#: and start another: red team 4)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: what a capability, network family, socket type or peer name may be (else no rule)
+_WORD = re.compile(r"[A-Za-z0-9_.:/@+-]*")
 
 FILE_LETTERS = "rwamkl"
 _PERM_BITS = {"r": Perm.READ, "w": Perm.WRITE, "a": Perm.APPEND, "m": Perm.MMAP, "k": Perm.LOCK,
@@ -34,8 +41,11 @@ class Access:
     is_dir: bool = False
     created: bool = False  # the program made or removed this name in its directory
     #: a kernel Landlock record of something made or removed in `path`'s directory, whose
-    #: name the kernel does not give (`path` is `DIR/*`)
+    #: name the kernel does not give (`path` is DIR, `glob` is `/*`)
     in_directory: bool = False
+    #: AARE appended to the escaped `path` (`/*`, `/*/`, `/**`): `path` itself is always a
+    #: literal name from a log or an observation, never trusted as a glob
+    glob: str = ""
 
 
 @dataclass
@@ -126,12 +136,13 @@ def _landlock(record: AuditRecord) -> list[Access]:
         letters = "".join(sorted({LANDLOCK_FS[b][0] for b in fs} - {"x"}))
         if letters:
             in_dir = all(b in LANDLOCK_MAKE_REMOVE for b in fs if LANDLOCK_FS[b][0] != "x")
-            path = record.object.rstrip("/") + "/*" if in_dir else record.object
+            path = record.object.rstrip("/") if in_dir else record.object
+            glob = "/*" if in_dir else ""
             if in_dir and set(fs) <= _DIR_MAKE_REMOVE:  # mkdir/rmdir: AppArmor asks `DIR/`
-                path += "/"
-            out.append(Access("file", path=path, letters=letters,
+                glob += "/"
+            out.append(Access("file", path=path, letters=letters, glob=glob,
                               is_dir="fs.read_dir" in fs and not in_dir,
-                              in_directory=in_dir and not path.endswith("/")))
+                              in_directory=glob == "/*"))
     for b in blockers:
         if b.startswith("net."):
             out.append(Access("network", name="inet", detail="stream"))
@@ -145,7 +156,7 @@ def _allowed(profile: CompiledProfile | None, access: Access) -> bool:
         return False
     if access.kind == "capability":
         return access.name in profile.capabilities.effective
-    if access.kind not in ("file", "exec") or "*" in access.path:
+    if access.kind not in ("file", "exec") or access.glob:
         return False
     perms = profile.file_perms(access.path, is_dir=access.is_dir)
     if access.kind == "exec":
@@ -173,10 +184,10 @@ def _own_directory(profile: CompiledProfile | None, access: Access) -> Access:
     """
     if profile is None or not access.in_directory or access.kind != "file":
         return access
-    directory = access.path.removesuffix("/*")
+    directory = access.path
     if not profile.file_perms(directory + "/", is_dir=True).allows(Perm.WRITE):
         return access
-    return Access("file", path=directory + "/**", letters="rw", created=True)
+    return Access("file", path=directory, glob="/**", letters="rw", created=True)
 
 
 def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, *,
@@ -188,7 +199,9 @@ def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, 
             continue
         access = _own_directory(profile, access)
         if access.kind in ("file", "exec"):
-            glob = access.path if "*" in access.path else collapse(access.path, homes)
+            if _CONTROL.search(access.path):
+                continue  # no rule for a name with control characters (fail closed)
+            glob = collapse(access.path, homes) + access.glob
             if access.is_dir and not glob.endswith("/"):
                 glob += "/"
             key = ("file", glob, "")
@@ -199,6 +212,8 @@ def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, 
                 prop.exec_mode = exec_mode
             prop.count += 1
             continue
+        if not (_WORD.fullmatch(access.name) and _WORD.fullmatch(access.detail)):
+            continue  # a name that is no word would be profile syntax: no rule
         key = (access.kind, access.name, access.detail)
         prop = merged.setdefault(key, Proposal(access.kind, name=access.name, detail=access.detail))
         prop.count += 1
