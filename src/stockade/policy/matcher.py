@@ -205,12 +205,14 @@ class FileMatcher:
         exact = self._exact.get(query)
         if not found and not exact:
             return []
+        # an entry is either a glob (in the Set) or exact (in the dict, once per path), so
+        # the two lists are disjoint and need no dedup
         globs = self._globs
         hits = [globs[i] for i in found] if found else []
         if exact:
             hits += exact
         entries = self.entries
-        return [entries[i] for i in sorted(set(hits))] if len(hits) > 1 else [entries[hits[0]]]
+        return [entries[i] for i in sorted(hits)]
 
     def lookup(self, path: str, *, is_dir: bool = False, owner: bool = True) -> FilePerms:
         """The merged permissions for a path (cached, LRU-bounded)."""
