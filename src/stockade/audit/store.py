@@ -281,13 +281,7 @@ class BatchWriter:
     def add(self, record: AuditRecord) -> None:
         """Queue one record (one that cannot be stored is counted in `rejected`); commits
         when the batch is full or old enough."""
-        if invalid(record) is not None:
-            self.rejected += 1
-            return
-        self._buffer.append(row(record))
-        self.seen += 1
-        if len(self._buffer) >= self.batch or _time.monotonic() - self._since >= self.max_delay:
-            self.flush()
+        self.extend((record,))
 
     def extend(self, records: Iterable[AuditRecord]) -> None:
         """Queue many records (a stream: only the current batch is held)."""

@@ -20,7 +20,7 @@ from stockade.audit.store import AuditStore
 from stockade.errors import StockadeError
 from stockade.learn.edit import insert_rules, unified_diff
 from stockade.learn.globs import glob_directory, glob_with_extension
-from stockade.learn.proposals import Proposal, accesses_from_record, propose
+from stockade.learn.proposals import Proposal, accesses_from_record, new_proposals
 from stockade.policy import CompiledProfile, compile_profiles
 from stockade.policy.includes import read_policy_file
 
@@ -121,11 +121,6 @@ def gather(logs: Iterable[str], store: str | None) -> list[AuditRecord]:
 GLOBS: dict[str, Callable[[str], str]] = {"dir": glob_directory, "ext": glob_with_extension}
 
 
-def _present(text: str) -> set[str]:
-    """The rule lines the profile text already holds (stripped), to never propose them again."""
-    return {line.strip() for line in text.splitlines() if line.strip().endswith(",")}
-
-
 def logprof(profile_path: str, records: list[AuditRecord], *, include_dirs: Iterable[str] = (),
             profile_name: str | None = None, any_profile: bool = False,
             exec_mode: str = "ix", glob: str | None = None,
@@ -143,9 +138,7 @@ def logprof(profile_path: str, records: list[AuditRecord], *, include_dirs: Iter
                              profile_path)
     relevant = records_for(profile, records, any_profile=any_profile, owners=owners)
     accesses = [a for r in relevant for a in accesses_from_record(r)]
-    present = _present(text)
-    proposals = [p for p in propose(accesses, profile, exec_mode=exec_mode)
-                 if p.render() not in present]
+    proposals = new_proposals(accesses, profile, text, exec_mode=exec_mode)
     if glob:
         for p in proposals:
             if p.kind == "file" and not p.path.endswith("/"):

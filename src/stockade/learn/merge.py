@@ -18,7 +18,7 @@ from pathlib import Path
 from stockade.errors import StockadeError
 from stockade.learn.abstractions import choose
 from stockade.learn.edit import insert_rules
-from stockade.learn.proposals import Access, Proposal, propose
+from stockade.learn.proposals import Access, Proposal, new_proposals
 from stockade.policy import CompiledProfile, compile_profiles
 from stockade.policy.includes import read_policy_file
 
@@ -58,9 +58,7 @@ def additions(existing: Existing, accesses: Sequence[Access], include_dirs: Sequ
               exec_mode: str = "ix") -> tuple[list[str], list[Proposal]]:
     """The abstractions (not yet included) and rules (not yet allowed) `accesses` need."""
     abstractions, rest = choose(accesses, list(include_dirs))
-    present = {line.strip() for line in existing.text.splitlines()}
-    proposals = [p for p in propose(rest, existing.profile, exec_mode=exec_mode)
-                 if p.render() not in present]
+    proposals = new_proposals(rest, existing.profile, existing.text, exec_mode=exec_mode)
     return [a for a in abstractions if not _included(existing.text, a)], proposals
 
 

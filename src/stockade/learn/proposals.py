@@ -222,3 +222,11 @@ def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, 
 
 
 __all__ = ["Access", "Proposal", "accesses_from_record", "escape", "propose"]
+
+
+def new_proposals(accesses: Iterable[Access], profile: CompiledProfile | None, text: str, *,
+                  exec_mode: str = "ix") -> list[Proposal]:
+    """`propose`, less the rules the profile's `text` already holds as a line (stripped)."""
+    present = {line.strip() for line in text.splitlines() if line.strip().endswith(",")}
+    return [p for p in propose(accesses, profile, exec_mode=exec_mode)
+            if p.render() not in present]

@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import re2
 
@@ -116,10 +117,15 @@ def _literals(pattern: Pattern) -> set[bytes] | None:
     return {"".join(node[1] for node in fold_flat(f)).encode("latin-1") for f in flats}
 
 
+@lru_cache(maxsize=256)
+def _compiled(text: str) -> re2._Regexp:
+    """One pattern's automaton, built once: a plan asks it of every path it grants."""
+    return re2.compile(parse(text).regex.encode("latin-1"), _options(1))
+
+
 def pattern_matches(text: str, path: str, *, is_dir: bool = False) -> bool:
     """Whether the (variable-expanded) pattern `text` matches `path`, as a rule would."""
-    regex = re2.compile(parse(text).regex.encode("latin-1"), _options(1))
-    return regex.fullmatch(query_bytes(path, is_dir)) is not None
+    return _compiled(text).fullmatch(query_bytes(path, is_dir)) is not None
 
 
 def merge(entries: list[FileEntry], owner: bool) -> FilePerms:
@@ -205,12 +211,14 @@ class FileMatcher:
         exact = self._exact.get(query)
         if not found and not exact:
             return []
+        # an entry is either a glob (in the Set) or exact (in the dict, once per path), so
+        # the two lists are disjoint and need no dedup
         globs = self._globs
         hits = [globs[i] for i in found] if found else []
         if exact:
             hits += exact
         entries = self.entries
-        return [entries[i] for i in sorted(set(hits))] if len(hits) > 1 else [entries[hits[0]]]
+        return [entries[i] for i in sorted(hits)]
 
     def lookup(self, path: str, *, is_dir: bool = False, owner: bool = True) -> FilePerms:
         """The merged permissions for a path (cached, LRU-bounded)."""
