@@ -6,7 +6,6 @@ imports no module-stack helpers."""
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor import sys as ksys
@@ -14,7 +13,6 @@ from stockade.enforce.supervisor.handlers.attr import guard
 from stockade.enforce.supervisor.resolve import object_from_fd, open_as_target
 from stockade.enforce.supervisor.sys import s32
 from stockade.lsm.setattr import chmod_request, chown_request
-from stockade.lsm.types import MAY_WRITE
 
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
@@ -49,7 +47,7 @@ def _attr(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int | None, fol
             assert owner is not None
             req = chown_request(task.subject, obj, *owner)
             op = "chown"
-        err = sup.decide(task, [replace(req, access=MAY_WRITE)], syscall, op)
+        err = sup.decide(task, [req], syscall, op)
         if err:
             sup.deny(nid, err)
             return
