@@ -11,15 +11,11 @@ from typing import TYPE_CHECKING
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.handlers.attr import guard
 from stockade.enforce.supervisor.resolve import object_from_fd, open_as_target
-from stockade.enforce.supervisor.sys import s32
+from stockade.enforce.supervisor.sys import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, s32
 from stockade.lsm.setattr import chmod_request, chown_request
 
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
-
-AT_FDCWD = -100
-AT_SYMLINK_NOFOLLOW = 0x100
-AT_EMPTY_PATH = 0x1000
 
 
 def _attr(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int | None, follow: bool,
