@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from stockade.errors import UsageError
 from stockade.lsm.caps import CAP_SYS_RAWIO
+from stockade.lsm.setattr import chmod_request, chown_request
 from stockade.lsm.types import (
     MAY_APPEND,
     MAY_EXEC,
@@ -137,13 +138,11 @@ def file_requests(op: str, subject: Subject, obj: Object, *, target: Object | No
         return [Request("inode_rename", subject, obj, MAY_WRITE, target=target)]
     if op == "chmod":
         mode = new_mode if new_mode is not None else obj.mode & 0o7777
-        return [Request("inode_setattr", subject, obj, MAY_WRITE, what="chmod", flags=mode)]
+        return [chmod_request(subject, obj, mode)]
     if op == "chown":
         if new_owner is None:
             raise UsageError("chown needs --new-owner USER[:GROUP]")
-        uid, gid = new_owner
-        return [Request("inode_setattr", subject, obj, MAY_WRITE, what="chown",
-                        flags=(uid << 32) | gid)]
+        return [chown_request(subject, obj, *new_owner)]
     if op == "mount":
         return [Request("sb_mount", subject, obj, what=fstype or "none")]
     if op == "load-module":

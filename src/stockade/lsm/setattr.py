@@ -1,10 +1,11 @@
 """How an inode_setattr request encodes chmod and chown (modules/dac.py documents every hook's
-encoding). Small on purpose: the supervisor's chmod/chown handlers build these requests
-without importing the DAC model."""
+encoding). Small on purpose: the supervisor's chmod/chown handlers and `explain`'s
+operations build these requests without importing the DAC model. Like every setattr, they ask
+MAY_WRITE (the supervisor's records show it)."""
 
 from __future__ import annotations
 
-from stockade.lsm.types import Object, Request, Subject
+from stockade.lsm.types import MAY_WRITE, Object, Request, Subject
 
 _ID_MASK = 0xFFFFFFFF
 
@@ -22,9 +23,10 @@ def chown_ids(flags: int) -> tuple[int, int]:
 
 def chmod_request(subject: Subject, obj: Object, mode: int) -> Request:
     """An inode_setattr request for chmod(obj, mode)."""
-    return Request("inode_setattr", subject, obj, what="chmod", flags=mode)
+    return Request("inode_setattr", subject, obj, MAY_WRITE, what="chmod", flags=mode)
 
 
 def chown_request(subject: Subject, obj: Object, uid: int, gid: int) -> Request:
     """An inode_setattr request for chown(obj, uid, gid)."""
-    return Request("inode_setattr", subject, obj, what="chown", flags=chown_flags(uid, gid))
+    return Request("inode_setattr", subject, obj, MAY_WRITE, what="chown",
+                   flags=chown_flags(uid, gid))

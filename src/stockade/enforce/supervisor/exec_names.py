@@ -22,6 +22,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor.resolve import rewrite_self
+from stockade.enforce.supervisor.sys import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW
 from stockade.lsm.probe import inode_object
 from stockade.lsm.types import Request
 from stockade.modules.dac import Dac
@@ -31,9 +32,6 @@ if TYPE_CHECKING:
     from stockade.enforce.supervisor.target import TaskInfo
     from stockade.lsm.types import Subject
 
-AT_FDCWD = -100
-AT_SYMLINK_NOFOLLOW = 0x100
-AT_EMPTY_PATH = 0x1000
 #: symbolic links followed in one lookup before ELOOP (the kernel's MAXSYMLINKS)
 MAX_LINKS = 40
 _DAC = Dac()

@@ -134,7 +134,6 @@ class Supervisor:
         self.hooks = {h for m in stack.modules if m.name not in ("dac", "capability")
                       for h in m.hooks()}
         self.table: dict[int, Handler] = {}
-        self.names: dict[int, str] = {}
         self.serve(serving)
         self.listener: Listener | None = None
         self.blocking = BlockingOpens(self)
@@ -153,7 +152,6 @@ class Supervisor:
                 continue
             if nr >= 0:
                 self.table[nr] = fn
-                self.names[nr] = name
 
     @property
     def watching(self) -> bool:

@@ -21,11 +21,11 @@ import stat
 import sys
 
 from stockade.enforce.supervisor import sys as ksys
+from stockade.enforce.supervisor.sys import AT_FDCWD
 from stockade.enforce.supervisor.target import TaskInfo
 from stockade.lsm.probe import directory_chain
 from stockade.lsm.types import Object, ObjectKind
 
-AT_FDCWD = -100
 _LABEL_PREFIXES = ("security.", "user.")
 _FD_LINK = re.compile(rb"^/proc/(\d+)(?:/task/(\d+))?/fd/(\d+)$")
 _STD = {b"/dev/stdin": b"0", b"/dev/stdout": b"1", b"/dev/stderr": b"2"}

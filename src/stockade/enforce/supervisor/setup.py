@@ -142,7 +142,7 @@ def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
             observer = None if tomoyo else JsonlObserver(learn_file)
         with _signals_blocked():
             supervisor = Supervisor(stack, mode=mode, observer=observer, audit_sink=auditor,
-                                    contexts=initial)
+                                    contexts=initial, serving=())  # supervised_launch adds what it routes
         if judged is not None:
             from stockade.enforce import landlock
             from stockade.enforce.supervisor.complain import ProfileJudge

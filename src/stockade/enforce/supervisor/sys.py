@@ -40,6 +40,11 @@ for _name in ("process_vm_readv", "openat2", "pidfd_open", "pidfd_getfd", "setfs
 
 CLONE_FS = 0x00000200
 PIDFD_THREAD = os.O_EXCL  # Linux 6.9: a pidfd for a thread, not only a thread-group leader
+#: the *at() calls' dirfd and flags (include/uapi/linux/fcntl.h); the os module has none of them
+AT_FDCWD = -100
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_REMOVEDIR = 0x200
+AT_SYMLINK_FOLLOW = 0x400
 AT_EMPTY_PATH = 0x1000
 RESOLVE_NO_XDEV = 0x01
 RESOLVE_NO_MAGICLINKS = 0x02

@@ -23,16 +23,13 @@ from typing import TYPE_CHECKING
 from stockade.enforce._libc import LIBC
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.resolve import object_from_fd, open_as_target
-from stockade.enforce.supervisor.sys import s32
+from stockade.enforce.supervisor.sys import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, s32
 from stockade.lsm.types import LABEL_XATTR_PREFIX, MAY_WRITE, Object, Request
 
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
     from stockade.enforce.supervisor.target import TaskInfo
 
-AT_FDCWD = -100
-AT_SYMLINK_NOFOLLOW = 0x100
-AT_EMPTY_PATH = 0x1000
 XATTR_NAME_MAX = 255
 XATTR_SIZE_MAX = 65536
 XATTR_LIST_MAX = 65536
@@ -47,7 +44,6 @@ _PVW = ctypes.CFUNCTYPE(ctypes.c_ssize_t, ctypes.c_int, ctypes.c_void_p, ctypes.
 
 class _Iov(ctypes.Structure):
     _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
-
 
 
 def write_memory(pid: int, addr: int, data: bytes) -> None:

@@ -14,19 +14,19 @@ from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.resolve import object_at, object_from_fd, open_as_target, open_parent
-from stockade.enforce.supervisor.sys import s32
+from stockade.enforce.supervisor.sys import (
+    AT_EMPTY_PATH,
+    AT_FDCWD,
+    AT_REMOVEDIR,
+    AT_SYMLINK_FOLLOW,
+    s32,
+)
 from stockade.lsm.types import MAY_WRITE, Object, Request
 from stockade.modules.labels import new_file_labels
 
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
     from stockade.enforce.supervisor.target import TaskInfo
-
-AT_FDCWD = -100
-AT_SYMLINK_NOFOLLOW = 0x100
-AT_REMOVEDIR = 0x200
-AT_SYMLINK_FOLLOW = 0x400
-AT_EMPTY_PATH = 0x1000
 
 
 def _dot_errno(name: bytes, op: str) -> int:

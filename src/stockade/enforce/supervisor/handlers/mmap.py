@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.resolve import Refused, object_from_fd, open_as_target
+from stockade.enforce.supervisor.sys import AT_FDCWD
 from stockade.lsm.types import Object, Request
 
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 PROT_EXEC = 0x4
 MAP_ANONYMOUS = 0x20
-AT_FDCWD = -100
 
 
 def _decide(sup: Supervisor, nid: int, task: TaskInfo, obj: Object, prot: int,

@@ -30,7 +30,7 @@ from stockade.enforce.supervisor.resolve import (
     split_parent,
 )
 from stockade.enforce.supervisor.routing import EXEC_HOOKS
-from stockade.enforce.supervisor.sys import s32
+from stockade.enforce.supervisor.sys import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, s32
 from stockade.lsm.operations import driver_checks
 from stockade.lsm.types import (
     MAY_APPEND,
@@ -51,9 +51,6 @@ if TYPE_CHECKING:
     from stockade.enforce.supervisor.target import TaskInfo
     from stockade.lsm.types import Subject
 
-AT_FDCWD = -100
-AT_SYMLINK_NOFOLLOW = 0x100
-AT_EMPTY_PATH = 0x1000
 _ACCESS = (MAY_READ, MAY_WRITE, MAY_READ | MAY_WRITE, MAY_READ | MAY_WRITE)
 # flag values as module constants: the open path reads them per notification
 _O_PATH, _O_ACCMODE, _O_TRUNC, _O_APPEND = os.O_PATH, os.O_ACCMODE, os.O_TRUNC, os.O_APPEND
@@ -61,7 +58,6 @@ _O_NOCTTY, _O_CREAT, _O_TMPFILE, _O_CLOEXEC = os.O_NOCTTY, os.O_CREAT, os.O_TMPF
 _O_NONBLOCK, _O_RDONLY, _F_SETFL = os.O_NONBLOCK, os.O_RDONLY, fcntl.F_SETFL
 #: what a non-blocking open answers where the target's blocking open would wait
 _WOULD_WAIT = frozenset({errno.ENXIO, errno.EWOULDBLOCK})
-
 
 
 class Denied(Exception):

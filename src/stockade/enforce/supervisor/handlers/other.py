@@ -22,7 +22,7 @@ from stockade.enforce.supervisor.resolve import (
     open_as_target,
     open_parent,
 )
-from stockade.enforce.supervisor.sys import s32
+from stockade.enforce.supervisor.sys import AT_FDCWD, s32
 from stockade.errors import StockadeError
 from stockade.lsm.probe import subject_from_pid
 from stockade.lsm.types import (
@@ -42,8 +42,6 @@ FAMILY_NAMES = {socket.AF_UNIX: "unix", socket.AF_INET: "inet", socket.AF_INET6:
                 socket.AF_NETLINK: "netlink"}
 _MAX_WAITERS = 64
 _waiters = threading.BoundedSemaphore(_MAX_WAITERS)
-AT_FDCWD = -100
-
 
 
 # -- sockets ----------------------------------------------------------------------------------
@@ -415,7 +413,6 @@ def h_mount(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
         sup.deny(nid, err)
         return
     sup.refuse(nid, task, "sb_mount", obj, errno.EPERM, "mount cannot be emulated safely")
-
 
 
 def _refuse_nesting(name: str) -> Handler:

@@ -6,22 +6,16 @@ imports no module-stack helpers."""
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.handlers.attr import guard
 from stockade.enforce.supervisor.resolve import object_from_fd, open_as_target
-from stockade.enforce.supervisor.sys import s32
+from stockade.enforce.supervisor.sys import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, s32
 from stockade.lsm.setattr import chmod_request, chown_request
-from stockade.lsm.types import MAY_WRITE
 
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
-
-AT_FDCWD = -100
-AT_SYMLINK_NOFOLLOW = 0x100
-AT_EMPTY_PATH = 0x1000
 
 
 def _attr(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int | None, follow: bool,
@@ -49,7 +43,7 @@ def _attr(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int | None, fol
             assert owner is not None
             req = chown_request(task.subject, obj, *owner)
             op = "chown"
-        err = sup.decide(task, [replace(req, access=MAY_WRITE)], syscall, op)
+        err = sup.decide(task, [req], syscall, op)
         if err:
             sup.deny(nid, err)
             return

@@ -59,7 +59,6 @@ ksys.LIBC.sendmsg.argtypes = [ctypes.c_int, ctypes.POINTER(_MsgHdr), ctypes.c_in
 ksys.LIBC.sendmsg.restype = ctypes.c_ssize_t
 
 
-
 class _Message:
     """One message copied out of the target: destination bytes, data, control bytes, and the
     descriptors we opened for it (closed by `close`)."""
