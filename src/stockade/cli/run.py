@@ -114,8 +114,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allow add_key, keyctl and request_key (refused by default: the "
                         "per-user kernel keyring is shared with the host)")
     parser.add_argument("--no-status-record", dest="status_record", action="store_false",
-                        help="do not write the status record (docs/status.md); needed when a "
-                        "writable grant covers its directory")
+                        help="do not write the status record (PID.json in /run/stockade for root, "
+                        "else in $XDG_RUNTIME_DIR/stockade, read by `stockade status`); needed "
+                        "when a writable grant covers its directory")
     parser.add_argument("--no-cache", dest="cache", action="store_false",
                         help="compile the profile afresh: neither use nor update the plan cache "
                         "($XDG_CACHE_HOME/stockade/plans or ~/.cache/stockade/plans)")
@@ -135,11 +136,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="same as --mode complain; with -p the profile is asked, not enforced: "
                           "the program's files, ports and signals are NOT confined, each access "
                           "the profile would deny is allowed and recorded in --audit FILE "
-                          "(any user; docs/enforce.md)")
+                          "(any user)")
     add_stack_arguments(sup, lsm_help="modules for --mode, " + LSM_HELP.replace("modules, ", ""))
     sup.add_argument("--learn", metavar="FILE",
-                     help="append observations (JSON lines) here; implied format: "
-                          "enforce/supervisor/observe.py")
+                     help="append every access the program makes here, one JSON object per line "
+                          "(time, pid, comm, exe, syscall, op, path, access, target, peer, "
+                          "result, ...), as `stockade learn` reads them")
     parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
                         help="the command to run")
 
