@@ -119,8 +119,11 @@ class ProfileJudge:
             fields |= _net_fields(first.obj)
         if first.hook == "task_kill":
             fields |= {"class": "signal", "signal": str(first.signal)}
+        # a socket's family and type, a signal's number: part of what makes an access new
+        # (every socket() and unix-socket connect has the same empty name)
+        kind = "\0".join(f"{k}={v}" for k, v in sorted(fields.items()) if k != "decided_by")
         for op, name, mask in _entries(first, [req for req, _ in refused]):
-            serial = self._first_time(op, name, mask)
+            serial = self._first_time(op, f"{name}\0{kind}" if kind else name, mask)
             if serial and self.sink is not None:
                 self.sink(AuditRecord(
                     time=time.time(), serial=serial, operation=op, module="apparmor",
