@@ -121,7 +121,32 @@ def load(path: str, include_dirs: Sequence[str] = (), name: str | None = None) -
 
 def export(fmt: str, inp: ExportInput) -> ExportResult:
     """Run format `fmt` on `inp`."""
-    return exporter(fmt).run(inp)
+    return run_format(exporter(fmt), inp)
+
+
+def run_format(fmt: Format, inp: ExportInput) -> ExportResult:
+    """Run `fmt` on `inp`; what no plan-based target carries is added to its losses."""
+    result = fmt.run(inp)
+    if result.from_plan:
+        result.lost += own_proc_losses(inp, fmt.name)
+    return result
+
+
+def own_proc_losses(inp: ExportInput, target: str) -> list[CoverageEntry]:
+    """One loss per rule on the program's own /proc/PID (`@{PROC}/@{pid}/...`): `stockade run`
+    grants it at launch, when the pid is known; no exported format can name that pid."""
+    texts = {f"{r.pos.file}:{r.pos.line}": " ".join(r.text.split())
+             for r in inp.profile.file_rules}
+    losses = Losses(target)
+    seen: set[str] = set()
+    for rule in inp.planned.plan.own_proc:
+        if not rule.deny and rule.source not in seen:
+            seen.add(rule.source)
+            losses.add(texts.get(rule.source, rule.pattern), CoverageStatus.APPROXIMATED,
+                       "the program's own /proc/PID (granted by stockade run at launch, when "
+                       "its pid is known) is not named: it follows the target's permissions",
+                       source=rule.source, enforced_by="stockade run (Landlock)")
+    return losses.entries
 
 
 class Losses:
