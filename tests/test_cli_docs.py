@@ -60,3 +60,18 @@ def test_readme_says_how_the_man_pages_are_built() -> None:
     assert "man stockade-run" in text and "make man" in text
     with open(os.path.join(root, "Makefile"), encoding="utf-8") as f:
         assert "\nman:" in f.read()
+
+
+def test_no_man_page_names_a_file_of_our_source_tree(tmp_path) -> None:
+    """A man page reader has the installed program, not our repository: no page sends them to
+    a source file (`enforce/supervisor/observe.py`) or a document of the checkout."""
+    import re
+
+    ours = re.compile(r"(?<![/\w\\])(?:[\w.-]+/)*[\w-]+\.(?:py|md)\b"
+                      r"|(?<![/\w])(?:docs|tests|src|enforce|policy|learn|modules|audit|cli|host"
+                      r"|export|lsm)/")
+    found = []
+    for page in write_pages(str(tmp_path / "man1")):
+        with open(page, encoding="utf-8") as f:
+            found += [(os.path.basename(page), m.group(0)) for m in ours.finditer(f.read())]
+    assert found == []

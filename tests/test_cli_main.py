@@ -58,3 +58,15 @@ def test_a_mistyped_command_gets_the_nearest_one() -> None:
     assert out.returncode == 2
     assert out.stderr.rstrip().endswith("did you mean 'run'?")
     assert "did you mean" not in run_cli("zzz").stderr
+
+
+def test_a_usage_error_names_the_whole_command_path() -> None:
+    """A usage error of a sub-command names the command the user typed ("stockade label set"),
+    also for unrecognized arguments, which argparse reports from the top-level parser."""
+    missing = run_cli("label", "set")
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("stockade label set: the following arguments are required")
+    extra = run_cli("label", "set", "-m", "smack", "L", "/nonexistent", "--bogus")
+    assert extra.returncode == 2
+    assert extra.stderr == "stockade label set: unrecognized arguments: --bogus\n"
+    assert run_cli("audit", "query", "--bogus").stderr.startswith("stockade audit query: ")

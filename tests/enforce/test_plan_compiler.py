@@ -317,3 +317,28 @@ def test_compile_cli_json_and_abi():
     assert "coverage of the profile's rules" in human.stdout
     assert _cli("compile", "--abi", "9", f"{EXTRA}/usr.bin.man").returncode == 2
     assert _cli("compile", "/nonexistent.aa").returncode == 2
+
+
+def test_a_deny_splitting_a_granted_tree_lists_each_directory_once(tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    """The directories a deny splits are listed through the build's cache (BuildCache), as
+    the globs list them: once per build, and the same listing for both."""
+    from stockade import fsview
+
+    d = tmp_path / "d"
+    (d / "sub").mkdir(parents=True)
+    for name in ("a", "b", "sub/secret", "sub/other"):
+        (d / name).write_text(name)
+    listed: list[str] = []
+    real = fsview.scandir
+
+    def counting(path):
+        listed.append(os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(fsview, "scandir", counting)
+    pp = plan_of(tmp_path, f"  {d}/** rw,\n  {d}/* r,\n  {d}/sub/* r,\n"
+                           f"  deny {d}/sub/secret w,")
+    got = rules(pp)
+    assert not got[f"{d}/sub/secret"] & A.WRITE_FILE and got[f"{d}/sub/other"] & A.WRITE_FILE
+    assert sorted(p for p in listed if p.startswith(str(d))) == [str(d), f"{d}/sub"], listed

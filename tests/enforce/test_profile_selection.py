@@ -106,6 +106,32 @@ def test_hats_and_px_rules_are_refused_unless_accepted(area, user):
     assert res.returncode == 0, res.stderr
 
 
+def test_one_refusal_names_every_flag_to_add(area, user, monkeypatch):
+    """A profile with a transition that also grants the status record directory writable
+    (usr.bin.man as root: `/** mrixwlk`) is refused once, naming both --inherit-transitions
+    and --no-status-record: no second round trip."""
+    xdg = area.root / "xdg"
+    xdg.mkdir()
+    os.chown(xdg, 65534 if user == "nobody" else 0, 65534 if user == "nobody" else 0)
+    os.chmod(xdg, 0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(xdg))  # nobody's record directory (root: /run)
+    grant = "/run" if user == "root" else str(area.root)
+    path = Path(area.root) / "both.aa"
+    path.write_text(f"profile both {{\n  /usr/** rix,\n  {grant}/ rw,\n  {grant}/** rw,\n"
+                    "  /usr/bin/env Px -> other,\n}\n")
+    os.chmod(path, 0o644)
+    argv = ["-q", "-p", str(path), "--", "/usr/bin/true"]
+    first = cli("run", *argv, user=user)
+    assert first.returncode == 125 and first.stderr.count("\n") == 1, first.stderr
+    assert "--inherit-transitions" in first.stderr and "--no-status-record" in first.stderr
+    assert f"lies inside the writable grant {grant}" in first.stderr
+    done = cli("run", "--inherit-transitions", "--no-status-record", *argv, user=user)
+    assert done.returncode == 0, done.stderr
+    # without the record problem the refusal names only the transition
+    alone = cli("run", "--no-status-record", *argv, user=user)
+    assert alone.returncode == 125 and "--no-status-record" not in alone.stderr, alone.stderr
+
+
 @pytest.mark.parametrize("deny", [False, True])
 def test_the_attached_program_may_start(area, user, deny):
     """AppArmor checks the exec that attaches a profile against the caller: a profile need

@@ -113,3 +113,35 @@ def test_own_rules_are_those_outside_shared_abstractions_and_tunables(tmp_path):
     entries = [entry(s) for s in shared + own]
     assert [e.source for e in judged(entries, "own", [str(tmp_path)])] == own
     assert judged(entries, "all", [str(tmp_path)]) == entries
+
+
+def test_the_summary_counts_rules_not_the_paths_gone_before_launch(tmp_path):
+    """A glob's paths that are gone between planning and launch (`@{pid}` over processes that
+    exited meanwhile) leave the count of weakened rules as it was: the same profile and
+    program give the same summary line (real plan, real Landlock ruleset)."""
+    from stockade.enforce import coverage_scope
+    from stockade.enforce.plan.profile import compile_plan
+    from stockade.enforce.prepare import prepare
+    from stockade.policy import compile_profiles
+
+    tree = tmp_path / "d"
+    tree.mkdir()
+    for name in "abc":
+        (tree / name).write_text(name)
+    prof = tmp_path / "p.aa"
+    prof.write_text(f"profile p {{\n  {tree}/* r,\n}}\n")
+
+    def line(gone: str) -> str | None:
+        for name in "abc":
+            (tree / name).write_text(name)
+        pp = compile_plan(compile_profiles(str(prof))[0])
+        for name in gone:
+            (tree / name).unlink()
+        with prepare(pp.plan, coverage=pp.coverage) as prep:
+            weak = coverage_scope.weakened(prep.coverage.entries, supervised=False)
+            assert sum("gone before launch" in e.detail for e in weak) == len(gone), weak
+            return coverage_scope.summary(weak, "p", "-v lists them")
+
+    one = line("b")
+    assert one is not None and f"{tree}/*" not in one
+    assert line("bc") == one  # more paths gone, the same rule: the same line

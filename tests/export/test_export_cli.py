@@ -132,3 +132,63 @@ def test_export_works_unprivileged(fmt: str) -> None:
         return [line for line in text.splitlines() if "/proc/" not in line]
 
     assert stable(as_nobody.stdout) == stable(as_root.stdout)
+
+
+def test_transitions_are_refused_by_plan_formats_unless_accepted(tmp_path: Path) -> None:
+    """A px/cx transition cannot be carried by a format built from the plan (the programs it
+    runs keep this confinement): refused in one line, nothing written, as `run` refuses;
+    --inherit-transitions accepts it; the apparmor format carries the transition itself."""
+    prof = tmp_path / "trans"
+    prof.write_text("profile trans {\n  /usr/** r,\n  /usr/bin/env Px -> other,\n}\n"
+                    "profile other {\n  /usr/** r,\n}\n")
+    for fmt in ("oci-seccomp", "oci", "systemd", "k8s"):
+        out = tmp_path / f"out.{fmt}"
+        res = stockade("export", "--format", fmt, "--profile-name", "trans", "-o", str(out),
+                       str(prof))
+        assert res.returncode == 2 and res.stderr.count("\n") == 1, (fmt, res.stderr)
+        assert f"{prof}:3: `/usr/bin/env Px -> other,`" in res.stderr
+        assert "--inherit-transitions" in res.stderr and not out.exists()
+        res = stockade("export", "--format", fmt, "--profile-name", "trans",
+                       "--inherit-transitions", "-o", str(out), str(prof))
+        assert res.returncode == 0 and out.exists(), (fmt, res.stderr)
+    res = stockade("export", "--format", "apparmor", "--profile-name", "trans", str(prof))
+    assert res.returncode == 0 and "Px -> other" in res.stdout, res.stderr
+
+
+def test_own_proc_rules_are_reported_lost(tmp_path: Path) -> None:
+    """A rule on the program's own /proc/PID (`@{PROC}/@{pid}/...`) is granted by `run` at
+    launch; no plan-based format can name that pid, so each such rule is a loss."""
+    prof = tmp_path / "own"
+    prof.write_text("include <tunables/global>\nprofile own {\n  /usr/** r,\n"
+                    "  @{PROC}/@{pid}/status r,\n}\n")
+    inp = export.load(str(prof))
+    assert inp.planned.plan.own_proc
+    for fmt in ("oci-seccomp", "oci", "systemd"):
+        lost = [e for e in export.export(fmt, inp).lost
+                if e.source == f"{prof}:4" and "own /proc/PID" in e.detail]
+        assert [e.rule for e in lost] == ["@{PROC}/@{pid}/status r,"], (fmt, lost)
+    # k8s's AppArmorProfile and the apparmor format name the pattern itself (any pid)
+    assert not [e for e in export.export("k8s", inp).lost if "own /proc/PID" in e.detail]
+    assert not export.export("apparmor", inp).lost
+    res = stockade("export", "--format", "systemd", "-v", str(prof))
+    assert res.returncode == 0
+    assert f"@{{PROC}}/@{{pid}}/status r, ({prof}:4): systemd: the program's own" in res.stderr
+
+
+def test_an_export_does_not_name_this_machines_processes(tmp_path: Path) -> None:
+    """`@{pid}` expands, for `run`, to every process's /proc/PID on this machine: an export
+    carries none of them (they name nothing of the target's), so the same profile exports
+    the same text while processes come and go."""
+    prof = tmp_path / "pids"
+    prof.write_text("include <tunables/global>\nprofile pids {\n  /usr/** r,\n"
+                    "  @{PROC}/@{pid}/fd/ r,\n}\n")
+    first = stockade("export", "--format", "oci", str(prof))
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        second = stockade("export", "--format", "oci", str(prof))
+    finally:
+        other.kill()
+        other.wait()
+    assert first.returncode == second.returncode == 0, first.stderr
+    assert f"/proc/{other.pid}" not in second.stdout and "/proc/1/" not in first.stdout
+    assert first.stdout == second.stdout

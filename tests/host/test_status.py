@@ -219,3 +219,21 @@ def test_confinement_record_and_inheritance(tmp_path: Path) -> None:
             os.kill(child, 9)
         parent.kill()
         parent.wait()
+
+
+def test_status_and_explain_read_the_selinux_config_alike(tmp_path) -> None:
+    """/etc/selinux/config is parsed in one place: `status` names the policy type `explain`
+    loads, blanks and quotes included (status read `SELINUXTYPE="mls"` as `"mls"`, and not
+    ` SELINUXTYPE=mls` at all)."""
+    from stockade.host.selinux import selinux_status
+    from stockade.modules.selinux.hostconfig import host_policy
+
+    for line in ('SELINUXTYPE="mls"', " SELINUXTYPE = mls ", "SELINUXTYPE=mls"):
+        (tmp_path / "mls" / "policy").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "mls" / "policy" / "policy.33").write_bytes(b"")
+        config = tmp_path / "config"
+        config.write_text(f"# SELINUXTYPE=targeted\nSELINUX=permissive\n{line}\n")
+        status = selinux_status(["selinux"], root=str(tmp_path / "nofs"), config=str(config))
+        explained = host_policy(str(config))
+        assert status is not None and explained is not None
+        assert status["policy"] == explained.name == "mls", line

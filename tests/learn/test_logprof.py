@@ -242,3 +242,31 @@ def test_a_file_made_in_a_directory_the_program_makes_proposes_its_tree(tmp_path
                                     f"  /etc/hostname r,\n  {tmp_path}/out/*/ w,\n"))
     own = propose_for(str(prof), [rec])
     assert [p.render() for p in own.proposals] == [f"{new}/** rw,"]
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited (as a denied program has when logprof runs)."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    return int(child.stdout)
+
+
+def test_still_denied_asks_with_the_denied_programs_own_proc(tmp_path) -> None:
+    """A kernel Landlock denial on the program's own /proc/PID/status is granted by
+    `@{PROC}/@{pid}/status r,` (the launcher grants it on the program's pid), so logprof does
+    not call it still denied; another process's /proc entry, or a profile without the rule,
+    still is. The program is gone when logprof runs: the question is put as for a live one."""
+    from stockade.enforce.plan.records import still_denied
+
+    pid, other = _dead_pid(), _dead_pid()
+
+    def record(path: str) -> AuditRecord:
+        return AuditRecord(time=0.0, serial=1, operation="open", module="landlock",
+                           result="DENIED", pid=pid, object=path, denied="fs.read_file")
+
+    own, others = record(f"/proc/{pid}/status"), record(f"/proc/{other}/status")
+    prof = tmp_path / "p.aa"
+    text = "include <tunables/global>\nprofile p {\n  /usr/** rix,\n%s}\n"
+    granted = text % "  @{PROC}/@{pid}/status r,\n"
+    assert still_denied(str(prof), granted, [own, others]) == [others]
+    assert still_denied(str(prof), text % "", [own, others]) == [own, others]

@@ -55,3 +55,42 @@ def test_rename_names_source_and_destination(tmp_path: Path) -> None:
     assert [(r.operation, r.object, r.requested) for r in got] == [
         ("rename_src", str(tmp_path / "a"), "wd"), ("rename_dest", str(tmp_path / "b"), "wc"),
         ("link", str(tmp_path / "b"), "l")]
+
+
+def test_socket_records_name_the_family_and_type_as_apparmor() -> None:
+    """The net fields of a complain record use AppArmor's family and type names for every
+    family (vsock, bluetooth, ...; the tables are built once, not per record), the names the
+    profile language and the AppArmor module use."""
+    import socket
+
+    from stockade.modules.apparmor.ipc import FAMILY_NAMES, TYPE_NAMES
+
+    for family, sock_type in ((socket.AF_VSOCK, socket.SOCK_STREAM),
+                              (socket.AF_BLUETOOTH, socket.SOCK_SEQPACKET),
+                              (socket.AF_PACKET, 10)):  # SOCK_PACKET
+        got: list[AuditRecord] = []
+        judge = ProfileJudge(defaults.adhoc_plan([], [], [], [], []), ABI, "p", got.append)
+        obj = Object(kind=ObjectKind.SOCKET, family=family, sock_type=sock_type)
+        judge(1, "prog", "", 0, [Request("socket_create", SUBJECT, obj, 0)])
+        assert len(got) == 1, (family, sock_type)
+        assert got[0].fields["class"] == "net"
+        assert got[0].fields["family"] == FAMILY_NAMES[family]
+        assert got[0].fields["sock_type"] == TYPE_NAMES[sock_type]
+
+
+def test_sockets_of_different_families_are_different_accesses() -> None:
+    """socket() has no name: two families (or types) are two accesses, each recorded once;
+    the same family and type again is a repeat."""
+    import socket
+
+    got: list[AuditRecord] = []
+    judge = ProfileJudge(defaults.adhoc_plan([], [], [], [], []), ABI, "p", got.append)
+    for family, sock_type in ((socket.AF_VSOCK, socket.SOCK_STREAM),
+                              (socket.AF_BLUETOOTH, socket.SOCK_SEQPACKET),
+                              (socket.AF_VSOCK, socket.SOCK_STREAM),
+                              (socket.AF_VSOCK, socket.SOCK_DGRAM)):
+        obj = Object(kind=ObjectKind.SOCKET, family=family, sock_type=sock_type)
+        judge(1, "prog", "", 0, [Request("socket_create", SUBJECT, obj, 0)])
+    assert [(r.fields["family"], r.fields["sock_type"]) for r in got] == [
+        ("vsock", "stream"), ("bluetooth", "seqpacket"), ("vsock", "dgram")]
+    assert (judge.recorded, judge.allowed) == (3, 4)

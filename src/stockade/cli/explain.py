@@ -32,7 +32,7 @@ and the exit status are then what `run -p` enforces: the host's layers and the p
 the apparmor row shows what the profile means where the plan approximates it.
 Without --lsm the stack is capability,yama,loadpin,lockdown plus selinux with the host's
 policy when /etc/selinux/config names one (in complain mode when it says permissive);
-one line says which. --batch: docs/explain.md."""
+one line says which."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -40,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile-name", metavar="NAME",
                         help="the profile to export when the file has several")
     parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
+    parser.add_argument("--inherit-transitions", action="store_true",
+                        help="export a profile with px/cx transitions or hats anyway: the "
+                        "programs it runs keep this profile's confinement (refused by "
+                        "default, as by `stockade run`; format apparmor carries them)")
     parser.add_argument("--strict", action="store_true",
                         help="write nothing and exit 3 if the target loses any rule")
     parser.add_argument("-v", "--verbose", action="store_true",
@@ -88,7 +92,13 @@ def run(args: argparse.Namespace) -> int:
             if fmt.name != "k8s":
                 raise UsageError("--cil goes with --format k8s")
             inp = dataclasses.replace(inp, cil=tuple(args.cil))
-        result = fmt.run(inp)
+        result = export.run_format(fmt, inp)
+        if result.from_plan and not args.inherit_transitions:
+            from stockade.enforce.plan.select import refuse_transitions
+
+            refuse_transitions(inp.planned, target=f"the {fmt.name} export",
+                               instead="export it with the programs it runs under this "
+                               "profile's confinement")
     except StockadeError as err:
         if err.exit_code != 1:
             raise

@@ -12,6 +12,7 @@ import importlib
 import os
 import sys
 from types import ModuleType
+from typing import Any
 
 import stockade
 import stockade.cli
@@ -68,10 +69,18 @@ class _Parser(argparse.ArgumentParser):
     #: a command module may set USAGE_EXIT (`run`: 125, so a usage error is never taken for
     #: the program's own status)
     usage_exit = 2
+    #: the innermost (sub)command parsed so far: argparse reports unrecognized arguments from
+    #: the top-level parser, but the user typed them to this one
+    innermost: str = "stockade"
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        _Parser.innermost = self.prog
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        words = self.prog.split()
-        name = "stockade" if len(words) < 2 else f"stockade {words[-1]}"
+        # the whole command path ("stockade label set"), never only its last word
+        prog = _Parser.innermost if message.startswith("unrecognized arguments") else self.prog
+        name = " ".join(["stockade", *prog.split()[1:]])
         sys.stderr.write(f"{name}: {printable(message)}{_did_you_mean(message)}\n")
         raise SystemExit(self.usage_exit)
 

@@ -114,8 +114,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allow add_key, keyctl and request_key (refused by default: the "
                         "per-user kernel keyring is shared with the host)")
     parser.add_argument("--no-status-record", dest="status_record", action="store_false",
-                        help="do not write the status record (docs/status.md); needed when a "
-                        "writable grant covers its directory")
+                        help="do not write the status record (PID.json in /run/stockade for root, "
+                        "else in $XDG_RUNTIME_DIR/stockade, read by `stockade status`); needed "
+                        "when a writable grant covers its directory")
     parser.add_argument("--no-cache", dest="cache", action="store_false",
                         help="compile the profile afresh: neither use nor update the plan cache "
                         "($XDG_CACHE_HOME/stockade/plans or ~/.cache/stockade/plans)")
@@ -135,11 +136,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="same as --mode complain; with -p the profile is asked, not enforced: "
                           "the program's files, ports and signals are NOT confined, each access "
                           "the profile would deny is allowed and recorded in --audit FILE "
-                          "(any user; docs/enforce.md)")
+                          "(any user)")
     add_stack_arguments(sup, lsm_help="modules for --mode, " + LSM_HELP.replace("modules, ", ""))
     sup.add_argument("--learn", metavar="FILE",
-                     help="append observations (JSON lines) here; implied format: "
-                          "enforce/supervisor/observe.py")
+                     help="append every access the program makes here, one JSON object per line "
+                          "(time, pid, comm, exe, syscall, op, path, access, target, peer, "
+                          "result, ...), as `stockade learn` reads them")
     parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
                         help="the command to run")
 
@@ -204,9 +206,14 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
                                       program=program, use_cache=args.cache, exposed=exposed)
     if args.verbose:
         _say(f"plan cache: {how}")
-    if not args.inherit_transitions and getattr(args, "mode", None) != "learn":
-        refuse_transitions(pp)  # learning observes what a profile would do
-    return pp.plan.merged(grants), pp.coverage, pp.notes
+    plan = pp.plan.merged(grants)
+    if pp.transitions and not args.inherit_transitions and getattr(args, "mode", None) != "learn":
+        # learning observes what a profile would do; the refusal names the record problem too
+        from stockade.enforce.landlock import abi_version
+
+        landlock = abi_version() > 0 and not complain_requested(args)
+        refuse_transitions(pp, _record_conflict(args, plan) if landlock else None)
+    return plan, pp.coverage, pp.notes
 
 
 def _observe_only(adhoc: EnforcementPlan, quiet: bool) -> EnforcementPlan:
@@ -287,14 +294,27 @@ def _record_keeper(args: argparse.Namespace, prep: Prepared, name: str,
         return None
     # complain mode protects no record (its domain grants every right on /: docs/enforce.md)
     if prep.landlock_active and mode != "complain":
-        grant = status_record.writable_grant(directory, status_record.sandbox_grants(prep.plan))
-        if grant is not None:
-            raise StockadeError(
-                f"the status record directory {directory} lies inside the writable grant "
-                f"{grant}: the program could replace its records (narrow the grant, or pass "
-                "--no-status-record)", SETUP_FAILED)
+        conflict = _record_conflict(args, prep.plan)
+        if conflict is not None:
+            raise StockadeError(conflict, SETUP_FAILED)
     return status_record.Keeper(directory, name, landlock_abi=prep.landlock_abi, layers=layers,
                                 warn=_say, mode=mode)
+
+
+def _record_conflict(args: argparse.Namespace, plan: EnforcementPlan) -> str | None:
+    """Why the status record cannot be kept under `plan` (its directory lies inside a writable
+    grant: the program could replace or forge the records there); None when it can."""
+    from stockade.enforce import status_record
+
+    directory = status_record.record_dir() if args.status_record else None
+    if directory is None:
+        return None
+    grant = status_record.writable_grant(directory, status_record.sandbox_grants(plan))
+    if grant is None:
+        return None
+    return (f"the status record directory {directory} lies inside the writable grant {grant}: "
+            "the program could replace its records (narrow the grant, or pass "
+            "--no-status-record)")
 
 
 def run(args: argparse.Namespace) -> int:

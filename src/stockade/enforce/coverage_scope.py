@@ -59,11 +59,28 @@ def weakened(entries: Sequence[CoverageEntry], *, supervised: bool) -> list[Cove
             and not (supervised and e.status is CoverageStatus.SUPERVISOR)]
 
 
+#: weakened statuses, the worst first
+_WORST_FIRST = [CoverageStatus.NOT_ENFORCED, CoverageStatus.SUPERVISOR,
+                CoverageStatus.APPROXIMATED, CoverageStatus.EXACT]
+
+
+def per_rule(entries: Sequence[CoverageEntry]) -> list[CoverageEntry]:
+    """One entry per rule (its worst): a rule's expanded paths that are gone at launch (e.g.
+    /proc/PID of a process that exited since its `@{pid}` glob was expanded) add entries of
+    the same source, and counting those would change the count from run to run. Entries of
+    no `file:line` source (ad-hoc flags, the kernel's findings) stay one each."""
+    worst: dict[tuple[str, str], CoverageEntry] = {}
+    for e in entries:
+        key = ("", e.source) if source_file(e) else (e.rule, e.source)
+        have = worst.get(key)
+        if have is None or _WORST_FIRST.index(e.status) < _WORST_FIRST.index(have.status):
+            worst[key] = e
+    return list(worst.values())
+
+
 def strict_refusal(weak: Sequence[CoverageEntry]) -> str:
     """The one line of a --strict refusal: the worst entry first, and how many more."""
-    order = [CoverageStatus.NOT_ENFORCED, CoverageStatus.SUPERVISOR,
-             CoverageStatus.APPROXIMATED]
-    worst = sorted(weak, key=lambda e: order.index(e.status))
+    worst = sorted(per_rule(weak), key=lambda e: _WORST_FIRST.index(e.status))
     more = f" (and {len(worst) - 1} more)" if len(worst) > 1 else ""
     return f"--strict: {worst[0].line()}{more}"
 
@@ -99,7 +116,7 @@ def summary(entries: Sequence[CoverageEntry], what: str, hint: str,
     shared abstractions (64 approximated); -v lists them"."""
     if not entries:
         return None
-    own, shared = split_own(entries, include_dirs)
+    own, shared = split_own(per_rule(entries), include_dirs)
     if own:
         text = (f"{len(own)} rule{'s' if len(own) != 1 else ''} of {what} not enforced "
                 f"exactly as written ({status_counts(own)})")

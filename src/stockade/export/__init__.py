@@ -50,6 +50,10 @@ class ExportResult:
     #: False when the target enforces the profile itself (apparmor), not stockade's plan:
     #: the plan's own approximations are then no loss.
     from_plan: bool = True
+    #: True when the target names every pid's /proc/PID itself (k8s's AppArmorProfile lists
+    #: `@{PROC}/@{pid}/...` paths, which AppArmor matches for any pid): own-/proc rules are
+    #: then no loss.
+    own_proc_carried: bool = False
 
 
 Exporter = Callable[[ExportInput], ExportResult]
@@ -107,21 +111,52 @@ def load(path: str, include_dirs: Sequence[str] = (), name: str | None = None) -
     """Parse, compile and plan one profile of the file at `path` for export.
 
     The plan is compiled for the newest Landlock ABI stockade knows, so an export does not
-    depend on the kernel of the machine that runs `stockade export`.
+    depend on the kernel of the machine that runs `stockade export`, nor on its processes.
     """
     from stockade.enforce import landlock as ll
+    from stockade.enforce.plan.proc import is_pid_entry
     from stockade.enforce.plan.profile import compile_plan, select_profile
     from stockade.policy import compile_profiles
 
     profiles = compile_profiles(path, include_dirs)
     profile = select_profile(profiles, name, path)
     planned = compile_plan(profile, abi=ll.LATEST_KNOWN_ABI)
+    # An `@{pid}` rule expands to the /proc/PID of every process of this machine as it is now:
+    # nothing of the target's. Its own-/proc part is reported lost (own_proc_losses).
+    own = {r.source for r in planned.plan.own_proc}
+    planned.plan.fs_rules = [r for r in planned.plan.fs_rules
+                             if not (r.source in own and is_pid_entry(r.path))]
     return ExportInput(profile, planned, path, tuple(include_dirs))
 
 
 def export(fmt: str, inp: ExportInput) -> ExportResult:
     """Run format `fmt` on `inp`."""
-    return exporter(fmt).run(inp)
+    return run_format(exporter(fmt), inp)
+
+
+def run_format(fmt: Format, inp: ExportInput) -> ExportResult:
+    """Run `fmt` on `inp`; what no plan-based target carries is added to its losses."""
+    result = fmt.run(inp)
+    if result.from_plan and not result.own_proc_carried:
+        result.lost += own_proc_losses(inp, fmt.name)
+    return result
+
+
+def own_proc_losses(inp: ExportInput, target: str) -> list[CoverageEntry]:
+    """One loss per rule on the program's own /proc/PID (`@{PROC}/@{pid}/...`): `stockade run`
+    grants it at launch, when the pid is known; no exported format can name that pid."""
+    texts = {f"{r.pos.file}:{r.pos.line}": " ".join(r.text.split())
+             for r in inp.profile.file_rules}
+    losses = Losses(target)
+    seen: set[str] = set()
+    for rule in inp.planned.plan.own_proc:
+        if not rule.deny and rule.source not in seen:
+            seen.add(rule.source)
+            losses.add(texts.get(rule.source, rule.pattern), CoverageStatus.APPROXIMATED,
+                       "the program's own /proc/PID (granted by stockade run at launch, when "
+                       "its pid is known) is not named: it follows the target's permissions",
+                       source=rule.source, enforced_by="stockade run (Landlock)")
+    return losses.entries
 
 
 class Losses:

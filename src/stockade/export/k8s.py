@@ -265,4 +265,4 @@ def export_k8s(inp: ExportInput) -> ExportResult:
     docs, losses = k8s_documents(inp, inp.cil)
     text = yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
                          explicit_start=True, allow_unicode=True)
-    return ExportResult(text, losses.entries)
+    return ExportResult(text, losses.entries, own_proc_carried=True)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from stockade import fsview
 from stockade.enforce.landlock import FILE_RIGHTS, AccessFs, flag_names
 from stockade.enforce.plan.common import APPROX, EXACT, NOT_ENFORCED, Context, Verdict
 from stockade.enforce.plan.glob import DIR, FILE, TREE, BuildCache, Expansion, Target, expand
@@ -361,7 +360,7 @@ class FileCompiler:
     # -- deny ---------------------------------------------------------------------------
     def _apply_deny(self, target: Target, deny: AccessFs, split: set[str]) -> int:
         """Take `deny` away from `target`; returns how many grants it touched."""
-        self.grants, touched = deny_beneath(self.grants, target, deny, split)
+        self.grants, touched = deny_beneath(self.grants, target, deny, split, self.fs)
         return touched
 
     def _deny_region(self, exp: Expansion, rights: AccessFs, v: Verdict) -> None:
@@ -413,10 +412,12 @@ class FileCompiler:
 
 
 def deny_beneath(grants: list[Grant], target: Target, deny: AccessFs,
-                 split: set[str]) -> tuple[list[Grant], int]:
+                 split: set[str], fs: BuildCache | None = None) -> tuple[list[Grant], int]:
     """`grants` with `deny` taken away from `target` (a granted tree that holds it is split:
     its own rights lose `deny`, its other entries keep every right, one by one); the new
-    grants and how many were touched. The directories split are added to `split`."""
+    grants and how many were touched. The directories split are added to `split`; they are
+    listed through `fs`, the build's cache (the listing its globs saw)."""
+    fs = fs or BuildCache()
     touched = 0
     out: list[Grant] = []
     for g in grants:
@@ -432,25 +433,25 @@ def deny_beneath(grants: list[Grant], target: Target, deny: AccessFs,
             touched += 1
             if g.rights & ~deny:
                 out.append(Grant(g.path, g.rights & ~deny, TREE, g.source))
-            _descend(g, g.path, target, out, split)
+            _descend(g, g.path, target, out, split, fs)
         else:
             out.append(g)
     return out, touched
 
 
 def _descend(g: Grant, directory: str, target: Target, out: list[Grant],
-             split: set[str]) -> None:
+             split: set[str], fs: BuildCache) -> None:
     split.add(directory)
     if directory == target.path:  # only the directory itself is denied (`/x/`)
-        for entry in _entries(directory):
+        for entry in _entries(directory, fs):
             out.append(Grant(entry[0], g.rights, entry[1], g.source))
         return
     first = os.path.relpath(target.path, directory).split("/")[0]
-    for path, kind in _entries(directory):
+    for path, kind in _entries(directory, fs):
         if os.path.basename(path) != first:
             out.append(Grant(path, g.rights, kind, g.source))
         elif kind == TREE and (path != target.path or target.kind == DIR):
-            _descend(g, path, target, out, split)
+            _descend(g, path, target, out, split, fs)
 
 
 def _some(paths: list[str], n: int = 3) -> str:
@@ -459,20 +460,15 @@ def _some(paths: list[str], n: int = 3) -> str:
     return ", ".join(paths[:n]) + more
 
 
-def _entries(directory: str) -> list[tuple[str, str]]:
+def _entries(directory: str, fs: BuildCache) -> list[tuple[str, str]]:
     """(path, TREE or FILE) of a directory's entries; symbolic links are left out (AppArmor
     mediates their targets)."""
     out: list[tuple[str, str]] = []
-    try:
-        with fsview.scandir(directory) as it:
-            for entry in it:
-                try:
-                    if entry.is_symlink():
-                        continue
-                    out.append((entry.path, TREE if entry.is_dir(follow_symlinks=False)
-                                else FILE))
-                except OSError:
-                    continue
-    except OSError:
-        pass
+    for entry in fs.listing(directory).entries:
+        try:
+            if entry.is_symlink():
+                continue
+            out.append((entry.path, TREE if entry.is_dir(follow_symlinks=False) else FILE))
+        except OSError:
+            continue
     return out

@@ -89,6 +89,11 @@ def proc_net_dir(path: str) -> str | None:
 _PID_ENTRY = re.compile(r"/proc/[1-9][0-9]*(?:/|$)")
 
 
+def is_pid_entry(path: str) -> bool:
+    """Whether `path` is a process's /proc/PID or beneath it."""
+    return bool(_PID_ENTRY.match(path))
+
+
 def proc_owned(targets: list[Target], *, mine: bool) -> tuple[list[Target], int]:
     """An `owner` (`mine`) or `other` rule's targets: entries of a process's /proc/PID only
     when the process's owner is (or is not) this user now, as AppArmor compares the file's

@@ -5,11 +5,17 @@ grant the kernel needs (a glob over an empty directory, a rule bound to an inode
 replaced) would be proposed again every round. This asks the one place that decides what a
 profile enforces (the plan compiler, through `plan_explain.LandlockModel`) whether the
 record's blocked rights on its path are granted.
+
+A record on the denied process's own /proc/PID is asked as the launcher grants it: with the
+plan's own-/proc rules (`@{PROC}/@{pid}/...`, granted at launch on the program's pid). That
+process is gone by now, so the question is put on this process's /proc/PID instead, as
+`proc.own_proc_note` does: every process has the same entries.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 
@@ -17,6 +23,8 @@ from stockade.audit.record import AuditRecord
 from stockade.enforce import landlock as ll
 from stockade.enforce.plan.explain import DENY, LandlockModel
 from stockade.enforce.plan.profile import compile_file
+
+_PROC_PID = re.compile(r"/proc/([1-9][0-9]*)(/.*)?")
 
 
 def blocked_rights(record: AuditRecord) -> ll.AccessFs:
@@ -50,7 +58,19 @@ def still_denied(profile_path: str, text: str, records: Sequence[AuditRecord], *
         plan = compile_file(tmp, include_dirs, name).plan
     finally:
         os.unlink(tmp)
-    model = LandlockModel(plan, ll.abi_version())
-    return [r for r in wanted
-            if model.check([(r.object, blocked_rights(r))]).verdict == DENY]
+    abi = ll.abi_version()
+    model = LandlockModel(plan, abi)
+    own: LandlockModel | None = None
+    out = []
+    for r in wanted:
+        found = _PROC_PID.fullmatch(r.object)
+        if found and r.pid and int(found.group(1)) == r.pid and plan.own_proc:
+            if own is None:
+                own = LandlockModel(plan, abi, pid=os.getpid())
+            asked, path = own, f"/proc/{os.getpid()}{found.group(2) or ''}"
+        else:
+            asked, path = model, r.object
+        if asked.check([(path, blocked_rights(r))]).verdict == DENY:
+            out.append(r)
+    return out
 

@@ -92,14 +92,18 @@ def transitions(profile: CompiledProfile) -> list[str]:
     return out
 
 
-def refuse_transitions(pp: ProfilePlan) -> None:
-    """Raise the one-line refusal when the plan has transitions it cannot apply."""
+def refuse_transitions(pp: ProfilePlan, also: str | None = None, *, target: str = "Landlock",
+                       instead: str = "run it under this profile's sandbox instead") -> None:
+    """Raise the one-line refusal when the plan has transitions `target` cannot apply;
+    `also`: what else the user must change before the plan can run (said in the same line,
+    so that one round trip names every flag to add)."""
     if not pp.transitions:
         return
     more = f" (and {len(pp.transitions) - 1} more)" if len(pp.transitions) > 1 else ""
-    raise StockadeError(f"{pp.transitions[0]}{more}: Landlock cannot move a program into "
-                        "another profile (the sandbox is inherited unchanged on exec); pass "
-                        "--inherit-transitions to run it under this profile's sandbox instead")
+    raise StockadeError(f"{pp.transitions[0]}{more}: {target} cannot move a program into "
+                        "another profile (the confinement is inherited unchanged on exec); "
+                        f"pass --inherit-transitions to {instead}"
+                        + (f"; also {also}" if also else ""))
 
 
 def grant_attached_program(pp: ProfilePlan, profile: CompiledProfile, program: str) -> None:

@@ -14,6 +14,7 @@ exists), as AppArmor's complain cache keeps repeats out of the log.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -118,8 +119,11 @@ class ProfileJudge:
             fields |= _net_fields(first.obj)
         if first.hook == "task_kill":
             fields |= {"class": "signal", "signal": str(first.signal)}
+        # a socket's family and type, a signal's number: part of what makes an access new
+        # (every socket() and unix-socket connect has the same empty name)
+        kind = "\0".join(f"{k}={v}" for k, v in sorted(fields.items()) if k != "decided_by")
         for op, name, mask in _entries(first, [req for req, _ in refused]):
-            serial = self._first_time(op, name, mask)
+            serial = self._first_time(op, f"{name}\0{kind}" if kind else name, mask)
             if serial and self.sink is not None:
                 self.sink(AuditRecord(
                     time=time.time(), serial=serial, operation=op, module="apparmor",
@@ -163,14 +167,16 @@ def _entries(first: Request, refused: list[Request]) -> list[tuple[str, str, str
     return [(_OPERATIONS.get(first.hook, first.hook), name, mask)]
 
 
-def _net_fields(obj: Object) -> dict[str, str]:
-    import socket
+#: socket family and type numbers -> AppArmor's names in its net records (inet, vsock, ...),
+#: built once
+_FAMILIES = {int(f): f.name[3:].lower() for f in socket.AddressFamily}
+_SOCK_TYPES = {int(socket.SOCK_STREAM): "stream", int(socket.SOCK_DGRAM): "dgram",
+               int(socket.SOCK_RAW): "raw", int(socket.SOCK_SEQPACKET): "seqpacket",
+               int(socket.SOCK_RDM): "rdm", 10: "packet"}
 
-    families = {socket.AF_INET: "inet", socket.AF_INET6: "inet6", socket.AF_UNIX: "unix",
-                socket.AF_NETLINK: "netlink", socket.AF_PACKET: "packet"}
-    types = {socket.SOCK_STREAM: "stream", socket.SOCK_DGRAM: "dgram", socket.SOCK_RAW: "raw",
-             socket.SOCK_SEQPACKET: "seqpacket"}
-    out = {"class": "net", "family": families.get(obj.family, str(obj.family))}
-    if obj.sock_type & 0xF in types:
-        out["sock_type"] = types[obj.sock_type & 0xF]
+
+def _net_fields(obj: Object) -> dict[str, str]:
+    out = {"class": "net", "family": _FAMILIES.get(obj.family, str(obj.family))}
+    if obj.sock_type & 0xF in _SOCK_TYPES:
+        out["sock_type"] = _SOCK_TYPES[obj.sock_type & 0xF]
     return out

@@ -11,7 +11,6 @@ import os
 import re
 from dataclasses import dataclass
 
-CONFIG = "/etc/selinux/config"
 _POLICY_FILE = re.compile(r"policy\.(\d+)")
 _TYPE = re.compile(r"[A-Za-z0-9_.-]+")
 
@@ -30,20 +29,6 @@ class HostPolicy:
         return f"host SELinux policy {self.name} ({self.path}, {mode})"
 
 
-def _config_values(path: str) -> dict[str, str]:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.read(1 << 16)
-    except OSError:
-        return {}
-    values: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.strip().partition("=")
-        if sep and not key.startswith("#"):
-            values[key.strip()] = value.strip().strip("\"'")
-    return values
-
-
 def kernel_runs_selinux() -> bool:
     """Whether the running kernel has SELinux active (selinuxfs, or securityfs's lsm list)."""
     from stockade.host.lsm import from_securityfs
@@ -58,11 +43,13 @@ def host_policy(config: str | None = None) -> HostPolicy | None:
     STOCKADE_SELINUX_CONFIG is taken as the host's without the kernel check (a chroot's, a
     test's). On a kernel without SELinux the file on disk decides nothing, so answering with it
     would contradict the host; `--lsm ...,selinux` still asks it."""
+    from stockade.host.selinux import CONFIG, config_values
+
     chosen = config or os.environ.get("STOCKADE_SELINUX_CONFIG")
     if chosen is None and not kernel_runs_selinux():
         return None
     config = chosen or CONFIG
-    values = _config_values(config)
+    values = config_values(config)
     mode, name = values.get("SELINUX", "").lower(), values.get("SELINUXTYPE", "")
     if mode not in ("enforcing", "permissive") or not _TYPE.fullmatch(name) or name in (".", ".."):
         return None
