@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
-import shutil
 import sys
 import threading
 from collections.abc import Callable
@@ -199,6 +197,8 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
         return plan_cache.exposure(directory, plan) if directory else None
 
     # a file of several profiles: the one that attaches to the program (find_attach)
+    import shutil
+
     program = shutil.which(command) or command
     pp, how = plan_cache.compile_file(args.profile, args.include_dirs, args.profile_name,
                                       program=program, use_cache=args.cache, exposed=exposed)
@@ -495,6 +495,8 @@ def _venv_hint(command: list[str], prep: Prepared) -> None:
 
     venv = ungranted_venv(command[0], prep.plan, prep.env)
     if venv:
+        import shlex
+
         _say(f"the Python venv at {printable(venv)} is not granted (Python cannot read its "
              f"pyvenv.cfg): add --ro {printable(shlex.quote(venv))}")
 
