@@ -62,6 +62,22 @@ def _did_you_mean(message: str) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+def _help_width() -> int:
+    """The width argparse formats help for: shutil.get_terminal_size's columns (COLUMNS, else
+    stdout's terminal, else 80) less 2, as argparse computes it, without importing shutil
+    (argparse does on every parser and argument it builds: about 1.5 ms of every start-up)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return (columns or 80) - 2
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors and exit status 2."""
 
@@ -74,6 +90,9 @@ class _Parser(argparse.ArgumentParser):
         name = "stockade" if len(words) < 2 else f"stockade {words[-1]}"
         sys.stderr.write(f"{name}: {printable(message)}{_did_you_mean(message)}\n")
         raise SystemExit(self.usage_exit)
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        return self.formatter_class(prog=self.prog, width=_help_width())
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:

@@ -1,0 +1,89 @@
+"""A plain `stockade run` loads only what it uses: start-up cost is mostly imports (docs/performance.md).
+
+Each test runs the real command (a confined /bin/true) in a fresh interpreter and looks at what
+it imported, so a module-level import that drags a package back onto the run path fails here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from stockade.cli import main
+
+#: runs `stockade run ARGS` as the console script does, then prints the modules it loaded
+PROBE = """
+import runpy, sys
+sys.argv = ["stockade", *sys.argv[1:]]
+try:
+    runpy.run_module("stockade", run_name="__main__")
+except SystemExit as exit:
+    status = exit.code
+print(status, *sorted(sys.modules), file=sys.stderr)
+"""
+
+#: what a plain run must not load: the profile language (parser, compiler, checker, RE2), the
+#: learn observer and the complain judge (other modes), shutil and its compressors (argparse's
+#: terminal width)
+NOT_ON_THE_PATH = ("stockade.policy", "re2", "stockade.enforce.supervisor.observe",
+                   "stockade.enforce.supervisor.complain", "stockade.enforce.plan.net",
+                   "stockade.enforce.plan.glob", "shutil", "lzma", "bz2")
+
+
+def _loaded(*args: str) -> tuple[int, list[str]]:
+    out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
+                         timeout=120, cwd="/")
+    status, *modules = out.stderr.strip().splitlines()[-1].split()
+    return int(status), modules
+
+
+def _on_path(modules: list[str], name: str) -> bool:
+    return any(m == name or m.startswith(name + ".") for m in modules)
+
+
+def test_plain_run_imports_no_profile_language_nor_other_modes() -> None:
+    status, modules = _loaded("run", "--rx", "/", "--", "/bin/true")
+    assert status == 0
+    # the run did start its supervisor (chmod, xattrs, listen, unix peers are routed)
+    assert "stockade.enforce.supervisor.loop" in modules
+    assert [n for n in NOT_ON_THE_PATH if _on_path(modules, n)] == []
+
+
+def test_run_with_a_profile_still_loads_the_profile_language(tmp_path) -> None:
+    profile = tmp_path / "p.aa"
+    profile.write_text("profile p /bin/true {\n  / r,\n  /** rix,\n}\n")
+    status, modules = _loaded("run", "--no-cache", "-p", str(profile), "--", "/bin/true")
+    assert status == 0
+    assert _on_path(modules, "stockade.policy")
+
+
+def test_learn_mode_loads_the_observer_before_the_supervisor_restricts_itself(tmp_path) -> None:
+    learn = tmp_path / "obs.jsonl"
+    status, modules = _loaded("run", "--mode", "learn", "--learn", str(learn), "--", "/bin/true")
+    assert status == 0
+    assert "stockade.enforce.supervisor.observe" in modules
+    assert learn.read_text().strip()  # the observations were written by the loop's thread
+
+
+@pytest.mark.parametrize("columns", ["", "0", "57", "203", "x"])
+def test_help_width_is_argparse_own(monkeypatch: pytest.MonkeyPatch, columns: str) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    assert main._help_width() == shutil.get_terminal_size().columns - 2
+
+
+def _usage_lines(columns: str) -> list[str]:
+    env = {**os.environ, "COLUMNS": columns}
+    out = subprocess.run([sys.executable, "-m", "stockade", "run", "--help"], env=env,
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    return out.split("\n\n", 1)[0].splitlines()  # argparse wraps the usage (the epilog is raw)
+
+
+def test_help_follows_columns() -> None:
+    narrow, wide = _usage_lines("50"), _usage_lines("200")
+    assert len(narrow) > len(wide) > 1
+    assert max(len(line) for line in wide) > 100
+    assert sum(len(line) <= 50 for line in narrow) >= len(narrow) - 2  # a long option may not fit
