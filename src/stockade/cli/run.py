@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import threading
@@ -35,6 +36,9 @@ if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
 COMMAND = "run"
 SETUP_FAILED = 125  # as env(1), timeout(1): the program did not run
 USAGE_EXIT = SETUP_FAILED  # cli/main.py: argument errors of `run` exit 125
+#: cli/main.py leaves the cyclic garbage collector off until `_run` turns it on: before the
+#: program starts, or first thing when the run loads input-sized policy (`_loads_policy`)
+COLLECTS_GARBAGE = True
 HELP = "run a command confined (Landlock, seccomp, capabilities, no_new_privs)"
 
 _EPILOG = """\
@@ -319,10 +323,19 @@ def run(args: argparse.Namespace) -> int:
                             "STOCKADE_DEBUG=1 for a traceback)", SETUP_FAILED) from None
 
 
+def _loads_policy(args: argparse.Namespace) -> bool:
+    """Whether the run compiles a profile or builds a module stack (policies of any size), not
+    only the plan of its flags."""
+    return bool(args.profile or getattr(args, "mode", None) or getattr(args, "module_file", None)
+                or getattr(args, "complain", False) or wants_tomoyo(args))
+
+
 def _run(args: argparse.Namespace) -> int:
     """Build the plan, prepare it for this kernel, report weakened rules, launch."""
     command = trailing_command(args.argv, "stockade run [FLAGS] -- CMD ARGS...")
     check_strict(args)
+    if _loads_policy(args):
+        gc.enable()
     from stockade.enforce import caps, coverage_scope, defaults, launcher, prctl, prepare
     from stockade.enforce.plan.types import CoverageReport
     from stockade.enforce.tcp_refusals import TcpRefusals
@@ -428,6 +441,7 @@ def _run(args: argparse.Namespace) -> int:
                 report.write_record(audit, {"event": "start", "pid": pid, "argv": command,
                                             "profile": plan.name})
 
+        gc.enable()  # the supervisor may run as long as the program
         try:
             if supervision is not None:
                 from stockade.enforce.supervisor.session import supervised_launch

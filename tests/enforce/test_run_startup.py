@@ -1,7 +1,9 @@
-"""A plain `stockade run` loads only what it uses: start-up cost is mostly imports (docs/performance.md).
+"""A plain `stockade run` starts cheaply: it loads only what it uses, and the cyclic garbage
+collector stays off during start-up only (docs/performance.md).
 
 Each test runs the real command (a confined /bin/true) in a fresh interpreter and looks at what
-it imported, so a module-level import that drags a package back onto the run path fails here.
+it imported or how the collector was set, so a module-level import that drags a package back
+onto the run path, or a collector left off while the supervisor runs, fails here.
 """
 
 from __future__ import annotations
@@ -87,3 +89,50 @@ def test_help_follows_columns() -> None:
     assert len(narrow) > len(wide) > 1
     assert max(len(line) for line in wide) > 100
     assert sum(len(line) <= 50 for line in narrow) >= len(narrow) - 2  # a long option may not fit
+
+
+#: records whether the cyclic garbage collector ran during set-up (prepare) and at the launch
+GC_PROBE = """
+import gc, sys
+from stockade.cli import main
+from stockade.enforce import launcher, prepare
+from stockade.enforce.supervisor import session
+seen = {}
+def spy(module, name):
+    real = getattr(module, name)
+    def wrapper(*args, **kwargs):
+        seen[name] = gc.isenabled()
+        return real(*args, **kwargs)
+    setattr(module, name, wrapper)
+spy(prepare, "prepare"); spy(launcher, "launch"); spy(session, "supervised_launch")
+status = main.main(sys.argv[1:])
+print(status, seen.get("prepare"), seen.get("supervised_launch", seen.get("launch")),
+      gc.isenabled(), file=sys.stderr)
+"""
+
+
+def _gc_states(*args: str) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", GC_PROBE, *args], capture_output=True,
+                         text=True, timeout=120, cwd="/")
+    return out.stderr.strip().splitlines()[-1].split()
+
+
+def test_collector_is_off_for_start_up_and_on_while_the_program_runs() -> None:
+    # status, during prepare, at the launch (the supervisor runs as long as the program), after
+    assert _gc_states("run", "--rx", "/", "--", "/bin/true") == ["0", "False", "True", "True"]
+
+
+def test_collector_is_on_before_a_profile_is_compiled(tmp_path) -> None:
+    profile = tmp_path / "p.aa"
+    profile.write_text("profile p /bin/true {\n  / r,\n  /** rix,\n}\n")
+    assert _gc_states("run", "--no-cache", "-p", str(profile), "--", "/bin/true") == \
+        ["0", "True", "True", "True"]
+
+
+def test_other_commands_run_with_the_collector_on() -> None:
+    probe = ("import gc, sys\nfrom stockade.cli import main, status\nseen = []\n"
+             "real = status.run\nstatus.run = lambda args: seen.append(gc.isenabled()) or 0\n"
+             "main.main(['status'])\nprint(seen)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert out.strip() == "[True]"
