@@ -8,6 +8,7 @@ onto the run path, or a collector left off while the supervisor runs, fails here
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -16,15 +17,14 @@ import sys
 import pytest
 
 from stockade.cli import main
+from stockade.enforce import status_record
 
-#: runs `stockade run ARGS` as the console script does, then prints the modules it loaded
+#: runs `stockade ARGS` as the console script does, then prints the modules it loaded
 PROBE = """
-import runpy, sys
+import sys
 sys.argv = ["stockade", *sys.argv[1:]]
-try:
-    runpy.run_module("stockade", run_name="__main__")
-except SystemExit as exit:
-    status = exit.code
+from stockade.cli.main import main
+status = main()
 print(status, *sorted(sys.modules), file=sys.stderr)
 """
 
@@ -95,6 +95,7 @@ def test_help_follows_columns() -> None:
 GC_PROBE = """
 import gc, sys
 from stockade.cli import main
+from stockade.enforce import status_record
 from stockade.enforce import launcher, prepare
 from stockade.enforce.supervisor import session
 seen = {}
@@ -136,3 +137,46 @@ def test_other_commands_run_with_the_collector_on() -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True, timeout=60).stdout
     assert out.strip() == "[True]"
+
+
+#: the console script's entry point, with a finalizer that says whether the interpreter's
+#: finalization ran
+EXIT_PROBE = """
+import atexit, sys
+atexit.register(lambda: sys.stderr.write("finalized\\n"))
+sys.argv = ["stockade", *sys.argv[1:]]
+from stockade.cli.main import entry
+entry()
+"""
+
+
+def test_run_ends_without_finalizing_after_its_own_clean_up(tmp_path) -> None:
+    audit = tmp_path / "audit.jsonl"
+    out = subprocess.run([sys.executable, "-c", EXIT_PROBE, "run", "--rx", "/", "--audit",
+                          str(audit), "--", "/bin/sh", "-c", "echo out; exit 7"],
+                         capture_output=True, text=True, timeout=120, cwd="/")
+    assert out.returncode == 7  # the program's status
+    assert out.stdout == "out\n"
+    assert "finalized" not in out.stderr
+    lines = [json.loads(line) for line in audit.read_text().splitlines()]  # run closed it
+    assert lines[-1]["event"] == "exit" and lines[-1]["status"] == 7
+    start = next(rec for rec in lines if rec["event"] == "start")
+    directory = status_record.record_dir()
+    if directory is not None:  # run removed the program's status record itself
+        assert not os.path.exists(os.path.join(directory, f"{start['pid']}.json"))
+
+
+def test_run_output_reaches_a_pipe_before_the_process_ends() -> None:
+    out = subprocess.run([sys.executable, "-c", EXIT_PROBE, "run", "--rx", "/usr",
+                          "--", "/nonexistent/program"], capture_output=True, text=True,
+                         timeout=120, cwd="/")
+    assert out.returncode == 127  # as the shell: not found
+    assert out.stderr == "stockade run: /nonexistent/program: No such file or directory\n"
+
+
+@pytest.mark.parametrize("argv", [["status"], ["run", "--help"]])
+def test_other_commands_and_help_finalize_as_usual(argv: list[str]) -> None:
+    out = subprocess.run([sys.executable, "-c", EXIT_PROBE, *argv], capture_output=True,
+                         text=True, timeout=120, cwd="/")
+    assert out.returncode == 0
+    assert "finalized" in out.stderr

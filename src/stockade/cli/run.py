@@ -39,6 +39,9 @@ USAGE_EXIT = SETUP_FAILED  # cli/main.py: argument errors of `run` exit 125
 #: cli/main.py leaves the cyclic garbage collector off until `_run` turns it on: before the
 #: program starts, or first thing when the run loads input-sized policy (`_loads_policy`)
 COLLECTS_GARBAGE = True
+#: the finally blocks of `_run` close and remove all it made: the console script may end the
+#: process without the interpreter's finalization (cli/main.py `entry`)
+EXIT_AT_ONCE = True
 HELP = "run a command confined (Landlock, seccomp, capabilities, no_new_privs)"
 
 _EPILOG = """\
