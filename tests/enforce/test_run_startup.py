@@ -13,8 +13,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
+from confine_helpers import drop_to_nobody
 
 from stockade.cli import main
 from stockade.enforce import status_record
@@ -150,19 +152,26 @@ entry()
 """
 
 
-def test_run_ends_without_finalizing_after_its_own_clean_up(tmp_path) -> None:
-    audit = tmp_path / "audit.jsonl"
-    out = subprocess.run([sys.executable, "-c", EXIT_PROBE, "run", "--rx", "/", "--audit",
-                          str(audit), "--", "/bin/sh", "-c", "echo out; exit 7"],
-                         capture_output=True, text=True, timeout=120, cwd="/")
-    assert out.returncode == 7  # the program's status
-    assert out.stdout == "out\n"
-    assert "finalized" not in out.stderr
-    lines = [json.loads(line) for line in audit.read_text().splitlines()]  # run closed it
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_run_ends_without_finalizing_after_its_own_clean_up(user: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("switches to nobody: run as root")
+    with tempfile.TemporaryDirectory() as work:
+        os.chmod(work, 0o777)  # nobody writes the audit file here
+        audit = os.path.join(work, "audit.jsonl")
+        out = subprocess.run([sys.executable, "-c", EXIT_PROBE, "run", "--rx", "/", "--audit",
+                              audit, "--", "/bin/sh", "-c", "echo out; exit 7"],
+                             capture_output=True, text=True, timeout=120, cwd="/",
+                             preexec_fn=drop_to_nobody if user == "nobody" else None)
+        assert out.returncode == 7, out.stderr  # the program's status
+        assert out.stdout == "out\n"
+        assert "finalized" not in out.stderr
+        with open(audit, encoding="utf-8") as f:  # written, flushed and closed by run itself
+            lines = [json.loads(line) for line in f]
     assert lines[-1]["event"] == "exit" and lines[-1]["status"] == 7
     start = next(rec for rec in lines if rec["event"] == "start")
     directory = status_record.record_dir()
-    if directory is not None:  # run removed the program's status record itself
+    if user == "root" and directory is not None:  # run removed the program's status record
         assert not os.path.exists(os.path.join(directory, f"{start['pid']}.json"))
 
 
