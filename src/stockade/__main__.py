@@ -1,3 +1,3 @@
-from stockade.cli.main import main
+from stockade.cli.main import entry
 
-raise SystemExit(main())
+entry()

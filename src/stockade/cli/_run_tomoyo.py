@@ -8,7 +8,6 @@ import argparse
 import functools
 import operator
 import os
-import shutil
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -27,6 +26,8 @@ def wants_tomoyo(args: argparse.Namespace) -> bool:
 def program_name(command: list[str]) -> str:
     """The program as TOMOYO names an exec of it: found on PATH, directories resolved, the
     last component not followed (tomoyo_realpath_nofollow)."""
+    import shutil
+
     found = shutil.which(command[0]) if "/" not in command[0] else command[0]
     if not found:
         raise UsageError(f"{command[0]}: command not found")

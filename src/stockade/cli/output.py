@@ -10,7 +10,6 @@ colours `paint()` makes. JSON output is ASCII (`\\uXXXX` escapes), so it passes 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -105,6 +104,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], stream: TextIO 
 
 def print_json(data: Any, stream: TextIO | None = None) -> None:
     """Stable, sorted JSON on one document."""
+    import json  # imported here: `--version` and `run` print no JSON
+
     stream = stream or sys.stdout
     json.dump(data, stream, indent=2, sort_keys=True, default=str)
     stream.write("\n")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
-import shlex
-import shutil
 import sys
 import threading
 from collections.abc import Callable
@@ -37,6 +36,12 @@ if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
 COMMAND = "run"
 SETUP_FAILED = 125  # as env(1), timeout(1): the program did not run
 USAGE_EXIT = SETUP_FAILED  # cli/main.py: argument errors of `run` exit 125
+#: cli/main.py leaves the cyclic garbage collector off until `_run` turns it on: before the
+#: program starts, or first thing when the run loads input-sized policy (`_loads_policy`)
+COLLECTS_GARBAGE = True
+#: the finally blocks of `_run` close and remove all it made: the console script may end the
+#: process without the interpreter's finalization (cli/main.py `entry`)
+EXIT_AT_ONCE = True
 HELP = "run a command confined (Landlock, seccomp, capabilities, no_new_privs)"
 
 _EPILOG = """\
@@ -201,6 +206,8 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
         return plan_cache.exposure(directory, plan) if directory else None
 
     # a file of several profiles: the one that attaches to the program (find_attach)
+    import shutil
+
     program = shutil.which(command) or command
     pp, how = plan_cache.compile_file(args.profile, args.include_dirs, args.profile_name,
                                       program=program, use_cache=args.cache, exposed=exposed)
@@ -339,10 +346,19 @@ def run(args: argparse.Namespace) -> int:
                             "STOCKADE_DEBUG=1 for a traceback)", SETUP_FAILED) from None
 
 
+def _loads_policy(args: argparse.Namespace) -> bool:
+    """Whether the run compiles a profile or builds a module stack (policies of any size), not
+    only the plan of its flags."""
+    return bool(args.profile or getattr(args, "mode", None) or getattr(args, "module_file", None)
+                or getattr(args, "complain", False) or wants_tomoyo(args))
+
+
 def _run(args: argparse.Namespace) -> int:
     """Build the plan, prepare it for this kernel, report weakened rules, launch."""
     command = trailing_command(args.argv, "stockade run [FLAGS] -- CMD ARGS...")
     check_strict(args)
+    if _loads_policy(args):
+        gc.enable()
     from stockade.enforce import caps, coverage_scope, defaults, launcher, prctl, prepare
     from stockade.enforce.plan.types import CoverageReport
     from stockade.enforce.tcp_refusals import TcpRefusals
@@ -448,6 +464,7 @@ def _run(args: argparse.Namespace) -> int:
                 report.write_record(audit, {"event": "start", "pid": pid, "argv": command,
                                             "profile": plan.name})
 
+        gc.enable()  # the supervisor may run as long as the program
         try:
             if supervision is not None:
                 from stockade.enforce.supervisor.session import supervised_launch
@@ -515,6 +532,8 @@ def _venv_hint(command: list[str], prep: Prepared) -> None:
 
     venv = ungranted_venv(command[0], prep.plan, prep.env)
     if venv:
+        import shlex
+
         _say(f"the Python venv at {printable(venv)} is not granted (Python cannot read its "
              f"pyvenv.cfg): add --ro {printable(shlex.quote(venv))}")
 

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from stockade.enforce.plan.types import CoverageEntry, CoverageStatus
-from stockade.policy.includes import BUNDLED_DIR, SYSTEM_DIR
+from stockade.policy_dirs import BUNDLED_DIR, SYSTEM_DIR
 
 #: Sub-directories of a policy directory that hold distro-shipped shared rules.
 SHARED_SUBDIRS = ("abstractions", "tunables")

@@ -151,6 +151,9 @@ HYBRID_WRITE = CHMOD + CHOWN + UTIME + XATTR_SET + XATTR_REMOVE
 #: ... and that read its extended attributes (AppArmor: `r`).
 HYBRID_READ = XATTR_GET
 HYBRID_SOURCE = "hybrid: not mediated by Landlock"
+#: routed to `run`'s supervisor whenever the plan restricts writes: Landlock has no connect
+#: right for pathname unix sockets (sendto too, only with an address: supervisor/session.py)
+UNIX_PEER_SYSCALLS = ("connect", "sendmsg", "sendmmsg")
 
 
 def hybrid_rules(handled_fs: AccessFs, handled_net: AccessNet) -> list[SeccompRule]:

@@ -9,7 +9,6 @@ and dies with a traceback about it. `run` says instead, in one line, which venv 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Mapping
 
 from stockade.enforce import landlock as ll
@@ -24,6 +23,8 @@ def _program(command: str, env: Mapping[str, str]) -> str | None:
     for pyvenv.cfg next to the path it was started as)."""
     if "/" in command:
         return os.path.abspath(command)
+    import shutil  # only for a bare command name (start-up cost)
+
     found = shutil.which(command, path=env.get("PATH") or os.defpath)
     return os.path.abspath(found) if found else None
 

@@ -13,7 +13,6 @@ import os
 import stat
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from stockade import fsview
 from stockade.files import file_kind
@@ -21,9 +20,7 @@ from stockade.policy import ast
 from stockade.policy.errors import IncludeError, PolicyError, PolicySyntaxError
 from stockade.policy.limits import MAX_FILE_BYTES, MAX_INCLUDE_DEPTH, MAX_NESTING
 from stockade.policy.parser import parse_text
-
-SYSTEM_DIR = "/etc/apparmor.d"
-BUNDLED_DIR = str(Path(__file__).resolve().parent.parent / "data" / "apparmor.d")
+from stockade.policy_dirs import BUNDLED_DIR, SYSTEM_DIR
 
 _BACKUP_SUFFIXES = (
     "~", ".bak", ".orig", ".rej", ".swp", ".dpkg-new", ".dpkg-old", ".dpkg-dist",

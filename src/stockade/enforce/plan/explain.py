@@ -73,9 +73,11 @@ class _Landlock:
 
     def own_pid(self, pid: int) -> None:
         """Add what the launcher grants the program with pid `pid` on its own /proc/PID."""
+        self.pid = pid
+        if not self.plan.own_proc:  # nothing to add (and no glob expander to import)
+            return
         from stockade.enforce.plan.proc import own_proc_rules
 
-        self.pid = pid
         for rule in own_proc_rules(self.plan, pid):
             self._by_path.setdefault(rule.path, []).append((len(self.rules), rule))
             self.rules.append((rule.path, rule))

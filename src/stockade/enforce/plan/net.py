@@ -33,9 +33,7 @@ SOCK_TYPES = {"stream": 1, "dgram": 2, "raw": 3, "rdm": 4, "seqpacket": 5, "dccp
 PROTO_TYPE = {"tcp": 1, "udp": 2, "icmp": 3, "icmpv6": 3}
 INET = frozenset({defaults.AF_INET, defaults.AF_INET6})
 MAX_PORTS = 1024
-#: routed to `run`'s supervisor whenever the plan restricts writes: Landlock has no connect
-#: right for pathname unix sockets (sendto too, only with an address: supervisor/session.py)
-UNIX_PEER_SYSCALLS = ("connect", "sendmsg", "sendmmsg")
+UNIX_PEER_SYSCALLS = defaults.UNIX_PEER_SYSCALLS
 PTRACE_SYSCALLS = ("ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd")
 
 

@@ -26,17 +26,14 @@ import select
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stockade.enforce.seccomp import resolve_syscall
 from stockade.enforce.supervisor import fast, resolve, table
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.blocking import REAP_INTERVAL_MS, BlockingOpens
-from stockade.enforce.supervisor.complain import ProfileJudge
 from stockade.enforce.supervisor.held import writable_files
 from stockade.enforce.supervisor.notify import Listener
-from stockade.enforce.supervisor.observe import Observation, Observer
-from stockade.enforce.supervisor.plan_guard import PlanGuard
 from stockade.enforce.supervisor.resolve import Refused
 from stockade.enforce.supervisor.target import (
     CredSwitch,
@@ -50,6 +47,11 @@ from stockade.lsm.module import Mode, Verdict
 from stockade.lsm.probe import subject_from_pid
 from stockade.lsm.stack import DENIED, AuditEvent, AuditSink, Stack
 from stockade.lsm.types import Object, ObjectKind, Request, Subject, access_names
+
+if TYPE_CHECKING:  # a plain run neither observes nor judges a profile
+    from stockade.enforce.supervisor.complain import ProfileJudge
+    from stockade.enforce.supervisor.observe import Observation, Observer
+    from stockade.enforce.supervisor.plan_guard import PlanGuard
 
 Handler = Callable[["Supervisor", int, int, tuple[int, ...]], None]
 _LABEL_FREE = frozenset({"dac", "capability", "yama", "loadpin", "lockdown", "tomoyo"})
@@ -102,6 +104,10 @@ class Supervisor:
         self.stack = stack
         self.mode = mode
         self.observer = observer
+        if observer is not None:  # now: the loop's thread cannot open files once restricted
+            from stockade.enforce.supervisor.observe import Observation
+
+            self._observation: type[Observation] = Observation
         self.audit_sink = audit_sink if audit_sink is not None else stack.audit_sink
         self.exec_enforced = exec_enforced
         self.helper = helper or ProcHelper()
@@ -241,7 +247,7 @@ class Supervisor:
         if self.observer is not None and requests:
             first = requests[0]
             obj = first.obj
-            self.observer(Observation(
+            self.observer(self._observation(
                 time=time.time(), pid=task.tgid, tid=task.tid, comm=task.subject.comm,
                 exe=task.subject.exe, syscall=syscall, hook=first.hook, op=op,
                 path=obj.path if obj is not None and obj.kind == ObjectKind.FILE else "",

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from stockade.enforce import landlock, prctl
 from stockade.enforce import seccomp as sc
-from stockade.enforce.plan.net import UNIX_PEER_SYSCALLS
+from stockade.enforce.defaults import UNIX_PEER_SYSCALLS
 from stockade.enforce.plan.types import SeccompRule
 from stockade.enforce.prepare import Prepared
 from stockade.enforce.supervisor import sys as ksys

@@ -1,0 +1,191 @@
+"""A plain `stockade run` starts cheaply: it loads only what it uses, and the cyclic garbage
+collector stays off during start-up only (docs/performance.md).
+
+Each test runs the real command (a confined /bin/true) in a fresh interpreter and looks at what
+it imported or how the collector was set, so a module-level import that drags a package back
+onto the run path, or a collector left off while the supervisor runs, fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+from confine_helpers import drop_to_nobody
+
+from stockade.cli import main
+from stockade.enforce import status_record
+
+#: runs `stockade ARGS` as the console script does, then prints the modules it loaded
+PROBE = """
+import sys
+sys.argv = ["stockade", *sys.argv[1:]]
+from stockade.cli.main import main
+status = main()
+print(status, *sorted(sys.modules), file=sys.stderr)
+"""
+
+#: what a plain run must not load: the profile language (parser, compiler, checker, RE2), the
+#: learn observer and the complain judge (other modes), shutil and its compressors (argparse's
+#: terminal width)
+NOT_ON_THE_PATH = ("stockade.policy", "re2", "stockade.enforce.supervisor.observe",
+                   "stockade.enforce.supervisor.complain", "stockade.enforce.plan.net",
+                   "stockade.enforce.plan.glob", "shutil", "lzma", "bz2")
+
+
+def _loaded(*args: str) -> tuple[int, list[str]]:
+    out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
+                         timeout=120, cwd="/")
+    status, *modules = out.stderr.strip().splitlines()[-1].split()
+    return int(status), modules
+
+
+def _on_path(modules: list[str], name: str) -> bool:
+    return any(m == name or m.startswith(name + ".") for m in modules)
+
+
+def test_plain_run_imports_no_profile_language_nor_other_modes() -> None:
+    status, modules = _loaded("run", "--rx", "/", "--", "/bin/true")
+    assert status == 0
+    # the run did start its supervisor (chmod, xattrs, listen, unix peers are routed)
+    assert "stockade.enforce.supervisor.loop" in modules
+    assert [n for n in NOT_ON_THE_PATH if _on_path(modules, n)] == []
+
+
+def test_run_with_a_profile_still_loads_the_profile_language(tmp_path) -> None:
+    profile = tmp_path / "p.aa"
+    profile.write_text("profile p /bin/true {\n  / r,\n  /** rix,\n}\n")
+    status, modules = _loaded("run", "--no-cache", "-p", str(profile), "--", "/bin/true")
+    assert status == 0
+    assert _on_path(modules, "stockade.policy")
+
+
+def test_learn_mode_loads_the_observer_before_the_supervisor_restricts_itself(tmp_path) -> None:
+    learn = tmp_path / "obs.jsonl"
+    status, modules = _loaded("run", "--mode", "learn", "--learn", str(learn), "--", "/bin/true")
+    assert status == 0
+    assert "stockade.enforce.supervisor.observe" in modules
+    assert learn.read_text().strip()  # the observations were written by the loop's thread
+
+
+@pytest.mark.parametrize("columns", ["", "0", "57", "203", "x"])
+def test_help_width_is_argparse_own(monkeypatch: pytest.MonkeyPatch, columns: str) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    assert main._help_width() == shutil.get_terminal_size().columns - 2
+
+
+def _usage_lines(columns: str) -> list[str]:
+    env = {**os.environ, "COLUMNS": columns}
+    out = subprocess.run([sys.executable, "-m", "stockade", "run", "--help"], env=env,
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    return out.split("\n\n", 1)[0].splitlines()  # argparse wraps the usage (the epilog is raw)
+
+
+def test_help_follows_columns() -> None:
+    narrow, wide = _usage_lines("50"), _usage_lines("200")
+    assert len(narrow) > len(wide) > 1
+    assert max(len(line) for line in wide) > 100
+    assert sum(len(line) <= 50 for line in narrow) >= len(narrow) - 2  # a long option may not fit
+
+
+#: records whether the cyclic garbage collector ran during set-up (prepare) and at the launch
+GC_PROBE = """
+import gc, sys
+from stockade.cli import main
+from stockade.enforce import status_record
+from stockade.enforce import launcher, prepare
+from stockade.enforce.supervisor import session
+seen = {}
+def spy(module, name):
+    real = getattr(module, name)
+    def wrapper(*args, **kwargs):
+        seen[name] = gc.isenabled()
+        return real(*args, **kwargs)
+    setattr(module, name, wrapper)
+spy(prepare, "prepare"); spy(launcher, "launch"); spy(session, "supervised_launch")
+status = main.main(sys.argv[1:])
+print(status, seen.get("prepare"), seen.get("supervised_launch", seen.get("launch")),
+      gc.isenabled(), file=sys.stderr)
+"""
+
+
+def _gc_states(*args: str) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", GC_PROBE, *args], capture_output=True,
+                         text=True, timeout=120, cwd="/")
+    return out.stderr.strip().splitlines()[-1].split()
+
+
+def test_collector_is_off_for_start_up_and_on_while_the_program_runs() -> None:
+    # status, during prepare, at the launch (the supervisor runs as long as the program), after
+    assert _gc_states("run", "--rx", "/", "--", "/bin/true") == ["0", "False", "True", "True"]
+
+
+def test_collector_is_on_before_a_profile_is_compiled(tmp_path) -> None:
+    profile = tmp_path / "p.aa"
+    profile.write_text("profile p /bin/true {\n  / r,\n  /** rix,\n}\n")
+    assert _gc_states("run", "--no-cache", "-p", str(profile), "--", "/bin/true") == \
+        ["0", "True", "True", "True"]
+
+
+def test_other_commands_run_with_the_collector_on() -> None:
+    probe = ("import gc, sys\nfrom stockade.cli import main, status\nseen = []\n"
+             "real = status.run\nstatus.run = lambda args: seen.append(gc.isenabled()) or 0\n"
+             "main.main(['status'])\nprint(seen)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert out.strip() == "[True]"
+
+
+#: the console script's entry point, with a finalizer that says whether the interpreter's
+#: finalization ran
+EXIT_PROBE = """
+import atexit, sys
+atexit.register(lambda: sys.stderr.write("finalized\\n"))
+sys.argv = ["stockade", *sys.argv[1:]]
+from stockade.cli.main import entry
+entry()
+"""
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_run_ends_without_finalizing_after_its_own_clean_up(user: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("switches to nobody: run as root")
+    with tempfile.TemporaryDirectory() as work:
+        os.chmod(work, 0o777)  # nobody writes the audit file here
+        audit = os.path.join(work, "audit.jsonl")
+        out = subprocess.run([sys.executable, "-c", EXIT_PROBE, "run", "--rx", "/", "--audit",
+                              audit, "--", "/bin/sh", "-c", "echo out; exit 7"],
+                             capture_output=True, text=True, timeout=120, cwd="/",
+                             preexec_fn=drop_to_nobody if user == "nobody" else None)
+        assert out.returncode == 7, out.stderr  # the program's status
+        assert out.stdout == "out\n"
+        assert "finalized" not in out.stderr
+        with open(audit, encoding="utf-8") as f:  # written, flushed and closed by run itself
+            lines = [json.loads(line) for line in f]
+    assert lines[-1]["event"] == "exit" and lines[-1]["status"] == 7
+    start = next(rec for rec in lines if rec["event"] == "start")
+    directory = status_record.record_dir()
+    if user == "root" and directory is not None:  # run removed the program's status record
+        assert not os.path.exists(os.path.join(directory, f"{start['pid']}.json"))
+
+
+def test_run_output_reaches_a_pipe_before_the_process_ends() -> None:
+    out = subprocess.run([sys.executable, "-c", EXIT_PROBE, "run", "--rx", "/usr",
+                          "--", "/nonexistent/program"], capture_output=True, text=True,
+                         timeout=120, cwd="/")
+    assert out.returncode == 127  # as the shell: not found
+    assert out.stderr == "stockade run: /nonexistent/program: No such file or directory\n"
+
+
+@pytest.mark.parametrize("argv", [["status"], ["run", "--help"]])
+def test_other_commands_and_help_finalize_as_usual(argv: list[str]) -> None:
+    out = subprocess.run([sys.executable, "-c", EXIT_PROBE, *argv], capture_output=True,
+                         text=True, timeout=120, cwd="/")
+    assert out.returncode == 0
+    assert "finalized" in out.stderr
