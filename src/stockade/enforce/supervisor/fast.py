@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 from typing import Any
 
 from stockade.enforce.supervisor.notify import Listener
 
 ENV_PURE = "STOCKADE_SUPERVISOR_PURE"
+#: `STOCKADE_SUPERVISOR_NO_MIRROR=1`: C mechanics without the AVC mirror (benchmarks, tests)
+ENV_NO_MIRROR = "STOCKADE_SUPERVISOR_NO_MIRROR"
 _PAGE = 4096
+_U32 = struct.Struct("=I")
 
 
 class Backend:
@@ -126,3 +130,106 @@ def openat2_with(backend: Backend) -> Any:
             _raise(fd)
         return fd
     return openat2
+
+
+_KEY_HEAD = struct.Struct("=QIIIIQQI")
+_ABSENT = _U32.pack(0xFFFFFFFF)
+
+
+class FastPath:
+    """The C mirror of the AVC's allows for plain opens (docs/supervisor.md, "Fast path").
+
+    Python's AVC stays the one source of decisions: an entry is put here only after the Stack
+    answered an open with an allow that its AVC holds without audit events, under a key made of
+    exactly the AVC key's inputs (the subject, as a token for its `key`; the access; the path the
+    lookup proved; the inode's owner, mode, number and device; the label xattrs read from the
+    descriptor). The C loop (`stk_next_fast`) builds the same key from its own reads of a later
+    open and completes it only on an equal key; every other notification reaches Python. The
+    mirror is flushed with the AVC (`AccessVectorCache.on_reset`), a task is forgotten when the
+    task cache drops or relabels it, and a task's entries apply only while the supervisor
+    thread still has the credentials it had when they were put (`creds`).
+    """
+
+    __slots__ = ("_ffi", "_lib", "_next", "_stats", "_tokens", "ctx", "names")
+
+    def __init__(self, backend: Backend, ctx: Any, names: tuple[str, ...]) -> None:
+        self._ffi = backend.ffi
+        self._lib = backend.lib
+        self.ctx = ctx
+        self.names = names
+        self._tokens: dict[tuple, int] = {}
+        self._next = 1
+        self._stats = backend.ffi.new("uint64_t[4]")
+
+    @classmethod
+    def create(cls, backend: Backend, names: tuple[str, ...], nr_open: int, nr_openat: int,
+               arch: int, proc_dev: int, may: tuple[int, int, int, int]) -> FastPath | None:
+        """A mirror for opens of `nr_open`/`nr_openat` on `arch`, keyed with the label
+        xattrs `names` (None if C cannot hold them)."""
+        packed = b"".join(os.fsencode(n) + b"\0" for n in names) + b"\0"
+        ctx = backend.lib.stk_fast_new(arch, nr_open, nr_openat, proc_dev, packed, *may)
+        if ctx == backend.ffi.NULL:
+            return None
+        return cls(backend, ctx, names)
+
+    def key(self, token: int, access: int, path: str, st: os.stat_result,
+            xattrs: tuple[tuple[str, bytes], ...]) -> bytes:
+        """The mirror key (the layout the C side builds from its own reads)."""
+        raw = os.fsencode(path)
+        parts = [_KEY_HEAD.pack(token, access, st.st_uid, st.st_gid, st.st_mode, st.st_ino,
+                                st.st_dev, len(raw)), raw]
+        values = dict(xattrs)
+        for name in self.names:
+            value = values.get(name)
+            parts.append(_ABSENT if value is None else _U32.pack(len(value)) + value)
+        return b"".join(parts)
+
+    def token(self, subject_key: tuple) -> int:
+        """A number for `subject_key`, never given to another key (bounded: a full table starts
+        over with new numbers)."""
+        tokens = self._tokens
+        found = tokens.get(subject_key)
+        if found is None:
+            if len(tokens) >= 4096:
+                tokens.clear()
+            found = tokens[subject_key] = self._next
+            self._next += 1
+        return found
+
+    def put(self, tid: int, pidfd: int, subject_key: tuple, cred_gen: int, access: int,
+            path: str, st: os.stat_result, xattrs: tuple[tuple[str, bytes], ...],
+            seqno: int) -> None:
+        """Mirror an allow of the AVC (decided against policy `seqno`) for task `tid`."""
+        if self.ctx is None:
+            return
+        token = self.token(subject_key)
+        self._lib.stk_fast_task(self.ctx, tid, os.dup(pidfd), token, cred_gen)
+        key = self.key(token, access, path, st, xattrs)
+        self._lib.stk_fast_put(self.ctx, key, len(key), seqno)
+
+    def flush(self, seqno: int) -> None:
+        """The AVC was reset."""
+        if self.ctx is not None:
+            self._lib.stk_fast_flush(self.ctx, seqno)
+
+    def forget(self, tid: int) -> None:
+        """Task `tid` changed or went away (-1: every task)."""
+        if self.ctx is not None:
+            self._lib.stk_fast_forget(self.ctx, tid)
+
+    def creds(self, generation: int) -> None:
+        """The supervisor thread switched credentials."""
+        if self.ctx is not None:
+            self._lib.stk_fast_creds(self.ctx, generation)
+
+    def counts(self) -> tuple[int, int, int, int]:
+        """(opens completed in C, C lookups that missed, vanished, ADDFD failures)."""
+        self._lib.stk_fast_stats(self.ctx, self._stats)
+        s = self._stats
+        return int(s[0]), int(s[1]), int(s[2]), int(s[3])
+
+    def close(self) -> None:
+        """Free the mirror (after the loop ended)."""
+        if self.ctx is not None:
+            self._lib.stk_fast_free(self.ctx)
+            self.ctx = None

@@ -23,6 +23,7 @@ import contextlib
 import errno
 import os
 import select
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -49,7 +50,17 @@ from stockade.errors import StockadeError
 from stockade.lsm.module import Mode, Verdict
 from stockade.lsm.probe import subject_from_pid
 from stockade.lsm.stack import DENIED, AuditEvent, AuditSink, Stack
-from stockade.lsm.types import Object, ObjectKind, Request, Subject, access_names
+from stockade.lsm.types import (
+    MAY_APPEND,
+    MAY_OPEN,
+    MAY_READ,
+    MAY_WRITE,
+    Object,
+    ObjectKind,
+    Request,
+    Subject,
+    access_names,
+)
 
 Handler = Callable[["Supervisor", int, int, tuple[int, ...]], None]
 _LABEL_FREE = frozenset({"dac", "capability", "yama", "loadpin", "lockdown", "tomoyo"})
@@ -78,6 +89,7 @@ class Stats:
         "denied",
         "emulated",
         "errors",
+        "fast_hits",
         "notifications",
         "vanished",
         "would_deny",
@@ -86,6 +98,8 @@ class Stats:
     def __init__(self) -> None:
         self.notifications = self.denied = self.emulated = self.continued = 0
         self.vanished = self.errors = self.would_deny = 0
+        #: opens completed by the C fast path (also counted in notifications and emulated)
+        self.fast_hits = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counters by name."""
@@ -118,6 +132,9 @@ class Supervisor:
         self.mem: ksys.MemReader | fast.CMemReader = (
             fast.CMemReader(self.backend) if self.backend is not None else ksys.MemReader())
         ksys.use_openat2(fast.openat2_with(self.backend) if self.backend is not None else None)
+        #: the C mirror of the AVC's allows for plain opens (fast.FastPath), while serving
+        self.fastpath: fast.FastPath | None = None
+        self._cred_gen = 0
         self.stats = Stats()
         names = {m.name for m in stack.modules}
         #: the TOMOYO module, told each exec's argv and envp (None without one)
@@ -208,6 +225,10 @@ class Supervisor:
         """Switch this thread to the target's fs credentials (and umask for creations)."""
         if self.creds is not None:
             self.creds.become(task.subject)
+            if self.creds.generation != self._cred_gen:
+                self._cred_gen = self.creds.generation
+                if self.fastpath is not None:
+                    self.fastpath.creds(self._cred_gen)
         if umask and task.umask != self._umask:
             os.umask(task.umask)
             self._umask = task.umask
@@ -343,11 +364,79 @@ class Supervisor:
                 elif ev & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
                     return
 
+    def mirror(self, task: TaskInfo, key: tuple, decision: Any, access: int, path: str,
+               st: os.stat_result, xattrs: tuple[tuple[str, bytes], ...]) -> None:
+        """Offer the C fast path an allow of a plain open that the AVC now holds (fast.py)."""
+        fp = self.fastpath
+        avc = self.stack.avc
+        seqno = avc.seqno  # read before `holds`: a reset in between is seen by the C side
+        if fp is None or decision.errno or decision.events or not avc.holds(key, decision) \
+                or not task.root_is_ours or task.pidfd < 0 \
+                or not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            return
+        fp.put(task.tid, task.pidfd, task.subject.key, self._cred_gen, access, path, st, xattrs,
+               seqno)
+
+    def _start_fastpath(self, backend: fast.Backend) -> fast.FastPath | None:
+        """The C mirror, where every open it could complete would be an AVC hit in Python:
+        no observer or judge, no directory walks, label names known, open/openat served by
+        their plain handlers."""
+        from stockade.enforce.seccomp import AUDIT_ARCH_X86_64
+        from stockade.enforce.supervisor.handlers.open_exec import h_open, h_openat
+        names = resolve.LABEL_NAMES
+        if self.watching or self.walk or names is None or os.environ.get(fast.ENV_NO_MIRROR):
+            return None
+        nr_open, nr_openat = resolve_syscall("open"), resolve_syscall("openat")
+        if self.table.get(nr_open) is not h_open or self.table.get(nr_openat) is not h_openat \
+                or os.uname().machine != "x86_64":
+            return None
+        labels = tuple(n for n in names if n.startswith(resolve.LABEL_PREFIXES))
+        fp = fast.FastPath.create(backend, labels, nr_open, nr_openat, AUDIT_ARCH_X86_64,
+                                  resolve.PROC_DEV, (MAY_OPEN, MAY_READ, MAY_WRITE, MAY_APPEND))
+        if fp is None:
+            return None
+        fp.creds(self._cred_gen)
+        self.stack.avc.on_reset.append(fp.flush)
+        self.tasks.on_forget = fp.forget
+        self.fastpath = fp
+        return fp
+
+    def _stop_fastpath(self) -> None:
+        fp = self.fastpath
+        if fp is None:
+            return
+        self.fastpath = None
+        self.tasks.on_forget = None
+        with contextlib.suppress(ValueError):
+            self.stack.avc.on_reset.remove(fp.flush)
+        hits, _misses, vanished, failed = fp.counts()
+        self.stats.notifications += hits + vanished + failed
+        self.stats.emulated += hits
+        self.stats.vanished += vanished
+        self.stats.denied += failed
+        self.stats.fast_hits += hits
+        fp.close()
+
     def _run_c(self, listener: Listener, backend: fast.Backend) -> None:
-        """run() with the wait and the receive in C (one call per notification)."""
+        """run() with the wait and the receive in C (one call per notification); AVC hits of
+        plain opens are completed in C when the fast path applies."""
         note = backend.ffi.new("struct stk_note *")
         args = note.args
-        step = backend.lib.stk_next
+        fp = self._start_fastpath(backend)
+        try:
+            self._loop_c(listener, backend, note, args, fp)
+        finally:
+            self._stop_fastpath()
+
+    def _loop_c(self, listener: Listener, backend: fast.Backend, note: Any, args: Any,
+                fp: fast.FastPath | None) -> None:
+        if fp is not None:
+            ctx, fast_step = fp.ctx, backend.lib.stk_next_fast
+
+            def step(lfd: int, stop: int, timeout: int, note: Any) -> int:
+                return int(fast_step(lfd, stop, timeout, note, ctx))
+        else:
+            step = backend.lib.stk_next
         handle = self.handle
         lfd, stop = listener.fd, self._stop_r
         waiting = self.blocking.waiting
