@@ -29,11 +29,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from stockade.enforce.seccomp import resolve_syscall
+from stockade.enforce.seccomp import AUDIT_ARCH_X86_64, resolve_syscall
 from stockade.enforce.supervisor import fast, resolve, table
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.blocking import REAP_INTERVAL_MS, BlockingOpens
 from stockade.enforce.supervisor.complain import ProfileJudge
+from stockade.enforce.supervisor.handlers.open_exec import h_open, h_openat
 from stockade.enforce.supervisor.held import writable_files
 from stockade.enforce.supervisor.notify import Listener
 from stockade.enforce.supervisor.observe import Observation, Observer
@@ -381,8 +382,6 @@ class Supervisor:
         """The C mirror, where every open it could complete would be an AVC hit in Python:
         no observer or judge, no directory walks, label names known, open/openat served by
         their plain handlers."""
-        from stockade.enforce.seccomp import AUDIT_ARCH_X86_64
-        from stockade.enforce.supervisor.handlers.open_exec import h_open, h_openat
         names = resolve.LABEL_NAMES
         if self.watching or self.walk or names is None or os.environ.get(fast.ENV_NO_MIRROR):
             return None

@@ -1,0 +1,145 @@
+"""The C fast path for AVC hits (fast.FastPath): it answers only what Python's AVC would, and a
+changed label, policy, credential or a denial of another key always reaches Python. Each test
+runs a real child under both mechanics; under C the opens before the change must have been
+answered by the fast path (else the test would not test it)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sv_helpers import NOBODY, Tree, script, supervised
+
+
+@pytest.fixture
+def tree(user: str):
+    t = Tree(owner=NOBODY if user == "nobody" else 0)
+    os.setxattr(t.root, "user.stockade.biba", b"medium")  # the child may create its marker
+    t.file("high", "HIGH\n", biba="high")
+    t.file("low", "LOW\n", biba="low")
+    t.file("plain", "PLAIN\n")  # unlabelled: biba.default_level (high)
+    yield t
+    t.cleanup()
+
+
+def _wait_then(marker: Path, action: Any) -> Any:
+    """A `during` hook: wait for the child's `marker`, act on the supervisor, answer `go`."""
+    def during(sup: Any) -> None:
+        deadline = time.monotonic() + 30
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        action(sup)
+        (marker.parent / "go").write_text("go")
+    return during
+
+
+CHILD = """
+import fcntl, json, time
+d = {d!r}
+def read(name, flags=os.O_RDONLY):
+    fd = os.open(d + '/' + name, flags)
+    try:
+        return os.read(fd, 16).decode().strip()
+    finally:
+        os.close(fd)
+before = [read({name!r}) for _ in range(60)]
+open(d + '/ready', 'w').close()
+while not os.path.exists(d + '/go'):
+    time.sleep(0.01)
+{change}
+attempt(lambda: print(read({name!r})))
+print(json.dumps(sorted(set(before))))
+"""
+
+
+def _fast_hits(run: Any, mechanics: str) -> None:
+    if mechanics == "c":
+        assert run.stats["fast_hits"] >= 50, run.stats  # the opens before the change
+    else:
+        assert run.stats["fast_hits"] == 0, run.stats
+
+
+def test_repeated_allows_answered_with_the_right_descriptor(tree: Tree, user: str,
+                                                             mechanics: str) -> None:
+    d = str(tree.root)
+    run = supervised(script(f"""
+import fcntl
+d = {d!r}
+seen = set()
+for i in range(200):
+    cloexec = os.O_CLOEXEC if i & 1 else 0
+    fd = libc.open((d + '/high').encode(), os.O_RDONLY | cloexec)  # os.open adds O_CLOEXEC
+    fl = fcntl.fcntl(fd, fcntl.F_GETFL)
+    fdfl = fcntl.fcntl(fd, fcntl.F_GETFD)
+    same_cloexec = bool(fdfl & fcntl.FD_CLOEXEC) == bool(cloexec)
+    seen.add((os.read(fd, 16), fl & (os.O_NONBLOCK | os.O_ACCMODE), same_cloexec,
+              os.fstat(fd).st_ino == os.stat(d + '/high').st_ino))
+    os.close(fd)
+print('SAME' if seen == {{(b'HIGH' + bytes([10]), 0, True, True)}} else sorted(seen))
+dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+print(','.join(sorted(os.listdir(dfd))))
+attempt(lambda: os.open(d + '/low', os.O_RDONLY))
+"""), user=user, ro=[d])
+    assert run.lines == ["SAME", "high,low,plain", "EACCES"], run
+    _fast_hits(run, mechanics)
+    assert run.stats["errors"] == 0
+
+
+def test_a_label_changed_between_two_opens_is_decided_again(tree: Tree, user: str,
+                                                             mechanics: str) -> None:
+    d = str(tree.root)
+    path = tree.root / "high"
+    run = supervised(script(CHILD.format(d=d, name="high", change="")), user=user, rw=[d],
+                     during=_wait_then(tree.root / "ready", lambda sup: os.setxattr(
+                         path, "user.stockade.biba", b"low")))
+    assert run.lines == ["EACCES", '["HIGH"]'], run
+    denied = [r for r in run.audit if r["result"] == "DENIED" and r["object"] == str(path)]
+    assert len(denied) == 1, run.audit  # one audit record per denial
+    _fast_hits(run, mechanics)
+
+
+def test_a_policy_reload_flushes_the_mirror(tree: Tree, user: str, mechanics: str) -> None:
+    d = str(tree.root)
+
+    def lower_the_default(sup: Any) -> None:  # unlabelled files become low: reading is read down
+        biba = sup.stack.module("biba")
+        biba._object_default = biba.parse("low")
+        sup.stack.reload()
+
+    run = supervised(script(CHILD.format(d=d, name="plain", change="")), user=user, rw=[d],
+                     during=_wait_then(tree.root / "ready", lower_the_default))
+    assert run.lines == ["EACCES", '["PLAIN"]'], run
+    _fast_hits(run, mechanics)
+
+
+def test_a_denial_of_another_key_after_allows(tree: Tree, user: str, mechanics: str) -> None:
+    d = str(tree.root)
+    run = supervised(script(f"""
+d = {d!r}
+for _ in range(60):
+    os.close(os.open(d + '/high', os.O_RDONLY))
+for _ in range(3):
+    attempt(lambda: os.open(d + '/low', os.O_RDONLY))
+attempt(lambda: os.close(os.open(d + '/high', os.O_RDONLY)))
+attempt(lambda: os.open(d + "/high", os.O_WRONLY | os.O_APPEND))   # no write up: another access
+"""), user=user, rw=[d])
+    assert run.lines == ["EACCES", "EACCES", "EACCES", "OK", "EACCES"], run
+    denied = [r for r in run.audit if r["result"] == "DENIED"]
+    assert [r["object"] for r in denied] == [d + "/low"] * 3 + [d + "/high"], run.audit
+    _fast_hits(run, mechanics)
+
+
+@pytest.mark.parametrize("user", ["root"])
+def test_a_credential_change_forgets_the_task(tree: Tree, user: str, mechanics: str) -> None:
+    d = str(tree.root)
+    secret = tree.file("secret", "SECRET\n", biba="high")
+    os.chmod(secret, 0o600)  # root's: nobody's open fails in the kernel (DAC)
+    run = supervised(script(CHILD.format(d=d, name="secret",
+                                         change="libc.setfsuid(65534); libc.prctl(4, 1, 0, 0, 0)")),
+                     user=user, rw=[d], during=_wait_then(tree.root / "ready", lambda sup: None),
+                     keep_caps=[7])  # CAP_SETUID
+    assert run.lines == ["EACCES", '["SECRET"]'], run
+    _fast_hits(run, mechanics)
