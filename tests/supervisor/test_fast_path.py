@@ -143,3 +143,29 @@ def test_a_credential_change_forgets_the_task(tree: Tree, user: str, mechanics: 
                      keep_caps=[7])  # CAP_SETUID
     assert run.lines == ["EACCES", '["SECRET"]'], run
     _fast_hits(run, mechanics)
+
+
+def test_a_decision_of_an_older_policy_is_never_mirrored() -> None:
+    """A reset between Python's decision and its `put` (another thread reloading the policy)
+    must not leave the old decision in the mirror: put refuses an older sequence number."""
+    import errno
+
+    from stockade.enforce.supervisor import fast
+
+    backend = fast.load()
+    if backend is None:
+        pytest.skip("the C extension is not built")
+    fp = fast.FastPath.create(backend, ("user.stockade.biba",), 2, 257, 0xC000003E,
+                              os.stat("/proc").st_dev, (0x20, 4, 2, 8))
+    assert fp is not None
+    lib = backend.lib
+    try:
+        fp.flush(5)
+        key = fp.key(1, 0x24, "/etc/hosts", os.stat("/etc/hosts"), ())
+        assert lib.stk_fast_put(fp.ctx, key, len(key), 4) == -errno.ESTALE
+        assert lib.stk_fast_put(fp.ctx, key, len(key), 5) == 0
+        assert lib.stk_fast_put(fp.ctx, b"", 0, 5) == -errno.EINVAL
+    finally:
+        fp.close()
+    fp.flush(6)  # after close: a late reset from another thread is harmless
+    assert fp.ctx is None

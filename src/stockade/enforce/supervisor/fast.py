@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import struct
+import threading
 from typing import Any
 
 from stockade.enforce.supervisor.notify import Listener
@@ -150,7 +151,7 @@ class FastPath:
     thread still has the credentials it had when they were put (`creds`).
     """
 
-    __slots__ = ("_ffi", "_lib", "_next", "_stats", "_tokens", "ctx", "names")
+    __slots__ = ("_ffi", "_lib", "_lock", "_next", "_stats", "_tokens", "ctx", "names")
 
     def __init__(self, backend: Backend, ctx: Any, names: tuple[str, ...]) -> None:
         self._ffi = backend.ffi
@@ -160,6 +161,8 @@ class FastPath:
         self._tokens: dict[tuple, int] = {}
         self._next = 1
         self._stats = backend.ffi.new("uint64_t[4]")
+        #: a reset in another thread may race `close`: never use a freed table
+        self._lock = threading.Lock()
 
     @classmethod
     def create(cls, backend: Backend, names: tuple[str, ...], nr_open: int, nr_openat: int,
@@ -208,9 +211,10 @@ class FastPath:
         self._lib.stk_fast_put(self.ctx, key, len(key), seqno)
 
     def flush(self, seqno: int) -> None:
-        """The AVC was reset."""
-        if self.ctx is not None:
-            self._lib.stk_fast_flush(self.ctx, seqno)
+        """The AVC was reset (from any thread)."""
+        with self._lock:
+            if self.ctx is not None:
+                self._lib.stk_fast_flush(self.ctx, seqno)
 
     def forget(self, tid: int) -> None:
         """Task `tid` changed or went away (-1: every task)."""
@@ -230,6 +234,7 @@ class FastPath:
 
     def close(self) -> None:
         """Free the mirror (after the loop ended)."""
-        if self.ctx is not None:
-            self._lib.stk_fast_free(self.ctx)
-            self.ctx = None
+        with self._lock:
+            if self.ctx is not None:
+                self._lib.stk_fast_free(self.ctx)
+                self.ctx = None
