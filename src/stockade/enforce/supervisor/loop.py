@@ -375,8 +375,9 @@ class Supervisor:
                 or not task.root_is_ours or task.pidfd < 0 \
                 or not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
             return
-        fp.put(task.tid, task.pidfd, task.subject.key, self._cred_gen, access, path, st, xattrs,
-               seqno)
+        with contextlib.suppress(OSError):  # best effort (e.g. EMFILE): the open is decided
+            fp.put(task.tid, task.pidfd, task.subject.key, self._cred_gen, access, path, st,
+                   xattrs, seqno)
 
     def _start_fastpath(self, backend: fast.Backend) -> fast.FastPath | None:
         """The C mirror, where every open it could complete would be an AVC hit in Python:
