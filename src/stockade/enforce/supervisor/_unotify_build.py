@@ -1,9 +1,11 @@
 """cffi builder of `stockade.enforce.supervisor._unotify`: the supervisor's hot-path mechanics in C.
 
-Only mechanics: receive a notification, read strings from the target, ID_VALID, answer, ADDFD,
-openat2. Every function returns a value >= 0 or -errno and never decides anything; the decision
-stays in Python (loop.py, handlers.py). Built by setup.py (`pip install`), optional: without a
-compiler the pure-Python path (notify.py, sys.py) is used.
+Mechanics: receive a notification, read strings from the target, ID_VALID, answer, ADDFD,
+openat2. Every function returns a value >= 0 or -errno and never decides anything; the decisions
+are Python's (loop.py, handlers/). The one exception is a mirror of allows Python's AVC already
+holds (FAST_SOURCE, fast.FastPath): a plain open with an equal key is answered here. Built by
+setup.py (`pip install`), optional: without a compiler the pure-Python path (notify.py, sys.py)
+is used.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The supervisor's notification mechanics in C (the `_unotify` extension), when it is built.
 
-The extension only moves mechanics: receive, read strings from the target, ID_VALID, answer,
-ADDFD, openat2. Every decision, and the order of the steps (read, then ID_VALID, then act), stays
-in the Python handlers, which call the same methods on either implementation. The classes here
+The extension moves mechanics: receive, read strings from the target, ID_VALID, answer, ADDFD,
+openat2. Every decision, and the order of the steps (read, then ID_VALID, then act), stays in the
+Python handlers, which call the same methods on either implementation; `FastPath` only mirrors
+allows that Python's AVC holds, so that C answers repeated plain opens with no Python call. The classes here
 have the interfaces of notify.Listener and sys.MemReader; every C error comes back as -errno and
 is raised as OSError (a handler's OSError denies the call: fail closed).
 
