@@ -132,6 +132,33 @@ attempt(lambda: os.open(d + "/high", os.O_WRONLY | os.O_APPEND))   # no write up
     _fast_hits(run, mechanics)
 
 
+def test_failed_lookups_answered_as_python_would(tree: Tree, user: str, mechanics: str) -> None:
+    """ENOENT/ENOTDIR are answered in C only for a lookup that met no symbolic link: one on
+    the way (RESOLVE_NO_SYMLINKS: ELOOP) goes to Python, which follows it."""
+    d = str(tree.root)
+    sub = tree.root / "sub"
+    sub.mkdir()
+    tree.file("sub/f", "F\n", biba="high")
+    os.symlink(sub, tree.root / "ldir")
+    os.symlink(tree.root / "nowhere", tree.root / "dangling")
+    run = supervised(script(f"""
+d = {d!r}
+for _ in range(60):
+    os.close(os.open(d + '/high', os.O_RDONLY))
+for _ in range(60):
+    attempt(lambda: os.open(d + '/missing', os.O_RDONLY))
+attempt(lambda: os.open(d + '/high/x', os.O_RDONLY))
+attempt(lambda: print(os.read(os.open(d + '/ldir/f', os.O_RDONLY), 8).decode().strip()))
+attempt(lambda: os.open(d + '/ldir/missing', os.O_RDONLY))
+attempt(lambda: os.open(d + '/dangling', os.O_RDONLY))
+attempt(lambda: os.open(d + '/high', os.O_RDONLY | os.O_DIRECTORY))
+"""), user=user, ro=[d])
+    assert run.lines == ["ENOENT"] * 60 + ["ENOTDIR", "F", "OK", "ENOENT", "ENOENT", "ENOTDIR"], run
+    if mechanics == "c":
+        assert run.stats["fast_hits"] >= 110, run.stats
+    assert run.stats["errors"] == 0
+
+
 @pytest.mark.parametrize("user", ["root"])
 def test_a_credential_change_forgets_the_task(tree: Tree, user: str, mechanics: str) -> None:
     d = str(tree.root)

@@ -36,7 +36,7 @@ struct stk_task { int tid; int pidfd; uint64_t token; uint64_t cred_gen; };
 struct stk_fast {
     pthread_mutex_t lock;
     uint64_t seqno, cred_gen;
-    uint64_t hits, misses, vanished, denied;
+    uint64_t hits, misses, vanished, denied, lookups;
     uint32_t arch, may_open, may_read, may_write, may_append;
     int nr_open, nr_openat, n_names;
     uint64_t proc_dev;
@@ -197,6 +197,7 @@ void stk_fast_stats(struct stk_fast *f, uint64_t *out)
     out[1] = f->misses;
     out[2] = f->vanished;
     out[3] = f->denied;
+    out[4] = f->lookups;
     pthread_mutex_unlock(&f->lock);
 }
 
@@ -287,6 +288,18 @@ static int fast_open(int lfd, struct stk_note *n, struct stk_fast *f)
     uint64_t now = (flags | O_NOCTTY | O_NONBLOCK) & ~(uint64_t)O_TRUNC;
     int fd = stk_openat2(AT_FDCWD, path, now | O_CLOEXEC, 0,
                          RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+    if (fd == -ENOENT || fd == -ENOTDIR) {
+        /* A lookup that failed before any symbolic link (one would have given ELOOP first):
+           the same open without RESOLVE_NO_SYMLINKS fails alike, and Python's answer is this
+           errno with nothing decided or audited (Supervisor.handle, OSError). Answered here:
+           else every such open (include paths, sys.path) would be read and opened twice. */
+        if (stk_respond(lfd, n->id, 0, -fd, 0) != 0)
+            return 0;
+        pthread_mutex_lock(&f->lock);
+        f->lookups++;
+        pthread_mutex_unlock(&f->lock);
+        return 1;
+    }
     if (fd < 0)
         return 0;
     struct stat st;

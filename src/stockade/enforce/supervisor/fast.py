@@ -161,7 +161,7 @@ class FastPath:
         self.names = names
         self._tokens: dict[tuple, int] = {}
         self._next = 1
-        self._stats = backend.ffi.new("uint64_t[4]")
+        self._stats = backend.ffi.new("uint64_t[5]")
         #: a reset in another thread may race `close`: never use a freed table
         self._lock = threading.Lock()
 
@@ -227,11 +227,12 @@ class FastPath:
         if self.ctx is not None:
             self._lib.stk_fast_creds(self.ctx, generation)
 
-    def counts(self) -> tuple[int, int, int, int]:
-        """(opens completed in C, C lookups that missed, vanished, ADDFD failures)."""
+    def counts(self) -> tuple[int, int, int, int, int]:
+        """(opens completed in C, C lookups that missed, vanished, ADDFD failures, opens
+        answered ENOENT/ENOTDIR)."""
         self._lib.stk_fast_stats(self.ctx, self._stats)
         s = self._stats
-        return int(s[0]), int(s[1]), int(s[2]), int(s[3])
+        return int(s[0]), int(s[1]), int(s[2]), int(s[3]), int(s[4])
 
     def close(self) -> None:
         """Free the mirror (after the loop ended)."""

@@ -99,7 +99,8 @@ class Stats:
     def __init__(self) -> None:
         self.notifications = self.denied = self.emulated = self.continued = 0
         self.vanished = self.errors = self.would_deny = 0
-        #: opens completed by the C fast path (also counted in notifications and emulated)
+        #: opens answered by the C fast path: a descriptor installed (also counted in emulated)
+        #: or ENOENT/ENOTDIR (also in denied); all also in notifications
         self.fast_hits = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -409,12 +410,12 @@ class Supervisor:
         self.tasks.on_forget = None
         with contextlib.suppress(ValueError):
             self.stack.avc.on_reset.remove(fp.flush)
-        hits, _misses, vanished, failed = fp.counts()
-        self.stats.notifications += hits + vanished + failed
+        hits, _misses, vanished, failed, lookups = fp.counts()
+        self.stats.notifications += hits + vanished + failed + lookups
         self.stats.emulated += hits
         self.stats.vanished += vanished
-        self.stats.denied += failed
-        self.stats.fast_hits += hits
+        self.stats.denied += failed + lookups
+        self.stats.fast_hits += hits + lookups
         fp.close()
 
     def _run_c(self, listener: Listener, backend: fast.Backend) -> None:
