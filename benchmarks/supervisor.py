@@ -4,7 +4,9 @@ against `strace -f -e trace=openat` of the same workload (20,000 opens of 4 file
 Run as root or any user:
 `.venv/bin/python benchmarks/supervisor.py [N] [--rounds R] [--pin CPU] [--compare NAME=SRC ...]`.
 `--compare before=/tmp/old/src` adds the supervisor of another source tree (e.g. a `git archive`
-of an older commit), measured in the same interleaved rounds.
+of an older commit), measured in the same interleaved rounds. With the C extension built,
+"supervised" is the C mechanics with the fast path for AVC hits, "supervised-nomirror" without
+it, "supervised-pure" the pure-Python loop. The goal is judged on the CPU figure.
 
 The machine is shared and noisy, so the three variants are interleaved, R rounds of each, and
 the medians are reported. Each round measures a variant with 0 and with N opens and subtracts
