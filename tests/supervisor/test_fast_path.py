@@ -159,6 +159,21 @@ attempt(lambda: os.open(d + '/high', os.O_RDONLY | os.O_DIRECTORY))
     assert run.stats["errors"] == 0
 
 
+def test_a_path_read_by_c_is_the_one_python_decides_on(tree: Tree, user: str,
+                                                        mechanics: str) -> None:
+    """A relative open goes to Python with the path C already read (read once): alternating
+    names must each get their own decision."""
+    d = str(tree.root)
+    run = supervised(script(f"""
+os.close(os.open({d!r} + '/high', os.O_RDONLY))  # the task becomes known to the fast path
+os.chdir({d!r})
+for i in range(20):
+    attempt(lambda: os.close(os.open('high' if i & 1 else 'low', os.O_RDONLY)))
+"""), user=user, ro=[d])
+    assert run.lines == ["EACCES", "OK"] * 10, run
+    assert run.stats["errors"] == 0
+
+
 @pytest.mark.parametrize("user", ["root"])
 def test_a_credential_change_forgets_the_task(tree: Tree, user: str, mechanics: str) -> None:
     d = str(tree.root)

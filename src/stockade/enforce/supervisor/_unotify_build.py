@@ -45,6 +45,10 @@ struct stk_fast {
     struct stk_task tasks[STK_TASKS];
     char path[STK_PATHMAX];
     unsigned char key[STK_KEYMAX];
+    /* the path read for the notification last handed to Python (stk_fast_prefetched) */
+    int pre_valid, pre_tid;
+    uint64_t pre_addr;
+    long pre_len;
 };
 
 struct stk_fast *stk_fast_new(uint32_t arch, int nr_open, int nr_openat, uint64_t proc_dev,
@@ -246,6 +250,7 @@ static int starts(const char *s, const char *prefix)
 static int fast_open(int lfd, struct stk_note *n, struct stk_fast *f)
 {
     uint64_t addr, flags, mode;
+    f->pre_valid = 0;
     if (n->arch != f->arch)
         return 0;
     if (n->nr == f->nr_openat) {
@@ -277,6 +282,11 @@ static int fast_open(int lfd, struct stk_note *n, struct stk_fast *f)
     long plen = stk_cstring((int)n->pid, addr, f->path, STK_PATHMAX);
     if (plen <= 0)
         return 0;
+    /* if Python gets this notification, its read of the path is this one (read once) */
+    f->pre_valid = 1;
+    f->pre_tid = (int)n->pid;
+    f->pre_addr = addr;
+    f->pre_len = plen;
     const char *path = f->path;
     /* canonical, absolute, not /proc, /dev or a driver path: resolve.open_described's proved
        path and open_exec._decide_open's AVC branch */
@@ -347,9 +357,22 @@ static int fast_open(int lfd, struct stk_note *n, struct stk_fast *f)
     return 1;
 }
 
+/* The path fast_open read for the notification now in Python's hands, if it read the string
+   at `addr` of `tid` with this `limit` (stk_cstring's result, copied to buf); -1 otherwise.
+   One use: the handler's read of that argument is the one C made. */
+long stk_fast_prefetched(struct stk_fast *f, int tid, uint64_t addr, char *buf, long limit)
+{
+    if (!f->pre_valid || f->pre_tid != tid || f->pre_addr != addr || limit != STK_PATHMAX)
+        return -1;
+    f->pre_valid = 0;
+    memcpy(buf, f->path, (size_t)f->pre_len + 1);
+    return f->pre_len;
+}
+
 /* stk_next, completing AVC hits in place: returns only what Python must see. */
 int stk_next_fast(int lfd, int stopfd, int timeout_ms, struct stk_note *out, struct stk_fast *f)
 {
+    f->pre_valid = 0;
     for (;;) {
         int got = stk_next(lfd, stopfd, timeout_ms, out);
         if (got != 1 || !fast_open(lfd, out, f))
@@ -381,6 +404,7 @@ void stk_fast_task(struct stk_fast *f, int tid, int pidfd, uint64_t token, uint6
 void stk_fast_forget(struct stk_fast *f, int tid);
 void stk_fast_creds(struct stk_fast *f, uint64_t cred_gen);
 void stk_fast_stats(struct stk_fast *f, uint64_t *out);
+long stk_fast_prefetched(struct stk_fast *f, int tid, uint64_t addr, char *buf, long limit);
 """
 
 SOURCE = r"""

@@ -96,13 +96,16 @@ class CListener(Listener):
 class CMemReader:
     """sys.MemReader with process_vm_readv and the NUL scan in C."""
 
-    __slots__ = ("_buf", "_ffi", "_lib", "size")
+    __slots__ = ("_buf", "_ffi", "_lib", "prefetch", "size")
 
     def __init__(self, backend: Backend, size: int = _PAGE) -> None:
         self.size = size
         self._ffi = backend.ffi
         self._lib = backend.lib
         self._buf = backend.ffi.new("char[]", size)
+        #: the fast path's table while it serves: a path it read for the notification being
+        #: handled is not read again (stk_fast_prefetched)
+        self.prefetch: Any = None
 
     def read(self, pid: int, addr: int, n: int) -> bytes:
         """Up to `n` (<= size) bytes at `addr` in `pid`; fewer if a page is unmapped."""
@@ -116,6 +119,10 @@ class CMemReader:
     def cstring(self, pid: int, addr: int, limit: int = _PAGE) -> bytes:
         """The NUL-terminated string at `addr` (ENAMETOOLONG past `limit`, EFAULT if unmapped)."""
         buf = self._buf if limit <= self.size else self._ffi.new("char[]", limit)
+        if self.prefetch is not None and limit <= self.size:
+            got = self._lib.stk_fast_prefetched(self.prefetch, pid, addr, buf, limit)
+            if got >= 0:
+                return self._ffi.buffer(buf, got)[:]
         got = self._lib.stk_cstring(pid, addr, buf, limit)
         if got < 0:
             _raise(got)

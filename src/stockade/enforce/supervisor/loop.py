@@ -399,6 +399,8 @@ class Supervisor:
         fp.creds(self._cred_gen)
         self.stack.avc.on_reset.append(fp.flush)
         self.tasks.on_forget = fp.forget
+        if isinstance(self.mem, fast.CMemReader):
+            self.mem.prefetch = fp.ctx
         self.fastpath = fp
         return fp
 
@@ -408,6 +410,8 @@ class Supervisor:
             return
         self.fastpath = None
         self.tasks.on_forget = None
+        if isinstance(self.mem, fast.CMemReader):
+            self.mem.prefetch = None
         with contextlib.suppress(ValueError):
             self.stack.avc.on_reset.remove(fp.flush)
         hits, _misses, vanished, failed, lookups = fp.counts()
