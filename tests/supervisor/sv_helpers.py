@@ -7,6 +7,7 @@ import os
 import select
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -54,9 +55,11 @@ def supervised(argv: Sequence[str], *, user: str = "root", lsm: str = "capabilit
                mode: str = "enforce", contexts: Sequence[str] = ("biba=medium",),
                options: Sequence[str] = ("biba.default_level=high",), ro: Sequence[str] = (),
                rw: Sequence[str] = (), rx: Sequence[str] = (), timeout: float = 60,
-               while_running: Callable[[int, str], None] | None = None) -> Run:
+               while_running: Callable[[int, str], None] | None = None,
+               during: Callable[[Any], None] | None = None, keep_caps: Sequence[int] = ()) -> Run:
     """Run `argv` under the supervisor as `user`; `while_running(helper_pid, out_path)` runs
-    in the test while the helper is alive (e.g. to kill it)."""
+    in the test while the helper is alive (e.g. to kill it); `during(supervisor)` runs in a
+    thread of the helper while the child runs (e.g. to change the policy)."""
     tmp = Path(tempfile.mkdtemp(prefix="stockade-svrun-"))
     os.chmod(tmp, 0o777)
     out, err, stats = tmp / "out", tmp / "err", tmp / "stats"
@@ -74,7 +77,9 @@ def supervised(argv: Sequence[str], *, user: str = "root", lsm: str = "capabilit
             drop_to_nobody()
         setup = build(mode, lsm, contexts, options, str(audit),
                       str(learn) if mode == "learn" else None)
-        plan = defaults.adhoc_plan(ro, rw, (PY, "/usr", "/etc", *rx))
+        plan = defaults.adhoc_plan(ro, rw, (PY, "/usr", "/etc", *rx), keep_caps=keep_caps)
+        if during is not None:
+            threading.Thread(target=during, args=(setup.supervisor,), daemon=True).start()
         with prepare.prepare(plan, supervised=True) as prep:
             code = supervised_launch(prep, setup.supervisor, setup.routed, list(argv))
         stats.write_text(json.dumps({**setup.supervisor.stats.as_dict(),

@@ -9,6 +9,7 @@ sequence number so that a decision computed against the old policy is never inse
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,8 @@ class AccessVectorCache:
         self._allocations = 0
         self._reclaims = 0
         self._frees = 0
+        #: called with the new sequence number after every reset (mirrors of this cache)
+        self.on_reset: list[Callable[[int], None]] = []
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -74,6 +77,12 @@ class AccessVectorCache:
         self._frees += len(self._entries)
         self._entries.clear()
         self.seqno = max(self.seqno, seqno)
+        for hook in list(self.on_reset):
+            hook(self.seqno)
+
+    def holds(self, key: tuple, decision: Any) -> bool:
+        """Whether `decision` itself is cached under `key` (not counted as a lookup)."""
+        return self._entries.get(key) is decision
 
     def stats(self) -> AvcStats:
         """A snapshot of the counters."""

@@ -23,12 +23,14 @@ import contextlib
 import errno
 import os
 import select
+import stat
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from stockade.enforce.seccomp import resolve_syscall
+from stockade.enforce.seccomp import AUDIT_ARCH_X86_64, resolve_syscall
 from stockade.enforce.supervisor import fast, resolve, table
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.blocking import REAP_INTERVAL_MS, BlockingOpens
@@ -46,7 +48,17 @@ from stockade.errors import StockadeError
 from stockade.lsm.module import Mode, Verdict
 from stockade.lsm.probe import subject_from_pid
 from stockade.lsm.stack import DENIED, AuditEvent, AuditSink, Stack
-from stockade.lsm.types import Object, ObjectKind, Request, Subject, access_names
+from stockade.lsm.types import (
+    MAY_APPEND,
+    MAY_OPEN,
+    MAY_READ,
+    MAY_WRITE,
+    Object,
+    ObjectKind,
+    Request,
+    Subject,
+    access_names,
+)
 
 if TYPE_CHECKING:  # a plain run neither observes nor judges a profile
     from stockade.enforce.supervisor.complain import ProfileJudge
@@ -80,6 +92,7 @@ class Stats:
         "denied",
         "emulated",
         "errors",
+        "fast_hits",
         "notifications",
         "vanished",
         "would_deny",
@@ -88,6 +101,9 @@ class Stats:
     def __init__(self) -> None:
         self.notifications = self.denied = self.emulated = self.continued = 0
         self.vanished = self.errors = self.would_deny = 0
+        #: opens answered by the C fast path: a descriptor installed (also counted in emulated)
+        #: or ENOENT/ENOTDIR (also in denied); all also in notifications
+        self.fast_hits = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counters by name."""
@@ -124,6 +140,9 @@ class Supervisor:
         self.mem: ksys.MemReader | fast.CMemReader = (
             fast.CMemReader(self.backend) if self.backend is not None else ksys.MemReader())
         ksys.use_openat2(fast.openat2_with(self.backend) if self.backend is not None else None)
+        #: the C mirror of the AVC's allows for plain opens (fast.FastPath), while serving
+        self.fastpath: fast.FastPath | None = None
+        self._cred_gen = 0
         self.stats = Stats()
         names = {m.name for m in stack.modules}
         #: the TOMOYO module, told each exec's argv and envp (None without one)
@@ -214,6 +233,10 @@ class Supervisor:
         """Switch this thread to the target's fs credentials (and umask for creations)."""
         if self.creds is not None:
             self.creds.become(task.subject)
+            if self.creds.generation != self._cred_gen:
+                self._cred_gen = self.creds.generation
+                if self.fastpath is not None:
+                    self.fastpath.creds(self._cred_gen)
         if umask and task.umask != self._umask:
             os.umask(task.umask)
             self._umask = task.umask
@@ -349,11 +372,87 @@ class Supervisor:
                 elif ev & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
                     return
 
+    def mirror(self, task: TaskInfo, key: tuple, decision: Any, access: int, path: str,
+               st: os.stat_result, xattrs: tuple[tuple[str, bytes], ...]) -> None:
+        """Offer the C fast path an allow of a plain open that the AVC now holds (fast.py)."""
+        fp = self.fastpath
+        avc = self.stack.avc
+        seqno = avc.seqno  # read before `holds`: a reset in between is seen by the C side
+        if fp is None or decision.errno or decision.events or not avc.holds(key, decision) \
+                or not task.root_is_ours or task.pidfd < 0 \
+                or not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            return
+        with contextlib.suppress(OSError):  # best effort (e.g. EMFILE): the open is decided
+            fp.put(task.tid, task.pidfd, task.subject.key, self._cred_gen, access, path, st,
+                   xattrs, seqno)
+
+    def _start_fastpath(self, backend: fast.Backend) -> fast.FastPath | None:
+        """The C mirror, where every open it could complete would be an AVC hit in Python:
+        no observer or judge, no directory walks, label names known, open/openat served by
+        their plain handlers."""
+        names = resolve.LABEL_NAMES
+        if self.watching or self.walk or names is None or os.environ.get(fast.ENV_NO_MIRROR):
+            return None
+        nr_open, nr_openat = resolve_syscall("open"), resolve_syscall("openat")
+        # The handler module is loaded only where a launch routes opens (table.py): if it is
+        # not loaded, the table cannot hold its handlers. No import here: the thread may
+        # already be restricted.
+        handlers = sys.modules.get("stockade.enforce.supervisor.handlers.open_exec")
+        if handlers is None or self.table.get(nr_open) is not handlers.h_open \
+                or self.table.get(nr_openat) is not handlers.h_openat \
+                or os.uname().machine != "x86_64":
+            return None
+        labels = tuple(n for n in names if n.startswith(resolve.LABEL_PREFIXES))
+        fp = fast.FastPath.create(backend, labels, nr_open, nr_openat, AUDIT_ARCH_X86_64,
+                                  resolve.PROC_DEV, (MAY_OPEN, MAY_READ, MAY_WRITE, MAY_APPEND))
+        if fp is None:
+            return None
+        fp.creds(self._cred_gen)
+        self.stack.avc.on_reset.append(fp.flush)
+        self.tasks.on_forget = fp.forget
+        if isinstance(self.mem, fast.CMemReader):
+            self.mem.prefetch = fp.ctx
+        self.fastpath = fp
+        return fp
+
+    def _stop_fastpath(self) -> None:
+        fp = self.fastpath
+        if fp is None:
+            return
+        self.fastpath = None
+        self.tasks.on_forget = None
+        if isinstance(self.mem, fast.CMemReader):
+            self.mem.prefetch = None
+        with contextlib.suppress(ValueError):
+            self.stack.avc.on_reset.remove(fp.flush)
+        hits, _misses, vanished, failed, lookups = fp.counts()
+        self.stats.notifications += hits + vanished + failed + lookups
+        self.stats.emulated += hits
+        self.stats.vanished += vanished
+        self.stats.denied += failed + lookups
+        self.stats.fast_hits += hits + lookups
+        fp.close()
+
     def _run_c(self, listener: Listener, backend: fast.Backend) -> None:
-        """run() with the wait and the receive in C (one call per notification)."""
+        """run() with the wait and the receive in C (one call per notification); AVC hits of
+        plain opens are completed in C when the fast path applies."""
         note = backend.ffi.new("struct stk_note *")
         args = note.args
-        step = backend.lib.stk_next
+        fp = self._start_fastpath(backend)
+        try:
+            self._loop_c(listener, backend, note, args, fp)
+        finally:
+            self._stop_fastpath()
+
+    def _loop_c(self, listener: Listener, backend: fast.Backend, note: Any, args: Any,
+                fp: fast.FastPath | None) -> None:
+        if fp is not None:
+            ctx, fast_step = fp.ctx, backend.lib.stk_next_fast
+
+            def step(lfd: int, stop: int, timeout: int, note: Any) -> int:
+                return int(fast_step(lfd, stop, timeout, note, ctx))
+        else:
+            step = backend.lib.stk_next
         handle = self.handle
         lfd, stop = listener.fd, self._stop_r
         waiting = self.blocking.waiting

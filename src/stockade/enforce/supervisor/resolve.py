@@ -27,6 +27,8 @@ from stockade.lsm.probe import directory_chain
 from stockade.lsm.types import Object, ObjectKind
 
 _LABEL_PREFIXES = ("security.", "user.")
+#: the xattr prefixes that hold labels
+LABEL_PREFIXES = _LABEL_PREFIXES
 _FD_LINK = re.compile(rb"^/proc/(\d+)(?:/task/(\d+))?/fd/(\d+)$")
 _STD = {b"/dev/stdin": b"0", b"/dev/stdout": b"1", b"/dev/stderr": b"2"}
 _SPECIAL = (b"/proc/", b"/dev/")
@@ -35,6 +37,8 @@ _O_CLOEXEC = os.O_CLOEXEC
 _FS_ENCODING = sys.getfilesystemencoding()
 _FS_ERRORS = sys.getfilesystemencodeerrors()  # where rewrite_self and _own_fd_link can apply
 _PROC_DEV = os.stat("/proc").st_dev
+#: the device of /proc (what lands there is guarded: _guard_proc)
+PROC_DEV = _PROC_DEV
 _OWN_PID = os.getpid()
 
 

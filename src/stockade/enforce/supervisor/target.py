@@ -310,6 +310,8 @@ class TaskCache:
         self.labels = TaskLabels(helper, initial_contexts, limit, lowest)
         self.labels.on_change = self._relabelled
         self.misses = 0
+        #: told the tid of every task dropped or relabelled (the supervisor's C mirror)
+        self.on_forget: Callable[[int], None] | None = None
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -342,10 +344,14 @@ class TaskCache:
         for info in self._tasks.values():
             if info.tgid == tgid:
                 info.subject = _with_labels(info.subject, labels)
+                if self.on_forget is not None:
+                    self.on_forget(info.tid)
 
     def drop(self, tid: int) -> None:
         """Forget `tid` (it changed credentials, exec'd or exited)."""
         info = self._tasks.pop(tid, None)
+        if self.on_forget is not None:
+            self.on_forget(tid)
         if info is not None:
             info.close()
 
@@ -410,6 +416,8 @@ class CredSwitch:
         self._current = self._own
         self.can_setgroups = bool(state.effective >> caps.cap_number("setgid") & 1)
         self._last: Subject | None = None
+        #: bumped whenever this thread's credentials change
+        self.generation = 0
 
     def become(self, subject: Subject) -> None:
         """Switch to `subject`'s fs credentials (no-op when already there)."""
@@ -429,3 +437,4 @@ class CredSwitch:
         caps.capset(caps.CapState(want[3], self.permitted, self.inheritable))
         self._current = want
         self._last = subject
+        self.generation += 1

@@ -346,8 +346,10 @@ def _decide_open(sup: Supervisor, task: TaskInfo, fd: int, st: os.stat_result, k
             subject = task.subject
             key = request_key("file_open", subject, file_object_key(
                 path, st.st_uid, st.st_gid, st.st_mode, st.st_ino, st.st_dev, xattrs), access)
-            return sup.stack.decide_key(key, _open_request, subject, path, st, xattrs,
-                                        access).errno
+            decision = sup.stack.decide_key(key, _open_request, subject, path, st, xattrs, access)
+            if known is not None and sup.fastpath is not None and not decision.errno:
+                sup.mirror(task, key, decision, access, path, st, xattrs)
+            return decision.errno
     obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, st=st, path=known,
                          path_fd=path_fd)
     requests = [Request("file_open", task.subject, obj, access)]
