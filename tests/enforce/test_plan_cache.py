@@ -358,14 +358,45 @@ def test_a_question_answered_twice_differently_is_not_cached(tmp_path):
         assert fsview.unstable() is None
 
 
-def test_owner_rules_in_proc_are_not_cached(tree):
-    """An `owner` rule's /proc/PID grants depend on who owns which process now; a cached copy
-    would carry them to whoever reuses the pid, so such a plan is not stored."""
-    prof = tree["tmp"] / "owner.aa"
-    prof.write_text("profile o {\n  owner /proc/[0-9]*/stat r,\n}\n")
-    _, how = plan_cache.compile_file(str(prof), [], None)
-    assert "not stored: an owner rule in /proc" in how, how
-    assert plan_cache.compile_file(str(prof), [], None)[1].startswith("miss"), how
+def test_owner_rules_in_proc_are_cached_and_a_reused_pid_misses(tree):
+    """An `owner` rule's /proc/PID grants depend on who owns which process: the entry records
+    each owner answer; a hit keeps this user's processes and leaves out another user's, a
+    process that has exited is no change, and a pid whose owner is now on the other side of
+    the test (pid reuse) misses."""
+    import subprocess
+    import time
+
+    from stockade import fsview
+
+    if os.geteuid() != 0:
+        pytest.skip("needs a process of another user")
+    other = subprocess.Popen(["/bin/sleep", "30"], user=65534)
+    try:
+        for _ in range(100):  # the kernel gives /proc/PID the new uid after setuid
+            if os.stat(f"/proc/{other.pid}").st_uid == 65534:
+                break
+            time.sleep(0.01)
+        prof = tree["tmp"] / "owner.aa"
+        prof.write_text("profile o {\n  owner /proc/[0-9]*/stat r,\n}\n")
+        first, how = plan_cache.compile_file(str(prof), [], None)
+        assert how.startswith("miss; stored"), how
+        hit, how = plan_cache.compile_file(str(prof), [], None)
+        assert how.startswith("hit"), how
+        granted = {r.path for r in hit.plan.fs_rules}
+        assert granted == {r.path for r in first.plan.fs_rules}
+        assert f"/proc/{os.getpid()}/stat" in granted
+        assert f"/proc/{other.pid}/stat" not in granted
+        # what the entry says about the other user's process, and about one of ours
+        assert fsview.still_valid([("o", f"/proc/{other.pid}/stat", "F")]) is None
+        assert fsview.still_valid([("o", f"/proc/{other.pid}/stat", "T")]) == \
+            f"o /proc/{other.pid}/stat"
+        assert fsview.still_valid([("o", f"/proc/{os.getpid()}/stat", "F")]) is not None
+        gone = subprocess.Popen(["/bin/true"])
+        gone.wait()
+        assert fsview.still_valid([("o", f"/proc/{gone.pid}/stat", "T")]) is None
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_program_is_part_of_the_key_and_transitions_survive_a_hit(tree):

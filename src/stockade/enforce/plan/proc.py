@@ -98,9 +98,8 @@ def proc_owned(targets: list[Target], *, mine: bool) -> tuple[list[Target], int]
     kept: list[Target] = []
     for t in targets:
         if _PID_ENTRY.match(t.path):
-            fsview.depends_on_processes(f"an {'owner' if mine else 'other'} rule in /proc")
             try:
-                owned = fsview.lstat(t.path).st_uid == me
+                owned = fsview.process_owned(t.path, me)
             except OSError:
                 continue
             if owned != mine:
