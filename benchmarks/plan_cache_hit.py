@@ -1,0 +1,88 @@
+"""Where the CPU time of a repeated `stockade run -p P -- /bin/true` goes (a plan cache hit).
+
+P is benchmarks/run_startup.py's small profile (including abstractions/base). Each sample is a
+fresh interpreter that runs `stockade run -p P -- /bin/true` in-process with the steps of a hit
+wrapped by CPU timers (time.process_time of the launcher: the supervisor thread's own time
+counts, the child's does not); medians of N samples (default 20), and the whole run's CPU.
+With --no-cache, the same for a fresh compile. Usage:
+  .venv/bin/python benchmarks/plan_cache_hit.py [N] [--no-cache]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PY = str(REPO / ".venv/bin/python")
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+SAMPLE = r"""
+import json, sys, time
+t_start = time.process_time()
+spent = {}
+
+def timed(owner, name, label):
+    inner = getattr(owner, name)
+    def wrapper(*a, **kw):
+        t0 = time.process_time()
+        try:
+            return inner(*a, **kw)
+        finally:
+            spent[label] = spent.get(label, 0.0) + time.process_time() - t0
+    setattr(owner, name, wrapper)
+
+from stockade import fsview
+from stockade.enforce import prepare
+from stockade.enforce.plan import cache
+from stockade.enforce.plan.cache import codec, store
+from stockade.enforce.plan import explain
+timed(store.Store, "read", "read+authenticate+parse entry")
+timed(fsview, "still_valid", "re-check recorded answers")
+timed(codec, "plan_from_json", "decode plan")
+timed(cache, "exposure", "cache exposure check")
+timed(prepare, "_landlock", "prepare: Landlock ruleset (open, add rules)")
+timed(prepare, "prepare", "prepare (all)")
+timed(explain._Landlock, "__init__", "supervisor plan model (resolve paths)")
+t_imports = time.process_time()
+from stockade.cli.main import main
+sys.argv = ["stockade", "run", "-q", *sys.argv[1:], "--", "/bin/true"]
+try:
+    main()
+except SystemExit:
+    pass
+spent["whole run (CPU, launcher process)"] = time.process_time() - t_start
+print(json.dumps(spent))
+"""
+
+
+def main() -> int:
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    n = int(args[0]) if args else 20
+    extra = ["--no-cache"] if "--no-cache" in sys.argv else []
+    from run_startup import _profile_file
+
+    profile = _profile_file()
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    try:
+        argv = [PY, "-c", SAMPLE, *extra, "-p", profile]
+        subprocess.run(argv, check=True, env=env, capture_output=True)  # fill the cache
+        runs = [json.loads(subprocess.run(argv, check=True, env=env, capture_output=True,
+                                          text=True).stdout.splitlines()[-1])
+                for _ in range(n)]
+    finally:
+        os.unlink(profile)
+    print(f"{n} runs{' (--no-cache)' if extra else ''}, load {os.getloadavg()[0]:.1f}; "
+          "CPU ms, median (min)")
+    for label in runs[-1]:
+        values = [r.get(label, 0.0) * 1000 for r in runs]
+        print(f"  {label:48} {statistics.median(values):7.1f} ({min(values):6.1f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
