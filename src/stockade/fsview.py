@@ -83,7 +83,7 @@ def process_owned(path: str, uid: int) -> bool:
 
 
 def _note(question: str, path: str, answer: str) -> None:
-    if _log is None or _volatile(path):
+    if _log is None or volatile(path):
         return
     _note_always(question, path, answer)
 
@@ -98,7 +98,7 @@ def _note_always(question: str, path: str, answer: str) -> None:
         _unstable.append(f"changed while compiling: {question} {path}")
 
 
-def _volatile(path: str) -> bool:
+def volatile(path: str) -> bool:
     """Below /proc/PID, /proc/self and /proc/thread-self (which name the compiling process):
     left out (see the module docstring)."""
     if not path.startswith("/proc/"):

@@ -411,3 +411,39 @@ def test_program_is_part_of_the_key_and_transitions_survive_a_hit(tree):
     assert hit.transitions and hit.transitions == first.transitions
     other, how = plan_cache.compile_file(str(prof), [], None, program="/usr/bin/env")
     assert not how.startswith("hit") and other.plan.name != hit.plan.name
+
+
+def test_grants_shown_real_by_the_recorded_answers_skip_resolution(tree, monkeypatch):
+    """A hit vouches for the grants whose every component the recorded answers showed not to
+    be a link (files.vouch_real): the supervisor's plan model then resolves to the same real
+    paths as without it. A grant with a component no recorded answer covers is not vouched,
+    nor a link."""
+    from stockade import files, fsview
+    from stockade.enforce.plan.explain import LandlockModel
+
+    monkeypatch.setattr(files, "_vouched", set())
+    with fsview.recording() as observations:
+        pp = planmod.compile_file(tree["profile"], [tree["inc"]])
+    paths = [r.path for r in pp.plan.fs_rules]
+    a_txt = paths.index(str(tree["data"] / "a.txt"))
+    assert a_txt not in plan_cache.unpinned(pp, observations)
+    # it was shown by its lstat (the walk's step) and its directory's listing
+    for left_out in (("l", str(tree["data"] / "a.txt")), ("d", str(tree["data"]))):
+        assert left_out in {o[:2] for o in observations}
+    without = [o for o in observations if o[:2] not in
+               {("l", str(tree["data"] / "a.txt")), ("d", str(tree["data"]))}]
+    assert a_txt in plan_cache.unpinned(pp, without)
+    # a link in the grant's place: not its own real path, whatever was recorded
+    link = tree["tmp"] / "link.txt"
+    link.symlink_to(tree["data"] / "a.txt")
+    pp.plan.fs_rules.append(type(pp.plan.fs_rules[0])(str(link), pp.plan.fs_rules[a_txt].access))
+    assert len(paths) in plan_cache.unpinned(pp, observations)
+    pp.plan.fs_rules.pop()
+
+    fresh_rules = LandlockModel(pp.plan, landlock.abi_version()).rules
+    _compile(tree)
+    hit, how = _compile(tree)
+    assert how.startswith("hit"), how
+    assert str(tree["data"] / "a.txt") in files._vouched
+    assert str(link) not in files._vouched
+    assert LandlockModel(hit.plan, landlock.abi_version()).rules == fresh_rules
