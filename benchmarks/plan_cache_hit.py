@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,6 +50,12 @@ timed(cache, "exposure", "cache exposure check")
 timed(prepare, "_landlock", "prepare: Landlock ruleset (open, add rules)")
 timed(prepare, "prepare", "prepare (all)")
 timed(explain._Landlock, "__init__", "supervisor plan model (resolve paths)")
+inner_compile = cache.compile_file
+def compile_file(*a, **kw):
+    pp, how = inner_compile(*a, **kw)
+    spent["how"] = how
+    return pp, how
+cache.compile_file = compile_file
 t_imports = time.process_time()
 from stockade.cli.main import main
 sys.argv = ["stockade", "run", "-q", *sys.argv[1:], "--", "/bin/true"]
@@ -67,7 +75,9 @@ def main() -> int:
     from run_startup import _profile_file
 
     profile = _profile_file()
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    # a cache of our own: entries of other runs of this user must not evict ours
+    cache_home = tempfile.mkdtemp(prefix="stockade-bench-cache-")
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), XDG_CACHE_HOME=cache_home)
     try:
         argv = [PY, "-c", SAMPLE, *extra, "-p", profile]
         subprocess.run(argv, check=True, env=env, capture_output=True)  # fill the cache
@@ -76,8 +86,11 @@ def main() -> int:
                 for _ in range(n)]
     finally:
         os.unlink(profile)
+        shutil.rmtree(cache_home)
+    hows = [r.pop("how", "?").split(" (")[0] for r in runs]
     print(f"{n} runs{' (--no-cache)' if extra else ''}, load {os.getloadavg()[0]:.1f}; "
-          "CPU ms, median (min)")
+          f"CPU ms, median (min); plan cache: {', '.join(sorted(set(hows)))} "
+          f"({hows.count('hit')} hits)")
     for label in runs[-1]:
         values = [r.get(label, 0.0) * 1000 for r in runs]
         print(f"  {label:48} {statistics.median(values):7.1f} ({min(values):6.1f})")

@@ -320,15 +320,28 @@ def _owner_now(path: str, recorded: str) -> str:
     return "T" if st.st_uid == os.geteuid() else "F"
 
 
-def still_valid(observations: list[Observation]) -> str | None:
-    """None when every recorded answer is the same now, else the first that changed."""
+def split_dirs(observations: list[Observation]) -> tuple[list[Observation], str]:
+    """The answers other than directory fingerprints of the `m` form, and those packed into
+    one string (enforce.fsbatch.pack_dirs: thousands of them parse and check faster so)."""
     from stockade.enforce import fsbatch
 
-    dirs = []  # most of them: one stat each, checked in one batch (C when built)
-    for question, path, recorded in observations:
-        if question == "d" and recorded[0] == "m":
-            dirs.append((path, recorded))
-        elif answer_now(question, path, recorded) != recorded:
+    dirs = [(path, recorded) for question, path, recorded in observations
+            if question == "d" and recorded[:1] == "m"]
+    rest = [o for o in observations if not (o[0] == "d" and o[2][:1] == "m")]
+    return rest, fsbatch.pack_dirs(dirs)
+
+
+def still_valid(observations: list[Observation], dirs: str = "") -> str | None:
+    """None when every recorded answer (and every directory in `dirs`, from `split_dirs`) is
+    the same now, else the first that changed. ValueError when `dirs` is malformed."""
+    from stockade.enforce import fsbatch
+
+    rest, packed = split_dirs(observations)
+    for question, path, recorded in rest:
+        if answer_now(question, path, recorded) != recorded:
             return f"{question} {path}"
-    changed = fsbatch.check_dirs(dirs)
-    return None if changed < 0 else f"d {dirs[changed][0]}"
+    for each in (dirs, packed):  # one stat each, in one call (C when built)
+        changed = fsbatch.check_dirs(each)
+        if changed is not None:
+            return f"d {changed}"
+    return None

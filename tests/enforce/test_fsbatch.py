@@ -15,48 +15,54 @@ from stockade.enforce import landlock as ll
 from stockade.enforce.prctl import set_no_new_privs
 
 
-@pytest.fixture(params=["c", "python"])
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    if request.param == "python":
-        monkeypatch.setenv(fsbatch.ENV_PURE, "1")
-    else:
-        monkeypatch.delenv(fsbatch.ENV_PURE, raising=False)
-        if fsbatch._backend() is None:
-            pytest.skip("the C extension is not built (no compiler when installed)")
-    assert fsbatch.name() == request.param
-    return request.param
-
-
 def _print(path) -> str:
     return fsview._id_print(os.stat(path))
 
 
-def test_check_dirs_sees_an_added_entry_a_gone_directory_and_a_nul(backend, tmp_path):
+def _check(pairs) -> str | None:
+    return fsbatch.check_dirs(fsbatch.pack_dirs(pairs))
+
+
+def test_check_dirs_sees_an_added_entry_and_a_gone_directory(backend, tmp_path):
     dirs = [tmp_path / n for n in ("a", "b", "c")]
     for d in dirs:
         d.mkdir()
     pairs = [(str(d), _print(d)) for d in dirs]
-    assert fsbatch.check_dirs(pairs) == -1
-    assert fsbatch.check_dirs([]) == -1
+    assert _check(pairs) is None
+    assert _check([]) is None
     before = os.stat(dirs[1])
     (dirs[1] / "new").write_text("")
     after = os.stat(dirs[1])
     assert (after.st_mtime_ns, after.st_ctime_ns) != (before.st_mtime_ns, before.st_ctime_ns)
-    assert fsbatch.check_dirs(pairs) == 1
+    assert _check(pairs) == str(dirs[1])
     os.rmdir(dirs[2])
-    assert fsbatch.check_dirs([pairs[0], pairs[2]]) == 1
-    assert fsbatch.check_dirs([pairs[0], (str(dirs[0]) + "\0x", pairs[0][1])]) == 1
+    assert _check([pairs[0], pairs[2]]) == str(dirs[2])
     # the recorded form differs only in the last digit of the ctime
     path, recorded = pairs[0]
     other = recorded[:-1] + str((int(recorded[-1]) + 1) % 10)
-    assert fsbatch.check_dirs([(path, other)]) == 0
+    assert _check([(path, other)]) == path
+
+
+def test_check_dirs_refuses_what_is_not_pairs(backend, tmp_path):
+    good = fsbatch.pack_dirs([(str(tmp_path), _print(tmp_path))])
+    for bad in (good[:-1], good + "x\0", str(tmp_path) + "\0"):
+        with pytest.raises(ValueError):
+            fsbatch.check_dirs(bad)
 
 
 def test_check_dirs_agrees_with_fsview_on_many_directories(backend):
     dirs = [d for d, _, _ in os.walk("/usr/share/zoneinfo")][:300]
     pairs = [(d, _print(d)) for d in dirs]
-    assert fsbatch.check_dirs(pairs) == -1
-    assert fsbatch.check_dirs([*pairs, ("/nonexistent/dir", "m1:2:3:4")]) == len(pairs)
+    assert _check(pairs) is None
+    assert _check([*pairs, ("/nonexistent/dir", "m1:2:3:4")]) == "/nonexistent/dir"
+    # a plan cache entry's form: everything else, and the directories in one string
+    observations = [("d", d, p) for d, p in pairs] + [("l", "/usr", "T40000")]
+    rest, packed = fsview.split_dirs(observations)
+    assert rest == [("l", "/usr", "T40000")] and packed == fsbatch.pack_dirs(pairs)
+    assert fsview.still_valid(rest, packed) is None
+    assert fsview.still_valid(observations) is None
+    assert fsview.still_valid(rest, fsbatch.pack_dirs([("/nonexistent/dir", "m1:2:3:4")])) \
+        == "d /nonexistent/dir"
 
 
 @pytest.mark.skipif(ll.abi_version() < 1, reason="no Landlock")

@@ -58,7 +58,7 @@ def _entry(t) -> Path:
     return entries[0]
 
 
-def test_hit_is_the_plan_compiling_afresh_gives(tree):
+def test_hit_is_the_plan_compiling_afresh_gives(tree, backend):
     first, how = _compile(tree)
     assert how.startswith("miss; stored")
     again, how = _compile(tree)
@@ -81,7 +81,7 @@ def test_codec_round_trip_is_exact(tree):
 
 @pytest.mark.parametrize("change", ["profile", "include", "earlier-include", "glob-new",
                                     "glob-gone", "abi", "name-arg"])
-def test_every_input_change_misses(tree, change, monkeypatch):
+def test_every_input_change_misses(tree, change, monkeypatch, backend):
     _compile(tree)
     assert _compile(tree)[1].startswith("hit")
     data, inc = tree["data"], Path(tree["inc"])

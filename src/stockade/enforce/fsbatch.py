@@ -53,27 +53,37 @@ def _packed(strings: Sequence[str]) -> bytes:
     return out
 
 
-def check_dirs(pairs: Sequence[tuple[str, str]]) -> int:
-    """The index of the first (path, recorded `m` fingerprint) pair whose directory cannot be
-    stat'ed or has another fingerprint now; -1 when all are the same."""
+def pack_dirs(pairs: Sequence[tuple[str, str]]) -> str:
+    """(directory, recorded `m` fingerprint) pairs as `check_dirs` takes them: one string,
+    each path and fingerprint NUL-terminated (how a plan cache entry stores them)."""
+    return "".join(f"{path}\0{recorded}\0" for path, recorded in pairs)
+
+
+def check_dirs(packed: str) -> str | None:
+    """The first directory of `packed` (see `pack_dirs`) that cannot be stat'ed or has
+    another fingerprint now; None when all are the same. ValueError when `packed` is not
+    pairs of NUL-terminated strings."""
+    if not packed:
+        return None
+    parts = packed.split("\0")
+    if parts[-1] or len(parts) % 2 == 0:
+        raise ValueError("not pairs of NUL-terminated strings")
     backend = _backend()
-    if backend is not None and pairs:
-        try:
-            packed = _packed([s for pair in pairs for s in pair])
-        except ValueError:
-            return next(i for i, pair in enumerate(pairs) if "\0" in pair[0] + pair[1])
-        return int(backend[1].stk_check_dirs(packed, len(pairs)))
+    if backend is not None:
+        changed = int(backend[1].stk_check_dirs(packed.encode("utf-8", "surrogateescape"),
+                                                len(parts) // 2))
+        return None if changed < 0 else parts[2 * changed]
     from stockade.fsview import _id_print
 
     stat_ = os.stat
-    for i, (path, recorded) in enumerate(pairs):
+    for k in range(0, len(parts) - 1, 2):
         try:
-            st = stat_(path)
+            st = stat_(parts[k])
         except (OSError, ValueError):
-            return i
-        if recorded != _id_print(st):
-            return i
-    return -1
+            return parts[k]
+        if parts[k + 1] != _id_print(st):
+            return parts[k]
+    return None
 
 
 def add_path_rules(paths: Sequence[str], rights: Sequence[int], file_rights: int,

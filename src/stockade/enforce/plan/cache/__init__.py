@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from stockade.enforce.plan.types import EnforcementPlan, ProfilePlan
 
-FORMAT = 2
+FORMAT = 3
 
 
 def _code_fingerprint() -> str:
@@ -86,7 +86,7 @@ def exposure(directory: str, plan: EnforcementPlan) -> str | None:
     core = ll.AccessFs.WRITE_FILE | ll.AccessFs.MAKE_REG | ll.AccessFs.REMOVE_FILE
     if abi < 1 or core & ~handled:
         return "Landlock does not restrict writing files here"
-    grants = sandbox_grants(plan)
+    grants = sandbox_grants(plan, only=WRITE_RIGHTS)  # the only ones either check looks at
     above = writable_grant(directory, grants)
     if above is not None:
         return f"the writable grant {above} covers it"
@@ -169,8 +169,9 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
         from stockade.enforce.plan.cache.codec import encode
 
         try:
-            store.write(entry, {"key": key, "observations": observations, "plan": encode(pp),
-                                "unpinned": unpinned(pp, observations)})
+            rest, dirs = fsview.split_dirs(observations)
+            store.write(entry, {"key": key, "observations": rest, "dirs": dirs,
+                                "plan": encode(pp), "unpinned": unpinned(pp, observations)})
         except OSError as err:
             return pp, f"{status}; not stored: {err.strerror}"
         return pp, f"{status}; stored ({directory})"
@@ -192,11 +193,15 @@ def _load(store: Any, entry: str, key: dict[str, Any]
         return None, f"refused entry {entry}: {err}", []
     if body is None:
         return None, "miss", []
-    observations, skip = body.get("observations"), body.get("unpinned")
-    if (body.get("key") != key or not _well_formed(observations)
+    observations, dirs, skip = body.get("observations"), body.get("dirs"), body.get("unpinned")
+    if (body.get("key") != key or not _well_formed(observations) or not isinstance(dirs, str)
             or not isinstance(skip, list) or not all(type(i) is int for i in skip)):
         return None, "miss (another key)", []
-    changed = fsview.still_valid([tuple(o) for o in observations])  # type: ignore[misc]
+    try:
+        changed = fsview.still_valid([tuple(o) for o in observations],  # type: ignore[misc]
+                                     dirs)
+    except ValueError:
+        return None, "miss (malformed entry)", []
     if changed is not None:
         return None, f"miss (changed: {changed})", []
     try:
