@@ -4,8 +4,9 @@ P is benchmarks/run_startup.py's small profile (including abstractions/base). Ea
 fresh interpreter that runs `stockade run -p P -- /bin/true` in-process with the steps of a hit
 wrapped by CPU timers (time.process_time of the launcher: the supervisor thread's own time
 counts, the child's does not); medians of N samples (default 20), and the whole run's CPU.
-With --no-cache, the same for a fresh compile. Usage:
-  .venv/bin/python benchmarks/plan_cache_hit.py [N] [--no-cache]
+With --no-cache, the same for a fresh compile; with --src DIR (repeatable), the trees whose
+src directories are given, interleaved (before/after in one run). Usage:
+  .venv/bin/python benchmarks/plan_cache_hit.py [N] [--no-cache] [--src DIR ...]
 """
 
 from __future__ import annotations
@@ -69,31 +70,41 @@ print(json.dumps(spent))
 
 
 def main() -> int:
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    """Usage: [N] [--no-cache] [--src DIR ...] (the trees to compare, interleaved; default
+    this one's src)."""
+    argv_in = sys.argv[1:]
+    trees = [argv_in[k + 1] for k, a in enumerate(argv_in) if a == "--src"]
+    args = [a for k, a in enumerate(argv_in)
+            if not a.startswith("--") and (k == 0 or argv_in[k - 1] != "--src")]
     n = int(args[0]) if args else 20
-    extra = ["--no-cache"] if "--no-cache" in sys.argv else []
+    extra = ["--no-cache"] if "--no-cache" in argv_in else []
     from run_startup import _profile_file
 
     profile = _profile_file()
     # a cache of our own: entries of other runs of this user must not evict ours
     cache_home = tempfile.mkdtemp(prefix="stockade-bench-cache-")
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), XDG_CACHE_HOME=cache_home)
+    envs = {src: dict(os.environ, PYTHONPATH=src, XDG_CACHE_HOME=cache_home)
+            for src in trees or [str(REPO / "src")]}
+    runs: dict[str, list[dict[str, float]]] = {src: [] for src in envs}
     try:
         argv = [PY, "-c", SAMPLE, *extra, "-p", profile]
-        subprocess.run(argv, check=True, env=env, capture_output=True)  # fill the cache
-        runs = [json.loads(subprocess.run(argv, check=True, env=env, capture_output=True,
-                                          text=True).stdout.splitlines()[-1])
-                for _ in range(n)]
+        for env in envs.values():
+            subprocess.run(argv, check=True, env=env, capture_output=True)  # fill the cache
+        for _ in range(n):  # interleaved, so that the load hits every tree alike
+            for src, env in envs.items():
+                out = subprocess.run(argv, check=True, env=env, capture_output=True, text=True)
+                runs[src].append(json.loads(out.stdout.splitlines()[-1]))
     finally:
         os.unlink(profile)
         shutil.rmtree(cache_home)
-    hows = [r.pop("how", "?").split(" (")[0] for r in runs]
-    print(f"{n} runs{' (--no-cache)' if extra else ''}, load {os.getloadavg()[0]:.1f}; "
-          f"CPU ms, median (min); plan cache: {', '.join(sorted(set(hows)))} "
-          f"({hows.count('hit')} hits)")
-    for label in runs[-1]:
-        values = [r.get(label, 0.0) * 1000 for r in runs]
-        print(f"  {label:48} {statistics.median(values):7.1f} ({min(values):6.1f})")
+    for src, samples in runs.items():
+        hows = [r.pop("how", "?").split(" (")[0] for r in samples]
+        print(f"{src}: {n} runs{' (--no-cache)' if extra else ''}, load "
+              f"{os.getloadavg()[0]:.1f}; CPU ms, median (min); plan cache: "
+              f"{', '.join(sorted(set(hows)))} ({hows.count('hit')} hits)")
+        for label in samples[-1]:
+            values = [r.get(label, 0.0) * 1000 for r in samples]
+            print(f"  {label:48} {statistics.median(values):7.1f} ({min(values):6.1f})")
     return 0
 
 
