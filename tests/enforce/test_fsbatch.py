@@ -74,22 +74,26 @@ def test_add_path_rules_grants_what_the_kernel_then_enforces(backend, tmp_path):
     (other_dir / "out.txt").write_text("out")
     lone = other_dir / "lone.txt"
     lone.write_text("lone")
+    plain = other_dir / "plain.txt"  # file rights only: added without asking its kind
+    plain.write_text("plain")
     read = int(ll.AccessFs.READ_FILE | ll.AccessFs.READ_DIR)
     with ll.Ruleset(ll.AccessFs.READ_FILE | ll.AccessFs.READ_DIR | ll.AccessFs.WRITE_FILE,
                     ll.NO_NET, ll.NO_SCOPE) as ruleset:
         results = fsbatch.add_path_rules(
-            [str(granted_dir), str(lone), str(tmp_path / "missing"), str(lone) + "/x"],
-            [read, read | int(ll.AccessFs.WRITE_FILE), read, read],
+            [str(granted_dir), str(lone), str(tmp_path / "missing"), str(lone) + "/x",
+             str(plain)],
+            [read, read | int(ll.AccessFs.WRITE_FILE), read, read, int(ll.AccessFs.READ_FILE)],
             # a file keeps only file rights: READ_DIR on lone.txt must not make add_rule fail
             int(ll.FILE_RIGHTS & ~ll.AccessFs.WRITE_FILE), [ruleset.fd])
-        assert results == [0, 0, -errno.ENOENT, -errno.ENOTDIR]
+        assert results == [0, 0, -errno.ENOENT, -errno.ENOTDIR, 0]
 
         def child() -> int:
             set_no_new_privs()
             ruleset.restrict_self()
             outcome = 0
             for bit, path, mode in ((1, granted_dir / "in.txt", "r"), (2, lone, "r"),
-                                    (4, other_dir / "out.txt", "r"), (8, lone, "a")):
+                                    (4, other_dir / "out.txt", "r"), (8, lone, "a"),
+                                    (16, plain, "r")):
                 try:
                     open(path, mode).close()
                 except PermissionError:
@@ -98,7 +102,7 @@ def test_add_path_rules_grants_what_the_kernel_then_enforces(backend, tmp_path):
             return outcome
 
         # read granted beneath the directory and on the file; the write right was masked off
-        assert in_child(child) == 1 | 2
+        assert in_child(child) == 1 | 2 | 16
 
 
 @pytest.mark.skipif(ll.abi_version() < 1, reason="no Landlock")

@@ -82,15 +82,17 @@ long stk_add_path_rules(const char *packed, const uint64_t *rights, long n,
             results[i] = -errno;
             continue;
         }
-        struct stat st;
-        if (fstat(fd, &st) != 0) {
-            results[i] = -errno;
-            close(fd);
-            continue;
-        }
         uint64_t access = rights[i];
-        if (!S_ISDIR(st.st_mode))
-            access &= file_rights;
+        if (access & ~file_rights) {  /* only then does the kind matter */
+            struct stat st;
+            if (fstat(fd, &st) != 0) {
+                results[i] = -errno;
+                close(fd);
+                continue;
+            }
+            if (!S_ISDIR(st.st_mode))
+                access &= file_rights;
+        }
         results[i] = 0;
         if (access) {
             struct stk_path_beneath attr = {access, fd};

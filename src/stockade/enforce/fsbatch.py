@@ -121,13 +121,13 @@ def _add_path_rules_py(paths: Sequence[str], rights: Sequence[int], file_rights:
             out.append(-(err.errno or errno.EIO))
             continue
         try:
-            mode = os.fstat(fd).st_mode
+            mode = os.fstat(fd).st_mode if access & ~file_rights else stat.S_IFDIR
         except OSError as err:
             os.close(fd)
             out.append(-(err.errno or errno.EIO))
             continue
         try:
-            if not stat.S_ISDIR(mode):
+            if not stat.S_ISDIR(mode):  # only file rights: nothing to take off either way
                 access &= file_rights
             if access:
                 for ruleset_fd in ruleset_fds:
