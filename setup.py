@@ -1,9 +1,7 @@
-"""Only the optional C extensions (everything else is in pyproject.toml): the supervisor's and the
-batched filesystem loops of a plan cache hit.
+"""Only the optional C extension of the supervisor (everything else is in pyproject.toml).
 
 Optional: without a C compiler or Python headers the install still succeeds and the supervisor
-(stockade.enforce.supervisor.fast says which one is in use) and the plan cache
-(stockade.enforce.fsbatch) use their pure-Python paths.
+uses its pure-Python path (stockade.enforce.supervisor.fast says which one is in use).
 """
 
 import importlib.util
@@ -11,18 +9,18 @@ import os
 
 from setuptools import setup
 
+_spec = importlib.util.spec_from_file_location(
+    "_unotify_build", os.path.join("src", "stockade", "enforce", "supervisor", "_unotify_build.py"))
+_mod = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_mod)
+_ext = _mod.ffibuilder.distutils_extension(tmpdir="build")
+_ext.optional = True  # a failed compile is a warning, not a failed install
 
-def _extension(name: str, *where: str) -> object:
-    spec = importlib.util.spec_from_file_location(name, os.path.join("src", "stockade", *where))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    ext = mod.ffibuilder.distutils_extension(tmpdir="build")
-    ext.optional = True  # a failed compile is a warning, not a failed install
-    return ext
-
-
-setup(ext_modules=[
-    _extension("_unotify_build", "enforce", "supervisor", "_unotify_build.py"),
-    # the plan cache hit's batched stat / open + landlock_add_rule loops (enforce/fsbatch.py)
-    _extension("_fsbatch_build", "enforce", "_fsbatch_build.py"),
-])
+# the plan cache hit's batched loops (stockade.enforce.fsbatch falls back to Python), optional too
+_fsbatch_spec = importlib.util.spec_from_file_location(
+    "_fsbatch_build", os.path.join("src", "stockade", "enforce", "_fsbatch_build.py"))
+_fsbatch_mod = importlib.util.module_from_spec(_fsbatch_spec)
+_fsbatch_spec.loader.exec_module(_fsbatch_mod)
+_fsbatch = _fsbatch_mod.ffibuilder.distutils_extension(tmpdir="build")
+_fsbatch.optional = True
+setup(ext_modules=[_ext, _fsbatch])
