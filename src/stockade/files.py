@@ -40,10 +40,10 @@ def vouch_real(paths: list[str]) -> None:
     """Note that each of `paths` is its own real path now, as the plan cache's re-checked
     answers showed (enforce/plan/cache: every component was seen not to be a link, in answers
     that were all the same a moment ago), so that `realpaths` need not lstat them again in
-    this run. Past MAX_VOUCHED paths nothing more is noted."""
-    room = MAX_VOUCHED - len(_vouched)
-    if room > 0:
-        _vouched.update(paths[:room])
+    this run. Replaces what an earlier call noted (answers checked then may have changed);
+    past MAX_VOUCHED paths nothing more is noted."""
+    _vouched.clear()
+    _vouched.update(paths[:MAX_VOUCHED])
 
 
 def realpaths(paths: list[str]) -> list[str]:
