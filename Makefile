@@ -16,6 +16,8 @@ $(BIN)/pip:
 # setup.py builds the supervisor's optional C extension (cffi): rebuilt when its source changes
 EXT_SRC := $(wildcard setup.py src/stockade/enforce/supervisor/_unotify_build.py)
 
+EXT_SRC += $(wildcard src/stockade/enforce/_fsbatch_build.py)
+
 $(VENV)/.demo-installed: $(BIN)/pip pyproject.toml $(EXT_SRC)
 	$(BIN)/pip install --quiet -e .
 	touch $@

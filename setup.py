@@ -15,4 +15,12 @@ _mod = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_mod)
 _ext = _mod.ffibuilder.distutils_extension(tmpdir="build")
 _ext.optional = True  # a failed compile is a warning, not a failed install
-setup(ext_modules=[_ext])
+
+# the plan cache hit's batched loops (stockade.enforce.fsbatch falls back to Python), optional too
+_fsbatch_spec = importlib.util.spec_from_file_location(
+    "_fsbatch_build", os.path.join("src", "stockade", "enforce", "_fsbatch_build.py"))
+_fsbatch_mod = importlib.util.module_from_spec(_fsbatch_spec)
+_fsbatch_spec.loader.exec_module(_fsbatch_mod)
+_fsbatch = _fsbatch_mod.ffibuilder.distutils_extension(tmpdir="build")
+_fsbatch.optional = True
+setup(ext_modules=[_ext, _fsbatch])

@@ -31,6 +31,21 @@ def require_input(path: str | os.PathLike[str], what: str, *, fifo: bool = False
     raise StockadeError(f"{what} {os.fspath(path)}: not a regular file ({file_kind(mode)})")
 
 
+#: paths just shown to be their own real paths (see `vouch_real`); bounded
+_vouched: set[str] = set()
+MAX_VOUCHED = 65536
+
+
+def vouch_real(paths: list[str]) -> None:
+    """Note that each of `paths` is its own real path now, as the plan cache's re-checked
+    answers showed (enforce/plan/cache: every component was seen not to be a link, in answers
+    that were all the same a moment ago), so that `realpaths` need not lstat them again in
+    this run. Replaces what an earlier call noted (answers checked then may have changed);
+    past MAX_VOUCHED paths nothing more is noted."""
+    _vouched.clear()
+    _vouched.update(paths[:MAX_VOUCHED])
+
+
 def realpaths(paths: list[str]) -> list[str]:
     """os.path.realpath of each path, sharing the work on common parent directories (a plan
     has thousands of grants under a few directories: one lstat per new component, not one per
@@ -41,6 +56,8 @@ def realpaths(paths: list[str]) -> list[str]:
         found = memo.get(path)
         if found is not None:
             return found
+        if path in _vouched:
+            return path
         parent, base = path.rsplit("/", 1)
         full = (real(parent) if parent else "").rstrip("/") + "/" + base
         try:

@@ -20,6 +20,10 @@ between any two launches, a cached plan's grants to /proc/PID paths of processes
 exited are skipped at launch as for a fresh plan (optional
 rules), and processes started since the plan was cached are not covered, as processes started
 after a fresh plan's launch are not (the coverage report says so for every /proc glob).
+One answer below /proc/PID is recorded: who owns a process whose entries an `owner` (or
+`other`) rule kept or left out (`process_owned`). On a hit a process that has exited is no
+change, but one whose pid now has the other kind of owner is (pid reuse must not carry a grant
+to another user's process into a later run).
 """
 
 from __future__ import annotations
@@ -68,17 +72,24 @@ def unstable() -> str | None:
     return _unstable[0] if _unstable else None
 
 
-def depends_on_processes(what: str) -> None:
-    """The compile used an answer about running processes (e.g. the owner of /proc/PID for an
-    `owner` rule), which is not recorded: its result is not cached (pid reuse would carry a
-    grant to another user's process into a later run)."""
-    if _log is not None and not _unstable:
-        _unstable.append(what)
+def process_owned(path: str, uid: int) -> bool:
+    """Whether the /proc/PID entry `path` is owned by `uid` (OSError when the process is
+    gone). Recorded although below /proc/PID: a plan that kept the entry for this answer (an
+    `owner` or `other` rule) must not be reused once the pid belongs to someone else."""
+    owned = os.lstat(path).st_uid == uid
+    if _log is not None:
+        _note_always("o", path, "T" if owned else "F")
+    return owned
 
 
 def _note(question: str, path: str, answer: str) -> None:
-    if _log is None or _volatile(path):
+    if _log is None or volatile(path):
         return
+    _note_always(question, path, answer)
+
+
+def _note_always(question: str, path: str, answer: str) -> None:
+    assert _log is not None
     first = _seen.get((question, path))
     if first is None:
         _seen[(question, path)] = answer
@@ -87,7 +98,7 @@ def _note(question: str, path: str, answer: str) -> None:
         _unstable.append(f"changed while compiling: {question} {path}")
 
 
-def _volatile(path: str) -> bool:
+def volatile(path: str) -> bool:
     """Below /proc/PID, /proc/self and /proc/thread-self (which name the compiling process):
     left out (see the module docstring)."""
     if not path.startswith("/proc/"):
@@ -220,7 +231,8 @@ def _listing(path: str) -> str:
 
 
 def _id_print(st: os.stat_result) -> str:
-    """A directory's identity-and-timestamps fingerprint (see the module docstring)."""
+    """A directory's identity-and-timestamps fingerprint (see the module docstring; the C
+    check in enforce/fsbatch formats the same)."""
     return f"m{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
@@ -290,20 +302,46 @@ def answer_now(question: str, path: str, recorded: str) -> str:
         return _recorded_print(path, recorded)
     if question == "f":
         return _content_print(path)
+    if question == "o":
+        return _owner_now(path, recorded)
     return "unknown question"
 
 
-def still_valid(observations: list[Observation]) -> str | None:
-    """None when every recorded answer is the same now, else the first that changed."""
-    stat_ = os.stat
-    for question, path, recorded in observations:
-        if question == "d" and recorded[0] == "m":  # most of them: one stat, inline
-            try:
-                st = stat_(path)
-            except OSError:
-                return f"d {path}"
-            if recorded != _id_print(st):
-                return f"d {path}"
-        elif answer_now(question, path, recorded) != recorded:
+def _owner_now(path: str, recorded: str) -> str:
+    """A kept /proc/PID entry's ownership now: a process that has exited does not count as a
+    change (its grant is optional and skipped at launch, as with a fresh plan's); one whose
+    pid now belongs to the other side of the `owner` test does."""
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, ProcessLookupError):
+        return recorded
+    except OSError as err:
+        return _err(err)
+    return "T" if st.st_uid == os.geteuid() else "F"
+
+
+def split_dirs(observations: list[Observation]) -> tuple[list[Observation], str]:
+    """The answers other than directory fingerprints of the `m` form, and those packed into
+    one string (enforce.fsbatch.pack_dirs: thousands of them parse and check faster so)."""
+    from stockade.enforce import fsbatch
+
+    dirs = [(path, recorded) for question, path, recorded in observations
+            if question == "d" and recorded[:1] == "m"]
+    rest = [o for o in observations if not (o[0] == "d" and o[2][:1] == "m")]
+    return rest, fsbatch.pack_dirs(dirs)
+
+
+def still_valid(observations: list[Observation], dirs: str = "") -> str | None:
+    """None when every recorded answer (and every directory in `dirs`, from `split_dirs`) is
+    the same now, else the first that changed. ValueError when `dirs` is malformed."""
+    from stockade.enforce import fsbatch
+
+    rest, packed = split_dirs(observations)
+    for question, path, recorded in rest:
+        if answer_now(question, path, recorded) != recorded:
             return f"{question} {path}"
+    for each in (dirs, packed):  # one stat each, in one call (C when built)
+        changed = fsbatch.check_dirs(each)
+        if changed is not None:
+            return f"d {changed}"
     return None

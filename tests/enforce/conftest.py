@@ -23,3 +23,19 @@ def listeners():
     yield [s.getsockname()[1] for s in socks]
     for s in socks:
         s.close()
+
+
+@pytest.fixture(params=["c", "python"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The batched filesystem loops of a plan cache hit (enforce/fsbatch): the C extension,
+    or pure Python (STOCKADE_SUPERVISOR_PURE=1)."""
+    from stockade.enforce import fsbatch
+
+    if request.param == "python":
+        monkeypatch.setenv(fsbatch.ENV_PURE, "1")
+    else:
+        monkeypatch.delenv(fsbatch.ENV_PURE, raising=False)
+        if fsbatch._backend() is None:
+            pytest.skip("the C extension is not built (no compiler when installed)")
+    assert fsbatch.name() == request.param
+    return request.param

@@ -58,7 +58,7 @@ def _entry(t) -> Path:
     return entries[0]
 
 
-def test_hit_is_the_plan_compiling_afresh_gives(tree):
+def test_hit_is_the_plan_compiling_afresh_gives(tree, backend):
     first, how = _compile(tree)
     assert how.startswith("miss; stored")
     again, how = _compile(tree)
@@ -81,7 +81,7 @@ def test_codec_round_trip_is_exact(tree):
 
 @pytest.mark.parametrize("change", ["profile", "include", "earlier-include", "glob-new",
                                     "glob-gone", "abi", "name-arg"])
-def test_every_input_change_misses(tree, change, monkeypatch):
+def test_every_input_change_misses(tree, change, monkeypatch, backend):
     _compile(tree)
     assert _compile(tree)[1].startswith("hit")
     data, inc = tree["data"], Path(tree["inc"])
@@ -358,14 +358,45 @@ def test_a_question_answered_twice_differently_is_not_cached(tmp_path):
         assert fsview.unstable() is None
 
 
-def test_owner_rules_in_proc_are_not_cached(tree):
-    """An `owner` rule's /proc/PID grants depend on who owns which process now; a cached copy
-    would carry them to whoever reuses the pid, so such a plan is not stored."""
-    prof = tree["tmp"] / "owner.aa"
-    prof.write_text("profile o {\n  owner /proc/[0-9]*/stat r,\n}\n")
-    _, how = plan_cache.compile_file(str(prof), [], None)
-    assert "not stored: an owner rule in /proc" in how, how
-    assert plan_cache.compile_file(str(prof), [], None)[1].startswith("miss"), how
+def test_owner_rules_in_proc_are_cached_and_a_reused_pid_misses(tree):
+    """An `owner` rule's /proc/PID grants depend on who owns which process: the entry records
+    each owner answer; a hit keeps this user's processes and leaves out another user's, a
+    process that has exited is no change, and a pid whose owner is now on the other side of
+    the test (pid reuse) misses."""
+    import subprocess
+    import time
+
+    from stockade import fsview
+
+    if os.geteuid() != 0:
+        pytest.skip("needs a process of another user")
+    other = subprocess.Popen(["/bin/sleep", "30"], user=65534)
+    try:
+        for _ in range(100):  # the kernel gives /proc/PID the new uid after setuid
+            if os.stat(f"/proc/{other.pid}").st_uid == 65534:
+                break
+            time.sleep(0.01)
+        prof = tree["tmp"] / "owner.aa"
+        prof.write_text("profile o {\n  owner /proc/[0-9]*/stat r,\n}\n")
+        first, how = plan_cache.compile_file(str(prof), [], None)
+        assert how.startswith("miss; stored"), how
+        hit, how = plan_cache.compile_file(str(prof), [], None)
+        assert how.startswith("hit"), how
+        granted = {r.path for r in hit.plan.fs_rules}
+        assert granted == {r.path for r in first.plan.fs_rules}
+        assert f"/proc/{os.getpid()}/stat" in granted
+        assert f"/proc/{other.pid}/stat" not in granted
+        # what the entry says about the other user's process, and about one of ours
+        assert fsview.still_valid([("o", f"/proc/{other.pid}/stat", "F")]) is None
+        assert fsview.still_valid([("o", f"/proc/{other.pid}/stat", "T")]) == \
+            f"o /proc/{other.pid}/stat"
+        assert fsview.still_valid([("o", f"/proc/{os.getpid()}/stat", "F")]) is not None
+        gone = subprocess.Popen(["/bin/true"])
+        gone.wait()
+        assert fsview.still_valid([("o", f"/proc/{gone.pid}/stat", "T")]) is None
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_program_is_part_of_the_key_and_transitions_survive_a_hit(tree):
@@ -380,3 +411,39 @@ def test_program_is_part_of_the_key_and_transitions_survive_a_hit(tree):
     assert hit.transitions and hit.transitions == first.transitions
     other, how = plan_cache.compile_file(str(prof), [], None, program="/usr/bin/env")
     assert not how.startswith("hit") and other.plan.name != hit.plan.name
+
+
+def test_grants_shown_real_by_the_recorded_answers_skip_resolution(tree, monkeypatch):
+    """A hit vouches for the grants whose every component the recorded answers showed not to
+    be a link (files.vouch_real): the supervisor's plan model then resolves to the same real
+    paths as without it. A grant with a component no recorded answer covers is not vouched,
+    nor a link."""
+    from stockade import files, fsview
+    from stockade.enforce.plan.explain import LandlockModel
+
+    monkeypatch.setattr(files, "_vouched", set())
+    with fsview.recording() as observations:
+        pp = planmod.compile_file(tree["profile"], [tree["inc"]])
+    paths = [r.path for r in pp.plan.fs_rules]
+    a_txt = paths.index(str(tree["data"] / "a.txt"))
+    assert a_txt not in plan_cache.unpinned(pp, observations)
+    # it was shown by its lstat (the walk's step) and its directory's listing
+    for left_out in (("l", str(tree["data"] / "a.txt")), ("d", str(tree["data"]))):
+        assert left_out in {o[:2] for o in observations}
+    without = [o for o in observations if o[:2] not in
+               {("l", str(tree["data"] / "a.txt")), ("d", str(tree["data"]))}]
+    assert a_txt in plan_cache.unpinned(pp, without)
+    # a link in the grant's place: not its own real path, whatever was recorded
+    link = tree["tmp"] / "link.txt"
+    link.symlink_to(tree["data"] / "a.txt")
+    pp.plan.fs_rules.append(type(pp.plan.fs_rules[0])(str(link), pp.plan.fs_rules[a_txt].access))
+    assert len(paths) in plan_cache.unpinned(pp, observations)
+    pp.plan.fs_rules.pop()
+
+    fresh_rules = LandlockModel(pp.plan, landlock.abi_version()).rules
+    _compile(tree)
+    hit, how = _compile(tree)
+    assert how.startswith("hit"), how
+    assert str(tree["data"] / "a.txt") in files._vouched
+    assert str(link) not in files._vouched
+    assert LandlockModel(hit.plan, landlock.abi_version()).rules == fresh_rules

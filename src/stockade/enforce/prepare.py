@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stockade.enforce import caps as capmod
-from stockade.enforce import coverage_scope
+from stockade.enforce import coverage_scope, fsbatch
 from stockade.enforce import landlock as ll
 from stockade.enforce import seccomp as sc
 from stockade.enforce._libc import MACHINE
@@ -168,20 +168,22 @@ def _landlock(plan: EnforcementPlan, out: Prepared, supervised: bool = False) ->
     outer = _supervisor_ruleset(plan, handled_fs, handled_net, scopes, st.abi, supervised)
     rulesets = [ruleset] if outer is None else [ruleset, outer]
     try:
-        for rule in plan.fs_rules:
-            rights = rule.access & handled_fs
-            if not rights:
-                continue
-            try:
-                fd = os.open(rule.path, os.O_PATH | os.O_CLOEXEC)
-            except OSError as err:
-                if rule.optional and err.errno in (errno.ENOENT, errno.ENOTDIR):
+        handled = int(handled_fs)
+        todo = [(rule, int(rule.access) & handled) for rule in plan.fs_rules]
+        todo = [(rule, rights) for rule, rights in todo if rights]
+        # one call for every path (C when built: enforce/fsbatch.py); an error is judged here
+        opened = fsbatch.add_path_rules([rule.path for rule, _ in todo],
+                                        [rights for _, rights in todo], int(ll.FILE_RIGHTS),
+                                        [each.fd for each in rulesets])
+        by = _by(st.abi)
+        for (rule, _), result in zip(todo, opened, strict=True):
+            if result < 0:
+                if rule.optional and -result in (errno.ENOENT, errno.ENOTDIR):
                     cov.add(f"allow {rule}", APPROX, "gone before launch: not granted",
                             source=rule.source)
                     continue
-                raise StockadeError(f"{rule.source or rule.path}: {err.strerror}") from None
-            _add_path_rules(fd, rights, [each.fd for each in rulesets])
-            cov.add(f"allow {rule}", EXACT, source=rule.source, enforced_by=_by(st.abi))
+                raise StockadeError(f"{rule.source or rule.path}: {os.strerror(-result)}")
+            cov.add(f"allow {rule}", EXACT, source=rule.source, enforced_by=by)
         for net in plan.net_rules:
             net_rights = net.access & handled_net
             if net_rights:

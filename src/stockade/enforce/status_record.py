@@ -86,9 +86,14 @@ def writable_grant(directory: str, grants: Iterable[tuple[str, AccessFs]]) -> st
     return None
 
 
-def sandbox_grants(plan: Any) -> list[tuple[str, AccessFs]]:
+def sandbox_grants(plan: Any, only: AccessFs | None = None) -> list[tuple[str, AccessFs]]:
     """The (path, Landlock rights) the sandbox itself holds under `plan` (an EnforcementPlan):
-    the rights a supervisor exercises on the program's behalf are left out."""
+    the rights a supervisor exercises on the program's behalf are left out; with `only`, the
+    grants that carry none of those rights too."""
+    if only is not None:  # int arithmetic: a plan has thousands of grants
+        mask = int(only) & int(plan.handled_fs)
+        return [(r.path, r.access & plan.handled_fs) for r in plan.fs_rules
+                if not r.supervised and int(r.access) & mask]
     return [(r.path, r.access & plan.handled_fs) for r in plan.fs_rules if not r.supervised]
 
 

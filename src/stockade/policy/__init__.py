@@ -20,43 +20,95 @@ Public API (everything else in this package is internal):
   `caret()`), subclasses `PolicySyntaxError`, `PolicySemanticError`, `IncludeError`.
 """
 
-from stockade.policy.ast import (
-    AllRule,
-    CapabilityRule,
-    ChangeProfileRule,
-    DbusRule,
-    FileRule,
-    IoUringRule,
-    LinkRule,
-    MountRule,
-    MqueueRule,
-    NetworkRule,
-    PivotRootRule,
-    PolicyFile,
-    PtraceRule,
-    Qualifiers,
-    RlimitRule,
-    Rule,
-    SignalRule,
-    SourcePos,
-    SyscallRule,
-    UnixRule,
-    UsernsRule,
-)
-from stockade.policy.checker import CheckReport, check
-from stockade.policy.compiler import CapabilitySets, CompiledProfile, compile_profiles
-from stockade.policy.errors import (
-    IncludeError,
-    PolicyError,
-    PolicySemanticError,
-    PolicySyntaxError,
-)
-from stockade.policy.includes import Loader, load
-from stockade.policy.lint import LintWarning, lint
-from stockade.policy.matcher import FilePerms
-from stockade.policy.modes import Perm
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
-Warning = LintWarning  # the name the public API promises (shadows the builtin here only)
+if TYPE_CHECKING:
+    from stockade.policy.ast import (
+        AllRule,
+        CapabilityRule,
+        ChangeProfileRule,
+        DbusRule,
+        FileRule,
+        IoUringRule,
+        LinkRule,
+        MountRule,
+        MqueueRule,
+        NetworkRule,
+        PivotRootRule,
+        PolicyFile,
+        PtraceRule,
+        Qualifiers,
+        RlimitRule,
+        Rule,
+        SignalRule,
+        SourcePos,
+        SyscallRule,
+        UnixRule,
+        UsernsRule,
+    )
+    from stockade.policy.checker import CheckReport, check
+    from stockade.policy.compiler import CapabilitySets, CompiledProfile, compile_profiles
+    from stockade.policy.errors import (
+        IncludeError,
+        PolicyError,
+        PolicySemanticError,
+        PolicySyntaxError,
+    )
+    from stockade.policy.includes import Loader, load
+    from stockade.policy.lint import LintWarning, lint
+    from stockade.policy.matcher import FilePerms
+    from stockade.policy.modes import Perm
+
+    Warning = LintWarning  # the name the public API promises (shadows the builtin here only)
+
+# The public names are loaded when first asked for (PEP 562): importing one submodule, such
+# as `aare` for a plan cache hit's own-/proc rules, does not load the parser, the compiler and
+# the checker (about 20 ms). (name -> (submodule, attribute))
+_LAZY: dict[str, tuple[str, str]] = {
+    **{n: ("ast", n) for n in (
+        "AllRule", "CapabilityRule", "ChangeProfileRule", "DbusRule", "FileRule", "IoUringRule",
+        "LinkRule", "MountRule", "MqueueRule", "NetworkRule", "PivotRootRule", "PolicyFile",
+        "PtraceRule", "Qualifiers", "RlimitRule", "Rule", "SignalRule", "SourcePos",
+        "SyscallRule", "UnixRule", "UsernsRule")},
+    "CheckReport": ("checker", "CheckReport"), "check": ("checker", "check"),
+    "CapabilitySets": ("compiler", "CapabilitySets"),
+    "CompiledProfile": ("compiler", "CompiledProfile"),
+    "compile_profiles": ("compiler", "compile_profiles"),
+    **{n: ("errors", n) for n in (
+        "IncludeError", "PolicyError", "PolicySemanticError", "PolicySyntaxError")},
+    "Loader": ("includes", "Loader"), "load": ("includes", "load"),
+    "LintWarning": ("lint", "LintWarning"), "lint": ("lint", "lint"),
+    "Warning": ("lint", "LintWarning"),
+    "FilePerms": ("matcher", "FilePerms"), "Perm": ("modes", "Perm"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = f"{__name__}.{where[0]}"
+    __import__(module)  # not importlib.import_module: a run need not load importlib
+    value = getattr(sys.modules[module], where[1])
+    setattr(sys.modules[__name__], name, value)
+    return value
+
+
+class _Package(types.ModuleType):
+    """Keeps a public name that is also a submodule's (`lint`) bound to what it was bound to
+    when this package imported everything at once: the function, not the submodule (the
+    import system binds a submodule to its package's attribute when it loads it)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and name in _LAZY and _LAZY[name][0] == name:
+            super().__setattr__(name, getattr(value, _LAZY[name][1]))
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "AllRule", "CapabilityRule", "CapabilitySets", "ChangeProfileRule", "CheckReport",

@@ -29,7 +29,6 @@ from stockade.enforce.plan.glob import TREE, Target, expand, literal_region
 from stockade.enforce.plan.types import EnforcementPlan, FsRule, OwnProcRule
 from stockade.policy import aare
 from stockade.policy.aare import AareError
-from stockade.policy.matcher import pattern_matches
 
 #: the note every such rule's coverage entry carries
 NOTE = ("@{pid}: granted at launch on the program's own /proc/PID as well (its pid is known "
@@ -103,9 +102,8 @@ def proc_owned(targets: list[Target], *, mine: bool) -> tuple[list[Target], int]
     kept: list[Target] = []
     for t in targets:
         if _PID_ENTRY.match(t.path):
-            fsview.depends_on_processes(f"an {'owner' if mine else 'other'} rule in /proc")
             try:
-                owned = fsview.lstat(t.path).st_uid == me
+                owned = fsview.process_owned(t.path, me)
             except OSError:
                 continue
             if owned != mine:
@@ -145,6 +143,10 @@ def own_proc_rules(plan: EnforcementPlan, pid: int) -> list[FsRule]:
             if kind == TREE:
                 hit = _beneath(deny.region, path) or _beneath(path, deny.region)
             else:
+                # here only: the matcher's module (and the rule AST it needs) costs a plan
+                # cache hit about 10 ms to import, and most plans have no deny in /proc
+                from stockade.policy.matcher import pattern_matches
+
                 hit = pattern_matches(deny.pattern, path, is_dir=kind != "file")
             if hit:
                 rights &= ~lost

@@ -18,10 +18,10 @@ from stockade import fsview
 from stockade.enforce import landlock as ll
 from stockade.enforce.plan.common import APPROX, rule_text, source_of
 from stockade.errors import StockadeError
-from stockade.policy import CompiledProfile
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a plan cache hit imports this module, not the policy package
     from stockade.enforce.plan.profile import ProfilePlan
+    from stockade.policy import CompiledProfile
 
 
 def select_profile(profiles: Sequence[CompiledProfile], name: str | None,

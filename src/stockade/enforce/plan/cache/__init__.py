@@ -36,13 +36,14 @@ Integrity: a sandboxed program must not make a later run accept a wider plan.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from stockade.enforce.plan.types import EnforcementPlan, ProfilePlan
 
-FORMAT = 1
+FORMAT = 3
 
 
 def _code_fingerprint() -> str:
@@ -85,7 +86,7 @@ def exposure(directory: str, plan: EnforcementPlan) -> str | None:
     core = ll.AccessFs.WRITE_FILE | ll.AccessFs.MAKE_REG | ll.AccessFs.REMOVE_FILE
     if abi < 1 or core & ~handled:
         return "Landlock does not restrict writing files here"
-    grants = sandbox_grants(plan)
+    grants = sandbox_grants(plan, only=WRITE_RIGHTS)  # the only ones either check looks at
     above = writable_grant(directory, grants)
     if above is not None:
         return f"the writable grant {above} covers it"
@@ -148,10 +149,13 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
     try:
         key = cache_key(profile, include_dirs, name, abi, program)
         entry = entry_name(key)
-        pp, status = _load(store, entry, key)
+        pp, status, real = _load(store, entry, key)
         if pp is not None:
             why = exposed(pp) if exposed else None
             if why is None:
+                from stockade.files import vouch_real
+
+                vouch_real(real)
                 return pp, f"hit ({directory})"
             return fresh(), f"not used: {directory}: {why}"
         with fsview.recording() as observations:
@@ -165,7 +169,9 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
         from stockade.enforce.plan.cache.codec import encode
 
         try:
-            store.write(entry, {"key": key, "observations": observations, "plan": encode(pp)})
+            rest, dirs = fsview.split_dirs(observations)
+            store.write(entry, {"key": key, "observations": rest, "dirs": dirs,
+                                "plan": encode(pp), "unpinned": unpinned(pp, observations)})
         except OSError as err:
             return pp, f"{status}; not stored: {err.strerror}"
         return pp, f"{status}; stored ({directory})"
@@ -173,8 +179,10 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
         store.close()
 
 
-def _load(store: Any, entry: str, key: dict[str, Any]) -> tuple[ProfilePlan | None, str]:
-    """The cached plan if its entry is authentic, for `key`, and still valid."""
+def _load(store: Any, entry: str, key: dict[str, Any]
+          ) -> tuple[ProfilePlan | None, str, list[str]]:
+    """The cached plan if its entry is authentic, for `key`, and still valid; and the paths of
+    its grants that are their own real paths (see `unpinned`)."""
     from stockade import fsview
     from stockade.enforce.plan.cache.codec import CodecError, plan_from_json
 
@@ -182,19 +190,58 @@ def _load(store: Any, entry: str, key: dict[str, Any]) -> tuple[ProfilePlan | No
         body = store.read(entry)
     except ValueError as err:
         store.remove(entry)
-        return None, f"refused entry {entry}: {err}"
+        return None, f"refused entry {entry}: {err}", []
     if body is None:
-        return None, "miss"
-    observations = body.get("observations")
-    if body.get("key") != key or not _well_formed(observations):
-        return None, "miss (another key)"
-    changed = fsview.still_valid([tuple(o) for o in observations])  # type: ignore[misc]
-    if changed is not None:
-        return None, f"miss (changed: {changed})"
+        return None, "miss", []
+    observations, dirs, skip = body.get("observations"), body.get("dirs"), body.get("unpinned")
+    if (body.get("key") != key or not _well_formed(observations) or not isinstance(dirs, str)
+            or not isinstance(skip, list) or not all(type(i) is int for i in skip)):
+        return None, "miss (another key)", []
     try:
-        return plan_from_json(body.get("plan")), "hit"
+        changed = fsview.still_valid([tuple(o) for o in observations],  # type: ignore[misc]
+                                     dirs)
+    except ValueError:
+        return None, "miss (malformed entry)", []
+    if changed is not None:
+        return None, f"miss (changed: {changed})", []
+    try:
+        pp = plan_from_json(body.get("plan"))
     except CodecError as err:
-        return None, f"miss ({err})"
+        return None, f"miss ({err})", []
+    left_out = set(skip)
+    return pp, "hit", [r.path for i, r in enumerate(pp.plan.fs_rules) if i not in left_out]
+
+
+def unpinned(pp: ProfilePlan, observations: list[tuple[str, str, str]]) -> list[int]:
+    """The positions of the plan's fs rules whose path is not shown to be its own real path
+    by the recorded answers alone. The others are, as long as those answers hold (which a hit
+    has just checked), so the supervisor's plan model need not resolve them again: a path is
+    shown when, going up from it, each component was answered as not a link (`l`), or lies
+    in a directory whose listing is fingerprinted (`d`: a link put in its place changes the
+    fingerprint), up to one whose real path was answered as itself (`r`), or to /."""
+    from stockade.files import realpaths
+    from stockade.fsview import volatile
+
+    resolved = {p for q, p, a in observations if q == "r" and a == p}
+    link = f"T{stat.S_IFLNK:o}"
+    plain = {p for q, p, a in observations if q == "l" and a.startswith("T") and a != link}
+    listed = {p for q, p, a in observations if q == "d" and a[:1] in ("m", "h")}
+    known: dict[str, bool] = {"/": True}
+
+    def shown(path: str) -> bool:
+        if path not in known:
+            if path in resolved:
+                known[path] = True
+            else:
+                parent = os.path.dirname(path)
+                # a listing of /proc leaves the process entries out of its fingerprint
+                known[path] = ((path in plain or (parent in listed and not volatile(path)))
+                               and shown(parent))
+        return known[path]
+
+    paths = [r.path for r in pp.plan.fs_rules]
+    return [i for i, (path, real) in enumerate(zip(paths, realpaths(paths), strict=True))
+            if path != real or not path.startswith("/") or not shown(path)]
 
 
 def _well_formed(observations: Any) -> bool:

@@ -154,13 +154,21 @@ def _table(data: dict[str, Any]) -> list[Any]:
         else:
             raise CodecError(f"bad column type {t!r}")
     out = []
+    flags: dict[tuple[int, Any], enum.Enum] = {}  # (column, value): a plan repeats a few
     try:
         for row in rows:
             if not isinstance(row, list) or len(row) != len(names):
                 raise CodecError("bad row")
-            out.append(cls(*[_flag(c, v) if c is not None else
-                             v if type(v) in _PLAIN else decode(v)
-                             for c, v in zip(convert, row, strict=True)]))
+            cells = []
+            for i, (c, v) in enumerate(zip(convert, row, strict=True)):
+                if c is None:
+                    cells.append(v if type(v) in _PLAIN else decode(v))
+                    continue
+                flag = flags.get((i, v))
+                if flag is None:
+                    flag = flags[(i, v)] = _flag(c, v)
+                cells.append(flag)
+            out.append(cls(*cells))
     except (TypeError, ValueError) as err:
         raise CodecError(f"{cls.__name__}: {err}") from None
     return out

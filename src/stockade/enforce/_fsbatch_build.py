@@ -1,0 +1,124 @@
+"""cffi builder of `stockade.enforce._fsbatch`: the hot filesystem loops of a plan cache hit in C.
+
+Only mechanics, one call for N paths instead of N calls through Python: re-stat the recorded
+directories of a cached plan and compare their fingerprints (`stk_check_dirs`), and open the
+granted paths O_PATH and add each to the Landlock rulesets (`stk_add_path_rules`). They decide
+nothing: the comparison is the byte-equality of the fingerprint fsview would format, and what
+an open error means stays in Python (prepare.py). Built by setup.py (`pip install`), optional:
+without a compiler, or with STOCKADE_SUPERVISOR_PURE=1, the pure-Python loops run
+(stockade.enforce.fsbatch).
+"""
+
+from __future__ import annotations
+
+from cffi import FFI
+
+CDEF = """
+long stk_check_dirs(const char *packed, long n);
+long stk_add_path_rules(const char *packed, const uint64_t *rights, long n,
+                        uint64_t file_rights, int ruleset_fd, int ruleset_fd2, int32_t *results);
+"""
+
+SOURCE = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#ifndef SYS_landlock_add_rule
+#define SYS_landlock_add_rule 445
+#endif
+
+struct stk_path_beneath { uint64_t allowed_access; int32_t parent_fd; } __attribute__((packed));
+
+/* `packed`: n pairs of NUL-terminated strings (a directory's path, the fingerprint recorded
+   for it: "m<dev>:<ino>:<mtime_ns>:<ctime_ns>", as fsview._id_print formats it). Returns the
+   index of the first directory whose stat fails or whose fingerprint differs now, else -1. */
+long stk_check_dirs(const char *packed, long n)
+{
+    const char *p = packed;
+    char now[128];
+    for (long i = 0; i < n; i++) {
+        const char *path = p;
+        const char *want = path + strlen(path) + 1;
+        p = want + strlen(want) + 1;
+        struct stat st;
+        if (stat(path, &st) != 0)
+            return i;
+        /* nanoseconds past what a long long holds (year 2262) would wrap: a change, not a hit */
+        if (st.st_mtim.tv_sec > 9000000000LL || st.st_mtim.tv_sec < -9000000000LL
+                || st.st_ctim.tv_sec > 9000000000LL || st.st_ctim.tv_sec < -9000000000LL)
+            return i;
+        long long mtime = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+        long long ctime = (long long)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+        int len = snprintf(now, sizeof now, "m%llu:%llu:%lld:%lld",
+                           (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+                           mtime, ctime);
+        if (len < 0 || len >= (int)sizeof now || strcmp(now, want) != 0)
+            return i;
+    }
+    return -1;
+}
+
+/* `packed`: n NUL-terminated paths. For each: open it O_PATH|O_CLOEXEC (following links, as
+   prepare does), keep only `file_rights` of rights[i] unless it is a directory, and add a
+   path-beneath rule with those rights to `ruleset_fd` (and `ruleset_fd2` when >= 0).
+   results[i]: 0 added (or nothing to add), -errno the open (or fstat) failed. Returns n, or
+   -(i + 1) when adding path i to a ruleset failed, with its errno in results[i]. */
+long stk_add_path_rules(const char *packed, const uint64_t *rights, long n,
+                        uint64_t file_rights, int ruleset_fd, int ruleset_fd2, int32_t *results)
+{
+    const char *p = packed;
+    for (long i = 0; i < n; i++) {
+        const char *path = p;
+        p = path + strlen(path) + 1;
+        int fd = open(path, O_PATH | O_CLOEXEC);
+        if (fd < 0) {
+            results[i] = -errno;
+            continue;
+        }
+        uint64_t access = rights[i];
+        if (access & ~file_rights) {  /* only then does the kind matter */
+            struct stat st;
+            if (fstat(fd, &st) != 0) {
+                results[i] = -errno;
+                close(fd);
+                continue;
+            }
+            if (!S_ISDIR(st.st_mode))
+                access &= file_rights;
+        }
+        results[i] = 0;
+        if (access) {
+            struct stk_path_beneath attr = {access, fd};
+            int fds[2] = {ruleset_fd, ruleset_fd2};
+            for (int k = 0; k < 2; k++) {
+                if (fds[k] < 0)
+                    continue;
+                if (syscall(SYS_landlock_add_rule, fds[k], 1 /* LANDLOCK_RULE_PATH_BENEATH */,
+                            &attr, 0) != 0) {
+                    results[i] = errno;
+                    close(fd);
+                    return -(i + 1);
+                }
+            }
+        }
+        close(fd);
+    }
+    return n;
+}
+"""
+
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source("stockade.enforce._fsbatch", SOURCE,
+                      extra_compile_args=["-O2", "-Wall", "-Wextra",
+                                          "-Werror=implicit-function-declaration"])
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

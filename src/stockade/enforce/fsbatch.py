@@ -1,0 +1,142 @@
+"""N filesystem calls in one: the hot loops of a plan cache hit, in C when `_fsbatch` is built.
+
+A hit re-stats every directory the cached plan's globs walked (thousands for abstractions/base)
+and `prepare` opens every granted path and adds it to the Landlock rulesets (thousands more):
+through Python each call costs about as much again as the kernel's work. The extension
+(`_fsbatch_build.py`) runs each loop in one call; the pure-Python loops here do exactly the
+same and are used when it is not built or when STOCKADE_SUPERVISOR_PURE=1 (tests run both).
+Neither decides anything: `check_dirs` compares fingerprints byte for byte, and what a failed
+open means stays with the caller.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Sequence
+from typing import Any
+
+#: the same switch as the supervisor's: every optional extension off
+ENV_PURE = "STOCKADE_SUPERVISOR_PURE"
+
+_lib: Any = None
+_ffi: Any = None
+_loaded = False
+
+
+def _backend() -> tuple[Any, Any] | None:
+    global _lib, _ffi, _loaded
+    if os.environ.get(ENV_PURE, "") not in ("", "0"):
+        return None
+    if not _loaded:
+        _loaded = True
+        try:
+            from stockade.enforce._fsbatch import ffi, lib  # type: ignore[import-not-found]
+        except ImportError:
+            return None
+        _ffi, _lib = ffi, lib
+    return (_ffi, _lib) if _lib is not None else None
+
+
+def name() -> str:
+    """'c' or 'python': which loops are in use."""
+    return "c" if _backend() is not None else "python"
+
+
+def _packed(strings: Sequence[str]) -> bytes:
+    """NUL-terminated, as os.fsencode encodes each (one encode for all); ValueError for a
+    string holding a NUL (as os.stat and os.open raise), which C would read as two."""
+    out = ("\0".join(strings) + "\0").encode("utf-8", "surrogateescape")
+    if out.count(0) != len(strings):
+        raise ValueError("embedded null byte")
+    return out
+
+
+def pack_dirs(pairs: Sequence[tuple[str, str]]) -> str:
+    """(directory, recorded `m` fingerprint) pairs as `check_dirs` takes them: one string,
+    each path and fingerprint NUL-terminated (how a plan cache entry stores them)."""
+    return "".join(f"{path}\0{recorded}\0" for path, recorded in pairs)
+
+
+def check_dirs(packed: str) -> str | None:
+    """The first directory of `packed` (see `pack_dirs`) that cannot be stat'ed or has
+    another fingerprint now; None when all are the same. ValueError when `packed` is not
+    pairs of NUL-terminated strings."""
+    if not packed:
+        return None
+    parts = packed.split("\0")
+    if parts[-1] or len(parts) % 2 == 0:
+        raise ValueError("not pairs of NUL-terminated strings")
+    backend = _backend()
+    if backend is not None:
+        changed = int(backend[1].stk_check_dirs(packed.encode("utf-8", "surrogateescape"),
+                                                len(parts) // 2))
+        return None if changed < 0 else parts[2 * changed]
+    from stockade.fsview import _id_print
+
+    stat_ = os.stat
+    for k in range(0, len(parts) - 1, 2):
+        try:
+            st = stat_(parts[k])
+        except (OSError, ValueError):
+            return parts[k]
+        if parts[k + 1] != _id_print(st):
+            return parts[k]
+    return None
+
+
+def add_path_rules(paths: Sequence[str], rights: Sequence[int], file_rights: int,
+                   ruleset_fds: Sequence[int]) -> list[int]:
+    """Open each path O_PATH (following links), keep only `file_rights` of its rights unless it
+    is a directory, and add a path-beneath rule with them to each of the (one or two) rulesets.
+    Per path: 0, or -errno when it could not be opened. OSError when adding a rule failed."""
+    if not 1 <= len(ruleset_fds) <= 2:
+        raise ValueError("one or two rulesets")
+    backend = _backend()
+    if backend is None:
+        return _add_path_rules_py(paths, rights, file_rights, ruleset_fds)
+    ffi, lib = backend
+    n = len(paths)
+    results = ffi.new("int32_t[]", max(n, 1))
+    done = lib.stk_add_path_rules(_packed(paths) if paths else b"\0",
+                                  ffi.new("uint64_t[]", [int(r) for r in rights] or [0]),
+                                  n, file_rights, ruleset_fds[0],
+                                  ruleset_fds[1] if len(ruleset_fds) > 1 else -1, results)
+    if done < 0:
+        err = results[-done - 1]
+        raise OSError(err, f"{paths[-done - 1]}: {os.strerror(err)}")
+    return list(results)[:n]
+
+
+def _add_path_rules_py(paths: Sequence[str], rights: Sequence[int], file_rights: int,
+                       ruleset_fds: Sequence[int]) -> list[int]:
+    from stockade.enforce.landlock import AccessFs, add_path_rule
+
+    out = []
+    for path, access in zip(paths, rights, strict=True):
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError as err:
+            out.append(-(err.errno or errno.EIO))
+            continue
+        try:
+            mode = os.fstat(fd).st_mode if access & ~file_rights else stat.S_IFDIR
+        except OSError as err:
+            os.close(fd)
+            out.append(-(err.errno or errno.EIO))
+            continue
+        try:
+            if not stat.S_ISDIR(mode):  # only file rights: nothing to take off either way
+                access &= file_rights
+            if access:
+                for ruleset_fd in ruleset_fds:
+                    add_path_rule(ruleset_fd, fd, AccessFs(access))
+        except OSError as err:
+            if err.filename is None and err.errno is not None:
+                raise OSError(err.errno, f"{path}: {os.strerror(err.errno)}") from None
+            raise
+        finally:
+            os.close(fd)
+        out.append(0)
+    return out

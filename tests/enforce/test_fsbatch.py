@@ -1,0 +1,116 @@
+"""enforce/fsbatch: the batched loops of a plan cache hit, in C and in pure Python, give the same
+answers, and the rules they add are what the kernel enforces (a real restricted child)."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+from confine_helpers import in_child
+
+from stockade import fsview
+from stockade.enforce import fsbatch
+from stockade.enforce import landlock as ll
+from stockade.enforce.prctl import set_no_new_privs
+
+
+def _print(path) -> str:
+    return fsview._id_print(os.stat(path))
+
+
+def _check(pairs) -> str | None:
+    return fsbatch.check_dirs(fsbatch.pack_dirs(pairs))
+
+
+def test_check_dirs_sees_an_added_entry_and_a_gone_directory(backend, tmp_path):
+    dirs = [tmp_path / n for n in ("a", "b", "c")]
+    for d in dirs:
+        d.mkdir()
+    pairs = [(str(d), _print(d)) for d in dirs]
+    assert _check(pairs) is None
+    assert _check([]) is None
+    before = os.stat(dirs[1])
+    (dirs[1] / "new").write_text("")
+    after = os.stat(dirs[1])
+    assert (after.st_mtime_ns, after.st_ctime_ns) != (before.st_mtime_ns, before.st_ctime_ns)
+    assert _check(pairs) == str(dirs[1])
+    os.rmdir(dirs[2])
+    assert _check([pairs[0], pairs[2]]) == str(dirs[2])
+    # the recorded form differs only in the last digit of the ctime
+    path, recorded = pairs[0]
+    other = recorded[:-1] + str((int(recorded[-1]) + 1) % 10)
+    assert _check([(path, other)]) == path
+
+
+def test_check_dirs_refuses_what_is_not_pairs(backend, tmp_path):
+    good = fsbatch.pack_dirs([(str(tmp_path), _print(tmp_path))])
+    for bad in (good[:-1], good + "x\0", str(tmp_path) + "\0"):
+        with pytest.raises(ValueError):
+            fsbatch.check_dirs(bad)
+
+
+def test_check_dirs_agrees_with_fsview_on_many_directories(backend):
+    dirs = [d for d, _, _ in os.walk("/usr/share/zoneinfo")][:300]
+    pairs = [(d, _print(d)) for d in dirs]
+    assert _check(pairs) is None
+    assert _check([*pairs, ("/nonexistent/dir", "m1:2:3:4")]) == "/nonexistent/dir"
+    # a plan cache entry's form: everything else, and the directories in one string
+    observations = [("d", d, p) for d, p in pairs] + [("l", "/usr", "T40000")]
+    rest, packed = fsview.split_dirs(observations)
+    assert rest == [("l", "/usr", "T40000")] and packed == fsbatch.pack_dirs(pairs)
+    assert fsview.still_valid(rest, packed) is None
+    assert fsview.still_valid(observations) is None
+    assert fsview.still_valid(rest, fsbatch.pack_dirs([("/nonexistent/dir", "m1:2:3:4")])) \
+        == "d /nonexistent/dir"
+
+
+@pytest.mark.skipif(ll.abi_version() < 1, reason="no Landlock")
+def test_add_path_rules_grants_what_the_kernel_then_enforces(backend, tmp_path):
+    granted_dir, other_dir = tmp_path / "granted", tmp_path / "other"
+    granted_dir.mkdir()
+    other_dir.mkdir()
+    (granted_dir / "in.txt").write_text("in")
+    (other_dir / "out.txt").write_text("out")
+    lone = other_dir / "lone.txt"
+    lone.write_text("lone")
+    plain = other_dir / "plain.txt"  # file rights only: added without asking its kind
+    plain.write_text("plain")
+    read = int(ll.AccessFs.READ_FILE | ll.AccessFs.READ_DIR)
+    with ll.Ruleset(ll.AccessFs.READ_FILE | ll.AccessFs.READ_DIR | ll.AccessFs.WRITE_FILE,
+                    ll.NO_NET, ll.NO_SCOPE) as ruleset:
+        results = fsbatch.add_path_rules(
+            [str(granted_dir), str(lone), str(tmp_path / "missing"), str(lone) + "/x",
+             str(plain)],
+            [read, read | int(ll.AccessFs.WRITE_FILE), read, read, int(ll.AccessFs.READ_FILE)],
+            # a file keeps only file rights: READ_DIR on lone.txt must not make add_rule fail
+            int(ll.FILE_RIGHTS & ~ll.AccessFs.WRITE_FILE), [ruleset.fd])
+        assert results == [0, 0, -errno.ENOENT, -errno.ENOTDIR, 0]
+
+        def child() -> int:
+            set_no_new_privs()
+            ruleset.restrict_self()
+            outcome = 0
+            for bit, path, mode in ((1, granted_dir / "in.txt", "r"), (2, lone, "r"),
+                                    (4, other_dir / "out.txt", "r"), (8, lone, "a"),
+                                    (16, plain, "r")):
+                try:
+                    open(path, mode).close()
+                except PermissionError:
+                    continue
+                outcome |= bit
+            return outcome
+
+        # read granted beneath the directory and on the file; the write right was masked off
+        assert in_child(child) == 1 | 2 | 16
+
+
+@pytest.mark.skipif(ll.abi_version() < 1, reason="no Landlock")
+def test_add_path_rules_reports_a_refused_rule(backend, tmp_path):
+    with ll.Ruleset(ll.AccessFs.READ_FILE, ll.NO_NET, ll.NO_SCOPE) as ruleset:
+        # a right the ruleset does not handle: the kernel refuses the rule (EINVAL)
+        with pytest.raises(OSError) as err:
+            fsbatch.add_path_rules([str(tmp_path)], [int(ll.AccessFs.WRITE_FILE)],
+                                   int(ll.FILE_RIGHTS), [ruleset.fd])
+        assert err.value.errno == errno.EINVAL
+        assert str(tmp_path) in str(err.value)
