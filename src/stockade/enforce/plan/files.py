@@ -266,7 +266,7 @@ class FileCompiler:
                                     True)
 
             parents = parent_grants(exp, perms, rights_for, self._may_make_dir,
-                                    self._may_create)
+                                    self._may_create, self.fs)
         via = frozenset(n for pg in parents for n in pg.names)
         own_proc = own_proc_note(rule.path) if not q.deny and isinstance(rule, FileRule) \
             else None
