@@ -325,6 +325,15 @@ class _Compiler:
     def rule(self, node: ast.Rule, quals: ast.Qualifiers) -> list[ast.Rule]:
         q = quals.merged(node.qualifiers) if quals != ast.Qualifiers() else node.qualifiers
         changes: dict[str, Any] = {}
+        if "@{" in node.text or not node.text:  # text without `@{`: nothing to expand
+            changes = self._expanded_fields(node)
+        if q is not node.qualifiers:
+            changes["qualifiers"] = q
+        return [dataclasses.replace(node, **changes) if changes else node]
+
+    def _expanded_fields(self, node: ast.Rule) -> dict[str, Any]:
+        """The fields of `node` that name variables, expanded."""
+        changes: dict[str, Any] = {}
         for f in dataclasses.fields(node):
             if f.name in ("pos", "text", "qualifiers"):
                 continue
@@ -336,9 +345,7 @@ class _Compiler:
             elif isinstance(val, dict) and any("@{" in v for vs in val.values() for v in vs):
                 changes[f.name] = {k: tuple(self.expand(v, node) or "" for v in vs)
                                    for k, vs in val.items()}
-        if q is not node.qualifiers:
-            changes["qualifiers"] = q
-        return [dataclasses.replace(node, **changes) if changes else node]
+        return changes
 
     # -- per-profile compilation ---------------------------------------------------------
     def pattern(self, text: str, rule: ast.Rule, col: int = 0) -> Pattern:

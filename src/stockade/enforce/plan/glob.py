@@ -179,10 +179,14 @@ class BuildCache:
 
 def _to_fs(text: str) -> str:
     """Pattern text (latin-1 view of UTF-8 bytes) -> a file name."""
+    if text.isascii():
+        return text
     return text.encode("latin-1").decode("utf-8", "surrogateescape")
 
 
 def _to_pattern(name: str) -> str:
+    if name.isascii():
+        return name
     return name.encode("utf-8", "surrogateescape").decode("latin-1")
 
 
@@ -220,7 +224,10 @@ def _components(flat: list[tuple]) -> list[list[tuple]]:
 
 
 def _literal(comp: list[tuple]) -> bool:
-    return all(n[0] == "lit" for n in comp)
+    for node in comp:
+        if node[0] != "lit":
+            return False
+    return True
 
 
 def _has_dstar(comp: list[tuple]) -> bool:
@@ -380,19 +387,21 @@ def expand(text: str, *, max_visits: int = MAX_VISITS, max_targets: int = MAX_TA
     seen: set[tuple[str, ...]] = set()
     for flat in flats:
         comps = _components(aare.fold_flat(flat))
-        key = tuple(repr(c) for c in comps)
-        if key in seen:
-            continue
-        seen.add(key)
+        if len(flats) > 1:  # alternatives that spell the same components: walked once
+            key = tuple(repr(c) for c in comps)
+            if key in seen:
+                continue
+            seen.add(key)
         if not comps or comps[0] != []:
             exp.notes.append(f"'{text}' is not an absolute path: nothing granted")
             continue
         comps = comps[1:]
-        # the literal prefix: components before the first glob
+        # the literal prefix: components before the first glob (a literal component is a
+        # single "lit" node: _components splits literals at "/" and fold_flat joined them)
         n = 0
         while n < len(comps) and comps[n] and _literal(comps[n]):
             n += 1
-        prefix = "/" + "/".join(_to_fs("".join(x[1] for x in c)) for c in comps[:n])
+        prefix = "/" + "/".join([_to_fs("".join([x[1] for x in c])) for c in comps[:n]])
         rest = comps[n:]
         if pid is not None:
             if prefix == "/proc" and rest and _pid_component(rest[0], pid):

@@ -19,6 +19,7 @@ their inodes (narrower, reported as before).
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 from collections.abc import Callable
@@ -84,6 +85,7 @@ def existing_ancestor(path: str, may_make_dir: Callable[[str], bool],
     return parent, climbed
 
 
+@functools.lru_cache(maxsize=1024)  # a few dozen combinations; IntFlag arithmetic is slow
 def creation_rights(perms: Perm, kind: str, file_rights: AccessFs) -> AccessFs:
     """What a directory needs so that a `kind` target with `perms` can be made or replaced
     in it (nothing when `perms` does not let the program create it)."""
