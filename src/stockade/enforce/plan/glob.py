@@ -224,10 +224,7 @@ def _components(flat: list[tuple]) -> list[list[tuple]]:
 
 
 def _literal(comp: list[tuple]) -> bool:
-    for node in comp:
-        if node[0] != "lit":
-            return False
-    return True
+    return all(n[0] == "lit" for n in comp)
 
 
 def _has_dstar(comp: list[tuple]) -> bool:
