@@ -3,11 +3,14 @@ have the same node tree except for their literal runs, so the tree of the shape
 (`/a/a/a-a-a/*a`) is built once by the full pipeline (policy/aare) and each pattern of that
 shape gets it with its own runs put back.
 
-Only patterns made of letters, digits, `_`, `.`, `-`, `/`, `*` and `?` take this path: in
-them every run of letters, digits, `_` and `.` is plain text at every step of the pipeline
-(no escape, class, alternation or operator), and the steps that look at neighbours (slash
-folding, `*` as a whole component) see the same `/` in the shape. Anything else is parsed
-in full. tests/policy/test_aare_shapes.py compares both on generated patterns.
+Only patterns made of letters, digits, `_`, `.`, `-`, `/`, `*`, `?` and bracket expressions
+of letters, digits, `_`, `.` and `-` (`[0-9]`, `[a-z]`) take this path: outside the brackets
+every run of letters, digits, `_` and `.` is plain text at every step of the pipeline (no
+escape, alternation or operator), and the steps that look at neighbours (slash folding, `*`
+as a whole component) see the same `/` in the shape. A bracket expression is kept as it is
+in the shape, so the full pipeline makes its class (ranges, errors) from the real text; only
+literal nodes get runs put back. Anything else is parsed in full.
+tests/policy/test_aare_shapes.py compares both on generated patterns.
 """
 
 from __future__ import annotations
@@ -19,8 +22,23 @@ from stockade.policy.aare import Pattern, Seq
 
 MAX_SHAPES = 4096
 _SHAPED = re.compile(r"[A-Za-z0-9_./*?-]*[*?][A-Za-z0-9_./*?-]*")
+_SHAPED_CLASS = re.compile(r"(?:[A-Za-z0-9_./*?-]|\[[A-Za-z0-9_.-]+\])*")
 _RUN = re.compile(r"[A-Za-z0-9_.]+")
-_KINDS = frozenset({"lit", "star", "dstar", "any"})
+_PIECE = re.compile(r"\[[A-Za-z0-9_.-]+\]|[A-Za-z0-9_.]+")  # a bracket expression or a run
+_KINDS = frozenset({"lit", "star", "dstar", "any", "class"})
+
+
+def _shape_of(text: str) -> tuple[str, list[str]] | None:
+    """The pattern's shape and its runs, or None when it has no shape (parsed in full)."""
+    if "[" not in text:
+        if not _SHAPED.fullmatch(text):
+            return None
+        return _RUN.sub("a", text), _RUN.findall(text)
+    if not _SHAPED_CLASS.fullmatch(text):
+        return None
+    pieces = _PIECE.findall(text)
+    shape = _PIECE.sub(lambda m: m[0] if m[0][0] == "[" else "a", text)
+    return shape, [p for p in pieces if p[0] != "["]
 _shapes: dict[str, Seq | None] = {}
 
 
@@ -44,9 +62,10 @@ def _fill(shape_seq: Seq, runs: list[str]) -> Seq | None:
 
 def parse(text: str) -> Pattern:
     """aare.parse(text), from the tree of the pattern's shape where it has one."""
-    if not _SHAPED.fullmatch(text):
+    found = _shape_of(text)
+    if found is None:
         return aare.parse(text)
-    shape = _RUN.sub("a", text)
+    shape, runs = found
     if shape in _shapes:
         shape_seq = _shapes[shape]
     else:
@@ -56,7 +75,7 @@ def parse(text: str) -> Pattern:
             shape_seq = None  # the pattern itself is parsed in full, for its own error
         if len(_shapes) < MAX_SHAPES:
             _shapes[shape] = shape_seq
-    seq = _fill(shape_seq, _RUN.findall(text)) if shape_seq is not None else None
+    seq = _fill(shape_seq, runs) if shape_seq is not None else None
     if seq is None:
         return aare.parse(text)
     return Pattern(text=text, seq=seq, exact=False, regex=aare.regex_of(seq))
