@@ -57,3 +57,11 @@ def test_bracket_expressions_stay_in_the_shape(monkeypatch: pytest.MonkeyPatch):
     aare_shapes.parse("/dev/sd[a-z]")
     assert list(aare_shapes._shapes) == ["/a/a/a[0-9]", "/a/a[a-z]"]
     assert got == aare.parse("/usr/lib/libc.so.[0-9]")
+
+
+def test_plain_text_folds_slashes_as_the_pipeline_does():
+    rng = random.Random(15)
+    for _ in range(2000):
+        text = "".join(rng.choice("//a.") for _ in range(rng.randint(0, 8)))
+        want = "".join(c for c, _ in aare._filter_slashes([(c, 0) for c in text]))
+        assert aare._fold_plain(text) == want, text

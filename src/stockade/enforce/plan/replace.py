@@ -138,6 +138,8 @@ def parent_grants(exp: Expansion, perms: Perm, rights_for: Callable[[str], Acces
         if not _replaceable(path, kind, fs):
             return
         where, climbed = existing_ancestor(path, may_make_dir, fs)
+        if where in (None, "/"):  # nothing is granted there (grant): skip the lookups
+            return
         rights = creation_rights(perms, kind, rights_for(FILE))
         if kind == FILE and may_create(path):  # another rule lets the program make it
             rights |= rights_for(FILE)
