@@ -171,3 +171,34 @@ def test_compile_timings_cli(tmp_path: Path):
     assert "timing:" not in _cli("compile", str(path)).stderr
     doc = json.loads(_cli("compile", "--json", "--timings", str(path)).stdout)
     assert set(doc["timings"]) == set(PHASES)
+
+
+def test_a_build_makes_no_cyclic_garbage(tmp_path: Path):
+    """compile_file runs without the cyclic collector (profile._no_collections): safe only
+    while a build leaves no reference cycles behind, which this checks on rules of many kinds
+    (and a failing build), and the collector is on again afterwards."""
+    import gc
+
+    _tree(tmp_path)
+    (tmp_path / "inc").write_text(f"  {tmp_path}/sub/** r,\n  deny {tmp_path}/sub/lib3 w,\n")
+    path = tmp_path / "p.aa"
+    path.write_text(
+        f"@{{D}}={tmp_path}\nprofile t {{\n  include \"{tmp_path}/inc\"\n"
+        f"  @{{D}}/lib* rw,\n  @{{D}}/{{lib1,xlib}} r,\n  owner @{{D}}/new w,\n"
+        f"  deny @{{D}}/lib2 r,\n  @{{D}}/** l,\n  link @{{D}}/l1 -> @{{D}}/lib1,\n"
+        f"  /proc/[0-9]*/stat r,\n  @{{D}}/sub/ rw,\n  @{{D}}/x.[0-9] ix,\n"
+        f"  network inet stream,\n  capability chown,\n  signal send,\n  ptrace read,\n}}\n")
+    bad = tmp_path / "bad.aa"
+    bad.write_text("profile b {\n  /x[ r,\n}\n")
+    gc.collect()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        compile_file(str(path), abi=7)
+        with pytest.raises(Exception, match="bad pattern"):
+            compile_file(str(bad), abi=7)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    compile_file(str(path), abi=7)
+    assert gc.isenabled()
