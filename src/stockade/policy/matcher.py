@@ -106,7 +106,7 @@ def _options(n: int) -> re2.Options:
 MAX_EXACT = 1 << 20  # exact paths kept in the dict; past it, patterns go to the RE2 Set
 
 
-def _literals(pattern: Pattern) -> set[bytes] | None:
+def literal_paths(pattern: Pattern) -> set[bytes] | None:
     """The paths (as bytes) an exact pattern names, or None for a glob (or past
     MAX_EXPANSIONS alternatives)."""
     if not pattern.exact:
@@ -189,7 +189,7 @@ class FileMatcher:
         self._exact: dict[bytes, list[int]] = {}
         globs: list[int] = []
         for i, e in enumerate(entries):
-            literals = _literals(e.pattern) if len(self._exact) < MAX_EXACT else None
+            literals = literal_paths(e.pattern) if len(self._exact) < MAX_EXACT else None
             if literals is None:
                 globs.append(i)
             for lit in literals or ():
