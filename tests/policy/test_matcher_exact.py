@@ -48,34 +48,3 @@ def test_exact_and_glob_entries_match_like_their_regexes():
             assert matcher.matching(path, is_dir=is_dir) == want, (path, is_dir)
     assert prof.file_perms("/etc//passwd").allow == prof.file_perms("/etc/passwd").allow
     assert prof.file_perms("/usr/bin/ls").exec_mode == "ix"
-
-
-def test_globs_split_into_sets_give_the_same_entries():
-    """Past MAX_SET globs the RE2 Set is split into bounded Sets (its compile grows faster
-    than linearly): every split answers what one Set answers, and the same results merge."""
-    import random
-
-    from stockade.policy.matcher import FileMatcher
-
-    rng = random.Random(7)
-    words = ["a", "b", "lib", "x1", "etc"]
-    rules = [*RULES]
-    for _ in range(200):
-        parts = [rng.choice([*words, "*", "?", "**", "[ab]", "{a,lib}"])
-                 for _ in range(rng.randint(1, 4))]
-        rules.append(f"{'deny ' if rng.random() < 0.1 else ''}/{'/'.join(parts)} "
-                     f"{rng.choice(['r', 'w', 'rw', 'm', 'k'])},")
-    text = "profile t {\n" + "\n".join(f"  {r}" for r in rules) + "\n}\n"
-    (prof,) = compile_profiles(text, loader=Loader(system=False))
-    one = FileMatcher(prof.file_entries, cache_size=0)
-    assert len(one._chunks) == 1
-    paths = [*PATHS, *("/" + "/".join(rng.choice([*words, "q", "libz"])
-                                      for _ in range(rng.randint(1, 5))) for _ in range(400))]
-    for size in (1, 7, 64):
-        split = FileMatcher(prof.file_entries, cache_size=0, max_set=size)
-        assert len(split._chunks) == -(-len(split._globs) // size) > 1
-        for path in paths:
-            for is_dir in (False, True):
-                assert split.matching(path, is_dir=is_dir) == one.matching(path, is_dir=is_dir)
-                assert split.lookup(path, is_dir=is_dir) == one.lookup(path, is_dir=is_dir)
-    assert len({len(one.matching(p)) for p in paths}) > 5  # few and many matches compared

@@ -31,7 +31,7 @@ ones. Results are cached per profile in a bounded LRU (`cache_size`).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -104,10 +104,6 @@ def _options(n: int) -> re2.Options:
 
 
 MAX_EXACT = 1 << 20  # exact paths kept in the dict; past it, patterns go to the RE2 Set
-#: globs per RE2 Set: compiling one Set grows faster than linearly past ~20,000 patterns
-#: (75,000 globs: 0.58 s in one Set, 0.28 s in 16,384-pattern Sets), while each more Set
-#: adds its match to an uncached lookup (about 1 µs); up to this many, one Set as before
-MAX_SET = 16_384
 
 
 def literal_paths(pattern: Pattern) -> set[bytes] | None:
@@ -183,7 +179,7 @@ class FileMatcher:
     """All file rules of a profile in one RE2 Set, with a bounded path -> result cache."""
 
     def __init__(self, entries: list[FileEntry], cache_size: int = 8192,
-                 aliases: Sequence[tuple[str, str]] = (), max_set: int = MAX_SET) -> None:
+                 aliases: Sequence[tuple[str, str]] = ()) -> None:
         self.entries = entries
         self.aliases = tuple(aliases)
         self.cache_size = cache_size
@@ -199,31 +195,19 @@ class FileMatcher:
             for lit in literals or ():
                 self._exact.setdefault(lit, []).append(i)
         self._globs = globs  # set index -> entry index
-        # (first set index, Match) per RE2 Set of at most `max_set` globs
-        self._chunks: list[tuple[int, Callable[[bytes], list[int] | None]]] = []
-        for start in range(0, len(globs), max(1, max_set)):
-            part = globs[start : start + max(1, max_set)]
-            regset = re2.Set(re2._Anchor.ANCHOR_BOTH, _options(len(part)))
-            for i in part:
+        self._set: re2.Set | None = None
+        if globs:
+            regset = re2.Set(re2._Anchor.ANCHOR_BOTH, _options(len(globs)))
+            for i in globs:
                 regset.Add(entries[i].pattern.regex.encode("latin-1"))
             regset.Compile()
-            self._chunks.append((start, regset._set.Match))
-        # one Set (up to MAX_SET globs, benchmarks/match.py's sizes): asked directly
-        self._match = self._chunks[0][1] if len(self._chunks) == 1 else None
-
-    def _match_chunks(self, query: bytes) -> list[int]:
-        found: list[int] = []
-        for start, match in self._chunks:
-            got = match(query)
-            if got:
-                found += [start + i for i in got]
-        return found
+            self._set = regset
+        self._match = self._set._set.Match if self._set is not None else None
 
     def matching(self, path: str, *, is_dir: bool = False) -> list[FileEntry]:
         """Every entry whose pattern matches the path (owner not considered)."""
         query = query_bytes(path, is_dir)
-        found = self._match(query) if self._match is not None else \
-            self._match_chunks(query) if self._chunks else None
+        found = self._match(query) if self._match is not None else None
         exact = self._exact.get(query)
         if not found and not exact:
             return []
