@@ -236,8 +236,9 @@ class FileCompiler:
                                 replaced), rec.parts)
             if len(self._rights_memo) < 4096:
                 self._rights_memo[key] = hit
-        for part in hit[1]:
-            v.part(*part)
+        if v is not _IGNORED:
+            for part in hit[1]:
+                v.part(*part)
         return hit[0]
 
     def grant(self, path: str, rights: AccessFs, kind: str, source: str) -> None:
