@@ -29,6 +29,7 @@ class Parser(HeaderParser, RuleTermParser, ConditionParser):
         self.i = 0
         self.block_quals: list[Qualifiers] = [Qualifiers()]
         self.depth = 0  # blocks open (profiles, hats, qualifier blocks, conditionals)
+        self.fast_rules = True  # plain `PATH MODE,` lines skip the general rule steps
 
     # -- statements ----------------------------------------------------------------------
     def parse(self) -> list[ast.Node]:
@@ -76,6 +77,10 @@ class Parser(HeaderParser, RuleTermParser, ConditionParser):
 
     def statement(self, top: bool) -> ast.Node:
         tok = self.peek()
+        if tok.kind is T.WORD and tok.value[:1] == "/" and self.fast_rules:
+            rule = self.plain_file_rule(tok)  # most lines of a large profile
+            if rule is not None:
+                return rule
         nxt = self.peek(1)
         if tok.kind is T.WORD:
             v = tok.value
