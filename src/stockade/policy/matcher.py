@@ -117,6 +117,19 @@ def literal_paths(pattern: Pattern) -> set[bytes] | None:
     return {"".join(node[1] for node in fold_flat(f)).encode("latin-1") for f in flats}
 
 
+_WHOLE_TREE = ("dstar", True)
+
+
+def tree_prefix(pattern: Pattern) -> bytes | None:
+    """DIR/ (as bytes) of a pattern that is exactly `DIR/**` (a literal directory, then a
+    whole-component `**`), else None."""
+    seq = pattern.seq
+    if len(seq) != 2 or seq[1] != _WHOLE_TREE or seq[0][0] != "lit" or \
+            not seq[0][1].endswith("/"):
+        return None
+    return seq[0][1].encode("latin-1")
+
+
 @lru_cache(maxsize=256)
 def _compiled(text: str) -> re2._Regexp:
     """One pattern's automaton, built once: a plan asks it of every path it grants."""
@@ -187,11 +200,17 @@ class FileMatcher:
         # exact paths (no glob; alternations of plain text too) by their bytes: a dict
         # lookup instead of states in the automaton, whose size then grows with globs only
         self._exact: dict[bytes, list[int]] = {}
+        # whole trees (`DIR/**`) by DIR/'s bytes: looked up once per `/` of the path
+        self._trees: dict[bytes, list[int]] = {}
         globs: list[int] = []
         for i, e in enumerate(entries):
             literals = literal_paths(e.pattern) if len(self._exact) < MAX_EXACT else None
             if literals is None:
-                globs.append(i)
+                tree = tree_prefix(e.pattern) if len(self._trees) < MAX_EXACT else None
+                if tree is None:
+                    globs.append(i)
+                else:
+                    self._trees.setdefault(tree, []).append(i)
             for lit in literals or ():
                 self._exact.setdefault(lit, []).append(i)
         self._globs = globs  # set index -> entry index
@@ -209,16 +228,33 @@ class FileMatcher:
         query = query_bytes(path, is_dir)
         found = self._match(query) if self._match is not None else None
         exact = self._exact.get(query)
-        if not found and not exact:
+        trees = self._tree_hits(query) if self._trees else None
+        if not found and not exact and not trees:
             return []
-        # an entry is either a glob (in the Set) or exact (in the dict, once per path), so
-        # the two lists are disjoint and need no dedup
+        # an entry is a glob (in the Set), exact (in the dict, once per path) or a tree (in
+        # its dict, once per path: one prefix per `/`), so the lists are disjoint
         globs = self._globs
         hits = [globs[i] for i in found] if found else []
         if exact:
             hits += exact
+        if trees:
+            hits += trees
         entries = self.entries
         return [entries[i] for i in sorted(hits)]
+
+    def _tree_hits(self, query: bytes) -> list[int]:
+        """Entries `DIR/**` matching `query`: it starts with DIR/ and goes on with a byte
+        other than `/` (the regex `DIR/[^/](?s:.)*`)."""
+        hits: list[int] = []
+        trees = self._trees
+        end = len(query) - 1
+        i = query.find(b"/")
+        while 0 <= i < end:
+            got = trees.get(query[: i + 1])
+            if got is not None and query[i + 1] != 0x2F:
+                hits += got
+            i = query.find(b"/", i + 1)
+        return hits
 
     def lookup(self, path: str, *, is_dir: bool = False, owner: bool = True) -> FilePerms:
         """The merged permissions for a path (cached, LRU-bounded)."""
