@@ -7,6 +7,7 @@ import re2
 
 from stockade.policy import Loader, compile_profiles
 from stockade.policy.aare import query_bytes
+from stockade.policy.matcher import FileMatcher
 
 RULES = [
     "/etc/passwd r,",
@@ -40,7 +41,8 @@ def _options() -> re2.Options:
 def test_exact_and_glob_entries_match_like_their_regexes():
     text = "profile t {\n" + "\n".join(f"  {r}" for r in RULES) + "\n}\n"
     (prof,) = compile_profiles(text, loader=Loader(system=False))
-    matcher = prof.matcher
+    assert not prof.matcher._trees  # few trees: they stay in the Set
+    matcher = FileMatcher(prof.file_entries, trees_from=0)
     assert matcher._exact and matcher._globs and matcher._trees  # every way is exercised
     compiled = [re2.compile(e.pattern.regex.encode("latin-1"), _options())
                 for e in matcher.entries]
@@ -50,6 +52,8 @@ def test_exact_and_glob_entries_match_like_their_regexes():
             want = [e for e, rx in zip(matcher.entries, compiled, strict=True)
                     if rx.fullmatch(query)]
             assert matcher.matching(path, is_dir=is_dir) == want, (path, is_dir)
+    for path in PATHS:  # the same results with the trees in the Set
+        assert prof.matcher.matching(path) == matcher.matching(path)
     assert prof.file_perms("/etc//passwd").allow == prof.file_perms("/etc/passwd").allow
     assert prof.file_perms("/usr/bin/ls").exec_mode == "ix"
 
@@ -69,7 +73,7 @@ def test_generated_patterns_match_like_their_regexes():
                      f"{rng.choice(['r', 'w', 'm', 'k'])},")
     text = "profile t {\n" + "\n".join(f"  {r}" for r in rules) + "\n}\n"
     (prof,) = compile_profiles(text, loader=Loader(system=False))
-    matcher = prof.matcher
+    matcher = FileMatcher(prof.file_entries, trees_from=0)
     assert matcher._exact and matcher._globs and len(matcher._trees) > 10
     compiled = [re2.compile(e.pattern.regex.encode("latin-1"), _options())
                 for e in matcher.entries]

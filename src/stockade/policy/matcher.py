@@ -104,6 +104,10 @@ def _options(n: int) -> re2.Options:
 
 
 MAX_EXACT = 1 << 20  # exact paths kept in the dict; past it, patterns go to the RE2 Set
+#: whole-tree patterns (`DIR/**`) from which they leave the RE2 Set for a dict: compiling
+#: the Set grows faster than linearly past ~20,000 patterns (75,000 globs: 0.58 s; without
+#: their 25,000 trees 0.3 s), while the dict's walk adds ~0.5 µs to every uncached lookup
+TREES_FROM = 4096
 
 
 def literal_paths(pattern: Pattern) -> set[bytes] | None:
@@ -192,7 +196,7 @@ class FileMatcher:
     """All file rules of a profile in one RE2 Set, with a bounded path -> result cache."""
 
     def __init__(self, entries: list[FileEntry], cache_size: int = 8192,
-                 aliases: Sequence[tuple[str, str]] = ()) -> None:
+                 aliases: Sequence[tuple[str, str]] = (), trees_from: int = TREES_FROM) -> None:
         self.entries = entries
         self.aliases = tuple(aliases)
         self.cache_size = cache_size
@@ -213,6 +217,11 @@ class FileMatcher:
                     self._trees.setdefault(tree, []).append(i)
             for lit in literals or ():
                 self._exact.setdefault(lit, []).append(i)
+        if sum(len(v) for v in self._trees.values()) < trees_from:
+            # few trees: in the Set (a lookup there costs nothing more; the dict walk
+            # costs about 0.5 µs per lookup, worth it only where the Set's compile grows)
+            globs = sorted(globs + [i for v in self._trees.values() for i in v])
+            self._trees = {}
         self._globs = globs  # set index -> entry index
         self._set: re2.Set | None = None
         if globs:
