@@ -9,7 +9,11 @@ would cost a dict lookup per byte and a subset construction we would have to bou
 ourselves. RE2 bounds its DFA memory (`max_mem`) and is available as a wheel.
 
 Exact paths (no glob; alternations of plain text too) are not in the Set: a dict from
-their bytes answers them, so the automaton grows with globs only.
+their bytes answers them, so the automaton grows with globs only. In a profile with many whole
+trees (`DIR/**`, from TREES_FROM of them), those leave the Set too, for a dict of `DIR/`
+looked up at each `/` of the path: the Set's compile grows faster than linearly with its
+size. Splitting the Set into bounded Sets was measured and not kept (docs/performance.md):
+each more Set adds its match to every uncached lookup.
 
 Scaling (benchmarks/match.py, 2 shared cores under load, median µs per uncached lookup on
 20,000 distinct paths, half of them hits at every size, 10 → 10,000 rules): 2.4 → 3.6 (1.5x);
