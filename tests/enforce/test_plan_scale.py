@@ -174,10 +174,12 @@ def test_compile_timings_cli(tmp_path: Path):
 
 
 def test_a_build_makes_no_cyclic_garbage(tmp_path: Path):
-    """compile_file runs without the cyclic collector (profile._no_collections): safe only
+    """compile_file and check run without the cyclic collector (policy.collector): safe only
     while a build leaves no reference cycles behind, which this checks on rules of many kinds
     (and a failing build), and the collector is on again afterwards."""
     import gc
+
+    from stockade.policy.checker import check
 
     _tree(tmp_path)
     (tmp_path / "inc").write_text(f"  {tmp_path}/sub/** r,\n  deny {tmp_path}/sub/lib3 w,\n")
@@ -197,8 +199,11 @@ def test_a_build_makes_no_cyclic_garbage(tmp_path: Path):
         compile_file(str(path), abi=7)
         with pytest.raises(Exception, match="bad pattern"):
             compile_file(str(bad), abi=7)
+        report = check([str(path), str(bad)])
+        assert len(report.errors) == 1 and len(report.profiles) == 1
         assert gc.collect() == 0
     finally:
         gc.enable()
     compile_file(str(path), abi=7)
+    check([str(path), str(bad)])
     assert gc.isenabled()

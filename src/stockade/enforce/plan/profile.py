@@ -19,10 +19,8 @@ kernel (or the ABI given with `--abi`) makes of the plan. The mechanisms:
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from stockade.enforce import defaults
 from stockade.enforce import landlock as ll
@@ -193,33 +191,17 @@ def compile_plan(profile: CompiledProfile, *, abi: int | None = None) -> Profile
                        transitions(profile))
 
 
-@contextlib.contextmanager
-def _no_collections() -> Iterator[None]:
-    """Run a build without the cyclic collector: it makes millions of objects that all live
-    until the plan is made, and the collector's passes walked them again and again (0.3 s
-    of a 100,000-rule build even with a raised threshold) to find nothing: a build makes no
-    cyclic garbage (tests/enforce/test_plan_scale.py checks it), so its memory is what
-    reference counting frees. The collector's state is restored afterwards."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def compile_file(path: str, include_dirs: Sequence[str] = (), name: str | None = None, *,
                  abi: int | None = None, timings: PhaseTimer | None = None,
                  program: str | None = None) -> ProfilePlan:
     """Parse, compile and plan one profile of the file at `path` (`select_profile`: by name,
     else the one attaching to `program`; `timings`: gets the seconds of the parse, includes,
     compile and plan phases)."""
-    from stockade.policy import Loader, compile_profiles
+    from stockade.policy import Loader, collector, compile_profiles
     from stockade.policy.includes import load
 
     timer = timings if timings is not None else PhaseTimer()
-    with _no_collections():
+    with collector.paused():
         loader = Loader(include_dirs)
         with timer.phase("parse"):
             pf = load(path, loader=loader)
