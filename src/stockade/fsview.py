@@ -138,6 +138,11 @@ def _stat_kind(path: str) -> int | None:
     return st.st_mode
 
 
+def stat_mode(path: str) -> int | None:
+    """os.stat's st_mode (None when it fails), noting the file type (or the error)."""
+    return _stat_kind(path)
+
+
 def lexists(path: str) -> bool:
     """os.path.lexists."""
     try:

@@ -80,6 +80,56 @@ def test_listing_bound_still_lists(tmp_path: Path):
     assert _paths(expand(f"{tmp_path}/lib?", fs=fs)) == {f"{tmp_path}/lib1", f"{tmp_path}/lib2"}
 
 
+def test_stat_answers_asked_once_per_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Rules sharing parents ask each stat/lstat question of the filesystem once per build
+    (the first answer is the one fsview records for the plan cache), and the answers are
+    the ones the plain calls give, also past the bound (read, not kept)."""
+    from stockade import fsview
+
+    _tree(tmp_path)
+    (tmp_path / "link").symlink_to(tmp_path / "sub")
+    asked: list[tuple[str, str]] = []
+    real_lstat, real_stat = os.lstat, os.stat
+
+    def direct() -> bool:  # asked by fsview itself (not by os.path.realpath's walk)
+        return sys._getframe(2).f_globals.get("__name__") == "stockade.fsview"
+
+    def lstat(path, *a, **k):  # type: ignore[no-untyped-def]
+        if direct():
+            asked.append(("l", str(path)))
+        return real_lstat(path, *a, **k)
+
+    def stat_(path, *a, **k):  # type: ignore[no-untyped-def]
+        if direct():
+            asked.append(("s", str(path)))
+        return real_stat(path, *a, **k)
+
+    rules = "".join(f"  {tmp_path}/{leaf} rw,\n" for leaf in
+                    ("lib1", "lib2", "sub/lib3", "sub/new", "new/a", "new/b", "link/lib3",
+                     "lib*", "sub/*", "sub/", "new/**") * 3)
+    path = tmp_path / "p.aa"
+    path.write_text(f"profile t {{\n{rules}}}\n")
+    profile = compile_profiles(str(path))[0]
+    monkeypatch.setattr(fsview.os, "lstat", lstat)
+    monkeypatch.setattr(fsview.os, "stat", stat_)
+    plan = compile_plan(profile, abi=7)
+    assert asked and len(asked) == len(set(asked))
+    monkeypatch.undo()
+    fresh = compile_plan(profile, abi=7)
+    assert [(r.path, r.access) for r in plan.plan.fs_rules] == \
+        [(r.path, r.access) for r in fresh.plan.fs_rules]
+    for fs in (BuildCache(), BuildCache(max_answers=0)):
+        for name in ("lib1", "sub", "link", "missing", "lib1/under-a-file"):
+            p = str(tmp_path / name)
+            try:
+                want_l = os.lstat(p).st_mode
+            except OSError as err:
+                want_l = -err.errno
+            assert fs.lstat_mode(p) == fs.lstat_mode(p) == want_l
+            assert fs.isdir(p) == os.path.isdir(p) and fs.lexists(p) == os.path.lexists(p)
+            assert fs.realpath(p) == os.path.realpath(p)
+
+
 def test_memoized_rights_keep_every_rules_findings(tmp_path: Path):
     target = tmp_path / "f"
     target.write_text("x")
@@ -121,3 +171,39 @@ def test_compile_timings_cli(tmp_path: Path):
     assert "timing:" not in _cli("compile", str(path)).stderr
     doc = json.loads(_cli("compile", "--json", "--timings", str(path)).stdout)
     assert set(doc["timings"]) == set(PHASES)
+
+
+def test_a_build_makes_no_cyclic_garbage(tmp_path: Path):
+    """compile_file and check run without the cyclic collector (policy.collector): safe only
+    while a build leaves no reference cycles behind, which this checks on rules of many kinds
+    (and a failing build), and the collector is on again afterwards."""
+    import gc
+
+    from stockade.policy.checker import check
+
+    _tree(tmp_path)
+    (tmp_path / "inc").write_text(f"  {tmp_path}/sub/** r,\n  deny {tmp_path}/sub/lib3 w,\n")
+    path = tmp_path / "p.aa"
+    path.write_text(
+        f"@{{D}}={tmp_path}\nprofile t {{\n  include \"{tmp_path}/inc\"\n"
+        f"  @{{D}}/lib* rw,\n  @{{D}}/{{lib1,xlib}} r,\n  owner @{{D}}/new w,\n"
+        f"  deny @{{D}}/lib2 r,\n  @{{D}}/** l,\n  link @{{D}}/l1 -> @{{D}}/lib1,\n"
+        f"  /proc/[0-9]*/stat r,\n  @{{D}}/sub/ rw,\n  @{{D}}/x.[0-9] ix,\n"
+        f"  network inet stream,\n  capability chown,\n  signal send,\n  ptrace read,\n}}\n")
+    bad = tmp_path / "bad.aa"
+    bad.write_text("profile b {\n  /x[ r,\n}\n")
+    gc.collect()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        compile_file(str(path), abi=7)
+        with pytest.raises(Exception, match="bad pattern"):
+            compile_file(str(bad), abi=7)
+        report = check([str(path), str(bad)])
+        assert len(report.errors) == 1 and len(report.profiles) == 1
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    compile_file(str(path), abi=7)
+    check([str(path), str(bad)])
+    assert gc.isenabled()

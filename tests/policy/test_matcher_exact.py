@@ -7,6 +7,7 @@ import re2
 
 from stockade.policy import Loader, compile_profiles
 from stockade.policy.aare import query_bytes
+from stockade.policy.matcher import FileMatcher
 
 RULES = [
     "/etc/passwd r,",
@@ -21,10 +22,14 @@ RULES = [
     "/dir/ r,",
     "/dir/** r,",
     "/ r,",
+    "/** w,",
+    "//dir/** m,",
+    "/dir/x/** k,",
+    "owner /dir/** w,",
 ]
 PATHS = ["/etc/passwd", "/etc//passwd", "/etc/group", "/etc/passwdx", "/bin/ls", "/usr/bin/ls",
          "/usr/bin/lx", "/a/x", "/home/caf\u00e9/f", "/home/cafe/f", "/dir", "/dir/x", "/",
-         "/nothing"]
+         "/nothing", "/dir/x", "/dir/x/", "/dir/x/y", "/dir//x/y", "/dir/\n", "//dir/a"]
 
 
 def _options() -> re2.Options:
@@ -36,8 +41,9 @@ def _options() -> re2.Options:
 def test_exact_and_glob_entries_match_like_their_regexes():
     text = "profile t {\n" + "\n".join(f"  {r}" for r in RULES) + "\n}\n"
     (prof,) = compile_profiles(text, loader=Loader(system=False))
-    matcher = prof.matcher
-    assert matcher._exact and matcher._globs  # both ways are exercised
+    assert not prof.matcher._trees  # few trees: they stay in the Set
+    matcher = FileMatcher(prof.file_entries, trees_from=0)
+    assert matcher._exact and matcher._globs and matcher._trees  # every way is exercised
     compiled = [re2.compile(e.pattern.regex.encode("latin-1"), _options())
                 for e in matcher.entries]
     for path in PATHS:
@@ -46,5 +52,36 @@ def test_exact_and_glob_entries_match_like_their_regexes():
             want = [e for e, rx in zip(matcher.entries, compiled, strict=True)
                     if rx.fullmatch(query)]
             assert matcher.matching(path, is_dir=is_dir) == want, (path, is_dir)
+    for path in PATHS:  # the same results with the trees in the Set
+        assert prof.matcher.matching(path) == matcher.matching(path)
     assert prof.file_perms("/etc//passwd").allow == prof.file_perms("/etc/passwd").allow
     assert prof.file_perms("/usr/bin/ls").exec_mode == "ix"
+
+
+def test_generated_patterns_match_like_their_regexes():
+    """Exact paths, whole trees (`DIR/**`) and other globs, each answered its own way, give
+    what each entry's own regex says, in entry order."""
+    import random
+
+    rng = random.Random(21)
+    words = ["a", "b", "c\u00e9", "**", "*", "?", "{a,b}", "[ab]", "", "x/"]
+    rules = []
+    for _ in range(300):
+        parts = [rng.choice(words) for _ in range(rng.randint(1, 4))]
+        tail = rng.choice(["", "/", "/**", "/**/", "**"])
+        rules.append(f"{'deny ' if rng.random() < 0.1 else ''}/{'/'.join(parts)}{tail} "
+                     f"{rng.choice(['r', 'w', 'm', 'k'])},")
+    text = "profile t {\n" + "\n".join(f"  {r}" for r in rules) + "\n}\n"
+    (prof,) = compile_profiles(text, loader=Loader(system=False))
+    matcher = FileMatcher(prof.file_entries, trees_from=0)
+    assert matcher._exact and matcher._globs and len(matcher._trees) > 10
+    compiled = [re2.compile(e.pattern.regex.encode("latin-1"), _options())
+                for e in matcher.entries]
+    for _ in range(1500):
+        path = "/" + "/".join(rng.choice(["a", "b", "c\u00e9", "x", "", "ab"])
+                              for _ in range(rng.randint(0, 5)))
+        for is_dir in (False, True):
+            query = query_bytes(path, is_dir)
+            want = [e for e, rx in zip(matcher.entries, compiled, strict=True)
+                    if rx.fullmatch(query)]
+            assert matcher.matching(path, is_dir=is_dir) == want, (path, is_dir)

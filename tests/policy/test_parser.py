@@ -201,3 +201,44 @@ def test_multiline_rule_and_comment_hash_in_path() -> None:
     assert isinstance(r, ast.DbusRule) and r.conds["bus"] == ("session",)
     (r,) = body("  /tmp/a#b r,")
     assert isinstance(r, ast.FileRule) and r.path == "/tmp/a#b"
+
+
+def test_plain_file_rules_parse_as_the_general_path_does():
+    """`PATH MODE,` lines take a shortcut (Parser.fast_rules): the same tree, or the same
+    error, as the general statement parser on generated profiles."""
+    import random
+
+    from stockade.policy.errors import PolicyError
+    from stockade.policy.parser import Parser
+
+    rng = random.Random(4)
+    paths = ["/a", "/a/*", "/b/**", "/c/{x,y}", "/d/", "/e.[0-9]", '"/q r"', "@{HOME}/f", "/g"]
+    modes = ["r", "rw", "ix", "px", "Px", "mr", "rk", "l", "x", "a", "rwx", "zz", "cx", "w"]
+    lines = [lambda: f"{rng.choice(paths)} {rng.choice(modes)},",
+             lambda: f"{rng.choice(paths)}  {rng.choice(modes)} ,",
+             lambda: f"{rng.choice(paths)}\n    {rng.choice(modes)},",
+             lambda: f"{rng.choice(modes)} {rng.choice(paths)},",
+             lambda: f"{rng.choice(['deny ', 'audit ', 'owner ', 'allow '])}{rng.choice(paths)} "
+                     f"{rng.choice(modes)},",
+             lambda: f"{rng.choice(paths)} {rng.choice(modes)} -> /t,",
+             lambda: f"{rng.choice(paths)} {rng.choice(modes)}",
+             lambda: "capability chown,",
+             lambda: "# " + rng.choice(paths)]
+    outcomes = {"same tree": 0, "same error": 0}
+    for _ in range(600):
+        body = [rng.choice(lines)() for _ in range(rng.randint(1, 6))]
+        if rng.random() < 0.4:
+            block = rng.choice(["deny", "audit", "prompt", "quiet", "owner"])
+            body = [f"{block} {{", *body, "}"]
+        text = "profile t {\n" + "\n".join(f"  {b}" for b in body) + "\n}\n"
+        answers = []
+        for fast in (True, False):
+            parser = Parser(text, "p")
+            parser.fast_rules = fast
+            try:
+                answers.append(("tree", parser.parse()))
+            except PolicyError as err:
+                answers.append(("error", str(err)))
+        assert answers[0] == answers[1], text
+        outcomes["same tree" if answers[0][0] == "tree" else "same error"] += 1
+    assert min(outcomes.values()) > 50, outcomes  # both were compared

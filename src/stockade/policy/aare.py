@@ -160,6 +160,15 @@ def _filter_slashes(chars: Chars) -> Chars:
     return out
 
 
+def _fold_plain(text: str) -> str:
+    """_filter_slashes of plain text (no glob characters), on the string."""
+    if "//" not in text:
+        return text
+    if text.startswith("//") and text[2:3] != "/":
+        return "//" + _SLASH_RUN.sub("/", text[2:])  # the kept leading `//`
+    return _SLASH_RUN.sub("/", text)
+
+
 # ---- step 3: convert_aaregex_to_pcre, emitted as the regex lexer's tokens -------------------
 # A token is (kind, char, offset): kind "c" is a literal character, otherwise kind is one of
 # the regex operators * + . | ^ - [ ] ( ).
@@ -519,6 +528,17 @@ def _node_re(node: Node) -> str:
     return "(?:" + "|".join(_seq_re(b) for b in node[1]) + ")"
 
 
+def node_regex(node: Node) -> str:
+    """The RE2 regex (Latin-1) of one node."""
+    return _node_re(node)
+
+
+def escape_literal(text: str) -> str:
+    """The RE2 regex of literal text, escaped character by character (so the escape of a
+    concatenation is the concatenation of the escapes)."""
+    return _esc(text)
+
+
 def _seq_re(seq: Seq | list[Node]) -> str:
     return "".join(_node_re(n) for n in seq)
 
@@ -539,7 +559,7 @@ def compile_seq(text: str) -> Seq:
     """The node tree of an expanded pattern, or AareError where apparmor_parser fails."""
     raw = _utf8_bytes_as_latin1(text)
     if _GLOB_CHARS.isdisjoint(raw):  # plain text: only slash folding applies
-        plain = "".join(c for c, _ in _filter_slashes([(c, 0) for c in raw]))
+        plain = _fold_plain(raw)
         return (("lit", plain),) if plain else ()
     toks = _convert(_filter_slashes(_unescape(raw)))
     parser = _Parser(toks, len(raw))

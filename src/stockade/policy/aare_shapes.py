@@ -3,11 +3,14 @@ have the same node tree except for their literal runs, so the tree of the shape
 (`/a/a/a-a-a/*a`) is built once by the full pipeline (policy/aare) and each pattern of that
 shape gets it with its own runs put back.
 
-Only patterns made of letters, digits, `_`, `.`, `-`, `/`, `*` and `?` take this path: in
-them every run of letters, digits, `_` and `.` is plain text at every step of the pipeline
-(no escape, class, alternation or operator), and the steps that look at neighbours (slash
-folding, `*` as a whole component) see the same `/` in the shape. Anything else is parsed
-in full. tests/policy/test_aare_shapes.py compares both on generated patterns.
+Only patterns made of letters, digits, `_`, `.`, `-`, `/`, `*`, `?` and bracket expressions
+of letters, digits, `_`, `.` and `-` (`[0-9]`, `[a-z]`) take this path: outside the brackets
+every run of letters, digits, `_` and `.` is plain text at every step of the pipeline (no
+escape, alternation or operator), and the steps that look at neighbours (slash folding, `*`
+as a whole component) see the same `/` in the shape. A bracket expression is kept as it is
+in the shape, so the full pipeline makes its class (ranges, errors) from the real text; only
+literal nodes get runs put back. Anything else is parsed in full.
+tests/policy/test_aare_shapes.py compares both on generated patterns.
 """
 
 from __future__ import annotations
@@ -19,44 +22,89 @@ from stockade.policy.aare import Pattern, Seq
 
 MAX_SHAPES = 4096
 _SHAPED = re.compile(r"[A-Za-z0-9_./*?-]*[*?][A-Za-z0-9_./*?-]*")
+_SHAPED_CLASS = re.compile(r"(?:[A-Za-z0-9_./*?-]|\[[A-Za-z0-9_.-]+\])*")
 _RUN = re.compile(r"[A-Za-z0-9_.]+")
-_KINDS = frozenset({"lit", "star", "dstar", "any"})
-_shapes: dict[str, Seq | None] = {}
+_PIECE = re.compile(r"\[[A-Za-z0-9_.-]+\]|[A-Za-z0-9_.]+")  # a bracket expression or a run
+_KINDS = frozenset({"lit", "star", "dstar", "any", "class"})
 
 
-def _fill(shape_seq: Seq, runs: list[str]) -> Seq | None:
-    """The shape's tree with each `a` of its literals replaced by the next run."""
-    out = []
-    it = iter(runs)
+def _shape_of(text: str) -> tuple[str, list[str]] | None:
+    """The pattern's shape and its runs, or None when it has no shape (parsed in full)."""
+    if "[" not in text:
+        if not _SHAPED.fullmatch(text):
+            return None
+        return _RUN.sub("a", text), _RUN.findall(text)
+    if not _SHAPED_CLASS.fullmatch(text):
+        return None
+    pieces = _PIECE.findall(text)
+    shape = _PIECE.sub(lambda m: m[0] if m[0][0] == "[" else "a", text)
+    return shape, [p for p in pieces if p[0] != "["]
+
+
+#: per node of a shape's tree: ("lit", its text split at the `a`s, the pieces as regex), or
+#: (None, the node, its regex); None for a shape the full parse refuses or cannot shape
+Template = tuple[tuple[str | None, object, object], ...]
+_shapes: dict[str, Template | None] = {}
+
+
+def _template(shape_seq: Seq) -> Template | None:
+    out: list[tuple[str | None, object, object]] = []
     for node in shape_seq:
         if node[0] not in _KINDS:
             return None
         if node[0] == "lit":
-            try:
-                node = ("lit", "".join(next(it) if ch == "a" else ch for ch in node[1]))
-            except StopIteration:
-                return None
-        out.append(node)
-    if next(it, None) is not None:
-        return None
+            parts = node[1].split("a")
+            out.append(("lit", parts, [aare.escape_literal(p) for p in parts]))
+        else:
+            out.append((None, node, aare.node_regex(node)))
     return tuple(out)
+
+
+def _join(parts: list[str], runs: list[str]) -> str:
+    return parts[0] + "".join([r + p for r, p in zip(runs, parts[1:], strict=True)])
+
+
+def _fill(template: Template, runs: list[str]) -> tuple[Seq, str] | None:
+    """The shape's tree with each `a` of its literals replaced by the next run, and its
+    regex (a literal's regex is its characters' escapes, so the runs' escapes go in the
+    same places); None when the runs do not fit."""
+    seq: list[tuple] = []
+    regex: list[str] = []
+    at = 0
+    for kind, a, b in template:
+        if kind is None:
+            seq.append(a)  # type: ignore[arg-type]
+            regex.append(b)  # type: ignore[arg-type]
+            continue
+        parts: list[str] = a  # type: ignore[assignment]
+        k = len(parts) - 1
+        mine = runs[at : at + k]
+        if len(mine) != k:
+            return None
+        at += k
+        seq.append(("lit", _join(parts, mine)))
+        regex.append(_join(b, [aare.escape_literal(r) for r in mine]))  # type: ignore[arg-type]
+    if at != len(runs):
+        return None
+    return tuple(seq), "".join(regex)
 
 
 def parse(text: str) -> Pattern:
     """aare.parse(text), from the tree of the pattern's shape where it has one."""
-    if not _SHAPED.fullmatch(text):
+    found = _shape_of(text)
+    if found is None:
         return aare.parse(text)
-    shape = _RUN.sub("a", text)
+    shape, runs = found
     if shape in _shapes:
-        shape_seq = _shapes[shape]
+        template = _shapes[shape]
     else:
         try:
-            shape_seq = aare.compile_seq(shape)
+            template = _template(aare.compile_seq(shape))
         except aare.AareError:
-            shape_seq = None  # the pattern itself is parsed in full, for its own error
+            template = None  # the pattern itself is parsed in full, for its own error
         if len(_shapes) < MAX_SHAPES:
-            _shapes[shape] = shape_seq
-    seq = _fill(shape_seq, _RUN.findall(text)) if shape_seq is not None else None
-    if seq is None:
+            _shapes[shape] = template
+    filled = _fill(template, runs) if template is not None else None
+    if filled is None:
         return aare.parse(text)
-    return Pattern(text=text, seq=seq, exact=False, regex=aare.regex_of(seq))
+    return Pattern(text=text, seq=filled[0], exact=False, regex=filled[1])

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stockade.policy import collector
 from stockade.policy.compiler import CompiledProfile, compile_profiles
 from stockade.policy.errors import PolicyError
 from stockade.policy.includes import Loader, skipped_name
@@ -56,7 +57,8 @@ def check(paths: Sequence[str], include_dirs: Sequence[str] = (), *,
             on_file(path)
         report.files.append(path)
         try:
-            compiled = compile_profiles(Path(path), loader=loader)  # a name, even with a newline
+            with collector.paused():
+                compiled = compile_profiles(Path(path), loader=loader)  # a name, even with \n
         except PolicyError as err:
             report.errors.append(err)
             continue

@@ -22,8 +22,8 @@ from stockade.policy import constants as c
 from stockade.policy.aare import AareError, Pattern
 from stockade.policy.aare import parse as parse_aare
 from stockade.policy.errors import PolicyError, PolicySemanticError, PolicySyntaxError
+from stockade.policy.exec_conflicts import first_exec_conflict
 from stockade.policy.includes import Loader, load
-from stockade.policy.intersect import intersects
 from stockade.policy.limits import MAX_PATTERN_CHARS
 from stockade.policy.matcher import FileEntry, FileMatcher, FilePerms
 from stockade.policy.modes import Perm
@@ -325,6 +325,15 @@ class _Compiler:
     def rule(self, node: ast.Rule, quals: ast.Qualifiers) -> list[ast.Rule]:
         q = quals.merged(node.qualifiers) if quals != ast.Qualifiers() else node.qualifiers
         changes: dict[str, Any] = {}
+        if "@{" in node.text or not node.text:  # text without `@{`: nothing to expand
+            changes = self._expanded_fields(node)
+        if q is not node.qualifiers:
+            changes["qualifiers"] = q
+        return [dataclasses.replace(node, **changes) if changes else node]
+
+    def _expanded_fields(self, node: ast.Rule) -> dict[str, Any]:
+        """The fields of `node` that name variables, expanded."""
+        changes: dict[str, Any] = {}
         for f in dataclasses.fields(node):
             if f.name in ("pos", "text", "qualifiers"):
                 continue
@@ -336,9 +345,7 @@ class _Compiler:
             elif isinstance(val, dict) and any("@{" in v for vs in val.values() for v in vs):
                 changes[f.name] = {k: tuple(self.expand(v, node) or "" for v in vs)
                                    for k, vs in val.items()}
-        if q is not node.qualifiers:
-            changes["qualifiers"] = q
-        return [dataclasses.replace(node, **changes) if changes else node]
+        return changes
 
     # -- per-profile compilation ---------------------------------------------------------
     def pattern(self, text: str, rule: ast.Rule, col: int = 0) -> Pattern:
@@ -393,27 +400,16 @@ class _Compiler:
 
 
 def check_exec_conflicts(entries: Sequence[FileEntry], comp: _Compiler) -> None:
-    """Reject overlapping allow rules whose exec modes differ, as apparmor_parser does.
-
-    Two exact paths conflict when they are the same path; two globs conflict when some
-    path matches both; an exact path and a glob never conflict (the exact one wins).
-    `owner` and `other` rules only meet rules that apply to the same side.
-    """
-    xs = [e for e in entries if e.exec_mode and not e.deny]
-    for i, a in enumerate(xs):
-        for b in xs[i + 1 :]:
-            if (a.exec_mode, a.exec_target) == (b.exec_mode, b.exec_target):
-                continue
-            if a.exact != b.exact or a.priority != b.priority:
-                continue
-            if (a.owner and b.other) or (a.other and b.owner):
-                continue
-            if intersects(a.pattern, b.pattern):
-                where = f"{a.rule.pos.file}:{a.rule.pos.line}"
-                raise comp.error(
-                    f"profile has merged rule with conflicting x modifiers: "
-                    f"'{b.rule.text.strip()}' overlaps '{a.rule.text.strip()}' at {where}",
-                    b.rule)
+    """Reject overlapping allow rules whose exec modes differ, as apparmor_parser does
+    (policy/exec_conflicts.py)."""
+    pair = first_exec_conflict(entries)
+    if pair is not None:
+        a, b = pair
+        where = f"{a.rule.pos.file}:{a.rule.pos.line}"
+        raise comp.error(
+            f"profile has merged rule with conflicting x modifiers: "
+            f"'{b.rule.text.strip()}' overlaps '{a.rule.text.strip()}' at {where}",
+            b.rule)
 
 
 def compile_profiles(source: ast.PolicyFile | str | os.PathLike[str],

@@ -16,6 +16,8 @@ from stockade.policy.modes import (
 from stockade.policy.parsebase import ParserBase, is_path
 from stockade.policy.ruleparse import Term
 
+_NO_QUALIFIERS = Qualifiers()
+
 
 class RuleTermParser(ParserBase):
     """The term grouping and file rule part of the statement parser."""
@@ -112,6 +114,31 @@ class RuleTermParser(ParserBase):
                                 name, semantic=True)
             nested[name.value] = (val.value,)
         return nested
+
+    def plain_file_rule(self, tok: Token) -> ast.FileRule | None:
+        """`PATH MODE,` with PATH a word starting with `/` and MODE on its line, at `tok`
+        (the current token): the FileRule the statement parser builds for it (qualifier
+        blocks around it included), without its general steps; None (nothing consumed) for
+        anything else, or an error, which the general path then reports.
+        tests/policy/test_parser.py compares both on generated profiles."""
+        toks, i = self.toks, self.i
+        if i + 2 >= len(toks):
+            return None
+        mode_tok, end = toks[i + 1], toks[i + 2]
+        if (end.kind is not T.COMMA or mode_tok.kind is not T.WORD
+                or mode_tok.line != tok.line or not looks_like_mode(mode_tok.value)):
+            return None
+        outer = self.block_quals[-1]
+        try:
+            perms, exec_mode = parse_mode(mode_tok.value, deny=outer.deny and not outer.prompt,
+                                          named=False)
+        except ValueError:
+            return None
+        self.i = i + 3
+        return ast.FileRule(pos=SourcePos(self.file, tok.line, tok.col),
+                            text=self.text[tok.start : end.end], qualifiers=_NO_QUALIFIERS,
+                            path=tok.value, perms=perms,
+                            exec_mode=None if outer.prompt else exec_mode, path_col=tok.col)
 
     def file_rule(self, toks: list[Token], quals: Qualifiers, pos: SourcePos, text: str,
                   end: Token) -> ast.FileRule:

@@ -9,7 +9,11 @@ would cost a dict lookup per byte and a subset construction we would have to bou
 ourselves. RE2 bounds its DFA memory (`max_mem`) and is available as a wheel.
 
 Exact paths (no glob; alternations of plain text too) are not in the Set: a dict from
-their bytes answers them, so the automaton grows with globs only.
+their bytes answers them, so the automaton grows with globs only. In a profile with many whole
+trees (`DIR/**`, from TREES_FROM of them), those leave the Set too, for a dict of `DIR/`
+looked up at each `/` of the path: the Set's compile grows faster than linearly with its
+size. Splitting the Set into bounded Sets was measured and not kept (docs/performance.md):
+each more Set adds its match to every uncached lookup.
 
 Scaling (benchmarks/match.py, 2 shared cores under load, median µs per uncached lookup on
 20,000 distinct paths, half of them hits at every size, 10 → 10,000 rules): 2.4 → 3.6 (1.5x);
@@ -104,9 +108,13 @@ def _options(n: int) -> re2.Options:
 
 
 MAX_EXACT = 1 << 20  # exact paths kept in the dict; past it, patterns go to the RE2 Set
+#: whole-tree patterns (`DIR/**`) from which they leave the RE2 Set for a dict: compiling
+#: the Set grows faster than linearly past ~20,000 patterns (75,000 globs: 0.58 s; without
+#: their 25,000 trees 0.3 s), while the dict's walk adds ~0.5 µs to every uncached lookup
+TREES_FROM = 4096
 
 
-def _literals(pattern: Pattern) -> set[bytes] | None:
+def literal_paths(pattern: Pattern) -> set[bytes] | None:
     """The paths (as bytes) an exact pattern names, or None for a glob (or past
     MAX_EXPANSIONS alternatives)."""
     if not pattern.exact:
@@ -115,6 +123,19 @@ def _literals(pattern: Pattern) -> set[bytes] | None:
     if flats is None:
         return None
     return {"".join(node[1] for node in fold_flat(f)).encode("latin-1") for f in flats}
+
+
+_WHOLE_TREE = ("dstar", True)
+
+
+def tree_prefix(pattern: Pattern) -> bytes | None:
+    """DIR/ (as bytes) of a pattern that is exactly `DIR/**` (a literal directory, then a
+    whole-component `**`), else None."""
+    seq = pattern.seq
+    if len(seq) != 2 or seq[1] != _WHOLE_TREE or seq[0][0] != "lit" or \
+            not seq[0][1].endswith("/"):
+        return None
+    return seq[0][1].encode("latin-1")
 
 
 @lru_cache(maxsize=256)
@@ -179,7 +200,7 @@ class FileMatcher:
     """All file rules of a profile in one RE2 Set, with a bounded path -> result cache."""
 
     def __init__(self, entries: list[FileEntry], cache_size: int = 8192,
-                 aliases: Sequence[tuple[str, str]] = ()) -> None:
+                 aliases: Sequence[tuple[str, str]] = (), trees_from: int = TREES_FROM) -> None:
         self.entries = entries
         self.aliases = tuple(aliases)
         self.cache_size = cache_size
@@ -187,13 +208,24 @@ class FileMatcher:
         # exact paths (no glob; alternations of plain text too) by their bytes: a dict
         # lookup instead of states in the automaton, whose size then grows with globs only
         self._exact: dict[bytes, list[int]] = {}
+        # whole trees (`DIR/**`) by DIR/'s bytes: looked up once per `/` of the path
+        self._trees: dict[bytes, list[int]] = {}
         globs: list[int] = []
         for i, e in enumerate(entries):
-            literals = _literals(e.pattern) if len(self._exact) < MAX_EXACT else None
+            literals = literal_paths(e.pattern) if len(self._exact) < MAX_EXACT else None
             if literals is None:
-                globs.append(i)
+                tree = tree_prefix(e.pattern) if len(self._trees) < MAX_EXACT else None
+                if tree is None:
+                    globs.append(i)
+                else:
+                    self._trees.setdefault(tree, []).append(i)
             for lit in literals or ():
                 self._exact.setdefault(lit, []).append(i)
+        if sum(len(v) for v in self._trees.values()) < trees_from:
+            # few trees: in the Set (a lookup there costs nothing more; the dict walk
+            # costs about 0.5 µs per lookup, worth it only where the Set's compile grows)
+            globs = sorted(globs + [i for v in self._trees.values() for i in v])
+            self._trees = {}
         self._globs = globs  # set index -> entry index
         self._set: re2.Set | None = None
         if globs:
@@ -209,16 +241,33 @@ class FileMatcher:
         query = query_bytes(path, is_dir)
         found = self._match(query) if self._match is not None else None
         exact = self._exact.get(query)
-        if not found and not exact:
+        trees = self._tree_hits(query) if self._trees else None
+        if not found and not exact and not trees:
             return []
-        # an entry is either a glob (in the Set) or exact (in the dict, once per path), so
-        # the two lists are disjoint and need no dedup
+        # an entry is a glob (in the Set), exact (in the dict, once per path) or a tree (in
+        # its dict, once per path: one prefix per `/`), so the lists are disjoint
         globs = self._globs
         hits = [globs[i] for i in found] if found else []
         if exact:
             hits += exact
+        if trees:
+            hits += trees
         entries = self.entries
         return [entries[i] for i in sorted(hits)]
+
+    def _tree_hits(self, query: bytes) -> list[int]:
+        """Entries `DIR/**` matching `query`: it starts with DIR/ and goes on with a byte
+        other than `/` (the regex `DIR/[^/](?s:.)*`)."""
+        hits: list[int] = []
+        trees = self._trees
+        end = len(query) - 1
+        i = query.find(b"/")
+        while 0 <= i < end:
+            got = trees.get(query[: i + 1])
+            if got is not None and query[i + 1] != 0x2F:
+                hits += got
+            i = query.find(b"/", i + 1)
+        return hits
 
     def lookup(self, path: str, *, is_dir: bool = False, owner: bool = True) -> FilePerms:
         """The merged permissions for a path (cached, LRU-bounded)."""

@@ -29,6 +29,7 @@ class Parser(HeaderParser, RuleTermParser, ConditionParser):
         self.i = 0
         self.block_quals: list[Qualifiers] = [Qualifiers()]
         self.depth = 0  # blocks open (profiles, hats, qualifier blocks, conditionals)
+        self.fast_rules = True  # plain `PATH MODE,` lines skip the general rule steps
 
     # -- statements ----------------------------------------------------------------------
     def parse(self) -> list[ast.Node]:
@@ -76,6 +77,10 @@ class Parser(HeaderParser, RuleTermParser, ConditionParser):
 
     def statement(self, top: bool) -> ast.Node:
         tok = self.peek()
+        if tok.kind is T.WORD and tok.value[:1] == "/" and self.fast_rules:
+            rule = self.plain_file_rule(tok)  # most lines of a large profile
+            if rule is not None:
+                return rule
         nxt = self.peek(1)
         if tok.kind is T.WORD:
             v = tok.value
@@ -375,18 +380,19 @@ class Parser(HeaderParser, RuleTermParser, ConditionParser):
     def rule(self, toks: list[Token], quals: Qualifiers, pos: SourcePos, text: str,
              end: Token) -> ast.Rule:
         head = toks[0]
+        if head.kind is not T.WORD or (head.value not in PARSERS
+                                       and head.value not in ("set", "rlimit")):
+            return self.file_rule(toks, quals, pos, text, end)  # the common case, first
         ctx = RuleContext(pos=pos, text=text, qualifiers=quals,
                           fail=lambda m, t: self.fail(m, t, semantic=True))
-        if self.is_word(head, "rlimit"):
+        if head.value == "rlimit":
             raise self.fail("expected 'set' before 'rlimit'", head)
-        if head.kind is T.WORD and head.value in PARSERS:
+        if head.value in PARSERS:
             return PARSERS[head.value](self.terms(toks[1:]), ctx)
-        if self.is_word(head, "set"):
-            if len(toks) < 2 or not self.is_word(toks[1], "rlimit"):
-                raise self.fail("expected 'rlimit' after 'set'", toks[1] if len(toks) > 1
-                                else end)
-            return PARSERS["rlimit"](self.terms(toks[2:]), ctx)
-        return self.file_rule(toks, quals, pos, text, end)
+        if len(toks) < 2 or not self.is_word(toks[1], "rlimit"):
+            raise self.fail("expected 'rlimit' after 'set'", toks[1] if len(toks) > 1
+                            else end)
+        return PARSERS["rlimit"](self.terms(toks[2:]), ctx)
 
 
 

@@ -235,8 +235,9 @@ class FileCompiler:
                                 replaced), rec.parts)
             if len(self._rights_memo) < 4096:
                 self._rights_memo[key] = hit
-        for part in hit[1]:
-            v.part(*part)
+        if v is not _IGNORED:
+            for part in hit[1]:
+                v.part(*part)
         return hit[0]
 
     def grant(self, path: str, rights: AccessFs, kind: str, source: str) -> None:
@@ -265,7 +266,7 @@ class FileCompiler:
                                     True)
 
             parents = parent_grants(exp, perms, rights_for, self._may_make_dir,
-                                    self._may_create)
+                                    self._may_create, self.fs)
         via = frozenset(n for pg in parents for n in pg.names)
         own_proc = own_proc_note(rule.path) if not q.deny and isinstance(rule, FileRule) \
             else None

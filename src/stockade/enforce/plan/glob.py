@@ -33,6 +33,7 @@ MAX_ALTERNATIVES = 256
 MAX_VISITS = 20_000
 MAX_TARGETS = 4_096
 MAX_LISTED = 262_144  # directory entries a BuildCache keeps (about 40 MB of DirEntry objects)
+MAX_ANSWERS = 262_144  # stat/lstat/realpath answers a BuildCache keeps (about 30 MB)
 
 
 @dataclass(frozen=True)
@@ -90,17 +91,65 @@ class Listing:
 
 
 class BuildCache:
-    """One plan build's memo of directory listings (read through `stockade.fsview`, which
-    records them for the plan cache) and compiled regexes: each directory is listed once per
-    build, however many patterns walk it (a profile of 30,000 rules walked the same
-    directories 5,000 times). Bounded by MAX_LISTED entries (past it, listings are read but not kept);
-    make a new one per build: nothing is kept across runs."""
+    """One plan build's memo of directory listings, stat answers (read through
+    `stockade.fsview`, which records them for the plan cache) and compiled regexes: each
+    directory is listed, and each path stat'ed, once per build however many patterns ask
+    (a profile of 30,000 rules walked the same directories 5,000 times; 100,000 rules asked
+    400,000 stat questions about 95,000 paths). So one build sees one answer per question,
+    the one the plan cache records. Bounded by MAX_LISTED entries and MAX_ANSWERS answers
+    (past them, answers are read but not kept); make a new one per build: nothing is kept
+    across runs."""
 
-    def __init__(self, max_listed: int = MAX_LISTED) -> None:
+    def __init__(self, max_listed: int = MAX_LISTED, max_answers: int = MAX_ANSWERS) -> None:
         self.max_listed = max_listed
+        self.max_answers = max_answers
         self.listed = 0
         self._listings: dict[str, Listing] = {}
         self._regex: dict[str, re.Pattern[str]] = {}
+        self._lstat: dict[str, int] = {}
+        self._stat: dict[str, int] = {}
+        self._real: dict[str, str] = {}
+
+    def _keep(self, memo: dict, path: str, answer: object) -> None:
+        if len(self._lstat) + len(self._stat) + len(self._real) < self.max_answers:
+            memo[path] = answer
+
+    def lstat_mode(self, path: str) -> int:
+        """`st_mode` of `fsview.lstat(path)`, or minus the errno it failed with."""
+        mode = self._lstat.get(path)
+        if mode is None:
+            try:
+                mode = fsview.lstat(path).st_mode
+            except OSError as err:
+                mode = -(err.errno or 1)
+            self._keep(self._lstat, path, mode)
+        return mode
+
+    def stat_mode(self, path: str) -> int:
+        """`st_mode` of `fsview.stat_mode(path)` (follows links), or -1 when it fails."""
+        mode = self._stat.get(path)
+        if mode is None:
+            found = fsview.stat_mode(path)
+            mode = -1 if found is None else found
+            self._keep(self._stat, path, mode)
+        return mode
+
+    def lexists(self, path: str) -> bool:
+        """os.path.lexists."""
+        return self.lstat_mode(path) >= 0
+
+    def isdir(self, path: str) -> bool:
+        """os.path.isdir."""
+        mode = self.stat_mode(path)
+        return mode >= 0 and stat.S_ISDIR(mode)
+
+    def realpath(self, path: str) -> str:
+        """fsview.realpath."""
+        real = self._real.get(path)
+        if real is None:
+            real = fsview.realpath(path)
+            self._keep(self._real, path, real)
+        return real
 
     def listing(self, directory: str) -> Listing:
         """The entries of `directory` (empty when it cannot be listed)."""
@@ -130,10 +179,14 @@ class BuildCache:
 
 def _to_fs(text: str) -> str:
     """Pattern text (latin-1 view of UTF-8 bytes) -> a file name."""
+    if text.isascii():
+        return text
     return text.encode("latin-1").decode("utf-8", "surrogateescape")
 
 
 def _to_pattern(name: str) -> str:
+    if name.isascii():
+        return name
     return name.encode("utf-8", "surrogateescape").decode("latin-1")
 
 
@@ -244,13 +297,12 @@ class _Walker:
                 self.step(entry.path, rest)
 
     def step(self, path: str, rest: list[list[tuple]]) -> None:
-        try:
-            st = fsview.lstat(path)
-        except OSError:
+        mode = self.fs.lstat_mode(path)
+        if mode < 0:
             return
-        if stat.S_ISLNK(st.st_mode):
+        if stat.S_ISLNK(mode):
             return  # AppArmor mediates the link's target under its own path
-        if stat.S_ISDIR(st.st_mode):
+        if stat.S_ISDIR(mode):
             if rest:
                 self.walk(path, rest)
         elif not rest:
@@ -298,9 +350,9 @@ def literal_region(seq: list[tuple]) -> str:
     return os.path.normpath(_to_fs(head)) if head.startswith("/") else "/"
 
 
-def _resolves_to_itself(path: str) -> str | None:
+def _resolves_to_itself(path: str, fs: BuildCache) -> str | None:
     """None when `path` is its own real path, else the real path it resolves to."""
-    real = fsview.realpath(path)
+    real = fs.realpath(path)
     return None if real == os.path.normpath(path) else real
 
 
@@ -327,23 +379,26 @@ def expand(text: str, *, max_visits: int = MAX_VISITS, max_targets: int = MAX_TA
     if flats is None:
         _cut(exp, f"more than {MAX_ALTERNATIVES} alternatives: not expanded")
         return exp
-    walker = _Walker(exp, max_visits, max_targets, fs or BuildCache())
+    fs = fs or BuildCache()
+    walker = _Walker(exp, max_visits, max_targets, fs)
     seen: set[tuple[str, ...]] = set()
     for flat in flats:
         comps = _components(aare.fold_flat(flat))
-        key = tuple(repr(c) for c in comps)
-        if key in seen:
-            continue
-        seen.add(key)
+        if len(flats) > 1:  # alternatives that spell the same components: walked once
+            key = tuple(repr(c) for c in comps)
+            if key in seen:
+                continue
+            seen.add(key)
         if not comps or comps[0] != []:
             exp.notes.append(f"'{text}' is not an absolute path: nothing granted")
             continue
         comps = comps[1:]
-        # the literal prefix: components before the first glob
+        # the literal prefix: components before the first glob (a literal component is a
+        # single "lit" node: _components splits literals at "/" and fold_flat joined them)
         n = 0
         while n < len(comps) and comps[n] and _literal(comps[n]):
             n += 1
-        prefix = "/" + "/".join(_to_fs("".join(x[1] for x in c)) for c in comps[:n])
+        prefix = "/" + "/".join([_to_fs("".join([x[1] for x in c])) for c in comps[:n]])
         rest = comps[n:]
         if pid is not None:
             if prefix == "/proc" and rest and _pid_component(rest[0], pid):
@@ -353,22 +408,22 @@ def expand(text: str, *, max_visits: int = MAX_VISITS, max_targets: int = MAX_TA
         whole_tree = len(rest) == 1 and bool(rest[0]) and all(x[0] == "dstar" for x in rest[0])
         if rest and not (rest == [[]] or whole_tree):
             exp.glob = True
-        if not fsview.lexists(prefix):
+        if not fs.lexists(prefix):
             kind = FILE if not rest else (DIR if rest == [[]] else TREE)
             exp.missing.append(Target(prefix, kind))
             continue
-        elsewhere = _resolves_to_itself(prefix)
+        elsewhere = _resolves_to_itself(prefix, fs)
         if elsewhere is not None:
             exp.notes.append(f"{prefix} resolves to {elsewhere}: AppArmor mediates the "
                              "resolved path, so this alternative grants nothing")
             continue
         if not rest:
-            if fsview.isdir(prefix):
+            if fs.isdir(prefix):
                 exp.notes.append(f"{prefix} is a directory and the pattern has no trailing "
                                  "'/': it matches only non-directories, nothing granted")
                 continue
             walker.add(prefix, FILE)
-        elif not fsview.isdir(prefix):
+        elif not fs.isdir(prefix):
             exp.missing.append(Target(prefix, TREE))
         else:
             walker.walk(prefix, rest)

@@ -60,7 +60,7 @@ from stockade.enforce.plan.types import (  # ProfilePlan: re-exported, it lived 
     SeccompRule,
 )
 from stockade.enforce.seccomp import errno_action
-from stockade.enforce.timings import PhaseTimer, fewer_collections
+from stockade.enforce.timings import PhaseTimer
 from stockade.lsm.caps import CAP_LAST_CAP
 from stockade.policy import CompiledProfile
 
@@ -197,11 +197,11 @@ def compile_file(path: str, include_dirs: Sequence[str] = (), name: str | None =
     """Parse, compile and plan one profile of the file at `path` (`select_profile`: by name,
     else the one attaching to `program`; `timings`: gets the seconds of the parse, includes,
     compile and plan phases)."""
-    from stockade.policy import Loader, compile_profiles
+    from stockade.policy import Loader, collector, compile_profiles
     from stockade.policy.includes import load
 
     timer = timings if timings is not None else PhaseTimer()
-    with fewer_collections():
+    with collector.paused():
         loader = Loader(include_dirs)
         with timer.phase("parse"):
             pf = load(path, loader=loader)

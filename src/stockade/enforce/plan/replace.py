@@ -18,14 +18,15 @@ their inodes (narrower, reported as before).
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from stockade import fsview
 from stockade.enforce.landlock import AccessFs, flag_names
-from stockade.enforce.plan.glob import DIR, FILE, TREE, Expansion
+from stockade.enforce.plan.glob import DIR, FILE, TREE, BuildCache, Expansion
 from stockade.policy import Perm
 
 F = AccessFs
@@ -55,21 +56,18 @@ PSEUDO = ("/proc", "/sys", "/dev")
 _PSEUDO_DIRS = tuple(p + "/" for p in PSEUDO)
 
 
-def _replaceable(path: str, kind: str) -> bool:
+def _replaceable(path: str, kind: str, fs: BuildCache) -> bool:
     """A regular file (or a name not there yet) outside the pseudo filesystems."""
     if path.startswith(PSEUDO) and (path in PSEUDO or path.startswith(_PSEUDO_DIRS)):
         return False
     if kind == DIR:
         return True
-    try:
-        return stat.S_ISREG(fsview.lstat(path).st_mode)
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
+    mode = fs.lstat_mode(path)
+    return mode == -errno.ENOENT or (mode >= 0 and stat.S_ISREG(mode))
 
 
-def existing_ancestor(path: str, may_make_dir: Callable[[str], bool]) -> tuple[str | None, bool]:
+def existing_ancestor(path: str, may_make_dir: Callable[[str], bool],
+                      fs: BuildCache | None = None) -> tuple[str | None, bool]:
     """The directory through which `path` can be reached, and whether that meant climbing: the
     nearest ancestor that the profile does not let the program create (`may_make_dir`), since
     a directory the program makes, or removes and makes again, is a new inode (`out/`, then
@@ -82,11 +80,12 @@ def existing_ancestor(path: str, may_make_dir: Callable[[str], bool]) -> tuple[s
     while parent != "/" and may_make_dir(parent):
         parent = os.path.dirname(parent) or "/"
         climbed = True
-    if not fsview.isdir(parent):
+    if not (fs or BuildCache()).isdir(parent):
         return None, False
     return parent, climbed
 
 
+@functools.lru_cache(maxsize=1024)  # a few dozen combinations; IntFlag arithmetic is slow
 def creation_rights(perms: Perm, kind: str, file_rights: AccessFs) -> AccessFs:
     """What a directory needs so that a `kind` target with `perms` can be made or replaced
     in it (nothing when `perms` does not let the program create it)."""
@@ -113,7 +112,8 @@ def _last_component_glob(exp: Expansion) -> bool:
 
 def parent_grants(exp: Expansion, perms: Perm, rights_for: Callable[[str], AccessFs],
                   may_make_dir: Callable[[str], bool],
-                  may_create: Callable[[str], bool] = lambda _p: False) -> list[ParentGrant]:
+                  may_create: Callable[[str], bool] = lambda _p: False,
+                  fs: BuildCache | None = None) -> list[ParentGrant]:
     """The directories through which the targets of an allow rule must be granted
     (`rights_for(kind)`: the rule's Landlock rights on a FILE, DIR or TREE target;
     `may_create(path)`: whether the profile, by any rule, lets the program create `path`, so
@@ -122,21 +122,24 @@ def parent_grants(exp: Expansion, perms: Perm, rights_for: Callable[[str], Acces
     Existing files and names missing at launch that the rule lets the program create go
     through their parent; anything beneath a directory the program itself makes goes, with
     its own rights, through the nearest existing ancestor; a glob in the last component
-    goes through its literal directory.
+    goes through its literal directory. `fs`: the build's filesystem answers.
     """
+    fs = fs or BuildCache()
     by_dir: dict[str, tuple[AccessFs, list[str]]] = {}
 
     def grant(where: str | None, rights: AccessFs, name: str) -> None:
-        if not rights or where in (None, "/") or not _replaceable(where, DIR):
+        if not rights or where in (None, "/") or not _replaceable(where, DIR, fs):
             return
         assert where is not None
         old, names = by_dir.get(where, (AccessFs(0), []))
         by_dir[where] = (old | rights, [*names, name])
 
     def add(path: str, kind: str) -> None:
-        if not _replaceable(path, kind):
+        if not _replaceable(path, kind, fs):
             return
-        where, climbed = existing_ancestor(path, may_make_dir)
+        where, climbed = existing_ancestor(path, may_make_dir, fs)
+        if where in (None, "/"):  # nothing is granted there (grant): skip the lookups
+            return
         rights = creation_rights(perms, kind, rights_for(FILE))
         if kind == FILE and may_create(path):  # another rule lets the program make it
             rights |= rights_for(FILE)
@@ -154,9 +157,9 @@ def parent_grants(exp: Expansion, perms: Perm, rights_for: Callable[[str], Acces
     if _last_component_glob(exp):
         kind = DIR if exp.pattern.endswith("/") else FILE  # `D/*/ w`: mkdir in D
         made = creation_rights(perms, kind, rights_for(FILE))
-        if fsview.isdir(exp.region):
+        if fs.isdir(exp.region):
             grant(exp.region, made, exp.pattern)
         else:
-            where, _ = existing_ancestor(exp.region + "/", may_make_dir)
+            where, _ = existing_ancestor(exp.region + "/", may_make_dir, fs)
             grant(where, made | rights_for(kind), exp.pattern)
     return [ParentGrant(d, r, tuple(dict.fromkeys(n))) for d, (r, n) in by_dir.items()]
