@@ -8,7 +8,6 @@ and building the kernel objects).
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,17 +45,3 @@ class PhaseTimer:
     def to_json(self) -> dict[str, float]:
         """Phase -> seconds (rounded to microseconds)."""
         return {name: round(s, 6) for name, s in self.seconds.items()}
-
-
-@contextmanager
-def fewer_collections(threshold: int = 100_000) -> Iterator[None]:
-    """Run the body with the cyclic collector's first threshold raised: a build allocates
-    millions of small objects that all stay alive, and the default threshold (700) makes
-    the collector rescan them over and over (a quarter of a 100,000-rule build). Cycles are
-    still collected, less often; the old thresholds come back afterwards."""
-    old = gc.get_threshold()
-    gc.set_threshold(max(old[0], threshold), *old[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*old)
