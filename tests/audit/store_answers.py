@@ -7,10 +7,11 @@ CONFIG_CHANGE ...), a copy cut short and re-imported whole, and a JSON-lines exp
 a second store. The answers: every import's output, `audit query` (JSON and table, with each
 filter), `audit stats`, `audit export` in each format, `logprof --store` and `notify --store`.
 
-`answers()` returns {name: sha256 of stdout, stderr and status}; data/store_answers.json holds
+`answers()` returns {name: sha256 of status, stdout and stderr}; data/store_answers.json holds
 what main's store (JSON record column, before the raw-event store) answered, so the test in
 test_store_answers.py proves the answers unchanged. `python tests/audit/store_answers.py DIR`
-writes the outputs themselves to DIR (to diff them against another version).
+writes the outputs themselves to DIR (to diff them against another version); `--fixture DIR`
+writes the fixture from such a directory.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -117,21 +119,41 @@ def outputs(work: Path) -> dict[str, str]:
     return out
 
 
+# what differs from run to run whatever the store: the exporting process's pid (RFC 5424's
+# PROCID), the export's own time (OTLP's observedTimeUnixNano) and logprof's temporary file
+_VARYING = ((re.compile(r"^(<\d+>1 \S+ \S+ stockade) \d+ ", re.M), r"\1 PID "),
+            (re.compile(r'"observedTimeUnixNano":"\d+"'), '"observedTimeUnixNano":"T"'),
+            (re.compile(r"\.logprof-\w+\.profile"), ".logprof-TMP.profile"))
+
+
+def file_name(name: str) -> str:
+    """The name of an answer as a file name."""
+    return name.replace("/", "_").replace(" ", "_")
+
+
+def digest(text: str) -> str:
+    """sha256 of an answer, with what varies from run to run masked."""
+    for pattern, replacement in _VARYING:
+        text = pattern.sub(replacement, text)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def answers(work: Path) -> dict[str, str]:
-    """{name: sha256 of the command's output}."""
-    return {name: hashlib.sha256(text.encode()).hexdigest() for name, text in outputs(work).items()}
+    """{answer's file name: its digest}."""
+    return {file_name(name): digest(text) for name, text in outputs(work).items()}
 
 
-if __name__ == "__main__":  # write the outputs to a directory, or the fixture with --fixture
+if __name__ == "__main__":  # DIR: write the outputs there; --fixture DIR: their digests
     import tempfile
 
+    if sys.argv[1] == "--fixture":
+        source = Path(sys.argv[2])
+        FIXTURE.write_text(json.dumps({p.name: digest(p.read_text()) for p in source.iterdir()},
+                                      indent=1, sort_keys=True) + "\n")
+        raise SystemExit(0)
     with tempfile.TemporaryDirectory() as tmp:
         found = outputs(Path(tmp))
-    if sys.argv[1] == "--fixture":
-        FIXTURE.write_text(json.dumps({k: hashlib.sha256(v.encode()).hexdigest()
-                                       for k, v in found.items()}, indent=1, sort_keys=True) + "\n")
-    else:
-        target = Path(sys.argv[1])
-        target.mkdir(parents=True, exist_ok=True)
-        for name, text in found.items():
-            (target / (name.replace("/", "_").replace(" ", "_") or "_")).write_text(text)
+    target = Path(sys.argv[1])
+    target.mkdir(parents=True, exist_ok=True)
+    for name, text in found.items():
+        (target / file_name(name)).write_text(text)
