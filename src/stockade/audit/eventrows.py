@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import IO
 
 from stockade.audit.readers.correlate import Correlator, records_from_lines
-from stockade.audit.readers.interpret import _AA_RESULT, AUXILIARY, _int, interpret, syscall_fields
+from stockade.audit.readers.interpret import (
+    _AA_RESULT,
+    _SYSCALL_EXACT,
+    AUXILIARY,
+    _int,
+    interpret,
+    syscall_fields,
+)
 from stockade.audit.readers.parser import RawRecord, field_value, parse_line, stamp_time
 from stockade.audit.readers.sources import (
     _first_content,
@@ -113,11 +120,13 @@ def _fast_apparmor(event: Sequence[RawRecord], first: int) -> Row | None:
     pid = int(pid_text)
     errno = 0
     if syscall_body:
-        found = syscall_fields(syscall_body)
-        exit_code = _int(found.get("exit"))
+        # the exit and pid syscall_fields() gives: from its exact match when that matches
+        exact = _SYSCALL_EXACT.match(syscall_body)
+        get = exact.group if exact is not None else syscall_fields(syscall_body).get
+        exit_code = _int(get("exit"))
         errno = -exit_code if exit_code < 0 else 0
         if not pid:
-            pid = _int(found.get("pid"))
+            pid = _int(get("pid"))
     if result == "DENIED" and not errno:
         errno = 13
     time, serial = stamp_time(avc.stamp)
