@@ -133,8 +133,23 @@ def _fast_apparmor(event: Sequence[RawRecord], first: int) -> Row | None:
     if not (0.0 <= time < _TIME_MAX and serial <= _INT64 and 0 <= pid <= _PID_MAX
             and -_INT64 <= errno <= _INT64 and int(fsuid) <= 0xFFFFFFFF):
         return None
+    text = event_text(event, first)
+    if not _storable(text):
+        return None
     return (time, serial, _text(operation), "apparmor", result, _text(profile), pid,
-            _text(field_value("name", name)), event_text(event, first), AUDIT_AVC, index)
+            _text(field_value("name", name)), text, AUDIT_AVC, index)
+
+
+def _storable(text: str) -> bool:
+    """Whether SQLite can hold `text` (lines read with surrogate escapes, as stdin in the C
+    locale, cannot be encoded: such an event's records are stored as their JSON)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def event_rows(event: Sequence[RawRecord], first: int = 0) -> list[Row | None]:
@@ -144,7 +159,10 @@ def event_rows(event: Sequence[RawRecord], first: int = 0) -> list[Row | None]:
     if fast is not None:
         return [fast]
     text = event_text(event, first)
-    return [columns(r, text) if invalid(r) is None else None for r in interpret(event, first)]
+    records = interpret(event, first)
+    if not _storable(text):
+        return [row(r) if invalid(r) is None else None for r in records]
+    return [columns(r, text) if invalid(r) is None else None for r in records]
 
 
 class RowCorrelator(Correlator):

@@ -24,7 +24,7 @@ from stockade.audit.readers.correlate import Correlator
 from stockade.audit.readers.netlink import AuditMulticast
 from stockade.audit.readers.parser import parse_line
 from stockade.audit.record import AuditRecord
-from stockade.audit.store import RecordReader
+from stockade.audit.store import RecordReader, check_version
 from stockade.errors import StockadeError
 from stockade.files import require_input
 
@@ -222,6 +222,7 @@ class StoreSource:
         self.name = f"store:{os.fspath(path)}"
         try:
             self.db = sqlite3.connect(f"file:{os.fspath(path)}?mode=ro", uri=True)
+            check_version(self.db, path)
             if from_start:
                 self.last = 0
                 if since is not None:

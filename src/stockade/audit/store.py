@@ -140,6 +140,16 @@ def columns(r: AuditRecord, record: str) -> Row:
             _text(r.profile), r.pid, _text(r.object), record, r.record_type or 0, index)
 
 
+def check_version(db: sqlite3.Connection, path: str | os.PathLike[str]) -> int:
+    """The store's format; a StockadeError when a newer stockade wrote it."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > STORE_VERSION:
+        raise StockadeError(
+            f"the audit store {os.fspath(path)} is in format {version}, written by a newer "
+            f"stockade; this one reads formats up to {STORE_VERSION}")
+    return version
+
+
 class RecordReader:
     """The AuditRecord of a stored row: its JSON, or its event's text interpreted again (the
     last event is remembered: its records are read one after the other)."""
@@ -194,12 +204,11 @@ class AuditStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL under WAL survives a process crash; a committed batch is never lost.
             self._db.execute("PRAGMA synchronous=NORMAL")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > STORE_VERSION:
+            try:
+                version = check_version(self._db, self.path)
+            except StockadeError:
                 self._db.close()
-                raise StockadeError(
-                    f"the audit store {self.path} is in format {version}, written by a newer "
-                    f"stockade; this one reads formats up to {STORE_VERSION}")
+                raise
             self._db.executescript(_SCHEMA)
             if version < STORE_VERSION:
                 self._migrate()
