@@ -73,6 +73,9 @@ _OBJECT_ELSEWHERE = frozenset({"capable", "signal", "ptrace"})  # object not fro
 
 def event_text(event: Sequence[RawRecord], first: int) -> str:
     """What the store keeps of an event: the mark, `first`, then each record's line."""
+    if len(event) == 3:  # the usual AppArmor denial: AVC, SYSCALL, PROCTITLE
+        a, b, c = event
+        return f"{MARK}{first}\n{a.line}\n{b.line}\n{c.line}"
     return f"{MARK}{first}\n" + "\n".join([rec.line for rec in event])
 
 
@@ -113,7 +116,8 @@ def _fast_apparmor(event: Sequence[RawRecord], first: int) -> Row | None:
     match = _AVC_FILE.fullmatch(avc.body)
     if match is None:
         return None
-    verdict, operation, profile, name, pid_text, fsuid = match.groups()
+    # fsuid (the record's uid) has at most 9 digits: always in range
+    verdict, operation, profile, name, pid_text, _fsuid = match.groups()
     if operation in _OBJECT_ELSEWHERE:
         return None
     result = _AA_RESULT[verdict]
@@ -131,9 +135,13 @@ def _fast_apparmor(event: Sequence[RawRecord], first: int) -> Row | None:
         errno = 13
     time, serial = stamp_time(avc.stamp)
     if not (0.0 <= time < _TIME_MAX and serial <= _INT64 and 0 <= pid <= _PID_MAX
-            and -_INT64 <= errno <= _INT64 and int(fsuid) <= 0xFFFFFFFF):
+            and -_INT64 <= errno <= _INT64):
         return None
     text = event_text(event, first)
+    if text.isascii():  # the usual event: its columns are ASCII text already
+        obj = name[1:-1] if name[0] == '"' else _text(field_value("name", name))
+        return (time, serial, operation, "apparmor", result, profile, pid, obj, text,
+                AUDIT_AVC, index)
     if not _storable(text):
         return None
     return (time, serial, _text(operation), "apparmor", result, _text(profile), pid,
