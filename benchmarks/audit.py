@@ -10,7 +10,7 @@ like comparison). Prints lines/s, both ratios, and which target is met: >= 2x `a
 
 `--import` measures `audit import` into the SQLite store instead: a log of N AppArmor file
 denials (AVC + SYSCALL + PROCTITLE, as auditd writes them) imported the way the CLI does it
-(read_records into the store's batch writer, each in a fresh process so its peak RSS is its own,
+(eventrows.rows_from_file into the store's batch writer, each in a fresh process so its peak RSS is its own,
 for 100k and 300k records: flat memory means the same peak), beside a plain batched
 `executemany` of the same rows into the same schema in the same run (the SQLite floor). Prints
 records/s, the ratio and the target (>= 100,000 records/s).
@@ -157,21 +157,21 @@ def generate_apparmor(path: str, records: int, seed: int = 11) -> None:
 
 _IMPORT_CHILD = """
 import sys, time
-from stockade.audit.readers.sources import read_records
+from stockade.audit.eventrows import rows_from_file
 from stockade.audit.store import AuditStore
 store = AuditStore(sys.argv[2])
 start, cpu = time.perf_counter(), time.process_time()
 with store.writer() as writer:
-    writer.extend(read_records(sys.argv[1], {}))
+    writer.extend_rows(rows_from_file(sys.argv[1], {}))
 print(time.perf_counter() - start, writer.inserted, time.process_time() - cpu)
 """
 
 _PLAIN_CHILD = """
 import sys, time
-from stockade.audit.readers.sources import read_records
-from stockade.audit.store import AuditStore, row, _UPSERT
+from stockade.audit.eventrows import rows_from_file
+from stockade.audit.store import AuditStore, _UPSERT
 import sqlite3
-rows = [row(r) for r in read_records(sys.argv[1], {})]
+rows = list(rows_from_file(sys.argv[1], {}))
 AuditStore(sys.argv[2]).close()  # the same schema and indexes
 db = sqlite3.connect(sys.argv[2])
 db.execute("PRAGMA journal_mode=WAL")
@@ -258,12 +258,15 @@ def bench_stages(path: str, runs: int, *, store: bool) -> None:
 
     read (1 MiB blocks decoded and split into lines), group (+ each line's head cut into a
     RawRecord and the event correlation, with `interpret` replaced by a no-op), interpret (+ the
-    AuditRecords), and with `store`: row (+ the store's validity check and row tuple with the
-    record's JSON) and import (+ the batched upsert into a fresh SQLite store, as the CLI).
+    AuditRecords). With `store`, the stages of `audit import` instead: read, group (the same,
+    with the rows of an event replaced by a no-op), rows (+ each event's store rows: the
+    columns and the event's text, `eventrows.event_rows`) and import (+ the batched upsert
+    into a fresh SQLite store, as the CLI does it).
     """
+    import stockade.audit.eventrows as eventrows
     import stockade.audit.readers.correlate as correlate
     from stockade.audit.readers.sources import read_records
-    from stockade.audit.store import AuditStore, invalid, row
+    from stockade.audit.store import AuditStore
 
     with open(path, "rb") as handle:
         lines = sum(1 for _ in handle)
@@ -275,37 +278,37 @@ def bench_stages(path: str, runs: int, *, store: bool) -> None:
                     pass
 
     def group() -> None:
-        real = correlate.interpret
-        correlate.interpret = lambda event, first=0: []  # type: ignore[assignment]
+        module, name = (eventrows, "event_rows") if store else (correlate, "interpret")
+        real = getattr(module, name)
+        setattr(module, name, lambda event, first=0: [])
         try:
-            interpret()
+            rows() if store else interpret()
         finally:
-            correlate.interpret = real
+            setattr(module, name, real)
 
     def interpret() -> None:
         for _ in read_records(path, {}):
             pass
 
     def rows() -> None:
-        for record in read_records(path, {}):
-            if invalid(record) is None:
-                row(record)
+        for _ in eventrows.rows_from_file(path, {}):
+            pass
 
     def store_all() -> None:
         with tempfile.TemporaryDirectory(prefix="stockade-bench-stage-") as tmp:
             sink = AuditStore(os.path.join(tmp, "s.sqlite"))
             with sink.writer() as writer:
-                writer.extend(read_records(path, {}))
+                writer.extend_rows(eventrows.rows_from_file(path, {}))
             sink.close()
 
     stages: list[tuple[str, Callable[[], None]]] = [
-        ("read + split lines", read), ("+ head, RawRecord, correlate", group),
-        ("+ interpret into AuditRecords", interpret)]
+        ("read + split lines", read), ("+ head, RawRecord, correlate", group)]
     if store:
-        stages += [("+ validity check, row tuple, JSON", rows), ("+ SQLite upsert (import)", store_all)]
+        stages += [("+ event rows (columns, text)", rows), ("+ SQLite upsert (import)", store_all)]
+    else:
+        stages += [("+ interpret into AuditRecords", interpret)]
     print(f"CPU time by stage, {lines:,} lines of {path} (least of {runs} runs):")
     before = 0.0
-    total = None
     results = [(name, _cpu(work, runs)) for name, work in stages]
     total = results[-1][1]
     for name, seconds in results:

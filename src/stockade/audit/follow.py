@@ -24,6 +24,7 @@ from stockade.audit.readers.correlate import Correlator
 from stockade.audit.readers.netlink import AuditMulticast
 from stockade.audit.readers.parser import parse_line
 from stockade.audit.record import AuditRecord
+from stockade.audit.store import RecordReader, check_version
 from stockade.errors import StockadeError
 from stockade.files import require_input
 
@@ -221,6 +222,7 @@ class StoreSource:
         self.name = f"store:{os.fspath(path)}"
         try:
             self.db = sqlite3.connect(f"file:{os.fspath(path)}?mode=ro", uri=True)
+            check_version(self.db, path)
             if from_start:
                 self.last = 0
                 if since is not None:
@@ -239,10 +241,12 @@ class StoreSource:
     def read(self) -> list[AuditRecord]:
         """Rows added since the last read."""
         out: list[AuditRecord] = []
-        for row_id, text in self.db.execute(
-                "SELECT id, record FROM records WHERE id > ? ORDER BY id LIMIT 10000", (self.last,)):
+        read = RecordReader()
+        for row_id, text, index in self.db.execute(
+                "SELECT id, record, record_index FROM records WHERE id > ? ORDER BY id"
+                " LIMIT 10000", (self.last,)):
             self.last = row_id
-            out.append(AuditRecord.from_dict(json.loads(text)))
+            out.append(read(text, index))
         return out
 
     def close(self) -> None:

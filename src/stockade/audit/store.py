@@ -6,6 +6,11 @@ the audit record type (0 for stockade's own records) and the record's position i
 there keeps the more complete of the two (the longer record: a truncated line is a prefix of the
 whole one), so re-importing a log is harmless and a cut-short copy imported first does not hide
 the whole record. A record with a value out of range (`invalid`) is never stored.
+
+The `record` column holds the record's JSON, or, for a record read from audit text, the text of
+its event (`eventrows.event_text`, starting with MARK), interpreted again by the reader when
+read. The store's format is `PRAGMA user_version` (STORE_VERSION); an older store is brought up
+to it, a newer one refused.
 """
 
 from __future__ import annotations
@@ -48,12 +53,21 @@ _UNIQUE = ("CREATE UNIQUE INDEX IF NOT EXISTS records_identity "
 # One statement inserts a record or, when one of the same identity is stored, keeps the more
 # complete of the two (more text: a line cut short, as by a full disk or a reader that stopped
 # mid-line, is a prefix of the whole one). No SELECT per record: the UNIQUE index finds it.
+# Texts of one form are compared (two JSONs, or two events' texts, whose length is counted in
+# bytes: SQLite's length() of text stops at a NUL, which a line of a log may hold).
 _UPSERT = ("INSERT INTO records (time, serial, operation, module, result, profile, pid, object,"
            " record, record_type, record_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
            " ON CONFLICT (time, serial, record_type, record_index) DO UPDATE SET"
            " operation = excluded.operation, module = excluded.module, result = excluded.result,"
            " profile = excluded.profile, pid = excluded.pid, object = excluded.object,"
-           " record = excluded.record WHERE length(excluded.record) > length(records.record)")
+           " record = excluded.record WHERE CASE WHEN substr(excluded.record, 1, 1) = char(30)"
+           " THEN substr(records.record, 1, 1) = char(30) AND length(CAST(excluded.record AS"
+           " BLOB)) > length(CAST(records.record AS BLOB)) ELSE substr(records.record, 1, 1) <>"
+           " char(30) AND length(excluded.record) > length(records.record) END")
+# 1: main's store before the format had a number (the record's JSON in every row);
+# 2: a record read from audit text may be stored as its event's text
+STORE_VERSION = 2
+MARK = "\x1e"  # the first character of an event's text in the record column (char(30) above)
 
 
 def default_store_path() -> Path:
@@ -110,7 +124,12 @@ Row = tuple[Any, ...]
 
 
 def row(r: AuditRecord) -> Row:
-    """The store's row of a valid record (see `invalid`)."""
+    """The store's row of a valid record (see `invalid`), the record kept as its JSON."""
+    return columns(r, _record_json(r))
+
+
+def columns(r: AuditRecord, record: str) -> Row:
+    """The store's row of a valid record, with `record` as the record column."""
     try:
         index = int(r.fields.get("record_index", 0))
     except ValueError:
@@ -118,7 +137,40 @@ def row(r: AuditRecord) -> Row:
     if not 0 <= index <= _INT64:
         index = 0
     return (r.time, r.serial, _text(r.operation), _text(r.module), _text(r.result),
-            _text(r.profile), r.pid, _text(r.object), _record_json(r), r.record_type or 0, index)
+            _text(r.profile), r.pid, _text(r.object), record, r.record_type or 0, index)
+
+
+def check_version(db: sqlite3.Connection, path: str | os.PathLike[str]) -> int:
+    """The store's format; a StockadeError when a newer stockade wrote it."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > STORE_VERSION:
+        raise StockadeError(
+            f"the audit store {os.fspath(path)} is in format {version}, written by a newer "
+            f"stockade; this one reads formats up to {STORE_VERSION}")
+    return version
+
+
+class RecordReader:
+    """The AuditRecord of a stored row: its JSON, or its event's text interpreted again (the
+    last event is remembered: its records are read one after the other)."""
+
+    def __init__(self) -> None:
+        self._text = ""
+        self._records: dict[int, AuditRecord] = {}
+
+    def __call__(self, text: str, index: int) -> AuditRecord:
+        """The record of a row's `record` column and `record_index`."""
+        if not text.startswith(MARK):
+            return AuditRecord.from_dict(json.loads(text))
+        if text != self._text:
+            from stockade.audit.eventrows import event_records
+
+            self._records = {int(r.fields["record_index"]): r for r in event_records(text)}
+            self._text = text
+        found = self._records.get(index)
+        if found is None:
+            raise StockadeError("the audit store holds an event it cannot read")
+        return found
 
 
 def _record_json(r: AuditRecord) -> str:
@@ -152,13 +204,20 @@ class AuditStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL under WAL survives a process crash; a committed batch is never lost.
             self._db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                version = check_version(self._db, self.path)
+            except StockadeError:
+                self._db.close()
+                raise
             self._db.executescript(_SCHEMA)
-            self._migrate()
+            if version < STORE_VERSION:
+                self._migrate()
         except (OSError, sqlite3.Error) as err:
             raise StockadeError(f"cannot open the audit store {self.path}: {err}") from None
 
     def _migrate(self) -> None:
-        """Bring a store made by an older stockade up to this schema."""
+        """Bring a store made by an older stockade up to this format (its JSON rows stay as
+        they are: they are read as before)."""
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(records)")}
         with self._db:
             for column in ("record_type", "record_index"):
@@ -174,6 +233,7 @@ class AuditStore:
                     "DELETE FROM records WHERE id NOT IN (SELECT min(id) FROM records"
                     " GROUP BY time, serial, record_type, record_index)")
             self._db.execute(_UNIQUE)
+            self._db.execute(f"PRAGMA user_version = {STORE_VERSION}")
 
     @property
     def journal_mode(self) -> str:
@@ -214,8 +274,10 @@ class AuditStore:
         sql = "SELECT record FROM records" + where + " ORDER BY time, serial, record_index"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        for (text,) in self._db.execute(sql, args):
-            yield AuditRecord.from_dict(json.loads(text))
+        sql = sql.replace("SELECT record", "SELECT record, record_index", 1)
+        read = RecordReader()
+        for text, index in self._db.execute(sql, args):
+            yield read(text, index)
 
     @staticmethod
     def _where(since: float | None, until: float | None, profile: str | None,
@@ -278,6 +340,20 @@ class BatchWriter:
         self.inserted = 0  # new rows committed
         self.committed = 0  # records whose batch has been committed
 
+    def extend_rows(self, rows: Iterable[Row | None]) -> None:
+        """Queue rows made by `row()` or `eventrows` (None: a record that cannot be stored,
+        counted in `rejected`); commits as `extend` does."""
+        buffer, batch, max_delay = self._buffer, self.batch, self.max_delay
+        monotonic = _time.monotonic
+        for item in rows:
+            if item is None:
+                self.rejected += 1
+                continue
+            buffer.append(item)
+            self.seen += 1
+            if len(buffer) >= batch or monotonic() - self._since >= max_delay:
+                self.flush()
+
     def add(self, record: AuditRecord) -> None:
         """Queue one record (one that cannot be stored is counted in `rejected`); commits
         when the batch is full or old enough."""
@@ -285,16 +361,7 @@ class BatchWriter:
 
     def extend(self, records: Iterable[AuditRecord]) -> None:
         """Queue many records (a stream: only the current batch is held)."""
-        buffer, batch, max_delay = self._buffer, self.batch, self.max_delay
-        monotonic = _time.monotonic
-        for record in records:
-            if invalid(record) is not None:
-                self.rejected += 1
-                continue
-            buffer.append(row(record))
-            self.seen += 1
-            if len(buffer) >= batch or monotonic() - self._since >= max_delay:
-                self.flush()
+        self.extend_rows(row(r) if invalid(r) is None else None for r in records)
 
     def flush(self) -> int:
         """Commit what is queued; returns how many new rows that added."""

@@ -8,14 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from stockade.audit.readers.correlate import records_from_lines
-from stockade.audit.readers.sources import (
-    AUDIT_LOG,
-    audit_log_files,
-    kmsg_lines,
-    read_records,
-    records_from_stream,
-)
+from stockade.audit.eventrows import rows_from_file, rows_from_lines, rows_from_stream
+from stockade.audit.readers.sources import AUDIT_LOG, audit_log_files, kmsg_lines
 from stockade.audit.ship import FORMATS as SHIP_FORMATS
 from stockade.audit.ship import encode
 from stockade.audit.store import AuditStore, default_store_path
@@ -117,11 +111,11 @@ def _import(args: argparse.Namespace) -> int:
                                                          unit="rec") as bar:
             for name in files:
                 if name == "-":
-                    writer.extend(bar.wrap(records_from_stream(sys.stdin, stats)))
+                    writer.extend_rows(bar.wrap(rows_from_stream(sys.stdin, stats)))
                 else:
-                    writer.extend(bar.wrap(read_records(name, stats)))
+                    writer.extend_rows(bar.wrap(rows_from_file(name, stats)))
             if kmsg:
-                writer.extend(bar.wrap(records_from_lines(kmsg, stats=stats)))
+                writer.extend_rows(bar.wrap(rows_from_lines(kmsg, stats)))
         seen, new, rejected = writer.seen, writer.inserted, writer.rejected
     finally:
         store.close()
