@@ -1,4 +1,4 @@
-"""Only the optional C extension of the supervisor (everything else is in pyproject.toml).
+"""Only the optional C extensions: the supervisor's and the audit reader's (the rest is in pyproject.toml).
 
 Optional: without a C compiler or Python headers the install still succeeds and the supervisor
 uses its pure-Python path (stockade.enforce.supervisor.fast says which one is in use).
@@ -7,7 +7,7 @@ uses its pure-Python path (stockade.enforce.supervisor.fast says which one is in
 import importlib.util
 import os
 
-from setuptools import setup
+from setuptools import Extension, setup
 
 _spec = importlib.util.spec_from_file_location(
     "_unotify_build", os.path.join("src", "stockade", "enforce", "supervisor", "_unotify_build.py"))
@@ -15,4 +15,8 @@ _mod = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_mod)
 _ext = _mod.ffibuilder.distutils_extension(tmpdir="build")
 _ext.optional = True  # a failed compile is a warning, not a failed install
-setup(ext_modules=[_ext])
+# the compiled audit.log reader (CPython C-API; stockade.audit.readers.fast falls back to Python)
+_reader = Extension("stockade.audit.readers._fastread",
+                    sources=[os.path.join("src", "stockade", "audit", "readers", "_fastread.c")],
+                    optional=True)
+setup(ext_modules=[_ext, _reader])
