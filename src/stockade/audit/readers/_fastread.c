@@ -14,6 +14,8 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- Python objects given by setup() ---- */
@@ -26,13 +28,28 @@ static PyObject *g_record_cls;  /* record.AuditRecord */
 static PyObject *g_kernel_ops;  /* interpret._KERNEL_OPS: type -> (NAME, name) */
 static PyObject *g_type_name;   /* types.type_name */
 static PyObject *g_index;       /* interpret._INDEX */
-static PyObject *g_apparmor;    /* AppArmor helpers: (log_masks, cap_name, syscall_name) */
+static PyObject *g_log_masks;   /* aalog.grammar.log_masks */
+static PyObject *g_cap_name;    /* lsm.caps.cap_name */
+static PyObject *g_syscall_name; /* syscalls.syscall_name */
+static PyObject *g_untrusted;   /* parser.UNTRUSTED */
+static PyObject *g_sysnames;    /* (arch, nr) -> syscall name, bounded */
+static PyObject *g_errno_action; /* interpret.errno_action */
+static PyObject *g_fallback;    /* interpret.FALLBACK_ENOSYS */
+static PyObject *g_avc_perms;   /* parser.avc_permissions */
 
 /* ---- interned strings ---- */
 static PyObject *s_type_eq, *s_msg, *s_close, *s_empty, *s_kernel, *s_AUDIT, *s_enforce,
     *s_record_index, *s_type, *s_newline, *s_null, *s_pid, *s_uid, *s_comm, *s_exe, *s_name,
     *s_cwd, *s_apparmor_eq, *s_avc_colon, *s_msgq, *s_quote1, *s_slash, *s_node, *s_body,
-    *s_line, *s_stamp, *s_proctitle;
+    *s_line, *s_stamp, *s_proctitle, *s_space, *k_apparmor, *k_operation, *k_profile, *k_label,
+    *k_capname, *k_capability, *k_peer, *k_peer_label, *k_family, *k_path, *k_fsuid, *k_syscall,
+    *k_success, *k_exit, *k_ppid, *k_auid, *k_ses, *k_key, *v_DENIED, *v_ALLOWED, *v_KILL, *v_HINT,
+    *v_STATUS, *v_ERROR, *v_complain, *v_apparmor, *v_capable, *v_signal, *v_ptrace;
+static PyObject *p_proctitle, *p_inode, *v_denied, *v_granted, *v_one, *k_permissive, *k_tclass,
+    *k_scontext, *k_ino, *v_colon, *v_comma, *v_cap_userns, *v_capability2, *v_avc, *v_perms,
+    *v_selinux, *v_permissive, *k_blockers, *k_domain, *k_opid, *k_ocomm, *v_landlock, *k_status,
+    *v_domain, *v_allocated, *k_code, *k_arch, *v_expected, *v_action, *v_syscall_name, *k_subj,
+    *v_syscall, *v_seccomp;
 static PyObject *p_pid, *p_uid, *p_comm, *p_exe, *p_name, *p_cwd; /* " key=" probes */
 
 #define KERNEL_OPS_MAX 4096  /* as interpret._KERNEL_OPS_MAX */
@@ -166,6 +183,73 @@ static PyObject *to_int(PyObject *value, long dflt) {
         out = PyLong_FromLong(dflt);
     }
     return out;
+}
+
+/* parser.parse_fields(body): every `key=value` (_PAIR's findall), the first of a repeated key */
+static PyObject *parse_fields(PyObject *body) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(body), i = 0;
+    PyObject *fields = PyDict_New();
+    if (!fields) return NULL;
+    while (i < n) {
+        Py_UCS4 ch = ch_at(body, i);
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || ch == '_')) { i++; continue; }
+        Py_ssize_t j = i + 1;
+        while (j < n) {
+            Py_UCS4 w = ch_at(body, j);
+            if (!(Py_UNICODE_ISALNUM(w) || w == '_' || w == '-')) break;
+            j++;
+        }
+        if (j >= n || ch_at(body, j) != '=') { i = j; continue; }  /* no key starts inside */
+        Py_ssize_t v = j + 1, end = -1;
+        if (v < n && (ch_at(body, v) == '"' || ch_at(body, v) == '\'')) {
+            Py_ssize_t close = PyUnicode_FindChar(body, ch_at(body, v), v + 1, n, 1);
+            if (close == -2) goto error;
+            if (close >= 0) end = close + 1;
+        }
+        if (end < 0) {
+            end = v;
+            while (end < n && !Py_UNICODE_ISSPACE(ch_at(body, end))) end++;
+        }
+        PyObject *key = PyUnicode_Substring(body, i, j);
+        if (!key) goto error;
+        int has = PyDict_Contains(fields, key);
+        if (has) {
+            Py_DECREF(key);
+            if (has < 0) goto error;
+            i = end;
+            continue;
+        }
+        PyObject *value;
+        Py_ssize_t len = end - v;
+        Py_UCS4 first = len ? ch_at(body, v) : 0;
+        if (first == '"' || first == '\'') {
+            if (len > 1 && ch_at(body, end - 1) == first) value = PyUnicode_Substring(body, v + 1, end - 1);
+            else value = PyUnicode_Substring(body, v, end);
+        } else {
+            value = PyUnicode_Substring(body, v, end);
+            if (value && len) {
+                int untrusted = PySet_Contains(g_untrusted, key);
+                if (untrusted < 0) { Py_DECREF(value); value = NULL; }
+                else if (untrusted && PyUnicode_Compare(value, s_null) != 0)
+                    Py_SETREF(value, bare(value, PyUnicode_Compare(key, s_proctitle) == 0));
+            }
+        }
+        if (!value) { Py_DECREF(key); goto error; }
+        int bad = PyDict_SetItem(fields, key, value);
+        Py_DECREF(key);
+        Py_DECREF(value);
+        if (bad < 0) goto error;
+        i = end;
+    }
+    return fields;
+error:
+    Py_DECREF(fields);
+    return NULL;
+}
+
+static PyObject *py_parse_fields(PyObject *mod, PyObject *body) {
+    if (!PyUnicode_Check(body)) { PyErr_SetString(PyExc_TypeError, "a body is a str"); return NULL; }
+    return parse_fields(body);
 }
 
 /* ---- the SYSCALL record: interpret._SYSCALL_EXACT, matched from the start ---- */
@@ -302,10 +386,14 @@ typedef struct {
     int have_sc; span sc[SC_N];
     PyObject *cwd_value;  /* computed on demand */
     PyObject *first_path;
+    PyObject *fields;     /* _Context.fields() */
+    PyObject *pid, *comm, *exe, *uid, *errno_;  /* _base's values from the SYSCALL record */
 } ctx_t;
 
 static void ctx_clear(ctx_t *c) {
     Py_CLEAR(c->time); Py_CLEAR(c->serial); Py_CLEAR(c->cwd_value); Py_CLEAR(c->first_path);
+    Py_CLEAR(c->fields); Py_CLEAR(c->pid); Py_CLEAR(c->comm); Py_CLEAR(c->exe); Py_CLEAR(c->uid);
+    Py_CLEAR(c->errno_);
 }
 
 static PyObject *ctx_cwd(ctx_t *c) {
@@ -438,7 +526,475 @@ done:
     return out;
 }
 
+static int set_span(PyObject *d, PyObject *key, PyObject *body, span g) {
+    PyObject *v = PyUnicode_Substring(body, g.a, g.b);
+    if (!v) return -1;
+    int rc = PyDict_SetItem(d, key, v);
+    Py_DECREF(v);
+    return rc;
+}
+
+/* syscalls.syscall_name(arch, nr), remembered (bounded) */
+static PyObject *syscall_name(PyObject *body, span arch, span nr) {
+    PyObject *a = PyUnicode_Substring(body, arch.a, arch.b);
+    PyObject *b = PyUnicode_Substring(body, nr.a, nr.b);
+    PyObject *key = a && b ? PyTuple_Pack(2, a, b) : NULL, *out = NULL;
+    if (key) {
+        out = PyDict_GetItemWithError(g_sysnames, key);
+        if (out) Py_INCREF(out);
+        else if (!PyErr_Occurred()) {
+            out = PyObject_CallFunctionObjArgs(g_syscall_name, a, b, NULL);
+            if (out && PyDict_GET_SIZE(g_sysnames) < 4096 && PyDict_SetItem(g_sysnames, key, out) < 0)
+                Py_CLEAR(out);
+        }
+    }
+    Py_XDECREF(a); Py_XDECREF(b); Py_XDECREF(key);
+    return out;
+}
+
+/* _Context.fields(): the syscall context kept beside a decision (shared: copied into each) */
+static PyObject *ctx_fields(ctx_t *c) {
+    if (c->fields) return c->fields;
+    PyObject *d = PyDict_New();
+    if (!d) return NULL;
+    if (c->syscall >= 0) {
+        PyObject *body = R_BODY(PyList_GET_ITEM(c->event, c->syscall));
+        PyObject *name = syscall_name(body, c->sc[SC_ARCH], c->sc[SC_SYSCALL]);
+        if (!name || PyDict_SetItem(d, k_syscall, name) < 0) { Py_XDECREF(name); goto error; }
+        Py_DECREF(name);
+        if (set_span(d, k_success, body, c->sc[SC_SUCCESS]) < 0 || set_span(d, k_exit, body, c->sc[SC_EXIT]) < 0
+            || set_span(d, k_ppid, body, c->sc[SC_PPID]) < 0 || set_span(d, k_auid, body, c->sc[SC_AUID]) < 0
+            || set_span(d, k_ses, body, c->sc[SC_SES]) < 0)
+            goto error;
+        if (c->sc[SC_KEY].a >= 0) {
+            PyObject *key = unquote(body, c->sc[SC_KEY]);
+            if (!key || PyDict_SetItem(d, k_key, key) < 0) { Py_XDECREF(key); goto error; }
+            Py_DECREF(key);
+        }
+    }
+    if (c->proctitle >= 0) {
+        PyObject *body = R_BODY(PyList_GET_ITEM(c->event, c->proctitle));
+        if (PyUnicode_GET_LENGTH(body)) {
+            PyObject *title = get_field(body, p_proctitle, 1, 1);
+            if (!title && PyErr_Occurred()) goto error;
+            int bad = PyDict_SetItem(d, s_proctitle, title ? title : s_empty);
+            Py_XDECREF(title);
+            if (bad < 0) goto error;
+        }
+    }
+    PyObject *cwd = ctx_cwd(c);
+    if (!cwd) goto error;
+    if (PyUnicode_GET_LENGTH(cwd) && PyDict_SetItem(d, s_cwd, cwd) < 0) goto error;
+    c->fields = d;
+    return d;
+error:
+    Py_DECREF(d);
+    return NULL;
+}
+
+/* _base()'s values from the SYSCALL record: pid, comm, exe, uid, errno */
+static int ctx_base(ctx_t *c) {
+    if (c->pid) return 0;
+    if (c->syscall < 0) {
+        c->pid = PyLong_FromLong(0);
+        c->comm = Py_NewRef(s_empty);
+        c->exe = Py_NewRef(s_empty);
+        c->uid = Py_NewRef(Py_None);
+        c->errno_ = PyLong_FromLong(0);
+        return c->pid && c->errno_ ? 0 : -1;
+    }
+    PyObject *body = R_BODY(PyList_GET_ITEM(c->event, c->syscall));
+    PyObject *pid = PyUnicode_Substring(body, c->sc[SC_PID].a, c->sc[SC_PID].b);
+    PyObject *uid = PyUnicode_Substring(body, c->sc[SC_UID].a, c->sc[SC_UID].b);
+    PyObject *exit_ = PyUnicode_Substring(body, c->sc[SC_EXIT].a, c->sc[SC_EXIT].b);
+    int rc = -1;
+    if (!pid || !uid || !exit_) goto done;
+    c->pid = to_int(pid, 0);
+    c->uid = to_int(uid, 0);
+    c->comm = unquote(body, c->sc[SC_COMM]);
+    c->exe = unquote(body, c->sc[SC_EXE]);
+    PyObject *code = to_int(exit_, 0);
+    if (!c->pid || !c->uid || !c->comm || !c->exe || !code) { Py_XDECREF(code); goto done; }
+    PyObject *zero = PyLong_FromLong(0);
+    int lt = zero ? PyObject_RichCompareBool(code, zero, Py_LT) : -1;
+    Py_XDECREF(zero);
+    if (lt < 0) { Py_DECREF(code); goto done; }
+    c->errno_ = lt ? PyNumber_Negative(code) : PyLong_FromLong(0);
+    Py_DECREF(code);
+    if (!c->errno_) goto done;
+    if (PyUnicode_GET_LENGTH(c->comm) == 0) Py_SETREF(c->comm, Py_NewRef(s_empty));
+    if (PyUnicode_GET_LENGTH(c->exe) == 0) Py_SETREF(c->exe, Py_NewRef(s_empty));
+    rc = 0;
+done:
+    Py_XDECREF(pid); Py_XDECREF(uid); Py_XDECREF(exit_);
+    return rc;
+}
+
+static PyObject *dget(PyObject *f, PyObject *key) {  /* borrowed, NULL when absent */
+    return PyDict_GetItemWithError(f, key);
+}
+
+static int nonempty(PyObject *v) { return v && PyUnicode_Check(v) && PyUnicode_GET_LENGTH(v); }
+
+static int eq(PyObject *a, PyObject *b) { return a && PyUnicode_Check(a) && PyUnicode_Compare(a, b) == 0; }
+
+/* interpret.apparmor(); NULL without an error: not sure here, Python interprets the event */
+static PyObject *apparmor_record(ctx_t *c, PyObject *rec, long t, Py_ssize_t index, PyObject *f) {
+    PyObject *out = NULL, *obj = NULL, *masks = NULL, *pid = NULL, *uid = NULL, *errno_ = NULL,
+             *fields = NULL, *idx = NULL;
+    if (dget(f, k_family)) return NULL;  /* a network record: _address() stays in Python */
+    if (PyErr_Occurred() || ctx_base(c) < 0) return NULL;
+    PyObject *cf = ctx_fields(c);
+    if (!cf) return NULL;
+    PyObject *verdict = dget(f, k_apparmor);
+    if (!nonempty(verdict)) {
+        verdict = t == 1502 ? v_ALLOWED : t == 1503 ? v_DENIED : t == 1504 ? v_HINT
+                : t == 1505 ? v_STATUS : t == 1506 ? v_ERROR : t == 1507 ? v_KILL : s_AUDIT;
+    }
+    PyObject *result = eq(verdict, v_DENIED) || eq(verdict, v_KILL) ? v_DENIED
+                     : eq(verdict, v_ALLOWED) ? v_ALLOWED : s_AUDIT;
+    int denied_result = result == v_DENIED;
+    PyObject *mode = eq(verdict, v_ALLOWED) ? v_complain : s_enforce;
+    PyObject *op = dget(f, k_operation);
+    if (!op) op = s_empty;
+    PyObject *profile = dget(f, k_profile);
+    if (!nonempty(profile)) { profile = dget(f, k_label); if (!profile) profile = s_empty; }
+    PyObject *capname = dget(f, k_capname);
+    if (eq(op, v_capable) || capname) {
+        if (nonempty(capname)) obj = Py_NewRef(capname);
+        else {
+            PyObject *number = to_int(dget(f, k_capability), -1);
+            obj = number ? PyObject_CallOneArg(g_cap_name, number) : NULL;
+            Py_XDECREF(number);
+        }
+    } else if (dget(f, s_name) && !eq(op, v_signal) && !eq(op, v_ptrace)) {
+        obj = Py_NewRef(dget(f, s_name));
+    } else if (dget(f, k_peer) || dget(f, k_peer_label)) {
+        PyObject *peer = dget(f, k_peer);
+        if (!nonempty(peer)) { peer = dget(f, k_peer_label); if (!peer) peer = s_empty; }
+        obj = Py_NewRef(peer);
+    } else {
+        obj = dget(f, k_path);
+        obj = Py_NewRef(obj ? obj : s_empty);
+    }
+    if (!obj || PyErr_Occurred()) goto done;
+    masks = PyObject_CallOneArg(g_log_masks, f);
+    if (!masks) goto done;
+    if (!PyTuple_Check(masks) || PyTuple_GET_SIZE(masks) != 2) {
+        PyErr_SetString(PyExc_TypeError, "log_masks() gives a pair");
+        goto done;
+    }
+    PyObject *denied = PyTuple_GET_ITEM(masks, 1);
+    PyObject *requested = PyObject_IsTrue(PyTuple_GET_ITEM(masks, 0)) ? PyTuple_GET_ITEM(masks, 0) : denied;
+    if (denied_result && !PyObject_IsTrue(denied)) denied = requested;
+    pid = to_int(dget(f, s_pid), 0);
+    if (!pid) goto done;
+    if (!PyObject_IsTrue(pid)) Py_SETREF(pid, Py_NewRef(c->pid));
+    PyObject *comm = dget(f, s_comm);
+    if (!nonempty(comm)) comm = c->comm;
+    PyObject *exe = dget(f, s_exe);
+    if (!nonempty(exe)) exe = c->exe;
+    PyObject *fsuid = dget(f, k_fsuid);
+    uid = fsuid ? to_int(fsuid, 0) : Py_NewRef(c->uid);
+    if (!uid) goto done;
+    errno_ = denied_result && !PyObject_IsTrue(c->errno_) ? PyLong_FromLong(13) : Py_NewRef(c->errno_);
+    idx = index_str(index);
+    fields = PyDict_New();
+    if (!errno_ || !idx || !fields || PyDict_SetItem(fields, s_record_index, idx) < 0
+        || PyDict_Update(fields, cf) < 0 || PyDict_Update(fields, f) < 0)
+        goto done;
+    PyObject *args[21] = {
+        c->time, c->serial, op, v_apparmor, result, pid, comm, exe, uid, profile, obj, requested,
+        denied, s_empty, mode, errno_, Py_False, profile, R_TYPE(rec), fields, R_LINE(rec)};
+    out = PyObject_Vectorcall(g_record_cls, args, 21, NULL);
+done:
+    Py_XDECREF(obj); Py_XDECREF(masks); Py_XDECREF(pid); Py_XDECREF(uid); Py_XDECREF(errno_);
+    Py_XDECREF(fields); Py_XDECREF(idx);
+    return out;
+}
+
+/* the AuditRecord from _base()'s values and what a module's function set */
+typedef struct {
+    PyObject *operation, *module, *result, *pid, *comm, *exe, *uid, *subject, *object,
+             *requested, *denied, *mode, *errno_, *profile;
+} parts_t;
+
+static PyObject *build(ctx_t *c, PyObject *rec, parts_t *p, PyObject *fields) {
+    PyObject *args[21] = {
+        c->time, c->serial, p->operation, p->module, p->result, p->pid, p->comm, p->exe, p->uid,
+        p->subject, p->object, p->requested, p->denied, s_empty, p->mode, p->errno_, Py_False,
+        p->profile, R_TYPE(rec), fields, R_LINE(rec)};
+    return PyObject_Vectorcall(g_record_cls, args, 21, NULL);
+}
+
+/* {"record_index": ..., **ctx.fields()} */
+static PyObject *base_fields(ctx_t *c, Py_ssize_t index) {
+    PyObject *cf = ctx_fields(c);
+    if (!cf) return NULL;
+    PyObject *idx = index_str(index);
+    PyObject *fields = idx ? PyDict_New() : NULL;
+    if (!fields || PyDict_SetItem(fields, s_record_index, idx) < 0 || PyDict_Update(fields, cf) < 0) {
+        Py_XDECREF(idx); Py_XDECREF(fields);
+        return NULL;
+    }
+    Py_DECREF(idx);
+    return fields;
+}
+
+static PyObject *or_(PyObject *v, PyObject *dflt) { return nonempty(v) ? v : dflt; }
+
+static PyObject *prefixed(const char *prefix, PyObject *v) {
+    return PyUnicode_FromFormat("%s%U", prefix, v ? v : s_empty);
+}
+
+/* _Context.full_path(name, inode) */
+static PyObject *full_path(ctx_t *c, PyObject *name, PyObject *inode) {
+    for (int i = 0; i < c->npaths; i++) {
+        PyObject *body = R_BODY(PyList_GET_ITEM(c->event, c->paths[i]));
+        PyObject *cand = get_field(body, p_name, 1, 0);
+        if (!cand) { if (PyErr_Occurred()) return NULL; continue; }
+        if (!PyUnicode_GET_LENGTH(cand) || PyUnicode_Compare(cand, s_null) == 0) { Py_DECREF(cand); continue; }
+        int hit = 0;
+        if (nonempty(inode)) {
+            PyObject *ino = get_field(body, p_inode, 0, 0);
+            if (!ino && PyErr_Occurred()) { Py_DECREF(cand); return NULL; }
+            hit = ino && PyUnicode_Compare(ino, inode) == 0;
+            Py_XDECREF(ino);
+        }
+        if (!hit) {
+            Py_ssize_t n = PyUnicode_GET_LENGTH(cand);
+            Py_ssize_t slash = PyUnicode_FindChar(cand, '/', 0, n, -1);
+            PyObject *last = PyUnicode_Substring(cand, slash >= 0 ? slash + 1 : 0, n);
+            if (!last) { Py_DECREF(cand); return NULL; }
+            hit = PyUnicode_Compare(last, name) == 0;
+            Py_DECREF(last);
+        }
+        if (hit) {
+            PyObject *out = absolute(c, cand);
+            Py_DECREF(cand);
+            return out;
+        }
+        Py_DECREF(cand);
+    }
+    return Py_NewRef(name);
+}
+
+/* interpret.selinux() for an AVC record; NULL without an error: Python decides */
+static PyObject *selinux_record(ctx_t *c, PyObject *rec, Py_ssize_t index, PyObject *f) {
+    PyObject *out = NULL, *verdict_perms = NULL, *perms = NULL, *obj = NULL, *profile = NULL,
+             *requested = NULL, *spaced = NULL, *pid = NULL, *errno_ = NULL, *fields = NULL, *parts = NULL;
+    if (ctx_base(c) < 0) return NULL;
+    verdict_perms = PyObject_CallOneArg(g_avc_perms, R_BODY(rec));
+    if (!verdict_perms) return NULL;
+    PyObject *verdict;
+    if (verdict_perms == Py_None) { verdict = v_denied; perms = PyList_New(0); }
+    else { verdict = PyTuple_GET_ITEM(verdict_perms, 0); perms = Py_NewRef(PyTuple_GET_ITEM(verdict_perms, 1)); }
+    if (!perms) goto done;
+    int permissive = eq(dget(f, k_permissive), v_one);
+    int granted = eq(verdict, v_granted);
+    PyObject *result = granted ? s_AUDIT : permissive ? v_ALLOWED : v_DENIED;
+    PyObject *tclass = dget(f, k_tclass);
+    if (!tclass) tclass = s_empty;
+    PyObject *subject = dget(f, k_scontext);
+    if (!subject) subject = s_empty;
+    parts = PyUnicode_Split(subject, v_colon, -1);
+    if (!parts) goto done;
+    profile = Py_NewRef(PyList_GET_SIZE(parts) > 2 ? PyList_GET_ITEM(parts, 2) : subject);
+    if (dget(f, k_path)) obj = Py_NewRef(dget(f, k_path));
+    else if (dget(f, s_name)) obj = full_path(c, dget(f, s_name), dget(f, k_ino));
+    else if ((eq(tclass, k_capability) || eq(tclass, v_cap_userns) || eq(tclass, v_capability2))
+             && dget(f, k_capability)) {
+        PyObject *number = to_int(dget(f, k_capability), -1);
+        if (!number) goto done;
+        if (eq(tclass, v_capability2)) {
+            PyObject *more = PyLong_FromLong(32);
+            Py_SETREF(number, more ? PyNumber_Add(number, more) : NULL);
+            Py_XDECREF(more);
+            if (!number) goto done;
+        }
+        obj = PyObject_CallOneArg(g_cap_name, number);
+        Py_DECREF(number);
+    } else goto done;  /* _address(): Python */
+    if (!obj) goto done;
+    requested = PyUnicode_Join(v_comma, perms);
+    spaced = requested ? PyUnicode_Join(s_space, perms) : NULL;
+    pid = to_int(dget(f, s_pid), 0);
+    if (!spaced || !pid) goto done;
+    if (!PyObject_IsTrue(pid)) Py_SETREF(pid, Py_NewRef(c->pid));
+    errno_ = result == v_DENIED && !PyObject_IsTrue(c->errno_) ? PyLong_FromLong(13) : Py_NewRef(c->errno_);
+    fields = errno_ ? base_fields(c, index) : NULL;
+    if (!fields || PyDict_Update(fields, f) < 0 || PyDict_SetItem(fields, v_avc, verdict) < 0
+        || PyDict_SetItem(fields, v_perms, spaced) < 0)
+        goto done;
+    parts_t p = {tclass, v_selinux, result, pid, or_(dget(f, s_comm), c->comm), c->exe, c->uid,
+                 subject, obj, requested, result != s_AUDIT ? requested : s_empty,
+                 permissive ? v_permissive : s_enforce, errno_, profile};
+    out = build(c, rec, &p, fields);
+done:
+    Py_XDECREF(verdict_perms); Py_XDECREF(perms); Py_XDECREF(obj); Py_XDECREF(profile);
+    Py_XDECREF(requested); Py_XDECREF(spaced); Py_XDECREF(pid); Py_XDECREF(errno_);
+    Py_XDECREF(fields); Py_XDECREF(parts);
+    return out;
+}
+
+/* interpret.landlock_access(); `creator` is the event's last allocated domain of its id */
+static PyObject *landlock_access_record(ctx_t *c, PyObject *rec, Py_ssize_t index, PyObject *f,
+                                        PyObject *domains) {
+    PyObject *out = NULL, *obj = NULL, *subject = NULL, *fields = NULL, *pid = NULL, *errno_ = NULL;
+    if (ctx_base(c) < 0) return NULL;
+    PyObject *blockers = dget(f, k_blockers);
+    if (!blockers) blockers = s_empty;
+    PyObject *domain = dget(f, k_domain);
+    if (!domain) domain = s_empty;
+    subject = prefixed("domain=", domain);
+    if (!subject) goto done;
+    if (dget(f, k_path)) obj = Py_NewRef(dget(f, k_path));
+    else if (dget(f, k_opid)) {
+        PyObject *ocomm = dget(f, k_ocomm);
+        obj = nonempty(ocomm) ? PyUnicode_FromFormat("pid %U (%U)", dget(f, k_opid), ocomm)
+                              : PyUnicode_FromFormat("pid %U", dget(f, k_opid));
+    } else goto done;  /* _address(): Python */
+    if (!obj) goto done;
+    fields = base_fields(c, index);
+    if (!fields) goto done;
+    pid = Py_NewRef(c->pid);
+    PyObject *comm = c->comm, *exe = c->exe;
+    PyObject *creator = PyDict_GetItemWithError(domains, domain);
+    if (creator) {
+        static const char *keys[] = {"pid", "uid", "exe", "comm", "mode"};
+        for (int i = 0; i < 5; i++) {
+            PyObject *v = PyDict_GetItemString(creator, keys[i]);
+            if (!v) continue;
+            PyObject *k = PyUnicode_FromFormat("domain_%s", keys[i]);
+            int bad = !k || PyDict_SetItem(fields, k, v) < 0;
+            Py_XDECREF(k);
+            if (bad) goto done;
+        }
+        if (!PyObject_IsTrue(pid)) {
+            Py_SETREF(pid, to_int(PyDict_GetItemString(creator, "pid"), 0));
+            if (!pid) goto done;
+            comm = PyDict_GetItemString(creator, "comm");
+            exe = PyDict_GetItemString(creator, "exe");
+            if (!comm) comm = s_empty;
+            if (!exe) exe = s_empty;
+        }
+    } else if (PyErr_Occurred()) goto done;
+    errno_ = !PyObject_IsTrue(c->errno_) ? PyLong_FromLong(13) : Py_NewRef(c->errno_);
+    if (!errno_ || PyDict_Update(fields, f) < 0) goto done;
+    parts_t p = {blockers, v_landlock, v_DENIED, pid, comm, exe, c->uid, subject, obj, blockers,
+                 blockers, s_enforce, errno_, s_empty};
+    out = build(c, rec, &p, fields);
+done:
+    Py_XDECREF(obj); Py_XDECREF(subject); Py_XDECREF(fields); Py_XDECREF(pid); Py_XDECREF(errno_);
+    return out;
+}
+
+/* interpret.landlock_domain() */
+static PyObject *landlock_domain_record(ctx_t *c, PyObject *rec, Py_ssize_t index, PyObject *f) {
+    PyObject *out = NULL, *op = NULL, *subject = NULL, *fields = NULL, *pid = NULL, *uid = NULL,
+             *zero = NULL;
+    if (ctx_base(c) < 0) return NULL;
+    PyObject *status = dget(f, k_status);
+    op = nonempty(status) ? prefixed("domain_", status) : Py_NewRef(v_domain);
+    subject = prefixed("domain=", dget(f, k_domain));
+    fields = base_fields(c, index);
+    zero = PyLong_FromLong(0);
+    if (!op || !subject || !fields || !zero || PyDict_Update(fields, f) < 0) goto done;
+    PyObject *comm = c->comm, *exe = c->exe, *obj = s_empty;
+    pid = Py_NewRef(c->pid);
+    uid = Py_NewRef(c->uid);
+    if (eq(status, v_allocated)) {
+        Py_SETREF(pid, to_int(dget(f, s_pid), 0));
+        if (!pid) goto done;
+        if (!PyObject_IsTrue(pid)) Py_SETREF(pid, Py_NewRef(c->pid));
+        if (dget(f, s_uid)) { Py_SETREF(uid, to_int(dget(f, s_uid), 0)); if (!uid) goto done; }
+        exe = or_(dget(f, s_exe), exe);
+        comm = or_(dget(f, s_comm), comm);
+        obj = exe;
+    }
+    parts_t p = {op, v_landlock, s_AUDIT, pid, comm, exe, uid, subject, obj, s_empty, s_empty,
+                 s_enforce, zero, s_empty};
+    out = build(c, rec, &p, fields);
+done:
+    Py_XDECREF(op); Py_XDECREF(subject); Py_XDECREF(fields); Py_XDECREF(pid); Py_XDECREF(uid);
+    Py_XDECREF(zero);
+    return out;
+}
+
+/* interpret.seccomp(); NULL without an error: Python decides (a code past 64 bits) */
+static PyObject *seccomp_record(ctx_t *c, PyObject *rec, Py_ssize_t index, PyObject *f) {
+    PyObject *out = NULL, *action = NULL, *name = NULL, *errno_ = NULL, *denied = NULL,
+             *pid = NULL, *uid = NULL, *fields = NULL;
+    if (ctx_base(c) < 0) return NULL;
+    PyObject *code_text = dget(f, k_code);
+    long long code = 0;
+    if (code_text) {
+        PyObject *v = PyLong_FromUnicodeObject(code_text, 16);
+        if (!v) {
+            if (!PyErr_ExceptionMatches(PyExc_ValueError)) return NULL;
+            PyErr_Clear();
+        } else {
+            int overflow = 0;
+            code = PyLong_AsLongLongAndOverflow(v, &overflow);
+            Py_DECREF(v);
+            if (overflow || (code == -1 && PyErr_Occurred())) { PyErr_Clear(); return NULL; }
+        }
+    }
+    long long act = code & 0xFFFF0000LL;
+    const char *known = act == 0x80000000LL ? "kill_process" : act == 0 ? "kill_thread"
+        : act == 0x00030000LL ? "trap" : act == 0x00050000LL ? "errno" : act == 0x7FC00000LL ? "user_notif"
+        : act == 0x7FF00000LL ? "trace" : act == 0x7FFC0000LL ? "log" : act == 0x7FFF0000LL ? "allow" : NULL;
+    char unknown[40];
+    snprintf(unknown, sizeof(unknown), "action 0x%llx", act);
+    action = PyUnicode_InternFromString(known ? known : unknown);
+    if (!action) goto done;
+    PyObject *result = known && (strcmp(known, "allow") == 0) ? v_ALLOWED
+        : known && (!strcmp(known, "kill_process") || !strcmp(known, "kill_thread") || !strcmp(known, "trap")
+                    || !strcmp(known, "errno")) ? v_DENIED : s_AUDIT;
+    PyObject *arch = dget(f, k_arch), *nr = dget(f, k_syscall);
+    name = PyObject_CallFunctionObjArgs(g_syscall_name, arch ? arch : s_empty, nr ? nr : s_empty, NULL);
+    if (!name) goto done;
+    int is_errno = known && !strcmp(known, "errno");
+    fields = base_fields(c, index);
+    if (!fields) goto done;
+    if (is_errno) {
+        errno_ = (code & 0xFFFF) ? PyLong_FromLongLong(code & 0xFFFF) : Py_NewRef(c->errno_);
+        if (!errno_) goto done;
+        PyObject *expected = PyDict_GetItemWithError(g_fallback, name);
+        if (!expected && PyErr_Occurred()) goto done;
+        long e = PyLong_AsLong(errno_);
+        if (e == -1 && PyErr_Occurred()) PyErr_Clear();
+        if (expected && (e == 0 || e == ENOSYS)) {
+            result = s_AUDIT;
+            Py_SETREF(errno_, PyLong_FromLong(ENOSYS));
+            if (!errno_ || PyDict_SetItem(fields, v_expected, expected) < 0) goto done;
+        }
+    } else {
+        errno_ = PyLong_FromLong(0);
+        if (!errno_) goto done;
+    }
+    if (result == v_DENIED) denied = is_errno ? PyObject_CallOneArg(g_errno_action, errno_) : Py_NewRef(action);
+    else denied = Py_NewRef(s_empty);
+    pid = to_int(dget(f, s_pid), 0);
+    if (!denied || !pid) goto done;
+    if (!PyObject_IsTrue(pid)) Py_SETREF(pid, Py_NewRef(c->pid));
+    uid = dget(f, s_uid) ? to_int(dget(f, s_uid), 0) : Py_NewRef(c->uid);
+    if (!uid || PyDict_Update(fields, f) < 0 || PyDict_SetItem(fields, v_action, action) < 0
+        || PyDict_SetItem(fields, v_syscall_name, name) < 0)
+        goto done;
+    PyObject *subj = dget(f, k_subj);
+    parts_t p = {v_syscall, v_seccomp, result, pid, or_(dget(f, s_comm), c->comm),
+                 or_(dget(f, s_exe), c->exe), uid, subj ? subj : s_empty, name, name, denied,
+                 s_enforce, errno_, s_empty};
+    out = build(c, rec, &p, fields);
+done:
+    Py_XDECREF(action); Py_XDECREF(name); Py_XDECREF(errno_); Py_XDECREF(denied); Py_XDECREF(pid);
+    Py_XDECREF(uid); Py_XDECREF(fields);
+    return out;
+}
+
 /* interpret._user_avc_inner(body) */
+
 static PyObject *user_avc_inner(PyObject *body) {
     Py_ssize_t n = PyUnicode_GET_LENGTH(body);
     Py_ssize_t start = PyUnicode_Find(body, s_msgq, 0, n, 1);
@@ -462,6 +1018,50 @@ static int may_decide(PyObject *rec, long t) {
         return a >= 0 || b >= 0;
     }
     return t == T_LL_ACCESS || t == T_LL_DOMAIN || t == T_SECCOMP || (t >= 1500 && t <= 1507);
+}
+
+/* the event's allocated Landlock domains: {domain: fields} (the last of an id wins) */
+static PyObject *domains_of(ctx_t *c) {
+    PyObject *domains = PyDict_New();
+    if (!domains) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(c->event);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *r = PyList_GET_ITEM(c->event, i);
+        int big;
+        if (type_value(R_TYPE(r), &big) != T_LL_DOMAIN || big) continue;
+        PyObject *f = parse_fields(R_BODY(r));
+        if (!f) goto error;
+        if (eq(dget(f, k_status), v_allocated)) {
+            PyObject *d = dget(f, k_domain);
+            if (PyDict_SetItem(domains, d ? d : s_empty, f) < 0) { Py_DECREF(f); goto error; }
+        }
+        Py_DECREF(f);
+    }
+    return domains;
+error:
+    Py_DECREF(domains);
+    return NULL;
+}
+
+/* interpret._decision() for a record _may_decide() accepts (not USER_AVC) */
+static PyObject *decision(ctx_t *c, PyObject *rec, long t, Py_ssize_t index, PyObject *f) {
+    if (t == T_AVC) {
+        PyObject *body = R_BODY(rec);
+        Py_ssize_t at = PyUnicode_Find(body, s_apparmor_eq, 0, PyUnicode_GET_LENGTH(body), 1);
+        if (at == -2) return NULL;
+        return at >= 0 ? apparmor_record(c, rec, t, index, f) : selinux_record(c, rec, index, f);
+    }
+    if (t >= 1500 && t <= 1507) return apparmor_record(c, rec, t, index, f);
+    if (t == T_LL_ACCESS) {
+        PyObject *domains = domains_of(c);
+        if (!domains) return NULL;
+        PyObject *out = landlock_access_record(c, rec, index, f, domains);
+        Py_DECREF(domains);
+        return out;
+    }
+    if (t == T_LL_DOMAIN) return landlock_domain_record(c, rec, index, f);
+    if (t == T_SECCOMP) return seccomp_record(c, rec, index, f);
+    return NULL;
 }
 
 /* the event as RawRecords for the Python interpreter */
@@ -489,7 +1089,7 @@ static PyObject *interpret_event(PyObject *event, Py_ssize_t first) {
     memset(&c, 0, sizeof(c));
     c.event = event;
     c.syscall = c.cwd = c.proctitle = -1;
-    Py_ssize_t primary = -1, rest_first = -1, nrest = 0;
+    Py_ssize_t primary = -1, rest_first = -1, nrest = 0, deciding = 0;
     PyObject *out = NULL;
     int big, r;
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -504,7 +1104,10 @@ static PyObject *interpret_event(PyObject *event, Py_ssize_t first) {
             else if (t == T_CWD) c.cwd = i;
         } else {
             if ((r = may_decide(rec, t)) < 0) goto error;
-            if (r) goto python;  /* a security module's record: Python's interpret */
+            if (r) {  /* a security module's record (USER_AVC's stay in Python) */
+                if (t == T_USER_AVC) goto python;
+                deciding++;
+            }
             if (rest_first < 0) rest_first = i;
             nrest++;
         }
@@ -518,7 +1121,7 @@ static PyObject *interpret_event(PyObject *event, Py_ssize_t first) {
     if (!r) goto python;
     out = PyList_New(0);
     if (!out) goto error;
-    if (nrest == 0 || nrest == 1) {
+    if (nrest == 0 || (nrest == 1 && !deciding)) {
         Py_ssize_t at = nrest == 0 ? (primary > 0 ? primary : 0) : rest_first;
         PyObject *raw = join_lines(event);
         if (!raw) goto error;
@@ -531,7 +1134,21 @@ static PyObject *interpret_event(PyObject *event, Py_ssize_t first) {
             PyObject *item = PyList_GET_ITEM(event, i);
             long t = type_value(R_TYPE(item), &big);
             if (is_aux(t)) continue;
-            PyObject *rec = kernel_record(&c, item, first + i, R_LINE(item));
+            PyObject *rec;
+            if ((r = may_decide(item, t)) < 0) goto error;
+            if (r) {
+                PyObject *f = parse_fields(R_BODY(item));
+                if (!f) goto error;
+                rec = decision(&c, item, t, first + i, f);
+                Py_DECREF(f);
+                if (!rec) {
+                    if (PyErr_Occurred()) goto error;
+                    Py_CLEAR(out);
+                    goto python;
+                }
+            } else {
+                rec = kernel_record(&c, item, first + i, R_LINE(item));
+            }
             if (!rec || PyList_Append(out, rec) < 0) { Py_XDECREF(rec); goto error; }
             Py_DECREF(rec);
         }
@@ -880,12 +1497,20 @@ static PyObject *setup(PyObject *mod, PyObject *args) {
     Py_XSETREF(g_kernel_ops, Py_NewRef(kernel_ops));
     Py_XSETREF(g_type_name, Py_NewRef(type_name));
     Py_XSETREF(g_index, Py_NewRef(index));
-    Py_XSETREF(g_apparmor, Py_NewRef(apparmor));
+    if (!PyArg_ParseTuple(apparmor, "OOOO!OO!O", &g_log_masks, &g_cap_name, &g_syscall_name,
+                          &PyFrozenSet_Type, &g_untrusted, &g_errno_action, &PyDict_Type,
+                          &g_fallback, &g_avc_perms))
+        return NULL;
+    Py_INCREF(g_log_masks); Py_INCREF(g_cap_name); Py_INCREF(g_syscall_name); Py_INCREF(g_untrusted);
+    Py_INCREF(g_errno_action); Py_INCREF(g_fallback); Py_INCREF(g_avc_perms);
+    Py_XSETREF(g_sysnames, PyDict_New());
+    if (!g_sysnames) return NULL;
     Py_RETURN_NONE;
 }
 
 static PyMethodDef module_methods[] = {
     {"setup", setup, METH_VARARGS, "setup(...): the Python definitions this reader follows"},
+    {"parse_fields", py_parse_fields, METH_O, "parser.parse_fields(body), compiled"},
     {NULL}};
 
 static struct PyModuleDef moduledef = {
@@ -905,6 +1530,27 @@ PyMODINIT_FUNC PyInit__fastread(void) {
     INTERN(s_line, "line"); INTERN(s_stamp, "stamp"); INTERN(s_proctitle, "proctitle");
     INTERN(p_pid, " pid="); INTERN(p_uid, " uid="); INTERN(p_comm, " comm=");
     INTERN(p_exe, " exe="); INTERN(p_name, " name="); INTERN(p_cwd, " cwd=");
+    INTERN(p_proctitle, " proctitle="); INTERN(s_space, " "); INTERN(k_apparmor, "apparmor");
+    INTERN(k_operation, "operation"); INTERN(k_profile, "profile"); INTERN(k_label, "label");
+    INTERN(k_capname, "capname"); INTERN(k_capability, "capability"); INTERN(k_peer, "peer");
+    INTERN(k_peer_label, "peer_label"); INTERN(k_family, "family"); INTERN(k_path, "path");
+    INTERN(k_fsuid, "fsuid"); INTERN(k_syscall, "syscall"); INTERN(k_success, "success");
+    INTERN(k_exit, "exit"); INTERN(k_ppid, "ppid"); INTERN(k_auid, "auid"); INTERN(k_ses, "ses");
+    INTERN(k_key, "key"); INTERN(v_DENIED, "DENIED"); INTERN(v_ALLOWED, "ALLOWED");
+    INTERN(v_KILL, "KILL"); INTERN(v_HINT, "HINT"); INTERN(v_STATUS, "STATUS");
+    INTERN(v_ERROR, "ERROR"); INTERN(v_complain, "complain"); INTERN(v_apparmor, "apparmor");
+    INTERN(v_capable, "capable"); INTERN(v_signal, "signal"); INTERN(v_ptrace, "ptrace");
+    INTERN(p_inode, " inode="); INTERN(v_denied, "denied"); INTERN(v_granted, "granted");
+    INTERN(v_one, "1"); INTERN(k_permissive, "permissive"); INTERN(k_tclass, "tclass");
+    INTERN(k_scontext, "scontext"); INTERN(k_ino, "ino"); INTERN(v_colon, ":"); INTERN(v_comma, ",");
+    INTERN(v_cap_userns, "cap_userns"); INTERN(v_capability2, "capability2"); INTERN(v_avc, "avc");
+    INTERN(v_perms, "perms"); INTERN(v_selinux, "selinux"); INTERN(v_permissive, "permissive");
+    INTERN(k_blockers, "blockers"); INTERN(k_domain, "domain"); INTERN(k_opid, "opid");
+    INTERN(k_ocomm, "ocomm"); INTERN(v_landlock, "landlock"); INTERN(k_status, "status");
+    INTERN(v_domain, "domain"); INTERN(v_allocated, "allocated"); INTERN(k_code, "code");
+    INTERN(k_arch, "arch"); INTERN(v_expected, "expected"); INTERN(v_action, "action");
+    INTERN(v_syscall_name, "syscall_name"); INTERN(k_subj, "subj"); INTERN(v_syscall, "syscall");
+    INTERN(v_seccomp, "seccomp");
     if (PyType_Ready(&ReaderType) < 0) return NULL;
     PyObject *m = PyModule_Create(&moduledef);
     if (!m) return NULL;

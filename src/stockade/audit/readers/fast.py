@@ -37,7 +37,9 @@ def _load() -> Any:
             _fastread.setup(correlate._tokens, correlate._token, parser.parse_line,
                             interpret.interpret, parser.RawRecord, AuditRecord,
                             interpret._KERNEL_OPS, types.type_name, interpret._INDEX,
-                            (log_masks, cap_name, syscall_name))
+                            (log_masks, cap_name, syscall_name, parser.UNTRUSTED,
+                             interpret.errno_action, interpret.FALLBACK_ENOSYS,
+                             parser.avc_permissions))
             _module = _fastread
     return _module or None
 
