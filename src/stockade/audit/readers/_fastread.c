@@ -16,6 +16,7 @@
 #include <Python.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 /* ---- Python objects given by setup() ---- */
@@ -36,6 +37,7 @@ static PyObject *g_sysnames;    /* (arch, nr) -> syscall name, bounded */
 static PyObject *g_errno_action; /* interpret.errno_action */
 static PyObject *g_fallback;    /* interpret.FALLBACK_ENOSYS */
 static PyObject *g_avc_perms;   /* parser.avc_permissions */
+static PyObject *g_syscall_fields; /* interpret.syscall_fields */
 
 /* ---- interned strings ---- */
 static PyObject *s_type_eq, *s_msg, *s_close, *s_empty, *s_kernel, *s_AUDIT, *s_enforce,
@@ -45,13 +47,14 @@ static PyObject *s_type_eq, *s_msg, *s_close, *s_empty, *s_kernel, *s_AUDIT, *s_
     *k_capname, *k_capability, *k_peer, *k_peer_label, *k_family, *k_path, *k_fsuid, *k_syscall,
     *k_success, *k_exit, *k_ppid, *k_auid, *k_ses, *k_key, *v_DENIED, *v_ALLOWED, *v_KILL, *v_HINT,
     *v_STATUS, *v_ERROR, *v_complain, *v_apparmor, *v_capable, *v_signal, *v_ptrace;
-static PyObject *p_proctitle, *p_inode, *v_denied, *v_granted, *v_one, *k_permissive, *k_tclass,
+static PyObject *s_arch_eq, *p_proctitle, *p_inode, *v_denied, *v_granted, *v_one, *k_permissive, *k_tclass,
     *k_scontext, *k_ino, *v_colon, *v_comma, *v_cap_userns, *v_capability2, *v_avc, *v_perms,
     *v_selinux, *v_permissive, *k_blockers, *k_domain, *k_opid, *k_ocomm, *v_landlock, *k_status,
     *v_domain, *v_allocated, *k_code, *k_arch, *v_expected, *v_action, *v_syscall_name, *k_subj,
     *v_syscall, *v_seccomp;
 static PyObject *p_pid, *p_uid, *p_comm, *p_exe, *p_name, *p_cwd; /* " key=" probes */
 
+#define SEARCH_MAX 16384  /* longer SYSCALL bodies take Python's regex (quadratic at worst) */
 #define KERNEL_OPS_MAX 4096  /* as interpret._KERNEL_OPS_MAX */
 enum { KIND_PLAIN = 0, KIND_USER = 1, KIND_EOE = 2 };
 
@@ -112,6 +115,29 @@ static int stamp_ascii_ok(PyObject *s) {
     i++;
     for (d = 0; i < n && p[i] >= '0' && p[i] <= '9'; i++) d++;
     return d > 0 && i == n;
+}
+
+/* Short ASCII pieces (field names, small values, type tokens) come back again and again: one
+ * str object per distinct piece is kept in a fixed table of SHORT_SLOTS (a new piece replaces
+ * the one in its slot), so memory is bounded and no piece is allocated or hashed twice. */
+#define SHORT_SLOTS 4096
+#define SHORT_MAX 32
+static PyObject *short_table[SHORT_SLOTS];
+
+static PyObject *sub(PyObject *s, Py_ssize_t a, Py_ssize_t b) {
+    Py_ssize_t n = b - a;
+    if (n <= 0 || n > SHORT_MAX || !PyUnicode_IS_ASCII(s)) return PyUnicode_Substring(s, a, b);
+    const unsigned char *p = PyUnicode_1BYTE_DATA(s) + a;
+    uint32_t h = 2166136261u;
+    for (Py_ssize_t i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
+    PyObject **slot = &short_table[h % SHORT_SLOTS];
+    PyObject *hit = *slot;
+    if (hit && PyUnicode_GET_LENGTH(hit) == n && memcmp(PyUnicode_1BYTE_DATA(hit), p, (size_t)n) == 0)
+        return Py_NewRef(hit);
+    PyObject *made = PyUnicode_FromStringAndSize((const char *)p, n);
+    if (!made) return NULL;
+    Py_XSETREF(*slot, Py_NewRef(made));
+    return made;
 }
 
 /* ---- hex and field values: parser._bare, field_value, get_field ---- */
@@ -210,7 +236,7 @@ static PyObject *parse_fields(PyObject *body) {
             end = v;
             while (end < n && !Py_UNICODE_ISSPACE(ch_at(body, end))) end++;
         }
-        PyObject *key = PyUnicode_Substring(body, i, j);
+        PyObject *key = sub(body, i, j);
         if (!key) goto error;
         int has = PyDict_Contains(fields, key);
         if (has) {
@@ -223,10 +249,10 @@ static PyObject *parse_fields(PyObject *body) {
         Py_ssize_t len = end - v;
         Py_UCS4 first = len ? ch_at(body, v) : 0;
         if (first == '"' || first == '\'') {
-            if (len > 1 && ch_at(body, end - 1) == first) value = PyUnicode_Substring(body, v + 1, end - 1);
-            else value = PyUnicode_Substring(body, v, end);
+            if (len > 1 && ch_at(body, end - 1) == first) value = sub(body, v + 1, end - 1);
+            else value = sub(body, v, end);
         } else {
-            value = PyUnicode_Substring(body, v, end);
+            value = sub(body, v, end);
             if (value && len) {
                 int untrusted = PySet_Contains(g_untrusted, key);
                 if (untrusted < 0) { Py_DECREF(value); value = NULL; }
@@ -288,6 +314,8 @@ static int c_field(cursor *c, const char *lit, char cls, span *out) {
     return c_lit(c, lit) && c_run(c, cls, out);
 }
 
+static void key_group(PyObject *body, Py_ssize_t from, Py_ssize_t n, span *g);
+
 /* 1 when `body` has audit_log_exit()'s layout, the groups in g; 0 otherwise */
 static int syscall_exact(PyObject *body, span *g) {
     cursor c = {body, 0, PyUnicode_GET_LENGTH(body)};
@@ -312,18 +340,76 @@ static int syscall_exact(PyObject *body, span *g) {
           && c_field(&c, " tty=", 'S', NULL) && c_field(&c, " ses=", 'd', &g[SC_SES])
           && c_field(&c, " comm=", 'S', &g[SC_COMM]) && c_field(&c, " exe=", 'S', &g[SC_EXE])))
         return 0;
-    /* (?:.* key=(\S+))? : the last ` key=` followed by a non-space before any newline */
-    g[SC_KEY].a = g[SC_KEY].b = -1;
-    Py_ssize_t limit = c.n, p;
-    for (p = c.i; p < c.n; p++)
-        if (ch_at(body, p) == '\n') { limit = p; break; }
-    for (p = limit; p >= c.i; p--) {
-        if (p + 6 > c.n) continue;
-        cursor k = {body, p, c.n};
-        span v;
-        if (c_lit(&k, " key=") && c_run(&k, 'S', &v)) { g[SC_KEY] = v; break; }
-    }
+    key_group(body, c.i, c.n, &g[SC_KEY]);
     return 1;
+}
+
+/* `(?:.* key=(\S+))?` from c->i: the last ` key=` followed by a non-space before any newline */
+static void key_group(PyObject *body, Py_ssize_t from, Py_ssize_t n, span *g) {
+    g->a = g->b = -1;
+    Py_ssize_t limit = n, p;
+    for (p = from; p < n; p++)
+        if (ch_at(body, p) == '\n') { limit = p; break; }
+    for (p = limit; p >= from; p--) {
+        if (p + 6 > n) continue;
+        cursor k = {body, p, n};
+        span v;
+        if (c_lit(&k, " key=") && c_run(&k, 'S', &v)) { *g = v; return; }
+    }
+}
+
+/* the first newline at or after `from` (n when none): `.` stops there */
+static Py_ssize_t line_end(PyObject *body, Py_ssize_t from, Py_ssize_t n) {
+    Py_ssize_t nl = PyUnicode_FindChar(body, '\n', from, n, 1);
+    return nl >= 0 ? nl : n;
+}
+
+/* interpret._SYSCALL.search(body): 1 with the groups in g, 0 when it does not match. Every
+ * alternative the regex engine would try is tried in the same order: each `arch=` (the head
+ * is atomic), then the lazy `.*?` before ` ppid=` and before ` ses=`, shortest first. */
+static int syscall_search(PyObject *body, span *g) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(body);
+    for (Py_ssize_t s = 0; s + 5 <= n; s++) {
+        s = PyUnicode_Find(body, s_arch_eq, s, n, 1);
+        if (s < 0) return s == -2 ? -1 : 0;
+        cursor c = {body, s, n};
+        if (!(c_field(&c, "arch=", 'w', &g[SC_ARCH]) && c_field(&c, " syscall=", 'd', &g[SC_SYSCALL])))
+            continue;
+        g[SC_SUCCESS].a = g[SC_SUCCESS].b = g[SC_EXIT].a = g[SC_EXIT].b = -1;
+        {
+            cursor o = c;
+            span ok, ex;
+            if (c_field(&o, " success=", 'w', &ok) && c_lit(&o, " exit=")) {
+                Py_ssize_t start = o.i;
+                if (o.i < n && ch_at(body, o.i) == '-') o.i++;
+                if (c_run(&o, 'd', NULL)) {
+                    ex.a = start; ex.b = o.i;
+                    g[SC_SUCCESS] = ok; g[SC_EXIT] = ex;
+                    c = o;
+                } else if (ch_at(body, start) == '-') {
+                    /* -? gives the '-' back: \d+ at '-' fails too */
+                }
+            }
+        }
+        Py_ssize_t end1 = line_end(body, c.i, n);
+        for (Py_ssize_t q = c.i; q <= end1; q++) {
+            cursor d = {body, q, n};
+            if (!(c_field(&d, " ppid=", 'd', &g[SC_PPID]) && c_field(&d, " pid=", 'd', &g[SC_PID])
+                  && c_field(&d, " auid=", 'd', &g[SC_AUID]) && c_field(&d, " uid=", 'd', &g[SC_UID])
+                  && c_lit(&d, " ")))
+                continue;
+            Py_ssize_t end2 = line_end(body, d.i, n);
+            for (Py_ssize_t u = d.i; u <= end2; u++) {
+                cursor e = {body, u, n};
+                if (!(c_field(&e, " ses=", 'd', &g[SC_SES]) && c_field(&e, " comm=", 'S', &g[SC_COMM])
+                      && c_field(&e, " exe=", 'S', &g[SC_EXE])))
+                    continue;
+                key_group(body, e.i, n, &g[SC_KEY]);
+                return 1;
+            }
+        }
+    }
+    return 0;
 }
 
 /* interpret._unquote(key, group) for comm/exe/key */
@@ -383,7 +469,8 @@ typedef struct {
     Py_ssize_t syscall, cwd, proctitle;  /* positions of the last such record, -1 none */
     Py_ssize_t paths[8]; int npaths; int many_paths;
     PyObject *time, *serial;
-    int have_sc; span sc[SC_N];
+    int have_sc; span sc[SC_N];  /* the exact layout's groups, or */
+    PyObject *sc_dict;           /* interpret.syscall_fields(body) when the layout is odd */
     PyObject *cwd_value;  /* computed on demand */
     PyObject *first_path;
     PyObject *fields;     /* _Context.fields() */
@@ -393,7 +480,26 @@ typedef struct {
 static void ctx_clear(ctx_t *c) {
     Py_CLEAR(c->time); Py_CLEAR(c->serial); Py_CLEAR(c->cwd_value); Py_CLEAR(c->first_path);
     Py_CLEAR(c->fields); Py_CLEAR(c->pid); Py_CLEAR(c->comm); Py_CLEAR(c->exe); Py_CLEAR(c->uid);
-    Py_CLEAR(c->errno_);
+    Py_CLEAR(c->errno_); Py_CLEAR(c->sc_dict);
+}
+
+static PyObject *sc_names[SC_N];  /* the SYSCALL fields' names, SC_* order */
+
+/* ctx.syscall().get(name) as a new reference; NULL (no error) for None or absent */
+static PyObject *scv(ctx_t *c, int i) {
+    if (c->syscall < 0) return NULL;
+    if (c->sc_dict) {
+        PyObject *v = PyDict_GetItemWithError(c->sc_dict, sc_names[i]);
+        return v && v != Py_None ? Py_NewRef(v) : NULL;
+    }
+    PyObject *body = R_BODY(PyList_GET_ITEM(c->event, c->syscall));
+    if (i == SC_COMM || i == SC_EXE || i == SC_KEY) {
+        PyObject *v = unquote(body, c->sc[i]);
+        if (v == Py_None) { Py_DECREF(v); return NULL; }
+        return v;
+    }
+    if (c->sc[i].a < 0) return NULL;  /* success= and exit= are optional in the lazy regex */
+    return PyUnicode_Substring(body, c->sc[i].a, c->sc[i].b);
 }
 
 static PyObject *ctx_cwd(ctx_t *c) {
@@ -463,12 +569,8 @@ static PyObject *kernel_record(ctx_t *c, PyObject *rec, Py_ssize_t index, PyObje
     PyObject *pid = NULL, *uid = NULL, *comm = NULL, *exe = NULL, *out = NULL;
     PyObject *pid_v = NULL, *uid_v = NULL, *fields = NULL, *idx = NULL, *owned_names = NULL;
     if (c->syscall >= 0) {
-        PyObject *body = R_BODY(PyList_GET_ITEM(c->event, c->syscall));
-        pid = PyUnicode_Substring(body, c->sc[SC_PID].a, c->sc[SC_PID].b);
-        uid = PyUnicode_Substring(body, c->sc[SC_UID].a, c->sc[SC_UID].b);
-        comm = unquote(body, c->sc[SC_COMM]);
-        exe = unquote(body, c->sc[SC_EXE]);
-        if (!pid || !uid || !comm || !exe) goto done;
+        pid = scv(c, SC_PID); uid = scv(c, SC_UID); comm = scv(c, SC_COMM); exe = scv(c, SC_EXE);
+        if (PyErr_Occurred()) goto done;
     } else {
         PyObject *body = R_BODY(rec);
         pid = get_field(body, p_pid, 0, 0);
@@ -526,19 +628,9 @@ done:
     return out;
 }
 
-static int set_span(PyObject *d, PyObject *key, PyObject *body, span g) {
-    PyObject *v = PyUnicode_Substring(body, g.a, g.b);
-    if (!v) return -1;
-    int rc = PyDict_SetItem(d, key, v);
-    Py_DECREF(v);
-    return rc;
-}
-
 /* syscalls.syscall_name(arch, nr), remembered (bounded) */
-static PyObject *syscall_name(PyObject *body, span arch, span nr) {
-    PyObject *a = PyUnicode_Substring(body, arch.a, arch.b);
-    PyObject *b = PyUnicode_Substring(body, nr.a, nr.b);
-    PyObject *key = a && b ? PyTuple_Pack(2, a, b) : NULL, *out = NULL;
+static PyObject *syscall_name(PyObject *a, PyObject *b) {
+    PyObject *key = PyTuple_Pack(2, a, b), *out = NULL;
     if (key) {
         out = PyDict_GetItemWithError(g_sysnames, key);
         if (out) Py_INCREF(out);
@@ -548,7 +640,7 @@ static PyObject *syscall_name(PyObject *body, span arch, span nr) {
                 Py_CLEAR(out);
         }
     }
-    Py_XDECREF(a); Py_XDECREF(b); Py_XDECREF(key);
+    Py_XDECREF(key);
     return out;
 }
 
@@ -558,18 +650,18 @@ static PyObject *ctx_fields(ctx_t *c) {
     PyObject *d = PyDict_New();
     if (!d) return NULL;
     if (c->syscall >= 0) {
-        PyObject *body = R_BODY(PyList_GET_ITEM(c->event, c->syscall));
-        PyObject *name = syscall_name(body, c->sc[SC_ARCH], c->sc[SC_SYSCALL]);
+        PyObject *arch = scv(c, SC_ARCH), *nr = scv(c, SC_SYSCALL);
+        PyObject *name = PyErr_Occurred() ? NULL : syscall_name(arch ? arch : s_empty, nr ? nr : s_empty);
+        Py_XDECREF(arch); Py_XDECREF(nr);
         if (!name || PyDict_SetItem(d, k_syscall, name) < 0) { Py_XDECREF(name); goto error; }
         Py_DECREF(name);
-        if (set_span(d, k_success, body, c->sc[SC_SUCCESS]) < 0 || set_span(d, k_exit, body, c->sc[SC_EXIT]) < 0
-            || set_span(d, k_ppid, body, c->sc[SC_PPID]) < 0 || set_span(d, k_auid, body, c->sc[SC_AUID]) < 0
-            || set_span(d, k_ses, body, c->sc[SC_SES]) < 0)
-            goto error;
-        if (c->sc[SC_KEY].a >= 0) {
-            PyObject *key = unquote(body, c->sc[SC_KEY]);
-            if (!key || PyDict_SetItem(d, k_key, key) < 0) { Py_XDECREF(key); goto error; }
-            Py_DECREF(key);
+        static const int kept[] = {SC_SUCCESS, SC_EXIT, SC_PPID, SC_AUID, SC_SES, SC_KEY};
+        for (int i = 0; i < 6; i++) {
+            PyObject *v = scv(c, kept[i]);
+            if (!v) { if (PyErr_Occurred()) goto error; continue; }
+            int bad = PyDict_SetItem(d, sc_names[kept[i]], v);
+            Py_DECREF(v);
+            if (bad < 0) goto error;
         }
     }
     if (c->proctitle >= 0) {
@@ -603,18 +695,16 @@ static int ctx_base(ctx_t *c) {
         c->errno_ = PyLong_FromLong(0);
         return c->pid && c->errno_ ? 0 : -1;
     }
-    PyObject *body = R_BODY(PyList_GET_ITEM(c->event, c->syscall));
-    PyObject *pid = PyUnicode_Substring(body, c->sc[SC_PID].a, c->sc[SC_PID].b);
-    PyObject *uid = PyUnicode_Substring(body, c->sc[SC_UID].a, c->sc[SC_UID].b);
-    PyObject *exit_ = PyUnicode_Substring(body, c->sc[SC_EXIT].a, c->sc[SC_EXIT].b);
+    PyObject *pid = scv(c, SC_PID), *uid = scv(c, SC_UID), *exit_ = scv(c, SC_EXIT);
+    PyObject *comm = scv(c, SC_COMM), *exe = scv(c, SC_EXE);
     int rc = -1;
-    if (!pid || !uid || !exit_) goto done;
+    if (PyErr_Occurred()) { Py_XDECREF(comm); Py_XDECREF(exe); goto done; }
     c->pid = to_int(pid, 0);
-    c->uid = to_int(uid, 0);
-    c->comm = unquote(body, c->sc[SC_COMM]);
-    c->exe = unquote(body, c->sc[SC_EXE]);
+    c->uid = uid ? to_int(uid, 0) : Py_NewRef(Py_None);
+    c->comm = comm ? comm : Py_NewRef(s_empty);
+    c->exe = exe ? exe : Py_NewRef(s_empty);
     PyObject *code = to_int(exit_, 0);
-    if (!c->pid || !c->uid || !c->comm || !c->exe || !code) { Py_XDECREF(code); goto done; }
+    if (!c->pid || !c->uid || !code) { Py_XDECREF(code); goto done; }
     PyObject *zero = PyLong_FromLong(0);
     int lt = zero ? PyObject_RichCompareBool(code, zero, Py_LT) : -1;
     Py_XDECREF(zero);
@@ -952,7 +1042,7 @@ static PyObject *seccomp_record(ctx_t *c, PyObject *rec, Py_ssize_t index, PyObj
         : known && (!strcmp(known, "kill_process") || !strcmp(known, "kill_thread") || !strcmp(known, "trap")
                     || !strcmp(known, "errno")) ? v_DENIED : s_AUDIT;
     PyObject *arch = dget(f, k_arch), *nr = dget(f, k_syscall);
-    name = PyObject_CallFunctionObjArgs(g_syscall_name, arch ? arch : s_empty, nr ? nr : s_empty, NULL);
+    name = syscall_name(arch ? arch : s_empty, nr ? nr : s_empty);
     if (!name) goto done;
     int is_errno = known && !strcmp(known, "errno");
     fields = base_fields(c, index);
@@ -1114,8 +1204,20 @@ static PyObject *interpret_event(PyObject *event, Py_ssize_t first) {
     }
     if (c.many_paths) goto python;
     if (c.syscall >= 0) {
-        c.have_sc = syscall_exact(R_BODY(PyList_GET_ITEM(event, c.syscall)), c.sc);
-        if (!c.have_sc) goto python;  /* the regex's lazy fallback stays in Python */
+        PyObject *body = R_BODY(PyList_GET_ITEM(event, c.syscall));
+        if (PyUnicode_GET_LENGTH(body) == 0) c.syscall = -1;  /* `if ctx.syscall_body:` */
+        else if (!(c.have_sc = syscall_exact(body, c.sc))) {
+            /* interpret.syscall_fields: the lazy regex, else every field */
+            int found = PyUnicode_GET_LENGTH(body) <= SEARCH_MAX ? syscall_search(body, c.sc) : -2;
+            if (found == -1) goto error;
+            if (found == -2) {  /* a huge body: Python's own regex (the same cost as without C) */
+                c.sc_dict = PyObject_CallOneArg(g_syscall_fields, body);
+                if (!c.sc_dict) goto error;
+            } else if (!found) {
+                c.sc_dict = parse_fields(body);
+                if (!c.sc_dict) goto error;
+            }
+        }
     }
     if ((r = ctx_when(&c, R_STAMP(PyList_GET_ITEM(event, 0)))) < 0) goto error;
     if (!r) goto python;
@@ -1308,7 +1410,7 @@ static int feed_line(Reader *self, PyObject *given, PyObject *out) {
     Py_ssize_t space = PyUnicode_FindChar(line, ' ', 5, n, 1);
     if (space == -2) goto error;
     if (space <= 5) goto general;
-    token = PyUnicode_Substring(line, 5, space);
+    token = sub(line, 5, space);
     if (!token) goto error;
     PyObject *info = PyDict_GetItemWithError(g_tokens, token);  /* borrowed */
     PyObject *owned = NULL;
@@ -1325,7 +1427,13 @@ static int feed_line(Reader *self, PyObject *given, PyObject *out) {
     Py_ssize_t close = PyUnicode_Find(line, s_close, space + 11, n, 1);
     if (close == -2) { Py_DECREF(number); goto error; }
     if (close < 0) { Py_DECREF(number); goto general; }
-    stamp = PyUnicode_Substring(line, space + 11, close);
+    if (self->last && PyUnicode_IS_ASCII(line) && PyUnicode_IS_ASCII(self->last)
+        && PyUnicode_GET_LENGTH(self->last) == close - space - 11
+        && memcmp(PyUnicode_1BYTE_DATA(line) + space + 11, PyUnicode_1BYTE_DATA(self->last),
+                  (size_t)(close - space - 11)) == 0)
+        stamp = Py_NewRef(self->last);  /* the previous line's event: no new str */
+    else
+        stamp = PyUnicode_Substring(line, space + 11, close);
     if (!stamp) { Py_DECREF(number); goto error; }
     if (self->last && PyUnicode_Compare(stamp, self->last) == 0) {
         body = body_after(line, close);
@@ -1497,10 +1605,11 @@ static PyObject *setup(PyObject *mod, PyObject *args) {
     Py_XSETREF(g_kernel_ops, Py_NewRef(kernel_ops));
     Py_XSETREF(g_type_name, Py_NewRef(type_name));
     Py_XSETREF(g_index, Py_NewRef(index));
-    if (!PyArg_ParseTuple(apparmor, "OOOO!OO!O", &g_log_masks, &g_cap_name, &g_syscall_name,
+    if (!PyArg_ParseTuple(apparmor, "OOOO!OO!OO", &g_log_masks, &g_cap_name, &g_syscall_name,
                           &PyFrozenSet_Type, &g_untrusted, &g_errno_action, &PyDict_Type,
-                          &g_fallback, &g_avc_perms))
+                          &g_fallback, &g_avc_perms, &g_syscall_fields))
         return NULL;
+    Py_INCREF(g_syscall_fields);
     Py_INCREF(g_log_masks); Py_INCREF(g_cap_name); Py_INCREF(g_syscall_name); Py_INCREF(g_untrusted);
     Py_INCREF(g_errno_action); Py_INCREF(g_fallback); Py_INCREF(g_avc_perms);
     Py_XSETREF(g_sysnames, PyDict_New());
@@ -1540,7 +1649,7 @@ PyMODINIT_FUNC PyInit__fastread(void) {
     INTERN(v_KILL, "KILL"); INTERN(v_HINT, "HINT"); INTERN(v_STATUS, "STATUS");
     INTERN(v_ERROR, "ERROR"); INTERN(v_complain, "complain"); INTERN(v_apparmor, "apparmor");
     INTERN(v_capable, "capable"); INTERN(v_signal, "signal"); INTERN(v_ptrace, "ptrace");
-    INTERN(p_inode, " inode="); INTERN(v_denied, "denied"); INTERN(v_granted, "granted");
+    INTERN(p_inode, " inode="); INTERN(s_arch_eq, "arch="); INTERN(v_denied, "denied"); INTERN(v_granted, "granted");
     INTERN(v_one, "1"); INTERN(k_permissive, "permissive"); INTERN(k_tclass, "tclass");
     INTERN(k_scontext, "scontext"); INTERN(k_ino, "ino"); INTERN(v_colon, ":"); INTERN(v_comma, ",");
     INTERN(v_cap_userns, "cap_userns"); INTERN(v_capability2, "capability2"); INTERN(v_avc, "avc");
@@ -1551,6 +1660,9 @@ PyMODINIT_FUNC PyInit__fastread(void) {
     INTERN(k_arch, "arch"); INTERN(v_expected, "expected"); INTERN(v_action, "action");
     INTERN(v_syscall_name, "syscall_name"); INTERN(k_subj, "subj"); INTERN(v_syscall, "syscall");
     INTERN(v_seccomp, "seccomp");
+    static const char *names[SC_N] = {"arch", "syscall", "success", "exit", "ppid", "pid", "auid",
+                                      "uid", "ses", "comm", "exe", "key"};
+    for (int i = 0; i < SC_N; i++) INTERN(sc_names[i], names[i]);
     if (PyType_Ready(&ReaderType) < 0) return NULL;
     PyObject *m = PyModule_Create(&moduledef);
     if (!m) return NULL;

@@ -39,7 +39,7 @@ def _load() -> Any:
                             interpret._KERNEL_OPS, types.type_name, interpret._INDEX,
                             (log_masks, cap_name, syscall_name, parser.UNTRUSTED,
                              interpret.errno_action, interpret.FALLBACK_ENOSYS,
-                             parser.avc_permissions))
+                             parser.avc_permissions, interpret.syscall_fields))
             _module = _fastread
     return _module or None
 
