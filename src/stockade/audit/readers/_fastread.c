@@ -78,6 +78,16 @@ static inline Py_UCS4 ch_at(PyObject *s, Py_ssize_t i) {
     return PyUnicode_READ(PyUnicode_KIND(s), PyUnicode_DATA(s), i);
 }
 
+/* Python's regex classes for str patterns (Unicode), with an ASCII shortcut */
+static inline int is_digit(Py_UCS4 ch) {
+    return ch < 128 ? (ch >= '0' && ch <= '9') : Py_UNICODE_ISDECIMAL(ch);
+}
+static inline int is_word(Py_UCS4 ch) {
+    if (ch < 128)
+        return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
+    return Py_UNICODE_ISALNUM(ch);
+}
+
 static int starts_at(PyObject *s, PyObject *prefix, Py_ssize_t at) {
     Py_ssize_t n = PyUnicode_GET_LENGTH(s);
     if (at < 0 || at > n) return 0;
@@ -222,7 +232,7 @@ static PyObject *parse_fields(PyObject *body) {
         Py_ssize_t j = i + 1;
         while (j < n) {
             Py_UCS4 w = ch_at(body, j);
-            if (!(Py_UNICODE_ISALNUM(w) || w == '_' || w == '-')) break;
+            if (!(is_word(w) || w == '-')) break;
             j++;
         }
         if (j >= n || ch_at(body, j) != '=') { i = j; continue; }  /* no key starts inside */
@@ -300,9 +310,7 @@ static int c_run(cursor *c, char cls, span *out) {
     Py_ssize_t start = c->i;
     while (c->i < c->n) {
         Py_UCS4 ch = ch_at(c->s, c->i);
-        int ok = cls == 'd' ? Py_UNICODE_ISDECIMAL(ch)
-               : cls == 'w' ? (Py_UNICODE_ISALNUM(ch) || ch == '_')
-               : !Py_UNICODE_ISSPACE(ch);
+        int ok = cls == 'd' ? is_digit(ch) : cls == 'w' ? is_word(ch) : !Py_UNICODE_ISSPACE(ch);
         if (!ok) break;
         c->i++;
     }
