@@ -1579,8 +1579,12 @@ static PyMemberDef reader_members[] = {
     {"max_records", T_PYSSIZET, offsetof(Reader, max_records), READONLY, NULL},
     {NULL}};
 
+static PyObject *reader_done(Reader *self, void *closure) { return Py_NewRef(self->done); }
+
 static PyGetSetDef reader_getset[] = {
     {"pending", (getter)reader_pending, NULL, "events waiting for more records", NULL},
+    {"done", (getter)reader_done, NULL,
+     "recently completed stamps -> records seen (Correlator._done, bounded the same way)", NULL},
     {NULL}};
 
 static PyTypeObject ReaderType = {

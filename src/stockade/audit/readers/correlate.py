@@ -182,8 +182,13 @@ def records_from_lines(lines: Iterable[str], correlator: Correlator | None = Non
     checked once per distinct token, the stamp once per event), and a record with the stamp of
     the line before joins its pending event directly. Anything else (node=, dmesg or journal
     prefixes, an odd head) takes the general path; the result is the same either way.
+
+    With the compiled reader built (readers.fast; STOCKADE_AUDIT_PURE=1 forces this loop), all
+    of it runs in C with the same result; a `correlator` given lends its limits and gets the
+    counts and completed stamps, as if it had read the lines (it must be fresh: one that holds
+    events takes this loop).
     """
-    if correlator is None or not correlator.pending:
+    if correlator is None or not (correlator._pending or correlator._done):  # a fresh one
         limits = correlator or Correlator()
         compiled = fast.reader(limits.max_pending, limits.max_records)
         if compiled is not None:
@@ -276,9 +281,10 @@ def _compiled(reader: Any, lines: Iterable[str], correlator: Correlator | None,
             if out:
                 yield from out
     yield from reader.flush()
-    if correlator is not None:
+    if correlator is not None:  # as if it had read the lines itself
         correlator.events += reader.events
         correlator.evicted += reader.evicted
+        correlator._done = reader.done
     if stats is not None:
         stats["skipped"] = stats.get("skipped", 0) + reader.skipped
         stats["events"] = stats.get("events", 0) + reader.events
