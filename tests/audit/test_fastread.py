@@ -170,6 +170,11 @@ def _hostile() -> list[str]:
           'apparmor="DENIED" operation="open" label="l" name="/x" mask="r" denied="w" pid=abc',
           'apparmor="KILL" operation="ptrace" peer_label="z" requested="read" pid=3',
           'apparmor="" operation="exec" path="/p" fsuid=x', 'apparmor=DENIED name="a=b c" name="dup"',
+          'apparmor="DENIED" operation="create" family="unix" sock_type="dgram" pid=2',
+          'apparmor="DENIED" operation="create" family="inet6" pid=2',
+          'apparmor="DENIED" operation="connect" family="inet6" faddr="::1" fport=443 saddr=1 src=2',
+          'apparmor="DENIED" operation="bind" family="inet" dest=80',
+          'apparmor="DENIED" operation="sendmsg" family=" " sock_type=" "',
           "apparmor=\"DENIED\" operation=\"open\" info='x y' name=\"/\u202e\x1b[31m\" pid=5"]
     for body in aa:
         ev(f"type=AVC msg=audit({{S}}): {body}")
@@ -181,13 +186,17 @@ def _hostile() -> list[str]:
           "avc:  denied  { bpf } for pid=3 capability=7 scontext=a tclass=capability2 permissive=1",
           "avc: denied { name_bind } for pid=3 src=80 scontext=a:b:c:d tclass=tcp_socket",
           "avc:  denied  {  } for pid=3 name=\"nomatch\" ino=9 scontext=a:b:c tclass=dir",
-          "avc:  denied  { read  no close brace for pid=3 path=\"/p\" tclass=file"]
+          "avc:  denied  { read  no close brace for pid=3 path=\"/p\" tclass=file",
+          "avc:  denied  { write } for pid=3 scontext=a:b:c tcontext=x:y:z tclass=fifo_file",
+          "avc:  denied  { connect } for pid=3 laddr=::1 lport=5 faddr=2.2.2.2 scontext=a tclass=x",
+          "avc:  denied  { sendto } for pid=3 scontext=a tclass=unix_dgram_socket"]
     for body in se:
         ev(f"type=AVC msg=audit({{S}}): {body}", syscall.format("{S}", '"c"', '"e"', '"k"'),
            'type=PATH msg=audit({S}): item=0 name="/dir/f" inode=5', 'type=CWD msg=audit({S}): cwd="/"')
     ll = ["domain=1a blockers=fs.read_file path=\"/x\" dev=\"v\" ino=1",
           "domain=1a blockers=scope.signal opid=77 ocomm=\"kill\"", "domain=1a blockers=scope.signal opid=77",
-          "domain=1b blockers=net.connect_tcp daddr=1.2.3.4 dest=80", "blockers=fs.write_file"]
+          "domain=1b blockers=net.connect_tcp daddr=1.2.3.4 dest=80", "blockers=fs.write_file",
+          "domain=1a blockers=net.bind_tcp src=8080", "domain=1a blockers=net.bind_tcp saddr=::"]
     for body in ll:
         ev(f"type=UNKNOWN[1423] msg=audit({{S}}): {body}",
            "type=UNKNOWN[1424] msg=audit({S}): domain=1a status=allocated mode=enforcing pid=9 uid=1 "
@@ -199,7 +208,8 @@ def _hostile() -> list[str]:
     ev("type=UNKNOWN[99999999999999999999] msg=audit({S}): pid=1", "type=UNKNOWN[12] msg=audit({S}): x")
     ev("type=PROCTITLE msg=audit({S}): proctitle=" + ("41" * 5000) + "00420000",
        "type=PROCTITLE msg=audit({S}): proctitle=\"plain\"")
-    ev("type=SYSCALL msg=audit({S}): " + "x=" + "y" * 200_000)  # a very long line
+    ev("type=SYSCALL msg=audit({S}): " + "x=" + "y" * 200_000)  # very long lines
+    ev("type=AVC msg=audit({S}): apparmor=\"DENIED\" " + "y" * 200_000 + " name=\"/n\"")
     ev("type=CONFIG_CHANGE msg=audit({S}): auid=1 ses=2 op=add_rule key=\"k\" list=4 res=1")
     for odd in ("type=AVC msg=audit(1.0:5)", "type=AVC msg=audit(1.0:5) x", "type=AVC msg=audit(:5): x",
                 "type=AVC msg=audit(\u0661.0:5): apparmor=\"DENIED\"", "type= msg=audit(1.0:6): x",
@@ -235,6 +245,21 @@ def test_random_mutations(bench_lines: list[str], monkeypatch: pytest.MonkeyPatc
                     line = line[:at] + line[at + rng.randint(1, 8):]
             lines.append(line)
         assert_same(lines, monkeypatch, max_pending=rng.choice((1, 4, 64)), max_records=rng.choice((2, 256)))
+
+
+def test_parse_fields_on_random_bodies() -> None:
+    """The compiled parse_fields against parser.parse_fields (the _PAIR findall, first key wins,
+    quotes, hex decoding of untrusted keys) on bodies drawn from the grammar's characters."""
+    from stockade.audit.readers import parser
+
+    module = fast._load()
+    assert module is not None
+    rng = random.Random(4)
+    pieces = [*"ab_Z9-=\"' \u00e9\u0661\t\x1cx.:AF0", "(null)", "name=", "comm=", "proctitle=",
+              "4142", "C3A9", "FF", "00"]
+    for _ in range(30_000):
+        body = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 16)))
+        assert module.parse_fields(body) == parser.parse_fields(body), body
 
 
 def test_non_utf8_bytes(bench_lines: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -47,7 +47,7 @@ static PyObject *s_type_eq, *s_msg, *s_close, *s_empty, *s_kernel, *s_AUDIT, *s_
     *k_capname, *k_capability, *k_peer, *k_peer_label, *k_family, *k_path, *k_fsuid, *k_syscall,
     *k_success, *k_exit, *k_ppid, *k_auid, *k_ses, *k_key, *v_DENIED, *v_ALLOWED, *v_KILL, *v_HINT,
     *v_STATUS, *v_ERROR, *v_complain, *v_apparmor, *v_capable, *v_signal, *v_ptrace;
-static PyObject *s_arch_eq, *p_proctitle, *p_inode, *v_denied, *v_granted, *v_one, *k_permissive, *k_tclass,
+static PyObject *k_sock_type, *k_tcontext, *s_arch_eq, *p_proctitle, *p_inode, *v_denied, *v_granted, *v_one, *k_permissive, *k_tclass,
     *k_scontext, *k_ino, *v_colon, *v_comma, *v_cap_userns, *v_capability2, *v_avc, *v_perms,
     *v_selinux, *v_permissive, *k_blockers, *k_domain, *k_opid, *k_ocomm, *v_landlock, *k_status,
     *v_domain, *v_allocated, *k_code, *k_arch, *v_expected, *v_action, *v_syscall_name, *k_subj,
@@ -736,12 +736,28 @@ static int nonempty(PyObject *v) { return v && PyUnicode_Check(v) && PyUnicode_G
 
 static int eq(PyObject *a, PyObject *b) { return a && PyUnicode_Check(a) && PyUnicode_Compare(a, b) == 0; }
 
+/* interpret._address(f): `host:port` from the first pair present, '' when none */
+static PyObject *address(PyObject *f) {
+    static const char *pairs[4][2] = {{"faddr", "fport"}, {"daddr", "dest"}, {"laddr", "lport"},
+                                      {"saddr", "src"}};
+    for (int i = 0; i < 4; i++) {
+        PyObject *addr = PyDict_GetItemString(f, pairs[i][0]);
+        PyObject *port = PyDict_GetItemString(f, pairs[i][1]);
+        if (!addr && !port) continue;
+        PyObject *text = PyUnicode_FromFormat("%U:%U", addr ? addr : s_empty, port ? port : s_empty);
+        if (!text) return NULL;
+        PyObject *out = PyObject_CallMethod(text, "lstrip", "s", ":");
+        Py_DECREF(text);
+        return out;
+    }
+    return Py_NewRef(s_empty);
+}
+
 /* interpret.apparmor(); NULL without an error: not sure here, Python interprets the event */
 static PyObject *apparmor_record(ctx_t *c, PyObject *rec, long t, Py_ssize_t index, PyObject *f) {
     PyObject *out = NULL, *obj = NULL, *masks = NULL, *pid = NULL, *uid = NULL, *errno_ = NULL,
              *fields = NULL, *idx = NULL;
-    if (dget(f, k_family)) return NULL;  /* a network record: _address() stays in Python */
-    if (PyErr_Occurred() || ctx_base(c) < 0) return NULL;
+    if (ctx_base(c) < 0) return NULL;
     PyObject *cf = ctx_fields(c);
     if (!cf) return NULL;
     PyObject *verdict = dget(f, k_apparmor);
@@ -771,6 +787,14 @@ static PyObject *apparmor_record(ctx_t *c, PyObject *rec, long t, Py_ssize_t ind
         PyObject *peer = dget(f, k_peer);
         if (!nonempty(peer)) { peer = dget(f, k_peer_label); if (!peer) peer = s_empty; }
         obj = Py_NewRef(peer);
+    } else if (dget(f, k_family)) {  /* _address(f) or f"{family} {sock_type}".strip() */
+        obj = address(f);
+        if (obj && !PyUnicode_GET_LENGTH(obj)) {
+            PyObject *type = dget(f, k_sock_type);
+            PyObject *text = PyUnicode_FromFormat("%U %U", dget(f, k_family), type ? type : s_empty);
+            Py_SETREF(obj, text ? PyObject_CallMethod(text, "strip", NULL) : NULL);
+            Py_XDECREF(text);
+        }
     } else {
         obj = dget(f, k_path);
         obj = Py_NewRef(obj ? obj : s_empty);
@@ -912,7 +936,13 @@ static PyObject *selinux_record(ctx_t *c, PyObject *rec, Py_ssize_t index, PyObj
         }
         obj = PyObject_CallOneArg(g_cap_name, number);
         Py_DECREF(number);
-    } else goto done;  /* _address(): Python */
+    } else {  /* _address(f) or f.get("tcontext", "") */
+        obj = address(f);
+        if (obj && !PyUnicode_GET_LENGTH(obj)) {
+            PyObject *tcontext = dget(f, k_tcontext);
+            Py_SETREF(obj, Py_NewRef(tcontext ? tcontext : s_empty));
+        }
+    }
     if (!obj) goto done;
     requested = PyUnicode_Join(v_comma, perms);
     spaced = requested ? PyUnicode_Join(s_space, perms) : NULL;
@@ -951,7 +981,7 @@ static PyObject *landlock_access_record(ctx_t *c, PyObject *rec, Py_ssize_t inde
         PyObject *ocomm = dget(f, k_ocomm);
         obj = nonempty(ocomm) ? PyUnicode_FromFormat("pid %U (%U)", dget(f, k_opid), ocomm)
                               : PyUnicode_FromFormat("pid %U", dget(f, k_opid));
-    } else goto done;  /* _address(): Python */
+    } else obj = address(f);
     if (!obj) goto done;
     fields = base_fields(c, index);
     if (!fields) goto done;
@@ -1661,7 +1691,8 @@ PyMODINIT_FUNC PyInit__fastread(void) {
     INTERN(v_KILL, "KILL"); INTERN(v_HINT, "HINT"); INTERN(v_STATUS, "STATUS");
     INTERN(v_ERROR, "ERROR"); INTERN(v_complain, "complain"); INTERN(v_apparmor, "apparmor");
     INTERN(v_capable, "capable"); INTERN(v_signal, "signal"); INTERN(v_ptrace, "ptrace");
-    INTERN(p_inode, " inode="); INTERN(s_arch_eq, "arch="); INTERN(v_denied, "denied"); INTERN(v_granted, "granted");
+    INTERN(p_inode, " inode="); INTERN(s_arch_eq, "arch="); INTERN(k_sock_type, "sock_type");
+    INTERN(k_tcontext, "tcontext"); INTERN(v_denied, "denied"); INTERN(v_granted, "granted");
     INTERN(v_one, "1"); INTERN(k_permissive, "permissive"); INTERN(k_tclass, "tclass");
     INTERN(k_scontext, "scontext"); INTERN(k_ino, "ino"); INTERN(v_colon, ":"); INTERN(v_comma, ",");
     INTERN(v_cap_userns, "cap_userns"); INTERN(v_capability2, "capability2"); INTERN(v_avc, "avc");
