@@ -150,6 +150,11 @@ def _hostile() -> list[str]:
         "arch=\u0663 syscall=\u0664 success=yes exit=\u0665 a0=0 a1=0 a2=0 a3=0 items=0 ppid=1 pid=\u0662 "
         "auid=3 uid=\u0661 gid=5 euid=1 suid=1 fsuid=1 egid=1 sgid=1 fsgid=1 tty=\u00e9 ses=1 comm=c exe=e",
         "pid=9 uid=8 comm=\"only\" exe=\"fields\"", "", "arch=", "arch=c000003e syscall=1",
+        # the lazy regex's worst cases: many starts, each scanned to the end of the line
+        "arch=c000003e syscall=1" + " ppid=1 pid=2 auid=3 uid=4 " * 600 + " ses=1 comm=a",
+        "arch=c syscall=1 " * 700 + "ppid=1 pid=2 auid=3 uid=4 x" + " ses=1 comm=" * 300,
+        "arch=c syscall=1 ppid=1 pid=2 auid=3 uid=4 " * 300 + "\n ses=1 comm=a exe=b",
+        "arch=c syscall=1 ppid=1 pid=2 auid=3 uid=4 " * 300 + " ses=1 comm=a exe=b key=k",
     ]
     for body in odd_syscalls:
         ev(f"type=SYSCALL msg=audit({{S}}): {body}",

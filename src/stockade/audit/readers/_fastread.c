@@ -54,7 +54,7 @@ static PyObject *k_sock_type, *k_tcontext, *s_arch_eq, *p_proctitle, *p_inode, *
     *v_syscall, *v_seccomp;
 static PyObject *p_pid, *p_uid, *p_comm, *p_exe, *p_name, *p_cwd; /* " key=" probes */
 
-#define SEARCH_MAX 16384  /* longer SYSCALL bodies take Python's regex (quadratic at worst) */
+#define SEARCH_MAX (1 << 21)  /* longer SYSCALL bodies (none: lines are cut at 1 MiB) take Python's regex */
 #define KERNEL_OPS_MAX 4096  /* as interpret._KERNEL_OPS_MAX */
 enum { KIND_PLAIN = 0, KIND_USER = 1, KIND_EOE = 2 };
 
@@ -377,6 +377,9 @@ static Py_ssize_t line_end(PyObject *body, Py_ssize_t from, Py_ssize_t n) {
  * is atomic), then the lazy `.*?` before ` ppid=` and before ` ses=`, shortest first. */
 static int syscall_search(PyObject *body, span *g) {
     Py_ssize_t n = PyUnicode_GET_LENGTH(body);
+    /* Where a lazy scan already failed to its line's end, a scan that starts later on the same
+     * line fails too: it is skipped (the regex would repeat it: quadratic on a hostile line). */
+    Py_ssize_t ppid_failed = -1, ppid_end = -1, ses_failed = -1, ses_end = -1;
     for (Py_ssize_t s = 0; s + 5 <= n; s++) {
         s = PyUnicode_Find(body, s_arch_eq, s, n, 1);
         if (s < 0) return s == -2 ? -1 : 0;
@@ -400,6 +403,7 @@ static int syscall_search(PyObject *body, span *g) {
             }
         }
         Py_ssize_t end1 = line_end(body, c.i, n);
+        if (ppid_failed >= 0 && c.i >= ppid_failed && end1 == ppid_end) continue;
         for (Py_ssize_t q = c.i; q <= end1; q++) {
             cursor d = {body, q, n};
             if (!(c_field(&d, " ppid=", 'd', &g[SC_PPID]) && c_field(&d, " pid=", 'd', &g[SC_PID])
@@ -407,6 +411,7 @@ static int syscall_search(PyObject *body, span *g) {
                   && c_lit(&d, " ")))
                 continue;
             Py_ssize_t end2 = line_end(body, d.i, n);
+            if (ses_failed >= 0 && d.i >= ses_failed && end2 == ses_end) continue;
             for (Py_ssize_t u = d.i; u <= end2; u++) {
                 cursor e = {body, u, n};
                 if (!(c_field(&e, " ses=", 'd', &g[SC_SES]) && c_field(&e, " comm=", 'S', &g[SC_COMM])
@@ -415,7 +420,11 @@ static int syscall_search(PyObject *body, span *g) {
                 key_group(body, e.i, n, &g[SC_KEY]);
                 return 1;
             }
+            ses_failed = d.i;
+            ses_end = end2;
         }
+        ppid_failed = c.i;
+        ppid_end = end1;
     }
     return 0;
 }
