@@ -98,7 +98,10 @@ def test_benchmark_log_from_a_file(bench_lines: list[str], tmp_path: Path,
     path = tmp_path / "audit.log"
     path.write_text("\n".join(bench_lines) + "\n")
     monkeypatch.setattr(correlate, "_BLOCK", block)  # lines cut across blocks
+    module = fast._load()
+    deferred = module.deferred()
     assert assert_same(path, monkeypatch) > 3000
+    assert module.deferred() == deferred  # every event of it was interpreted in C
 
 
 @pytest.mark.parametrize(("max_pending", "max_records"), [(1, 1), (3, 2), (2, 7), (64, 256)])
@@ -196,6 +199,8 @@ def _hostile() -> list[str]:
           "avc:  denied  { connect } for pid=3 laddr=::1 lport=5 faddr=2.2.2.2 scontext=a tclass=x",
           "avc:  denied  { sendto } for pid=3 scontext=a tclass=unix_dgram_socket"]
     for body in se:
+        ev(f"type=USER_AVC msg=audit({{S}}): pid=5 uid=81 auid=4294967295 ses=4294967295 "
+           f"msg='{body} exe=\"/usr/bin/dbus-daemon\" sauid=81 hostname=? addr=? terminal=?'")
         ev(f"type=AVC msg=audit({{S}}): {body}", syscall.format("{S}", '"c"', '"e"', '"k"'),
            'type=PATH msg=audit({S}): item=0 name="/dir/f" inode=5', 'type=CWD msg=audit({S}): cwd="/"')
     ll = ["domain=1a blockers=fs.read_file path=\"/x\" dev=\"v\" ino=1",
@@ -229,7 +234,10 @@ def _hostile() -> list[str]:
 
 @pytest.mark.parametrize(("max_pending", "max_records"), [(64, 256), (2, 3)])
 def test_hostile_fields(monkeypatch: pytest.MonkeyPatch, max_pending: int, max_records: int) -> None:
+    module = fast._load()
+    deferred = module.deferred()
     assert assert_same(_hostile(), monkeypatch, max_pending=max_pending, max_records=max_records) > 150
+    assert 0 < module.deferred() - deferred < 10  # a type past a C long, Unicode digits in a stamp
 
 
 def test_random_mutations(bench_lines: list[str], monkeypatch: pytest.MonkeyPatch) -> None:

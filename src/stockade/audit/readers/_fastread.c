@@ -911,11 +911,12 @@ static PyObject *full_path(ctx_t *c, PyObject *name, PyObject *inode) {
 }
 
 /* interpret.selinux() for an AVC record; NULL without an error: Python decides */
-static PyObject *selinux_record(ctx_t *c, PyObject *rec, Py_ssize_t index, PyObject *f) {
+static PyObject *selinux_record(ctx_t *c, PyObject *rec, Py_ssize_t index, PyObject *body,
+                                PyObject *f) {
     PyObject *out = NULL, *verdict_perms = NULL, *perms = NULL, *obj = NULL, *profile = NULL,
              *requested = NULL, *spaced = NULL, *pid = NULL, *errno_ = NULL, *fields = NULL, *parts = NULL;
     if (ctx_base(c) < 0) return NULL;
-    verdict_perms = PyObject_CallOneArg(g_avc_perms, R_BODY(rec));
+    verdict_perms = PyObject_CallOneArg(g_avc_perms, body);
     if (!verdict_perms) return NULL;
     PyObject *verdict;
     if (verdict_perms == Py_None) { verdict = v_denied; perms = PyList_New(0); }
@@ -1186,7 +1187,27 @@ static PyObject *decision(ctx_t *c, PyObject *rec, long t, Py_ssize_t index, PyO
         PyObject *body = R_BODY(rec);
         Py_ssize_t at = PyUnicode_Find(body, s_apparmor_eq, 0, PyUnicode_GET_LENGTH(body), 1);
         if (at == -2) return NULL;
-        return at >= 0 ? apparmor_record(c, rec, t, index, f) : selinux_record(c, rec, index, f);
+        return at >= 0 ? apparmor_record(c, rec, t, index, f) : selinux_record(c, rec, index, body, f);
+    }
+    if (t == T_USER_AVC) {  /* the message inside msg='...', the outer fields under it */
+        PyObject *inner = user_avc_inner(R_BODY(rec)), *out = NULL;
+        if (!inner) return NULL;
+        Py_ssize_t n = PyUnicode_GET_LENGTH(inner);
+        Py_ssize_t at = PyUnicode_Find(inner, s_apparmor_eq, 0, n, 1);
+        PyObject *fi = at == -2 ? NULL : parse_fields(inner);
+        if (fi && at >= 0) {
+            PyObject *merged = PyDict_Copy(f);
+            if (merged && (PyDict_DelItemString(merged, "msg") == 0 || (PyErr_ExceptionMatches(PyExc_KeyError)
+                                                                      && (PyErr_Clear(), 1)))
+                && PyDict_Update(merged, fi) == 0)
+                out = apparmor_record(c, rec, t, index, merged);
+            Py_XDECREF(merged);
+        } else if (fi) {
+            out = selinux_record(c, rec, index, inner, fi);
+        }
+        Py_XDECREF(fi);
+        Py_DECREF(inner);
+        return out;
     }
     if (t >= 1500 && t <= 1507) return apparmor_record(c, rec, t, index, f);
     if (t == T_LL_ACCESS) {
@@ -1201,8 +1222,11 @@ static PyObject *decision(ctx_t *c, PyObject *rec, long t, Py_ssize_t index, PyO
     return NULL;
 }
 
+static unsigned long long deferred_events;  /* events handed to Python (tests, benchmarks) */
+
 /* the event as RawRecords for the Python interpreter */
 static PyObject *python_interpret(PyObject *event, Py_ssize_t first) {
+    deferred_events++;
     Py_ssize_t n = PyList_GET_SIZE(event);
     PyObject *raws = PyList_New(n);
     if (!raws) return NULL;
@@ -1241,10 +1265,7 @@ static PyObject *interpret_event(PyObject *event, Py_ssize_t first) {
             else if (t == T_CWD) c.cwd = i;
         } else {
             if ((r = may_decide(rec, t)) < 0) goto error;
-            if (r) {  /* a security module's record (USER_AVC's stay in Python) */
-                if (t == T_USER_AVC) goto python;
-                deciding++;
-            }
+            if (r) deciding++;  /* a security module's record */
             if (rest_first < 0) rest_first = i;
             nrest++;
         }
@@ -1668,7 +1689,12 @@ static PyObject *setup(PyObject *mod, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static PyObject *py_deferred(PyObject *mod, PyObject *unused) {
+    return PyLong_FromUnsignedLongLong(deferred_events);
+}
+
 static PyMethodDef module_methods[] = {
+    {"deferred", py_deferred, METH_NOARGS, "deferred() -> events handed to interpret() so far"},
     {"setup", setup, METH_VARARGS, "setup(...): the Python definitions this reader follows"},
     {"parse_fields", py_parse_fields, METH_O, "parser.parse_fields(body), compiled"},
     {NULL}};
