@@ -296,18 +296,32 @@ enum { SC_ARCH, SC_SYSCALL, SC_SUCCESS, SC_EXIT, SC_PPID, SC_PID, SC_AUID, SC_UI
 
 typedef struct { PyObject *s; Py_ssize_t i, n; } cursor;
 
-static int c_lit(cursor *c, const char *lit) {
-    Py_ssize_t k = (Py_ssize_t)strlen(lit);
+static int c_lit_n(cursor *c, const char *lit, Py_ssize_t k) {
     if (c->i + k > c->n) return 0;
-    for (Py_ssize_t j = 0; j < k; j++)
-        if (ch_at(c->s, c->i + j) != (Py_UCS4)(unsigned char)lit[j]) return 0;
+    if (PyUnicode_KIND(c->s) == PyUnicode_1BYTE_KIND) {
+        if (memcmp(PyUnicode_1BYTE_DATA(c->s) + c->i, lit, (size_t)k) != 0) return 0;
+    } else {
+        for (Py_ssize_t j = 0; j < k; j++)
+            if (ch_at(c->s, c->i + j) != (Py_UCS4)(unsigned char)lit[j]) return 0;
+    }
     c->i += k;
     return 1;
 }
+#define c_lit(c, lit) c_lit_n((c), (lit), (Py_ssize_t)sizeof(lit) - 1)  /* lit: a string literal */
 
 /* one or more of a class: 'd' \d, 'w' \w, 'S' \S (Python's Unicode meanings) */
 static int c_run(cursor *c, char cls, span *out) {
     Py_ssize_t start = c->i;
+    if (PyUnicode_IS_ASCII(c->s)) {
+        const unsigned char *p = PyUnicode_1BYTE_DATA(c->s);
+        Py_ssize_t i = c->i, n = c->n;
+        if (cls == 'd') while (i < n && p[i] >= '0' && p[i] <= '9') i++;
+        else if (cls == 'w') while (i < n && is_word(p[i])) i++;
+        else while (i < n && !Py_UNICODE_ISSPACE(p[i])) i++;
+        c->i = i;
+        if (out) { out->a = start; out->b = i; }
+        return i > start;
+    }
     while (c->i < c->n) {
         Py_UCS4 ch = ch_at(c->s, c->i);
         int ok = cls == 'd' ? is_digit(ch) : cls == 'w' ? is_word(ch) : !Py_UNICODE_ISSPACE(ch);
@@ -318,9 +332,7 @@ static int c_run(cursor *c, char cls, span *out) {
     return c->i > start;
 }
 
-static int c_field(cursor *c, const char *lit, char cls, span *out) {
-    return c_lit(c, lit) && c_run(c, cls, out);
-}
+#define c_field(c, lit, cls, out) (c_lit((c), lit) && c_run((c), (cls), (out)))
 
 static void key_group(PyObject *body, Py_ssize_t from, Py_ssize_t n, span *g);
 
