@@ -612,8 +612,9 @@ static PyObject *kernel_record(ctx_t *c, PyObject *rec, Py_ssize_t index, PyObje
         if (!exe && PyErr_Occurred()) goto done;
     }
     PyObject *type = R_TYPE(rec);
-    PyObject *names = PyDict_GetItemWithError(g_kernel_ops, type);  /* borrowed */
-    if (!names) {
+    PyObject *names = PyDict_GetItemWithError(g_kernel_ops, type);
+    if (names) owned_names = Py_NewRef(names);  /* held: the AuditRecord call runs Python code */
+    else {
         if (PyErr_Occurred()) goto done;
         PyObject *name = PyObject_CallOneArg(g_type_name, type);
         if (!name) goto done;
