@@ -1,4 +1,4 @@
-"""Only the optional C extension of the supervisor (everything else is in pyproject.toml).
+"""Only the optional C extensions: the supervisor's and the audit reader's (the rest is in pyproject.toml).
 
 Optional: without a C compiler or Python headers the install still succeeds and the supervisor
 uses its pure-Python path (stockade.enforce.supervisor.fast says which one is in use).
@@ -7,7 +7,7 @@ uses its pure-Python path (stockade.enforce.supervisor.fast says which one is in
 import importlib.util
 import os
 
-from setuptools import setup
+from setuptools import Extension, setup
 
 _spec = importlib.util.spec_from_file_location(
     "_unotify_build", os.path.join("src", "stockade", "enforce", "supervisor", "_unotify_build.py"))
@@ -23,4 +23,8 @@ _fsbatch_mod = importlib.util.module_from_spec(_fsbatch_spec)
 _fsbatch_spec.loader.exec_module(_fsbatch_mod)
 _fsbatch = _fsbatch_mod.ffibuilder.distutils_extension(tmpdir="build")
 _fsbatch.optional = True
-setup(ext_modules=[_ext, _fsbatch])
+# the compiled audit.log reader (CPython C-API; stockade.audit.readers.fast falls back to Python)
+_reader = Extension("stockade.audit.readers._fastread",
+                    sources=[os.path.join("src", "stockade", "audit", "readers", "_fastread.c")],
+                    optional=True)
+setup(ext_modules=[_ext, _fsbatch, _reader])

@@ -33,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
+from stockade.audit.readers import fast
 from stockade.audit.readers.correlate import records_from_lines
 
 ENRICH = '\x1dARCH=x86_64 SYSCALL=openat AUID="alice" UID="alice" GID="alice"'
@@ -290,6 +291,10 @@ def bench_stages(path: str, runs: int, *, store: bool) -> None:
         for _ in read_records(path, {}):
             pass
 
+    compiled = fast.name()
+    given = os.environ.get(fast.ENV_PURE)
+    os.environ[fast.ENV_PURE] = "1"  # the stages are the pure reader's (the C one does all at once)
+
     def rows() -> None:
         for _ in eventrows.rows_from_file(path, {}):
             pass
@@ -307,14 +312,25 @@ def bench_stages(path: str, runs: int, *, store: bool) -> None:
         stages += [("+ event rows (columns, text)", rows), ("+ SQLite upsert (import)", store_all)]
     else:
         stages += [("+ interpret into AuditRecords", interpret)]
-    print(f"CPU time by stage, {lines:,} lines of {path} (least of {runs} runs):")
+    print(f"CPU time by stage of the pure-Python reader, {lines:,} lines of {path} "
+          f"(least of {runs} runs):")
     before = 0.0
-    results = [(name, _cpu(work, runs)) for name, work in stages]
+    try:
+        results = [(name, _cpu(work, runs)) for name, work in stages]
+    finally:
+        if given is None:
+            del os.environ[fast.ENV_PURE]
+        else:
+            os.environ[fast.ENV_PURE] = given
     total = results[-1][1]
     for name, seconds in results:
         print(f"  {name:<34} {seconds:6.3f}s  {lines / seconds:>11,.0f} lines/s  "
               f"stage {max(seconds - before, 0.0):6.3f}s = {max(seconds - before, 0.0) / total:4.0%}")
         before = seconds
+    if compiled == "c" and fast.name() == "c":
+        whole = _cpu(interpret if not store else store_all, runs)
+        print(f"  the compiled reader (_fastread), all of the above: {whole:6.3f}s  "
+              f"{lines / whole:>11,.0f} lines/s")
 
 
 def bench_stockade(path: str) -> tuple[float, int, float]:
@@ -399,7 +415,8 @@ def main() -> int:
                     cpu[key].append(used)
         mine = statistics.median(ours)
         rate = lines / mine
-        print(f"stockade (parse+correlate+interpret, {records} records): {_rate(lines, mine)}")
+        print(f"stockade (parse+correlate+interpret, {records} records, {fast.name()} reader): "
+              f"{_rate(lines, mine)}")
         fast_enough = rate >= 100_000
         twice = None
         if ausearch is None:

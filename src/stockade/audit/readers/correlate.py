@@ -24,11 +24,13 @@ generated and mangled logs).
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import time as _time
 from collections.abc import Iterable, Iterator
-from typing import IO
+from typing import IO, Any
 
+from stockade.audit.readers import fast
 from stockade.audit.readers.interpret import interpret
 from stockade.audit.readers.parser import _STAMP, RawRecord, parse_line
 from stockade.audit.readers.types import AUDIT_EOE, is_user_message, type_number
@@ -180,7 +182,18 @@ def records_from_lines(lines: Iterable[str], correlator: Correlator | None = Non
     checked once per distinct token, the stamp once per event), and a record with the stamp of
     the line before joins its pending event directly. Anything else (node=, dmesg or journal
     prefixes, an odd head) takes the general path; the result is the same either way.
+
+    With the compiled reader built (readers.fast; STOCKADE_AUDIT_PURE=1 forces this loop), all
+    of it runs in C with the same result; a `correlator` given lends its limits and gets the
+    counts and completed stamps, as if it had read the lines (it must be fresh: one that holds
+    events takes this loop).
     """
+    if correlator is None or not (correlator._pending or correlator._done):  # a fresh one
+        limits = correlator or Correlator()
+        compiled = fast.reader(limits.max_pending, limits.max_records)
+        if compiled is not None:
+            yield from _compiled(compiled, lines, correlator, stats)
+            return
     corr = correlator or Correlator()
     skipped = 0
     add = corr.add
@@ -203,8 +216,10 @@ def records_from_lines(lines: Iterable[str], correlator: Correlator | None = Non
                     info = _token(line[5:space])
                 if info is not None and line.startswith(" msg=audit(", space):
                     close = line.find("):", space + 11)
-                    stamp = line[space + 11:close]
-                    if stamp == last:
+                    stamp = line[space + 11:close] if close > 0 else None
+                    if stamp is None:  # no `):`: not a record (parse_line says so and counts it)
+                        rec = parse_line(given)
+                    elif stamp == last:
                         body = line[close + 3:] if line[close + 2:close + 3] == " " else line[close + 2:]
                         rec = RawRecord(info[0], stamp, body, line, "")
                         if info[1] == 0:
@@ -215,7 +230,7 @@ def records_from_lines(lines: Iterable[str], correlator: Correlator | None = Non
                             last = None
                             yield from corr._complete(stamp)
                             continue
-                    elif close > 0 and stamp_ok(stamp):
+                    elif stamp_ok(stamp):
                         body = line[close + 3:] if line[close + 2:close + 3] == " " else line[close + 2:]
                         rec = RawRecord(info[0], stamp, body, line, "")
                         if info[1] == 0 and stamp not in pending:  # a new event: add(), inlined
@@ -248,3 +263,28 @@ def records_from_lines(lines: Iterable[str], correlator: Correlator | None = Non
     if stats is not None:
         stats["skipped"] = stats.get("skipped", 0) + skipped
         stats["events"] = stats.get("events", 0) + corr.events
+
+
+def _compiled(reader: Any, lines: Iterable[str], correlator: Correlator | None,
+              stats: dict[str, int] | None) -> Iterator[AuditRecord]:
+    """records_from_lines through the compiled reader (fast.py): the same records and counts."""
+    feed = reader.feed
+    for batch in _line_batches(lines):
+        if isinstance(batch, list):  # a block of a file
+            out = feed(batch)
+            if out:
+                yield from out
+            continue
+        source = iter(batch)  # a pipe or any iterable: bounded slices of lines
+        while chunk := list(itertools.islice(source, 1024)):
+            out = feed(chunk)
+            if out:
+                yield from out
+    yield from reader.flush()
+    if correlator is not None:  # as if it had read the lines itself
+        correlator.events += reader.events
+        correlator.evicted += reader.evicted
+        correlator._done = reader.done
+    if stats is not None:
+        stats["skipped"] = stats.get("skipped", 0) + reader.skipped
+        stats["events"] = stats.get("events", 0) + reader.events

@@ -444,7 +444,9 @@ def kernel(rec: RawRecord, index: int, ctx: _Context, raw: str) -> AuditRecord:
     names = _KERNEL_OPS.get(rec.type)
     if names is None:
         name = type_name(rec.type)
-        names = _KERNEL_OPS[rec.type] = (name, name.lower())
+        names = (name, name.lower())
+        if len(_KERNEL_OPS) < _KERNEL_OPS_MAX:  # a hostile log can name any number of types
+            _KERNEL_OPS[rec.type] = names
     return AuditRecord(
         time, serial, names[1], "kernel", "AUDIT", _int(pid), comm or "", exe or "",
         _int(uid) if uid is not None else None, "", ctx.first_path(), "", "", "", "enforce", 0,
@@ -453,6 +455,7 @@ def kernel(rec: RawRecord, index: int, ctx: _Context, raw: str) -> AuditRecord:
 
 
 _KERNEL_OPS: dict[int, tuple[str, str]] = {}
+_KERNEL_OPS_MAX = 4096  # the compiled reader (_fastread.c) keeps the same bound
 _ORDER = ("time", "serial", "operation", "module", "result", "pid", "comm", "exe", "uid", "subject",
           "object", "requested", "denied", "reason", "mode", "errno", "quiet", "profile",
           "record_type", "fields", "raw")
