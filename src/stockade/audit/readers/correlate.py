@@ -185,10 +185,13 @@ def records_from_lines(lines: Iterable[str], correlator: Correlator | None = Non
 
     With the compiled reader built (readers.fast; STOCKADE_AUDIT_PURE=1 forces this loop), all
     of it runs in C with the same result; a `correlator` given lends its limits and gets the
-    counts and completed stamps, as if it had read the lines (it must be fresh: one that holds
-    events takes this loop).
+    counts and completed stamps, as if it had read the lines (it must be a fresh Correlator:
+    one that holds events, or a subclass, takes this loop).
     """
-    if correlator is None or not (correlator._pending or correlator._done):  # a fresh one
+    # A fresh, plain Correlator only: a subclass (import's RowCorrelator) completes events
+    # its own way, which the compiled reader does not know.
+    if correlator is None or (type(correlator) is Correlator
+                              and not (correlator._pending or correlator._done)):
         limits = correlator or Correlator()
         compiled = fast.reader(limits.max_pending, limits.max_records)
         if compiled is not None:
