@@ -26,7 +26,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from stockade.audit.readers.correlate import Correlator, records_from_lines
+from stockade.audit.readers import fast
+from stockade.audit.readers.correlate import Correlator, compiled_records, records_from_lines
 from stockade.audit.readers.interpret import (
     _AA_RESULT,
     _SYSCALL_EXACT,
@@ -198,9 +199,16 @@ class RowCorrelator(Correlator):
 
 
 def rows_from_lines(lines: Iterable[str], stats: dict[str, int] | None = None,
-                    ) -> Iterator[Row | None]:
-    """Store rows from lines of audit text, as `records_from_lines` reads them."""
-    return records_from_lines(lines, RowCorrelator(), stats)  # type: ignore[return-value]
+                    correlator: RowCorrelator | None = None) -> Iterator[Row | None]:
+    """Store rows from lines of audit text, as `records_from_lines` reads them: through the
+    compiled reader when it is built (the same events, limits and rows), else `correlator`'s
+    Python loop (a RowCorrelator with the default limits when none is given)."""
+    corr = correlator or RowCorrelator()
+    if not (corr._pending or corr._done):
+        compiled = fast.reader(corr.max_pending, corr.max_records, event_rows)
+        if compiled is not None:
+            return compiled_records(compiled, lines, corr, stats)  # type: ignore[return-value]
+    return records_from_lines(lines, corr, stats)  # type: ignore[return-value]
 
 
 def record_rows(records: Iterable[AuditRecord]) -> Iterator[Row | None]:

@@ -44,13 +44,16 @@ def _load() -> Any:
     return _module or None
 
 
-def reader(max_pending: int = 64, max_records: int = 256) -> Any | None:
+def reader(max_pending: int = 64, max_records: int = 256, rows: Any = None) -> Any | None:
     """A compiled reader with the Correlator's limits, or None for the pure-Python one
-    (forced by STOCKADE_AUDIT_PURE, or the extension is not built)."""
+    (forced by STOCKADE_AUDIT_PURE, or the extension is not built). With `rows`
+    (eventrows.event_rows) it gives each completed event's store rows instead of its
+    AuditRecords: the common AppArmor file event's row built in C, any other event's by
+    calling `rows(event, first)`."""
     if os.environ.get(ENV_PURE, "") not in ("", "0"):
         return None
     module = _load()
-    return module.Reader(max_pending, max_records) if module is not None else None
+    return module.Reader(max_pending, max_records, rows) if module is not None else None
 
 
 def name() -> str:
