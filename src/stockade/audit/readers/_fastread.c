@@ -1237,9 +1237,8 @@ static PyObject *decision(ctx_t *c, PyObject *rec, long t, Py_ssize_t index, PyO
 
 static unsigned long long deferred_events;  /* events handed to Python (tests, benchmarks) */
 
-/* the event as RawRecords for the Python interpreter */
-static PyObject *python_interpret(PyObject *event, Py_ssize_t first) {
-    deferred_events++;
+/* fn(the event as RawRecords, first) in Python (interpret or event_rows), as a list */
+static PyObject *call_python(PyObject *fn, PyObject *event, Py_ssize_t first) {
     Py_ssize_t n = PyList_GET_SIZE(event);
     PyObject *raws = PyList_New(n);
     if (!raws) return NULL;
@@ -1250,10 +1249,16 @@ static PyObject *python_interpret(PyObject *event, Py_ssize_t first) {
         PyList_SET_ITEM(raws, i, raw);
     }
     PyObject *firstobj = PyLong_FromSsize_t(first);
-    PyObject *out = firstobj ? PyObject_CallFunctionObjArgs(g_interpret, raws, firstobj, NULL) : NULL;
+    PyObject *out = firstobj ? PyObject_CallFunctionObjArgs(fn, raws, firstobj, NULL) : NULL;
     Py_XDECREF(firstobj);
     Py_DECREF(raws);
+    if (out && !PyList_CheckExact(out)) Py_SETREF(out, PySequence_List(out));
     return out;
+}
+
+static PyObject *python_interpret(PyObject *event, Py_ssize_t first) {
+    deferred_events++;
+    return call_python(g_interpret, event, first);
 }
 
 /* interpret.interpret(event, first): in C where it is sure, else in Python */
@@ -1523,23 +1528,7 @@ static PyObject *event_rows(PyObject *rows_fn, PyObject *event, Py_ssize_t first
         return out;
     }
     deferred_rows++;
-    Py_ssize_t n = PyList_GET_SIZE(event);
-    PyObject *raws = PyList_New(n);
-    if (!raws) return NULL;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *r = PyList_GET_ITEM(event, i);
-        PyObject *raw = PyObject_Vectorcall(g_raw_cls, &PyTuple_GET_ITEM(r, 0), 5, NULL);
-        if (!raw) { Py_DECREF(raws); return NULL; }
-        PyList_SET_ITEM(raws, i, raw);
-    }
-    PyObject *firstobj = PyLong_FromSsize_t(first);
-    PyObject *out = firstobj ? PyObject_CallFunctionObjArgs(rows_fn, raws, firstobj, NULL) : NULL;
-    Py_XDECREF(firstobj);
-    Py_DECREF(raws);
-    if (out && !PyList_CheckExact(out)) {
-        Py_SETREF(out, PySequence_List(out));
-    }
-    return out;
+    return call_python(rows_fn, event, first);
 }
 
 /* ---- the reader: Correlator state ---- */
