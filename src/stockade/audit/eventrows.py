@@ -8,9 +8,12 @@ back interprets that text again with the normal reader (`event_records`: `parse_
 is about two thirds the size of the record's JSON (an AppArmor denial: 600 instead of 926
 characters).
 
-Import groups lines into events with the reader's own `Correlator` (a subclass that turns a
-finished event into rows instead of AuditRecords), so the events and record positions are the
-reader's. The columns of the commonest event, an AppArmor file record with its SYSCALL and
+Import groups lines into events with the reader's own correlation, so the events and record
+positions are the reader's: the compiled reader made with `rows=event_rows` when it is built
+(readers/fast.py; it builds the commonest event's row in C by the rules of `_fast_apparmor` and
+hands every other event to `event_rows`), else `RowCorrelator` (the Python `Correlator`, turning
+a finished event into rows instead of AuditRecords); tests/audit/test_importrows.py checks that
+both give the same rows. The columns of the commonest event, an AppArmor file record with its SYSCALL and
 PROCTITLE, come from one regex anchored on the layout the kernel writes (security/apparmor
 audit.c and file.c) and the SYSCALL fields the reader takes, without building the AuditRecord;
 every other event is interpreted in full and its columns taken from the records. Both give the

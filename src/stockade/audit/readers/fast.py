@@ -5,7 +5,10 @@ line's head, group records into events with Correlator.add's rules and limits, a
 each completed event. It builds the AuditRecords of kernel-only events and of AppArmor AVC
 events itself and hands every other event to `interpret.interpret` (as RawRecords), so the
 Python modules stay the one definition; tests/audit/test_fastread.py checks that both readers
-give the same records, field for field.
+give the same records, field for field. Made with `rows=eventrows.event_rows` (audit import),
+it gives each completed event's store rows instead: an AppArmor file event's row built in C by
+eventrows._fast_apparmor's rules, any other event's by `event_rows` (tests/audit/
+test_importrows.py: the same rows as the Python path).
 
 `STOCKADE_AUDIT_PURE=1` forces the pure-Python reader; it is also used when the extension is
 missing (installed without a C compiler).
