@@ -186,9 +186,15 @@ print(time.perf_counter() - start, len(rows), time.process_time() - cpu)
 """
 
 
-def _child(code: str, *args: str) -> tuple[float, int, int, float]:
-    """(seconds, count, peak RSS in KiB, CPU seconds) of a fresh interpreter running `code`."""
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True)
+def _child(code: str, *args: str, pure: bool = False) -> tuple[float, int, int, float]:
+    """(seconds, count, peak RSS in KiB, CPU seconds) of a fresh interpreter running `code`
+    (with `pure`, under STOCKADE_AUDIT_PURE=1: the pure-Python reader)."""
+    env = dict(os.environ)
+    env.pop(fast.ENV_PURE, None)
+    if pure:
+        env[fast.ENV_PURE] = "1"
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True,
+                            env=env)
     out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -201,6 +207,7 @@ def _child(code: str, *args: str) -> tuple[float, int, int, float]:
 def bench_import(sizes: list[int], runs: int) -> None:
     """`audit import` records/s and peak RSS per size, beside a plain batched insert."""
     workdir = tempfile.mkdtemp(prefix="stockade-bench-import-")
+    reader = fast.name()
     try:
         peaks: list[tuple[int, int]] = []
         for size in sizes:
@@ -210,6 +217,7 @@ def bench_import(sizes: list[int], runs: int) -> None:
             plain: list[float] = []
             cpu_ours: list[float] = []
             cpu_plain: list[float] = []
+            cpu_pure: list[float] = []
             peak = 0
             for run in range(max(1, runs)):
                 for name in os.listdir(workdir):
@@ -225,6 +233,12 @@ def bench_import(sizes: list[int], runs: int) -> None:
                 seconds, _, _, cpu = _child(_PLAIN_CHILD, log, os.path.join(workdir, f"p{run}.sqlite"))
                 plain.append(seconds)
                 cpu_plain.append(cpu)
+                if reader == "c":  # interleaved: the same import through the pure-Python reader
+                    _, count, _, cpu = _child(_IMPORT_CHILD, log,
+                                              os.path.join(workdir, f"y{run}.sqlite"), pure=True)
+                    if count != size:
+                        raise SystemExit(f"imported {count} of {size} records (pure reader)")
+                    cpu_pure.append(cpu)
             mine, floor = statistics.median(ours), statistics.median(plain)
             peaks.append((size, peak))
             print(f"audit import of {size:,} AppArmor denials: {mine:.2f}s = {size / mine:>9,.0f} "
@@ -234,7 +248,12 @@ def bench_import(sizes: list[int], runs: int) -> None:
                   f"{'met' if size / mine >= 100_000 else 'NOT met'}")
             c_mine, c_floor = statistics.median(cpu_ours), statistics.median(cpu_plain)
             print(f"  CPU time: import {size / c_mine:,.0f} records/s, plain {size / c_floor:,.0f} "
-                  f"rows/s, ratio {c_floor / c_mine:.2f}x")
+                  f"rows/s, ratio {c_floor / c_mine:.2f}x (reader: {reader})")
+            if cpu_pure:
+                c_pure = statistics.median(cpu_pure)
+                print(f"  interleaved A/B, CPU: pure-Python reader {size / c_pure:,.0f} records/s "
+                      f"(min {min(cpu_pure):.3f} s), compiled {size / c_mine:,.0f} records/s "
+                      f"(min {min(cpu_ours):.3f} s): {c_pure / c_mine:.2f}x")
             os.unlink(log)
         if len(peaks) > 1:
             (small, low), (large, high) = peaks[0], peaks[-1]

@@ -240,6 +240,22 @@ def test_hostile_fields(monkeypatch: pytest.MonkeyPatch, max_pending: int, max_r
     assert 0 < module.deferred() - deferred < 10  # a type past a C long, Unicode digits in a stamp
 
 
+def mutated(source: list[str], rng: random.Random, alphabet: list[str],
+            edits: tuple[int, ...]) -> list[str]:
+    """`source` with rng.choice(edits) random edits per line: a piece of `alphabet` inserted
+    (7 in 10) or up to 8 characters cut."""
+    lines = []
+    for line in source:
+        for _ in range(rng.choice(edits)):
+            at = rng.randint(0, len(line))
+            if rng.random() < 0.7:
+                line = line[:at] + rng.choice(alphabet) + line[at:]
+            else:
+                line = line[:at] + line[at + rng.randint(1, 8):]
+        lines.append(line)
+    return lines
+
+
 def test_random_mutations(bench_lines: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """Characters that matter to the grammar, put anywhere: both readers agree on each line set."""
     rng = random.Random(11)
@@ -248,15 +264,7 @@ def test_random_mutations(bench_lines: list[str], monkeypatch: pytest.MonkeyPatc
                 "apparmor=", "avc:", "{", "}", "type=", "\\", "\udcff", "\xe9"]
     source = _hostile() + bench_lines[:1500]
     for _ in range(6):
-        lines = []
-        for line in source[:2500]:
-            for _ in range(rng.choice((0, 0, 1, 3))):
-                at = rng.randint(0, len(line))
-                if rng.random() < 0.7:
-                    line = line[:at] + rng.choice(alphabet) + line[at:]
-                else:
-                    line = line[:at] + line[at + rng.randint(1, 8):]
-            lines.append(line)
+        lines = mutated(source[:2500], rng, alphabet, (0, 0, 1, 3))
         assert_same(lines, monkeypatch, max_pending=rng.choice((1, 4, 64)), max_records=rng.choice((2, 256)))
 
 

@@ -8,9 +8,12 @@ back interprets that text again with the normal reader (`event_records`: `parse_
 is about two thirds the size of the record's JSON (an AppArmor denial: 600 instead of 926
 characters).
 
-Import groups lines into events with the reader's own `Correlator` (a subclass that turns a
-finished event into rows instead of AuditRecords), so the events and record positions are the
-reader's. The columns of the commonest event, an AppArmor file record with its SYSCALL and
+Import groups lines into events with the reader's own correlation, so the events and record
+positions are the reader's: the compiled reader made with `rows=event_rows` when it is built
+(readers/fast.py; it builds the commonest event's row in C by the rules of `_fast_apparmor` and
+hands every other event to `event_rows`), else `RowCorrelator` (the Python `Correlator`, turning
+a finished event into rows instead of AuditRecords); tests/audit/test_importrows.py checks that
+both give the same rows. The columns of the commonest event, an AppArmor file record with its SYSCALL and
 PROCTITLE, come from one regex anchored on the layout the kernel writes (security/apparmor
 audit.c and file.c) and the SYSCALL fields the reader takes, without building the AuditRecord;
 every other event is interpreted in full and its columns taken from the records. Both give the
@@ -26,7 +29,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from stockade.audit.readers.correlate import Correlator, records_from_lines
+from stockade.audit.readers import fast
+from stockade.audit.readers.correlate import Correlator, compiled_records, records_from_lines
 from stockade.audit.readers.interpret import (
     _AA_RESULT,
     _SYSCALL_EXACT,
@@ -198,9 +202,16 @@ class RowCorrelator(Correlator):
 
 
 def rows_from_lines(lines: Iterable[str], stats: dict[str, int] | None = None,
-                    ) -> Iterator[Row | None]:
-    """Store rows from lines of audit text, as `records_from_lines` reads them."""
-    return records_from_lines(lines, RowCorrelator(), stats)  # type: ignore[return-value]
+                    correlator: RowCorrelator | None = None) -> Iterator[Row | None]:
+    """Store rows from lines of audit text, as `records_from_lines` reads them: through the
+    compiled reader when it is built (the same events, limits and rows), else `correlator`'s
+    Python loop (a RowCorrelator with the default limits when none is given)."""
+    corr = correlator or RowCorrelator()
+    if not (corr._pending or corr._done):
+        compiled = fast.reader(corr.max_pending, corr.max_records, event_rows)
+        if compiled is not None:
+            return compiled_records(compiled, lines, corr, stats)  # type: ignore[return-value]
+    return records_from_lines(lines, corr, stats)  # type: ignore[return-value]
 
 
 def record_rows(records: Iterable[AuditRecord]) -> Iterator[Row | None]:

@@ -1237,9 +1237,8 @@ static PyObject *decision(ctx_t *c, PyObject *rec, long t, Py_ssize_t index, PyO
 
 static unsigned long long deferred_events;  /* events handed to Python (tests, benchmarks) */
 
-/* the event as RawRecords for the Python interpreter */
-static PyObject *python_interpret(PyObject *event, Py_ssize_t first) {
-    deferred_events++;
+/* fn(the event as RawRecords, first) in Python (interpret or event_rows), as a list */
+static PyObject *call_python(PyObject *fn, PyObject *event, Py_ssize_t first) {
     Py_ssize_t n = PyList_GET_SIZE(event);
     PyObject *raws = PyList_New(n);
     if (!raws) return NULL;
@@ -1250,10 +1249,16 @@ static PyObject *python_interpret(PyObject *event, Py_ssize_t first) {
         PyList_SET_ITEM(raws, i, raw);
     }
     PyObject *firstobj = PyLong_FromSsize_t(first);
-    PyObject *out = firstobj ? PyObject_CallFunctionObjArgs(g_interpret, raws, firstobj, NULL) : NULL;
+    PyObject *out = firstobj ? PyObject_CallFunctionObjArgs(fn, raws, firstobj, NULL) : NULL;
     Py_XDECREF(firstobj);
     Py_DECREF(raws);
+    if (out && !PyList_CheckExact(out)) Py_SETREF(out, PySequence_List(out));
     return out;
+}
+
+static PyObject *python_interpret(PyObject *event, Py_ssize_t first) {
+    deferred_events++;
+    return call_python(g_interpret, event, first);
 }
 
 /* interpret.interpret(event, first): in C where it is sure, else in Python */
@@ -1347,6 +1352,185 @@ error:
     return NULL;
 }
 
+/* ---- import's rows (eventrows.event_rows), for a Reader made with rows= ---- */
+
+static unsigned long long deferred_rows;  /* events whose rows Python built (tests, benchmarks) */
+
+/* `"[^"]*"` or `[^"'\s]\S*` (want_bare) at p[i]: the end, or -1 */
+static Py_ssize_t aa_value(const unsigned char *p, Py_ssize_t i, Py_ssize_t n) {
+    if (i >= n) return -1;
+    if (p[i] == '"') {
+        const unsigned char *q = memchr(p + i + 1, '"', (size_t)(n - i - 1));
+        return q ? q - p + 1 : -1;
+    }
+    if (p[i] == '\'' || Py_UNICODE_ISSPACE(p[i])) return -1;
+    while (i < n && !Py_UNICODE_ISSPACE(p[i])) i++;
+    return i;
+}
+
+/* `"[^"]*"` after a literal: the quoted text's span in g, the cursor past the closing quote */
+static int aa_quoted(cursor *c, span *g) {
+    const unsigned char *p = PyUnicode_1BYTE_DATA(c->s);
+    const unsigned char *q = memchr(p + c->i, '"', (size_t)(c->n - c->i));
+    if (!q) return 0;
+    if (g) { g->a = c->i; g->b = q - p; }
+    c->i = q - p + 1;
+    return 1;
+}
+
+/* \d{1,9} then a space (or, for ouid, \d+ to the end): the value, -1 when it does not match */
+static long aa_digits(cursor *c, int to_end) {
+    const unsigned char *p = PyUnicode_1BYTE_DATA(c->s);
+    Py_ssize_t i = c->i;
+    long v = 0;
+    while (i < c->n && p[i] >= '0' && p[i] <= '9') {
+        if (!to_end && i - c->i >= 9) return -1;
+        if (!to_end) v = v * 10 + (p[i] - '0');
+        i++;
+    }
+    if (i == c->i || (to_end ? i != c->n : i >= c->n || p[i] != ' ')) return -1;
+    c->i = i;
+    return v;
+}
+
+/* an ASCII run of digits as a long long; 0 when it has more than 18 digits (Python decides) */
+static int ll_of(PyObject *s, span g, int sign, long long *out) {
+    const unsigned char *p = PyUnicode_1BYTE_DATA(s);
+    Py_ssize_t i = g.a;
+    int neg = 0;
+    if (sign && i < g.b && p[i] == '-') { neg = 1; i++; }
+    if (g.b - i < 1 || g.b - i > 18) return 0;
+    long long v = 0;
+    for (; i < g.b; i++) v = v * 10 + (p[i] - '0');
+    *out = neg ? -v : v;
+    return 1;
+}
+
+/* eventrows._fast_apparmor in C for an all-ASCII event: the row, Py_None (borrowed) to step
+ * aside (Python's event_rows decides), NULL on error. Anything it is not sure about steps
+ * aside: a bare name= (hex), a SYSCALL body of another layout, numbers past 18 digits. */
+static PyObject *fast_row(PyObject *event, Py_ssize_t first) {
+    Py_ssize_t n = PyList_GET_SIZE(event), avc_at = -1, sys_at = -1, total = 0;
+    for (Py_ssize_t at = 0; at < n; at++) {
+        PyObject *r = PyList_GET_ITEM(event, at);
+        if (!PyUnicode_IS_ASCII(R_LINE(r)) || !PyUnicode_IS_ASCII(R_BODY(r))) return Py_None;
+        total += PyUnicode_GET_LENGTH(R_LINE(r)) + 1;
+        int big;
+        long t = type_value(R_TYPE(r), &big);
+        if (big) return Py_None;
+        if (t == T_AVC) {
+            if (avc_at >= 0) return Py_None;
+            avc_at = at;
+        } else if (t == T_SYSCALL) sys_at = at;
+        else if (!is_aux(t)) return Py_None;
+    }
+    if (avc_at < 0) return Py_None;
+    PyObject *avc = PyList_GET_ITEM(event, avc_at), *body = R_BODY(avc);
+    cursor c = {body, 0, PyUnicode_GET_LENGTH(body)};
+    const unsigned char *p = PyUnicode_1BYTE_DATA(body);
+    PyObject *result;
+    if (!c_lit(&c, "apparmor=\"")) return Py_None;
+    if (c_lit(&c, "DENIED\"")) result = v_DENIED;
+    else if (c_lit(&c, "ALLOWED\"")) result = v_ALLOWED;
+    else if (c_lit(&c, "AUDIT\"")) result = s_AUDIT;
+    else if (c_lit(&c, "KILL\"")) result = v_DENIED;
+    else return Py_None;
+    span op, profile, name;
+    if (!(c_lit(&c, " operation=\"") && aa_quoted(&c, &op) && c_lit(&c, " "))) return Py_None;
+    c_lit(&c, "class=\"file\" ");
+    if (!(c_lit(&c, "profile=\"") && aa_quoted(&c, &profile) && c_lit(&c, " name="))) return Py_None;
+    if (c.i >= c.n || p[c.i] != '"') return Py_None;  /* a bare (hex) name: Python decodes it */
+    if (!aa_quoted(&(cursor){body, c.i + 1, c.n}, &name)) return Py_None;
+    c.i = name.b + 1;
+    long pid, fsuid;
+    if (!c_lit(&c, " pid=") || (pid = aa_digits(&c, 0)) < 0 || !c_lit(&c, " comm=")) return Py_None;
+    Py_ssize_t end = aa_value(p, c.i, c.n);
+    if (end < 0) return Py_None;
+    c.i = end;
+    if (!(c_lit(&c, " requested_mask=\"") && aa_quoted(&c, NULL) && c_lit(&c, " denied_mask=\"")
+          && aa_quoted(&c, NULL) && c_lit(&c, " fsuid=")))
+        return Py_None;
+    if ((fsuid = aa_digits(&c, 0)) < 0 || !c_lit(&c, " ouid=") || aa_digits(&c, 1) < 0) return Py_None;
+    Py_ssize_t oplen = op.b - op.a;
+    const char *ops = (const char *)p + op.a;
+    if ((oplen == 7 && !memcmp(ops, "capable", 7)) || (oplen == 6 && !memcmp(ops, "signal", 6))
+        || (oplen == 6 && !memcmp(ops, "ptrace", 6)))
+        return Py_None;
+    long long errno_ = 0;
+    if (sys_at >= 0) {
+        PyObject *sb = R_BODY(PyList_GET_ITEM(event, sys_at));
+        if (PyUnicode_GET_LENGTH(sb)) {
+            span g[SC_N];
+            long long exit_code, spid;
+            if (!syscall_exact(sb, g) || !ll_of(sb, g[SC_EXIT], 1, &exit_code)) return Py_None;
+            errno_ = exit_code < 0 ? -exit_code : 0;
+            if (!pid) {
+                if (!ll_of(sb, g[SC_PID], 0, &spid) || spid > 0x7fffffffLL) return Py_None;
+                pid = (long)spid;
+            }
+        }
+    }
+    if (result == v_DENIED && !errno_) errno_ = 13;
+    /* stamp_time: float(time), int(serial) */
+    PyObject *stamp = R_STAMP(avc);
+    if (!stamp_ascii_ok(stamp)) return Py_None;
+    Py_ssize_t slen = PyUnicode_GET_LENGTH(stamp);
+    Py_ssize_t colon = PyUnicode_FindChar(stamp, ':', 0, slen, 1);
+    span sg = {colon + 1, slen};
+    long long serial;
+    if (!ll_of(stamp, sg, 0, &serial)) return Py_None;
+    PyObject *ttext = PyUnicode_Substring(stamp, 0, colon);
+    if (!ttext) return NULL;
+    PyObject *timeobj = PyFloat_FromString(ttext);
+    Py_DECREF(ttext);
+    if (!timeobj) return NULL;
+    double when = PyFloat_AS_DOUBLE(timeobj);
+    if (!(when >= 0.0 && when < 9223372036854775807.0)) { Py_DECREF(timeobj); return Py_None; }
+    /* event_text: MARK, first, then each line */
+    char head[32];
+    int hlen = snprintf(head, sizeof head, "\x1e%zd", first);
+    PyObject *text = PyUnicode_New(hlen + total, 127);
+    if (!text) { Py_DECREF(timeobj); return NULL; }
+    char *w = (char *)PyUnicode_1BYTE_DATA(text);
+    memcpy(w, head, (size_t)hlen);
+    w += hlen;
+    for (Py_ssize_t at = 0; at < n; at++) {
+        PyObject *line = R_LINE(PyList_GET_ITEM(event, at));
+        *w++ = '\n';
+        memcpy(w, PyUnicode_1BYTE_DATA(line), (size_t)PyUnicode_GET_LENGTH(line));
+        w += PyUnicode_GET_LENGTH(line);
+    }
+    PyObject *row = PyTuple_New(11);
+    if (!row) { Py_DECREF(timeobj); Py_DECREF(text); return NULL; }
+    PyTuple_SET_ITEM(row, 0, timeobj);
+    PyTuple_SET_ITEM(row, 8, text);
+    PyObject *items[] = {PyLong_FromLongLong(serial), sub(body, op.a, op.b), Py_NewRef(k_apparmor),
+                         Py_NewRef(result), sub(body, profile.a, profile.b), PyLong_FromLong(pid),
+                         sub(body, name.a, name.b)};
+    int bad = 0;
+    for (int i = 0; i < 7; i++) { PyTuple_SET_ITEM(row, i + 1, items[i]); bad |= !items[i]; }
+    PyObject *tail[] = {PyLong_FromLong(T_AVC), PyLong_FromSsize_t(first + avc_at)};
+    PyTuple_SET_ITEM(row, 9, tail[0]);
+    PyTuple_SET_ITEM(row, 10, tail[1]);
+    if (bad || !tail[0] || !tail[1]) { Py_DECREF(row); return NULL; }
+    (void)fsuid;  /* at most 9 digits: always in range (as in Python) */
+    return row;
+}
+
+/* eventrows.event_rows(event, first): in C for the common AppArmor file event, else Python */
+static PyObject *event_rows(PyObject *rows_fn, PyObject *event, Py_ssize_t first) {
+    PyObject *row = fast_row(event, first);
+    if (!row) return NULL;
+    if (row != Py_None) {
+        PyObject *out = PyList_New(1);
+        if (!out) { Py_DECREF(row); return NULL; }
+        PyList_SET_ITEM(out, 0, row);
+        return out;
+    }
+    deferred_rows++;
+    return call_python(rows_fn, event, first);
+}
+
 /* ---- the reader: Correlator state ---- */
 
 typedef struct {
@@ -1355,15 +1539,23 @@ typedef struct {
     PyObject *pending;  /* stamp -> list of records, oldest first */
     PyObject *done;     /* stamp -> records already seen of a completed event */
     PyObject *last;     /* the stamp of the pending event the previous line joined, or NULL */
+    PyObject *rows;     /* eventrows.event_rows: completed events become store rows; or NULL */
     Py_ssize_t events, evicted, skipped;
 } Reader;
 
 static int reader_init(Reader *self, PyObject *args, PyObject *kw) {
-    static char *names[] = {"max_pending", "max_records", NULL};
+    static char *names[] = {"max_pending", "max_records", "rows", NULL};
+    PyObject *rows = Py_None;
     self->max_pending = 64;
     self->max_records = 256;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|nn", names, &self->max_pending, &self->max_records))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|nnO", names, &self->max_pending, &self->max_records,
+                                     &rows))
         return -1;
+    if (rows != Py_None && !PyCallable_Check(rows)) {
+        PyErr_SetString(PyExc_TypeError, "rows= takes eventrows.event_rows or None");
+        return -1;
+    }
+    Py_XSETREF(self->rows, rows == Py_None ? NULL : Py_NewRef(rows));
     if (!g_record_cls) {
         PyErr_SetString(PyExc_RuntimeError, "_fastread.setup() was not called");
         return -1;
@@ -1378,7 +1570,13 @@ static void reader_dealloc(Reader *self) {
     Py_XDECREF(self->pending);
     Py_XDECREF(self->done);
     Py_XDECREF(self->last);
+    Py_XDECREF(self->rows);
     Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* a completed event: its AuditRecords, or its store rows when the reader was made with rows= */
+static PyObject *finish(Reader *self, PyObject *event, Py_ssize_t first) {
+    return self->rows ? event_rows(self->rows, event, first) : interpret_event(event, first);
 }
 
 static int emit(PyObject *out, PyObject *records) {
@@ -1421,7 +1619,7 @@ static int complete(Reader *self, PyObject *key, PyObject *out) {
         PyObject *oldest = first_key(self->done);
         if (oldest && PyDict_DelItem(self->done, oldest) < 0) { rc = -1; goto done; }
     }
-    rc = emit(out, interpret_event(event, first));
+    rc = emit(out, finish(self, event, first));
 done:
     Py_DECREF(event);
     Py_DECREF(key);
@@ -1437,7 +1635,7 @@ static int add(Reader *self, PyObject *rec, PyObject *out) {
         PyObject *event = PyList_New(1);
         if (!event) return -1;
         PyList_SET_ITEM(event, 0, Py_NewRef(rec));
-        int rc = emit(out, interpret_event(event, 0));
+        int rc = emit(out, finish(self, event, 0));
         Py_DECREF(event);
         return rc;
     }
@@ -1663,7 +1861,8 @@ static PyGetSetDef reader_getset[] = {
 static PyTypeObject ReaderType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "stockade.audit.readers._fastread.Reader",
-    .tp_doc = "Reader(max_pending=64, max_records=256): lines in, AuditRecords out",
+    .tp_doc = "Reader(max_pending=64, max_records=256, rows=None): lines in, AuditRecords "
+              "(or, with rows=eventrows.event_rows, store rows) out",
     .tp_basicsize = sizeof(Reader),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = PyType_GenericNew,
@@ -1706,8 +1905,14 @@ static PyObject *py_deferred(PyObject *mod, PyObject *unused) {
     return PyLong_FromUnsignedLongLong(deferred_events);
 }
 
+static PyObject *py_deferred_rows(PyObject *mod, PyObject *unused) {
+    return PyLong_FromUnsignedLongLong(deferred_rows);
+}
+
 static PyMethodDef module_methods[] = {
     {"deferred", py_deferred, METH_NOARGS, "deferred() -> events handed to interpret() so far"},
+    {"deferred_rows", py_deferred_rows, METH_NOARGS,
+     "deferred_rows() -> events whose store rows eventrows.event_rows built so far"},
     {"setup", setup, METH_VARARGS, "setup(...): the Python definitions this reader follows"},
     {"parse_fields", py_parse_fields, METH_O, "parser.parse_fields(body), compiled"},
     {NULL}};

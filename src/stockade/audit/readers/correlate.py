@@ -195,7 +195,7 @@ def records_from_lines(lines: Iterable[str], correlator: Correlator | None = Non
         limits = correlator or Correlator()
         compiled = fast.reader(limits.max_pending, limits.max_records)
         if compiled is not None:
-            yield from _compiled(compiled, lines, correlator, stats)
+            yield from compiled_records(compiled, lines, correlator, stats)
             return
     corr = correlator or Correlator()
     skipped = 0
@@ -268,9 +268,10 @@ def records_from_lines(lines: Iterable[str], correlator: Correlator | None = Non
         stats["events"] = stats.get("events", 0) + corr.events
 
 
-def _compiled(reader: Any, lines: Iterable[str], correlator: Correlator | None,
-              stats: dict[str, int] | None) -> Iterator[AuditRecord]:
-    """records_from_lines through the compiled reader (fast.py): the same records and counts."""
+def compiled_records(reader: Any, lines: Iterable[str], correlator: Correlator | None,
+                     stats: dict[str, int] | None) -> Iterator[AuditRecord]:
+    """records_from_lines through the compiled reader (fast.py): the same records and counts
+    (or, for a reader made with rows=, the same store rows as import's RowCorrelator)."""
     feed = reader.feed
     for batch in _line_batches(lines):
         if isinstance(batch, list):  # a block of a file

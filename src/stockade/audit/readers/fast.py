@@ -5,7 +5,10 @@ line's head, group records into events with Correlator.add's rules and limits, a
 each completed event. It builds the AuditRecords of kernel-only events and of AppArmor AVC
 events itself and hands every other event to `interpret.interpret` (as RawRecords), so the
 Python modules stay the one definition; tests/audit/test_fastread.py checks that both readers
-give the same records, field for field.
+give the same records, field for field. Made with `rows=eventrows.event_rows` (audit import),
+it gives each completed event's store rows instead: an AppArmor file event's row built in C by
+eventrows._fast_apparmor's rules, any other event's by `event_rows` (tests/audit/
+test_importrows.py: the same rows as the Python path).
 
 `STOCKADE_AUDIT_PURE=1` forces the pure-Python reader; it is also used when the extension is
 missing (installed without a C compiler).
@@ -44,13 +47,16 @@ def _load() -> Any:
     return _module or None
 
 
-def reader(max_pending: int = 64, max_records: int = 256) -> Any | None:
+def reader(max_pending: int = 64, max_records: int = 256, rows: Any = None) -> Any | None:
     """A compiled reader with the Correlator's limits, or None for the pure-Python one
-    (forced by STOCKADE_AUDIT_PURE, or the extension is not built)."""
+    (forced by STOCKADE_AUDIT_PURE, or the extension is not built). With `rows`
+    (eventrows.event_rows) it gives each completed event's store rows instead of its
+    AuditRecords: the common AppArmor file event's row built in C, any other event's by
+    calling `rows(event, first)`."""
     if os.environ.get(ENV_PURE, "") not in ("", "0"):
         return None
     module = _load()
-    return module.Reader(max_pending, max_records) if module is not None else None
+    return module.Reader(max_pending, max_records, rows) if module is not None else None
 
 
 def name() -> str:
