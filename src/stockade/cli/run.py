@@ -118,7 +118,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          "only errors")
     parser.add_argument("--allow-keyring", action="store_true",
                         help="allow add_key, keyctl and request_key (refused by default: the "
-                        "per-user kernel keyring is shared with the host)")
+                        "per-user kernel keyring is shared with the host); no run uses the "
+                        "plan cache meanwhile, and processes the program leaves are killed "
+                        "when it exits")
     parser.add_argument("--no-status-record", dest="status_record", action="store_false",
                         help="do not write the status record (PID.json in /run/stockade for root, "
                         "else in $XDG_RUNTIME_DIR/stockade, read by `stockade status`); needed "
@@ -424,7 +426,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         if keyring_key:
             try:
-                mark = plan_cache.mark_exposed(plan)
+                mark = plan_cache.mark_exposed(plan, protected=judged is None)
             except OSError as err:
                 raise StockadeError(f"cannot mark the plan cache key as exposed: "
                                     f"{err.strerror or err}", SETUP_FAILED) from None

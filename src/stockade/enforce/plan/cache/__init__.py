@@ -83,13 +83,9 @@ def cache_key(profile: str, include_dirs: Sequence[str], name: str | None, abi: 
 
 def exposure(directory: str, plan: EnforcementPlan) -> str | None:
     """Why a sandbox under `plan` could change the cache directory, or None if it cannot."""
-    from stockade.enforce import landlock as ll
     from stockade.enforce.status_record import WRITE_RIGHTS, sandbox_grants, writable_grant
 
-    abi = ll.abi_version()
-    handled = plan.handled_fs & ll.rights_for_abi(ll.AccessFs, abi)
-    core = ll.AccessFs.WRITE_FILE | ll.AccessFs.MAKE_REG | ll.AccessFs.REMOVE_FILE
-    if abi < 1 or core & ~handled:
+    if not writes_confined(plan):
         return "Landlock does not restrict writing files here"
     grants = sandbox_grants(plan, only=WRITE_RIGHTS)  # the only ones either check looks at
     above = writable_grant(directory, grants)
@@ -100,6 +96,24 @@ def exposure(directory: str, plan: EnforcementPlan) -> str | None:
         if rights & WRITE_RIGHTS and os.path.realpath(path).startswith(real):
             return f"the writable grant {path} lies inside it"
     return None
+
+
+def writes_confined(plan: EnforcementPlan) -> bool:
+    """Whether Landlock restricts where a sandbox under `plan` may write files."""
+    from stockade.enforce import landlock as ll
+
+    abi = ll.abi_version()
+    handled = plan.handled_fs & ll.rights_for_abi(ll.AccessFs, abi)
+    core = ll.AccessFs.WRITE_FILE | ll.AccessFs.MAKE_REG | ll.AccessFs.REMOVE_FILE
+    return abi >= 1 and not core & ~handled
+
+
+def _writes_anywhere(plan: EnforcementPlan) -> bool:
+    from stockade.enforce.status_record import WRITE_RIGHTS, sandbox_grants
+
+    return not writes_confined(plan) or any(
+        os.path.realpath(path) == "/" and rights & WRITE_RIGHTS == WRITE_RIGHTS & plan.handled_fs
+        for path, rights in sandbox_grants(plan, only=WRITE_RIGHTS))
 
 
 def keyring_reachable(plan: EnforcementPlan) -> bool:
@@ -120,13 +134,16 @@ def forget_key() -> bool:
     return keyring.forget()
 
 
-def mark_exposed(plan: EnforcementPlan) -> Mark:
+def mark_exposed(plan: EnforcementPlan, protected: bool = True) -> Mark:
     """Mark the key as exposed to the sandbox of `plan` (which may use the keyring) until the
-    mark is cleared. Raises OSError when it cannot be marked, or the sandbox could remove it."""
+    mark is cleared. Raises OSError when it cannot be marked, or when a writable grant of the
+    sandbox covers the mark. Where the sandbox may write anywhere (complain mode: `protected`
+    False; no Landlock file rules; a writable grant on /) the program may change any file of
+    the user's (its profiles and shell start-up files too): the mark is all we can do."""
     from stockade.enforce.plan.cache.marks import Mark, directory
 
     where = directory()
-    why = exposure(where, plan) if where else None
+    why = exposure(where, plan) if where and protected and not _writes_anywhere(plan) else None
     if why is not None:
         raise OSError(f"the program may use the kernel keyring that holds the plan cache's "
                       f"key, and could remove the mark that says so from {where}: {why}")
