@@ -227,11 +227,16 @@ def _keyring_or_skip() -> None:
 
 
 def _cache_env(area, user: str, monkeypatch) -> dict[str, str]:
-    """XDG_CACHE_HOME for the runs: a directory of `user`'s (cli passes os.environ on)."""
+    """XDG_CACHE_HOME for the runs: a directory of `user`'s (cli passes os.environ on), and
+    XDG_RUNTIME_DIR (nobody's; without one no run learns of keyring marks: the cache is off)."""
     home = area.root / "cache"
     home.mkdir(mode=0o755)
     os.chown(home, uid_of(user), uid_of(user))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    runtime = area.root / "run"
+    runtime.mkdir(mode=0o700)
+    os.chown(runtime, uid_of(user), uid_of(user))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
     return {"XDG_CACHE_HOME": str(home)}
 
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
     from stockade.audit.record import AuditRecord
     from stockade.enforce.denials import DenialCollector
     from stockade.enforce.output_file import RecordFile
+    from stockade.enforce.plan.cache.marks import Mark
     from stockade.enforce.plan.types import (
         CoverageEntry,
         CoverageReport,
@@ -117,7 +118,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          "only errors")
     parser.add_argument("--allow-keyring", action="store_true",
                         help="allow add_key, keyctl and request_key (refused by default: the "
-                        "per-user kernel keyring is shared with the host)")
+                        "per-user kernel keyring is shared with the host); no run uses the "
+                        "plan cache meanwhile, and processes the program leaves are killed "
+                        "when it exits")
     parser.add_argument("--no-status-record", dest="status_record", action="store_false",
                         help="do not write the status record (PID.json in /run/stockade for root, "
                         "else in $XDG_RUNTIME_DIR/stockade, read by `stockade status`); needed "
@@ -402,11 +405,10 @@ def _run(args: argparse.Namespace) -> int:
     plan.env_set.setdefault("STOCKADE_PROFILE", plan.name)
     from stockade.enforce.plan import cache as plan_cache
 
-    # a program that may call keyctl could read the plan cache's key and forge entries: drop
-    # the key before it starts and again after it ends (entries made with it are then refused)
+    # a program that may call keyctl could read the plan cache's key and forge entries: mark
+    # the key as exposed (no run trusts it meanwhile) and drop it before the program starts;
+    # after it ends, end what it left behind, drop the key again and only then clear the mark
     keyring_key = plan_cache.keyring_reachable(plan)
-    if keyring_key:
-        plan_cache.forget_key()
     audit, learn = _open_outputs(args, plan)
     try:
         supervision = _supervision(args, plan, audit, learn, judged)
@@ -420,7 +422,15 @@ def _run(args: argparse.Namespace) -> int:
         from stockade.enforce import report
     collector: DenialCollector | None = None
     keeper: Keeper | None = None
+    mark: Mark | None = None
     try:
+        if keyring_key:
+            try:
+                mark = plan_cache.mark_exposed(plan, protected=judged is None)
+            except OSError as err:
+                raise StockadeError(f"cannot mark the plan cache key as exposed: "
+                                    f"{err.strerror or err}", SETUP_FAILED) from None
+            plan_cache.forget_key()
         prep = prepare.prepare(plan, strict=bool(args.strict), coverage=coverage,
                                judge=strict_judge(args.strict, args.include_dirs),
                                supervised=supervision is not None)
@@ -465,6 +475,10 @@ def _run(args: argparse.Namespace) -> int:
                                             "profile": plan.name})
 
         gc.enable()  # the supervisor may run as long as the program
+        if keyring_key:
+            from stockade.enforce import leftovers
+
+            leftovers.adopt()
         try:
             if supervision is not None:
                 from stockade.enforce.supervisor.session import supervised_launch
@@ -494,6 +508,12 @@ def _run(args: argparse.Namespace) -> int:
             _say(hint)
         return status
     finally:
+        if keyring_key:
+            ended, dropped = plan_cache.end_exposure(mark)
+            if ended and args.verbose:
+                _say(f"ended {ended} processes the program left (it may use the keyring)")
+            if not dropped:
+                _say("warning: the plan cache key could not be dropped: the cache stays off")
         if keeper is not None:
             keeper.remove()
         if collector is not None:
@@ -505,8 +525,6 @@ def _run(args: argparse.Namespace) -> int:
                 _say(lost)
         if supervision is not None:
             supervision.close()
-        if keyring_key:
-            plan_cache.forget_key()
 
 
 def _report_weakened(args: argparse.Namespace, entries: list[CoverageEntry]) -> None:

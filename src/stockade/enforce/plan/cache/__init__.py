@@ -28,8 +28,12 @@ Integrity: a sandboxed program must not make a later run accept a wider plan.
 * The directory is private (0700, ours, pinned with O_NOFOLLOW|O_DIRECTORY and checked with
   fstat), entries are opened with O_NOFOLLOW and must be regular files of ours.
 * A run whose sandbox could write into the cache directory (a writable grant at, above or
-  below it, or no Landlock at all) neither uses nor writes the cache; a run whose sandbox may
-  use the keyring drops the key before the program starts and after it ends.
+  below it, or no Landlock at all) neither uses nor writes the cache.
+* A sandbox that may use the keyring knows the key, or plants its own: its run marks the key
+  as exposed before the program starts (marks.py) and drops it; while any mark exists no run
+  trusts the key (no read, no write, the key dropped), and a hit is used only if no mark
+  appeared and the key it was checked with is still the one in the keyring. The run removes
+  its mark after it has ended every process left of its sandbox and dropped the key again.
 * A replayed old entry is harmless: its recorded answers no longer match.
 """
 
@@ -41,6 +45,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from stockade.enforce.plan.cache.marks import Mark
     from stockade.enforce.plan.types import EnforcementPlan, ProfilePlan
 
 FORMAT = 3
@@ -78,13 +83,9 @@ def cache_key(profile: str, include_dirs: Sequence[str], name: str | None, abi: 
 
 def exposure(directory: str, plan: EnforcementPlan) -> str | None:
     """Why a sandbox under `plan` could change the cache directory, or None if it cannot."""
-    from stockade.enforce import landlock as ll
     from stockade.enforce.status_record import WRITE_RIGHTS, sandbox_grants, writable_grant
 
-    abi = ll.abi_version()
-    handled = plan.handled_fs & ll.rights_for_abi(ll.AccessFs, abi)
-    core = ll.AccessFs.WRITE_FILE | ll.AccessFs.MAKE_REG | ll.AccessFs.REMOVE_FILE
-    if abi < 1 or core & ~handled:
+    if not writes_confined(plan):
         return "Landlock does not restrict writing files here"
     grants = sandbox_grants(plan, only=WRITE_RIGHTS)  # the only ones either check looks at
     above = writable_grant(directory, grants)
@@ -95,6 +96,24 @@ def exposure(directory: str, plan: EnforcementPlan) -> str | None:
         if rights & WRITE_RIGHTS and os.path.realpath(path).startswith(real):
             return f"the writable grant {path} lies inside it"
     return None
+
+
+def writes_confined(plan: EnforcementPlan) -> bool:
+    """Whether Landlock restricts where a sandbox under `plan` may write files."""
+    from stockade.enforce import landlock as ll
+
+    abi = ll.abi_version()
+    handled = plan.handled_fs & ll.rights_for_abi(ll.AccessFs, abi)
+    core = ll.AccessFs.WRITE_FILE | ll.AccessFs.MAKE_REG | ll.AccessFs.REMOVE_FILE
+    return abi >= 1 and not core & ~handled
+
+
+def _writes_anywhere(plan: EnforcementPlan) -> bool:
+    from stockade.enforce.status_record import WRITE_RIGHTS, sandbox_grants
+
+    return not writes_confined(plan) or any(
+        os.path.realpath(path) == "/" and rights & WRITE_RIGHTS == WRITE_RIGHTS & plan.handled_fs
+        for path, rights in sandbox_grants(plan, only=WRITE_RIGHTS))
 
 
 def keyring_reachable(plan: EnforcementPlan) -> bool:
@@ -108,11 +127,42 @@ def keyring_reachable(plan: EnforcementPlan) -> bool:
     return not refused and plan.seccomp_default.kind is ActionKind.ALLOW
 
 
-def forget_key() -> None:
-    """Drop the key (and so every entry made with it)."""
+def forget_key() -> bool:
+    """Drop the key (and so every entry made with it); False when one is left."""
     from stockade.enforce.plan.cache import keyring
 
-    keyring.forget()
+    return keyring.forget()
+
+
+def mark_exposed(plan: EnforcementPlan, protected: bool = True) -> Mark:
+    """Mark the key as exposed to the sandbox of `plan` (which may use the keyring) until the
+    mark is cleared. Raises OSError when it cannot be marked, or when a writable grant of the
+    sandbox covers the mark. Where the sandbox may write anywhere (complain mode: `protected`
+    False; no Landlock file rules; a writable grant on /) the program may change any file of
+    the user's (its profiles and shell start-up files too): the mark is all we can do."""
+    from stockade.enforce.plan.cache.marks import Mark, directory
+
+    where = directory()
+    why = exposure(where, plan) if where and protected and not _writes_anywhere(plan) else None
+    if why is not None:
+        raise OSError(f"the program may use the kernel keyring that holds the plan cache's "
+                      f"key, and could remove the mark that says so from {where}: {why}")
+    mark = Mark()
+    mark.place()
+    return mark
+
+
+def end_exposure(mark: Mark | None) -> tuple[int, bool]:
+    """After a program that may use the keyring: kill what it left (its launcher adopted it:
+    enforce/leftovers.py), drop the key, and clear `mark` unless a key is left (the cache then
+    stays off). How many processes were left, and whether the key was dropped."""
+    from stockade.enforce import leftovers
+
+    ended = leftovers.end()
+    dropped = forget_key()
+    if dropped and mark is not None:
+        mark.clear()
+    return ended, dropped
 
 
 def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
@@ -135,13 +185,18 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
     directory = cache_dir()
     if directory is None:
         return fresh(), "off (no cache directory)"
-    from stockade.enforce.plan.cache import keyring
+    from stockade.enforce.plan.cache import keyring, marks
     from stockade.enforce.plan.cache.store import Store, entry_name
 
     abi = ll.abi_version()
-    secret = keyring.key(create=True)
-    if secret is None:
+    untrusted = marks.present()
+    if untrusted is not None:
+        keyring.forget()
+        return fresh(), f"off ({untrusted})"
+    held = keyring.held(create=True)
+    if held is None:
         return fresh(), "off (the kernel keyring is not available)"
+    serial, secret = held
     try:
         store = Store.open(directory, secret)
     except OSError as err:
@@ -152,6 +207,9 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
         pp, status, real = _load(store, entry, key)
         if pp is not None:
             why = exposed(pp) if exposed else None
+            if why is None:  # the key may have been exposed since we read it
+                why = marks.present() or (None if keyring.serial() == serial
+                                          else "the key was dropped meanwhile")
             if why is None:
                 from stockade.files import vouch_real
 

@@ -2,8 +2,10 @@
 
 A sandboxed program cannot read it: the baseline seccomp filter refuses add_key, keyctl and
 request_key. A sandbox that may use the keyring (--allow-keyring, or a profile whose rules
-unlock it) could read the key and plant one of its own: `forget` drops the key before such a
-program starts and again after it ends, so that entries made with a key it knew are refused.
+unlock it) could read the key and plant one of its own: while such a sandbox may live, no run
+trusts the key (marks.py); `forget` drops it before such a program starts and again after its
+last process ends, so that entries made with a key it knew are refused. `serial()` names the
+key a run read, so that it can check the key was not dropped (and so not exposed) meanwhile.
 """
 
 from __future__ import annotations
@@ -41,29 +43,42 @@ def _read(serial: int) -> bytes | None:
     return buf.raw[:KEY_BYTES] if n == KEY_BYTES else None
 
 
+def serial() -> int | None:
+    """The serial number of the key that `key` would read now (None: there is none)."""
+    return _search()
+
+
 def key(create: bool) -> bytes | None:
     """The key (made if missing and `create`); None when the keyring cannot be used."""
+    found = held(create)
+    return found[1] if found is not None else None
+
+
+def held(create: bool) -> tuple[int, bytes] | None:
+    """The key and its serial number (made if missing and `create`); None when the keyring
+    cannot be used."""
     serial = _search()
     if serial is not None:
         found = _read(serial)
         if found is not None:
-            return found
+            return serial, found
         forget()  # not one of ours (wrong size): replace it
     if not create:
         return None
     secret = os.urandom(KEY_BYTES)
-    serial = _libc.syscall(_nr("add_key"), b"user", DESCRIPTION, secret,
-                           ctypes.c_size_t(KEY_BYTES), ctypes.c_long(_KEY_SPEC_USER_KEYRING))
-    return secret if serial >= 0 else None
+    made = _libc.syscall(_nr("add_key"), b"user", DESCRIPTION, secret,
+                         ctypes.c_size_t(KEY_BYTES), ctypes.c_long(_KEY_SPEC_USER_KEYRING))
+    return (int(made), secret) if made >= 0 else None
 
 
-def forget() -> None:
+def forget() -> bool:
     """Invalidate every key of ours in the user keyring (each entry made with them is then
-    refused)."""
-    for _ in range(16):  # a program may have planted several
-        serial = _search()
-        if serial is None:
-            return
+    refused); False when one is left (it could not be invalidated, or more keep appearing)."""
+    for _ in range(4096):  # a program may have planted many; after its end none appear
+        found = _search()
+        if found is None:
+            return True
         if _libc.syscall(_nr("keyctl"), ctypes.c_long(_KEYCTL_INVALIDATE),
-                         ctypes.c_long(serial)) != 0 and ctypes.get_errno() != errno.ENOKEY:
-            return
+                         ctypes.c_long(found)) != 0 and ctypes.get_errno() != errno.ENOKEY:
+            return False
+    return False
