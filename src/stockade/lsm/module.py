@@ -109,7 +109,9 @@ class SecurityModule:
         (a pid, an exe, a clock, a program's state): an explicit uncacheable allow, which the
         stack walks past as it does None but does not cache. None where the hook's default is
         an error (task_prctl), since there an explicit allow would be a non-default win."""
-        return Verdict(self.name, 0, cacheable=False) if HOOKS[hook].default == 0 else None
+        if HOOKS[hook].default:
+            return None
+        return Verdict(self.name, 0, "no opinion (not cacheable)", cacheable=False)
 
     def reload(self) -> None:
         """Mark the module's policy as changed so that cached decisions are dropped."""
