@@ -66,6 +66,27 @@ rules:
     assert stack.decide(req(MAY_READ, "/srv/secret/key", subj(uid=0))).allowed
 
 
+@pytest.mark.parametrize("condition", [
+    'subject.exe == "/usr/bin/cat"', 'subject.comm == "cat"', "subject.pid == 7",
+    'object.comm == "cat"', 'subject["exe"] == "/usr/bin/cat"'])
+def test_verdicts_on_what_the_key_leaves_out_are_uncacheable(condition: str) -> None:
+    abac = Abac(policy_text=f"""\
+rules:
+  - id: r
+    effect: deny
+    hooks: [file_open]
+    condition: {condition}
+  - id: other-hook
+    effect: deny
+    hooks: [inode_create]
+    condition: subject.uid == 5
+""")
+    for s in (subj(), replace(subj(), exe="/usr/bin/cat", comm="cat", pid=7)):
+        verdict = abac.decide(req(MAY_READ, s=s))
+        assert verdict is not None and verdict.cacheable is False  # a deny or an explicit allow
+    assert abac.decide(req(MAY_READ, s=subj(uid=5), hook="inode_create")).cacheable
+
+
 def test_only_rules_naming_the_hook_are_evaluated() -> None:
     abac = Abac(policy_text=OFFICE_HOURS, clock=Clock(20))
     assert set(abac.hooks()) == {"file_open", "inode_create"}

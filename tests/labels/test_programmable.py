@@ -76,6 +76,25 @@ def test_verdicts_are_not_cached_unless_asked(tmp_path) -> None:
     assert stack.decide(req).cached
 
 
+def test_no_opinion_of_a_stateful_program_is_not_cached(tmp_path) -> None:
+    module = load_module_file(write(tmp_path, """\
+        from stockade.modules.programmable import hook
+
+        @hook("file_open")
+        def abstains(req):
+            return None
+
+        @hook("file_open", cacheable=True)
+        def allows(req):
+            return True
+        """))
+    stack = build_stack("capability," + module.name, dac=False, extra={module.name: module})
+    req = Request("file_open", subj(), fobj("/x"), MAY_READ | MAY_OPEN)
+    assert stack.decide(req).allowed and stack.decide(req).allowed
+    # asked after the stateful program, the cacheable one's allow is not cached either
+    assert stack.avc.stats().hits == 0
+
+
 def test_a_raising_program_fails_closed(tmp_path) -> None:
     module = load_module_file(write(tmp_path, """\
         from stockade.modules.programmable import hook

@@ -106,6 +106,19 @@ def test_yama_denial_is_not_cached_and_names_scope() -> None:
     assert stack.avc.stats().hits == 0
 
 
+def test_yama_descendant_allow_is_not_cached() -> None:
+    # the seccomp baseline refuses ptrace under `run`, so no live child reaches this hook
+    stack = build_stack("capability,yama", settings={"yama": {"scope": 1}}, dac=False)
+    parent, child = subj(pid=500, ancestors=(1,)), subj(pid=600, ancestors=(500, 1))
+    stranger = subj(pid=501, ancestors=(1,))
+    assert ptrace(stack, parent, child).allowed
+    # same credentials on both sides (the same AVC key), but not its descendant
+    assert ptrace(stack, stranger, subj(pid=601, ancestors=(500, 1))).errno == errno.EPERM
+    named = subj(pid=602, ancestors=(1,), ptracer=501)
+    assert ptrace(stack, stranger, named).allowed
+    assert ptrace(stack, parent, named).errno == errno.EPERM
+
+
 def test_yama_traceme() -> None:
     stack = build_stack("capability,yama", settings={"yama": {"scope": 2}}, dac=False)
     parent = subj(pid=1, caps=0)

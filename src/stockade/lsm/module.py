@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import ClassVar
 
+from stockade.lsm.hooks import HOOKS
 from stockade.lsm.types import Request
 
 
@@ -102,6 +103,15 @@ class SecurityModule:
     def deny(self, err: int, reason: str, rule: str = "", **kw: object) -> Verdict:
         """A denying verdict from this module with positive errno `err`."""
         return Verdict(self.name, err, reason, rule, **kw)  # type: ignore[arg-type]
+
+    def no_opinion_uncached(self, hook: str) -> Verdict | None:
+        """"No opinion" on `hook`, reached by reading something the request key leaves out
+        (a pid, an exe, a clock, a program's state): an explicit uncacheable allow, which the
+        stack walks past as it does None but does not cache. None where the hook's default is
+        an error (task_prctl), since there an explicit allow would be a non-default win."""
+        if HOOKS[hook].default:
+            return None
+        return Verdict(self.name, 0, "no opinion (not cacheable)", cacheable=False)
 
     def reload(self) -> None:
         """Mark the module's policy as changed so that cached decisions are dropped."""

@@ -2,7 +2,11 @@
 
 Plain frozen dataclasses with slots. Each carries a precomputed `key`, the part of it a
 cacheable decision depends on (as SELinux's AVC keys on source SID, target SID and class),
-so that the AVC lookup on the hot path is one tuple hash.
+so that the AVC lookup on the hot path is one tuple hash. `Subject.key` leaves out what
+differs from process to process under the same credentials (pid, comm, exe, ancestors,
+ptracer, the inheritable, bounding and ambient sets), so that one decision serves them all: a
+verdict that reads any of these, of the subject or of a target task, must say
+`cacheable=False`, its "no opinion" included (SecurityModule.no_opinion_uncached).
 """
 
 from __future__ import annotations
@@ -143,7 +147,7 @@ class Object:
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", (
             self.kind, self.path, self.exists, self.uid, self.gid, self.mode, self.ino, self.dev,
-            self.readonly, self.noexec, self.acl, self.xattrs,
+            self.fstype, self.readonly, self.noexec, self.acl, self.xattrs,
             self.parent.key if self.parent is not None else None,
             tuple(a.key for a in self.ancestors),
             self.family, self.sock_type, self.protocol, self.address, self.port,
@@ -197,7 +201,7 @@ def file_object_key(path: str, uid: int, gid: int, mode: int, ino: int, dev: int
                     xattrs: tuple[tuple[str, bytes], ...]) -> tuple:
     """`Object(kind=FILE, path=..., uid=..., gid=..., mode=..., ino=..., dev=..., xattrs=...).key`
     without building the Object (hot paths ask the AVC with it first; tests keep them equal)."""
-    return (ObjectKind.FILE, path, True, uid, gid, mode, ino, dev, False, False, None, xattrs,
+    return (ObjectKind.FILE, path, True, uid, gid, mode, ino, dev, "", False, False, None, xattrs,
             None, (), 0, 0, 0, "", 0, None)
 
 

@@ -18,8 +18,10 @@ Variables: `subject` (pid uid euid gid egid groups comm exe labels profile caps 
 `object` (kind path exists owner group mode type labels address port family pid comm),
 `request` (hook access read write exec append signal cap what target) and `env` (time hour
 minute weekday date hostname) from an injectable clock. Conditions are compiled once, when the
-policy loads (a syntax error or an unknown attribute is reported as file:line). A verdict that
-read `env` is never cached; the others are.
+policy loads (a syntax error or an unknown attribute is reported as file:line). The AVC key
+(lsm/types.py) leaves out `env`, `subject.pid`, `subject.comm`, `subject.exe`, `object.pid` and
+`object.comm`: on a hook where some rule reads one of them (or a variable whole), no verdict of
+this module is cached, its "no opinion" included; on the other hooks verdicts are cached.
 
 Cost: cel-python is an interpreter; even with its transpiling runner one simple condition
 costs ~80-130 us, ten times a Smack or Biba check. So rules are indexed by hook (a request
@@ -73,6 +75,10 @@ _TYPES = ((stat.S_IFDIR, "dir"), (stat.S_IFLNK, "symlink"), (stat.S_IFCHR, "char
           (stat.S_IFREG, "file"))
 _FAMILIES: dict[int, str] = {socket.AF_INET: "inet", socket.AF_INET6: "inet6", socket.AF_UNIX: "unix"}
 Clock = Callable[[], datetime]
+#: attributes that `Request.key` does not carry (`Subject.key` leaves out pid, comm and exe;
+#: `object.pid` and `object.comm` are a target task's); all of `env` is off the key too
+OFF_KEY: dict[str, frozenset[str]] = {
+    "subject": frozenset({"pid", "comm", "exe"}), "object": frozenset({"pid", "comm"})}
 
 
 def _now() -> datetime:
@@ -177,8 +183,12 @@ class Rule:
     errno: int = errno.EACCES
 
     @property
-    def reads_env(self) -> bool:
-        """True when the verdict depends on the time or the host."""
+    def reads_off_key(self) -> bool:
+        """True when the verdict depends on something the AVC key leaves out (OFF_KEY)."""
+        for var, keys in self.attrs:
+            off = OFF_KEY.get(var)
+            if off is not None and (keys is None or keys & off):
+                return True
         return "env" in self.uses
 
 
@@ -396,7 +406,8 @@ class Abac(SecurityModule):
         self.rules, self.default = parse_policy(text, source)
         self._by_hook: dict[str, tuple[Rule, ...]] = {
             hook: tuple(r for r in self.rules if hook in r.hooks) for hook in HOOKS}
-        self._env_hooks = {h for h, rs in self._by_hook.items() if any(r.reads_env for r in rs)}
+        self._uncached_hooks = {h for h, rs in self._by_hook.items()
+                                if any(r.reads_off_key for r in rs)}
         self._needs: dict[str, dict[str, set[str] | None]] = {}
         for hook, rules in self._by_hook.items():
             needs: dict[str, set[str] | None] = {}
@@ -466,7 +477,7 @@ class Abac(SecurityModule):
     def decide(self, req: Request) -> Verdict | None:
         """The first matching rule's verdict for `req`."""
         rules = self._by_hook.get(req.hook, ())
-        cacheable = req.hook not in self._env_hooks
+        cacheable = req.hook not in self._uncached_hooks
         if not rules:
             return self._default(req, cacheable)
         attrs = self._attrs(req, self._needs[req.hook])
@@ -488,7 +499,4 @@ class Abac(SecurityModule):
         if self.default == "deny":
             return self.deny(errno.EACCES, "no rule allows this (default: deny)",
                              cacheable=cacheable, fields=(("rule", "default"), ("effect", "deny")))
-        if not cacheable and HOOKS[req.hook].default == 0:
-            # no opinion, but one that may change with time: keep the stack from caching it
-            return Verdict(self.name, 0, cacheable=False)
-        return None
+        return None if cacheable else self.no_opinion_uncached(req.hook)

@@ -13,7 +13,8 @@ A Python file registers functions on hooks with the `hook` decorator:
 A function returns None (no opinion), True (allow), False (deny, EPERM), an errno (an int;
 0 allows, any other value denies with its absolute value) or a ready `Verdict`. A function
 that raises denies with EPERM (fail closed) and says why. Verdicts are not cached unless the
-hook was registered with `cacheable=True` (a program may keep state).
+hook was registered with `cacheable=True` (a program may keep state): not its "no opinion"
+either, nor the answer of a program asked after it on the same hook.
 
 `load_module_file(path)` imports the file into a minor module named `prog:<file stem>` (or
 the file's `NAME`), which goes into a stack like any other module through `build_stack(...,
@@ -34,7 +35,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from stockade.errors import StockadeError
@@ -90,14 +91,21 @@ class ProgrammableModule(SecurityModule):
     def _dispatcher(self, programs: tuple[Program, ...]) -> HookFn:
         def run(req: Request) -> Verdict | None:
             allowed: Verdict | None = None
+            stateful = False  # a program not registered cacheable was asked
             for program in programs:
                 verdict = self._call(program, req)
+                stateful = stateful or not program.cacheable
                 if verdict is None:
                     continue
                 if verdict.errno:
-                    return verdict
+                    return replace(verdict, cacheable=False) if stateful else verdict
                 allowed = allowed or verdict
-            return allowed
+            if not stateful:
+                return allowed
+            # even "no opinion" from such a program may change: the stack must not cache it
+            if allowed is not None:
+                return replace(allowed, cacheable=False)
+            return self.no_opinion_uncached(req.hook)
         return run
 
     def _call(self, program: Program, req: Request) -> Verdict | None:

@@ -69,7 +69,8 @@ class Yama(SecurityModule):
         tracer = req.subject
         if self.scope == SCOPE_RELATIONAL:
             if is_descendant(tracer.pid, target) or self._exception(tracer, target):
-                return None
+                # pids, ancestors and PR_SET_PTRACER are not in the request key
+                return self.no_opinion_uncached(req.hook)
             if self.capable is not None and self.capable(req, CAP_SYS_PTRACE):
                 return None
             return self._deny(req, f"pid {target.pid} is not a descendant of pid {tracer.pid}, "
