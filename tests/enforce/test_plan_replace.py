@@ -139,3 +139,16 @@ def test_replaced_and_created_files_work_confined(user: str, area: Path):
     denied = cli("run", "-p", str(profile), "--", "/usr/bin/cat", str(area / "out/repo.tar"),
                  user=user, timeout=60)
     assert denied.returncode != 0 and "Permission denied" in denied.stderr
+
+
+def test_dirname_is_os_path_dirname():
+    """replace._dirname (asked for every rule's parent) answers as os.path.dirname."""
+    import random
+
+    from stockade.enforce.plan.replace import _dirname
+
+    rng = random.Random(14)
+    for _ in range(5000):
+        path = "".join(rng.choice(["/", "/", "a", "é", ".", "b/", "//"])
+                       for _ in range(rng.randint(0, 8)))
+        assert _dirname(path) == os.path.dirname(path), path

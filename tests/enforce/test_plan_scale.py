@@ -207,3 +207,58 @@ def test_a_build_makes_no_cyclic_garbage(tmp_path: Path):
     compile_file(str(path), abi=7)
     check([str(path), str(bad)])
     assert gc.isenabled()
+
+
+def _generated_patterns(n: int, seed: int) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    pieces = ["/", "//", "usr", "lib", "é", ".", "..", "./", "a.b", "*", "**", "?", "[0-9]",
+              "[!x]", "{a,b}", "{,x/}", "x", "/./", "/../"]
+    out = ["/", "//", "/*", "/**", "/usr/", "/usr", "/usr/lib*", "usr/lib", "@{x}"]
+    for _ in range(n):
+        start = rng.choice(["/", "/", "/", "//", ""])
+        out.append(start + "".join(rng.choice(pieces) for _ in range(rng.randint(1, 6))))
+    return out
+
+
+def test_head_split_is_the_general_literal_head():
+    """The common case's shortcut (a plain absolute ASCII literal first) gives the prefix and
+    components the general split gives, on generated patterns; it declines anything else."""
+    from stockade.policy import aare
+
+    taken = 0
+    for text in _generated_patterns(4000, 14):
+        try:
+            flats = aare.expand_alternations(aare.parse(text).seq, 256)
+        except aare.AareError:
+            continue
+        for flat in flats or ():
+            folded = aare.fold_flat(flat)
+            fast = plan_glob.head_split(folded)
+            if fast is None:
+                continue
+            taken += 1
+            comps = plan_glob._components(folded)
+            assert comps and comps[0] == [], text
+            assert fast == plan_glob.literal_head(comps[1:]), text
+    assert taken > 2000
+
+
+def test_literal_region_is_normalised_like_normpath():
+    """literal_region returns the head as it is only where normpath would not change it."""
+    from stockade.policy import aare
+
+    for text in _generated_patterns(4000, 15):
+        try:
+            seq = aare.parse(text).seq
+        except aare.AareError:
+            continue
+        lit = ""
+        for node in seq:
+            if node[0] != "lit":
+                break
+            lit += node[1]
+        head = aare.fold_slashes(lit).rpartition("/")[0]
+        want = os.path.normpath(plan_glob._to_fs(head)) if head.startswith("/") else "/"
+        assert plan_glob.literal_region(seq) == want, text

@@ -57,3 +57,32 @@ def test_shell_escape_list_is_data() -> None:
 def test_warnings_cover_hats() -> None:
     ws = lint(one("profile t {\n ^h {\n  /usr/bin/x Ux,\n }\n}\n"))
     assert [(w.code, w.profile) for w in ws] == [("unconfined-exec", "t//h")]
+
+
+def test_broad_hits_prefilter_matches_every_probe() -> None:
+    """broad_hits looks only at probes starting with the literal prefix: on generated
+    patterns it counts what each probe's full match counts (and so warns alike)."""
+    import random
+
+    from stockade.policy.aare import parse, query_bytes
+    from stockade.policy.lint import _BROAD_PROBES, _regex, broad_hits
+
+    pieces = ["/", "//", "etc", "usr", "bin", "sudo", "passwd", "var/lib", "dpkg", "home",
+              "user", ".ssh", "srv", "www", "root", "boot", "*", "**", "?", "[a-z]", "[!x]",
+              "{etc,usr}", "{,usr/}", "{**,}", "{/,//}", "s*", "e?c", "status", "."]
+    rng = random.Random(14)
+    patterns = ["/**", "/{**,}", "//**", "/*/**", "/{etc,usr,var,root}/**", "/e**"]
+    for _ in range(3000):
+        text = "/" + "".join(rng.choice(pieces) for _ in range(rng.randint(1, 6)))
+        patterns.append(text + rng.choice(["", "/", "/**", "*"]))
+    broad = 0
+    for text in patterns:
+        pattern = parse(text)
+        rx = _regex(pattern.regex)
+        every = sum(1 for p in _BROAD_PROBES if rx.fullmatch(query_bytes(p)))
+        assert broad_hits(pattern, least=0) == every, text
+        assert (broad_hits(pattern) >= 3) == (every >= 3), text
+        if every >= 3:
+            broad += 1
+            assert broad_hits(pattern) == every, text
+    assert broad > 20  # the generator makes broad patterns too

@@ -203,13 +203,41 @@ def test_multiline_rule_and_comment_hash_in_path() -> None:
     assert isinstance(r, ast.FileRule) and r.path == "/tmp/a#b"
 
 
+def _parsed(text: str, fast: bool) -> object:
+    from stockade.policy.parser import Parser
+
+    parser = Parser(text, "p")
+    parser.fast_rules = fast
+    return parser.parse()
+
+
+def _lexed(text: str, fast: bool) -> object:
+    from stockade.policy.lexer import Lexer
+
+    lexer = Lexer(text, "p")
+    lexer.plain_rules = fast
+    return lexer.tokens()
+
+
+def _same_both_ways(run, text: str) -> str:
+    """Run with the shortcut and without: the same result or the same error (which)."""
+    from stockade.policy.errors import PolicyError
+
+    answers = []
+    for fast in (True, False):
+        try:
+            answers.append(("same result", run(text, fast)))
+        except PolicyError as err:
+            answers.append(("same error", str(err)))
+    assert answers[0] == answers[1], text
+    return answers[0][0]
+
+
 def test_plain_file_rules_parse_as_the_general_path_does():
     """`PATH MODE,` lines take a shortcut (Parser.fast_rules): the same tree, or the same
     error, as the general statement parser on generated profiles."""
     import random
 
-    from stockade.policy.errors import PolicyError
-    from stockade.policy.parser import Parser
 
     rng = random.Random(4)
     paths = ["/a", "/a/*", "/b/**", "/c/{x,y}", "/d/", "/e.[0-9]", '"/q r"', "@{HOME}/f", "/g"]
@@ -224,21 +252,42 @@ def test_plain_file_rules_parse_as_the_general_path_does():
              lambda: f"{rng.choice(paths)} {rng.choice(modes)}",
              lambda: "capability chown,",
              lambda: "# " + rng.choice(paths)]
-    outcomes = {"same tree": 0, "same error": 0}
+    outcomes = {"same result": 0, "same error": 0}
     for _ in range(600):
         body = [rng.choice(lines)() for _ in range(rng.randint(1, 6))]
         if rng.random() < 0.4:
             block = rng.choice(["deny", "audit", "prompt", "quiet", "owner"])
             body = [f"{block} {{", *body, "}"]
         text = "profile t {\n" + "\n".join(f"  {b}" for b in body) + "\n}\n"
-        answers = []
-        for fast in (True, False):
-            parser = Parser(text, "p")
-            parser.fast_rules = fast
-            try:
-                answers.append(("tree", parser.parse()))
-            except PolicyError as err:
-                answers.append(("error", str(err)))
-        assert answers[0] == answers[1], text
-        outcomes["same tree" if answers[0][0] == "tree" else "same error"] += 1
+        outcomes[_same_both_ways(_parsed, text)] += 1
     assert min(outcomes.values()) > 50, outcomes  # both were compared
+
+
+def test_plain_rule_lines_lex_as_the_general_path_does(monkeypatch):
+    """`/PATH MODE,` lines are lexed in one step (Lexer.plain_rules): the same tokens, or the
+    same error, as the general lexer on generated texts (odd characters in paths included)."""
+    import random
+
+    from stockade.policy.lexer import Lexer
+
+    taken = []
+    one_step = Lexer._plain_rule
+    monkeypatch.setattr(Lexer, "_plain_rule", lambda self, m, out: taken.append(1)
+                        or one_step(self, m, out))
+    rng = random.Random(14)
+    bits = ["/a", "/a", "/a.b", "/a_b", "/b-c", "/d->e", "/f#g", "/h=i", "/j\u00a0k", "/l\\ m",
+            "/n,o", "/p{q,r}", "/s:t", "/u+v", "/w(x)", "/y<z", "/é", "/", "-", "*", "**", "[0-9]", "!", '"']
+    gaps = [" ", " ", " ", "\t", "  ", "\\\n ", "\n", "", "\u00a0", " \x0b"]
+    modes = ["r", "r", "rw", "rw", "mr", "ix", "px", "r ", "R", "r1", "", "rw,x", "->", "r\n"]
+    shown = {"same result": 0, "same error": 0}
+    for _ in range(1500):
+        lines = []
+        for _ in range(rng.randint(1, 5)):
+            pick = bits[:5] if rng.random() < 0.5 else bits  # plain paths half the time
+            path = "".join(rng.choice(pick) for _ in range(rng.randint(1, 4)))
+            lines.append(f"{rng.choice(['', '  ', 'deny '])}{path}{rng.choice(gaps)}"
+                         f"{rng.choice(modes)}{rng.choice([',', ',', '', ' ,', ',,'])}"
+                         f"{rng.choice(['', ' # c', ' {', '}'])}")
+        text = "profile t {\n" + "\n".join(lines) + "\n}\n"
+        shown[_same_both_ways(_lexed, text)] += 1
+    assert min(shown.values()) > 50 and len(taken) > 300, (shown, len(taken))

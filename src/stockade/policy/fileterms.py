@@ -3,6 +3,8 @@ frule, file_rule_tail; parser_misc.c parse_perms)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from stockade.policy import ast
 from stockade.policy.ast import Qualifiers, SourcePos
 from stockade.policy.lexer import T, Token
@@ -17,6 +19,18 @@ from stockade.policy.parsebase import ParserBase, is_path
 from stockade.policy.ruleparse import Term
 
 _NO_QUALIFIERS = Qualifiers()
+
+
+@lru_cache(maxsize=1024)  # a large profile repeats a few dozen modes
+def _plain_mode(word: str, deny: bool) -> tuple[Perm, str | None] | None:
+    """parse_mode of a plain rule's mode (unnamed), or None when the word is not a valid
+    mode (the general path then reports it)."""
+    if not looks_like_mode(word):
+        return None
+    try:
+        return parse_mode(word, deny=deny, named=False)
+    except ValueError:
+        return None
 
 
 class RuleTermParser(ParserBase):
@@ -125,15 +139,13 @@ class RuleTermParser(ParserBase):
         if i + 2 >= len(toks):
             return None
         mode_tok, end = toks[i + 1], toks[i + 2]
-        if (end.kind is not T.COMMA or mode_tok.kind is not T.WORD
-                or mode_tok.line != tok.line or not looks_like_mode(mode_tok.value)):
+        if end.kind is not T.COMMA or mode_tok.kind is not T.WORD or mode_tok.line != tok.line:
             return None
         outer = self.block_quals[-1]
-        try:
-            perms, exec_mode = parse_mode(mode_tok.value, deny=outer.deny and not outer.prompt,
-                                          named=False)
-        except ValueError:
+        mode = _plain_mode(mode_tok.value, outer.deny and not outer.prompt)
+        if mode is None:
             return None
+        perms, exec_mode = mode
         self.i = i + 3
         return ast.FileRule(pos=SourcePos(self.file, tok.line, tok.col),
                             text=self.text[tok.start : end.end], qualifiers=_NO_QUALIFIERS,

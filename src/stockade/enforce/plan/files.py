@@ -53,6 +53,7 @@ WRITE_FILE = F.WRITE_FILE | F.TRUNCATE
 DEVICES = F.MAKE_CHAR | F.MAKE_BLOCK
 
 _TRANSITION = {"p": "profile", "c": "child profile"}
+_NO_NAMES: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -267,7 +268,7 @@ class FileCompiler:
 
             parents = parent_grants(exp, perms, rights_for, self._may_make_dir,
                                     self._may_create, self.fs)
-        via = frozenset(n for pg in parents for n in pg.names)
+        via = frozenset(n for pg in parents for n in pg.names) if parents else _NO_NAMES
         own_proc = own_proc_note(rule.path) if not q.deny and isinstance(rule, FileRule) \
             else None
         _target_notes(exp, v, deny=q.deny, via=via, own=own_proc)

@@ -20,6 +20,7 @@ import bisect
 import os
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from stockade import fsview
@@ -338,7 +339,7 @@ def _cut(exp: Expansion, why: str) -> None:
     exp.notes.append(why)
 
 
-def literal_region(seq: list[tuple]) -> str:
+def literal_region(seq: Sequence[tuple]) -> str:
     """The deepest directory named literally at the start of a parsed pattern: every path the
     pattern matches lies beneath it ("/" when the pattern starts with a glob)."""
     text = ""
@@ -347,7 +348,36 @@ def literal_region(seq: list[tuple]) -> str:
             break
         text += node[1]
     head = aare.fold_slashes(text).rpartition("/")[0]
-    return os.path.normpath(_to_fs(head)) if head.startswith("/") else "/"
+    if not head.startswith("/"):
+        return "/"
+    if "/." in head or not head.isascii():  # (otherwise normpath would return it as it is)
+        return os.path.normpath(_to_fs(head))
+    return head
+
+
+def literal_head(comps: list[list[tuple]]) -> tuple[str, list[list[tuple]]]:
+    """(the literal prefix, the components after it) of an absolute pattern's components
+    after the root: the components before the first glob (a literal component is a single
+    "lit" node: _components splits literals at "/" and fold_flat joined them)."""
+    n = 0
+    while n < len(comps) and comps[n] and _literal(comps[n]):
+        n += 1
+    return "/" + "/".join([_to_fs("".join([x[1] for x in c])) for c in comps[:n]]), comps[n:]
+
+
+def head_split(folded: list[tuple]) -> tuple[str, list[list[tuple]]] | None:
+    """What literal_head gives for a folded node list that starts with a plain absolute
+    ASCII literal without `//` (the common case), without splitting that literal into
+    components; None for anything else (the general way)."""
+    if not folded or folded[0][0] != "lit":
+        return None
+    text = folded[0][1]
+    if not text.startswith("/") or "//" in text or not text.isascii():
+        return None
+    if len(folded) == 1:
+        return (text[:-1] or "/", [[]]) if text.endswith("/") else (text, [])
+    head, _, lead = text.rpartition("/")  # the next node is a glob (fold_flat joined lits)
+    return head or "/", _components([("lit", lead), *folded[1:]] if lead else folded[1:])
 
 
 def _resolves_to_itself(path: str, fs: BuildCache) -> str | None:
@@ -374,7 +404,7 @@ def expand(text: str, *, max_visits: int = MAX_VISITS, max_targets: int = MAX_TA
     """
     exp = Expansion(pattern=text)
     pattern = parsed if parsed is not None and parsed.text == text else aare.parse(text)
-    exp.region = literal_region(list(pattern.seq))
+    exp.region = literal_region(pattern.seq)
     flats = aare.expand_alternations(pattern.seq, MAX_ALTERNATIVES)
     if flats is None:
         _cut(exp, f"more than {MAX_ALTERNATIVES} alternatives: not expanded")
@@ -382,24 +412,22 @@ def expand(text: str, *, max_visits: int = MAX_VISITS, max_targets: int = MAX_TA
     fs = fs or BuildCache()
     walker = _Walker(exp, max_visits, max_targets, fs)
     seen: set[tuple[str, ...]] = set()
+    single = len(flats) == 1
     for flat in flats:
-        comps = _components(aare.fold_flat(flat))
-        if len(flats) > 1:  # alternatives that spell the same components: walked once
-            key = tuple(repr(c) for c in comps)
-            if key in seen:
+        folded = aare.fold_flat(flat)
+        split = head_split(folded) if single else None
+        if split is None:
+            comps = _components(folded)
+            if not single:  # alternatives that spell the same components: walked once
+                key = tuple(repr(c) for c in comps)
+                if key in seen:
+                    continue
+                seen.add(key)
+            if not comps or comps[0] != []:
+                exp.notes.append(f"'{text}' is not an absolute path: nothing granted")
                 continue
-            seen.add(key)
-        if not comps or comps[0] != []:
-            exp.notes.append(f"'{text}' is not an absolute path: nothing granted")
-            continue
-        comps = comps[1:]
-        # the literal prefix: components before the first glob (a literal component is a
-        # single "lit" node: _components splits literals at "/" and fold_flat joined them)
-        n = 0
-        while n < len(comps) and comps[n] and _literal(comps[n]):
-            n += 1
-        prefix = "/" + "/".join([_to_fs("".join([x[1] for x in c])) for c in comps[:n]])
-        rest = comps[n:]
+            split = literal_head(comps[1:])
+        prefix, rest = split
         if pid is not None:
             if prefix == "/proc" and rest and _pid_component(rest[0], pid):
                 exp.glob = True

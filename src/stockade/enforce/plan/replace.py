@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,6 +65,14 @@ def _replaceable(path: str, kind: str, fs: BuildCache) -> bool:
     return mode == -errno.ENOENT or (mode >= 0 and stat.S_ISREG(mode))
 
 
+def _dirname(path: str) -> str:
+    """os.path.dirname of a str path, without its generic steps (asked for every rule)."""
+    head = path[: path.rfind("/") + 1]
+    if head and head != "/" * len(head):
+        head = head.rstrip("/")
+    return head
+
+
 def existing_ancestor(path: str, may_make_dir: Callable[[str], bool],
                       fs: BuildCache | None = None) -> tuple[str | None, bool]:
     """The directory through which `path` can be reached, and whether that meant climbing: the
@@ -74,11 +81,11 @@ def existing_ancestor(path: str, may_make_dir: Callable[[str], bool],
     `out/x.tar`; `rm -rf r; git init r`, then `r/.git/...`); (None, False) when that
     ancestor does not exist, so that a path never widens a grant above what the program
     could build itself."""
-    parent = os.path.dirname(path.rstrip("/")) or "/"
+    parent = _dirname(path.rstrip("/")) or "/"
     climbed = False
     # a directory the program may make is a new inode when it does (`rm -rf r; git init r`)
     while parent != "/" and may_make_dir(parent):
-        parent = os.path.dirname(parent) or "/"
+        parent = _dirname(parent) or "/"
         climbed = True
     if not (fs or BuildCache()).isdir(parent):
         return None, False
