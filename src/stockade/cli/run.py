@@ -164,16 +164,14 @@ def _open_outputs(args: argparse.Namespace,
     grants = None if getattr(args, "mode", None) == "complain" else sandbox_grants(plan)
     audit = None
     if args.audit:
-        fd = output_file.open_output(args.audit, "audit file")
-        if grants is not None:
-            output_file.refuse_exposed(fd, args.audit, "audit records", "--audit", grants)
+        fd = (output_file.open_output(args.audit, "audit file") if grants is None else
+              output_file.open_unexposed(args.audit, "audit records", "--audit", grants))
         audit = output_file.RecordFile(fd, args.audit)
     learn = None
     if getattr(args, "learn", None):
         try:
-            learn = output_file.open_output(args.learn, "--learn file")
-            if grants is not None:
-                output_file.refuse_exposed(learn, args.learn, "observations", "--learn", grants)
+            learn = (output_file.open_output(args.learn, "--learn file") if grants is None else
+                     output_file.open_unexposed(args.learn, "observations", "--learn", grants))
         except BaseException:
             if audit:
                 audit.close()

@@ -4,7 +4,7 @@ A sandboxed program may have planted a symbolic link (or a FIFO) at such a path 
 run; the launcher is not confined, so following it would append to, or truncate, whatever the
 link names. `open_output` opens with O_NOFOLLOW (a link in the last component is refused),
 O_NONBLOCK (a FIFO cannot block the open) and O_CLOEXEC (the program never inherits it), then
-checks with fstat that it got a regular file. `refuse_exposed` refuses a file that the coming
+checks with fstat that it got a regular file. `open_unexposed` refuses a file that the coming
 run may write (itself, another link of it, or its directory), since the program could rewrite
 or replace it while it runs.
 
@@ -56,22 +56,30 @@ def open_output(path: str, what: str, *, truncate: bool = False) -> int:
     return fd
 
 
-def refuse_exposed(fd: int, path: str, what: str, flag: str,
-                   grants: Iterable[tuple[str, AccessFs]]) -> None:
-    """StockadeError (exit 125), closing `fd`, when a sandbox holding `grants` could change the
-    file open on `fd` (named `path`): a grant on it, on a hard link of it or on a directory
-    above it, or another link of it while the sandbox may write somewhere."""
+def open_unexposed(path: str, what: str, flag: str,
+                   grants: Iterable[tuple[str, AccessFs]]) -> int:
+    """`open_output(path)`, refused (StockadeError, exit 125) when a sandbox holding `grants`
+    could change the file: a grant on it, on another link of it or on a directory above it, or
+    another link of it while the sandbox may write somewhere (status_record.exposure). Checked
+    by name before the open (nothing is created then) and on the opened file after it."""
     from stockade.enforce.status_record import exposure
 
-    try:
-        why = exposure(path, grants, opened=os.fstat(fd))
-    except BaseException:
-        os.close(fd)
-        raise
+    grants = list(grants)
+    why = exposure(path, grants)
+    fd = -1
+    if why is None:
+        fd = open_output(path, what)
+        try:
+            why = exposure(path, grants, opened=os.fstat(fd))
+        except BaseException:
+            os.close(fd)
+            raise
     if why is not None:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
         raise StockadeError(f"{flag} {path} {why}: the program could rewrite or replace the "
                             f"{what} (put it elsewhere)", SETUP_FAILED)
+    return fd
 
 
 class RecordFile:

@@ -103,7 +103,7 @@ def exposure(path: str, grants: Iterable[tuple[str, AccessFs]], *,
     grants = [(g, r) for g, r in grants if r & WRITE_RIGHTS]
     grant = writable_grant(path, grants, opened=opened)
     if grant is not None:
-        if os.path.realpath(grant) == os.path.realpath(path) or _same_file(grant, opened):
+        if os.path.realpath(grant) == os.path.realpath(path) or _same_file(grant, path, opened):
             return f"is writable through the grant {grant}"
         return f"lies inside the writable grant {grant}"
     real = os.path.realpath(path).rstrip("/") + "/"
@@ -116,12 +116,14 @@ def exposure(path: str, grants: Iterable[tuple[str, AccessFs]], *,
     return None
 
 
-def _same_file(path: str, st: os.stat_result | None) -> bool:
+def _same_file(one: str, other: str, other_st: os.stat_result | None) -> bool:
+    """Whether `one` names the file `other` (of fstat `other_st` when given)."""
     try:
-        here = os.stat(path)
+        here = os.stat(one)
+        there = other_st or os.stat(other)
     except OSError:
         return False
-    return st is not None and (here.st_dev, here.st_ino) == (st.st_dev, st.st_ino)
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
 def sandbox_grants(plan: Any, only: AccessFs | None = None) -> list[tuple[str, AccessFs]]:
