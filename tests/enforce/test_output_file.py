@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from stockade.enforce.landlock import AccessFs
-from stockade.enforce.output_file import RecordFile, open_output, refuse_inside_grant
+from stockade.enforce.output_file import RecordFile, open_output, open_unexposed
 from stockade.errors import StockadeError
 
 
@@ -45,10 +45,25 @@ def test_append_and_truncate(tmp_path: Path) -> None:
 
 
 def test_a_directory_inside_a_writable_grant_is_refused(tmp_path: Path) -> None:
-    log = str(tmp_path / "a" / "log")
-    with pytest.raises(StockadeError, match="writable grant"):
-        refuse_inside_grant(log, "audit records", "--audit", [(str(tmp_path), AccessFs.WRITE_FILE)])
-    refuse_inside_grant(log, "audit records", "--audit", [(str(tmp_path), AccessFs.READ_FILE)])
+    (tmp_path / "a").mkdir()
+    log = tmp_path / "a" / "log"
+    with pytest.raises(StockadeError, match="lies inside the writable grant"):
+        open_unexposed(str(log), "audit records", "--audit", [(str(tmp_path), AccessFs.WRITE_FILE)])
+    assert not log.exists()  # refused before anything was created
+    os.close(open_unexposed(str(log), "audit records", "--audit",
+                            [(str(tmp_path), AccessFs.READ_FILE)]))
+
+
+def test_the_file_or_another_link_of_it_in_a_grant_is_refused(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    log.write_text("")
+    with pytest.raises(StockadeError, match=f"is writable through the grant {log}"):
+        open_unexposed(str(log), "audit records", "--audit", [(str(log), AccessFs.TRUNCATE)])
+    (tmp_path / "w").mkdir()
+    os.link(log, tmp_path / "w" / "alias")
+    with pytest.raises(StockadeError, match="has 2 hard links"):
+        open_unexposed(str(log), "audit records", "--audit",
+                       [(str(tmp_path / "w"), AccessFs.MAKE_REG)])
 
 
 def test_learn_does_not_write_its_profile_through_a_link(tmp_path: Path) -> None:

@@ -19,17 +19,6 @@ def _record_dir(user: str, xdg: Path) -> Path:
     return Path("/run/stockade") if user == "root" else xdg / "stockade"
 
 
-@pytest.fixture
-def xdg(area, user, monkeypatch) -> Path:
-    """A private runtime directory of `user`, named by XDG_RUNTIME_DIR (root ignores it)."""
-    d = area.root / "xdg"
-    d.mkdir()
-    os.chown(d, uid_of(user), uid_of(user))
-    os.chmod(d, 0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(d))
-    return d
-
-
 def _popen(user: str, *args: str) -> subprocess.Popen[str]:
     extra: dict[str, object] = {}
     if user == "nobody":

@@ -157,23 +157,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _open_outputs(args: argparse.Namespace,
                   plan: EnforcementPlan) -> tuple[RecordFile | None, int | None]:
     """Open --audit FILE and --learn FILE before anything runs: never through a symbolic link,
-    only a regular file, and (--audit) not in a directory the program may write. The
+    only a regular file, and not a file the program may write (status_record.exposure). The
     supervisor gets these descriptors (never the paths again: they could name another file
     by then)."""
     from stockade.enforce import output_file
     from stockade.enforce.status_record import sandbox_grants
 
+    # complain mode protects no file of ours (its domain grants every right on /)
+    grants = None if getattr(args, "mode", None) == "complain" else sandbox_grants(plan)
     audit = None
     if args.audit:
-        if getattr(args, "mode", None) != "complain":  # complain protects no file of ours
-            output_file.refuse_inside_grant(args.audit, "audit records", "--audit",
-                                            sandbox_grants(plan))
-        audit = output_file.RecordFile(output_file.open_output(args.audit, "audit file"),
-                                       args.audit)
+        fd = (output_file.open_output(args.audit, "audit file") if grants is None else
+              output_file.open_unexposed(args.audit, "audit records", "--audit", grants))
+        audit = output_file.RecordFile(fd, args.audit)
     learn = None
     if getattr(args, "learn", None):
         try:
-            learn = output_file.open_output(args.learn, "--learn file")
+            learn = (output_file.open_output(args.learn, "--learn file") if grants is None else
+                     output_file.open_unexposed(args.learn, "observations", "--learn", grants))
         except BaseException:
             if audit:
                 audit.close()
@@ -312,19 +313,19 @@ def _record_keeper(args: argparse.Namespace, prep: Prepared, name: str,
 
 
 def _record_conflict(args: argparse.Namespace, plan: EnforcementPlan) -> str | None:
-    """Why the status record cannot be kept under `plan` (its directory lies inside a writable
-    grant: the program could replace or forge the records there); None when it can."""
+    """Why the status record cannot be kept under `plan` (a writable grant covers its directory
+    or lies inside it: the program could replace or forge the records there); None when it
+    can."""
     from stockade.enforce import status_record
 
     directory = status_record.record_dir() if args.status_record else None
     if directory is None:
         return None
-    grant = status_record.writable_grant(directory, status_record.sandbox_grants(plan))
-    if grant is None:
+    why = status_record.exposure(directory, status_record.sandbox_grants(plan))
+    if why is None:
         return None
-    return (f"the status record directory {directory} lies inside the writable grant {grant}: "
-            "the program could replace its records (narrow the grant, or pass "
-            "--no-status-record)")
+    return (f"the status record directory {directory} {why}: the program could replace its "
+            "records (narrow the grant, or pass --no-status-record)")
 
 
 def run(args: argparse.Namespace) -> int:

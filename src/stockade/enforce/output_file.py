@@ -4,8 +4,9 @@ A sandboxed program may have planted a symbolic link (or a FIFO) at such a path 
 run; the launcher is not confined, so following it would append to, or truncate, whatever the
 link names. `open_output` opens with O_NOFOLLOW (a link in the last component is refused),
 O_NONBLOCK (a FIFO cannot block the open) and O_CLOEXEC (the program never inherits it), then
-checks with fstat that it got a regular file. `refuse_inside_grant` refuses a path whose
-directory the coming run may write, since the program could replace the file while it runs.
+checks with fstat that it got a regular file. `open_unexposed` refuses a file that the coming
+run may write (itself, another link of it, or its directory), since the program could rewrite
+or replace it while it runs.
 
 `RecordFile` is the writer for JSON lines: a failed write (a full disk, a file size limit)
 never raises; the lines are counted as lost so that `run` can say so and still return the
@@ -55,17 +56,30 @@ def open_output(path: str, what: str, *, truncate: bool = False) -> int:
     return fd
 
 
-def refuse_inside_grant(path: str, what: str, flag: str,
-                        grants: Iterable[tuple[str, AccessFs]]) -> None:
-    """StockadeError (exit 125) when `path`'s directory lies inside a writable grant."""
-    from stockade.enforce.status_record import writable_grant
+def open_unexposed(path: str, what: str, flag: str,
+                   grants: Iterable[tuple[str, AccessFs]]) -> int:
+    """`open_output(path)`, refused (StockadeError, exit 125) when a sandbox holding `grants`
+    could change the file: a grant on it, on another link of it or on a directory above it, or
+    another link of it while the sandbox may write somewhere (status_record.exposure). Checked
+    by name before the open (nothing is created then) and on the opened file after it."""
+    from stockade.enforce.status_record import exposure
 
-    directory = os.path.dirname(os.path.abspath(path))
-    grant = writable_grant(directory, grants)
-    if grant is not None:
-        raise StockadeError(f"{flag} {path}: its directory lies inside the writable grant "
-                            f"{grant}: the program could replace the {what} (put it "
-                            "elsewhere)", SETUP_FAILED)
+    grants = list(grants)
+    why = exposure(path, grants)
+    fd = -1
+    if why is None:
+        fd = open_output(path, what)
+        try:
+            why = exposure(path, grants, opened=os.fstat(fd))
+        except BaseException:
+            os.close(fd)
+            raise
+    if why is not None:
+        if fd >= 0:
+            os.close(fd)
+        raise StockadeError(f"{flag} {path} {why}: the program could rewrite or replace the "
+                            f"{what} (put it elsewhere)", SETUP_FAILED)
+    return fd
 
 
 class RecordFile:

@@ -54,15 +54,20 @@ def record_dir() -> str | None:
     return None
 
 
-def writable_grant(directory: str, grants: Iterable[tuple[str, AccessFs]]) -> str | None:
-    """The first grant path (a directory at or above `directory`) whose rights let a sandbox
-    change what is in `directory`; None if no grant does.
+def writable_grant(path: str, grants: Iterable[tuple[str, AccessFs]], *,
+                   opened: os.stat_result | None = None) -> str | None:
+    """The first grant whose rights let a sandbox change `path`: a grant on `path` itself (a
+    file: its contents) or on a directory at or above it (what is in it); None if no grant
+    does. `opened` is the fstat of a descriptor the caller holds on `path`.
 
-    Landlock rules belong to inodes, not names: a grant on another path to the same directory
-    or to one of its ancestors (a bind mount of /run, say) covers it too, so the grants are
-    compared by (device, inode) with `directory` and each of its ancestors, besides by path."""
-    real = os.path.realpath(directory)
+    Landlock rules belong to inodes, not names: a grant on another path to the same file or
+    directory or to one of its ancestors (a hard link, a bind mount of /run, say) covers it
+    too, so the grants are compared by (device, inode) with `path` and each of its ancestors,
+    besides by path."""
+    real = os.path.realpath(path)
     ancestors: set[tuple[int, int]] = set()
+    if opened is not None:
+        ancestors.add((opened.st_dev, opened.st_ino))
     here = real
     while True:
         with contextlib.suppress(OSError):
@@ -71,19 +76,54 @@ def writable_grant(directory: str, grants: Iterable[tuple[str, AccessFs]]) -> st
         if here == "/":
             break
         here = os.path.dirname(here)
-    for path, rights in grants:
+    for grant, rights in grants:
         if not rights & WRITE_RIGHTS:
             continue
-        top = os.path.realpath(path)
+        top = os.path.realpath(grant)
         if real == top or real.startswith(top.rstrip("/") + "/"):
-            return path
+            return grant
         try:
-            st = os.stat(path)
+            st = os.stat(grant)
         except OSError:
             continue
         if (st.st_dev, st.st_ino) in ancestors:
-            return path
+            return grant
     return None
+
+
+def exposure(path: str, grants: Iterable[tuple[str, AccessFs]], *,
+             opened: os.stat_result | None = None) -> str | None:
+    """Why a sandbox holding `grants` could change `path`, a file or directory the launcher owns
+    (the status record directory, --audit and --learn files, the plan cache), as a phrase
+    following the path ("lies inside the writable grant /run"); None when it cannot.
+    `opened` is the fstat of the caller's descriptor on `path` (a file: its hard links count).
+
+    Besides `writable_grant`: a writable grant inside a directory, and a file with more than
+    one link while any grant is writable (the other name may lie inside it)."""
+    grants = [(g, r) for g, r in grants if r & WRITE_RIGHTS]
+    grant = writable_grant(path, grants, opened=opened)
+    if grant is not None:
+        if os.path.realpath(grant) == os.path.realpath(path) or _same_file(grant, path, opened):
+            return f"is writable through the grant {grant}"
+        return f"lies inside the writable grant {grant}"
+    real = os.path.realpath(path).rstrip("/") + "/"
+    for grant, _ in grants:
+        if os.path.realpath(grant).startswith(real):
+            return f"holds the writable grant {grant}"
+    if opened is not None and opened.st_nlink > 1 and grants:
+        return (f"has {opened.st_nlink} hard links: the program could write it through one "
+                "inside a writable grant")
+    return None
+
+
+def _same_file(one: str, other: str, other_st: os.stat_result | None) -> bool:
+    """Whether `one` names the file `other` (of fstat `other_st` when given)."""
+    try:
+        here = os.stat(one)
+        there = other_st or os.stat(other)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
 def sandbox_grants(plan: Any, only: AccessFs | None = None) -> list[tuple[str, AccessFs]]:

@@ -83,19 +83,11 @@ def cache_key(profile: str, include_dirs: Sequence[str], name: str | None, abi: 
 
 def exposure(directory: str, plan: EnforcementPlan) -> str | None:
     """Why a sandbox under `plan` could change the cache directory, or None if it cannot."""
-    from stockade.enforce.status_record import WRITE_RIGHTS, sandbox_grants, writable_grant
+    from stockade.enforce.status_record import WRITE_RIGHTS, exposure, sandbox_grants
 
     if not writes_confined(plan):
         return "Landlock does not restrict writing files here"
-    grants = sandbox_grants(plan, only=WRITE_RIGHTS)  # the only ones either check looks at
-    above = writable_grant(directory, grants)
-    if above is not None:
-        return f"the writable grant {above} covers it"
-    real = os.path.realpath(directory).rstrip("/") + "/"
-    for path, rights in grants:
-        if rights & WRITE_RIGHTS and os.path.realpath(path).startswith(real):
-            return f"the writable grant {path} lies inside it"
-    return None
+    return exposure(directory, sandbox_grants(plan, only=WRITE_RIGHTS))  # the only ones it uses
 
 
 def writes_confined(plan: EnforcementPlan) -> bool:
