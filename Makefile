@@ -14,7 +14,7 @@ $(BIN)/pip:
 	$(BIN)/pip install --quiet --upgrade pip
 
 # setup.py builds the supervisor's optional C extension (cffi): rebuilt when its source changes
-EXT_SRC := $(wildcard setup.py src/stockade/enforce/supervisor/_unotify_build.py src/stockade/audit/readers/_fastread.c)
+EXT_SRC := $(wildcard setup.py src/stockade/enforce/supervisor/_unotify_build.py src/stockade/audit/readers/_fastread*.c src/stockade/audit/readers/_fastread.h)
 
 EXT_SRC += $(wildcard src/stockade/enforce/_fsbatch_build.py)
 

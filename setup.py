@@ -24,7 +24,11 @@ _fsbatch_spec.loader.exec_module(_fsbatch_mod)
 _fsbatch = _fsbatch_mod.ffibuilder.distutils_extension(tmpdir="build")
 _fsbatch.optional = True
 # the compiled audit.log reader (CPython C-API; stockade.audit.readers.fast falls back to Python)
+_readers = os.path.join("src", "stockade", "audit", "readers")
 _reader = Extension("stockade.audit.readers._fastread",
-                    sources=[os.path.join("src", "stockade", "audit", "readers", "_fastread.c")],
+                    sources=[os.path.join(_readers, name) for name in (
+                        "_fastread.c", "_fastread_fields.c", "_fastread_syscall.c", "_fastread_event.c",
+                        "_fastread_modules.c", "_fastread_rows.c", "_fastread_reader.c")],
+                    depends=[os.path.join(_readers, "_fastread.h")],
                     optional=True)
 setup(ext_modules=[_ext, _fsbatch, _reader])
