@@ -134,6 +134,8 @@ def _stat_kind(path: str) -> int | None:
     except OSError as err:
         _note("s", path, _err(err))
         return None
+    except ValueError:  # an embedded NUL: no such file, whatever the filesystem holds
+        return None
     _note("s", path, _kind(st.st_mode))
     return st.st_mode
 
@@ -147,7 +149,7 @@ def lexists(path: str) -> bool:
     """os.path.lexists."""
     try:
         lstat(path)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: an embedded NUL, as os.path.lexists
         return False
     return True
 

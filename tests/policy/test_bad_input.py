@@ -3,6 +3,7 @@ files, deep nesting, and long paths all end in a one-line error naming the file.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -214,3 +215,18 @@ def test_file_name_with_a_brace_or_newline_is_a_file_not_text(tmp_path: Path) ->
         assert prof.name == "brace" and prof.pos.file == str(path)
         out = cli("explain", "--profile", str(path), "--json", "read", "/etc/hostname", timeout=60)
         assert out.returncode == 0, out.stderr
+
+
+def test_nul_in_an_abi_or_include_name_is_a_missing_file_not_a_crash() -> None:
+    """Found by test_mutated_real_profiles: `abi \\x00<abi/3.0>,` reached os.stat with a NUL
+    (ValueError) through fsview; os.path.exists answers False there, and so does fsview."""
+    from stockade import fsview
+
+    assert fsview.exists("/etc/\x00passwd") is False
+    assert fsview.isdir("/\x00") is False
+    assert fsview.lexists("/etc/\x00passwd") is False
+    for text in ("abi \x00<abi/3.0>,\nprofile p { /x r, }\n",
+                 'include "/etc/\x00passwd"\nprofile p { /x r, }\n'):
+        loader = Loader()
+        with contextlib.suppress(PolicyError):  # a clear error is fine; a ValueError is not
+            compile_profiles(loader.load_text(text, "<nul>"), loader=loader)
