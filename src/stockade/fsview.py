@@ -128,7 +128,8 @@ def lstat(path: str) -> os.stat_result:
     return st
 
 
-def _stat_kind(path: str) -> int | None:
+def stat_mode(path: str) -> int | None:
+    """os.stat's st_mode (None when it fails), noting the file type (or the error)."""
     try:
         st = os.stat(path)
     except OSError as err:
@@ -138,11 +139,6 @@ def _stat_kind(path: str) -> int | None:
         return None
     _note("s", path, _kind(st.st_mode))
     return st.st_mode
-
-
-def stat_mode(path: str) -> int | None:
-    """os.stat's st_mode (None when it fails), noting the file type (or the error)."""
-    return _stat_kind(path)
 
 
 def lexists(path: str) -> bool:
@@ -156,18 +152,18 @@ def lexists(path: str) -> bool:
 
 def exists(path: str) -> bool:
     """os.path.exists."""
-    return _stat_kind(path) is not None
+    return stat_mode(path) is not None
 
 
 def isdir(path: str) -> bool:
     """os.path.isdir."""
-    mode = _stat_kind(path)
+    mode = stat_mode(path)
     return mode is not None and stat.S_ISDIR(mode)
 
 
 def isfile(path: str) -> bool:
     """os.path.isfile."""
-    mode = _stat_kind(path)
+    mode = stat_mode(path)
     return mode is not None and stat.S_ISREG(mode)
 
 

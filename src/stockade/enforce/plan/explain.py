@@ -133,20 +133,13 @@ class _Landlock:
         return "the plan handles no Landlock right: no domain"
 
 
+_MAKE_RIGHTS = {stat.S_IFDIR: AccessFs.MAKE_DIR, stat.S_IFLNK: AccessFs.MAKE_SYM,
+                stat.S_IFIFO: AccessFs.MAKE_FIFO, stat.S_IFSOCK: AccessFs.MAKE_SOCK,
+                stat.S_IFCHR: AccessFs.MAKE_CHAR, stat.S_IFBLK: AccessFs.MAKE_BLOCK}
+
+
 def _make_right(mode: int) -> AccessFs:
-    if stat.S_ISDIR(mode):
-        return AccessFs.MAKE_DIR
-    if stat.S_ISLNK(mode):
-        return AccessFs.MAKE_SYM
-    if stat.S_ISFIFO(mode):
-        return AccessFs.MAKE_FIFO
-    if stat.S_ISSOCK(mode):
-        return AccessFs.MAKE_SOCK
-    if stat.S_ISCHR(mode):
-        return AccessFs.MAKE_CHAR
-    if stat.S_ISBLK(mode):
-        return AccessFs.MAKE_BLOCK
-    return AccessFs.MAKE_REG
+    return _MAKE_RIGHTS.get(stat.S_IFMT(mode), AccessFs.MAKE_REG)
 
 
 def _parent(obj: Object) -> str:

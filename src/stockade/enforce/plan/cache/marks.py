@@ -14,8 +14,11 @@ removed by hand (the directory is on tmpfs: a reboot clears it).
 
 from __future__ import annotations
 
-import contextlib
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stockade.enforce.status_record import Record
 
 PREFIX = "keyring-"
 SUFFIX = ".mark"
@@ -67,32 +70,27 @@ class Mark:
     of its sandbox is left and the key is dropped."""
 
     def __init__(self) -> None:
-        self.dir_fd = -1
-        self.name = ""
+        self.record: Record | None = None
 
     def place(self) -> None:
         """Write the mark. Raises OSError (RecordDirError included) when it cannot be."""
-        from stockade.enforce.status_record import open_dir, start_time
+        from stockade.enforce.status_record import Record, open_dir, start_time
 
         where = directory()
         if where is None:  # no run of this user can find a place for marks: none uses the cache
             return
-        self.dir_fd = open_dir(where)
         pid = os.getpid()
-        self.name = f"{PREFIX}{pid}-{start_time(pid)}{SUFFIX}"
+        name = f"{PREFIX}{pid}-{start_time(pid)}{SUFFIX}"
+        dir_fd = open_dir(where)
         try:
-            os.close(os.open(self.name, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                             0o644, dir_fd=self.dir_fd))
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                             0o644, dir_fd=dir_fd))
         except OSError:
-            os.close(self.dir_fd)
-            self.dir_fd = -1
+            os.close(dir_fd)
             raise
+        self.record = Record(dir_fd, name, os.path.join(where, name))
 
     def clear(self) -> None:
-        """Remove the mark."""
-        if self.dir_fd < 0:
-            return
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.name, dir_fd=self.dir_fd)
-        os.close(self.dir_fd)
-        self.dir_fd = -1
+        """Remove the mark (status_record.Record.remove: gone already is fine)."""
+        if self.record is not None:
+            self.record.remove()
