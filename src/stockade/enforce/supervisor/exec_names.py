@@ -21,6 +21,7 @@ import stat
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from stockade.enforce.grant_path import MAX_LINKS
 from stockade.enforce.supervisor.resolve import rewrite_self
 from stockade.enforce.supervisor.sys import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW
 from stockade.lsm.probe import inode_object
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from stockade.enforce.supervisor.target import TaskInfo
     from stockade.lsm.types import Subject
 
-#: symbolic links followed in one lookup before ELOOP (the kernel's MAXSYMLINKS)
-MAX_LINKS = 40
 _DAC = Dac()
 
 

@@ -143,6 +143,7 @@ def openat2_with(backend: Backend) -> Any:
 
 _KEY_HEAD = struct.Struct("=QIIIIQQI")
 _ABSENT = _U32.pack(0xFFFFFFFF)
+_TASKS = 1024  # STK_TASKS in _unotify_build.py: the C table of tasks, direct-mapped by tid
 
 
 class FastPath:
@@ -159,7 +160,7 @@ class FastPath:
     thread still has the credentials it had when they were put (`creds`).
     """
 
-    __slots__ = ("_ffi", "_lib", "_lock", "_next", "_stats", "_tokens", "ctx", "names")
+    __slots__ = ("_ffi", "_lib", "_lock", "_next", "_stats", "_tasks", "_tokens", "ctx", "names")
 
     def __init__(self, backend: Backend, ctx: Any, names: tuple[str, ...]) -> None:
         self._ffi = backend.ffi
@@ -167,6 +168,10 @@ class FastPath:
         self.ctx = ctx
         self.names = names
         self._tokens: dict[tuple, int] = {}
+        #: what the C table of tasks holds, slot by slot: (tid, pidfd, token, cred_gen) as last
+        #: given to stk_fast_task, so that a put for a task it already holds neither dups its
+        #: pidfd nor takes the lock again
+        self._tasks: dict[int, tuple[int, int, int, int]] = {}
         self._next = 1
         self._stats = backend.ffi.new("uint64_t[5]")
         #: a reset in another thread may race `close`: never use a freed table
@@ -214,7 +219,12 @@ class FastPath:
         if self.ctx is None:
             return
         token = self.token(subject_key)
-        self._lib.stk_fast_task(self.ctx, tid, os.dup(pidfd), token, cred_gen)
+        task = (tid, pidfd, token, cred_gen)
+        slot = tid & (_TASKS - 1)
+        if self._tasks.get(slot) != task:
+            dup = os.dup(pidfd)
+            self._tasks[slot] = task  # before the C call: a forget racing it clears both
+            self._lib.stk_fast_task(self.ctx, tid, dup, token, cred_gen)
         key = self.key(token, access, path, st, xattrs)
         self._lib.stk_fast_put(self.ctx, key, len(key), seqno)
 
@@ -226,6 +236,11 @@ class FastPath:
 
     def forget(self, tid: int) -> None:
         """Task `tid` changed or went away (-1: every task)."""
+        slot = tid & (_TASKS - 1)
+        if tid < 0:
+            self._tasks.clear()
+        elif self._tasks.get(slot, (0,))[0] == tid:
+            self._tasks.pop(slot, None)
         if self.ctx is not None:
             self._lib.stk_fast_forget(self.ctx, tid)
 

@@ -446,18 +446,15 @@ class Supervisor:
 
     def _loop_c(self, listener: Listener, backend: fast.Backend, note: Any, args: Any,
                 fp: fast.FastPath | None) -> None:
-        if fp is not None:
-            ctx, fast_step = fp.ctx, backend.lib.stk_next_fast
-
-            def step(lfd: int, stop: int, timeout: int, note: Any) -> int:
-                return int(fast_step(lfd, stop, timeout, note, ctx))
-        else:
-            step = backend.lib.stk_next
+        # the mirror's table as a trailing argument, not a wrapper: no Python frame per
+        # notification (cffi already returns an int)
+        step, extra = ((backend.lib.stk_next_fast, (fp.ctx,)) if fp is not None
+                       else (backend.lib.stk_next, ()))
         handle = self.handle
         lfd, stop = listener.fd, self._stop_r
         waiting = self.blocking.waiting
         while True:
-            got = step(lfd, stop, REAP_INTERVAL_MS if waiting else -1, note)
+            got = step(lfd, stop, REAP_INTERVAL_MS if waiting else -1, note, *extra)
             if waiting:
                 self.blocking.reap()
             if got == 1:

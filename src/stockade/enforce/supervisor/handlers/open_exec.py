@@ -15,6 +15,7 @@ import stat
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from stockade.enforce.grant_path import MAX_LINKS
 from stockade.enforce.supervisor import exec_chain, exec_names, exec_race
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.resolve import (
@@ -69,9 +70,6 @@ class Denied(Exception):
 
 
 # -- open family ------------------------------------------------------------------------------
-
-#: symbolic links followed in one lookup before ELOOP (the kernel's MAXSYMLINKS)
-MAX_LINKS = 40
 
 
 def _create(sup: Supervisor, task: TaskInfo, dirfd: int, path: bytes, flags: int, mode: int,
