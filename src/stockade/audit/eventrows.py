@@ -23,7 +23,6 @@ formats, real kernel lines and mangled copies.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -40,13 +39,7 @@ from stockade.audit.readers.interpret import (
     syscall_fields,
 )
 from stockade.audit.readers.parser import RawRecord, field_value, parse_line, stamp_time
-from stockade.audit.readers.sources import (
-    _first_content,
-    _lines,
-    _open_text,
-    records_from_jsonl,
-)
-from stockade.audit.readers.tomoyo import is_tomoyo_header
+from stockade.audit.readers.sources import read_stream, read_text, records_from_jsonl
 from stockade.audit.readers.tomoyo import read_records as tomoyo_records
 from stockade.audit.readers.types import AUDIT_AVC, AUDIT_SYSCALL, is_user_message
 from stockade.audit.record import AuditRecord
@@ -223,34 +216,13 @@ def record_rows(records: Iterable[AuditRecord]) -> Iterator[Row | None]:
 def rows_from_file(path: str | Path, stats: dict[str, int] | None = None) -> Iterator[Row | None]:
     """Store rows of one file: audit.log or kernel log text, TOMOYO's log or stockade JSONL
     (told apart as `read_records` does)."""
-    source = Path(path)
-    try:
-        handle = _open_text(source)
-    except OSError as err:
-        raise StockadeError(f"cannot read {source}: {err.strerror}") from None
-    with handle:
-        if not handle.seekable():
-            yield from rows_from_stream(handle, stats)
-            return
-        first = _first_content(handle)
-        handle.seek(0)
-        if first.lstrip().startswith("{"):
-            yield from record_rows(records_from_jsonl(handle, stats))
-        elif is_tomoyo_header(first):
-            yield from record_rows(tomoyo_records(_lines(handle)))
-        else:
-            yield from rows_from_lines(handle, stats)
+    yield from read_text(path, lambda lines: record_rows(records_from_jsonl(lines, stats)),
+                         lambda lines: record_rows(tomoyo_records(lines)),
+                         lambda lines: rows_from_lines(lines, stats))
 
 
 def rows_from_stream(handle: IO[str], stats: dict[str, int] | None = None) -> Iterator[Row | None]:
     """Store rows from an open text stream (stdin, a pipe), as `records_from_stream`."""
-    first = _first_content(handle)
-    if not first:
-        return
-    rest = itertools.chain([first], _lines(handle))
-    if first.lstrip().startswith("{"):
-        yield from record_rows(records_from_jsonl(rest, stats))
-    elif is_tomoyo_header(first):
-        yield from record_rows(tomoyo_records(rest))
-    else:
-        yield from rows_from_lines(rest, stats)
+    yield from read_stream(handle, lambda lines: record_rows(records_from_jsonl(lines, stats)),
+                           lambda lines: record_rows(tomoyo_records(lines)),
+                           lambda lines: rows_from_lines(lines, stats))
