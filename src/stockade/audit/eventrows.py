@@ -41,7 +41,7 @@ from stockade.audit.readers.interpret import (
 from stockade.audit.readers.parser import RawRecord, field_value, parse_line, stamp_time
 from stockade.audit.readers.sources import read_stream, read_text, records_from_jsonl
 from stockade.audit.readers.tomoyo import read_records as tomoyo_records
-from stockade.audit.readers.types import AUDIT_AVC, AUDIT_SYSCALL, is_user_message
+from stockade.audit.readers.types import AUDIT_AVC, AUDIT_SYSCALL
 from stockade.audit.record import AuditRecord
 from stockade.audit.store import (
     _INT64,
@@ -173,25 +173,7 @@ def event_rows(event: Sequence[RawRecord], first: int = 0) -> list[Row | None]:
 class RowCorrelator(Correlator):
     """The reader's `Correlator`, giving each finished event as store rows (`event_rows`)."""
 
-    def add(self, rec: RawRecord, now: float | None = None) -> list[Row | None]:  # type: ignore[override]
-        """Add one record; returns the rows of every event this completes."""
-        if is_user_message(rec.type):
-            self.events += 1
-            return event_rows((rec,))
-        return super().add(rec, now)  # type: ignore[return-value]
-
-    def _complete(self, key: str) -> list[Row | None]:  # type: ignore[override]
-        # Correlator._complete's bookkeeping (which records of the event were seen before),
-        # with event_rows in place of interpret
-        event = self._pending.pop(key)
-        self._touched.pop(key, None)
-        self.events += 1
-        done = self._done
-        first = done.pop(key, 0)
-        done[key] = first + len(event)
-        if len(done) > 4 * self.max_pending:
-            del done[next(iter(done))]
-        return event_rows(event, first)
+    turn = staticmethod(event_rows)  # type: ignore[assignment]
 
 
 def rows_from_lines(lines: Iterable[str], stats: dict[str, int] | None = None,
