@@ -31,12 +31,12 @@ from typing import IO
 from stockade.audit.readers import fast
 from stockade.audit.readers.correlate import Correlator, compiled_records, records_from_lines
 from stockade.audit.readers.interpret import (
-    _AA_RESULT,
-    _SYSCALL_EXACT,
+    AA_RESULT,
     AUXILIARY,
-    _int,
+    SYSCALL_EXACT,
     interpret,
     syscall_fields,
+    to_int,
 )
 from stockade.audit.readers.parser import RawRecord, field_value, parse_line, stamp_time
 from stockade.audit.readers.sources import read_stream, read_text, records_from_jsonl
@@ -117,17 +117,17 @@ def _fast_apparmor(event: Sequence[RawRecord], first: int) -> Row | None:
     verdict, operation, profile, name, pid_text, _fsuid = match.groups()
     if operation in _OBJECT_ELSEWHERE:
         return None
-    result = _AA_RESULT[verdict]
+    result = AA_RESULT[verdict]
     pid = int(pid_text)
     errno = 0
     if syscall_body:
         # the exit and pid syscall_fields() gives: from its exact match when that matches
-        exact = _SYSCALL_EXACT.match(syscall_body)
+        exact = SYSCALL_EXACT.match(syscall_body)
         get = exact.group if exact is not None else syscall_fields(syscall_body).get
-        exit_code = _int(get("exit"))
+        exit_code = to_int(get("exit"))
         errno = -exit_code if exit_code < 0 else 0
         if not pid:
-            pid = _int(get("pid"))
+            pid = to_int(get("pid"))
     if result == "DENIED" and not errno:
         errno = 13
     time, serial = stamp_time(avc.stamp)
