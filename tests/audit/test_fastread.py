@@ -11,7 +11,6 @@ outside oracle.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import re
@@ -25,18 +24,10 @@ import pytest
 from stockade.audit.readers import correlate, fast, interpret, read_records
 from stockade.audit.readers.correlate import Correlator, records_from_lines
 from stockade.audit.record import AuditRecord
+from tests.audit.store_answers import benchmark
 from tests.audit.test_e2e_root import audit_state, denied_child, private_auditd  # noqa: F401 (fixtures)
 
-ROOT = Path(__file__).resolve().parents[2]
 _NAMES = tuple(AuditRecord.__dataclass_fields__)
-
-
-def _benchmark() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_audit", ROOT / "benchmarks" / "audit.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def strict(record: AuditRecord) -> list[tuple[str, str, Any]]:
@@ -88,7 +79,7 @@ def test_the_extension_is_built_and_the_variable_forces_python(monkeypatch: pyte
 @pytest.fixture(scope="module")
 def bench_lines(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     path = tmp_path_factory.mktemp("bench") / "audit.log"
-    _benchmark().generate(str(path), 12_000, seed=3)
+    benchmark().generate(str(path), 12_000, seed=3)
     return path.read_text().splitlines()
 
 

@@ -20,8 +20,9 @@ import pytest
 from stockade.audit.eventrows import RowCorrelator, rows_from_file, rows_from_lines
 from stockade.audit.readers import correlate, fast
 
+from .store_answers import benchmark
 from .test_eventrows import AVC, MUTATIONS, PROCTITLE, SYSCALL, SYSCALL_MUTATIONS
-from .test_fastread import _benchmark, _hostile, mutated
+from .test_fastread import _hostile, mutated
 
 
 def _strict(row: Any) -> Any:
@@ -52,14 +53,14 @@ def assert_same_rows(lines: list[str], monkeypatch: pytest.MonkeyPatch, **limits
 @pytest.fixture(scope="module")
 def aa_lines(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     path = tmp_path_factory.mktemp("aa") / "aa.log"
-    _benchmark().generate_apparmor(str(path), 3000)
+    benchmark().generate_apparmor(str(path), 3000)
     return path.read_text().splitlines()
 
 
 @pytest.fixture(scope="module")
 def mixed_lines(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     path = tmp_path_factory.mktemp("mixed") / "audit.log"
-    _benchmark().generate(str(path), 9000, seed=4)
+    benchmark().generate(str(path), 9000, seed=4)
     return path.read_text().splitlines()
 
 

@@ -317,7 +317,7 @@ def test_syscall_exact_layout_agrees_with_the_general_search() -> None:
     the general (lazy) search; a body in any other shape falls back to it and still parses."""
     import random
 
-    from stockade.audit.readers.interpret import _SYSCALL, _SYSCALL_EXACT, syscall_fields
+    from stockade.audit.readers.interpret import _SYSCALL, SYSCALL_EXACT, syscall_fields
 
     base = ("arch=c000003e syscall=257 success=no exit=-13 a0=ffffff9c a1=7ffd1944 a2=80000 a3=0 "
             "items=1 ppid=6467 pid=6468 auid=1000 uid=1000 gid=1000 euid=1000 suid=1000 "
@@ -331,15 +331,15 @@ def test_syscall_exact_layout_agrees_with_the_general_search() -> None:
         for _ in range(n % 4):
             at = rng.randrange(len(body) + 1)
             body = body[:at] + rng.choice(pieces) + body[at:]
-        match = _SYSCALL_EXACT.match(body)
+        match = SYSCALL_EXACT.match(body)
         general = _SYSCALL.search(body)
         if match is not None:
             exact += n % 4 != 0  # a mutated body that still has the kernel's layout
             assert general is not None and match.groupdict() == general.groupdict(), body
         syscall_fields(body)  # never raises, whichever path reads it
-    assert exact > 0 and _SYSCALL_EXACT.match(base) is not None
+    assert exact > 0 and SYSCALL_EXACT.match(base) is not None
     fields = syscall_fields(base)
     assert (fields["pid"], fields["exit"], fields["exe"], fields["key"]) == \
         ("6468", "-13", "/opt/my app/nginx", "(null)")
     other = base.replace(" tty=pts0", "")  # an older kernel's layout: the general search
-    assert _SYSCALL_EXACT.match(other) is None and syscall_fields(other)["ses"] == "3"
+    assert SYSCALL_EXACT.match(other) is None and syscall_fields(other)["ses"] == "3"

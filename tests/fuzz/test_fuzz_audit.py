@@ -7,12 +7,8 @@ and never raises; no case takes more than a second."""
 from __future__ import annotations
 
 import json
-import tempfile
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,14 +22,6 @@ from .corpus import LOG_TOKENS, as_text, examples, log_seeds, mutated
 
 FUZZ = settings(deadline=timedelta(seconds=1), suppress_health_check=list(HealthCheck),
                 database=None, max_examples=examples(450))
-
-
-@pytest.fixture(scope="module")
-def store() -> Iterator[AuditStore]:
-    with tempfile.TemporaryDirectory(prefix="stockade-fuzz-") as root:
-        s = AuditStore(Path(root) / "s.sqlite")
-        yield s
-        s.close()
 
 
 def _read(lines: list[str], store: AuditStore) -> list[AuditRecord]:

@@ -4,12 +4,8 @@ back as the very records the reader makes (eventrows' fast path included), and n
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,14 +17,6 @@ from .corpus import LOG_TOKENS, examples, log_seeds, mutated
 FUZZ = settings(deadline=timedelta(seconds=1), suppress_health_check=list(HealthCheck),
                 database=None, max_examples=examples(300))
 SEEDS = (*log_seeds(), f"{AVC}\n{SYSCALL}\n{PROCTITLE}")
-
-
-@pytest.fixture(scope="module")
-def store() -> Iterator[AuditStore]:
-    with tempfile.TemporaryDirectory(prefix="stockade-fuzz-") as root:
-        s = AuditStore(Path(root) / "s.sqlite")
-        yield s
-        s.close()
 
 
 @FUZZ

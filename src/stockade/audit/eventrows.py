@@ -23,7 +23,6 @@ formats, real kernel lines and mangled copies.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -32,23 +31,17 @@ from typing import IO
 from stockade.audit.readers import fast
 from stockade.audit.readers.correlate import Correlator, compiled_records, records_from_lines
 from stockade.audit.readers.interpret import (
-    _AA_RESULT,
-    _SYSCALL_EXACT,
+    AA_RESULT,
     AUXILIARY,
-    _int,
+    SYSCALL_EXACT,
     interpret,
     syscall_fields,
+    to_int,
 )
 from stockade.audit.readers.parser import RawRecord, field_value, parse_line, stamp_time
-from stockade.audit.readers.sources import (
-    _first_content,
-    _lines,
-    _open_text,
-    records_from_jsonl,
-)
-from stockade.audit.readers.tomoyo import is_tomoyo_header
+from stockade.audit.readers.sources import read_stream, read_text, records_from_jsonl
 from stockade.audit.readers.tomoyo import read_records as tomoyo_records
-from stockade.audit.readers.types import AUDIT_AVC, AUDIT_SYSCALL, is_user_message
+from stockade.audit.readers.types import AUDIT_AVC, AUDIT_SYSCALL
 from stockade.audit.record import AuditRecord
 from stockade.audit.store import (
     _INT64,
@@ -124,17 +117,17 @@ def _fast_apparmor(event: Sequence[RawRecord], first: int) -> Row | None:
     verdict, operation, profile, name, pid_text, _fsuid = match.groups()
     if operation in _OBJECT_ELSEWHERE:
         return None
-    result = _AA_RESULT[verdict]
+    result = AA_RESULT[verdict]
     pid = int(pid_text)
     errno = 0
     if syscall_body:
         # the exit and pid syscall_fields() gives: from its exact match when that matches
-        exact = _SYSCALL_EXACT.match(syscall_body)
+        exact = SYSCALL_EXACT.match(syscall_body)
         get = exact.group if exact is not None else syscall_fields(syscall_body).get
-        exit_code = _int(get("exit"))
+        exit_code = to_int(get("exit"))
         errno = -exit_code if exit_code < 0 else 0
         if not pid:
-            pid = _int(get("pid"))
+            pid = to_int(get("pid"))
     if result == "DENIED" and not errno:
         errno = 13
     time, serial = stamp_time(avc.stamp)
@@ -180,25 +173,7 @@ def event_rows(event: Sequence[RawRecord], first: int = 0) -> list[Row | None]:
 class RowCorrelator(Correlator):
     """The reader's `Correlator`, giving each finished event as store rows (`event_rows`)."""
 
-    def add(self, rec: RawRecord, now: float | None = None) -> list[Row | None]:  # type: ignore[override]
-        """Add one record; returns the rows of every event this completes."""
-        if is_user_message(rec.type):
-            self.events += 1
-            return event_rows((rec,))
-        return super().add(rec, now)  # type: ignore[return-value]
-
-    def _complete(self, key: str) -> list[Row | None]:  # type: ignore[override]
-        # Correlator._complete's bookkeeping (which records of the event were seen before),
-        # with event_rows in place of interpret
-        event = self._pending.pop(key)
-        self._touched.pop(key, None)
-        self.events += 1
-        done = self._done
-        first = done.pop(key, 0)
-        done[key] = first + len(event)
-        if len(done) > 4 * self.max_pending:
-            del done[next(iter(done))]
-        return event_rows(event, first)
+    turn = staticmethod(event_rows)  # type: ignore[assignment]
 
 
 def rows_from_lines(lines: Iterable[str], stats: dict[str, int] | None = None,
@@ -223,34 +198,13 @@ def record_rows(records: Iterable[AuditRecord]) -> Iterator[Row | None]:
 def rows_from_file(path: str | Path, stats: dict[str, int] | None = None) -> Iterator[Row | None]:
     """Store rows of one file: audit.log or kernel log text, TOMOYO's log or stockade JSONL
     (told apart as `read_records` does)."""
-    source = Path(path)
-    try:
-        handle = _open_text(source)
-    except OSError as err:
-        raise StockadeError(f"cannot read {source}: {err.strerror}") from None
-    with handle:
-        if not handle.seekable():
-            yield from rows_from_stream(handle, stats)
-            return
-        first = _first_content(handle)
-        handle.seek(0)
-        if first.lstrip().startswith("{"):
-            yield from record_rows(records_from_jsonl(handle, stats))
-        elif is_tomoyo_header(first):
-            yield from record_rows(tomoyo_records(_lines(handle)))
-        else:
-            yield from rows_from_lines(handle, stats)
+    yield from read_text(path, lambda lines: record_rows(records_from_jsonl(lines, stats)),
+                         lambda lines: record_rows(tomoyo_records(lines)),
+                         lambda lines: rows_from_lines(lines, stats))
 
 
 def rows_from_stream(handle: IO[str], stats: dict[str, int] | None = None) -> Iterator[Row | None]:
     """Store rows from an open text stream (stdin, a pipe), as `records_from_stream`."""
-    first = _first_content(handle)
-    if not first:
-        return
-    rest = itertools.chain([first], _lines(handle))
-    if first.lstrip().startswith("{"):
-        yield from record_rows(records_from_jsonl(rest, stats))
-    elif is_tomoyo_header(first):
-        yield from record_rows(tomoyo_records(rest))
-    else:
-        yield from rows_from_lines(rest, stats)
+    yield from read_stream(handle, lambda lines: record_rows(records_from_jsonl(lines, stats)),
+                           lambda lines: record_rows(tomoyo_records(lines)),
+                           lambda lines: rows_from_lines(lines, stats))

@@ -1,4 +1,4 @@
-/* _fastread_fields.c: a record body's fields: hex values (parser._bare), get_field, _int, and
+/* _fastread_fields.c: a record body's fields: hex values (parser._bare), get_field, to_int, and
  * parser.parse_fields in C; and the table of short strings that sub() keeps. */
 #include "_fastread.h"
 
@@ -64,7 +64,7 @@ PyObject *stk_get_field(PyObject *body, PyObject *probe, int untrusted, int proc
     return out;
 }
 
-/* interpret._int: int(value) or `dflt` on ValueError; NULL value -> dflt */
+/* interpret.to_int: int(value) or `dflt` on ValueError; NULL value -> dflt */
 PyObject *stk_to_int(PyObject *value, long dflt) {
     if (value == NULL) return PyLong_FromLong(dflt);
     PyObject *out = PyLong_FromUnicodeObject(value, 10);

@@ -1,9 +1,9 @@
-/* _fastread_syscall.c: the SYSCALL record's body: interpret._SYSCALL_EXACT (audit_log_exit()'s
+/* _fastread_syscall.c: the SYSCALL record's body: interpret.SYSCALL_EXACT (audit_log_exit()'s
  * usual layout) matched from the start, interpret._SYSCALL's search with the regex engine's
  * backtracking order, and _unquote for comm/exe/key. */
 #include "_fastread.h"
 
-/* ---- the SYSCALL record: interpret._SYSCALL_EXACT, matched from the start ---- */
+/* ---- the SYSCALL record: interpret.SYSCALL_EXACT, matched from the start ---- */
 
 static void key_group(PyObject *body, Py_ssize_t from, Py_ssize_t n, span *g);
 

@@ -40,6 +40,9 @@ from stockade.audit.record import AuditRecord
 class Correlator:
     """Feed records in, take whole events (as AuditRecords) out."""
 
+    # what a finished event becomes: interpret(records, first) (a subclass may make store rows)
+    turn = staticmethod(interpret)
+
     def __init__(self, *, max_pending: int = 64, max_records: int = 256,
                  max_age: float = 2.0) -> None:
         self.max_pending = max_pending
@@ -60,7 +63,7 @@ class Correlator:
         """Add one record; returns the records of every event this completes."""
         if is_user_message(rec.type):
             self.events += 1
-            return interpret((rec,))
+            return self.turn((rec,))
         key = rec.stamp
         pending = self._pending
         event = pending.get(key)
@@ -91,7 +94,7 @@ class Correlator:
         done[key] = first + len(event)
         if len(done) > 4 * self.max_pending:
             del done[next(iter(done))]
-        return interpret(event, first)
+        return self.turn(event, first)
 
     def expire(self, now: float | None = None) -> list[AuditRecord]:
         """Complete the events no record has joined for `max_age` seconds (live sources)."""

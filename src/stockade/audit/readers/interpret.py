@@ -48,7 +48,7 @@ AUXILIARY = frozenset({AUDIT_SYSCALL, AUDIT_PATH, AUDIT_CWD, AUDIT_PROCTITLE, AU
                        AUDIT_EXECVE, AUDIT_SOCKADDR, AUDIT_AVC_PATH})
 _LEGACY_APPARMOR = {1500: "AUDIT", 1501: "AUDIT", 1502: "ALLOWED", 1503: "DENIED",
                     1504: "HINT", 1505: "STATUS", 1506: "ERROR", 1507: "KILL"}
-_AA_RESULT = {"DENIED": "DENIED", "ALLOWED": "ALLOWED", "AUDIT": "AUDIT", "KILL": "DENIED"}
+AA_RESULT = {"DENIED": "DENIED", "ALLOWED": "ALLOWED", "AUDIT": "AUDIT", "KILL": "DENIED"}
 
 # seccomp return actions (include/uapi/linux/seccomp.h), SECCOMP_RET_ACTION_FULL = 0xffff0000
 SECCOMP_ACTIONS = {
@@ -72,7 +72,7 @@ _SYSCALL = re.compile(
 # The same fields from a body exactly as audit_log_exit() writes it (matched from its start,
 # no lazy scan: ~2.5x faster). Where this matches, _SYSCALL.search gives the same groups: the
 # tokens it names hold no space, so the first ` ppid=` and ` ses=` are the ones named here.
-_SYSCALL_EXACT = re.compile(
+SYSCALL_EXACT = re.compile(
     r"arch=(?P<arch>\w+) syscall=(?P<syscall>\d+) success=(?P<success>\w+) exit=(?P<exit>-?\d+)"
     r" a0=\w+ a1=\w+ a2=\w+ a3=\w+ items=\d+ ppid=(?P<ppid>\d+) pid=(?P<pid>\d+)"
     r" auid=(?P<auid>\d+) uid=(?P<uid>\d+) gid=\d+ euid=\d+ suid=\d+ fsuid=\d+ egid=\d+ sgid=\d+"
@@ -87,7 +87,7 @@ def _unquote(key: str, value: str | None) -> str | None:
 
 def syscall_fields(body: str) -> dict[str, str | None]:
     """The fields of a SYSCALL record that matter here: one regex match, else a full parse."""
-    match = _SYSCALL_EXACT.match(body) or _SYSCALL.search(body)
+    match = SYSCALL_EXACT.match(body) or _SYSCALL.search(body)
     if match is None:
         return parse_fields(body)  # type: ignore[return-value]
     out = match.groupdict()
@@ -96,7 +96,8 @@ def syscall_fields(body: str) -> dict[str, str | None]:
     return out
 
 
-def _int(value: str | None, default: int = 0) -> int:
+def to_int(value: str | None, default: int = 0) -> int:
+    """int(value), or `default` when value is None or not a number."""
     try:
         return int(value) if value is not None else default
     except ValueError:
@@ -230,7 +231,7 @@ class _Context:
     def errno(self) -> int:
         errno = self._errno
         if errno is None:
-            exit_code = _int(self.get("exit"))
+            exit_code = to_int(self.get("exit"))
             errno = self._errno = -exit_code if exit_code < 0 else 0
         return errno
 
@@ -241,8 +242,8 @@ def _base(rec: RawRecord, index: int, module: str, ctx: _Context) -> AuditRecord
     uid = get("uid")
     # positional, in AuditRecord's field order (checked at import below): this is a hot path
     return AuditRecord(
-        time, serial, "", module, "AUDIT", _int(get("pid")), get("comm") or "", get("exe") or "",
-        _int(uid) if uid is not None else None, "", "", "", "", "", "enforce", ctx.errno(), False,
+        time, serial, "", module, "AUDIT", to_int(get("pid")), get("comm") or "", get("exe") or "",
+        to_int(uid) if uid is not None else None, "", "", "", "", "", "enforce", ctx.errno(), False,
         "", rec.type, {"record_index": _index(index), **ctx.fields()}, rec.line,
     )
 
@@ -260,13 +261,13 @@ def apparmor(rec: RawRecord, index: int, ctx: _Context, f: dict[str, str]) -> Au
     """An AppArmor record (AVC 1400, USER_AVC 1107 or the legacy 1500-1507 types)."""
     out = _base(rec, index, "apparmor", ctx)
     verdict = f.get("apparmor") or _LEGACY_APPARMOR.get(rec.type, "AUDIT")
-    out.result = _AA_RESULT.get(verdict, "AUDIT")
+    out.result = AA_RESULT.get(verdict, "AUDIT")
     out.mode = "complain" if verdict == "ALLOWED" else "enforce"
     out.operation = f.get("operation", "")
     out.profile = f.get("profile") or f.get("label", "")
     out.subject = out.profile
     if out.operation == "capable" or "capname" in f:
-        out.object = f.get("capname") or cap_name(_int(f.get("capability"), -1))
+        out.object = f.get("capname") or cap_name(to_int(f.get("capability"), -1))
     elif "name" in f and out.operation not in ("signal", "ptrace"):
         out.object = f["name"]
     elif "peer" in f or "peer_label" in f:
@@ -282,11 +283,11 @@ def apparmor(rec: RawRecord, index: int, ctx: _Context, f: dict[str, str]) -> Au
     out.denied = denied
     if out.result == "DENIED" and not out.denied:
         out.denied = out.requested
-    out.pid = _int(f.get("pid")) or out.pid
+    out.pid = to_int(f.get("pid")) or out.pid
     out.comm = f.get("comm") or out.comm
     out.exe = f.get("exe") or out.exe
     if "fsuid" in f:
-        out.uid = _int(f["fsuid"])
+        out.uid = to_int(f["fsuid"])
     if out.result == "DENIED" and not out.errno:
         out.errno = 13
     out.fields.update(f)
@@ -311,13 +312,13 @@ def selinux(rec: RawRecord, index: int, ctx: _Context, body: str,
     elif "name" in f:
         out.object = ctx.full_path(f["name"], f.get("ino"))
     elif tclass in ("capability", "cap_userns", "capability2") and "capability" in f:
-        number = _int(f["capability"], -1)
+        number = to_int(f["capability"], -1)
         out.object = cap_name(number + (32 if tclass == "capability2" else 0))
     else:
         out.object = _address(f) or f.get("tcontext", "")
     out.requested = ",".join(perms)
     out.denied = out.requested if out.result != "AUDIT" else ""
-    out.pid = _int(f.get("pid")) or out.pid
+    out.pid = to_int(f.get("pid")) or out.pid
     out.comm = f.get("comm") or out.comm
     if out.result == "DENIED" and not out.errno:
         out.errno = 13
@@ -350,7 +351,7 @@ def landlock_access(rec: RawRecord, index: int, ctx: _Context,
             if key in creator:
                 out.fields[f"domain_{key}"] = creator[key]
         if not out.pid:
-            out.pid = _int(creator.get("pid"))
+            out.pid = to_int(creator.get("pid"))
             out.comm, out.exe = creator.get("comm", ""), creator.get("exe", "")
     if not out.errno:
         out.errno = 13
@@ -366,8 +367,8 @@ def landlock_domain(rec: RawRecord, index: int, ctx: _Context) -> AuditRecord:
     out.operation = f"domain_{status}" if status else "domain"
     out.subject = f"domain={f.get('domain', '')}"
     if status == "allocated":
-        out.pid = _int(f.get("pid")) or out.pid
-        out.uid = _int(f["uid"]) if "uid" in f else out.uid
+        out.pid = to_int(f.get("pid")) or out.pid
+        out.uid = to_int(f["uid"]) if "uid" in f else out.uid
         out.exe = f.get("exe") or out.exe
         out.comm = f.get("comm") or out.comm
         out.object = out.exe
@@ -405,11 +406,11 @@ def seccomp(rec: RawRecord, index: int, ctx: _Context) -> AuditRecord:
     out.errno = errno
     out.denied = (errno_action(errno) if action == "errno" else action) \
         if out.result == "DENIED" else ""
-    out.pid = _int(f.get("pid")) or out.pid
+    out.pid = to_int(f.get("pid")) or out.pid
     out.comm = f.get("comm") or out.comm
     out.exe = f.get("exe") or out.exe
     if "uid" in f:
-        out.uid = _int(f["uid"])
+        out.uid = to_int(f["uid"])
     out.subject = f.get("subj", "")
     out.fields.update(f)
     out.fields["action"] = action
@@ -448,8 +449,8 @@ def kernel(rec: RawRecord, index: int, ctx: _Context, raw: str) -> AuditRecord:
         if len(_KERNEL_OPS) < _KERNEL_OPS_MAX:  # a hostile log can name any number of types
             _KERNEL_OPS[rec.type] = names
     return AuditRecord(
-        time, serial, names[1], "kernel", "AUDIT", _int(pid), comm or "", exe or "",
-        _int(uid) if uid is not None else None, "", ctx.first_path(), "", "", "", "enforce", 0,
+        time, serial, names[1], "kernel", "AUDIT", to_int(pid), comm or "", exe or "",
+        to_int(uid) if uid is not None else None, "", ctx.first_path(), "", "", "", "enforce", 0,
         False, "", rec.type, {"record_index": _index(index), "type": names[0]}, raw,
     )
 

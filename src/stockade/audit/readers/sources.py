@@ -13,9 +13,9 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from stockade.audit.readers.correlate import MAX_LINE, Correlator, records_from_lines
 from stockade.audit.readers.tomoyo import is_tomoyo_header
@@ -25,6 +25,9 @@ from stockade.errors import StockadeError
 from stockade.files import require_input
 
 AUDIT_LOG = Path("/var/log/audit/audit.log")
+T = TypeVar("T")
+Reader = Callable[[Iterable[str]], Iterable[T]]
+"""Turns the lines of one format into what is read (records, store rows)."""
 _ROTATED = re.compile(r"\.(\d+)(?:\.gz)?$")
 
 
@@ -93,9 +96,10 @@ def records_from_jsonl(lines: Iterable[str], stats: dict[str, int] | None = None
         stats["skipped"] = stats.get("skipped", 0) + skipped
 
 
-def read_records(path: str | os.PathLike[str], stats: dict[str, int] | None = None,
-                 correlator: Correlator | None = None) -> Iterator[AuditRecord]:
-    """Every record in one file: audit.log, kernel log text, TOMOYO's log or stockade JSONL."""
+def read_text(path: str | os.PathLike[str], jsonl: Reader[T], tomoyo: Reader[T],
+              audit: Reader[T]) -> Iterator[T]:
+    """What `jsonl`, `tomoyo` or `audit` makes of one file's lines, the one its content calls
+    for: stockade JSONL, TOMOYO's log or audit text (audit.log, kernel log text)."""
     source = Path(path)
     try:
         handle = _open_text(source)
@@ -103,30 +107,44 @@ def read_records(path: str | os.PathLike[str], stats: dict[str, int] | None = No
         raise StockadeError(f"cannot read {source}: {err.strerror}") from None
     with handle:
         if not handle.seekable():  # a pipe: what was read to tell the format cannot be reread
-            yield from records_from_stream(handle, stats)
+            yield from read_stream(handle, jsonl, tomoyo, audit)
             return
         first = _first_content(handle)
         handle.seek(0)
         if first.lstrip().startswith("{"):
-            yield from records_from_jsonl(handle, stats)
+            yield from jsonl(handle)
         elif is_tomoyo_header(first):  # TOMOYO's own log (its audit interface, tomoyo-auditd)
-            yield from tomoyo_records(_lines(handle))
+            yield from tomoyo(_lines(handle))
         else:
-            yield from records_from_lines(handle, correlator, stats)  # blocks: lines split in C
+            yield from audit(handle)  # blocks: lines split in C
 
 
-def records_from_stream(handle: IO[str], stats: dict[str, int] | None = None) -> Iterator[AuditRecord]:
-    """Records from an open text stream (stdin): JSONL when its first line is JSON."""
+def read_stream(handle: IO[str], jsonl: Reader[T], tomoyo: Reader[T],
+                audit: Reader[T]) -> Iterator[T]:
+    """`read_text` for an open text stream (stdin, a pipe): told apart by its first line."""
     first = _first_content(handle)
     if not first:
         return
     rest = itertools.chain([first], _lines(handle))
     if first.lstrip().startswith("{"):
-        yield from records_from_jsonl(rest, stats)
+        yield from jsonl(rest)
     elif is_tomoyo_header(first):
-        yield from tomoyo_records(rest)
+        yield from tomoyo(rest)
     else:
-        yield from records_from_lines(rest, None, stats)
+        yield from audit(rest)
+
+
+def read_records(path: str | os.PathLike[str], stats: dict[str, int] | None = None,
+                 correlator: Correlator | None = None) -> Iterator[AuditRecord]:
+    """Every record in one file: audit.log, kernel log text, TOMOYO's log or stockade JSONL."""
+    yield from read_text(path, lambda lines: records_from_jsonl(lines, stats), tomoyo_records,
+                         lambda lines: records_from_lines(lines, correlator, stats))
+
+
+def records_from_stream(handle: IO[str], stats: dict[str, int] | None = None) -> Iterator[AuditRecord]:
+    """Records from an open text stream (stdin): JSONL when its first line is JSON."""
+    yield from read_stream(handle, lambda lines: records_from_jsonl(lines, stats), tomoyo_records,
+                           lambda lines: records_from_lines(lines, None, stats))
 
 
 def read_audit_logs(log: str | os.PathLike[str] = AUDIT_LOG,
