@@ -428,3 +428,41 @@ print(sys_(464, AT_FDCWD, {mine.encode()!r}, 0, b"user.k", get, 16), out.value.d
     assert lines(res) == ["EACCES"] * 4 + ["OK", "OK", "1", "v"], res
     assert os.getxattr(mine, "user.x") == b"1"
     assert stat.S_IMODE(os.stat(secret).st_mode) == 0o644
+
+
+def test_attribute_changes_on_a_path_longer_than_path_max_are_refused(area, user):
+    """Red team 7: readlink of /proc/self/fd/N fails (ENAMETOOLONG) for a file deeper than
+    PATH_MAX; the guard took the empty path for a pipe or socket and let chmod, utime and
+    setxattr through on a file no write grant covers."""
+    uid = uid_of(user)
+    depth = area.forbidden
+    fd = os.open(depth, os.O_RDONLY | os.O_DIRECTORY)
+    length = len(str(depth))
+    while length < 4300:  # built through descriptors: the path itself is too long to name
+        os.mkdir("d" * 200, dir_fd=fd)
+        os.chown("d" * 200, uid, uid, dir_fd=fd)
+        nfd = os.open("d" * 200, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd, length = nfd, length + 201
+    vfd = os.open("victim", os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=fd)
+    os.fchown(vfd, uid, uid)
+    os.close(vfd)
+    try:
+        res = run(user, *RX, "--ro", str(area.root), "--", *script(
+            f"os.chdir({str(area.forbidden)!r})\n"
+            "while os.path.isdir('d' * 200):\n"
+            "    os.chdir('d' * 200)\n"
+            "attempt(lambda: os.chmod('victim', 0o666))\n"
+            "attempt(lambda: os.utime('victim', (0, 0)))\n"
+            "attempt(lambda: os.setxattr('victim', 'user.rt7', b'1'))\n"
+            "attempt(lambda: open('victim', 'a'))\n"))
+        assert lines(res) == ["EACCES"] * 4, res
+        st = os.stat("victim", dir_fd=fd)
+        assert stat.S_IMODE(st.st_mode) == 0o600 and st.st_mtime != 0
+        vfd = os.open("victim", os.O_RDONLY, dir_fd=fd)
+        try:
+            assert os.listxattr(vfd) == []
+        finally:
+            os.close(vfd)
+    finally:
+        os.close(fd)

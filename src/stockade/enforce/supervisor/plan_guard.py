@@ -66,7 +66,11 @@ class PlanGuard:
 
     def check(self, path: str, mode: int, write: bool) -> tuple[int, str]:
         """(0, "") when allowed, else (EACCES, why) as Landlock would refuse an open."""
-        if not path.startswith("/") or not self.model.exists:
+        if not self.model.exists:
+            return 0, ""
+        if not path:  # fd_path could not read it (ENAMETOOLONG past PATH_MAX): fail closed
+            return errno.EACCES, "plan: the file's path cannot be read (longer than PATH_MAX)"
+        if not path.startswith("/"):  # a pipe, socket or anonymous inode: no path to grant
             return 0, ""
         if write:
             want = AccessFs.WRITE_FILE

@@ -204,7 +204,8 @@ def open_parent(task: TaskInfo, dirfd: int, path: bytes) -> tuple[int, bytes]:
 
 
 def fd_path(fd: int) -> str:
-    """The path the kernel gives an open file (readlink of /proc/self/fd/N)."""
+    """The path the kernel gives an open file (readlink of /proc/self/fd/N); "" when it cannot
+    be read (a path longer than PATH_MAX): callers must treat "" as unknown, never as no path."""
     try:
         return os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
