@@ -781,6 +781,19 @@ good = os.open("/usr/bin/true", os.O_RDONLY)
 mmap.mmap(good, 4096, prot=mmap.PROT_READ | mmap.PROT_EXEC)        # m granted under /usr
 mprotect("mprotect_m", good)
 print("granted:OK", flush=True)
+libc.syscall.restype = ctypes.c_long
+addr = libc.mmap(None, 4096, 1, 2, fd, 0)
+ok = libc.syscall(ctypes.c_long(329), ctypes.c_void_p(addr), ctypes.c_size_t(4096),
+                  ctypes.c_long(5), ctypes.c_long(-1)) == 0   # pkey_mprotect(+PROT_EXEC, -1)
+print("pkey_mprotect:%s" % ("OK" if ok else ctypes.get_errno()), flush=True)
+libc.personality.argtypes = [ctypes.c_ulong]
+libc.personality.restype = ctypes.c_int
+old = libc.personality(0xFFFFFFFF)                              # a query: always answered
+ok = libc.personality(old | 0x0400000) != -1                    # READ_IMPLIES_EXEC
+print("personality:%s" % ("OK" if ok else ctypes.get_errno()), flush=True)
+b = libc.mmap(None, 4096, 1, 2, fd, 0)                          # PROT_READ only
+rx = any(l.split()[1].startswith("r-x") and sys.argv[1] in l for l in open("/proc/self/maps"))
+print("read_implies_exec:%s" % ("EXEC" if rx else "no-exec"), flush=True)
 """
 
 
@@ -789,15 +802,28 @@ def test_apparmor_module_m_permission_on_mmap(area, user):
     shutil.copyfile("/usr/bin/true", lib)
     os.chmod(lib, 0o644)
     prof = area.root / "aa.profile"
-    prof.write_text("profile aap {\n  /usr/** rmix,\n  /etc/** r,\n"
+    prof.write_text("profile aap {\n  /usr/** rmix,\n  /etc/** r,\n  /proc/*/maps r,\n"
                     f"  {area.allowed}/** r,\n}}\n")
     os.chmod(prof, 0o644)
     res = run(user, "--mode", "enforce", "--lsm", "capability,apparmor", "--module-option",
               f'apparmor.profiles=["{prof}"]', "--context", "apparmor=aap", *RX, "--ro", "/etc",
-              "--ro", str(area.root), "--", PY, "-c", MMAP_EXEC, str(lib), str(prof))
+              "--ro", str(area.root), "--ro", "/proc", "--", PY, "-c", MMAP_EXEC, str(lib),
+              str(prof))
     assert lines(res)[0] == "other:13", res  # the module is on: the profile file is not granted
     assert lines(res)[1:] == ["mmap:13", "mprotect:13", "anon:OK", "mprotect_m:OK",
-                              "granted:OK"], res
+                              "granted:OK", "pkey_mprotect:13", "personality:1",
+                              "read_implies_exec:no-exec"], res  # red team 7: two more ways
+
+
+def test_apparmor_module_socketpair_is_a_socket_create(area, user):
+    """Red team 7: socketpair(2) reaches socket_create in the kernel; it was not routed."""
+    prof = area.root / "np.profile"
+    prof.write_text("profile np {\n  /usr/** rmix,\n  /etc/** r,\n}\n")
+    os.chmod(prof, 0o644)
+    res = run(user, "--mode", "enforce", "--lsm", "capability,apparmor", "--module-option",
+              f'apparmor.profiles=["{prof}"]', "--context", "apparmor=np", *RX, "--ro", "/etc",
+              "--", *probe("socket.socket(socket.AF_UNIX)", "socket.socketpair()"))
+    assert lines(res) == ["EACCES", "EACCES"], res
 
 
 def test_audit_file_symlink_planted_by_an_earlier_run(area, user):

@@ -51,7 +51,7 @@ HOOK_SYSCALLS: dict[str, tuple[str, ...]] = {
     "inode_setattr": CHMOD + CHOWN + UTIME + ("truncate", "ftruncate"),
     "inode_setxattr": XATTR_SET + XATTR_REMOVE,
     "socket_listen": ("listen",),
-    "socket_create": ("socket",),
+    "socket_create": ("socket", "socketpair"),
     "socket_connect": ("connect",),
     "unix_stream_connect": ("connect",),
     "socket_bind": ("bind",),
@@ -62,13 +62,18 @@ HOOK_SYSCALLS: dict[str, tuple[str, ...]] = {
 }
 
 PROT_EXEC = 0x4
+READ_IMPLIES_EXEC = 0x0400000
 _EXEC_PROT = sc.ArgCmp(2, sc.Cmp.MASKED_EQ, PROT_EXEC, PROT_EXEC)
 #: hook -> system calls routed only when their integer arguments say the hook is reached
-#: (seccomp tests the registers): mmap with PROT_EXEC and a descriptor (fd >= 0), mprotect
-#: adding PROT_EXEC. Everything else of these hot calls stays in the kernel.
+#: (seccomp tests the registers): mmap with PROT_EXEC and a descriptor (fd >= 0), mprotect and
+#: pkey_mprotect adding PROT_EXEC, and personality() setting READ_IMPLIES_EXEC (after which the
+#: kernel maps PROT_READ as executable, unseen by the mmap route). Everything else of these hot
+#: calls stays in the kernel.
 CONDITIONAL: dict[str, tuple[tuple[str, tuple[sc.ArgCmp, ...]], ...]] = {
     "mmap_file": (("mmap", (_EXEC_PROT, sc.ArgCmp(4, sc.Cmp.MASKED_EQ, 0x80000000, 0))),
-                  ("mprotect", (_EXEC_PROT,))),
+                  ("mprotect", (_EXEC_PROT,)), ("pkey_mprotect", (_EXEC_PROT,)),
+                  ("personality", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, READ_IMPLIES_EXEC,
+                                             READ_IMPLIES_EXEC),))),
 }
 
 #: Hooks modules implement that no routed system call reaches, and why (a test checks every

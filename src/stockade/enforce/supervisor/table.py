@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 #: the system calls whose handlers live in handlers/open_exec.py, mmap.py and fs.py (imported only for
 #: them): no plain run routes them
-STACK_FAMILY = frozenset({*OPEN, *EXEC, *NAMESPACE, "mmap", "mprotect"})
+STACK_FAMILY = frozenset({*OPEN, *EXEC, *NAMESPACE, "mmap", "mprotect", "pkey_mprotect",
+                          "personality"})
 
 
 def handlers_for(names: Iterable[str] | None) -> dict[str, Handler]:

@@ -1,4 +1,4 @@
-"""mmap and mprotect with PROT_EXEC: the `mmap_file` hook (AppArmor's `m`, SELinux `execute`)
+"""mmap, mprotect and pkey_mprotect with PROT_EXEC: the `mmap_file` hook (AppArmor's `m`, SELinux `execute`)
 on the file mapped for execution.
 
 Routed only when a module implements `mmap_file`, and only PROT_EXEC calls on a descriptor
@@ -11,11 +11,14 @@ is continued:
   descriptor table can, by another thread's dup2 in the window between the decision and the
   kernel's mmap. With one thread and no process sharing the table (CLONE_FILES without
   CLONE_THREAD is refused by the notification filter) nobody can; in a multi-threaded
-  process the race is left open and documented (docs/supervisor.md#mmap-and-mprotect).
+  process the race is left open and documented (docs/supervisor.md, "mmap, mprotect,
+  pkey_mprotect and personality").
 * mprotect: decided on the files backing the range (/proc/TID/maps), each resolved by its
   path and checked to be the same inode (dev, ino) as mapped; anonymous memory passes (the
   hook has no file). A mapping replaced by another thread in the window is the same
-  documented race.
+  documented race. pkey_mprotect is mprotect with a protection key: the same decision.
+* personality(READ_IMPLIES_EXEC): refused with EPERM, since the kernel would then map every
+  PROT_READ file mapping executable through calls the filter does not route.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
 
 PROT_EXEC = 0x4
 MAP_ANONYMOUS = 0x20
+READ_IMPLIES_EXEC = 0x0400000
 
 
 def _decide(sup: Supervisor, nid: int, task: TaskInfo, obj: Object, prot: int,
@@ -117,4 +121,17 @@ def h_mprotect(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
     sup.cont(nid)
 
 
-HANDLERS: dict[str, Handler] = {"mmap": h_mmap, "mprotect": h_mprotect}
+def h_personality(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """personality() setting READ_IMPLIES_EXEC: refused (EPERM, audited), since every later
+    PROT_READ mapping of a file would be executable without an mmap the filter can see; the
+    query (0xffffffff) is answered by the kernel."""
+    persona = a[0] & 0xFFFFFFFF
+    if persona == 0xFFFFFFFF or not persona & READ_IMPLIES_EXEC:
+        sup.cont(nid)
+        return
+    sup.refuse(nid, sup.task(tid), "mmap_file", None, errno.EPERM,
+               "READ_IMPLIES_EXEC would make file mappings executable unchecked")
+
+
+HANDLERS: dict[str, Handler] = {"mmap": h_mmap, "mprotect": h_mprotect,
+                                "pkey_mprotect": h_mprotect, "personality": h_personality}

@@ -48,11 +48,20 @@ _waiters = threading.BoundedSemaphore(_MAX_WAITERS)
 
 def h_socket(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
     """socket(family, type, protocol): integer arguments, decided then continued."""
+    _socket_create(sup, nid, tid, a, "socket")
+
+
+def h_socketpair(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """socketpair(family, type, protocol, sv): the same socket_create decision."""
+    _socket_create(sup, nid, tid, a, "socketpair")
+
+
+def _socket_create(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...], syscall: str) -> None:
     task = sup.task(tid)
     family, sock_type, proto = a[0] & 0xFFFFFFFF, a[1] & 0xF, a[2] & 0xFFFFFFFF
     obj = Object(kind=ObjectKind.SOCKET, family=family, sock_type=sock_type, protocol=proto)
     peer = {"family": FAMILY_NAMES.get(family, str(family)), "type": sock_type, "protocol": proto}
-    err = sup.decide(task, [Request("socket_create", task.subject, obj)], "socket", "socket",
+    err = sup.decide(task, [Request("socket_create", task.subject, obj)], syscall, "socket",
                      peer=peer)
     if err:
         sup.deny(nid, err)
@@ -438,7 +447,8 @@ def h_invalidate_group(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) 
 
 
 HANDLERS: dict[str, Handler] = {
-    "socket": h_socket, "connect": h_connect, "bind": h_bind, "listen": h_listen, "kill": h_kill,
+    "socket": h_socket, "socketpair": h_socketpair, "connect": h_connect, "bind": h_bind,
+    "listen": h_listen, "kill": h_kill,
     "tkill": h_tkill, "tgkill": h_tgkill, "pidfd_send_signal": h_pidfd_send_signal, "ptrace": h_ptrace,
     "mount": h_mount,
     **{name: _refuse_nesting(name) for name in ("landlock_create_ruleset",
