@@ -124,9 +124,9 @@ def h_mprotect(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
 def h_personality(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
     """personality() setting READ_IMPLIES_EXEC: refused (EPERM, audited), since every later
     PROT_READ mapping of a file would be executable without an mmap the filter can see; the
-    query (0xffffffff) is answered by the kernel."""
+    query (0xffffffff) is answered by the kernel, and learn and complain mode refuse nothing."""
     persona = a[0] & 0xFFFFFFFF
-    if persona == 0xFFFFFFFF or not persona & READ_IMPLIES_EXEC:
+    if persona == 0xFFFFFFFF or not persona & READ_IMPLIES_EXEC or sup.watching:
         sup.cont(nid)
         return
     sup.refuse(nid, sup.task(tid), "mmap_file", None, errno.EPERM,
