@@ -4,6 +4,7 @@ that the sandbox HOLDS. They fail today (xfail strict): each documents an escape
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import shutil
@@ -857,3 +858,58 @@ def test_audit_records_survive_a_file_size_limit(area, user):
               user=user, preexec_fn=_file_size_limit_4k)
     assert res.returncode == 7, res
     assert "audit records could not be written" in res.stderr, res
+
+
+SIGNAL_PATHS = """
+import ctypes, fcntl, os, signal, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.setpgid(0, 0)  # a group of its own: kill(-pid) names it
+    for s in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGIO):
+        signal.signal(s, lambda n, f: os.write(w, signal.Signals(n).name.encode() + b" "))
+    time.sleep(3)
+    os._exit(0)
+time.sleep(0.5)
+def say(label, rc):
+    print("%s:%s" % (label, "OK" if rc == 0 else ctypes.get_errno()), flush=True)
+info = (ctypes.c_int * 32)(signal.SIGUSR2, 0, -1)  # si_signo, si_errno, si_code SI_QUEUE
+say("kill", libc.kill(pid, signal.SIGTERM))
+say("kill_group", libc.kill(-pid, signal.SIGTERM))
+say("rt_sigqueueinfo", libc.syscall(ctypes.c_long(129), ctypes.c_long(pid),
+                                    ctypes.c_long(signal.SIGUSR2), info))
+say("rt_tgsigqueueinfo", libc.syscall(ctypes.c_long(297), ctypes.c_long(pid), ctypes.c_long(pid),
+                                      ctypes.c_long(signal.SIGUSR2), info))
+pr, pw = os.pipe()
+say("f_setown", libc.fcntl(pr, fcntl.F_SETOWN, pid))
+say("f_setown_self", libc.fcntl(pr, fcntl.F_SETOWN, os.getpid()))
+signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+say("f_setsig_self", libc.fcntl(pr, 10, signal.SIGUSR1))
+fcntl.fcntl(pr, fcntl.F_SETFL, os.O_ASYNC | os.O_NONBLOCK)
+os.write(pw, b"x")
+os.waitpid(pid, 0)
+os.close(w)
+print("received:" + (os.read(r, 100).decode().strip().replace(" ", ",") or "nothing"), flush=True)
+"""
+
+
+def test_apparmor_module_decides_every_signal_path(area, user):
+    """Red team 7: rt_sigqueueinfo, rt_tgsigqueueinfo and SIGIO (F_SETOWN) were not routed,
+    and kill(-pgrp) was decided with no object: all reached a task the profile may not signal.
+    The profile has no signal rule, so every signal to another task, or itself, is refused."""
+    prof = area.root / "p.profile"
+    prof.write_text("profile sigp {\n  /usr/** rmix,\n  /etc/** r,\n}\n")
+    os.chmod(prof, 0o644)
+    log = area.root / "audit.jsonl"
+    log.touch()
+    os.chown(log, uid_of(user), uid_of(user))
+    res = run(user, "--mode", "enforce", "--lsm", "capability,apparmor", "--module-option",
+              f'apparmor.profiles=["{prof}"]', "--context", "apparmor=sigp", *RX, "--ro", "/etc",
+              "--audit", str(log), "--", PY, "-c", SIGNAL_PATHS)
+    assert lines(res) == ["kill:13", "kill_group:13", "rt_sigqueueinfo:13",
+                          "rt_tgsigqueueinfo:13", "f_setown:13", "f_setown_self:13",
+                          "f_setsig_self:OK", "received:nothing"], res  # no owner: no signal
+    denials = [json.loads(x) for x in log.read_text().splitlines() if '"task_kill"' in x]
+    assert len(denials) == 6, denials  # one record per refused call

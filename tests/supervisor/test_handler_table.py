@@ -12,13 +12,22 @@ from stockade.enforce.defaults import hybrid_rules
 from stockade.enforce.landlock import ALL_FS, ALL_NET
 from stockade.enforce.plan.net import UNIX_PEER_SYSCALLS
 from stockade.enforce.supervisor import handlers
-from stockade.enforce.supervisor.handlers import attr, fs, mmap, open_exec, other, owner, send
+from stockade.enforce.supervisor.handlers import (
+    attr,
+    fs,
+    mmap,
+    open_exec,
+    other,
+    owner,
+    send,
+    signals,
+)
 from stockade.enforce.supervisor.routing import INVALIDATE
 from stockade.enforce.supervisor.table import STACK_FAMILY, handlers_for
 
 #: every handler module's table, merged
 ALL = {**open_exec.HANDLERS, **fs.HANDLERS, **owner.HANDLERS, **attr.HANDLERS, **other.HANDLERS,
-       **send.HANDLERS, **mmap.HANDLERS}
+       **send.HANDLERS, **mmap.HANDLERS, **signals.HANDLERS}
 
 
 def test_every_handler_is_in_the_full_table() -> None:
@@ -27,7 +36,7 @@ def test_every_handler_is_in_the_full_table() -> None:
     found = {m.name for m in pkgutil.iter_modules(handlers.__path__)
              if hasattr(importlib.import_module(f"{handlers.__name__}.{m.name}"), "HANDLERS")}
     assert found == {m.__name__.rsplit(".", 1)[1]
-                     for m in (attr, fs, mmap, open_exec, other, owner, send)}
+                     for m in (attr, fs, mmap, open_exec, other, owner, send, signals)}
 
 
 def test_a_subset_gets_the_same_handlers() -> None:

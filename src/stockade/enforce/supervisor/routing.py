@@ -20,7 +20,7 @@ EXEC = ("execve", "execveat")
 EXEC_HOOKS = frozenset({"file_open", "bprm_check_security", "inode_permission", "mmap_file"})
 NAMESPACE = ("unlink", "unlinkat", "rename", "renameat", "renameat2", "mkdir", "mkdirat", "rmdir",
              "link", "linkat", "symlink", "symlinkat", "mknod", "mknodat")
-SIGNALS = ("kill", "tkill", "tgkill", "pidfd_send_signal")
+SIGNALS = ("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_send_signal")
 #: routed only to invalidate the supervisor's per-task cache; always continued
 INVALIDATE = ("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid",
               "setfsgid", "setgroups", "capset", "umask", "chroot")
@@ -74,6 +74,11 @@ CONDITIONAL: dict[str, tuple[tuple[str, tuple[sc.ArgCmp, ...]], ...]] = {
                   ("mprotect", (_EXEC_PROT,)), ("pkey_mprotect", (_EXEC_PROT,)),
                   ("personality", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, READ_IMPLIES_EXEC,
                                              READ_IMPLIES_EXEC),))),
+    # the calls that choose who gets a file's SIGIO and which signal (handlers/signals.py)
+    "task_kill": (*(("fcntl", (sc.ArgCmp(1, sc.Cmp.MASKED_EQ, 0xFFFFFFFF, cmd),))
+                    for cmd in (8, 10, 15)),  # F_SETOWN, F_SETSIG, F_SETOWN_EX
+                  *(("ioctl", (sc.ArgCmp(1, sc.Cmp.MASKED_EQ, 0xFFFFFFFF, cmd),))
+                    for cmd in (0x8901, 0x8902))),  # FIOSETOWN, SIOCSPGRP
 }
 
 #: Hooks modules implement that no routed system call reaches, and why (a test checks every

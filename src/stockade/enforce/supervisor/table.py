@@ -27,10 +27,10 @@ def handlers_for(names: Iterable[str] | None) -> dict[str, Handler]:
     """The handler of each routed system call in `names` (None: of every system call).
 
     A name without a handler is left out: the supervisor denies it (fail closed)."""
-    from stockade.enforce.supervisor.handlers import attr, other, owner, send
+    from stockade.enforce.supervisor.handlers import attr, other, owner, send, signals
 
     table: dict[str, Handler] = {**owner.HANDLERS, **attr.HANDLERS, **other.HANDLERS,
-                                 **send.HANDLERS}
+                                 **send.HANDLERS, **signals.HANDLERS}
     wanted = None if names is None else set(names)
     if wanted is None or wanted & STACK_FAMILY:
         from stockade.enforce.supervisor.handlers import fs, mmap, open_exec

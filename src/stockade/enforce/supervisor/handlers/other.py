@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor import sys as ksys
+from stockade.enforce.supervisor.handlers.signals import task_object
 from stockade.enforce.supervisor.resolve import (
     object_at,
     object_from_fd,
@@ -23,8 +24,6 @@ from stockade.enforce.supervisor.resolve import (
     open_parent,
 )
 from stockade.enforce.supervisor.sys import AT_FDCWD, s32
-from stockade.errors import StockadeError
-from stockade.lsm.probe import subject_from_pid
 from stockade.lsm.types import (
     MAY_WRITE,
     PTRACE_MODE_ATTACH,
@@ -311,65 +310,6 @@ def h_bind(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
 
 # -- signals and ptrace -----------------------------------------------------------------------
 
-def _task_object(sup: Supervisor, pid: int) -> Object | None:
-    """A task as the object of a signal or ptrace; supervised tasks carry their labels."""
-    if pid <= 0:
-        return None
-    try:
-        subject = sup.helper.call(subject_from_pid, pid)
-    except StockadeError:
-        return None
-    labels = sup.tasks.contexts_of(pid)
-    if labels:
-        merged = {**dict(subject.contexts), **dict(labels)}
-        subject = replace(subject, contexts=tuple(sorted(merged.items())))
-    return Object(kind=ObjectKind.TASK, path=f"/proc/{pid}", task=subject)
-
-
-def _signal(sup: Supervisor, nid: int, task: TaskInfo, pid: int, sig: int, syscall: str) -> None:
-    obj = _task_object(sup, pid)
-    req = Request("task_kill", task.subject, obj, signal=sig)
-    err = sup.decide(task, [req], syscall, "signal", peer={"pid": pid})
-    if err:
-        sup.deny(nid, err)
-    else:
-        sup.cont(nid)  # integer arguments: the kernel sends exactly what was decided
-
-
-def h_kill(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
-    """kill(pid, sig)."""
-    _signal(sup, nid, sup.task(tid), s32(a[0]), a[1] & 0xFFFFFFFF, "kill")
-
-
-def h_tkill(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
-    """tkill(tid, sig)."""
-    _signal(sup, nid, sup.task(tid), s32(a[0]), a[1] & 0xFFFFFFFF, "tkill")
-
-
-def h_tgkill(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
-    """tgkill(tgid, tid, sig)."""
-    _signal(sup, nid, sup.task(tid), s32(a[0]), a[2] & 0xFFFFFFFF, "tgkill")
-
-
-def _pidfd_pid(tid: int, fd: int) -> int:
-    with open(f"/proc/{tid}/fdinfo/{fd}", encoding="ascii", errors="replace") as f:
-        for line in f:
-            if line.startswith("Pid:"):
-                return int(line.split()[1])
-    return -1
-
-
-def h_pidfd_send_signal(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
-    """pidfd_send_signal(pidfd, sig, info, flags): the pidfd's process from fdinfo."""
-    task = sup.task(tid)
-    try:
-        pid = sup.helper.call(_pidfd_pid, tid, s32(a[0]))
-    except OSError:
-        sup.deny(nid, errno.EBADF)
-        return
-    _signal(sup, nid, task, pid, a[1] & 0xFFFFFFFF, "pidfd_send_signal")
-
-
 PTRACE_TRACEME = 0
 PTRACE_ATTACH = 16
 PTRACE_SEIZE = 0x4206
@@ -381,10 +321,10 @@ def h_ptrace(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
     task = sup.task(tid)
     request, pid = a[0] & 0xFFFFFFFF, s32(a[1])
     if request in (PTRACE_ATTACH, PTRACE_SEIZE):
-        req = Request("ptrace_access_check", task.subject, _task_object(sup, pid),
+        req = Request("ptrace_access_check", task.subject, task_object(sup, pid),
                       flags=PTRACE_MODE_ATTACH | PTRACE_MODE_REALCREDS)
     elif request == PTRACE_TRACEME:
-        req = Request("ptrace_traceme", task.subject, _task_object(sup, task.subject.ancestors[0]
+        req = Request("ptrace_traceme", task.subject, task_object(sup, task.subject.ancestors[0]
                                                                    if task.subject.ancestors else 0))
     else:
         sup.cont(nid)
@@ -448,9 +388,7 @@ def h_invalidate_group(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) 
 
 HANDLERS: dict[str, Handler] = {
     "socket": h_socket, "socketpair": h_socketpair, "connect": h_connect, "bind": h_bind,
-    "listen": h_listen, "kill": h_kill,
-    "tkill": h_tkill, "tgkill": h_tgkill, "pidfd_send_signal": h_pidfd_send_signal, "ptrace": h_ptrace,
-    "mount": h_mount,
+    "listen": h_listen, "ptrace": h_ptrace, "mount": h_mount,
     **{name: _refuse_nesting(name) for name in ("landlock_create_ruleset",
                                                 "landlock_restrict_self")},
     **{name: h_invalidate for name in ("setuid", "setgid", "setreuid", "setregid", "setresuid",
