@@ -180,3 +180,29 @@ def test_symlink_in_changeable_directory_refused(scratch: Path) -> None:
     os.symlink("/usr/bin/true", work / "link")
     assert _exec_codes(scratch, "nobody", work, "/usr/bin/true", str(work / "link")) == \
         ["0", "126"]
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_exec_of_a_script_the_program_may_rewrite_is_refused(scratch: Path, user: str) -> None:
+    """Red team 7: the kernel reads a script's `#!` line again after the decision; a program
+    that may write the script rewrote it to name an interpreter the module refuses. A script
+    (or an ELF naming its loader) the program may write is refused; read-only, it runs."""
+    fixed = scratch / "fixed"
+    fixed.mkdir()
+    os.chmod(fixed, 0o755)
+    script = fixed / "s.sh"
+    script.write_text("#!/bin/sh\necho ran\n")
+    os.chmod(script, 0o777)
+    log = scratch / "log" / "audit.jsonl"
+
+    def attempt(*grants: str) -> list[str]:
+        res = cli("run", "--audit", str(log), "--mode", "enforce", "--lsm", "capability,biba",
+                  "--rx", "/", *grants, "--", "/usr/bin/sh", "-c", f"{script}; echo $?",
+                  user=user, timeout=60)
+        return res.stdout.split()
+
+    assert attempt() == ["ran", "0"]
+    assert attempt("--rw", str(script)) == ["126"]
+    reasons = [json.loads(line).get("reason", "") for line in log.read_text().splitlines()]
+    assert any(f"the program may write {script}, whose first bytes name the interpreter"
+               in r for r in reasons), reasons

@@ -25,7 +25,7 @@ from stockade.enforce.grant_path import MAX_LINKS
 from stockade.enforce.supervisor.resolve import rewrite_self
 from stockade.enforce.supervisor.sys import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW
 from stockade.lsm.probe import inode_object
-from stockade.lsm.types import Request
+from stockade.lsm.types import MAY_WRITE, Request
 from stockade.modules.dac import Dac
 
 if TYPE_CHECKING:
@@ -87,6 +87,27 @@ def changeable(guard: PlanGuard | None, subject: Subject,
         entry = replace(inode_object(os.path.join(directory, name)), parent=parent)
         if _DAC.may_take_name(Request("inode_unlink", subject, entry)) is None:
             return directory
+    return ""
+
+
+def rewritable(guard: PlanGuard | None, subject: Subject, choosers: list[str]) -> str:
+    """Why the program could change which interpreter the kernel runs ("": it cannot): it may
+    write a file whose first bytes (`#!` line, PT_INTERP) named one, and the kernel reads them
+    again after the decision. Both the plan's ruleset (PlanGuard.may_write: Landlock and the
+    supervised rules) and DAC must let it write, as in `changeable`."""
+    for path in choosers:
+        if not path.startswith("/"):
+            return "the file that names its interpreter has no path to check"
+        if guard is not None and not guard.may_write(path):
+            continue
+        try:
+            obj = inode_object(path)
+        except OSError as err:
+            return f"{path}, which names its interpreter, cannot be checked: {err.strerror}"
+        if _DAC.hook_inode_permission(Request("inode_permission", subject, obj,
+                                              MAY_WRITE)) is None:
+            return (f"the program may write {path}, whose first bytes name the interpreter "
+                    "decided, so another one could run")
     return ""
 
 

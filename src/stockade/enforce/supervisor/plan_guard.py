@@ -81,6 +81,13 @@ class PlanGuard:
             return errno.EACCES, f"plan: {row.reason}"
         return 0, ""
 
+    def may_write(self, path: str) -> bool:
+        """Whether the whole ruleset (the program's own grants and the supervised rules) lets
+        the file at `path` be opened for writing."""
+        if not self.kernel.exists:
+            return True
+        return self.kernel.check([(path, AccessFs.WRITE_FILE)]).verdict != DENY
+
     def may_autobind(self) -> bool:
         """Whether an implicit bind to an ephemeral port (listen, connect of an unbound
         socket) is within the plan: TCP bind not handled, or port 0 granted."""

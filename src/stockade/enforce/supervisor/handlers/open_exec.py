@@ -416,6 +416,7 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
         fd = open_as_target(task, dirfd, path, os.O_PATH | nofollow)
     subject = task.subject
     interpreters: list[bytes] = []  # the #! interpreters and ELF loader decided after it
+    choosers: list[str] = []  # the files whose first bytes named them
     given = _name_as_given(task, dirfd, path) if tomoyo is not None else ""  # TOMOYO names domains by it
     try:
         obj = _exec_object(sup, fd)
@@ -424,7 +425,7 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
                                         what=given)],
                          syscall, "exec")
         if not err:
-            err = _decide_interpreters(sup, task, fd, syscall, interpreters)
+            err = _decide_interpreters(sup, task, fd, syscall, interpreters, choosers)
     finally:
         os.close(fd)
     if err:
@@ -448,6 +449,12 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
         sup.refuse(nid, task, "bprm_check_security", obj, errno.EACCES,
                    f"exec cannot be decided soundly: its name can be swapped after the "
                    f"decision: {why}")
+        return
+    why = exec_names.rewritable(sup.guard, task.subject, choosers) \
+        if sup.mode == "enforce" and sup.hooks & EXEC_HOOKS else ""
+    if why:
+        sup.refuse(nid, task, "bprm_check_security", obj, errno.EACCES,
+                   f"exec cannot be decided soundly: {why}")
         return
     after = transition_subject(subject, obj, sup.stack.modules)
     if after.contexts != subject.contexts and not sup.tasks.set_contexts(
@@ -524,12 +531,12 @@ def _exec_object(sup: Supervisor, fd: int) -> Object:
 
 
 def _decide_interpreters(sup: Supervisor, task: TaskInfo, fd: int, syscall: str,
-                         names: list[bytes]) -> int:
+                         names: list[bytes], choosers: list[str]) -> int:
     """Decide what the kernel executes after the file pinned at `fd`: each `#!` interpreter
     (file_open + bprm_check_security, as binfmt_script's open_exec and the next
     search_binary_handler ask) up to the kernel's depth, then the ELF loader named by PT_INTERP
     (file_open for execution). The errno of the first denial (0: all allowed); the names
-    looked up are added to `names`."""
+    looked up are added to `names`, the paths of the files that named them to `choosers`."""
     pinned, owned = fd, -1
     try:
         for depth in range(exec_chain.MAX_INTERPRETERS + 1):
@@ -547,6 +554,7 @@ def _decide_interpreters(sup: Supervisor, task: TaskInfo, fd: int, syscall: str,
                 return 0
             if depth == exec_chain.MAX_INTERPRETERS and interp is not None:
                 return errno.ELOOP
+            choosers.append(fd_path(pinned))
             nxt = open_as_target(task, AT_FDCWD, name, os.O_PATH)  # open_exec: AT_FDCWD
             names.append(name)
             if owned >= 0:
