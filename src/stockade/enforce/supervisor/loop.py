@@ -64,6 +64,7 @@ if TYPE_CHECKING:  # a plain run neither observes nor judges a profile
     from stockade.enforce.supervisor.complain import ProfileJudge
     from stockade.enforce.supervisor.observe import Observation, Observer
     from stockade.enforce.supervisor.plan_guard import PlanGuard
+    from stockade.enforce.supervisor.protect import Protected
 
 Handler = Callable[["Supervisor", int, int, tuple[int, ...]], None]
 _LABEL_FREE = frozenset({"dac", "capability", "yama", "loadpin", "lockdown", "tomoyo"})
@@ -156,6 +157,8 @@ class Supervisor:
         self.guard: PlanGuard | None = None
         #: complain mode for a profile: records what the profile would refuse (complain.py)
         self.judge: ProfileJudge | None = None
+        #: the launcher's own files and directories, never changed for the program (protect.py)
+        self.protect: Protected | None = None
         self.hooks = {h for m in stack.modules if m.name not in ("dac", "capability")
                       for h in m.hooks()}
         self.table: dict[int, Handler] = {}
@@ -245,8 +248,14 @@ class Supervisor:
                target: str = "", peer: dict[str, Any] | None = None) -> int:
         """Ask the stack each request in turn; the first denial's errno (0: allowed).
 
-        Also records the observation in learn mode.
+        Also records the observation in learn mode. A change to one of the launcher's own
+        files (protect.py) is refused before any module is asked.
         """
+        if self.protect is not None:
+            hit = self.protect.refusal(requests)
+            if hit is not None:
+                self.audit_refusal(task, hit[0].hook, hit[0].obj, errno.EACCES, hit[1])
+                return errno.EACCES
         err = 0
         would: list[str] = []
         caps: list[str] = []
@@ -283,11 +292,16 @@ class Supervisor:
     def refuse(self, nid: int, task: TaskInfo, hook: str, obj: Object | None, err: int,
                reason: str) -> None:
         """A denial by the supervisor itself (not a module): audited as module=supervisor."""
+        self.audit_refusal(task, hook, obj, err, reason)
+        self.deny(nid, err)
+
+    def audit_refusal(self, task: TaskInfo, hook: str, obj: Object | None, err: int,
+                      reason: str) -> None:
+        """The one audit record of a denial by the supervisor itself (module=supervisor)."""
         if self.audit_sink is not None:
             req = Request(hook, task.subject, obj)
             self.audit_sink(AuditEvent(req, Verdict("supervisor", err, reason), DENIED,
                                        Mode.ENFORCE, time.time(), 0))
-        self.deny(nid, err)
 
     def _writable_files(self, pid: int) -> list[Object] | None:
         """What thread group `pid` holds open for writing (held.py, in the helper thread)."""
