@@ -69,3 +69,46 @@ def test_run_enforces_a_module_file_on_a_live_process(user) -> None:
         assert out.stdout.split() == ["NOTES", errno.errorcode[errno.EACCES]]
     finally:
         tree.cleanup()
+
+
+BOOM = '''
+from stockade.modules.programmable import hook
+
+NAME = "boom"
+
+
+@hook("file_open")
+def boom(req):
+    """A policy program that ends the thread it runs in (SystemExit is no Exception)."""
+    if req.obj is not None and req.obj.path.endswith("/trigger"):
+        raise SystemExit("the policy program gave up")
+    return None
+'''
+
+
+def test_a_supervisor_that_fails_says_why_and_the_program_gets_nothing(user) -> None:
+    """The child's open of `trigger` makes the supervisor thread end on an exception: the run
+    says so in one line (the traceback only with -v), and the program neither reads the file
+    nor goes on undecided (fail closed)."""
+    tree = Tree(owner=NOBODY if user == "nobody" else 0)
+    try:
+        module = tree.root / "boom.py"
+        module.write_text(BOOM)
+        os.chmod(module, 0o644)
+        trigger = tree.file("trigger", "SECRET\n")
+        argv = ["run", "--module-file", str(module), "--lsm", "capability", "--rx", "/", "--",
+                "/bin/sh", "-c", f"/bin/cat {trigger}; echo after"]
+        out = stockade(*argv, user=user)
+        assert out.returncode == 128 + 9 and out.stdout == "", out  # sh killed, no "after"
+        lines = [x for x in out.stderr.splitlines() if x.startswith("stockade run:")]
+        assert lines == ["stockade run: the supervisor failed (SystemExit: the policy program "
+                         "gave up): the program was killed and any process it left gets ENOSYS "
+                         "for every call the supervisor decides (fail closed); -v shows where"
+                         ], out.stderr
+        assert "Traceback" not in out.stderr
+        verbose = stockade(argv[0], "-v", *argv[1:], user=user)
+        assert verbose.returncode == 128 + 9 and verbose.stdout == ""
+        assert "Traceback" in verbose.stderr and 'raise SystemExit("the policy program' in \
+            verbose.stderr, verbose.stderr
+    finally:
+        tree.cleanup()

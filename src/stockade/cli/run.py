@@ -488,6 +488,7 @@ def _run(args: argparse.Namespace) -> int:
 
                 status = supervised_launch(prep, supervision.supervisor, supervision.routed,
                                            command, on_started=started, before_exec=keeper)
+                _report_supervisor_failure(supervision.supervisor.fatal, args.verbose)
             else:
                 status = launcher.launch(prep, command, on_started=started,
                                          before_exec=keeper)
@@ -528,6 +529,23 @@ def _run(args: argparse.Namespace) -> int:
                 _say(lost)
         if supervision is not None:
             supervision.close()
+
+
+def _report_supervisor_failure(fatal: BaseException | None, verbose: bool) -> None:
+    """One line when the supervisor thread ended on an error: the program is not left to run
+    undecided (the thread kills its first process, every routed call of any other fails).
+    The traceback with -v."""
+    if fatal is None:
+        return
+    from stockade.cli.output import printable
+
+    _say(f"the supervisor failed ({printable(type(fatal).__name__)}: {printable(str(fatal))}): "
+         "the program was killed and any process it left gets ENOSYS for every call "
+         "the supervisor decides (fail closed)" + ("" if verbose else "; -v shows where"))
+    if verbose:
+        import traceback
+
+        sys.stderr.write("".join(traceback.format_exception(fatal)))
 
 
 def _protect_launcher_files(supervision: SupervisorSetup, outputs: list[os.stat_result]) -> None:
