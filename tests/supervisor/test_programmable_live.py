@@ -1,10 +1,13 @@
 """Programmable modules (`--module-file`) in `explain` and on a live process under `run`."""
 
 import errno
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from sv_helpers import NOBODY, Tree
 
@@ -24,11 +27,13 @@ def no_secrets(req):
 '''
 
 
-def stockade(*args: str, user: str = "root") -> subprocess.CompletedProcess[str]:
+def stockade(*args: str, user: str = "root",
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "stockade", *args]
     if user == "nobody":
         argv = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *argv]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
 
 
 def test_explain_with_a_module_file(tmp_path: Path) -> None:
@@ -110,5 +115,65 @@ def test_a_supervisor_that_fails_says_why_and_the_program_gets_nothing(user) -> 
         assert verbose.returncode == 128 + 9 and verbose.stdout == ""
         assert "Traceback" in verbose.stderr and 'raise SystemExit("the policy program' in \
             verbose.stderr, verbose.stderr
+    finally:
+        tree.cleanup()
+
+
+OPENS = '''
+from stockade.modules.programmable import hook
+
+NAME = "opens"
+
+
+@hook("file_open", cacheable=True)
+def no_opinion(req):
+    """Routes every open to the supervisor, decides nothing."""
+    return None
+'''
+#: the program: become nobody (root) or make itself not dumpable, then open twice
+UNDUMPABLE = '''
+import ctypes, os, sys
+if sys.argv[1] == "setresuid":
+    os.setgroups([])
+    os.setresgid(65534, 65534, 65534)
+    os.setresuid(65534, 65534, 65534)
+else:
+    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
+for _ in range(2):
+    try:
+        print(open("/etc/hostname").read().strip() == open("/etc/hostname").read().strip())
+    except OSError as e:
+        print(e.errno)
+'''
+
+
+@pytest.mark.parametrize("pure", ["0", "1"])
+def test_a_task_that_is_no_longer_dumpable_is_read_or_refused_with_a_reason(
+        user, pure, tmp_path) -> None:
+    """Root's supervisor reads a target that became nobody (setresuid: not dumpable) with its
+    own CAP_SYS_PTRACE; nobody's, which has none, refuses the calls of a target that called
+    prctl(PR_SET_DUMPABLE, 0) with EACCES and one audit record each, never a bare EFAULT."""
+    tree = Tree(owner=NOBODY if user == "nobody" else 0)
+    try:
+        module = tree.root / "opens.py"
+        module.write_text(OPENS)
+        os.chmod(module, 0o644)
+        audit = tree.file("audit.jsonl", "")
+        how = "setresuid" if user == "root" else "prctl"
+        keep = ["--keep-cap", "setuid", "--keep-cap", "setgid"] if user == "root" else []
+        out = stockade("run", "--module-file", str(module), "--lsm", "capability", *keep,
+                       "--rx", "/", "--audit", str(audit), "--", "/usr/bin/python3", "-c",
+                       UNDUMPABLE, how, user=user, env={"STOCKADE_SUPERVISOR_PURE": pure})
+        assert out.returncode == 0, out.stderr
+        refused = [r for r in map(json.loads, audit.read_text().splitlines())
+                   if r.get("module") == "supervisor"]
+        if user == "root":
+            assert out.stdout.split() == ["True", "True"], out.stdout
+            assert refused == []
+        else:
+            assert out.stdout.split() == [str(errno.EACCES)] * 2, out.stdout
+            assert len(refused) == 2, refused  # two refused opens, one record each
+            assert all(r["operation"] == "ptrace_access_check" and r["errno"] == errno.EACCES
+                       and "not dumpable" in r["reason"] for r in refused)
     finally:
         tree.cleanup()
