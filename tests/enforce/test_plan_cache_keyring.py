@@ -151,19 +151,29 @@ def test_a_keyring_sandbox_that_could_remove_its_mark_is_refused(setup):
     assert r.returncode == 125 and "cannot mark the plan cache key" in r.stderr, r.stderr
 
 
-def test_a_mark_left_by_a_launcher_that_died_keeps_the_cache_off(tmp_path, monkeypatch):
-    """In-process as root, with the mark directory moved to a private one."""
+@pytest.fixture
+def private_marks(tmp_path, monkeypatch) -> tuple[Path, Path]:
+    """In-process as root: marks in a private directory and under a socket name of this test
+    alone (sockets are per user and network namespace: other tests' keyring runs stay out),
+    a private cache; (the mark directory, a profile)."""
     from stockade.enforce.plan.cache import marks
 
     _keyring_or_skip()
     run = tmp_path / "run"
     run.mkdir(mode=0o700)
     monkeypatch.setattr(marks, "directory", lambda: str(run))
-    # sockets are per user and network namespace: keep other tests' keyring runs out of it
     monkeypatch.setattr(marks, "SOCKET_PREFIX", f"stockade-keyring-test{os.getpid()}-")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     prof = tmp_path / "p.aa"
     prof.write_text("profile p {\n  /usr/** rix,\n}\n")
+    return run, prof
+
+
+def test_a_mark_left_by_a_launcher_that_died_keeps_the_cache_off(private_marks):
+    """In-process as root, with the mark directory moved to a private one."""
+    from stockade.enforce.plan.cache import marks
+
+    run, prof = private_marks
     assert "stored" in plan_cache.compile_file(str(prof), [], None)[1]
     assert plan_cache.compile_file(str(prof), [], None)[1].startswith("hit")
     stale = run / f"{marks.PREFIX}999999999-1{marks.SUFFIX}"  # no such pid
@@ -224,7 +234,7 @@ def test_a_removed_mark_file_leaves_the_key_untrusted_while_the_keyring_run_live
 
 
 def test_a_mark_socket_alone_keeps_the_cache_off_and_a_taken_name_refuses_the_mark(
-        tmp_path, monkeypatch):
+        private_marks):
     """In-process as root, marks in a private directory: a launcher's mark socket (its file
     gone) keeps the key untrusted until the socket is released; a launcher whose mark socket
     name is already bound (by anyone) cannot place its mark."""
@@ -233,15 +243,7 @@ def test_a_mark_socket_alone_keeps_the_cache_off_and_a_taken_name_refuses_the_ma
     from stockade.enforce.plan.cache import marks
     from stockade.enforce.status_record import start_time
 
-    _keyring_or_skip()
-    run = tmp_path / "run"
-    run.mkdir(mode=0o700)
-    monkeypatch.setattr(marks, "directory", lambda: str(run))
-    # sockets are per user and network namespace: keep other tests' keyring runs out of it
-    monkeypatch.setattr(marks, "SOCKET_PREFIX", f"stockade-keyring-test{os.getpid()}-")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    prof = tmp_path / "p.aa"
-    prof.write_text("profile p {\n  /usr/** rix,\n}\n")
+    _, prof = private_marks
     mark = marks.Mark()
     mark.place()
     try:

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from sv_helpers import NOBODY, Tree
 
 MODULE = '''
@@ -76,6 +75,14 @@ def test_run_enforces_a_module_file_on_a_live_process(user) -> None:
         tree.cleanup()
 
 
+def _module(tree: Tree, name: str, text: str) -> Path:
+    """A module file in `tree` that nobody can read."""
+    module = tree.root / name
+    module.write_text(text)
+    os.chmod(module, 0o644)
+    return module
+
+
 BOOM = '''
 from stockade.modules.programmable import hook
 
@@ -97,9 +104,7 @@ def test_a_supervisor_that_fails_says_why_and_the_program_gets_nothing(user) -> 
     nor goes on undecided (fail closed)."""
     tree = Tree(owner=NOBODY if user == "nobody" else 0)
     try:
-        module = tree.root / "boom.py"
-        module.write_text(BOOM)
-        os.chmod(module, 0o644)
+        module = _module(tree, "boom.py", BOOM)
         trigger = tree.file("trigger", "SECRET\n")
         argv = ["run", "--module-file", str(module), "--lsm", "capability", "--rx", "/", "--",
                 "/bin/sh", "-c", f"/bin/cat {trigger}; echo after"]
@@ -155,9 +160,7 @@ def test_a_task_that_is_no_longer_dumpable_is_read_or_refused_with_a_reason(
     prctl(PR_SET_DUMPABLE, 0) with EACCES and one audit record each, never a bare EFAULT."""
     tree = Tree(owner=NOBODY if user == "nobody" else 0)
     try:
-        module = tree.root / "opens.py"
-        module.write_text(OPENS)
-        os.chmod(module, 0o644)
+        module = _module(tree, "opens.py", OPENS)
         audit = tree.file("audit.jsonl", "")
         how = "setresuid" if user == "root" else "prctl"
         keep = ["--keep-cap", "setuid", "--keep-cap", "setgid"] if user == "root" else []
