@@ -23,7 +23,6 @@ import contextlib
 import errno
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from stockade.lsm.types import MAY_APPEND, MAY_WRITE, Object, ObjectKind, Request
 
@@ -31,12 +30,13 @@ ERRNO = errno.EACCES
 _CHANGE = MAY_WRITE | MAY_APPEND
 
 
-@dataclass
 class Protected:
-    """Files (device, inode) and directories ((device, inode) -> real path) of the launcher."""
+    """Files (device, inode) and directories ((device, inode) -> real path) of the launcher.
+    (A plain class: a dataclass costs half a millisecond to define at every launch.)"""
 
-    files: set[tuple[int, int]] = field(default_factory=set)
-    dirs: dict[tuple[int, int], str] = field(default_factory=dict)
+    def __init__(self, files: set[tuple[int, int]] | None = None) -> None:
+        self.files: set[tuple[int, int]] = files or set()
+        self.dirs: dict[tuple[int, int], str] = {}
 
     def add_dir(self, path: str) -> None:
         """Protect the directory `path` and its entries (nothing when it does not exist)."""
