@@ -151,17 +151,29 @@ def test_a_keyring_sandbox_that_could_remove_its_mark_is_refused(setup):
     assert r.returncode == 125 and "cannot mark the plan cache key" in r.stderr, r.stderr
 
 
-def test_a_mark_left_by_a_launcher_that_died_keeps_the_cache_off(tmp_path, monkeypatch):
-    """In-process as root, with the mark directory moved to a private one."""
+@pytest.fixture
+def private_marks(tmp_path, monkeypatch) -> tuple[Path, Path]:
+    """In-process as root: marks in a private directory and under a socket name of this test
+    alone (sockets are per user and network namespace: other tests' keyring runs stay out),
+    a private cache; (the mark directory, a profile)."""
     from stockade.enforce.plan.cache import marks
 
     _keyring_or_skip()
     run = tmp_path / "run"
     run.mkdir(mode=0o700)
     monkeypatch.setattr(marks, "directory", lambda: str(run))
+    monkeypatch.setattr(marks, "SOCKET_PREFIX", f"stockade-keyring-test{os.getpid()}-")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     prof = tmp_path / "p.aa"
     prof.write_text("profile p {\n  /usr/** rix,\n}\n")
+    return run, prof
+
+
+def test_a_mark_left_by_a_launcher_that_died_keeps_the_cache_off(private_marks):
+    """In-process as root, with the mark directory moved to a private one."""
+    from stockade.enforce.plan.cache import marks
+
+    run, prof = private_marks
     assert "stored" in plan_cache.compile_file(str(prof), [], None)[1]
     assert plan_cache.compile_file(str(prof), [], None)[1].startswith("hit")
     stale = run / f"{marks.PREFIX}999999999-1{marks.SUFFIX}"  # no such pid
@@ -170,3 +182,89 @@ def test_a_mark_left_by_a_launcher_that_died_keeps_the_cache_off(tmp_path, monke
     assert how.startswith("off") and "ended without clearing it" in how
     stale.unlink()
     assert "refused entry" in plan_cache.compile_file(str(prof), [], None)[1]
+
+
+#: run inside a keyring sandbox: wait for `go`, then say whether the user keyring holds a
+#: plan cache key (the serial and bytes, or "none")
+READ_KEY = """
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+box = sys.argv[1]
+open(os.path.join(box, "waiting"), "w").close()
+deadline = time.time() + 30
+while not os.path.exists(os.path.join(box, "go")) and time.time() < deadline:
+    time.sleep(0.05)
+s = libc.syscall(250, 10, -4, b"user", b"stockade:plan-cache:v1", 0)   # KEYCTL_SEARCH @u
+buf = ctypes.create_string_buffer(64)
+n = libc.syscall(250, 11, s, buf, 64) if s > 0 else -1                  # KEYCTL_READ
+open(os.path.join(box, "key"), "w").write(buf.raw[:n].hex() if n > 0 else "none")
+"""
+
+
+def test_a_removed_mark_file_leaves_the_key_untrusted_while_the_keyring_run_lives(setup):
+    """Red team 6 (rt/mark_removed_by_no_status_record_run.sh): a run with
+    --no-status-record and a writable grant on the mark directory removes a live keyring
+    run's mark file; a cached run started after it must still leave the key alone (the
+    launcher's mark socket), so the keyring sandbox never sees a key another run trusts."""
+    s = setup
+    where = Path("/run/stockade") if s["user"] == "root" else s["root"] / "run" / "stockade"
+    extra = ({"user": 65534, "group": 65534, "extra_groups": []} if s["user"] == "nobody"
+             else {})
+    keyring_run = subprocess.Popen(
+        [*STOCKADE, "run", "--allow-keyring", "--rx", "/", "--rw", str(s["m"]), "--",
+         "/usr/bin/python3", "-c", READ_KEY, str(s["m"])],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/",
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")}, **extra)  # type: ignore[call-overload]
+    try:
+        assert _wait_for(s["m"] / "waiting", 30), keyring_run.communicate()[1]
+        marks_now = sorted(where.glob(f"keyring-{keyring_run.pid}-*.mark"))
+        assert marks_now, list(where.iterdir())
+        r = cli("run", "--no-status-record", "--rx", "/", "--rw", str(where), "--", "/bin/rm",
+                "-f", *map(str, marks_now), user=s["user"])
+        assert r.returncode == 0 and not any(m.exists() for m in marks_now), r.stderr
+        r = cli("run", "-v", "-p", s["narrow"], "--", "/bin/true", user=s["user"])
+        assert r.returncode == 0, r.stderr
+        # ("runs": this one; another test's mark may come first and say it ended)
+        assert "plan cache: off (a run whose program may use the keyring " in r.stderr, r.stderr
+    finally:
+        (s["m"] / "go").touch()
+        _, err = keyring_run.communicate(timeout=60)
+    assert keyring_run.returncode == 0, err
+    assert (s["m"] / "key").read_text() == "none"  # no run made a key while it lived
+
+
+def test_a_mark_socket_alone_keeps_the_cache_off_and_a_taken_name_refuses_the_mark(
+        private_marks):
+    """In-process as root, marks in a private directory: a launcher's mark socket (its file
+    gone) keeps the key untrusted until the socket is released; a launcher whose mark socket
+    name is already bound (by anyone) cannot place its mark."""
+    import socket
+
+    from stockade.enforce.plan.cache import marks
+    from stockade.enforce.status_record import start_time
+
+    _, prof = private_marks
+    mark = marks.Mark()
+    mark.place()
+    try:
+        assert mark.record is not None
+        os.unlink(mark.record.path)  # what a sandbox writing the directory could do
+        how = plan_cache.compile_file(str(prof), [], None)[1]
+        assert how.startswith("off") and "may use the keyring runs" in how, how
+        assert f"launcher {os.getpid()}-" in how
+        again = marks.Mark()
+        with pytest.raises(OSError):  # our own name is taken: no second mark of that name
+            again.place()
+        assert again.socket is None and again.record is None
+    finally:
+        mark.clear()
+    assert marks.present() is None
+    assert "stored" in plan_cache.compile_file(str(prof), [], None)[1]
+    squat = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:  # a name bound before the launcher's (any process of the namespace could)
+        squat.bind(marks.socket_name(os.getpid(), start_time(os.getpid())))
+        with pytest.raises(OSError):
+            marks.Mark().place()
+        assert marks.present() is not None  # and that keeps the cache off meanwhile
+    finally:
+        squat.close()

@@ -245,3 +245,26 @@ def test_cel_evaluation_cost(capsys) -> None:
               f"with the memo ({abac.evaluations} evaluations for {n} decisions)")
     assert abac.evaluations <= 24
     assert per_decide < per_eval
+
+
+@pytest.mark.parametrize("hook", ["task_prctl", "file_open"])
+def test_no_opinion_read_off_the_key_is_not_cached_on_any_hook(hook: str) -> None:
+    """Red team 6 (rt/abac_prctl_nonzero_default_cached.py): on task_prctl (default -ENOSYS)
+    too, "no opinion" after reading subject.exe must not answer another program's request."""
+    policy = f"""\
+rules:
+  - id: deny-evil
+    effect: deny
+    hooks: [{hook}]
+    condition: subject.exe == "/tmp/evil"
+"""
+    good = replace(subj(), exe="/usr/bin/true", comm="true", pid=100)
+    evil = replace(subj(), exe="/tmp/evil", comm="evil", pid=200)
+    obj = None if hook == "task_prctl" else fobj("/srv/report")
+    alone = stack_of(Abac(policy_text=policy)).decide(Request(hook, evil, obj, MAY_OPEN))
+    stack = stack_of(Abac(policy_text=policy))
+    first = stack.decide(Request(hook, good, obj, MAY_OPEN))
+    after = stack.decide(Request(hook, evil, obj, MAY_OPEN))
+    assert alone.errno == after.errno == errno.EACCES
+    assert first.errno == (errno.ENOSYS if hook == "task_prctl" else 0)  # the hook's default
+    assert stack.avc.stats().hits == 0

@@ -161,10 +161,10 @@ def _open_outputs(args: argparse.Namespace,
     supervisor gets these descriptors (never the paths again: they could name another file
     by then)."""
     from stockade.enforce import output_file
-    from stockade.enforce.status_record import sandbox_grants
+    from stockade.enforce.status_record import write_grants
 
     # complain mode protects no file of ours (its domain grants every right on /)
-    grants = None if getattr(args, "mode", None) == "complain" else sandbox_grants(plan)
+    grants = None if getattr(args, "mode", None) == "complain" else write_grants(plan)
     audit = None
     if args.audit:
         fd = (output_file.open_output(args.audit, "audit file") if grants is None else
@@ -321,7 +321,7 @@ def _record_conflict(args: argparse.Namespace, plan: EnforcementPlan) -> str | N
     directory = status_record.record_dir() if args.status_record else None
     if directory is None:
         return None
-    why = status_record.exposure(directory, status_record.sandbox_grants(plan))
+    why = status_record.exposure(directory, status_record.write_grants(plan))
     if why is None:
         return None
     return (f"the status record directory {directory} {why}: the program could replace its "
@@ -412,6 +412,7 @@ def _run(args: argparse.Namespace) -> int:
     keyring_key = plan_cache.keyring_reachable(plan)
     audit, learn = _open_outputs(args, plan)
     try:
+        outputs = [os.fstat(fd) for fd in (audit.fd if audit else None, learn) if fd is not None]
         supervision = _supervision(args, plan, audit, learn, judged)
     except BaseException:
         if audit:
@@ -419,6 +420,7 @@ def _run(args: argparse.Namespace) -> int:
         raise
     if supervision is not None:
         notes += supervision.notes
+        _protect_launcher_files(supervision, outputs)
     if audit:
         from stockade.enforce import report
     collector: DenialCollector | None = None
@@ -486,6 +488,7 @@ def _run(args: argparse.Namespace) -> int:
 
                 status = supervised_launch(prep, supervision.supervisor, supervision.routed,
                                            command, on_started=started, before_exec=keeper)
+                _report_supervisor_failure(supervision.supervisor.fatal, args.verbose)
             else:
                 status = launcher.launch(prep, command, on_started=started,
                                          before_exec=keeper)
@@ -526,6 +529,31 @@ def _run(args: argparse.Namespace) -> int:
                 _say(lost)
         if supervision is not None:
             supervision.close()
+
+
+def _report_supervisor_failure(fatal: BaseException | None, verbose: bool) -> None:
+    """One line when the supervisor thread ended on an error: the program is not left to run
+    undecided (the thread kills its first process, every routed call of any other fails).
+    The traceback with -v."""
+    if fatal is None:
+        return
+    from stockade.cli.output import printable
+
+    _say(f"the supervisor failed ({printable(type(fatal).__name__)}: {printable(str(fatal))}): "
+         "the program was killed and any process it left gets ENOSYS for every call "
+         "the supervisor decides (fail closed)" + ("" if verbose else "; -v shows where"))
+    if verbose:
+        import traceback
+
+        sys.stderr.write("".join(traceback.format_exception(fatal)))
+
+
+def _protect_launcher_files(supervision: SupervisorSetup, outputs: list[os.stat_result]) -> None:
+    """The supervisor refuses to change the --audit/--learn files (`outputs`: their fstat),
+    the status record and mark directory and the plan cache, whatever the modules answer."""
+    from stockade.enforce.supervisor.protect import for_launch
+
+    supervision.supervisor.protect = for_launch(outputs)
 
 
 def _report_weakened(args: argparse.Namespace, entries: list[CoverageEntry]) -> None:

@@ -137,6 +137,29 @@ def sandbox_grants(plan: Any, only: AccessFs | None = None) -> list[tuple[str, A
     return [(r.path, r.access & plan.handled_fs) for r in plan.fs_rules if not r.supervised]
 
 
+def write_grants(plan: Any) -> list[tuple[str, AccessFs]]:
+    """Every (path, rights) through which the program may change files under `plan`, the one
+    answer for the checks that protect the launcher's files (`exposure`): the sandbox's own
+    writable Landlock grants, and the rights a supervisor exercises on its behalf (supervised
+    rules: TOMOYO's file policy) beneath each directory where the module's policy changes
+    names (`plan.supervised_changes`). What a supervised right could still reach elsewhere
+    (a write open of an existing file) the supervisor refuses itself for the launcher's files
+    (supervisor/protect.py)."""
+    grants = sandbox_grants(plan, only=WRITE_RIGHTS)
+    for rule in plan.fs_rules:
+        rights = rule.access & plan.handled_fs & WRITE_RIGHTS
+        if not rule.supervised or not rights:
+            continue
+        top = os.path.realpath(rule.path).rstrip("/") + "/"
+        for changed in dict.fromkeys(plan.supervised_changes):
+            real = os.path.realpath(changed)
+            if (real.rstrip("/") + "/").startswith(top):
+                grants.append((changed, rights))
+            elif top.startswith(real.rstrip("/") + "/"):
+                grants.append((rule.path, rights))
+    return grants
+
+
 def start_time(pid: int) -> int:
     """Field 22 of /proc/PID/stat: start time in clock ticks since boot."""
     with open(f"/proc/{pid}/stat", "rb") as f:

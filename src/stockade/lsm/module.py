@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import ClassVar
 
-from stockade.lsm.hooks import HOOKS
 from stockade.lsm.types import Request
 
 
@@ -31,7 +30,8 @@ class Verdict:
     deny rules); `complain` lets this one denial through as complain mode would although the
     module is enforcing (AppArmor's per-profile `flags=(complain)`, SELinux's permissive
     domains): it becomes an ALLOWED record unless `hard`; `cacheable` says the answer depends
-    only on the request's key.
+    only on the request's key; `abstains` makes it "no opinion" (the stack walks past it as
+    it does None), kept only to carry `cacheable=False`.
     `fields` are the module's own audit fields (profile, requested_mask, scontext, ...).
     """
 
@@ -45,6 +45,7 @@ class Verdict:
     complain: bool = False
     cacheable: bool = True
     fields: tuple[tuple[str, str], ...] = ()
+    abstains: bool = False
 
     @property
     def allowed(self) -> bool:
@@ -104,14 +105,13 @@ class SecurityModule:
         """A denying verdict from this module with positive errno `err`."""
         return Verdict(self.name, err, reason, rule, **kw)  # type: ignore[arg-type]
 
-    def no_opinion_uncached(self, hook: str) -> Verdict | None:
+    def no_opinion_uncached(self, hook: str) -> Verdict:
         """"No opinion" on `hook`, reached by reading something the request key leaves out
-        (a pid, an exe, a clock, a program's state): an explicit uncacheable allow, which the
-        stack walks past as it does None but does not cache. None where the hook's default is
-        an error (task_prctl), since there an explicit allow would be a non-default win."""
-        if HOOKS[hook].default:
-            return None
-        return Verdict(self.name, 0, "no opinion (not cacheable)", cacheable=False)
+        (a pid, an exe, a clock, a program's state): a verdict that abstains, which the stack
+        walks past as it does None (on every hook: on one whose default is an error, such as
+        task_prctl, it is no non-default win) but does not cache."""
+        return Verdict(self.name, 0, "no opinion (not cacheable)", cacheable=False,
+                       abstains=True)
 
     def reload(self) -> None:
         """Mark the module's policy as changed so that cached decisions are dropped."""

@@ -187,6 +187,8 @@ class Stack:
             if verdict is None:
                 continue
             cacheable = cacheable and verdict.cacheable
+            if verdict.abstains:
+                continue  # no opinion, read off the key: walked past, not cached
             if verdict.errno:
                 if complains(module.mode, verdict):
                     events.append(self._event(req, verdict, ALLOWED, Mode.COMPLAIN))

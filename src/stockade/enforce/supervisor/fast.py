@@ -17,6 +17,7 @@ import errno
 import os
 import struct
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from stockade.enforce.supervisor.notify import Listener
@@ -96,7 +97,7 @@ class CListener(Listener):
 class CMemReader:
     """sys.MemReader with process_vm_readv and the NUL scan in C."""
 
-    __slots__ = ("_buf", "_ffi", "_lib", "prefetch", "size")
+    __slots__ = ("_buf", "_ffi", "_lib", "prefetch", "retry", "size")
 
     def __init__(self, backend: Backend, size: int = _PAGE) -> None:
         self.size = size
@@ -106,12 +107,16 @@ class CMemReader:
         #: the fast path's table while it serves: a path it read for the notification being
         #: handled is not read again (stk_fast_prefetched)
         self.prefetch: Any = None
+        #: as sys.MemReader.retry: makes a failed read once more, or None
+        self.retry: Callable[[Callable[[], int]], int] | None = None
 
     def read(self, pid: int, addr: int, n: int) -> bytes:
         """Up to `n` (<= size) bytes at `addr` in `pid`; fewer if a page is unmapped."""
         if not 0 <= n <= self.size:
             raise OSError(errno.EINVAL, "read larger than the buffer")
         got = self._lib.stk_read(pid, addr, self._buf, n)
+        if got < 0 and self.retry is not None:
+            got = self.retry(lambda: self._lib.stk_read(pid, addr, self._buf, n))
         if got < 0:
             _raise(got)
         return self._ffi.buffer(self._buf, got)[:]
@@ -124,6 +129,8 @@ class CMemReader:
             if got >= 0:
                 return self._ffi.buffer(buf, got)[:]
         got = self._lib.stk_cstring(pid, addr, buf, limit)
+        if got == -errno.EFAULT and self.retry is not None:
+            got = self.retry(lambda: self._lib.stk_cstring(pid, addr, buf, limit))
         if got < 0:
             _raise(got)
         return self._ffi.buffer(buf, got)[:]

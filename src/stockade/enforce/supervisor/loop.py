@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from stockade.enforce.seccomp import AUDIT_ARCH_X86_64, resolve_syscall
 from stockade.enforce.supervisor import fast, resolve, table
@@ -64,8 +64,28 @@ if TYPE_CHECKING:  # a plain run neither observes nor judges a profile
     from stockade.enforce.supervisor.complain import ProfileJudge
     from stockade.enforce.supervisor.observe import Observation, Observer
     from stockade.enforce.supervisor.plan_guard import PlanGuard
+    from stockade.enforce.supervisor.protect import Protected
 
 Handler = Callable[["Supervisor", int, int, tuple[int, ...]], None]
+T = TypeVar("T")
+UNREADABLE = ("the call's arguments cannot be read: the task is not dumpable (it changed its "
+              "user or group ids, or called prctl(PR_SET_DUMPABLE, 0)) and reading its memory "
+              "then needs CAP_SYS_PTRACE, which this supervisor lacks")
+
+
+def not_dumpable(tid: int) -> bool:
+    """Whether task `tid` is not dumpable: the kernel then gives the files of its /proc
+    directory to root (task_dump_owner) whatever the task's ids; a task whose effective uid
+    is 0 is taken as dumpable (they are root's either way)."""
+    try:
+        with open(f"/proc/{tid}/status", "rb") as f:
+            owner = os.fstat(f.fileno()).st_uid
+            for line in f:
+                if line.startswith(b"Uid:"):
+                    return owner == 0 and int(line.split()[2]) != 0
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
 _LABEL_FREE = frozenset({"dac", "capability", "yama", "loadpin", "lockdown", "tomoyo"})
 _WALKERS = frozenset({"selinux", "smack", "apparmor"})
 
@@ -140,6 +160,7 @@ class Supervisor:
         self.mem: ksys.MemReader | fast.CMemReader = (
             fast.CMemReader(self.backend) if self.backend is not None else ksys.MemReader())
         ksys.use_openat2(fast.openat2_with(self.backend) if self.backend is not None else None)
+        self.mem.retry = self._read_as_self
         #: the C mirror of the AVC's allows for plain opens (fast.FastPath), while serving
         self.fastpath: fast.FastPath | None = None
         self._cred_gen = 0
@@ -156,6 +177,8 @@ class Supervisor:
         self.guard: PlanGuard | None = None
         #: complain mode for a profile: records what the profile would refuse (complain.py)
         self.judge: ProfileJudge | None = None
+        #: the launcher's own files and directories, never changed for the program (protect.py)
+        self.protect: Protected | None = None
         self.hooks = {h for m in stack.modules if m.name not in ("dac", "capability")
                       for h in m.hooks()}
         self.table: dict[int, Handler] = {}
@@ -241,12 +264,38 @@ class Supervisor:
             os.umask(task.umask)
             self._umask = task.umask
 
+    def _not_dumpable(self, tid: int) -> bool:
+        """not_dumpable(tid), asked in the helper thread (this one may not open /proc)."""
+        try:
+            return bool(self.helper.call(not_dumpable, tid))
+        except StockadeError:
+            return False
+
+    def _read_as_self(self, read: Callable[[], T]) -> T:
+        """`read()` again with this thread's own capabilities (a failed read of a target's
+        memory: it may not be dumpable), then the target's again: nothing else runs meanwhile
+        (the C fast path runs in this thread, between notifications)."""
+        creds = self.creds
+        before = creds.regain() if creds is not None else None
+        try:
+            return read()
+        finally:
+            if before is not None:
+                assert creds is not None
+                creds.restore(before)
+
     def decide(self, task: TaskInfo, requests: list[Request], syscall: str, op: str, *,
                target: str = "", peer: dict[str, Any] | None = None) -> int:
         """Ask the stack each request in turn; the first denial's errno (0: allowed).
 
-        Also records the observation in learn mode.
+        Also records the observation in learn mode. A change to one of the launcher's own
+        files (protect.py) is refused before any module is asked.
         """
+        if self.protect is not None:
+            hit = self.protect.refusal(requests)
+            if hit is not None:
+                self.audit_refusal(task, hit[0].hook, hit[0].obj, errno.EACCES, hit[1])
+                return errno.EACCES
         err = 0
         would: list[str] = []
         caps: list[str] = []
@@ -283,24 +332,30 @@ class Supervisor:
     def refuse(self, nid: int, task: TaskInfo, hook: str, obj: Object | None, err: int,
                reason: str) -> None:
         """A denial by the supervisor itself (not a module): audited as module=supervisor."""
+        self.audit_refusal(task, hook, obj, err, reason)
+        self.deny(nid, err)
+
+    def audit_refusal(self, task: TaskInfo, hook: str, obj: Object | None, err: int,
+                      reason: str) -> None:
+        """The one audit record of a denial by the supervisor itself (module=supervisor)."""
         if self.audit_sink is not None:
             req = Request(hook, task.subject, obj)
             self.audit_sink(AuditEvent(req, Verdict("supervisor", err, reason), DENIED,
                                        Mode.ENFORCE, time.time(), 0))
-        self.deny(nid, err)
 
     def _writable_files(self, pid: int) -> list[Object] | None:
         """What thread group `pid` holds open for writing (held.py, in the helper thread)."""
         return self.helper.call(writable_files, pid)
 
-    def refuse_unknown(self, nid: int, tid: int, reason: str) -> None:
-        """A task whose labels cannot be known: EACCES, audited as module=supervisor."""
+    def refuse_unknown(self, nid: int, tid: int, reason: str, hook: str = "task_alloc") -> None:
+        """A task whose labels (or arguments) cannot be known: EACCES, audited as
+        module=supervisor."""
         if self.audit_sink is not None:
             try:
                 subject = self.helper.call(subject_from_pid, tid)
             except StockadeError:
                 subject = Subject(pid=tid)
-            self.audit_sink(AuditEvent(Request("task_alloc", subject, None),
+            self.audit_sink(AuditEvent(Request(hook, subject, None),
                                        Verdict("supervisor", errno.EACCES, reason), DENIED,
                                        Mode.ENFORCE, time.time(), 0))
         self.deny(nid, errno.EACCES)
@@ -330,6 +385,9 @@ class Supervisor:
             assert self.listener is not None
             self.listener.respond(nid, 0, errno.ESRCH)
         except OSError as err:  # a kernel answer for the target (ENOENT, EACCES, ...)
+            if err.errno == errno.EFAULT and self._not_dumpable(tid):
+                self.refuse_unknown(nid, tid, UNREADABLE, "ptrace_access_check")
+                return
             self.deny(nid, err.errno or errno.EIO)
         except Exception:
             self.stats.errors += 1

@@ -19,9 +19,11 @@ that forked it, which is the supervisor thread).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import resource
+import signal
 import socket
 import struct
 import threading
@@ -140,23 +142,26 @@ class SupervisedLaunch:
             return
         self._pid = pid
         self._ready.set()
+        pidfd = -1
         try:
             data = parent_sock.recv(16)
             if len(data) != 4:  # the child failed before exec: the launcher reports why
                 parent_sock.close()
                 return
             pidfd = ksys.pidfd_open(pid)
-            try:
-                listener = ksys.pidfd_getfd(pidfd, struct.unpack("=i", data)[0])
-            finally:
-                os.close(pidfd)
+            listener = ksys.pidfd_getfd(pidfd, struct.unpack("=i", data)[0])
             parent_sock.send(b"K")
             parent_sock.close()
             sup.run(sup.listener_for(listener))
         except BaseException as err:
             self.error = err
             sup.fatal = err
+            if pidfd >= 0:  # fail closed now, not when this thread's exit is noticed
+                with contextlib.suppress(OSError):
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
         finally:
+            if pidfd >= 0:
+                os.close(pidfd)
             sup.close()  # closing the listener: ENOSYS for whatever is left
 
     def join(self, timeout: float | None = None) -> None:

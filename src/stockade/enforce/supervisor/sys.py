@@ -10,6 +10,7 @@ import ctypes
 import os
 import struct
 from collections.abc import Callable
+from typing import Any
 
 from stockade.enforce._libc import LIBC
 from stockade.enforce.seccomp import resolve_syscall
@@ -96,6 +97,9 @@ class MemReader:
         self._remote = _Iovec(0, 0)
         self._lp = ctypes.addressof(self._local)
         self._rp = ctypes.addressof(self._remote)
+        #: makes a read that failed once more (the supervisor's own capabilities back for it:
+        #: Supervisor._read_as_self), or None
+        self.retry: Callable[[Callable[[], Any]], Any] | None = None
 
     def _readv(self, pid: int, addr: int, n: int) -> int:
         self._local.len = n
@@ -111,7 +115,13 @@ class MemReader:
         """Up to `n` (<= size) bytes at `addr` in `pid`; fewer if a page is unmapped."""
         if not 0 <= n <= self.size:  # the kernel would write past the buffer
             raise OSError(22, "read larger than the buffer")
-        return self._view[:self._readv(pid, addr, n)].tobytes()
+        try:
+            got = self._readv(pid, addr, n)
+        except OSError:
+            if self.retry is None:
+                raise
+            got = self.retry(lambda: self._readv(pid, addr, n))
+        return self._view[:got].tobytes()
 
     def cstring(self, pid: int, addr: int, limit: int = 4096) -> bytes:
         """The NUL-terminated string at `addr` (ENAMETOOLONG past `limit`, EFAULT if unmapped)."""
@@ -131,7 +141,12 @@ class MemReader:
             nul = self._buf.find(0, 0, got)
             if nul >= 0:
                 return self._view[:nul].tobytes()
-        return self._cstring_slow(pid, addr, limit)
+        try:
+            return self._cstring_slow(pid, addr, limit)
+        except OSError as err:
+            if err.errno != 14 or self.retry is None:
+                raise
+            return self.retry(lambda: self._cstring_slow(pid, addr, limit))
 
     def _cstring_slow(self, pid: int, addr: int, limit: int) -> bytes:
         buf = self._buf

@@ -438,3 +438,20 @@ class CredSwitch:
         self._current = want
         self._last = subject
         self.generation += 1
+
+    def regain(self) -> tuple[int, int, tuple[int, ...], int] | None:
+        """Take back this thread's own effective capabilities (its permitted set), keeping the
+        fs ids and groups, until `restore`; the state to restore, or None when it already
+        holds them. A task that is not dumpable (it changed its ids, or prctl(PR_SET_DUMPABLE,
+        0)) lets only CAP_SYS_PTRACE read its memory (process_vm_readv's ptrace check)."""
+        if self._current[3] == self.permitted:
+            return None
+        before = self._current
+        caps.capset(caps.CapState(self.permitted, self.permitted, self.inheritable))
+        self._current = (*before[:3], self.permitted)
+        return before
+
+    def restore(self, before: tuple[int, int, tuple[int, ...], int]) -> None:
+        """Back to the effective set `regain` returned."""
+        caps.capset(caps.CapState(before[3], self.permitted, self.inheritable))
+        self._current = before

@@ -83,11 +83,11 @@ def cache_key(profile: str, include_dirs: Sequence[str], name: str | None, abi: 
 
 def exposure(directory: str, plan: EnforcementPlan) -> str | None:
     """Why a sandbox under `plan` could change the cache directory, or None if it cannot."""
-    from stockade.enforce.status_record import WRITE_RIGHTS, exposure, sandbox_grants
+    from stockade.enforce.status_record import exposure, write_grants
 
     if not writes_confined(plan):
         return "Landlock does not restrict writing files here"
-    return exposure(directory, sandbox_grants(plan, only=WRITE_RIGHTS))  # the only ones it uses
+    return exposure(directory, write_grants(plan))  # supervised rights included
 
 
 def writes_confined(plan: EnforcementPlan) -> bool:

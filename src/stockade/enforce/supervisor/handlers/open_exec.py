@@ -59,6 +59,7 @@ _O_NOCTTY, _O_CREAT, _O_TMPFILE, _O_CLOEXEC = os.O_NOCTTY, os.O_CREAT, os.O_TMPF
 _O_NONBLOCK, _O_RDONLY, _F_SETFL = os.O_NONBLOCK, os.O_RDONLY, fcntl.F_SETFL
 #: what a non-blocking open answers where the target's blocking open would wait
 _WOULD_WAIT = frozenset({errno.ENXIO, errno.EWOULDBLOCK})
+_CHANGES = MAY_WRITE | MAY_APPEND
 
 
 class Denied(Exception):
@@ -336,7 +337,15 @@ def _decide_open(sup: Supervisor, task: TaskInfo, fd: int, st: os.stat_result, k
     Fast path (no directory walk, no observer or judge, no driver checks): the AVC is asked with the key
     the Request would have, and the Object and Request are built only when the AVC misses or
     replays audit events; `file_object_key`/`request_key` are tested equal to theirs.
+    A write open of one of the launcher's own files (protect.py) is refused first.
     """
+    if sup.protect is not None and access & _CHANGES:
+        name = known if known is not None else fd_path(fd)
+        why = sup.protect.open_refusal(st, name, access)
+        if why is not None:
+            sup.audit_refusal(task, "file_open", _open_request(
+                task.subject, name, st, (), access).obj, errno.EACCES, why)
+            return errno.EACCES
     if not sup.watching and not sup.walk:
         path = known if known is not None else fd_path(fd)
         if not path.startswith(_DRIVER_PATHS):
