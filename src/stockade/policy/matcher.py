@@ -128,7 +128,10 @@ def literal_paths(pattern: Pattern) -> set[bytes] | None:
     MAX_EXPANSIONS alternatives)."""
     if not pattern.exact:
         return None
-    flats = expand_alternations(pattern.seq, MAX_EXPANSIONS)
+    seq = pattern.seq
+    if len(seq) == 1 and seq[0][0] == "lit":  # one plain path (what the steps below give)
+        return {seq[0][1].encode("latin-1")}
+    flats = expand_alternations(seq, MAX_EXPANSIONS)
     if flats is None:
         return None
     return {"".join(node[1] for node in fold_flat(f)).encode("latin-1") for f in flats}
