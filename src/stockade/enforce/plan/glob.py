@@ -154,16 +154,14 @@ class BuildCache:
         links, so `path` is neither asked nor recorded (100,000 rules over missing
         directories asked 95,000 such questions; their first missing directories are 6,000).
         Only for plain absolute paths (no `.`-names, `//`, NUL or trailing `/`) too short
-        for ENAMETOOLONG; each parent is probed once per build, unrecorded unless missing."""
+        for ENAMETOOLONG; each parent is asked once per build."""
         cut = path.rfind("/")
         if cut <= 0 or len(path) > 255 or not _PLAIN_PATH.fullmatch(path):
             return False
         parent = path[:cut]
         gone = self._gone.get(parent)
         if gone is None:
-            gone = self.gone_above(parent)
-            if not gone and not os.path.lexists(parent):  # (a probe: not an answer used)
-                gone = self.lstat_mode(parent) == -errno.ENOENT
+            gone = self.gone_above(parent) or self.lstat_mode(parent) == -errno.ENOENT
             self._keep(self._gone, parent, gone)
         return gone
 
