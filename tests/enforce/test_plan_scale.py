@@ -262,3 +262,52 @@ def test_literal_region_is_normalised_like_normpath():
         head = aare.fold_slashes(lit).rpartition("/")[0]
         want = os.path.normpath(plan_glob._to_fs(head)) if head.startswith("/") else "/"
         assert plan_glob.literal_region(seq) == want, text
+
+
+def test_paths_beneath_a_missing_directory_answer_as_the_filesystem(tmp_path: Path):
+    """BuildCache answers a path beneath a directory it found missing without asking (or
+    recording) it: the answers are the plain calls' (lstat errno, stat, isdir, lexists) on
+    generated paths through files, dangling and good links, dot-names and long names, in
+    any order and past the answer bound; every answer not recorded lies beneath a recorded
+    ENOENT, so the plan cache's check sees a change there."""
+    import random
+
+    from stockade import fsview
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "f").write_text("x")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "good").symlink_to(tmp_path / "a")
+    (tmp_path / ".h").mkdir()
+    names = ["a", "f", "m", "n", "dangling", "good", ".h", "..", ".", "x" * 200, "caf\u00e9"]
+    rng = random.Random(11)
+    paths = [str(tmp_path) + "".join("/" + rng.choice(names) for _ in range(rng.randint(1, 5)))
+             for _ in range(1500)]
+    paths += [f"{tmp_path}/m" + f"/{'y' * 250}" * 17, f"{tmp_path}/m/{'z' * 256}"]  # too long
+
+    def want_l(p: str) -> int:
+        try:
+            return os.lstat(p).st_mode
+        except OSError as err:
+            return -(err.errno or 1)
+
+    for fs in (BuildCache(), BuildCache(max_answers=0), BuildCache()):
+        rng.shuffle(paths)
+        for p in paths:
+            assert fs.lstat_mode(p) == want_l(p), p
+            assert fs.isdir(p) == os.path.isdir(p) and fs.lexists(p) == os.path.lexists(p), p
+            assert (fs.stat_mode(p) >= 0) == os.path.exists(p), p
+    with fsview.recording() as log:
+        fs = BuildCache()
+        for p in paths:
+            fs.lstat_mode(p)
+            fs.isdir(p)
+    recorded = {(q, p) for q, p, _ in log}
+    missing = {p for q, p, answer in log if q == "l" and answer == "E2"}
+    unrecorded = [p for p in paths if ("l", p) not in recorded]
+    assert len(unrecorded) > 100  # the shortcut was taken
+    for p in unrecorded:
+        assert any(p.startswith(m + "/") for m in missing), p
+    assert fsview.still_valid(log) is None
+    (tmp_path / "m").mkdir()  # a directory that the answers beneath it assumed missing
+    assert fsview.still_valid(log) is not None

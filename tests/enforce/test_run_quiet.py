@@ -113,6 +113,15 @@ def test_own_rules_are_those_outside_shared_abstractions_and_tunables(tmp_path):
     entries = [entry(s) for s in shared + own]
     assert [e.source for e in judged(entries, "own", [str(tmp_path)])] == own
     assert judged(entries, "all", [str(tmp_path)]) == entries
+    # one answer per source file within a call: the same as each entry's own, with files
+    # repeated and a link into an abstractions directory
+    mine.mkdir()
+    (mine / "x").write_text("")
+    (tmp_path / "link.aa").symlink_to(mine / "x")
+    many = [entry(s) for s in [*shared, *own, f"{tmp_path}/link.aa:7"] * 3]
+    want = [e for e in many if not is_shared(e, [str(tmp_path)])]
+    assert judged(many, "own", [str(tmp_path)]) == want
+    assert f"{tmp_path}/link.aa:7" not in {e.source for e in want}
 
 
 def test_the_summary_counts_rules_not_the_paths_gone_before_launch(tmp_path):

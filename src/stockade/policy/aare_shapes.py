@@ -23,7 +23,7 @@ from stockade.policy.aare import Pattern, Seq
 MAX_SHAPES = 4096
 _SHAPED = re.compile(r"[A-Za-z0-9_./*?-]*[*?][A-Za-z0-9_./*?-]*")
 _SHAPED_CLASS = re.compile(r"(?:[A-Za-z0-9_./*?-]|\[[A-Za-z0-9_.-]+\])*")
-_RUN = re.compile(r"[A-Za-z0-9_.]+")
+_RUN_SPLIT = re.compile(r"([A-Za-z0-9_.]+)")
 _PIECE = re.compile(r"\[[A-Za-z0-9_.-]+\]|[A-Za-z0-9_.]+")  # a bracket expression or a run
 _KINDS = frozenset({"lit", "star", "dstar", "any", "class"})
 
@@ -33,7 +33,8 @@ def _shape_of(text: str) -> tuple[str, list[str]] | None:
     if "[" not in text:
         if not _SHAPED.fullmatch(text):
             return None
-        return _RUN.sub("a", text), _RUN.findall(text)
+        pieces = _RUN_SPLIT.split(text)  # the text between runs, then each run, in turn
+        return "a".join(pieces[0::2]), pieces[1::2]
     if not _SHAPED_CLASS.fullmatch(text):
         return None
     pieces = _PIECE.findall(text)
@@ -41,8 +42,8 @@ def _shape_of(text: str) -> tuple[str, list[str]] | None:
     return shape, [p for p in pieces if p[0] != "["]
 
 
-#: per node of a shape's tree: ("lit", its text split at the `a`s, the pieces as regex), or
-#: (None, the node, its regex); None for a shape the full parse refuses or cannot shape
+#: per node of a shape's tree: ("lit", its text split at the `a`s, None), or (None, the node,
+#: its regex); None for a shape the full parse refuses or cannot shape
 Template = tuple[tuple[str | None, object, object], ...]
 _shapes: dict[str, Template | None] = {}
 
@@ -53,8 +54,7 @@ def _template(shape_seq: Seq) -> Template | None:
         if node[0] not in _KINDS:
             return None
         if node[0] == "lit":
-            parts = node[1].split("a")
-            out.append(("lit", parts, [aare.escape_literal(p) for p in parts]))
+            out.append(("lit", node[1].split("a"), None))
         else:
             out.append((None, node, aare.node_regex(node)))
     return tuple(out)
@@ -66,8 +66,8 @@ def _join(parts: list[str], runs: list[str]) -> str:
 
 def _fill(template: Template, runs: list[str]) -> tuple[Seq, str] | None:
     """The shape's tree with each `a` of its literals replaced by the next run, and its
-    regex (a literal's regex is its characters' escapes, so the runs' escapes go in the
-    same places); None when the runs do not fit."""
+    regex (a literal's regex is its characters' escapes: `aare.escape_literal` of the
+    filled text, as the full pipeline writes it); None when the runs do not fit."""
     seq: list[tuple] = []
     regex: list[str] = []
     at = 0
@@ -82,8 +82,9 @@ def _fill(template: Template, runs: list[str]) -> tuple[Seq, str] | None:
         if len(mine) != k:
             return None
         at += k
-        seq.append(("lit", _join(parts, mine)))
-        regex.append(_join(b, [aare.escape_literal(r) for r in mine]))  # type: ignore[arg-type]
+        text = _join(parts, mine)
+        seq.append(("lit", text))
+        regex.append(aare.escape_literal(text))
     if at != len(runs):
         return None
     return tuple(seq), "".join(regex)

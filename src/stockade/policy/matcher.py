@@ -12,7 +12,10 @@ Exact paths (no glob; alternations of plain text too) are not in the Set: a dict
 their bytes answers them, so the automaton grows with globs only. In a profile with many whole
 trees (`DIR/**`, from TREES_FROM of them), those leave the Set too, for a dict of `DIR/`
 looked up at each `/` of the path: the Set's compile grows faster than linearly with its
-size. Splitting the Set into bounded Sets was measured and not kept (docs/performance.md):
+size. For the same reason, from DIRS_FROM globs, a glob whose matches all lie directly in one
+literal directory (`/etc/*.conf`) goes to that directory's own small Set, compiled when a
+path in that directory is first asked (a 100,000-rule plan asks 5 of 22,000). Splitting the
+Set into bounded Sets was measured and not kept (docs/performance.md):
 each more Set adds its match to every uncached lookup.
 
 Scaling (benchmarks/match.py, 2 shared cores under load, median µs per uncached lookup on
@@ -35,7 +38,7 @@ ones. Results are cached per profile in a bounded LRU (`cache_size`).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -112,6 +115,12 @@ MAX_EXACT = 1 << 20  # exact paths kept in the dict; past it, patterns go to the
 #: the Set grows faster than linearly past ~20,000 patterns (75,000 globs: 0.58 s; without
 #: their 25,000 trees 0.3 s), while the dict's walk adds ~0.5 µs to every uncached lookup
 TREES_FROM = 4096
+#: globs whose matches all lie directly in one literal directory (`DIR/*.conf`) leave the
+#: Set, from DIRS_FROM globs on (where its compile grows faster than linearly), for one
+#: small Set per directory, built when a path there is first asked; below it the extra
+#: dict lookup is not worth it (benchmarks/match.py's 10,000 rules keep one Set)
+DIRS_FROM = 16_384
+_FEW = 16  # a directory with at most this many globs is first asked by their leading names
 
 
 def literal_paths(pattern: Pattern) -> set[bytes] | None:
@@ -119,7 +128,10 @@ def literal_paths(pattern: Pattern) -> set[bytes] | None:
     MAX_EXPANSIONS alternatives)."""
     if not pattern.exact:
         return None
-    flats = expand_alternations(pattern.seq, MAX_EXPANSIONS)
+    seq = pattern.seq
+    if len(seq) == 1 and seq[0][0] == "lit":  # one plain path (what the steps below give)
+        return {seq[0][1].encode("latin-1")}
+    flats = expand_alternations(seq, MAX_EXPANSIONS)
     if flats is None:
         return None
     return {"".join(node[1] for node in fold_flat(f)).encode("latin-1") for f in flats}
@@ -136,6 +148,39 @@ def tree_prefix(pattern: Pattern) -> bytes | None:
             not seq[0][1].endswith("/"):
         return None
     return seq[0][1].encode("latin-1")
+
+
+def _slashless(node: tuple) -> bool:
+    """Whether no string the node matches holds a `/`."""
+    kind = node[0]
+    if kind in ("star", "any"):
+        return True
+    if kind == "lit":
+        return "/" not in node[1]
+    if kind == "class":  # negated: `/` must be among the excluded ranges
+        inside = any(lo <= "/" <= hi for lo, hi in node[2])
+        return inside if node[1] else not inside
+    if kind == "loop":
+        return _slashless(node[2])
+    if kind == "alt":
+        return all(_slashless(n) for branch in node[1] for n in branch)
+    return False  # dstar (and anything unknown)
+
+
+def dir_split(pattern: Pattern) -> tuple[bytes, bytes] | None:
+    """(DIR/, LEAD) as bytes for a pattern every match of which is a name directly in the
+    literal directory DIR, starting with the literal text LEAD (`/etc/*.conf`: (/etc/, ``),
+    `/usr/lib/lib.[0-9]`: (/usr/lib/, lib.)): it starts with literal text that holds a `/`,
+    and nothing after that text's last `/` can match a `/`. So a path the pattern matches
+    is DIR/ up to its own last `/`. None for anything else."""
+    seq = pattern.seq
+    if not seq or seq[0][0] != "lit":
+        return None
+    lead = seq[0][1]
+    cut = lead.rfind("/")
+    if cut < 0 or not all(_slashless(n) for n in seq[1:]):
+        return None
+    return lead[: cut + 1].encode("latin-1"), lead[cut + 1:].encode("latin-1")
 
 
 @lru_cache(maxsize=256)
@@ -200,7 +245,8 @@ class FileMatcher:
     """All file rules of a profile in one RE2 Set, with a bounded path -> result cache."""
 
     def __init__(self, entries: list[FileEntry], cache_size: int = 8192,
-                 aliases: Sequence[tuple[str, str]] = (), trees_from: int = TREES_FROM) -> None:
+                 aliases: Sequence[tuple[str, str]] = (), trees_from: int = TREES_FROM,
+                 dirs_from: int = DIRS_FROM) -> None:
         self.entries = entries
         self.aliases = tuple(aliases)
         self.cache_size = cache_size
@@ -226,6 +272,22 @@ class FileMatcher:
             # costs about 0.5 µs per lookup, worth it only where the Set's compile grows)
             globs = sorted(globs + [i for v in self._trees.values() for i in v])
             self._trees = {}
+        # globs in one literal directory by DIR/'s bytes: a path is looked up only among
+        # those of the directory it is in (up to its last `/`), in a Set built for that
+        # directory when a path there is first asked; a plan's paths touch few of them
+        self._dirs: dict[bytes, list[int]] = {}
+        self._leads: dict[bytes, list[bytes]] = {}  # the members' leading literal names
+        self._dir_sets: dict[bytes, Callable[[bytes], list[int]]] = {}  # one per DIR/
+        if len(globs) >= dirs_from:
+            kept = []
+            for i in globs:
+                split = dir_split(entries[i].pattern)
+                if split is None:
+                    kept.append(i)
+                else:
+                    self._dirs.setdefault(split[0], []).append(i)
+                    self._leads.setdefault(split[0], []).append(split[1])
+            globs = kept
         self._globs = globs  # set index -> entry index
         self._set: re2.Set | None = None
         if globs:
@@ -242,16 +304,20 @@ class FileMatcher:
         found = self._match(query) if self._match is not None else None
         exact = self._exact.get(query)
         trees = self._tree_hits(query) if self._trees else None
-        if not found and not exact and not trees:
+        dirs = self._dir_hits(query) if self._dirs else None
+        if not found and not exact and not trees and not dirs:
             return []
-        # an entry is a glob (in the Set), exact (in the dict, once per path) or a tree (in
-        # its dict, once per path: one prefix per `/`), so the lists are disjoint
+        # an entry is a glob (in the Set), exact (in the dict, once per path), a tree (in
+        # its dict, once per path: one prefix per `/`) or in one directory's Set (asked once
+        # per path), so the lists are disjoint
         globs = self._globs
         hits = [globs[i] for i in found] if found else []
         if exact:
             hits += exact
         if trees:
             hits += trees
+        if dirs:
+            hits += dirs
         entries = self.entries
         return [entries[i] for i in sorted(hits)]
 
@@ -268,6 +334,26 @@ class FileMatcher:
                 hits += got
             i = query.find(b"/", i + 1)
         return hits
+
+    def _dir_hits(self, query: bytes) -> list[int] | None:
+        """Entries of the directory `query` is in (up to its last `/`) that match it."""
+        where = query[: query.rfind(b"/") + 1]
+        members = self._dirs.get(where)
+        if members is None:
+            return None
+        match = self._dir_sets.get(where)
+        if match is None:
+            if len(members) <= _FEW:  # no Set built for a name none of them can start
+                name = query[len(where):]
+                if not any(name.startswith(lead) for lead in self._leads[where]):
+                    return None
+            regset = re2.Set(re2._Anchor.ANCHOR_BOTH, _options(len(members)))
+            for i in members:
+                regset.Add(self.entries[i].pattern.regex.encode("latin-1"))
+            regset.Compile()
+            match = self._dir_sets[where] = regset._set.Match
+        found = match(query)
+        return [members[j] for j in found] if found else None
 
     def lookup(self, path: str, *, is_dir: bool = False, owner: bool = True) -> FilePerms:
         """The merged permissions for a path (cached, LRU-bounded)."""

@@ -17,6 +17,7 @@ nothing.
 from __future__ import annotations
 
 import bisect
+import errno
 import os
 import re
 import stat
@@ -35,6 +36,9 @@ MAX_VISITS = 20_000
 MAX_TARGETS = 4_096
 MAX_LISTED = 262_144  # directory entries a BuildCache keeps (about 40 MB of DirEntry objects)
 MAX_ANSWERS = 262_144  # stat/lstat/realpath answers a BuildCache keeps (about 30 MB)
+#: paths BuildCache.gone_above answers for: absolute, ASCII printable, no `.`-names, no `//`,
+#: no trailing `/`, at most 255 characters (so neither a name nor the path is too long)
+_PLAIN_PATH = re.compile(r"(?:/(?!\.)[\x20-\x2e\x30-\x7e]+)+")
 
 
 @dataclass(frozen=True)
@@ -110,19 +114,24 @@ class BuildCache:
         self._lstat: dict[str, int] = {}
         self._stat: dict[str, int] = {}
         self._real: dict[str, str] = {}
+        self._gone: dict[str, bool] = {}  # directory -> whether it is known not to exist
 
     def _keep(self, memo: dict, path: str, answer: object) -> None:
-        if len(self._lstat) + len(self._stat) + len(self._real) < self.max_answers:
+        if len(self._lstat) + len(self._stat) + len(self._real) + len(self._gone) < \
+                self.max_answers:
             memo[path] = answer
 
     def lstat_mode(self, path: str) -> int:
         """`st_mode` of `fsview.lstat(path)`, or minus the errno it failed with."""
         mode = self._lstat.get(path)
         if mode is None:
-            try:
-                mode = fsview.lstat(path).st_mode
-            except OSError as err:
-                mode = -(err.errno or 1)
+            if self.gone_above(path):
+                mode = -errno.ENOENT
+            else:
+                try:
+                    mode = fsview.lstat(path).st_mode
+                except OSError as err:
+                    mode = -(err.errno or 1)
             self._keep(self._lstat, path, mode)
         return mode
 
@@ -130,10 +139,31 @@ class BuildCache:
         """`st_mode` of `fsview.stat_mode(path)` (follows links), or -1 when it fails."""
         mode = self._stat.get(path)
         if mode is None:
-            found = fsview.stat_mode(path)
-            mode = -1 if found is None else found
+            if self.gone_above(path):
+                mode = -1
+            else:
+                found = fsview.stat_mode(path)
+                mode = -1 if found is None else found
             self._keep(self._stat, path, mode)
         return mode
+
+    def gone_above(self, path: str) -> bool:
+        """Whether a directory above `path` does not exist (its lstat, asked through fsview
+        so that the plan cache records and re-checks it, failed with ENOENT): then looking
+        `path` up fails at that component with ENOENT as well, with or without following
+        links, so `path` is neither asked nor recorded (100,000 rules over missing
+        directories asked 95,000 such questions; their first missing directories are 6,000).
+        Only for plain absolute paths (no `.`-names, `//`, NUL or trailing `/`) too short
+        for ENAMETOOLONG; each parent is asked once per build."""
+        cut = path.rfind("/")
+        if cut <= 0 or len(path) > 255 or not _PLAIN_PATH.fullmatch(path):
+            return False
+        parent = path[:cut]
+        gone = self._gone.get(parent)
+        if gone is None:
+            gone = self.gone_above(parent) or self.lstat_mode(parent) == -errno.ENOENT
+            self._keep(self._gone, parent, gone)
+        return gone
 
     def lexists(self, path: str) -> bool:
         """os.path.lexists."""
