@@ -106,7 +106,8 @@ LIBC.capset.argtypes = [ctypes.POINTER(_CapHeader), ctypes.POINTER(_CapData)]
 class CapState(Frozen):
     """The three per-thread capability sets as 64-bit masks."""
 
-    __slots__ = ("effective", "inheritable", "permitted")
+    FIELDS = ("effective", "permitted", "inheritable")
+    __slots__ = FIELDS
     effective: int
     permitted: int
     inheritable: int

@@ -167,7 +167,8 @@ def _flag_names(kind: type[enum.IntFlag], value: int) -> tuple[str, ...]:
 class LandlockStatus(Frozen):
     """What the running kernel offers: ABI version (0: none), errata bitmask, and why not."""
 
-    __slots__ = ("abi", "errata", "reason")
+    FIELDS = ("abi", "errata", "reason")
+    __slots__ = FIELDS
     abi: int
     errata: int
     reason: str

@@ -44,27 +44,11 @@ SETUP_FAILED_EXIT = 125
 class Prepared(Slotted):
     """A plan made concrete for this kernel; `close()` releases the ruleset fd."""
 
-    __slots__ = (
-        "abi_override",
-        "bpf",
-        "coverage",
-        "dry_run",
-        "env",
-        "handled_fs",
-        "keep_caps",
-        "landlock_abi",
-        "landlock_active",
-        "landlock_errata",
-        "lock_securebits",
-        "notes",
-        "plan",
-        "raise_ambient",
-        "restrict_flags",
-        "ruleset_fd",
-        "seccomp_flags",
-        "supervisor_ruleset_fd",
-        "trim_bounding",
-    )
+    FIELDS = ("plan", "coverage", "landlock_abi", "landlock_errata", "ruleset_fd",
+              "landlock_active", "restrict_flags", "bpf", "seccomp_flags", "keep_caps",
+              "trim_bounding", "lock_securebits", "raise_ambient", "env", "notes",
+              "abi_override", "dry_run", "handled_fs", "supervisor_ruleset_fd")
+    __slots__ = FIELDS
 
     def __init__(self, plan: EnforcementPlan, coverage: CoverageReport, *,
                  abi_override: int | None = None, dry_run: bool = False) -> None:

@@ -169,7 +169,8 @@ def open_dir(directory: str) -> int:
 class Record(Slotted):
     """A written record: the pinned directory and the record's name in it."""
 
-    __slots__ = ("dir_fd", "name", "path")
+    FIELDS = ("dir_fd", "name", "path")
+    __slots__ = FIELDS
 
     def __init__(self, dir_fd: int, name: str, path: str) -> None:
         self.dir_fd = dir_fd

@@ -21,7 +21,8 @@ RECLAIM_BATCH = 16
 class AvcStats(Slotted):
     """Counters as /sys/fs/selinux/avc/cache_stats reports them."""
 
-    __slots__ = ("allocations", "frees", "hits", "lookups", "misses", "reclaims")
+    FIELDS = ("lookups", "hits", "misses", "allocations", "reclaims", "frees")
+    __slots__ = FIELDS
 
     def __init__(self, lookups: int = 0, hits: int = 0, misses: int = 0, allocations: int = 0,
                  reclaims: int = 0, frees: int = 0) -> None:

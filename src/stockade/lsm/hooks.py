@@ -28,7 +28,8 @@ class HookClass(Enum):
 class HookSpec(Frozen):
     """One row of the hook table."""
 
-    __slots__ = ("args", "default", "doc", "hook_class", "name")
+    FIELDS = ("name", "args", "default", "hook_class", "doc")
+    __slots__ = FIELDS
     name: str
     args: tuple[str, ...]
     default: int

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import ClassVar
 
 from stockade.lsm.hooks import HOOKS
 from stockade.lsm.types import Request
+from stockade.slotted import Frozen
 
 
 class Mode(Enum):
@@ -20,8 +20,7 @@ class Mode(Enum):
     DISABLED = "disabled"
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(Frozen):
     """One module's answer to one request.
 
     `errno` is 0 to allow, otherwise the positive errno the syscall would fail with.
@@ -35,16 +34,35 @@ class Verdict:
     `fields` are the module's own audit fields (profile, requested_mask, scontext, ...).
     """
 
+    FIELDS = ("module", "errno", "reason", "rule", "audit", "quiet", "hard", "complain",
+              "cacheable", "fields")
+    __slots__ = FIELDS
     module: str
-    errno: int = 0
-    reason: str = ""
-    rule: str = ""
-    audit: bool = False
-    quiet: bool = False
-    hard: bool = False
-    complain: bool = False
-    cacheable: bool = True
-    fields: tuple[tuple[str, str], ...] = ()
+    errno: int
+    reason: str
+    rule: str
+    audit: bool
+    quiet: bool
+    hard: bool
+    complain: bool
+    cacheable: bool
+    fields: tuple[tuple[str, str], ...]
+
+    def __init__(self, module: str, errno: int = 0, reason: str = "", rule: str = "",
+                 audit: bool = False, quiet: bool = False, hard: bool = False,
+                 complain: bool = False, cacheable: bool = True,
+                 fields: tuple[tuple[str, str], ...] = ()) -> None:
+        put = object.__setattr__
+        put(self, "module", module)
+        put(self, "errno", errno)
+        put(self, "reason", reason)
+        put(self, "rule", rule)
+        put(self, "audit", audit)
+        put(self, "quiet", quiet)
+        put(self, "hard", hard)
+        put(self, "complain", complain)
+        put(self, "cacheable", cacheable)
+        put(self, "fields", fields)
 
     @property
     def allowed(self) -> bool:
@@ -67,7 +85,6 @@ HookFn = Callable[[Request], "Verdict | None"]
 CapableFn = Callable[[Request, int], bool]
 
 
-@dataclass
 class SecurityModule:
     """Base class of every module. Subclasses implement `hook_<name>` methods.
 
@@ -76,6 +93,10 @@ class SecurityModule:
     checks. A module whose policy changes calls `reload()`: its `policy_seqno` increments and
     the stack it sits in (through `on_reload`) flushes its AVC, as a policy load resets
     SELinux's.
+
+    A plain class (a plain `run` loads it without `dataclasses`): `mode`, `policy_seqno`,
+    `capable` and `on_reload` are class-level defaults that an instance's assignments
+    override, so a subclass may be a dataclass of its own fields; the stack sets `mode`.
     """
 
     name: ClassVar[str] = ""
@@ -84,9 +105,9 @@ class SecurityModule:
     # the stack may answer nested capability checks from the set without calling the hook.
     effective_set_only: ClassVar[bool] = False
     mode: Mode = Mode.ENFORCE
-    policy_seqno: int = field(default=0, init=False)
-    capable: CapableFn | None = field(default=None, init=False, repr=False)
-    on_reload: Callable[[], None] | None = field(default=None, init=False, repr=False)
+    policy_seqno: int = 0
+    capable: CapableFn | None = None
+    on_reload: Callable[[], None] | None = None
 
     def hooks(self) -> dict[str, HookFn]:
         """The hooks this module implements: every `hook_<name>` method."""

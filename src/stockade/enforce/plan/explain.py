@@ -36,7 +36,8 @@ _MASK64 = (1 << 64) - 1
 class PlanRow(Frozen):
     """One kernel layer's answer: verdict allow, deny or n/a, the errno name and why."""
 
-    __slots__ = ("errno", "layer", "reason", "rule", "verdict")
+    FIELDS = ("layer", "verdict", "errno", "reason", "rule")
+    __slots__ = FIELDS
     layer: str
     verdict: str
     errno: str | None

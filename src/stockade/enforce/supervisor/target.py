@@ -17,7 +17,6 @@ import queue
 import select
 import threading
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from stockade.enforce import caps
@@ -25,7 +24,7 @@ from stockade.enforce.supervisor import sys as ksys
 from stockade.errors import StockadeError
 from stockade.lsm.probe import subject_from_pid
 from stockade.lsm.types import Subject
-from stockade.slotted import Slotted
+from stockade.slotted import Slotted, replace
 
 _ROOT_STAT = os.stat("/")
 
@@ -80,17 +79,9 @@ def status_fields(tid: int) -> dict[str, str]:
 class TaskInfo(Slotted):
     """One cached task: its Subject (pid = its thread group), umask, root and pidfd."""
 
-    __slots__ = (
-        "pidfd",
-        "poller",
-        "ppid",
-        "root_is_ours",
-        "start",
-        "subject",
-        "tgid",
-        "tid",
-        "umask",
-    )
+    FIELDS = ("tid", "tgid", "ppid", "subject", "umask", "root_is_ours", "pidfd", "poller",
+              "start")
+    __slots__ = FIELDS
 
     def __init__(self, tid: int, tgid: int, ppid: int, subject: Subject, umask: int,
                  root_is_ours: bool, pidfd: int, poller: Any = None, start: int = 0) -> None:
