@@ -67,7 +67,7 @@ class Frozen(Slotted):
         return type(self), self._fields()  # __init__ takes the fields in order
 
 
-def replace(obj: _T, **changes: Any) -> _T:
+def replace(obj: _T, /, **changes: Any) -> _T:
     """A copy of `obj` with `changes` (`dataclasses.replace` for these classes; a dataclass is
     passed to it)."""
     if not isinstance(obj, Slotted):
