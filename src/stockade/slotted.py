@@ -17,6 +17,8 @@ order), so where they are used `FIELDS` are its parameters.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from operator import attrgetter
 from typing import Any, ClassVar, TypeVar
 
 _T = TypeVar("_T")  # no bound: a string one costs start-up a compile (0.5 ms)
@@ -28,18 +30,29 @@ class Slotted:
     __slots__ = ()
     FIELDS: ClassVar[tuple[str, ...]] = ()
 
+    #: the fields' values as a tuple, `cls._values(obj)` (attrgetter: in C, as the hash of a
+    #: frozen value is taken on hot paths)
+    _values: ClassVar[Callable[[Any], tuple[Any, ...]]]
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "FIELDS" not in cls.__dict__:  # __slots__ is no order: a linter sorts it
             raise TypeError(f"{cls.__qualname__} must name its FIELDS, in order")
+        names = cls.FIELDS
+        if len(names) > 1:
+            getter = attrgetter(*names)
+        else:  # attrgetter of one name returns the bare value
+            one = attrgetter(*names) if names else None
+            getter = (lambda obj: (one(obj),)) if one else (lambda obj: ())
+        cls._values = staticmethod(getter)  # type: ignore[assignment]
 
     def _fields(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.FIELDS)
+        return self._values(self)
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self._fields() == other._fields()  # type: ignore[attr-defined]
+        return self._values(self) == self._values(other)
 
     __hash__ = None  # type: ignore[assignment]  # mutable: unhashable, as a dataclass
 
@@ -55,7 +68,7 @@ class Frozen(Slotted):
     FIELDS = ()
 
     def __hash__(self) -> int:
-        return hash(self._fields())
+        return hash(self._values(self))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"cannot assign to field {name!r} of {type(self).__qualname__}")
