@@ -27,7 +27,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pytest
 
@@ -68,6 +68,7 @@ from stockade.lsm.types import (
     Subject,
 )
 from stockade.modules.dac import UTIMES_SET, Dac
+from stockade.slotted import replace
 
 pytestmark = [pytest.mark.root, pytest.mark.slow,
               pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]

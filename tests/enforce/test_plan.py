@@ -1,6 +1,5 @@
 """EnforcementPlan, its merging, and the coverage report on this and on older kernels."""
 
-import dataclasses
 import errno
 
 import pytest
@@ -17,6 +16,7 @@ from stockade.enforce.plan.types import (
 )
 from stockade.enforce.seccomp import ALLOW, NOTIFY, errno_action
 from stockade.errors import StockadeError, UnsupportedError
+from stockade.slotted import replace
 
 
 def test_no_new_privs_is_always_on():
@@ -95,7 +95,7 @@ def test_no_landlock_at_all(monkeypatch):
 
 
 def test_notify_rules_are_denied_until_the_supervisor_exists():
-    plan = dataclasses.replace(defaults.baseline_plan(),
+    plan = replace(defaults.baseline_plan(),
                                seccomp_rules=[SeccompRule("mkdir", NOTIFY, reason="ask")])
     with prepare.prepare(plan) as prep:
         entry = next(e for e in prep.coverage.entries if e.rule.startswith("mkdir"))

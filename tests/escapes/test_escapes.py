@@ -5,7 +5,6 @@ is first shown to succeed without the mechanism that stops it, so each test can 
 """
 
 import ctypes
-import dataclasses
 import errno
 import os
 import pty
@@ -18,6 +17,7 @@ from confine_helpers import IS_X86_64, NOBODY, confined, plan_with, probe, scrip
 from stockade.enforce import caps
 from stockade.enforce import landlock as ll
 from stockade.enforce.seccomp import errno_action
+from stockade.slotted import replace
 
 x86_64_only = pytest.mark.skipif(not IS_X86_64, reason="x86_64 system call numbers")
 
@@ -37,7 +37,7 @@ def rw(area, user):
 
 def no_landlock(plan):
     """The same plan without Landlock (seccomp, caps and no_new_privs stay): a control."""
-    return dataclasses.replace(plan, handled_fs=ll.AccessFs(0), handled_net=ll.AccessNet(0),
+    return replace(plan, handled_fs=ll.AccessFs(0), handled_net=ll.AccessNet(0),
                                scopes=ll.Scope(0))
 
 
@@ -227,7 +227,7 @@ def test_x32_syscall(user):
     getpid_x32 = "sys_(0x40000000 | 39)"
     # A distinctive bad-arch errno shows the filter, not the kernel, refused the call (this
     # kernel may be built without x32, which would answer ENOSYS too).
-    plan = dataclasses.replace(plan_with(), seccomp_bad_arch=errno_action(errno.ENOTRECOVERABLE))
+    plan = replace(plan_with(), seccomp_bad_arch=errno_action(errno.ENOTRECOVERABLE))
     res = confined(plan, probe(getpid_x32, "sys_(39)"), user=user)
     assert res.lines == ["ENOTRECOVERABLE", "OK"], res
     default = confined(plan_with(), probe(getpid_x32), user=user)

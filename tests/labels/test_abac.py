@@ -2,7 +2,6 @@
 
 import errno
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -12,6 +11,7 @@ from stockade.errors import StockadeError
 from stockade.lsm.types import MAY_OPEN, MAY_READ, MAY_WRITE, Request
 from stockade.modules.abac import Abac
 from stockade.modules.registry import build_stack
+from stockade.slotted import replace
 
 OFFICE_HOURS = """\
 rules:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import socket
 import stat
-from dataclasses import replace
 
 import pytest
 
@@ -50,6 +49,7 @@ from stockade.modules.dac import (
     UTIMES_SET,
     Dac,
 )
+from stockade.slotted import replace
 
 U1, U2, U3 = 51001, 51002, 51003  # ids with no passwd/group entries: reasons show numbers
 G1, G2, G3 = 52001, 52002, 52003

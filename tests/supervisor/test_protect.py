@@ -4,12 +4,12 @@ directories (the live refusals are in tests/tomoyo/test_tomoyo_launcher_files.py
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 
 from stockade.enforce.supervisor.protect import Protected, for_launch
 from stockade.enforce.supervisor.resolve import object_at
 from stockade.lsm.types import MAY_APPEND, MAY_OPEN, MAY_READ, MAY_WRITE, Request, Subject
+from stockade.slotted import replace
 
 WHO = Subject(pid=1, uid=1000, euid=1000)
 

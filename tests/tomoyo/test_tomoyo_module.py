@@ -4,7 +4,6 @@ quota, domain transitions by the exception policy, and its audit records read ba
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from stockade.lsm.stack import Decision
 from stockade.lsm.types import Subject
 from stockade.modules.labels import with_context
 from stockade.modules.registry import build_stack
+from stockade.slotted import replace
 
 PROFILES = """PROFILE_VERSION=20150505
 0-CONFIG={ mode=disabled }

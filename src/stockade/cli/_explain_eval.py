@@ -7,7 +7,7 @@ import argparse
 import os
 import signal as signals
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from stockade.audit.formats import kernel_line
@@ -29,6 +29,7 @@ from stockade.lsm.stack import Decision, Stack, complains
 from stockade.lsm.types import Request, Subject
 from stockade.modules.lockdown import host_lockdown_level
 from stockade.modules.yama import host_ptrace_scope
+from stockade.slotted import replace
 
 
 def _octal(text: str | None, what: str) -> int | None:

@@ -13,7 +13,6 @@ import contextlib
 import ctypes
 import errno
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from stockade.enforce._libc import LIBC, check
 from stockade.enforce.prctl import (
@@ -28,6 +27,7 @@ from stockade.enforce.prctl import (
     set_securebits,
 )
 from stockade.lsm import caps as lsm_caps
+from stockade.slotted import Frozen
 
 #: The kernel's spelling (CAP_CHOWN = 0 ...) of the one capability table, `stockade.lsm.caps`.
 CAP_NAMES: tuple[str, ...] = tuple(f"CAP_{name.upper()}" for name in lsm_caps.CAP_NAMES)
@@ -103,13 +103,19 @@ LIBC.capget.argtypes = [ctypes.POINTER(_CapHeader), ctypes.POINTER(_CapData)]
 LIBC.capset.argtypes = [ctypes.POINTER(_CapHeader), ctypes.POINTER(_CapData)]
 
 
-@dataclass(frozen=True)
-class CapState:
+class CapState(Frozen):
     """The three per-thread capability sets as 64-bit masks."""
 
+    FIELDS = ("effective", "permitted", "inheritable")
+    __slots__ = FIELDS
     effective: int
     permitted: int
     inheritable: int
+
+    def __init__(self, effective: int, permitted: int, inheritable: int) -> None:
+        object.__setattr__(self, "effective", effective)
+        object.__setattr__(self, "permitted", permitted)
+        object.__setattr__(self, "inheritable", inheritable)
 
     def has_effective(self, cap: int) -> bool:
         """Whether `cap` is in the effective set."""

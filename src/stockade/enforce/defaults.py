@@ -309,7 +309,7 @@ def adhoc_plan(
             plan.net_rules.append(NetRule(port, net_access, f"{flag} {port}"))
     plan.keep_caps = frozenset(keep_caps)
     plan.clear_env = clear_env
-    plan.__post_init__()
+    plan.check()
     return plan
 
 

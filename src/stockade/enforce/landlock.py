@@ -22,7 +22,6 @@ import enum
 import errno
 import functools
 import os
-from dataclasses import dataclass
 from typing import TypeVar
 
 from stockade.enforce._libc import (
@@ -32,6 +31,7 @@ from stockade.enforce._libc import (
     raw_syscall,
 )
 from stockade.errors import UnsupportedError
+from stockade.slotted import Frozen
 
 CREATE_RULESET_VERSION = 1 << 0
 CREATE_RULESET_ERRATA = 1 << 1
@@ -164,13 +164,19 @@ def _flag_names(kind: type[enum.IntFlag], value: int) -> tuple[str, ...]:
     return tuple(flag_name(f) for f in kind if f in flags)
 
 
-@dataclass(frozen=True)
-class LandlockStatus:
+class LandlockStatus(Frozen):
     """What the running kernel offers: ABI version (0: none), errata bitmask, and why not."""
 
+    FIELDS = ("abi", "errata", "reason")
+    __slots__ = FIELDS
     abi: int
     errata: int
-    reason: str = ""
+    reason: str
+
+    def __init__(self, abi: int, errata: int, reason: str = "") -> None:
+        object.__setattr__(self, "abi", abi)
+        object.__setattr__(self, "errata", errata)
+        object.__setattr__(self, "reason", reason)
 
     @property
     def kernel_hint(self) -> str:

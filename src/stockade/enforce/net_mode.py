@@ -17,13 +17,13 @@ the profile's AF_UNIX type rules stay. The seccomp socket rules are rebuilt from
 from __future__ import annotations
 
 import errno
-from dataclasses import replace
 
 from stockade.enforce import defaults
 from stockade.enforce.landlock import ALL_NET
 from stockade.enforce.plan.common import by_abi
 from stockade.enforce.plan.types import CoverageReport, CoverageStatus, EnforcementPlan, SeccompRule
 from stockade.enforce.seccomp import ActionKind, ArgCmp, Cmp, errno_action
+from stockade.slotted import replace
 
 NET_MODES = ("none", "tcp")
 _INET = (defaults.AF_INET, defaults.AF_INET6)

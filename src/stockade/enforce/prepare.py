@@ -13,7 +13,6 @@ import errno
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from stockade.enforce import caps as capmod
 from stockade.enforce import coverage_scope, fsbatch
@@ -29,6 +28,7 @@ from stockade.enforce.plan.types import (
     SeccompRule,
 )
 from stockade.errors import StockadeError, UnsupportedError
+from stockade.slotted import Slotted
 
 #: what a rule left to the supervisor gets where no supervisor runs (plain launcher, containers)
 NOTIFY_FALLBACK = sc.errno_action(errno.EPERM)
@@ -41,30 +41,37 @@ NOT_ENFORCED = CoverageStatus.NOT_ENFORCED
 SETUP_FAILED_EXIT = 125
 
 
-@dataclass
-class Prepared:
+class Prepared(Slotted):
     """A plan made concrete for this kernel; `close()` releases the ruleset fd."""
 
-    plan: EnforcementPlan
-    coverage: CoverageReport
-    landlock_abi: int = 0
-    landlock_errata: int = 0
-    ruleset_fd: int = -1
-    landlock_active: bool = False
-    restrict_flags: int = 0
-    bpf: sc.BpfProgram | None = None
-    seccomp_flags: int = 0
-    keep_caps: int = 0
-    trim_bounding: bool = False
-    lock_securebits: bool = False
-    raise_ambient: bool = False
-    env: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    abi_override: int | None = None  # compile for this Landlock ABI, not the running one
-    dry_run: bool = False  # report only: no Landlock ruleset is created
-    handled_fs: ll.AccessFs = ll.NO_FS  # what the ruleset handles on this kernel
-    #: the supervisor thread's ruleset when it differs (own /proc rules, plan_proc)
-    supervisor_ruleset_fd: int = -1
+    FIELDS = ("plan", "coverage", "landlock_abi", "landlock_errata", "ruleset_fd",
+              "landlock_active", "restrict_flags", "bpf", "seccomp_flags", "keep_caps",
+              "trim_bounding", "lock_securebits", "raise_ambient", "env", "notes",
+              "abi_override", "dry_run", "handled_fs", "supervisor_ruleset_fd")
+    __slots__ = FIELDS
+
+    def __init__(self, plan: EnforcementPlan, coverage: CoverageReport, *,
+                 abi_override: int | None = None, dry_run: bool = False) -> None:
+        self.plan = plan
+        self.coverage = coverage
+        self.landlock_abi = 0
+        self.landlock_errata = 0
+        self.ruleset_fd = -1
+        self.landlock_active = False
+        self.restrict_flags = 0
+        self.bpf: sc.BpfProgram | None = None
+        self.seccomp_flags = 0
+        self.keep_caps = 0
+        self.trim_bounding = False
+        self.lock_securebits = False
+        self.raise_ambient = False
+        self.env: dict[str, str] = {}
+        self.notes: list[str] = []
+        self.abi_override = abi_override  # compile for this Landlock ABI, not the running one
+        self.dry_run = dry_run  # report only: no Landlock ruleset is created
+        self.handled_fs = ll.NO_FS  # what the ruleset handles on this kernel
+        #: the supervisor thread's ruleset when it differs (own /proc rules, plan_proc)
+        self.supervisor_ruleset_fd = -1
 
     def grant_own_proc(self, pid: int) -> None:
         """Add the plan's rules on the program's own /proc/`pid` to the ruleset (after fork,

@@ -25,10 +25,10 @@ import enum
 import os
 import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from stockade.enforce._libc import MACHINE, raw_syscall, syscall_number
 from stockade.errors import UnsupportedError
+from stockade.slotted import Frozen
 
 try:
     _LIB: ctypes.CDLL | None = ctypes.CDLL("libseccomp.so.2", use_errno=True)
@@ -88,12 +88,17 @@ class ActionKind(enum.Enum):
     NOTIFY = "user-notif"
 
 
-@dataclass(frozen=True)
-class Action:
+class Action(Frozen):
     """A seccomp action; `value` is the errno for ERRNO and the message for TRACE."""
 
+    FIELDS = ("kind", "value")
+    __slots__ = FIELDS
     kind: ActionKind
-    value: int = 0
+    value: int
+
+    def __init__(self, kind: ActionKind, value: int = 0) -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "value", value)
 
     def code(self) -> int:
         """The SECCOMP_RET_* / SCMP_ACT_* value."""
@@ -132,14 +137,21 @@ def errno_action(err: int) -> Action:
     return Action(ActionKind.ERRNO, err)
 
 
-@dataclass(frozen=True)
-class ArgCmp:
+class ArgCmp(Frozen):
     """A condition on system call argument `arg` (0-5): `arg OP datum_a` (masked: & a == b)."""
 
+    FIELDS = ("arg", "op", "datum_a", "datum_b")
+    __slots__ = FIELDS
     arg: int
     op: Cmp
     datum_a: int
-    datum_b: int = 0
+    datum_b: int
+
+    def __init__(self, arg: int, op: Cmp, datum_a: int, datum_b: int = 0) -> None:
+        object.__setattr__(self, "arg", arg)
+        object.__setattr__(self, "op", op)
+        object.__setattr__(self, "datum_a", datum_a)
+        object.__setattr__(self, "datum_b", datum_b)
 
     def holds(self, value: int) -> bool:
         """Whether argument value `value` satisfies the comparison (as the filter tests)."""

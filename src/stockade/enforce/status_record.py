@@ -18,10 +18,10 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from stockade.enforce.landlock import AccessFs
+from stockade.slotted import Slotted
 
 ROOT_DIR = "/run/stockade"
 #: Landlock rights that let a sandbox change entries of a directory or the files in it
@@ -189,13 +189,16 @@ def open_dir(directory: str) -> int:
     return fd
 
 
-@dataclass
-class Record:
+class Record(Slotted):
     """A written record: the pinned directory and the record's name in it."""
 
-    dir_fd: int
-    name: str
-    path: str
+    FIELDS = ("dir_fd", "name", "path")
+    __slots__ = FIELDS
+
+    def __init__(self, dir_fd: int, name: str, path: str) -> None:
+        self.dir_fd = dir_fd
+        self.name = name
+        self.path = path
 
     def remove(self) -> None:
         """Unlink the record (gone already is fine) and release the directory."""

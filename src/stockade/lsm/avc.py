@@ -10,23 +10,28 @@ sequence number so that a decision computed against the old policy is never inse
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+from stockade.slotted import Slotted
 
 DEFAULT_THRESHOLD = 512
 RECLAIM_BATCH = 16
 
 
-@dataclass
-class AvcStats:
+class AvcStats(Slotted):
     """Counters as /sys/fs/selinux/avc/cache_stats reports them."""
 
-    lookups: int = 0
-    hits: int = 0
-    misses: int = 0
-    allocations: int = 0
-    reclaims: int = 0
-    frees: int = 0
+    FIELDS = ("lookups", "hits", "misses", "allocations", "reclaims", "frees")
+    __slots__ = FIELDS
+
+    def __init__(self, lookups: int = 0, hits: int = 0, misses: int = 0, allocations: int = 0,
+                 reclaims: int = 0, frees: int = 0) -> None:
+        self.lookups = lookups
+        self.hits = hits
+        self.misses = misses
+        self.allocations = allocations
+        self.reclaims = reclaims
+        self.frees = frees
 
 
 class AccessVectorCache:

@@ -9,8 +9,9 @@ that differs from the default wins.
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass
 from enum import Enum
+
+from stockade.slotted import Frozen
 
 
 class HookClass(Enum):
@@ -24,15 +25,24 @@ class HookClass(Enum):
     KERNEL = "kernel"
 
 
-@dataclass(frozen=True, slots=True)
-class HookSpec:
+class HookSpec(Frozen):
     """One row of the hook table."""
 
+    FIELDS = ("name", "args", "default", "hook_class", "doc")
+    __slots__ = FIELDS
     name: str
     args: tuple[str, ...]
     default: int
     hook_class: HookClass
     doc: str
+
+    def __init__(self, name: str, args: tuple[str, ...], default: int, hook_class: HookClass,
+                 doc: str) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "args", args)
+        object.__setattr__(self, "default", default)
+        object.__setattr__(self, "hook_class", hook_class)
+        object.__setattr__(self, "doc", doc)
 
 
 def _h(name: str, args: str, hook_class: HookClass, doc: str, default: int = 0) -> HookSpec:

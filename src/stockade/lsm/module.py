@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import ClassVar
 
 from stockade.lsm.types import Request
+from stockade.slotted import Frozen
 
 
 class Mode(Enum):
@@ -19,8 +19,7 @@ class Mode(Enum):
     DISABLED = "disabled"
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(Frozen):
     """One module's answer to one request.
 
     `errno` is 0 to allow, otherwise the positive errno the syscall would fail with.
@@ -35,17 +34,37 @@ class Verdict:
     `fields` are the module's own audit fields (profile, requested_mask, scontext, ...).
     """
 
+    FIELDS = ("module", "errno", "reason", "rule", "audit", "quiet", "hard", "complain",
+              "cacheable", "fields", "abstains")
+    __slots__ = FIELDS
     module: str
-    errno: int = 0
-    reason: str = ""
-    rule: str = ""
-    audit: bool = False
-    quiet: bool = False
-    hard: bool = False
-    complain: bool = False
-    cacheable: bool = True
-    fields: tuple[tuple[str, str], ...] = ()
-    abstains: bool = False
+    errno: int
+    reason: str
+    rule: str
+    audit: bool
+    quiet: bool
+    hard: bool
+    complain: bool
+    cacheable: bool
+    fields: tuple[tuple[str, str], ...]
+    abstains: bool
+
+    def __init__(self, module: str, errno: int = 0, reason: str = "", rule: str = "",
+                 audit: bool = False, quiet: bool = False, hard: bool = False,
+                 complain: bool = False, cacheable: bool = True,
+                 fields: tuple[tuple[str, str], ...] = (), abstains: bool = False) -> None:
+        put = object.__setattr__
+        put(self, "module", module)
+        put(self, "errno", errno)
+        put(self, "reason", reason)
+        put(self, "rule", rule)
+        put(self, "audit", audit)
+        put(self, "quiet", quiet)
+        put(self, "hard", hard)
+        put(self, "complain", complain)
+        put(self, "cacheable", cacheable)
+        put(self, "fields", fields)
+        put(self, "abstains", abstains)
 
     @property
     def allowed(self) -> bool:
@@ -68,7 +87,6 @@ HookFn = Callable[[Request], "Verdict | None"]
 CapableFn = Callable[[Request, int], bool]
 
 
-@dataclass
 class SecurityModule:
     """Base class of every module. Subclasses implement `hook_<name>` methods.
 
@@ -77,6 +95,10 @@ class SecurityModule:
     checks. A module whose policy changes calls `reload()`: its `policy_seqno` increments and
     the stack it sits in (through `on_reload`) flushes its AVC, as a policy load resets
     SELinux's.
+
+    A plain class (a plain `run` loads it without `dataclasses`): `mode`, `policy_seqno`,
+    `capable` and `on_reload` are class-level defaults that an instance's assignments
+    override, so a subclass may be a dataclass of its own fields; the stack sets `mode`.
     """
 
     name: ClassVar[str] = ""
@@ -85,9 +107,9 @@ class SecurityModule:
     # the stack may answer nested capability checks from the set without calling the hook.
     effective_set_only: ClassVar[bool] = False
     mode: Mode = Mode.ENFORCE
-    policy_seqno: int = field(default=0, init=False)
-    capable: CapableFn | None = field(default=None, init=False, repr=False)
-    on_reload: Callable[[], None] | None = field(default=None, init=False, repr=False)
+    policy_seqno: int = 0
+    capable: CapableFn | None = None
+    on_reload: Callable[[], None] | None = None
 
     def hooks(self) -> dict[str, HookFn]:
         """The hooks this module implements: every `hook_<name>` method."""

@@ -19,11 +19,12 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 from stockade.errors import StockadeError, UsageError
 from stockade.lsm.types import LABEL_XATTR_PREFIX, Object, Subject
+from stockade.slotted import replace
 
 DEFAULT_PREFIX = LABEL_XATTR_PREFIX
 NONE_LABEL = "<<none>>"

@@ -35,13 +35,14 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from stockade.errors import StockadeError
 from stockade.lsm.hooks import HOOKS
 from stockade.lsm.module import HookFn, SecurityModule, Verdict
 from stockade.lsm.types import Request
+from stockade.slotted import replace
 
 ATTR = "__stockade_hooks__"
 F = TypeVar("F", bound=Callable[..., Any])

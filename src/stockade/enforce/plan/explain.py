@@ -13,7 +13,6 @@ import errno
 import os
 import socket
 import stat
-from dataclasses import dataclass
 
 from stockade.enforce import defaults
 from stockade.enforce import landlock as ll
@@ -23,6 +22,7 @@ from stockade.enforce.plan.types import EnforcementPlan, FsRule, SeccompRule
 from stockade.enforce.seccomp import Action, ActionKind, ArgCmp, Cmp
 from stockade.files import realpaths
 from stockade.lsm.types import MAY_APPEND, MAY_EXEC, MAY_WRITE, Object, Request
+from stockade.slotted import Frozen
 
 LANDLOCK, SECCOMP, CAPABILITIES = "landlock", "seccomp", "capabilities"
 ALLOW, DENY, NA = "allow", "deny", "n/a"
@@ -33,15 +33,24 @@ PTRACE_ATTACH = 16
 _MASK64 = (1 << 64) - 1
 
 
-@dataclass(frozen=True)
-class PlanRow:
+class PlanRow(Frozen):
     """One kernel layer's answer: verdict allow, deny or n/a, the errno name and why."""
 
+    FIELDS = ("layer", "verdict", "errno", "reason", "rule")
+    __slots__ = FIELDS
     layer: str
     verdict: str
-    errno: str | None = None
-    reason: str = ""
-    rule: str = ""
+    errno: str | None
+    reason: str
+    rule: str
+
+    def __init__(self, layer: str, verdict: str, errno: str | None = None, reason: str = "",
+                 rule: str = "") -> None:
+        object.__setattr__(self, "layer", layer)
+        object.__setattr__(self, "verdict", verdict)
+        object.__setattr__(self, "errno", errno)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "rule", rule)
 
 
 def _errname(err: int) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import errno
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 from stockade.enforce.caps import cap_name
@@ -26,28 +25,39 @@ from stockade.enforce.landlock import (
     flag_names,
 )
 from stockade.enforce.seccomp import ALLOW, Action, ActionKind, ArgCmp, errno_action
+from stockade.slotted import Frozen, Slotted, replace
 
 
-@dataclass(frozen=True)
-class FsRule:
-    """Grant Landlock filesystem `access` beneath `path` (a file or a directory tree)."""
+class FsRule(Frozen):
+    """Grant Landlock filesystem `access` beneath `path` (a file or a directory tree).
 
+    `optional`: found by expanding a profile's glob: if it is gone at launch, skip it
+    (reported) instead of refusing to start. `supervised`: rights the supervisor exercises
+    for the program after a module decided (TOMOYO's file policy): every call that uses them
+    is routed, so they grant the program nothing alone.
+    """
+
+    FIELDS = ("path", "access", "source", "optional", "supervised")
+    __slots__ = FIELDS
     path: str
     access: AccessFs
-    source: str = ""
-    #: Found by expanding a profile's glob: if it is gone at launch, skip it (reported)
-    #: instead of refusing to start.
-    optional: bool = False
-    #: Rights the supervisor exercises for the program after a module decided (TOMOYO's file
-    #: policy): every call that uses them is routed, so they grant the program nothing alone.
-    supervised: bool = False
+    source: str
+    optional: bool
+    supervised: bool
+
+    def __init__(self, path: str, access: AccessFs, source: str = "", optional: bool = False,
+                 supervised: bool = False) -> None:
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "access", access)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "optional", optional)
+        object.__setattr__(self, "supervised", supervised)
 
     def __str__(self) -> str:
         return f"{self.path} {'|'.join(flag_names(self.access)) or 'none'}"
 
 
-@dataclass(frozen=True)
-class OwnProcRule:
+class OwnProcRule(Frozen):
     """A file rule on any pid's /proc entries (`@{PROC}/@{pid}/...`), granted at launch on the
     program's own /proc/PID once its pid is known (enforce/plan/proc.py).
 
@@ -55,42 +65,70 @@ class OwnProcRule:
     `region` is the directory beneath which it can match (fail closed on trees there).
     """
 
+    FIELDS = ("pattern", "rights", "source", "deny", "region")
+    __slots__ = FIELDS
     pattern: str
     rights: tuple[tuple[str, AccessFs], ...]
-    source: str = ""
-    deny: bool = False
-    region: str = "/"
+    source: str
+    deny: bool
+    region: str
+
+    def __init__(self, pattern: str, rights: tuple[tuple[str, AccessFs], ...], source: str = "",
+                 deny: bool = False, region: str = "/") -> None:
+        object.__setattr__(self, "pattern", pattern)
+        object.__setattr__(self, "rights", rights)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "deny", deny)
+        object.__setattr__(self, "region", region)
 
 
-@dataclass(frozen=True)
-class NetRule:
+class NetRule(Frozen):
     """Grant Landlock TCP `access` (bind and/or connect) on `port`."""
 
+    FIELDS = ("port", "access", "source")
+    __slots__ = FIELDS
     port: int
     access: AccessNet
-    source: str = ""
+    source: str
+
+    def __init__(self, port: int, access: AccessNet, source: str = "") -> None:
+        object.__setattr__(self, "port", port)
+        object.__setattr__(self, "access", access)
+        object.__setattr__(self, "source", source)
 
     def __str__(self) -> str:
         return f"tcp port {self.port} {'|'.join(flag_names(self.access))}"
 
 
-@dataclass(frozen=True)
-class SeccompRule:
+class SeccompRule(Frozen):
     """`action` for `syscall` when all `conditions` hold; `reason` is for people."""
 
+    FIELDS = ("syscall", "action", "conditions", "reason", "source")
+    __slots__ = FIELDS
     syscall: str
     action: Action
-    conditions: tuple[ArgCmp, ...] = ()
-    reason: str = ""
-    source: str = ""
+    conditions: tuple[ArgCmp, ...]
+    reason: str
+    source: str
+
+    def __init__(self, syscall: str, action: Action, conditions: tuple[ArgCmp, ...] = (),
+                 reason: str = "", source: str = "") -> None:
+        object.__setattr__(self, "syscall", syscall)
+        object.__setattr__(self, "action", action)
+        object.__setattr__(self, "conditions", conditions)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "source", source)
 
     def __str__(self) -> str:
         cond = f" if {' && '.join(map(str, self.conditions))}" if self.conditions else ""
         return f"{self.syscall}{cond} -> {self.action}"
 
 
-@dataclass
-class EnforcementPlan:
+#: what `clear_env` keeps
+_ENV_KEEP = ("PATH", "TERM", "LANG", "LC_ALL", "HOME", "USER", "LOGNAME", "TZ")
+
+
+class EnforcementPlan(Slotted):
     """Everything the launcher applies to a child between fork and exec.
 
     Landlock: everything in `handled_fs` / `handled_net` is denied except what `fs_rules` /
@@ -100,36 +138,57 @@ class EnforcementPlan:
     `seccomp_log` asks the kernel to audit every non-allow action (SECCOMP_FILTER_FLAG_LOG).
     Capabilities: only `keep_caps` (numbers) survive. `no_new_privs` is always True.
     Environment: with `clear_env`, only `env_keep` names pass, then `env_set` is applied.
+    `rlimits`: RLIMIT_* number -> hard limit set in the child (the soft limit is lowered to
+    it). `own_proc`: rules on the program's own /proc/PID, granted at launch (the pid is known
+    after fork). `supervised_changes`: directories beneath which a module's policy lets the
+    supervisor change names for the program with its `supervised` rights (TOMOYO's
+    create/unlink/rename... ACLs); elsewhere those rights change no name
+    (supervisor/exec_names.py).
     """
 
-    name: str = "adhoc"
-    fs_rules: list[FsRule] = field(default_factory=list)
-    handled_fs: AccessFs = ALL_FS
-    net_rules: list[NetRule] = field(default_factory=list)
-    handled_net: AccessNet = ALL_NET
-    scopes: Scope = ALL_SCOPES
-    landlock_log: RestrictFlag = NO_RESTRICT_FLAGS
-    seccomp_default: Action = ALLOW
-    seccomp_bad_arch: Action = field(default_factory=lambda: errno_action(errno.ENOSYS))
-    seccomp_rules: list[SeccompRule] = field(default_factory=list)
-    seccomp_log: bool = True
-    keep_caps: frozenset[int] = frozenset()
-    no_new_privs: bool = True
-    clear_env: bool = False
-    env_keep: tuple[str, ...] = ("PATH", "TERM", "LANG", "LC_ALL", "HOME", "USER", "LOGNAME",
-                                 "TZ")
-    env_set: dict[str, str] = field(default_factory=dict)
-    die_with_parent: bool = True
-    #: RLIMIT_* number -> hard limit set in the child (the soft limit is lowered to it).
-    rlimits: dict[int, int] = field(default_factory=dict)
-    #: rules on the program's own /proc/PID, granted at launch (the pid is known after fork)
-    own_proc: list[OwnProcRule] = field(default_factory=list)
-    #: directories beneath which a module's policy lets the supervisor change names for the
-    #: program with its `supervised` rights (TOMOYO's create/unlink/rename... ACLs); elsewhere
-    #: those rights change no name (supervisor/exec_names.py)
-    supervised_changes: list[str] = field(default_factory=list)
+    FIELDS = ("name", "fs_rules", "handled_fs", "net_rules", "handled_net", "scopes",
+              "landlock_log", "seccomp_default", "seccomp_bad_arch", "seccomp_rules",
+              "seccomp_log", "keep_caps", "no_new_privs", "clear_env", "env_keep", "env_set",
+              "die_with_parent", "rlimits", "own_proc", "supervised_changes")
+    __slots__ = FIELDS
 
-    def __post_init__(self) -> None:
+    def __init__(self, name: str = "adhoc", fs_rules: list[FsRule] | None = None,
+                 handled_fs: AccessFs = ALL_FS, net_rules: list[NetRule] | None = None,
+                 handled_net: AccessNet = ALL_NET, scopes: Scope = ALL_SCOPES,
+                 landlock_log: RestrictFlag = NO_RESTRICT_FLAGS, seccomp_default: Action = ALLOW,
+                 seccomp_bad_arch: Action | None = None,
+                 seccomp_rules: list[SeccompRule] | None = None, seccomp_log: bool = True,
+                 keep_caps: frozenset[int] = frozenset(), no_new_privs: bool = True,
+                 clear_env: bool = False, env_keep: tuple[str, ...] = _ENV_KEEP,
+                 env_set: dict[str, str] | None = None, die_with_parent: bool = True,
+                 rlimits: dict[int, int] | None = None, own_proc: list[OwnProcRule] | None = None,
+                 supervised_changes: list[str] | None = None) -> None:
+        self.name = name
+        self.fs_rules: list[FsRule] = [] if fs_rules is None else fs_rules
+        self.handled_fs = handled_fs
+        self.net_rules: list[NetRule] = [] if net_rules is None else net_rules
+        self.handled_net = handled_net
+        self.scopes = scopes
+        self.landlock_log = landlock_log
+        self.seccomp_default = seccomp_default
+        self.seccomp_bad_arch = (errno_action(errno.ENOSYS) if seccomp_bad_arch is None
+                                 else seccomp_bad_arch)
+        self.seccomp_rules: list[SeccompRule] = [] if seccomp_rules is None else seccomp_rules
+        self.seccomp_log = seccomp_log
+        self.keep_caps = keep_caps
+        self.no_new_privs = no_new_privs
+        self.clear_env = clear_env
+        self.env_keep = env_keep
+        self.env_set: dict[str, str] = {} if env_set is None else env_set
+        self.die_with_parent = die_with_parent
+        self.rlimits: dict[int, int] = {} if rlimits is None else rlimits
+        self.own_proc: list[OwnProcRule] = [] if own_proc is None else own_proc
+        self.supervised_changes: list[str] = ([] if supervised_changes is None
+                                              else supervised_changes)
+        self.check()
+
+    def check(self) -> None:
+        """ValueError for a plan without no_new_privs or with a TCP port out of range."""
         if not self.no_new_privs:
             raise ValueError("an EnforcementPlan always sets no_new_privs")
         for rule in self.net_rules:
@@ -222,15 +281,24 @@ class CoverageStatus(enum.Enum):
     NOT_ENFORCED = "not-enforced"
 
 
-@dataclass(frozen=True)
-class CoverageEntry:
+class CoverageEntry(Frozen):
     """One rule: its text and origin, its status, why, and what would enforce it exactly."""
 
+    FIELDS = ("rule", "source", "status", "detail", "enforced_by")
+    __slots__ = FIELDS
     rule: str
     source: str
     status: CoverageStatus
-    detail: str = ""
-    enforced_by: str = ""
+    detail: str
+    enforced_by: str
+
+    def __init__(self, rule: str, source: str, status: CoverageStatus, detail: str = "",
+                 enforced_by: str = "") -> None:
+        object.__setattr__(self, "rule", rule)
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "detail", detail)
+        object.__setattr__(self, "enforced_by", enforced_by)
 
     def line(self) -> str:
         """One line for people (best-effort mode prints these for weakened rules)."""
@@ -243,11 +311,14 @@ class CoverageEntry:
         return f"{self.status.value}: {self.rule}{where}{more}{need}"
 
 
-@dataclass
-class CoverageReport:
+class CoverageReport(Slotted):
     """The per-rule verdict of one plan on one kernel."""
 
-    entries: list[CoverageEntry] = field(default_factory=list)
+    FIELDS = ("entries",)
+    __slots__ = FIELDS
+
+    def __init__(self, entries: list[CoverageEntry] | None = None) -> None:
+        self.entries: list[CoverageEntry] = [] if entries is None else entries
 
     def add(self, rule: str, status: CoverageStatus, detail: str = "", *, source: str = "",
             enforced_by: str = "") -> None:
@@ -273,16 +344,21 @@ class CoverageReport:
                  "detail": e.detail, "enforced_by": e.enforced_by} for e in self.entries]
 
 
-@dataclass
-class ProfilePlan:
+class ProfilePlan(Slotted):
     """The profile compiler's output (enforce/plan/profile.py): the plan, one coverage entry per rule,
     notes for people. Defined here so that a cached plan loads without the compiler."""
 
-    profile: str
-    abi: int
-    plan: EnforcementPlan
-    coverage: CoverageReport
-    notes: list[str] = field(default_factory=list)
-    mode: str = "enforce"
-    #: one line per exec transition (px/cx) and hat the kernel cannot apply (plan/select.py)
-    transitions: list[str] = field(default_factory=list)
+    FIELDS = ("profile", "abi", "plan", "coverage", "notes", "mode", "transitions")
+    __slots__ = FIELDS
+
+    def __init__(self, profile: str, abi: int, plan: EnforcementPlan, coverage: CoverageReport,
+                 notes: list[str] | None = None, mode: str = "enforce",
+                 transitions: list[str] | None = None) -> None:
+        self.profile = profile
+        self.abi = abi
+        self.plan = plan
+        self.coverage = coverage
+        self.notes: list[str] = [] if notes is None else notes
+        self.mode = mode
+        #: one line per exec transition (px/cx) and hat the kernel cannot apply (select.py)
+        self.transitions: list[str] = [] if transitions is None else transitions

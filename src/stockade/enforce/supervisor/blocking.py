@@ -39,7 +39,6 @@ import os
 import select
 import stat
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor.notify import Listener
@@ -57,15 +56,19 @@ _NOT_ON_REOPEN = os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_TRUNC | os.O_NONB
 ERESTARTSYS = 512
 
 
-@dataclass
 class _Wait:
-    nid: int
-    tid: int
-    fd: int  # our descriptor of the inode: O_PATH, or the FIFO read end the target gets
-    fifo: bool
-    reader: bool  # `fd` is the target's FIFO read end: wait for a writer on it, then inject it
-    answered: bool = False  # the caller has its answer (or is gone): the thread only cleans up
-    thread: threading.Thread | None = None
+    __slots__ = ("answered", "fd", "fifo", "nid", "reader", "thread", "tid")
+
+    def __init__(self, nid: int, tid: int, fd: int, fifo: bool, reader: bool) -> None:
+        self.nid = nid
+        self.tid = tid
+        self.fd = fd  # our descriptor of the inode: O_PATH, or the FIFO read end the target gets
+        self.fifo = fifo
+        # `fd` is the target's FIFO read end: wait for a writer on it, then inject it
+        self.reader = reader
+        # the caller has its answer (or is gone): the thread only cleans up
+        self.answered = False
+        self.thread: threading.Thread | None = None
 
 
 class BlockingOpens:

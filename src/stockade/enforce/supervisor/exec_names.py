@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from stockade.enforce.grant_path import MAX_LINKS
@@ -27,6 +26,7 @@ from stockade.enforce.supervisor.sys import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_
 from stockade.lsm.probe import inode_object
 from stockade.lsm.types import MAY_WRITE, Request
 from stockade.modules.dac import Dac
+from stockade.slotted import replace
 
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.plan_guard import PlanGuard

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import errno
 import stat
-from dataclasses import replace
 
 from stockade.enforce.landlock import AccessFs, AccessNet
 from stockade.enforce.plan.explain import DENY, LandlockModel
 from stockade.enforce.plan.types import EnforcementPlan
+from stockade.slotted import replace
 
 _CHANGE = (AccessFs.MAKE_CHAR | AccessFs.MAKE_DIR | AccessFs.MAKE_REG | AccessFs.MAKE_SOCK
            | AccessFs.MAKE_FIFO | AccessFs.MAKE_BLOCK | AccessFs.MAKE_SYM | AccessFs.REMOVE_DIR

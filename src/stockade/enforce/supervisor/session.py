@@ -28,7 +28,6 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 from stockade.enforce import landlock, prctl
 from stockade.enforce import seccomp as sc
@@ -72,18 +71,30 @@ def notify_program(names: Iterable[str], rules: Iterable[SeccompRule] = (),
         return sc.BpfProgram(sc.guard_arch(filt.export_bpf(), sc.errno_action(38)))
 
 
-@dataclass
 class SupervisedLaunch:
     """The launcher's ChildHook: forks from the supervisor thread and serves the listener."""
 
-    supervisor: Supervisor
-    program: sc.BpfProgram
-    ruleset_fd: int = -1
-    thread: threading.Thread | None = None
-    error: BaseException | None = None
-    _child_sock: socket.socket | None = field(default=None, repr=False)
-    _ready: threading.Event = field(default_factory=threading.Event, repr=False)
-    _pid: int = 0
+    __slots__ = (
+        "_child_sock",
+        "_pid",
+        "_ready",
+        "error",
+        "program",
+        "ruleset_fd",
+        "supervisor",
+        "thread",
+    )
+
+    def __init__(self, supervisor: Supervisor, program: sc.BpfProgram,
+                 ruleset_fd: int = -1) -> None:
+        self.supervisor = supervisor
+        self.program = program
+        self.ruleset_fd = ruleset_fd
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self._child_sock: socket.socket | None = None
+        self._ready = threading.Event()
+        self._pid = 0
 
     # -- child side ------------------------------------------------------------------------
 

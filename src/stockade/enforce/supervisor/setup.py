@@ -6,7 +6,6 @@ import contextlib
 import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from stockade.enforce.supervisor.loop import Supervisor
@@ -34,16 +33,19 @@ def _signals_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-@dataclass
 class SupervisorSetup:
     """A supervisor, what it routes, and the files it writes."""
 
-    supervisor: Supervisor
-    routed: set[str]
-    auditor: Auditor | None = None
-    learn_file: IO[str] | None = None
-    notes: list[str] = field(default_factory=list)
-    on_close: list[Callable[[], None]] = field(default_factory=list)
+    __slots__ = ("auditor", "learn_file", "notes", "on_close", "routed", "supervisor")
+
+    def __init__(self, supervisor: Supervisor, routed: set[str], auditor: Auditor | None = None,
+                 learn_file: IO[str] | None = None) -> None:
+        self.supervisor = supervisor
+        self.routed = routed
+        self.auditor = auditor
+        self.learn_file = learn_file
+        self.notes: list[str] = []
+        self.on_close: list[Callable[[], None]] = []
 
     def close(self) -> None:
         """Run the closing steps (a learned TOMOYO policy is written), flush and close the

@@ -17,7 +17,6 @@ import queue
 import select
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 from stockade.enforce import caps
@@ -25,6 +24,7 @@ from stockade.enforce.supervisor import sys as ksys
 from stockade.errors import StockadeError
 from stockade.lsm.probe import subject_from_pid
 from stockade.lsm.types import Subject
+from stockade.slotted import Slotted, replace
 
 _ROOT_STAT = os.stat("/")
 
@@ -76,19 +76,24 @@ def status_fields(tid: int) -> dict[str, str]:
     return out
 
 
-@dataclass
-class TaskInfo:
+class TaskInfo(Slotted):
     """One cached task: its Subject (pid = its thread group), umask, root and pidfd."""
 
-    tid: int
-    tgid: int
-    ppid: int
-    subject: Subject
-    umask: int
-    root_is_ours: bool
-    pidfd: int
-    poller: Any = field(repr=False, default=None)
-    start: int = 0  # the thread group's start time (clock ticks after boot)
+    FIELDS = ("tid", "tgid", "ppid", "subject", "umask", "root_is_ours", "pidfd", "poller",
+              "start")
+    __slots__ = FIELDS
+
+    def __init__(self, tid: int, tgid: int, ppid: int, subject: Subject, umask: int,
+                 root_is_ours: bool, pidfd: int, poller: Any = None, start: int = 0) -> None:
+        self.tid = tid
+        self.tgid = tgid
+        self.ppid = ppid
+        self.subject = subject
+        self.umask = umask
+        self.root_is_ours = root_is_ours
+        self.pidfd = pidfd
+        self.poller = poller
+        self.start = start  # the thread group's start time (clock ticks after boot)
 
     def alive(self) -> bool:
         """False once the task exited (its pidfd became readable)."""

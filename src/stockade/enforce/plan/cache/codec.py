@@ -6,7 +6,6 @@ entry written by another version of these classes does not decode (a cache miss)
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from typing import Any
 
@@ -23,6 +22,7 @@ from stockade.enforce.plan.types import (
     SeccompRule,
 )
 from stockade.enforce.seccomp import Action, ActionKind, ArgCmp, Cmp
+from stockade.slotted import Slotted
 
 _CLASSES: dict[str, type] = {c.__name__: c for c in (
     ProfilePlan, EnforcementPlan, FsRule, NetRule, OwnProcRule, SeccompRule, CoverageReport,
@@ -47,12 +47,11 @@ def encode(value: Any) -> Any:
         if name not in _ENUMS:
             raise CodecError(f"cannot encode {name}")
         return {"$e": name, "v": value.value}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if isinstance(value, Slotted):
         name = type(value).__name__
         if _CLASSES.get(name) is not type(value):
             raise CodecError(f"cannot encode {name}")
-        return {"$c": name, "f": {f.name: encode(getattr(value, f.name))
-                                  for f in dataclasses.fields(value)}}
+        return {"$c": name, "f": {f: encode(getattr(value, f)) for f in value.FIELDS}}
     if isinstance(value, bool | int | str) or value is None:
         return value
     if isinstance(value, frozenset):
@@ -62,7 +61,7 @@ def encode(value: Any) -> Any:
     if isinstance(value, list):
         kind = type(value[0]) if value else None
         if kind in _TABLES and all(type(v) is kind for v in value):
-            names = [f.name for f in dataclasses.fields(kind)]
+            names = list(kind.FIELDS)
             rows = [[getattr(v, n) for n in names] for v in value]
             # a column of one flag class is stored as plain numbers, its class named once
             types = [_column_enum(row[i] for row in rows) for i in range(len(names))]
@@ -91,7 +90,7 @@ def decode(data: Any) -> Any:
         fields = data.get("f")
         if cls is None or set(data) != {"$c", "f"} or not isinstance(fields, dict):
             raise CodecError(f"unknown class {data['$c']!r}")
-        if set(fields) != {f.name for f in dataclasses.fields(cls)}:
+        if set(fields) != set(cls.FIELDS):
             raise CodecError(f"{cls.__name__}: fields differ from this version's")
         try:
             return cls(**{k: decode(v) for k, v in fields.items()})
@@ -143,7 +142,7 @@ def _table(data: dict[str, Any]) -> list[Any]:
     if (cls not in _TABLES or not isinstance(rows, list) or not isinstance(types, list)
             or set(data) != {"$L", "k", "t", "v"}):
         raise CodecError("bad table")
-    if names != [f.name for f in dataclasses.fields(cls)] or len(types) != len(names):
+    if names != list(cls.FIELDS) or len(types) != len(names):
         raise CodecError(f"{cls.__name__}: fields differ from this version's")
     convert = []
     for t in types:

@@ -9,7 +9,6 @@ import errno
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor import sys as ksys
@@ -23,6 +22,7 @@ from stockade.enforce.supervisor.sys import (
 )
 from stockade.lsm.types import MAY_WRITE, Object, Request
 from stockade.modules.labels import new_file_labels
+from stockade.slotted import replace
 
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.resolve import Refused, object_from_fd, open_as_target
 from stockade.enforce.supervisor.sys import AT_FDCWD
 from stockade.lsm.types import Object, Request
+from stockade.slotted import replace
 
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor

@@ -12,7 +12,6 @@ import errno
 import fcntl
 import os
 import stat
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from stockade.enforce.grant_path import MAX_LINKS
@@ -46,6 +45,7 @@ from stockade.lsm.types import (
     request_key,
 )
 from stockade.modules.labels import new_file_labels, transition_subject
+from stockade.slotted import replace
 
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor

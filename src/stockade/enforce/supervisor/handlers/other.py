@@ -12,7 +12,6 @@ import socket
 import stat
 import struct
 import threading
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor import sys as ksys
@@ -32,6 +31,7 @@ from stockade.lsm.types import (
     ObjectKind,
     Request,
 )
+from stockade.slotted import replace
 
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor

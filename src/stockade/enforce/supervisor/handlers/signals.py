@@ -19,7 +19,6 @@ import fcntl
 import os
 import signal
 import struct
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor import sys as ksys
@@ -27,6 +26,7 @@ from stockade.enforce.supervisor.sys import s32
 from stockade.errors import StockadeError
 from stockade.lsm.probe import subject_from_pid
 from stockade.lsm.types import Object, ObjectKind, Request
+from stockade.slotted import replace
 
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
