@@ -18,13 +18,14 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from stockade.enforce.grant_path import MAX_LINKS
 from stockade.enforce.supervisor.resolve import rewrite_self
 from stockade.enforce.supervisor.sys import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW
 from stockade.lsm.probe import inode_object
-from stockade.lsm.types import MAY_WRITE, Request
+from stockade.lsm.types import MAY_WRITE, Object, Request
 from stockade.modules.dac import Dac
 from stockade.slotted import replace
 
@@ -90,20 +91,21 @@ def changeable(guard: PlanGuard | None, subject: Subject,
     return ""
 
 
-def rewritable(guard: PlanGuard | None, subject: Subject, choosers: list[str]) -> str:
+def rewritable(subject: Subject, choosers: list[str],
+               may_write: Callable[[str, Object], bool]) -> str:
     """Why the program could change which interpreter the kernel runs ("": it cannot): it may
     write a file whose first bytes (`#!` line, PT_INTERP) named one, and the kernel reads them
-    again after the decision. Both the plan's ruleset (PlanGuard.may_write: Landlock and the
-    supervised rules) and DAC must let it write, as in `changeable`."""
+    again after the decision. `may_write` answers for the policy that decides the program's
+    opens (the modules and the plan's ruleset); DAC must let it write too."""
     for path in choosers:
         if not path.startswith("/"):
             return "the file that names its interpreter has no path to check"
-        if guard is not None and not guard.may_write(path):
-            continue
         try:
             obj = inode_object(path)
         except OSError as err:
             return f"{path}, which names its interpreter, cannot be checked: {err.strerror}"
+        if not may_write(path, obj):
+            continue
         if _DAC.hook_inode_permission(Request("inode_permission", subject, obj,
                                               MAY_WRITE)) is None:
             return (f"the program may write {path}, whose first bytes name the interpreter "

@@ -179,6 +179,9 @@ class Supervisor:
         self.judge: ProfileJudge | None = None
         #: the launcher's own files and directories, never changed for the program (protect.py)
         self.protect: Protected | None = None
+        #: an exec was let through: before it, the sandbox holds only the launcher's child,
+        #: running the launcher's code (no process of the program that could race an exec)
+        self.program_started = False
         self.hooks = {h for m in stack.modules if m.name not in ("dac", "capability")
                       for h in m.hooks()}
         self.table: dict[int, Handler] = {}
