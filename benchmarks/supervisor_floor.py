@@ -5,7 +5,8 @@ cost of each system call of stockade's fast path measured in place.
 `.venv/bin/python benchmarks/supervisor_floor.py [N] [--rounds R] [--pin CPU | --pin A,B]
 [--python]` (needs gcc and strace). "all calls" makes the same system calls as stockade's fast
 path for AVC hits (benchmarks/supervisor.py, "supervised"), in the same order; "all but X" leaves
-one out, so all minus it is what X costs where it runs (after a context switch, caches cold).
+one out, so all minus it is what X costs where it runs (after a context switch, caches cold);
+"all + ID_VALID" is the fast path as it was before session 5.
 The per-step times are wall nanoseconds of each call in the supervisor (CLOCK_MONOTONIC around
 it), medians over the opens: ADDFD|SEND includes waiting for the target to install the fd.
 `--pin A,B` puts the target on CPU A and the supervisor (and strace) on CPU B; `--pin CPU` both
@@ -24,9 +25,9 @@ import tempfile
 import time
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "supervisor_floor.c")
-ALL = "oprvsxf"
-NAMES = {"p": "pidfd poll", "r": "process_vm_readv", "v": "ID_VALID", "s": "fstat",
-         "x": "fgetxattr", "f": "F_SETFL"}
+ALL = "oprsxf"  # the fast path since session 5 (no ID_VALID: the pidfd poll follows the read)
+NAMES = {"p": "pidfd poll", "r": "process_vm_readv", "s": "fstat", "x": "fgetxattr",
+         "f": "F_SETFL"}
 VARIANTS: list[tuple[str, str]] = [
     ("unconfined", "u"),
     ("notify + CONTINUE (TOCTOU: not allowed)", "c"),
@@ -34,6 +35,7 @@ VARIANTS: list[tuple[str, str]] = [
     ("  + fstat (the key, the /proc guard)", "os"),
     ("all calls of the fast path", ALL),
     *[(f"all but {name}", ALL.replace(letter, "")) for letter, name in NAMES.items()],
+    ("all + ID_VALID (the fast path before)", ALL + "v"),
     ("all + poll of 2 fds (stockade's stop pipe)", ALL + "2"),
     ("all + Landlock on both sides", ALL + "l"),
 ]
@@ -100,7 +102,7 @@ def main() -> None:
             fields = out.split()
             sups[name].append(float(fields[3]) if len(fields) > 3 and name != "unconfined"
                               and not name.startswith("strace") else 0.0)
-        _w, _c, out = cpu(floor(ALL + "t", args.n), env)
+        _w, _c, out = cpu(floor(ALL + "vt", args.n), env)
         for item in out.split()[5:]:
             step, _, ns = item.partition("=")
             steps.setdefault(step, []).append(float(ns))
@@ -125,6 +127,8 @@ def main() -> None:
     for name in NAMES.values():
         without = added(cpus, f"all but {name}")
         print(f"    {name:20s} {full - without:6.2f}")
+    print(f"    {'ID_VALID':20s} {added(cpus, 'all + ID_VALID (the fast path before)') - full:6.2f}")
+    print(f"    {'Landlock':20s} {added(cpus, 'all + Landlock on both sides') - full:6.2f}")
     print("  supervisor's wall time per call in place (ns, median of the rounds' medians):")
     print("    " + "  ".join(f"{k} {statistics.median(v):.0f}" for k, v in steps.items()))
 
