@@ -125,6 +125,9 @@ def main() -> None:
     ap.add_argument("--pin", default=None, metavar="CPU|A,B",
                     help="one CPU for everything, or the target on A and the supervisor on B")
     ap.add_argument("--compare", action="append", default=[], metavar="NAME=SRC")
+    ap.add_argument("--once", action="store_true",
+                    help="one supervised run of N opens, nothing else: for `perf trace -s`, "
+                         "which counts the system calls of each thread")
     args = ap.parse_args()
     n = args.n
     target_cpu = sup_cpu = None
@@ -141,6 +144,12 @@ def main() -> None:
         with open(path, "w") as f:
             f.write("data\n")
         os.setxattr(path, "user.stockade.biba", b"high")
+    if args.once:
+        once: dict[str, object] = {}
+        run_supervised(d, workload(d, n), once)
+        shutil.rmtree(d, ignore_errors=True)
+        print(f"{n} opens, one supervised run: {once}")
+        return
     devnull = subprocess.DEVNULL
 
     def plain(argv: list[str]) -> None:
@@ -238,6 +247,14 @@ def report(n: int, rounds: int, where: str, loops: dict[str, list[float]],
                                                               n)))
         cpu_text = f"{c:7.2f}" if c is not None else f"{'-':>7s}"
         print(f"  {name:22s} {wall[name]:7.2f} {cpu_text}   {ratios:20s} ({spread})")
+    print("  CPU per round (sorted): " + "; ".join(
+        f"{name} " + " ".join(f"{x:.1f}" for x in sorted(per_open(v, cpus["unconfined"], n)))
+        for name, v in cpus.items() if name != "unconfined"))
+    for name in (k for k in cpus if k.startswith("supervised@")):
+        diffs = sorted((a - b) / n * 1e6 for a, b in zip(cpus["supervised"], cpus[name],
+                                                          strict=True))
+        print(f"  supervised - {name}, CPU, paired by round: median {statistics.median(diffs):+.2f}"
+              f" us (rounds: {' '.join(f'{x:+.2f}' for x in diffs)})")
     print(f"  supervisor stats (last run): {stats}")
     base = statistics.median(loops["unconfined"])
     print(f"  supervised / unconfined loop ratio (wall): "
