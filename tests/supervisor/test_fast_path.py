@@ -1,17 +1,19 @@
 """The C fast path for AVC hits (fast.FastPath): it answers only what Python's AVC would, and a
 changed label, policy, credential or a denial of another key always reaches Python. Each test
 runs a real child under both mechanics; under C the opens before the change must have been
-answered by the fast path (else the test would not test it)."""
+answered by the fast path (else the test would not test it), unless
+STOCKADE_SUPERVISOR_NO_MIRROR=1 turns it off: then the same decisions are checked without it."""
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sv_helpers import NOBODY, Tree, script, supervised
+from sv_helpers import NOBODY, Tree, script, supervised, wait_for
 
 
 @pytest.fixture
@@ -60,8 +62,16 @@ WARM = """for _ in range(60):
     os.close(os.open(d + '/high', os.O_RDONLY))"""
 
 
+def _mirrored(mechanics: str) -> bool:
+    """Whether this run's opens may be answered by the fast path: the C mechanics, unless
+    STOCKADE_SUPERVISOR_NO_MIRROR is set (then every test here checks the decisions alone)."""
+    from stockade.enforce.supervisor import fast
+
+    return mechanics == "c" and not os.environ.get(fast.ENV_NO_MIRROR)
+
+
 def _fast_hits(run: Any, mechanics: str) -> None:
-    if mechanics == "c":
+    if _mirrored(mechanics):
         assert run.stats["fast_hits"] >= 50, run.stats  # the opens before the change
     else:
         assert run.stats["fast_hits"] == 0, run.stats
@@ -157,7 +167,7 @@ attempt(lambda: os.open(d + '/dangling', os.O_RDONLY))
 attempt(lambda: os.open(d + '/high', os.O_RDONLY | os.O_DIRECTORY))
 """), user=user, ro=[d])
     assert run.lines == ["ENOENT"] * 60 + ["ENOTDIR", "F", "OK", "ENOENT", "ENOENT", "ENOTDIR"], run
-    if mechanics == "c":
+    if _mirrored(mechanics):
         assert run.stats["fast_hits"] >= 110, run.stats
     assert run.stats["errors"] == 0
 
@@ -214,3 +224,87 @@ def test_a_decision_of_an_older_policy_is_never_mirrored() -> None:
         fp.close()
     fp.flush(6)  # after close: a late reset from another thread is harmless
     assert fp.ctx is None
+
+
+REUSE = """
+import signal
+secret = {secret!r}
+a = os.fork()
+if a == 0:  # A: root, its allows of `secret` mirrored under its tid
+    for _ in range(60):
+        os.close(os.open(secret, os.O_RDONLY))
+    os._exit(0)
+os.waitpid(a, 0)  # A is gone; its tid is free, its entry in the C table stays
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+libc.setfsuid(65534)  # the thread that forks B opens as nobody from now on
+libc.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE, which the fsuid change cleared
+print("A", a, flush=True)
+for attempt_no in range(60):
+    print("wait", attempt_no, flush=True)
+    signal.sigwait([signal.SIGUSR1])  # the test has set ns_last_pid to a - 1
+    b = os.fork()
+    if b == 0:
+        if os.getpid() != a:
+            os._exit(3)  # another process took the number first: try again
+        attempt(lambda: os.close(os.open(secret, os.O_RDONLY)))
+        os._exit(0)
+    if os.waitstatus_to_exitcode(os.waitpid(b, 0)[1]) == 0:
+        print("reused", flush=True)
+        break
+"""
+
+
+@pytest.mark.parametrize("user", ["root"])
+def test_a_reused_tid_is_not_the_dead_task(tree: Tree, user: str, mechanics: str) -> None:
+    """B gets the tid of A, whose allows the mirror holds, with other credentials (fsuid
+    nobody), and the supervisor's own credentials are still A's (no switch in between): only
+    the check of A's pidfd, made after the path is read, sends B's open to Python (EACCES from
+    the kernel's DAC, not A's descriptor). The fast path makes no ID_VALID: this pidfd check
+    is what proves that the tid and the memory read are the calling thread's."""
+    d = str(tree.root)
+    secret = tree.file("secret", "SECRET\n", biba="high")
+    os.chmod(secret, 0o600)  # root's: nobody's open fails in the kernel (DAC)
+    last = Path("/proc/sys/kernel/ns_last_pid")
+
+    def reuse(helper: int, out: str) -> None:
+        text = wait_for(out, "wait 0")
+        parent = _child_of(helper)
+        a = int(text.split()[text.split().index("A") + 1])
+        for k in range(60):
+            wait_for(out, f"wait {k}\n")
+            if "reused" in Path(out).read_text():
+                return
+            last.write_text(str(a - 1))
+            os.kill(parent, signal.SIGUSR1)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                now = Path(out).read_text()
+                if "reused" in now or f"wait {k + 1}\n" in now:
+                    break
+                time.sleep(0.005)
+            if "reused" in Path(out).read_text():
+                return
+
+    run = supervised(script(REUSE.format(secret=str(secret))), user=user, rw=[d],
+                     keep_caps=[7], while_running=reuse)  # CAP_SETUID: setfsuid
+    assert "reused" in run.lines, run  # B got A's tid (else the test tested nothing)
+    assert run.lines[run.lines.index("reused") - 1] == "EACCES", run
+    _fast_hits(run, mechanics)
+
+
+def _child_of(helper: int) -> int:
+    """The supervised program: the process under `helper` whose command line is Python's."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmd = (entry / "cmdline").read_bytes()
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == helper and b"setfsuid" in cmd:
+                return int(entry.name)
+        time.sleep(0.01)
+    raise TimeoutError(f"no supervised child under {helper}")

@@ -267,18 +267,6 @@ static int fast_open(int lfd, struct stk_note *n, struct stk_fast *f)
     /* creating, truncating, O_PATH, or a mode argument (Python passes it to openat2) */
     if (mode || flags & (O_PATH | O_CREAT | O_TRUNC | (O_TMPFILE & ~O_DIRECTORY)))
         return 0;
-    struct stk_task *t = &f->tasks[n->pid & (STK_TASKS - 1)];
-    pthread_mutex_lock(&f->lock);
-    int live = t->tid == (int)n->pid && t->pidfd >= 0 && t->cred_gen == f->cred_gen;
-    uint64_t token = t->token;
-    int pidfd = t->pidfd;
-    if (live) {  /* the task still runs (a reused tid would be a new task) */
-        struct pollfd pfd = {pidfd, POLLIN, 0};
-        live = poll(&pfd, 1, 0) == 0;
-    }
-    pthread_mutex_unlock(&f->lock);
-    if (!live)
-        return 0;
     long plen = stk_cstring((int)n->pid, addr, f->path, STK_PATHMAX);
     if (plen <= 0)
         return 0;
@@ -293,7 +281,24 @@ static int fast_open(int lfd, struct stk_note *n, struct stk_fast *f)
     if (path[0] != '/' || path[plen - 1] == '/' || strstr(path, "/.") || strstr(path, "//")
         || starts(path, "/proc/") || starts(path, "/dev/") || starts(path, "/sys/kernel/"))
         return 0;
-    if (stk_id_valid(lfd, n->id) != 0)
+    /* The task we know, still running, checked AFTER the read, in place of Python's ID_VALID:
+       its pidfd (PIDFD_THREAD) is not readable, so the thread it names still holds the tid,
+       which it therefore held since before RECV (a struct pid keeps its number until freed):
+       the thread that made this call is the one whose credentials and subject we hold, and
+       the memory just read was its own. Whether the call still waits is not checked: ADDFD and
+       SEND answer only a waiting call (atomically, on its id), and an ID_VALID here could not
+       keep the call waiting until the open either (docs/supervisor.md, "Each system call of
+       the fast path"). */
+    struct stk_task *t = &f->tasks[n->pid & (STK_TASKS - 1)];
+    pthread_mutex_lock(&f->lock);
+    int live = t->tid == (int)n->pid && t->pidfd >= 0 && t->cred_gen == f->cred_gen;
+    uint64_t token = t->token;
+    if (live) {
+        struct pollfd pfd = {t->pidfd, POLLIN, 0};
+        live = poll(&pfd, 1, 0) == 0;
+    }
+    pthread_mutex_unlock(&f->lock);
+    if (!live)
         return 0;
     uint64_t now = (flags | O_NOCTTY | O_NONBLOCK) & ~(uint64_t)O_TRUNC;
     int fd = stk_openat2(AT_FDCWD, path, now | O_CLOEXEC, 0,
