@@ -160,16 +160,20 @@ def end_exposure(mark: Mark | None) -> tuple[int, bool]:
 def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
                  program: str | None = None, use_cache: bool = True,
                  exposed: Callable[[ProfilePlan], str | None] | None = None,
+                 compiling: Callable[[], None] | None = None,
                  ) -> tuple[ProfilePlan, str]:
     """The compiled plan of `profile` (from the cache when it is still what compiling would
     give) and what the cache did, in a few words. `exposed(pp)` says why the sandbox of a
-    plan could write into the cache directory (then the cache is neither used nor written)."""
+    plan could write into the cache directory (then the cache is neither used nor written);
+    `compiling()` is called before the profile is compiled (not on a hit)."""
     from stockade import fsview
     from stockade.enforce import landlock as ll
 
     def fresh() -> ProfilePlan:
         from stockade.enforce.plan import profile as planmod
 
+        if compiling is not None:
+            compiling()
         return planmod.compile_file(profile, include_dirs, name, program=program)
 
     if not use_cache:
