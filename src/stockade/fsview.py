@@ -340,8 +340,13 @@ def still_valid(observations: list[Observation], dirs: str = "") -> str | None:
     from stockade.enforce import fsbatch
 
     rest, packed = split_dirs(observations)
+    kinds = [o for o in rest if o[0] in fsbatch.KIND_QUESTIONS]  # one call (C when built)
+    changed_kind = fsbatch.check_kinds(kinds)
+    if changed_kind is not None:
+        return f"{kinds[changed_kind][0]} {kinds[changed_kind][1]}"
     for question, path, recorded in rest:
-        if answer_now(question, path, recorded) != recorded:
+        if question not in fsbatch.KIND_QUESTIONS and answer_now(question, path,
+                                                                  recorded) != recorded:
             return f"{question} {path}"
     for each in (dirs, packed):  # one stat each, in one call (C when built)
         changed = fsbatch.check_dirs(each)
