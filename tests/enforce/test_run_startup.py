@@ -65,6 +65,33 @@ def test_run_with_a_profile_still_loads_the_profile_language(tmp_path) -> None:
     assert _on_path(modules, "stockade.policy")
 
 
+#: what a plan cache hit must not load: it needs the plan only (and the pid glob expander for
+#: the program's own /proc rules), not the compiler, the parser, RE2 or the matcher
+NOT_ON_A_HIT = ("stockade.enforce.plan.profile", "stockade.enforce.plan.select",
+                "stockade.enforce.plan.files", "stockade.policy.compiler",
+                "stockade.policy.parser", "stockade.policy.matcher", "re2", "shutil", "lzma",
+                "bz2")
+
+
+def test_plan_cache_hit_loads_the_plan_only(tmp_path) -> None:
+    from stockade.enforce.plan.cache import keyring
+
+    if keyring.key(create=True) is None:
+        pytest.skip("no kernel keyring here (the plan cache is off)")
+    profile = tmp_path / "p.aa"
+    profile.write_text("include <tunables/global>\nprofile p /usr/bin/true {\n  /usr/** rix,\n"
+                       "  @{PROC}/@{pid}/status r,\n}\n")
+    argv = ("run", "-v", "-p", str(profile), "--", "true")  # a bare name: the PATH lookup too
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    runs = [subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True,
+                           text=True, timeout=120, cwd="/", env=env) for _ in range(2)]
+    assert "plan cache: miss; stored" in runs[0].stderr and "plan cache: hit" in runs[1].stderr
+    status, *modules = runs[1].stderr.strip().splitlines()[-1].split()
+    assert status == "0"
+    assert "stockade.enforce.plan.proc" in modules  # the own /proc rule was expanded
+    assert [n for n in NOT_ON_A_HIT if _on_path(modules, n)] == []
+
+
 def test_learn_mode_loads_the_observer_before_the_supervisor_restricts_itself(tmp_path) -> None:
     learn = tmp_path / "obs.jsonl"
     status, modules = _loaded("run", "--mode", "learn", "--learn", str(learn), "--", "/bin/true")

@@ -193,7 +193,6 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
     from stockade.cli.compile import check_inputs
     from stockade.enforce import landlock as ll
     from stockade.enforce.plan import cache as plan_cache
-    from stockade.enforce.plan.select import refuse_transitions
     from stockade.enforce.plan.types import EnforcementPlan as Plan
 
     check_inputs(args.profile, args.include_dirs)
@@ -210,9 +209,9 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
         return plan_cache.exposure(directory, plan) if directory else None
 
     # a file of several profiles: the one that attaches to the program (find_attach)
-    import shutil
+    from stockade.enforce.launcher import which
 
-    program = shutil.which(command) or command
+    program = which(command) or command
     pp, how = plan_cache.compile_file(args.profile, args.include_dirs, args.profile_name,
                                       program=program, use_cache=args.cache, exposed=exposed,
                                       compiling=gc.enable)  # input-sized work
@@ -222,6 +221,7 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
     if pp.transitions and not args.inherit_transitions and getattr(args, "mode", None) != "learn":
         # learning observes what a profile would do; the refusal names the record problem too
         from stockade.enforce.landlock import abi_version
+        from stockade.enforce.plan.select import refuse_transitions
 
         landlock = abi_version() > 0 and not complain_requested(args)
         refuse_transitions(pp, _record_conflict(args, plan) if landlock else None)
