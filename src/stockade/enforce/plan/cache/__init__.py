@@ -12,7 +12,7 @@ What a cached plan depends on, and how each is checked:
   against the search path (a file that appears in an earlier directory changes the result),
   and expands globs against the directories that exist at launch. Every one of these
   questions goes through `stockade.fsview`, which records it with a fingerprint of its answer
-  (file contents by SHA-256; directories by identity and mtime/ctime, or by a hash of their
+  (file contents by BLAKE2b; directories by identity and mtime/ctime, or by a hash of their
   entries where timestamps cannot be trusted); a cached plan is used only if every question
   gets the same answer now. So a glob never grants a path that no longer matches, nor misses
   a newly created one; the one exception, processes in /proc, is explained in fsview.
@@ -22,9 +22,10 @@ What a cached plan depends on, and how each is checked:
 
 Integrity: a sandboxed program must not make a later run accept a wider plan.
 * No pickle: entries are JSON decoded into the plan classes only (codec.py).
-* Entries are authenticated with HMAC-SHA256 under a key in the user's kernel keyring
-  (keyring.py), which the baseline seccomp filter keeps out of every sandbox's reach. A key
-  file could not be kept secret: most profiles grant read access to the home directory or /.
+* Entries are authenticated with keyed BLAKE2b-256 (a MAC; stockade.digest) under a key in
+  the user's kernel keyring (keyring.py), which the baseline seccomp filter keeps out of
+  every sandbox's reach. A key file could not be kept secret: most profiles grant read
+  access to the home directory or /.
 * The directory is private (0700, ours, pinned with O_NOFOLLOW|O_DIRECTORY and checked with
   fstat), entries are opened with O_NOFOLLOW and must be regular files of ours.
 * A run whose sandbox could write into the cache directory (a writable grant at, above or
@@ -48,18 +49,18 @@ if TYPE_CHECKING:
     from stockade.enforce.plan.cache.marks import Mark
     from stockade.enforce.plan.types import EnforcementPlan, ProfilePlan
 
-FORMAT = 3
+FORMAT = 4
 
 
 def _code_fingerprint() -> str:
     """Names, sizes and mtimes of the sources that compile plans (a changed compiler must
     not reuse the old one's plans; stockade's version alone does not change per commit)."""
-    import hashlib
-
     import stockade
+    from stockade.digest import hasher
 
     root = os.path.dirname(stockade.__file__)
-    digest = hashlib.sha256(stockade.__version__.encode())
+    digest = hasher()
+    digest.update(stockade.__version__.encode())
     for sub in ("policy", "enforce", os.path.join("enforce", "plan"), ""):
         with os.scandir(os.path.join(root, sub)) as it:
             for e in sorted(it, key=lambda e: e.name):

@@ -33,6 +33,7 @@ _ENUMS: dict[str, type[enum.Enum]] = {c.__name__: c for c in (
 
 _TABLES = (FsRule, NetRule, SeccompRule, CoverageEntry)
 _PLAIN = (str, int, bool, type(None))
+_PLAIN_TYPES = frozenset(_PLAIN)
 _enum_memo: dict[tuple[Any, Any], enum.Enum] = {}  # bounded: a few values per enum class
 
 
@@ -153,25 +154,25 @@ def _table(data: dict[str, Any]) -> list[Any]:
             convert.append(_ENUMS[t])
         else:
             raise CodecError(f"bad column type {t!r}")
-    out = []
-    flags: dict[tuple[int, Any], enum.Enum] = {}  # (column, value): a plan repeats a few
+    width = len(names)
+    if any(type(row) is not list or len(row) != width for row in rows):
+        raise CodecError("bad row")
+    if not rows:
+        return []
+    # column by column: each column converted at once, the objects made in one map
+    columns: list[Any] = [list(col) for col in zip(*rows, strict=True)]
     try:
-        for row in rows:
-            if not isinstance(row, list) or len(row) != len(names):
-                raise CodecError("bad row")
-            cells = []
-            for i, (c, v) in enumerate(zip(convert, row, strict=True)):
-                if c is None:
-                    cells.append(v if type(v) in _PLAIN else decode(v))
-                    continue
-                flag = flags.get((i, v))
-                if flag is None:
-                    flag = flags[(i, v)] = _flag(c, v)
-                cells.append(flag)
-            out.append(cls(*cells))
+        for i, c in enumerate(convert):
+            col = columns[i]
+            if c is None:
+                if not set(map(type, col)) <= _PLAIN_TYPES:
+                    columns[i] = [v if type(v) in _PLAIN else decode(v) for v in col]
+                continue
+            flags = {v: _flag(c, v) for v in set(col)}  # a plan repeats a few
+            columns[i] = [flags[v] for v in col]
+        return list(map(cls, *columns))
     except (TypeError, ValueError) as err:
         raise CodecError(f"{cls.__name__}: {err}") from None
-    return out
 
 
 def _flag(cls: type[enum.Enum], value: Any) -> enum.Enum:

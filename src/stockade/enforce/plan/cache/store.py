@@ -2,9 +2,9 @@
 
 Directory: $XDG_CACHE_HOME/stockade/plans, else ~/.cache/stockade/plans (root: /root/.cache/...),
 made 0700 and opened O_DIRECTORY|O_NOFOLLOW, then checked on the descriptor to be ours and
-private (status_record.open_dir). Entry: a header line `stockade-plan-cache 1 HMAC` and a JSON
-body; HMAC-SHA256 of the body under the keyring key (keyring.py). Entries are opened with
-O_NOFOLLOW relative to the pinned directory, must be regular files of ours, at most
+private (status_record.open_dir). Entry: a header line `stockade-plan-cache 2 MAC` and a JSON
+body; MAC: keyed BLAKE2b-256 of the body under the keyring key (keyring.py, stockade.digest).
+Entries are opened with O_NOFOLLOW relative to the pinned directory, must be regular files of ours, at most
 MAX_ENTRY_BYTES; at most MAX_ENTRIES are kept (the oldest go first).
 """
 
@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
-import hmac
 import json
 import os
 import stat
 from typing import Any
 
-HEADER = b"stockade-plan-cache 1 "
+HEADER = b"stockade-plan-cache 2 "
 MAX_ENTRY_BYTES = 64 << 20
 MAX_ENTRIES = 64
 
@@ -38,7 +36,9 @@ def cache_dir() -> str | None:
 def entry_name(key: dict[str, Any]) -> str:
     """The file name of the entry for `key`."""
     text = json.dumps(key, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:40] + ".json"
+    from stockade.digest import hexdigest
+
+    return hexdigest(text.encode("utf-8", "surrogateescape"))[:40] + ".json"
 
 
 class Store:
@@ -73,7 +73,9 @@ class Store:
             self.dir_fd = -1
 
     def _mac(self, body: bytes) -> bytes:
-        return hmac.new(self._secret, body, hashlib.sha256).hexdigest().encode()
+        from stockade.digest import mac
+
+        return mac(self._secret, body)
 
     def read(self, name: str) -> dict[str, Any] | None:
         """The authenticated body of entry `name`; None when missing; ValueError when it is
@@ -101,8 +103,9 @@ class Store:
             os.close(fd)
         data = b"".join(chunks)
         head, _, body = data.partition(b"\n")
-        if not head.startswith(HEADER) or not hmac.compare_digest(head[len(HEADER):],
-                                                                  self._mac(body)):
+        from stockade.digest import equal
+
+        if not head.startswith(HEADER) or not equal(head[len(HEADER):], self._mac(body)):
             raise ValueError("not authenticated by this user's key")
         try:
             out = json.loads(body)
