@@ -51,6 +51,8 @@ timed(cache, "exposure", "cache exposure check")
 timed(prepare, "_landlock", "prepare: Landlock ruleset (open, add rules)")
 timed(prepare, "prepare", "prepare (all)")
 timed(explain._Landlock, "__init__", "supervisor plan model (resolve paths)")
+from stockade.enforce.plan import proc
+timed(proc, "own_proc_rules", "own /proc/PID grants (launcher, model)")
 inner_compile = cache.compile_file
 def compile_file(*a, **kw):
     pp, how = inner_compile(*a, **kw)
@@ -65,6 +67,9 @@ try:
 except SystemExit:
     pass
 spent["whole run (CPU, launcher process)"] = time.process_time() - t_start
+import resource
+use = resource.getrusage(resource.RUSAGE_CHILDREN)
+spent["the program's process (fork to exit)"] = use.ru_utime + use.ru_stime
 print(json.dumps(spent))
 """
 
