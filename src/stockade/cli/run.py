@@ -160,6 +160,8 @@ def _open_outputs(args: argparse.Namespace,
     only a regular file, and not a file the program may write (status_record.exposure). The
     supervisor gets these descriptors (never the paths again: they could name another file
     by then)."""
+    if not args.audit and not getattr(args, "learn", None):
+        return None, None
     from stockade.enforce import output_file
     from stockade.enforce.status_record import sandbox_grants
 
