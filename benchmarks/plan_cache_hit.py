@@ -104,10 +104,13 @@ def main() -> int:
         shutil.rmtree(cache_home)
     for src, samples in runs.items():
         hows = [r.pop("how", "?").split(" (")[0] for r in samples]
+        if not extra:  # a hit's split only (another session may drop the keyring key)
+            samples = [r for r, how in zip(samples, hows, strict=True) if how == "hit"] or samples
         print(f"{src}: {n} runs{' (--no-cache)' if extra else ''}, load "
               f"{os.getloadavg()[0]:.1f}; CPU ms, median (min); plan cache: "
-              f"{', '.join(sorted(set(hows)))} ({hows.count('hit')} hits)")
-        for label in samples[-1]:
+              f"{', '.join(sorted(set(hows)))} ({hows.count('hit')} hits"
+              f"{'' if extra else ', counted'})")
+        for label in dict.fromkeys(label for r in samples for label in r):
             values = [r.get(label, 0.0) * 1000 for r in samples]
             print(f"  {label:48} {statistics.median(values):7.1f} ({min(values):6.1f})")
     return 0
