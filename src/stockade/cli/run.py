@@ -534,6 +534,7 @@ def _run(args: argparse.Namespace) -> int:
                 _say(lost)
         if supervision is not None:
             supervision.close()
+        gc.unfreeze()  # a caller in the same process (tests) collects as before
 
 
 def _report_weakened(args: argparse.Namespace, entries: list[CoverageEntry]) -> None:
