@@ -36,7 +36,7 @@ def hasher() -> Any:
     return blake2b(digest_size=SIZE)
 
 
-def mac(key: bytes, data: bytes) -> bytes:
+def mac(key: bytes, data: bytes | memoryview) -> bytes:
     """The keyed BLAKE2b-256 of `data` under `key` (1 to 64 bytes), in hex (ASCII bytes);
     compare with `equal`, which takes the same time wherever the digests differ."""
     if not 0 < len(key) <= KEY_LIMIT:

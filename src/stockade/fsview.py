@@ -334,7 +334,7 @@ def split_dirs(observations: list[Observation]) -> tuple[list[Observation], str]
     return rest, fsbatch.pack_dirs(dirs)
 
 
-def still_valid(observations: list[Observation], dirs: str = "") -> str | None:
+def still_valid(observations: list[Observation], dirs: str | bytes = "") -> str | None:
     """None when every recorded answer (and every directory in `dirs`, from `split_dirs`) is
     the same now, else the first that changed. ValueError when `dirs` is malformed."""
     from stockade.enforce import fsbatch

@@ -60,23 +60,23 @@ def pack_dirs(pairs: Sequence[tuple[str, str]]) -> str:
     return "".join(f"{path}\0{recorded}\0" for path, recorded in pairs)
 
 
-def check_dirs(packed: str) -> str | None:
-    """The first directory of `packed` (see `pack_dirs`) that cannot be stat'ed or has
-    another fingerprint now; None when all are the same. ValueError when `packed` is not
-    pairs of NUL-terminated strings."""
+def check_dirs(packed: str | bytes) -> str | None:
+    """The first directory of `packed` (see `pack_dirs`; or those bytes, as a plan cache entry
+    keeps them) that cannot be stat'ed or has another fingerprint now; None when all are the
+    same. ValueError when `packed` is not pairs of NUL-terminated strings."""
     if not packed:
         return None
-    n = packed.count("\0")
-    if not packed.endswith("\0") or n % 2:
+    raw = packed if isinstance(packed, bytes) else packed.encode("utf-8", "surrogateescape")
+    n = raw.count(0)
+    if not raw.endswith(b"\0") or n % 2:
         raise ValueError("not pairs of NUL-terminated strings")
     backend = _backend()
     if backend is not None:
-        changed = int(backend[1].stk_check_dirs(packed.encode("utf-8", "surrogateescape"),
-                                                n // 2))
-        return None if changed < 0 else packed.split("\0")[2 * changed]
+        changed = int(backend[1].stk_check_dirs(raw, n // 2))
+        return None if changed < 0 else os.fsdecode(raw.split(b"\0")[2 * changed])
     from stockade.fsview import _id_print
 
-    parts = packed.split("\0")
+    parts = raw.decode("utf-8", "surrogateescape").split("\0")
     stat_ = os.stat
     for k in range(0, len(parts) - 1, 2):
         try:

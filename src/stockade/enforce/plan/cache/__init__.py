@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from stockade.enforce.plan.cache.marks import Mark
     from stockade.enforce.plan.types import EnforcementPlan, ProfilePlan
 
-FORMAT = 4
+FORMAT = 5
 
 
 def _code_fingerprint() -> str:
@@ -225,8 +225,9 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
 
         try:
             rest, dirs = fsview.split_dirs(observations)
-            store.write(entry, {"key": key, "observations": rest, "dirs": dirs,
-                                "plan": encode(pp), "unpinned": unpinned(pp, observations)})
+            store.write(entry, {"key": key, "observations": rest, "plan": encode(pp),
+                                "unpinned": unpinned(pp, observations)},
+                        dirs.encode("utf-8", "surrogateescape"))
         except OSError as err:
             return pp, f"{status}; not stored: {err.strerror}"
         return pp, f"{status}; stored ({directory})"
@@ -242,14 +243,15 @@ def _load(store: Any, entry: str, key: dict[str, Any]
     from stockade.enforce.plan.cache.codec import CodecError, plan_from_json
 
     try:
-        body = store.read(entry)
+        found = store.read(entry)
     except ValueError as err:
         store.remove(entry)
         return None, f"refused entry {entry}: {err}", []
-    if body is None:
+    if found is None:
         return None, "miss", []
-    observations, dirs, skip = body.get("observations"), body.get("dirs"), body.get("unpinned")
-    if (body.get("key") != key or not _well_formed(observations) or not isinstance(dirs, str)
+    body, dirs = found  # the directory fingerprints: the blob after the JSON (fsview.split_dirs)
+    observations, skip = body.get("observations"), body.get("unpinned")
+    if (body.get("key") != key or not _well_formed(observations) or body.get("dirs", "") != ""
             or not isinstance(skip, list) or not all(type(i) is int for i in skip)):
         return None, "miss (another key)", []
     try:
