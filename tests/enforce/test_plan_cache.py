@@ -152,6 +152,25 @@ def test_tampered_entry_is_refused_and_recomputed(tree):
     assert _compile(tree)[1].startswith("hit")  # stored again, authentic
 
 
+def test_entry_keeps_the_directories_after_its_json_and_a_changed_byte_is_refused(tree):
+    """The directory fingerprints follow the JSON object after a NUL (no JSON string to
+    unescape on a hit); the MAC covers them: one byte changed there is refused too."""
+    prof = tree["tmp"] / "walk.aa"  # a glob that lists a system directory (settled times)
+    prof.write_text("profile w {\n  /usr/share/zoneinfo/*/ r,\n}\n")
+    assert plan_cache.compile_file(str(prof), [], None)[1].startswith("miss; stored")
+    path = _entry(tree)
+    data = path.read_bytes()
+    head, _, body = data.partition(b"\n")
+    text, nul, blob = body.partition(b"\0")
+    assert nul and b"/usr/share/zoneinfo\0m" in blob and b'"dirs"' not in text
+    json.loads(text)
+    assert plan_cache.compile_file(str(prof), [], None)[1].startswith("hit")
+    at = blob.index(b"\0m") + 2  # the first fingerprint's first digit
+    changed = blob[:at] + bytes([blob[at] ^ 1]) + blob[at + 1:]
+    path.write_bytes(head + b"\n" + text + b"\0" + changed)
+    assert plan_cache.compile_file(str(prof), [], None)[1].startswith("refused entry")
+
+
 def test_entry_forged_with_another_key_is_refused(tree):
     _compile(tree)
     path = _entry(tree)
