@@ -78,6 +78,36 @@ def test_codec_round_trip_is_exact(tree):
         codec.plan_from_json({"$c": "os.system", "f": {}})
 
 
+def test_codec_tables_are_columns_of_shared_values_and_malformed_ones_are_refused(tree):
+    """A table is stored column by column; a column of repeated plain values as each value
+    once and positions (True and 1 kept apart). Any malformed column does not decode."""
+    from stockade.enforce.plan.types import FsRule
+
+    pp = planmod.compile_file(tree["profile"], [tree["inc"]])
+    rules = [FsRule(f"/x/{i}", pp.plan.fs_rules[0].access, "s" if i % 2 else "t",
+                    optional=bool(i % 3)) for i in range(10)]
+    pp.plan.fs_rules = rules
+    table = codec.encode(rules)
+    assert set(table) == {"$L", "k", "t", "c"}
+    paths, _, sources, optional, _ = table["c"]
+    assert paths == [f"/x/{i}" for i in range(10)]
+    assert sources["u"] == ["t", "s"] and optional["u"] == [False, True]
+    assert codec.plan_from_json(json.loads(json.dumps(codec.encode(pp)))) == pp
+    assert codec._column([True, 1, True, 1, True, 1]) == {"u": [True, 1], "i": [0, 1] * 3}
+    assert codec._column_values({"u": [True, 1], "i": [0, 1]}) == [True, 1]
+    for bad in ({"u": ["a"], "i": [1]}, {"u": ["a"], "i": [-1]}, {"u": ["a"], "i": [True]},
+                {"u": [["a"]], "i": [0]}, {"u": ["a"], "i": [0], "x": 1}, {"u": "a", "i": [0]},
+                "a"):
+        broken = json.loads(json.dumps(table))
+        broken["c"][2] = bad
+        with pytest.raises(codec.CodecError):
+            codec.decode(broken)
+    short = json.loads(json.dumps(table))
+    short["c"][0] = short["c"][0][:-1]
+    with pytest.raises(codec.CodecError):
+        codec.decode(short)
+
+
 @pytest.mark.parametrize("change", ["profile", "include", "earlier-include", "glob-new",
                                     "glob-gone", "abi", "name-arg"])
 def test_every_input_change_misses(tree, change, monkeypatch, backend):
@@ -134,8 +164,8 @@ def test_new_file_in_an_earlier_search_directory_misses(tree):
 
 
 def _widen(body: dict) -> None:
-    rules = body["plan"]["f"]["plan"]["f"]["fs_rules"]["v"]
-    rules[0][0] = "/"  # the first grant now covers the whole filesystem
+    paths = body["plan"]["f"]["plan"]["f"]["fs_rules"]["c"][0]  # the column of paths
+    paths[0] = "/"  # the first grant now covers the whole filesystem
 
 
 def test_tampered_entry_is_refused_and_recomputed(tree):

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from stockade.enforce.plan.cache.marks import Mark
     from stockade.enforce.plan.types import EnforcementPlan, ProfilePlan
 
-FORMAT = 5
+FORMAT = 6
 
 
 def _code_fingerprint() -> str:

@@ -68,9 +68,8 @@ def encode(value: Any) -> Any:
             # a column of one flag class is stored as plain numbers, its class named once
             types = [_column_enum(row[i] for row in rows) for i in range(len(names))]
             return {"$L": kind.__name__, "k": names, "t": types,
-                    "v": [[cell.value if t else encode(cell) for cell, t in zip(row, types,
-                                                                               strict=True)]
-                          for row in rows]}
+                    "c": [_column([row[i].value if t else encode(row[i]) for row in rows])
+                          for i, t in enumerate(types)]}
         return [encode(v) for v in value]
     if isinstance(value, dict):
         return {"$d": [[encode(k), encode(v)] for k, v in value.items()]}
@@ -137,12 +136,11 @@ def _column_enum(cells: Any) -> str | None:
 
 
 def _table(data: dict[str, Any]) -> list[Any]:
-    """A list of one class's objects, stored as rows (the bulk of a plan: its rules and
+    """A list of one class's objects, stored as columns (the bulk of a plan: its rules and
     coverage entries)."""
     cls = _CLASSES.get(data["$L"])
-    names, types, rows = data.get("k"), data.get("t"), data.get("v")
-    if (cls not in _TABLES or not isinstance(rows, list) or not isinstance(types, list)
-            or set(data) != {"$L", "k", "t", "v"}):
+    names, types = data.get("k"), data.get("t")
+    if cls not in _TABLES or not isinstance(types, list) or set(data) != {"$L", "k", "t", "c"}:
         raise CodecError("bad table")
     if names != [f.name for f in dataclasses.fields(cls)] or len(types) != len(names):
         raise CodecError(f"{cls.__name__}: fields differ from this version's")
@@ -154,13 +152,14 @@ def _table(data: dict[str, Any]) -> list[Any]:
             convert.append(_ENUMS[t])
         else:
             raise CodecError(f"bad column type {t!r}")
-    width = len(names)
-    if any(type(row) is not list or len(row) != width for row in rows):
-        raise CodecError("bad row")
-    if not rows:
+    columns = data.get("c")
+    if not isinstance(columns, list) or len(columns) != len(names):
+        raise CodecError("bad columns")
+    columns = [_column_values(col) for col in columns]
+    if len({len(col) for col in columns}) > 1:
+        raise CodecError("columns of different lengths")
+    if not columns or not columns[0]:
         return []
-    # column by column: each column converted at once, the objects made in one map
-    columns: list[Any] = [list(col) for col in zip(*rows, strict=True)]
     try:
         for i, c in enumerate(convert):
             col = columns[i]
@@ -170,9 +169,37 @@ def _table(data: dict[str, Any]) -> list[Any]:
                 continue
             flags = {v: _flag(c, v) for v in set(col)}  # a plan repeats a few
             columns[i] = [flags[v] for v in col]
-        return list(map(cls, *columns))
+        return list(map(cls, *columns))  # the objects made in one map
     except (TypeError, ValueError) as err:
         raise CodecError(f"{cls.__name__}: {err}") from None
+
+
+def _column(values: list[Any]) -> Any:
+    """One column of a table: its values, or, when they are plain and repeat (sources, rights,
+    flags), each distinct value once and the position of each cell's value among them (fewer
+    objects to parse on a hit: small ints are shared)."""
+    if not all(type(v) in _PLAIN for v in values):
+        return values
+    index: dict[tuple[type, Any], int] = {}
+    positions = [index.setdefault((type(v), v), len(index)) for v in values]
+    if len(index) * 2 > len(values):
+        return values
+    return {"u": [v for _, v in index], "i": positions}
+
+
+def _column_values(col: Any) -> list[Any]:
+    """The cells of a column `_column` made."""
+    if isinstance(col, list):
+        return col
+    if not isinstance(col, dict) or set(col) != {"u", "i"}:
+        raise CodecError("bad column")
+    distinct, positions = col["u"], col["i"]
+    if (not isinstance(distinct, list) or not isinstance(positions, list)
+            or not set(map(type, distinct)) <= _PLAIN_TYPES
+            or not set(map(type, positions)) <= {int}
+            or (positions and not 0 <= min(positions) <= max(positions) < len(distinct))):
+        raise CodecError("bad column")
+    return [distinct[k] for k in positions]
 
 
 def _flag(cls: type[enum.Enum], value: Any) -> enum.Enum:
