@@ -25,3 +25,20 @@ def test_realpaths_agree_with_os_path_realpath(tmp_path):
     assert realpaths(paths) == [os.path.realpath(p) for p in paths]
     # the same paths in another order (the shared work is memoized in between)
     assert realpaths(paths[::-1]) == [os.path.realpath(p) for p in paths[::-1]]
+
+
+def test_vouched_paths_are_taken_as_they_are(tmp_path, monkeypatch):
+    """A path the plan cache vouched for (its recorded answers showed it is its own real path)
+    is answered without a system call; the others are still resolved."""
+    from stockade import files
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "d")
+    monkeypatch.setattr(files, "_vouched", set())
+    files.vouch_real([str(tmp_path / "d" / "x")])
+    asked = []
+    real_lstat = os.lstat
+    monkeypatch.setattr(os, "lstat", lambda p, *a, **k: asked.append(p) or real_lstat(p, *a, **k))
+    assert realpaths([str(tmp_path / "d" / "x"), str(tmp_path / "link" / "y")]) == \
+        [str(tmp_path / "d" / "x"), str(tmp_path / "d" / "y")]
+    assert str(tmp_path / "d" / "x") not in asked and str(tmp_path / "link") in asked

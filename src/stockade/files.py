@@ -70,7 +70,11 @@ def realpaths(paths: list[str]) -> list[str]:
         return out
 
     out = []
+    vouched = _vouched
     for path in paths:
+        if path in vouched:  # its own real path (a vouched path is one: see vouch_real)
+            out.append(path)
+            continue
         plain = (path.startswith("/") and path != "/" and not path.endswith("/")
                  and path.count("/") < 256
                  and "//" not in path and "/./" not in path and "/../" not in path

@@ -31,11 +31,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import hashlib
 import os
 import stat
 import time
 from collections.abc import Iterator
+
+from stockade.digest import hasher, hexdigest
 
 #: statfs f_type of the filesystems whose directory mtime/ctime change with every entry change
 TRUSTED_FS = frozenset({0xEF53, 0x58465342, 0x9123683E, 0x01021994, 0xF2F52010})
@@ -192,7 +193,7 @@ def listdir(path: str) -> list[str]:
 def note_content(path: str, data: bytes) -> None:
     """Note the bytes a policy file held when it was read."""
     if _log is not None:
-        _note("f", path, hashlib.sha256(data).hexdigest())
+        _note("f", path, hexdigest(data))
 
 
 # -- fingerprints --------------------------------------------------------------------------
@@ -229,8 +230,7 @@ def _listing(path: str) -> str:
                 kind = "?"
             names.append(f"{entry.name}\0{kind}")
     names.sort()
-    return "h" + hashlib.sha256("\n".join(names).encode("utf-8", "surrogateescape")
-                                ).hexdigest()
+    return "h" + hexdigest("\n".join(names).encode("utf-8", "surrogateescape"))
 
 
 def _id_print(st: os.stat_result) -> str:
@@ -273,7 +273,7 @@ def _content_print(path: str) -> str:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return _err(OSError(errno.EINVAL, "not a regular file"))
-        digest = hashlib.sha256()
+        digest = hasher()
         size = 0
         while chunk := os.read(fd, 1 << 20):
             size += len(chunk)
@@ -334,14 +334,19 @@ def split_dirs(observations: list[Observation]) -> tuple[list[Observation], str]
     return rest, fsbatch.pack_dirs(dirs)
 
 
-def still_valid(observations: list[Observation], dirs: str = "") -> str | None:
+def still_valid(observations: list[Observation], dirs: str | bytes = "") -> str | None:
     """None when every recorded answer (and every directory in `dirs`, from `split_dirs`) is
     the same now, else the first that changed. ValueError when `dirs` is malformed."""
     from stockade.enforce import fsbatch
 
     rest, packed = split_dirs(observations)
+    kinds = [o for o in rest if o[0] in fsbatch.KIND_QUESTIONS]  # one call (C when built)
+    changed_kind = fsbatch.check_kinds(kinds)
+    if changed_kind is not None:
+        return f"{kinds[changed_kind][0]} {kinds[changed_kind][1]}"
     for question, path, recorded in rest:
-        if answer_now(question, path, recorded) != recorded:
+        if question not in fsbatch.KIND_QUESTIONS and answer_now(question, path,
+                                                                  recorded) != recorded:
             return f"{question} {path}"
     for each in (dirs, packed):  # one stat each, in one call (C when built)
         changed = fsbatch.check_dirs(each)

@@ -43,6 +43,14 @@ def test_check_dirs_sees_an_added_entry_and_a_gone_directory(backend, tmp_path):
     assert _check([(path, other)]) == path
 
 
+def test_check_dirs_formats_times_before_1970_as_python_does(backend, tmp_path):
+    old = tmp_path / "old"
+    old.mkdir()
+    os.utime(old, ns=(-1_500_000_001, -1_500_000_001))
+    assert ":-1500000001:" in _print(old)
+    assert _check([(str(old), _print(old))]) is None
+
+
 def test_check_dirs_refuses_what_is_not_pairs(backend, tmp_path):
     good = fsbatch.pack_dirs([(str(tmp_path), _print(tmp_path))])
     for bad in (good[:-1], good + "x\0", str(tmp_path) + "\0"):
@@ -63,6 +71,41 @@ def test_check_dirs_agrees_with_fsview_on_many_directories(backend):
     assert fsview.still_valid(observations) is None
     assert fsview.still_valid(rest, fsbatch.pack_dirs([("/nonexistent/dir", "m1:2:3:4")])) \
         == "d /nonexistent/dir"
+
+
+def test_check_kinds_answers_as_fsview_does(backend, tmp_path):
+    """File types (lstat, stat) and /proc owners, each answered as fsview.answer_now answers
+    it: the same answer passes, any other is the change found first."""
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "dir")
+    os.mkfifo(tmp_path / "fifo")
+    paths = [str(tmp_path / n) for n in ("file", "dir", "link", "fifo", "missing",
+                                         "file/below")] + ["/dev/null", "/"]
+    gone = f"/proc/{_gone_pid()}"
+    asked = [(q, p, "") for q in "ls" for p in paths]
+    asked += [("o", f"/proc/{os.getpid()}", ""), ("o", "/proc/1", ""), ("o", gone, "T")]
+    answers = [(q, p, fsview.answer_now(q, p, recorded)) for q, p, recorded in asked]
+    assert {a for _, _, a in answers} >= {"T100000", "T40000", "T120000", "T10000", "T20000",
+                                          f"E{errno.ENOENT}", f"E{errno.ENOTDIR}", "T"}
+    assert answers[-1][2] == "T"  # a process gone is not a change (its grant is skipped)
+    assert fsbatch.check_kinds(answers) is None
+    assert fsbatch.check_kinds([]) is None
+    for k, (q, p, a) in enumerate(answers[:-1]):  # (whatever was recorded for one gone)
+        other = {"T": "F", "F": "T"}.get(a, a + "0")
+        assert fsbatch.check_kinds([*answers[:k], (q, p, other), *answers[k + 1:]]) == k
+    with pytest.raises(ValueError):
+        fsbatch.check_kinds([("r", "/", "/")])
+    with pytest.raises(ValueError):
+        fsbatch.check_kinds([("l", "/us\0r", "T40000")])
+
+
+def _gone_pid() -> int:
+    import subprocess
+
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
 
 
 @pytest.mark.skipif(ll.abi_version() < 1, reason="no Landlock")

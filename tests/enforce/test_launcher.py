@@ -276,3 +276,38 @@ def test_a_thread_that_takes_sigchld_does_not_hang_the_launcher() -> None:
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == 0, res.stderr
+
+
+def test_which_finds_what_shutil_which_finds(tmp_path, monkeypatch):
+    """launcher.which (run's program for profile attachment, without importing shutil) against
+    the standard library's answer: on PATH, not runnable, directories, empty and repeated PATH
+    entries, no PATH at all, and commands with a slash."""
+    import shutil
+
+    from stockade.enforce.launcher import which
+
+    bins = [tmp_path / n for n in ("a", "b", "c")]
+    for b in bins:
+        b.mkdir()
+    (bins[0] / "tool").write_text("")  # not executable
+    (bins[1] / "tool").mkdir()  # a directory
+    (bins[2] / "tool").write_text("#!/bin/sh\n")
+    (bins[2] / "tool").chmod(0o755)
+    (tmp_path / "tool").write_text("")
+    (tmp_path / "tool").chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    paths = [os.pathsep.join(map(str, bins)), os.pathsep.join(map(str, bins[:2])),
+             f"{bins[0]}{os.pathsep}{os.pathsep}{bins[2]}", f"{bins[2]}{os.pathsep}{bins[2]}",
+             "", "/usr/bin"]
+    commands = ["tool", "true", "nonexistent", "./tool", str(bins[0] / "tool"),
+                str(bins[2] / "tool"), str(bins[1] / "tool"), "/bin/true", "a/tool"]
+    for path in paths:
+        monkeypatch.setenv("PATH", path)
+        for command in commands:
+            assert which(command) == shutil.which(command), (path, command)
+            assert which(command, path="/bin") == shutil.which(command, path="/bin")
+    monkeypatch.setenv("PATH", paths[0])
+    assert which("tool") == str(bins[2] / "tool")  # past the file it may not run and the dir
+    monkeypatch.delenv("PATH")
+    assert which("true") == shutil.which("true") is not None
+    assert which("tool") == shutil.which("tool")

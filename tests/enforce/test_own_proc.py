@@ -90,6 +90,43 @@ def test_own_proc_rules_for_a_pid(area):
     assert all(p.startswith(f"/proc/{pid}/") for p in rules)
 
 
+def test_the_second_question_for_one_process_gets_the_first_answer(area, monkeypatch):
+    """The launcher and the supervisor's model ask for the same process (between its fork and
+    its exec): the second gets the launcher's grants without walking /proc again; another pid,
+    another plan or a reused pid (another start time) is asked afresh."""
+    from stockade.enforce.plan import proc
+    from stockade.enforce.status_record import start_time
+
+    plan = compile_file(_profile(area)).plan
+    walks = []
+    real = proc._expand_own
+    monkeypatch.setattr(proc, "_expand_own", lambda p, pid: walks.append(pid) or real(p, pid))
+    monkeypatch.setattr(proc, "_last", None)
+    pid = os.getpid()
+    first = own_proc_rules(plan, pid)
+    first.clear()  # the caller's list: the answer kept is not changed through it
+    again = own_proc_rules(plan, pid)
+    assert walks == [pid] and again == real(plan, pid) and again
+    child = subprocess.Popen(["sleep", "5"])
+    try:
+        assert own_proc_rules(plan, child.pid) and walks == [pid, child.pid]
+    finally:
+        child.kill()
+        child.wait()
+    own_proc_rules(plan, pid)
+    narrower = compile_file(_profile(area)).plan
+    narrower.own_proc = narrower.own_proc[:1]
+    own_proc_rules(narrower, pid)
+    assert walks == [pid, child.pid, pid, pid]
+    from stockade.enforce import status_record
+
+    own_proc_rules(narrower, pid)
+    assert len(walks) == 4
+    monkeypatch.setattr(status_record, "start_time", lambda p: start_time(p) + 1)
+    own_proc_rules(narrower, pid)
+    assert len(walks) == 5
+
+
 def _netstat(user: str, *confine: str) -> subprocess.CompletedProcess[str]:
     if confine:
         return cli("run", *confine, "--", "netstat", "-tln", user=user)

@@ -5,7 +5,6 @@ neither uses nor feeds it. In-process tests as root; real `stockade run` as root
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import os
 import stat
@@ -79,6 +78,36 @@ def test_codec_round_trip_is_exact(tree):
         codec.plan_from_json({"$c": "os.system", "f": {}})
 
 
+def test_codec_tables_are_columns_of_shared_values_and_malformed_ones_are_refused(tree):
+    """A table is stored column by column; a column of repeated plain values as each value
+    once and positions (True and 1 kept apart). Any malformed column does not decode."""
+    from stockade.enforce.plan.types import FsRule
+
+    pp = planmod.compile_file(tree["profile"], [tree["inc"]])
+    rules = [FsRule(f"/x/{i}", pp.plan.fs_rules[0].access, "s" if i % 2 else "t",
+                    optional=bool(i % 3)) for i in range(10)]
+    pp.plan.fs_rules = rules
+    table = codec.encode(rules)
+    assert set(table) == {"$L", "k", "t", "c"}
+    paths, _, sources, optional, _ = table["c"]
+    assert paths == [f"/x/{i}" for i in range(10)]
+    assert sources["u"] == ["t", "s"] and optional["u"] == [False, True]
+    assert codec.plan_from_json(json.loads(json.dumps(codec.encode(pp)))) == pp
+    assert codec._column([True, 1, True, 1, True, 1]) == {"u": [True, 1], "i": [0, 1] * 3}
+    assert codec._column_values({"u": [True, 1], "i": [0, 1]}) == [True, 1]
+    for bad in ({"u": ["a"], "i": [1]}, {"u": ["a"], "i": [-1]}, {"u": ["a"], "i": [True]},
+                {"u": [["a"]], "i": [0]}, {"u": ["a"], "i": [0], "x": 1}, {"u": "a", "i": [0]},
+                "a"):
+        broken = json.loads(json.dumps(table))
+        broken["c"][2] = bad
+        with pytest.raises(codec.CodecError):
+            codec.decode(broken)
+    short = json.loads(json.dumps(table))
+    short["c"][0] = short["c"][0][:-1]
+    with pytest.raises(codec.CodecError):
+        codec.decode(short)
+
+
 @pytest.mark.parametrize("change", ["profile", "include", "earlier-include", "glob-new",
                                     "glob-gone", "abi", "name-arg"])
 def test_every_input_change_misses(tree, change, monkeypatch, backend):
@@ -135,8 +164,8 @@ def test_new_file_in_an_earlier_search_directory_misses(tree):
 
 
 def _widen(body: dict) -> None:
-    rules = body["plan"]["f"]["plan"]["f"]["fs_rules"]["v"]
-    rules[0][0] = "/"  # the first grant now covers the whole filesystem
+    paths = body["plan"]["f"]["plan"]["f"]["fs_rules"]["c"][0]  # the column of paths
+    paths[0] = "/"  # the first grant now covers the whole filesystem
 
 
 def test_tampered_entry_is_refused_and_recomputed(tree):
@@ -153,13 +182,32 @@ def test_tampered_entry_is_refused_and_recomputed(tree):
     assert _compile(tree)[1].startswith("hit")  # stored again, authentic
 
 
+def test_entry_keeps_the_directories_after_its_json_and_a_changed_byte_is_refused(tree):
+    """The directory fingerprints follow the JSON object after a NUL (no JSON string to
+    unescape on a hit); the MAC covers them: one byte changed there is refused too."""
+    prof = tree["tmp"] / "walk.aa"  # a glob that lists a system directory (settled times)
+    prof.write_text("profile w {\n  /usr/share/zoneinfo/*/ r,\n}\n")
+    assert plan_cache.compile_file(str(prof), [], None)[1].startswith("miss; stored")
+    path = _entry(tree)
+    data = path.read_bytes()
+    head, _, body = data.partition(b"\n")
+    text, nul, blob = body.partition(b"\0")
+    assert nul and b"/usr/share/zoneinfo\0m" in blob and b'"dirs"' not in text
+    json.loads(text)
+    assert plan_cache.compile_file(str(prof), [], None)[1].startswith("hit")
+    at = blob.index(b"\0m") + 2  # the first fingerprint's first digit
+    changed = blob[:at] + bytes([blob[at] ^ 1]) + blob[at + 1:]
+    path.write_bytes(head + b"\n" + text + b"\0" + changed)
+    assert plan_cache.compile_file(str(prof), [], None)[1].startswith("refused entry")
+
+
 def test_entry_forged_with_another_key_is_refused(tree):
     _compile(tree)
     path = _entry(tree)
     body = json.loads(path.read_bytes().partition(b"\n")[2])
     _widen(body)
     raw = json.dumps(body).encode()
-    mac = hmac.new(os.urandom(32), raw, hashlib.sha256).hexdigest().encode()
+    mac = hashlib.blake2b(raw, digest_size=32, key=os.urandom(32)).hexdigest().encode()
     path.write_bytes(store.HEADER + mac + b"\n" + raw)
     assert _compile(tree)[1].startswith("refused entry")
 

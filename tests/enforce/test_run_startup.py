@@ -67,6 +67,34 @@ def test_run_with_a_profile_still_loads_the_profile_language(tmp_path) -> None:
     assert _on_path(modules, "stockade.policy")
 
 
+#: what a plan cache hit must not load: it needs the plan only (and the pid glob expander for
+#: the program's own /proc rules), not the compiler, the parser, RE2 or the matcher, nor
+#: OpenSSL (hashlib, hmac: ~4 ms)
+NOT_ON_A_HIT = ("stockade.enforce.plan.profile", "stockade.enforce.plan.select",
+                "stockade.enforce.plan.files", "stockade.policy.compiler",
+                "stockade.policy.parser", "stockade.policy.matcher", "re2", "shutil", "lzma",
+                "bz2", "hashlib", "hmac", "_hashlib")  # OpenSSL: stockade.digest is BLAKE2b
+
+
+def test_plan_cache_hit_loads_the_plan_only(tmp_path) -> None:
+    from stockade.enforce.plan.cache import keyring
+
+    if keyring.key(create=True) is None:
+        pytest.skip("no kernel keyring here (the plan cache is off)")
+    profile = tmp_path / "p.aa"
+    profile.write_text("include <tunables/global>\nprofile p /usr/bin/true {\n  /usr/** rix,\n"
+                       "  @{PROC}/@{pid}/status r,\n}\n")
+    argv = ("run", "-v", "-p", str(profile), "--", "true")  # a bare name: the PATH lookup too
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    runs = [subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True,
+                           text=True, timeout=120, cwd="/", env=env) for _ in range(2)]
+    assert "plan cache: miss; stored" in runs[0].stderr and "plan cache: hit" in runs[1].stderr
+    status, *modules = runs[1].stderr.strip().splitlines()[-1].split()
+    assert status == "0"
+    assert "stockade.enforce.plan.proc" in modules  # the own /proc rule was expanded
+    assert [n for n in NOT_ON_A_HIT if _on_path(modules, n)] == []
+
+
 def test_learn_mode_loads_the_observer_before_the_supervisor_restricts_itself(tmp_path) -> None:
     learn = tmp_path / "obs.jsonl"
     status, modules = _loaded("run", "--mode", "learn", "--learn", str(learn), "--", "/bin/true")
@@ -95,7 +123,8 @@ def test_help_follows_columns() -> None:
     assert sum(len(line) <= 50 for line in narrow) >= len(narrow) - 2  # a long option may not fit
 
 
-#: records whether the cyclic garbage collector ran during set-up (prepare) and at the launch
+#: records whether the cyclic garbage collector ran during set-up (prepare) and at the launch,
+#: and whether what start-up made was frozen out of its collections by then
 GC_PROBE = """
 import gc, sys
 from stockade.cli import main
@@ -107,31 +136,51 @@ def spy(module, name):
     real = getattr(module, name)
     def wrapper(*args, **kwargs):
         seen[name] = gc.isenabled()
+        seen["frozen"] = gc.get_freeze_count() > 0
         return real(*args, **kwargs)
     setattr(module, name, wrapper)
 spy(prepare, "prepare"); spy(launcher, "launch"); spy(session, "supervised_launch")
 status = main.main(sys.argv[1:])
 print(status, seen.get("prepare"), seen.get("supervised_launch", seen.get("launch")),
-      gc.isenabled(), file=sys.stderr)
+      gc.isenabled(), seen.get("frozen"), file=sys.stderr)
 """
 
 
-def _gc_states(*args: str) -> list[str]:
+def _gc_states(*args: str, env: dict[str, str] | None = None) -> list[str]:
     out = subprocess.run([sys.executable, "-c", GC_PROBE, *args], capture_output=True,
-                         text=True, timeout=120, cwd="/")
-    return out.stderr.strip().splitlines()[-1].split()
+                         text=True, timeout=120, cwd="/", env=env)
+    lines = out.stderr.strip().splitlines()
+    return [*lines[-1].split(), *(ln.split("plan cache: ")[1].split()[0].rstrip(";")
+                                  for ln in lines if "plan cache: " in ln)]
 
 
 def test_collector_is_off_for_start_up_and_on_while_the_program_runs() -> None:
-    # status, during prepare, at the launch (the supervisor runs as long as the program), after
-    assert _gc_states("run", "--rx", "/", "--", "/bin/true") == ["0", "False", "True", "True"]
+    # status, during prepare, at the launch (the supervisor runs as long as the program), after,
+    # start-up's objects frozen at the launch
+    assert _gc_states("run", "--rx", "/", "--", "/bin/true") == \
+        ["0", "False", "True", "True", "True"]
 
 
 def test_collector_is_on_before_a_profile_is_compiled(tmp_path) -> None:
     profile = tmp_path / "p.aa"
     profile.write_text("profile p /bin/true {\n  / r,\n  /** rix,\n}\n")
     assert _gc_states("run", "--no-cache", "-p", str(profile), "--", "/bin/true") == \
-        ["0", "True", "True", "True"]
+        ["0", "True", "True", "True", "True"]
+
+
+def test_collector_stays_off_while_a_plan_cache_hit_is_loaded(tmp_path) -> None:
+    """A hit decodes its entry into objects without cycles (no collection needed until the
+    program starts); a miss compiles, with the collector on."""
+    from stockade.enforce.plan.cache import keyring
+
+    if keyring.key(create=True) is None:
+        pytest.skip("no kernel keyring here (the plan cache is off)")
+    profile = tmp_path / "p.aa"
+    profile.write_text("profile p /bin/true {\n  / r,\n  /usr/** rix,\n}\n")
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    argv = ("run", "-v", "-p", str(profile), "--", "/bin/true")
+    assert _gc_states(*argv, env=env) == ["0", "True", "True", "True", "True", "miss"]
+    assert _gc_states(*argv, env=env) == ["0", "False", "True", "True", "True", "hit"]
 
 
 def test_other_commands_run_with_the_collector_on() -> None:

@@ -1,7 +1,8 @@
 """cffi builder of `stockade.enforce._fsbatch`: the hot filesystem loops of a plan cache hit in C.
 
 Only mechanics, one call for N paths instead of N calls through Python: re-stat the recorded
-directories of a cached plan and compare their fingerprints (`stk_check_dirs`), and open the
+directories of a cached plan and compare their fingerprints (`stk_check_dirs`), re-ask its
+recorded file-type and /proc owner questions (`stk_check_kinds`), and open the
 granted paths O_PATH and add each to the Landlock rulesets (`stk_add_path_rules`). They decide
 nothing: the comparison is the byte-equality of the fingerprint fsview would format, and what
 an open error means stays in Python (prepare.py). Built by setup.py (`pip install`), optional:
@@ -15,6 +16,7 @@ from cffi import FFI
 
 CDEF = """
 long stk_check_dirs(const char *packed, long n);
+long stk_check_kinds(const char *packed, long n);
 long stk_add_path_rules(const char *packed, const uint64_t *rights, long n,
                         uint64_t file_rights, int ruleset_fd, int ruleset_fd2, int32_t *results);
 """
@@ -36,6 +38,29 @@ SOURCE = r"""
 
 struct stk_path_beneath { uint64_t allowed_access; int32_t parent_fd; } __attribute__((packed));
 
+/* decimal digits of v at p (as Python's str(int) writes them); the end */
+static char *stk_fmt_u(char *p, unsigned long long v)
+{
+    char digits[24];
+    int k = 0;
+    do {
+        digits[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (k)
+        *p++ = digits[--k];
+    return p;
+}
+
+static char *stk_fmt_s(char *p, long long v)
+{
+    if (v < 0) {
+        *p++ = '-';
+        return stk_fmt_u(p, (unsigned long long)(-(v + 1)) + 1);
+    }
+    return stk_fmt_u(p, (unsigned long long)v);
+}
+
 /* `packed`: n pairs of NUL-terminated strings (a directory's path, the fingerprint recorded
    for it: "m<dev>:<ino>:<mtime_ns>:<ctime_ns>", as fsview._id_print formats it). Returns the
    index of the first directory whose stat fails or whose fingerprint differs now, else -1. */
@@ -56,10 +81,74 @@ long stk_check_dirs(const char *packed, long n)
             return i;
         long long mtime = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
         long long ctime = (long long)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
-        int len = snprintf(now, sizeof now, "m%llu:%llu:%lld:%lld",
-                           (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
-                           mtime, ctime);
-        if (len < 0 || len >= (int)sizeof now || strcmp(now, want) != 0)
+        char *q = now;  /* at most 1 + 20 + 1 + 20 + 1 + 20 + 1 + 20 + 1 bytes */
+        *q++ = 'm';
+        q = stk_fmt_u(q, (unsigned long long)st.st_dev);
+        *q++ = ':';
+        q = stk_fmt_u(q, (unsigned long long)st.st_ino);
+        *q++ = ':';
+        q = stk_fmt_s(q, mtime);
+        *q++ = ':';
+        q = stk_fmt_s(q, ctime);
+        *q = '\0';
+        if (strcmp(now, want) != 0)
+            return i;
+    }
+    return -1;
+}
+
+/* `packed`: n triples of NUL-terminated strings (a question, a path, the answer recorded), as
+   fsview.answer_now answers them: "l" (lstat) and "s" (stat): "T<file type in octal>" or
+   "E<errno>"; "o" (a /proc/PID entry's owner, lstat): "T" ours (effective uid), "F" not,
+   the recorded answer when the process is gone (ENOENT, ESRCH), else "E<errno>". Returns the
+   index of the first whose answer differs now (or that asks another question), else -1. */
+long stk_check_kinds(const char *packed, long n)
+{
+    const char *p = packed;
+    char now[32];
+    uid_t me = geteuid();
+    for (long i = 0; i < n; i++) {
+        const char *question = p;
+        const char *path = question + strlen(question) + 1;
+        const char *want = path + strlen(path) + 1;
+        p = want + strlen(want) + 1;
+        if (question[0] == '\0' || question[1] != '\0')
+            return i;
+        struct stat st;
+        int failed = (question[0] == 's' ? stat(path, &st) : lstat(path, &st)) != 0;
+        int err = errno;
+        char *q = now;
+        if (question[0] == 'l' || question[0] == 's') {
+            if (failed) {
+                *q++ = 'E';
+                q = stk_fmt_u(q, (unsigned long long)err);
+            } else {
+                static const char octal[] = "01234567";
+                char digits[12];
+                int k = 0;
+                unsigned int type = st.st_mode & S_IFMT;
+                *q++ = 'T';
+                do {
+                    digits[k++] = octal[type & 7];
+                    type >>= 3;
+                } while (type);
+                while (k)
+                    *q++ = digits[--k];
+            }
+        } else if (question[0] == 'o') {
+            if (failed && (err == ENOENT || err == ESRCH))
+                continue;  /* gone: not a change (fsview._owner_now) */
+            if (failed) {
+                *q++ = 'E';
+                q = stk_fmt_u(q, (unsigned long long)err);
+            } else {
+                *q++ = st.st_uid == me ? 'T' : 'F';
+            }
+        } else {
+            return i;
+        }
+        *q = '\0';
+        if (strcmp(now, want) != 0)
             return i;
     }
     return -1;

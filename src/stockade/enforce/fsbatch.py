@@ -1,11 +1,12 @@
 """N filesystem calls in one: the hot loops of a plan cache hit, in C when `_fsbatch` is built.
 
-A hit re-stats every directory the cached plan's globs walked (thousands for abstractions/base)
-and `prepare` opens every granted path and adds it to the Landlock rulesets (thousands more):
-through Python each call costs about as much again as the kernel's work. The extension
+A hit re-stats every directory the cached plan's globs walked (thousands for abstractions/base),
+re-asks the file types and /proc owners it recorded (hundreds), and `prepare` opens every
+granted path and adds it to the Landlock rulesets (thousands more): through Python each call
+costs about as much again as the kernel's work. The extension
 (`_fsbatch_build.py`) runs each loop in one call; the pure-Python loops here do exactly the
 same and are used when it is not built or when STOCKADE_SUPERVISOR_PURE=1 (tests run both).
-Neither decides anything: `check_dirs` compares fingerprints byte for byte, and what a failed
+Neither decides anything: `check_dirs` and `check_kinds` compare answers byte for byte, and what a failed
 open means stays with the caller.
 """
 
@@ -59,22 +60,23 @@ def pack_dirs(pairs: Sequence[tuple[str, str]]) -> str:
     return "".join(f"{path}\0{recorded}\0" for path, recorded in pairs)
 
 
-def check_dirs(packed: str) -> str | None:
-    """The first directory of `packed` (see `pack_dirs`) that cannot be stat'ed or has
-    another fingerprint now; None when all are the same. ValueError when `packed` is not
-    pairs of NUL-terminated strings."""
+def check_dirs(packed: str | bytes) -> str | None:
+    """The first directory of `packed` (see `pack_dirs`; or those bytes, as a plan cache entry
+    keeps them) that cannot be stat'ed or has another fingerprint now; None when all are the
+    same. ValueError when `packed` is not pairs of NUL-terminated strings."""
     if not packed:
         return None
-    parts = packed.split("\0")
-    if parts[-1] or len(parts) % 2 == 0:
+    raw = packed if isinstance(packed, bytes) else packed.encode("utf-8", "surrogateescape")
+    n = raw.count(0)
+    if not raw.endswith(b"\0") or n % 2:
         raise ValueError("not pairs of NUL-terminated strings")
     backend = _backend()
     if backend is not None:
-        changed = int(backend[1].stk_check_dirs(packed.encode("utf-8", "surrogateescape"),
-                                                len(parts) // 2))
-        return None if changed < 0 else parts[2 * changed]
+        changed = int(backend[1].stk_check_dirs(raw, n // 2))
+        return None if changed < 0 else os.fsdecode(raw.split(b"\0")[2 * changed])
     from stockade.fsview import _id_print
 
+    parts = raw.decode("utf-8", "surrogateescape").split("\0")
     stat_ = os.stat
     for k in range(0, len(parts) - 1, 2):
         try:
@@ -84,6 +86,29 @@ def check_dirs(packed: str) -> str | None:
         if parts[k + 1] != _id_print(st):
             return parts[k]
     return None
+
+
+#: the questions `check_kinds` answers (fsview.answer_now's file types and /proc owners)
+KIND_QUESTIONS = frozenset("lso")
+
+
+def check_kinds(answers: Sequence[tuple[str, str, str]]) -> int | None:
+    """The position of the first (question, path, recorded answer) in `answers` whose answer
+    differs now, as fsview.answer_now gives it (questions `l`, `s`, `o` only); None when all
+    are the same. ValueError for another question or a string holding a NUL."""
+    if any(q not in KIND_QUESTIONS for q, _, _ in answers):
+        raise ValueError("not a file type or owner question")
+    backend = _backend()
+    if backend is None:
+        from stockade.fsview import answer_now
+
+        return next((i for i, (q, path, recorded) in enumerate(answers)
+                     if answer_now(q, path, recorded) != recorded), None)
+    if not answers:
+        return None
+    changed = int(backend[1].stk_check_kinds(
+        _packed([part for triple in answers for part in triple]), len(answers)))
+    return None if changed < 0 else changed
 
 
 def add_path_rules(paths: Sequence[str], rights: Sequence[int], file_rights: int,

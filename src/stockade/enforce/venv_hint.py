@@ -23,9 +23,9 @@ def _program(command: str, env: Mapping[str, str]) -> str | None:
     for pyvenv.cfg next to the path it was started as)."""
     if "/" in command:
         return os.path.abspath(command)
-    import shutil  # only for a bare command name (start-up cost)
+    from stockade.enforce.launcher import which
 
-    found = shutil.which(command, path=env.get("PATH") or os.defpath)
+    found = which(command, path=env.get("PATH") or os.defpath)
     return os.path.abspath(found) if found else None
 
 

@@ -112,10 +112,32 @@ def proc_owned(targets: list[Target], *, mine: bool) -> tuple[list[Target], int]
     return kept, len(targets) - len(kept)
 
 
+#: the last answer: (the rules, pid, its start time, the grants). The launcher (adding them to
+#: the ruleset) and the supervisor's plan model ask for the same process between its fork and
+#: its exec: the second gets the same answer without walking /proc again
+_last: tuple[list[OwnProcRule], int, int, list[FsRule]] | None = None
+
+
 def own_proc_rules(plan: EnforcementPlan, pid: int) -> list[FsRule]:
     """The fs rules the plan grants on /proc/`pid` as the program's own (denials applied)."""
+    global _last
     if not plan.own_proc:
         return []
+    from stockade.enforce.status_record import start_time
+
+    try:
+        started = start_time(pid)  # a reused pid is another process: asked afresh
+    except (OSError, ValueError, IndexError):
+        started = -1
+    if (_last is not None and started >= 0 and _last[1:3] == (pid, started)
+            and _last[0] == plan.own_proc):
+        return list(_last[3])
+    out = _expand_own(plan, pid)
+    _last = (list(plan.own_proc), pid, started, out)
+    return list(out)
+
+
+def _expand_own(plan: EnforcementPlan, pid: int) -> list[FsRule]:
     grants: dict[str, tuple[str, AccessFs, str]] = {}
     for rule in plan.own_proc:
         if rule.deny:

@@ -12,7 +12,7 @@ What a cached plan depends on, and how each is checked:
   against the search path (a file that appears in an earlier directory changes the result),
   and expands globs against the directories that exist at launch. Every one of these
   questions goes through `stockade.fsview`, which records it with a fingerprint of its answer
-  (file contents by SHA-256; directories by identity and mtime/ctime, or by a hash of their
+  (file contents by BLAKE2b; directories by identity and mtime/ctime, or by a hash of their
   entries where timestamps cannot be trusted); a cached plan is used only if every question
   gets the same answer now. So a glob never grants a path that no longer matches, nor misses
   a newly created one; the one exception, processes in /proc, is explained in fsview.
@@ -22,9 +22,10 @@ What a cached plan depends on, and how each is checked:
 
 Integrity: a sandboxed program must not make a later run accept a wider plan.
 * No pickle: entries are JSON decoded into the plan classes only (codec.py).
-* Entries are authenticated with HMAC-SHA256 under a key in the user's kernel keyring
-  (keyring.py), which the baseline seccomp filter keeps out of every sandbox's reach. A key
-  file could not be kept secret: most profiles grant read access to the home directory or /.
+* Entries are authenticated with keyed BLAKE2b-256 (a MAC; stockade.digest) under a key in
+  the user's kernel keyring (keyring.py), which the baseline seccomp filter keeps out of
+  every sandbox's reach. A key file could not be kept secret: most profiles grant read
+  access to the home directory or /.
 * The directory is private (0700, ours, pinned with O_NOFOLLOW|O_DIRECTORY and checked with
   fstat), entries are opened with O_NOFOLLOW and must be regular files of ours.
 * A run whose sandbox could write into the cache directory (a writable grant at, above or
@@ -48,18 +49,18 @@ if TYPE_CHECKING:
     from stockade.enforce.plan.cache.marks import Mark
     from stockade.enforce.plan.types import EnforcementPlan, ProfilePlan
 
-FORMAT = 3
+FORMAT = 6
 
 
 def _code_fingerprint() -> str:
     """Names, sizes and mtimes of the sources that compile plans (a changed compiler must
     not reuse the old one's plans; stockade's version alone does not change per commit)."""
-    import hashlib
-
     import stockade
+    from stockade.digest import hasher
 
     root = os.path.dirname(stockade.__file__)
-    digest = hashlib.sha256(stockade.__version__.encode())
+    digest = hasher()
+    digest.update(stockade.__version__.encode())
     for sub in ("policy", "enforce", os.path.join("enforce", "plan"), ""):
         with os.scandir(os.path.join(root, sub)) as it:
             for e in sorted(it, key=lambda e: e.name):
@@ -160,16 +161,20 @@ def end_exposure(mark: Mark | None) -> tuple[int, bool]:
 def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
                  program: str | None = None, use_cache: bool = True,
                  exposed: Callable[[ProfilePlan], str | None] | None = None,
+                 compiling: Callable[[], None] | None = None,
                  ) -> tuple[ProfilePlan, str]:
     """The compiled plan of `profile` (from the cache when it is still what compiling would
     give) and what the cache did, in a few words. `exposed(pp)` says why the sandbox of a
-    plan could write into the cache directory (then the cache is neither used nor written)."""
+    plan could write into the cache directory (then the cache is neither used nor written);
+    `compiling()` is called before the profile is compiled (not on a hit)."""
     from stockade import fsview
     from stockade.enforce import landlock as ll
 
     def fresh() -> ProfilePlan:
         from stockade.enforce.plan import profile as planmod
 
+        if compiling is not None:
+            compiling()
         return planmod.compile_file(profile, include_dirs, name, program=program)
 
     if not use_cache:
@@ -220,8 +225,9 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
 
         try:
             rest, dirs = fsview.split_dirs(observations)
-            store.write(entry, {"key": key, "observations": rest, "dirs": dirs,
-                                "plan": encode(pp), "unpinned": unpinned(pp, observations)})
+            store.write(entry, {"key": key, "observations": rest, "plan": encode(pp),
+                                "unpinned": unpinned(pp, observations)},
+                        dirs.encode("utf-8", "surrogateescape"))
         except OSError as err:
             return pp, f"{status}; not stored: {err.strerror}"
         return pp, f"{status}; stored ({directory})"
@@ -237,14 +243,15 @@ def _load(store: Any, entry: str, key: dict[str, Any]
     from stockade.enforce.plan.cache.codec import CodecError, plan_from_json
 
     try:
-        body = store.read(entry)
+        found = store.read(entry)
     except ValueError as err:
         store.remove(entry)
         return None, f"refused entry {entry}: {err}", []
-    if body is None:
+    if found is None:
         return None, "miss", []
-    observations, dirs, skip = body.get("observations"), body.get("dirs"), body.get("unpinned")
-    if (body.get("key") != key or not _well_formed(observations) or not isinstance(dirs, str)
+    body, dirs = found  # the directory fingerprints: the blob after the JSON (fsview.split_dirs)
+    observations, skip = body.get("observations"), body.get("unpinned")
+    if (body.get("key") != key or not _well_formed(observations) or body.get("dirs", "") != ""
             or not isinstance(skip, list) or not all(type(i) is int for i in skip)):
         return None, "miss (another key)", []
     try:

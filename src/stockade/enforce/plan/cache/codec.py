@@ -33,6 +33,7 @@ _ENUMS: dict[str, type[enum.Enum]] = {c.__name__: c for c in (
 
 _TABLES = (FsRule, NetRule, SeccompRule, CoverageEntry)
 _PLAIN = (str, int, bool, type(None))
+_PLAIN_TYPES = frozenset(_PLAIN)
 _enum_memo: dict[tuple[Any, Any], enum.Enum] = {}  # bounded: a few values per enum class
 
 
@@ -66,9 +67,8 @@ def encode(value: Any) -> Any:
             # a column of one flag class is stored as plain numbers, its class named once
             types = [_column_enum(row[i] for row in rows) for i in range(len(names))]
             return {"$L": kind.__name__, "k": names, "t": types,
-                    "v": [[cell.value if t else encode(cell) for cell, t in zip(row, types,
-                                                                               strict=True)]
-                          for row in rows]}
+                    "c": [_column([row[i].value if t else encode(row[i]) for row in rows])
+                          for i, t in enumerate(types)]}
         return [encode(v) for v in value]
     if isinstance(value, dict):
         return {"$d": [[encode(k), encode(v)] for k, v in value.items()]}
@@ -135,12 +135,11 @@ def _column_enum(cells: Any) -> str | None:
 
 
 def _table(data: dict[str, Any]) -> list[Any]:
-    """A list of one class's objects, stored as rows (the bulk of a plan: its rules and
+    """A list of one class's objects, stored as columns (the bulk of a plan: its rules and
     coverage entries)."""
     cls = _CLASSES.get(data["$L"])
-    names, types, rows = data.get("k"), data.get("t"), data.get("v")
-    if (cls not in _TABLES or not isinstance(rows, list) or not isinstance(types, list)
-            or set(data) != {"$L", "k", "t", "v"}):
+    names, types = data.get("k"), data.get("t")
+    if cls not in _TABLES or not isinstance(types, list) or set(data) != {"$L", "k", "t", "c"}:
         raise CodecError("bad table")
     if names != list(cls.FIELDS) or len(types) != len(names):
         raise CodecError(f"{cls.__name__}: fields differ from this version's")
@@ -152,25 +151,54 @@ def _table(data: dict[str, Any]) -> list[Any]:
             convert.append(_ENUMS[t])
         else:
             raise CodecError(f"bad column type {t!r}")
-    out = []
-    flags: dict[tuple[int, Any], enum.Enum] = {}  # (column, value): a plan repeats a few
+    columns = data.get("c")
+    if not isinstance(columns, list) or len(columns) != len(names):
+        raise CodecError("bad columns")
+    columns = [_column_values(col) for col in columns]
+    if len({len(col) for col in columns}) > 1:
+        raise CodecError("columns of different lengths")
+    if not columns or not columns[0]:
+        return []
     try:
-        for row in rows:
-            if not isinstance(row, list) or len(row) != len(names):
-                raise CodecError("bad row")
-            cells = []
-            for i, (c, v) in enumerate(zip(convert, row, strict=True)):
-                if c is None:
-                    cells.append(v if type(v) in _PLAIN else decode(v))
-                    continue
-                flag = flags.get((i, v))
-                if flag is None:
-                    flag = flags[(i, v)] = _flag(c, v)
-                cells.append(flag)
-            out.append(cls(*cells))
+        for i, c in enumerate(convert):
+            col = columns[i]
+            if c is None:
+                if not set(map(type, col)) <= _PLAIN_TYPES:
+                    columns[i] = [v if type(v) in _PLAIN else decode(v) for v in col]
+                continue
+            flags = {v: _flag(c, v) for v in set(col)}  # a plan repeats a few
+            columns[i] = [flags[v] for v in col]
+        return list(map(cls, *columns))  # the objects made in one map
     except (TypeError, ValueError) as err:
         raise CodecError(f"{cls.__name__}: {err}") from None
-    return out
+
+
+def _column(values: list[Any]) -> Any:
+    """One column of a table: its values, or, when they are plain and repeat (sources, rights,
+    flags), each distinct value once and the position of each cell's value among them (fewer
+    objects to parse on a hit: small ints are shared)."""
+    if not all(type(v) in _PLAIN for v in values):
+        return values
+    index: dict[tuple[type, Any], int] = {}
+    positions = [index.setdefault((type(v), v), len(index)) for v in values]
+    if len(index) * 2 > len(values):
+        return values
+    return {"u": [v for _, v in index], "i": positions}
+
+
+def _column_values(col: Any) -> list[Any]:
+    """The cells of a column `_column` made."""
+    if isinstance(col, list):
+        return col
+    if not isinstance(col, dict) or set(col) != {"u", "i"}:
+        raise CodecError("bad column")
+    distinct, positions = col["u"], col["i"]
+    if (not isinstance(distinct, list) or not isinstance(positions, list)
+            or not set(map(type, distinct)) <= _PLAIN_TYPES
+            or not set(map(type, positions)) <= {int}
+            or (positions and not 0 <= min(positions) <= max(positions) < len(distinct))):
+        raise CodecError("bad column")
+    return [distinct[k] for k in positions]
 
 
 def _flag(cls: type[enum.Enum], value: Any) -> enum.Enum:

@@ -1,4 +1,4 @@
-"""The plan cache's HMAC key, kept in the kernel's per-user keyring (`@u`).
+"""The plan cache's MAC key, kept in the kernel's per-user keyring (`@u`).
 
 A sandboxed program cannot read it: the baseline seccomp filter refuses add_key, keyctl and
 request_key. A sandbox that may use the keyring (--allow-keyring, or a profile whose rules

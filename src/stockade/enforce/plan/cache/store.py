@@ -2,9 +2,11 @@
 
 Directory: $XDG_CACHE_HOME/stockade/plans, else ~/.cache/stockade/plans (root: /root/.cache/...),
 made 0700 and opened O_DIRECTORY|O_NOFOLLOW, then checked on the descriptor to be ours and
-private (status_record.open_dir). Entry: a header line `stockade-plan-cache 1 HMAC` and a JSON
-body; HMAC-SHA256 of the body under the keyring key (keyring.py). Entries are opened with
-O_NOFOLLOW relative to the pinned directory, must be regular files of ours, at most
+private (status_record.open_dir). Entry: a header line `stockade-plan-cache 3 MAC`, a JSON
+object, and optionally a NUL byte and a blob of bytes (the directory fingerprints, handed to C
+as they are: no JSON string to unescape; JSON text holds no raw NUL); MAC: keyed BLAKE2b-256 of
+everything after the header line under the keyring key (keyring.py, stockade.digest).
+Entries are opened with O_NOFOLLOW relative to the pinned directory, must be regular files of ours, at most
 MAX_ENTRY_BYTES; at most MAX_ENTRIES are kept (the oldest go first).
 """
 
@@ -12,14 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
-import hmac
 import json
 import os
 import stat
 from typing import Any
 
-HEADER = b"stockade-plan-cache 1 "
+HEADER = b"stockade-plan-cache 3 "
 MAX_ENTRY_BYTES = 64 << 20
 MAX_ENTRIES = 64
 
@@ -38,7 +38,9 @@ def cache_dir() -> str | None:
 def entry_name(key: dict[str, Any]) -> str:
     """The file name of the entry for `key`."""
     text = json.dumps(key, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:40] + ".json"
+    from stockade.digest import hexdigest
+
+    return hexdigest(text.encode("utf-8", "surrogateescape"))[:40] + ".json"
 
 
 class Store:
@@ -72,12 +74,14 @@ class Store:
             os.close(self.dir_fd)
             self.dir_fd = -1
 
-    def _mac(self, body: bytes) -> bytes:
-        return hmac.new(self._secret, body, hashlib.sha256).hexdigest().encode()
+    def _mac(self, body: bytes | memoryview) -> bytes:
+        from stockade.digest import mac
 
-    def read(self, name: str) -> dict[str, Any] | None:
-        """The authenticated body of entry `name`; None when missing; ValueError when it is
-        there but not authentic or not ours."""
+        return mac(self._secret, body)
+
+    def read(self, name: str) -> tuple[dict[str, Any], bytes] | None:
+        """The authenticated JSON object and blob of entry `name`; None when missing;
+        ValueError when it is there but not authentic or not ours."""
         try:
             fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
                          dir_fd=self.dir_fd)
@@ -99,22 +103,32 @@ class Store:
                 chunks.append(chunk)
         finally:
             os.close(fd)
-        data = b"".join(chunks)
-        head, _, body = data.partition(b"\n")
-        if not head.startswith(HEADER) or not hmac.compare_digest(head[len(HEADER):],
-                                                                  self._mac(body)):
+        data = b"".join(chunks)  # one chunk: no copy
+        from stockade.digest import equal
+
+        start = data.find(b"\n") + 1  # the body: authenticated in place (no copy of 1 MB)
+        body = memoryview(data)[start:]
+        if (not start or not data.startswith(HEADER)
+                or not equal(data[len(HEADER):start - 1], self._mac(body))):
             raise ValueError("not authenticated by this user's key")
+        end = data.find(b"\0", start)
+        text, blob = (data[start:], b"") if end < 0 else (data[start:end], data[end + 1:])
         try:
-            out = json.loads(body)
+            out = json.loads(text)
         except ValueError:
             raise ValueError("not JSON") from None
         if not isinstance(out, dict):
             raise ValueError("not an entry")
-        return out
+        return out, blob
 
-    def write(self, name: str, body: dict[str, Any]) -> None:
-        """Write entry `name` (atomically: a private temporary file renamed over it)."""
+    def write(self, name: str, body: dict[str, Any], blob: bytes = b"") -> None:
+        """Write entry `name`: `body` as JSON, then `blob` (atomically: a private temporary
+        file renamed over it)."""
         raw = json.dumps(body, separators=(",", ":")).encode("utf-8", "surrogateescape")
+        if 0 in raw:  # ensure_ascii escapes every control character: cannot happen
+            raise ValueError("a NUL byte in the JSON text")
+        if blob:
+            raw += b"\0" + blob
         if len(raw) > MAX_ENTRY_BYTES - 128:  # it could not be read back
             raise OSError(errno.EFBIG, f"entry larger than {MAX_ENTRY_BYTES} bytes")
         tmp = f".{name}.{os.getpid()}.tmp"
