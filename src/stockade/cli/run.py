@@ -498,6 +498,8 @@ def _run(args: argparse.Namespace) -> int:
             collector.stop()
             if collector.lost:
                 _say(f"{collector.lost} kernel audit messages were lost (reader too slow)")
+            if collector.attribution_note:
+                _say(collector.attribution_note)
             collector = None
         if audit:
             report.write_record(audit, {"event": "exit", "status": status})
