@@ -12,8 +12,7 @@ import subprocess
 
 import pytest
 from confine_helpers import PY, cli
-
-from stockade.host.audit import audit_get
+from test_run_profile import _audit_enabled
 
 # three refused mount(2) calls (baseline seccomp: EPERM), by the program, by a child that exits
 # at once, and by a grandchild whose parent exits first (re-parented away from the program)
@@ -35,13 +34,6 @@ if os.fork() == 0:
 os.wait()
 time.sleep(0.8)
 """
-
-
-def _audit_enabled() -> int | None:
-    try:
-        return audit_get()["enabled"]
-    except (OSError, TimeoutError, KeyError):
-        return None
 
 
 def test_denials_of_exited_and_orphaned_processes_are_attributed(area):
