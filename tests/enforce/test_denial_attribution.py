@@ -36,12 +36,12 @@ time.sleep(0.8)
 """
 
 
-def test_denials_of_exited_and_orphaned_processes_are_attributed(area):
+def test_denials_of_exited_and_orphaned_processes_are_attributed(tmp_path):
     before = _audit_enabled()
     if before is None or not shutil.which("auditctl"):
         pytest.skip("cannot read or change the audit state (needs root and auditctl)")
-    out = area.root / "audit.jsonl"
-    target = area.root / "mnt"  # a harmless place, were the mount ever allowed
+    out = tmp_path / "audit.jsonl"
+    target = tmp_path / "mnt"  # a harmless place, were the mount ever allowed
     target.mkdir()
     try:
         if not before:
