@@ -17,6 +17,7 @@ import errno
 import socket
 import struct
 import threading
+import time
 
 NETLINK_CONNECTOR = 11
 CN_IDX_PROC = CN_VAL_PROC = 1
@@ -57,7 +58,11 @@ class ForkEvents:
         self._buf = bytearray(256)
 
     def follow(self, pids: set[int]) -> None:
-        """Read every queued fork event; a process forked by one in `pids` joins it."""
+        """Read the fork events queued so far; a process forked by one in `pids` joins it.
+
+        Stops at the first event newer than the call (the whole machine forks meanwhile: the
+        queue might never run empty), which still covers every process that existed then."""
+        until = time.monotonic_ns()  # the kernel stamps events with ktime_get_ns()
         with self.lock:
             buf, recv_into, unpack = self._buf, self.sock.recv_into, struct.unpack_from
             while True:
@@ -72,16 +77,19 @@ class ForkEvents:
                     raise
                 if n < _FORK + 16 or unpack("=I", buf, _WHAT)[0] != PROC_EVENT_FORK:
                     continue
+                stamp = unpack("=Q", buf, _WHAT + 8)[0]
                 _ppid, parent, child_pid, child = unpack("=IIII", buf, _FORK)
                 if child_pid != child:  # a thread: same process
-                    continue
-                if parent in pids:
+                    pass
+                elif parent in pids:
                     if len(pids) < MAX_PIDS:
                         pids.add(child)
                     else:
                         self.full = True
                 elif child in pids and child not in self.roots:
                     pids.discard(child)  # its id was reused by a process not ours
+                if stamp > until:
+                    return
 
     def wait(self, timeout: float) -> None:
         """Block until an event is queued or `timeout` seconds passed."""
