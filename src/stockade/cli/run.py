@@ -500,6 +500,9 @@ def _run(args: argparse.Namespace) -> int:
                 _say(f"{collector.lost} kernel audit messages were lost (reader too slow)")
             if collector.attribution_note:
                 _say(collector.attribution_note)
+                if audit:  # the file says it too: its SECCOMP records may be incomplete
+                    report.write_record(audit, {"event": "attribution",
+                                                "note": collector.attribution_note})
             collector = None
         if audit:
             report.write_record(audit, {"event": "exit", "status": status})
