@@ -120,3 +120,64 @@ def test_launcher_guard_holds_in_an_allow_list(area, user):
               "kill -9 $PPID; echo rc=$?", user=user)
     assert res.stdout.split() == ["rc=1"], res
     assert "dropped so that the launcher guard holds" in res.stderr, res
+
+
+# every call that names a task, aimed at each thread of the launcher other than its leader (a
+# thread id names the whole process), then at the program's own child (allowed); harmless
+# arguments (SIGCONT, the current values), so a failing run does not kill the test's launcher
+LAUNCHER_THREADS = PRELUDE + LABELLED + """
+import fcntl, signal, subprocess
+L = os.getppid()
+C = signal.SIGCONT
+r, w = os.pipe()
+old = (ctypes.c_ulong * 2)()
+def calls(label, tid):
+    t(label + '-kill', lambda: os.kill(tid, C))
+    info = (ctypes.c_int * 32)(C, 0, -1)
+    t(label + '-sigqueue', lambda: sys_(129, tid, C, ctypes.byref(info)))
+    t(label + '-pidfd_open', lambda: os.close(os.pidfd_open(tid, os.O_EXCL)))
+    t(label + '-setown', lambda: fcntl.fcntl(r, fcntl.F_SETOWN, tid))
+    t(label + '-prlimit', lambda: sys_(302, tid, 7, None, ctypes.byref(old)))
+    t(label + '-setpriority', lambda: os.setpriority(
+        os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid)))
+    t(label + '-affinity', lambda: os.sched_setaffinity(tid, os.sched_getaffinity(tid)))
+    t(label + '-ioprio', lambda: sys_(251, 1, tid, sys_(252, 1, tid)))
+tids = sorted(int(x) for x in os.listdir('/proc/%d/task' % L) if int(x) != L)
+print('threads:' + str(len(tids) > 0), flush=True)
+for tid in tids:
+    calls('launcher', tid)
+child = subprocess.Popen(['/usr/bin/sleep', '5'])
+calls('child', child.pid)
+child.kill()
+child.wait()
+t('gone-kill', lambda: os.kill(child.pid, C))
+print('alive:' + str(os.getppid() == L), flush=True)
+"""
+
+
+@pytest.mark.skipif(not IS_X86_64, reason="x86_64 system call numbers")
+def test_signal_everything_cannot_reach_the_launchers_threads(area, user):
+    """kill(2) of any thread id of the launcher signals the launcher: every call naming a task
+    is refused for each thread, including those started after the filter was built (the
+    supervisor's: decided by the task's thread group), and allowed for the program's own."""
+    prof = _profile(area, "  /proc/** r,\n  signal send,\n")
+    audit = area.root / "audit.jsonl"
+    audit.touch()
+    os.chmod(audit, 0o666)
+    res = cli("run", "-q", "--no-cache", "-p", str(prof), "--audit", str(audit), "--",
+              PY, "-c", LAUNCHER_THREADS, user=user)
+    out = lines(res)
+    assert out[0] == "threads:True" and out[-1] == "alive:True", res
+    calls = ("kill", "sigqueue", "pidfd_open", "setown", "prlimit", "setpriority", "affinity",
+             "ioprio")
+    launcher = [x for x in out if x.startswith("launcher-")]
+    assert launcher and len(launcher) % len(calls) == 0, res
+    assert all(x.endswith(":1") for x in launcher), res  # EPERM, for every thread
+    # the program's own child: signals go through; the rest is the baseline's (any other pid)
+    assert [x for x in out if x.startswith("child-")] == [
+        f"child-{c}:{'OK' if i < 4 else 1}" for i, c in enumerate(calls)], res
+    assert "gone-kill:3" in out, res  # ESRCH, as the kernel answers
+    assert res.returncode == 0, res
+    text = audit.read_text()
+    assert '"event": "exit"' in text, text  # the launcher saw the program end
+    assert "the program may not signal its launcher" in text, text  # the supervisor's refusal

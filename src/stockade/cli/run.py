@@ -509,6 +509,11 @@ def _run(args: argparse.Namespace) -> int:
             collector.stop()
             if collector.lost:
                 _say(f"{collector.lost} kernel audit messages were lost (reader too slow)")
+            if collector.attribution_note:
+                _say(collector.attribution_note)
+                if audit:  # the file says it too: its SECCOMP records may be incomplete
+                    report.write_record(audit, {"event": "attribution",
+                                                "note": collector.attribution_note})
             collector = None
         if audit:
             report.write_record(audit, {"event": "exit", "status": status})
@@ -619,7 +624,7 @@ def _supervision(args: argparse.Namespace, plan: EnforcementPlan, audit: RecordF
     if mode is None:
         if learn is not None:
             os.close(learn)  # --learn without a supervisor: nothing to observe
-        if not plan.notify_rules():
+        if not plan.notify_rules() and not _guard_needs_supervisor(plan):
             return None
         from stockade.enforce.supervisor.setup import build_hybrid
 
@@ -631,3 +636,12 @@ def _supervision(args: argparse.Namespace, plan: EnforcementPlan, audit: RecordF
     return build(mode, args.lsm, args.context, args.module_option,
                  os.dup(audit.fd) if audit else None, learn, args.module_file, judged=judged,
                  host_policy=host_policy())
+
+
+def _guard_needs_supervisor(plan: EnforcementPlan) -> bool:
+    """Whether the launcher guard needs a supervisor (Landlock's signal scope lifted): the
+    launcher's thread ids are known only while the program runs (enforce/launcher_guard.py)."""
+    from stockade.enforce import landlock as ll
+    from stockade.enforce import launcher_guard
+
+    return launcher_guard.needed(plan.scopes, ll.abi_version())

@@ -11,8 +11,12 @@ Attribution: a Landlock domain is inherited by every descendant of the process t
 it, and the kernel names the domain in each LANDLOCK_ACCESS (1423) record and its creator's
 pid in the LANDLOCK_DOMAIN (1424) record of the first denial. So a 1423 record is ours when
 its domain was created by the confined child. SECCOMP (1326) records carry the pid of the
-task: ours when it is the child or one of its descendants (parent chain in /proc, pids seen
-once are remembered so that exited descendants still count).
+task: ours when it is the child or one of its descendants. The descendants are learned as
+they are created, from the kernel's fork events (enforce/fork_events.py: a child that already
+exited, or a grandchild re-parented to the launcher, still counts); where those events are not
+available, by the parent chain in /proc when the record is read (pids seen once are
+remembered), and the run says that records of exited or re-parented descendants may be
+missing (`attribution_note`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from stockade.audit.readers.correlate import Correlator
 from stockade.audit.readers.interpret import errno_action
 from stockade.audit.readers.netlink import AuditMulticast
 from stockade.audit.record import AuditRecord
+from stockade.enforce.fork_events import open_events
 from stockade.enforce.plan.types import SeccompRule
 from stockade.enforce.seccomp import ActionKind
 
@@ -70,6 +75,9 @@ class DenialCollector:
         self.count = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._fork_thread: threading.Thread | None = None
+        # bound now, before the program exists: none of its forks is missed
+        self.forks = open_events()
 
     # -- attribution --------------------------------------------------------------------
     def ours_pid(self, pid: int) -> bool:
@@ -78,6 +86,10 @@ class DenialCollector:
             return False
         if pid in self.pids:
             return True
+        if self.forks is not None:  # its fork event is queued before it could be denied
+            self.forks.follow(self.pids)
+            if pid in self.pids:
+                return True
         if pid in self.not_ours:
             return False
         chain = []
@@ -127,6 +139,17 @@ class DenialCollector:
         self.pids.add(pid)
         self._thread = threading.Thread(target=self._loop, name="stockade-audit", daemon=True)
         self._thread.start()
+        if self.forks is not None:  # keep the fork event queue short (the whole machine's)
+            self.forks.roots.add(pid)
+            self._fork_thread = threading.Thread(target=self._follow, name="stockade-forks",
+                                                 daemon=True)
+            self._fork_thread.start()
+
+    def _follow(self) -> None:
+        assert self.forks is not None
+        while not self._stop.is_set():
+            self.forks.follow(self.pids)
+            self.forks.wait(0.05)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -146,6 +169,8 @@ class DenialCollector:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        if self._fork_thread is not None:
+            self._fork_thread.join()
         start = time.monotonic()
         quiet_until = start + DRAIN_QUIET_SECONDS
         while (now := time.monotonic()) < min(quiet_until, start + DRAIN_MAX_SECONDS):
@@ -153,9 +178,24 @@ class DenialCollector:
                 quiet_until = time.monotonic() + DRAIN_QUIET_SECONDS
         self.handle(self.correlator.flush())
         self.reader.close()
+        if self.forks is not None:
+            self.forks.close()
 
     @property
     def lost(self) -> int:
         """Datagrams the kernel dropped because the reader was too slow."""
         return self.reader.lost
 
+    @property
+    def attribution_note(self) -> str:
+        """Why denial records of the program's descendants may be missing ("" if none is)."""
+        if self.forks is None:
+            return ("kernel fork events are not available: denials of processes the program "
+                    "started that exited or were re-parented may be missing")
+        if self.forks.lost:
+            return (f"kernel fork events were lost ({self.forks.lost} times, the reader was too "
+                    f"slow): denials of processes the program started may be missing")
+        if self.forks.full:
+            return ("the program started too many processes to follow: denials of the later "
+                    "ones may be missing")
+        return ""

@@ -15,11 +15,10 @@ import stat
 from collections.abc import Callable
 
 from stockade.enforce import caps as capmod
-from stockade.enforce import coverage_scope, fsbatch
+from stockade.enforce import coverage_scope, fsbatch, launcher_guard
 from stockade.enforce import landlock as ll
 from stockade.enforce import seccomp as sc
 from stockade.enforce._libc import MACHINE
-from stockade.enforce.launcher_guard import launcher_rules
 from stockade.enforce.plan.types import (
     CoverageEntry,
     CoverageReport,
@@ -267,9 +266,10 @@ def _report_rules(plan: EnforcementPlan, out: Prepared, handled_fs: ll.AccessFs,
 def _launcher_guard(plan: EnforcementPlan, out: Prepared) -> list[SeccompRule]:
     """Rules keeping the program from signalling this process (the launcher) when Landlock's
     signal scope is not in force; none for `compile` (no launcher: it reports the scope)."""
-    if out.dry_run or (ll.Scope.SIGNAL in plan.scopes and out.landlock_abi >= 6):
+    if out.dry_run or not launcher_guard.needed(plan.scopes, out.landlock_abi):
         return []
-    return launcher_rules(os.getpid(), os.getpgrp())
+    tids = tuple(int(t) for t in os.listdir("/proc/self/task"))
+    return launcher_guard.launcher_rules(os.getpid(), os.getpgrp(), tids)
 
 
 def _seccomp(plan: EnforcementPlan, out: Prepared, supervised: bool = False) -> None:

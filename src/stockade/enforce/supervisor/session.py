@@ -29,11 +29,12 @@ import struct
 import threading
 from collections.abc import Callable, Iterable
 
-from stockade.enforce import landlock, prctl
+from stockade.enforce import landlock, launcher_guard, prctl
 from stockade.enforce import seccomp as sc
 from stockade.enforce.defaults import UNIX_PEER_SYSCALLS
 from stockade.enforce.plan.types import SeccompRule
 from stockade.enforce.prepare import Prepared
+from stockade.enforce.supervisor import launcher_check
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.exec_race import SHARING_CLONES
 from stockade.enforce.supervisor.loop import Supervisor
@@ -218,6 +219,10 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
                    for mask, value in SHARING_CLONES]
     # the handlers of what is routed, imported now: the thread cannot open files once restricted
     supervisor.serve({*routed, *(r.syscall for r in rules)})
+    if launcher_guard.needed(prep.plan.scopes, prep.landlock_abi):
+        # calls naming a task the filter cannot tell from the launcher's threads
+        rules = [*rules, *launcher_guard.notify_rules()]
+        launcher_check.install(supervisor, os.getpid())
     program = notify_program(routed, rules, refused)
     # the supervisor thread restricts itself with the ruleset: keep our own copy of the fd
     own = prep.supervisor_ruleset_fd if prep.supervisor_ruleset_fd >= 0 else prep.ruleset_fd
