@@ -33,11 +33,11 @@ in between with that very id (the id freed and reused within microseconds) is no
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass
 
 from stockade.enforce import landlock as ll
 from stockade.enforce.plan.types import SeccompRule
 from stockade.enforce.seccomp import NOTIFY, ArgCmp, Cmp, errno_action
+from stockade.slotted import Frozen
 
 SOURCE = "launcher guard"
 _MASK32 = 0xFFFFFFFF  # pid_t and int arguments: the kernel reads only the low 32 bits
@@ -45,14 +45,21 @@ F_SETOWN, F_SETOWN_EX = 8, 15
 FIOSETOWN, SIOCSPGRP = 0x8901, 0x8902
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(Frozen):
     """A system call that names a task: the argument holding its id, and the (argument,
     value) that must hold for it to be a task id (fcntl's command, setpriority's `which`)."""
 
+    FIELDS = ("syscall", "arg", "when")
+    __slots__ = FIELDS
     syscall: str
     arg: int
-    when: tuple[int, int] | None = None
+    when: tuple[int, int] | None
+
+    def __init__(self, syscall: str, arg: int, when: tuple[int, int] | None = None) -> None:
+        put = object.__setattr__
+        put(self, "syscall", syscall)
+        put(self, "arg", arg)
+        put(self, "when", when)
 
 
 #: every call that names a task by id and can signal it (prlimit, sched_*, setpriority and
