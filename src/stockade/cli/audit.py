@@ -107,7 +107,7 @@ def _import(args: argparse.Namespace) -> int:
     store = _open(args)
     stats: dict[str, int] = {}
     try:
-        with store.writer() as writer, progress.counter("importing audit records",
+        with store.writer(bulk=True) as writer, progress.counter("importing audit records",
                                                          unit="rec") as bar:
             for name in files:
                 if name == "-":

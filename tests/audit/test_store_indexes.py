@@ -1,0 +1,203 @@
+"""The store's indexes: which each consumer's query uses (SQLite's planner says), and the bulk
+import that builds them after loading an empty store, committed batch by batch, so an import
+that dies midway leaves every committed record and a store that opens with its indexes."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stockade.audit.eventrows import rows_from_file
+from stockade.audit.follow import StoreSource
+from stockade.audit.store import _SECONDARY, AuditStore, Row
+
+from .store_answers import benchmark
+
+QUERY_INDEXES = {"records_identity", *_SECONDARY}
+FILTERS: list[dict[str, Any]] = [  # the log's times run from 1700000000 to 1700000035
+    {}, {"since": 1_700_000_020.0}, {"since": 1_700_000_010.0, "until": 1_700_000_030.0},
+    {"profile": "/usr/sbin/nginx"}, {"profile": "/usr/sbin/nginx", "since": 1_700_000_020.0},
+    {"module": "selinux"}, {"module": "landlock", "result": "DENIED"}, {"result": "AUDIT"},
+    {"result": "DENIED", "profile": "/usr/bin/cat", "module": "apparmor"}, {"limit": 25},
+]
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """benchmarks/audit.py's mixed log: every module, verdict and many profiles."""
+    path = tmp_path_factory.mktemp("bulk") / "mixed.log"
+    benchmark().generate(str(path), 12000, seed=5)  # 3,674 records
+    return path
+
+
+def _rows(log: Path) -> list[Row]:
+    return [row for row in rows_from_file(str(log), {}) if row is not None]
+
+
+def _indexes(path: Path) -> set[str]:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {name for (name,) in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'")}
+    finally:
+        db.close()
+
+
+def _answers(store: AuditStore) -> list[Any]:
+    out: list[Any] = [[r.to_dict() for r in store.query(**f)] for f in FILTERS]
+    out.append(store.denial_stats())
+    out.append(store.denial_stats(profile="/usr/sbin/nginx", since=1_700_000_020.0))
+    out.append(store.count())
+    return out
+
+
+def _import(path: Path, rows: list[Row], *, bulk: bool, batch: int = 500) -> AuditStore:
+    store = AuditStore(path)
+    with store.writer(batch=batch, max_delay=3600, bulk=bulk) as writer:
+        writer.extend_rows(rows)
+    assert writer.inserted == len({(r[0], r[1], r[9], r[10]) for r in rows})
+    return store
+
+
+def _plans(db: sqlite3.Connection, run: Any) -> Iterator[tuple[str, list[str]]]:
+    """Each SELECT `run()` makes on `db`, with SQLite's plan for it."""
+    seen: list[str] = []
+    db.set_trace_callback(seen.append)
+    try:
+        run()
+    finally:
+        db.set_trace_callback(None)
+    for sql in dict.fromkeys(s for s in seen if s.lstrip().upper().startswith("SELECT")):
+        yield sql, [str(row[3]) for row in db.execute("EXPLAIN QUERY PLAN " + sql)]
+
+
+def test_every_filtered_query_searches_an_index(tmp_path: Path, log: Path) -> None:
+    """A query that filters (`audit query`, `stats`, `export`, `logprof --store` and `notify
+    --store` all ask these) is answered by a search of an index, never by reading every row;
+    removing one of the query indexes fails this."""
+    store = _import(tmp_path / "s.sqlite", _rows(log), bulk=True)
+    try:
+        def consumers() -> None:
+            for f in FILTERS:
+                list(store.query(**f))
+            store.denial_stats()
+            store.denial_stats(since=1_700_000_020.0, profile="/usr/sbin/nginx",
+                               module="apparmor")
+            store.count()
+
+        plans = dict(_plans(store._db, consumers))
+        source = StoreSource(store.path, since=1_700_000_020.0)
+        try:
+            plans.update(_plans(source.db, source.read))
+        finally:
+            source.close()
+        assert len(plans) >= len(FILTERS) + 6
+        used: set[str] = set()
+        for sql, plan in plans.items():
+            used.update(word for line in plan for word in line.split() if word in QUERY_INDEXES)
+            if " WHERE " in sql:
+                assert any(line.startswith("SEARCH") for line in plan), (sql, plan)
+        assert used == QUERY_INDEXES  # every index is some query's, and no other is asked
+    finally:
+        store.close()
+
+
+def test_bulk_import_gives_the_same_store_and_answers(tmp_path: Path, log: Path) -> None:
+    rows = _rows(log)
+    rows += rows[:300]  # a log read twice: duplicates inside the import
+    plain = _import(tmp_path / "plain.sqlite", rows, bulk=False)
+    bulk = _import(tmp_path / "bulk.sqlite", rows, bulk=True)
+    try:
+        assert _indexes(bulk.path) == _indexes(plain.path) == {"records_identity", *_SECONDARY}
+        assert _answers(bulk) == _answers(plain)
+        assert [tuple(r) for r in bulk._db.execute("SELECT * FROM records ORDER BY id")] == \
+            [tuple(r) for r in plain._db.execute("SELECT * FROM records ORDER BY id")]
+    finally:
+        plain.close()
+        bulk.close()
+
+
+def test_bulk_import_into_a_store_with_records_keeps_its_indexes(tmp_path: Path,
+                                                                 log: Path) -> None:
+    """Only an empty store has its query indexes built last: a store that holds records keeps
+    them through the import (and a reader meanwhile searches them)."""
+    rows = _rows(log)
+    store = _import(tmp_path / "s.sqlite", rows[:100], bulk=False)
+    seen: list[set[str]] = []
+
+    def stream() -> Iterator[Row]:
+        for i, row in enumerate(rows[100:]):
+            if i == 1200:
+                seen.append(_indexes(store.path))
+            yield row
+
+    try:
+        with store.writer(batch=500, max_delay=3600, bulk=True) as writer:
+            writer.extend_rows(stream())
+        assert seen == [{"records_identity", *_SECONDARY}]
+        assert store.count() == len(rows)
+    finally:
+        store.close()
+
+
+_CRASH = """
+import os, sys
+from stockade.audit.eventrows import rows_from_file
+from stockade.audit.store import AuditStore
+store = AuditStore(sys.argv[1])
+writer = store.writer(batch=500, max_delay=3600, bulk=True)
+def rows():
+    n = 0
+    for row in rows_from_file(sys.argv[2], {}):
+        if row is not None:
+            if n == 1700:
+                print(writer.committed, flush=True)
+                os._exit(9)  # dies midway: no flush, no close, no index built
+            n += 1
+        yield row
+writer.extend_rows(rows())
+"""
+
+
+def test_an_import_that_dies_midway_leaves_every_committed_batch(tmp_path: Path,
+                                                                 log: Path) -> None:
+    path = tmp_path / "crash.sqlite"
+    out = subprocess.run([sys.executable, "-c", _CRASH, str(path), str(log)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 9, out.stderr
+    assert int(out.stdout) == 1500  # three batches of 500 committed, 200 rows in the fourth
+    assert _indexes(path) == {"records_identity"}  # the import had left them for the end
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert db.execute("SELECT count(*) FROM records").fetchone()[0] == 1500
+    db.close()
+    store = AuditStore(path)  # opening builds the indexes the import left out
+    reference = _import(tmp_path / "ref.sqlite", _rows(log)[:1500], bulk=False)
+    try:
+        assert _indexes(path) == {"records_identity", *_SECONDARY}
+        assert _answers(store) == _answers(reference)
+    finally:
+        store.close()
+        reference.close()
+
+
+def test_an_older_store_loses_the_unused_time_index(tmp_path: Path, log: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    store = _import(path, _rows(log)[:800], bulk=False)
+    store._db.execute("CREATE INDEX records_time ON records(time)")  # as session 4 made it
+    store._db.commit()
+    before = _answers(store)
+    store.close()
+    assert "records_time" in _indexes(path)
+    store = AuditStore(path)
+    try:
+        assert _indexes(path) == {"records_identity", *_SECONDARY}
+        assert _answers(store) == before
+    finally:
+        store.close()
