@@ -321,7 +321,7 @@ def bench_stages(path: str, runs: int, *, store: bool) -> None:
     def store_all() -> None:
         with tempfile.TemporaryDirectory(prefix="stockade-bench-stage-") as tmp:
             sink = AuditStore(os.path.join(tmp, "s.sqlite"))
-            with sink.writer() as writer:
+            with sink.writer(bulk=True) as writer:
                 writer.extend_rows(eventrows.rows_from_file(path, {}))
             sink.close()
 
