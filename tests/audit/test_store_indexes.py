@@ -4,6 +4,7 @@ that dies midway leaves every committed record and a store that opens with its i
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -123,10 +124,13 @@ def test_bulk_import_gives_the_same_store_and_answers(tmp_path: Path, log: Path)
         bulk.close()
 
 
-def test_bulk_import_into_a_store_with_records_keeps_its_indexes(tmp_path: Path,
-                                                                 log: Path) -> None:
-    """Only an empty store has its query indexes built last: a store that holds records keeps
-    them through the import (and a reader meanwhile searches them)."""
+@pytest.mark.parametrize(("expected", "deferred"), [(0, False), (100, False), (101, True),
+                                                    (5000, True)])
+def test_bulk_import_into_a_store_with_records(tmp_path: Path, log: Path, expected: int,
+                                               deferred: bool) -> None:
+    """A store that holds records keeps its query indexes through an import (a reader
+    meanwhile searches them) unless the import is expected to bring more rows than it holds;
+    either way it ends with all of them and every row."""
     rows = _rows(log)
     store = _import(tmp_path / "s.sqlite", rows[:100], bulk=False)
     seen: list[set[str]] = []
@@ -138,9 +142,10 @@ def test_bulk_import_into_a_store_with_records_keeps_its_indexes(tmp_path: Path,
             yield row
 
     try:
-        with store.writer(batch=500, max_delay=3600, bulk=True) as writer:
+        with store.writer(batch=500, max_delay=3600, bulk=True, expected=expected) as writer:
             writer.extend_rows(stream())
-        assert seen == [{"records_identity", *_SECONDARY}]
+        assert seen == [{"records_identity"} if deferred else {"records_identity", *_SECONDARY}]
+        assert _indexes(store.path) == {"records_identity", *_SECONDARY}
         assert store.count() == len(rows)
     finally:
         store.close()
@@ -201,3 +206,13 @@ def test_an_older_store_loses_the_unused_time_index(tmp_path: Path, log: Path) -
         assert _answers(store) == before
     finally:
         store.close()
+
+
+def test_audit_import_expects_rows_from_regular_files_only(tmp_path: Path) -> None:
+    from stockade.cli.audit import _BYTES_PER_ROW, _expected_rows
+
+    big = tmp_path / "audit.log"
+    big.write_bytes(b"x" * (_BYTES_PER_ROW * 3 + 5))
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert _expected_rows([str(big), str(big), "-", str(fifo), str(tmp_path / "gone")]) == 6

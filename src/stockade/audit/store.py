@@ -203,7 +203,7 @@ class AuditStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.improved = 0  # stored records replaced by a more complete one of the same identity
-        self._deferred = False  # a bulk import into this empty store builds the indexes last
+        self._deferred = False  # a bulk import into this store builds the indexes last
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
@@ -271,24 +271,26 @@ class AuditStore:
         """Insert `records` in one transaction; returns how many were new."""
         return self.insert_rows([row(r) for r in records if invalid(r) is None])
 
-    def insert_rows(self, rows: Iterable[Row], *, bulk: bool = False,
+    def insert_rows(self, rows: Iterable[Row], *, bulk: int | None = None,
                     last: bool = False) -> int:
         """Insert rows made by `row()` in one transaction (one prepared statement); returns
         how many were new. A row whose identity is stored replaces it only when longer.
 
-        `bulk` (the batches of one import): when the store is empty, its query indexes are
+        `bulk` (the batches of one import expected to add at least `bulk` rows, 0 when not
+        known): when the store is empty or holds fewer rows than that, its query indexes are
         dropped in this transaction and built again in the transaction of the `last` batch,
         which makes a large import about a third cheaper in SQLite (one sort per index instead
-        of an index insert per row). An import that dies between the two leaves every
-        committed batch and no query index; opening the store builds them (`_fix_indexes`).
-        The identity index stays: the upsert needs it."""
+        of an index insert per row; building them costs about half as much per row as keeping
+        them up to date, so a store as large as the import would gain little). An import that
+        dies between the two leaves every committed batch and no query index; opening the store
+        builds them (`_fix_indexes`). The identity index stays: the upsert needs it."""
         db = self._db
         before = db.total_changes
         with db:
             if not db.in_transaction:  # hold the write lock from the count on: another
                 db.execute("BEGIN IMMEDIATE")  # writer's rows must not count as ours
             top = self._top_id()
-            if bulk and top == 0 and not self._deferred:
+            if bulk is not None and (top == 0 or top < bulk) and not self._deferred:
                 for name in _SECONDARY:
                     db.execute(f"DROP INDEX IF EXISTS {name}")
                 self._deferred = True
@@ -305,11 +307,11 @@ class AuditStore:
     def _top_id(self) -> int:
         return self._db.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()[0]
 
-    def writer(self, batch: int = 2000, max_delay: float = 1.0, *,
-               bulk: bool = False) -> BatchWriter:
+    def writer(self, batch: int = 2000, max_delay: float = 1.0, *, bulk: bool = False,
+               expected: int = 0) -> BatchWriter:
         """A writer that commits every `batch` records or `max_delay` seconds (`bulk`: one
-        import, see `insert_rows`)."""
-        return BatchWriter(self, batch, max_delay, bulk=bulk)
+        import, expected to add at least `expected` rows; see `insert_rows`)."""
+        return BatchWriter(self, batch, max_delay, bulk=max(0, expected) if bulk else None)
 
     def query(self, *, since: float | None = None, until: float | None = None,
               profile: str | None = None, module: str | None = None,
@@ -379,9 +381,9 @@ class BatchWriter:
     """
 
     def __init__(self, store: AuditStore, batch: int = 2000, max_delay: float = 1.0, *,
-                 bulk: bool = False) -> None:
+                 bulk: int | None = None) -> None:
         self.store = store
-        self.bulk = bulk
+        self.bulk = bulk  # an import expected to add at least this many rows (`insert_rows`)
         self.batch = max(1, batch)
         self.max_delay = max_delay
         self._buffer: list[Row] = []
@@ -417,7 +419,7 @@ class BatchWriter:
     def flush(self, *, last: bool = False) -> int:
         """Commit what is queued; returns how many new rows that added (`last`: the end of
         a bulk import, whose transaction builds the indexes it left out)."""
-        last = last and self.bulk
+        last = last and self.bulk is not None
         added = self.store.insert_rows(self._buffer, bulk=self.bulk, last=last) \
             if self._buffer or last else 0
         self.inserted += added
