@@ -1,6 +1,7 @@
-"""The store's indexes: which each consumer's query uses (SQLite's planner says), and the bulk
-import that builds them after loading an empty store, committed batch by batch, so an import
-that dies midway leaves every committed record and a store that opens with its indexes."""
+"""The store's layout: its page size, the indexes each consumer's query uses (SQLite's planner
+says), and the bulk import that builds them after loading an empty (or small) store, committed
+batch by batch, so an import that dies midway leaves every committed record and a store that
+opens with its indexes."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 
 from stockade.audit.eventrows import rows_from_file
 from stockade.audit.follow import StoreSource
-from stockade.audit.store import _SECONDARY, AuditStore, Row
+from stockade.audit.store import _SECONDARY, PAGE_SIZE, AuditStore, Row
 
 from .store_answers import benchmark
 
@@ -216,3 +217,25 @@ def test_audit_import_expects_rows_from_regular_files_only(tmp_path: Path) -> No
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     assert _expected_rows([str(big), str(big), "-", str(fifo), str(tmp_path / "gone")]) == 6
+
+
+def test_a_new_store_has_large_pages_and_an_older_one_keeps_its_own(tmp_path: Path,
+                                                                    log: Path) -> None:
+    rows = _rows(log)[:1500]
+    old = tmp_path / "old.sqlite"
+    db = sqlite3.connect(old)  # as an older stockade made it: SQLite's default 4 KiB pages
+    db.execute("PRAGMA page_size = 4096")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE other (x)")
+    db.commit()
+    db.close()
+    new = _import(tmp_path / "new.sqlite", rows, bulk=True)
+    older = _import(old, rows, bulk=True)
+    try:
+        assert new._db.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 16384
+        assert older._db.execute("PRAGMA page_size").fetchone()[0] == 4096
+        assert older.journal_mode == new.journal_mode == "wal"
+        assert _answers(older) == _answers(new)
+    finally:
+        new.close()
+        older.close()
