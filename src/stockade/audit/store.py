@@ -249,23 +249,18 @@ class AuditStore:
 
     def _fix_indexes(self) -> None:
         """Build the query indexes an import that died left out (see `insert_rows`) and drop
-        the ones no query uses (older stores have them). A store that cannot be written is
-        read as it is: the answers are the same without the indexes, only slower."""
+        the ones no query uses (older stores have them)."""
         present = {name for (name,) in self._db.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index'")}
         missing = [sql for name, sql in _SECONDARY.items() if name not in present]
         unused = [name for name in _UNUSED if name in present]
         if not missing and not unused:
             return
-        try:
-            with self._db:
-                for name in unused:
-                    self._db.execute(f"DROP INDEX IF EXISTS {name}")
-                for sql in missing:
-                    self._db.execute(sql)
-        except sqlite3.OperationalError as err:
-            if err.sqlite_errorcode & 0xFF != sqlite3.SQLITE_READONLY:
-                raise
+        with self._db:
+            for name in unused:
+                self._db.execute(f"DROP INDEX IF EXISTS {name}")
+            for sql in missing:
+                self._db.execute(sql)
 
     @property
     def journal_mode(self) -> str:
