@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS records (
     record_index INTEGER NOT NULL DEFAULT 0
 );
 """
-# The indexes the queries filter by (tests/audit/test_store_plans.py asks SQLite's planner which
+# The indexes the queries filter by (tests/audit/test_store_indexes.py asks SQLite's planner which
 # each query uses). A query by time alone takes the identity index, which starts with time: the
 # old `records_time` index (time) was never chosen and is dropped from older stores on open.
 _SECONDARY = {
