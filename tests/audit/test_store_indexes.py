@@ -193,6 +193,52 @@ def test_an_import_that_dies_midway_leaves_every_committed_batch(tmp_path: Path,
         reference.close()
 
 
+_PAUSED = """
+import sys
+from stockade.audit.eventrows import rows_from_file
+from stockade.audit.store import AuditStore
+store = AuditStore(sys.argv[1])
+def rows():
+    for n, row in enumerate(r for r in rows_from_file(sys.argv[2], {}) if r is not None):
+        if n == 1700:
+            print(writer.committed, flush=True)
+            sys.stdin.readline()  # another command opens the store meanwhile
+        yield row
+with store.writer(batch=500, max_delay=3600, bulk=True) as writer:
+    writer.extend_rows(rows())
+store.close()
+print(writer.inserted, flush=True)
+"""
+
+
+def test_a_store_opened_during_a_bulk_import_leaves_the_indexes_to_it(tmp_path: Path,
+                                                                      log: Path) -> None:
+    """The import holds a lock (flock on PATH-import) while its indexes are left out: a
+    command that opens the store meanwhile reads it as it is, without building them (which
+    would hold the write lock the import waits for), and the import builds them at its end."""
+    path = tmp_path / "live.sqlite"
+    child = subprocess.Popen([sys.executable, "-c", _PAUSED, str(path), str(log)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        assert child.stdout.readline().strip() == "1500"
+        store = AuditStore(path)
+        try:
+            assert _indexes(path) == {"records_identity"}
+            assert store.count() == 1500
+            assert len(list(store.query(profile="/usr/sbin/nginx"))) > 0
+        finally:
+            store.close()
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert int(child.stdout.readline()) == len(_rows(log))
+        assert child.wait(timeout=120) == 0
+    finally:
+        child.kill()
+        child.wait()
+    assert _indexes(path) == {"records_identity", *_SECONDARY}
+
+
 def test_an_older_store_loses_the_unused_time_index(tmp_path: Path, log: Path) -> None:
     path = tmp_path / "old.sqlite"
     store = _import(path, _rows(log)[:800], bulk=False)

@@ -15,6 +15,7 @@ to it, a newer one refused.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
@@ -205,6 +206,7 @@ class AuditStore:
         self.path = Path(path)
         self.improved = 0  # stored records replaced by a more complete one of the same identity
         self._deferred = False  # a bulk import into this store builds the indexes last
+        self._import_lock: int | None = None  # held while it does (`_hold_import_lock`)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=10)
@@ -256,11 +258,51 @@ class AuditStore:
         unused = [name for name in _UNUSED if name in present]
         if not missing and not unused:
             return
+        if missing and self._import_running():
+            return  # a live bulk import builds them when it ends
         with self._db:
             for name in unused:
                 self._db.execute(f"DROP INDEX IF EXISTS {name}")
             for sql in missing:
                 self._db.execute(sql)
+
+    def _lock_path(self) -> str:
+        return os.fspath(self.path) + "-import"
+
+    def _hold_import_lock(self) -> bool:
+        """Take the lock that tells other openers a bulk import will build the indexes
+        (`flock` on PATH-import, let go when the import ends or dies); False when another
+        import holds it or the file cannot be made (the import then keeps the indexes)."""
+        try:
+            fd = os.open(self._lock_path(), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._import_lock = fd
+        return True
+
+    def _let_go_import_lock(self) -> None:
+        if self._import_lock is not None:
+            os.close(self._import_lock)
+            self._import_lock = None
+
+    def _import_running(self) -> bool:
+        """Whether a live bulk import holds the import lock."""
+        try:
+            fd = os.open(self._lock_path(), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
 
     @property
     def journal_mode(self) -> str:
@@ -290,7 +332,8 @@ class AuditStore:
             if not db.in_transaction:  # hold the write lock from the count on: another
                 db.execute("BEGIN IMMEDIATE")  # writer's rows must not count as ours
             top = self._top_id()
-            if bulk is not None and (top == 0 or top < bulk) and not self._deferred:
+            if bulk is not None and (top == 0 or top < bulk) and not self._deferred \
+                    and self._hold_import_lock():
                 for name in _SECONDARY:
                     db.execute(f"DROP INDEX IF EXISTS {name}")
                 self._deferred = True
@@ -301,6 +344,8 @@ class AuditStore:
                 for sql in _SECONDARY.values():
                     db.execute(sql)
                 self._deferred = False
+        if not self._deferred:
+            self._let_go_import_lock()
         self.improved += db.total_changes - before - added
         return added
 
@@ -371,6 +416,7 @@ class AuditStore:
                 self.insert_rows((), last=True)
         finally:
             self._db.close()
+            self._let_go_import_lock()
 
 
 class BatchWriter:
