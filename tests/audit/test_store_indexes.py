@@ -237,6 +237,7 @@ def test_a_store_opened_during_a_bulk_import_leaves_the_indexes_to_it(tmp_path: 
         child.kill()
         child.wait()
     assert _indexes(path) == {"records_identity", *_SECONDARY}
+    assert not Path(f"{path}-import").exists()  # removed when the import let it go
 
 
 def test_an_older_store_loses_the_unused_time_index(tmp_path: Path, log: Path) -> None:

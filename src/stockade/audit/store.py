@@ -15,6 +15,7 @@ to it, a newer one refused.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -287,6 +288,9 @@ class AuditStore:
 
     def _let_go_import_lock(self) -> None:
         if self._import_lock is not None:
+            # removed while still held, so an import that starts later makes a new one
+            with contextlib.suppress(OSError):
+                os.unlink(self._lock_path())
             os.close(self._import_lock)
             self._import_lock = None
 
