@@ -10,7 +10,8 @@ the whole record. A record with a value out of range (`invalid`) is never stored
 The `record` column holds the record's JSON, or, for a record read from audit text, the text of
 its event (`eventrows.event_text`, starting with MARK), interpreted again by the reader when
 read. The store's format is `PRAGMA user_version` (STORE_VERSION); an older store is brought up
-to it, a newer one refused.
+to it, a newer one refused. An import into an empty (or small) store builds the query indexes
+after the rows (`insert_rows`' `bulk`).
 """
 
 from __future__ import annotations
