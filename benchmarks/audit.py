@@ -162,7 +162,7 @@ from stockade.audit.eventrows import rows_from_file
 from stockade.audit.store import AuditStore
 store = AuditStore(sys.argv[2])
 start, cpu = time.perf_counter(), time.process_time()
-with store.writer() as writer:
+with store.writer(bulk=True) as writer:  # as `audit import` does
     writer.extend_rows(rows_from_file(sys.argv[1], {}))
 print(time.perf_counter() - start, writer.inserted, time.process_time() - cpu)
 """
@@ -321,7 +321,7 @@ def bench_stages(path: str, runs: int, *, store: bool) -> None:
     def store_all() -> None:
         with tempfile.TemporaryDirectory(prefix="stockade-bench-stage-") as tmp:
             sink = AuditStore(os.path.join(tmp, "s.sqlite"))
-            with sink.writer() as writer:
+            with sink.writer(bulk=True) as writer:
                 writer.extend_rows(eventrows.rows_from_file(path, {}))
             sink.close()
 

@@ -77,14 +77,30 @@ def event_text(event: Sequence[RawRecord], first: int) -> str:
 
 
 def event_records(text: str) -> list[AuditRecord]:
-    """The AuditRecords of an event stored by `event_text`, as the reader gives them."""
+    """The AuditRecords of an event stored by `event_text`, as the reader gives them.
+
+    The compiled reader reads the event's lines again when it is built (a fresh one, without
+    limits: it groups them as the one event they were, the same records as `parse_line` and
+    `interpret` give, tests/audit/test_fastread.py); it is trusted only when every line became
+    a record of one event (its `done` count is the number of lines: no line skipped, no EOE
+    dropped, no second stamp or user message). Any other text, and the later part of an event
+    cut in two (`first` > 0), is parsed and interpreted here in Python."""
     head, _, body = text.partition("\n")
     try:
         first = int(head[1:])
     except ValueError:
         raise StockadeError("the audit store holds an event it cannot read") from None
+    lines = body.split("\n")
+    if first == 0:
+        compiled = fast.reader(len(lines) + 1, len(lines) + 1)
+        if compiled is not None:
+            records: list[AuditRecord] = compiled.feed(lines)
+            records += compiled.flush()
+            done = list(compiled.done.values())
+            if compiled.events == 1 and (done == [len(lines)] if done else len(lines) == 1):
+                return records
     event: list[RawRecord] = []
-    for line in body.split("\n"):
+    for line in lines:
         rec = parse_line(line)
         if rec is None:
             raise StockadeError("the audit store holds an event it cannot read")
