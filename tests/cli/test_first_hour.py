@@ -4,14 +4,17 @@ friction found doing everyday tasks beside aa-genprof, firejail and bwrap, each 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def stockade(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "stockade", *args], capture_output=True,
-                          text=True, timeout=120, cwd=cwd)
+                          text=True, timeout=120, cwd=cwd, stdin=subprocess.DEVNULL)
 
 
 def _two_profiles_sharing(tmp_path: Path) -> Path:
@@ -40,3 +43,54 @@ def test_check_prints_a_shared_abstractions_warning_once(tmp_path: Path) -> None
 
     warned = {w["profile"] for w in json.loads(as_json.stdout)["warnings"]}
     assert warned == {"p0", "p1"}
+
+
+def _explain(profile: Path, op: str, target: str) -> subprocess.CompletedProcess[str]:
+    return stockade("explain", "--profile", str(profile), op, target)
+
+
+def _allow_with(out: subprocess.CompletedProcess[str]) -> list[str]:
+    prefix = "allow with: "
+    return [ln[len(prefix):].split("   (add it to")[0] for ln in out.stdout.splitlines()
+            if ln.startswith(prefix)]
+
+
+def test_explain_says_which_rule_would_allow_a_denial(tmp_path: Path) -> None:
+    """A denied `explain --profile` ended at the audit line: now it names the rule that would
+    allow it (the one `notify` prints), and that rule, added, makes the operation allowed."""
+    (tmp_path / "seen").write_text("a\n")
+    (tmp_path / "other").write_text("b\n")
+    prof = tmp_path / "p.profile"
+    prof.write_text(f"profile p /usr/bin/cat {{\n  {tmp_path}/seen r,\n}}\n")
+    denied = _explain(prof, "read", str(tmp_path / "other"))
+    assert denied.returncode == 1, denied.stdout + denied.stderr
+    rules = _allow_with(denied)
+    assert rules == [f"{tmp_path}/other r,"], denied.stdout
+    prof.write_text(prof.read_text().replace("}\n", f"  {rules[0]}\n}}\n"))
+    allowed = _explain(prof, "read", str(tmp_path / "other"))
+    assert allowed.returncode == 0 and not _allow_with(allowed), allowed.stdout
+
+
+def test_explain_names_the_capability_a_root_profile_lacks(tmp_path: Path) -> None:
+    """Learned as root (all capabilities), run with the learned profile (none kept): writing a
+    file another user owns fails with EACCES from DAC and no record anywhere. explain names
+    the capability, not a path rule the plan already grants."""
+    if os.geteuid() != 0:
+        pytest.skip("root's DAC override is the subject")
+    target = tmp_path / "theirs"
+    target.write_text("x\n")
+    os.chown(target, 65534, 65534)
+    target.chmod(0o644)
+    prof = tmp_path / "p.profile"
+    prof.write_text(f"profile p /usr/bin/tee {{\n  {target} rw,\n}}\n")
+    def tee() -> subprocess.CompletedProcess[str]:
+        return stockade("run", "-q", "--no-cache", "--rx", "/usr", "-p", str(prof), "--",
+                        "/usr/bin/tee", str(target))
+
+    denied = _explain(prof, "write", str(target))
+    assert denied.returncode == 1, denied.stdout
+    assert _allow_with(denied) == ["capability dac_override,"], denied.stdout
+    assert tee().returncode != 0  # the kernel agrees: DAC refuses the open
+    prof.write_text(prof.read_text().replace("}\n", "  capability dac_override,\n}\n"))
+    assert _explain(prof, "write", str(target)).returncode == 0
+    assert tee().returncode == 0, tee().stderr

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 from stockade.audit.formats import kernel_line
+from stockade.audit.record import AuditRecord
+from stockade.audit.suggest import suggest_rule
 from stockade.cli import progress
 from stockade.cli._explain_eval import (
     answer,
@@ -17,7 +20,7 @@ from stockade.cli._explain_eval import (
     verdict_text,
 )
 from stockade.cli._stack_args import add_stack_arguments
-from stockade.cli.output import paint, print_json, table
+from stockade.cli.output import paint, print_json, printable, table
 from stockade.errors import UsageError
 from stockade.lsm import operations as ops
 
@@ -133,4 +136,21 @@ def run(args: argparse.Namespace) -> int:
         out.write(paint(f"decision: deny ({final.errno}) by {final.by}{enforced}", "red") + "\n")
     for line in audit_lines:
         out.write(paint("audit: ", "dim") + line + "\n")
+    if final is not None and plan is not None:
+        for rule in allow_with(ans.records):
+            out.write(paint("allow with: ", "dim") + printable(rule) + paint(
+                f"   (add it to {args.profile})", "dim") + "\n")
     return 0 if final is None else 1
+
+
+def allow_with(records: Sequence[AuditRecord]) -> list[str]:
+    """The profile rules that would allow the profile's denials among `records`, as `notify`
+    words them (`audit.suggest`); DAC denials are left out: a capability, not a path rule,
+    lifts them, and the profile's own capability denial says which."""
+    rules: list[str] = []
+    for rec in records:
+        if rec.module in ("apparmor", "capability") and rec.result == "DENIED":
+            rule = suggest_rule(rec).strip()
+            if rule and rule not in rules:
+                rules.append(rule)
+    return rules
