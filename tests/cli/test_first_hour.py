@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confine_helpers import USER_ENV, hand_to, scratch_for, stockade_as
 
 
 def stockade(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -94,3 +97,46 @@ def test_explain_names_the_capability_a_root_profile_lacks(tmp_path: Path) -> No
     prof.write_text(prof.read_text().replace("}\n", "  capability dac_override,\n}\n"))
     assert _explain(prof, "write", str(target)).returncode == 0
     assert tee().returncode == 0, tee().stderr
+
+
+@pytest.fixture
+def scratch(user: str) -> Iterator[Path]:
+    d = scratch_for(user, "stockade-nc-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_logprof_after_a_clean_complain_run_says_so(user: str, scratch: Path) -> None:
+    """The documented round (`run --complain -p P --audit F`, then `logprof -p P --log F`) on a
+    program the profile already allows: logprof said the logs hold no denial records and told
+    the user to do the round they had just done. It now says the profile allows what the run
+    did."""
+    data = scratch / "data.txt"
+    data.write_text("x\n")
+    prof = scratch / "cat.profile"
+    prof.write_text(f"include <tunables/global>\nprofile cat /usr/bin/cat {{\n"
+                    f"  include <abstractions/base>\n  /usr/bin/cat ix,\n  {data} r,\n}}\n")
+    hand_to(user, scratch)
+    log = scratch / "complain.jsonl"
+    ran = stockade_as(user, "run", "-q", "--complain", "-p", str(prof), "--audit", str(log),
+                      "--", "/usr/bin/cat", str(data), cwd=scratch)
+    assert ran.returncode == 0 and ran.stdout == "x\n", ran.stderr
+    out = stockade_as(user, "logprof", "-p", str(prof), "--log", str(log), cwd=scratch)
+    assert out.returncode == 0, out.stderr
+    assert "no changes proposed" in out.stdout
+    assert f"{prof} already allows what the program did" in out.stderr, out.stderr
+    assert "the logs hold no denial records" not in out.stderr
+
+
+def test_logprof_with_nothing_to_read_says_so(request: pytest.FixtureRequest) -> None:
+    """Without --log, no readable audit.log and no audit store, logprof read nothing and said
+    "the logs hold no denial records": now it says nothing was read and how to name a log."""
+    scratch = scratch_for("nobody", "stockade-nc-")
+    request.addfinalizer(lambda: shutil.rmtree(scratch, ignore_errors=True))
+    prof = scratch / "p.profile"
+    prof.write_text("profile p /usr/bin/true {\n}\n")
+    hand_to("nobody", scratch)
+    env = {**USER_ENV, "XDG_STATE_HOME": str(scratch / "state")}
+    out = stockade_as("nobody", "logprof", "-p", str(prof), cwd=scratch, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "nothing was read: no --log given" in out.stderr, out.stderr

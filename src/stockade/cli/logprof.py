@@ -61,6 +61,44 @@ def _run_owners() -> dict[int, str]:
     return owners
 
 
+def _runs_in(log: str) -> tuple[int, int]:
+    """(runs, complain runs) that `stockade run --audit` recorded in `log`."""
+    runs = complain = 0
+    try:
+        with open(log, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not line.startswith('{"') or '"event": "' not in line:
+                    continue
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if rec.get("event") == "start":
+                    runs += 1
+                elif rec.get("event") == "coverage" and "complain" in rec:
+                    complain += 1
+    except OSError:
+        pass
+    return runs, complain
+
+
+def _nothing_read(args: argparse.Namespace, logs: Sequence[str], store: str | None) -> str:
+    """Why no record was found, when the generic hint would mislead: nothing was read at all,
+    or the logs are `run --complain` files of runs the profile would deny nothing in."""
+    if not logs and store is None:
+        return (f"nothing was read: no --log given, {AUDIT_LOG} is not there and there is no "
+                f"audit store ({default_store_path()}); name the file with --log FILE (the "
+                "--audit FILE of `stockade run`)")
+    complain_logs = [log for log in logs if _runs_in(log)[1]]
+    if complain_logs and len(complain_logs) == len(logs) and store is None:
+        return (f"{', '.join(printable(log) for log in complain_logs)}: complain-mode runs in "
+                f"which the profile would deny nothing: {args.profile} already allows what "
+                "the program did (a denial seen under `stockade run -p` is then the kernel's "
+                f"approximation of a rule: `stockade explain --profile {args.profile} OP PATH`"
+                " shows it)")
+    return ""
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the proposed diff; with --apply, write it."""
     logs = list(args.log)
@@ -98,7 +136,10 @@ def run(args: argparse.Namespace) -> int:
     if not result.proposals:
         print(f"{result.profile}: no changes proposed ({result.relevant} relevant of "
               f"{result.records} records)")
-        if not result.records:
+        why = _nothing_read(args, logs, store) if not result.records else None
+        if why:
+            print(f"stockade logprof: {why}", file=sys.stderr)
+        elif not result.records:
             print("stockade logprof: the logs hold no denial records; Landlock's denials reach "
                   "them only through the kernel's audit (root, audit enabled: `stockade run` "
                   "warns when it is not); without them, record what the profile would deny "
