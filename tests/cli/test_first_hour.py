@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confine_helpers import USER_ENV, hand_to, scratch_for, stockade_as
+from confine_helpers import STOCKADE, USER_ENV, hand_to, scratch_for, stockade_as
 
 
 def stockade(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -140,3 +142,42 @@ def test_logprof_with_nothing_to_read_says_so(request: pytest.FixtureRequest) ->
     out = stockade_as("nobody", "logprof", "-p", str(prof), cwd=scratch, env=env)
     assert out.returncode == 0, out.stderr
     assert "nothing was read: no --log given" in out.stderr, out.stderr
+
+
+def test_status_lists_the_programs_stockade_confines_now(user: str, scratch: Path) -> None:
+    """aa-status counts the processes in each mode; `stockade status` described one process
+    only, though `run` leaves a record per confined program. It now lists them (as the user
+    who can read the records), and drops a program once it has exited."""
+    runtime = scratch / "runtime"
+    runtime.mkdir(mode=0o700)
+    prof = scratch / "nap.profile"
+    prof.write_text("profile nap-now /usr/bin/sleep {\n  /usr/** rix,\n  /etc/** r,\n}\n")
+    hand_to(user, scratch)
+    runtime.chmod(0o700)
+    env = {**USER_ENV, "XDG_RUNTIME_DIR": str(runtime)}
+    extra: dict[str, object] = {}
+    if user == "nobody":
+        extra = {"user": 65534, "group": 65534, "extra_groups": []}
+    argv = [*STOCKADE, "run", "-q", "-p", str(prof), "--", "/usr/bin/sleep", "60"]
+    launcher = subprocess.Popen(argv, env=env, cwd=scratch, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, **extra)  # type: ignore[call-overload]
+
+    def ours() -> list[dict[str, object]]:
+        out = stockade_as(user, "status", "--json", cwd=scratch, env=env)
+        assert out.returncode == 0, out.stderr
+        return [c for c in json.loads(out.stdout)["confined"] if c["profile"] == "nap-now"]
+
+    try:
+        deadline = time.monotonic() + 30
+        while not (found := ours()) and time.monotonic() < deadline:
+            assert launcher.poll() is None, launcher.stderr.read() if launcher.stderr else ""
+            time.sleep(0.2)
+        assert len(found) == 1 and found[0]["mode"] == "enforce", found
+        sleeper = int(str(found[0]["pid"]))
+        assert Path(f"/proc/{sleeper}/cmdline").read_bytes().startswith(b"/usr/bin/sleep\0")
+        text = stockade_as(user, "status", cwd=scratch, env=env).stdout
+        assert f"{sleeper} nap-now [enforce]" in text, text
+    finally:
+        launcher.send_signal(signal.SIGTERM)  # forwarded to sleep
+        launcher.wait(timeout=30)
+    assert ours() == []
