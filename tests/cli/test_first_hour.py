@@ -181,3 +181,17 @@ def test_status_lists_the_programs_stockade_confines_now(user: str, scratch: Pat
         launcher.send_signal(signal.SIGTERM)  # forwarded to sleep
         launcher.wait(timeout=30)
     assert ours() == []
+
+
+def test_audit_import_without_an_audit_log_points_at_kmsg(tmp_path: Path) -> None:
+    """Without auditd there is no audit.log: the kernel's Landlock and seccomp records are in
+    its log buffer, which `audit import --kmsg` reads; the error did not say so."""
+    from stockade.audit.readers.sources import AUDIT_LOG
+
+    if os.geteuid() != 0 or AUDIT_LOG.exists():
+        pytest.skip("needs root on a host without an audit log")
+    store = tmp_path / "a.sqlite"
+    out = stockade("audit", "import", "--store", str(store))
+    assert out.returncode != 0 and out.stderr.count("\n") == 1, out.stderr
+    assert "--kmsg" in out.stderr
+    assert stockade("audit", "import", "--kmsg", "--store", str(store)).returncode == 0
