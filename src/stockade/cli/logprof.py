@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -99,6 +100,15 @@ def _nothing_read(args: argparse.Namespace, logs: Sequence[str], store: str | No
     return ""
 
 
+def _why_unenforced(path: str) -> str:
+    """Why the kernel refuses what the profile allows, where it is known."""
+    if re.fullmatch(r"/proc/[0-9]+(/.*)?", path):
+        return (" (a process started after launch, such as one the program ran: Landlock "
+                "grants /proc/PID entries only of processes alive at launch and of the program "
+                "itself; `@{PROC}/** r,` reaches it, and every other process's entries too)")
+    return ""
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the proposed diff; with --apply, write it."""
     logs = list(args.log)
@@ -121,9 +131,10 @@ def run(args: argparse.Namespace) -> int:
                      profile_name=args.profile_name, any_profile=args.any_profile,
                      exec_mode=args.exec_mode, glob=args.glob, enforced=enforced,
                      owners=_run_owners())
-    for rec in result.unenforced:
-        print(f"# still denied under the proposed profile (no rule can grant it in Landlock): "
-              f"{printable(rec.denied)} on {printable(rec.object)}", file=sys.stderr)
+    which = "the proposed profile" if result.proposals else "this profile"
+    for denied, obj in dict.fromkeys((rec.denied, rec.object) for rec in result.unenforced):
+        print(f"# still denied under {which} (no rule can grant it in Landlock): "
+              f"{printable(denied)} on {printable(obj)}{_why_unenforced(obj)}", file=sys.stderr)
     if args.apply and result.proposals:
         write_atomically(args.profile, result.new_text)
     if args.json:
