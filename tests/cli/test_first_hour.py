@@ -195,3 +195,26 @@ def test_audit_import_without_an_audit_log_points_at_kmsg(tmp_path: Path) -> Non
     assert out.returncode != 0 and out.stderr.count("\n") == 1, out.stderr
     assert "--kmsg" in out.stderr
     assert stockade("audit", "import", "--kmsg", "--store", str(store)).returncode == 0
+
+
+def test_learn_warns_that_a_childs_own_proc_cannot_be_granted(user: str,
+                                                              scratch: Path) -> None:
+    """`learn -- sh -c 'ps aux'` wrote a profile that `run -p` then refused ps's own
+    /proc/PID/stat (ps: "Error, do this: mount -t proc proc /proc"), with no word from learn.
+    Learn now notes it and names the rule that reaches it; the kernel agrees with both."""
+    prof = scratch / "child.profile"
+    hand_to(user, scratch)
+    cmd = ["/usr/bin/dash", "-c", "/usr/bin/cat /proc/self/stat > /dev/null"]
+    learned = stockade_as(user, "learn", "-o", str(prof), "--", *cmd, cwd=scratch)
+    assert learned.returncode == 0, learned.stderr
+    assert "processes started after launch" in learned.stderr, learned.stderr
+    assert "`@{PROC}/** r,` does" in learned.stderr
+    assert stockade_as(user, "run", "-q", "-p", str(prof), "--", *cmd,
+                       cwd=scratch).returncode != 0
+    prof.write_text(prof.read_text().replace("\n}\n", "\n  @{PROC}/** r,\n}\n"))
+    ran = stockade_as(user, "run", "-q", "-p", str(prof), "--", *cmd, cwd=scratch)
+    assert ran.returncode == 0, ran.stderr
+    # the program's own /proc is granted at launch: no note
+    own = stockade_as(user, "learn", "--overwrite", "-o", str(scratch / "own.profile"), "--",
+                      "/usr/bin/cat", "/proc/self/stat", cwd=scratch)
+    assert own.returncode == 0 and "processes started after launch" not in own.stderr

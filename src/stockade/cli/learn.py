@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -197,11 +198,39 @@ def run(args: argparse.Namespace) -> int:
         print(f"stockade learn: {len(lines)} accesses seen, {len(proposals)} rules and "
               f"{len(abstractions)} abstractions {what} {args.output} (program exit {status})",
               file=sys.stderr)
+    later = _later_processes_proc(lines)
+    if later and not args.quiet:
+        more = f" and {len(later) - 1} more" if len(later) > 1 else ""
+        print(f"stockade learn: note: processes the program started read /proc entries of "
+              f"processes started after launch ({printable(later[0])}{more}): `stockade run` "
+              "cannot grant those (Landlock grants /proc/PID only of processes alive at launch "
+              "and of the program itself), so the learned `@{PROC}/@{pid}/...` rules do not "
+              "reach them; `@{PROC}/** r,` does (every process's entries)", file=sys.stderr)
     if status != 0:
         print(f"stockade learn: note: {command[0]} {_failure(status)}: the profile holds what "
               "it did until then; learn again once it succeeds", file=sys.stderr)
         return PROGRAM_FAILED
     return 0
+
+
+_PROC_PID = re.compile(r"/proc/([0-9]+)(?:/.*)?")
+
+
+def _later_processes_proc(observations: list[dict]) -> list[str]:
+    """The /proc/PID paths opened for a process of the sandbox other than the program (its
+    children, started after launch): `run -p` cannot grant them (enforce/plan/proc.py)."""
+    execs = [o for o in observations if o.get("op") == "exec"]
+    if not execs:
+        return []
+    program = execs[0].get("pid")
+    sandbox = {o.get("pid") for o in observations} | {o.get("tid") for o in observations}
+    found: list[str] = []
+    for o in observations:
+        path = str(o.get("path") or "")
+        m = _PROC_PID.fullmatch(path) if o.get("op") == "open" else None
+        if m and int(m.group(1)) != program and int(m.group(1)) in sandbox and path not in found:
+            found.append(path)
+    return found
 
 
 def _failure(status: int) -> str:
