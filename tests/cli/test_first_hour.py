@@ -218,3 +218,30 @@ def test_learn_warns_that_a_childs_own_proc_cannot_be_granted(user: str,
     own = stockade_as(user, "learn", "--overwrite", "-o", str(scratch / "own.profile"), "--",
                       "/usr/bin/cat", "/proc/self/stat", cwd=scratch)
     assert own.returncode == 0 and "processes started after launch" not in own.stderr
+
+
+def test_root_learns_a_program_that_needs_dac_override(tmp_path: Path) -> None:
+    """Root's program writes a file another user owns. learn (like run -p) keeps no
+    capability, so the write fails; learn said only "learn again once it succeeds", which it
+    never would: learning again ran without capabilities whatever the profile said. Now the
+    note says why, explain names `capability dac_override,`, and learning again with that
+    rule in the profile keeps it, so the round completes and `run -p` writes the file."""
+    if os.geteuid() != 0:
+        pytest.skip("root's DAC override is the subject")
+    target = tmp_path / "theirs.txt"
+    target.write_text("old\n")
+    os.chown(target, 65534, 65534)
+    target.chmod(0o644)
+    prof = tmp_path / "writer.profile"
+    cmd = ["/usr/bin/dash", "-c", f"echo new > {target}"]
+    first = stockade("learn", "-o", str(prof), "--", *cmd)
+    assert first.returncode != 0 and target.read_text() == "old\n", first.stderr
+    assert "keeps only the capabilities the profile grants" in first.stderr, first.stderr
+    rules = _allow_with(_explain(prof, "write", str(target)))
+    assert rules == ["capability dac_override,"], rules
+    prof.write_text(prof.read_text().replace("\n}\n", f"\n  {rules[0]}\n}}\n"))
+    again = stockade("learn", "-o", str(prof), "--", *cmd)
+    assert again.returncode == 0 and target.read_text() == "new\n", again.stderr
+    target.write_text("old\n")
+    ran = stockade("run", "-q", "-p", str(prof), "--", *cmd)
+    assert ran.returncode == 0 and target.read_text() == "new\n", ran.stderr

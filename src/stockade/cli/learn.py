@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from stockade.cli import progress
 from stockade.cli._args import trailing_command
@@ -21,7 +21,7 @@ from stockade.errors import StockadeError
 from stockade.learn.abstractions import choose
 from stockade.learn.genprof import render
 from stockade.learn.globs import glob_directory, glob_with_extension
-from stockade.learn.merge import additions, merged_text, read_existing
+from stockade.learn.merge import Existing, additions, merged_text, read_existing
 from stockade.learn.observations import accesses
 from stockade.learn.proposals import Proposal, propose
 
@@ -58,14 +58,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the command to learn")
 
 
-def _observe(command: list[str], observations: str) -> int:
-    """Run `command` under `stockade run --mode learn`; the program's exit status (0 when it
-    died of a signal learn was sent and passed on)."""
+def _observe(command: list[str], observations: str, keep_caps: Sequence[str] = ()) -> int:
+    """Run `command` under `stockade run --mode learn` (keeping `keep_caps`, names without
+    `CAP_`); the program's exit status (0 when it died of a signal learn was sent and passed
+    on)."""
     # Learning must not change what the program can do: `run --mode learn` without a profile
     # applies no Landlock limit (files, TCP, signals pass; a domain only isolates ptrace) and
     # the supervisor, in learn mode, lets everything through while it records.
     argv = [sys.executable, "-m", "stockade", "run", "--mode", "learn", "--lsm", "capability",
-            "--learn", observations, "--no-status-record", "--", *command]
+            "--learn", observations, "--no-status-record",
+            *(f"--keep-cap=CAP_{name.upper()}" for name in keep_caps), "--", *command]
     child = subprocess.Popen(argv)
     forwarded: set[int] = set()
 
@@ -164,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         existing = read_existing(args.output, args.include_dirs, [name, program])
     with tempfile.TemporaryDirectory(prefix="stockade-learn-") as tmp:
         observations = os.path.join(tmp, "observations.jsonl")
-        status = _observe(command, observations)
+        status = _observe(command, observations, _kept_by(existing))
         try:
             with open(observations, encoding="utf-8") as f:
                 lines = [json.loads(line) for line in f if line.strip()]
@@ -207,8 +209,13 @@ def run(args: argparse.Namespace) -> int:
               "and of the program itself), so the learned `@{PROC}/@{pid}/...` rules do not "
               "reach them; `@{PROC}/** r,` does (every process's entries)", file=sys.stderr)
     if status != 0:
+        root = ("; as root: learn, like `run -p`, keeps only the capabilities the profile "
+                "grants (none in a new one), so files of other users that their mode bits "
+                "close to root stay closed: `stockade explain --profile PROFILE write PATH` "
+                "names the capability rule to add before learning again"
+                ) if os.geteuid() == 0 else ""
         print(f"stockade learn: note: {command[0]} {_failure(status)}: the profile holds what "
-              "it did until then; learn again once it succeeds", file=sys.stderr)
+              f"it did until then; learn again once it succeeds{root}", file=sys.stderr)
         return PROGRAM_FAILED
     return 0
 
@@ -231,6 +238,15 @@ def _later_processes_proc(observations: list[dict]) -> list[str]:
         if m and int(m.group(1)) != program and int(m.group(1)) in sandbox and path not in found:
             found.append(path)
     return found
+
+
+def _kept_by(existing: Existing | None) -> list[str]:
+    """The capabilities `run -p` keeps for root under the existing profile (its capability
+    rules): learn runs the program with them too, so a rule added after a refusal (root
+    without CAP_DAC_OVERRIDE) lets the next round get further."""
+    if existing is None or os.geteuid() != 0:
+        return []
+    return sorted(existing.profile.capabilities.effective)
 
 
 def _failure(status: int) -> str:
