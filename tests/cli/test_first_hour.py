@@ -76,16 +76,21 @@ def test_explain_says_which_rule_would_allow_a_denial(tmp_path: Path) -> None:
     assert allowed.returncode == 0 and not _allow_with(allowed), allowed.stdout
 
 
-def test_explain_names_the_capability_a_root_profile_lacks(tmp_path: Path) -> None:
-    """Learned as root (all capabilities), run with the learned profile (none kept): writing a
-    file another user owns fails with EACCES from DAC and no record anywhere. explain names
-    the capability, not a path rule the plan already grants."""
+def _nobodys_file(path: Path, text: str) -> Path:
+    """A file nobody owns, mode 0644, for root to be refused writing without capabilities."""
     if os.geteuid() != 0:
         pytest.skip("root's DAC override is the subject")
-    target = tmp_path / "theirs"
-    target.write_text("x\n")
-    os.chown(target, 65534, 65534)
-    target.chmod(0o644)
+    path.write_text(text)
+    os.chown(path, 65534, 65534)
+    path.chmod(0o644)
+    return path
+
+
+def test_explain_names_the_capability_a_root_profile_lacks(tmp_path: Path) -> None:
+    """Root runs a program under a profile that keeps no capability: writing a file another
+    user owns fails with EACCES from DAC and no record anywhere. explain names the
+    capability, not a path rule the plan already grants."""
+    target = _nobodys_file(tmp_path / "theirs", "x\n")
     prof = tmp_path / "p.profile"
     prof.write_text(f"profile p /usr/bin/tee {{\n  {target} rw,\n}}\n")
     def tee() -> subprocess.CompletedProcess[str]:
@@ -226,12 +231,7 @@ def test_root_learns_a_program_that_needs_dac_override(tmp_path: Path) -> None:
     never would: learning again ran without capabilities whatever the profile said. Now the
     note says why, explain names `capability dac_override,`, and learning again with that
     rule in the profile keeps it, so the round completes and `run -p` writes the file."""
-    if os.geteuid() != 0:
-        pytest.skip("root's DAC override is the subject")
-    target = tmp_path / "theirs.txt"
-    target.write_text("old\n")
-    os.chown(target, 65534, 65534)
-    target.chmod(0o644)
+    target = _nobodys_file(tmp_path / "theirs.txt", "old\n")
     prof = tmp_path / "writer.profile"
     cmd = ["/usr/bin/dash", "-c", f"echo new > {target}"]
     first = stockade("learn", "-o", str(prof), "--", *cmd)
