@@ -245,3 +245,23 @@ def test_root_learns_a_program_that_needs_dac_override(tmp_path: Path) -> None:
     target.write_text("old\n")
     ran = stockade("run", "-q", "-p", str(prof), "--", *cmd)
     assert ran.returncode == 0 and target.read_text() == "new\n", ran.stderr
+
+
+def test_the_quick_sandbox_example_of_run_help_works(user: str, scratch: Path) -> None:
+    """bwrap's `--ro-bind / / --bind DIR DIR --dev /dev` as stockade: `run --rx / --rw DIR`
+    refused `> /dev/null` (a device is a file to Landlock) and nothing said so. --help now
+    says it and shows the example; it runs, and writes nowhere else."""
+    help_text = stockade("run", "--help").stdout
+    example = next(ln for ln in help_text.splitlines() if "--rw /dev/null -- make" in ln)
+    assert example.startswith('example: stockade run --rx / --rw "$PWD" --rw /dev/null')
+    (scratch / "Makefile").write_text(
+        "all:\n\techo built > out.txt\n\techo noise > /dev/null\n\t-echo x > /tmp/../etc/nc5-x\n")
+    hand_to(user, scratch)
+    flags = ["--rx", "/", "--rw", str(scratch)]
+    bare = stockade_as(user, "run", "-q", *flags, "--", "make", "-s", cwd=scratch)
+    assert bare.returncode != 0 and "/dev/null" in bare.stderr, bare.stderr
+    ran = stockade_as(user, "run", "-q", *flags, "--rw", "/dev/null", "--", "make", "-s",
+                      cwd=scratch)
+    assert ran.returncode == 0, ran.stderr
+    assert (scratch / "out.txt").read_text() == "built\n"
+    assert not Path("/etc/nc5-x").exists()
