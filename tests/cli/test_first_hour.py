@@ -265,3 +265,21 @@ def test_the_quick_sandbox_example_of_run_help_works(user: str, scratch: Path) -
     assert ran.returncode == 0, ran.stderr
     assert (scratch / "out.txt").read_text() == "built\n"
     assert not Path("/etc/nc5-x").exists()
+
+
+def test_a_directory_where_a_profile_file_is_wanted(tmp_path: Path) -> None:
+    """`run -p /etc/apparmor.d` (an AppArmor habit: the directory of profiles) said "no such
+    file"; a directory is now named as one, with the command that takes directories. learn's
+    -I was not checked at all (a typo silently fell back to the system's abstractions)."""
+    (tmp_path / "p").write_text("profile p {\n}\n")
+    for args, status in ((["run", "-p", str(tmp_path), "--", "/bin/true"], 125),
+                         (["compile", str(tmp_path)], 2),
+                         (["export", "--format", "oci", str(tmp_path)], 2)):
+        out = stockade(*args)
+        assert out.returncode == status, (args, out.stderr)
+        assert out.stderr.count("\n") == 1 and "a directory, not a profile file" in out.stderr
+        assert f"stockade check {tmp_path}" in out.stderr
+    out = stockade("learn", "-o", str(tmp_path / "x.profile"), "-I", str(tmp_path / "nope"),
+                   "--", "/bin/true")
+    assert out.returncode == 2 and "-I" in out.stderr and "not a directory" in out.stderr
+    assert not (tmp_path / "x.profile").exists()

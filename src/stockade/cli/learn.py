@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from stockade.cli import progress
 from stockade.cli._args import trailing_command
 from stockade.cli.output import printable
-from stockade.errors import StockadeError
+from stockade.errors import StockadeError, UsageError
 from stockade.learn.abstractions import choose
 from stockade.learn.genprof import render
 from stockade.learn.globs import glob_directory, glob_with_extension
@@ -152,6 +152,9 @@ def run(args: argparse.Namespace) -> int:
     command = trailing_command(args.argv, "stockade learn -o PROFILE -- CMD ARGS...")
     if args.quiet:
         progress.quiet()
+    for d in args.include_dirs:  # checked before the program runs, as check/compile/run do
+        if not os.path.isdir(d):
+            raise UsageError(f"-I {d}: not a directory")
     program = shutil.which(command[0])
     if program is None:
         raise StockadeError(f"command not found: {command[0]}", exit_code=127)
