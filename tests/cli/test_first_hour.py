@@ -283,3 +283,36 @@ def test_a_directory_where_a_profile_file_is_wanted(tmp_path: Path) -> None:
                    "--", "/bin/true")
     assert out.returncode == 2 and "-I" in out.stderr and "not a directory" in out.stderr
     assert not (tmp_path / "x.profile").exists()
+
+
+POOL = """import multiprocessing
+def square(x):
+    return x * x
+if __name__ == "__main__":
+    with multiprocessing.Pool(2) as pool:
+        print(sum(pool.map(square, range(10))))
+"""
+
+
+def test_a_learned_multiprocessing_pool_runs(user: str, scratch: Path) -> None:
+    """`learn -- python3 pool.py` then `run -p`: the Pool's semaphores (sem_open: a file made
+    and unlinked in /dev/shm) were learned one random name per line, and `run -p` refused
+    them all: /dev was a pseudo filesystem to the plan, so the names were not granted
+    through their directory as created files elsewhere are. The names are now one glob and
+    /dev/shm is granted like /tmp."""
+    from stockade.learn.globs import collapse
+
+    assert collapse("/dev/shm/sem.Eofgt6") == "/dev/shm/sem.*"
+    assert collapse("/dev/shm/sem.mp-1kgc3zdh") == "/dev/shm/sem.mp-*"
+    assert collapse("/dev/shm/sem.mp-sznfhdum") == "/dev/shm/sem.mp-*"  # all letters
+    assert collapse("/tmp/report.pdf") == "/tmp/report.pdf"
+    (scratch / "pool.py").write_text(POOL)
+    prof = scratch / "pool.profile"
+    hand_to(user, scratch)
+    cmd = ["/usr/bin/python3", "pool.py"]
+    learned = stockade_as(user, "learn", "-q", "-o", str(prof), "--", *cmd, cwd=scratch)
+    assert learned.returncode == 0 and learned.stdout == "285\n", learned.stderr
+    shm = [ln.strip() for ln in prof.read_text().splitlines() if "/dev/shm/" in ln]
+    assert shm and all("*" in ln for ln in shm), shm
+    ran = stockade_as(user, "run", "-q", "-p", str(prof), "--", *cmd, cwd=scratch)
+    assert ran.returncode == 0 and ran.stdout == "285\n", ran.stderr
