@@ -3,6 +3,7 @@ friction found doing everyday tasks beside aa-genprof, firejail and bwrap, each 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -149,10 +150,10 @@ def test_logprof_with_nothing_to_read_says_so(request: pytest.FixtureRequest) ->
     assert "nothing was read: no --log given" in out.stderr, out.stderr
 
 
-def test_status_lists_the_programs_stockade_confines_now(user: str, scratch: Path) -> None:
-    """aa-status counts the processes in each mode; `stockade status` described one process
-    only, though `run` leaves a record per confined program. It now lists them (as the user
-    who can read the records), and drops a program once it has exited."""
+@contextlib.contextmanager
+def confined_sleeper(user: str, scratch: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """`stockade run -p` of a sleep (profile nap-now) as `user`: (its pid, once `status`
+    lists it, and the environment with the user's runtime directory); stopped afterwards."""
     runtime = scratch / "runtime"
     runtime.mkdir(mode=0o700)
     prof = scratch / "nap.profile"
@@ -166,26 +167,59 @@ def test_status_lists_the_programs_stockade_confines_now(user: str, scratch: Pat
     argv = [*STOCKADE, "run", "-q", "-p", str(prof), "--", "/usr/bin/sleep", "60"]
     launcher = subprocess.Popen(argv, env=env, cwd=scratch, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, **extra)  # type: ignore[call-overload]
-
-    def ours() -> list[dict[str, object]]:
-        out = stockade_as(user, "status", "--json", cwd=scratch, env=env)
-        assert out.returncode == 0, out.stderr
-        return [c for c in json.loads(out.stdout)["confined"] if c["profile"] == "nap-now"]
-
     try:
         deadline = time.monotonic() + 30
-        while not (found := ours()) and time.monotonic() < deadline:
+        while not (found := naps(user, scratch, env)) and time.monotonic() < deadline:
             assert launcher.poll() is None, launcher.stderr.read() if launcher.stderr else ""
             time.sleep(0.2)
         assert len(found) == 1 and found[0]["mode"] == "enforce", found
-        sleeper = int(str(found[0]["pid"]))
-        assert Path(f"/proc/{sleeper}/cmdline").read_bytes().startswith(b"/usr/bin/sleep\0")
-        text = stockade_as(user, "status", cwd=scratch, env=env).stdout
-        assert f"{sleeper} nap-now [enforce]" in text, text
+        yield int(str(found[0]["pid"])), env
     finally:
         launcher.send_signal(signal.SIGTERM)  # forwarded to sleep
         launcher.wait(timeout=30)
-    assert ours() == []
+
+
+def naps(user: str, scratch: Path, env: dict[str, str]) -> list[dict[str, object]]:
+    """The nap-now runs `status --json` lists."""
+    out = stockade_as(user, "status", "--json", cwd=scratch, env=env)
+    assert out.returncode == 0, out.stderr
+    return [c for c in json.loads(out.stdout)["confined"] if c["profile"] == "nap-now"]
+
+
+def test_status_lists_the_programs_stockade_confines_now(user: str, scratch: Path) -> None:
+    """aa-status counts the processes in each mode; `stockade status` described one process
+    only, though `run` leaves a record per confined program. It now lists them (as the user
+    who can read the records), and drops a program once it has exited."""
+    with confined_sleeper(user, scratch) as (sleeper, env):
+        assert Path(f"/proc/{sleeper}/cmdline").read_bytes().startswith(b"/usr/bin/sleep\0")
+        text = stockade_as(user, "status", cwd=scratch, env=env).stdout
+        assert f"{sleeper} nap-now [enforce]" in text, text
+    assert naps(user, scratch, env) == []
+
+
+def test_notify_names_the_profile_of_a_kernel_landlock_record(user: str, scratch: Path) -> None:
+    """The kernel's Landlock records name a domain, not a profile: notify printed
+    `landlock domain=1a6fdc66f: ...` for a program `stockade run -p` confines. The domain's
+    creator is that program, whose status record names the profile: notify now says it."""
+    with confined_sleeper(user, scratch) as (sleeper, env):
+        log = scratch / "kernel.log"
+        log.write_text(
+            "type=LANDLOCK_ACCESS msg=audit(1729738800.268:30): domain=1a6fdc66f "
+            'blockers=fs.read_file path="/home/secret" dev="vda" ino=612\n'
+            "type=LANDLOCK_DOMAIN msg=audit(1729738800.268:30): domain=1a6fdc66f "
+            f'status=allocated mode=enforcing pid={sleeper} uid=0 exe="/usr/bin/sleep" '
+            'comm="sleep"\n'
+            "type=LANDLOCK_ACCESS msg=audit(1729738800.300:31): domain=1a6fdc66f "
+            'blockers=fs.read_file path="/home/other" dev="vda" ino=613\n')
+        hand_to(user, scratch)
+        args = ("notify", "--once", "--no-desktop", "--no-netlink", "--audit-log", "",
+                "--log", str(log))
+        out = stockade_as(user, *args, cwd=scratch, env=env)
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        assert len(lines) == 2 and all("landlock nap-now: fs.read_file" in ln for ln in lines), lines
+        summary = stockade_as(user, *args, "--summary", cwd=scratch, env=env).stdout
+        assert "landlock  nap-now" in summary, summary
 
 
 def test_audit_import_without_an_audit_log_points_at_kmsg(tmp_path: Path) -> None:

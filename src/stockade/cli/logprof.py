@@ -44,22 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_owners() -> dict[int, str]:
     """pid -> profile of the programs `stockade run` confines now (their status records,
     docs/status.md): ties the kernel's Landlock records to a profile by the domain's creator."""
-    from stockade.enforce.status_record import record_dir
+    from stockade.host.confinement import confined_now
 
-    directory = record_dir()
-    owners: dict[int, str] = {}
-    if directory is None or not os.path.isdir(directory):
-        return owners
-    for name in os.listdir(directory):
-        if not name.endswith(".json"):
-            continue
-        try:
-            with open(os.path.join(directory, name), encoding="utf-8") as f:
-                data = json.load(f)
-            owners[int(data["pid"])] = str(data["profile"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return owners
+    return {c["pid"]: c["profile"] for c in confined_now(os.getuid())}
 
 
 def _runs_in(log: str) -> tuple[int, int]:
