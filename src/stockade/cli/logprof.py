@@ -49,35 +49,32 @@ def _run_owners() -> dict[int, str]:
     return {c["pid"]: c["profile"] for c in confined_now(os.getuid())}
 
 
-def _runs_in(log: str) -> tuple[int, int]:
-    """(runs, complain runs) that `stockade run --audit` recorded in `log`."""
-    runs = complain = 0
+def _complain_runs(log: str) -> int:
+    """How many `stockade run --complain --audit` runs `log` records (their coverage record
+    says the profile was asked, not enforced)."""
+    runs = 0
     try:
         with open(log, encoding="utf-8", errors="replace") as f:
             for line in f:
-                if not line.startswith('{"') or '"event": "' not in line:
+                if not line.startswith('{"') or '"event": "coverage"' not in line:
                     continue
                 try:
-                    rec = json.loads(line)
+                    runs += "complain" in json.loads(line)
                 except ValueError:
                     continue
-                if rec.get("event") == "start":
-                    runs += 1
-                elif rec.get("event") == "coverage" and "complain" in rec:
-                    complain += 1
     except OSError:
         pass
-    return runs, complain
+    return runs
 
 
 def _nothing_read(args: argparse.Namespace, logs: Sequence[str], store: str | None) -> str:
     """Why no record was found, when the generic hint would mislead: nothing was read at all,
     or the logs are `run --complain` files of runs the profile would deny nothing in."""
     if not logs and store is None:
-        return (f"nothing was read: no --log given, {AUDIT_LOG} is not there and there is no "
-                f"audit store ({default_store_path()}); name the file with --log FILE (the "
-                "--audit FILE of `stockade run`)")
-    complain_logs = [log for log in logs if _runs_in(log)[1]]
+        return (f"nothing was read: no --log given, no readable {AUDIT_LOG} and no audit "
+                f"store ({default_store_path()}); name the file with --log FILE (the --audit "
+                "FILE of `stockade run`)")
+    complain_logs = [log for log in logs if _complain_runs(log)]
     if complain_logs and len(complain_logs) == len(logs) and store is None:
         return (f"{', '.join(printable(log) for log in complain_logs)}: complain-mode runs in "
                 f"which the profile would deny nothing: {args.profile} already allows what "
