@@ -350,3 +350,33 @@ def test_a_learned_multiprocessing_pool_runs(user: str, scratch: Path) -> None:
     assert shm and all("*" in ln for ln in shm), shm
     ran = stockade_as(user, "run", "-q", "-p", str(prof), "--", *cmd, cwd=scratch)
     assert ran.returncode == 0 and ran.stdout == "285\n", ran.stderr
+
+
+def test_explain_allow_with_for_an_exec_and_a_mkdir_works_in_the_kernel(user: str,
+                                                                         scratch: Path) -> None:
+    """Two denials explain left without a rule: an exec the plan refuses before the profile
+    is asked (the apparmor row has no opinion on the open), and a mkdir, whose rule notify
+    and explain worded without the directory's trailing slash (`D/new w,`, which AppArmor
+    does not match for mkdir). Both rules, added as explain words them, make the run work."""
+    prof = scratch / "mk.profile"
+    prof.write_text("include <tunables/global>\nprofile mk /usr/bin/mkdir {\n"
+                    "  include <abstractions/base>\n}\n")
+    new = scratch / "made"
+    hand_to(user, scratch)
+
+    def rules(op: str, target: str) -> list[str]:
+        out = stockade_as(user, "explain", "--profile", str(prof), op, target, cwd=scratch)
+        assert out.returncode == 1, out.stdout + out.stderr
+        return [r.split("   (or ")[0] for r in _allow_with(out)]
+
+    def mkdir() -> int:
+        return stockade_as(user, "run", "-q", "-p", str(prof), "--", "/usr/bin/mkdir",
+                           str(new), cwd=scratch).returncode
+
+    run_it = rules("exec", "/usr/bin/mkdir")
+    make_it = rules("mkdir", str(new))
+    assert run_it == ["/usr/bin/mkdir rix,"]
+    assert [r.removeprefix("owner ") for r in make_it] == [f"{new}/ w,"]  # owner: nobody's
+    assert mkdir() != 0 and not new.exists()
+    prof.write_text(prof.read_text().replace("\n}\n", f"\n  {run_it[0]}\n  {make_it[0]}\n}}\n"))
+    assert mkdir() == 0 and new.is_dir()

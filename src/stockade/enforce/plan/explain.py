@@ -42,6 +42,9 @@ class PlanRow:
     errno: str | None = None
     reason: str = ""
     rule: str = ""
+    #: a Landlock denial: the rights missing (`fs.execute,fs.read_file`) on `path`
+    missing: str = ""
+    path: str = ""
 
 
 def _errname(err: int) -> str:
@@ -123,7 +126,8 @@ class _Landlock:
                     "; no rule covers it"
                 return PlanRow(LANDLOCK, DENY, _errname(err),
                                f"{_names(missing)} not granted on {path}{src}",
-                               "; ".join(str(r) for r in used))
+                               "; ".join(str(r) for r in used),
+                               ",".join(f"fs.{n}" for n in ll.flag_names(missing)), path)
             notes.append(f"{_names(handled)} granted on {path}")
         return PlanRow(LANDLOCK, ALLOW, None, "; ".join(notes), "; ".join(dict.fromkeys(rules)))
 
