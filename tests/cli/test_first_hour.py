@@ -357,9 +357,12 @@ def test_explain_allow_with_for_an_exec_and_a_mkdir_works_in_the_kernel(user: st
     """Two denials explain left without a rule: an exec the plan refuses before the profile
     is asked (the apparmor row has no opinion on the open), and a mkdir, whose rule notify
     and explain worded without the directory's trailing slash (`D/new w,`, which AppArmor
-    does not match for mkdir). Both rules, added as explain words them, make the run work."""
+    does not match for mkdir). Both rules, added as explain words them, make the run work,
+    and `run -p` of a program the profile was not written for points at that explain (its
+    Landlock hint was about --rx flags)."""
     prof = scratch / "mk.profile"
-    prof.write_text("include <tunables/global>\nprofile mk /usr/bin/mkdir {\n"
+    # written for another program: run -p lets only the attached one start unasked
+    prof.write_text("include <tunables/global>\nprofile mk /usr/bin/rmdir {\n"
                     "  include <abstractions/base>\n}\n")
     new = scratch / "made"
     hand_to(user, scratch)
@@ -369,14 +372,21 @@ def test_explain_allow_with_for_an_exec_and_a_mkdir_works_in_the_kernel(user: st
         assert out.returncode == 1, out.stdout + out.stderr
         return [r.split("   (or ")[0] for r in _allow_with(out)]
 
-    def mkdir() -> int:
+    def mkdir() -> subprocess.CompletedProcess[str]:
         return stockade_as(user, "run", "-q", "-p", str(prof), "--", "/usr/bin/mkdir",
-                           str(new), cwd=scratch).returncode
+                           str(new), cwd=scratch)
 
+    refused = mkdir()
+    assert refused.returncode == 126 and not new.exists()
+    # run -p points at the explain that names the rule (its Landlock hint is about flags)
+    assert f"`stockade explain --profile {prof} exec /usr/bin/mkdir`" in refused.stderr
     run_it = rules("exec", "/usr/bin/mkdir")
     make_it = rules("mkdir", str(new))
     assert run_it == ["/usr/bin/mkdir rix,"]
     assert [r.removeprefix("owner ") for r in make_it] == [f"{new}/ w,"]  # owner: nobody's
-    assert mkdir() != 0 and not new.exists()
-    prof.write_text(prof.read_text().replace("\n}\n", f"\n  {run_it[0]}\n  {make_it[0]}\n}}\n"))
-    assert mkdir() == 0 and new.is_dir()
+    prof.write_text(prof.read_text().replace("\n}\n", f"\n  {run_it[0]}\n}}\n"))
+    execs = mkdir()  # mkdir runs now, and is refused the directory
+    assert execs.returncode == 1 and "Permission denied" in execs.stderr and not new.exists()
+    prof.write_text(prof.read_text().replace("\n}\n", f"\n  {make_it[0]}\n}}\n"))
+    made = mkdir()
+    assert made.returncode == 0 and new.is_dir(), made.stderr

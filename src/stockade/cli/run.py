@@ -497,6 +497,9 @@ def _run(args: argparse.Namespace) -> int:
             if audit:
                 report.write_record(audit, {"event": "error", "error": str(err),
                                             "exit": err.exit_code})
+            if args.profile and "no Landlock execute right" in str(err):
+                raise launcher.LaunchError(_profile_exec_hint(str(err), args.profile, command),
+                                           err.exit_code) from None
             raise
         if collector is not None:
             collector.stop()
@@ -530,6 +533,15 @@ def _run(args: argparse.Namespace) -> int:
                 _say(lost)
         if supervision is not None:
             supervision.close()
+
+
+def _profile_exec_hint(message: str, profile: str, command: list[str]) -> str:
+    """With -p, the rule to add comes from the profile's own explain, not from ad-hoc flags."""
+    import shutil
+
+    path = os.path.realpath(shutil.which(command[0]) or command[0])
+    return (f"{message}; with -p the profile's rules are the grants: `stockade explain "
+            f"--profile {profile} exec {path}` names the rule to add")
 
 
 def _report_weakened(args: argparse.Namespace, entries: list[CoverageEntry]) -> None:
