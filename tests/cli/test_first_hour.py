@@ -390,3 +390,22 @@ def test_explain_allow_with_for_an_exec_and_a_mkdir_works_in_the_kernel(user: st
     prof.write_text(prof.read_text().replace("\n}\n", f"\n  {make_it[0]}\n}}\n"))
     made = mkdir()
     assert made.returncode == 0 and new.is_dir(), made.stderr
+
+
+def test_explain_and_run_agree_on_the_attached_program_running_itself(user: str,
+                                                                      scratch: Path) -> None:
+    """`run -p` lets the program a profile attaches to start in its sandbox (AppArmor asks the
+    caller's profile about that exec), so it may run itself again; explain --profile, asked
+    about that exec, said the plan refuses it. It now builds the plan as `run -p` of the
+    attached program does."""
+    prof = scratch / "sh.profile"
+    prof.write_text("include <tunables/global>\nprofile sh /usr/bin/dash {\n"
+                    "  include <abstractions/base>\n}\n")
+    hand_to(user, scratch)
+    asked = stockade_as(user, "explain", "--profile", str(prof), "exec", "/usr/bin/dash",
+                        cwd=scratch)
+    ran = stockade_as(user, "run", "-q", "-p", str(prof), "--", "/usr/bin/dash", "-c",
+                      "/usr/bin/dash -c 'echo inner'", cwd=scratch)
+    assert ran.returncode == 0 and ran.stdout == "inner\n", ran.stderr
+    assert asked.returncode == 0, asked.stdout
+    assert "decision: allow (as `run -p` enforces it)" in asked.stdout
