@@ -17,7 +17,8 @@ from stockade.host import lsm
 from stockade.host.lockdown import lockdown_level
 
 KEYS = {"lsms", "major", "landlock_abi", "lockdown", "yama_ptrace_scope", "seccomp", "bpf_lsm",
-        "unprivileged_userns", "audit", "apparmor", "selinux", "network", "process", "plan_cache"}
+        "unprivileged_userns", "audit", "apparmor", "selinux", "network", "process", "plan_cache",
+        "confined"}
 # include/uapi/linux/lsm.h, copied here so the test does not trust stockade's table
 LSM_ID = {100: "capability", 101: "selinux", 102: "smack", 103: "tomoyo", 104: "apparmor",
           105: "yama", 106: "loadpin", 107: "safesetid", 108: "lockdown", 109: "bpf",

@@ -91,7 +91,10 @@ def _apparmor_rule(r: AuditRecord) -> str:
         return f"  {op}{fstype} -> {r.object},"
     if r.object.startswith("/"):
         owner = bool(f.get("fsuid")) and f.get("fsuid") == f.get("ouid") and f.get("fsuid") != "0"
-        return _path_rule(r.object, mask, owner)
+        # AppArmor names a directory with a trailing slash: `DIR/ w` makes or removes it
+        made = {op, f.get("operation", "")} & {"mkdir", "rmdir", "inode_mkdir", "inode_rmdir"}
+        path = r.object.rstrip("/") + "/" if made else r.object
+        return _path_rule(path, mask, owner)
     return ""
 
 

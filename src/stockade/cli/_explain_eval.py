@@ -172,7 +172,7 @@ def _configure(args: argparse.Namespace) -> Configured:
 
     with progress.activity("loading the SELinux policy", show="selinux" in spec.names()):
         stack = spec.build(extra=extra)
-    plan = _plan(args, label) if args.profile else None
+    plan = _plan(args, label, extra["apparmor"].policy.get(label)) if args.profile else None
     model = landlock_model(plan) if plan is not None else None
     return Configured(stack, plan, label, spec.host_policy, note, model)
 
@@ -201,16 +201,21 @@ def _apparmor(args: argparse.Namespace) -> tuple[Any, str]:
     return module, name
 
 
-def _plan(args: argparse.Namespace, label: str | None) -> Any:
-    """The enforcement plan of --profile (same include dirs and profile), or None (why not
-    goes to stderr)."""
+def _plan(args: argparse.Namespace, label: str | None, profile: Any) -> Any:
+    """The enforcement plan of --profile (same include dirs and profile) as `run -p` of the
+    program the profile attaches to enforces it, or None (why not goes to stderr)."""
     from stockade.enforce.plan.profile import compile_file
+    from stockade.enforce.plan.select import grant_attached_program
 
     try:
-        return compile_file(args.profile, args.include_dirs, label).plan
+        pp = compile_file(args.profile, args.include_dirs, label)
     except (StockadeError, OSError) as err:
         sys.stderr.write(f"stockade explain: no plan rows: cannot compile the plan: {err}\n")
         return None
+    attached = getattr(profile, "attachment", "") or ""
+    if attached.startswith("/") and not set(attached) & set("*?[]{}@"):
+        grant_attached_program(pp, profile, attached)  # `run -p -- PROGRAM` may run it again
+    return pp.plan
 
 
 def _plan_rows(plan: Any, req: Request, model: Any) -> list[Any]:

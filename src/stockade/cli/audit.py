@@ -116,7 +116,9 @@ def _import(args: argparse.Namespace) -> int:
         if not os.access(AUDIT_LOG.parent, os.R_OK | os.X_OK):
             raise StockadeError(f"cannot read {AUDIT_LOG.parent} (root or the adm group can); "
                                 "name the files to import")
-        raise StockadeError(f"no audit log at {AUDIT_LOG}; name the files to import")
+        raise StockadeError(f"no audit log at {AUDIT_LOG} (without auditd the kernel's records "
+                            "go to its log buffer: --kmsg reads them); name the files to "
+                            "import, or pass --kmsg")
     for name in files:
         if name != "-" and not Path(name).exists():
             raise StockadeError(f"no such file: {name}")

@@ -12,6 +12,7 @@ from stockade.cli.output import paint, print_json, printable, table
 from stockade.errors import UsageError
 from stockade.policy import check
 from stockade.policy.errors import PolicyError
+from stockade.policy.lint import LintWarning
 
 COMMAND = "check"
 HELP = "parse, compile and lint AppArmor profiles (or TOMOYO policy: --format tomoyo)"
@@ -52,6 +53,17 @@ def print_errors(errors: Sequence[PolicyError]) -> None:
             err_stream.write(_caret(e.source_line, e.col))
 
 
+def _distinct_warnings(warnings: Sequence[LintWarning]) -> list[tuple[LintWarning, int]]:
+    """Each warning once, with the number of profiles it was found in: a rule of a shared
+    abstraction is linted in every profile that includes it, and the text output does not
+    name the profile (`--json` keeps one entry per profile)."""
+    seen: dict[tuple[str, int, int, str, str], tuple[LintWarning, set[str]]] = {}
+    for w in warnings:
+        key = (w.file, w.line, w.col, w.code, w.message)
+        seen.setdefault(key, (w, set()))[1].add(w.profile)
+    return [(w, len(profiles)) for w, profiles in seen.values()]
+
+
 def run(args: argparse.Namespace) -> int:
     """Check the profiles; exit 0 without errors, 1 with errors, 2 for bad usage."""
     for p in [*args.paths, *args.include_dirs]:
@@ -84,11 +96,13 @@ def run(args: argparse.Namespace) -> int:
             kinds = ", ".join(f"{k} {n}" for k, n in sorted(counts.items(), key=lambda x: -x[1]))
             rows.append([p.name, p.mode, len(p.rules), kinds or "-", f])
         table(["PROFILE", "MODE", "RULES", "BY KIND", "FILE"], rows, out)
-    for w in report.warnings:
+    shown = _distinct_warnings(report.warnings)
+    for w, profiles in shown:
+        where = f" (in {profiles} profiles)" if profiles > 1 else ""
         out.write(f"{printable(w.file)}:{w.line}:{w.col}: {paint('warning', 'yellow', out)}: "
-                  f"{printable(w.message)} [{w.code}]\n")
+                  f"{printable(w.message)} [{w.code}]{where}\n")
     print_errors(report.errors)
     summary = (f"{len(report.files)} file(s), {len(report.profiles)} profile(s), "
-               f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)")
+               f"{len(report.errors)} error(s), {len(shown)} warning(s)")
     out.write(paint(summary, "green" if report.ok else "red", out) + "\n")
     return 0 if report.ok else 1

@@ -63,8 +63,12 @@ def check_inputs(profile: str, include_dirs: list[str], abi: int | None = None) 
     """Usage errors for a profile path, include directories and an ABI (shared with run)."""
     from stockade.enforce import landlock as ll
 
+    if os.path.isdir(profile):
+        raise UsageError(f"{profile}: a directory, not a profile file (name one of its files; "
+                         f"`stockade check {profile}` checks them all)")
     if not os.path.isfile(profile):
-        raise UsageError(f"{profile}: no such file")
+        raise UsageError(f"{profile}: " + ("not a regular file" if os.path.exists(profile)
+                                           else "no such file"))
     for d in include_dirs:
         if not os.path.isdir(d):
             raise UsageError(f"-I {d}: not a directory")

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from stockade.audit.formats import kernel_line
+from stockade.audit.record import AuditRecord
+from stockade.audit.suggest import suggest_rule
 from stockade.cli import progress
 from stockade.cli._explain_eval import (
     answer,
@@ -17,9 +21,12 @@ from stockade.cli._explain_eval import (
     verdict_text,
 )
 from stockade.cli._stack_args import add_stack_arguments
-from stockade.cli.output import paint, print_json, table
+from stockade.cli.output import paint, print_json, printable, table
 from stockade.errors import UsageError
 from stockade.lsm import operations as ops
+
+if TYPE_CHECKING:
+    from stockade.enforce.plan.explain import PlanRow
 
 COMMAND = "explain"
 HELP = "show how each security layer decides one operation, and the audit line of a denial"
@@ -133,4 +140,37 @@ def run(args: argparse.Namespace) -> int:
         out.write(paint(f"decision: deny ({final.errno}) by {final.by}{enforced}", "red") + "\n")
     for line in audit_lines:
         out.write(paint("audit: ", "dim") + line + "\n")
+    if final is not None and plan is not None:
+        # where the profile allows and only the plan refuses, a rule would change nothing
+        profile_allowed = any(name == "apparmor" and v is not None and not v.errno
+                              for _req, d in steps
+                              for name, v in zip(d.modules, d.layers, strict=True))
+        rows = [] if profile_allowed else [r for extra in plan_rows for r in extra]
+        for rule in allow_with(ans.records, rows):
+            out.write(paint("allow with: ", "dim") + printable(rule) + paint(
+                f"   (add it to {args.profile})", "dim") + "\n")
     return 0 if final is None else 1
+
+
+def allow_with(records: Sequence[AuditRecord], plan_rows: Sequence[PlanRow] = ()) -> list[str]:
+    """The profile rules that would allow the profile's denials among `records`, as `notify`
+    words them (`audit.suggest`); DAC denials are left out: a capability, not a path rule,
+    lifts them, and the profile's own capability denial says which. Without such a denial,
+    a Landlock refusal of the plan (an exec the profile never reached) is worded as notify
+    words the kernel's record of it."""
+    rules: list[str] = []
+    for rec in records:
+        if rec.module in ("apparmor", "capability") and rec.result == "DENIED":
+            rule = suggest_rule(rec).strip()
+            if rule and rule not in rules:
+                rules.append(rule)
+    if not rules:
+        for row in plan_rows:
+            if row.missing and row.path:
+                landlock = AuditRecord(time=0.0, serial=0, operation=row.missing.split(",")[0],
+                                       module="landlock", result="DENIED",
+                                       denied=row.missing, object=row.path)
+                rule = suggest_rule(landlock).strip()
+                if rule and rule not in rules:
+                    rules.append(rule)
+    return rules

@@ -6,21 +6,22 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from stockade.cli import progress
 from stockade.cli._args import trailing_command
 from stockade.cli.output import printable
-from stockade.errors import StockadeError
+from stockade.errors import StockadeError, UsageError
 from stockade.learn.abstractions import choose
 from stockade.learn.genprof import render
 from stockade.learn.globs import glob_directory, glob_with_extension
-from stockade.learn.merge import additions, merged_text, read_existing
+from stockade.learn.merge import Existing, additions, merged_text, read_existing
 from stockade.learn.observations import accesses
 from stockade.learn.proposals import Proposal, propose
 
@@ -57,14 +58,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the command to learn")
 
 
-def _observe(command: list[str], observations: str) -> int:
-    """Run `command` under `stockade run --mode learn`; the program's exit status (0 when it
-    died of a signal learn was sent and passed on)."""
+def _observe(command: list[str], observations: str, keep_caps: Sequence[str] = ()) -> int:
+    """Run `command` under `stockade run --mode learn` (keeping `keep_caps`, names without
+    `CAP_`); the program's exit status (0 when it died of a signal learn was sent and passed
+    on)."""
     # Learning must not change what the program can do: `run --mode learn` without a profile
     # applies no Landlock limit (files, TCP, signals pass; a domain only isolates ptrace) and
     # the supervisor, in learn mode, lets everything through while it records.
     argv = [sys.executable, "-m", "stockade", "run", "--mode", "learn", "--lsm", "capability",
-            "--learn", observations, "--no-status-record", "--", *command]
+            "--learn", observations, "--no-status-record",
+            *(f"--keep-cap=CAP_{name.upper()}" for name in keep_caps), "--", *command]
     child = subprocess.Popen(argv)
     forwarded: set[int] = set()
 
@@ -149,6 +152,9 @@ def run(args: argparse.Namespace) -> int:
     command = trailing_command(args.argv, "stockade learn -o PROFILE -- CMD ARGS...")
     if args.quiet:
         progress.quiet()
+    for d in args.include_dirs:  # checked before the program runs, as check/compile/run do
+        if not os.path.isdir(d):
+            raise UsageError(f"-I {d}: not a directory")
     program = shutil.which(command[0])
     if program is None:
         raise StockadeError(f"command not found: {command[0]}", exit_code=127)
@@ -163,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         existing = read_existing(args.output, args.include_dirs, [name, program])
     with tempfile.TemporaryDirectory(prefix="stockade-learn-") as tmp:
         observations = os.path.join(tmp, "observations.jsonl")
-        status = _observe(command, observations)
+        status = _observe(command, observations, _kept_by(existing))
         try:
             with open(observations, encoding="utf-8") as f:
                 lines = [json.loads(line) for line in f if line.strip()]
@@ -197,11 +203,53 @@ def run(args: argparse.Namespace) -> int:
         print(f"stockade learn: {len(lines)} accesses seen, {len(proposals)} rules and "
               f"{len(abstractions)} abstractions {what} {args.output} (program exit {status})",
               file=sys.stderr)
+    later = _later_processes_proc(lines)
+    if later and not args.quiet:
+        more = f" and {len(later) - 1} more" if len(later) > 1 else ""
+        print(f"stockade learn: note: processes the program started read /proc entries of "
+              f"processes started after launch ({printable(later[0])}{more}): `stockade run` "
+              "cannot grant those (Landlock grants /proc/PID only of processes alive at launch "
+              "and of the program itself), so the learned `@{PROC}/@{pid}/...` rules do not "
+              "reach them; `@{PROC}/** r,` does (every process's entries)", file=sys.stderr)
     if status != 0:
+        root = ("; as root: learn, like `run -p`, keeps only the capabilities the profile "
+                "grants (none in a new one), so files of other users that their mode bits "
+                "close to root stay closed: `stockade explain --profile PROFILE write PATH` "
+                "names the capability rule to add before learning again"
+                ) if os.geteuid() == 0 else ""
         print(f"stockade learn: note: {command[0]} {_failure(status)}: the profile holds what "
-              "it did until then; learn again once it succeeds", file=sys.stderr)
+              f"it did until then; learn again once it succeeds{root}", file=sys.stderr)
         return PROGRAM_FAILED
     return 0
+
+
+_PROC_PID = re.compile(r"/proc/([0-9]+)(?:/.*)?")
+
+
+def _later_processes_proc(observations: list[dict]) -> list[str]:
+    """The /proc/PID paths opened for a process of the sandbox other than the program (its
+    children, started after launch): `run -p` cannot grant them (enforce/plan/proc.py)."""
+    execs = [o for o in observations if o.get("op") == "exec"]
+    if not execs:
+        return []
+    program = execs[0].get("pid")
+    sandbox = {o.get("pid") for o in observations} | {o.get("tid") for o in observations}
+    found: list[str] = []
+    for o in observations:
+        path = str(o.get("path") or "")
+        m = _PROC_PID.fullmatch(path) if o.get("op") == "open" else None
+        if m and int(m.group(1)) != program and int(m.group(1)) in sandbox and path not in found:
+            found.append(path)
+    return found
+
+
+def _kept_by(existing: Existing | None) -> list[str]:
+    """The capabilities `run -p` keeps for root under the existing profile (its capability
+    rules): learn runs the program with them too, so a rule added after a refusal (root
+    without CAP_DAC_OVERRIDE) lets the next round get further."""
+    if existing is None or os.geteuid() != 0:
+        return []
+    return sorted(existing.profile.capabilities.effective)
 
 
 def _failure(status: int) -> str:

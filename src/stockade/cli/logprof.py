@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -43,22 +44,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_owners() -> dict[int, str]:
     """pid -> profile of the programs `stockade run` confines now (their status records,
     docs/status.md): ties the kernel's Landlock records to a profile by the domain's creator."""
-    from stockade.enforce.status_record import record_dir
+    from stockade.host.confinement import confined_now
 
-    directory = record_dir()
-    owners: dict[int, str] = {}
-    if directory is None or not os.path.isdir(directory):
-        return owners
-    for name in os.listdir(directory):
-        if not name.endswith(".json"):
-            continue
-        try:
-            with open(os.path.join(directory, name), encoding="utf-8") as f:
-                data = json.load(f)
-            owners[int(data["pid"])] = str(data["profile"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return owners
+    return {c["pid"]: c["profile"] for c in confined_now(os.getuid())}
+
+
+def _complain_runs(log: str) -> int:
+    """How many `stockade run --complain --audit` runs `log` records (their coverage record
+    says the profile was asked, not enforced)."""
+    runs = 0
+    try:
+        with open(log, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not line.startswith('{"') or '"event": "coverage"' not in line:
+                    continue
+                try:
+                    runs += "complain" in json.loads(line)
+                except ValueError:
+                    continue
+    except OSError:
+        pass
+    return runs
+
+
+def _nothing_read(args: argparse.Namespace, logs: Sequence[str], store: str | None) -> str:
+    """Why no record was found, when the generic hint would mislead: nothing was read at all,
+    or the logs are `run --complain` files of runs the profile would deny nothing in."""
+    if not logs and store is None:
+        return (f"nothing was read: no --log given, no readable {AUDIT_LOG} and no audit "
+                f"store ({default_store_path()}); name the file with --log FILE (the --audit "
+                "FILE of `stockade run`)")
+    complain_logs = [log for log in logs if _complain_runs(log)]
+    if complain_logs and len(complain_logs) == len(logs) and store is None:
+        return (f"{', '.join(printable(log) for log in complain_logs)}: complain-mode runs in "
+                f"which the profile would deny nothing: {args.profile} already allows what "
+                "the program did (a denial seen under `stockade run -p` is then the kernel's "
+                f"approximation of a rule: `stockade explain --profile {args.profile} OP PATH`"
+                " shows it)")
+    return ""
+
+
+def _why_unenforced(path: str) -> str:
+    """Why the kernel refuses what the profile allows, where it is known."""
+    if re.fullmatch(r"/proc/[0-9]+(/.*)?", path):
+        return (" (a process started after launch, such as one the program ran: Landlock "
+                "grants /proc/PID entries only of processes alive at launch and of the program "
+                "itself; `@{PROC}/** r,` reaches it, and every other process's entries too)")
+    return ""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,9 +115,10 @@ def run(args: argparse.Namespace) -> int:
                      profile_name=args.profile_name, any_profile=args.any_profile,
                      exec_mode=args.exec_mode, glob=args.glob, enforced=enforced,
                      owners=_run_owners())
-    for rec in result.unenforced:
-        print(f"# still denied under the proposed profile (no rule can grant it in Landlock): "
-              f"{printable(rec.denied)} on {printable(rec.object)}", file=sys.stderr)
+    which = "the proposed profile" if result.proposals else "this profile"
+    for denied, obj in dict.fromkeys((rec.denied, rec.object) for rec in result.unenforced):
+        print(f"# still denied under {which} (no rule can grant it in Landlock): "
+              f"{printable(denied)} on {printable(obj)}{_why_unenforced(obj)}", file=sys.stderr)
     if args.apply and result.proposals:
         write_atomically(args.profile, result.new_text)
     if args.json:
@@ -98,7 +131,10 @@ def run(args: argparse.Namespace) -> int:
     if not result.proposals:
         print(f"{result.profile}: no changes proposed ({result.relevant} relevant of "
               f"{result.records} records)")
-        if not result.records:
+        why = _nothing_read(args, logs, store) if not result.records else None
+        if why:
+            print(f"stockade logprof: {why}", file=sys.stderr)
+        elif not result.records:
             print("stockade logprof: the logs hold no denial records; Landlock's denials reach "
                   "them only through the kernel's audit (root, audit enabled: `stockade run` "
                   "warns when it is not); without them, record what the profile would deny "

@@ -124,6 +124,43 @@ class _Desktop:
             self.command = None
 
 
+class DomainProfiles:
+    """Landlock domain -> the profile `stockade run` confines it with, for the kernel's
+    records, which name only the domain: its creator (the first denial's `domain_pid`, or the
+    allocation record's pid) is the program `run` launched, whose status record names the
+    profile while it runs (docs/status.md). At most `limit` domains are remembered."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self.known: dict[str, str] = {}
+        self._running: dict[int, str] = {}
+        self._read_at = -1.0
+
+    def _running_now(self) -> dict[int, str]:
+        """pid -> profile of the runs now, read at most once a second."""
+        if time.monotonic() - self._read_at > 1.0:
+            from stockade.host.confinement import confined_now
+
+            self._running = {c["pid"]: c["profile"] for c in confined_now(os.getuid())}
+            self._read_at = time.monotonic()
+        return self._running
+
+    def attribute(self, record: AuditRecord) -> None:
+        """Give a Landlock record of a known run its profile's name."""
+        domain = record.fields.get("domain", "") if record.module == "landlock" else ""
+        if not domain or record.profile:
+            return
+        if domain not in self.known:
+            creator = record.fields.get("domain_pid") or (
+                record.pid if record.operation == "domain_allocated" else "")
+            if not str(creator).isdigit():
+                return
+            if len(self.known) >= self.limit:
+                self.known.pop(next(iter(self.known)))
+            self.known[domain] = self._running_now().get(int(creator), "")
+        record.profile = self.known[domain]
+
+
 def _summary(records: list[AuditRecord], since: float | None) -> int:
     denials = [r for r in records if r.result == "DENIED" and not r.quiet]
     first = since if since is not None else min((r.time for r in records), default=time.time())
@@ -149,9 +186,15 @@ def run(args: argparse.Namespace) -> int:
     follower = Follower(open_sources(args, from_start, since), since=since)
     try:
         if args.summary:
-            return _summary(list(follower.follow(once=True)), since)
+            profiles = DomainProfiles()
+            records = list(follower.follow(once=True))
+            for record in records:
+                profiles.attribute(record)
+            return _summary(records, since)
         desktop = _Desktop(not args.no_desktop)
+        profiles = DomainProfiles()
         for record in follower.follow(once=args.once):
+            profiles.attribute(record)
             if record.result != "DENIED" or record.quiet:
                 continue
             print(line_for(record), flush=True)

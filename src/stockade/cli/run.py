@@ -50,7 +50,9 @@ Without a profile, everything Landlock handles is denied except what --ro/--rw/-
 --connect-tcp/--bind-tcp grant; abstract unix sockets and signals cannot leave the sandbox;
 with -p PROFILE the profile's plan applies and the flags add grants to it. A symbolic link in
 a --ro/--rw/--rx PATH is followed only if root owns it and its directory (so /bin -> usr/bin
-works); any other link is refused: a sandbox could have planted it, name the target instead. --strict refuses
+works); any other link is refused: a sandbox could have planted it, name the target
+instead. Devices are files to Landlock: `> /dev/null` needs --rw /dev/null (bwrap's
+--dev /dev, firejail's private /dev). --strict refuses
 (exit 3) a profile with a rule that is not enforced exactly. seccomp refuses
 kernel-modifying calls, io_uring, mount, new user/mount namespaces, ptrace, TIOCSTI, the
 kernel keyring (--allow-keyring), MPTCP/SCTP and the x32 ABI; no capability is kept;
@@ -63,7 +65,9 @@ or it could not be confined), 126 if it could not be executed, 127 if not found,
 --strict refusal (--strict judges the profile's own rules; --strict=all abstractions too).
 Signals sent to stockade are forwarded to the command. Quiet by default: one line about
 weakened rules (-v lists them, -q says nothing).
-example: stockade run --rx /usr --ro /etc --rw /tmp -- /bin/sh -c 'ls /tmp'"""
+example: stockade run --rx /usr --ro /etc --rw /tmp -- /bin/sh -c 'ls /tmp'
+example: stockade run --rx / --rw "$PWD" --rw /dev/null -- make   (as bwrap --ro-bind / /
+         --bind "$PWD" "$PWD" --dev /dev, and no network)"""
 
 
 def _port(text: str) -> int:
@@ -504,6 +508,9 @@ def _run(args: argparse.Namespace) -> int:
             if audit:
                 report.write_record(audit, {"event": "error", "error": str(err),
                                             "exit": err.exit_code})
+            if args.profile and "no Landlock execute right" in str(err):
+                raise launcher.LaunchError(_profile_exec_hint(str(err), args.profile, command),
+                                           err.exit_code) from None
             raise
         if collector is not None:
             collector.stop()
@@ -568,6 +575,15 @@ def _protect_launcher_files(supervision: SupervisorSetup, outputs: list[os.stat_
     from stockade.enforce.supervisor.protect import for_launch
 
     supervision.supervisor.protect = for_launch(outputs)
+
+
+def _profile_exec_hint(message: str, profile: str, command: list[str]) -> str:
+    """With -p, the rule to add comes from the profile's own explain, not from ad-hoc flags."""
+    import shutil
+
+    path = os.path.realpath(shutil.which(command[0]) or command[0])
+    return (f"{message}; with -p the profile's rules are the grants: `stockade explain "
+            f"--profile {profile} exec {path}` names the rule to add")
 
 
 def _report_weakened(args: argparse.Namespace, entries: list[CoverageEntry]) -> None:

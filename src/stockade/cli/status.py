@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Any
 
-from stockade.cli.output import paint, print_json, table
+from stockade.cli.output import paint, print_json, printable, table
 from stockade.errors import UsageError
 from stockade.host.posture import host_posture
 from stockade.lsm.caps import CAP_NAMES
@@ -138,6 +138,18 @@ def _process_rows(proc: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _confined_text(confined: Any, shown: int = 8) -> str:
+    """`N: PID PROFILE [mode], ...`: the programs `stockade run` confines now (records this
+    user can read)."""
+    if isinstance(confined, dict):
+        return str(confined.get("error"))
+    if not confined:
+        return "none (that this user can see)"
+    items = [f"{c['pid']} {printable(c['profile'])} [{c['mode']}]" for c in confined[:shown]]
+    more = f" and {len(confined) - shown} more (--json lists them)" if len(confined) > shown else ""
+    return f"{len(confined)}: " + ", ".join(items) + more
+
+
 def run(args: argparse.Namespace) -> int:
     """Probe and print."""
     pid = args.pid if args.pid is not None else os.getpid()
@@ -152,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
              if cache.get("directory") or cache.get("error")
              else "none (no cache directory for this user)")
     table(("layer", "mechanism", "state"), _host_rows(doc, details) + _process_rows(doc["process"])
-          + [("stockade", "plan cache (run -p)", where)])
+          + [("stockade", "plan cache (run -p)", where),
+             ("", "confined now", _confined_text(doc["confined"]))])
     return 0
 

@@ -112,3 +112,32 @@ def confinement(pid: int, uid: int, dirs: list[Path] | None = None) -> dict[str,
         return {"confined": None, "profile": env_profile, "source": f"{ENV_VAR} only",
                 "note": "no launcher record: the variable alone does not prove confinement"}
     return {"confined": False, "profile": None}
+
+
+def confined_now(uid: int, dirs: list[Path] | None = None) -> list[dict[str, Any]]:
+    """The programs `stockade run` confines now whose records this user can read (as
+    `aa-status` lists the processes in each mode): [{"pid", "profile", "mode"}], by pid.
+    A record whose start time is not its live process's (left by a crash) is skipped."""
+    found: dict[int, dict[str, Any]] = {}
+    if dirs is None:
+        dirs = record_dirs(uid)
+        if uid == 0:  # every user's runs, as aa-status shows every confined process
+            dirs += sorted(p for p in Path("/run/user").glob("*/stockade") if p not in dirs)
+    for directory in dirs:
+        try:
+            names = os.listdir(directory)
+        except OSError:  # absent, or another user's (0700)
+            continue
+        for name in names:
+            if not name.endswith(".json") or not name[:-5].isdigit():
+                continue
+            pid = int(name[:-5])
+            got = _record(pid, uid, [directory])
+            if got is None or pid in found:
+                continue
+            data = got[0]
+            if data.get("pid") != pid or data.get("start_time") != start_time(pid):
+                continue
+            found[pid] = {"pid": pid, "profile": str(data.get("profile")),
+                          "mode": str(data.get("mode", "enforce"))}
+    return [found[pid] for pid in sorted(found)]

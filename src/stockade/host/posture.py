@@ -9,6 +9,7 @@ from typing import Any
 
 from stockade.host.apparmor import apparmor_status
 from stockade.host.audit import audit_status
+from stockade.host.confinement import confined_now
 from stockade.host.landlock import landlock_abi
 from stockade.host.lockdown import lockdown_level
 from stockade.host.lsm import active_lsms, major_lsm
@@ -65,6 +66,7 @@ def host_posture(pid: int) -> tuple[dict[str, Any], dict[str, Any]]:
         "network": _safe(network_status, details, "network"),
         "process": process,
         "plan_cache": _safe(plan_cache_status, details, "plan_cache"),
+        "confined": _safe(lambda: confined_now(os.getuid()), details, "confined"),
     }
     return doc, details
 

@@ -21,6 +21,10 @@ _VERSION_DIR = re.compile(r"^(\D+?)(\d+)\.(\d+)$")  # python3.11, perl5.36
 _NUMBER_DIR = re.compile(r"^\d+(?:\.\d+)*$")  # gcc/.../12, perl/5.36.0
 _TEMP_DIRS = ("/tmp/", "/var/tmp/", "/dev/shm/", "/run/user/")
 _RANDOM_STEM = re.compile(r"^(tmp|\.?[A-Za-z]{0,12}[._-])?([A-Za-z0-9_]{6,})$")
+_RANDOM_SUFFIX = re.compile(r"^([A-Za-z]{1,12}\.(?:[A-Za-z]{1,12}-)?)([A-Za-z0-9_]{6,12})$")
+#: names whose random part may be all lower case: sem_open's `sem.XXXXXX`, multiprocessing's
+#: `sem.mp-` and 8 of [a-z0-9_]
+_KNOWN_TEMPLATE = re.compile(r"^sem\.(?:[A-Za-z0-9]{6}|mp-[a-z0-9_]{8})$")
 _LIB_ROOTS = ("/usr/lib/", "/lib/", "/usr/lib64/", "/lib64/", "/usr/local/lib/", "/usr/libexec/",
               "/usr/share/")
 
@@ -54,6 +58,11 @@ def _temp_component(name: str) -> str | None:
     match = _RANDOM_STEM.match(stem)
     if match and _looks_random(match.group(2)):
         return escape(match.group(1) or "") + "*" + (escape(dot + ext) if dot else "")
+    # glibc's sem_open (`sem.XXXXXX`) and Python's multiprocessing (`sem.mp-xxxxxxxx`): the
+    # random part comes after the dot
+    match = _RANDOM_SUFFIX.match(name)
+    if match and (_looks_random(match.group(2)) or _KNOWN_TEMPLATE.match(name)):
+        return escape(match.group(1)) + "*"
     return None
 
 

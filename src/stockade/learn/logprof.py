@@ -146,7 +146,7 @@ def logprof(profile_path: str, records: list[AuditRecord], *, include_dirs: Iter
     name = profile.name if "//" not in profile.name else None
     new_text = insert_rules(text, profile_path, [p.render() for p in proposals], name)
     unenforced: list[AuditRecord] = []
-    if enforced is not None and proposals:
+    if enforced is not None:  # without proposals too: what the profile allows, Landlock may not
         unenforced = enforced(new_text, relevant)
         widened = [p for p in proposals if _widen(p, unenforced)]
         if widened:

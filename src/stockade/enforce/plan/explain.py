@@ -36,21 +36,26 @@ _MASK64 = (1 << 64) - 1
 class PlanRow(Frozen):
     """One kernel layer's answer: verdict allow, deny or n/a, the errno name and why."""
 
-    FIELDS = ("layer", "verdict", "errno", "reason", "rule")
+    FIELDS = ("layer", "verdict", "errno", "reason", "rule", "missing", "path")
     __slots__ = FIELDS
     layer: str
     verdict: str
     errno: str | None
     reason: str
     rule: str
+    #: a Landlock denial: the rights missing (`fs.execute,fs.read_file`) on `path`
+    missing: str
+    path: str
 
     def __init__(self, layer: str, verdict: str, errno: str | None = None, reason: str = "",
-                 rule: str = "") -> None:
+                 rule: str = "", missing: str = "", path: str = "") -> None:
         object.__setattr__(self, "layer", layer)
         object.__setattr__(self, "verdict", verdict)
         object.__setattr__(self, "errno", errno)
         object.__setattr__(self, "reason", reason)
         object.__setattr__(self, "rule", rule)
+        object.__setattr__(self, "missing", missing)
+        object.__setattr__(self, "path", path)
 
 
 def _errname(err: int) -> str:
@@ -132,7 +137,8 @@ class _Landlock:
                     "; no rule covers it"
                 return PlanRow(LANDLOCK, DENY, _errname(err),
                                f"{_names(missing)} not granted on {path}{src}",
-                               "; ".join(str(r) for r in used))
+                               "; ".join(str(r) for r in used),
+                               ",".join(f"fs.{n}" for n in ll.flag_names(missing)), path)
             notes.append(f"{_names(handled)} granted on {path}")
         return PlanRow(LANDLOCK, ALLOW, None, "; ".join(notes), "; ".join(dict.fromkeys(rules)))
 

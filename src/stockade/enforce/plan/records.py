@@ -43,6 +43,20 @@ def checkable(record: AuditRecord) -> bool:
             and record.object.startswith("/") and bool(blocked_rights(record)))
 
 
+def _domain_creators(records: Sequence[AuditRecord]) -> dict[str, int]:
+    """Landlock domain -> the pid that created it (the program `run` launched), from the
+    first denial's `domain_pid` or the domain's allocation record. Only that process has its
+    own /proc/PID granted: a process it starts later does not (its /proc/PID did not exist
+    at launch)."""
+    out: dict[str, int] = {}
+    for r in records:
+        domain = r.fields.get("domain", "")
+        pid = r.fields.get("domain_pid") or (r.pid if r.operation == "domain_allocated" else None)
+        if domain and pid:
+            out.setdefault(domain, int(pid))
+    return out
+
+
 def still_denied(profile_path: str, text: str, records: Sequence[AuditRecord], *,
                  include_dirs: Sequence[str] = (), name: str | None = None,
                  ) -> list[AuditRecord]:
@@ -61,10 +75,12 @@ def still_denied(profile_path: str, text: str, records: Sequence[AuditRecord], *
     abi = ll.abi_version()
     model = LandlockModel(plan, abi)
     own: LandlockModel | None = None
+    creators = _domain_creators(records)
     out = []
     for r in wanted:
         found = _PROC_PID.fullmatch(r.object)
-        if found and r.pid and int(found.group(1)) == r.pid and plan.own_proc:
+        creator = creators.get(r.fields.get("domain", ""), r.pid)
+        if found and r.pid and int(found.group(1)) == r.pid == creator and plan.own_proc:
             if own is None:
                 own = LandlockModel(plan, abi, pid=os.getpid())
             asked, path = own, f"/proc/{os.getpid()}{found.group(2) or ''}"

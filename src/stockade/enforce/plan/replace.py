@@ -53,11 +53,16 @@ class ParentGrant:
 #: directory there would open every device or kernel knob beside the one named
 PSEUDO = ("/proc", "/sys", "/dev")
 _PSEUDO_DIRS = tuple(p + "/" for p in PSEUDO)
+#: tmpfs directories under /dev where programs do create and remove files: POSIX shared
+#: memory and semaphores (shm_open, sem_open: `/dev/shm/sem.XXXXXX`, made then unlinked)
+_CREATED_UNDER_DEV = ("/dev/shm",)
 
 
 def _replaceable(path: str, kind: str, fs: BuildCache) -> bool:
     """A regular file (or a name not there yet) outside the pseudo filesystems."""
-    if path.startswith(PSEUDO) and (path in PSEUDO or path.startswith(_PSEUDO_DIRS)):
+    if (path.startswith(PSEUDO) and (path in PSEUDO or path.startswith(_PSEUDO_DIRS))
+            and not (path in _CREATED_UNDER_DEV
+                     or path.startswith(tuple(d + "/" for d in _CREATED_UNDER_DEV)))):
         return False
     if kind == DIR:
         return True
