@@ -147,8 +147,10 @@ def write_grants(plan: Any) -> list[tuple[str, AccessFs]]:
     (supervisor/protect.py)."""
     grants = sandbox_grants(plan, only=WRITE_RIGHTS)
     for rule in plan.fs_rules:
+        if not rule.supervised:  # first: a plan has thousands of grants, flag arithmetic is slow
+            continue
         rights = rule.access & plan.handled_fs & WRITE_RIGHTS
-        if not rule.supervised or not rights:
+        if not rights:
             continue
         top = os.path.realpath(rule.path).rstrip("/") + "/"
         for changed in dict.fromkeys(plan.supervised_changes):
