@@ -913,3 +913,44 @@ def test_apparmor_module_decides_every_signal_path(area, user):
                           "f_setsig_self:OK", "received:nothing"], res  # no owner: no signal
     denials = [json.loads(x) for x in log.read_text().splitlines() if '"task_kill"' in x]
     assert len(denials) == 6, denials  # one record per refused call
+
+
+BIBA_SIGNAL = """
+import os, signal, sys, threading, time
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:  # medium, seen by the supervisor (one routed call), names a second thread
+    open("/etc/hostname").close()
+    got = []
+    threading.Thread(target=lambda: (got.append(threading.get_native_id()), time.sleep(5)),
+                     daemon=True).start()
+    while not got:
+        time.sleep(0.01)
+    os.write(w, b"%d" % got[0])
+    time.sleep(5)
+    os._exit(0)
+tid = int(os.read(r, 32))
+open(sys.argv[1]).read()  # read down: this process is `low` now
+time.sleep(0.2)
+for target in (tid, pid):
+    try:
+        os.kill(target, signal.SIGKILL)
+        print("kill:OK", flush=True)
+    except OSError as e:
+        print("kill:%d" % e.errno, flush=True)
+"""
+
+
+def test_biba_lowered_program_cannot_signal_a_medium_child_by_thread_id(area, user):
+    """Red team 8: a signal's target named by a thread id other than its leader's was labelled
+    as a process outside the sandbox (Biba's lowest level), so a program lowered to `low`
+    killed its `medium` child through it; by pid it was refused."""
+    low = area.allowed / "lowfile"
+    low.write_text("low\n")
+    os.setxattr(low, "user.stockade.biba", b"low")
+    os.chmod(low, 0o644)
+    res = run(user, "--mode", "enforce", "--lsm", "capability,biba", "--context", "biba=medium",
+              "--module-option", "biba.model=lwm", "--module-option",
+              "biba.default_level=medium", "--no-cache", *RX, "--ro", "/etc", "--ro",
+              str(area.root), "--", PY, "-c", BIBA_SIGNAL, str(low))
+    assert lines(res) == ["kill:1", "kill:1"], res

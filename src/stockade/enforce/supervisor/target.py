@@ -178,6 +178,18 @@ def lineage(pid: int, root_parent: int) -> tuple[list[tuple[int, int]], bool]:
     return chain, False
 
 
+def thread_group_of(tid: int) -> int:
+    """The thread-group id of task `tid` (0 when it is gone), from /proc/TID/status."""
+    try:
+        with open(f"/proc/{tid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Tgid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def exited_among(tasks: list[tuple[int, int]]) -> list[int]:
     """The pids of `tasks` ((pid, start time) pairs) that no longer run."""
     return [pid for pid, start in tasks if (st := stat_of(pid)) is None or st[1] != start]
@@ -382,6 +394,27 @@ class TaskCache:
         if labels is not None:
             return tuple(sorted(labels.items()))
         return self.initial if self.knows(tgid) else None
+
+    def contexts_in_tree(self, tid: int) -> tuple[tuple[str, str], ...] | None:
+        """The labels of the task `tid` names (a thread id too) when it is of the supervised
+        tree, whether or not it has made a routed call yet (its lineage reaches the
+        supervisor); None for a task outside it (the signal and ptrace targets' labels)."""
+        known = self.contexts_of(tid)
+        if known is not None:
+            return known
+        tgid = self.labels.helper.call(thread_group_of, tid)
+        if tgid <= 0:
+            return None
+        if tgid != tid and (known := self.contexts_of(tgid)) is not None:
+            return known
+        st = self.labels.helper.call(stat_of, tgid)
+        if st is None:
+            return None
+        _, rooted = self.labels.helper.call(lineage, st[0], self.labels.root_parent)
+        if not rooted:
+            return None
+        return tuple(sorted({**self.labels.initial,
+                             **self.labels.resolve(tgid, st[1], st[0])}.items()))
 
     def set_contexts(self, tgid: int, contexts: tuple[tuple[str, str], ...],
                      before: tuple[tuple[str, str], ...] = ()) -> bool:

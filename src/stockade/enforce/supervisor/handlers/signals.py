@@ -49,7 +49,7 @@ def task_object(sup: Supervisor, pid: int) -> Object | None:
         subject = sup.helper.call(subject_from_pid, pid)
     except StockadeError:
         return None
-    labels = sup.tasks.contexts_of(pid)
+    labels = sup.tasks.contexts_in_tree(pid)  # rooted lineages only: never UnknownTask
     if labels:
         merged = {**dict(subject.contexts), **dict(labels)}
         subject = replace(subject, contexts=tuple(sorted(merged.items())))
