@@ -954,3 +954,38 @@ def test_biba_lowered_program_cannot_signal_a_medium_child_by_thread_id(area, us
               "biba.default_level=medium", "--no-cache", *RX, "--ro", "/etc", "--ro",
               str(area.root), "--", PY, "-c", BIBA_SIGNAL, str(low))
     assert lines(res) == ["kill:1", "kill:1"], res
+
+
+THREADED_SIGNALS = """
+import fcntl, os, signal, struct, threading, time
+pid = os.fork()
+if pid == 0:
+    time.sleep(3)
+    os._exit(0)
+pidfd = os.pidfd_open(pid)
+threading.Thread(target=time.sleep, args=(3,), daemon=True).start()  # shares fds and memory
+try:
+    signal.pidfd_send_signal(pidfd, 0)
+    print("pidfd_send_signal:OK", flush=True)
+except OSError as e:
+    print("pidfd_send_signal:%d" % e.errno, flush=True)
+r, w = os.pipe()
+try:
+    fcntl.fcntl(r, 15, struct.pack("ii", 1, os.getpid()))  # F_SETOWN_EX: owner in memory
+    print("f_setown_ex:OK", flush=True)
+except OSError as e:
+    print("f_setown_ex:%d" % e.errno, flush=True)
+"""
+
+
+def test_signal_targets_another_thread_could_change_are_refused(area, user):
+    """Red team 8: the kernel reads a pidfd_send_signal descriptor and an F_SETOWN_EX /
+    FIOSETOWN owner again after the decision; a second thread swapped them in between. Where
+    another task shares the descriptor table or the memory, these calls are refused."""
+    prof = area.root / "p.profile"
+    prof.write_text("profile sigp {\n  /usr/** rmix,\n  /etc/** r,\n  signal,\n}\n")
+    os.chmod(prof, 0o644)
+    res = run(user, "--mode", "enforce", "--lsm", "capability,apparmor", "--module-option",
+              f'apparmor.profiles=["{prof}"]', "--context", "apparmor=sigp", *RX, "--ro", "/etc",
+              "--", PY, "-c", THREADED_SIGNALS)
+    assert lines(res) == ["pidfd_send_signal:1", "f_setown_ex:1"], res

@@ -21,6 +21,7 @@ import signal
 import struct
 from typing import TYPE_CHECKING
 
+from stockade.enforce.supervisor import exec_race
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.sys import s32
 from stockade.errors import StockadeError
@@ -150,9 +151,28 @@ def _pidfd_pid(tid: int, fd: int) -> int:
     return -1
 
 
+def _shared(sup: Supervisor, task: TaskInfo, addr: int, length: int) -> str:
+    """Why another task could change, between the decision and the kernel's own look, what
+    the call names through memory at `addr` or through its descriptor table ("": no one;
+    exec_race.writers: threads and vfork share both)."""
+    why, files = sup.helper.call(exec_race.writers, task.tid, task.tgid, addr, length)
+    return why or (f"it lies in a mapping of {files[0]}" if files else "")
+
+
+def _refuse_shared(sup: Supervisor, nid: int, task: TaskInfo, syscall: str, why: str) -> None:
+    sup.refuse(nid, task, "task_kill", None, errno.EPERM,
+               f"{syscall}: the signal's target cannot be decided soundly: {why}, so it could "
+               "change between the decision and the call")
+
+
 def h_pidfd_send_signal(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
-    """pidfd_send_signal(pidfd, sig, info, flags): the pidfd's process from fdinfo."""
+    """pidfd_send_signal(pidfd, sig, info, flags): the pidfd's process from fdinfo. The kernel
+    looks the descriptor up again: refused where another task shares the descriptor table."""
     task = sup.task(tid)
+    why = _shared(sup, task, 0, 0)
+    if why:
+        _refuse_shared(sup, nid, task, "pidfd_send_signal", why)
+        return
     try:
         pid = sup.helper.call(_pidfd_pid, tid, s32(a[0]))
     except OSError:
@@ -193,6 +213,11 @@ def h_ioctl(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
 
 def _owner_call(sup: Supervisor, nid: int, tid: int, fd: int, cmd: int, arg: int) -> None:
     task = sup.task(tid)
+    if cmd not in (F_SETOWN, F_SETSIG):  # the owner is read from memory: the kernel reads it
+        why = _shared(sup, task, arg, 8)  # again, so no other task may be able to change it
+        if why:
+            _refuse_shared(sup, nid, task, "fcntl" if cmd == F_SETOWN_EX else "ioctl", why)
+            return
     try:
         ours = ksys.take_fd(task.tgid, fd, task.pidfd)
     except OSError:
