@@ -126,3 +126,53 @@ def test_biba_core_dump_writes_up(user: str) -> None:
         assert sorted(p.name for p in target.iterdir()) == []
     finally:
         shutil.rmtree(target, ignore_errors=True)
+
+
+ORPHAN = """
+import os, sys, time
+out = sys.argv[1]
+def write(name):
+    try:
+        with open(os.path.join(out, name), "w") as f:
+            f.write("x")
+        print(name + ":OK", flush=True)
+    except OSError as e:
+        print(name + ":%d" % e.errno, flush=True)
+write("direct")
+if os.fork() == 0:
+    time.sleep(0.5)  # orphaned by then: re-parented to the launcher (the child subreaper)
+    write("escaped")
+    os._exit(0)
+os._exit(0)
+"""
+
+
+def test_tomoyo_orphan_adopted_by_the_launcher_keeps_no_wider_domain(tomoyo_policy: Path,
+                                                                   user: str) -> None:
+    """Red team 8: under --allow-keyring the launcher is the child subreaper, so the orphan of a
+    process that had changed domain was re-parented to it, counted as the tree's root and given
+    the program's first (wider) domain, which may write out/."""
+    out = Path(tempfile.mkdtemp(prefix="rt8-out-", dir="/tmp"))
+    try:
+        os.chown(out, 65534 if user == "nobody" else 0, -1)
+        py = os.path.realpath("/usr/bin/python3")
+        (tomoyo_policy / "exception_policy.conf").write_text(
+            (tomoyo_policy / "exception_policy.conf").read_text()
+            + "acl_group 0 file read /\\*\nacl_group 0 file read /\\{\\*\\}/\\*\n"
+            "acl_group 0 file read /\nacl_group 0 file read /\\{\\*\\}/\n"
+            "acl_group 0 file getattr /\\*\nacl_group 0 file getattr /\\{\\*\\}/\\*\n"
+            "acl_group 0 file getattr /\nacl_group 0 file getattr /\\{\\*\\}/\n")
+        (tomoyo_policy / "domain_policy.conf").write_text(
+            "<kernel>\nuse_profile 0\nuse_group 0\n\n"
+            f"<kernel> /usr/bin/sh\nuse_profile 3\nuse_group 0\nfile execute {py}\n"
+            "file execute /usr/bin/sleep\n"
+            f"file create {out}/\\* 0-0777\nfile write {out}/\\*\nfile truncate {out}/\\*\n\n"
+            f"<kernel> /usr/bin/sh {py}\nuse_profile 3\nuse_group 0\n")
+        res = cli("run", "--mode", "enforce", "--lsm", "capability,tomoyo", "--module-option",
+                  f"tomoyo.policy_dir={tomoyo_policy}", "--no-status-record", "--no-cache",
+                  "--allow-keyring", "--", "/usr/bin/sh", "-c",
+                  f"{py} -c '{ORPHAN}' {out}; sleep 1; true", user=user, timeout=60)
+        assert res.stdout.split() == ["direct:1", "escaped:13"], res
+        assert list(out.iterdir()) == []
+    finally:
+        shutil.rmtree(out, ignore_errors=True)

@@ -230,6 +230,7 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
     hook = SupervisedLaunch(supervisor, program, ruleset)
 
     def started(pid: int) -> None:  # before the program may exec
+        supervisor.tasks.labels.program_root = pid  # lineages count through it only
         if supervisor.guard is not None:
             supervisor.guard.program_started(pid)
         if supervisor.judge is not None:  # complain mode: the profile's own /proc too

@@ -206,8 +206,9 @@ class TaskLabels:
     labels. Filled by exec transitions and by modules that relabel a running task (Biba's
     low-water-mark: `relabel`); a task not in it takes the labels of its nearest ancestor that
     is (walking PPid in /proc), or the configured labels when its lineage reaches the supervisor
-    (the tree's root is our child). A task of unknown lineage (an orphan reparented away from
-    the tree) gets the configured labels while no task was ever relabelled, and otherwise the
+    through the program's first process (the tree's root is our child). A task of unknown
+    lineage (an orphan reparented away from the tree, or adopted by the supervisor as a keyring
+    run's child subreaper) gets the configured labels while no task was ever relabelled, and otherwise the
     lowest label of each relabelled module, or UnknownTask when the module has no lowest label.
     Bounded: when full, entries of exited tasks are dropped; if that frees nothing, the new
     label is refused (never is a live task's label forgotten).
@@ -220,6 +221,10 @@ class TaskLabels:
         self.limit = limit
         self.lowest = dict(lowest or {})
         self.root_parent = os.getpid()
+        #: the program's first process (the supervisor's child): a lineage reaching the
+        #: supervisor through another child (an orphan it adopted as the child subreaper of a
+        #: keyring run) is not the tree's
+        self.program_root = 0
         self._entries: dict[int, tuple[int, dict[str, str]]] = {}  # tgid -> (start, labels)
         self.changed: set[str] = set()  # modules whose label ever left the configured one
         self.on_change: Callable[[int, dict[str, str]], None] | None = None
@@ -247,7 +252,7 @@ class TaskLabels:
             del self._entries[tgid]  # the pid was reused: the old task is gone
         if not self.changed:  # no label ever changed: every lineage has the configured ones
             return self.initial
-        chain, rooted = self.helper.call(lineage, ppid, self.root_parent)
+        chain, rooted = self.lineage_of(tgid, ppid)
         for pid, pstart in chain:
             found = self._entries.get(pid)
             if found is not None and found[0] == pstart:
@@ -263,6 +268,15 @@ class TaskLabels:
             labels[module] = self.lowest[module]
         self._put(tgid, start, labels)
         return labels
+
+    def lineage_of(self, tgid: int, ppid: int) -> tuple[list[tuple[int, int]], bool]:
+        """`lineage` of thread group `tgid` (parent `ppid`), rooted only through the program's
+        first process."""
+        chain, rooted = self.helper.call(lineage, ppid, self.root_parent)
+        top = chain[-1][0] if chain else tgid  # the supervisor's child on the way
+        if rooted and self.program_root and top != self.program_root:
+            rooted = False  # adopted by the supervisor: not a descendant of the program's root
+        return chain, rooted
 
     def relabel(self, pid: int, module: str, label: str) -> bool:
         """Set `module`'s label of running thread group `pid`; False when the store is full."""
@@ -410,7 +424,7 @@ class TaskCache:
         st = self.labels.helper.call(stat_of, tgid)
         if st is None:
             return None
-        _, rooted = self.labels.helper.call(lineage, st[0], self.labels.root_parent)
+        _, rooted = self.labels.lineage_of(tgid, st[0])
         if not rooted:
             return None
         return tuple(sorted({**self.labels.initial,
