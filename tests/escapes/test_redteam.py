@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from confine_helpers import LABELLED, NOBODY, PY, cli, probe, uid_of
+from confine_helpers import LABELLED, NOBODY, PY, cli, probe, script, uid_of
 
 RX = ["--rx", PY, "--rx", "/usr"]
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
@@ -989,3 +989,18 @@ def test_signal_targets_another_thread_could_change_are_refused(area, user):
               f'apparmor.profiles=["{prof}"]', "--context", "apparmor=sigp", *RX, "--ro", "/etc",
               "--", PY, "-c", THREADED_SIGNALS)
     assert lines(res) == ["pidfd_send_signal:1", "f_setown_ex:1"], res
+
+
+def test_clone_parent_is_refused_where_modules_decide(area, user):
+    """Red team 8: a CLONE_PARENT child is its creator's sibling, so the labels found through
+    its lineage skipped its creator's (a TOMOYO domain, a lowered Biba level): refused (EPERM)
+    where a module stack decides."""
+    res = run(user, "--mode", "enforce", "--lsm", "capability,biba", "--context", "biba=medium",
+              "--module-option", "biba.default_level=medium", "--no-cache", *RX, "--ro",
+              "/etc", "--", *script(
+                  "r = libc.syscall(ctypes.c_long(56), ctypes.c_long(0x8000 | 17), "
+                  "ctypes.c_long(0), None, None, ctypes.c_long(0))\n"
+                  "os._exit(0) if r == 0 else None\n"
+                  "print('clone:%s' % ('OK' if r > 0 else errno.errorcode[ctypes.get_errno()]),"
+                  " flush=True)\n"))
+    assert lines(res) == ["clone:EPERM"], res

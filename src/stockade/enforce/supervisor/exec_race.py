@@ -37,6 +37,7 @@ CLONE_VFORK = 0x4000
 CLONE_THREAD = 0x10000
 CLONE_FS = 0x200
 CLONE_FILES = 0x400
+CLONE_PARENT = 0x8000
 #: (mask, value) of clone flags refused (EPERM) by the notification filter under a supervisor
 #: that decides exec: a process (not a thread) sharing the caller's memory without being a
 #: vfork child, or its fd table or cwd (the descriptor or directory an exec resolves from)

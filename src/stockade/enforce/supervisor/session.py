@@ -36,7 +36,7 @@ from stockade.enforce.plan.types import SeccompRule
 from stockade.enforce.prepare import Prepared
 from stockade.enforce.supervisor import launcher_check
 from stockade.enforce.supervisor import sys as ksys
-from stockade.enforce.supervisor.exec_race import SHARING_CLONES
+from stockade.enforce.supervisor.exec_race import CLONE_PARENT, SHARING_CLONES
 from stockade.enforce.supervisor.loop import Supervisor
 from stockade.enforce.supervisor.notify import (
     SECCOMP_FILTER_FLAG_NEW_LISTENER,
@@ -217,6 +217,11 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
         # exec is decided (handlers._exec_race): no process may share what it reads
         refused = [("clone", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, mask, value),))
                    for mask, value in SHARING_CLONES]
+    if supervisor.mode == "enforce" and supervisor.hooks:
+        # a CLONE_PARENT child is its creator's sibling: its labels, found through its
+        # lineage (target.TaskLabels), would skip its creator's (red team 8)
+        refused = [*refused, ("clone", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, CLONE_PARENT,
+                                                  CLONE_PARENT),))]
     # the handlers of what is routed, imported now: the thread cannot open files once restricted
     supervisor.serve({*routed, *(r.syscall for r in rules)})
     if launcher_guard.needed(prep.plan.scopes, prep.landlock_abi):
