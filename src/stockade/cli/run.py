@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import sys
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from stockade.cli import _run_report as tell
 from stockade.cli._args import trailing_command
+from stockade.cli._run_args import add_arguments as add_arguments  # the command protocol (main.py)
 from stockade.cli._run_complain import complain_requested
 from stockade.cli._run_tomoyo import add_kernel_grants, wants_tomoyo
-from stockade.cli._stack_args import LSM_HELP, add_stack_arguments
-from stockade.cli._strict import add_strict, check_strict, strict_judge
+from stockade.cli._strict import check_strict, strict_judge
 from stockade.errors import StockadeError, UnsupportedError, UsageError
 
 if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
@@ -23,7 +23,6 @@ if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
     from stockade.enforce.output_file import RecordFile
     from stockade.enforce.plan.cache.marks import Mark
     from stockade.enforce.plan.types import (
-        CoverageEntry,
         CoverageReport,
         EnforcementPlan,
         ProfilePlan,
@@ -44,119 +43,6 @@ COLLECTS_GARBAGE = True
 #: process without the interpreter's finalization (cli/main.py `entry`)
 EXIT_AT_ONCE = True
 HELP = "run a command confined (Landlock, seccomp, capabilities, no_new_privs)"
-
-_EPILOG = """\
-Without a profile, everything Landlock handles is denied except what --ro/--rw/--rx and
---connect-tcp/--bind-tcp grant; abstract unix sockets and signals cannot leave the sandbox;
-with -p PROFILE the profile's plan applies and the flags add grants to it. A symbolic link in
-a --ro/--rw/--rx PATH is followed only if root owns it and its directory (so /bin -> usr/bin
-works); any other link is refused: a sandbox could have planted it, name the target
-instead. Devices are files to Landlock: `> /dev/null` needs --rw /dev/null (bwrap's
---dev /dev, firejail's private /dev). --strict refuses
-(exit 3) a profile with a rule that is not enforced exactly. seccomp refuses
-kernel-modifying calls, io_uring, mount, new user/mount namespaces, ptrace, TIOCSTI, the
-kernel keyring (--allow-keyring), MPTCP/SCTP and the x32 ABI; no capability is kept;
-no_new_privs is set. chmod, chown, utime, xattrs, listen and pathname unix peers, which
-Landlock does not mediate, are decided on the same grants by a small supervisor.
-UDP is not restricted by Landlock up to ABI 7: --net tcp refuses UDP, raw and netlink
-sockets in seccomp, --net none every socket but AF_UNIX socketpair. Exit status: the
-command's, 128+N if it died of signal N, 125 if it did not run (bad profile, flags or input,
-or it could not be confined), 126 if it could not be executed, 127 if not found, 3 for a
---strict refusal (--strict judges the profile's own rules; --strict=all abstractions too).
-Signals sent to stockade are forwarded to the command. Quiet by default: one line about
-weakened rules (-v lists them, -q says nothing).
-example: stockade run --rx /usr --ro /etc --rw /tmp -- /bin/sh -c 'ls /tmp'
-example: stockade run --rx / --rw "$PWD" --rw /dev/null -- make   (as bwrap --ro-bind / /
-         --bind "$PWD" "$PWD" --dev /dev, and no network)"""
-
-
-def _port(text: str) -> int:
-    if not (text.isascii() and text.isdigit()):
-        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
-    port = int(text)
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"TCP port out of range (0-65535): {port}")
-    return port
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of `stockade run`."""
-    parser.epilog = _EPILOG
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("-p", "--profile", metavar="PROFILE",
-                        help="confine with this AppArmor-syntax profile file (ad-hoc flags add "
-                        "to it)")
-    parser.add_argument("-I", "--include", dest="include_dirs", action="append", default=[],
-                        metavar="DIR", help="add DIR to the profile include path (repeatable)")
-    parser.add_argument("--profile-name", metavar="NAME",
-                        help="the profile to use when the file has several")
-    for flag, what in (("--ro", "read"), ("--rw", "read, write, create and remove"),
-                       ("--rx", "read and execute")):
-        parser.add_argument(flag, action="append", default=[], metavar="PATH",
-                            help=f"allow {what} beneath PATH (repeatable)")
-    parser.add_argument("--connect-tcp", action="append", default=[], type=_port,
-                        metavar="PORT", help="allow TCP connect to PORT (repeatable)")
-    parser.add_argument("--bind-tcp", action="append", default=[], type=_port,
-                        metavar="PORT", help="allow TCP bind on PORT (repeatable)")
-    parser.add_argument("--net", choices=("none", "tcp"),
-                        help="none: no sockets at all but AF_UNIX socketpair; tcp: unix and TCP "
-                        "sockets only (no UDP, raw or netlink), TCP ports only those granted "
-                        "by --connect-tcp/--bind-tcp (and the profile's port rules); with -p "
-                        "it narrows the profile")
-    parser.add_argument("--keep-cap", action="append", default=[], metavar="CAP",
-                        help="keep this capability, e.g. CAP_NET_BIND_SERVICE (repeatable)")
-    mode = parser.add_mutually_exclusive_group()
-    add_strict(mode, "refuse to start (exit 3)")
-    mode.add_argument("--best-effort", dest="strict", action="store_const", const=None,
-                      help="enforce what this kernel can, one summary line about weakened "
-                      "rules (default)")
-    parser.add_argument("--audit", metavar="FILE",
-                        help="append JSON lines of what was applied, the start, the exit and "
-                        "(as root) the kernel's denial records of the program")
-    chatter = parser.add_mutually_exclusive_group()
-    chatter.add_argument("-v", "--verbose", action="store_true",
-                         help="one line per weakened rule (abstractions included) instead of "
-                         "one summary line")
-    chatter.add_argument("-q", "--quiet", action="store_true",
-                         help="nothing on stderr about weakened rules, notes or open UDP; "
-                         "only errors")
-    parser.add_argument("--allow-keyring", action="store_true",
-                        help="allow add_key, keyctl and request_key (refused by default: the "
-                        "per-user kernel keyring is shared with the host); no run uses the "
-                        "plan cache meanwhile, and processes the program leaves are killed "
-                        "when it exits")
-    parser.add_argument("--no-status-record", dest="status_record", action="store_false",
-                        help="do not write the status record (PID.json in /run/stockade for root, "
-                        "else in $XDG_RUNTIME_DIR/stockade, read by `stockade status`); needed "
-                        "when a writable grant covers its directory")
-    parser.add_argument("--no-cache", dest="cache", action="store_false",
-                        help="compile the profile afresh: neither use nor update the plan cache "
-                        "($XDG_CACHE_HOME/stockade/plans or ~/.cache/stockade/plans)")
-    parser.add_argument("--inherit-transitions", action="store_true",
-                        help="run programs that a px/cx rule moves into another profile under "
-                        "this profile's sandbox (refused by default: Landlock has no "
-                        "transition on exec)")
-    parser.add_argument("--clear-env", action="store_true",
-                        help="pass only PATH, TERM, LANG, LC_ALL, HOME, USER, LOGNAME, TZ")
-    sup = parser.add_argument_group("reference monitor (seccomp user notification)")
-    sup.add_argument("--mode", choices=("enforce", "complain", "learn"),
-                     help="put the module stack on the program's system calls: enforce its "
-                          "verdicts, complain (allow and record would-be denials), or learn "
-                          "(also record every access to --learn FILE; without -p, nothing but "
-                          "the baseline seccomp refusals blocks: no Landlock limit)")
-    sup.add_argument("--complain", action="store_true",
-                     help="same as --mode complain; with -p the profile is asked, not enforced: "
-                          "the program's files, ports and signals are NOT confined, each access "
-                          "the profile would deny is allowed and recorded in --audit FILE "
-                          "(any user)")
-    add_stack_arguments(sup, lsm_help="modules for --mode, " + LSM_HELP.replace("modules, ", ""))
-    sup.add_argument("--learn", metavar="FILE",
-                     help="append every access the program makes here, one JSON object per line "
-                          "(time, pid, comm, exe, syscall, op, path, access, target, peer, "
-                          "result, ...), as `stockade learn` reads them")
-    parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
-                        help="the command to run")
-
 
 def _open_outputs(args: argparse.Namespace,
                   plan: EnforcementPlan) -> tuple[RecordFile | None, int | None]:
@@ -222,7 +108,7 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
                                       program=program, use_cache=args.cache, exposed=exposed,
                                       compiling=gc.enable)  # input-sized work
     if args.verbose:
-        _say(f"plan cache: {how}")
+        tell.say(f"plan cache: {how}")
     plan = pp.plan.merged(grants)
     if pp.transitions and not args.inherit_transitions and getattr(args, "mode", None) != "learn":
         # learning observes what a profile would do; the refusal names the record problem too
@@ -242,13 +128,11 @@ def _observe_only(adhoc: EnforcementPlan, quiet: bool) -> EnforcementPlan:
     plan = observe_plan()
     plan.keep_caps, plan.clear_env = adhoc.keep_caps, adhoc.clear_env
     if (adhoc.fs_rules or adhoc.net_rules) and not quiet:
-        _say("note: --mode learn without -p applies no Landlock limit: the path and port flags "
+        tell.say("note: --mode learn without -p applies no Landlock limit: the path and port flags "
              "grant nothing more")
     return plan
 
 
-def _say(text: str) -> None:
-    sys.stderr.write(f"stockade run: {text}\n")
 
 
 def _audit_enabled() -> bool | None:
@@ -270,13 +154,13 @@ def _collector(name: str, audit: RecordFile | None,
     if audit is None:
         return None
     if os.geteuid() != 0:
-        _say("kernel denials of the program are not recorded: reading them needs root "
+        tell.say("kernel denials of the program are not recorded: reading them needs root "
              "(without root, `stockade run --complain -p PROFILE --audit FILE` records what "
              "the profile would deny, unconfined)")
         return None
     enabled = _audit_enabled()
     if enabled is False:
-        _say("denials are not being logged by the kernel: audit is disabled "
+        tell.say("denials are not being logged by the kernel: audit is disabled "
              "(enable it with auditctl -e 1)")
         return None
     from stockade.enforce.denials import DenialCollector, plan_errnos
@@ -292,7 +176,7 @@ def _collector(name: str, audit: RecordFile | None,
     try:
         return DenialCollector(name, sink, plan_errnos(plan.seccomp_rules) if plan else None)
     except StockadeError as err:
-        _say(f"kernel denials of the program are not recorded: {err}")
+        tell.say(f"kernel denials of the program are not recorded: {err}")
         return None
 
 
@@ -316,7 +200,7 @@ def _record_keeper(args: argparse.Namespace, prep: Prepared, name: str,
         if conflict is not None:
             raise StockadeError(conflict, SETUP_FAILED)
     return status_record.Keeper(directory, name, landlock_abi=prep.landlock_abi, layers=layers,
-                                warn=_say, mode=mode)
+                                warn=tell.say, mode=mode)
 
 
 def _record_conflict(args: argparse.Namespace, plan: EnforcementPlan) -> str | None:
@@ -448,18 +332,18 @@ def _run(args: argparse.Namespace) -> int:
         if not args.quiet:
             if judged is not None:
                 for line in _run_complain.start_lines(judged.name, plan.keep_caps):
-                    _say(line)
+                    tell.say(line)
             else:
-                _report_weakened(args, coverage_scope.weakened(
+                tell.report_weakened(args, coverage_scope.weakened(
                     prep.coverage.entries, supervised=supervision is not None))
             if (not args.profile and not args.net and (args.connect_tcp or args.bind_tcp)
                     and prep.plan.handled_net and prep.landlock_abi >= 4):
-                _say("warning: only TCP is restricted; UDP datagrams may go to any address and "
+                tell.say("warning: only TCP is restricted; UDP datagrams may go to any address and "
                      "port (Landlock has no UDP rights up to ABI 7): add --net tcp to refuse "
                      "UDP, raw and netlink sockets")
             for note in notes:
-                _say(f"note: {note}")
-            _venv_hint(command, prep)
+                tell.say(f"note: {note}")
+            tell.venv_hint(command, prep)
         if audit:
             for rec in report.applied_records(prep, command, strict=args.strict):
                 if judged is not None:
@@ -500,7 +384,7 @@ def _run(args: argparse.Namespace) -> int:
 
                 status = supervised_launch(prep, supervision.supervisor, supervision.routed,
                                            command, on_started=started, before_exec=keeper)
-                _report_supervisor_failure(supervision.supervisor.fatal, args.verbose)
+                tell.report_supervisor_failure(supervision.supervisor.fatal, args.verbose)
             else:
                 status = launcher.launch(prep, command, on_started=started,
                                          before_exec=keeper)
@@ -509,15 +393,15 @@ def _run(args: argparse.Namespace) -> int:
                 report.write_record(audit, {"event": "error", "error": str(err),
                                             "exit": err.exit_code})
             if args.profile and "no Landlock execute right" in str(err):
-                raise launcher.LaunchError(_profile_exec_hint(str(err), args.profile, command),
+                raise launcher.LaunchError(tell.profile_exec_hint(str(err), args.profile, command),
                                            err.exit_code) from None
             raise
         if collector is not None:
             collector.stop()
             if collector.lost:
-                _say(f"{collector.lost} kernel audit messages were lost (reader too slow)")
+                tell.say(f"{collector.lost} kernel audit messages were lost (reader too slow)")
             if collector.attribution_note:
-                _say(collector.attribution_note)
+                tell.say(collector.attribution_note)
                 if audit:  # the file says it too: its SECCOMP records may be incomplete
                     report.write_record(audit, {"event": "attribution",
                                                 "note": collector.attribution_note})
@@ -526,18 +410,18 @@ def _run(args: argparse.Namespace) -> int:
             report.write_record(audit, {"event": "exit", "status": status})
         if (judged is not None and supervision is not None and supervision.supervisor.judge
                 and not args.quiet):
-            _say(_run_complain.end_line(supervision.supervisor.judge, args.audit))
+            tell.say(_run_complain.end_line(supervision.supervisor.judge, args.audit))
         hint = tcp.hint()
         if hint and not args.quiet:
-            _say(hint)
+            tell.say(hint)
         return status
     finally:
         if keyring_key:
             ended, dropped = plan_cache.end_exposure(mark)
             if ended and args.verbose:
-                _say(f"ended {ended} processes the program left (it may use the keyring)")
+                tell.say(f"ended {ended} processes the program left (it may use the keyring)")
             if not dropped:
-                _say("warning: the plan cache key could not be dropped: the cache stays off")
+                tell.say("warning: the plan cache key could not be dropped: the cache stays off")
         if keeper is not None:
             keeper.remove()
         if collector is not None:
@@ -546,27 +430,12 @@ def _run(args: argparse.Namespace) -> int:
             audit.close()
             lost = audit.lost_line()
             if lost:
-                _say(lost)
+                tell.say(lost)
         if supervision is not None:
             supervision.close()
         gc.unfreeze()  # a caller in the same process (tests) collects as before
 
 
-def _report_supervisor_failure(fatal: BaseException | None, verbose: bool) -> None:
-    """One line when the supervisor thread ended on an error: the program is not left to run
-    undecided (the thread kills its first process, every routed call of any other fails).
-    The traceback with -v."""
-    if fatal is None:
-        return
-    from stockade.cli.output import printable
-
-    _say(f"the supervisor failed ({printable(type(fatal).__name__)}: {printable(str(fatal))}): "
-         "the program was killed and any process it left gets ENOSYS for every call "
-         "the supervisor decides (fail closed)" + ("" if verbose else "; -v shows where"))
-    if verbose:
-        import traceback
-
-        sys.stderr.write("".join(traceback.format_exception(fatal)))
 
 
 def _protect_launcher_files(supervision: SupervisorSetup, outputs: list[os.stat_result]) -> None:
@@ -577,42 +446,10 @@ def _protect_launcher_files(supervision: SupervisorSetup, outputs: list[os.stat_
     supervision.supervisor.protect = for_launch(outputs)
 
 
-def _profile_exec_hint(message: str, profile: str, command: list[str]) -> str:
-    """With -p, the rule to add comes from the profile's own explain, not from ad-hoc flags."""
-    import shutil
-
-    path = os.path.realpath(shutil.which(command[0]) or command[0])
-    return (f"{message}; with -p the profile's rules are the grants: `stockade explain "
-            f"--profile {profile} exec {path}` names the rule to add")
 
 
-def _report_weakened(args: argparse.Namespace, entries: list[CoverageEntry]) -> None:
-    """One summary line about weakened rules, or (-v) one line per rule."""
-    from stockade.enforce import coverage_scope
-
-    if args.verbose:
-        for entry in entries:
-            _say(entry.line())
-        return
-    what = args.profile or "this sandbox"
-    hint = "-v lists them" + (f", `stockade compile {args.profile}` explains"
-                              if args.profile else "")
-    line = coverage_scope.summary(entries, what, hint, args.include_dirs)
-    if line:
-        _say(line)
 
 
-def _venv_hint(command: list[str], prep: Prepared) -> None:
-    """One line when the program is a venv's python whose pyvenv.cfg the plan hides."""
-    from stockade.cli.output import printable
-    from stockade.enforce.venv_hint import ungranted_venv
-
-    venv = ungranted_venv(command[0], prep.plan, prep.env)
-    if venv:
-        import shlex
-
-        _say(f"the Python venv at {printable(venv)} is not granted (Python cannot read its "
-             f"pyvenv.cfg): add --ro {printable(shlex.quote(venv))}")
 
 
 def _watch_tcp(supervision: SupervisorSetup, tcp: TcpRefusals) -> None:

@@ -23,13 +23,15 @@ from typing import TYPE_CHECKING
 
 from stockade.enforce.grant_path import MAX_LINKS
 from stockade.enforce.supervisor.resolve import rewrite_self
+from stockade.enforce.supervisor.routing import HOOK_SYSCALLS, OPEN
 from stockade.enforce.supervisor.sys import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW
 from stockade.lsm.probe import inode_object
-from stockade.lsm.types import MAY_WRITE, Object, Request
+from stockade.lsm.types import MAY_OPEN, MAY_WRITE, Object, Request
 from stockade.modules.dac import Dac
 from stockade.slotted import replace
 
 if TYPE_CHECKING:
+    from stockade.enforce.supervisor.loop import Supervisor
     from stockade.enforce.supervisor.plan_guard import PlanGuard
     from stockade.enforce.supervisor.target import TaskInfo
     from stockade.lsm.types import Subject
@@ -89,6 +91,22 @@ def changeable(guard: PlanGuard | None, subject: Subject,
         if _DAC.may_take_name(Request("inode_unlink", subject, entry)) is None:
             return directory
     return ""
+
+
+#: hooks through which the modules decide the program's opens (the supervisor performs them)
+OPEN_HOOKS = frozenset(h for h, calls in HOOK_SYSCALLS.items() if set(OPEN) & set(calls))
+
+
+def may_write(sup: Supervisor, task: TaskInfo, path: str, obj: Object) -> bool:
+    """Whether the program may open the file at `path` for writing: where the modules decide
+    opens (the supervisor performs them), their answer, asked without the AVC or an audit
+    record, and the plan's whole ruleset; else the program's own Landlock grants."""
+    if sup.hooks & OPEN_HOOKS:
+        if sup.guard is not None and not sup.guard.may_write(path):
+            return False
+        req = Request("file_open", task.subject, obj, MAY_WRITE | MAY_OPEN)
+        return sup.stack.explain(req).errno == 0
+    return sup.guard is None or sup.guard.check(path, obj.mode, True)[0] == 0
 
 
 def rewritable(subject: Subject, choosers: list[str],

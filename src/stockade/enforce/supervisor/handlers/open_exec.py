@@ -29,7 +29,7 @@ from stockade.enforce.supervisor.resolve import (
     open_parent,
     split_parent,
 )
-from stockade.enforce.supervisor.routing import EXEC_HOOKS, HOOK_SYSCALLS, OPEN
+from stockade.enforce.supervisor.routing import EXEC_HOOKS
 from stockade.enforce.supervisor.sys import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, s32
 from stockade.lsm.operations import driver_checks
 from stockade.lsm.types import (
@@ -460,7 +460,7 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
                    f"decision: {why}")
         return
     # the first exec has no other process of the program beside it that could rewrite a file
-    why = exec_names.rewritable(task.subject, choosers, lambda path, obj: _may_write(
+    why = exec_names.rewritable(task.subject, choosers, lambda path, obj: exec_names.may_write(
         sup, task, path, obj)) if sup.mode == "enforce" and sup.hooks & EXEC_HOOKS and \
         sup.program_started else ""
     if why:
@@ -476,22 +476,6 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
     sup.tasks.drop_group(task.tgid)
     sup.program_started = True
     sup.cont(nid)
-
-
-#: hooks through which the modules decide the program's opens (the supervisor performs them)
-_OPEN_HOOKS = frozenset(h for h, calls in HOOK_SYSCALLS.items() if set(OPEN) & set(calls))
-
-
-def _may_write(sup: Supervisor, task: TaskInfo, path: str, obj: Object) -> bool:
-    """Whether the program may open the file at `path` for writing: where the modules decide
-    opens (the supervisor performs them), their answer, asked without the AVC or an audit
-    record, and the plan's whole ruleset; else the program's own Landlock grants."""
-    if sup.hooks & _OPEN_HOOKS:
-        if sup.guard is not None and not sup.guard.may_write(path):
-            return False
-        req = Request("file_open", task.subject, obj, MAY_WRITE | MAY_OPEN)
-        return sup.stack.explain(req).errno == 0
-    return sup.guard is None or sup.guard.check(path, obj.mode, True)[0] == 0
 
 
 _MAX_STRINGS = 4096

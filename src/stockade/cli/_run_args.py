@@ -1,0 +1,120 @@
+"""`stockade run`'s options (the one definition of them: `run.add_arguments` is this)."""
+
+from __future__ import annotations
+
+import argparse
+
+from stockade.cli._stack_args import LSM_HELP, add_stack_arguments
+from stockade.cli._strict import add_strict
+
+_EPILOG = """\
+Without a profile, everything Landlock handles is denied except what --ro/--rw/--rx and
+--connect-tcp/--bind-tcp grant; abstract unix sockets and signals cannot leave the sandbox;
+with -p PROFILE the profile's plan applies and the flags add grants to it. A symbolic link in
+a --ro/--rw/--rx PATH is followed only if root owns it and its directory (so /bin -> usr/bin
+works); any other link is refused: a sandbox could have planted it, name the target
+instead. Devices are files to Landlock: `> /dev/null` needs --rw /dev/null (bwrap's
+--dev /dev, firejail's private /dev). --strict refuses
+(exit 3) a profile with a rule that is not enforced exactly. seccomp refuses
+kernel-modifying calls, io_uring, mount, new user/mount namespaces, ptrace, TIOCSTI, the
+kernel keyring (--allow-keyring), MPTCP/SCTP and the x32 ABI; no capability is kept;
+no_new_privs is set. chmod, chown, utime, xattrs, listen and pathname unix peers, which
+Landlock does not mediate, are decided on the same grants by a small supervisor.
+UDP is not restricted by Landlock up to ABI 7: --net tcp refuses UDP, raw and netlink
+sockets in seccomp, --net none every socket but AF_UNIX socketpair. Exit status: the
+command's, 128+N if it died of signal N, 125 if it did not run (bad profile, flags or input,
+or it could not be confined), 126 if it could not be executed, 127 if not found, 3 for a
+--strict refusal (--strict judges the profile's own rules; --strict=all abstractions too).
+Signals sent to stockade are forwarded to the command. Quiet by default: one line about
+weakened rules (-v lists them, -q says nothing).
+example: stockade run --rx /usr --ro /etc --rw /tmp -- /bin/sh -c 'ls /tmp'
+example: stockade run --rx / --rw "$PWD" --rw /dev/null -- make   (as bwrap --ro-bind / /
+         --bind "$PWD" "$PWD" --dev /dev, and no network)"""
+
+
+def _port(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r}")
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"TCP port out of range (0-65535): {port}")
+    return port
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `stockade run`."""
+    parser.epilog = _EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("-p", "--profile", metavar="PROFILE",
+                        help="confine with this AppArmor-syntax profile file (ad-hoc flags add "
+                        "to it)")
+    parser.add_argument("-I", "--include", dest="include_dirs", action="append", default=[],
+                        metavar="DIR", help="add DIR to the profile include path (repeatable)")
+    parser.add_argument("--profile-name", metavar="NAME",
+                        help="the profile to use when the file has several")
+    for flag, what in (("--ro", "read"), ("--rw", "read, write, create and remove"),
+                       ("--rx", "read and execute")):
+        parser.add_argument(flag, action="append", default=[], metavar="PATH",
+                            help=f"allow {what} beneath PATH (repeatable)")
+    parser.add_argument("--connect-tcp", action="append", default=[], type=_port,
+                        metavar="PORT", help="allow TCP connect to PORT (repeatable)")
+    parser.add_argument("--bind-tcp", action="append", default=[], type=_port,
+                        metavar="PORT", help="allow TCP bind on PORT (repeatable)")
+    parser.add_argument("--net", choices=("none", "tcp"),
+                        help="none: no sockets at all but AF_UNIX socketpair; tcp: unix and TCP "
+                        "sockets only (no UDP, raw or netlink), TCP ports only those granted "
+                        "by --connect-tcp/--bind-tcp (and the profile's port rules); with -p "
+                        "it narrows the profile")
+    parser.add_argument("--keep-cap", action="append", default=[], metavar="CAP",
+                        help="keep this capability, e.g. CAP_NET_BIND_SERVICE (repeatable)")
+    mode = parser.add_mutually_exclusive_group()
+    add_strict(mode, "refuse to start (exit 3)")
+    mode.add_argument("--best-effort", dest="strict", action="store_const", const=None,
+                      help="enforce what this kernel can, one summary line about weakened "
+                      "rules (default)")
+    parser.add_argument("--audit", metavar="FILE",
+                        help="append JSON lines of what was applied, the start, the exit and "
+                        "(as root) the kernel's denial records of the program")
+    chatter = parser.add_mutually_exclusive_group()
+    chatter.add_argument("-v", "--verbose", action="store_true",
+                         help="one line per weakened rule (abstractions included) instead of "
+                         "one summary line")
+    chatter.add_argument("-q", "--quiet", action="store_true",
+                         help="nothing on stderr about weakened rules, notes or open UDP; "
+                         "only errors")
+    parser.add_argument("--allow-keyring", action="store_true",
+                        help="allow add_key, keyctl and request_key (refused by default: the "
+                        "per-user kernel keyring is shared with the host); no run uses the "
+                        "plan cache meanwhile, and processes the program leaves are killed "
+                        "when it exits")
+    parser.add_argument("--no-status-record", dest="status_record", action="store_false",
+                        help="do not write the status record (PID.json in /run/stockade for root, "
+                        "else in $XDG_RUNTIME_DIR/stockade, read by `stockade status`); needed "
+                        "when a writable grant covers its directory")
+    parser.add_argument("--no-cache", dest="cache", action="store_false",
+                        help="compile the profile afresh: neither use nor update the plan cache "
+                        "($XDG_CACHE_HOME/stockade/plans or ~/.cache/stockade/plans)")
+    parser.add_argument("--inherit-transitions", action="store_true",
+                        help="run programs that a px/cx rule moves into another profile under "
+                        "this profile's sandbox (refused by default: Landlock has no "
+                        "transition on exec)")
+    parser.add_argument("--clear-env", action="store_true",
+                        help="pass only PATH, TERM, LANG, LC_ALL, HOME, USER, LOGNAME, TZ")
+    sup = parser.add_argument_group("reference monitor (seccomp user notification)")
+    sup.add_argument("--mode", choices=("enforce", "complain", "learn"),
+                     help="put the module stack on the program's system calls: enforce its "
+                          "verdicts, complain (allow and record would-be denials), or learn "
+                          "(also record every access to --learn FILE; without -p, nothing but "
+                          "the baseline seccomp refusals blocks: no Landlock limit)")
+    sup.add_argument("--complain", action="store_true",
+                     help="same as --mode complain; with -p the profile is asked, not enforced: "
+                          "the program's files, ports and signals are NOT confined, each access "
+                          "the profile would deny is allowed and recorded in --audit FILE "
+                          "(any user)")
+    add_stack_arguments(sup, lsm_help="modules for --mode, " + LSM_HELP.replace("modules, ", ""))
+    sup.add_argument("--learn", metavar="FILE",
+                     help="append every access the program makes here, one JSON object per line "
+                          "(time, pid, comm, exe, syscall, op, path, access, target, peer, "
+                          "result, ...), as `stockade learn` reads them")
+    parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
+                        help="the command to run")

@@ -1,0 +1,71 @@
+"""What `stockade run` tells its user on stderr: one-line reports and hints."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stockade.enforce.plan.types import CoverageEntry
+    from stockade.enforce.prepare import Prepared
+
+
+def say(text: str) -> None:
+    sys.stderr.write(f"stockade run: {text}\n")
+
+
+def report_supervisor_failure(fatal: BaseException | None, verbose: bool) -> None:
+    """One line when the supervisor thread ended on an error: the program is not left to run
+    undecided (the thread kills its first process, every routed call of any other fails).
+    The traceback with -v."""
+    if fatal is None:
+        return
+    from stockade.cli.output import printable
+
+    say(f"the supervisor failed ({printable(type(fatal).__name__)}: {printable(str(fatal))}): "
+         "the program was killed and any process it left gets ENOSYS for every call "
+         "the supervisor decides (fail closed)" + ("" if verbose else "; -v shows where"))
+    if verbose:
+        import traceback
+
+        sys.stderr.write("".join(traceback.format_exception(fatal)))
+
+
+def profile_exec_hint(message: str, profile: str, command: list[str]) -> str:
+    """With -p, the rule to add comes from the profile's own explain, not from ad-hoc flags."""
+    import shutil
+
+    path = os.path.realpath(shutil.which(command[0]) or command[0])
+    return (f"{message}; with -p the profile's rules are the grants: `stockade explain "
+            f"--profile {profile} exec {path}` names the rule to add")
+
+
+def report_weakened(args: argparse.Namespace, entries: list[CoverageEntry]) -> None:
+    """One summary line about weakened rules, or (-v) one line per rule."""
+    from stockade.enforce import coverage_scope
+
+    if args.verbose:
+        for entry in entries:
+            say(entry.line())
+        return
+    what = args.profile or "this sandbox"
+    hint = "-v lists them" + (f", `stockade compile {args.profile}` explains"
+                              if args.profile else "")
+    line = coverage_scope.summary(entries, what, hint, args.include_dirs)
+    if line:
+        say(line)
+
+
+def venv_hint(command: list[str], prep: Prepared) -> None:
+    """One line when the program is a venv's python whose pyvenv.cfg the plan hides."""
+    from stockade.cli.output import printable
+    from stockade.enforce.venv_hint import ungranted_venv
+
+    venv = ungranted_venv(command[0], prep.plan, prep.env)
+    if venv:
+        import shlex
+
+        say(f"the Python venv at {printable(venv)} is not granted (Python cannot read its "
+             f"pyvenv.cfg): add --ro {printable(shlex.quote(venv))}")
