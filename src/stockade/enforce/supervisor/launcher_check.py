@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from stockade.enforce import seccomp as sc
 from stockade.enforce.launcher_guard import TARGETS, Target
 from stockade.enforce.supervisor import sys as ksys
+from stockade.enforce.supervisor.target import status_fields
 
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
@@ -35,14 +36,12 @@ PIDFD_INFO_PID = 1
 
 
 def _tgid_from_status(pid: int, pidfd: int) -> int:
-    with open(f"/proc/{pid}/status", "rb") as f:
-        data = f.read()
+    tgid = status_fields(pid).get("Tgid")
     if pidfd >= 0:
         signal.pidfd_send_signal(pidfd, 0)  # still that task: the status read was its own
-    for line in data.splitlines():
-        if line.startswith(b"Tgid:"):
-            return int(line.split()[1])
-    raise OSError(errno.ESRCH, "no Tgid")
+    if not tgid:
+        raise OSError(errno.ESRCH, "no Tgid")
+    return int(tgid)
 
 
 def thread_group(tid: int) -> int:

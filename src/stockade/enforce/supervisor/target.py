@@ -181,13 +181,9 @@ def lineage(pid: int, root_parent: int) -> tuple[list[tuple[int, int]], bool]:
 def thread_group_of(tid: int) -> int:
     """The thread-group id of task `tid` (0 when it is gone), from /proc/TID/status."""
     try:
-        with open(f"/proc/{tid}/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"Tgid:"):
-                    return int(line.split()[1])
+        return int(status_fields(tid).get("Tgid", 0) or 0)
     except (OSError, ValueError):
-        pass
-    return 0
+        return 0
 
 
 def exited_among(tasks: list[tuple[int, int]]) -> list[int]:
