@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from stockade.enforce import seccomp as sc
 from stockade.enforce.defaults import CHMOD, CHOWN, UTIME, XATTR_REMOVE, XATTR_SET
+from stockade.enforce.launcher_guard import F_SETOWN, F_SETOWN_EX, FIOSETOWN, SIOCSPGRP
 from stockade.enforce.plan.types import SeccompRule
 from stockade.lsm.stack import Stack
 
@@ -63,6 +64,10 @@ HOOK_SYSCALLS: dict[str, tuple[str, ...]] = {
 
 PROT_EXEC = 0x4
 READ_IMPLIES_EXEC = 0x0400000
+F_SETSIG = 10
+#: the fcntl and ioctl commands that set who gets a file's SIGIO, or which signal it is
+OWNER_FCNTL = (F_SETOWN, F_SETSIG, F_SETOWN_EX)
+OWNER_IOCTL = (FIOSETOWN, SIOCSPGRP)
 _EXEC_PROT = sc.ArgCmp(2, sc.Cmp.MASKED_EQ, PROT_EXEC, PROT_EXEC)
 #: hook -> system calls routed only when their integer arguments say the hook is reached
 #: (seccomp tests the registers): mmap with PROT_EXEC and a descriptor (fd >= 0), mprotect and
@@ -76,9 +81,9 @@ CONDITIONAL: dict[str, tuple[tuple[str, tuple[sc.ArgCmp, ...]], ...]] = {
                                              READ_IMPLIES_EXEC),))),
     # the calls that choose who gets a file's SIGIO and which signal (handlers/signals.py)
     "task_kill": (*(("fcntl", (sc.ArgCmp(1, sc.Cmp.MASKED_EQ, 0xFFFFFFFF, cmd),))
-                    for cmd in (8, 10, 15)),  # F_SETOWN, F_SETSIG, F_SETOWN_EX
+                    for cmd in OWNER_FCNTL),
                   *(("ioctl", (sc.ArgCmp(1, sc.Cmp.MASKED_EQ, 0xFFFFFFFF, cmd),))
-                    for cmd in (0x8901, 0x8902))),  # FIOSETOWN, SIOCSPGRP
+                    for cmd in OWNER_IOCTL)),
 }
 
 #: Hooks modules implement that no routed system call reaches, and why (a test checks every

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.resolve import Refused, object_from_fd, open_as_target
+from stockade.enforce.supervisor.routing import PROT_EXEC, READ_IMPLIES_EXEC
 from stockade.enforce.supervisor.sys import AT_FDCWD
 from stockade.lsm.types import Object, Request
 from stockade.slotted import replace
@@ -37,9 +38,7 @@ if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
     from stockade.enforce.supervisor.target import TaskInfo
 
-PROT_EXEC = 0x4
 MAP_ANONYMOUS = 0x20
-READ_IMPLIES_EXEC = 0x0400000
 
 
 def _decide(sup: Supervisor, nid: int, task: TaskInfo, obj: Object, prot: int,

@@ -21,8 +21,10 @@ import signal
 import struct
 from typing import TYPE_CHECKING
 
+from stockade.enforce.launcher_guard import F_SETOWN, F_SETOWN_EX
 from stockade.enforce.supervisor import exec_race
 from stockade.enforce.supervisor import sys as ksys
+from stockade.enforce.supervisor.routing import F_SETSIG, OWNER_FCNTL
 from stockade.enforce.supervisor.sys import s32
 from stockade.errors import StockadeError
 from stockade.lsm.probe import subject_from_pid
@@ -33,13 +35,8 @@ if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
     from stockade.enforce.supervisor.target import TaskInfo
 
-F_SETOWN, F_SETSIG, F_SETOWN_EX, F_GETOWN_EX = 8, 10, 15, 16
-F_GETSIG = 11
-F_OWNER_TID, F_OWNER_PID, F_OWNER_PGRP = 0, 1, 2
-FIOSETOWN, SIOCSPGRP = 0x8901, 0x8902
-#: the fcntl and ioctl commands that set who gets a file's SIGIO, or which signal it is
-OWNER_FCNTL = (F_SETOWN, F_SETSIG, F_SETOWN_EX)
-OWNER_IOCTL = (FIOSETOWN, SIOCSPGRP)
+F_GETSIG, F_GETOWN_EX = 11, 16
+F_OWNER_PGRP = 2
 
 
 def task_object(sup: Supervisor, pid: int) -> Object | None:
