@@ -239,8 +239,10 @@ class TaskLabels:
         entry = self._entries.get(pid)
         return entry[1] if entry is not None else None
 
-    def resolve(self, tgid: int, start: int, ppid: int) -> dict[str, str]:
-        """The labels of a task seen for the first time (or again after a cache drop)."""
+    def resolve(self, tgid: int, start: int, ppid: int,
+                line: tuple[list[tuple[int, int]], bool] | None = None) -> dict[str, str]:
+        """The labels of a task seen for the first time (or again after a cache drop); `line`
+        is its `lineage_of` when the caller already walked it."""
         entry = self._entries.get(tgid)
         if entry is not None:
             if entry[0] == start:
@@ -248,7 +250,7 @@ class TaskLabels:
             del self._entries[tgid]  # the pid was reused: the old task is gone
         if not self.changed:  # no label ever changed: every lineage has the configured ones
             return self.initial
-        chain, rooted = self.lineage_of(tgid, ppid)
+        chain, rooted = line if line is not None else self.lineage_of(tgid, ppid)
         for pid, pstart in chain:
             found = self._entries.get(pid)
             if found is not None and found[0] == pstart:
@@ -420,11 +422,11 @@ class TaskCache:
         st = self.labels.helper.call(stat_of, tgid)
         if st is None:
             return None
-        _, rooted = self.labels.lineage_of(tgid, st[0])
-        if not rooted:
+        line = self.labels.lineage_of(tgid, st[0])
+        if not line[1]:
             return None
         return tuple(sorted({**self.labels.initial,
-                             **self.labels.resolve(tgid, st[1], st[0])}.items()))
+                             **self.labels.resolve(tgid, st[1], st[0], line)}.items()))
 
     def set_contexts(self, tgid: int, contexts: tuple[tuple[str, str], ...],
                      before: tuple[tuple[str, str], ...] = ()) -> bool:
