@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from stockade.enforce.grant_path import MAX_LINKS
@@ -109,8 +108,7 @@ def may_write(sup: Supervisor, task: TaskInfo, path: str, obj: Object) -> bool:
     return sup.guard is None or sup.guard.check(path, obj.mode, True)[0] == 0
 
 
-def rewritable(subject: Subject, choosers: list[str],
-               may_write: Callable[[str, Object], bool]) -> str:
+def rewritable(sup: Supervisor, task: TaskInfo, choosers: list[str]) -> str:
     """Why the program could change which interpreter the kernel runs ("": it cannot): it may
     write a file whose first bytes (`#!` line, PT_INTERP) named one, and the kernel reads them
     again after the decision. `may_write` answers for the policy that decides the program's
@@ -122,9 +120,9 @@ def rewritable(subject: Subject, choosers: list[str],
             obj = inode_object(path)
         except OSError as err:
             return f"{path}, which names its interpreter, cannot be checked: {err.strerror}"
-        if not may_write(path, obj):
+        if not may_write(sup, task, path, obj):
             continue
-        if _DAC.hook_inode_permission(Request("inode_permission", subject, obj,
+        if _DAC.hook_inode_permission(Request("inode_permission", task.subject, obj,
                                               MAY_WRITE)) is None:
             return (f"the program may write {path}, whose first bytes name the interpreter "
                     "decided, so another one could run")

@@ -460,9 +460,8 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
                    f"decision: {why}")
         return
     # the first exec has no other process of the program beside it that could rewrite a file
-    why = exec_names.rewritable(task.subject, choosers, lambda path, obj: exec_names.may_write(
-        sup, task, path, obj)) if sup.mode == "enforce" and sup.hooks & EXEC_HOOKS and \
-        sup.program_started else ""
+    why = exec_names.rewritable(sup, task, choosers) \
+        if sup.mode == "enforce" and sup.hooks & EXEC_HOOKS and sup.program_started else ""
     if why:
         sup.refuse(nid, task, "bprm_check_security", obj, errno.EACCES,
                    f"exec cannot be decided soundly: {why}")
