@@ -181,7 +181,7 @@ class Supervisor:
         self.protect: Protected | None = None
         #: an exec was let through: before it, the sandbox holds only the launcher's child,
         #: running the launcher's code (no process of the program that could race an exec)
-        self.program_started = False
+        self.program_execd = False
         self.hooks = {h for m in stack.modules if m.name not in ("dac", "capability")
                       for h in m.hooks()}
         self.table: dict[int, Handler] = {}

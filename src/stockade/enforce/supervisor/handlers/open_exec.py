@@ -461,7 +461,7 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
         return
     # the first exec has no other process of the program beside it that could rewrite a file
     why = exec_names.rewritable(sup, task, choosers) \
-        if sup.mode == "enforce" and sup.hooks & EXEC_HOOKS and sup.program_started else ""
+        if sup.mode == "enforce" and sup.hooks & EXEC_HOOKS and sup.program_execd else ""
     if why:
         sup.refuse(nid, task, "bprm_check_security", obj, errno.EACCES,
                    f"exec cannot be decided soundly: {why}")
@@ -473,7 +473,7 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
                    "the task-label store is full: the exec transition cannot be kept")
         return
     sup.tasks.drop_group(task.tgid)
-    sup.program_started = True
+    sup.program_execd = True
     sup.cont(nid)
 
 
