@@ -1004,3 +1004,14 @@ def test_clone_parent_is_refused_where_modules_decide(area, user):
                   "print('clone:%s' % ('OK' if r > 0 else errno.errorcode[ctypes.get_errno()]),"
                   " flush=True)\n"))
     assert lines(res) == ["clone:EPERM"], res
+
+
+def test_child_subreaper_is_refused_where_modules_decide(area, user):
+    """Red team 9: a program that made itself a child subreaper adopted the orphan of a child
+    that had lost rights (Biba lowered, a narrower TOMOYO domain); the orphan's lineage then
+    skipped that child and it took the program's first labels. Refused (EPERM) where a module
+    stack decides; clearing the flag is harmless and allowed."""
+    res = run(user, "--mode", "enforce", "--lsm", "capability,biba", "--context", "biba=medium",
+              "--module-option", "biba.default_level=medium", "--no-cache", *RX, "--ro",
+              "/etc", "--", *probe("libc.prctl(36, 1, 0, 0, 0)", "libc.prctl(36, 0, 0, 0, 0)"))
+    assert lines(res) == ["EPERM", "OK"], res

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from stockade.enforce import landlock, launcher_guard, prctl
 from stockade.enforce import seccomp as sc
 from stockade.enforce.defaults import UNIX_PEER_SYSCALLS
+from stockade.enforce.leftovers import PR_SET_CHILD_SUBREAPER
 from stockade.enforce.plan.types import SeccompRule
 from stockade.enforce.prepare import Prepared
 from stockade.enforce.supervisor import launcher_check
@@ -220,8 +221,12 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
     if supervisor.mode == "enforce" and supervisor.hooks:
         # a CLONE_PARENT child is its creator's sibling: its labels, found through its
         # lineage (target.TaskLabels), would skip its creator's (red team 8)
+        # so is an orphan adopted by a child subreaper of the program's (red team 9): both
+        # would take labels from an ancestor that is not the one they were forked from
         refused = [*refused, ("clone", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, CLONE_PARENT,
-                                                  CLONE_PARENT),))]
+                                                  CLONE_PARENT),)),
+                   ("prctl", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, 0xFFFFFFFF, PR_SET_CHILD_SUBREAPER),
+                              sc.ArgCmp(1, sc.Cmp.NE, 0)))]
     # the handlers of what is routed, imported now: the thread cannot open files once restricted
     supervisor.serve({*routed, *(r.syscall for r in rules)})
     if launcher_guard.needed(prep.plan.scopes, prep.landlock_abi):
