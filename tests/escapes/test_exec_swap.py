@@ -206,3 +206,28 @@ def test_exec_of_a_script_the_program_may_rewrite_is_refused(scratch: Path, user
     reasons = [json.loads(line).get("reason", "") for line in log.read_text().splitlines()]
     assert any(f"the program may write {script}, whose first bytes name the interpreter"
                in r for r in reasons), reasons
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_exec_of_a_static_binary_the_program_may_rewrite_is_refused(scratch: Path,
+                                                                    user: str) -> None:
+    """Red team 9: a static ELF names no interpreter, so a writable one was not checked; the
+    program could rewrite it into a `#!` script after the decision. Read-only, it runs."""
+    fixed = scratch / "fixed"
+    fixed.mkdir()
+    os.chmod(fixed, 0o755)
+    prog = fixed / "busybox"  # the name busybox dispatches on
+    shutil.copy("/bin/busybox", prog)
+    os.chmod(prog, 0o777)
+    log = scratch / "log" / "audit.jsonl"
+
+    def attempt(*grants: str) -> list[str]:
+        res = cli("run", "--audit", str(log), "--mode", "enforce", "--lsm", "capability,biba",
+                  "--rx", "/", *grants, "--", "/usr/bin/sh", "-c", f"{prog} true; echo $?",
+                  user=user, timeout=60)
+        return res.stdout.split()
+
+    assert attempt() == ["0"]
+    assert attempt("--rw", str(prog)) == ["126"]
+    reasons = [json.loads(line).get("reason", "") for line in log.read_text().splitlines()]
+    assert any(f"the program may write {prog}, whose first bytes" in r for r in reasons), reasons

@@ -125,7 +125,7 @@ def rewritable(sup: Supervisor, task: TaskInfo, choosers: list[str]) -> str:
         if _DAC.hook_inode_permission(Request("inode_permission", task.subject, obj,
                                               MAY_WRITE)) is None:
             return (f"the program may write {path}, whose first bytes name the interpreter "
-                    "decided, so another one could run")
+                    "decided (or that none runs), so another one could run")
     return ""
 
 

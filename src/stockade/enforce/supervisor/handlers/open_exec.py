@@ -425,7 +425,7 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
         fd = open_as_target(task, dirfd, path, os.O_PATH | nofollow)
     subject = task.subject
     interpreters: list[bytes] = []  # the #! interpreters and ELF loader decided after it
-    choosers: list[str] = []  # the files whose first bytes named them
+    choosers: list[str] = []  # the files whose first bytes decided what runs
     given = _name_as_given(task, dirfd, path) if tomoyo is not None else ""  # TOMOYO names domains by it
     try:
         obj = _exec_object(sup, fd)
@@ -547,7 +547,8 @@ def _decide_interpreters(sup: Supervisor, task: TaskInfo, fd: int, syscall: str,
     (file_open + bprm_check_security, as binfmt_script's open_exec and the next
     search_binary_handler ask) up to the kernel's depth, then the ELF loader named by PT_INTERP
     (file_open for execution). The errno of the first denial (0: all allowed); the names
-    looked up are added to `names`, the paths of the files that named them to `choosers`."""
+    looked up are added to `names`, the paths of the files read to find them (the last one,
+    which names nothing, too) to `choosers`."""
     pinned, owned = fd, -1
     try:
         for depth in range(exec_chain.MAX_INTERPRETERS + 1):
@@ -560,12 +561,12 @@ def _decide_interpreters(sup: Supervisor, task: TaskInfo, fd: int, syscall: str,
                     raise
                 raise Refused(errno.EACCES, f"cannot read {fd_path(pinned)} to find what it "
                               f"runs: {err.strerror}") from None
-            name = interp if interp is not None else last
+            choosers.append(fd_path(pinned))  # its first bytes decide what runs, or that
+            name = interp if interp is not None else last  # nothing more does (a static ELF)
             if name is None:
                 return 0
             if depth == exec_chain.MAX_INTERPRETERS and interp is not None:
                 return errno.ELOOP
-            choosers.append(fd_path(pinned))
             nxt = open_as_target(task, AT_FDCWD, name, os.O_PATH)  # open_exec: AT_FDCWD
             names.append(name)
             if owned >= 0:
