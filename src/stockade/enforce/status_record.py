@@ -144,8 +144,16 @@ def write_grants(plan: Any) -> list[tuple[str, AccessFs]]:
     rules: TOMOYO's file policy) beneath each directory where the module's policy changes
     names (`plan.supervised_changes`). What a supervised right could still reach elsewhere
     (a write open of an existing file) the supervisor refuses itself for the launcher's files
-    (supervisor/protect.py)."""
+    (supervisor/protect.py).
+
+    Write rights the plan leaves unhandled (a `flags=(unconfined)` profile handles none)
+    Landlock allows on every path: they count as a grant on /."""
+    from stockade.enforce.landlock import abi_version, rights_for_abi
+
     grants = sandbox_grants(plan, only=WRITE_RIGHTS)
+    unhandled = WRITE_RIGHTS & rights_for_abi(AccessFs, abi_version()) & ~plan.handled_fs
+    if unhandled:
+        grants.append(("/", unhandled))
     for rule in plan.fs_rules:
         if not rule.supervised:  # first: a plan has thousands of grants, flag arithmetic is slow
             continue
