@@ -55,8 +55,11 @@ def _open_outputs(args: argparse.Namespace,
     from stockade.enforce import output_file
     from stockade.enforce.status_record import write_grants
 
-    # complain mode protects no file of ours (its domain grants every right on /)
-    grants = None if getattr(args, "mode", None) == "complain" else write_grants(plan)
+    # complain mode and learning without a profile protect no file of ours: their sandbox
+    # limits no writes (docs/enforce.md, "Files the launcher writes")
+    mode = getattr(args, "mode", None)
+    exempt = mode == "complain" or (mode == "learn" and not getattr(args, "profile", None))
+    grants = None if exempt else write_grants(plan)
     audit = None
     if args.audit:
         fd = (output_file.open_output(args.audit, "audit file") if grants is None else
