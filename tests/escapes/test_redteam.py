@@ -845,6 +845,23 @@ def test_audit_file_symlink_planted_by_an_earlier_run(area, user):
     assert len(second.stderr.splitlines()) == 1, second
 
 
+def test_audit_file_through_a_directory_link_planted_by_an_earlier_run(area, user):
+    """Red team 8: O_NOFOLLOW covers the last component only. An earlier sandbox that may
+    write DIR's parent replaces DIR by a link to a directory it may not write; the launcher of
+    a later `run --audit DIR/FILE` must not create or append to FILE there."""
+    logdir = area.allowed / "logs"
+    logdir.mkdir()
+    first = run(user, *RX, "--rw", str(area.allowed), "--", *probe(
+        f"os.rmdir({str(logdir)!r})", f"os.symlink({str(area.forbidden)!r}, {str(logdir)!r})"))
+    assert lines(first) == ["OK", "OK"], first
+    second = run(user, "--audit", str(logdir / "file.txt"), "--rx", "/usr", "--",
+                 "/usr/bin/true")
+    assert second.returncode == 125 and "is a symbolic link" in second.stderr, second
+    assert str(area.forbidden / "file.txt") in second.stderr, second  # the real path, named
+    assert len(second.stderr.splitlines()) == 1, second
+    assert "start" not in (area.forbidden / "file.txt").read_text()
+
+
 def _file_size_limit_4k() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
 

@@ -2,11 +2,13 @@
 
 A sandboxed program may have planted a symbolic link (or a FIFO) at such a path in an earlier
 run; the launcher is not confined, so following it would append to, or truncate, whatever the
-link names. `open_output` opens with O_NOFOLLOW (a link in the last component is refused),
-O_NONBLOCK (a FIFO cannot block the open) and O_CLOEXEC (the program never inherits it), then
-checks with fstat that it got a regular file. `open_unexposed` refuses a file that the coming
-run may write (itself, another link of it, or its directory), since the program could rewrite
-or replace it while it runs.
+link names. `open_output` walks the path one directory at a time without following a
+symbolic link in any component (a directory link planted by an earlier sandbox is refused as
+well as a link in the last component), opens the file with O_NOFOLLOW, O_NONBLOCK (a FIFO
+cannot block the open) and O_CLOEXEC (the program never inherits it), then checks with fstat
+that it got a regular file. `open_unexposed` refuses a file that the coming run may write
+(itself, another link of it, or its directory), since the program could rewrite or replace it
+while it runs.
 
 `RecordFile` is the writer for JSON lines: a failed write (a full disk, a file size limit)
 never raises; the lines are counted as lost so that `run` can say so and still return the
@@ -32,14 +34,18 @@ def open_output(path: str, what: str, *, truncate: bool = False) -> int:
     appending unless `truncate`; a symbolic link or a non-regular file -> StockadeError."""
     flags = (os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
              | (0 if truncate else os.O_APPEND))
+    full = os.path.abspath(path)  # lexical: the walk below refuses every link it meets
+    parent = _open_parent(full, what, path)
     try:
-        fd = os.open(path, flags, 0o666)
+        fd = os.open(os.path.basename(full) or ".", flags, 0o666, dir_fd=parent)
     except OSError as err:
         if err.errno == errno.ELOOP:
             raise StockadeError(f"{what} {path} is a symbolic link: refusing to follow it "
                                 "(remove it, or name the file it points to)",
                                 SETUP_FAILED) from None
         raise StockadeError(f"cannot open {what} {path}: {err.strerror}", SETUP_FAILED) from None
+    finally:
+        os.close(parent)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -50,6 +56,36 @@ def open_output(path: str, what: str, *, truncate: bool = False) -> int:
     except OSError as err:
         os.close(fd)
         raise StockadeError(f"cannot open {what} {path}: {err.strerror}", SETUP_FAILED) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_parent(full: str, what: str, path: str) -> int:
+    """An O_PATH descriptor of the directory holding absolute `full`, reached one component at
+    a time with O_NOFOLLOW: a symbolic link on the way -> StockadeError naming it and where it
+    points (the user names the real path instead)."""
+    fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    here = ""
+    try:
+        for name in os.path.dirname(full).split("/"):
+            if not name:
+                continue
+            here += "/" + name
+            try:
+                nxt = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                              dir_fd=fd)
+            except OSError as err:
+                if err.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(here):
+                    raise StockadeError(
+                        f"{what} {path}: {here} is a symbolic link (to {os.readlink(here)}): "
+                        f"refusing to follow it (name the real path, "
+                        f"{os.path.realpath(full)})", SETUP_FAILED) from None
+                raise StockadeError(f"cannot open {what} {path}: {here}: {err.strerror}",
+                                    SETUP_FAILED) from None
+            os.close(fd)
+            fd = nxt
     except BaseException:
         os.close(fd)
         raise
