@@ -9,10 +9,10 @@ import functools
 import operator
 import os
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from stockade.errors import UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
     from stockade.enforce.plan.types import EnforcementPlan
 

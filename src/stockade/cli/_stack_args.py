@@ -7,8 +7,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
     from stockade.modules.selinux.hostconfig import HostPolicy
     from stockade.modules.stack_spec import StackSpec

@@ -14,12 +14,15 @@ import importlib
 import os
 import sys
 from types import ModuleType
-from typing import Any
 
 import stockade
 import stockade.cli
 from stockade.cli.output import HumanStream, printable
 from stockade.errors import StockadeError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE
 #: set by `_main` when the command run says it may end the process at once (`entry`)

@@ -14,7 +14,10 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 _COLOURS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "bold": "1", "dim": "2"}
 _SGR = re.compile("(\033\\[(?:" + "|".join([*_COLOURS.values(), "0"]) + ")m)")

@@ -7,7 +7,6 @@ import gc
 import os
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from stockade.cli import _run_report as tell
 from stockade.cli._args import trailing_command
@@ -17,6 +16,7 @@ from stockade.cli._run_tomoyo import add_kernel_grants, wants_tomoyo
 from stockade.cli._strict import check_strict, strict_judge
 from stockade.errors import StockadeError, UnsupportedError, UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
     from stockade.audit.record import AuditRecord
     from stockade.enforce.denials import DenialCollector

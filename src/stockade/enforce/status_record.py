@@ -18,10 +18,13 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from stockade.enforce.landlock import AccessFs
 from stockade.slotted import Slotted
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 ROOT_DIR = "/run/stockade"
 #: Landlock rights that let a sandbox change entries of a directory or the files in it

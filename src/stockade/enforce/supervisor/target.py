@@ -17,7 +17,6 @@ import queue
 import select
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from stockade.enforce import caps
 from stockade.enforce.supervisor import sys as ksys
@@ -25,6 +24,10 @@ from stockade.errors import StockadeError
 from stockade.lsm.probe import subject_from_pid
 from stockade.lsm.types import Subject
 from stockade.slotted import Slotted, replace
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 _ROOT_STAT = os.stat("/")
 

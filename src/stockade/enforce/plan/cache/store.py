@@ -17,7 +17,10 @@ import errno
 import json
 import os
 import stat
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 HEADER = b"stockade-plan-cache 3 "
 MAX_ENTRY_BYTES = 64 << 20

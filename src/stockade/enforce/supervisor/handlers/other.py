@@ -12,7 +12,6 @@ import socket
 import stat
 import struct
 import threading
-from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.handlers.signals import task_object
@@ -33,6 +32,7 @@ from stockade.lsm.types import (
 )
 from stockade.slotted import replace
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
     from stockade.enforce.supervisor.target import TaskInfo

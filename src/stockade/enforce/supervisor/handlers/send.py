@@ -21,13 +21,13 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.handlers.attr import write_memory
 from stockade.enforce.supervisor.handlers.other import _pin_unix_peer, _target_socket, _waiters
 from stockade.enforce.supervisor.sys import s32
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
     from stockade.enforce.supervisor.target import TaskInfo
