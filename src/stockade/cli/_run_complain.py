@@ -18,7 +18,6 @@ records the would-be denials as ALLOWED.
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Iterable
 
@@ -27,6 +26,7 @@ from stockade.errors import UsageError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
+    import argparse
     from typing import Any
 
     from stockade.enforce.plan.types import EnforcementPlan

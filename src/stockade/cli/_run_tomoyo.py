@@ -4,7 +4,6 @@ kernel_grants.py says how coarse that layer is)."""
 
 from __future__ import annotations
 
-import argparse
 import functools
 import operator
 import os
@@ -14,6 +13,8 @@ from stockade.errors import UsageError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
+    import argparse
+
     from stockade.enforce.plan.types import EnforcementPlan
 
 
