@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import importlib
 import os
 import sys
 from types import ModuleType, SimpleNamespace
@@ -40,6 +39,12 @@ def _command_names() -> list[str]:
     return sorted(names)
 
 
+def _command_module(name: str) -> ModuleType:
+    """importlib.import_module, without importing importlib (and warnings): start-up."""
+    __import__(f"stockade.cli.{name}")
+    return sys.modules[f"stockade.cli.{name}"]
+
+
 def _command_modules(argv: list[str]) -> list[ModuleType]:
     """The command named in `argv` alone (start-up cost matters for `run`), else all of them."""
     names = _command_names()
@@ -50,7 +55,7 @@ def _command_modules(argv: list[str]) -> list[ModuleType]:
         return []  # `stockade --version` needs no command (it was 110 ms building all of them)
     found = []
     for name in names:
-        module = importlib.import_module(f"stockade.cli.{name}")
+        module = _command_module(name)
         if hasattr(module, "COMMAND") and hasattr(module, "run"):
             found.append(module)
     return found
@@ -107,7 +112,7 @@ def _fast_args(argv: list[str]) -> SimpleNamespace | None:
     forms `fast_parse` reads; None otherwise (argparse parses it)."""
     if not argv or argv[0] not in _command_names():
         return None
-    module = importlib.import_module(f"stockade.cli.{argv[0]}")
+    module = _command_module(argv[0])
     options = getattr(module, "OPTIONS", None)
     if options is None or not hasattr(module, "COMMAND") or not hasattr(module, "run"):
         return None
