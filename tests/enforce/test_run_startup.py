@@ -34,12 +34,14 @@ print(status, *sorted(sys.modules), file=sys.stderr)
 #: learn observer and the complain judge (other modes), shutil and its compressors (argparse's
 #: terminal width), dataclasses and what it imports (inspect, ast, dis, tokenize: the classes
 #: on the path are stockade.slotted's), typing (annotations only, `TYPE_CHECKING = False`),
-#: argparse with gettext and locale (cli/_options.py's fast path reads a plain run's flags)
+#: argparse with gettext and locale (cli/_options.py's fast path reads a plain run's flags),
+#: json and re (the status record is written by stockade.json_text; cli.output and the
+#: supervisor's /proc parsing use no regular expression), importlib (cli.main's __import__)
 NOT_ON_THE_PATH = ("stockade.policy", "re2", "stockade.enforce.supervisor.observe",
                    "stockade.enforce.supervisor.complain", "stockade.enforce.plan.net",
                    "stockade.enforce.plan.glob", "shutil", "lzma", "bz2", "dataclasses",
                    "inspect", "ast", "dis", "tokenize", "typing", "argparse", "gettext",
-                   "locale")
+                   "locale", "re", "json", "importlib")
 
 
 def _loaded(*args: str) -> tuple[int, list[str]]:
