@@ -7,7 +7,6 @@ file. Only the module of the command being run is imported.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 import sys
@@ -154,8 +153,10 @@ def entry() -> None:
     status = main()
     if _exit_at_once:
         for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):  # a closed pipe, a closed stream
+            try:  # noqa: SIM105 (contextlib is not imported by `--version`: start-up)
                 stream.flush()
+            except (OSError, ValueError):  # a closed pipe, a closed stream
+                pass
         os._exit(status & 0xFF)
     raise SystemExit(status)
 
