@@ -4,7 +4,8 @@ Prints the median of N runs (default 30) for:
   unconfined      /bin/true
   bwrap           bwrap --ro-bind / / /bin/true (the peer)
   python -c pass  the interpreter alone (the floor for any Python launcher)
-  stockade run    --rx / -- /bin/true (issue 14's row; goal <= 30 ms over unconfined)
+  stockade run    --rx / -- /bin/true (issue 14's row; goal <= 30 ms over unconfined), as
+                  `python -m stockade` and as the console script
   stockade run    --rx /usr --ro /etc --rw /tmp --connect-tcp 443 -- /bin/true
   run -p P        P: a small profile including abstractions/base, compiled afresh
                   (--no-cache) and from the plan cache (goal <= 50 ms over unconfined)
@@ -132,6 +133,9 @@ def main() -> int:
         "python -c pass (floor)": [PY, "-c", "pass"],
         "stockade --version (CLI floor)": [PY, "-m", "stockade", "--version"],
         "run --rx / (issue row)": [*run, "--rx", "/", "--", "/bin/true"],
+        # what a user types: the console script (no runpy, which `-m` adds)
+        "stockade run --rx / (console script)": [str(REPO / ".venv/bin/stockade"), "run",
+                                                 "--rx", "/", "--", "/bin/true"],
         "run --rx /usr --ro /etc --rw /tmp ...": [*run, *RULES, "--", "/bin/true"],
         "cli.run direct (no discovery)": [PY, "-c", DIRECT, *RULES, "--", "/bin/true"],
         "run -p P, cold (--no-cache)": [*run, "--no-cache", "-p", profile, "--", "/bin/true"],

@@ -12,12 +12,12 @@ blocking socket is finished by a waiter thread (the same bound as connect's).
 
 from __future__ import annotations
 
+import _socket as socket  # socket's C core: see handlers/other.py
 import ctypes
 import errno
 import fcntl
 import os
 import select
-import socket
 import struct
 import threading
 from collections.abc import Callable
