@@ -13,9 +13,9 @@ never inherits a dead task's entry). The cache is bounded (FIFO eviction).
 from __future__ import annotations
 
 import os
-import queue
 import select
 import threading
+from _queue import SimpleQueue  # queue.SimpleQueue itself, without queue.py's imports (start-up)
 from collections.abc import Callable
 
 from stockade.enforce import caps
@@ -36,8 +36,8 @@ class ProcHelper:
     """One unrestricted thread that runs functions for the (restricted) supervisor thread."""
 
     def __init__(self) -> None:
-        self._q: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], list[Any],
-                                         threading.Event] | None] = queue.SimpleQueue()
+        self._q: SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], list[Any],
+                                   threading.Event] | None] = SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name="stockade-proc", daemon=True)
         self._thread.start()
 
