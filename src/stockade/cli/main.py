@@ -2,7 +2,9 @@
 
 Every module in `stockade.cli` that defines `COMMAND` (its own module name), `HELP`,
 `add_arguments(parser)` and `run(args) -> int` is a sub-command; adding a command is adding a
-file. Only the module of the command being run is imported.
+file. Only the module of the command being run is imported. A command whose options are a
+table (`OPTIONS`, cli/_options.py) is parsed without argparse when its argv is plain (`run`:
+argparse, with re, gettext and locale, was ~5 ms of every plain run); argparse parses the rest.
 """
 
 from __future__ import annotations
