@@ -160,3 +160,64 @@ def test_module_defaults_are_per_instance_once_set() -> None:
     first.reload()
     assert (first.policy_seqno, second.policy_seqno) == (1, 0)
     assert SecurityModule.policy_seqno == 0
+
+
+# slotted.NamedTuple against typing.NamedTuple: the same class statement makes the same tuple
+def _pair(base: type) -> type:
+    class Event(base):  # type: ignore[misc, valid-type]
+        """An event."""
+
+        what: str
+        count: int = 1
+        tags: tuple[str, ...] = ()
+
+        @property
+        def twice(self) -> int:
+            return self.count * 2
+
+        def named(self) -> str:
+            return f"{self.what}:{self.count}"
+
+    return Event
+
+
+def test_named_tuples_behave_as_typings() -> None:
+    import typing
+
+    from stockade import slotted
+
+    ours, theirs = _pair(slotted.NamedTuple), _pair(typing.NamedTuple)
+    for cls in (ours, theirs):
+        assert issubclass(cls, tuple)
+        assert cls.__doc__ == "An event."
+    assert ours._fields == theirs._fields == ("what", "count", "tags")
+    assert ours._field_defaults == theirs._field_defaults
+    # the same names (typing wraps each string in a ForwardRef: a compile per field)
+    assert list(ours.__annotations__) == list(theirs.__annotations__)
+    a, b = ours("x"), theirs("x")
+    assert a == b == ("x", 1, ())  # plain tuple equality, as typing's
+    assert repr(a) == repr(b) == "Event(what='x', count=1, tags=())"
+    assert (a.twice, a.named()) == (b.twice, b.named()) == (2, "x:1")
+    assert a._replace(count=3) == b._replace(count=3)
+    assert a._asdict() == b._asdict()
+    assert hash(a) == hash(b)
+    with pytest.raises(AttributeError):
+        a.what = "y"  # type: ignore[misc]
+    for base in (slotted.NamedTuple, typing.NamedTuple):
+        with pytest.raises(TypeError):
+            type(base)("Bad", (base,), {"__module__": __name__,  # default, then none
+                                        "__annotations__": {"a": "int", "b": "int"}, "a": 1})
+        with pytest.raises(AttributeError):
+            class Clash(base):  # type: ignore[misc, valid-type]
+                x: int
+
+                def _asdict(self) -> dict[str, Any]:
+                    return {}
+
+
+def test_the_stacks_tuples_pickle_by_name() -> None:
+    from stockade.lsm.stack import Decision
+
+    d = Decision(13, (Verdict("x", 13, "no"),), ("x",), decider=None)
+    assert pickle.loads(pickle.dumps(d)) == d and type(pickle.loads(pickle.dumps(d))) is Decision
+    assert d.allowed is False and Decision(0, (), ()).allowed

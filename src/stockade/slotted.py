@@ -13,15 +13,22 @@ literal `__slots__`): a slot left out of it (a cached key computed in `__init__`
 compared, shown or passed on, as `field(init=False, compare=False, repr=False)`. `replace`,
 pickling and the plan cache's codec pass the fields to `__init__` (by name; a `Frozen` one in
 order), so where they are used `FIELDS` are its parameters.
+
+`NamedTuple` is `typing.NamedTuple` for the same modules: a plain run does not import `typing`
+(about 3 ms of its start-up); type checkers see typing's (`if TYPE_CHECKING` where it is used).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import namedtuple
 from operator import attrgetter
-from typing import Any, ClassVar, TypeVar
 
-_T = TypeVar("_T")  # no bound: a string one costs start-up a compile (0.5 ms)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, ClassVar, TypeVar
+
+    _T = TypeVar("_T")
 
 
 class Slotted:
@@ -91,3 +98,31 @@ def replace(obj: _T, /, **changes: Any) -> _T:
     if unknown:
         raise TypeError(f"{type(obj).__qualname__} has no field {sorted(unknown)[0]!r}")
     return type(obj)(**{name: changes.get(name, getattr(obj, name)) for name in obj.FIELDS})
+
+
+class _NamedTupleMeta(type):
+    """Makes each class statement on `NamedTuple` a `collections.namedtuple`, as typing's
+    metaclass does: the annotated names are the fields, in order, their class-level values
+    the defaults; the other names of the body (methods, properties, the docstring) are added
+    to the tuple class."""
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> type:
+        if not bases:  # NamedTuple itself
+            return super().__new__(mcs, name, bases, namespace)
+        fields = list(namespace.get("__annotations__", {}))
+        defaults = [namespace[f] for f in fields if f in namespace]
+        if [f for f in fields if f in namespace] != fields[len(fields) - len(defaults):]:
+            raise TypeError(f"{name}: a field without a default follows one with a default")
+        cls = namedtuple(name, fields, defaults=defaults, module=namespace["__module__"])
+        cls.__annotations__ = dict(namespace.get("__annotations__", {}))
+        for key, value in namespace.items():
+            if key in ("_fields", "_field_defaults", "_make", "_replace", "_asdict", "_source",
+                       "__new__", "__init__", "__slots__", "__getnewargs__"):
+                raise AttributeError(f"cannot overwrite NamedTuple attribute {key}")
+            if key not in fields and key not in ("__module__", "__annotations__"):
+                setattr(cls, key, value)
+        return cls
+
+
+class NamedTuple(metaclass=_NamedTupleMeta):
+    """A class statement on this base makes a named tuple, as on `typing.NamedTuple`."""

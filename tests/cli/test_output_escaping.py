@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stockade.cli.output import HumanStream, paint, printable
 
@@ -206,3 +208,31 @@ def test_label_get_shows_a_planted_label_escaped(evil_dir: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert_escaped(out, must_show=False)
     assert b"\\x1b]0;pwned" in out.stdout
+
+
+# the start-up path has no `re`: the careful path's test and the colour split are written out,
+# and must mean what the regular expressions they replaced meant
+_OLD_SGR = "(\033\\[(?:31|32|33|34|1|2|0)m)"
+_pieces = st.lists(st.sampled_from(["\033[", "\033[1m", "\033[31m", "\033[34m", "\033[0m",
+                                    "\033[35m", "\033[m", "\033[10m", "\033[3", "m", "1", "31",
+                                    "x", "\n", "\t", " ", "é", "\x7f", "\udcff", ""]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(_pieces.map("".join))
+def test_colour_split_is_the_regular_expressions(text: str) -> None:
+    import re
+
+    from stockade.cli import output
+
+    assert output._split_colours(text) == re.split(_OLD_SGR, text)
+    assert output._plain(text) == (re.search(r"[^ -~]", text) is None)
+
+
+@given(st.text(alphabet=st.characters(exclude_categories=())))
+def test_plain_is_printable_ascii(text: str) -> None:
+    import re
+
+    from stockade.cli import output
+
+    assert output._plain(text) == (re.search(r"[^ -~]", text) is None)

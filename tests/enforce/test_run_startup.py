@@ -33,11 +33,18 @@ print(status, *sorted(sys.modules), file=sys.stderr)
 #: what a plain run must not load: the profile language (parser, compiler, checker, RE2), the
 #: learn observer and the complain judge (other modes), shutil and its compressors (argparse's
 #: terminal width), dataclasses and what it imports (inspect, ast, dis, tokenize: the classes
-#: on the path are stockade.slotted's)
+#: on the path are stockade.slotted's), typing (annotations only, `TYPE_CHECKING = False`),
+#: argparse with gettext and locale (cli/_options.py's fast path reads a plain run's flags),
+#: json and re (the status record is written by stockade.json_text; cli.output and the
+#: supervisor's /proc parsing use no regular expression), importlib (cli.main's __import__),
+#: ipaddress (the supervisor writes an address's text itself), socket and selectors (the
+#: supervisor uses socket's C core, _socket), queue (its SimpleQueue is _queue's)
 NOT_ON_THE_PATH = ("stockade.policy", "re2", "stockade.enforce.supervisor.observe",
                    "stockade.enforce.supervisor.complain", "stockade.enforce.plan.net",
                    "stockade.enforce.plan.glob", "shutil", "lzma", "bz2", "dataclasses",
-                   "inspect", "ast", "dis", "tokenize")
+                   "inspect", "ast", "dis", "tokenize", "typing", "argparse", "gettext",
+                   "locale", "re", "json", "importlib", "ipaddress", "socket", "selectors",
+                   "queue")
 
 
 def _loaded(*args: str) -> tuple[int, list[str]]:

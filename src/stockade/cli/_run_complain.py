@@ -18,15 +18,17 @@ records the would-be denials as ALLOWED.
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
 
 from stockade.enforce.landlock import ALL_FS
 from stockade.errors import UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
     from stockade.enforce.plan.types import EnforcementPlan
     from stockade.enforce.supervisor.complain import ProfileJudge
 

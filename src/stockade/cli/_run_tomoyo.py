@@ -4,16 +4,17 @@ kernel_grants.py says how coarse that layer is)."""
 
 from __future__ import annotations
 
-import argparse
 import functools
 import operator
 import os
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from stockade.errors import UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
+    import argparse
+
     from stockade.enforce.plan.types import EnforcementPlan
 
 

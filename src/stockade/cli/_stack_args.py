@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import TYPE_CHECKING
+from stockade.cli._options import Group, Option, add_options
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
+    import argparse
+
     from stockade.modules.selinux.hostconfig import HostPolicy
     from stockade.modules.stack_spec import StackSpec
 
@@ -18,20 +20,28 @@ LSM_HELP = ("modules, kernel lsm= style (default: capability,yama,loadpin,lockdo
             "when the kernel runs SELinux")
 
 
+def stack_options(lsm_help: str = LSM_HELP, group: Group | None = None) -> list[Option]:
+    """--lsm, --context, --module-option and --module-file."""
+    return [
+        Option(("--lsm",), dict(metavar="LIST", default=None, help=lsm_help), group),
+        Option(("--context",), dict(
+            action="append", default=[], metavar="MODULE=LABEL",
+            help="the subject's label for a module, e.g. biba=medium or "
+                 "tomoyo='<kernel> /usr/bin/cat' (repeatable)"), group),
+        Option(("--module-option",), dict(
+            action="append", default=[], metavar="MODULE.KEY=VALUE",
+            help="a module setting, VALUE as JSON or text, e.g. "
+                 "'selinux.policy_paths=[\"p.cil\"]' (repeatable)"), group),
+        Option(("--module-file",), dict(
+            action="append", default=[], metavar="FILE",
+            help="a programmable module: a Python file whose @hook functions join the stack as "
+                 "a minor module (repeatable; runs with your privileges, unsandboxed)"), group),
+    ]
+
+
 def add_stack_arguments(group: argparse._ActionsContainer, *, lsm_help: str = LSM_HELP) -> None:
     """Add --lsm, --context, --module-option and --module-file to `group`."""
-    group.add_argument("--lsm", metavar="LIST", default=None, help=lsm_help)
-    group.add_argument("--context", action="append", default=[], metavar="MODULE=LABEL",
-                       help="the subject's label for a module, e.g. biba=medium or "
-                            "tomoyo='<kernel> /usr/bin/cat' (repeatable)")
-    group.add_argument("--module-option", action="append", default=[],
-                       metavar="MODULE.KEY=VALUE",
-                       help="a module setting, VALUE as JSON or text, e.g. "
-                            "'selinux.policy_paths=[\"p.cil\"]' (repeatable)")
-    group.add_argument("--module-file", action="append", default=[], metavar="FILE",
-                       help="a programmable module: a Python file whose @hook functions join "
-                            "the stack as a minor module (repeatable; runs with your "
-                            "privileges, unsandboxed)")
+    add_options(group, stack_options(lsm_help))
 
 
 def spec_from_args(args: argparse.Namespace, *, host_policy: HostPolicy | None = None,

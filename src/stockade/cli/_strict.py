@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
+from stockade.cli._options import Group, Option
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
+    import argparse
+
     from stockade.enforce.plan.types import CoverageEntry
+
+
+def strict_option(action: str, group: Group | None = None) -> Option:
+    """`--strict[=own|all]` (dest `strict`: None, 'own' or 'all')."""
+    return Option(("--strict",), dict(
+        nargs="?", const="own", default=None, metavar="own|all",
+        help=f"{action} unless every rule of the profile itself is enforced exactly; rules "
+        "from shared abstractions and tunables (abstractions/, tunables/ of /etc/apparmor.d, "
+        "-I dirs or stockade's bundled copy) count only with --strict=all"), group)
 
 
 def add_strict(group: argparse._ActionsContainer, action: str) -> None:
     """Add `--strict[=own|all]` (dest `strict`: None, 'own' or 'all')."""
-    group.add_argument("--strict", nargs="?", const="own", default=None, metavar="own|all",
-                       help=f"{action} unless every rule of the profile itself is enforced "
-                       "exactly; rules from shared abstractions and tunables "
-                       "(abstractions/, tunables/ of /etc/apparmor.d, -I dirs or stockade's "
-                       "bundled copy) count only with --strict=all")
+    option = strict_option(action)
+    group.add_argument(*option.flags, **option.kwargs)
 
 
 def check_strict(args: argparse.Namespace, positional: str | None = None) -> None:

@@ -2,24 +2,26 @@
 
 Every module in `stockade.cli` that defines `COMMAND` (its own module name), `HELP`,
 `add_arguments(parser)` and `run(args) -> int` is a sub-command; adding a command is adding a
-file. Only the module of the command being run is imported.
+file. Only the module of the command being run is imported. A command whose options are a
+table (`OPTIONS`, cli/_options.py) is parsed without argparse when its argv is plain (`run`:
+argparse, with re, gettext and locale, was ~5 ms of every plain run); argparse parses the rest.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import gc
-import importlib
 import os
 import sys
-from types import ModuleType
-from typing import Any
+from types import ModuleType, SimpleNamespace
 
 import stockade
 import stockade.cli
 from stockade.cli.output import HumanStream, printable
 from stockade.errors import StockadeError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    import argparse
 
 INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE
 #: set by `_main` when the command run says it may end the process at once (`entry`)
@@ -38,6 +40,12 @@ def _command_names() -> list[str]:
     return sorted(names)
 
 
+def _command_module(name: str) -> ModuleType:
+    """importlib.import_module, without importing importlib (and warnings): start-up."""
+    __import__(f"stockade.cli.{name}")
+    return sys.modules[f"stockade.cli.{name}"]
+
+
 def _command_modules(argv: list[str]) -> list[ModuleType]:
     """The command named in `argv` alone (start-up cost matters for `run`), else all of them."""
     names = _command_names()
@@ -48,23 +56,10 @@ def _command_modules(argv: list[str]) -> list[ModuleType]:
         return []  # `stockade --version` needs no command (it was 110 ms building all of them)
     found = []
     for name in names:
-        module = importlib.import_module(f"stockade.cli.{name}")
+        module = _command_module(name)
         if hasattr(module, "COMMAND") and hasattr(module, "run"):
             found.append(module)
     return found
-
-
-def _did_you_mean(message: str) -> str:
-    """For argparse's "invalid choice: 'rnu' (choose from 'run', ...)": the nearest choice."""
-    import difflib
-    import re
-
-    found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
-    if not found:
-        return ""
-    choices = re.findall(r"'([^']*)'", found.group(2))
-    close = difflib.get_close_matches(found.group(1), choices, n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def _help_width() -> int:
@@ -83,36 +78,13 @@ def _help_width() -> int:
     return (columns or 80) - 2
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors and exit status 2."""
-
-    #: a command module may set USAGE_EXIT (`run`: 125, so a usage error is never taken for
-    #: the program's own status)
-    usage_exit = 2
-    #: the innermost (sub)command parsed so far: argparse reports unrecognized arguments from
-    #: the top-level parser, but the user typed them to this one
-    innermost: str = "stockade"
-
-    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
-        _Parser.innermost = self.prog
-        return super().parse_known_args(args, namespace)
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        # the whole command path ("stockade label set"), never only its last word
-        prog = _Parser.innermost if message.startswith("unrecognized arguments") else self.prog
-        name = " ".join(["stockade", *prog.split()[1:]])
-        sys.stderr.write(f"{name}: {printable(message)}{_did_you_mean(message)}\n")
-        raise SystemExit(self.usage_exit)
-
-    def _get_formatter(self) -> argparse.HelpFormatter:
-        return self.formatter_class(prog=self.prog, width=_help_width())
-
-
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The top-level parser; a sub-parser per command module (only the one `argv` names)."""
-    parser = _Parser(prog="stockade", description=stockade.__doc__)
-    parser.add_argument("--version", action="version", version=f"stockade {stockade.__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    from stockade.cli._parser import Parser
+
+    parser = Parser(prog="stockade", description=stockade.__doc__)
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     modules = _command_modules(sys.argv[1:] if argv is None else argv)
     for module in modules:
         cmd = sub.add_parser(module.COMMAND, help=module.HELP, description=module.HELP)
@@ -120,10 +92,45 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         if len(modules) == 1:
             parser.usage_exit = cmd.usage_exit
         module.add_arguments(cmd)
-        cmd.set_defaults(_run=module.run,
-                         _collects_garbage=getattr(module, "COLLECTS_GARBAGE", False),
-                         _exit_at_once=getattr(module, "EXIT_AT_ONCE", False))
+        cmd.set_defaults(**_command_defaults(module))
     return parser
+
+
+def _version() -> str:
+    return f"stockade {stockade.__version__}"
+
+
+def _command_defaults(module: ModuleType) -> dict[str, object]:
+    """What the namespace of a command also holds: its `run` and how it wants the process."""
+    return {"_run": module.run,
+            "_collects_garbage": getattr(module, "COLLECTS_GARBAGE", False),
+            "_exit_at_once": getattr(module, "EXIT_AT_ONCE", False)}
+
+
+def _fast_args(argv: list[str]) -> SimpleNamespace | None:
+    """The namespace argparse would make of `argv`, without argparse (~5 ms of a plain run),
+    for a command whose options are a table (`OPTIONS`, cli/_options.py) given in the simple
+    forms `fast_parse` reads; None otherwise (argparse parses it)."""
+    if not argv or argv[0] not in _command_names():
+        return None
+    module = _command_module(argv[0])
+    options = getattr(module, "OPTIONS", None)
+    if options is None or not hasattr(module, "COMMAND") or not hasattr(module, "run"):
+        return None
+    from stockade.cli._options import fast_parse
+
+    values = fast_parse(options, argv[1:])
+    if values is None:
+        return None
+    return SimpleNamespace(command=module.COMMAND, **values, **_command_defaults(module))
+
+
+def _fast_version(argv: list[str]) -> bool:
+    """`stockade --version` as argparse prints it, where its help width would not wrap it."""
+    if argv != ["--version"] or _help_width() < len(_version()):
+        return False
+    sys.stdout.write(_version() + "\n")
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,8 +155,10 @@ def entry() -> None:
     status = main()
     if _exit_at_once:
         for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):  # a closed pipe, a closed stream
+            try:  # noqa: SIM105 (contextlib is not imported by `--version`: start-up)
                 stream.flush()
+            except (OSError, ValueError):  # a closed pipe, a closed stream
+                pass
         os._exit(status & 0xFF)
     raise SystemExit(status)
 
@@ -165,8 +174,13 @@ def _main(argv: list[str] | None) -> int:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        parser = build_parser(argv)
-        args = parser.parse_args(argv)
+        given = sys.argv[1:] if argv is None else list(argv)
+        if _fast_version(given):
+            return 0
+        args = _fast_args(given)
+        if args is None:
+            parser = build_parser(argv)
+            args = parser.parse_args(argv)
         if not getattr(args, "_run", None):
             parser.print_help(sys.stderr)
             return 2

@@ -11,15 +11,38 @@ colours `paint()` makes. JSON output is ASCII (`\\uXXXX` escapes), so it passes 
 from __future__ import annotations
 
 import os
-import re
 import sys
-from collections.abc import Sequence
-from typing import Any, TextIO
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, TextIO
 
 _COLOURS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "bold": "1", "dim": "2"}
-_SGR = re.compile("(\033\\[(?:" + "|".join([*_COLOURS.values(), "0"]) + ")m)")
-_SUSPECT = re.compile(r"[^ -~]")  # anything but printable ASCII takes the careful path
+#: the colour codes paint() makes
+_SGR = frozenset(f"\033[{code}m" for code in [*_COLOURS.values(), "0"])
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _plain(text: str) -> bool:
+    """Only printable ASCII (anything else takes the careful path)."""
+    return text.isascii() and text.isprintable()
+
+
+def _split_colours(text: str) -> list[str]:
+    """`text` split around paint()'s colour codes, which are the odd items (as re.split with
+    a group; written out so that a plain run does not import re)."""
+    parts, start, at = [], 0, text.find("\033[")
+    while at >= 0:
+        end = text.find("m", at + 2, at + 6)  # the longest code is ESC [ 3 4 m
+        if end >= 0 and text[at:end + 1] in _SGR:
+            parts += [text[start:at], text[at:end + 1]]
+            start = end + 1
+            at = text.find("\033[", start)
+        else:
+            at = text.find("\033[", at + 1)
+    parts.append(text[start:])
+    return parts
 
 
 def _escape_char(c: str) -> str:
@@ -38,7 +61,7 @@ def printable(text: object, keep: str = "") -> str:
     and other format characters, line separators, undecodable bytes) as a backslash escape
     (`\\x1b`, `\\n`, `\\u202e`); the characters in `keep` stay. Idempotent."""
     text = str(text)
-    if _SUSPECT.search(text) is None:
+    if _plain(text):
         return text
     return "".join(c if c == " " or c in keep or c.isprintable() else _escape_char(c)
                    for c in text)
@@ -47,9 +70,9 @@ def printable(text: object, keep: str = "") -> str:
 def _shown(text: object, keep: str = "") -> str:
     """`printable()` that keeps the colour codes `paint()` makes (text may hold painted parts)."""
     text = str(text)
-    if _SUSPECT.search(text) is None:
+    if _plain(text):
         return text
-    parts = _SGR.split(text)  # odd positions: our colour codes
+    parts = _split_colours(text)  # odd positions: our colour codes
     return "".join(p if i % 2 else printable(p, keep) for i, p in enumerate(parts))
 
 

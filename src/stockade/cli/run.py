@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from stockade.cli import _run_report as tell
 from stockade.cli._args import trailing_command
-from stockade.cli._run_args import add_arguments as add_arguments  # the command protocol (main.py)
+from stockade.cli._run_args import OPTIONS as OPTIONS  # the command protocol (main.py)
+from stockade.cli._run_args import add_arguments as add_arguments
 from stockade.cli._run_complain import complain_requested
 from stockade.cli._run_tomoyo import add_kernel_grants, wants_tomoyo
 from stockade.cli._strict import check_strict, strict_judge
 from stockade.errors import StockadeError, UnsupportedError, UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
+    import argparse
+
     from stockade.audit.record import AuditRecord
     from stockade.enforce.denials import DenialCollector
     from stockade.enforce.output_file import RecordFile

@@ -16,7 +16,10 @@ import errno
 import os
 import stat
 from collections.abc import Sequence
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 #: the same switch as the supervisor's: every optional extension off
 ENV_PURE = "STOCKADE_SUPERVISOR_PURE"

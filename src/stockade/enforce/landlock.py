@@ -22,7 +22,6 @@ import enum
 import errno
 import functools
 import os
-from typing import TypeVar
 
 from stockade.enforce._libc import (
     SYS_LANDLOCK_ADD_RULE,
@@ -135,7 +134,11 @@ def needs(feature: str, abi: int) -> str:
     return f"{feature} {verb} ABI {abi} (Linux {ABI_KERNEL[abi]})"
 
 
-_F = TypeVar("_F", bound=enum.IntFlag)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    _F = TypeVar("_F", bound=enum.IntFlag)
 
 
 def rights_for_abi(kind: type[_F], abi: int) -> _F:

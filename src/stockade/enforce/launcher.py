@@ -31,7 +31,6 @@ import resource
 import signal
 import termios
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
 
 from stockade.enforce import caps, landlock, prctl
 from stockade.enforce.prepare import SETUP_FAILED_EXIT, Prepared
@@ -58,21 +57,25 @@ class LaunchError(StockadeError):
     """The child could not be confined or could not execute the command."""
 
 
-class ChildHook(Protocol):
-    """How a supervisor takes part in a launch (enforce/supervisor/session.py).
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:  # a Protocol is for the type checker only
+    from typing import Protocol
 
-    `fork(child)` forks (in whatever thread the supervisor needs) and runs `child()` in the
-    child, returning the pid in the parent; `in_child()` runs in the child after the plan's
-    seccomp filter and before exec (it installs the notification filter).
-    """
+    class ChildHook(Protocol):
+        """How a supervisor takes part in a launch (enforce/supervisor/session.py).
 
-    def fork(self, child: Callable[[], None]) -> int:
-        """Fork; `child()` never returns."""
-        ...
+        `fork(child)` forks (in whatever thread the supervisor needs) and runs `child()` in the
+        child, returning the pid in the parent; `in_child()` runs in the child after the plan's
+        seccomp filter and before exec (it installs the notification filter).
+        """
 
-    def in_child(self) -> None:
-        """The child's last step before exec."""
-        ...
+        def fork(self, child: Callable[[], None]) -> int:
+            """Fork; `child()` never returns."""
+            ...
+
+        def in_child(self) -> None:
+            """The child's last step before exec."""
+            ...
 
 
 class TerminalState:

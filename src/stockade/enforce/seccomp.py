@@ -336,7 +336,8 @@ class SeccompFilter:
                 raise ValueError(f"seccomp argument index must be 0-5, not {c.arg}")
             arr[i] = _ScmpArgCmp(c.arg, int(c.op), c.datum_a, c.datum_b)
         rc = _bind().seccomp_rule_add_array(self.ctx, action.code(), nr, len(conds), arr)
-        _check(rc, f"seccomp rule {action} {syscall}")
+        if rc < 0:  # the message only when it is needed: a plain run adds ~150 rules
+            _check(rc, f"seccomp rule {action} {syscall}")
 
     def export_bpf(self) -> bytes:
         """The compiled BPF program (struct sock_filter array)."""

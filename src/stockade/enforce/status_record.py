@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import stat
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from stockade.enforce.landlock import AccessFs
+from stockade.json_text import dumps
 from stockade.slotted import Slotted
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 ROOT_DIR = "/run/stockade"
 #: Landlock rights that let a sandbox change entries of a directory or the files in it
@@ -244,7 +247,7 @@ def write(pid: int, profile: str, *, directory: str, mode: str = "enforce",
         tmp = name + ".tmp"
         try:
             with os.fdopen(_create(dir_fd, tmp), "w", encoding="utf-8") as f:
-                json.dump(record, f, sort_keys=True)
+                f.write(dumps(record, sort_keys=True))  # json.dump's text, without json
             os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
             with contextlib.suppress(OSError):

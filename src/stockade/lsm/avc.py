@@ -10,9 +10,12 @@ sequence number so that a decision computed against the old policy is never inse
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from stockade.slotted import Slotted
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_THRESHOLD = 512
 RECLAIM_BATCH = 16

@@ -5,10 +5,13 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable
 from enum import Enum
-from typing import ClassVar
 
 from stockade.lsm.types import Request
 from stockade.slotted import Frozen
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import ClassVar
 
 
 class Mode(Enum):

@@ -12,13 +12,18 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
 
 from stockade.errors import StockadeError
 from stockade.lsm.avc import DEFAULT_THRESHOLD, AccessVectorCache
 from stockade.lsm.hooks import HOOKS
 from stockade.lsm.module import HookFn, Mode, SecurityModule, Verdict
 from stockade.lsm.types import Request
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+else:
+    from stockade.slotted import NamedTuple  # typing's, without importing typing
 
 DENIED = "DENIED"
 ALLOWED = "ALLOWED"  # a would-be denial let through by complain mode

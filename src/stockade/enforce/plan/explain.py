@@ -9,9 +9,9 @@ it does not build a ruleset.
 
 from __future__ import annotations
 
+import _socket as socket  # socket's C core: see handlers/other.py
 import errno
 import os
-import socket
 import stat
 
 from stockade.enforce import defaults

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import errno
-from typing import Any
 
 from stockade.enforce.caps import cap_name
 from stockade.enforce.landlock import (
@@ -26,6 +25,10 @@ from stockade.enforce.landlock import (
 )
 from stockade.enforce.seccomp import ALLOW, Action, ActionKind, ArgCmp, errno_action
 from stockade.slotted import Frozen, Slotted, replace
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class FsRule(Frozen):

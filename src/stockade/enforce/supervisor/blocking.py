@@ -39,10 +39,10 @@ import os
 import select
 import stat
 import threading
-from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor.notify import Listener
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Supervisor
 

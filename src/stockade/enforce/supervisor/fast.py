@@ -18,9 +18,12 @@ import os
 import struct
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from stockade.enforce.supervisor.notify import Listener
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 ENV_PURE = "STOCKADE_SUPERVISOR_PURE"
 #: `STOCKADE_SUPERVISOR_NO_MIRROR=1`: C mechanics without the AVC mirror (benchmarks, tests)

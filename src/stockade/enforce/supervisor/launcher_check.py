@@ -20,13 +20,13 @@ import fcntl
 import os
 import signal
 import struct
-from typing import TYPE_CHECKING
 
 from stockade.enforce import seccomp as sc
 from stockade.enforce.launcher_guard import TARGETS, Target
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.target import status_fields
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
 

@@ -28,7 +28,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
 
 from stockade.enforce.seccomp import AUDIT_ARCH_X86_64, resolve_syscall
 from stockade.enforce.supervisor import fast, resolve, table
@@ -60,14 +59,18 @@ from stockade.lsm.types import (
     access_names,
 )
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:  # a plain run neither observes nor judges a profile
+    from typing import Any, TypeVar
+
     from stockade.enforce.supervisor.complain import ProfileJudge
     from stockade.enforce.supervisor.observe import Observation, Observer
     from stockade.enforce.supervisor.plan_guard import PlanGuard
     from stockade.enforce.supervisor.protect import Protected
 
+    T = TypeVar("T")
+
 Handler = Callable[["Supervisor", int, int, tuple[int, ...]], None]
-T = TypeVar("T")
 UNREADABLE = ("the call's arguments cannot be read: the task is not dumpable (it changed its "
               "user or group ids, or called prctl(PR_SET_DUMPABLE, 0)) and reading its memory "
               "then needs CAP_SYS_PTRACE, which this supervisor lacks")

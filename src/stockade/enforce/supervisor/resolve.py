@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import stat
 import sys
 
@@ -29,7 +28,6 @@ from stockade.lsm.types import Object, ObjectKind
 _LABEL_PREFIXES = ("security.", "user.")
 #: the xattr prefixes that hold labels
 LABEL_PREFIXES = _LABEL_PREFIXES
-_FD_LINK = re.compile(rb"^/proc/(\d+)(?:/task/(\d+))?/fd/(\d+)$")
 _STD = {b"/dev/stdin": b"0", b"/dev/stdout": b"1", b"/dev/stderr": b"2"}
 _SPECIAL = (b"/proc/", b"/dev/")
 _NO_LINKS = ksys.RESOLVE_NO_MAGICLINKS | ksys.RESOLVE_NO_SYMLINKS
@@ -68,9 +66,40 @@ def rewrite_self(task: TaskInfo, path: bytes) -> bytes:
     return path
 
 
+def _fd_link(path: bytes) -> tuple[int, bytes | None] | None:
+    """(PID, TID or None) of /proc/PID[/task/TID]/fd/N (digits each; a final newline allowed,
+    as a regular expression's `$` allows it), else None. (A plain run does not import re.)"""
+    parts = path.removesuffix(b"\n").split(b"/")
+    if len(parts) == 5 and parts[:2] == [b"", b"proc"] and parts[3] == b"fd":
+        numbers, tid = (parts[2], parts[4]), None
+    elif (len(parts) == 7 and parts[:2] == [b"", b"proc"] and parts[3] == b"task"
+          and parts[5] == b"fd"):
+        numbers, tid = (parts[2], parts[4], parts[6]), parts[4]
+    else:
+        return None
+    if not all(n.isdigit() for n in numbers):  # bytes: ASCII digits, not empty
+        return None
+    return int(parts[2]), tid
+
+
 def _own_fd_link(task: TaskInfo, path: bytes) -> bool:
-    m = _FD_LINK.match(path)
-    return bool(m) and int(m.group(1)) == task.tgid and m.group(2) in (None, b"%d" % task.tid)
+    link = _fd_link(path)
+    return link is not None and link[0] == task.tgid and link[1] in (None, b"%d" % task.tid)
+
+
+def _proc_pid(where: str) -> int | None:
+    """N of /proc/N or /proc/N/... (N decimal digits, of any script as int() reads them; a
+    final newline allowed after N, as `$` allows it), else None."""
+    if not where.startswith("/proc/"):
+        return None
+    rest = where[6:]
+    digits = 0
+    while digits < len(rest) and rest[digits].isdecimal():  # \d: any script's decimal digits
+        digits += 1
+    after = rest[digits:]
+    if not digits or (after not in ("", "\n") and not after.startswith("/")):
+        return None
+    return int(rest[:digits])
 
 
 def start(task: TaskInfo, dirfd: int, path: bytes) -> tuple[int, bytes, int, int]:
@@ -177,10 +206,9 @@ def _guard_proc(fd: int) -> None:
         where = os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
         return
-    m = re.match(r"^/proc/(\d+)(?:/|$)", where)
-    if m is None:
+    n = _proc_pid(where)
+    if n is None:
         return
-    n = int(m.group(1))
     if n == _OWN_PID or os.path.exists(f"/proc/{_OWN_PID}/task/{n}"):
         raise Refused(errno.EACCES, f"{where} belongs to the supervisor")
 

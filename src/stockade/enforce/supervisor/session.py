@@ -19,12 +19,12 @@ that forked it, which is the supervisor thread).
 
 from __future__ import annotations
 
+import _socket as socket  # socket's C core: see handlers/other.py
 import contextlib
 import errno
 import os
 import resource
 import signal
-import socket
 import struct
 import threading
 from collections.abc import Callable, Iterable

@@ -6,14 +6,16 @@ import contextlib
 import os
 import signal
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO, TYPE_CHECKING, Any
 
 from stockade.enforce.supervisor.loop import Supervisor
 from stockade.enforce.supervisor.routing import INVALIDATE, routed_syscalls
 from stockade.errors import StockadeError, UsageError
 from stockade.lsm.module import Mode
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:  # the plain-run (hybrid) path imports neither the sinks nor every module
+    from typing import IO, Any
+
     from stockade.audit.sinks import Auditor
     from stockade.enforce.plan.types import EnforcementPlan
     from stockade.modules.selinux.hostconfig import HostPolicy

@@ -10,10 +10,13 @@ import ctypes
 import os
 import struct
 from collections.abc import Callable
-from typing import Any
 
 from stockade.enforce._libc import LIBC
 from stockade.enforce.seccomp import resolve_syscall
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 _libc_syscall = LIBC.syscall
 _libc_syscall.restype = ctypes.c_long

@@ -10,10 +10,10 @@ thread Landlock-restricts itself (it cannot open files after).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor.routing import EXEC, NAMESPACE, OPEN
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler
 

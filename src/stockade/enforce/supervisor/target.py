@@ -13,11 +13,10 @@ never inherits a dead task's entry). The cache is bounded (FIFO eviction).
 from __future__ import annotations
 
 import os
-import queue
 import select
 import threading
+from _queue import SimpleQueue  # queue.SimpleQueue itself, without queue.py's imports (start-up)
 from collections.abc import Callable
-from typing import Any
 
 from stockade.enforce import caps
 from stockade.enforce.supervisor import sys as ksys
@@ -26,6 +25,10 @@ from stockade.lsm.probe import subject_from_pid
 from stockade.lsm.types import Subject
 from stockade.slotted import Slotted, replace
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
+
 _ROOT_STAT = os.stat("/")
 
 
@@ -33,8 +36,8 @@ class ProcHelper:
     """One unrestricted thread that runs functions for the (restricted) supervisor thread."""
 
     def __init__(self) -> None:
-        self._q: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], list[Any],
-                                         threading.Event] | None] = queue.SimpleQueue()
+        self._q: SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], list[Any],
+                                   threading.Event] | None] = SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name="stockade-proc", daemon=True)
         self._thread.start()
 

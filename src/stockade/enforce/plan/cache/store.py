@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import stat
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 HEADER = b"stockade-plan-cache 3 "
 MAX_ENTRY_BYTES = 64 << 20
@@ -37,6 +39,8 @@ def cache_dir() -> str | None:
 
 def entry_name(key: dict[str, Any]) -> str:
     """The file name of the entry for `key`."""
+    import json  # here: a plain run imports this module, and json imports re (start-up)
+
     text = json.dumps(key, sort_keys=True, separators=(",", ":"))
     from stockade.digest import hexdigest
 
@@ -113,6 +117,8 @@ class Store:
             raise ValueError("not authenticated by this user's key")
         end = data.find(b"\0", start)
         text, blob = (data[start:], b"") if end < 0 else (data[start:end], data[end + 1:])
+        import json
+
         try:
             out = json.loads(text)
         except ValueError:
@@ -124,6 +130,8 @@ class Store:
     def write(self, name: str, body: dict[str, Any], blob: bytes = b"") -> None:
         """Write entry `name`: `body` as JSON, then `blob` (atomically: a private temporary
         file renamed over it)."""
+        import json
+
         raw = json.dumps(body, separators=(",", ":")).encode("utf-8", "surrogateescape")
         if 0 in raw:  # ensure_ascii escapes every control character: cannot happen
             raise ValueError("a NUL byte in the JSON text")

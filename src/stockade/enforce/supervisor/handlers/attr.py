@@ -18,7 +18,6 @@ import stat
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 from stockade.enforce._libc import LIBC
 from stockade.enforce.supervisor import sys as ksys
@@ -26,6 +25,7 @@ from stockade.enforce.supervisor.resolve import object_from_fd, open_as_target
 from stockade.enforce.supervisor.sys import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, s32
 from stockade.lsm.types import LABEL_XATTR_PREFIX, MAY_WRITE, Object, Request
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
     from stockade.enforce.supervisor.target import TaskInfo

@@ -6,7 +6,6 @@ imports no module-stack helpers."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.handlers.attr import guard
@@ -14,6 +13,7 @@ from stockade.enforce.supervisor.resolve import object_from_fd, open_as_target
 from stockade.enforce.supervisor.sys import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, s32
 from stockade.lsm.setattr import chmod_request, chown_request
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
 

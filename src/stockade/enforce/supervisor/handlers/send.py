@@ -12,22 +12,22 @@ blocking socket is finished by a waiter thread (the same bound as connect's).
 
 from __future__ import annotations
 
+import _socket as socket  # socket's C core: see handlers/other.py
 import ctypes
 import errno
 import fcntl
 import os
 import select
-import socket
 import struct
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.handlers.attr import write_memory
 from stockade.enforce.supervisor.handlers.other import _pin_unix_peer, _target_socket, _waiters
 from stockade.enforce.supervisor.sys import s32
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
     from stockade.enforce.supervisor.target import TaskInfo

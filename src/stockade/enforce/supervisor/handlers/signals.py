@@ -19,7 +19,6 @@ import fcntl
 import os
 import signal
 import struct
-from typing import TYPE_CHECKING
 
 from stockade.enforce.launcher_guard import F_SETOWN, F_SETOWN_EX
 from stockade.enforce.supervisor import exec_race
@@ -31,6 +30,7 @@ from stockade.lsm.probe import subject_from_pid
 from stockade.lsm.types import Object, ObjectKind, Request
 from stockade.slotted import replace
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Handler, Supervisor
     from stockade.enforce.supervisor.target import TaskInfo
