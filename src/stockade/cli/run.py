@@ -46,6 +46,14 @@ COLLECTS_GARBAGE = True
 EXIT_AT_ONCE = True
 HELP = "run a command confined (Landlock, seccomp, capabilities, no_new_privs)"
 
+def _limits_no_writes(args: argparse.Namespace) -> bool:
+    """Complain mode and learning without a profile: the sandbox limits no writes, so no file
+    of the launcher's can be kept out of the program's reach (docs/enforce.md, "Files the
+    launcher writes"); the exposure checks do not apply."""
+    mode = getattr(args, "mode", None)
+    return mode == "complain" or (mode == "learn" and not getattr(args, "profile", None))
+
+
 def _open_outputs(args: argparse.Namespace,
                   plan: EnforcementPlan) -> tuple[RecordFile | None, int | None]:
     """Open --audit FILE and --learn FILE before anything runs: never through a symbolic link,
@@ -57,11 +65,7 @@ def _open_outputs(args: argparse.Namespace,
     from stockade.enforce import output_file
     from stockade.enforce.status_record import write_grants
 
-    # complain mode and learning without a profile protect no file of ours: their sandbox
-    # limits no writes (docs/enforce.md, "Files the launcher writes")
-    mode = getattr(args, "mode", None)
-    exempt = mode == "complain" or (mode == "learn" and not getattr(args, "profile", None))
-    grants = None if exempt else write_grants(plan)
+    grants = None if _limits_no_writes(args) else write_grants(plan)
     audit = None
     if args.audit:
         fd = (output_file.open_output(args.audit, "audit file") if grants is None else
@@ -199,8 +203,7 @@ def _record_keeper(args: argparse.Namespace, prep: Prepared, name: str,
     directory = status_record.record_dir()
     if directory is None:  # no runtime directory for this user: quietly no record
         return None
-    # complain mode protects no record (its domain grants every right on /: docs/enforce.md)
-    if prep.landlock_active and mode != "complain":
+    if prep.landlock_active and mode != "complain" and not _limits_no_writes(args):
         conflict = _record_conflict(args, prep.plan)
         if conflict is not None:
             raise StockadeError(conflict, SETUP_FAILED)
