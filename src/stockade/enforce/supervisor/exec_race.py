@@ -54,7 +54,8 @@ def _status(pid: int) -> tuple[int, int]:
     return int(fields.get("Threads", 0)), int(fields.get("PPid", 0))
 
 
-def _same_mm(a: int, b: int) -> bool:
+def same_mm(a: int, b: int) -> bool:
+    """Whether processes `a` and `b` share one address space (kcmp KCMP_VM)."""
     res = ksys._syscall(_NR_KCMP, a, b, KCMP_VM, 0, 0)
     if res < 0:
         raise OSError(ctypes.get_errno(), "kcmp")
@@ -69,7 +70,7 @@ def writers(tid: int, tgid: int, addr: int, length: int) -> tuple[str, list[str]
         return f"{threads} threads share its memory", []
     pid = tgid
     for _ in range(_MAX_CHAIN):
-        if ppid <= 1 or not _same_mm(pid, ppid):
+        if ppid <= 1 or not same_mm(pid, ppid):
             break
         threads, parent = _status(ppid)
         if threads != 1:

@@ -467,10 +467,13 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
                    f"exec cannot be decided soundly: {why}")
         return
     after = transition_subject(subject, obj, sup.stack.modules)
-    if after.contexts != subject.contexts and not sup.tasks.set_contexts(
-            task.tgid, after.contexts, subject.contexts):
+    # applied only once the exec is known to have happened: the kernel may still fail it
+    # (E2BIG, EFAULT...) and the old program keep running (exec_confirm.py)
+    if after.contexts != subject.contexts and not sup.tasks.expect_contexts(
+            task.tid, task.tgid, after.contexts, subject.contexts):
         sup.refuse(nid, task, "bprm_check_security", obj, errno.EAGAIN,
-                   "the task-label store is full: the exec transition cannot be kept")
+                   "the exec transition cannot be kept: the task-label store or the "
+                   "store of pending execs is full, or the task's evidence is unreadable")
         return
     sup.tasks.drop_group(task.tgid)
     sup.program_execd = True
