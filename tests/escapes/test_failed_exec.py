@@ -91,6 +91,62 @@ for step in sys.argv[2:]:
 '''
 
 
+# vfork: the child shares the parent's memory until its exec (the kcmp evidence). `fail`: the
+# child's exec fails (E2BIG) and it then creates out/vfork_after; `self`: the child runs this
+# program again (same file), which creates out/vfork_self.
+VFORK = r"""
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static char big[100001];
+int main(int argc, char **argv) {
+    char path[4096], *bigv[46], *selfv[4] = {argv[0], argv[1], "write", 0};
+    if (argc < 3) return 2;
+    if (!strcmp(argv[2], "write")) {
+        snprintf(path, sizeof path, "%s/vfork_self", argv[1]);
+        int fd = open(path, O_CREAT | O_WRONLY, 0644);
+        printf("vfork_self %s\n", fd >= 0 ? "written" : "refused");
+        return 0;
+    }
+    memset(big, 'x', 100000);
+    bigv[0] = "find";
+    for (int i = 1; i < 45; i++) bigv[i] = big;
+    bigv[45] = 0;
+    snprintf(path, sizeof path, "%s/vfork_after", argv[1]);
+    int fail = !strcmp(argv[2], "fail");
+    fflush(stdout);
+    pid_t pid = vfork();
+    if (pid == 0) {
+        if (fail) execv("/usr/bin/find", bigv); else execv(argv[0], selfv);
+        int err = errno;
+        int fd = open(path, O_CREAT | O_WRONLY, 0644);
+        int open_err = errno;
+        _exit(err != E2BIG ? 99 : fd >= 0 ? 100 : open_err);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    printf("vfork child %d\n", WEXITSTATUS(st));
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def vfork_bin() -> Iterator[Path]:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    d = Path(tempfile.mkdtemp(prefix="stockade-fx-vf-", dir="/tmp"))
+    os.chmod(d, 0o755)
+    (d / "vf.c").write_text(VFORK)
+    subprocess.run(["gcc", "-O1", "-o", str(d / "vf"), str(d / "vf.c")], check=True)
+    os.chmod(d / "vf", 0o755)
+    yield d / "vf"
+    shutil.rmtree(d, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def tomoyo_base() -> Iterator[Path]:
     if not Path(INIT_POLICY).exists():
@@ -104,7 +160,7 @@ def tomoyo_base() -> Iterator[Path]:
 class Scene:
     """A TOMOYO policy directory, the program, and out/ (owned by the user)."""
 
-    def __init__(self, base: Path, user: str) -> None:
+    def __init__(self, base: Path, user: str, vfork: Path) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="stockade-fx-", dir="/tmp"))
         os.chmod(self.dir, 0o755)
         for name in ("profile.conf", "manager.conf"):
@@ -125,7 +181,13 @@ class Scene:
             f"{py}\nuse_profile 3\nuse_group 0\nfile execute /usr/bin/find\nfile execute {PY}\n"
             "file ioctl /\\{\\*\\}/\\* 0-0xFFFFFFFF\n\n"
             f"{py} /usr/bin/find\nuse_profile 3\nuse_group 0\n{writes}\n"
-            f"{py} {PY}\nuse_profile 3\nuse_group 0\n{writes}")
+            f"{py} {PY}\nuse_profile 3\nuse_group 0\n{writes}\n"
+            f"<kernel> /usr/bin/sh\nfile execute {vfork}\n\n"
+            f"<kernel> /usr/bin/sh {vfork}\nuse_profile 3\nuse_group 0\n"
+            f"file execute /usr/bin/find\nfile execute {vfork}\n\n"
+            f"<kernel> /usr/bin/sh {vfork} /usr/bin/find\nuse_profile 3\nuse_group 0\n{writes}\n"
+            f"<kernel> /usr/bin/sh {vfork} {vfork}\nuse_profile 3\nuse_group 0\n{writes}")
+        self.vfork = vfork
         (self.dir / "a.py").write_text(PROGRAM)
         self.audit = self.dir / "audit.jsonl"
         self.audit.write_text("")
@@ -135,10 +197,12 @@ class Scene:
         self.user = user
 
     def run(self, *steps: str) -> subprocess.CompletedProcess[str]:
+        return self.sh(f'{PY} {self.dir}/a.py {self.out} {" ".join(steps)}; echo "exit $?"')
+
+    def sh(self, command: str) -> subprocess.CompletedProcess[str]:
         return cli("run", "--mode", "enforce", "--lsm", "capability,tomoyo", "--module-option",
                    f"tomoyo.policy_dir={self.dir}", "--no-status-record", "--no-cache",
-                   "--audit", str(self.audit), "--", "/usr/bin/sh", "-c",
-                   f'{PY} {self.dir}/a.py {self.out} {" ".join(steps)}; echo "exit $?"',
+                   "--audit", str(self.audit), "--", "/usr/bin/sh", "-c", command,
                    user=self.user, timeout=120)
 
     def written(self) -> set[str]:
@@ -152,8 +216,8 @@ class Scene:
 
 
 @pytest.fixture
-def scene(tomoyo_base: Path, user: str) -> Iterator[Scene]:
-    s = Scene(tomoyo_base, user)
+def scene(tomoyo_base: Path, vfork_bin: Path, user: str) -> Iterator[Scene]:
+    s = Scene(tomoyo_base, user, vfork_bin)
     yield s
     s.cleanup()
 
@@ -203,3 +267,13 @@ def test_an_unrandomized_failed_exec_is_killed(scene: Scene) -> None:
     assert scene.written() == set()
     (rec,) = [r for r in scene.records() if r.get("module") == "supervisor"]
     assert rec["result"] == "DENIED" and "not randomized" in rec["reason"], rec
+
+
+def test_vfork_child_exec_is_told_by_the_parent_s_memory(scene: Scene) -> None:
+    """A vfork child shares its parent's memory (never released) and runs the same file:
+    whether it exec'd is told by kcmp with the parent. Its failed exec keeps it in the
+    parent's domain (its create is refused: 1, EPERM); its exec of the same file happens."""
+    done = scene.sh(f"{scene.vfork} {scene.out} fail; {scene.vfork} {scene.out} self")
+    assert done.stdout.splitlines() == ["vfork child 1", "vfork_self written", "vfork child 0"], \
+        done
+    assert scene.written() == {"vfork_self"}
