@@ -199,26 +199,27 @@ class PendingExecs:
         self.limit = limit
         #: kill a program whose exec's outcome cannot be told (enforce); else keep old labels
         self.kill = kill
-        self._items: dict[int, Evidence] = {}
+        #: thread group -> its pending exec (read directly on the task cache's hot path)
+        self.items: dict[int, Evidence] = {}
 
     def __contains__(self, tgid: object) -> bool:
-        return tgid in self._items
+        return tgid in self.items
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.items)
 
     def expect(self, tid: int, tgid: int, labels: dict[str, str]) -> bool:
         """Keep the labels an exec of task `tid` is about to give pending; False when they
         cannot be (full, or its evidence cannot be read: the caller refuses the exec)."""
-        if tgid not in self._items and len(self._items) >= self.limit:
+        if tgid not in self.items and len(self.items) >= self.limit:
             self.sweep()
-            if len(self._items) >= self.limit:
+            if len(self.items) >= self.limit:
                 return False
         ev = self.helper.call(capture, tid, tgid, labels)
         if ev is None:
             return False
         self.drop(tgid)
-        self._items[tgid] = ev
+        self.items[tgid] = ev
         return True
 
     def settle(self, tgid: int, tid: int = 0) -> dict[str, str] | None:
@@ -226,7 +227,7 @@ class PendingExecs:
         (the caller applies them, then `drop`s it); None otherwise, with a failed exec or a
         gone group dropped. `tid`: the notifying task of that group (0: anyone else).
         Raises ExecUnconfirmed when the group is past the exec and its outcome cannot be told."""
-        ev = self._items.get(tgid)
+        ev = self.items.get(tgid)
         if ev is None:
             return None
         result = self.helper.call(outcome, ev, tid)
@@ -241,17 +242,17 @@ class PendingExecs:
 
     def drop(self, tgid: int) -> None:
         """Forget group `tgid`'s pending exec."""
-        ev = self._items.pop(tgid, None)
+        ev = self.items.pop(tgid, None)
         if ev is not None:
             ev.close()
 
     def sweep(self) -> None:
         """Drop the pending execs of groups that are gone."""
-        gone = self.helper.call(exited_among, [(t, e.start) for t, e in self._items.items()])
+        gone = self.helper.call(exited_among, [(t, e.start) for t, e in self.items.items()])
         for tgid in gone:
             self.drop(tgid)
 
     def clear(self) -> None:
         """Drop everything."""
-        for tgid in list(self._items):
+        for tgid in list(self.items):
             self.drop(tgid)

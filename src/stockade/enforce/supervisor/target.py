@@ -406,7 +406,7 @@ class TaskCache:
         if info is not None:
             if info.pidfd < 0 or not info.poller.poll(0):  # alive(), inlined: the hot path
                 execs = self.labels.execs
-                if not execs or info.tgid not in execs:
+                if execs is None or not execs.items or info.tgid not in execs.items:
                     return info
                 self.drop_group(info.tgid)  # its exec is pending: read it again, then settle
             else:
