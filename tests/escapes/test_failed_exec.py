@@ -74,6 +74,17 @@ for step in sys.argv[2:]:
         t.start()
         t.join()
         print("thread failed", box[0], flush=True)
+    elif step in ("leaderless_exec", "leaderless_e2big"):  # the last step
+        def alone():  # once the leader has exited, exec from this (non-leader) thread
+            while open(f"/proc/self/task/{os.getpid()}/stat").read().rsplit(")", 1)[1][1] != "Z":
+                pass
+            if step == "leaderless_exec":
+                os.execv("/usr/bin/find", [*FIND, os.path.join(out, "leaderless")])
+            failed("leaderless_e2big", lambda: os.execv("/usr/bin/find", ["find", *BIG]))
+            write("after_leaderless")
+            os._exit(0)
+        threading.Thread(target=alone).start()
+        libc.pthread_exit(None)
     elif step == "setmm":
         libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
                                ctypes.c_ulong]
@@ -251,6 +262,17 @@ def test_exec_from_a_second_thread_is_refused_and_keeps_the_domain(scene: Scene)
     done = scene.run("thread", "write:after")
     assert done.stdout.splitlines() == ["thread failed 13", "after refused 1", "exit 0"], done
     assert scene.written() == set()
+
+
+def test_exec_from_a_non_leader_thread(scene: Scene) -> None:
+    """The leader exited (pthread_exit) and the last thread execs: a successful exec takes
+    the leader's pid and the new domain (find writes), a failed one keeps the old domain."""
+    done = scene.run("leaderless_e2big")
+    assert done.stdout.splitlines() == ["leaderless_e2big failed 7", "after_leaderless refused 1",
+                                        "exit 0"], done
+    done = scene.run("leaderless_exec")
+    assert done.stdout.splitlines() == ["exit 0"], done
+    assert scene.written() == {"leaderless"}
 
 
 def test_pr_set_mm_is_refused(scene: Scene) -> None:
