@@ -251,7 +251,7 @@ class TaskLabels:
         """Apply group `tgid`'s pending exec transition if the exec is now known to have
         happened (exec_confirm.py); `tid`: its notifying task (0: a lookup by anyone else)."""
         execs = self.execs
-        if execs is None or tgid not in execs:
+        if execs is None or tgid not in execs.items:
             return
         labels = execs.settle(tgid, tid)
         if labels is None:
@@ -281,7 +281,7 @@ class TaskLabels:
         """The labels of a task seen for the first time (or again after a cache drop); `line`
         is its `lineage_of` when the caller already walked it; `tid`: the task, when it is
         the one notifying (its group's pending exec is then settled for good)."""
-        pending = self.execs is not None and len(self.execs) > 0
+        pending = self.execs is not None and bool(self.execs.items)
         if pending:
             self.confirm(tgid, tid)
         entry = self._entries.get(tgid)
@@ -375,7 +375,7 @@ class TaskLabels:
             st = self.helper.call(stat_of, tgid)
             if st is None or st[1] != entry[0]:
                 del self._entries[tgid]
-        if self.execs is not None and tgid in self.execs:
+        if self.execs is not None and tgid in self.execs.items:
             st = self.helper.call(stat_of, tgid)
             if st is None:
                 self.execs.drop(tgid)
