@@ -152,6 +152,7 @@ class Supervisor:
         #: exec transitions applied once the exec happened (exec_confirm.py)
         self.tasks.labels.execs = exec_confirm.PendingExecs(
             self.helper, min(task_limit, exec_confirm.MAX_PENDING), kill=mode == "enforce")
+        self._pending_execs = self.tasks.labels.execs.items
         for module in stack.modules:  # modules that relabel running tasks keep it in our store
             if hasattr(module, "task_labels"):
                 module.task_labels = self.tasks.labels
@@ -447,7 +448,8 @@ class Supervisor:
         seqno = avc.seqno  # read before `holds`: a reset in between is seen by the C side
         if fp is None or decision.errno or decision.events or not avc.holds(key, decision) \
                 or not task.root_is_ours or task.pidfd < 0 \
-                or not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+                or not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)) \
+                or task.tgid in self._pending_execs:  # its labels may change any moment
             return
         with contextlib.suppress(OSError):  # best effort (e.g. EMFILE): the open is decided
             fp.put(task.tid, task.pidfd, task.subject.key, self._cred_gen, access, path, st,
