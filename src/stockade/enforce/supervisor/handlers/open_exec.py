@@ -467,13 +467,11 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
                    f"exec cannot be decided soundly: {why}")
         return
     after = transition_subject(subject, obj, sup.stack.modules)
-    # applied only once the exec is known to have happened: the kernel may still fail it
-    # (E2BIG, EFAULT...) and the old program keep running (exec_confirm.py)
+    # pending until the exec is known to have happened: the kernel may fail it (exec_confirm)
     if after.contexts != subject.contexts and not sup.tasks.expect_contexts(
             task.tid, task.tgid, after.contexts, subject.contexts):
         sup.refuse(nid, task, "bprm_check_security", obj, errno.EAGAIN,
-                   "the exec transition cannot be kept: the task-label store or the "
-                   "store of pending execs is full, or the task's evidence is unreadable")
+                   "the exec transition cannot be kept (a store is full, or /proc unreadable)")
         return
     sup.tasks.drop_group(task.tgid)
     sup.program_execd = True
