@@ -26,7 +26,7 @@ from stockade.enforce.supervisor.exec_confirm import (
     capture,
     outcome,
 )
-from stockade.enforce.supervisor.target import ExecUnconfirmed, ProcHelper
+from stockade.enforce.supervisor.target import ExecUnconfirmed, ProcHelper, TaskLabels, stat_of
 
 # waits for a line on stdin, then execs what it names ("fail": a 4 MB argv, E2BIG), then
 # prints the errno and waits again
@@ -166,6 +166,34 @@ def test_an_unconfirmed_exec_raises_with_the_group_to_kill(helper: ProcHelper,
     assert got.value.kill == child.pid and "not randomized" in str(got.value)
     exec_confirm.kill_group(child.pid)
     assert child.proc.wait(10) == -signal.SIGKILL
+
+
+def test_the_label_store_applies_a_pending_exec_once_it_happened(helper: ProcHelper,
+                                                                  child: Child) -> None:
+    """Looked up by anyone (a signal's target, a child's lineage) the group keeps its labels
+    while its exec may still run; once the exec happened, the look-up applies the new ones."""
+    store = TaskLabels(helper, (("biba", "medium"),))
+    store.execs = PendingExecs(helper)
+    assert store.execs.expect(child.pid, child.pid, {"biba": "low"})
+    assert store.labels(child.pid) is None and child.pid in store.execs.items
+    start = stat_of(child.pid)
+    assert start is not None
+    assert store.resolve(child.pid, start[1], start[0]) == {"biba": "medium"}  # still pending
+    child.go("run")
+    assert store.labels(child.pid) == {"biba": "low"}
+    assert child.pid not in store.execs.items and len(store.execs) == 0
+
+
+def test_a_failed_exec_seen_by_its_own_notification_is_dropped(helper: ProcHelper,
+                                                               child: Child) -> None:
+    store = TaskLabels(helper, (("biba", "medium"),))
+    store.execs = PendingExecs(helper)
+    assert store.execs.expect(child.pid, child.pid, {"biba": "low"})
+    assert child.go("fail") == "7"
+    start = stat_of(child.pid)
+    assert start is not None
+    assert store.resolve(child.pid, start[1], start[0], tid=child.pid) == {"biba": "medium"}
+    assert len(store.execs) == 0 and store.labels(child.pid) is None
 
 
 # -- an SELinux domain transition the kernel fails ------------------------------------------
