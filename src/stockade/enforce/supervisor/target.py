@@ -223,7 +223,9 @@ class TaskLabels:
     run's child subreaper) gets the configured labels while no task was ever relabelled, and otherwise the
     lowest label of each relabelled module, or UnknownTask when the module has no lowest label.
     Bounded: when full, entries of exited tasks are dropped; if that frees nothing, the new
-    label is refused (never is a live task's label forgotten).
+    label is refused (never is a live task's label forgotten). An exec transition enters only
+    once the exec is known to have happened (`execs`, exec_confirm.py): every look-up of a
+    group settles its pending exec first.
     """
 
     def __init__(self, helper: ProcHelper, initial: tuple[tuple[str, str], ...],
@@ -495,8 +497,9 @@ class TaskCache:
 
     def expect_contexts(self, tid: int, tgid: int, contexts: tuple[tuple[str, str], ...],
                         before: tuple[tuple[str, str], ...]) -> bool:
-        """`set_contexts` once the exec task `tid` is stopped in happened (exec_confirm.py);
-        False when that cannot be kept (the caller refuses the exec)."""
+        """`set_contexts`, kept pending until the exec that task `tid` is stopped in is known
+        to have happened (exec_confirm.py); False when that cannot be kept (the caller refuses
+        the exec)."""
         execs = self.labels.execs
         if execs is None:
             return self.set_contexts(tgid, contexts, before)
