@@ -281,11 +281,16 @@ def test_pr_set_mm_is_refused(scene: Scene) -> None:
     assert done.stdout.splitlines() == ["setmm -1 1", "exit 0"], done
 
 
-def test_an_unrandomized_failed_exec_is_killed(scene: Scene) -> None:
-    """Without address-space randomization a failed exec cannot be told from a re-exec of
-    the same file: the program is killed, with one audit record saying why."""
+def test_an_unrandomized_failed_exec_of_the_running_file_is_killed(scene: Scene) -> None:
+    """Without address-space randomization a failed exec of the running file cannot be told
+    from a re-exec of it: the program is killed, with one audit record saying why. A failed
+    exec of another file is told by the unchanged exe link."""
     done = scene.run("norandom", "e2big", "write:after")
-    assert done.stdout.splitlines() == ["norandom", "e2big failed 7", "exit 137"], done
+    assert done.stdout.splitlines() == ["norandom", "e2big failed 7", "after refused 1",
+                                        "exit 0"], done
+    assert not [r for r in scene.records() if r.get("module") == "supervisor"]
+    done = scene.run("norandom", "same_e2big", "write:after")
+    assert done.stdout.splitlines() == ["norandom", "same_e2big failed 7", "exit 137"], done
     assert scene.written() == set()
     (rec,) = [r for r in scene.records() if r.get("module") == "supervisor"]
     assert rec["result"] == "DENIED" and "not randomized" in rec["reason"], rec

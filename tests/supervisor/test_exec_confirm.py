@@ -120,13 +120,19 @@ def test_a_re_exec_of_the_same_file_is_told_by_its_layout_or_released_memory(
     os.close(mem)
 
 
-def test_an_unrandomized_failed_exec_cannot_be_told(child: Child) -> None:
-    ev = capture(child.pid, child.pid, {})
-    assert ev is not None
+def test_an_unrandomized_failed_exec_is_told_only_for_another_file(child: Child) -> None:
+    """Not randomized, a failed exec of the running file cannot be told from a re-exec whose
+    old memory a reader holds; of another file, the unchanged exe link tells."""
+    same = capture(child.pid, child.pid, {}, os.path.realpath(sys.executable))
+    other = capture(child.pid, child.pid, {}, "/usr/bin/true")
+    unknown = capture(child.pid, child.pid, {})
+    assert same is not None and other is not None and unknown is not None
+    assert same.target == same.exe and other.target != other.exe and unknown.target is None
     assert child.go("norandom") == "7"
-    assert outcome(ev, 0) == PENDING
-    assert outcome(ev, child.pid) == UNKNOWN
-    ev.close()
+    assert [outcome(ev, 0) for ev in (same, other, unknown)] == [PENDING] * 3
+    assert [outcome(ev, child.pid) for ev in (same, other, unknown)] == [UNKNOWN, FAILED, UNKNOWN]
+    for ev in (same, other, unknown):
+        ev.close()
 
 
 def test_a_gone_group_is_gone(child: Child) -> None:

@@ -17,9 +17,10 @@ wherever its labels are looked up before: signals to it, the lineage of its chil
   environment areas: set by the kernel at exec, otherwise only by prctl(PR_SET_MM), refused)
   changed: happened;
 * otherwise, once the task is past the call (it made its next system call): the exec failed,
-  unless its address space is not randomized: a re-exec of the same file may then give the
-  same layout while a short-lived reader of its memory (get_task_mm) keeps the old one alive,
-  and the supervisor cannot tell; it kills the program (fail closed, with an audit record).
+  unless it ran the file already running and the address space is not randomized: a re-exec
+  of the same file may then give the same layout while a short-lived reader of its memory
+  (get_task_mm) keeps the old one alive, and the supervisor cannot tell; it kills the program
+  (fail closed, with an audit record).
 
 A non-leader thread's successful exec takes the leader's pid (de_thread): entries are keyed by
 thread group. Under a supervisor that decides exec the caller is single-threaded and no
@@ -50,23 +51,24 @@ ADDR_NO_RANDOMIZE = 0x0040000
 #: pending execs at most (each holds a descriptor of an address space)
 MAX_PENDING = 256
 UNCONFIRMED = ("an exec's outcome cannot be told: the program's address space is not randomized "
-               "(personality ADDR_NO_RANDOMIZE or kernel.randomize_va_space=0), the file it ran "
-               "is unchanged and its old memory is still in use; it may hold the new labels or "
+               "(personality ADDR_NO_RANDOMIZE or kernel.randomize_va_space=0), it exec'd the "
+               "file it runs and its old memory is still in use; it may hold the new labels or "
                "the old ones, so it is killed")
 
 
 class Evidence:
     """What an exec is judged by, taken while the task is stopped in execve."""
 
-    __slots__ = ("exe", "labels", "layout", "mem", "parent", "start", "tgid", "tid")
+    __slots__ = ("exe", "labels", "layout", "mem", "parent", "start", "target", "tgid", "tid")
 
     def __init__(self, tid: int, tgid: int, start: int, exe: tuple[int, int], mem: int,
                  parent: tuple[int, int] | None, layout: tuple[int, ...],
-                 labels: dict[str, str]) -> None:
+                 labels: dict[str, str], target: tuple[int, int] | None = None) -> None:
         self.tid = tid
         self.tgid = tgid
         self.start = start
         self.exe = exe
+        self.target = target  # the file the exec runs (its exe after it), when known
         self.mem = mem
         self.parent = parent  # (pid, start time) of a vfork parent sharing its memory
         self.layout = layout
@@ -92,9 +94,10 @@ def _layout(pid: int) -> tuple[int, ...]:
     return tuple(int(fields[n - 3]) for n in _LAYOUT)
 
 
-def capture(tid: int, tgid: int, labels: dict[str, str]) -> Evidence | None:
-    """The evidence of task `tid` (group `tgid`) stopped in execve; None when it is gone.
-    Runs in the helper thread (it opens /proc and calls kcmp)."""
+def capture(tid: int, tgid: int, labels: dict[str, str], runs: str = "") -> Evidence | None:
+    """The evidence of task `tid` (group `tgid`) stopped in execve, about to run the file
+    `runs` (the last one read to decide what runs: the ELF the kernel makes its exe); None
+    when it is gone. Runs in the helper thread (it opens /proc and calls kcmp)."""
     group = stat_of(tgid)
     mine = stat_of(tid)
     if group is None or mine is None:
@@ -113,7 +116,12 @@ def capture(tid: int, tgid: int, labels: dict[str, str]) -> Evidence | None:
         pst = stat_of(ppid)
         if ppid > 1 and pst is not None and same_mm(tgid, ppid):
             parent = (ppid, pst[1])
-    return Evidence(tid, tgid, group[1], exe, mem, parent, layout, labels)
+    target = None
+    with contextlib.suppress(OSError):
+        if runs:
+            st = os.stat(runs)
+            target = (st.st_dev, st.st_ino)
+    return Evidence(tid, tgid, group[1], exe, mem, parent, layout, labels, target)
 
 
 def _released(mem: int) -> bool:
@@ -173,7 +181,9 @@ def outcome(ev: Evidence, tid: int) -> str:
         return UNKNOWN if past else PENDING
     if not past:
         return PENDING
-    return FAILED if _randomized(now) else UNKNOWN
+    # an exec of another file would have changed the exe link
+    other = ev.target is not None and ev.target != ev.exe
+    return FAILED if other or _randomized(now) else UNKNOWN
 
 
 def kill_group(tgid: int) -> None:
@@ -208,14 +218,15 @@ class PendingExecs:
     def __len__(self) -> int:
         return len(self.items)
 
-    def expect(self, tid: int, tgid: int, labels: dict[str, str]) -> bool:
-        """Keep the labels an exec of task `tid` is about to give pending; False when they
-        cannot be (full, or its evidence cannot be read: the caller refuses the exec)."""
+    def expect(self, tid: int, tgid: int, labels: dict[str, str], runs: str = "") -> bool:
+        """Keep the labels an exec of task `tid` (running file `runs`) is about to give
+        pending; False when they cannot be (full, or its evidence cannot be read: the caller
+        refuses the exec)."""
         if tgid not in self.items and len(self.items) >= self.limit:
             self.sweep()
             if len(self.items) >= self.limit:
                 return False
-        ev = self.helper.call(capture, tid, tgid, labels)
+        ev = self.helper.call(capture, tid, tgid, labels, runs)
         if ev is None:
             return False
         self.drop(tgid)

@@ -496,15 +496,15 @@ class TaskCache:
         return self.labels.assign(tgid, dict(set(contexts) - set(before)))
 
     def expect_contexts(self, tid: int, tgid: int, contexts: tuple[tuple[str, str], ...],
-                        before: tuple[tuple[str, str], ...]) -> bool:
+                        before: tuple[tuple[str, str], ...], runs: list[str]) -> bool:
         """`set_contexts`, kept pending until the exec that task `tid` is stopped in is known
-        to have happened (exec_confirm.py); False when that cannot be kept (the caller refuses
-        the exec)."""
+        to have happened (exec_confirm.py); `runs`: the files read to decide what runs (the
+        last becomes its exe). False when that cannot be kept (the caller refuses the exec)."""
         execs = self.labels.execs
         if execs is None:
             return self.set_contexts(tgid, contexts, before)
         return self.labels.has_room(tgid) and execs.expect(
-            tid, tgid, dict(set(contexts) - set(before)))
+            tid, tgid, dict(set(contexts) - set(before)), runs[-1] if runs else "")
 
     def clear(self) -> None:
         """Drop everything."""

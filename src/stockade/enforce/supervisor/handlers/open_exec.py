@@ -469,7 +469,7 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
     after = transition_subject(subject, obj, sup.stack.modules)
     # pending until the exec is known to have happened: the kernel may fail it (exec_confirm)
     if after.contexts != subject.contexts and not sup.tasks.expect_contexts(
-            task.tid, task.tgid, after.contexts, subject.contexts):
+            task.tid, task.tgid, after.contexts, subject.contexts, choosers):
         sup.refuse(nid, task, "bprm_check_security", obj, errno.EAGAIN,
                    "the exec transition cannot be kept (a store is full, or /proc unreadable)")
         return
