@@ -6,7 +6,8 @@ from the program's memory again after CONTINUE. That is sound only while no othe
 write those bytes in between (seccomp_unotify(2), NOTES). `writers` looks for such tasks, from
 the unrestricted helper thread (it reads /proc and calls kcmp):
 
-* other threads of the caller (`Threads:` in /proc/TID/status);
+* other threads of the caller (`Threads:` in /proc/TID/status, less those that exited: a
+  zombie, such as a leader that called pthread_exit, has released its memory);
 * other processes sharing its memory (CLONE_VM): a vfork child shares its parent's, whose
   thread is suspended until the exec, so the chain of parents with the same mm (kcmp
   KCMP_VM) is followed and each must be single-threaded; a CLONE_VM child that is neither a
@@ -54,11 +55,26 @@ def _status(pid: int) -> tuple[int, int]:
     return int(fields.get("Threads", 0)), int(fields.get("PPid", 0))
 
 
-def _same_mm(a: int, b: int) -> bool:
+def same_mm(a: int, b: int) -> bool:
+    """Whether processes `a` and `b` share one address space (kcmp KCMP_VM)."""
     res = ksys._syscall(_NR_KCMP, a, b, KCMP_VM, 0, 0)
     if res < 0:
         raise OSError(ctypes.get_errno(), "kcmp")
     return res == 0
+
+
+def _live_threads(tgid: int) -> int:
+    """The threads of `tgid` that have not exited (a zombie has let go of the memory)."""
+    live = 0
+    for name in os.listdir(f"/proc/{tgid}/task"):
+        try:
+            with open(f"/proc/{tgid}/task/{name}/stat", "rb") as f:
+                raw = f.read()
+        except OSError:
+            continue  # gone meanwhile
+        if raw[raw.rfind(b")") + 2:][:1] not in (b"Z", b"X"):
+            live += 1
+    return live
 
 
 def writers(tid: int, tgid: int, addr: int, length: int) -> tuple[str, list[str]]:
@@ -66,10 +82,12 @@ def writers(tid: int, tgid: int, addr: int, length: int) -> tuple[str, list[str]
     the paths of files whose private mappings hold those bytes, for the caller to check)."""
     threads, ppid = _status(tgid)
     if threads != 1:
+        threads = _live_threads(tgid)  # a leader that exited (pthread_exit) has no memory
+    if threads != 1:
         return f"{threads} threads share its memory", []
     pid = tgid
     for _ in range(_MAX_CHAIN):
-        if ppid <= 1 or not _same_mm(pid, ppid):
+        if ppid <= 1 or not same_mm(pid, ppid):
             break
         threads, parent = _status(ppid)
         if threads != 1:

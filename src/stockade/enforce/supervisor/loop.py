@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from stockade.enforce.seccomp import AUDIT_ARCH_X86_64, resolve_syscall
-from stockade.enforce.supervisor import fast, resolve, table
+from stockade.enforce.supervisor import exec_confirm, fast, resolve, table
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.blocking import REAP_INTERVAL_MS, BlockingOpens
 from stockade.enforce.supervisor.held import writable_files
@@ -152,6 +152,10 @@ class Supervisor:
         self.helper = helper or ProcHelper()
         lowest = {m.name: m.lowest_label() for m in stack.modules if hasattr(m, "lowest_label")}
         self.tasks = TaskCache(self.helper, contexts, task_limit, lowest)
+        #: exec transitions applied once the exec happened (exec_confirm.py)
+        self.tasks.labels.execs = exec_confirm.PendingExecs(
+            self.helper, min(task_limit, exec_confirm.MAX_PENDING), kill=mode == "enforce")
+        self._pending_execs = self.tasks.labels.execs.items
         for module in stack.modules:  # modules that relabel running tasks keep it in our store
             if hasattr(module, "task_labels"):
                 module.task_labels = self.tasks.labels
@@ -353,9 +357,10 @@ class Supervisor:
         """What thread group `pid` holds open for writing (held.py, in the helper thread)."""
         return self.helper.call(writable_files, pid)
 
-    def refuse_unknown(self, nid: int, tid: int, reason: str, hook: str = "task_alloc") -> None:
+    def refuse_unknown(self, nid: int, tid: int, reason: str, hook: str = "task_alloc",
+                       kill: int = 0) -> None:
         """A task whose labels (or arguments) cannot be known: EACCES, audited as
-        module=supervisor."""
+        module=supervisor; thread group `kill` (if any) is killed before the answer."""
         if self.audit_sink is not None:
             try:
                 subject = self.helper.call(subject_from_pid, tid)
@@ -364,6 +369,8 @@ class Supervisor:
             self.audit_sink(AuditEvent(Request(hook, subject, None),
                                        Verdict("supervisor", errno.EACCES, reason), DENIED,
                                        Mode.ENFORCE, time.time(), 0))
+        if kill:
+            self.helper.call(exec_confirm.kill_group, kill)
         self.deny(nid, errno.EACCES)
 
     # -- the loop ---------------------------------------------------------------------------
@@ -385,7 +392,7 @@ class Supervisor:
             except StockadeError:
                 self.deny(nid, ref.errno)
         except UnknownTask as err:
-            self.refuse_unknown(nid, tid, str(err))
+            self.refuse_unknown(nid, tid, str(err), err.hook, err.kill)
         except StockadeError:  # the task is gone
             self.stats.vanished += 1
             assert self.listener is not None
@@ -444,7 +451,8 @@ class Supervisor:
         seqno = avc.seqno  # read before `holds`: a reset in between is seen by the C side
         if fp is None or decision.errno or decision.events or not avc.holds(key, decision) \
                 or not task.root_is_ours or task.pidfd < 0 \
-                or not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+                or not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)) \
+                or task.tgid in self._pending_execs:  # its labels may change any moment
             return
         with contextlib.suppress(OSError):  # best effort (e.g. EMFILE): the open is decided
             fp.put(task.tid, task.pidfd, task.subject.key, self._cred_gen, access, path, st,
@@ -540,6 +548,8 @@ class Supervisor:
         if self.listener is not None:
             self.listener.close()
         self.tasks.clear()
+        if self.tasks.labels.execs is not None:
+            self.tasks.labels.execs.clear()
         self.helper.stop()
         for fd in (self._stop_r, self._stop_w):
             with contextlib.suppress(OSError):

@@ -226,7 +226,10 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
         refused = [*refused, ("clone", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, CLONE_PARENT,
                                                   CLONE_PARENT),)),
                    ("prctl", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, 0xFFFFFFFF, PR_SET_CHILD_SUBREAPER),
-                              sc.ArgCmp(1, sc.Cmp.NE, 0)))]
+                              sc.ArgCmp(1, sc.Cmp.NE, 0))),
+                   # rewrites the exe link and the address-space layout an exec is told by
+                   # (exec_confirm.py); PR_SET_MM_MAP needs no privilege
+                   ("prctl", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, 0xFFFFFFFF, prctl.PR_SET_MM),))]
     # the handlers of what is routed, imported now: the thread cannot open files once restricted
     supervisor.serve({*routed, *(r.syscall for r in rules)})
     if launcher_guard.needed(prep.plan.scopes, prep.landlock_abi):

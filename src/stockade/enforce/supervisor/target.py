@@ -29,6 +29,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-u
 if TYPE_CHECKING:
     from typing import Any
 
+    from stockade.enforce.supervisor.exec_confirm import PendingExecs
+
 _ROOT_STAT = os.stat("/")
 
 
@@ -197,6 +199,19 @@ def exited_among(tasks: list[tuple[int, int]]) -> list[int]:
 class UnknownTask(StockadeError):
     """A task whose labels cannot be known (or kept): its calls are refused (fail closed)."""
 
+    hook = "task_alloc"
+    kill = 0  # a thread group to kill as well
+
+
+class ExecUnconfirmed(UnknownTask):
+    """A program past an exec whose outcome cannot be told (exec_confirm.py): killed."""
+
+    hook = "bprm_check_security"
+
+    def __init__(self, reason: str, tgid: int) -> None:
+        super().__init__(reason)
+        self.kill = tgid
+
 
 class TaskLabels:
     """The supervisor's one store of task labels that differ from the configured ones.
@@ -210,7 +225,9 @@ class TaskLabels:
     run's child subreaper) gets the configured labels while no task was ever relabelled, and otherwise the
     lowest label of each relabelled module, or UnknownTask when the module has no lowest label.
     Bounded: when full, entries of exited tasks are dropped; if that frees nothing, the new
-    label is refused (never is a live task's label forgotten).
+    label is refused (never is a live task's label forgotten). An exec transition enters only
+    once the exec is known to have happened (`execs`, exec_confirm.py): every look-up of a
+    group settles its pending exec first.
     """
 
     def __init__(self, helper: ProcHelper, initial: tuple[tuple[str, str], ...],
@@ -228,38 +245,65 @@ class TaskLabels:
         self.changed: set[str] = set()  # modules whose label ever left the configured one
         self.on_change: Callable[[int, dict[str, str]], None] | None = None
         self.refused = 0
+        #: exec transitions not yet known to have happened (exec_confirm.PendingExecs)
+        self.execs: PendingExecs | None = None
 
     def __len__(self) -> int:
         return len(self._entries)
 
+    def confirm(self, tgid: int, tid: int = 0) -> None:
+        """Apply group `tgid`'s pending exec transition if the exec is now known to have
+        happened (exec_confirm.py); `tid`: its notifying task (0: a lookup by anyone else)."""
+        execs = self.execs
+        if execs is None or tgid not in execs.items:
+            return
+        labels = execs.settle(tgid, tid)
+        if labels is None:
+            return
+        if not self.assign(tgid, labels):
+            if tid:  # kept pending: every call of the new program is refused, fail closed
+                raise UnknownTask(f"task {tgid}: the task-label store is full: its exec "
+                                  "transition cannot be kept")
+            return
+        execs.drop(tgid)
+
     def label(self, pid: int, module: str) -> str | None:
         """`module`'s label of thread group `pid` when it was changed, else None."""
+        self.confirm(pid)
         entry = self._entries.get(pid)
         return entry[1].get(module) if entry is not None else None
 
     def labels(self, pid: int) -> dict[str, str] | None:
         """Every changed label of thread group `pid`, or None."""
+        self.confirm(pid)
         entry = self._entries.get(pid)
         return entry[1] if entry is not None else None
 
     def resolve(self, tgid: int, start: int, ppid: int,
-                line: tuple[list[tuple[int, int]], bool] | None = None) -> dict[str, str]:
+                line: tuple[list[tuple[int, int]], bool] | None = None,
+                tid: int = 0) -> dict[str, str]:
         """The labels of a task seen for the first time (or again after a cache drop); `line`
-        is its `lineage_of` when the caller already walked it."""
+        is its `lineage_of` when the caller already walked it; `tid`: the task, when it is
+        the one notifying (its group's pending exec is then settled for good)."""
+        pending = self.execs is not None and bool(self.execs.items)
+        if pending:
+            self.confirm(tgid, tid)
         entry = self._entries.get(tgid)
         if entry is not None:
             if entry[0] == start:
                 return entry[1]
             del self._entries[tgid]  # the pid was reused: the old task is gone
-        if not self.changed:  # no label ever changed: every lineage has the configured ones
+        if not self.changed and not pending:  # no label changed: the configured ones
             return self.initial
         chain, rooted = line if line is not None else self.lineage_of(tgid, ppid)
         for pid, pstart in chain:
+            if pending:
+                self.confirm(pid)
             found = self._entries.get(pid)
             if found is not None and found[0] == pstart:
                 self._put(tgid, start, found[1])
                 return found[1]
-        if rooted:
+        if rooted or not self.changed:
             return self.initial
         labels = dict(self.initial)
         for module in self.changed:
@@ -301,6 +345,13 @@ class TaskLabels:
             return False
         return True
 
+    def has_room(self, tgid: int) -> bool:
+        """Whether labels of thread group `tgid` can be stored now (sweeping if full)."""
+        if tgid in self._entries or len(self._entries) < self.limit:
+            return True
+        self.sweep()
+        return len(self._entries) < self.limit
+
     def _put(self, tgid: int, start: int, labels: dict[str, str]) -> None:
         if tgid not in self._entries and len(self._entries) >= self.limit:
             self.sweep()
@@ -328,6 +379,10 @@ class TaskLabels:
             st = self.helper.call(stat_of, tgid)
             if st is None or st[1] != entry[0]:
                 del self._entries[tgid]
+        if self.execs is not None and tgid in self.execs.items:
+            st = self.helper.call(stat_of, tgid)
+            if st is None:
+                self.execs.drop(tgid)
 
 
 class TaskCache:
@@ -354,13 +409,17 @@ class TaskCache:
         info = self._tasks.get(tid)
         if info is not None:
             if info.pidfd < 0 or not info.poller.poll(0):  # alive(), inlined: the hot path
-                return info
-            self.drop(tid)
-            self.labels.exited(info.tgid)
+                execs = self.labels.execs
+                if execs is None or not execs.items or info.tgid not in execs.items:
+                    return info
+                self.drop_group(info.tgid)  # its exec is pending: read it again, then settle
+            else:
+                self.drop(tid)
+                self.labels.exited(info.tgid)
         self.misses += 1
         info = self.helper.call(read_task, tid, self.initial)
         try:
-            labels = self.labels.resolve(info.tgid, info.start, info.ppid)
+            labels = self.labels.resolve(info.tgid, info.start, info.ppid, tid=tid)
         except BaseException:
             info.close()
             raise
@@ -437,6 +496,17 @@ class TaskCache:
         `before` are stored); False when they cannot be kept (the store is full: the caller
         refuses)."""
         return self.labels.assign(tgid, dict(set(contexts) - set(before)))
+
+    def expect_contexts(self, tid: int, tgid: int, contexts: tuple[tuple[str, str], ...],
+                        before: tuple[tuple[str, str], ...], runs: list[str]) -> bool:
+        """`set_contexts`, kept pending until the exec that task `tid` is stopped in is known
+        to have happened (exec_confirm.py); `runs`: the files read to decide what runs (the
+        last becomes its exe). False when that cannot be kept (the caller refuses the exec)."""
+        execs = self.labels.execs
+        if execs is None:
+            return self.set_contexts(tgid, contexts, before)
+        return self.labels.has_room(tgid) and execs.expect(
+            tid, tgid, dict(set(contexts) - set(before)), runs[-1] if runs else "")
 
     def clear(self) -> None:
         """Drop everything."""

@@ -467,10 +467,11 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
                    f"exec cannot be decided soundly: {why}")
         return
     after = transition_subject(subject, obj, sup.stack.modules)
-    if after.contexts != subject.contexts and not sup.tasks.set_contexts(
-            task.tgid, after.contexts, subject.contexts):
+    # pending until the exec is known to have happened: the kernel may fail it (exec_confirm)
+    if after.contexts != subject.contexts and not sup.tasks.expect_contexts(
+            task.tid, task.tgid, after.contexts, subject.contexts, choosers):
         sup.refuse(nid, task, "bprm_check_security", obj, errno.EAGAIN,
-                   "the task-label store is full: the exec transition cannot be kept")
+                   "the exec transition cannot be kept (a store is full, or /proc unreadable)")
         return
     sup.tasks.drop_group(task.tgid)
     sup.program_execd = True
