@@ -218,8 +218,9 @@ def cli(*args: str, user: str = "root", timeout: float = 30,
 
             pytest.skip(f"user nobody cannot run {STOCKADE[0]} (checkout not world-readable)")
         extra = {"user": NOBODY, "group": NOBODY, "extra_groups": []}
+    cwd = kw.pop("cwd", "/")
     return subprocess.run([*STOCKADE, *args], capture_output=True, text=True, timeout=timeout,
-                          cwd="/", env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+                          cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO / "src")},
                           **extra, **kw)  # type: ignore[arg-type]
 
 

@@ -54,6 +54,20 @@ def _limits_no_writes(args: argparse.Namespace) -> bool:
     return mode == "complain" or (mode == "learn" and not getattr(args, "profile", None))
 
 
+def _refuse_code_exposure(args: argparse.Namespace, plan: EnforcementPlan) -> None:
+    """Refuse (exit 125) a plan under which the program could rewrite the code the unconfined
+    launcher runs later (stockade's modules, the interpreter, sys.path: enforce/own_code.py)."""
+    if _limits_no_writes(args):
+        return
+    from stockade.enforce import own_code
+    from stockade.enforce.status_record import write_grants
+
+    why = own_code.exposure(write_grants(plan))
+    if why is not None:
+        raise StockadeError(f"the launcher's own code {why}: the program could change what "
+                            "the unconfined launcher runs (narrow the grant)", SETUP_FAILED)
+
+
 def _open_outputs(args: argparse.Namespace,
                   plan: EnforcementPlan) -> tuple[RecordFile | None, int | None]:
     """Open --audit FILE and --learn FILE before anything runs: never through a symbolic link,
@@ -310,6 +324,7 @@ def _run(args: argparse.Namespace) -> int:
     # the key as exposed (no run trusts it meanwhile) and drop it before the program starts;
     # after it ends, end what it left behind, drop the key again and only then clear the mark
     keyring_key = plan_cache.keyring_reachable(plan)
+    _refuse_code_exposure(args, plan)
     audit, learn = _open_outputs(args, plan)
     try:
         outputs = [os.fstat(fd) for fd in (audit.fd if audit else None, learn) if fd is not None]
