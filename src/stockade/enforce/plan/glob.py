@@ -22,10 +22,10 @@ import os
 import re
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from stockade import fsview
 from stockade.policy import aare
+from stockade.slotted import Frozen, Slotted
 
 TREE = "tree"  # everything beneath the path (and, in Landlock, the directory itself)
 FILE = "file"  # a non-directory
@@ -41,29 +41,47 @@ MAX_ANSWERS = 262_144  # stat/lstat/realpath answers a BuildCache keeps (about 3
 _PLAIN_PATH = re.compile(r"(?:/(?!\.)[\x20-\x2e\x30-\x7e]+)+")
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(Frozen):
     """One filesystem object a pattern names: `path` (real, absolute) and `kind`."""
 
+    FIELDS = ("path", "kind")
+    __slots__ = FIELDS
     path: str
     kind: str
 
+    def __init__(self, path: str, kind: str) -> None:
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "kind", kind)
 
-@dataclass
-class Expansion:
+
+class Expansion(Slotted):
     """What a pattern names now; `missing` lists plain paths that do not exist; `notes` says
-    what was left out (bounds, symlinks) and `glob` whether a walk was needed."""
+    what was left out (bounds, symlinks) and `glob` whether a walk was needed. `cut` says
+    why the expansion is incomplete ("" when it is complete; also in `notes`), `region` is
+    the directory beneath which everything the pattern can match lies (its literal prefix)."""
 
-    targets: list[Target] = field(default_factory=list)
-    missing: list[Target] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    glob: bool = False
-    truncated: bool = False
-    pattern: str = ""
-    #: why the expansion is incomplete ("" when it is complete); also in `notes`
-    cut: str = ""
-    #: the directory beneath which everything the pattern can match lies (its literal prefix)
-    region: str = "/"
+    FIELDS = ("targets", "missing", "notes", "glob", "truncated", "pattern", "cut", "region")
+    __slots__ = FIELDS
+    targets: list[Target]
+    missing: list[Target]
+    notes: list[str]
+    glob: bool
+    truncated: bool
+    pattern: str
+    cut: str
+    region: str
+
+    def __init__(self, targets: list[Target] | None = None, missing: list[Target] | None = None,
+                 notes: list[str] | None = None, glob: bool = False, truncated: bool = False,
+                 pattern: str = "", cut: str = "", region: str = "/") -> None:
+        self.targets = [] if targets is None else targets
+        self.missing = [] if missing is None else missing
+        self.notes = [] if notes is None else notes
+        self.glob = glob
+        self.truncated = truncated
+        self.pattern = pattern
+        self.cut = cut
+        self.region = region
 
 
 class Listing:
