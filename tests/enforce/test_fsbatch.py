@@ -73,6 +73,23 @@ def test_check_dirs_agrees_with_fsview_on_many_directories(backend):
         == "d /nonexistent/dir"
 
 
+def test_check_dirs_started_answers_as_check_dirs_when_waited_for(backend, tmp_path):
+    """The check begun in a thread of its own (C) gives check_dirs' answer once waited for,
+    a change included; a malformed string is refused at once, before any thread starts."""
+    dirs = [tmp_path / n for n in ("a", "b")]
+    for d in dirs:
+        d.mkdir()
+    packed = fsbatch.pack_dirs([(str(d), _print(d)) for d in dirs])
+    assert fsbatch.check_dirs_started(packed)() is None
+    assert fsbatch.check_dirs_started("")() is None
+    pending = fsbatch.check_dirs_started(packed.encode())
+    (dirs[1] / "new").mkdir()  # may land before or after the stat: either answer is one
+    assert pending() in (None, str(dirs[1]))
+    assert fsbatch.check_dirs_started(packed)() == str(dirs[1])
+    with pytest.raises(ValueError):
+        fsbatch.check_dirs_started(packed[:-1])
+
+
 def test_check_kinds_answers_as_fsview_does(backend, tmp_path):
     """File types (lstat, stat) and /proc owners, each answered as fsview.answer_now answers
     it: the same answer passes, any other is the change found first."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 #: the same switch as the supervisor's: every optional extension off
@@ -60,16 +60,21 @@ def pack_dirs(pairs: Sequence[tuple[str, str]]) -> str:
     return "".join(f"{path}\0{recorded}\0" for path, recorded in pairs)
 
 
+def _pairs(packed: str | bytes) -> tuple[bytes, int]:
+    raw = packed if isinstance(packed, bytes) else packed.encode("utf-8", "surrogateescape")
+    n = raw.count(0)
+    if not raw.endswith(b"\0") or n % 2:
+        raise ValueError("not pairs of NUL-terminated strings")
+    return raw, n
+
+
 def check_dirs(packed: str | bytes) -> str | None:
     """The first directory of `packed` (see `pack_dirs`; or those bytes, as a plan cache entry
     keeps them) that cannot be stat'ed or has another fingerprint now; None when all are the
     same. ValueError when `packed` is not pairs of NUL-terminated strings."""
     if not packed:
         return None
-    raw = packed if isinstance(packed, bytes) else packed.encode("utf-8", "surrogateescape")
-    n = raw.count(0)
-    if not raw.endswith(b"\0") or n % 2:
-        raise ValueError("not pairs of NUL-terminated strings")
+    raw, n = _pairs(packed)
     backend = _backend()
     if backend is not None:
         changed = int(backend[1].stk_check_dirs(raw, n // 2))
@@ -86,6 +91,39 @@ def check_dirs(packed: str | bytes) -> str | None:
         if parts[k + 1] != _id_print(st):
             return parts[k]
     return None
+
+
+def check_dirs_started(packed: str | bytes) -> Callable[[], str | None]:
+    """`check_dirs(packed)` begun in a thread of its own when the C loop runs: it releases the
+    GIL, so the kernel's stats (most of a plan cache hit's re-check) overlap the caller's work
+    on another CPU; with the Python loops, done at once. Returns the function that waits for
+    the answer (or raises what the check raised): call it on every path, so that no check
+    outlives the caller's use of it. ValueError at once when `packed` is malformed."""
+    if not packed or _backend() is None:
+        answer = check_dirs(packed)
+        return lambda: answer
+    _pairs(packed)
+    import threading
+
+    found: list[str | None] = []
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            found.append(check_dirs(packed))
+        except BaseException as err:  # handed to the caller
+            failed.append(err)
+
+    thread = threading.Thread(target=work, name="stockade-dir-check", daemon=True)
+    thread.start()
+
+    def answer() -> str | None:
+        thread.join()
+        if failed:
+            raise failed[0]
+        return found[0]
+
+    return answer
 
 
 #: the questions `check_kinds` answers (fsview.answer_now's file types and /proc owners)
