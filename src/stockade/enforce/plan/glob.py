@@ -451,9 +451,10 @@ def expand(text: str, *, max_visits: int = MAX_VISITS, max_targets: int = MAX_TA
     (`@{PROC}/@{pid}/...`): the program's own entries, expanded once its pid is known.
     """
     exp = Expansion(pattern=text)
-    pattern = parsed if parsed is not None and parsed.text == text else aare.parse(text)
-    exp.region = literal_region(pattern.seq)
-    flats = aare.expand_alternations(pattern.seq, MAX_ALTERNATIVES)
+    # the node tree only: the matcher's regex (aare.parse) is not needed to walk
+    seq = parsed.seq if parsed is not None and parsed.text == text else aare.compile_seq(text)
+    exp.region = literal_region(seq)
+    flats = aare.expand_alternations(seq, MAX_ALTERNATIVES)
     if flats is None:
         _cut(exp, f"more than {MAX_ALTERNATIVES} alternatives: not expanded")
         return exp
