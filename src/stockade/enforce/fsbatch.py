@@ -149,11 +149,20 @@ def check_kinds(answers: Sequence[tuple[str, str, str]]) -> int | None:
     return None if changed < 0 else changed
 
 
+#: `add_path_rules`' answer for a plain path (files.plain_path) opened with no link on the
+#: way: its own real path
+OPENED_REAL = 0
+#: ... for a path opened otherwise (through a link, not plain, or without a way to tell)
+OPENED = 1
+
+
 def add_path_rules(paths: Sequence[str], rights: Sequence[int], file_rights: int,
                    ruleset_fds: Sequence[int]) -> list[int]:
     """Open each path O_PATH (following links), keep only `file_rights` of its rights unless it
     is a directory, and add a path-beneath rule with them to each of the (one or two) rulesets.
-    Per path: 0, or -errno when it could not be opened. OSError when adding a rule failed."""
+    Per path: OPENED_REAL when it is plain and was opened with no link on the way (the C loop
+    tries openat2 RESOLVE_NO_SYMLINKS first), OPENED when otherwise (the Python loop cannot
+    tell), or -errno when it could not be opened. OSError when adding a rule failed."""
     if not 1 <= len(ruleset_fds) <= 2:
         raise ValueError("one or two rulesets")
     backend = _backend()
@@ -201,5 +210,5 @@ def _add_path_rules_py(paths: Sequence[str], rights: Sequence[int], file_rights:
             raise
         finally:
             os.close(fd)
-        out.append(0)
+        out.append(OPENED)
     return out
