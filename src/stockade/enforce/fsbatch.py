@@ -74,7 +74,11 @@ def check_dirs(packed: str | bytes) -> str | None:
     same. ValueError when `packed` is not pairs of NUL-terminated strings."""
     if not packed:
         return None
-    raw, n = _pairs(packed)
+    return _check_pairs(*_pairs(packed))
+
+
+def _check_pairs(raw: bytes, n: int) -> str | None:
+    """check_dirs of `raw`, found to hold `n` NUL-terminated strings, in pairs."""
     backend = _backend()
     if backend is not None:
         changed = int(backend[1].stk_check_dirs(raw, n // 2))
@@ -102,7 +106,7 @@ def check_dirs_started(packed: str | bytes) -> Callable[[], str | None]:
     if not packed or _backend() is None:
         answer = check_dirs(packed)
         return lambda: answer
-    _pairs(packed)
+    raw, n = _pairs(packed)
     import threading
 
     found: list[str | None] = []
@@ -110,7 +114,7 @@ def check_dirs_started(packed: str | bytes) -> Callable[[], str | None]:
 
     def work() -> None:
         try:
-            found.append(check_dirs(packed))
+            found.append(_check_pairs(raw, n))
         except BaseException as err:  # handed to the caller
             failed.append(err)
 
