@@ -56,5 +56,10 @@ def test_known_paths_are_taken_as_they_are_for_that_call_only(tmp_path, monkeypa
     monkeypatch.setattr(os, "lstat", lambda p, *a, **k: asked.append(p) or real_lstat(p, *a, **k))
     assert files.realpaths([str(tmp_path / "d" / "x")], known) == [str(tmp_path / "d" / "x")]
     assert asked == []
+    # beneath a known path, only the new component is asked about
+    assert files.realpaths([str(tmp_path / "d" / "x" / "y")], known) == \
+        [str(tmp_path / "d" / "x" / "y")]
+    assert asked == [str(tmp_path / "d" / "x" / "y")]
+    asked.clear()
     assert files.realpaths([str(tmp_path / "d" / "x")]) == [str(tmp_path / "d" / "x")]
     assert str(tmp_path / "d" / "x") in asked

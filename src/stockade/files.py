@@ -67,7 +67,7 @@ def realpaths(paths: list[str], known: frozenset[str] = frozenset()) -> list[str
         found = memo.get(path)
         if found is not None:
             return found
-        if path in _vouched:
+        if path in _vouched or path in known:
             return path
         parent, base = path.rsplit("/", 1)
         full = (real(parent) if parent else "").rstrip("/") + "/" + base
