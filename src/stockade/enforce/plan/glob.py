@@ -438,7 +438,37 @@ def _pid_component(comp: list[tuple], pid: int) -> bool:
     """Whether a glob component (`@{pid}`, `*`, `[0-9]*`) matches the pid's directory name."""
     if not comp or _literal(comp) or _has_dstar(comp):
         return False
+    if all(n[0] in _ONE_BY_ONE for n in comp):  # each alternative of `@{pid}`: no regex
+        return _spells(comp, str(pid))
     return re.fullmatch("".join(_node_re(n) for n in comp), str(pid), re.S) is not None
+
+
+#: nodes that match their own text (a literal) or one character (a class, `?`)
+_ONE_BY_ONE = frozenset(("lit", "class", "any"))
+
+
+def _spells(comp: list[tuple], name: str) -> bool:
+    """Whether `name` matches `comp`, made of _ONE_BY_ONE nodes only, as _node_re's regex of
+    it would (a literal its text; `?` and a negated class any character but `/`)."""
+    i = 0
+    for node in comp:
+        if node[0] == "lit":
+            if not name.startswith(node[1], i):
+                return False
+            i += len(node[1])
+            continue
+        if i == len(name):
+            return False
+        ch = name[i]
+        if node[0] == "any":
+            matched = ch != "/"
+        else:
+            inside = any(lo <= ch <= hi for lo, hi in node[2])
+            matched = ch != "/" and not inside if node[1] else inside
+        if not matched:
+            return False
+        i += 1
+    return i == len(name)
 
 
 def expand(text: str, *, max_visits: int = MAX_VISITS, max_targets: int = MAX_TARGETS,
