@@ -42,3 +42,24 @@ def test_vouched_paths_are_taken_as_they_are(tmp_path, monkeypatch):
     assert realpaths([str(tmp_path / "d" / "x"), str(tmp_path / "link" / "y")]) == \
         [str(tmp_path / "d" / "x"), str(tmp_path / "d" / "y")]
     assert str(tmp_path / "d" / "x") not in asked and str(tmp_path / "link") in asked
+
+
+def test_known_paths_are_taken_as_they_are_for_that_call_only(tmp_path, monkeypatch):
+    """`known` (prepare's grants opened with no link on the way) answers like a vouched path,
+    in the call it is given to only."""
+    import stockade.files as files
+
+    (tmp_path / "d").mkdir()
+    known = frozenset({str(tmp_path / "d" / "x")})
+    asked = []
+    real_lstat = os.lstat
+    monkeypatch.setattr(os, "lstat", lambda p, *a, **k: asked.append(p) or real_lstat(p, *a, **k))
+    assert files.realpaths([str(tmp_path / "d" / "x")], known) == [str(tmp_path / "d" / "x")]
+    assert asked == []
+    # beneath a known path, only the new component is asked about
+    assert files.realpaths([str(tmp_path / "d" / "x" / "y")], known) == \
+        [str(tmp_path / "d" / "x" / "y")]
+    assert asked == [str(tmp_path / "d" / "x" / "y")]
+    asked.clear()
+    assert files.realpaths([str(tmp_path / "d" / "x")]) == [str(tmp_path / "d" / "x")]
+    assert str(tmp_path / "d" / "x") in asked

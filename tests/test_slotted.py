@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from stockade.enforce.landlock import AccessFs
+from stockade.enforce.plan.glob import Expansion, Target
 from stockade.enforce.plan.types import (
     CoverageEntry,
     CoverageReport,
@@ -27,13 +28,16 @@ from stockade.enforce.plan.types import (
 from stockade.enforce.seccomp import ArgCmp, Cmp, errno_action
 from stockade.lsm.module import SecurityModule, Verdict
 from stockade.lsm.types import Object, ObjectKind, Request, Subject
+from stockade.policy import aare
 from stockade.slotted import Frozen, Slotted, replace
 
 #: the modules whose classes moved off dataclasses (a plain run loads them all)
 MODULES = ("stockade.enforce.caps", "stockade.enforce.landlock", "stockade.enforce.plan.explain",
            "stockade.enforce.plan.types", "stockade.enforce.prepare", "stockade.enforce.seccomp",
            "stockade.enforce.status_record", "stockade.enforce.supervisor.target",
-           "stockade.lsm.avc", "stockade.lsm.hooks", "stockade.lsm.module", "stockade.lsm.types")
+           "stockade.lsm.avc", "stockade.lsm.hooks", "stockade.lsm.module", "stockade.lsm.types",
+           # and those a plan cache hit loads to expand the program's own /proc rules
+           "stockade.enforce.plan.glob", "stockade.policy.aare")
 #: classes whose __init__ takes less than their fields (never replaced nor cached)
 BUILT_IN_STEPS = {"Prepared"}
 
@@ -79,6 +83,8 @@ SAMPLES: list[tuple[Slotted, dict[str, Any]]] = [
     (Verdict("capability", errno.EPERM, "not in the set"), {"cacheable": False}),
     (Subject(pid=7, uid=1000, groups=frozenset({27})), {"uid": 0}),
     (Object(kind=ObjectKind.FILE, path="/etc/passwd", mode=0o100644), {"mode": 0o100600}),
+    (Target("/usr", "tree"), {"kind": "dir"}),
+    (aare.parse("/usr/*.so"), {"exact": True}),
 ]
 
 
@@ -125,6 +131,9 @@ def test_mutable_classes_are_unhashable_and_compare_by_fields() -> None:
     assert plan == EnforcementPlan(fs_rules=[FsRule("/usr", AccessFs.READ_FILE)])
     assert plan != EnforcementPlan()
     assert EnforcementPlan().fs_rules is not EnforcementPlan().fs_rules  # no shared default
+    exp = Expansion(pattern="/usr/**")
+    assert repr(exp) == repr(_oracle(exp, frozen=False)) and exp == Expansion(pattern="/usr/**")
+    assert Expansion().targets is not Expansion().targets and Expansion().region == "/"
     plan.name = "renamed"  # mutable, as the dataclass was
     assert replace(plan, name="x").fs_rules == plan.fs_rules
     report = CoverageReport()

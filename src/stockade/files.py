@@ -46,17 +46,28 @@ def vouch_real(paths: list[str]) -> None:
     _vouched.update(paths[:MAX_VOUCHED])
 
 
-def realpaths(paths: list[str]) -> list[str]:
+def plain_path(path: str) -> bool:
+    """Whether `path` is absolute and already normal (no `//`, `.` or `..` component, no
+    trailing `/`): then, when no component is a link, it is its own real path."""
+    return (path.startswith("/") and path != "/" and not path.endswith("/")
+            and path.count("/") < 256
+            and "//" not in path and "/./" not in path and "/../" not in path
+            and not path.endswith(("/.", "/..")))
+
+
+def realpaths(paths: list[str], known: frozenset[str] = frozenset()) -> list[str]:
     """os.path.realpath of each path, sharing the work on common parent directories (a plan
     has thousands of grants under a few directories: one lstat per new component, not one per
-    component per path). Paths that are not plain absolute paths take os.path.realpath."""
+    component per path). Paths that are not plain absolute paths take os.path.realpath.
+    `known`: plain paths the caller has just seen to be their own real paths (as vouched
+    ones: prepare opened them with no link on the way)."""
     memo: dict[str, str] = {"/": "/"}
 
     def real(path: str) -> str:
         found = memo.get(path)
         if found is not None:
             return found
-        if path in _vouched:
+        if path in _vouched or path in known:
             return path
         parent, base = path.rsplit("/", 1)
         full = (real(parent) if parent else "").rstrip("/") + "/" + base
@@ -72,12 +83,8 @@ def realpaths(paths: list[str]) -> list[str]:
     out = []
     vouched = _vouched
     for path in paths:
-        if path in vouched:  # its own real path (a vouched path is one: see vouch_real)
+        if path in vouched or path in known:  # its own real path (see vouch_real, `known`)
             out.append(path)
             continue
-        plain = (path.startswith("/") and path != "/" and not path.endswith("/")
-                 and path.count("/") < 256
-                 and "//" not in path and "/./" not in path and "/../" not in path
-                 and not path.endswith(("/.", "/..")))
-        out.append(real(path) if plain else os.path.realpath(path))
+        out.append(real(path) if plain_path(path) else os.path.realpath(path))
     return out

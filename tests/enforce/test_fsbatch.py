@@ -9,7 +9,7 @@ import os
 import pytest
 from confine_helpers import in_child
 
-from stockade import fsview
+from stockade import files, fsview
 from stockade.enforce import fsbatch
 from stockade.enforce import landlock as ll
 from stockade.enforce.prctl import set_no_new_privs
@@ -73,6 +73,23 @@ def test_check_dirs_agrees_with_fsview_on_many_directories(backend):
         == "d /nonexistent/dir"
 
 
+def test_check_dirs_started_answers_as_check_dirs_when_waited_for(backend, tmp_path):
+    """The check begun in a thread of its own (C) gives check_dirs' answer once waited for,
+    a change included; a malformed string is refused at once, before any thread starts."""
+    dirs = [tmp_path / n for n in ("a", "b")]
+    for d in dirs:
+        d.mkdir()
+    packed = fsbatch.pack_dirs([(str(d), _print(d)) for d in dirs])
+    assert fsbatch.check_dirs_started(packed)() is None
+    assert fsbatch.check_dirs_started("")() is None
+    pending = fsbatch.check_dirs_started(packed.encode())
+    (dirs[1] / "new").mkdir()  # may land before or after the stat: either answer is one
+    assert pending() in (None, str(dirs[1]))
+    assert fsbatch.check_dirs_started(packed)() == str(dirs[1])
+    with pytest.raises(ValueError):
+        fsbatch.check_dirs_started(packed[:-1])
+
+
 def test_check_kinds_answers_as_fsview_does(backend, tmp_path):
     """File types (lstat, stat) and /proc owners, each answered as fsview.answer_now answers
     it: the same answer passes, any other is the change found first."""
@@ -128,7 +145,8 @@ def test_add_path_rules_grants_what_the_kernel_then_enforces(backend, tmp_path):
             [read, read | int(ll.AccessFs.WRITE_FILE), read, read, int(ll.AccessFs.READ_FILE)],
             # a file keeps only file rights: READ_DIR on lone.txt must not make add_rule fail
             int(ll.FILE_RIGHTS & ~ll.AccessFs.WRITE_FILE), [ruleset.fd])
-        assert results == [0, 0, -errno.ENOENT, -errno.ENOTDIR, 0]
+        ok = fsbatch.OPENED_REAL if backend == "c" else fsbatch.OPENED
+        assert results == [ok, ok, -errno.ENOENT, -errno.ENOTDIR, ok]
 
         def child() -> int:
             set_no_new_privs()
@@ -146,6 +164,61 @@ def test_add_path_rules_grants_what_the_kernel_then_enforces(backend, tmp_path):
 
         # read granted beneath the directory and on the file; the write right was masked off
         assert in_child(child) == 1 | 2 | 16
+
+
+@pytest.mark.skipif(ll.abi_version() < 1, reason="no Landlock")
+def test_add_path_rules_tells_a_path_opened_through_a_link(backend, tmp_path):
+    """OPENED_REAL only for a path opened with no link on the way (the C loop's openat2
+    RESOLVE_NO_SYMLINKS); through a link in any component, or a dangling one, the plain open
+    decides (its errors are the answers); the Python loop never tells."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "f").write_text("f")
+    (tmp_path / "link").symlink_to("real")
+    (tmp_path / "dangling").symlink_to("nowhere")
+    paths = [str(p) for p in (tmp_path / "real", tmp_path / "real" / "f", tmp_path / "link",
+                              tmp_path / "link" / "f", tmp_path / "dangling")]
+    # opened without a link, but not plain (files.plain_path): not their own real paths
+    odd = [f"{tmp_path}/real/./f", f"{tmp_path}//real/f", f"{tmp_path}/real/", f"{tmp_path}/.",
+           f"{tmp_path}/real/../real/f", f"{tmp_path}/real/..", "/"]
+    assert not any(files.plain_path(p) for p in odd) and files.plain_path(paths[1])
+    read = int(ll.AccessFs.READ_FILE)
+    with ll.Ruleset(ll.AccessFs.READ_FILE, ll.NO_NET, ll.NO_SCOPE) as ruleset:
+        results = fsbatch.add_path_rules(paths + odd, [read] * len(paths + odd),
+                                         int(ll.FILE_RIGHTS), [ruleset.fd])
+    real = fsbatch.OPENED_REAL if backend == "c" else fsbatch.OPENED
+    assert results == [real, real, fsbatch.OPENED, fsbatch.OPENED, -errno.ENOENT] + \
+        [fsbatch.OPENED] * len(odd)
+
+
+@pytest.mark.skipif(ll.abi_version() < 1, reason="no Landlock")
+def test_prepare_vouches_only_for_grants_opened_without_a_link(backend, tmp_path):
+    """prepare keeps the grants it opened with no link on the way (C loop) as their own real
+    paths; the supervisor's plan model built with them resolves every grant as it does
+    unaided (a grant through a link, or spelt oddly, is still resolved)."""
+    from stockade.enforce import prepare
+    from stockade.enforce.plan.explain import LandlockModel
+    from stockade.enforce.plan.types import EnforcementPlan, FsRule
+    from stockade.enforce.supervisor.plan_guard import PlanGuard
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f").write_text("f")
+    (tmp_path / "ln").symlink_to("d")
+    read = ll.AccessFs.READ_FILE | ll.AccessFs.READ_DIR
+    grants = [tmp_path / "d", tmp_path / "d" / "f", tmp_path / "ln", tmp_path / "ln" / "f",
+              f"{tmp_path}/d/./f", tmp_path / "gone"]
+    plan = EnforcementPlan(fs_rules=[FsRule(str(g), read, optional=True) for g in grants],
+                           handled_fs=read)
+    with prepare.prepare(plan) as prep:
+        want = {str(tmp_path / "d"), str(tmp_path / "d" / "f")} if backend == "c" else set()
+        assert prep.real_paths == want
+        abi = prep.landlock_abi
+        guard = PlanGuard(prep.plan, abi, prep.real_paths)
+        unaided = LandlockModel(plan, abi).rules
+        assert guard.model.rules == unaided
+        # through the link and the odd spelling: their real paths, not their names
+        assert [real for real, _ in unaided][2:5] == [str(tmp_path / "d"),
+                                                      str(tmp_path / "d" / "f"),
+                                                      str(tmp_path / "d" / "f")]
 
 
 @pytest.mark.skipif(ll.abi_version() < 1, reason="no Landlock")

@@ -154,19 +154,56 @@ long stk_check_kinds(const char *packed, long n)
     return -1;
 }
 
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+struct stk_open_how { uint64_t flags; uint64_t mode; uint64_t resolve; };
+
+/* absolute and already normal: no empty, `.` or `..` component, no trailing `/`, not "/"
+   (stockade.files.plain_path without its bound on the number of components) */
+static int stk_plain(const char *path)
+{
+    if (path[0] != '/' || path[1] == '\0')
+        return 0;
+    for (const char *c = path; *c; c++) {
+        if (*c != '/')
+            continue;
+        const char *next = c + 1;
+        if (*next == '\0' || *next == '/')
+            return 0;
+        if (next[0] == '.' && (next[1] == '\0' || next[1] == '/'))
+            return 0;
+        if (next[0] == '.' && next[1] == '.' && (next[2] == '\0' || next[2] == '/'))
+            return 0;
+    }
+    return 1;
+}
+
 /* `packed`: n NUL-terminated paths. For each: open it O_PATH|O_CLOEXEC (following links, as
    prepare does), keep only `file_rights` of rights[i] unless it is a directory, and add a
-   path-beneath rule with those rights to `ruleset_fd` (and `ruleset_fd2` when >= 0).
-   results[i]: 0 added (or nothing to add), -errno the open (or fstat) failed. Returns n, or
-   -(i + 1) when adding path i to a ruleset failed, with its errno in results[i]. */
+   path-beneath rule with those rights to `ruleset_fd` (and `ruleset_fd2` when >= 0). A plain
+   path (stk_plain) is first opened without following any link (openat2 RESOLVE_NO_SYMLINKS):
+   when that succeeds, the path names the opened file with no link on the way, so it is its
+   own real path. results[i]: 0 added (or nothing to add) and opened so, 1 added but opened
+   otherwise (through a link, not plain, or openat2 refused), -errno the open (or fstat)
+   failed: every error is the plain open's. Returns n, or -(i + 1) when adding path i to a
+   ruleset failed, with its errno in results[i]. */
 long stk_add_path_rules(const char *packed, const uint64_t *rights, long n,
                         uint64_t file_rights, int ruleset_fd, int ruleset_fd2, int32_t *results)
 {
     const char *p = packed;
+    struct stk_open_how how = {O_PATH | O_CLOEXEC, 0, 0x04 /* RESOLVE_NO_SYMLINKS */};
     for (long i = 0; i < n; i++) {
         const char *path = p;
         p = path + strlen(path) + 1;
-        int fd = open(path, O_PATH | O_CLOEXEC);
+        int real = 1;
+        int fd = stk_plain(path) ? (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how)
+                                 : -1;
+        if (fd < 0)
+            fd = open(path, O_PATH | O_CLOEXEC);
+        else
+            real = 0;
         if (fd < 0) {
             results[i] = -errno;
             continue;
@@ -182,7 +219,7 @@ long stk_add_path_rules(const char *packed, const uint64_t *rights, long n,
             if (!S_ISDIR(st.st_mode))
                 access &= file_rights;
         }
-        results[i] = 0;
+        results[i] = real ? 1 : 0;
         if (access) {
             struct stk_path_beneath attr = {access, fd};
             int fds[2] = {ruleset_fd, ruleset_fd2};

@@ -15,7 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
@@ -63,16 +63,25 @@ def pack_dirs(pairs: Sequence[tuple[str, str]]) -> str:
     return "".join(f"{path}\0{recorded}\0" for path, recorded in pairs)
 
 
+def _pairs(packed: str | bytes) -> tuple[bytes, int]:
+    raw = packed if isinstance(packed, bytes) else packed.encode("utf-8", "surrogateescape")
+    n = raw.count(0)
+    if not raw.endswith(b"\0") or n % 2:
+        raise ValueError("not pairs of NUL-terminated strings")
+    return raw, n
+
+
 def check_dirs(packed: str | bytes) -> str | None:
     """The first directory of `packed` (see `pack_dirs`; or those bytes, as a plan cache entry
     keeps them) that cannot be stat'ed or has another fingerprint now; None when all are the
     same. ValueError when `packed` is not pairs of NUL-terminated strings."""
     if not packed:
         return None
-    raw = packed if isinstance(packed, bytes) else packed.encode("utf-8", "surrogateescape")
-    n = raw.count(0)
-    if not raw.endswith(b"\0") or n % 2:
-        raise ValueError("not pairs of NUL-terminated strings")
+    return _check_pairs(*_pairs(packed))
+
+
+def _check_pairs(raw: bytes, n: int) -> str | None:
+    """check_dirs of `raw`, found to hold `n` NUL-terminated strings, in pairs."""
     backend = _backend()
     if backend is not None:
         changed = int(backend[1].stk_check_dirs(raw, n // 2))
@@ -89,6 +98,39 @@ def check_dirs(packed: str | bytes) -> str | None:
         if parts[k + 1] != _id_print(st):
             return parts[k]
     return None
+
+
+def check_dirs_started(packed: str | bytes) -> Callable[[], str | None]:
+    """`check_dirs(packed)` begun in a thread of its own when the C loop runs: it releases the
+    GIL, so the kernel's stats (most of a plan cache hit's re-check) overlap the caller's work
+    on another CPU; with the Python loops, done at once. Returns the function that waits for
+    the answer (or raises what the check raised): call it on every path, so that no check
+    outlives the caller's use of it. ValueError at once when `packed` is malformed."""
+    if not packed or _backend() is None:
+        answer = check_dirs(packed)
+        return lambda: answer
+    raw, n = _pairs(packed)
+    import threading
+
+    found: list[str | None] = []
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            found.append(_check_pairs(raw, n))
+        except BaseException as err:  # handed to the caller
+            failed.append(err)
+
+    thread = threading.Thread(target=work, name="stockade-dir-check", daemon=True)
+    thread.start()
+
+    def answer() -> str | None:
+        thread.join()
+        if failed:
+            raise failed[0]
+        return found[0]
+
+    return answer
 
 
 #: the questions `check_kinds` answers (fsview.answer_now's file types and /proc owners)
@@ -114,11 +156,20 @@ def check_kinds(answers: Sequence[tuple[str, str, str]]) -> int | None:
     return None if changed < 0 else changed
 
 
+#: `add_path_rules`' answer for a plain path (files.plain_path) opened with no link on the
+#: way: its own real path
+OPENED_REAL = 0
+#: ... for a path opened otherwise (through a link, not plain, or without a way to tell)
+OPENED = 1
+
+
 def add_path_rules(paths: Sequence[str], rights: Sequence[int], file_rights: int,
                    ruleset_fds: Sequence[int]) -> list[int]:
     """Open each path O_PATH (following links), keep only `file_rights` of its rights unless it
     is a directory, and add a path-beneath rule with them to each of the (one or two) rulesets.
-    Per path: 0, or -errno when it could not be opened. OSError when adding a rule failed."""
+    Per path: OPENED_REAL when it is plain and was opened with no link on the way (the C loop
+    tries openat2 RESOLVE_NO_SYMLINKS first), OPENED when otherwise (the Python loop cannot
+    tell), or -errno when it could not be opened. OSError when adding a rule failed."""
     if not 1 <= len(ruleset_fds) <= 2:
         raise ValueError("one or two rulesets")
     backend = _backend()
@@ -166,5 +217,5 @@ def _add_path_rules_py(paths: Sequence[str], rights: Sequence[int], file_rights:
             raise
         finally:
             os.close(fd)
-        out.append(0)
+        out.append(OPENED)
     return out

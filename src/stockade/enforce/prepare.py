@@ -46,7 +46,7 @@ class Prepared(Slotted):
     FIELDS = ("plan", "coverage", "landlock_abi", "landlock_errata", "ruleset_fd",
               "landlock_active", "restrict_flags", "bpf", "seccomp_flags", "keep_caps",
               "trim_bounding", "lock_securebits", "raise_ambient", "env", "notes",
-              "abi_override", "dry_run", "handled_fs", "supervisor_ruleset_fd")
+              "abi_override", "dry_run", "handled_fs", "supervisor_ruleset_fd", "real_paths")
     __slots__ = FIELDS
 
     def __init__(self, plan: EnforcementPlan, coverage: CoverageReport, *,
@@ -71,6 +71,9 @@ class Prepared(Slotted):
         self.handled_fs = ll.NO_FS  # what the ruleset handles on this kernel
         #: the supervisor thread's ruleset when it differs (own /proc rules, plan_proc)
         self.supervisor_ruleset_fd = -1
+        #: the grants' paths opened with no link on the way: their own real paths, which the
+        #: rules are on (the supervisor's plan model need not resolve them again)
+        self.real_paths: frozenset[str] = frozenset()
 
     def grant_own_proc(self, pid: int) -> None:
         """Add the plan's rules on the program's own /proc/`pid` to the ruleset (after fork,
@@ -181,6 +184,9 @@ def _landlock(plan: EnforcementPlan, out: Prepared, supervised: bool = False) ->
         opened = fsbatch.add_path_rules([rule.path for rule, _ in todo],
                                         [rights for _, rights in todo], int(ll.FILE_RIGHTS),
                                         [each.fd for each in rulesets])
+        out.real_paths = frozenset(rule.path for (rule, _), result in zip(todo, opened,
+                                                                        strict=True)
+                                   if result == fsbatch.OPENED_REAL)
         by = _by(st.abi)
         for (rule, _), result in zip(todo, opened, strict=True):
             if result < 0:

@@ -25,9 +25,9 @@ a trailing `/`, so a pattern ending in `/` matches directories only.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from stockade.policy.limits import MAX_ALTERNATION_DEPTH
+from stockade.slotted import Frozen
 
 MAX_EXPANSIONS = 1024
 MAX_ALT_DEPTH = MAX_ALTERNATION_DEPTH + 1  # upstream's MAX_ALT_DEPTH: refused at this depth
@@ -49,14 +49,21 @@ class AareError(ValueError):
         self.offset = offset
 
 
-@dataclass(frozen=True)
-class Pattern:
+class Pattern(Frozen):
     """A parsed AARE: its text, tree, whether it is exact (no wildcard), its RE2 regex."""
 
+    FIELDS = ("text", "seq", "exact", "regex")
+    __slots__ = FIELDS
     text: str
     seq: Seq
     exact: bool
     regex: str
+
+    def __init__(self, text: str, seq: Seq, exact: bool, regex: str) -> None:
+        object.__setattr__(self, "text", text)
+        object.__setattr__(self, "seq", seq)
+        object.__setattr__(self, "exact", exact)
+        object.__setattr__(self, "regex", regex)
 
     @property
     def literal_prefix(self) -> str:

@@ -69,14 +69,16 @@ def _names(access: AccessFs | AccessNet | Scope) -> str:
 class _Landlock:
     """The plan's Landlock domain as the running kernel (or ABI `abi`) would build it."""
 
-    def __init__(self, plan: EnforcementPlan, abi: int, pid: int | None = None) -> None:
+    def __init__(self, plan: EnforcementPlan, abi: int, pid: int | None = None,
+                 real: frozenset[str] = frozenset()) -> None:
+        """`real`: grants' paths seen to be their own real paths (`Prepared.real_paths`)."""
         self.plan = plan
         self.abi = abi
         self.handled_fs = plan.handled_fs & ll.rights_for_abi(AccessFs, abi)
         self.handled_net = plan.handled_net & ll.rights_for_abi(AccessNet, abi)
         self.scopes = plan.scopes & ll.rights_for_abi(Scope, abi)
         self.pid = pid
-        self.rules = list(zip(realpaths([r.path for r in plan.fs_rules]), plan.fs_rules,
+        self.rules = list(zip(realpaths([r.path for r in plan.fs_rules], real), plan.fs_rules,
                               strict=True))
         #: rule path -> (position, rule): `granted` looks up a path's ancestors, not every rule
         self._by_path: dict[str, list[tuple[int, FsRule]]] = {}

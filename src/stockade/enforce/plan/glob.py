@@ -22,10 +22,10 @@ import os
 import re
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from stockade import fsview
 from stockade.policy import aare
+from stockade.slotted import Frozen, Slotted
 
 TREE = "tree"  # everything beneath the path (and, in Landlock, the directory itself)
 FILE = "file"  # a non-directory
@@ -41,29 +41,47 @@ MAX_ANSWERS = 262_144  # stat/lstat/realpath answers a BuildCache keeps (about 3
 _PLAIN_PATH = re.compile(r"(?:/(?!\.)[\x20-\x2e\x30-\x7e]+)+")
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(Frozen):
     """One filesystem object a pattern names: `path` (real, absolute) and `kind`."""
 
+    FIELDS = ("path", "kind")
+    __slots__ = FIELDS
     path: str
     kind: str
 
+    def __init__(self, path: str, kind: str) -> None:
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "kind", kind)
 
-@dataclass
-class Expansion:
+
+class Expansion(Slotted):
     """What a pattern names now; `missing` lists plain paths that do not exist; `notes` says
-    what was left out (bounds, symlinks) and `glob` whether a walk was needed."""
+    what was left out (bounds, symlinks) and `glob` whether a walk was needed. `cut` says
+    why the expansion is incomplete ("" when it is complete; also in `notes`), `region` is
+    the directory beneath which everything the pattern can match lies (its literal prefix)."""
 
-    targets: list[Target] = field(default_factory=list)
-    missing: list[Target] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    glob: bool = False
-    truncated: bool = False
-    pattern: str = ""
-    #: why the expansion is incomplete ("" when it is complete); also in `notes`
-    cut: str = ""
-    #: the directory beneath which everything the pattern can match lies (its literal prefix)
-    region: str = "/"
+    FIELDS = ("targets", "missing", "notes", "glob", "truncated", "pattern", "cut", "region")
+    __slots__ = FIELDS
+    targets: list[Target]
+    missing: list[Target]
+    notes: list[str]
+    glob: bool
+    truncated: bool
+    pattern: str
+    cut: str
+    region: str
+
+    def __init__(self, targets: list[Target] | None = None, missing: list[Target] | None = None,
+                 notes: list[str] | None = None, glob: bool = False, truncated: bool = False,
+                 pattern: str = "", cut: str = "", region: str = "/") -> None:
+        self.targets = [] if targets is None else targets
+        self.missing = [] if missing is None else missing
+        self.notes = [] if notes is None else notes
+        self.glob = glob
+        self.truncated = truncated
+        self.pattern = pattern
+        self.cut = cut
+        self.region = region
 
 
 class Listing:
@@ -420,7 +438,37 @@ def _pid_component(comp: list[tuple], pid: int) -> bool:
     """Whether a glob component (`@{pid}`, `*`, `[0-9]*`) matches the pid's directory name."""
     if not comp or _literal(comp) or _has_dstar(comp):
         return False
+    if all(n[0] in _ONE_BY_ONE for n in comp):  # each alternative of `@{pid}`: no regex
+        return _spells(comp, str(pid))
     return re.fullmatch("".join(_node_re(n) for n in comp), str(pid), re.S) is not None
+
+
+#: nodes that match their own text (a literal) or one character (a class, `?`)
+_ONE_BY_ONE = frozenset(("lit", "class", "any"))
+
+
+def _spells(comp: list[tuple], name: str) -> bool:
+    """Whether `name` matches `comp`, made of _ONE_BY_ONE nodes only, as _node_re's regex of
+    it would (a literal its text; `?` and a negated class any character but `/`)."""
+    i = 0
+    for node in comp:
+        if node[0] == "lit":
+            if not name.startswith(node[1], i):
+                return False
+            i += len(node[1])
+            continue
+        if i == len(name):
+            return False
+        ch = name[i]
+        if node[0] == "any":
+            matched = ch != "/"
+        else:
+            inside = any(lo <= ch <= hi for lo, hi in node[2])
+            matched = ch != "/" and not inside if node[1] else inside
+        if not matched:
+            return False
+        i += 1
+    return i == len(name)
 
 
 def expand(text: str, *, max_visits: int = MAX_VISITS, max_targets: int = MAX_TARGETS,
@@ -433,9 +481,10 @@ def expand(text: str, *, max_visits: int = MAX_VISITS, max_targets: int = MAX_TA
     (`@{PROC}/@{pid}/...`): the program's own entries, expanded once its pid is known.
     """
     exp = Expansion(pattern=text)
-    pattern = parsed if parsed is not None and parsed.text == text else aare.parse(text)
-    exp.region = literal_region(pattern.seq)
-    flats = aare.expand_alternations(pattern.seq, MAX_ALTERNATIVES)
+    # the node tree only: the matcher's regex (aare.parse) is not needed to walk
+    seq = parsed.seq if parsed is not None and parsed.text == text else aare.compile_seq(text)
+    exp.region = literal_region(seq)
+    flats = aare.expand_alternations(seq, MAX_ALTERNATIVES)
     if flats is None:
         _cut(exp, f"more than {MAX_ALTERNATIVES} alternatives: not expanded")
         return exp

@@ -35,14 +35,18 @@ def _may_change(model: LandlockModel, directory: str) -> bool:
 class PlanGuard:
     """Answers "does the plan grant write (or read) on this path?" for the supervisor."""
 
-    def __init__(self, plan: EnforcementPlan, abi: int) -> None:
+    def __init__(self, plan: EnforcementPlan, abi: int,
+                 real: frozenset[str] = frozenset()) -> None:
+        """`real`: the grants' paths prepare opened with no link on the way (their own real
+        paths: the rules are on what they name), so the models need not resolve them."""
         # rights the supervisor exercises after a module decided (TOMOYO's file policy) are no
         # grant of the plan's own: counting them would allow utime/xattrs everywhere
         own = [r for r in plan.fs_rules if not r.supervised]
         self.model = LandlockModel(replace(plan, fs_rules=own) if len(own) < len(plan.fs_rules)
-                                   else plan, abi)
+                                   else plan, abi, real=real)
         #: the whole ruleset: what the program or the supervisor on its behalf may do at all
-        self.kernel = self.model if len(own) == len(plan.fs_rules) else LandlockModel(plan, abi)
+        self.kernel = (self.model if len(own) == len(plan.fs_rules)
+                       else LandlockModel(plan, abi, real=real))
         self.supervised_changes = tuple(plan.supervised_changes)
 
     def program_started(self, pid: int) -> None:

@@ -203,7 +203,7 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
     if prep.landlock_active:  # the plan's decision on what Landlock does not mediate
         from stockade.enforce.supervisor.plan_guard import PlanGuard
 
-        supervisor.guard = PlanGuard(prep.plan, prep.landlock_abi)
+        supervisor.guard = PlanGuard(prep.plan, prep.landlock_abi, prep.real_paths)
     rules = [*prep.plan.notify_rules(),
              *routed_rules(supervisor.stack, observe_all=supervisor.watching)]
     if supervisor.guard is not None and prep.plan.handled_fs & landlock.AccessFs.WRITE_FILE:

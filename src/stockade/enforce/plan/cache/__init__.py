@@ -242,6 +242,7 @@ def _load(store: Any, entry: str, key: dict[str, Any]
     """The cached plan if its entry is authentic, for `key`, and still valid; and the paths of
     its grants that are their own real paths (see `unpinned`)."""
     from stockade import fsview
+    from stockade.enforce import fsbatch
     from stockade.enforce.plan.cache.codec import CodecError, plan_from_json
 
     try:
@@ -257,16 +258,24 @@ def _load(store: Any, entry: str, key: dict[str, Any]
             or not isinstance(skip, list) or not all(type(i) is int for i in skip)):
         return None, "miss (another key)", []
     try:
-        changed = fsview.still_valid([tuple(o) for o in observations],  # type: ignore[misc]
-                                     dirs)
+        # the directories' stats (C, in a thread of their own) overlap the other answers'
+        # checks and the decoding; the plan is used only once every answer is the same
+        dirs_changed = fsbatch.check_dirs_started(dirs)
     except ValueError:
         return None, "miss (malformed entry)", []
-    if changed is not None:
-        return None, f"miss (changed: {changed})", []
     try:
-        pp = plan_from_json(body.get("plan"))
+        changed = fsview.still_valid([tuple(o) for o in observations])  # type: ignore[misc]
+        pp = plan_from_json(body.get("plan")) if changed is None else None
     except CodecError as err:
         return None, f"miss ({err})", []
+    except ValueError:
+        return None, "miss (malformed entry)", []
+    finally:
+        changed_dir = dirs_changed()
+    if changed is None and changed_dir is not None:
+        changed = f"d {changed_dir}"
+    if changed is not None or pp is None:
+        return None, f"miss (changed: {changed})", []
     left_out = set(skip)
     return pp, "hit", [r.path for i, r in enumerate(pp.plan.fs_rules) if i not in left_out]
 
