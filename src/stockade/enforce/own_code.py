@@ -15,12 +15,14 @@ import os
 import sys
 
 from stockade.enforce import status_record
+from stockade.enforce.landlock import AccessFs
+
+#: the rights that change what a file holds or which file a name is
+_FILE_WRITES = AccessFs.WRITE_FILE | AccessFs.MAKE_REG | AccessFs.REMOVE_FILE
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
     from collections.abc import Iterable
-
-    from stockade.enforce.landlock import AccessFs
 
 
 def code_paths() -> list[str]:
@@ -41,9 +43,12 @@ def code_paths() -> list[str]:
 
 def exposure(grants: Iterable[tuple[str, AccessFs]]) -> str | None:
     """Why a sandbox holding `grants` could change the launcher's code (a phrase naming the
-    path and the grant); None when it cannot."""
+    path and the grant); None when it cannot, or when it may write files anywhere (a write
+    grant on /: an unconfined profile, `/** w`, `--rw /`), which no check here can make a
+    file sandbox (docs/enforce.md, "The launcher's own code")."""
     grants = list(grants)
-    if not grants:
+    if not grants or any(rights & _FILE_WRITES and os.path.realpath(path) == "/"
+                         for path, rights in grants):
         return None
     for path in code_paths():
         why = status_record.exposure(path, grants)
