@@ -13,14 +13,21 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from stockade.enforce.plan.types import CoverageEntry, CoverageStatus
 from stockade.policy_dirs import BUNDLED_DIR, SYSTEM_DIR
+from stockade.slotted import Frozen
+
+if TYPE_CHECKING:
+    from stockade.enforce.plan.types import CoverageReport
 
 #: Sub-directories of a policy directory that hold distro-shipped shared rules.
 SHARED_SUBDIRS = ("abstractions", "tunables")
 #: `--strict` values: judge the profile's own rules, or every rule.
 STRICT_SCOPES = ("own", "all")
+#: rules counted by (source file, status): what the summary line says (`tally`)
+Tally = Counter[tuple[str, CoverageStatus]]
 
 
 def _shared_roots(include_dirs: Sequence[str]) -> list[str]:
@@ -43,7 +50,11 @@ def _under(entry: CoverageEntry, roots: Sequence[str], memo: dict[str, bool] | N
            ) -> bool:
     """Whether the entry's source file lies beneath one of `roots` (`memo`: the answer per
     source file, kept by the caller: 100,000 rules of one file resolved it 100,000 times)."""
-    path = source_file(entry)
+    return _beneath(source_file(entry), roots, memo)
+
+
+def _beneath(path: str, roots: Sequence[str], memo: dict[str, bool] | None = None) -> bool:
+    """Whether the file `path` ('' for none) lies beneath one of `roots`."""
     if not path:
         return False
     known = memo.get(path) if memo is not None else None
@@ -118,21 +129,87 @@ def status_counts(entries: Sequence[CoverageEntry]) -> str:
     return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
 
 
+def _status_counts(counts: Counter[CoverageStatus]) -> str:
+    return ", ".join(f"{n} {status.value}"
+                     for status, n in sorted(counts.items(), key=lambda c: c[0].value))
+
+
+def tally(entries: Sequence[CoverageEntry], *, supervised: bool) -> Tally:
+    """The rules of `entries` not enforced exactly in this run (`weakened`), one per rule
+    (`per_rule`: its worst entry), counted by source file and status."""
+    return Counter((source_file(e), e.status)
+                   for e in per_rule(weakened(entries, supervised=supervised)))
+
+
+class Precount(Frozen):
+    """What the summary line needs of a report's entries without holding them (a plan cache
+    entry keeps its coverage entries in a file read only when something lists them): the
+    tally of the entries of a `file:line` source, without and with a supervisor, and the
+    entries of no such source (`loose`: few; the kernel's later entries may share a rule with
+    them)."""
+
+    FIELDS = ("unsupervised", "supervised", "loose")
+    __slots__ = FIELDS
+    unsupervised: Tally
+    supervised: Tally
+    loose: tuple[CoverageEntry, ...]
+
+    def __init__(self, unsupervised: Tally, supervised: Tally,
+                 loose: tuple[CoverageEntry, ...]) -> None:
+        object.__setattr__(self, "unsupervised", unsupervised)
+        object.__setattr__(self, "supervised", supervised)
+        object.__setattr__(self, "loose", loose)
+
+    @classmethod
+    def of(cls, entries: Sequence[CoverageEntry]) -> Precount:
+        """The precount of `entries`."""
+        sourced = [e for e in entries if source_file(e)]
+        loose = tuple(e for e in entries if not source_file(e))
+        return cls(tally(sourced, supervised=False), tally(sourced, supervised=True), loose)
+
+
+def report_tally(report: CoverageReport, *, supervised: bool) -> Tally:
+    """`tally` of the report's entries, from its precount while they are deferred: a rule
+    of a `file:line` source is one per source (`per_rule`), so the precounted rules are
+    apart from every entry without one, and the sum is the tally, unless an entry added
+    since (the kernel's) is weakened and has such a source: then from the entries."""
+    pre, added = report.precount, report.added()
+    if pre is None or added is None or any(
+            source_file(e) for e in weakened(added, supervised=supervised)):
+        return tally(report.entries, supervised=supervised)
+    counted = pre.supervised if supervised else pre.unsupervised
+    return counted + tally([*pre.loose, *added], supervised=supervised)
+
+
 def summary(entries: Sequence[CoverageEntry], what: str, hint: str,
             include_dirs: Sequence[str] = ()) -> str | None:
     """One line about the weakened `entries` of `what` (None when there are none), e.g.
     "3 rules of p.profile not enforced exactly as written (3 approximated), and 64 from
     shared abstractions (64 approximated); -v lists them"."""
-    if not entries:
+    counts = Counter((source_file(e), e.status) for e in per_rule(entries))
+    return tally_summary(counts, what, hint, include_dirs)
+
+
+def tally_summary(counts: Tally, what: str, hint: str, include_dirs: Sequence[str] = ()
+                  ) -> str | None:
+    """`summary` of the rules `counts` counts (`tally`)."""
+    roots = _shared_roots(include_dirs)
+    own: Counter[CoverageStatus] = Counter()
+    shared: Counter[CoverageStatus] = Counter()
+    for (path, status), n in counts.items():
+        if n > 0:
+            (shared if _beneath(path, roots) else own)[status] += n
+    if not own and not shared:
         return None
-    own, shared = split_own(per_rule(entries), include_dirs)
+    n_own, n_shared = sum(own.values()), sum(shared.values())
     if own:
-        text = (f"{len(own)} rule{'s' if len(own) != 1 else ''} of {what} not enforced "
-                f"exactly as written ({status_counts(own)})")
+        text = (f"{n_own} rule{'s' if n_own != 1 else ''} of {what} not enforced "
+                f"exactly as written ({_status_counts(own)})")
         if shared:
-            text += f", and {len(shared)} from shared abstractions ({status_counts(shared)})"
+            text += (f", and {n_shared} from shared abstractions "
+                     f"({_status_counts(shared)})")
     else:
-        text = (f"{len(shared)} rule{'s' if len(shared) != 1 else ''} of {what} from shared "
-                f"abstractions not enforced exactly as written ({status_counts(shared)}); its own "
-                "rules are")
+        text = (f"{n_shared} rule{'s' if n_shared != 1 else ''} of {what} from shared "
+                f"abstractions not enforced exactly as written ({_status_counts(shared)}); "
+                "its own rules are")
     return f"{text}; {hint}"

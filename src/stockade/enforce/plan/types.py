@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import enum
 import errno
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from stockade.enforce.caps import cap_name
 from stockade.enforce.landlock import (
@@ -26,6 +27,9 @@ from stockade.enforce.landlock import (
 )
 from stockade.enforce.seccomp import ALLOW, Action, ActionKind, ArgCmp, errno_action
 from stockade.slotted import Frozen, Slotted, replace
+
+if TYPE_CHECKING:
+    from stockade.enforce.coverage_scope import Precount
 
 
 class FsRule(Frozen):
@@ -312,18 +316,48 @@ class CoverageEntry(Frozen):
 
 
 class CoverageReport(Slotted):
-    """The per-rule verdict of one plan on one kernel."""
+    """The per-rule verdict of one plan on one kernel.
+
+    A report from the plan cache may be `deferred`: its entries stay in their file until
+    something reads `entries` (a run that prints only the summary line asks the precount,
+    enforce/coverage_scope.py: decoding 100,000 entries was most of a 100,000-rule hit).
+    Entries added meanwhile follow the loaded ones, as they would have.
+    """
 
     FIELDS = ("entries",)
-    __slots__ = FIELDS
+    __slots__ = ("_entries", "_load", "precount")
 
     def __init__(self, entries: list[CoverageEntry] | None = None) -> None:
-        self.entries: list[CoverageEntry] = [] if entries is None else entries
+        self._entries: list[CoverageEntry] = [] if entries is None else entries
+        self._load: Callable[[], list[CoverageEntry]] | None = None
+        #: coverage_scope.Precount of the deferred entries while they are not loaded
+        self.precount: Precount | None = None
+
+    @classmethod
+    def deferred(cls, load: Callable[[], list[CoverageEntry]], precount: Precount
+                 ) -> CoverageReport:
+        """A report whose entries `load()` returns when first read; `precount` is theirs."""
+        report = cls()
+        report._load, report.precount = load, precount
+        return report
+
+    @property
+    def entries(self) -> list[CoverageEntry]:
+        """Every entry (a deferred report's are loaded now)."""
+        if self._load is not None:
+            loaded = self._load()  # raises again on every read if it cannot (fail closed)
+            self._load, self.precount = None, None
+            self._entries[:0] = loaded
+        return self._entries
+
+    def added(self) -> list[CoverageEntry] | None:
+        """The entries added to a deferred report whose own are not loaded; else None."""
+        return self._entries if self._load is not None else None
 
     def add(self, rule: str, status: CoverageStatus, detail: str = "", *, source: str = "",
             enforced_by: str = "") -> None:
         """Record one rule."""
-        self.entries.append(CoverageEntry(rule, source, status, detail, enforced_by))
+        self._entries.append(CoverageEntry(rule, source, status, detail, enforced_by))
 
     def weakened(self) -> list[CoverageEntry]:
         """Entries that are not enforced exactly by the kernel."""
@@ -336,7 +370,7 @@ class CoverageReport(Slotted):
 
     def extend(self, other: CoverageReport) -> None:
         """Append another report's entries (e.g. the compiler's and the kernel's)."""
-        self.entries.extend(other.entries)
+        self._entries.extend(other.entries)
 
     def to_json(self) -> list[dict[str, str]]:
         """JSON-ready entries."""

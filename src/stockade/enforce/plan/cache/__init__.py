@@ -22,6 +22,8 @@ What a cached plan depends on, and how each is checked:
 
 Integrity: a sandboxed program must not make a later run accept a wider plan.
 * No pickle: entries are JSON decoded into the plan classes only (codec.py).
+* A plan's coverage entries are in a side file read only when something lists them, whose
+  digest the entry holds (deferred.py).
 * Entries are authenticated with keyed BLAKE2b-256 (a MAC; stockade.digest) under a key in
   the user's kernel keyring (keyring.py), which the baseline seccomp filter keeps out of
   every sandbox's reach. A key file could not be kept secret: most profiles grant read
@@ -49,7 +51,7 @@ if TYPE_CHECKING:
     from stockade.enforce.plan.cache.marks import Mark
     from stockade.enforce.plan.types import EnforcementPlan, ProfilePlan
 
-FORMAT = 6
+FORMAT = 7
 
 
 def _code_fingerprint() -> str:
@@ -221,13 +223,18 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
         why = exposed(pp) if exposed else None
         if why is not None:
             return pp, f"not used: {directory}: {why}"
+        from stockade.enforce.plan.cache import deferred
         from stockade.enforce.plan.cache.codec import encode
 
         try:
             rest, dirs = fsview.split_dirs(observations)
-            store.write(entry, {"key": key, "observations": rest, "plan": encode(pp),
-                                "unpinned": unpinned(pp, observations)},
+            bare, coverage, side = deferred.split(pp)
+            kept = deferred.side_name(entry, coverage["digest"])
+            store.write_side(kept, side)
+            store.write(entry, {"key": key, "observations": rest, "plan": encode(bare),
+                                "coverage": coverage, "unpinned": unpinned(pp, observations)},
                         dirs.encode("utf-8", "surrogateescape"))
+            store.drop_sides(entry, keep=kept)
         except OSError as err:
             return pp, f"{status}; not stored: {err.strerror}"
         return pp, f"{status}; stored ({directory})"
@@ -240,6 +247,7 @@ def _load(store: Any, entry: str, key: dict[str, Any]
     """The cached plan if its entry is authentic, for `key`, and still valid; and the paths of
     its grants that are their own real paths (see `unpinned`)."""
     from stockade import fsview
+    from stockade.enforce.plan.cache import deferred
     from stockade.enforce.plan.cache.codec import CodecError, plan_from_json
 
     try:
@@ -263,8 +271,12 @@ def _load(store: Any, entry: str, key: dict[str, Any]
         return None, f"miss (changed: {changed})", []
     try:
         pp = plan_from_json(body.get("plan"))
+        coverage = deferred.attach(store, entry, body.get("coverage"))
     except CodecError as err:
         return None, f"miss ({err})", []
+    if coverage is None:
+        return None, "miss (its coverage file is gone)", []
+    pp.coverage = coverage
     left_out = set(skip)
     return pp, "hit", [r.path for i, r in enumerate(pp.plan.fs_rules) if i not in left_out]
 
