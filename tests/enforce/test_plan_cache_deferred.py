@@ -68,11 +68,15 @@ def test_precounted_summary_is_the_entries_summary(tmp_path):
             weak = coverage_scope.weakened(whole, supervised=supervised)
             assert (coverage_scope.tally_summary(counts, "p", "h", [str(tmp_path / "inc")])
                     == coverage_scope.summary(weak, "p", "h", [str(tmp_path / "inc")]))
-            if report.added() is None:
-                fell_back += 1
-            else:
+            if report.pending:
                 stayed += 1
+            else:
+                fell_back += 1
             assert report.entries == whole  # loaded first, the added ones after
+            counted = CoverageReport(list(compiled))  # a cold run's: precounted for the cache
+            counted.counted(coverage_scope.Precount.of(compiled))
+            counted.extend(CoverageReport(list(added)))
+            assert +coverage_scope.report_tally(counted, supervised=supervised) == +counts
     assert stayed > 300 and fell_back > 100
 
 
@@ -98,7 +102,8 @@ def test_a_deferred_report_loads_once_and_fails_closed():
     report = CoverageReport.deferred(load, coverage_scope.Precount.of([]))
     report.add("y", CoverageStatus.APPROXIMATED)
     assert [e.rule for e in report.entries] == ["x", "y"] and report.entries and calls == [1]
-    assert report.precount is None and report.added() is None
+    assert not report.pending and [e.rule for e in report.added() or []] == ["y"]
+    assert CoverageReport([]).added() is None
 
     def broken() -> list[CoverageEntry]:
         raise StockadeError("cannot")
@@ -138,7 +143,7 @@ def test_a_hit_defers_the_compiled_entries(tree):
     _compile(tree)
     pp, how = _compile(tree)
     assert how.startswith("hit")
-    assert pp.coverage.added() == []  # not read yet
+    assert pp.coverage.pending and pp.coverage.added() == []
     fresh = planmod.compile_file(tree["profile"], [tree["inc"]])
     assert pp.coverage.precount == coverage_scope.Precount.of(fresh.coverage.entries)
     assert pp.coverage.entries == fresh.coverage.entries and pp == fresh
@@ -218,3 +223,25 @@ def test_a_malformed_coverage_description_is_a_miss(tree):
     for each in bad:
         with pytest.raises(CodecError):
             deferred.attach(None, "e.json", each)
+
+
+def test_a_column_of_one_enum_is_stored_as_its_values():
+    """The coverage table's status column: plain values, the class named once; plain
+    columns are stored as they are; a value the enum lacks does not decode."""
+    import json
+
+    from stockade.enforce.plan.cache import codec
+
+    rng = random.Random(7)
+    entries = _entries(rng, ["/p.aa"], 50)
+    table = codec.encode(entries)
+    assert table["t"] == [None, None, "CoverageStatus", None, None]
+    assert codec.decode(json.loads(json.dumps(table))) == entries
+    status = table["c"][2]
+    cells = status if isinstance(status, list) else status["u"]
+    assert set(cells) <= {s.value for s in CoverageStatus}
+    for bad in ("EXACT", 1, None):
+        broken = json.loads(json.dumps(table))
+        broken["c"][2] = [bad] * 50
+        with pytest.raises(codec.CodecError):
+            codec.decode(broken)

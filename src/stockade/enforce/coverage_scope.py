@@ -88,12 +88,21 @@ def per_rule(entries: Sequence[CoverageEntry]) -> list[CoverageEntry]:
     /proc/PID of a process that exited since its `@{pid}` glob was expanded) add entries of
     the same source, and counting those would change the count from run to run. Entries of
     no `file:line` source (ad-hoc flags, the kernel's findings) stay one each."""
-    worst: dict[tuple[str, str], CoverageEntry] = {}
+    return [e for _, e in _worst(entries)]
+
+
+_RANK = {status: i for i, status in enumerate(_WORST_FIRST)}
+
+
+def _worst(entries: Sequence[CoverageEntry]) -> list[tuple[str, CoverageEntry]]:
+    """`per_rule`'s entries, each with its source file."""
+    worst: dict[tuple[str, str], tuple[str, CoverageEntry]] = {}
     for e in entries:
-        key = ("", e.source) if source_file(e) else (e.rule, e.source)
+        path = source_file(e)
+        key = ("", e.source) if path else (e.rule, e.source)
         have = worst.get(key)
-        if have is None or _WORST_FIRST.index(e.status) < _WORST_FIRST.index(have.status):
-            worst[key] = e
+        if have is None or _RANK[e.status] < _RANK[have[1].status]:
+            worst[key] = (path, e)
     return list(worst.values())
 
 
@@ -137,8 +146,7 @@ def _status_counts(counts: Counter[CoverageStatus]) -> str:
 def tally(entries: Sequence[CoverageEntry], *, supervised: bool) -> Tally:
     """The rules of `entries` not enforced exactly in this run (`weakened`), one per rule
     (`per_rule`: its worst entry), counted by source file and status."""
-    return Counter((source_file(e), e.status)
-                   for e in per_rule(weakened(entries, supervised=supervised)))
+    return Counter((path, e.status) for path, e in _worst(weakened(entries, supervised=supervised)))
 
 
 class Precount(Frozen):
@@ -163,9 +171,15 @@ class Precount(Frozen):
     @classmethod
     def of(cls, entries: Sequence[CoverageEntry]) -> Precount:
         """The precount of `entries`."""
-        sourced = [e for e in entries if source_file(e)]
-        loose = tuple(e for e in entries if not source_file(e))
-        return cls(tally(sourced, supervised=False), tally(sourced, supervised=True), loose)
+        sourced: list[CoverageEntry] = []
+        loose: list[CoverageEntry] = []
+        for e in entries:
+            (sourced if source_file(e) else loose).append(e)
+        unsupervised = tally(sourced, supervised=False)
+        # the same entries are weakened either way unless some are left to the supervisor
+        same = not any(e.status is CoverageStatus.SUPERVISOR for e in sourced)
+        return cls(unsupervised, unsupervised if same else tally(sourced, supervised=True),
+                   tuple(loose))
 
 
 def report_tally(report: CoverageReport, *, supervised: bool) -> Tally:
@@ -186,7 +200,7 @@ def summary(entries: Sequence[CoverageEntry], what: str, hint: str,
     """One line about the weakened `entries` of `what` (None when there are none), e.g.
     "3 rules of p.profile not enforced exactly as written (3 approximated), and 64 from
     shared abstractions (64 approximated); -v lists them"."""
-    counts = Counter((source_file(e), e.status) for e in per_rule(entries))
+    counts = Counter((path, e.status) for path, e in _worst(entries))
     return tally_summary(counts, what, hint, include_dirs)
 
 

@@ -321,17 +321,20 @@ class CoverageReport(Slotted):
     A report from the plan cache may be `deferred`: its entries stay in their file until
     something reads `entries` (a run that prints only the summary line asks the precount,
     enforce/coverage_scope.py: decoding 100,000 entries was most of a 100,000-rule hit).
-    Entries added meanwhile follow the loaded ones, as they would have.
+    Entries added meanwhile follow the loaded ones, as they would have. A report whose
+    entries were just precounted (for the cache) keeps the precount the same way (`counted`);
+    entries are only added after them, never changed.
     """
 
     FIELDS = ("entries",)
-    __slots__ = ("_entries", "_load", "precount")
+    __slots__ = ("_counted", "_entries", "_load", "precount")
 
     def __init__(self, entries: list[CoverageEntry] | None = None) -> None:
         self._entries: list[CoverageEntry] = [] if entries is None else entries
         self._load: Callable[[], list[CoverageEntry]] | None = None
-        #: coverage_scope.Precount of the deferred entries while they are not loaded
+        #: coverage_scope.Precount of the first `_counted` entries (or of the deferred ones)
         self.precount: Precount | None = None
+        self._counted = 0
 
     @classmethod
     def deferred(cls, load: Callable[[], list[CoverageEntry]], precount: Precount
@@ -341,18 +344,28 @@ class CoverageReport(Slotted):
         report._load, report.precount = load, precount
         return report
 
+    def counted(self, precount: Precount) -> None:
+        """`precount` is that of the entries so far."""
+        self.precount, self._counted = precount, len(self._entries)
+
     @property
     def entries(self) -> list[CoverageEntry]:
         """Every entry (a deferred report's are loaded now)."""
         if self._load is not None:
             loaded = self._load()  # raises again on every read if it cannot (fail closed)
-            self._load, self.precount = None, None
+            self._load = None
             self._entries[:0] = loaded
+            self._counted = len(loaded)
         return self._entries
 
+    @property
+    def pending(self) -> bool:
+        """Whether the entries are still in their file (deferred, not read yet)."""
+        return self._load is not None
+
     def added(self) -> list[CoverageEntry] | None:
-        """The entries added to a deferred report whose own are not loaded; else None."""
-        return self._entries if self._load is not None else None
+        """The entries added since the precount (None without one)."""
+        return None if self.precount is None else self._entries[self._counted:]
 
     def add(self, rule: str, status: CoverageStatus, detail: str = "", *, source: str = "",
             enforced_by: str = "") -> None:

@@ -33,12 +33,14 @@ def side_name(entry: str, digest: str) -> str:
 
 
 def split(pp: ProfilePlan) -> tuple[ProfilePlan, dict[str, Any], bytes]:
-    """`pp` without its coverage entries, what its entry keeps of them, and the side file."""
+    """`pp` without its coverage entries, what its entry keeps of them, and the side file
+    (`pp`'s report keeps the precount for this run's summary line)."""
     from stockade.digest import hexdigest
 
     entries = pp.coverage.entries
     data = json.dumps(encode(entries), separators=(",", ":")).encode("utf-8", "surrogateescape")
     pre = Precount.of(entries)
+    pp.coverage.counted(pre)
     doc = {"digest": hexdigest(data), "size": len(data),
            "counts": [_counts(pre.unsupervised), _counts(pre.supervised)],
            "loose": encode(list(pre.loose))}
