@@ -245,3 +245,26 @@ def test_a_column_of_one_enum_is_stored_as_its_values():
         broken["c"][2] = [bad] * 50
         with pytest.raises(codec.CodecError):
             codec.decode(broken)
+
+
+def test_storing_and_reading_an_entry_make_no_cycles_per_rule(tree):
+    """The cache write runs without the cyclic collector (collector.paused): what it, a hit
+    and the deferred entries leave for the collector must not grow with the profile (a few
+    ctypes types and closures of the keyring and fsview code are made per run)."""
+    import gc
+
+    found = []
+    for n in (10, 400):
+        rules = "".join(f"  /missing/d{i}/** rw,\n  /usr/lib/x{i}* r,\n" for i in range(n))
+        Path(tree["profile"]).write_text(f"profile p {{\n  /usr/** rix,\n{rules}}}\n")
+        gc.collect()
+        gc.disable()
+        try:
+            assert _compile(tree)[1].startswith("miss")
+            pp, how = _compile(tree)
+            assert how.startswith("hit") and len(pp.coverage.entries) > n
+            del pp
+            found.append(gc.collect())
+        finally:
+            gc.enable()
+    assert found[0] == found[1]
