@@ -210,6 +210,9 @@ def test_run_from_the_cache_says_what_compiling_says(tree, monkeypatch, tmp_path
     assert lines[0] == lines[1] == lines[2] and len(lines[0]) == 1
     assert "not enforced exactly" in lines[0][0] and "from shared abstractions" in lines[0][0]
     assert lines[3] == lines[4] and len(lines[3]) > 3
+    strict = [cli(*args[:1], "--strict", *extra, *args[1:]) for extra in ([], ["--no-cache"])]
+    assert strict[0].returncode == strict[1].returncode == 3
+    assert strict[0].stderr == strict[1].stderr and "--strict: approximated" in strict[0].stderr
 
 
 def test_a_malformed_coverage_description_is_a_miss(tree):
