@@ -45,6 +45,10 @@ class CapabilitySets:
         return self.allow - self.deny
 
 
+#: the qualifiers of a rule outside any qualifier block (one, not one made per rule)
+_NO_QUALIFIERS = ast.Qualifiers()
+
+
 @dataclass
 class CompiledProfile:
     """A profile ready for decisions: typed rules, one file matcher, children and hats."""
@@ -333,7 +337,7 @@ class _Compiler:
                 raise self.error(f"{what} is not allowed inside a profile", node)
 
     def rule(self, node: ast.Rule, quals: ast.Qualifiers) -> list[ast.Rule]:
-        q = quals.merged(node.qualifiers) if quals != ast.Qualifiers() else node.qualifiers
+        q = quals.merged(node.qualifiers) if quals != _NO_QUALIFIERS else node.qualifiers
         changes: dict[str, Any] = {}
         if "@{" in node.text or not node.text:  # text without `@{`: nothing to expand
             changes = self._expanded_fields(node)

@@ -152,9 +152,11 @@ def parent_grants(exp: Expansion, perms: Perm, rights_for: Callable[[str], Acces
         where, climbed = existing_ancestor(path, may_make_dir, fs)
         if where in (None, "/"):  # nothing is granted there (grant): skip the lookups
             return
-        rights = creation_rights(perms, kind, rights_for(FILE))
-        if kind == FILE and may_create(path):  # another rule lets the program make it
-            rights |= rights_for(FILE)
+        file_rights = rights_for(FILE)
+        rights = creation_rights(perms, kind, file_rights)
+        # another rule lets the program make it (a lookup: not when it could add nothing)
+        if kind == FILE and (file_rights | rights) != rights and may_create(path):
+            rights |= file_rights
         if kind == TREE:  # `D/new/** w` with new/ missing: the program may make new/, fill it
             rights = F.MAKE_DIR | rights_for(TREE) if perms & Perm.WRITE else AccessFs(0)
         if climbed:
