@@ -40,8 +40,14 @@ def printable(text: object, keep: str = "") -> str:
     text = str(text)
     if _SUSPECT.search(text) is None:
         return text
-    return "".join(c if c == " " or c in keep or c.isprintable() else _escape_char(c)
-                   for c in text)
+    # only the characters outside printable ASCII are looked at (`run -v` of 100,000 rules
+    # wrote 27 million characters, one generator step each, because each line ends in "\n")
+    return _SUSPECT.sub(lambda m: _shown_char(m.group(), keep), text)
+
+
+def _shown_char(c: str, keep: str) -> str:
+    """One character outside printable ASCII, as `printable` shows it."""
+    return c if c in keep or c.isprintable() else _escape_char(c)
 
 
 def _shown(text: object, keep: str = "") -> str:
