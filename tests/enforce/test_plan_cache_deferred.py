@@ -271,3 +271,11 @@ def test_storing_and_reading_an_entry_make_no_cycles_per_rule(tree):
         finally:
             gc.enable()
     assert found[0] == found[1]
+
+
+def test_recorded_answers_must_be_lists_of_three_strings():
+    good = [["l", "/a", "T100644"], ["r", "/b", "/b"]]
+    assert plan_cache._well_formed(good) and plan_cache._well_formed([])
+    for bad in (None, {}, "x", [["a", "b"]], [["a", "b", 1]], [("a", "b", "c")],
+                [["a", "b", "c", "d"]], ["abc"], [[1, 2, 3]], [["a", "b", None]], [good]):
+        assert not plan_cache._well_formed(bad), bad
