@@ -5,6 +5,7 @@ files go with their entry."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from pathlib import Path
@@ -210,6 +211,14 @@ def test_run_from_the_cache_says_what_compiling_says(tree, monkeypatch, tmp_path
     assert lines[0] == lines[1] == lines[2] and len(lines[0]) == 1
     assert "not enforced exactly" in lines[0][0] and "from shared abstractions" in lines[0][0]
     assert lines[3] == lines[4] and len(lines[3]) > 3
+    records = []
+    for extra in ([], ["--no-cache"]):
+        audit = tmp_path / f"audit{len(records)}.jsonl"
+        r = cli(*args[:1], "--audit", str(audit), *extra, *args[1:])
+        assert r.returncode == 0, r.stderr
+        records.append([(rec["exact"], rec["rules"]) for rec in map(
+            json.loads, audit.read_text().splitlines()) if rec.get("event") == "coverage"])
+    assert records[0] == records[1] and len(records[0]) == 1 and len(records[0][0][1]) > 3
     strict = [cli(*args[:1], "--strict", *extra, *args[1:]) for extra in ([], ["--no-cache"])]
     assert strict[0].returncode == strict[1].returncode == 3
     assert strict[0].stderr == strict[1].stderr and "--strict: approximated" in strict[0].stderr
