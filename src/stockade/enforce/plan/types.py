@@ -327,11 +327,12 @@ class CoverageReport(Slotted):
     """
 
     FIELDS = ("entries",)
-    __slots__ = ("_counted", "_entries", "_load", "precount")
+    __slots__ = ("_added", "_counted", "_load", "entries", "precount")
 
     def __init__(self, entries: list[CoverageEntry] | None = None) -> None:
-        self._entries: list[CoverageEntry] = [] if entries is None else entries
+        self.entries: list[CoverageEntry] = [] if entries is None else entries
         self._load: Callable[[], list[CoverageEntry]] | None = None
+        self._added: list[CoverageEntry] = []  # while deferred: the entries added since
         #: coverage_scope.Precount of the first `_counted` entries (or of the deferred ones)
         self.precount: Precount | None = None
         self._counted = 0
@@ -341,22 +342,22 @@ class CoverageReport(Slotted):
                  ) -> CoverageReport:
         """A report whose entries `load()` returns when first read; `precount` is theirs."""
         report = cls()
+        del report.entries  # read next by __getattr__
         report._load, report.precount = load, precount
         return report
 
+    def __getattr__(self, name: str) -> Any:
+        """The entries of a deferred report, loaded (only an unset slot gets here)."""
+        if name != "entries" or self._load is None:
+            raise AttributeError(f"{type(self).__qualname__!r} object has no attribute {name!r}")
+        loaded = self._load()  # raises again on every read if it cannot (fail closed)
+        self.entries, self._counted = loaded + self._added, len(loaded)
+        self._load, self._added = None, []
+        return self.entries
+
     def counted(self, precount: Precount) -> None:
         """`precount` is that of the entries so far."""
-        self.precount, self._counted = precount, len(self._entries)
-
-    @property
-    def entries(self) -> list[CoverageEntry]:
-        """Every entry (a deferred report's are loaded now)."""
-        if self._load is not None:
-            loaded = self._load()  # raises again on every read if it cannot (fail closed)
-            self._load = None
-            self._entries[:0] = loaded
-            self._counted = len(loaded)
-        return self._entries
+        self.precount, self._counted = precount, len(self.entries)
 
     @property
     def pending(self) -> bool:
@@ -365,12 +366,18 @@ class CoverageReport(Slotted):
 
     def added(self) -> list[CoverageEntry] | None:
         """The entries added since the precount (None without one)."""
-        return None if self.precount is None else self._entries[self._counted:]
+        if self.precount is None:
+            return None
+        return self._added if self._load is not None else self.entries[self._counted:]
+
+    def _tail(self) -> list[CoverageEntry]:
+        """Where entries are added (not loading a deferred report's own)."""
+        return self._added if self._load is not None else self.entries
 
     def add(self, rule: str, status: CoverageStatus, detail: str = "", *, source: str = "",
             enforced_by: str = "") -> None:
         """Record one rule."""
-        self._entries.append(CoverageEntry(rule, source, status, detail, enforced_by))
+        self._tail().append(CoverageEntry(rule, source, status, detail, enforced_by))
 
     def weakened(self) -> list[CoverageEntry]:
         """Entries that are not enforced exactly by the kernel."""
@@ -383,7 +390,7 @@ class CoverageReport(Slotted):
 
     def extend(self, other: CoverageReport) -> None:
         """Append another report's entries (e.g. the compiler's and the kernel's)."""
-        self._entries.extend(other.entries)
+        self._tail().extend(other.entries)
 
     def to_json(self) -> list[dict[str, str]]:
         """JSON-ready entries."""
