@@ -134,8 +134,8 @@ def split_own(entries: Sequence[CoverageEntry], include_dirs: Sequence[str] = ()
 
 
 def status_counts(entries: Sequence[CoverageEntry]) -> str:
-    counts = Counter(e.status.value for e in entries)
-    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    """'3 approximated, 1 not-enforced': how many of `entries` have each status."""
+    return _status_counts(Counter(e.status for e in entries))
 
 
 def _status_counts(counts: Counter[CoverageStatus]) -> str:
@@ -207,6 +207,8 @@ def summary(entries: Sequence[CoverageEntry], what: str, hint: str,
 def tally_summary(counts: Tally, what: str, hint: str, include_dirs: Sequence[str] = ()
                   ) -> str | None:
     """`summary` of the rules `counts` counts (`tally`)."""
+    if not +counts:
+        return None
     roots = _shared_roots(include_dirs)
     own: Counter[CoverageStatus] = Counter()
     shared: Counter[CoverageStatus] = Counter()
