@@ -9,7 +9,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-u
 if TYPE_CHECKING:
     import argparse
 
-    from stockade.enforce.plan.types import CoverageEntry
+    from stockade.enforce.plan.types import CoverageReport
     from stockade.enforce.prepare import Prepared
 
 
@@ -43,18 +43,21 @@ def profile_exec_hint(message: str, profile: str, command: list[str]) -> str:
             f"--profile {profile} exec {path}` names the rule to add")
 
 
-def report_weakened(args: argparse.Namespace, entries: list[CoverageEntry]) -> None:
-    """One summary line about weakened rules, or (-v) one line per rule."""
+def report_weakened(args: argparse.Namespace, coverage: CoverageReport, *,
+                    supervised: bool) -> None:
+    """One summary line about the rules not enforced exactly in this run, or (-v) one line
+    per entry."""
     from stockade.enforce import coverage_scope
 
     if args.verbose:
-        for entry in entries:
+        for entry in coverage_scope.weakened(coverage.entries, supervised=supervised):
             say(entry.line())
         return
     what = args.profile or "this sandbox"
     hint = "-v lists them" + (f", `stockade compile {args.profile}` explains"
                               if args.profile else "")
-    line = coverage_scope.summary(entries, what, hint, args.include_dirs)
+    counts = coverage_scope.report_tally(coverage, supervised=supervised)
+    line = coverage_scope.tally_summary(counts, what, hint, args.include_dirs)
     if line:
         say(line)
 

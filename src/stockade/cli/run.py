@@ -277,7 +277,7 @@ def _run(args: argparse.Namespace) -> int:
     check_strict(args)
     if _loads_policy(args):
         gc.enable()
-    from stockade.enforce import caps, coverage_scope, defaults, launcher, prctl, prepare
+    from stockade.enforce import caps, defaults, launcher, prctl, prepare
     from stockade.enforce.plan.types import CoverageReport
     from stockade.enforce.tcp_refusals import TcpRefusals
 
@@ -357,8 +357,7 @@ def _run(args: argparse.Namespace) -> int:
                 for line in _run_complain.start_lines(judged.name, plan.keep_caps):
                     tell.say(line)
             else:
-                tell.report_weakened(args, coverage_scope.weakened(
-                    prep.coverage.entries, supervised=supervision is not None))
+                tell.report_weakened(args, prep.coverage, supervised=supervision is not None)
             if (not args.profile and not args.net and (args.connect_tcp or args.bind_tcp)
                     and prep.plan.handled_net and prep.landlock_abi >= 4):
                 tell.say("warning: only TCP is restricted; UDP datagrams may go to any address and "

@@ -16,11 +16,18 @@ from collections.abc import Sequence
 
 from stockade.enforce.plan.types import CoverageEntry, CoverageStatus
 from stockade.policy_dirs import BUNDLED_DIR, SYSTEM_DIR
+from stockade.slotted import Frozen
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from stockade.enforce.plan.types import CoverageReport
 
 #: Sub-directories of a policy directory that hold distro-shipped shared rules.
 SHARED_SUBDIRS = ("abstractions", "tunables")
 #: `--strict` values: judge the profile's own rules, or every rule.
 STRICT_SCOPES = ("own", "all")
+#: rules counted by (source file, status): what the summary line says (`tally`)
+Tally = Counter[tuple[str, CoverageStatus]]
 
 
 def _shared_roots(include_dirs: Sequence[str]) -> list[str]:
@@ -43,7 +50,11 @@ def _under(entry: CoverageEntry, roots: Sequence[str], memo: dict[str, bool] | N
            ) -> bool:
     """Whether the entry's source file lies beneath one of `roots` (`memo`: the answer per
     source file, kept by the caller: 100,000 rules of one file resolved it 100,000 times)."""
-    path = source_file(entry)
+    return _beneath(source_file(entry), roots, memo)
+
+
+def _beneath(path: str, roots: Sequence[str], memo: dict[str, bool] | None = None) -> bool:
+    """Whether the file `path` ('' for none) lies beneath one of `roots`."""
     if not path:
         return False
     known = memo.get(path) if memo is not None else None
@@ -77,12 +88,21 @@ def per_rule(entries: Sequence[CoverageEntry]) -> list[CoverageEntry]:
     /proc/PID of a process that exited since its `@{pid}` glob was expanded) add entries of
     the same source, and counting those would change the count from run to run. Entries of
     no `file:line` source (ad-hoc flags, the kernel's findings) stay one each."""
-    worst: dict[tuple[str, str], CoverageEntry] = {}
+    return [e for _, e in _worst(entries)]
+
+
+_RANK = {status: i for i, status in enumerate(_WORST_FIRST)}
+
+
+def _worst(entries: Sequence[CoverageEntry]) -> list[tuple[str, CoverageEntry]]:
+    """`per_rule`'s entries, each with its source file."""
+    worst: dict[tuple[str, str], tuple[str, CoverageEntry]] = {}
     for e in entries:
-        key = ("", e.source) if source_file(e) else (e.rule, e.source)
+        path = source_file(e)
+        key = ("", e.source) if path else (e.rule, e.source)
         have = worst.get(key)
-        if have is None or _WORST_FIRST.index(e.status) < _WORST_FIRST.index(have.status):
-            worst[key] = e
+        if have is None or _RANK[e.status] < _RANK[have[1].status]:
+            worst[key] = (path, e)
     return list(worst.values())
 
 
@@ -114,8 +134,65 @@ def split_own(entries: Sequence[CoverageEntry], include_dirs: Sequence[str] = ()
 
 
 def status_counts(entries: Sequence[CoverageEntry]) -> str:
-    counts = Counter(e.status.value for e in entries)
-    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    """'3 approximated, 1 not-enforced': how many of `entries` have each status."""
+    return _status_counts(Counter(e.status for e in entries))
+
+
+def _status_counts(counts: Counter[CoverageStatus]) -> str:
+    return ", ".join(f"{n} {status.value}"
+                     for status, n in sorted(counts.items(), key=lambda c: c[0].value))
+
+
+def tally(entries: Sequence[CoverageEntry], *, supervised: bool) -> Tally:
+    """The rules of `entries` not enforced exactly in this run (`weakened`), one per rule
+    (`per_rule`: its worst entry), counted by source file and status."""
+    return Counter((path, e.status) for path, e in _worst(weakened(entries, supervised=supervised)))
+
+
+class Precount(Frozen):
+    """What the summary line needs of a report's entries without holding them (a plan cache
+    entry keeps its coverage entries in a file read only when something lists them): the
+    tally of the entries of a `file:line` source, without and with a supervisor, and the
+    entries of no such source (`loose`: few; the kernel's later entries may share a rule with
+    them)."""
+
+    FIELDS = ("unsupervised", "supervised", "loose")
+    __slots__ = FIELDS
+    unsupervised: Tally
+    supervised: Tally
+    loose: tuple[CoverageEntry, ...]
+
+    def __init__(self, unsupervised: Tally, supervised: Tally,
+                 loose: tuple[CoverageEntry, ...]) -> None:
+        object.__setattr__(self, "unsupervised", unsupervised)
+        object.__setattr__(self, "supervised", supervised)
+        object.__setattr__(self, "loose", loose)
+
+    @classmethod
+    def of(cls, entries: Sequence[CoverageEntry]) -> Precount:
+        """The precount of `entries`."""
+        sourced: list[CoverageEntry] = []
+        loose: list[CoverageEntry] = []
+        for e in entries:
+            (sourced if source_file(e) else loose).append(e)
+        unsupervised = tally(sourced, supervised=False)
+        # the same entries are weakened either way unless some are left to the supervisor
+        same = not any(e.status is CoverageStatus.SUPERVISOR for e in sourced)
+        return cls(unsupervised, unsupervised if same else tally(sourced, supervised=True),
+                   tuple(loose))
+
+
+def report_tally(report: CoverageReport, *, supervised: bool) -> Tally:
+    """`tally` of the report's entries, from its precount while they are deferred: a rule
+    of a `file:line` source is one per source (`per_rule`), so the precounted rules are
+    apart from every entry without one, and the sum is the tally, unless an entry added
+    since (the kernel's) is weakened and has such a source: then from the entries."""
+    pre, added = report.precount, report.added()
+    if pre is None or added is None or any(
+            source_file(e) for e in weakened(added, supervised=supervised)):
+        return tally(report.entries, supervised=supervised)
+    counted = pre.supervised if supervised else pre.unsupervised
+    return counted + tally([*pre.loose, *added], supervised=supervised)
 
 
 def summary(entries: Sequence[CoverageEntry], what: str, hint: str,
@@ -123,16 +200,32 @@ def summary(entries: Sequence[CoverageEntry], what: str, hint: str,
     """One line about the weakened `entries` of `what` (None when there are none), e.g.
     "3 rules of p.profile not enforced exactly as written (3 approximated), and 64 from
     shared abstractions (64 approximated); -v lists them"."""
-    if not entries:
+    counts = Counter((path, e.status) for path, e in _worst(entries))
+    return tally_summary(counts, what, hint, include_dirs)
+
+
+def tally_summary(counts: Tally, what: str, hint: str, include_dirs: Sequence[str] = ()
+                  ) -> str | None:
+    """`summary` of the rules `counts` counts (`tally`)."""
+    if not +counts:
         return None
-    own, shared = split_own(per_rule(entries), include_dirs)
+    roots = _shared_roots(include_dirs)
+    own: Counter[CoverageStatus] = Counter()
+    shared: Counter[CoverageStatus] = Counter()
+    for (path, status), n in counts.items():
+        if n > 0:
+            (shared if _beneath(path, roots) else own)[status] += n
+    if not own and not shared:
+        return None
+    n_own, n_shared = sum(own.values()), sum(shared.values())
     if own:
-        text = (f"{len(own)} rule{'s' if len(own) != 1 else ''} of {what} not enforced "
-                f"exactly as written ({status_counts(own)})")
+        text = (f"{n_own} rule{'s' if n_own != 1 else ''} of {what} not enforced "
+                f"exactly as written ({_status_counts(own)})")
         if shared:
-            text += f", and {len(shared)} from shared abstractions ({status_counts(shared)})"
+            text += (f", and {n_shared} from shared abstractions "
+                     f"({_status_counts(shared)})")
     else:
-        text = (f"{len(shared)} rule{'s' if len(shared) != 1 else ''} of {what} from shared "
-                f"abstractions not enforced exactly as written ({status_counts(shared)}); its own "
-                "rules are")
+        text = (f"{n_shared} rule{'s' if n_shared != 1 else ''} of {what} from shared "
+                f"abstractions not enforced exactly as written ({_status_counts(shared)}); "
+                "its own rules are")
     return f"{text}; {hint}"

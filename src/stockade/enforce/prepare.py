@@ -408,11 +408,12 @@ def prepare(plan: EnforcementPlan, *, strict: bool = False,
         _seccomp(plan, out, supervised)
         _capabilities(plan, out)
         out.env = _environment(plan, dict(os.environ if environ is None else environ))
-        weak = coverage_scope.weakened(out.coverage.entries, supervised=supervised)
-        if judge is not None:
-            weak = judge(weak)
-        if strict and weak:
-            raise UnsupportedError(coverage_scope.strict_refusal(weak))
+        if strict:  # (a deferred report's entries stay in their file otherwise)
+            weak = coverage_scope.weakened(out.coverage.entries, supervised=supervised)
+            if judge is not None:
+                weak = judge(weak)
+            if weak:
+                raise UnsupportedError(coverage_scope.strict_refusal(weak))
     except BaseException:
         out.close()
         raise

@@ -45,6 +45,10 @@ class CapabilitySets:
         return self.allow - self.deny
 
 
+#: the qualifiers of a rule outside any qualifier block (one, not one made per rule)
+_NO_QUALIFIERS = ast.Qualifiers()
+
+
 @dataclass
 class CompiledProfile:
     """A profile ready for decisions: typed rules, one file matcher, children and hats."""
@@ -62,6 +66,10 @@ class CompiledProfile:
     capabilities: CapabilitySets = field(default_factory=CapabilitySets)
     children: list[CompiledProfile] = field(default_factory=list)
     matcher: FileMatcher = field(default_factory=lambda: FileMatcher([]), repr=False)
+    #: `rules` by kind, for the `rules` list of that identity and length (rules are only
+    #: ever appended to it; the plan asks 18 kinds of 100,000 rules)
+    _kinds: tuple[list[ast.Rule], int, dict[str, list[Any]]] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     @property
     def local_name(self) -> str:
@@ -79,7 +87,13 @@ class CompiledProfile:
 
     def rules_of(self, kind: str) -> list[Any]:
         """Rules of one kind ('file', 'network', 'dbus', ...) in source order."""
-        return [r for r in self.rules if r.kind == kind]
+        index = self._kinds
+        if index is None or index[0] is not self.rules or index[1] != len(self.rules):
+            groups: dict[str, list[Any]] = {}
+            for r in self.rules:
+                groups.setdefault(r.kind, []).append(r)
+            index = self._kinds = (self.rules, len(self.rules), groups)
+        return list(index[2].get(kind, ()))
 
     @property
     def file_rules(self) -> list[ast.FileRule]:
@@ -323,7 +337,7 @@ class _Compiler:
                 raise self.error(f"{what} is not allowed inside a profile", node)
 
     def rule(self, node: ast.Rule, quals: ast.Qualifiers) -> list[ast.Rule]:
-        q = quals.merged(node.qualifiers) if quals != ast.Qualifiers() else node.qualifiers
+        q = quals.merged(node.qualifiers) if quals != _NO_QUALIFIERS else node.qualifiers
         changes: dict[str, Any] = {}
         if "@{" in node.text or not node.text:  # text without `@{`: nothing to expand
             changes = self._expanded_fields(node)

@@ -223,6 +223,7 @@ class FileCompiler:
         # repeat a few dozen combinations; the findings are replayed into each verdict
         self._rights_memo: dict[tuple, tuple[AccessFs, list[tuple]]] = {}
         self._makes_dir: dict[str, bool] = {}
+        self._ancestors: dict[str, tuple[str | None, bool]] = {}  # replace.existing_ancestor
 
     def _rights(self, perms: Perm, kind: str, v: Verdict, exec_mode: str | None,
                 exec_target: str | None, readable: bool = False,
@@ -267,7 +268,7 @@ class FileCompiler:
                                     True)
 
             parents = parent_grants(exp, perms, rights_for, self._may_make_dir,
-                                    self._may_create, self.fs)
+                                    self._may_create, self.fs, self._ancestors)
         via = frozenset(n for pg in parents for n in pg.names) if parents else _NO_NAMES
         own_proc = own_proc_note(rule.path) if not q.deny and isinstance(rule, FileRule) \
             else None

@@ -197,21 +197,31 @@ def compile_file(path: str, include_dirs: Sequence[str] = (), name: str | None =
     """Parse, compile and plan one profile of the file at `path` (`select_profile`: by name,
     else the one attaching to `program`; `timings`: gets the seconds of the parse, includes,
     compile and plan phases)."""
-    from stockade.policy import Loader, collector, compile_profiles
-    from stockade.policy.includes import load
+    from stockade.policy import collector
 
     timer = timings if timings is not None else PhaseTimer()
     with collector.paused():
-        loader = Loader(include_dirs)
-        with timer.phase("parse"):
-            pf = load(path, loader=loader)
-        timer.add("parse", -loader.include_seconds)
-        timer.add("includes", loader.include_seconds)
-        with timer.phase("compile"):
-            profiles = compile_profiles(pf)
-        with timer.phase("plan"):
-            profile = select_profile(profiles, name, path, program)
-            pp = compile_plan(profile, abi=abi)
-            if program is not None:
-                grant_attached_program(pp, profile, program)
-            return pp
+        # the build's objects are freed (by their counts) when _build returns: the collector
+        # resumes with the plan alone to look at (its first pass had walked the parsed and
+        # compiled profile too: 0.23-0.25 s of a 100,000-rule run)
+        return _build(path, include_dirs, name, abi, timer, program)
+
+
+def _build(path: str, include_dirs: Sequence[str], name: str | None, abi: int | None,
+           timer: PhaseTimer, program: str | None) -> ProfilePlan:
+    from stockade.policy import Loader, compile_profiles
+    from stockade.policy.includes import load
+
+    loader = Loader(include_dirs)
+    with timer.phase("parse"):
+        pf = load(path, loader=loader)
+    timer.add("parse", -loader.include_seconds)
+    timer.add("includes", loader.include_seconds)
+    with timer.phase("compile"):
+        profiles = compile_profiles(pf)
+    with timer.phase("plan"):
+        profile = select_profile(profiles, name, path, program)
+        pp = compile_plan(profile, abi=abi)
+        if program is not None:
+            grant_attached_program(pp, profile, program)
+        return pp

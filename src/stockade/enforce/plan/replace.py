@@ -29,6 +29,8 @@ from stockade.enforce.plan.glob import DIR, FILE, TREE, BuildCache, Expansion
 from stockade.policy import Perm
 
 F = AccessFs
+#: answers a build keeps per memo (`existing_ancestor`)
+MEMO_LIMIT = 65_536
 
 
 @dataclass(frozen=True)
@@ -79,22 +81,28 @@ def _dirname(path: str) -> str:
 
 
 def existing_ancestor(path: str, may_make_dir: Callable[[str], bool],
-                      fs: BuildCache | None = None) -> tuple[str | None, bool]:
+                      fs: BuildCache | None = None,
+                      memo: dict[str, tuple[str | None, bool]] | None = None
+                      ) -> tuple[str | None, bool]:
     """The directory through which `path` can be reached, and whether that meant climbing: the
     nearest ancestor that the profile does not let the program create (`may_make_dir`), since
     a directory the program makes, or removes and makes again, is a new inode (`out/`, then
     `out/x.tar`; `rm -rf r; git init r`, then `r/.git/...`); (None, False) when that
     ancestor does not exist, so that a path never widens a grant above what the program
-    could build itself."""
-    parent = _dirname(path.rstrip("/")) or "/"
+    could build itself. `memo`: the answers of this build by parent directory (the answer
+    depends on the parent alone; 100,000 rules asked 117,000 times about 22,600 parents)."""
+    first = parent = _dirname(path.rstrip("/")) or "/"
+    if memo is not None and first in memo:
+        return memo[first]
     climbed = False
     # a directory the program may make is a new inode when it does (`rm -rf r; git init r`)
     while parent != "/" and may_make_dir(parent):
         parent = _dirname(parent) or "/"
         climbed = True
-    if not (fs or BuildCache()).isdir(parent):
-        return None, False
-    return parent, climbed
+    found = (parent, climbed) if (fs or BuildCache()).isdir(parent) else (None, False)
+    if memo is not None and len(memo) < MEMO_LIMIT:
+        memo[first] = found
+    return found
 
 
 @functools.lru_cache(maxsize=1024)  # a few dozen combinations; IntFlag arithmetic is slow
@@ -125,7 +133,9 @@ def _last_component_glob(exp: Expansion) -> bool:
 def parent_grants(exp: Expansion, perms: Perm, rights_for: Callable[[str], AccessFs],
                   may_make_dir: Callable[[str], bool],
                   may_create: Callable[[str], bool] = lambda _p: False,
-                  fs: BuildCache | None = None) -> list[ParentGrant]:
+                  fs: BuildCache | None = None,
+                  ancestors: dict[str, tuple[str | None, bool]] | None = None
+                  ) -> list[ParentGrant]:
     """The directories through which the targets of an allow rule must be granted
     (`rights_for(kind)`: the rule's Landlock rights on a FILE, DIR or TREE target;
     `may_create(path)`: whether the profile, by any rule, lets the program create `path`, so
@@ -134,7 +144,8 @@ def parent_grants(exp: Expansion, perms: Perm, rights_for: Callable[[str], Acces
     Existing files and names missing at launch that the rule lets the program create go
     through their parent; anything beneath a directory the program itself makes goes, with
     its own rights, through the nearest existing ancestor; a glob in the last component
-    goes through its literal directory. `fs`: the build's filesystem answers.
+    goes through its literal directory. `fs`: the build's filesystem answers; `ancestors`:
+    the build's `existing_ancestor` answers (the same `may_make_dir` and `fs` throughout).
     """
     fs = fs or BuildCache()
     by_dir: dict[str, tuple[AccessFs, list[str]]] = {}
@@ -149,12 +160,14 @@ def parent_grants(exp: Expansion, perms: Perm, rights_for: Callable[[str], Acces
     def add(path: str, kind: str) -> None:
         if not _replaceable(path, kind, fs):
             return
-        where, climbed = existing_ancestor(path, may_make_dir, fs)
+        where, climbed = existing_ancestor(path, may_make_dir, fs, ancestors)
         if where in (None, "/"):  # nothing is granted there (grant): skip the lookups
             return
-        rights = creation_rights(perms, kind, rights_for(FILE))
-        if kind == FILE and may_create(path):  # another rule lets the program make it
-            rights |= rights_for(FILE)
+        file_rights = rights_for(FILE)
+        rights = creation_rights(perms, kind, file_rights)
+        # another rule lets the program make it (a lookup: not when it could add nothing)
+        if kind == FILE and (file_rights | rights) != rights and may_create(path):
+            rights |= file_rights
         if kind == TREE:  # `D/new/** w` with new/ missing: the program may make new/, fill it
             rights = F.MAKE_DIR | rights_for(TREE) if perms & Perm.WRITE else AccessFs(0)
         if climbed:
@@ -172,6 +185,6 @@ def parent_grants(exp: Expansion, perms: Perm, rights_for: Callable[[str], Acces
         if fs.isdir(exp.region):
             grant(exp.region, made, exp.pattern)
         else:
-            where, _ = existing_ancestor(exp.region + "/", may_make_dir, fs)
+            where, _ = existing_ancestor(exp.region + "/", may_make_dir, fs, ancestors)
             grant(where, made | rights_for(kind), exp.pattern)
     return [ParentGrant(d, r, tuple(dict.fromkeys(n))) for d, (r, n) in by_dir.items()]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import errno
+from collections.abc import Callable
 
 from stockade.enforce.caps import cap_name
 from stockade.enforce.landlock import (
@@ -29,6 +30,8 @@ from stockade.slotted import Frozen, Slotted, replace
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
     from typing import Any
+
+    from stockade.enforce.coverage_scope import Precount
 
 
 class FsRule(Frozen):
@@ -315,18 +318,68 @@ class CoverageEntry(Frozen):
 
 
 class CoverageReport(Slotted):
-    """The per-rule verdict of one plan on one kernel."""
+    """The per-rule verdict of one plan on one kernel.
+
+    A report from the plan cache may be `deferred`: its entries stay in their file until
+    something reads `entries` (a run that prints only the summary line asks the precount,
+    enforce/coverage_scope.py: decoding 100,000 entries was most of a 100,000-rule hit).
+    Entries added meanwhile follow the loaded ones, as they would have. A report whose
+    entries were just precounted (for the cache) keeps the precount the same way (`counted`);
+    entries are only added after them, never changed.
+    """
 
     FIELDS = ("entries",)
-    __slots__ = FIELDS
+    __slots__ = ("_added", "_counted", "_load", "entries", "precount")
 
     def __init__(self, entries: list[CoverageEntry] | None = None) -> None:
         self.entries: list[CoverageEntry] = [] if entries is None else entries
+        self._load: Callable[[], list[CoverageEntry]] | None = None
+        self._added: list[CoverageEntry] = []  # while deferred: the entries added since
+        #: coverage_scope.Precount of the first `_counted` entries (or of the deferred ones)
+        self.precount: Precount | None = None
+        self._counted = 0
+
+    @classmethod
+    def deferred(cls, load: Callable[[], list[CoverageEntry]], precount: Precount
+                 ) -> CoverageReport:
+        """A report whose entries `load()` returns when first read; `precount` is theirs."""
+        report = cls()
+        del report.entries  # read next by __getattr__
+        report._load, report.precount = load, precount
+        return report
+
+    def __getattr__(self, name: str) -> Any:
+        """The entries of a deferred report, loaded (only an unset slot gets here)."""
+        if name != "entries" or self._load is None:
+            raise AttributeError(f"{type(self).__qualname__!r} object has no attribute {name!r}")
+        loaded = self._load()  # raises again on every read if it cannot (fail closed)
+        self.entries, self._counted = loaded + self._added, len(loaded)
+        self._load, self._added = None, []
+        return self.entries
+
+    def counted(self, precount: Precount) -> None:
+        """`precount` is that of the entries so far."""
+        self.precount, self._counted = precount, len(self.entries)
+
+    @property
+    def pending(self) -> bool:
+        """Whether the entries are still in their file (deferred, not read yet)."""
+        return self._load is not None
+
+    def added(self) -> list[CoverageEntry] | None:
+        """The entries added since the precount (None without one)."""
+        if self.precount is None:
+            return None
+        return self._added if self._load is not None else self.entries[self._counted:]
+
+    def _tail(self) -> list[CoverageEntry]:
+        """Where entries are added (not loading a deferred report's own)."""
+        return self._added if self._load is not None else self.entries
 
     def add(self, rule: str, status: CoverageStatus, detail: str = "", *, source: str = "",
             enforced_by: str = "") -> None:
         """Record one rule."""
-        self.entries.append(CoverageEntry(rule, source, status, detail, enforced_by))
+        self._tail().append(CoverageEntry(rule, source, status, detail, enforced_by))
 
     def weakened(self) -> list[CoverageEntry]:
         """Entries that are not enforced exactly by the kernel."""
@@ -339,7 +392,7 @@ class CoverageReport(Slotted):
 
     def extend(self, other: CoverageReport) -> None:
         """Append another report's entries (e.g. the compiler's and the kernel's)."""
-        self.entries.extend(other.entries)
+        self._tail().extend(other.entries)
 
     def to_json(self) -> list[dict[str, str]]:
         """JSON-ready entries."""

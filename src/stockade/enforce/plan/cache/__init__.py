@@ -22,6 +22,8 @@ What a cached plan depends on, and how each is checked:
 
 Integrity: a sandboxed program must not make a later run accept a wider plan.
 * No pickle: entries are JSON decoded into the plan classes only (codec.py).
+* A plan's coverage entries are in a side file read only when something lists them, whose
+  digest the entry holds (deferred.py).
 * Entries are authenticated with keyed BLAKE2b-256 (a MAC; stockade.digest) under a key in
   the user's kernel keyring (keyring.py), which the baseline seccomp filter keeps out of
   every sandbox's reach. A key file could not be kept secret: most profiles grant read
@@ -51,7 +53,7 @@ if TYPE_CHECKING:
     from stockade.enforce.plan.cache.marks import Mark
     from stockade.enforce.plan.types import EnforcementPlan, ProfilePlan
 
-FORMAT = 6
+FORMAT = 7
 
 
 def _code_fingerprint() -> str:
@@ -223,13 +225,22 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
         why = exposed(pp) if exposed else None
         if why is not None:
             return pp, f"not used: {directory}: {why}"
+        from stockade.enforce.plan.cache import deferred
         from stockade.enforce.plan.cache.codec import encode
+        from stockade.policy import collector
 
+        # encoding makes no reference cycles: the collector's passes over the plan's live
+        # objects found nothing (0.45 s of a 100,000-rule cold run, 290 passes)
         try:
-            rest, dirs = fsview.split_dirs(observations)
-            store.write(entry, {"key": key, "observations": rest, "plan": encode(pp),
-                                "unpinned": unpinned(pp, observations)},
-                        dirs.encode("utf-8", "surrogateescape"))
+            with collector.paused():
+                rest, dirs = fsview.split_dirs(observations)
+                bare, coverage, side = deferred.split(pp)
+                kept = deferred.side_name(entry, coverage["digest"])
+                store.write_side(kept, side)
+                store.write(entry, {"key": key, "observations": rest, "plan": encode(bare),
+                                    "coverage": coverage, "unpinned": unpinned(pp, observations)},
+                            dirs.encode("utf-8", "surrogateescape"))
+                store.drop_sides(entry, keep=kept)
         except OSError as err:
             return pp, f"{status}; not stored: {err.strerror}"
         return pp, f"{status}; stored ({directory})"
@@ -243,6 +254,7 @@ def _load(store: Any, entry: str, key: dict[str, Any]
     its grants that are their own real paths (see `unpinned`)."""
     from stockade import fsview
     from stockade.enforce import fsbatch
+    from stockade.enforce.plan.cache import deferred
     from stockade.enforce.plan.cache.codec import CodecError, plan_from_json
 
     try:
@@ -265,7 +277,10 @@ def _load(store: Any, entry: str, key: dict[str, Any]
         return None, "miss (malformed entry)", []
     try:
         changed = fsview.still_valid([tuple(o) for o in observations])  # type: ignore[misc]
-        pp = plan_from_json(body.get("plan")) if changed is None else None
+        pp = coverage = None
+        if changed is None:
+            pp = plan_from_json(body.get("plan"))
+            coverage = deferred.attach(store, entry, body.get("coverage"))
     except CodecError as err:
         return None, f"miss ({err})", []
     except ValueError:
@@ -276,6 +291,9 @@ def _load(store: Any, entry: str, key: dict[str, Any]
         changed = f"d {changed_dir}"
     if changed is not None or pp is None:
         return None, f"miss (changed: {changed})", []
+    if coverage is None:
+        return None, "miss (its coverage file is gone)", []
+    pp.coverage = coverage
     left_out = set(skip)
     return pp, "hit", [r.path for i, r in enumerate(pp.plan.fs_rules) if i not in left_out]
 
@@ -313,9 +331,13 @@ def unpinned(pp: ProfilePlan, observations: list[tuple[str, str, str]]) -> list[
 
 
 def _well_formed(observations: Any) -> bool:
-    return isinstance(observations, list) and all(
-        isinstance(o, list) and len(o) == 3 and all(isinstance(x, str) for x in o)
-        for o in observations)
+    """A list of lists of three strings (asked by maps in C: a 100,000-rule entry records
+    12,000 answers, and a generator step per answer and string was 2.5 ms of its hit)."""
+    from itertools import chain
+
+    return (isinstance(observations, list) and set(map(type, observations)) <= {list}
+            and set(map(len, observations)) <= {3}
+            and set(map(type, chain.from_iterable(observations))) <= {str})
 
 
 def cache_dir() -> str | None:

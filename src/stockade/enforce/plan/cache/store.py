@@ -8,6 +8,10 @@ as they are: no JSON string to unescape; JSON text holds no raw NUL); MAC: keyed
 everything after the header line under the keyring key (keyring.py, stockade.digest).
 Entries are opened with O_NOFOLLOW relative to the pinned directory, must be regular files of ours, at most
 MAX_ENTRY_BYTES; at most MAX_ENTRIES are kept (the oldest go first).
+
+An entry may have side files `NAME-SUFFIX.side` (a plan's coverage entries: cache/deferred.py),
+bytes authenticated by their digest in the entry: written before the entry, opened like it,
+and removed with it.
 """
 
 from __future__ import annotations
@@ -86,19 +90,10 @@ class Store:
     def read(self, name: str) -> tuple[dict[str, Any], bytes] | None:
         """The authenticated JSON object and blob of entry `name`; None when missing;
         ValueError when it is there but not authentic or not ours."""
-        try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                         dir_fd=self.dir_fd)
-        except FileNotFoundError:
+        fd = self.open_file(name)
+        if fd is None:
             return None
-        except OSError as err:
-            raise ValueError(f"cannot open: {err.strerror}") from None
         try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
-                raise ValueError("not a regular file of ours")
-            if st.st_size > MAX_ENTRY_BYTES:
-                raise ValueError("too large")
             chunks, size = [], 0
             while chunk := os.read(fd, 1 << 20):
                 size += len(chunk)
@@ -139,29 +134,75 @@ class Store:
             raw += b"\0" + blob
         if len(raw) > MAX_ENTRY_BYTES - 128:  # it could not be read back
             raise OSError(errno.EFBIG, f"entry larger than {MAX_ENTRY_BYTES} bytes")
+        self._replace(name, HEADER + self._mac(raw) + b"\n" + raw)
+        self._evict(keep=name)
+
+    def _replace(self, name: str, data: bytes) -> None:
+        """Write file `name` atomically: a private temporary file renamed over it."""
         tmp = f".{name}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600, dir_fd=self.dir_fd)
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(HEADER + self._mac(raw) + b"\n" + raw)
+                f.write(data)
             os.rename(tmp, name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp, dir_fd=self.dir_fd)
             raise
-        self._evict(keep=name)
+
+    def write_side(self, name: str, data: bytes) -> None:
+        """Write side file `name` (before its entry names it; atomically)."""
+        if len(data) > MAX_ENTRY_BYTES:
+            raise OSError(errno.EFBIG, f"side file larger than {MAX_ENTRY_BYTES} bytes")
+        self._replace(name, data)
+
+    def open_file(self, name: str) -> int | None:
+        """A descriptor of entry or side file `name` (None when missing); ValueError when it
+        is not a regular file of ours or too large (a side file's bytes are checked against
+        its entry's digest when read)."""
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                         dir_fd=self.dir_fd)
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            raise ValueError(f"cannot open: {err.strerror}") from None
+        st = os.fstat(fd)
+        why = ("not a regular file of ours" if not stat.S_ISREG(st.st_mode)
+               or st.st_uid != os.geteuid() else "too large" if st.st_size > MAX_ENTRY_BYTES
+               else None)
+        if why:
+            os.close(fd)
+            raise ValueError(why)
+        return fd
 
     def remove(self, name: str) -> None:
-        """Drop entry `name` (a refused one)."""
+        """Drop entry `name` (a refused one) and its side files."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name, dir_fd=self.dir_fd)
+        self.drop_sides(name)
+
+    def drop_sides(self, name: str, keep: str = "") -> None:
+        """Remove the side files of entry `name` but `keep`."""
+        prefix = name.removesuffix(".json") + "-"
+        with os.scandir(self.dir_fd) as it:
+            sides = [e.name for e in it if e.name.startswith(prefix)
+                     and e.name.endswith(".side") and e.name != keep]
+        for side in sides:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(side, dir_fd=self.dir_fd)
 
     def _evict(self, keep: str) -> None:
-        """Keep at most MAX_ENTRIES entries: the least recently written go."""
+        """Keep at most MAX_ENTRIES entries: the least recently written go, and side files
+        of no entry (a run that ended between writing them and its entry)."""
         with os.scandir(self.dir_fd) as it:
-            entries = [(e.stat(follow_symlinks=False).st_mtime_ns, e.name) for e in it
-                       if e.name.endswith(".json") and e.name != keep]
-        entries.sort()
+            found = [(e.stat(follow_symlinks=False).st_mtime_ns, e.name) for e in it]
+        entries = sorted((t, n) for t, n in found if n.endswith(".json") and n != keep)
         for _, name in entries[:max(0, len(entries) + 1 - MAX_ENTRIES)]:
             self.remove(name)
+        names = {n for _, n in found if n.endswith(".json")}
+        for _, name in found:
+            if name.endswith(".side") and f"{name.rpartition('-')[0]}.json" not in names:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=self.dir_fd)
