@@ -1,0 +1,81 @@
+"""Friction a newcomer met in the first hour (learn, run -p, explain, logprof, notify, status),
+beside aa-genprof/aa-logprof, firejail and bwrap: each fixed, each test failing before its fix.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confine_helpers import hand_to, scratch_for, stockade_as
+
+
+@pytest.fixture
+def scratch(user: str) -> Iterator[Path]:
+    d = scratch_for(user, "stockade-nc6-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _reader_profile(scratch: Path) -> tuple[Path, Path, Path]:
+    """A profile for cat that grants `seen` and not `other`: (profile, seen, other)."""
+    seen, other = scratch / "seen.txt", scratch / "other.txt"
+    seen.write_text("seen\n")
+    other.write_text("other\n")
+    prof = scratch / "cat.profile"
+    prof.write_text(f"include <tunables/global>\nprofile cat /usr/bin/cat {{\n"
+                    f"  include <abstractions/base>\n  /usr/bin/cat ix,\n  {seen} r,\n}}\n")
+    return prof, seen, other
+
+
+def _end_lines(stderr: str) -> list[str]:
+    return [ln for ln in stderr.splitlines() if "exited with status" in ln
+            or "the sandbox refused" in ln]
+
+
+def test_a_failed_run_says_how_to_see_what_the_sandbox_refused(user: str,
+                                                               scratch: Path) -> None:
+    """With the kernel's audit off (or as nobody), `run -p` of a program Landlock refuses left
+    only the program's own EACCES: nothing said stockade refused it. A run whose program
+    exits non-zero now ends with one line saying how to see the refusals; that round
+    (complain run, logprof) names the missing rule. A run that succeeds, or -q, says
+    nothing."""
+    prof, seen, other = _reader_profile(scratch)
+    hand_to(user, scratch)
+    cmd = ["/usr/bin/cat", str(other)]
+    failed = stockade_as(user, "run", "-p", str(prof), "--", *cmd, cwd=scratch)
+    assert failed.returncode == 1 and "Permission denied" in failed.stderr
+    lines = _end_lines(failed.stderr)
+    assert len(lines) == 1, failed.stderr
+    assert lines[0].startswith("stockade run: /usr/bin/cat exited with status 1; a refusal by "
+                               "the sandbox (EACCES, EPERM) left no record"), lines[0]
+    log = scratch / "complain.jsonl"
+    shown = f"`stockade run --complain -p {prof} --audit FILE -- /usr/bin/cat {other}`"
+    assert shown in lines[0], lines[0]
+    # the round it names works: the complain run records the refusal, logprof words the rule
+    ran = stockade_as(user, "run", "-q", "--complain", "-p", str(prof), "--audit", str(log),
+                      "--", *cmd, cwd=scratch)
+    assert ran.returncode == 0 and ran.stdout == "other\n", ran.stderr
+    proposed = stockade_as(user, "logprof", "-p", str(prof), "--log", str(log), cwd=scratch)
+    assert f"{other} r," in proposed.stdout, proposed.stdout + proposed.stderr
+    ok = stockade_as(user, "run", "-p", str(prof), "--", "/usr/bin/cat", str(seen),
+                     cwd=scratch)
+    assert ok.returncode == 0 and _end_lines(ok.stderr) == [], ok.stderr
+    quiet = stockade_as(user, "run", "-q", "-p", str(prof), "--", *cmd, cwd=scratch)
+    assert quiet.returncode == 1 and _end_lines(quiet.stderr) == [], quiet.stderr
+
+
+def test_a_refusal_the_supervisor_saw_is_named_at_the_end(user: str, scratch: Path) -> None:
+    """chmod is decided by the supervisor (Landlock does not mediate it): the run saw the
+    refusal, and now names it when the program fails, and where it is recorded."""
+    target = scratch / "ro.txt"
+    target.write_text("x\n")
+    hand_to(user, scratch)
+    cmd = ["--ro", str(scratch), "--rx", "/usr", "--", "/usr/bin/chmod", "600", str(target)]
+    out = stockade_as(user, "run", *cmd, cwd=scratch)
+    assert out.returncode == 1 and target.stat().st_mode & 0o777 == 0o644, out.stderr
+    assert _end_lines(out.stderr) == [
+        f"stockade run: the sandbox refused 1 operation of the program (first: inode_setattr "
+        f"{target} (supervisor)); --audit FILE records each"], out.stderr
