@@ -4,7 +4,9 @@ beside aa-genprof/aa-logprof, firejail and bwrap: each fixed, each test failing 
 
 from __future__ import annotations
 
+import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,3 +81,73 @@ def test_a_refusal_the_supervisor_saw_is_named_at_the_end(user: str, scratch: Pa
     assert _end_lines(out.stderr) == [
         f"stockade run: the sandbox refused 1 operation of the program (first: inode_setattr "
         f"{target} (supervisor)); --audit FILE records each"], out.stderr
+
+
+def test_collapse_globs_content_addressed_names() -> None:
+    """A digest of 32 hex digits or more is a `*`, and the 2-digit fan-out directory it sits
+    in a glob (aa-logprof's "Glob"), so that the next run's objects match."""
+    from stockade.learn.globs import collapse, fan_out_dirs, into_fan_out
+
+    obj = collapse("/srv/r/.git/objects/03/e89cf3d6c73a017696e368e23087b7df9fb2b5")
+    assert obj == "/srv/r/.git/objects/[0-9a-f][0-9a-f]/*"
+    assert (collapse("/srv/r/.git/objects/pack/pack-" + "ab12" * 10 + ".idx")
+            == "/srv/r/.git/objects/pack/pack-*.idx")
+    assert (collapse("/usr/lib/debug/.build-id/ab/" + "0f" * 19 + ".debug")
+            == "/usr/lib/debug/.build-id/[0-9a-f][0-9a-f]/*.debug")
+    assert collapse("/srv/r/cafe/babe.txt") == "/srv/r/cafe/babe.txt"  # short hex: a name
+    dirs = fan_out_dirs([obj])
+    assert dirs == {"/srv/r/.git/objects/"}
+    assert into_fan_out("/srv/r/.git/objects/0d/", dirs) == "/srv/r/.git/objects/[0-9a-f][0-9a-f]/"
+    assert (into_fan_out("/srv/r/.git/objects/0d/tmp_obj_AbC123", dirs)
+            == "/srv/r/.git/objects/[0-9a-f][0-9a-f]/*")
+    assert into_fan_out("/srv/r/.git/objects/pack/", dirs) == "/srv/r/.git/objects/pack/"
+
+
+def test_a_learned_git_commit_commits_again(user: str, scratch: Path) -> None:
+    """`learn -- git commit` wrote each object it made as a rule
+    (`.git/objects/03/e89cf3d6... rl,` and its directory `objects/03/ w,`), so `run -p` of the
+    next commit, whose objects have other names in other directories, was refused. The
+    learned rules are now globs over the fan-out, apparmor_parser accepts them, and the next
+    commit runs under the profile."""
+    repo = scratch / "repo"
+    repo.mkdir()
+    git = ["/usr/bin/git", "-c", "user.name=nc6", "-c", "user.email=nc6@example.org"]
+    subprocess.run([*git, "init", "-q", str(repo)], check=True)
+    (repo / "a.txt").write_text("first\n")
+    hand_to(user, scratch)
+
+    def add(name: str) -> subprocess.CompletedProcess[str]:  # as the user, in a sandbox
+        return stockade_as(user, "run", "-q", "--rx", "/", "--rw", str(repo), "--rw",
+                           "/dev/null", "--", *git, "add", name, cwd=repo)
+
+    assert add("a.txt").returncode == 0
+    prof = scratch / "git.profile"
+    learned = stockade_as(user, "learn", "-q", "-o", str(prof), "--", *git, "commit", "-qm",
+                          "first", cwd=repo)
+    assert learned.returncode == 0, learned.stderr
+    text = prof.read_text()
+    assert not re.search(r"[0-9a-f]{32}", text), text
+    assert f"{repo}/.git/objects/[0-9a-f][0-9a-f]/* " in text, text
+    if shutil.which("apparmor_parser"):
+        parsed = subprocess.run(["apparmor_parser", "-Q", "-K", str(prof)], capture_output=True,
+                                text=True)
+        assert parsed.returncode == 0, parsed.stderr
+    (repo / "b.txt").write_text("second, other objects\n")
+    hand_to(user, scratch)
+    assert add("b.txt").returncode == 0
+    again = stockade_as(user, "run", "-q", "-p", str(prof), "--", *git, "commit", "-qm",
+                        "second", cwd=repo)
+    assert again.returncode == 0, again.stderr
+    log = subprocess.run([*git, "-C", str(repo), "-c", f"safe.directory={repo}", "log",
+                          "--format=%s"], capture_output=True, text=True, check=True)
+    assert log.stdout.split() == ["second", "first"]
+    # as AppArmor means the profile (not only as Landlock approximates it): every object
+    # of both commits is allowed, the fan-out directories included
+    from stockade.policy import Perm, compile_profiles
+
+    profile = compile_profiles(str(prof))[0]
+    objects = list((repo / ".git" / "objects").glob("??/*"))
+    assert len(objects) >= 6
+    for obj in objects:
+        assert profile.file_perms(str(obj)).allows(Perm.WRITE | Perm.READ), obj
+        assert profile.file_perms(f"{obj.parent}/", is_dir=True).allows(Perm.WRITE), obj

@@ -3,7 +3,10 @@
 What aa-genprof and aa-logprof propose by hand, done where it is safe: a process's own
 /proc entries become `@{PROC}/@{pid}/`, a home directory `@{HOME}/`, the multiarch library
 directory `@{multiarch}`, version numbers in library directories and sonames a `[0-9]*`, and
-the random part of a temporary file's name a `*` (only under the temporary directories).
+the random part of a temporary file's name a `*` (only under the temporary directories), and
+a content-addressed name (a hex digest of 32 digits or more: git's objects and packs, build
+ids, caches) a `*`, with the two-digit fan-out directory it sits in (`.git/objects/03/`)
+a `[0-9a-f][0-9a-f]` (aa-logprof's "Glob" on each: the next run's objects have other names).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
+from collections.abc import Iterable
 
 _SPECIAL = set('*?[]{}^,"\\ @$#')
 _PROC_TASK = re.compile(r"^/proc/(?:\d+|self|thread-self)/task/\d+(?=/|$)")
@@ -25,6 +29,11 @@ _RANDOM_SUFFIX = re.compile(r"^([A-Za-z]{1,12}\.(?:[A-Za-z]{1,12}-)?)([A-Za-z0-9
 #: names whose random part may be all lower case: sem_open's `sem.XXXXXX`, multiprocessing's
 #: `sem.mp-` and 8 of [a-z0-9_]
 _KNOWN_TEMPLATE = re.compile(r"^sem\.(?:[A-Za-z0-9]{6}|mp-[a-z0-9_]{8})$")
+#: a content digest in a name: md5 (32), git's loose object (38), sha1 (40), sha256 (64), ...
+_DIGEST = re.compile(r"[0-9a-f]{32,}|[0-9A-F]{32,}")
+_FAN_OUT = re.compile(r"[0-9a-f]{2}")
+#: the glob of a fan-out directory's name
+FAN_OUT_GLOB = "[0-9a-f][0-9a-f]"
 _LIB_ROOTS = ("/usr/lib/", "/lib/", "/usr/lib64/", "/lib64/", "/usr/local/lib/", "/usr/libexec/",
               "/usr/share/")
 
@@ -83,10 +92,14 @@ def collapse(path: str, homes: list[str] | None = None) -> str:
     parts = rest.split("/")
     temp = prefix == "" and rest.startswith(_TEMP_DIRS)
     library = prefix == "" and rest.startswith(_LIB_ROOTS)
-    out = []
+    out: list[str] = []
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
-        if temp and i >= 2 and part and (replaced := _temp_component(part)) is not None:
+        if _DIGEST.search(part):
+            out.append("*".join(escape(p) for p in _DIGEST.split(part)))
+            if i >= 2 and _FAN_OUT.fullmatch(parts[i - 1]):
+                out[-2] = FAN_OUT_GLOB
+        elif temp and i >= 2 and part and (replaced := _temp_component(part)) is not None:
             out.append(replaced)
         elif library and (m := _MULTIARCH.fullmatch("/" + part)) and m:
             out.append("@{multiarch}")
@@ -99,6 +112,31 @@ def collapse(path: str, homes: list[str] | None = None) -> str:
         else:
             out.append(escape(part))
     return prefix + "/".join(out)
+
+
+def fan_out_dirs(globs: Iterable[str]) -> set[str]:
+    """The directories (`/r/.git/objects/`) whose fan-out subdirectories `collapse` made a
+    glob of, in some of `globs`."""
+    marker = "/" + FAN_OUT_GLOB + "/"
+    return {g[:g.index(marker) + 1] for g in globs if marker in g}
+
+
+def into_fan_out(glob: str, dirs: set[str]) -> str:
+    """`glob` with a fan-out subdirectory of one of `dirs` made a glob, and its file name a
+    `*` (git's `objects/03/` and `objects/03/tmp_obj_AbC123` beside `objects/03/<digest>`);
+    `glob` itself otherwise."""
+    for directory in dirs:
+        if not glob.startswith(directory):
+            continue
+        name, slash, rest = glob[len(directory):].partition("/")
+        if not _FAN_OUT.fullmatch(name):
+            continue
+        if not slash or not rest:
+            return directory + FAN_OUT_GLOB + slash
+        if "/" not in rest:
+            return directory + FAN_OUT_GLOB + "/*"
+        return directory + FAN_OUT_GLOB + "/" + rest
+    return glob
 
 
 def glob_directory(path: str) -> str:

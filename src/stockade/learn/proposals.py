@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from stockade.audit.record import AuditRecord
 from stockade.audit.suggest import LANDLOCK_FS, LANDLOCK_MAKE_REMOVE, mask_letters
-from stockade.learn.globs import collapse, escape
+from stockade.learn.globs import collapse, escape, fan_out_dirs, into_fan_out
 from stockade.policy import CompiledProfile, Perm
 from stockade.policy.constants import SIGNALS, signal_name
 
@@ -194,6 +194,7 @@ def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, 
             exec_mode: str = "ix", homes: list[str] | None = None) -> list[Proposal]:
     """Merge `accesses` into proposals, dropping what `profile` already allows."""
     merged: dict[tuple[str, str, str], Proposal] = {}
+    files: list[tuple[Access, str]] = []
     for access in accesses:
         if _allowed(profile, access):
             continue
@@ -204,18 +205,22 @@ def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, 
             glob = collapse(access.path, homes) + access.glob
             if access.is_dir and not glob.endswith("/"):
                 glob += "/"
-            key = ("file", glob, "")
-            prop = merged.setdefault(key, Proposal("file", path=glob))
-            prop.letters.update(access.letters)
-            prop.created = prop.created or access.created
-            if access.kind == "exec":
-                prop.exec_mode = exec_mode
-            prop.count += 1
+            files.append((access, glob))
             continue
         if not (_WORD.fullmatch(access.name) and _WORD.fullmatch(access.detail)):
             continue  # a name that is no word would be profile syntax: no rule
         key = (access.kind, access.name, access.detail)
         prop = merged.setdefault(key, Proposal(access.kind, name=access.name, detail=access.detail))
+        prop.count += 1
+    fan_outs = fan_out_dirs(glob for _, glob in files)  # git's objects/03/: every 2-digit dir
+    for access, glob in files:
+        glob = into_fan_out(glob, fan_outs) if fan_outs else glob
+        key = ("file", glob, "")
+        prop = merged.setdefault(key, Proposal("file", path=glob))
+        prop.letters.update(access.letters)
+        prop.created = prop.created or access.created
+        if access.kind == "exec":
+            prop.exec_mode = exec_mode
         prop.count += 1
     order = {"capability": 0, "network": 1, "signal": 2, "ptrace": 3, "unix": 4, "file": 5}
     return sorted(merged.values(), key=lambda p: (order.get(p.kind, 9), p.path, p.name))
