@@ -151,3 +151,49 @@ def test_a_learned_git_commit_commits_again(user: str, scratch: Path) -> None:
     for obj in objects:
         assert profile.file_perms(str(obj)).allows(Perm.WRITE | Perm.READ), obj
         assert profile.file_perms(f"{obj.parent}/", is_dir=True).allows(Perm.WRITE), obj
+
+
+def _chmod_loop(user: str, scratch: Path, name: str, times: int) -> Path:
+    """`run -p` of a profile NAME whose program is refused chmod `times` times (the run's
+    supervisor refuses it: Landlock does not mediate chmod); the --audit file."""
+    target = scratch / f"{name}.txt"
+    target.write_text("x\n")
+    prof = scratch / f"{name}.profile"
+    prof.write_text(f"include <tunables/global>\nprofile {name} /usr/bin/dash {{\n"
+                    f"  include <abstractions/base>\n  /usr/bin/** rix,\n  {target} r,\n}}\n")
+    log = scratch / f"{name}.jsonl"
+    hand_to(user, scratch)
+    loop = f"for i in $(seq {times}); do chmod 600 {target} 2>/dev/null; done; true"
+    ran = stockade_as(user, "run", "-q", "-p", str(prof), "--audit", str(log), "--",
+                      "/usr/bin/dash", "-c", loop, cwd=scratch)
+    assert ran.returncode == 0, ran.stderr
+    return log
+
+
+def test_notify_filters_by_profile_and_bounds_its_rate(user: str, scratch: Path) -> None:
+    """As root, notify follows the whole host: it had no profile filter and printed every
+    denial of a storm. `--profile NAME` keeps one profile's denials (the run's own supervisor
+    records now name the profile, they named only uid=N), and `--rate N` prints at most N a
+    second of the records' time, then one '... N more denials suppressed' line."""
+    noisy = _chmod_loop(user, scratch, "noisy", 12)
+    quiet = _chmod_loop(user, scratch, "calm", 2)
+    base = ["notify", "--once", "--no-desktop", "--no-netlink", "--audit-log", "",
+            "--log", str(noisy), "--log", str(quiet)]
+    every = stockade_as(user, *base, "--rate", "0", cwd=scratch)
+    assert every.returncode == 0, every.stderr
+    assert len(every.stdout.splitlines()) == 14, every.stdout
+    calm = stockade_as(user, *base, "--profile", "calm", cwd=scratch).stdout.splitlines()
+    assert len(calm) == 2 and all("supervisor calm: inode_setattr" in ln for ln in calm), calm
+    limited = stockade_as(user, *base, "--profile", "noisy", "--rate", "3", cwd=scratch)
+    lines = limited.stdout.splitlines()
+    shown = [ln for ln in lines if " DENIED " in ln]
+    said = [int(ln.split()[1]) for ln in lines if ln.startswith("... ")]
+    assert said and len(shown) + sum(said) == 12, lines
+    run = 0  # no more than 3 denial lines between two suppressed lines
+    for ln in lines:
+        run = 0 if ln.startswith("... ") else run + 1
+        assert run <= 3, lines
+    assert all("more denial" in ln and "--rate 0 shows all" in ln for ln in lines
+               if ln.startswith("... "))
+    summary = stockade_as(user, *base, "--summary", "--profile", "noisy", cwd=scratch).stdout
+    assert "Denials: 12 " in summary, summary

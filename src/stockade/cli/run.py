@@ -497,7 +497,10 @@ def _supervision(args: argparse.Namespace, plan: EnforcementPlan, audit: RecordF
         from stockade.enforce.supervisor.setup import build_hybrid
 
         # only what Landlock cannot mediate
-        return build_hybrid(os.dup(audit.fd) if audit else None)
+        setup = build_hybrid(os.dup(audit.fd) if audit else None)
+        if setup.auditor is not None and args.profile:  # its refusals are the profile's plan's
+            setup.auditor.profile = plan.name
+        return setup
     from stockade.enforce.supervisor.setup import build
     from stockade.modules.selinux.hostconfig import host_policy
 
