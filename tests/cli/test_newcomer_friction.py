@@ -4,9 +4,12 @@ beside aa-genprof/aa-logprof, firejail and bwrap: each fixed, each test failing 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -197,3 +200,54 @@ def test_notify_filters_by_profile_and_bounds_its_rate(user: str, scratch: Path)
                if ln.startswith("... "))
     summary = stockade_as(user, *base, "--summary", "--profile", "noisy", cwd=scratch).stdout
     assert "Denials: 12 " in summary, summary
+
+
+BAD = "profile bad {\n  /a r,\n"  # unterminated
+
+
+@pytest.mark.parametrize(("args", "status"), [
+    (["check", "{d}/nope.profile"], 2),
+    (["compile", "{d}/bad.profile"], 2),
+    (["compile", "{d}/nope.profile"], 2),
+    (["explain", "--profile", "{d}/bad.profile", "read", "/etc/hostname"], 2),
+    (["export", "--format", "oci", "{d}/bad.profile"], 2),
+    (["logprof", "-p", "{d}/bad.profile", "--log", "{d}/empty.log"], 2),
+    (["logprof", "-p", "{d}/nope.profile"], 2),
+    (["learn", "-o", "{d}/out.profile", "-I", "{d}/nope", "--", "/bin/true"], 2),
+    (["audit", "import", "{d}/nope.log", "--store", "{d}/s.sqlite"], 2),
+    (["notify", "--once", "--no-netlink", "--audit-log", "", "--log", "{d}/nope.log"], 2),
+    (["label", "get", "{d}/nope"], 2),
+    (["import", "--from", "oci-seccomp", "{d}/bad.profile", "-o", "{d}/x"], 2),
+    (["analyze", "who-can", "read", "nope_t"], 2),
+    (["status", "--bogus"], 2),
+    (["run", "-p", "{d}/bad.profile", "--", "/bin/true"], 125),
+    (["run", "-p", "{d}/nope.profile", "--", "/bin/true"], 125),
+], ids=lambda v: " ".join(v[:2]) if isinstance(v, list) else str(v))
+def test_bad_input_exits_by_one_rule(tmp_path: Path, args: list[str], status: int) -> None:
+    """Bad input exited 1 (logprof, audit, notify, label, import, analyze, compile of a
+    profile that does not parse) or 2 (check, compile of a missing file, explain, export)
+    or 125 (run). One rule now: 2 for every command, 1 kept for an answer that is no
+    (explain: denied; check: errors found), 125 for run's own failures (as env, timeout)."""
+    (tmp_path / "bad.profile").write_text(BAD)
+    (tmp_path / "empty.log").write_text("")
+    argv = [a.replace("{d}", str(tmp_path)) for a in args]
+    out = subprocess.run([sys.executable, "-m", "stockade", *argv], capture_output=True,
+                         text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert out.returncode == status, (argv, out.stderr)
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
+
+
+def test_the_exit_status_rule_is_documented() -> None:
+    """`stockade --help` and every man page say the rule (one text: errors.EXIT_STATUS)."""
+    from stockade.errors import EXIT_STATUS
+
+    text = subprocess.run([sys.executable, "-m", "stockade", "--help"], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "COLUMNS": "1000"}).stdout
+    assert EXIT_STATUS in text
+    pytest.importorskip("argparse_manpage")
+    from stockade.cli._manpages import write_pages
+
+    with tempfile.TemporaryDirectory() as d:
+        for page in write_pages(d):
+            assert '.SH "EXIT STATUS"\n0 done; 1 the answer asked for is no' in Path(
+                page).read_text(), page

@@ -19,7 +19,7 @@ from typing import Any
 import stockade
 import stockade.cli
 from stockade.cli.output import HumanStream, printable
-from stockade.errors import StockadeError
+from stockade.errors import EXIT_STATUS, StockadeError
 
 INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE
 #: set by `_main` when the command run says it may end the process at once (`entry`)
@@ -110,7 +110,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The top-level parser; a sub-parser per command module (only the one `argv` names)."""
-    parser = _Parser(prog="stockade", description=stockade.__doc__)
+    parser = _Parser(prog="stockade", description=stockade.__doc__, epilog=EXIT_STATUS)
     parser.add_argument("--version", action="version", version=f"stockade {stockade.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     modules = _command_modules(sys.argv[1:] if argv is None else argv)
