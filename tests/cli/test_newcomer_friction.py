@@ -251,3 +251,21 @@ def test_the_exit_status_rule_is_documented() -> None:
         for page in write_pages(d):
             assert '.SH "EXIT STATUS"\n0 done; 1 the answer asked for is no' in Path(
                 page).read_text(), page
+
+
+def test_the_weakened_rules_line_reads_as_information(user: str, scratch: Path) -> None:
+    """"2 rules of P not enforced exactly as written (...)" read like an error on every run of
+    a working program. It is now a note saying how P runs and where each rule's enforcement
+    is shown; that place (`compile P`) names the rules."""
+    prof = scratch / "echo.profile"
+    prof.write_text("include <tunables/global>\nprofile echo /usr/bin/echo {\n"
+                    "  include <abstractions/base>\n  /usr/bin/echo ix,\n  dbus,\n}\n")
+    hand_to(user, scratch)
+    ran = stockade_as(user, "run", "-p", str(prof), "--", "/usr/bin/echo", "hi", cwd=scratch)
+    assert ran.returncode == 0 and ran.stdout == "hi\n", ran.stderr
+    line, = ran.stderr.splitlines()
+    assert line.startswith(f"stockade run: note: {prof} runs with "), line
+    assert "not enforced exactly" not in line and "error" not in line
+    assert line.endswith(f"`stockade compile {prof}` shows how each is enforced"), line
+    shown = stockade_as(user, "compile", str(prof), cwd=scratch)
+    assert shown.returncode == 0 and "dbus," in shown.stdout, shown.stdout

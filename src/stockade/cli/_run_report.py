@@ -51,8 +51,8 @@ def report_weakened(args: argparse.Namespace, entries: list[CoverageEntry]) -> N
             say(entry.line())
         return
     what = args.profile or "this sandbox"
-    hint = "-v lists them" + (f", `stockade compile {args.profile}` explains"
-                              if args.profile else "")
+    hint = (f"-v lists them, `stockade compile {args.profile}` shows how each is enforced"
+            if args.profile else "-v lists each with why")
     line = coverage_scope.summary(entries, what, hint, args.include_dirs)
     if line:
         say(line)

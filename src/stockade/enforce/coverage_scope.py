@@ -120,19 +120,20 @@ def status_counts(entries: Sequence[CoverageEntry]) -> str:
 
 def summary(entries: Sequence[CoverageEntry], what: str, hint: str,
             include_dirs: Sequence[str] = ()) -> str | None:
-    """One line about the weakened `entries` of `what` (None when there are none), e.g.
-    "3 rules of p.profile not enforced exactly as written (3 approximated), and 64 from
-    shared abstractions (64 approximated); -v lists them"."""
+    """One line of information about the weakened `entries` of `what` (None when there are
+    none), e.g. "note: p.profile runs with 3 of its rules enforced differently than written (3
+    approximated), and 64 from shared abstractions (64 approximated); -v lists them".
+    Worded as a note: the run goes on, and each status is a choice the docs explain."""
     if not entries:
         return None
     own, shared = split_own(per_rule(entries), include_dirs)
     if own:
-        text = (f"{len(own)} rule{'s' if len(own) != 1 else ''} of {what} not enforced "
-                f"exactly as written ({status_counts(own)})")
+        text = (f"note: {what} runs with {len(own)} of its rules enforced differently than "
+                f"written ({status_counts(own)})")
         if shared:
             text += f", and {len(shared)} from shared abstractions ({status_counts(shared)})"
     else:
-        text = (f"{len(shared)} rule{'s' if len(shared) != 1 else ''} of {what} from shared "
-                f"abstractions not enforced exactly as written ({status_counts(shared)}); its own "
-                "rules are")
+        text = (f"note: {what} runs with {len(shared)} rule{'s' if len(shared) != 1 else ''} "
+                f"of shared abstractions enforced differently than written "
+                f"({status_counts(shared)}); its own rules are exact")
     return f"{text}; {hint}"
