@@ -4,6 +4,7 @@ beside aa-genprof/aa-logprof, firejail and bwrap: each fixed, each test failing 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -269,3 +270,47 @@ def test_the_weakened_rules_line_reads_as_information(user: str, scratch: Path) 
     assert line.endswith(f"`stockade compile {prof}` shows how each is enforced"), line
     shown = stockade_as(user, "compile", str(prof), cwd=scratch)
     assert shown.returncode == 0 and "dbus," in shown.stdout, shown.stdout
+
+
+def test_status_says_where_the_plan_cache_is_or_why_there_is_none(user: str,
+                                                                   scratch: Path) -> None:
+    """As nobody (home /nonexistent) `status` showed the plan cache at
+    /nonexistent/.cache/stockade/plans, a place no run could make (and root's run made it,
+    home and all). It now says the cache is off and why, as `run -v` finds it, and no run
+    makes a missing home; with a cache and runtime directory it names the real path and
+    counts what `run -p` stored there."""
+    prof, seen, _ = _reader_profile(scratch)
+    hand_to(user, scratch)
+    gone = scratch / "no-such-home"  # nobody's /nonexistent, which the host may have made
+    homeless = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(gone)}
+
+    def status(env: dict[str, str]) -> tuple[str, dict[str, object]]:
+        text = stockade_as(user, "status", cwd=scratch, env=env)
+        doc = stockade_as(user, "status", "--json", cwd=scratch, env=env)
+        assert text.returncode == 0 and doc.returncode == 0, text.stderr + doc.stderr
+        row = next(ln for ln in text.stdout.splitlines() if "plan cache (run -p)" in ln)
+        return row, json.loads(doc.stdout)["plan_cache"]
+
+    def run_v(env: dict[str, str]) -> str:
+        ran = stockade_as(user, "run", "-v", "-p", str(prof), "--", "/usr/bin/cat", str(seen),
+                          cwd=scratch, env=env)
+        assert ran.returncode == 0, ran.stderr
+        return next(ln for ln in ran.stderr.splitlines() if "plan cache:" in ln)
+
+    row, cache = status(homeless)
+    assert ".cache" not in row and f"off: this user's home {gone} does not exist" in row, row
+    assert cache["directory"] is None and str(gone) in str(cache["off"])
+    assert "plan cache: off" in run_v(homeless)
+    assert not gone.exists()
+    runtime = scratch / "runtime"
+    runtime.mkdir(mode=0o700)
+    hand_to(user, scratch)
+    runtime.chmod(0o700)
+    cached = {**homeless, "XDG_CACHE_HOME": str(scratch / "cache"),
+              "XDG_RUNTIME_DIR": str(runtime)}
+    where = f"{scratch}/cache/stockade/plans"
+    row, cache = status(cached)
+    assert row.endswith(f"{where} (0 entries)") and cache["off"] is None, row
+    assert run_v(cached).endswith(f"stored ({where})")
+    row, _ = status(cached)
+    assert row.endswith(f"{where} (1 entries)"), row
