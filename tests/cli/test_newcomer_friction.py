@@ -314,3 +314,30 @@ def test_status_says_where_the_plan_cache_is_or_why_there_is_none(user: str,
     assert run_v(cached).endswith(f"stored ({where})")
     row, _ = status(cached)
     assert row.endswith(f"{where} (1 entries)"), row
+
+
+def test_names_a_program_makes_beneath_tmp_stay_names(user: str, scratch: Path) -> None:
+    """`learn -- python3 -m venv` in a directory under /tmp wrote `venv/bin/* w,`,
+    `bin/*.11 w,`, `bin/*.ps1 w,` and `lib/*.11/ w,`: every name anywhere below /tmp that
+    mixed letters and digits or cases (python3, python3.11, Activate.ps1) was taken for
+    mkstemp's random XXXXXX. Only the name made directly in a temporary directory may be
+    random now; the venv's names stay names, and the profile makes another venv."""
+    from stockade.learn.globs import collapse
+
+    assert collapse("/tmp/w/venv/bin/python3.11", []) == "/tmp/w/venv/bin/python3.11"
+    assert collapse("/tmp/w/Makefile", []) == "/tmp/w/Makefile"
+    assert collapse("/tmp/tmpa1b2c3d4/data.db", []) == "/tmp/tmp*/data.db"
+    assert collapse("/run/user/1000/Xab12cd9", []) == "/run/user/1000/*"
+    prof = scratch / "venv.profile"
+    hand_to(user, scratch)
+    cmd = ["/usr/bin/python3", "-m", "venv", "--without-pip"]
+    learned = stockade_as(user, "learn", "-q", "-o", str(prof), "--", *cmd, "first",
+                          cwd=scratch)
+    assert learned.returncode == 0, learned.stderr
+    text = prof.read_text()
+    assert f"{scratch}/first/bin/python3 w," in text, text
+    assert f"{scratch}/first/bin/Activate.ps1 w," in text, text
+    assert "*.11" not in text and "/bin/* " not in text, text
+    again = stockade_as(user, "run", "-q", "-p", str(prof), "--", *cmd, "second", cwd=scratch)
+    assert again.returncode == 0, again.stderr
+    assert (scratch / "second" / "bin" / "python3").is_symlink()

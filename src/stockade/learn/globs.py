@@ -75,6 +75,18 @@ def _temp_component(name: str) -> str | None:
     return None
 
 
+def _temp_name_index(path: str) -> int:
+    """The index (in `path.split("/")`) of the name a program made in a temporary directory
+    (`/tmp/NAME`, `/run/user/UID/NAME`), -1 when `path` is in none. Only that name may be
+    random: what lies beneath it was named by the program (a venv's `bin/python3`, a
+    project's `Makefile` under /tmp are names, not mkstemp's XXXXXX)."""
+    for root in _TEMP_DIRS:
+        if path.startswith(root):
+            depth = root.count("/")
+            return depth + 1 if root == "/run/user/" else depth
+    return -1
+
+
 def collapse(path: str, homes: list[str] | None = None) -> str:
     """`path` as a profile path (escaped), with the safe collapses above applied."""
     homes = home_dirs() if homes is None else homes
@@ -90,7 +102,7 @@ def collapse(path: str, homes: list[str] | None = None) -> str:
             prefix, rest = "@{HOME}/", rest[len(home):]
             break
     parts = rest.split("/")
-    temp = prefix == "" and rest.startswith(_TEMP_DIRS)
+    temp = _temp_name_index(rest) if prefix == "" else -1
     library = prefix == "" and rest.startswith(_LIB_ROOTS)
     out: list[str] = []
     for i, part in enumerate(parts):
@@ -99,7 +111,7 @@ def collapse(path: str, homes: list[str] | None = None) -> str:
             out.append("*".join(escape(p) for p in _DIGEST.split(part)))
             if i >= 2 and _FAN_OUT.fullmatch(parts[i - 1]):
                 out[-2] = FAN_OUT_GLOB
-        elif temp and i >= 2 and part and (replaced := _temp_component(part)) is not None:
+        elif i == temp and part and (replaced := _temp_component(part)) is not None:
             out.append(replaced)
         elif library and (m := _MULTIARCH.fullmatch("/" + part)) and m:
             out.append("@{multiarch}")
