@@ -341,3 +341,28 @@ def test_names_a_program_makes_beneath_tmp_stay_names(user: str, scratch: Path) 
     again = stockade_as(user, "run", "-q", "-p", str(prof), "--", *cmd, "second", cwd=scratch)
     assert again.returncode == 0, again.stderr
     assert (scratch / "second" / "bin" / "python3").is_symlink()
+
+
+def test_logprof_turns_a_supervisor_refusal_into_the_rule_that_allows_it(
+        user: str, scratch: Path) -> None:
+    """`run -p P --audit F` of a program refused chmod (the supervisor decides it: Landlock
+    does not mediate chmod), then `logprof -p P --log F`: "no changes proposed (1 relevant
+    of 1 records)", and notify offered no rule, though explain says `PATH w,`. The record now
+    carries the mask the plan lacked: notify and logprof propose explain's rule, and with it
+    applied the chmod runs."""
+    log = _chmod_loop(user, scratch, "mode", 1)
+    target = scratch / "mode.txt"
+    prof = scratch / "mode.profile"
+    notified = stockade_as(user, "notify", "--once", "--no-desktop", "--no-netlink",
+                           "--audit-log", "", "--log", str(log), cwd=scratch)
+    assert notified.stdout.count("\n") == 1 and f"allow with: {target} w," in notified.stdout
+    explained = stockade_as(user, "explain", "--profile", str(prof), "chmod", str(target),
+                            "--new-mode", "600", cwd=scratch)
+    # explain words it `owner PATH w,` for nobody's own file: the same grant to the plan
+    assert re.search(f"allow with: (owner )?{target} w,", explained.stdout), explained.stdout
+    applied = stockade_as(user, "logprof", "-p", str(prof), "--log", str(log), "--apply",
+                          cwd=scratch)
+    assert applied.returncode == 0 and f"{target} w," in prof.read_text(), applied.stderr
+    ran = stockade_as(user, "run", "-q", "-p", str(prof), "--", "/usr/bin/dash", "-c",
+                      f"chmod 600 {target}", cwd=scratch)
+    assert ran.returncode == 0 and target.stat().st_mode & 0o777 == 0o600, ran.stderr

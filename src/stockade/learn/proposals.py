@@ -92,6 +92,9 @@ def accesses_from_record(record: AuditRecord) -> list[Access]:
     f = record.fields
     if record.module == "landlock":
         return _landlock(record)
+    if record.module == "supervisor" and record.requested and record.object.startswith("/"):
+        # `run -p`'s supervisor: the plan lacked this AppArmor mask (chmod, xattrs: `w`)
+        return [Access("file", path=record.object, letters=mask_letters(record.requested))]
     if record.module not in ("apparmor", "stockade"):
         return []
     op = f.get("operation", record.operation)
