@@ -366,3 +366,40 @@ def test_logprof_turns_a_supervisor_refusal_into_the_rule_that_allows_it(
     ran = stockade_as(user, "run", "-q", "-p", str(prof), "--", "/usr/bin/dash", "-c",
                       f"chmod 600 {target}", cwd=scratch)
     assert ran.returncode == 0 and target.stat().st_mode & 0o777 == 0o600, ran.stderr
+
+
+def test_a_learned_find_walks_its_tree_with_one_rule(user: str, scratch: Path) -> None:
+    """`learn -- find /usr/share/doc -name copyright` wrote 915 rules, one `DIR/ r,` per
+    directory it listed. A tree the program walked is now `D/ r,` and `D/**/ r,` (what
+    aa-logprof's Glob makes of them): directories only, its files stay closed; a small
+    listing stays exact."""
+    from stockade.policy import Perm, compile_profiles
+
+    tree = scratch / "tree"
+    for i in range(12):
+        (tree / f"d{i}" / "sub").mkdir(parents=True)
+        (tree / f"d{i}" / "sub" / "notes.txt").write_text("x\n")
+    few = scratch / "few"
+    for i in range(3):
+        (few / f"e{i}").mkdir(parents=True)
+    prof, small = scratch / "find.profile", scratch / "small.profile"
+    hand_to(user, scratch)
+    cmd = ["/usr/bin/find", str(tree), "-name", "notes.txt"]
+    learned = stockade_as(user, "learn", "-q", "-o", str(prof), "--", *cmd, cwd=scratch)
+    assert learned.returncode == 0 and learned.stdout.count("\n") == 12, learned.stderr
+    rules = [ln.strip() for ln in prof.read_text().splitlines()
+             if str(tree) in ln and not ln.startswith("#")]
+    assert rules == [f"{tree}/ r,", f"{tree}/**/ r,"], rules
+    if shutil.which("apparmor_parser"):
+        assert subprocess.run(["apparmor_parser", "-Q", "-K", str(prof)],
+                              capture_output=True).returncode == 0
+    profile = compile_profiles(str(prof))[0]
+    assert profile.file_perms(f"{tree}/d3/sub/", is_dir=True).allows(Perm.READ)
+    assert not profile.file_perms(f"{tree}/d3/sub/notes.txt").allows(Perm.READ)
+    ran = stockade_as(user, "run", "-q", "-p", str(prof), "--", *cmd, cwd=scratch)
+    assert ran.returncode == 0 and sorted(ran.stdout.split()) == sorted(learned.stdout.split())
+    stockade_as(user, "learn", "-q", "-o", str(small), "--", "/usr/bin/find", str(few),
+                cwd=scratch)
+    listed = [ln.strip() for ln in small.read_text().splitlines()
+              if str(few) in ln and not ln.startswith("#")]
+    assert f"{few}/e1/ r," in listed and "**" not in "".join(listed), listed

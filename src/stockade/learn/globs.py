@@ -151,6 +151,41 @@ def into_fan_out(glob: str, dirs: set[str]) -> str:
     return glob
 
 
+#: a directory whose listing and that of this many directories beneath it were seen was walked
+WALKED = 8
+
+
+def walked_roots(listed: Iterable[str]) -> set[str]:
+    """The directories a program walked (`find D`, `ls -R D`, `du D`): among the directory
+    globs it listed (`D/`, ending in a slash), each that is listed itself, is not `/`, and has
+    at least WALKED listed directories beneath it; of nested ones the topmost, narrowed to the
+    deepest listed directory beneath it that holds all the others."""
+    dirs = sorted(set(listed))
+    roots: set[str] = set()
+    for i, top in enumerate(dirs):
+        if top == "/" or any(top.startswith(r) for r in roots):
+            continue
+        below = []
+        for other in dirs[i + 1:]:
+            if not other.startswith(top):
+                break
+            below.append(other)
+        if len(below) >= WALKED:
+            # the deepest listed directory holding them all: `find tree` run from its parent
+            # lists the parent (the working directory) too, whose other entries it never saw
+            common = os.path.commonpath([d.rstrip("/") for d in below]) + "/"
+            roots.add(common if common in below else top)
+    return roots
+
+
+def into_walked(glob: str, roots: set[str]) -> str:
+    """A directory glob beneath a walked root as `ROOT**/` (aa-logprof's Glob, twice)."""
+    for root in roots:
+        if glob.startswith(root) and glob != root:
+            return root + "**/"
+    return glob
+
+
 def glob_directory(path: str) -> str:
     """aa-logprof's "Glob": the last component replaced by `*` (`/a/b/c` → `/a/b/*`)."""
     head = path.rstrip("/").rsplit("/", 1)[0]

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 
 from stockade.audit.record import AuditRecord
 from stockade.audit.suggest import LANDLOCK_FS, LANDLOCK_MAKE_REMOVE, mask_letters
-from stockade.learn.globs import collapse, escape, fan_out_dirs, into_fan_out
+from stockade.learn.globs import (
+    collapse,
+    escape,
+    fan_out_dirs,
+    into_fan_out,
+    into_walked,
+    walked_roots,
+)
 from stockade.policy import CompiledProfile, Perm
 from stockade.policy.constants import SIGNALS, signal_name
 
@@ -193,6 +200,12 @@ def _own_directory(profile: CompiledProfile | None, access: Access) -> Access:
     return Access("file", path=directory, glob="/**", letters="rw", created=True)
 
 
+def _lists_only(access: Access, glob: str) -> bool:
+    """A directory read, and nothing else (what walking a tree does)."""
+    return (access.kind == "file" and glob.endswith("/") and set(access.letters) <= {"r"}
+            and not access.created)
+
+
 def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, *,
             exec_mode: str = "ix", homes: list[str] | None = None) -> list[Proposal]:
     """Merge `accesses` into proposals, dropping what `profile` already allows."""
@@ -216,8 +229,12 @@ def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, 
         prop = merged.setdefault(key, Proposal(access.kind, name=access.name, detail=access.detail))
         prop.count += 1
     fan_outs = fan_out_dirs(glob for _, glob in files)  # git's objects/03/: every 2-digit dir
+    # a tree the program walked (`find D`): its listed directories as one `D/**/ r,`
+    walked = walked_roots(glob for access, glob in files if _lists_only(access, glob))
     for access, glob in files:
         glob = into_fan_out(glob, fan_outs) if fan_outs else glob
+        if walked and _lists_only(access, glob):
+            glob = into_walked(glob, walked)
         key = ("file", glob, "")
         prop = merged.setdefault(key, Proposal("file", path=glob))
         prop.letters.update(access.letters)
