@@ -403,3 +403,25 @@ def test_a_learned_find_walks_its_tree_with_one_rule(user: str, scratch: Path) -
     listed = [ln.strip() for ln in small.read_text().splitlines()
               if str(few) in ln and not ln.startswith("#")]
     assert f"{few}/e1/ r," in listed and "**" not in "".join(listed), listed
+
+
+def test_check_does_not_warn_about_the_rule_learn_writes_for_the_program_itself(
+        tmp_path: Path) -> None:
+    """`stockade check` of every profile `learn` wrote warned "'/usr/bin/find' ix covers
+    'find', which can run a shell or read any file with this profile's rights": the rule
+    for the attached program itself, which runs under the profile anyway. An ix of it from
+    another program's profile still warns."""
+    prof = tmp_path / "find.profile"
+    learned = subprocess.run([sys.executable, "-m", "stockade", "learn", "-q", "-o", str(prof),
+                              "--", "/usr/bin/find", str(tmp_path), "-maxdepth", "0"],
+                             capture_output=True, text=True, timeout=120)
+    assert learned.returncode == 0 and "/usr/bin/find ix," in prof.read_text(), learned.stderr
+    checked = subprocess.run([sys.executable, "-m", "stockade", "check", "--json", str(prof)],
+                             capture_output=True, text=True, timeout=120)
+    codes = [(w["code"], w["rule"]) for w in json.loads(checked.stdout)["warnings"]]
+    assert ("inherit-escape", "/usr/bin/find ix,") not in codes, codes
+    other = tmp_path / "other.profile"
+    other.write_text("profile other /usr/bin/xargs {\n  /usr/bin/find ix,\n}\n")
+    checked = subprocess.run([sys.executable, "-m", "stockade", "check", "--json", str(other)],
+                             capture_output=True, text=True, timeout=120)
+    assert [w["code"] for w in json.loads(checked.stdout)["warnings"]] == ["inherit-escape"]
