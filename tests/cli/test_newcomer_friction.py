@@ -425,3 +425,33 @@ def test_check_does_not_warn_about_the_rule_learn_writes_for_the_program_itself(
     checked = subprocess.run([sys.executable, "-m", "stockade", "check", "--json", str(other)],
                              capture_output=True, text=True, timeout=120)
     assert [w["code"] for w in json.loads(checked.stdout)["warnings"]] == ["inherit-escape"]
+
+
+def test_pythons_atomic_pyc_writes_are_learned_as_a_glob(user: str, scratch: Path) -> None:
+    """Python writes `__pycache__/mod.cpython-311.pyc` through a temporary
+    `mod.cpython-311.pyc.140584330346928` (the path's id): learn wrote that number, which the
+    next run does not use. A created name ending in a number of 5 digits or more is now
+    `.[0-9]*`, which AppArmor matches for any number; the profile runs the program again."""
+    from stockade.learn.globs import numbered_copy
+    from stockade.policy import Perm, compile_profiles
+
+    assert numbered_copy("/a/libx.so.6") == "/a/libx.so.6"
+    assert numbered_copy("/a/out.tmp.31337") == "/a/out.tmp.[0-9]*"
+    (scratch / "mod.py").write_text("def f():\n    return 42\n")
+    (scratch / "main.py").write_text("import mod\nprint(mod.f())\n")
+    prof = scratch / "py.profile"
+    hand_to(user, scratch)
+    cmd = ["/usr/bin/python3", "main.py"]
+    learned = stockade_as(user, "learn", "-q", "-o", str(prof), "--", *cmd, cwd=scratch)
+    assert learned.returncode == 0 and learned.stdout == "42\n", learned.stderr
+    text = prof.read_text()
+    assert not re.search(r"\.pyc\.[0-9]{5,}", text), text
+    # the venv is made from /usr/bin/python3 (common.md): the same cache tag
+    pyc = f"{scratch}/__pycache__/mod.cpython-{sys.version_info[0]}{sys.version_info[1]}.pyc"
+    assert f"{pyc}.[0-9]* rw," in text, text
+    profile = compile_profiles(str(prof))[0]
+    assert profile.file_perms(f"{pyc}.987654321").allows(Perm.WRITE)
+    shutil.rmtree(scratch / "__pycache__")
+    again = stockade_as(user, "run", "-q", "-p", str(prof), "--", *cmd, cwd=scratch)
+    assert again.returncode == 0 and again.stdout == "42\n", again.stderr
+    assert (scratch / "__pycache__").is_dir()

@@ -151,6 +151,16 @@ def into_fan_out(glob: str, dirs: set[str]) -> str:
     return glob
 
 
+_NUMBER_SUFFIX = re.compile(r"(?<=[^/])\.[0-9]{5,}$")
+
+
+def numbered_copy(glob: str) -> str:
+    """A created file's name ending in a number of 5 digits or more (Python's atomic
+    `mod.pyc.140584330346928`, a pid's `out.tmp.31337`) as `.[0-9]*`: the next run writes
+    another number."""
+    return _NUMBER_SUFFIX.sub(".[0-9]*", glob)
+
+
 #: a directory whose listing and that of this many directories beneath it were seen was walked
 WALKED = 8
 

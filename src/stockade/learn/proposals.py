@@ -20,6 +20,7 @@ from stockade.learn.globs import (
     fan_out_dirs,
     into_fan_out,
     into_walked,
+    numbered_copy,
     walked_roots,
 )
 from stockade.policy import CompiledProfile, Perm
@@ -235,6 +236,8 @@ def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, 
         glob = into_fan_out(glob, fan_outs) if fan_outs else glob
         if walked and _lists_only(access, glob):
             glob = into_walked(glob, walked)
+        if access.created:
+            glob = numbered_copy(glob)
         key = ("file", glob, "")
         prop = merged.setdefault(key, Proposal("file", path=glob))
         prop.letters.update(access.letters)
