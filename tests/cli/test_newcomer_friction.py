@@ -455,3 +455,24 @@ def test_pythons_atomic_pyc_writes_are_learned_as_a_glob(user: str, scratch: Pat
     again = stockade_as(user, "run", "-q", "-p", str(prof), "--", *cmd, cwd=scratch)
     assert again.returncode == 0 and again.stdout == "42\n", again.stderr
     assert (scratch / "__pycache__").is_dir()
+
+
+def test_a_failed_run_names_the_kernels_first_refusal_it_recorded(tmp_path: Path) -> None:
+    """As root with --audit and the kernel's audit on, the run reads Landlock's records of
+    the program: the end line names the first refusal, the file, and the logprof round."""
+    if os.geteuid() != 0:
+        pytest.skip("the kernel's records need root")
+    prof, _, other = _reader_profile(tmp_path)
+    log = Path(tempfile.mkdtemp(prefix="stockade-nc6-log-")) / "denials.jsonl"
+    try:
+        out = subprocess.run([sys.executable, "-m", "stockade", "run", "-p", str(prof),
+                              "--audit", str(log), "--", "/usr/bin/cat", str(other)],
+                             capture_output=True, text=True, timeout=120)
+        if "audit is disabled" in out.stderr or "not recorded" in out.stderr:
+            pytest.skip("the kernel's audit is off (another test may turn it on)")
+        assert out.returncode == 1, out.stderr
+        line, = _end_lines(out.stderr)
+        assert f"(first: fs.read_file {other} (landlock)); recorded in {log}" in line, line
+        assert f"`stockade logprof -p {prof} --log {log}` proposes rules" in line, line
+    finally:
+        shutil.rmtree(log.parent, ignore_errors=True)
