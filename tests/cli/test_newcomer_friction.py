@@ -476,3 +476,22 @@ def test_a_failed_run_names_the_kernels_first_refusal_it_recorded(tmp_path: Path
         assert f"`stockade logprof -p {prof} --log {log}` proposes rules" in line, line
     finally:
         shutil.rmtree(log.parent, ignore_errors=True)
+
+
+def test_a_stock_profile_without_attachment_confines_the_command_named(user: str,
+                                                                       scratch: Path) -> None:
+    """Debian's /etc/apparmor.d/lsb_release attaches to no program (it is entered by
+    `Px -> lsb_release`). `run -p` of it refused to start lsb_release (126: no execute
+    right), though `aa-exec -p lsb_release lsb_release` runs it: AppArmor checks that exec
+    against the caller. The command named is now started in the profile's sandbox, as for a
+    profile attaching to it, and what the profile does not grant stays closed."""
+    stock = Path("/etc/apparmor.d/lsb_release")
+    if not stock.is_file() or not shutil.which("lsb_release"):
+        pytest.skip("needs apparmor-profiles' lsb_release and lsb-release")
+    hand_to(user, scratch)
+    ran = stockade_as(user, "run", "-q", "-p", str(stock), "--", "lsb_release", "-i",
+                      cwd=scratch)
+    assert ran.returncode == 0 and ran.stdout.startswith("Distributor ID:"), ran.stderr
+    refused = stockade_as(user, "run", "-q", "-p", str(stock), "--", "/usr/bin/python3", "-c",
+                          "open('/etc/hostname').read()", cwd=scratch)
+    assert refused.returncode == 1 and "PermissionError" in refused.stderr, refused.stderr
