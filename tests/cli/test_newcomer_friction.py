@@ -495,3 +495,40 @@ def test_a_stock_profile_without_attachment_confines_the_command_named(user: str
     refused = stockade_as(user, "run", "-q", "-p", str(stock), "--", "/usr/bin/python3", "-c",
                           "open('/etc/hostname').read()", cwd=scratch)
     assert refused.returncode == 1 and "PermissionError" in refused.stderr, refused.stderr
+
+
+def test_a_tree_read_whole_is_one_rule_and_a_tree_read_in_part_is_not(user: str,
+                                                                      scratch: Path) -> None:
+    """`learn -- tar czf out.tgz src` wrote one rule per file of src (and per directory). A
+    tree the program walked and read whole, as the filesystem holds it, is `src/** r,`
+    (aa-logprof's Glob): the next archive, with a new file in it, runs under the profile.
+    Reading a few files of a walked tree keeps their own rules."""
+    from stockade.learn.trees import read_whole
+
+    src = scratch / "src"
+    for i in range(10):
+        (src / f"m{i}").mkdir(parents=True)
+        for j in range(3):
+            (src / f"m{i}" / f"f{j}.txt").write_text(f"{i}{j}\n")
+    assert read_whole(str(src), {str(p) for p in src.rglob("*.txt")})
+    assert not read_whole(str(src), {str(p) for p in src.rglob("f1.txt")})
+    whole, part = scratch / "tar.profile", scratch / "part.profile"
+    hand_to(user, scratch)
+    tar = ["/usr/bin/tar", "czf", str(scratch / "out.tgz"), "src"]
+    learned = stockade_as(user, "learn", "-q", "-o", str(whole), "--", *tar, cwd=scratch)
+    assert learned.returncode == 0, learned.stderr
+    rules = [ln.strip() for ln in whole.read_text().splitlines()
+             if f"{src}/" in ln and not ln.startswith("#")]
+    assert rules == [f"{src}/ r,", f"{src}/** r,"], rules
+    (src / "m4" / "new.txt").write_text("new\n")
+    hand_to(user, scratch)
+    again = stockade_as(user, "run", "-q", "-p", str(whole), "--", *tar, cwd=scratch)
+    assert again.returncode == 0, again.stderr
+    listed = subprocess.run(["tar", "tzf", str(scratch / "out.tgz")], capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert "src/m4/new.txt" in listed and len(listed) == 42, listed
+    some = ["/usr/bin/dash", "-c", "find src -name f1.txt | /usr/bin/xargs cat"]
+    assert stockade_as(user, "learn", "-q", "-o", str(part), "--", *some,
+                       cwd=scratch).returncode == 0
+    text = part.read_text()
+    assert f"{src}/m3/f1.txt r," in text and f"{src}/** r," not in text, text

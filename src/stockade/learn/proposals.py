@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from stockade.audit.record import AuditRecord
 from stockade.audit.suggest import LANDLOCK_FS, LANDLOCK_MAKE_REMOVE, mask_letters
 from stockade.learn.globs import (
+    WALKED,
     collapse,
     escape,
     fan_out_dirs,
@@ -23,6 +24,7 @@ from stockade.learn.globs import (
     numbered_copy,
     walked_roots,
 )
+from stockade.learn.trees import whole_trees
 from stockade.policy import CompiledProfile, Perm
 from stockade.policy.constants import SIGNALS, signal_name
 
@@ -201,6 +203,11 @@ def _own_directory(profile: CompiledProfile | None, access: Access) -> Access:
     return Access("file", path=directory, glob="/**", letters="rw", created=True)
 
 
+def _reads_only(access: Access) -> bool:
+    """A file or directory read, and nothing else."""
+    return access.kind == "file" and set(access.letters) <= {"r"} and not access.created
+
+
 def _lists_only(access: Access, glob: str) -> bool:
     """A directory read, and nothing else (what walking a tree does)."""
     return (access.kind == "file" and glob.endswith("/") and set(access.letters) <= {"r"}
@@ -230,11 +237,17 @@ def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, 
         prop = merged.setdefault(key, Proposal(access.kind, name=access.name, detail=access.detail))
         prop.count += 1
     fan_outs = fan_out_dirs(glob for _, glob in files)  # git's objects/03/: every 2-digit dir
-    # a tree the program walked (`find D`): its listed directories as one `D/**/ r,`
+    # a tree the program walked (`find D`): its listed directories as one `D/**/ r,`; one it
+    # read whole (`tar czf x D`: every file beneath D, as it is now): `D/** r,`
     walked = walked_roots(glob for access, glob in files if _lists_only(access, glob))
-    for access, glob in files:
+    reads = {i for i, (access, _) in enumerate(files) if _reads_only(access)}
+    whole = whole_trees(files, walked, reads, WALKED) if walked else set()
+    for i, (access, glob) in enumerate(files):
         glob = into_fan_out(glob, fan_outs) if fan_outs else glob
-        if walked and _lists_only(access, glob):
+        if whole and i in reads and (root := next((r for r in whole if glob.startswith(r)
+                                                   and glob != r), None)):
+            glob = root + "**"
+        elif walked and _lists_only(access, glob):
             glob = into_walked(glob, walked)
         if access.created:
             glob = numbered_copy(glob)
