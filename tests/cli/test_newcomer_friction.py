@@ -532,3 +532,17 @@ def test_a_tree_read_whole_is_one_rule_and_a_tree_read_in_part_is_not(user: str,
                        cwd=scratch).returncode == 0
     text = part.read_text()
     assert f"{src}/m3/f1.txt r," in text and f"{src}/** r," not in text, text
+
+
+@pytest.mark.parametrize("action", [["query"], ["stats"], ["export", "--jsonl"]])
+def test_reading_an_audit_store_that_is_not_there_makes_nothing(tmp_path: Path,
+                                                                action: list[str]) -> None:
+    """`audit query --store /nope/s.sqlite` (a mistyped path) made /nope/ and an empty store,
+    and said "No matching records". Reading a store that is not there is now an error that
+    makes nothing."""
+    store = tmp_path / "typo" / "s.sqlite"
+    out = subprocess.run([sys.executable, "-m", "stockade", "audit", *action, "--store",
+                          str(store)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert f"no audit store at {store}" in out.stderr
+    assert not (tmp_path / "typo").exists()
