@@ -432,11 +432,11 @@ def test_pythons_atomic_pyc_writes_are_learned_as_a_glob(user: str, scratch: Pat
     `mod.cpython-311.pyc.140584330346928` (the path's id): learn wrote that number, which the
     next run does not use. A created name ending in a number of 5 digits or more is now
     `.[0-9]*`, which AppArmor matches for any number; the profile runs the program again."""
-    from stockade.learn.globs import numbered_copy
+    from stockade.learn.globs import created_glob
     from stockade.policy import Perm, compile_profiles
 
-    assert numbered_copy("/a/libx.so.6") == "/a/libx.so.6"
-    assert numbered_copy("/a/out.tmp.31337") == "/a/out.tmp.[0-9]*"
+    assert created_glob("/a/libx.so.6") == "/a/libx.so.6"
+    assert created_glob("/a/out.tmp.31337") == "/a/out.tmp.[0-9]*"
     (scratch / "mod.py").write_text("def f():\n    return 42\n")
     (scratch / "main.py").write_text("import mod\nprint(mod.f())\n")
     prof = scratch / "py.profile"
@@ -546,3 +546,41 @@ def test_reading_an_audit_store_that_is_not_there_makes_nothing(tmp_path: Path,
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
     assert f"no audit store at {store}" in out.stderr
     assert not (tmp_path / "typo").exists()
+
+
+def test_a_learned_git_gc_names_no_random_temporary_file(user: str, scratch: Path) -> None:
+    """`learn -- git gc` wrote git's mkstemp names and its pid (`tmp_pack_wO6SYK`,
+    `packs_vkNK6F`, `.tmp-21405-pack-*.idx`), which the next gc names otherwise. A created
+    name's 6 random characters after a separator and a pid between separators are `*`."""
+    from stockade.learn.globs import created_glob
+    from stockade.policy import Perm, compile_profiles
+
+    assert created_glob("/r/pack/tmp_pack_wO6SYK") == "/r/pack/tmp_pack_*"
+    assert created_glob("/r/pack/.tmp-21405-pack-*.idx") == "/r/pack/.tmp-*-pack-*.idx"
+    assert created_glob("/r/backup_report") == "/r/backup_report"  # a word, not random
+    assert created_glob("/r/report-2024-12.txt") == "/r/report-2024-12.txt"
+    repo = scratch / "repo"
+    git = ["/usr/bin/git", "-c", "user.name=nc6", "-c", "user.email=nc6@example.org"]
+    subprocess.run([*git, "init", "-q", str(repo)], check=True)
+    (repo / "a.txt").write_text("a\n")
+    subprocess.run([*git, "-C", str(repo), "add", "a.txt"], check=True)
+    subprocess.run([*git, "-C", str(repo), "commit", "-qm", "a"], check=True)
+    prof = scratch / "gc.profile"
+    hand_to(user, scratch)
+    learned = stockade_as(user, "learn", "-q", "-o", str(prof), "--", *git, "gc", "-q",
+                          cwd=repo)
+    assert learned.returncode == 0, learned.stderr
+    text = prof.read_text()
+    assert not re.search(r"tmp_(pack|idx)_[A-Za-z0-9]{6}\b|-[0-9]{4,}-pack", text), text
+    assert f"{repo}/.git/objects/pack/tmp_pack_* rw," in text, text
+    profile = compile_profiles(str(prof))[0]
+    assert profile.file_perms(f"{repo}/.git/objects/pack/tmp_pack_Zz9Yy8").allows(Perm.WRITE)
+    if shutil.which("apparmor_parser"):
+        assert subprocess.run(["apparmor_parser", "-Q", "-K", str(prof)],
+                              capture_output=True).returncode == 0
+    (repo / "b.txt").write_text("b\n")
+    hand_to(user, scratch)
+    assert stockade_as(user, "run", "-q", "--rx", "/", "--rw", str(repo), "--rw", "/dev/null",
+                       "--", *git, "add", "b.txt", cwd=repo).returncode == 0
+    again = stockade_as(user, "run", "-q", "-p", str(prof), "--", *git, "gc", "-q", cwd=repo)
+    assert again.returncode == 0, again.stderr

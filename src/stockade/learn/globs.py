@@ -152,13 +152,22 @@ def into_fan_out(glob: str, dirs: set[str]) -> str:
 
 
 _NUMBER_SUFFIX = re.compile(r"(?<=[^/])\.[0-9]{5,}$")
+_MKSTEMP_SUFFIX = re.compile(r"(?<=[^/][_.-])([A-Za-z0-9]{6})$")
+_PID_PART = re.compile(r"(?<=[^/][_.-])[0-9]{5,}(?=[_.-])")
 
 
-def numbered_copy(glob: str) -> str:
-    """A created file's name ending in a number of 5 digits or more (Python's atomic
-    `mod.pyc.140584330346928`, a pid's `out.tmp.31337`) as `.[0-9]*`: the next run writes
-    another number."""
-    return _NUMBER_SUFFIX.sub(".[0-9]*", glob)
+def created_glob(glob: str) -> str:
+    """A created file's name with the parts the next run names otherwise as globs: a number
+    of 5 digits or more at the end (Python's atomic `mod.pyc.140584330346928`) as
+    `.[0-9]*`, mkstemp's 6 random characters after a separator (git's `tmp_pack_wO6SYK`,
+    `packs_vkNK6F`) as `*`, and a pid between separators (`.tmp-21405-pack-*.idx`) as `*`."""
+    head, _, name = glob.rpartition("/")
+    name = _NUMBER_SUFFIX.sub(".[0-9]*", name)
+    random = _MKSTEMP_SUFFIX.search(name)
+    if random and _looks_random(random.group(1)):
+        name = name[:random.start()] + "*"
+    name = _PID_PART.sub("*", name)
+    return f"{head}/{name}" if head or glob.startswith("/") else name
 
 
 #: a directory whose listing and that of this many directories beneath it were seen was walked

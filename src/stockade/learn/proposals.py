@@ -17,11 +17,11 @@ from stockade.audit.suggest import LANDLOCK_FS, LANDLOCK_MAKE_REMOVE, mask_lette
 from stockade.learn.globs import (
     WALKED,
     collapse,
+    created_glob,
     escape,
     fan_out_dirs,
     into_fan_out,
     into_walked,
-    numbered_copy,
     walked_roots,
 )
 from stockade.learn.trees import whole_trees
@@ -242,6 +242,7 @@ def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, 
     walked = walked_roots(glob for access, glob in files if _lists_only(access, glob))
     reads = {i for i, (access, _) in enumerate(files) if _reads_only(access)}
     whole = whole_trees(files, walked, reads, WALKED) if walked else set()
+    created = {access.path for access, _ in files if access.created}
     for i, (access, glob) in enumerate(files):
         glob = into_fan_out(glob, fan_outs) if fan_outs else glob
         if whole and i in reads and (root := next((r for r in whole if glob.startswith(r)
@@ -249,8 +250,8 @@ def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, 
             glob = root + "**"
         elif walked and _lists_only(access, glob):
             glob = into_walked(glob, walked)
-        if access.created:
-            glob = numbered_copy(glob)
+        if access.path in created:  # its other uses too: the next run names it otherwise
+            glob = created_glob(glob)
         key = ("file", glob, "")
         prop = merged.setdefault(key, Proposal("file", path=glob))
         prop.letters.update(access.letters)
