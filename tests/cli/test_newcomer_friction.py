@@ -430,7 +430,7 @@ def test_check_does_not_warn_about_the_rule_learn_writes_for_the_program_itself(
 def test_pythons_atomic_pyc_writes_are_learned_as_a_glob(user: str, scratch: Path) -> None:
     """Python writes `__pycache__/mod.cpython-311.pyc` through a temporary
     `mod.cpython-311.pyc.140584330346928` (the path's id): learn wrote that number, which the
-    next run does not use. A created name ending in a number of 5 digits or more is now
+    next run does not use. A created name ending in a number of 4 digits or more is now
     `.[0-9]*`, which AppArmor matches for any number; the profile runs the program again."""
     from stockade.learn.globs import created_glob
     from stockade.policy import Perm, compile_profiles
@@ -550,15 +550,18 @@ def test_reading_an_audit_store_that_is_not_there_makes_nothing(tmp_path: Path,
 
 def test_a_learned_git_gc_names_no_random_temporary_file(user: str, scratch: Path) -> None:
     """`learn -- git gc` wrote git's mkstemp names and its pid (`tmp_pack_wO6SYK`,
-    `packs_vkNK6F`, `.tmp-21405-pack-*.idx`), which the next gc names otherwise. A created
-    name's 6 random characters after a separator and a pid between separators are `*`."""
+    `packs_vkNK6F`, `.tmp-9422-pack-*.idx`), which the next gc names otherwise. A created
+    name's 6 random characters after a separator and a number of 4 digits or more between
+    separators are `*`; Python's cache tag `cpython-311` stays."""
     from stockade.learn.globs import created_glob
     from stockade.policy import Perm, compile_profiles
 
     assert created_glob("/r/pack/tmp_pack_wO6SYK") == "/r/pack/tmp_pack_*"
     assert created_glob("/r/pack/.tmp-21405-pack-*.idx") == "/r/pack/.tmp-*-pack-*.idx"
     assert created_glob("/r/backup_report") == "/r/backup_report"  # a word, not random
-    assert created_glob("/r/report-2024-12.txt") == "/r/report-2024-12.txt"
+    assert created_glob("/r/log-2024-12.txt") == "/r/log-*-12.txt"  # the next run's date
+    assert created_glob("/r/venv/bin/python3.11") == "/r/venv/bin/python3.11"
+    assert created_glob("/r/mod.cpython-311.pyc") == "/r/mod.cpython-311.pyc"
     repo = scratch / "repo"
     git = ["/usr/bin/git", "-c", "user.name=nc6", "-c", "user.email=nc6@example.org"]
     subprocess.run([*git, "init", "-q", str(repo)], check=True)
@@ -571,7 +574,7 @@ def test_a_learned_git_gc_names_no_random_temporary_file(user: str, scratch: Pat
                           cwd=repo)
     assert learned.returncode == 0, learned.stderr
     text = prof.read_text()
-    assert not re.search(r"tmp_(pack|idx)_[A-Za-z0-9]{6}\b|-[0-9]{4,}-pack", text), text
+    assert not re.search(r"tmp_(pack|idx)_[A-Za-z0-9]{6}\b|-[0-9]+-pack", text), text
     assert f"{repo}/.git/objects/pack/tmp_pack_* rw," in text, text
     profile = compile_profiles(str(prof))[0]
     assert profile.file_perms(f"{repo}/.git/objects/pack/tmp_pack_Zz9Yy8").allows(Perm.WRITE)

@@ -151,16 +151,18 @@ def into_fan_out(glob: str, dirs: set[str]) -> str:
     return glob
 
 
-_NUMBER_SUFFIX = re.compile(r"(?<=[^/])\.[0-9]{5,}$")
+_NUMBER_SUFFIX = re.compile(r"(?<=[^/])\.[0-9]{4,}$")
 _MKSTEMP_SUFFIX = re.compile(r"(?<=[^/][_.-])([A-Za-z0-9]{6})$")
-_PID_PART = re.compile(r"(?<=[^/][_.-])[0-9]{5,}(?=[_.-])")
+_PID_PART = re.compile(r"(?<=[^/][_.-])[0-9]{4,}(?=[_.-])")
 
 
 def created_glob(glob: str) -> str:
     """A created file's name with the parts the next run names otherwise as globs: a number
-    of 5 digits or more at the end (Python's atomic `mod.pyc.140584330346928`) as
-    `.[0-9]*`, mkstemp's 6 random characters after a separator (git's `tmp_pack_wO6SYK`,
-    `packs_vkNK6F`) as `*`, and a pid between separators (`.tmp-21405-pack-*.idx`) as `*`."""
+    of 4 digits or more at the end (Python's atomic `mod.pyc.140584330346928`, a core's pid)
+    as `.[0-9]*`, mkstemp's 6 random characters after a separator (git's `tmp_pack_wO6SYK`,
+    `packs_vkNK6F`) as `*`, and a number of 4 digits or more between separators (a pid,
+    `.tmp-9422-pack-*.idx`; a date's year) as `*`. Shorter numbers are names (Python's
+    cache tag `cpython-311`, a soname's `.6`)."""
     head, _, name = glob.rpartition("/")
     name = _NUMBER_SUFFIX.sub(".[0-9]*", name)
     random = _MKSTEMP_SUFFIX.search(name)
