@@ -588,3 +588,29 @@ def test_a_learned_git_gc_names_no_random_temporary_file(user: str, scratch: Pat
                        "--", *git, "add", "b.txt", cwd=repo).returncode == 0
     again = stockade_as(user, "run", "-q", "-p", str(prof), "--", *git, "gc", "-q", cwd=repo)
     assert again.returncode == 0, again.stderr
+
+
+def test_gccs_temporary_files_keep_their_template_word(user: str, scratch: Path) -> None:
+    """gcc's temporary files are mkstemp's `/tmp/ccXXXXXX.s`: learn wrote `/tmp/*.s rw,`
+    (any .s file in /tmp), where aa-logprof's Glob keeps `cc`. The template's word stays
+    when the 6 random characters show mkstemp's upper case (Python's tempfile names are all
+    lower case, and keep no word); the learned profile compiles again."""
+    from stockade.learn.globs import collapse
+
+    assert collapse("/tmp/ccAbc123.s", []) == "/tmp/cc*.s"
+    assert collapse("/tmp/sortAb12cd", []) == "/tmp/sort*"
+    assert collapse("/tmp/abqz12cd", []) == "/tmp/*"  # no upper case: no word kept
+    assert collapse("/tmp/tmpa1b2c3d4/data.db", []) == "/tmp/tmp*/data.db"
+    (scratch / "hello.c").write_text("int main(void) { return 0; }\n")
+    prof = scratch / "gcc.profile"
+    hand_to(user, scratch)
+    cmd = ["/usr/bin/gcc", "-c", "hello.c", "-o", "hello.o"]
+    learned = stockade_as(user, "learn", "-q", "-o", str(prof), "--", *cmd, cwd=scratch)
+    assert learned.returncode == 0, learned.stderr
+    temps = [ln.split()[0] for ln in prof.read_text().splitlines()
+             if ln.strip().startswith("/tmp/") and ln.strip().endswith(("rw,", "w,"))
+             and str(scratch) not in ln]
+    assert temps and all(t in ("/tmp/cc*.s", "/tmp/*.s") for t in temps), temps
+    (scratch / "hello.o").unlink()
+    again = stockade_as(user, "run", "-q", "-p", str(prof), "--", *cmd, cwd=scratch)
+    assert again.returncode == 0 and (scratch / "hello.o").is_file(), again.stderr

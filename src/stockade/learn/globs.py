@@ -25,6 +25,7 @@ _VERSION_DIR = re.compile(r"^(\D+?)(\d+)\.(\d+)$")  # python3.11, perl5.36
 _NUMBER_DIR = re.compile(r"^\d+(?:\.\d+)*$")  # gcc/.../12, perl/5.36.0
 _TEMP_DIRS = ("/tmp/", "/var/tmp/", "/dev/shm/", "/run/user/")
 _RANDOM_STEM = re.compile(r"^(tmp|\.?[A-Za-z]{0,12}[._-])?([A-Za-z0-9_]{6,})$")
+_WORD_AND_SIX = re.compile(r"^([a-z]{1,4})([A-Za-z0-9]{6})$")
 _RANDOM_SUFFIX = re.compile(r"^([A-Za-z]{1,12}\.(?:[A-Za-z]{1,12}-)?)([A-Za-z0-9_]{6,12})$")
 #: names whose random part may be all lower case: sem_open's `sem.XXXXXX`, multiprocessing's
 #: `sem.mp-` and 8 of [a-z0-9_]
@@ -66,7 +67,14 @@ def _temp_component(name: str) -> str | None:
     stem, dot, ext = name.partition(".") if not name.startswith(".") else (name, "", "")
     match = _RANDOM_STEM.match(stem)
     if match and _looks_random(match.group(2)):
-        return escape(match.group(1) or "") + "*" + (escape(dot + ext) if dot else "")
+        # mkstemp's template is a word and 6 random characters of [A-Za-z0-9]: gcc's
+        # `ccXXXXXX` keeps `cc` (an upper-case letter tells them from Python's tempfile
+        # names, all lower case: those get no word kept)
+        word = match.group(1) or ""
+        if (not word and (short := _WORD_AND_SIX.match(stem))
+                and any(c.isupper() for c in short.group(2))):
+            word = short.group(1)
+        return escape(word) + "*" + (escape(dot + ext) if dot else "")
     # glibc's sem_open (`sem.XXXXXX`) and Python's multiprocessing (`sem.mp-xxxxxxxx`): the
     # random part comes after the dot
     match = _RANDOM_SUFFIX.match(name)
