@@ -210,8 +210,7 @@ def _reads_only(access: Access) -> bool:
 
 def _lists_only(access: Access, glob: str) -> bool:
     """A directory read, and nothing else (what walking a tree does)."""
-    return (access.kind == "file" and glob.endswith("/") and set(access.letters) <= {"r"}
-            and not access.created)
+    return glob.endswith("/") and _reads_only(access)
 
 
 def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, *,
