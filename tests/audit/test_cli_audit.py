@@ -48,7 +48,7 @@ def test_stats_and_export_roundtrip(tmp_path: Path, sample_log: Path) -> None:
 
 def test_user_errors_are_one_line(tmp_path: Path) -> None:
     store = str(tmp_path / "s.sqlite")
-    for args, code in ((("audit", "import", "/no/such/file", "--store", store), 1),
+    for args, code in ((("audit", "import", "/no/such/file", "--store", store), 2),
                        (("audit", "query", "--since", "yesterday-ish", "--store", store), 2),
                        (("audit",), 2)):
         out = run_cli(*args)

@@ -168,8 +168,8 @@ def test_best_effort_prints_one_line_per_weakened_rule(monkeypatch, capsys):
     monkeypatch.setattr(ll, "_status_cache", ll.LandlockStatus(5, 0))
     assert cli_main.main([*BASE, "--", "/bin/true"]) == 0
     assert capsys.readouterr().err.splitlines() == [
-        "stockade run: 2 rules of this sandbox not enforced exactly as written "
-        "(2 not-enforced); -v lists them"]
+        "stockade run: note: this sandbox runs with 2 of its rules enforced differently than "
+        "written (2 not-enforced); -v lists each with why"]
     assert cli_main.main([*BASE, "-v", "--", "/bin/true"]) == 0
     err = capsys.readouterr().err.splitlines()
     assert err == [

@@ -38,9 +38,10 @@ def test_run_says_one_summary_line_v_lists_q_nothing(area, user):
     _ran(res)
     lines = res.stderr.splitlines()
     assert len(lines) == 1, res.stderr
-    assert f"2 rules of {prof} not enforced exactly as written" in lines[0]
+    assert lines[0].startswith(f"stockade run: note: {prof} runs with 2 of its rules enforced "
+                               "differently than written"), lines[0]
     assert "1 not-enforced" in lines[0] and "from shared abstractions" in lines[0]
-    assert f"-v lists them, `stockade compile {prof}` explains" in lines[0]
+    assert f"-v lists them, `stockade compile {prof}` shows how each is enforced" in lines[0]
     quiet = cli("run", "-q", "-p", prof, *argv, user=user)
     _ran(quiet)
     assert quiet.stderr == ""

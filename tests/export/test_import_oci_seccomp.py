@@ -108,9 +108,9 @@ def test_bad_inputs(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     res = stockade("import", "--from", "oci-seccomp", str(bad), "-o", str(tmp_path / "p"))
-    assert res.returncode == 1 and res.stderr.count("\n") == 1 and "not JSON" in res.stderr
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "not JSON" in res.stderr
     res = stockade("import", "--from", "nosuch", str(bad), "-o", str(tmp_path / "p"))
     assert res.returncode == 2 and "unknown format" in res.stderr
     bad.write_text('{"defaultAction": "SCMP_ACT_NOTIFY", "syscalls": []}')
     res = stockade("import", "--from", "oci-seccomp", str(bad), "-o", str(tmp_path / "p"))
-    assert res.returncode == 1 and "cannot be imported" in res.stderr
+    assert res.returncode == 2 and "cannot be imported" in res.stderr

@@ -111,7 +111,7 @@ def test_bad_unit(tmp_path: Path) -> None:
     unit = tmp_path / "bad.service"
     unit.write_text("[Service]\nProtectSystem=sideways\n")
     res = stockade("import", "--from", "systemd", str(unit), "-o", str(tmp_path / "p"))
-    assert res.returncode == 1 and res.stderr.count("\n") == 1
+    assert res.returncode == 2 and res.stderr.count("\n") == 1
     assert "ProtectSystem=sideways" in res.stderr
     res = stockade("import", "--from", "systemd", str(tmp_path / "none"), "-o", "-")
     assert res.returncode == 2
@@ -123,4 +123,4 @@ def test_unknown_group(tmp_path: Path, line: str) -> None:
     unit = tmp_path / "g.service"
     unit.write_text(f"[Service]\n{line}\n")
     res = stockade("import", "--from", "systemd", str(unit), "-o", "-")
-    assert res.returncode == 1 and "unknown group @nosuchgroup" in res.stderr
+    assert res.returncode == 2 and "unknown group @nosuchgroup" in res.stderr

@@ -59,10 +59,13 @@ def test_json_has_exactly_the_stable_keys() -> None:
 
 def test_plan_cache_location_follows_xdg_cache_home(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    (tmp_path / "stockade" / "plans").mkdir(parents=True)
-    (tmp_path / "stockade" / "plans" / "x.json").write_text("{}")
-    assert status()["plan_cache"] == {"directory": str(tmp_path / "stockade" / "plans"),
-                                      "entries": 1}
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))  # the marks' place, for non-root
+    plans = tmp_path / "stockade" / "plans"
+    plans.mkdir(parents=True, mode=0o700)
+    (plans / "x.json").write_text("{}")
+    assert status()["plan_cache"] == {"directory": str(plans), "entries": 1, "off": None}
+    plans.chmod(0o755)  # a run refuses a cache others may read: status says so
+    assert "is not a private directory" in status()["plan_cache"]["off"]
 
 
 def test_lsms_are_the_kernels_in_order() -> None:

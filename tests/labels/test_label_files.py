@@ -112,7 +112,7 @@ def test_label_set_errors_are_one_line(tmp_path) -> None:
     bad = stockade("label", "set", "-m", "smack", "a/b", str(tmp_path), check=False)
     assert bad.returncode == 2 and "invalid smack label" in bad.stderr
     missing = stockade("label", "set", "-m", "smack", "A", str(tmp_path / "nope"), check=False)
-    assert missing.returncode == 1 and missing.stderr.count("\n") == 1
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
     assert "No such file" in missing.stderr
 
 
@@ -141,7 +141,7 @@ def test_label_restore(tmp_path) -> None:
     assert not any(a["changed"] for a in again)
     contexts.write_text("/x  a/b\n")
     bad = stockade("label", "restore", "-f", str(contexts), "-m", "smack", str(root), check=False)
-    assert bad.returncode == 1 and f"{contexts}:1:" in bad.stderr
+    assert bad.returncode == 2 and f"{contexts}:1:" in bad.stderr
 
 
 # -- end to end -------------------------------------------------------------------------------

@@ -94,10 +94,10 @@ def test_logprof_errors_are_one_line(tmp_path) -> None:
     profile = tmp_path / "demo"
     profile.write_text(PROFILE)
     out = logprof(tmp_path, "-p", str(profile), "--log", "missing.log")
-    assert out.returncode == 1 and "no such log" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 2 and "no such log" in out.stderr and "Traceback" not in out.stderr
     (tmp_path / "bad").write_text("profile x {\n  /etc/hostname r\n")
     out = logprof(tmp_path, "-p", str(tmp_path / "bad"), "--log", str(profile))
-    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.returncode == 2 and "Traceback" not in out.stderr
 
 
 def test_collapse_is_safe() -> None:

@@ -87,7 +87,7 @@ def test_cli_text_and_dot(tmp_path, capsys):
 
 
 def test_cli_errors_are_one_line(capsys):
-    assert main(["analyze", "--policy", MINI, "who-can", "read", "nope_t"]) == 1
+    assert main(["analyze", "--policy", MINI, "who-can", "read", "nope_t"]) == 2
     err = capsys.readouterr().err
     assert err.strip() == "stockade analyze: unknown type 'nope_t'"
     assert main(["analyze", "--policy", "/nonexistent.cil", "dta", "x"]) == 2

@@ -132,9 +132,15 @@ class Auditor:
         self.keep = False
         self.written = 0
         self.failed = 0
+        #: the profile a record names when its event names none (`run -p`'s own supervisor:
+        #: its refusals are the profile's plan's)
+        self.profile = ""
 
     def __call__(self, event: AuditEvent) -> None:
-        self.write_record(record_from_event(event))
+        record = record_from_event(event)
+        if self.profile and not record.profile:
+            record.profile = self.profile
+        self.write_record(record)
 
     def write_record(self, record: AuditRecord) -> None:
         """Hand one record (not from a stack event: complain mode's) to every sink."""

@@ -133,6 +133,8 @@ def suggest_rule(r: AuditRecord) -> str:
     """The profile rule (indented, as in a profile) that would allow this denial, or ''."""
     if r.module in ("apparmor", "capability", "dac", "stockade"):
         return _apparmor_rule(r)
+    if r.module == "supervisor" and r.requested and r.object.startswith("/"):
+        return _path_rule(r.object, r.requested)  # a plan grant `run -p`'s supervisor lacked
     if r.module == "landlock":
         return _landlock_rule(r)
     if r.module == "selinux":

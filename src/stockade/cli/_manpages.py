@@ -12,6 +12,7 @@ import sys
 
 import stockade
 from stockade.cli.main import build_parser
+from stockade.errors import EXIT_STATUS
 
 SEE_ALSO = "apparmor.d(5), aa\\-genprof(8), aa\\-logprof(8), landlock(7), seccomp(2)"
 
@@ -25,7 +26,8 @@ def _page(parser: argparse.ArgumentParser, name: str, description: str) -> str:
     page = str(Manpage(parser, _data=data))
     # The title is the page's name (STOCKADE-RUN), not the prog with its space.
     page = page.replace(f".TH {name.upper()} ", f".TH {name.upper().replace(' ', chr(92) + '-')} ", 1)
-    return page + f".SH \"SEE ALSO\"\n{SEE_ALSO}\n"
+    status = EXIT_STATUS.replace("-", "\\-").replace("exit status, every command: ", "")
+    return page + f".SH \"EXIT STATUS\"\n{status}\n.SH \"SEE ALSO\"\n{SEE_ALSO}\n"
 
 
 def write_pages(directory: str) -> list[str]:

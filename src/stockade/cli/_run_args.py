@@ -29,7 +29,9 @@ command's, 128+N if it died of signal N, 125 if it did not run (bad profile, fla
 or it could not be confined), 126 if it could not be executed, 127 if not found, 3 for a
 --strict refusal (--strict judges the profile's own rules; --strict=all abstractions too).
 Signals sent to stockade are forwarded to the command. Quiet by default: one line about
-weakened rules (-v lists them, -q says nothing).
+weakened rules (-v lists them, -q says nothing) and, when the command exits non-zero, one
+line naming what the sandbox refused or how to see it (a Landlock refusal leaves no record
+without --audit as root).
 example: stockade run --rx /usr --ro /etc --rw /tmp -- /bin/sh -c 'ls /tmp'
 example: stockade run --rx / --rw "$PWD" --rw /dev/null -- make   (as bwrap --ro-bind / /
          --bind "$PWD" "$PWD" --dev /dev, and no network)"""

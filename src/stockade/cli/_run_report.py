@@ -54,8 +54,8 @@ def report_weakened(args: argparse.Namespace, coverage: CoverageReport, *,
             say(entry.line())
         return
     what = args.profile or "this sandbox"
-    hint = "-v lists them" + (f", `stockade compile {args.profile}` explains"
-                              if args.profile else "")
+    hint = (f"-v lists them, `stockade compile {args.profile}` shows how each is enforced"
+            if args.profile else "-v lists each with why")
     counts = coverage_scope.report_tally(coverage, supervised=supervised)
     line = coverage_scope.tally_summary(counts, what, hint, args.include_dirs)
     if line:

@@ -79,8 +79,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parse.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
-def _open(args: argparse.Namespace) -> AuditStore:
-    return AuditStore(getattr(args, "store", None) or default_store_path())
+def _open(args: argparse.Namespace, *, reading: bool = False) -> AuditStore:
+    """The store of --store (default: the user's); `reading` (query, stats, export): one that
+    exists, never made here (a mistyped --store made its directories and an empty store)."""
+    path = getattr(args, "store", None) or default_store_path()
+    if reading and not os.path.exists(path):
+        raise StockadeError(f"no audit store at {path} (`stockade audit import` fills one)")
+    return AuditStore(path)
 
 
 def _since(args: argparse.Namespace) -> float | None:
@@ -158,7 +163,7 @@ def _result(text: str) -> str:
 
 
 def _query(args: argparse.Namespace) -> int:
-    store = _open(args)
+    store = _open(args, reading=True)
     try:
         records = list(store.query(**_query_args(args), limit=args.limit))  # type: ignore[arg-type]
     finally:
@@ -178,7 +183,7 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    store = _open(args)
+    store = _open(args, reading=True)
     try:
         q = _query_args(args)
         if q["result"] not in (None, "DENIED"):
@@ -209,7 +214,7 @@ def _export(args: argparse.Namespace) -> int:
     if args.jsonl and args.format not in (None, "jsonl"):
         raise UsageError(f"--jsonl and --format {args.format} disagree")
     fmt = args.format or "jsonl"
-    store = _open(args)
+    store = _open(args, reading=True)
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     try:
         for line in encode(fmt, store.query(**_query_args(args)), args.host):  # type: ignore[arg-type]

@@ -158,7 +158,7 @@ def _print(pp: ProfilePlan, prep: Prepared, full: bool, include_dirs: list[str])
     for rule in plan.fs_rules if full else ():
         out.write(f"    {rule.path}  {','.join(flag_names(rule.access))}  ({rule.source})\n")
     ports = ", ".join(f"{r.port}:{'|'.join(flag_names(r.access))}" for r in plan.net_rules)
-    out.write(f"  TCP ports ({len(plan.net_rules)}): {ports}\n")
+    out.write(f"  TCP ports ({len(plan.net_rules)}): {ports or 'none'}\n")
     out.write(f"\nseccomp  default {plan.seccomp_default}, other arches/x32 "
               f"{plan.seccomp_bad_arch}, log {'on' if plan.seccomp_log else 'off'}, "
               f"{len(plan.seccomp_rules)} rules{more}\n")

@@ -200,9 +200,10 @@ def run(args: argparse.Namespace) -> int:
     if existing is None or text != existing.text:
         _write_output(args.output, "profile", text)
     if not args.quiet:
-        print(f"stockade learn: {len(lines)} accesses seen, {len(proposals)} rules and "
-              f"{len(abstractions)} abstractions {what} {args.output} (program exit {status})",
-              file=sys.stderr)
+        rules, abst = len(proposals), len(abstractions)
+        print(f"stockade learn: {len(lines)} accesses seen, {rules} rule{'s' * (rules != 1)} and "
+              f"{abst} abstraction{'s' * (abst != 1)} {what} {args.output} (program exit "
+              f"{status})", file=sys.stderr)
     later = _later_processes_proc(lines)
     if later and not args.quiet:
         more = f" and {len(later) - 1} more" if len(later) > 1 else ""

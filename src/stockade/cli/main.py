@@ -17,7 +17,7 @@ from types import ModuleType, SimpleNamespace
 import stockade
 import stockade.cli
 from stockade.cli.output import HumanStream, printable
-from stockade.errors import StockadeError
+from stockade.errors import EXIT_STATUS, StockadeError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The top-level parser; a sub-parser per command module (only the one `argv` names)."""
     from stockade.cli._parser import Parser
 
-    parser = Parser(prog="stockade", description=stockade.__doc__)
+    parser = Parser(prog="stockade", description=stockade.__doc__, epilog=EXIT_STATUS)
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     modules = _command_modules(sys.argv[1:] if argv is None else argv)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 from stockade.audit.follow import Follower, LogFileSource, NetlinkSource, Source, StoreSource
@@ -16,6 +17,7 @@ from stockade.audit.readers.sources import AUDIT_LOG
 from stockade.audit.record import AuditRecord
 from stockade.audit.suggest import suggest_rule
 from stockade.audit.when import iso, parse_since
+from stockade.cli._notify_limits import DEFAULT_RATE, RateLimit, profile_of, wanted
 from stockade.cli.output import paint, printable
 from stockade.errors import StockadeError
 from stockade.files import require_input
@@ -34,6 +36,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--once", action="store_true",
                         help="process what is there now and exit")
     parser.add_argument("--no-desktop", action="store_true", help="no desktop notifications")
+    parser.add_argument("--profile", metavar="NAME", action="append", default=[],
+                        help="only denials of this profile or its children (NAME//...); for a "
+                        "Landlock record, the profile `stockade run -p` confines its program "
+                        "with (repeatable)")
+    parser.add_argument("--rate", metavar="N", type=_rate, default=DEFAULT_RATE,
+                        help=f"at most N denial lines per second of the records' time, then one "
+                        f"'N more denials suppressed' line (default {DEFAULT_RATE}; 0: no limit)")
+
+
+def _rate(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"not a number of lines per second: {text!r}")
+    return int(text)
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,7 +104,7 @@ def open_sources(args: argparse.Namespace, from_start: bool, since: float | None
 
 def line_for(record: AuditRecord) -> str:
     """The one line printed for a denial."""
-    who = record.profile or record.subject or "-"
+    who = profile_of(record)
     proc = f"{record.comm}[{record.pid}]" if record.pid else (record.comm or "?")
     what = record.denied or record.requested or "-"
     rule = suggest_rule(record).strip()
@@ -165,7 +180,7 @@ def _summary(records: list[AuditRecord], since: float | None) -> int:
     denials = [r for r in records if r.result == "DENIED" and not r.quiet]
     first = since if since is not None else min((r.time for r in records), default=time.time())
     print(f"Denials: {len(denials)} (since {time.ctime(first)})")
-    by_profile = Counter((r.module, r.profile or r.subject or "-") for r in denials)
+    by_profile = Counter((r.module, profile_of(r)) for r in denials)
     for (module, profile), count in sorted(by_profile.items(), key=lambda kv: (-kv[1], kv[0])):
         print(f"  {count:6d}  {printable(module)}  {printable(profile)}")
     by_rule = Counter(suggest_rule(r).strip() for r in denials)
@@ -185,20 +200,49 @@ def run(args: argparse.Namespace) -> int:
     from_start = since is not None or args.once or args.summary
     follower = Follower(open_sources(args, from_start, since), since=since)
     try:
+        profiles = DomainProfiles()
         if args.summary:
-            profiles = DomainProfiles()
             records = list(follower.follow(once=True))
             for record in records:
                 profiles.attribute(record)
-            return _summary(records, since)
-        desktop = _Desktop(not args.no_desktop)
-        profiles = DomainProfiles()
-        for record in follower.follow(once=args.once):
-            profiles.attribute(record)
-            if record.result != "DENIED" or record.quiet:
-                continue
-            print(line_for(record), flush=True)
-            desktop.show(record)
+            return _summary([r for r in records if wanted(r, args.profile)], since)
+        _print_denials(_records(follower, args.once), profiles, args)
     finally:
         follower.close()
     return 0
+
+
+def _records(follower: Follower, once: bool) -> Iterator[AuditRecord | None]:
+    """The followed records; live, a None after each idle poll (a tick for the rate limit)."""
+    if once:
+        yield from follower.follow(once=True)
+        return
+    while True:
+        yield from follower.poll(1.0)
+        yield None
+
+
+def _print_denials(records: Iterator[AuditRecord | None], profiles: DomainProfiles,
+                   args: argparse.Namespace) -> None:
+    """One line per denial of the wanted profiles, at most `--rate` a second."""
+    desktop = _Desktop(not args.no_desktop)
+    limit = RateLimit(args.rate)
+
+    def report(line: str | None) -> None:
+        if line:
+            print(paint(line, "dim"), flush=True)
+
+    for record in records:
+        if record is None:
+            if limit.window_over(time.time()):
+                report(limit.suppressed_line())
+            continue
+        profiles.attribute(record)
+        if record.result != "DENIED" or record.quiet or not wanted(record, args.profile):
+            continue
+        report(limit.before(record.time))
+        if not limit.admit(record.time):
+            continue
+        print(line_for(record), flush=True)
+        desktop.show(record)
+    report(limit.suppressed_line())

@@ -12,6 +12,7 @@ from stockade.cli._args import trailing_command
 from stockade.cli._run_args import OPTIONS as OPTIONS  # the command protocol (main.py)
 from stockade.cli._run_args import add_arguments as add_arguments
 from stockade.cli._run_complain import complain_requested
+from stockade.cli._run_refusals import Refusals, end_line
 from stockade.cli._run_tomoyo import add_kernel_grants, wants_tomoyo
 from stockade.cli._strict import check_strict, strict_judge
 from stockade.errors import StockadeError, UnsupportedError, UsageError
@@ -371,12 +372,18 @@ def _run(args: argparse.Namespace) -> int:
                 if judged is not None:
                     rec = _run_complain.audit_record(rec, plan.keep_caps)
                 report.write_record(audit, rec)
-        tcp = TcpRefusals()
+        tcp, refused = TcpRefusals(), Refusals()
         if supervision is not None:
-            _watch_tcp(supervision, tcp)
+            _watch_refusals(supervision, tcp, refused)
+
+        def kernel_record(rec: AuditRecord) -> None:
+            tcp.kernel_record(rec)
+            refused.kernel_record(rec)
+
         # complain mode has no kernel denials to read: the supervisor records them
-        collector = (_collector(plan.name, audit, tcp.kernel_record, prep.plan)
+        collector = (_collector(plan.name, audit, kernel_record, prep.plan)
                      if judged is None else None)
+        kernel_visible = collector is not None
         layers = [name for name, on in (("landlock", prep.landlock_active),
                                         ("seccomp", prep.bpf is not None),
                                         ("capabilities", True), ("no_new_privs", True)) if on]
@@ -436,6 +443,10 @@ def _run(args: argparse.Namespace) -> int:
         hint = tcp.hint()
         if hint and not args.quiet:
             tell.say(hint)
+        elif judged is None and not args.quiet:
+            line = end_line(args, command, status, refused, kernel_visible)
+            if line:
+                tell.say(line)
         return status
     finally:
         if keyring_key:
@@ -474,17 +485,21 @@ def _protect_launcher_files(supervision: SupervisorSetup, outputs: list[os.stat_
 
 
 
-def _watch_tcp(supervision: SupervisorSetup, tcp: TcpRefusals) -> None:
-    """Let `tcp` see the supervisor's refusals too (its audit sink, if any, still gets them)."""
+def _watch_refusals(supervision: SupervisorSetup, tcp: TcpRefusals, refused: Refusals) -> None:
+    """Let `tcp` and `refused` see the supervisor's refusals and its modules' denials too
+    (the audit sinks, if any, still get them)."""
     sup = supervision.supervisor
-    before = sup.audit_sink
 
-    def tee(event: AuditEvent) -> None:
-        tcp.event(event)
-        if before is not None:
-            before(event)
+    def tee(before: Callable[[AuditEvent], None] | None) -> Callable[[AuditEvent], None]:
+        def both(event: AuditEvent) -> None:
+            tcp.event(event)
+            refused.event(event)
+            if before is not None:
+                before(event)
+        return both
 
-    sup.audit_sink = tee
+    sup.audit_sink = tee(sup.audit_sink)
+    sup.stack.audit_sink = tee(sup.stack.audit_sink)
 
 
 def _supervision(args: argparse.Namespace, plan: EnforcementPlan, audit: RecordFile | None,
@@ -504,7 +519,10 @@ def _supervision(args: argparse.Namespace, plan: EnforcementPlan, audit: RecordF
         from stockade.enforce.supervisor.setup import build_hybrid
 
         # only what Landlock cannot mediate
-        return build_hybrid(os.dup(audit.fd) if audit else None)
+        setup = build_hybrid(os.dup(audit.fd) if audit else None)
+        if setup.auditor is not None and args.profile:  # its refusals are the profile's plan's
+            setup.auditor.profile = plan.name
+        return setup
     from stockade.enforce.supervisor.setup import build
     from stockade.modules.selinux.hostconfig import host_policy
 

@@ -160,9 +160,12 @@ def run(args: argparse.Namespace) -> int:
         print_json(doc)
         return 0
     cache = doc["plan_cache"]
-    where = (cache.get("error") or f"{cache['directory']} ({cache['entries']} entries)"
-             if cache.get("directory") or cache.get("error")
-             else "none (no cache directory for this user)")
+    where = (f"{cache['directory']} ({cache['entries']} entries)"
+             if cache.get("directory") else "none")
+    if cache.get("error"):
+        where = cache["error"]
+    elif cache.get("off"):
+        where = f"off: {cache['off']}"
     table(("layer", "mechanism", "state"), _host_rows(doc, details) + _process_rows(doc["process"])
           + [("stockade", "plan cache (run -p)", where),
              ("", "confined now", _confined_text(doc["confined"]))])

@@ -197,9 +197,10 @@ def report_tally(report: CoverageReport, *, supervised: bool) -> Tally:
 
 def summary(entries: Sequence[CoverageEntry], what: str, hint: str,
             include_dirs: Sequence[str] = ()) -> str | None:
-    """One line about the weakened `entries` of `what` (None when there are none), e.g.
-    "3 rules of p.profile not enforced exactly as written (3 approximated), and 64 from
-    shared abstractions (64 approximated); -v lists them"."""
+    """One line of information about the weakened `entries` of `what` (None when there are
+    none), e.g. "note: p.profile runs with 3 of its rules enforced differently than written (3
+    approximated), and 64 from shared abstractions (64 approximated); -v lists them".
+    Worded as a note: the run goes on, and each status is a choice the docs explain."""
     counts = Counter((path, e.status) for path, e in _worst(entries))
     return tally_summary(counts, what, hint, include_dirs)
 
@@ -219,13 +220,13 @@ def tally_summary(counts: Tally, what: str, hint: str, include_dirs: Sequence[st
         return None
     n_own, n_shared = sum(own.values()), sum(shared.values())
     if own:
-        text = (f"{n_own} rule{'s' if n_own != 1 else ''} of {what} not enforced "
-                f"exactly as written ({_status_counts(own)})")
+        text = (f"note: {what} runs with {n_own} of its rules enforced differently than "
+                f"written ({_status_counts(own)})")
         if shared:
             text += (f", and {n_shared} from shared abstractions "
                      f"({_status_counts(shared)})")
     else:
-        text = (f"{n_shared} rule{'s' if n_shared != 1 else ''} of {what} from shared "
-                f"abstractions not enforced exactly as written ({_status_counts(shared)}); "
-                "its own rules are")
+        text = (f"note: {what} runs with {n_shared} rule{'s' if n_shared != 1 else ''} "
+                f"of shared abstractions enforced differently than written "
+                f"({_status_counts(shared)}); its own rules are exact")
     return f"{text}; {hint}"

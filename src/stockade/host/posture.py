@@ -72,12 +72,51 @@ def host_posture(pid: int) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def plan_cache_status() -> dict[str, Any]:
-    """Where `stockade run -p` caches compiled plans for this user, and how many."""
+    """Where `stockade run -p` caches compiled plans for this user, how many, and why runs
+    cannot use it (`off`; None when they can), asked without making anything: a user without
+    a home (nobody's /nonexistent) has no cache directory, one another user owns or opened to
+    others is refused, and without a runtime directory no run trusts the cache's key."""
     from stockade.enforce.plan.cache import cache_dir
+    from stockade.enforce.plan.cache.marks import directory as marks_directory
 
     directory = cache_dir()
+    if directory is None:
+        home = os.path.expanduser("~")
+        off = (f"this user's home {home} does not exist (XDG_CACHE_HOME can name another place)"
+               if os.path.isabs(home) else "no home directory for this user (XDG_CACHE_HOME "
+               "can name one)")
+    else:
+        off = _unusable(directory)
+    if off is None and marks_directory() is None:
+        off = ("no runtime directory (XDG_RUNTIME_DIR) to learn whether a sandbox may hold "
+               "the cache's key")
     entries = 0
     if directory:
         with contextlib.suppress(OSError):
             entries = sum(1 for n in os.listdir(directory) if n.endswith(".json"))
-    return {"directory": directory, "entries": entries}
+    return {"directory": directory, "entries": entries, "off": off}
+
+
+def _unusable(directory: str) -> str | None:
+    """Why a run could not keep its plan cache in `directory` (the checks of
+    status_record.open_dir, which makes it if missing), without making it; None if it could."""
+    import stat
+
+    try:
+        st = os.lstat(directory)
+    except FileNotFoundError:
+        parent = os.path.dirname(directory)
+        while parent != "/" and not os.path.lexists(parent):
+            parent = os.path.dirname(parent)
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return f"{directory} cannot be made ({parent} is not writable by this user)"
+        return None
+    except OSError as err:
+        return f"{directory}: {err.strerror}"
+    uid = os.geteuid()
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{directory} is not a directory"
+    if st.st_uid != uid or stat.S_IMODE(st.st_mode) & 0o077:
+        return (f"{directory} is not a private directory of uid {uid} (owner {st.st_uid}, mode "
+                f"{stat.S_IMODE(st.st_mode):04o})")
+    return None

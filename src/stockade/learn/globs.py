@@ -3,7 +3,10 @@
 What aa-genprof and aa-logprof propose by hand, done where it is safe: a process's own
 /proc entries become `@{PROC}/@{pid}/`, a home directory `@{HOME}/`, the multiarch library
 directory `@{multiarch}`, version numbers in library directories and sonames a `[0-9]*`, and
-the random part of a temporary file's name a `*` (only under the temporary directories).
+the random part of a temporary file's name a `*` (only under the temporary directories), and
+a content-addressed name (a hex digest of 32 digits or more: git's objects and packs, build
+ids, caches) a `*`, with the two-digit fan-out directory it sits in (`.git/objects/03/`)
+a `[0-9a-f][0-9a-f]` (aa-logprof's "Glob" on each: the next run's objects have other names).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
+from collections.abc import Iterable
 
 _SPECIAL = set('*?[]{}^,"\\ @$#')
 _PROC_TASK = re.compile(r"^/proc/(?:\d+|self|thread-self)/task/\d+(?=/|$)")
@@ -21,10 +25,16 @@ _VERSION_DIR = re.compile(r"^(\D+?)(\d+)\.(\d+)$")  # python3.11, perl5.36
 _NUMBER_DIR = re.compile(r"^\d+(?:\.\d+)*$")  # gcc/.../12, perl/5.36.0
 _TEMP_DIRS = ("/tmp/", "/var/tmp/", "/dev/shm/", "/run/user/")
 _RANDOM_STEM = re.compile(r"^(tmp|\.?[A-Za-z]{0,12}[._-])?([A-Za-z0-9_]{6,})$")
+_WORD_AND_SIX = re.compile(r"^([a-z]{1,4})([A-Za-z0-9]{6})$")
 _RANDOM_SUFFIX = re.compile(r"^([A-Za-z]{1,12}\.(?:[A-Za-z]{1,12}-)?)([A-Za-z0-9_]{6,12})$")
 #: names whose random part may be all lower case: sem_open's `sem.XXXXXX`, multiprocessing's
 #: `sem.mp-` and 8 of [a-z0-9_]
 _KNOWN_TEMPLATE = re.compile(r"^sem\.(?:[A-Za-z0-9]{6}|mp-[a-z0-9_]{8})$")
+#: a content digest in a name: md5 (32), git's loose object (38), sha1 (40), sha256 (64), ...
+_DIGEST = re.compile(r"[0-9a-f]{32,}|[0-9A-F]{32,}")
+_FAN_OUT = re.compile(r"[0-9a-f]{2}")
+#: the glob of a fan-out directory's name
+FAN_OUT_GLOB = "[0-9a-f][0-9a-f]"
 _LIB_ROOTS = ("/usr/lib/", "/lib/", "/usr/lib64/", "/lib64/", "/usr/local/lib/", "/usr/libexec/",
               "/usr/share/")
 
@@ -57,13 +67,32 @@ def _temp_component(name: str) -> str | None:
     stem, dot, ext = name.partition(".") if not name.startswith(".") else (name, "", "")
     match = _RANDOM_STEM.match(stem)
     if match and _looks_random(match.group(2)):
-        return escape(match.group(1) or "") + "*" + (escape(dot + ext) if dot else "")
+        # mkstemp's template is a word and 6 random characters of [A-Za-z0-9]: gcc's
+        # `ccXXXXXX` keeps `cc` (an upper-case letter tells them from Python's tempfile
+        # names, all lower case: those get no word kept)
+        word = match.group(1) or ""
+        if (not word and (short := _WORD_AND_SIX.match(stem))
+                and any(c.isupper() for c in short.group(2))):
+            word = short.group(1)
+        return escape(word) + "*" + (escape(dot + ext) if dot else "")
     # glibc's sem_open (`sem.XXXXXX`) and Python's multiprocessing (`sem.mp-xxxxxxxx`): the
     # random part comes after the dot
     match = _RANDOM_SUFFIX.match(name)
     if match and (_looks_random(match.group(2)) or _KNOWN_TEMPLATE.match(name)):
         return escape(match.group(1)) + "*"
     return None
+
+
+def _temp_name_index(path: str) -> int:
+    """The index (in `path.split("/")`) of the name a program made in a temporary directory
+    (`/tmp/NAME`, `/run/user/UID/NAME`), -1 when `path` is in none. Only that name may be
+    random: what lies beneath it was named by the program (a venv's `bin/python3`, a
+    project's `Makefile` under /tmp are names, not mkstemp's XXXXXX)."""
+    for root in _TEMP_DIRS:
+        if path.startswith(root):
+            depth = root.count("/")
+            return depth + 1 if root == "/run/user/" else depth
+    return -1
 
 
 def collapse(path: str, homes: list[str] | None = None) -> str:
@@ -81,12 +110,16 @@ def collapse(path: str, homes: list[str] | None = None) -> str:
             prefix, rest = "@{HOME}/", rest[len(home):]
             break
     parts = rest.split("/")
-    temp = prefix == "" and rest.startswith(_TEMP_DIRS)
+    temp = _temp_name_index(rest) if prefix == "" else -1
     library = prefix == "" and rest.startswith(_LIB_ROOTS)
-    out = []
+    out: list[str] = []
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
-        if temp and i >= 2 and part and (replaced := _temp_component(part)) is not None:
+        if _DIGEST.search(part):
+            out.append("*".join(escape(p) for p in _DIGEST.split(part)))
+            if i >= 2 and _FAN_OUT.fullmatch(parts[i - 1]):
+                out[-2] = FAN_OUT_GLOB
+        elif i == temp and part and (replaced := _temp_component(part)) is not None:
             out.append(replaced)
         elif library and (m := _MULTIARCH.fullmatch("/" + part)) and m:
             out.append("@{multiarch}")
@@ -99,6 +132,87 @@ def collapse(path: str, homes: list[str] | None = None) -> str:
         else:
             out.append(escape(part))
     return prefix + "/".join(out)
+
+
+def fan_out_dirs(globs: Iterable[str]) -> set[str]:
+    """The directories (`/r/.git/objects/`) whose fan-out subdirectories `collapse` made a
+    glob of, in some of `globs`."""
+    marker = "/" + FAN_OUT_GLOB + "/"
+    return {g[:g.index(marker) + 1] for g in globs if marker in g}
+
+
+def into_fan_out(glob: str, dirs: set[str]) -> str:
+    """`glob` with a fan-out subdirectory of one of `dirs` made a glob, and its file name a
+    `*` (git's `objects/03/` and `objects/03/tmp_obj_AbC123` beside `objects/03/<digest>`);
+    `glob` itself otherwise."""
+    for directory in dirs:
+        if not glob.startswith(directory):
+            continue
+        name, slash, rest = glob[len(directory):].partition("/")
+        if not _FAN_OUT.fullmatch(name):
+            continue
+        if not slash or not rest:
+            return directory + FAN_OUT_GLOB + slash
+        if "/" not in rest:
+            return directory + FAN_OUT_GLOB + "/*"
+        return directory + FAN_OUT_GLOB + "/" + rest
+    return glob
+
+
+_NUMBER_SUFFIX = re.compile(r"(?<=[^/])\.[0-9]{4,}$")
+_MKSTEMP_SUFFIX = re.compile(r"(?<=[^/][_.-])([A-Za-z0-9]{6})$")
+_PID_PART = re.compile(r"(?<=[^/][_.-])[0-9]{4,}(?=[_.-])")
+
+
+def created_glob(glob: str) -> str:
+    """A created file's name with the parts the next run names otherwise as globs: a number
+    of 4 digits or more at the end (Python's atomic `mod.pyc.140584330346928`, a core's pid)
+    as `.[0-9]*`, mkstemp's 6 random characters after a separator (git's `tmp_pack_wO6SYK`,
+    `packs_vkNK6F`) as `*`, and a number of 4 digits or more between separators (a pid,
+    `.tmp-9422-pack-*.idx`; a date's year) as `*`. Shorter numbers are names (Python's
+    cache tag `cpython-311`, a soname's `.6`)."""
+    head, _, name = glob.rpartition("/")
+    name = _NUMBER_SUFFIX.sub(".[0-9]*", name)
+    random = _MKSTEMP_SUFFIX.search(name)
+    if random and _looks_random(random.group(1)):
+        name = name[:random.start()] + "*"
+    name = _PID_PART.sub("*", name)
+    return f"{head}/{name}" if head or glob.startswith("/") else name
+
+
+#: a directory whose listing and that of this many directories beneath it were seen was walked
+WALKED = 8
+
+
+def walked_roots(listed: Iterable[str]) -> set[str]:
+    """The directories a program walked (`find D`, `ls -R D`, `du D`): among the directory
+    globs it listed (`D/`, ending in a slash), each that is listed itself, is not `/`, and has
+    at least WALKED listed directories beneath it; of nested ones the topmost, narrowed to the
+    deepest listed directory beneath it that holds all the others."""
+    dirs = sorted(set(listed))
+    roots: set[str] = set()
+    for i, top in enumerate(dirs):
+        if top == "/" or any(top.startswith(r) for r in roots):
+            continue
+        below = []
+        for other in dirs[i + 1:]:
+            if not other.startswith(top):
+                break
+            below.append(other)
+        if len(below) >= WALKED:
+            # the deepest listed directory holding them all: `find tree` run from its parent
+            # lists the parent (the working directory) too, whose other entries it never saw
+            common = os.path.commonpath([d.rstrip("/") for d in below]) + "/"
+            roots.add(common if common in below else top)
+    return roots
+
+
+def into_walked(glob: str, roots: set[str]) -> str:
+    """A directory glob beneath a walked root as `ROOT**/` (aa-logprof's Glob, twice)."""
+    for root in roots:
+        if glob.startswith(root) and glob != root:
+            return root + "**/"
+    return glob
 
 
 def glob_directory(path: str) -> str:

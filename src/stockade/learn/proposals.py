@@ -14,7 +14,17 @@ from dataclasses import dataclass, field
 
 from stockade.audit.record import AuditRecord
 from stockade.audit.suggest import LANDLOCK_FS, LANDLOCK_MAKE_REMOVE, mask_letters
-from stockade.learn.globs import collapse, escape
+from stockade.learn.globs import (
+    WALKED,
+    collapse,
+    created_glob,
+    escape,
+    fan_out_dirs,
+    into_fan_out,
+    into_walked,
+    walked_roots,
+)
+from stockade.learn.trees import whole_trees
 from stockade.policy import CompiledProfile, Perm
 from stockade.policy.constants import SIGNALS, signal_name
 
@@ -92,6 +102,9 @@ def accesses_from_record(record: AuditRecord) -> list[Access]:
     f = record.fields
     if record.module == "landlock":
         return _landlock(record)
+    if record.module == "supervisor" and record.requested and record.object.startswith("/"):
+        # `run -p`'s supervisor: the plan lacked this AppArmor mask (chmod, xattrs: `w`)
+        return [Access("file", path=record.object, letters=mask_letters(record.requested))]
     if record.module not in ("apparmor", "stockade"):
         return []
     op = f.get("operation", record.operation)
@@ -190,10 +203,21 @@ def _own_directory(profile: CompiledProfile | None, access: Access) -> Access:
     return Access("file", path=directory, glob="/**", letters="rw", created=True)
 
 
+def _reads_only(access: Access) -> bool:
+    """A file or directory read, and nothing else."""
+    return access.kind == "file" and set(access.letters) <= {"r"} and not access.created
+
+
+def _lists_only(access: Access, glob: str) -> bool:
+    """A directory read, and nothing else (what walking a tree does)."""
+    return glob.endswith("/") and _reads_only(access)
+
+
 def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, *,
             exec_mode: str = "ix", homes: list[str] | None = None) -> list[Proposal]:
     """Merge `accesses` into proposals, dropping what `profile` already allows."""
     merged: dict[tuple[str, str, str], Proposal] = {}
+    files: list[tuple[Access, str]] = []
     for access in accesses:
         if _allowed(profile, access):
             continue
@@ -204,18 +228,35 @@ def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, 
             glob = collapse(access.path, homes) + access.glob
             if access.is_dir and not glob.endswith("/"):
                 glob += "/"
-            key = ("file", glob, "")
-            prop = merged.setdefault(key, Proposal("file", path=glob))
-            prop.letters.update(access.letters)
-            prop.created = prop.created or access.created
-            if access.kind == "exec":
-                prop.exec_mode = exec_mode
-            prop.count += 1
+            files.append((access, glob))
             continue
         if not (_WORD.fullmatch(access.name) and _WORD.fullmatch(access.detail)):
             continue  # a name that is no word would be profile syntax: no rule
         key = (access.kind, access.name, access.detail)
         prop = merged.setdefault(key, Proposal(access.kind, name=access.name, detail=access.detail))
+        prop.count += 1
+    fan_outs = fan_out_dirs(glob for _, glob in files)  # git's objects/03/: every 2-digit dir
+    # a tree the program walked (`find D`): its listed directories as one `D/**/ r,`; one it
+    # read whole (`tar czf x D`: every file beneath D, as it is now): `D/** r,`
+    walked = walked_roots(glob for access, glob in files if _lists_only(access, glob))
+    reads = {i for i, (access, _) in enumerate(files) if _reads_only(access)}
+    whole = whole_trees(files, walked, reads, WALKED) if walked else set()
+    created = {access.path for access, _ in files if access.created}
+    for i, (access, glob) in enumerate(files):
+        glob = into_fan_out(glob, fan_outs) if fan_outs else glob
+        if whole and i in reads and (root := next((r for r in whole if glob.startswith(r)
+                                                   and glob != r), None)):
+            glob = root + "**"
+        elif walked and _lists_only(access, glob):
+            glob = into_walked(glob, walked)
+        if access.path in created:  # its other uses too: the next run names it otherwise
+            glob = created_glob(glob)
+        key = ("file", glob, "")
+        prop = merged.setdefault(key, Proposal("file", path=glob))
+        prop.letters.update(access.letters)
+        prop.created = prop.created or access.created
+        if access.kind == "exec":
+            prop.exec_mode = exec_mode
         prop.count += 1
     order = {"capability": 0, "network": 1, "signal": 2, "ptrace": 3, "unix": 4, "file": 5}
     return sorted(merged.values(), key=lambda p: (order.get(p.kind, 9), p.path, p.name))

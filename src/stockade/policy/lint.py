@@ -1,5 +1,6 @@
 """Warnings about risky but valid policy: W+X paths, unconfined exec, broad writes,
-dangerous capabilities and inherit-exec of programs that can escape to a shell."""
+dangerous capabilities and inherit-exec of programs that can escape to a shell (not of the
+profile's own program: `learn` writes its `ix`, and it runs under the profile anyway)."""
 
 from __future__ import annotations
 
@@ -140,7 +141,9 @@ def _lint_one(prof: CompiledProfile) -> list[LintWarning]:
                 out.append(_warn("broad-write", f"'{_shown(e)}' grants write to most of the "
                                  f"filesystem ({hits} of {len(_BROAD_PROBES)} probe paths)",
                                  prof, e.rule))
-        if e.exec_mode == "ix" and not e.deny:
+        # the profile's own program running itself again gains nothing: learn writes that rule
+        if e.exec_mode == "ix" and not e.deny and not (
+                e.pattern.exact and e.pattern.text == prof.attachment):
             combined, each = _escape_patterns()
             if intersects(e.pattern, combined):
                 name = next((n for n, p in each if intersects(e.pattern, p)), "?")

@@ -113,7 +113,10 @@ def grant_attached_program(pp: ProfilePlan, profile: CompiledProfile, program: s
     so a stock profile need not grant `x` on its own program (usr.bin.passwd, dumpcap: `mr`
     only). The launcher execs the program inside the sandbox, so execute and read_file are
     granted on the resolved file, reported as approximated (wider: it may run itself again).
-    Not when the profile denies exec there, nor for a profile that does not attach to it.
+    A profile that attaches to no program (lsb_release's: entered by `Px -> lsb_release`) is
+    the one `run -p P -- CMD` was told to put CMD in, as `aa-exec -p P -- CMD` does, whose
+    exec AppArmor also checks against the caller: CMD is granted the same way. Not when the
+    profile denies exec there, nor for a profile that attaches to other programs.
     """
     from stockade.enforce.plan.explain import LandlockModel
     from stockade.enforce.plan.types import FsRule
@@ -125,7 +128,7 @@ def grant_attached_program(pp: ProfilePlan, profile: CompiledProfile, program: s
         return
     only = ProfileSet()
     only.add([profile])
-    if only.find_attachment(exe).profile is not profile:
+    if profile.attachment and only.find_attachment(exe).profile is not profile:
         return
     if profile.file_perms(exe).deny & Perm.EXEC:
         return
@@ -135,7 +138,8 @@ def grant_attached_program(pp: ProfilePlan, profile: CompiledProfile, program: s
         return
     src = f"{profile.pos.file}:{profile.pos.line}"
     pp.plan.fs_rules.append(FsRule(exe, want, src))
-    pp.coverage.add(f"profile {profile.name} attaches to {exe}", APPROX,
+    what = "attaches to" if profile.attachment else "is put on (it attaches to no program)"
+    pp.coverage.add(f"profile {profile.name} {what} {exe}", APPROX,
                     "execute and read granted on it so that it can be started in the sandbox "
                     "(AppArmor checks that exec against the caller, not this profile): wider, "
                     "the program may run itself again", source=src, enforced_by="Landlock")

@@ -340,18 +340,20 @@ class Supervisor:
         return err
 
     def refuse(self, nid: int, task: TaskInfo, hook: str, obj: Object | None, err: int,
-               reason: str) -> None:
-        """A denial by the supervisor itself (not a module): audited as module=supervisor."""
-        self.audit_refusal(task, hook, obj, err, reason)
+               reason: str, requested: str = "") -> None:
+        """A denial by the supervisor itself (not a module): audited as module=supervisor;
+        `requested`: the AppArmor mask the plan lacked (`w`), for a rule to be proposed."""
+        self.audit_refusal(task, hook, obj, err, reason, requested)
         self.deny(nid, err)
 
     def audit_refusal(self, task: TaskInfo, hook: str, obj: Object | None, err: int,
-                      reason: str) -> None:
+                      reason: str, requested: str = "") -> None:
         """The one audit record of a denial by the supervisor itself (module=supervisor)."""
         if self.audit_sink is not None:
             req = Request(hook, task.subject, obj)
-            self.audit_sink(AuditEvent(req, Verdict("supervisor", err, reason), DENIED,
-                                       Mode.ENFORCE, time.time(), 0))
+            fields = (("requested", requested),) if requested else ()
+            self.audit_sink(AuditEvent(req, Verdict("supervisor", err, reason, fields=fields),
+                                       DENIED, Mode.ENFORCE, time.time(), 0))
 
     def _writable_files(self, pid: int) -> list[Object] | None:
         """What thread group `pid` holds open for writing (held.py, in the helper thread)."""

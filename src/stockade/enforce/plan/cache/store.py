@@ -35,8 +35,8 @@ def cache_dir() -> str | None:
     base = os.environ.get("XDG_CACHE_HOME") or ""
     if not os.path.isabs(base):
         home = os.path.expanduser("~")
-        if not os.path.isabs(home):
-            return None
+        if not os.path.isabs(home) or not os.path.isdir(home):
+            return None  # a user without a home (nobody's /nonexistent): never made by a run
         base = os.path.join(home, ".cache")
     return os.path.join(base, "stockade", "plans")
 

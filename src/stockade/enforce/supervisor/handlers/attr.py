@@ -116,7 +116,7 @@ def guard(sup: Supervisor, nid: int, task: TaskInfo, obj: Object, write: bool,
         return True
     err, why = sup.guard.check(obj.path, obj.mode, write)
     if err:
-        sup.refuse(nid, task, hook, obj, err, why)
+        sup.refuse(nid, task, hook, obj, err, why, "w" if write else "r")  # AppArmor's letter
         return False
     return True
 
