@@ -9,12 +9,13 @@ says how to make them visible instead (docs/enforce.md, "When the program fails"
 
 from __future__ import annotations
 
-import argparse
 import os
 import threading
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
+    import argparse
+
     from stockade.audit.record import AuditRecord
     from stockade.lsm.stack import AuditEvent
 
@@ -70,12 +71,12 @@ def end_line(args: argparse.Namespace, command: list[str], status: int, seen: Re
     `kernel_visible`: the kernel's denial records of the program were read (root, audit on,
     --audit); otherwise a Landlock or seccomp refusal left no trace this run could see.
     """
-    import shlex
+    if status == 0 or status in _USER_SIGNALS or getattr(args, "mode", None) == "learn":
+        return None
+    import shlex  # only now: it imports re, which a plain run does not need
 
     from stockade.cli.output import printable
 
-    if status == 0 or status in _USER_SIGNALS or getattr(args, "mode", None) == "learn":
-        return None
     if seen.count:
         where = (f"recorded in {printable(args.audit)}" if args.audit
                  else "--audit FILE records each")
