@@ -62,6 +62,7 @@ def test_kept_capability_survives_exec_as_root():
     res = confined(plan_with(ro=["/proc"], keep_caps=[bind_service]), STATUS)
     st = _status(res)
     assert st["CapEff"] == st["CapPrm"] == st["CapBnd"] == f"{1 << bind_service:016x}"
+    assert st["CapInh"] == f"{1 << bind_service:016x}"  # kept & what the bounding set kept
     assert st["SecureBits"] == "0"  # NOROOT would cost root the kept capability at exec
 
 

@@ -203,13 +203,18 @@ def restrict_to(keep: int, trim_bounding: bool, raise_ambient: bool,
     ambient_clear()
     if lock_securebits:
         set_securebits(LOCKED_NOROOT)
-    if trim_bounding:
+    bounding = ~0
+    if trim_bounding:  # one read of each bit: what stays is the kept part of what was there
+        bounding = 0
         for cap in range(last_cap() + 1):
-            if not keep >> cap & 1 and bounding_has(cap):
-                drop_bounding(cap)
+            if bounding_has(cap):
+                if keep >> cap & 1:
+                    bounding |= 1 << cap
+                else:
+                    drop_bounding(cap)
     now = capget()
     kept = keep & now.permitted
-    inheritable = kept & (bounding_set() if trim_bounding else ~0)
+    inheritable = kept & bounding
     capset(CapState(kept, kept, inheritable))
     if raise_ambient:
         for cap in range(last_cap() + 1):

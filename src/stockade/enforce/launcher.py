@@ -24,11 +24,11 @@ is not put back: the terminal may have been resized meanwhile, and that size mus
 
 from __future__ import annotations
 
+import _signal as signal  # signal's C core: no enum conversions (start-up)
 import contextlib
 import errno
 import os
 import resource
-import signal
 import termios
 from collections.abc import Callable, Iterable, Sequence
 
@@ -178,8 +178,8 @@ def _child(prep: Prepared, argv: Sequence[str], paths: list[str], err_w: int,
             stage = "setrlimit"
             _lower_rlimits(prep.plan.rlimits)
         stage = "signals"
-        for sig in FORWARDED_SIGNALS:
-            if signal.getsignal(sig) is not signal.SIG_IGN:
+        for sig in FORWARDED_SIGNALS:  # a handler (Python's, or one set outside Python: None)
+            if signal.getsignal(sig) not in (signal.SIG_DFL, signal.SIG_IGN):
                 signal.signal(sig, signal.SIG_DFL)
         for sig in _RESET_TO_DEFAULT:
             signal.signal(sig, signal.SIG_DFL)

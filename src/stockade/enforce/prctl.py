@@ -3,7 +3,6 @@ securebits. Each is one system call, safe between fork and exec."""
 
 from __future__ import annotations
 
-import ctypes
 import enum
 
 from stockade.enforce._libc import LIBC, check
@@ -40,8 +39,7 @@ class SecureBits(enum.IntFlag):
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
     """Raw prctl; OSError on failure."""
-    return check(LIBC.prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(arg3),
-                            ctypes.c_ulong(arg4), ctypes.c_ulong(arg5)))
+    return check(LIBC.prctl(option, arg2, arg3, arg4, arg5))  # argtypes: unsigned long
 
 
 def set_no_new_privs() -> None:
