@@ -9,7 +9,6 @@ kernel caps a setuid-root or file-capability binary's permitted set at the old o
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 from collections.abc import Iterable
@@ -28,6 +27,7 @@ from stockade.enforce.prctl import (
 )
 from stockade.lsm import caps as lsm_caps
 from stockade.slotted import Frozen
+from stockade.suppress import suppress
 
 #: The kernel's spelling (CAP_CHOWN = 0 ...) of the one capability table, `stockade.lsm.caps`.
 CAP_NAMES: tuple[str, ...] = tuple(f"CAP_{name.upper()}" for name in lsm_caps.CAP_NAMES)
@@ -204,14 +204,13 @@ def restrict_to(keep: int, trim_bounding: bool, raise_ambient: bool,
     if lock_securebits:
         set_securebits(LOCKED_NOROOT)
     bounding = ~0
-    if trim_bounding:  # one read of each bit: what stays is the kept part of what was there
+    if trim_bounding:  # what stays is the kept part of what was there
         bounding = 0
         for cap in range(last_cap() + 1):
-            if bounding_has(cap):
-                if keep >> cap & 1:
-                    bounding |= 1 << cap
-                else:
-                    drop_bounding(cap)
+            if not keep >> cap & 1:
+                drop_bounding(cap)  # succeeds (changes nothing) where the bit is clear
+            elif bounding_has(cap):
+                bounding |= 1 << cap
     now = capget()
     kept = keep & now.permitted
     inheritable = kept & bounding
@@ -219,5 +218,5 @@ def restrict_to(keep: int, trim_bounding: bool, raise_ambient: bool,
     if raise_ambient:
         for cap in range(last_cap() + 1):
             if inheritable >> cap & 1:
-                with contextlib.suppress(OSError):  # blocked by SECBIT_NO_CAP_AMBIENT_RAISE
+                with suppress(OSError):  # blocked by SECBIT_NO_CAP_AMBIENT_RAISE
                     ambient_raise(cap)

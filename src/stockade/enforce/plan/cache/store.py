@@ -12,10 +12,11 @@ MAX_ENTRY_BYTES; at most MAX_ENTRIES are kept (the oldest go first).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
+
+from stockade.suppress import suppress
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
@@ -147,14 +148,14 @@ class Store:
                 f.write(HEADER + self._mac(raw) + b"\n" + raw)
             os.rename(tmp, name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
         except BaseException:
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.unlink(tmp, dir_fd=self.dir_fd)
             raise
         self._evict(keep=name)
 
     def remove(self, name: str) -> None:
         """Drop entry `name` (a refused one)."""
-        with contextlib.suppress(FileNotFoundError):
+        with suppress(FileNotFoundError):
             os.unlink(name, dir_fd=self.dir_fd)
 
     def _evict(self, keep: str) -> None:
