@@ -40,13 +40,13 @@ print(status, *sorted(sys.modules), file=sys.stderr)
 #: ipaddress (the supervisor writes an address's text itself), socket and selectors (the
 #: supervisor uses socket's C core, _socket), queue (its SimpleQueue is _queue's), signal
 #: (its enum conversions: the launcher and the supervisor use _signal), contextlib (the path
-#: uses stockade.suppress)
+#: uses stockade.suppress), the rest of explain (PlanGuard's model is plan/landlock_model.py)
 NOT_ON_THE_PATH = ("stockade.policy", "re2", "stockade.enforce.supervisor.observe",
                    "stockade.enforce.supervisor.complain", "stockade.enforce.plan.net",
                    "stockade.enforce.plan.glob", "shutil", "lzma", "bz2", "dataclasses",
                    "inspect", "ast", "dis", "tokenize", "typing", "argparse", "gettext",
                    "locale", "re", "json", "importlib", "ipaddress", "socket", "selectors",
-                   "queue", "signal", "contextlib")
+                   "queue", "signal", "contextlib", "stockade.enforce.plan.explain")
 
 
 def _loaded(*args: str) -> tuple[int, list[str]]:
