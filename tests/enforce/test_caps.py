@@ -62,7 +62,24 @@ def test_kept_capability_survives_exec_as_root():
     res = confined(plan_with(ro=["/proc"], keep_caps=[bind_service]), STATUS)
     st = _status(res)
     assert st["CapEff"] == st["CapPrm"] == st["CapBnd"] == f"{1 << bind_service:016x}"
+    assert st["CapInh"] == f"{1 << bind_service:016x}"  # kept & what the bounding set kept
     assert st["SecureBits"] == "0"  # NOROOT would cost root the kept capability at exec
+
+
+def test_kept_capability_the_bounding_set_lacks_is_not_inherited():
+    """A launcher whose bounding set already lacks a kept capability (and one it drops): the
+    child trims the rest, and its inheritable set is only what the bounding set kept."""
+    bind_service = caps.CAP_BY_NAME["CAP_NET_BIND_SERVICE"]
+    net_raw = caps.CAP_BY_NAME["CAP_NET_RAW"]
+
+    def lower_bounding() -> None:
+        caps.drop_bounding(bind_service)
+        caps.drop_bounding(caps.CAP_BY_NAME["CAP_SYS_ADMIN"])
+
+    res = confined(plan_with(ro=["/proc"], keep_caps=[bind_service, net_raw]), STATUS,
+                   before=lower_bounding)
+    st = _status(res)
+    assert st["CapBnd"] == st["CapInh"] == st["CapEff"] == f"{1 << net_raw:016x}", res
 
 
 def test_chown_fails_after_capability_drop(tmp_path):

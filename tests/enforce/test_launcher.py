@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -311,3 +312,45 @@ def test_which_finds_what_shutil_which_finds(tmp_path, monkeypatch):
     monkeypatch.delenv("PATH")
     assert which("true") == shutil.which("true") is not None
     assert which("tool") == shutil.which("tool")
+
+
+class _SignalsBeforeExec:
+    """A ChildHook whose child step (after the launcher's signal step) reports the child's
+    dispositions and then signals itself with SIGUSR1."""
+
+    def __init__(self) -> None:
+        self.read_end, self.write_end = os.pipe()
+
+    def fork(self, child: Callable[[], None]) -> int:
+        pid = os.fork()
+        if pid == 0:
+            child()
+        return pid
+
+    def in_child(self) -> None:
+        ignored = [sig for sig in launcher.FORWARDED_SIGNALS
+                   if signal.getsignal(sig) == signal.SIG_IGN]
+        os.write(self.write_end, json.dumps(ignored).encode())
+        os.close(self.write_end)
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+
+def test_the_child_has_default_handlers_and_keeps_inherited_ignores():
+    """Between its signal step and exec the child runs with the default action for every
+    signal the launcher handles (SIGUSR1 kills it there, not the launcher's Python handler)
+    and for SIGPIPE/SIGXFSZ (Python ignores them), while an inherited ignore (nohup's SIGHUP)
+    stays."""
+    caught = signal.signal(signal.SIGUSR1, lambda *_: None)
+    hup = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    hook = _SignalsBeforeExec()
+    try:
+        prep = prepare.prepare(defaults.adhoc_plan([], [], ["/usr"], []))
+        status = launcher.launch(prep, ["/bin/true"], hook=hook)
+    finally:
+        signal.signal(signal.SIGUSR1, caught)
+        signal.signal(signal.SIGHUP, hup)
+        os.close(hook.write_end)
+    ignored = json.loads(os.read(hook.read_end, 4096))
+    os.close(hook.read_end)
+    assert status == 128 + signal.SIGUSR1
+    assert ignored == [signal.SIGHUP]

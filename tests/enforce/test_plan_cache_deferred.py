@@ -209,7 +209,7 @@ def test_run_from_the_cache_says_what_compiling_says(tree, monkeypatch, tmp_path
         caches += [ln for ln in r.stderr.splitlines() if "plan cache" in ln]
     assert caches[0].startswith("stockade run: plan cache: hit")
     assert lines[0] == lines[1] == lines[2] and len(lines[0]) == 1
-    assert "not enforced exactly" in lines[0][0] and "from shared abstractions" in lines[0][0]
+    assert "enforced differently than written" in lines[0][0] and "from shared abstractions" in lines[0][0]
     assert lines[3] == lines[4] and len(lines[3]) > 3
     records = []
     for extra in ([], ["--no-cache"]):

@@ -38,13 +38,15 @@ print(status, *sorted(sys.modules), file=sys.stderr)
 #: json and re (the status record is written by stockade.json_text; cli.output and the
 #: supervisor's /proc parsing use no regular expression), importlib (cli.main's __import__),
 #: ipaddress (the supervisor writes an address's text itself), socket and selectors (the
-#: supervisor uses socket's C core, _socket), queue (its SimpleQueue is _queue's)
+#: supervisor uses socket's C core, _socket), queue (its SimpleQueue is _queue's), signal
+#: (its enum conversions: the launcher and the supervisor use _signal), contextlib (the path
+#: uses stockade.suppress), the rest of explain (PlanGuard's model is plan/landlock_model.py)
 NOT_ON_THE_PATH = ("stockade.policy", "re2", "stockade.enforce.supervisor.observe",
                    "stockade.enforce.supervisor.complain", "stockade.enforce.plan.net",
                    "stockade.enforce.plan.glob", "shutil", "lzma", "bz2", "dataclasses",
                    "inspect", "ast", "dis", "tokenize", "typing", "argparse", "gettext",
                    "locale", "re", "json", "importlib", "ipaddress", "socket", "selectors",
-                   "queue")
+                   "queue", "signal", "contextlib", "stockade.enforce.plan.explain")
 
 
 def _loaded(*args: str) -> tuple[int, list[str]]:

@@ -37,6 +37,10 @@ def test_filter_with_conditions_compiles():
                    [sc.ArgCmp(0, sc.Cmp.MASKED_EQ, 0x10000000, 0x10000000)])
         assert f.arch_exist(sc.NATIVE_ARCH)
         assert f.get_attr(sc.FilterAttr.CTL_NNP) == 0
+        f.set_attr(sc.FilterAttr.CTL_OPTIMIZE, 2)
+        assert f.get_attr(sc.FilterAttr.CTL_OPTIMIZE) == 2
+        with pytest.raises(OSError, match=r"seccomp_attr_set\(CTL_OPTIMIZE\)"):
+            f.set_attr(sc.FilterAttr.CTL_OPTIMIZE, 99)  # libseccomp knows levels 1 and 2
         pfc = f.export_pfc()
         assert "socket" in pfc and "clone" in pfc
         code = f.export_bpf()

@@ -9,7 +9,6 @@ kernel caps a setuid-root or file-capability binary's permitted set at the old o
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 from collections.abc import Iterable
@@ -28,6 +27,7 @@ from stockade.enforce.prctl import (
 )
 from stockade.lsm import caps as lsm_caps
 from stockade.slotted import Frozen
+from stockade.suppress import suppress
 
 #: The kernel's spelling (CAP_CHOWN = 0 ...) of the one capability table, `stockade.lsm.caps`.
 CAP_NAMES: tuple[str, ...] = tuple(f"CAP_{name.upper()}" for name in lsm_caps.CAP_NAMES)
@@ -203,16 +203,20 @@ def restrict_to(keep: int, trim_bounding: bool, raise_ambient: bool,
     ambient_clear()
     if lock_securebits:
         set_securebits(LOCKED_NOROOT)
-    if trim_bounding:
+    bounding = ~0
+    if trim_bounding:  # what stays is the kept part of what was there
+        bounding = 0
         for cap in range(last_cap() + 1):
-            if not keep >> cap & 1 and bounding_has(cap):
-                drop_bounding(cap)
+            if not keep >> cap & 1:
+                drop_bounding(cap)  # succeeds (changes nothing) where the bit is clear
+            elif bounding_has(cap):
+                bounding |= 1 << cap
     now = capget()
     kept = keep & now.permitted
-    inheritable = kept & (bounding_set() if trim_bounding else ~0)
+    inheritable = kept & bounding
     capset(CapState(kept, kept, inheritable))
     if raise_ambient:
         for cap in range(last_cap() + 1):
             if inheritable >> cap & 1:
-                with contextlib.suppress(OSError):  # blocked by SECBIT_NO_CAP_AMBIENT_RAISE
+                with suppress(OSError):  # blocked by SECBIT_NO_CAP_AMBIENT_RAISE
                     ambient_raise(cap)

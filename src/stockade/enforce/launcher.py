@@ -24,17 +24,17 @@ is not put back: the terminal may have been resized meanwhile, and that size mus
 
 from __future__ import annotations
 
-import contextlib
+import _signal as signal  # signal's C core: no enum conversions (start-up)
 import errno
 import os
 import resource
-import signal
 import termios
 from collections.abc import Callable, Iterable, Sequence
 
 from stockade.enforce import caps, landlock, prctl
 from stockade.enforce.prepare import SETUP_FAILED_EXIT, Prepared
 from stockade.errors import StockadeError
+from stockade.suppress import suppress
 
 #: never caught (KILL, STOP), or sent by the kernel to the process that touches the
 #: terminal from the background (TTIN, TTOU: the launcher does not)
@@ -178,8 +178,8 @@ def _child(prep: Prepared, argv: Sequence[str], paths: list[str], err_w: int,
             stage = "setrlimit"
             _lower_rlimits(prep.plan.rlimits)
         stage = "signals"
-        for sig in FORWARDED_SIGNALS:
-            if signal.getsignal(sig) is not signal.SIG_IGN:
+        for sig in FORWARDED_SIGNALS:  # a handler (Python's, or one set outside Python: None)
+            if signal.getsignal(sig) not in (signal.SIG_DFL, signal.SIG_IGN):
                 signal.signal(sig, signal.SIG_DFL)
         for sig in _RESET_TO_DEFAULT:
             signal.signal(sig, signal.SIG_DFL)
@@ -340,7 +340,7 @@ def launch(prep: Prepared, argv: Sequence[str], *,
             os.close(err_r)
             _kill_and_reap(pid)
             raise
-        with contextlib.suppress(BrokenPipeError):  # the child already failed: it says why
+        with suppress(BrokenPipeError):  # the child already failed: it says why
             os.write(go[1], b"g")
         os.close(go[1])
         message = _read_all(err_r)
@@ -361,9 +361,9 @@ def launch(prep: Prepared, argv: Sequence[str], *,
 
 
 def _kill_and_reap(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
+    with suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
+    with suppress(ChildProcessError):
         os.waitpid(pid, 0)
 
 
@@ -406,7 +406,7 @@ def _supervise(pid: int, watched: set[int]) -> int:
         except ProcessLookupError:
             continue
         if should_forward(info.si_signo, info.si_code, pgid, info.si_pid):
-            with contextlib.suppress(ProcessLookupError):
+            with suppress(ProcessLookupError):
                 os.kill(pid, info.si_signo)
         if info.si_signo == signal.SIGTSTP:
             os.kill(os.getpid(), signal.SIGSTOP)

@@ -7,10 +7,11 @@ missed; what the program asked a process outside the sandbox to start is not its
 
 from __future__ import annotations
 
-import contextlib
+import _signal as signal  # signal's C core: no enum conversions (start-up)
 import os
-import signal
 import time
+
+from stockade.suppress import suppress
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -24,9 +25,9 @@ def adopt() -> None:
 
 def _children() -> list[int]:
     kids: list[int] = []
-    with contextlib.suppress(FileNotFoundError):
+    with suppress(FileNotFoundError):
         for tid in os.listdir("/proc/self/task"):
-            with contextlib.suppress(FileNotFoundError), \
+            with suppress(FileNotFoundError), \
                     open(f"/proc/self/task/{tid}/children", encoding="ascii") as f:
                 kids += [int(p) for p in f.read().split()]
     return kids
@@ -39,7 +40,7 @@ def end() -> int:
     while True:
         kids = _children()
         for pid in kids:
-            with contextlib.suppress(ProcessLookupError):
+            with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
                 killed.add(pid)
         try:  # killing one re-parents its children to us: list again after each reap

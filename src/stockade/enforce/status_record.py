@@ -11,7 +11,6 @@ descriptor, and removed with unlinkat. Nothing there follows a link the program 
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
@@ -21,6 +20,7 @@ from collections.abc import Callable, Iterable
 from stockade.enforce.landlock import AccessFs
 from stockade.json_text import dumps
 from stockade.slotted import Slotted
+from stockade.suppress import suppress
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def writable_grant(path: str, grants: Iterable[tuple[str, AccessFs]], *,
         ancestors.add((opened.st_dev, opened.st_ino))
     here = real
     while True:
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             st = os.stat(here)
             ancestors.add((st.st_dev, st.st_ino))
         if here == "/":
@@ -185,7 +185,7 @@ def start_time(pid: int) -> int:
 def open_dir(directory: str) -> int:
     """An O_DIRECTORY|O_NOFOLLOW descriptor of `directory` (made 0700 if missing), checked to
     be owned by us with no access for group or others. Raises RecordDirError otherwise."""
-    with contextlib.suppress(FileExistsError):
+    with suppress(FileExistsError):
         os.mkdir(directory, 0o700)
     try:
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -217,7 +217,7 @@ class Record(Slotted):
         """Unlink the record (gone already is fine) and release the directory."""
         if self.dir_fd < 0:
             return
-        with contextlib.suppress(FileNotFoundError):
+        with suppress(FileNotFoundError):
             os.unlink(self.name, dir_fd=self.dir_fd)
         os.close(self.dir_fd)
         self.dir_fd = -1
@@ -250,7 +250,7 @@ def write(pid: int, profile: str, *, directory: str, mode: str = "enforce",
                 f.write(dumps(record, sort_keys=True))  # json.dump's text, without json
             os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.unlink(tmp, dir_fd=dir_fd)
             raise
     except BaseException:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 
 from stockade.enforce import landlock as ll
-from stockade.enforce.plan.explain import LandlockModel
+from stockade.enforce.plan.landlock_model import LandlockModel
 from stockade.enforce.plan.types import EnforcementPlan
 
 PYVENV_CFG = "pyvenv.cfg"

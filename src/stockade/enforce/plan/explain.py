@@ -18,136 +18,26 @@ from stockade.enforce import defaults
 from stockade.enforce import landlock as ll
 from stockade.enforce.caps import cap_name
 from stockade.enforce.landlock import AccessFs, AccessNet, Scope
-from stockade.enforce.plan.types import EnforcementPlan, FsRule, SeccompRule
+from stockade.enforce.plan.landlock_model import (
+    ALLOW,
+    DENY,
+    LANDLOCK,
+    NA,
+    LandlockModel,
+    PlanRow,
+    errname,
+    names,
+)
+from stockade.enforce.plan.types import EnforcementPlan, SeccompRule
 from stockade.enforce.seccomp import Action, ActionKind, ArgCmp, Cmp
-from stockade.files import realpaths
 from stockade.lsm.types import MAY_APPEND, MAY_EXEC, MAY_WRITE, Object, Request
-from stockade.slotted import Frozen
 
-LANDLOCK, SECCOMP, CAPABILITIES = "landlock", "seccomp", "capabilities"
-ALLOW, DENY, NA = "allow", "deny", "n/a"
+SECCOMP, CAPABILITIES = "seccomp", "capabilities"
 
 O_WRONLY, O_CREAT, O_APPEND = 0o1, 0o100, 0o2000
 AT_REMOVEDIR = 0x200
 PTRACE_ATTACH = 16
 _MASK64 = (1 << 64) - 1
-
-
-class PlanRow(Frozen):
-    """One kernel layer's answer: verdict allow, deny or n/a, the errno name and why."""
-
-    FIELDS = ("layer", "verdict", "errno", "reason", "rule", "missing", "path")
-    __slots__ = FIELDS
-    layer: str
-    verdict: str
-    errno: str | None
-    reason: str
-    rule: str
-    #: a Landlock denial: the rights missing (`fs.execute,fs.read_file`) on `path`
-    missing: str
-    path: str
-
-    def __init__(self, layer: str, verdict: str, errno: str | None = None, reason: str = "",
-                 rule: str = "", missing: str = "", path: str = "") -> None:
-        object.__setattr__(self, "layer", layer)
-        object.__setattr__(self, "verdict", verdict)
-        object.__setattr__(self, "errno", errno)
-        object.__setattr__(self, "reason", reason)
-        object.__setattr__(self, "rule", rule)
-        object.__setattr__(self, "missing", missing)
-        object.__setattr__(self, "path", path)
-
-
-def _errname(err: int) -> str:
-    return errno.errorcode.get(err, str(err))
-
-
-def _names(access: AccessFs | AccessNet | Scope) -> str:
-    return "|".join(ll.flag_names(access)) or "none"
-
-
-class _Landlock:
-    """The plan's Landlock domain as the running kernel (or ABI `abi`) would build it."""
-
-    def __init__(self, plan: EnforcementPlan, abi: int, pid: int | None = None,
-                 real: frozenset[str] = frozenset()) -> None:
-        """`real`: grants' paths seen to be their own real paths (`Prepared.real_paths`)."""
-        self.plan = plan
-        self.abi = abi
-        self.handled_fs = plan.handled_fs & ll.rights_for_abi(AccessFs, abi)
-        self.handled_net = plan.handled_net & ll.rights_for_abi(AccessNet, abi)
-        self.scopes = plan.scopes & ll.rights_for_abi(Scope, abi)
-        self.pid = pid
-        self.rules = list(zip(realpaths([r.path for r in plan.fs_rules], real), plan.fs_rules,
-                              strict=True))
-        #: rule path -> (position, rule): `granted` looks up a path's ancestors, not every rule
-        self._by_path: dict[str, list[tuple[int, FsRule]]] = {}
-        for i, (rpath, rule) in enumerate(self.rules):
-            self._by_path.setdefault(rpath, []).append((i, rule))
-        if pid:
-            self.own_pid(pid)
-
-    def own_pid(self, pid: int) -> None:
-        """Add what the launcher grants the program with pid `pid` on its own /proc/PID."""
-        self.pid = pid
-        if not self.plan.own_proc:  # nothing to add (and no glob expander to import)
-            return
-        from stockade.enforce.plan.proc import own_proc_rules
-
-        for rule in own_proc_rules(self.plan, pid):
-            self._by_path.setdefault(rule.path, []).append((len(self.rules), rule))
-            self.rules.append((rule.path, rule))
-
-    @property
-    def exists(self) -> bool:
-        """A domain is created only when the plan handles something on this ABI."""
-        return self.abi >= 1 and bool(self.handled_fs or self.handled_net or self.scopes)
-
-    def granted(self, path: str) -> tuple[AccessFs, list[FsRule]]:
-        """Rights granted on `path` by rules on it or on its ancestors (they add up)."""
-        found: list[tuple[int, FsRule]] = []
-        here = path
-        while True:  # the path itself, then each ancestor up to "/"
-            found += self._by_path.get(here, ())
-            parent = os.path.dirname(here)
-            if not parent or parent == here:
-                break
-            here = parent
-        if here != "/":
-            found += self._by_path.get("/", ())
-        rights, used = AccessFs(0), []
-        for _, rule in sorted(found, key=lambda pair: pair[0]):  # in the plan's order
-            rights |= rule.access
-            used.append(rule)
-        return rights, used
-
-    def check(self, needs: list[tuple[str, AccessFs]], err: int = errno.EACCES) -> PlanRow:
-        """`needs`: (path, rights) pairs; deny on the first path missing a handled right."""
-        if not self.exists:
-            return PlanRow(LANDLOCK, NA, reason=self._no_domain())
-        notes, rules = [], []
-        for path, want in needs:
-            handled = want & self.handled_fs
-            if not handled:
-                notes.append(f"{_names(want)} on {path}: not handled by this plan/ABI")
-                continue
-            have, used = self.granted(path)
-            rules += [str(r) for r in used if r.access & handled]
-            missing = handled & ~have
-            if missing:
-                src = f"; granted there: {_names(have & self.handled_fs)}" if used else \
-                    "; no rule covers it"
-                return PlanRow(LANDLOCK, DENY, _errname(err),
-                               f"{_names(missing)} not granted on {path}{src}",
-                               "; ".join(str(r) for r in used),
-                               ",".join(f"fs.{n}" for n in ll.flag_names(missing)), path)
-            notes.append(f"{_names(handled)} granted on {path}")
-        return PlanRow(LANDLOCK, ALLOW, None, "; ".join(notes), "; ".join(dict.fromkeys(rules)))
-
-    def _no_domain(self) -> str:
-        if self.abi < 1:
-            return "no Landlock on this kernel"
-        return "the plan handles no Landlock right: no domain"
 
 
 _MAKE_RIGHTS = {stat.S_IFDIR: AccessFs.MAKE_DIR, stat.S_IFLNK: AccessFs.MAKE_SYM,
@@ -171,7 +61,7 @@ def _open_rights(req: Request, obj: Object) -> AccessFs:
     return AccessFs.READ_DIR if obj.is_dir else AccessFs.READ_FILE
 
 
-def _move(lock: _Landlock, req: Request, src: Object, dst: Object) -> PlanRow:
+def _move(lock: LandlockModel, req: Request, src: Object, dst: Object) -> PlanRow:
     """rename/link: remove + make on the parents, refer across directories (EXDEV)."""
     sp, dp = _parent(src), _parent(dst)
     make = _make_right(src.mode)
@@ -188,13 +78,13 @@ def _move(lock: _Landlock, req: Request, src: Object, dst: Object) -> PlanRow:
     gained = (lock.granted(dp)[0] & ~lock.granted(sp)[0]) & lock.handled_fs & kept
     if gained:
         return PlanRow(LANDLOCK, DENY, "EXDEV", f"moving from {sp} to {dp} would gain "
-                       f"{_names(gained)} (Landlock refuses reparenting that adds rights)",
+                       f"{names(gained)} (Landlock refuses reparenting that adds rights)",
                        refer.rule)
     return PlanRow(LANDLOCK, ALLOW, None, f"{row.reason}; {refer.reason}",
                    "; ".join(x for x in (row.rule, refer.rule) if x))
 
 
-def landlock_row(lock: _Landlock, req: Request) -> PlanRow | None:
+def landlock_row(lock: LandlockModel, req: Request) -> PlanRow | None:
     """The Landlock answer for `req`, or None when Landlock has nothing to do with the hook."""
     obj, hook = req.obj, req.hook
     if obj is None:
@@ -247,20 +137,20 @@ def _pid(obj: Object) -> str:
     return str(obj.task.pid) if obj.task is not None else obj.path
 
 
-def _net_row(lock: _Landlock, req: Request, obj: Object) -> PlanRow:
+def _net_row(lock: LandlockModel, req: Request, obj: Object) -> PlanRow:
     right = AccessNet.CONNECT_TCP if req.hook == "socket_connect" else AccessNet.BIND_TCP
     if obj.family not in (socket.AF_INET, socket.AF_INET6) or obj.sock_type != socket.SOCK_STREAM:
         return PlanRow(LANDLOCK, NA, reason="Landlock restricts TCP ports only")
     if not lock.exists or not right & lock.handled_net:
         why = ll.needs("Landlock TCP rules", 4) if lock.abi < 4 else \
-            f"{_names(right)} not handled by this plan/ABI"
+            f"{names(right)} not handled by this plan/ABI"
         return PlanRow(LANDLOCK, ALLOW, reason=why)
     rules = [r for r in lock.plan.net_rules if r.port == obj.port and r.access & right]
     if rules:
-        return PlanRow(LANDLOCK, ALLOW, reason=f"{_names(right)} granted on port {obj.port}",
+        return PlanRow(LANDLOCK, ALLOW, reason=f"{names(right)} granted on port {obj.port}",
                        rule=str(rules[0]))
     ports = sorted({r.port for r in lock.plan.net_rules if r.access & right})
-    return PlanRow(LANDLOCK, DENY, "EACCES", f"{_names(right)} not granted on port {obj.port} "
+    return PlanRow(LANDLOCK, DENY, "EACCES", f"{names(right)} not granted on port {obj.port} "
                    f"(granted: {', '.join(map(str, ports)) or 'no port'})")
 
 
@@ -333,7 +223,7 @@ def _holds(cond: ArgCmp, args: dict[int, int]) -> bool | None:
 
 def _action_errno(action: Action) -> str | None:
     if action.kind is ActionKind.ERRNO:
-        return _errname(action.value)
+        return errname(action.value)
     if action.kind in (ActionKind.KILL_PROCESS, ActionKind.KILL_THREAD):
         return "SIGSYS"
     if action.kind is ActionKind.NOTIFY:
@@ -402,18 +292,15 @@ def capability_row(plan: EnforcementPlan, req: Request) -> PlanRow:
 
 
 def explain_plan(plan: EnforcementPlan, req: Request, *, abi: int | None = None,
-                 model: _Landlock | None = None) -> list[PlanRow]:
+                 model: LandlockModel | None = None) -> list[PlanRow]:
     """The rows of the plan's kernel layers for `req` (Landlock ABI `abi`, default the kernel's;
     `model`: the plan's LandlockModel, built once by a caller that asks many questions)."""
     if req.hook == "capable":
         return [capability_row(plan, req)]
     # the subject plays the confined program: its /proc/PID is the program's own (a caller's
     # `model` was built for the program it asks about)
-    lock = model or _Landlock(plan, ll.abi_version() if abi is None else abi,
-                              req.subject.pid or None)
+    lock = model or LandlockModel(plan, ll.abi_version() if abi is None else abi,
+                                  req.subject.pid or None)
     rows = [landlock_row(lock, req), seccomp_row(plan, req)]
     return [r for r in rows if r is not None]
 
-
-#: The plan's Landlock grants by path: the supervisor's hybrid decisions ask this same model.
-LandlockModel = _Landlock

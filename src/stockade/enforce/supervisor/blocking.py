@@ -32,7 +32,6 @@ wakes too and sees end-of-file or EPIPE, as after any peer that leaves).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import os
@@ -41,6 +40,7 @@ import stat
 import threading
 
 from stockade.enforce.supervisor.notify import Listener
+from stockade.suppress import suppress
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
@@ -194,7 +194,7 @@ class BlockingOpens:
         def peer() -> None:  # unrestricted helper thread: the target may not hold O_RDWR
             with self.lock:  # the waiting thread closes wait.fd under the lock
                 if wait.nid in self.waiting:
-                    with contextlib.suppress(OSError):
+                    with suppress(OSError):
                         os.close(os.open(f"/proc/self/fd/{wait.fd}",
                                          os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC))
 

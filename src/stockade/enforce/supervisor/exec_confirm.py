@@ -30,9 +30,8 @@ old address space are the task, its suspended vfork parents and short-lived read
 
 from __future__ import annotations
 
-import contextlib
+import _signal  # signal's C core: no enum conversions (start-up)
 import os
-import signal
 
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.exec_race import same_mm
@@ -42,6 +41,7 @@ from stockade.enforce.supervisor.target import (
     exited_among,
     stat_of,
 )
+from stockade.suppress import suppress
 
 HAPPENED, FAILED, PENDING, UNKNOWN, GONE = "happened", "failed", "pending", "unknown", "gone"
 #: /proc/PID/stat fields (1-based) the kernel sets at exec: startcode endcode startstack,
@@ -77,7 +77,7 @@ class Evidence:
     def close(self) -> None:
         """Release the descriptor of the old address space."""
         if self.mem >= 0:
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.close(self.mem)
             self.mem = -1
 
@@ -112,12 +112,12 @@ def capture(tid: int, tgid: int, labels: dict[str, str], runs: str = "") -> Evid
         mem = -1  # not dumpable: the other evidence still decides
     parent = None
     ppid = group[0]
-    with contextlib.suppress(OSError):
+    with suppress(OSError):
         pst = stat_of(ppid)
         if ppid > 1 and pst is not None and same_mm(tgid, ppid):
             parent = (ppid, pst[1])
     target = None
-    with contextlib.suppress(OSError):
+    with suppress(OSError):
         if runs:
             st = os.stat(runs)
             target = (st.st_dev, st.st_ino)
@@ -193,8 +193,8 @@ def kill_group(tgid: int) -> None:
     except OSError:
         return
     try:
-        with contextlib.suppress(OSError):
-            signal.pidfd_send_signal(fd, signal.SIGKILL)
+        with suppress(OSError):
+            _signal.pidfd_send_signal(fd, _signal.SIGKILL)
     finally:
         os.close(fd)
 

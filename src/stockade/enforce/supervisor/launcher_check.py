@@ -15,10 +15,10 @@ after the whole pid space wrapped around to it (docs/enforce.md, known limits).
 
 from __future__ import annotations
 
+import _signal as signal  # signal's C core: no enum conversions (start-up)
 import errno
 import fcntl
 import os
-import signal
 import struct
 
 from stockade.enforce import seccomp as sc

@@ -19,7 +19,6 @@ continue as docs/supervisor.md lists per system call.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import select
@@ -58,6 +57,7 @@ from stockade.lsm.types import (
     Subject,
     access_names,
 )
+from stockade.suppress import suppress
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:  # a plain run neither observes nor judges a profile
@@ -456,7 +456,7 @@ class Supervisor:
                 or not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)) \
                 or task.tgid in self._pending_execs:  # its labels may change any moment
             return
-        with contextlib.suppress(OSError):  # best effort (e.g. EMFILE): the open is decided
+        with suppress(OSError):  # best effort (e.g. EMFILE): the open is decided
             fp.put(task.tid, task.pidfd, task.subject.key, self._cred_gen, access, path, st,
                    xattrs, seqno)
 
@@ -497,7 +497,7 @@ class Supervisor:
         self.tasks.on_forget = None
         if isinstance(self.mem, fast.CMemReader):
             self.mem.prefetch = None
-        with contextlib.suppress(ValueError):
+        with suppress(ValueError):
             self.stack.avc.on_reset.remove(fp.flush)
         hits, _misses, vanished, failed, lookups = fp.counts()
         self.stats.notifications += hits + vanished + failed + lookups
@@ -541,7 +541,7 @@ class Supervisor:
 
     def stop(self) -> None:
         """Ask the loop to end (from another thread)."""
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             os.write(self._stop_w, b"x")
 
     def close(self) -> None:
@@ -554,7 +554,7 @@ class Supervisor:
             self.tasks.labels.execs.clear()
         self.helper.stop()
         for fd in (self._stop_r, self._stop_w):
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.close(fd)
 
 

@@ -3,7 +3,7 @@
 AppArmor decides these by the profile's rights on the path (path_chmod, path_chown,
 inode_setattr and the xattr hooks need `w`; reading xattrs needs `r`). The plan's Landlock
 grants are what the kernel enforces for the same profile (or the ad-hoc flags), so the
-supervisor asks that one model (`plan_explain.LandlockModel`, the one `explain --profile`
+supervisor asks that one model (`landlock_model.LandlockModel`, the one `explain --profile`
 uses): the call is allowed when the plan grants write_file (read_file/read_dir for queries)
 on the resolved inode's path. Objects without a path (pipes, sockets, anonymous inodes) are
 not the filesystem's and pass.
@@ -15,7 +15,7 @@ import errno
 import stat
 
 from stockade.enforce.landlock import AccessFs, AccessNet
-from stockade.enforce.plan.explain import DENY, LandlockModel
+from stockade.enforce.plan.landlock_model import DENY, LandlockModel
 from stockade.enforce.plan.types import EnforcementPlan
 from stockade.slotted import replace
 

@@ -19,12 +19,12 @@ own fail-closed answer for whatever they cannot.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 from collections.abc import Iterable
 
 from stockade.lsm.types import MAY_APPEND, MAY_WRITE, Object, ObjectKind, Request
+from stockade.suppress import suppress
 
 ERRNO = errno.EACCES
 _CHANGE = MAY_WRITE | MAY_APPEND
@@ -41,7 +41,7 @@ class Protected:
     def add_dir(self, path: str) -> None:
         """Protect the directory `path` and its entries (nothing when it does not exist)."""
         real = os.path.realpath(path)
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             st = os.stat(real)
             self.dirs[(st.st_dev, st.st_ino)] = real
 
@@ -110,7 +110,7 @@ def for_launch(outputs: Iterable[os.stat_result]) -> Protected:
         prot.add_dir(cache)
     where = status_record.record_dir()
     if where is not None:
-        with contextlib.suppress(OSError):  # not ours: no record or mark goes there either
+        with suppress(OSError):  # not ours: no record or mark goes there either
             fd = status_record.open_dir(where)
             try:
                 prot.add_dir_fd(fd, where)

@@ -19,12 +19,11 @@ that forked it, which is the supervisor thread).
 
 from __future__ import annotations
 
+import _signal as signal  # signal's C core: no enum conversions (start-up)
 import _socket as socket  # socket's C core: see handlers/other.py
-import contextlib
 import errno
 import os
 import resource
-import signal
 import struct
 import threading
 from collections.abc import Callable, Iterable
@@ -46,6 +45,7 @@ from stockade.enforce.supervisor.notify import (
 from stockade.enforce.supervisor.routing import EXEC_HOOKS, nesting_refused, routed_rules
 from stockade.enforce.supervisor.target import CredSwitch
 from stockade.errors import StockadeError
+from stockade.suppress import suppress
 
 
 def notify_program(names: Iterable[str], rules: Iterable[SeccompRule] = (),
@@ -170,7 +170,7 @@ class SupervisedLaunch:
             self.error = err
             sup.fatal = err
             if pidfd >= 0:  # fail closed now, not when this thread's exit is noticed
-                with contextlib.suppress(OSError):
+                with suppress(OSError):
                     signal.pidfd_send_signal(pidfd, signal.SIGKILL)
         finally:
             if pidfd >= 0:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
+import _signal as signal  # signal's C core: no enum conversions (start-up)
 import os
-import signal
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 from stockade.enforce.supervisor.loop import Supervisor
 from stockade.enforce.supervisor.routing import INVALIDATE, routed_syscalls
 from stockade.errors import StockadeError, UsageError
 from stockade.lsm.module import Mode
+from stockade.suppress import suppress
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:  # the plain-run (hybrid) path imports neither the sinks nor every module
@@ -23,16 +23,18 @@ if TYPE_CHECKING:  # the plain-run (hybrid) path imports neither the sinks nor e
 MODES = ("enforce", "complain", "learn")
 
 
-@contextlib.contextmanager
-def _signals_blocked() -> Iterator[None]:
+class _SignalsBlocked:
     """Every signal blocked while the supervisor starts its helper thread: the thread inherits
     the mask, so a signal sent to `stockade run` reaches the launcher's sigwaitinfo (which
     forwards it) instead of killing the process from the helper thread."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    __slots__ = ("_old",)
+
+    def __enter__(self) -> None:
+        self._old = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+
+    def __exit__(self, *exc: object) -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, self._old)
 
 
 class SupervisorSetup:
@@ -73,7 +75,7 @@ def _given(out: Output) -> bool:
 def _close_descriptors(*outs: Output) -> None:
     for out in outs:
         if isinstance(out, int):
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.close(out)
 
 
@@ -144,7 +146,7 @@ def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
             learn_file = _open_learn(learn_path, truncate=tomoyo)
             learn_path = None  # owned by learn_file now
             observer = None if tomoyo else JsonlObserver(learn_file)
-        with _signals_blocked():
+        with _SignalsBlocked():
             supervisor = Supervisor(stack, mode=mode, observer=observer, audit_sink=auditor,
                                     contexts=initial, serving=())  # supervised_launch adds what it routes
         if judged is not None:
@@ -185,7 +187,7 @@ def build_hybrid(audit_path: Output = None) -> SupervisorSetup:
         audit_path = None
         stack = Stack.from_lsm("capability", {"capability": Capability}, dac=None,
                                audit_sink=auditor)
-        with _signals_blocked():
+        with _SignalsBlocked():
             supervisor = Supervisor(stack, mode="enforce", audit_sink=auditor,
                                     serving=())  # supervised_launch adds what it routes
     except BaseException:

@@ -16,10 +16,11 @@ and removed with it.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
+
+from stockade.suppress import suppress
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
@@ -147,7 +148,7 @@ class Store:
                 f.write(data)
             os.rename(tmp, name, src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
         except BaseException:
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.unlink(tmp, dir_fd=self.dir_fd)
             raise
 
@@ -179,7 +180,7 @@ class Store:
 
     def remove(self, name: str) -> None:
         """Drop entry `name` (a refused one) and its side files."""
-        with contextlib.suppress(FileNotFoundError):
+        with suppress(FileNotFoundError):
             os.unlink(name, dir_fd=self.dir_fd)
         self.drop_sides(name)
 
@@ -190,7 +191,7 @@ class Store:
             sides = [e.name for e in it if e.name.startswith(prefix)
                      and e.name.endswith(".side") and e.name != keep]
         for side in sides:
-            with contextlib.suppress(FileNotFoundError):
+            with suppress(FileNotFoundError):
                 os.unlink(side, dir_fd=self.dir_fd)
 
     def _evict(self, keep: str) -> None:
@@ -204,5 +205,5 @@ class Store:
         names = {n for _, n in found if n.endswith(".json")}
         for _, name in found:
             if name.endswith(".side") and f"{name.rpartition('-')[0]}.json" not in names:
-                with contextlib.suppress(FileNotFoundError):
+                with suppress(FileNotFoundError):
                     os.unlink(name, dir_fd=self.dir_fd)

@@ -16,8 +16,6 @@ import errno
 import os
 import stat
 import struct
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from stockade.enforce._libc import LIBC
 from stockade.enforce.supervisor import sys as ksys
@@ -73,21 +71,35 @@ def pin(sup: Supervisor, nid: int, tid: int, task: TaskInfo, dirfd: int, path: b
     return open_as_target(task, dirfd, path, os.O_PATH | (0 if follow else os.O_NOFOLLOW))
 
 
-@contextmanager
-def pinned(sup: Supervisor, nid: int, tid: int, dirfd: int, path: bytes | None, follow: bool
-           ) -> Iterator[tuple[TaskInfo, int | None]]:
-    """The task and `pin`'s descriptor (None: the target moved on), the supervisor acting as
-    the task; the descriptor is closed on leaving."""
-    task = sup.task(tid)
-    fd = pin(sup, nid, tid, task, dirfd, path, follow)
-    if fd is None:
-        yield task, None
-        return
-    try:
-        sup.act_as(task)
-        yield task, fd
-    finally:
-        os.close(fd)
+class Pinned:
+    """`with Pinned(...) as (task, fd)`: the task and `pin`'s descriptor (None: the target
+    moved on), the supervisor acting as the task; the descriptor is closed on leaving."""
+
+    __slots__ = ("_args", "_fd", "_sup")
+
+    def __init__(self, sup: Supervisor, nid: int, tid: int, dirfd: int, path: bytes | None,
+                 follow: bool) -> None:
+        self._sup = sup
+        self._args = (nid, tid, dirfd, path, follow)
+        self._fd: int | None = None
+
+    def __enter__(self) -> tuple[TaskInfo, int | None]:
+        nid, tid, dirfd, path, follow = self._args
+        task = self._sup.task(tid)
+        fd = pin(self._sup, nid, tid, task, dirfd, path, follow)
+        if fd is not None:
+            try:
+                self._sup.act_as(task)
+            except BaseException:
+                os.close(fd)
+                raise
+            self._fd = fd
+        return task, fd
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def read_path(sup: Supervisor, tid: int, addr: int, flags: int, nullable: bool = False
@@ -144,7 +156,7 @@ def _times(sup: Supervisor, tid: int, addr: int, kind: str) -> bytes | None:
 
 def _utime(sup: Supervisor, nid: int, tid: int, dirfd: int, path: bytes | None, follow: bool,
            times: bytes | None, syscall: str) -> None:
-    with pinned(sup, nid, tid, dirfd, path, follow) as (task, fd):
+    with Pinned(sup, nid, tid, dirfd, path, follow) as (task, fd):
         if fd is None:
             return
         obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, path_fd=True)
@@ -224,7 +236,7 @@ def h_truncate(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
     if length < 0:
         sup.deny(nid, errno.EINVAL)
         return
-    with pinned(sup, nid, tid, AT_FDCWD, read_path(sup, tid, a[0], 0), True) as (_task, fd):
+    with Pinned(sup, nid, tid, AT_FDCWD, read_path(sup, tid, a[0], 0), True) as (_task, fd):
         if fd is None:
             return
         _truncate(sup, nid, tid, fd, length, "truncate")
@@ -276,7 +288,7 @@ def _label_name(name: bytes, sup: Supervisor) -> bool:
 def _set(sup: Supervisor, nid: int, tid: int, dirfd: int, path: bytes | None, follow: bool,
          name: bytes, value: bytes | None, flags: int, syscall: str) -> None:
     """setxattr (value bytes) or removexattr (value None) on the resolved inode."""
-    with pinned(sup, nid, tid, dirfd, path, follow) as (task, fd):
+    with Pinned(sup, nid, tid, dirfd, path, follow) as (task, fd):
         if fd is None:
             return
         text = name.decode("utf-8", "replace")
@@ -390,7 +402,7 @@ def h_removexattrat(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> 
 def _query(sup: Supervisor, nid: int, tid: int, dirfd: int, path: bytes | None, follow: bool,
            name: bytes | None, out_addr: int, size: int, syscall: str) -> None:
     """getxattr (name) or listxattr (name None): performed here, bytes copied back."""
-    with pinned(sup, nid, tid, dirfd, path, follow) as (task, fd):
+    with Pinned(sup, nid, tid, dirfd, path, follow) as (task, fd):
         if fd is None:
             return
         obj = object_from_fd(fd, labels=False, walk=False, path_fd=True)

@@ -14,10 +14,10 @@ thread changing the owner or signal of the same file at the same moment.
 
 from __future__ import annotations
 
+import _signal as signal  # signal's C core: no enum conversions (start-up)
 import errno
 import fcntl
 import os
-import signal
 import struct
 
 from stockade.enforce.launcher_guard import F_SETOWN, F_SETOWN_EX
