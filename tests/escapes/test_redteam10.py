@@ -68,3 +68,27 @@ def test_pidfd_getfd_is_decided_as_ptrace_attach(area, user: str) -> None:
     got = dict(line.split(":", 1) for line in res.stdout.split())
     assert got == {"open": "13", "getfd": "1", "peer": "OK"}, res
     assert (root / "out" / "m").read_text() == "medium\n"
+
+
+LATER_WRITES = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+ctx = ctypes.c_ulong(0)
+def call(label, nr, *args):
+    r = libc.syscall(nr, *args)
+    print(label + ":" + ("OK" if r >= 0 else str(ctypes.get_errno())), flush=True)
+call("io_setup", 206, 1, ctypes.byref(ctx))
+call("userfaultfd", 323, 1)                  # UFFD_USER_MODE_ONLY: allowed unprivileged
+"""
+
+
+def test_kernel_writers_after_return_refused_where_exec_is_decided(user: str) -> None:
+    """An AIO context outlives its unmapped ring (the [aio] line exec_race looked for): an
+    O_DIRECT read lands in the exec path during the decision. io_setup and userfaultfd are
+    refused where a module decides exec, and stay available otherwise."""
+    decided = cli("run", *BIBA_LWM, "--rx", "/", "--", PY, "-c", LATER_WRITES, user=user)
+    assert decided.stdout.split() == ["io_setup:1", "userfaultfd:1"], decided
+    plain = cli("run", "--no-status-record", "--rx", "/", "--", PY, "-c", LATER_WRITES,
+                user=user)
+    assert plain.stdout.split() == ["io_setup:OK", "userfaultfd:OK"], plain

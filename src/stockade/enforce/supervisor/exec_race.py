@@ -13,7 +13,8 @@ the unrestricted helper thread (it reads /proc and calls kcmp):
   thread nor a vfork child is refused at clone by the notification filter (`SHARING_CLONES`, with
   CLONE_FILES and CLONE_FS sharers: the dirfd and cwd an exec resolves from);
 * a shared mapping (another process maps the same pages), an AIO context (an O_DIRECT read
-  completes later, written by the kernel);
+  completes later, written by the kernel; io_setup, io_uring_setup and userfaultfd are refused
+  at the call, `LATER_WRITERS`, since a context whose ring is unmapped is not seen here);
 * a file-backed private mapping whose pages still show the file: writes to the file change
   them until copied. Allowed for the executable itself (the kernel refuses writers, ETXTBSY)
   and, by the caller, for files the plan does not let the sandbox write.
@@ -44,6 +45,11 @@ CLONE_PARENT = 0x8000
 SHARING_CLONES = ((CLONE_VM | CLONE_VFORK | CLONE_THREAD, CLONE_VM),
                   (CLONE_FILES | CLONE_THREAD, CLONE_FILES),
                   (CLONE_FS | CLONE_THREAD, CLONE_FS))
+#: calls that make the kernel write into the caller's memory after they return (an AIO context,
+#: an io_uring ring, a userfaultfd whose holder may UFFDIO_MOVE a page out and fill it again):
+#: refused (EPERM) by the notification filter under a supervisor that decides exec, since an
+#: AIO context lives on unseen once its ring is unmapped (red team 10)
+LATER_WRITERS = ("io_setup", "io_uring_setup", "userfaultfd")
 _MAX_CHAIN = 64
 _NR_KCMP = resolve_syscall("kcmp")
 
