@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
-from confine_helpers import PY, cli, uid_of
+import pytest
+from confine_helpers import LABELLED, NOBODY, PY, REPO, STOCKADE, cli, uid_of
 
 BIBA_LWM = ["--mode", "enforce", "--lsm", "capability,biba", "--context", "biba=medium",
             "--module-option", "biba.model=lwm", "--module-option", "biba.default_level=high",
@@ -92,3 +94,110 @@ def test_kernel_writers_after_return_refused_where_exec_is_decided(user: str) ->
     plain = cli("run", "--no-status-record", "--rx", "/", "--", PY, "-c", LATER_WRITES,
                 user=user)
     assert plain.stdout.split() == ["io_setup:OK", "userfaultfd:OK"], plain
+
+
+#: defines exec_mapped(path): a child execs the path held in a MAP_PRIVATE mapping of `path`
+MAPPED_EXEC = LABELLED + """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                      ctypes.c_long]
+def exec_mapped(path):
+    pid = os.fork()
+    if pid == 0:
+        fd = os.open(path, os.O_RDONLY)
+        addr = libc.mmap(None, 4096, 1, 2, fd, 0)  # PROT_READ, MAP_PRIVATE
+        argv = (ctypes.c_char_p * 2)(b"true", None)
+        libc.execve(ctypes.c_void_p(addr), argv, None)
+        os._exit(ctypes.get_errno())
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if code:
+        raise OSError(code, "exec")
+TRUE = b"/usr/bin/true\\0".ljust(4096, b"\\0")
+"""
+
+
+@pytest.mark.parametrize("owned", [True, False], ids=["own-file", "root-file"])
+def test_exec_path_in_mapping_of_file_held_for_writing_refused(area, user: str,
+                                                                owned: bool) -> None:
+    """The exec path lies in a private mapping of the program's stdout, a file it holds open
+    for writing (inherited, no grant): refused; the same bytes in a mapping of a file no one
+    holds for writing run. A root-owned stdout: nobody's supervisor takes no lease on it and
+    looks at the processes' descriptors instead."""
+    readonly = area.root / "path.bin"
+    readonly.write_bytes(b"/usr/bin/true\0".ljust(4096, b"\0"))
+    os.chmod(readonly, 0o444)
+    out = area.root / "out.txt"
+    out.touch()
+    os.chmod(out, 0o666)
+    if owned:
+        os.chown(out, uid_of(user), uid_of(user))
+    program = MAPPED_EXEC + """
+os.pwrite(1, TRUE, 0)
+os.lseek(1, 4096, os.SEEK_SET)  # the results go after the page holding the path
+t("readonly", lambda: exec_mapped(sys.argv[1]))
+t("stdout", lambda: exec_mapped(sys.argv[2]))
+"""
+    log = area.root / "audit.jsonl"
+    argv = [*STOCKADE, "run", *BIBA_LWM, "--audit", str(log), "--rx", "/", "--", PY, "-c",
+            program,
+            str(readonly), str(out)]
+    ids = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if user == "nobody" else {}
+    res = subprocess.run(["/bin/sh", "-c", '"$@" > "$0"', str(out), *argv], cwd="/",
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(REPO / "src")}, **ids)
+    got = out.read_bytes()[4096:].decode(errors="replace").split()
+    assert [line for line in got if ":" in line] == ["readonly:OK", "stdout:13"], (got, res)
+    held = "process " if user == "nobody" and not owned else f"{out} is open"  # scan or lease
+    assert f"the path lies in a mapping of {out}: {held}" in log.read_text()
+
+
+TOMOYO_READ = "".join(f"acl_group 0 file {perm} {pat}\n" for perm in ("read", "getattr")
+                      for pat in ("/\\*", "/\\{\\*\\}/\\*", "/", "/\\{\\*\\}/")) + \
+    "acl_group 0 misc env \\*\n"
+
+
+def _tomoyo_policy(base: Path, out: Path) -> Path:
+    """The program's domain may execute /usr/bin/true and write out/* (supervised rules only)."""
+    init = Path("/usr/lib/tomoyo/init_policy")
+    if not init.exists():
+        pytest.skip("tomoyo-tools is not installed")
+    pol = base / "policy"
+    pol.mkdir()
+    subprocess.run([str(init), f"policy_dir={base / 'init'}"], check=True, capture_output=True)
+    for name in ("profile.conf", "manager.conf"):
+        (pol / name).write_text((base / "init" / name).read_text())
+    (pol / "exception_policy.conf").write_text(
+        (base / "init" / "exception_policy.conf").read_text() + TOMOYO_READ)
+    py = os.path.realpath(PY)
+    (pol / "domain_policy.conf").write_text(
+        f"<kernel>\nuse_profile 0\nuse_group 0\n\n<kernel> {py}\nuse_profile 3\nuse_group 0\n"
+        f"file execute {py}\nfile execute /usr/bin/true\nfile create {out}/\\* 0-0777\n"
+        f"file write {out}/\\*\nfile truncate {out}/\\*\n\n"
+        f"<kernel> {py} /usr/bin/true\nuse_profile 3\nuse_group 0\n")
+    os.chmod(pol, 0o755)
+    for p in pol.iterdir():
+        os.chmod(p, 0o644)
+    return pol
+
+
+def test_exec_path_in_mapping_of_file_writable_through_tomoyo_refused(area, user: str) -> None:
+    """The mapped file is writable only through TOMOYO's supervised rules (no own grant):
+    the whole ruleset counts, so the exec from its mapping is refused."""
+    out = area.root / "out"
+    out.mkdir()
+    os.chown(out, uid_of(user), uid_of(user))
+    pol = _tomoyo_policy(area.root, out)
+    program = MAPPED_EXEC + """
+open(sys.argv[1], "wb").write(TRUE)
+t("tomoyo", lambda: exec_mapped(sys.argv[1]))
+"""
+    res = cli("run", "--mode", "enforce", "--lsm", "capability,tomoyo", "--module-option",
+              f"tomoyo.policy_dir={pol}", "--no-status-record", "--no-cache", "--rx", "/",
+              "--audit", str(area.root / "audit.jsonl"),
+              "--", PY, "-c", program, str(out / "map"), user=user, timeout=60)
+    assert res.stdout.split() == ["tomoyo:13"], res
+    reasons = (area.root / "audit.jsonl").read_text()
+    assert f"the path lies in a mapping of {out / 'map'}, which the sandbox may write" in reasons
+    assert (out / "map").read_bytes().startswith(b"/usr/bin/true\0"), res
