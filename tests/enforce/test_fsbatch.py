@@ -157,3 +157,19 @@ def test_add_path_rules_reports_a_refused_rule(backend, tmp_path):
                                    int(ll.FILE_RIGHTS), [ruleset.fd])
         assert err.value.errno == errno.EINVAL
         assert str(tmp_path) in str(err.value)
+
+
+@pytest.mark.skipif(ll.abi_version() < 1, reason="no Landlock")
+def test_add_path_rules_follows_no_link_in_any_component(backend, tmp_path):
+    """A link anywhere on a granted path (last component or a parent) is ELOOP, never the
+    link's target: the plan holds resolved paths (red team 10 swapped one in)."""
+    (tmp_path / "dir" / "sub").mkdir(parents=True)
+    (tmp_path / "dirlink").symlink_to(tmp_path / "dir")
+    read = int(ll.AccessFs.READ_FILE | ll.AccessFs.READ_DIR)
+    with ll.Ruleset(ll.AccessFs.READ_FILE | ll.AccessFs.READ_DIR, ll.NO_NET,
+                    ll.NO_SCOPE) as ruleset:
+        results = fsbatch.add_path_rules(
+            [str(tmp_path / "dirlink"), str(tmp_path / "dirlink" / "sub"),
+             str(tmp_path / "dir" / "sub"), "/proc/self/cwd"],
+            [read] * 4, int(ll.FILE_RIGHTS), [ruleset.fd])
+    assert results == [-errno.ELOOP, -errno.ELOOP, 0, -errno.ELOOP]

@@ -5,10 +5,24 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confine_helpers import LABELLED, NOBODY, PY, REPO, STOCKADE, cli, uid_of
+from confine_helpers import (
+    LABELLED,
+    NOBODY,
+    PY,
+    REPO,
+    STOCKADE,
+    cli,
+    confined,
+    plan_with,
+    uid_of,
+)
+
+from stockade.enforce.plan.profile import compile_plan
+from stockade.policy import compile_profiles
 
 BIBA_LWM = ["--mode", "enforce", "--lsm", "capability,biba", "--context", "biba=medium",
             "--module-option", "biba.model=lwm", "--module-option", "biba.default_level=high",
@@ -201,3 +215,39 @@ t("tomoyo", lambda: exec_mapped(sys.argv[1]))
     reasons = (area.root / "audit.jsonl").read_text()
     assert f"the path lies in a mapping of {out / 'map'}, which the sandbox may write" in reasons
     assert (out / "map").read_bytes().startswith(b"/usr/bin/true\0"), res
+
+
+def _swap_in_link(share: Path, secret: Path) -> Callable[[], None]:
+    """What a concurrent sandbox that may change `share` does between the plan and prepare:
+    share/out (a directory) becomes a link to `secret` (RENAME_EXCHANGE, as the red team)."""
+    def swap() -> None:
+        os.rename(share / "out", share / "old")
+        os.rename(share / "lnk", share / "out")
+    return swap
+
+
+@pytest.mark.parametrize("kind", ["profile", "adhoc"])
+def test_grant_path_swapped_for_a_link_after_the_plan_is_refused(area, user: str,
+                                                                kind: str) -> None:
+    """The plan holds link-free paths; prepare opens them without following a link, so a
+    link swapped in since fails the run (a StockadeError: exit 125) instead of granting the
+    link's target."""
+    share, secret = area.root / "share", area.root / "secret"
+    (share / "out").mkdir(parents=True)
+    secret.mkdir()
+    os.symlink(secret, share / "lnk")
+    for p in (share, share / "out", secret):
+        os.chown(p, uid_of(user), uid_of(user))
+    if kind == "profile":
+        prof = area.root / "victim.profile"
+        prof.write_text("profile victim {\n  /usr/** rix,\n  /etc/** r,\n"
+                        f"  {share}/out/** rw,\n}}\n")
+        plan = compile_plan(compile_profiles(str(prof))[0]).plan
+    else:
+        plan = plan_with(rw=[str(share / "out")], rx=["/usr"])
+    res = confined(plan, ["/usr/bin/sh", "-c", f"echo x > {share}/out/f && echo WROTE"],
+                   user=user, before=_swap_in_link(share, secret))
+    assert "WROTE" not in res.out and not list(secret.iterdir()), res
+    assert res.status != 0, res  # the helper's status for a StockadeError (the CLI's: 125)
+    assert f"StockadeError: {'' if kind == 'profile' else '--rw '}" in res.err, res
+    assert f"{share}/out has a symbolic link on its path now" in res.err, res

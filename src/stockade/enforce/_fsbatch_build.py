@@ -3,7 +3,8 @@
 Only mechanics, one call for N paths instead of N calls through Python: re-stat the recorded
 directories of a cached plan and compare their fingerprints (`stk_check_dirs`), re-ask its
 recorded file-type and /proc owner questions (`stk_check_kinds`), and open the
-granted paths O_PATH and add each to the Landlock rulesets (`stk_add_path_rules`). They decide
+granted paths O_PATH (no symbolic link followed) and add each to the Landlock rulesets
+(`stk_add_path_rules`). They decide
 nothing: the comparison is the byte-equality of the fingerprint fsview would format, and what
 an open error means stays in Python (prepare.py). Built by setup.py (`pip install`), optional:
 without a compiler, or with STOCKADE_SUPERVISOR_PURE=1, the pure-Python loops run
@@ -35,6 +36,12 @@ SOURCE = r"""
 #ifndef SYS_landlock_add_rule
 #define SYS_landlock_add_rule 445
 #endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#define STK_RESOLVE_NO_SYMLINKS 0x04
+
+struct stk_open_how { uint64_t flags, mode, resolve; };
 
 struct stk_path_beneath { uint64_t allowed_access; int32_t parent_fd; } __attribute__((packed));
 
@@ -154,11 +161,12 @@ long stk_check_kinds(const char *packed, long n)
     return -1;
 }
 
-/* `packed`: n NUL-terminated paths. For each: open it O_PATH|O_CLOEXEC (following links, as
-   prepare does), keep only `file_rights` of rights[i] unless it is a directory, and add a
-   path-beneath rule with those rights to `ruleset_fd` (and `ruleset_fd2` when >= 0).
-   results[i]: 0 added (or nothing to add), -errno the open (or fstat) failed. Returns n, or
-   -(i + 1) when adding path i to a ruleset failed, with its errno in results[i]. */
+/* `packed`: n NUL-terminated paths. For each: open it O_PATH|O_CLOEXEC with no symbolic
+   link followed in any component (openat2 RESOLVE_NO_SYMLINKS: ELOOP on a link), keep only
+   `file_rights` of rights[i] unless it is a directory, and add a path-beneath rule with
+   those rights to `ruleset_fd` (and `ruleset_fd2` when >= 0). results[i]: 0 added (or
+   nothing to add), -errno the open (or fstat) failed. Returns n, or -(i + 1) when adding
+   path i to a ruleset failed, with its errno in results[i]. */
 long stk_add_path_rules(const char *packed, const uint64_t *rights, long n,
                         uint64_t file_rights, int ruleset_fd, int ruleset_fd2, int32_t *results)
 {
@@ -166,7 +174,8 @@ long stk_add_path_rules(const char *packed, const uint64_t *rights, long n,
     for (long i = 0; i < n; i++) {
         const char *path = p;
         p = path + strlen(path) + 1;
-        int fd = open(path, O_PATH | O_CLOEXEC);
+        struct stk_open_how how = {O_PATH | O_CLOEXEC, 0, STK_RESOLVE_NO_SYMLINKS};
+        int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
         if (fd < 0) {
             results[i] = -errno;
             continue;

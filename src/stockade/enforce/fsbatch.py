@@ -113,9 +113,11 @@ def check_kinds(answers: Sequence[tuple[str, str, str]]) -> int | None:
 
 def add_path_rules(paths: Sequence[str], rights: Sequence[int], file_rights: int,
                    ruleset_fds: Sequence[int]) -> list[int]:
-    """Open each path O_PATH (following links), keep only `file_rights` of its rights unless it
-    is a directory, and add a path-beneath rule with them to each of the (one or two) rulesets.
-    Per path: 0, or -errno when it could not be opened. OSError when adding a rule failed."""
+    """Open each path O_PATH with no symbolic link followed in any component (a link: ELOOP;
+    the plan holds resolved paths, so a link there was put in since), keep only `file_rights`
+    of its rights unless it is a directory, and add a path-beneath rule with them to each of
+    the (one or two) rulesets. Per path: 0, or -errno when it could not be opened. OSError
+    when adding a rule failed."""
     if not 1 <= len(ruleset_fds) <= 2:
         raise ValueError("one or two rulesets")
     backend = _backend()
@@ -136,12 +138,13 @@ def add_path_rules(paths: Sequence[str], rights: Sequence[int], file_rights: int
 
 def _add_path_rules_py(paths: Sequence[str], rights: Sequence[int], file_rights: int,
                        ruleset_fds: Sequence[int]) -> list[int]:
+    from stockade.enforce._libc import open_path_no_links
     from stockade.enforce.landlock import AccessFs, add_path_rule
 
     out = []
     for path, access in zip(paths, rights, strict=True):
         try:
-            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            fd = open_path_no_links(path)
         except OSError as err:
             out.append(-(err.errno or errno.EIO))
             continue
