@@ -37,13 +37,13 @@ import ctypes
 import errno
 import fcntl
 import os
-from typing import TYPE_CHECKING
 
 from stockade.enforce.seccomp import resolve_syscall
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.held import fd_flags
 from stockade.enforce.supervisor.target import status_fields
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
     from stockade.enforce.supervisor.loop import Supervisor
     from stockade.enforce.supervisor.target import TaskInfo
