@@ -37,6 +37,8 @@ import ctypes
 import errno
 import fcntl
 import os
+import signal
+import stat
 
 from stockade.enforce.seccomp import resolve_syscall
 from stockade.enforce.supervisor import sys as ksys
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     from stockade.enforce.supervisor.target import TaskInfo
 
 KCMP_VM = 1
+F_SETSIG = 10
 CLONE_VM = 0x100
 CLONE_VFORK = 0x4000
 CLONE_THREAD = 0x10000
@@ -167,6 +170,11 @@ def _open_for_writing(path: str) -> bool | None:
     except OSError:
         return None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        # a writer's open in the window breaks the lease and signals us: SIGURG, which is
+        # ignored by default, rather than SIGIO, which would end the launcher
+        fcntl.fcntl(fd, F_SETSIG, signal.SIGURG)
         fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
     except OSError as err:
         return True if err.errno == errno.EAGAIN else None
