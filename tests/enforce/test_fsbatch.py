@@ -172,4 +172,5 @@ def test_add_path_rules_follows_no_link_in_any_component(backend, tmp_path):
             [str(tmp_path / "dirlink"), str(tmp_path / "dirlink" / "sub"),
              str(tmp_path / "dir" / "sub"), "/proc/self/cwd"],
             [read] * 4, int(ll.FILE_RIGHTS), [ruleset.fd])
-    assert results == [-errno.ELOOP, -errno.ELOOP, 0, -errno.ELOOP]
+    assert results[:2] == [-errno.ELOOP, -errno.ELOOP] and results[3] == -errno.ELOOP
+    assert results[2] >= 0  # opened (how it was opened may be told apart: not a failure)
