@@ -168,9 +168,9 @@ def test_add_path_rules_grants_what_the_kernel_then_enforces(backend, tmp_path):
 
 @pytest.mark.skipif(ll.abi_version() < 1, reason="no Landlock")
 def test_add_path_rules_tells_a_path_opened_through_a_link(backend, tmp_path):
-    """OPENED_REAL only for a path opened with no link on the way (the C loop's openat2
-    RESOLVE_NO_SYMLINKS); through a link in any component, or a dangling one, the plain open
-    decides (its errors are the answers); the Python loop never tells."""
+    """No link is followed in any component (ELOOP, fixrt10: a link put into a grant's path
+    after the plan was made); a plain path opened so is OPENED_REAL (its own real path), one
+    spelt oddly is OPENED; both loops answer alike."""
     (tmp_path / "real").mkdir()
     (tmp_path / "real" / "f").write_text("f")
     (tmp_path / "link").symlink_to("real")
@@ -185,16 +185,15 @@ def test_add_path_rules_tells_a_path_opened_through_a_link(backend, tmp_path):
     with ll.Ruleset(ll.AccessFs.READ_FILE, ll.NO_NET, ll.NO_SCOPE) as ruleset:
         results = fsbatch.add_path_rules(paths + odd, [read] * len(paths + odd),
                                          int(ll.FILE_RIGHTS), [ruleset.fd])
-    real = fsbatch.OPENED_REAL if backend == "c" else fsbatch.OPENED
-    assert results == [real, real, fsbatch.OPENED, fsbatch.OPENED, -errno.ENOENT] + \
-        [fsbatch.OPENED] * len(odd)
+    real, loop = fsbatch.OPENED_REAL, -errno.ELOOP
+    assert results == [real, real, loop, loop, loop] + [fsbatch.OPENED] * len(odd)
 
 
 @pytest.mark.skipif(ll.abi_version() < 1, reason="no Landlock")
 def test_prepare_vouches_only_for_grants_opened_without_a_link(backend, tmp_path):
-    """prepare keeps the grants it opened with no link on the way (C loop) as their own real
+    """prepare keeps the plain grants it opened (with no link on the way) as their own real
     paths; the supervisor's plan model built with them resolves every grant as it does
-    unaided (a grant through a link, or spelt oddly, is still resolved)."""
+    unaided (a grant spelt oddly is still resolved; one through a link is refused: fixrt10)."""
     from stockade.enforce import prepare
     from stockade.enforce.plan.explain import LandlockModel
     from stockade.enforce.plan.types import EnforcementPlan, FsRule
@@ -202,23 +201,18 @@ def test_prepare_vouches_only_for_grants_opened_without_a_link(backend, tmp_path
 
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "f").write_text("f")
-    (tmp_path / "ln").symlink_to("d")
     read = ll.AccessFs.READ_FILE | ll.AccessFs.READ_DIR
-    grants = [tmp_path / "d", tmp_path / "d" / "f", tmp_path / "ln", tmp_path / "ln" / "f",
-              f"{tmp_path}/d/./f", tmp_path / "gone"]
+    grants = [tmp_path / "d", tmp_path / "d" / "f", f"{tmp_path}/d/./f", tmp_path / "gone"]
     plan = EnforcementPlan(fs_rules=[FsRule(str(g), read, optional=True) for g in grants],
                            handled_fs=read)
     with prepare.prepare(plan) as prep:
-        want = {str(tmp_path / "d"), str(tmp_path / "d" / "f")} if backend == "c" else set()
-        assert prep.real_paths == want
+        assert prep.real_paths == {str(tmp_path / "d"), str(tmp_path / "d" / "f")}
         abi = prep.landlock_abi
         guard = PlanGuard(prep.plan, abi, prep.real_paths)
         unaided = LandlockModel(plan, abi).rules
         assert guard.model.rules == unaided
-        # through the link and the odd spelling: their real paths, not their names
-        assert [real for real, _ in unaided][2:5] == [str(tmp_path / "d"),
-                                                      str(tmp_path / "d" / "f"),
-                                                      str(tmp_path / "d" / "f")]
+        # the odd spelling: its real path, not its name
+        assert [real for real, _ in unaided][2] == str(tmp_path / "d" / "f")
 
 
 @pytest.mark.skipif(ll.abi_version() < 1, reason="no Landlock")
@@ -230,3 +224,20 @@ def test_add_path_rules_reports_a_refused_rule(backend, tmp_path):
                                    int(ll.FILE_RIGHTS), [ruleset.fd])
         assert err.value.errno == errno.EINVAL
         assert str(tmp_path) in str(err.value)
+
+
+@pytest.mark.skipif(ll.abi_version() < 1, reason="no Landlock")
+def test_add_path_rules_follows_no_link_in_any_component(backend, tmp_path):
+    """A link anywhere on a granted path (last component or a parent) is ELOOP, never the
+    link's target: the plan holds resolved paths (red team 10 swapped one in)."""
+    (tmp_path / "dir" / "sub").mkdir(parents=True)
+    (tmp_path / "dirlink").symlink_to(tmp_path / "dir")
+    read = int(ll.AccessFs.READ_FILE | ll.AccessFs.READ_DIR)
+    with ll.Ruleset(ll.AccessFs.READ_FILE | ll.AccessFs.READ_DIR, ll.NO_NET,
+                    ll.NO_SCOPE) as ruleset:
+        results = fsbatch.add_path_rules(
+            [str(tmp_path / "dirlink"), str(tmp_path / "dirlink" / "sub"),
+             str(tmp_path / "dir" / "sub"), "/proc/self/cwd"],
+            [read] * 4, int(ll.FILE_RIGHTS), [ruleset.fd])
+    assert results[:2] == [-errno.ELOOP, -errno.ELOOP] and results[3] == -errno.ELOOP
+    assert results[2] >= 0  # opened (how it was opened may be told apart: not a failure)

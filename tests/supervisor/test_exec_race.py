@@ -53,3 +53,48 @@ def test_exec_rule_keeps_ordinary_spawns_and_refuses_shared_memory(user):
     got = dict(line.split(":", 1) for line in res.stdout.split())
     assert got == {"single": "OK", "shell": "OK", "private": "OK", "shared": "13",
                    "threaded": "13", "clone_vm": "1"}, res
+
+
+
+def _mapped_then_rewritten(path, pin: bool) -> bytes:
+    """A child maps `path` MAP_PRIVATE read-only; it is pinned (or not), the file is then
+    rewritten: the bytes the child's mapping shows afterwards."""
+    import ctypes
+    import os
+
+    from stockade.enforce.supervisor import exec_race
+
+    path.write_bytes(b"/usr/bin/true\0".ljust(4096, b"\0"))
+    to_parent, from_child = os.pipe()
+    from_parent, to_child = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                              ctypes.c_int, ctypes.c_long]
+        addr = libc.mmap(None, 4096, 1, 2, os.open(path, os.O_RDONLY), 0)  # PROT_READ, PRIVATE
+        os.write(from_child, str(addr).encode())
+        os.read(from_parent, 1)
+        os.write(from_child, ctypes.string_at(addr, 14))
+        os._exit(0)
+    try:
+        addr = int(os.read(to_parent, 64))
+        if pin:
+            exec_race.pin(pid, addr, b"/usr/bin/true\0")
+        with open(path, "r+b") as f:
+            f.write(b"/usr/bin/dash\0")
+        os.write(to_child, b"x")
+        return os.read(to_parent, 64)
+    finally:
+        os.waitpid(pid, 0)
+        for fd in (to_parent, from_child, from_parent, to_child):
+            os.close(fd)
+
+
+def test_pin_makes_a_private_file_page_the_process_own(tmp_path) -> None:
+    """exec_race.pin writes through /proc/PID/mem (FOLL_FORCE) over a read-only MAP_PRIVATE
+    mapping: the page becomes the process's own copy, and a later write to the file no longer
+    shows through; without the pin it does (the control)."""
+    assert _mapped_then_rewritten(tmp_path / "a", pin=False) == b"/usr/bin/dash\0"
+    assert _mapped_then_rewritten(tmp_path / "b", pin=True) == b"/usr/bin/true\0"

@@ -40,6 +40,7 @@ def add_kernel_grants(args: argparse.Namespace, plan: EnforcementPlan,
                       command: list[str]) -> list[str]:
     """Add the TOMOYO policy's Landlock grants to `plan`; the notes to print."""
     from stockade.enforce import landlock as ll
+    from stockade.enforce.grant_path import resolve_grant
     from stockade.enforce.plan.types import FsRule, NetRule
     from stockade.modules.labels import parse_contexts
     from stockade.modules.stack_spec import parse_options
@@ -71,8 +72,9 @@ def add_kernel_grants(args: argparse.Namespace, plan: EnforcementPlan,
         plan.fs_rules.append(FsRule("/", ll.AccessFs(sum(ll.AccessFs)), "tomoyo: everything"))
         plan.handled_net = ll.NO_NET
     for path, rights, source in grants.rules:
-        if os.path.exists(path):
-            plan.fs_rules.append(FsRule(path, access(rights), f"tomoyo: {source}"))
+        if os.path.exists(path):  # resolved now: prepare follows no link (grant_path.py)
+            plan.fs_rules.append(FsRule(resolve_grant(path, f"tomoyo: {source}:"),
+                                        access(rights), f"tomoyo: {source}"))
     for port in sorted(grants.connect_tcp):
         plan.net_rules.append(NetRule(port, ll.AccessNet.CONNECT_TCP, "tomoyo"))
     for port in sorted(grants.bind_tcp):

@@ -3,7 +3,8 @@
 Only mechanics, one call for N paths instead of N calls through Python: re-stat the recorded
 directories of a cached plan and compare their fingerprints (`stk_check_dirs`), re-ask its
 recorded file-type and /proc owner questions (`stk_check_kinds`), and open the
-granted paths O_PATH and add each to the Landlock rulesets (`stk_add_path_rules`). They decide
+granted paths O_PATH (no symbolic link followed) and add each to the Landlock rulesets
+(`stk_add_path_rules`). They decide
 nothing: the comparison is the byte-equality of the fingerprint fsview would format, and what
 an open error means stays in Python (prepare.py). Built by setup.py (`pip install`), optional:
 without a compiler, or with STOCKADE_SUPERVISOR_PURE=1, the pure-Python loops run
@@ -35,6 +36,12 @@ SOURCE = r"""
 #ifndef SYS_landlock_add_rule
 #define SYS_landlock_add_rule 445
 #endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#define STK_RESOLVE_NO_SYMLINKS 0x04
+
+struct stk_open_how { uint64_t flags, mode, resolve; };
 
 struct stk_path_beneath { uint64_t allowed_access; int32_t parent_fd; } __attribute__((packed));
 
@@ -154,12 +161,6 @@ long stk_check_kinds(const char *packed, long n)
     return -1;
 }
 
-#ifndef SYS_openat2
-#define SYS_openat2 437
-#endif
-
-struct stk_open_how { uint64_t flags; uint64_t mode; uint64_t resolve; };
-
 /* absolute and already normal: no empty, `.` or `..` component, no trailing `/`, not "/"
    (stockade.files.plain_path without its bound on the number of components) */
 static int stk_plain(const char *path)
@@ -180,30 +181,24 @@ static int stk_plain(const char *path)
     return 1;
 }
 
-/* `packed`: n NUL-terminated paths. For each: open it O_PATH|O_CLOEXEC (following links, as
-   prepare does), keep only `file_rights` of rights[i] unless it is a directory, and add a
-   path-beneath rule with those rights to `ruleset_fd` (and `ruleset_fd2` when >= 0). A plain
-   path (stk_plain) is first opened without following any link (openat2 RESOLVE_NO_SYMLINKS):
-   when that succeeds, the path names the opened file with no link on the way, so it is its
-   own real path. results[i]: 0 added (or nothing to add) and opened so, 1 added but opened
-   otherwise (through a link, not plain, or openat2 refused), -errno the open (or fstat)
-   failed: every error is the plain open's. Returns n, or -(i + 1) when adding path i to a
-   ruleset failed, with its errno in results[i]. */
+/* `packed`: n NUL-terminated paths. For each: open it O_PATH|O_CLOEXEC with no symbolic
+   link followed in any component (openat2 RESOLVE_NO_SYMLINKS: ELOOP on a link; the plan holds
+   resolved paths, so a link there was put in since), keep only `file_rights` of rights[i]
+   unless it is a directory, and add a path-beneath rule with those rights to `ruleset_fd`
+   (and `ruleset_fd2` when >= 0). results[i]: 0 added (or nothing to add) and the path is
+   plain (stk_plain), so it names the opened file with no link on the way: its own real path;
+   1 added, the path not plain; -errno the open (or fstat) failed. Returns n, or -(i + 1) when
+   adding path i to a ruleset failed, with its errno in results[i]. */
 long stk_add_path_rules(const char *packed, const uint64_t *rights, long n,
                         uint64_t file_rights, int ruleset_fd, int ruleset_fd2, int32_t *results)
 {
     const char *p = packed;
-    struct stk_open_how how = {O_PATH | O_CLOEXEC, 0, 0x04 /* RESOLVE_NO_SYMLINKS */};
+    struct stk_open_how how = {O_PATH | O_CLOEXEC, 0, STK_RESOLVE_NO_SYMLINKS};
     for (long i = 0; i < n; i++) {
         const char *path = p;
         p = path + strlen(path) + 1;
-        int real = 1;
-        int fd = stk_plain(path) ? (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how)
-                                 : -1;
-        if (fd < 0)
-            fd = open(path, O_PATH | O_CLOEXEC);
-        else
-            real = 0;
+        int not_plain = !stk_plain(path);  /* 1: OPENED, not its own real path by its name */
+        int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
         if (fd < 0) {
             results[i] = -errno;
             continue;
@@ -219,7 +214,7 @@ long stk_add_path_rules(const char *packed, const uint64_t *rights, long n,
             if (!S_ISDIR(st.st_mode))
                 access &= file_rights;
         }
-        results[i] = real ? 1 : 0;
+        results[i] = not_plain;
         if (access) {
             struct stk_path_beneath attr = {access, fd};
             int fds[2] = {ruleset_fd, ruleset_fd2};

@@ -57,3 +57,24 @@ def check(result: int) -> int:
         err = ctypes.get_errno() or errno.EIO
         raise OSError(err, os.strerror(err))
     return result
+
+
+SYS_OPENAT2 = 437  # the generic table's: the same on x86_64 and aarch64
+RESOLVE_NO_SYMLINKS = 0x04  # no link in any component (magic links included)
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
+                ("resolve", ctypes.c_uint64)]
+
+
+def open_path_no_links(path: str) -> int:
+    """`path` opened O_PATH|O_CLOEXEC with no symbolic link followed in any component
+    (openat2 RESOLVE_NO_SYMLINKS); OSError (ELOOP on a link) otherwise."""
+    how = _OpenHow(os.O_PATH | os.O_CLOEXEC, 0, RESOLVE_NO_SYMLINKS)
+    fd = LIBC.syscall(ctypes.c_long(SYS_OPENAT2), ctypes.c_long(-100), os.fsencode(path),
+                      ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), path)
+    return int(fd)

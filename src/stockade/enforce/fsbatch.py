@@ -156,20 +156,21 @@ def check_kinds(answers: Sequence[tuple[str, str, str]]) -> int | None:
     return None if changed < 0 else changed
 
 
-#: `add_path_rules`' answer for a plain path (files.plain_path) opened with no link on the
+#: `add_path_rules`' answer for a plain path (files.plain_path), opened with no link on the
 #: way: its own real path
 OPENED_REAL = 0
-#: ... for a path opened otherwise (through a link, not plain, or without a way to tell)
+#: ... for a path that is not plain (opened with no link on the way all the same)
 OPENED = 1
 
 
 def add_path_rules(paths: Sequence[str], rights: Sequence[int], file_rights: int,
                    ruleset_fds: Sequence[int]) -> list[int]:
-    """Open each path O_PATH (following links), keep only `file_rights` of its rights unless it
-    is a directory, and add a path-beneath rule with them to each of the (one or two) rulesets.
-    Per path: OPENED_REAL when it is plain and was opened with no link on the way (the C loop
-    tries openat2 RESOLVE_NO_SYMLINKS first), OPENED when otherwise (the Python loop cannot
-    tell), or -errno when it could not be opened. OSError when adding a rule failed."""
+    """Open each path O_PATH with no symbolic link followed in any component (a link: ELOOP;
+    the plan holds resolved paths, so a link there was put in since), keep only `file_rights`
+    of its rights unless it is a directory, and add a path-beneath rule with them to each of
+    the (one or two) rulesets. Per path: OPENED_REAL when the path is plain (files.plain_path:
+    opened so, it is its own real path), OPENED when it is not, or -errno when it could not
+    be opened. OSError when adding a rule failed."""
     if not 1 <= len(ruleset_fds) <= 2:
         raise ValueError("one or two rulesets")
     backend = _backend()
@@ -190,12 +191,14 @@ def add_path_rules(paths: Sequence[str], rights: Sequence[int], file_rights: int
 
 def _add_path_rules_py(paths: Sequence[str], rights: Sequence[int], file_rights: int,
                        ruleset_fds: Sequence[int]) -> list[int]:
+    from stockade.enforce._libc import open_path_no_links
     from stockade.enforce.landlock import AccessFs, add_path_rule
+    from stockade.files import plain_path
 
     out = []
     for path, access in zip(paths, rights, strict=True):
         try:
-            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            fd = open_path_no_links(path)
         except OSError as err:
             out.append(-(err.errno or errno.EIO))
             continue
@@ -217,5 +220,5 @@ def _add_path_rules_py(paths: Sequence[str], rights: Sequence[int], file_rights:
             raise
         finally:
             os.close(fd)
-        out.append(OPENED)
+        out.append(OPENED_REAL if plain_path(path) else OPENED)
     return out

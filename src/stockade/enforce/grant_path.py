@@ -13,8 +13,9 @@ time (lstat, never following); a symbolic link is followed only if no sandbox ca
 
 So Debian's /bin -> usr/bin and /usr/bin/python3 -> python3.11 keep working, and anything
 else is refused with one line that names the link: name its target directly. The result has
-no symbolic link in it; the Landlock rule is opened from it right after (a concurrent run
-that could write one of its parents could still swap a component in between: documented).
+no symbolic link in it; the Landlock rule is opened from it with no link followed
+(fsbatch.add_path_rules: RESOLVE_NO_SYMLINKS), so a link swapped in meanwhile by a concurrent
+run that may write one of its parents fails the run instead of steering the rule.
 """
 
 from __future__ import annotations

@@ -189,6 +189,10 @@ def _landlock(plan: EnforcementPlan, out: Prepared, supervised: bool = False) ->
                                    if result == fsbatch.OPENED_REAL)
         by = _by(st.abi)
         for (rule, _), result in zip(todo, opened, strict=True):
+            if result == -errno.ELOOP:
+                raise StockadeError(f"{rule.source or rule.path}: {rule.path} has a symbolic "
+                                    "link on its path now (none when the plan was made): "
+                                    "refused, a sandbox may have swapped it in", SETUP_FAILED_EXIT)
             if result < 0:
                 if rule.optional and -result in (errno.ENOENT, errno.ENOTDIR):
                     cov.add(f"allow {rule}", APPROX, "gone before launch: not granted",

@@ -68,7 +68,8 @@ _add(L, "net bind_tcp on the port (ABI 4); a unix socket path needs fs make_sock
 _add(L, "fs ioctl_dev on devices (ABI 5); seccomp refuses TIOCSTI and TIOCLINUX", "ioctl")
 _add(L, "scope signal (ABI 6): no signal to a process outside the sandbox",
      "kill tkill tgkill rt_sigqueueinfo rt_tgsigqueueinfo pidfd_send_signal")
-_add(L, "ptrace restriction: only processes inside the sandbox (ptrace_may_access)",
+_add(L, "ptrace restriction: only processes inside the sandbox (ptrace_may_access); under "
+     "--mode a module's ptrace_access_check decides pidfd_getfd (ATTACH) first",
      "pidfd_getfd kcmp get_robust_list migrate_pages move_pages process_madvise")
 
 # -- seccomp argument rules -------------------------------------------------------------------

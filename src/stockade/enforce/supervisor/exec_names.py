@@ -108,6 +108,19 @@ def may_write(sup: Supervisor, task: TaskInfo, path: str, obj: Object) -> bool:
     return sup.guard is None or sup.guard.check(path, obj.mode, True)[0] == 0
 
 
+def program_may_write(sup: Supervisor, task: TaskInfo, path: str) -> bool:
+    """Whether the program may open the regular file at `path` for writing: its policy
+    (`may_write`) and DAC both let it (True too when the file cannot be looked at)."""
+    try:
+        obj = inode_object(path)
+    except OSError:
+        return True
+    if not may_write(sup, task, path, obj):
+        return False
+    return _DAC.hook_inode_permission(Request("inode_permission", task.subject, obj,
+                                              MAY_WRITE)) is None
+
+
 def rewritable(sup: Supervisor, task: TaskInfo, choosers: list[str]) -> str:
     """Why the program could change which interpreter the kernel runs ("": it cannot): it may
     write a file whose first bytes (`#!` line, PT_INTERP) named one, and the kernel reads them

@@ -20,7 +20,8 @@ from stockade.lsm.types import Object
 _UNLABELLED_MAPS = ("/dev/zero", "/memfd:", "/SYSV")
 
 
-def _fd_flags(pid: int, fd: str) -> int:
+def fd_flags(pid: int | str, fd: str) -> int:
+    """The open flags of descriptor `fd` of process `pid` (its fdinfo)."""
     with open(f"/proc/{pid}/fdinfo/{fd}", "rb") as f:
         for line in f:
             if line.startswith(b"flags:"):
@@ -53,7 +54,7 @@ def writable_files(pid: int) -> list[Object] | None:
     try:
         for fd in os.listdir(f"/proc/{pid}/fd"):
             try:
-                if _fd_flags(pid, fd) & os.O_ACCMODE == os.O_RDONLY:
+                if fd_flags(pid, fd) & os.O_ACCMODE == os.O_RDONLY:
                     continue
                 dup = ksys.pidfd_getfd(pidfd, int(fd))
             except OSError as err:

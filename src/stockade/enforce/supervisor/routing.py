@@ -57,7 +57,7 @@ HOOK_SYSCALLS: dict[str, tuple[str, ...]] = {
     "unix_stream_connect": ("connect",),
     "socket_bind": ("bind",),
     "task_kill": SIGNALS,
-    "ptrace_access_check": ("ptrace",),
+    "ptrace_access_check": ("ptrace", "pidfd_getfd"),  # pidfd_getfd: ptrace_may_access
     "ptrace_traceme": ("ptrace",),
     "sb_mount": ("mount",),
 }

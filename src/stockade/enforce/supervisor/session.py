@@ -36,7 +36,7 @@ from stockade.enforce.plan.types import SeccompRule
 from stockade.enforce.prepare import Prepared
 from stockade.enforce.supervisor import launcher_check
 from stockade.enforce.supervisor import sys as ksys
-from stockade.enforce.supervisor.exec_race import CLONE_PARENT, SHARING_CLONES
+from stockade.enforce.supervisor.exec_race import CLONE_PARENT, LATER_WRITERS, SHARING_CLONES
 from stockade.enforce.supervisor.loop import Supervisor
 from stockade.enforce.supervisor.notify import (
     SECCOMP_FILTER_FLAG_NEW_LISTENER,
@@ -216,8 +216,9 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
     refused = []
     if supervisor.mode == "enforce" and supervisor.hooks & EXEC_HOOKS:
         # exec is decided (handlers._exec_race): no process may share what it reads
-        refused = [("clone", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, mask, value),))
-                   for mask, value in SHARING_CLONES]
+        refused = [*(("clone", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, mask, value),))
+                     for mask, value in SHARING_CLONES),
+                   *((name, ()) for name in LATER_WRITERS)]
     if supervisor.mode == "enforce" and supervisor.hooks:
         # a CLONE_PARENT child is its creator's sibling: its labels, found through its
         # lineage (target.TaskLabels), would skip its creator's (red team 8)

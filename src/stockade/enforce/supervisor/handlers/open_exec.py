@@ -446,7 +446,7 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
         sup.refuse(nid, task, "bprm_check_security", obj, errno.EACCES,
                    "exec cannot be emulated and Landlock does not handle execute here")
         return
-    why = _exec_race(sup, task, addr, len(path) + 1) if sup.mode == "enforce" else ""
+    why = exec_race.unsettled(sup, task, addr, path) if sup.mode == "enforce" else ""
     if why:
         sup.refuse(nid, task, "bprm_check_security", obj, errno.EACCES,
                    f"exec cannot be decided soundly: {why}, so the path could change between "
@@ -522,18 +522,6 @@ def _name_as_given(task: TaskInfo, dirfd: int, path: bytes) -> str:
     if not directory.startswith("/"):
         return ""
     return os.path.join(directory, os.fsdecode(name))
-
-
-def _exec_race(sup: Supervisor, task: TaskInfo, addr: int, length: int) -> str:
-    """Why another task could change the exec's path before the kernel reads it ("": no one;
-    exec_race.py)."""
-    why, files = sup.helper.call(exec_race.writers, task.tid, task.tgid, addr, length)
-    if why:
-        return why
-    for name in files:  # private mappings of files: writes to the file show through
-        if sup.guard is None or not sup.guard.check(name, stat.S_IFREG, True)[0]:
-            return f"the path lies in a mapping of {name}, which the sandbox may write"
-    return ""
 
 
 def _exec_object(sup: Supervisor, fd: int) -> Object:

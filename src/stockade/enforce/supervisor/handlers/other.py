@@ -356,6 +356,49 @@ def h_ptrace(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
         sup.cont(nid)
 
 
+def _pidfd_pid(fd: int) -> int:
+    """The pid a pidfd names (its fdinfo's `Pid:` line: -1 once the task is gone); 0 when
+    `fd` is not a pidfd."""
+    with open(f"/proc/self/fdinfo/{fd}", "rb") as f:
+        for line in f:
+            if line.startswith(b"Pid:"):
+                return int(line.split()[1])
+    return 0
+
+
+def h_pidfd_getfd(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
+    """pidfd_getfd(pidfd, targetfd, flags): the kernel asks ptrace_may_access(ATTACH,
+    REALCREDS) of the task the pidfd names, so the stack's ptrace_access_check decides it with
+    that mode, on the task our duplicate of the pidfd names (the same open file). Continued
+    when allowed: Landlock's ptrace scope and commoncap still apply in the kernel. A sibling
+    thread's dup2 over the pidfd number in the window is the race mmap documents."""
+    task = sup.task(tid)
+    if not sup.valid(nid):
+        return
+    try:
+        dup = ksys.take_fd(task.tgid, s32(a[0]), task.pidfd)
+    except OSError as err:
+        sup.deny(nid, err.errno or errno.EBADF)
+        return
+    try:
+        pid = sup.helper.call(_pidfd_pid, dup)
+    finally:
+        os.close(dup)
+    if pid == 0:
+        sup.deny(nid, errno.EBADF)  # what the kernel answers for a descriptor not a pidfd
+        return
+    if pid < 0:
+        sup.deny(nid, errno.ESRCH)
+        return
+    req = Request("ptrace_access_check", task.subject, task_object(sup, pid),
+                  flags=PTRACE_MODE_ATTACH | PTRACE_MODE_REALCREDS)
+    err = sup.decide(task, [req], "pidfd_getfd", "ptrace", peer={"pid": pid})
+    if err:
+        sup.deny(nid, err)
+    else:
+        sup.cont(nid)
+
+
 def h_mount(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
     """mount(source, target, fstype, flags, data): decided for the record, then always EPERM:
     it cannot be emulated (it would mount in the supervisor's namespace with its privileges)
@@ -408,7 +451,7 @@ def h_invalidate_group(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) 
 
 HANDLERS: dict[str, Handler] = {
     "socket": h_socket, "socketpair": h_socketpair, "connect": h_connect, "bind": h_bind,
-    "listen": h_listen, "ptrace": h_ptrace, "mount": h_mount,
+    "listen": h_listen, "ptrace": h_ptrace, "pidfd_getfd": h_pidfd_getfd, "mount": h_mount,
     **{name: _refuse_nesting(name) for name in ("landlock_create_ruleset",
                                                 "landlock_restrict_self")},
     **{name: h_invalidate for name in ("setuid", "setgid", "setreuid", "setregid", "setresuid",
