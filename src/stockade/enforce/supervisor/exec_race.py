@@ -34,11 +34,11 @@ ptrace grant (POKEDATA) could still write the bytes; docs/supervisor.md says so.
 
 from __future__ import annotations
 
+import _signal  # signal's C core: no enum conversions (start-up)
 import ctypes
 import errno
 import fcntl
 import os
-import signal
 import stat
 
 from stockade.enforce.seccomp import resolve_syscall
@@ -205,7 +205,7 @@ def _open_for_writing(path: str) -> bool | None:
             return None
         # a writer's open in the window breaks the lease and signals us: SIGURG, which is
         # ignored by default, rather than SIGIO, which would end the launcher
-        fcntl.fcntl(fd, F_SETSIG, signal.SIGURG)
+        fcntl.fcntl(fd, F_SETSIG, _signal.SIGURG)
         fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
     except OSError as err:
         return True if err.errno == errno.EAGAIN else None
