@@ -559,6 +559,10 @@ def test_a_learned_git_gc_names_no_random_temporary_file(user: str, scratch: Pat
     from stockade.learn.globs import created_glob
     from stockade.policy import Perm, compile_profiles
 
+    # git's templates even when the 6 characters came out all lower case (1 draw in ~180:
+    # a full suite once learned `tmp_pack_ytbhly`)
+    assert created_glob("/r/.git/objects/pack/tmp_pack_ytbhly") == "/r/.git/objects/pack/tmp_pack_*"
+
     assert created_glob("/r/pack/tmp_pack_wO6SYK") == "/r/pack/tmp_pack_*"
     assert created_glob("/r/pack/.tmp-21405-pack-*.idx") == "/r/pack/.tmp-*-pack-*.idx"
     assert created_glob("/r/backup_report") == "/r/backup_report"  # a word, not random

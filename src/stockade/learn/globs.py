@@ -162,6 +162,10 @@ def into_fan_out(glob: str, dirs: set[str]) -> str:
 _NUMBER_SUFFIX = re.compile(r"(?<=[^/])\.[0-9]{4,}$")
 _MKSTEMP_SUFFIX = re.compile(r"(?<=[^/][_.-])([A-Za-z0-9]{6})$")
 _PID_PART = re.compile(r"(?<=[^/][_.-])[0-9]{4,}(?=[_.-])")
+#: git's mkstemp templates (`tmp_pack_XXXXXX`, `packs_XXXXXX`...), whose 6 characters may all
+#: be lower-case letters (about 1 draw in 180), which `_looks_random` takes for a word
+_GIT_TEMPLATE = re.compile(r"^(?:tmp_(?:pack|idx|obj|rev|bitmap|mtimes)|packs|refs|info)_"
+                           r"[A-Za-z0-9]{6}$")
 
 
 def created_glob(glob: str) -> str:
@@ -174,7 +178,7 @@ def created_glob(glob: str) -> str:
     head, _, name = glob.rpartition("/")
     name = _NUMBER_SUFFIX.sub(".[0-9]*", name)
     random = _MKSTEMP_SUFFIX.search(name)
-    if random and _looks_random(random.group(1)):
+    if random and (_looks_random(random.group(1)) or _GIT_TEMPLATE.match(name)):
         name = name[:random.start()] + "*"
     name = _PID_PART.sub("*", name)
     return f"{head}/{name}" if head or glob.startswith("/") else name
