@@ -46,14 +46,6 @@ COLLECTS_GARBAGE = True
 EXIT_AT_ONCE = True
 HELP = "run a command confined (Landlock, seccomp, capabilities, no_new_privs)"
 
-def _limits_no_writes(args: argparse.Namespace) -> bool:
-    """Complain mode and learning without a profile: the sandbox limits no writes, so no file
-    of the launcher's can be kept out of the program's reach (docs/enforce.md, "Files the
-    launcher writes"); the exposure checks do not apply."""
-    mode = getattr(args, "mode", None)
-    return mode == "complain" or (mode == "learn" and not getattr(args, "profile", None))
-
-
 def _open_outputs(args: argparse.Namespace,
                   plan: EnforcementPlan) -> tuple[RecordFile | None, int | None]:
     """Open --audit FILE and --learn FILE before anything runs: never through a symbolic link,
@@ -63,9 +55,10 @@ def _open_outputs(args: argparse.Namespace,
     if not args.audit and not getattr(args, "learn", None):
         return None, None
     from stockade.enforce import output_file
-    from stockade.enforce.status_record import write_grants
+    from stockade.enforce.status_record import write_grants, writes_anywhere
 
-    grants = None if _limits_no_writes(args) else write_grants(plan)
+    # complain with -p, learn without -p: nothing keeps the files from the program (docs)
+    grants = None if writes_anywhere(plan) else write_grants(plan)
     audit = None
     if args.audit:
         fd = (output_file.open_output(args.audit, "audit file") if grants is None else
@@ -203,7 +196,7 @@ def _record_keeper(args: argparse.Namespace, prep: Prepared, name: str,
     directory = status_record.record_dir()
     if directory is None:  # no runtime directory for this user: quietly no record
         return None
-    if prep.landlock_active and mode != "complain" and not _limits_no_writes(args):
+    if prep.landlock_active and not status_record.writes_anywhere(prep.plan):
         conflict = _record_conflict(args, prep.plan)
         if conflict is not None:
             raise StockadeError(conflict, SETUP_FAILED)

@@ -140,6 +140,27 @@ def sandbox_grants(plan: Any, only: AccessFs | None = None) -> list[tuple[str, A
     return [(r.path, r.access & plan.handled_fs) for r in plan.fs_rules if not r.supervised]
 
 
+def writes_confined(plan: Any) -> bool:
+    """Whether Landlock restricts where a sandbox under `plan` (an EnforcementPlan) may write
+    files."""
+    from stockade.enforce import landlock as ll
+
+    abi = ll.abi_version()
+    handled = plan.handled_fs & ll.rights_for_abi(ll.AccessFs, abi)
+    core = ll.AccessFs.WRITE_FILE | ll.AccessFs.MAKE_REG | ll.AccessFs.REMOVE_FILE
+    return abi >= 1 and not core & ~handled
+
+
+def writes_anywhere(plan: Any) -> bool:
+    """Whether a sandbox under `plan` may write wherever its user may (no Landlock limit on
+    writing, or every write right granted on /): then no file of the launcher's can be kept
+    from it and the exposure checks do not apply (complain mode with -p, --mode learn without
+    -p). The one answer `run` and the plan cache ask, decided by the plan, not by the mode."""
+    return not writes_confined(plan) or any(
+        os.path.realpath(path) == "/" and rights & WRITE_RIGHTS == WRITE_RIGHTS & plan.handled_fs
+        for path, rights in sandbox_grants(plan, only=WRITE_RIGHTS))
+
+
 def write_grants(plan: Any) -> list[tuple[str, AccessFs]]:
     """Every (path, rights) through which the program may change files under `plan`, the one
     answer for the checks that protect the launcher's files (`exposure`): the sandbox's own
