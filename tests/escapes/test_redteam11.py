@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from confine_helpers import cli, uid_of
 
 FORGED = '{"event": "exit", "status": 0, "forged": true}'
@@ -44,4 +48,43 @@ def test_complain_without_a_profile_runs_with_an_audit_file_outside_the_grants(a
     res = cli("run", "-q", "--mode", "complain", "--rx", "/", "--rw", str(area.allowed),
               "--audit", str(out), "--", "/bin/sh", "-c", "exit 3", user=user)
     assert res.returncode == 3, res.stderr
+    assert _events(out)[-1] == "exit"
+
+
+@pytest.fixture
+def small_fs(area) -> Iterator[Path]:
+    """A 256 KiB tmpfs (a shared /tmp or /var that the program can fill), mounted by root."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    where = area.root / "small"
+    where.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=755", "tmpfs", str(where)],
+                   check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_supervisor_records_lost_on_a_full_disk_are_reported(small_fs, user):
+    """The program fills the audit file's file system, makes chmods the supervisor refuses,
+    frees the space: every refusal record is in the file or counted on stderr (the
+    supervisor's sink counted its losses where nothing read them)."""
+    box, victim, out = small_fs / "box", small_fs / "victim", small_fs / "audit.jsonl"
+    box.mkdir()
+    victim.touch()
+    out.touch()
+    for p in (box, victim, out):
+        os.chown(p, uid_of(user), uid_of(user))
+    script = (f"dd if=/dev/zero of={box}/fill bs=4k 2>/dev/null; for i in $(seq 1 50); do "
+              f"chmod 777 {victim} 2>/dev/null; done; rm {box}/fill; "
+              f"chmod 777 {victim} 2>/dev/null; exit 4")
+    res = cli("run", "-q", "--rx", "/", "--rw", "/dev/null", "--rw", str(box), "--audit",
+              str(out), "--", "/bin/sh", "-c", script, user=user)
+    assert res.returncode == 4, res.stderr
+    kept = out.read_text().count('"operation":"inode_setattr"')
+    lost = re.findall(rf"^stockade run: (\d+) audit records could not be written to {out}: "
+                      r"No space left on device$", res.stderr, re.M)
+    assert kept < 51 and len(lost) == 1, res.stderr  # the disk was full: some were lost
+    assert kept + int(lost[0]) >= 51, (kept, res.stderr)
     assert _events(out)[-1] == "exit"

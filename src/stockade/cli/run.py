@@ -427,16 +427,25 @@ def _run(args: argparse.Namespace) -> int:
             keeper.remove()
         if collector is not None:
             collector.stop()
+        if supervision is not None:
+            supervision.close()  # closes the files it shares with us or was handed
         if audit:
             audit.close()
-            lost = audit.lost_line()
-            if lost:
-                tell.say(lost)
-        if supervision is not None:
-            supervision.close()
+        _say_lost(audit, supervision.learn_file if supervision is not None else None)
         gc.unfreeze()  # a caller in the same process (tests) collects as before
 
 
+
+
+def _say_lost(*outs: object) -> None:
+    """One line per file with records that could not be written (the launcher's and the
+    supervisor's: they share the RecordFile of --audit)."""
+    from stockade.enforce.output_file import RecordFile
+
+    for out in outs:
+        lost = out.lost_line() if isinstance(out, RecordFile) else None
+        if lost:
+            tell.say(lost)
 
 
 def _protect_launcher_files(supervision: SupervisorSetup, outputs: list[os.stat_result]) -> None:
@@ -470,7 +479,8 @@ def _supervision(args: argparse.Namespace, plan: EnforcementPlan, audit: RecordF
                  learn: int | None,
                  judged: EnforcementPlan | None = None) -> SupervisorSetup | None:
     """The supervisor for --mode, or for a plan with user-notif rules (enforce mode); it
-    writes to the descriptors `run` opened (`learn` is handed over, `audit` duplicated).
+    writes to the files `run` opened (`learn` is handed over, `audit` shared: one count of
+    lost records).
     `judged`: the profile's plan in complain mode."""
     mode = getattr(args, "mode", None)
     if mode is None and args.module_file:
@@ -483,13 +493,14 @@ def _supervision(args: argparse.Namespace, plan: EnforcementPlan, audit: RecordF
         from stockade.enforce.supervisor.setup import build_hybrid
 
         # only what Landlock cannot mediate
-        return build_hybrid(os.dup(audit.fd) if audit else None)
+        return build_hybrid(audit)
+    from stockade.enforce.output_file import RecordFile
     from stockade.enforce.supervisor.setup import build
     from stockade.modules.selinux.hostconfig import host_policy
 
-    return build(mode, args.lsm, args.context, args.module_option,
-                 os.dup(audit.fd) if audit else None, learn, args.module_file, judged=judged,
-                 host_policy=host_policy())
+    observations = RecordFile(learn, args.learn, "observations") if learn is not None else None
+    return build(mode, args.lsm, args.context, args.module_option, audit, observations,
+                 args.module_file, judged=judged, host_policy=host_policy())
 
 
 def _guard_needs_supervisor(plan: EnforcementPlan) -> bool:

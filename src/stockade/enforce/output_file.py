@@ -10,17 +10,19 @@ that it got a regular file. `open_unexposed` refuses a file that the coming run 
 (itself, another link of it, or its directory), since the program could rewrite or replace it
 while it runs.
 
-`RecordFile` is the writer for JSON lines: a failed write (a full disk, a file size limit)
-never raises; the lines are counted as lost so that `run` can say so and still return the
-program's status.
+`RecordFile` is the writer for JSON lines, the launcher's and the supervisor's (its audit sink
+and --learn observer): a failed write (a full disk, a file size limit) never raises; the lines
+are counted as lost so that `run` can say so and still return the program's status.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
 import stat
+import threading
 from collections.abc import Iterable
 
 from stockade.enforce.landlock import AccessFs
@@ -120,37 +122,51 @@ def open_unexposed(path: str, what: str, flag: str,
 
 class RecordFile:
     """A text stream of JSON lines on a descriptor from `open_output`: `write` never raises;
-    lines that could not be written are counted in `lost` (with the last error)."""
+    lines that could not be written are counted in `lost` (with the last error). Unbuffered
+    and thread-safe: the launcher and the supervisor's sinks share one (one count per file)."""
 
-    def __init__(self, fd: int, path: str) -> None:
+    def __init__(self, fd: int, path: str, what: str = "audit records") -> None:
         self.fd = fd
         self.path = path
+        self.what = what
         self.lost = 0
         self.error = ""
+        self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
         """Append `text` (whole lines); on failure count them as lost."""
         data = text.encode("utf-8", errors="replace")
         done = 0
-        try:
-            while done < len(data):
-                done += os.write(self.fd, data[done:])
-        except OSError as err:  # EFBIG (RLIMIT_FSIZE), ENOSPC, EIO...
-            self.lost += max(1, data[done:].count(b"\n"))
-            self.error = err.strerror or str(err)
+        with self._lock:
+            try:
+                while done < len(data):
+                    done += os.write(self.fd, data[done:])
+            except OSError as err:  # EFBIG (RLIMIT_FSIZE), ENOSPC, EIO, EBADF once closed
+                whole = data.rfind(b"\n", 0, done) + 1  # the lines written in full
+                self.lost += max(1, data[whole:].count(b"\n"))
+                self.error = err.strerror or str(err)
+                self._cut(done - whole)
         return len(text)
+
+    def _cut(self, partial: int) -> None:
+        """Remove the `partial` bytes of a line cut short at the end of the file, so that the
+        records after it stay one per line (only the launcher writes the file)."""
+        if partial:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, os.fstat(self.fd).st_size - partial)
 
     def flush(self) -> None:
         """Nothing is buffered."""
 
     def close(self) -> None:
         """Close the descriptor (once)."""
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        with self._lock:
+            if self.fd >= 0:
+                os.close(self.fd)
+                self.fd = -1
 
     def lost_line(self) -> str | None:
         """The one-line report of lost records, or None."""
         if not self.lost:
             return None
-        return f"{self.lost} audit records could not be written to {self.path}: {self.error}"
+        return f"{self.lost} {self.what} could not be written to {self.path}: {self.error}"
