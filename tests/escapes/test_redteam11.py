@@ -88,3 +88,21 @@ def test_supervisor_records_lost_on_a_full_disk_are_reported(small_fs, user):
     assert kept < 51 and len(lost) == 1, res.stderr  # the disk was full: some were lost
     assert kept + int(lost[0]) >= 51, (kept, res.stderr)
     assert _events(out)[-1] == "exit"
+
+
+def test_learn_observations_lost_on_a_full_disk_are_reported(small_fs, user):
+    """The --learn observer's losses get the same one line as the audit file's."""
+    out = small_fs / "obs.jsonl"
+    out.touch()
+    os.chown(out, uid_of(user), uid_of(user))
+    os.chown(small_fs, uid_of(user), uid_of(user))
+    script = (f"dd if=/dev/zero of={small_fs}/fill bs=4k 2>/dev/null; for i in $(seq 1 20); do "
+              f"cat /etc/hostname >/dev/null; done; rm {small_fs}/fill; exit 5")
+    res = cli("run", "-q", "--mode", "learn", "--learn", str(out), "--", "/bin/sh", "-c", script,
+              user=user)
+    assert res.returncode == 5, res.stderr
+    lost = re.findall(rf"^stockade run: (\d+) observations could not be written to {out}: "
+                      r"No space left on device$", res.stderr, re.M)
+    assert len(lost) == 1 and int(lost[0]) > 0, res.stderr
+    for line in out.read_text().splitlines():  # no line cut short
+        json.loads(line)
