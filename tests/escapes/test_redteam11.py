@@ -106,3 +106,54 @@ def test_learn_observations_lost_on_a_full_disk_are_reported(small_fs, user):
     assert len(lost) == 1 and int(lost[0]) > 0, res.stderr
     for line in out.read_text().splitlines():  # no line cut short
         json.loads(line)
+
+
+def test_audit_path_with_dotdot_past_a_planted_link_is_refused(area, user):
+    """An earlier sandbox planted W/lnk -> SAFE/sub; `--audit W/lnk/../a.jsonl` names SAFE/a
+    for the kernel (and the exposure check) but was opened as W/a.jsonl, inside the
+    writable grant: the program truncated and forged it. The walk meets the link now."""
+    planted = cli("run", "--rx", "/", "--rw", str(area.allowed), "--", "/bin/ln", "-s",
+                  str(area.forbidden / "sub"), str(area.allowed / "lnk"), user=user)
+    assert planted.returncode == 0, planted.stderr
+    marker = area.forbidden / "ran"
+    res = cli("run", "-q", "--rx", "/", "--rw", str(area.allowed), "--audit",
+              str(area.allowed / "lnk" / ".." / "a.jsonl"), "--", "/bin/sh", "-c",
+              f"echo > {marker}; echo '{FORGED}' > {area.allowed}/a.jsonl", user=user)
+    assert res.returncode == 125, (res.returncode, res.stderr)
+    assert f"{area.allowed}/lnk is a symbolic link" in res.stderr, res.stderr
+    assert res.stderr.count("\n") == 1, res.stderr
+    assert not marker.exists()
+    assert not (area.allowed / "a.jsonl").exists() and not (area.forbidden / "a.jsonl").exists()
+
+
+@pytest.fixture
+def bound(area) -> Iterator[Path]:
+    """area.root/B: a bind mount of area.allowed/sub (root makes it; the runs are the user's)."""
+    if os.geteuid() != 0:
+        pytest.skip("bind mounts need root")
+    where = area.root / "B"
+    where.mkdir()
+    os.chown(where, os.stat(area.root).st_uid, os.stat(area.root).st_gid)
+    subprocess.run(["mount", "--bind", str(area.allowed / "sub"), str(where)], check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_audit_file_in_a_bind_mount_of_a_granted_subdirectory_is_refused(area, user, bound):
+    """B is a bind mount of A/sub and the run grants --rw A: B/a.jsonl is A/sub/a.jsonl for
+    Landlock, though no path the user typed passes A (red team 11)."""
+    marker = area.forbidden / "ran"
+    out = bound / "a.jsonl"
+    res = cli("run", "-q", "--rx", "/", "--rw", str(area.allowed), "--audit", str(out), "--",
+              "/bin/sh", "-c", f"echo > {marker}; echo '{FORGED}' > {area.allowed}/sub/a.jsonl",
+              user=user)
+    assert res.returncode == 125, (res.returncode, res.stderr)
+    assert f"lies inside the writable grant {area.allowed}" in res.stderr, res.stderr
+    assert not marker.exists() and not out.exists()
+    # the control: a grant beside the bind's source leaves the file alone
+    res = cli("run", "-q", "--rx", "/", "--rw", str(area.forbidden), "--audit", str(out), "--",
+              "/bin/sh", "-c", f"echo x > {area.allowed}/sub/a.jsonl; exit 6", user=user)
+    assert res.returncode == 6, res.stderr
+    assert _events(out)[-1] == "exit"
