@@ -46,6 +46,19 @@ COLLECTS_GARBAGE = True
 EXIT_AT_ONCE = True
 HELP = "run a command confined (Landlock, seccomp, capabilities, no_new_privs)"
 
+def _records_unprotected(args: argparse.Namespace, plan: EnforcementPlan) -> bool:
+    """An observing run (complain, learn) whose sandbox may write wherever its user may
+    (`status_record.writes_anywhere`: complain with -p, learn without -p): no file of the
+    launcher's can be kept from the program, and such a run is documented to record without
+    that protection (docs/enforce.md, "Files the launcher writes"), so the exposure checks do
+    not apply. Decided by the plan: complain without -p keeps the flags' Landlock grants and
+    is checked; an enforcing run that writes anywhere (a `flags=(unconfined)` profile) is
+    checked too, and refused."""
+    from stockade.enforce.status_record import writes_anywhere
+
+    return getattr(args, "mode", None) in ("complain", "learn") and writes_anywhere(plan)
+
+
 def _open_outputs(args: argparse.Namespace,
                   plan: EnforcementPlan) -> tuple[RecordFile | None, int | None]:
     """Open --audit FILE and --learn FILE before anything runs: never through a symbolic link,
@@ -55,10 +68,9 @@ def _open_outputs(args: argparse.Namespace,
     if not args.audit and not getattr(args, "learn", None):
         return None, None
     from stockade.enforce import output_file
-    from stockade.enforce.status_record import write_grants, writes_anywhere
+    from stockade.enforce.status_record import write_grants
 
-    # complain with -p, learn without -p: nothing keeps the files from the program (docs)
-    grants = None if writes_anywhere(plan) else write_grants(plan)
+    grants = None if _records_unprotected(args, plan) else write_grants(plan)
     audit = None
     if args.audit:
         fd = (output_file.open_output(args.audit, "audit file") if grants is None else
@@ -196,7 +208,7 @@ def _record_keeper(args: argparse.Namespace, prep: Prepared, name: str,
     directory = status_record.record_dir()
     if directory is None:  # no runtime directory for this user: quietly no record
         return None
-    if prep.landlock_active and not status_record.writes_anywhere(prep.plan):
+    if prep.landlock_active and not _records_unprotected(args, prep.plan):
         conflict = _record_conflict(args, prep.plan)
         if conflict is not None:
             raise StockadeError(conflict, SETUP_FAILED)

@@ -214,8 +214,8 @@ def writes_confined(plan: Any) -> bool:
 def writes_anywhere(plan: Any) -> bool:
     """Whether a sandbox under `plan` may write wherever its user may (no Landlock limit on
     writing, or every write right granted on /): then no file of the launcher's can be kept
-    from it and the exposure checks do not apply (complain mode with -p, --mode learn without
-    -p). The one answer `run` and the plan cache ask, decided by the plan, not by the mode."""
+    from it (complain mode with -p, --mode learn without -p, a `flags=(unconfined)` profile).
+    The one answer `run` (which files it may record to) and the plan cache ask."""
     return not writes_confined(plan) or any(
         os.path.realpath(path) == "/" and rights & WRITE_RIGHTS == WRITE_RIGHTS & plan.handled_fs
         for path, rights in sandbox_grants(plan, only=WRITE_RIGHTS))
