@@ -157,3 +157,28 @@ def test_audit_file_in_a_bind_mount_of_a_granted_subdirectory_is_refused(area, u
               "/bin/sh", "-c", f"echo x > {area.allowed}/sub/a.jsonl; exit 6", user=user)
     assert res.returncode == 6, res.stderr
     assert _events(out)[-1] == "exit"
+
+
+def test_status_record_directory_under_a_grant_through_a_bind_mount_is_refused(area, user,
+                                                                                xdg):
+    """The same check guards the status record directory: a bind mount of it below a
+    writable grant lets the program forge every run's record; the run is refused."""
+    if os.geteuid() != 0:
+        pytest.skip("bind mounts need root")
+    records = Path("/run/stockade") if user == "root" else xdg / "stockade"
+    if not records.exists():
+        records.mkdir(mode=0o700)
+        os.chown(records, uid_of(user), uid_of(user))
+    where = area.allowed / "view"
+    where.mkdir()
+    subprocess.run(["mount", "--bind", str(records), str(where)], check=True)
+    try:
+        marker = area.forbidden / "ran"
+        res = cli("run", "-q", "--rx", "/", "--rw", str(area.allowed), "--", "/bin/sh", "-c",
+                  f"echo > {marker}", user=user)
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+    assert res.returncode == 125, (res.returncode, res.stderr)
+    assert f"the status record directory {records} lies inside the writable grant " \
+        f"{area.allowed}" in res.stderr, res.stderr
+    assert not marker.exists()
