@@ -76,3 +76,18 @@ def test_learn_does_not_write_its_profile_through_a_link(tmp_path: Path) -> None
     assert victim.read_text() == "keep\n"
     assert res.returncode != 0 and "symbolic link" in res.stderr, res
     assert "Traceback" not in res.stderr
+
+
+def test_dotdot_after_a_link_meets_the_link(tmp_path: Path) -> None:
+    """Red team 11: `W/lnk/..` is where lnk points to's parent for the kernel; it was
+    shortened as text to W (the file opened was not the file checked). The walk meets the
+    link and refuses it; `..` without a link opens the parent."""
+    (tmp_path / "w").mkdir()
+    (tmp_path / "safe" / "sub").mkdir(parents=True)
+    (tmp_path / "w" / "lnk").symlink_to(tmp_path / "safe" / "sub")
+    with pytest.raises(StockadeError, match=f"{tmp_path}/w/lnk is a symbolic link"):
+        open_output(str(tmp_path / "w" / "lnk" / ".." / "a.jsonl"), "audit file")
+    assert not (tmp_path / "w" / "a.jsonl").exists()
+    assert not (tmp_path / "safe" / "a.jsonl").exists()
+    os.close(open_output(str(tmp_path / "safe" / "sub" / ".." / "a.jsonl"), "audit file"))
+    assert (tmp_path / "safe" / "a.jsonl").exists()

@@ -99,3 +99,44 @@ def test_writable_grant_on_another_mount_of_an_ancestor_covers_it(tmp_path):
         assert sr.writable_grant(d, [(str(bind), AccessFs.READ_FILE)]) is None
     finally:
         subprocess.run(["umount", str(bind)], check=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="bind mounts need root")
+def test_a_bind_mount_of_a_directory_below_a_grant_is_exposed(tmp_path):
+    """Red team 11: B is a bind mount of A/sub. A grant on A covers B/x (the program writes it
+    as A/sub/x), and a grant on B lies inside A although no path says so; a grant beside the
+    bind's source covers nothing. Compared by position inside the file system."""
+    import subprocess
+
+    a, b = tmp_path / "A", tmp_path / "B"
+    (a / "sub" / "d").mkdir(parents=True)
+    (a / "other").mkdir()
+    b.mkdir()
+    subprocess.run(["mount", "--bind", str(a / "sub"), str(b)], check=True)
+    try:
+        target = str(b / "d" / "audit.jsonl")
+        assert sr.writable_grant(target, [(str(a), AccessFs.MAKE_REG)]) == str(a)
+        assert sr.writable_grant(target, [(str(a / "other"), AccessFs.MAKE_REG)]) is None
+        assert sr.writable_grant(target, [(str(a), AccessFs.READ_FILE)]) is None
+        assert sr.exposure(str(a / "sub"), [(str(b / "d"), AccessFs.MAKE_REG)]) \
+            == f"holds the writable grant {b / 'd'}"
+        assert sr.exposure(str(a / "other"), [(str(b / "d"), AccessFs.MAKE_REG)]) is None
+    finally:
+        subprocess.run(["umount", str(b)], check=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="bind mounts need root")
+def test_a_grant_above_another_mount_point_of_the_file_covers_it(tmp_path):
+    """The file is named through its own mount, but a bind mount of its directory lies below a
+    grant elsewhere: the program writes it through that mount point."""
+    import subprocess
+
+    src, top = tmp_path / "data", tmp_path / "grant"
+    src.mkdir()
+    (top / "B").mkdir(parents=True)
+    subprocess.run(["mount", "--bind", str(src), str(top / "B")], check=True)
+    try:
+        target = str(src / "audit.jsonl")
+        assert sr.writable_grant(target, [(str(top), AccessFs.MAKE_REG)]) == str(top)
+    finally:
+        subprocess.run(["umount", str(top / "B")], check=True)

@@ -47,18 +47,23 @@ COLLECTS_GARBAGE = True
 EXIT_AT_ONCE = True
 HELP = "run a command confined (Landlock, seccomp, capabilities, no_new_privs)"
 
-def _limits_no_writes(args: argparse.Namespace) -> bool:
-    """Complain mode and learning without a profile: the sandbox limits no writes, so no file
-    of the launcher's can be kept out of the program's reach (docs/enforce.md, "Files the
-    launcher writes"); the exposure checks do not apply."""
-    mode = getattr(args, "mode", None)
-    return mode == "complain" or (mode == "learn" and not getattr(args, "profile", None))
+def _records_unprotected(args: argparse.Namespace, plan: EnforcementPlan) -> bool:
+    """An observing run (complain, learn) whose sandbox may write wherever its user may
+    (`status_record.writes_anywhere`: complain with -p, learn without -p): no file of the
+    launcher's can be kept from the program, and such a run is documented to record without
+    that protection (docs/enforce.md, "Files the launcher writes"), so the exposure checks do
+    not apply. Decided by the plan: complain without -p keeps the flags' Landlock grants and
+    is checked; an enforcing run that writes anywhere (a `flags=(unconfined)` profile) is
+    checked too, and refused."""
+    from stockade.enforce.status_record import writes_anywhere
+
+    return getattr(args, "mode", None) in ("complain", "learn") and writes_anywhere(plan)
 
 
 def _refuse_code_exposure(args: argparse.Namespace, plan: EnforcementPlan) -> None:
     """Refuse (exit 125) a plan under which the program could rewrite the code the unconfined
     launcher runs later (stockade's modules, the interpreter, sys.path: enforce/own_code.py)."""
-    if _limits_no_writes(args):
+    if _records_unprotected(args, plan):
         return
     from stockade.enforce import own_code
     from stockade.enforce.status_record import write_grants
@@ -80,7 +85,7 @@ def _open_outputs(args: argparse.Namespace,
     from stockade.enforce import output_file
     from stockade.enforce.status_record import write_grants
 
-    grants = None if _limits_no_writes(args) else write_grants(plan)
+    grants = None if _records_unprotected(args, plan) else write_grants(plan)
     audit = None
     if args.audit:
         fd = (output_file.open_output(args.audit, "audit file") if grants is None else
@@ -218,7 +223,7 @@ def _record_keeper(args: argparse.Namespace, prep: Prepared, name: str,
     directory = status_record.record_dir()
     if directory is None:  # no runtime directory for this user: quietly no record
         return None
-    if prep.landlock_active and mode != "complain" and not _limits_no_writes(args):
+    if prep.landlock_active and not _records_unprotected(args, prep.plan):
         conflict = _record_conflict(args, prep.plan)
         if conflict is not None:
             raise StockadeError(conflict, SETUP_FAILED)
@@ -459,16 +464,25 @@ def _run(args: argparse.Namespace) -> int:
             keeper.remove()
         if collector is not None:
             collector.stop()
+        if supervision is not None:
+            supervision.close()  # closes the files it shares with us or was handed
         if audit:
             audit.close()
-            lost = audit.lost_line()
-            if lost:
-                tell.say(lost)
-        if supervision is not None:
-            supervision.close()
+        _say_lost(audit, supervision.learn_file if supervision is not None else None)
         gc.unfreeze()  # a caller in the same process (tests) collects as before
 
 
+
+
+def _say_lost(*outs: object) -> None:
+    """One line per file with records that could not be written (the launcher's and the
+    supervisor's: they share the RecordFile of --audit)."""
+    from stockade.enforce.output_file import RecordFile
+
+    for out in outs:
+        lost = out.lost_line() if isinstance(out, RecordFile) else None
+        if lost:
+            tell.say(lost)
 
 
 def _protect_launcher_files(supervision: SupervisorSetup, outputs: list[os.stat_result]) -> None:
@@ -506,7 +520,8 @@ def _supervision(args: argparse.Namespace, plan: EnforcementPlan, audit: RecordF
                  learn: int | None,
                  judged: EnforcementPlan | None = None) -> SupervisorSetup | None:
     """The supervisor for --mode, or for a plan with user-notif rules (enforce mode); it
-    writes to the descriptors `run` opened (`learn` is handed over, `audit` duplicated).
+    writes to the files `run` opened (`learn` is handed over, `audit` shared: one count of
+    lost records).
     `judged`: the profile's plan in complain mode."""
     mode = getattr(args, "mode", None)
     if mode is None and args.module_file:
@@ -519,16 +534,17 @@ def _supervision(args: argparse.Namespace, plan: EnforcementPlan, audit: RecordF
         from stockade.enforce.supervisor.setup import build_hybrid
 
         # only what Landlock cannot mediate
-        setup = build_hybrid(os.dup(audit.fd) if audit else None)
+        setup = build_hybrid(audit)
         if setup.auditor is not None and args.profile:  # its refusals are the profile's plan's
             setup.auditor.profile = plan.name
         return setup
+    from stockade.enforce.output_file import RecordFile
     from stockade.enforce.supervisor.setup import build
     from stockade.modules.selinux.hostconfig import host_policy
 
-    return build(mode, args.lsm, args.context, args.module_option,
-                 os.dup(audit.fd) if audit else None, learn, args.module_file, judged=judged,
-                 host_policy=host_policy())
+    observations = RecordFile(learn, args.learn, "observations") if learn is not None else None
+    return build(mode, args.lsm, args.context, args.module_option, audit, observations,
+                 args.module_file, judged=judged, host_policy=host_policy())
 
 
 def _guard_needs_supervisor(plan: EnforcementPlan) -> bool:

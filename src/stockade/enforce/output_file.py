@@ -4,15 +4,16 @@ A sandboxed program may have planted a symbolic link (or a FIFO) at such a path 
 run; the launcher is not confined, so following it would append to, or truncate, whatever the
 link names. `open_output` walks the path one directory at a time without following a
 symbolic link in any component (a directory link planted by an earlier sandbox is refused as
-well as a link in the last component), opens the file with O_NOFOLLOW, O_NONBLOCK (a FIFO
-cannot block the open) and O_CLOEXEC (the program never inherits it), then checks with fstat
-that it got a regular file. `open_unexposed` refuses a file that the coming run may write
-(itself, another link of it, or its directory), since the program could rewrite or replace it
-while it runs.
+well as a link in the last component; `..` is taken physically, so `LINK/..` meets LINK),
+opens the file with O_NOFOLLOW, O_NONBLOCK (a FIFO cannot block the open) and O_CLOEXEC (the
+program never inherits it), then checks with fstat that it got a regular file.
+`open_unexposed` refuses a file that the coming run may write (itself, another link of it, or
+its directory), since the program could rewrite or replace it while it runs: judged by name
+before the open and on what was opened after it.
 
-`RecordFile` is the writer for JSON lines: a failed write (a full disk, a file size limit)
-never raises; the lines are counted as lost so that `run` can say so and still return the
-program's status.
+`RecordFile` is the writer for JSON lines, the launcher's and the supervisor's (its audit sink
+and --learn observer): a failed write (a full disk, a file size limit) never raises; the lines
+are counted as lost so that `run` can say so and still return the program's status.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ import errno
 import fcntl
 import os
 import stat
+import threading
 from collections.abc import Iterable
 
 from stockade.enforce.landlock import AccessFs
 from stockade.errors import StockadeError
+from stockade.suppress import suppress
 
 SETUP_FAILED = 125
 
@@ -34,10 +37,9 @@ def open_output(path: str, what: str, *, truncate: bool = False) -> int:
     appending unless `truncate`; a symbolic link or a non-regular file -> StockadeError."""
     flags = (os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
              | (0 if truncate else os.O_APPEND))
-    full = os.path.abspath(path)  # lexical: the walk below refuses every link it meets
-    parent = _open_parent(full, what, path)
+    parent, name = _open_parent(path, what)
     try:
-        fd = os.open(os.path.basename(full) or ".", flags, 0o666, dir_fd=parent)
+        fd = os.open(name, flags, 0o666, dir_fd=parent)
     except OSError as err:
         if err.errno == errno.ELOOP:
             raise StockadeError(f"{what} {path} is a symbolic link: refusing to follow it "
@@ -62,26 +64,30 @@ def open_output(path: str, what: str, *, truncate: bool = False) -> int:
     return fd
 
 
-def _open_parent(full: str, what: str, path: str) -> int:
-    """An O_PATH descriptor of the directory holding absolute `full`, reached one component at
-    a time with O_NOFOLLOW: a symbolic link on the way -> StockadeError naming it and where it
-    points (the user names the real path instead)."""
-    fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    here = ""
+def _open_parent(path: str, what: str) -> tuple[int, str]:
+    """An O_PATH descriptor of the directory holding `path`'s last component, and that name.
+    The directory is reached as the kernel walks the path, one component at a time from / (or
+    the working directory), `..` opened physically (the parent of the directory reached, never
+    a textual shortening: `LINK/..` meets LINK), and every symbolic link refused with
+    O_NOFOLLOW -> StockadeError naming it and where it points (the user names the real path
+    instead). So the file opened is the file the exposure check judges (red team 11)."""
+    head, name = os.path.split(path)
+    fd = os.open("/" if path.startswith("/") else ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    here = "/" if path.startswith("/") else ""
     try:
-        for name in os.path.dirname(full).split("/"):
-            if not name:
+        for part in head.split("/"):
+            if part in ("", "."):
                 continue
-            here += "/" + name
+            here = os.path.join(here, part)
             try:
-                nxt = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                nxt = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
                               dir_fd=fd)
             except OSError as err:
                 if err.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(here):
                     raise StockadeError(
                         f"{what} {path}: {here} is a symbolic link (to {os.readlink(here)}): "
                         f"refusing to follow it (name the real path, "
-                        f"{os.path.realpath(full)})", SETUP_FAILED) from None
+                        f"{os.path.realpath(path)})", SETUP_FAILED) from None
                 raise StockadeError(f"cannot open {what} {path}: {here}: {err.strerror}",
                                     SETUP_FAILED) from None
             os.close(fd)
@@ -89,7 +95,7 @@ def _open_parent(full: str, what: str, path: str) -> int:
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return fd, name or "."
 
 
 def open_unexposed(path: str, what: str, flag: str,
@@ -106,7 +112,7 @@ def open_unexposed(path: str, what: str, flag: str,
     if why is None:
         fd = open_output(path, what)
         try:
-            why = exposure(path, grants, opened=os.fstat(fd))
+            why = exposure(path, grants, fd=fd)
         except BaseException:
             os.close(fd)
             raise
@@ -120,37 +126,51 @@ def open_unexposed(path: str, what: str, flag: str,
 
 class RecordFile:
     """A text stream of JSON lines on a descriptor from `open_output`: `write` never raises;
-    lines that could not be written are counted in `lost` (with the last error)."""
+    lines that could not be written are counted in `lost` (with the last error). Unbuffered
+    and thread-safe: the launcher and the supervisor's sinks share one (one count per file)."""
 
-    def __init__(self, fd: int, path: str) -> None:
+    def __init__(self, fd: int, path: str, what: str = "audit records") -> None:
         self.fd = fd
         self.path = path
+        self.what = what
         self.lost = 0
         self.error = ""
+        self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
         """Append `text` (whole lines); on failure count them as lost."""
         data = text.encode("utf-8", errors="replace")
         done = 0
-        try:
-            while done < len(data):
-                done += os.write(self.fd, data[done:])
-        except OSError as err:  # EFBIG (RLIMIT_FSIZE), ENOSPC, EIO...
-            self.lost += max(1, data[done:].count(b"\n"))
-            self.error = err.strerror or str(err)
+        with self._lock:
+            try:
+                while done < len(data):
+                    done += os.write(self.fd, data[done:])
+            except OSError as err:  # EFBIG (RLIMIT_FSIZE), ENOSPC, EIO, EBADF once closed
+                whole = data.rfind(b"\n", 0, done) + 1  # the lines written in full
+                self.lost += max(1, data[whole:].count(b"\n"))
+                self.error = err.strerror or str(err)
+                self._cut(done - whole)
         return len(text)
+
+    def _cut(self, partial: int) -> None:
+        """Remove the `partial` bytes of a line cut short at the end of the file, so that the
+        records after it stay one per line (only the launcher writes the file)."""
+        if partial:
+            with suppress(OSError):
+                os.ftruncate(self.fd, os.fstat(self.fd).st_size - partial)
 
     def flush(self) -> None:
         """Nothing is buffered."""
 
     def close(self) -> None:
         """Close the descriptor (once)."""
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        with self._lock:
+            if self.fd >= 0:
+                os.close(self.fd)
+                self.fd = -1
 
     def lost_line(self) -> str | None:
         """The one-line report of lost records, or None."""
         if not self.lost:
             return None
-        return f"{self.lost} audit records could not be written to {self.path}: {self.error}"
+        return f"{self.lost} {self.what} could not be written to {self.path}: {self.error}"

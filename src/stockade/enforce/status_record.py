@@ -57,65 +57,125 @@ def record_dir() -> str | None:
     return None
 
 
-def writable_grant(path: str, grants: Iterable[tuple[str, AccessFs]], *,
-                   opened: os.stat_result | None = None) -> str | None:
-    """The first grant whose rights let a sandbox change `path`: a grant on `path` itself (a
-    file: its contents) or on a directory at or above it (what is in it); None if no grant
-    does. `opened` is the fstat of a descriptor the caller holds on `path`.
+class _Place:
+    """What the exposure checks compare grants with: the physical path of `path` (of what
+    descriptor `fd` refers to, when given: the file opened, not the name), the (device,
+    inode) of it and of its ancestors on that path, and the positions inside their file
+    systems that a walk to it can pass (mount_position: every mount that shows it)."""
 
-    Landlock rules belong to inodes, not names: a grant on another path to the same file or
-    directory or to one of its ancestors (a hard link, a bind mount of /run, say) covers it
-    too, so the grants are compared by (device, inode) with `path` and each of its ancestors,
-    besides by path."""
-    real = os.path.realpath(path)
-    ancestors: set[tuple[int, int]] = set()
-    if opened is not None:
-        ancestors.add((opened.st_dev, opened.st_ino))
-    here = real
-    while True:
-        with suppress(OSError):
-            st = os.stat(here)
-            ancestors.add((st.st_dev, st.st_ino))
-        if here == "/":
-            break
-        here = os.path.dirname(here)
-    for grant, rights in grants:
-        if not rights & WRITE_RIGHTS:
-            continue
+    def __init__(self, path: str, fd: int | None) -> None:
+        from stockade.enforce import mount_position
+
+        self.table = mount_position.mounts()
+        self.opened = os.fstat(fd) if fd is not None else None
+        if fd is not None:
+            self.here = mount_position.of_fd(fd, self.table)
+            self.real = os.readlink(f"/proc/self/fd/{fd}")
+        else:
+            self.here = mount_position.of_path(path, self.table)
+            self.real = os.path.realpath(path)
+        self.walked = mount_position.passed(self.here, self.table) if self.here else set()
+        self.devs = {dev for dev, _ in self.walked}
+        self.known = {m.dev for m in self.table.values()}
+        self.ancestors: set[tuple[int, int]] = set()
+        if self.opened is not None:
+            self.ancestors.add((self.opened.st_dev, self.opened.st_ino))
+        here = self.real
+        while True:
+            with suppress(OSError):
+                st = os.stat(here)
+                self.ancestors.add((st.st_dev, st.st_ino))
+            if here == "/" or not here.startswith("/"):
+                break
+            here = os.path.dirname(here)
+
+    def position_of(self, grant: str, st: os.stat_result) -> tuple[str, str] | None:
+        """The position of `grant` when it may share a file system with this place (st_dev is
+        mountinfo's device, except on file systems such as btrfs: those are always looked up)."""
+        from stockade.enforce import mount_position
+
+        dev = f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
+        if dev in self.known and dev not in self.devs:
+            return None
+        return mount_position.of_path(grant, self.table)
+
+    def covered_by(self, grant: str) -> bool:
+        """Whether a grant on `grant` lets a walk to this place pass it."""
+        from stockade.enforce import mount_position
+
         top = os.path.realpath(grant)
-        if real == top or real.startswith(top.rstrip("/") + "/"):
-            return grant
+        if self.real == top or self.real.startswith(top.rstrip("/") + "/"):
+            return True
         try:
             st = os.stat(grant)
         except OSError:
-            continue
-        if (st.st_dev, st.st_ino) in ancestors:
+            return False
+        if (st.st_dev, st.st_ino) in self.ancestors:
+            return True
+        where = self.position_of(grant, st)
+        return where is not None and mount_position.covers(where, self.walked)
+
+    def holds(self, grant: str) -> bool:
+        """Whether `grant` lies below this place (a directory), by path or inside its file
+        system (through another mount of it)."""
+        if os.path.realpath(grant).startswith(self.real.rstrip("/") + "/"):
+            return True
+        if self.here is None:
+            return False
+        try:
+            st = os.stat(grant)
+        except OSError:
+            return False
+        where = self.position_of(grant, st)
+        return (where is not None and where[0] == self.here[0]
+                and where[1].startswith(self.here[1].rstrip("/") + "/"))
+
+
+def writable_grant(path: str, grants: Iterable[tuple[str, AccessFs]], *,
+                   fd: int | None = None, place: _Place | None = None) -> str | None:
+    """The first grant whose rights let a sandbox change `path`: a grant on `path` itself (a
+    file: its contents) or on a directory at or above it (what is in it); None if no grant
+    does. `fd` is a descriptor the caller holds on `path`: what it refers to is judged.
+
+    Landlock rules belong to inodes, not names: a grant on another path to the same file or
+    directory or to one of its ancestors (a hard link, a bind mount of /run or of a directory
+    below the grant, say) covers it too, so the grants are compared by (device, inode) with
+    `path` and each of its ancestors, and by position inside the file system through every
+    mount that shows it (mount_position), besides by path."""
+    place = place or _Place(path, fd)
+    for grant, rights in grants:
+        if rights & WRITE_RIGHTS and place.covered_by(grant):
             return grant
     return None
 
 
 def exposure(path: str, grants: Iterable[tuple[str, AccessFs]], *,
-             opened: os.stat_result | None = None) -> str | None:
+             fd: int | None = None) -> str | None:
     """Why a sandbox holding `grants` could change `path`, a file or directory the launcher owns
     (the status record directory, --audit and --learn files, the plan cache), as a phrase
     following the path ("lies inside the writable grant /run"); None when it cannot.
-    `opened` is the fstat of the caller's descriptor on `path` (a file: its hard links count).
+    `fd` is the caller's descriptor on `path`: the file it opened is judged, not the name
+    (a file: its hard links count).
 
     Besides `writable_grant`: a writable grant inside a directory, and a file with more than
     one link while any grant is writable (the other name may lie inside it)."""
     grants = [(g, r) for g, r in grants if r & WRITE_RIGHTS]
-    grant = writable_grant(path, grants, opened=opened)
+    if not grants:
+        return None
+    place = _Place(path, fd)
+    if fd is not None and (place.here is None or not place.real.startswith("/")):
+        return "could not be located once opened (removed or moved meanwhile)"
+    grant = writable_grant(path, grants, place=place)
     if grant is not None:
-        if os.path.realpath(grant) == os.path.realpath(path) or _same_file(grant, path, opened):
+        if os.path.realpath(grant) == place.real or _same_file(grant, path, place.opened):
             return f"is writable through the grant {grant}"
         return f"lies inside the writable grant {grant}"
-    real = os.path.realpath(path).rstrip("/") + "/"
     for grant, _ in grants:
-        if os.path.realpath(grant).startswith(real):
+        if place.holds(grant):
             return f"holds the writable grant {grant}"
-    if opened is not None and opened.st_nlink > 1 and grants:
-        return (f"has {opened.st_nlink} hard links: the program could write it through one "
-                "inside a writable grant")
+    if place.opened is not None and place.opened.st_nlink > 1:
+        return (f"has {place.opened.st_nlink} hard links: the program could write it through "
+                "one inside a writable grant")
     return None
 
 
@@ -138,6 +198,27 @@ def sandbox_grants(plan: Any, only: AccessFs | None = None) -> list[tuple[str, A
         return [(r.path, r.access & plan.handled_fs) for r in plan.fs_rules
                 if not r.supervised and int(r.access) & mask]
     return [(r.path, r.access & plan.handled_fs) for r in plan.fs_rules if not r.supervised]
+
+
+def writes_confined(plan: Any) -> bool:
+    """Whether Landlock restricts where a sandbox under `plan` (an EnforcementPlan) may write
+    files."""
+    from stockade.enforce import landlock as ll
+
+    abi = ll.abi_version()
+    handled = plan.handled_fs & ll.rights_for_abi(ll.AccessFs, abi)
+    core = ll.AccessFs.WRITE_FILE | ll.AccessFs.MAKE_REG | ll.AccessFs.REMOVE_FILE
+    return abi >= 1 and not core & ~handled
+
+
+def writes_anywhere(plan: Any) -> bool:
+    """Whether a sandbox under `plan` may write wherever its user may (no Landlock limit on
+    writing, or every write right granted on /): then no file of the launcher's can be kept
+    from it (complain mode with -p, --mode learn without -p, a `flags=(unconfined)` profile).
+    The one answer `run` (which files it may record to) and the plan cache ask."""
+    return not writes_confined(plan) or any(
+        os.path.realpath(path) == "/" and rights & WRITE_RIGHTS == WRITE_RIGHTS & plan.handled_fs
+        for path, rights in sandbox_grants(plan, only=WRITE_RIGHTS))
 
 
 def write_grants(plan: Any) -> list[tuple[str, AccessFs]]:

@@ -6,6 +6,7 @@ import _signal as signal  # signal's C core: no enum conversions (start-up)
 import os
 from collections.abc import Callable, Sequence
 
+from stockade.enforce.output_file import RecordFile
 from stockade.enforce.supervisor.loop import Supervisor
 from stockade.enforce.supervisor.routing import INVALIDATE, routed_syscalls
 from stockade.errors import StockadeError, UsageError
@@ -43,7 +44,7 @@ class SupervisorSetup:
     __slots__ = ("auditor", "learn_file", "notes", "on_close", "routed", "supervisor")
 
     def __init__(self, supervisor: Supervisor, routed: set[str], auditor: Auditor | None = None,
-                 learn_file: IO[str] | None = None) -> None:
+                 learn_file: IO[str] | RecordFile | None = None) -> None:
         self.supervisor = supervisor
         self.routed = routed
         self.auditor = auditor
@@ -63,18 +64,21 @@ class SupervisorSetup:
             self.learn_file.close()
 
 
-#: where a file goes: a path, or a descriptor the caller opened safely (`run` opens --audit and
-#: --learn with O_NOFOLLOW, checked regular and outside the grants); the build owns it then
-Output = str | int | None
+#: where a file goes: a path, a descriptor the caller opened safely, or its RecordFile (`run`
+#: opens --audit and --learn with O_NOFOLLOW, checked regular and outside the grants, and
+#: counts the records its RecordFile could not write); the build owns it then
+Output = str | int | RecordFile | None
 
 
 def _given(out: Output) -> bool:
-    return isinstance(out, int) or bool(out)
+    return not isinstance(out, str | None) or bool(out)
 
 
 def _close_descriptors(*outs: Output) -> None:
     for out in outs:
-        if isinstance(out, int):
+        if isinstance(out, RecordFile):
+            out.close()
+        elif isinstance(out, int):
             with suppress(OSError):
                 os.close(out)
 
@@ -87,6 +91,8 @@ def _open_auditor(audit: Output) -> Auditor | None:
 
     if isinstance(audit, int):  # never reopened by path: that could be another file by now
         return Auditor([JsonlSink(os.fdopen(audit, "a", encoding="utf-8"))])
+    if isinstance(audit, RecordFile):  # its losses are counted, and reported by `run`
+        return Auditor([JsonlSink(audit)])  # type: ignore[arg-type]
     assert audit is not None
     try:
         return Auditor([JsonlSink(audit)])
@@ -94,9 +100,13 @@ def _open_auditor(audit: Output) -> Auditor | None:
         raise StockadeError(f"cannot open audit file {audit}: {err.strerror}") from None
 
 
-def _open_learn(learn: str | int, truncate: bool) -> IO[str]:
-    """The learn file (a path or a descriptor), emptied first if `truncate`."""
+def _open_learn(learn: str | int | RecordFile, truncate: bool) -> IO[str] | RecordFile:
+    """The learn file (a path, a descriptor or a RecordFile), emptied first if `truncate`."""
     try:
+        if isinstance(learn, RecordFile):
+            if truncate:
+                os.ftruncate(learn.fd, 0)
+            return learn
         if isinstance(learn, int):
             if truncate:
                 os.ftruncate(learn, 0)
@@ -123,7 +133,7 @@ def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
     from stockade.modules.stack_spec import stack_spec
 
     auditor: Auditor | None = None
-    learn_file: IO[str] | None = None
+    learn_file: IO[str] | RecordFile | None = None
     try:
         if mode not in MODES:
             raise UsageError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")

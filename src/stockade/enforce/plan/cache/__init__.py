@@ -97,20 +97,9 @@ def exposure(directory: str, plan: EnforcementPlan) -> str | None:
 
 def writes_confined(plan: EnforcementPlan) -> bool:
     """Whether Landlock restricts where a sandbox under `plan` may write files."""
-    from stockade.enforce import landlock as ll
+    from stockade.enforce.status_record import writes_confined
 
-    abi = ll.abi_version()
-    handled = plan.handled_fs & ll.rights_for_abi(ll.AccessFs, abi)
-    core = ll.AccessFs.WRITE_FILE | ll.AccessFs.MAKE_REG | ll.AccessFs.REMOVE_FILE
-    return abi >= 1 and not core & ~handled
-
-
-def _writes_anywhere(plan: EnforcementPlan) -> bool:
-    from stockade.enforce.status_record import WRITE_RIGHTS, sandbox_grants
-
-    return not writes_confined(plan) or any(
-        os.path.realpath(path) == "/" and rights & WRITE_RIGHTS == WRITE_RIGHTS & plan.handled_fs
-        for path, rights in sandbox_grants(plan, only=WRITE_RIGHTS))
+    return writes_confined(plan)
 
 
 def keyring_reachable(plan: EnforcementPlan) -> bool:
@@ -140,7 +129,9 @@ def mark_exposed(plan: EnforcementPlan, protected: bool = True) -> Mark:
     from stockade.enforce.plan.cache.marks import Mark, directory
 
     where = directory()
-    why = exposure(where, plan) if where and protected and not _writes_anywhere(plan) else None
+    from stockade.enforce.status_record import writes_anywhere
+
+    why = exposure(where, plan) if where and protected and not writes_anywhere(plan) else None
     if why is not None:
         raise OSError(f"the program may use the kernel keyring that holds the plan cache's "
                       f"key, and could remove the mark that says so from {where}: {why}")
