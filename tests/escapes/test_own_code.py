@@ -12,7 +12,8 @@ from confine_helpers import REPO, cli
 
 def test_a_grant_over_the_launchers_code_is_refused(area, user):
     for grant in (REPO / "src" / "stockade" / "lsm", REPO / ".venv"):
-        res = cli("run", "--rx", "/usr", "--rw", str(grant), "--", "/usr/bin/true", user=user)
+        res = cli("run", "--rx", "/usr", "--rw", str(grant), "--", "/usr/bin/true", user=user,
+                  own_code_refusal=True)
         assert res.returncode == 125, res
         assert "the launcher's own code" in res.stderr, res
         assert len(res.stderr.splitlines()) == 1, res

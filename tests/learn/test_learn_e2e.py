@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from confine_helpers import skip_where_own_code_is_exposed
 
 ROOT = os.geteuid() == 0
 pytestmark = pytest.mark.skipif(not ROOT, reason="learning and kernel audit records need root here")
@@ -26,8 +27,9 @@ pytestmark = pytest.mark.skipif(not ROOT, reason="learning and kernel audit reco
 
 def stockade(*args: str, cwd: Path, env: dict[str, str] | None = None,
              ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "stockade", *args], cwd=cwd, text=True,
-                          capture_output=True, timeout=300, env=env)
+    return skip_where_own_code_is_exposed(subprocess.run(
+        [sys.executable, "-m", "stockade", *args], cwd=cwd, text=True, capture_output=True,
+        timeout=300, env=env))
 
 
 def records(path: Path) -> list[dict]:
