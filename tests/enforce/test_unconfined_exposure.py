@@ -34,3 +34,38 @@ def test_unconfined_profile_still_runs_without_launcher_files(area, user):
     res = cli("run", "-q", "--no-cache", "-p", str(prof), "--", "/bin/sh", "-c", "echo ran",
               user=user)
     assert res.returncode == 0 and "ran" in res.stdout, res
+
+
+def test_an_unconfined_profiles_record_says_unconfined(area):
+    """The status record (and so `stockade status`) names the mode the compiler gave the
+    profile, not "enforce" for a profile that confines nothing."""
+    import json
+    import subprocess
+    import time
+    from pathlib import Path
+
+    from confine_helpers import REPO, STOCKADE
+
+    name = f"unrec{os.getpid()}{time.monotonic_ns()}"  # no other run's (or stale) record
+    prof = area.root / "un.profile"
+    prof.write_text(f"profile {name} flags=(unconfined) {{\n  /usr/** rix,\n}}\n")
+    proc = subprocess.Popen([*STOCKADE, "run", "-q", "--no-cache", "-p", str(prof), "--",
+                             "/bin/sleep", "5"], cwd="/",
+                            env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    try:
+        mode = None
+        for _ in range(100):
+            for rec in Path("/run/stockade").glob("*.json"):
+                try:
+                    data = json.loads(rec.read_text())
+                except (OSError, ValueError):
+                    continue
+                if data.get("profile") == name:
+                    mode = data.get("mode")
+            if mode:
+                break
+            time.sleep(0.05)
+        assert mode == "unconfined"
+    finally:
+        proc.terminate()  # the launcher removes its record
+        proc.wait(timeout=30)

@@ -104,8 +104,10 @@ def _open_outputs(args: argparse.Namespace,
 
 
 def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
-                  ) -> tuple[EnforcementPlan, CoverageReport, list[str]]:
-    """The profile's plan plus the grants of the ad-hoc flags, the compiler's coverage, notes.
+                  ) -> tuple[EnforcementPlan, CoverageReport, list[str], str]:
+    """The profile's plan plus the grants of the ad-hoc flags, the compiler's coverage, notes,
+    and the profile's mode as the compiler says it (`ProfilePlan.mode`: "unconfined" for
+    `flags=(unconfined)`).
 
     The ad-hoc flags only add grants (paths, ports, capabilities, clear-env): the profile's
     plan already carries the baseline, and what it unlocks (userns, all TCP ports, ...) stays
@@ -146,7 +148,7 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
 
         landlock = abi_version() > 0 and not complain_requested(args)
         refuse_transitions(pp, _record_conflict(args, plan) if landlock else None)
-    return plan, pp.coverage, pp.notes
+    return plan, pp.coverage, pp.notes, pp.mode
 
 
 def _observe_only(adhoc: EnforcementPlan, quiet: bool) -> EnforcementPlan:
@@ -305,8 +307,9 @@ def _run(args: argparse.Namespace) -> int:
         plan = _observe_only(plan, args.quiet)  # learning watches, it does not block
     coverage = CoverageReport()
     notes: list[str] = []
+    profile_mode = "enforce"
     if args.profile:  # the ad-hoc flags add to the profile's plan
-        plan, coverage, notes = _profile_plan(args, plan, command[0])
+        plan, coverage, notes, profile_mode = _profile_plan(args, plan, command[0])
     if args.allow_keyring:
         plan.seccomp_rules = defaults.without_keyring(plan.seccomp_rules)
     if args.net:
@@ -394,7 +397,8 @@ def _run(args: argparse.Namespace) -> int:
                                         ("capabilities", True), ("no_new_privs", True)) if on]
 
         keeper = _record_keeper(args, prep, plan.name, layers,
-                                "complain" if judged is not None else "enforce")
+                                "complain" if judged is not None else
+                                "unconfined" if profile_mode == "unconfined" else "enforce")
 
         def started(pid: int) -> None:
             if collector is not None:
