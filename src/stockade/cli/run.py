@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
 
     from stockade.audit.record import AuditRecord
     from stockade.enforce.denials import DenialCollector
+    from stockade.enforce.landlock import AccessFs
     from stockade.enforce.output_file import RecordFile
     from stockade.enforce.plan.cache.marks import Mark
     from stockade.enforce.plan.types import (
@@ -60,22 +61,22 @@ def _records_unprotected(args: argparse.Namespace, plan: EnforcementPlan) -> boo
     return getattr(args, "mode", None) in ("complain", "learn") and writes_anywhere(plan)
 
 
-def _refuse_code_exposure(args: argparse.Namespace, plan: EnforcementPlan) -> None:
-    """Refuse (exit 125) a plan under which the program could rewrite the code the unconfined
-    launcher runs later (stockade's modules, the interpreter, sys.path: enforce/own_code.py)."""
-    if _records_unprotected(args, plan):
+def _refuse_code_exposure(grants: list[tuple[str, AccessFs]] | None) -> None:
+    """Refuse (exit 125) a plan whose writes (`grants`; None: a run that protects nothing of
+    the launcher's) reach the code the unconfined launcher runs later (stockade's modules, the
+    interpreter, sys.path: enforce/own_code.py)."""
+    if grants is None:
         return
     from stockade.enforce import own_code
-    from stockade.enforce.status_record import write_grants
 
-    why = own_code.exposure(write_grants(plan))
+    why = own_code.exposure(grants)
     if why is not None:
         raise StockadeError(f"the launcher's own code {why}: the program could change what "
                             "the unconfined launcher runs (narrow the grant)", SETUP_FAILED)
 
 
-def _open_outputs(args: argparse.Namespace,
-                  plan: EnforcementPlan) -> tuple[RecordFile | None, int | None]:
+def _open_outputs(args: argparse.Namespace, grants: list[tuple[str, AccessFs]] | None
+                  ) -> tuple[RecordFile | None, int | None]:
     """Open --audit FILE and --learn FILE before anything runs: never through a symbolic link,
     only a regular file, and not a file the program may write (status_record.exposure). The
     supervisor gets these descriptors (never the paths again: they could name another file
@@ -83,9 +84,7 @@ def _open_outputs(args: argparse.Namespace,
     if not args.audit and not getattr(args, "learn", None):
         return None, None
     from stockade.enforce import output_file
-    from stockade.enforce.status_record import write_grants
 
-    grants = None if _records_unprotected(args, plan) else write_grants(plan)
     audit = None
     if args.audit:
         fd = (output_file.open_output(args.audit, "audit file") if grants is None else
@@ -333,8 +332,13 @@ def _run(args: argparse.Namespace) -> int:
     # the key as exposed (no run trusts it meanwhile) and drop it before the program starts;
     # after it ends, end what it left behind, drop the key again and only then clear the mark
     keyring_key = plan_cache.keyring_reachable(plan)
-    _refuse_code_exposure(args, plan)
-    audit, learn = _open_outputs(args, plan)
+    # the program's writes, asked once for the launcher's code and files (None: a run that
+    # protects nothing of the launcher's, _records_unprotected)
+    from stockade.enforce.status_record import write_grants
+
+    grants = None if _records_unprotected(args, plan) else write_grants(plan)
+    _refuse_code_exposure(grants)
+    audit, learn = _open_outputs(args, grants)
     try:
         outputs = [os.fstat(fd) for fd in (audit.fd if audit else None, learn) if fd is not None]
         supervision = _supervision(args, plan, audit, learn, judged)

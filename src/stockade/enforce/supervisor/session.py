@@ -215,7 +215,7 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
     routed = {*routed, *nesting_refused({*routed, *(r.syscall for r in rules)})}
     refused = []
     if supervisor.mode == "enforce" and supervisor.hooks & EXEC_HOOKS:
-        # exec is decided (handlers._exec_race): no process may share what it reads
+        # exec is decided (exec_race.unsettled): no process may share what it reads
         refused = [*(("clone", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, mask, value),))
                      for mask, value in SHARING_CLONES),
                    *((name, ()) for name in LATER_WRITERS)]
