@@ -1,4 +1,4 @@
-"""Benchmark: what confirming an exec costs the supervisor (supervisor/exec_confirm.py), beside
+"""Benchmark: what confirming an exec costs the supervisor (supervisor/execve/confirm.py), beside
 the exec itself in the same run.
 
 Each decided exec that changes labels takes its evidence once (`capture`: two /proc stat
@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from stockade.enforce.supervisor.exec_confirm import FAILED, capture, outcome
+from stockade.enforce.supervisor.execve.confirm import FAILED, capture, outcome
 
 RUNS = 300
 

@@ -1,9 +1,9 @@
 """An exec the supervisor decided but the kernel then failed leaves the old program running:
 it keeps its old labels (red team 8, rt/failed_exec_keeps_new_domain.sh on branch redteam8).
-The new labels apply once the exec is known to have happened (supervisor/exec_confirm.py).
+The new labels apply once the exec is known to have happened (supervisor/execve/confirm.py).
 Real programs under `stockade run --lsm capability,tomoyo`, as root and as nobody; each
 failure case let the old program write before the fix (SELinux: tests/supervisor/
-test_exec_confirm.py)."""
+test_execve/confirm.py)."""
 
 from __future__ import annotations
 
@@ -258,7 +258,7 @@ def test_successful_execs_get_the_new_domain(scene: Scene) -> None:
 
 def test_exec_from_a_second_thread_is_refused_and_keeps_the_domain(scene: Scene) -> None:
     """Another thread shares the memory the path is read from: the exec is refused (EACCES,
-    exec_race.py) and the program keeps its domain."""
+    execve/race.py) and the program keeps its domain."""
     done = scene.run("thread", "write:after")
     assert done.stdout.splitlines() == ["thread failed 13", "after refused 1", "exit 0"], done
     assert scene.written() == set()

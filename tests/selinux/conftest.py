@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from stockade.modules.selinux.cil_build import load_cil
+from stockade.modules.selinux.cil.build import load_cil
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 MINI = os.path.join(DATA, "mini.cil")

@@ -7,8 +7,8 @@ import subprocess
 import pytest
 
 from stockade.errors import StockadeError
-from stockade.modules.selinux.cil_build import load_cil
-from stockade.modules.selinux.cil_parser import Atom, CilError, SList, parse
+from stockade.modules.selinux.cil.build import load_cil
+from stockade.modules.selinux.cil.parser import Atom, CilError, SList, parse
 
 MINI = os.path.join(os.path.dirname(__file__), "data", "mini.cil")
 

@@ -108,7 +108,7 @@ def test_auditallow_records_granted(stack, events):
 
 
 def test_booleans_switch_conditional_rules(mini_policy):
-    module = SELinux(policy=__import__("stockade.modules.selinux.cil_build", fromlist=["x"]).load_cil([MINI]))
+    module = SELinux(policy=__import__("stockade.modules.selinux.cil.build", fromlist=["x"]).load_cil([MINI]))
     st = Stack([module])
     httpd = subj("system_u:system_r:httpd_t:s0")
     sock = Object(kind=ObjectKind.SOCKET, family=socket.AF_INET, sock_type=socket.SOCK_STREAM,
@@ -133,7 +133,7 @@ def test_boolean_expressions(fresh_mini):
 
 
 def test_neverallow_violation_is_a_load_error():
-    from stockade.modules.selinux.cil_build import load_cil
+    from stockade.modules.selinux.cil.build import load_cil
     with open(MINI) as f:
         text = f.read() + "\n(allow user_t shadow_t (file (write)))\n"
     with pytest.raises(StockadeError) as err:

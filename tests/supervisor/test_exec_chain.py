@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from confine_helpers import PY, cli
 
-from stockade.enforce.supervisor import exec_chain
+from stockade.enforce.supervisor.execve import chain as exec_chain
 
 
 def _pinned(path: str) -> int:

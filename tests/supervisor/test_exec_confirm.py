@@ -1,4 +1,4 @@
-"""Exec transitions applied only once the exec happened (supervisor/exec_confirm.py): the
+"""Exec transitions applied only once the exec happened (supervisor/execve/confirm.py): the
 evidence on real processes stopped before their exec, and an SELinux domain transition through
 the supervisor that the kernel then fails."""
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sv_helpers import NOBODY, Tree, script, supervised
 
-from stockade.enforce.supervisor import exec_confirm
-from stockade.enforce.supervisor.exec_confirm import (
+from stockade.enforce.supervisor.execve import confirm as exec_confirm
+from stockade.enforce.supervisor.execve.confirm import (
     FAILED,
     GONE,
     HAPPENED,

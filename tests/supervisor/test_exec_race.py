@@ -1,5 +1,5 @@
 """An exec is continued only when no other task can change its path before the kernel reads
-it (exec_race.py): what still works, what is refused."""
+it (execve/race.py): what still works, what is refused."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def _mapped_then_rewritten(path, pin: bool) -> bytes:
     import ctypes
     import os
 
-    from stockade.enforce.supervisor import exec_race
+    from stockade.enforce.supervisor.execve import race as exec_race
 
     path.write_bytes(b"/usr/bin/true\0".ljust(4096, b"\0"))
     to_parent, from_child = os.pipe()

@@ -149,7 +149,7 @@ class EnforcementPlan(Slotted):
     after fork). `supervised_changes`: directories beneath which a module's policy lets the
     supervisor change names for the program with its `supervised` rights (TOMOYO's
     create/unlink/rename... ACLs); elsewhere those rights change no name
-    (supervisor/exec_names.py).
+    (supervisor/execve/names.py).
     """
 
     FIELDS = ("name", "fs_rules", "handled_fs", "net_rules", "handled_net", "scopes",

@@ -29,9 +29,10 @@ import time
 from collections.abc import Callable, Iterable
 
 from stockade.enforce.seccomp import AUDIT_ARCH_X86_64, resolve_syscall
-from stockade.enforce.supervisor import exec_confirm, fast, resolve, table
+from stockade.enforce.supervisor import fast, resolve, table
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.blocking import REAP_INTERVAL_MS, BlockingOpens
+from stockade.enforce.supervisor.execve import confirm as exec_confirm
 from stockade.enforce.supervisor.held import writable_files
 from stockade.enforce.supervisor.notify import Listener
 from stockade.enforce.supervisor.resolve import Refused
@@ -152,7 +153,7 @@ class Supervisor:
         self.helper = helper or ProcHelper()
         lowest = {m.name: m.lowest_label() for m in stack.modules if hasattr(m, "lowest_label")}
         self.tasks = TaskCache(self.helper, contexts, task_limit, lowest)
-        #: exec transitions applied once the exec happened (exec_confirm.py)
+        #: exec transitions applied once the exec happened (execve/confirm.py)
         self.tasks.labels.execs = exec_confirm.PendingExecs(
             self.helper, min(task_limit, exec_confirm.MAX_PENDING), kill=mode == "enforce")
         self._pending_execs = self.tasks.labels.execs.items

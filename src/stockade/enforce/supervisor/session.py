@@ -36,7 +36,7 @@ from stockade.enforce.plan.types import SeccompRule
 from stockade.enforce.prepare import Prepared
 from stockade.enforce.supervisor import launcher_check
 from stockade.enforce.supervisor import sys as ksys
-from stockade.enforce.supervisor.exec_race import CLONE_PARENT, LATER_WRITERS, SHARING_CLONES
+from stockade.enforce.supervisor.execve.race import CLONE_PARENT, LATER_WRITERS, SHARING_CLONES
 from stockade.enforce.supervisor.loop import Supervisor
 from stockade.enforce.supervisor.notify import (
     SECCOMP_FILTER_FLAG_NEW_LISTENER,
@@ -229,7 +229,7 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
                    ("prctl", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, 0xFFFFFFFF, PR_SET_CHILD_SUBREAPER),
                               sc.ArgCmp(1, sc.Cmp.NE, 0))),
                    # rewrites the exe link and the address-space layout an exec is told by
-                   # (exec_confirm.py); PR_SET_MM_MAP needs no privilege
+                   # (execve/confirm.py); PR_SET_MM_MAP needs no privilege
                    ("prctl", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, 0xFFFFFFFF, prctl.PR_SET_MM),))]
     # the handlers of what is routed, imported now: the thread cannot open files once restricted
     supervisor.serve({*routed, *(r.syscall for r in rules)})

@@ -29,7 +29,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-u
 if TYPE_CHECKING:
     from typing import Any
 
-    from stockade.enforce.supervisor.exec_confirm import PendingExecs
+    from stockade.enforce.supervisor.execve.confirm import PendingExecs
 
 _ROOT_STAT = os.stat("/")
 
@@ -204,7 +204,7 @@ class UnknownTask(StockadeError):
 
 
 class ExecUnconfirmed(UnknownTask):
-    """A program past an exec whose outcome cannot be told (exec_confirm.py): killed."""
+    """A program past an exec whose outcome cannot be told (execve/confirm.py): killed."""
 
     hook = "bprm_check_security"
 
@@ -226,7 +226,7 @@ class TaskLabels:
     lowest label of each relabelled module, or UnknownTask when the module has no lowest label.
     Bounded: when full, entries of exited tasks are dropped; if that frees nothing, the new
     label is refused (never is a live task's label forgotten). An exec transition enters only
-    once the exec is known to have happened (`execs`, exec_confirm.py): every look-up of a
+    once the exec is known to have happened (`execs`, execve/confirm.py): every look-up of a
     group settles its pending exec first.
     """
 
@@ -253,7 +253,7 @@ class TaskLabels:
 
     def confirm(self, tgid: int, tid: int = 0) -> None:
         """Apply group `tgid`'s pending exec transition if the exec is now known to have
-        happened (exec_confirm.py); `tid`: its notifying task (0: a lookup by anyone else)."""
+        happened (execve/confirm.py); `tid`: its notifying task (0: a lookup by anyone else)."""
         execs = self.execs
         if execs is None or tgid not in execs.items:
             return
@@ -500,7 +500,7 @@ class TaskCache:
     def expect_contexts(self, tid: int, tgid: int, contexts: tuple[tuple[str, str], ...],
                         before: tuple[tuple[str, str], ...], runs: list[str]) -> bool:
         """`set_contexts`, kept pending until the exec that task `tid` is stopped in is known
-        to have happened (exec_confirm.py); `runs`: the files read to decide what runs (the
+        to have happened (execve/confirm.py); `runs`: the files read to decide what runs (the
         last becomes its exe). False when that cannot be kept (the caller refuses the exec)."""
         execs = self.labels.execs
         if execs is None:

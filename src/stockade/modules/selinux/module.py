@@ -544,7 +544,7 @@ def load_policy(paths: list[str]) -> Policy:
     if len(paths) == 1 and is_binary_policy(paths[0]):
         from stockade.modules.selinux.importer import import_policy
         return import_policy(paths[0])
-    from stockade.modules.selinux.cil_build import load_cil
+    from stockade.modules.selinux.cil.build import load_cil
     return load_cil(paths)
 
 

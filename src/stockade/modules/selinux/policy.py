@@ -1,6 +1,6 @@
 """The compiled policy: types and attributes, classes, the access vector table, RBAC, MLS.
 
-Built by `cil_build` from CIL text or by `importer` from a kernel binary policy, queried like
+Built by `cil.build` from CIL text or by `importer` from a kernel binary policy, queried like
 the kernel's security server (security/selinux/ss/services.c): `compute_av` is
 `context_struct_compute_av` (TE rules through the type-attribute map, then constraints, then
 the role-allow check on process transitions); `compute_create` is `security_compute_sid`.

@@ -15,8 +15,10 @@ import stat
 from typing import TYPE_CHECKING
 
 from stockade.enforce.grant_path import MAX_LINKS
-from stockade.enforce.supervisor import exec_chain, exec_names, exec_race
 from stockade.enforce.supervisor import sys as ksys
+from stockade.enforce.supervisor.execve import chain as exec_chain
+from stockade.enforce.supervisor.execve import names as exec_names
+from stockade.enforce.supervisor.execve import race as exec_race
 from stockade.enforce.supervisor.resolve import (
     Refused,
     fd_path,

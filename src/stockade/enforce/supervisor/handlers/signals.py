@@ -21,8 +21,8 @@ import os
 import struct
 
 from stockade.enforce.launcher_guard import F_SETOWN, F_SETOWN_EX
-from stockade.enforce.supervisor import exec_race
 from stockade.enforce.supervisor import sys as ksys
+from stockade.enforce.supervisor.execve import race as exec_race
 from stockade.enforce.supervisor.routing import F_SETSIG, OWNER_FCNTL
 from stockade.enforce.supervisor.sys import s32
 from stockade.errors import StockadeError

@@ -3,16 +3,16 @@
 Declarations first (so that order in the text never matters), then `optional` blocks whose
 requirements are missing are disabled (as secilc does, to a fixpoint), then classes and MLS,
 attributes, RBAC, and finally the rules. Expressions, contexts and rule statements are in
-`cil_rules`. Every error names `file:line:col`.
+`cil.rules`. Every error names `file:line:col`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from stockade.modules.selinux.cil_expand import Stmt, args, atom, expand, join
-from stockade.modules.selinux.cil_parser import Atom, CilError, Node, SList, parse, parse_file
-from stockade.modules.selinux.cil_rules import RuleCompiler
+from stockade.modules.selinux.cil.expand import Stmt, args, atom, expand, join
+from stockade.modules.selinux.cil.parser import Atom, CilError, Node, SList, parse, parse_file
+from stockade.modules.selinux.cil.rules import RuleCompiler
 from stockade.modules.selinux.policy import ClassDef, Policy, PolicyError, UserDef
 
 # Statements accepted and not modelled (file labelling is another module's job; the rest has

@@ -24,7 +24,7 @@ wherever its labels are looked up before: signals to it, the lineage of its chil
 
 A non-leader thread's successful exec takes the leader's pid (de_thread): entries are keyed by
 thread group. Under a supervisor that decides exec the caller is single-threaded and no
-CLONE_VM process but a vfork parent shares its memory (exec_race.py), so the only users of the
+CLONE_VM process but a vfork parent shares its memory (execve/race.py), so the only users of the
 old address space are the task, its suspended vfork parents and short-lived readers.
 """
 
@@ -34,7 +34,7 @@ import _signal  # signal's C core: no enum conversions (start-up)
 import os
 
 from stockade.enforce.supervisor import sys as ksys
-from stockade.enforce.supervisor.exec_race import same_mm
+from stockade.enforce.supervisor.execve.race import same_mm
 from stockade.enforce.supervisor.target import (
     ExecUnconfirmed,
     ProcHelper,

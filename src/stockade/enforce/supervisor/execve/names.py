@@ -1,7 +1,7 @@
 """Whether the file behind an exec's name can be swapped between the decision and the exec.
 
 The supervisor decides on the file it looked up itself and then answers CONTINUE; the kernel
-looks the name up again (exec_race.py makes sure the name's bytes stay the same). The file
+looks the name up again (execve/race.py makes sure the name's bytes stay the same). The file
 behind the name stays the same only while no entry the lookup passes through can be renamed,
 replaced or removed by the program: a sibling looping renameat2(RENAME_EXCHANGE) in a
 directory it may change makes the kernel run a file no module decided on.
@@ -145,7 +145,7 @@ def rewritable(sup: Supervisor, task: TaskInfo, choosers: list[str]) -> str:
 def swappable(guard: PlanGuard | None, task: TaskInfo, dirfd: int, path: bytes, flags: int,
               interpreters: list[bytes]) -> str:
     """Why the program could make the kernel's own lookup of the exec's name (or of a decided
-    interpreter's) find another file than the one decided ("": it cannot; exec_names.py)."""
+    interpreter's) find another file than the one decided ("": it cannot; execve/names.py)."""
     # execveat(fd, "", AT_EMPTY_PATH) runs the descriptor itself: no lookup of a name
     names = [(name, False) for name in interpreters]
     if path or not flags & AT_EMPTY_PATH:

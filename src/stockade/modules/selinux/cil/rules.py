@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from stockade.modules.selinux.cil_expand import Stmt, args, atom, join
-from stockade.modules.selinux.cil_expand import resolve as resolve_name
-from stockade.modules.selinux.cil_parser import Atom, CilError, Node, SList
+from stockade.modules.selinux.cil.expand import Stmt, args, atom, join
+from stockade.modules.selinux.cil.expand import resolve as resolve_name
+from stockade.modules.selinux.cil.parser import Atom, CilError, Node, SList
 from stockade.modules.selinux.mls import Level, MlsError, Range
 from stockade.modules.selinux.policy import (
     SELF,

@@ -265,7 +265,7 @@ def unsettled(sup: Supervisor, task: TaskInfo, addr: int, path: bytes) -> str:
     before the kernel reads it ("": no one): `writers`, then for each file whose private
     mapping holds it `program_may_write` and `file_writers`, then `pin`."""
     # imported here: the hybrid supervisor imports this module without the modules' handlers
-    from stockade.enforce.supervisor.exec_names import program_may_write
+    from stockade.enforce.supervisor.execve.names import program_may_write
 
     why, files = sup.helper.call(writers, task.tid, task.tgid, addr, len(path) + 1)
     if why:

@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Container, Iterator
 from dataclasses import dataclass
 
-from stockade.modules.selinux.cil_parser import Atom, CilError, Node, SList
+from stockade.modules.selinux.cil.parser import Atom, CilError, Node, SList
 
 MAX_DEPTH = 64
 
