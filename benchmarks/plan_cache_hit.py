@@ -45,14 +45,14 @@ from stockade import fsview
 from stockade.enforce import prepare
 from stockade.enforce.plan import cache
 from stockade.enforce.plan.cache import codec, store
-from stockade.enforce.plan import explain
+from stockade.enforce.plan import landlock_model
 timed(store.Store, "read", "read+authenticate+parse entry")
 timed(fsview, "still_valid", "re-check recorded answers", time.thread_time)
 timed(codec, "plan_from_json", "decode plan", time.thread_time)
 timed(cache, "exposure", "cache exposure check")
 timed(prepare, "_landlock", "prepare: Landlock ruleset (open, add rules)")
 timed(prepare, "prepare", "prepare (all)")
-timed(explain._Landlock, "__init__", "supervisor plan model (resolve paths)")
+timed(landlock_model.LandlockModel, "__init__", "supervisor plan model (resolve paths)")
 from stockade.enforce.plan import proc
 timed(proc, "own_proc_rules", "own /proc/PID grants (launcher, model)")
 from stockade.enforce import fsbatch, launcher

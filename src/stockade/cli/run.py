@@ -112,7 +112,7 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
     plan already carries the baseline, and what it unlocks (userns, all TCP ports, ...) stays
     unlocked.
     """
-    from stockade.cli.compile import check_inputs
+    from stockade.cli._profile_inputs import check_inputs
     from stockade.enforce import landlock as ll
     from stockade.enforce.plan import cache as plan_cache
     from stockade.enforce.plan.types import EnforcementPlan as Plan
