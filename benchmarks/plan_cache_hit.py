@@ -68,6 +68,8 @@ timed(fsbatch, "_check_pairs" if hasattr(fsbatch, "_check_pairs") else "check_di
       "  re-check: directories (C, own thread)", time.thread_time)
 timed(fsbatch, "check_kinds", "  re-check: file types, owners (C)", time.thread_time)
 timed(fsview, "answer_now", "  re-check: other answers", time.thread_time)
+if hasattr(prepare, "prebuild"):  # a hit's rulesets, built while the directories are checked
+    timed(prepare, "prebuild", "  re-check: rulesets built ahead (open, add rules)")
 timed(prepare, "_seccomp", "  prepare: seccomp filter")
 timed(fsbatch, "add_path_rules", "  prepare: open, add rules (C)")
 timed(launcher, "launch", "launch (fork to exit, launcher side)")

@@ -136,7 +136,8 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
     program = which(command) or command
     pp, how = plan_cache.compile_file(args.profile, args.include_dirs, args.profile_name,
                                       program=program, use_cache=args.cache, exposed=exposed,
-                                      compiling=gc.enable)  # input-sized work
+                                      compiling=gc.enable,  # input-sized work
+                                      prebuild=True)  # prepare takes the hit's rulesets
     if args.verbose:
         tell.say(f"plan cache: {how}")
     plan = pp.plan.merged(grants)
