@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 
 import pytest
@@ -176,15 +177,30 @@ def test_a_run_whose_hit_turns_stale_confines_by_the_fresh_plan(area, user, monk
     time.sleep(2.1)
     code = (f"attempt(lambda: open('{area.allowed}/file.txt').read())\n"
             f"attempt(lambda: open('{area.allowed}/new.txt').read())\n")
+    for _attempt in range(3):
+        outs = _three_runs(area, user, str(prof), code)
+        # other sessions' tests on this host may drop or replace root's and nobody's key
+        # between two runs ("refused entry", "off"): that is not what is tested here, again
+        if not any("refused entry" in ln or ": off (" in ln or "not used" in ln
+                   for _, lines in outs for ln in lines):
+            break
+        (area.allowed / "new.txt").unlink()
+        shutil.rmtree(area.root / "cache" / "stockade", ignore_errors=True)
+        time.sleep(2.1)
+    assert "miss; stored" in outs[0][1][0] and "hit" in outs[1][1][0]
+    assert f"miss (changed: d {area.allowed})" in outs[2][1][0]
+    assert outs[0][0] == outs[1][0] == "OK\nENOENT\n"
+    assert outs[2][0] == "OK\nOK\n"
+
+
+def _three_runs(area, user: str, prof: str, code: str) -> list[tuple[str, list[str]]]:
+    """stdout and plan cache lines of three runs: stored, hit, then with a new file."""
     outs = []
     for k in range(3):
         if k == 2:
             (area.allowed / "new.txt").write_text("new\n")
             os.chown(area.allowed / "new.txt", uid_of(user), uid_of(user))
-        r = cli("run", "-v", "-p", str(prof), "--", PY, "-c", PRELUDE + code, user=user)
+        r = cli("run", "-v", "-p", prof, "--", PY, "-c", PRELUDE + code, user=user)
         assert r.returncode == 0, r.stderr
         outs.append((r.stdout, [ln for ln in r.stderr.splitlines() if "plan cache" in ln]))
-    assert "miss; stored" in outs[0][1][0] and "hit" in outs[1][1][0]
-    assert f"miss (changed: d {area.allowed})" in outs[2][1][0]
-    assert outs[0][0] == outs[1][0] == "OK\nENOENT\n"
-    assert outs[2][0] == "OK\nOK\n"
+    return outs
