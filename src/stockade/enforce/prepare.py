@@ -225,15 +225,16 @@ class Rulesets(Slotted):
     were built for: (Landlock ABI, handled fs, handled net, scopes); `outer_rights` the /proc
     rights of the outer one."""
 
-    FIELDS = ("key", "outer_rights", "todo", "opened", "inner", "outer")
+    FIELDS = ("key", "inner", "outer", "outer_rights", "todo", "opened")
     __slots__ = FIELDS
 
     def __init__(self, key: tuple[int, ll.AccessFs, ll.AccessNet, ll.Scope],
-                 inner: ll.Ruleset, outer: ll.Ruleset | None,
-                 outer_rights: ll.AccessFs) -> None:
+                 inner: ll.Ruleset, outer: ll.Ruleset | None, outer_rights: ll.AccessFs,
+                 todo: list[tuple[FsRule, int]] | None = None,
+                 opened: list[int] | None = None) -> None:
         self.key, self.inner, self.outer, self.outer_rights = key, inner, outer, outer_rights
-        self.todo: list[tuple[FsRule, int]] = []
-        self.opened: list[int] = []
+        self.todo: list[tuple[FsRule, int]] = [] if todo is None else todo
+        self.opened: list[int] = [] if opened is None else opened
 
     def add(self, rules: list[FsRule]) -> None:
         """Open `rules`' paths and add them with the rights `key` handles (one call: C when
