@@ -270,15 +270,17 @@ def _load(store: Any, entry: str, key: dict[str, Any], prebuild: bool = False
     if (body.get("key") != key or not _well_formed(observations) or body.get("dirs", "") != ""
             or not isinstance(skip, list) or not all(type(i) is int for i in skip)):
         return None, "miss (another key)", []
+    kinds = [o for o in observations if o[0] in fsbatch.KIND_QUESTIONS]
     try:
-        # the directories' stats (C, in a thread of their own) overlap the other answers'
-        # checks, the decoding and the opens of the grants (prebuild); the plan is used only
-        # once every answer is the same
-        dirs_changed = fsbatch.check_dirs_started(dirs)
+        # the file types, owners and directories' stats (C, in a thread of their own) overlap
+        # the other answers' checks, the decoding and the opens of the grants (prebuild); the
+        # plan is used only once every answer is the same
+        dirs_changed = fsbatch.check_dirs_started(dirs, kinds)  # type: ignore[arg-type]
     except ValueError:
         return None, "miss (malformed entry)", []
     try:
-        changed = fsview.still_valid([tuple(o) for o in observations])  # type: ignore[misc]
+        changed = fsview.still_valid([tuple(o) for o in observations  # type: ignore[misc]
+                                      if o[0] not in fsbatch.KIND_QUESTIONS])
         pp = coverage = None
         if changed is None:
             pp = plan_from_json(body.get("plan"))
@@ -293,8 +295,8 @@ def _load(store: Any, entry: str, key: dict[str, Any], prebuild: bool = False
         return None, "miss (malformed entry)", []
     finally:
         changed_dir = dirs_changed()
-    if changed is None and changed_dir is not None:
-        changed = f"d {changed_dir}"
+    if changed is None:
+        changed = changed_dir
     if changed is not None or pp is None:
         _withdraw()
         return None, f"miss (changed: {changed})", []
