@@ -124,9 +124,9 @@ class SideFile:
         data = b"".join(chunks)
         if size != self.size or not equal(hexdigest(data).encode(), self.digest.encode()):
             raise ValueError("changed since it was written")
-        import json  # here: read only when the entries are listed
+        from stockade.json_text import loads  # json.loads without importing json (~1.2 ms)
 
-        entries = decode(json.loads(data))
+        entries = decode(loads(data.decode("utf-8", "surrogatepass")))  # as json.loads would
         if not isinstance(entries, list) or not all(type(e) is CoverageEntry for e in entries):
             raise CodecError("not coverage entries")
         return entries
