@@ -263,6 +263,8 @@ def _todo(rules: list[FsRule], handled_fs: ll.AccessFs) -> list[tuple[FsRule, in
 def _rulesets(plan: EnforcementPlan, abi: int, handled_fs: ll.AccessFs,
               handled_net: ll.AccessNet, scopes: ll.Scope, supervised: bool) -> Rulesets:
     """New rulesets with `plan`'s file grants (see `Rulesets`)."""
+    # The supervisor thread restricts itself before it forks the program, whose own /proc/PID
+    # is granted only after fork: its domain must leave /proc to the program's (nested) one.
     outer_rights = _supervisor_rights(plan, handled_fs) if supervised else ll.NO_FS
     inner = ll.Ruleset(handled_fs, handled_net, scopes, abi=abi)
     try:
