@@ -83,7 +83,6 @@ class _Settings:
     parse_int = int
     parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"),
                       "NaN": float("nan")}.__getitem__
-    memo: dict[str, str] = {}  # the C scanner keeps its own; read by the Python one only
 
 
 _scanner: Any = None
@@ -95,8 +94,12 @@ def loads(text: str) -> Any:
     (with whitespace around it)."""
     global _scanner
     if _scanner is None:
-        from _json import make_scanner
+        try:
+            from _json import make_scanner
+        except ImportError:  # pragma: no cover - CPython has it; elsewhere json itself
+            import json
 
+            return json.loads(text)
         _scanner = make_scanner(_Settings())
     if text.startswith("\ufeff"):
         raise ValueError("Unexpected UTF-8 BOM (decode using utf-8-sig)")
