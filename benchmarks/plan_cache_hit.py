@@ -45,14 +45,15 @@ from stockade import fsview
 from stockade.enforce import prepare
 from stockade.enforce.plan import cache
 from stockade.enforce.plan.cache import codec, store
-from stockade.enforce.plan import explain
+from stockade.enforce.plan import landlock_model
 timed(store.Store, "read", "read+authenticate+parse entry")
 timed(fsview, "still_valid", "re-check recorded answers", time.thread_time)
 timed(codec, "plan_from_json", "decode plan", time.thread_time)
 timed(cache, "exposure", "cache exposure check")
 timed(prepare, "_landlock", "prepare: Landlock ruleset (open, add rules)")
 timed(prepare, "prepare", "prepare (all)")
-timed(explain._Landlock, "__init__", "supervisor plan model (resolve paths)")
+timed(prepare, "prepare", "prepare (all, wall)", time.perf_counter)
+timed(landlock_model.LandlockModel, "__init__", "supervisor plan model (resolve paths)")
 from stockade.enforce.plan import proc
 timed(proc, "own_proc_rules", "own /proc/PID grants (launcher, model)")
 from stockade.enforce import fsbatch, launcher
@@ -68,8 +69,11 @@ timed(fsbatch, "_check_pairs" if hasattr(fsbatch, "_check_pairs") else "check_di
       "  re-check: directories (C, own thread)", time.thread_time)
 timed(fsbatch, "check_kinds", "  re-check: file types, owners (C)", time.thread_time)
 timed(fsview, "answer_now", "  re-check: other answers", time.thread_time)
+if hasattr(prepare, "prebuild"):  # a hit's rulesets, built while the directories are checked
+    timed(prepare, "prebuild", "  re-check: rulesets built ahead (open, add rules)",
+          time.thread_time)
 timed(prepare, "_seccomp", "  prepare: seccomp filter")
-timed(fsbatch, "add_path_rules", "  prepare: open, add rules (C)")
+timed(fsbatch, "add_path_rules", "  open, add rules (C; ahead or in prepare)", time.thread_time)
 timed(launcher, "launch", "launch (fork to exit, launcher side)")
 from stockade.enforce.supervisor import plan_guard, setup
 timed(plan_guard.PlanGuard, "__init__", "plan guard (supervisor)")

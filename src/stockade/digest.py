@@ -9,7 +9,9 @@ private module (another Python), hashlib's blake2b gives the same digests.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 try:
     from _blake2 import blake2b

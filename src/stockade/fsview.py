@@ -28,13 +28,11 @@ to another user's process into a later run).
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import os
 import stat
 import time
-from collections.abc import Iterator
 
 from stockade.digest import hasher, hexdigest
 
@@ -51,18 +49,24 @@ _unstable: list[str] = []  # questions answered differently within one recording
 _fs_type: dict[int, int] = {}
 
 
-@contextlib.contextmanager
-def recording() -> Iterator[list[Observation]]:
-    """Record every question asked through this module while the block runs (not nested)."""
-    global _log
-    if _log is not None:
-        raise RuntimeError("fsview.recording() is not reentrant")
-    _log = []
-    _seen.clear()
-    _unstable.clear()
-    try:
-        yield _log
-    finally:
+class recording:
+    """`with recording() as log:` records every question asked through this module while the
+    block runs (not nested) in `log`. A class, not contextlib's decorator: a plan cache hit
+    imports this module and need not load contextlib."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> list[Observation]:
+        global _log
+        if _log is not None:
+            raise RuntimeError("fsview.recording() is not reentrant")
+        _log = []
+        _seen.clear()
+        _unstable.clear()
+        return _log
+
+    def __exit__(self, *exc: object) -> None:
+        global _log
         _log = None
         _seen.clear()
 

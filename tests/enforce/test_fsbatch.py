@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 
 import pytest
 from confine_helpers import in_child
@@ -84,10 +85,30 @@ def test_check_dirs_started_answers_as_check_dirs_when_waited_for(backend, tmp_p
     assert fsbatch.check_dirs_started("")() is None
     pending = fsbatch.check_dirs_started(packed.encode())
     (dirs[1] / "new").mkdir()  # may land before or after the stat: either answer is one
-    assert pending() in (None, str(dirs[1]))
-    assert fsbatch.check_dirs_started(packed)() == str(dirs[1])
+    assert pending() in (None, f"d {dirs[1]}")
+    assert fsbatch.check_dirs_started(packed)() == f"d {dirs[1]}"
     with pytest.raises(ValueError):
         fsbatch.check_dirs_started(packed[:-1])
+
+
+def test_check_dirs_started_checks_the_file_types_and_owners_first(backend, tmp_path):
+    """The recorded file types and /proc owners are asked in the same thread, before the
+    directories, and named as fsview.still_valid names them; a malformed question or a NUL
+    is refused at once."""
+    (tmp_path / "f").write_text("x")
+    now = fsbatch.pack_dirs([(str(tmp_path), _print(tmp_path))])
+    kinds = [("l", str(tmp_path / "f"), f"T{stat.S_IFREG:o}"),
+             ("s", str(tmp_path), f"T{stat.S_IFDIR:o}"),
+             ("o", f"/proc/{os.getpid()}/stat", "T")]
+    assert fsbatch.check_dirs_started(now, kinds)() is None
+    assert fsbatch.check_dirs_started("", kinds)() is None
+    (tmp_path / "f").unlink()
+    (tmp_path / "f").mkdir()  # the directory changed too: the file type is named first
+    assert fsbatch.check_dirs_started(now, kinds)() == f"l {tmp_path / 'f'}"
+    assert fsbatch.check_dirs_started(now, kinds[1:])() == f"d {tmp_path}"
+    for bad in ([("x", "/", "T")], [("l", "/a\0b", "T")]):
+        with pytest.raises(ValueError):
+            fsbatch.check_dirs_started(now, bad)
 
 
 def test_check_kinds_answers_as_fsview_does(backend, tmp_path):

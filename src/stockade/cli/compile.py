@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from stockade.cli._profile_inputs import check_inputs
 from stockade.cli._strict import add_strict, check_strict
 from stockade.errors import UsageError
 
@@ -57,23 +57,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print the seconds of each phase (parse, includes, compile, plan, "
                         "ruleset) on stderr, or as \"timings\" in --json")
     parser.add_argument("profile", metavar="PROFILE", nargs="?")
-
-
-def check_inputs(profile: str, include_dirs: list[str], abi: int | None = None) -> None:
-    """Usage errors for a profile path, include directories and an ABI (shared with run)."""
-    from stockade.enforce import landlock as ll
-
-    if os.path.isdir(profile):
-        raise UsageError(f"{profile}: a directory, not a profile file (name one of its files; "
-                         f"`stockade check {profile}` checks them all)")
-    if not os.path.isfile(profile):
-        raise UsageError(f"{profile}: " + ("not a regular file" if os.path.exists(profile)
-                                           else "no such file"))
-    for d in include_dirs:
-        if not os.path.isdir(d):
-            raise UsageError(f"-I {d}: not a directory")
-    if abi is not None and not 0 <= abi <= ll.LATEST_KNOWN_ABI:
-        raise UsageError(f"--abi {abi}: stockade knows Landlock ABI 0 to {ll.LATEST_KNOWN_ABI}")
 
 
 def _kernel_entries(prep: Prepared) -> tuple[list[CoverageEntry], int]:

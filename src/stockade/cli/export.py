@@ -82,7 +82,7 @@ def report(fmt: str, lost: list[CoverageEntry], planned: list[CoverageEntry],
 def run(args: argparse.Namespace) -> int:
     """Export the profile; report losses on stderr."""
     from stockade import export
-    from stockade.cli.compile import check_inputs
+    from stockade.cli._profile_inputs import check_inputs
 
     fmt = export.exporter(args.format)
     check_inputs(args.profile, args.include_dirs)

@@ -112,7 +112,7 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
     plan already carries the baseline, and what it unlocks (userns, all TCP ports, ...) stays
     unlocked.
     """
-    from stockade.cli.compile import check_inputs
+    from stockade.cli._profile_inputs import check_inputs
     from stockade.enforce import landlock as ll
     from stockade.enforce.plan import cache as plan_cache
     from stockade.enforce.plan.types import EnforcementPlan as Plan
@@ -136,7 +136,8 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
     program = which(command) or command
     pp, how = plan_cache.compile_file(args.profile, args.include_dirs, args.profile_name,
                                       program=program, use_cache=args.cache, exposed=exposed,
-                                      compiling=gc.enable)  # input-sized work
+                                      compiling=gc.enable,  # input-sized work
+                                      prebuild=True)  # prepare takes the hit's rulesets
     if args.verbose:
         tell.say(f"plan cache: {how}")
     plan = pp.plan.merged(grants)

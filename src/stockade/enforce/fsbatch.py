@@ -100,16 +100,27 @@ def _check_pairs(raw: bytes, n: int) -> str | None:
     return None
 
 
-def check_dirs_started(packed: str | bytes) -> Callable[[], str | None]:
-    """`check_dirs(packed)` begun in a thread of its own when the C loop runs: it releases the
-    GIL, so the kernel's stats (most of a plan cache hit's re-check) overlap the caller's work
-    on another CPU; with the Python loops, done at once. Returns the function that waits for
-    the answer (or raises what the check raised): call it on every path, so that no check
-    outlives the caller's use of it. ValueError at once when `packed` is malformed."""
-    if not packed or _backend() is None:
-        answer = check_dirs(packed)
+def check_dirs_started(packed: str | bytes, kinds: Sequence[tuple[str, str, str]] = ()
+                       ) -> Callable[[], str | None]:
+    """`check_kinds(kinds)`, then `check_dirs(packed)`, begun in a thread of their own when the
+    C loops run: they release the GIL, so the kernel's stats (most of a plan cache hit's
+    re-check) overlap the caller's work on another CPU; with the Python loops, done at once.
+    Returns the function that waits for the answer, the first change as `fsview.still_valid`
+    names it ("Q PATH": a file type or owner of question Q; "d PATH": a directory), None when
+    all are the same (or raises what the check raised): call it on every path, so that no
+    check outlives the caller's use of it. ValueError at once when `packed` is malformed or a
+    string of `kinds` holds a NUL (a question other than `l`, `s`, `o` too)."""
+    backend = _backend()
+    if (not packed and not kinds) or backend is None:
+        changed = check_kinds(kinds)
+        answer = (f"{kinds[changed][0]} {kinds[changed][1]}" if changed is not None else
+                  _named(check_dirs(packed)))
         return lambda: answer
-    raw, n = _pairs(packed)
+    raw, n = _pairs(packed) if packed else (b"", 0)
+    if any(q not in KIND_QUESTIONS for q, _, _ in kinds):
+        raise ValueError("not a file type or owner question")
+    asked = _packed([part for triple in kinds for part in triple]) if kinds else b""
+    lib = backend[1]
     import threading
 
     found: list[str | None] = []
@@ -117,7 +128,11 @@ def check_dirs_started(packed: str | bytes) -> Callable[[], str | None]:
 
     def work() -> None:
         try:
-            found.append(_check_pairs(raw, n))
+            changed = int(lib.stk_check_kinds(asked, len(kinds))) if kinds else -1
+            if changed >= 0:
+                found.append(f"{kinds[changed][0]} {kinds[changed][1]}")
+            else:
+                found.append(_named(_check_pairs(raw, n) if n else None))
         except BaseException as err:  # handed to the caller
             failed.append(err)
 
@@ -131,6 +146,10 @@ def check_dirs_started(packed: str | bytes) -> Callable[[], str | None]:
         return found[0]
 
     return answer
+
+
+def _named(directory: str | None) -> str | None:
+    return None if directory is None else f"d {directory}"
 
 
 #: the questions `check_kinds` answers (fsview.answer_now's file types and /proc owners)

@@ -24,6 +24,7 @@ from stockade.enforce.plan.types import (
     CoverageReport,
     CoverageStatus,
     EnforcementPlan,
+    FsRule,
     SeccompRule,
 )
 from stockade.errors import StockadeError, UnsupportedError
@@ -113,6 +114,13 @@ def _by(abi: int) -> str:
     return f"Landlock ABI {abi} (Linux {ll.ABI_KERNEL[abi]})"
 
 
+def _handled(plan: EnforcementPlan, abi: int) -> tuple[ll.AccessFs, ll.AccessNet, ll.Scope]:
+    """The file rights, TCP rights and scopes of `plan` that Landlock ABI `abi` handles."""
+    return (plan.handled_fs & ll.rights_for_abi(ll.AccessFs, abi),
+            plan.handled_net & ll.rights_for_abi(ll.AccessNet, abi),
+            plan.scopes & ll.rights_for_abi(ll.Scope, abi))
+
+
 def _landlock(plan: EnforcementPlan, out: Prepared, supervised: bool = False) -> None:
     cov = out.coverage
     st = ll.status()
@@ -127,9 +135,7 @@ def _landlock(plan: EnforcementPlan, out: Prepared, supervised: bool = False) ->
         cov.add("Landlock sandbox (filesystem, TCP, scopes)", NOT_ENFORCED, st.reason,
                 enforced_by=_by(1))
         return
-    handled_fs = plan.handled_fs & ll.rights_for_abi(ll.AccessFs, st.abi)
-    handled_net = plan.handled_net & ll.rights_for_abi(ll.AccessNet, st.abi)
-    scopes = plan.scopes & ll.rights_for_abi(ll.Scope, st.abi)
+    handled_fs, handled_net, scopes = _handled(plan, st.abi)
     log_flags = plan.landlock_log & ll.rights_for_abi(ll.RestrictFlag, st.abi)
 
     if handled_fs:
@@ -171,19 +177,13 @@ def _landlock(plan: EnforcementPlan, out: Prepared, supervised: bool = False) ->
     if out.dry_run:
         _report_rules(plan, out, handled_fs, handled_net, st.abi)
         return
-    ruleset = ll.Ruleset(handled_fs, handled_net, scopes, abi=st.abi)
-    # The supervisor thread restricts itself before it forks the program, whose own /proc/PID
-    # is granted only after fork: its domain must leave /proc to the program's (nested) one.
-    outer = _supervisor_ruleset(plan, handled_fs, handled_net, scopes, st.abi, supervised)
-    rulesets = [ruleset] if outer is None else [ruleset, outer]
+    built = _take_offer(plan, (st.abi, handled_fs, handled_net, scopes),
+                        _supervisor_rights(plan, handled_fs) if supervised else ll.NO_FS)
+    if built is None:
+        built = _rulesets(plan, st.abi, handled_fs, handled_net, scopes, supervised)
+    rulesets = [each for each in (built.inner, built.outer) if each is not None]
     try:
-        handled = int(handled_fs)
-        todo = [(rule, int(rule.access) & handled) for rule in plan.fs_rules]
-        todo = [(rule, rights) for rule, rights in todo if rights]
-        # one call for every path (C when built: enforce/fsbatch.py); an error is judged here
-        opened = fsbatch.add_path_rules([rule.path for rule, _ in todo],
-                                        [rights for _, rights in todo], int(ll.FILE_RIGHTS),
-                                        [each.fd for each in rulesets])
+        todo, opened = built.todo, built.opened
         out.real_paths = frozenset(rule.path for (rule, _), result in zip(todo, opened,
                                                                         strict=True)
                                    if result == fsbatch.OPENED_REAL)
@@ -207,15 +207,139 @@ def _landlock(plan: EnforcementPlan, out: Prepared, supervised: bool = False) ->
                     each.add_port(net.port, net_rights)
                 cov.add(f"allow {net}", EXACT, source=net.source, enforced_by=_by(st.abi))
     except BaseException:
-        for each in rulesets:
-            each.close()
+        built.close()
         raise
-    if outer is not None:
-        out.supervisor_ruleset_fd = outer.fd
-    out.ruleset_fd = ruleset.fd
+    if built.outer is not None:
+        out.supervisor_ruleset_fd = built.outer.fd
+    out.ruleset_fd = built.inner.fd
     out.handled_fs = handled_fs
     out.landlock_active = True
     out.restrict_flags = int(log_flags)
+
+
+class Rulesets(Slotted):
+    """The Landlock rulesets of a plan's file grants: the program's (`inner`) and, for a
+    supervised launch, the supervisor thread's (`outer`, see `_supervisor_ruleset`; None when
+    the program's serves), with each grant's path opened and added: `todo` (rule, rights
+    added) and what opening each gave (`opened`: fsbatch.add_path_rules). `key` is what they
+    were built for: (Landlock ABI, handled fs, handled net, scopes); `outer_rights` the /proc
+    rights of the outer one."""
+
+    FIELDS = ("key", "inner", "outer", "outer_rights", "todo", "opened")
+    __slots__ = FIELDS
+
+    def __init__(self, key: tuple[int, ll.AccessFs, ll.AccessNet, ll.Scope],
+                 inner: ll.Ruleset, outer: ll.Ruleset | None, outer_rights: ll.AccessFs,
+                 todo: list[tuple[FsRule, int]] | None = None,
+                 opened: list[int] | None = None) -> None:
+        self.key, self.inner, self.outer, self.outer_rights = key, inner, outer, outer_rights
+        self.todo: list[tuple[FsRule, int]] = [] if todo is None else todo
+        self.opened: list[int] = [] if opened is None else opened
+
+    def add(self, rules: list[FsRule]) -> None:
+        """Open `rules`' paths and add them with the rights `key` handles (one call: C when
+        built, enforce/fsbatch.py; an open error is recorded in `opened`, judged by
+        `_landlock`). OSError when adding a rule failed."""
+        todo = _todo(rules, self.key[1])
+        self.opened += fsbatch.add_path_rules(
+            [rule.path for rule, _ in todo], [rights for _, rights in todo],
+            int(ll.FILE_RIGHTS), [each.fd for each in (self.inner, self.outer) if each])
+        self.todo += todo
+
+    def close(self) -> None:
+        """Close both rulesets."""
+        for each in (self.inner, self.outer):
+            if each is not None:
+                each.close()
+
+
+def _todo(rules: list[FsRule], handled_fs: ll.AccessFs) -> list[tuple[FsRule, int]]:
+    """The rules that grant some of the handled rights, with those rights."""
+    handled = int(handled_fs)
+    todo = [(rule, int(rule.access) & handled) for rule in rules]
+    return [(rule, rights) for rule, rights in todo if rights]
+
+
+def _rulesets(plan: EnforcementPlan, abi: int, handled_fs: ll.AccessFs,
+              handled_net: ll.AccessNet, scopes: ll.Scope, supervised: bool) -> Rulesets:
+    """New rulesets with `plan`'s file grants (see `Rulesets`)."""
+    # The supervisor thread restricts itself before it forks the program, whose own /proc/PID
+    # is granted only after fork: its domain must leave /proc to the program's (nested) one.
+    outer_rights = _supervisor_rights(plan, handled_fs) if supervised else ll.NO_FS
+    inner = ll.Ruleset(handled_fs, handled_net, scopes, abi=abi)
+    try:
+        outer = _supervisor_ruleset(handled_fs, handled_net, scopes, abi, outer_rights)
+    except BaseException:
+        inner.close()
+        raise
+    built = Rulesets((abi, handled_fs, handled_net, scopes), inner, outer, outer_rights)
+    try:
+        built.add(plan.fs_rules)
+    except BaseException:
+        built.close()
+        raise
+    return built
+
+
+#: rulesets built ahead for `prepare` to take (`prebuild`): at most one set, its fds open
+_offered: list[Rulesets] = []
+
+
+def prebuild(plan: EnforcementPlan) -> None:
+    """Build the rulesets of `plan`'s file grants now, for `prepare` to take when it prepares
+    this plan, or one that adds grants after its own (a profile's plan merged with ad-hoc
+    flags). A plan cache hit calls this while its directory re-check runs on another CPU, so
+    that the kernel's opens and rules (~7 ms for abstractions/base) overlap the stats (~8
+    ms): nothing is enforced before the program restricts itself, so a plan found stale
+    meanwhile costs only the work (`withdraw`). Built for a supervised launch (the outer
+    ruleset is dropped when the launch is not). An error offers nothing: `prepare` builds
+    again and reports it."""
+    withdraw()
+    st = ll.status()
+    if st.abi < 1:
+        return
+    handled_fs, handled_net, scopes = _handled(plan, st.abi)
+    if not (handled_fs or handled_net or scopes):
+        return
+    try:
+        built = _rulesets(plan, st.abi, handled_fs, handled_net, scopes, supervised=True)
+    except (OSError, StockadeError):
+        return
+    _offered.append(built)
+
+
+def withdraw() -> None:
+    """Close the rulesets `prebuild` offered and `prepare` did not take."""
+    while _offered:
+        _offered.pop().close()
+
+
+def _take_offer(plan: EnforcementPlan, key: tuple[int, ll.AccessFs, ll.AccessNet, ll.Scope],
+                outer_rights: ll.AccessFs) -> Rulesets | None:
+    """The offered rulesets when they hold what `_rulesets` would build for `plan`: built for
+    the same key, for the very rule objects (and rights) that begin `plan`'s grants (the rest
+    are added now), and with the outer ruleset the launch needs (dropped when it needs
+    none); else None (and they are closed)."""
+    if not _offered:
+        return None
+    built = _offered.pop()
+    done = len(built.todo)
+    todo = _todo(plan.fs_rules, key[1])
+    if (built.key != key or len(todo) < done
+            or not all(a is b and ra == rb for (a, ra), (b, rb)
+                       in zip(todo[:done], built.todo, strict=True))
+            or (outer_rights and built.outer_rights != outer_rights)):
+        built.close()
+        return None
+    if not outer_rights and built.outer is not None:
+        built.outer.close()
+        built.outer, built.outer_rights = None, ll.NO_FS
+    try:
+        built.add([rule for rule, _ in todo[done:]])
+    except BaseException:
+        built.close()
+        raise
+    return built
 
 
 def _add_path_rules(fd: int, rights: ll.AccessFs, ruleset_fds: list[int]) -> None:
@@ -231,20 +355,22 @@ def _add_path_rules(fd: int, rights: ll.AccessFs, ruleset_fds: list[int]) -> Non
         os.close(fd)
 
 
-def _supervisor_ruleset(plan: EnforcementPlan, handled_fs: ll.AccessFs,
-                        handled_net: ll.AccessNet, scopes: ll.Scope, abi: int,
-                        supervised: bool) -> ll.Ruleset | None:
-    """For a supervised launch of a plan with own-/proc rules: a ruleset that also grants
-    /proc with the rights those rules may grant (the program's nested domain narrows it to its
-    own entries). None when the plan's own ruleset does."""
-    if not supervised or not plan.own_proc:
-        return None
+def _supervisor_rights(plan: EnforcementPlan, handled_fs: ll.AccessFs) -> ll.AccessFs:
+    """For a supervised launch: the rights on /proc that the supervisor thread's own ruleset
+    grants (those the plan's own-/proc rules may grant: the program's nested domain narrows
+    them to its own entries); none when the plan's own ruleset serves."""
     rights = ll.AccessFs(0)
     for rule in plan.own_proc:
         if not rule.deny:
             for _kind, access in rule.rights:
                 rights |= access
-    rights &= handled_fs
+    return rights & handled_fs
+
+
+def _supervisor_ruleset(handled_fs: ll.AccessFs, handled_net: ll.AccessNet, scopes: ll.Scope,
+                        abi: int, rights: ll.AccessFs) -> ll.Ruleset | None:
+    """The supervisor thread's ruleset, granting /proc with `rights` (see
+    `_supervisor_rights`; None when there are none)."""
     if not rights:
         return None
     outer = ll.Ruleset(handled_fs, handled_net, scopes, abi=abi)

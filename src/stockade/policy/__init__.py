@@ -20,11 +20,15 @@ Public API (everything else in this package is internal):
   `caret()`), subclasses `PolicySyntaxError`, `PolicySemanticError`, `IncludeError`.
 """
 
+from __future__ import annotations
+
 import sys
 import types
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (a plan cache hit)
 if TYPE_CHECKING:
+    from typing import Any
+
     from stockade.policy.ast import (
         AllRule,
         CapabilityRule,

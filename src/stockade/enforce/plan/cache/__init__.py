@@ -156,12 +156,14 @@ def end_exposure(mark: Mark | None) -> tuple[int, bool]:
 def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
                  program: str | None = None, use_cache: bool = True,
                  exposed: Callable[[ProfilePlan], str | None] | None = None,
-                 compiling: Callable[[], None] | None = None,
+                 compiling: Callable[[], None] | None = None, prebuild: bool = False,
                  ) -> tuple[ProfilePlan, str]:
     """The compiled plan of `profile` (from the cache when it is still what compiling would
     give) and what the cache did, in a few words. `exposed(pp)` says why the sandbox of a
     plan could write into the cache directory (then the cache is neither used nor written);
-    `compiling()` is called before the profile is compiled (not on a hit)."""
+    `compiling()` is called before the profile is compiled (not on a hit). `prebuild`: a hit
+    leaves the Landlock rulesets of its plan's grants built for `prepare` (prepare.prebuild),
+    built while the recorded directories are checked."""
     from stockade import fsview
     from stockade.enforce import landlock as ll
 
@@ -196,7 +198,7 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
     try:
         key = cache_key(profile, include_dirs, name, abi, program)
         entry = entry_name(key)
-        pp, status, real = _load(store, entry, key)
+        pp, status, real = _load(store, entry, key, prebuild)
         if pp is not None:
             why = exposed(pp) if exposed else None
             if why is None:  # the key may have been exposed since we read it
@@ -207,6 +209,7 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
 
                 vouch_real(real)
                 return pp, f"hit ({directory})"
+            _withdraw()
             return fresh(), f"not used: {directory}: {why}"
         with fsview.recording() as observations:
             pp = fresh()
@@ -239,10 +242,17 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
         store.close()
 
 
-def _load(store: Any, entry: str, key: dict[str, Any]
+def _withdraw() -> None:
+    from stockade.enforce.prepare import withdraw
+
+    withdraw()
+
+
+def _load(store: Any, entry: str, key: dict[str, Any], prebuild: bool = False
           ) -> tuple[ProfilePlan | None, str, list[str]]:
     """The cached plan if its entry is authentic, for `key`, and still valid; and the paths of
-    its grants that are their own real paths (see `unpinned`)."""
+    its grants that are their own real paths (see `unpinned`). `prebuild`: see
+    `compile_file` (withdrawn unless the plan is returned)."""
     from stockade import fsview
     from stockade.enforce import fsbatch
     from stockade.enforce.plan.cache import deferred
@@ -260,27 +270,35 @@ def _load(store: Any, entry: str, key: dict[str, Any]
     if (body.get("key") != key or not _well_formed(observations) or body.get("dirs", "") != ""
             or not isinstance(skip, list) or not all(type(i) is int for i in skip)):
         return None, "miss (another key)", []
+    kinds = [o for o in observations if o[0] in fsbatch.KIND_QUESTIONS]
     try:
-        # the directories' stats (C, in a thread of their own) overlap the other answers'
-        # checks and the decoding; the plan is used only once every answer is the same
-        dirs_changed = fsbatch.check_dirs_started(dirs)
+        # the file types, owners and directories' stats (C, in a thread of their own) overlap
+        # the other answers' checks, the decoding and the opens of the grants (prebuild); the
+        # plan is used only once every answer is the same
+        dirs_changed = fsbatch.check_dirs_started(dirs, kinds)  # type: ignore[arg-type]
     except ValueError:
         return None, "miss (malformed entry)", []
     try:
-        changed = fsview.still_valid([tuple(o) for o in observations])  # type: ignore[misc]
+        changed = fsview.still_valid([tuple(o) for o in observations  # type: ignore[misc]
+                                      if o[0] not in fsbatch.KIND_QUESTIONS])
         pp = coverage = None
         if changed is None:
             pp = plan_from_json(body.get("plan"))
             coverage = deferred.attach(store, entry, body.get("coverage"))
+            if prebuild and coverage is not None:
+                from stockade.enforce.prepare import prebuild as build_ahead
+
+                build_ahead(pp.plan)
     except CodecError as err:
         return None, f"miss ({err})", []
     except ValueError:
         return None, "miss (malformed entry)", []
     finally:
         changed_dir = dirs_changed()
-    if changed is None and changed_dir is not None:
-        changed = f"d {changed_dir}"
+    if changed is None:
+        changed = changed_dir
     if changed is not None or pp is None:
+        _withdraw()
         return None, f"miss (changed: {changed})", []
     if coverage is None:
         return None, "miss (its coverage file is gone)", []

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 from operator import attrgetter
-from typing import Any
 
 from stockade.enforce.landlock import AccessFs, AccessNet, RestrictFlag, Scope
 from stockade.enforce.plan.types import (
@@ -24,6 +23,10 @@ from stockade.enforce.plan.types import (
 )
 from stockade.enforce.seccomp import Action, ActionKind, ArgCmp, Cmp
 from stockade.slotted import Slotted
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 _CLASSES: dict[str, type] = {c.__name__: c for c in (
     ProfilePlan, EnforcementPlan, FsRule, NetRule, OwnProcRule, SeccompRule, CoverageReport,

@@ -14,15 +14,17 @@ listed or judged from entries that are not the ones compiled.
 
 from __future__ import annotations
 
-import json
 import os
-from typing import Any
 
 from stockade.enforce.coverage_scope import Precount
 from stockade.enforce.plan.cache.codec import CodecError, decode, encode
 from stockade.enforce.plan.types import CoverageEntry, CoverageReport, CoverageStatus, ProfilePlan
 from stockade.errors import StockadeError
 from stockade.slotted import replace
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 _STATUS = {s.value: s for s in CoverageStatus}
 
@@ -38,6 +40,8 @@ def split(pp: ProfilePlan) -> tuple[ProfilePlan, dict[str, Any], bytes]:
     from stockade.digest import hexdigest
 
     entries = pp.coverage.entries
+    import json  # here: a hit imports this module, and json imports re (start-up)
+
     data = json.dumps(encode(entries), separators=(",", ":")).encode("utf-8", "surrogateescape")
     pre = Precount.of(entries)
     pp.coverage.counted(pre)
@@ -120,7 +124,9 @@ class SideFile:
         data = b"".join(chunks)
         if size != self.size or not equal(hexdigest(data).encode(), self.digest.encode()):
             raise ValueError("changed since it was written")
-        entries = decode(json.loads(data))
+        from stockade.json_text import loads  # json.loads without importing json (~1.2 ms)
+
+        entries = decode(loads(data.decode("utf-8", "surrogatepass")))  # as json.loads would
         if not isinstance(entries, list) or not all(type(e) is CoverageEntry for e in entries):
             raise CodecError("not coverage entries")
         return entries
