@@ -1,0 +1,51 @@
+"""`stockade learn -- CMD` without -o writes the profile where aa-genprof would name it
+(`usr.bin.cat`), in the current directory, and says how to run it: `run -p` then enforces it
+on the real program (and refuses what it never did)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from confine_helpers import NOBODY, Area, cli
+
+from stockade.cli.learn import profile_file_name
+
+
+def test_profile_file_name_is_aa_genprofs() -> None:
+    # apparmor utils: get_new_profile_filename (leading / dropped, every / a .)
+    assert profile_file_name("/usr/bin/tar") == "usr.bin.tar"
+    assert profile_file_name("/opt/my tool/bin/x") == "opt.my tool.bin.x"
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_learn_without_output_then_run_p(user: str) -> None:
+    area = Area(owner=NOBODY if user == "nobody" else 0)
+    try:
+        work = area.allowed
+        learned = cli("learn", "--", "cat", "file.txt", user=user, cwd=str(work), timeout=120)
+        assert learned.returncode == 0, learned.stderr
+        profile = work / "usr.bin.cat"
+        assert profile.is_file(), sorted(os.listdir(work))
+        assert "stockade run -p usr.bin.cat -- cat file.txt" in learned.stderr
+        assert cli("check", "usr.bin.cat", user=user, cwd=str(work)).returncode == 0
+
+        enforced = cli("run", "-p", "usr.bin.cat", "--", "cat", "file.txt", user=user,
+                       cwd=str(work))
+        assert (enforced.returncode, enforced.stdout) == (0, "allowed data\n"), enforced.stderr
+        refused = cli("run", "-p", "usr.bin.cat", "--", "cat", str(area.secret), user=user,
+                      cwd=str(work))
+        assert refused.returncode == 1 and "Permission denied" in refused.stderr
+
+        # learning again adds to it, as with -o: nothing new, the file is not touched
+        before = profile.read_text()
+        again = cli("learn", "--", "cat", "file.txt", user=user, cwd=str(work), timeout=120)
+        assert again.returncode == 0 and profile.read_text() == before, again.stderr
+    finally:
+        area.cleanup()
+
+
+def test_usage_names_o_as_optional(tmp_path: Path) -> None:
+    out = cli("learn", cwd=str(tmp_path))
+    assert out.returncode == 2 and "stockade learn [-o PROFILE] -- CMD" in out.stderr, out.stderr
