@@ -69,3 +69,99 @@ def test_the_selinux_dump_cache_asks_the_same_place(monkeypatch: pytest.MonkeyPa
         assert cache_dir() is None
     monkeypatch.setenv("HOME", "/nonexistent")
     assert cache_dir() is None
+
+
+def _as_uid(uid: int) -> dict[str, object]:
+    return {"user": uid, "group": uid, "extra_groups": []}
+
+
+def _wait_for(predicate: object, what: str, timeout: float = 30) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs the launcher as a uid of its own")
+def test_a_sigkilled_launchers_mark_is_cleared_only_once_its_programs_are_gone() -> None:
+    """A launcher killed by SIGKILL left its keyring mark and the plan cache stayed off for
+    the user until the mark was removed by hand (the message said so; no command did it).
+    `status` now says whether a mark is stale (launcher gone, none of its programs alive) and
+    `status --clear-stale` removes only such marks: not while a program the launcher started
+    (here a `sleep` it left behind, re-parented when the launcher died) still lives.
+
+    The launcher runs as a uid of its own (a user keyring no other test shares, a runtime
+    directory of its own), not root's or nobody's."""
+    uid = 3_000_000 + os.getpid() % 1_000_000  # no passwd entry needed: a keyring of its own
+    tmp_path = scratch_for("root", "stockade-nc7-marks-")
+    try:
+        _sigkilled_launcher(uid, tmp_path)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _sigkilled_launcher(uid: int, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+
+    from confine_helpers import STOCKADE
+
+    runtime, cache = tmp_path / "runtime", tmp_path / "cache"
+    for d in (runtime, cache):
+        d.mkdir(mode=0o700)
+        os.chown(d, uid, uid)
+    prof, seen = _reader(tmp_path)
+    os.chmod(prof, 0o644)
+    os.chmod(seen, 0o644)
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent",
+           "XDG_RUNTIME_DIR": str(runtime), "XDG_CACHE_HOME": str(cache)}
+
+    def stockade(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*STOCKADE, *args], capture_output=True, text=True, timeout=120,
+                              cwd="/", env=env, **_as_uid(uid))  # type: ignore[call-overload]
+
+    def marks() -> list[dict[str, object]]:
+        out = stockade("status", "--json")
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)["plan_cache"]["marks"]
+
+    launcher = subprocess.Popen(
+        [*STOCKADE, "run", "--allow-keyring", "--rx", "/", "--", "/bin/sh", "-c",
+         "/bin/sleep 300 & echo $!; wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd="/", env=env, **_as_uid(uid))  # type: ignore[call-overload]
+    left = int(launcher.stdout.readline())  # type: ignore[union-attr]
+    try:
+        mark_dir = runtime / "stockade"
+        [mark] = [p for p in mark_dir.iterdir() if p.name.endswith(".mark")]
+        assert mark.name.startswith(f"keyring-{launcher.pid}-")
+        assert marks()[0]["launcher_alive"] is True and marks()[0]["stale"] is False
+        launcher.send_signal(signal.SIGKILL)
+        launcher.wait(timeout=30)
+        assert mark.exists()  # nothing could clear it
+
+        [facts] = marks()
+        assert facts["launcher_alive"] is False and facts["socket_held"] is False
+        assert left in facts["survivors"] and facts["stale"] is False, facts
+        kept = stockade("status", "--clear-stale")
+        assert kept.returncode == 1 and mark.exists(), kept.stdout + kept.stderr
+        assert f"kept {mark}: launcher {launcher.pid} is gone; kept: processes" in kept.stdout
+        ran = stockade("run", "-v", "-p", str(prof), "--", "/usr/bin/cat", str(seen))
+        assert ran.returncode == 0 and "plan cache: off" in ran.stderr, ran.stderr
+        assert "stockade status --clear-stale" in ran.stderr, ran.stderr
+    finally:
+        os.kill(left, signal.SIGKILL)
+    _wait_for(lambda: not os.path.exists(f"/proc/{left}"), f"pid {left} to be reaped")
+
+    [facts] = marks()
+    assert facts["stale"] is True and facts["survivors"] == [], facts
+    text = stockade("status")
+    assert "`stockade status --clear-stale` removes the stale" in text.stdout, text.stdout
+    cleared = stockade("status", "--clear-stale")
+    assert cleared.returncode == 0, cleared.stdout + cleared.stderr
+    assert cleared.stdout.startswith(f"removed {mark} (launcher {launcher.pid} gone")
+    assert not mark.exists() and marks() == []
+    ran = stockade("run", "-v", "-p", str(prof), "--", "/usr/bin/cat", str(seen))
+    assert ran.returncode == 0 and "stored" in ran.stderr, ran.stderr

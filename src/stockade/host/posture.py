@@ -90,11 +90,19 @@ def plan_cache_status() -> dict[str, Any]:
     if off is None and marks_directory() is None:
         off = ("no runtime directory (XDG_RUNTIME_DIR) to learn whether a sandbox may hold "
                "the cache's key")
+    from stockade.enforce.plan.cache.stale_marks import survey
+
+    marks = survey()  # a mark left by a launcher killed by SIGKILL keeps the cache off
+    if off is None and os.path.isdir(marks_directory() or ""):
+        from stockade.enforce.plan.cache.marks import present
+
+        off = present()
     entries = 0
     if directory:
         with contextlib.suppress(OSError):
             entries = sum(1 for n in os.listdir(directory) if n.endswith(".json"))
-    return {"directory": directory, "entries": entries, "off": off}
+    return {"directory": directory, "entries": entries, "off": off,
+            "marks": [m.as_json() for m in marks]}
 
 
 def _unusable(directory: str) -> str | None:
