@@ -49,3 +49,17 @@ def test_learn_without_output_then_run_p(user: str) -> None:
 def test_usage_names_o_as_optional(tmp_path: Path) -> None:
     out = cli("learn", cwd=str(tmp_path))
     assert out.returncode == 2 and "stockade learn [-o PROFILE] -- CMD" in out.stderr, out.stderr
+
+
+def test_the_command_comment_is_quoted_as_a_shell_takes_it() -> None:
+    """`learn -- ssh-keygen -N '' -f k` wrote `# from: ssh-keygen -N  -f k`: the empty
+    passphrase argument was lost, and the line could not be run again as written."""
+    import shlex
+
+    from stockade.learn.genprof import render
+
+    command = ["ssh-keygen", "-q", "-N", "", "-f", "./id test", "-C", "a\nb"]
+    text = render("ssh-keygen", "/usr/bin/ssh-keygen", [], [], command=command)
+    [line] = [ln for ln in text.splitlines() if ln.startswith("# from: ")]
+    assert line == "# from: ssh-keygen -q -N '' -f './id test' -C 'a\\nb'"
+    assert shlex.split(line[len("# from: "):])[:6] == command[:6]

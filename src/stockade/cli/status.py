@@ -179,7 +179,11 @@ def clear_stale(as_json: bool) -> int:
         if why:
             print(f"stockade status: {why}")
         if not removed and not kept:
-            print("no keyring marks: the plan cache's key is not held off by any")
+            from stockade.enforce.plan.cache.marks import directory
+
+            print("no keyring marks: the plan cache's key is not held off by any"
+                  if directory() else "no runtime directory (XDG_RUNTIME_DIR) for keyring "
+                  "marks: no run of this user trusts the plan cache's key")
     return 1 if kept else 0
 
 
