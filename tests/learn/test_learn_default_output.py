@@ -63,3 +63,23 @@ def test_the_command_comment_is_quoted_as_a_shell_takes_it() -> None:
     [line] = [ln for ln in text.splitlines() if ln.startswith("# from: ")]
     assert line == "# from: ssh-keygen -q -N '' -f './id test' -C 'a\\nb'"
     assert shlex.split(line[len("# from: "):])[:6] == command[:6]
+
+
+def test_an_unwritable_profile_place_is_refused_before_the_program_runs() -> None:
+    """As nobody in / (`learn -- CMD` writes ./usr.bin.CMD) the program ran in full and only
+    then learn said `cannot open profile usr.bin.touch: Permission denied` (exit 125)."""
+    area = Area(owner=NOBODY)
+    try:
+        marker = area.allowed / "ran"
+        out = cli("learn", "--", "touch", str(marker), user="nobody", cwd="/")
+        assert out.returncode == 2, out.stderr
+        assert out.stderr == ("stockade learn: cannot write the profile usr.bin.touch: the "
+                              "current directory / is not writable by this user (-o names "
+                              "another place)\n")
+        assert not marker.exists()
+        elsewhere = cli("learn", "-o", str(area.root / "gone" / "p"), "--", "touch",
+                        str(marker), user="nobody", cwd="/")
+        assert elsewhere.returncode == 2 and "is not a directory" in elsewhere.stderr
+        assert not marker.exists()
+    finally:
+        area.cleanup()

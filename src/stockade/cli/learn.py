@@ -172,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
         os.close(open_output(args.output, "profile"))  # never a link: refused as for writing
         # read before the program runs: it may write where the user can
         existing = read_existing(args.output, args.include_dirs, [name, program])
+    _check_writable(args.output, chosen)  # before the program runs: learning it is not free
     with tempfile.TemporaryDirectory(prefix="stockade-learn-") as tmp:
         observations = os.path.join(tmp, "observations.jsonl")
         status = _observe(command, observations, _kept_by(existing))
@@ -232,6 +233,22 @@ def run(args: argparse.Namespace) -> int:
               f"it did until then; learn again once it succeeds{root}", file=sys.stderr)
         return PROGRAM_FAILED
     return 0
+
+
+def _check_writable(path: str, chosen: bool) -> None:
+    """A usage error when this user cannot write the profile at `path` (checked again, and
+    links refused, when it is written)."""
+    where = os.path.dirname(path) or "."
+    hint = " (-o names another place)" if chosen else ""
+    if os.path.lexists(path):
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"cannot write the profile {path}: Permission denied{hint}")
+    elif not os.path.isdir(where):
+        raise UsageError(f"cannot write the profile {path}: {where} is not a directory")
+    elif not os.access(where, os.W_OK | os.X_OK):
+        shown = f"the current directory {os.getcwd()}" if where == "." else where
+        raise UsageError(f"cannot write the profile {path}: {shown} is not writable by this "
+                         f"user{hint}")
 
 
 def profile_file_name(program: str) -> str:
