@@ -165,3 +165,35 @@ def _sigkilled_launcher(uid: int, tmp_path: Path) -> None:
     assert not mark.exists() and marks() == []
     ran = stockade("run", "-v", "-p", str(prof), "--", "/usr/bin/cat", str(seen))
     assert ran.returncode == 0 and "stored" in ran.stderr, ran.stderr
+
+
+def test_run_warns_when_the_program_may_rewrite_its_own_profile(user: str,
+                                                                scratch: Path) -> None:
+    """`learn -- tar cJf src.txz src` writes ./usr.bin.tar, and the learned profile lets tar
+    create files in that directory: through the directory grant (docs/enforce.md, names the
+    program creates) the program could rewrite its profile and widen its next run, and
+    nothing said so. `run -p` now warns; the kernel really lets it write there."""
+    work = scratch / "work"
+    work.mkdir()
+    (work / "src").mkdir()
+    (work / "src" / "a.txt").write_text("a\n")
+    hand_to(user, scratch)
+    learned = stockade_as(user, "learn", "--", "tar", "cJf", "src.txz", "src", cwd=work)
+    assert learned.returncode == 0, learned.stderr
+    profile = work / "usr.bin.tar"
+    ran = stockade_as(user, "run", "-p", "usr.bin.tar", "--", "/bin/sh", "-c",
+                      "echo '# rewritten' >> usr.bin.tar", cwd=work)
+    assert ran.returncode == 0, ran.stderr
+    assert profile.read_text().endswith("# rewritten\n")  # what the warning is about
+    assert (f"stockade run: warning: the profile usr.bin.tar lies inside the writable grant "
+            f"{work}: the program could rewrite it") in ran.stderr, ran.stderr
+
+    elsewhere = scratch / "tar.profile"  # a place the program may not write
+    shutil.copy(profile, elsewhere)
+    hand_to(user, scratch)
+    ran = stockade_as(user, "run", "-p", str(elsewhere), "--", "tar", "cJf", "src.txz", "src",
+                      cwd=work)
+    assert ran.returncode == 0 and "warning: the profile" not in ran.stderr, ran.stderr
+    quiet = stockade_as(user, "run", "-q", "-p", "usr.bin.tar", "--", "tar", "cJf", "src.txz",
+                        "src", cwd=work)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
