@@ -89,7 +89,7 @@ def end_line(args: argparse.Namespace, command: list[str], status: int, seen: Re
         return line
     if kernel_visible:
         return None  # the kernel recorded no refusal of the program
-    return (f"{printable(command[0])} exited with status {status}; a refusal by the sandbox "
+    return (f"{printable(command[0])} exited with status {status}; any refusal by the sandbox "
             f"(EACCES, EPERM) left no record this run can read ({_why_unseen(args)}): "
             f"{_how_to_see(args, command)}")
 
