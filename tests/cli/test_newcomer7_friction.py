@@ -212,3 +212,39 @@ def test_a_failure_the_sandbox_may_not_have_caused_is_not_called_a_refusal(
         pytest.skip("this run read the kernel's records (root with audit on): no line")
     assert "/bin/sh exited with status 3; any refusal by the sandbox (EACCES, EPERM) left no " \
            "record" in ran.stderr, ran.stderr
+
+
+NOT_DUMPABLE = """
+import ctypes, os, sys
+ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0, as gpg-agent does
+try:
+    os.chmod(sys.argv[1], 0o600)
+except OSError as err:
+    print(err.errno)
+    sys.exit(3)
+"""
+
+
+def test_a_call_of_a_task_that_made_itself_undumpable_is_a_named_refusal() -> None:
+    """gpg-agent calls prctl(PR_SET_DUMPABLE, 0); as nobody its /proc files become root's and
+    the supervisor cannot read its calls. A supervised chmod then failed with ESRCH (`No such
+    process`, taken for a task that had gone) and no record, and the run's last line said a
+    refusal may have left no record. Now: EACCES, one supervisor record, and the last line
+    says why."""
+    scratch = scratch_for("nobody", "stockade-nc7-dump-")
+    try:
+        _undumpable_chmod(scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _undumpable_chmod(scratch: Path) -> None:
+    target = scratch / "f"
+    target.write_text("x\n")
+    hand_to("nobody", scratch)
+    ran = stockade_as("nobody", "run", "--rx", "/usr", "--rw", str(scratch), "--",
+                      "/usr/bin/python3", "-c", NOT_DUMPABLE, str(target), cwd=scratch)
+    assert ran.returncode == 3 and ran.stdout == "13\n", (ran.stdout, ran.stderr)  # EACCES
+    assert ("the sandbox refused 1 operation of the program (first: ptrace_access_check "
+            "(supervisor: the call's arguments cannot be read: the task is not dumpable"
+            ) in ran.stderr, ran.stderr
