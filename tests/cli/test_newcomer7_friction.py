@@ -248,3 +248,23 @@ def _undumpable_chmod(scratch: Path) -> None:
     assert ("the sandbox refused 1 operation of the program (first: ptrace_access_check "
             "(supervisor: the call's arguments cannot be read: the task is not dumpable"
             ) in ran.stderr, ran.stderr
+
+
+def test_explain_offers_no_rule_for_a_path_that_does_not_exist(tmp_path: Path) -> None:
+    """`explain --profile usr.bin.tar read ~/nothing` ended `allow with: /root/nothing r,`
+    under `decision: deny (ENOENT) by dac`: the rule would change nothing (the kernel's
+    lookup fails before any LSM is asked). And `write NEW` (a file tar would create) says
+    that `create` is the question."""
+    from confine_helpers import cli
+
+    prof, seen = _reader(tmp_path)
+    missing = tmp_path / "nothing"
+    read = cli("explain", "--profile", str(prof), "read", str(missing))
+    assert read.returncode == 1 and "deny (ENOENT) by dac" in read.stdout, read.stdout
+    assert "allow with" not in read.stdout and "note:" not in read.stdout, read.stdout
+    wrote = cli("explain", "--profile", str(prof), "write", str(missing))
+    assert f"note: {missing} does not exist: `create` asks about making it" in wrote.stdout
+    other = tmp_path / "other.txt"
+    other.write_text("o\n")
+    denied = cli("explain", "--profile", str(prof), "read", str(other))
+    assert denied.returncode == 1 and f"allow with: {other} r," in denied.stdout, denied.stdout
