@@ -257,7 +257,7 @@ def test_explain_offers_no_rule_for_a_path_that_does_not_exist(tmp_path: Path) -
     that `create` is the question."""
     from confine_helpers import cli
 
-    prof, seen = _reader(tmp_path)
+    prof, _ = _reader(tmp_path)
     missing = tmp_path / "nothing"
     read = cli("explain", "--profile", str(prof), "read", str(missing))
     assert read.returncode == 1 and "deny (ENOENT) by dac" in read.stdout, read.stdout
