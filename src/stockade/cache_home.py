@@ -1,4 +1,5 @@
-"""The user's cache directory ($XDG_CACHE_HOME, else ~/.cache), only where it is the user's.
+"""The user's cache directory ($XDG_CACHE_HOME, else ~/.cache), only where it is the user's
+(and the home the audit store defaults to, by the same rule).
 
 stockade keeps caches there (compiled plans, SELinux policy dumps) and makes what is missing
 beneath it. A process whose HOME is not its user's (`sudo -E` keeps the caller's; a service
@@ -17,17 +18,24 @@ import os
 NO_HOME = "/nonexistent"
 
 
+def own_home(variable: str) -> tuple[str | None, str]:
+    """(HOME, "") when it is an existing directory of the effective user, else (None, why;
+    `variable`, such as XDG_CACHE_HOME, can name another place)."""
+    home = os.path.expanduser("~")
+    if not os.path.isabs(home) or home == NO_HOME:
+        return None, f"no home directory for this user ({variable} can name one)"
+    why = _not_own_directory(home, "this user's home")
+    return (None, f"{why} ({variable} can name another place)") if why else (home, "")
+
+
 def cache_home() -> tuple[str | None, str]:
     """(the cache directory, "") or (None, why this user has none). Asked without making
     anything."""
     base = os.environ.get("XDG_CACHE_HOME") or ""
     if not os.path.isabs(base):
-        home = os.path.expanduser("~")
-        if not os.path.isabs(home) or home == NO_HOME:
-            return None, "no home directory for this user (XDG_CACHE_HOME can name one)"
-        why = _not_own_directory(home, "this user's home")
-        if why:
-            return None, f"{why} (XDG_CACHE_HOME can name another place)"
+        home, why = own_home("XDG_CACHE_HOME")
+        if home is None:
+            return None, why
         base = os.path.join(home, ".cache")
     why = _not_own_directory(base, "the cache directory") if os.path.lexists(base) else \
         _not_own_directory(os.path.dirname(base), "the cache directory's parent")

@@ -268,3 +268,31 @@ def test_explain_offers_no_rule_for_a_path_that_does_not_exist(tmp_path: Path) -
     other.write_text("o\n")
     denied = cli("explain", "--profile", str(prof), "read", str(other))
     assert denied.returncode == 1 and f"allow with: {other} r," in denied.stdout, denied.stdout
+
+
+def test_the_audit_store_is_not_made_in_a_home_that_is_not_the_users() -> None:
+    """As nobody (HOME=/nonexistent) `audit import` said `cannot open the audit store
+    /nonexistent/.local/state/stockade/audit.sqlite: [Errno 13] Permission denied:
+    '/nonexistent/.local'`; with a HOME another user owns but lets others write (`sudo -E`
+    into a shared directory), it made .local/state/stockade there. Now one line says why
+    there is no store, as for the plan cache (stockade/cache_home.py)."""
+    scratch = scratch_for("nobody", "stockade-nc7-store-")
+    try:
+        log = scratch / "empty.log"
+        log.write_text("")
+        os.chmod(log, 0o644)
+        shared = scratch / "shared-home"
+        shared.mkdir()
+        os.chmod(shared, 0o1777)  # root's, writable by all
+        cases = (("/nonexistent", "no home directory for this user (XDG_STATE_HOME or --store "
+                  "can name one)"),
+                 (str(shared), f"this user's home {shared} belongs to uid 0, not to uid "
+                  f"{NOBODY} (XDG_STATE_HOME or --store can name another place)"))
+        for home, why in cases:
+            out = stockade_as("nobody", "audit", "import", str(log), cwd=scratch,
+                              env={"PATH": "/usr/bin:/bin", "HOME": home})
+            assert out.returncode == 2, out.stderr
+            assert out.stderr == f"stockade audit: no audit store for this user: {why}\n"
+        assert os.listdir(shared) == []
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
