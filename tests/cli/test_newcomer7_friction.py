@@ -296,3 +296,24 @@ def test_the_audit_store_is_not_made_in_a_home_that_is_not_the_users() -> None:
         assert os.listdir(shared) == []
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"),
+                    reason="unshare(1) of a PID namespace needs root")
+def test_no_mark_is_judged_stale_from_a_process_that_cannot_see_every_process() -> None:
+    """In a PID namespace of its own (a container) `status` sees only that namespace's
+    processes: a program of a dead launcher outside it would be missed, so nothing is stale."""
+    import subprocess
+
+    from confine_helpers import STOCKADE
+
+    probe = ("from stockade.enforce.plan.cache.stale_marks import blind_spot, "
+             "no_new_privs_processes; print(blind_spot()); print(no_new_privs_processes(None))")
+    inside = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", STOCKADE[0], "-c",
+                             probe], capture_output=True, text=True, timeout=60)
+    assert inside.stdout.splitlines() == [
+        "this process is not in the initial PID namespace",
+        "([], 'this process is not in the initial PID namespace')"], inside.stderr
+    outside = subprocess.run([STOCKADE[0], "-c", probe], capture_output=True, text=True,
+                             timeout=60)
+    assert outside.stdout.splitlines()[0] == "None", outside.stdout + outside.stderr
