@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
 from stockade.cli.output import paint, print_json, printable, table
@@ -177,7 +178,7 @@ def clear_stale(as_json: bool) -> int:
         for m in kept:
             print(f"kept {printable(m.path)}: {printable(m.describe())}")
         if why:
-            print(f"stockade status: {why}")
+            print(f"stockade status: {why}", file=sys.stderr)
         if not removed and not kept:
             from stockade.enforce.plan.cache.marks import directory
 
