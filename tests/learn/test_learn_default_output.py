@@ -83,3 +83,20 @@ def test_an_unwritable_profile_place_is_refused_before_the_program_runs() -> Non
         assert not marker.exists()
     finally:
         area.cleanup()
+
+
+def test_an_existing_profile_this_user_cannot_write_is_a_usage_error() -> None:
+    """`learn -o /etc/hostname` as nobody exited 125 (run's status for a failed start), not 2
+    for bad input; a link is still refused as a link."""
+    out = cli("learn", "-o", "/etc/hostname", "--", "true", user="nobody")
+    assert (out.returncode, out.stderr) == (
+        2, "stockade learn: cannot write the profile /etc/hostname: Permission denied\n")
+    area = Area(owner=NOBODY)
+    try:
+        link = area.allowed / "link"
+        link.symlink_to(area.allowed / "file.txt")
+        os.lchown(link, NOBODY, NOBODY)
+        linked = cli("learn", "-o", str(link), "--", "true", user="nobody")
+        assert linked.returncode != 0 and "is a symbolic link" in linked.stderr, linked.stderr
+    finally:
+        area.cleanup()

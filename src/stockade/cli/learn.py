@@ -165,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
     chosen = args.output is None
     if chosen:
         args.output = profile_file_name(program)
+    _check_writable(args.output, chosen)  # before the program runs: learning it is not free
     existing = None
     if not args.overwrite and os.path.lexists(args.output):
         from stockade.enforce.output_file import open_output
@@ -172,7 +173,6 @@ def run(args: argparse.Namespace) -> int:
         os.close(open_output(args.output, "profile"))  # never a link: refused as for writing
         # read before the program runs: it may write where the user can
         existing = read_existing(args.output, args.include_dirs, [name, program])
-    _check_writable(args.output, chosen)  # before the program runs: learning it is not free
     with tempfile.TemporaryDirectory(prefix="stockade-learn-") as tmp:
         observations = os.path.join(tmp, "observations.jsonl")
         status = _observe(command, observations, _kept_by(existing))
@@ -240,6 +240,8 @@ def _check_writable(path: str, chosen: bool) -> None:
     links refused, when it is written)."""
     where = os.path.dirname(path) or "."
     hint = " (-o names another place)" if chosen else ""
+    if os.path.islink(path):
+        return  # refused, naming the link, when it is opened (output_file.open_output)
     if os.path.lexists(path):
         if not os.access(path, os.W_OK):
             raise UsageError(f"cannot write the profile {path}: Permission denied{hint}")
