@@ -55,7 +55,7 @@ def test_a_failed_run_says_how_to_see_what_the_sandbox_refused(user: str,
     assert failed.returncode == 1 and "Permission denied" in failed.stderr
     lines = _end_lines(failed.stderr)
     assert len(lines) == 1, failed.stderr
-    assert lines[0].startswith("stockade run: /usr/bin/cat exited with status 1; a refusal by "
+    assert lines[0].startswith("stockade run: /usr/bin/cat exited with status 1; any refusal by "
                                "the sandbox (EACCES, EPERM) left no record"), lines[0]
     log = scratch / "complain.jsonl"
     shown = f"`stockade run --complain -p {prof} --audit FILE -- /usr/bin/cat {other}`"

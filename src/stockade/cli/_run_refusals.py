@@ -53,7 +53,8 @@ class Refusals:
                 self.first = what
 
     def first_text(self) -> str:
-        """'OPERATION OBJECT (LAYER)' of the first refusal."""
+        """'OPERATION OBJECT (LAYER)' of the first refusal; 'OPERATION (LAYER: REASON)' when it
+        names no object (a supervisor that could not read the call)."""
         from stockade.audit.record import AuditRecord, record_from_event
 
         first = self.first
@@ -61,7 +62,9 @@ class Refusals:
             return ""
         rec = first if isinstance(first, AuditRecord) else record_from_event(first)
         op = rec.denied if rec.record_type is not None and rec.denied else rec.operation
-        return f"{op} {rec.object} ({rec.module})" if rec.object else f"{op} ({rec.module})"
+        if rec.object:
+            return f"{op} {rec.object} ({rec.module})"
+        return f"{op} ({rec.module}: {rec.reason})" if rec.reason else f"{op} ({rec.module})"
 
 
 def end_line(args: argparse.Namespace, command: list[str], status: int, seen: Refusals,
@@ -89,7 +92,7 @@ def end_line(args: argparse.Namespace, command: list[str], status: int, seen: Re
         return line
     if kernel_visible:
         return None  # the kernel recorded no refusal of the program
-    return (f"{printable(command[0])} exited with status {status}; a refusal by the sandbox "
+    return (f"{printable(command[0])} exited with status {status}; any refusal by the sandbox "
             f"(EACCES, EPERM) left no record this run can read ({_why_unseen(args)}): "
             f"{_how_to_see(args, command)}")
 

@@ -83,6 +83,12 @@ def _open(args: argparse.Namespace, *, reading: bool = False) -> AuditStore:
     """The store of --store (default: the user's); `reading` (query, stats, export): one that
     exists, never made here (a mistyped --store made its directories and an empty store)."""
     path = getattr(args, "store", None) or default_store_path()
+    if path == default_store_path() and os.geteuid() != 0 and not os.environ.get("XDG_STATE_HOME"):
+        from stockade.cache_home import own_home
+
+        why = own_home("XDG_STATE_HOME or --store")[1]
+        if why:  # never make ~/.local/state in a home that is not this user's
+            raise StockadeError(f"no audit store for this user: {why}")
     if reading and not os.path.exists(path):
         raise StockadeError(f"no audit store at {path} (`stockade audit import` fills one)")
     return AuditStore(path)

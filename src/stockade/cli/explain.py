@@ -140,8 +140,12 @@ def run(args: argparse.Namespace) -> int:
         out.write(paint(f"decision: deny ({final.errno}) by {final.by}{enforced}", "red") + "\n")
     for line in audit_lines:
         out.write(paint("audit: ", "dim") + line + "\n")
-    if final is not None and plan is not None:
-        # where the profile allows and only the plan refuses, a rule would change nothing
+    if final is not None and final.errno == "ENOENT" and args.operation in ("write", "append"):
+        out.write(paint(f"note: {printable(args.target)} does not exist: `create` asks about "
+                        "making it", "dim") + "\n")
+    if final is not None and plan is not None and final.errno != "ENOENT":
+        # where the profile allows and only the plan refuses, a rule would change nothing;
+        # nor where the path does not exist (the kernel's lookup fails before any LSM)
         profile_allowed = any(name == "apparmor" and v is not None and not v.errno
                               for _req, d in steps
                               for name, v in zip(d.modules, d.layers, strict=True))

@@ -38,9 +38,11 @@ REVIEW_HELP = "(A)llow  (D)eny  (G)lob  Glob with (E)xtension  (I)gnore  (F)inis
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `stockade learn`."""
-    parser.add_argument("-o", "--output", required=True, metavar="PROFILE",
-                        help="where to write the profile; an existing one is kept and only what "
-                        "it lacks is added (as aa-logprof does)")
+    parser.add_argument("-o", "--output", metavar="PROFILE",
+                        help="where to write the profile (default: in the current directory, "
+                        "named as aa-genprof names it in /etc/apparmor.d: /usr/bin/tar's is "
+                        "usr.bin.tar, for `stockade run -p usr.bin.tar`); an existing one is "
+                        "kept and only what it lacks is added (as aa-logprof does)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing PROFILE instead of adding to it")
     parser.add_argument("--name", help="the profile's name (default: the program's name)")
@@ -149,7 +151,7 @@ def _write_output(path: str, what: str, text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Learn the command's profile and write it."""
-    command = trailing_command(args.argv, "stockade learn -o PROFILE -- CMD ARGS...")
+    command = trailing_command(args.argv, "stockade learn [-o PROFILE] -- CMD ARGS...")
     if args.quiet:
         progress.quiet()
     for d in args.include_dirs:  # checked before the program runs, as check/compile/run do
@@ -160,6 +162,10 @@ def run(args: argparse.Namespace) -> int:
         raise StockadeError(f"command not found: {command[0]}", exit_code=127)
     program = os.path.realpath(program)
     name = args.name or os.path.basename(program)
+    chosen = args.output is None
+    if chosen:
+        args.output = profile_file_name(program)
+    _check_writable(args.output, chosen)  # before the program runs: learning it is not free
     existing = None
     if not args.overwrite and os.path.lexists(args.output):
         from stockade.enforce.output_file import open_output
@@ -204,6 +210,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"stockade learn: {len(lines)} accesses seen, {rules} rule{'s' * (rules != 1)} and "
               f"{abst} abstraction{'s' * (abst != 1)} {what} {args.output} (program exit "
               f"{status})", file=sys.stderr)
+        if chosen:
+            import shlex
+
+            print(f"stockade learn: confine it with: stockade run -p {shlex.quote(args.output)} "
+                  f"-- {shlex.join(command)}", file=sys.stderr)
     later = _later_processes_proc(lines)
     if later and not args.quiet:
         more = f" and {len(later) - 1} more" if len(later) > 1 else ""
@@ -222,6 +233,31 @@ def run(args: argparse.Namespace) -> int:
               f"it did until then; learn again once it succeeds{root}", file=sys.stderr)
         return PROGRAM_FAILED
     return 0
+
+
+def _check_writable(path: str, chosen: bool) -> None:
+    """A usage error when this user cannot write the profile at `path` (checked again, and
+    links refused, when it is written)."""
+    where = os.path.dirname(path) or "."
+    hint = " (-o names another place)" if chosen else ""
+    if os.path.islink(path):
+        return  # refused, naming the link, when it is opened (output_file.open_output)
+    if os.path.lexists(path):
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"cannot write the profile {path}: Permission denied{hint}")
+    elif not os.path.isdir(where):
+        raise UsageError(f"cannot write the profile {path}: {where} is not a directory")
+    elif not os.access(where, os.W_OK | os.X_OK):
+        shown = f"the current directory {os.getcwd()}" if where == "." else where
+        raise UsageError(f"cannot write the profile {path}: {shown} is not writable by this "
+                         f"user{hint}")
+
+
+def profile_file_name(program: str) -> str:
+    """The file a new profile of `program` (an absolute path) is written to without -o:
+    aa-genprof's name for it (get_new_profile_filename: the path without its leading `/`,
+    each `/` a `.`), in the current directory."""
+    return program.lstrip("/").replace("/", ".")
 
 
 _PROC_PID = re.compile(r"/proc/([0-9]+)(?:/.*)?")

@@ -75,6 +75,20 @@ def _refuse_code_exposure(grants: list[tuple[str, AccessFs]] | None) -> None:
                             "the unconfined launcher runs (narrow the grant)", SETUP_FAILED)
 
 
+def _warn_profile_exposure(args: argparse.Namespace,
+                           grants: list[tuple[str, AccessFs]] | None) -> None:
+    """One warning when the program may rewrite the profile file it runs under (`learn`
+    writes ./usr.bin.tar, where tar writes its archive): it could widen its next run."""
+    if not args.profile or not grants or args.quiet:
+        return
+    from stockade.enforce.status_record import exposure
+
+    why = exposure(os.path.abspath(args.profile), grants)
+    if why is not None:
+        tell.say(f"warning: the profile {args.profile} {why}: the program could rewrite it "
+                 "and so widen its next run (keep the profile where the program cannot write)")
+
+
 def _open_outputs(args: argparse.Namespace, grants: list[tuple[str, AccessFs]] | None
                   ) -> tuple[RecordFile | None, int | None]:
     """Open --audit FILE and --learn FILE before anything runs: never through a symbolic link,
@@ -339,6 +353,7 @@ def _run(args: argparse.Namespace) -> int:
 
     grants = None if _records_unprotected(args, plan) else write_grants(plan)
     _refuse_code_exposure(grants)
+    _warn_profile_exposure(args, grants)
     audit, learn = _open_outputs(args, grants)
     try:
         outputs = [os.fstat(fd) for fd in (audit.fd if audit else None, learn) if fd is not None]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
 from stockade.cli.output import paint, print_json, printable, table
@@ -16,8 +17,12 @@ HELP = "show the host's security layers (LSMs, Landlock, seccomp, audit, firewal
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`--json`, `--pid PID`."""
+    """`--json`, `--clear-stale`, `--pid PID`."""
     parser.add_argument("--json", action="store_true", help="JSON output (stable keys)")
+    parser.add_argument("--clear-stale", action="store_true",
+                        help="remove the plan cache's keyring marks whose launcher is gone "
+                        "and whose programs provably are too (a launcher killed by SIGKILL "
+                        "leaves its mark, and the cache stays off); exit 1 if a mark stays")
     parser.add_argument("--pid", type=int, metavar="PID",
                         help="the process to describe (default: this stockade process, which "
                              "inherits its caller's credentials, seccomp and Landlock domains)")
@@ -150,8 +155,45 @@ def _confined_text(confined: Any, shown: int = 8) -> str:
     return f"{len(confined)}: " + ", ".join(items) + more
 
 
+def _marks_text(marks: list[dict[str, Any]]) -> str:
+    """The keyring marks row: each mark's launcher and whether it is stale."""
+    lines = [printable(m["state"]) for m in marks]
+    hint = ("; `stockade status --clear-stale` removes the stale"
+            if any(m["stale"] for m in marks) else "")
+    return f"{len(marks)}: " + "; ".join(lines) + hint
+
+
+def clear_stale(as_json: bool) -> int:
+    """`status --clear-stale`: remove the stale keyring marks, say what stays and why."""
+    from stockade.enforce.plan.cache.stale_marks import clear_stale as clear
+
+    removed, kept, why = clear()
+    if as_json:
+        print_json({"removed": [m.as_json() for m in removed],
+                    "kept": [m.as_json() for m in kept], "error": why})
+    else:
+        for m in removed:
+            print(f"removed {printable(m.path)} (launcher {m.launcher_pid} gone, none of its "
+                  "programs live)")
+        for m in kept:
+            print(f"kept {printable(m.path)}: {printable(m.describe())}")
+        if why:
+            print(f"stockade status: {why}", file=sys.stderr)
+        if not removed and not kept:
+            from stockade.enforce.plan.cache.marks import directory
+
+            print("no keyring marks: the plan cache's key is not held off by any"
+                  if directory() else "no runtime directory (XDG_RUNTIME_DIR) for keyring "
+                  "marks: no run of this user trusts the plan cache's key")
+    return 1 if kept else 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Probe and print."""
+    if args.clear_stale:
+        if args.pid is not None:
+            raise UsageError("--clear-stale takes no --pid")
+        return clear_stale(args.json)
     pid = args.pid if args.pid is not None else os.getpid()
     if pid <= 0:
         raise UsageError(f"not a process id: {pid}")
@@ -167,7 +209,8 @@ def run(args: argparse.Namespace) -> int:
     elif cache.get("off"):
         where = f"off: {cache['off']}"
     table(("layer", "mechanism", "state"), _host_rows(doc, details) + _process_rows(doc["process"])
-          + [("stockade", "plan cache (run -p)", where),
-             ("", "confined now", _confined_text(doc["confined"]))])
+          + [("stockade", "plan cache (run -p)", where)]
+          + ([("", "keyring marks", _marks_text(cache["marks"]))] if cache.get("marks") else [])
+          + [("", "confined now", _confined_text(doc["confined"]))])
     return 0
 

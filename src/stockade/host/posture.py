@@ -74,27 +74,35 @@ def host_posture(pid: int) -> tuple[dict[str, Any], dict[str, Any]]:
 def plan_cache_status() -> dict[str, Any]:
     """Where `stockade run -p` caches compiled plans for this user, how many, and why runs
     cannot use it (`off`; None when they can), asked without making anything: a user without
-    a home (nobody's /nonexistent) has no cache directory, one another user owns or opened to
-    others is refused, and without a runtime directory no run trusts the cache's key."""
+    a home of its own (nobody's /nonexistent, the caller's after `sudo -E`) has no cache
+    directory (stockade.cache_home), one another user owns or opened to others is refused,
+    and without a runtime directory no run trusts the cache's key."""
     from stockade.enforce.plan.cache import cache_dir
     from stockade.enforce.plan.cache.marks import directory as marks_directory
 
     directory = cache_dir()
     if directory is None:
-        home = os.path.expanduser("~")
-        off = (f"this user's home {home} does not exist (XDG_CACHE_HOME can name another place)"
-               if os.path.isabs(home) else "no home directory for this user (XDG_CACHE_HOME "
-               "can name one)")
+        from stockade.cache_home import cache_home
+
+        off = cache_home()[1]
     else:
         off = _unusable(directory)
     if off is None and marks_directory() is None:
         off = ("no runtime directory (XDG_RUNTIME_DIR) to learn whether a sandbox may hold "
                "the cache's key")
+    from stockade.enforce.plan.cache.stale_marks import survey
+
+    marks = survey()  # a mark left by a launcher killed by SIGKILL keeps the cache off
+    if off is None and os.path.isdir(marks_directory() or ""):
+        from stockade.enforce.plan.cache.marks import present
+
+        off = present()
     entries = 0
     if directory:
         with contextlib.suppress(OSError):
             entries = sum(1 for n in os.listdir(directory) if n.endswith(".json"))
-    return {"directory": directory, "entries": entries, "off": off}
+    return {"directory": directory, "entries": entries, "off": off,
+            "marks": [m.as_json() for m in marks]}
 
 
 def _unusable(directory: str) -> str | None:

@@ -7,6 +7,7 @@ the network and capability rules seen are added.
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Iterable, Sequence
 
@@ -30,8 +31,9 @@ def render(name: str, attachment: str, abstractions: Sequence[str], proposals: S
     """Profile text from its parts."""
     lines = [f"# Learned by stockade learn on {time.strftime('%Y-%m-%d %H:%M:%S')}"]
     if command:
-        # one comment line: a newline in an argument (`python3 -c` scripts) would end it
-        lines.append("# from: " + " ".join(command).replace("\r", "\\r").replace("\n", "\\n"))
+        # as a shell would take it (`-N ''` stays an argument); one comment line: a newline in
+        # an argument (`python3 -c` scripts) would end it
+        lines.append("# from: " + shlex.join(command).replace("\r", "\\r").replace("\n", "\\n"))
     lines += ["include <tunables/global>", "",
               f"profile {escape(name)} {escape(attachment)} {{"]
     lines += [f"  include <abstractions/{a}>" for a in abstractions]

@@ -397,6 +397,9 @@ class Supervisor:
         except UnknownTask as err:
             self.refuse_unknown(nid, tid, str(err), err.hook, err.kill)
         except StockadeError:  # the task is gone
+            if self._not_dumpable(tid):  # no: its /proc files became root's (gpg-agent)
+                self.refuse_unknown(nid, tid, UNREADABLE, "ptrace_access_check")
+                return
             self.stats.vanished += 1
             assert self.listener is not None
             self.listener.respond(nid, 0, errno.ESRCH)

@@ -39,10 +39,13 @@ _COND_OPS = {"!": "not", "&&": "and", "||": "or", "^": "xor", "==": "eq", "!=": 
 _CONSTRAINT_OPS = {"==": "eq", "!=": "neq", "dom": "dom", "domby": "domby", "incomp": "incomp"}
 
 
-def cache_dir() -> Path:
-    """$XDG_CACHE_HOME/stockade/selinux (or ~/.cache/...)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "stockade" / "selinux"
+def cache_dir() -> Path | None:
+    """$XDG_CACHE_HOME/stockade/selinux (or ~/.cache/...); None where the user has no cache
+    directory of its own (stockade.cache_home)."""
+    from stockade.cache_home import cache_home
+
+    base = cache_home()[0]
+    return None if base is None else Path(base) / "stockade" / "selinux"
 
 
 def policy_hash(path: str) -> str:
@@ -60,8 +63,10 @@ def policy_hash(path: str) -> str:
 
 def dump_policy(path: str, *, use_cache: bool = True) -> dict[str, Any]:
     """The SETools dump of a binary policy, from the cache when it is there."""
-    cached = cache_dir() / f"{policy_hash(path)[:32]}-v{setools_dump.FORMAT}.json.gz"
-    if use_cache and cached.exists():
+    name = f"{policy_hash(path)[:32]}-v{setools_dump.FORMAT}.json.gz"  # checks the input
+    where = cache_dir() if use_cache else None
+    cached = where / name if where else None
+    if cached is not None and cached.exists():
         try:
             with gzip.open(cached, "rt", encoding="utf-8") as f:
                 return json.load(f)
@@ -79,7 +84,7 @@ def dump_policy(path: str, *, use_cache: bool = True) -> dict[str, Any]:
             raise StockadeError(proc.stderr.strip() or f"setools dump failed ({proc.returncode})")
         with open(out, encoding="utf-8") as f:
             data = json.load(f)
-    if use_cache:
+    if cached is not None:
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
             partial = cached.with_suffix(".tmp")

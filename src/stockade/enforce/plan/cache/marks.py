@@ -8,8 +8,9 @@ directory), which no sandbox may write: `stockade run` refuses a keyring run who
 could (`exposure`), and a run that keeps a status record refuses any sandbox that could. The
 launcher writes its mark before the program starts and removes it only after it has ended
 every process left of the sandbox (it is their child subreaper: enforce/leftovers.py) and
-dropped every key: a mark whose launcher died stays, so the cache stays off until it is
-removed by hand (the directory is on tmpfs: a reboot clears it).
+dropped every key: a mark whose launcher died stays, so the cache stays off until
+`stockade status --clear-stale` removes it once none of its programs can live
+(stale_marks.py), or a reboot (the directory is on tmpfs).
 
 A file can be removed by whoever may write the directory (a run with `--no-status-record
 --rw /run/stockade`, which no check refuses), so a keyring launcher also holds a second mark
@@ -70,7 +71,9 @@ def present() -> str | None:
                     f"(its mark socket @{SOCKET_PREFIX}{os.geteuid()}-{held[0]})")
         return None
     live = _launcher_alive(names[0])
-    state = "runs" if live else "ended without clearing it (remove it once its programs are gone)"
+    state = "runs" if live else ("ended without clearing it (`stockade status` tells whether "
+                                 "its programs are gone; `stockade status --clear-stale` then "
+                                 "removes it)")
     return f"a run whose program may use the keyring {state}: {os.path.join(where, names[0])}"
 
 

@@ -32,14 +32,12 @@ MAX_ENTRIES = 64
 
 
 def cache_dir() -> str | None:
-    """Where this user's compiled plans are cached; None when there is no such place."""
-    base = os.environ.get("XDG_CACHE_HOME") or ""
-    if not os.path.isabs(base):
-        home = os.path.expanduser("~")
-        if not os.path.isabs(home) or not os.path.isdir(home):
-            return None  # a user without a home (nobody's /nonexistent): never made by a run
-        base = os.path.join(home, ".cache")
-    return os.path.join(base, "stockade", "plans")
+    """Where this user's compiled plans are cached; None when there is no such place (a home
+    that does not exist or is not the user's: stockade.cache_home)."""
+    from stockade.cache_home import cache_home
+
+    base = cache_home()[0]
+    return None if base is None else os.path.join(base, "stockade", "plans")
 
 
 def entry_name(key: dict[str, Any]) -> str:

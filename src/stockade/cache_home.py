@@ -1,0 +1,59 @@
+"""The user's cache directory ($XDG_CACHE_HOME, else ~/.cache), only where it is the user's
+(and the home the audit store defaults to, by the same rule).
+
+stockade keeps caches there (compiled plans, SELinux policy dumps) and makes what is missing
+beneath it. A process whose HOME is not its user's (`sudo -E` keeps the caller's; a service
+user's HOME=/nonexistent) must not make directories in another user's home, nor in a home
+that does not exist: root's `run -p` with HOME=/nonexistent and XDG_CACHE_HOME under it made
+/nonexistent/.cache/stockade/plans. So the cache directory is used only when it exists and is
+a directory of the effective user, or when its parent is one; otherwise there is none, and
+`status` says why.
+"""
+
+from __future__ import annotations
+
+import os
+
+#: the home of users that have none (Debian policy 9.2.1), even where something made it
+NO_HOME = "/nonexistent"
+
+
+def own_home(variable: str) -> tuple[str | None, str]:
+    """(HOME, "") when it is an existing directory of the effective user, else (None, why;
+    `variable`, such as XDG_CACHE_HOME, can name another place)."""
+    home = os.path.expanduser("~")
+    if not os.path.isabs(home) or home == NO_HOME:
+        return None, f"no home directory for this user ({variable} can name one)"
+    why = _not_own_directory(home, "this user's home")
+    return (None, f"{why} ({variable} can name another place)") if why else (home, "")
+
+
+def cache_home() -> tuple[str | None, str]:
+    """(the cache directory, "") or (None, why this user has none). Asked without making
+    anything."""
+    base = os.environ.get("XDG_CACHE_HOME") or ""
+    if not os.path.isabs(base):
+        home, why = own_home("XDG_CACHE_HOME")
+        if home is None:
+            return None, why
+        base = os.path.join(home, ".cache")
+    why = _not_own_directory(base, "the cache directory") if os.path.lexists(base) else \
+        _not_own_directory(os.path.dirname(base), "the cache directory's parent")
+    return (None, why) if why else (base, "")
+
+
+def _not_own_directory(path: str, what: str) -> str | None:
+    """Why `path` is not an existing directory of the effective user; None if it is."""
+    import stat
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return f"{what} {path} does not exist"
+    except OSError as err:
+        return f"{what} {path}: {err.strerror}"
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{what} {path} is not a directory"
+    if st.st_uid != os.geteuid():
+        return f"{what} {path} belongs to uid {st.st_uid}, not to uid {os.geteuid()}"
+    return None
