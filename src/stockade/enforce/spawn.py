@@ -51,9 +51,8 @@ class ChildSpec:
 
     __slots__ = ("_ffi", "_keep", "_lib", "_spec")
 
-    def __init__(self, backend: Any, spec: Any, keep: list[object]) -> None:
-        self._ffi = backend.ffi
-        self._lib = backend.lib
+    def __init__(self, backend: tuple[Any, Any], spec: Any, keep: list[object]) -> None:
+        self._ffi, self._lib = backend
         self._spec = spec
         self._keep = keep
 
@@ -77,12 +76,15 @@ class ChildSpec:
         return int(pid)
 
 
-def _backend() -> Any:
+def _backend() -> tuple[Any, Any] | None:
+    """The extension's (ffi, lib), or None for the Python child."""
     if os.environ.get(ENV_PURE, "") not in ("", "0"):
         return None
-    from stockade.enforce.supervisor import fast
-
-    return fast.load()
+    try:
+        from stockade.enforce.supervisor._unotify import ffi, lib  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return ffi, lib
 
 
 def compiled_child(prep: Prepared, argv: Sequence[str], paths: Sequence[str], *,
@@ -105,7 +107,7 @@ def compiled_child(prep: Prepared, argv: Sequence[str], paths: Sequence[str], *,
     strings = [*args, *candidates, *env]
     if not args or not args[0] or not keys_ok or any(b"\0" in s for s in strings):
         return None  # os.execve refuses these with its own error: the Python child reports it
-    ffi = backend.ffi
+    ffi = backend[0]
     keep: list[object] = []
     spec = ffi.new("struct stk_child *")
     spec.parent = parent if prep.plan.die_with_parent else 0
