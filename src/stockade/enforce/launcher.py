@@ -71,7 +71,7 @@ if TYPE_CHECKING:  # a Protocol is for the type checker only
 
         `fork(start)` calls `start(handover)` (in whatever thread the supervisor needs), which
         forks the child and returns its pid; the child runs `handover.in_child()` (or its C
-        equivalent) after the plan's seccomp filter... see `Handover`.
+        equivalent) after its signal step, before the plan's seccomp filter (`Handover`).
         """
 
         def fork(self, start: Callable[[Handover | None], int]) -> int:
