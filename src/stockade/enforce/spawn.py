@@ -1,13 +1,14 @@
 """The launcher's child in C (`stk_spawn`, enforce/supervisor/_spawn.c), when it is built.
 
 The Python child (`launcher._child`) runs Python between fork and exec: the forked
-interpreter's after-fork work and its steps fault in a few hundred of the launcher's pages and
-cost about 1.5 ms of CPU on every run. `stk_spawn` forks and runs the same steps in the same
-order in C, from a spec built here before fork (`ChildSpec`), and reports a failure on the same
-pipe in the same form, so `launcher._error` reads both alike. The Python child stays: it is used
-when the extension is not built, when `STOCKADE_CHILD_PURE=1`, and for what the spec does not
-carry (a hook's own child step, more rlimits than the spec holds, a string with a NUL byte,
-which `os.execve` refuses with its own error).
+interpreter's after-fork work and its steps fault in ~400 of the launcher's pages and cost
+about 1 ms of CPU more than the same steps in C (docs/performance.md, session 7). `stk_spawn`
+forks and runs the same steps in the same order in C, from a spec built here before fork
+(`ChildSpec`), and reports a failure on the same pipe in the same form, so `launcher._error`
+reads both alike. The Python child stays: it is used when the extension is not built, when
+`STOCKADE_CHILD_PURE=1`, and for what the spec does not carry (a hook's own hand-over step,
+more rlimits than the spec holds, and what `os.execve` refuses with its own error: a NUL byte,
+an empty argv[0], an empty or `=`-holding environment name).
 """
 
 from __future__ import annotations
