@@ -13,6 +13,10 @@
 #include <linux/filter.h>
 #include <sys/prctl.h>
 
+#ifndef SYS_landlock_restrict_self  /* headers older than Linux 5.13: the generic number */
+#define SYS_landlock_restrict_self 446
+#endif
+
 #define STK_SETUP_FAILED 125
 #define STK_NOT_FOUND 127
 #define STK_CANNOT_EXECUTE 126
