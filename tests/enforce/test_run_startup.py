@@ -46,7 +46,8 @@ NOT_ON_THE_PATH = ("stockade.policy", "re2", "stockade.enforce.supervisor.observ
                    "stockade.enforce.plan.glob", "shutil", "lzma", "bz2", "dataclasses",
                    "inspect", "ast", "dis", "tokenize", "typing", "argparse", "gettext",
                    "locale", "re", "json", "importlib", "ipaddress", "socket", "selectors",
-                   "queue", "signal", "contextlib", "stockade.enforce.plan.explain")
+                   "queue", "signal", "contextlib", "stockade.enforce.plan.explain",
+                   "stockade.enforce.leftovers")
 
 
 def _loaded(*args: str) -> tuple[int, list[str]]:
@@ -66,6 +67,12 @@ def test_plain_run_imports_no_profile_language_nor_other_modes() -> None:
     # the run did start its supervisor (chmod, xattrs, listen, unix peers are routed)
     assert "stockade.enforce.supervisor.loop" in modules
     assert [n for n in NOT_ON_THE_PATH if _on_path(modules, n)] == []
+    # the launcher's own signals need the filter's help only where Landlock cannot scope them
+    from stockade.enforce import defaults, landlock, launcher_guard
+
+    plan = defaults.adhoc_plan([], [], ["/"], [])
+    if not launcher_guard.needed(plan.scopes, landlock.abi_version()):
+        assert "stockade.enforce.supervisor.launcher_check" not in modules
 
 
 def test_run_with_a_profile_still_loads_the_profile_language(tmp_path) -> None:

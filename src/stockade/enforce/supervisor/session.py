@@ -32,10 +32,8 @@ from stockade.enforce import landlock, launcher_guard, prctl
 from stockade.enforce import seccomp as sc
 from stockade.enforce.defaults import UNIX_PEER_SYSCALLS
 from stockade.enforce.launcher import Handover
-from stockade.enforce.leftovers import PR_SET_CHILD_SUBREAPER
 from stockade.enforce.plan.types import SeccompRule
 from stockade.enforce.prepare import Prepared
-from stockade.enforce.supervisor import launcher_check
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.exec_race import CLONE_PARENT, LATER_WRITERS, SHARING_CLONES
 from stockade.enforce.supervisor.loop import Supervisor
@@ -198,6 +196,8 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
                      for mask, value in SHARING_CLONES),
                    *((name, ()) for name in LATER_WRITERS)]
     if supervisor.mode == "enforce" and supervisor.hooks:
+        from stockade.enforce.leftovers import PR_SET_CHILD_SUBREAPER  # not on a plain run's path
+
         # a CLONE_PARENT child is its creator's sibling: its labels, found through its
         # lineage (target.TaskLabels), would skip its creator's (red team 8)
         # so is an orphan adopted by a child subreaper of the program's (red team 9): both
@@ -213,6 +213,8 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
     supervisor.serve({*routed, *(r.syscall for r in rules)})
     if launcher_guard.needed(prep.plan.scopes, prep.landlock_abi):
         # calls naming a task the filter cannot tell from the launcher's threads
+        from stockade.enforce.supervisor import launcher_check  # before the thread restricts itself
+
         rules = [*rules, *launcher_guard.notify_rules()]
         launcher_check.install(supervisor, os.getpid())
     program = notify_program(routed, rules, refused)
