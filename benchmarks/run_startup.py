@@ -6,6 +6,8 @@ Prints the median of N runs (default 30) for:
   python -c pass  the interpreter alone (the floor for any Python launcher)
   stockade run    --rx / -- /bin/true (issue 14's row; goal <= 30 ms over unconfined), as
                   `python -m stockade` and as the console script
+                  and the console script again with the launcher's child in Python (the
+                  fallback: STOCKADE_CHILD_PURE=1) instead of C
   stockade run    --rx /usr --ro /etc --rw /tmp --connect-tcp 443 -- /bin/true
   run -p P        P: a small profile including abstractions/base, compiled afresh
                   (--no-cache) and from the plan cache (goal <= 50 ms over unconfined)
@@ -27,6 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PY = str(REPO / ".venv/bin/python")
 RULES = ["--rx", "/usr", "--ro", "/etc", "--rw", "/tmp", "--connect-tcp", "443"]
+PY_CHILD = "console script, Python child"
 PROFILE = """#include <tunables/global>
 profile bench_small /usr/bin/true {
   #include <abstractions/base>
@@ -40,19 +43,22 @@ def _cpu() -> float:
     return (use.ru_utime + use.ru_stime) * 1000
 
 
-def timed(cases: dict[str, list[str]], n: int) -> tuple[dict[str, list[float]],
-                                                        dict[str, list[float]]]:
+def timed(cases: dict[str, list[str]], n: int, envs: dict[str, dict[str, str]] | None = None
+          ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Wall times and CPU times (user+system of the process tree; less sensitive to the load
     of a shared machine) in ms of each case, `n` rounds, interleaved so that load hits all
-    alike."""
-    for argv in cases.values():  # warm-up (page cache, .pyc files)
-        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    alike. `envs` gives a case its own environment."""
+    envs = envs or {}
+    for name, argv in cases.items():  # warm-up (page cache, .pyc files)
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       env=envs.get(name))
     samples: dict[str, list[float]] = {name: [] for name in cases}
     cpu: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(n):
         for name, argv in cases.items():
             start, cpu0 = time.perf_counter(), _cpu()
-            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           env=envs.get(name))
             samples[name].append((time.perf_counter() - start) * 1000)
             cpu[name].append(_cpu() - cpu0)
     return samples, cpu
@@ -92,12 +98,14 @@ import json, time
 t0 = time.perf_counter()
 import stockade.cli.main as m
 t1 = time.perf_counter()
-args = m._fast_args(["run", "--rx", "/", "--", "/bin/true"])
+import stockade.cli.run  # what _fast_args loads first: the command's module and its imports
 t2 = time.perf_counter()
-from stockade.enforce import caps, defaults, launcher, prctl, prepare
+args = m._fast_args(["run", "--rx", "/", "--", "/bin/true"])
 t3 = time.perf_counter()
-print(json.dumps({"import cli.main": t1 - t0, "parse run's argv (fast path)": t2 - t1,
-                  "import stockade.enforce": t3 - t2}))
+from stockade.enforce import caps, defaults, launcher, prctl, prepare
+t4 = time.perf_counter()
+print(json.dumps({"import cli.main": t1 - t0, "import cli.run (the command's module)": t2 - t1,
+                  "parse run's argv (fast path)": t3 - t2, "import stockade.enforce": t4 - t3}))
 """
 
 
@@ -137,13 +145,15 @@ def main() -> int:
         # what a user types: the console script (no runpy, which `-m` adds)
         "stockade run --rx / (console script)": [str(REPO / ".venv/bin/stockade"), "run",
                                                  "--rx", "/", "--", "/bin/true"],
+        # the same with the launcher's child in Python (the fallback) instead of C
+        PY_CHILD: [str(REPO / ".venv/bin/stockade"), "run", "--rx", "/", "--", "/bin/true"],
         "run --rx /usr --ro /etc --rw /tmp ...": [*run, *RULES, "--", "/bin/true"],
         "run parsed by argparse": [PY, "-c", DIRECT, *RULES, "--", "/bin/true"],
         "run -p P, cold (--no-cache)": [*run, "--no-cache", "-p", profile, "--", "/bin/true"],
         "run -p P, plan cache": [*run, "-p", profile, "--", "/bin/true"],
     }
     try:
-        samples, cpu_samples = timed(cases, n)
+        samples, cpu_samples = timed(cases, n, {PY_CHILD: {**os.environ, "STOCKADE_CHILD_PURE": "1"}})
     finally:
         os.unlink(profile)
     med = {k: statistics.median(v) for k, v in samples.items()}

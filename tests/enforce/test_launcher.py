@@ -314,18 +314,17 @@ def test_which_finds_what_shutil_which_finds(tmp_path, monkeypatch):
     assert which("tool") == shutil.which("tool")
 
 
-class _SignalsBeforeExec:
-    """A ChildHook whose child step (after the launcher's signal step) reports the child's
-    dispositions and then signals itself with SIGUSR1."""
+class _SignalsBeforeExec(launcher.Handover):
+    """A ChildHook whose hand-over step (after the launcher's signal step; a Handover of its
+    own, so the Python child runs it) reports the child's dispositions and then signals itself
+    with SIGUSR1."""
 
     def __init__(self) -> None:
         self.read_end, self.write_end = os.pipe()
+        self.other = os.open(os.devnull, os.O_RDONLY)  # what the child closes first
 
-    def fork(self, child: Callable[[], None]) -> int:
-        pid = os.fork()
-        if pid == 0:
-            child()
-        return pid
+    def fork(self, start: Callable[[launcher.Handover | None], int]) -> int:
+        return start(self)
 
     def in_child(self) -> None:
         ignored = [sig for sig in launcher.FORWARDED_SIGNALS
@@ -350,6 +349,7 @@ def test_the_child_has_default_handlers_and_keeps_inherited_ignores():
         signal.signal(signal.SIGUSR1, caught)
         signal.signal(signal.SIGHUP, hup)
         os.close(hook.write_end)
+        os.close(hook.other)
     ignored = json.loads(os.read(hook.read_end, 4096))
     os.close(hook.read_end)
     assert status == 128 + signal.SIGUSR1

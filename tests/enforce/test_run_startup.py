@@ -46,7 +46,8 @@ NOT_ON_THE_PATH = ("stockade.policy", "re2", "stockade.enforce.supervisor.observ
                    "stockade.enforce.plan.glob", "shutil", "lzma", "bz2", "dataclasses",
                    "inspect", "ast", "dis", "tokenize", "typing", "argparse", "gettext",
                    "locale", "re", "json", "importlib", "ipaddress", "socket", "selectors",
-                   "queue", "signal", "contextlib", "stockade.enforce.plan.explain")
+                   "queue", "signal", "contextlib", "stockade.enforce.plan.explain",
+                   "stockade.enforce.leftovers")
 
 
 def _loaded(*args: str) -> tuple[int, list[str]]:
@@ -66,6 +67,12 @@ def test_plain_run_imports_no_profile_language_nor_other_modes() -> None:
     # the run did start its supervisor (chmod, xattrs, listen, unix peers are routed)
     assert "stockade.enforce.supervisor.loop" in modules
     assert [n for n in NOT_ON_THE_PATH if _on_path(modules, n)] == []
+    # the launcher's own signals need the filter's help only where Landlock cannot scope them
+    from stockade.enforce import defaults, landlock, launcher_guard
+
+    plan = defaults.adhoc_plan([], [], ["/"], [])
+    if not launcher_guard.needed(plan.scopes, landlock.abi_version()):
+        assert "stockade.enforce.supervisor.launcher_check" not in modules
 
 
 def test_run_with_a_profile_still_loads_the_profile_language(tmp_path) -> None:
@@ -109,6 +116,41 @@ def test_plan_cache_hit_loads_the_plan_only(tmp_path) -> None:
     assert status == "0"
     assert "stockade.enforce.plan.proc" in modules  # the own /proc rule was expanded
     assert [n for n in NOT_ON_A_HIT if _on_path(modules, n)] == []
+
+
+#: runs a plain `stockade run` and says which child it forked (enforce/spawn.py)
+WHICH_CHILD = """
+import os, sys
+from stockade.enforce import launcher, spawn
+start = spawn.ChildSpec.start
+def c_child(self, handover):
+    os.write(2, b"child: C\\n")
+    return start(self, handover)
+spawn.ChildSpec.start = c_child
+fork = os.fork
+def python_child():
+    os.write(2, b"child: Python\\n")
+    return fork()
+os.fork = python_child
+from stockade.cli.main import main
+sys.exit(main(["run", "--rx", "/", "--", "/bin/true"]))
+"""
+
+
+@pytest.mark.parametrize("pure", ["", "1"])
+def test_a_plain_run_forks_the_c_child(pure: str) -> None:
+    """No Python runs between fork and exec of a plain run where the extension is built (its
+    child's ~400 page faults and ~1 ms of CPU); STOCKADE_CHILD_PURE=1 still gives the Python
+    child, the fallback."""
+    from stockade.enforce import spawn
+
+    if spawn._backend() is None and not pure:
+        pytest.skip("the C extension is not built (no compiler when installed)")
+    env = dict(os.environ, STOCKADE_CHILD_PURE=pure)
+    out = subprocess.run([sys.executable, "-c", WHICH_CHILD], capture_output=True, text=True,
+                         timeout=120, cwd="/", env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.splitlines() == ["child: Python" if pure else "child: C"]
 
 
 def test_learn_mode_loads_the_observer_before_the_supervisor_restricts_itself(tmp_path) -> None:

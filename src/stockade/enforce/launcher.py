@@ -8,7 +8,9 @@ paths, or runs libseccomp. The rules that need the child's pid (its own /proc/PI
 enforce/plan/proc.py) are added to the shared ruleset by the parent, before the `go` byte.
 A failure before exec travels to the parent over a close-on-exec pipe as `stage, errno`, and
 becomes one line and exit status 127 (command not found), 126 (cannot execute) or 125
-(confinement failed); the command never runs unconfined.
+(confinement failed); the command never runs unconfined. The child's steps run in C where
+the extension is built (enforce/spawn.py: no Python between fork and exec), else in `_child`;
+tests/enforce/test_spawn.py holds the two to the same result.
 
 Parent: blocks every catchable signal but SIGTTIN/SIGTTOU before fork and takes them with
 sigwaitinfo, so none is lost between fork and exec and none kills the launcher (which would
@@ -28,6 +30,7 @@ import _signal as signal  # signal's C core: no enum conversions (start-up)
 import errno
 import os
 import resource
+import sys
 import termios
 from collections.abc import Callable, Iterable, Sequence
 
@@ -61,21 +64,54 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-u
 if TYPE_CHECKING:  # a Protocol is for the type checker only
     from typing import Protocol
 
+    from stockade.enforce.seccomp import BpfProgram
+
     class ChildHook(Protocol):
         """How a supervisor takes part in a launch (enforce/supervisor/session.py).
 
-        `fork(child)` forks (in whatever thread the supervisor needs) and runs `child()` in the
-        child, returning the pid in the parent; `in_child()` runs in the child after the plan's
-        seccomp filter and before exec (it installs the notification filter).
+        `fork(start)` calls `start(handover)` (in whatever thread the supervisor needs), which
+        forks the child and returns its pid; the child runs `handover.in_child()` (or its C
+        equivalent) after its signal step, before the plan's seccomp filter (`Handover`).
         """
 
-        def fork(self, child: Callable[[], None]) -> int:
-            """Fork; `child()` never returns."""
+        def fork(self, start: Callable[[Handover | None], int]) -> int:
+            """Call `start` where the child must be forked; return the child's pid."""
             ...
 
-        def in_child(self) -> None:
-            """The child's last step before exec."""
-            ...
+
+class Handover:
+    """The child's last step before the plan's seccomp filter and exec, for a supervisor:
+    dumpable (so that a supervisor without CAP_SYS_PTRACE may read its memory before exec),
+    the notification filter loaded with `flags` (`fallback_flags` on a kernel that refuses
+    them), the listener fd sent to the supervisor over the socket `sock`, and our copies
+    closed (the target must never hold its own listener). `other`, the supervisor's end of the
+    socket, is closed first. The C child (enforce/spawn.py) does the same; a subclass with its
+    own `in_child` runs the Python child."""
+
+    __slots__ = ("fallback_flags", "flags", "other", "program", "sock")
+
+    def __init__(self, program: BpfProgram, sock: int, other: int, flags: int,
+                 fallback_flags: int) -> None:
+        self.program = program
+        self.sock = sock
+        self.other = other
+        self.flags = flags
+        self.fallback_flags = fallback_flags
+
+    def in_child(self) -> None:
+        """Runs in the child (Python); raises OSError."""
+        prctl.prctl(prctl.PR_SET_DUMPABLE, 1)
+        try:
+            fd = self.program.load(self.flags)
+        except OSError:  # e.g. before 5.19: no WAIT_KILLABLE_RECV
+            fd = self.program.load(self.fallback_flags)
+        # Only write and read here: the filter may route sendmsg (pathname unix datagrams),
+        # which would wait for the very supervisor that is waiting for this descriptor. The
+        # supervisor takes the listener with pidfd_getfd, then says so.
+        os.write(self.sock, fd.to_bytes(4, sys.byteorder, signed=True))
+        os.read(self.sock, 1)
+        os.close(fd)
+        os.close(self.sock)
 
 
 class TerminalState:
@@ -150,7 +186,7 @@ def which(command: str, path: str | None = None) -> str | None:
 
 def _child(prep: Prepared, argv: Sequence[str], paths: list[str], err_w: int,
            parent: int, old_mask: Iterable[int], go: tuple[int, int],
-           pre_exec: Callable[[], None] | None = None) -> None:
+           handover: Handover | None = None) -> None:
     """Runs in the forked child; never returns. It execs only once the parent wrote a byte
     to the `go` pipe (after `before_exec`); end of file there means: give up."""
     stage = "setup"
@@ -184,11 +220,11 @@ def _child(prep: Prepared, argv: Sequence[str], paths: list[str], err_w: int,
         for sig in _RESET_TO_DEFAULT:
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-        if pre_exec is not None:
+        if handover is not None:
             # before the main filter: an allow list need not allow seccomp(2) and the fd
             # hand-over; the kernel takes the strictest answer of the two whatever the order
             stage = "seccomp user notification"
-            pre_exec()
+            handover.in_child()
         if prep.bpf is not None:
             stage = "seccomp"
             prep.bpf.load(prep.seccomp_flags)
@@ -311,21 +347,14 @@ def launch(prep: Prepared, argv: Sequence[str], *,
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
     try:
         parent = os.getpid()
+        start = _starter(prep, argv, paths, err_r, err_w, go, parent, old_mask)
         try:
-            if hook is not None:
-                pre_exec = hook.in_child
-                pid = hook.fork(lambda: _child(prep, argv, paths, err_w, parent, old_mask, go,
-                                               pre_exec))
-            else:
-                pid = os.fork()
+            pid = hook.fork(start) if hook is not None else start(None)
         except OSError as err:
             for fd in (err_r, err_w, *go):
                 os.close(fd)
             raise LaunchError(f"cannot start {argv[0]}: fork failed: {err.strerror}",
                               SETUP_FAILED_EXIT) from None
-        if pid == 0:
-            os.close(err_r)
-            _child(prep, argv, paths, err_w, parent, old_mask, go)
         os.close(err_w)
         os.close(go[0])
         try:
@@ -358,6 +387,32 @@ def launch(prep: Prepared, argv: Sequence[str], *,
     finally:
         terminal.restore()
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+
+
+def _starter(prep: Prepared, argv: Sequence[str], paths: list[str], err_r: int, err_w: int,
+             go: tuple[int, int], parent: int,
+             old_mask: Iterable[int]) -> Callable[[Handover | None], int]:
+    """What forks the child: the C child (enforce/spawn.py) where it is built and takes this
+    launch, else the Python child; either way the parent gets the pid, or OSError."""
+    from stockade.enforce import spawn
+
+    compiled = spawn.compiled_child(prep, argv, paths, err_r=err_r, err_w=err_w, go=go,
+                                    parent=parent, old_mask=old_mask, reset=FORWARDED_SIGNALS,
+                                    always_default=_RESET_TO_DEFAULT,
+                                    securebits=caps.LOCKED_NOROOT)
+
+    def start(handover: Handover | None) -> int:
+        if compiled is not None and (handover is None or type(handover) is Handover):
+            return compiled.start(handover)
+        pid = os.fork()
+        if pid == 0:
+            os.close(err_r)
+            if handover is not None:
+                os.close(handover.other)
+            _child(prep, argv, paths, err_w, parent, old_mask, go, handover)
+        return pid
+
+    return start
 
 
 def _kill_and_reap(pid: int) -> None:

@@ -10,7 +10,16 @@ is used.
 
 from __future__ import annotations
 
+import os
+
 from cffi import FFI
+
+
+def _read_source(name: str) -> str:
+    """A C file next to this builder (the launcher's child, _spawn.c), appended to SOURCE."""
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name)) as f:
+        return f.read()
+
 
 # The fast path for AVC hits (fast.FastPath): a plain open whose decision is an allow that the
 # Python AVC holds, mirrored here under a key made of exactly the AVC key's inputs, is completed
@@ -410,6 +419,34 @@ void stk_fast_forget(struct stk_fast *f, int tid);
 void stk_fast_creds(struct stk_fast *f, uint64_t cred_gen);
 void stk_fast_stats(struct stk_fast *f, uint64_t *out);
 long stk_fast_prefetched(struct stk_fast *f, int tid, uint64_t addr, char *buf, long limit);
+struct stk_child {
+    int parent;
+    int go_r, err_w;
+    int close_fds[4];
+    int n_close;
+    uint64_t keep_caps;
+    int trim_bounding, raise_ambient, lock_securebits, last_cap;
+    uint32_t securebits;
+    int ruleset_fd;
+    uint32_t restrict_flags;
+    int n_rlimits;
+    int rl_resource[16];
+    uint64_t rl_limit[16];
+    uint64_t reset_signals;
+    uint64_t always_default;
+    uint64_t old_mask;
+    int notify_sock;
+    const unsigned char *notify_code;
+    long notify_len;
+    uint32_t notify_flags, notify_fallback_flags;
+    const unsigned char *bpf_code;
+    long bpf_len;
+    uint32_t seccomp_flags;
+    char **paths;
+    char **argv;
+    char **envp;
+};
+int stk_spawn(const struct stk_child *c);
 """
 
 SOURCE = r"""
@@ -540,7 +577,7 @@ int stk_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint
     long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
     return fd < 0 ? -errno : (int)fd;
 }
-""" + FAST_SOURCE
+""" + FAST_SOURCE + _read_source("_spawn.c")
 
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF)

@@ -198,6 +198,9 @@ class Supervisor:
         self.blocking = BlockingOpens(self)
         self._umask = -1
         self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC)
+        #: stop() and close() come from different threads: never write to a closed (and maybe
+        #: reused) descriptor number
+        self._stop_lock = threading.Lock()
         self.fatal: BaseException | None = None
 
     def serve(self, names: Iterable[str] | None) -> None:
@@ -545,8 +548,9 @@ class Supervisor:
 
     def stop(self) -> None:
         """Ask the loop to end (from another thread)."""
-        with suppress(OSError):
-            os.write(self._stop_w, b"x")
+        with self._stop_lock, suppress(OSError):
+            if self._stop_w >= 0:
+                os.write(self._stop_w, b"x")
 
     def close(self) -> None:
         """Release the listener, the task cache and the helper."""
@@ -557,9 +561,11 @@ class Supervisor:
         if self.tasks.labels.execs is not None:
             self.tasks.labels.execs.clear()
         self.helper.stop()
-        for fd in (self._stop_r, self._stop_w):
-            with suppress(OSError):
-                os.close(fd)
+        with self._stop_lock:
+            for fd in (self._stop_r, self._stop_w):
+                with suppress(OSError):
+                    os.close(fd)
+            self._stop_r = self._stop_w = -1
 
 
 def run_in_thread(target: Callable[[], None], name: str) -> threading.Thread:

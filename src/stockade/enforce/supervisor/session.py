@@ -31,10 +31,9 @@ from collections.abc import Callable, Iterable
 from stockade.enforce import landlock, launcher_guard, prctl
 from stockade.enforce import seccomp as sc
 from stockade.enforce.defaults import UNIX_PEER_SYSCALLS
-from stockade.enforce.leftovers import PR_SET_CHILD_SUBREAPER
+from stockade.enforce.launcher import Handover
 from stockade.enforce.plan.types import SeccompRule
 from stockade.enforce.prepare import Prepared
-from stockade.enforce.supervisor import launcher_check
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.execve.race import CLONE_PARENT, LATER_WRITERS, SHARING_CLONES
 from stockade.enforce.supervisor.loop import Supervisor
@@ -77,7 +76,6 @@ class SupervisedLaunch:
     """The launcher's ChildHook: forks from the supervisor thread and serves the listener."""
 
     __slots__ = (
-        "_child_sock",
         "_pid",
         "_ready",
         "error",
@@ -94,35 +92,14 @@ class SupervisedLaunch:
         self.ruleset_fd = ruleset_fd
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
-        self._child_sock: socket.socket | None = None
         self._ready = threading.Event()
         self._pid = 0
 
-    # -- child side ------------------------------------------------------------------------
-
-    def in_child(self) -> None:
-        """Dumpable for the supervisor, notification filter, listener fd to the parent."""
-        prctl.prctl(prctl.PR_SET_DUMPABLE, 1)
-        flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
-        try:
-            fd = self.program.load(flags)
-        except OSError:  # before 5.19: no WAIT_KILLABLE_RECV
-            fd = self.program.load(SECCOMP_FILTER_FLAG_NEW_LISTENER)
-        sock = self._child_sock
-        assert sock is not None
-        # Only write and read here: the filter may route sendmsg (pathname unix datagrams),
-        # which would wait for the very supervisor that is waiting for this descriptor. The
-        # supervisor takes the listener with pidfd_getfd, then says so.
-        os.write(sock.fileno(), struct.pack("=i", fd))
-        os.read(sock.fileno(), 1)
-        os.close(fd)
-        sock.close()
-
     # -- supervisor thread ----------------------------------------------------------------
 
-    def fork(self, child: Callable[[], None]) -> int:
-        """Start the supervisor thread, which forks; return the child's pid."""
-        self.thread = threading.Thread(target=self._main, args=(child,), name="stockade-supervisor",
+    def fork(self, start: Callable[[Handover | None], int]) -> int:
+        """Start the supervisor thread, which forks with `start`; return the child's pid."""
+        self.thread = threading.Thread(target=self._main, args=(start,), name="stockade-supervisor",
                                        daemon=True)
         self.thread.start()
         self._ready.wait()
@@ -133,7 +110,7 @@ class SupervisedLaunch:
             raise OSError(0, f"supervisor failed to start: {err}")
         return self._pid
 
-    def _main(self, child: Callable[[], None]) -> None:
+    def _main(self, start: Callable[[Handover | None], int]) -> None:
         sup = self.supervisor
         try:
             ksys.unshare_fs()
@@ -142,13 +119,12 @@ class SupervisedLaunch:
                 landlock.restrict_self(self.ruleset_fd)
             sup.creds = CredSwitch()
             parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            pid = os.fork()
-            if pid == 0:
-                parent_sock.close()
-                self._child_sock = child_sock
-                child()
-                os._exit(125)  # pragma: no cover - child() never returns
-            child_sock.close()
+            flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+            try:
+                pid = start(Handover(self.program, child_sock.fileno(), parent_sock.fileno(),
+                                     flags, SECCOMP_FILTER_FLAG_NEW_LISTENER))
+            finally:
+                child_sock.close()
         except BaseException as err:
             self.error = err
             self._ready.set()
@@ -220,6 +196,8 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
                      for mask, value in SHARING_CLONES),
                    *((name, ()) for name in LATER_WRITERS)]
     if supervisor.mode == "enforce" and supervisor.hooks:
+        from stockade.enforce.leftovers import PR_SET_CHILD_SUBREAPER  # not on a plain run's path
+
         # a CLONE_PARENT child is its creator's sibling: its labels, found through its
         # lineage (target.TaskLabels), would skip its creator's (red team 8)
         # so is an orphan adopted by a child subreaper of the program's (red team 9): both
@@ -235,6 +213,8 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
     supervisor.serve({*routed, *(r.syscall for r in rules)})
     if launcher_guard.needed(prep.plan.scopes, prep.landlock_abi):
         # calls naming a task the filter cannot tell from the launcher's threads
+        from stockade.enforce.supervisor import launcher_check  # before the thread restricts itself
+
         rules = [*rules, *launcher_guard.notify_rules()]
         launcher_check.install(supervisor, os.getpid())
     program = notify_program(routed, rules, refused)
