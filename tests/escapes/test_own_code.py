@@ -34,3 +34,50 @@ def test_python_m_imports_nothing_from_the_current_directory(area, user):
               "/usr/bin/true", user=user, cwd=str(cwd))
     assert not marker.exists(), res
     assert res.returncode == 0, res
+
+
+def _refused(res) -> None:
+    assert res.returncode == 125, res
+    assert "the launcher's own code" in res.stderr, res
+    assert len(res.stderr.splitlines()) == 1, res
+
+
+def test_every_name_of_the_interpreter_and_its_start_files_counts(area, user):
+    """Red team 12: the venv's bin/python link (replaced, the next `python -m stockade` runs
+    the program's script), pyvenv.cfg (its `home =` moves the standard library) and Debian's
+    sitecustomize.py, a link out of the standard library to /etc/python3.11."""
+    grants = [REPO / ".venv" / "bin", REPO / ".venv" / "pyvenv.cfg"]
+    site = "/usr/lib/python3.11/sitecustomize.py"
+    if os.path.islink(site):
+        grants += [os.path.dirname(os.path.realpath(site)), os.path.realpath(site)]
+    for grant in grants:
+        _refused(cli("run", "--rx", "/usr", "--rw", str(grant), "--", "/usr/bin/true",
+                     user=user, own_code_refusal=True))
+    # a grant beside them is not refused
+    res = cli("run", "--rx", "/usr", "--rw", str(area.allowed), "--", "/usr/bin/true",
+              user=user)
+    assert res.returncode == 0, res
+
+
+def test_a_user_site_not_made_yet_counts(area, user):
+    """Red team 12: Python puts the user site directory on sys.path only once it exists; a
+    run that may make it (a grant on ~/.local) could plant usercustomize.py for every later
+    start of a launcher that is not in a venv (Debian's python3 -m stockade)."""
+    import subprocess
+
+    from confine_helpers import NOBODY, PY
+
+    home = area.root / "home"
+    (home / ".local").mkdir(parents=True)
+    if user == "nobody":
+        os.chown(home, NOBODY, NOBODY)
+        os.chown(home / ".local", NOBODY, NOBODY)
+    extra = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if user == "nobody" else {}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "PYTHONPATH": str(REPO / "src")}
+    for grant in (home / ".local", home):
+        res = subprocess.run([PY, "-m", "stockade", "run", "--rx", "/usr", "--rw", str(grant),
+                              "--", "/usr/bin/true"], capture_output=True, text=True, cwd="/",
+                             env=env, timeout=30, **extra)
+        _refused(res)
+        assert "does not exist yet" in res.stderr, res
+    assert not (home / ".local" / "lib").exists()

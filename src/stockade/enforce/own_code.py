@@ -1,5 +1,5 @@
-"""The code the unconfined launcher runs: stockade's package, the interpreter and the
-directories it imports from.
+"""The code the unconfined launcher runs: stockade's package, the interpreter and what it reads
+at every start, and the directories it imports from.
 
 The launcher stays unconfined while the program runs and imports parts of stockade only when a
 run needs them (a supervisor handler, the JSON writer of a report), so a sandbox that may write
@@ -7,6 +7,13 @@ any of these could change what the launcher executes later in the same run, or i
 run: a module, its cached bytecode under __pycache__, the interpreter, the console script.
 `exposure` says which of them the sandbox could write, as `status_record.exposure` does for
 the launcher's own files; `run` refuses such a plan.
+
+Every path counts by every name it is reached through and, where it does not exist yet, by its
+nearest existing ancestor (name_chain.exposure): the links of the interpreter's name
+(.venv/bin/python -> python3 -> /usr/bin/python3), pyvenv.cfg (its `home` moves the standard
+library), a sys.path entry not made yet (the user site directory, python311.zip), a module
+file that is a link out of its directory (Debian's sitecustomize.py -> /etc/python3.11).
+A second hard link of a code file is beyond any path check (docs/enforce.md, "Known limits").
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import os
 import sys
 
-from stockade.enforce import status_record
+from stockade.enforce import name_chain
 from stockade.enforce.landlock import AccessFs
 
 #: the rights that change what a file holds or which file a name is
@@ -25,33 +32,92 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 
-def code_paths() -> list[str]:
-    """Where the launcher's code comes from: stockade's package directory, every directory
-    on sys.path (the current directory for an empty entry), the interpreter and the script."""
-    import stockade
+def _search_dirs() -> list[str]:
+    """The directories imports search (sys.path, the current directory for an empty entry),
+    and the user site directory where site adds it once it exists."""
+    dirs = [os.path.abspath(entry or os.curdir) for entry in sys.path]
+    site = sys.modules.get("site")
+    if site is not None and getattr(site, "ENABLE_USER_SITE", None) is True:
+        dirs.append(site.getusersitepackages())
+    return dirs
 
-    paths = [os.path.dirname(os.path.abspath(stockade.__file__))]
-    for entry in sys.path:
-        path = os.path.abspath(entry or os.curdir)
-        if os.path.exists(path):  # a directory, or a zip archive of modules
-            paths.append(path)
+
+def _interpreter_files() -> list[str]:
+    """What starting the interpreter reads by name: the executable, the script, and pyvenv.cfg
+    beside the executable or one level up (read at every start, present or not)."""
+    out = []
     for path in (sys.executable, sys.argv[0] if sys.argv else ""):
         if path and os.path.isfile(path):
-            paths.append(os.path.abspath(path))
+            out.append(os.path.abspath(path))
+    if sys.executable:
+        here = os.path.dirname(os.path.abspath(sys.executable))
+        out += [os.path.join(here, "pyvenv.cfg"),
+                os.path.join(os.path.dirname(here), "pyvenv.cfg")]
+    return out
+
+
+def _links_in(directory: str, recurse: bool) -> list[str]:
+    """The symbolic links in `directory` (and below it, with `recurse`): a module reached
+    through one is not in the directory that holds its name."""
+    out: list[str] = []
+    try:
+        with os.scandir(directory) as it:
+            for entry in it:
+                if entry.is_symlink():
+                    out.append(entry.path)
+                elif recurse and entry.name != "__pycache__" and entry.is_dir(
+                        follow_symlinks=False):
+                    out += _links_in(entry.path, recurse)
+    except OSError:
+        pass
+    return out
+
+
+def code_paths() -> list[str]:
+    """Where the launcher's code comes from, by the names it is reached through: stockade's
+    package directory, every directory imports search (present or not), the interpreter, the
+    script and pyvenv.cfg, the links in those directories (the package's at any depth, the
+    search directories' at their top: sitecustomize.py, *.pth, modules) and the files of the
+    modules loaded now."""
+    import stockade
+
+    package = os.path.dirname(os.path.abspath(stockade.__file__))
+    dirs = [package, *_search_dirs()]
+    paths = dirs + _interpreter_files() + _links_in(package, True)
+    for directory in dict.fromkeys(dirs[1:]):
+        paths += _links_in(directory, False)
+    inside = tuple(d.rstrip("/") + "/" for d in dirs)
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str) and (not path.startswith(inside) or os.path.islink(path)):
+            paths.append(path)
     return list(dict.fromkeys(paths))
+
+
+def writes_anywhere(grants: list[tuple[str, AccessFs]]) -> bool:
+    """Whether `grants` hold a write grant on / (an unconfined profile, `/** w`, `--rw /`):
+    no check here can make a file sandbox of that (docs/enforce.md, "The launcher's own
+    code")."""
+    return any(rights & _FILE_WRITES and os.path.realpath(path) == "/" for path, rights in grants)
 
 
 def exposure(grants: Iterable[tuple[str, AccessFs]]) -> str | None:
     """Why a sandbox holding `grants` could change the launcher's code (a phrase naming the
-    path and the grant); None when it cannot, or when it may write files anywhere (a write
-    grant on /: an unconfined profile, `/** w`, `--rw /`), which no check here can make a
-    file sandbox (docs/enforce.md, "The launcher's own code")."""
+    path and the grant); None when it cannot, or when it may write files anywhere
+    (`writes_anywhere`)."""
     grants = list(grants)
-    if not grants or any(rights & _FILE_WRITES and os.path.realpath(path) == "/"
-                         for path, rights in grants):
+    if not grants or writes_anywhere(grants):
         return None
-    for path in code_paths():
-        why = status_record.exposure(path, grants)
+    return paths_exposure(code_paths(), grants)
+
+
+def paths_exposure(paths: Iterable[str], grants: list[tuple[str, AccessFs]]) -> str | None:
+    """The first of `paths` a sandbox holding `grants` could change, with why; None if none."""
+    from stockade.enforce import mount_position
+
+    table = mount_position.mounts()
+    for path in paths:
+        why = name_chain.exposure(path, grants, table=table)
         if why is not None:
             return f"{path} {why}"
     return None
