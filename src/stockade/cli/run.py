@@ -61,10 +61,12 @@ def _records_unprotected(args: argparse.Namespace, plan: EnforcementPlan) -> boo
     return getattr(args, "mode", None) in ("complain", "learn") and writes_anywhere(plan)
 
 
-def _refuse_code_exposure(grants: list[tuple[str, AccessFs]] | None) -> None:
+def _refuse_code_exposure(grants: list[tuple[str, AccessFs]] | None,
+                          inputs: list[str]) -> None:
     """Refuse (exit 125) a plan whose writes (`grants`; None: a run that protects nothing of
     the launcher's) reach the code the unconfined launcher runs later (stockade's modules, the
-    interpreter, sys.path: enforce/own_code.py)."""
+    interpreter, sys.path: enforce/own_code.py) or what its profile was read from (`inputs`:
+    ProfilePlan.inputs), which every later run reads again."""
     if grants is None:
         return
     from stockade.enforce import own_code
@@ -73,6 +75,11 @@ def _refuse_code_exposure(grants: list[tuple[str, AccessFs]] | None) -> None:
     if why is not None:
         raise StockadeError(f"the launcher's own code {why}: the program could change what "
                             "the unconfined launcher runs (narrow the grant)", SETUP_FAILED)
+    why = own_code.paths_exposure(inputs, grants) if not own_code.writes_anywhere(grants) \
+        else None
+    if why is not None:
+        raise StockadeError(f"the profile's input {why}: the program could rewrite the policy "
+                            "of every later run (narrow the grant)", SETUP_FAILED)
 
 
 def _open_outputs(args: argparse.Namespace, grants: list[tuple[str, AccessFs]] | None
@@ -103,10 +110,10 @@ def _open_outputs(args: argparse.Namespace, grants: list[tuple[str, AccessFs]] |
 
 
 def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
-                  ) -> tuple[EnforcementPlan, CoverageReport, list[str], str]:
+                  ) -> tuple[EnforcementPlan, CoverageReport, list[str], str, list[str]]:
     """The profile's plan plus the grants of the ad-hoc flags, the compiler's coverage, notes,
-    and the profile's mode as the compiler says it (`ProfilePlan.mode`: "unconfined" for
-    `flags=(unconfined)`).
+    the profile's mode as the compiler says it (`ProfilePlan.mode`: "unconfined" for
+    `flags=(unconfined)`) and what the profile was read from (`ProfilePlan.inputs`).
 
     The ad-hoc flags only add grants (paths, ports, capabilities, clear-env): the profile's
     plan already carries the baseline, and what it unlocks (userns, all TCP ports, ...) stays
@@ -147,7 +154,7 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
 
         landlock = abi_version() > 0 and not complain_requested(args)
         refuse_transitions(pp, _record_conflict(args, plan) if landlock else None)
-    return plan, pp.coverage, pp.notes, pp.mode
+    return plan, pp.coverage, pp.notes, pp.mode, pp.inputs
 
 
 def _observe_only(adhoc: EnforcementPlan, quiet: bool) -> EnforcementPlan:
@@ -307,8 +314,9 @@ def _run(args: argparse.Namespace) -> int:
     coverage = CoverageReport()
     notes: list[str] = []
     profile_mode = "enforce"
+    inputs: list[str] = []
     if args.profile:  # the ad-hoc flags add to the profile's plan
-        plan, coverage, notes, profile_mode = _profile_plan(args, plan, command[0])
+        plan, coverage, notes, profile_mode, inputs = _profile_plan(args, plan, command[0])
     if args.allow_keyring:
         plan.seccomp_rules = defaults.without_keyring(plan.seccomp_rules)
     if args.net:
@@ -337,7 +345,7 @@ def _run(args: argparse.Namespace) -> int:
     from stockade.enforce.status_record import write_grants
 
     grants = None if _records_unprotected(args, plan) else write_grants(plan)
-    _refuse_code_exposure(grants)
+    _refuse_code_exposure(grants, inputs)
     audit, learn = _open_outputs(args, grants)
     try:
         outputs = [os.fstat(fd) for fd in (audit.fd if audit else None, learn) if fd is not None]

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from stockade.enforce.plan.cache.marks import Mark
     from stockade.enforce.plan.types import EnforcementPlan, ProfilePlan
 
-FORMAT = 7
+FORMAT = 8
 
 
 def _code_fingerprint() -> str:
