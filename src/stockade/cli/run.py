@@ -448,8 +448,14 @@ def _run(args: argparse.Namespace) -> int:
             raise
         if collector is not None:
             collector.stop()
-            if collector.lost:
-                tell.say(f"{collector.lost} kernel audit messages were lost (reader too slow)")
+            lost = collector.loss_line()
+            if lost:
+                tell.say(lost)
+                if audit:  # the file says it too: it lacks denials
+                    report.write_record(audit, {"event": "lost", "note": lost,
+                                                "kernel_lost": collector.kernel_lost,
+                                                "reader_lost": collector.lost,
+                                                "denials_missing": collector.missing})
             if collector.attribution_note:
                 tell.say(collector.attribution_note)
                 if audit:  # the file says it too: its SECCOMP records may be incomplete
