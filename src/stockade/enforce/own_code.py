@@ -113,6 +113,12 @@ def exposure(grants: Iterable[tuple[str, AccessFs]]) -> str | None:
 
 def paths_exposure(paths: Iterable[str], grants: list[tuple[str, AccessFs]]) -> str | None:
     """The first of `paths` a sandbox holding `grants` could change, with why; None if none."""
+    from stockade.enforce.status_record import WRITE_RIGHTS
+
+    paths = list(paths)
+    grants = [(g, r) for g, r in grants if r & WRITE_RIGHTS]
+    if not paths or not grants:
+        return None
     from stockade.enforce import mount_position
 
     table = mount_position.mounts()
