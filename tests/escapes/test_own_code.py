@@ -81,3 +81,26 @@ def test_a_user_site_not_made_yet_counts(area, user):
         _refused(res)
         assert "does not exist yet" in res.stderr, res
     assert not (home / ".local" / "lib").exists()
+
+
+def test_a_second_hard_link_of_a_loaded_module_is_refused(area, user):
+    """Red team 12: a hard link of stockade's own module inside a writable grant (as perf's
+    ~/.debug keeps them) is a name no path check finds: a loaded module with more than one
+    link on the file system of a writable grant is refused."""
+    module = REPO / "src" / "stockade" / "errors.py"
+    link = area.allowed / "elf"
+    try:
+        os.link(module, link)
+    except OSError as err:
+        import pytest
+
+        pytest.skip(f"cannot link {module} into {area.allowed}: {err}")
+    try:
+        res = cli("run", "--rx", "/usr", "--rw", str(area.allowed), "--", "/usr/bin/true",
+                  user=user, own_code_refusal=True)
+        _refused(res)
+        assert "hard links" in res.stderr, res
+    finally:
+        link.unlink()
+    res = cli("run", "--rx", "/usr", "--rw", str(area.allowed), "--", "/usr/bin/true", user=user)
+    assert res.returncode == 0, res

@@ -63,23 +63,24 @@ def walk(path: str) -> tuple[list[str], str, bool]:
 
 
 def exposure(path: str, grants: Iterable[tuple[str, AccessFs]], *,
-             table: dict[int, Any] | None = None) -> str | None:
+             table: dict[int, Any] | None = None, positions: dict[str, Any] | None = None,
+             ) -> str | None:
     """Why a sandbox holding `grants` could change what `path` leads to, as a phrase following
     the path; None when it cannot. A directory counts with everything below it (a writable
-    grant inside it too: status_record.exposure). `table`: mount_position.mounts(), for a
-    caller that asks about many paths."""
+    grant inside it too: status_record.exposure). `table` and `positions`: as
+    status_record.writable_grant's, for a caller that asks about many paths."""
     grants = [(g, r) for g, r in grants if r & status_record.WRITE_RIGHTS]
     if not grants:
         return None
     links, end, found = walk(path)
     for where in dict.fromkeys(links):
-        grant = status_record.writable_grant(where, grants, table=table)
+        grant = status_record.writable_grant(where, grants, table=table, positions=positions)
         if grant is not None:
             return (f"is reached through a symbolic link in {where}, inside the writable "
                     f"grant {grant}")
     if not found:
-        grant = status_record.writable_grant(end, grants, table=table)
+        grant = status_record.writable_grant(end, grants, table=table, positions=positions)
         if grant is not None:
             return f"does not exist yet: the writable grant {grant} may make it (in {end})"
         return None
-    return status_record.exposure(end, grants, table=table)
+    return status_record.exposure(end, grants, table=table, positions=positions)

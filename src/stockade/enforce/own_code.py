@@ -108,7 +108,43 @@ def exposure(grants: Iterable[tuple[str, AccessFs]]) -> str | None:
     grants = list(grants)
     if not grants or writes_anywhere(grants):
         return None
-    return paths_exposure(code_paths(), grants)
+    why = paths_exposure(code_paths(), grants)
+    if why is not None:
+        return why
+    return _hard_links(grants)
+
+
+def _hard_links(grants: list[tuple[str, AccessFs]]) -> str | None:
+    """Why a second hard link of one of stockade's modules loaded now could be written: it
+    has one and a writable grant lies on its file system. The modules not loaded yet, the
+    standard library's and the interpreter's links are not looked for (docs/enforce.md,
+    "Known limits": on a host with perf's ~/.debug every run would be refused)."""
+    import stockade
+    from stockade.enforce.status_record import WRITE_RIGHTS
+
+    devices = set()
+    for grant, rights in grants:
+        if rights & WRITE_RIGHTS:
+            try:
+                devices.add(os.stat(grant).st_dev)
+            except OSError:
+                continue
+    if not devices:
+        return None
+    package = os.path.dirname(os.path.abspath(stockade.__file__)) + "/"
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not isinstance(path, str) or not path.startswith(package):
+            continue
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if st.st_nlink > 1 and st.st_dev in devices:
+            return (f"{path} has {st.st_nlink} hard links on the file system of a writable "
+                    "grant: the program could write it through one inside the grant (remove "
+                    "the other links: perf's ~/.debug keeps such links)")
+    return None
 
 
 def paths_exposure(paths: Iterable[str], grants: list[tuple[str, AccessFs]]) -> str | None:
@@ -122,8 +158,9 @@ def paths_exposure(paths: Iterable[str], grants: list[tuple[str, AccessFs]]) -> 
     from stockade.enforce import mount_position
 
     table = mount_position.mounts()
+    positions: dict[str, object] = {}
     for path in paths:
-        why = name_chain.exposure(path, grants, table=table)
+        why = name_chain.exposure(path, grants, table=table, positions=positions)
         if why is not None:
             return f"{path} {why}"
     return None

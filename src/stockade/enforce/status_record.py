@@ -63,10 +63,13 @@ class _Place:
     inode) of it and of its ancestors on that path, and the positions inside their file
     systems that a walk to it can pass (mount_position: every mount that shows it)."""
 
-    def __init__(self, path: str, fd: int | None, table: dict[int, Any] | None = None) -> None:
+    def __init__(self, path: str, fd: int | None, table: dict[int, Any] | None = None,
+                 positions: dict[str, Any] | None = None) -> None:
         from stockade.enforce import mount_position
 
         self.table = mount_position.mounts() if table is None else table
+        #: grant -> its mount position, kept by a caller that asks about many paths
+        self.positions = positions
         self.opened = os.fstat(fd) if fd is not None else None
         if fd is not None:
             self.here = mount_position.of_fd(fd, self.table)
@@ -97,7 +100,11 @@ class _Place:
         dev = f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
         if dev in self.known and dev not in self.devs:
             return None
-        return mount_position.of_path(grant, self.table)
+        if self.positions is None:
+            return mount_position.of_path(grant, self.table)
+        if grant not in self.positions:
+            self.positions[grant] = mount_position.of_path(grant, self.table)
+        return self.positions[grant]
 
     def covered_by(self, grant: str) -> bool:
         """Whether a grant on `grant` lets a walk to this place pass it."""
@@ -133,7 +140,8 @@ class _Place:
 
 def writable_grant(path: str, grants: Iterable[tuple[str, AccessFs]], *,
                    fd: int | None = None, place: _Place | None = None,
-                   table: dict[int, Any] | None = None) -> str | None:
+                   table: dict[int, Any] | None = None,
+                   positions: dict[str, Any] | None = None) -> str | None:
     """The first grant whose rights let a sandbox change `path`: a grant on `path` itself (a
     file: its contents) or on a directory at or above it (what is in it); None if no grant
     does. `fd` is a descriptor the caller holds on `path`: what it refers to is judged.
@@ -142,9 +150,10 @@ def writable_grant(path: str, grants: Iterable[tuple[str, AccessFs]], *,
     directory or to one of its ancestors (a hard link, a bind mount of /run or of a directory
     below the grant, say) covers it too, so the grants are compared by (device, inode) with
     `path` and each of its ancestors, and by position inside the file system through every
-    mount that shows it (mount_position), besides by path. `table`: mount_position.mounts(),
-    for a caller that asks about many paths."""
-    place = place or _Place(path, fd, table)
+    mount that shows it (mount_position), besides by path. `table` (mount_position.mounts())
+    and `positions` (grant -> position, filled as asked): for a caller that asks about many
+    paths."""
+    place = place or _Place(path, fd, table, positions)
     for grant, rights in grants:
         if rights & WRITE_RIGHTS and place.covered_by(grant):
             return grant
@@ -152,7 +161,8 @@ def writable_grant(path: str, grants: Iterable[tuple[str, AccessFs]], *,
 
 
 def exposure(path: str, grants: Iterable[tuple[str, AccessFs]], *,
-             fd: int | None = None, table: dict[int, Any] | None = None) -> str | None:
+             fd: int | None = None, table: dict[int, Any] | None = None,
+             positions: dict[str, Any] | None = None) -> str | None:
     """Why a sandbox holding `grants` could change `path`, a file or directory the launcher owns
     (the status record directory, --audit and --learn files, the plan cache), as a phrase
     following the path ("lies inside the writable grant /run"); None when it cannot.
@@ -164,7 +174,7 @@ def exposure(path: str, grants: Iterable[tuple[str, AccessFs]], *,
     grants = [(g, r) for g, r in grants if r & WRITE_RIGHTS]
     if not grants:
         return None
-    place = _Place(path, fd, table)
+    place = _Place(path, fd, table, positions)
     if fd is not None and (place.here is None or not place.real.startswith("/")):
         return "could not be located once opened (removed or moved meanwhile)"
     grant = writable_grant(path, grants, place=place)
