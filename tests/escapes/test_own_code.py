@@ -104,3 +104,57 @@ def test_a_second_hard_link_of_a_loaded_module_is_refused(area, user):
         link.unlink()
     res = cli("run", "--rx", "/usr", "--rw", str(area.allowed), "--", "/usr/bin/true", user=user)
     assert res.returncode == 0, res
+
+
+def test_libraries_module_files_and_the_bytecode_prefix_count(area, user):
+    """Red team 12: the shared libraries the launcher maps (libseccomp, libc), a
+    --module-file it executes, and the tree PYTHONPYCACHEPREFIX moves its bytecode to."""
+    import glob
+    import subprocess
+
+    from confine_helpers import NOBODY
+
+    libs = [*glob.glob("/usr/lib/x86_64-linux-gnu/libseccomp.so.2*"), "/usr/lib/x86_64-linux-gnu"]
+    for grant in [p for p in libs if os.path.exists(p)][:2]:
+        _refused(cli("run", "--rx", "/usr", "--rw", grant, "--", "/usr/bin/true", user=user,
+                     own_code_refusal=True))
+    module = area.allowed / "mod.py"
+    module.write_text("from stockade.modules.programmable import hook\n")
+    os.chmod(module, 0o644)
+    res = cli("run", "--rx", "/usr", "--rw", str(area.allowed), "--module-file", str(module),
+              "--", "/usr/bin/true", user=user, own_code_refusal=True)
+    _refused(res)
+    assert str(module) in res.stderr, res
+    prefix = area.allowed / "pycache"
+    extra = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if user == "nobody" else {}
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "PYTHONPYCACHEPREFIX": str(prefix)}
+    res = subprocess.run([str(REPO / ".venv/bin/python"), "-m", "stockade", "run", "--rx",
+                          "/usr", "--rw", str(area.allowed), "--", "/usr/bin/true"],
+                         capture_output=True, text=True, cwd="/", env=env, timeout=60, **extra)
+    _refused(res)
+    assert str(prefix) in res.stderr, res
+
+
+def test_learn_runs_no_stockade_planted_in_the_current_directory(area, user):
+    """Red team 12: `python -m stockade` finds the package on the current directory before
+    __main__.py can drop it; `stockade learn` starts its run with -P, in the user's directory
+    (which the learned program may write)."""
+    planted = area.allowed / "stockade"
+    planted.mkdir()
+    marker = area.root / "planted-ran"
+    for name in ("__init__.py", "__main__.py"):
+        (planted / name).write_text(f"open({str(marker)!r}, 'w').close()\n")
+        os.chmod(planted / name, 0o644)
+    os.chmod(planted, 0o755)
+    import subprocess
+
+    from confine_helpers import NOBODY
+
+    extra = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if user == "nobody" else {}
+    # the outer command with -P too: it is the one under test's parent, not the subject
+    res = subprocess.run([str(REPO / ".venv/bin/python"), "-P", "-m", "stockade", "learn", "-o",
+                          str(area.root / "out.profile"), "--", "/usr/bin/true"],
+                         capture_output=True, text=True, cwd=str(area.allowed), timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(REPO / "src")}, **extra)
+    assert not marker.exists(), res
+    assert res.returncode == 0, res

@@ -65,7 +65,9 @@ def _observe(command: list[str], observations: str, keep_caps: Sequence[str] = (
     # Learning must not change what the program can do: `run --mode learn` without a profile
     # applies no Landlock limit (files, TCP, signals pass; a domain only isolates ptrace) and
     # the supervisor, in learn mode, lets everything through while it records.
-    argv = [sys.executable, "-m", "stockade", "run", "--mode", "learn", "--lsm", "capability",
+    # -P: the current directory (the user's, which the program may write) is not searched,
+    # not even for the package itself, which runpy finds before stockade/__main__.py runs
+    argv = [sys.executable, "-P", "-m", "stockade", "run", "--mode", "learn", "--lsm", "capability",
             "--learn", observations, "--no-status-record",
             *(f"--keep-cap=CAP_{name.upper()}" for name in keep_caps), "--", *command]
     child = subprocess.Popen(argv)

@@ -62,16 +62,16 @@ def _records_unprotected(args: argparse.Namespace, plan: EnforcementPlan) -> boo
 
 
 def _refuse_code_exposure(grants: list[tuple[str, AccessFs]] | None,
-                          inputs: list[str]) -> None:
+                          inputs: list[str], module_files: list[str]) -> None:
     """Refuse (exit 125) a plan whose writes (`grants`; None: a run that protects nothing of
     the launcher's) reach the code the unconfined launcher runs later (stockade's modules, the
-    interpreter, sys.path: enforce/own_code.py) or what its profile was read from (`inputs`:
-    ProfilePlan.inputs), which every later run reads again."""
+    interpreter, sys.path, --module-file: enforce/own_code.py) or what its profile was read
+    from (`inputs`: ProfilePlan.inputs), which every later run reads again."""
     if grants is None:
         return
     from stockade.enforce import own_code
 
-    why = own_code.exposure(grants)
+    why = own_code.exposure(grants, module_files)
     if why is not None:
         raise StockadeError(f"the launcher's own code {why}: the program could change what "
                             "the unconfined launcher runs (narrow the grant)", SETUP_FAILED)
@@ -345,7 +345,7 @@ def _run(args: argparse.Namespace) -> int:
     from stockade.enforce.status_record import write_grants
 
     grants = None if _records_unprotected(args, plan) else write_grants(plan)
-    _refuse_code_exposure(grants, inputs)
+    _refuse_code_exposure(grants, inputs, list(getattr(args, "module_file", None) or []))
     audit, learn = _open_outputs(args, grants)
     try:
         outputs = [os.fstat(fd) for fd in (audit.fd if audit else None, learn) if fd is not None]

@@ -69,7 +69,8 @@ def exposure(path: str, grants: Iterable[tuple[str, AccessFs]], *,
     the path; None when it cannot. A directory counts with everything below it (a writable
     grant inside it too: status_record.exposure). `table` and `positions`: as
     status_record.writable_grant's, for a caller that asks about many paths."""
-    grants = [(g, r) for g, r in grants if r & status_record.WRITE_RIGHTS]
+    write = int(status_record.WRITE_RIGHTS)
+    grants = [(g, r) for g, r in grants if int(r) & write]
     if not grants:
         return None
     links, end, found = walk(path)

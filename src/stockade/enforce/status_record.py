@@ -32,6 +32,7 @@ WRITE_RIGHTS = (AccessFs.WRITE_FILE | AccessFs.TRUNCATE | AccessFs.MAKE_REG | Ac
                 | AccessFs.MAKE_SYM | AccessFs.MAKE_FIFO | AccessFs.MAKE_SOCK
                 | AccessFs.MAKE_CHAR | AccessFs.MAKE_BLOCK | AccessFs.REMOVE_FILE
                 | AccessFs.REMOVE_DIR | AccessFs.REFER)
+_WRITE_BITS = int(WRITE_RIGHTS)  # int arithmetic: IntFlag's & costs microseconds per call
 
 
 class RecordDirError(OSError):
@@ -92,6 +93,15 @@ class _Place:
                 break
             here = os.path.dirname(here)
 
+    def real_of(self, grant: str) -> str:
+        """os.path.realpath(grant), kept in `positions` when the caller shares one."""
+        if self.positions is None:
+            return os.path.realpath(grant)
+        key = "\0real " + grant  # no path holds a NUL
+        if key not in self.positions:
+            self.positions[key] = os.path.realpath(grant)
+        return self.positions[key]
+
     def position_of(self, grant: str, st: os.stat_result) -> tuple[str, str] | None:
         """The position of `grant` when it may share a file system with this place (st_dev is
         mountinfo's device, except on file systems such as btrfs: those are always looked up)."""
@@ -110,7 +120,7 @@ class _Place:
         """Whether a grant on `grant` lets a walk to this place pass it."""
         from stockade.enforce import mount_position
 
-        top = os.path.realpath(grant)
+        top = self.real_of(grant)
         if self.real == top or self.real.startswith(top.rstrip("/") + "/"):
             return True
         try:
@@ -125,7 +135,7 @@ class _Place:
     def holds(self, grant: str) -> bool:
         """Whether `grant` lies below this place (a directory), by path or inside its file
         system (through another mount of it)."""
-        if os.path.realpath(grant).startswith(self.real.rstrip("/") + "/"):
+        if self.real_of(grant).startswith(self.real.rstrip("/") + "/"):
             return True
         if self.here is None:
             return False
@@ -155,7 +165,7 @@ def writable_grant(path: str, grants: Iterable[tuple[str, AccessFs]], *,
     paths."""
     place = place or _Place(path, fd, table, positions)
     for grant, rights in grants:
-        if rights & WRITE_RIGHTS and place.covered_by(grant):
+        if int(rights) & _WRITE_BITS and place.covered_by(grant):
             return grant
     return None
 
@@ -171,7 +181,7 @@ def exposure(path: str, grants: Iterable[tuple[str, AccessFs]], *,
 
     Besides `writable_grant`: a writable grant inside a directory, and a file with more than
     one link while any grant is writable (the other name may lie inside it)."""
-    grants = [(g, r) for g, r in grants if r & WRITE_RIGHTS]
+    grants = [(g, r) for g, r in grants if int(r) & _WRITE_BITS]
     if not grants:
         return None
     place = _Place(path, fd, table, positions)
