@@ -81,3 +81,24 @@ def test_an_include_not_found_yet_counts_where_the_program_may_make_it(area, use
         os.chown(inc / "abstractions", NOBODY, NOBODY)
     _refused(_run(prof, *args, "--rw", str(inc / "abstractions"), user=user),
              "does not exist yet")
+
+
+def test_the_plan_cache_is_not_made_through_a_planted_link(area, user, monkeypatch):
+    """Red team 12: a sandbox that may write the cache base leaves `stockade` there as a link
+    to another directory; the next run -p must not make its cache directory (and entries)
+    there, a write outside every grant."""
+    base, target, xdg = area.allowed / "cache", area.root / "target", area.root / "xdg"
+    for d in (base, target, xdg):
+        d.mkdir()
+        if user == "nobody":
+            os.chown(d, NOBODY, NOBODY)
+    os.chmod(xdg, 0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(xdg))  # nobody's (the cache needs one)
+    (base / "stockade").symlink_to(target)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(base))
+    prof = area.root / "app.aa"
+    _write(prof, f"profile app /usr/bin/true {{\n{BODY}}}\n", user)
+    res = cli("run", "-v", "-p", str(prof), "--", "/usr/bin/true", user=user)
+    assert res.returncode == 0, res
+    assert "plan cache: off" in res.stderr and "symbolic link" in res.stderr, res.stderr
+    assert list(target.iterdir()) == []

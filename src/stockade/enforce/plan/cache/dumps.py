@@ -9,8 +9,6 @@ the key may be exposed (marks.py) the cache is neither read nor written."""
 
 from __future__ import annotations
 
-import os
-
 from stockade.enforce.plan.cache.store import Store
 from stockade.suppress import suppress
 
@@ -49,14 +47,13 @@ def open_cache() -> DumpCache | None:
     from stockade.enforce.plan.cache import keyring, marks
     from stockade.enforce.plan.cache.store import cache_dir
 
-    plans = cache_dir()
-    if plans is None or marks.present() is not None:
+    directory = cache_dir("selinux-dumps")
+    if directory is None or marks.present() is not None:
         return None
     held = keyring.held(create=True)
     if held is None:
         return None
     try:
-        return DumpCache(Store.open(os.path.join(os.path.dirname(plans), "selinux-dumps"),
-                                    held[1]))
+        return DumpCache(Store.open(directory, held[1]))
     except OSError:
         return None
