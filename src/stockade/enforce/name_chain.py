@@ -31,7 +31,8 @@ def walk(path: str) -> tuple[list[str], str, bool]:
     each symbolic link passed, the real path reached, and whether it exists (when not, the path
     reached is its nearest existing ancestor)."""
     links: list[str] = []
-    todo = [c for c in os.path.abspath(path).split("/") if c]
+    # not abspath: `link/..` is the parent of the link's target, as the kernel walks it
+    todo = [c for c in os.path.join(os.getcwd(), path).split("/") if c]
     todo.reverse()
     here = "/"
     while todo:

@@ -124,7 +124,7 @@ class Loader:
 
     def load_file(self, path: str | os.PathLike[str], _depth: int = 0) -> ast.PolicyFile:
         """Parse a file and, recursively, everything it includes."""
-        self.inputs[os.path.abspath(path)] = None
+        self.inputs[os.path.join(os.getcwd(), path)] = None  # `..` stays: it is walked
         real = fsview.realpath(path)
         if real in self._cache:
             return self._cache[real]
@@ -188,8 +188,8 @@ class Loader:
             base = os.path.dirname(including) if not including.startswith("<") else os.getcwd()
             dirs = [os.getcwd(), base]
         for d in dirs:
-            cand = os.path.abspath(os.path.join(d, inc.path))
-            self.inputs[cand] = None
+            cand = os.path.join(d, inc.path)
+            self.inputs[os.path.join(os.getcwd(), cand)] = None  # `..` stays: it is walked
             if fsview.exists(cand):
                 return cand
         return None
