@@ -435,6 +435,14 @@ def _run(args: argparse.Namespace) -> int:
                 status = supervised_launch(prep, supervision.supervisor, supervision.routed,
                                            command, on_started=started, before_exec=keeper)
                 tell.report_supervisor_failure(supervision.supervisor.fatal, args.verbose)
+                if supervision.supervisor.left_running:
+                    left = ("processes the program started were still running when it ended: "
+                            "they keep its sandbox, get ENOSYS for every call the supervisor "
+                            "decides, and no denial of theirs is recorded")
+                    if not args.quiet:
+                        tell.say(f"note: {left}")
+                    if audit:
+                        report.write_record(audit, {"event": "left", "note": left})
             else:
                 status = launcher.launch(prep, command, on_started=started,
                                          before_exec=keeper)
