@@ -311,6 +311,22 @@ def scratch_for(user: str, prefix: str) -> Path:
     return d
 
 
+def policy_dir(scratch: Path) -> Path:
+    """A world-writable directory outside `scratch` (under /var/tmp, removed when the tests
+    end) for the profiles of programs that work in `scratch`: `run -p` refuses a profile its
+    program may rewrite, and learned profiles grant the directories they worked in (and
+    /tmp)."""
+    import atexit
+    import shutil
+
+    d = Path("/var/tmp") / f"{scratch.name}-policy"
+    if not d.is_dir():
+        d.mkdir()
+        os.chmod(d, 0o777)  # no sticky bit: logprof --apply as nobody replaces the file
+        atexit.register(shutil.rmtree, d, True)
+    return d
+
+
 def hand_to(user: str, tree: Path) -> None:
     """Make `tree` readable by everyone (dirs 0755, files 0644) and, for nobody, owned by it."""
     for p in [tree, *tree.rglob("*")]:

@@ -31,14 +31,24 @@ def own_home(variable: str) -> tuple[str | None, str]:
 def cache_home() -> tuple[str | None, str]:
     """(the cache directory, "") or (None, why this user has none). Asked without making
     anything."""
-    base = os.environ.get("XDG_CACHE_HOME") or ""
+    return _user_directory("XDG_CACHE_HOME", ".cache", "the cache directory")
+
+
+def config_home() -> tuple[str | None, str]:
+    """(the configuration directory: $XDG_CONFIG_HOME, else ~/.config, "") or (None, why this
+    user has none), by the cache directory's rule. Asked without making anything."""
+    return _user_directory("XDG_CONFIG_HOME", ".config", "the configuration directory")
+
+
+def _user_directory(variable: str, leaf: str, what: str) -> tuple[str | None, str]:
+    base = os.environ.get(variable) or ""
     if not os.path.isabs(base):
-        home, why = own_home("XDG_CACHE_HOME")
+        home, why = own_home(variable)
         if home is None:
             return None, why
-        base = os.path.join(home, ".cache")
-    why = _not_own_directory(base, "the cache directory") if os.path.lexists(base) else \
-        _not_own_directory(os.path.dirname(base), "the cache directory's parent")
+        base = os.path.join(home, leaf)
+    why = _not_own_directory(base, what) if os.path.lexists(base) else \
+        _not_own_directory(os.path.dirname(base), f"{what}'s parent")
     return (None, why) if why else (base, "")
 
 

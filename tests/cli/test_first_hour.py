@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confine_helpers import STOCKADE, USER_ENV, hand_to, scratch_for, stockade_as
+from confine_helpers import STOCKADE, USER_ENV, hand_to, policy_dir, scratch_for, stockade_as
 
 
 def stockade(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -66,7 +66,7 @@ def test_explain_says_which_rule_would_allow_a_denial(tmp_path: Path) -> None:
     allow it (the one `notify` prints), and that rule, added, makes the operation allowed."""
     (tmp_path / "seen").write_text("a\n")
     (tmp_path / "other").write_text("b\n")
-    prof = tmp_path / "p.profile"
+    prof = policy_dir(tmp_path) / "p.profile"
     prof.write_text(f"profile p /usr/bin/cat {{\n  {tmp_path}/seen r,\n}}\n")
     denied = _explain(prof, "read", str(tmp_path / "other"))
     assert denied.returncode == 1, denied.stdout + denied.stderr
@@ -92,7 +92,7 @@ def test_explain_names_the_capability_a_root_profile_lacks(tmp_path: Path) -> No
     user owns fails with EACCES from DAC and no record anywhere. explain names the
     capability, not a path rule the plan already grants."""
     target = _nobodys_file(tmp_path / "theirs", "x\n")
-    prof = tmp_path / "p.profile"
+    prof = policy_dir(tmp_path) / "p.profile"
     prof.write_text(f"profile p /usr/bin/tee {{\n  {target} rw,\n}}\n")
     def tee() -> subprocess.CompletedProcess[str]:
         return stockade("run", "-q", "--no-cache", "--rx", "/usr", "-p", str(prof), "--",
@@ -121,7 +121,7 @@ def test_logprof_after_a_clean_complain_run_says_so(user: str, scratch: Path) ->
     did."""
     data = scratch / "data.txt"
     data.write_text("x\n")
-    prof = scratch / "cat.profile"
+    prof = policy_dir(scratch) / "cat.profile"
     prof.write_text(f"include <tunables/global>\nprofile cat /usr/bin/cat {{\n"
                     f"  include <abstractions/base>\n  /usr/bin/cat ix,\n  {data} r,\n}}\n")
     hand_to(user, scratch)
@@ -141,7 +141,7 @@ def test_logprof_with_nothing_to_read_says_so(request: pytest.FixtureRequest) ->
     "the logs hold no denial records": now it says nothing was read and how to name a log."""
     scratch = scratch_for("nobody", "stockade-nc-")
     request.addfinalizer(lambda: shutil.rmtree(scratch, ignore_errors=True))
-    prof = scratch / "p.profile"
+    prof = policy_dir(scratch) / "p.profile"
     prof.write_text("profile p /usr/bin/true {\n}\n")
     hand_to("nobody", scratch)
     env = {**USER_ENV, "XDG_STATE_HOME": str(scratch / "state")}
@@ -156,7 +156,7 @@ def confined_sleeper(user: str, scratch: Path) -> Iterator[tuple[int, dict[str, 
     lists it, and the environment with the user's runtime directory); stopped afterwards."""
     runtime = scratch / "runtime"
     runtime.mkdir(mode=0o700)
-    prof = scratch / "nap.profile"
+    prof = policy_dir(scratch) / "nap.profile"
     prof.write_text("profile nap-now /usr/bin/sleep {\n  /usr/** rix,\n  /etc/** r,\n}\n")
     hand_to(user, scratch)
     runtime.chmod(0o700)
@@ -241,7 +241,7 @@ def test_learn_warns_that_a_childs_own_proc_cannot_be_granted(user: str,
     """`learn -- sh -c 'ps aux'` wrote a profile that `run -p` then refused ps's own
     /proc/PID/stat (ps: "Error, do this: mount -t proc proc /proc"), with no word from learn.
     Learn now notes it and names the rule that reaches it; the kernel agrees with both."""
-    prof = scratch / "child.profile"
+    prof = policy_dir(scratch) / "child.profile"
     hand_to(user, scratch)
     cmd = ["/usr/bin/dash", "-c", "/usr/bin/cat /proc/self/stat > /dev/null"]
     learned = stockade_as(user, "learn", "-o", str(prof), "--", *cmd, cwd=scratch)
@@ -254,7 +254,7 @@ def test_learn_warns_that_a_childs_own_proc_cannot_be_granted(user: str,
     ran = stockade_as(user, "run", "-q", "-p", str(prof), "--", *cmd, cwd=scratch)
     assert ran.returncode == 0, ran.stderr
     # the program's own /proc is granted at launch: no note
-    own = stockade_as(user, "learn", "--overwrite", "-o", str(scratch / "own.profile"), "--",
+    own = stockade_as(user, "learn", "--overwrite", "-o", str(policy_dir(scratch) / "own.profile"), "--",
                       "/usr/bin/cat", "/proc/self/stat", cwd=scratch)
     assert own.returncode == 0 and "processes started after launch" not in own.stderr
 
@@ -266,7 +266,7 @@ def test_root_learns_a_program_that_needs_dac_override(tmp_path: Path) -> None:
     note says why, explain names `capability dac_override,`, and learning again with that
     rule in the profile keeps it, so the round completes and `run -p` writes the file."""
     target = _nobodys_file(tmp_path / "theirs.txt", "old\n")
-    prof = tmp_path / "writer.profile"
+    prof = policy_dir(tmp_path) / "writer.profile"
     cmd = ["/usr/bin/dash", "-c", f"echo new > {target}"]
     first = stockade("learn", "-o", str(prof), "--", *cmd)
     assert first.returncode != 0 and target.read_text() == "old\n", first.stderr
@@ -313,10 +313,10 @@ def test_a_directory_where_a_profile_file_is_wanted(tmp_path: Path) -> None:
         assert out.returncode == status, (args, out.stderr)
         assert out.stderr.count("\n") == 1 and "a directory, not a profile file" in out.stderr
         assert f"stockade check {tmp_path}" in out.stderr
-    out = stockade("learn", "-o", str(tmp_path / "x.profile"), "-I", str(tmp_path / "nope"),
+    out = stockade("learn", "-o", str(policy_dir(tmp_path) / "x.profile"), "-I", str(tmp_path / "nope"),
                    "--", "/bin/true")
     assert out.returncode == 2 and "-I" in out.stderr and "not a directory" in out.stderr
-    assert not (tmp_path / "x.profile").exists()
+    assert not (policy_dir(tmp_path) / "x.profile").exists()
 
 
 POOL = """import multiprocessing
@@ -341,7 +341,7 @@ def test_a_learned_multiprocessing_pool_runs(user: str, scratch: Path) -> None:
     assert collapse("/dev/shm/sem.mp-sznfhdum") == "/dev/shm/sem.mp-*"  # all letters
     assert collapse("/tmp/report.pdf") == "/tmp/report.pdf"
     (scratch / "pool.py").write_text(POOL)
-    prof = scratch / "pool.profile"
+    prof = policy_dir(scratch) / "pool.profile"
     hand_to(user, scratch)
     cmd = ["/usr/bin/python3", "pool.py"]
     learned = stockade_as(user, "learn", "-q", "-o", str(prof), "--", *cmd, cwd=scratch)
@@ -360,7 +360,7 @@ def test_explain_allow_with_for_an_exec_and_a_mkdir_works_in_the_kernel(user: st
     does not match for mkdir). Both rules, added as explain words them, make the run work,
     and `run -p` of a program the profile was not written for points at that explain (its
     Landlock hint was about --rx flags)."""
-    prof = scratch / "mk.profile"
+    prof = policy_dir(scratch) / "mk.profile"
     # written for another program: run -p lets only the attached one start unasked
     prof.write_text("include <tunables/global>\nprofile mk /usr/bin/rmdir {\n"
                     "  include <abstractions/base>\n}\n")
@@ -398,7 +398,7 @@ def test_explain_and_run_agree_on_the_attached_program_running_itself(user: str,
     caller's profile about that exec), so it may run itself again; explain --profile, asked
     about that exec, said the plan refuses it. It now builds the plan as `run -p` of the
     attached program does."""
-    prof = scratch / "sh.profile"
+    prof = policy_dir(scratch) / "sh.profile"
     prof.write_text("include <tunables/global>\nprofile sh /usr/bin/dash {\n"
                     "  include <abstractions/base>\n}\n")
     hand_to(user, scratch)

@@ -59,16 +59,16 @@ def test_no_cache_directory_is_made_where_the_home_is_not_the_users(user: str,
 
 def test_the_selinux_dump_cache_asks_the_same_place(monkeypatch: pytest.MonkeyPatch,
                                                      tmp_path: Path) -> None:
-    from stockade.modules.selinux.importer import cache_dir
+    from stockade.enforce.plan.cache.store import cache_dir
 
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert cache_dir() == tmp_path / ".cache" / "stockade" / "selinux"
+    assert cache_dir("selinux-dumps") == str(tmp_path / ".cache" / "stockade" / "selinux-dumps")
     if os.geteuid() == 0:  # a home that is not root's
         os.chown(tmp_path, NOBODY, NOBODY)
-        assert cache_dir() is None
+        assert cache_dir("selinux-dumps") is None
     monkeypatch.setenv("HOME", "/nonexistent")
-    assert cache_dir() is None
+    assert cache_dir("selinux-dumps") is None
 
 
 def _as_uid(uid: int) -> dict[str, object]:
@@ -167,36 +167,39 @@ def _sigkilled_launcher(uid: int, tmp_path: Path) -> None:
     assert ran.returncode == 0 and "stored" in ran.stderr, ran.stderr
 
 
-def test_run_warns_when_the_program_may_rewrite_its_own_profile(user: str,
-                                                                scratch: Path) -> None:
-    """`learn -- tar cJf src.txz src` writes ./usr.bin.tar, and the learned profile lets tar
+def test_learned_profile_lands_where_its_program_cannot_rewrite_it(user: str,
+                                                                   scratch: Path) -> None:
+    """`learn -- tar cJf src.txz src` wrote ./usr.bin.tar, and the learned profile lets tar
     create files in that directory: through the directory grant (docs/enforce.md, names the
-    program creates) the program could rewrite its profile and widen its next run, and
-    nothing said so. `run -p` now warns; the kernel really lets it write there."""
+    program creates) the program could rewrite its profile and widen its next run. `run -p`
+    now refuses such a profile, so learn's default place is ~/.config/stockade/profiles; the
+    kernel really lets the program write the copy left in the working directory."""
     work = scratch / "work"
     work.mkdir()
     (work / "src").mkdir()
     (work / "src" / "a.txt").write_text("a\n")
     hand_to(user, scratch)
-    learned = stockade_as(user, "learn", "--", "tar", "cJf", "src.txz", "src", cwd=work)
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(scratch)}
+    learned = stockade_as(user, "learn", "--", "tar", "cJf", "src.txz", "src", cwd=work,
+                          env=env)
     assert learned.returncode == 0, learned.stderr
-    profile = work / "usr.bin.tar"
-    ran = stockade_as(user, "run", "-p", "usr.bin.tar", "--", "/bin/sh", "-c",
-                      "echo '# rewritten' >> usr.bin.tar", cwd=work)
-    assert ran.returncode == 0, ran.stderr
-    assert profile.read_text().endswith("# rewritten\n")  # what the warning is about
-    assert (f"stockade run: warning: the profile usr.bin.tar lies inside the writable grant "
-            f"{work}: the program could rewrite it") in ran.stderr, ran.stderr
+    profile = scratch / ".config" / "stockade" / "profiles" / "usr.bin.tar"
+    assert f"stockade run -p {profile} -- tar cJf src.txz src" in learned.stderr, learned.stderr
+    ran = stockade_as(user, "run", "-p", str(profile), "--", "tar", "cJf", "src.txz", "src",
+                      cwd=work, env=env)
+    assert ran.returncode == 0 and ran.stderr == "", ran.stderr
 
-    elsewhere = scratch / "tar.profile"  # a place the program may not write
-    shutil.copy(profile, elsewhere)
+    inside = work / "usr.bin.tar"  # where learn used to write it
+    shutil.copy(profile, inside)
     hand_to(user, scratch)
-    ran = stockade_as(user, "run", "-p", str(elsewhere), "--", "tar", "cJf", "src.txz", "src",
-                      cwd=work)
-    assert ran.returncode == 0 and "warning: the profile" not in ran.stderr, ran.stderr
-    quiet = stockade_as(user, "run", "-q", "-p", "usr.bin.tar", "--", "tar", "cJf", "src.txz",
-                        "src", cwd=work)
-    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    refused = stockade_as(user, "run", "-p", "usr.bin.tar", "--", "/bin/sh", "-c",
+                          "echo '# rewritten' >> usr.bin.tar", cwd=work, env=env)
+    assert refused.returncode == 125, refused.stderr
+    assert "the program could rewrite the policy of every later run" in refused.stderr
+    assert not inside.read_text().endswith("# rewritten\n")
+    plain = stockade_as(user, "run", "--rx", "/", "--rw", str(work), "--", "/bin/sh", "-c",
+                        "echo '# rewritten' >> usr.bin.tar", cwd=work, env=env)
+    assert plain.returncode == 0 and inside.read_text().endswith("# rewritten\n"), plain.stderr
 
 
 def test_a_failure_the_sandbox_may_not_have_caused_is_not_called_a_refusal(

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confine_helpers import hand_to, scratch_for, stockade_as
+from confine_helpers import hand_to, policy_dir, scratch_for, stockade_as
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def _reader_profile(scratch: Path) -> tuple[Path, Path, Path]:
     seen, other = scratch / "seen.txt", scratch / "other.txt"
     seen.write_text("seen\n")
     other.write_text("other\n")
-    prof = scratch / "cat.profile"
+    prof = policy_dir(scratch) / "cat.profile"
     prof.write_text(f"include <tunables/global>\nprofile cat /usr/bin/cat {{\n"
                     f"  include <abstractions/base>\n  /usr/bin/cat ix,\n  {seen} r,\n}}\n")
     return prof, seen, other
@@ -125,7 +125,7 @@ def test_a_learned_git_commit_commits_again(user: str, scratch: Path) -> None:
                            "/dev/null", "--", *git, "add", name, cwd=repo)
 
     assert add("a.txt").returncode == 0
-    prof = scratch / "git.profile"
+    prof = policy_dir(scratch) / "git.profile"
     learned = stockade_as(user, "learn", "-q", "-o", str(prof), "--", *git, "commit", "-qm",
                           "first", cwd=repo)
     assert learned.returncode == 0, learned.stderr
@@ -162,7 +162,7 @@ def _chmod_loop(user: str, scratch: Path, name: str, times: int) -> Path:
     supervisor refuses it: Landlock does not mediate chmod); the --audit file."""
     target = scratch / f"{name}.txt"
     target.write_text("x\n")
-    prof = scratch / f"{name}.profile"
+    prof = policy_dir(scratch) / f"{name}.profile"
     prof.write_text(f"include <tunables/global>\nprofile {name} /usr/bin/dash {{\n"
                     f"  include <abstractions/base>\n  /usr/bin/** rix,\n  {target} r,\n}}\n")
     log = scratch / f"{name}.jsonl"
@@ -258,7 +258,7 @@ def test_the_weakened_rules_line_reads_as_information(user: str, scratch: Path) 
     """"2 rules of P not enforced exactly as written (...)" read like an error on every run of
     a working program. It is now a note saying how P runs and where each rule's enforcement
     is shown; that place (`compile P`) names the rules."""
-    prof = scratch / "echo.profile"
+    prof = policy_dir(scratch) / "echo.profile"
     prof.write_text("include <tunables/global>\nprofile echo /usr/bin/echo {\n"
                     "  include <abstractions/base>\n  /usr/bin/echo ix,\n  dbus,\n}\n")
     hand_to(user, scratch)
@@ -331,7 +331,7 @@ def test_names_a_program_makes_beneath_tmp_stay_names(user: str, scratch: Path) 
     assert collapse("/tmp/w/Makefile", []) == "/tmp/w/Makefile"
     assert collapse("/tmp/tmpa1b2c3d4/data.db", []) == "/tmp/tmp*/data.db"
     assert collapse("/run/user/1000/Xab12cd9", []) == "/run/user/1000/*"
-    prof = scratch / "venv.profile"
+    prof = policy_dir(scratch) / "venv.profile"
     hand_to(user, scratch)
     cmd = ["/usr/bin/python3", "-m", "venv", "--without-pip"]
     learned = stockade_as(user, "learn", "-q", "-o", str(prof), "--", *cmd, "first",
@@ -355,7 +355,7 @@ def test_logprof_turns_a_supervisor_refusal_into_the_rule_that_allows_it(
     applied the chmod runs."""
     log = _chmod_loop(user, scratch, "mode", 1)
     target = scratch / "mode.txt"
-    prof = scratch / "mode.profile"
+    prof = policy_dir(scratch) / "mode.profile"
     notified = stockade_as(user, "notify", "--once", "--no-desktop", "--no-netlink",
                            "--audit-log", "", "--log", str(log), cwd=scratch)
     assert notified.stdout.count("\n") == 1 and f"allow with: {target} w," in notified.stdout
@@ -385,7 +385,7 @@ def test_a_learned_find_walks_its_tree_with_one_rule(user: str, scratch: Path) -
     few = scratch / "few"
     for i in range(3):
         (few / f"e{i}").mkdir(parents=True)
-    prof, small = scratch / "find.profile", scratch / "small.profile"
+    prof, small = policy_dir(scratch) / "find.profile", policy_dir(scratch) / "small.profile"
     hand_to(user, scratch)
     cmd = ["/usr/bin/find", str(tree), "-name", "notes.txt"]
     learned = stockade_as(user, "learn", "-q", "-o", str(prof), "--", *cmd, cwd=scratch)
@@ -442,7 +442,7 @@ def test_pythons_atomic_pyc_writes_are_learned_as_a_glob(user: str, scratch: Pat
     assert created_glob("/a/out.tmp.31337") == "/a/out.tmp.[0-9]*"
     (scratch / "mod.py").write_text("def f():\n    return 42\n")
     (scratch / "main.py").write_text("import mod\nprint(mod.f())\n")
-    prof = scratch / "py.profile"
+    prof = policy_dir(scratch) / "py.profile"
     hand_to(user, scratch)
     cmd = ["/usr/bin/python3", "main.py"]
     learned = stockade_as(user, "learn", "-q", "-o", str(prof), "--", *cmd, cwd=scratch)
@@ -515,7 +515,7 @@ def test_a_tree_read_whole_is_one_rule_and_a_tree_read_in_part_is_not(user: str,
             (src / f"m{i}" / f"f{j}.txt").write_text(f"{i}{j}\n")
     assert read_whole(str(src), {str(p) for p in src.rglob("*.txt")})
     assert not read_whole(str(src), {str(p) for p in src.rglob("f1.txt")})
-    whole, part = scratch / "tar.profile", scratch / "part.profile"
+    whole, part = policy_dir(scratch) / "tar.profile", policy_dir(scratch) / "part.profile"
     hand_to(user, scratch)
     tar = ["/usr/bin/tar", "czf", str(scratch / "out.tgz"), "src"]
     learned = stockade_as(user, "learn", "-q", "-o", str(whole), "--", *tar, cwd=scratch)
@@ -575,7 +575,7 @@ def test_a_learned_git_gc_names_no_random_temporary_file(user: str, scratch: Pat
     (repo / "a.txt").write_text("a\n")
     subprocess.run([*git, "-C", str(repo), "add", "a.txt"], check=True)
     subprocess.run([*git, "-C", str(repo), "commit", "-qm", "a"], check=True)
-    prof = scratch / "gc.profile"
+    prof = policy_dir(scratch) / "gc.profile"
     hand_to(user, scratch)
     learned = stockade_as(user, "learn", "-q", "-o", str(prof), "--", *git, "gc", "-q",
                           cwd=repo)
@@ -609,7 +609,7 @@ def test_gccs_temporary_files_keep_their_template_word(user: str, scratch: Path)
     assert collapse("/tmp/abqz12cd", []) == "/tmp/*"  # no upper case: no word kept
     assert collapse("/tmp/tmpa1b2c3d4/data.db", []) == "/tmp/tmp*/data.db"
     (scratch / "hello.c").write_text("int main(void) { return 0; }\n")
-    prof = scratch / "gcc.profile"
+    prof = policy_dir(scratch) / "gcc.profile"
     hand_to(user, scratch)
     cmd = ["/usr/bin/gcc", "-c", "hello.c", "-o", "hello.o"]
     learned = stockade_as(user, "learn", "-q", "-o", str(prof), "--", *cmd, cwd=scratch)

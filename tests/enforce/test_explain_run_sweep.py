@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from confine_helpers import PY, STOCKADE, unconfinable_reason
+from confine_helpers import PY, STOCKADE, policy_dir, unconfinable_reason
 
 from stockade.cli import _explain_eval as explain_eval
 from stockade.cli import explain as cli_explain
@@ -144,7 +144,7 @@ def test_explain_agrees_with_run_on_generated_profiles() -> None:
         root = Path(tempfile.mkdtemp(prefix=f"stockade-sweep{n}-", dir="/tmp"))
         try:
             ops = build_tree(root)
-            profile = root / "p.profile"
+            profile = policy_dir(root) / "p.profile"  # outside what it may write
             profile.write_text(gen_profile(rng, root))
             predicted = explain_all(profile, ops)
             res = subprocess.run([*STOCKADE, "run", "-p", str(profile), "--no-status-record",

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confine_helpers import cli, unconfinable_reason
+from confine_helpers import cli, policy_dir, unconfinable_reason
 
 from stockade.enforce import landlock as ll
 from stockade.enforce.plan.profile import compile_plan
@@ -118,7 +118,7 @@ def test_replaced_and_created_files_work_confined(user: str, area: Path):
     reason = unconfinable_reason()
     if reason:
         pytest.skip(reason)
-    profile = area / "p.profile"
+    profile = policy_dir(area) / "p.profile"  # outside the grants: run refuses it inside
     profile.write_text(f"""profile t {{
   /usr/** rix,
   /etc/ld.so.cache r,

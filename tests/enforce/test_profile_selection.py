@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from confine_helpers import PY, cli
+from confine_helpers import PY, cli, policy_dir
 
 from stockade.enforce.plan.profile import compile_file
 from stockade.errors import StockadeError
@@ -116,7 +116,7 @@ def test_one_refusal_names_every_flag_to_add(area, user, monkeypatch):
     os.chmod(xdg, 0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(xdg))  # nobody's record directory (root: /run)
     grant = "/run" if user == "root" else str(area.root)
-    path = Path(area.root) / "both.aa"
+    path = policy_dir(area.root) / "both.aa"  # outside the grant: refused inside it
     path.write_text(f"profile both {{\n  /usr/** rix,\n  {grant}/ rw,\n  {grant}/** rw,\n"
                     "  /usr/bin/env Px -> other,\n}\n")
     os.chmod(path, 0o644)

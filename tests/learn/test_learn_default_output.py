@@ -1,6 +1,7 @@
 """`stockade learn -- CMD` without -o writes the profile where aa-genprof would name it
-(`usr.bin.cat`), in the current directory, and says how to run it: `run -p` then enforces it
-on the real program (and refuses what it never did)."""
+(`usr.bin.cat`), in ~/.config/stockade/profiles ($XDG_CONFIG_HOME; the current directory for a
+user without a home), and says how to run it: `run -p` then enforces it on the real program
+(and refuses what it never did)."""
 
 from __future__ import annotations
 
@@ -20,21 +21,23 @@ def test_profile_file_name_is_aa_genprofs() -> None:
 
 
 @pytest.mark.parametrize("user", ["root", "nobody"])
-def test_learn_without_output_then_run_p(user: str) -> None:
+def test_learn_without_output_then_run_p(user: str, monkeypatch: pytest.MonkeyPatch) -> None:
     area = Area(owner=NOBODY if user == "nobody" else 0)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(area.root / "config"))
     try:
         work = area.allowed
         learned = cli("learn", "--", "cat", "file.txt", user=user, cwd=str(work), timeout=120)
         assert learned.returncode == 0, learned.stderr
-        profile = work / "usr.bin.cat"
+        profile = area.root / "config" / "stockade" / "profiles" / "usr.bin.cat"
         assert profile.is_file(), sorted(os.listdir(work))
-        assert "stockade run -p usr.bin.cat -- cat file.txt" in learned.stderr
-        assert cli("check", "usr.bin.cat", user=user, cwd=str(work)).returncode == 0
+        assert oct(profile.parent.stat().st_mode & 0o777) == "0o700"
+        assert f"stockade run -p {profile} -- cat file.txt" in learned.stderr
+        assert cli("check", str(profile), user=user, cwd=str(work)).returncode == 0
 
-        enforced = cli("run", "-p", "usr.bin.cat", "--", "cat", "file.txt", user=user,
+        enforced = cli("run", "-p", str(profile), "--", "cat", "file.txt", user=user,
                        cwd=str(work))
         assert (enforced.returncode, enforced.stdout) == (0, "allowed data\n"), enforced.stderr
-        refused = cli("run", "-p", "usr.bin.cat", "--", "cat", str(area.secret), user=user,
+        refused = cli("run", "-p", str(profile), "--", "cat", str(area.secret), user=user,
                       cwd=str(work))
         assert refused.returncode == 1 and "Permission denied" in refused.stderr
 

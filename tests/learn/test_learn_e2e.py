@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from confine_helpers import skip_where_own_code_is_exposed
+from confine_helpers import policy_dir, skip_where_own_code_is_exposed
 
 ROOT = os.geteuid() == 0
 pytestmark = pytest.mark.skipif(not ROOT, reason="learning and kernel audit records need root here")
@@ -45,7 +45,7 @@ def denials(path: Path) -> list[dict]:
 def learn_enforce_deny(tmp: Path, cwd: Path, name: str, command: list[str], variant: list[str],
                        denied_path: str, kernel_audit: bool,
                        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    profile = tmp / f"{name}.profile"
+    profile = policy_dir(tmp) / f"{name}.profile"
     learned = stockade("learn", "-o", str(profile), "--name", name, "--", *command, cwd=cwd,
                        env=env)
     assert learned.returncode == 0, learned.stderr

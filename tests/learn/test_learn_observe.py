@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confine_helpers import cli, unconfinable_reason
+from confine_helpers import cli, policy_dir, unconfinable_reason
 
 from stockade.learn.genprof import render
 from stockade.learn.observations import accesses
@@ -68,7 +68,7 @@ def test_learn_lets_network_signals_files_and_exec_through(user: str, work: Path
     prog = work / "prog.py"
     prog.write_text(PROGRAM)
     os.chmod(prog, 0o644)
-    profile = work / "p.profile"
+    profile = policy_dir(work) / "p.profile"
     res = cli("learn", "-o", str(profile), "--", PY, str(prog), str(work), user=user, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout == EXPECTED  # nothing was refused while learning
@@ -88,7 +88,7 @@ def test_learn_lets_network_signals_files_and_exec_through(user: str, work: Path
 
 def test_learn_of_a_failing_program_says_so_and_still_writes(user: str, work: Path) -> None:
     _confinable()
-    profile = work / "f.profile"
+    profile = policy_dir(work) / "f.profile"
     res = cli("learn", "-o", str(profile), "--", "/bin/sh", "-c", "cat /etc/hostname; exit 3",
               user=user, timeout=120)
     assert res.returncode == 1
@@ -142,7 +142,7 @@ def test_every_rule_kind_learn_emits_is_accepted_by_check(tmp_path: Path, exec_m
     for name in c.SIGNAL_NAMES.values():
         if name != "exists":
             assert f"set=({name})" in text
-    path = tmp_path / "sweep.profile"
+    path = policy_dir(tmp_path) / "sweep.profile"
     path.write_text(text)
     res = cli("check", str(path))
     assert res.returncode == 0, res.stdout + res.stderr + text
@@ -166,7 +166,7 @@ def test_learned_script_runs_enforced(user: str, work: Path) -> None:
     script = work / "hello.sh"
     script.write_text("#!/bin/sh\necho hello from a script\ncat /etc/hostname\n")
     os.chmod(script, 0o755)
-    profile = work / "s.profile"
+    profile = policy_dir(work) / "s.profile"
     learned = cli("learn", "-o", str(profile), "--", str(script), user=user, timeout=120)
     assert learned.returncode == 0, learned.stderr
     assert f"{os.path.realpath('/bin/sh')} ix," in profile.read_text()

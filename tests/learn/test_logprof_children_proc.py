@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from confine_helpers import policy_dir
 
 PROFILE = """include <tunables/global>
 profile kid-proc /usr/bin/dash {
@@ -33,7 +34,7 @@ def test_logprof_says_why_a_childs_own_proc_stays_denied(tmp_path: Path,
                                                          kernel_audit: bool) -> None:
     if not kernel_audit:
         pytest.skip("needs root and kernel audit (Landlock records)")
-    prof = tmp_path / "kid.profile"
+    prof = policy_dir(tmp_path) / "kid.profile"
     prof.write_text(PROFILE)
     log = tmp_path / "audit.jsonl"
     ran = stockade("run", "-q", "--no-cache", "-p", str(prof), "--audit", str(log), "--",
@@ -65,7 +66,7 @@ def test_the_programs_own_proc_is_proposed_not_reported(tmp_path: Path,
     proposes the `@{PROC}/@{pid}/...` rule and no note, and the rule works in the kernel."""
     if not kernel_audit:
         pytest.skip("needs root and kernel audit (Landlock records)")
-    prof = tmp_path / "self.profile"
+    prof = policy_dir(tmp_path) / "self.profile"
     prof.write_text(PROFILE.replace("/usr/bin/dash {", "/usr/bin/cat {")
                     .replace("  @{PROC}/@{pid}/status r,\n", ""))
     log = tmp_path / "audit.jsonl"

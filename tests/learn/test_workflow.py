@@ -48,6 +48,12 @@ def _audit_path(work: Path) -> Path:
     return d / "a.jsonl"
 
 
+def _profile_path(work: Path, name: str) -> Path:
+    """Where a learned profile is kept: beside the audit file, outside every grant it holds
+    (run refuses a profile its program may rewrite)."""
+    return _audit_path(work).parent / f"{name}.profile"
+
+
 def stockade(*args: str, cwd: Path, user: str, input_text: str | None = None,
              ) -> subprocess.CompletedProcess[str]:
     return stockade_as(user, *args, cwd=cwd, env=ENV, input_text=input_text)
@@ -165,7 +171,7 @@ def cycle(name: str, user: str, work: Path, audit_on: bool) -> None:
     prog = PROGRAMS[name]
     prog.setup(work)
     own(work, user)
-    profile = work / f"{name}.profile"
+    profile = _profile_path(work, name)
     learned = stockade("learn", "-o", str(profile), "--", *prog.command, cwd=work, user=user)
     assert learned.returncode == 0, learned.stderr
     check = stockade("check", str(profile), cwd=work, user=user)
@@ -244,7 +250,7 @@ def test_complain_records_converge_in_one_round(user: str, work: Path,
     prog = PROGRAMS["mkdir"]
     prog.setup(work)
     own(work, user)
-    profile = work / "mkdir.profile"
+    profile = _profile_path(work, "mkdir")
     learned = stockade("learn", "-o", str(profile), "--", *prog.command, cwd=work, user=user)
     assert learned.returncode == 0, learned.stderr
     audit = _audit_path(work)
@@ -314,7 +320,7 @@ def test_http_server_with_a_client(work: Path, user: str, kernel_audit: bool) ->
     (work / "index.txt").write_text("site one\n")
     (work / "site2").mkdir()
     (work / "site2" / "index.txt").write_text("site two\n")
-    profile = work / "h.profile"
+    profile = _profile_path(work, "h")
     port = _free_port()
     body, status, err = _serve(["learn", "-o", str(profile)], work, port, "/")
     assert status == 0 and body == "site one\n", err

@@ -25,5 +25,8 @@ def fresh_mini():
 def debian_policy():
     if not os.path.exists(DEBIAN):
         pytest.skip("Debian's selinux-policy-default is not installed")
-    from stockade.modules.selinux.importer import import_policy
-    return import_policy(DEBIAN)
+    from stockade.enforce.plan.cache.dumps import open_cache
+    from stockade.modules.selinux import importer
+
+    importer.DUMP_CACHE = open_cache  # as the CLI does: the dump is made once per user
+    return importer.import_policy(DEBIAN)

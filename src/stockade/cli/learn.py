@@ -39,9 +39,10 @@ REVIEW_HELP = "(A)llow  (D)eny  (G)lob  Glob with (E)xtension  (I)gnore  (F)inis
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `stockade learn`."""
     parser.add_argument("-o", "--output", metavar="PROFILE",
-                        help="where to write the profile (default: in the current directory, "
+                        help="where to write the profile (default: ~/.config/stockade/profiles/, "
                         "named as aa-genprof names it in /etc/apparmor.d: /usr/bin/tar's is "
-                        "usr.bin.tar, for `stockade run -p usr.bin.tar`); an existing one is "
+                        "usr.bin.tar; the current directory for a user without a home); an "
+                        "existing one is "
                         "kept and only what it lacks is added (as aa-logprof does)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing PROFILE instead of adding to it")
@@ -67,7 +68,9 @@ def _observe(command: list[str], observations: str, keep_caps: Sequence[str] = (
     # Learning must not change what the program can do: `run --mode learn` without a profile
     # applies no Landlock limit (files, TCP, signals pass; a domain only isolates ptrace) and
     # the supervisor, in learn mode, lets everything through while it records.
-    argv = [sys.executable, "-m", "stockade", "run", "--mode", "learn", "--lsm", "capability",
+    # -P: the current directory (the user's, which the program may write) is not searched,
+    # not even for the package itself, which runpy finds before stockade/__main__.py runs
+    argv = [sys.executable, "-P", "-m", "stockade", "run", "--mode", "learn", "--lsm", "capability",
             "--learn", observations, "--no-status-record",
             *(f"--keep-cap=CAP_{name.upper()}" for name in keep_caps), "--", *command]
     child = subprocess.Popen(argv)
@@ -164,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     name = args.name or os.path.basename(program)
     chosen = args.output is None
     if chosen:
-        args.output = profile_file_name(program)
+        args.output = default_profile_path(program)
     _check_writable(args.output, chosen)  # before the program runs: learning it is not free
     existing = None
     if not args.overwrite and os.path.lexists(args.output):
@@ -251,6 +254,25 @@ def _check_writable(path: str, chosen: bool) -> None:
         shown = f"the current directory {os.getcwd()}" if where == "." else where
         raise UsageError(f"cannot write the profile {path}: {shown} is not writable by this "
                          f"user{hint}")
+
+
+def default_profile_path(program: str) -> str:
+    """Where a new profile of `program` goes without -o: aa-genprof's name for it in
+    ~/.config/stockade/profiles ($XDG_CONFIG_HOME), made private if missing, as aa-genprof
+    writes /etc/apparmor.d: a place programs do not write, so that `run -p` does not refuse a
+    profile its program could rewrite (learned in the current directory, a program that
+    creates files there could). The current directory for a user without a home."""
+    from stockade.cache_home import config_home
+
+    base = config_home()[0]
+    if base is not None:
+        directory = os.path.join(base, "stockade", "profiles")
+        try:
+            os.makedirs(directory, 0o700, exist_ok=True)
+            return os.path.join(directory, profile_file_name(program))
+        except OSError:
+            pass  # the current directory, checked as any -o
+    return profile_file_name(program)
 
 
 def profile_file_name(program: str) -> str:

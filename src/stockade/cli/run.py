@@ -61,32 +61,26 @@ def _records_unprotected(args: argparse.Namespace, plan: EnforcementPlan) -> boo
     return getattr(args, "mode", None) in ("complain", "learn") and writes_anywhere(plan)
 
 
-def _refuse_code_exposure(grants: list[tuple[str, AccessFs]] | None) -> None:
+def _refuse_code_exposure(grants: list[tuple[str, AccessFs]] | None,
+                          inputs: list[str], module_files: list[str]) -> None:
     """Refuse (exit 125) a plan whose writes (`grants`; None: a run that protects nothing of
     the launcher's) reach the code the unconfined launcher runs later (stockade's modules, the
-    interpreter, sys.path: enforce/own_code.py)."""
+    interpreter, sys.path, --module-file: enforce/own_code.py) or what its profile was read
+    from (`inputs`: ProfilePlan.inputs), which every later run reads again."""
     if grants is None:
         return
     from stockade.enforce import own_code
 
-    why = own_code.exposure(grants)
+    why = own_code.exposure(grants, module_files)
     if why is not None:
         raise StockadeError(f"the launcher's own code {why}: the program could change what "
                             "the unconfined launcher runs (narrow the grant)", SETUP_FAILED)
-
-
-def _warn_profile_exposure(args: argparse.Namespace,
-                           grants: list[tuple[str, AccessFs]] | None) -> None:
-    """One warning when the program may rewrite the profile file it runs under (`learn`
-    writes ./usr.bin.tar, where tar writes its archive): it could widen its next run."""
-    if not args.profile or not grants or args.quiet:
-        return
-    from stockade.enforce.status_record import exposure
-
-    why = exposure(os.path.abspath(args.profile), grants)
+    why = own_code.paths_exposure(inputs, grants) if not own_code.writes_anywhere(grants) \
+        else None
     if why is not None:
-        tell.say(f"warning: the profile {args.profile} {why}: the program could rewrite it "
-                 "and so widen its next run (keep the profile where the program cannot write)")
+        raise StockadeError(f"the profile's input {why}: the program could rewrite the policy "
+                            "of every later run (keep the profile where the program cannot write, or "
+                            "narrow the grant)", SETUP_FAILED)
 
 
 def _open_outputs(args: argparse.Namespace, grants: list[tuple[str, AccessFs]] | None
@@ -117,10 +111,10 @@ def _open_outputs(args: argparse.Namespace, grants: list[tuple[str, AccessFs]] |
 
 
 def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
-                  ) -> tuple[EnforcementPlan, CoverageReport, list[str], str]:
+                  ) -> tuple[EnforcementPlan, CoverageReport, list[str], str, list[str]]:
     """The profile's plan plus the grants of the ad-hoc flags, the compiler's coverage, notes,
-    and the profile's mode as the compiler says it (`ProfilePlan.mode`: "unconfined" for
-    `flags=(unconfined)`).
+    the profile's mode as the compiler says it (`ProfilePlan.mode`: "unconfined" for
+    `flags=(unconfined)`) and what the profile was read from (`ProfilePlan.inputs`).
 
     The ad-hoc flags only add grants (paths, ports, capabilities, clear-env): the profile's
     plan already carries the baseline, and what it unlocks (userns, all TCP ports, ...) stays
@@ -162,7 +156,7 @@ def _profile_plan(args: argparse.Namespace, adhoc: EnforcementPlan, command: str
 
         landlock = abi_version() > 0 and not complain_requested(args)
         refuse_transitions(pp, _record_conflict(args, plan) if landlock else None)
-    return plan, pp.coverage, pp.notes, pp.mode
+    return plan, pp.coverage, pp.notes, pp.mode, pp.inputs
 
 
 def _observe_only(adhoc: EnforcementPlan, quiet: bool) -> EnforcementPlan:
@@ -322,8 +316,9 @@ def _run(args: argparse.Namespace) -> int:
     coverage = CoverageReport()
     notes: list[str] = []
     profile_mode = "enforce"
+    inputs: list[str] = []
     if args.profile:  # the ad-hoc flags add to the profile's plan
-        plan, coverage, notes, profile_mode = _profile_plan(args, plan, command[0])
+        plan, coverage, notes, profile_mode, inputs = _profile_plan(args, plan, command[0])
     if args.allow_keyring:
         plan.seccomp_rules = defaults.without_keyring(plan.seccomp_rules)
     if args.net:
@@ -352,8 +347,7 @@ def _run(args: argparse.Namespace) -> int:
     from stockade.enforce.status_record import write_grants
 
     grants = None if _records_unprotected(args, plan) else write_grants(plan)
-    _refuse_code_exposure(grants)
-    _warn_profile_exposure(args, grants)
+    _refuse_code_exposure(grants, inputs, list(getattr(args, "module_file", None) or []))
     audit, learn = _open_outputs(args, grants)
     try:
         outputs = [os.fstat(fd) for fd in (audit.fd if audit else None, learn) if fd is not None]
@@ -443,6 +437,14 @@ def _run(args: argparse.Namespace) -> int:
                 status = supervised_launch(prep, supervision.supervisor, supervision.routed,
                                            command, on_started=started, before_exec=keeper)
                 tell.report_supervisor_failure(supervision.supervisor.fatal, args.verbose)
+                if supervision.supervisor.left_running:
+                    left = ("processes the program started were still running when it ended: "
+                            "they keep its sandbox, get ENOSYS for every call the supervisor "
+                            "decides, and no denial of theirs is recorded")
+                    if not args.quiet:
+                        tell.say(f"note: {left}")
+                    if audit:
+                        report.write_record(audit, {"event": "left", "note": left})
             else:
                 status = launcher.launch(prep, command, on_started=started,
                                          before_exec=keeper)
@@ -456,8 +458,14 @@ def _run(args: argparse.Namespace) -> int:
             raise
         if collector is not None:
             collector.stop()
-            if collector.lost:
-                tell.say(f"{collector.lost} kernel audit messages were lost (reader too slow)")
+            lost = collector.loss_line()
+            if lost:
+                tell.say(lost)
+                if audit:  # the file says it too: it lacks denials
+                    report.write_record(audit, {"event": "lost", "note": lost,
+                                                "kernel_lost": collector.kernel_lost,
+                                                "reader_lost": collector.lost,
+                                                "denials_missing": collector.missing})
             if collector.attribution_note:
                 tell.say(collector.attribution_note)
                 if audit:  # the file says it too: its SECCOMP records may be incomplete

@@ -10,8 +10,17 @@ launcher waits, and drains it after the program exits until the kernel goes quie
 Attribution: a Landlock domain is inherited by every descendant of the process that created
 it, and the kernel names the domain in each LANDLOCK_ACCESS (1423) record and its creator's
 pid in the LANDLOCK_DOMAIN (1424) record of the first denial. So a 1423 record is ours when
-its domain was created by the confined child. SECCOMP (1326) records carry the pid of the
-task: ours when it is the child or one of its descendants. The descendants are learned as
+its domain was created by the confined child, or when the task it names (the pid of the
+event's SYSCALL record) is the child or one of its descendants: the 1424 record is logged once
+per domain (security/landlock/audit.c log_domain), and a program that floods the audit backlog
+so that it is lost must not hide the domain's later denials (red team 12). SECCOMP (1326)
+records carry the pid of the task: ours when it is the child or one of its descendants.
+
+Losses: the kernel drops records when its backlog is full (Landlock logs with GFP_ATOMIC and
+never waits) and counts them in AUDIT_GET's `lost`; the reader's socket may overrun. Both are
+counted (`kernel_lost`: the host-wide counter's growth during the run, `lost`), and a domain's
+deallocation record states how many denials it made (`denials=`), which is compared with the
+denial records received (`missing`). `loss_line` says all of it in one line. The descendants are learned as
 they are created, from the kernel's fork events (enforce/fork_events.py: a child that already
 exited, or a grandchild re-parented to the launcher, still counts); where those events are not
 available, by the parent chain in /proc when the record is read (pids seen once are
@@ -48,6 +57,22 @@ def plan_errnos(rules: Iterable[SeccompRule]) -> dict[str, int]:
     return {name: next(iter(values)) for name, values in found.items() if len(values) == 1}
 
 
+def _kernel_status() -> dict[str, int] | None:
+    """AUDIT_GET's answer (None when it cannot be asked)."""
+    from stockade.host.audit import audit_get
+
+    try:
+        return audit_get()
+    except (OSError, TimeoutError):
+        return None
+
+
+def _kernel_lost() -> int | None:
+    """The kernel's count of audit messages it dropped (AUDIT_GET `lost`), None if unknown."""
+    status = _kernel_status()
+    return None if status is None else status.get("lost")
+
+
 def _parent(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
@@ -73,6 +98,13 @@ class DenialCollector:
         self.not_ours: set[int] = set()
         self.domains: set[str] = set()
         self.count = 0
+        #: domain -> its denial records received; its count from the deallocation record
+        self.received: dict[str, int] = {}
+        self.counted: dict[str, int] = {}
+        self.kernel_lost = 0
+        self.backlog_limit = 0
+        self.cut_short = False
+        self._lost_at_start = _kernel_lost()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._fork_thread: threading.Thread | None = None
@@ -114,6 +146,9 @@ class DenialCollector:
                 creator = rec.pid
             if domain and creator and self.ours_pid(creator):
                 self.domains.add(domain)
+            if (domain and domain not in self.domains and rec.operation != "domain_allocated"
+                    and rec.record_type == 1423 and self.ours_pid(rec.pid or 0)):
+                self.domains.add(domain)  # its domain record was lost: the task is ours
             return bool(domain) and domain in self.domains
         if rec.module == "seccomp":
             return self.ours_pid(rec.pid)
@@ -131,7 +166,45 @@ class DenialCollector:
                 rec.errno = self.errnos[rec.object]
                 rec.denied = errno_action(rec.errno)
             self.count += 1
+            if rec.module == "landlock":
+                self._tally(rec)
             self.sink(rec)
+
+    def _tally(self, rec: AuditRecord) -> None:
+        domain = rec.fields.get("domain", "")
+        if rec.record_type == 1423:
+            self.received[domain] = self.received.get(domain, 0) + 1
+        elif rec.operation == "domain_deallocated":
+            denials = rec.fields.get("denials", "")
+            if denials.isdigit():
+                self.counted[domain] = int(denials)
+
+    @property
+    def missing(self) -> int:
+        """Denials the program's Landlock domains made (their deallocation records' count)
+        that no record received shows."""
+        return sum(max(0, n - self.received.get(d, 0)) for d, n in self.counted.items())
+
+    def loss_line(self) -> str:
+        """One line saying which denial records were lost, and how it is known ("" if none)."""
+        parts = []
+        if self.missing:
+            made = sum(self.counted.values())
+            parts.append(f"the kernel counted {made} Landlock denials of the program, "
+                         f"{made - self.missing} were recorded")
+        if self.kernel_lost:
+            parts.append(f"the kernel dropped {self.kernel_lost} audit messages during the run "
+                         f"(backlog limit {self.backlog_limit}; host-wide)")
+        if self.lost:
+            parts.append(f"{self.lost} were lost by the reader (too slow)")
+        if self.cut_short and (parts or self.domains - set(self.counted)):
+            parts.append(f"reading stopped {DRAIN_MAX_SECONDS:g} s after the program ended "
+                         "with records still arriving")
+        if not parts:
+            return ""
+        what = "denial records of the program were lost" if self.missing else \
+            "kernel audit messages were dropped during the run, the program's denials among them?"
+        return f"{what}: " + "; ".join(parts)
 
     # -- the reading thread -------------------------------------------------------------
     def start(self, pid: int) -> None:
@@ -176,8 +249,15 @@ class DenialCollector:
         while (now := time.monotonic()) < min(quiet_until, start + DRAIN_MAX_SECONDS):
             if self._read(max(0.0, min(quiet_until, start + DRAIN_MAX_SECONDS) - now)):
                 quiet_until = time.monotonic() + DRAIN_QUIET_SECONDS
+        # still arriving at the cap (a flood the reader is behind on, or a busy host): what
+        # the program made last may be among what is left unread
+        self.cut_short = quiet_until > start + DRAIN_MAX_SECONDS
         self.handle(self.correlator.flush())
         self.reader.close()
+        status = _kernel_status()
+        if status is not None and self._lost_at_start is not None:
+            self.kernel_lost = (status.get("lost", 0) - self._lost_at_start) % (1 << 32)
+            self.backlog_limit = status.get("backlog_limit", 0)
         if self.forks is not None:
             self.forks.close()
 

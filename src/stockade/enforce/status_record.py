@@ -32,6 +32,7 @@ WRITE_RIGHTS = (AccessFs.WRITE_FILE | AccessFs.TRUNCATE | AccessFs.MAKE_REG | Ac
                 | AccessFs.MAKE_SYM | AccessFs.MAKE_FIFO | AccessFs.MAKE_SOCK
                 | AccessFs.MAKE_CHAR | AccessFs.MAKE_BLOCK | AccessFs.REMOVE_FILE
                 | AccessFs.REMOVE_DIR | AccessFs.REFER)
+_WRITE_BITS = int(WRITE_RIGHTS)  # int arithmetic: IntFlag's & costs microseconds per call
 
 
 class RecordDirError(OSError):
@@ -63,10 +64,13 @@ class _Place:
     inode) of it and of its ancestors on that path, and the positions inside their file
     systems that a walk to it can pass (mount_position: every mount that shows it)."""
 
-    def __init__(self, path: str, fd: int | None) -> None:
+    def __init__(self, path: str, fd: int | None, table: dict[int, Any] | None = None,
+                 positions: dict[str, Any] | None = None) -> None:
         from stockade.enforce import mount_position
 
-        self.table = mount_position.mounts()
+        self.table = mount_position.mounts() if table is None else table
+        #: grant -> its mount position, kept by a caller that asks about many paths
+        self.positions = positions
         self.opened = os.fstat(fd) if fd is not None else None
         if fd is not None:
             self.here = mount_position.of_fd(fd, self.table)
@@ -89,6 +93,15 @@ class _Place:
                 break
             here = os.path.dirname(here)
 
+    def real_of(self, grant: str) -> str:
+        """os.path.realpath(grant), kept in `positions` when the caller shares one."""
+        if self.positions is None:
+            return os.path.realpath(grant)
+        key = "\0real " + grant  # no path holds a NUL
+        if key not in self.positions:
+            self.positions[key] = os.path.realpath(grant)
+        return self.positions[key]
+
     def position_of(self, grant: str, st: os.stat_result) -> tuple[str, str] | None:
         """The position of `grant` when it may share a file system with this place (st_dev is
         mountinfo's device, except on file systems such as btrfs: those are always looked up)."""
@@ -97,13 +110,17 @@ class _Place:
         dev = f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
         if dev in self.known and dev not in self.devs:
             return None
-        return mount_position.of_path(grant, self.table)
+        if self.positions is None:
+            return mount_position.of_path(grant, self.table)
+        if grant not in self.positions:
+            self.positions[grant] = mount_position.of_path(grant, self.table)
+        return self.positions[grant]
 
     def covered_by(self, grant: str) -> bool:
         """Whether a grant on `grant` lets a walk to this place pass it."""
         from stockade.enforce import mount_position
 
-        top = os.path.realpath(grant)
+        top = self.real_of(grant)
         if self.real == top or self.real.startswith(top.rstrip("/") + "/"):
             return True
         try:
@@ -118,7 +135,7 @@ class _Place:
     def holds(self, grant: str) -> bool:
         """Whether `grant` lies below this place (a directory), by path or inside its file
         system (through another mount of it)."""
-        if os.path.realpath(grant).startswith(self.real.rstrip("/") + "/"):
+        if self.real_of(grant).startswith(self.real.rstrip("/") + "/"):
             return True
         if self.here is None:
             return False
@@ -132,7 +149,9 @@ class _Place:
 
 
 def writable_grant(path: str, grants: Iterable[tuple[str, AccessFs]], *,
-                   fd: int | None = None, place: _Place | None = None) -> str | None:
+                   fd: int | None = None, place: _Place | None = None,
+                   table: dict[int, Any] | None = None,
+                   positions: dict[str, Any] | None = None) -> str | None:
     """The first grant whose rights let a sandbox change `path`: a grant on `path` itself (a
     file: its contents) or on a directory at or above it (what is in it); None if no grant
     does. `fd` is a descriptor the caller holds on `path`: what it refers to is judged.
@@ -141,16 +160,19 @@ def writable_grant(path: str, grants: Iterable[tuple[str, AccessFs]], *,
     directory or to one of its ancestors (a hard link, a bind mount of /run or of a directory
     below the grant, say) covers it too, so the grants are compared by (device, inode) with
     `path` and each of its ancestors, and by position inside the file system through every
-    mount that shows it (mount_position), besides by path."""
-    place = place or _Place(path, fd)
+    mount that shows it (mount_position), besides by path. `table` (mount_position.mounts())
+    and `positions` (grant -> position, filled as asked): for a caller that asks about many
+    paths."""
+    place = place or _Place(path, fd, table, positions)
     for grant, rights in grants:
-        if rights & WRITE_RIGHTS and place.covered_by(grant):
+        if int(rights) & _WRITE_BITS and place.covered_by(grant):
             return grant
     return None
 
 
 def exposure(path: str, grants: Iterable[tuple[str, AccessFs]], *,
-             fd: int | None = None) -> str | None:
+             fd: int | None = None, table: dict[int, Any] | None = None,
+             positions: dict[str, Any] | None = None) -> str | None:
     """Why a sandbox holding `grants` could change `path`, a file or directory the launcher owns
     (the status record directory, --audit and --learn files, the plan cache), as a phrase
     following the path ("lies inside the writable grant /run"); None when it cannot.
@@ -159,10 +181,10 @@ def exposure(path: str, grants: Iterable[tuple[str, AccessFs]], *,
 
     Besides `writable_grant`: a writable grant inside a directory, and a file with more than
     one link while any grant is writable (the other name may lie inside it)."""
-    grants = [(g, r) for g, r in grants if r & WRITE_RIGHTS]
+    grants = [(g, r) for g, r in grants if int(r) & _WRITE_BITS]
     if not grants:
         return None
-    place = _Place(path, fd)
+    place = _Place(path, fd, table, positions)
     if fd is not None and (place.here is None or not place.real.startswith("/")):
         return "could not be located once opened (removed or moved meanwhile)"
     grant = writable_grant(path, grants, place=place)

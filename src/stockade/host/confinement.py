@@ -71,9 +71,24 @@ def _environ_profile(pid: int) -> str | None:
     return None
 
 
+def _written_for(path: Path, pid: int) -> bool:
+    """Whether the record at `path` can be the launcher's record of `pid`: written by root or
+    by the user the process runs as (the launcher does not change users). A user's runtime
+    directory is theirs to write: a record there about another user's process (pid 1) is
+    not believed (red team 12, rt/status_forged_by_other_user.sh)."""
+    try:
+        owner = path.stat().st_uid
+        runs_as = os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return False
+    return owner in (0, runs_as)
+
+
 def _record(pid: int, uid: int, dirs: list[Path] | None) -> tuple[dict[str, Any], Path] | None:
     for directory in dirs or record_dirs(uid):
         path = directory / f"{pid}.json"
+        if not _written_for(path, pid):
+            continue
         text = read_text(path)
         if text is None:
             continue

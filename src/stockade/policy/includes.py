@@ -110,6 +110,12 @@ class Loader:
     def __init__(self, include_dirs: Sequence[str] = (), *, system: bool = True,
                  bundled: bool = True) -> None:
         self.path = search_path(include_dirs, system=system, bundled=bundled)
+        #: what the policy is read from, by the names it was asked through: every file read,
+        #: every directory whose files were included, and every place an include was looked
+        #: for (a file made there, or an /etc/apparmor.d made, would change the policy)
+        self.inputs: dict[str, None] = {}
+        if system and SYSTEM_DIR not in self.path:
+            self.inputs[SYSTEM_DIR] = None
         self._cache: dict[str, ast.PolicyFile] = {}
         self._height: dict[str, int] = {}  # file -> the nesting inside it, its includes too
         self._stack: list[str] = []
@@ -118,6 +124,7 @@ class Loader:
 
     def load_file(self, path: str | os.PathLike[str], _depth: int = 0) -> ast.PolicyFile:
         """Parse a file and, recursively, everything it includes."""
+        self.inputs[os.path.join(os.getcwd(), path)] = None  # `..` stays: it is walked
         real = fsview.realpath(path)
         if real in self._cache:
             return self._cache[real]
@@ -172,6 +179,7 @@ class Loader:
     def find(self, inc: ast.Include, including: str) -> str | None:
         """The file or directory an include names, or None when not found."""
         if os.path.isabs(inc.path):
+            self.inputs[inc.path] = None
             return inc.path if fsview.exists(inc.path) else None
         dirs = list(self.path)
         if not inc.magic:
@@ -181,6 +189,7 @@ class Loader:
             dirs = [os.getcwd(), base]
         for d in dirs:
             cand = os.path.join(d, inc.path)
+            self.inputs[os.path.join(os.getcwd(), cand)] = None  # `..` stays: it is walked
             if fsview.exists(cand):
                 return cand
         return None

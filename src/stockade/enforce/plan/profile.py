@@ -222,6 +222,7 @@ def _build(path: str, include_dirs: Sequence[str], name: str | None, abi: int | 
     with timer.phase("plan"):
         profile = select_profile(profiles, name, path, program)
         pp = compile_plan(profile, abi=abi)
+        pp.inputs = list(loader.inputs)
         if program is not None:
             grant_attached_program(pp, profile, program)
         return pp

@@ -404,12 +404,13 @@ class ProfilePlan(Slotted):
     """The profile compiler's output (enforce/plan/profile.py): the plan, one coverage entry per rule,
     notes for people. Defined here so that a cached plan loads without the compiler."""
 
-    FIELDS = ("profile", "abi", "plan", "coverage", "notes", "mode", "transitions")
+    FIELDS = ("profile", "abi", "plan", "coverage", "notes", "mode", "transitions", "inputs")
     __slots__ = FIELDS
 
     def __init__(self, profile: str, abi: int, plan: EnforcementPlan, coverage: CoverageReport,
                  notes: list[str] | None = None, mode: str = "enforce",
-                 transitions: list[str] | None = None) -> None:
+                 transitions: list[str] | None = None, inputs: list[str] | None = None,
+                 ) -> None:
         self.profile = profile
         self.abi = abi
         self.plan = plan
@@ -418,3 +419,6 @@ class ProfilePlan(Slotted):
         self.mode = mode
         #: one line per exec transition (px/cx) and hat the kernel cannot apply (select.py)
         self.transitions: list[str] = [] if transitions is None else transitions
+        #: what the policy was read from (policy.includes.Loader.inputs): `run` refuses a plan
+        #: whose program could change one of them (enforce/own_code.py)
+        self.inputs: list[str] = [] if inputs is None else inputs

@@ -237,6 +237,7 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
                                before_exec=started)
     finally:
         hook.join(2.0)  # tasks left behind (daemons) lose the supervisor: ENOSYS from now on
+        supervisor.left_running = hook.thread is not None and hook.thread.is_alive()
         supervisor.stop()
         hook.join(5.0)
         if ruleset >= 0:

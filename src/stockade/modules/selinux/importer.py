@@ -1,20 +1,19 @@
 """Import a kernel binary policy (e.g. Debian's policy.33) into a compiled `Policy`.
 
 SETools reads the binary format; it belongs to the system Python, so `setools_dump.py` runs
-there as a subprocess and writes JSON, which is cached (gzip) under the user's cache directory,
-keyed by the SHA-256 of the policy file and the dump format. Everything else is built here, into
-the same structures the CIL compiler produces.
+there as a subprocess and writes JSON, which is cached (by `DUMP_CACHE`: the CLI's private,
+keyring-authenticated store) keyed by the SHA-256 of the policy file and the dump format.
+Everything else is built here, into the same structures the CIL compiler produces.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
 import subprocess
 import tempfile
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from stockade.errors import StockadeError
@@ -39,15 +38,6 @@ _COND_OPS = {"!": "not", "&&": "and", "||": "or", "^": "xor", "==": "eq", "!=": 
 _CONSTRAINT_OPS = {"==": "eq", "!=": "neq", "dom": "dom", "domby": "domby", "incomp": "incomp"}
 
 
-def cache_dir() -> Path | None:
-    """$XDG_CACHE_HOME/stockade/selinux (or ~/.cache/...); None where the user has no cache
-    directory of its own (stockade.cache_home)."""
-    from stockade.cache_home import cache_home
-
-    base = cache_home()[0]
-    return None if base is None else Path(base) / "stockade" / "selinux"
-
-
 def policy_hash(path: str) -> str:
     """SHA-256 of the policy file."""
     digest = hashlib.sha256()
@@ -61,17 +51,28 @@ def policy_hash(path: str) -> str:
     return digest.hexdigest()
 
 
+#: opens the cache of dumps (enforce/plan/cache/dumps.py: private, authenticated with the
+#: kernel keyring's key), set by the CLI; None: no cache (a dump file a sandbox could rewrite
+#: decides what later runs allow: red team 12)
+DUMP_CACHE: Callable[[], Any] | None = None
+
+
 def dump_policy(path: str, *, use_cache: bool = True) -> dict[str, Any]:
     """The SETools dump of a binary policy, from the cache when it is there."""
-    name = f"{policy_hash(path)[:32]}-v{setools_dump.FORMAT}.json.gz"  # checks the input
-    where = cache_dir() if use_cache else None
-    cached = where / name if where else None
-    if cached is not None and cached.exists():
-        try:
-            with gzip.open(cached, "rt", encoding="utf-8") as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            cached.unlink(missing_ok=True)
+    name = f"{policy_hash(path)[:32]}-v{setools_dump.FORMAT}.json"
+    cache = DUMP_CACHE() if use_cache and DUMP_CACHE is not None else None
+    try:
+        return _cached_dump(path, name, cache)
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+def _cached_dump(path: str, name: str, cache: Any) -> dict[str, Any]:
+    if cache is not None:
+        found = cache.load(name)
+        if isinstance(found, dict):
+            return found
     with tempfile.TemporaryDirectory(prefix="stockade-sepol-") as tmp:
         out = os.path.join(tmp, "dump.json")
         try:
@@ -84,15 +85,8 @@ def dump_policy(path: str, *, use_cache: bool = True) -> dict[str, Any]:
             raise StockadeError(proc.stderr.strip() or f"setools dump failed ({proc.returncode})")
         with open(out, encoding="utf-8") as f:
             data = json.load(f)
-    if cached is not None:
-        try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            partial = cached.with_suffix(".tmp")
-            with gzip.open(partial, "wt", encoding="utf-8", compresslevel=3) as f:
-                json.dump(data, f, separators=(",", ":"))
-            os.replace(partial, cached)
-        except OSError:
-            pass  # a read-only home only costs the next run time
+    if cache is not None:
+        cache.save(name, data)
     return data
 
 

@@ -29,7 +29,9 @@ Integrity: a sandboxed program must not make a later run accept a wider plan.
   every sandbox's reach. A key file could not be kept secret: most profiles grant read
   access to the home directory or /.
 * The directory is private (0700, ours, pinned with O_NOFOLLOW|O_DIRECTORY and checked with
-  fstat), entries are opened with O_NOFOLLOW and must be regular files of ours.
+  fstat), and so is every component below the user's base (XDG_CACHE_HOME or the home
+  directory: `.cache/stockade/plans` is made and opened with no link followed, red team 12);
+  entries are opened with O_NOFOLLOW and must be regular files of ours.
 * A run whose sandbox could write into the cache directory (a writable grant at, above or
   below it, or no Landlock at all) neither uses nor writes the cache.
 * A sandbox that may use the keyring knows the key, or plants its own: its run marks the key
@@ -53,7 +55,7 @@ if TYPE_CHECKING:
     from stockade.enforce.plan.cache.marks import Mark
     from stockade.enforce.plan.types import EnforcementPlan, ProfilePlan
 
-FORMAT = 7
+FORMAT = 8
 
 
 def _code_fingerprint() -> str:

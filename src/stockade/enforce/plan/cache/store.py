@@ -31,13 +31,29 @@ MAX_ENTRY_BYTES = 64 << 20
 MAX_ENTRIES = 64
 
 
-def cache_dir() -> str | None:
-    """Where this user's compiled plans are cached; None when there is no such place (a home
-    that does not exist or is not the user's: stockade.cache_home)."""
+def _trusted_base() -> tuple[str, list[str]] | None:
+    """The directory the user names for caches (XDG_CACHE_HOME, else the home directory), and
+    the components below it up to stockade's own directory (`.cache`, `stockade`): those are
+    walked without following a link (a sandbox that may write ~/.cache could put one there:
+    red team 12, rt/plan_cache_parent_link.sh). None where the user has no cache directory of
+    its own (a home that does not exist or is not the user's: stockade.cache_home)."""
     from stockade.cache_home import cache_home
 
     base = cache_home()[0]
-    return None if base is None else os.path.join(base, "stockade", "plans")
+    if base is None:
+        return None
+    if os.path.isabs(os.environ.get("XDG_CACHE_HOME") or ""):
+        return base, ["stockade"]
+    return os.path.dirname(base), [".cache", "stockade"]  # base is HOME/.cache
+
+
+def cache_dir(name: str = "plans") -> str | None:
+    """Where this user's compiled plans (or another of stockade's caches: `name`) are cached;
+    None when there is no such place."""
+    trusted = _trusted_base()
+    if trusted is None:
+        return None
+    return os.path.join(trusted[0], *trusted[1], name)
 
 
 def entry_name(key: dict[str, Any]) -> str:
@@ -60,20 +76,40 @@ class Store:
 
     @classmethod
     def open(cls, directory: str, secret: bytes) -> Store:
-        """Open (making it if missing) `directory`; OSError when it is not private to us."""
-        from stockade.enforce.status_record import RecordDirError, open_dir
-
-        parent = os.path.dirname(directory)
-        try:
-            os.makedirs(parent, 0o700, exist_ok=True)
-        except FileExistsError:
-            pass
+        """Open (making what is missing) `directory`, one of `cache_dir`'s: below the user's
+        base, every component is made and opened with no link followed; OSError when one is
+        a link or the last is not private to us (owned by us, mode 0700)."""
+        trusted = _trusted_base()
+        if trusted is None or os.path.dirname(directory) != os.path.join(trusted[0],
+                                                                         *trusted[1]):
+            raise OSError(errno.EINVAL, f"{directory} is not a cache directory of this user")
+        try:  # the base as the user names it (XDG_CACHE_HOME may not exist yet)
+            os.makedirs(trusted[0], 0o700, exist_ok=True)
         except OSError as err:
-            raise OSError(err.errno, f"cannot make {directory}: {err.strerror}") from None
+            raise OSError(err.errno, f"cannot make {trusted[0]}: {err.strerror}") from None
+        fd = os.open(trusted[0], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            return cls(directory, open_dir(directory), secret)
-        except RecordDirError as err:
-            raise OSError(err.errno, err.strerror or str(err)) from None
+            for part in [*trusted[1], os.path.basename(directory)]:
+                with suppress(FileExistsError):
+                    os.mkdir(part, 0o700, dir_fd=fd)
+                try:
+                    nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+                                  | os.O_CLOEXEC, dir_fd=fd)
+                except OSError as err:
+                    why = "a symbolic link" if err.errno in (errno.ELOOP, errno.ENOTDIR) \
+                        else err.strerror
+                    raise OSError(err.errno, f"{directory}: {part} is {why}") from None
+                os.close(fd)
+                fd = nxt
+            st = os.fstat(fd)
+            if st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) & 0o077:
+                raise OSError(errno.EPERM, f"{directory} is not a private directory of uid "
+                              f"{os.geteuid()} (owner {st.st_uid}, mode "
+                              f"{stat.S_IMODE(st.st_mode):04o})")
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(directory, fd, secret)
 
     def close(self) -> None:
         """Release the directory."""
