@@ -194,12 +194,11 @@ def pattern_matches(text: str, path: str, *, is_dir: bool = False) -> bool:
     return _compiled(text).fullmatch(query_bytes(path, is_dir)) is not None
 
 
-def merge(entries: list[FileEntry], owner: bool) -> FilePerms:
-    """Combine the rules that match one path into a FilePerms (plain ints inside: IntFlag
-    arithmetic costs a microsecond per operation)."""
-    live = [e for e in entries if e.applies(owner)]
-    if not live:
-        return _EMPTY
+def _masks(live: list[FileEntry]) -> tuple[int, int, int, int]:
+    """(allow, deny, audit, quiet) of the rules that match one path and count for its owner,
+    as plain ints (IntFlag arithmetic costs a microsecond per operation): allow and deny by
+    priority level, highest first, each permission decided at the first level that names it;
+    allow without what is denied."""
     allow = deny = audit = quiet = decided = 0
     levels = {e.priority for e in live}
     for level in sorted(levels, reverse=True) if len(levels) > 1 else levels:
@@ -223,7 +222,15 @@ def merge(entries: list[FileEntry], owner: bool) -> FilePerms:
         allow |= a & ~decided
         deny |= d & ~decided
         decided |= a | d
-    allow &= ~deny
+    return allow & ~deny, deny, audit, quiet
+
+
+def merge(entries: list[FileEntry], owner: bool) -> FilePerms:
+    """Combine the rules that match one path into a FilePerms."""
+    live = [e for e in entries if e.applies(owner)]
+    if not live:
+        return _EMPTY
+    allow, deny, audit, quiet = _masks(live)
     exec_mode = exec_target = None
     if allow & _EXEC:
         xs = [e for e in live if not e.deny and e.exec_mode]
@@ -363,6 +370,14 @@ class FileMatcher:
         if hit is not None:
             cache.move_to_end(key)
             return hit
+        result = merge(self._found(path, is_dir), owner)
+        cache[key] = result
+        if len(cache) > self.cache_size:
+            cache.popitem(last=False)
+        return result
+
+    def _found(self, path: str, is_dir: bool) -> list[FileEntry]:
+        """The entries matching the path, with those of its aliases (source order)."""
         found = self.matching(path, is_dir=is_dir)
         for src, dst in self.aliases:
             # `alias SRC -> DST,`: rules written for SRC/... also apply to DST/...
@@ -370,11 +385,15 @@ class FileMatcher:
                 extra = self.matching(src + path[len(dst):], is_dir=is_dir)
                 found = sorted({id(e): e for e in found + extra}.values(),
                                key=self.entries.index)
-        result = merge(found, owner)
-        cache[key] = result
-        if len(cache) > self.cache_size:
-            cache.popitem(last=False)
-        return result
+        return found
+
+    def allowed(self, path: str, *, is_dir: bool = False, owner: bool = True) -> Perm:
+        """`lookup(...).allow` without the rest of the result and not cached: for callers
+        that ask many paths once each and need only the allowed permissions (a plan asks
+        whether each of 20,000 directories may be made; building and caching the whole
+        result was most of the time of such a question)."""
+        live = [e for e in self._found(path, is_dir) if e.applies(owner)]
+        return _PERM[_masks(live)[0]] if live else _NONE
 
     def clear_cache(self) -> None:
         """Forget cached lookups (benchmarks measure uncached lookups with this)."""
