@@ -88,7 +88,7 @@ class CompiledProfile:
     def allows(self, path: str, want: Perm, *, is_dir: bool = False, owner: bool = True) -> bool:
         """`file_perms(...).allows(want)`, uncached and without building the whole result
         (for many paths asked once each: FileMatcher.allowed)."""
-        return not (want & ~self.matcher.allowed(path, is_dir=is_dir, owner=owner))
+        return not (int(want) & ~self.matcher.allowed_bits(path, is_dir=is_dir, owner=owner))
 
     def rules_of(self, kind: str) -> list[Any]:
         """Rules of one kind ('file', 'network', 'dbus', ...) in source order."""

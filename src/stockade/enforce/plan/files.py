@@ -53,6 +53,7 @@ WRITE_FILE = F.WRITE_FILE | F.TRUNCATE
 DEVICES = F.MAKE_CHAR | F.MAKE_BLOCK
 
 _TRANSITION = {"p": "profile", "c": "child profile"}
+_CREATES = int(Perm.WRITE | Perm.APPEND)  # either lets the program create a file
 _NO_NAMES: frozenset[str] = frozenset()
 
 
@@ -350,8 +351,7 @@ class FileCompiler:
 
     def _may_create(self, path: str) -> bool:
         """Whether the profile lets the program create the file `path` (w or a)."""
-        allowed = self.ctx.profile.matcher.allowed(path)
-        return bool(allowed & Perm.WRITE) or bool(allowed & Perm.APPEND)
+        return bool(self.ctx.profile.matcher.allowed_bits(path) & _CREATES)
 
     def _readable(self, target: Target, perms: Perm) -> bool:
         """Whether the profile lets `target` (a file, or everything in a tree) be read."""
