@@ -30,6 +30,7 @@ from stockade.policy import Perm
 
 F = AccessFs
 _MAKE_DIR = int(F.MAKE_DIR)
+_WRITE = int(Perm.WRITE)
 #: answers a build keeps per memo (`existing_ancestor`)
 MEMO_LIMIT = 65_536
 
@@ -150,7 +151,7 @@ def parent_grants(exp: Expansion, perms: Perm, rights_for: Callable[[str], Acces
     # runs for every target of every rule), asked of `rights_for` once per kind
     by_dir: dict[str, tuple[int, list[str]]] = {}
     of_kind: dict[str, int] = {}
-    writes = bool(perms & Perm.WRITE)
+    writes = bool(int(perms) & _WRITE)
 
     def rights_of(kind: str) -> int:
         got = of_kind.get(kind)
