@@ -372,15 +372,17 @@ class FileMatcher:
         if hit is not None:
             cache.move_to_end(key)
             return hit
-        result = merge(self._found(path, is_dir), owner)
+        found = self.matching(path, is_dir=is_dir)
+        if self.aliases:
+            found = self._aliased(path, is_dir, found)
+        result = merge(found, owner)
         cache[key] = result
         if len(cache) > self.cache_size:
             cache.popitem(last=False)
         return result
 
-    def _found(self, path: str, is_dir: bool) -> list[FileEntry]:
-        """The entries matching the path, with those of its aliases (source order)."""
-        found = self.matching(path, is_dir=is_dir)
+    def _aliased(self, path: str, is_dir: bool, found: list[FileEntry]) -> list[FileEntry]:
+        """`found` (the entries matching the path) with those of its aliases (source order)."""
         for src, dst in self.aliases:
             # `alias SRC -> DST,`: rules written for SRC/... also apply to DST/...
             if path.startswith(dst):
@@ -398,7 +400,10 @@ class FileMatcher:
 
     def allowed_bits(self, path: str, *, is_dir: bool = False, owner: bool = True) -> int:
         """`allowed` as a plain int (IntFlag arithmetic costs a microsecond per operation)."""
-        live = [e for e in self._found(path, is_dir) if e.applies(owner)]
+        found = self.matching(path, is_dir=is_dir)
+        if self.aliases:
+            found = self._aliased(path, is_dir, found)
+        live = [e for e in found if e.applies(owner)]
         return _masks(live)[0] if live else 0
 
     def clear_cache(self) -> None:

@@ -147,6 +147,14 @@ def parent_grants(exp: Expansion, perms: Perm, rights_for: Callable[[str], Acces
     the build's `existing_ancestor` answers (the same `may_make_dir` and `fs` throughout).
     """
     fs = fs or BuildCache()
+    last_glob = _last_component_glob(exp)
+    if not exp.targets and len(exp.missing) == 1 and not last_glob:
+        # one name missing at launch (most rules of a large profile): nothing is granted
+        # when add() below would stop before granting (no setup for those)
+        only = exp.missing[0]
+        if not _replaceable(only.path, only.kind, fs) or existing_ancestor(
+                only.path, may_make_dir, fs, ancestors)[0] in (None, "/"):
+            return []
     # rights as plain ints (IntFlag arithmetic costs a microsecond per operation, and this
     # runs for every target of every rule), asked of `rights_for` once per kind
     by_dir: dict[str, tuple[int, list[str]]] = {}
@@ -188,7 +196,7 @@ def parent_grants(exp: Expansion, perms: Perm, rights_for: Callable[[str], Acces
             add(t.path, t.kind)
     for t in exp.missing:
         add(t.path, t.kind)
-    if _last_component_glob(exp):
+    if last_glob:
         kind = DIR if exp.pattern.endswith("/") else FILE  # `D/*/ w`: mkdir in D
         made = creation_rights(perms, kind, rights_of(FILE))
         if fs.isdir(exp.region):
