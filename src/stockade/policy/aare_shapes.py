@@ -42,23 +42,23 @@ def _shape_of(text: str) -> tuple[str, list[str]] | None:
     return shape, [p for p in pieces if p[0] != "["]
 
 
-#: per node of a shape's tree: its literal text split at the `a`s (a str list), or the node
-#: itself; None for a shape the full parse refuses or cannot shape
-Template = tuple[list[str] | tuple, ...]
+#: per node of a shape's tree: [its literal text as a %-format with a `%s` for each `a`, how
+#: many], or the node itself; None for a shape the full parse refuses or cannot shape
+Template = tuple[list | tuple, ...]
 _shapes: dict[str, Template | None] = {}
 
 
 def _template(shape_seq: Seq) -> Template | None:
-    out: list[list[str] | tuple] = []
+    out: list[list | tuple] = []
     for node in shape_seq:
         if node[0] not in _KINDS:
             return None
-        out.append(node[1].split("a") if node[0] == "lit" else node)
+        if node[0] == "lit":
+            parts = node[1].replace("%", "%%").split("a")
+            out.append(["%s".join(parts), len(parts) - 1])
+        else:
+            out.append(node)
     return tuple(out)
-
-
-def _join(parts: list[str], runs: list[str]) -> str:
-    return parts[0] + "".join([r + p for r, p in zip(runs, parts[1:], strict=True)])
 
 
 def _fill(template: Template, runs: list[str]) -> Seq | None:
@@ -70,12 +70,12 @@ def _fill(template: Template, runs: list[str]) -> Seq | None:
         if type(piece) is tuple:
             seq.append(piece)
             continue
-        k = len(piece) - 1
+        fmt, k = piece
         mine = runs[at : at + k]
         if len(mine) != k:
             return None
         at += k
-        seq.append(("lit", _join(piece, mine)))  # type: ignore[arg-type]
+        seq.append(("lit", fmt % tuple(mine)))
     if at != len(runs):
         return None
     return tuple(seq)
