@@ -52,28 +52,31 @@ class AareError(ValueError):
 class Pattern(Frozen):
     """A parsed AARE: its text, tree, whether it is exact (no wildcard), its RE2 regex.
 
-    The regex is made from the tree when first asked (`regex_of_tree`; or given): the
-    matcher answers exact paths and whole trees from dicts and compiles a directory's globs
-    only when a path there is asked, so most patterns of a large profile never need it."""
+    The regex is made from the tree when first read unless given (`regex_of_tree`, by
+    `__getattr__`, which only an unset slot reaches): the matcher answers exact paths and
+    whole trees from dicts and compiles a directory's globs only when a path there is asked,
+    so most patterns of a large profile never need it."""
 
     FIELDS = ("text", "seq", "exact", "regex")
-    __slots__ = ("_regex", "exact", "seq", "text")
+    __slots__ = FIELDS
     text: str
     seq: Seq
     exact: bool
+    regex: str
 
     def __init__(self, text: str, seq: Seq, exact: bool, regex: str | None = None) -> None:
         object.__setattr__(self, "text", text)
         object.__setattr__(self, "seq", seq)
         object.__setattr__(self, "exact", exact)
-        object.__setattr__(self, "_regex", regex)
+        if regex is not None:
+            object.__setattr__(self, "regex", regex)
 
-    @property
-    def regex(self) -> str:
-        """The RE2 regex (Latin-1) of the pattern."""
-        if self._regex is None:
-            object.__setattr__(self, "_regex", regex_of_tree(self.seq))
-        return self._regex  # type: ignore[return-value]
+    def __getattr__(self, name: str) -> str:
+        if name != "regex":
+            raise AttributeError(f"{type(self).__qualname__!r} object has no attribute {name!r}")
+        regex = regex_of_tree(self.seq)
+        object.__setattr__(self, "regex", regex)
+        return regex
 
     @property
     def literal_prefix(self) -> str:
