@@ -50,7 +50,12 @@ class AareError(ValueError):
 
 
 class Pattern(Frozen):
-    """A parsed AARE: its text, tree, whether it is exact (no wildcard), its RE2 regex."""
+    """A parsed AARE: its text, tree, whether it is exact (no wildcard), its RE2 regex.
+
+    The regex is made from the tree when first read unless given (`regex_of_tree`, by
+    `__getattr__`, which only an unset slot reaches): the matcher answers exact paths and
+    whole trees from dicts and compiles a directory's globs only when a path there is asked,
+    so most patterns of a large profile never need it."""
 
     FIELDS = ("text", "seq", "exact", "regex")
     __slots__ = FIELDS
@@ -59,11 +64,19 @@ class Pattern(Frozen):
     exact: bool
     regex: str
 
-    def __init__(self, text: str, seq: Seq, exact: bool, regex: str) -> None:
+    def __init__(self, text: str, seq: Seq, exact: bool, regex: str | None = None) -> None:
         object.__setattr__(self, "text", text)
         object.__setattr__(self, "seq", seq)
         object.__setattr__(self, "exact", exact)
+        if regex is not None:
+            object.__setattr__(self, "regex", regex)
+
+    def __getattr__(self, name: str) -> str:
+        if name != "regex":
+            raise AttributeError(f"{type(self).__qualname__!r} object has no attribute {name!r}")
+        regex = regex_of_tree(self.seq)
         object.__setattr__(self, "regex", regex)
+        return regex
 
     @property
     def literal_prefix(self) -> str:
@@ -535,17 +548,6 @@ def _node_re(node: Node) -> str:
     return "(?:" + "|".join(_seq_re(b) for b in node[1]) + ")"
 
 
-def node_regex(node: Node) -> str:
-    """The RE2 regex (Latin-1) of one node."""
-    return _node_re(node)
-
-
-def escape_literal(text: str) -> str:
-    """The RE2 regex of literal text, escaped character by character (so the escape of a
-    concatenation is the concatenation of the escapes)."""
-    return _esc(text)
-
-
 def _seq_re(seq: Seq | list[Node]) -> str:
     return "".join(_node_re(n) for n in seq)
 
@@ -579,6 +581,11 @@ def compile_seq(text: str) -> Seq:
 def parse(text: str) -> Pattern:
     """Parse an expanded pattern (variables already substituted)."""
     seq = compile_seq(text)
+    return Pattern(text=text, seq=seq, exact=_is_exact(seq))
+
+
+def regex_of_tree(seq: Seq) -> str:
+    """The RE2 regex (Latin-1) of a pattern's node tree."""
     regex = _seq_re(seq)
     if any(node[0] == "alt" for node in seq):
         # the same language written as its alternatives: RE2's Set over thousands of rules
@@ -587,7 +594,7 @@ def parse(text: str) -> Pattern:
         if flats is not None:
             alts = sorted({_seq_re(fold_flat(f)) for f in flats})
             regex = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
-    return Pattern(text=text, seq=seq, exact=_is_exact(seq), regex=regex)
+    return regex
 
 
 def query_bytes(path: str, is_dir: bool = False) -> bytes:

@@ -42,52 +42,43 @@ def _shape_of(text: str) -> tuple[str, list[str]] | None:
     return shape, [p for p in pieces if p[0] != "["]
 
 
-#: per node of a shape's tree: ("lit", its text split at the `a`s, None), or (None, the node,
-#: its regex); None for a shape the full parse refuses or cannot shape
-Template = tuple[tuple[str | None, object, object], ...]
+#: per node of a shape's tree: [its literal text as a %-format with a `%s` for each `a`, how
+#: many], or the node itself; None for a shape the full parse refuses or cannot shape
+Template = tuple[list | tuple, ...]
 _shapes: dict[str, Template | None] = {}
 
 
 def _template(shape_seq: Seq) -> Template | None:
-    out: list[tuple[str | None, object, object]] = []
+    out: list[list | tuple] = []
     for node in shape_seq:
         if node[0] not in _KINDS:
             return None
         if node[0] == "lit":
-            out.append(("lit", node[1].split("a"), None))
+            parts = node[1].replace("%", "%%").split("a")
+            out.append(["%s".join(parts), len(parts) - 1])
         else:
-            out.append((None, node, aare.node_regex(node)))
+            out.append(node)
     return tuple(out)
 
 
-def _join(parts: list[str], runs: list[str]) -> str:
-    return parts[0] + "".join([r + p for r, p in zip(runs, parts[1:], strict=True)])
-
-
-def _fill(template: Template, runs: list[str]) -> tuple[Seq, str] | None:
-    """The shape's tree with each `a` of its literals replaced by the next run, and its
-    regex (a literal's regex is its characters' escapes: `aare.escape_literal` of the
-    filled text, as the full pipeline writes it); None when the runs do not fit."""
+def _fill(template: Template, runs: list[str]) -> Seq | None:
+    """The shape's tree with each `a` of its literals replaced by the next run (the regex is
+    made from the tree when asked, aare.regex_of_tree); None when the runs do not fit."""
     seq: list[tuple] = []
-    regex: list[str] = []
     at = 0
-    for kind, a, b in template:
-        if kind is None:
-            seq.append(a)  # type: ignore[arg-type]
-            regex.append(b)  # type: ignore[arg-type]
+    for piece in template:
+        if type(piece) is tuple:
+            seq.append(piece)
             continue
-        parts: list[str] = a  # type: ignore[assignment]
-        k = len(parts) - 1
+        fmt, k = piece
         mine = runs[at : at + k]
         if len(mine) != k:
             return None
         at += k
-        text = _join(parts, mine)
-        seq.append(("lit", text))
-        regex.append(aare.escape_literal(text))
+        seq.append(("lit", fmt % tuple(mine)))
     if at != len(runs):
         return None
-    return tuple(seq), "".join(regex)
+    return tuple(seq)
 
 
 def parse(text: str) -> Pattern:
@@ -108,4 +99,4 @@ def parse(text: str) -> Pattern:
     filled = _fill(template, runs) if template is not None else None
     if filled is None:
         return aare.parse(text)
-    return Pattern(text=text, seq=filled[0], exact=False, regex=filled[1])
+    return Pattern(text=text, seq=filled, exact=False)

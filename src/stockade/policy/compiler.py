@@ -85,6 +85,11 @@ class CompiledProfile:
         """Permissions for a path; `owner` says whether the subject's fsuid owns the file."""
         return self.matcher.lookup(path, is_dir=is_dir, owner=owner)
 
+    def allows(self, path: str, want: Perm, *, is_dir: bool = False, owner: bool = True) -> bool:
+        """`file_perms(...).allows(want)`, uncached and without building the whole result
+        (for many paths asked once each: FileMatcher.allowed)."""
+        return not (int(want) & ~self.matcher.allowed_bits(path, is_dir=is_dir, owner=owner))
+
     def rules_of(self, kind: str) -> list[Any]:
         """Rules of one kind ('file', 'network', 'dbus', ...) in source order."""
         index = self._kinds

@@ -66,6 +66,8 @@ _VARIABLE = re.compile(r"[@$]\{?[A-Za-z0-9_]*\}?")
 _SPACE = " \t\r\n\f\v"
 _WORD_END = _SPACE + "\"!,"
 _NEWLINE = re.compile("\n")
+#: what separates tokens: blanks, and a backslash joining lines (skipped in one step)
+_BLANKS = re.compile(r"(?:[ \t\r\n\f\v]|\\\n)*")
 #: a run of characters none of _word's cases looks at (skipped in one step)
 _PLAIN = re.compile(r'[^\\\s"!{},=+?:()<\-]+')
 #: a plain file rule from its path on (`/PATH MODE,`: characters _word takes without a second
@@ -106,8 +108,7 @@ class Lexer:
         text, n, i = self.text, len(self.text), 0
         out: list[Token] = []
         while True:
-            while i < n and (text[i] in _SPACE or text.startswith("\\\n", i)):
-                i += 2 if text[i] == "\\" else 1
+            i = _BLANKS.match(text, i).end()  # type: ignore[union-attr]  # (always matches)
             if i >= n:
                 out.append(self._tok(T.EOF, "", n, n))
                 return out

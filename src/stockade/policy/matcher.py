@@ -41,6 +41,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 import re2
 
@@ -75,9 +76,10 @@ class FilePerms:
         return not (want & ~self.allow)
 
 
-@dataclass(frozen=True)
-class FileEntry:
-    """A file rule ready for matching (variables expanded, pattern parsed)."""
+class FileEntry(NamedTuple):
+    """A file rule ready for matching (variables expanded, pattern parsed). A named tuple:
+    immutable as a frozen dataclass, and made in a quarter of its time (a profile makes one
+    per file rule: 100,000 frozen dataclasses took 0.19 s to build)."""
 
     rule: FileRule
     pattern: Pattern
@@ -194,12 +196,11 @@ def pattern_matches(text: str, path: str, *, is_dir: bool = False) -> bool:
     return _compiled(text).fullmatch(query_bytes(path, is_dir)) is not None
 
 
-def merge(entries: list[FileEntry], owner: bool) -> FilePerms:
-    """Combine the rules that match one path into a FilePerms (plain ints inside: IntFlag
-    arithmetic costs a microsecond per operation)."""
-    live = [e for e in entries if e.applies(owner)]
-    if not live:
-        return _EMPTY
+def _masks(live: list[FileEntry]) -> tuple[int, int, int, int]:
+    """(allow, deny, audit, quiet) of the rules that match one path and count for its owner,
+    as plain ints (IntFlag arithmetic costs a microsecond per operation): allow and deny by
+    priority level, highest first, each permission decided at the first level that names it;
+    allow without what is denied."""
     allow = deny = audit = quiet = decided = 0
     levels = {e.priority for e in live}
     for level in sorted(levels, reverse=True) if len(levels) > 1 else levels:
@@ -223,7 +224,15 @@ def merge(entries: list[FileEntry], owner: bool) -> FilePerms:
         allow |= a & ~decided
         deny |= d & ~decided
         decided |= a | d
-    allow &= ~deny
+    return allow & ~deny, deny, audit, quiet
+
+
+def merge(entries: list[FileEntry], owner: bool) -> FilePerms:
+    """Combine the rules that match one path into a FilePerms."""
+    live = [e for e in entries if e.applies(owner)]
+    if not live:
+        return _EMPTY
+    allow, deny, audit, quiet = _masks(live)
     exec_mode = exec_target = None
     if allow & _EXEC:
         xs = [e for e in live if not e.deny and e.exec_mode]
@@ -364,17 +373,38 @@ class FileMatcher:
             cache.move_to_end(key)
             return hit
         found = self.matching(path, is_dir=is_dir)
+        if self.aliases:
+            found = self._aliased(path, is_dir, found)
+        result = merge(found, owner)
+        cache[key] = result
+        if len(cache) > self.cache_size:
+            cache.popitem(last=False)
+        return result
+
+    def _aliased(self, path: str, is_dir: bool, found: list[FileEntry]) -> list[FileEntry]:
+        """`found` (the entries matching the path) with those of its aliases (source order)."""
         for src, dst in self.aliases:
             # `alias SRC -> DST,`: rules written for SRC/... also apply to DST/...
             if path.startswith(dst):
                 extra = self.matching(src + path[len(dst):], is_dir=is_dir)
                 found = sorted({id(e): e for e in found + extra}.values(),
                                key=self.entries.index)
-        result = merge(found, owner)
-        cache[key] = result
-        if len(cache) > self.cache_size:
-            cache.popitem(last=False)
-        return result
+        return found
+
+    def allowed(self, path: str, *, is_dir: bool = False, owner: bool = True) -> Perm:
+        """`lookup(...).allow` without the rest of the result and not cached: for callers
+        that ask many paths once each and need only the allowed permissions (a plan asks
+        whether each of 20,000 directories may be made; building and caching the whole
+        result was most of the time of such a question)."""
+        return _PERM[self.allowed_bits(path, is_dir=is_dir, owner=owner)]
+
+    def allowed_bits(self, path: str, *, is_dir: bool = False, owner: bool = True) -> int:
+        """`allowed` as a plain int (IntFlag arithmetic costs a microsecond per operation)."""
+        found = self.matching(path, is_dir=is_dir)
+        if self.aliases:
+            found = self._aliased(path, is_dir, found)
+        live = [e for e in found if e.applies(owner)]
+        return _masks(live)[0] if live else 0
 
     def clear_cache(self) -> None:
         """Forget cached lookups (benchmarks measure uncached lookups with this)."""

@@ -45,6 +45,11 @@ class Parser(HeaderParser, RuleTermParser, ConditionParser):
         seen_profile = False
         while self.peek().kind not in (T.EOF, T.RBRACE):
             tok = self.peek()
+            if tok.kind is T.WORD and tok.value[:1] == "/" and self.fast_rules:
+                rule = self.plain_file_rule(tok)  # as statement() would, without its steps
+                if rule is not None:
+                    out.append(rule)
+                    continue
             node = self.statement(top)
             if top and isinstance(node, ast.Conditional):
                 # parser_yacc.y: `if` is a rule (cond_rule), not a preamble statement

@@ -53,6 +53,7 @@ WRITE_FILE = F.WRITE_FILE | F.TRUNCATE
 DEVICES = F.MAKE_CHAR | F.MAKE_BLOCK
 
 _TRANSITION = {"p": "profile", "c": "child profile"}
+_CREATES = int(Perm.WRITE | Perm.APPEND)  # either lets the program create a file
 _NO_NAMES: frozenset[str] = frozenset()
 
 
@@ -339,7 +340,7 @@ class FileCompiler:
         `DIR/ w` rule). Not when any directory beneath it may be made too: that is a tree
         rule (`/srv/**`), which binds at its own root and covers new inodes beneath it."""
         def makes(d: str) -> bool:
-            return self.ctx.profile.file_perms(d, is_dir=True).allows(Perm.WRITE)
+            return self.ctx.profile.allows(d, Perm.WRITE, is_dir=True)
 
         known = self._makes_dir.get(path)
         if known is None:
@@ -350,8 +351,7 @@ class FileCompiler:
 
     def _may_create(self, path: str) -> bool:
         """Whether the profile lets the program create the file `path` (w or a)."""
-        have = self.ctx.profile.file_perms(path)
-        return have.allows(Perm.WRITE) or have.allows(Perm.APPEND)
+        return bool(self.ctx.profile.matcher.allowed_bits(path) & _CREATES)
 
     def _readable(self, target: Target, perms: Perm) -> bool:
         """Whether the profile lets `target` (a file, or everything in a tree) be read."""

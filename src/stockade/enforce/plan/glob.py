@@ -174,10 +174,13 @@ class BuildCache:
         Only for plain absolute paths (no `.`-names, `//`, NUL or trailing `/`) too short
         for ENAMETOOLONG; each parent is asked once per build."""
         cut = path.rfind("/")
-        if cut <= 0 or len(path) > 255 or not _PLAIN_PATH.fullmatch(path):
+        if cut <= 0 or len(path) > 255:
             return False
         parent = path[:cut]
         gone = self._gone.get(parent)
+        # only plain paths' parents are kept: then only the last name is left to check
+        if not _PLAIN_PATH.fullmatch(path, cut if gone is not None else 0):
+            return False
         if gone is None:
             gone = self.gone_above(parent) or self.lstat_mode(parent) == -errno.ENOENT
             self._keep(self._gone, parent, gone)

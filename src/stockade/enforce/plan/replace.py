@@ -29,6 +29,8 @@ from stockade.enforce.plan.glob import DIR, FILE, TREE, BuildCache, Expansion
 from stockade.policy import Perm
 
 F = AccessFs
+_MAKE_DIR = int(F.MAKE_DIR)
+_WRITE = int(Perm.WRITE)
 #: answers a build keeps per memo (`existing_ancestor`)
 MEMO_LIMIT = 65_536
 
@@ -75,9 +77,7 @@ def _replaceable(path: str, kind: str, fs: BuildCache) -> bool:
 def _dirname(path: str) -> str:
     """os.path.dirname of a str path, without its generic steps (asked for every rule)."""
     head = path[: path.rfind("/") + 1]
-    if head and head != "/" * len(head):
-        head = head.rstrip("/")
-    return head
+    return head.rstrip("/") or head  # (`//` stays `//`, as os.path.dirname keeps it)
 
 
 def existing_ancestor(path: str, may_make_dir: Callable[[str], bool],
@@ -106,18 +106,17 @@ def existing_ancestor(path: str, may_make_dir: Callable[[str], bool],
 
 
 @functools.lru_cache(maxsize=1024)  # a few dozen combinations; IntFlag arithmetic is slow
-def creation_rights(perms: Perm, kind: str, file_rights: AccessFs) -> AccessFs:
-    """What a directory needs so that a `kind` target with `perms` can be made or replaced
-    in it (nothing when `perms` does not let the program create it)."""
+def creation_rights(perms: Perm, kind: str, file_rights: int) -> int:
+    """What a directory needs (AccessFs bits) so that a `kind` target with `perms` can be
+    made or replaced in it (nothing when `perms` does not let the program create it)."""
     if not perms & (Perm.WRITE | Perm.APPEND):
-        return AccessFs(0)
+        return 0
     if kind == DIR:
-        return F.MAKE_DIR | (F.REMOVE_DIR if perms & Perm.WRITE else AccessFs(0)) \
-            if perms & Perm.WRITE else AccessFs(0)
-    rights = file_rights | F.MAKE_REG
+        return int(F.MAKE_DIR | F.REMOVE_DIR) if perms & Perm.WRITE else 0
+    rights = AccessFs(file_rights) | F.MAKE_REG
     if perms & Perm.WRITE:  # AppArmor's w creates any kind of name: a symlink, a fifo, a socket
         rights |= F.REMOVE_FILE | F.MAKE_SYM | F.MAKE_FIFO | F.MAKE_SOCK
-    return rights
+    return int(rights)
 
 
 def _last_component_glob(exp: Expansion) -> bool:
@@ -148,13 +147,31 @@ def parent_grants(exp: Expansion, perms: Perm, rights_for: Callable[[str], Acces
     the build's `existing_ancestor` answers (the same `may_make_dir` and `fs` throughout).
     """
     fs = fs or BuildCache()
-    by_dir: dict[str, tuple[AccessFs, list[str]]] = {}
+    last_glob = _last_component_glob(exp)
+    if not exp.targets and len(exp.missing) == 1 and not last_glob:
+        # one name missing at launch (most rules of a large profile): nothing is granted
+        # when add() below would stop before granting (no setup for those)
+        only = exp.missing[0]
+        if not _replaceable(only.path, only.kind, fs) or existing_ancestor(
+                only.path, may_make_dir, fs, ancestors)[0] in (None, "/"):
+            return []
+    # rights as plain ints (IntFlag arithmetic costs a microsecond per operation, and this
+    # runs for every target of every rule), asked of `rights_for` once per kind
+    by_dir: dict[str, tuple[int, list[str]]] = {}
+    of_kind: dict[str, int] = {}
+    writes = bool(int(perms) & _WRITE)
 
-    def grant(where: str | None, rights: AccessFs, name: str) -> None:
+    def rights_of(kind: str) -> int:
+        got = of_kind.get(kind)
+        if got is None:
+            got = of_kind[kind] = int(rights_for(kind))
+        return got
+
+    def grant(where: str | None, rights: int, name: str) -> None:
         if not rights or where in (None, "/") or not _replaceable(where, DIR, fs):
             return
         assert where is not None
-        old, names = by_dir.get(where, (AccessFs(0), []))
+        old, names = by_dir.get(where, (0, []))
         by_dir[where] = (old | rights, [*names, name])
 
     def add(path: str, kind: str) -> None:
@@ -163,15 +180,15 @@ def parent_grants(exp: Expansion, perms: Perm, rights_for: Callable[[str], Acces
         where, climbed = existing_ancestor(path, may_make_dir, fs, ancestors)
         if where in (None, "/"):  # nothing is granted there (grant): skip the lookups
             return
-        file_rights = rights_for(FILE)
+        file_rights = rights_of(FILE)
         rights = creation_rights(perms, kind, file_rights)
         # another rule lets the program make it (a lookup: not when it could add nothing)
         if kind == FILE and (file_rights | rights) != rights and may_create(path):
             rights |= file_rights
         if kind == TREE:  # `D/new/** w` with new/ missing: the program may make new/, fill it
-            rights = F.MAKE_DIR | rights_for(TREE) if perms & Perm.WRITE else AccessFs(0)
+            rights = _MAKE_DIR | rights_of(TREE) if writes else 0
         if climbed:
-            rights |= rights_for(kind)
+            rights |= rights_of(kind)
         grant(where, rights, path)
 
     for t in exp.targets:
@@ -179,12 +196,12 @@ def parent_grants(exp: Expansion, perms: Perm, rights_for: Callable[[str], Acces
             add(t.path, t.kind)
     for t in exp.missing:
         add(t.path, t.kind)
-    if _last_component_glob(exp):
+    if last_glob:
         kind = DIR if exp.pattern.endswith("/") else FILE  # `D/*/ w`: mkdir in D
-        made = creation_rights(perms, kind, rights_for(FILE))
+        made = creation_rights(perms, kind, rights_of(FILE))
         if fs.isdir(exp.region):
             grant(exp.region, made, exp.pattern)
         else:
             where, _ = existing_ancestor(exp.region + "/", may_make_dir, fs, ancestors)
-            grant(where, made | rights_for(kind), exp.pattern)
-    return [ParentGrant(d, r, tuple(dict.fromkeys(n))) for d, (r, n) in by_dir.items()]
+            grant(where, made | rights_of(kind), exp.pattern)
+    return [ParentGrant(d, AccessFs(r), tuple(dict.fromkeys(n))) for d, (r, n) in by_dir.items()]
