@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confine_helpers import cli
+from confine_helpers import cli, uid_of
 
 
 @pytest.fixture
@@ -93,3 +93,53 @@ def test_status_ignores_a_users_link_to_a_record(other_users_runtime_dir, tmp_pa
     (directory / "1.json").symlink_to(target)
     assert _confined_pids().get(1) != "linked-init"
 
+
+
+def _keyring_or_skip() -> None:
+    from stockade.enforce.plan.cache import keyring
+
+    if keyring.key(create=True) is None:
+        pytest.skip("no kernel keyring here (the caches are off)")
+
+
+def _user_dirs(area, user: str, monkeypatch) -> Path:
+    """XDG_CACHE_HOME (returned) and XDG_RUNTIME_DIR of `user`'s under the area (without a
+    runtime directory no run learns of keyring marks: the caches are off)."""
+    cache, runtime = area.root / "cache", area.root / "run"
+    for d in (cache, runtime):
+        d.mkdir(mode=0o700)
+        os.chown(d, uid_of(user), uid_of(user))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    return cache
+
+
+def test_plan_cache_never_follows_a_link_planted_above_it(area, user, monkeypatch):
+    """A sandbox with a grant over the cache home replaces `stockade` there with a link to
+    another directory: the next `run -p` made plans/ there and stored its entries in it (the
+    parents were made and walked through links). Now the cache is off and says why."""
+    _keyring_or_skip()
+    cache = _user_dirs(area, user, monkeypatch)
+    target = area.forbidden / "target"
+    target.mkdir()
+    os.chown(target, uid_of(user), uid_of(user))
+    planted = cli("run", "--rx", "/", "--rw", str(cache), "--", "/bin/ln", "-s", str(target),
+                  str(cache / "stockade"), user=user)
+    assert planted.returncode == 0, planted.stderr
+    prof = area.root / "p.aa"
+    prof.write_text("profile p {\n  /usr/** rix,\n  /etc/** r,\n}\n")
+    os.chmod(prof, 0o644)
+    res = cli("run", "-v", "-p", str(prof), "--", "/bin/true", user=user)
+    assert res.returncode == 0, res.stderr
+    assert list(target.iterdir()) == [], "the launcher wrote through the planted link"
+    if "plan cache: off (a run whose program may use the keyring" not in res.stderr:
+        # (another run's keyring mark turns the cache off before its directory is opened)
+        assert (f"plan cache: off ({cache}/stockade is a symbolic link to {target}: not "
+                "followed" in res.stderr), res.stderr
+    from stockade.enforce.plan.cache.store import Store
+
+    with pytest.raises(OSError, match="is a symbolic link"):
+        Store.open(str(cache / "stockade" / "plans"), b"k" * 32)
+    assert list(target.iterdir()) == []
+    status = cli("status", "--json", user=user)
+    assert "is a symbolic link" in json.loads(status.stdout)["plan_cache"]["off"], status.stdout

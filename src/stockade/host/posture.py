@@ -102,6 +102,15 @@ def _unusable(directory: str) -> str | None:
     status_record.open_dir, which makes it if missing), without making it; None if it could."""
     import stat
 
+    from stockade.enforce.dir_walk import LinkInPath, open_walked
+    from stockade.enforce.plan.cache.store import NOT_FOLLOWED
+
+    try:
+        os.close(open_walked(directory))
+    except LinkInPath as err:  # as Store.open refuses it
+        return f"{err.strerror}: {NOT_FOLLOWED}"
+    except OSError:
+        pass  # missing, or not ours: below
     try:
         st = os.lstat(directory)
     except FileNotFoundError:

@@ -1,12 +1,15 @@
 """The cache directory and its entries: one authenticated JSON file per cache key.
 
-Directory: $XDG_CACHE_HOME/stockade/plans, else ~/.cache/stockade/plans (root: /root/.cache/...),
-made 0700 and opened O_DIRECTORY|O_NOFOLLOW, then checked on the descriptor to be ours and
-private (status_record.open_dir). Entry: a header line `stockade-plan-cache 3 MAC`, a JSON
-object, and optionally a NUL byte and a blob of bytes (the directory fingerprints, handed to C
-as they are: no JSON string to unescape; JSON text holds no raw NUL); MAC: keyed BLAKE2b-256 of
-everything after the header line under the keyring key (keyring.py, stockade.digest).
-Entries are opened with O_NOFOLLOW relative to the pinned directory, must be regular files of ours, at most
+Directory: $XDG_CACHE_HOME/stockade/plans, else ~/.cache/stockade/plans (root:
+/root/.cache/...), reached without following a symbolic link in any component
+(enforce/dir_walk.py: a link a sandbox planted at ~/.cache/stockade would have the launcher
+write its entries anywhere; a link there turns the cache off), made 0700 and opened
+O_DIRECTORY|O_NOFOLLOW, then checked on the descriptor to be ours and private
+(status_record.open_dir). Entry: a header line `stockade-plan- cache 3 MAC`, a JSON object, and
+optionally a NUL byte and a blob of bytes (the directory fingerprints, handed to C as they are:
+no JSON string to unescape; JSON text holds no raw NUL); MAC: keyed BLAKE2b-256 of everything
+after the header line under the keyring key (keyring.py, stockade.digest). Entries are opened
+with O_NOFOLLOW relative to the pinned directory, must be regular files of ours, at most
 MAX_ENTRY_BYTES; at most MAX_ENTRIES are kept (the oldest go first).
 
 An entry may have side files `NAME-SUFFIX.side` (a plan's coverage entries: cache/deferred.py),
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
 HEADER = b"stockade-plan-cache 3 "
 MAX_ENTRY_BYTES = 64 << 20
 MAX_ENTRIES = 64
+#: what a link on the way to the cache directory does (XDG_CACHE_HOME names the real path)
+NOT_FOLLOWED = "not followed (XDG_CACHE_HOME may name the real path)"
 
 
 def cache_dir() -> str | None:
@@ -63,19 +68,23 @@ class Store:
     @classmethod
     def open(cls, directory: str, secret: bytes) -> Store:
         """Open (making it if missing) `directory`; OSError when it is not private to us."""
+        from stockade.enforce.dir_walk import LinkInPath, open_walked
         from stockade.enforce.status_record import RecordDirError, open_dir
 
-        parent = os.path.dirname(directory)
+        parent, name = os.path.split(directory)
         try:
-            os.makedirs(parent, 0o700, exist_ok=True)
-        except FileExistsError:
-            pass
+            parent_fd = open_walked(parent, make=True)
+        except LinkInPath as err:  # planted by a sandbox, perhaps: never followed
+            raise OSError(err.errno, f"{err.strerror}: {NOT_FOLLOWED}") from None
         except OSError as err:
-            raise OSError(err.errno, f"cannot make {directory}: {err.strerror}") from None
+            raise OSError(err.errno, f"cannot make {directory}: {err.filename}: "
+                          f"{err.strerror}") from None
         try:
-            return cls(directory, open_dir(directory), secret)
+            return cls(directory, open_dir(directory, dir_fd=parent_fd, name=name), secret)
         except RecordDirError as err:
             raise OSError(err.errno, err.strerror or str(err)) from None
+        finally:
+            os.close(parent_fd)
 
     def close(self) -> None:
         """Release the directory."""
