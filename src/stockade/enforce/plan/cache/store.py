@@ -5,7 +5,7 @@ Directory: $XDG_CACHE_HOME/stockade/plans, else ~/.cache/stockade/plans (root:
 (enforce/dir_walk.py: a link a sandbox planted at ~/.cache/stockade would have the launcher
 write its entries anywhere; a link there turns the cache off), made 0700 and opened
 O_DIRECTORY|O_NOFOLLOW, then checked on the descriptor to be ours and private
-(status_record.open_dir). Entry: a header line `stockade-plan- cache 3 MAC`, a JSON object, and
+(status_record.open_dir). Entry: a header line `stockade-plan-cache 3 MAC`, a JSON object, and
 optionally a NUL byte and a blob of bytes (the directory fingerprints, handed to C as they are:
 no JSON string to unescape; JSON text holds no raw NUL); MAC: keyed BLAKE2b-256 of everything
 after the header line under the keyring key (keyring.py, stockade.digest). Entries are opened
