@@ -143,3 +143,69 @@ def test_plan_cache_never_follows_a_link_planted_above_it(area, user, monkeypatc
     assert list(target.iterdir()) == []
     status = cli("status", "--json", user=user)
     assert "is a symbolic link" in json.loads(status.stdout)["plan_cache"]["off"], status.stdout
+
+
+SELINUX_POLICY = "/etc/selinux/default/policy/policy.33"
+FORGE = """
+import glob, gzip, json, os, sys
+for p in glob.glob(sys.argv[1] + '/stockade/selinux*/*.json') + glob.glob(
+        sys.argv[1] + '/stockade/selinux*/*.json.gz'):
+    data = open(p, 'rb').read()
+    # a gzip file (the cache before red team 12), or header, MAC, JSON, NUL and the gzip blob
+    end = -1 if data.startswith(b'\\x1f\\x8b') else data.index(b'\\0', data.index(b'\\n'))
+    dump = json.loads(gzip.decompress(data[end + 1:]))
+    for t in dump['types']:
+        t[2] = True  # permissive
+    os.unlink(p)
+    with open(p, 'wb') as f:  # the entry's own header and MAC, a wider policy
+        f.write(data[:end + 1] + gzip.compress(json.dumps(dump).encode()))
+    print('forged', p)
+"""
+
+
+def _dumps(cache: Path) -> list[Path]:
+    """The cached dumps (in selinux/ as NAME.json.gz before red team 12)."""
+    return [p for p in cache.glob("stockade/selinux*/*") if p.name.endswith((".json", ".gz"))]
+
+
+def test_selinux_dump_cache_is_neither_forged_nor_written_through_a_link(area, user, monkeypatch):
+    """A sandbox with a grant over ~/.cache rewrote the cached SETools dump (every type
+    permissive: the next `run --lsm selinux` allowed what the policy refuses) or put a link
+    where the launcher writes it (the unconfined launcher overwrote the link's target). The
+    dumps are the plan cache's kind of entry now: authenticated, written O_EXCL|O_NOFOLLOW."""
+    if not os.path.exists(SELINUX_POLICY):
+        pytest.skip("Debian's selinux-policy-default is not installed")
+    _keyring_or_skip()
+    cache = _user_dirs(area, user, monkeypatch)
+    victim = area.forbidden / "victim"
+    victim.write_text("precious\n")
+    os.chown(victim, uid_of(user), uid_of(user))
+    selinux = ("run", "--mode", "enforce", "--lsm", "selinux", "--module-option",
+               f'selinux.policy_paths=["{SELINUX_POLICY}"]', "--rx", "/", "--", "/usr/bin/true")
+
+    def refused() -> None:  # the policy refuses executing true (unconfined_t is not ours)
+        res = cli(*selinux, user=user, timeout=180)
+        assert res.returncode == 126, res.stderr
+        entries = _dumps(cache)
+        if "a run whose program may use the keyring" not in cli(
+                "status", "--json", user=user).stdout:  # (another run's mark: cache off)
+            assert len(entries) == 1 and entries[0].stat().st_uid == uid_of(user), entries
+
+    refused()
+    entry = next(iter(_dumps(cache)), None)
+    if entry is None:
+        pytest.skip("the cache is off here (another run's keyring mark)")
+    # links where the entry was and at its temporary name before red team 12: the launcher
+    # replaces names, never writes through them
+    sandbox = ("run", "--rx", "/", "--rw", str(cache), "--", "/bin/sh", "-c")
+    tmp = f"{entry.parent}/{entry.name.split('.')[0]}.json.tmp"
+    res = cli(*sandbox, f"rm {entry} && ln -s {victim} {entry} && ln -s {victim} {tmp}",
+              user=user)
+    assert res.returncode == 0, res.stderr
+    refused()
+    assert victim.read_bytes() == b"precious\n"
+    assert not entry.is_symlink()
+    # a forged dump under the entry's MAC: refused, made again
+    res = cli(*sandbox[:-2], "/usr/bin/python3", "-c", FORGE, str(cache), user=user)
+    assert res.returncode == 0 and "forged" in res.stdout, res.stderr
+    refused()

@@ -1,9 +1,16 @@
 """Import a kernel binary policy (e.g. Debian's policy.33) into a compiled `Policy`.
 
 SETools reads the binary format; it belongs to the system Python, so `setools_dump.py` runs
-there as a subprocess and writes JSON, which is cached (gzip) under the user's cache directory,
+there as a subprocess and writes JSON, which is cached (gzip) in ~/.cache/stockade/selinux-dumps,
 keyed by the SHA-256 of the policy file and the dump format. Everything else is built here, into
 the same structures the CIL compiler produces.
+
+The cache is the launcher's state, and a sandbox may write ~/.cache: a forged dump would widen
+the policy of every later run, and a link at a temporary name would have the unconfined
+launcher write through it (red team 12). So it is kept as the plan cache keeps its entries
+(enforce/plan/cache/sealed.py: private directory reached without links, entries under the
+plan cache's MAC key, O_EXCL|O_NOFOLLOW writes); the one import of enforce/ from a module,
+made only when a binary policy is loaded, so that there is one such mechanism.
 """
 
 from __future__ import annotations
@@ -14,7 +21,6 @@ import json
 import os
 import subprocess
 import tempfile
-from pathlib import Path
 from typing import Any
 
 from stockade.errors import StockadeError
@@ -39,10 +45,8 @@ _COND_OPS = {"!": "not", "&&": "and", "||": "or", "^": "xor", "==": "eq", "!=": 
 _CONSTRAINT_OPS = {"==": "eq", "!=": "neq", "dom": "dom", "domby": "domby", "incomp": "incomp"}
 
 
-def cache_dir() -> Path:
-    """$XDG_CACHE_HOME/stockade/selinux (or ~/.cache/...)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "stockade" / "selinux"
+#: the cache of dumps: ~/.cache/stockade/KIND (enforce/plan/cache/sealed.py)
+CACHE_KIND = "selinux-dumps"
 
 
 def policy_hash(path: str) -> str:
@@ -59,14 +63,19 @@ def policy_hash(path: str) -> str:
 
 
 def dump_policy(path: str, *, use_cache: bool = True) -> dict[str, Any]:
-    """The SETools dump of a binary policy, from the cache when it is there."""
-    cached = cache_dir() / f"{policy_hash(path)[:32]}-v{setools_dump.FORMAT}.json.gz"
-    if use_cache and cached.exists():
-        try:
-            with gzip.open(cached, "rt", encoding="utf-8") as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            cached.unlink(missing_ok=True)
+    """The SETools dump of a binary policy, from the cache when it holds an authentic one."""
+    digest = policy_hash(path)
+    name = f"{digest[:32]}-v{setools_dump.FORMAT}.json"
+    meta = {"policy": digest, "format": setools_dump.FORMAT}
+    if use_cache:
+        from stockade.enforce.plan.cache import sealed
+
+        blob, _ = sealed.load(CACHE_KIND, name, meta)
+        if blob is not None:
+            try:
+                return json.loads(gzip.decompress(blob))
+            except (OSError, ValueError, EOFError):
+                pass  # authentic yet unreadable (another version's bug): made again
     with tempfile.TemporaryDirectory(prefix="stockade-sepol-") as tmp:
         out = os.path.join(tmp, "dump.json")
         try:
@@ -79,15 +88,9 @@ def dump_policy(path: str, *, use_cache: bool = True) -> dict[str, Any]:
             raise StockadeError(proc.stderr.strip() or f"setools dump failed ({proc.returncode})")
         with open(out, encoding="utf-8") as f:
             data = json.load(f)
-    if use_cache:
-        try:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            partial = cached.with_suffix(".tmp")
-            with gzip.open(partial, "wt", encoding="utf-8", compresslevel=3) as f:
-                json.dump(data, f, separators=(",", ":"))
-            os.replace(partial, cached)
-        except OSError:
-            pass  # a read-only home only costs the next run time
+    if use_cache:  # a cache that cannot be written only costs the next run time
+        text = json.dumps(data, separators=(",", ":")).encode("utf-8", "surrogateescape")
+        sealed.save(CACHE_KIND, name, meta, gzip.compress(text, compresslevel=3))
     return data
 
 

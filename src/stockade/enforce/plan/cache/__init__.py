@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from stockade.enforce.plan.cache.marks import Mark
+    from stockade.enforce.plan.cache.store import Store
     from stockade.enforce.plan.types import EnforcementPlan, ProfilePlan
 
 FORMAT = 7
@@ -177,22 +178,12 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
     directory = cache_dir()
     if directory is None:
         return fresh(), "off (no cache directory)"
-    from stockade.enforce.plan.cache import keyring, marks
-    from stockade.enforce.plan.cache.store import Store, entry_name
+    from stockade.enforce.plan.cache.store import entry_name
 
     abi = ll.abi_version()
-    untrusted = marks.present()
-    if untrusted is not None:
-        keyring.forget()
-        return fresh(), f"off ({untrusted})"
-    held = keyring.held(create=True)
-    if held is None:
-        return fresh(), "off (the kernel keyring is not available)"
-    serial, secret = held
-    try:
-        store = Store.open(directory, secret)
-    except OSError as err:
-        return fresh(), f"off ({err.strerror or err})"
+    store, serial, off = open_trusted(directory)
+    if store is None:
+        return fresh(), f"off ({off})"
     try:
         key = cache_key(profile, include_dirs, name, abi, program)
         entry = entry_name(key)
@@ -200,8 +191,7 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
         if pp is not None:
             why = exposed(pp) if exposed else None
             if why is None:  # the key may have been exposed since we read it
-                why = marks.present() or (None if keyring.serial() == serial
-                                          else "the key was dropped meanwhile")
+                why = still_trusted(serial)
             if why is None:
                 from stockade.files import vouch_real
 
@@ -237,6 +227,37 @@ def compile_file(profile: str, include_dirs: Sequence[str], name: str | None, *,
         return pp, f"{status}; stored ({directory})"
     finally:
         store.close()
+
+
+def open_trusted(directory: str) -> tuple[Store | None, int, str]:
+    """The cache directory `directory` opened with the key that authenticates its entries,
+    and the key's serial number; (None, 0, why) when the key cannot be trusted now (a mark:
+    a sandbox may know it) or there is none, or the directory is not private to us. A hit
+    read through it is used only if `still_trusted(serial)` says so afterwards."""
+    from stockade.enforce.plan.cache import keyring, marks
+    from stockade.enforce.plan.cache.store import Store
+
+    untrusted = marks.present()
+    if untrusted is not None:
+        keyring.forget()
+        return None, 0, untrusted
+    held = keyring.held(create=True)
+    if held is None:
+        return None, 0, "the kernel keyring is not available"
+    serial, secret = held
+    try:
+        return Store.open(directory, secret), serial, ""
+    except OSError as err:
+        return None, 0, str(err.strerror or err)
+
+
+def still_trusted(serial: int) -> str | None:
+    """Why an entry checked with key `serial` must not be used now (a mark appeared, or the
+    key was dropped: a sandbox may have known or planted it meanwhile); None if it may."""
+    from stockade.enforce.plan.cache import keyring, marks
+
+    return marks.present() or (None if keyring.serial() == serial
+                               else "the key was dropped meanwhile")
 
 
 def _load(store: Any, entry: str, key: dict[str, Any]
