@@ -209,3 +209,28 @@ def test_selinux_dump_cache_is_neither_forged_nor_written_through_a_link(area, u
     res = cli(*sandbox[:-2], "/usr/bin/python3", "-c", FORGE, str(cache), user=user)
     assert res.returncode == 0 and "forged" in res.stdout, res.stderr
     refused()
+
+
+def test_export_output_never_written_through_a_link_at_its_temporary_name(area, user):
+    """`export -o OUT` wrote OUT.tmp.PID with a plain open(), which follows a link planted at
+    that name (a sandbox that may write OUT's directory can plant one per pid): the target
+    was overwritten. The shell plants the link for its own pid, then execs stockade (same pid)."""
+    from confine_helpers import STOCKADE, nobody_can_run_stockade
+
+    if user == "nobody" and not nobody_can_run_stockade():
+        pytest.skip("nobody cannot reach this checkout's venv")
+    out_dir, victim = area.allowed, area.forbidden / "victim"
+    victim.write_text("precious\n")
+    os.chown(victim, uid_of(user), uid_of(user))
+    prof = area.root / "exp"
+    prof.write_text("profile exp {\n  /usr/** r,\n}\n")
+    os.chmod(prof, 0o644)
+    out = out_dir / "out.json"
+    argv = " ".join([*STOCKADE, "export", "--format", "oci-seccomp", "-o", str(out), str(prof)])
+    res = subprocess.run(["/bin/sh", "-c", f'ln -s {victim} "{out}.tmp.$$" && exec {argv}'],
+                         capture_output=True, text=True, timeout=60, cwd="/",
+                         user=uid_of(user), group=uid_of(user), extra_groups=[])
+    assert victim.read_text() == "precious\n", res.stderr
+    assert res.returncode != 0 and not out.exists(), res.stderr
+    last = res.stderr.splitlines()[-1]
+    assert last.startswith("stockade export: -o ") and "exists (a symbolic link" in last, last
