@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -234,3 +235,67 @@ def test_export_output_never_written_through_a_link_at_its_temporary_name(area, 
     assert res.returncode != 0 and not out.exists(), res.stderr
     last = res.stderr.splitlines()[-1]
     assert last.startswith("stockade export: -o ") and "exists (a symbolic link" in last, last
+
+
+def _gone(pid: int) -> bool:
+    """Whether `pid` has ended (not running, a zombie counts as ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rindex(")") + 2] in "ZX"
+
+
+def test_processes_the_program_leaves_end_with_the_run(area, user):
+    """A process left running by a plain run (`&`) outlived it with the sandbox's grants: its
+    later denials reached no --audit file, nothing said it was left, and it could rewrite
+    the --audit file of a later run that grants nothing there. It is ended with the run now,
+    the run says so in one line, and the audit file has a `leftovers` record."""
+    out, pid_file = area.forbidden / "a.jsonl", area.allowed / "pid"
+    out.touch()
+    os.chown(out, uid_of(user), uid_of(user))
+    later = area.allowed / "later.jsonl"
+    script = (f"sh -c 'echo $$ > {pid_file}; sleep 1; echo forged > {later}; sleep 30' & "
+              f"while [ ! -s {pid_file} ]; do sleep 0.05; done; exit 0")
+    res = cli("run", "--rx", "/", "--rw", str(area.allowed), "--audit", str(out), "--",
+              "/bin/sh", "-c", script, user=user)
+    assert res.returncode == 0, res.stderr
+    left = int(pid_file.read_text())
+    assert _gone(left), "the left process still runs after `run` returned"
+    assert re.fullmatch(r"stockade run: ended \d processes the program left running "
+                        r"\(--keep-running keeps them\)", res.stderr.splitlines()[-1]), res.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r for r in records if r.get("event") == "leftovers" and r["ended"] >= 1], records
+    # a later run's --audit file where the first sandbox could write: nothing rewrites it
+    later.touch()
+    os.chown(later, uid_of(user), uid_of(user))
+    res = cli("run", "-q", "--rx", "/", "--audit", str(later), "--", "/bin/sh", "-c",
+              "sleep 1.5", user=user)
+    assert res.returncode == 0, res.stderr
+    assert "forged" not in later.read_text()
+
+
+def test_keep_running_leaves_them_and_says_so(area, user):
+    """`--keep-running` keeps the old behaviour (systemd-run --scope's), and says in one line
+    that processes were left and that their denials are not recorded."""
+    pid_file = area.allowed / "pid"
+    script = (f"sh -c 'echo $$ > {pid_file}; exec sleep 30' </dev/null >/dev/null 2>&1 & "
+              f"while [ ! -s {pid_file} ]; do sleep 0.05; done; exit 0")
+    res = cli("run", "--keep-running", "--rx", "/", "--rw", str(area.allowed), "--rw",
+              "/dev/null", "--", "/bin/sh", "-c", script, user=user)
+    left = int(pid_file.read_text())
+    try:
+        assert res.returncode == 0, res.stderr
+        assert not _gone(left)
+        assert res.stderr.splitlines()[-1] == (
+            "stockade run: 1 process the program left still runs in its sandbox "
+            "(--keep-running): their later denials are not recorded"), res.stderr
+    finally:
+        os.kill(left, 9)
+
+
+def test_keep_running_is_refused_where_the_program_may_use_the_keyring():
+    """A keyring run's leftovers are always ended (they may know the plan cache's key)."""
+    res = cli("run", "--allow-keyring", "--keep-running", "--rx", "/", "--", "/bin/true")
+    assert res.returncode == 125 and res.stderr.count("\n") == 1, res.stderr
+    assert "--keep-running: the program may use the kernel keyring" in res.stderr

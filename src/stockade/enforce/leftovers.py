@@ -3,6 +3,12 @@
 re-parented to it rather than to init, and `end` kills and reaps them all once the program has
 exited. A descendant cannot leave the subtree (setsid and double forks do not), so none is
 missed; what the program asked a process outside the sandbox to start is not its descendant.
+
+Every `stockade run` ends them when the program exits (`AfterExit`), as firejail and
+`bwrap --die-with-parent` do: a process left running keeps the sandbox's grants after `run`
+has returned, its later denials reach no --audit file, and it could change files of a later
+run that the later run's checks judge against its own grants only (red team 12).
+`run --keep-running` leaves them running (as `systemd-run --scope` does) and says so.
 """
 
 from __future__ import annotations
@@ -33,19 +39,52 @@ def _children() -> list[int]:
     return kids
 
 
+def _running(pid: int) -> bool:
+    """Whether child `pid` has not exited yet (a zombie waits only to be reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(b")") + 2:][:1] not in (b"Z", b"X")
+
+
+def alive() -> int:
+    """How many children of ours are still running (after `adopt`: the program's leftovers)."""
+    return sum(1 for pid in _children() if _running(pid))
+
+
 def end() -> int:
     """Kill and reap every child of ours (after `adopt`, each process left of the program);
-    how many there were."""
+    how many of them were still running."""
     killed: set[int] = set()
     while True:
         kids = _children()
         for pid in kids:
+            running = _running(pid)
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-                killed.add(pid)
+                if running:
+                    killed.add(pid)
         try:  # killing one re-parents its children to us: list again after each reap
             done, _ = os.waitpid(-1, 0 if kids else os.WNOHANG)
         except ChildProcessError:
             return len(killed)
         if not kids and done == 0:  # a child re-parented after we listed
             time.sleep(0.005)
+
+
+class AfterExit:
+    """Called once the program has exited: end what it left (`ended`), or with `keep`
+    count what still runs (`running`)."""
+
+    def __init__(self, keep: bool) -> None:
+        self.keep = keep
+        self.ended = 0
+        self.running = 0
+
+    def __call__(self) -> None:
+        if self.keep:
+            self.running = alive()
+        else:
+            self.ended += end()
