@@ -299,3 +299,24 @@ def test_keep_running_is_refused_where_the_program_may_use_the_keyring():
     res = cli("run", "--allow-keyring", "--keep-running", "--rx", "/", "--", "/bin/true")
     assert res.returncode == 125 and res.stderr.count("\n") == 1, res.stderr
     assert "--keep-running: the program may use the kernel keyring" in res.stderr
+
+
+def test_a_run_in_process_leaves_its_callers_children_alone():
+    """`run` called in a process that goes on (tests): the caller's own children are not the
+    program's leftovers, and the caller adopts no orphans afterwards."""
+    import ctypes
+
+    from stockade.cli import main as cli_main
+
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        assert cli_main.main(["run", "-q", "--no-status-record", "--rx", "/", "--", "/bin/sh",
+                              "-c", "sleep 30 & exit 0"]) == 0
+        assert other.poll() is None, "the caller's child was ended"
+        libc = ctypes.CDLL(None, use_errno=True)
+        flag = ctypes.c_int(-1)
+        assert libc.prctl(37, ctypes.byref(flag), 0, 0, 0) == 0  # PR_GET_CHILD_SUBREAPER
+        assert flag.value == 0
+    finally:
+        other.kill()
+        other.wait()

@@ -29,6 +29,13 @@ def adopt() -> None:
     prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
+def release() -> None:
+    """No longer adopt orphans (`run` called in a process that goes on: tests)."""
+    from stockade.enforce.prctl import prctl
+
+    prctl(PR_SET_CHILD_SUBREAPER, 0)
+
+
 def _children() -> list[int]:
     kids: list[int] = []
     with suppress(FileNotFoundError):
@@ -49,25 +56,28 @@ def _running(pid: int) -> bool:
     return stat[stat.rindex(b")") + 2:][:1] not in (b"Z", b"X")
 
 
-def alive() -> int:
-    """How many children of ours are still running (after `adopt`: the program's leftovers)."""
-    return sum(1 for pid in _children() if _running(pid))
+def alive(skip: frozenset[int] = frozenset()) -> int:
+    """How many children of ours but `skip` are still running (after `adopt`: the program's
+    leftovers)."""
+    return sum(1 for pid in _children() if pid not in skip and _running(pid))
 
 
-def end() -> int:
-    """Kill and reap every child of ours (after `adopt`, each process left of the program);
-    how many of them were still running."""
+def end(skip: frozenset[int] = frozenset()) -> int:
+    """Kill and reap every child of ours but `skip` (after `adopt`, each process left of the
+    program); how many of them were still running."""
     killed: set[int] = set()
     while True:
-        kids = _children()
+        kids = [pid for pid in _children() if pid not in skip]
         for pid in kids:
             running = _running(pid)
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
                 if running:
                     killed.add(pid)
+        if not kids and skip:  # other children of ours (a caller's): no wait for any child
+            return len(killed)
         try:  # killing one re-parents its children to us: list again after each reap
-            done, _ = os.waitpid(-1, 0 if kids else os.WNOHANG)
+            done, _ = os.waitpid(kids[0] if kids and skip else -1, 0 if kids else os.WNOHANG)
         except ChildProcessError:
             return len(killed)
         if not kids and done == 0:  # a child re-parented after we listed
@@ -76,15 +86,17 @@ def end() -> int:
 
 class AfterExit:
     """Called once the program has exited: end what it left (`ended`), or with `keep`
-    count what still runs (`running`)."""
+    count what still runs (`running`). Made before the program starts: children we had then
+    (a caller's, where `run` is called in-process) are not the program's and are left alone."""
 
     def __init__(self, keep: bool) -> None:
         self.keep = keep
         self.ended = 0
         self.running = 0
+        self.others = frozenset(_children())
 
     def __call__(self) -> None:
         if self.keep:
-            self.running = alive()
+            self.running = alive(self.others)
         else:
-            self.ended += end()
+            self.ended += end(self.others)
