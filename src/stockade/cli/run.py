@@ -455,9 +455,9 @@ def _run(args: argparse.Namespace) -> int:
                     report.write_record(audit, {"event": "attribution",
                                                 "note": collector.attribution_note})
             collector = None
+        tell.leftovers(left, audit, args.quiet)  # before the exit record: that one is last
         if audit:
             report.write_record(audit, {"event": "exit", "status": status})
-        tell.leftovers(left, audit, args.quiet)
         if (judged is not None and supervision is not None and supervision.supervisor.judge
                 and not args.quiet):
             tell.say(_run_complain.end_line(supervision.supervisor.judge, args.audit))
