@@ -92,7 +92,8 @@ def leftovers(left: AfterExit, audit: RecordFile | None, quiet: bool) -> None:
     count = left.ended or left.running
     what = f"{count} process{'es' if count > 1 else ''} the program left"
     if left.ended:
-        say(f"ended {what} running (--keep-running keeps them)")
+        why = "it may use the keyring" if left.keyring else "--keep-running keeps them"
+        say(f"ended {what} running ({why})")
     else:
         say(f"{what} still run{'' if count > 1 else 's'} in its sandbox (--keep-running): "
             "their later denials are not recorded")

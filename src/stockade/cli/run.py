@@ -425,7 +425,7 @@ def _run(args: argparse.Namespace) -> int:
         from stockade.enforce import leftovers
 
         leftovers.adopt()
-        left = leftovers.AfterExit(keep=args.keep_running and not keyring_key)
+        left = leftovers.AfterExit(args.keep_running and not keyring_key, keyring_key)
         try:
             if supervision is not None:
                 from stockade.enforce.supervisor.session import supervised_launch

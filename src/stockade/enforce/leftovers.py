@@ -89,8 +89,9 @@ class AfterExit:
     count what still runs (`running`). Made before the program starts: children we had then
     (a caller's, where `run` is called in-process) are not the program's and are left alone."""
 
-    def __init__(self, keep: bool) -> None:
+    def __init__(self, keep: bool, keyring: bool = False) -> None:
         self.keep = keep
+        self.keyring = keyring  # a keyring run's are always ended (no --keep-running)
         self.ended = 0
         self.running = 0
         self.others = frozenset(_children())
