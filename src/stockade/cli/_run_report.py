@@ -86,14 +86,15 @@ def leftovers(left: AfterExit, audit: RecordFile | None, quiet: bool) -> None:
         from stockade.enforce import report
 
         report.write_record(audit, {"event": "leftovers", "ended": left.ended,
-                                    "running": left.running})
+                                    "running": len(left.running), "pids": left.running})
     if quiet:
         return
-    count = left.ended or left.running
+    count = left.ended or len(left.running)
     what = f"{count} process{'es' if count > 1 else ''} the program left"
     if left.ended:
         why = "it may use the keyring" if left.keyring else "--keep-running keeps them"
         say(f"ended {what} running ({why})")
     else:
-        say(f"{what} still run{'' if count > 1 else 's'} in its sandbox (--keep-running): "
-            "their later denials are not recorded")
+        pids = ", ".join(map(str, left.running[:5])) + (", ..." if count > 5 else "")
+        say(f"{what} still run{'' if count > 1 else 's'} in its sandbox (--keep-running; "
+            f"pid {pids}): their later denials are not recorded")

@@ -56,10 +56,10 @@ def _running(pid: int) -> bool:
     return stat[stat.rindex(b")") + 2:][:1] not in (b"Z", b"X")
 
 
-def alive(skip: frozenset[int] = frozenset()) -> int:
-    """How many children of ours but `skip` are still running (after `adopt`: the program's
+def alive(skip: frozenset[int] = frozenset()) -> list[int]:
+    """The children of ours but `skip` that are still running (after `adopt`: the program's
     leftovers)."""
-    return sum(1 for pid in _children() if pid not in skip and _running(pid))
+    return sorted(pid for pid in _children() if pid not in skip and _running(pid))
 
 
 def end(skip: frozenset[int] = frozenset()) -> int:
@@ -93,7 +93,7 @@ class AfterExit:
         self.keep = keep
         self.keyring = keyring  # a keyring run's are always ended (no --keep-running)
         self.ended = 0
-        self.running = 0
+        self.running: list[int] = []  # with `keep`: the pids left running
         self.others = frozenset(_children())
 
     def __call__(self) -> None:
