@@ -105,6 +105,11 @@ OPTIONS = (
         help="allow add_key, keyctl and request_key (refused by default: the per-user kernel "
         "keyring is shared with the host); no run uses the plan cache meanwhile, and processes "
         "the program leaves are killed when it exits")),
+    Option(("--keep-running",), dict(
+        action="store_true",
+        help="leave running the processes the program leaves behind when it exits (by "
+        "default they are ended with it, as firejail does); they keep the sandbox, and "
+        "neither their later denials nor what they do is recorded")),
     Option(("--no-status-record",), dict(
         dest="status_record", action="store_false",
         help="do not write the status record (PID.json in /run/stockade for root, else in "

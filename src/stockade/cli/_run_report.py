@@ -9,6 +9,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-u
 if TYPE_CHECKING:
     import argparse
 
+    from stockade.enforce.leftovers import AfterExit
+    from stockade.enforce.output_file import RecordFile
     from stockade.enforce.plan.types import CoverageReport
     from stockade.enforce.prepare import Prepared
 
@@ -73,3 +75,26 @@ def venv_hint(command: list[str], prep: Prepared) -> None:
 
         say(f"the Python venv at {printable(venv)} is not granted (Python cannot read its "
              f"pyvenv.cfg): add --ro {printable(shlex.quote(venv))}")
+
+
+def leftovers(left: AfterExit, audit: RecordFile | None, quiet: bool) -> None:
+    """One line (and an --audit record) about the processes the program left running: ended
+    with it, or still running under --keep-running."""
+    if not left.ended and not left.running:
+        return
+    if audit is not None:
+        from stockade.enforce import report
+
+        report.write_record(audit, {"event": "leftovers", "ended": left.ended,
+                                    "running": len(left.running), "pids": left.running})
+    if quiet:
+        return
+    count = left.ended or len(left.running)
+    what = f"{count} process{'es' if count > 1 else ''} the program left"
+    if left.ended:
+        why = "it may use the keyring" if left.keyring else "--keep-running keeps them"
+        say(f"ended {what} running ({why})")
+    else:
+        pids = ", ".join(map(str, left.running[:5])) + (", ..." if count > 5 else "")
+        say(f"{what} still run{'' if count > 1 else 's'} in its sandbox (--keep-running; "
+            f"pid {pids}): their later denials are not recorded")

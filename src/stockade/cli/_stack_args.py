@@ -47,10 +47,9 @@ def add_stack_arguments(group: argparse._ActionsContainer, *, lsm_help: str = LS
 def spec_from_args(args: argparse.Namespace, *, host_policy: HostPolicy | None = None,
                    base_settings: dict[str, dict[str, object]] | None = None) -> StackSpec:
     """The stack the shared options name (see modules/stack_spec.py)."""
-    from stockade.enforce.plan.cache.dumps import open_cache
-    from stockade.modules.selinux import importer
+    from stockade.enforce.plan.cache import dumps
     from stockade.modules.stack_spec import stack_spec
 
-    importer.DUMP_CACHE = open_cache  # authenticated; the module alone caches nothing
+    dumps.install()  # authenticated; the module alone caches nothing
     return stack_spec(args.lsm, args.context, args.module_option, args.module_file,
                       base_settings=base_settings, host_policy=host_policy, add_selinux=True)

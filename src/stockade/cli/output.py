@@ -154,17 +154,29 @@ def print_json(data: Any, stream: TextIO | None = None) -> None:
 def write_text(path: str, text: str) -> None:
     """Write `text` to the file `-o path` names, whole or not at all (a temporary file renamed
     over it); a missing directory is a usage error, any other failure a clear error."""
+    import errno
+
     from stockade.errors import StockadeError, UsageError
+    from stockade.suppress import suppress
 
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
         raise UsageError(f"-o {path}: no such directory {directory}")
     tmp = f"{path}.tmp.{os.getpid()}"
+    # made new, never through a link planted at that name (a sandbox that may write the
+    # directory knows our pid's range): O_EXCL|O_NOFOLLOW; a name taken is an error
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        fd = os.open(tmp, flags, 0o666)
+    except OSError as err:
+        why = "exists (a symbolic link or a leftover: remove it)" if err.errno in (
+            errno.EEXIST, errno.ELOOP) else err.strerror
+        raise StockadeError(f"-o {path}: cannot make {tmp}: {why}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)
     except OSError as err:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        with suppress(OSError):
+            os.unlink(tmp)  # ours: made by the O_EXCL open above
         raise StockadeError(f"-o {path}: {err.strerror}") from None

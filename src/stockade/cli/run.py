@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
     from stockade.audit.record import AuditRecord
     from stockade.enforce.denials import DenialCollector
     from stockade.enforce.landlock import AccessFs
+    from stockade.enforce.leftovers import AfterExit
     from stockade.enforce.output_file import RecordFile
     from stockade.enforce.plan.cache.marks import Mark
     from stockade.enforce.plan.types import (
@@ -342,6 +343,9 @@ def _run(args: argparse.Namespace) -> int:
     # the key as exposed (no run trusts it meanwhile) and drop it before the program starts;
     # after it ends, end what it left behind, drop the key again and only then clear the mark
     keyring_key = plan_cache.keyring_reachable(plan)
+    if keyring_key and args.keep_running:
+        raise UsageError("--keep-running: the program may use the kernel keyring (it may know "
+                         "the plan cache's key): what it leaves is ended when it exits")
     # the program's writes, asked once for the launcher's code and files (None: a run that
     # protects nothing of the launcher's, _records_unprotected)
     from stockade.enforce.status_record import write_grants
@@ -364,6 +368,7 @@ def _run(args: argparse.Namespace) -> int:
     collector: DenialCollector | None = None
     keeper: Keeper | None = None
     mark: Mark | None = None
+    left: AfterExit | None = None
     try:
         if keyring_key:
             try:
@@ -426,28 +431,22 @@ def _run(args: argparse.Namespace) -> int:
         # that scanned them on a plan cache hit cost ~10 ms, for ~170 objects of garbage)
         gc.freeze()
         gc.enable()
-        if keyring_key:
-            from stockade.enforce import leftovers
+        # what the program leaves running is ended when it exits (a keyring run's always)
+        from stockade.enforce import leftovers
 
-            leftovers.adopt()
+        leftovers.adopt()
+        left = leftovers.AfterExit(args.keep_running and not keyring_key, keyring_key)
         try:
             if supervision is not None:
                 from stockade.enforce.supervisor.session import supervised_launch
 
                 status = supervised_launch(prep, supervision.supervisor, supervision.routed,
-                                           command, on_started=started, before_exec=keeper)
+                                           command, on_started=started, before_exec=keeper,
+                                           after_exit=left)
                 tell.report_supervisor_failure(supervision.supervisor.fatal, args.verbose)
-                if supervision.supervisor.left_running:
-                    left = ("processes the program started were still running when it ended: "
-                            "they keep its sandbox, get ENOSYS for every call the supervisor "
-                            "decides, and no denial of theirs is recorded")
-                    if not args.quiet:
-                        tell.say(f"note: {left}")
-                    if audit:
-                        report.write_record(audit, {"event": "left", "note": left})
             else:
                 status = launcher.launch(prep, command, on_started=started,
-                                         before_exec=keeper)
+                                         before_exec=keeper, after_exit=left)
         except launcher.LaunchError as err:
             if audit:
                 report.write_record(audit, {"event": "error", "error": str(err),
@@ -472,6 +471,7 @@ def _run(args: argparse.Namespace) -> int:
                     report.write_record(audit, {"event": "attribution",
                                                 "note": collector.attribution_note})
             collector = None
+        tell.leftovers(left, audit, args.quiet)  # before the exit record: that one is last
         if audit:
             report.write_record(audit, {"event": "exit", "status": status})
         if (judged is not None and supervision is not None and supervision.supervisor.judge
@@ -486,6 +486,8 @@ def _run(args: argparse.Namespace) -> int:
                 tell.say(line)
         return status
     finally:
+        if left is not None and not left.keep:  # the program may not have exited (^C)
+            leftovers.end(left.others)
         if keyring_key:
             ended, dropped = plan_cache.end_exposure(mark)
             if ended and args.verbose:
@@ -501,6 +503,8 @@ def _run(args: argparse.Namespace) -> int:
         if audit:
             audit.close()
         _say_lost(audit, supervision.learn_file if supervision is not None else None)
+        if left is not None:  # a caller in the same process (tests) adopts no orphans after
+            leftovers.release()
         gc.unfreeze()  # a caller in the same process (tests) collects as before
 
 

@@ -328,14 +328,16 @@ def _read_all(fd: int) -> bytes:
 def launch(prep: Prepared, argv: Sequence[str], *,
            on_started: Callable[[int], None] | None = None,
            hook: ChildHook | None = None,
-           before_exec: Callable[[int], None] | None = None) -> int:
+           before_exec: Callable[[int], None] | None = None,
+           after_exit: Callable[[], None] | None = None) -> int:
     """Run `argv` confined by `prep`; return its exit status (128+N after signal N).
 
     Raises LaunchError (exit_code 127, 126 or 125) when the child fails before exec.
     `before_exec(pid)` runs after fork and before the child may exec (the status record is
     written there, before any program code runs); if it raises, the child is killed and the
     exception propagates. `on_started(pid)` is called once the command is running. `hook`
-    lets a supervisor fork the child and add its notification filter.
+    lets a supervisor fork the child and add its notification filter. `after_exit()` runs
+    once the command has exited (`run` ends what it left there: enforce/leftovers.py).
     """
     if not argv:
         raise StockadeError("no command given", 2)
@@ -383,7 +385,10 @@ def launch(prep: Prepared, argv: Sequence[str], *,
             except BaseException:  # e.g. the audit record cannot be written: stop, fail closed
                 _kill_and_reap(pid)
                 raise
-        return _supervise(pid, watched)
+        status = _supervise(pid, watched)
+        if after_exit is not None:
+            after_exit()
+        return status
     finally:
         terminal.restore()
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)

@@ -3,6 +3,12 @@
 re-parented to it rather than to init, and `end` kills and reaps them all once the program has
 exited. A descendant cannot leave the subtree (setsid and double forks do not), so none is
 missed; what the program asked a process outside the sandbox to start is not its descendant.
+
+Every `stockade run` ends them when the program exits (`AfterExit`), as firejail and
+`bwrap --die-with-parent` do: a process left running keeps the sandbox's grants after `run`
+has returned, its later denials reach no --audit file, and it could change files of a later
+run that the later run's checks judge against its own grants only (red team 12).
+`run --keep-running` leaves them running (as `systemd-run --scope` does) and says so.
 """
 
 from __future__ import annotations
@@ -23,6 +29,13 @@ def adopt() -> None:
     prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
+def release() -> None:
+    """No longer adopt orphans (`run` called in a process that goes on: tests)."""
+    from stockade.enforce.prctl import prctl
+
+    prctl(PR_SET_CHILD_SUBREAPER, 0)
+
+
 def _children() -> list[int]:
     kids: list[int] = []
     with suppress(FileNotFoundError):
@@ -33,19 +46,58 @@ def _children() -> list[int]:
     return kids
 
 
-def end() -> int:
-    """Kill and reap every child of ours (after `adopt`, each process left of the program);
-    how many there were."""
+def _running(pid: int) -> bool:
+    """Whether child `pid` has not exited yet (a zombie waits only to be reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(b")") + 2:][:1] not in (b"Z", b"X")
+
+
+def alive(skip: frozenset[int] = frozenset()) -> list[int]:
+    """The children of ours but `skip` that are still running (after `adopt`: the program's
+    leftovers)."""
+    return sorted(pid for pid in _children() if pid not in skip and _running(pid))
+
+
+def end(skip: frozenset[int] = frozenset()) -> int:
+    """Kill and reap every child of ours but `skip` (after `adopt`, each process left of the
+    program); how many of them were still running."""
     killed: set[int] = set()
     while True:
-        kids = _children()
+        kids = [pid for pid in _children() if pid not in skip]
         for pid in kids:
+            running = _running(pid)
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-                killed.add(pid)
+                if running:
+                    killed.add(pid)
+        if not kids and skip:  # other children of ours (a caller's): no wait for any child
+            return len(killed)
         try:  # killing one re-parents its children to us: list again after each reap
-            done, _ = os.waitpid(-1, 0 if kids else os.WNOHANG)
+            done, _ = os.waitpid(kids[0] if kids and skip else -1, 0 if kids else os.WNOHANG)
         except ChildProcessError:
             return len(killed)
         if not kids and done == 0:  # a child re-parented after we listed
             time.sleep(0.005)
+
+
+class AfterExit:
+    """Called once the program has exited: end what it left (`ended`), or with `keep`
+    count what still runs (`running`). Made before the program starts: children we had then
+    (a caller's, where `run` is called in-process) are not the program's and are left alone."""
+
+    def __init__(self, keep: bool, keyring: bool = False) -> None:
+        self.keep = keep
+        self.keyring = keyring  # a keyring run's are always ended (no --keep-running)
+        self.ended = 0
+        self.running: list[int] = []  # with `keep`: the pids left running
+        self.others = frozenset(_children())
+
+    def __call__(self) -> None:
+        if self.keep:
+            self.running = alive(self.others)
+        else:
+            self.ended += end(self.others)

@@ -71,30 +71,18 @@ def _open_parent(path: str, what: str) -> tuple[int, str]:
     a textual shortening: `LINK/..` meets LINK), and every symbolic link refused with
     O_NOFOLLOW -> StockadeError naming it and where it points (the user names the real path
     instead). So the file opened is the file the exposure check judges (red team 11)."""
+    from stockade.enforce.dir_walk import LinkInPath, open_walked
+
     head, name = os.path.split(path)
-    fd = os.open("/" if path.startswith("/") else ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    here = "/" if path.startswith("/") else ""
     try:
-        for part in head.split("/"):
-            if part in ("", "."):
-                continue
-            here = os.path.join(here, part)
-            try:
-                nxt = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                              dir_fd=fd)
-            except OSError as err:
-                if err.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(here):
-                    raise StockadeError(
-                        f"{what} {path}: {here} is a symbolic link (to {os.readlink(here)}): "
-                        f"refusing to follow it (name the real path, "
-                        f"{os.path.realpath(path)})", SETUP_FAILED) from None
-                raise StockadeError(f"cannot open {what} {path}: {here}: {err.strerror}",
-                                    SETUP_FAILED) from None
-            os.close(fd)
-            fd = nxt
-    except BaseException:
-        os.close(fd)
-        raise
+        fd = open_walked(head)
+    except LinkInPath as err:
+        raise StockadeError(f"{what} {path}: {err.strerror}: refusing to follow it (name the "
+                            f"real path, {os.path.realpath(path)})", SETUP_FAILED) from None
+    except OSError as err:
+        where = f"{err.filename}: " if err.filename else ""
+        raise StockadeError(f"cannot open {what} {path}: {where}{err.strerror}",
+                            SETUP_FAILED) from None
     return fd, name or "."
 
 

@@ -285,13 +285,16 @@ def start_time(pid: int) -> int:
     return int(fields[19])
 
 
-def open_dir(directory: str) -> int:
+def open_dir(directory: str, *, dir_fd: int | None = None, name: str | None = None) -> int:
     """An O_DIRECTORY|O_NOFOLLOW descriptor of `directory` (made 0700 if missing), checked to
-    be owned by us with no access for group or others. Raises RecordDirError otherwise."""
+    be owned by us with no access for group or others. Raises RecordDirError otherwise.
+    With `dir_fd`, the directory is `name` in that directory (`directory` names it in errors)."""
+    where = directory if dir_fd is None else name or os.path.basename(directory)
     with suppress(FileExistsError):
-        os.mkdir(directory, 0o700)
+        os.mkdir(where, 0o700, dir_fd=dir_fd)
     try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     dir_fd=dir_fd)
     except OSError as err:
         why = "it is a symbolic link" if err.errno in (errno.ELOOP, errno.ENOTDIR) \
             else err.strerror

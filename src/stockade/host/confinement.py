@@ -8,6 +8,11 @@ The record (docs/status.md) holds at least {"pid", "profile", "start_time"}; `st
 field 22 of /proc/<pid>/stat, so a record left behind by a dead process never describes a new
 process that reused its pid. Confinement is inherited: a child of a confined process is
 confined by the same record (found by walking up the parents).
+
+A record is believed only for a process of its writer: the file (opened without following a
+link, a regular file) must belong to root or to the process's real or effective uid, and its
+start time must be the live process's. Root's `status` reads every user's runtime directory,
+and a user writes what it likes there: about its own processes only (red team 12).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from typing import Any
 from stockade.host._sys import read_text
 
 RUN_DIR = Path("/run/stockade")
+#: a record is a few hundred bytes; a larger file is not one
+MAX_RECORD_BYTES = 1 << 16
 ENV_VAR = "STOCKADE_PROFILE"
 
 
@@ -71,32 +78,56 @@ def _environ_profile(pid: int) -> str | None:
     return None
 
 
-def _written_for(path: Path, pid: int) -> bool:
-    """Whether the record at `path` can be the launcher's record of `pid`: written by root or
-    by the user the process runs as (the launcher does not change users). A user's runtime
-    directory is theirs to write: a record there about another user's process (pid 1) is
-    not believed (red team 12, rt/status_forged_by_other_user.sh)."""
+def process_uids(pid: int) -> tuple[int, ...]:
+    """The real and effective uid of `pid` (the `Uid:` line of /proc/PID/status); () when
+    it cannot be read."""
+    text = read_text(f"/proc/{pid}/status")
+    for line in (text or "").splitlines():
+        if line.startswith("Uid:"):
+            try:
+                return tuple(int(x) for x in line.split()[1:3])
+            except ValueError:
+                return ()
+    return ()
+
+
+def _read_record(path: Path) -> tuple[str, int] | None:
+    """The text of record file `path` and its owner's uid: opened without following a link
+    (a link to root's record is not root's word about this process), a regular file only."""
+    import stat
+
     try:
-        owner = path.stat().st_uid
-        runs_as = os.stat(f"/proc/{pid}").st_uid
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
-        return False
-    return owner in (0, runs_as)
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_RECORD_BYTES:
+            return None
+        return os.read(fd, MAX_RECORD_BYTES).decode("utf-8", "replace"), st.st_uid
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _record(pid: int, uid: int, dirs: list[Path] | None) -> tuple[dict[str, Any], Path] | None:
+    """The record about live process `pid` that its writer may make: a file of root's or of
+    the process's uid, naming `pid` and its start time (see the module's docstring)."""
     for directory in dirs or record_dirs(uid):
         path = directory / f"{pid}.json"
-        if not _written_for(path, pid):
+        found = _read_record(path)
+        if found is None:
             continue
-        text = read_text(path)
-        if text is None:
-            continue
+        text, owner = found
         try:
             data = json.loads(text)
         except ValueError:
             continue
-        if isinstance(data, dict):
+        started = start_time(pid)
+        if (isinstance(data, dict) and data.get("pid") == pid and started is not None
+                and data.get("start_time") == started
+                and (owner == 0 or owner in process_uids(pid))):
             return data, path
     return None
 
@@ -110,17 +141,15 @@ def confinement(pid: int, uid: int, dirs: list[Path] | None = None) -> dict[str,
         found = _record(current, uid, dirs)
         if found is not None:
             data, path = found
-            recorded = data.get("start_time")
-            if recorded is None or recorded == start_time(current):
-                out = {"confined": True, "profile": data.get("profile"),
-                       "mode": data.get("mode", "enforce"), "record": str(path),
-                       "confined_pid": current, "inherited": current != pid}
-                for key in ("layers", "landlock_abi", "started"):
-                    if key in data:
-                        out[key] = data[key]
-                if env_profile is not None and env_profile != data.get("profile"):
-                    out["env_profile"] = env_profile
-                return out
+            out = {"confined": True, "profile": data.get("profile"),
+                   "mode": data.get("mode", "enforce"), "record": str(path),
+                   "confined_pid": current, "inherited": current != pid}
+            for key in ("layers", "landlock_abi", "started"):
+                if key in data:
+                    out[key] = data[key]
+            if env_profile is not None and env_profile != data.get("profile"):
+                out["env_profile"] = env_profile
+            return out
         current = parent_of(current)
         hops += 1
     if env_profile is not None:
@@ -150,9 +179,7 @@ def confined_now(uid: int, dirs: list[Path] | None = None) -> list[dict[str, Any
             got = _record(pid, uid, [directory])
             if got is None or pid in found:
                 continue
-            data = got[0]
-            if data.get("pid") != pid or data.get("start_time") != start_time(pid):
-                continue
+            data = got[0]  # of pid's own writer, about the live pid (_record)
             found[pid] = {"pid": pid, "profile": str(data.get("profile")),
                           "mode": str(data.get("mode", "enforce"))}
     return [found[pid] for pid in sorted(found)]

@@ -110,6 +110,15 @@ def _unusable(directory: str) -> str | None:
     status_record.open_dir, which makes it if missing), without making it; None if it could."""
     import stat
 
+    from stockade.enforce.plan.cache.store import trusted_base
+
+    trusted = trusted_base()  # the components Store.open walks without following a link
+    if trusted is not None:
+        walked = trusted[0]
+        for part in [*trusted[1], os.path.basename(directory)]:
+            walked = os.path.join(walked, part)
+            if os.path.islink(walked):
+                return f"{directory}: {part} is a symbolic link"
     try:
         st = os.lstat(directory)
     except FileNotFoundError:

@@ -202,9 +202,6 @@ class Supervisor:
         #: reused) descriptor number
         self._stop_lock = threading.Lock()
         self.fatal: BaseException | None = None
-        #: tasks still used the filter 2 s after the program ended (processes it left running:
-        #: they keep the sandbox and get ENOSYS for every call decided here; red team 12)
-        self.left_running = False
 
     def serve(self, names: Iterable[str] | None) -> None:
         """Add the handlers of the system calls `names` (None: all) to the table, importing

@@ -166,8 +166,10 @@ def exec_enforced_by_landlock(prep: Prepared) -> bool:
 
 def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[str],
                       argv: list[str], *, on_started: Callable[[int], None] | None = None,
-                      before_exec: Callable[[int], None] | None = None) -> int:
-    """Launch `argv` under `prep` with `supervisor` deciding the routed system calls."""
+                      before_exec: Callable[[int], None] | None = None,
+                      after_exit: Callable[[], None] | None = None) -> int:
+    """Launch `argv` under `prep` with `supervisor` deciding the routed system calls
+    (`after_exit`: launcher.launch's, run before the supervisor stops)."""
     from stockade.enforce import launcher
 
     supervisor.exec_enforced = exec_enforced_by_landlock(prep)
@@ -234,10 +236,10 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
 
     try:
         return launcher.launch(prep, argv, on_started=on_started, hook=hook,
-                               before_exec=started)
+                               before_exec=started, after_exit=after_exit)
     finally:
-        hook.join(2.0)  # tasks left behind (daemons) lose the supervisor: ENOSYS from now on
-        supervisor.left_running = hook.thread is not None and hook.thread.is_alive()
+        # tasks left behind (run --keep-running) lose the supervisor: ENOSYS from now on
+        hook.join(2.0)
         supervisor.stop()
         hook.join(5.0)
         if ruleset >= 0:

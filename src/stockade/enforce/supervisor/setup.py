@@ -139,6 +139,10 @@ def build(mode: str, lsm: str | None = None, contexts: Sequence[str] = (),
             raise UsageError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
         if mode == "learn" and not _given(learn_path):
             raise UsageError("--mode learn needs --learn FILE (where observations go)")
+        if "selinux" in (lsm or "") or host_policy is not None:
+            from stockade.enforce.plan.cache import dumps
+
+            dumps.install()  # a binary policy's SETools dump, cached authenticated
         spec = stack_spec(lsm, contexts, options, module_files, host_policy=host_policy)
         names = ["capability", *spec.names()]
         modes = {n: Mode.COMPLAIN for n in names} if mode != "enforce" else {}

@@ -57,3 +57,11 @@ def open_cache() -> DumpCache | None:
         return DumpCache(Store.open(directory, held[1]))
     except OSError:
         return None
+
+
+def install() -> None:
+    """Have the SELinux importer keep its dumps here (a command that may load a binary
+    policy calls this before building its stack; the module alone caches nothing)."""
+    from stockade.modules.selinux import importer
+
+    importer.DUMP_CACHE = open_cache

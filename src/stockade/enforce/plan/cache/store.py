@@ -31,7 +31,7 @@ MAX_ENTRY_BYTES = 64 << 20
 MAX_ENTRIES = 64
 
 
-def _trusted_base() -> tuple[str, list[str]] | None:
+def trusted_base() -> tuple[str, list[str]] | None:
     """The directory the user names for caches (XDG_CACHE_HOME, else the home directory), and
     the components below it up to stockade's own directory (`.cache`, `stockade`): those are
     walked without following a link (a sandbox that may write ~/.cache could put one there:
@@ -50,7 +50,7 @@ def _trusted_base() -> tuple[str, list[str]] | None:
 def cache_dir(name: str = "plans") -> str | None:
     """Where this user's compiled plans (or another of stockade's caches: `name`) are cached;
     None when there is no such place."""
-    trusted = _trusted_base()
+    trusted = trusted_base()
     if trusted is None:
         return None
     return os.path.join(trusted[0], *trusted[1], name)
@@ -79,7 +79,7 @@ class Store:
         """Open (making what is missing) `directory`, one of `cache_dir`'s: below the user's
         base, every component is made and opened with no link followed; OSError when one is
         a link or the last is not private to us (owned by us, mode 0700)."""
-        trusted = _trusted_base()
+        trusted = trusted_base()
         if trusted is None or os.path.dirname(directory) != os.path.join(trusted[0],
                                                                          *trusted[1]):
             raise OSError(errno.EINVAL, f"{directory} is not a cache directory of this user")
