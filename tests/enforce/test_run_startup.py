@@ -46,8 +46,7 @@ NOT_ON_THE_PATH = ("stockade.policy", "re2", "stockade.enforce.supervisor.observ
                    "stockade.enforce.plan.glob", "shutil", "lzma", "bz2", "dataclasses",
                    "inspect", "ast", "dis", "tokenize", "typing", "argparse", "gettext",
                    "locale", "re", "json", "importlib", "ipaddress", "socket", "selectors",
-                   "queue", "signal", "contextlib", "stockade.enforce.plan.explain",
-                   "stockade.enforce.leftovers")
+                   "queue", "signal", "contextlib", "stockade.enforce.plan.explain")
 
 
 def _loaded(*args: str) -> tuple[int, list[str]]:
