@@ -40,19 +40,20 @@ print(status, *sorted(sys.modules), file=sys.stderr)
 #: ipaddress (the supervisor writes an address's text itself), socket and selectors (the
 #: supervisor uses socket's C core, _socket), queue (its SimpleQueue is _queue's), signal
 #: (its enum conversions: the launcher and the supervisor use _signal), contextlib (the path
-#: uses stockade.suppress), the rest of explain (PlanGuard's model is plan/landlock_model.py)
+#: uses stockade.suppress), the rest of explain (PlanGuard's model is plan/landlock_model.py),
+#: termios (the launcher saves a terminal's settings only where fds 0-2 have one: none here)
 NOT_ON_THE_PATH = ("stockade.policy", "re2", "stockade.enforce.supervisor.observe",
                    "stockade.enforce.supervisor.complain", "stockade.enforce.plan.net",
                    "stockade.enforce.plan.glob", "shutil", "lzma", "bz2", "dataclasses",
                    "inspect", "ast", "dis", "tokenize", "typing", "argparse", "gettext",
                    "locale", "re", "json", "importlib", "ipaddress", "socket", "selectors",
                    "queue", "signal", "contextlib", "stockade.enforce.plan.explain",
-                   "stockade.enforce.leftovers")
+                   "stockade.enforce.leftovers", "termios")
 
 
 def _loaded(*args: str) -> tuple[int, list[str]]:
     out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
-                         timeout=120, cwd="/")
+                         timeout=120, cwd="/", stdin=subprocess.DEVNULL)
     status, *modules = out.stderr.strip().splitlines()[-1].split()
     return int(status), modules
 

@@ -31,7 +31,6 @@ import errno
 import os
 import resource
 import sys
-import termios
 from collections.abc import Callable, Iterable, Sequence
 
 from stockade.enforce import caps, landlock, prctl
@@ -122,9 +121,11 @@ class TerminalState:
         self.saved: list[tuple[int, list[object]]] = []
         seen: set[tuple[int, int]] = set()
         for fd in (0, 1, 2):
+            if not os.isatty(fd):
+                continue
+            import termios  # only with a terminal: a run without one does not load it
+
             try:
-                if not os.isatty(fd):
-                    continue
                 st = os.fstat(fd)
                 if (st.st_dev, st.st_ino) in seen:
                     continue
@@ -137,6 +138,10 @@ class TerminalState:
         """Put the settings back where they changed, only while our process group is the
         terminal's foreground (a background launcher must not undo a foreground job's
         settings, nor be stopped by SIGTTOU)."""
+        if not self.saved:
+            return
+        import termios
+
         for fd, attrs in self.saved:
             try:
                 if os.tcgetpgrp(fd) != os.getpgrp() or termios.tcgetattr(fd) == attrs:
