@@ -41,14 +41,15 @@ print(status, *sorted(sys.modules), file=sys.stderr)
 #: supervisor uses socket's C core, _socket), queue (its SimpleQueue is _queue's), signal
 #: (its enum conversions: the launcher and the supervisor use _signal), contextlib (the path
 #: uses stockade.suppress), the rest of explain (PlanGuard's model is plan/landlock_model.py),
-#: termios (the launcher saves a terminal's settings only where fds 0-2 have one: none here)
+#: termios (the launcher saves a terminal's settings only where fds 0-2 have one: none here),
+#: resource (a plain run sets no limit itself; the Python child's setrlimit loads it before fork)
 NOT_ON_THE_PATH = ("stockade.policy", "re2", "stockade.enforce.supervisor.observe",
                    "stockade.enforce.supervisor.complain", "stockade.enforce.plan.net",
                    "stockade.enforce.plan.glob", "shutil", "lzma", "bz2", "dataclasses",
                    "inspect", "ast", "dis", "tokenize", "typing", "argparse", "gettext",
                    "locale", "re", "json", "importlib", "ipaddress", "socket", "selectors",
                    "queue", "signal", "contextlib", "stockade.enforce.plan.explain",
-                   "stockade.enforce.leftovers", "termios")
+                   "stockade.enforce.leftovers", "termios", "resource")
 
 
 def _loaded(*args: str) -> tuple[int, list[str]]:
@@ -74,6 +75,14 @@ def test_plain_run_imports_no_profile_language_nor_other_modes() -> None:
     plan = defaults.adhoc_plan([], [], ["/"], [])
     if not launcher_guard.needed(plan.scopes, landlock.abi_version()):
         assert "stockade.enforce.supervisor.launcher_check" not in modules
+
+
+def test_the_core_limit_constant_is_the_kernels() -> None:
+    import resource
+
+    from stockade.enforce.supervisor import session
+
+    assert session.RLIMIT_CORE == resource.RLIMIT_CORE
 
 
 def test_run_with_a_profile_still_loads_the_profile_language(tmp_path) -> None:

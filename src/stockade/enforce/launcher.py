@@ -29,7 +29,6 @@ from __future__ import annotations
 import _signal as signal  # signal's C core: no enum conversions (start-up)
 import errno
 import os
-import resource
 import sys
 from collections.abc import Callable, Iterable, Sequence
 
@@ -256,6 +255,8 @@ def _child(prep: Prepared, argv: Sequence[str], paths: list[str], err_w: int,
 
 def _lower_rlimits(limits: dict[int, int]) -> None:
     """Lower each hard limit to the plan's (never raise it) and the soft limit to match."""
+    import resource  # loaded by the parent before fork (start): no import system work here
+
     inf = resource.RLIM_INFINITY
     for res, limit in limits.items():
         soft, hard = resource.getrlimit(res)
@@ -409,6 +410,9 @@ def _starter(prep: Prepared, argv: Sequence[str], paths: list[str], err_r: int, 
     def start(handover: Handover | None) -> int:
         if compiled is not None and (handover is None or type(handover) is Handover):
             return compiled.start(handover)
+        if prep.plan.rlimits:  # the Python child's setrlimit; a plain run sets none itself
+            import resource  # noqa: F401
+
         pid = os.fork()
         if pid == 0:
             os.close(err_r)
