@@ -353,6 +353,6 @@ def _well_formed(observations: Any) -> bool:
 
 def cache_dir() -> str | None:
     """Where compiled plans are cached for this user (None: nowhere)."""
-    from stockade.enforce.plan.cache.store import cache_dir as where
+    from stockade.cache_home import cache_dir as where  # not store: a plain run asks it
 
     return where()
