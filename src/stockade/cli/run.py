@@ -336,12 +336,11 @@ def _run(args: argparse.Namespace) -> int:
         plan = _run_complain.complain_plan(judged)
         coverage, notes = CoverageReport(), []
     plan.env_set.setdefault("STOCKADE_PROFILE", plan.name)
-    from stockade.enforce.plan import cache as plan_cache
-
     # a program that may call keyctl could read the plan cache's key and forge entries: mark
     # the key as exposed (no run trusts it meanwhile) and drop it before the program starts;
     # after it ends, end what it left behind, drop the key again and only then clear the mark
-    keyring_key = plan_cache.keyring_reachable(plan)
+    # (the plan cache's package is loaded only then: a plain run does not need it)
+    keyring_key = defaults.keyring_reachable(plan)
     # the program's writes, asked once for the launcher's code and files (None: a run that
     # protects nothing of the launcher's, _records_unprotected)
     from stockade.enforce.status_record import write_grants
@@ -366,6 +365,8 @@ def _run(args: argparse.Namespace) -> int:
     mark: Mark | None = None
     try:
         if keyring_key:
+            from stockade.enforce.plan import cache as plan_cache
+
             try:
                 mark = plan_cache.mark_exposed(plan, protected=judged is None)
             except OSError as err:
@@ -487,6 +488,8 @@ def _run(args: argparse.Namespace) -> int:
         return status
     finally:
         if keyring_key:
+            from stockade.enforce.plan import cache as plan_cache
+
             ended, dropped = plan_cache.end_exposure(mark)
             if ended and args.verbose:
                 tell.say(f"ended {ended} processes the program left (it may use the keyring)")

@@ -106,13 +106,9 @@ def writes_confined(plan: EnforcementPlan) -> bool:
 
 def keyring_reachable(plan: EnforcementPlan) -> bool:
     """Whether a program under `plan` may call keyctl (the baseline refuses it)."""
-    from stockade.enforce.seccomp import ActionKind
+    from stockade.enforce.defaults import keyring_reachable  # a plain run asks it there
 
-    rules = [r for r in plan.seccomp_rules if r.syscall == "keyctl"]
-    if any(r.action.kind is ActionKind.ALLOW for r in rules):
-        return True
-    refused = any(not r.conditions and r.action.kind is not ActionKind.ALLOW for r in rules)
-    return not refused and plan.seccomp_default.kind is ActionKind.ALLOW
+    return keyring_reachable(plan)
 
 
 def forget_key() -> bool:
