@@ -44,7 +44,8 @@ print(status, *sorted(sys.modules), file=sys.stderr)
 #: termios (the launcher saves a terminal's settings only where fds 0-2 have one: none here),
 #: resource (a plain run sets no limit itself; the Python child's setrlimit loads it before fork),
 #: the plan cache (the directory a run protects is stockade.cache_home's answer, whether the
-#: program may reach the keyring that holds its key enforce/defaults.py's; only then it loads)
+#: program may reach the keyring that holds its key enforce/defaults.py's; only then it loads),
+#: policy_dirs (where shared abstractions live: asked only of a profile's coverage)
 NOT_ON_THE_PATH = ("stockade.policy", "re2", "stockade.enforce.supervisor.observe",
                    "stockade.enforce.supervisor.complain", "stockade.enforce.plan.net",
                    "stockade.enforce.plan.glob", "shutil", "lzma", "bz2", "dataclasses",
@@ -52,7 +53,7 @@ NOT_ON_THE_PATH = ("stockade.policy", "re2", "stockade.enforce.supervisor.observ
                    "locale", "re", "json", "importlib", "ipaddress", "socket", "selectors",
                    "queue", "signal", "contextlib", "stockade.enforce.plan.explain",
                    "stockade.enforce.leftovers", "termios", "resource",
-                   "stockade.enforce.plan.cache")
+                   "stockade.enforce.plan.cache", "stockade.policy_dirs")
 
 
 def _loaded(*args: str) -> tuple[int, list[str]]:
