@@ -45,7 +45,8 @@ print(status, *sorted(sys.modules), file=sys.stderr)
 #: resource (a plain run sets no limit itself; the Python child's setrlimit loads it before fork),
 #: the plan cache (the directory a run protects is stockade.cache_home's answer, whether the
 #: program may reach the keyring that holds its key enforce/defaults.py's; only then it loads),
-#: policy_dirs (where shared abstractions live: asked only of a profile's coverage)
+#: policy_dirs (where shared abstractions live: asked only of a profile's coverage),
+#: output_file (the --audit and --learn files: none here)
 NOT_ON_THE_PATH = ("stockade.policy", "re2", "stockade.enforce.supervisor.observe",
                    "stockade.enforce.supervisor.complain", "stockade.enforce.plan.net",
                    "stockade.enforce.plan.glob", "shutil", "lzma", "bz2", "dataclasses",
@@ -53,7 +54,8 @@ NOT_ON_THE_PATH = ("stockade.policy", "re2", "stockade.enforce.supervisor.observ
                    "locale", "re", "json", "importlib", "ipaddress", "socket", "selectors",
                    "queue", "signal", "contextlib", "stockade.enforce.plan.explain",
                    "stockade.enforce.leftovers", "termios", "resource",
-                   "stockade.enforce.plan.cache", "stockade.policy_dirs")
+                   "stockade.enforce.plan.cache", "stockade.policy_dirs",
+                   "stockade.enforce.output_file")
 
 
 def _loaded(*args: str) -> tuple[int, list[str]]:

@@ -512,6 +512,8 @@ def _run(args: argparse.Namespace) -> int:
 def _say_lost(*outs: object) -> None:
     """One line per file with records that could not be written (the launcher's and the
     supervisor's: they share the RecordFile of --audit)."""
+    if all(out is None for out in outs):  # no --audit, no --learn: output_file is not loaded
+        return
     from stockade.enforce.output_file import RecordFile
 
     for out in outs:
