@@ -58,9 +58,10 @@ NOT_ON_THE_PATH = ("stockade.policy", "re2", "stockade.enforce.supervisor.observ
                    "stockade.enforce.output_file")
 
 
-def _loaded(*args: str) -> tuple[int, list[str]]:
+def _loaded(*args: str, user: str = "root") -> tuple[int, list[str]]:
     out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
-                         timeout=120, cwd="/", stdin=subprocess.DEVNULL)
+                         timeout=120, cwd="/", stdin=subprocess.DEVNULL,
+                         preexec_fn=drop_to_nobody if user == "nobody" else None)
     status, *modules = out.stderr.strip().splitlines()[-1].split()
     return int(status), modules
 
@@ -69,8 +70,9 @@ def _on_path(modules: list[str], name: str) -> bool:
     return any(m == name or m.startswith(name + ".") for m in modules)
 
 
-def test_plain_run_imports_no_profile_language_nor_other_modes() -> None:
-    status, modules = _loaded("run", "--rx", "/", "--", "/bin/true")
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_plain_run_imports_no_profile_language_nor_other_modes(user: str) -> None:
+    status, modules = _loaded("run", "--rx", "/", "--", "/bin/true", user=user)
     assert status == 0
     # the run did start its supervisor (chmod, xattrs, listen, unix peers are routed)
     assert "stockade.enforce.supervisor.loop" in modules
