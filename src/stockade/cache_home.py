@@ -40,6 +40,29 @@ def config_home() -> tuple[str | None, str]:
     return _user_directory("XDG_CONFIG_HOME", ".config", "the configuration directory")
 
 
+def stockade_base() -> tuple[str, list[str]] | None:
+    """The directory the user names for caches (XDG_CACHE_HOME, else the home directory), and
+    the components below it up to stockade's own directory (`.cache`, `stockade`): those are
+    walked without following a link (a sandbox that may write ~/.cache could put one there:
+    red team 12, rt/plan_cache_parent_link.sh). None where the user has no cache directory of
+    its own (a home that does not exist or is not the user's: cache_home)."""
+    base = cache_home()[0]
+    if base is None:
+        return None
+    if os.path.isabs(os.environ.get("XDG_CACHE_HOME") or ""):
+        return base, ["stockade"]
+    return os.path.dirname(base), [".cache", "stockade"]  # base is HOME/.cache
+
+
+def cache_dir(name: str = "plans") -> str | None:
+    """Where this user's compiled plans (or another of stockade's caches: `name`) are cached;
+    None when there is no such place."""
+    trusted = stockade_base()
+    if trusted is None:
+        return None
+    return os.path.join(trusted[0], *trusted[1], name)
+
+
 def _user_directory(variable: str, leaf: str, what: str) -> tuple[str | None, str]:
     base = os.environ.get(variable) or ""
     if not os.path.isabs(base):

@@ -233,6 +233,36 @@ def test_terminal_signal_reaches_the_child_once():
     assert status == 143
 
 
+def test_terminal_settings_come_back_after_the_program() -> None:
+    """The program turns echo off on the terminal it shares; the launcher puts it back (and
+    loads termios only because a terminal is there: test_run_startup.py)."""
+    import fcntl
+    import pty
+    import termios
+
+    master, slave = pty.openpty()
+
+    def take_terminal() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    assert termios.tcgetattr(slave)[3] & termios.ECHO
+    proc = subprocess.Popen(
+        [*STOCKADE, *BASE, "--rx", "/bin", "--", "/bin/sh", "-c",
+         "stty -echo && stty -a | grep -o -- -echo; echo done"],
+        stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+        preexec_fn=take_terminal)
+    seen = b""
+    deadline = time.monotonic() + 20
+    while b"done" not in seen and time.monotonic() < deadline:
+        seen += os.read(master, 1024)
+    status = proc.wait(timeout=20)
+    lflag = termios.tcgetattr(slave)[3]
+    os.close(slave)
+    os.close(master)
+    assert status == 0 and b"-echo" in seen, seen  # the program did turn it off
+    assert lflag & termios.ECHO
+
+
 def test_forwarding_rule():
     own = os.getpgrp()
     assert launcher.should_forward(signal.SIGTERM, 0, own)  # SI_USER: kill(1)

@@ -40,18 +40,27 @@ print(status, *sorted(sys.modules), file=sys.stderr)
 #: ipaddress (the supervisor writes an address's text itself), socket and selectors (the
 #: supervisor uses socket's C core, _socket), queue (its SimpleQueue is _queue's), signal
 #: (its enum conversions: the launcher and the supervisor use _signal), contextlib (the path
-#: uses stockade.suppress), the rest of explain (PlanGuard's model is plan/landlock_model.py)
+#: uses stockade.suppress), the rest of explain (PlanGuard's model is plan/landlock_model.py),
+#: termios (the launcher saves a terminal's settings only where fds 0-2 have one: none here),
+#: resource (a plain run sets no limit itself; the Python child's setrlimit loads it before fork),
+#: the plan cache (the directory a run protects is stockade.cache_home's answer, whether the
+#: program may reach the keyring that holds its key enforce/defaults.py's; only then it loads),
+#: policy_dirs (where shared abstractions live: asked only of a profile's coverage),
+#: output_file (the --audit and --learn files: none here)
 NOT_ON_THE_PATH = ("stockade.policy", "re2", "stockade.enforce.supervisor.observe",
                    "stockade.enforce.supervisor.complain", "stockade.enforce.plan.net",
                    "stockade.enforce.plan.glob", "shutil", "lzma", "bz2", "dataclasses",
                    "inspect", "ast", "dis", "tokenize", "typing", "argparse", "gettext",
                    "locale", "re", "json", "importlib", "ipaddress", "socket", "selectors",
-                   "queue", "signal", "contextlib", "stockade.enforce.plan.explain")
+                   "queue", "signal", "contextlib", "stockade.enforce.plan.explain",
+                   "termios", "resource", "stockade.enforce.plan.cache",
+                   "stockade.policy_dirs", "stockade.enforce.output_file")
 
 
-def _loaded(*args: str) -> tuple[int, list[str]]:
+def _loaded(*args: str, user: str = "root") -> tuple[int, list[str]]:
     out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True,
-                         timeout=120, cwd="/")
+                         timeout=120, cwd="/", stdin=subprocess.DEVNULL,
+                         preexec_fn=drop_to_nobody if user == "nobody" else None)
     status, *modules = out.stderr.strip().splitlines()[-1].split()
     return int(status), modules
 
@@ -60,8 +69,9 @@ def _on_path(modules: list[str], name: str) -> bool:
     return any(m == name or m.startswith(name + ".") for m in modules)
 
 
-def test_plain_run_imports_no_profile_language_nor_other_modes() -> None:
-    status, modules = _loaded("run", "--rx", "/", "--", "/bin/true")
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_plain_run_imports_no_profile_language_nor_other_modes(user: str) -> None:
+    status, modules = _loaded("run", "--rx", "/", "--", "/bin/true", user=user)
     assert status == 0
     # the run did start its supervisor (chmod, xattrs, listen, unix peers are routed)
     assert "stockade.enforce.supervisor.loop" in modules
@@ -72,6 +82,14 @@ def test_plain_run_imports_no_profile_language_nor_other_modes() -> None:
     plan = defaults.adhoc_plan([], [], ["/"], [])
     if not launcher_guard.needed(plan.scopes, landlock.abi_version()):
         assert "stockade.enforce.supervisor.launcher_check" not in modules
+
+
+def test_the_core_limit_constant_is_the_kernels() -> None:
+    import resource
+
+    from stockade.enforce.supervisor import session
+
+    assert session.RLIMIT_CORE == resource.RLIMIT_CORE
 
 
 def test_run_with_a_profile_still_loads_the_profile_language(tmp_path) -> None:

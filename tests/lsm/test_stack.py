@@ -169,3 +169,12 @@ def test_a_module_reload_flushes_its_stacks_avc() -> None:
     module.reload()
     stack.decide(req())
     assert calls == ["a", "a"]
+
+
+def test_every_hook_names_one_of_the_hook_classes() -> None:
+    from stockade.lsm.hooks import HOOK_LIST, HookClass
+
+    classes = {v for k, v in vars(HookClass).items() if k.isupper()}
+    assert classes == {"file", "socket", "task", "capability", "mount", "kernel"}
+    assert {h.hook_class for h in HOOK_LIST} <= classes
+    assert len({h.name for h in HOOK_LIST}) == len(HOOK_LIST) > 30

@@ -337,12 +337,11 @@ def _run(args: argparse.Namespace) -> int:
         plan = _run_complain.complain_plan(judged)
         coverage, notes = CoverageReport(), []
     plan.env_set.setdefault("STOCKADE_PROFILE", plan.name)
-    from stockade.enforce.plan import cache as plan_cache
-
     # a program that may call keyctl could read the plan cache's key and forge entries: mark
     # the key as exposed (no run trusts it meanwhile) and drop it before the program starts;
     # after it ends, end what it left behind, drop the key again and only then clear the mark
-    keyring_key = plan_cache.keyring_reachable(plan)
+    # (the plan cache's package is loaded only then: a plain run does not need it)
+    keyring_key = defaults.keyring_reachable(plan)
     if keyring_key and args.keep_running:
         raise UsageError("--keep-running: the program may use the kernel keyring (it may know "
                          "the plan cache's key): what it leaves is ended when it exits")
@@ -371,6 +370,8 @@ def _run(args: argparse.Namespace) -> int:
     left: AfterExit | None = None
     try:
         if keyring_key:
+            from stockade.enforce.plan import cache as plan_cache
+
             try:
                 mark = plan_cache.mark_exposed(plan, protected=judged is None)
             except OSError as err:
@@ -489,6 +490,8 @@ def _run(args: argparse.Namespace) -> int:
         if left is not None and not left.keep:  # the program may not have exited (^C)
             leftovers.end(left.others)
         if keyring_key:
+            from stockade.enforce.plan import cache as plan_cache
+
             ended, dropped = plan_cache.end_exposure(mark)
             if ended and args.verbose:
                 tell.say(f"ended {ended} processes the program left (it may use the keyring)")
@@ -513,6 +516,8 @@ def _run(args: argparse.Namespace) -> int:
 def _say_lost(*outs: object) -> None:
     """One line per file with records that could not be written (the launcher's and the
     supervisor's: they share the RecordFile of --audit)."""
+    if all(out is None for out in outs):  # no --audit, no --learn: output_file is not loaded
+        return
     from stockade.enforce.output_file import RecordFile
 
     for out in outs:

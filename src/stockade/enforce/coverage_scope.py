@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import Sequence
 
 from stockade.enforce.plan.types import CoverageEntry, CoverageStatus
-from stockade.policy_dirs import BUNDLED_DIR, SYSTEM_DIR
 from stockade.slotted import Frozen
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
@@ -31,6 +30,8 @@ Tally = Counter[tuple[str, CoverageStatus]]
 
 
 def _shared_roots(include_dirs: Sequence[str]) -> list[str]:
+    from stockade.policy_dirs import BUNDLED_DIR, SYSTEM_DIR  # profiles only: not a plain run
+
     roots = []
     for base in (*include_dirs, SYSTEM_DIR, BUNDLED_DIR):
         real = os.path.realpath(base)

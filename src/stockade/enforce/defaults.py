@@ -22,7 +22,7 @@ from stockade.enforce.landlock import (
     RestrictFlag,
 )
 from stockade.enforce.plan.types import EnforcementPlan, FsRule, NetRule, SeccompRule
-from stockade.enforce.seccomp import NOTIFY, Action, ArgCmp, Cmp, errno_action
+from stockade.enforce.seccomp import NOTIFY, Action, ActionKind, ArgCmp, Cmp, errno_action
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -177,6 +177,16 @@ def hybrid_rules(handled_fs: AccessFs, handled_net: AccessNet) -> list[SeccompRu
 def without_keyring(rules: Iterable[SeccompRule]) -> list[SeccompRule]:
     """`rules` without the refusal of the keyring calls (`--allow-keyring`)."""
     return [r for r in rules if r.syscall not in KEYRING_SYSCALLS]
+
+
+def keyring_reachable(plan: EnforcementPlan) -> bool:
+    """Whether a program under `plan` may call keyctl (the baseline refuses it), and so read
+    the plan cache's key (enforce/plan/cache/keyring.py)."""
+    rules = [r for r in plan.seccomp_rules if r.syscall == "keyctl"]
+    if any(r.action.kind is ActionKind.ALLOW for r in rules):
+        return True
+    refused = any(not r.conditions and r.action.kind is not ActionKind.ALLOW for r in rules)
+    return not refused and plan.seccomp_default.kind is ActionKind.ALLOW
 
 
 def baseline_seccomp_rules() -> list[SeccompRule]:

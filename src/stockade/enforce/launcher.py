@@ -29,9 +29,7 @@ from __future__ import annotations
 import _signal as signal  # signal's C core: no enum conversions (start-up)
 import errno
 import os
-import resource
 import sys
-import termios
 from collections.abc import Callable, Iterable, Sequence
 
 from stockade.enforce import caps, landlock, prctl
@@ -122,9 +120,11 @@ class TerminalState:
         self.saved: list[tuple[int, list[object]]] = []
         seen: set[tuple[int, int]] = set()
         for fd in (0, 1, 2):
+            if not os.isatty(fd):
+                continue
+            import termios  # only with a terminal: a run without one does not load it
+
             try:
-                if not os.isatty(fd):
-                    continue
                 st = os.fstat(fd)
                 if (st.st_dev, st.st_ino) in seen:
                     continue
@@ -137,6 +137,10 @@ class TerminalState:
         """Put the settings back where they changed, only while our process group is the
         terminal's foreground (a background launcher must not undo a foreground job's
         settings, nor be stopped by SIGTTOU)."""
+        if not self.saved:
+            return
+        import termios
+
         for fd, attrs in self.saved:
             try:
                 if os.tcgetpgrp(fd) != os.getpgrp() or termios.tcgetattr(fd) == attrs:
@@ -251,6 +255,8 @@ def _child(prep: Prepared, argv: Sequence[str], paths: list[str], err_w: int,
 
 def _lower_rlimits(limits: dict[int, int]) -> None:
     """Lower each hard limit to the plan's (never raise it) and the soft limit to match."""
+    import resource  # loaded by the parent before fork (start): no import system work here
+
     inf = resource.RLIM_INFINITY
     for res, limit in limits.items():
         soft, hard = resource.getrlimit(res)
@@ -409,6 +415,9 @@ def _starter(prep: Prepared, argv: Sequence[str], paths: list[str], err_r: int, 
     def start(handover: Handover | None) -> int:
         if compiled is not None and (handover is None or type(handover) is Handover):
             return compiled.start(handover)
+        if prep.plan.rlimits:  # the Python child's setrlimit; a plain run sets none itself
+            import resource  # noqa: F401
+
         pid = os.fork()
         if pid == 0:
             os.close(err_r)

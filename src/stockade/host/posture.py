@@ -110,9 +110,9 @@ def _unusable(directory: str) -> str | None:
     status_record.open_dir, which makes it if missing), without making it; None if it could."""
     import stat
 
-    from stockade.enforce.plan.cache.store import trusted_base
+    from stockade.cache_home import stockade_base
 
-    trusted = trusted_base()  # the components Store.open walks without following a link
+    trusted = stockade_base()  # the components Store.open walks without following a link
     if trusted is not None:
         walked = trusted[0]
         for part in [*trusted[1], os.path.basename(directory)]:

@@ -101,8 +101,8 @@ def for_launch(outputs: Iterable[os.stat_result]) -> Protected:
     """What `stockade run` protects: the files of `outputs` (the fstat of --audit and --learn,
     taken on the launcher's descriptors), the status record and keyring mark directory (made
     now if missing, as the launcher would make it) and the plan cache directory."""
+    from stockade.cache_home import cache_dir  # the plan cache's: without its package
     from stockade.enforce import status_record
-    from stockade.enforce.plan.cache import cache_dir
 
     prot = Protected(files={(st.st_dev, st.st_ino) for st in outputs})
     cache = cache_dir()

@@ -23,7 +23,6 @@ import _signal as signal  # signal's C core: no enum conversions (start-up)
 import _socket as socket  # socket's C core: see handlers/other.py
 import errno
 import os
-import resource
 import struct
 import threading
 from collections.abc import Callable, Iterable
@@ -45,6 +44,10 @@ from stockade.enforce.supervisor.routing import EXEC_HOOKS, nesting_refused, rou
 from stockade.enforce.supervisor.target import CredSwitch
 from stockade.errors import StockadeError
 from stockade.suppress import suppress
+
+#: RLIMIT_CORE of include/uapi/asm-generic/resource.h, which no architecture overrides (the
+#: `resource` module is not loaded for one constant: start-up; tests/enforce/test_run_startup.py)
+RLIMIT_CORE = 4
 
 
 def notify_program(names: Iterable[str], rules: Iterable[SeccompRule] = (),
@@ -177,7 +180,7 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
         # A core dump is a file the kernel creates for the program with no system call of its
         # own, so no module decides it: where modules decide files, the program makes no dumps
         # (a hard limit of 0 cannot be raised without CAP_SYS_RESOURCE, which it lacks).
-        prep.plan.rlimits[resource.RLIMIT_CORE] = 0
+        prep.plan.rlimits[RLIMIT_CORE] = 0
     if prep.landlock_active:  # the plan's decision on what Landlock does not mediate
         from stockade.enforce.supervisor.plan_guard import PlanGuard
 

@@ -6,7 +6,6 @@ import _signal as signal  # signal's C core: no enum conversions (start-up)
 import os
 from collections.abc import Callable, Sequence
 
-from stockade.enforce.output_file import RecordFile
 from stockade.enforce.supervisor.loop import Supervisor
 from stockade.enforce.supervisor.routing import INVALIDATE, routed_syscalls
 from stockade.errors import StockadeError, UsageError
@@ -18,8 +17,14 @@ if TYPE_CHECKING:  # the plain-run (hybrid) path imports neither the sinks nor e
     from typing import IO, Any
 
     from stockade.audit.sinks import Auditor
+    from stockade.enforce.output_file import RecordFile
     from stockade.enforce.plan.types import EnforcementPlan
     from stockade.modules.selinux.hostconfig import HostPolicy
+
+    #: where a file goes: a path, a descriptor the caller opened safely, or its RecordFile
+    #: (`run` opens --audit and --learn with O_NOFOLLOW, checked regular and outside the
+    #: grants, and counts the records its RecordFile could not write); the build owns it then
+    Output = str | int | RecordFile | None
 
 MODES = ("enforce", "complain", "learn")
 
@@ -64,17 +69,13 @@ class SupervisorSetup:
             self.learn_file.close()
 
 
-#: where a file goes: a path, a descriptor the caller opened safely, or its RecordFile (`run`
-#: opens --audit and --learn with O_NOFOLLOW, checked regular and outside the grants, and
-#: counts the records its RecordFile could not write); the build owns it then
-Output = str | int | RecordFile | None
-
-
 def _given(out: Output) -> bool:
     return not isinstance(out, str | None) or bool(out)
 
 
 def _close_descriptors(*outs: Output) -> None:
+    from stockade.enforce.output_file import RecordFile  # not before: a plain run has none
+
     for out in outs:
         if isinstance(out, RecordFile):
             out.close()
@@ -88,6 +89,7 @@ def _open_auditor(audit: Output) -> Auditor | None:
     if not _given(audit):
         return None
     from stockade.audit.sinks import Auditor, JsonlSink
+    from stockade.enforce.output_file import RecordFile
 
     if isinstance(audit, int):  # never reopened by path: that could be another file by now
         return Auditor([JsonlSink(os.fdopen(audit, "a", encoding="utf-8"))])
@@ -102,6 +104,8 @@ def _open_auditor(audit: Output) -> Auditor | None:
 
 def _open_learn(learn: str | int | RecordFile, truncate: bool) -> IO[str] | RecordFile:
     """The learn file (a path, a descriptor or a RecordFile), emptied first if `truncate`."""
+    from stockade.enforce.output_file import RecordFile
+
     try:
         if isinstance(learn, RecordFile):
             if truncate:

@@ -106,13 +106,9 @@ def writes_confined(plan: EnforcementPlan) -> bool:
 
 def keyring_reachable(plan: EnforcementPlan) -> bool:
     """Whether a program under `plan` may call keyctl (the baseline refuses it)."""
-    from stockade.enforce.seccomp import ActionKind
+    from stockade.enforce.defaults import keyring_reachable  # a plain run asks it there
 
-    rules = [r for r in plan.seccomp_rules if r.syscall == "keyctl"]
-    if any(r.action.kind is ActionKind.ALLOW for r in rules):
-        return True
-    refused = any(not r.conditions and r.action.kind is not ActionKind.ALLOW for r in rules)
-    return not refused and plan.seccomp_default.kind is ActionKind.ALLOW
+    return keyring_reachable(plan)
 
 
 def forget_key() -> bool:
@@ -353,6 +349,6 @@ def _well_formed(observations: Any) -> bool:
 
 def cache_dir() -> str | None:
     """Where compiled plans are cached for this user (None: nowhere)."""
-    from stockade.enforce.plan.cache.store import cache_dir as where
+    from stockade.cache_home import cache_dir as where  # not store: a plain run asks it
 
     return where()

@@ -20,6 +20,8 @@ import errno
 import os
 import stat
 
+from stockade.cache_home import cache_dir as cache_dir  # where it is: a plain run's question
+from stockade.cache_home import stockade_base
 from stockade.suppress import suppress
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
@@ -29,31 +31,6 @@ if TYPE_CHECKING:
 HEADER = b"stockade-plan-cache 3 "
 MAX_ENTRY_BYTES = 64 << 20
 MAX_ENTRIES = 64
-
-
-def trusted_base() -> tuple[str, list[str]] | None:
-    """The directory the user names for caches (XDG_CACHE_HOME, else the home directory), and
-    the components below it up to stockade's own directory (`.cache`, `stockade`): those are
-    walked without following a link (a sandbox that may write ~/.cache could put one there:
-    red team 12, rt/plan_cache_parent_link.sh). None where the user has no cache directory of
-    its own (a home that does not exist or is not the user's: stockade.cache_home)."""
-    from stockade.cache_home import cache_home
-
-    base = cache_home()[0]
-    if base is None:
-        return None
-    if os.path.isabs(os.environ.get("XDG_CACHE_HOME") or ""):
-        return base, ["stockade"]
-    return os.path.dirname(base), [".cache", "stockade"]  # base is HOME/.cache
-
-
-def cache_dir(name: str = "plans") -> str | None:
-    """Where this user's compiled plans (or another of stockade's caches: `name`) are cached;
-    None when there is no such place."""
-    trusted = trusted_base()
-    if trusted is None:
-        return None
-    return os.path.join(trusted[0], *trusted[1], name)
 
 
 def entry_name(key: dict[str, Any]) -> str:
@@ -79,7 +56,7 @@ class Store:
         """Open (making what is missing) `directory`, one of `cache_dir`'s: below the user's
         base, every component is made and opened with no link followed; OSError when one is
         a link or the last is not private to us (owned by us, mode 0700)."""
-        trusted = trusted_base()
+        trusted = stockade_base()
         if trusted is None or os.path.dirname(directory) != os.path.join(trusted[0],
                                                                          *trusted[1]):
             raise OSError(errno.EINVAL, f"{directory} is not a cache directory of this user")
