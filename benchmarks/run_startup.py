@@ -148,7 +148,9 @@ def main() -> int:
         # the same with the launcher's child in Python (the fallback) instead of C
         PY_CHILD: [str(REPO / ".venv/bin/stockade"), "run", "--rx", "/", "--", "/bin/true"],
         "run --rx /usr --ro /etc --rw /tmp ...": [*run, *RULES, "--", "/bin/true"],
-        "run parsed by argparse": [PY, "-c", DIRECT, *RULES, "--", "/bin/true"],
+        # -P: python -c puts the current directory on sys.path, which run counts as its own
+        # code (enforce/own_code.py): from / every writable grant would be refused
+        "run parsed by argparse": [PY, "-P", "-c", DIRECT, *RULES, "--", "/bin/true"],
         "run -p P, cold (--no-cache)": [*run, "--no-cache", "-p", profile, "--", "/bin/true"],
         "run -p P, plan cache": [*run, "-p", profile, "--", "/bin/true"],
     }
