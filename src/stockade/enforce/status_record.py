@@ -90,16 +90,24 @@ class _Place:
     def up(self, path: str) -> frozenset[tuple[int, int]]:
         """The (device, inode) of `path` and of each of its ancestors; kept in `positions`
         when the caller shares one (many of its paths have their ancestors in common)."""
-        key = "\0up " + path  # no path holds a NUL
-        if self.positions is not None and key in self.positions:
-            return self.positions[key]
-        found = self.stat(path)
-        ids = frozenset() if path == "/" or not path.startswith("/") else \
-            self.up(os.path.dirname(path))
-        if found is not None:
-            ids = ids | {(found.st_dev, found.st_ino)}
-        if self.positions is not None:
-            self.positions[key] = ids
+        chain = []  # from `path` up to the first one known (or the top), then down again
+        ids: frozenset[tuple[int, int]] = frozenset()
+        here = path
+        while True:
+            key = "\0up " + here  # no path holds a NUL
+            if self.positions is not None and key in self.positions:
+                ids = self.positions[key]
+                break
+            chain.append(here)
+            if here == "/" or not here.startswith("/"):
+                break
+            here = os.path.dirname(here)
+        for here in reversed(chain):
+            found = self.stat(here)
+            if found is not None:
+                ids = ids | {(found.st_dev, found.st_ino)}
+            if self.positions is not None:
+                self.positions["\0up " + here] = ids
         return ids
 
     def stat(self, path: str) -> os.stat_result | None:
