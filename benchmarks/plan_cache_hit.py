@@ -78,6 +78,10 @@ timed(launcher, "launch", "launch (fork to exit, launcher side)")
 from stockade.enforce.supervisor import plan_guard, setup
 timed(plan_guard.PlanGuard, "__init__", "plan guard (supervisor)")
 timed(setup, "build_hybrid", "supervisor setup")
+from stockade.cli import run as run_cli
+timed(run_cli, "_refuse_code_exposure", "own code and profile-input checks")
+from stockade.enforce import mount_position
+timed(mount_position, "mounts", "  mount table reads (mountinfo)")
 inner_compile = cache.compile_file
 def compile_file(*a, **kw):
     pp, how = inner_compile(*a, **kw)

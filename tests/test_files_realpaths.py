@@ -63,3 +63,37 @@ def test_known_paths_are_taken_as_they_are_for_that_call_only(tmp_path, monkeypa
     asked.clear()
     assert files.realpaths([str(tmp_path / "d" / "x")]) == [str(tmp_path / "d" / "x")]
     assert str(tmp_path / "d" / "x") in asked
+
+
+def test_vouched_false_looks_at_vouched_paths_too(tmp_path, monkeypatch):
+    """The plan cache's re-check (fsview.still_valid) takes no vouched path on trust: what
+    was vouched in an earlier check may have become a link since."""
+    from stockade import files
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "d")
+    monkeypatch.setattr(files, "_vouched", set())
+    files.vouch_real([str(tmp_path / "link")])  # stale: it is a link now
+    assert realpaths([str(tmp_path / "link")]) == [str(tmp_path / "link")]  # trusted
+    assert realpaths([str(tmp_path / "link")], vouched=False) == [str(tmp_path / "d")]
+
+
+def test_the_recheck_of_real_paths_sees_a_link_put_in_place(tmp_path, monkeypatch):
+    """fsview.still_valid answers the recorded real paths in one batch (files.realpaths):
+    unchanged answers hold, a directory replaced by a link is named, also when vouched."""
+    from stockade import files, fsview
+
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "l").symlink_to("d")
+    names = ["d", "d/sub", "d/sub/f", "l/sub", "missing/x", "d/../l"]
+    paths = [str(tmp_path / n) for n in names] + ["relative/x"]
+    recorded = [("r", p, os.path.realpath(p)) for p in paths]
+    assert fsview.still_valid(recorded) is None
+    monkeypatch.setattr(files, "_vouched", set())
+    files.vouch_real([str(tmp_path / "d" / "sub"), str(tmp_path / "d" / "sub" / "f")])
+    (tmp_path / "d" / "sub").rmdir()
+    (tmp_path / "d" / "sub").symlink_to(tmp_path / "other")
+    assert fsview.still_valid(recorded) == f"r {tmp_path / 'd' / 'sub'}"
+    # the first changed answer, in the recorded order
+    assert fsview.still_valid(recorded[2:]) == f"r {tmp_path / 'd' / 'sub' / 'f'}"

@@ -55,19 +55,22 @@ def plain_path(path: str) -> bool:
             and not path.endswith(("/.", "/..")))
 
 
-def realpaths(paths: list[str], known: frozenset[str] = frozenset()) -> list[str]:
+def realpaths(paths: list[str], known: frozenset[str] = frozenset(), *,
+              vouched: bool = True) -> list[str]:
     """os.path.realpath of each path, sharing the work on common parent directories (a plan
     has thousands of grants under a few directories: one lstat per new component, not one per
     component per path). Paths that are not plain absolute paths take os.path.realpath.
     `known`: plain paths the caller has just seen to be their own real paths (as vouched
-    ones: prepare opened them with no link on the way)."""
+    ones: prepare opened them with no link on the way). `vouched=False`: the paths noted by
+    `vouch_real` are looked at too (the plan cache's re-check, which such notes come from)."""
     memo: dict[str, str] = {"/": "/"}
+    vouch = _vouched if vouched else frozenset()
 
     def real(path: str) -> str:
         found = memo.get(path)
         if found is not None:
             return found
-        if path in _vouched or path in known:
+        if path in vouch or path in known:
             return path
         parent, base = path.rsplit("/", 1)
         full = (real(parent) if parent else "").rstrip("/") + "/" + base
@@ -81,9 +84,8 @@ def realpaths(paths: list[str], known: frozenset[str] = frozenset()) -> list[str
         return out
 
     out = []
-    vouched = _vouched
     for path in paths:
-        if path in vouched or path in known:  # its own real path (see vouch_real, `known`)
+        if path in vouch or path in known:  # its own real path (see vouch_real, `known`)
             out.append(path)
             continue
         out.append(real(path) if plain_path(path) else os.path.realpath(path))

@@ -45,12 +45,15 @@ def _deferred(compiled: list[CoverageEntry], added: list[CoverageEntry]) -> Cove
     return report
 
 
-def test_precounted_summary_is_the_entries_summary(tmp_path):
+@pytest.mark.parametrize("max_worst", [coverage_scope.MAX_WORST, 2])
+def test_precounted_summary_is_the_entries_summary(tmp_path, monkeypatch, max_worst):
     """On generated reports (entries of profile files, of a shared abstraction and of no
     file; the kernel's added entries with and without sources, sharing rules with the
     compiled ones), the deferred report's tally and summary are those of all its entries,
-    with and without a supervisor, and the entries stay deferred unless an added weakened
-    entry has a file source."""
+    with and without a supervisor, and the entries stay deferred (the precount keeps each
+    weakened source's worst status) unless an added weakened entry has a file source and
+    the precount has more than MAX_WORST such sources."""
+    monkeypatch.setattr(coverage_scope, "MAX_WORST", max_worst)
     shared = tmp_path / "inc" / "abstractions"
     shared.mkdir(parents=True)
     files = [str(tmp_path / "p.aa"), str(tmp_path / "local"), str(shared / "base")]
@@ -78,7 +81,10 @@ def test_precounted_summary_is_the_entries_summary(tmp_path):
             counted.counted(coverage_scope.Precount.of(compiled))
             counted.extend(CoverageReport(list(added)))
             assert +coverage_scope.report_tally(counted, supervised=supervised) == +counts
-    assert stayed > 300 and fell_back > 100
+    if max_worst == 2:
+        assert stayed > 300 and fell_back > 100
+    else:
+        assert stayed == 800 and fell_back == 0
 
 
 def test_an_added_entry_of_a_compiled_rule_is_counted_once():
@@ -231,7 +237,12 @@ def test_a_malformed_coverage_description_is_a_miss(tree):
     _, doc, _ = deferred.split(pp)
     bad = [None, [], {**doc, "x": 1}, {**doc, "digest": 7}, {**doc, "size": "1"},
            {**doc, "counts": [[]]}, {**doc, "counts": [[["f", "nope", 1]], []]},
-           {**doc, "counts": [[["f", "exact", -1]], []]}, {**doc, "loose": {"$t": [1]}}]
+           {**doc, "counts": [[["f", "exact", -1]], []]}, {**doc, "loose": {"$t": [1]}},
+           {k: v for k, v in doc.items() if k != "worst"}, {**doc, "worst": []},
+           {**doc, "worst": [[["f:1", "nope"]], []]}, {**doc, "worst": [[["f:1"]], []]},
+           {**doc, "worst": [[["f:1", "exact"], ["f:1", "exact"]], []]},
+           {**doc, "worst": [[[1, "exact"]], []]}, {**doc, "worst": "x"}]
+    assert doc["worst"] and doc["worst"][0]  # the profile has weakened sources
     for each in bad:
         with pytest.raises(CodecError):
             deferred.attach(None, "e.json", each)

@@ -72,11 +72,12 @@ def _refuse_code_exposure(grants: list[tuple[str, AccessFs]] | None,
         return
     from stockade.enforce import own_code
 
-    why = own_code.exposure(grants, module_files)
+    known: dict[str, object] = {}  # one look at the file system for both checks
+    why = own_code.exposure(grants, module_files, known)
     if why is not None:
         raise StockadeError(f"the launcher's own code {why}: the program could change what "
                             "the unconfined launcher runs (narrow the grant)", SETUP_FAILED)
-    why = own_code.paths_exposure(inputs, grants) if not own_code.writes_anywhere(grants) \
+    why = own_code.paths_exposure(inputs, grants, known) if not own_code.writes_anywhere(grants) \
         else None
     if why is not None:
         raise StockadeError(f"the profile's input {why}: the program could rewrite the policy "

@@ -150,24 +150,35 @@ def tally(entries: Sequence[CoverageEntry], *, supervised: bool) -> Tally:
     return Counter((path, e.status) for path, e in _worst(weakened(entries, supervised=supervised)))
 
 
+#: at most this many weakened sources' worst statuses are kept in a precount (`Precount.worst`)
+MAX_WORST = 4096
+
+
 class Precount(Frozen):
     """What the summary line needs of a report's entries without holding them (a plan cache
     entry keeps its coverage entries in a file read only when something lists them): the
-    tally of the entries of a `file:line` source, without and with a supervisor, and the
+    tally of the entries of a `file:line` source, without and with a supervisor, the
     entries of no such source (`loose`: few; the kernel's later entries may share a rule with
-    them)."""
+    them), and `worst`: the worst status of each weakened source, without and with a
+    supervisor, so that entries added later with such a source (a /proc/PID grant gone at
+    launch) are counted with their rule; None past MAX_WORST sources (then those need every
+    entry)."""
 
-    FIELDS = ("unsupervised", "supervised", "loose")
+    FIELDS = ("unsupervised", "supervised", "loose", "worst")
     __slots__ = FIELDS
     unsupervised: Tally
     supervised: Tally
     loose: tuple[CoverageEntry, ...]
+    worst: tuple[dict[str, CoverageStatus], dict[str, CoverageStatus]] | None
 
     def __init__(self, unsupervised: Tally, supervised: Tally,
-                 loose: tuple[CoverageEntry, ...]) -> None:
+                 loose: tuple[CoverageEntry, ...],
+                 worst: tuple[dict[str, CoverageStatus], dict[str, CoverageStatus]] | None = None
+                 ) -> None:
         object.__setattr__(self, "unsupervised", unsupervised)
         object.__setattr__(self, "supervised", supervised)
         object.__setattr__(self, "loose", loose)
+        object.__setattr__(self, "worst", worst)
 
     @classmethod
     def of(cls, entries: Sequence[CoverageEntry]) -> Precount:
@@ -179,21 +190,44 @@ class Precount(Frozen):
         unsupervised = tally(sourced, supervised=False)
         # the same entries are weakened either way unless some are left to the supervisor
         same = not any(e.status is CoverageStatus.SUPERVISOR for e in sourced)
+        worst_u = _worst_status(sourced, supervised=False)
+        worst_s = worst_u if same else _worst_status(sourced, supervised=True)
+        worst = (worst_u, worst_s) if max(len(worst_u), len(worst_s)) <= MAX_WORST else None
         return cls(unsupervised, unsupervised if same else tally(sourced, supervised=True),
-                   tuple(loose))
+                   tuple(loose), worst)
+
+
+def _worst_status(sourced: Sequence[CoverageEntry], *, supervised: bool
+                  ) -> dict[str, CoverageStatus]:
+    """The worst status of each source among the weakened `sourced` entries (`per_rule`)."""
+    return {e.source: e.status for _, e in _worst(weakened(sourced, supervised=supervised))}
 
 
 def report_tally(report: CoverageReport, *, supervised: bool) -> Tally:
     """`tally` of the report's entries, from its precount while they are deferred: a rule
     of a `file:line` source is one per source (`per_rule`), so the precounted rules are
-    apart from every entry without one, and the sum is the tally, unless an entry added
-    since (the kernel's) is weakened and has such a source: then from the entries."""
+    apart from every entry without one; an entry added since (the kernel's) that is weakened
+    and has such a source counts with its rule's precounted worst status (`Precount.worst`;
+    without it, from every entry)."""
     pre, added = report.precount, report.added()
-    if pre is None or added is None or any(
-            source_file(e) for e in weakened(added, supervised=supervised)):
+    if pre is None or added is None:
         return tally(report.entries, supervised=supervised)
     counted = pre.supervised if supervised else pre.unsupervised
-    return counted + tally([*pre.loose, *added], supervised=supervised)
+    sourced = [e for e in weakened(added, supervised=supervised) if source_file(e)]
+    if sourced:
+        if pre.worst is None:
+            return tally(report.entries, supervised=supervised)
+        known = pre.worst[1 if supervised else 0]
+        counted = counted.copy()
+        for path, e in _worst(sourced):
+            have = known.get(e.source)
+            if have is None:
+                counted[path, e.status] += 1
+            elif _RANK[e.status] < _RANK[have]:  # the rule is worse than precounted
+                counted[path, have] -= 1
+                counted[path, e.status] += 1
+    return counted + tally([*pre.loose, *(e for e in added if not source_file(e))],
+                           supervised=supervised)
 
 
 def summary(entries: Sequence[CoverageEntry], what: str, hint: str,

@@ -26,10 +26,11 @@ if TYPE_CHECKING:
 _MAX_LINKS = 40  # the kernel's limit on links followed in one lookup (ELOOP)
 
 
-def walk(path: str) -> tuple[list[str], str, bool]:
+def walk(path: str, known: dict[str, Any] | None = None) -> tuple[list[str], str, bool]:
     """Resolve `path` component by component as a lookup does: the (real) directories holding
     each symbolic link passed, the real path reached, and whether it exists (when not, the path
-    reached is its nearest existing ancestor)."""
+    reached is its nearest existing ancestor). `known`: the lstat answers of a caller that
+    walks many paths at one moment (their shared ancestors looked at once), filled as asked."""
     links: list[str] = []
     # not abspath: `link/..` is the parent of the link's target, as the kernel walks it
     todo = [c for c in os.path.join(os.getcwd(), path).split("/") if c]
@@ -42,11 +43,16 @@ def walk(path: str) -> tuple[list[str], str, bool]:
         if name == "..":
             here = os.path.dirname(here)
             continue
-        nxt = os.path.join(here, name)
-        try:
-            st = os.lstat(nxt)
-        except OSError:
-            return links, here, False
+        nxt = (here if here == "/" else here + "/") + name  # os.path.join: ~1 us more
+        key = "\0lstat " + nxt  # no path holds a NUL
+        st = known.get(key) if known is not None else None
+        if st is None:
+            try:
+                st = os.lstat(nxt)
+            except OSError:
+                return links, here, False
+            if known is not None:
+                known[key] = st
         if stat.S_ISLNK(st.st_mode):
             links.append(here)
             if len(links) > _MAX_LINKS:
@@ -74,7 +80,7 @@ def exposure(path: str, grants: Iterable[tuple[str, AccessFs]], *,
     grants = [(g, r) for g, r in grants if int(r) & write]
     if not grants:
         return None
-    links, end, found = walk(path)
+    links, end, found = walk(path, positions)
     for where in dict.fromkeys(links):
         grant = status_record.writable_grant(where, grants, table=table, positions=positions)
         if grant is not None:
@@ -85,4 +91,5 @@ def exposure(path: str, grants: Iterable[tuple[str, AccessFs]], *,
         if grant is not None:
             return f"does not exist yet: the writable grant {grant} may make it (in {end})"
         return None
-    return status_record.exposure(end, grants, table=table, positions=positions)
+    # `end` is physical: walk passed no link on its way (its links were followed)
+    return status_record.exposure(end, grants, table=table, positions=positions, real=end)

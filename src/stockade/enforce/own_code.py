@@ -128,14 +128,16 @@ def writes_anywhere(grants: list[tuple[str, AccessFs]]) -> bool:
     return any(rights & _FILE_WRITES and os.path.realpath(path) == "/" for path, rights in grants)
 
 
-def exposure(grants: Iterable[tuple[str, AccessFs]], also: Iterable[str] = ()) -> str | None:
+def exposure(grants: Iterable[tuple[str, AccessFs]], also: Iterable[str] = (),
+             known: dict[str, object] | None = None) -> str | None:
     """Why a sandbox holding `grants` could change the launcher's code, or the files in
     `also` it executes (--module-file), as a phrase naming the path and the grant; None when
-    it cannot, or when it may write files anywhere (`writes_anywhere`)."""
+    it cannot, or when it may write files anywhere (`writes_anywhere`). `known`: as
+    `paths_exposure`'s."""
     grants = list(grants)
     if not grants or writes_anywhere(grants):
         return None
-    why = paths_exposure([*code_paths(), *(os.path.abspath(p) for p in also)], grants)
+    why = paths_exposure([*code_paths(), *(os.path.abspath(p) for p in also)], grants, known)
     if why is not None:
         return why
     return _hard_links(grants)
@@ -174,8 +176,12 @@ def _hard_links(grants: list[tuple[str, AccessFs]]) -> str | None:
     return None
 
 
-def paths_exposure(paths: Iterable[str], grants: list[tuple[str, AccessFs]]) -> str | None:
-    """The first of `paths` a sandbox holding `grants` could change, with why; None if none."""
+def paths_exposure(paths: Iterable[str], grants: list[tuple[str, AccessFs]],
+                   known: dict[str, object] | None = None) -> str | None:
+    """The first of `paths` a sandbox holding `grants` could change, with why; None if none.
+    `known`: what this check learnt about the file system (the mount table, the grants'
+    positions, the stats of shared ancestors), for a caller that checks several sets of
+    paths at one moment (the launcher's code, then the profile's inputs); empty at first."""
     from stockade.enforce.status_record import WRITE_RIGHTS
 
     paths = list(paths)
@@ -184,8 +190,10 @@ def paths_exposure(paths: Iterable[str], grants: list[tuple[str, AccessFs]]) -> 
         return None
     from stockade.enforce import mount_position
 
-    table = mount_position.mounts()
-    positions: dict[str, object] = {}
+    positions: dict[str, object] = {} if known is None else known
+    if "\0mounts" not in positions:  # no path holds a NUL
+        positions["\0mounts"] = mount_position.mounts()
+    table = positions["\0mounts"]
     for path in paths:
         why = name_chain.exposure(path, grants, table=table, positions=positions)
         if why is not None:

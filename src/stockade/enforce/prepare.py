@@ -188,18 +188,23 @@ def _landlock(plan: EnforcementPlan, out: Prepared, supervised: bool = False) ->
                                                                         strict=True)
                                    if result == fsbatch.OPENED_REAL)
         by = _by(st.abi)
-        for (rule, _), result in zip(todo, opened, strict=True):
-            if result == -errno.ELOOP:
-                raise StockadeError(f"{rule.source or rule.path}: {rule.path} has a symbolic "
-                                    "link on its path now (none when the plan was made): "
-                                    "refused, a sandbox may have swapped it in", SETUP_FAILED_EXIT)
-            if result < 0:
-                if rule.optional and -result in (errno.ENOENT, errno.ENOTDIR):
-                    cov.add(f"allow {rule}", APPROX, "gone before launch: not granted",
-                            source=rule.source)
-                    continue
-                raise StockadeError(f"{rule.source or rule.path}: {os.strerror(-result)}")
-            cov.add(f"allow {rule}", EXACT, source=rule.source, enforced_by=by)
+        entries: list[CoverageEntry] = []  # one per grant, added at once (~1 ms less a hit)
+        try:
+            for (rule, _), result in zip(todo, opened, strict=True):
+                if result == -errno.ELOOP:
+                    raise StockadeError(f"{rule.source or rule.path}: {rule.path} has a "
+                                        "symbolic link on its path now (none when the plan was "
+                                        "made): refused, a sandbox may have swapped it in",
+                                        SETUP_FAILED_EXIT)
+                if result < 0:
+                    if rule.optional and -result in (errno.ENOENT, errno.ENOTDIR):
+                        entries.append(CoverageEntry(f"allow {rule}", rule.source, APPROX,
+                                                     "gone before launch: not granted"))
+                        continue
+                    raise StockadeError(f"{rule.source or rule.path}: {os.strerror(-result)}")
+                entries.append(CoverageEntry(f"allow {rule}", rule.source, EXACT, "", by))
+        finally:
+            cov.add_entries(entries)
         for net in plan.net_rules:
             net_rights = net.access & handled_net
             if net_rights:

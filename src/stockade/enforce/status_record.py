@@ -65,9 +65,11 @@ class _Place:
     systems that a walk to it can pass (mount_position: every mount that shows it)."""
 
     def __init__(self, path: str, fd: int | None, table: dict[int, Any] | None = None,
-                 positions: dict[str, Any] | None = None) -> None:
+                 positions: dict[str, Any] | None = None, real: str | None = None) -> None:
         from stockade.enforce import mount_position
 
+        #: the module, kept: an import in each method cost ~1 us, asked hundreds of times
+        self.mp = mount_position
         self.table = mount_position.mounts() if table is None else table
         #: grant -> its mount position, kept by a caller that asks about many paths
         self.positions = positions
@@ -77,21 +79,50 @@ class _Place:
             self.real = os.readlink(f"/proc/self/fd/{fd}")
         else:
             self.here = mount_position.of_path(path, self.table)
-            self.real = os.path.realpath(path)
+            self.real = os.path.realpath(path) if real is None else real
         self.walked = mount_position.passed(self.here, self.table) if self.here else set()
         self.devs = {dev for dev, _ in self.walked}
         self.known = {m.dev for m in self.table.values()}
-        self.ancestors: set[tuple[int, int]] = set()
+        self.ancestors: set[tuple[int, int]] = set(self.up(self.real))
         if self.opened is not None:
             self.ancestors.add((self.opened.st_dev, self.opened.st_ino))
-        here = self.real
+
+    def up(self, path: str) -> frozenset[tuple[int, int]]:
+        """The (device, inode) of `path` and of each of its ancestors; kept in `positions`
+        when the caller shares one (many of its paths have their ancestors in common)."""
+        chain = []  # from `path` up to the first one known (or the top), then down again
+        ids: frozenset[tuple[int, int]] = frozenset()
+        here = path
         while True:
-            with suppress(OSError):
-                st = os.stat(here)
-                self.ancestors.add((st.st_dev, st.st_ino))
+            key = "\0up " + here  # no path holds a NUL
+            if self.positions is not None and key in self.positions:
+                ids = self.positions[key]
+                break
+            chain.append(here)
             if here == "/" or not here.startswith("/"):
                 break
             here = os.path.dirname(here)
+        for here in reversed(chain):
+            found = self.stat(here)
+            if found is not None:
+                ids = ids | {(found.st_dev, found.st_ino)}
+            if self.positions is not None:
+                self.positions["\0up " + here] = ids
+        return ids
+
+    def stat(self, path: str) -> os.stat_result | None:
+        """os.stat(path), None when it fails; kept in `positions` when the caller shares one
+        (the ancestors and grants that many of its paths have in common: stat'ed once)."""
+        key = "\0stat " + path  # no path holds a NUL
+        if self.positions is not None and key in self.positions:
+            return self.positions[key]
+        try:
+            found: os.stat_result | None = os.stat(path)
+        except OSError:
+            found = None
+        if self.positions is not None:
+            self.positions[key] = found
+        return found
 
     def real_of(self, grant: str) -> str:
         """os.path.realpath(grant), kept in `positions` when the caller shares one."""
@@ -105,32 +136,27 @@ class _Place:
     def position_of(self, grant: str, st: os.stat_result) -> tuple[str, str] | None:
         """The position of `grant` when it may share a file system with this place (st_dev is
         mountinfo's device, except on file systems such as btrfs: those are always looked up)."""
-        from stockade.enforce import mount_position
-
         dev = f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
         if dev in self.known and dev not in self.devs:
             return None
         if self.positions is None:
-            return mount_position.of_path(grant, self.table)
+            return self.mp.of_path(grant, self.table)
         if grant not in self.positions:
-            self.positions[grant] = mount_position.of_path(grant, self.table)
+            self.positions[grant] = self.mp.of_path(grant, self.table)
         return self.positions[grant]
 
     def covered_by(self, grant: str) -> bool:
         """Whether a grant on `grant` lets a walk to this place pass it."""
-        from stockade.enforce import mount_position
-
         top = self.real_of(grant)
         if self.real == top or self.real.startswith(top.rstrip("/") + "/"):
             return True
-        try:
-            st = os.stat(grant)
-        except OSError:
+        st = self.stat(grant)
+        if st is None:
             return False
         if (st.st_dev, st.st_ino) in self.ancestors:
             return True
         where = self.position_of(grant, st)
-        return where is not None and mount_position.covers(where, self.walked)
+        return where is not None and self.mp.covers(where, self.walked)
 
     def holds(self, grant: str) -> bool:
         """Whether `grant` lies below this place (a directory), by path or inside its file
@@ -139,9 +165,8 @@ class _Place:
             return True
         if self.here is None:
             return False
-        try:
-            st = os.stat(grant)
-        except OSError:
+        st = self.stat(grant)
+        if st is None:
             return False
         where = self.position_of(grant, st)
         return (where is not None and where[0] == self.here[0]
@@ -172,7 +197,7 @@ def writable_grant(path: str, grants: Iterable[tuple[str, AccessFs]], *,
 
 def exposure(path: str, grants: Iterable[tuple[str, AccessFs]], *,
              fd: int | None = None, table: dict[int, Any] | None = None,
-             positions: dict[str, Any] | None = None) -> str | None:
+             positions: dict[str, Any] | None = None, real: str | None = None) -> str | None:
     """Why a sandbox holding `grants` could change `path`, a file or directory the launcher owns
     (the status record directory, --audit and --learn files, the plan cache), as a phrase
     following the path ("lies inside the writable grant /run"); None when it cannot.
@@ -180,11 +205,13 @@ def exposure(path: str, grants: Iterable[tuple[str, AccessFs]], *,
     (a file: its hard links count).
 
     Besides `writable_grant`: a writable grant inside a directory, and a file with more than
-    one link while any grant is writable (the other name may lie inside it)."""
+    one link while any grant is writable (the other name may lie inside it). `real`: the
+    physical path of `path` when the caller has just resolved it (name_chain.walk), instead
+    of resolving it again."""
     grants = [(g, r) for g, r in grants if int(r) & _WRITE_BITS]
     if not grants:
         return None
-    place = _Place(path, fd, table, positions)
+    place = _Place(path, fd, table, positions, real)
     if fd is not None and (place.here is None or not place.real.startswith("/")):
         return "could not be located once opened (removed or moved meanwhile)"
     grant = writable_grant(path, grants, place=place)

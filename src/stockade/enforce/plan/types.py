@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import errno
+import functools
 from collections.abc import Callable
 
 from stockade.enforce.caps import cap_name
@@ -60,7 +61,14 @@ class FsRule(Frozen):
         object.__setattr__(self, "supervised", supervised)
 
     def __str__(self) -> str:
-        return f"{self.path} {'|'.join(flag_names(self.access)) or 'none'}"
+        return f"{self.path} {rights_text(self.access)}"
+
+
+@functools.lru_cache(maxsize=1024)
+def rights_text(access: AccessFs) -> str:
+    """`access` as a rule prints it ("read_file|read_dir", "none"); memoized: a plan's
+    thousands of grants have a few distinct rights, and a hit prints each into coverage."""
+    return "|".join(flag_names(access)) or "none"
 
 
 class OwnProcRule(Frozen):
@@ -380,6 +388,10 @@ class CoverageReport(Slotted):
             enforced_by: str = "") -> None:
         """Record one rule."""
         self._tail().append(CoverageEntry(rule, source, status, detail, enforced_by))
+
+    def add_entries(self, entries: list[CoverageEntry]) -> None:
+        """Record these rules, in order (`add` of each: a hit records thousands of grants)."""
+        self._tail().extend(entries)
 
     def weakened(self) -> list[CoverageEntry]:
         """Entries that are not enforced exactly by the kernel."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from stockade.enforce.coverage_scope import Precount
+from stockade.enforce.coverage_scope import MAX_WORST, Precount
 from stockade.enforce.plan.cache.codec import CodecError, decode, encode
 from stockade.enforce.plan.types import CoverageEntry, CoverageReport, CoverageStatus, ProfilePlan
 from stockade.errors import StockadeError
@@ -47,7 +47,10 @@ def split(pp: ProfilePlan) -> tuple[ProfilePlan, dict[str, Any], bytes]:
     pp.coverage.counted(pre)
     doc = {"digest": hexdigest(data), "size": len(data),
            "counts": [_counts(pre.unsupervised), _counts(pre.supervised)],
-           "loose": encode(list(pre.loose))}
+           "loose": encode(list(pre.loose)),
+           "worst": None if pre.worst is None else [
+               [[source, status.value] for source, status in each.items()]
+               for each in pre.worst]}
     return replace(pp, coverage=CoverageReport()), doc, data
 
 
@@ -58,15 +61,16 @@ def _counts(tally: Any) -> list[list[Any]]:
 def attach(store: Any, entry: str, doc: Any) -> CoverageReport | None:
     """The deferred coverage report `doc` describes, its side file opened now; None when
     the side file is gone (a miss). CodecError when `doc` is malformed."""
-    if not isinstance(doc, dict) or set(doc) != {"digest", "size", "counts", "loose"}:
+    if not isinstance(doc, dict) or set(doc) != {"digest", "size", "counts", "loose", "worst"}:
         raise CodecError("bad coverage")
     digest, size, counts, loose = doc["digest"], doc["size"], doc["counts"], decode(doc["loose"])
+    worst = None if doc["worst"] is None else _worst(doc["worst"])
     if (not isinstance(digest, str) or len(digest) != 64 or type(size) is not int
             or not isinstance(counts, list) or len(counts) != 2
             or not isinstance(loose, list)
             or not all(type(e) is CoverageEntry for e in loose)):
         raise CodecError("bad coverage")
-    pre = Precount(_tally(counts[0]), _tally(counts[1]), tuple(loose))
+    pre = Precount(_tally(counts[0]), _tally(counts[1]), tuple(loose), worst)
     try:
         fd = store.open_file(side_name(entry, digest))
     except ValueError as err:
@@ -88,6 +92,24 @@ def _tally(rows: Any) -> Any:
             raise CodecError("bad coverage counts")
         out[row[0], _STATUS[row[1]]] += row[2]
     return out
+
+
+def _worst(doc: Any) -> tuple[dict[str, CoverageStatus], dict[str, CoverageStatus]]:
+    """Precount.worst from its JSON form; CodecError when malformed."""
+    if not isinstance(doc, list) or len(doc) != 2:
+        raise CodecError("bad coverage statuses")
+    out: list[dict[str, CoverageStatus]] = []
+    for rows in doc:
+        if not isinstance(rows, list) or len(rows) > MAX_WORST:
+            raise CodecError("bad coverage statuses")
+        each: dict[str, CoverageStatus] = {}
+        for row in rows:
+            if (not isinstance(row, list) or len(row) != 2 or not isinstance(row[0], str)
+                    or row[1] not in _STATUS or row[0] in each):
+                raise CodecError("bad coverage statuses")
+            each[row[0]] = _STATUS[row[1]]
+        out.append(each)
+    return out[0], out[1]
 
 
 class SideFile:
