@@ -102,8 +102,27 @@ def test_a_deep_path_is_judged_without_recursion(tmp_path: Path) -> None:
             fd = nxt
     finally:
         os.close(fd)
-    deep = str(tmp_path) + "/a" * 1500
-    grants = [(str(tmp_path / "a" / "a"), RW)]
-    why = own_code.paths_exposure([deep], grants, {})
-    assert why is not None and "writable grant" in why
-    assert own_code.paths_exposure([deep], [(str(tmp_path / "b"), RW)], {}) is None
+    try:
+        deep = str(tmp_path) + "/a" * 1500
+        grants = [(str(tmp_path / "a" / "a"), RW)]
+        why = own_code.paths_exposure([deep], grants, {})
+        assert why is not None and "writable grant" in why
+        assert own_code.paths_exposure([deep], [(str(tmp_path / "b"), RW)], {}) is None
+    finally:
+        _remove_chain(tmp_path, 1500)
+
+
+def _remove_chain(top: Path, depth: int) -> None:
+    """Remove top/a/a/... (`depth` levels) bottom-up by descriptor: pytest's recursive
+    rmtree of old temporary directories would exceed the recursion limit."""
+    fds = [os.open(top, os.O_RDONLY)]
+    try:
+        for _ in range(depth - 1):
+            fds.append(os.open("a", os.O_RDONLY, dir_fd=fds[-1]))
+        while fds:
+            fd = fds.pop()
+            os.rmdir("a", dir_fd=fd)
+            os.close(fd)
+    finally:
+        for fd in fds:
+            os.close(fd)

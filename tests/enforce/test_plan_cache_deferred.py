@@ -277,7 +277,7 @@ def test_storing_and_reading_an_entry_make_no_cycles_per_rule(tree):
     import gc
 
     found = []
-    for n in (10, 400):
+    for n in (12, 10, 400):  # the first round only warms up (lazy imports make cycles once)
         rules = "".join(f"  /missing/d{i}/** rw,\n  /usr/lib/x{i}* r,\n" for i in range(n))
         Path(tree["profile"]).write_text(f"profile p {{\n  /usr/** rix,\n{rules}}}\n")
         gc.collect()
@@ -290,7 +290,7 @@ def test_storing_and_reading_an_entry_make_no_cycles_per_rule(tree):
             found.append(gc.collect())
         finally:
             gc.enable()
-    assert found[0] == found[1]
+    assert found[1] == found[2], found
 
 
 def test_recorded_answers_must_be_lists_of_three_strings():
