@@ -88,7 +88,8 @@ class CompiledProfile:
     def allows(self, path: str, want: Perm, *, is_dir: bool = False, owner: bool = True) -> bool:
         """`file_perms(...).allows(want)`, uncached and without building the whole result
         (for many paths asked once each: FileMatcher.allowed)."""
-        return not (int(want) & ~self.matcher.allowed_bits(path, is_dir=is_dir, owner=owner))
+        bits = int(want)
+        return not (bits & ~self.matcher.allowed_within(path, bits, is_dir=is_dir, owner=owner))
 
     def rules_of(self, kind: str) -> list[Any]:
         """Rules of one kind ('file', 'network', 'dbus', ...) in source order."""

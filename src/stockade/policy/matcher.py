@@ -50,6 +50,7 @@ from stockade.policy.aare import (
     Pattern,
     expand_alternations,
     fold_flat,
+    fold_slashes,
     parse,
     query_bytes,
 )
@@ -306,6 +307,9 @@ class FileMatcher:
             regset.Compile()
             self._set = regset
         self._match = self._set._set.Match if self._set is not None else None
+        # mask -> the directories (DIR/ as bytes) beneath which the allow rules granting a
+        # bit of the mask match, or None when one of them may match anywhere (allowed_within)
+        self._granting: dict[int, frozenset[bytes] | None] = {}
 
     def matching(self, path: str, *, is_dir: bool = False) -> list[FileEntry]:
         """Every entry whose pattern matches the path (owner not considered)."""
@@ -405,6 +409,47 @@ class FileMatcher:
             found = self._aliased(path, is_dir, found)
         live = [e for e in found if e.applies(owner)]
         return _masks(live)[0] if live else 0
+
+    def allowed_within(self, path: str, mask: int, *, is_dir: bool = False,
+                       owner: bool = True) -> int:
+        """`allowed_bits(...) & mask`, answered 0 without a lookup when the path lies beneath
+        none of the directories named literally at the start of the allow rules that grant a
+        bit of `mask` (a plan asks whether each of 22,000 directories may be made, and most
+        lie where no rule grants a write)."""
+        if not self.aliases:  # (an alias's rules match paths beneath another directory)
+            dirs = self._granting.get(mask, False)
+            if dirs is False:
+                dirs = self._granting_dirs(mask)
+                if len(self._granting) < 64:
+                    self._granting[mask] = dirs
+            if dirs is not None:
+                query = query_bytes(path, is_dir)
+                cut = query.find(b"/")
+                while cut >= 0:
+                    if query[: cut + 1] in dirs:
+                        break
+                    cut = query.find(b"/", cut + 1)
+                else:
+                    return 0
+        return self.allowed_bits(path, is_dir=is_dir, owner=owner) & mask
+
+    def _granting_dirs(self, mask: int) -> frozenset[bytes] | None:
+        """The literal directories (DIR/, slashes folded, as matched) at the start of every
+        allow rule granting a bit of `mask`: a path such a rule matches starts with one of
+        them. None when a rule starts with no literal directory."""
+        dirs: set[bytes] = set()
+        for e in self.entries:
+            if e.deny or not int(e.perms) & mask:
+                continue
+            seq = e.pattern.seq
+            if not seq or seq[0][0] != "lit":
+                return None
+            lead = fold_slashes(seq[0][1])
+            cut = lead.rfind("/")
+            if cut < 0:
+                return None
+            dirs.add(lead[: cut + 1].encode("latin-1"))
+        return frozenset(dirs)
 
     def clear_cache(self) -> None:
         """Forget cached lookups (benchmarks measure uncached lookups with this)."""

@@ -351,7 +351,7 @@ class FileCompiler:
 
     def _may_create(self, path: str) -> bool:
         """Whether the profile lets the program create the file `path` (w or a)."""
-        return bool(self.ctx.profile.matcher.allowed_bits(path) & _CREATES)
+        return bool(self.ctx.profile.matcher.allowed_within(path, _CREATES))
 
     def _readable(self, target: Target, perms: Perm) -> bool:
         """Whether the profile lets `target` (a file, or everything in a tree) be read."""
