@@ -135,7 +135,7 @@ def test_plan_cache_never_follows_a_link_planted_above_it(area, user, monkeypatc
     assert list(target.iterdir()) == [], "the launcher wrote through the planted link"
     if "plan cache: off (a run whose program may use the keyring" not in res.stderr:
         # (another run's keyring mark turns the cache off before its directory is opened)
-        assert (f"plan cache: off ({cache}/stockade/plans: stockade is a symbolic link)"
+        assert (f"plan cache: off ({cache}/stockade is a symbolic link to {target}"
                 in res.stderr), res.stderr
     from stockade.enforce.plan.cache.store import Store
 

@@ -6,8 +6,9 @@ file, ~/.cache/stockade); the launcher, following it, would write wherever the l
 O_NOFOLLOW, `..` taken physically (the parent of the directory reached: `LINK/..` meets
 LINK), and refuses every link it meets (`LinkInPath`, naming it): the caller names the real
 path instead. With `make`, missing directories are made (0700) on the way, each relative to
-its parent's descriptor. Used for --audit/--learn files (output_file) and the cache
-directories (plan cache, SELinux policy dumps: plan/cache/store.py).
+its parent's descriptor. Used for --audit/--learn files (output_file) and, from the user's
+cache base, the cache directories (plan cache, SELinux policy dumps: plan/cache/store.py) and
+`status`'s view of them.
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ class LinkInPath(OSError):
         self.where = where
 
 
-def open_walked(path: str, *, make: bool = False) -> int:
+def open_walked(path: str, *, make: bool = False, start: str | None = None) -> int:
     """An O_PATH|O_DIRECTORY descriptor of directory `path`, reached without following a
-    link (LinkInPath); other failures raise OSError with the component in its filename."""
-    fd = os.open("/" if path.startswith("/") else ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    here = "/" if path.startswith("/") else ""
+    link (LinkInPath); other failures raise OSError with the component in its filename.
+    `start`: a directory, opened as the user names it, that a relative `path` is walked from
+    (the cache base: links above it are the user's own)."""
+    first = start if start is not None else "/" if path.startswith("/") else "."
+    fd = os.open(first, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    here = start if start is not None else "/" if path.startswith("/") else ""
     try:
         for part in path.split("/"):
             if part in ("", "."):

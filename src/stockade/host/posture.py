@@ -111,14 +111,17 @@ def _unusable(directory: str) -> str | None:
     import stat
 
     from stockade.cache_home import stockade_base
+    from stockade.enforce.dir_walk import LinkInPath, open_walked
 
-    trusted = stockade_base()  # the components Store.open walks without following a link
+    trusted = stockade_base()  # the walk Store.open makes, without making anything
     if trusted is not None:
-        walked = trusted[0]
-        for part in [*trusted[1], os.path.basename(directory)]:
-            walked = os.path.join(walked, part)
-            if os.path.islink(walked):
-                return f"{directory}: {part} is a symbolic link"
+        try:
+            os.close(open_walked(os.path.join(*trusted[1], os.path.basename(directory)),
+                                 start=trusted[0]))
+        except LinkInPath as err:
+            return err.strerror
+        except OSError:
+            pass  # missing, or not ours: below
     try:
         st = os.lstat(directory)
     except FileNotFoundError:

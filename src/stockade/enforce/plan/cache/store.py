@@ -64,20 +64,15 @@ class Store:
             os.makedirs(trusted[0], 0o700, exist_ok=True)
         except OSError as err:
             raise OSError(err.errno, f"cannot make {trusted[0]}: {err.strerror}") from None
-        fd = os.open(trusted[0], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        from stockade.enforce.dir_walk import open_walked
+
+        walked = open_walked(os.path.join(*trusted[1], os.path.basename(directory)), make=True,
+                             start=trusted[0])  # LinkInPath names a planted link
+        try:  # the same directory, readable (scandir), by the descriptor just walked
+            fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=walked)
+        finally:
+            os.close(walked)
         try:
-            for part in [*trusted[1], os.path.basename(directory)]:
-                with suppress(FileExistsError):
-                    os.mkdir(part, 0o700, dir_fd=fd)
-                try:
-                    nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
-                                  | os.O_CLOEXEC, dir_fd=fd)
-                except OSError as err:
-                    why = "a symbolic link" if err.errno in (errno.ELOOP, errno.ENOTDIR) \
-                        else err.strerror
-                    raise OSError(err.errno, f"{directory}: {part} is {why}") from None
-                os.close(fd)
-                fd = nxt
             st = os.fstat(fd)
             if st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) & 0o077:
                 raise OSError(errno.EPERM, f"{directory} is not a private directory of uid "
