@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stockade.cli import _explain_batch
+from stockade.cli.explain import batch as _explain_batch
 from stockade.cli.main import build_parser
 
 ENV = dict(os.environ, STOCKADE_SELINUX_CONFIG="/nonexistent")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from stockade.cli import _explain_eval
+from stockade.cli.explain import evaluate as _explain_eval
 from stockade.cli.main import build_parser
 from stockade.enforce.supervisor.setup import build
 from stockade.modules.selinux.hostconfig import HostPolicy, host_policy

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stockade.cli import _run_args, main
+from stockade.cli import main
 from stockade.cli._options import Group, Option, fast_parse
+from stockade.cli.run import args as _run_args
 
 FLAGS = sorted({flag for opt in _run_args.OPTIONS for flag in opt.flags if flag.startswith("-")})
 #: spellings the fast path must leave to argparse (abbreviations, help, joined short flags)

@@ -1,7 +1,7 @@
 """explain --profile agrees with run -p: generated profiles x operations on real files.
 
 For each generated profile a fresh tree is built, `stockade explain`'s decision (the same
-functions the command uses: cli._explain_eval.evaluate) is taken for every operation, then ONE
+functions the command uses: cli.explain.evaluate) is taken for every operation, then ONE
 confined child (`stockade run -p`, the real launcher with Landlock, seccomp and the hybrid
 supervisor) performs all of them and prints OK or the errno of each. The kernel is the oracle.
 """
@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from confine_helpers import PY, STOCKADE, policy_dir, unconfinable_reason
 
-from stockade.cli import _explain_eval as explain_eval
 from stockade.cli import explain as cli_explain
+from stockade.cli.explain import evaluate as explain_eval
 
 PROFILES = int(os.environ.get("SWEEP_PROFILES", "24"))
 DIRS = ("da", "db", "dc", "dd")

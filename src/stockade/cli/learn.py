@@ -28,7 +28,7 @@ from stockade.learn.proposals import Proposal, propose
 COMMAND = "learn"
 HELP = "run a program, watch what it does, and write an AppArmor-syntax profile for it (genprof)"
 
-#: `stockade run` statuses that mean the program never ran (cli/run.py)
+#: `stockade run` statuses that mean the program never ran (cli/run/command.py)
 _NOT_RUN = {125: "it could not be confined", 126: "it could not be executed",
             127: "not found"}
 #: learn's exit status when the program it watched failed (the profile is still written)

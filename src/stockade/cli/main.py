@@ -35,7 +35,10 @@ def _command_names() -> list[str]:
     for directory in stockade.cli.__path__:
         for entry in os.listdir(directory):
             stem, ext = os.path.splitext(entry)
-            if ext in (".py", ".pyc") and not stem.startswith("_") and stem not in {"main", "output"}:
+            if stem.startswith("_") or stem in {"main", "output"}:
+                continue
+            if ext in (".py", ".pyc") or (not ext and os.path.isfile(
+                    os.path.join(directory, entry, "__init__.py"))):  # a command's package
                 names.add(stem)
     return sorted(names)
 

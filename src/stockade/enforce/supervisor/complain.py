@@ -1,7 +1,7 @@
 """Complain mode for a profile: ask the profile's decision, let the access through, record it.
 
 `stockade run --complain -p P` runs the program under the observe plan (its only Landlock
-domain keeps stockade's own state out of reach: cli/_run_complain.py), so the kernel blocks
+domain keeps stockade's own state out of reach: cli/run/complain.py), so the kernel blocks
 none of the profile's file, TCP or signal accesses. For every access the
 supervisor sees, `ProfileJudge` asks the same decision function that `explain --profile` and
 `run -p` enforcement use (`plan_explain.explain_plan` on the profile's plan: Landlock's grants,

@@ -11,7 +11,8 @@ from stockade.audit.formats import kernel_line
 from stockade.audit.record import AuditRecord
 from stockade.audit.suggest import suggest_rule
 from stockade.cli import progress
-from stockade.cli._explain_eval import (
+from stockade.cli._stack_args import add_stack_arguments
+from stockade.cli.explain.evaluate import (
     answer,
     answer_json,
     configure,
@@ -20,7 +21,6 @@ from stockade.cli._explain_eval import (
     reason_text,
     verdict_text,
 )
-from stockade.cli._stack_args import add_stack_arguments
 from stockade.cli.output import paint, print_json, printable, table
 from stockade.errors import UsageError
 from stockade.lsm import operations as ops
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         progress.quiet()
     if args.batch is not None:
-        from stockade.cli._explain_batch import run_batch
+        from stockade.cli.explain.batch import run_batch
 
         return run_batch(args)
     if args.operation is None or args.target is None:

@@ -7,14 +7,14 @@ import os
 import threading
 from collections.abc import Callable
 
-from stockade.cli import _run_report as tell
 from stockade.cli._args import trailing_command
-from stockade.cli._run_args import OPTIONS as OPTIONS  # the command protocol (main.py)
-from stockade.cli._run_args import add_arguments as add_arguments
-from stockade.cli._run_complain import complain_requested
-from stockade.cli._run_refusals import Refusals, end_line
-from stockade.cli._run_tomoyo import add_kernel_grants, wants_tomoyo
 from stockade.cli._strict import check_strict, strict_judge
+from stockade.cli.run import report as tell
+from stockade.cli.run.args import OPTIONS as OPTIONS  # the command protocol (main.py)
+from stockade.cli.run.args import add_arguments as add_arguments
+from stockade.cli.run.complain import complain_requested
+from stockade.cli.run.refusals import Refusals, end_line
+from stockade.cli.run.tomoyo import add_kernel_grants, wants_tomoyo
 from stockade.errors import StockadeError, UnsupportedError, UsageError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
@@ -332,7 +332,7 @@ def _run(args: argparse.Namespace) -> int:
         notes += add_kernel_grants(args, plan, command)
     judged: EnforcementPlan | None = None
     if complain and args.profile:  # the profile is asked (supervisor), not enforced
-        from stockade.cli import _run_complain
+        from stockade.cli.run import complain as _run_complain
 
         judged = plan
         plan = _run_complain.complain_plan(judged)

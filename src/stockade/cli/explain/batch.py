@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from stockade.cli import progress
-from stockade.cli._explain_eval import (
+from stockade.cli.explain.evaluate import (
     Configured,
     answer,
     answer_json,
@@ -48,7 +48,7 @@ class _LineParser(argparse.ArgumentParser):
 
 def line_parser() -> argparse.ArgumentParser:
     """A parser of one question: explain's question options, no --batch, no help."""
-    from stockade.cli.explain import add_question_arguments
+    from stockade.cli.explain.command import add_question_arguments
 
     parser = _LineParser(prog="explain", add_help=False)
     add_question_arguments(parser)
