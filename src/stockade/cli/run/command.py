@@ -14,6 +14,7 @@ from stockade.cli.run.args import OPTIONS as OPTIONS  # the command protocol (ma
 from stockade.cli.run.args import add_arguments as add_arguments
 from stockade.cli.run.complain import complain_requested
 from stockade.cli.run.refusals import Refusals, end_line
+from stockade.cli.run.supervision import protect_launcher_files, supervision_for, watch_refusals
 from stockade.cli.run.tomoyo import add_kernel_grants, wants_tomoyo
 from stockade.errors import StockadeError, UnsupportedError, UsageError
 
@@ -34,9 +35,6 @@ if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
     )
     from stockade.enforce.prepare import Prepared
     from stockade.enforce.status_record import Keeper
-    from stockade.enforce.supervisor.setup import SupervisorSetup
-    from stockade.enforce.tcp_refusals import TcpRefusals
-    from stockade.lsm.stack import AuditEvent
 
 COMMAND = "run"
 SETUP_FAILED = 125  # as env(1), timeout(1): the program did not run
@@ -355,14 +353,14 @@ def _run(args: argparse.Namespace) -> int:
     audit, learn = _open_outputs(args, grants)
     try:
         outputs = [os.fstat(fd) for fd in (audit.fd if audit else None, learn) if fd is not None]
-        supervision = _supervision(args, plan, audit, learn, judged)
+        supervision = supervision_for(args, plan, audit, learn, judged)
     except BaseException:
         if audit:
             audit.close()
         raise
     if supervision is not None:
         notes += supervision.notes
-        _protect_launcher_files(supervision, outputs)
+        protect_launcher_files(supervision, outputs)
     if audit:
         from stockade.enforce import report
     collector: DenialCollector | None = None
@@ -403,7 +401,7 @@ def _run(args: argparse.Namespace) -> int:
                 report.write_record(audit, rec)
         tcp, refused = TcpRefusals(), Refusals()
         if supervision is not None:
-            _watch_refusals(supervision, tcp, refused)
+            watch_refusals(supervision, tcp, refused)
 
         def kernel_record(rec: AuditRecord) -> None:
             tcp.kernel_record(rec)
@@ -512,8 +510,6 @@ def _run(args: argparse.Namespace) -> int:
         gc.unfreeze()  # a caller in the same process (tests) collects as before
 
 
-
-
 def _say_lost(*outs: object) -> None:
     """One line per file with records that could not be written (the launcher's and the
     supervisor's: they share the RecordFile of --audit)."""
@@ -525,74 +521,3 @@ def _say_lost(*outs: object) -> None:
         lost = out.lost_line() if isinstance(out, RecordFile) else None
         if lost:
             tell.say(lost)
-
-
-def _protect_launcher_files(supervision: SupervisorSetup, outputs: list[os.stat_result]) -> None:
-    """The supervisor refuses to change the --audit/--learn files (`outputs`: their fstat),
-    the status record and mark directory and the plan cache, whatever the modules answer."""
-    from stockade.enforce.supervisor.protect import for_launch
-
-    supervision.supervisor.protect = for_launch(outputs)
-
-
-
-
-
-
-
-
-def _watch_refusals(supervision: SupervisorSetup, tcp: TcpRefusals, refused: Refusals) -> None:
-    """Let `tcp` and `refused` see the supervisor's refusals and its modules' denials too
-    (the audit sinks, if any, still get them)."""
-    sup = supervision.supervisor
-
-    def tee(before: Callable[[AuditEvent], None] | None) -> Callable[[AuditEvent], None]:
-        def both(event: AuditEvent) -> None:
-            tcp.event(event)
-            refused.event(event)
-            if before is not None:
-                before(event)
-        return both
-
-    sup.audit_sink = tee(sup.audit_sink)
-    sup.stack.audit_sink = tee(sup.stack.audit_sink)
-
-
-def _supervision(args: argparse.Namespace, plan: EnforcementPlan, audit: RecordFile | None,
-                 learn: int | None,
-                 judged: EnforcementPlan | None = None) -> SupervisorSetup | None:
-    """The supervisor for --mode, or for a plan with user-notif rules (enforce mode); it
-    writes to the files `run` opened (`learn` is handed over, `audit` shared: one count of
-    lost records).
-    `judged`: the profile's plan in complain mode."""
-    mode = getattr(args, "mode", None)
-    if mode is None and args.module_file:
-        mode = "enforce"
-    if mode is None:
-        if learn is not None:
-            os.close(learn)  # --learn without a supervisor: nothing to observe
-        if not plan.notify_rules() and not _guard_needs_supervisor(plan):
-            return None
-        from stockade.enforce.supervisor.setup import build_hybrid
-
-        # only what Landlock cannot mediate
-        setup = build_hybrid(audit)
-        if setup.auditor is not None and args.profile:  # its refusals are the profile's plan's
-            setup.auditor.profile = plan.name
-        return setup
-    from stockade.enforce.output_file import RecordFile
-    from stockade.enforce.supervisor.setup import build
-    from stockade.modules.selinux.hostconfig import host_policy
-
-    observations = RecordFile(learn, args.learn, "observations") if learn is not None else None
-    return build(mode, args.lsm, args.context, args.module_option, audit, observations,
-                 args.module_file, judged=judged, host_policy=host_policy())
-
-
-def _guard_needs_supervisor(plan: EnforcementPlan) -> bool:
-    """Whether the launcher guard needs a supervisor (Landlock's signal scope lifted): the
-    launcher's thread ids are known only while the program runs (enforce/launcher_guard.py)."""
-    from stockade.enforce import landlock as ll
-    from stockade.enforce import launcher_guard
-
-    return launcher_guard.needed(plan.scopes, ll.abi_version())
