@@ -17,10 +17,11 @@ from typing import Any
 import re2
 
 from stockade import fsview
-from stockade.policy import aare_shapes, ast
+from stockade.policy import ast
 from stockade.policy import constants as c
 from stockade.policy.aare import AareError, Pattern
 from stockade.policy.aare import parse as parse_aare
+from stockade.policy.aare import shapes as aare_shapes
 from stockade.policy.errors import PolicyError, PolicySemanticError, PolicySyntaxError
 from stockade.policy.exec_conflicts import first_exec_conflict
 from stockade.policy.includes import Loader, load
