@@ -196,15 +196,19 @@ class Precount(Frozen):
         unsupervised, worst_u = _sourced_worst(sourced, supervised=False)
         supervised, worst_s = (unsupervised, worst_u) if same else \
             _sourced_worst(sourced, supervised=True)
-        worst = (worst_u, worst_s) if max(len(worst_u), len(worst_s)) <= MAX_WORST else None
+        worst = None  # past MAX_WORST sources (100,000 rules of one file: no dicts made)
+        if max(len(worst_u), len(worst_s)) <= MAX_WORST:
+            statuses = {source: e.status for source, (_, e) in worst_u.items()}
+            worst = (statuses, statuses if same else
+                     {source: e.status for source, (_, e) in worst_s.items()})
         return cls(unsupervised, supervised, tuple(loose), worst)
 
 
 def _sourced_worst(sourced: Sequence[tuple[str, CoverageEntry]], *, supervised: bool
-                   ) -> tuple[Tally, dict[str, CoverageStatus]]:
+                   ) -> tuple[Tally, dict[str, tuple[str, CoverageEntry]]]:
     """`tally` of entries that all have a `file:line` source (given with their source file),
-    and the worst status of each source among them (both from one `_worst` pass: a rule of
-    such a source is one per source)."""
+    and the worst weakened entry of each source (with its file) that it counted (`per_rule`:
+    a rule of such a source is one per source)."""
     worst: dict[str, tuple[str, CoverageEntry]] = {}
     for path, e in sourced:
         if e.status is CoverageStatus.EXACT or (supervised
@@ -216,8 +220,7 @@ def _sourced_worst(sourced: Sequence[tuple[str, CoverageEntry]], *, supervised: 
     # counted by the status's index: a (path, status) key would call Enum.__hash__, a Python
     # function, per rule; the few keys get their status back after
     by_index = Counter((path, _WORST_FIRST.index(e.status)) for path, e in worst.values())
-    return (Counter({(path, _WORST_FIRST[i]): n for (path, i), n in by_index.items()}),
-            {source: e.status for source, (_, e) in worst.items()})
+    return Counter({(path, _WORST_FIRST[i]): n for (path, i), n in by_index.items()}), worst
 
 
 def report_tally(report: CoverageReport, *, supervised: bool) -> Tally:
