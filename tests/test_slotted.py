@@ -37,7 +37,7 @@ MODULES = ("stockade.enforce.caps", "stockade.enforce.landlock", "stockade.enfor
            "stockade.enforce.status_record", "stockade.enforce.supervisor.target",
            "stockade.lsm.avc", "stockade.lsm.hooks", "stockade.lsm.module", "stockade.lsm.types",
            # and those a plan cache hit loads to expand the program's own /proc rules
-           "stockade.enforce.plan.glob", "stockade.policy.aare")
+           "stockade.enforce.plan.glob", "stockade.policy.aare.pattern")
 #: classes whose __init__ takes less than their fields (never replaced nor cached)
 BUILT_IN_STEPS = {"Prepared"}
 

@@ -87,6 +87,24 @@ def test_precounted_summary_is_the_entries_summary(tmp_path, monkeypatch, max_wo
         assert stayed == 800 and fell_back == 0
 
 
+def test_precount_is_its_definition():
+    """Precount.of (one pass over the entries) gives what `tally`, `per_rule` and `weakened`
+    say of the entries of a `file:line` source, with and without a supervisor, and keeps
+    the others as they are, in order."""
+    rng = random.Random(8)
+    files = ["/p.aa", "/etc/apparmor.d/abstractions/base", "/q"]
+    for _ in range(300):
+        entries = _entries(rng, files, rng.randint(0, 40))
+        pre = coverage_scope.Precount.of(entries)
+        sourced = [e for e in entries if coverage_scope.source_file(e)]
+        assert pre.loose == tuple(e for e in entries if not coverage_scope.source_file(e))
+        for supervised, counted, worst in ((False, pre.unsupervised, pre.worst[0]),
+                                           (True, pre.supervised, pre.worst[1])):
+            weak = coverage_scope.weakened(sourced, supervised=supervised)
+            assert counted == coverage_scope.tally(sourced, supervised=supervised)
+            assert worst == {e.source: e.status for e in coverage_scope.per_rule(weak)}
+
+
 def test_an_added_entry_of_a_compiled_rule_is_counted_once():
     """The kernel's 'gone before launch' entry of a rule the compiler approximated: one
     rule, not two (the precount alone would count it twice)."""

@@ -199,7 +199,7 @@ def test_help_follows_columns() -> None:
 
 
 #: records whether the cyclic garbage collector ran during set-up (prepare) and at the launch,
-#: and whether what start-up made was frozen out of its collections by then
+#: and whether what start-up made was frozen out of its collections by then, and by prepare
 GC_PROBE = """
 import gc, sys
 from stockade.cli import main
@@ -212,12 +212,13 @@ def spy(module, name):
     def wrapper(*args, **kwargs):
         seen[name] = gc.isenabled()
         seen["frozen"] = gc.get_freeze_count() > 0
+        seen.setdefault("frozen at " + name, seen["frozen"])
         return real(*args, **kwargs)
     setattr(module, name, wrapper)
 spy(prepare, "prepare"); spy(launcher, "launch"); spy(session, "supervised_launch")
 status = main.main(sys.argv[1:])
 print(status, seen.get("prepare"), seen.get("supervised_launch", seen.get("launch")),
-      gc.isenabled(), seen.get("frozen"), file=sys.stderr)
+      gc.isenabled(), seen.get("frozen"), seen.get("frozen at prepare"), file=sys.stderr)
 """
 
 
@@ -231,21 +232,23 @@ def _gc_states(*args: str, env: dict[str, str] | None = None) -> list[str]:
 
 def test_collector_is_off_for_start_up_and_on_while_the_program_runs() -> None:
     # status, during prepare, at the launch (the supervisor runs as long as the program), after,
-    # start-up's objects frozen at the launch
+    # start-up's objects frozen at the launch, not yet at prepare
     assert _gc_states("run", "--rx", "/", "--", "/bin/true") == \
-        ["0", "False", "True", "True", "True"]
+        ["0", "False", "True", "True", "True", "False"]
 
 
-def test_collector_is_on_before_a_profile_is_compiled(tmp_path) -> None:
+def test_collector_is_on_after_a_profile_is_compiled(tmp_path) -> None:
+    """The build runs without the collector (policy.collector); it is on for what follows,
+    with what the build left (the plan) frozen out of its passes."""
     profile = tmp_path / "p.aa"
     profile.write_text("profile p /bin/true {\n  / r,\n  /** rix,\n}\n")
     assert _gc_states("run", "--no-cache", "-p", str(profile), "--", "/bin/true") == \
-        ["0", "True", "True", "True", "True"]
+        ["0", "True", "True", "True", "True", "True"]
 
 
 def test_collector_stays_off_while_a_plan_cache_hit_is_loaded(tmp_path) -> None:
     """A hit decodes its entry into objects without cycles (no collection needed until the
-    program starts); a miss compiles, with the collector on."""
+    program starts); a miss compiles, and the collector is on after it."""
     from stockade.enforce.plan.cache import keyring
 
     if keyring.key(create=True) is None:
@@ -254,8 +257,8 @@ def test_collector_stays_off_while_a_plan_cache_hit_is_loaded(tmp_path) -> None:
     profile.write_text("profile p /bin/true {\n  / r,\n  /usr/** rix,\n}\n")
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
     argv = ("run", "-v", "-p", str(profile), "--", "/bin/true")
-    assert _gc_states(*argv, env=env) == ["0", "True", "True", "True", "True", "miss"]
-    assert _gc_states(*argv, env=env) == ["0", "False", "True", "True", "True", "hit"]
+    assert _gc_states(*argv, env=env) == ["0", "True", "True", "True", "True", "True", "miss"]
+    assert _gc_states(*argv, env=env) == ["0", "False", "True", "True", "True", "False", "hit"]
 
 
 def test_other_commands_run_with_the_collector_on() -> None:

@@ -183,24 +183,44 @@ class Precount(Frozen):
     @classmethod
     def of(cls, entries: Sequence[CoverageEntry]) -> Precount:
         """The precount of `entries`."""
-        sourced: list[CoverageEntry] = []
+        sourced: list[tuple[str, CoverageEntry]] = []  # each entry's source file found once
         loose: list[CoverageEntry] = []
         for e in entries:
-            (sourced if source_file(e) else loose).append(e)
-        unsupervised = tally(sourced, supervised=False)
+            path = source_file(e)
+            if path:
+                sourced.append((path, e))
+            else:
+                loose.append(e)
         # the same entries are weakened either way unless some are left to the supervisor
-        same = not any(e.status is CoverageStatus.SUPERVISOR for e in sourced)
-        worst_u = _worst_status(sourced, supervised=False)
-        worst_s = worst_u if same else _worst_status(sourced, supervised=True)
-        worst = (worst_u, worst_s) if max(len(worst_u), len(worst_s)) <= MAX_WORST else None
-        return cls(unsupervised, unsupervised if same else tally(sourced, supervised=True),
-                   tuple(loose), worst)
+        same = not any(e.status is CoverageStatus.SUPERVISOR for _, e in sourced)
+        unsupervised, worst_u = _sourced_worst(sourced, supervised=False)
+        supervised, worst_s = (unsupervised, worst_u) if same else \
+            _sourced_worst(sourced, supervised=True)
+        worst = None  # past MAX_WORST sources (100,000 rules of one file: no dicts made)
+        if max(len(worst_u), len(worst_s)) <= MAX_WORST:
+            statuses = {source: e.status for source, (_, e) in worst_u.items()}
+            worst = (statuses, statuses if same else
+                     {source: e.status for source, (_, e) in worst_s.items()})
+        return cls(unsupervised, supervised, tuple(loose), worst)
 
 
-def _worst_status(sourced: Sequence[CoverageEntry], *, supervised: bool
-                  ) -> dict[str, CoverageStatus]:
-    """The worst status of each source among the weakened `sourced` entries (`per_rule`)."""
-    return {e.source: e.status for _, e in _worst(weakened(sourced, supervised=supervised))}
+def _sourced_worst(sourced: Sequence[tuple[str, CoverageEntry]], *, supervised: bool
+                   ) -> tuple[Tally, dict[str, tuple[str, CoverageEntry]]]:
+    """`tally` of entries that all have a `file:line` source (given with their source file),
+    and the worst weakened entry of each source (with its file) that it counted (`per_rule`:
+    a rule of such a source is one per source)."""
+    worst: dict[str, tuple[str, CoverageEntry]] = {}
+    for path, e in sourced:
+        if e.status is CoverageStatus.EXACT or (supervised
+                                                and e.status is CoverageStatus.SUPERVISOR):
+            continue  # not weakened
+        have = worst.get(e.source)
+        if have is None or _RANK[e.status] < _RANK[have[1].status]:
+            worst[e.source] = (path, e)
+    # counted by the status's index: a (path, status) key would call Enum.__hash__, a Python
+    # function, per rule; the few keys get their status back after
+    by_index = Counter((path, _WORST_FIRST.index(e.status)) for path, e in worst.values())
+    return Counter({(path, _WORST_FIRST[i]): n for (path, i), n in by_index.items()}), worst
 
 
 def report_tally(report: CoverageReport, *, supervised: bool) -> Tally:

@@ -57,6 +57,7 @@ class Token(NamedTuple):
         return self.kind.value if self.kind is T.EOF else repr(self.kind.value)
 
 
+_new = tuple.__new__
 _SINGLE = {"(": T.LPAREN, ")": T.RPAREN, ",": T.COMMA, "=": T.EQUALS}
 _ASSIGN = {"+": T.PLUSEQ, "?": T.CONDEQ, ":": T.OVERRIDE}
 _ASSIGNMENT_KINDS = (T.EQUALS, T.PLUSEQ, T.CONDEQ, T.OVERRIDE)
@@ -182,9 +183,12 @@ class Lexer:
         """The path, mode and comma of a `_PLAIN_RULE` match (one line: one position)."""
         start, mode, end = m.start(), m.start(2), m.end(2)
         line, col = self.position(start)
-        out.append(Token(T.WORD, m.group(1), line, col, start, m.end(1)))
-        out.append(Token(T.WORD, m.group(2), line, col + mode - start, mode, end))
-        out.append(Token(T.COMMA, ",", line, col + end - start, end, end + 1))
+        path, perms = m.groups()
+        # Token(...) as the tuple it is, without the named tuple's Python-level __new__
+        # (made 300,000 times for 100,000 rules: 0.03 s)
+        out += (_new(Token, (T.WORD, path, line, col, start, start + len(path))),
+                _new(Token, (T.WORD, perms, line, col + mode - start, mode, end)),
+                _new(Token, (T.COMMA, ",", line, col + end - start, end, end + 1)))
         return end + 1
 
     def _value_follows(self, out: list[Token], i: int) -> bool:

@@ -16,8 +16,9 @@ APPROX = CoverageStatus.APPROXIMATED
 SUPERVISOR = CoverageStatus.SUPERVISOR
 NOT_ENFORCED = CoverageStatus.NOT_ENFORCED
 
-#: Worse statuses win when one rule has several parts.
-_RANK = {EXACT: 0, APPROX: 1, SUPERVISOR: 2, NOT_ENFORCED: 3}
+#: Worse statuses win when one rule has several parts (a status's rank is its index: found
+#: by identity, where a dict would call Enum.__hash__, a Python function, per part)
+_RANK = (EXACT, APPROX, SUPERVISOR, NOT_ENFORCED)
 
 
 def by_abi(abi: int) -> str:
@@ -47,7 +48,7 @@ class Verdict:
 
     def part(self, status: CoverageStatus, detail: str = "", by: str = "") -> None:
         """Add one finding; the worst status wins, details accumulate."""
-        if _RANK[status] > _RANK[self.status]:
+        if status is not self.status and _RANK.index(status) > _RANK.index(self.status):
             self.status = status
         into = self.exact_details if status is EXACT else self.details
         if detail and detail not in into:

@@ -68,11 +68,9 @@ def encode(value: Any) -> Any:
         if kind in _TABLES and all(type(v) is kind for v in value):
             names = list(kind.FIELDS)
             cells = [list(map(attrgetter(n), value)) for n in names]
-            # a column of one enum class is stored as plain values, its class named once
-            types = [_column_enum(col) for col in cells]
-            return {"$L": kind.__name__, "k": names, "t": types,
-                    "c": [_column([c.value for c in col] if t else _encoded(col))
-                          for col, t in zip(cells, types, strict=True)]}
+            columns = [_table_column(col) for col in cells]
+            return {"$L": kind.__name__, "k": names, "t": [t for t, _ in columns],
+                    "c": [c for _, c in columns]}
         return [encode(v) for v in value]
     if isinstance(value, dict):
         return {"$d": [[encode(k), encode(v)] for k, v in value.items()]}
@@ -128,23 +126,21 @@ def _enum(data: dict[str, Any]) -> enum.Enum:
     return _enum_memo[key]
 
 
-def _encoded(cells: list[Any]) -> list[Any]:
-    """The cells of a column, encoded (a column of plain values as it is: 100,000 coverage
-    entries made 500,000 calls of `encode` that returned their argument)."""
-    if set(map(type, cells)) <= _PLAIN_TYPES:
-        return cells
-    return [encode(c) for c in cells]
-
-
-def _column_enum(cells: list[Any]) -> str | None:
-    """The name of the enum class every cell of a column belongs to, or None."""
+def _table_column(cells: list[Any]) -> tuple[str | None, Any]:
+    """One column of a table: the name of the enum class its cells all belong to (then the
+    column holds their values: the class is named once) or None, and the column (`_column`).
+    Cells of plain values are stored as they are (100,000 coverage entries made 500,000 calls
+    of `encode` that returned their argument); the types of the cells are found once."""
     kinds = set(map(type, cells))
     if len(kinds) == 1:
-        kind = kinds.pop()
+        kind = next(iter(kinds))
         if issubclass(kind, enum.Enum) and _ENUMS.get(kind.__name__) is kind and all(
                 type(c.value) in (int, str) for c in cells[:1]):
-            return kind.__name__
-    return None
+            values = [c._value_ for c in cells]  # what `.value` (a Python-level property) is
+            return kind.__name__, _column(values, set(map(type, values)))
+    if not kinds <= _PLAIN_TYPES:
+        return None, [encode(c) for c in cells]
+    return None, _column(cells, kinds)
 
 
 def _table(data: dict[str, Any]) -> list[Any]:
@@ -186,11 +182,12 @@ def _table(data: dict[str, Any]) -> list[Any]:
         raise CodecError(f"{cls.__name__}: {err}") from None
 
 
-def _column(values: list[Any]) -> Any:
-    """One column of a table: its values, or, when they are plain and repeat (sources, rights,
-    flags), each distinct value once and the position of each cell's value among them (fewer
-    objects to parse on a hit: small ints are shared)."""
-    kinds = set(map(type, values))
+def _column(values: list[Any], kinds: set[type] | None = None) -> Any:
+    """The cells of a column (`kinds`: the types of `values`, when known): its values, or, when they are
+    plain and repeat (sources, rights, flags), each distinct value once and the position of
+    each cell's value among them (fewer objects to parse on a hit: small ints are shared)."""
+    if kinds is None:
+        kinds = set(map(type, values))
     if not kinds <= _PLAIN_TYPES:
         return values
     if len(kinds) == 1:  # one type: no True and 1 to keep apart (100,000 rules' texts: fast)

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import re
 
-from stockade.policy import aare
-from stockade.policy.aare import Pattern, Seq
+from stockade.policy.aare.pattern import Pattern, compile_seq
+from stockade.policy.aare.pattern import parse as parse_in_full
+from stockade.policy.aare.tokens import AareError
+from stockade.policy.aare.tree import Seq
 
 MAX_SHAPES = 4096
 _SHAPED = re.compile(r"[A-Za-z0-9_./*?-]*[*?][A-Za-z0-9_./*?-]*")
@@ -85,18 +87,18 @@ def parse(text: str) -> Pattern:
     """aare.parse(text), from the tree of the pattern's shape where it has one."""
     found = _shape_of(text)
     if found is None:
-        return aare.parse(text)
+        return parse_in_full(text)
     shape, runs = found
     if shape in _shapes:
         template = _shapes[shape]
     else:
         try:
-            template = _template(aare.compile_seq(shape))
-        except aare.AareError:
+            template = _template(compile_seq(shape))
+        except AareError:
             template = None  # the pattern itself is parsed in full, for its own error
         if len(_shapes) < MAX_SHAPES:
             _shapes[shape] = template
     filled = _fill(template, runs) if template is not None else None
     if filled is None:
-        return aare.parse(text)
+        return parse_in_full(text)
     return Pattern(text=text, seq=filled, exact=False)
