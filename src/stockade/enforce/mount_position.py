@@ -17,7 +17,6 @@ file when its position lies at or above one of them on the same file system.
 from __future__ import annotations
 
 import os
-import re
 
 from stockade.slotted import NamedTuple
 
@@ -35,12 +34,25 @@ class Mount(NamedTuple):
     point: str
 
 
-_ESCAPE = re.compile(r"\\([0-7]{3})")
+_OCTAL = frozenset("01234567")
 
 
 def _unescape(field: str) -> str:
-    """mountinfo's octal escapes (space, tab, newline, backslash) undone."""
-    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), field)
+    """mountinfo's octal escapes (space, tab, newline, backslash: `\\NNN`) undone, left to
+    right as a regex substitution would (no `re`: a plan cache hit reads the mount table)."""
+    if "\\" not in field:
+        return field
+    out, start = [], 0
+    while (at := field.find("\\", start)) >= 0:
+        code = field[at + 1:at + 4]
+        if len(code) == 3 and _OCTAL.issuperset(code):
+            out += (field[start:at], chr(int(code, 8)))
+            start = at + 4
+        else:
+            out.append(field[start:at + 1])
+            start = at + 1
+    out.append(field[start:])
+    return "".join(out)
 
 
 def mounts() -> dict[int, Mount]:

@@ -24,8 +24,6 @@ a trailing `/`, so a pattern ending in `/` matches directories only.
 
 from __future__ import annotations
 
-import re
-
 from stockade.policy.limits import MAX_ALTERNATION_DEPTH
 from stockade.slotted import Frozen
 
@@ -91,10 +89,9 @@ class Pattern(Frozen):
 
 def fold_slashes(text: str) -> str:
     """Collapse runs of `/` in a plain path (what the kernel would pass)."""
-    return _SLASH_RUN.sub("/", text) if "//" in text else text
-
-
-_SLASH_RUN = re.compile("/{2,}")
+    while "//" in text:  # a run of n slashes is one after log2(n) passes (no `re`: start-up)
+        text = text.replace("//", "/")
+    return text
 
 
 # ---- step 1: escapes (processunquoted) --------------------------------------------------------
@@ -185,8 +182,8 @@ def _fold_plain(text: str) -> str:
     if "//" not in text:
         return text
     if text.startswith("//") and text[2:3] != "/":
-        return "//" + _SLASH_RUN.sub("/", text[2:])  # the kept leading `//`
-    return _SLASH_RUN.sub("/", text)
+        return "//" + fold_slashes(text[2:])  # the kept leading `//`
+    return fold_slashes(text)
 
 
 # ---- step 3: convert_aaregex_to_pcre, emitted as the regex lexer's tokens -------------------
