@@ -66,7 +66,8 @@ def mounts() -> dict[int, Mount]:
     return table
 
 
-def _join(root: str, below: str) -> str:
+def join(root: str, below: str) -> str:
+    """In-file-system path `below` (relative) joined to `root`, normal: no trailing `/`."""
     return (root.rstrip("/") + "/" + below.strip("/")).rstrip("/") or "/"
 
 
@@ -101,7 +102,7 @@ def of_fd(fd: int, table: dict[int, Mount]) -> Position | None:
     if mount is None or not path.startswith("/") or path.endswith(" (deleted)"):
         return None
     below = _below(path, mount.point)
-    return None if below is None else (mount.dev, _join(mount.root, below))
+    return None if below is None else (mount.dev, join(mount.root, below))
 
 
 def of_path(path: str, table: dict[int, Mount]) -> Position | None:
@@ -126,7 +127,7 @@ def of_path(path: str, table: dict[int, Mount]) -> Position | None:
             os.close(fd)
         if found is None or not rest:
             return found
-        return found[0], _join(found[1], "/".join(rest))
+        return found[0], join(found[1], "/".join(rest))
 
 
 def passed(position: Position, table: dict[int, Mount]) -> set[Position]:
@@ -144,7 +145,7 @@ def passed(position: Position, table: dict[int, Mount]) -> set[Position]:
             below = _below(mount.point, parent.point)
             if below is None:
                 break
-            found.add((parent.dev, _join(parent.root, below)))
+            found.add((parent.dev, join(parent.root, below)))
             seen.add(parent.id)
             mount = parent
     return found
