@@ -65,8 +65,11 @@ timed(store.Store, "open", "  open the cache directory")
 timed(cache, "_load", "read, re-check, decode (all)")
 timed(cache, "_load", "read, re-check, decode (all, wall)", time.perf_counter)
 # in a thread of its own (C): its own CPU time
-timed(fsbatch, "_check_pairs" if hasattr(fsbatch, "_check_pairs") else "check_dirs",
-      "  re-check: directories (C, own thread)", time.thread_time)
+if hasattr(fsbatch, "_kinds_dirs"):  # one C call for the file types, owners, directories
+    timed(fsbatch, "_kinds_dirs", "  re-check: directories (C, own thread)", time.thread_time)
+else:
+    timed(fsbatch, "_check_pairs" if hasattr(fsbatch, "_check_pairs") else "check_dirs",
+          "  re-check: directories (C, own thread)", time.thread_time)
 timed(fsbatch, "check_kinds", "  re-check: file types, owners (C)", time.thread_time)
 timed(fsview, "answer_now", "  re-check: other answers", time.thread_time)
 if hasattr(prepare, "prebuild"):  # a hit's rulesets, built while the directories are checked

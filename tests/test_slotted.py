@@ -230,3 +230,43 @@ def test_the_stacks_tuples_pickle_by_name() -> None:
     d = Decision(13, (Verdict("x", 13, "no"),), ("x",), decider=None)
     assert pickle.loads(pickle.dumps(d)) == d and type(pickle.loads(pickle.dumps(d))) is Decision
     assert d.allowed is False and Decision(0, (), ()).allowed
+
+
+def _rows(cls: type[Frozen]) -> list[tuple[Any, ...]]:
+    """Two rows of distinct field values a `cls` may hold (the plan cache's tables)."""
+    act = errno_action(errno.EPERM)
+    samples = {FsRule: [("/a", AccessFs.READ_FILE, "p:1", True, False),
+                        ("/b", AccessFs.EXECUTE, "", False, True)],
+               CoverageEntry: [("allow /a", "p:1", CoverageStatus.EXACT, "", "Landlock ABI 1"),
+                               ("x", "", CoverageStatus.APPROXIMATED, "why", "")],
+               SeccompRule: [("ptrace", act, (), "r", "s"),
+                             ("kill", act, (ArgCmp(0, Cmp.EQ, 1),), "", "")]}
+    if cls in samples:
+        return samples[cls]
+    from stockade.enforce.landlock import AccessNet
+    from stockade.enforce.plan.types import NetRule
+
+    assert cls is NetRule
+    return [(443, AccessNet.CONNECT_TCP, "p:2"), (80, AccessNet.BIND_TCP, "")]
+
+
+def test_the_codecs_tables_are_made_column_by_column_as_by_init() -> None:
+    """`from_columns` sets the slots without `__init__`: for each class the plan cache decodes
+    as a table, `__init__` must store its fields as given (a conversion added to it would make
+    the two differ, and fails here), and the objects made both ways are equal."""
+    from stockade.enforce.plan.cache.codec import _TABLES
+    from stockade.slotted import from_columns
+
+    for cls in _TABLES:
+        rows = _rows(cls)
+        made = [cls(*row) for row in rows]
+        assert [obj._fields() for obj in made] == rows  # stored as given
+        columns = [list(col) for col in zip(*rows, strict=True)]
+        built = from_columns(cls, columns)
+        assert built == made and [type(b) for b in built] == [cls] * len(rows)
+        assert all(obj._fields() == row for obj, row in zip(built, rows, strict=True))
+        with pytest.raises(AttributeError):
+            built[0].source = "changed"  # still frozen
+    assert from_columns(FsRule, [[]] * 5) == []
+    with pytest.raises(ValueError):
+        from_columns(FsRule, [["/a"], [AccessFs.READ_FILE], ["s"], [True], []])

@@ -20,12 +20,12 @@ order), so where they are used `FIELDS` are its parameters.
 
 from __future__ import annotations
 
-from collections import namedtuple
+from collections import deque, namedtuple
 from operator import attrgetter
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from typing import Any, ClassVar, TypeVar
 
     _T = TypeVar("_T")
@@ -85,6 +85,23 @@ class Frozen(Slotted):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return type(self), self._fields()  # __init__ takes the fields in order
+
+
+def from_columns(cls: type[_T], columns: Sequence[list[Any]]) -> list[_T]:
+    """`list(map(cls, *columns))` for a `Frozen` class whose `__init__` stores its fields as
+    given (FIELDS, in order; test_slotted checks the classes the plan cache decodes so), its
+    slots set column by column: half the time of an `__init__` per object (a plan cache hit
+    decodes ~1,800 grants, a 100,000-rule one 100,000)."""
+    if not columns or not columns[0]:
+        return []
+    new = object.__new__
+    out = [new(cls) for _ in columns[0]]
+    for name, column in zip(cls.FIELDS, columns, strict=True):  # type: ignore[attr-defined]
+        if len(column) != len(out):
+            raise ValueError("columns of different lengths")
+        put = getattr(cls, name).__set__  # the slot's own descriptor: Frozen.__setattr__ refuses
+        deque(map(put, out, column), maxlen=0)  # the loop in C
+    return out
 
 
 def replace(obj: _T, /, **changes: Any) -> _T:

@@ -126,3 +126,22 @@ def _remove_chain(top: Path, depth: int) -> None:
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def test_positions_derived_from_the_directory_are_the_kernels_here() -> None:
+    """The host's mounts as any user sees them (as root, test_mount_position adds bind and
+    stacked mounts): a walked path's position, derived from its directory's where it is no
+    mount point, is the one mount_position.of_path asks the kernel for."""
+    import sys
+
+    from stockade.enforce import mount_position
+
+    table = mount_position.mounts()
+    asked = ["/", "/dev", "/dev/null", "/dev/shm", "/proc/1", "/sys/fs/cgroup", "/etc/passwd",
+             "/etc/apparmor.d/abstractions/base", "/usr/lib", "/nonexistent/x",
+             *(m.point for m in table.values()), *sys.path]
+    ends = [end for end, found in (name_chain.walk(p)[1:] for p in asked if p) if found]
+    shared: dict[str, object] = {}
+    for end in ends:
+        want = mount_position.of_path(end, table)
+        assert status_record._Place(end, None, table, shared, real=end).here == want, end

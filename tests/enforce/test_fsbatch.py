@@ -106,6 +106,11 @@ def test_check_dirs_started_checks_the_file_types_and_owners_first(backend, tmp_
     (tmp_path / "f").mkdir()  # the directory changed too: the file type is named first
     assert fsbatch.check_dirs_started(now, kinds)() == f"l {tmp_path / 'f'}"
     assert fsbatch.check_dirs_started(now, kinds[1:])() == f"d {tmp_path}"
+    # past the kinds, the n-th directory is named (one C call answers both: its index counts on)
+    (tmp_path / "g").mkdir()
+    both = fsbatch.pack_dirs([(str(tmp_path / "g"), _print(tmp_path / "g")),
+                              (str(tmp_path), "m1:2:3:4"), ("/nonexistent", "m1:2:3:4")])
+    assert fsbatch.check_dirs_started(both, kinds[1:])() == f"d {tmp_path}"
     for bad in ([("x", "/", "T")], [("l", "/a\0b", "T")]):
         with pytest.raises(ValueError):
             fsbatch.check_dirs_started(now, bad)

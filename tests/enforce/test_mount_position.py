@@ -71,3 +71,46 @@ def test_an_open_descriptor_is_placed_where_it_was_opened(bind: tuple[Path, Path
         assert mp.of_fd(fd, table) == mp.of_path(str(source / "sub" / "deep"), table)
     finally:
         os.close(fd)
+
+
+def _derived_equals_asked(paths: list[str]) -> None:
+    """Each physical path's position as the exposure checks derive it (from its directory's,
+    asking the kernel only at mount points) is what mount_position.of_path asks the kernel,
+    with answers shared in either order or not at all."""
+    from stockade.enforce import status_record
+
+    table = mp.mounts()
+    for order in (paths, paths[::-1]):
+        shared: dict[str, object] = {}
+        for path in order:
+            want = mp.of_path(path, table)
+            assert status_record._Place(path, None, table, shared, real=path).here == want, path
+            assert status_record._Place(path, None, table, {}, real=path).here == want, path
+
+
+def test_positions_derived_from_the_directory_are_the_kernels(bind: tuple[Path, Path],
+                                                              tmp_path: Path) -> None:
+    """Through a bind mount (of a directory, and of a file over a file), a mount over an
+    ancestor of another mount (which it hides), and the host's own mounts."""
+    source, target = bind
+    over, hidden = tmp_path / "over", tmp_path / "over" / "hidden"
+    hidden.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "lower", str(hidden)], check=True)
+    (hidden / "in-lower").write_text("x")
+    subprocess.run(["mount", "-t", "tmpfs", "upper", str(over)], check=True)
+    (hidden).mkdir()  # in the upper tmpfs now: the lower one is out of reach by name
+    (tmp_path / "file-a").write_text("a")
+    (tmp_path / "file-b").write_text("b")
+    subprocess.run(["mount", "--bind", str(tmp_path / "file-a"), str(tmp_path / "file-b")],
+                   check=True)
+    try:
+        paths = [str(p) for p in (target, target / "deep", target / "deep" / "gone",
+                                  source / "sub" / "deep", source, tmp_path, over, hidden,
+                                  hidden / "in-lower", tmp_path / "file-a",
+                                  tmp_path / "file-b")]
+        _derived_equals_asked([*paths, "/", "/dev", "/dev/null", "/proc/1", "/sys/fs/cgroup",
+                               "/etc/passwd", "/usr/lib"])
+    finally:
+        subprocess.run(["umount", str(tmp_path / "file-b")], check=True)
+        subprocess.run(["umount", str(over)], check=True)
+        subprocess.run(["umount", str(hidden)], check=True)

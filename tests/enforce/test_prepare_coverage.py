@@ -55,3 +55,34 @@ def test_the_grants_entries_are_the_dry_runs(tmp_path: Path) -> None:
                                              CoverageStatus.EXACT, CoverageStatus.EXACT]
     assert built[1].detail == "gone before launch: not granted" and built[1].source == "p:2"
     assert built[0].enforced_by.startswith("Landlock ABI ")
+
+
+def test_grant_entries_by_what_each_open_gave() -> None:
+    """Opened: exact; an optional grant gone (ENOENT, ENOTDIR): approximated; a link on the
+    way (ELOOP) or any other error, or a grant that is not optional gone: the launch refused,
+    the grants before it recorded (as the per-grant loop this replaced did)."""
+    import errno
+
+    from stockade.enforce.plan.types import CoverageReport
+    from stockade.errors import StockadeError
+
+    rules = [FsRule(f"/g{i}", ll.AccessFs.READ_FILE, f"p:{i}", optional=i != 3) for i in range(5)]
+    todo = [(r, int(r.access)) for r in rules]
+    cov = CoverageReport()
+    prepare._grant_entries(cov, todo, [0, 1, -errno.ENOENT, 0, -errno.ENOTDIR], "ABI 7")
+    assert [(e.rule, e.source, e.status, e.detail, e.enforced_by) for e in cov.entries] == [
+        ("allow /g0 read_file", "p:0", CoverageStatus.EXACT, "", "ABI 7"),
+        ("allow /g1 read_file", "p:1", CoverageStatus.EXACT, "", "ABI 7"),
+        ("allow /g2 read_file", "p:2", CoverageStatus.APPROXIMATED,
+         "gone before launch: not granted", ""),
+        ("allow /g3 read_file", "p:3", CoverageStatus.EXACT, "", "ABI 7"),
+        ("allow /g4 read_file", "p:4", CoverageStatus.APPROXIMATED,
+         "gone before launch: not granted", "")]
+    for opened, why in (([0, -errno.ENOENT, 0, -errno.ELOOP, 0], "symbolic link"),
+                        ([0, 0, 0, -errno.ENOENT, 0], "No such file"),
+                        ([0, 0, 0, 0, -errno.EACCES], "Permission denied")):
+        cov = CoverageReport()
+        with pytest.raises(StockadeError, match=why):
+            prepare._grant_entries(cov, todo, opened, "ABI 7")
+        bad = next(i for i, r in enumerate(opened) if r < 0 and (r != -errno.ENOENT or i == 3))
+        assert [e.rule for e in cov.entries] == [f"allow /g{i} read_file" for i in range(bad)]

@@ -2,7 +2,8 @@
 
 Only mechanics, one call for N paths instead of N calls through Python: re-stat the recorded
 directories of a cached plan and compare their fingerprints (`stk_check_dirs`), re-ask its
-recorded file-type and /proc owner questions (`stk_check_kinds`), and open the
+recorded file-type and /proc owner questions (`stk_check_kinds`; both at once:
+`stk_check_kinds_dirs`), and open the
 granted paths O_PATH (no symbolic link followed) and add each to the Landlock rulesets
 (`stk_add_path_rules`). They decide
 nothing: the comparison is the byte-equality of the fingerprint fsview would format, and what
@@ -18,6 +19,7 @@ from cffi import FFI
 CDEF = """
 long stk_check_dirs(const char *packed, long n);
 long stk_check_kinds(const char *packed, long n);
+long stk_check_kinds_dirs(const char *kinds, long nk, const char *dirs, long nd);
 long stk_add_path_rules(const char *packed, const uint64_t *rights, long n,
                         uint64_t file_rights, int ruleset_fd, int ruleset_fd2, int32_t *results);
 """
@@ -159,6 +161,20 @@ long stk_check_kinds(const char *packed, long n)
             return i;
     }
     return -1;
+}
+
+/* stk_check_kinds of `kinds`, then stk_check_dirs of `dirs`, in one call: the thread that runs
+   them beside a plan cache hit's Python takes the GIL only at its start and end (between two
+   calls it waited for the main thread's GIL, up to the switch interval, and made it wait in
+   turn). The index of the first kind that differs, nk + the index of the first directory
+   pair, or -1 when all are the same. */
+long stk_check_kinds_dirs(const char *kinds, long nk, const char *dirs, long nd)
+{
+    long changed = nk ? stk_check_kinds(kinds, nk) : -1;
+    if (changed >= 0)
+        return changed;
+    changed = nd ? stk_check_dirs(dirs, nd) : -1;
+    return changed < 0 ? -1 : nk + changed;
 }
 
 /* absolute and already normal: no empty, `.` or `..` component, no trailing `/`, not "/"

@@ -28,7 +28,7 @@ from stockade.enforce.plan.types import (
     SeccompRule,
 )
 from stockade.errors import StockadeError, UnsupportedError
-from stockade.slotted import Slotted
+from stockade.slotted import Slotted, from_columns
 
 #: what a rule left to the supervisor gets where no supervisor runs (plain launcher, containers)
 NOTIFY_FALLBACK = sc.errno_action(errno.EPERM)
@@ -188,23 +188,7 @@ def _landlock(plan: EnforcementPlan, out: Prepared, supervised: bool = False) ->
                                                                         strict=True)
                                    if result == fsbatch.OPENED_REAL)
         by = _by(st.abi)
-        entries: list[CoverageEntry] = []  # one per grant, added at once (~1 ms less a hit)
-        try:
-            for (rule, _), result in zip(todo, opened, strict=True):
-                if result == -errno.ELOOP:
-                    raise StockadeError(f"{rule.source or rule.path}: {rule.path} has a "
-                                        "symbolic link on its path now (none when the plan was "
-                                        "made): refused, a sandbox may have swapped it in",
-                                        SETUP_FAILED_EXIT)
-                if result < 0:
-                    if rule.optional and -result in (errno.ENOENT, errno.ENOTDIR):
-                        entries.append(CoverageEntry(f"allow {rule}", rule.source, APPROX,
-                                                     "gone before launch: not granted"))
-                        continue
-                    raise StockadeError(f"{rule.source or rule.path}: {os.strerror(-result)}")
-                entries.append(CoverageEntry(f"allow {rule}", rule.source, EXACT, "", by))
-        finally:
-            cov.add_entries(entries)
+        _grant_entries(cov, todo, opened, by)
         for net in plan.net_rules:
             net_rights = net.access & handled_net
             if net_rights:
@@ -220,6 +204,38 @@ def _landlock(plan: EnforcementPlan, out: Prepared, supervised: bool = False) ->
     out.handled_fs = handled_fs
     out.landlock_active = True
     out.restrict_flags = int(log_flags)
+
+
+def _grant_entries(cov: CoverageReport, todo: list[tuple[FsRule, int]], opened: list[int],
+                   by: str) -> None:
+    """One coverage entry per grant of `todo` (`allow RULE`), by what opening it gave
+    (`opened`: fsbatch.add_path_rules): exact, enforced `by`; a grant of a glob gone since,
+    approximated; any other error refuses the launch, after the entries before it. Made
+    column by column (slotted.from_columns: 1.6 -> 0.8 ms for a hit's ~1,800 grants)."""
+    rules = [rule for rule, _ in todo]
+    n = len(rules)
+    statuses, details, bys = [EXACT] * n, [""] * n, [by] * n
+    refused = None
+    for i in [i for i, result in enumerate(opened) if result < 0]:
+        rule, err = rules[i], -opened[i]
+        if err == errno.ELOOP:
+            refused = StockadeError(f"{rule.source or rule.path}: {rule.path} has a symbolic "
+                                    "link on its path now (none when the plan was made): "
+                                    "refused, a sandbox may have swapped it in",
+                                    SETUP_FAILED_EXIT)
+        elif rule.optional and err in (errno.ENOENT, errno.ENOTDIR):
+            statuses[i], details[i], bys[i] = APPROX, "gone before launch: not granted", ""
+            continue
+        else:
+            refused = StockadeError(f"{rule.source or rule.path}: {os.strerror(err)}")
+        del rules[i:]
+        break
+    k = len(rules)
+    cov.add_entries(from_columns(CoverageEntry, [[f"allow {rule}" for rule in rules],
+                                                 [rule.source for rule in rules], statuses[:k],
+                                                 details[:k], bys[:k]]))
+    if refused is not None:
+        raise refused
 
 
 class Rulesets(Slotted):

@@ -77,6 +77,8 @@ class _Place:
         if fd is not None:
             self.here = mount_position.of_fd(fd, self.table)
             self.real = os.readlink(f"/proc/self/fd/{fd}")
+        elif real is not None and real == path:
+            self.here, self.real = self._at(real), real
         else:
             self.here = mount_position.of_path(path, self.table)
             self.real = os.path.realpath(path) if real is None else real
@@ -86,6 +88,36 @@ class _Place:
         self.ancestors: set[tuple[int, int]] = set(self.up(self.real))
         if self.opened is not None:
             self.ancestors.add((self.opened.st_dev, self.opened.st_ino))
+
+    def _at(self, path: str) -> Any:
+        """mount_position.of_path(`path`) for a physical path (absolute, normal, no link on it:
+        name_chain.walk's end), kept in `positions`: a path that is no mount point lies on
+        its directory's mount, at the directory's position joined with its name, so the
+        kernel is asked (of_path: six system calls) only at the mount points on the way."""
+        positions = self.positions
+        if positions is None:
+            return self.mp.of_path(path, self.table)
+        table, points = positions.get("\0points", (None, frozenset()))
+        if table is not self.table:  # the mount points of this table (the caller's one)
+            points = frozenset(m.point for m in self.table.values())
+            positions["\0points"] = (self.table, points)
+        chain = []  # from `path` up to one known or asked (a loop: paths may be deep)
+        here = path
+        while True:
+            key = "\0at " + here  # no path holds a NUL
+            if key in positions:
+                found = positions[key]
+                break
+            parent, _, name = here.rpartition("/")
+            if here == "/" or here in points or not name:
+                found = positions[key] = self.mp.of_path(here, self.table)
+                break
+            chain.append((here, name))
+            here = parent or "/"
+        for here, name in reversed(chain):
+            found = None if found is None else (found[0], self.mp.join(found[1], name))
+            positions["\0at " + here] = found
+        return found
 
     def up(self, path: str) -> frozenset[tuple[int, int]]:
         """The (device, inode) of `path` and of each of its ancestors; kept in `positions`

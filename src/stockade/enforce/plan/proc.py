@@ -21,12 +21,12 @@ the question is about (the subject's pid), so they and the launcher give one ans
 from __future__ import annotations
 
 import os
-import re
 
 from stockade import fsview
 from stockade.enforce.landlock import FILE_RIGHTS, AccessFs
 from stockade.enforce.plan.glob import TREE, Target, expand, literal_region
 from stockade.enforce.plan.types import EnforcementPlan, FsRule, OwnProcRule
+from stockade.lazy_re import LazyPattern
 from stockade.policy import aare
 from stockade.policy.aare import AareError
 
@@ -74,18 +74,21 @@ def _beneath(path: str, top: str) -> bool:
     return path == top or path.startswith(top.rstrip("/") + "/")
 
 
-_NET_FILE = re.compile(r"(/proc/[1-9][0-9]*/net)/[^/]+")
-
-
 def proc_net_dir(path: str) -> str | None:
-    """/proc/PID/net when `path` is a file in it. procfs looks those files up afresh on every
-    open (proc_net_d_revalidate always fails: the network namespace may have changed), so a
-    Landlock rule on one of them covers nothing; the directory stays, and its rule does."""
-    m = _NET_FILE.fullmatch(path)
-    return m.group(1) if m else None
+    """/proc/PID/net when `path` is a file in it (`/proc/[1-9][0-9]*/net/[^/]+`, on strings:
+    a plan cache hit asks it of its own /proc grants and imports no `re`). procfs looks those
+    files up afresh on every open (proc_net_d_revalidate always fails: the network namespace
+    may have changed), so a Landlock rule on one of them covers nothing; the directory stays,
+    and its rule does."""
+    if not path.startswith("/proc/"):
+        return None
+    pid, sep, name = path[6:].partition("/net/")
+    if sep and name and "/" not in name and pid.isascii() and pid.isdigit() and pid[0] != "0":
+        return path[:6 + len(pid) + 4]
+    return None
 
 
-_PID_ENTRY = re.compile(r"/proc/[1-9][0-9]*(?:/|$)")
+_PID_ENTRY = LazyPattern(r"/proc/[1-9][0-9]*(?:/|$)")
 
 
 def is_pid_entry(path: str) -> bool:

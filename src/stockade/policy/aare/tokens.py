@@ -3,8 +3,6 @@ folded (filter_slashes), globs converted to the regex lexer's tokens (convert_aa
 
 from __future__ import annotations
 
-import re
-
 from stockade.policy.limits import MAX_ALTERNATION_DEPTH
 
 MAX_ALT_DEPTH = MAX_ALTERNATION_DEPTH + 1  # upstream's MAX_ALT_DEPTH: refused at this depth
@@ -20,10 +18,9 @@ class AareError(ValueError):
 
 def fold_slashes(text: str) -> str:
     """Collapse runs of `/` in a plain path (what the kernel would pass)."""
-    return _SLASH_RUN.sub("/", text) if "//" in text else text
-
-
-_SLASH_RUN = re.compile("/{2,}")
+    while "//" in text:  # a run of n slashes is one after log2(n) passes (no `re`: start-up)
+        text = text.replace("//", "/")
+    return text
 
 
 # ---- step 1: escapes (processunquoted) --------------------------------------------------------
@@ -114,8 +111,8 @@ def _fold_plain(text: str) -> str:
     if "//" not in text:
         return text
     if text.startswith("//") and text[2:3] != "/":
-        return "//" + _SLASH_RUN.sub("/", text[2:])  # the kept leading `//`
-    return _SLASH_RUN.sub("/", text)
+        return "//" + fold_slashes(text[2:])  # the kept leading `//`
+    return fold_slashes(text)
 
 
 # ---- step 3: convert_aaregex_to_pcre, emitted as the regex lexer's tokens -------------------

@@ -141,7 +141,22 @@ def _span(a: str, b: str) -> list[str]:
     return [chr(c) for c in range(lo, hi + 1)]
 
 
+#: class nodes made so far, by (negated, members): a pattern repeats a few classes (AppArmor's
+#: @{pid} is 28 of them, 3 distinct; a plan cache hit parses two such patterns)
+_CLASS_NODES: dict[tuple[bool, frozenset[str]], Node] = {}
+
+
 def _class_node(negated: bool, members: set[str]) -> Node:
+    key = (negated, frozenset(members))
+    node = _CLASS_NODES.get(key)
+    if node is None:
+        node = _new_class_node(negated, members)
+        if len(_CLASS_NODES) < 512:  # at most ~8 MB, were each a class of all 256 bytes
+            _CLASS_NODES[key] = node
+    return node
+
+
+def _new_class_node(negated: bool, members: set[str]) -> Node:
     if negated and members == {"/", "\x00"}:
         return ("any",)
     codes = sorted(ord(c) for c in members)

@@ -22,7 +22,7 @@ from stockade.enforce.plan.types import (
     SeccompRule,
 )
 from stockade.enforce.seccomp import Action, ActionKind, ArgCmp, Cmp
-from stockade.slotted import Slotted
+from stockade.slotted import Slotted, from_columns
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ def _table(data: dict[str, Any]) -> list[Any]:
                 continue
             flags = {v: _flag(c, v) for v in set(col)}  # a plan repeats a few
             columns[i] = [flags[v] for v in col]
-        return list(map(cls, *columns))  # the objects made in one map
+        return from_columns(cls, columns)  # a table's classes store their fields as given
     except (TypeError, ValueError) as err:
         raise CodecError(f"{cls.__name__}: {err}") from None
 
