@@ -3,6 +3,7 @@ AppArmor, firejail and bwrap: each fixed, each test failing before its fix."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -64,3 +65,53 @@ def test_logprof_apply_in_a_sticky_directory_says_why_it_cannot(nobody_scratch: 
                         cwd=scratch)
     assert again.returncode == 0, again.stderr
     assert f"{seen} r," in own.read_text()
+
+
+UNDUMPABLE_SERVER = """
+import ctypes, os, socket, sys
+ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0, as daemons do
+inet = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+for call in (lambda: inet.bind(("127.0.0.1", 0)), inet.listen,
+             lambda: unix.bind("\\0stockade-nc8-%d" % os.getpid()), unix.listen):
+    try:
+        call()
+        print("OK")
+    except OSError as err:
+        print(err.errno)
+"""
+
+
+def test_an_undumpable_servers_calls_are_learned_or_refused_with_a_reason(
+        user: str, scratch: Path) -> None:
+    """A program that made itself undumpable had its bind and listen (their handlers take
+    the socket with pidfd_getfd) fail with a bare EPERM under the supervisor, and `learn`
+    missed them, as root too (the supervisor thread holds the target's capabilities). Now
+    root's supervisor takes the descriptor with its own CAP_SYS_PTRACE (as it reads memory)
+    and learns them; nobody's refuses each with EACCES, one record naming why, and one line
+    on stderr saying what to do."""
+    hand_to(user, scratch)
+    prof = scratch / "server.profile"
+    learned = stockade_as(user, "learn", "-o", str(prof), "--", "/usr/bin/python3", "-c",
+                          UNDUMPABLE_SERVER, cwd=scratch)
+    assert learned.returncode == 0, learned.stderr
+    if user == "root":
+        assert learned.stdout.split() == ["OK"] * 4, learned.stdout + learned.stderr
+        text = prof.read_text()
+        assert "network inet stream," in text and "unix (bind" in text, text
+        assert "undumpable" not in learned.stderr, learned.stderr
+        return
+    assert learned.stdout.split() == ["13"] * 4, learned.stdout + learned.stderr
+    lines = [ln for ln in learned.stderr.splitlines() if "undumpable" in ln]
+    assert len(lines) == 1 and "4 calls of python3" in lines[0], learned.stderr
+    assert "run stockade as root, or keep the program dumpable" in lines[0], lines[0]
+    audit = scratch / "audit.jsonl"
+    ran = stockade_as(user, "run", "--mode", "learn", "--learn", str(scratch / "obs.jsonl"),
+                      "--audit", str(audit), "--", "/usr/bin/python3", "-c", UNDUMPABLE_SERVER,
+                      cwd=scratch)
+    assert ran.stdout.split() == ["13"] * 4, ran.stdout + ran.stderr
+    records = [json.loads(ln) for ln in audit.read_text().splitlines()
+               if '"DENIED"' in ln]
+    assert len(records) == 4, records
+    assert all(r["module"] == "supervisor" and "not dumpable" in r["reason"]
+               and "CAP_SYS_PTRACE" in r["reason"] for r in records), records

@@ -58,7 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress on the terminal and no summary line")
     parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
-                        help="the command to learn")
+                        help="the command to learn (without root, the calls of a program "
+                        "that makes itself undumpable, as daemons that drop privileges do, "
+                        "are refused and not learned: learn it as root)")
 
 
 def _observe(command: list[str], observations: str, keep_caps: Sequence[str] = ()) -> int:

@@ -12,7 +12,7 @@ from stockade.cli._args import trailing_command
 from stockade.cli._run_args import OPTIONS as OPTIONS  # the command protocol (main.py)
 from stockade.cli._run_args import add_arguments as add_arguments
 from stockade.cli._run_complain import complain_requested
-from stockade.cli._run_refusals import Refusals, end_line
+from stockade.cli._run_refusals import Refusals, end_line, unreadable_line, unreadable_only
 from stockade.cli._run_tomoyo import add_kernel_grants, wants_tomoyo
 from stockade.cli._strict import check_strict, strict_judge
 from stockade.errors import StockadeError, UnsupportedError, UsageError
@@ -479,10 +479,13 @@ def _run(args: argparse.Namespace) -> int:
         if (judged is not None and supervision is not None and supervision.supervisor.judge
                 and not args.quiet):
             tell.say(_run_complain.end_line(supervision.supervisor.judge, args.audit))
+        unreadable = unreadable_line(refused, command)
+        if unreadable and not args.quiet:
+            tell.say(unreadable)
         hint = tcp.hint()
         if hint and not args.quiet:
             tell.say(hint)
-        elif judged is None and not args.quiet:
+        elif judged is None and not args.quiet and not unreadable_only(refused):
             line = end_line(args, command, status, refused, kernel_visible)
             if line:
                 tell.say(line)
