@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,3 +116,43 @@ def test_an_undumpable_servers_calls_are_learned_or_refused_with_a_reason(
     assert len(records) == 4, records
     assert all(r["module"] == "supervisor" and "not dumpable" in r["reason"]
                and "CAP_SYS_PTRACE" in r["reason"] for r in records), records
+
+
+def test_a_learned_reader_runs_quietly_and_a_widened_rule_stays_visible(
+        user: str, scratch: Path) -> None:
+    """Every `run -p` of a learned profile printed `note: P runs with N of its rules enforced
+    differently than written`, though AppArmor runs a confined program quietly. Now the line
+    is printed only when a rule of the profile's own is weakened: a learned reader (whose
+    rules differ only in what may be read or listed, and in base's approximations) runs
+    quietly, -v and `compile` still list every difference; a learned writer's file rule is
+    granted through its directory, wider than written, and the line names it."""
+    data = scratch / "in.txt"
+    data.write_text("data\n")
+    out = scratch / "out" / "copy.txt"
+    out.parent.mkdir()
+    hand_to(user, scratch)
+    policies = Path(tempfile.mkdtemp(prefix="stockade-nc8-policy-", dir="/var/tmp"))
+    try:
+        os.chmod(policies, 0o777)
+        reader, writer = policies / "cat.profile", policies / "cp.profile"
+        for prof, argv in ((reader, ["/usr/bin/cat", str(data)]),
+                           (writer, ["/usr/bin/cp", str(data), str(out)])):
+            learned = stockade_as(user, "learn", "-o", str(prof), "--", *argv, cwd=scratch)
+            assert learned.returncode == 0, learned.stderr
+        ran = stockade_as(user, "run", "-p", str(reader), "--", "/usr/bin/cat", str(data),
+                          cwd=scratch)
+        assert ran.returncode == 0 and ran.stdout == "data\n", ran.stderr
+        assert ran.stderr == "", ran.stderr
+        verbose = stockade_as(user, "run", "-v", "-p", str(reader), "--", "/usr/bin/cat",
+                              str(data), cwd=scratch)
+        assert "approximated: /usr/bin/cat ix," in verbose.stderr, verbose.stderr
+        compiled = stockade_as(user, "compile", str(reader), cwd=scratch)
+        assert compiled.returncode == 0 and "approximated" in compiled.stdout, compiled.stdout
+        copied = stockade_as(user, "run", "-p", str(writer), "--", "/usr/bin/cp", str(data),
+                             str(out), cwd=scratch)
+        assert copied.returncode == 0, copied.stderr
+        line, = copied.stderr.splitlines()
+        assert line.startswith(f"stockade run: note: {writer} runs with "), line
+        assert f"wider than written: {out} w, ({writer}:" in line, line
+    finally:
+        shutil.rmtree(policies, ignore_errors=True)
