@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confine_helpers import hand_to, scratch_for, stockade_as
+from confine_helpers import STOCKADE, hand_to, scratch_for, stockade_as
 
 
 @pytest.fixture
@@ -156,3 +157,44 @@ def test_a_learned_reader_runs_quietly_and_a_widened_rule_stays_visible(
         assert f"wider than written: {out} w, ({writer}:" in line, line
     finally:
         shutil.rmtree(policies, ignore_errors=True)
+
+
+PARSER = shutil.which("apparmor_parser") or "/usr/sbin/apparmor_parser"
+
+
+@pytest.mark.skipif(not os.path.exists(PARSER) or os.geteuid() != 0
+                    or not os.path.exists("/etc/apparmor.d/abstractions/base"),
+                    reason="apparmor_parser, root and /etc/apparmor.d are needed")
+def test_check_of_a_learned_profile_does_not_repeat_base_abstractions_lint(
+        tmp_path: Path) -> None:
+    """`check` of a plain learned profile printed two write-exec warnings about
+    abstractions/base's ecryptfs rules (`owner @{HOME}/.Private/** mrixwlk,`): true of the
+    rule, but the distribution's, the same in every profile that includes base, not the
+    author's to change, and apparmor_parser -Q -K accepts the profile without a word. Now
+    they are counted in the summary and shown with --lint-abstractions (--json keeps every
+    warning, each naming its file)."""
+    data = tmp_path / "in.txt"
+    data.write_text("data\n")
+    prof = tmp_path / "cat.profile"
+    learned = subprocess.run([*STOCKADE, "learn", "-q", "-o", str(prof), "--", "/usr/bin/cat",
+                              str(data)], capture_output=True, text=True, timeout=120)
+    assert learned.returncode == 0 and "abstractions/base" in prof.read_text(), learned.stderr
+    oracle = subprocess.run([PARSER, "-Q", "-K", str(prof)], capture_output=True, text=True,
+                            timeout=120)
+    assert oracle.returncode == 0, oracle.stderr
+    assert "warn" not in (oracle.stdout + oracle.stderr).lower(), oracle.stderr
+    checked = subprocess.run([*STOCKADE, "check", str(prof)], capture_output=True, text=True,
+                             timeout=120)
+    assert checked.returncode == 0, checked.stderr
+    assert "warning:" not in checked.stdout, checked.stdout
+    assert checked.stdout.splitlines()[-1] == (
+        "1 file(s), 1 profile(s), 0 error(s), 0 warning(s) and 2 about shared abstractions, "
+        "not shown (--lint-abstractions)"), checked.stdout
+    full = subprocess.run([*STOCKADE, "check", "--lint-abstractions", str(prof)],
+                          capture_output=True, text=True, timeout=120)
+    base = [ln for ln in full.stdout.splitlines() if ln.startswith(
+        "/etc/apparmor.d/abstractions/base:") and "[write-exec]" in ln]
+    assert len(base) == 2, full.stdout
+    doc = json.loads(subprocess.run([*STOCKADE, "check", "--json", str(prof)],
+                                    capture_output=True, text=True, timeout=120).stdout)
+    assert sorted(w["code"] for w in doc["warnings"]) == ["write-exec"] * 2, doc

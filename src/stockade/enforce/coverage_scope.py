@@ -67,6 +67,11 @@ def _beneath(path: str, roots: Sequence[str], memo: dict[str, bool] | None = Non
     return known
 
 
+def shared_file(path: str, include_dirs: Sequence[str] = ()) -> bool:
+    """Whether the file `path` is a shared abstraction or tunables file (as `is_shared`)."""
+    return _beneath(path, _shared_roots(include_dirs))
+
+
 def is_shared(entry: CoverageEntry, include_dirs: Sequence[str] = ()) -> bool:
     """Whether the entry's rule comes from a shared abstraction or tunables file."""
     return _under(entry, _shared_roots(include_dirs))
