@@ -198,3 +198,54 @@ def test_check_of_a_learned_profile_does_not_repeat_base_abstractions_lint(
     doc = json.loads(subprocess.run([*STOCKADE, "check", "--json", str(prof)],
                                     capture_output=True, text=True, timeout=120).stdout)
     assert sorted(w["code"] for w in doc["warnings"]) == ["write-exec"] * 2, doc
+
+
+def test_every_command_finds_a_learned_profile_by_its_file_name(user: str,
+                                                                scratch: Path) -> None:
+    """`learn -- cat F` wrote ~/.config/stockade/profiles/usr.bin.cat (aa-genprof's name), but
+    `run -p usr.bin.cat`, `check`, `explain --profile`, `logprof -p`, `compile` and `export`
+    all said `usr.bin.cat: no such file`: only the full path worked. Each now finds it there
+    (a file of that name in the current directory comes first), as root and as nobody with a
+    home of its own; a name found nowhere says where it was looked for."""
+    home = scratch / "home"
+    home.mkdir()
+    data = scratch / "in.txt"
+    data.write_text("data\n")
+    hand_to(user, scratch)
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(home)}
+    work = scratch / "work"
+    work.mkdir()
+    if user == "nobody":
+        os.chown(work, 65534, 65534)
+
+    def stockade(*args: str) -> subprocess.CompletedProcess[str]:
+        return stockade_as(user, *args, cwd=work, env=env)
+
+    learned = stockade("learn", "--", "/usr/bin/cat", str(data))
+    assert learned.returncode == 0, learned.stderr
+    written = home / ".config/stockade/profiles/usr.bin.cat"
+    assert f"written to {written}" in learned.stderr, learned.stderr
+    ran = stockade("run", "-p", "usr.bin.cat", "--", "/usr/bin/cat", str(data))
+    assert ran.returncode == 0 and ran.stdout == "data\n", ran.stderr
+    checked = stockade("check", "usr.bin.cat")
+    assert checked.returncode == 0 and str(written) in checked.stdout, checked.stderr
+    explained = stockade("explain", "--profile", "usr.bin.cat", "read", str(data))
+    assert explained.returncode == 0, explained.stdout + explained.stderr
+    compiled = stockade("compile", "usr.bin.cat")
+    assert compiled.returncode == 0 and "profile cat" in compiled.stdout, compiled.stderr
+    exported = stockade("export", "--format", "oci-seccomp", "usr.bin.cat")
+    assert exported.returncode == 0 and json.loads(exported.stdout)["defaultAction"], \
+        exported.stderr
+    log = work / "complain.jsonl"
+    other = scratch / "other.txt"
+    other.write_text("other\n")
+    complained = stockade("run", "-q", "--complain", "-p", "usr.bin.cat", "--audit", str(log),
+                          "--", "/usr/bin/cat", str(other))
+    assert complained.returncode == 0, complained.stderr
+    proposed = stockade("logprof", "-p", "usr.bin.cat", "--log", str(log))
+    assert f"{other} r," in proposed.stdout, proposed.stdout + proposed.stderr
+    missing = stockade("run", "-p", "usr.bin.nothing", "--", "/usr/bin/true")
+    assert missing.returncode == 125, missing.stderr
+    assert missing.stderr.strip() == (
+        "stockade run: usr.bin.nothing: no such file (nor a learned profile of that name in "
+        f"{home}/.config/stockade/profiles)"), missing.stderr

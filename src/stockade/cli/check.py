@@ -15,6 +15,8 @@ from stockade.policy.errors import PolicyError
 from stockade.policy.lint import LintWarning
 
 COMMAND = "check"
+#: arguments naming profile files: a learned profile may be named by its file name
+PROFILE_FILES = ("paths",)
 HELP = "parse, compile and lint AppArmor profiles (or TOMOYO policy: --format tomoyo)"
 
 

@@ -39,6 +39,8 @@ if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
     from stockade.lsm.stack import AuditEvent
 
 COMMAND = "run"
+#: arguments naming profile files: a learned profile may be named by its file name
+PROFILE_FILES = ("profile",)
 SETUP_FAILED = 125  # as env(1), timeout(1): the program did not run
 USAGE_EXIT = SETUP_FAILED  # cli/main.py: argument errors of `run` exit 125
 #: cli/main.py leaves the cyclic garbage collector off until `_run` turns it on: before the
