@@ -263,6 +263,8 @@ def run_note(report: CoverageReport, what: str, hint: str, include_dirs: Sequenc
     in what may be read or listed, runs quietly: those differences, and those of shared
     abstractions, are listed by -v, `compile`, `check` and `explain`."""
     counts = report_tally(report, supervised=supervised)
+    if not +counts:
+        return None  # before the shared roots: policy_dirs is not on a plain run's path
     roots = _shared_roots(include_dirs)
     own: Counter[CoverageStatus] = Counter()
     for (path, status), n in counts.items():
