@@ -249,3 +249,38 @@ def test_every_command_finds_a_learned_profile_by_its_file_name(user: str,
     assert missing.stderr.strip() == (
         "stockade run: usr.bin.nothing: no such file (nor a learned profile of that name in "
         f"{home}/.config/stockade/profiles)"), missing.stderr
+
+
+def test_a_file_created_under_a_glob_directory_is_granted_through_it(
+        user: str, scratch: Path) -> None:
+    """Learned as a user with a home under /home, `xz -k ~/w/a.txt` wrote `@{HOME}/w/a.txt.xz
+    w,` (@{HOME} is `/home/*/` and `/root/`), and `run -p` of it failed with EACCES: a name
+    missing at launch behind a glob (`/home/*/w/`) was neither a target nor missing, so no
+    rule let the program create it (only root's literal `/root/` alternative was). A name
+    spelled literally from a matched directory is now missing as a plain path is, and the
+    rule is granted through that directory; a name beneath a directory that is not there
+    still gets nothing."""
+    homes = scratch / "homes"
+    (homes / "u" / "w").mkdir(parents=True)
+    (homes / "u" / "w" / "a.txt").write_text("hello\n")
+    hand_to(user, scratch)
+    policies = Path(tempfile.mkdtemp(prefix="stockade-nc8-policy-", dir="/var/tmp"))
+    try:
+        os.chmod(policies, 0o755)
+        prof = policies / "xz.profile"
+        prof.write_text("include <tunables/global>\nprofile xz /usr/bin/xz {\n"
+                        "  include <abstractions/base>\n  /usr/bin/xz ix,\n"
+                        f"  {homes}/*/w/a.txt r,\n  {homes}/*/w/a.txt.xz w,\n"
+                        f"  {homes}/*/nowhere/b.xz w,\n}}\n")
+        os.chmod(prof, 0o644)
+        made = stockade_as(user, "run", "-q", "-p", str(prof), "--", "/usr/bin/xz", "-k",
+                           str(homes / "u" / "w" / "a.txt"), cwd=scratch)
+        assert made.returncode == 0, made.stderr
+        assert (homes / "u" / "w" / "a.txt.xz").stat().st_size > 0
+        compiled = stockade_as(user, "compile", "--json", str(prof), cwd=scratch)
+        grants = {r["path"] for r in json.loads(compiled.stdout)["plan"]["landlock"]["fs_rules"]}
+        assert str(homes / "u" / "w") in grants, grants
+        assert not any(g.startswith(str(homes / "u" / "nowhere")) for g in grants), grants
+        assert str(homes / "u") not in grants and str(homes) not in grants, grants
+    finally:
+        shutil.rmtree(policies, ignore_errors=True)
