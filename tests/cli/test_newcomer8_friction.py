@@ -284,3 +284,34 @@ def test_a_file_created_under_a_glob_directory_is_granted_through_it(
         assert str(homes / "u") not in grants and str(homes) not in grants, grants
     finally:
         shutil.rmtree(policies, ignore_errors=True)
+
+
+def test_learn_says_when_run_will_refuse_the_profile_it_wrote(user: str,
+                                                             scratch: Path) -> None:
+    """`learn -- ssh-keygen -f ~/k1` (a file made directly in the home) wrote the profile to
+    ~/.config/stockade/profiles and said `confine it with: stockade run -p ...`, which then
+    refused it: Landlock grants making ~/k1 with everything beneath the home, the profile
+    included. learn now asks run's own check and says so, and what to do, instead."""
+    home = scratch / "home"
+    home.mkdir()
+    (scratch / "out").mkdir()
+    hand_to(user, scratch)
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(home)}
+    made = home / "made.txt"
+    learned = stockade_as(user, "learn", "--", "/usr/bin/touch", str(made), cwd=home, env=env)
+    assert learned.returncode == 0 and made.exists(), learned.stderr
+    prof = home / ".config/stockade/profiles/usr.bin.touch"
+    notes = [ln for ln in learned.stderr.splitlines() if "refuses this profile" in ln]
+    assert len(notes) == 1, learned.stderr
+    assert f"its input {prof} lies inside the writable grant {home}" in notes[0], notes[0]
+    assert "confine it with" not in learned.stderr, learned.stderr
+    ran = stockade_as(user, "run", "-p", str(prof), "--", "/usr/bin/touch", str(made),
+                      cwd=home, env=env)
+    assert ran.returncode == 125 and f"{prof} lies inside the writable grant {home}" in \
+        ran.stderr, ran.stderr
+    # elsewhere, the line says how to confine it
+    moved = scratch / "elsewhere.profile"
+    again = stockade_as(user, "learn", "-o", str(moved), "--", "/usr/bin/touch",
+                        str(scratch / "out" / "work.txt"), cwd=home, env=env)
+    assert again.returncode == 0 and "refuses this profile" not in again.stderr, again.stderr
+    assert "confine it with" not in again.stderr  # -o given: the user knows where it is

@@ -79,8 +79,7 @@ def _refuse_code_exposure(grants: list[tuple[str, AccessFs]] | None,
     if why is not None:
         raise StockadeError(f"the launcher's own code {why}: the program could change what "
                             "the unconfined launcher runs (narrow the grant)", SETUP_FAILED)
-    why = own_code.paths_exposure(inputs, grants, known) if not own_code.writes_anywhere(grants) \
-        else None
+    why = own_code.inputs_exposure(inputs, grants, known)
     if why is not None:
         raise StockadeError(f"the profile's input {why}: the program could rewrite the policy "
                             "of every later run (keep the profile where the program cannot write, or "
