@@ -315,3 +315,54 @@ def test_learn_says_when_run_will_refuse_the_profile_it_wrote(user: str,
                         str(scratch / "out" / "work.txt"), cwd=home, env=env)
     assert again.returncode == 0 and "refuses this profile" not in again.stderr, again.stderr
     assert "confine it with" not in again.stderr  # -o given: the user knows where it is
+
+
+PAREN_PATHS = ("/tmp/a(dev).tmpl w,", "/tmp/x/(dev) r,", "/tmp/script\\ (dev).tmpl w,",
+               "/tmp/{a,(b)} r,", "ptrace (read) peer=/usr/bin/x,",
+               "unix (send) peer=(label=/usr/bin/foo),")
+
+
+@pytest.mark.skipif(not os.path.exists(PARSER), reason="apparmor_parser is needed")
+@pytest.mark.parametrize("body", PAREN_PATHS)
+def test_parentheses_in_a_path_parse_as_apparmor_parser_parses_them(tmp_path: Path,
+                                                                     body: str) -> None:
+    """`learn -- python3 -m venv ~/w/venv1` wrote `.../setuptools/script\\ (dev).tmpl w,`
+    (setuptools ships that file), and every command refused its own profile: `missing ','
+    at end of rule` at the `(`. apparmor_parser -Q -K accepts parentheses in an unquoted
+    path (its path characters include them); stockade now does too, and a `)` the path did
+    not open still ends it."""
+    prof = tmp_path / "p.profile"
+    prof.write_text(f"profile t {{\n  {body}\n}}\n")
+    theirs = subprocess.run([PARSER, "-Q", "-K", str(prof)], capture_output=True, text=True,
+                            timeout=60)
+    ours = subprocess.run([*STOCKADE, "check", "--no-lint", str(prof)], capture_output=True,
+                          text=True, timeout=60)
+    assert (ours.returncode == 0) == (theirs.returncode == 0), (ours.stdout + ours.stderr,
+                                                                theirs.stderr)
+    assert ours.returncode == 0, ours.stdout + ours.stderr
+
+
+def test_a_learned_name_with_a_space_and_parentheses_is_enforced(user: str,
+                                                                 scratch: Path) -> None:
+    """The rule learn writes for a file named `script (dev).tmpl` parses and grants that
+    file, and only it, under `run -p` (the kernel decides)."""
+    named = scratch / "script (dev).tmpl"
+    named.write_text("tmpl\n")
+    (scratch / "script.tmpl").write_text("other\n")
+    hand_to(user, scratch)
+    policies = Path(tempfile.mkdtemp(prefix="stockade-nc8-policy-", dir="/var/tmp"))
+    try:
+        os.chmod(policies, 0o777)
+        prof = policies / "cat.profile"
+        learned = stockade_as(user, "learn", "-q", "-o", str(prof), "--", "/usr/bin/cat",
+                              str(named), cwd=scratch)
+        assert learned.returncode == 0, learned.stderr
+        assert f"{scratch}/script\\ (dev).tmpl r," in prof.read_text(), prof.read_text()
+        ran = stockade_as(user, "run", "-q", "-p", str(prof), "--", "/usr/bin/cat", str(named),
+                          cwd=scratch)
+        assert ran.returncode == 0 and ran.stdout == "tmpl\n", ran.stderr
+        other = stockade_as(user, "run", "-q", "-p", str(prof), "--", "/usr/bin/cat",
+                            str(scratch / "script.tmpl"), cwd=scratch)
+        assert other.returncode == 1 and "Permission denied" in other.stderr, other.stderr
+    finally:
+        shutil.rmtree(policies, ignore_errors=True)
