@@ -40,6 +40,25 @@ def config_home() -> tuple[str | None, str]:
     return _user_directory("XDG_CONFIG_HOME", ".config", "the configuration directory")
 
 
+def profiles_dir() -> str | None:
+    """Where `learn` writes a new profile without -o (as aa-genprof writes /etc/apparmor.d):
+    stockade/profiles in the configuration directory; None for a user without one. Asked
+    without making anything."""
+    base = config_home()[0]
+    return os.path.join(base, "stockade", "profiles") if base is not None else None
+
+
+def find_profile(name: str) -> str:
+    """The profile file a command is given as `name`: `name` itself when it exists or holds a
+    `/`; else, when there is one, the profile of that file name in `profiles_dir()` (`run -p
+    usr.bin.tar` after `learn -- tar ...`); else `name` (the command says it is missing)."""
+    if "/" in name or os.path.lexists(name):
+        return name
+    directory = profiles_dir()
+    found = os.path.join(directory, name) if directory and name not in (".", "..") else ""
+    return found if found and os.path.isfile(found) else name
+
+
 def stockade_base() -> tuple[str, list[str]] | None:
     """The directory the user names for caches (XDG_CACHE_HOME, else the home directory), and
     the components below it up to stockade's own directory (`.cache`, `stockade`): those are

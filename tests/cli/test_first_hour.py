@@ -39,7 +39,12 @@ def test_check_prints_a_shared_abstractions_warning_once(tmp_path: Path) -> None
     profile including it (27 times each, 54 of its 101 lines): now once, saying in how many
     profiles; --json keeps one entry per profile, which it names."""
     prof = _two_profiles_sharing(tmp_path)
-    out = stockade("check", "-I", str(tmp_path), str(prof))
+    # newcomer8: warnings about shared abstractions are counted, shown with --lint-abstractions
+    hidden = stockade("check", "-I", str(tmp_path), str(prof))
+    assert hidden.returncode == 0 and "abstractions/shared:1:" not in hidden.stdout
+    assert hidden.stdout.splitlines()[-1].endswith(
+        "0 warning(s) and 1 about shared abstractions, not shown (--lint-abstractions)")
+    out = stockade("check", "--lint-abstractions", "-I", str(tmp_path), str(prof))
     assert out.returncode == 0, out.stderr
     lines = [ln for ln in out.stdout.splitlines() if "abstractions/shared:1:" in ln]
     assert len(lines) == 1, out.stdout

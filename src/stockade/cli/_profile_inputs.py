@@ -18,7 +18,7 @@ def check_inputs(profile: str, include_dirs: list[str], abi: int | None = None) 
                          f"`stockade check {profile}` checks them all)")
     if not os.path.isfile(profile):
         raise UsageError(f"{profile}: " + ("not a regular file" if os.path.exists(profile)
-                                           else "no such file"))
+                                           else "no such file" + not_learned(profile)))
     for d in include_dirs:
         if not os.path.isdir(d):
             raise UsageError(f"-I {d}: not a directory")
@@ -28,3 +28,11 @@ def check_inputs(profile: str, include_dirs: list[str], abi: int | None = None) 
         if not 0 <= abi <= ll.LATEST_KNOWN_ABI:
             raise UsageError(f"--abi {abi}: stockade knows Landlock ABI 0 to "
                              f"{ll.LATEST_KNOWN_ABI}")
+
+
+def not_learned(name: str) -> str:
+    """Where else a bare name was looked for (cache_home.find_profile)."""
+    from stockade.cache_home import profiles_dir
+
+    directory = profiles_dir() if "/" not in name else None
+    return f" (nor a learned profile of that name in {directory})" if directory else ""

@@ -15,6 +15,8 @@ from stockade.policy.errors import PolicyError
 from stockade.policy.lint import LintWarning
 
 COMMAND = "check"
+#: arguments naming profile files: a learned profile may be named by its file name
+PROFILE_FILES = ("paths",)
 HELP = "parse, compile and lint AppArmor profiles (or TOMOYO policy: --format tomoyo)"
 
 
@@ -24,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="DIR", help="add DIR to the include search path (repeatable)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--no-lint", action="store_true", help="skip lint warnings")
+    parser.add_argument("--lint-abstractions", action="store_true",
+                        help="also show lint warnings about rules of shared abstractions and "
+                        "tunables (abstractions/base's ecryptfs rules, in every profile that "
+                        "includes it); by default they are counted, not shown (--json has "
+                        "them all)")
     parser.add_argument("--format", choices=("apparmor", "tomoyo"), default="apparmor",
                         help="the policy language: AppArmor profiles (default), or a TOMOYO "
                         "policy directory or files named domain_policy.conf, "
@@ -64,6 +71,26 @@ def _distinct_warnings(warnings: Sequence[LintWarning]) -> list[tuple[LintWarnin
     return [(w, len(profiles)) for w, profiles in seen.values()]
 
 
+def _own_warnings(warnings: Sequence[LintWarning], args: argparse.Namespace
+                  ) -> tuple[list[LintWarning], list[LintWarning]]:
+    """(warnings shown, warnings about rules of shared abstractions or tunables not shown):
+    those rules are the distribution's, the same in every profile that includes them, and
+    apparmor_parser says nothing about them; --lint-abstractions shows them too."""
+    if args.lint_abstractions:
+        return list(warnings), []
+    from stockade.enforce.coverage_scope import shared_file
+
+    shown: list[LintWarning] = []
+    hidden: list[LintWarning] = []
+    memo: dict[str, bool] = {}
+    for w in warnings:
+        shared = memo.get(w.file)
+        if shared is None:
+            shared = memo[w.file] = shared_file(w.file, args.include_dirs)
+        (hidden if shared else shown).append(w)
+    return shown, hidden
+
+
 def run(args: argparse.Namespace) -> int:
     """Check the profiles; exit 0 without errors, 1 with errors, 2 for bad usage."""
     for p in [*args.paths, *args.include_dirs]:
@@ -79,13 +106,14 @@ def run(args: argparse.Namespace) -> int:
     with progress.counter("checking profiles", unit="file", show=not args.json) as bar:
         report = check(args.paths, args.include_dirs, run_lint=not args.no_lint,
                        on_file=lambda _path: bar.update())
+    warnings, hidden = _own_warnings(report.warnings, args)
     if args.json:
         print_json({
             "ok": report.ok,
             "profiles": [{"name": p.name, "file": f, "rules": len(p.rules)}
                          for f, p in report.profiles],
             "errors": [e.to_dict() for e in report.errors],
-            "warnings": [w.to_dict() for w in report.warnings],
+            "warnings": [w.to_dict() for w in report.warnings],  # every one: each names its file
         })
         return 0 if report.ok else 1
     out = sys.stdout
@@ -96,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
             kinds = ", ".join(f"{k} {n}" for k, n in sorted(counts.items(), key=lambda x: -x[1]))
             rows.append([p.name, p.mode, len(p.rules), kinds or "-", f])
         table(["PROFILE", "MODE", "RULES", "BY KIND", "FILE"], rows, out)
-    shown = _distinct_warnings(report.warnings)
+    shown = _distinct_warnings(warnings)
     for w, profiles in shown:
         where = f" (in {profiles} profiles)" if profiles > 1 else ""
         out.write(f"{printable(w.file)}:{w.line}:{w.col}: {paint('warning', 'yellow', out)}: "
@@ -104,5 +132,8 @@ def run(args: argparse.Namespace) -> int:
     print_errors(report.errors)
     summary = (f"{len(report.files)} file(s), {len(report.profiles)} profile(s), "
                f"{len(report.errors)} error(s), {len(shown)} warning(s)")
+    if hidden:
+        summary += (f" and {len(_distinct_warnings(hidden))} about shared abstractions, not "
+                    "shown (--lint-abstractions)")
     out.write(paint(summary, "green" if report.ok else "red", out) + "\n")
     return 0 if report.ok else 1

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from stockade.enforce.timings import PhaseTimer
 
 COMMAND = "compile"
+#: arguments naming profile files: a learned profile may be named by its file name
+PROFILE_FILES = ("profile",)
 STRICT_EXIT = 3  # as `run --strict`
 HELP = "compile a profile to Landlock, seccomp and capability rules, with a coverage report"
 

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from stockade.enforce.plan.types import CoverageEntry
 
 COMMAND = "export"
+#: arguments naming profile files: a learned profile may be named by its file name
+PROFILE_FILES = ("profile",)
 HELP = "export a profile for OCI runtimes, systemd, Kubernetes or AppArmor hosts"
 
 _EPILOG = """\

@@ -58,7 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress on the terminal and no summary line")
     parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
-                        help="the command to learn")
+                        help="the command to learn (without root, the calls of a program "
+                        "that makes itself undumpable, as daemons that drop privileges do, "
+                        "are refused and not learned: learn it as root)")
 
 
 def _observe(command: list[str], observations: str, keep_caps: Sequence[str] = ()) -> int:
@@ -213,7 +215,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"stockade learn: {len(lines)} accesses seen, {rules} rule{'s' * (rules != 1)} and "
               f"{abst} abstraction{'s' * (abst != 1)} {what} {args.output} (program exit "
               f"{status})", file=sys.stderr)
-        if chosen:
+        refused = _refused_by_run(args.output, args.include_dirs, program)
+        if refused:
+            print(f"stockade learn: note: `stockade run -p` refuses this profile: its input "
+                  f"{printable(refused)}, so the program could rewrite it (it made files "
+                  "there, and Landlock grants making files in a directory with everything "
+                  "beneath it): keep the profile outside that tree (-o FILE), or let the "
+                  "program write into a directory of its own", file=sys.stderr)
+        elif chosen:
             import shlex
 
             print(f"stockade learn: confine it with: stockade run -p {shlex.quote(args.output)} "
@@ -236,6 +245,21 @@ def run(args: argparse.Namespace) -> int:
               f"it did until then; learn again once it succeeds{root}", file=sys.stderr)
         return PROGRAM_FAILED
     return 0
+
+
+def _refused_by_run(path: str, include_dirs: Sequence[str], program: str) -> str | None:
+    """Why `run -p` would refuse the profile at `path` because its program could change the
+    files it was read from (own_code.inputs_exposure, which run asks); None if it would not
+    (or the profile cannot be planned: run says why)."""
+    from stockade.enforce import own_code
+    from stockade.enforce.plan.profile import compile_file
+    from stockade.enforce.status_record import write_grants
+
+    try:
+        pp = compile_file(path, include_dirs, program=program)
+    except StockadeError:
+        return None
+    return own_code.inputs_exposure(pp.inputs, write_grants(pp.plan))
 
 
 def _check_writable(path: str, chosen: bool) -> None:
@@ -262,11 +286,10 @@ def default_profile_path(program: str) -> str:
     writes /etc/apparmor.d: a place programs do not write, so that `run -p` does not refuse a
     profile its program could rewrite (learned in the current directory, a program that
     creates files there could). The current directory for a user without a home."""
-    from stockade.cache_home import config_home
+    from stockade.cache_home import profiles_dir
 
-    base = config_home()[0]
-    if base is not None:
-        directory = os.path.join(base, "stockade", "profiles")
+    directory = profiles_dir()
+    if directory is not None:
         try:
             os.makedirs(directory, 0o700, exist_ok=True)
             return os.path.join(directory, profile_file_name(program))

@@ -16,6 +16,8 @@ from stockade.cli.output import print_json, printable
 from stockade.learn.logprof import gather, logprof, write_atomically
 
 COMMAND = "logprof"
+#: arguments naming profile files: a learned profile may be named by its file name
+PROFILE_FILES = ("profile",)
 HELP = "propose additions to a profile from recorded denials, as a diff (--apply writes them)"
 
 

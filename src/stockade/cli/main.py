@@ -107,7 +107,8 @@ def _command_defaults(module: ModuleType) -> dict[str, object]:
     """What the namespace of a command also holds: its `run` and how it wants the process."""
     return {"_run": module.run,
             "_collects_garbage": getattr(module, "COLLECTS_GARBAGE", False),
-            "_exit_at_once": getattr(module, "EXIT_AT_ONCE", False)}
+            "_exit_at_once": getattr(module, "EXIT_AT_ONCE", False),
+            "_profile_files": getattr(module, "PROFILE_FILES", ())}
 
 
 def _fast_args(argv: list[str]) -> SimpleNamespace | None:
@@ -166,6 +167,20 @@ def entry() -> None:
     raise SystemExit(status)
 
 
+def _find_profiles(args: object) -> None:
+    """A command's profile arguments (its PROFILE_FILES) that name a learned profile by its
+    file name (`run -p usr.bin.tar`) are that file in the profiles directory
+    (cache_home.find_profile)."""
+    for dest in args._profile_files:  # type: ignore[attr-defined]
+        value = getattr(args, dest, None)
+        if not value:
+            continue
+        from stockade.cache_home import find_profile
+
+        setattr(args, dest, [find_profile(v) for v in value] if isinstance(value, list)
+                else find_profile(value))
+
+
 def _main(argv: list[str] | None) -> int:
     global _exit_at_once
     command = "stockade"
@@ -189,6 +204,7 @@ def _main(argv: list[str] | None) -> int:
             return 2
         command = args.command
         _exit_at_once = args._exit_at_once
+        _find_profiles(args)
         if collecting and not args._collects_garbage:
             gc.enable()
         return int(args._run(args))

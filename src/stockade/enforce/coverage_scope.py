@@ -67,6 +67,11 @@ def _beneath(path: str, roots: Sequence[str], memo: dict[str, bool] | None = Non
     return known
 
 
+def shared_file(path: str, include_dirs: Sequence[str] = ()) -> bool:
+    """Whether the file `path` is a shared abstraction or tunables file (as `is_shared`)."""
+    return _beneath(path, _shared_roots(include_dirs))
+
+
 def is_shared(entry: CoverageEntry, include_dirs: Sequence[str] = ()) -> bool:
     """Whether the entry's rule comes from a shared abstraction or tunables file."""
     return _under(entry, _shared_roots(include_dirs))
@@ -248,6 +253,57 @@ def report_tally(report: CoverageReport, *, supervised: bool) -> Tally:
                 counted[path, e.status] += 1
     return counted + tally([*pre.loose, *(e for e in added if not source_file(e))],
                            supervised=supervised)
+
+
+#: "wider" findings that only let the program read or list what its rule names or runs
+_READ_OR_LIST_ONLY = ("x without r: wider", "itself can be listed too",
+                      "also lists subdirectories")
+#: past this many weakened rules of its own, a cached report's entries are not read to tell
+#: which ones widen (`run_note` then says its line, as for a widening)
+MAX_WIDENING_LOOK = 5000
+
+
+def widens(entry: CoverageEntry) -> bool:
+    """Whether the entry's rule is enforced with more access than written: a `wider` finding
+    of the plan compiler, other than reading or listing what the rule names or runs (an
+    `ix` file readable too, a granted directory listed with its subdirectories)."""
+    if entry.status is not CoverageStatus.APPROXIMATED or "wider" not in entry.detail:
+        return False
+    weakened_parts = entry.detail.partition("; as written: ")[0].split("; ")
+    return any("wider" in part and not any(m in part for m in _READ_OR_LIST_ONLY)
+               for part in weakened_parts)
+
+
+def run_note(report: CoverageReport, what: str, hint: str, include_dirs: Sequence[str] = (),
+             *, supervised: bool) -> str | None:
+    """The line `run -p` prints without -v (None: a quiet run, as AppArmor's): `tally_summary`'s
+    line when a rule of the profile's own is weakened in a way each run must show: not
+    enforced, left to a supervisor this run lacks, or enforced wider than written (`widens`,
+    the first such rule named); a profile whose own rules are exact, narrower, or wider only
+    in what may be read or listed, runs quietly: those differences, and those of shared
+    abstractions, are listed by -v, `compile`, `check` and `explain`."""
+    counts = report_tally(report, supervised=supervised)
+    if not +counts:
+        return None  # before the shared roots: policy_dirs is not on a plain run's path
+    roots = _shared_roots(include_dirs)
+    own: Counter[CoverageStatus] = Counter()
+    for (path, status), n in counts.items():
+        if n > 0 and not _beneath(path, roots):
+            own[status] += n
+    if not own:
+        return None
+    wide: list[CoverageEntry] = []
+    if sum(own.values()) <= MAX_WIDENING_LOOK:
+        memo: dict[str, bool] = {}
+        wide = [e for e in per_rule(weakened(report.entries, supervised=supervised))
+                if widens(e) and not _under(e, roots, memo)]
+        if not wide and set(own) == {CoverageStatus.APPROXIMATED}:
+            return None
+    if wide:
+        more = f" and {len(wide) - 1} more" if len(wide) > 1 else ""
+        where = f" ({wide[0].source})" if wide[0].source else ""
+        hint = f"wider than written: {wide[0].rule}{where}{more}; {hint}"
+    return tally_summary(counts, what, hint, include_dirs)
 
 
 def summary(entries: Sequence[CoverageEntry], what: str, hint: str,

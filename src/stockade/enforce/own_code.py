@@ -176,6 +176,16 @@ def _hard_links(grants: list[tuple[str, AccessFs]]) -> str | None:
     return None
 
 
+def inputs_exposure(inputs: Iterable[str], grants: list[tuple[str, AccessFs]],
+                    known: dict[str, object] | None = None) -> str | None:
+    """Why `run -p` refuses a profile whose plan writes through `grants`: the first of the
+    files it was read from (`inputs`: ProfilePlan.inputs) the program could change, with
+    why; None when none is, or when the grants write anywhere (an unconfined profile: no
+    file sandbox to protect them in). Asked by `run` before it starts and by `learn` of the
+    profile it wrote."""
+    return None if writes_anywhere(grants) else paths_exposure(inputs, grants, known)
+
+
 def paths_exposure(paths: Iterable[str], grants: list[tuple[str, AccessFs]],
                    known: dict[str, object] | None = None) -> str | None:
     """The first of `paths` a sandbox holding `grants` could change, with why; None if none.

@@ -168,15 +168,51 @@ def _widen(prop: Proposal, refused: list[AuditRecord]) -> bool:
 
 
 def write_atomically(path: str, text: str) -> None:
-    """Replace `path` with `text` (same mode), never leaving a half-written profile."""
+    """Replace `path` with `text` (same mode), never leaving a half-written profile.
+
+    The new text is written beside the profile and renamed over it (as aa-logprof does); where
+    the directory refuses that, a StockadeError says why and what to do.
+    """
     target = Path(path)
     mode = target.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    except OSError as err:
+        raise StockadeError(f"cannot apply the changes to {path}: no new file can be made in "
+                            f"{target.parent} ({err.strerror}): the profile is replaced by "
+                            "renaming a new file over it; copy it to a directory of yours "
+                            "and apply there, or apply the printed diff (without --apply) "
+                            "with patch(1)") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(text)
         os.chmod(tmp, mode)
         os.replace(tmp, target)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise StockadeError(f"cannot apply the changes to {path}: "
+                            f"{_why_not_replaced(target, err)}; copy it to a directory of "
+                            "yours and apply there, or apply the printed diff (without "
+                            "--apply) with patch(1)") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _why_not_replaced(target: Path, err: OSError) -> str:
+    """Why renaming over `target` failed, in words: a sticky directory (/tmp) lets only the
+    file's owner replace it, whatever the file's mode."""
+    try:
+        parent, st = target.parent.stat(), target.stat()
+    except OSError:
+        return err.strerror or str(err)
+    if parent.st_mode & 0o1000 and st.st_uid != os.geteuid():
+        import pwd
+
+        try:
+            owner = pwd.getpwuid(st.st_uid).pw_name
+        except KeyError:
+            owner = f"uid {st.st_uid}"
+        return (f"{target.parent} is a sticky directory and the profile is {owner}'s: only "
+                f"its owner may replace it there, even where its mode lets you write it")
+    return err.strerror or str(err)

@@ -228,7 +228,7 @@ class Lexer:
 
     def _word(self, i: int, out: list[Token]) -> int:
         text, n = self.text, len(self.text)
-        start, depth, j = i, 0, i
+        start, depth, parens, j = i, 0, 0, i
         # names that go on over `,x` as upstream's ID: paths, variables, hats and the
         # profile name after `profile`/`hat`
         path = text[i] in "/@^" or (bool(out) and out[-1].kind is T.WORD
@@ -256,6 +256,11 @@ class Lexer:
                 depth -= 1
             elif depth == 0 and ch == "," and path and nxt and nxt not in _WORD_END:
                 pass  # `/foo,bar` is one path
+            elif path and text[start] in "/@" and (ch == "(" or (ch == ")" and parens)):
+                # upstream's path characters include parentheses (`script (dev).tmpl`, which
+                # learn writes as `script\ (dev).tmpl`); a `)` it did not open ends the path
+                # (`peer=(label=/usr/bin/foo)`)
+                parens += 1 if ch == "(" else -1
             elif depth == 0 and (ch == "=" or (nxt == "=" and ch in _ASSIGN)):
                 if not path or _VARIABLE.fullmatch(text[start:j]):
                     break

@@ -4,5 +4,6 @@ cli/main.py asks for."""
 
 from stockade.cli.explain.command import COMMAND as COMMAND
 from stockade.cli.explain.command import HELP as HELP
+from stockade.cli.explain.command import PROFILE_FILES as PROFILE_FILES
 from stockade.cli.explain.command import add_arguments as add_arguments
 from stockade.cli.explain.command import run as run

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from stockade.enforce.plan.explain import PlanRow
 
 COMMAND = "explain"
+#: arguments naming profile files: a learned profile may be named by its file name
+PROFILE_FILES = ("profile",)
 HELP = "show how each security layer decides one operation, and the audit line of a denial"
 
 _EPILOG = """\

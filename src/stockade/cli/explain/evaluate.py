@@ -182,7 +182,9 @@ def _apparmor(args: argparse.Namespace) -> tuple[Any, str]:
     from stockade.modules.apparmor import AppArmor
 
     if not os.path.exists(args.profile):
-        raise UsageError(f"--profile: no such file {args.profile}")
+        from stockade.cli._profile_inputs import not_learned
+
+        raise UsageError(f"--profile: no such file {args.profile}{not_learned(args.profile)}")
     module = AppArmor(profiles=[args.profile], include_dirs=args.include_dirs)
     if not module.policy.top:
         raise UsageError(f"--profile: {args.profile} defines no profile")

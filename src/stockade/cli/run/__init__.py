@@ -6,6 +6,7 @@ from stockade.cli.run.command import COLLECTS_GARBAGE as COLLECTS_GARBAGE
 from stockade.cli.run.command import COMMAND as COMMAND
 from stockade.cli.run.command import EXIT_AT_ONCE as EXIT_AT_ONCE
 from stockade.cli.run.command import HELP as HELP
+from stockade.cli.run.command import PROFILE_FILES as PROFILE_FILES
 from stockade.cli.run.command import OPTIONS as OPTIONS
 from stockade.cli.run.command import SETUP_FAILED as SETUP_FAILED
 from stockade.cli.run.command import USAGE_EXIT as USAGE_EXIT

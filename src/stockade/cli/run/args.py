@@ -59,7 +59,8 @@ _MONITOR = Group("reference monitor (seccomp user notification)")
 OPTIONS = (
     Option(("-p", "--profile"), dict(
         metavar="PROFILE",
-        help="confine with this AppArmor-syntax profile file (ad-hoc flags add to it)")),
+        help="confine with this AppArmor-syntax profile file, or a learned one's name "
+        "(usr.bin.tar: ~/.config/stockade/profiles/usr.bin.tar); ad-hoc flags add to it")),
     Option(("-I", "--include"), dict(
         dest="include_dirs", action="append", default=[], metavar="DIR",
         help="add DIR to the profile include path (repeatable)")),

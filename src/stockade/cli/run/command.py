@@ -13,7 +13,7 @@ from stockade.cli.run import report as tell
 from stockade.cli.run.args import OPTIONS as OPTIONS  # the command protocol (main.py)
 from stockade.cli.run.args import add_arguments as add_arguments
 from stockade.cli.run.complain import complain_requested
-from stockade.cli.run.refusals import Refusals, end_line
+from stockade.cli.run.refusals import Refusals, end_line, unreadable_line, unreadable_only
 from stockade.cli.run.supervision import protect_launcher_files, supervision_for, watch_refusals
 from stockade.cli.run.tomoyo import add_kernel_grants, wants_tomoyo
 from stockade.errors import StockadeError, UnsupportedError, UsageError
@@ -37,6 +37,8 @@ if TYPE_CHECKING:  # the enforce package is imported only when `run` runs
     from stockade.enforce.status_record import Keeper
 
 COMMAND = "run"
+#: arguments naming profile files: a learned profile may be named by its file name
+PROFILE_FILES = ("profile",)
 SETUP_FAILED = 125  # as env(1), timeout(1): the program did not run
 USAGE_EXIT = SETUP_FAILED  # cli/main.py: argument errors of `run` exit 125
 #: cli/main.py leaves the cyclic garbage collector off until `_run` turns it on: before the
@@ -75,8 +77,7 @@ def _refuse_code_exposure(grants: list[tuple[str, AccessFs]] | None,
     if why is not None:
         raise StockadeError(f"the launcher's own code {why}: the program could change what "
                             "the unconfined launcher runs (narrow the grant)", SETUP_FAILED)
-    why = own_code.paths_exposure(inputs, grants, known) if not own_code.writes_anywhere(grants) \
-        else None
+    why = own_code.inputs_exposure(inputs, grants, known)
     if why is not None:
         raise StockadeError(f"the profile's input {why}: the program could rewrite the policy "
                             "of every later run (keep the profile where the program cannot write, or "
@@ -488,10 +489,13 @@ def _run(args: argparse.Namespace) -> int:
         if (judged is not None and supervision is not None and supervision.supervisor.judge
                 and not args.quiet):
             tell.say(_run_complain.end_line(supervision.supervisor.judge, args.audit))
+        unreadable = unreadable_line(refused, command)
+        if unreadable and not args.quiet:
+            tell.say(unreadable)
         hint = tcp.hint()
         if hint and not args.quiet:
             tell.say(hint)
-        elif judged is None and not args.quiet:
+        elif judged is None and not args.quiet and not unreadable_only(refused):
             line = end_line(args, command, status, refused, kernel_visible)
             if line:
                 tell.say(line)

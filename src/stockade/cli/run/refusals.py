@@ -35,11 +35,20 @@ class Refusals:
         self._lock = threading.Lock()
         self.count = 0
         self.first: AuditEvent | AuditRecord | None = None
+        #: refusals of calls the supervisor could not read: the task is not dumpable
+        self.unreadable = 0
+        self.unreadable_first: AuditEvent | None = None
 
     def event(self, ev: AuditEvent) -> None:
         """A supervisor or module verdict: counted when it denied."""
         if ev.result == "DENIED":
             self._add(ev)
+            # the supervisor's own ptrace_access_check refusal: it could not read the call
+            if ev.verdict.module == "supervisor" and ev.request.hook == "ptrace_access_check":
+                with self._lock:
+                    self.unreadable += 1
+                    if self.unreadable_first is None:
+                        self.unreadable_first = ev
 
     def kernel_record(self, rec: AuditRecord) -> None:
         """A kernel record of the program (Landlock, seccomp): counted when it denied."""
@@ -65,6 +74,28 @@ class Refusals:
         if rec.object:
             return f"{op} {rec.object} ({rec.module})"
         return f"{op} ({rec.module}: {rec.reason})" if rec.reason else f"{op} ({rec.module})"
+
+
+def unreadable_line(seen: Refusals, command: list[str]) -> str | None:
+    """One line, whatever the program's status and mode (learn too: those calls were neither
+    allowed nor learned), when the supervisor refused calls it could not read."""
+    first = seen.unreadable_first
+    if first is None:
+        return None
+    from stockade.cli.output import printable
+
+    n = seen.unreadable
+    who = f"{first.request.subject.comm or command[0]} (pid {first.request.subject.pid})"
+    return (f"{n} call{'s' * (n != 1)} of {printable(who)} refused (EACCES): it made itself "
+            "undumpable (prctl(PR_SET_DUMPABLE, 0), or it changed its user or group ids), and "
+            "the supervisor cannot read such a task's calls without CAP_SYS_PTRACE: run "
+            "stockade as root, or keep the program dumpable (its option or configuration "
+            "for core dumps or privilege dropping)")
+
+
+def unreadable_only(seen: Refusals) -> bool:
+    """Whether every refusal seen is one `unreadable_line` already tells."""
+    return seen.count > 0 and seen.count == seen.unreadable
 
 
 def end_line(args: argparse.Namespace, command: list[str], status: int, seen: Refusals,

@@ -47,8 +47,9 @@ def profile_exec_hint(message: str, profile: str, command: list[str]) -> str:
 
 def report_weakened(args: argparse.Namespace, coverage: CoverageReport, *,
                     supervised: bool) -> None:
-    """One summary line about the rules not enforced exactly in this run, or (-v) one line
-    per entry."""
+    """One summary line about the profile's own rules this run weakens (`run_note`: none
+    when they are only narrower or differ in what may be read or listed), or (-v) one line
+    per entry not enforced exactly."""
     from stockade.enforce import coverage_scope
 
     if args.verbose:
@@ -58,8 +59,8 @@ def report_weakened(args: argparse.Namespace, coverage: CoverageReport, *,
     what = args.profile or "this sandbox"
     hint = (f"-v lists them, `stockade compile {args.profile}` shows how each is enforced"
             if args.profile else "-v lists each with why")
-    counts = coverage_scope.report_tally(coverage, supervised=supervised)
-    line = coverage_scope.tally_summary(counts, what, hint, args.include_dirs)
+    line = coverage_scope.run_note(coverage, what, hint, args.include_dirs,
+                                   supervised=supervised)
     if line:
         say(line)
 

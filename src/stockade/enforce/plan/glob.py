@@ -362,6 +362,7 @@ class _Walker:
     def step(self, path: str, rest: list[list[tuple]]) -> None:
         mode = self.fs.lstat_mode(path)
         if mode < 0:
+            self.missing(path, rest)
             return
         if stat.S_ISLNK(mode):
             return  # AppArmor mediates the link's target under its own path
@@ -370,6 +371,19 @@ class _Walker:
                 self.walk(path, rest)
         elif not rest:
             self.add(path, FILE)
+
+    def missing(self, path: str, rest: list[list[tuple]]) -> None:
+        """A name spelled literally from a matched directory to its end that is not there
+        yet (`@{HOME}/w/out.xz`: /home/u/w/out.xz): missing, as a plain path's is, so that a
+        rule that lets the program create it is granted through its directory. Bounded as
+        the matches are."""
+        last = len(rest) - 1
+        if (len(self.exp.missing) >= self.max_targets
+                or not all(_literal(c) and (c or i == last) for i, c in enumerate(rest))):
+            return
+        tail = "/".join(_to_fs("".join(n[1] for n in c)) for c in rest)
+        kind = DIR if rest and rest[-1] == [] else FILE
+        self.exp.missing.append(Target(os.path.join(path, tail) if tail else path, kind))
 
     def deep(self, base: str, comps: list[list[tuple]]) -> None:
         """A `**` that is not the last whole component: walk the subtree, match whole paths."""

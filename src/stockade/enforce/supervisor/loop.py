@@ -74,7 +74,8 @@ if TYPE_CHECKING:  # a plain run neither observes nor judges a profile
 Handler = Callable[["Supervisor", int, int, tuple[int, ...]], None]
 UNREADABLE = ("the call's arguments cannot be read: the task is not dumpable (it changed its "
               "user or group ids, or called prctl(PR_SET_DUMPABLE, 0)) and reading its memory "
-              "then needs CAP_SYS_PTRACE, which this supervisor lacks")
+              "or taking its descriptors then needs CAP_SYS_PTRACE, which this supervisor "
+              "lacks: run stockade as root, or keep the program dumpable")
 
 
 def not_dumpable(tid: int) -> bool:
@@ -168,7 +169,7 @@ class Supervisor:
         self.mem: ksys.MemReader | fast.CMemReader = (
             fast.CMemReader(self.backend) if self.backend is not None else ksys.MemReader())
         ksys.use_openat2(fast.openat2_with(self.backend) if self.backend is not None else None)
-        self.mem.retry = self._read_as_self
+        self.mem.retry = self._reread
         #: the C mirror of the AVC's allows for plain opens (fast.FastPath), while serving
         self.fastpath: fast.FastPath | None = None
         self._cred_gen = 0
@@ -298,6 +299,27 @@ class Supervisor:
                 assert creds is not None
                 creds.restore(before)
 
+    def _reread(self, read: Callable[[], T]) -> T:
+        """`_read_as_self(read)` for a failed read of memory: where it fails again because the
+        kernel's ptrace check refused it (process_vm_readv: EPERM), the address is as
+        unreadable as an unmapped one (EFAULT), which `handle` explains for a task that is not
+        dumpable."""
+        try:
+            got = self._read_as_self(read)
+        except PermissionError:
+            raise OSError(errno.EFAULT, "Bad address") from None
+        return -errno.EFAULT if got == -errno.EPERM else got  # type: ignore[return-value]
+
+    def take_fd(self, task: TaskInfo, fd: int) -> int:
+        """Our duplicate of the target's descriptor `fd` (pidfd_getfd); refused on a task that
+        is not dumpable, taken once more with this thread's own capabilities (root's
+        CAP_SYS_PTRACE), as its memory is read. ksys.DescriptorRefused when that fails too:
+        `handle` refuses the call with a record."""
+        try:
+            return ksys.take_fd(task.tgid, fd, task.pidfd)
+        except ksys.DescriptorRefused:
+            return self._read_as_self(lambda: ksys.take_fd(task.tgid, fd, task.pidfd))
+
     def decide(self, task: TaskInfo, requests: list[Request], syscall: str, op: str, *,
                target: str = "", peer: dict[str, Any] | None = None) -> int:
         """Ask the stack each request in turn; the first denial's errno (0: allowed).
@@ -399,6 +421,11 @@ class Supervisor:
                 self.deny(nid, ref.errno)
         except UnknownTask as err:
             self.refuse_unknown(nid, tid, str(err), err.hook, err.kill)
+        except ksys.DescriptorRefused:  # pidfd_getfd: EPERM
+            if self._not_dumpable(tid):
+                self.refuse_unknown(nid, tid, UNREADABLE, "ptrace_access_check")
+            else:
+                self.deny(nid, errno.EPERM)
         except StockadeError:  # the task is gone
             if self._not_dumpable(tid):  # no: its /proc files became root's (gpg-agent)
                 self.refuse_unknown(nid, tid, UNREADABLE, "ptrace_access_check")

@@ -210,17 +210,26 @@ def pidfd_getfd(pidfd: int, targetfd: int) -> int:
     return _check(_syscall(NR["pidfd_getfd"], pidfd, targetfd, 0))
 
 
+class DescriptorRefused(Exception):
+    """pidfd_getfd refused (EPERM): the kernel's ptrace_may_access(ATTACH) said no, which for
+    the supervisor's own program means the task is not dumpable. Not an OSError, so that no
+    handler turns it into a bare errno: the loop refuses the call with a record."""
+
+
 def take_fd(pid: int, targetfd: int, pidfd: int = -1) -> int:
     """A duplicate of fd `targetfd` of the task behind `pidfd` (the task cache's, for the
     calling thread: its own fd table, one system call, and a pidfd cannot name a task that
     reused the number); without one (-1), of process `pid` (pidfd_open, getfd, close)."""
-    if pidfd >= 0:
-        return pidfd_getfd(pidfd, targetfd)
-    pidfd = pidfd_open(pid)
+    opened = pidfd < 0
+    if opened:
+        pidfd = pidfd_open(pid)
     try:
         return pidfd_getfd(pidfd, targetfd)
+    except PermissionError:
+        raise DescriptorRefused(pid) from None
     finally:
-        os.close(pidfd)
+        if opened:
+            os.close(pidfd)
 
 
 def set_fs_ids(fsuid: int, fsgid: int) -> None:

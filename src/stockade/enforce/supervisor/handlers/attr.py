@@ -18,7 +18,6 @@ import stat
 import struct
 
 from stockade.enforce._libc import LIBC
-from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.resolve import object_from_fd, open_as_target
 from stockade.enforce.supervisor.sys import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW, s32
 from stockade.lsm.types import LABEL_XATTR_PREFIX, MAY_WRITE, Object, Request
@@ -253,7 +252,7 @@ def h_ftruncate(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None
     task = sup.task(tid)
     if not sup.valid(nid):
         return
-    dup = ksys.take_fd(task.tgid, s32(a[0]), task.pidfd)
+    dup = sup.take_fd(task, s32(a[0]))
     try:
         sup.act_as(task)
         st = os.fstat(dup)

@@ -27,7 +27,6 @@ import errno
 import os
 from typing import TYPE_CHECKING
 
-from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.resolve import Refused, object_from_fd, open_as_target
 from stockade.enforce.supervisor.routing import PROT_EXEC, READ_IMPLIES_EXEC
 from stockade.enforce.supervisor.sys import AT_FDCWD
@@ -66,7 +65,7 @@ def h_mmap(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> None:
         return
     task = sup.task(tid)
     try:
-        ours = ksys.take_fd(task.tgid, fd, task.pidfd)
+        ours = sup.take_fd(task, fd)
     except OSError:
         sup.deny(nid, errno.EBADF)
         return

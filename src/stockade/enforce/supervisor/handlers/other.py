@@ -77,7 +77,7 @@ def _target_socket(sup: Supervisor, nid: int, task: TaskInfo, fd: int) -> socket
     if not sup.valid(nid):
         return None
     try:
-        dup = ksys.take_fd(task.tgid, fd, task.pidfd)
+        dup = sup.take_fd(task, fd)
     except OSError as err:
         sup.deny(nid, err.errno or errno.EBADF)
         return None
@@ -376,7 +376,7 @@ def h_pidfd_getfd(sup: Supervisor, nid: int, tid: int, a: tuple[int, ...]) -> No
     if not sup.valid(nid):
         return
     try:
-        dup = ksys.take_fd(task.tgid, s32(a[0]), task.pidfd)
+        dup = sup.take_fd(task, s32(a[0]))
     except OSError as err:
         sup.deny(nid, err.errno or errno.EBADF)
         return

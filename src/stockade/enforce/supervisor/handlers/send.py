@@ -118,6 +118,8 @@ def _rights(task: TaskInfo, control: bytes) -> tuple[bytes, list[int]]:
                     theirs = struct.unpack_from("=i", control, at)[0]
                     try:
                         ours = ksys.pidfd_getfd(pidfd, theirs)
+                    except PermissionError:  # not dumpable: the loop says so
+                        raise ksys.DescriptorRefused(task.tgid) from None
                     except OSError:
                         raise OSError(errno.EBADF, "Bad file descriptor") from None
                     fds.append(ours)

@@ -21,7 +21,6 @@ import os
 import struct
 
 from stockade.enforce.launcher_guard import F_SETOWN, F_SETOWN_EX
-from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.execve import race as exec_race
 from stockade.enforce.supervisor.routing import F_SETSIG, OWNER_FCNTL
 from stockade.enforce.supervisor.sys import s32
@@ -216,7 +215,7 @@ def _owner_call(sup: Supervisor, nid: int, tid: int, fd: int, cmd: int, arg: int
             _refuse_shared(sup, nid, task, "fcntl" if cmd == F_SETOWN_EX else "ioctl", why)
             return
     try:
-        ours = ksys.take_fd(task.tgid, fd, task.pidfd)
+        ours = sup.take_fd(task, fd)
     except OSError:
         sup.cont(nid)  # not an open descriptor: the kernel answers EBADF
         return
