@@ -279,7 +279,7 @@ def test_processes_the_program_leaves_end_with_the_run(area, user):
     assert "forged" not in later.read_text()
 
 
-def test_keep_running_leaves_them_and_says_so(area, user):
+def test_keep_running_leaves_them_and_says_so(area, user, xdg):
     """`--keep-running` keeps the old behaviour (systemd-run --scope's), and says in one line
     that processes were left and that their denials are not recorded."""
     pid_file = area.allowed / "pid"

@@ -174,8 +174,6 @@ def _observe_only(adhoc: EnforcementPlan, quiet: bool) -> EnforcementPlan:
     return plan
 
 
-
-
 def _audit_enabled() -> bool | None:
     """Whether the kernel's audit is enabled (AUDIT_GET, root); None when unknown."""
     from stockade.host.audit import audit_get
@@ -348,11 +346,16 @@ def _run(args: argparse.Namespace) -> int:
                          "the plan cache's key): what it leaves is ended when it exits")
     # the program's writes, asked once for the launcher's code and files (None: a run that
     # protects nothing of the launcher's, _records_unprotected)
+    from stockade.cli import _run_kept
     from stockade.enforce.status_record import write_grants
 
     grants = None if _records_unprotected(args, plan) else write_grants(plan)
-    _refuse_code_exposure(grants, inputs, list(getattr(args, "module_file", None) or []))
-    audit, learn = _open_outputs(args, grants)
+    module_files = list(getattr(args, "module_file", None) or [])
+    _refuse_code_exposure(grants, inputs, module_files)
+    _run_kept.check_can_keep(args)
+    # sandboxes left running by earlier runs (--keep-running) may write here too
+    kept = None if grants is None else _run_kept.refuse_exposure(args, inputs, module_files)
+    audit, learn = _open_outputs(args, None if grants is None else grants + (kept or []))
     try:
         outputs = [os.fstat(fd) for fd in (audit.fd if audit else None, learn) if fd is not None]
         supervision = _supervision(args, plan, audit, learn, judged)
@@ -449,6 +452,10 @@ def _run(args: argparse.Namespace) -> int:
             else:
                 status = launcher.launch(prep, command, on_started=started,
                                          before_exec=keeper, after_exit=left)
+            if left.running:  # --keep-running: the record names them, or they are ended
+                ended = _run_kept.keep(keeper, left, grants)
+                if ended:
+                    tell.say(ended)
         except launcher.LaunchError as err:
             if audit:
                 report.write_record(audit, {"event": "error", "error": str(err),
@@ -512,8 +519,6 @@ def _run(args: argparse.Namespace) -> int:
         gc.unfreeze()  # a caller in the same process (tests) collects as before
 
 
-
-
 def _say_lost(*outs: object) -> None:
     """One line per file with records that could not be written (the launcher's and the
     supervisor's: they share the RecordFile of --audit)."""
@@ -533,12 +538,6 @@ def _protect_launcher_files(supervision: SupervisorSetup, outputs: list[os.stat_
     from stockade.enforce.supervisor.protect import for_launch
 
     supervision.supervisor.protect = for_launch(outputs)
-
-
-
-
-
-
 
 
 def _watch_refusals(supervision: SupervisorSetup, tcp: TcpRefusals, refused: Refusals) -> None:
