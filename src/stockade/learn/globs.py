@@ -213,10 +213,11 @@ def created_glob(glob: str) -> str:
     of 4 digits or more at the end (Python's atomic `mod.pyc.140584330346928`, a core's pid)
     as `.[0-9]*`, and a number of 4 digits or more between separators (a pid,
     `.tmp-9422-pack-*.idx`; a date's year) as `*`. Shorter numbers are names (Python's
-    cache tag `cpython-311`, a soname's `.6`). Random template names (git's
-    `tmp_pack_wO6SYK`) are `collapse(written=True)`'s."""
+    cache tag `cpython-311`, a soname's `.6`). A name that looks random (`random_name`:
+    git's mkstemp names `tmp_pack_wO6SYK`, `packs_vkNK6F`) as its template word and `*`."""
     head, _, name = glob.rpartition("/")
     name = _NUMBER_SUFFIX.sub(".[0-9]*", name)
+    name = random_name(name) or name  # as collapse(written=True) does: a glob passes as is
     name = _PID_PART.sub("*", name)
     return f"{head}/{name}" if head or glob.startswith("/") else name
 
