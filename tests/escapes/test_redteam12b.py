@@ -293,7 +293,8 @@ def test_keep_running_leaves_them_and_says_so(area, user, xdg):
         assert not _gone(left)
         assert res.stderr.splitlines()[-1] == (
             "stockade run: 1 process the program left still runs in its sandbox "
-            f"(--keep-running; pid {left}): their later denials are not recorded"), res.stderr
+            f"(--keep-running; pid {left}; `stockade status` lists them): their later denials "
+            "are not recorded"), res.stderr
     finally:
         os.kill(left, 9)
 
