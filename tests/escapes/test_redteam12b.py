@@ -279,7 +279,7 @@ def test_processes_the_program_leaves_end_with_the_run(area, user):
     assert "forged" not in later.read_text()
 
 
-def test_keep_running_leaves_them_and_says_so(area, user):
+def test_keep_running_leaves_them_and_says_so(area, user, xdg):
     """`--keep-running` keeps the old behaviour (systemd-run --scope's), and says in one line
     that processes were left and that their denials are not recorded."""
     pid_file = area.allowed / "pid"
@@ -293,7 +293,8 @@ def test_keep_running_leaves_them_and_says_so(area, user):
         assert not _gone(left)
         assert res.stderr.splitlines()[-1] == (
             "stockade run: 1 process the program left still runs in its sandbox "
-            f"(--keep-running; pid {left}): their later denials are not recorded"), res.stderr
+            f"(--keep-running; pid {left}; `stockade status` lists them): their later denials "
+            "are not recorded"), res.stderr
     finally:
         os.kill(left, 9)
 

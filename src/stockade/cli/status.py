@@ -134,6 +134,7 @@ def _process_rows(proc: dict[str, Any]) -> list[tuple[str, str, str]]:
                      "would deny is allowed and recorded)", "yellow")
     elif st.get("confined"):
         how = f" (inherited from pid {st['confined_pid']})" if st.get("inherited") else ""
+        how += " (left running by its run: --keep-running)" if st.get("kept") else ""
         text = paint(f"confined by profile {st.get('profile')} [{st.get('mode')}]", "green") + how
     elif st.get("confined") is None and st.get("profile"):
         text = paint(f"STOCKADE_PROFILE={st['profile']} but no launcher record", "yellow")
@@ -150,7 +151,8 @@ def _confined_text(confined: Any, shown: int = 8) -> str:
         return str(confined.get("error"))
     if not confined:
         return "none (that this user can see)"
-    items = [f"{c['pid']} {printable(c['profile'])} [{c['mode']}]" for c in confined[:shown]]
+    items = [f"{c['pid']} {printable(c['profile'])} [{c['mode']}]"
+             + (" (left running by its run)" if c.get("kept") else "") for c in confined[:shown]]
     more = f" and {len(confined) - shown} more (--json lists them)" if len(confined) > shown else ""
     return f"{len(confined)}: " + ", ".join(items) + more
 

@@ -21,12 +21,11 @@ run that may write one of its parents fails the run instead of steering the rule
 from __future__ import annotations
 
 import os
-import stat
 
+from stockade.enforce.link_walk import LOOP, UNREADABLE, follow
 from stockade.errors import StockadeError
 
 SETUP_FAILED = 125
-MAX_LINKS = 40  # as the kernel's MAXSYMLINKS
 #: Where links are trusted when the caller is root (see the module docstring).
 ROOT_SYSTEM_TREES = ("/usr", "/etc", "/opt", "/boot")
 
@@ -41,38 +40,21 @@ def _trusted(link: os.stat_result, directory: str, parent: os.stat_result) -> bo
 
 
 def resolve_grant(path: str, flag: str) -> str:
-    """`path` made absolute with every trusted symbolic link replaced by its target;
-    StockadeError (exit 125) naming the first link that is not trusted. A missing component
-    ends the walk (the rest is kept as written: prepare reports a missing path)."""
-    queue = [p for p in os.path.abspath(path).split("/") if p]
-    resolved = "/"
-    links = 0
-    while queue:
-        name = queue.pop(0)
-        if name == ".":
-            continue
-        if name == "..":
-            resolved = os.path.dirname(resolved)
-            continue
-        candidate = os.path.join(resolved, name)
-        try:
-            st = os.lstat(candidate)
-        except OSError:
-            return os.path.join(candidate, *queue)
-        if not stat.S_ISLNK(st.st_mode):
-            resolved = candidate
-            continue
-        target = os.readlink(candidate)
-        if not _trusted(st, resolved, os.stat(resolved)):
+    """`path` made absolute with every trusted symbolic link replaced by its target
+    (link_walk.follow); StockadeError (exit 125) naming the first link that is not trusted.
+    A missing component ends the walk (the rest is kept as written: prepare reports a
+    missing path)."""
+    def refuse_untrusted(link: str, directory: str, st: os.stat_result, target: str) -> None:
+        if not _trusted(st, directory, os.stat(directory)):
             raise StockadeError(
-                f"{flag} {path}: {candidate} is a symbolic link (to {target}) that a sandbox "
+                f"{flag} {path}: {link} is a symbolic link (to {target}) that a sandbox "
                 "could have planted; name the directory you mean directly (only root-owned "
                 "links in root-only directories are followed)", SETUP_FAILED)
-        links += 1
-        if links > MAX_LINKS:
-            raise StockadeError(f"{flag} {path}: too many levels of symbolic links",
-                                SETUP_FAILED)
-        if target.startswith("/"):
-            resolved = "/"
-        queue = [p for p in target.split("/") if p] + queue
-    return resolved
+
+    walked = follow(os.path.abspath(path), on_link=refuse_untrusted)
+    if walked.stop == LOOP:
+        raise StockadeError(f"{flag} {path}: too many levels of symbolic links", SETUP_FAILED)
+    if walked.stop == UNREADABLE:
+        raise StockadeError(f"{flag} {path}: a symbolic link in {walked.reached} could not be "
+                            "read", SETUP_FAILED)
+    return os.path.join(walked.reached, *walked.rest)

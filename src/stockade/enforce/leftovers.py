@@ -84,6 +84,37 @@ def end(skip: frozenset[int] = frozenset()) -> int:
             time.sleep(0.005)
 
 
+#: how many processes a kept record names at most (memory bounded); a larger tree is ended
+MAX_NAMED = 4096
+
+
+def tree(pids: list[int]) -> list[tuple[int, int]] | None:
+    """(pid, start time) of `pids` and of every descendant of theirs (/proc/PID/task/*/children),
+    the processes a `run --keep-running` leaves; None when there are more than MAX_NAMED. A
+    process forked while this reads is a child of one named: found through its parent."""
+    from stockade.enforce.status_record import start_time
+
+    out: dict[int, int] = {}
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in out:
+            continue
+        try:
+            out[pid] = start_time(pid)
+            tids = os.listdir(f"/proc/{pid}/task")
+        except (OSError, ValueError, IndexError):
+            out.pop(pid, None)
+            continue
+        if len(out) > MAX_NAMED:
+            return None
+        for tid in tids:
+            with suppress(OSError), \
+                    open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as f:
+                todo += [int(p) for p in f.read().split()]
+    return sorted(out.items())
+
+
 class AfterExit:
     """Called once the program has exited: end what it left (`ended`), or with `keep`
     count what still runs (`running`). Made before the program starts: children we had then

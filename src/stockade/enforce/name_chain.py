@@ -12,9 +12,9 @@ compare by inode and mount position as well as by path)."""
 from __future__ import annotations
 
 import os
-import stat
 
 from stockade.enforce import status_record
+from stockade.enforce.link_walk import follow
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
@@ -23,50 +23,14 @@ if TYPE_CHECKING:
 
     from stockade.enforce.landlock import AccessFs
 
-_MAX_LINKS = 40  # the kernel's limit on links followed in one lookup (ELOOP)
-
-
 def walk(path: str, known: dict[str, Any] | None = None) -> tuple[list[str], str, bool]:
-    """Resolve `path` component by component as a lookup does: the (real) directories holding
-    each symbolic link passed, the real path reached, and whether it exists (when not, the path
-    reached is its nearest existing ancestor). `known`: the lstat answers of a caller that
-    walks many paths at one moment (their shared ancestors looked at once), filled as asked."""
-    links: list[str] = []
+    """Resolve `path` component by component as a lookup does (link_walk.follow): the (real)
+    directories holding each symbolic link passed, the real path reached, and whether it
+    exists (when not, the path reached is its nearest existing ancestor). `known`: the lstat
+    answers of a caller that walks many paths at one moment, filled as asked."""
     # not abspath: `link/..` is the parent of the link's target, as the kernel walks it
-    todo = [c for c in os.path.join(os.getcwd(), path).split("/") if c]
-    todo.reverse()
-    here = "/"
-    while todo:
-        name = todo.pop()
-        if name == ".":
-            continue
-        if name == "..":
-            here = os.path.dirname(here)
-            continue
-        nxt = (here if here == "/" else here + "/") + name  # os.path.join: ~1 us more
-        key = "\0lstat " + nxt  # no path holds a NUL
-        st = known.get(key) if known is not None else None
-        if st is None:
-            try:
-                st = os.lstat(nxt)
-            except OSError:
-                return links, here, False
-            if known is not None:
-                known[key] = st
-        if stat.S_ISLNK(st.st_mode):
-            links.append(here)
-            if len(links) > _MAX_LINKS:
-                return links, here, False
-            try:
-                target = os.readlink(nxt)
-            except OSError:
-                return links, here, False
-            if target.startswith("/"):
-                here = "/"
-            todo.extend(reversed([c for c in target.split("/") if c]))
-            continue
-        here = nxt
-    return links, here, True
+    walked = follow(os.path.join(os.getcwd(), path), known=known)
+    return walked.links, walked.reached, walked.stop is None
 
 
 def exposure(path: str, grants: Iterable[tuple[str, AccessFs]], *,

@@ -1,6 +1,7 @@
 """The "confined by stockade" record of docs/status.md: `<pid>.json` in /run/stockade (root)
 or $XDG_RUNTIME_DIR/stockade (else /run/user/UID/stockade), written before the program runs,
-removed when it ends.
+removed when it ends; under `run --keep-running`, replaced by `kept-*.json` naming the
+processes left in the sandbox and its write grants (`Keeper.keep`), which outlives the run.
 
 The launcher is unconfined while the program runs, and the program may be able to write near
 the record directory, so every step works on a pinned directory descriptor: the directory is
@@ -409,19 +410,45 @@ def write(pid: int, profile: str, *, directory: str, mode: str = "enforce",
             "landlock_abi": landlock_abi, "layers": layers or [],
         }
         name = f"{pid}.json"
-        tmp = name + ".tmp"
-        try:
-            with os.fdopen(_create(dir_fd, tmp), "w", encoding="utf-8") as f:
-                f.write(dumps(record, sort_keys=True))  # json.dump's text, without json
-            os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        except BaseException:
-            with suppress(OSError):
-                os.unlink(tmp, dir_fd=dir_fd)
-            raise
+        _put(dir_fd, name, record)
     except BaseException:
         os.close(dir_fd)
         raise
     return Record(dir_fd, name, os.path.join(directory, name))
+
+
+def _put(dir_fd: int, name: str, record: dict[str, Any]) -> None:
+    """Write `record` as `name` in `dir_fd`: a new file renamed into place."""
+    tmp = name + ".tmp"
+    try:
+        with os.fdopen(_create(dir_fd, tmp), "w", encoding="utf-8") as f:
+            f.write(dumps(record, sort_keys=True))  # json.dump's text, without json
+        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        raise
+
+
+def remove_stale_kept(paths: Iterable[str]) -> None:
+    """Unlink the stale `run --keep-running` records among `paths` that lie in this user's
+    record directory (host.confinement.survey_kept: none of their survivors runs)."""
+    directory = record_dir()
+    if directory is None:
+        return
+    names = [os.path.basename(p) for p in paths if os.path.dirname(p) == directory]
+    if not names:
+        return
+    try:
+        dir_fd = open_dir(directory)
+    except OSError:
+        return
+    try:
+        for name in names:
+            with suppress(OSError):
+                os.unlink(name, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 class Keeper:
@@ -451,3 +478,26 @@ class Keeper:
         if self.record is not None:
             self.record.remove()
             self.record = None
+
+    def keep(self, survivors: list[tuple[int, int]], grants: Iterable[tuple[str, AccessFs]]
+             ) -> str | None:
+        """`run --keep-running` left `survivors` (pid, start time) in the sandbox: replace the
+        record by `kept-<launcher pid>-<its start>-<program pid>.json`, naming them and the
+        sandbox's write `grants`, which stays when the launcher exits
+        (host.confinement.kept_records believes it while one of them lives). None when kept,
+        else why not (no record was written, or the kept one could not be)."""
+        record = self.record
+        if record is None:
+            return "no status record was written"
+        me, program = os.getpid(), int(record.name.split(".")[0])
+        data: dict[str, Any] = {
+            "pid": program, "profile": self.profile, "mode": self.mode,
+            "launcher_pid": me, "kept": round(time.time(), 3), "landlock_abi": self.landlock_abi,
+            "layers": self.layers, "survivors": [[pid, start] for pid, start in survivors],
+            "grants": [[path, int(rights)] for path, rights in grants]}
+        try:
+            _put(record.dir_fd, f"kept-{me}-{start_time(me)}-{program}.json", data)
+        except OSError as err:
+            return f"cannot write the kept record: {err.strerror or err}"
+        self.remove()
+        return None

@@ -13,6 +13,13 @@ A record is believed only for a process of its writer: the file (opened without 
 link, a regular file) must belong to root or to the process's real or effective uid, and its
 start time must be the live process's. Root's `status` reads every user's runtime directory,
 and a user writes what it likes there: about its own processes only (red team 12).
+
+`run --keep-running` leaves processes of the program running in its sandbox after it returns:
+their launcher replaces the record by `kept-<pid>-<start>-<program pid>.json`, which names them
+(pid and start time: every process of the program's tree when `run` returned) and the write
+grants of their sandbox. It is believed, under the same owner rule, only while one of them
+lives (`kept_records`); their children are confined by it through the parent walk. Later
+runs count those grants in their exposure checks (cli/run/kept.py).
 """
 
 from __future__ import annotations
@@ -23,8 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from stockade.host._sys import read_text
+from stockade.host.record_dirs import KEPT_PREFIX as KEPT_PREFIX
+from stockade.host.record_dirs import RUN_DIR as HOST_RUN_DIR
+from stockade.host.record_dirs import kept_names
+from stockade.host.record_dirs import record_dirs as host_record_dirs
 
-RUN_DIR = Path("/run/stockade")
+RUN_DIR = Path(HOST_RUN_DIR)
 #: a record is a few hundred bytes; a larger file is not one
 MAX_RECORD_BYTES = 1 << 16
 ENV_VAR = "STOCKADE_PROFILE"
@@ -37,6 +48,18 @@ def start_time(pid: int) -> int | None:
         return None
     try:
         return int(text[text.rindex(")") + 2:].split()[19])
+    except (ValueError, IndexError):
+        return None
+
+
+def _running_since(pid: int) -> int | None:
+    """The start time of `pid` while it runs (a zombie holds no rights: None)."""
+    text = read_text(f"/proc/{pid}/stat")
+    if text is None:
+        return None
+    try:
+        fields = text[text.rindex(")") + 2:].split()
+        return None if fields[0] in ("Z", "X") else int(fields[19])
     except (ValueError, IndexError):
         return None
 
@@ -54,16 +77,7 @@ def parent_of(pid: int) -> int | None:
 
 def record_dirs(uid: int) -> list[Path]:
     """Where the launcher writes records for a process of `uid`."""
-    dirs = [RUN_DIR]
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime:
-        dirs.append(Path(runtime) / "stockade")
-    dirs.append(Path(f"/run/user/{uid}/stockade"))
-    seen: list[Path] = []
-    for d in dirs:
-        if d not in seen:
-            seen.append(d)
-    return seen
+    return [Path(d) for d in host_record_dirs(uid)]
 
 
 def _environ_profile(pid: int) -> str | None:
@@ -132,19 +146,86 @@ def _record(pid: int, uid: int, dirs: list[Path] | None) -> tuple[dict[str, Any]
     return None
 
 
+def _survivors(data: dict[str, Any]) -> list[tuple[int, int]] | None:
+    """The (pid, start time) pairs a kept record names; None when it is not one."""
+    named = data.get("survivors")
+    if not isinstance(named, list):
+        return None
+    out = []
+    for item in named:
+        if (not isinstance(item, list) or len(item) != 2
+                or not all(type(x) is int for x in item)):
+            return None
+        out.append((item[0], item[1]))
+    return out
+
+
+def kept_records(uid: int, dirs: list[Path] | None = None) -> list[dict[str, Any]]:
+    """The `run --keep-running` records believed now, from the directories of `record_dirs`
+    (root: every user's too): {"path", "profile", "mode", "live": [pids of the survivors it
+    names that live], "grants": [[path, Landlock rights], ...]} for each whose file belongs
+    to root or to the uid of a survivor that lives with the recorded start time. A record
+    none of whose survivors runs is stale: left out (`survey_kept` lists it)."""
+    return survey_kept(uid, dirs)[0]
+
+
+def survey_kept(uid: int, dirs: list[Path] | None = None
+                ) -> tuple[list[dict[str, Any]], list[str]]:
+    """The kept records believed now (`kept_records`), and the paths of the stale ones (none
+    of the survivors they name runs: removable)."""
+    if dirs is None:
+        dirs = [Path(d) for d in host_record_dirs(uid, every_user=uid == 0)]
+    believed: list[dict[str, Any]] = []
+    stale: list[str] = []
+    for directory in dict.fromkeys(dirs):
+        for name in kept_names(str(directory)):
+            path = directory / name
+            found = _read_record(path)
+            if found is None:
+                continue
+            text, owner = found
+            try:
+                data = json.loads(text)
+            except ValueError:
+                continue
+            named = _survivors(data) if isinstance(data, dict) else None
+            grants = data.get("grants") if isinstance(data, dict) else None
+            if named is None or not isinstance(grants, list):
+                continue
+            running = [pid for pid, start in named if _running_since(pid) == start]
+            if not running:
+                stale.append(str(path))
+            live = [pid for pid in running if owner == 0 or owner in process_uids(pid)]
+            if not live:  # stale, or not its writer's word
+                continue
+            believed.append({"path": str(path), "profile": str(data.get("profile")),
+                             "mode": str(data.get("mode", "enforce")), "live": live,
+                             "grants": [g for g in grants if isinstance(g, list) and len(g) == 2
+                                        and isinstance(g[0], str) and type(g[1]) is int]})
+    return believed, stale
+
+
 def confinement(pid: int, uid: int, dirs: list[Path] | None = None) -> dict[str, Any]:
     """{"confined": bool, "profile": ..., "source": ..., ...} for `pid` and its ancestors."""
     env_profile = _environ_profile(pid)
     current: int | None = pid
     hops = 0
+    kept: dict[int, dict[str, Any]] | None = None  # survivor pid -> its record, once asked
     while current and current > 0 and hops < 64:
         found = _record(current, uid, dirs)
+        if found is None:
+            if kept is None:
+                kept = {p: rec for rec in kept_records(uid, dirs) for p in rec["live"]}
+            if current in kept:
+                rec = kept[current]
+                found = {"profile": rec["profile"], "mode": rec["mode"], "kept": True}, \
+                    Path(rec["path"])
         if found is not None:
             data, path = found
             out = {"confined": True, "profile": data.get("profile"),
                    "mode": data.get("mode", "enforce"), "record": str(path),
                    "confined_pid": current, "inherited": current != pid}
-            for key in ("layers", "landlock_abi", "started"):
+            for key in ("layers", "landlock_abi", "started", "kept"):
                 if key in data:
                     out[key] = data[key]
             if env_profile is not None and env_profile != data.get("profile"):
@@ -161,12 +242,12 @@ def confinement(pid: int, uid: int, dirs: list[Path] | None = None) -> dict[str,
 def confined_now(uid: int, dirs: list[Path] | None = None) -> list[dict[str, Any]]:
     """The programs `stockade run` confines now whose records this user can read (as
     `aa-status` lists the processes in each mode): [{"pid", "profile", "mode"}], by pid.
-    A record whose start time is not its live process's (left by a crash) is skipped."""
+    A record whose start time is not its live process's (left by a crash) is skipped; the live
+    survivors of a `run --keep-running` (`kept_records`) are listed with "kept": true."""
     found: dict[int, dict[str, Any]] = {}
     if dirs is None:
-        dirs = record_dirs(uid)
-        if uid == 0:  # every user's runs, as aa-status shows every confined process
-            dirs += sorted(p for p in Path("/run/user").glob("*/stockade") if p not in dirs)
+        # root: every user's runs, as aa-status shows every confined process
+        dirs = [Path(d) for d in host_record_dirs(uid, every_user=uid == 0)]
     for directory in dirs:
         try:
             names = os.listdir(directory)
@@ -182,4 +263,8 @@ def confined_now(uid: int, dirs: list[Path] | None = None) -> list[dict[str, Any
             data = got[0]  # of pid's own writer, about the live pid (_record)
             found[pid] = {"pid": pid, "profile": str(data.get("profile")),
                           "mode": str(data.get("mode", "enforce"))}
+    for rec in kept_records(uid, dirs):  # left running by a `run --keep-running` that returned
+        for pid in rec["live"]:
+            found.setdefault(pid, {"pid": pid, "profile": rec["profile"], "mode": rec["mode"],
+                                   "kept": True})
     return [found[pid] for pid in sorted(found)]

@@ -83,6 +83,44 @@ def _temp_component(name: str) -> str | None:
     return None
 
 
+#: a temporary-file template's word: `tmp` (Python's tempfile) or a name ending in a separator
+#: (`foo.`, `upload-`, git's `tmp_pack_`), a leading dot allowed
+_TEMPLATE_WORD = r"(\.?(?:tmp|[A-Za-z0-9][A-Za-z0-9._-]*[._-]))"
+#: mkstemp(3)/mkdtemp(3)'s 6 of [A-Za-z0-9]; Python's tempfile's 8 of [a-z0-9_]
+_MKSTEMP_NAME = re.compile(_TEMPLATE_WORD + r"([A-Za-z0-9]{6})")
+_TEMPFILE_NAME = re.compile(_TEMPLATE_WORD + r"([a-z0-9_]{8})")
+
+
+def _mixed(part: str) -> bool:
+    """At least two of lower case, upper case and digits (mkstemp's 6 are drawn from all)."""
+    return sum((any(c.islower() for c in part), any(c.isupper() for c in part),
+                any(c.isdigit() for c in part))) >= 2
+
+
+def random_name(name: str, *, temp_dir: bool = False) -> str | None:
+    """The glob of a name that looks made by mkstemp/mkdtemp or Python's tempfile (its random
+    part a `*`), or None when it looks chosen: the one answer learn and logprof ask for the
+    names a program writes. Directly in a temporary directory (`temp_dir`: /tmp/NAME) the
+    shapes are taken loosely (no template word needed: `tmpab12cd`, gcc's `ccAbC123.s`);
+    elsewhere a template word and its random part are needed: `WORD` + 6 of [A-Za-z0-9] with
+    two kinds of character (mkstemp's; all lower case in git's templates), or `WORD` + 8 of
+    [a-z0-9_] with letters and digits (tempfile's), then an optional `.ext` (mkstemps)."""
+    if temp_dir:
+        return _temp_component(name)
+    head, dot, ext = name.rpartition(".")
+    stems = [(name, "")]
+    if dot and head and 1 <= len(ext) <= 8 and ext.isalnum():
+        stems.append((head, dot + ext))
+    for stem, suffix in stems:
+        m = _MKSTEMP_NAME.fullmatch(stem)
+        if m and (_mixed(m.group(2)) or _GIT_TEMPLATE.match(stem)):
+            return escape(m.group(1)) + "*" + escape(suffix)
+        m = _TEMPFILE_NAME.fullmatch(stem)
+        if m and any(c.isdigit() for c in m.group(2)) and any(c.isalpha() for c in m.group(2)):
+            return escape(m.group(1)) + "*" + escape(suffix)
+    return None
+
+
 def _temp_name_index(path: str) -> int:
     """The index (in `path.split("/")`) of the name a program made in a temporary directory
     (`/tmp/NAME`, `/run/user/UID/NAME`), -1 when `path` is in none. Only that name may be
@@ -95,8 +133,10 @@ def _temp_name_index(path: str) -> int:
     return -1
 
 
-def collapse(path: str, homes: list[str] | None = None) -> str:
-    """`path` as a profile path (escaped), with the safe collapses above applied."""
+def collapse(path: str, homes: list[str] | None = None, *, written: bool = False) -> str:
+    """`path` as a profile path (escaped), with the safe collapses above applied; `written`
+    (the program writes `path`): also each name below the top directories that looks like a
+    temporary file's or directory's (`random_name`), wherever it lies."""
     homes = home_dirs() if homes is None else homes
     prefix = ""
     rest = path
@@ -119,7 +159,8 @@ def collapse(path: str, homes: list[str] | None = None) -> str:
             out.append("*".join(escape(p) for p in _DIGEST.split(part)))
             if i >= 2 and _FAN_OUT.fullmatch(parts[i - 1]):
                 out[-2] = FAN_OUT_GLOB
-        elif i == temp and part and (replaced := _temp_component(part)) is not None:
+        elif part and (i == temp or (written and i >= 2)) and (
+                replaced := random_name(part, temp_dir=i == temp)) is not None:
             out.append(replaced)
         elif library and (m := _MULTIARCH.fullmatch("/" + part)) and m:
             out.append("@{multiarch}")
@@ -160,7 +201,6 @@ def into_fan_out(glob: str, dirs: set[str]) -> str:
 
 
 _NUMBER_SUFFIX = re.compile(r"(?<=[^/])\.[0-9]{4,}$")
-_MKSTEMP_SUFFIX = re.compile(r"(?<=[^/][_.-])([A-Za-z0-9]{6})$")
 _PID_PART = re.compile(r"(?<=[^/][_.-])[0-9]{4,}(?=[_.-])")
 #: git's mkstemp templates (`tmp_pack_XXXXXX`, `packs_XXXXXX`...), whose 6 characters may all
 #: be lower-case letters (about 1 draw in 180), which `_looks_random` takes for a word
@@ -171,15 +211,13 @@ _GIT_TEMPLATE = re.compile(r"^(?:tmp_(?:pack|idx|obj|rev|bitmap|mtimes)|packs|re
 def created_glob(glob: str) -> str:
     """A created file's name with the parts the next run names otherwise as globs: a number
     of 4 digits or more at the end (Python's atomic `mod.pyc.140584330346928`, a core's pid)
-    as `.[0-9]*`, mkstemp's 6 random characters after a separator (git's `tmp_pack_wO6SYK`,
-    `packs_vkNK6F`) as `*`, and a number of 4 digits or more between separators (a pid,
+    as `.[0-9]*`, and a number of 4 digits or more between separators (a pid,
     `.tmp-9422-pack-*.idx`; a date's year) as `*`. Shorter numbers are names (Python's
-    cache tag `cpython-311`, a soname's `.6`)."""
+    cache tag `cpython-311`, a soname's `.6`). A name that looks random (`random_name`:
+    git's mkstemp names `tmp_pack_wO6SYK`, `packs_vkNK6F`) as its template word and `*`."""
     head, _, name = glob.rpartition("/")
     name = _NUMBER_SUFFIX.sub(".[0-9]*", name)
-    random = _MKSTEMP_SUFFIX.search(name)
-    if random and (_looks_random(random.group(1)) or _GIT_TEMPLATE.match(name)):
-        name = name[:random.start()] + "*"
+    name = random_name(name) or name  # as collapse(written=True) does: a glob passes as is
     name = _PID_PART.sub("*", name)
     return f"{head}/{name}" if head or glob.startswith("/") else name
 

@@ -203,6 +203,23 @@ def _own_directory(profile: CompiledProfile | None, access: Access) -> Access:
     return Access("file", path=directory, glob="/**", letters="rw", created=True)
 
 
+#: the letters that write a name or what it holds
+_WRITES = frozenset("wacl")
+
+
+def _written(path: str, written: set[str]) -> bool:
+    """Whether the program writes `path`, or `path` lies in a directory it made or writes
+    (a file in mkdtemp's directory)."""
+    if path in written:
+        return True
+    head = path.rstrip("/")
+    while "/" in head[1:]:
+        head = head.rsplit("/", 1)[0]
+        if head + "/" in written or head in written:
+            return True
+    return False
+
+
 def _reads_only(access: Access) -> bool:
     """A file or directory read, and nothing else."""
     return access.kind == "file" and set(access.letters) <= {"r"} and not access.created
@@ -218,6 +235,9 @@ def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, 
     """Merge `accesses` into proposals, dropping what `profile` already allows."""
     merged: dict[tuple[str, str, str], Proposal] = {}
     files: list[tuple[Access, str]] = []
+    accesses = list(accesses)
+    # the names it writes may be random (mkstemp's): every use of such a path is globbed alike
+    written = {a.path for a in accesses if a.created or set(a.letters) & _WRITES}
     for access in accesses:
         if _allowed(profile, access):
             continue
@@ -225,7 +245,8 @@ def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, 
         if access.kind in ("file", "exec"):
             if _CONTROL.search(access.path):
                 continue  # no rule for a name with control characters (fail closed)
-            glob = collapse(access.path, homes) + access.glob
+            glob = collapse(access.path, homes, written=_written(access.path, written)) \
+                + access.glob
             if access.is_dir and not glob.endswith("/"):
                 glob += "/"
             files.append((access, glob))

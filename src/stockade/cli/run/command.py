@@ -181,8 +181,6 @@ def _observe_only(adhoc: EnforcementPlan, quiet: bool) -> EnforcementPlan:
     return plan
 
 
-
-
 def _audit_enabled() -> bool | None:
     """Whether the kernel's audit is enabled (AUDIT_GET, root); None when unknown."""
     from stockade.host.audit import audit_get
@@ -358,11 +356,16 @@ def _run(args: argparse.Namespace) -> int:
                          "the plan cache's key): what it leaves is ended when it exits")
     # the program's writes, asked once for the launcher's code and files (None: a run that
     # protects nothing of the launcher's, _records_unprotected)
+    from stockade.cli.run import kept as keeping
     from stockade.enforce.status_record import write_grants
 
     grants = None if _records_unprotected(args, plan) else write_grants(plan)
-    _refuse_code_exposure(grants, inputs, list(getattr(args, "module_file", None) or []))
-    audit, learn = _open_outputs(args, grants)
+    module_files = list(getattr(args, "module_file", None) or [])
+    _refuse_code_exposure(grants, inputs, module_files)
+    keeping.check_can_keep(args)
+    # sandboxes left running by earlier runs (--keep-running) may write here too
+    kept = None if grants is None else keeping.refuse_exposure(args, inputs, module_files)
+    audit, learn = _open_outputs(args, None if grants is None else grants + (kept or []))
     try:
         outputs = [os.fstat(fd) for fd in (audit.fd if audit else None, learn) if fd is not None]
         supervision = supervision_for(args, plan, audit, learn, judged)
@@ -459,6 +462,10 @@ def _run(args: argparse.Namespace) -> int:
             else:
                 status = launcher.launch(prep, command, on_started=started,
                                          before_exec=keeper, after_exit=left)
+            if left.running:  # --keep-running: the record names them, or they are ended
+                ended = keeping.keep(keeper, left, grants)
+                if ended:
+                    tell.say(ended)
         except launcher.LaunchError as err:
             if audit:
                 report.write_record(audit, {"event": "error", "error": str(err),

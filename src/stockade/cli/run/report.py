@@ -98,4 +98,4 @@ def leftovers(left: AfterExit, audit: RecordFile | None, quiet: bool) -> None:
     else:
         pids = ", ".join(map(str, left.running[:5])) + (", ..." if count > 5 else "")
         say(f"{what} still run{'' if count > 1 else 's'} in its sandbox (--keep-running; "
-            f"pid {pids}): their later denials are not recorded")
+            f"pid {pids}; `stockade status` lists them): their later denials are not recorded")

@@ -20,7 +20,7 @@ import os
 import stat
 from typing import TYPE_CHECKING
 
-from stockade.enforce.grant_path import MAX_LINKS
+from stockade.enforce.link_walk import MAX_LINKS
 from stockade.enforce.supervisor.resolve import rewrite_self
 from stockade.enforce.supervisor.routing import HOOK_SYSCALLS, OPEN
 from stockade.enforce.supervisor.sys import AT_EMPTY_PATH, AT_FDCWD, AT_SYMLINK_NOFOLLOW

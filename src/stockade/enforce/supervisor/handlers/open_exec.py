@@ -14,7 +14,7 @@ import os
 import stat
 from typing import TYPE_CHECKING
 
-from stockade.enforce.grant_path import MAX_LINKS
+from stockade.enforce.link_walk import MAX_LINKS
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.execve import chain as exec_chain
 from stockade.enforce.supervisor.execve import names as exec_names

@@ -1,0 +1,129 @@
+"""`run --keep-running`: the processes a program leaves in its sandbox stay known while they
+live (docs/enforce.md, "Known limits"). Each test leaves a real confined process behind, then
+asks `status` and later runs about it, as root and as nobody; each failed before the fix (the
+record was removed when `run` returned, and no later run counted the sandbox's grants)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confine_helpers import cli, uid_of
+
+
+def _gone(pid: int, wait: float = 5.0) -> bool:
+    end = time.monotonic() + wait
+    while time.monotonic() < end:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state in (b"Z", b"X"):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture
+def survivor(area, user, xdg) -> Iterator[int]:
+    """The pid of a `sleep` a `run --keep-running` left in a sandbox that may write
+    area.allowed; killed afterwards."""
+    pid_file = area.allowed / "pid"
+    script = (f"sh -c 'echo $$ > {pid_file}; exec sleep 60' </dev/null >/dev/null 2>&1 & "
+              f"while [ ! -s {pid_file} ]; do sleep 0.05; done; exit 0")
+    res = cli("run", "--keep-running", "--rx", "/", "--rw", str(area.allowed), "--rw",
+              "/dev/null", "--", "/bin/sh", "-c", script, user=user)
+    assert res.returncode == 0, res.stderr
+    left = int(pid_file.read_text())
+    try:
+        yield left
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(left, 9)
+        assert _gone(left)
+
+
+def _confined(user: str) -> dict[int, dict[str, object]]:
+    res = cli("status", "--json", user=user)
+    assert res.returncode == 0, res.stderr
+    return {c["pid"]: c for c in json.loads(res.stdout)["confined"]}
+
+
+def test_status_lists_the_kept_processes_while_they_live(survivor, user):
+    """The run's record stays, naming the survivor: `status` lists it (and its pid's view says
+    confined); once it has died the record is stale and nothing lists it."""
+    listed = _confined(user)
+    assert listed.get(survivor, {}).get("profile") == "adhoc", listed
+    assert listed[survivor].get("kept") is True
+    res = cli("status", "--pid", str(survivor), "--json", user=user)
+    assert res.returncode == 0, res.stderr
+    st = json.loads(res.stdout)["process"]["stockade"]
+    assert st["confined"] is True and st["kept"] is True and st["profile"] == "adhoc", st
+    os.kill(survivor, 9)
+    assert _gone(survivor)
+    assert survivor not in _confined(user)
+
+
+def test_a_later_run_refuses_an_audit_file_the_kept_sandbox_may_write(survivor, area, user):
+    """A later run's --audit file inside the survivor's writable grant: refused (exit 125,
+    naming the survivor) while it lives; accepted once it has died."""
+    later = area.allowed / "later.jsonl"
+    res = cli("run", "-q", "--rx", "/", "--audit", str(later), "--", "/bin/true", user=user)
+    assert res.returncode == 125, res.stderr
+    assert res.stderr.count("\n") == 1, res.stderr
+    assert f"left in its sandbox (--keep-running, profile adhoc, pid {survivor})" in res.stderr
+    assert not later.exists(), "the refused file was created"
+    os.kill(survivor, 9)
+    assert _gone(survivor)
+    res = cli("run", "-q", "--rx", "/", "--audit", str(later), "--", "/bin/true", user=user)
+    assert res.returncode == 0, res.stderr
+
+
+def test_a_later_run_refuses_a_profile_the_kept_sandbox_may_write(survivor, area, user):
+    """A later run reads its profile where the survivor may write (own_code.paths_exposure,
+    as for the launcher's code): refused; the same profile elsewhere runs."""
+    text = "profile t {\n  /** rix,\n}\n"
+    for where in (area.allowed, area.forbidden):
+        (where / "t.prof").write_text(text)
+        os.chown(where / "t.prof", uid_of(user), uid_of(user))
+    res = cli("run", "-q", "-p", str(area.allowed / "t.prof"), "--", "/bin/true", user=user)
+    assert res.returncode == 125, res.stderr
+    assert "the launcher's code or profile" in res.stderr and str(survivor) in res.stderr
+    res = cli("run", "-q", "-p", str(area.forbidden / "t.prof"), "--", "/bin/true", user=user)
+    assert res.returncode == 0, res.stderr
+
+
+def test_a_record_of_another_users_survivor_is_not_believed(area, user, xdg):
+    """A kept record is believed under the owner rule of every record: nobody's file naming
+    root's process (pid 1) confines nothing, and its grants count for nothing (root reads
+    it too: XDG_RUNTIME_DIR names it)."""
+    start = Path("/proc/1/stat").read_text().rsplit(")", 1)[1].split()[19]
+    forged = xdg / "stockade"
+    forged.mkdir(mode=0o700)
+    record = forged / "kept-1-1-1.json"
+    record.write_text(json.dumps({"pid": 1, "profile": "forged", "mode": "enforce",
+                                  "survivors": [[1, int(start)]],
+                                  "grants": [[str(area.allowed), 1 << 1]]}))
+    for p in (forged, record):
+        os.chown(p, 65534, 65534)
+    assert 1 not in _confined(user)
+    res = cli("run", "-q", "--rx", "/", "--audit", str(area.allowed / "a.jsonl"), "--",
+              "/bin/true", user=user)
+    assert res.returncode == 0, res.stderr
+    record.write_text(record.read_text().replace('"forged"', '"roots"'))
+    os.chown(record, 0, 0)  # root's word about pid 1 is believed
+    if user == "root":
+        assert _confined(user).get(1, {}).get("profile") == "roots"
+
+
+def test_keep_running_is_refused_without_a_status_record():
+    """Nothing would know of the processes left: refused up front (fail closed)."""
+    res = cli("run", "--keep-running", "--no-status-record", "--rx", "/", "--", "/bin/true")
+    assert res.returncode == 125 and res.stderr.count("\n") == 1, res.stderr
+    assert "--keep-running needs the status record" in res.stderr
