@@ -311,19 +311,25 @@ def scratch_for(user: str, prefix: str) -> Path:
     return d
 
 
+_POLICY_DIRS: dict[Path, Path] = {}
+
+
 def policy_dir(scratch: Path) -> Path:
     """A world-writable directory outside `scratch` (under /var/tmp, removed when the tests
     end) for the profiles of programs that work in `scratch`: `run -p` refuses a profile its
     program may rewrite, and learned profiles grant the directories they worked in (and
-    /tmp)."""
+    /tmp). One per `scratch`, with a name of its own: test runs of other checkouts at the same
+    time have scratch directories of the same names."""
     import atexit
     import shutil
+    import tempfile
 
-    d = Path("/var/tmp") / f"{scratch.name}-policy"
-    if not d.is_dir():
-        d.mkdir()
+    d = _POLICY_DIRS.get(scratch)
+    if d is None:
+        d = Path(tempfile.mkdtemp(prefix=f"{scratch.name}-", suffix="-policy", dir="/var/tmp"))
         os.chmod(d, 0o777)  # no sticky bit: logprof --apply as nobody replaces the file
         atexit.register(shutil.rmtree, d, True)
+        _POLICY_DIRS[scratch] = d
     return d
 
 
