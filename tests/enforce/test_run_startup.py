@@ -18,7 +18,7 @@ import tempfile
 import pytest
 from confine_helpers import drop_to_nobody
 
-from stockade.cli import main
+from stockade.cli import output
 from stockade.enforce import status_record
 
 #: runs `stockade ARGS` as the console script does, then prints the modules it loaded
@@ -182,7 +182,7 @@ def test_learn_mode_loads_the_observer_before_the_supervisor_restricts_itself(tm
 @pytest.mark.parametrize("columns", ["", "0", "57", "203", "x"])
 def test_help_width_is_argparse_own(monkeypatch: pytest.MonkeyPatch, columns: str) -> None:
     monkeypatch.setenv("COLUMNS", columns)
-    assert main._help_width() == shutil.get_terminal_size().columns - 2
+    assert output.help_width() == shutil.get_terminal_size().columns - 2
 
 
 def _usage_lines(columns: str) -> list[str]:

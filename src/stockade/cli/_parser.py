@@ -10,8 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from stockade.cli.main import _help_width
-from stockade.cli.output import printable
+from stockade.cli.output import help_width, printable
 
 
 def did_you_mean(message: str) -> str:
@@ -100,4 +99,4 @@ class Parser(argparse.ArgumentParser):
         return f"; did you mean '{close[0]}'?" if close else ""
 
     def _get_formatter(self) -> argparse.HelpFormatter:
-        return self.formatter_class(prog=self.prog, width=_help_width())
+        return self.formatter_class(prog=self.prog, width=help_width())

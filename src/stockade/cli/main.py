@@ -16,7 +16,7 @@ from types import ModuleType, SimpleNamespace
 
 import stockade
 import stockade.cli
-from stockade.cli.output import HumanStream, printable
+from stockade.cli.output import HumanStream, help_width, printable
 from stockade.errors import EXIT_STATUS, StockadeError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
@@ -63,22 +63,6 @@ def _command_modules(argv: list[str]) -> list[ModuleType]:
         if hasattr(module, "COMMAND") and hasattr(module, "run"):
             found.append(module)
     return found
-
-
-def _help_width() -> int:
-    """The width argparse formats help for: shutil.get_terminal_size's columns (COLUMNS, else
-    stdout's terminal, else 80) less 2, as argparse computes it, without importing shutil
-    (argparse does on every parser and argument it builds: about 1.5 ms of every start-up)."""
-    try:
-        columns = int(os.environ.get("COLUMNS", "0"))
-    except ValueError:
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return (columns or 80) - 2
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -131,7 +115,7 @@ def _fast_args(argv: list[str]) -> SimpleNamespace | None:
 
 def _fast_version(argv: list[str]) -> bool:
     """`stockade --version` as argparse prints it, where its help width would not wrap it."""
-    if argv != ["--version"] or _help_width() < len(_version()):
+    if argv != ["--version"] or help_width() < len(_version()):
         return False
     sys.stdout.write(_version() + "\n")
     return True

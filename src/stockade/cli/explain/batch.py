@@ -48,7 +48,7 @@ class _LineParser(argparse.ArgumentParser):
 
 def line_parser() -> argparse.ArgumentParser:
     """A parser of one question: explain's question options, no --batch, no help."""
-    from stockade.cli.explain.command import add_question_arguments
+    from stockade.cli.explain.args import add_question_arguments
 
     parser = _LineParser(prog="explain", add_help=False)
     add_question_arguments(parser)

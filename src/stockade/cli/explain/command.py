@@ -11,7 +11,7 @@ from stockade.audit.formats import kernel_line
 from stockade.audit.record import AuditRecord
 from stockade.audit.suggest import suggest_rule
 from stockade.cli import progress
-from stockade.cli._stack_args import add_stack_arguments
+from stockade.cli.explain.args import add_question_arguments
 from stockade.cli.explain.evaluate import (
     answer,
     answer_json,
@@ -23,7 +23,6 @@ from stockade.cli.explain.evaluate import (
 )
 from stockade.cli.output import paint, print_json, printable, table
 from stockade.errors import UsageError
-from stockade.lsm import operations as ops
 
 if TYPE_CHECKING:
     from stockade.enforce.plan.explain import PlanRow
@@ -56,49 +55,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "question's defaults. Exit 0 if all allowed, 1 if any denied, "
                              "2 if any question was bad")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-
-
-def add_question_arguments(parser: argparse.ArgumentParser) -> None:
-    """What one question may say (a --batch line is parsed by these options alone)."""
-    parser.add_argument("operation", metavar="OPERATION", nargs="?", choices=ops.OPERATIONS,
-                        help=", ".join(ops.OPERATIONS))
-    parser.add_argument("target", metavar="TARGET", nargs="?",
-                        help="a path, HOST:PORT or a pid")
-    parser.add_argument("--as", dest="as_user", metavar="USER|UID",
-                        help="the subject's user (default: this process's credentials)")
-    parser.add_argument("--groups", help="supplementary groups, comma-separated")
-    parser.add_argument("--caps", help="effective capabilities: names, 'all' or 'none'")
-    subject = parser.add_argument_group("hypothetical object")
-    subject.add_argument("--owner", help="owner of the target (or of a file to create)")
-    subject.add_argument("--group", help="group of the target")
-    subject.add_argument("--mode", help="mode bits of the target, octal")
-    extra = parser.add_argument_group("operation arguments")
-    extra.add_argument("--to", metavar="DEST", help="destination of rename")
-    extra.add_argument("--new-mode", help="chmod: the new mode, octal")
-    extra.add_argument("--new-owner", metavar="USER[:GROUP]", help="chown: the new owner")
-    extra.add_argument("--signal", default="TERM", help="kill: the signal (default TERM)")
-    extra.add_argument("--fstype", default="", help="mount: the filesystem type")
-    mods = parser.add_argument_group("module stack (as `run --mode` takes them)")
-    add_stack_arguments(mods)
-    mods.add_argument("--no-host-policy", dest="host_policy", action="store_false",
-                      help="without --lsm, leave out the host's SELinux policy (used by "
-                           "default when /etc/selinux/config names one)")
-    host = parser.add_argument_group("module settings")
-    host.add_argument("--yama-scope", type=int, choices=range(4), metavar="0-3",
-                      help="Yama ptrace_scope (default: this host's, else 1)")
-    host.add_argument("--lockdown", choices=("none", "integrity", "confidentiality"),
-                      help="Lockdown level (default: this host's, else none)")
-    host.add_argument("--loadpin-root", metavar="PATH", default=None,
-                      help="LoadPin's pinned filesystem: the one holding PATH "
-                           "(default /lib/modules, else /)")
-    aa = parser.add_argument_group("apparmor")
-    aa.add_argument("--profile", metavar="FILE",
-                    help="confine the subject by an AppArmor profile file (adds apparmor to --lsm) "
-                         "and show what `stockade run -p FILE` would enforce in the kernel")
-    aa.add_argument("-I", "--include", dest="include_dirs", action="append", default=[],
-                    metavar="DIR", help="include search directory for --profile (repeatable)")
-    aa.add_argument("--profile-name", metavar="NAME",
-                    help="the profile of FILE to use (default: the first one)")
 
 
 def run(args: argparse.Namespace) -> int:
