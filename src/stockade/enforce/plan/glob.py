@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from stockade import fsview
 from stockade.policy import aare
-from stockade.slotted import Frozen, Slotted
+from stockade.slotted import Frozen, Slotted, slot_setters
 
 TREE = "tree"  # everything beneath the path (and, in Landlock, the directory itself)
 FILE = "file"  # a non-directory
@@ -50,8 +50,11 @@ class Target(Frozen):
     kind: str
 
     def __init__(self, path: str, kind: str) -> None:
-        object.__setattr__(self, "path", path)
-        object.__setattr__(self, "kind", kind)
+        _PATH(self, path)  # (slot_setters: one per path a profile's rules name)
+        _KIND(self, kind)
+
+
+_PATH, _KIND = slot_setters(Target)
 
 
 class Expansion(Slotted):
