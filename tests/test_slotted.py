@@ -29,7 +29,7 @@ from stockade.enforce.seccomp import ArgCmp, Cmp, errno_action
 from stockade.lsm.module import SecurityModule, Verdict
 from stockade.lsm.types import Object, ObjectKind, Request, Subject
 from stockade.policy import aare
-from stockade.slotted import Frozen, Slotted, replace
+from stockade.slotted import Frozen, Slotted, replace, slot_setters
 
 #: the modules whose classes moved off dataclasses (a plain run loads them all)
 MODULES = ("stockade.enforce.caps", "stockade.enforce.landlock", "stockade.enforce.plan.explain",
@@ -270,3 +270,16 @@ def test_the_codecs_tables_are_made_column_by_column_as_by_init() -> None:
     assert from_columns(FsRule, [[]] * 5) == []
     with pytest.raises(ValueError):
         from_columns(FsRule, [["/a"], [AccessFs.READ_FILE], ["s"], [True], []])
+
+
+@pytest.mark.parametrize(("cls", "args"), [
+    (CoverageEntry, ("/x r,", "p:3", CoverageStatus.APPROXIMATED, "why", "Landlock")),
+    (Target, ("/usr", "tree")),
+    (aare.Pattern, ("/t", (("lit", "/t"),), True, "/t")),
+], ids=lambda v: getattr(v, "__qualname__", ""))
+def test_classes_set_through_slot_setters_keep_each_field_apart(cls: type[Frozen],
+                                                                 args: tuple[Any, ...]) -> None:
+    """The classes whose __init__ sets its fields through `slot_setters` (in FIELDS order)."""
+    obj = cls(*args)
+    assert [getattr(obj, name) for name in cls.FIELDS] == list(args)
+    assert slot_setters(cls)[0].__self__ is cls.__dict__[cls.FIELDS[0]]

@@ -342,3 +342,21 @@ def test_a_deny_splitting_a_granted_tree_lists_each_directory_once(tmp_path: Pat
     got = rules(pp)
     assert not got[f"{d}/sub/secret"] & A.WRITE_FILE and got[f"{d}/sub/other"] & A.WRITE_FILE
     assert sorted(p for p in listed if p.startswith(str(d))) == [str(d), f"{d}/sub"], listed
+
+
+def test_rule_text_is_the_rule_on_one_line_of_single_spaces() -> None:
+    """rule_text returns a rule already on one line of single spaces as it is (the common
+    case) and joins the words of any other, as `" ".join(text.split())`: generated texts of
+    every kind of blank split() knows, and `rule.kind` for a rule of no text."""
+    import random
+    from types import SimpleNamespace
+
+    from stockade.enforce.plan.common import rule_text
+
+    blanks = [chr(c) for c in range(0x3001) if chr(c).isspace()]
+    pieces = [*blanks, "a", "/", ",", "*", "\x01", "é", "  "]
+    rng = random.Random(3)
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        rule = SimpleNamespace(text=text, kind="file")
+        assert rule_text(rule) == (" ".join(text.split()) or "file"), repr(text)

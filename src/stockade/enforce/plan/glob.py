@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from stockade import fsview
 from stockade.lazy_re import escape
 from stockade.policy import aare
-from stockade.slotted import Frozen, Slotted
+from stockade.slotted import Frozen, Slotted, slot_setters
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
@@ -59,8 +59,11 @@ class Target(Frozen):
     kind: str
 
     def __init__(self, path: str, kind: str) -> None:
-        object.__setattr__(self, "path", path)
-        object.__setattr__(self, "kind", kind)
+        _PATH(self, path)  # (slot_setters: one per path a profile's rules name)
+        _KIND(self, kind)
+
+
+_PATH, _KIND = slot_setters(Target)
 
 
 class Expansion(Slotted):

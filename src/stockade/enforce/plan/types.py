@@ -26,7 +26,7 @@ from stockade.enforce.landlock import (
     flag_names,
 )
 from stockade.enforce.seccomp import ALLOW, Action, ActionKind, ArgCmp, errno_action
-from stockade.slotted import Frozen, Slotted, replace
+from stockade.slotted import Frozen, Slotted, replace, slot_setters
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
@@ -308,11 +308,11 @@ class CoverageEntry(Frozen):
 
     def __init__(self, rule: str, source: str, status: CoverageStatus, detail: str = "",
                  enforced_by: str = "") -> None:
-        object.__setattr__(self, "rule", rule)
-        object.__setattr__(self, "source", source)
-        object.__setattr__(self, "status", status)
-        object.__setattr__(self, "detail", detail)
-        object.__setattr__(self, "enforced_by", enforced_by)
+        _RULE(self, rule)  # (slot_setters: one entry per rule of a profile)
+        _SOURCE(self, source)
+        _STATUS(self, status)
+        _DETAIL(self, detail)
+        _ENFORCED_BY(self, enforced_by)
 
     def line(self) -> str:
         """One line for people (best-effort mode prints these for weakened rules)."""
@@ -323,6 +323,9 @@ class CoverageEntry(Frozen):
             return f"exact: {self.rule}{where}{more}{by}"
         need = f"; needs {self.enforced_by}" if self.enforced_by else ""
         return f"{self.status.value}: {self.rule}{where}{more}{need}"
+
+
+_RULE, _SOURCE, _STATUS, _DETAIL, _ENFORCED_BY = slot_setters(CoverageEntry)
 
 
 class CoverageReport(Slotted):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from stockade.policy.aare.tokens import _convert, _filter_slashes, _fold_plain, _unescape, fold_slashes
 from stockade.policy.aare.tree import Node, Seq, _is_exact, _Parser, _tidy, expand_alternations, fold_flat
-from stockade.slotted import Frozen
+from stockade.slotted import Frozen, slot_setters
 
 MAX_EXPANSIONS = 1024
 
@@ -26,17 +26,17 @@ class Pattern(Frozen):
     regex: str
 
     def __init__(self, text: str, seq: Seq, exact: bool, regex: str | None = None) -> None:
-        object.__setattr__(self, "text", text)
-        object.__setattr__(self, "seq", seq)
-        object.__setattr__(self, "exact", exact)
+        _TEXT(self, text)  # (slot_setters: one per file rule of a profile)
+        _SEQ(self, seq)
+        _EXACT(self, exact)
         if regex is not None:
-            object.__setattr__(self, "regex", regex)
+            _REGEX(self, regex)
 
     def __getattr__(self, name: str) -> str:
         if name != "regex":
             raise AttributeError(f"{type(self).__qualname__!r} object has no attribute {name!r}")
         regex = regex_of_tree(self.seq)
-        object.__setattr__(self, "regex", regex)
+        _REGEX(self, regex)
         return regex
 
     @property
@@ -55,6 +55,9 @@ _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 
 
 _ESCAPES = {c: f"\\x{{{c:x}}}" for c in range(256) if chr(c) not in _SAFE}
+
+
+_TEXT, _SEQ, _EXACT, _REGEX = slot_setters(Pattern)
 
 
 def _esc(text: str) -> str:

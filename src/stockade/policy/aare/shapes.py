@@ -101,4 +101,4 @@ def parse(text: str) -> Pattern:
     filled = _fill(template, runs) if template is not None else None
     if filled is None:
         return parse_in_full(text)
-    return Pattern(text=text, seq=filled, exact=False)
+    return Pattern(text, filled, False)

@@ -183,9 +183,10 @@ def _table(data: dict[str, Any]) -> list[Any]:
 
 
 def _column(values: list[Any], kinds: set[type] | None = None) -> Any:
-    """The cells of a column (`kinds`: the types of `values`, when known): its values, or, when they are
-    plain and repeat (sources, rights, flags), each distinct value once and the position of
-    each cell's value among them (fewer objects to parse on a hit: small ints are shared)."""
+    """The cells of a column (`kinds`: the types of `values`, when known): its values, or,
+    when they are plain and repeat (sources, rights, flags), each distinct value once and the
+    position of each cell's value among them (fewer objects to parse on a hit: small ints are
+    shared)."""
     if kinds is None:
         kinds = set(map(type, values))
     if not kinds <= _PLAIN_TYPES:
