@@ -89,6 +89,12 @@ def test_check_dirs_started_answers_as_check_dirs_when_waited_for(backend, tmp_p
     assert fsbatch.check_dirs_started(packed)() == f"d {dirs[1]}"
     with pytest.raises(ValueError):
         fsbatch.check_dirs_started(packed[:-1])
+    # an odd number of strings: refused at once (Python) or from the answer (C, as it walks:
+    # the pair before it is checked, nothing after)
+    now = fsbatch.pack_dirs([(str(d), _print(d)) for d in dirs])
+    for odd in ("a\0", now + "tail\0", "\0"):
+        with pytest.raises(ValueError):
+            fsbatch.check_dirs_started(odd)()
 
 
 def test_check_dirs_started_checks_the_file_types_and_owners_first(backend, tmp_path):
@@ -267,3 +273,21 @@ def test_add_path_rules_follows_no_link_in_any_component(backend, tmp_path):
             [read] * 4, int(ll.FILE_RIGHTS), [ruleset.fd])
     assert results[:2] == [-errno.ELOOP, -errno.ELOOP] and results[3] == -errno.ELOOP
     assert results[2] >= 0  # opened (how it was opened may be told apart: not a failure)
+
+
+def test_a_directory_list_found_malformed_as_it_is_walked_is_a_miss(backend, tmp_path):
+    """A plan cache entry whose directory list turns out malformed in the thread (C: found as
+    it walks; Python: at once) is a miss, whatever else the entry held; nothing escapes."""
+    from stockade.enforce.plan import cache
+
+    key = {"k": 1}
+    kinds = [["l", str(tmp_path), f"T{stat.S_IFDIR:o}"]]
+
+    class Entry:
+        def read(self, entry):
+            body = {"key": key, "observations": kinds, "unpinned": [], "plan": None,
+                    "coverage": None}
+            return body, fsbatch.pack_dirs([(str(tmp_path), _print(tmp_path))]).encode() + b"x\0"
+
+    pp, status, real = cache._load(Entry(), "e.json", key)
+    assert pp is None and real == [] and status.startswith("miss"), status

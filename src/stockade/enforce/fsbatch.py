@@ -108,27 +108,35 @@ def check_dirs_started(packed: str | bytes, kinds: Sequence[tuple[str, str, str]
     Returns the function that waits for the answer, the first change as `fsview.still_valid`
     names it ("Q PATH": a file type or owner of question Q; "d PATH": a directory), None when
     all are the same (or raises what the check raised): call it on every path, so that no
-    check outlives the caller's use of it. ValueError at once when `packed` is malformed or a
-    string of `kinds` holds a NUL (a question other than `l`, `s`, `o` too)."""
+    check outlives the caller's use of it. ValueError when `packed` is malformed (from the
+    answer when the C loop finds it, as it walks), and at once when a string of `kinds` holds
+    a NUL (a question other than `l`, `s`, `o` too)."""
     backend = _backend()
     if (not packed and not kinds) or backend is None:
         changed = check_kinds(kinds)
         answer = (f"{kinds[changed][0]} {kinds[changed][1]}" if changed is not None else
                   _named(check_dirs(packed)))
         return lambda: answer
-    raw, n = _pairs(packed) if packed else (b"", 0)
+    # counted and checked in C as the thread walks it (a malformed one raises from the answer)
+    raw = packed if isinstance(packed, bytes) else packed.encode("utf-8", "surrogateescape")
+    if raw and not raw.endswith(b"\0"):
+        raise ValueError("not pairs of NUL-terminated strings")
     if any(q not in KIND_QUESTIONS for q, _, _ in kinds):
         raise ValueError("not a file type or owner question")
     asked = _packed([part for triple in kinds for part in triple]) if kinds else b""
     lib = backend[1]
-    import threading
+    import _thread
 
     found: list[str | None] = []
     failed: list[BaseException] = []
+    done = _thread.allocate_lock()  # held until the answer is in
+    done.acquire()
 
     def work() -> None:
         try:  # one C call: the GIL taken again only at the end (see stk_check_kinds_dirs)
-            changed = _kinds_dirs(lib, asked, len(kinds), raw, n // 2)
+            changed = _kinds_dirs(lib, asked, len(kinds), raw, len(raw))
+            if changed == -2:
+                raise ValueError("not pairs of NUL-terminated strings")
             if changed < 0:
                 found.append(None)
             elif changed < len(kinds):
@@ -137,12 +145,16 @@ def check_dirs_started(packed: str | bytes, kinds: Sequence[tuple[str, str, str]
                 found.append(_named(os.fsdecode(raw.split(b"\0")[2 * (changed - len(kinds))])))
         except BaseException as err:  # handed to the caller
             failed.append(err)
+        finally:
+            done.release()
 
-    thread = threading.Thread(target=work, name="stockade-dir-check", daemon=True)
-    thread.start()
+    # not threading.Thread: its start() waits until the new thread has run, which on a busy
+    # machine kept the caller idle for 2-4 ms; the caller goes on and waits on `done` instead
+    _thread.start_new_thread(work, ())
 
     def answer() -> str | None:
-        thread.join()
+        with done:  # the thread has ended its work
+            pass
         if failed:
             raise failed[0]
         return found[0]
@@ -150,9 +162,9 @@ def check_dirs_started(packed: str | bytes, kinds: Sequence[tuple[str, str, str]
     return answer
 
 
-def _kinds_dirs(lib: Any, asked: bytes, kinds: int, raw: bytes, pairs: int) -> int:
+def _kinds_dirs(lib: Any, asked: bytes, kinds: int, raw: bytes, size: int) -> int:
     """stk_check_kinds_dirs (named here: benchmarks/plan_cache_hit.py times it)."""
-    return int(lib.stk_check_kinds_dirs(asked, kinds, raw, pairs))
+    return int(lib.stk_check_kinds_dirs(asked, kinds, raw, size))
 
 
 def _named(directory: str | None) -> str | None:

@@ -292,7 +292,10 @@ def _load(store: Any, entry: str, key: dict[str, Any], prebuild: bool = False
     except ValueError:
         return None, "miss (malformed entry)", []
     finally:
-        changed_dir = dirs_changed()
+        try:
+            changed_dir = dirs_changed()
+        except ValueError:  # the directory list, found malformed as it was walked
+            changed_dir = "malformed directory list"
     if changed is None:
         changed = changed_dir
     if changed is not None or pp is None:
