@@ -319,7 +319,9 @@ def policy_dir(scratch: Path) -> Path:
     import atexit
     import shutil
 
-    d = Path("/var/tmp") / f"{scratch.name}-policy"
+    # pytest's tmp_path names repeat across sessions (`test_x0`): its session directory
+    # (`pytest-NNN`) keeps concurrent test runs of other checkouts from sharing one
+    d = Path("/var/tmp") / f"{scratch.parent.name}-{scratch.name}-policy"
     if not d.is_dir():
         d.mkdir()
         os.chmod(d, 0o777)  # no sticky bit: logprof --apply as nobody replaces the file
