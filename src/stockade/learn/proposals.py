@@ -22,6 +22,7 @@ from stockade.learn.globs import (
     fan_out_dirs,
     into_fan_out,
     into_walked,
+    made_temp_names,
     walked_roots,
 )
 from stockade.learn.trees import whole_trees
@@ -218,6 +219,8 @@ def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, 
     """Merge `accesses` into proposals, dropping what `profile` already allows."""
     merged: dict[tuple[str, str, str], Proposal] = {}
     files: list[tuple[Access, str]] = []
+    accesses = list(accesses)
+    made = made_temp_names(a.path for a in accesses if a.created and a.kind == "file")
     for access in accesses:
         if _allowed(profile, access):
             continue
@@ -225,7 +228,7 @@ def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, 
         if access.kind in ("file", "exec"):
             if _CONTROL.search(access.path):
                 continue  # no rule for a name with control characters (fail closed)
-            glob = collapse(access.path, homes) + access.glob
+            glob = collapse(access.path, homes, made) + access.glob
             if access.is_dir and not glob.endswith("/"):
                 glob += "/"
             files.append((access, glob))
