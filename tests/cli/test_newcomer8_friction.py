@@ -366,3 +366,47 @@ def test_a_learned_name_with_a_space_and_parentheses_is_enforced(user: str,
         assert other.returncode == 1 and "Permission denied" in other.stderr, other.stderr
     finally:
         shutil.rmtree(policies, ignore_errors=True)
+
+
+MKDTEMP_LIKE = """
+import os, sys
+os.mkdir(sys.argv[1])
+os.rmdir(sys.argv[1])
+print(open(sys.argv[2]).read(), end="")
+"""
+
+
+def test_a_temporary_directory_with_a_prefix_of_several_words_is_learned_as_a_glob(
+        user: str, scratch: Path) -> None:
+    """`learn -- python3 -m venv V` wrote pip's `/tmp/pip-unpack-3wq76euo/ w,` and
+    `/tmp/pip-build-tracker-proxho4p/* w,` as names (mkdtemp's prefix of several words was
+    not taken as one), so `run -p` of the same command failed: pip's next names differ. A
+    name the program made directly in /tmp with such a prefix and a random part is a glob
+    now, the prefix kept; a directory made by someone else (the user's mkdtemp work
+    directory) stays a name."""
+    import secrets
+
+    first, second = (f"/tmp/pip-unpack-a1{secrets.token_hex(3)}" for _ in range(2))
+    data = scratch / "in.txt"
+    data.write_text("x\n")
+    hand_to(user, scratch)
+    policies = Path(tempfile.mkdtemp(prefix="stockade-nc8-policy-", dir="/var/tmp"))
+    try:
+        os.chmod(policies, 0o777)
+        prof = policies / "py.profile"
+        learned = stockade_as(user, "learn", "-q", "-o", str(prof), "--", "/usr/bin/python3",
+                              "-c", MKDTEMP_LIKE, first, str(data), cwd=scratch)
+        assert learned.returncode == 0 and learned.stdout == "x\n", learned.stderr
+        rules = "\n".join(ln for ln in prof.read_text().splitlines()
+                          if not ln.startswith("#"))
+        assert "  /tmp/pip-unpack-*/ w," in rules and first not in rules, rules
+        # (files made inside such a directory are beyond Landlock: a new directory is a new
+        # inode, granted only through /tmp: `/tmp/* rw,` as learned for pip's own files)
+        assert f"  {data} r," in rules, rules  # the user's mkdtemp directory stays a name
+        ran = stockade_as(user, "run", "-q", "-p", str(prof), "--", "/usr/bin/python3", "-c",
+                          MKDTEMP_LIKE, second, str(data), cwd=scratch)
+        assert ran.returncode == 0 and ran.stdout == "x\n", ran.stderr
+    finally:
+        shutil.rmtree(policies, ignore_errors=True)
+        for d in (first, second):
+            shutil.rmtree(d, ignore_errors=True)

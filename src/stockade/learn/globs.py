@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 _SPECIAL = set('*?[]{}^,"\\ @$#')
 _PROC_TASK = re.compile(r"^/proc/(?:\d+|self|thread-self)/task/\d+(?=/|$)")
@@ -26,6 +26,10 @@ _NUMBER_DIR = re.compile(r"^\d+(?:\.\d+)*$")  # gcc/.../12, perl/5.36.0
 _TEMP_DIRS = ("/tmp/", "/var/tmp/", "/dev/shm/", "/run/user/")
 _RANDOM_STEM = re.compile(r"^(tmp|\.?[A-Za-z]{0,12}[._-])?([A-Za-z0-9_]{6,})$")
 _WORD_AND_SIX = re.compile(r"^([a-z]{1,4})([A-Za-z0-9]{6})$")
+#: mkdtemp's prefix of several words (Python's `pip-build-tracker-`) and its random part: a
+#: temporary name only where the program made it (a directory the user made in /tmp with
+#: mkdtemp, such as its work directory, is the program's input, named)
+_PREFIXED_STEM = re.compile(r"^((?:[A-Za-z][A-Za-z0-9]{0,11}[._-]){2,4})([A-Za-z0-9_]{6,})$")
 _RANDOM_SUFFIX = re.compile(r"^([A-Za-z]{1,12}\.(?:[A-Za-z]{1,12}-)?)([A-Za-z0-9_]{6,12})$")
 #: names whose random part may be all lower case: sem_open's `sem.XXXXXX`, multiprocessing's
 #: `sem.mp-` and 8 of [a-z0-9_]
@@ -63,8 +67,10 @@ def _looks_random(stem: str) -> bool:
     return 6 <= len(stem) <= 12 and (digits >= 1 or stem != stem.lower()) and letters >= 1
 
 
-def _temp_component(name: str) -> str | None:
+def _temp_component(name: str, made: bool = False) -> str | None:
     stem, dot, ext = name.partition(".") if not name.startswith(".") else (name, "", "")
+    if made and (match := _PREFIXED_STEM.match(stem)) and _looks_random(match.group(2)):
+        return escape(match.group(1)) + "*" + (escape(dot + ext) if dot else "")
     match = _RANDOM_STEM.match(stem)
     if match and _looks_random(match.group(2)):
         # mkstemp's template is a word and 6 random characters of [A-Za-z0-9]: gcc's
@@ -97,16 +103,18 @@ def _mixed(part: str) -> bool:
                 any(c.isdigit() for c in part))) >= 2
 
 
-def random_name(name: str, *, temp_dir: bool = False) -> str | None:
+def random_name(name: str, *, temp_dir: bool = False, made: bool = False) -> str | None:
     """The glob of a name that looks made by mkstemp/mkdtemp or Python's tempfile (its random
     part a `*`), or None when it looks chosen: the one answer learn and logprof ask for the
     names a program writes. Directly in a temporary directory (`temp_dir`: /tmp/NAME) the
     shapes are taken loosely (no template word needed: `tmpab12cd`, gcc's `ccAbC123.s`);
     elsewhere a template word and its random part are needed: `WORD` + 6 of [A-Za-z0-9] with
     two kinds of character (mkstemp's; all lower case in git's templates), or `WORD` + 8 of
-    [a-z0-9_] with letters and digits (tempfile's), then an optional `.ext` (mkstemps)."""
+    [a-z0-9_] with letters and digits (tempfile's), then an optional `.ext` (mkstemps).
+    `made`: the program made this name in the temporary directory itself (made_temp_names),
+    so a prefix of several words counts as mkdtemp's."""
     if temp_dir:
-        return _temp_component(name)
+        return _temp_component(name, made)
     head, dot, ext = name.rpartition(".")
     stems = [(name, "")]
     if dot and head and 1 <= len(ext) <= 8 and ext.isalnum():
@@ -133,10 +141,23 @@ def _temp_name_index(path: str) -> int:
     return -1
 
 
-def collapse(path: str, homes: list[str] | None = None, *, written: bool = False) -> str:
-    """`path` as a profile path (escaped), with the safe collapses above applied; `written`
-    (the program writes `path`): also each name below the top directories that looks like a
-    temporary file's or directory's (`random_name`), wherever it lies."""
+def made_temp_names(created: Iterable[str]) -> set[str]:
+    """The names a program made directly in a temporary directory (`/tmp/NAME`), of the
+    paths it `created`: `collapse` takes a prefix of several words as mkdtemp's only there."""
+    made: set[str] = set()
+    for path in created:
+        parts = path.rstrip("/").split("/")
+        if _temp_name_index(path) == len(parts) - 1:
+            made.add(parts[-1])
+    return made
+
+
+def collapse(path: str, homes: list[str] | None = None, made: Collection[str] = (), *,
+             written: bool = False) -> str:
+    """`path` as a profile path (escaped), with the safe collapses above applied (`made`:
+    made_temp_names of what the program created); `written` (the program writes `path`): also
+    each name below the top directories that looks like a temporary file's or directory's
+    (`random_name`), wherever it lies."""
     homes = home_dirs() if homes is None else homes
     prefix = ""
     rest = path
@@ -160,7 +181,7 @@ def collapse(path: str, homes: list[str] | None = None, *, written: bool = False
             if i >= 2 and _FAN_OUT.fullmatch(parts[i - 1]):
                 out[-2] = FAN_OUT_GLOB
         elif part and (i == temp or (written and i >= 2)) and (
-                replaced := random_name(part, temp_dir=i == temp)) is not None:
+                replaced := random_name(part, temp_dir=i == temp, made=part in made)) is not None:
             out.append(replaced)
         elif library and (m := _MULTIARCH.fullmatch("/" + part)) and m:
             out.append("@{multiarch}")

@@ -22,6 +22,7 @@ from stockade.learn.globs import (
     fan_out_dirs,
     into_fan_out,
     into_walked,
+    made_temp_names,
     walked_roots,
 )
 from stockade.learn.trees import whole_trees
@@ -238,6 +239,7 @@ def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, 
     accesses = list(accesses)
     # the names it writes may be random (mkstemp's): every use of such a path is globbed alike
     written = {a.path for a in accesses if a.created or set(a.letters) & _WRITES}
+    made = made_temp_names(a.path for a in accesses if a.created and a.kind == "file")
     for access in accesses:
         if _allowed(profile, access):
             continue
@@ -245,7 +247,7 @@ def propose(accesses: Iterable[Access], profile: CompiledProfile | None = None, 
         if access.kind in ("file", "exec"):
             if _CONTROL.search(access.path):
                 continue  # no rule for a name with control characters (fail closed)
-            glob = collapse(access.path, homes, written=_written(access.path, written)) \
+            glob = collapse(access.path, homes, made, written=_written(access.path, written)) \
                 + access.glob
             if access.is_dir and not glob.endswith("/"):
                 glob += "/"
