@@ -127,3 +127,37 @@ def test_keep_running_is_refused_without_a_status_record():
     res = cli("run", "--keep-running", "--no-status-record", "--rx", "/", "--", "/bin/true")
     assert res.returncode == 125 and res.stderr.count("\n") == 1, res.stderr
     assert "--keep-running needs the status record" in res.stderr
+
+
+def test_the_whole_tree_is_named_and_later_children_are_found_through_it(area, user, xdg):
+    """A grandchild left behind is named too (it stays listed after its parent died); a child
+    a survivor forks after `run` returned is confined through the parent walk."""
+    ready, late = area.allowed / "ready", area.allowed / "late"
+    go = area.allowed / "go"
+    inner = (f"sleep 60 & echo $! > {ready}.g; while [ ! -e {go} ]; do sleep 0.05; done; "
+             f"sleep 60 & echo $! > {late}; wait")
+    script = (f"sh -c '{inner}' </dev/null >/dev/null 2>&1 & echo $! > {ready}; "
+              f"while [ ! -s {ready}.g ]; do sleep 0.05; done; exit 0")
+    res = cli("run", "--keep-running", "--rx", "/", "--rw", str(area.allowed), "--rw",
+              "/dev/null", "--", "/bin/sh", "-c", script, user=user)
+    assert res.returncode == 0, res.stderr
+    parent, grandchild = int(ready.read_text()), int(Path(f"{ready}.g").read_text())
+    try:
+        go.touch()
+        end = time.monotonic() + 10
+        while not (late.exists() and late.read_text().strip()) and time.monotonic() < end:
+            time.sleep(0.05)
+        later = int(late.read_text())
+        st = json.loads(cli("status", "--pid", str(later), "--json", user=user).stdout)
+        assert st["process"]["stockade"]["confined"] is True, st["process"]["stockade"]
+        assert st["process"]["stockade"]["confined_pid"] == parent
+        listed = _confined(user)
+        assert {parent, grandchild} <= set(listed) and later not in listed, listed
+        os.kill(parent, 9)
+        assert _gone(parent)
+        assert grandchild in _confined(user)
+    finally:
+        for pid in (parent, grandchild, *([int(late.read_text())] if late.exists()
+                                           and late.read_text().strip() else [])):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
