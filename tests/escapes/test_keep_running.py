@@ -161,3 +161,15 @@ def test_the_whole_tree_is_named_and_later_children_are_found_through_it(area, u
                                            and late.read_text().strip() else [])):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 9)
+
+
+def test_another_users_kept_sandbox_is_listed_to_root_but_refuses_none_of_its_runs(
+        survivor, area, user):
+    """Root's `status` lists nobody's survivor; its record's grants are nobody's word (and
+    its sandbox writes only where nobody may), so they refuse no run of root's."""
+    if user == "root":
+        pytest.skip("about another user's survivor")
+    assert _confined("root").get(survivor, {}).get("kept") is True
+    res = cli("run", "-q", "--rx", "/", "--audit", str(area.allowed / "root.jsonl"), "--",
+              "/bin/true")
+    assert res.returncode == 0, res.stderr

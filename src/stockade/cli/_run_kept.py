@@ -64,8 +64,10 @@ def keep(keeper: Keeper | None, left: AfterExit,
 
 
 def _sandboxes() -> list[dict[str, Any]]:
-    """The kept records believed now (host.confinement.kept_records); stale ones of this
-    user's are removed on the way."""
+    """The kept records believed now (host.confinement.kept_records) that root or this user
+    wrote: another user's sandbox writes only where that user may (DAC), and the grants its
+    record claims are that user's word, which must not refuse this user's runs. Stale ones
+    of this user's are removed on the way."""
     import os
 
     from stockade.host.record_dirs import kept_names, record_dirs
@@ -79,7 +81,7 @@ def _sandboxes() -> list[dict[str, Any]]:
     believed, stale = survey_kept(uid)
     if stale:
         remove_stale_kept(stale)
-    return believed
+    return [rec for rec in believed if rec["owner"] in (0, uid)]
 
 
 def _who(rec: dict[str, Any]) -> str:
