@@ -173,3 +173,28 @@ def test_another_users_kept_sandbox_is_listed_to_root_but_refuses_none_of_its_ru
     res = cli("run", "-q", "--rx", "/", "--audit", str(area.allowed / "root.jsonl"), "--",
               "/bin/true")
     assert res.returncode == 0, res.stderr
+
+
+def test_processes_no_record_can_name_are_ended(area, user, xdg):
+    """Fail closed: a record directory that is not private (0755) gets no record, so what the
+    program left cannot be named; it is ended, and the run says why."""
+    if user == "root":
+        pytest.skip("root's record directory is /run/stockade, shared with other runs")
+    (xdg / "stockade").mkdir(mode=0o755)
+    os.chmod(xdg / "stockade", 0o755)
+    os.chown(xdg / "stockade", 65534, 65534)
+    pid_file = area.allowed / "pid"
+    script = (f"sh -c 'echo $$ > {pid_file}; exec sleep 60' </dev/null >/dev/null 2>&1 & "
+              f"while [ ! -s {pid_file} ]; do sleep 0.05; done; exit 0")
+    res = cli("run", "--keep-running", "--rx", "/", "--rw", str(area.allowed), "--rw",
+              "/dev/null", "--", "/bin/sh", "-c", script, user=user)
+    left = int(pid_file.read_text())
+    try:
+        assert res.returncode == 0, res.stderr
+        assert _gone(left), "a process no record names was left running"
+        assert res.stderr.splitlines()[-1] == (
+            "stockade run: ended 1 process the program left running (--keep-running could "
+            "not name them: no status record was written)"), res.stderr
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(left, 9)
