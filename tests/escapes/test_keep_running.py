@@ -127,3 +127,74 @@ def test_keep_running_is_refused_without_a_status_record():
     res = cli("run", "--keep-running", "--no-status-record", "--rx", "/", "--", "/bin/true")
     assert res.returncode == 125 and res.stderr.count("\n") == 1, res.stderr
     assert "--keep-running needs the status record" in res.stderr
+
+
+def test_the_whole_tree_is_named_and_later_children_are_found_through_it(area, user, xdg):
+    """A grandchild left behind is named too (it stays listed after its parent died); a child
+    a survivor forks after `run` returned is confined through the parent walk."""
+    ready, late = area.allowed / "ready", area.allowed / "late"
+    go = area.allowed / "go"
+    inner = (f"sleep 60 & echo $! > {ready}.g; while [ ! -e {go} ]; do sleep 0.05; done; "
+             f"sleep 60 & echo $! > {late}; wait")
+    script = (f"sh -c '{inner}' </dev/null >/dev/null 2>&1 & echo $! > {ready}; "
+              f"while [ ! -s {ready}.g ]; do sleep 0.05; done; exit 0")
+    res = cli("run", "--keep-running", "--rx", "/", "--rw", str(area.allowed), "--rw",
+              "/dev/null", "--", "/bin/sh", "-c", script, user=user)
+    assert res.returncode == 0, res.stderr
+    parent, grandchild = int(ready.read_text()), int(Path(f"{ready}.g").read_text())
+    try:
+        go.touch()
+        end = time.monotonic() + 10
+        while not (late.exists() and late.read_text().strip()) and time.monotonic() < end:
+            time.sleep(0.05)
+        later = int(late.read_text())
+        st = json.loads(cli("status", "--pid", str(later), "--json", user=user).stdout)
+        assert st["process"]["stockade"]["confined"] is True, st["process"]["stockade"]
+        assert st["process"]["stockade"]["confined_pid"] == parent
+        listed = _confined(user)
+        assert {parent, grandchild} <= set(listed) and later not in listed, listed
+        os.kill(parent, 9)
+        assert _gone(parent)
+        assert grandchild in _confined(user)
+    finally:
+        for pid in (parent, grandchild, *([int(late.read_text())] if late.exists()
+                                           and late.read_text().strip() else [])):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+
+
+def test_another_users_kept_sandbox_is_listed_to_root_but_refuses_none_of_its_runs(
+        survivor, area, user):
+    """Root's `status` lists nobody's survivor; its record's grants are nobody's word (and
+    its sandbox writes only where nobody may), so they refuse no run of root's."""
+    if user == "root":
+        pytest.skip("about another user's survivor")
+    assert _confined("root").get(survivor, {}).get("kept") is True
+    res = cli("run", "-q", "--rx", "/", "--audit", str(area.allowed / "root.jsonl"), "--",
+              "/bin/true")
+    assert res.returncode == 0, res.stderr
+
+
+def test_processes_no_record_can_name_are_ended(area, user, xdg):
+    """Fail closed: a record directory that is not private (0755) gets no record, so what the
+    program left cannot be named; it is ended, and the run says why."""
+    if user == "root":
+        pytest.skip("root's record directory is /run/stockade, shared with other runs")
+    (xdg / "stockade").mkdir(mode=0o755)
+    os.chmod(xdg / "stockade", 0o755)
+    os.chown(xdg / "stockade", 65534, 65534)
+    pid_file = area.allowed / "pid"
+    script = (f"sh -c 'echo $$ > {pid_file}; exec sleep 60' </dev/null >/dev/null 2>&1 & "
+              f"while [ ! -s {pid_file} ]; do sleep 0.05; done; exit 0")
+    res = cli("run", "--keep-running", "--rx", "/", "--rw", str(area.allowed), "--rw",
+              "/dev/null", "--", "/bin/sh", "-c", script, user=user)
+    left = int(pid_file.read_text())
+    try:
+        assert res.returncode == 0, res.stderr
+        assert _gone(left), "a process no record names was left running"
+        assert res.stderr.splitlines()[-1] == (
+            "stockade run: ended 1 process the program left running (--keep-running could "
+            "not name them: no status record was written)"), res.stderr
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(left, 9)

@@ -125,6 +125,7 @@ class AfterExit:
         self.keyring = keyring  # a keyring run's are always ended (no --keep-running)
         self.ended = 0
         self.running: list[int] = []  # with `keep`: the pids left running
+        self.unkept: str | None = None  # with `keep`: why they were ended after all
         self.others = frozenset(_children())
 
     def __call__(self) -> None:

@@ -163,7 +163,8 @@ def _survivors(data: dict[str, Any]) -> list[tuple[int, int]] | None:
 def kept_records(uid: int, dirs: list[Path] | None = None) -> list[dict[str, Any]]:
     """The `run --keep-running` records believed now, from the directories of `record_dirs`
     (root: every user's too): {"path", "profile", "mode", "live": [pids of the survivors it
-    names that live], "grants": [[path, Landlock rights], ...]} for each whose file belongs
+    names that live], "owner": the file's uid, "grants": [[path, Landlock rights], ...]} for
+    each whose file belongs
     to root or to the uid of a survivor that lives with the recorded start time. A record
     none of whose survivors runs is stale: left out (`survey_kept` lists it)."""
     return survey_kept(uid, dirs)[0]
@@ -200,6 +201,7 @@ def survey_kept(uid: int, dirs: list[Path] | None = None
                 continue
             believed.append({"path": str(path), "profile": str(data.get("profile")),
                              "mode": str(data.get("mode", "enforce")), "live": live,
+                             "owner": owner,
                              "grants": [g for g in grants if isinstance(g, list) and len(g) == 2
                                         and isinstance(g[0], str) and type(g[1]) is int]})
     return believed, stale

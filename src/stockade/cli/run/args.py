@@ -109,8 +109,9 @@ OPTIONS = (
     Option(("--keep-running",), dict(
         action="store_true",
         help="leave running the processes the program leaves behind when it exits (by "
-        "default they are ended with it, as firejail does); they keep the sandbox, and "
-        "neither their later denials nor what they do is recorded")),
+        "default they are ended with it, as firejail does); they keep the sandbox, the "
+        "status record names them while they live (status lists them; later runs count "
+        "their grants), and their later denials are not recorded")),
     Option(("--no-status-record",), dict(
         dest="status_record", action="store_false",
         help="do not write the status record (PID.json in /run/stockade for root, else in "

@@ -463,9 +463,7 @@ def _run(args: argparse.Namespace) -> int:
                 status = launcher.launch(prep, command, on_started=started,
                                          before_exec=keeper, after_exit=left)
             if left.running:  # --keep-running: the record names them, or they are ended
-                ended = keeping.keep(keeper, left, grants)
-                if ended:
-                    tell.say(ended)
+                keeping.keep(keeper, left, grants)
         except launcher.LaunchError as err:
             if audit:
                 report.write_record(audit, {"event": "error", "error": str(err),

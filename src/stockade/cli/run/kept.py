@@ -37,35 +37,35 @@ def check_can_keep(args: argparse.Namespace) -> None:
 
 
 def keep(keeper: Keeper | None, left: AfterExit,
-         grants: list[tuple[str, AccessFs]] | None) -> str | None:
+         grants: list[tuple[str, AccessFs]] | None) -> None:
     """After the program exited leaving `left.running`: keep the record naming them (every
     process of their trees) and the sandbox's write `grants` (None: it may write anywhere);
-    when that fails, end them (fail closed) and say why. None when all is kept or nothing
-    was left."""
+    when that fails, end them (fail closed; `left.unkept` says why, `left.ended` how many)."""
     from stockade.enforce import leftovers
     from stockade.enforce.status_record import WRITE_RIGHTS
 
     if not left.running:
-        return None
+        return
     survivors = leftovers.tree(left.running)
     if survivors is None:
-        why: str | None = f"more than {leftovers.MAX_NAMED} processes to name"
+        why: str | None = f"more than {leftovers.MAX_NAMED} processes"
     elif not survivors:  # all gone meanwhile
         left.running = []
-        return None
+        return
     else:
         why = keeper.keep(survivors, [("/", WRITE_RIGHTS)] if grants is None else grants) \
             if keeper is not None else "no status record was written"
-    if why is None:
-        return None
-    left.ended = leftovers.end(left.others)
-    left.running = []
-    return f"ended the processes the program left: --keep-running cannot name them ({why})"
+    if why is not None:
+        left.unkept = why
+        left.ended = leftovers.end(left.others) or len(left.running)
+        left.running = []
 
 
 def _sandboxes() -> list[dict[str, Any]]:
-    """The kept records believed now (host.confinement.kept_records); stale ones of this
-    user's are removed on the way."""
+    """The kept records believed now (host.confinement.kept_records) that root or this user
+    wrote: another user's sandbox writes only where that user may (DAC), and the grants its
+    record claims are that user's word, which must not refuse this user's runs. Stale ones
+    of this user's are removed on the way."""
     import os
 
     from stockade.host.record_dirs import kept_names, record_dirs
@@ -79,7 +79,7 @@ def _sandboxes() -> list[dict[str, Any]]:
     believed, stale = survey_kept(uid)
     if stale:
         remove_stale_kept(stale)
-    return believed
+    return [rec for rec in believed if rec["owner"] in (0, uid)]
 
 
 def _who(rec: dict[str, Any]) -> str:

@@ -93,7 +93,9 @@ def leftovers(left: AfterExit, audit: RecordFile | None, quiet: bool) -> None:
     count = left.ended or len(left.running)
     what = f"{count} process{'es' if count > 1 else ''} the program left"
     if left.ended:
-        why = "it may use the keyring" if left.keyring else "--keep-running keeps them"
+        why = ("it may use the keyring" if left.keyring else
+               f"--keep-running could not name them: {left.unkept}" if left.unkept else
+               "--keep-running keeps them")
         say(f"ended {what} running ({why})")
     else:
         pids = ", ".join(map(str, left.running[:5])) + (", ..." if count > 5 else "")
