@@ -39,13 +39,19 @@ def _paths(value: Any) -> list[str]:
 
 def stack_inputs(spec: StackSpec) -> list[str]:
     """The files and directories the modules of `spec` read their policy from (a directory
-    counts with everything beneath it); AppArmor's system include directory where its
-    profiles may include from it."""
+    counts with everything beneath it; TOMOYO's by its four policy files); AppArmor's system
+    include directory where its profiles may include from it."""
     out: list[str] = []
     for name in spec.names():
         settings = spec.settings.get(name, {})
         for option in PATH_OPTIONS.get(name, ()):
-            out += _paths(settings.get(option))
+            found = _paths(settings.get(option))
+            if name == "tomoyo":  # the directory's policy files, present or not (a grant
+                # beside them, as on an out/ directory in it, changes none of them)
+                from stockade.modules.tomoyo.policy import FILE_KINDS
+
+                found = [os.path.join(d, kind) for d in found for kind in FILE_KINDS]
+            out += found
         if name == "apparmor" and settings.get("profiles") \
                 and settings.get("system_includes", True) is not False:
             from stockade.policy_dirs import SYSTEM_DIR
