@@ -91,6 +91,17 @@ def test_setools_helper_runs_no_pth_a_sandbox_planted(area, user, monkeypatch):
     assert not marker.exists(), f"the unconfined launcher's helper ran the .pth: {marker.read_text()}"
 
 
+def test_a_grant_over_what_the_setools_helper_imports_is_refused(user):
+    """own_code judged the launcher's sys.path only: a grant inside the directory the helper
+    imports SETools from (not on a venv's sys.path) was accepted. (Nothing is written: the
+    run is refused before its program starts, or runs /usr/bin/true.)"""
+    _needs_binary_policy()
+    res = cli("run", "--rx", "/", "--rw", "/usr/lib/python3/dist-packages/setools", "--",
+              "/usr/bin/true", user=user)
+    assert res.returncode == 125, res.stderr
+    assert "the launcher's own code /usr/lib/python3/dist-packages" in res.stderr, res.stderr
+
+
 SWAP = """
 import glob, os, sys, time
 tmp = sys.argv[1]

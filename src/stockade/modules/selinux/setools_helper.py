@@ -28,10 +28,17 @@ TIMEOUT = 600  # seconds: Debian's policy takes ~5 s
 
 def code_paths() -> list[str]:
     """What the helper executes that is not the launcher's own code: the interpreter (by its
-    name: own_code follows its links) and the directories SETools is imported from. Its
-    standard library is the launcher's where the launcher's venv is made from the same
-    interpreter (docs/selinux.md)."""
-    return [SYSTEM_PYTHON, *SETOOLS_DIRS]
+    name: own_code follows its links), its standard library where a POSIX build keeps it
+    (PREFIX/lib/python3.X and PREFIX/lib/python3X.zip, PREFIX above the interpreter's real
+    directory: the launcher's own where its venv is made from the same interpreter), and the
+    directories SETools is imported from."""
+    real = os.path.realpath(SYSTEM_PYTHON)
+    name = os.path.basename(real)  # python3.11
+    stdlib = []
+    if name.startswith("python3.") and name[len("python3."):].isdigit():
+        lib = os.path.join(os.path.dirname(os.path.dirname(real)), "lib")
+        stdlib = [os.path.join(lib, name), os.path.join(lib, name.replace(".", "") + ".zip")]
+    return [SYSTEM_PYTHON, *stdlib, *SETOOLS_DIRS]
 
 
 def command(script: str, policy: str) -> list[str]:
