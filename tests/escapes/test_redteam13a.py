@@ -204,6 +204,23 @@ def test_a_run_that_may_write_its_module_policy_is_refused(area, user, module):
     assert "the module policy's input" not in res.stderr, res.stderr
 
 
+def test_an_apparmor_module_profiles_include_in_a_grant_is_refused(area, user):
+    """What apparmor.profiles include counts as their files do (the same loader as `run -p`'s
+    inputs): a profile kept out of the grant that includes a file inside it is refused."""
+    box = _box(area, user)
+    inc = box / "inc"
+    inc.write_text("/etc/** r,\n")
+    profile = area.root / "p.aa"
+    profile.write_text(f'profile p /usr/bin/sh {{\n  #include "{inc}"\n  /usr/** rix,\n}}\n')
+    for p in (inc, profile):
+        os.chmod(p, 0o644)
+    res = cli("run", "--mode", "enforce", "--lsm", "apparmor", "--module-option",
+              f"apparmor.profiles={json.dumps([str(profile)])}", "--rx", "/", "--rw", str(box),
+              "--", "/usr/bin/true", user=user, timeout=120)
+    assert res.returncode == 125, res.stderr
+    assert f"the module policy's input {inc}" in res.stderr, res.stderr
+
+
 INIT_POLICY = "/usr/lib/tomoyo/init_policy"
 
 

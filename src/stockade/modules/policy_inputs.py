@@ -39,8 +39,8 @@ def _paths(value: Any) -> list[str]:
 
 def stack_inputs(spec: StackSpec) -> list[str]:
     """The files and directories the modules of `spec` read their policy from (a directory
-    counts with everything beneath it; TOMOYO's by its four policy files); AppArmor's system
-    include directory where its profiles may include from it."""
+    counts with everything beneath it; TOMOYO's by its four policy files), and what
+    AppArmor's profiles include."""
     out: list[str] = []
     for name in spec.names():
         settings = spec.settings.get(name, {})
@@ -52,12 +52,34 @@ def stack_inputs(spec: StackSpec) -> list[str]:
 
                 found = [os.path.join(d, kind) for d in found for kind in FILE_KINDS]
             out += found
-        if name == "apparmor" and settings.get("profiles") \
-                and settings.get("system_includes", True) is not False:
-            from stockade.policy_dirs import SYSTEM_DIR
-
-            out.append(SYSTEM_DIR)
+        if name == "apparmor":
+            out += _apparmor_includes(settings)
     return list(dict.fromkeys(out))
+
+
+def _apparmor_includes(settings: dict[str, Any]) -> list[str]:
+    """What AppArmor's profiles include, as `run -p`'s loader lists it (policy.includes.Loader
+    .inputs: every file by the name it was asked through, every place an include was looked
+    for, /etc/apparmor.d): the module reads its profiles with the same loader."""
+    from stockade.policy.checker import profile_files
+    from stockade.policy.includes import Loader, is_path
+
+    profiles = settings.get("profiles") or []
+    profiles = [profiles] if isinstance(profiles, str) else profiles
+    dirs = settings.get("include_dirs") or []
+    loader = Loader([dirs] if isinstance(dirs, str) else list(dirs),
+                    system=settings.get("system_includes", True) is not False)
+    for source in profiles if isinstance(profiles, list) else []:
+        if not isinstance(source, str):
+            continue  # the module refuses it when it is built
+        if not is_path(source):
+            loader.load_text(source)
+        elif os.path.isdir(source):
+            for path in profile_files([source]):
+                loader.load_file(path)
+        else:
+            loader.load_file(source)
+    return list(loader.inputs)
 
 
 def run_inputs(lsm: str | None, options: list[str]) -> list[str]:
