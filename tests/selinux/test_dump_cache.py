@@ -60,3 +60,15 @@ def test_a_planted_link_is_not_written_through(cache, tmp_path):
     cache.save("p-v2.json", {"types": []}, P)
     assert victim.read_text() == "precious\n"
     assert cache.load("p-v2.json", P) in (None, {"types": []})
+
+
+def test_an_oversized_policy_is_refused_before_it_is_read_whole(tmp_path, monkeypatch):
+    """The importer holds the policy's bytes (hashed, then handed to the helper): bounded."""
+    from stockade.errors import StockadeError
+    from stockade.modules.selinux import importer
+
+    big = tmp_path / "policy.33"
+    big.write_bytes(b"\x8c\xff\x7c\xf9" + b"\0" * 4096)
+    monkeypatch.setattr(importer, "MAX_POLICY_BYTES", 4096)
+    with pytest.raises(StockadeError, match="larger than"):
+        importer.dump_policy(str(big), use_cache=False)

@@ -103,7 +103,8 @@ def code_paths() -> list[str]:
     directories (sitecustomize, usercustomize, *.pth), the files of the modules loaded now
     outside those directories or reached through a link, and the directories of the files
     mapped into the launcher (shared libraries), and what the SELinux importer's helper runs
-    (modules/selinux/setools_helper.py: the system Python and SETools' directory)."""
+    (modules/selinux/setools_helper.py: the system Python, its standard library and SETools'
+    directory)."""
     import stockade
     from stockade.modules.selinux import setools_helper
 

@@ -31,6 +31,7 @@ from stockade.modules.selinux.policy import (
     eval_cond,
 )
 
+MAX_POLICY_BYTES = 256 << 20  # held in memory once, and once more in the helper's memfd
 _COND_OPS = {"!": "not", "&&": "and", "||": "or", "^": "xor", "==": "eq", "!=": "neq"}
 _CONSTRAINT_OPS = {"==": "eq", "!=": "neq", "dom": "dom", "domby": "domby", "incomp": "incomp"}
 
@@ -41,9 +42,13 @@ def read_policy(path: str) -> bytes:
     require_input(path, "policy")
     try:
         with open(path, "rb") as f:
-            return f.read()
+            data = f.read(MAX_POLICY_BYTES + 1)
     except OSError as err:
         raise StockadeError(f"cannot read policy {path}: {err.strerror}") from None
+    if len(data) > MAX_POLICY_BYTES:
+        raise StockadeError(f"policy {path} is larger than {MAX_POLICY_BYTES >> 20} MiB "
+                            "(Debian's policy.33 is 2 MiB)")
+    return data
 
 
 #: opens the cache of dumps (enforce/plan/cache/dumps.py: private, authenticated with the
