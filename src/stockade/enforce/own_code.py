@@ -102,8 +102,11 @@ def code_paths() -> list[str]:
     prefix, the interpreter, the script and pyvenv.cfg, the start-up files of the search
     directories (sitecustomize, usercustomize, *.pth), the files of the modules loaded now
     outside those directories or reached through a link, and the directories of the files
-    mapped into the launcher (shared libraries)."""
+    mapped into the launcher (shared libraries), and what the SELinux importer's helper runs
+    (modules/selinux/setools_helper.py: the system Python, its standard library and SETools'
+    directory)."""
     import stockade
+    from stockade.modules.selinux import setools_helper
 
     package = os.path.dirname(os.path.abspath(stockade.__file__))
     dirs = [package, *_search_dirs()]
@@ -118,6 +121,7 @@ def code_paths() -> list[str]:
     # by their directories (a grant inside one counts too): fewer paths to judge, 0.4 ms less
     paths += dict.fromkeys(os.path.dirname(p) for p in _mapped_files()
                            if not p.startswith(inside))
+    paths += setools_helper.code_paths()  # the SELinux importer's helper, run isolated
     return list(dict.fromkeys(paths))
 
 

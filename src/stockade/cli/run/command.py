@@ -63,11 +63,13 @@ def _records_unprotected(args: argparse.Namespace, plan: EnforcementPlan) -> boo
 
 
 def _refuse_code_exposure(grants: list[tuple[str, AccessFs]] | None,
-                          inputs: list[str], module_files: list[str]) -> None:
+                          inputs: list[str], module_files: list[str],
+                          module_inputs: list[str]) -> None:
     """Refuse (exit 125) a plan whose writes (`grants`; None: a run that protects nothing of
     the launcher's) reach the code the unconfined launcher runs later (stockade's modules, the
-    interpreter, sys.path, --module-file: enforce/own_code.py) or what its profile was read
-    from (`inputs`: ProfilePlan.inputs), which every later run reads again."""
+    interpreter, sys.path, --module-file: enforce/own_code.py), what its profile was read
+    from (`inputs`: ProfilePlan.inputs) or its module stack's policy (`module_inputs`:
+    modules/policy_inputs.py), which every later run reads again."""
     if grants is None:
         return
     from stockade.enforce import own_code
@@ -82,6 +84,23 @@ def _refuse_code_exposure(grants: list[tuple[str, AccessFs]] | None,
         raise StockadeError(f"the profile's input {why}: the program could rewrite the policy "
                             "of every later run (keep the profile where the program cannot write, or "
                             "narrow the grant)", SETUP_FAILED)
+    why = own_code.paths_exposure(module_inputs, grants, known) \
+        if not own_code.writes_anywhere(grants) else None
+    if why is not None:
+        raise StockadeError(f"the module policy's input {why}: the program could rewrite the "
+                            "policy of every later run with these --module-option values (keep "
+                            "the policy where the program cannot write, or narrow the grant)",
+                            SETUP_FAILED)
+
+
+def _module_inputs(args: argparse.Namespace) -> list[str]:
+    """What the run's module stack reads its policy from (none when it builds no stack: no
+    --mode, no --module-file)."""
+    if not (getattr(args, "mode", None) or getattr(args, "module_file", None)):
+        return []
+    from stockade.modules.policy_inputs import run_inputs
+
+    return run_inputs(args.lsm, list(args.module_option or []))
 
 
 def _open_outputs(args: argparse.Namespace, grants: list[tuple[str, AccessFs]] | None
@@ -361,10 +380,12 @@ def _run(args: argparse.Namespace) -> int:
 
     grants = None if _records_unprotected(args, plan) else write_grants(plan)
     module_files = list(getattr(args, "module_file", None) or [])
-    _refuse_code_exposure(grants, inputs, module_files)
+    module_inputs = _module_inputs(args)
+    _refuse_code_exposure(grants, inputs, module_files, module_inputs)
     keeping.check_can_keep(args)
     # sandboxes left running by earlier runs (--keep-running) may write here too
-    kept = None if grants is None else keeping.refuse_exposure(args, inputs, module_files)
+    kept = None if grants is None else keeping.refuse_exposure(args, inputs + module_inputs,
+                                                                module_files)
     audit, learn = _open_outputs(args, None if grants is None else grants + (kept or []))
     try:
         outputs = [os.fstat(fd) for fd in (audit.fd if audit else None, learn) if fd is not None]

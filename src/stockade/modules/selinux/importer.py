@@ -1,8 +1,9 @@
 """Import a kernel binary policy (e.g. Debian's policy.33) into a compiled `Policy`.
 
 SETools reads the binary format; it belongs to the system Python, so `setools_dump.py` runs
-there as a subprocess and writes JSON, which is cached (by `DUMP_CACHE`: the CLI's private,
-keyring-authenticated store) keyed by the SHA-256 of the policy file and the dump format.
+there as an isolated subprocess (setools_helper.py) and returns JSON through a pipe, which is
+cached (by `DUMP_CACHE`: the CLI's private, keyring-authenticated store) keyed by, and bound
+to, the SHA-256 of the policy's bytes and the dump format.
 Everything else is built here, into the same structures the CIL compiler produces.
 """
 
@@ -10,9 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -33,22 +31,24 @@ from stockade.modules.selinux.policy import (
     eval_cond,
 )
 
-SYSTEM_PYTHON = os.environ.get("STOCKADE_SETOOLS_PYTHON", "/usr/bin/python3")
+MAX_POLICY_BYTES = 256 << 20  # held in memory once, and once more in the helper's memfd
 _COND_OPS = {"!": "not", "&&": "and", "||": "or", "^": "xor", "==": "eq", "!=": "neq"}
 _CONSTRAINT_OPS = {"==": "eq", "!=": "neq", "dom": "dom", "domby": "domby", "incomp": "incomp"}
 
 
-def policy_hash(path: str) -> str:
-    """SHA-256 of the policy file."""
-    digest = hashlib.sha256()
+def read_policy(path: str) -> bytes:
+    """The bytes of the policy file, read once: they are hashed and dumped (a file rewritten
+    between a hash and a second read would have its hash name another policy's dump)."""
     require_input(path, "policy")
     try:
         with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
+            data = f.read(MAX_POLICY_BYTES + 1)
     except OSError as err:
         raise StockadeError(f"cannot read policy {path}: {err.strerror}") from None
-    return digest.hexdigest()
+    if len(data) > MAX_POLICY_BYTES:
+        raise StockadeError(f"policy {path} is larger than {MAX_POLICY_BYTES >> 20} MiB "
+                            "(Debian's policy.33 is 2 MiB)")
+    return data
 
 
 #: opens the cache of dumps (enforce/plan/cache/dumps.py: private, authenticated with the
@@ -58,35 +58,37 @@ DUMP_CACHE: Callable[[], Any] | None = None
 
 
 def dump_policy(path: str, *, use_cache: bool = True) -> dict[str, Any]:
-    """The SETools dump of a binary policy, from the cache when it is there."""
-    name = f"{policy_hash(path)[:32]}-v{setools_dump.FORMAT}.json"
+    """The SETools dump of a binary policy, from the cache when it is there. A cached dump
+    is taken only as the dump of these bytes in this format (`identity`: red team 13)."""
+    policy = read_policy(path)
+    digest = hashlib.sha256(policy).hexdigest()
+    name = f"{digest[:32]}-v{setools_dump.FORMAT}.json"
+    identity = {"policy_sha256": digest, "format": setools_dump.FORMAT}
     cache = DUMP_CACHE() if use_cache and DUMP_CACHE is not None else None
     try:
-        return _cached_dump(path, name, cache)
+        if cache is not None:
+            found = cache.load(name, identity)
+            if isinstance(found, dict):
+                return found
+        data = _dump(policy, path)
+        if cache is not None:
+            cache.save(name, data, identity)
+        return data
     finally:
         if cache is not None:
             cache.close()
 
 
-def _cached_dump(path: str, name: str, cache: Any) -> dict[str, Any]:
-    if cache is not None:
-        found = cache.load(name)
-        if isinstance(found, dict):
-            return found
-    with tempfile.TemporaryDirectory(prefix="stockade-sepol-") as tmp:
-        out = os.path.join(tmp, "dump.json")
-        try:
-            proc = subprocess.run([SYSTEM_PYTHON, setools_dump.__file__, path, out],
-                                  capture_output=True, text=True, timeout=600, check=False)
-        except (OSError, subprocess.TimeoutExpired) as err:
-            raise StockadeError(f"cannot run {SYSTEM_PYTHON} to read the policy with setools: {err}"
-                                ) from None
-        if proc.returncode != 0:
-            raise StockadeError(proc.stderr.strip() or f"setools dump failed ({proc.returncode})")
-        with open(out, encoding="utf-8") as f:
-            data = json.load(f)
-    if cache is not None:
-        cache.save(name, data)
+def _dump(policy: bytes, path: str) -> dict[str, Any]:
+    """The helper's dump of `policy` (setools_helper.py: isolated, through a pipe)."""
+    from stockade.modules.selinux.setools_helper import dump_bytes
+
+    try:
+        data = json.loads(dump_bytes(policy, path))
+    except ValueError as err:
+        raise StockadeError(f"the setools dump of {path} is not JSON: {err}") from None
+    if not isinstance(data, dict) or data.get("format") != setools_dump.FORMAT:
+        raise StockadeError(f"the setools dump of {path} is not of format {setools_dump.FORMAT}")
     return data
 
 

@@ -1,7 +1,10 @@
 """Dump a kernel binary policy as JSON through SETools; run by the system Python.
 
-`python3 setools_dump.py POLICY OUT.json` — standalone on purpose (it imports nothing of
-stockade), because Debian's python3-setools belongs to /usr/bin/python3, not to a venv.
+`python3 -I -S setools_dump.py [--setools-dir DIR]... POLICY OUT.json` (OUT `-`: standard
+output) — standalone on purpose (it imports nothing of stockade), because Debian's
+python3-setools belongs to /usr/bin/python3, not to a venv. The launcher runs it isolated
+(setools_helper.py): the only directories added to the standard library's are the
+--setools-dir ones, appended as they are (no site module: no *.pth runs).
 Conditional expressions and constraint expressions are kept in SETools' postfix order.
 """
 
@@ -98,19 +101,29 @@ def dump(path: str) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    """Write the dump of argv[1] to argv[2]."""
-    if len(argv) != 3:
-        sys.stderr.write("usage: setools_dump.py POLICY OUT.json\n")
+    """Write the dump of POLICY to OUT.json (`-`: standard output), after putting the
+    --setools-dir directories on sys.path."""
+    args = argv[1:]
+    while len(args) > 2 and args[0] == "--setools-dir":
+        if args[1] not in sys.path:
+            sys.path.append(args[1])
+        args = args[2:]
+    if len(args) != 2:
+        sys.stderr.write("usage: setools_dump.py [--setools-dir DIR]... POLICY OUT.json\n")
         return 2
     try:
-        data = dump(argv[1])
+        data = dump(args[0])
     except ImportError:
         sys.stderr.write("setools is not installed for this python (apt install python3-setools)\n")
         return 3
     except Exception as err:
-        sys.stderr.write(f"cannot read policy {argv[1]}: {type(err).__name__}: {err}\n")
+        sys.stderr.write(f"cannot read policy {args[0]}: {type(err).__name__}: {err}\n")
         return 1
-    with open(argv[2], "w", encoding="utf-8") as f:
+    if args[1] == "-":
+        json.dump(data, sys.stdout, separators=(",", ":"))
+        sys.stdout.flush()
+        return 0
+    with open(args[1], "w", encoding="utf-8") as f:
         json.dump(data, f, separators=(",", ":"))
     return 0
 

@@ -5,7 +5,12 @@ authenticated with the key in the user's kernel keyring.
 The dump decides what a later `run --lsm selinux` allows, and ~/.cache is often inside a
 sandbox's writable grants: an unauthenticated file there could be rewritten (every type made
 permissive) or replaced by a link the next run writes through (red team 12). While a mark says
-the key may be exposed (marks.py) the cache is neither read nor written."""
+the key may be exposed (marks.py) the cache is neither read nor written.
+
+The MAC covers the entry's body, not its name: the body says which policy it is the dump of
+(its SHA-256, the dump format), and `load` takes it only for that policy. Otherwise a sandbox
+that may write ~/.cache could copy the authentic dump of another policy the user once ran
+with over this policy's entry (red team 13)."""
 
 from __future__ import annotations
 
@@ -23,19 +28,27 @@ class DumpCache:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def load(self, name: str) -> Any | None:
-        """The dump kept as `name`, or None (missing, not authentic: dropped)."""
+    def load(self, name: str, identity: dict[str, Any]) -> Any | None:
+        """The dump kept as `name` if its body says it is the dump of `identity` (the policy's
+        hash and the dump format), else None (missing; not authentic, or another policy's:
+        dropped)."""
         try:
             found = self.store.read(name)
         except ValueError:
             self.store.remove(name)
             return None
-        return None if found is None else found[0].get("dump")
+        if found is None:
+            return None
+        if found[0].get("identity") != identity:
+            self.store.remove(name)
+            return None
+        return found[0].get("dump")
 
-    def save(self, name: str, data: Any) -> None:
-        """Keep `data` as `name` (a failure only costs the next run time)."""
+    def save(self, name: str, data: Any, identity: dict[str, Any]) -> None:
+        """Keep `data`, the dump of `identity`, as `name` (a failure only costs the next run
+        time)."""
         with suppress(OSError, ValueError):
-            self.store.write(name, {"dump": data})
+            self.store.write(name, {"identity": identity, "dump": data})
 
     def close(self) -> None:
         """Release the directory."""
