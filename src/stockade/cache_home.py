@@ -40,6 +40,14 @@ def config_home() -> tuple[str | None, str]:
     return _user_directory("XDG_CONFIG_HOME", ".config", "the configuration directory")
 
 
+def profile_store() -> str | None:
+    """Where `learn` writes the profiles it makes without -o: stockade/profiles in the
+    configuration directory (made by learn, not here); None for a user without one. Every
+    `run` refuses a plan that may write it (cli/run/command.py `_refuse_code_exposure`)."""
+    base = config_home()[0]
+    return None if base is None else os.path.join(base, "stockade", "profiles")
+
+
 def stockade_base() -> tuple[str, list[str]] | None:
     """The directory the user names for caches (XDG_CACHE_HOME, else the home directory), and
     the components below it up to stockade's own directory (`.cache`, `stockade`): those are

@@ -262,11 +262,10 @@ def default_profile_path(program: str) -> str:
     writes /etc/apparmor.d: a place programs do not write, so that `run -p` does not refuse a
     profile its program could rewrite (learned in the current directory, a program that
     creates files there could). The current directory for a user without a home."""
-    from stockade.cache_home import config_home
+    from stockade.cache_home import profile_store
 
-    base = config_home()[0]
-    if base is not None:
-        directory = os.path.join(base, "stockade", "profiles")
+    directory = profile_store()
+    if directory is not None:
         try:
             os.makedirs(directory, 0o700, exist_ok=True)
             return os.path.join(directory, profile_file_name(program))

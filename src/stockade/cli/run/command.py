@@ -64,8 +64,9 @@ def _refuse_code_exposure(grants: list[tuple[str, AccessFs]] | None,
                           inputs: list[str], module_files: list[str]) -> None:
     """Refuse (exit 125) a plan whose writes (`grants`; None: a run that protects nothing of
     the launcher's) reach the code the unconfined launcher runs later (stockade's modules, the
-    interpreter, sys.path, --module-file: enforce/own_code.py) or what its profile was read
-    from (`inputs`: ProfilePlan.inputs), which every later run reads again."""
+    interpreter, sys.path, --module-file: enforce/own_code.py), what its profile was read
+    from (`inputs`: ProfilePlan.inputs), which every later run reads again, or the profile
+    store learn writes to (cache_home.profile_store: what later `run -p` read)."""
     if grants is None:
         return
     from stockade.enforce import own_code
@@ -75,12 +76,47 @@ def _refuse_code_exposure(grants: list[tuple[str, AccessFs]] | None,
     if why is not None:
         raise StockadeError(f"the launcher's own code {why}: the program could change what "
                             "the unconfined launcher runs (narrow the grant)", SETUP_FAILED)
-    why = own_code.paths_exposure(inputs, grants, known) if not own_code.writes_anywhere(grants) \
-        else None
+    if own_code.writes_anywhere(grants):
+        return
+    why = own_code.paths_exposure(inputs, grants, known)
     if why is not None:
         raise StockadeError(f"the profile's input {why}: the program could rewrite the policy "
                             "of every later run (keep the profile where the program cannot write, or "
                             "narrow the grant)", SETUP_FAILED)
+    linked = own_code.hard_linked(inputs, grants)
+    if linked is not None:
+        raise StockadeError(f"the profile's input {linked[0]} has {linked[1]} hard links on the "
+                            "file system of a writable grant: the program could rewrite it "
+                            "through one inside the grant (keep the profile with one link, or "
+                            "narrow the grant)", SETUP_FAILED)
+    _refuse_store_exposure(grants, known)
+
+
+def _refuse_store_exposure(grants: list[tuple[str, AccessFs]], known: dict[str, object]
+                           ) -> None:
+    """Refuse (exit 125) a plan that may write the profile store `learn` writes to
+    (cache_home.profile_store), a link on the way to it or a second link of a profile in it:
+    later `run -p` enforce what the program left there (red team 13)."""
+    from stockade.cache_home import profile_store
+    from stockade.enforce import own_code
+
+    store = profile_store()
+    if store is None:
+        return
+    why = own_code.paths_exposure([store], grants, known)
+    if why is None:
+        try:
+            names = os.listdir(store)
+        except OSError:
+            names = []
+        linked = own_code.hard_linked([os.path.join(store, n) for n in names], grants)
+        if linked is not None:
+            why = f"holds {linked[0]} with {linked[1]} hard links on the file system of a " \
+                  "writable grant"
+    if why is not None:
+        raise StockadeError(f"stockade's profile store {why}: the program could rewrite the "
+                            "profiles `learn` writes there, which later `run -p` enforce "
+                            f"(narrow the grant to leave out {store})", SETUP_FAILED)
 
 
 def _open_outputs(args: argparse.Namespace, grants: list[tuple[str, AccessFs]] | None
