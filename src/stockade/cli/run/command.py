@@ -125,6 +125,12 @@ def _open_outputs(args: argparse.Namespace, grants: list[tuple[str, AccessFs]] |
     only a regular file, and not a file the program may write (status_record.exposure). The
     supervisor gets these descriptors (never the paths again: they could name another file
     by then)."""
+    learn_fd = getattr(args, "learn_fd", None)
+    if learn_fd is not None:
+        if getattr(args, "learn", None) or grants is not None:
+            raise UsageError("--learn-fd is stockade learn's (its run writes anywhere): give "
+                             "--learn FILE")
+        args.learn = "learn's observations"  # the name in messages: the file has none
     if not args.audit and not getattr(args, "learn", None):
         return None, None
     from stockade.enforce import output_file
@@ -137,8 +143,12 @@ def _open_outputs(args: argparse.Namespace, grants: list[tuple[str, AccessFs]] |
     learn = None
     if getattr(args, "learn", None):
         try:
-            learn = (output_file.open_output(args.learn, "--learn file") if grants is None else
-                     output_file.open_unexposed(args.learn, "observations", "--learn", grants))
+            if learn_fd is not None:
+                learn = output_file.adopt(learn_fd, "--learn-fd")
+            else:
+                learn = (output_file.open_output(args.learn, "--learn file") if grants is None
+                         else output_file.open_unexposed(args.learn, "observations", "--learn",
+                                                         grants))
         except BaseException:
             if audit:
                 audit.close()
