@@ -53,7 +53,6 @@ def _port(text: str) -> int:
 _MODE = Group(exclusive=True)
 _CHATTER = Group(exclusive=True)
 _MONITOR = Group("reference monitor (seccomp user notification)")
-_SUPPRESS = "==SUPPRESS=="  # argparse.SUPPRESS, without importing argparse (start-up)
 
 #: the flags of `stockade run`, in the order help lists them (cli/_options.py: argparse and
 #: the fast path of a plain run both read this)
@@ -144,8 +143,10 @@ OPTIONS = (
         help="append every access the program makes here, one JSON object per line (time, "
         "pid, comm, exe, syscall, op, path, access, target, peer, result, ...), as `stockade "
         "learn` reads them"), _MONITOR),
-    # `stockade learn`'s own: a file it opened with no name (no other sandbox can open it)
-    Option(("--learn-fd",), dict(type=int, metavar="FD", help=_SUPPRESS), _MONITOR),
+    Option(("--learn-fd",), dict(
+        type=int, metavar="FD",
+        help="as --learn, to this inherited descriptor: the nameless file `stockade learn` "
+        "hands its run (no other sandbox can open it by a name)"), _MONITOR),
     Option(("argv",), dict(nargs=REMAINDER, metavar="-- CMD ARGS", help="the command to run")),
 )
 
