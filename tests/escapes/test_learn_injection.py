@@ -78,3 +78,33 @@ def test_a_concurrent_sandbox_cannot_add_observations(user: str) -> None:
         assert not os.listdir(tmp)  # learn left no file there, named or not
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_the_observations_file_never_has_a_name(tmp_path, monkeypatch) -> None:
+    """With O_TMPFILE and without it (a file system that lacks it): the descriptor learn
+    hands its run is of a file with no link, and nothing is left in the temporary
+    directory."""
+    import os
+    import tempfile
+
+    from stockade.cli import learn
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    real_open = os.open
+
+    def no_tmpfile(path, flags, *args, **kw):
+        if flags & os.O_TMPFILE == os.O_TMPFILE:
+            raise OSError(95, "Operation not supported")
+        return real_open(path, flags, *args, **kw)
+
+    for patched in (False, True):
+        if patched:
+            monkeypatch.setattr(os, "open", no_tmpfile)
+        fd = learn._nameless_file()
+        try:
+            assert os.fstat(fd).st_nlink == 0
+            assert os.listdir(tmp_path) == []
+            os.write(fd, b'{"pid": 1}\n')
+            assert learn._read_lines(fd) == [{"pid": 1}]
+        finally:
+            os.close(fd)
