@@ -103,7 +103,8 @@ def code_paths() -> list[str]:
     prefix, the interpreter, the script and pyvenv.cfg, the start-up files of the search
     directories (sitecustomize, usercustomize, *.pth), the files of the modules loaded now
     outside those directories or reached through a link, and the directories of the files
-    mapped into the launcher (shared libraries)."""
+    mapped into the launcher (shared libraries) and the names the kernel and the dynamic
+    loader find them through (loader_names)."""
     import stockade
 
     package = os.path.dirname(os.path.abspath(stockade.__file__))
@@ -117,8 +118,12 @@ def code_paths() -> list[str]:
         if isinstance(path, str) and (not path.startswith(inside) or os.path.islink(path)):
             paths.append(path)
     # by their directories (a grant inside one counts too): fewer paths to judge, 0.4 ms less
-    paths += dict.fromkeys(os.path.dirname(p) for p in _mapped_files()
-                           if not p.startswith(inside))
+    mapped = _mapped_files()
+    paths += dict.fromkeys(os.path.dirname(p) for p in mapped if not p.startswith(inside))
+    # and by the names the kernel and the loader open them through (PT_INTERP, ld.so.cache)
+    from stockade.enforce import loader_names
+
+    paths += loader_names.names(os.path.realpath(sys.executable or "/"), mapped)
     return list(dict.fromkeys(paths))
 
 
