@@ -281,7 +281,10 @@ PYTHON_VERSION_OK = sys.version_info >= (3, 11)
 
 
 #: the environment of command-line tests that run stockade as root or as nobody
-USER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp"}
+#: (no configuration directory: root's would be /tmp/.config, and every `run --rw /tmp` is
+#: refused for the profile store `learn` keeps there: cache_home.profiles_dir)
+USER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp",
+            "XDG_CONFIG_HOME": "/nonexistent/.config"}
 
 
 def stockade_as(user: str, *args: str, cwd: Path, env: dict[str, str] | None = None,

@@ -102,3 +102,30 @@ def test_the_plan_cache_is_not_made_through_a_planted_link(area, user, monkeypat
     assert res.returncode == 0, res
     assert "plan cache: off" in res.stderr and "symbolic link" in res.stderr, res.stderr
     assert list(target.iterdir()) == []
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_a_profile_with_a_second_link_on_a_written_file_system_is_refused(area, user, cache):
+    """Red team 13 (rt/profile_hard_link_in_grant.sh): a profile kept outside its grant but
+    with a second hard link inside it (a `cp -al` backup) was accepted, and its program
+    rewrote it through the link. A profile input with more than one link on the file system
+    of a writable grant is refused, as the --audit and --learn files are."""
+    prof = area.root / "app.aa"
+    text = f"profile app /usr/bin/sh {{\n{BODY}  /usr/bin/** rix,\n  {area.allowed}/** rw,\n}}\n"
+    _write(prof, text, user)
+    link = area.allowed / "backup.aa"
+    os.link(prof, link)
+    flags = [] if cache else ["--no-cache"]
+    script = f"echo '  /** w,' >> {link}"
+    res = cli("run", "-q", *flags, "-p", str(prof), "--", "/usr/bin/sh", "-c", script,
+              user=user)
+    assert res.returncode == 125, res
+    assert "the profile's input" in res.stderr and "2 hard links" in res.stderr, res
+    assert len(res.stderr.splitlines()) == 1, res
+    assert prof.read_text() == text
+    # with the one link only, the same run runs, and writes what it may
+    link.unlink()
+    res = cli("run", "-q", *flags, "-p", str(prof), "--", "/usr/bin/sh", "-c",
+              f"echo x > {area.allowed}/out", user=user)
+    assert res.returncode == 0, res
+    assert (area.allowed / "out").read_text() == "x\n"

@@ -27,6 +27,7 @@ import pytest
 from confine_helpers import NOBODY, PY, STOCKADE, scratch_for, stockade_as
 
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp",
+       "XDG_CONFIG_HOME": "/nonexistent/.config",  # no profile store in /tmp (USER_ENV's)
        "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
        "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
 

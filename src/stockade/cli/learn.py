@@ -63,7 +63,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "are refused and not learned: learn it as root)")
 
 
-def _observe(command: list[str], observations: str, keep_caps: Sequence[str] = ()) -> int:
+def _nameless_file() -> int:
+    """A file for the observations that no other process can open by a name: O_TMPFILE in
+    the temporary directory (a file of /tmp/stockade-learn-*/ was appended to by a concurrent
+    `run --rw /tmp` sandbox of the same user, and the learned profile granted what it wrote:
+    red team 13, rt/learn_observations_in_tmp.sh). Where the file system has no O_TMPFILE,
+    a file made in a private directory and unlinked at once (docs/learn.md)."""
+    directory = tempfile.gettempdir()
+    flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
+    try:
+        return os.open(directory, flags | os.O_TMPFILE, 0o600)
+    except OSError:
+        pass
+    private = tempfile.mkdtemp(prefix="stockade-learn-")
+    try:
+        path = os.path.join(private, "observations.jsonl")
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        os.unlink(path)
+        return fd
+    finally:
+        os.rmdir(private)
+
+
+def _read_lines(fd: int) -> list[dict]:
+    """The JSON lines of the observations file `fd`, from its start."""
+    chunks, offset = [], 0
+    while chunk := os.pread(fd, 1 << 20, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    text = b"".join(chunks).decode("utf-8", "surrogateescape")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _observe(command: list[str], observations: int, keep_caps: Sequence[str] = ()) -> int:
     """Run `command` under `stockade run --mode learn` (keeping `keep_caps`, names without
     `CAP_`); the program's exit status (0 when it died of a signal learn was sent and passed
     on)."""
@@ -73,9 +105,9 @@ def _observe(command: list[str], observations: str, keep_caps: Sequence[str] = (
     # -P: the current directory (the user's, which the program may write) is not searched,
     # not even for the package itself, which runpy finds before stockade/__main__.py runs
     argv = [sys.executable, "-P", "-m", "stockade", "run", "--mode", "learn", "--lsm", "capability",
-            "--learn", observations, "--no-status-record",
+            f"--learn-fd={observations}", "--no-status-record",
             *(f"--keep-cap=CAP_{name.upper()}" for name in keep_caps), "--", *command]
-    child = subprocess.Popen(argv)
+    child = subprocess.Popen(argv, pass_fds=(observations,))
     forwarded: set[int] = set()
 
     def forward(signum: int, _frame: object) -> None:
@@ -95,27 +127,23 @@ def _observe(command: list[str], observations: str, keep_caps: Sequence[str] = (
     return 0 if status - 128 in forwarded else status
 
 
-def _wait(child: subprocess.Popen[bytes], observations: str) -> int:
+def _wait(child: subprocess.Popen[bytes], observations: int) -> int:
     """The child's status; on a terminal, meanwhile, the time and the events observed so far
-    (the lines of the observations file, counted at most ~4 times a second)."""
+    (the lines of the observations file `observations`, counted at most ~4 times a second)."""
     with progress.counter("learning: events observed", unit="ev") as bar:
         if not bar.shown:
             return child.wait()
-        seen = 0
-        with contextlib.ExitStack() as files:
-            handle = None
-            while True:
-                try:
-                    return child.wait(timeout=progress.INTERVAL)
-                except subprocess.TimeoutExpired:
-                    pass
-                if handle is None and os.path.exists(observations):
-                    with contextlib.suppress(OSError):
-                        handle = files.enter_context(open(observations, "rb"))
-                if handle is not None:
-                    while chunk := handle.read(1 << 16):
-                        seen += chunk.count(b"\n")
-                    bar.set_count(seen)
+        seen = offset = 0
+        while True:
+            try:
+                return child.wait(timeout=progress.INTERVAL)
+            except subprocess.TimeoutExpired:
+                pass
+            with contextlib.suppress(OSError):
+                while chunk := os.pread(observations, 1 << 16, offset):
+                    offset += len(chunk)
+                    seen += chunk.count(b"\n")
+            bar.set_count(seen)
 
 
 def review(proposals: list[Proposal], ask: Callable[[str], str]) -> list[Proposal]:
@@ -178,22 +206,20 @@ def run(args: argparse.Namespace) -> int:
         os.close(open_output(args.output, "profile"))  # never a link: refused as for writing
         # read before the program runs: it may write where the user can
         existing = read_existing(args.output, args.include_dirs, [name, program])
-    with tempfile.TemporaryDirectory(prefix="stockade-learn-") as tmp:
-        observations = os.path.join(tmp, "observations.jsonl")
+    observations = _nameless_file()
+    try:
         status = _observe(command, observations, _kept_by(existing))
-        try:
-            with open(observations, encoding="utf-8") as f:
-                lines = [json.loads(line) for line in f if line.strip()]
-        except OSError:
-            lines = None
+        lines = _read_lines(observations)
         if not lines and status in _NOT_RUN:  # `run` said why on stderr
             raise StockadeError(f"{command[0]} was not run ({_NOT_RUN[status]}): no profile "
                                 "written", status)
-        if lines is None:
+        if not lines:
             raise StockadeError("the supervisor recorded nothing (did the program start?)")
         if args.keep_observations:
             _write_output(args.keep_observations, "--keep-observations file",
                           "".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
+    finally:
+        os.close(observations)
     seen = accesses(lines)
     if existing is not None:
         abstractions, proposals = additions(existing, seen, args.include_dirs, args.exec_mode)

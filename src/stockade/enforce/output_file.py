@@ -86,6 +86,22 @@ def _open_parent(path: str, what: str) -> tuple[int, str]:
     return fd, name or "."
 
 
+def adopt(fd: int, flag: str) -> int:
+    """`fd`, a descriptor the caller's parent handed over (`stockade learn`'s nameless
+    observations file: no sandbox can open it by a name), once checked to be an open regular
+    file; made close-on-exec so the program does not inherit it. StockadeError otherwise."""
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode) and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != \
+                os.O_RDONLY:
+            os.set_inheritable(fd, False)
+            return fd
+    except OSError:
+        pass
+    raise StockadeError(f"{flag} {fd}: not an open regular file opened for writing",
+                        SETUP_FAILED)
+
+
 def open_unexposed(path: str, what: str, flag: str,
                    grants: Iterable[tuple[str, AccessFs]]) -> int:
     """`open_output(path)`, refused (StockadeError, exit 125) when a sandbox holding `grants`

@@ -19,6 +19,7 @@ A second hard link of a code file is beyond any path check (docs/enforce.md, "Kn
 from __future__ import annotations
 
 import os
+import stat
 import sys
 
 from stockade.enforce import name_chain
@@ -102,7 +103,8 @@ def code_paths() -> list[str]:
     prefix, the interpreter, the script and pyvenv.cfg, the start-up files of the search
     directories (sitecustomize, usercustomize, *.pth), the files of the modules loaded now
     outside those directories or reached through a link, and the directories of the files
-    mapped into the launcher (shared libraries), and what the SELinux importer's helper runs
+    mapped into the launcher (shared libraries) and the names the kernel and the dynamic
+    loader find them through (loader_names), and what the SELinux importer's helper runs
     (modules/selinux/setools_helper.py: the system Python, its standard library and SETools'
     directory)."""
     import stockade
@@ -119,8 +121,12 @@ def code_paths() -> list[str]:
         if isinstance(path, str) and (not path.startswith(inside) or os.path.islink(path)):
             paths.append(path)
     # by their directories (a grant inside one counts too): fewer paths to judge, 0.4 ms less
-    paths += dict.fromkeys(os.path.dirname(p) for p in _mapped_files()
-                           if not p.startswith(inside))
+    mapped = _mapped_files()
+    paths += dict.fromkeys(os.path.dirname(p) for p in mapped if not p.startswith(inside))
+    # and by the names the kernel and the loader open them through (PT_INTERP, ld.so.cache)
+    from stockade.enforce import loader_names
+
+    paths += loader_names.names(os.path.realpath(sys.executable or "/"), mapped)
     paths += setools_helper.code_paths()  # the SELinux importer's helper, run isolated
     return list(dict.fromkeys(paths))
 
@@ -153,6 +159,25 @@ def _hard_links(grants: list[tuple[str, AccessFs]]) -> str | None:
     standard library's and the interpreter's links are not looked for (docs/enforce.md,
     "Known limits": on a host with perf's ~/.debug every run would be refused)."""
     import stockade
+
+    package = os.path.dirname(os.path.abspath(stockade.__file__)) + "/"
+    modules = [path for module in list(sys.modules.values())
+               if isinstance(path := getattr(module, "__file__", None), str)
+               and path.startswith(package)]
+    found = hard_linked(modules, grants)
+    if found is None:
+        return None
+    path, links = found
+    return (f"{path} has {links} hard links on the file system of a writable grant: the "
+            "program could write it through one inside the grant (remove the other links: "
+            "perf's ~/.debug keeps such links)")
+
+
+def hard_linked(paths: Iterable[str], grants: list[tuple[str, AccessFs]]
+                ) -> tuple[str, int] | None:
+    """The first of `paths` that is a regular file with more than one link on the file system
+    of a writable grant in `grants`, and its number of links: a name no path check finds
+    could lie inside the grant. None if there is none (or no grant writes)."""
     from stockade.enforce.status_record import WRITE_RIGHTS
 
     devices = set()
@@ -164,19 +189,13 @@ def _hard_links(grants: list[tuple[str, AccessFs]]) -> str | None:
                 continue
     if not devices:
         return None
-    package = os.path.dirname(os.path.abspath(stockade.__file__)) + "/"
-    for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None)
-        if not isinstance(path, str) or not path.startswith(package):
-            continue
+    for path in paths:
         try:
             st = os.stat(path)
         except OSError:
             continue
-        if st.st_nlink > 1 and st.st_dev in devices:
-            return (f"{path} has {st.st_nlink} hard links on the file system of a writable "
-                    "grant: the program could write it through one inside the grant (remove "
-                    "the other links: perf's ~/.debug keeps such links)")
+        if st.st_nlink > 1 and st.st_dev in devices and stat.S_ISREG(st.st_mode):
+            return path, st.st_nlink
     return None
 
 

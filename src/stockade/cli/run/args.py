@@ -145,6 +145,10 @@ OPTIONS = (
         help="append every access the program makes here, one JSON object per line (time, "
         "pid, comm, exe, syscall, op, path, access, target, peer, result, ...), as `stockade "
         "learn` reads them"), _MONITOR),
+    Option(("--learn-fd",), dict(
+        type=int, metavar="FD",
+        help="as --learn, to this inherited descriptor: the nameless file `stockade learn` "
+        "hands its run (no other sandbox can open it by a name)"), _MONITOR),
     Option(("argv",), dict(nargs=REMAINDER, metavar="-- CMD ARGS", help="the command to run")),
 )
 

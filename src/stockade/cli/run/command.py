@@ -69,7 +69,8 @@ def _refuse_code_exposure(grants: list[tuple[str, AccessFs]] | None,
     the launcher's) reach the code the unconfined launcher runs later (stockade's modules, the
     interpreter, sys.path, --module-file: enforce/own_code.py), what its profile was read
     from (`inputs`: ProfilePlan.inputs) or its module stack's policy (`module_inputs`:
-    modules/policy_inputs.py), which every later run reads again."""
+    modules/policy_inputs.py), which every later run reads again, or the profile store
+    learn writes to (cache_home.profiles_dir: what later `run -p NAME` read)."""
     if grants is None:
         return
     from stockade.enforce import own_code
@@ -79,18 +80,26 @@ def _refuse_code_exposure(grants: list[tuple[str, AccessFs]] | None,
     if why is not None:
         raise StockadeError(f"the launcher's own code {why}: the program could change what "
                             "the unconfined launcher runs (narrow the grant)", SETUP_FAILED)
-    why = own_code.inputs_exposure(inputs, grants, known)
+    if own_code.writes_anywhere(grants):
+        return
+    why = own_code.paths_exposure(inputs, grants, known)
     if why is not None:
         raise StockadeError(f"the profile's input {why}: the program could rewrite the policy "
                             "of every later run (keep the profile where the program cannot write, or "
                             "narrow the grant)", SETUP_FAILED)
-    why = own_code.paths_exposure(module_inputs, grants, known) \
-        if not own_code.writes_anywhere(grants) else None
+    why = own_code.paths_exposure(module_inputs, grants, known)
     if why is not None:
         raise StockadeError(f"the module policy's input {why}: the program could rewrite the "
                             "policy of every later run with these --module-option values (keep "
                             "the policy where the program cannot write, or narrow the grant)",
                             SETUP_FAILED)
+    linked = own_code.hard_linked([*inputs, *module_inputs], grants)
+    if linked is not None:
+        raise StockadeError(f"the policy's input {linked[0]} has {linked[1]} hard links on the "
+                            "file system of a writable grant: the program could rewrite it "
+                            "through one inside the grant (keep the policy file with one link, or "
+                            "narrow the grant)", SETUP_FAILED)
+    _refuse_store_exposure(grants, known)
 
 
 def _module_inputs(args: argparse.Namespace) -> list[str]:
@@ -103,12 +112,45 @@ def _module_inputs(args: argparse.Namespace) -> list[str]:
     return run_inputs(args.lsm, list(args.module_option or []))
 
 
+def _refuse_store_exposure(grants: list[tuple[str, AccessFs]], known: dict[str, object]
+                           ) -> None:
+    """Refuse (exit 125) a plan that may write the profile store `learn` writes to
+    (cache_home.profiles_dir), a link on the way to it or a second link of a profile in it:
+    later `run -p` enforce what the program left there (red team 13)."""
+    from stockade.cache_home import profiles_dir
+    from stockade.enforce import own_code
+
+    store = profiles_dir()
+    if store is None:
+        return
+    why = own_code.paths_exposure([store], grants, known)
+    if why is None:
+        try:
+            names = os.listdir(store)
+        except OSError:
+            names = []
+        linked = own_code.hard_linked([os.path.join(store, n) for n in names], grants)
+        if linked is not None:
+            why = f"holds {linked[0]} with {linked[1]} hard links on the file system of a " \
+                  "writable grant"
+    if why is not None:
+        raise StockadeError(f"stockade's profile store {why}: the program could rewrite the "
+                            "profiles `learn` writes there, which later `run -p` enforce "
+                            f"(narrow the grant to leave out {store})", SETUP_FAILED)
+
+
 def _open_outputs(args: argparse.Namespace, grants: list[tuple[str, AccessFs]] | None
                   ) -> tuple[RecordFile | None, int | None]:
     """Open --audit FILE and --learn FILE before anything runs: never through a symbolic link,
     only a regular file, and not a file the program may write (status_record.exposure). The
     supervisor gets these descriptors (never the paths again: they could name another file
     by then)."""
+    learn_fd = getattr(args, "learn_fd", None)
+    if learn_fd is not None:
+        if getattr(args, "learn", None) or grants is not None:
+            raise UsageError("--learn-fd is stockade learn's (its run writes anywhere): give "
+                             "--learn FILE")
+        args.learn = "learn's observations"  # the name in messages: the file has none
     if not args.audit and not getattr(args, "learn", None):
         return None, None
     from stockade.enforce import output_file
@@ -121,8 +163,12 @@ def _open_outputs(args: argparse.Namespace, grants: list[tuple[str, AccessFs]] |
     learn = None
     if getattr(args, "learn", None):
         try:
-            learn = (output_file.open_output(args.learn, "--learn file") if grants is None else
-                     output_file.open_unexposed(args.learn, "observations", "--learn", grants))
+            if learn_fd is not None:
+                learn = output_file.adopt(learn_fd, "--learn-fd")
+            else:
+                learn = (output_file.open_output(args.learn, "--learn file") if grants is None
+                         else output_file.open_unexposed(args.learn, "observations", "--learn",
+                                                         grants))
         except BaseException:
             if audit:
                 audit.close()
