@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confine_helpers import PY, cli
+from confine_helpers import PY, cli, uid_of
 
 REAL_PY = os.path.realpath(PY)
 
@@ -163,3 +163,61 @@ def test_proc_pid_mem_asks_the_ptrace_hook(high_and_low, user):
     ptrace = [r for r in records if "ptrace_access_check" in json.dumps(r)]
     # kill's refusal is task_kill; one record per /proc refusal (mem, environ, maps)
     assert len(ptrace) == 3, [json.dumps(r) for r in ptrace]
+
+
+#: a thread with a descriptor table of its own opens M for writing; the leader then reads L
+UNSHARED_WRITER = """
+import ctypes, os, sys, threading
+libc = ctypes.CDLL(None, use_errno=True)
+D = os.path.dirname(os.path.abspath(__file__))
+ready, go, box = threading.Event(), threading.Event(), {}
+def writer():
+    if libc.unshare(0x400) != 0:  # CLONE_FILES
+        box["why"] = os.strerror(ctypes.get_errno())
+    elif sys.argv[1] == "write":
+        box["fd"] = os.open(f"{D}/M", os.O_WRONLY | os.O_APPEND)
+    ready.set()
+    go.wait()
+    if "fd" in box:  # low data in a medium file, had the group been lowered
+        os.write(box["fd"], b"written after the read\\n")
+th = threading.Thread(target=writer)
+th.start()
+ready.wait()
+print("unshare", box.get("why", "ok"), flush=True)
+try:
+    open(f"{D}/L").read()
+    print("OPENED read_low", flush=True)
+except OSError as e:
+    print("refused read_low", e.strerror, flush=True)
+go.set()
+th.join()
+"""
+
+
+def test_lwm_looks_at_every_descriptor_table(area, user):
+    """Biba low-water-mark refuses a demoting read while the task holds a file above the new
+    level open for writing; only /proc/TGID/fd (the leader's table) was read, so a thread
+    that unshared CLONE_FILES kept its writable descriptor of M out of view: the leader's
+    read of L passed and the thread wrote low data into M. Now every table is read."""
+    root = area.root
+    m, low = root / "M", root / "L"
+    m.write_text("medium-data\n")
+    low.write_text("low-data\n")
+    os.setxattr(m, "user.stockade.biba", b"medium")
+    os.setxattr(low, "user.stockade.biba", b"low")
+    (root / "t.py").write_text(UNSHARED_WRITER)
+    for p in (m, low):
+        os.chown(p, uid_of(user), uid_of(user))
+    outs = {}
+    for case in ("write", "hold-nothing"):
+        res = cli("run", "-q", "--mode", "enforce", "--lsm", "capability,biba",
+                  "--context", "biba=medium", "--module-option", "biba.model=lwm",
+                  "--module-option", "biba.default_level=high", "--rx", "/", "--rw",
+                  str(root), "--", PY, str(root / "t.py"), case, user=user, cwd=root,
+                  timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert "unshare ok" in res.stdout, res.stdout
+        outs[case] = res.stdout
+    assert "refused read_low" in outs["write"], outs
+    # the control: the same thread holding nothing, the read demotes the group
+    assert "OPENED read_low" in outs["hold-nothing"], outs
