@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import stat
+from collections.abc import Callable
 
 from stockade.enforce.landlock import AccessFs, AccessNet
 from stockade.enforce.plan.landlock_model import DENY, LandlockModel, names
@@ -30,6 +31,9 @@ def _may_change(model: LandlockModel, directory: str) -> bool:
     handled = model.handled_fs
     have, _ = model.granted(directory)
     return bool(_CHANGE & ~handled or (_CHANGE | AccessFs.REFER) & handled & have)
+
+#: processes whose own-/proc grants a PlanGuard keeps (the supervisor's task cache holds 1024)
+OWN_LIMIT = 64
 
 
 class PlanGuard:
@@ -51,6 +55,8 @@ class PlanGuard:
         #: the whole ruleset without any process's own /proc/PID (program_started adds the
         #: program's to the others): what `check_proc` adds a task's own entries to
         self.shared = LandlockModel(plan, abi, real=real) if plan.own_proc else self.kernel
+        #: (pid, its thread group's start time) -> the own-/proc grants of that process
+        self._own: dict[tuple[int, int], list[FsRule]] = {}
 
     def program_started(self, pid: int) -> None:
         """The program's pid is known: its own /proc/PID grants count (plan_proc)."""
@@ -87,6 +93,20 @@ class PlanGuard:
         if row.verdict == DENY:
             return errno.EACCES, f"plan: {row.reason}"
         return 0, ""
+
+    def own_rules(self, pid: int, start: int,
+                  expand: Callable[[], list[FsRule]]) -> list[FsRule]:
+        """The own-/proc grants of the task `pid` of a thread group started at `start` (clock
+        ticks; 0: unknown, never kept): `expand()` once, then kept (at most OWN_LIMIT)."""
+        key = (pid, start)
+        got = self._own.get(key) if start else None
+        if got is None:
+            got = expand()
+            if start:
+                if len(self._own) >= OWN_LIMIT:
+                    self._own.clear()
+                self._own[key] = got
+        return got
 
     def check_proc(self, path: str, mode: int, access: AccessFs,
                    own: list[FsRule]) -> tuple[int, str]:

@@ -91,7 +91,8 @@ def plan_refusal(sup: Supervisor, task: TaskInfo, path: str, st: os.stat_result,
     own: list[FsRule] = []
     if pid in (task.tgid, task.tid) and plan.own_proc:
         # /proc is walked in the helper thread: the supervisor thread's domain may not list it
-        own = sup.helper.call(own_proc_rules, plan, pid)
+        own = sup.guard.own_rules(pid, task.start,
+                                  lambda: sup.helper.call(own_proc_rules, plan, pid))
     err, why = sup.guard.check_proc(path, st.st_mode, want, own)
     if err:
         sup.audit_refusal(task, "file_open", _object(task, path, st), err, why,
