@@ -53,3 +53,4 @@ def test_ptrace_guarded_proc_entries() -> None:
     assert ptrace_target("/proc/12/task/13/status") is None
     assert ptrace_target("/proc/sys/kernel/core_pattern") is None
     assert ptrace_target("/proc/12") is None
+    assert ptrace_target("/proc/\u00b2/mem") is None  # str.isdigit's other digits: no pid

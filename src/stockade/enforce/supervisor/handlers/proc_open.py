@@ -100,15 +100,19 @@ def plan_refusal(sup: Supervisor, task: TaskInfo, path: str, st: os.stat_result,
     return err
 
 
+def _number(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
 def ptrace_target(path: str) -> tuple[int, int, str] | None:
     """(the /proc/PID directory's pid, the task the entry belongs to, the entry) when `path`
     is a guarded entry of /proc/PID or /proc/PID/task/TID (see PTRACE_ENTRIES), else None."""
     parts = path.split("/")
-    if len(parts) < 4 or parts[:2] != ["", "proc"] or not parts[2].isdigit():
+    if len(parts) < 4 or parts[:2] != ["", "proc"] or not _number(parts[2]):
         return None
     pid = owner = int(parts[2])
     rest = parts[3:]
-    if len(rest) >= 3 and rest[0] == "task" and rest[1].isdigit():
+    if len(rest) >= 3 and rest[0] == "task" and _number(rest[1]):
         owner, rest = int(rest[1]), rest[2:]
     if rest and rest[0] in PTRACE_ENTRIES:
         return pid, owner, rest[0]
