@@ -308,3 +308,24 @@ def _child_of(helper: int) -> int:
                 return int(entry.name)
         time.sleep(0.01)
     raise TimeoutError(f"no supervised child under {helper}")
+
+
+def test_opens_in_proc_are_never_answered_in_c(tree: Tree, user: str, mechanics: str) -> None:
+    """The checks of an open in /proc (handlers/proc_open.py: the plan's own-/proc rules for
+    the caller, the ptrace hook) run in Python only: C never answers a /proc path or a file on
+    procfs. 100 allowed opens of /proc/self/status add no fast hits to a run that warms the
+    fast path with another file (which does count)."""
+    d = str(tree.root)
+    hits = []
+    for count in (0, 100):
+        run = supervised(script(f"""
+d = {d!r}
+{WARM}
+for _ in range({count}):
+    os.close(os.open('/proc/self/status', os.O_RDONLY))
+print('done')
+"""), user=user, ro=[d, "/proc"])
+        assert run.lines == ["done"], run
+        _fast_hits(run, mechanics)
+        hits.append(run.stats["fast_hits"])
+    assert hits[1] - hits[0] < 10, hits

@@ -30,12 +30,27 @@ def test_fd_links_are_parsed_as_the_pattern(path: str) -> None:
     lambda t: "/proc/" + t)))
 def test_proc_pids_are_parsed_as_the_pattern(where: str) -> None:
     m = re.match(_PROC, where)
-    assert resolve._proc_pid(where) == (None if m is None else int(m.group(1)))
+    assert resolve.proc_pid(where) == (None if m is None else int(m.group(1)))
 
 
 def test_examples() -> None:
     assert resolve._fd_link(b"/proc/12/task/13/fd/3") == (12, b"13")
     assert resolve._fd_link(b"/proc/12/fd/3\n") == (12, None)
     assert resolve._fd_link(b"/proc/12/fd/") is None and resolve._fd_link(b"/proc/x/fd/1") is None
-    assert resolve._proc_pid("/proc/42") == 42 and resolve._proc_pid("/proc/42/mem") == 42
-    assert resolve._proc_pid("/proc/self/mem") is None and resolve._proc_pid("/proc/4x") is None
+    assert resolve.proc_pid("/proc/42") == 42 and resolve.proc_pid("/proc/42/mem") == 42
+    assert resolve.proc_pid("/proc/self/mem") is None and resolve.proc_pid("/proc/4x") is None
+
+
+def test_ptrace_guarded_proc_entries() -> None:
+    """Which /proc entries an emulated open asks ptrace_access_check for, and of which task."""
+    from stockade.enforce.supervisor.handlers.proc_open import ptrace_target
+
+    assert ptrace_target("/proc/12/mem") == (12, 12, "mem")
+    assert ptrace_target("/proc/12/task/13/maps") == (12, 13, "maps")
+    assert ptrace_target("/proc/12/fd/3") == (12, 12, "fd")
+    assert ptrace_target("/proc/12/fdinfo") == (12, 12, "fdinfo")
+    assert ptrace_target("/proc/12/status") is None
+    assert ptrace_target("/proc/12/task/13/status") is None
+    assert ptrace_target("/proc/sys/kernel/core_pattern") is None
+    assert ptrace_target("/proc/12") is None
+    assert ptrace_target("/proc/\u00b2/mem") is None  # str.isdigit's other digits: no pid

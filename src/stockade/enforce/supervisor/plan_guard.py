@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import errno
 import stat
+from collections.abc import Callable
 
 from stockade.enforce.landlock import AccessFs, AccessNet
-from stockade.enforce.plan.landlock_model import DENY, LandlockModel
-from stockade.enforce.plan.types import EnforcementPlan
+from stockade.enforce.plan.landlock_model import DENY, LandlockModel, names
+from stockade.enforce.plan.types import EnforcementPlan, FsRule
 from stockade.slotted import replace
 
 _CHANGE = (AccessFs.MAKE_CHAR | AccessFs.MAKE_DIR | AccessFs.MAKE_REG | AccessFs.MAKE_SOCK
@@ -30,6 +31,9 @@ def _may_change(model: LandlockModel, directory: str) -> bool:
     handled = model.handled_fs
     have, _ = model.granted(directory)
     return bool(_CHANGE & ~handled or (_CHANGE | AccessFs.REFER) & handled & have)
+
+#: processes whose own-/proc grants a PlanGuard keeps (the supervisor's task cache holds 1024)
+OWN_LIMIT = 64
 
 
 class PlanGuard:
@@ -48,6 +52,11 @@ class PlanGuard:
         self.kernel = (self.model if len(own) == len(plan.fs_rules)
                        else LandlockModel(plan, abi, real=real))
         self.supervised_changes = tuple(plan.supervised_changes)
+        #: the whole ruleset without any process's own /proc/PID (program_started adds the
+        #: program's to the others): what `check_proc` adds a task's own entries to
+        self.shared = LandlockModel(plan, abi, real=real) if plan.own_proc else self.kernel
+        #: (pid, its thread group's start time) -> the own-/proc grants of that process
+        self._own: dict[tuple[int, int], list[FsRule]] = {}
 
     def program_started(self, pid: int) -> None:
         """The program's pid is known: its own /proc/PID grants count (plan_proc)."""
@@ -83,6 +92,47 @@ class PlanGuard:
         row = self.model.check([(path, want)])
         if row.verdict == DENY:
             return errno.EACCES, f"plan: {row.reason}"
+        return 0, ""
+
+    def own_rules(self, pid: int, start: int,
+                  expand: Callable[[], list[FsRule]]) -> list[FsRule]:
+        """The own-/proc grants of the task `pid` of a thread group started at `start` (clock
+        ticks; 0: unknown, never kept): `expand()` once, then kept (at most OWN_LIMIT)."""
+        key = (pid, start)
+        got = self._own.get(key) if start else None
+        if got is None:
+            got = expand()
+            if start:
+                if len(self._own) >= OWN_LIMIT:
+                    self._own.clear()
+                self._own[key] = got
+        return got
+
+    def check_proc(self, path: str, mode: int, access: AccessFs,
+                   own: list[FsRule]) -> tuple[int, str]:
+        """(0, "") when the program's own domain would let the task open `path` (in /proc)
+        with `access`, else (EACCES, why): the whole ruleset's grants plus `own`, the plan's
+        own-/proc rules expanded for that task (`own_proc_rules`). The supervisor thread's
+        ruleset grants all of /proc with those rules' rights (prepare._supervisor_ruleset),
+        so an emulated open in /proc is decided here, never left to that ruleset."""
+        model = self.shared
+        if not model.exists:
+            return 0, ""
+        if not path:  # fd_path could not read it: fail closed
+            return errno.EACCES, "plan: the file's path cannot be read (longer than PATH_MAX)"
+        if stat.S_ISDIR(mode):
+            access = (access & ~AccessFs.READ_FILE) | (
+                AccessFs.READ_DIR if access & AccessFs.READ_FILE else AccessFs(0))
+        want = access & model.handled_fs
+        have, _ = model.granted(path)
+        for rule in own:
+            if path == rule.path or path.startswith(rule.path.rstrip("/") + "/"):
+                have |= rule.access
+        missing = want & ~have
+        if missing:
+            return errno.EACCES, (f"plan: {names(missing)} not granted on {path} (the "
+                                  "supervisor's own ruleset grants /proc only for the plan's "
+                                  "own-/proc rules, decided here for the task's own pid)")
         return 0, ""
 
     def may_write(self, path: str) -> bool:

@@ -87,7 +87,7 @@ def _own_fd_link(task: TaskInfo, path: bytes) -> bool:
     return link is not None and link[0] == task.tgid and link[1] in (None, b"%d" % task.tid)
 
 
-def _proc_pid(where: str) -> int | None:
+def proc_pid(where: str) -> int | None:
     """N of /proc/N or /proc/N/... (N decimal digits, of any script as int() reads them; a
     final newline allowed after N, as `$` allows it), else None."""
     if not where.startswith("/proc/"):
@@ -206,7 +206,7 @@ def _guard_proc(fd: int) -> None:
         where = os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
         return
-    n = _proc_pid(where)
+    n = proc_pid(where)
     if n is None:
         return
     if n == _OWN_PID or os.path.exists(f"/proc/{_OWN_PID}/task/{n}"):

@@ -4,6 +4,7 @@ The kernel's binfmt_script replaces the file by the interpreter its first line n
 asks `file_open` and `bprm_check_security` again on it), up to five times before ELOOP; the
 ELF loader opens the PT_INTERP file (ld.so) for execution (`file_open`). The supervisor decides
 each of these files too, read from the files it pinned, in the order the kernel meets them.
+`strings` reads an exec's argv and envp from the target (TOMOYO's conditions look at them).
 """
 
 from __future__ import annotations
@@ -11,6 +12,11 @@ from __future__ import annotations
 import errno
 import os
 import struct
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stockade.enforce.supervisor.fast import CMemReader
+    from stockade.enforce.supervisor.sys import MemReader
 
 #: the kernel reads this much of a file to recognise its format (BINPRM_BUF_SIZE)
 BINPRM_BUF_SIZE = 256
@@ -75,3 +81,32 @@ def elf_interpreter(pinned: int, head: bytes) -> bytes | None:
             raise OSError(errno.ENOEXEC, "Exec format error")
         return read_file(pinned, size, offset).split(b"\0", 1)[0]
     return None
+
+
+#: the entries of an argv or envp read at most
+MAX_STRINGS = 4096
+
+
+def strings(mem: MemReader | CMemReader, tid: int, addr: int) -> tuple[bytes, ...] | None:
+    """The strings of a NULL-terminated array (argv, envp) in the target; None when it cannot
+    be read whole (unmapped, over MAX_STRINGS entries, a string over 128 KiB). Read while
+    the caller is stopped in execve: a task sharing its memory can still change them before
+    the kernel copies them (docs/tomoyo.md)."""
+    out: list[bytes] = []
+    try:
+        while addr:
+            raw = mem.read(tid, addr, min(4096 - (addr & 4095), 512))
+            usable = len(raw) - len(raw) % 8
+            if not usable:
+                return None
+            for i in range(0, usable, 8):
+                ptr = int.from_bytes(raw[i:i + 8], "little")
+                if not ptr:
+                    return tuple(out)
+                if len(out) >= MAX_STRINGS:
+                    return None
+                out.append(mem.cstring(tid, ptr, limit=128 * 1024))
+            addr += usable
+    except OSError:
+        return None
+    return tuple(out)

@@ -43,7 +43,7 @@ import stat
 
 from stockade.enforce.seccomp import resolve_syscall
 from stockade.enforce.supervisor import sys as ksys
-from stockade.enforce.supervisor.held import fd_flags
+from stockade.enforce.supervisor.held import fd_flags, fd_tables
 from stockade.enforce.supervisor.target import status_fields
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
@@ -171,15 +171,21 @@ def _descendants(ancestor: int) -> set[int]:
 
 
 def _holds_for_writing(pid: str, key: tuple[int, int]) -> bool:
-    """Whether process `pid` has the file `key` (dev, ino) open for writing or mapped shared
-    and writable."""
-    for fd in os.listdir(f"/proc/{pid}/fd"):
+    """Whether process `pid` has the file `key` (dev, ino) open for writing in any of its
+    descriptor tables (a thread that unshared CLONE_FILES has its own: `held.fd_tables`) or
+    mapped shared and writable."""
+    for tid in fd_tables(int(pid)):
         try:
-            st = os.stat(f"/proc/{pid}/fd/{fd}")
-            if (st.st_dev, st.st_ino) == key and fd_flags(pid, fd) & os.O_ACCMODE:
-                return True
-        except FileNotFoundError:  # closed meanwhile
+            fds = os.listdir(f"/proc/{pid}/task/{tid}/fd")
+        except FileNotFoundError:  # the thread is gone
             continue
+        for fd in fds:
+            try:
+                st = os.stat(f"/proc/{pid}/task/{tid}/fd/{fd}")
+                if (st.st_dev, st.st_ino) == key and fd_flags(pid, fd, tid) & os.O_ACCMODE:
+                    return True
+            except FileNotFoundError:  # closed meanwhile
+                continue
     with open(f"/proc/{pid}/maps", "rb") as f:
         for line in f:
             parts = line.split(maxsplit=5)

@@ -19,6 +19,7 @@ from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.execve import chain as exec_chain
 from stockade.enforce.supervisor.execve import names as exec_names
 from stockade.enforce.supervisor.execve import race as exec_race
+from stockade.enforce.supervisor.handlers.proc_open import in_proc, plan_refusal, ptrace_refusal
 from stockade.enforce.supervisor.resolve import (
     Refused,
     fd_path,
@@ -341,25 +342,37 @@ def _decide_open(sup: Supervisor, task: TaskInfo, fd: int, st: os.stat_result, k
     replays audit events; `file_object_key`/`request_key` are tested equal to theirs.
     A write open of one of the launcher's own files (protect.py) is refused first.
     """
+    path = known if known is not None else fd_path(fd)
     if sup.protect is not None and access & _CHANGES:
-        name = known if known is not None else fd_path(fd)
-        why = sup.protect.open_refusal(st, name, access)
+        why = sup.protect.open_refusal(st, path, access)
         if why is not None:
             sup.audit_refusal(task, "file_open", _open_request(
-                task.subject, name, st, (), access).obj, errno.EACCES, why)
+                task.subject, path, st, (), access).obj, errno.EACCES, why)
             return errno.EACCES
-    if not sup.watching and not sup.walk:
-        path = known if known is not None else fd_path(fd)
-        if not path.startswith(_DRIVER_PATHS):
-            xattrs = labels_of(fd, path_fd or stat.S_ISLNK(st.st_mode)) if sup.labels else ()
-            subject = task.subject
-            key = request_key("file_open", subject, file_object_key(
-                path, st.st_uid, st.st_gid, st.st_mode, st.st_ino, st.st_dev, xattrs), access)
-            decision = sup.stack.decide_key(key, _open_request, subject, path, st, xattrs, access)
-            if known is not None and sup.fastpath is not None and not decision.errno:
-                sup.mirror(task, key, decision, access, path, st, xattrs)
-            return decision.errno
-    obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, st=st, path=known,
+    if not in_proc(path, st):
+        return _stack_open(sup, task, fd, st, path, known is not None, access, syscall, op,
+                           path_fd)
+    # the order of the kernel's open: file_open (Landlock, the plan; then every module),
+    # then procfs's own open asks ptrace_may_access (mem, environ, maps, ...)
+    return plan_refusal(sup, task, path, st, access) or _stack_open(
+        sup, task, fd, st, path, False, access, syscall, op, path_fd) or ptrace_refusal(
+        sup, task, path, syscall)
+
+
+def _stack_open(sup: Supervisor, task: TaskInfo, fd: int, st: os.stat_result, path: str,
+                proved: bool, access: int, syscall: str, op: str, path_fd: bool) -> int:
+    """The stack's file_open (and driver checks) on `path`; an allow is mirrored for the C
+    fast path when the lookup `proved` the path."""
+    if not sup.watching and not sup.walk and not path.startswith(_DRIVER_PATHS):
+        xattrs = labels_of(fd, path_fd or stat.S_ISLNK(st.st_mode)) if sup.labels else ()
+        subject = task.subject
+        key = request_key("file_open", subject, file_object_key(
+            path, st.st_uid, st.st_gid, st.st_mode, st.st_ino, st.st_dev, xattrs), access)
+        decision = sup.stack.decide_key(key, _open_request, subject, path, st, xattrs, access)
+        if proved and sup.fastpath is not None and not decision.errno:
+            sup.mirror(task, key, decision, access, path, st, xattrs)
+        return decision.errno
+    obj = object_from_fd(fd, labels=sup.labels, walk=sup.walk, st=st, path=path,
                          path_fd=path_fd)
     requests = [Request("file_open", task.subject, obj, access)]
     if obj.path.startswith(_DRIVER_PATHS):
@@ -414,7 +427,8 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
     path = sup.mem.cstring(tid, addr)
     tomoyo = sup.tomoyo
     if tomoyo is not None:  # TOMOYO's exec conditions and env checks look at argv and envp
-        argv, envp = _strings(sup, tid, argv_addr), _strings(sup, tid, envp_addr)
+        argv, envp = exec_chain.strings(sup.mem, tid, argv_addr), \
+            exec_chain.strings(sup.mem, tid, envp_addr)
     if not sup.valid(nid):
         return
     if tomoyo is not None:
@@ -478,34 +492,6 @@ def _exec(sup: Supervisor, nid: int, tid: int, dirfd: int, addr: int, flags: int
     sup.tasks.drop_group(task.tgid)
     sup.program_execd = True
     sup.cont(nid)
-
-
-_MAX_STRINGS = 4096
-
-
-def _strings(sup: Supervisor, tid: int, addr: int) -> tuple[bytes, ...] | None:
-    """The strings of a NULL-terminated array (argv, envp) in the target; None when it cannot
-    be read whole (unmapped, over _MAX_STRINGS entries, a string over 128 KiB). Read while
-    the caller is stopped in execve: a task sharing its memory can still change them before
-    the kernel copies them (docs/tomoyo.md)."""
-    out: list[bytes] = []
-    try:
-        while addr:
-            raw = sup.mem.read(tid, addr, min(4096 - (addr & 4095), 512))
-            usable = len(raw) - len(raw) % 8
-            if not usable:
-                return None
-            for i in range(0, usable, 8):
-                ptr = int.from_bytes(raw[i:i + 8], "little")
-                if not ptr:
-                    return tuple(out)
-                if len(out) >= _MAX_STRINGS:
-                    return None
-                out.append(sup.mem.cstring(tid, ptr, limit=128 * 1024))
-            addr += usable
-    except OSError:
-        return None
-    return tuple(out)
 
 
 def _name_as_given(task: TaskInfo, dirfd: int, path: bytes) -> str:
