@@ -43,10 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_owners() -> dict[int, str]:
     """pid -> profile of the programs `stockade run` confines now (their status records,
-    docs/status.md): ties the kernel's Landlock records to a profile by the domain's creator."""
-    from stockade.host.confinement import confined_now
+    docs/status.md): ties the kernel's Landlock records to a profile by the domain's creator;
+    another user's runs are named `[uid N] NAME` and never match this user's profile."""
+    from stockade.host.confinement import run_profiles
 
-    return {c["pid"]: c["profile"] for c in confined_now(os.getuid())}
+    return run_profiles(os.getuid())
 
 
 def _complain_runs(log: str) -> int:

@@ -154,9 +154,9 @@ class DomainProfiles:
     def _running_now(self) -> dict[int, str]:
         """pid -> profile of the runs now, read at most once a second."""
         if time.monotonic() - self._read_at > 1.0:
-            from stockade.host.confinement import confined_now
+            from stockade.host.confinement import run_profiles
 
-            self._running = {c["pid"]: c["profile"] for c in confined_now(os.getuid())}
+            self._running = run_profiles(os.getuid())  # another user's: `[uid N] NAME`
             self._read_at = time.monotonic()
         return self._running
 

@@ -1,0 +1,130 @@
+"""Red team 14: root's `logprof -p NAME` and `notify --profile NAME` tied the kernel's Landlock
+records of another user's run to root's profile of the same name (every user's status records
+are read as root; the profile was matched by name only). A run counts for the profile of its
+own launcher's uid; another user's is named `[uid N] NAME` (host/confinement.run_profiles).
+The second user here is nobody, running the real `stockade run`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confine_helpers import NOBODY, REPO, STOCKADE, cli, nobody_can_run_stockade
+
+PROFILE = """profile web-server /usr/bin/python3.11 {{
+  /usr/** rix,
+  /etc/ld.so.cache r,
+  /etc/** r,
+  {extra}
+}}
+"""
+PROGRAM = """import os, sys, time
+try:
+    os.open("/etc/cron.d/stockade-t-rt14", os.O_WRONLY | os.O_CREAT, 0o644)
+except OSError as e:
+    print("refused", e.strerror, flush=True)
+time.sleep(30)
+"""
+
+
+def _audit_enabled() -> int | None:
+    res = subprocess.run(["auditctl", "-s"], capture_output=True, text=True, check=False)
+    for line in res.stdout.splitlines():
+        if line.startswith("enabled "):
+            return int(line.split()[1])
+    return None
+
+
+@pytest.fixture
+def audit_on() -> Iterator[None]:
+    """Kernel audit on (Landlock's records), restored afterwards."""
+    if os.geteuid() != 0 or shutil.which("auditctl") is None:
+        pytest.skip("kernel audit needs root and auditctl")
+    before = _audit_enabled()
+    if before is None or before == 2:
+        pytest.skip("kernel audit state unknown or locked")
+    if before == 0:
+        subprocess.run(["auditctl", "-e", "1"], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        if before == 0:
+            subprocess.run(["auditctl", "-e", "0"], check=True, capture_output=True)
+
+
+def _kernel_log(dest: Path, pid: int) -> bool:
+    """The kernel's Landlock records (dmesg, and audit.log where auditd runs) into `dest`;
+    whether one of them is of the domain `pid` created."""
+    lines = subprocess.run(["dmesg"], capture_output=True, text=True, check=False).stdout
+    for log in ("/var/log/audit/audit.log",):
+        with contextlib.suppress(OSError):
+            lines += Path(log).read_text(errors="replace")
+    keep = [ln for ln in lines.splitlines() if "landlock" in ln.lower() or "type=1424" in ln
+            or "type=1423" in ln]
+    dest.write_text("\n".join(keep) + "\n")
+    os.chmod(dest, 0o644)
+    return any(f"domain_pid={pid}" in ln or (f"pid={pid} " in ln and "allocated" in ln)
+               for ln in keep)
+
+
+def test_another_users_run_feeds_no_profile_of_roots(audit_on):
+    if not nobody_can_run_stockade() or not os.path.exists("/usr/bin/python3.11"):
+        pytest.skip("nobody cannot run stockade here")
+    work = Path(tempfile.mkdtemp(prefix="stockade-t-"))
+    os.chmod(work, 0o755)
+    made_runtime = not os.path.exists(f"/run/user/{NOBODY}")
+    if made_runtime:
+        os.makedirs(f"/run/user/{NOBODY}", mode=0o700)
+        os.chown(f"/run/user/{NOBODY}", NOBODY, NOBODY)
+    roots = work / "web-server"
+    roots.write_text(PROFILE.format(extra="/srv/www/** r,"))
+    (work / "prog.py").write_text(PROGRAM)
+    for p in work.iterdir():
+        os.chmod(p, 0o644)
+    (work / "home").mkdir()
+    os.chown(work / "home", NOBODY, NOBODY)
+    theirs = work / "home" / "web-server"  # where logprof, as nobody, writes its draft
+    theirs.write_text(PROFILE.format(extra=f"{work}/** r,"))
+    os.chmod(theirs, 0o644)
+    run = subprocess.Popen([*STOCKADE, "run", "-q", "-p", str(theirs), "--",
+                            "/usr/bin/python3.11", str(work / "prog.py")],
+                           stdout=subprocess.PIPE, text=True, cwd="/", user=NOBODY,
+                           group=NOBODY, extra_groups=[],
+                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO / "src")})
+    try:
+        assert run.stdout is not None
+        assert run.stdout.readline().startswith("refused"), "the user's program was not refused"
+        time.sleep(0.5)
+        log = work / "kernel.log"
+        program_pid = int(subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True,
+                                         text=True, check=False).stdout.split()[0])
+        if not _kernel_log(log, program_pid):
+            pytest.skip("the kernel's Landlock record did not reach dmesg or audit.log")
+        mine = cli("logprof", "-p", str(roots), "--log", str(log))
+        assert mine.returncode == 0, mine
+        assert "/etc/cron.d" not in mine.stdout, mine.stdout
+        # the user whose run it was gets it for the user's own profile
+        own = cli("logprof", "-p", str(theirs), "--log", str(log), user="nobody")
+        assert own.returncode == 0, own
+        assert "/etc/cron.d" in own.stdout, own
+        # notify names whose run it was, and --profile web-server leaves it out
+        notify = ("notify", "--once", "--since", "1h", "--no-netlink", "--audit-log", "",
+                  "--no-desktop", "--rate", "0", "--log", str(log))
+        every = cli(*notify)
+        assert f"[uid {NOBODY}] web-server" in every.stdout, every
+        only = cli(*notify, "--profile", "web-server")
+        assert "/etc/cron.d" not in only.stdout, only
+    finally:
+        subprocess.run(["pkill", "-KILL", "-P", str(run.pid)], check=False)
+        run.kill()
+        run.wait()
+        if made_runtime:
+            shutil.rmtree(f"/run/user/{NOBODY}", ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
