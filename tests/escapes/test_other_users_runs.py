@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,31 +31,6 @@ except OSError as e:
     print("refused", e.strerror, flush=True)
 time.sleep(30)
 """
-
-
-def _audit_enabled() -> int | None:
-    res = subprocess.run(["auditctl", "-s"], capture_output=True, text=True, check=False)
-    for line in res.stdout.splitlines():
-        if line.startswith("enabled "):
-            return int(line.split()[1])
-    return None
-
-
-@pytest.fixture
-def audit_on() -> Iterator[None]:
-    """Kernel audit on (Landlock's records), restored afterwards."""
-    if os.geteuid() != 0 or shutil.which("auditctl") is None:
-        pytest.skip("kernel audit needs root and auditctl")
-    before = _audit_enabled()
-    if before is None or before == 2:
-        pytest.skip("kernel audit state unknown or locked")
-    if before == 0:
-        subprocess.run(["auditctl", "-e", "1"], check=True, capture_output=True)
-    try:
-        yield
-    finally:
-        if before == 0:
-            subprocess.run(["auditctl", "-e", "0"], check=True, capture_output=True)
 
 
 def _kernel_log(dest: Path, pid: int) -> bool:
