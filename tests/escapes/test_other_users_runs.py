@@ -88,6 +88,7 @@ def test_another_users_run_feeds_no_profile_of_roots(audit_on):
         mine = cli("logprof", "-p", str(roots), "--log", str(log))
         assert mine.returncode == 0, mine
         assert "/etc/cron.d" not in mine.stdout, mine.stdout
+        assert "another user's run of a profile named web-server" in mine.stderr, mine
         # the user whose run it was gets it for the user's own profile
         own = cli("logprof", "-p", str(theirs), "--log", str(log), user="nobody")
         assert own.returncode == 0, own

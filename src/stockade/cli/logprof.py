@@ -50,6 +50,18 @@ def _run_owners() -> dict[int, str]:
     return run_profiles(os.getuid())
 
 
+def _other_users_records(records: Sequence[AuditRecord], owners: dict[int, str],
+                         name: str) -> int:
+    """How many Landlock records are of another user's run of a profile named `name`
+    (`[uid N] NAME` in `owners`): said, never used."""
+    from stockade.learn.logprof import domain_owners
+
+    theirs = {d for d, owner in domain_owners(records, owners).items()
+              if owner.startswith("[uid ") and owner.endswith("] " + name)}
+    return sum(1 for r in records if r.module == "landlock" and r.result == "DENIED"
+               and r.fields.get("domain", "") in theirs) if theirs else 0
+
+
 def _complain_runs(log: str) -> int:
     """How many `stockade run --complain --audit` runs `log` records (their coverage record
     says the profile was asked, not enforced)."""
@@ -112,10 +124,16 @@ def run(args: argparse.Namespace) -> int:
         return still_denied(args.profile, text, recs, include_dirs=args.include_dirs,
                             name=args.profile_name)
 
+    owners = _run_owners()
     result = logprof(args.profile, records, include_dirs=args.include_dirs,
                      profile_name=args.profile_name, any_profile=args.any_profile,
                      exec_mode=args.exec_mode, glob=args.glob, enforced=enforced,
-                     owners=_run_owners())
+                     owners=owners)
+    others = _other_users_records(records, owners, result.profile)
+    if others:
+        print(f"# not used: {others} record(s) of another user's run of a profile named "
+              f"{printable(result.profile)} (a run counts only for its own user's profile)",
+              file=sys.stderr)
     which = "the proposed profile" if result.proposals else "this profile"
     for denied, obj in dict.fromkeys((rec.denied, rec.object) for rec in result.unenforced):
         print(f"# still denied under {which} (no rule can grant it in Landlock): "
