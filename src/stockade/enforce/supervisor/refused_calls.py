@@ -8,8 +8,8 @@ a child subreaper, PR_SET_MM. The notification filter answered them EPERM itself
 no record anywhere (red team 14): that filter cannot carry SECCOMP_FILTER_FLAG_LOG as the
 baseline does, since the kernel would then log every notification too (`user_notif` is in
 /proc/sys/kernel/seccomp/actions_logged by default). So the filter routes them to the
-supervisor, which refuses them here as module=supervisor, the call's name as the object (as
-the kernel's SECCOMP record names it). Where the baseline refuses one too (io_uring_setup),
+supervisor, which refuses them here as module=supervisor, operation `syscall` and the call's
+name as the object (as the kernel's SECCOMP records have them). Where the baseline refuses one too (io_uring_setup),
 its ERRNO takes precedence over the notification and the kernel's record is the one.
 """
 
@@ -63,7 +63,7 @@ def _handler(entries: list[Refusal], inner: Handler | None) -> Handler:
                 task = sup.task(tid)
                 if sup.audit_sink is not None:
                     sup.audit_sink(AuditEvent(
-                        Request(name, task.subject, None),
+                        Request("syscall", task.subject, None),
                         Verdict("supervisor", errno.EPERM, why, fields=(("name", name),)),
                         DENIED, Mode.ENFORCE, time.time(), 0))
                 sup.deny(nid, errno.EPERM)
