@@ -9,8 +9,9 @@ no record anywhere (red team 14): that filter cannot carry SECCOMP_FILTER_FLAG_L
 baseline does, since the kernel would then log every notification too (`user_notif` is in
 /proc/sys/kernel/seccomp/actions_logged by default). So the filter routes them to the
 supervisor, which refuses them here as module=supervisor, operation `syscall` and the call's
-name as the object (as the kernel's SECCOMP records have them). Where the baseline refuses one too (io_uring_setup),
-its ERRNO takes precedence over the notification and the kernel's record is the one.
+name as the object (as the kernel's SECCOMP records have them). Where the baseline refuses
+one too (io_uring_setup), its ERRNO takes precedence over the notification and the kernel's
+record is the one.
 """
 
 from __future__ import annotations
