@@ -45,10 +45,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_owners() -> dict[int, str]:
     """pid -> profile of the programs `stockade run` confines now (their status records,
-    docs/status.md): ties the kernel's Landlock records to a profile by the domain's creator."""
-    from stockade.host.confinement import confined_now
+    docs/status.md): ties the kernel's Landlock records to a profile by the domain's creator;
+    another user's runs are named `[uid N] NAME` and never match this user's profile."""
+    from stockade.host.confinement import run_profiles
 
-    return {c["pid"]: c["profile"] for c in confined_now(os.getuid())}
+    return run_profiles(os.getuid())
+
+
+def _other_users_records(records: Sequence[AuditRecord], owners: dict[int, str],
+                         name: str) -> int:
+    """How many Landlock records are of another user's run of a profile named `name`
+    (`[uid N] NAME` in `owners`): said, never used."""
+    from stockade.learn.logprof import domain_owners
+
+    theirs = {d for d, owner in domain_owners(records, owners).items()
+              if owner.startswith("[uid ") and owner.endswith("] " + name)}
+    return sum(1 for r in records if r.module == "landlock" and r.result == "DENIED"
+               and r.fields.get("domain", "") in theirs) if theirs else 0
 
 
 def _complain_runs(log: str) -> int:
@@ -113,10 +126,16 @@ def run(args: argparse.Namespace) -> int:
         return still_denied(args.profile, text, recs, include_dirs=args.include_dirs,
                             name=args.profile_name)
 
+    owners = _run_owners()
     result = logprof(args.profile, records, include_dirs=args.include_dirs,
                      profile_name=args.profile_name, any_profile=args.any_profile,
                      exec_mode=args.exec_mode, glob=args.glob, enforced=enforced,
-                     owners=_run_owners())
+                     owners=owners)
+    others = _other_users_records(records, owners, result.profile)
+    if others:
+        print(f"# not used: {others} record(s) of another user's run of a profile named "
+              f"{printable(result.profile)} (a run counts only for its own user's profile)",
+              file=sys.stderr)
     which = "the proposed profile" if result.proposals else "this profile"
     for denied, obj in dict.fromkeys((rec.denied, rec.object) for rec in result.unenforced):
         print(f"# still denied under {which} (no rule can grant it in Landlock): "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from stockade.cli._notify_limits import DEFAULT_RATE, RateLimit, profile_of, wan
 from stockade.cli.output import paint, printable
 from stockade.errors import StockadeError
 from stockade.files import require_input
+from stockade.host import tools
 
 COMMAND = "notify"
 HELP = "follow the audit trail and print each denial with the rule that would allow it"
@@ -121,7 +121,7 @@ class _Desktop:
     """notify-send when a session bus is there; at most one bubble per second."""
 
     def __init__(self, enabled: bool) -> None:
-        self.command = shutil.which("notify-send") if enabled else None
+        self.command = tools.find("notify-send") if enabled else None
         if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
             self.command = None
         self._last = 0.0
@@ -154,9 +154,9 @@ class DomainProfiles:
     def _running_now(self) -> dict[int, str]:
         """pid -> profile of the runs now, read at most once a second."""
         if time.monotonic() - self._read_at > 1.0:
-            from stockade.host.confinement import confined_now
+            from stockade.host.confinement import run_profiles
 
-            self._running = {c["pid"]: c["profile"] for c in confined_now(os.getuid())}
+            self._running = run_profiles(os.getuid())  # another user's: `[uid N] NAME`
             self._read_at = time.monotonic()
         return self._running
 

@@ -13,7 +13,10 @@ pid in the LANDLOCK_DOMAIN (1424) record of the first denial. So a 1423 record i
 its domain was created by the confined child, or when the task it names (the pid of the
 event's SYSCALL record) is the child or one of its descendants: the 1424 record is logged once
 per domain (security/landlock/audit.c log_domain), and a program that floods the audit backlog
-so that it is lost must not hide the domain's later denials (red team 12). SECCOMP (1326)
+so that it is lost must not hide the domain's later denials (red team 12). A domain the launcher
+created is the supervisor thread's (it restricts itself with the plan's ruleset and performs the
+program's emulated opens and connects in it): its refusals are the program's denials too, and
+counted as ours (red team 14: they were recorded nowhere). SECCOMP (1326)
 records carry the pid of the task: ours when it is the child or one of its descendants.
 
 Losses: the kernel drops records when its backlog is full (Landlock logs with GFP_ATOMIC and
@@ -30,6 +33,7 @@ missing (`attribution_note`).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -71,6 +75,13 @@ def _kernel_lost() -> int | None:
     """The kernel's count of audit messages it dropped (AUDIT_GET `lost`), None if unknown."""
     status = _kernel_status()
     return None if status is None else status.get("lost")
+
+
+def _launcher_task(pid: int) -> bool:
+    """Whether `pid` is this launcher or one of its threads: a Landlock domain it created is
+    the supervisor thread's, which performs the program's emulated calls (open, connect) in
+    the plan's ruleset, so its refusals are the program's denials (red team 14)."""
+    return pid == os.getpid() or os.path.exists(f"/proc/self/task/{pid}")
 
 
 def _parent(pid: int) -> int:
@@ -144,7 +155,7 @@ class DenialCollector:
             creator = int(rec.fields.get("domain_pid", "0") or 0)
             if rec.operation == "domain_allocated":
                 creator = rec.pid
-            if domain and creator and self.ours_pid(creator):
+            if domain and creator and (self.ours_pid(creator) or _launcher_task(creator)):
                 self.domains.add(domain)
             if (domain and domain not in self.domains and rec.operation != "domain_allocated"
                     and rec.record_type == 1423 and self.ours_pid(rec.pid or 0)):

@@ -5,8 +5,10 @@ The launcher stays unconfined while the program runs and imports parts of stocka
 run needs them (a supervisor handler, the JSON writer of a report), so a sandbox that may write
 any of these could change what the launcher executes later in the same run, or in every later
 run: a module, its cached bytecode under __pycache__, the interpreter, the console script.
-`exposure` says which of them the sandbox could write, as `status_record.exposure` does for
-the launcher's own files; `run` refuses such a plan.
+The directories stockade's helper programs come from (host/tools.py: nft, iptables-save,
+notify-send, dot, systemd-analyze, which root's `status` or `notify` start unconfined) count
+as its code too. `exposure` says which of them the sandbox could write, as
+`status_record.exposure` does for the launcher's own files; `run` refuses such a plan.
 
 Every path counts by every name it is reached through and, where it does not exist yet, by its
 nearest existing ancestor (name_chain.exposure): the links of the interpreter's name
@@ -106,8 +108,10 @@ def code_paths() -> list[str]:
     mapped into the launcher (shared libraries) and the names the kernel and the dynamic
     loader find them through (loader_names), and what the SELinux importer's helper runs
     (modules/selinux/setools_helper.py: the system Python, its standard library and SETools'
-    directory)."""
+    directory), and the directories stockade's helper programs are found in (host/tools.py: a
+    program planted there runs unconfined later)."""
     import stockade
+    from stockade.host.tools import TOOL_DIRS
     from stockade.modules.selinux import setools_helper
 
     package = os.path.dirname(os.path.abspath(stockade.__file__))
@@ -115,6 +119,7 @@ def code_paths() -> list[str]:
     if sys.pycache_prefix:  # the bytecode of every module is read from there instead
         dirs.append(os.path.abspath(sys.pycache_prefix))
     paths = dirs + _interpreter_files() + _start_files(list(dict.fromkeys(dirs[1:])))
+    paths += TOOL_DIRS
     inside = tuple(d.rstrip("/") + "/" for d in dirs)
     for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None)

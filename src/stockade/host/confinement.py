@@ -125,9 +125,11 @@ def _read_record(path: Path) -> tuple[str, int] | None:
         os.close(fd)
 
 
-def _record(pid: int, uid: int, dirs: list[Path] | None) -> tuple[dict[str, Any], Path] | None:
+def _record(pid: int, uid: int, dirs: list[Path] | None
+            ) -> tuple[dict[str, Any], Path, int] | None:
     """The record about live process `pid` that its writer may make: a file of root's or of
-    the process's uid, naming `pid` and its start time (see the module's docstring)."""
+    the process's uid, naming `pid` and its start time (see the module's docstring); with the
+    uid that wrote it (whose run it is)."""
     for directory in dirs or record_dirs(uid):
         path = directory / f"{pid}.json"
         found = _read_record(path)
@@ -142,7 +144,7 @@ def _record(pid: int, uid: int, dirs: list[Path] | None) -> tuple[dict[str, Any]
         if (isinstance(data, dict) and data.get("pid") == pid and started is not None
                 and data.get("start_time") == started
                 and (owner == 0 or owner in process_uids(pid))):
-            return data, path
+            return data, path, owner
     return None
 
 
@@ -221,9 +223,9 @@ def confinement(pid: int, uid: int, dirs: list[Path] | None = None) -> dict[str,
             if current in kept:
                 rec = kept[current]
                 found = {"profile": rec["profile"], "mode": rec["mode"], "kept": True}, \
-                    Path(rec["path"])
+                    Path(rec["path"]), rec["owner"]
         if found is not None:
-            data, path = found
+            data, path, _owner = found
             out = {"confined": True, "profile": data.get("profile"),
                    "mode": data.get("mode", "enforce"), "record": str(path),
                    "confined_pid": current, "inherited": current != pid}
@@ -264,9 +266,19 @@ def confined_now(uid: int, dirs: list[Path] | None = None) -> list[dict[str, Any
                 continue
             data = got[0]  # of pid's own writer, about the live pid (_record)
             found[pid] = {"pid": pid, "profile": str(data.get("profile")),
-                          "mode": str(data.get("mode", "enforce"))}
+                          "mode": str(data.get("mode", "enforce")), "uid": got[2]}
     for rec in kept_records(uid, dirs):  # left running by a `run --keep-running` that returned
         for pid in rec["live"]:
             found.setdefault(pid, {"pid": pid, "profile": rec["profile"], "mode": rec["mode"],
-                                   "kept": True})
+                                   "kept": True, "uid": rec["owner"]})
     return [found[pid] for pid in sorted(found)]
+
+
+def run_profiles(uid: int) -> dict[int, str]:
+    """pid -> profile of each program `stockade run` confines now, for tying the kernel's
+    Landlock records to a profile by their domain's creator (logprof, notify). A run of
+    `uid`'s own launcher goes by its profile's name; another user's as `[uid N] NAME`, which
+    names no profile of `uid`'s: root reads every user's records, and a profile another user
+    names like one of root's must not feed root's (red team 14)."""
+    return {c["pid"]: c["profile"] if c["uid"] == uid else f"[uid {c['uid']}] {c['profile']}"
+            for c in confined_now(uid)}

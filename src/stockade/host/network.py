@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from typing import Any
 
+from stockade.host import tools
 from stockade.host._sys import read_text
 
 
@@ -20,10 +20,9 @@ def _run(argv: list[str]) -> tuple[int, str, str]:
 
 def nftables() -> dict[str, Any]:
     """Tables, chains and rules from `nft list ruleset` (root), or why it is unknown."""
-    nft = shutil.which("nft") or next((p for p in ("/usr/sbin/nft", "/sbin/nft")
-                                       if os.path.exists(p)), None)
+    nft = tools.find("nft")
     if nft is None:
-        return {"state": "not installed"}
+        return {"state": "not installed", "reason": tools.why_missing("nft")}
     if os.geteuid() != 0:
         return {"state": "unreadable", "reason": "nft list ruleset needs root"}
     rc, out, err = _run([nft, "list", "ruleset"])
@@ -40,14 +39,13 @@ def nftables() -> dict[str, Any]:
 
 def iptables() -> dict[str, Any]:
     """Rules from `iptables-save` (root), or the loaded tables from /proc/net/ip_tables_names."""
-    save = shutil.which("iptables-save") or next(
-        (p for p in ("/usr/sbin/iptables-save", "/sbin/iptables-save") if os.path.exists(p)), None)
+    save = tools.find("iptables-save")
     if save is None:
         names = read_text("/proc/net/ip_tables_names")
         if names is not None and names.split():
             return {"state": "tables loaded (iptables-save not installed)",
                     "tables": names.split()}
-        return {"state": "not installed"}
+        return {"state": "not installed", "reason": tools.why_missing("iptables-save")}
     if os.geteuid() != 0:
         return {"state": "unreadable", "reason": "iptables-save needs root"}
     rc, out, err = _run([save])

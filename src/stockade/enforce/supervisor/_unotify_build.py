@@ -312,11 +312,13 @@ static int fast_open(int lfd, struct stk_note *n, struct stk_fast *f)
     uint64_t now = (flags | O_NOCTTY | O_NONBLOCK) & ~(uint64_t)O_TRUNC;
     int fd = stk_openat2(AT_FDCWD, path, now | O_CLOEXEC, 0,
                          RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-    if (fd == -ENOENT || fd == -ENOTDIR) {
+    if (fd == -ENOENT || fd == -ENOTDIR || fd == -EACCES) {
         /* A lookup that failed before any symbolic link (one would have given ELOOP first):
            the same open without RESOLVE_NO_SYMLINKS fails alike, and Python's answer is this
            errno with nothing decided or audited (Supervisor.handle, OSError). Answered here:
-           else every such open (include paths, sys.path) would be read and opened twice. */
+           else every such open (include paths, sys.path) would be read and opened twice.
+           EACCES too: Landlock refusing it in the supervisor's domain logs a denial, the
+           program's (enforce/denials.py), and a second open made a second record. */
         if (stk_respond(lfd, n->id, 0, -fd, 0) != 0)
             return 0;
         pthread_mutex_lock(&f->lock);

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import _signal as signal  # signal's C core: no enum conversions (start-up)
 import _socket as socket  # socket's C core: see handlers/other.py
-import errno
 import os
 import struct
 import threading
@@ -33,6 +32,7 @@ from stockade.enforce.defaults import UNIX_PEER_SYSCALLS
 from stockade.enforce.launcher import Handover
 from stockade.enforce.plan.types import SeccompRule
 from stockade.enforce.prepare import Prepared
+from stockade.enforce.supervisor import refused_calls
 from stockade.enforce.supervisor import sys as ksys
 from stockade.enforce.supervisor.execve.race import CLONE_PARENT, LATER_WRITERS, SHARING_CLONES
 from stockade.enforce.supervisor.loop import Supervisor
@@ -50,13 +50,10 @@ from stockade.suppress import suppress
 RLIMIT_CORE = 4
 
 
-def notify_program(names: Iterable[str], rules: Iterable[SeccompRule] = (),
-                   refused: Iterable[tuple[str, tuple[sc.ArgCmp, ...]]] = ()) -> sc.BpfProgram:
-    """The notification filter: NOTIFY for `names` and for `rules` (with their conditions);
-    EPERM for the `refused` (system call, conditions)."""
+def notify_program(names: Iterable[str], rules: Iterable[SeccompRule] = ()) -> sc.BpfProgram:
+    """The notification filter: NOTIFY for `names` and for `rules` (with their conditions).
+    It refuses nothing itself: a refusal there would leave no record (refused_calls.py)."""
     with sc.SeccompFilter(sc.ALLOW, sc.errno_action(38)) as filt:
-        for name, conds in refused:
-            filt.add_rule(sc.errno_action(errno.EPERM), name, conds)
         for name in sorted(set(names)):
             try:
                 nr = sc.resolve_syscall(name)
@@ -194,12 +191,14 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
         rules = [*rules, SeccompRule("sendto", sc.NOTIFY, (sc.ArgCmp(4, sc.Cmp.NE, 0),),
                                      "a datagram with a destination address")]
     routed = {*routed, *nesting_refused({*routed, *(r.syscall for r in rules)})}
-    refused = []
+    refused: list[refused_calls.Refusal] = []
     if supervisor.mode == "enforce" and supervisor.hooks & EXEC_HOOKS:
         # exec is decided (exec_race.unsettled): no process may share what it reads
-        refused = [*(("clone", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, mask, value),))
-                     for mask, value in SHARING_CLONES),
-                   *((name, ()) for name in LATER_WRITERS)]
+        refused = [*(("clone", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, mask, value),),
+                      "a process sharing the caller's memory, files or cwd could change what "
+                      "an exec the supervisor decides reads") for mask, value in SHARING_CLONES),
+                   *((name, (), "the kernel could write the caller's memory after an exec "
+                      "was decided") for name in LATER_WRITERS)]
     if supervisor.mode == "enforce" and supervisor.hooks:
         from stockade.enforce.leftovers import PR_SET_CHILD_SUBREAPER  # not on a plain run's path
 
@@ -208,12 +207,18 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
         # so is an orphan adopted by a child subreaper of the program's (red team 9): both
         # would take labels from an ancestor that is not the one they were forked from
         refused = [*refused, ("clone", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, CLONE_PARENT,
-                                                  CLONE_PARENT),)),
+                                                  CLONE_PARENT),),
+                              "a CLONE_PARENT child would take its labels from another "
+                              "ancestor"),
                    ("prctl", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, 0xFFFFFFFF, PR_SET_CHILD_SUBREAPER),
-                              sc.ArgCmp(1, sc.Cmp.NE, 0))),
+                              sc.ArgCmp(1, sc.Cmp.NE, 0)),
+                    "an orphan adopted by a child subreaper would take its labels from it"),
                    # rewrites the exe link and the address-space layout an exec is told by
                    # (execve/confirm.py); PR_SET_MM_MAP needs no privilege
-                   ("prctl", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, 0xFFFFFFFF, prctl.PR_SET_MM),))]
+                   ("prctl", (sc.ArgCmp(0, sc.Cmp.MASKED_EQ, 0xFFFFFFFF, prctl.PR_SET_MM),),
+                    "PR_SET_MM rewrites the exe link an exec is confirmed by")]
+    # refused by the supervisor, with a record each (refused_calls.py)
+    rules = [*rules, *refused_calls.notify_rules(refused)]
     # the handlers of what is routed, imported now: the thread cannot open files once restricted
     supervisor.serve({*routed, *(r.syscall for r in rules)})
     if launcher_guard.needed(prep.plan.scopes, prep.landlock_abi):
@@ -222,7 +227,8 @@ def supervised_launch(prep: Prepared, supervisor: Supervisor, routed: Iterable[s
 
         rules = [*rules, *launcher_guard.notify_rules()]
         launcher_check.install(supervisor, os.getpid())
-    program = notify_program(routed, rules, refused)
+    refused_calls.install(supervisor, refused)
+    program = notify_program(routed, rules)
     # the supervisor thread restricts itself with the ruleset: keep our own copy of the fd
     own = prep.supervisor_ruleset_fd if prep.supervisor_ruleset_fd >= 0 else prep.ruleset_fd
     ruleset = os.dup(own) if own >= 0 else -1

@@ -12,7 +12,6 @@ baseline) or cannot follow (SocketBind*, address family "none").
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 
@@ -26,6 +25,7 @@ from stockade.export.importers import (
     words,
 )
 from stockade.export.systemd import SYSTEMD_IMPLICIT
+from stockade.host import tools
 
 LISTS = ("ReadWritePaths", "ReadOnlyPaths", "InaccessiblePaths", "ExecPaths", "NoExecPaths",
          "SystemCallFilter", "RestrictAddressFamilies", "CapabilityBoundingSet",
@@ -88,9 +88,11 @@ def parse_unit(text: str, path: str = "") -> Unit:
 
 def syscall_groups() -> dict[str, list[str]]:
     """`@group` -> members, from `systemd-analyze syscall-filter` (the installed tables)."""
-    if shutil.which("systemd-analyze") is None:
-        raise StockadeError("SystemCallFilter= groups need systemd-analyze (systemd)")
-    out = subprocess.run(["systemd-analyze", "syscall-filter", "--no-pager"],
+    program = tools.find("systemd-analyze")
+    if program is None:
+        raise StockadeError("SystemCallFilter= groups need systemd-analyze (systemd): "
+                            + tools.why_missing("systemd-analyze"))
+    out = subprocess.run([program, "syscall-filter", "--no-pager"],
                          capture_output=True, text=True, timeout=60).stdout
     groups: dict[str, list[str]] = {}
     current: list[str] | None = None

@@ -14,7 +14,6 @@ own edges (`FLOW_PROVIDERS`) and be analysed in the same graph.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from stockade.errors import StockadeError
+from stockade.host import tools
 from stockade.modules.selinux import permmap
 from stockade.modules.selinux.mls import Level, Range
 from stockade.modules.selinux.policy import (
@@ -105,10 +105,11 @@ def write_dot(dot: str, path: str) -> str | None:
             f.write(dot)
     except OSError as err:
         raise StockadeError(f"cannot write {path}: {err.strerror}") from None
-    if shutil.which("dot") is None:
+    dot_program = tools.find("dot")
+    if dot_program is None:
         return None
     svg = (path[:-4] if path.endswith(".dot") else path) + ".svg"
-    proc = subprocess.run(["dot", "-Tsvg", path, "-o", svg], capture_output=True, text=True,
+    proc = subprocess.run([dot_program, "-Tsvg", path, "-o", svg], capture_output=True, text=True,
                           timeout=120, check=False)
     return svg if proc.returncode == 0 else None
 
