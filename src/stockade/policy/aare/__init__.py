@@ -1,6 +1,6 @@
 """AppArmor regular expressions (AARE): parsed exactly as apparmor_parser compiles them.
 
-apparmor_parser turns a file rule's pattern into a DFA in four steps, and so does this module
+apparmor_parser turns a file rule's pattern into a DFA in four steps, and so does this package
 (upstream's parser_misc.c processunquoted, parser_regex.c filter_slashes and
 convert_aaregex_to_pcre, libapparmor_re/parse.y):
 
