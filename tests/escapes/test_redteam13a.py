@@ -68,7 +68,8 @@ def _as(user: str) -> dict[str, object]:
 def test_setools_helper_runs_no_pth_a_sandbox_planted(area, user, monkeypatch):
     """The importer ran `/usr/bin/python3 setools_dump.py` plainly from the unconfined
     launcher: that interpreter ran the *.pth files of the user site directory, which a plain
-    `run --rx / --rw ~` sandbox may write. It runs isolated now (-I -S, no environment)."""
+    `run --rx / --rw ~/.local` sandbox may write (`--rw ~` itself is refused since: it may
+    write the profile store). It runs isolated now (-I -S, no environment)."""
     _needs_binary_policy()
     home = _fresh_user_dirs(area, user, monkeypatch)
     marker = area.allowed / "ran"
@@ -78,7 +79,8 @@ def test_setools_helper_runs_no_pth_a_sandbox_planted(area, user, monkeypatch):
     pth = area.root / "planted.pth"
     pth.write_text(f"import os; open({str(marker)!r}, 'a').write('ran %d\\n' % os.getuid())\n")
     os.chmod(pth, 0o644)
-    res = cli("run", "--rx", "/", "--rw", str(home), "--", "/bin/sh", "-c",
+    local = _owned_dir(home / ".local", user)
+    res = cli("run", "--rx", "/", "--rw", str(local), "--", "/bin/sh", "-c",
               f"mkdir -p {site} && cp {pth} {site}/zz-planted.pth", user=user)
     assert res.returncode == 0, res.stderr
     # control: the plant works on a plain start of the system Python with this HOME

@@ -95,10 +95,11 @@ def _refuse_code_exposure(grants: list[tuple[str, AccessFs]] | None,
                             SETUP_FAILED)
     linked = own_code.hard_linked([*inputs, *module_inputs], grants)
     if linked is not None:
-        raise StockadeError(f"the policy's input {linked[0]} has {linked[1]} hard links on the "
-                            "file system of a writable grant: the program could rewrite it "
-                            "through one inside the grant (keep the policy file with one link, or "
-                            "narrow the grant)", SETUP_FAILED)
+        whose = "the profile's input" if linked[0] in inputs else "the module policy's input"
+        raise StockadeError(f"{whose} {linked[0]} has {linked[1]} hard links on the file system "
+                            "of a writable grant: the program could rewrite it through one inside "
+                            "the grant (keep the file with one link, or narrow the grant)",
+                            SETUP_FAILED)
     _refuse_store_exposure(grants, known)
 
 
