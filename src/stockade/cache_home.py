@@ -43,7 +43,7 @@ def config_home() -> tuple[str | None, str]:
 def profiles_dir() -> str | None:
     """Where `learn` writes a new profile without -o (as aa-genprof writes /etc/apparmor.d):
     stockade/profiles in the configuration directory; None for a user without one. Asked
-    without making anything. Every `run` refuses a plan that may write it (cli/run/command.py
+    without making anything. Every `run` refuses a plan that may write it (cli/run/exposure.py
     `_refuse_store_exposure`): later `run -p NAME` read what is there."""
     base = config_home()[0]
     return os.path.join(base, "stockade", "profiles") if base is not None else None

@@ -1,7 +1,7 @@
 """A program may not rewrite the policy of its own later runs (red team 12): `run -p` refuses
 a plan that may write its profile, an include file, a directory of included files, or a place
 where an include was looked for and not found (`ProfilePlan.inputs`, asked by
-cli/run/command.py `_refuse_code_exposure`), with the plan cache on (a hit too) and off."""
+cli/run/exposure.py `refuse_code_exposure`), with the plan cache on (a hit too) and off."""
 
 from __future__ import annotations
 

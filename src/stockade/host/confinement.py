@@ -105,9 +105,10 @@ def process_uids(pid: int) -> tuple[int, ...]:
     return ()
 
 
-def _read_record(path: Path) -> tuple[str, int] | None:
-    """The text of record file `path` and its owner's uid: opened without following a link
-    (a link to root's record is not root's word about this process), a regular file only."""
+def _read_record(path: Path) -> tuple[Any, int] | None:
+    """The JSON value of record file `path` and its owner's uid: opened without following a
+    link (a link to root's record is not root's word about this process), a regular file
+    only; None when it is not one or does not parse."""
     import stat
 
     try:
@@ -118,8 +119,9 @@ def _read_record(path: Path) -> tuple[str, int] | None:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_RECORD_BYTES:
             return None
-        return os.read(fd, MAX_RECORD_BYTES).decode("utf-8", "replace"), st.st_uid
-    except OSError:
+        text = os.read(fd, MAX_RECORD_BYTES).decode("utf-8", "replace")
+        return json.loads(text), st.st_uid
+    except (OSError, ValueError):
         return None
     finally:
         os.close(fd)
@@ -135,11 +137,7 @@ def _record(pid: int, uid: int, dirs: list[Path] | None
         found = _read_record(path)
         if found is None:
             continue
-        text, owner = found
-        try:
-            data = json.loads(text)
-        except ValueError:
-            continue
+        data, owner = found
         started = start_time(pid)
         if (isinstance(data, dict) and data.get("pid") == pid and started is not None
                 and data.get("start_time") == started
@@ -186,11 +184,7 @@ def survey_kept(uid: int, dirs: list[Path] | None = None
             found = _read_record(path)
             if found is None:
                 continue
-            text, owner = found
-            try:
-                data = json.loads(text)
-            except ValueError:
-                continue
+            data, owner = found
             named = _survivors(data) if isinstance(data, dict) else None
             grants = data.get("grants") if isinstance(data, dict) else None
             if named is None or not isinstance(grants, list):

@@ -4,7 +4,7 @@ SELinux policy where the stack takes it.
 
 Every later run with the same options reads them again, as every `run -p` reads its profile's
 inputs (ProfilePlan.inputs): `run` refuses a plan whose program could write one of them
-(cli/run/command.py `_refuse_code_exposure`, the same name test, enforce/own_code.py
+(cli/run/exposure.py `refuse_code_exposure`, the same name test, enforce/own_code.py
 `paths_exposure`); otherwise a program could widen the policy of every later run (red team 13).
 """
 

@@ -6,6 +6,8 @@ from stockade.cli._options import REMAINDER, Group, Option, add_options
 from stockade.cli._stack_args import LSM_HELP, stack_options
 from stockade.cli._strict import strict_option
 
+SETUP_FAILED = 125  # as env(1), timeout(1): the program did not run
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up)
 if TYPE_CHECKING:
     import argparse
