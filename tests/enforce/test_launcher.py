@@ -6,7 +6,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -77,20 +78,53 @@ def test_clear_env():
     assert "SECRET_TOKEN" not in cleared.stdout and "PATH=" in cleared.stdout
 
 
-def _start_waiting(*extra: str) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [*STOCKADE, *BASE, *extra, "--", "/bin/sh", "-c",
-         'trap "exit 42" USR1; trap "exit 43" HUP; echo ready; '
-         "while :; do /usr/bin/sleep 0.02; done"],
-        stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline() == "ready\n"
-    return proc
+def _children(pid: int) -> list[int]:
+    """The children of every thread of `pid` (the hybrid supervisor's thread may fork)."""
+    try:
+        return [int(p) for task in Path(f"/proc/{pid}/task").iterdir()
+                for p in (task / "children").read_text().split()]
+    except OSError:
+        return []
+
+
+@pytest.fixture
+def waiting() -> Iterator[Callable[..., subprocess.Popen]]:
+    """Starts a launcher whose program loops until a signal ends it; whatever a failed test
+    leaves running is ended (resumed, then SIGTERM, forwarded to the program): a looping
+    program left behind denied reads for the rest of the run, and its kernel audit records
+    crowded out later tests' (the kernel's printk rate limit)."""
+    started: list[subprocess.Popen] = []
+
+    def start(*extra: str) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [*STOCKADE, *BASE, *extra, "--", "/bin/sh", "-c",
+             'trap "exit 42" USR1; trap "exit 43" HUP; echo ready; '
+             "while :; do /usr/bin/sleep 0.02; done"],
+            stdout=subprocess.PIPE, text=True)
+        started.append(proc)
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is not None:
+            continue
+        kids = _children(proc.pid)
+        for pid in (proc.pid, *kids):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        proc.terminate()
+        with suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+        for pid in kids:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGUSR1, 42), (signal.SIGHUP, 43),
                                              (signal.SIGTERM, 143)])
-def test_signals_are_forwarded(sig, status):
-    proc = _start_waiting()
+def test_signals_are_forwarded(waiting, sig, status):
+    proc = waiting()
     proc.send_signal(sig)
     assert proc.wait(timeout=10) == status
 
@@ -100,19 +134,24 @@ def _state(pid: int) -> str:
     return text[text.rindex(")") + 2]
 
 
-def test_tstp_stops_the_job_and_cont_resumes_it():
+def _ignored(pid: int) -> str:
+    return next((line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                 if line.startswith("SigIgn")), "")
+
+
+def test_tstp_stops_the_job_and_cont_resumes_it(waiting):
     """kill -TSTP of the launcher stops the program and the launcher (job control sees the
     job stop); kill -CONT resumes both; SIGALRM (which killed the launcher) is forwarded."""
-    proc = _start_waiting("--rx", "/bin")
-    # any thread of the launcher may have forked the child (the hybrid supervisor's thread)
-    children = [int(p) for task in Path(f"/proc/{proc.pid}/task").iterdir()
-                for p in (task / "children").read_text().split()]
+    proc = waiting("--rx", "/bin")
+    children = _children(proc.pid)
     assert len(children) == 1
     proc.send_signal(signal.SIGTSTP)
     deadline = time.monotonic() + 10
     while {_state(proc.pid), _state(children[0])} != {"T"} and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert (_state(proc.pid), _state(children[0])) == ("T", "T")
+    # the ignored signals say whether the program inherited an ignored SIGTSTP (bit 20)
+    assert (_state(proc.pid), _state(children[0])) == ("T", "T"), \
+        (_ignored(os.getpid()), _ignored(proc.pid), _ignored(children[0]))
     proc.send_signal(signal.SIGCONT)
     time.sleep(0.2)
     assert _state(proc.pid) != "T" and _state(children[0]) != "T"
