@@ -100,7 +100,11 @@ def waiting() -> Iterator[Callable[..., subprocess.Popen]]:
             [*STOCKADE, *BASE, *extra, "--", "/bin/sh", "-c",
              'trap "exit 42" USR1; trap "exit 43" HUP; echo ready; '
              "while :; do /usr/bin/sleep 0.02; done"],
-            stdout=subprocess.PIPE, text=True)
+            # a process group of its own whose parent (pytest) is in another group of the
+            # same session: not orphaned, so the kernel does not discard the SIGTSTP the
+            # launcher forwards (it did when pytest's own group was orphaned: a test run
+            # started in the background of a shell that then exited)
+            stdout=subprocess.PIPE, text=True, process_group=0)
         started.append(proc)
         assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
         return proc
