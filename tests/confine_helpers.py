@@ -351,3 +351,29 @@ def oracle_cache_dir(request: pytest.FixtureRequest, name: str) -> Path | None:
         return Path(str(request.config.cache.mkdir(name)))
     except (AttributeError, OSError):
         return None
+
+
+def gone(pid: int, wait: float = 0.0) -> bool:
+    """Whether `pid` has ended (a zombie counts as ended), waiting up to `wait` seconds."""
+    end = time.monotonic() + wait
+    while True:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state in (b"Z", b"X") or time.monotonic() >= end:
+            return state in (b"Z", b"X")
+        time.sleep(0.02)
+
+
+def keep_one_running(allowed: Path, user: str, seconds: int) -> tuple[
+        subprocess.CompletedProcess[str], int]:
+    """`run --keep-running` of a program that leaves a `sleep SECONDS` behind in a sandbox
+    that may write `allowed`: the run's result and the pid of the process it left."""
+    pid_file = allowed / "pid"
+    script = (f"sh -c 'echo $$ > {pid_file}; exec sleep {seconds}' </dev/null >/dev/null 2>&1 & "
+              f"while [ ! -s {pid_file} ]; do sleep 0.05; done; exit 0")
+    res = cli("run", "--keep-running", "--rx", "/", "--rw", str(allowed), "--rw",
+              "/dev/null", "--", "/bin/sh", "-c", script, user=user)
+    return res, int(pid_file.read_text())

@@ -13,34 +13,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confine_helpers import cli, uid_of
+from confine_helpers import cli, gone, keep_one_running, uid_of
 
 
-def _gone(pid: int, wait: float = 5.0) -> bool:
-    end = time.monotonic() + wait
-    while time.monotonic() < end:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                state = f.read().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            return True
-        if state in (b"Z", b"X"):
-            return True
-        time.sleep(0.02)
-    return False
+def _gone(pid: int) -> bool:
+    return gone(pid, wait=5.0)
 
 
 @pytest.fixture
 def survivor(area, user, xdg) -> Iterator[int]:
     """The pid of a `sleep` a `run --keep-running` left in a sandbox that may write
     area.allowed; killed afterwards."""
-    pid_file = area.allowed / "pid"
-    script = (f"sh -c 'echo $$ > {pid_file}; exec sleep 60' </dev/null >/dev/null 2>&1 & "
-              f"while [ ! -s {pid_file} ]; do sleep 0.05; done; exit 0")
-    res = cli("run", "--keep-running", "--rx", "/", "--rw", str(area.allowed), "--rw",
-              "/dev/null", "--", "/bin/sh", "-c", script, user=user)
+    res, left = keep_one_running(area.allowed, user, 60)
     assert res.returncode == 0, res.stderr
-    left = int(pid_file.read_text())
     try:
         yield left
     finally:
@@ -183,12 +168,7 @@ def test_processes_no_record_can_name_are_ended(area, user, xdg):
     (xdg / "stockade").mkdir(mode=0o755)
     os.chmod(xdg / "stockade", 0o755)
     os.chown(xdg / "stockade", 65534, 65534)
-    pid_file = area.allowed / "pid"
-    script = (f"sh -c 'echo $$ > {pid_file}; exec sleep 60' </dev/null >/dev/null 2>&1 & "
-              f"while [ ! -s {pid_file} ]; do sleep 0.05; done; exit 0")
-    res = cli("run", "--keep-running", "--rx", "/", "--rw", str(area.allowed), "--rw",
-              "/dev/null", "--", "/bin/sh", "-c", script, user=user)
-    left = int(pid_file.read_text())
+    res, left = keep_one_running(area.allowed, user, 60)
     try:
         assert res.returncode == 0, res.stderr
         assert _gone(left), "a process no record names was left running"

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confine_helpers import cli, uid_of
+from confine_helpers import cli, gone, keep_one_running, uid_of
 
 
 @pytest.fixture
@@ -241,15 +241,6 @@ def test_export_output_never_written_through_a_link_at_its_temporary_name(area, 
     assert last.startswith("stockade export: -o ") and "exists (a symbolic link" in last, last
 
 
-def _gone(pid: int) -> bool:
-    """Whether `pid` has ended (not running, a zombie counts as ended)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat[stat.rindex(")") + 2] in "ZX"
-
-
 def test_processes_the_program_leaves_end_with_the_run(area, user):
     """A process left running by a plain run (`&`) outlived it with the sandbox's grants: its
     later denials reached no --audit file, nothing said it was left, and it could rewrite
@@ -265,7 +256,7 @@ def test_processes_the_program_leaves_end_with_the_run(area, user):
               "/bin/sh", "-c", script, user=user)
     assert res.returncode == 0, res.stderr
     left = int(pid_file.read_text())
-    assert _gone(left), "the left process still runs after `run` returned"
+    assert gone(left), "the left process still runs after `run` returned"
     assert re.fullmatch(r"stockade run: ended \d processes the program left running "
                         r"\(--keep-running keeps them\)", res.stderr.splitlines()[-1]), res.stderr
     records = [json.loads(line) for line in out.read_text().splitlines()]
@@ -282,15 +273,10 @@ def test_processes_the_program_leaves_end_with_the_run(area, user):
 def test_keep_running_leaves_them_and_says_so(area, user, xdg):
     """`--keep-running` keeps the old behaviour (systemd-run --scope's), and says in one line
     that processes were left and that their denials are not recorded."""
-    pid_file = area.allowed / "pid"
-    script = (f"sh -c 'echo $$ > {pid_file}; exec sleep 30' </dev/null >/dev/null 2>&1 & "
-              f"while [ ! -s {pid_file} ]; do sleep 0.05; done; exit 0")
-    res = cli("run", "--keep-running", "--rx", "/", "--rw", str(area.allowed), "--rw",
-              "/dev/null", "--", "/bin/sh", "-c", script, user=user)
-    left = int(pid_file.read_text())
+    res, left = keep_one_running(area.allowed, user, 30)
     try:
         assert res.returncode == 0, res.stderr
-        assert not _gone(left)
+        assert not gone(left)
         assert res.stderr.splitlines()[-1] == (
             "stockade run: 1 process the program left still runs in its sandbox "
             f"(--keep-running; pid {left}; `stockade status` lists them): their later denials "
