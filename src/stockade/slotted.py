@@ -96,10 +96,10 @@ def from_columns(cls: type[_T], columns: Sequence[list[Any]]) -> list[_T]:
         return []
     new = object.__new__
     out = [new(cls) for _ in columns[0]]
-    for name, column in zip(cls.FIELDS, columns, strict=True):  # type: ignore[attr-defined]
+    # the slots' own setters (Frozen.__setattr__ refuses)
+    for put, column in zip(slot_setters(cls), columns, strict=True):  # type: ignore[arg-type]
         if len(column) != len(out):
             raise ValueError("columns of different lengths")
-        put = getattr(cls, name).__set__  # the slot's own descriptor: Frozen.__setattr__ refuses
         deque(map(put, out, column), maxlen=0)  # the loop in C
     return out
 
